@@ -1,0 +1,34 @@
+/**
+ * HKDF-Expand (RFC 5869 §2.3) over node:crypto's HMAC. Cobblestone expands a 32-byte input key
+ * with SHA-512; @noble/hashes 2.x refuses a PRK shorter than HashLen and node:crypto only
+ * offers extract-then-expand, so this is the RFC's loop, checked against Wycheproof's HKDF
+ * vectors in test/wycheproof.test.ts.
+ */
+import { createHmac } from "node:crypto";
+import { fail } from "./errors.js";
+
+const HASH_LEN = { sha256: 32, sha512: 64 } as const;
+
+export function hkdfExpand(
+  hash: keyof typeof HASH_LEN,
+  prk: Uint8Array,
+  info: Uint8Array,
+  length: number,
+): Buffer {
+  const n = Math.ceil(length / HASH_LEN[hash]);
+  if (n > 255) fail("E_USAGE", `HKDF-Expand length ${length} too large`);
+  const blocks: Buffer[] = [];
+  let prev = Buffer.alloc(0);
+  for (let i = 1; i <= n; i++) {
+    prev = createHmac(hash, prk)
+      .update(prev)
+      .update(info)
+      .update(Buffer.from([i]))
+      .digest();
+    blocks.push(prev);
+  }
+  const okm = Buffer.concat(blocks);
+  const out = Buffer.from(okm.subarray(0, length));
+  okm.fill(0);
+  return out;
+}
