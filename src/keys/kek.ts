@@ -60,7 +60,7 @@ export function unwrapKek(s: Stanza, kek: Uint8Array): Buffer {
     return Buffer.concat([d.update(p.wrapped.subarray(0, 32)), d.final()]);
   } catch {
     return fail(
-      "E_HEADER_MAC",
+      "E_DECRYPT",
       `kek stanza for ${p.name} v${p.version} does not open with this key (another keystore, or a modified header)`,
     );
   }
