@@ -101,11 +101,16 @@ export class PayloadOpener {
   /** Plaintext bytes released so far. */
   released = 0;
 
+  private readonly inputKey: Buffer;
+
+  /** Keeps its own copy of the input key (wiped once the chunk keys are derived). */
   constructor(
-    private readonly inputKey: Uint8Array,
+    inputKey: Uint8Array,
     private readonly context: Uint8Array,
     readonly chunkSize: number,
-  ) {}
+  ) {
+    this.inputKey = Buffer.from(inputKey);
+  }
 
   /** Returns authenticated plaintext; only whole non-final chunks are released before finish. */
   push(ciphertext: Buffer): Buffer[] {
@@ -167,6 +172,7 @@ export class PayloadOpener {
       return fn();
     } catch (e) {
       this.error = e;
+      this.inputKey.fill(0);
       if (this.keys) wipeChunkKeys(this.keys);
       throw e;
     }
