@@ -1,0 +1,49 @@
+import type { Command } from "commander";
+import { fail } from "../../format/errors.js";
+import { inspectFile, openFile, openStream } from "../../engine/index.js";
+import { identitiesFor } from "../keys-context.js";
+import { checkOutput, collect, parsePairs, printJson } from "../options.js";
+import { openInput, openOutput } from "../streams.js";
+import { progressBar } from "../terminal.js";
+import { identityOptions } from "./shared.js";
+
+export function registerOpen(program: Command): void {
+  identityOptions(
+    program
+      .command("open")
+      .description("decrypt a sealed file after authenticating all of it")
+      .argument("<in>", "sealed file, or - for stdin")
+      .option("-o, --output <file>", "output file, or - for stdout (default: IN without .tseal)")
+      .option("-c, --expect-context <k=v>", "require this encryption context entry (repeatable)", collect)
+      .option("-f, --force", "overwrite an existing output")
+      .option("--json", "print a JSON result"),
+  )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  tensorseal open model.safetensors.tseal -o model.safetensors\n  tensorseal open ckpt.tseal -i ~/.tensorseal/id.txt -o - | sha256sum",
+    )
+    .action(async (input: string, o) => {
+      const output: string = o.output ?? defaultOutput(input);
+      checkOutput(output, o.force);
+      const expectContext = parsePairs(o.expectContext, "--expect-context");
+      if (input === "-" || output === "-") {
+        await openStream(openInput(input), await openOutput(output), {
+          identities: (header) => identitiesFor(header, o),
+          expectContext,
+        });
+        return;
+      }
+      const identities = await identitiesFor(await inspectFile(input), o);
+      const bar = progressBar("opening");
+      const result = await openFile(input, output, { identities, expectContext, onProgress: bar.update });
+      bar.done();
+      if (o.json) printJson({ output, ...result });
+      else process.stderr.write(`tensorseal: opened ${input} -> ${output}\n`);
+    });
+}
+
+function defaultOutput(input: string): string {
+  if (input === "-") return "-";
+  if (input.endsWith(".tseal")) return input.slice(0, -".tseal".length);
+  return fail("E_USAGE", `cannot derive an output name from ${input}: pass -o FILE`);
+}

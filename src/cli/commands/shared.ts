@@ -1,0 +1,10 @@
+import type { Command } from "commander";
+import { collect } from "../options.js";
+
+/** Options every command that reads a sealed file accepts. */
+export function identityOptions(cmd: Command): Command {
+  return cmd
+    .option("-i, --identity <file>", "identity file from `tensorseal keygen` (repeatable)", collect)
+    .option("-p, --passphrase", "the file was sealed to a passphrase (TENSORSEAL_PASSPHRASE or prompt)")
+    .option("--passphrase-file <file>", "read the file passphrase from a file");
+}

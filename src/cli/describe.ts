@@ -1,0 +1,22 @@
+/** One line per stanza for `inspect`: only what the header already shows publicly. */
+import type { Stanza } from "../format/stanza.js";
+import { KEK_STANZA, parseKekStanza } from "../keys/kek.js";
+
+export function describeStanza(s: Stanza): string {
+  try {
+    switch (s.type) {
+      case KEK_STANZA: {
+        const k = parseKekStanza(s);
+        return `kek ${k.name} version ${k.version}`;
+      }
+      case "x25519":
+        return `x25519 recipient (tag ${s.fields[0]?.toString("hex").slice(0, 16) ?? "?"})`;
+      case "passphrase":
+        return `passphrase (scrypt work factor 2^${s.fields[1]?.[0] ?? "?"})`;
+      default:
+        return `${s.type} (not understood by this version; skipped)`;
+    }
+  } catch {
+    return `${s.type} (malformed)`;
+  }
+}

@@ -1,0 +1,33 @@
+/** The one place error codes become process exit codes (documented in docs/CLI.md). */
+import type { ErrorCode } from "../format/errors.js";
+
+export const EXIT = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  format: 3,
+  noKey: 4,
+  authentication: 5,
+  keystore: 6,
+  io: 7,
+} as const;
+
+const BY_CODE: Record<ErrorCode, number> = {
+  E_USAGE: EXIT.usage,
+  E_NOT_TSEAL: EXIT.format,
+  E_UNSUPPORTED: EXIT.format,
+  E_MALFORMED: EXIT.format,
+  E_NO_IDENTITY: EXIT.noKey,
+  E_KEY: EXIT.noKey,
+  E_HEADER_MAC: EXIT.authentication,
+  E_COMMITMENT: EXIT.authentication,
+  E_DECRYPT: EXIT.authentication,
+  E_TRUNCATED: EXIT.authentication,
+  E_TRAILING: EXIT.authentication,
+  E_KEYSTORE: EXIT.keystore,
+  E_IO: EXIT.io,
+};
+
+export function exitCodeFor(code: ErrorCode): number {
+  return BY_CODE[code] ?? EXIT.internal;
+}

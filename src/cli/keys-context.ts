@@ -1,0 +1,115 @@
+/**
+ * How the CLI finds keys: the keystore in $TENSORSEAL_HOME (unlocked by
+ * TENSORSEAL_ROOT_KEY_FILE, TENSORSEAL_KEYSTORE_PASSPHRASE or a prompt), identity files given
+ * with -i, and file passphrases (TENSORSEAL_PASSPHRASE or a prompt).
+ */
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fail } from "../format/errors.js";
+import type { ParsedHeader } from "../format/header.js";
+import type { Identity, Recipient } from "../format/stanza.js";
+import {
+  Keystore,
+  defaultHome,
+  parseIdentityFile,
+  parseRecipient,
+  passphraseIdentity,
+  passphraseRecipient,
+} from "../keys/index.js";
+import { promptHidden, readFirstLine } from "./terminal.js";
+
+export type KeystoreUnlock = { passphrase: string; workFactor?: number } | { rootKeyFile: string };
+
+export function homeDir(): string {
+  return defaultHome();
+}
+
+export function keystoreExists(home = homeDir()): boolean {
+  return existsSync(join(home, "keystore.json"));
+}
+
+/** Test-only knob: a lower scrypt work factor keeps CLI tests fast; never lowers reads. */
+function workFactor(): number | undefined {
+  const v = process.env.TENSORSEAL_SCRYPT_WORK_FACTOR;
+  return v ? Number(v) : undefined;
+}
+
+export async function keystoreUnlock(opts: { confirm?: boolean } = {}): Promise<KeystoreUnlock> {
+  const keyFile = process.env.TENSORSEAL_ROOT_KEY_FILE;
+  if (keyFile) return { rootKeyFile: keyFile };
+  const fromEnv = process.env.TENSORSEAL_KEYSTORE_PASSPHRASE;
+  const wf = workFactor();
+  if (fromEnv) return { passphrase: fromEnv, ...(wf ? { workFactor: wf } : {}) };
+  const passphrase = await promptHidden("Keystore passphrase: ");
+  if (opts.confirm && (await promptHidden("Repeat passphrase: ")) !== passphrase) {
+    fail("E_USAGE", "the passphrases do not match");
+  }
+  if (passphrase.length === 0) fail("E_USAGE", "the passphrase must not be empty");
+  return { passphrase, ...(wf ? { workFactor: wf } : {}) };
+}
+
+let cached: Keystore | null = null;
+export async function openKeystore(): Promise<Keystore> {
+  cached ??= await Keystore.open(homeDir(), await keystoreUnlock());
+  return cached;
+}
+
+export async function filePassphrase(opts: { confirm: boolean; file?: string }): Promise<string> {
+  if (opts.file) return readFirstLine(opts.file);
+  const fromEnv = process.env.TENSORSEAL_PASSPHRASE;
+  if (fromEnv) return fromEnv;
+  const p = await promptHidden("File passphrase: ");
+  if (opts.confirm && (await promptHidden("Repeat passphrase: ")) !== p) {
+    fail("E_USAGE", "the passphrases do not match");
+  }
+  if (p.length === 0) fail("E_USAGE", "the passphrase must not be empty");
+  return p;
+}
+
+export interface KeyOptions {
+  key?: string[];
+  recipient?: string[];
+  identity?: string[];
+  passphrase?: boolean;
+  passphraseFile?: string;
+}
+
+/** Recipients for `seal`: explicit ones, else the keystore's `default` key. */
+export async function recipientsFor(o: KeyOptions): Promise<Recipient[]> {
+  const out: Recipient[] = [];
+  for (const name of o.key ?? []) out.push((await openKeystore()).recipient(name));
+  for (const r of o.recipient ?? []) {
+    out.push(r.startsWith("kek:") ? parseRecipient(r, await openKeystore()) : parseRecipient(r));
+  }
+  if (o.passphrase || o.passphraseFile) {
+    const p = await filePassphrase({ confirm: true, file: o.passphraseFile });
+    out.push(passphraseRecipient(p, workFactor()));
+  }
+  if (out.length === 0) {
+    if (!keystoreExists()) {
+      fail("E_USAGE", "no recipient given and no keystore: pass --recipient, --passphrase, or run `tensorseal init`");
+    }
+    out.push((await openKeystore()).recipient("default"));
+  }
+  return out;
+}
+
+/** Identities for reading a file: what the options name, plus the keystore for kek stanzas. */
+export async function identitiesFor(header: ParsedHeader, o: KeyOptions): Promise<Identity[]> {
+  const out: Identity[] = [];
+  for (const path of o.identity ?? []) out.push(...parseIdentityFile(await readFile(path, "utf8")));
+  const types = new Set(header.stanzas.map((s) => s.type));
+  const onlyPassphrase = types.size === 1 && types.has("passphrase") && out.length === 0;
+  if (o.passphrase || o.passphraseFile || onlyPassphrase) {
+    out.push(passphraseIdentity(await filePassphrase({ confirm: false, file: o.passphraseFile })));
+  }
+  if (types.has("kek") && keystoreExists()) out.push((await openKeystore()).identity());
+  if (out.length === 0) {
+    fail(
+      "E_NO_IDENTITY",
+      `no key for this file (stanzas: ${[...types].join(", ")}): pass -i IDENTITY_FILE, --passphrase, or set up the keystore`,
+    );
+  }
+  return out;
+}

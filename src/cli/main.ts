@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+/**
+ * The `tensorseal` command: a thin shell over the library. Each command lives in
+ * commands/*.ts; errors become exit codes only here (exit-codes.ts).
+ */
+import { Command, CommanderError } from "commander";
+import { isTensorSealError } from "../format/errors.js";
+import { registerInit } from "./commands/init.js";
+import { registerInspect } from "./commands/inspect.js";
+import { registerKeygen } from "./commands/keygen.js";
+import { registerKeys } from "./commands/keys.js";
+import { registerOpen } from "./commands/open.js";
+import { registerRewrap } from "./commands/rewrap.js";
+import { registerSeal } from "./commands/seal.js";
+import { registerVerify } from "./commands/verify.js";
+import { EXIT, exitCodeFor } from "./exit-codes.js";
+
+export function buildProgram(): Command {
+  const program = new Command("tensorseal")
+    .description("Seal model weights and ML artifacts: encrypted at rest and in transit, opened only with a key.")
+    .version("0.1.0")
+    .exitOverride()
+    .showHelpAfterError("(run with --help for usage)");
+  for (const register of [
+    registerInit,
+    registerKeygen,
+    registerKeys,
+    registerSeal,
+    registerOpen,
+    registerInspect,
+    registerVerify,
+    registerRewrap,
+  ]) {
+    register(program);
+  }
+  program.commands.forEach((c) => c.exitOverride());
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (isTensorSealError(e)) {
+      process.stderr.write(`tensorseal: error: ${e.message}\n`);
+      return exitCodeFor(e.code);
+    }
+    const err = e as NodeJS.ErrnoException;
+    if (err?.code && typeof err.code === "string" && err.syscall) {
+      process.stderr.write(`tensorseal: error: ${err.syscall} ${err.path ?? ""}: ${err.code}\n`);
+      return EXIT.io;
+    }
+    process.stderr.write(`tensorseal: internal error: ${err?.message ?? String(e)}\n`);
+    return EXIT.internal;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

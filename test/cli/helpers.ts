@@ -1,0 +1,49 @@
+/** Runs the built CLI as a subprocess in a private TENSORSEAL_HOME, as users run it. */
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
+
+export interface Sandbox {
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  run(args: string[], opts?: { input?: Buffer | string; env?: NodeJS.ProcessEnv }): Result;
+  cleanup(): void;
+}
+
+export interface Result {
+  status: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export function sandbox(): Sandbox {
+  const dir = mkdtempSync(join(tmpdir(), "tensorseal-cli-"));
+  const rootKey = join(dir, "root.key");
+  writeFileSync(rootKey, randomBytes(32).toString("hex"), { mode: 0o600 });
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    TENSORSEAL_HOME: join(dir, "home"),
+    TENSORSEAL_ROOT_KEY_FILE: rootKey,
+    TENSORSEAL_SCRYPT_WORK_FACTOR: "10",
+  };
+  return {
+    dir,
+    env,
+    run(args, opts = {}) {
+      const r = spawnSync(process.execPath, [CLI, ...args], {
+        env: { ...env, ...opts.env },
+        input: opts.input,
+        cwd: dir,
+        maxBuffer: 256 << 20,
+      });
+      return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString("utf8") };
+    },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
