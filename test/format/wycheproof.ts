@@ -1,0 +1,32 @@
+/** Loader for the Wycheproof JSON files in test/fixtures/wycheproof (see SOURCE.md there). */
+import { readFileSync } from "node:fs";
+
+export interface WycheproofFile<T> {
+  readonly algorithm: string;
+  readonly numberOfTests: number;
+  readonly testGroups: readonly (Record<string, unknown> & { readonly tests: readonly T[] })[];
+}
+
+export interface WycheproofTest {
+  readonly tcId: number;
+  readonly comment: string;
+  readonly flags: readonly string[];
+  readonly result: "valid" | "invalid" | "acceptable";
+}
+
+/** dist/test/format/*.js -> repository root -> test/fixtures/wycheproof. */
+const DIR = new URL("../../../test/fixtures/wycheproof/", import.meta.url);
+
+export function loadWycheproof<T extends WycheproofTest>(name: string): WycheproofFile<T> {
+  const file = JSON.parse(readFileSync(new URL(name, DIR), "utf8")) as WycheproofFile<T>;
+  const total = file.testGroups.reduce((n, g) => n + g.tests.length, 0);
+  // A file that parsed to nothing must not pass silently.
+  if (total === 0 || total !== file.numberOfTests) {
+    throw new Error(`${name}: ${total} tests in groups, numberOfTests says ${file.numberOfTests}`);
+  }
+  return file;
+}
+
+export function hex(s: string): Buffer {
+  return Buffer.from(s, "hex");
+}
