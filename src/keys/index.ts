@@ -1,0 +1,39 @@
+/** The keys layer: recipient and identity providers behind format/stanza.ts's interfaces. */
+export * from "./kek.js";
+export {
+  defaultHome,
+  type KeyInfo,
+  Keystore,
+  type KeystoreUnlock,
+  type KeyVersionInfo,
+} from "./keystore.js";
+export {
+  DEFAULT_WORK_FACTOR,
+  MAX_WORK_FACTOR,
+  MIN_WORK_FACTOR,
+  PASSPHRASE_STANZA,
+  passphraseIdentity,
+  passphraseRecipient,
+  unwrapPassphrase,
+  type WrapPassphraseOptions,
+  wrapPassphrase,
+} from "./passphrase.js";
+export { parseIdentityFile, parseRecipient } from "./recipients.js";
+export {
+  decodeX25519Identity,
+  decodeX25519Recipient,
+  encodeX25519Identity,
+  encodeX25519Recipient,
+  formatIdentityFile,
+  type GeneratedIdentity,
+  generateX25519Identity,
+  parseX25519Identity,
+  parseX25519Recipient,
+  unwrapX25519,
+  type WrapX25519Options,
+  wrapX25519,
+  X25519_STANZA,
+  x25519Identity,
+  x25519Recipient,
+  x25519Tag,
+} from "./x25519.js";

@@ -1,0 +1,108 @@
+/**
+ * File-system plumbing for the keystore: a private directory, atomic replacement of
+ * keystore.json (temp file, fsync, rename, fsync of the directory) so a crash leaves either the
+ * old or the new file, and a lock file so two processes cannot interleave their mutations.
+ */
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { fail } from "../format/errors.js";
+
+export const KEYSTORE_FILE = "keystore.json";
+const LOCK_FILE = "keystore.lock";
+const LOCK_WAIT_MS = 3000;
+
+export function keystorePath(home: string): string {
+  return join(home, KEYSTORE_FILE);
+}
+
+/** Creates `home` if needed and makes it private to this user (0700). */
+export async function ensurePrivateDir(home: string): Promise<void> {
+  try {
+    await mkdir(home, { recursive: true, mode: 0o700 });
+    await chmod(home, 0o700);
+  } catch (e) {
+    fail("E_KEYSTORE", `cannot create the keystore directory ${home}: ${errText(e)}`, e);
+  }
+}
+
+/** The file's bytes, or null when it does not exist. */
+export async function readKeystoreFile(home: string): Promise<Buffer | null> {
+  try {
+    return await readFile(keystorePath(home));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    return fail("E_KEYSTORE", `cannot read ${keystorePath(home)}: ${errText(e)}`, e);
+  }
+}
+
+export async function keystoreExists(home: string): Promise<boolean> {
+  try {
+    await stat(keystorePath(home));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Replaces keystore.json with `data` (mode 0600) so readers never see a partial file. */
+export async function writeKeystoreFile(home: string, data: Buffer): Promise<void> {
+  const tmp = join(home, `.${KEYSTORE_FILE}.${randomBytes(8).toString("hex")}.tmp`);
+  try {
+    const fh = await open(tmp, "wx", 0o600);
+    try {
+      await fh.chmod(0o600); // exact mode whatever the umask
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, keystorePath(home));
+    await syncDir(home);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => {});
+    fail("E_KEYSTORE", `cannot write ${keystorePath(home)}: ${errText(e)}`, e);
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Runs `fn` holding an exclusive lock file in `home`; waits briefly for another holder. */
+export async function withLock<T>(home: string, fn: () => Promise<T>): Promise<T> {
+  const lock = join(home, LOCK_FILE);
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      await (await open(lock, "wx", 0o600)).close();
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
+        fail("E_KEYSTORE", `cannot lock the keystore in ${home}: ${errText(e)}`, e);
+      }
+      if (Date.now() > deadline) {
+        fail(
+          "E_KEYSTORE",
+          `the keystore in ${home} is locked by another tensorseal process: retry, or remove ${lock} if none is running`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { force: true });
+  }
+}
+
+function errText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return err.code ?? (err instanceof Error ? err.message : String(e));
+}
