@@ -1,0 +1,29 @@
+/**
+ * The engine layer: sealing and opening over files (parallel, atomic), streams (bounded memory),
+ * byte ranges (random access), verification and in-place header rewrap. Imports only the
+ * format layer and Node built-ins.
+ */
+
+export { openFile, verifyFile } from "./open-file.js";
+export type {
+  OpenOptions,
+  OpenResult,
+  SealOptions,
+  SealResult,
+  StreamOpenOptions,
+  StreamSealOptions,
+  VerifyOptions,
+} from "./options.js";
+export { closeWorkers } from "./pool.js";
+export type { ProgressCallback } from "./progress.js";
+export {
+  addRecipients,
+  type RewrapOptions,
+  type RewrapResult,
+  removeRecipients,
+  rewrapFile,
+  type StanzaEdit,
+} from "./rewrap.js";
+export { sealFile } from "./seal-file.js";
+export { type DecryptStats, inspectFile, SealedFile } from "./sealed-file.js";
+export { openStream, sealStream } from "./stream.js";

@@ -1,0 +1,70 @@
+/**
+ * openFile and verifyFile: every check that needs no decryption happens first (see
+ * sealed-header.ts), then the chunks are opened in parallel ranges. openFile writes only
+ * authenticated chunks into a temporary output that replaces the target only if every chunk
+ * authenticated; verifyFile writes nothing.
+ */
+import { type FileHandle, open } from "node:fs/promises";
+import { wipeChunkKeys } from "../format/chunked.js";
+import { withAtomicOutput } from "./atomic.js";
+import { io } from "./fsutil.js";
+import type { OpenOptions, OpenResult, VerifyOptions } from "./options.js";
+import { Progress } from "./progress.js";
+import { runRanges } from "./run-ranges.js";
+import { unlockFile } from "./sealed-header.js";
+
+export function openFile(input: string, output: string, opts: OpenOptions): Promise<OpenResult> {
+  return openOrVerify(input, output, opts);
+}
+
+export function verifyFile(input: string, opts: VerifyOptions): Promise<OpenResult> {
+  return openOrVerify(input, null, opts);
+}
+
+async function openOrVerify(
+  input: string,
+  output: string | null,
+  opts: OpenOptions,
+): Promise<OpenResult> {
+  const src = await io(`open ${input}`, () => open(input, "r"));
+  try {
+    const file = await unlockFile(src, input, opts);
+    const progress = new Progress(file.plaintextLength, opts.onProgress);
+    try {
+      const run = (outFd: number | null) =>
+        runRanges({
+          mode: outFd === null ? "verify" : "open",
+          inFd: src.fd,
+          outFd,
+          keys: file.keys,
+          chunkSize: file.header.descriptor.chunkSize,
+          plaintextLength: file.plaintextLength,
+          chunksOffset: file.chunksOffset,
+          workers: opts.workers,
+          progress,
+        });
+      if (output === null) await run(null);
+      else await withAtomicOutput(output, (out) => presize(out.fh, file.plaintextLength, run));
+      progress.stop(true);
+    } finally {
+      progress.stop(false);
+      wipeChunkKeys(file.keys);
+    }
+    return {
+      descriptor: file.header.descriptor,
+      plaintextLength: file.plaintextLength,
+      generation: file.header.generation,
+    };
+  } finally {
+    await src.close().catch(() => {});
+  }
+}
+
+async function presize(
+  fh: FileHandle,
+  length: number,
+  run: (fd: number) => Promise<void>,
+): Promise<void> {
+  await io("size the output", () => fh.truncate(length));
+  await run(fh.fd);
+}

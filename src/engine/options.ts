@@ -1,0 +1,51 @@
+/** Option and result types of the engine API. */
+import type { Descriptor } from "../format/descriptor.js";
+import type { Identity, Recipient } from "../format/stanza.js";
+import type { ProgressCallback } from "./progress.js";
+
+export interface SealOptions {
+  readonly recipients: readonly Recipient[];
+  /** Power of two from 16 KiB to 16 MiB; default 1 MiB (16 KiB is exactly Cobblestone-256). */
+  readonly chunkSize?: number;
+  readonly contentType?: string;
+  /** Encryption context: bound into the payload, checked by `expectContext` when opening. */
+  readonly context?: Record<string, string>;
+  /** Public labels, readable without a key. */
+  readonly labels?: Record<string, string>;
+  readonly slotCapacity?: number;
+  /** Worker threads; 0 = main thread only. Default os.availableParallelism(). */
+  readonly workers?: number;
+  readonly onProgress?: ProgressCallback;
+  /** Tests and vectors only: a fixed file key and payload salt (never reuse them). */
+  readonly fileKey?: Uint8Array;
+  readonly salt?: Uint8Array;
+}
+
+export type StreamSealOptions = Omit<SealOptions, "workers">;
+
+export interface OpenOptions {
+  readonly identities: readonly Identity[];
+  /** Each key must be present in the file's encryption context with exactly this value. */
+  readonly expectContext?: Readonly<Record<string, string>>;
+  readonly workers?: number;
+  readonly onProgress?: ProgressCallback;
+}
+
+export type StreamOpenOptions = Omit<OpenOptions, "workers">;
+export type VerifyOptions = Omit<OpenOptions, "onProgress"> & {
+  readonly onProgress?: ProgressCallback;
+};
+
+export interface SealResult {
+  readonly descriptor: Descriptor;
+  readonly headerLength: number;
+  /** Total size of the sealed output. */
+  readonly sealedLength: number;
+}
+
+export interface OpenResult {
+  readonly descriptor: Descriptor;
+  readonly plaintextLength: number;
+  /** Generation of the header slot that unlocked the file. */
+  readonly generation: number;
+}

@@ -1,0 +1,120 @@
+/**
+ * A small shared pool of range workers. Workers start lazily, run one job at a time, are
+ * unref'd while idle (an idle pool never keeps the process alive) and are terminated after a
+ * few idle seconds. Callers bound their own concurrency (runRanges runs at most `workers` jobs
+ * at once), so the pool only grows to the largest concurrent demand.
+ */
+import { Worker } from "node:worker_threads";
+import { TensorSealError } from "../format/errors.js";
+import type { JobMessage, JobReply } from "./worker-protocol.js";
+
+const WORKER_URL = new URL("./worker.js", import.meta.url);
+const IDLE_CLOSE_MS = 5000;
+
+/** What a job resolves to: done, or stopped early because another job of the operation failed. */
+export type JobOutcome = "done" | "aborted";
+
+class RangeWorkerPool {
+  private readonly idle: Worker[] = [];
+  private readonly all = new Set<Worker>();
+  private idleTimer: NodeJS.Timeout | null = null;
+  private nextId = 1;
+
+  run(job: Omit<JobMessage, "id">): Promise<JobOutcome> {
+    const worker = this.acquire();
+    const id = this.nextId++;
+    return new Promise<JobOutcome>((resolve, reject) => {
+      const cleanup = () => {
+        worker.off("message", onMessage);
+        worker.off("error", onError);
+        worker.off("exit", onExit);
+      };
+      const onMessage = (reply: JobReply) => {
+        if (reply.id !== id) return;
+        cleanup();
+        this.release(worker);
+        if (reply.ok) resolve("done");
+        else if (reply.aborted) resolve("aborted");
+        else reject(new TensorSealError(reply.code, reply.message));
+      };
+      const onError = (e: Error) => {
+        cleanup();
+        this.discard(worker);
+        reject(new TensorSealError("E_IO", `a worker thread failed: ${e.message}`));
+      };
+      const onExit = (code: number) => {
+        cleanup();
+        this.discard(worker);
+        reject(new TensorSealError("E_IO", `a worker thread exited unexpectedly (code ${code})`));
+      };
+      worker.on("message", onMessage);
+      worker.on("error", onError);
+      worker.on("exit", onExit);
+      worker.ref();
+      // postMessage clones synchronously, so these private copies can be wiped right after.
+      const aeadKey = new Uint8Array(job.aeadKey);
+      const baseNonce = new Uint8Array(job.baseNonce);
+      try {
+        worker.postMessage({ ...job, id, aeadKey, baseNonce } satisfies JobMessage);
+      } finally {
+        aeadKey.fill(0);
+        baseNonce.fill(0);
+      }
+    });
+  }
+
+  /** Terminates every worker (tests, or a CLI that wants to exit promptly). */
+  async close(): Promise<void> {
+    this.clearTimer();
+    const workers = [...this.all];
+    this.all.clear();
+    this.idle.length = 0;
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+
+  get size(): number {
+    return this.all.size;
+  }
+
+  private acquire(): Worker {
+    this.clearTimer();
+    const w = this.idle.pop();
+    if (w) return w;
+    const worker = new Worker(WORKER_URL);
+    this.all.add(worker);
+    return worker;
+  }
+
+  private release(w: Worker): void {
+    w.unref();
+    this.idle.push(w);
+    this.clearTimer();
+    this.idleTimer = setTimeout(() => void this.closeIdle(), IDLE_CLOSE_MS);
+    this.idleTimer.unref();
+  }
+
+  private async closeIdle(): Promise<void> {
+    const idle = this.idle.splice(0);
+    for (const w of idle) this.all.delete(w);
+    await Promise.all(idle.map((w) => w.terminate()));
+  }
+
+  private discard(w: Worker): void {
+    this.all.delete(w);
+    const i = this.idle.indexOf(w);
+    if (i >= 0) this.idle.splice(i, 1);
+    void w.terminate();
+  }
+
+  private clearTimer(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+}
+
+export const workerPool = new RangeWorkerPool();
+
+/** Terminates the engine's worker threads now (they also go away by themselves when idle). */
+export function closeWorkers(): Promise<void> {
+  return workerPool.close();
+}

@@ -1,0 +1,37 @@
+/**
+ * Worker thread entry: runs one chunk range per message against file descriptors shared with
+ * the main thread (threads share the process's descriptor table, so every thread reads exactly
+ * the file the main thread opened and checked; no path is reopened, no bulk data is posted).
+ * Keys arrive as private copies and are wiped when the job ends, whatever the outcome.
+ */
+import { parentPort } from "node:worker_threads";
+import { isTensorSealError } from "../format/errors.js";
+import { BatchBuffers, processRange } from "./range-job.js";
+import type { JobMessage, JobReply } from "./worker-protocol.js";
+
+const bufs = new BatchBuffers();
+
+function run(msg: JobMessage): JobReply {
+  try {
+    for (const done of processRange(msg.spec, msg, msg.inFd, msg.outFd, bufs)) {
+      Atomics.add(msg.progress, 0, BigInt(done));
+      if (Atomics.load(msg.abort, 0) !== 0) return { id: msg.id, ok: false, aborted: true };
+    }
+    return { id: msg.id, ok: true };
+  } catch (e) {
+    if (isTensorSealError(e)) return { id: msg.id, ok: false, code: e.code, message: e.message };
+    const code = (e as NodeJS.ErrnoException)?.code ?? "unknown error";
+    return { id: msg.id, ok: false, code: "E_IO", message: `worker I/O failed: ${code}` };
+  } finally {
+    msg.aeadKey.fill(0);
+    msg.baseNonce.fill(0);
+    bufs.wipe();
+  }
+}
+
+parentPort?.on("message", (msg: JobMessage) => {
+  const reply = run(msg);
+  // Tell the others to stop early on failure; the main thread also sets it.
+  if (!reply.ok && !reply.aborted) Atomics.store(msg.abort, 0, 1);
+  parentPort?.postMessage(reply);
+});
