@@ -18,11 +18,14 @@ export async function planRewrap(plan: RewrapPlan) {
     let out = stanzas.filter((s) => !removers.some((m) => m(s)));
     if (plan.keystore) {
       const ks = plan.keystore;
+      const known = new Set(ks.listKeys().map((k) => k.name));
       out = await Promise.all(
         out.map(async (s) => {
           if (s.type !== KEK_STANZA) return s;
           const { name, version } = parseKekStanza(s);
-          return version === ks.primaryVersion(name) ? s : ks.recipient(name).wrap(fileKey);
+          // Keys of other keystores are left alone: only their owner can rewrap them.
+          if (!known.has(name) || version === ks.primaryVersion(name)) return s;
+          return ks.recipient(name).wrap(fileKey);
         }),
       );
     }

@@ -2,7 +2,7 @@
  * HKDF-Expand (RFC 5869 §2.3) over node:crypto's HMAC. Cobblestone expands a 32-byte input key
  * with SHA-512; @noble/hashes 2.x refuses a PRK shorter than HashLen and node:crypto only
  * offers extract-then-expand, so this is the RFC's loop, checked against Wycheproof's HKDF
- * vectors in test/wycheproof.test.ts.
+ * vectors in test/format/wycheproof-primitives.test.ts.
  */
 import { createHmac } from "node:crypto";
 import { fail } from "./errors.js";

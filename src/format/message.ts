@@ -13,10 +13,10 @@ import { PayloadGeometry } from "./geometry.js";
 import {
   DEFAULT_SLOT_CAPACITY,
   encodeHeader,
+  MAGIC,
   type ParsedHeader,
   PREFIX_SIZE,
   parseHeader,
-  parsePrefix,
 } from "./header.js";
 import { PayloadOpener, PayloadSealer, payloadContext } from "./payload.js";
 import type { Stanza } from "./stanza.js";
@@ -71,7 +71,10 @@ export function sealMessage(
 /** Reads the header of a whole-file buffer (no key needed). */
 export function readHeader(file: Buffer): ParsedHeader {
   if (file.length < PREFIX_SIZE) {
-    if (file.length >= 8) parsePrefix(file); // reports "not a .tseal file" when the magic is wrong
+    const head = file.subarray(0, MAGIC.length);
+    if (!MAGIC.subarray(0, head.length).equals(head)) {
+      fail("E_NOT_TSEAL", "not a .tseal file (magic bytes do not match)");
+    }
     fail("E_TRUNCATED", "file ends inside the header");
   }
   return parseHeader(file);

@@ -7,6 +7,7 @@ import {
   type ChunkKeys,
   checkCommitment,
   deriveChunkKeys,
+  KEY_SIZE,
   openChunk,
   PAYLOAD_PREFIX_SIZE,
   SALT_SIZE,
@@ -109,6 +110,8 @@ export class PayloadOpener {
     private readonly context: Uint8Array,
     readonly chunkSize: number,
   ) {
+    if (inputKey.length !== KEY_SIZE)
+      fail("E_KEY", `payload key must be ${KEY_SIZE} bytes, got ${inputKey.length}`);
     this.inputKey = Buffer.from(inputKey);
   }
 

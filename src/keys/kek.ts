@@ -32,6 +32,11 @@ export function wrapKek(
   nonce = randomBytes(12),
 ): Stanza {
   if (kek.length !== 32) fail("E_KEY", "KEK must be 32 bytes");
+  const nameLength = Buffer.byteLength(ref.name, "utf8");
+  if (nameLength === 0 || nameLength > 128) fail("E_USAGE", "KEK name must be 1..128 bytes");
+  if (!Number.isInteger(ref.version) || ref.version < 1 || ref.version > 0xffffffff) {
+    fail("E_USAGE", `KEK version ${ref.version} must be an integer from 1 to 2^32-1`);
+  }
   // Random 96-bit nonce: each KEK version wraps far fewer than 2^32 keys (issue #3 caps usage).
   const c = createCipheriv("aes-256-gcm", kek, nonce).setAAD(aad(ref));
   const ct = Buffer.concat([c.update(fileKey), c.final(), c.getAuthTag()]);

@@ -45,11 +45,20 @@ function sha512(parts: readonly Buffer[]): string {
 interface StreamResult {
   readonly parts: Buffer[];
   readonly error: unknown;
-  readonly opener: PayloadOpener;
+  readonly opener: Pick<PayloadOpener, "released" | "push" | "finish">;
 }
 
 function streamOpen(ct: Buffer, key: Buffer, ctx: Buffer, piece: number): StreamResult {
-  const opener = new PayloadOpener(key, ctx, CHUNK);
+  let opener: PayloadOpener;
+  try {
+    opener = new PayloadOpener(key, ctx, CHUNK);
+  } catch (error) {
+    // A wrong-size key is refused at construction; it stays refused like any other failure.
+    const rethrow = (): never => {
+      throw error;
+    };
+    return { parts: [], error, opener: { released: 0, push: rethrow, finish: rethrow } };
+  }
   const parts: Buffer[] = [];
   try {
     for (let i = 0; i < ct.length; i += piece) {

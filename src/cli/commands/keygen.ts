@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { formatIdentityFile, generateX25519Identity } from "../../keys/index.js";
-import { writeSecretFile } from "../../engine/index.js";
+import { rm, writeFile } from "node:fs/promises";
 import { checkOutput, printJson } from "../options.js";
 
 export function registerKeygen(program: Command): void {
@@ -13,10 +13,12 @@ export function registerKeygen(program: Command): void {
     .addHelpText("after", "\nExample:\n  tensorseal keygen -o ~/.tensorseal/identity.txt   # share the printed tseal1... string")
     .action(async (o) => {
       const { identity, recipient } = generateX25519Identity();
-      const text = formatIdentityFile(identity, recipient);
+      const text = formatIdentityFile(identity);
       if (o.output) {
         checkOutput(o.output, o.force);
-        await writeSecretFile(o.output, text);
+        if (o.force) await rm(o.output, { force: true });
+        // Exclusive create with mode 0600: the secret never exists with wider permissions.
+        await writeFile(o.output, text, { mode: 0o600, flag: "wx" });
         if (o.json) printJson({ output: o.output, recipient });
         else process.stderr.write(`Public key: ${recipient}\n`);
       } else {
