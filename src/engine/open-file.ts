@@ -4,13 +4,13 @@
  * authenticated chunks into a temporary output that replaces the target only if every chunk
  * authenticated; verifyFile writes nothing.
  */
-import { type FileHandle, open } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { wipeChunkKeys } from "../format/chunked.js";
-import { withAtomicOutput } from "./atomic.js";
+import { type AtomicOutput, withAtomicOutput } from "./atomic.js";
 import { io } from "./fsutil.js";
 import type { OpenOptions, OpenResult, VerifyOptions } from "./options.js";
 import { Progress } from "./progress.js";
-import { runRanges } from "./run-ranges.js";
+import { PARALLEL_THRESHOLD, runRanges } from "./run-ranges.js";
 import { unlockFile } from "./sealed-header.js";
 
 export function openFile(input: string, output: string, opts: OpenOptions): Promise<OpenResult> {
@@ -44,7 +44,7 @@ async function openOrVerify(
           progress,
         });
       if (output === null) await run(null);
-      else await withAtomicOutput(output, (out) => presize(out.fh, file.plaintextLength, run));
+      else await withAtomicOutput(output, (out) => presize(out, file.plaintextLength, run));
       progress.stop(true);
     } finally {
       progress.stop(false);
@@ -61,10 +61,10 @@ async function openOrVerify(
 }
 
 async function presize(
-  fh: FileHandle,
+  out: AtomicOutput,
   length: number,
   run: (fd: number) => Promise<void>,
 ): Promise<void> {
-  await io("size the output", () => fh.truncate(length));
-  await run(fh.fd);
+  await io("size the output", () => out.fh.truncate(length));
+  await (length < PARALLEL_THRESHOLD ? run(out.fd) : out.whileFlushing(() => run(out.fd)));
 }

@@ -80,7 +80,7 @@ class RangeWorkerPool {
     this.clearTimer();
     const w = this.idle.pop();
     if (w) return w;
-    const worker = new Worker(WORKER_URL);
+    const worker = new Worker(WORKER_URL, { execArgv: workerExecArgv() });
     this.all.add(worker);
     return worker;
   }
@@ -110,6 +110,17 @@ class RangeWorkerPool {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
   }
+}
+
+/** The parent's flags minus those a worker rejects (`node --input-type=module -e ...`). */
+function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const args = process.execArgv;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--input-type") i++;
+    else if (!args[i]!.startsWith("--input-type=")) out.push(args[i]!);
+  }
+  return out;
 }
 
 export const workerPool = new RangeWorkerPool();

@@ -17,7 +17,7 @@ import { withAtomicOutput } from "./atomic.js";
 import { io, writeAll } from "./fsutil.js";
 import type { SealOptions, SealResult } from "./options.js";
 import { Progress } from "./progress.js";
-import { runRanges } from "./run-ranges.js";
+import { PARALLEL_THRESHOLD, runRanges } from "./run-ranges.js";
 
 export async function sealFile(
   input: string,
@@ -31,7 +31,7 @@ export async function sealFile(
     const length = st.size;
     const descriptor = makeDescriptor(opts, length);
     const descriptorBytes = encodeDescriptor(descriptor);
-    const geometry = new PayloadGeometry(descriptor.chunkSize);
+    const payloadLength = new PayloadGeometry(descriptor.chunkSize).payloadLength(length);
     const { header, inputKey, salt } = await prepareHeader(opts, descriptorBytes);
     const keys = deriveChunkKeys(
       inputKey,
@@ -41,7 +41,7 @@ export async function sealFile(
     );
     inputKey.fill(0);
     const chunksOffset = header.length + salt.length + keys.commitment.length;
-    const sealedLength = header.length + geometry.payloadLength(length);
+    const sealedLength = header.length + payloadLength;
     const progress = new Progress(length, opts.onProgress);
     try {
       await withAtomicOutput(output, async (out) => {
@@ -49,17 +49,19 @@ export async function sealFile(
           await writeAll(out.fh, Buffer.concat([header, salt, keys.commitment]), 0);
           await out.fh.truncate(sealedLength);
         });
-        await runRanges({
-          mode: "seal",
-          inFd: src.fd,
-          outFd: out.fd,
-          keys,
-          chunkSize: descriptor.chunkSize,
-          plaintextLength: length,
-          chunksOffset,
-          workers: opts.workers,
-          progress,
-        });
+        const run = () =>
+          runRanges({
+            mode: "seal",
+            inFd: src.fd,
+            outFd: out.fd,
+            keys,
+            chunkSize: descriptor.chunkSize,
+            plaintextLength: length,
+            chunksOffset,
+            workers: opts.workers,
+            progress,
+          });
+        await (length < PARALLEL_THRESHOLD ? run() : out.whileFlushing(run));
       });
       progress.stop(true);
     } finally {

@@ -165,3 +165,27 @@ test("expectContext: matching passes, a missing or different key is refused", as
   }
   assert.deepEqual(tempOutputs(dir), []);
 });
+
+test("an idle worker pool does not keep the process alive", async (t) => {
+  const dir = tempDir(t);
+  const input = join(dir, "plain");
+  writeFileSync(input, data(6 << 20));
+  const engine = new URL("../../src/engine/index.js", import.meta.url).href;
+  const kek = new URL("../../src/keys/kek.js", import.meta.url).href;
+  // Seals with two workers and never calls closeWorkers(): the process must still exit promptly.
+  const script = `
+    const { sealFile } = await import(${JSON.stringify(engine)});
+    const { kekRecipient } = await import(${JSON.stringify(kek)});
+    await sealFile(${JSON.stringify(input)}, ${JSON.stringify(join(dir, "x.tseal"))}, {
+      recipients: [kekRecipient({ name: "a", version: 1 }, Buffer.alloc(32, 1))], workers: 2 });
+    console.log("sealed");`;
+  const { spawnSync } = await import("node:child_process");
+  const started = Date.now();
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+    encoding: "utf8",
+    timeout: 4000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /sealed/);
+  assert.ok(Date.now() - started < 4000);
+});
