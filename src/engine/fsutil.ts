@@ -43,21 +43,25 @@ export function writeAllSync(fd: number, buf: Buffer, position: number): void {
 }
 
 /** Async twin of readExactSync for the main thread (headers, random access). */
-export async function readExact(fh: FileHandle, length: number, position: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  let off = 0;
-  while (off < length) {
-    const { bytesRead } = await fh.read(buf, off, length - off, position + off);
-    if (bytesRead === 0) fail("E_TRUNCATED", "file ended early while reading");
-    off += bytesRead;
-  }
-  return buf;
+export function readExact(fh: FileHandle, length: number, position: number): Promise<Buffer> {
+  return io("read the input", async () => {
+    const buf = Buffer.alloc(length);
+    let off = 0;
+    while (off < length) {
+      const { bytesRead } = await fh.read(buf, off, length - off, position + off);
+      if (bytesRead === 0) fail("E_TRUNCATED", "file ended early while reading");
+      off += bytesRead;
+    }
+    return buf;
+  });
 }
 
-export async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);
-    off += bytesWritten;
-  }
+export function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  return io("write the output", async () => {
+    let off = 0;
+    while (off < buf.length) {
+      const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);
+      off += bytesWritten;
+    }
+  });
 }

@@ -4,6 +4,7 @@
  */
 const INTERVAL_MS = 250;
 
+/** Plaintext bytes done so far and in all; `total` is 0 while a stream's length is unknown. */
 export type ProgressCallback = (done: number, total: number) => void;
 
 export class Progress {

@@ -8,6 +8,7 @@ import { availableParallelism } from "node:os";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { fail } from "../format/errors.js";
 import { PayloadGeometry } from "../format/geometry.js";
+import { ioError } from "./fsutil.js";
 import { type JobOutcome, workerPool } from "./pool.js";
 import type { Progress } from "./progress.js";
 import { BatchBuffers, processRange, type RangeKeys, type RangeMode } from "./range-job.js";
@@ -92,6 +93,8 @@ async function runInline(run: RangeRun, firstChunk: number, endChunk: number): P
       run.progress.add(done);
       await yieldToLoop();
     }
+  } catch (e) {
+    throw ioError("process the payload", e);
   } finally {
     bufs.wipe();
   }

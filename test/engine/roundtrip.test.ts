@@ -91,6 +91,7 @@ test("parallel seal equals the single-threaded reference byte for byte", async (
       });
       assert.ok(readFileSync(out).equals(reference), `workers ${workers}, chunk ${chunkSize}`);
       if (workers > 0) assert.ok(workerPool.size > 0, "the pool ran the parallel path");
+      if (workers === 2) assert.ok((await openWithMessage(out)).equals(plain), "openMessage");
       const opened = join(dir, `o${workers}`);
       await openFile(out, opened, { identities: [alice.identity], workers: 2 });
       assert.ok(readFileSync(opened).equals(plain));

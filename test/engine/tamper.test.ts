@@ -326,3 +326,23 @@ function f0(bytes: Buffer): number {
   const descriptorLength = bytes.readUInt32BE(12);
   return 20 + descriptorLength + 2 * 8192 + 56 + 10;
 }
+
+test("file system errors surface as E_IO or E_USAGE, never as raw errors", async (t) => {
+  const dir = tempDir(t);
+  const out = join(dir, "out");
+  assert.equal(await codeOf(openTo(dir, join(dir, "missing.tseal"))), "E_IO");
+  assert.equal(await codeOf(openTo(dir, dir)), "E_IO"); // a directory
+  assert.equal(
+    await codeOf(sealFile(dir, out, { recipients: [alice.recipient] })),
+    "E_USAGE", // not a regular file
+  );
+  const input = join(dir, "plain");
+  writeFileSync(input, "x");
+  assert.equal(
+    await codeOf(
+      sealFile(input, join(dir, "no", "such", "dir"), { recipients: [alice.recipient] }),
+    ),
+    "E_IO",
+  );
+  assertNoOutput(dir, out);
+});
