@@ -28,9 +28,13 @@ function median(xs: number[]): number {
 }
 
 function op(kind: string, input: string, output: string, chunk: number) {
-  const r = spawnSync(process.execPath, [join(here, "op.js"), kind, input, output, kekHex, String(chunk)], {
-    encoding: "utf8",
-  });
+  const r = spawnSync(
+    process.execPath,
+    [join(here, "op.js"), kind, input, output, kekHex, String(chunk)],
+    {
+      encoding: "utf8",
+    },
+  );
   if (r.status !== 0) throw new Error(`${kind} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split("\n").pop()!) as { seconds: number; maxRssMiB: number };
 }
@@ -45,10 +49,24 @@ function timeCmd(cmd: string, args: string[]): number {
 function opensslLimit(chunk: number): number {
   const out = execFileSync(
     "openssl",
-    ["speed", "-evp", "aes-256-gcm", "-multi", String(availableParallelism()), "-bytes", String(chunk), "-seconds", "3"],
+    [
+      "speed",
+      "-evp",
+      "aes-256-gcm",
+      "-multi",
+      String(availableParallelism()),
+      "-bytes",
+      String(chunk),
+      "-seconds",
+      "3",
+    ],
     { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
   );
-  const line = out.trim().split("\n").filter((l) => l.startsWith("evp") || l.includes("aes-256-gcm")).pop()!;
+  const line = out
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("evp") || l.includes("aes-256-gcm"))
+    .pop()!;
   const kbps = Number(line.trim().split(/\s+/).pop()!.replace("k", ""));
   return (kbps * 1000) / GB;
 }
@@ -60,7 +78,8 @@ function hasAge(): boolean {
 function writeInput(path: string): void {
   const block = randomBytes(64 << 20);
   const fd = openSync(path, "w");
-  for (let done = 0; done < bytes; done += block.length) writeSync(fd, block, 0, Math.min(block.length, bytes - done));
+  for (let done = 0; done < bytes; done += block.length)
+    writeSync(fd, block, 0, Math.min(block.length, bytes - done));
   closeSync(fd);
 }
 
@@ -76,11 +95,15 @@ function run(): void {
       rows.push(s);
       process.stdout.write(`${s}\n`);
     };
-    say(`# TensorSeal engine benchmark, ${new Date().toISOString().slice(0, 10)}, ${sizeMiB} MiB input in page cache, ${availableParallelism()} cores`);
+    say(
+      `# TensorSeal engine benchmark, ${new Date().toISOString().slice(0, 10)}, ${sizeMiB} MiB input in page cache, ${availableParallelism()} cores`,
+    );
     for (const chunk of chunks) {
       const limit = opensslLimit(chunk);
       const sealed = join(memDir, "sealed.tseal");
-      const sealMem = median([0, 1, 2].map(() => op("seal", input, sealed, chunk)).map((r) => r.seconds));
+      const sealMem = median(
+        [0, 1, 2].map(() => op("seal", input, sealed, chunk)).map((r) => r.seconds),
+      );
       const verify = op("verify", sealed, "", chunk);
       const sealGBs = bytes / sealMem / GB;
       const openGBs = bytes / verify.seconds / GB;
@@ -97,8 +120,12 @@ function run(): void {
     const seal = op("seal", input, sealedDisk, chunk);
     const open = op("open", sealedDisk, outDisk, chunk);
     rmSync(outDisk, { force: true });
-    say(`file→file (chunk ${chunk / 1024} KiB) | cp ${cp.toFixed(2)} s | seal ${seal.seconds.toFixed(2)} s (${(seal.seconds / cp).toFixed(2)}x cp) | open ${open.seconds.toFixed(2)} s (${(open.seconds / cp).toFixed(2)}x cp) [goal <= 1.3x]`);
-    say(`peak RSS | seal ${seal.maxRssMiB.toFixed(0)} MiB | open ${open.maxRssMiB.toFixed(0)} MiB [goal <= 256 MiB]`);
+    say(
+      `file→file (chunk ${chunk / 1024} KiB) | cp ${cp.toFixed(2)} s | seal ${seal.seconds.toFixed(2)} s (${(seal.seconds / cp).toFixed(2)}x cp) | open ${open.seconds.toFixed(2)} s (${(open.seconds / cp).toFixed(2)}x cp) [goal <= 1.3x]`,
+    );
+    say(
+      `peak RSS | seal ${seal.maxRssMiB.toFixed(0)} MiB | open ${open.maxRssMiB.toFixed(0)} MiB [goal <= 256 MiB]`,
+    );
     if (hasAge()) {
       const idFile = join(diskDir, "age.key");
       execFileSync("age-keygen", ["-o", idFile], { stdio: "ignore" });
@@ -106,7 +133,9 @@ function run(): void {
       const ageOut = join(diskDir, "age.out");
       const ageE = timeCmd("age", ["-r", recipient, "-o", join(diskDir, "x.age"), input]);
       const ageD = timeCmd("age", ["-d", "-i", idFile, "-o", ageOut, join(diskDir, "x.age")]);
-      say(`age (file→file) | age -e ${ageE.toFixed(2)} s | age -d ${ageD.toFixed(2)} s | tensorseal open is ${(ageD / open.seconds).toFixed(2)}x faster than age -d [goal >= 2x]`);
+      say(
+        `age (file→file) | age -e ${ageE.toFixed(2)} s | age -d ${ageD.toFixed(2)} s | tensorseal open is ${(ageD / open.seconds).toFixed(2)}x faster than age -d [goal >= 2x]`,
+      );
     } else {
       say("age not installed (apt-get install age) — age comparison skipped");
     }

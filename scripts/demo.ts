@@ -12,7 +12,11 @@ import { fileURLToPath } from "node:url";
 
 const cli = resolve(dirname(fileURLToPath(import.meta.url)), "../src/cli/main.js");
 const home = mkdtempSync(join(tmpdir(), "tensorseal-demo-"));
-const env = { ...process.env, TENSORSEAL_HOME: join(home, "keystore"), TENSORSEAL_ROOT_KEY_FILE: join(home, "root.key") };
+const env = {
+  ...process.env,
+  TENSORSEAL_HOME: join(home, "keystore"),
+  TENSORSEAL_ROOT_KEY_FILE: join(home, "root.key"),
+};
 
 function step(title: string, args: string[], expectFail = false): string {
   process.stdout.write(`\n$ tensorseal ${args.join(" ")}\n`);
@@ -20,7 +24,9 @@ function step(title: string, args: string[], expectFail = false): string {
   process.stdout.write(r.stdout + r.stderr);
   const failed = r.status !== 0;
   if (failed !== expectFail) {
-    throw new Error(`demo step "${title}" ${failed ? `failed (exit ${r.status})` : "unexpectedly succeeded"}`);
+    throw new Error(
+      `demo step "${title}" ${failed ? `failed (exit ${r.status})` : "unexpectedly succeeded"}`,
+    );
   }
   if (expectFail) process.stdout.write(`(exit code ${r.status}: rejected as expected)\n`);
   return r.stdout;
@@ -33,11 +39,18 @@ function makeModel(path: string): void {
   const header = JSON.stringify({
     __metadata__: { format: "pt" },
     "layer.weight": { dtype: "F32", shape: [256, 512], data_offsets: [0, a.byteLength] },
-    "layer.bias": { dtype: "F32", shape: [512], data_offsets: [a.byteLength, a.byteLength + b.byteLength] },
+    "layer.bias": {
+      dtype: "F32",
+      shape: [512],
+      data_offsets: [a.byteLength, a.byteLength + b.byteLength],
+    },
   });
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(header.length));
-  writeFileSync(path, Buffer.concat([len, Buffer.from(header), Buffer.from(a.buffer), Buffer.from(b.buffer)]));
+  writeFileSync(
+    path,
+    Buffer.concat([len, Buffer.from(header), Buffer.from(a.buffer), Buffer.from(b.buffer)]),
+  );
 }
 
 const sha256 = (p: string) => createHash("sha256").update(readFileSync(p)).digest("hex");
@@ -46,11 +59,29 @@ try {
   writeFileSync(env.TENSORSEAL_ROOT_KEY_FILE, randomBytes(32).toString("hex"), { mode: 0o600 });
   const model = join(home, "model.safetensors");
   makeModel(model);
-  process.stdout.write(`TensorSeal demo in ${home}\nmodel: ${model} (${readFileSync(model).length} bytes)\n`);
+  process.stdout.write(
+    `TensorSeal demo in ${home}\nmodel: ${model} (${readFileSync(model).length} bytes)\n`,
+  );
   step("init", ["init"]);
-  step("seal", ["seal", model, "-o", `${model}.tseal`, "--context", "project=demo", "--label", "name=tiny-mlp"]);
+  step("seal", [
+    "seal",
+    model,
+    "-o",
+    `${model}.tseal`,
+    "--context",
+    "project=demo",
+    "--label",
+    "name=tiny-mlp",
+  ]);
   step("inspect", ["inspect", `${model}.tseal`]);
-  step("open", ["open", `${model}.tseal`, "-o", join(home, "opened.safetensors"), "--expect-context", "project=demo"]);
+  step("open", [
+    "open",
+    `${model}.tseal`,
+    "-o",
+    join(home, "opened.safetensors"),
+    "--expect-context",
+    "project=demo",
+  ]);
   const same = sha256(model) === sha256(join(home, "opened.safetensors"));
   process.stdout.write(`\nopened bytes match the original: ${same ? "yes" : "NO"}\n`);
   if (!same) throw new Error("round trip mismatch");

@@ -10,8 +10,8 @@ import { fail } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
 import type { Identity, Recipient } from "../format/stanza.js";
 import {
-  Keystore,
   defaultHome,
+  Keystore,
   parseIdentityFile,
   parseRecipient,
   passphraseIdentity,
@@ -88,27 +88,40 @@ export async function recipientsFor(o: KeyOptions): Promise<Recipient[]> {
   }
   if (out.length === 0) {
     if (!keystoreExists()) {
-      fail("E_USAGE", "no recipient given and no keystore: pass --recipient, --passphrase, or run `tensorseal init`");
+      fail(
+        "E_USAGE",
+        "no recipient given and no keystore: pass --recipient, --passphrase, or run `tensorseal init`",
+      );
     }
     out.push((await openKeystore()).recipient("default"));
   }
   return out;
 }
 
-/** Identities for reading a file: what the options name, plus the keystore for kek stanzas. */
-export async function identitiesFor(header: ParsedHeader, o: KeyOptions): Promise<Identity[]> {
+/**
+ * Identities for reading a file: what the options name, plus the keystore for kek stanzas.
+ * `header` is null for stdin, where the stanzas are not known before the keys are needed.
+ */
+export async function identitiesFor(
+  header: ParsedHeader | null,
+  o: KeyOptions,
+): Promise<Identity[]> {
   const out: Identity[] = [];
   for (const path of o.identity ?? []) out.push(...parseIdentityFile(await readFile(path, "utf8")));
-  const types = new Set(header.stanzas.map((s) => s.type));
-  const onlyPassphrase = types.size === 1 && types.has("passphrase") && out.length === 0;
-  if (o.passphrase || o.passphraseFile || onlyPassphrase) {
+  const types = header ? new Set(header.stanzas.map((s) => s.type)) : null;
+  const wantsPassphrase = types
+    ? types.size === 1 && types.has("passphrase") && out.length === 0
+    : Boolean(process.env.TENSORSEAL_PASSPHRASE);
+  if (o.passphrase || o.passphraseFile || wantsPassphrase) {
     out.push(passphraseIdentity(await filePassphrase({ confirm: false, file: o.passphraseFile })));
   }
-  if (types.has("kek") && keystoreExists()) out.push((await openKeystore()).identity());
+  if ((types === null || types.has("kek")) && keystoreExists())
+    out.push((await openKeystore()).identity());
   if (out.length === 0) {
+    const what = types ? `stanzas: ${[...types].join(", ")}` : "sealed stream";
     fail(
       "E_NO_IDENTITY",
-      `no key for this file (stanzas: ${[...types].join(", ")}): pass -i IDENTITY_FILE, --passphrase, or set up the keystore`,
+      `no key for this file (${what}): pass -i IDENTITY_FILE, --passphrase, or set up the keystore`,
     );
   }
   return out;

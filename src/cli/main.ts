@@ -17,7 +17,9 @@ import { EXIT, exitCodeFor } from "./exit-codes.js";
 
 export function buildProgram(): Command {
   const program = new Command("tensorseal")
-    .description("Seal model weights and ML artifacts: encrypted at rest and in transit, opened only with a key.")
+    .description(
+      "Seal model weights and ML artifacts: encrypted at rest and in transit, opened only with a key.",
+    )
     .version("0.1.0")
     .exitOverride()
     .showHelpAfterError("(run with --help for usage)");
@@ -33,8 +35,16 @@ export function buildProgram(): Command {
   ]) {
     register(program);
   }
-  program.commands.forEach((c) => c.exitOverride());
+  overrideExits(program);
   return program;
+}
+
+/** Commander exits the process by default; we want its errors back as exit codes. */
+function overrideExits(cmd: Command): void {
+  for (const c of cmd.commands) {
+    c.exitOverride();
+    overrideExits(c);
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {

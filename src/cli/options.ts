@@ -29,7 +29,8 @@ export function parseSize(s: string): number {
 /** Refuse to clobber files by accident, and to spray binary onto a terminal. */
 export function checkOutput(path: string, force: boolean | undefined): void {
   if (path === "-") {
-    if (process.stdout.isTTY) fail("E_USAGE", "refusing to write binary data to a terminal: use -o FILE or a pipe");
+    if (process.stdout.isTTY)
+      fail("E_USAGE", "refusing to write binary data to a terminal: use -o FILE or a pipe");
     return;
   }
   if (!force && existsSync(path)) fail("E_USAGE", `${path} exists: pass --force to overwrite it`);

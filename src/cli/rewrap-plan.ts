@@ -32,7 +32,8 @@ export async function planRewrap(plan: RewrapPlan) {
     for (const r of plan.add) {
       if (!out.some((s) => r.matches(s))) out.push(await r.wrap(fileKey));
     }
-    if (out.length === 0) fail("E_USAGE", "refusing to remove every recipient: the file could never be opened again");
+    if (out.length === 0)
+      fail("E_USAGE", "refusing to remove every recipient: the file could never be opened again");
     return out;
   };
 }

@@ -1,12 +1,19 @@
-/** `-` means stdin or stdout; other paths become file streams (outputs written atomically by the engine for files). */
-import { createReadStream, createWriteStream } from "node:fs";
+/**
+ * `-` means stdin or stdout. A file output of a streaming command still goes through the
+ * engine's atomic output (temp file, fsync, rename), so a failed stream leaves nothing behind.
+ */
+import { createReadStream } from "node:fs";
 import type { Readable, Writable } from "node:stream";
+import { withAtomicOutput } from "../engine/index.js";
 
-export function openInput(path: string): Readable {
-  return path === "-" ? process.stdin : createReadStream(path);
-}
-
-export async function openOutput(path: string): Promise<Writable> {
-  if (path === "-") return process.stdout;
-  return createWriteStream(path, { mode: 0o600 });
+export async function runStream<T>(
+  input: string,
+  output: string,
+  fn: (input: Readable, output: Writable) => Promise<T>,
+): Promise<T> {
+  const source = input === "-" ? process.stdin : createReadStream(input);
+  if (output === "-") return fn(source, process.stdout);
+  return withAtomicOutput(output, (out) =>
+    fn(source, out.fh.createWriteStream({ autoClose: false })),
+  );
 }

@@ -7,7 +7,10 @@ import { fail } from "../format/errors.js";
 export async function promptHidden(question: string): Promise<string> {
   const input = process.stdin.isTTY ? process.stdin : openTty();
   if (!input || !("setRawMode" in input)) {
-    return fail("E_USAGE", "a passphrase is needed but there is no terminal: set it in the environment (see --help)");
+    return fail(
+      "E_USAGE",
+      "a passphrase is needed but there is no terminal: set it in the environment (see --help)",
+    );
   }
   process.stderr.write(question);
   const tty = input as NodeJS.ReadStream;

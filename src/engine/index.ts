@@ -4,6 +4,7 @@
  * format layer and Node built-ins.
  */
 
+export { AtomicOutput, withAtomicOutput } from "./atomic.js";
 export { openFile, verifyFile } from "./open-file.js";
 export type {
   OpenOptions,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Sandbox, sandbox } from "./helpers.js";
@@ -40,7 +40,14 @@ describe("tensorseal CLI", () => {
   test("a wrong expected context is refused and writes nothing", () => {
     const sealed = join(s.dir, "ctx.tseal");
     assert.equal(s.run(["seal", plain, "-o", sealed, "-c", "tenant=acme"]).status, 0);
-    const r = s.run(["open", sealed, "-o", join(s.dir, "ctx.out"), "--expect-context", "tenant=other"]);
+    const r = s.run([
+      "open",
+      sealed,
+      "-o",
+      join(s.dir, "ctx.out"),
+      "--expect-context",
+      "tenant=other",
+    ]);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /tenant/);
     assert.equal(existsSync(join(s.dir, "ctx.out")), false);
@@ -56,7 +63,10 @@ describe("tensorseal CLI", () => {
     assert.equal(r.status, 5, r.stderr);
     assert.match(r.stderr, /authentication|modified/);
     assert.equal(existsSync(join(s.dir, "t.out")), false);
-    assert.deepEqual(readdirSync(s.dir).filter((f) => f.includes("tmp")), []);
+    assert.deepEqual(
+      readdirSync(s.dir).filter((f) => f.includes("tmp")),
+      [],
+    );
     assert.equal(s.run(["verify", sealed]).status, 5);
   });
 
@@ -94,11 +104,17 @@ describe("tensorseal CLI", () => {
 
   test("passphrase: seal and open; a wrong passphrase fails without echoing it", () => {
     const sealed = join(s.dir, "p.tseal");
-    let r = s.run(["seal", plain, "-o", sealed, "--passphrase"], { env: { TENSORSEAL_PASSPHRASE: "correct horse" } });
+    let r = s.run(["seal", plain, "-o", sealed, "--passphrase"], {
+      env: { TENSORSEAL_PASSPHRASE: "correct horse" },
+    });
     assert.equal(r.status, 0, r.stderr);
-    r = s.run(["open", sealed, "-o", join(s.dir, "p.out")], { env: { TENSORSEAL_PASSPHRASE: "correct horse" } });
+    r = s.run(["open", sealed, "-o", join(s.dir, "p.out")], {
+      env: { TENSORSEAL_PASSPHRASE: "correct horse" },
+    });
     assert.equal(r.status, 0, r.stderr);
-    r = s.run(["open", sealed, "-o", join(s.dir, "p2.out")], { env: { TENSORSEAL_PASSPHRASE: "wrong battery" } });
+    r = s.run(["open", sealed, "-o", join(s.dir, "p2.out")], {
+      env: { TENSORSEAL_PASSPHRASE: "wrong battery" },
+    });
     assert.equal(r.status, 5);
     assert.doesNotMatch(r.stderr, /wrong battery/);
   });
@@ -125,7 +141,12 @@ describe("tensorseal CLI", () => {
     assert.equal(s.run(["open", sealed, "-o", join(s.dir, "rw1.out"), "-i", id]).status, 0);
     r = s.run(["rewrap", sealed, "--remove-recipient", recipient]);
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(s.run(["open", sealed, "-o", join(s.dir, "rw2.out"), "-i", id], { env: { TENSORSEAL_HOME: join(s.dir, "none") } }).status, 4);
+    assert.equal(
+      s.run(["open", sealed, "-o", join(s.dir, "rw2.out"), "-i", id], {
+        env: { TENSORSEAL_HOME: join(s.dir, "none") },
+      }).status,
+      4,
+    );
     assert.equal(s.run(["keys", "rotate", "default"]).status, 0);
     r = s.run(["rewrap", sealed, "--to-latest"]);
     assert.equal(r.status, 0, r.stderr);
@@ -145,6 +166,9 @@ describe("tensorseal CLI", () => {
     assert.doesNotMatch(show, /[0-9a-f]{64}/);
     assert.equal(s.run(["keys", "create", "team-a"]).status, 6);
     const keystoreText = readFileSync(join(s.env.TENSORSEAL_HOME!, "keystore.json"), "utf8");
-    assert.doesNotMatch(keystoreText, new RegExp(readFileSync(s.env.TENSORSEAL_ROOT_KEY_FILE!, "utf8")));
+    assert.doesNotMatch(
+      keystoreText,
+      new RegExp(readFileSync(s.env.TENSORSEAL_ROOT_KEY_FILE!, "utf8")),
+    );
   });
 });

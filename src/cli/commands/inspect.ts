@@ -15,12 +15,17 @@ export function registerInspect(program: Command): void {
       .option("--verify", "also authenticate the whole file with the available keys")
       .option("--json", "print JSON"),
   )
-    .addHelpText("after", "\nExamples:\n  tensorseal inspect model.tseal\n  tensorseal inspect model.tseal --verify --json")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  tensorseal inspect model.tseal\n  tensorseal inspect model.tseal --verify --json",
+    )
     .action(async (file: string, o) => {
       const header = await inspectFile(file);
       const info = headerInfo(header);
       const wantsVerify = o.verify || o.identity || o.passphrase || o.passphraseFile;
-      const verified = wantsVerify ? await verifyFile(file, { identities: await identitiesFor(header, o) }) : null;
+      const verified = wantsVerify
+        ? await verifyFile(file, { identities: await identitiesFor(header, o) })
+        : null;
       if (o.json) return printJson({ ...info, verified: verified !== null });
       const lines = [
         `file:          ${file}`,

@@ -1,6 +1,6 @@
+import { rm, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { formatIdentityFile, generateX25519Identity } from "../../keys/index.js";
-import { rm, writeFile } from "node:fs/promises";
 import { checkOutput, printJson } from "../options.js";
 
 export function registerKeygen(program: Command): void {
@@ -10,7 +10,10 @@ export function registerKeygen(program: Command): void {
     .option("-o, --output <file>", "identity file to write (mode 0600); default stdout")
     .option("-f, --force", "overwrite an existing identity file")
     .option("--json", "print JSON with the recipient")
-    .addHelpText("after", "\nExample:\n  tensorseal keygen -o ~/.tensorseal/identity.txt   # share the printed tseal1... string")
+    .addHelpText(
+      "after",
+      "\nExample:\n  tensorseal keygen -o ~/.tensorseal/identity.txt   # share the printed tseal1... string",
+    )
     .action(async (o) => {
       const { identity, recipient } = generateX25519Identity();
       const text = formatIdentityFile(identity);

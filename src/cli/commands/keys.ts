@@ -3,7 +3,9 @@ import { openKeystore } from "../keys-context.js";
 import { printJson } from "../options.js";
 
 export function registerKeys(program: Command): void {
-  const keys = program.command("keys").description("manage key-encryption keys (KEKs) in the local keystore");
+  const keys = program
+    .command("keys")
+    .description("manage key-encryption keys (KEKs) in the local keystore");
   keys
     .command("create")
     .argument("<name>", "key name ([A-Za-z0-9._-], up to 128 characters)")
@@ -19,7 +21,10 @@ export function registerKeys(program: Command): void {
     .action(async (o) => {
       const list = (await openKeystore()).listKeys();
       if (o.json) return printJson(list);
-      for (const k of list) process.stdout.write(`${k.name}\tprimary v${k.primaryVersion}\t${k.versions.length} version(s)\n`);
+      for (const k of list)
+        process.stdout.write(
+          `${k.name}\tprimary v${k.primaryVersion}\t${k.versions.length} version(s)\n`,
+        );
     });
   keys
     .command("show")
@@ -33,7 +38,10 @@ export function registerKeys(program: Command): void {
     .command("rotate")
     .argument("<name>")
     .option("--json", "print JSON")
-    .addHelpText("after", "\nNew files use the new version; run `tensorseal rewrap --to-latest FILES` to move old ones.")
+    .addHelpText(
+      "after",
+      "\nNew files use the new version; run `tensorseal rewrap --to-latest FILES` to move old ones.",
+    )
     .action(async (name: string, o) => {
       const ks = await openKeystore();
       await ks.rotateKey(name);

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
-import { fail } from "../../format/errors.js";
 import { inspectFile, openFile, openStream } from "../../engine/index.js";
+import { fail } from "../../format/errors.js";
 import { identitiesFor } from "../keys-context.js";
 import { checkOutput, collect, parsePairs, printJson } from "../options.js";
-import { openInput, openOutput } from "../streams.js";
+import { runStream } from "../streams.js";
 import { progressBar } from "../terminal.js";
 import { identityOptions } from "./shared.js";
 
@@ -14,7 +14,11 @@ export function registerOpen(program: Command): void {
       .description("decrypt a sealed file after authenticating all of it")
       .argument("<in>", "sealed file, or - for stdin")
       .option("-o, --output <file>", "output file, or - for stdout (default: IN without .tseal)")
-      .option("-c, --expect-context <k=v>", "require this encryption context entry (repeatable)", collect)
+      .option(
+        "-c, --expect-context <k=v>",
+        "require this encryption context entry (repeatable)",
+        collect,
+      )
       .option("-f, --force", "overwrite an existing output")
       .option("--json", "print a JSON result"),
   )
@@ -27,15 +31,17 @@ export function registerOpen(program: Command): void {
       checkOutput(output, o.force);
       const expectContext = parsePairs(o.expectContext, "--expect-context");
       if (input === "-" || output === "-") {
-        await openStream(openInput(input), await openOutput(output), {
-          identities: (header) => identitiesFor(header, o),
-          expectContext,
-        });
+        const identities = await identitiesFor(input === "-" ? null : await inspectFile(input), o);
+        await runStream(input, output, (r, w) => openStream(r, w, { identities, expectContext }));
         return;
       }
       const identities = await identitiesFor(await inspectFile(input), o);
       const bar = progressBar("opening");
-      const result = await openFile(input, output, { identities, expectContext, onProgress: bar.update });
+      const result = await openFile(input, output, {
+        identities,
+        expectContext,
+        onProgress: bar.update,
+      });
       bar.done();
       if (o.json) printJson({ output, ...result });
       else process.stderr.write(`tensorseal: opened ${input} -> ${output}\n`);

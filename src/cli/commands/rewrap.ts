@@ -1,20 +1,25 @@
 import type { Command } from "commander";
-import { rewrapFile } from "../../engine/index.js";
+import { inspectFile, rewrapFile } from "../../engine/index.js";
 import { fail, isTensorSealError } from "../../format/errors.js";
-import { inspectFile } from "../../engine/index.js";
 import { identitiesFor, openKeystore, recipientsFor } from "../keys-context.js";
 import { collect, printJson } from "../options.js";
-import { identityOptions } from "./shared.js";
 import { planRewrap } from "../rewrap-plan.js";
+import { identityOptions } from "./shared.js";
 
 export function registerRewrap(program: Command): void {
   identityOptions(
     program
       .command("rewrap")
-      .description("change who can open files by rewriting only their headers (crash-safe, in place)")
+      .description(
+        "change who can open files by rewriting only their headers (crash-safe, in place)",
+      )
       .argument("<files...>", "sealed files")
       .option("-a, --add-recipient <r>", "tseal1... or kek:NAME to add (repeatable)", collect)
-      .option("-d, --remove-recipient <r>", "tseal1..., kek:NAME or passphrase to remove (repeatable)", collect)
+      .option(
+        "-d, --remove-recipient <r>",
+        "tseal1..., kek:NAME or passphrase to remove (repeatable)",
+        collect,
+      )
       .option("--to-latest", "rewrap kek stanzas under the primary version of their key")
       .option("--json", "print JSON"),
   )
@@ -41,7 +46,11 @@ export function registerRewrap(program: Command): void {
         }
       }
       if (o.json) printJson(results);
-      else for (const r of results) process.stderr.write(`tensorseal: ${r.ok ? "rewrapped" : "FAILED"} ${r.file}${r.error ? `: ${r.error}` : ""}\n`);
+      else
+        for (const r of results)
+          process.stderr.write(
+            `tensorseal: ${r.ok ? "rewrapped" : "FAILED"} ${r.file}${r.error ? `: ${r.error}` : ""}\n`,
+          );
       if (results.some((r) => !r.ok)) process.exitCode = 1;
     });
 }

@@ -3,6 +3,7 @@ import { sealFile, sealStream } from "../../engine/index.js";
 import { detectContentType } from "../../integrations/content-type.js";
 import { recipientsFor } from "../keys-context.js";
 import { checkOutput, collect, parsePairs, parseSize, printJson } from "../options.js";
+import { runStream } from "../streams.js";
 import { progressBar } from "../terminal.js";
 
 export function registerSeal(program: Command): void {
@@ -15,7 +16,11 @@ export function registerSeal(program: Command): void {
     .option("-r, --recipient <r>", "tseal1... public key or kek:NAME (repeatable)", collect)
     .option("-p, --passphrase", "also encrypt to a passphrase (TENSORSEAL_PASSPHRASE or prompt)")
     .option("--passphrase-file <file>", "read the passphrase from a file")
-    .option("-c, --context <k=v>", "encryption context entry, bound to the payload (repeatable)", collect)
+    .option(
+      "-c, --context <k=v>",
+      "encryption context entry, bound to the payload (repeatable)",
+      collect,
+    )
     .option("-l, --label <k=v>", "public label, readable without a key (repeatable)", collect)
     .option("--content-type <type>", "content type to record (default: detected)")
     .option("--chunk-size <size>", "payload chunk size, a power of two from 16KiB to 16MiB", "1MiB")
@@ -37,14 +42,16 @@ export function registerSeal(program: Command): void {
         labels: parsePairs(o.label, "--label"),
       };
       if (input === "-" || output === "-") {
-        const { openInput, openOutput } = await import("../streams.js");
-        await sealStream(openInput(input), await openOutput(output), opts);
+        await runStream(input, output, (r, w) => sealStream(r, w, opts));
         return;
       }
       const bar = progressBar("sealing");
       const result = await sealFile(input, output, { ...opts, onProgress: bar.update });
       bar.done();
       if (o.json) printJson({ output, recipients: recipients.map((r) => r.id), ...result });
-      else process.stderr.write(`tensorseal: sealed ${input} -> ${output} for ${recipients.map((r) => r.id).join(", ")}\n`);
+      else
+        process.stderr.write(
+          `tensorseal: sealed ${input} -> ${output} for ${recipients.map((r) => r.id).join(", ")}\n`,
+        );
     });
 }

@@ -5,6 +5,9 @@ import { collect } from "../options.js";
 export function identityOptions(cmd: Command): Command {
   return cmd
     .option("-i, --identity <file>", "identity file from `tensorseal keygen` (repeatable)", collect)
-    .option("-p, --passphrase", "the file was sealed to a passphrase (TENSORSEAL_PASSPHRASE or prompt)")
+    .option(
+      "-p, --passphrase",
+      "the file was sealed to a passphrase (TENSORSEAL_PASSPHRASE or prompt)",
+    )
     .option("--passphrase-file <file>", "read the file passphrase from a file");
 }

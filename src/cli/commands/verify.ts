@@ -24,7 +24,11 @@ export function registerVerify(program: Command): void {
       }
     }
     if (o.json) printJson(results);
-    else for (const r of results) process.stdout.write(`${r.ok ? "OK  " : "FAIL"} ${r.file}${r.error ? `: ${r.error}` : ""}\n`);
+    else
+      for (const r of results)
+        process.stdout.write(
+          `${r.ok ? "OK  " : "FAIL"} ${r.file}${r.error ? `: ${r.error}` : ""}\n`,
+        );
     if (results.some((r) => !r.ok)) process.exitCode = 5;
   });
 }
