@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: engine throughput against limits measured in the same run (this machine's
  * speed drifts ±25%, so only same-run ratios mean anything).
- *   - to memory: seal into tmpfs and verify (decrypt, discard) vs `openssl speed -multi 2`
- *   - file to file: seal/open on disk vs `cp` of the same file, and vs `age -e/-d` if installed
- *   - peak RSS of each operation (its own process)
+ *   - to memory: seal into /dev/null and verify (decrypt, discard) vs `openssl speed -multi N`
+ *   - file to file: seal/open vs `cp`, and vs `cp` + fsync (our outputs are fsynced: the
+ *     like-for-like peer), and `age -e/-d` when installed
+ *   - peak RSS of each operation (run in its own process)
  * Env: BENCH_SIZE_MIB (default 2048), BENCH_CHUNKS (default "1048576,262144,16384").
  */
 import { execFileSync, spawnSync } from "node:child_process";
@@ -16,25 +17,21 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const sizeMiB = Number(process.env.BENCH_SIZE_MIB ?? 2048);
 const chunks = (process.env.BENCH_CHUNKS ?? "1048576,262144,16384").split(",").map(Number);
-const diskDir = resolve(here, "../../.bench-tmp");
-const memDir = "/dev/shm/tensorseal-bench";
-const GB = 1e9;
+const dir = resolve(here, "../../.bench-tmp");
 const bytes = sizeMiB * 1024 * 1024;
 const kekHex = randomBytes(32).toString("hex");
+const cores = availableParallelism();
+const GB = 1e9;
+const gbs = (seconds: number) => (bytes / seconds / GB).toFixed(2);
+const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
 
 function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 }
 
 function op(kind: string, input: string, output: string, chunk: number) {
-  const r = spawnSync(
-    process.execPath,
-    [join(here, "op.js"), kind, input, output, kekHex, String(chunk)],
-    {
-      encoding: "utf8",
-    },
-  );
+  const args = [join(here, "op.js"), kind, input, output, kekHex, String(chunk)];
+  const r = spawnSync(process.execPath, args, { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`${kind} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split("\n").pop()!) as { seconds: number; maxRssMiB: number };
 }
@@ -45,104 +42,138 @@ function timeCmd(cmd: string, args: string[]): number {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
-/** `openssl speed -evp aes-256-gcm -multi 2 -bytes CHUNK`: GB/s of the last (summed) line. */
+/** Two-core AES-256-GCM limit at this chunk size, in GB/s. */
 function opensslLimit(chunk: number): number {
-  const out = execFileSync(
-    "openssl",
-    [
-      "speed",
-      "-evp",
-      "aes-256-gcm",
-      "-multi",
-      String(availableParallelism()),
-      "-bytes",
-      String(chunk),
-      "-seconds",
-      "3",
-    ],
-    { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
-  );
+  const args = [
+    "speed",
+    "-evp",
+    "aes-256-gcm",
+    "-multi",
+    String(cores),
+    "-bytes",
+    String(chunk),
+    "-seconds",
+    "3",
+  ];
+  const out = execFileSync("openssl", args, {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  // The summed line of -multi reads like "AES-256-GCM    7742685.18k" (units of 1000 bytes).
   const line = out
     .trim()
     .split("\n")
-    .filter((l) => l.startsWith("evp") || l.includes("aes-256-gcm"))
-    .pop()!;
-  const kbps = Number(line.trim().split(/\s+/).pop()!.replace("k", ""));
-  return (kbps * 1000) / GB;
-}
-
-function hasAge(): boolean {
-  return spawnSync("age", ["--version"]).status === 0;
+    .filter((l) => /aes-256-gcm/i.test(l) && /\d+(\.\d+)?k\s*$/.test(l))
+    .pop();
+  if (!line) throw new Error(`cannot read openssl speed output:\n${out}`);
+  return (Number(line.trim().split(/\s+/).pop()!.replace("k", "")) * 1000) / GB;
 }
 
 function writeInput(path: string): void {
   const block = randomBytes(64 << 20);
   const fd = openSync(path, "w");
-  for (let done = 0; done < bytes; done += block.length)
+  for (let done = 0; done < bytes; done += block.length) {
     writeSync(fd, block, 0, Math.min(block.length, bytes - done));
+  }
   closeSync(fd);
 }
 
-function run(): void {
-  mkdirSync(diskDir, { recursive: true });
-  mkdirSync(memDir, { recursive: true });
-  const input = join(diskDir, "input.bin");
-  try {
-    writeInput(input);
-    execFileSync("cat", [input], { stdio: ["ignore", "ignore", "inherit"] }); // into page cache
-    const rows: string[] = [];
-    const say = (s: string) => {
-      rows.push(s);
-      process.stdout.write(`${s}\n`);
-    };
+function say(s: string): void {
+  process.stdout.write(`${s}\n`);
+}
+
+function toMemory(input: string): void {
+  for (const chunk of chunks) {
+    const limit = opensslLimit(chunk);
+    const sealed = join(dir, `sealed-${chunk}.tseal`);
+    op("seal", input, sealed, chunk);
+    const seal = median([0, 1, 2].map(() => op("seal-mem", input, "", chunk).seconds));
+    const open = median([0, 1, 2].map(() => op("verify", sealed, "", chunk).seconds));
+    rmSync(sealed, { force: true });
+    const sealRate = bytes / seal / GB;
+    const openRate = bytes / open / GB;
     say(
-      `# TensorSeal engine benchmark, ${new Date().toISOString().slice(0, 10)}, ${sizeMiB} MiB input in page cache, ${availableParallelism()} cores`,
+      `| ${chunk / 1024} KiB | ${limit.toFixed(2)} | ${sealRate.toFixed(2)} (${x(sealRate, limit)}) | ${openRate.toFixed(2)} (${x(openRate, limit)}) |`,
     );
-    for (const chunk of chunks) {
-      const limit = opensslLimit(chunk);
-      const sealed = join(memDir, "sealed.tseal");
-      const sealMem = median(
-        [0, 1, 2].map(() => op("seal", input, sealed, chunk)).map((r) => r.seconds),
-      );
-      const verify = op("verify", sealed, "", chunk);
-      const sealGBs = bytes / sealMem / GB;
-      const openGBs = bytes / verify.seconds / GB;
-      say(
-        `chunk ${chunk / 1024} KiB | openssl -multi limit ${limit.toFixed(2)} GB/s | seal→tmpfs ${sealGBs.toFixed(2)} GB/s (${(sealGBs / limit).toFixed(2)}x) | open→memory ${openGBs.toFixed(2)} GB/s (${(openGBs / limit).toFixed(2)}x) [goal >= 0.8x]`,
-      );
-      rmSync(sealed, { force: true });
-    }
-    const chunk = chunks[0]!;
-    const sealedDisk = join(diskDir, "sealed.tseal");
-    const outDisk = join(diskDir, "opened.bin");
-    const cp = median([0, 1, 2].map(() => timeCmd("cp", [input, join(diskDir, "copy.bin")])));
-    rmSync(join(diskDir, "copy.bin"), { force: true });
-    const seal = op("seal", input, sealedDisk, chunk);
-    const open = op("open", sealedDisk, outDisk, chunk);
-    rmSync(outDisk, { force: true });
-    say(
-      `file→file (chunk ${chunk / 1024} KiB) | cp ${cp.toFixed(2)} s | seal ${seal.seconds.toFixed(2)} s (${(seal.seconds / cp).toFixed(2)}x cp) | open ${open.seconds.toFixed(2)} s (${(open.seconds / cp).toFixed(2)}x cp) [goal <= 1.3x]`,
-    );
-    say(
-      `peak RSS | seal ${seal.maxRssMiB.toFixed(0)} MiB | open ${open.maxRssMiB.toFixed(0)} MiB [goal <= 256 MiB]`,
-    );
-    if (hasAge()) {
-      const idFile = join(diskDir, "age.key");
-      execFileSync("age-keygen", ["-o", idFile], { stdio: "ignore" });
-      const recipient = execFileSync("age-keygen", ["-y", idFile], { encoding: "utf8" }).trim();
-      const ageOut = join(diskDir, "age.out");
-      const ageE = timeCmd("age", ["-r", recipient, "-o", join(diskDir, "x.age"), input]);
-      const ageD = timeCmd("age", ["-d", "-i", idFile, "-o", ageOut, join(diskDir, "x.age")]);
-      say(
-        `age (file→file) | age -e ${ageE.toFixed(2)} s | age -d ${ageD.toFixed(2)} s | tensorseal open is ${(ageD / open.seconds).toFixed(2)}x faster than age -d [goal >= 2x]`,
-      );
-    } else {
-      say("age not installed (apt-get install age) — age comparison skipped");
-    }
-  } finally {
-    rmSync(diskDir, { recursive: true, force: true });
-    rmSync(memDir, { recursive: true, force: true });
   }
 }
 
-run();
+function fileToFile(input: string): { open: number; seal: number } {
+  const chunk = chunks[0]!;
+  const copy = join(dir, "copy.bin");
+  const cp = median([0, 1, 2].map(() => timeCmd("cp", [input, copy])));
+  const cpSync = median(
+    [0, 1, 2].map(() => timeCmd("sh", ["-c", `cp "$0" "$1" && sync "$1"`, input, copy])),
+  );
+  rmSync(copy, { force: true });
+  const sealed = join(dir, "sealed.tseal");
+  const opened = join(dir, "opened.bin");
+  const seals = [0, 1, 2].map(() => op("seal", input, sealed, chunk));
+  const opens = [0, 1, 2].map(() => {
+    rmSync(opened, { force: true });
+    return op("open", sealed, opened, chunk);
+  });
+  rmSync(opened, { force: true });
+  const seal = median(seals.map((r) => r.seconds));
+  const open = median(opens.map((r) => r.seconds));
+  say(`\nfile to file, ${chunk / 1024} KiB chunks (seconds, median of 3; outputs fsynced):\n`);
+  say(
+    "| cp | cp + fsync | seal | open | seal / cp+fsync | open / cp+fsync | seal / cp | open / cp |",
+  );
+  say("| --- | --- | --- | --- | --- | --- | --- | --- |");
+  say(
+    `| ${cp.toFixed(2)} | ${cpSync.toFixed(2)} | ${seal.toFixed(2)} | ${open.toFixed(2)} | ${x(seal, cpSync)} | ${x(open, cpSync)} | ${x(seal, cp)} | ${x(open, cp)} |`,
+  );
+  const rss = Math.max(...seals.map((r) => r.maxRssMiB), ...opens.map((r) => r.maxRssMiB));
+  say(`\npeak RSS of seal/open: ${rss.toFixed(0)} MiB (goal <= 256 MiB)`);
+  return { open, seal };
+}
+
+function versusAge(input: string, ours: { open: number }): void {
+  if (spawnSync("age", ["--version"]).status !== 0) {
+    say("\nage not installed (apt-get install age): comparison skipped");
+    return;
+  }
+  const id = join(dir, "age.key");
+  execFileSync("age-keygen", ["-o", id], { stdio: "ignore" });
+  const recipient = execFileSync("age-keygen", ["-y", id], { encoding: "utf8" }).trim();
+  const aged = join(dir, "x.age");
+  const ageE = timeCmd("age", ["-r", recipient, "-o", aged, input]);
+  const ageD = timeCmd("age", ["-d", "-i", id, "-o", join(dir, "age.out"), aged]);
+  const ageDNull = timeCmd("age", ["-d", "-i", id, "-o", "/dev/null", aged]);
+  const sealed = join(dir, "sealed-age.tseal");
+  op("seal", input, sealed, chunks[0]!);
+  const verify = op("verify", sealed, "", chunks[0]!).seconds;
+  say("\nagainst age (seconds):\n");
+  say(
+    "| age -e | age -d (file) | tensorseal open (file, fsynced) | age -d > /dev/null | tensorseal verify | open vs age -d |",
+  );
+  say("| --- | --- | --- | --- | --- | --- |");
+  say(
+    `| ${ageE.toFixed(2)} | ${ageD.toFixed(2)} | ${ours.open.toFixed(2)} | ${ageDNull.toFixed(2)} | ${verify.toFixed(2)} | file ${x(ageD, ours.open)}, memory ${x(ageDNull, verify)} (goal >= 2x) |`,
+  );
+}
+
+function main(): void {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const input = join(dir, "input.bin");
+  try {
+    writeInput(input);
+    execFileSync("cat", [input], { stdio: ["ignore", "ignore", "inherit"] }); // into page cache
+    const native = process.env.TENSORSEAL_NATIVE === "0" ? "off" : "auto";
+    say(
+      `TensorSeal engine benchmark, ${new Date().toISOString().slice(0, 10)}: ${sizeMiB} MiB in page cache, ${cores} cores, native AES-GCM ${native}\n`,
+    );
+    say(`to memory (GB/s; goal >= 0.8x of the openssl -multi ${cores} limit):\n`);
+    say("| chunk | openssl limit | seal | open (verify) |");
+    say("| --- | --- | --- | --- |");
+    toMemory(input);
+    const ours = fileToFile(input);
+    versusAge(input, ours);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main();
