@@ -134,7 +134,7 @@ describe("keystore: init and open", () => {
     });
     const t0 = performance.now();
     await assert.rejects(Keystore.open(h, PW), code("E_UNSUPPORTED"));
-    assert.ok(performance.now() - t0 < 250);
+    assert.ok(performance.now() - t0 < 1000, "refusal should not run scrypt");
   });
 
   it("defaultHome honours TENSORSEAL_HOME", () => {

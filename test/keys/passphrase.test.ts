@@ -90,7 +90,7 @@ describe("passphrase stanza", () => {
         return true;
       });
       // scrypt at 2^21 takes seconds and 2 GiB; a refusal takes microseconds.
-      assert.ok(performance.now() - t0 < 250, "refusal should not run scrypt");
+      assert.ok(performance.now() - t0 < 1000, "refusal should not run scrypt");
     }
   });
 
