@@ -1,8 +1,9 @@
 /**
- * Turns rewrap flags into one stanza edit: remove what the user named, rewrap kek stanzas under
- * their key's primary version (--to-latest), then add new recipients.
+ * Turns rewrap flags into one stanza edit, built from the engine's edits: remove what the user
+ * named, rewrap kek stanzas under their key's primary version (--to-latest), then add
+ * recipients (an added recipient replaces its own older stanza).
  */
-import { fail } from "../format/errors.js";
+import { addRecipients, removeRecipients, type StanzaEdit } from "../engine/index.js";
 import type { Recipient, Stanza } from "../format/stanza.js";
 import { KEK_STANZA, type Keystore, parseKekStanza, parseRecipient } from "../keys/index.js";
 
@@ -12,30 +13,34 @@ export interface RewrapPlan {
   keystore: Keystore | null;
 }
 
-export async function planRewrap(plan: RewrapPlan) {
-  const removers = plan.remove.map((r) => stanzaMatcher(r, plan.keystore));
-  return async (stanzas: readonly Stanza[], fileKey: Buffer): Promise<Stanza[]> => {
-    let out = stanzas.filter((s) => !removers.some((m) => m(s)));
-    if (plan.keystore) {
-      const ks = plan.keystore;
-      const known = new Set(ks.listKeys().map((k) => k.name));
-      out = await Promise.all(
-        out.map(async (s) => {
-          if (s.type !== KEK_STANZA) return s;
-          const { name, version } = parseKekStanza(s);
-          // Keys of other keystores are left alone: only their owner can rewrap them.
-          if (!known.has(name) || version === ks.primaryVersion(name)) return s;
-          return ks.recipient(name).wrap(fileKey);
-        }),
-      );
-    }
-    for (const r of plan.add) {
-      if (!out.some((s) => r.matches(s))) out.push(await r.wrap(fileKey));
-    }
-    if (out.length === 0)
-      fail("E_USAGE", "refusing to remove every recipient: the file could never be opened again");
+export function planRewrap(plan: RewrapPlan): StanzaEdit {
+  const edits: StanzaEdit[] = [];
+  if (plan.remove.length > 0) {
+    const matchers = plan.remove.map((r) => stanzaMatcher(r, plan.keystore));
+    edits.push(removeRecipients((s) => matchers.some((m) => m(s))));
+  }
+  if (plan.keystore) edits.push(toLatest(plan.keystore));
+  if (plan.add.length > 0) edits.push(addRecipients(plan.add));
+  return async (stanzas, fileKey) => {
+    let out = [...stanzas];
+    for (const edit of edits) out = await edit(out, fileKey);
     return out;
   };
+}
+
+/** Rewraps kek stanzas of this keystore's keys that are not under the primary version. */
+function toLatest(ks: Keystore): StanzaEdit {
+  const known = new Set(ks.listKeys().map((k) => k.name));
+  return (stanzas, fileKey) =>
+    Promise.all(
+      stanzas.map(async (s) => {
+        if (s.type !== KEK_STANZA) return s;
+        const { name, version } = parseKekStanza(s);
+        // Keys of other keystores are left alone: only their owner can rewrap them.
+        if (!known.has(name) || version === ks.primaryVersion(name)) return s;
+        return ks.recipient(name).wrap(fileKey);
+      }),
+    );
 }
 
 function stanzaMatcher(r: string, keystore: Keystore | null): (s: Stanza) => boolean {

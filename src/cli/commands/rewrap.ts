@@ -37,7 +37,7 @@ export function registerRewrap(program: Command): void {
       for (const file of files) {
         try {
           const identities = await identitiesFor(await inspectFile(file), o);
-          const edit = await planRewrap({ add, remove: o.removeRecipient ?? [], keystore });
+          const edit = planRewrap({ add, remove: o.removeRecipient ?? [], keystore });
           const r = await rewrapFile(file, { identities, edit });
           results.push({ file, ok: true, generation: r.generation });
         } catch (e) {
