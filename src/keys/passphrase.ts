@@ -13,7 +13,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { fail } from "../format/errors.js";
 import { FILE_KEY_SIZE } from "../format/filekey.js";
 import { expectFields, type Identity, type Recipient, type Stanza } from "../format/stanza.js";
-import { passphraseBytes, scrypt } from "./scrypt.js";
+import { passphraseKey } from "./scrypt.js";
 
 export const PASSPHRASE_STANZA = "passphrase";
 export const PASSPHRASE_SALT_SIZE = 16;
@@ -35,20 +35,8 @@ function checkWorkFactor(logN: number): void {
   }
 }
 
-async function wrapKey(passphrase: string, salt: Uint8Array, logN: number): Promise<Buffer> {
-  const pw = passphraseBytes(passphrase);
-  try {
-    return await scrypt(
-      pw,
-      Buffer.concat([Buffer.from(SALT_LABEL, "ascii"), salt]),
-      logN,
-      8,
-      1,
-      32,
-    );
-  } finally {
-    pw.fill(0);
-  }
+function wrapKey(passphrase: string, salt: Uint8Array, logN: number): Promise<Buffer> {
+  return passphraseKey(passphrase, SALT_LABEL, salt, logN);
 }
 
 export interface WrapPassphraseOptions {

@@ -17,7 +17,7 @@ import { readFile } from "node:fs/promises";
 import { fail } from "../format/errors.js";
 import { hkdfExpand } from "../format/hkdf.js";
 import { MAX_WORK_FACTOR, MIN_WORK_FACTOR } from "./passphrase.js";
-import { passphraseBytes, scrypt } from "./scrypt.js";
+import { passphraseKey } from "./scrypt.js";
 
 export const ROOT_KEY_SIZE = 32;
 const KDF_SALT_LABEL = "tensorseal.dev/v1 keystore passphrase\0";
@@ -40,20 +40,8 @@ export function generateRootKey(): Buffer {
   return randomBytes(ROOT_KEY_SIZE);
 }
 
-async function passphraseKey(passphrase: string, salt: Buffer, logN: number, r: number, p: number) {
-  const pw = passphraseBytes(passphrase);
-  try {
-    return await scrypt(
-      pw,
-      Buffer.concat([Buffer.from(KDF_SALT_LABEL, "ascii"), salt]),
-      logN,
-      r,
-      p,
-      32,
-    );
-  } finally {
-    pw.fill(0);
-  }
+function rootWrapKey(passphrase: string, salt: Buffer, logN: number, r: number, p: number) {
+  return passphraseKey(passphrase, KDF_SALT_LABEL, salt, logN, r, p);
 }
 
 export async function sealRootWithPassphrase(
@@ -70,7 +58,7 @@ export async function sealRootWithPassphrase(
   if (passphrase.length === 0) fail("E_USAGE", "the keystore passphrase must not be empty");
   const salt = randomBytes(16);
   const nonce = randomBytes(12);
-  const key = await passphraseKey(passphrase, salt, logN, SCRYPT_R, SCRYPT_P);
+  const key = await rootWrapKey(passphrase, salt, logN, SCRYPT_R, SCRYPT_P);
   const c = createCipheriv("aes-256-gcm", key, nonce).setAAD(ROOT_AAD);
   const sealed = Buffer.concat([c.update(root), c.final(), c.getAuthTag()]);
   key.fill(0);
@@ -95,7 +83,7 @@ export async function openRootWithPassphrase(
       `keystore scrypt parameters r=${seal.r} p=${seal.p} are not supported (r=8, p=1)`,
     );
   }
-  const key = await passphraseKey(passphrase, seal.salt, seal.logN, seal.r, seal.p);
+  const key = await rootWrapKey(passphrase, seal.salt, seal.logN, seal.r, seal.p);
   const d = createDecipheriv("aes-256-gcm", key, seal.nonce).setAAD(ROOT_AAD);
   d.setAuthTag(seal.sealed.subarray(ROOT_KEY_SIZE));
   try {

@@ -24,3 +24,20 @@ export function scrypt(
 export function passphraseBytes(passphrase: string): Buffer {
   return Buffer.from(passphrase.normalize("NFC"), "utf8");
 }
+
+/** scrypt(NFC passphrase, label || salt) → 32-byte wrapping key; the passphrase copy is wiped. */
+export async function passphraseKey(
+  passphrase: string,
+  label: string,
+  salt: Uint8Array,
+  logN: number,
+  r = 8,
+  p = 1,
+): Promise<Buffer> {
+  const pw = passphraseBytes(passphrase);
+  try {
+    return await scrypt(pw, Buffer.concat([Buffer.from(label, "ascii"), salt]), logN, r, p, 32);
+  } finally {
+    pw.fill(0);
+  }
+}
