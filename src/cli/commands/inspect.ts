@@ -4,6 +4,7 @@ import type { ParsedHeader } from "../../format/header.js";
 import { describeStanza } from "../describe.js";
 import { identitiesFor } from "../keys-context.js";
 import { printJson } from "../options.js";
+import { formatTensorRows, tensorRows } from "./inspect-tensors.js";
 import { identityOptions } from "./shared.js";
 
 export function registerInspect(program: Command): void {
@@ -13,11 +14,12 @@ export function registerInspect(program: Command): void {
       .description("show the public header of a sealed file; with a key, verify all of it")
       .argument("<file>", "sealed file")
       .option("--verify", "also authenticate the whole file with the available keys")
+      .option("--tensors", "list the tensors of a sealed safetensors file (needs a key)")
       .option("--json", "print JSON"),
   )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal inspect model.tseal\n  tensorseal inspect model.tseal --verify --json",
+      "\nExamples:\n  tensorseal inspect model.tseal\n  tensorseal inspect model.tseal --verify --json\n  tensorseal inspect model.safetensors.tseal --tensors",
     )
     .action(async (file: string, o) => {
       const header = await inspectFile(file);
@@ -26,7 +28,9 @@ export function registerInspect(program: Command): void {
       const verified = wantsVerify
         ? await verifyFile(file, { identities: await identitiesFor(header, o) })
         : null;
-      if (o.json) return printJson({ ...info, verified: verified !== null });
+      const tensors = o.tensors ? await tensorRows(file, await identitiesFor(header, o)) : null;
+      if (o.json)
+        return printJson({ ...info, verified: verified !== null, ...(tensors && { tensors }) });
       const lines = [
         `file:          ${file}`,
         `format:        tseal v1, suite ${header.descriptor.suite} (AES-256-GCM chunked, HKDF-SHA-512)`,
@@ -39,6 +43,7 @@ export function registerInspect(program: Command): void {
         `recipients:    ${info.stanzas.length}`,
         ...info.stanzas.map((s) => `  - ${s}`),
         `verified:      ${verified ? "yes, every chunk authenticated" : "no (pass --verify or a key)"}`,
+        ...(tensors ? formatTensorRows(tensors) : []),
       ];
       process.stdout.write(`${lines.join("\n")}\n`);
     });
