@@ -5,13 +5,16 @@
  */
 import { Command, CommanderError } from "commander";
 import { isTensorSealError } from "../format/errors.js";
+import { registerExec } from "./commands/exec.js";
 import { registerInit } from "./commands/init.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerKeys } from "./commands/keys.js";
 import { registerOpen } from "./commands/open.js";
+import { registerOpenDir } from "./commands/open-dir.js";
 import { registerRewrap } from "./commands/rewrap.js";
 import { registerSeal } from "./commands/seal.js";
+import { registerSealDir } from "./commands/seal-dir.js";
 import { registerVerify } from "./commands/verify.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 
@@ -32,6 +35,9 @@ export function buildProgram(): Command {
     registerInspect,
     registerVerify,
     registerRewrap,
+    registerSealDir,
+    registerOpenDir,
+    registerExec,
   ]) {
     register(program);
   }

@@ -1,0 +1,37 @@
+import type { Command } from "commander";
+import { sealModelDir } from "../../integrations/model-dir/index.js";
+import { recipientsFor } from "../keys-context.js";
+import { collect, parsePairs, parseSize, printJson } from "../options.js";
+
+export function registerSealDir(program: Command): void {
+  program
+    .command("seal-dir")
+    .description("seal every file of a model directory, with a sealed manifest of their digests")
+    .argument("<dir>", "model directory (config.json, tokenizer, *.safetensors shards, ...)")
+    .requiredOption("-o, --output <dir>", "sealed directory to create (must not exist)")
+    .option("-k, --key <name>", "keystore KEK to wrap the file keys under (repeatable)", collect)
+    .option("-r, --recipient <r>", "tseal1... public key or kek:NAME (repeatable)", collect)
+    .option("-p, --passphrase", "also encrypt to a passphrase (TENSORSEAL_PASSPHRASE or prompt)")
+    .option("--passphrase-file <file>", "read the passphrase from a file")
+    .option("-c, --context <k=v>", "extra encryption context for every file (repeatable)", collect)
+    .option("-l, --label <k=v>", "public label on every file (repeatable)", collect)
+    .option("--chunk-size <size>", "payload chunk size, a power of two from 16KiB to 16MiB", "1MiB")
+    .option("--json", "print a JSON result")
+    .addHelpText(
+      "after",
+      "\nEach file becomes OUT/<path>.tseal, bound to its path and to this model by its encryption\ncontext; OUT/tensorseal-manifest.json.tseal lists every path, size and SHA-256.\n\nExample:\n  tensorseal seal-dir ./Llama-3-8B -o ./Llama-3-8B.sealed -r tseal1...",
+    )
+    .action(async (dir: string, o) => {
+      const result = await sealModelDir(dir, o.output, {
+        recipients: await recipientsFor(o),
+        chunkSize: parseSize(o.chunkSize),
+        context: parsePairs(o.context, "--context"),
+        labels: parsePairs(o.label, "--label"),
+      });
+      if (o.json) printJson({ output: o.output, ...result });
+      else
+        process.stderr.write(
+          `tensorseal: sealed ${result.files.length} files of ${dir} -> ${o.output} (model ${result.model})\n`,
+        );
+    });
+}

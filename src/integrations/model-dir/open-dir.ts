@@ -1,0 +1,119 @@
+/**
+ * openModelDir: the manifest is opened first; then the sealed directory must hold exactly the
+ * manifest's files, each opened with its expected context (path and model id) and checked
+ * against the manifest's size and SHA-256. Any missing, extra, renamed or swapped file fails
+ * the whole open, naming the file, and OUT never appears partially.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { openFile, SealedFile } from "../../engine/index.js";
+import { fail, isTensorSealError } from "../../format/errors.js";
+import type { Identity } from "../../format/stanza.js";
+import { withAtomicDir } from "./atomic-dir.js";
+import {
+  contextFor,
+  MANIFEST_NAME,
+  type Manifest,
+  type ManifestEntry,
+  MODEL_CONTEXT,
+  PATH_CONTEXT,
+  parseManifest,
+  SEALED_SUFFIX,
+} from "./manifest.js";
+import { listFiles, sha256File } from "./walk.js";
+
+export interface OpenDirOptions {
+  readonly identities: readonly Identity[];
+  readonly workers?: number;
+}
+
+export function manifestPath(sealedDir: string): string {
+  return join(sealedDir, MANIFEST_NAME + SEALED_SUFFIX);
+}
+
+export function isSealedModelDir(path: string): boolean {
+  return existsSync(manifestPath(path));
+}
+
+/** Opens and authenticates the manifest; its own context must name it and its model id. */
+export async function readManifest(
+  sealedDir: string,
+  identities: readonly Identity[],
+): Promise<Manifest> {
+  const path = manifestPath(sealedDir);
+  if (!existsSync(path)) fail("E_USAGE", `${sealedDir} has no ${MANIFEST_NAME}${SEALED_SUFFIX}`);
+  const file = await SealedFile.open(path, identities, {
+    expectContext: { [PATH_CONTEXT]: MANIFEST_NAME },
+  });
+  try {
+    if (file.plaintextLength > 64 << 20) fail("E_MALFORMED", "model manifest is over 64 MiB");
+    const m = parseManifest(await file.readRange(0, file.plaintextLength));
+    if (file.descriptor.context[MODEL_CONTEXT] !== m.model) {
+      fail("E_DECRYPT", `${path}: manifest model id does not match its encryption context`);
+    }
+    return m;
+  } finally {
+    await file.close();
+  }
+}
+
+export async function openModelDir(
+  sealedDir: string,
+  output: string,
+  opts: OpenDirOptions,
+): Promise<Manifest> {
+  const manifest = await readManifest(sealedDir, opts.identities);
+  await checkListing(sealedDir, manifest);
+  await withAtomicDir(output, async (tmp) => {
+    for (const entry of manifest.files) await openOne(sealedDir, tmp, manifest.model, entry, opts);
+  });
+  return manifest;
+}
+
+/** The sealed directory must hold exactly the manifest's files, nothing more or less. */
+async function checkListing(sealedDir: string, m: Manifest): Promise<void> {
+  const expected = new Set(m.files.map((f) => f.path + SEALED_SUFFIX));
+  expected.add(MANIFEST_NAME + SEALED_SUFFIX);
+  const present = new Set(await listFiles(sealedDir));
+  for (const p of present) {
+    if (!expected.has(p)) {
+      fail("E_DECRYPT", `${join(sealedDir, p)} is not in the sealed manifest (added or renamed)`);
+    }
+  }
+  for (const p of expected) {
+    if (!present.has(p)) fail("E_DECRYPT", `${join(sealedDir, p)} is missing from the model`);
+  }
+}
+
+async function openOne(
+  sealedDir: string,
+  tmp: string,
+  model: string,
+  entry: ManifestEntry,
+  opts: OpenDirOptions,
+): Promise<void> {
+  const src = join(sealedDir, entry.path + SEALED_SUFFIX);
+  const dst = join(tmp, entry.path);
+  await mkdir(dirname(dst), { recursive: true, mode: 0o700 });
+  try {
+    await openFile(src, dst, {
+      identities: opts.identities,
+      expectContext: contextFor(model, entry.path),
+      workers: opts.workers,
+    });
+  } catch (e) {
+    if (isTensorSealError(e, "E_USAGE") && e.message.includes("encryption context")) {
+      fail(
+        "E_DECRYPT",
+        `${src} belongs to another path or model (swapped or renamed): ${e.message}`,
+      );
+    }
+    throw e;
+  }
+  const hash = await sha256File(dst);
+  const { size } = await stat(dst);
+  if (size !== entry.size || hash !== entry.sha256) {
+    fail("E_DECRYPT", `${src}: plaintext size or SHA-256 does not match the manifest`);
+  }
+}

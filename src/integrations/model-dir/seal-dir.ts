@@ -1,0 +1,96 @@
+/**
+ * sealModelDir: every regular file of a model directory becomes OUT/<path>.tseal, bound by its
+ * encryption context to its relative path and to a random model id, plus a sealed manifest of
+ * paths, sizes and plaintext SHA-256 digests. OUT appears atomically.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { Readable, Writable } from "node:stream";
+import { type SealOptions, sealFile, sealStream, withAtomicOutput } from "../../engine/index.js";
+import { fail } from "../../format/errors.js";
+import { detectContentType } from "../content-type.js";
+import { withAtomicDir } from "./atomic-dir.js";
+import {
+  contextFor,
+  encodeManifest,
+  MANIFEST_CONTENT_TYPE,
+  MANIFEST_NAME,
+  type ManifestEntry,
+  SEALED_SUFFIX,
+} from "./manifest.js";
+import { listFiles, sha256File } from "./walk.js";
+
+export type SealDirOptions = Omit<SealOptions, "contentType" | "onProgress" | "fileKey" | "salt">;
+
+export interface SealDirResult {
+  readonly model: string;
+  readonly files: readonly ManifestEntry[];
+}
+
+export async function sealModelDir(
+  input: string,
+  output: string,
+  opts: SealDirOptions,
+): Promise<SealDirResult> {
+  const paths = await listFiles(input);
+  if (paths.includes(MANIFEST_NAME)) {
+    fail("E_USAGE", `${input} already has a ${MANIFEST_NAME}: it is reserved for the manifest`);
+  }
+  const model = randomBytes(16).toString("hex");
+  return withAtomicDir(output, async (tmp) => {
+    const files: ManifestEntry[] = [];
+    for (const path of paths) {
+      files.push(
+        await sealOne(join(input, path), join(tmp, path + SEALED_SUFFIX), path, model, opts),
+      );
+    }
+    const manifest = encodeManifest({ version: 1, model, files });
+    await sealBytes(manifest, join(tmp, MANIFEST_NAME + SEALED_SUFFIX), {
+      ...opts,
+      contentType: MANIFEST_CONTENT_TYPE,
+      context: { ...opts.context, ...contextFor(model, MANIFEST_NAME) },
+    });
+    return { model, files };
+  });
+}
+
+/** Digest, seal, and refuse a file that changed in between (size or mtime moved). */
+async function sealOne(
+  src: string,
+  dst: string,
+  path: string,
+  model: string,
+  opts: SealDirOptions,
+): Promise<ManifestEntry> {
+  const before = await stat(src);
+  const hash = await sha256File(src);
+  await mkdir(dirname(dst), { recursive: true, mode: 0o700 });
+  await sealFile(src, dst, {
+    ...opts,
+    contentType: await detectContentType(src),
+    context: { ...opts.context, ...contextFor(model, path) },
+  });
+  const after = await stat(src);
+  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
+    fail("E_IO", `${src} changed while it was being sealed: seal the directory again`);
+  }
+  return { path, size: before.size, sha256: hash };
+}
+
+/**
+ * Seals a small in-memory plaintext (the manifest never touches the disk unsealed). The sealed
+ * bytes are collected in memory and written with the file handle: a stream created from the
+ * handle would keep it referenced, and FileHandle.close() would then wait forever.
+ */
+async function sealBytes(plain: Buffer, output: string, opts: SealOptions): Promise<void> {
+  const sealed: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      sealed.push(chunk);
+      done();
+    },
+  });
+  await sealStream(Readable.from([plain]), sink, opts);
+  await withAtomicOutput(output, (out) => out.fh.writeFile(Buffer.concat(sealed)));
+}
