@@ -1,0 +1,84 @@
+"""TensorSeal for Python: open and seal ``.tseal`` encrypted model weights.
+
+This module only re-exports. Submodules: :mod:`tensorseal.safetensors` (NumPy, safetensors
+names), :mod:`tensorseal.torch` (PyTorch, extra ``tensorseal[torch]``), :mod:`tensorseal.format`
+(the container), :mod:`tensorseal.keys` (key types and the keystore).
+"""
+
+from .errors import (
+    CommitmentError,
+    DecryptError,
+    ERROR_CODES,
+    HeaderMacError,
+    InvalidKeyError,
+    KeystoreError,
+    MalformedError,
+    NoIdentityError,
+    NotTsealError,
+    StorageError,
+    TensorSealError,
+    TrailingError,
+    TruncatedError,
+    UnsupportedError,
+    UsageError,
+)
+from .format.descriptor import Descriptor
+from .format.stanza import Identity, Recipient, Stanza
+from .keys.kek import KekIdentity, KekRecipient
+from .keys.keystore import Keystore, KeyInfo
+from .keys.passphrase import PassphraseIdentity, PassphraseRecipient
+from .keys.recipients import parse_recipient
+from .keys.x25519 import (
+    X25519Identity,
+    X25519Recipient,
+    generate_identity,
+    parse_identity_file,
+    read_identity_file,
+)
+from .reader import SealedFile, open_bytes, open_file, read_header
+from .writer import Sealer, seal_bytes, seal_file, seal_to_file
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CommitmentError",
+    "DecryptError",
+    "Descriptor",
+    "ERROR_CODES",
+    "HeaderMacError",
+    "Identity",
+    "InvalidKeyError",
+    "KekIdentity",
+    "KekRecipient",
+    "KeyInfo",
+    "Keystore",
+    "KeystoreError",
+    "MalformedError",
+    "NoIdentityError",
+    "NotTsealError",
+    "PassphraseIdentity",
+    "PassphraseRecipient",
+    "Recipient",
+    "SealedFile",
+    "Sealer",
+    "Stanza",
+    "StorageError",
+    "TensorSealError",
+    "TrailingError",
+    "TruncatedError",
+    "UnsupportedError",
+    "UsageError",
+    "X25519Identity",
+    "X25519Recipient",
+    "__version__",
+    "generate_identity",
+    "open_bytes",
+    "open_file",
+    "parse_identity_file",
+    "parse_recipient",
+    "read_header",
+    "read_identity_file",
+    "seal_bytes",
+    "seal_file",
+    "seal_to_file",
+]

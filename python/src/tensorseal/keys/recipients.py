@@ -1,0 +1,34 @@
+"""Recipient strings as the CLI accepts them: ``tseal1…`` (X25519) and ``kek:NAME`` (keystore)."""
+
+from __future__ import annotations
+
+from ..errors import fail
+from ..format.stanza import Recipient
+from .keystore import Keystore
+from .x25519 import RECIPIENT_HRP, X25519Recipient
+
+
+def parse_recipient(s: str, keystore: Keystore | None = None) -> Recipient:
+    """A recipient from its string form.
+
+    Args:
+        s: ``tseal1…`` or ``kek:NAME`` (the latter needs ``keystore``).
+        keystore: the opened local keystore.
+
+    Returns:
+        The recipient.
+
+    Example:
+        >>> parse_recipient("kek:default", ks).id  # doctest: +SKIP
+        'kek:default'
+    """
+    if s.startswith("kek:"):
+        if keystore is None:
+            fail("E_USAGE", f"recipient {s} needs the local keystore: pass keystore=Keystore.open(...)")
+        return keystore.recipient(s[4:])
+    if s.lower().startswith(RECIPIENT_HRP + "1"):
+        return X25519Recipient(s)
+    if s.upper().startswith("TSEAL-SECRET-KEY-1"):
+        fail("E_USAGE", "a secret key was given as a recipient: pass its public tseal1... string")
+    shown = s if len(s) <= 80 else s[:80] + "..."
+    fail("E_USAGE", f"unknown recipient {shown!r}: expected tseal1... or kek:NAME")

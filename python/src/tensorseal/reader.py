@@ -1,0 +1,259 @@
+"""Opening a sealed file: header, unlock, length check, commitment, then chunks.
+
+:class:`SealedFile` is the random-access reader: before serving any byte it authenticates the
+header (MAC), the payload keys (commitment) and the length (by opening the final chunk), then
+:meth:`SealedFile.read_range` decrypts only the chunks that cover the requested range.
+:meth:`SealedFile.iter_chunks` streams the whole plaintext chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import BinaryIO
+
+from .errors import TensorSealError, fail
+from .format.chunked import PAYLOAD_PREFIX_SIZE, SALT_SIZE, ChunkCipher, Geometry, payload_context
+from .format.descriptor import Descriptor
+from .format.filekey import payload_input_key
+from .format.header import PREFIX_SIZE, ParsedHeader, check_magic, parse_header, parse_prefix
+from .format.stanza import Identity
+from .format.unlock import unlock_file_key
+
+
+def read_header(f: BinaryIO) -> ParsedHeader:
+    """Parses the header of an open binary file (no key needed).
+
+    Args:
+        f: a seekable binary file positioned anywhere.
+
+    Returns:
+        The parsed header.
+
+    Example:
+        >>> with open("model.tseal", "rb") as f:  # doctest: +SKIP
+        ...     print(read_header(f).descriptor.content_type)
+        application/vnd.safetensors
+    """
+    f.seek(0)
+    head = f.read(PREFIX_SIZE)
+    check_magic(head)
+    prefix = parse_prefix(head)
+    rest = f.read(prefix.header_length - PREFIX_SIZE)
+    return parse_header(head + rest)
+
+
+class SealedFile:
+    """A sealed file opened for authenticated random access.
+
+    Args:
+        source: a path, or a seekable binary file object (not closed by this class unless it
+            was opened from a path).
+        identities: the keys to try (kek, passphrase, x25519 identities, a keystore...).
+        expect_context: entries the descriptor's encryption context must hold exactly.
+
+    Attributes:
+        header: the parsed, authenticated header.
+        descriptor: the descriptor.
+        plaintext_length: the authenticated plaintext length.
+        decrypted_bytes: plaintext bytes decrypted so far (tests assert laziness with it).
+
+    Example:
+        >>> with SealedFile("model.tseal", identities=[ident]) as sf:  # doctest: +SKIP
+        ...     first = sf.read_range(0, 16)
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | BinaryIO,
+        identities: Sequence[Identity],
+        *,
+        expect_context: Mapping[str, str] | None = None,
+    ) -> None:
+        self._owns = isinstance(source, (str, os.PathLike))
+        try:
+            self._f: BinaryIO = open(source, "rb") if self._owns else source  # type: ignore[arg-type]
+        except OSError as e:
+            fail("E_IO", f"cannot open {os.fspath(source)}: {e.strerror}")  # type: ignore[arg-type]
+        self._lock = threading.Lock()
+        self.decrypted_bytes = 0
+        try:
+            self._open(identities, expect_context)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, identities: Sequence[Identity], expect: Mapping[str, str] | None) -> None:
+        self.header = read_header(self._f)
+        self.descriptor: Descriptor = self.header.descriptor
+        if expect:
+            for k, v in expect.items():
+                if self.descriptor.context.get(k) != v:
+                    fail("E_USAGE", f"encryption context {k!r} does not have the expected value")
+        file_key = unlock_file_key(self.header, identities)
+        size = self._f.seek(0, io.SEEK_END)
+        self._payload_at = self.header.header_length
+        self._geo = Geometry(self.descriptor.chunk_size)
+        self.plaintext_length = self._check_length(size - self._payload_at)
+        prefix = self._pread(self._payload_at, PAYLOAD_PREFIX_SIZE)
+        context = payload_context(self.header.descriptor_bytes)
+        self._cipher = ChunkCipher(payload_input_key(file_key), prefix[:SALT_SIZE], context,
+                                   self.descriptor.chunk_size)
+        self._cipher.check_commitment(prefix[SALT_SIZE:])
+        # Random access authenticates the length first by opening the final chunk (§4.3).
+        last = self._geo.chunk_count(self.plaintext_length) - 1
+        self._last_index = last
+        self._last_plain = self._decrypt_chunk(last)
+
+    def _check_length(self, payload_length: int) -> int:
+        length = self._geo.plaintext_length(payload_length)
+        recorded = self.descriptor.plaintext_length
+        if recorded is not None and recorded != length:
+            fail(
+                "E_TRUNCATED" if recorded > length else "E_TRAILING",
+                f"payload holds {length} bytes but the descriptor records {recorded}",
+            )
+        return length
+
+    def _pread(self, offset: int, n: int) -> bytes:
+        try:
+            if hasattr(os, "pread") and hasattr(self._f, "fileno"):
+                try:
+                    fd = self._f.fileno()
+                except (OSError, io.UnsupportedOperation):
+                    fd = -1
+                if fd >= 0:
+                    return _pread_all(fd, n, offset)
+            with self._lock:
+                self._f.seek(offset)
+                data = self._f.read(n)
+        except OSError as e:
+            fail("E_IO", f"cannot read the sealed file: {e.strerror}")
+        if len(data) != n:
+            fail("E_TRUNCATED", "the file changed size while being read")
+        return data
+
+    def _sealed_length(self, index: int) -> int:
+        return self._geo.chunk_plaintext_length(index, self.plaintext_length) + 16
+
+    def _decrypt_chunk(self, index: int) -> bytes:
+        at = self._payload_at + self._geo.chunk_offset(index)
+        pt = self._cipher.open(index, self._pread(at, self._sealed_length(index)))
+        self.decrypted_bytes += len(pt)
+        return pt
+
+    def _decrypt_chunk_into(self, index: int, out: memoryview) -> None:
+        if index == self._last_index:
+            out[:] = self._last_plain
+            return
+        at = self._payload_at + self._geo.chunk_offset(index)
+        self._cipher.open_into(index, self._pread(at, self._sealed_length(index)), out)
+        self.decrypted_bytes += len(out)
+
+    @property
+    def chunk_size(self) -> int:
+        return self.descriptor.chunk_size
+
+    def read_range(self, offset: int, length: int, out: memoryview | bytearray | None = None) -> memoryview:
+        """Authenticated plaintext bytes ``[offset, offset + length)``.
+
+        Only the chunks that cover the range are read and decrypted. Whole chunks inside the
+        range are decrypted straight into the output buffer.
+
+        Args:
+            offset: first plaintext byte.
+            length: number of bytes; the range must lie inside the plaintext.
+            out: optional writable buffer of exactly ``length`` bytes to fill.
+
+        Returns:
+            A memoryview of the bytes (over ``out`` when given).
+
+        Example:
+            >>> bytes(sf.read_range(10, 4))  # doctest: +SKIP
+            b'\\x0a\\x0b\\x0c\\x0d'
+        """
+        if offset < 0 or length < 0 or offset + length > self.plaintext_length:
+            fail("E_USAGE", f"range {offset}+{length} is outside the plaintext ({self.plaintext_length} bytes)")
+        buf = memoryview(bytearray(length) if out is None else out).cast("B")
+        if len(buf) != length:
+            fail("E_USAGE", f"output buffer holds {len(buf)} bytes, range needs {length}")
+        if length == 0:
+            return buf
+        c = self.chunk_size
+        first, last = offset // c, (offset + length - 1) // c
+        for index in range(first, last + 1):
+            start = index * c
+            n = self._geo.chunk_plaintext_length(index, self.plaintext_length)
+            lo, hi = max(offset, start), min(offset + length, start + n)
+            dst = buf[lo - offset : hi - offset]
+            if lo == start and hi == start + n:
+                self._decrypt_chunk_into(index, dst)
+            else:
+                pt = self._last_plain if index == self._last_index else self._decrypt_chunk(index)
+                dst[:] = pt[lo - start : hi - start]
+        return buf
+
+    def read_all(self) -> bytes:
+        """The whole authenticated plaintext."""
+        return bytes(self.read_range(0, self.plaintext_length))
+
+    def iter_chunks(self) -> Iterator[bytes]:
+        """Streams the plaintext, chunk by chunk, each authenticated before it is yielded."""
+        for index in range(self._last_index):
+            yield self._decrypt_chunk(index)
+        yield self._last_plain
+
+    def close(self) -> None:
+        """Closes the underlying file if this object opened it."""
+        if self._owns and not self._f.closed:
+            self._f.close()
+
+    def __enter__(self) -> SealedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _pread_all(fd: int, n: int, offset: int) -> bytes:
+    data = os.pread(fd, n, offset)
+    if len(data) == n or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < n:
+        more = os.pread(fd, n - got, offset + got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def open_bytes(data: bytes, identities: Sequence[Identity]) -> bytes:
+    """Opens a whole sealed file held in memory.
+
+    Args:
+        data: the sealed file.
+        identities: the keys to try.
+
+    Returns:
+        The authenticated plaintext.
+
+    Example:
+        >>> open_bytes(seal_bytes(b"hi", [recipient]), [identity])  # doctest: +SKIP
+        b'hi'
+    """
+    with SealedFile(io.BytesIO(data), identities) as sf:
+        return sf.read_all()
+
+
+def open_file(path: str | os.PathLike[str], identities: Sequence[Identity]) -> bytes:
+    """Opens a sealed file on disk and returns its whole plaintext (see :class:`SealedFile`)."""
+    with SealedFile(path, identities) as sf:
+        return sf.read_all()
+
+
+__all__ = ["SealedFile", "open_bytes", "open_file", "read_header", "TensorSealError"]

@@ -1,0 +1,318 @@
+"""Sealed safetensors with the safetensors library's names: ``load_file``, ``save_file``,
+``load``, ``save`` and ``safe_open`` (NumPy arrays; see :mod:`tensorseal.torch` for PyTorch).
+
+Plaintext never touches the disk: ``save_file`` builds the safetensors bytes in memory piece
+by piece and seals them as they are produced; ``load_file`` decrypts the payload straight into
+one preallocated buffer; ``safe_open(...).get_tensor`` decrypts only the chunks that cover
+that tensor.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .errors import fail
+from .format.stanza import Identity, Recipient
+from .reader import SealedFile
+from .st_format import CONTENT_TYPE, Layout, build_header, header_size, parse_header
+from .writer import DEFAULT_CHUNK_SIZE, Sealer, atomic_output
+
+__all__ = ["load_file", "save_file", "load", "save", "safe_open", "CONTENT_TYPE"]
+
+NP_DTYPES: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype("?"), "U8": np.dtype("u1"), "I8": np.dtype("i1"),
+    "I16": np.dtype("<i2"), "U16": np.dtype("<u2"), "F16": np.dtype("<f2"),
+    "I32": np.dtype("<i4"), "U32": np.dtype("<u4"), "F32": np.dtype("<f4"),
+    "I64": np.dtype("<i8"), "U64": np.dtype("<u8"), "F64": np.dtype("<f8"),
+}  # fmt: skip
+_ST_NAMES = {(d.kind, d.itemsize): name for name, d in NP_DTYPES.items()}
+
+
+def np_dtype(dtype: str) -> np.dtype[Any]:
+    """NumPy dtype of a safetensors dtype (``E_UNSUPPORTED`` for BF16 / F8 in NumPy)."""
+    d = NP_DTYPES.get(dtype)
+    if d is None:
+        fail("E_UNSUPPORTED", f"dtype {dtype} has no NumPy equivalent: use framework='pt'")
+    return d
+
+
+def st_dtype(d: np.dtype[Any]) -> str:
+    """safetensors dtype name of a NumPy dtype."""
+    name = _ST_NAMES.get((d.kind, d.itemsize))
+    if name is None:
+        fail("E_USAGE", f"NumPy dtype {d} cannot be stored in safetensors")
+    return name
+
+
+class SealedSafetensors:
+    """A sealed safetensors file opened for random access (shared by NumPy and torch APIs).
+
+    Args:
+        source: path or seekable binary file.
+        identities: keys to try.
+
+    Attributes:
+        layout: the parsed safetensors header.
+    """
+
+    def __init__(self, source: str | os.PathLike[str] | BinaryIO, identities: Sequence[Identity]) -> None:
+        self.sealed = SealedFile(source, _as_list(identities))
+        try:
+            total = self.sealed.plaintext_length
+            n = header_size(bytes(self.sealed.read_range(0, min(8, total))), total)
+            header = bytes(self.sealed.read_range(8, n))
+            self.layout: Layout = parse_header(header, total)
+        except BaseException:
+            self.sealed.close()
+            raise
+
+    @property
+    def decrypted_bytes(self) -> int:
+        """Plaintext bytes decrypted so far (header, final chunk and tensors read)."""
+        return self.sealed.decrypted_bytes
+
+    def read_into(self, name: str, out: memoryview) -> None:
+        """Decrypts tensor ``name``'s bytes into ``out`` (exactly its byte length)."""
+        t = self._info(name)
+        if t.end > t.begin:
+            self.sealed.read_range(self.layout.data_offset + t.begin, t.end - t.begin, out)
+
+    def read_data(self, out: memoryview) -> None:
+        """Decrypts the whole data section into ``out``."""
+        if self.layout.data_length:
+            self.sealed.read_range(self.layout.data_offset, self.layout.data_length, out)
+
+    def _info(self, name: str):  # type: ignore[no-untyped-def]
+        t = self.layout.tensors.get(name)
+        if t is None:
+            fail("E_USAGE", f"no tensor named {name!r} in this file")
+        return t
+
+    def close(self) -> None:
+        self.sealed.close()
+
+
+def _as_list(identities: Identity | Sequence[Identity] | None) -> list[Identity]:
+    if identities is None:
+        fail("E_NO_IDENTITY", "no key given: pass identities=[...]")
+    if isinstance(identities, Identity):
+        return [identities]
+    return list(identities)
+
+
+def _array(buf: np.ndarray, begin: int, end: int, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.ndarray:
+    return buf[begin:end].view(dtype).reshape(shape)
+
+
+class safe_open:
+    """Lazy access to a sealed safetensors file, as ``safetensors.safe_open``.
+
+    Args:
+        filename: the ``.tseal`` file.
+        framework: ``"np"`` (NumPy) or ``"pt"`` (PyTorch).
+        device: ``"cpu"``, or a torch device for ``framework="pt"``.
+        identities: keys to try (a list, or one identity / keystore).
+
+    Example:
+        >>> with safe_open("model.tseal", framework="np", identities=[ks]) as f:  # doctest: +SKIP
+        ...     w = f.get_tensor("layer.0.weight")   # decrypts only the chunks it covers
+    """
+
+    def __init__(
+        self,
+        filename: str | os.PathLike[str],
+        framework: str = "np",
+        device: str = "cpu",
+        *,
+        identities: Identity | Sequence[Identity],
+    ) -> None:
+        if framework not in ("np", "numpy", "pt", "torch"):
+            fail("E_USAGE", f"framework {framework!r} is not supported (np or pt)")
+        if framework in ("np", "numpy") and device != "cpu":
+            fail("E_USAGE", "framework='np' only supports device='cpu'")
+        self._pt = framework in ("pt", "torch")
+        self._device = device
+        self._file = SealedSafetensors(filename, _as_list(identities))
+
+    def __enter__(self) -> safe_open:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def keys(self) -> list[str]:
+        """Tensor names, sorted."""
+        return sorted(self._file.layout.tensors)
+
+    def offset_keys(self) -> list[str]:
+        """Tensor names in data order."""
+        return list(self._file.layout.tensors)
+
+    def metadata(self) -> dict[str, str] | None:
+        """The ``__metadata__`` map, or None."""
+        m = self._file.layout.metadata
+        return None if m is None else dict(m)
+
+    @property
+    def decrypted_bytes(self) -> int:
+        """Plaintext bytes decrypted so far."""
+        return self._file.decrypted_bytes
+
+    def get_tensor(self, name: str) -> Any:
+        """Decrypts one tensor (only the chunks covering it) into a new array or tensor."""
+        if self._pt:
+            from .torch import _read_tensor
+
+            return _read_tensor(self._file, name, self._device)
+        t = self._file._info(name)
+        arr = np.empty(t.shape, dtype=np_dtype(t.dtype))
+        self._file.read_into(name, memoryview(arr.reshape(-1).view(np.uint8)))
+        return arr
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def load_file(
+    filename: str | os.PathLike[str],
+    *,
+    identities: Identity | Sequence[Identity],
+    device: str = "cpu",
+) -> dict[str, np.ndarray]:
+    """Opens a sealed safetensors file into NumPy arrays.
+
+    The data section is decrypted chunk by chunk straight into one preallocated buffer; the
+    arrays are views into it (no further copy).
+
+    Args:
+        filename: the ``.tseal`` file.
+        identities: keys to try.
+        device: only ``"cpu"`` for NumPy.
+
+    Returns:
+        name -> array.
+
+    Example:
+        >>> tensors = load_file("model.tseal", identities=[ks])  # doctest: +SKIP
+    """
+    if device != "cpu":
+        fail("E_USAGE", "NumPy arrays live on the CPU: use tensorseal.torch.load_file for devices")
+    f = SealedSafetensors(filename, _as_list(identities))
+    try:
+        return _load_np(f)
+    finally:
+        f.close()
+
+
+def _load_np(f: SealedSafetensors) -> dict[str, np.ndarray]:
+    dtypes = {n: np_dtype(t.dtype) for n, t in f.layout.tensors.items()}
+    buf = np.empty(f.layout.data_length, dtype=np.uint8)
+    f.read_data(memoryview(buf))
+    return {n: _array(buf, t.begin, t.end, dtypes[n], t.shape) for n, t in f.layout.tensors.items()}
+
+
+def load(data: bytes, *, identities: Identity | Sequence[Identity]) -> dict[str, np.ndarray]:
+    """As :func:`load_file`, from the sealed file's bytes in memory."""
+    f = SealedSafetensors(io.BytesIO(data), _as_list(identities))
+    try:
+        return _load_np(f)
+    finally:
+        f.close()
+
+
+def _pieces(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None) -> tuple[int, Iterator[memoryview | bytes]]:
+    arrays = {}
+    for name, a in tensors.items():
+        if not isinstance(name, str):
+            fail("E_USAGE", "tensor names must be strings")
+        a = np.asarray(a)
+        arrays[name] = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<") if a.dtype.itemsize > 1 else a.dtype)
+    entries = {n: (st_dtype(a.dtype), tuple(a.shape), a.nbytes) for n, a in arrays.items()}
+    head, order = build_header(entries, metadata)
+    total = len(head) + sum(a.nbytes for a in arrays.values())
+
+    def gen() -> Iterator[memoryview | bytes]:
+        yield head
+        for n in order:
+            if arrays[n].nbytes:
+                yield memoryview(arrays[n].reshape(-1).view(np.uint8))
+
+    return total, gen()
+
+
+def seal_pieces(
+    total: int,
+    pieces: Iterator[memoryview | bytes],
+    out: BinaryIO,
+    recipients: Sequence[Recipient],
+    options: Mapping[str, Any],
+) -> None:
+    """Seals safetensors pieces to ``out`` with the safetensors content type."""
+    s = Sealer(list(recipients), plaintext_length=total, content_type=CONTENT_TYPE, **options)
+    out.write(s.start())
+    for p in pieces:
+        for c in s.push(p):
+            out.write(c)
+    out.write(s.finish())
+
+
+def _options(chunk_size: int, context: Mapping[str, str] | None, labels: Mapping[str, str] | None) -> dict[str, Any]:
+    return {"chunk_size": chunk_size, "context": context, "labels": labels}
+
+
+def _recipients(recipients: Recipient | Sequence[Recipient] | None) -> list[Recipient]:
+    if recipients is None:
+        fail("E_USAGE", "a sealed file needs at least one recipient: pass recipients=[...]")
+    if isinstance(recipients, Recipient):
+        return [recipients]
+    return list(recipients)
+
+
+def save_file(
+    tensors: Mapping[str, np.ndarray],
+    filename: str | os.PathLike[str],
+    metadata: Mapping[str, str] | None = None,
+    *,
+    recipients: Recipient | Sequence[Recipient],
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    context: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> None:
+    """Writes a sealed safetensors file; no plaintext reaches the disk.
+
+    Args:
+        tensors: name -> array (stored little-endian, C order).
+        filename: destination, written atomically.
+        metadata: optional ``__metadata__`` string map (inside the encryption).
+        recipients: who may open it (e.g. ``[ks.recipient("default")]``, ``[X25519Recipient(...)]``).
+        chunk_size: payload chunk size (default 1 MiB).
+        context: encryption context (public, authenticated).
+        labels: public labels.
+
+    Example:
+        >>> save_file({"w": np.zeros(3, np.float32)}, "w.tseal", recipients=[r])  # doctest: +SKIP
+    """
+    total, pieces = _pieces(tensors, metadata)
+    with atomic_output(filename) as out:
+        seal_pieces(total, pieces, out, _recipients(recipients), _options(chunk_size, context, labels))
+
+
+def save(
+    tensors: Mapping[str, np.ndarray],
+    metadata: Mapping[str, str] | None = None,
+    *,
+    recipients: Recipient | Sequence[Recipient],
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    context: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> bytes:
+    """As :func:`save_file`, returning the sealed file's bytes."""
+    total, pieces = _pieces(tensors, metadata)
+    out = io.BytesIO()
+    seal_pieces(total, pieces, out, _recipients(recipients), _options(chunk_size, context, labels))
+    return out.getvalue()

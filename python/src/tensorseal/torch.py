@@ -1,0 +1,228 @@
+"""PyTorch integration (extra ``tensorseal[torch]``): sealed safetensors as torch tensors, and
+sealed ``torch.save`` checkpoints. Plaintext only ever lives in memory.
+
+Example:
+    >>> import tensorseal.torch as tst  # doctest: +SKIP
+    >>> tst.save_file(model.state_dict(), "model.tseal", recipients=[ks.recipient()])  # doctest: +SKIP
+    >>> state = tst.load_file("model.tseal", identities=[ks])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import fail
+from .format.stanza import Identity, Recipient
+from .safetensors import SealedSafetensors, _as_list, _options, _recipients, seal_pieces
+from .st_format import build_header
+from .writer import DEFAULT_CHUNK_SIZE, Sealer, atomic_output
+
+try:
+    import torch as _torch
+except ImportError as e:  # pragma: no cover - exercised only without torch
+    raise ImportError("tensorseal.torch needs PyTorch: pip install 'tensorseal[torch]'") from e
+
+__all__ = ["load_file", "save_file", "load", "save", "TORCH_CONTENT_TYPE"]
+
+TORCH_CONTENT_TYPE = "application/vnd.pytorch"
+_DTYPES: dict[str, Any] = {
+    "BOOL": _torch.bool, "U8": _torch.uint8, "I8": _torch.int8,
+    "I16": _torch.int16, "F16": _torch.float16, "BF16": _torch.bfloat16,
+    "I32": _torch.int32, "F32": _torch.float32, "I64": _torch.int64, "F64": _torch.float64,
+}  # fmt: skip
+for _name, _attr in (("U16", "uint16"), ("U32", "uint32"), ("U64", "uint64"),
+                     ("F8_E5M2", "float8_e5m2"), ("F8_E4M3", "float8_e4m3fn")):  # fmt: skip
+    if hasattr(_torch, _attr):
+        _DTYPES[_name] = getattr(_torch, _attr)
+_NAMES = {v: k for k, v in _DTYPES.items()}
+
+
+def _torch_dtype(name: str) -> Any:
+    d = _DTYPES.get(name)
+    if d is None:
+        fail("E_UNSUPPORTED", f"dtype {name} is not supported by this PyTorch")
+    return d
+
+
+def _as_tensor(buf: Any, dtype: Any, shape: tuple[int, ...]) -> Any:
+    """A uint8 byte tensor seen as ``dtype`` with ``shape`` (copied only when misaligned)."""
+    size = _torch.empty((), dtype=dtype).element_size()
+    if buf.storage_offset() % size:
+        buf = buf.clone()
+    return buf.view(dtype).reshape(shape)
+
+
+def _read_tensor(f: SealedSafetensors, name: str, device: str) -> Any:
+    t = f._info(name)
+    raw = _torch.empty(t.end - t.begin, dtype=_torch.uint8)
+    f.read_into(name, memoryview(raw.numpy()))
+    out = _as_tensor(raw, _torch_dtype(t.dtype), t.shape)
+    return out if device == "cpu" else out.to(device)
+
+
+def load_file(
+    filename: str | os.PathLike[str],
+    *,
+    identities: Identity | Sequence[Identity],
+    device: str | Any = "cpu",
+) -> dict[str, Any]:
+    """Opens a sealed safetensors file into torch tensors (as ``safetensors.torch.load_file``).
+
+    The data section is decrypted into one preallocated CPU buffer; the tensors are views
+    into it, moved to ``device`` if it is not the CPU.
+
+    Args:
+        filename: the ``.tseal`` file.
+        identities: keys to try.
+        device: target device.
+
+    Returns:
+        name -> tensor.
+
+    Example:
+        >>> state = load_file("model.tseal", identities=[ks], device="cuda:0")  # doctest: +SKIP
+    """
+    f = SealedSafetensors(filename, _as_list(identities))
+    try:
+        dtypes = {n: _torch_dtype(t.dtype) for n, t in f.layout.tensors.items()}
+        buf = _torch.empty(f.layout.data_length, dtype=_torch.uint8)
+        f.read_data(memoryview(buf.numpy()))
+    finally:
+        f.close()
+    out = {n: _as_tensor(buf[t.begin : t.end], dtypes[n], t.shape) for n, t in f.layout.tensors.items()}
+    if str(device) != "cpu":
+        out = {n: t.to(device) for n, t in out.items()}
+    return out
+
+
+def _pieces(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None) -> tuple[int, Iterator[Any]]:
+    flat: dict[str, Any] = {}
+    entries = {}
+    for name, t in tensors.items():
+        if not isinstance(t, _torch.Tensor):
+            fail("E_USAGE", f"{name!r} is not a torch.Tensor")
+        if t.layout != _torch.strided:
+            fail("E_USAGE", f"{name!r} is a sparse tensor: safetensors stores dense tensors only")
+        dtype = _NAMES.get(t.dtype)
+        if dtype is None:
+            fail("E_USAGE", f"{name!r} has dtype {t.dtype}, which safetensors cannot store")
+        c = t.detach().to("cpu").contiguous().reshape(-1)
+        flat[name] = c.view(_torch.uint8) if c.numel() else _torch.empty(0, dtype=_torch.uint8)
+        entries[name] = (dtype, tuple(t.shape), flat[name].numel())
+    head, order = build_header(entries, metadata)
+    total = len(head) + sum(b.numel() for b in flat.values())
+
+    def gen() -> Iterator[Any]:
+        yield head
+        for n in order:
+            if flat[n].numel():
+                yield memoryview(flat[n].numpy())
+
+    return total, gen()
+
+
+def save_file(
+    tensors: Mapping[str, Any],
+    filename: str | os.PathLike[str],
+    metadata: Mapping[str, str] | None = None,
+    *,
+    recipients: Recipient | Sequence[Recipient],
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    context: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> None:
+    """Writes torch tensors as a sealed safetensors file (as ``safetensors.torch.save_file``).
+
+    Args:
+        tensors: name -> dense tensor (any device; copied to CPU piece by piece).
+        filename: destination, written atomically; no plaintext reaches the disk.
+        metadata: optional ``__metadata__`` string map.
+        recipients: who may open it.
+        chunk_size: payload chunk size.
+        context: encryption context.
+        labels: public labels.
+
+    Example:
+        >>> save_file(model.state_dict(), "m.tseal", recipients=[ks.recipient()])  # doctest: +SKIP
+    """
+    total, pieces = _pieces(tensors, metadata)
+    with atomic_output(filename) as out:
+        seal_pieces(total, pieces, out, _recipients(recipients), _options(chunk_size, context, labels))
+
+
+def save(
+    obj: Any,
+    f: str | os.PathLike[str],
+    *,
+    recipients: Recipient | Sequence[Recipient],
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    context: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> None:
+    """``torch.save(obj)`` into memory, sealed to ``f`` (no plaintext on disk).
+
+    Args:
+        obj: anything ``torch.save`` accepts.
+        f: destination path, written atomically.
+        recipients: who may open it.
+        chunk_size: payload chunk size.
+        context: encryption context.
+        labels: public labels.
+
+    Example:
+        >>> save({"step": 10, "model": model.state_dict()}, "ckpt.tseal", recipients=[r])  # doctest: +SKIP
+    """
+    buf = io.BytesIO()
+    _torch.save(obj, buf)
+    view = buf.getbuffer()
+    try:
+        s = Sealer(
+            _recipients(recipients),
+            plaintext_length=len(view),
+            content_type=TORCH_CONTENT_TYPE,
+            **_options(chunk_size, context, labels),
+        )
+        with atomic_output(f) as out:
+            out.write(s.start())
+            for c in s.push(view):
+                out.write(c)
+            out.write(s.finish())
+    finally:
+        view.release()
+
+
+def load(
+    f: str | os.PathLike[str],
+    *,
+    identities: Identity | Sequence[Identity],
+    map_location: Any = None,
+    weights_only: bool = True,
+) -> Any:
+    """Opens a sealed ``torch.save`` checkpoint with ``torch.load`` on an in-memory buffer.
+
+    Args:
+        f: the ``.tseal`` file.
+        identities: keys to try.
+        map_location: as for ``torch.load``.
+        weights_only: as for ``torch.load`` (default True: no arbitrary unpickling).
+
+    Returns:
+        The loaded object.
+
+    Example:
+        >>> ckpt = load("ckpt.tseal", identities=[ks])  # doctest: +SKIP
+    """
+    from .reader import SealedFile
+
+    with SealedFile(f, _as_list(identities)) as sf:
+        buf = bytearray(sf.plaintext_length)
+        sf.read_range(0, sf.plaintext_length, buf)
+    return _torch.load(io.BytesIO(buf), map_location=map_location, weights_only=weights_only)
+
+
+_ = np  # numpy is used through tensor.numpy() views

@@ -1,0 +1,213 @@
+"""Sealing: a fresh file key wrapped for every recipient, a descriptor, the chunked payload.
+
+Outputs are written to a temporary file next to the destination, fsynced and renamed, so a
+failed seal never leaves a partial file; only ciphertext ever reaches the disk.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from typing import BinaryIO
+
+from .errors import fail
+from .format.chunked import payload_context
+from .format.descriptor import DEFAULT_CONTENT_TYPE, Descriptor, encode_descriptor
+from .format.filekey import FILE_KEY_SIZE, generate_file_key, payload_input_key
+from .format.header import DEFAULT_SLOT_CAPACITY, encode_header
+from .format.payload import PayloadSealer
+from .format.stanza import Recipient, Stanza
+
+DEFAULT_CHUNK_SIZE = 1 << 20
+_PIECE = 8 << 20
+
+
+class Sealer:
+    """Streams one sealed file: call :meth:`header` first, then :meth:`push`, then :meth:`finish`.
+
+    Args:
+        recipients: who may open the file (at least one, at most 128).
+        plaintext_length: the plaintext length if known (recorded in the descriptor).
+        chunk_size: plaintext bytes per chunk (default 1 MiB; 16 KiB is Cobblestone-256).
+        content_type: recorded in the descriptor.
+        context: encryption context (public, authenticated, bound into the payload keys).
+        labels: public labels.
+        file_key: fixed file key, for deterministic test vectors only.
+        salt: fixed 24-byte payload salt, for deterministic test vectors only.
+        stanzas: extra pre-built stanzas placed before the recipients' (test vectors only).
+        slot_capacity: header slot size (default 8192).
+    """
+
+    def __init__(
+        self,
+        recipients: Sequence[Recipient],
+        *,
+        plaintext_length: int | None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        context: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        file_key: bytes | None = None,
+        salt: bytes | None = None,
+        stanzas: Sequence[Stanza] = (),
+        slot_capacity: int = DEFAULT_SLOT_CAPACITY,
+    ) -> None:
+        if not recipients and not stanzas:
+            fail("E_USAGE", "a file needs at least one recipient")
+        fk = generate_file_key() if file_key is None else bytes(file_key)
+        if len(fk) != FILE_KEY_SIZE:
+            fail("E_KEY", "file key must be 32 bytes")
+        descriptor = Descriptor(
+            chunk_size=chunk_size,
+            plaintext_length=plaintext_length,
+            content_type=content_type,
+            context=dict(context or {}),
+            labels=dict(labels or {}),
+        )
+        descriptor_bytes = encode_descriptor(descriptor)
+        all_stanzas = list(stanzas) + [r.wrap(fk) for r in recipients]
+        self.header = encode_header(fk, descriptor_bytes, all_stanzas, slot_capacity)
+        self._payload = PayloadSealer(
+            payload_input_key(fk), payload_context(descriptor_bytes), chunk_size, salt
+        )
+        self._expected = plaintext_length
+        self._seen = 0
+
+    def start(self) -> bytes:
+        """Header and payload prefix (salt, commitment): the first bytes of the file."""
+        return self.header + self._payload.prefix
+
+    def push(self, plaintext: bytes | memoryview) -> list[bytes]:
+        """Sealed chunks completed by this input."""
+        self._seen += len(memoryview(plaintext).cast("B"))
+        return self._payload.push(plaintext)
+
+    def finish(self) -> bytes:
+        """The final chunk; ``E_USAGE`` if the plaintext length differs from the one declared."""
+        if self._expected is not None and self._seen != self._expected:
+            fail("E_USAGE", f"plaintext was {self._seen} bytes, {self._expected} were declared")
+        return self._payload.finish()
+
+
+def seal_bytes(
+    plaintext: bytes | bytearray | memoryview,
+    recipients: Sequence[Recipient],
+    **options: object,
+) -> bytes:
+    """Seals an in-memory plaintext and returns the whole sealed file.
+
+    Args:
+        plaintext: the bytes to seal.
+        recipients: who may open it.
+        **options: as for :class:`Sealer` (chunk_size, content_type, context, labels, ...).
+
+    Returns:
+        The .tseal file bytes.
+
+    Example:
+        >>> from tensorseal.keys.passphrase import PassphraseRecipient
+        >>> len(seal_bytes(b"x", [PassphraseRecipient("pw", work_factor=10)])) > 0
+        True
+    """
+    view = memoryview(plaintext).cast("B")
+    s = Sealer(recipients, plaintext_length=len(view), **options)  # type: ignore[arg-type]
+    parts = [s.start(), *s.push(view), s.finish()]
+    return b"".join(parts)
+
+
+def seal_to_file(
+    chunks: Iterable[bytes | memoryview],
+    path: str | os.PathLike[str],
+    recipients: Sequence[Recipient],
+    *,
+    plaintext_length: int | None,
+    **options: object,
+) -> None:
+    """Seals plaintext pieces into ``path`` atomically (temporary file, fsync, rename).
+
+    Args:
+        chunks: the plaintext, in pieces of any size.
+        path: destination; replaced atomically when the seal succeeds.
+        recipients: who may open it.
+        plaintext_length: the total length if known in advance (recorded and checked).
+        **options: as for :class:`Sealer`.
+
+    Example:
+        >>> seal_to_file([b"hello"], "out.tseal", [recipient], plaintext_length=5)  # doctest: +SKIP
+    """
+    s = Sealer(recipients, plaintext_length=plaintext_length, **options)  # type: ignore[arg-type]
+    with atomic_output(path) as out:
+        out.write(s.start())
+        for piece in chunks:
+            for sealed in s.push(piece):
+                out.write(sealed)
+        out.write(s.finish())
+
+
+def seal_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    recipients: Sequence[Recipient],
+    **options: object,
+) -> None:
+    """Seals the file ``src`` into ``dst`` (see :func:`seal_to_file`)."""
+    try:
+        f = open(src, "rb")
+    except OSError as e:
+        fail("E_IO", f"cannot open {os.fspath(src)}: {e.strerror}")
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        pieces = iter(lambda: f.read(_PIECE), b"")
+        seal_to_file(pieces, dst, recipients, plaintext_length=size, **options)
+
+
+class atomic_output:
+    """Context manager: a temporary file beside ``path``, renamed over it on success only."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._tmp: str | None = None
+        self._f: BinaryIO | None = None
+
+    def __enter__(self) -> BinaryIO:
+        d = os.path.dirname(os.path.abspath(self.path))
+        try:
+            fd, self._tmp = tempfile.mkstemp(prefix=".tseal-", suffix=".tmp", dir=d)
+        except OSError as e:
+            fail("E_IO", f"cannot create a file in {d}: {e.strerror}")
+        self._f = os.fdopen(fd, "wb")
+        return self._f
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        assert self._f is not None and self._tmp is not None
+        try:
+            if exc_type is None:
+                self._f.flush()
+                os.fsync(self._f.fileno())
+            self._f.close()
+            if exc_type is None:
+                os.replace(self._tmp, self.path)
+                _fsync_dir(os.path.dirname(os.path.abspath(self.path)))
+                self._tmp = None
+        except OSError as e:
+            fail("E_IO", f"cannot write {self.path}: {e.strerror}")
+        finally:
+            if self._tmp is not None:
+                try:
+                    os.unlink(self._tmp)
+                except OSError:
+                    pass
+
+
+def _fsync_dir(d: str) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,143 @@
+"""Shared test helpers: repository paths, vector specs to keys, mutations, the TS CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tensorseal.format.header import _read_slot, encode_slot, parse_prefix
+from tensorseal.format.stanza import Identity, Stanza
+from tensorseal.keys.kek import KekIdentity, wrap_kek
+from tensorseal.keys.passphrase import PassphraseIdentity, PassphraseRecipient
+from tensorseal.keys.x25519 import X25519Identity, decode_recipient, public_key_of, x25519_tag
+
+REPO = Path(__file__).resolve().parents[2]
+VECTORS = REPO / "spec" / "vectors"
+WYCHEPROOF = REPO / "test" / "fixtures" / "wycheproof"
+CLI = REPO / "dist" / "src" / "cli" / "main.js"
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def mod251(n: int) -> bytes:
+    return bytes(i % 251 for i in range(251)) * (n // 251) + bytes(range(n % 251))
+
+
+def identity(spec: dict[str, Any]) -> Identity:
+    t = spec["type"]
+    if t == "kek":
+        return KekIdentity.single(spec["name"], spec["version"], bytes.fromhex(spec["kek"]))
+    if t == "passphrase":
+        return PassphraseIdentity(spec["passphrase"])
+    if t == "x25519":
+        return X25519Identity(spec["identity"])
+    raise AssertionError(f"unknown identity type {t}")
+
+
+def stanza(spec: dict[str, Any], file_key: bytes, recorded: list[Stanza]) -> Stanza:
+    """Rebuilds a recorded stanza from its spec. x25519: pyca's HPKE takes no fixed ephemeral
+    key, so the recorded stanza is reused after checking its tag and that enc is the public
+    key of the recorded ephemeral private key (ct is checked by opening the file)."""
+    t = spec["type"]
+    if t == "kek":
+        return wrap_kek(spec["name"], spec["version"], bytes.fromhex(spec["kek"]), file_key, bytes.fromhex(spec["nonce"]))
+    if t == "passphrase":
+        r = PassphraseRecipient(spec["passphrase"], work_factor=spec["logN"], salt=bytes.fromhex(spec["salt"]))
+        return r.wrap(file_key)
+    if t == "raw":
+        return Stanza(spec["stanzaType"], tuple(bytes.fromhex(f) for f in spec["fields"]))
+    if t == "x25519":
+        tag = x25519_tag(decode_recipient(spec["recipient"]))
+        enc = public_key_of(bytes.fromhex(spec["ephemeralPrivateKey"]))
+        matches = [s for s in recorded if s.type == "x25519" and s.fields[0] == tag]
+        assert len(matches) == 1, "recorded x25519 stanza not found"
+        assert matches[0].fields[1] == enc, "enc must be the ephemeral public key"
+        return matches[0]
+    raise AssertionError(f"unknown recipient type {t}")
+
+
+def slot_stanzas(header: bytes) -> list[Stanza]:
+    """Stanzas of every intact slot of a header (for reusing recorded x25519 stanzas)."""
+    p = parse_prefix(header)
+    out: list[Stanza] = []
+    for i in (0, 1):
+        at = p.slot_offset(i)
+        state = _read_slot(header[at : at + p.slot_capacity], i)
+        out.extend(state[2])
+    return out
+
+
+def rewrap(file: bytes, file_key: bytes, spec: dict[str, Any], stanzas: list[Stanza]) -> bytes:
+    """Writes the rewrap slot as the generator does."""
+    p = parse_prefix(file)
+    prefix = file[:20]
+    descriptor = file[20 : 20 + p.descriptor_length]
+    slot = encode_slot(file_key, prefix, descriptor, spec["generation"], stanzas, p.slot_capacity)
+    out = bytearray(file)
+    at = p.slot_offset(spec["slot"])
+    out[at : at + p.slot_capacity] = slot
+    if not spec["keepOldSlot"]:
+        old = p.slot_offset(1 - spec["slot"])
+        out[old : old + p.slot_capacity] = bytes(p.slot_capacity)
+    return bytes(out)
+
+
+def fix_checksum(file: bytearray, slot: int) -> None:
+    p = parse_prefix(bytes(file))
+    at = p.slot_offset(slot)
+    n = int.from_bytes(file[at : at + 4], "big")
+    end = at + 4 + n + 32
+    file[end : end + 32] = hashlib.sha256(bytes(file[at:end])).digest()
+
+
+def mutate(file: bytes, mutations: list[dict[str, Any]]) -> bytes:
+    out = bytearray(file)
+    for m in mutations:
+        k = m["kind"]
+        if k == "flip-bit":
+            out[m["offset"]] ^= 1 << m["bit"]
+        elif k == "set-byte":
+            out[m["offset"]] = m["value"]
+        elif k == "truncate":
+            del out[m["length"] :]
+        elif k == "append":
+            out += bytes.fromhex(m["hex"])
+        elif k == "copy":
+            out[m["to"] : m["to"] + m["length"]] = out[m["from"] : m["from"] + m["length"]]
+        else:
+            raise AssertionError(f"unknown mutation {k}")
+        if "fixSlotChecksum" in m:
+            fix_checksum(out, m["fixSlotChecksum"])
+    return bytes(out)
+
+
+def node() -> str:
+    exe = shutil.which("node")
+    if exe is None:
+        pytest.fail("node is not installed: the cross-language tests need Node.js and the built TS CLI")
+    return exe
+
+
+def require_cli() -> Path:
+    if not CLI.exists():
+        pytest.fail(f"{CLI} is missing: run `npm run build` (or `npx tsc -p .`) in {REPO} first")
+    return CLI
+
+
+def run_cli(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    exe = node()
+    cli = require_cli()
+    full_env = {**os.environ, **env}
+    p = subprocess.run([exe, str(cli), *args], env=full_env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    if check and p.returncode != 0:
+        raise AssertionError(f"tensorseal {' '.join(args[:1])} failed ({p.returncode}): {p.stderr}")
+    return p
