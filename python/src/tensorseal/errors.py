@@ -24,6 +24,8 @@ ErrorCode = Literal[
     "E_TRAILING",
     "E_KEY",
     "E_KEYSTORE",
+    "E_KEY_STATE",
+    "E_PROVIDER",
     "E_IO",
 ]
 
@@ -100,6 +102,14 @@ class KeystoreError(TensorSealError):
     """Keystore missing, locked, modified, or the key is unusable (``E_KEYSTORE``)."""
 
 
+class KeyStateError(TensorSealError):
+    """A key version exists but its lifecycle state forbids this use (``E_KEY_STATE``)."""
+
+
+class ProviderError(TensorSealError):
+    """An HSM or KMS failed or refused (``E_PROVIDER``)."""
+
+
 class StorageError(TensorSealError):
     """File system error (``E_IO``)."""
 
@@ -117,6 +127,8 @@ _CLASSES: dict[str, type[TensorSealError]] = {
     "E_TRAILING": TrailingError,
     "E_KEY": InvalidKeyError,
     "E_KEYSTORE": KeystoreError,
+    "E_KEY_STATE": KeyStateError,
+    "E_PROVIDER": ProviderError,
     "E_IO": StorageError,
 }
 

@@ -31,7 +31,11 @@ from .scrypt import MAX_WORK_FACTOR, MIN_WORK_FACTOR, passphrase_bytes, scrypt
 
 KEYSTORE_FILE = "keystore.json"
 KEYSTORE_FORMAT = "tensorseal-keystore"
-KEYSTORE_VERSION = 1
+KEYSTORE_VERSION = 2
+KEYSTORE_VERSIONS = (1, 2)
+_STATES = ("enabled", "disabled", "scheduled_for_destruction", "destroyed")
+_MAX_WRAPS = 2**53 - 1
+_MAX_ROTATION_PERIOD = 100 * 366 * 86400
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _MAX_VERSION = 0xFFFFFFFF
 _KDF_SALT_LABEL = b"tensorseal.dev/v1 keystore passphrase\x00"
@@ -55,6 +59,9 @@ class KeyInfo:
     created: str
     primary_version: int
     versions: tuple[int, ...]
+    min_decryption_version: int = 1
+    min_encryption_version: int = 1
+    states: tuple[str, ...] = ()
 
 
 class _Doc:
@@ -66,10 +73,10 @@ class _Doc:
     def bad(self, why: str) -> NoReturn:
         fail("E_KEYSTORE", f"{self.where} is damaged ({why}): restore it from a backup")
 
-    def obj(self, v: Any, what: str, fields: set[str]) -> dict[str, Any]:
+    def obj(self, v: Any, what: str, fields: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
         if not isinstance(v, dict):
             self.bad(f"{what} is not an object")
-        if set(v) != fields:
+        if set(v) != fields | (optional & set(v)):
             self.bad(f"{what} has fields {sorted(v)}, expected {sorted(fields)}")
         return v
 
@@ -218,10 +225,30 @@ class Keystore:
         k = self._keys.get(name)
         if k is None:
             fail("E_KEYSTORE", f"no key named {name!r} in the keystore in {self.home}: list keys with `tensorseal keys list`")
-        return KekRecipient(name, k.primary_version, self._materials[(name, k.primary_version)])
+        p = k.primary_version
+        if p < k.min_encryption_version:
+            fail("E_KEY_STATE", f"primary version {p} of key {name} is below its min_encryption_version: rotate it with `tensorseal keys rotate {name}`")
+        return KekRecipient(name, p, self._materials[(name, p)])
 
     def unwrap(self, s: Stanza) -> bytes | None:
-        return KekIdentity(lambda n, v: self._materials.get((n, v)), self.id).unwrap(s)
+        """Unwraps ``kek`` stanzas of this keystore's keys; None for other keys and versions.
+
+        A version whose state forbids decryption (disabled, scheduled for destruction,
+        destroyed, below min_decryption_version) is ``E_KEY_STATE``, as in the TS keystore.
+        """
+        return KekIdentity(self._lookup, self.id).unwrap(s)
+
+    def _lookup(self, name: str, version: int) -> bytes | None:
+        k = self._keys.get(name)
+        if k is None or version not in k.versions:
+            return None
+        state = k.states[k.versions.index(version)] if k.states else "enabled"
+        what = f"version {version} of key {name}"
+        if state != "enabled":
+            fail("E_KEY_STATE", f"{what} is {state.replace('_', ' ')}: it cannot open files (see `tensorseal keys show {name}`)")
+        if version < k.min_decryption_version:
+            fail("E_KEY_STATE", f"{what} is below its min_decryption_version {k.min_decryption_version}: rewrap the file with `tensorseal rewrap --to-latest`")
+        return self._materials.get((name, version))
 
 
 def _parse_envelope(d: _Doc, data: bytes) -> tuple[dict[str, Any], dict[str, Any], bytes]:
@@ -233,8 +260,8 @@ def _parse_envelope(d: _Doc, data: bytes) -> tuple[dict[str, Any], dict[str, Any
         d.bad("not an object")
     if top.get("format") != KEYSTORE_FORMAT:
         d.bad("not a tensorseal keystore")
-    if top.get("version") != KEYSTORE_VERSION or isinstance(top.get("version"), bool):
-        fail("E_UNSUPPORTED", f"{d.where} has format version {top.get('version')!r}; this tensorseal reads version 1: upgrade tensorseal")
+    if top.get("version") not in KEYSTORE_VERSIONS or isinstance(top.get("version"), bool):
+        fail("E_UNSUPPORTED", f"{d.where} has format version {top.get('version')!r}; this tensorseal reads versions 1 and 2: upgrade tensorseal")
     root = top.get("root")
     kind = root.get("kind") if isinstance(root, dict) else None
     if kind == "passphrase":
@@ -283,14 +310,23 @@ def _unlock_root(home: Path, root: dict[str, Any], passphrase: str | None, key_f
 
 
 def _parse_keys(d: _Doc, top: dict[str, Any], root: bytes) -> tuple[dict[str, KeyInfo], dict[tuple[str, int], bytes]]:
-    d.obj(top, "the document", {"format", "version", "root", "keys", "mac"})
+    v1 = top["version"] == 1
+    d.obj(top, "the document", {"format", "version", "root", "keys", "mac"} | (set() if v1 else {"id"}))
+    if not v1 and not (isinstance(top["id"], str) and re.fullmatch(r"[0-9a-f]{32}", top["id"])):
+        d.bad("id is not 32 hex digits")
     if not isinstance(top["keys"], list):
         d.bad("keys is not an array")
     keys: dict[str, KeyInfo] = {}
     materials: dict[tuple[str, int], bytes] = {}
     for i, k in enumerate(top["keys"]):
         what = f"keys[{i}]"
-        k = d.obj(k, what, {"name", "created", "primary", "versions"})
+        if v1:
+            k = d.obj(k, what, {"name", "created", "primary", "versions"})
+        else:
+            k = d.obj(
+                k, what, {"name", "created", "primary", "min_decryption_version", "min_encryption_version", "versions"},
+                {"rotation_period"},
+            )
         name = d.str(k["name"], f"{what}.name")
         if not _NAME.fullmatch(name):
             d.bad(f"{what}.name is not a valid key name")
@@ -299,24 +335,56 @@ def _parse_keys(d: _Doc, top: dict[str, Any], root: bytes) -> tuple[dict[str, Ke
         if not isinstance(k["versions"], list) or not k["versions"]:
             d.bad(f"{what}.versions is empty")
         versions: list[int] = []
+        states: list[str] = []
         for j, v in enumerate(k["versions"]):
-            vw = f"{what}.versions[{j}]"
-            v = d.obj(v, vw, {"version", "created", "nonce", "material"})
-            number = d.int(v["version"], f"{vw}.version", 1, _MAX_VERSION)
-            d.date(v["created"], f"{vw}.created")
-            nonce = d.bytes(v["nonce"], f"{vw}.nonce", 12)
-            sealed = d.bytes(v["material"], f"{vw}.material", 48)
+            number, state = _parse_version(d, v, f"{what}.versions[{j}]", v1, name, root, materials)
             if versions and number <= versions[-1]:
                 d.bad(f"{what}.versions are not ascending")
             versions.append(number)
-            aad = _KEK_AAD_LABEL + name.encode("utf-8") + number.to_bytes(4, "big")
-            try:
-                materials[(name, number)] = AESGCM(root).decrypt(nonce, sealed, aad)
-            except InvalidTag:
-                # Unreachable unless a forged file passed the MAC check: fail closed anyway.
-                fail("E_KEYSTORE", f"key {name} v{number} does not decrypt: restore the keystore from a backup")
+            states.append(state)
         primary = d.int(k["primary"], f"{what}.primary", 1, _MAX_VERSION)
         if primary not in versions:
             d.bad(f"{what}.primary names no version")
-        keys[name] = KeyInfo(name, d.date(k["created"], f"{what}.created"), primary, tuple(versions))
+        if states[versions.index(primary)] != "enabled":
+            d.bad(f"{what}.primary is not enabled")
+        min_dec = 1 if v1 else d.int(k["min_decryption_version"], f"{what}.min_decryption_version", 1, primary)
+        min_enc = 1 if v1 else d.int(k["min_encryption_version"], f"{what}.min_encryption_version", 1, primary)
+        if "rotation_period" in k:
+            d.int(k["rotation_period"], f"{what}.rotation_period", 1, _MAX_ROTATION_PERIOD)
+        created = d.date(k["created"], f"{what}.created")
+        keys[name] = KeyInfo(name, created, primary, tuple(versions), min_dec, min_enc, tuple(states))
     return keys, materials
+
+
+def _parse_version(
+    d: _Doc, v: Any, what: str, v1: bool, name: str, root: bytes, materials: dict[tuple[str, int], bytes]
+) -> tuple[int, str]:
+    if v1:
+        v = d.obj(v, what, {"version", "created", "nonce", "material"})
+        state = "enabled"
+    else:
+        state = v.get("state") if isinstance(v, dict) else None
+        if state not in _STATES:
+            d.bad(f"{what}.state is not a known state")
+        extra = {
+            "destroyed": {"destroyed"},
+            "scheduled_for_destruction": {"nonce", "material", "destroy_after"},
+        }.get(state, {"nonce", "material"})
+        v = d.obj(v, what, {"version", "created", "state", "wraps"} | extra)
+        d.int(v["wraps"], f"{what}.wraps", 0, _MAX_WRAPS)
+    number = d.int(v["version"], f"{what}.version", 1, _MAX_VERSION)
+    d.date(v["created"], f"{what}.created")
+    if state == "destroyed":
+        d.date(v["destroyed"], f"{what}.destroyed")
+        return number, state
+    if state == "scheduled_for_destruction":
+        d.date(v["destroy_after"], f"{what}.destroy_after")
+    nonce = d.bytes(v["nonce"], f"{what}.nonce", 12)
+    sealed = d.bytes(v["material"], f"{what}.material", 48)
+    aad = _KEK_AAD_LABEL + name.encode("utf-8") + number.to_bytes(4, "big")
+    try:
+        materials[(name, number)] = AESGCM(root).decrypt(nonce, sealed, aad)
+    except InvalidTag:
+        # Unreachable unless a forged file passed the MAC check: fail closed anyway.
+        fail("E_KEYSTORE", f"key {name} v{number} does not decrypt: restore the keystore from a backup")
+    return number, state
