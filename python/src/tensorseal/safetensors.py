@@ -227,12 +227,15 @@ def load(data: bytes, *, identities: Identity | Sequence[Identity]) -> dict[str,
 
 def _pieces(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None) -> tuple[int, Iterator[memoryview | bytes]]:
     arrays = {}
+    shapes = {}
     for name, a in tensors.items():
         if not isinstance(name, str):
             fail("E_USAGE", "tensor names must be strings")
         a = np.asarray(a)
-        arrays[name] = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<") if a.dtype.itemsize > 1 else a.dtype)
-    entries = {n: (st_dtype(a.dtype), tuple(a.shape), a.nbytes) for n, a in arrays.items()}
+        shapes[name] = tuple(a.shape)  # ascontiguousarray would turn a 0-d array into 1-d
+        dtype = a.dtype.newbyteorder("<") if a.dtype.itemsize > 1 else a.dtype
+        arrays[name] = np.ascontiguousarray(a, dtype=dtype).reshape(-1)
+    entries = {n: (st_dtype(a.dtype), shapes[n], a.nbytes) for n, a in arrays.items()}
     head, order = build_header(entries, metadata)
     total = len(head) + sum(a.nbytes for a in arrays.values())
 
@@ -240,7 +243,7 @@ def _pieces(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str] | Non
         yield head
         for n in order:
             if arrays[n].nbytes:
-                yield memoryview(arrays[n].reshape(-1).view(np.uint8))
+                yield memoryview(arrays[n].view(np.uint8))
 
     return total, gen()
 
