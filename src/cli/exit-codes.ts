@@ -10,6 +10,7 @@ export const EXIT = {
   authentication: 5,
   keystore: 6,
   io: 7,
+  provider: 8,
 } as const;
 
 const BY_CODE: Record<ErrorCode, number> = {
@@ -26,6 +27,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   E_TRAILING: EXIT.authentication,
   E_KEYSTORE: EXIT.keystore,
   E_IO: EXIT.io,
+  E_PROVIDER: EXIT.provider,
 };
 
 export function exitCodeFor(code: ErrorCode): number {

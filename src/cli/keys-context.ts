@@ -1,7 +1,8 @@
 /**
  * How the CLI finds keys: the keystore in $TENSORSEAL_HOME (unlocked by
  * TENSORSEAL_ROOT_KEY_FILE, TENSORSEAL_KEYSTORE_PASSPHRASE or a prompt), identity files given
- * with -i, and file passphrases (TENSORSEAL_PASSPHRASE or a prompt).
+ * with -i, file passphrases (TENSORSEAL_PASSPHRASE or a prompt), and HSM/KMS providers
+ * configured from the environment for `kms` stanzas (docs/PROVIDERS.md).
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -16,6 +17,7 @@ import {
   parseRecipient,
   passphraseIdentity,
   passphraseRecipient,
+  providerIdentities,
 } from "../keys/index.js";
 import { promptHidden, readFirstLine } from "./terminal.js";
 
@@ -117,6 +119,8 @@ export async function identitiesFor(
   }
   if ((types === null || types.has("kek")) && keystoreExists())
     out.push((await openKeystore()).identity());
+  // HSM/KMS stanzas name their provider; each identity connects only when it meets its stanza.
+  if (types === null || types.has("kms")) out.push(...providerIdentities());
   if (out.length === 0) {
     const what = types ? `stanzas: ${[...types].join(", ")}` : "sealed stream";
     fail(

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { isTensorSealError } from "../format/errors.js";
 import { registerExec } from "./commands/exec.js";
+import { registerHsm } from "./commands/hsm.js";
 import { registerInit } from "./commands/init.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerKeygen } from "./commands/keygen.js";
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
     registerSealDir,
     registerOpenDir,
     registerExec,
+    registerHsm,
   ]) {
     register(program);
   }

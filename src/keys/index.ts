@@ -18,6 +18,20 @@ export {
   type WrapPassphraseOptions,
   wrapPassphrase,
 } from "./passphrase.js";
+export {
+  AWS_KMS_PROVIDER,
+  type KeyProvider,
+  KMS_STANZA,
+  type KmsStanza,
+  loadProvider,
+  PKCS11_PROVIDER,
+  PROVIDER_NAMES,
+  parseKmsStanza,
+  parseProviderRecipient,
+  providerIdentities,
+  providerIdentity,
+  providerRecipient,
+} from "./provider.js";
 export { parseIdentityFile, parseRecipient } from "./recipients.js";
 export {
   decodeX25519Identity,

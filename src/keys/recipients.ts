@@ -2,11 +2,13 @@
  * Recipient strings and identity files as the CLI receives them.
  *   tseal1...   an X25519 public key (x25519 stanza)
  *   kek:NAME    the primary version of key NAME in the local keystore (kek stanza)
+ *   pkcs11:TOKEN/KEYLABEL, aws-kms:ARN_OR_ALIAS   an HSM or KMS key (kms stanza, provider.ts)
  * Identity files follow age: `#` comments, blank lines, one TSEAL-SECRET-KEY-1... per line.
  */
 import { fail } from "../format/errors.js";
 import type { Identity, Recipient } from "../format/stanza.js";
 import type { Keystore } from "./keystore.js";
+import { parseProviderRecipient } from "./provider.js";
 import { parseX25519Identity, parseX25519Recipient, X25519_RECIPIENT_HRP } from "./x25519.js";
 
 export function parseRecipient(s: string, keystore?: Keystore): Recipient {
@@ -20,6 +22,8 @@ export function parseRecipient(s: string, keystore?: Keystore): Recipient {
     return keystore.recipient(s.slice(4));
   }
   if (s.toLowerCase().startsWith(`${X25519_RECIPIENT_HRP}1`)) return parseX25519Recipient(s);
+  const provider = parseProviderRecipient(s);
+  if (provider) return provider;
   if (s.toUpperCase().startsWith("TSEAL-SECRET-KEY-1")) {
     // Never echo it: this is a secret key pasted where a public one belongs.
     fail(
@@ -29,7 +33,7 @@ export function parseRecipient(s: string, keystore?: Keystore): Recipient {
   }
   return fail(
     "E_USAGE",
-    `unknown recipient ${JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}...` : s)}: expected tseal1... or kek:NAME`,
+    `unknown recipient ${JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}...` : s)}: expected tseal1..., kek:NAME, pkcs11:TOKEN/KEY or aws-kms:KEY`,
   );
 }
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the real components the provider tests run against (idempotent):
+#   - SoftHSM2 (Debian package softhsm2): a PKCS#11 token for test/keys/pkcs11.test.ts
+#   - moto's server mode in a Python venv at .venv-moto: a local AWS KMS for test/keys/aws-kms.test.ts
+# Needs root (or sudo) for apt-get; PyPI for pip. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+
+if ! command -v softhsm2-util >/dev/null 2>&1 || [ ! -e /usr/lib/softhsm/libsofthsm2.so ]; then
+  echo "setup-test-deps: installing softhsm2" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update
+  $SUDO apt-get install -y --no-install-recommends softhsm2
+fi
+
+VENV=".venv-moto"
+if [ ! -x "$VENV/bin/moto_server" ]; then
+  echo "setup-test-deps: installing moto[server] into $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]'
+fi
+
+echo "setup-test-deps: softhsm2 $(softhsm2-util --version), moto $("$VENV/bin/python" -c 'import moto; print(moto.__version__)')" >&2

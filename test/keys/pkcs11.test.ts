@@ -1,0 +1,195 @@
+/**
+ * The PKCS#11 provider against a real SoftHSM2 token that this file initialises in a temporary
+ * directory. Without SoftHSM2 or pkcs11js the suite is skipped with the reason, unless
+ * TENSORSEAL_REQUIRE_ALL=1 (CI), where a missing component fails the run.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { inspectFile, openFile, rewrapFile, sealFile } from "../../src/engine/index.js";
+import { isTensorSealError } from "../../src/format/errors.js";
+import type { Stanza } from "../../src/format/stanza.js";
+import { closeModules } from "../../src/keys/pkcs11/module.js";
+import {
+  DEFAULT_PKCS11_MODULE,
+  Pkcs11Provider,
+  pinFromEnv,
+} from "../../src/keys/pkcs11/provider.js";
+import {
+  KMS_STANZA,
+  PKCS11_PROVIDER,
+  parseProviderRecipient,
+  providerIdentities,
+  providerIdentity,
+} from "../../src/keys/provider.js";
+
+const MODULE = process.env.TENSORSEAL_PKCS11_MODULE || DEFAULT_PKCS11_MODULE;
+const TOKEN = "tseal-test";
+const PIN = "4711-user";
+const SO_PIN = "0815-so";
+
+function missing(): string | null {
+  try {
+    createRequire(import.meta.url)("pkcs11js");
+  } catch {
+    return "pkcs11js is not installed (optional dependency)";
+  }
+  if (!existsSync(MODULE)) return `no PKCS#11 module at ${MODULE} (run scripts/setup-test-deps.sh)`;
+  const r = spawnSync("softhsm2-util", ["--version"]);
+  if (r.error || r.status !== 0)
+    return "softhsm2-util is not on PATH (run scripts/setup-test-deps.sh)";
+  return null;
+}
+
+const why = missing();
+if (why && process.env.TENSORSEAL_REQUIRE_ALL === "1") {
+  test("SoftHSM2 is available (TENSORSEAL_REQUIRE_ALL=1)", () => assert.fail(why));
+}
+
+const rejectsWith = (code: string, pattern: RegExp) => (e: unknown) => {
+  assert.ok(isTensorSealError(e), `expected a TensorSealError, got ${String(e)}`);
+  assert.equal(e.code, code, e.message);
+  assert.match(e.message, pattern);
+  assert.ok(!e.message.includes(PIN), "the PIN must never appear in an error");
+  return true;
+};
+
+describe("pkcs11 provider (SoftHSM2)", { skip: why ?? false }, () => {
+  let dir: string;
+  let provider: Pkcs11Provider;
+  const keyRef = `${TOKEN}/model-root`;
+  const data = randomBytes(200_000);
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "tensorseal-hsm-"));
+    const tokens = join(dir, "tokens");
+    mkdirSync(tokens);
+    const conf = join(dir, "softhsm2.conf");
+    writeFileSync(
+      conf,
+      `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`,
+    );
+    // Set before the module is first loaded: SoftHSM2 reads its configuration in C_Initialize.
+    process.env.SOFTHSM2_CONF = conf;
+    process.env.TENSORSEAL_PKCS11_MODULE = MODULE;
+    process.env.TENSORSEAL_PKCS11_PIN = PIN;
+    const r = spawnSync(
+      "softhsm2-util",
+      ["--init-token", "--free", "--label", TOKEN, "--pin", PIN, "--so-pin", SO_PIN],
+      { encoding: "utf8" },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    provider = new Pkcs11Provider({ module: MODULE, pin: () => PIN });
+    writeFileSync(join(dir, "weights.bin"), data);
+  });
+
+  after(() => {
+    closeModules();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("creates a non-extractable, sensitive token key and refuses a duplicate label", async () => {
+    assert.equal(await provider.generateKey(keyRef), keyRef);
+    const a = await provider.keyAttributes(keyRef);
+    assert.deepEqual(a, { token: true, sensitive: true, extractable: false, valueReadable: false });
+    await assert.rejects(provider.generateKey(keyRef), rejectsWith("E_USAGE", /already has a key/));
+  });
+
+  test("wraps inside the token: kms stanza layout, round trip, tampering is E_DECRYPT", async () => {
+    const fileKey = randomBytes(32);
+    const s = await provider.wrap(fileKey, keyRef);
+    assert.equal(s.type, KMS_STANZA);
+    assert.deepEqual(
+      s.fields.map((f) => f.length),
+      [6, Buffer.byteLength(keyRef), 12, 48],
+    );
+    assert.equal(s.fields[0]!.toString(), "pkcs11");
+    assert.ok(!s.fields[3]!.subarray(0, 32).equals(fileKey));
+    assert.ok((await provider.unwrap(s))!.equals(fileKey));
+    const flipped: Stanza = { type: s.type, fields: s.fields.map((f) => Buffer.from(f)) };
+    flipped.fields[3]![5]! ^= 1;
+    await assert.rejects(provider.unwrap(flipped), rejectsWith("E_DECRYPT", /does not open/));
+    assert.equal(await provider.unwrap({ type: "kek", fields: [] }), null);
+  });
+
+  test("seals and opens a file through recipient and identity strings", async () => {
+    const sealed = join(dir, "w.tseal");
+    const recipient = parseProviderRecipient(`pkcs11:${keyRef}`)!;
+    assert.equal(recipient.id, `pkcs11:${keyRef}`);
+    await sealFile(join(dir, "weights.bin"), sealed, { recipients: [recipient], workers: 0 });
+    const out = join(dir, "w.out");
+    await openFile(sealed, out, { identities: providerIdentities(), workers: 0 });
+    assert.ok(readFileSync(out).equals(data));
+  });
+
+  test("a kms stanza spliced from another file fails the header MAC", async () => {
+    const a = join(dir, "a.tseal");
+    const b = join(dir, "b.tseal");
+    const recipients = [parseProviderRecipient(`pkcs11:${keyRef}`)!];
+    await sealFile(join(dir, "weights.bin"), a, { recipients, workers: 0 });
+    await sealFile(join(dir, "weights.bin"), b, { recipients, workers: 0 });
+    const fromB = (await inspectFile(b)).stanzas;
+    const identities = [providerIdentity(async () => provider, PKCS11_PROVIDER)];
+    // Rewrite a's header (a valid MAC under a's file key) to hold only b's stanza.
+    await rewrapFile(a, { identities, edit: async () => [...fromB] });
+    await assert.rejects(
+      openFile(a, join(dir, "a.out"), { identities, workers: 0 }),
+      (e: unknown) => isTensorSealError(e, "E_HEADER_MAC"),
+    );
+  });
+
+  test("a wrong PIN fails closed and says so, without the PIN", async () => {
+    const wrong = new Pkcs11Provider({ module: MODULE, pin: () => `${PIN}-wrong` });
+    const s = await provider.wrap(randomBytes(32), keyRef);
+    await assert.rejects(
+      wrong.unwrap(s),
+      rejectsWith("E_PROVIDER", /pkcs11: .*wrong PIN.*CKR_PIN_INCORRECT/),
+    );
+    await assert.rejects(
+      wrong.wrap(randomBytes(32), keyRef),
+      rejectsWith("E_PROVIDER", /wrong PIN/),
+    );
+  });
+
+  test("no PIN configured, a missing token and a missing key are E_PROVIDER with the reason", async () => {
+    assert.throws(
+      () => pinFromEnv({}),
+      rejectsWith("E_PROVIDER", /no PIN: set TENSORSEAL_PKCS11_PIN/),
+    );
+    const pinFile = join(dir, "pin.txt");
+    writeFileSync(pinFile, `${PIN}\n`, { mode: 0o600 });
+    assert.equal(pinFromEnv({ TENSORSEAL_PKCS11_PIN_FILE: pinFile }), PIN);
+    await assert.rejects(
+      provider.wrap(randomBytes(32), "no-such-token/k"),
+      rejectsWith("E_PROVIDER", /no token labelled "no-such-token"/),
+    );
+    await assert.rejects(
+      provider.wrap(randomBytes(32), `${TOKEN}/no-such-key`),
+      rejectsWith("E_PROVIDER", /no AES key labelled "no-such-key"/),
+    );
+    const badModule = new Pkcs11Provider({ module: join(dir, "missing.so"), pin: () => PIN });
+    await assert.rejects(
+      badModule.wrap(randomBytes(32), keyRef),
+      rejectsWith("E_PROVIDER", /cannot load PKCS#11 module/),
+    );
+  });
+
+  test("after the key is destroyed, open fails closed with a clear error", async () => {
+    const doomed = `${TOKEN}/doomed`;
+    await provider.generateKey(doomed);
+    const sealed = join(dir, "doomed.tseal");
+    const recipients = [parseProviderRecipient(`pkcs11:${doomed}`)!];
+    await sealFile(join(dir, "weights.bin"), sealed, { recipients, workers: 0 });
+    await provider.destroyKey(doomed);
+    await assert.rejects(
+      openFile(sealed, join(dir, "doomed.out"), { identities: providerIdentities(), workers: 0 }),
+      rejectsWith("E_PROVIDER", /no AES key labelled "doomed" in token tseal-test/),
+    );
+    assert.ok(!existsSync(join(dir, "doomed.out")));
+  });
+});
