@@ -11,6 +11,7 @@ export const EXIT = {
   keystore: 6,
   io: 7,
   provider: 8,
+  keyState: 9,
 } as const;
 
 const BY_CODE: Record<ErrorCode, number> = {
@@ -27,6 +28,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   E_TRAILING: EXIT.authentication,
   E_KEYSTORE: EXIT.keystore,
   E_IO: EXIT.io,
+  E_KEY_STATE: EXIT.keyState,
   E_PROVIDER: EXIT.provider,
 };
 

@@ -13,11 +13,13 @@ import type { Identity, Recipient } from "../format/stanza.js";
 import {
   defaultHome,
   Keystore,
+  type KeystoreOptions,
   parseIdentityFile,
   parseRecipient,
   passphraseIdentity,
   passphraseRecipient,
   providerIdentities,
+  type UsePurpose,
 } from "../keys/index.js";
 import { promptHidden, readFirstLine } from "./terminal.js";
 
@@ -51,10 +53,41 @@ export async function keystoreUnlock(opts: { confirm?: boolean } = {}): Promise<
   return { passphrase, ...(wf ? { workFactor: wf } : {}) };
 }
 
+/**
+ * Test-only knobs, honoured only with TENSORSEAL_TEST_CLOCK=1: TENSORSEAL_NOW (ISO time) fixes
+ * the keystore's clock, TENSORSEAL_WRAP_LIMIT lowers the forced-rotation wrap count.
+ */
+export function keystoreOptions(): KeystoreOptions {
+  if (process.env.TENSORSEAL_TEST_CLOCK !== "1") return {};
+  const out: { now?: () => Date; wrapLimit?: number } = {};
+  const now = process.env.TENSORSEAL_NOW;
+  if (now) {
+    const t = new Date(now);
+    if (Number.isNaN(t.getTime()))
+      fail("E_USAGE", `TENSORSEAL_NOW ${JSON.stringify(now)} is not an ISO time`);
+    out.now = () => new Date(t);
+  }
+  const limit = process.env.TENSORSEAL_WRAP_LIMIT;
+  if (limit) out.wrapLimit = Number(limit);
+  return out;
+}
+
 let cached: Keystore | null = null;
 export async function openKeystore(): Promise<Keystore> {
-  cached ??= await Keystore.open(homeDir(), await keystoreUnlock());
+  cached ??= await Keystore.open(homeDir(), await keystoreUnlock(), keystoreOptions());
   return cached;
+}
+
+/** Gives back unused reserved wraps and wipes the keystore from memory (end of a command). */
+export async function closeKeystore(): Promise<void> {
+  const ks = cached;
+  cached = null;
+  if (!ks) return;
+  try {
+    await ks.flush();
+  } finally {
+    ks.close();
+  }
 }
 
 export async function filePassphrase(opts: { confirm: boolean; file?: string }): Promise<string> {
@@ -107,6 +140,7 @@ export async function recipientsFor(o: KeyOptions): Promise<Recipient[]> {
 export async function identitiesFor(
   header: ParsedHeader | null,
   o: KeyOptions,
+  purpose: UsePurpose = "decrypt",
 ): Promise<Identity[]> {
   const out: Identity[] = [];
   for (const path of o.identity ?? []) out.push(...parseIdentityFile(await readFile(path, "utf8")));
@@ -118,7 +152,7 @@ export async function identitiesFor(
     out.push(passphraseIdentity(await filePassphrase({ confirm: false, file: o.passphraseFile })));
   }
   if ((types === null || types.has("kek")) && keystoreExists())
-    out.push((await openKeystore()).identity());
+    out.push((await openKeystore()).identity({ purpose }));
   // HSM/KMS stanzas name their provider; each identity connects only when it meets its stanza.
   if (types === null || types.has("kms")) out.push(...providerIdentities());
   if (out.length === 0) {

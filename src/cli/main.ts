@@ -18,6 +18,7 @@ import { registerSeal } from "./commands/seal.js";
 import { registerSealDir } from "./commands/seal-dir.js";
 import { registerVerify } from "./commands/verify.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
+import { closeKeystore } from "./keys-context.js";
 
 export function buildProgram(): Command {
   const program = new Command("tensorseal")
@@ -58,8 +59,10 @@ function overrideExits(cmd: Command): void {
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv, { from: "user" });
+    await closeKeystore(); // keys' usage counters: give back unused reserved wraps
     return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
   } catch (e) {
+    await closeKeystore().catch(() => {}); // failing to give back only over-counts
     if (e instanceof CommanderError) {
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }

@@ -16,6 +16,7 @@ export type ErrorCode =
   | "E_TRAILING" // data after the final chunk
   | "E_KEY" // a key has the wrong size or type
   | "E_KEYSTORE" // keystore missing, locked, corrupt or the key is unusable
+  | "E_KEY_STATE" // a key version exists but its lifecycle state forbids this use (policy)
   | "E_PROVIDER" // an HSM or KMS failed or refused (unreachable, wrong PIN, key missing, denied)
   | "E_IO"; // file system error
 

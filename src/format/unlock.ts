@@ -2,10 +2,16 @@
  * Finding the file key: each identity is offered each stanza in order; the first key it yields
  * must authenticate the header, otherwise the file is rejected (no fallback to other stanzas,
  * so a spliced stanza can never be "tried past").
+ *
+ * An identity may also refuse a stanza by policy (E_KEY_STATE: the key version exists but is
+ * disabled, destroyed or below its minimum). A refusal yields no key, so it is treated like
+ * "not mine" for the search — a later usable stanza still opens the file — and is reported only
+ * when no stanza yields a key. Any other error (a stanza that is mine but does not open) stops
+ * the search at once.
  */
-import { fail } from "./errors.js";
+import { fail, isTensorSealError, type TensorSealError } from "./errors.js";
 import { type ParsedHeader, verifyHeader } from "./header.js";
-import type { Identity } from "./stanza.js";
+import type { Identity, Stanza } from "./stanza.js";
 
 export async function unlockFileKey(
   header: ParsedHeader,
@@ -13,9 +19,10 @@ export async function unlockFileKey(
 ): Promise<Buffer> {
   if (identities.length === 0)
     fail("E_NO_IDENTITY", "no key given: pass a key, identity or passphrase");
+  const refused: TensorSealError[] = [];
   for (const stanza of header.stanzas) {
     for (const identity of identities) {
-      const fileKey = await identity.unwrap(stanza);
+      const fileKey = await offer(identity, stanza, refused);
       if (fileKey === null) continue;
       try {
         verifyHeader(header, fileKey);
@@ -26,6 +33,11 @@ export async function unlockFileKey(
       return fileKey;
     }
   }
+  if (refused.length > 0) {
+    const [first] = refused;
+    if (refused.length === 1) throw first;
+    return fail("E_KEY_STATE", refused.map((e) => e.message).join("; "), first);
+  }
   const types = [...new Set(header.stanzas.map((s) => s.type))].join(", ");
   return fail(
     "E_NO_IDENTITY",
@@ -33,4 +45,19 @@ export async function unlockFileKey(
       .map((i) => i.id)
       .join(", ")})`,
   );
+}
+
+/** The identity's answer; a policy refusal is recorded and counts as no key. */
+async function offer(
+  identity: Identity,
+  stanza: Stanza,
+  refused: TensorSealError[],
+): Promise<Buffer | null> {
+  try {
+    return await identity.unwrap(stanza);
+  } catch (e) {
+    if (!isTensorSealError(e, "E_KEY_STATE")) throw e;
+    refused.push(e);
+    return null;
+  }
 }

@@ -1,12 +1,28 @@
 /** The keys layer: recipient and identity providers behind format/stanza.ts's interfaces. */
+export {
+  type CampaignOptions,
+  type CampaignResult,
+  DEFAULT_CONCURRENCY,
+  DEFAULT_JOURNAL,
+  isStale,
+  needsRewrap,
+  rewrapToLatest,
+  toLatestEdit,
+} from "./campaign.js";
+export { expandPaths } from "./campaign-paths.js";
 export * from "./kek.js";
 export {
   defaultHome,
   type KeyInfo,
+  type KeySettings,
   Keystore,
+  type KeystoreOptions,
   type KeystoreUnlock,
   type KeyVersionInfo,
+  type NewRoot,
+  type UsePurpose,
 } from "./keystore.js";
+export { DEFAULT_DESTROY_DAYS, DEFAULT_WRAP_LIMIT } from "./keystore-lifecycle.js";
 export {
   DEFAULT_WORK_FACTOR,
   MAX_WORK_FACTOR,
@@ -33,6 +49,12 @@ export {
   providerRecipient,
 } from "./provider.js";
 export { parseIdentityFile, parseRecipient } from "./recipients.js";
+export {
+  combineRootShares,
+  formatShare,
+  parseShare,
+  type RootShare,
+} from "./root-shares.js";
 export {
   decodeX25519Identity,
   decodeX25519Recipient,

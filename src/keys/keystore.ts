@@ -1,62 +1,65 @@
 /**
- * The embedded default keystore: named key-encryption keys (KEKs) with versions, each version's
- * material sealed under a 256-bit root key, the whole file MACed with a key derived from the
- * root. The root is unlocked by a passphrase or supplied by a root key file (see root-key.ts).
+ * The embedded default keystore: named key-encryption keys (KEKs) with versions and a lifecycle
+ * (keystore-lifecycle.ts), each version's material sealed under a 256-bit root key, the whole
+ * file MACed with a key derived from the root (keystore-store.ts). The root is unlocked by a
+ * passphrase or supplied by a root key file (root-key.ts), and can be split M-of-N
+ * (root-shares.ts), recovered and rotated.
  *
- *   version material: AES-256-GCM(root, random nonce,
- *                     aad = "tensorseal.dev/v1 keystore kek\0" || name || u32be(version))
- *   mac: HMAC-SHA-256(HKDF-Expand-SHA-512(root, "tensorseal.dev/v1 keystore mac", 32),
- *                     canonicalJson(document without "mac"))
+ * Usage counters: before a stanza is released, its wrap is counted durably. To avoid one file
+ * write per wrap, a process reserves a block of wraps (1, 2, 4, … up to 4096) in one write and
+ * hands them out from memory; `flush()` gives back what it did not use. A crash loses no count
+ * (the file over-counts by at most the unused block).
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHmac,
-  randomBytes,
-  timingSafeEqual,
-} from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { fail } from "../format/errors.js";
-import type { Identity, Recipient } from "../format/stanza.js";
-import { canonicalJson } from "./canonical-json.js";
-import { kekIdentity, kekRecipient } from "./kek.js";
+import type { Identity, Recipient, Stanza } from "../format/stanza.js";
+import { KEK_STANZA, parseKekStanza, unwrapKek, wrapKek } from "./kek.js";
 import {
-  b64,
   KEY_NAME_PATTERN,
   KEYSTORE_FORMAT,
   KEYSTORE_VERSION,
   type KeyDoc,
-  type KeystoreDoc,
   MAX_VERSION,
-  parseDocument,
-  parseEnvelope,
-  type RootDoc,
+  type VersionState,
 } from "./keystore-doc.js";
+import { ensurePrivateDir, keystoreExists, withLock, writeKeystoreFile } from "./keystore-file.js";
+import * as lc from "./keystore-lifecycle.js";
 import {
-  ensurePrivateDir,
-  keystoreExists,
-  keystorePath,
-  readKeystoreFile,
-  withLock,
-  writeKeystoreFile,
-} from "./keystore-file.js";
-import { DEFAULT_WORK_FACTOR } from "./passphrase.js";
-import {
-  checkMatches,
-  generateRootKey,
-  keyCheckValue,
-  keystoreMacKey,
-  openRootWithPassphrase,
-  readRootKeyFile,
-  sealRootWithPassphrase,
-} from "./root-key.js";
+  type Body,
+  type KeystoreUnlock,
+  load,
+  type Materials,
+  resealAll,
+  rootDocFor,
+  sealMaterial,
+  serialise,
+  wipe,
+} from "./keystore-store.js";
+import { generateRootKey, readRootKeyFile, writeNewRootKeyFile } from "./root-key.js";
+import { type RootShare, splitRootKey } from "./root-shares.js";
 
-export type KeystoreUnlock = { passphrase: string; workFactor?: number } | { rootKeyFile: string };
+export type { KeySettings, UsePurpose } from "./keystore-lifecycle.js";
+export type { KeystoreUnlock };
+
+export interface KeystoreOptions {
+  /** The clock for lifecycle decisions (tests inject one). Default: the system clock. */
+  readonly now?: () => Date;
+  /** Wraps per version before a forced rotation (≤ 2^31, the default); lower it for tests. */
+  readonly wrapLimit?: number;
+}
+
+/** Where a new root goes: sealed by a passphrase, or written to a new root key file. */
+export type NewRoot = { passphrase: string; workFactor?: number } | { newRootKeyFile: string };
 
 export interface KeyVersionInfo {
   readonly version: number;
   readonly created: string;
+  readonly state: VersionState;
+  readonly wraps: number;
+  readonly destroyAfter?: string;
+  readonly destroyed?: string;
 }
 
 /** Metadata only: never material. */
@@ -64,13 +67,19 @@ export interface KeyInfo {
   readonly name: string;
   readonly created: string;
   readonly primaryVersion: number;
+  readonly minDecryptionVersion: number;
+  readonly minEncryptionVersion: number;
+  /** Seconds, or null without automatic rotation. */
+  readonly rotationPeriod: number | null;
   readonly versions: readonly KeyVersionInfo[];
 }
 
-type Body = Omit<KeystoreDoc, "mac">;
-type Materials = Map<string, Map<number, Buffer>>;
-
-const KEK_AAD_LABEL = Buffer.from("tensorseal.dev/v1 keystore kek\0", "ascii");
+interface Lease {
+  version: number;
+  remaining: number;
+  nextBlock: number;
+}
+const MAX_LEASE_BLOCK = 4096;
 
 /** $TENSORSEAL_HOME, else ~/.tensorseal. */
 export function defaultHome(): string {
@@ -78,144 +87,56 @@ export function defaultHome(): string {
   return env && env.length > 0 ? resolve(env) : join(homedir(), ".tensorseal");
 }
 
-function kekAad(name: string, version: number): Buffer {
-  const v = Buffer.alloc(4);
-  v.writeUInt32BE(version);
-  return Buffer.concat([KEK_AAD_LABEL, Buffer.from(name, "utf8"), v]);
-}
-
-function sealMaterial(root: Buffer, name: string, version: number, material: Buffer) {
-  const nonce = randomBytes(12);
-  const c = createCipheriv("aes-256-gcm", root, nonce).setAAD(kekAad(name, version));
-  const ct = Buffer.concat([c.update(material), c.final(), c.getAuthTag()]);
-  return { nonce: b64(nonce), material: b64(ct) };
-}
-
-function openMaterial(root: Buffer, name: string, version: number, nonce: string, sealed: string) {
-  const ct = Buffer.from(sealed, "base64");
-  const d = createDecipheriv("aes-256-gcm", root, Buffer.from(nonce, "base64"));
-  d.setAAD(kekAad(name, version)).setAuthTag(ct.subarray(32));
-  try {
-    return Buffer.concat([d.update(ct.subarray(0, 32)), d.final()]);
-  } catch {
-    // Unreachable unless the MAC check was passed by a forged file: fail closed anyway.
-    return fail(
-      "E_KEYSTORE",
-      `key ${name} v${version} does not decrypt: restore the keystore from a backup`,
-    );
-  }
-}
-
-function computeMac(root: Buffer, body: unknown): Buffer {
-  const key = keystoreMacKey(root);
-  const mac = createHmac("sha256", key).update(canonicalJson(body), "utf8").digest();
-  key.fill(0);
-  return mac;
-}
-
-function serialise(root: Buffer, body: Body): Buffer {
-  const doc: KeystoreDoc = { ...body, mac: b64(computeMac(root, body)) };
-  return Buffer.from(`${JSON.stringify(doc, null, 2)}\n`, "utf8");
-}
-
 function info(k: KeyDoc): KeyInfo {
   return {
     name: k.name,
     created: k.created,
     primaryVersion: k.primary,
-    versions: k.versions.map((v) => ({ version: v.version, created: v.created })),
+    minDecryptionVersion: k.min_decryption_version,
+    minEncryptionVersion: k.min_encryption_version,
+    rotationPeriod: k.rotation_period ?? null,
+    versions: k.versions.map((v) => ({
+      version: v.version,
+      created: v.created,
+      state: v.state,
+      wraps: v.wraps,
+      ...(v.destroy_after ? { destroyAfter: v.destroy_after } : {}),
+      ...(v.destroyed ? { destroyed: v.destroyed } : {}),
+    })),
   };
 }
 
-function missing(home: string): never {
-  return fail("E_KEYSTORE", `no keystore in ${home}: run \`tensorseal init\``);
-}
-
-async function unlockRoot(home: string, root: RootDoc, unlock: KeystoreUnlock): Promise<Buffer> {
-  if (root.kind === "passphrase") {
-    if (!("passphrase" in unlock)) {
-      fail(
-        "E_KEYSTORE",
-        `the keystore in ${home} is sealed by a passphrase, not a root key file: unset TENSORSEAL_ROOT_KEY_FILE and give the passphrase`,
-      );
-    }
-    const key = await openRootWithPassphrase(
-      {
-        logN: root.logN,
-        r: root.r,
-        p: root.p,
-        salt: Buffer.from(root.salt, "base64"),
-        nonce: Buffer.from(root.nonce, "base64"),
-        sealed: Buffer.from(root.sealed, "base64"),
-      },
-      unlock.passphrase,
-    );
-    return key ?? fail("E_KEYSTORE", `wrong passphrase for the keystore in ${home}: try again`);
-  }
-  if (!("rootKeyFile" in unlock)) {
-    fail(
-      "E_KEYSTORE",
-      `the keystore in ${home} uses a root key file: set TENSORSEAL_ROOT_KEY_FILE to it`,
-    );
-  }
-  const key = await readRootKeyFile(unlock.rootKeyFile);
-  if (!checkMatches(key, Buffer.from(root.check, "base64"))) {
-    key.fill(0);
-    fail(
-      "E_KEYSTORE",
-      `root key file ${unlock.rootKeyFile} does not match the keystore in ${home}: use the file the keystore was created with`,
-    );
-  }
-  return key;
-}
-
-/** Reads, authenticates and decrypts the file with a known root key. */
-async function load(home: string, root: Buffer | null, unlock?: KeystoreUnlock) {
-  const bytes = (await readKeystoreFile(home)) ?? missing(home);
-  const where = keystorePath(home);
-  const env = parseEnvelope(bytes, where);
-  const key = root ?? (await unlockRoot(home, env.root, unlock!));
-  const { mac: _mac, ...rawBody } = env.raw;
-  let expected: Buffer | null = null;
-  try {
-    expected = computeMac(key, rawBody);
-  } catch {
-    expected = null; // not canonicalisable: cannot have been written by tensorseal
-  }
-  if (!expected || !timingSafeEqual(expected, env.mac)) {
-    if (!root) key.fill(0);
-    fail(
-      "E_KEYSTORE",
-      `keystore.json was modified outside tensorseal (its MAC does not match): restore ${where} from a backup`,
-    );
-  }
-  const doc = parseDocument(env, where);
-  const materials: Materials = new Map();
-  for (const k of doc.keys) {
-    const m = new Map<number, Buffer>();
-    for (const v of k.versions)
-      m.set(v.version, openMaterial(key, k.name, v.version, v.nonce, v.material));
-    materials.set(k.name, m);
-  }
-  const { mac: _m, ...body } = doc;
-  return { root: key, body, materials };
-}
-
-function wipe(materials: Materials): void {
-  for (const m of materials.values()) for (const b of m.values()) b.fill(0);
-  materials.clear();
+function newRootUnlock(to: NewRoot): KeystoreUnlock {
+  return "newRootKeyFile" in to ? { rootKeyFile: to.newRootKeyFile } : to;
 }
 
 export class Keystore {
+  private readonly now: () => Date;
+  private readonly wrapLimit: number;
+  private readonly leases = new Map<string, Lease>();
+  private queue: Promise<unknown> = Promise.resolve();
+
   private constructor(
     readonly home: string,
     private root: Buffer,
     private body: Body,
     private materials: Materials,
-  ) {}
+    opts: KeystoreOptions = {},
+  ) {
+    this.now = opts.now ?? (() => new Date());
+    const limit = opts.wrapLimit ?? lc.DEFAULT_WRAP_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > lc.DEFAULT_WRAP_LIMIT) {
+      fail("E_USAGE", `wrap limit must be an integer from 1 to 2^31, got ${limit}`);
+    }
+    this.wrapLimit = limit;
+  }
 
   /** Creates a new, empty keystore in `home`; refuses to replace an existing one. */
-  static async init(home: string, unlock: KeystoreUnlock): Promise<Keystore> {
+  static async init(
+    home: string,
+    unlock: KeystoreUnlock,
+    opts: KeystoreOptions = {},
+  ): Promise<Keystore> {
     await ensurePrivateDir(home);
     return withLock(home, async () => {
       if (await keystoreExists(home)) {
@@ -224,43 +145,54 @@ export class Keystore {
           `a keystore already exists in ${home}: use it, or choose another TENSORSEAL_HOME (replacing it would lose its keys)`,
         );
       }
-      let root: Buffer;
-      let rootDoc: RootDoc;
-      if ("rootKeyFile" in unlock) {
-        root = await readRootKeyFile(unlock.rootKeyFile);
-        rootDoc = { kind: "key-file", check: b64(keyCheckValue(root)) };
-      } else {
-        root = generateRootKey();
-        const s = await sealRootWithPassphrase(
-          root,
-          unlock.passphrase,
-          unlock.workFactor ?? DEFAULT_WORK_FACTOR,
-        );
-        rootDoc = {
-          kind: "passphrase",
-          kdf: "scrypt",
-          logN: s.logN,
-          r: s.r,
-          p: s.p,
-          salt: b64(s.salt),
-          nonce: b64(s.nonce),
-          sealed: b64(s.sealed),
-        };
-      }
+      const root =
+        "rootKeyFile" in unlock ? await readRootKeyFile(unlock.rootKeyFile) : generateRootKey();
       const body: Body = {
         format: KEYSTORE_FORMAT,
         version: KEYSTORE_VERSION,
-        root: rootDoc,
+        id: randomBytes(16).toString("hex"),
+        root: await rootDocFor(root, unlock),
         keys: [],
       };
       await writeKeystoreFile(home, serialise(root, body));
-      return new Keystore(home, root, body, new Map());
+      return new Keystore(home, root, body, new Map(), opts);
     });
   }
 
-  static async open(home: string, unlock: KeystoreUnlock): Promise<Keystore> {
+  static async open(
+    home: string,
+    unlock: KeystoreUnlock,
+    opts: KeystoreOptions = {},
+  ): Promise<Keystore> {
     const { root, body, materials } = await load(home, null, unlock);
-    return new Keystore(home, root, body, materials);
+    return new Keystore(home, root, body, materials, opts);
+  }
+
+  /**
+   * Recovery: opens the keystore with a root key rebuilt from shares (verified against the
+   * file's MAC before anything is written), then re-seals it as `to` says.
+   */
+  static async recover(
+    home: string,
+    root: Buffer,
+    to: NewRoot,
+    opts: KeystoreOptions = {},
+  ): Promise<Keystore> {
+    const loaded = await load(home, root, undefined, () =>
+      fail(
+        "E_KEYSTORE",
+        `the recovered root key does not match the keystore in ${home} (shares of another keystore or of an older root, or a wrong combination): nothing was written`,
+      ),
+    );
+    const ks = new Keystore(home, root, loaded.body, loaded.materials, opts);
+    if ("newRootKeyFile" in to) await writeNewRootKeyFile(to.newRootKeyFile, root);
+    await ks.mutate(() => {}, { root, unlock: newRootUnlock(to) });
+    return ks;
+  }
+
+  /** Stable identifier of this keystore (named in root shares). */
+  get id(): string {
+    return this.body.id;
   }
 
   /** Creates key `name` at version 1. */
@@ -271,45 +203,93 @@ export class Keystore {
         `key name ${JSON.stringify(name)} must be 1..128 characters of [A-Za-z0-9._-]`,
       );
     }
-    return this.mutate(name, (body, materials) => {
+    await this.mutate((body, materials) => {
       if (body.keys.some((k) => k.name === name)) {
         fail(
           "E_KEYSTORE",
           `key ${name} already exists: rotate it with \`tensorseal keys rotate ${name}\``,
         );
       }
-      const now = new Date().toISOString();
+      const now = this.now().toISOString();
       const material = randomBytes(32);
       materials.set(name, new Map([[1, material]]));
-      const key: KeyDoc = {
+      body.keys.push({
         name,
         created: now,
         primary: 1,
-        versions: [{ version: 1, created: now, ...sealMaterial(this.root, name, 1, material) }],
-      };
-      return { ...body, keys: [...body.keys, key].sort((a, b) => (a.name < b.name ? -1 : 1)) };
+        min_decryption_version: 1,
+        min_encryption_version: 1,
+        versions: [
+          {
+            version: 1,
+            created: now,
+            state: "enabled",
+            wraps: 0,
+            ...sealMaterial(this.root, name, 1, material),
+          },
+        ],
+      });
+      body.keys.sort((a, b) => (a.name < b.name ? -1 : 1));
     });
+    return this.showKey(name);
   }
 
   /** Adds a new version of `name` and makes it primary; old versions still unwrap. */
   async rotateKey(name: string): Promise<KeyInfo> {
-    return this.mutate(name, (body, materials) => {
-      const k = body.keys.find((x) => x.name === name) ?? this.unknown(name);
-      const version = k.versions[k.versions.length - 1]!.version + 1;
-      if (version > MAX_VERSION) fail("E_KEYSTORE", `key ${name} has run out of version numbers`);
-      const material = randomBytes(32);
-      materials.get(name)!.set(version, material);
-      const now = new Date().toISOString();
-      const rotated: KeyDoc = {
-        ...k,
-        primary: version,
-        versions: [
-          ...k.versions,
-          { version, created: now, ...sealMaterial(this.root, name, version, material) },
-        ],
-      };
-      return { ...body, keys: body.keys.map((x) => (x.name === name ? rotated : x)) };
+    await this.mutate((body, materials) => this.addVersion(this.keyIn(body, name), materials));
+    return this.showKey(name);
+  }
+
+  /** Rotates every key whose rotation period has elapsed since its primary was created. */
+  async rotateDue(): Promise<string[]> {
+    const rotated: string[] = [];
+    await this.mutate((body, materials) => {
+      rotated.length = 0;
+      for (const k of body.keys) {
+        if (!lc.rotationDue(k, this.now())) continue;
+        this.addVersion(k, materials);
+        rotated.push(k.name);
+      }
     });
+    return rotated;
+  }
+
+  /** min_decryption_version, min_encryption_version, rotation period. */
+  async setKey(name: string, settings: lc.KeySettings): Promise<KeyInfo> {
+    await this.mutate((body) => lc.applySettings(this.keyIn(body, name), settings));
+    return this.showKey(name);
+  }
+
+  async disableVersion(name: string, version: number): Promise<KeyInfo> {
+    await this.mutate((body) => lc.disableVersion(this.keyIn(body, name), version));
+    return this.showKey(name);
+  }
+
+  async enableVersion(name: string, version: number): Promise<KeyInfo> {
+    await this.mutate((body) => lc.enableVersion(this.keyIn(body, name), version));
+    return this.showKey(name);
+  }
+
+  /** Schedules destruction after `days` (default 7); a purge after that erases the material. */
+  async scheduleDestroy(
+    name: string,
+    version: number,
+    days = lc.DEFAULT_DESTROY_DAYS,
+  ): Promise<KeyInfo> {
+    await this.mutate((body) =>
+      lc.scheduleDestroy(this.keyIn(body, name), version, this.now(), days),
+    );
+    return this.showKey(name);
+  }
+
+  async cancelDestroy(name: string, version: number): Promise<KeyInfo> {
+    await this.mutate((body) => lc.cancelDestroy(this.keyIn(body, name), version));
+    return this.showKey(name);
+  }
+
+  /** Destroys versions whose waiting period has passed (every mutation also does this). */
+  async purge(): Promise<{ name: string; version: number }[]> {
+    return (await this.mutate(() => {})).purged;
   }
 
   listKeys(): KeyInfo[] {
@@ -324,19 +304,77 @@ export class Keystore {
     return this.key(name).primary;
   }
 
-  /** Wraps under the primary version of `name` (a copy of the material, fixed at this call). */
+  /**
+   * Wraps under the primary version of `name`, as it is at each wrap. Refuses (E_KEY_STATE) when
+   * the primary is not enabled or below min_encryption_version. Each wrap is counted durably
+   * before its stanza is returned; at the wrap limit the key is rotated first.
+   */
   recipient(name: string): Recipient {
-    const k = this.key(name);
-    const material = this.materials.get(name)!.get(k.primary)!;
-    return kekRecipient({ name, version: k.primary }, Buffer.from(material));
+    lc.checkEncryptable(this.key(name));
+    return {
+      id: `kek:${name}`,
+      wrap: async (fileKey) => {
+        const { version, material } = await this.serial(() => this.takeWrap(name));
+        try {
+          return wrapKek({ name, version }, material, fileKey);
+        } finally {
+          material.fill(0);
+        }
+      },
+      matches: (s) => s.type === KEK_STANZA && parseKekStanza(s).name === name,
+    };
   }
 
-  /** Unwraps kek stanzas of any key and version this keystore holds; null for others. */
-  identity(): Identity {
-    return kekIdentity(
-      `keystore:${this.home}`,
-      (ref) => this.materials.get(ref.name)?.get(ref.version) ?? null,
-    );
+  /**
+   * Unwraps kek stanzas of this keystore's keys; null for other keys and versions. A version
+   * whose state forbids `purpose` is refused with E_KEY_STATE (never a silent null), so the
+   * caller can say why; unlockFileKey still tries the file's other stanzas.
+   */
+  identity(opts: { purpose?: lc.UsePurpose } = {}): Identity {
+    const purpose = opts.purpose ?? "decrypt";
+    return {
+      id: `keystore:${this.home}`,
+      unwrap: async (s: Stanza) => {
+        if (s.type !== KEK_STANZA) return null;
+        const ref = parseKekStanza(s);
+        const k = this.body.keys.find((x) => x.name === ref.name);
+        const v = k && lc.findVersion(k, ref.version);
+        if (!k || !v) return null;
+        const why = lc.refusal(k, v, purpose);
+        if (why) fail("E_KEY_STATE", why);
+        const kek = this.materials.get(ref.name)?.get(ref.version);
+        return kek ? unwrapKek(s, kek) : null;
+      },
+    };
+  }
+
+  /** Splits the root key into `shares` shares, any `threshold` of which rebuild it. */
+  async splitRoot(shares: number, threshold: number): Promise<RootShare[]> {
+    return splitRootKey(this.root, this.body.id, shares, threshold);
+  }
+
+  /** A new root key; every version's material is re-sealed under it in one atomic write. */
+  async rotateRoot(to: NewRoot): Promise<void> {
+    const root = generateRootKey();
+    if ("newRootKeyFile" in to) await writeNewRootKeyFile(to.newRootKeyFile, root);
+    await this.mutate(() => {}, { root, unlock: newRootUnlock(to) });
+  }
+
+  /** Gives back reserved but unused wraps (one write). Call before close() when done. */
+  async flush(): Promise<void> {
+    await this.serial(async () => {
+      const open = [...this.leases].filter(([, l]) => l.remaining > 0);
+      if (open.length === 0 || this.body.keys.length === 0) return;
+      await this.mutate((body) => {
+        for (const [name, l] of open) {
+          const v = body.keys
+            .find((k) => k.name === name)
+            ?.versions.find((x) => x.version === l.version);
+          if (v && v.wraps >= l.remaining) v.wraps -= l.remaining;
+        }
+      });
+      this.leases.clear();
+    });
   }
 
   /** Wipes the root key and all material from memory; the object is unusable afterwards. */
@@ -344,10 +382,64 @@ export class Keystore {
     this.root.fill(0);
     wipe(this.materials);
     this.body = { ...this.body, keys: [] };
+    this.leases.clear();
+  }
+
+  private addVersion(k: KeyDoc, materials: Materials): void {
+    const version = k.versions[k.versions.length - 1]!.version + 1;
+    if (version > MAX_VERSION) fail("E_KEYSTORE", `key ${k.name} has run out of version numbers`);
+    const material = randomBytes(32);
+    materials.get(k.name)!.set(version, material);
+    k.versions.push({
+      version,
+      created: this.now().toISOString(),
+      state: "enabled",
+      wraps: 0,
+      ...sealMaterial(this.root, k.name, version, material),
+    });
+    k.primary = version;
+  }
+
+  /** One wrap of the primary: from the lease, or after reserving a new block durably. */
+  private async takeWrap(name: string): Promise<{ version: number; material: Buffer }> {
+    let lease = this.leases.get(name);
+    if (!lease || lease.remaining === 0 || lease.version !== this.key(name).primary) {
+      const old = lease;
+      await this.mutate((body, materials) => {
+        const k = this.keyIn(body, name);
+        if (old && old.remaining > 0) {
+          const v = lc.findVersion(k, old.version);
+          if (v && v.wraps >= old.remaining) v.wraps -= old.remaining;
+        }
+        if (lc.versionOf(k, k.primary).wraps >= this.wrapLimit) this.addVersion(k, materials);
+        const p = lc.checkEncryptable(k);
+        const block = Math.min(old?.nextBlock ?? 1, this.wrapLimit - p.wraps);
+        p.wraps += block;
+        lease = {
+          version: p.version,
+          remaining: block,
+          nextBlock: Math.min(block * 2, MAX_LEASE_BLOCK),
+        };
+      });
+      this.leases.set(name, lease!);
+    }
+    const l = lease!;
+    l.remaining--;
+    return { version: l.version, material: Buffer.from(this.materials.get(name)!.get(l.version)!) };
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
   }
 
   private key(name: string): KeyDoc {
-    return this.body.keys.find((k) => k.name === name) ?? this.unknown(name);
+    return this.keyIn(this.body, name);
+  }
+
+  private keyIn(body: Body, name: string): KeyDoc {
+    return body.keys.find((k) => k.name === name) ?? this.unknown(name);
   }
 
   private unknown(name: string): never {
@@ -358,20 +450,40 @@ export class Keystore {
   }
 
   /**
-   * Locked read-modify-write: reload the file (another process may have changed it), apply
-   * `change` to a copy, write atomically, and only then adopt the new state. Any throw before
-   * the rename leaves keystore.json byte-identical.
+   * Locked read-modify-write: reload the file (another process may have changed it), destroy
+   * versions whose waiting period has passed, apply `change` to a copy, write atomically, and
+   * only then adopt the new state. Any throw before the rename leaves keystore.json
+   * byte-identical. With `rekey`, the file is re-sealed under a new root (and root document).
    */
   private async mutate(
-    name: string,
-    change: (body: Body, materials: Materials) => Body,
-  ): Promise<KeyInfo> {
+    change: (body: Body, materials: Materials) => void,
+    rekey?: { root: Buffer; unlock: KeystoreUnlock },
+  ): Promise<{ purged: { name: string; version: number }[] }> {
     return withLock(this.home, async () => {
       const fresh = await load(this.home, this.root);
+      const purged: { name: string; version: number }[] = [];
       let body: Body;
       try {
-        body = change(fresh.body, fresh.materials);
-        await writeKeystoreFile(this.home, serialise(this.root, body));
+        body = structuredClone(fresh.body);
+        for (const k of body.keys) {
+          for (const v of lc.purgeDue(k, this.now())) {
+            fresh.materials.get(k.name)?.get(v.version)?.fill(0);
+            fresh.materials.get(k.name)?.delete(v.version);
+            purged.push({ name: k.name, version: v.version });
+          }
+        }
+        change(body, fresh.materials);
+        let root = this.root;
+        if (rekey) {
+          root = rekey.root;
+          body.root = await rootDocFor(root, rekey.unlock);
+          resealAll(root, body, fresh.materials);
+        }
+        await writeKeystoreFile(this.home, serialise(root, body));
+        if (root !== this.root) {
+          this.root.fill(0);
+          this.root = root;
+        }
       } catch (e) {
         wipe(fresh.materials);
         throw e;
@@ -379,7 +491,7 @@ export class Keystore {
       wipe(this.materials);
       this.body = body;
       this.materials = fresh.materials;
-      return this.showKey(name);
+      return { purged };
     });
   }
 }

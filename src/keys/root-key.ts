@@ -13,7 +13,7 @@ import {
   randomBytes,
   timingSafeEqual,
 } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 import { fail } from "../format/errors.js";
 import { hkdfExpand } from "../format/hkdf.js";
 import { MAX_WORK_FACTOR, MIN_WORK_FACTOR } from "./passphrase.js";
@@ -134,4 +134,25 @@ export function checkMatches(root: Uint8Array, stored: Buffer): boolean {
 /** The key of the keystore file's MAC, separate from the root by HKDF. */
 export function keystoreMacKey(root: Uint8Array): Buffer {
   return hkdfExpand("sha512", root, Buffer.from(MAC_LABEL, "ascii"), 32);
+}
+
+/** Writes a new root key file (64 hex characters, mode 0600); refuses to replace a file. */
+export async function writeNewRootKeyFile(path: string, root: Uint8Array): Promise<void> {
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(path, "wx", 0o600);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? "error";
+    return fail(
+      code === "EEXIST" ? "E_USAGE" : "E_IO",
+      `cannot create the root key file ${path} (${code}): choose a path that does not exist`,
+    );
+  }
+  try {
+    await fh.chmod(0o600);
+    await fh.writeFile(`${Buffer.from(root).toString("hex")}\n`);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }

@@ -46,7 +46,8 @@ describe("keystore: init and open", () => {
     assert.deepEqual(again.listKeys(), ks.listKeys());
     const doc = JSON.parse(await readFile(file(h), "utf8"));
     assert.equal(doc.format, "tensorseal-keystore");
-    assert.equal(doc.version, 1);
+    assert.equal(doc.version, 2);
+    assert.match(doc.id, /^[0-9a-f]{32}$/);
     assert.equal(doc.root.kind, "passphrase");
     assert.equal(doc.root.logN, 10);
     // No temp or lock files are left behind.
@@ -173,8 +174,11 @@ describe("keystore: keys", () => {
     );
     assert.deepEqual(Object.keys(ks.showKey("alpha")).sort(), [
       "created",
+      "minDecryptionVersion",
+      "minEncryptionVersion",
       "name",
       "primaryVersion",
+      "rotationPeriod",
       "versions",
     ]);
     // Persisted: a fresh open sees the same state.

@@ -1,19 +1,20 @@
 import type { Command } from "commander";
+import { fail } from "../../format/errors.js";
+import type { KeyInfo, KeySettings } from "../../keys/index.js";
 import { openKeystore } from "../keys-context.js";
 import { printJson } from "../options.js";
 
 export function registerKeys(program: Command): void {
   const keys = program
     .command("keys")
-    .description("manage key-encryption keys (KEKs) in the local keystore");
+    .description("manage key-encryption keys (KEKs) in the local keystore: versions and lifecycle");
   keys
     .command("create")
     .argument("<name>", "key name ([A-Za-z0-9._-], up to 128 characters)")
     .option("--json", "print JSON")
     .action(async (name: string, o) => {
-      const ks = await openKeystore();
-      await ks.createKey(name);
-      report(o.json, ks.showKey(name), `created key ${name} (version 1)`);
+      const k = await (await openKeystore()).createKey(name);
+      report(o.json, k, `created key ${name} (version 1)`);
     });
   keys
     .command("list")
@@ -21,10 +22,7 @@ export function registerKeys(program: Command): void {
     .action(async (o) => {
       const list = (await openKeystore()).listKeys();
       if (o.json) return printJson(list);
-      for (const k of list)
-        process.stdout.write(
-          `${k.name}\tprimary v${k.primaryVersion}\t${k.versions.length} version(s)\n`,
-        );
+      for (const k of list) process.stdout.write(`${summary(k)}\n`);
     });
   keys
     .command("show")
@@ -40,14 +38,127 @@ export function registerKeys(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText(
       "after",
-      "\nNew files use the new version; run `tensorseal rewrap --to-latest FILES` to move old ones.",
+      "\nNew files use the new version; run `tensorseal rewrap --to-latest PATHS` to move old ones.",
     )
     .action(async (name: string, o) => {
-      const ks = await openKeystore();
-      await ks.rotateKey(name);
-      const k = ks.showKey(name);
+      const k = await (await openKeystore()).rotateKey(name);
       report(o.json, k, `rotated ${name}: primary version is now ${k.primaryVersion}`);
     });
+  keys
+    .command("rotate-due")
+    .description("rotate every key whose rotation period has elapsed (run it from cron)")
+    .option("--json", "print JSON")
+    .action(async (o) => {
+      const rotated = await (await openKeystore()).rotateDue();
+      report(o.json, { rotated }, `rotated ${rotated.length} key(s)${list(rotated)}`);
+    });
+  keys
+    .command("set")
+    .argument("<name>")
+    .option("--min-decryption-version <n>", "versions below it no longer open files", int)
+    .option("--min-encryption-version <n>", "the primary must be at least this version", int)
+    .option("--rotation-period <duration>", "rotate automatically (90d, 12h, 3600s, or none)")
+    .option("--json", "print JSON")
+    .addHelpText(
+      "after",
+      "\nExample:\n  tensorseal keys set default --min-decryption-version 3 --rotation-period 90d",
+    )
+    .action(async (name: string, o) => {
+      const settings: KeySettings = {};
+      if (o.minDecryptionVersion !== undefined)
+        settings.minDecryptionVersion = o.minDecryptionVersion;
+      if (o.minEncryptionVersion !== undefined)
+        settings.minEncryptionVersion = o.minEncryptionVersion;
+      if (o.rotationPeriod !== undefined) settings.rotationPeriod = parseDuration(o.rotationPeriod);
+      if (Object.keys(settings).length === 0) fail("E_USAGE", "nothing to set: see --help");
+      const k = await (await openKeystore()).setKey(name, settings);
+      report(o.json, k, `updated ${name}: ${summary(k)}`);
+    });
+  versionCommand(keys, "disable", "stop a version from opening files (reversible)", (ks, n, v) =>
+    ks.disableVersion(n, v),
+  );
+  versionCommand(keys, "enable", "re-enable a disabled version", (ks, n, v) =>
+    ks.enableVersion(n, v),
+  );
+  versionCommand(
+    keys,
+    "cancel-destroy",
+    "cancel a scheduled destruction (the version stays disabled)",
+    (ks, n, v) => ks.cancelDestroy(n, v),
+  );
+  keys
+    .command("schedule-destroy")
+    .description("destroy a version's material after a waiting period (crypto-shredding)")
+    .argument("<name>")
+    .argument("<version>", "version number", int)
+    .option("--days <n>", "waiting period in days (1..365)", int, 7)
+    .option("--json", "print JSON")
+    .addHelpText(
+      "after",
+      "\nFiles wrapped only under this version become unreadable for ever once it is destroyed.\nRewrap them first: tensorseal rewrap --to-latest PATHS",
+    )
+    .action(async (name: string, version: number, o) => {
+      const k = await (await openKeystore()).scheduleDestroy(name, version, o.days);
+      const v = k.versions.find((x) => x.version === version);
+      report(o.json, k, `version ${version} of ${name} will be destroyed after ${v?.destroyAfter}`);
+    });
+  keys
+    .command("purge")
+    .description("destroy now every version whose waiting period has passed")
+    .option("--json", "print JSON")
+    .action(async (o) => {
+      const purged = await (await openKeystore()).purge();
+      report(
+        o.json,
+        { destroyed: purged },
+        `destroyed ${purged.length} version(s)${list(purged.map((p) => `${p.name} v${p.version}`))}`,
+      );
+    });
+}
+
+type Keystore = Awaited<ReturnType<typeof openKeystore>>;
+
+function versionCommand(
+  keys: Command,
+  name: string,
+  description: string,
+  run: (ks: Keystore, key: string, version: number) => Promise<KeyInfo>,
+): void {
+  keys
+    .command(name)
+    .description(description)
+    .argument("<name>")
+    .argument("<version>", "version number", int)
+    .option("--json", "print JSON")
+    .action(async (key: string, version: number, o) => {
+      const k = await run(await openKeystore(), key, version);
+      const state = k.versions.find((v) => v.version === version)?.state;
+      report(o.json, k, `version ${version} of ${key} is now ${state}`);
+    });
+}
+
+function summary(k: KeyInfo): string {
+  const states = k.versions.map((v) => `v${v.version}:${v.state}`).join(" ");
+  const period = k.rotationPeriod ? `\trotation ${k.rotationPeriod}s` : "";
+  return `${k.name}\tprimary v${k.primaryVersion}\tmin decrypt v${k.minDecryptionVersion}\tmin encrypt v${k.minEncryptionVersion}${period}\t${states}`;
+}
+
+function list(items: string[]): string {
+  return items.length > 0 ? `: ${items.join(", ")}` : "";
+}
+
+function int(s: string): number {
+  if (!/^\d{1,10}$/.test(s)) fail("E_USAGE", `expected a whole number, got ${JSON.stringify(s)}`);
+  return Number(s);
+}
+
+/** "90d", "2w", "12h", "30m", "3600s", "3600" → seconds; "none" → null (no rotation). */
+export function parseDuration(s: string): number | null {
+  if (s === "none" || s === "off") return null;
+  const m = /^(\d{1,10})([smhdw]?)$/.exec(s.trim());
+  if (!m) fail("E_USAGE", `cannot read duration ${JSON.stringify(s)} (examples: 90d, 12h, 3600s)`);
+  const unit = { "": 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as "s"];
+  return Number(m[1]) * unit;
 }
 
 function report(json: boolean | undefined, value: unknown, human: string): void {
