@@ -1,0 +1,29 @@
+"""The runnable examples in the docstrings stay true."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "tensorseal.errors",
+    "tensorseal.format.descriptor",
+    "tensorseal.format.chunked",
+    "tensorseal.format.hkdf",
+    "tensorseal.format.payload",
+    "tensorseal.format.stanza",
+    "tensorseal.keys.bech32",
+    "tensorseal.keys.canonical_json",
+    "tensorseal.keys.kek",
+    "tensorseal.keys.x25519",
+    "tensorseal.keys.passphrase",
+    "tensorseal.st_format",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_doctests(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
