@@ -36,6 +36,7 @@ export {
 } from "./passphrase.js";
 export {
   AWS_KMS_PROVIDER,
+  describeKmsStanza,
   type KeyProvider,
   KMS_STANZA,
   type KmsStanza,

@@ -76,6 +76,14 @@ export function kmsProviderOf(s: Stanza): string | null {
   return s.type === KMS_STANZA && s.fields.length >= 1 ? s.fields[0]!.toString("latin1") : null;
 }
 
+/** One public line for `inspect`: provider, key reference and (aws-kms) the binding. */
+export function describeKmsStanza(s: Stanza): string {
+  const k = parseKmsStanza(s);
+  const binding =
+    k.provider === AWS_KMS_PROVIDER && k.params[0] ? ` binding ${k.params[0].toString("hex")}` : "";
+  return `kms ${k.provider} ${k.keyRef}${binding}`;
+}
+
 function checkKeyRef(ref: string): void {
   const n = Buffer.byteLength(ref, "utf8");
   if (n === 0 || n > MAX_KEY_REF) fail("E_USAGE", `key reference must be 1..${MAX_KEY_REF} bytes`);

@@ -24,6 +24,7 @@ import {
 } from "../../src/keys/kms/provider.js";
 import {
   AWS_KMS_PROVIDER,
+  describeKmsStanza,
   KMS_STANZA,
   parseProviderRecipient,
   providerIdentities,
@@ -185,6 +186,10 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
       "tensorseal:binding": s.fields[2]!.toString("hex"),
     });
     assert.ok((await provider.unwrap(s))!.equals(fileKey));
+    assert.equal(
+      describeKmsStanza(s),
+      `kms aws-kms ${key1.arn} binding ${s.fields[2]!.toString("hex")}`,
+    );
     const again = await provider.wrap(fileKey, key1.arn);
     assert.ok(!again.fields[2]!.equals(s.fields[2]!), "each stanza draws its own binding");
   });

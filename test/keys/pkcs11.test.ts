@@ -21,8 +21,10 @@ import {
   pinFromEnv,
 } from "../../src/keys/pkcs11/provider.js";
 import {
+  describeKmsStanza,
   KMS_STANZA,
   PKCS11_PROVIDER,
+  parseKmsStanza,
   parseProviderRecipient,
   providerIdentities,
   providerIdentity,
@@ -58,6 +60,61 @@ const rejectsWith = (code: string, pattern: RegExp) => (e: unknown) => {
   assert.ok(!e.message.includes(PIN), "the PIN must never appear in an error");
   return true;
 };
+
+describe("kms stanza framing and provider recipient strings (no token needed)", () => {
+  const ok = (provider: string, ref: string, ...rest: Buffer[]): Stanza => ({
+    type: KMS_STANZA,
+    fields: [Buffer.from(provider), Buffer.from(ref), ...rest],
+  });
+
+  test("provider and key reference are checked strictly", () => {
+    const s = ok("pkcs11", "tok/key", randomBytes(12), randomBytes(48));
+    assert.equal(parseKmsStanza(s).keyRef, "tok/key");
+    assert.equal(describeKmsStanza(s), "kms pkcs11 tok/key");
+    const malformed = (x: Stanza) =>
+      assert.throws(
+        () => parseKmsStanza(x),
+        (e: unknown) => isTensorSealError(e, "E_MALFORMED"),
+      );
+    malformed(ok("pkcs11", "tok/key"));
+    malformed(ok("PKCS11", "tok/key", randomBytes(48)));
+    malformed(ok("pkcs11", "", randomBytes(48)));
+    malformed({
+      type: KMS_STANZA,
+      fields: [Buffer.from("pkcs11"), Buffer.from([0xff, 0xfe]), randomBytes(48)],
+    });
+    malformed(ok("pkcs11", "x".repeat(2049), randomBytes(48)));
+  });
+
+  test("a wrong pkcs11 stanza shape is E_MALFORMED before any token is touched", async () => {
+    const p = new Pkcs11Provider({
+      module: "/nonexistent.so",
+      pin: () => assert.fail("no PIN needed"),
+    });
+    await assert.rejects(
+      p.unwrap(ok("pkcs11", "tok/key", randomBytes(11), randomBytes(48))),
+      (e: unknown) => isTensorSealError(e, "E_MALFORMED"),
+    );
+    assert.equal(await p.unwrap(ok("aws-kms", "arn:x", randomBytes(16), randomBytes(9))), null);
+  });
+
+  test("recipient strings", () => {
+    assert.equal(parseProviderRecipient("tseal1abc"), null);
+    assert.equal(parseProviderRecipient("pkcs11:tok/key")!.id, "pkcs11:tok/key");
+    assert.equal(parseProviderRecipient("aws-kms:alias/x")!.id, "aws-kms:alias/x");
+    for (const bad of ["pkcs11:tok", "pkcs11:/key", "pkcs11:tok/", "aws-kms:"]) {
+      assert.throws(
+        () => parseProviderRecipient(bad),
+        (e: unknown) => isTensorSealError(e, "E_USAGE"),
+        bad,
+      );
+    }
+    const byId = parseProviderRecipient("aws-kms:1234abcd-12ab-34cd-56ef-1234567890ab")!;
+    const arn = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    assert.ok(byId.matches(ok("aws-kms", arn, randomBytes(16), randomBytes(100))));
+    assert.ok(!byId.matches(ok("pkcs11", arn, randomBytes(12), randomBytes(48))));
+  });
+});
 
 describe("pkcs11 provider (SoftHSM2)", { skip: why ?? false }, () => {
   let dir: string;
