@@ -15,8 +15,15 @@
 //             src, srcOffset, sealedLength, dst | null, dstOffset) -> plaintext bytes, or -1-k
 //             for the first chunk k (absolute index) that failed authentication; that chunk's
 //             output is wiped. dst === null verifies only.
+//   sealInPlace(key, baseNonce, firstIndex, chunkCount, chunkSize, buf, offset, sealedLength)
+//   openInPlace(key, baseNonce, firstIndex, chunkCount, chunkSize, buf, offset, sealedLength)
+//             the same, in place over buf[offset, +sealedLength) in the sealed layout: chunk i
+//             at offset + i * (chunkSize + 16). sealInPlace expects each chunk's plaintext there
+//             and fills in the tags (returns sealedLength); openInPlace leaves each chunk's
+//             plaintext there (returns plaintext bytes, or -1-k as openBatch).
 // A batch holds chunkCount chunks: all full (chunkSize) except the last, which may be shorter or
-// empty. src and dst must not overlap. Violations throw TypeError / RangeError.
+// empty. src and dst must not overlap (in place, each chunk is en/decrypted onto itself, which
+// OpenSSL allows). Violations throw TypeError / RangeError.
 #include <node_api.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -96,6 +103,7 @@ bool GetIndex(napi_env env, napi_value v, const char* name, double max, uint64_t
 struct Batch {
   Bytes key, base, src, dst;
   bool hasDst = false;
+  bool inPlace = false;  // src === dst, both in the sealed layout (chunk i at i * (size + tag))
   uint64_t first = 0, count = 0, chunkSize = 0, srcOffset = 0, srcLength = 0, dstOffset = 0;
   uint64_t lastPlain = 0;  // plaintext length of the batch's final chunk
 };
@@ -106,12 +114,16 @@ bool Overlaps(const uint8_t* a, uint64_t an, const uint8_t* b, uint64_t bn) {
   return a0 < b0 + bn && b0 < a0 + an;
 }
 
-// Parses and validates the ten arguments. `sealing` picks which side carries the tags.
-bool ParseBatch(napi_env env, napi_callback_info info, bool sealing, Batch* b) {
+// Parses and validates the arguments: ten, or eight in place (no dst, dstOffset). `sealing`
+// picks which side carries the tags; in place, the buffer is in the sealed layout both ways.
+bool ParseBatch(napi_env env, napi_callback_info info, bool sealing, bool inPlace, Batch* b) {
+  const size_t want = inPlace ? 8 : 10;
   size_t argc = 10;
   napi_value argv[10];
   if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return false;
-  if (argc != 10) return Throw(env, false, "expected 10 arguments");
+  if (argc != want) return Throw(env, false, inPlace ? "expected 8 arguments" : "expected 10 arguments");
+  b->inPlace = inPlace;
+  const bool srcTagged = !sealing || inPlace;
   if (!GetBytes(env, argv[0], "key", &b->key) || !GetBytes(env, argv[1], "baseNonce", &b->base))
     return false;
   if (b->key.length != kKeySize) return Throw(env, true, "key must be 32 bytes");
@@ -121,14 +133,21 @@ bool ParseBatch(napi_env env, napi_callback_info info, bool sealing, Batch* b) {
       !GetIndex(env, argv[4], "chunkSize", kMaxChunkSize, &b->chunkSize) ||
       !GetBytes(env, argv[5], "src", &b->src) ||
       !GetIndex(env, argv[6], "srcOffset", kMaxSafe, &b->srcOffset) ||
-      !GetIndex(env, argv[7], sealing ? "plaintextLength" : "sealedLength", kMaxSafe,
+      !GetIndex(env, argv[7], srcTagged ? "sealedLength" : "plaintextLength", kMaxSafe,
                 &b->srcLength))
     return false;
+  if (inPlace) {
+    b->hasDst = true;
+    b->dst = b->src;
+    b->dstOffset = b->srcOffset;
+  }
   napi_valuetype dt;
-  if (napi_typeof(env, argv[8], &dt) != napi_ok) return false;
-  b->hasDst = !(dt == napi_null && !sealing);
-  if (b->hasDst && !GetBytes(env, argv[8], "dst", &b->dst)) return false;
-  if (!GetIndex(env, argv[9], "dstOffset", kMaxSafe, &b->dstOffset)) return false;
+  if (!inPlace) {
+    if (napi_typeof(env, argv[8], &dt) != napi_ok) return false;
+    b->hasDst = !(dt == napi_null && !sealing);
+    if (b->hasDst && !GetBytes(env, argv[8], "dst", &b->dst)) return false;
+    if (!GetIndex(env, argv[9], "dstOffset", kMaxSafe, &b->dstOffset)) return false;
+  }
 
   if (b->count < 1) return Throw(env, true, "chunkCount must be at least 1");
   if (b->chunkSize < 1) return Throw(env, true, "chunkSize must be at least 1");
@@ -136,16 +155,16 @@ bool ParseBatch(napi_env env, napi_callback_info info, bool sealing, Batch* b) {
     return Throw(env, true, "chunk indices exceed the 2^38 chunk limit");
   // Every chunk but the last is full; the last holds 0..chunkSize plaintext bytes (and, when
   // opening, its tag). The size check comes first so the products below cannot overflow.
-  const uint64_t stride = b->chunkSize + (sealing ? 0 : kTagSize);
+  const uint64_t stride = b->chunkSize + (srcTagged ? kTagSize : 0);
   if (b->count - 1 > b->srcLength / stride)
     return Throw(env, true, "length does not match chunkCount and chunkSize");
-  const uint64_t fullPart = (b->count - 1) * stride + (sealing ? 0 : kTagSize);
+  const uint64_t fullPart = (b->count - 1) * stride + (srcTagged ? kTagSize : 0);
   if (b->srcLength < fullPart || b->srcLength - fullPart > b->chunkSize)
     return Throw(env, true, "length does not match chunkCount and chunkSize");
   b->lastPlain = b->srcLength - fullPart;
   if (b->srcOffset > b->src.length || b->srcLength > b->src.length - b->srcOffset)
     return Throw(env, true, "src range is out of bounds");
-  if (b->hasDst) {
+  if (b->hasDst && !inPlace) {
     const uint64_t outLength =
         sealing ? b->srcLength + b->count * kTagSize : b->srcLength - b->count * kTagSize;
     if (b->dstOffset > b->dst.length || outLength > b->dst.length - b->dstOffset)
@@ -185,9 +204,9 @@ napi_value Number(napi_env env, double v) {
   return out;
 }
 
-napi_value SealBatch(napi_env env, napi_callback_info info) {
+napi_value Seal(napi_env env, napi_callback_info info, bool inPlace) {
   Batch b;
-  if (!ParseBatch(env, info, true, &b)) return nullptr;
+  if (!ParseBatch(env, info, true, inPlace, &b)) return nullptr;
   Ctx c;
   if (c.ctx == nullptr ||
       EVP_EncryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
@@ -208,16 +227,16 @@ napi_value SealBatch(napi_env env, napi_callback_info info) {
       OPENSSL_cleanse(nonce, sizeof nonce);
       return ThrowOpenSsl(env, "AES-256-GCM encryption failed");
     }
-    in += n;
+    in += n + (inPlace ? kTagSize : 0);
     out += n + kTagSize;
   }
   OPENSSL_cleanse(nonce, sizeof nonce);
-  return Number(env, static_cast<double>(b.srcLength + b.count * kTagSize));
+  return Number(env, static_cast<double>(inPlace ? b.srcLength : b.srcLength + b.count * kTagSize));
 }
 
-napi_value OpenBatch(napi_env env, napi_callback_info info) {
+napi_value Open(napi_env env, napi_callback_info info, bool inPlace) {
   Batch b;
-  if (!ParseBatch(env, info, false, &b)) return nullptr;
+  if (!ParseBatch(env, info, false, inPlace, &b)) return nullptr;
   Ctx c;
   if (c.ctx == nullptr ||
       EVP_DecryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
@@ -253,12 +272,17 @@ napi_value OpenBatch(napi_env env, napi_callback_info info) {
       break;
     }
     in += n + kTagSize;
-    if (out != nullptr) out += n;
+    if (out != nullptr) out += n + (inPlace ? kTagSize : 0);
   }
   if (!b.hasDst) OPENSSL_cleanse(scratch, sizeof scratch);
   OPENSSL_cleanse(nonce, sizeof nonce);
   return Number(env, result);
 }
+
+napi_value SealBatch(napi_env env, napi_callback_info info) { return Seal(env, info, false); }
+napi_value SealInPlace(napi_env env, napi_callback_info info) { return Seal(env, info, true); }
+napi_value OpenBatch(napi_env env, napi_callback_info info) { return Open(env, info, false); }
+napi_value OpenInPlace(napi_env env, napi_callback_info info) { return Open(env, info, true); }
 
 }  // namespace
 
@@ -266,7 +290,9 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"sealBatch", nullptr, SealBatch, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"openBatch", nullptr, OpenBatch, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"sealInPlace", nullptr, SealInPlace, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"openInPlace", nullptr, OpenInPlace, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
-  if (napi_define_properties(env, exports, 2, props) != napi_ok) return nullptr;
+  if (napi_define_properties(env, exports, 4, props) != napi_ok) return nullptr;
   return exports;
 }

@@ -45,6 +45,31 @@ export interface NativeGcm {
     dst: Uint8Array | null,
     dstOffset: number,
   ): number;
+  /**
+   * sealBatch in place over `buf[offset, +sealedLength)` in the sealed layout: chunk i's
+   * plaintext sits at offset + i * (chunkSize + 16); its tag is written after it.
+   */
+  sealInPlace(
+    key: Uint8Array,
+    baseNonce: Uint8Array,
+    firstIndex: number,
+    chunkCount: number,
+    chunkSize: number,
+    buf: Uint8Array,
+    offset: number,
+    sealedLength: number,
+  ): number;
+  /** openBatch in place: each chunk's plaintext is left where its ciphertext was. */
+  openInPlace(
+    key: Uint8Array,
+    baseNonce: Uint8Array,
+    firstIndex: number,
+    chunkCount: number,
+    chunkSize: number,
+    buf: Uint8Array,
+    offset: number,
+    sealedLength: number,
+  ): number;
 }
 
 /** dist/src/engine/native-gcm.js -> <package root>/build/Release/tseal_gcm.node */
@@ -56,10 +81,9 @@ function load(): NativeGcm | null {
   if (process.env["TENSORSEAL_NATIVE"] === "0") return null;
   try {
     const m = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as Partial<NativeGcm>;
-    if (typeof m.sealBatch === "function" && typeof m.openBatch === "function") {
-      return m as NativeGcm;
-    }
-    throw new Error("it does not export sealBatch/openBatch");
+    const fns = ["sealBatch", "openBatch", "sealInPlace", "openInPlace"] as const;
+    if (fns.every((f) => typeof m[f] === "function")) return m as NativeGcm;
+    throw new Error("it is an older build without sealInPlace/openInPlace");
   } catch (e) {
     if (process.env["TENSORSEAL_REQUIRE_ALL"] === "1") {
       const why = e instanceof Error ? e.message.split("\n")[0] : String(e);

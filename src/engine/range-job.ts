@@ -8,6 +8,7 @@
  * through node:crypto; both run the same OpenSSL and produce the same bytes.
  */
 import { createCipheriv, createDecipheriv } from "node:crypto";
+import { readvSync, writevSync } from "node:fs";
 import { chunkNonce, NONCE_SIZE, TAG_SIZE } from "../format/chunked.js";
 import { fail } from "../format/errors.js";
 import { readExactSync, writeAllSync } from "./fsutil.js";
@@ -72,7 +73,6 @@ export function* processRange(
   bufs: BatchBuffers,
 ): Generator<number, void, void> {
   const cs = spec.chunkSize;
-  const sealing = spec.mode === "seal";
   const perBatch = Math.max(1, Math.floor(BATCH_BYTES / cs));
   const key = keys.aeadKey;
   const base = Buffer.from(keys.baseNonce.buffer, keys.baseNonce.byteOffset, NONCE_SIZE);
@@ -80,28 +80,34 @@ export function* processRange(
     const end = Math.min(first + perBatch, spec.endChunk);
     const ptStart = first * cs;
     const ptLen = Math.min(end * cs, spec.plaintextLength) - ptStart;
-    const sealedStart = spec.chunksOffset + first * (cs + TAG_SIZE);
-    const sealedLen = ptLen + (end - first) * TAG_SIZE;
-    const src = bufs.input(sealing ? ptLen : sealedLen);
-    readExactSync(inFd, src, sealing ? ptStart : sealedStart);
-    const dst = bufs.output(sealing ? sealedLen : outFd === null ? 0 : ptLen);
-    const batch = { sealing, cs, first, end, ptLen, total: spec.plaintextLength };
-    const out = sealing || outFd !== null ? dst : null; // null: verify only
-    if (nativeGcm) nativeBatch(nativeGcm, key, base, batch, src, out);
-    else jsBatch(key, base, batch, src, out);
-    if (outFd !== null) writeAllSync(outFd, dst, sealing ? sealedStart : ptStart);
+    const b: Batch = {
+      sealing: spec.mode === "seal",
+      cs,
+      first,
+      end,
+      total: spec.plaintextLength,
+      ptStart,
+      ptLen,
+      sealedStart: spec.chunksOffset + first * (cs + TAG_SIZE),
+      sealedLen: ptLen + (end - first) * TAG_SIZE,
+    };
+    if (nativeGcm) nativeBatch(nativeGcm, key, base, b, inFd, outFd, bufs);
+    else jsBatch(key, base, b, inFd, outFd, bufs);
     yield ptLen;
   }
 }
 
-/** One batch of chunks [first, end): `ptLen` plaintext bytes of a `total`-byte message. */
+/** One batch of chunks [first, end) of a `total`-byte message, and where it lies. */
 interface Batch {
   readonly sealing: boolean;
   readonly cs: number;
   readonly first: number;
   readonly end: number;
-  readonly ptLen: number;
   readonly total: number;
+  readonly ptStart: number;
+  readonly ptLen: number;
+  readonly sealedStart: number;
+  readonly sealedLen: number;
 }
 
 function authFailed(k: number): never {
@@ -109,28 +115,81 @@ function authFailed(k: number): never {
 }
 
 /**
- * The whole batch in one call into the native addon (same OpenSSL, same bytes, no per-update
- * allocation). Opening into `dst`: a failed chunk aborts the batch before anything is written.
+ * The native addon, in place in one buffer laid out as the sealed batch: sealing reads each
+ * chunk's plaintext straight into its slot (readv) and fills in the tags; opening decrypts each
+ * chunk onto itself and, once all of them authenticated, writes the plaintext slots (writev).
+ * Verifying decrypts into the addon's scratch memory and leaves the buffer alone.
  */
 function nativeBatch(
   gcm: NativeGcm,
   key: Uint8Array,
   base: Buffer,
   b: Batch,
-  src: Buffer,
-  dst: Buffer | null,
+  inFd: number,
+  outFd: number | null,
+  bufs: BatchBuffers,
 ): void {
   const count = b.end - b.first;
+  const buf = bufs.input(b.sealedLen);
   if (b.sealing) {
-    gcm.sealBatch(key, base, b.first, count, b.cs, src, 0, b.ptLen, dst!, 0);
+    vectoredSync(readvSync, inFd, plaintextSlots(buf, b), b.ptStart);
+    gcm.sealInPlace(key, base, b.first, count, b.cs, buf, 0, b.sealedLen);
+    if (outFd !== null) writeAllSync(outFd, buf, b.sealedStart);
     return;
   }
-  const r = gcm.openBatch(key, base, b.first, count, b.cs, src, 0, src.length, dst, 0);
+  readExactSync(inFd, buf, b.sealedStart);
+  const r =
+    outFd === null
+      ? gcm.openBatch(key, base, b.first, count, b.cs, buf, 0, b.sealedLen, null, 0)
+      : gcm.openInPlace(key, base, b.first, count, b.cs, buf, 0, b.sealedLen);
   if (r < 0) authFailed(-1 - r);
+  if (outFd !== null) vectoredSync(writevSync, outFd, plaintextSlots(buf, b), b.ptStart);
+}
+
+/** Views of each chunk's plaintext bytes in a sealed-layout batch buffer (empty ones left out). */
+function plaintextSlots(buf: Buffer, b: Batch): Buffer[] {
+  const slots: Buffer[] = [];
+  for (let k = b.first; k < b.end; k++) {
+    const at = (k - b.first) * (b.cs + TAG_SIZE);
+    const n = Math.min(b.cs, b.total - k * b.cs);
+    if (n > 0) slots.push(buf.subarray(at, at + n));
+  }
+  return slots;
+}
+
+/** Positional readv/writev until every view is done: one call may move fewer bytes. */
+function vectoredSync(
+  op: typeof readvSync | typeof writevSync,
+  fd: number,
+  views: Buffer[],
+  position: number,
+): void {
+  while (views.length > 0) {
+    let n = op(fd, views, position);
+    if (n === 0 && op === readvSync) {
+      fail("E_IO", "input ended early: the file changed while it was being read");
+    }
+    position += n;
+    let done = 0;
+    while (done < views.length && n >= views[done]!.length) n -= views[done++]!.length;
+    views = views.slice(done);
+    if (n > 0) views[0] = views[0]!.subarray(n);
+  }
 }
 
 /** The node:crypto path: one cipher per chunk, fed in PIECE-sized updates, copied into `dst`. */
-function jsBatch(key: Uint8Array, base: Buffer, b: Batch, src: Buffer, dst: Buffer | null): void {
+function jsBatch(
+  key: Uint8Array,
+  base: Buffer,
+  b: Batch,
+  inFd: number,
+  outFd: number | null,
+  bufs: BatchBuffers,
+): void {
+  const src = bufs.input(b.sealing ? b.ptLen : b.sealedLen);
+  readExactSync(inFd, src, b.sealing ? b.ptStart : b.sealedStart);
+  // null: verify only
+  const dst = b.sealing || outFd !== null ? bufs.output(b.sealing ? b.sealedLen : b.ptLen) : null;
   const nonce = Buffer.alloc(NONCE_SIZE);
   let r = 0;
   let w = 0;
@@ -162,4 +221,5 @@ function jsBatch(key: Uint8Array, base: Buffer, b: Batch, src: Buffer, dst: Buff
       r += n + TAG_SIZE;
     }
   }
+  if (outFd !== null) writeAllSync(outFd, dst!, b.sealing ? b.sealedStart : b.ptStart);
 }

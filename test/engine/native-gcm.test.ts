@@ -241,6 +241,65 @@ test("openBatch wipes the failed chunk and reports its absolute index", { skip }
   assert.equal(gcm.openBatch(key, baseNonce, 7, 4, cs, sealed, 0, sealed.length, null, 0), -1 - 9);
 });
 
+test("sealInPlace/openInPlace match sealBatch/openBatch in the sealed layout", { skip }, () => {
+  const gcm = addon!;
+  const cs = 16384;
+  for (const len of [3 * cs + 10, 3 * cs, 1]) {
+    const count = chunkCount(cs, len);
+    const plain = data(len);
+    const sealed = Buffer.alloc(len + count * TAG_SIZE);
+    gcm.sealBatch(key, baseNonce, 41, count, cs, plain, 0, len, sealed, 0);
+    // The plaintext slots of a sealed-layout buffer, at a non-zero offset.
+    const buf = Buffer.alloc(sealed.length + 9);
+    const slot = (i: number) => 9 + i * (cs + TAG_SIZE);
+    for (let i = 0; i < count; i++) plain.copy(buf, slot(i), i * cs, Math.min((i + 1) * cs, len));
+    assert.equal(
+      gcm.sealInPlace(key, baseNonce, 41, count, cs, buf, 9, sealed.length),
+      sealed.length,
+    );
+    assert.ok(buf.subarray(9).equals(sealed));
+    assert.equal(gcm.openInPlace(key, baseNonce, 41, count, cs, buf, 9, sealed.length), len);
+    for (let i = 0; i < count; i++) {
+      const n = Math.min(cs, len - i * cs);
+      assert.ok(buf.subarray(slot(i), slot(i) + n).equals(plain.subarray(i * cs, i * cs + n)));
+    }
+  }
+  const sealed = Buffer.alloc(2 * cs + 2 * TAG_SIZE);
+  gcm.sealBatch(key, baseNonce, 0, 2, cs, data(2 * cs), 0, 2 * cs, sealed, 0);
+  sealed[cs + TAG_SIZE + 3]! ^= 1;
+  assert.equal(gcm.openInPlace(key, baseNonce, 0, 2, cs, sealed, 0, sealed.length), -1 - 1);
+  const second = sealed.subarray(cs + TAG_SIZE, 2 * cs + TAG_SIZE);
+  assert.ok(
+    second.every((x) => x === 0),
+    "failed chunk not wiped",
+  );
+  const call =
+    (f: "sealInPlace" | "openInPlace", ...a: unknown[]) =>
+    () =>
+      (gcm[f] as (...a: unknown[]) => number)(...a);
+  for (const f of ["sealInPlace", "openInPlace"] as const) {
+    assert.throws(call(f, key, baseNonce, 0, 2, cs, sealed, 1, sealed.length), RangeError);
+    assert.throws(call(f, key, baseNonce, 0, 2, cs, sealed, 0, sealed.length + 1), RangeError);
+    assert.throws(call(f, key, baseNonce, 0, 2, cs, sealed, 0, cs), RangeError); // too short for 2
+    assert.throws(call(f, key, baseNonce, 0, 3, cs, sealed, 0, sealed.length), RangeError);
+    assert.throws(call(f, key, baseNonce, 0, 2, cs, sealed, 0, sealed.length, null, 0), TypeError);
+    assert.throws(call(f, key, baseNonce, 0, 2, cs, "buf", 0, sealed.length), TypeError);
+  }
+});
+
+test("an input shorter than the range fails with E_IO on both paths", { skip }, (t) => {
+  const dir = tempDir(t);
+  const cs = 16384;
+  const input = join(dir, "short");
+  writeFileSync(input, data(5 * cs));
+  const job = { chunkSize: cs, plaintextLength: 9 * cs + 1, firstChunk: 0, endChunk: 10 };
+  for (const native of [true, false]) {
+    const r = runJob(native, { mode: "seal", ...job, input, output: join(dir, "out") });
+    assert.equal(r.code, "E_IO", r.message);
+    assert.match(r.message ?? "", /input ended early/);
+  }
+});
+
 test("native nonces match chunkNonce across the 32-bit boundary and up to 2^38", { skip }, () => {
   const ref = { aeadKey: key, baseNonce, commitment: Buffer.alloc(32) };
   const cs = 16384;
