@@ -119,6 +119,25 @@ describe("tensorseal CLI", () => {
     assert.doesNotMatch(r.stderr, /wrong battery/);
   });
 
+  test("stdin to a file and a file to stdout, through the atomic output", () => {
+    const sealed = join(s.dir, "from-stdin.tseal");
+    let r = s.run(["seal", "-", "-o", sealed], { input: data });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(readFileSync(sealed).length > data.length);
+    r = s.run(["open", sealed, "-o", join(s.dir, "from-stdin.out")]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(readFileSync(join(s.dir, "from-stdin.out")).equals(data));
+    r = s.run(["open", "-", "-o", join(s.dir, "cut.out")], {
+      input: readFileSync(sealed).subarray(0, -1),
+    });
+    assert.equal(r.status, 5);
+    assert.equal(existsSync(join(s.dir, "cut.out")), false);
+    assert.deepEqual(
+      readdirSync(s.dir).filter((f) => f.includes("tseal-tmp")),
+      [],
+    );
+  });
+
   test("stdin to stdout and back", () => {
     let r = s.run(["seal", "-", "-o", "-"], { input: data });
     assert.equal(r.status, 0, r.stderr);
