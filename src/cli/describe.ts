@@ -1,6 +1,7 @@
 /** One line per stanza for `inspect`: only what the header already shows publicly. */
 import type { Stanza } from "../format/stanza.js";
 import { KEK_STANZA, parseKekStanza } from "../keys/kek.js";
+import { describeKmsStanza } from "../keys/provider.js";
 
 export function describeStanza(s: Stanza): string {
   try {
@@ -11,6 +12,8 @@ export function describeStanza(s: Stanza): string {
       }
       case "x25519":
         return `x25519 recipient (tag ${s.fields[0]?.toString("hex").slice(0, 16) ?? "?"})`;
+      case "kms":
+        return describeKmsStanza(s);
       case "passphrase":
         return `passphrase (scrypt work factor 2^${s.fields[1]?.[0] ?? "?"})`;
       default:
