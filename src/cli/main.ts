@@ -14,6 +14,7 @@ import { registerKeys } from "./commands/keys.js";
 import { registerOpen } from "./commands/open.js";
 import { registerOpenDir } from "./commands/open-dir.js";
 import { registerRewrap } from "./commands/rewrap.js";
+import { registerRoot } from "./commands/root.js";
 import { registerSeal } from "./commands/seal.js";
 import { registerSealDir } from "./commands/seal-dir.js";
 import { registerVerify } from "./commands/verify.js";
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
     registerInspect,
     registerVerify,
     registerRewrap,
+    registerRoot,
     registerSealDir,
     registerOpenDir,
     registerExec,

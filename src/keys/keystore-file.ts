@@ -80,12 +80,14 @@ export async function withLock<T>(home: string, fn: () => Promise<T>): Promise<T
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
     try {
-      await (await open(lock, "wx", 0o600)).close();
+      const fh = await open(lock, "wx", 0o600);
+      await fh.writeFile(String(process.pid)).finally(() => fh.close());
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
         fail("E_KEYSTORE", `cannot lock the keystore in ${home}: ${errText(e)}`, e);
       }
+      if (await removeStaleLock(lock)) continue;
       if (Date.now() > deadline) {
         fail(
           "E_KEYSTORE",
@@ -100,6 +102,24 @@ export async function withLock<T>(home: string, fn: () => Promise<T>): Promise<T
   } finally {
     await rm(lock, { force: true });
   }
+}
+
+/**
+ * A lock whose writer died (killed mid-mutation) names a process that no longer exists on this
+ * host: remove it. A lock without a pid yet (being written) or held by a live process stays.
+ */
+async function removeStaleLock(lock: string): Promise<boolean> {
+  const text = await readFile(lock, "utf8").catch(() => "");
+  const pid = Number(text);
+  if (!/^\d+$/.test(text) || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ESRCH") return false;
+  }
+  await rm(lock, { force: true });
+  return true;
 }
 
 function errText(e: unknown): string {
