@@ -4,7 +4,7 @@
  * old or the new file, and a lock file so two processes cannot interleave their mutations.
  */
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { chmod, link, mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fail } from "../format/errors.js";
 
@@ -80,8 +80,7 @@ export async function withLock<T>(home: string, fn: () => Promise<T>): Promise<T
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
     try {
-      const fh = await open(lock, "wx", 0o600);
-      await fh.writeFile(String(process.pid)).finally(() => fh.close());
+      await takeLock(lock);
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
@@ -101,6 +100,21 @@ export async function withLock<T>(home: string, fn: () => Promise<T>): Promise<T
     return await fn();
   } finally {
     await rm(lock, { force: true });
+  }
+}
+
+/**
+ * Creates the lock file already holding our pid: written to a temporary name, then hard-linked
+ * to the lock name (link fails with EEXIST atomically), so a killed process never leaves an
+ * empty lock behind that nobody could judge stale.
+ */
+async function takeLock(lock: string): Promise<void> {
+  const tmp = `${lock}.${randomBytes(6).toString("hex")}`;
+  await writeFile(tmp, String(process.pid), { mode: 0o600 });
+  try {
+    await link(tmp, lock);
+  } finally {
+    await rm(tmp, { force: true });
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   chmodSync,
@@ -317,3 +317,103 @@ describe("tensorseal root split / recover / rotate (CLI)", () => {
     chmodSync(newKey, 0o600);
   });
 });
+
+describe("tensorseal seal with .tensorseal.yaml creation rules (CLI)", () => {
+  let s: Sandbox;
+  before(() => {
+    s = sandbox();
+    assert.equal(s.run(["init"]).status, 0);
+    assert.equal(s.run(["keys", "create", "prod"]).status, 0);
+    mkdirSync(join(s.dir, "repo", "models", "prod", "sub"), { recursive: true });
+    writeFileSync(
+      join(s.dir, "repo", ".tensorseal.yaml"),
+      [
+        "creation_rules:",
+        "  - path_regex: '^models/prod/.*\\.bin$'",
+        "    key: prod",
+        "    context: { tenant: acme, env: prod }",
+        "    labels: { team: ml }",
+        "    chunk_size: 64KiB",
+        "  - path_regex: '.*'",
+        "    key: default",
+        "",
+      ].join("\n"),
+    );
+  });
+  after(() => s.cleanup());
+
+  const inspect = (p: string) =>
+    JSON.parse(s.run(["inspect", p, "--json"]).stdout.toString()) as {
+      stanzas: string[];
+      context: Record<string, string>;
+      labels: Record<string, string>;
+      chunkSize: number;
+    };
+  const runIn = (cwd: string, args: string[]) => spawnCli(s, cwd, args);
+
+  test("first matching rule wins, found from a subdirectory; no flags needed", () => {
+    const sub = join(s.dir, "repo", "models", "prod", "sub");
+    writeFileSync(join(sub, "w.bin"), randomBytes(5000));
+    let r = runIn(sub, ["seal", "w.bin"]);
+    assert.equal(r.status, 0, r.stderr);
+    const info = inspect(join(sub, "w.bin.tseal"));
+    assert.deepEqual(info.stanzas, ["kek prod version 1"]);
+    assert.deepEqual(info.context, { env: "prod", tenant: "acme" });
+    assert.deepEqual(info.labels, { team: "ml" });
+    assert.equal(info.chunkSize, 65536);
+    writeFileSync(join(s.dir, "repo", "notes.txt"), "hi");
+    r = runIn(join(s.dir, "repo"), ["seal", "notes.txt"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(inspect(join(s.dir, "repo", "notes.txt.tseal")).stanzas, [
+      "kek default version 1",
+    ]);
+  });
+
+  test("explicit flags override the rule", () => {
+    const dir = join(s.dir, "repo", "models", "prod");
+    writeFileSync(join(dir, "o.bin"), randomBytes(100));
+    const r = runIn(dir, [
+      "seal",
+      "o.bin",
+      "-k",
+      "default",
+      "-c",
+      "tenant=other",
+      "-l",
+      "team=x",
+      "--chunk-size",
+      "16KiB",
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    const info = inspect(join(dir, "o.bin.tseal"));
+    assert.deepEqual(info.stanzas, ["kek default version 1"]);
+    assert.deepEqual(info.context, { env: "prod", tenant: "other" });
+    assert.deepEqual(info.labels, { team: "x" });
+    assert.equal(info.chunkSize, 16384);
+  });
+
+  test("strict validation: an unknown key is an error naming the file, line and key", () => {
+    const bad = join(s.dir, "bad");
+    mkdirSync(bad);
+    writeFileSync(
+      join(bad, ".tensorseal.yaml"),
+      "creation_rules:\n  - path_regex: '.*'\n    kee: prod\n",
+    );
+    writeFileSync(join(bad, "x.bin"), "x");
+    const r = runIn(bad, ["seal", "x.bin"]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /\.tensorseal\.yaml:3: unknown key "kee" in a creation rule/);
+    writeFileSync(join(bad, ".tensorseal.yaml"), "creation_rules:\n  - path_regex: '('\n");
+    assert.match(
+      runIn(bad, ["seal", "x.bin"]).stderr,
+      /:2: path_regex is not a valid regular expression/,
+    );
+    writeFileSync(join(bad, ".tensorseal.yaml"), "rules: []\n");
+    assert.match(runIn(bad, ["seal", "x.bin"]).stderr, /:1: unknown key "rules"/);
+  });
+});
+
+function spawnCli(s: Sandbox, cwd: string, args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { env: s.env, cwd });
+  return { status: r.status ?? -1, stderr: r.stderr.toString() };
+}

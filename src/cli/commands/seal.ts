@@ -3,6 +3,7 @@ import { sealFile, sealStream } from "../../engine/index.js";
 import { detectContentType } from "../../integrations/content-type.js";
 import { recipientsFor } from "../keys-context.js";
 import { checkOutput, collect, parsePairs, parseSize, printJson } from "../options.js";
+import { withCreationRule } from "../project-config.js";
 import { runStream } from "../streams.js";
 import { progressBar } from "../terminal.js";
 
@@ -30,7 +31,10 @@ export function registerSeal(program: Command): void {
       "after",
       "\nExamples:\n  tensorseal seal model.safetensors -o model.safetensors.tseal\n  tensorseal seal ckpt.bin -r tseal1... -c tenant=acme\n  cat weights.bin | tensorseal seal - -o weights.tseal",
     )
-    .action(async (input: string, o) => {
+    .action(async (input: string, flags, cmd: Command) => {
+      // Defaults from the first matching creation rule of .tensorseal.yaml; flags override.
+      const explicitChunk = cmd.getOptionValueSource("chunkSize") !== "default";
+      const o = withCreationRule(input, flags, explicitChunk);
       const output: string = o.output ?? (input === "-" ? "-" : `${input}.tseal`);
       checkOutput(output, o.force);
       const recipients = await recipientsFor(o);

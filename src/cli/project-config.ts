@@ -1,0 +1,185 @@
+/**
+ * The project config file `.tensorseal.yaml`, found by walking up from the current directory
+ * (docs/KEYS.md §Configuration). Creation rules in the spirit of sops: the first rule whose
+ * `path_regex` matches the input path (relative to the config file's directory, `/`-separated)
+ * supplies the seal defaults; explicit flags override them.
+ *
+ *   creation_rules:
+ *     - path_regex: '^models/prod/.*\.safetensors$'
+ *       key: prod                       # keystore KEK (kek:NAME)
+ *       recipients: [tseal1...]         # more recipients (tseal1... or kek:NAME)
+ *       context: { tenant: acme }       # encryption context, bound to the payload
+ *       labels: { team: ml }            # public labels
+ *       chunk_size: 1MiB
+ *
+ * Parsing is strict: unknown keys, wrong types and bad regexes are errors naming the line.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { fail } from "../format/errors.js";
+
+export const CONFIG_FILE = ".tensorseal.yaml";
+
+export interface CreationRule {
+  readonly pathRegex: RegExp;
+  readonly key?: string;
+  readonly recipients: readonly string[];
+  readonly context: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly chunkSize?: string;
+}
+
+export interface ProjectConfig {
+  readonly path: string;
+  readonly dir: string;
+  readonly rules: readonly CreationRule[];
+}
+
+const RULE_KEYS = ["path_regex", "key", "recipients", "context", "labels", "chunk_size"];
+
+/** The nearest `.tensorseal.yaml` at or above `from`, or null. */
+export function findConfig(from = process.cwd()): string | null {
+  let dir = resolve(from);
+  for (;;) {
+    const p = join(dir, CONFIG_FILE);
+    if (existsSync(p)) return p;
+    const up = dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
+}
+
+export function parseConfig(text: string, path: string): ProjectConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  const at = (n: Node | null | undefined) => {
+    const off = n?.range?.[0];
+    return off === undefined ? path : `${path}:${lines.linePos(off).line}`;
+  };
+  const bad: (n: Node | null | undefined, why: string) => never = (n, why) =>
+    fail("E_USAGE", `${at(n)}: ${why}`);
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    fail("E_USAGE", `${path}:${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0]}`);
+  }
+  const root = doc.contents;
+  if (!isMap(root)) return bad(root, "the file must be a mapping with creation_rules");
+  const rules: CreationRule[] = [];
+  for (const item of root.items) {
+    const name = isScalar(item.key) ? String(item.key.value) : "?";
+    if (name !== "creation_rules")
+      bad(item.key as Node, `unknown key ${JSON.stringify(name)} (expected creation_rules)`);
+    if (!isSeq(item.value)) bad(item.value as Node, "creation_rules must be a list");
+    for (const r of (item.value as { items: unknown[] }).items) rules.push(parseRule(r as Node));
+  }
+  return { path, dir: dirname(path), rules };
+
+  function parseRule(n: Node): CreationRule {
+    if (!isMap(n)) return bad(n, "each creation rule must be a mapping");
+    const f: Record<string, Node> = {};
+    for (const item of n.items) {
+      const k = isScalar(item.key) ? String(item.key.value) : "?";
+      if (!RULE_KEYS.includes(k))
+        bad(
+          item.key as Node,
+          `unknown key ${JSON.stringify(k)} in a creation rule (allowed: ${RULE_KEYS.join(", ")})`,
+        );
+      f[k] = item.value as Node;
+    }
+    if (!f.path_regex) bad(n, "a creation rule needs path_regex");
+    const source = str(f.path_regex, "path_regex");
+    let pathRegex: RegExp;
+    try {
+      pathRegex = new RegExp(source);
+    } catch (e) {
+      return bad(
+        f.path_regex,
+        `path_regex is not a valid regular expression: ${(e as Error).message}`,
+      );
+    }
+    return {
+      pathRegex,
+      ...(f.key ? { key: str(f.key, "key") } : {}),
+      recipients: f.recipients ? list(f.recipients, "recipients") : [],
+      context: f.context ? pairs(f.context, "context") : {},
+      labels: f.labels ? pairs(f.labels, "labels") : {},
+      ...(f.chunk_size ? { chunkSize: scalarText(f.chunk_size, "chunk_size") } : {}),
+    };
+  }
+  function scalarText(n: Node, what: string): string {
+    if (!isScalar(n) || (typeof n.value !== "string" && typeof n.value !== "number"))
+      bad(n, `${what} must be a string or number`);
+    return String((n as { value: unknown }).value);
+  }
+  function str(n: Node, what: string): string {
+    if (!isScalar(n) || typeof n.value !== "string" || n.value.length === 0)
+      bad(n, `${what} must be a non-empty string`);
+    return (n as { value: string }).value;
+  }
+  function list(n: Node, what: string): string[] {
+    if (!isSeq(n)) return bad(n, `${what} must be a list of strings`);
+    return n.items.map((x) => str(x as Node, `each of ${what}`));
+  }
+  function pairs(n: Node, what: string): Record<string, string> {
+    if (!isMap(n)) return bad(n, `${what} must be a mapping of strings`);
+    const out: Record<string, string> = {};
+    for (const item of n.items) {
+      const k = str(item.key as Node, `a ${what} key`);
+      out[k] = scalarText(item.value as Node, `${what}.${k}`);
+    }
+    return out;
+  }
+}
+
+/** The first rule of the nearest config that matches `input`, or null (no config, no match). */
+export function creationRuleFor(input: string, cwd = process.cwd()): CreationRule | null {
+  const path = findConfig(cwd);
+  if (!path) return null;
+  const config = parseConfig(readFileSync(path, "utf8"), path);
+  const rel = relative(config.dir, resolve(cwd, input)).split(sep).join("/");
+  return config.rules.find((r) => r.pathRegex.test(rel)) ?? null;
+}
+
+export interface SealFlags {
+  key?: string[];
+  recipient?: string[];
+  passphrase?: boolean;
+  passphraseFile?: string;
+  context?: string[];
+  label?: string[];
+  chunkSize: string;
+}
+
+/**
+ * Seal flags with the matching creation rule's defaults filled in. Explicit flags win: any
+ * recipient flag replaces the rule's recipients; a context or label key given as a flag
+ * replaces the rule's value for that key; an explicit --chunk-size replaces chunk_size.
+ */
+export function withCreationRule<T extends SealFlags>(
+  input: string,
+  flags: T,
+  chunkSizeExplicit: boolean,
+): T {
+  if (input === "-") return flags;
+  const rule = creationRuleFor(input);
+  if (!rule) return flags;
+  const out: T = { ...flags };
+  const explicitRecipients =
+    flags.key?.length || flags.recipient?.length || flags.passphrase || flags.passphraseFile;
+  if (!explicitRecipients) {
+    if (rule.key) out.key = [rule.key];
+    if (rule.recipients.length > 0) out.recipient = [...rule.recipients];
+  }
+  const merge = (given: string[] | undefined, defaults: Readonly<Record<string, string>>) => {
+    const set = new Set((given ?? []).map((p) => p.slice(0, p.indexOf("="))));
+    const fromRule = Object.entries(defaults)
+      .filter(([k]) => !set.has(k))
+      .map(([k, v]) => `${k}=${v}`);
+    return [...fromRule, ...(given ?? [])];
+  };
+  out.context = merge(flags.context, rule.context);
+  out.label = merge(flags.label, rule.labels);
+  if (!chunkSizeExplicit && rule.chunkSize) out.chunkSize = rule.chunkSize;
+  return out;
+}
