@@ -20,7 +20,7 @@ VENV=".venv-moto"
 if [ ! -x "$VENV/bin/moto_server" ]; then
   echo "setup-test-deps: installing moto[server] into $VENV" >&2
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]'
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
 fi
 
 echo "setup-test-deps: softhsm2 $(softhsm2-util --version), moto $("$VENV/bin/python" -c 'import moto; print(moto.__version__)')" >&2
