@@ -76,3 +76,24 @@ export function toTypedArray(dtype: Dtype, bytes: Uint8Array): TensorArray {
   // C64 holds two float32 per element.
   return new Ctor(buffer, 0, dtype === "C64" ? bytes.length / 4 : bytes.length / size);
 }
+
+/**
+ * A typed array over `byteLength` bytes of `buffer` at `byteOffset` without copying, or null
+ * when the offset is not a multiple of the element size (the caller copies with toTypedArray).
+ */
+export function viewTypedArray(
+  dtype: Dtype,
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  byteLength: number,
+): TensorArray | null {
+  const size = DTYPE_SIZES[dtype];
+  const unit = dtype === "C64" ? 4 : size;
+  if (byteOffset % unit !== 0) return null;
+  const Ctor = ARRAYS[dtype] as unknown as new (
+    buffer: ArrayBufferLike,
+    byteOffset: number,
+    length: number,
+  ) => TensorArray;
+  return new Ctor(buffer, byteOffset, byteLength / unit);
+}

@@ -1,5 +1,11 @@
 /** safetensors over sealed files: a strict header parser and lazy, per-tensor decryption. */
-export { DTYPE_SIZES, type Dtype, type TensorArray, toTypedArray } from "./dtypes.js";
+export {
+  DTYPE_SIZES,
+  type Dtype,
+  type TensorArray,
+  toTypedArray,
+  viewTypedArray,
+} from "./dtypes.js";
 export {
   LENGTH_PREFIX_SIZE,
   MAX_HEADER_SIZE,
@@ -8,6 +14,11 @@ export {
   type SafetensorsHeader,
   type TensorInfo,
 } from "./header.js";
+export {
+  type LoadedSafetensors,
+  type LoadSafetensorsOptions,
+  loadSealedSafetensors,
+} from "./load-all.js";
 export {
   type OpenSafetensorsOptions,
   openSealedSafetensors,

@@ -2,6 +2,7 @@
  * Lazy access to a sealed safetensors file. Tensor names, shapes and metadata are secret too,
  * so they come only from decrypting the first bytes of the payload; `getTensor` then decrypts
  * only the chunks that cover one tensor (SealedFile.readRange). Nothing is written to disk.
+ * For a full load, loadSealedSafetensors (load-all.ts) decrypts the payload once, in parallel.
  */
 import { endianness } from "node:os";
 import { type DecryptStats, SealedFile } from "../../engine/index.js";
@@ -85,11 +86,14 @@ function lazyTensors(file: SealedFile, header: SafetensorsHeader): SealedSafeten
     stats: file.stats,
     getTensorBytes: bytesOf,
     async getTensor(name) {
-      const bytes = await bytesOf(name);
+      const t = Object.hasOwn(tensors, name) ? header.tensors.get(name) : undefined;
+      if (!t) return fail("E_USAGE", `no tensor named ${JSON.stringify(name)} in this file`);
+      // One copy, from the decrypted chunks into the aligned array (no intermediate Buffer).
+      const plain = await file.readRange(header.dataStart + t.dataOffsets[0], t.byteLength);
       try {
-        return toTypedArray(header.tensors.get(name)!.dtype, bytes);
+        return toTypedArray(t.dtype, plain);
       } finally {
-        bytes.fill(0);
+        plain.fill(0);
       }
     },
     close: () => file.close(),
