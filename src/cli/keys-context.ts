@@ -19,6 +19,10 @@ import {
   passphraseIdentity,
   passphraseRecipient,
   providerIdentities,
+  type ServiceClient,
+  serviceClientFromEnv,
+  serviceIdentity,
+  serviceRecipient,
   type UsePurpose,
 } from "../keys/index.js";
 import { promptHidden, readFirstLine } from "./terminal.js";
@@ -80,6 +84,7 @@ export async function openKeystore(): Promise<Keystore> {
 
 /** Gives back unused reserved wraps and wipes the keystore from memory (end of a command). */
 export async function closeKeystore(): Promise<void> {
+  closeServiceClient();
   const ks = cached;
   cached = null;
   if (!ks) return;
@@ -102,6 +107,31 @@ export async function filePassphrase(opts: { confirm: boolean; file?: string }):
   return p;
 }
 
+let serviceUrl: string | undefined;
+let service: ServiceClient | null = null;
+
+/** `--server URL` (a global option); TENSORSEAL_SERVER otherwise. */
+export function setServiceUrl(url: string | undefined): void {
+  serviceUrl = url;
+}
+
+function serviceClient(required: boolean): ServiceClient | null {
+  service ??= serviceClientFromEnv(serviceUrl ?? process.env.TENSORSEAL_SERVER);
+  if (!service && required) {
+    fail(
+      "E_USAGE",
+      "service:NAME recipients need the key service: pass --server URL or set TENSORSEAL_SERVER",
+    );
+  }
+  return service;
+}
+
+/** Drops the key service connection (end of a command). */
+export function closeServiceClient(): void {
+  service?.close();
+  service = null;
+}
+
 export interface KeyOptions {
   key?: string[];
   recipient?: string[];
@@ -115,7 +145,9 @@ export async function recipientsFor(o: KeyOptions): Promise<Recipient[]> {
   const out: Recipient[] = [];
   for (const name of o.key ?? []) out.push((await openKeystore()).recipient(name));
   for (const r of o.recipient ?? []) {
-    out.push(r.startsWith("kek:") ? parseRecipient(r, await openKeystore()) : parseRecipient(r));
+    if (r.startsWith("service:")) out.push(serviceRecipient(serviceClient(true)!, r.slice(8)));
+    else
+      out.push(r.startsWith("kek:") ? parseRecipient(r, await openKeystore()) : parseRecipient(r));
   }
   if (o.passphrase || o.passphraseFile) {
     const p = await filePassphrase({ confirm: true, file: o.passphraseFile });
@@ -155,6 +187,9 @@ export async function identitiesFor(
     out.push((await openKeystore()).identity({ purpose }));
   // HSM/KMS stanzas name their provider; each identity connects only when it meets its stanza.
   if (types === null || types.has("kms")) out.push(...providerIdentities());
+  // Service stanzas go to the configured key service (which answers only for its own).
+  const svc = types === null || types.has("service") ? serviceClient(false) : null;
+  if (svc) out.push(serviceIdentity(svc));
   if (out.length === 0) {
     const what = types ? `stanzas: ${[...types].join(", ")}` : "sealed stream";
     fail(

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { isTensorSealError } from "../format/errors.js";
+import { registerAudit } from "./commands/audit.js";
 import { registerExec } from "./commands/exec.js";
 import { registerHsm } from "./commands/hsm.js";
 import { registerInit } from "./commands/init.js";
@@ -17,9 +18,11 @@ import { registerRewrap } from "./commands/rewrap.js";
 import { registerRoot } from "./commands/root.js";
 import { registerSeal } from "./commands/seal.js";
 import { registerSealDir } from "./commands/seal-dir.js";
+import { registerServe } from "./commands/serve.js";
+import { registerServiceToken } from "./commands/service-token.js";
 import { registerVerify } from "./commands/verify.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
-import { closeKeystore } from "./keys-context.js";
+import { closeKeystore, setServiceUrl } from "./keys-context.js";
 
 export function buildProgram(): Command {
   const program = new Command("tensorseal")
@@ -28,7 +31,12 @@ export function buildProgram(): Command {
     )
     .version("0.1.0")
     .exitOverride()
-    .showHelpAfterError("(run with --help for usage)");
+    .showHelpAfterError("(run with --help for usage)")
+    .option(
+      "--server <url>",
+      "key service for service:NAME recipients and service stanzas (TENSORSEAL_SERVER)",
+    )
+    .hook("preAction", (cmd) => setServiceUrl(cmd.opts().server));
   for (const register of [
     registerInit,
     registerKeygen,
@@ -43,6 +51,9 @@ export function buildProgram(): Command {
     registerOpenDir,
     registerExec,
     registerHsm,
+    registerServe,
+    registerServiceToken,
+    registerAudit,
   ]) {
     register(program);
   }

@@ -1,0 +1,98 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { fail } from "../../format/errors.js";
+import {
+  buildServer,
+  devRootKey,
+  ensureDevTls,
+  openDatabase,
+  readServiceRootKey,
+} from "../../service/index.js";
+import { homeDir } from "../keys-context.js";
+
+/** --db, else TENSORSEAL_SERVICE_DB, else sqlite:$TENSORSEAL_HOME/service.db. */
+export function serviceDbUrl(flag: string | undefined): string {
+  return flag ?? process.env.TENSORSEAL_SERVICE_DB ?? `sqlite:${join(homeDir(), "service.db")}`;
+}
+
+function parseListen(s: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(s);
+  const port = m ? Number(m[2]) : -1;
+  if (!m || port > 65535) fail("E_USAGE", `--listen expects HOST:PORT, got ${JSON.stringify(s)}`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("run the key service (HTTPS; see docs/SERVICE.md)")
+    .option("--listen <host:port>", "address to listen on", "127.0.0.1:8443")
+    .option(
+      "--db <url>",
+      "sqlite:PATH or postgres://... (default: sqlite:$TENSORSEAL_HOME/service.db)",
+    )
+    .option(
+      "--dev",
+      "development: create a local CA, a server certificate and a root key in $TENSORSEAL_HOME/service-dev/",
+    )
+    .option("--tls-cert <file>", "server certificate chain (PEM)")
+    .option("--tls-key <file>", "server private key (PEM)")
+    .option(
+      "--root-key-file <file>",
+      "service root key (default: TENSORSEAL_SERVICE_ROOT_KEY_FILE)",
+    )
+    .option("--batch-max <n>", "most stanzas per batch unwrap", "100")
+    .option("--log-level <level>", "fatal, error, warn, info, debug", "info")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  tensorseal serve --dev\n  tensorseal serve --listen 0.0.0.0:8443 --db postgres://ts@db/tensorseal --tls-cert srv.pem --tls-key srv.key --root-key-file /run/secrets/root",
+    )
+    .action(async (o) => {
+      const { host, port } = parseListen(o.listen);
+      if (Boolean(o.tlsCert) !== Boolean(o.tlsKey))
+        fail("E_USAGE", "--tls-cert and --tls-key go together");
+      if (o.dev && o.tlsCert)
+        fail("E_USAGE", "--dev makes its own certificate: drop --tls-cert/--tls-key, or --dev");
+      if (!o.dev && !o.tlsCert) {
+        fail(
+          "E_USAGE",
+          "the key service needs TLS: pass --tls-cert and --tls-key, or --dev for a local development CA",
+        );
+      }
+      const dev = o.dev ? await ensureDevTls(homeDir(), host) : null;
+      const tls = dev ?? {
+        key: await readFile(o.tlsKey, "utf8"),
+        cert: await readFile(o.tlsCert, "utf8"),
+      };
+      const rootFile: string | undefined =
+        o.rootKeyFile ?? process.env.TENSORSEAL_SERVICE_ROOT_KEY_FILE;
+      if (!rootFile && !dev)
+        fail("E_USAGE", "no service root key: pass --root-key-file FILE (32 bytes or 64 hex)");
+      const root = rootFile
+        ? await readServiceRootKey(rootFile)
+        : await devRootKey(join(dev!.dir, "root.key"));
+      const db = await openDatabase(serviceDbUrl(o.db));
+      const app = await buildServer({
+        db,
+        rootKey: root,
+        tls,
+        batchMax: Number(o.batchMax),
+        logger: { level: o.logLevel },
+      });
+      root.fill(0);
+      const url = await app.listen({ host, port });
+      const say = (s: string) => process.stderr.write(`tensorseal: ${s}\n`);
+      say(`key service listening on ${url} (server id ${app.tensorseal.serverId}, ${db.where})`);
+      say(
+        `audit public key (pin it for \`audit verify --public-key\`): ${app.tensorseal.auditPublicKey}`,
+      );
+      if (dev) say(`development CA: ${dev.caPath} (clients: TENSORSEAL_SERVER_CA=${dev.caPath})`);
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      await app.close();
+      await db.close();
+    });
+}

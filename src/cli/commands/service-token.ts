@@ -1,0 +1,59 @@
+import type { Command } from "commander";
+import { fail } from "../../format/errors.js";
+import { openDatabase, parseScopes, TokenRepo } from "../../service/index.js";
+import { printJson } from "../options.js";
+import { serviceDbUrl } from "./serve.js";
+
+async function withTokens<T>(db: string | undefined, f: (t: TokenRepo) => Promise<T>): Promise<T> {
+  const d = await openDatabase(serviceDbUrl(db));
+  try {
+    return await f(new TokenRepo(d));
+  } finally {
+    await d.close();
+  }
+}
+
+export function registerServiceToken(program: Command): void {
+  const token = program
+    .command("service")
+    .description("key service administration (reads the service database directly)")
+    .command("token")
+    .description("bootstrap bearer tokens (stored hashed; printed once)");
+  token
+    .command("create")
+    .description("create a token and print it once on stdout")
+    .requiredOption("--scope <list>", "comma-separated: admin, wrap, unwrap, rewrap, audit")
+    .option("--label <text>", "a note for humans", "")
+    .option("--db <url>", "service database (default: sqlite:$TENSORSEAL_HOME/service.db)")
+    .addHelpText(
+      "after",
+      "\nExample:\n  tensorseal service token create --scope wrap,unwrap > token.txt",
+    )
+    .action(async (o) => {
+      let scopes: ReturnType<typeof parseScopes>;
+      try {
+        scopes = parseScopes(o.scope);
+      } catch (e) {
+        return fail("E_USAGE", `--scope: ${(e as Error).message}`);
+      }
+      const t = await withTokens(o.db, (r) => r.create(scopes, o.label));
+      process.stdout.write(`${t.token}\n`);
+      process.stderr.write(
+        `tensorseal: token ${t.id} created with scopes ${scopes.join(",")}; it is not shown again\n`,
+      );
+    });
+  token
+    .command("list")
+    .description("list tokens (ids and scopes, never the tokens)")
+    .option("--db <url>", "service database")
+    .action(async (o) => printJson(await withTokens(o.db, (r) => r.list())));
+  token
+    .command("revoke")
+    .description("revoke a token by id (replicas honour it within 2 seconds)")
+    .argument("<id>", "token id from `service token list`")
+    .option("--db <url>", "service database")
+    .action(async (id: string, o) => {
+      if (!(await withTokens(o.db, (r) => r.revoke(id)))) fail("E_USAGE", `no active token ${id}`);
+      process.stderr.write(`tensorseal: token ${id} revoked\n`);
+    });
+}

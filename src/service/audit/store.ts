@@ -1,0 +1,70 @@
+/**
+ * Appends to the audit chain in one transaction per batch. On PostgreSQL a transaction-scoped
+ * advisory lock serialises appenders across replicas, so the chain stays linear (each batch
+ * reads the head under the lock); on SQLite the single connection serialises them.
+ */
+
+import type { KeyObject } from "node:crypto";
+import { sql } from "kysely";
+import type { Database } from "../db/schema.js";
+import {
+  type AuditRecord,
+  type ChainedEntry,
+  chainEntry,
+  GENESIS,
+  signCheckpoint,
+} from "./chain.js";
+
+/** An arbitrary constant naming the lock (also scoped by schema through search_path users). */
+const AUDIT_LOCK = 0x7453_6175;
+
+export interface CheckpointPolicy {
+  readonly every: number;
+  readonly server: string;
+  readonly key: KeyObject;
+}
+
+export class AuditStore {
+  constructor(
+    private readonly d: Database,
+    private readonly cp: CheckpointPolicy,
+  ) {}
+
+  async append(records: AuditRecord[]): Promise<ChainedEntry[]> {
+    return this.d.db.transaction().execute(async (trx) => {
+      if (this.d.dialect === "postgres") {
+        await sql`select pg_advisory_xact_lock(${AUDIT_LOCK})`.execute(trx);
+      }
+      const head = await trx
+        .selectFrom("audit")
+        .select(["seq", "hash"])
+        .orderBy("seq", "desc")
+        .limit(1)
+        .executeTakeFirst();
+      let seq = head ? Number(head.seq) : 0;
+      let prev = head?.hash ?? GENESIS;
+      const ts = new Date().toISOString();
+      const out: ChainedEntry[] = [];
+      const checkpoints: { seq: number; hash: string; signature: string; ts: string }[] = [];
+      for (const r of records) {
+        const e = chainEntry(++seq, prev, ts, r);
+        out.push(e);
+        prev = e.hash;
+        if (seq % this.cp.every === 0) {
+          checkpoints.push({
+            seq,
+            hash: e.hash,
+            signature: signCheckpoint(this.cp.key, this.cp.server, seq, e.hash),
+            ts,
+          });
+        }
+      }
+      await trx
+        .insertInto("audit")
+        .values(out.map((e) => ({ seq: e.seq, entry: e.text, hash: e.hash })))
+        .execute();
+      if (checkpoints.length > 0) await trx.insertInto("checkpoints").values(checkpoints).execute();
+      return out;
+    });
+  }
+}

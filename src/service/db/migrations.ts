@@ -1,0 +1,76 @@
+/**
+ * Schema migrations, in code so a single build carries them. Kysely's Migrator records applied
+ * migrations and takes a lock, so replicas starting together apply each migration once.
+ * Binary values are stored as base64 text so one schema serves SQLite and PostgreSQL.
+ */
+import type { Kysely } from "kysely";
+import { type Migration, type MigrationProvider, Migrator } from "kysely/migration";
+
+const initial: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("meta")
+      .addColumn("k", "varchar(64)", (c) => c.primaryKey())
+      .addColumn("v", "text", (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable("keys")
+      .addColumn("name", "varchar(128)", (c) => c.primaryKey())
+      .addColumn("created", "varchar(32)", (c) => c.notNull())
+      .addColumn("primary_version", "integer", (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable("key_versions")
+      .addColumn("name", "varchar(128)", (c) => c.notNull().references("keys.name"))
+      .addColumn("version", "integer", (c) => c.notNull())
+      .addColumn("created", "varchar(32)", (c) => c.notNull())
+      .addColumn("state", "varchar(16)", (c) => c.notNull())
+      .addColumn("sealed", "text", (c) => c.notNull())
+      .addPrimaryKeyConstraint("key_versions_pk", ["name", "version"])
+      .execute();
+    await db.schema
+      .createTable("tokens")
+      .addColumn("id", "varchar(32)", (c) => c.primaryKey())
+      .addColumn("hash", "varchar(64)", (c) => c.notNull().unique())
+      .addColumn("scopes", "text", (c) => c.notNull())
+      .addColumn("label", "text", (c) => c.notNull())
+      .addColumn("created", "varchar(32)", (c) => c.notNull())
+      .addColumn("revoked", "varchar(32)")
+      .execute();
+    await db.schema
+      .createTable("audit")
+      .addColumn("seq", "bigint", (c) => c.primaryKey())
+      .addColumn("entry", "text", (c) => c.notNull())
+      .addColumn("hash", "varchar(64)", (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable("checkpoints")
+      .addColumn("seq", "bigint", (c) => c.primaryKey())
+      .addColumn("hash", "varchar(64)", (c) => c.notNull())
+      .addColumn("signature", "text", (c) => c.notNull())
+      .addColumn("ts", "varchar(32)", (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable("artifacts")
+      .addColumn("id", "varchar(64)", (c) => c.primaryKey())
+      .addColumn("digest", "varchar(128)", (c) => c.notNull())
+      .addColumn("key_name", "varchar(128)", (c) => c.notNull())
+      .addColumn("key_version", "integer", (c) => c.notNull())
+      .addColumn("labels", "text", (c) => c.notNull())
+      .addColumn("location", "text")
+      .addColumn("created", "varchar(32)", (c) => c.notNull())
+      .execute();
+  },
+};
+
+const MIGRATIONS: Record<string, Migration> = { "0001_initial": initial };
+
+const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
+
+export async function migrate(db: Kysely<unknown>): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "?";
+    throw new Error(`database migration ${failed} failed`, { cause: error });
+  }
+}

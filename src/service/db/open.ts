@@ -1,0 +1,80 @@
+/**
+ * Opens the service database from a URL and applies migrations:
+ *   sqlite:PATH            embedded SQLite (WAL, synchronous=FULL: a commit is durable)
+ *   sqlite::memory:        in-memory (tests)
+ *   postgres://...[?schema=NAME]   PostgreSQL; `schema` (ours, stripped before connecting) sets
+ *                          the search_path, so tests and tenants can use a schema of their own.
+ */
+import BetterSqlite3 from "better-sqlite3";
+import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import pg from "pg";
+import { fail } from "../../format/errors.js";
+import { migrate } from "./migrations.js";
+import type { Database, Schema } from "./schema.js";
+
+const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export async function openDatabase(
+  url: string,
+  opts: { poolSize?: number } = {},
+): Promise<Database> {
+  const d = url.startsWith("sqlite:")
+    ? openSqlite(url.slice("sqlite:".length))
+    : /^postgres(ql)?:\/\//.test(url)
+      ? openPostgres(url, opts.poolSize ?? 10)
+      : fail(
+          "E_USAGE",
+          `database URL must be sqlite:PATH or postgres://..., got ${redactUrl(url)}`,
+        );
+  try {
+    await migrate(d.db as Kysely<unknown>);
+  } catch (e) {
+    await d.close().catch(() => {});
+    throw e;
+  }
+  return d;
+}
+
+function openSqlite(path: string): Database {
+  if (path.length === 0)
+    fail("E_USAGE", "sqlite: needs a path (sqlite:/var/lib/tensorseal/service.db)");
+  const sqlite = new BetterSqlite3(path);
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("synchronous = FULL");
+  sqlite.pragma("busy_timeout = 5000");
+  sqlite.pragma("foreign_keys = ON");
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db, dialect: "sqlite", where: `sqlite:${path}`, close: () => db.destroy() };
+}
+
+function openPostgres(url: string, max: number): Database {
+  const u = new URL(url);
+  const schema = u.searchParams.get("schema");
+  u.searchParams.delete("schema");
+  if (schema !== null && !SCHEMA_PATTERN.test(schema)) {
+    fail("E_USAGE", `schema ${JSON.stringify(schema)} must match ${SCHEMA_PATTERN}`);
+  }
+  const pool = new pg.Pool({
+    connectionString: u.toString(),
+    max,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    // bigint (int8) columns back as numbers: audit sequence numbers stay far below 2^53.
+    types: {
+      getTypeParser: ((oid: number, format?: "text" | "binary") =>
+        oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as never,
+    },
+  });
+  pool.on("error", () => {}); // an idle client lost (server restart): the next query reconnects
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  return { db, dialect: "postgres", where: redactUrl(url), close: () => db.destroy() };
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return url.split("?")[0]!;
+  }
+}

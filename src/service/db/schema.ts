@@ -1,0 +1,78 @@
+/** Table types of the key service's database (the same for SQLite and PostgreSQL). */
+import type { Kysely } from "kysely";
+
+export interface MetaTable {
+  k: string;
+  v: string;
+}
+
+export interface KeysTable {
+  name: string;
+  created: string;
+  primary_version: number;
+}
+
+/** One KEK version; `sealed` = base64(nonce 12 || AES-256-GCM(material) || tag), see keys/sealing.ts. */
+export interface KeyVersionsTable {
+  name: string;
+  version: number;
+  created: string;
+  state: string;
+  sealed: string;
+}
+
+/** Bootstrap bearer tokens: only SHA-256(token) is stored. */
+export interface TokensTable {
+  id: string;
+  hash: string;
+  scopes: string;
+  label: string;
+  created: string;
+  revoked: string | null;
+}
+
+/** The hash-chained audit log: `entry` is canonical JSON, `hash` = SHA-256(entry) in hex. */
+export interface AuditTable {
+  seq: number;
+  entry: string;
+  hash: string;
+}
+
+/** Ed25519-signed checkpoints over (server id, seq, hash). */
+export interface CheckpointsTable {
+  seq: number;
+  hash: string;
+  signature: string;
+  ts: string;
+}
+
+/** Artifact inventory (registered on seal; the API for it is a later slice). */
+export interface ArtifactsTable {
+  id: string;
+  digest: string;
+  key_name: string;
+  key_version: number;
+  labels: string;
+  location: string | null;
+  created: string;
+}
+
+export interface Schema {
+  meta: MetaTable;
+  keys: KeysTable;
+  key_versions: KeyVersionsTable;
+  tokens: TokensTable;
+  audit: AuditTable;
+  checkpoints: CheckpointsTable;
+  artifacts: ArtifactsTable;
+}
+
+export type Dialect = "sqlite" | "postgres";
+
+export interface Database {
+  readonly db: Kysely<Schema>;
+  readonly dialect: Dialect;
+  /** Where it lives, for messages (the password of a URL removed). */
+  readonly where: string;
+  close(): Promise<void>;
+}

@@ -1,0 +1,49 @@
+/**
+ * Errors a client may see: an HTTP status and a stable code. Anything else is a 5xx whose
+ * details stay in the server log (the client gets only the request id).
+ */
+import { isTensorSealError } from "../format/errors.js";
+
+export type ServiceErrorCode =
+  | "bad_request"
+  | "unauthenticated"
+  | "forbidden"
+  | "not_found"
+  | "not_mine"
+  | "conflict"
+  | "does_not_open"
+  | "too_large"
+  | "audit_unavailable"
+  | "internal";
+
+export class ServiceError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ServiceErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ServiceError";
+  }
+}
+
+export function deny(status: 401 | 403, message: string): never {
+  throw new ServiceError(status, status === 401 ? "unauthenticated" : "forbidden", message);
+}
+
+/** Maps any thrown value to what the client may be told. */
+export function publicError(e: unknown, reqId: string): ServiceError {
+  if (e instanceof ServiceError) return e;
+  const fe = e as { statusCode?: number; validation?: unknown; code?: string; message?: string };
+  if (fe?.validation) return new ServiceError(400, "bad_request", fe.message ?? "invalid request");
+  if (typeof fe?.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) {
+    const code =
+      fe.statusCode === 413 ? "too_large" : fe.statusCode === 404 ? "not_found" : "bad_request";
+    return new ServiceError(fe.statusCode, code, fe.message ?? "bad request");
+  }
+  if (isTensorSealError(e, "E_MALFORMED") || isTensorSealError(e, "E_USAGE")) {
+    return new ServiceError(400, "bad_request", e.message);
+  }
+  if (isTensorSealError(e, "E_DECRYPT")) return new ServiceError(422, "does_not_open", e.message);
+  return new ServiceError(500, "internal", `internal error (request ${reqId})`);
+}

@@ -1,0 +1,19 @@
+/** The key service layer: the server, its database, tokens and the audit tools. */
+export { type AuditRecord, GENESIS } from "./audit/chain.js";
+export { AuditLog, type AuditSink } from "./audit/log.js";
+export { AuditStore } from "./audit/store.js";
+export { exportAuditLog, type VerifyResult, verifyAuditLog } from "./audit/verify.js";
+export type {
+  Authenticator,
+  AuthResult,
+  Principal,
+  PrincipalKind,
+  Scope,
+} from "./auth/principal.js";
+export { SCOPES } from "./auth/principal.js";
+export { hashToken, parseScopes, StaticTokenAuthenticator, TokenRepo } from "./auth/tokens.js";
+export { openDatabase, redactUrl } from "./db/open.js";
+export type { Database, Dialect } from "./db/schema.js";
+export { devRootKey, readServiceRootKey } from "./root-file.js";
+export { buildServer, DEFAULT_BATCH_MAX, REDACT, type ServerOptions } from "./server.js";
+export { type DevTls, ensureDevTls } from "./tls/dev-ca.js";

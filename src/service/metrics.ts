@@ -1,0 +1,54 @@
+/**
+ * Prometheus metrics in the text exposition format (version 0.0.4), hand-rolled: request
+ * counts by route, method and status; unwrapped keys by outcome; unwrap latency histogram
+ * (handler start to response, audit write included).
+ */
+const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+export class Metrics {
+  private readonly requests = new Map<string, number>();
+  private readonly unwraps = new Map<string, number>();
+  private readonly buckets = new Array<number>(BUCKETS.length).fill(0);
+  private count = 0;
+  private sum = 0;
+
+  request(route: string, method: string, status: number): void {
+    const k = `route=${JSON.stringify(route)},method=${JSON.stringify(method)},status="${status}"`;
+    this.requests.set(k, (this.requests.get(k) ?? 0) + 1);
+  }
+
+  /** `keys` unwrapped (or failed) in one request that took `seconds`. */
+  unwrap(outcome: "ok" | "error", keys: number, seconds: number): void {
+    this.unwraps.set(outcome, (this.unwraps.get(outcome) ?? 0) + keys);
+    this.count++;
+    this.sum += seconds;
+    for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) this.buckets[i]!++;
+  }
+
+  render(): string {
+    const out: string[] = [
+      "# HELP tensorseal_http_requests_total HTTP requests by route, method and status.",
+      "# TYPE tensorseal_http_requests_total counter",
+    ];
+    for (const [k, v] of this.requests) out.push(`tensorseal_http_requests_total{${k}} ${v}`);
+    out.push(
+      "# HELP tensorseal_unwraps_total File keys unwrapped, by outcome.",
+      "# TYPE tensorseal_unwraps_total counter",
+    );
+    for (const o of ["ok", "error"])
+      out.push(`tensorseal_unwraps_total{outcome="${o}"} ${this.unwraps.get(o) ?? 0}`);
+    out.push(
+      "# HELP tensorseal_unwrap_duration_seconds Unwrap request latency, audit write included.",
+      "# TYPE tensorseal_unwrap_duration_seconds histogram",
+    );
+    for (let i = 0; i < BUCKETS.length; i++) {
+      out.push(`tensorseal_unwrap_duration_seconds_bucket{le="${BUCKETS[i]}"} ${this.buckets[i]}`);
+    }
+    out.push(`tensorseal_unwrap_duration_seconds_bucket{le="+Inf"} ${this.count}`);
+    out.push(
+      `tensorseal_unwrap_duration_seconds_sum ${this.sum}`,
+      `tensorseal_unwrap_duration_seconds_count ${this.count}`,
+    );
+    return `${out.join("\n")}\n`;
+  }
+}

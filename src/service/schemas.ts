@@ -1,0 +1,53 @@
+/** JSON schemas shared by the routes (also the OpenAPI components). */
+import { KEY_NAME_PATTERN } from "./keys/service.js";
+
+export const errorSchema = {
+  type: "object",
+  required: ["error", "message"],
+  properties: { error: { type: "string" }, message: { type: "string" } },
+} as const;
+
+/** Error responses every route declares. */
+export const errorResponses = { "4xx": errorSchema, "5xx": errorSchema } as const;
+
+const base64 = { type: "string", pattern: "^[A-Za-z0-9+/]*={0,2}$", maxLength: 5464 } as const;
+
+export const fileKeySchema = {
+  type: "string",
+  pattern: "^[A-Za-z0-9+/]{43}=$",
+  description: "32-byte file key, base64",
+} as const;
+
+export const stanzaSchema = {
+  type: "object",
+  required: ["type", "fields"],
+  additionalProperties: false,
+  properties: {
+    type: { type: "string", pattern: "^[a-z0-9][a-z0-9-]{0,31}$" },
+    fields: { type: "array", maxItems: 16, items: base64 },
+  },
+} as const;
+
+export const keyNameSchema = { type: "string", pattern: KEY_NAME_PATTERN } as const;
+
+export const keySchema = {
+  type: "object",
+  required: ["name", "created", "primaryVersion", "versions"],
+  properties: {
+    name: { type: "string" },
+    created: { type: "string" },
+    primaryVersion: { type: "integer" },
+    versions: {
+      type: "array",
+      items: {
+        type: "object",
+        required: ["version", "created", "state"],
+        properties: {
+          version: { type: "integer" },
+          created: { type: "string" },
+          state: { type: "string" },
+        },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,78 @@
+/** Databases and servers for the key service tests: SQLite in a temp dir, PostgreSQL in a fresh schema. */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import pg from "pg";
+import {
+  buildServer,
+  type Database,
+  openDatabase,
+  type ServerOptions,
+  TokenRepo,
+} from "../../src/service/index.js";
+
+export const PG_URL = process.env.TENSORSEAL_TEST_PG_URL ?? "postgres://root@127.0.0.1:5432/test";
+const requireAll = process.env.TENSORSEAL_REQUIRE_ALL === "1";
+
+export interface TestDb {
+  url: string;
+  open(): Promise<Database>;
+  drop(): Promise<void>;
+}
+
+export function sqliteDb(): TestDb {
+  const dir = mkdtempSync(join(tmpdir(), "tensorseal-svc-"));
+  const url = `sqlite:${join(dir, "service.db")}`;
+  return {
+    url,
+    open: () => openDatabase(url),
+    drop: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** A fresh schema on the test PostgreSQL; a skip reason when unreachable (a failure in CI). */
+export async function pgDb(): Promise<TestDb | string> {
+  const schema = `ts_test_${randomBytes(6).toString("hex")}`;
+  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await c.connect();
+    await c.query(`create schema ${schema}`);
+  } catch (e) {
+    await c.end().catch(() => {});
+    const why = `PostgreSQL at ${PG_URL} unreachable (${(e as Error).message}): set TENSORSEAL_TEST_PG_URL`;
+    if (requireAll) throw new Error(`TENSORSEAL_REQUIRE_ALL=1 but ${why}`);
+    return why;
+  }
+  await c.end();
+  const sep = PG_URL.includes("?") ? "&" : "?";
+  const url = `${PG_URL}${sep}schema=${schema}`;
+  return {
+    url,
+    open: () => openDatabase(url),
+    async drop() {
+      const c2 = new pg.Client({ connectionString: PG_URL });
+      await c2.connect();
+      await c2.query(`drop schema ${schema} cascade`);
+      await c2.end();
+    },
+  };
+}
+
+export const ROOT = randomBytes(32);
+
+export async function server(
+  db: Database,
+  opts: Partial<ServerOptions> = {},
+): Promise<FastifyInstance> {
+  return buildServer({ db, rootKey: ROOT, logger: false, checkpointEvery: 4, ...opts });
+}
+
+export async function token(db: Database, scopes: string): Promise<string> {
+  return (await new TokenRepo(db).create(scopes.split(",") as never)).token;
+}
+
+export function bearer(t: string): Record<string, string> {
+  return { authorization: `Bearer ${t}` };
+}
