@@ -34,12 +34,15 @@ export class KeyRepo {
     seal: (version: number) => string,
   ): Promise<number | null> {
     return this.d.db.transaction().execute(async (trx) => {
-      let q = trx
+      // Lock the key's row (PostgreSQL) so two replicas rotating at once get distinct versions.
+      let lock = trx.selectFrom("keys").select("name").where("name", "=", name);
+      if (this.d.dialect === "postgres") lock = lock.forUpdate() as typeof lock;
+      if (!(await lock.executeTakeFirst())) return null;
+      const top = await trx
         .selectFrom("key_versions")
         .select((eb) => eb.fn.max("version").as("v"))
-        .where("name", "=", name);
-      if (this.d.dialect === "postgres") q = q.forUpdate() as typeof q;
-      const top = await q.executeTakeFirst();
+        .where("name", "=", name)
+        .executeTakeFirst();
       if (top?.v === null || top?.v === undefined) return null;
       const version = Number(top.v) + 1;
       await trx

@@ -1,0 +1,155 @@
+/**
+ * The audit tamper suite, on SQLite and PostgreSQL: each way of tampering with the stored log
+ * is detected by verifyAuditLog. Checkpoints every 4 entries; the log holds 10 entries.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { sql } from "kysely";
+import type { Database } from "../../src/service/index.js";
+import { verifyAuditLog } from "../../src/service/index.js";
+import { bearer, pgDb, server, sqliteDb, type TestDb, token } from "./helpers.js";
+
+/** A fresh database with 10 audit entries (checkpoints at 4 and 8). */
+async function populated(
+  make: () => Promise<TestDb | string>,
+): Promise<{ db: Database; t: TestDb } | string> {
+  const t = await make();
+  if (typeof t === "string") return t;
+  const db = await t.open();
+  const app = await server(db);
+  const tok = await token(db, "admin,wrap,unwrap");
+  await app.inject({
+    method: "POST",
+    url: "/v1/keys",
+    headers: bearer(tok),
+    payload: { name: "k" },
+  });
+  for (let i = 0; i < 9; i++) {
+    await app.inject({
+      method: "POST",
+      url: "/v1/datakeys/generate",
+      headers: bearer(tok),
+      payload: { key: "k" },
+    });
+  }
+  await app.close();
+  return { db, t };
+}
+
+async function entry(db: Database, seq: number): Promise<{ entry: string; hash: string }> {
+  return db.db
+    .selectFrom("audit")
+    .select(["entry", "hash"])
+    .where("seq", "=", seq)
+    .executeTakeFirstOrThrow();
+}
+
+type Tamper = (db: Database) => Promise<void>;
+
+const tampers: [string, Tamper, RegExp][] = [
+  [
+    "edited entry",
+    async (db) => {
+      const e = await entry(db, 3);
+      await db.db
+        .updateTable("audit")
+        .set({ entry: e.entry.replace('"allowed"', '"denied"') })
+        .where("seq", "=", 3)
+        .execute();
+    },
+    /entry 3 does not match its hash/,
+  ],
+  [
+    "edited entry with the chain rehashed after it",
+    async (db) => {
+      const { chainRewrite } = await import("./tamper.js");
+      await chainRewrite(db, 2, (o) => ({ ...o, outcome: "denied" }));
+    },
+    /differs from its signed checkpoint/,
+  ],
+  [
+    "deleted entry",
+    async (db) => void (await db.db.deleteFrom("audit").where("seq", "=", 5).execute()),
+    /entries 5..5 are missing/,
+  ],
+  [
+    "inserted entry",
+    async (db) => {
+      const e = await entry(db, 6);
+      await db.db.insertInto("audit").values({ seq: 11, entry: e.entry, hash: e.hash }).execute();
+    },
+    /entry 11 says it is entry 6/,
+  ],
+  [
+    "reordered entries",
+    async (db) => {
+      const a = await entry(db, 6);
+      const b = await entry(db, 7);
+      await db.db.updateTable("audit").set(b).where("seq", "=", 6).execute();
+      await db.db.updateTable("audit").set(a).where("seq", "=", 7).execute();
+    },
+    /entry 6 says it is entry 7/,
+  ],
+  [
+    "rollback behind a checkpoint",
+    async (db) => void (await db.db.deleteFrom("audit").where("seq", ">", 6).execute()),
+    /rollback: the log ends at entry 6 but checkpoint 8 was signed/,
+  ],
+  [
+    "deleted checkpoint",
+    async (db) => void (await db.db.deleteFrom("checkpoints").where("seq", "=", 4).execute()),
+    /checkpoint 4 is missing/,
+  ],
+  [
+    "forged checkpoint signature",
+    async (db) =>
+      void (await db.db
+        .updateTable("checkpoints")
+        .set({ signature: Buffer.alloc(64).toString("base64") })
+        .where("seq", "=", 8)
+        .execute()),
+    /checkpoint 8 has a bad signature/,
+  ],
+];
+
+for (const [label, make] of [
+  ["SQLite", async () => sqliteDb()],
+  ["PostgreSQL", pgDb],
+] as const) {
+  describe(`audit tamper suite on ${label}`, async () => {
+    const probe = label === "PostgreSQL" ? await pgDb() : sqliteDb();
+    const skip = typeof probe === "string" ? probe : false;
+    if (typeof probe !== "string") await probe.drop();
+
+    test("an untouched log verifies", { skip }, async () => {
+      const p = await populated(make);
+      assert.ok(typeof p !== "string");
+      const v = await verifyAuditLog(p.db);
+      assert.deepEqual(v.problems, []);
+      assert.equal(v.entries, 10);
+      assert.equal(v.checkpoints, 2);
+      await sql`select 1`.execute(p.db.db);
+      await p.db.close();
+      await p.t.drop();
+    });
+
+    for (const [name, tamper, expected] of tampers) {
+      test(`detects: ${name}`, { skip }, async () => {
+        const p = await populated(make);
+        assert.ok(typeof p !== "string");
+        try {
+          await tamper(p.db);
+          const v = await verifyAuditLog(p.db);
+          assert.equal(v.ok, false);
+          assert.ok(
+            v.problems.some((x) => expected.test(x)),
+            `${name}: ${v.problems.join("; ")}`,
+          );
+        } finally {
+          await p.db.close();
+          await p.t.drop();
+        }
+      });
+    }
+  });
+}
