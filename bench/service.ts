@@ -1,0 +1,178 @@
+/**
+ * Key service load benchmark (issue #4): a real `tensorseal serve --dev` child process over TLS
+ * on loopback, driven by autocannon from this process. Every unwrap is committed to the audit
+ * chain (SQLite: WAL + synchronous=FULL; PostgreSQL: committed transaction) before the key is
+ * sent. Cases per database: /healthz (the HTTPS ceiling, measured in the same run), single
+ * unwrap, batched unwrap (100 stanzas per request). Goals: >= 3,000 unwraps/s with p99 <= 20 ms;
+ * batched >= 30,000 keys/s. Then `audit verify` checks the chain the load wrote.
+ *
+ *   npm run bench:service            BENCH_SECONDS=10 (default), TENSORSEAL_TEST_PG_URL for PostgreSQL
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request } from "node:https";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import pg from "pg";
+
+/** The part of autocannon's result used here (the package ships no types; no @types dependency added). */
+interface LoadResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+const autocannon = createRequire(import.meta.url)("autocannon") as (
+  o: object,
+) => Promise<LoadResult>;
+
+const CLI = resolve("dist/src/cli/main.js");
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const PG_URL = process.env.TENSORSEAL_TEST_PG_URL ?? "postgres://root@127.0.0.1:5432/test";
+const BATCH = 100;
+
+interface Server {
+  url: string;
+  ca: Buffer;
+  token: string;
+  env: NodeJS.ProcessEnv;
+  proc: ChildProcess;
+}
+
+async function start(db: string, home: string): Promise<Server> {
+  const env = { ...process.env, TENSORSEAL_HOME: home };
+  const tok = spawnSync(
+    process.execPath,
+    [CLI, "service", "token", "create", "--scope", "admin,wrap,unwrap", "--db", db],
+    { env },
+  );
+  if (tok.status !== 0) throw new Error(tok.stderr.toString());
+  const proc = spawn(
+    process.execPath,
+    [CLI, "serve", "--dev", "--listen", "127.0.0.1:0", "--db", db, "--batch-max", String(BATCH)],
+    {
+      env,
+      stdio: ["ignore", "ignore", "pipe"], // info-level JSON logs are written (to /dev/null), as in production
+    },
+  );
+  let err = "";
+  const url = await new Promise<string>((ok, fail) => {
+    proc.stderr!.on("data", (d: Buffer) => {
+      err += d;
+      const m = /listening on (https:\/\/\S+)/.exec(err);
+      if (m && err.includes("development CA")) ok(m[1]!);
+    });
+    proc.once("exit", () => fail(new Error(err)));
+  });
+  return {
+    url,
+    ca: readFileSync(join(home, "service-dev", "ca.pem")),
+    token: tok.stdout.toString().trim(),
+    env,
+    proc,
+  };
+}
+
+function post(s: Server, path: string, body: unknown): Promise<Record<string, unknown>> {
+  return new Promise((ok, fail) => {
+    const req = request(new URL(path, s.url), {
+      method: "POST",
+      ca: s.ca,
+      headers: { authorization: `Bearer ${s.token}`, "content-type": "application/json" },
+    });
+    req.on("response", (res) => {
+      let t = "";
+      res.on("data", (d) => {
+        t += d;
+      });
+      res.on("end", () => ok(JSON.parse(t)));
+    });
+    req.on("error", fail);
+    req.end(JSON.stringify(body));
+  });
+}
+
+async function load(s: Server, path: string, body: unknown, connections: number, method = "POST") {
+  const r = await autocannon({
+    url: new URL(path, s.url).toString(),
+    method,
+    connections,
+    duration: SECONDS,
+    headers: { authorization: `Bearer ${s.token}`, "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const bad = r.non2xx + r.errors + r.timeouts;
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    total: r.requests.total,
+    bad,
+  };
+}
+
+async function bench(label: string, db: string): Promise<void> {
+  const home = mkdtempSync(join(tmpdir(), "tensorseal-bench-"));
+  const s = await start(db, home);
+  try {
+    await post(s, "/v1/keys", { name: "bench" });
+    const g = await post(s, "/v1/datakeys/generate", { key: "bench" });
+    const stanzas = await Promise.all(
+      Array.from(
+        { length: BATCH },
+        async () => (await post(s, "/v1/datakeys/generate", { key: "bench" })).stanza,
+      ),
+    );
+    const health = await load(s, "/healthz", undefined, 16, "GET");
+    const one = await load(s, "/v1/datakeys/unwrap", { stanza: g.stanza }, 16);
+    const batch = await load(s, "/v1/datakeys/unwrap-batch", { stanzas }, 8);
+    const v = spawnSync(process.execPath, [CLI, "audit", "verify", "--db", db, "--json"], {
+      env: s.env,
+    });
+    const verify = JSON.parse(v.stdout.toString() || "{}");
+    const line = (n: string, x: string) => console.log(`  ${n.padEnd(30)} ${x}`);
+    console.log(`${label} (${SECONDS} s per case, TLS loopback, durable audit)`);
+    line(
+      "healthz (HTTPS ceiling)",
+      `${health.rps.toFixed(0)} req/s, p50 ${health.p50} ms, p99 ${health.p99} ms`,
+    );
+    line(
+      "unwrap x16 connections",
+      `${one.rps.toFixed(0)} unwraps/s (${((100 * one.rps) / health.rps).toFixed(0)}% of ceiling), p50 ${one.p50} ms, p99 ${one.p99} ms, errors ${one.bad} — goal >= 3000/s, p99 <= 20 ms: ${one.rps >= 3000 && one.p99 <= 20 ? "met" : "NOT met"}`,
+    );
+    line(
+      `unwrap-batch (${BATCH}) x8`,
+      `${(batch.rps * BATCH).toFixed(0)} keys/s (${batch.rps.toFixed(0)} req/s), p50 ${batch.p50} ms, p99 ${batch.p99} ms, errors ${batch.bad} — goal >= 30000 keys/s: ${batch.rps * BATCH >= 30000 ? "met" : "NOT met"}`,
+    );
+    line(
+      "audit verify",
+      `${verify.ok ? "ok" : "FAILED"}: ${verify.entries} entries, ${verify.checkpoints} checkpoints`,
+    );
+  } finally {
+    s.proc.kill("SIGTERM");
+    await new Promise((r) => s.proc.once("exit", r));
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+const schema = `bench_${process.pid}`;
+await bench(
+  "SQLite",
+  `sqlite:${join(mkdtempSync(join(tmpdir(), "tensorseal-bench-db-")), "service.db")}`,
+);
+const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+try {
+  await c.connect();
+  await c.query(`create schema ${schema}`);
+} catch (e) {
+  console.log(`PostgreSQL skipped: ${PG_URL} unreachable (${(e as Error).message})`);
+  process.exit(0);
+}
+try {
+  await bench("PostgreSQL", `${PG_URL}${PG_URL.includes("?") ? "&" : "?"}schema=${schema}`);
+} finally {
+  await c.query(`drop schema ${schema} cascade`);
+  await c.end();
+}
