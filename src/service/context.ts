@@ -1,9 +1,12 @@
 /** What the route plugins share: the services they call (no database access in handlers). */
 
 import type { FastifyRequest } from "fastify";
+import type { AttestationVerifier } from "./attest/evidence.js";
+import type { NonceStore } from "./attest/nonces.js";
 import type { AuditRecord } from "./audit/chain.js";
 import type { AuditLog } from "./audit/log.js";
 import type { Authenticator } from "./auth/principal.js";
+import type { Authorizer } from "./authz/cedar.js";
 import type { Database } from "./db/schema.js";
 import type { KeyService } from "./keys/service.js";
 import type { Metrics } from "./metrics.js";
@@ -13,6 +16,9 @@ export interface ServiceContext {
   readonly keys: KeyService;
   readonly audit: AuditLog;
   readonly authenticators: readonly Authenticator[];
+  readonly authorizer: Authorizer;
+  /** Attested release: absent when no attestation verifier is configured (routes answer 404). */
+  readonly attestation: { verifier: AttestationVerifier; nonces: NonceStore } | null;
   readonly metrics: Metrics;
   readonly batchMax: number;
   readonly serverId: string;
@@ -32,6 +38,9 @@ export function recordFor(
     principal: req.principal?.id ?? req.subject ?? null,
     source: req.ip,
     requestId: req.id,
+    ...(req.authz
+      ? { authz: { decision: req.authz.decision, policies: [...req.authz.policies] } }
+      : {}),
     ...extra,
   };
 }

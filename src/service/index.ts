@@ -1,8 +1,18 @@
 /** The key service layer: the server, its database, tokens and the audit tools. */
+
+export {
+  AttestationVerifier,
+  type AttestationVerifierOptions,
+  EPHEMERAL_KEY_CLAIM,
+  ephemeralKeyBinding,
+} from "./attest/evidence.js";
+export { DEFAULT_NONCE_TTL_MS, NonceStore } from "./attest/nonces.js";
 export { type AuditRecord, GENESIS } from "./audit/chain.js";
 export { AuditLog, type AuditSink } from "./audit/log.js";
 export { AuditStore } from "./audit/store.js";
 export { exportAuditLog, type VerifyResult, verifyAuditLog } from "./audit/verify.js";
+export { JWT_ALGORITHMS, loadKeySet } from "./auth/jwks.js";
+export { JwtAuthenticator, type JwtOptions } from "./auth/jwt.js";
 export type {
   Authenticator,
   AuthResult,
@@ -12,6 +22,8 @@ export type {
 } from "./auth/principal.js";
 export { SCOPES } from "./auth/principal.js";
 export { hashToken, parseScopes, StaticTokenAuthenticator, TokenRepo } from "./auth/tokens.js";
+export { Authorizer, type AuthzRequest, type Decision } from "./authz/cedar.js";
+export { CEDAR_SCHEMA, DEFAULT_POLICIES } from "./authz/schema.js";
 export { openDatabase, redactUrl } from "./db/open.js";
 export type { Database, Dialect } from "./db/schema.js";
 export { devRootKey, readServiceRootKey } from "./root-file.js";

@@ -1,12 +1,14 @@
 /**
  * The protected scope: authentication as an onRequest hook registered only here (public routes
- * never see it), the route's scope check, and an error handler that writes the audit entry of
+ * never see it), authorization as one preHandler (Cedar, default deny: every route declares its
+ * action and resources in `config.authz`), and an error handler that writes the audit entry of
  * every refused or failed request before answering. Successful routes write theirs through
  * `release`, before the response, so no key leaves without a durable audit entry.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { recordFor, type ServiceContext } from "./context.js";
 import { deny, publicError, ServiceError } from "./errors.js";
+import { attestationRoutes } from "./routes/attestation.js";
 import { datakeyRoutes } from "./routes/datakeys.js";
 import { keyRoutes } from "./routes/keys.js";
 
@@ -23,9 +25,11 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
       break;
     }
     if (!req.principal) deny(401, "no credentials this service accepts");
-    const scope = req.routeOptions.config.scope;
-    if (scope && !req.principal.roles.includes(scope))
-      deny(403, `the token lacks the ${scope} scope`);
+  });
+
+  // The one authorization call: after body validation, before any handler runs.
+  app.addHook("preHandler", async (req) => {
+    await authorize(ctx, req);
   });
 
   app.setErrorHandler(async (err, req, reply) => {
@@ -52,6 +56,54 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
 
   await app.register(keyRoutes, ctx);
   await app.register(datakeyRoutes, ctx);
+  await app.register(attestationRoutes, ctx);
+}
+
+/**
+ * Decides the request with Cedar and records the decision on it (for the audit entry). A route
+ * without an `authz` rule, a context provider that fails (e.g. evidence that does not verify)
+ * or an evaluation error denies.
+ */
+async function authorize(ctx: ServiceContext, req: FastifyRequest): Promise<void> {
+  const p = req.principal;
+  const spec = req.routeOptions.config.authz;
+  if (!p || !spec) {
+    req.authz = { decision: "deny", policies: [] };
+    deny(403, "this route has no authorization rule: denied (fail closed)");
+  }
+  let extra: Record<string, unknown> = {};
+  if (spec.context) {
+    try {
+      extra = await spec.context(req);
+    } catch (e) {
+      if (e instanceof ServiceError && e.status === 403)
+        req.authz = { decision: "deny", policies: [] };
+      throw e;
+    }
+  }
+  const d = ctx.authorizer.authorize({
+    principal: {
+      id: p.id,
+      type: p.type ?? "Workload",
+      kind: p.kind,
+      roles: p.roles,
+    },
+    action: spec.action,
+    resources: spec
+      .resources(req)
+      .map((r) =>
+        r === "service" ? { type: "Service" as const } : { type: "Key" as const, name: r.key },
+      ),
+    context: {
+      source: req.ip,
+      time: Math.floor(Date.now() / 1000),
+      principalKind: p.kind,
+      workload: p.workload ?? { kind: p.kind, id: p.id },
+      ...extra,
+    },
+  });
+  req.authz = { decision: d.decision, policies: d.policies };
+  if (d.decision === "deny") deny(403, d.reason);
 }
 
 /** Writes the allowed request's audit entry; throws 503 (fail closed) if it cannot. */

@@ -7,10 +7,14 @@
 import type { Writable } from "node:stream";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
+import { AttestationVerifier, type AttestationVerifierOptions } from "./attest/evidence.js";
+import { NonceStore } from "./attest/nonces.js";
 import { AuditLog, type AuditSink } from "./audit/log.js";
 import { AuditStore } from "./audit/store.js";
+import { JwtAuthenticator, type JwtOptions } from "./auth/jwt.js";
 import type { Authenticator } from "./auth/principal.js";
 import { StaticTokenAuthenticator, TokenRepo } from "./auth/tokens.js";
+import { Authorizer } from "./authz/cedar.js";
 import type { ServiceContext } from "./context.js";
 import type { Database } from "./db/schema.js";
 import { publicError } from "./errors.js";
@@ -46,8 +50,14 @@ export interface ServerOptions {
   readonly logger?: { level?: string; stream?: Writable } | false;
   readonly batchMax?: number;
   readonly checkpointEvery?: number;
-  /** Authenticators tried in order; default: the static bootstrap tokens. */
+  /** Authenticators tried in order; default: the static bootstrap tokens, then OIDC/JWT if `jwt`. */
   readonly authenticators?: Authenticator[];
+  /** OIDC/JWT bearer tokens (issuer, audience, JWKS, roles claim). */
+  readonly jwt?: JwtOptions;
+  /** Cedar policies; default: the built-in set reproducing the scope semantics. */
+  readonly authorizer?: Authorizer;
+  /** Attested release: the verifier's issuer and JWKS; nonce lifetime (default 60 s). */
+  readonly attestation?: AttestationVerifierOptions & { nonceTtlMs?: number };
   /** Where audit entries go; default: the database chain. Tests inject a failing one. */
   readonly auditSink?: AuditSink;
 }
@@ -84,6 +94,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   app.decorateRequest("principal", null);
   app.decorateRequest("subject", null);
   app.decorateRequest("audited", false);
+  app.decorateRequest("authz", null);
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url ?? "unmatched";
     ctx.metrics.request(route, req.method, reply.statusCode);
@@ -133,7 +144,15 @@ function context(o: ServerOptions, state: ServerState): ServiceContext {
     audit: new AuditLog(sink),
     authenticators: o.authenticators ?? [
       new StaticTokenAuthenticator(new TokenRepo(o.db), state.root.auditHmac),
+      ...(o.jwt ? [new JwtAuthenticator(o.jwt, state.root.auditHmac)] : []),
     ],
+    authorizer: o.authorizer ?? Authorizer.default(),
+    attestation: o.attestation
+      ? {
+          verifier: new AttestationVerifier(o.attestation),
+          nonces: new NonceStore(o.db, o.attestation.nonceTtlMs),
+        }
+      : null,
     metrics: new Metrics(),
     batchMax,
     serverId: state.serverId,

@@ -184,7 +184,12 @@ describe("authentication and scopes: every refusal is denied and audited", () =>
     ],
     ["unknown token", () => bearer(`tsk_${"A".repeat(43)}`), 401, "unknown or revoked token"],
     ["malformed token", () => bearer("tsk_short"), 401, "malformed token"],
-    ["wrong scope", () => bearer(admin), 403, "the token lacks the unwrap scope"],
+    [
+      "wrong scope",
+      () => bearer(admin),
+      403,
+      "no policy permits unwrap on key model (default deny)",
+    ],
   ];
   for (const [name, headers, status, reason] of cases) {
     test(name, async () => {

@@ -18,6 +18,8 @@ export interface AuditRecord {
   requestId: string;
   resource?: Record<string, unknown>;
   reason?: string;
+  /** The Cedar decision and the policies that made it (absent when authentication failed). */
+  authz?: { decision: "allow" | "deny"; policies: string[] };
 }
 
 export interface ChainedEntry {

@@ -11,10 +11,25 @@ export type PrincipalKind = "token" | "jwt" | "mtls";
 export const SCOPES = ["admin", "wrap", "unwrap", "rewrap", "audit"] as const;
 export type Scope = (typeof SCOPES)[number];
 
+/** Workload identity the policy sees in `context.workload` (docs/SERVICE.md, "Identity mapping"). */
+export interface WorkloadIdentity {
+  readonly kind: string;
+  readonly id: string;
+  readonly k8sNamespace?: string;
+  readonly serviceAccount?: string;
+  readonly repository?: string;
+  readonly ref?: string;
+  readonly spiffeId?: string;
+}
+
 export interface Principal {
   readonly id: string;
   readonly kind: PrincipalKind;
   readonly roles: readonly string[];
+  /** Cedar principal type; default Workload. */
+  readonly type?: "Workload" | "User";
+  /** Default: {kind: the principal kind, id: the principal id}. */
+  readonly workload?: WorkloadIdentity;
 }
 
 /** The outcome of one authenticator: a principal, "not for me" (null), or a denial reason. */
@@ -24,6 +39,23 @@ export interface Authenticator {
   authenticate(req: FastifyRequest): Promise<AuthResult>;
 }
 
+/** A key resource (attributes filled in by the authorizer) or the service itself. */
+export type RouteResource = { readonly key: string } | "service";
+
+export interface RouteAuthz {
+  readonly action: string;
+  /** The resources the request touches (after body validation); each must be allowed. */
+  resources(req: FastifyRequest): RouteResource[];
+  /** Extra Cedar context (e.g. verified attestation claims); a throw denies the request. */
+  context?(req: FastifyRequest): Promise<Record<string, unknown>>;
+}
+
+/** What the authorizer decided, for the audit entry. */
+export interface AuthzOutcome {
+  readonly decision: "allow" | "deny";
+  readonly policies: readonly string[];
+}
+
 declare module "fastify" {
   interface FastifyRequest {
     principal: Principal | null;
@@ -31,11 +63,15 @@ declare module "fastify" {
     subject: string | null;
     /** Set once the request has its audit entry, so it is never written twice. */
     audited: boolean;
+    /** The Cedar decision, once made (written into the audit entry). */
+    authz: AuthzOutcome | null;
   }
   interface FastifyContextConfig {
     /** Audit action name, e.g. "datakeys.unwrap". */
     action?: string;
-    /** The role a principal needs for this route. */
+    /** The role a principal needed in the first slice (documentation; Cedar decides now). */
     scope?: Scope;
+    /** The Cedar action and how to find the request's resources: the one authorization call. */
+    authz?: RouteAuthz;
   }
 }

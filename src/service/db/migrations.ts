@@ -63,7 +63,21 @@ const initial: Migration = {
   },
 };
 
-const MIGRATIONS: Record<string, Migration> = { "0001_initial": initial };
+/** Single-use attestation nonces (consumed by an atomic delete; expired ones swept). */
+const nonces: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("nonces")
+      .addColumn("nonce", "varchar(64)", (c) => c.primaryKey())
+      .addColumn("expires", "bigint", (c) => c.notNull())
+      .execute();
+  },
+};
+
+const MIGRATIONS: Record<string, Migration> = {
+  "0001_initial": initial,
+  "0002_nonces": nonces,
+};
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 

@@ -57,6 +57,12 @@ export interface ArtifactsTable {
   created: string;
 }
 
+/** Attestation challenge nonces; `expires` in Unix milliseconds. */
+export interface NoncesTable {
+  nonce: string;
+  expires: number;
+}
+
 export interface Schema {
   meta: MetaTable;
   keys: KeysTable;
@@ -65,6 +71,7 @@ export interface Schema {
   audit: AuditTable;
   checkpoints: CheckpointsTable;
   artifacts: ArtifactsTable;
+  nonces: NoncesTable;
 }
 
 export type Dialect = "sqlite" | "postgres";

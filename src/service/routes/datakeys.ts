@@ -4,9 +4,16 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { Stanza } from "../../format/stanza.js";
-import { stanzaFromWire, stanzaToWire, type WireStanza } from "../../keys/service-client.js";
+import {
+  parseServiceStanza,
+  SERVICE_STANZA,
+  stanzaFromWire,
+  stanzaToWire,
+  type WireStanza,
+} from "../../keys/service-client.js";
+import type { RouteResource } from "../auth/principal.js";
 import type { ServiceContext } from "../context.js";
-import { publicError } from "../errors.js";
+import { publicError, ServiceError } from "../errors.js";
 import { release } from "../protected.js";
 import { errorResponses, fileKeySchema, keyNameSchema, stanzaSchema } from "../schemas.js";
 
@@ -17,6 +24,16 @@ const stanzaResult = {
   properties: { stanza: stanzaSchema, version: { type: "integer" } },
 } as const;
 
+/** The key a service stanza names (the Cedar resource); 400 for anything else. */
+export function stanzaKey(w: WireStanza): RouteResource {
+  const s = stanzaFromWire(w);
+  if (s.type !== SERVICE_STANZA) throw new ServiceError(400, "bad_request", "not a service stanza");
+  return { key: parseServiceStanza(s).name };
+}
+
+type Body<T> = { body: unknown } & { body: T };
+const body = <T>(req: { body: unknown }): T => (req as Body<T>).body;
+
 function decodeFileKey(b64: string): Buffer {
   return Buffer.from(b64, "base64");
 }
@@ -25,7 +42,11 @@ export async function datakeyRoutes(app: FastifyInstance, ctx: ServiceContext): 
   app.post<{ Body: { key: string; fileKey: string } }>(
     "/v1/datakeys/wrap",
     {
-      config: { action: "datakeys.wrap", scope: "wrap" },
+      config: {
+        action: "datakeys.wrap",
+        scope: "wrap",
+        authz: { action: "wrap", resources: (req) => [{ key: body<{ key: string }>(req).key }] },
+      },
       schema: {
         summary: "Wrap a writer's file key under the primary version of a key (a service stanza)",
         security,
@@ -53,7 +74,11 @@ export async function datakeyRoutes(app: FastifyInstance, ctx: ServiceContext): 
   app.post<{ Body: { key: string } }>(
     "/v1/datakeys/generate",
     {
-      config: { action: "datakeys.generate", scope: "wrap" },
+      config: {
+        action: "datakeys.generate",
+        scope: "wrap",
+        authz: { action: "wrap", resources: (req) => [{ key: body<{ key: string }>(req).key }] },
+      },
       schema: {
         summary: "Draw a new file key and return it with its service stanza",
         security,
@@ -91,7 +116,14 @@ export async function datakeyRoutes(app: FastifyInstance, ctx: ServiceContext): 
   app.post<{ Body: { stanza: WireStanza } }>(
     "/v1/datakeys/unwrap",
     {
-      config: { action: "datakeys.unwrap", scope: "unwrap" },
+      config: {
+        action: "datakeys.unwrap",
+        scope: "unwrap",
+        authz: {
+          action: "unwrap",
+          resources: (req) => [stanzaKey(body<{ stanza: WireStanza }>(req).stanza)],
+        },
+      },
       schema: {
         summary: "Unwrap the file key of a service stanza",
         security,
@@ -124,7 +156,16 @@ export async function datakeyRoutes(app: FastifyInstance, ctx: ServiceContext): 
   app.post<{ Body: { stanzas: WireStanza[] } }>(
     "/v1/datakeys/unwrap-batch",
     {
-      config: { action: "datakeys.unwrap-batch", scope: "unwrap" },
+      config: {
+        action: "datakeys.unwrap-batch",
+        scope: "unwrap",
+        // Every distinct key of the batch must be allowed; stanzas that do not parse are
+        // left to their per-item error.
+        authz: {
+          action: "unwrap",
+          resources: (req) => batchKeys(body<{ stanzas: WireStanza[] }>(req).stanzas),
+        },
+      },
       schema: {
         summary: `Unwrap up to ${ctx.batchMax} service stanzas; each result is a file key or an error`,
         security,
@@ -188,7 +229,19 @@ export async function datakeyRoutes(app: FastifyInstance, ctx: ServiceContext): 
   app.post<{ Body: { stanza: WireStanza; key?: string } }>(
     "/v1/datakeys/rewrap",
     {
-      config: { action: "datakeys.rewrap", scope: "rewrap" },
+      config: {
+        action: "datakeys.rewrap",
+        scope: "rewrap",
+        // Both the source key and the target key must allow rewrap.
+        authz: {
+          action: "rewrap",
+          resources: (req) => {
+            const b = body<{ stanza: WireStanza; key?: string }>(req);
+            const from = stanzaKey(b.stanza);
+            return b.key ? [from, { key: b.key }] : [from];
+          },
+        },
+      },
       schema: {
         summary:
           "Re-wrap a service stanza under the primary version of its key (or `key`); the file key never leaves the server",
@@ -211,4 +264,19 @@ export async function datakeyRoutes(app: FastifyInstance, ctx: ServiceContext): 
       return { stanza: stanzaToWire(r.stanza), version: r.version };
     },
   );
+}
+
+function batchKeys(stanzas: WireStanza[]): RouteResource[] {
+  const names = new Set<string>();
+  for (const w of stanzas) {
+    try {
+      const r = stanzaKey(w);
+      if (r !== "service") names.add(r.key);
+    } catch {
+      // reported per item by the handler
+    }
+  }
+  if (names.size === 0)
+    throw new ServiceError(400, "bad_request", "no service stanza in the batch");
+  return [...names].map((key) => ({ key }));
 }

@@ -10,7 +10,14 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
   app.post<{ Body: { name: string } }>(
     "/v1/keys",
     {
-      config: { action: "keys.create", scope: "admin" },
+      config: {
+        action: "keys.create",
+        scope: "admin",
+        authz: {
+          action: "keys:create",
+          resources: (req) => [{ key: (req.body as { name: string }).name }],
+        },
+      },
       schema: {
         summary: "Create a key-encryption key at version 1",
         security,
@@ -33,7 +40,14 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
   app.post<{ Params: { name: string } }>(
     "/v1/keys/:name/rotate",
     {
-      config: { action: "keys.rotate", scope: "admin" },
+      config: {
+        action: "keys.rotate",
+        scope: "admin",
+        authz: {
+          action: "keys:rotate",
+          resources: (req) => [{ key: (req.params as { name: string }).name }],
+        },
+      },
       schema: {
         summary: "Add a new version and make it primary (old versions still unwrap)",
         security,
@@ -51,7 +65,11 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
   app.get(
     "/v1/keys",
     {
-      config: { action: "keys.list", scope: "admin" },
+      config: {
+        action: "keys.list",
+        scope: "admin",
+        authz: { action: "keys:list", resources: () => ["service"] },
+      },
       schema: {
         summary: "List keys and their versions (metadata only)",
         security,

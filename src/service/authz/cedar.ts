@@ -1,0 +1,199 @@
+/**
+ * Authorization with Cedar (`@cedar-policy/cedar-wasm`, Node build). A policy set is loaded
+ * once — from `*.cedar` files or the built-in default — validated against CEDAR_SCHEMA in
+ * strict mode (an invalid set refuses to load), and pre-parsed into the Wasm module. Decisions
+ * are default deny; an evaluation that fails or where any policy errored denies (fail closed).
+ *
+ * Policy ids: a policy's `@id("...")` annotation, else `FILE.cedar#N` (N from 0 in the file).
+ */
+import { randomBytes } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
+import { fail } from "../../format/errors.js";
+import { CEDAR_SCHEMA, DEFAULT_POLICIES } from "./schema.js";
+
+const NS = "TensorSeal";
+
+export type PrincipalType = "Workload" | "User";
+
+export interface AuthzPrincipal {
+  readonly id: string;
+  readonly type: PrincipalType;
+  readonly kind: string;
+  readonly roles: readonly string[];
+}
+
+/** A resource: a key (with its attributes) or the service itself. */
+export type AuthzResource =
+  | {
+      readonly type: "Key";
+      readonly name: string;
+      readonly labels?: readonly string[];
+      readonly sensitivity?: string;
+    }
+  | { readonly type: "Service"; readonly id?: string };
+
+export interface AuthzRequest {
+  readonly principal: AuthzPrincipal;
+  readonly action: string;
+  readonly resources: readonly AuthzResource[];
+  readonly context: Record<string, unknown>;
+}
+
+export interface Decision {
+  readonly decision: "allow" | "deny";
+  /** The policies that decided: the permits that allowed, or the forbids that denied. */
+  readonly policies: string[];
+  /** Why, in words (for the audit and `policy test`). */
+  readonly reason: string;
+}
+
+function describe(e: { message: string; help?: string | null }): string {
+  return e.help ? `${e.message} (${e.help})` : e.message;
+}
+
+/** Splits policy text into policies with ids (the @id annotation or FILE#N). */
+function policiesOf(file: string, text: string): Record<string, string> {
+  const parts = cedar.policySetTextToParts(text);
+  if (parts.type !== "success")
+    fail("E_USAGE", `policy file ${file}: ${parts.errors.map(describe).join("; ")}`);
+  if (parts.policy_templates.length > 0)
+    fail("E_USAGE", `policy file ${file}: templates are not supported`);
+  const out: Record<string, string> = {};
+  parts.policies.forEach((p, i) => {
+    const m = /@id\(\s*"([^"]+)"\s*\)/.exec(p);
+    out[m ? m[1]! : `${file}#${i}`] = p;
+  });
+  return out;
+}
+
+export class Authorizer {
+  private readonly setId = `ps-${randomBytes(8).toString("hex")}`;
+  private readonly schemaId = `schema-${randomBytes(8).toString("hex")}`;
+
+  private constructor(
+    readonly policies: Readonly<Record<string, string>>,
+    /** Where the policies came from (a directory, or "built-in default"). */
+    readonly source: string,
+  ) {
+    const s = cedar.preparseSchema(this.schemaId, CEDAR_SCHEMA);
+    if (s.type !== "success") throw new Error(`Cedar schema: ${s.errors.map(describe).join("; ")}`);
+    const p = cedar.preparsePolicySet(this.setId, { staticPolicies: { ...policies } });
+    if (p.type !== "success")
+      fail("E_USAGE", `policies (${source}): ${p.errors.map(describe).join("; ")}`);
+  }
+
+  /** Validates a policy set against the schema; throws E_USAGE with every problem. */
+  static fromPolicies(policies: Record<string, string>, source: string): Authorizer {
+    if (Object.keys(policies).length === 0)
+      fail("E_USAGE", `no policies in ${source}: with default deny nothing would be allowed`);
+    const v = cedar.validate({
+      schema: CEDAR_SCHEMA,
+      policies: { staticPolicies: { ...policies } },
+      validationSettings: { mode: "strict" },
+    });
+    if (v.type !== "success")
+      fail("E_USAGE", `policies (${source}) do not parse: ${v.errors.map(describe).join("; ")}`);
+    if (v.validationErrors.length > 0) {
+      const why = v.validationErrors.map((e) => `${e.policyId}: ${describe(e.error)}`);
+      fail("E_USAGE", `policies (${source}) do not validate against the schema: ${why.join("; ")}`);
+    }
+    return new Authorizer(policies, source);
+  }
+
+  /** The built-in set: each action needs the role the first slice's scope demanded. */
+  static default(): Authorizer {
+    return Authorizer.fromPolicies(DEFAULT_POLICIES, "built-in default");
+  }
+
+  /** Every `*.cedar` file of `dir` (sorted), validated. */
+  static async fromDir(dir: string): Promise<Authorizer> {
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter((n) => n.endsWith(".cedar")).sort();
+    } catch (e) {
+      return fail("E_USAGE", `--policy ${dir}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+    const all: Record<string, string> = {};
+    for (const n of names) {
+      for (const [id, p] of Object.entries(policiesOf(n, await readFile(join(dir, n), "utf8")))) {
+        if (id in all) fail("E_USAGE", `policy id ${id} appears twice in ${dir}`);
+        all[id] = p;
+      }
+    }
+    return Authorizer.fromPolicies(all, dir);
+  }
+
+  /** Allow only if every resource is allowed with no evaluation error. */
+  authorize(r: AuthzRequest): Decision {
+    const permits = new Set<string>();
+    for (const res of r.resources) {
+      const d = this.one(r, res);
+      if (d.decision === "deny") return d;
+      for (const p of d.policies) permits.add(p);
+    }
+    if (r.resources.length === 0) return { decision: "deny", policies: [], reason: "no resource" };
+    return { decision: "allow", policies: [...permits].sort(), reason: "permitted" };
+  }
+
+  private one(r: AuthzRequest, res: AuthzResource): Decision {
+    const principal = { type: `${NS}::${r.principal.type}`, id: r.principal.id };
+    const resource =
+      res.type === "Key"
+        ? { type: `${NS}::Key`, id: res.name }
+        : { type: `${NS}::Service`, id: res.id ?? "service" };
+    const entities: cedar.EntityJson[] = [
+      {
+        uid: principal,
+        attrs: { roles: [...r.principal.roles], kind: r.principal.kind },
+        parents: r.principal.roles.map((role) => ({ type: `${NS}::Role`, id: role })),
+      },
+      res.type === "Key"
+        ? {
+            uid: resource,
+            attrs: {
+              name: res.name,
+              labels: [...(res.labels ?? [])],
+              sensitivity: res.sensitivity ?? "unspecified",
+            },
+            parents: [],
+          }
+        : { uid: resource, attrs: {}, parents: [] },
+    ];
+    const what = `${r.action} on ${res.type === "Key" ? `key ${res.name}` : "the service"}`;
+    let a: cedar.AuthorizationAnswer;
+    try {
+      a = cedar.statefulIsAuthorized({
+        principal,
+        action: { type: `${NS}::Action`, id: r.action },
+        resource,
+        context: r.context as cedar.Context,
+        entities,
+        preparsedPolicySetId: this.setId,
+        preparsedSchemaName: this.schemaId,
+        validateRequest: true,
+      });
+    } catch (e) {
+      return { decision: "deny", policies: [], reason: `policy evaluation failed: ${String(e)}` };
+    }
+    if (a.type !== "success") {
+      const why = a.errors.map(describe).join("; ");
+      return { decision: "deny", policies: [], reason: `policy evaluation failed: ${why}` };
+    }
+    const { decision, diagnostics } = a.response;
+    const ids = [...diagnostics.reason].sort();
+    if (diagnostics.errors.length > 0) {
+      const errored = diagnostics.errors.map((e) => e.policyId).sort();
+      return {
+        decision: "deny",
+        policies: errored,
+        reason: `policy evaluation errored in ${errored.join(", ")}: denied (fail closed)`,
+      };
+    }
+    if (decision === "allow") return { decision: "allow", policies: ids, reason: "permitted" };
+    if (ids.length > 0)
+      return { decision: "deny", policies: ids, reason: `${what} forbidden by ${ids.join(", ")}` };
+    return { decision: "deny", policies: [], reason: `no policy permits ${what} (default deny)` };
+  }
+}

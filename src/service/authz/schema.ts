@@ -1,0 +1,75 @@
+/**
+ * The Cedar schema every policy set is validated against (strict mode) when it is loaded, and
+ * the built-in default policy set that reproduces the first slice's scope semantics (a route
+ * needs one role), so there is a single authorization path with or without `--policy`.
+ *
+ * Principals: `Workload` (static tokens, Kubernetes service-account and CI OIDC tokens, SPIFFE
+ * certificates) and `User` (any other OIDC subject), each with `roles` and parents
+ * `Role::"<role>"`. Resources: `Key` (name, labels, sensitivity) and `Service` (for actions on
+ * no key). Context: source address, time (Unix seconds), the principal's kind and workload
+ * identity, and — only on attested release — the verified attestation claims.
+ */
+export const CEDAR_NAMESPACE = "TensorSeal";
+
+export const CEDAR_SCHEMA = `namespace TensorSeal {
+  entity Role;
+  entity Workload in [Role] { roles: Set<String>, kind: String };
+  entity User in [Role] { roles: Set<String>, kind: String };
+  entity Key { name: String, labels: Set<String>, sensitivity: String };
+  entity Service;
+  type WorkloadIdentity = {
+    kind: String,
+    id: String,
+    k8sNamespace?: String,
+    serviceAccount?: String,
+    repository?: String,
+    ref?: String,
+    spiffeId?: String,
+  };
+  type Attestation = {
+    issuer: String,
+    tee: String,
+    measurement: String,
+    debug: Bool,
+    svn: Long,
+  };
+  type ClientCert = { subject: String, fingerprint: String, spiffeId?: String };
+  type RequestContext = {
+    source: String,
+    time: Long,
+    principalKind: String,
+    workload: WorkloadIdentity,
+    attestation?: Attestation,
+    clientCert?: ClientCert,
+  };
+  action "unwrap", "wrap", "rewrap", "keys:create", "keys:rotate" appliesTo {
+    principal: [Workload, User],
+    resource: [Key],
+    context: RequestContext,
+  };
+  action "keys:list", "attestation:challenge" appliesTo {
+    principal: [Workload, User],
+    resource: [Service],
+    context: RequestContext,
+  };
+}
+`;
+
+/** Each action and the role the first slice's scopes demanded for it. */
+export const ACTION_ROLES: Record<string, string> = {
+  unwrap: "unwrap",
+  wrap: "wrap",
+  rewrap: "rewrap",
+  "keys:create": "admin",
+  "keys:rotate": "admin",
+  "keys:list": "admin",
+  "attestation:challenge": "unwrap",
+};
+
+/** The default policy set: action A is permitted to a principal holding A's role. */
+export const DEFAULT_POLICIES: Record<string, string> = Object.fromEntries(
+  Object.entries(ACTION_ROLES).map(([action, role]) => [
+    `default:${action}`,
+    `permit (principal in TensorSeal::Role::"${role}", action == TensorSeal::Action::"${action}", resource);`,
+  ]),
+);

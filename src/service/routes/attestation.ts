@@ -1,0 +1,157 @@
+/**
+ * Attestation-bound release: a single-use challenge nonce, then `unwrap-attested`, which
+ * verifies the evidence JWT (signature, issuer, freshness, nonce, binding to the ephemeral
+ * X25519 key), consumes the nonce, hands the attestation claims to Cedar as
+ * `context.attestation`, and answers with the file key HPKE-sealed to the ephemeral key
+ * (info "tensorseal.dev/v1 attested-release", aad = the nonce), so a TLS terminator or proxy
+ * in between never sees it.
+ */
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { sealAttestedRelease, stanzaFromWire, type WireStanza } from "../../keys/service-client.js";
+import { EvidenceError } from "../attest/evidence.js";
+import type { ServiceContext } from "../context.js";
+import { deny, ServiceError } from "../errors.js";
+import { release } from "../protected.js";
+import { errorResponses, stanzaSchema } from "../schemas.js";
+import { stanzaKey } from "./datakeys.js";
+
+const security = [{ bearer: [] }];
+const challengeReply = {
+  type: "object",
+  required: ["nonce", "expiresAt"],
+  properties: { nonce: { type: "string" }, expiresAt: { type: "string" } },
+} as const;
+
+interface AttestedBody {
+  stanza: WireStanza;
+  evidence: string;
+  ephemeralPublicKey: string;
+}
+
+/** The nonce a request consumed, for the response's HPKE aad. */
+const consumed = new WeakMap<FastifyRequest, string>();
+
+function decodeKey(b64: string): Buffer {
+  const k = Buffer.from(b64, "base64");
+  if (k.length !== 32 || k.toString("base64") !== b64)
+    throw new ServiceError(
+      400,
+      "bad_request",
+      "ephemeralPublicKey must be 32 bytes of base64 (X25519)",
+    );
+  return k;
+}
+
+export async function attestationRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
+  const att = () => {
+    if (!ctx.attestation)
+      throw new ServiceError(
+        404,
+        "not_found",
+        "attested release is not configured on this service",
+      );
+    return ctx.attestation;
+  };
+  const challenge = {
+    config: {
+      action: "attestation.challenge",
+      authz: { action: "attestation:challenge", resources: () => ["service" as const] },
+    },
+    schema: {
+      summary:
+        "A single-use nonce for attestation evidence (expires after --nonce-ttl, default 60 s)",
+      security,
+      response: { 200: challengeReply, ...errorResponses },
+    },
+  };
+  const issue = async (req: FastifyRequest) => {
+    const n = await att().nonces.issue();
+    await release(ctx, req, { expires: n.expires });
+    return { nonce: n.nonce, expiresAt: new Date(n.expires).toISOString() };
+  };
+  app.get("/v1/attestation/challenge", challenge, issue);
+  app.post(
+    "/v1/attestation/challenge",
+    {
+      ...challenge,
+      schema: {
+        ...challenge.schema,
+        body: { type: "object", additionalProperties: false, properties: {} },
+      },
+    },
+    issue,
+  );
+
+  app.post<{ Body: AttestedBody }>(
+    "/v1/datakeys/unwrap-attested",
+    {
+      config: {
+        action: "datakeys.unwrap-attested",
+        authz: {
+          action: "unwrap",
+          resources: (req) => [stanzaKey((req.body as AttestedBody).stanza)],
+          context: async (req) => {
+            const a = att();
+            const b = req.body as AttestedBody;
+            const pub = decodeKey(b.ephemeralPublicKey);
+            let v: Awaited<ReturnType<typeof a.verifier.verify>>;
+            try {
+              v = await a.verifier.verify(b.evidence, pub);
+            } catch (e) {
+              if (e instanceof EvidenceError) deny(403, e.message);
+              throw e;
+            }
+            // Every validly signed, bound presentation burns the nonce, allowed or not.
+            if (!(await a.nonces.consume(v.nonce)))
+              deny(403, "attestation nonce unknown, already used or expired");
+            consumed.set(req, v.nonce);
+            return { attestation: { ...v.claims } };
+          },
+        },
+      },
+      schema: {
+        summary:
+          "Unwrap a service stanza for an attested workload: the file key comes back HPKE-sealed to its ephemeral X25519 key",
+        security,
+        body: {
+          type: "object",
+          required: ["stanza", "evidence", "ephemeralPublicKey"],
+          additionalProperties: false,
+          properties: {
+            stanza: stanzaSchema,
+            evidence: {
+              type: "string",
+              maxLength: 16384,
+              pattern: "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*\\.[A-Za-z0-9_-]*$",
+            },
+            ephemeralPublicKey: { type: "string", pattern: "^[A-Za-z0-9+/]{43}=$" },
+          },
+        },
+        response: {
+          200: {
+            type: "object",
+            required: ["enc", "ciphertext"],
+            properties: {
+              enc: { type: "string", description: "HPKE encapsulated key, base64" },
+              ciphertext: { type: "string", description: "sealed file key, base64" },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (req) => {
+      const nonce = consumed.get(req);
+      if (!nonce) deny(403, "no verified attestation for this request");
+      const pub = decodeKey(req.body.ephemeralPublicKey);
+      const u = await ctx.keys.unwrap(stanzaFromWire(req.body.stanza));
+      try {
+        const sealed = await sealAttestedRelease(pub, u.fileKey, nonce);
+        await release(ctx, req, { key: u.name, version: u.version, attested: true });
+        return sealed;
+      } finally {
+        u.fileKey.fill(0);
+      }
+    },
+  );
+}
