@@ -6,13 +6,19 @@
  * only the buffering differs: one read and one write per batch of chunks, into reused buffers.
  * The cipher work goes through the native batch addon when it loaded (native-gcm.ts), otherwise
  * through node:crypto; both run the same OpenSSL and produce the same bytes.
+ *
+ * With the addon, sealing and verifying a regular file map the job's input range (mapFile) and
+ * encrypt or check it straight out of the page cache: no pread copy. Opening does not: GCM
+ * decryption may read each ciphertext byte twice (once for GHASH, once to decrypt), and a
+ * mapping would let a process that writes the input between those reads get plaintext released
+ * that differs from what was authenticated; a private pread copy cannot change under us.
  */
 import { createCipheriv, createDecipheriv } from "node:crypto";
-import { readvSync, writevSync } from "node:fs";
+import { fstatSync, readvSync, writevSync } from "node:fs";
 import { chunkNonce, NONCE_SIZE, TAG_SIZE } from "../format/chunked.js";
 import { fail } from "../format/errors.js";
 import { readExactSync, writeAllSync } from "./fsutil.js";
-import { type NativeGcm, nativeGcm } from "./native-gcm.js";
+import { mapInputs, type NativeGcm, nativeGcm } from "./native-gcm.js";
 
 export type RangeMode = "seal" | "open" | "verify";
 
@@ -44,20 +50,34 @@ export interface RangeKeys {
 export class BatchBuffers {
   private a = Buffer.alloc(0);
   private b = Buffer.alloc(0);
+  private dirtyA = false;
+  private dirtyB = false;
   input(n: number): Buffer {
     if (this.a.length < n) this.a = Buffer.allocUnsafeSlow(n);
+    this.dirtyA = true;
     return this.a.subarray(0, n);
   }
   output(n: number): Buffer {
     if (this.b.length < n) this.b = Buffer.allocUnsafeSlow(n);
+    this.dirtyB = true;
     return this.b.subarray(0, n);
   }
-  /** The buffers held plaintext: clear them when a job ends. */
+  /** The output buffer, for sealed bytes only: nothing to wipe afterwards. */
+  sealedOutput(n: number): Buffer {
+    if (this.b.length < n) this.b = Buffer.allocUnsafeSlow(n);
+    return this.b.subarray(0, n);
+  }
+  /** The buffers may have held plaintext: clear them when a job ends. */
   wipe(): void {
-    this.a.fill(0);
-    this.b.fill(0);
+    if (this.dirtyA) this.a.fill(0);
+    if (this.dirtyB) this.b.fill(0);
+    this.dirtyA = false;
+    this.dirtyB = false;
   }
 }
+
+/** How many jobs read their input through a mapping and how many with pread (for tests). */
+export const inputPaths = { mapped: 0, read: 0 };
 
 /**
  * Processes the range batch by batch, yielding the plaintext bytes done after each batch so the
@@ -76,24 +96,34 @@ export function* processRange(
   const perBatch = Math.max(1, Math.floor(BATCH_BYTES / cs));
   const key = keys.aeadKey;
   const base = Buffer.from(keys.baseNonce.buffer, keys.baseNonce.byteOffset, NONCE_SIZE);
-  for (let first = spec.firstChunk; first < spec.endChunk; first += perBatch) {
-    const end = Math.min(first + perBatch, spec.endChunk);
-    const ptStart = first * cs;
-    const ptLen = Math.min(end * cs, spec.plaintextLength) - ptStart;
-    const b: Batch = {
-      sealing: spec.mode === "seal",
-      cs,
-      first,
-      end,
-      total: spec.plaintextLength,
-      ptStart,
-      ptLen,
-      sealedStart: spec.chunksOffset + first * (cs + TAG_SIZE),
-      sealedLen: ptLen + (end - first) * TAG_SIZE,
-    };
-    if (nativeGcm) nativeBatch(nativeGcm, key, base, b, inFd, outFd, bufs);
-    else jsBatch(key, base, b, inFd, outFd, bufs);
-    yield ptLen;
+  const gcm = nativeGcm;
+  const mapped = gcm !== null ? mapRange(gcm, spec, inFd, outFd) : null;
+  if (mapped) inputPaths.mapped++;
+  else inputPaths.read++;
+  try {
+    for (let first = spec.firstChunk; first < spec.endChunk; first += perBatch) {
+      const end = Math.min(first + perBatch, spec.endChunk);
+      const ptStart = first * cs;
+      const ptLen = Math.min(end * cs, spec.plaintextLength) - ptStart;
+      const b: Batch = {
+        sealing: spec.mode === "seal",
+        cs,
+        first,
+        end,
+        total: spec.plaintextLength,
+        ptStart,
+        ptLen,
+        sealedStart: spec.chunksOffset + first * (cs + TAG_SIZE),
+        sealedLen: ptLen + (end - first) * TAG_SIZE,
+      };
+      if (mapped) mappedBatch(gcm!, key, base, b, mapped, outFd, bufs);
+      else if (gcm) nativeBatch(gcm, key, base, b, inFd, outFd, bufs);
+      else jsBatch(key, base, b, inFd, outFd, bufs);
+      yield ptLen;
+    }
+  } finally {
+    // Deterministically, also when the caller stops early (abort) or a batch throws.
+    if (mapped) gcm!.unmap(mapped.buffer);
   }
 }
 
@@ -108,6 +138,77 @@ interface Batch {
   readonly ptLen: number;
   readonly sealedStart: number;
   readonly sealedLen: number;
+}
+
+/** A job's input range, mapped: `view[i]` is the input file's byte `start + i`. */
+interface MappedInput {
+  readonly buffer: ArrayBuffer;
+  readonly view: Uint8Array;
+  readonly start: number;
+}
+
+/**
+ * Maps the job's whole input range when it is sealing or verifying a regular file that holds
+ * all of it; otherwise (opening, a pipe or device, a file already shorter than the range, a
+ * mapping refused) null, and the job reads with pread exactly as without the addon, errors
+ * included. A file that shrinks after this check makes the addon throw ERR_TSEAL_INPUT_CHANGED.
+ */
+function mapRange(
+  gcm: NativeGcm,
+  spec: RangeSpec,
+  inFd: number,
+  outFd: number | null,
+): MappedInput | null {
+  const sealing = spec.mode === "seal";
+  // Not sealing with an output is opening, whatever the mode says (as in nativeBatch).
+  if (!mapInputs || (!sealing && outFd !== null) || spec.endChunk <= spec.firstChunk) return null;
+  const cs = spec.chunkSize;
+  const ptStart = spec.firstChunk * cs;
+  const ptEnd = Math.min(spec.endChunk * cs, spec.plaintextLength);
+  const start = sealing ? ptStart : spec.chunksOffset + spec.firstChunk * (cs + TAG_SIZE);
+  const end = sealing ? ptEnd : spec.chunksOffset + ptEnd + spec.endChunk * TAG_SIZE;
+  if (end <= start) return null;
+  try {
+    const st = fstatSync(inFd);
+    if (!st.isFile() || st.size < end) return null;
+    const buffer = gcm.mapFile(inFd, start, end - start);
+    return { buffer, view: new Uint8Array(buffer), start };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Straight from the mapping: sealing encrypts into the output buffer (ciphertext only) and
+ * writes it; verifying decrypts into the addon's scratch memory and discards it.
+ */
+function mappedBatch(
+  gcm: NativeGcm,
+  key: Uint8Array,
+  base: Buffer,
+  b: Batch,
+  m: MappedInput,
+  outFd: number | null,
+  bufs: BatchBuffers,
+): void {
+  const count = b.end - b.first;
+  let r: number;
+  try {
+    if (b.sealing) {
+      const out = bufs.sealedOutput(b.sealedLen);
+      gcm.sealBatch(key, base, b.first, count, b.cs, m.view, b.ptStart - m.start, b.ptLen, out, 0);
+      if (outFd !== null) writeAllSync(outFd, out, b.sealedStart);
+      return;
+    }
+    const at = b.sealedStart - m.start;
+    r = gcm.openBatch(key, base, b.first, count, b.cs, m.view, at, b.sealedLen, null, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException)?.code === "ERR_TSEAL_INPUT_CHANGED") {
+      fail("E_IO", "input ended early: the file changed while it was being read");
+    }
+    throw e;
+  }
+  if (r < 0) authFailed(-1 - r);
 }
 
 function authFailed(k: number): never {

@@ -3,11 +3,14 @@
  * sealed bytes, each path opens the other's output, tampering fails with E_DECRYPT before any
  * plaintext of the bad batch is written, and bad lengths or offsets throw instead of crashing.
  * processRange picks its path once per process (TENSORSEAL_NATIVE), so each side runs in a child.
+ * With the addon, sealing and verifying a regular file read it through a mapping (mapFile), or
+ * with pread under TENSORSEAL_MMAP=0 or for anything else: both must give the same bytes and
+ * errors, and a mapping must never outlive unmap() or crash the process when the file shrinks.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, constants, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -44,24 +47,26 @@ interface Job {
   endChunk: number;
   input: string;
   output: string | null;
+  chunksOffset?: number;
 }
 
 const RUNNER = `
 import { closeSync, openSync } from "node:fs";
 const [rangeJob, native, jobJson, keyHex, nonceHex] = process.argv.slice(1);
-const { BatchBuffers, processRange } = await import(rangeJob);
+const { BatchBuffers, inputPaths, processRange } = await import(rangeJob);
 const { nativeGcm } = await import(native);
 const job = JSON.parse(jobJson);
 const keys = { aeadKey: Buffer.from(keyHex, "hex"), baseNonce: Buffer.from(nonceHex, "hex") };
 const inFd = openSync(job.input, "r");
 const outFd = job.output === null ? null : openSync(job.output, "w");
-const spec = { ...job, chunksOffset: 0 };
+const spec = { chunksOffset: 0, ...job };
 let result = { native: nativeGcm !== null, ok: true };
 try {
   for (const _ of processRange(spec, keys, inFd, outFd, new BatchBuffers()));
 } catch (e) {
   result = { ...result, ok: false, code: e.code, message: e.message };
 }
+result.mapped = inputPaths.mapped;
 closeSync(inFd);
 if (outFd !== null) closeSync(outFd);
 console.log(JSON.stringify(result));
@@ -70,9 +75,16 @@ console.log(JSON.stringify(result));
 const key = randomBytes(32);
 const baseNonce = randomBytes(12);
 
-/** Runs processRange in a child on the native (true) or node:crypto (false) path. */
-function runJob(native: boolean, job: Job) {
-  const env: NodeJS.ProcessEnv = { ...process.env, TENSORSEAL_NATIVE: native ? "1" : "0" };
+/**
+ * Runs processRange in a child on the native (true) or node:crypto (false) path; `mmap: false`
+ * keeps the native path on pread. `mapped` in the result counts the jobs that mapped the input.
+ */
+function runJob(native: boolean, job: Job, { mmap = true } = {}) {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TENSORSEAL_NATIVE: native ? "1" : "0",
+    TENSORSEAL_MMAP: mmap ? "1" : "0",
+  };
   // The native child must not silently fall back.
   if (native) env["TENSORSEAL_REQUIRE_ALL"] = "1";
   else delete env["TENSORSEAL_REQUIRE_ALL"];
@@ -91,9 +103,27 @@ function runJob(native: boolean, job: Job) {
     ],
     { env, encoding: "utf8" },
   );
-  const r = JSON.parse(out) as { native: boolean; ok: boolean; code?: string; message?: string };
+  const r = JSON.parse(out) as {
+    native: boolean;
+    ok: boolean;
+    code?: string;
+    message?: string;
+    mapped: number;
+  };
   assert.equal(r.native, native, "child ran on the wrong path");
   return r;
+}
+
+/** Runs `code` (an ES module body that may use `addon`) in a child; returns its stdout. */
+function child(code: string, args: string[] = [], nodeArgs: string[] = []): string {
+  const prelude = `import { createRequire } from "node:module";
+const addon = createRequire(import.meta.url)(${JSON.stringify(NATIVE_ADDON_PATH)});
+`;
+  return execFileSync(
+    process.execPath,
+    [...nodeArgs, "--input-type=module", "-e", prelude + code, ...args],
+    { encoding: "utf8" },
+  );
 }
 
 const chunkCount = (cs: number, len: number) => Math.floor(len / cs) + 1;
@@ -193,16 +223,21 @@ test("native open: tampering fails with E_DECRYPT and the bad batch is not writt
     const tampered = join(dir, "tampered");
     writeFileSync(tampered, bad);
     const output = join(dir, "opened");
-    for (const mode of ["open", "verify"] as const) {
-      const r = runJob(true, {
-        mode,
-        ...whole,
-        input: tampered,
-        output: mode === "open" ? output : null,
-      });
+    for (const [mode, mmap] of [
+      ["open", true],
+      ["verify", true],
+      ["verify", false],
+    ] as const) {
+      const r = runJob(
+        true,
+        { mode, ...whole, input: tampered, output: mode === "open" ? output : null },
+        { mmap },
+      );
       assert.equal(r.ok, false, what);
       assert.equal(r.code, "E_DECRYPT", what);
       assert.equal(r.message, `chunk ${k} failed authentication: the file was modified`);
+      // Verifying reads through a mapping; opening never does (see range-job.ts).
+      assert.equal(r.mapped, mode === "verify" && mmap ? 1 : 0, `${what}: ${mode}`);
     }
     // Only batches before the failing one reach the output.
     assert.equal(statSync(output).size, k < 512 ? 0 : 512 * cs, what);
@@ -297,6 +332,7 @@ test("an input shorter than the range fails with E_IO on both paths", { skip }, 
     const r = runJob(native, { mode: "seal", ...job, input, output: join(dir, "out") });
     assert.equal(r.code, "E_IO", r.message);
     assert.match(r.message ?? "", /input ended early/);
+    assert.equal(r.mapped, 0, "a file shorter than the range is read with pread, not mapped");
   }
 });
 
@@ -383,4 +419,265 @@ test("bounds and type violations throw instead of crashing", { skip }, () => {
   const out2 = Buffer.alloc(2 * cs + 3);
   assert.equal(gcm.openBatch(key, baseNonce, 0, 2, cs, view, 7, sealed.length, out2, 3), 2 * cs);
   assert.ok(out2.subarray(3).equals(out));
+});
+
+test("mapped and pread native paths seal identical bytes and verify each other's", {
+  skip,
+}, (t) => {
+  const dir = tempDir(t);
+  for (const { cs, len } of [...CASES, { cs: 10000, len: (9 << 20) + 4321 }]) {
+    const plain = data(len);
+    const input = join(dir, "plain");
+    writeFileSync(input, plain);
+    const whole = { chunkSize: cs, plaintextLength: len, firstChunk: 0 };
+    const endChunk = chunkCount(cs, len);
+    const variants = [
+      { native: true, mmap: true },
+      { native: true, mmap: false },
+      { native: false, mmap: true },
+    ];
+    const outs = variants.map(({ native, mmap }, i) => {
+      const output = join(dir, `sealed-${i}`);
+      const r = runJob(native, { mode: "seal", ...whole, endChunk, input, output }, { mmap });
+      assert.ok(r.ok, r.message);
+      // An empty payload has nothing to map.
+      assert.equal(r.mapped, native && mmap && len > 0 ? 1 : 0, `mapped (${cs}, ${len})`);
+      return output;
+    });
+    const mappedBytes = readFileSync(outs[0]!);
+    assert.ok(mappedBytes.equals(readFileSync(outs[1]!)), `mapped != pread (${cs}, ${len})`);
+    assert.ok(mappedBytes.equals(readFileSync(outs[2]!)), `mapped != node:crypto (${cs}, ${len})`);
+    // The mapped verify accepts what pread and node:crypto sealed, and opening it (pread) gives
+    // the plaintext back.
+    for (const from of outs) {
+      const r = runJob(true, { mode: "verify", ...whole, endChunk, input: from, output: null });
+      assert.ok(r.ok, r.message);
+      assert.equal(r.mapped, 1);
+    }
+    const opened = join(dir, "opened");
+    const r = runJob(true, { mode: "open", ...whole, endChunk, input: outs[0]!, output: opened });
+    assert.ok(r.ok, r.message);
+    assert.equal(r.mapped, 0, "opening must not map its input");
+    assert.ok(readFileSync(opened).equals(plain));
+  }
+});
+
+test("mapped sub-ranges at offsets that are not page-aligned match pread", { skip }, (t) => {
+  const dir = tempDir(t);
+  const cs = 10000; // chunk k starts at 10000 * k (plaintext), 21 + 10016 * k (sealed)
+  const len = 50 * cs + 77;
+  const chunksOffset = 21;
+  const plain = data(len);
+  const input = join(dir, "plain");
+  writeFileSync(input, plain);
+  const whole = { chunkSize: cs, plaintextLength: len, chunksOffset };
+  const sealed = join(dir, "sealed");
+  assert.ok(
+    runJob(false, { mode: "seal", ...whole, firstChunk: 0, endChunk: 51, input, output: sealed })
+      .ok,
+  );
+  for (const [firstChunk, endChunk] of [
+    [13, 41],
+    [1, 2],
+    [49, 51],
+    [50, 51],
+  ] as const) {
+    const range = { ...whole, firstChunk, endChunk };
+    const outs = [true, false].map((mmap) => {
+      const output = join(dir, `out-${mmap}`);
+      const r = runJob(true, { mode: "seal", ...range, input, output }, { mmap });
+      assert.ok(r.ok, r.message);
+      assert.equal(r.mapped, mmap ? 1 : 0);
+      return readFileSync(output);
+    });
+    assert.ok(outs[0]!.equals(outs[1]!), `[${firstChunk}, ${endChunk})`);
+    // The sealed range, at its absolute offset, is the reference's.
+    const from = chunksOffset + firstChunk * (cs + TAG_SIZE);
+    assert.ok(outs[0]!.subarray(from).equals(readFileSync(sealed).subarray(from, outs[0]!.length)));
+    const r = runJob(true, { mode: "verify", ...range, input: sealed, output: null });
+    assert.ok(r.ok, r.message);
+    assert.equal(r.mapped, 1);
+  }
+  // mapFile itself at offsets around page boundaries: the view is exactly the file's bytes.
+  const gcm = addon!;
+  const fd = openSync(input, "r");
+  try {
+    for (const [offset, length] of [
+      [0, 1],
+      [1, 4095],
+      [4095, 2],
+      [4096, 4096],
+      [4097, 100_000],
+      [12_345, len - 12_345],
+      [len - 1, 1],
+    ] as const) {
+      const ab = gcm.mapFile(fd, offset, length);
+      assert.equal(ab.byteLength, length);
+      assert.ok(Buffer.from(ab).equals(plain.subarray(offset, offset + length)), `${offset}`);
+      assert.equal(gcm.unmap(ab), true);
+    }
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test("an input that is not a regular file is read with pread, never mapped", { skip }, (t) => {
+  const dir = tempDir(t);
+  const cs = 16384;
+  const len = 3 * cs + 5;
+  // /dev/zero: a character device that pread reads; it must seal like a file of zeros.
+  const zeros = join(dir, "zeros");
+  writeFileSync(zeros, Buffer.alloc(len));
+  const job = { chunkSize: cs, plaintextLength: len, firstChunk: 0, endChunk: 4 };
+  const fromDevice = runJob(true, {
+    mode: "seal",
+    ...job,
+    input: "/dev/zero",
+    output: join(dir, "a"),
+  });
+  assert.ok(fromDevice.ok, fromDevice.message);
+  assert.equal(fromDevice.mapped, 0);
+  const fromFile = runJob(true, { mode: "seal", ...job, input: zeros, output: join(dir, "b") });
+  assert.equal(fromFile.mapped, 1);
+  assert.ok(readFileSync(join(dir, "a")).equals(readFileSync(join(dir, "b"))));
+  // mapFile refuses a FIFO and a device outright, and bad arguments, with no mapping made.
+  const gcm = addon!;
+  const fifo = join(dir, "fifo");
+  execFileSync("mkfifo", [fifo]);
+  const fifoFd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const devFd = openSync("/dev/zero", "r");
+  const fileFd = openSync(zeros, "r");
+  try {
+    assert.throws(() => gcm.mapFile(fifoFd, 0, 1), { code: "ERR_TSEAL_MAP" });
+    assert.throws(() => gcm.mapFile(devFd, 0, 1), { code: "ERR_TSEAL_MAP" });
+    assert.throws(() => gcm.mapFile(fileFd, 0, len + 1), RangeError); // past the end
+    assert.throws(() => gcm.mapFile(fileFd, len, 1), RangeError);
+    assert.throws(() => gcm.mapFile(fileFd, 0, 0), RangeError);
+    assert.throws(() => gcm.mapFile(fileFd, -1, 1), RangeError);
+    assert.throws(() => gcm.mapFile(fileFd, 0.5, 1), RangeError);
+    assert.throws(() => gcm.mapFile(fileFd, 2 ** 53, 1), RangeError);
+    assert.throws(() => gcm.mapFile(-1, 0, 1), RangeError);
+    assert.throws(() => gcm.mapFile("3" as unknown as number, 0, 1), TypeError);
+    assert.throws(() => (gcm.mapFile as (...a: unknown[]) => ArrayBuffer)(fileFd, 0), TypeError);
+    assert.throws(() => gcm.mapFile(2 ** 31 - 1, 0, 1), { code: "ERR_TSEAL_MAP" }); // EBADF
+  } finally {
+    for (const fd of [fifoFd, devFd, fileFd]) closeSync(fd);
+  }
+});
+
+test("unmap detaches: the buffer then reads as empty and the addon refuses it", { skip }, (t) => {
+  const dir = tempDir(t);
+  const gcm = addon!;
+  const cs = 16384;
+  const plain = data(4 * cs);
+  const input = join(dir, "plain");
+  writeFileSync(input, plain);
+  const fd = openSync(input, "r");
+  try {
+    const ab = gcm.mapFile(fd, 100, 2 * cs);
+    const view = new Uint8Array(ab);
+    const sealed = Buffer.alloc(2 * cs + 2 * TAG_SIZE);
+    gcm.sealBatch(key, baseNonce, 0, 2, cs, view, 0, 2 * cs, sealed, 0);
+    const expect = Buffer.alloc(sealed.length);
+    gcm.sealBatch(key, baseNonce, 0, 2, cs, plain.subarray(100), 0, 2 * cs, expect, 0);
+    assert.ok(sealed.equals(expect));
+    assert.equal(gcm.unmap(ab), true);
+    assert.equal(ab.byteLength, 0);
+    assert.equal(view.length, 0);
+    assert.equal(view[0], undefined);
+    assert.throws(
+      () => gcm.sealBatch(key, baseNonce, 0, 2, cs, view, 0, 2 * cs, sealed, 0),
+      RangeError,
+    );
+    assert.throws(() => new Uint8Array(ab), TypeError); // V8: cannot construct on detached
+    assert.equal(gcm.unmap(ab), false, "a second unmap is a no-op");
+    assert.throws(() => gcm.unmap(new ArrayBuffer(16)), TypeError); // not ours
+    assert.throws(() => gcm.unmap(view as unknown as ArrayBuffer), TypeError);
+    assert.throws(() => gcm.unmap(plain.buffer as ArrayBuffer), TypeError);
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test("mappings are released by GC, work in worker threads, and survive a worker's exit", {
+  skip,
+}, (t) => {
+  const dir = tempDir(t);
+  const input = join(dir, "plain");
+  writeFileSync(input, data(1 << 20));
+  const out = child(
+    `import { openSync, readFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+const file = process.argv[1];
+const count = () => readFileSync("/proc/self/maps", "utf8").split("\\n").filter((l) => l.endsWith(file)).length;
+const fd = openSync(file, "r");
+for (let i = 0; i < 50; i++) addon.mapFile(fd, i, 1000);
+const before = count();
+for (let i = 0; i < 10 && count() > 0; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }
+const workerCode = \`
+  const { parentPort, workerData } = require("node:worker_threads");
+  const addon = require(workerData.addon);
+  const key = Buffer.alloc(32, 1), nonce = Buffer.alloc(12, 2);
+  const ab = addon.mapFile(workerData.fd, 5, 65536);
+  const out = Buffer.alloc(65536 + 16);
+  addon.sealBatch(key, nonce, 0, 1, 65536, new Uint8Array(ab), 0, 65536, out, 0);
+  addon.unmap(ab);
+  addon.mapFile(workerData.fd, 0, 4096); // left mapped: released when the worker ends
+  parentPort.postMessage(out.toString("hex"));\`;
+const w = new Worker(workerCode, { eval: true, execArgv: [], workerData: { fd, addon: ${JSON.stringify(NATIVE_ADDON_PATH)} } });
+const fromWorker = await new Promise((res, rej) => { w.once("message", res); w.once("error", rej); });
+await new Promise((r) => w.once("exit", r));
+const key = Buffer.alloc(32, 1), nonce = Buffer.alloc(12, 2);
+const out = Buffer.alloc(65536 + 16);
+addon.sealBatch(key, nonce, 0, 1, 65536, readFileSync(file).subarray(5, 5 + 65536), 0, 65536, out, 0);
+console.log(JSON.stringify({ before, after: count(), same: out.toString("hex") === fromWorker, left: count() }));`,
+    [input],
+    ["--expose-gc"],
+  );
+  const r = JSON.parse(out) as { before: number; after: number; same: boolean; left: number };
+  assert.equal(r.before, 50);
+  assert.equal(r.after, 0, "unreferenced mappings were not unmapped by GC");
+  assert.ok(r.same, "a worker thread's mapped seal differs");
+  assert.equal(r.left, 0, "a mapping left open in a worker outlived it");
+});
+
+test("a file that shrinks under a mapping throws instead of crashing (SIGBUS)", { skip }, (t) => {
+  const dir = tempDir(t);
+  const out = child(
+    `import { ftruncateSync, openSync, writeFileSync } from "node:fs";
+const file = process.argv[1];
+const cs = 1 << 20;
+const key = Buffer.alloc(32, 1), nonce = Buffer.alloc(12, 2);
+// Three sealed chunks of cs - 16 plaintext bytes: each chunk is cs bytes in the file.
+const sealed = Buffer.alloc(3 * cs);
+addon.sealBatch(key, nonce, 0, 3, cs - 16, Buffer.alloc(3 * cs - 48, 7), 0, 3 * cs - 48, sealed, 0);
+writeFileSync(file, sealed);
+const fd = openSync(file, "r+");
+const result = {};
+const ab = addon.mapFile(fd, 0, 3 * cs);
+const view = new Uint8Array(ab);
+result.before = addon.openBatch(key, nonce, 0, 3, cs - 16, view, 0, 3 * cs, null, 0);
+ftruncateSync(fd, 2 * cs + 100); // chunk 2 is cut short: its pages past the end now SIGBUS
+try { addon.sealBatch(key, nonce, 0, 3, cs, view, 0, 3 * cs, Buffer.alloc(3 * cs + 48), 0); }
+catch (e) { result.seal = e.code; }
+const dst = Buffer.alloc(3 * cs - 48, 0xaa);
+try { addon.openBatch(key, nonce, 0, 3, cs - 16, view, 0, 3 * cs, dst, 0); }
+catch (e) { result.open = e.code; result.wiped = dst.every((b) => b === 0); }
+try { addon.openBatch(key, nonce, 0, 3, cs - 16, view, 0, 3 * cs, null, 0); }
+catch (e) { result.verify = e.code; }
+// The bytes that still exist remain readable through the addon.
+result.stillOpens = addon.openBatch(key, nonce, 0, 2, cs - 16, view, 0, 2 * cs, null, 0);
+result.unmapped = addon.unmap(ab);
+console.log(JSON.stringify(result));`,
+    [join(dir, "sealed")],
+  );
+  assert.deepEqual(JSON.parse(out), {
+    before: 3 * (1 << 20) - 48,
+    seal: "ERR_TSEAL_INPUT_CHANGED",
+    open: "ERR_TSEAL_INPUT_CHANGED",
+    wiped: true,
+    verify: "ERR_TSEAL_INPUT_CHANGED",
+    stillOpens: 2 * (1 << 20) - 32,
+    unmapped: true,
+  });
 });
