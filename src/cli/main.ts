@@ -14,6 +14,7 @@ import { registerKeygen } from "./commands/keygen.js";
 import { registerKeys } from "./commands/keys.js";
 import { registerOpen } from "./commands/open.js";
 import { registerOpenDir } from "./commands/open-dir.js";
+import { registerPolicy } from "./commands/policy.js";
 import { registerRewrap } from "./commands/rewrap.js";
 import { registerRoot } from "./commands/root.js";
 import { registerSeal } from "./commands/seal.js";
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
     registerServe,
     registerServiceToken,
     registerAudit,
+    registerPolicy,
   ]) {
     register(program);
   }

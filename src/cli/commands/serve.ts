@@ -3,9 +3,12 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
 import {
+  Authorizer,
   buildServer,
+  DEFAULT_NONCE_TTL_MS,
   devRootKey,
   ensureDevTls,
+  loadKeySet,
   openDatabase,
   readServiceRootKey,
 } from "../../service/index.js";
@@ -44,6 +47,27 @@ export function registerServe(program: Command): void {
     )
     .option("--batch-max <n>", "most stanzas per batch unwrap", "100")
     .option("--log-level <level>", "fatal, error, warn, info, debug", "info")
+    .option(
+      "--policy <dir>",
+      "Cedar policies (*.cedar), validated at start (default: built-in scope policies)",
+    )
+    .option("--oidc-issuer <url>", "accept OIDC/JWT bearer tokens from this issuer (iss)")
+    .option("--oidc-audience <aud>", "required aud of OIDC tokens")
+    .option("--oidc-jwks <url|file>", "the issuer's JWKS: https:// URL or a JWKS file")
+    .option("--oidc-roles-claim <name>", "claim holding the principal's roles", "roles")
+    .option(
+      "--attestation-issuer <url>",
+      "attestation verifier whose evidence JWTs are accepted (iss)",
+    )
+    .option(
+      "--attestation-jwks <url|file>",
+      "the attestation verifier's JWKS: https:// URL or file",
+    )
+    .option(
+      "--nonce-ttl <seconds>",
+      "lifetime of attestation challenge nonces",
+      String(DEFAULT_NONCE_TTL_MS / 1000),
+    )
     .addHelpText(
       "after",
       "\nExamples:\n  tensorseal serve --dev\n  tensorseal serve --listen 0.0.0.0:8443 --db postgres://ts@db/tensorseal --tls-cert srv.pem --tls-key srv.key --root-key-file /run/secrets/root",
@@ -72,6 +96,31 @@ export function registerServe(program: Command): void {
       const root = rootFile
         ? await readServiceRootKey(rootFile)
         : await devRootKey(join(dev!.dir, "root.key"));
+      const oidc = [o.oidcIssuer, o.oidcAudience, o.oidcJwks];
+      if (oidc.some(Boolean) && !oidc.every(Boolean))
+        fail("E_USAGE", "--oidc-issuer, --oidc-audience and --oidc-jwks go together");
+      if (Boolean(o.attestationIssuer) !== Boolean(o.attestationJwks))
+        fail("E_USAGE", "--attestation-issuer and --attestation-jwks go together");
+      const ttl = Number(o.nonceTtl);
+      if (!Number.isFinite(ttl) || ttl < 1 || ttl > 3600)
+        fail("E_USAGE", "--nonce-ttl must be 1..3600 seconds");
+      // Invalid policies refuse to start (E_USAGE, exit 2) before anything listens.
+      const authorizer = o.policy ? await Authorizer.fromDir(o.policy) : Authorizer.default();
+      const jwt = o.oidcIssuer
+        ? {
+            issuer: o.oidcIssuer as string,
+            audience: o.oidcAudience as string,
+            keys: await loadKeySet(o.oidcJwks, "--oidc-jwks"),
+            rolesClaim: o.oidcRolesClaim as string,
+          }
+        : undefined;
+      const attestation = o.attestationIssuer
+        ? {
+            issuer: o.attestationIssuer as string,
+            keys: await loadKeySet(o.attestationJwks, "--attestation-jwks"),
+            nonceTtlMs: ttl * 1000,
+          }
+        : undefined;
       const db = await openDatabase(serviceDbUrl(o.db));
       const app = await buildServer({
         db,
@@ -79,6 +128,9 @@ export function registerServe(program: Command): void {
         tls,
         batchMax: Number(o.batchMax),
         logger: { level: o.logLevel },
+        authorizer,
+        ...(jwt ? { jwt } : {}),
+        ...(attestation ? { attestation } : {}),
       });
       root.fill(0);
       const url = await app.listen({ host, port });
@@ -87,6 +139,7 @@ export function registerServe(program: Command): void {
       say(
         `audit public key (pin it for \`audit verify --public-key\`): ${app.tensorseal.auditPublicKey}`,
       );
+      say(`policies: ${authorizer.source} (${Object.keys(authorizer.policies).length})`);
       if (dev) say(`development CA: ${dev.caPath} (clients: TENSORSEAL_SERVER_CA=${dev.caPath})`);
       await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);
