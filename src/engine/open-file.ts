@@ -10,7 +10,7 @@ import { type AtomicOutput, withAtomicOutput } from "./atomic.js";
 import { io } from "./fsutil.js";
 import type { OpenOptions, OpenResult, VerifyOptions } from "./options.js";
 import { Progress } from "./progress.js";
-import { PARALLEL_THRESHOLD, runRanges } from "./run-ranges.js";
+import { PARALLEL_THRESHOLD, prewarmWorkers, runRanges } from "./run-ranges.js";
 import { unlockFile } from "./sealed-header.js";
 
 export function openFile(input: string, output: string, opts: OpenOptions): Promise<OpenResult> {
@@ -28,6 +28,8 @@ async function openOrVerify(
 ): Promise<OpenResult> {
   const src = await io(`open ${input}`, () => open(input, "r"));
   try {
+    const { size } = await io(`stat ${input}`, () => src.stat());
+    void prewarmWorkers(size, opts.workers); // not awaited: start-up overlaps unlocking
     const file = await unlockFile(src, input, opts);
     const progress = new Progress(file.plaintextLength, opts.onProgress);
     try {

@@ -63,6 +63,18 @@ class RangeWorkerPool {
     });
   }
 
+  /** Starts idle workers up to `n` now, so thread start-up overlaps the caller's header work. */
+  prewarm(n: number): Promise<void> {
+    const started: Promise<unknown>[] = [];
+    while (this.all.size < n) {
+      const worker = new Worker(WORKER_URL, { execArgv: workerExecArgv() });
+      this.all.add(worker);
+      this.release(worker);
+      started.push(new Promise((resolve) => worker.once("online", resolve).once("error", resolve)));
+    }
+    return Promise.all(started).then(() => {});
+  }
+
   /** Terminates every worker (tests, or a CLI that wants to exit promptly). */
   async close(): Promise<void> {
     this.clearTimer();

@@ -34,6 +34,21 @@ export function defaultWorkers(): number {
   return availableParallelism();
 }
 
+/**
+ * Starts the worker threads a run of this size will use, before the caller parses headers and
+ * unwraps keys: thread start-up (tens of milliseconds) then overlaps that work.
+ */
+export function prewarmWorkers(
+  plaintextLength: number,
+  workers: number | undefined,
+): Promise<void> {
+  const n = workers ?? defaultWorkers();
+  if (Number.isSafeInteger(n) && n > 0 && plaintextLength >= PARALLEL_THRESHOLD) {
+    return workerPool.prewarm(n);
+  }
+  return Promise.resolve();
+}
+
 export async function runRanges(run: RangeRun): Promise<void> {
   const workers = run.workers ?? defaultWorkers();
   if (!Number.isSafeInteger(workers) || workers < 0) {

@@ -17,7 +17,7 @@ import { withAtomicOutput } from "./atomic.js";
 import { io, writeAll } from "./fsutil.js";
 import type { SealOptions, SealResult } from "./options.js";
 import { Progress } from "./progress.js";
-import { PARALLEL_THRESHOLD, runRanges } from "./run-ranges.js";
+import { PARALLEL_THRESHOLD, prewarmWorkers, runRanges } from "./run-ranges.js";
 
 export async function sealFile(
   input: string,
@@ -29,6 +29,7 @@ export async function sealFile(
     const st = await io(`stat ${input}`, () => src.stat());
     if (!st.isFile()) fail("E_USAGE", `${input} is not a regular file: seal it as a stream`);
     const length = st.size;
+    void prewarmWorkers(length, opts.workers); // not awaited: start-up overlaps key wrapping
     const descriptor = makeDescriptor(opts, length);
     const descriptorBytes = encodeDescriptor(descriptor);
     const payloadLength = new PayloadGeometry(descriptor.chunkSize).payloadLength(length);
