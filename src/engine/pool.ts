@@ -69,8 +69,14 @@ class RangeWorkerPool {
     while (this.all.size < n) {
       const worker = new Worker(WORKER_URL, { execArgv: workerExecArgv() });
       this.all.add(worker);
-      this.release(worker);
-      started.push(new Promise((resolve) => worker.once("online", resolve).once("error", resolve)));
+      this.idle.push(worker);
+      // Referenced until it is online (an awaiting caller must not see the loop run dry),
+      // then idle and unreferenced like any released worker.
+      started.push(
+        new Promise((resolve) => worker.once("online", resolve).once("error", resolve)).then(() => {
+          if (this.idle.includes(worker)) this.release(worker, false);
+        }),
+      );
     }
     return Promise.all(started).then(() => {});
   }
@@ -97,9 +103,9 @@ class RangeWorkerPool {
     return worker;
   }
 
-  private release(w: Worker): void {
+  private release(w: Worker, push = true): void {
     w.unref();
-    this.idle.push(w);
+    if (push) this.idle.push(w);
     this.clearTimer();
     this.idleTimer = setTimeout(() => void this.closeIdle(), IDLE_CLOSE_MS);
     this.idleTimer.unref();
