@@ -13,6 +13,7 @@ import { PayloadGeometry } from "../format/geometry.js";
 import { DEFAULT_SLOT_CAPACITY, encodeHeader } from "../format/header.js";
 import { makeDescriptor } from "../format/message.js";
 import { payloadContext } from "../format/payload.js";
+import type { Recipient } from "../format/stanza.js";
 import { withAtomicOutput } from "./atomic.js";
 import { io, writeAll } from "./fsutil.js";
 import type { SealOptions, SealResult } from "./options.js";
@@ -79,14 +80,30 @@ export async function sealFile(
  * Wraps a fresh file key for every recipient, encodes the header and returns the payload input
  * key (the caller derives the chunk keys from it and wipes it); the file key is wiped here.
  */
+/** The first recipient that can draw the file key (a KMS) does; the others then wrap it. */
+async function drawFileKey(recipients: readonly Recipient[]) {
+  for (const by of recipients) {
+    const drawn = by.generate ? await by.generate() : null;
+    if (drawn) {
+      if (drawn.fileKey.length !== 32)
+        fail("E_KEY", `${by.id} generated a file key of the wrong size`);
+      return { ...drawn, by };
+    }
+  }
+  return null;
+}
+
 export async function prepareHeader(
   opts: Pick<SealOptions, "recipients" | "slotCapacity" | "fileKey" | "salt">,
   descriptorBytes: Buffer,
 ): Promise<{ header: Buffer; inputKey: Buffer; salt: Buffer }> {
   if (opts.recipients.length === 0) fail("E_USAGE", "sealing needs at least one recipient");
-  const fileKey = opts.fileKey ? Buffer.from(opts.fileKey) : generateFileKey();
+  const drawn = opts.fileKey ? null : await drawFileKey(opts.recipients);
+  const fileKey = drawn?.fileKey ?? (opts.fileKey ? Buffer.from(opts.fileKey) : generateFileKey());
   try {
-    const stanzas = await Promise.all(opts.recipients.map((r) => r.wrap(fileKey)));
+    const stanzas = await Promise.all(
+      opts.recipients.map((r) => (r === drawn?.by ? drawn.stanza : r.wrap(fileKey))),
+    );
     const header = encodeHeader(
       fileKey,
       descriptorBytes,

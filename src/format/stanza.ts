@@ -19,6 +19,11 @@ export interface Stanza {
 export interface Recipient {
   readonly id: string;
   wrap(fileKey: Uint8Array): Promise<Stanza>;
+  /**
+   * Optional: draws the file key itself (a KMS's GenerateDataKey, from the provider's RNG) and
+   * returns it with its stanza; null when this recipient cannot, and the writer draws the key.
+   */
+  generate?(): Promise<{ fileKey: Buffer; stanza: Stanza } | null>;
   /** True when this stanza was produced for this recipient (used by rewrap --remove). */
   matches(stanza: Stanza): boolean;
 }

@@ -25,6 +25,8 @@ export interface KeyProvider {
   unwrap(stanza: Stanza): Promise<Buffer | null>;
   /** Creates a key in the provider; returns its key reference for `wrap`. */
   generateKey?(label: string): Promise<string>;
+  /** Draws a new file key inside the provider and returns it with its stanza. */
+  generateDataKey?(keyRef: string): Promise<{ fileKey: Buffer; stanza: Stanza }>;
 }
 
 export interface KmsStanza {
@@ -115,6 +117,10 @@ export function providerRecipient(
   return {
     id: `${name}:${keyRef}`,
     wrap: async (fileKey) => (await provider()).wrap(fileKey, keyRef),
+    generate: async () => {
+      const p = await provider();
+      return p.generateDataKey ? p.generateDataKey(keyRef) : null;
+    },
     matches: (s) => kmsProviderOf(s) === name && matches(parseKmsStanza(s)),
   };
 }

@@ -29,6 +29,8 @@ import {
   parseProviderRecipient,
   providerIdentities,
 } from "../../src/keys/provider.js";
+import { parseIdentityFile, parseRecipient } from "../../src/keys/recipients.js";
+import { generateX25519Identity } from "../../src/keys/x25519.js";
 import { sandbox } from "../cli/helpers.js";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -200,6 +202,27 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
     await sealFile(join(dir, "weights.bin"), sealed, { recipients: [recipient], workers: 0 });
     await openFile(sealed, join(dir, "w.out"), { identities: providerIdentities(), workers: 0 });
     assert.ok(readFileSync(join(dir, "w.out")).equals(data));
+  });
+
+  test("GenerateDataKey draws the file key when KMS comes first; the other recipients wrap it", async () => {
+    const drawn = await provider.generateDataKey(key1.arn);
+    assert.equal(drawn.fileKey.length, 32);
+    assert.ok((await provider.unwrap(drawn.stanza))!.equals(drawn.fileKey));
+
+    const { identity, recipient } = generateX25519Identity();
+    const sealed = join(dir, "g.tseal");
+    await sealFile(join(dir, "weights.bin"), sealed, {
+      recipients: [parseProviderRecipient(`aws-kms:${key1.arn}`)!, parseRecipient(recipient)],
+      workers: 0,
+    });
+    // Each recipient alone opens the file: both stanzas carry the one KMS-drawn file key.
+    await openFile(sealed, join(dir, "g1.out"), { identities: providerIdentities(), workers: 0 });
+    await openFile(sealed, join(dir, "g2.out"), {
+      identities: parseIdentityFile(identity),
+      workers: 0,
+    });
+    assert.ok(readFileSync(join(dir, "g1.out")).equals(data));
+    assert.ok(readFileSync(join(dir, "g2.out")).equals(data));
   });
 
   test("ReEncrypt moves a stanza to a second key; a rewrap through it keeps the file openable", async () => {

@@ -8,14 +8,16 @@
  *
  * The binding is 16 random bytes drawn per stanza; it appears in the KMS audit log (CloudTrail)
  * and in `tensorseal inspect`, so each Decrypt can be traced to the file that asked for it.
- * Encrypt rather than GenerateDataKey: the file key is shared by every recipient of the file,
- * so it is drawn once by the format layer and each provider only wraps it.
+ * When a KMS recipient comes first among a file's recipients, GenerateDataKey draws the file key
+ * inside KMS (its RNG, its audit trail) and the other recipients wrap that key; a KMS recipient
+ * added later, or by rewrap, wraps the existing key with Encrypt.
  */
 import { randomBytes } from "node:crypto";
 import {
   CreateKeyCommand,
   DecryptCommand,
   EncryptCommand,
+  GenerateDataKeyCommand,
   KMSClient,
   ReEncryptCommand,
 } from "@aws-sdk/client-kms";
@@ -97,6 +99,27 @@ export class AwsKmsProvider implements KeyProvider {
       ),
     );
     return this.stanza(out.KeyId ?? keyRef, binding, out.CiphertextBlob);
+  }
+
+  async generateDataKey(keyRef: string): Promise<{ fileKey: Buffer; stanza: Stanza }> {
+    const binding = randomBytes(KMS_BINDING_SIZE);
+    const out = await this.call(keyRef, "GenerateDataKey", (c) =>
+      c.send(
+        new GenerateDataKeyCommand({
+          KeyId: keyRef,
+          NumberOfBytes: FILE_KEY_SIZE,
+          EncryptionContext: kmsEncryptionContext(binding),
+        }),
+      ),
+    );
+    const pt = out.Plaintext;
+    if (!pt || pt.length !== FILE_KEY_SIZE) {
+      pt?.fill(0);
+      return fail("E_PROVIDER", `aws-kms GenerateDataKey on ${keyRef} returned no 32-byte key`);
+    }
+    const fileKey = Buffer.from(pt);
+    pt.fill(0);
+    return { fileKey, stanza: this.stanza(out.KeyId ?? keyRef, binding, out.CiphertextBlob) };
   }
 
   async unwrap(stanza: Stanza): Promise<Buffer | null> {
