@@ -6,6 +6,7 @@
 
 export { AtomicOutput, withAtomicOutput } from "./atomic.js";
 export { openFile, verifyFile } from "./open-file.js";
+export { type OpenedInMemory, type OpenToMemoryOptions, openToMemory } from "./open-memory.js";
 export type {
   OpenOptions,
   OpenResult,

@@ -1,11 +1,11 @@
 /**
- * Worker thread for loadSealedSafetensors: decrypts one chunk range into the shared output.
+ * Worker thread for openToMemory: decrypts one chunk range into the shared output.
  * The file descriptor is the main thread's (threads share the descriptor table: the file that
  * was opened and authenticated is the one read); keys arrive as private copies, wiped after.
  */
 import { parentPort } from "node:worker_threads";
-import { isTensorSealError } from "../../format/errors.js";
-import { type ChunkRange, decryptRangeInto } from "./decrypt-range.js";
+import { isTensorSealError } from "../format/errors.js";
+import { type ChunkRange, decryptRangeInto } from "./decrypt-into.js";
 
 export interface LoadJob {
   readonly range: ChunkRange;

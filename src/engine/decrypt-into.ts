@@ -8,9 +8,9 @@
  */
 import { createDecipheriv } from "node:crypto";
 import { readSync } from "node:fs";
-import { nativeGcm } from "../../engine/native-gcm.js";
-import { chunkNonce, TAG_SIZE } from "../../format/chunked.js";
-import { fail } from "../../format/errors.js";
+import { chunkNonce, TAG_SIZE } from "../format/chunked.js";
+import { fail } from "../format/errors.js";
+import { nativeGcm } from "./native-gcm.js";
 
 /** About 8 MiB of sealed bytes per read. */
 const BATCH_BYTES = 8 << 20;
