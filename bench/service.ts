@@ -32,6 +32,10 @@ const CLI = resolve("dist/src/cli/main.js");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const PG_URL = process.env.TENSORSEAL_TEST_PG_URL ?? "postgres://root@127.0.0.1:5432/test";
 const BATCH = 100;
+/** Extra node flags for the server process only, e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+/** Run only these databases (comma-separated: sqlite,postgres); default both. */
+const ONLY = new Set((process.env.BENCH_DB ?? "sqlite,postgres").split(","));
 
 interface Server {
   url: string;
@@ -51,7 +55,18 @@ async function start(db: string, home: string): Promise<Server> {
   if (tok.status !== 0) throw new Error(tok.stderr.toString());
   const proc = spawn(
     process.execPath,
-    [CLI, "serve", "--dev", "--listen", "127.0.0.1:0", "--db", db, "--batch-max", String(BATCH)],
+    [
+      ...SERVER_NODE_ARGS,
+      CLI,
+      "serve",
+      "--dev",
+      "--listen",
+      "127.0.0.1:0",
+      "--db",
+      db,
+      "--batch-max",
+      String(BATCH),
+    ],
     {
       env,
       stdio: ["ignore", "ignore", "pipe"], // info-level JSON logs are written (to /dev/null), as in production
@@ -158,11 +173,13 @@ async function bench(label: string, db: string): Promise<void> {
 }
 
 const schema = `bench_${process.pid}`;
-await bench(
-  "SQLite",
-  `sqlite:${join(mkdtempSync(join(tmpdir(), "tensorseal-bench-db-")), "service.db")}`,
-);
+if (ONLY.has("sqlite"))
+  await bench(
+    "SQLite",
+    `sqlite:${join(mkdtempSync(join(tmpdir(), "tensorseal-bench-db-")), "service.db")}`,
+  );
 const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+if (!ONLY.has("postgres")) process.exit(0);
 try {
   await c.connect();
   await c.query(`create schema ${schema}`);

@@ -3,6 +3,8 @@
  * counts by route, method and status; unwrapped keys by outcome; unwrap latency histogram
  * (handler start to response, audit write included).
  */
+import type { AuditStats } from "./audit/log.js";
+
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 export class Metrics {
@@ -25,7 +27,7 @@ export class Metrics {
     for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) this.buckets[i]!++;
   }
 
-  render(): string {
+  render(audit?: AuditStats): string {
     const out: string[] = [
       "# HELP tensorseal_http_requests_total HTTP requests by route, method and status.",
       "# TYPE tensorseal_http_requests_total counter",
@@ -49,6 +51,19 @@ export class Metrics {
       `tensorseal_unwrap_duration_seconds_sum ${this.sum}`,
       `tensorseal_unwrap_duration_seconds_count ${this.count}`,
     );
+    if (audit) {
+      out.push(
+        "# HELP tensorseal_audit_commits_total Audit group commits (one transaction each).",
+        "# TYPE tensorseal_audit_commits_total counter",
+        `tensorseal_audit_commits_total ${audit.commits}`,
+        "# HELP tensorseal_audit_entries_total Audit entries committed.",
+        "# TYPE tensorseal_audit_entries_total counter",
+        `tensorseal_audit_entries_total ${audit.entries}`,
+        "# HELP tensorseal_audit_max_group Most entries committed in one group.",
+        "# TYPE tensorseal_audit_max_group gauge",
+        `tensorseal_audit_max_group ${audit.maxGroup}`,
+      );
+    }
     return `${out.join("\n")}\n`;
   }
 }

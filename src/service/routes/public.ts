@@ -47,7 +47,8 @@ export async function publicRoutes(app: FastifyInstance, ctx: ServiceContext): P
         response: { 200: { type: "string" } },
       },
     },
-    async (_req, reply) => reply.type("text/plain; version=0.0.4").send(ctx.metrics.render()),
+    async (_req, reply) =>
+      reply.type("text/plain; version=0.0.4").send(ctx.metrics.render(ctx.audit.stats)),
   );
 
   app.get(
