@@ -19,6 +19,7 @@ MODULES = [
     "tensorseal.keys.kek",
     "tensorseal.keys.x25519",
     "tensorseal.keys.passphrase",
+    "tensorseal.keys.service",
     "tensorseal.st_format",
 ]
 

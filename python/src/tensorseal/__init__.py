@@ -30,6 +30,7 @@ from .keys.kek import KekIdentity, KekRecipient
 from .keys.keystore import Keystore, KeyInfo
 from .keys.passphrase import PassphraseIdentity, PassphraseRecipient
 from .keys.recipients import parse_recipient
+from .keys.service import ServiceClient, ServiceIdentity, ServiceRecipient
 from .keys.x25519 import (
     X25519Identity,
     X25519Recipient,
@@ -65,6 +66,9 @@ __all__ = [
     "Recipient",
     "SealedFile",
     "Sealer",
+    "ServiceClient",
+    "ServiceIdentity",
+    "ServiceRecipient",
     "Stanza",
     "StorageError",
     "TensorSealError",

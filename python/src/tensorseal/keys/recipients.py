@@ -1,19 +1,23 @@
-"""Recipient strings as the CLI accepts them: ``tseal1…`` (X25519) and ``kek:NAME`` (keystore)."""
+"""Recipient strings as the CLI accepts them: ``tseal1…`` (X25519), ``kek:NAME`` (keystore) and
+``service:NAME`` (the key service)."""
 
 from __future__ import annotations
 
 from ..errors import fail
 from ..format.stanza import Recipient
 from .keystore import Keystore
+from .service import ServiceClient, ServiceRecipient
 from .x25519 import RECIPIENT_HRP, X25519Recipient
 
 
-def parse_recipient(s: str, keystore: Keystore | None = None) -> Recipient:
+def parse_recipient(s: str, keystore: Keystore | None = None, service: ServiceClient | None = None) -> Recipient:
     """A recipient from its string form.
 
     Args:
-        s: ``tseal1…`` or ``kek:NAME`` (the latter needs ``keystore``).
+        s: ``tseal1…``, ``kek:NAME`` (needs ``keystore``) or ``service:NAME``.
         keystore: the opened local keystore.
+        service: the key service for ``service:NAME``; default: configured from the
+            environment as the CLI is (``TENSORSEAL_SERVER``...).
 
     Returns:
         The recipient.
@@ -26,9 +30,11 @@ def parse_recipient(s: str, keystore: Keystore | None = None) -> Recipient:
         if keystore is None:
             fail("E_USAGE", f"recipient {s} needs the local keystore: pass keystore=Keystore.open(...)")
         return keystore.recipient(s[4:])
+    if s.startswith("service:"):
+        return ServiceRecipient(service or ServiceClient.from_env(), None, s[8:])
     if s.lower().startswith(RECIPIENT_HRP + "1"):
         return X25519Recipient(s)
     if s.upper().startswith("TSEAL-SECRET-KEY-1"):
         fail("E_USAGE", "a secret key was given as a recipient: pass its public tseal1... string")
     shown = s if len(s) <= 80 else s[:80] + "..."
-    fail("E_USAGE", f"unknown recipient {shown!r}: expected tseal1... or kek:NAME")
+    fail("E_USAGE", f"unknown recipient {shown!r}: expected tseal1..., kek:NAME or service:NAME")
