@@ -11,6 +11,7 @@ export type ServiceErrorCode =
   | "not_found"
   | "not_mine"
   | "conflict"
+  | "version_unavailable"
   | "does_not_open"
   | "too_large"
   | "audit_unavailable"

@@ -37,6 +37,8 @@ export const keySchema = {
     name: { type: "string" },
     created: { type: "string" },
     primaryVersion: { type: "integer" },
+    minDecryptionVersion: { type: "integer" },
+    minEncryptionVersion: { type: "integer" },
     versions: {
       type: "array",
       items: {
@@ -45,7 +47,8 @@ export const keySchema = {
         properties: {
           version: { type: "integer" },
           created: { type: "string" },
-          state: { type: "string" },
+          state: { type: "string", enum: ["enabled", "disabled", "scheduled", "destroyed"] },
+          destroyAfter: { type: "string" },
         },
       },
     },

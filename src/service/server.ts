@@ -22,6 +22,7 @@ import { KeyRepo } from "./keys/repo.js";
 import { KeyService } from "./keys/service.js";
 import { Metrics } from "./metrics.js";
 import { protectedScope } from "./protected.js";
+import { sweep } from "./routes/keys.js";
 import { publicRoutes } from "./routes/public.js";
 import { loadServerState, type ServerState } from "./state.js";
 
@@ -58,6 +59,10 @@ export interface ServerOptions {
   readonly authorizer?: Authorizer;
   /** Attested release: the verifier's issuer and JWKS; nonce lifetime (default 60 s). */
   readonly attestation?: AttestationVerifierOptions & { nonceTtlMs?: number };
+  /** The clock (Unix ms) for key lifecycle (destruction waiting periods); default Date.now. */
+  readonly now?: () => number;
+  /** How often scheduled destructions are carried out (ms, default 60 s; 0 = only on requests). */
+  readonly sweepEveryMs?: number;
   /** Where audit entries go; default: the database chain. Tests inject a failing one. */
   readonly auditSink?: AuditSink;
 }
@@ -123,7 +128,17 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   });
   await app.register(publicRoutes, ctx);
   await app.register(protectedScope, ctx);
-  app.addHook("onClose", async () => ctx.keys.close());
+  const every = o.sweepEveryMs ?? 60_000;
+  const timer =
+    every > 0
+      ? setInterval(() => {
+          sweep(ctx).catch((err) => app.log.error({ err }, "scheduled key destruction failed"));
+        }, every).unref()
+      : null;
+  app.addHook("onClose", async () => {
+    if (timer) clearInterval(timer);
+    ctx.keys.close();
+  });
   return app;
 }
 
@@ -140,7 +155,7 @@ function context(o: ServerOptions, state: ServerState): ServiceContext {
     });
   return {
     db: o.db,
-    keys: new KeyService(new KeyRepo(o.db), state),
+    keys: new KeyService(new KeyRepo(o.db), state, 1000, o.now),
     audit: new AuditLog(sink),
     authenticators: o.authenticators ?? [
       new StaticTokenAuthenticator(new TokenRepo(o.db), state.root.auditHmac),

@@ -42,7 +42,8 @@ export const CEDAR_SCHEMA = `namespace TensorSeal {
     attestation?: Attestation,
     clientCert?: ClientCert,
   };
-  action "unwrap", "wrap", "rewrap", "keys:create", "keys:rotate" appliesTo {
+  action "unwrap", "wrap", "rewrap", "keys:create", "keys:rotate", "keys:disable", "keys:enable",
+    "keys:schedule-destroy", "keys:cancel-destroy", "keys:update" appliesTo {
     principal: [Workload, User],
     resource: [Key],
     context: RequestContext,
@@ -63,6 +64,11 @@ export const ACTION_ROLES: Record<string, string> = {
   "keys:create": "admin",
   "keys:rotate": "admin",
   "keys:list": "admin",
+  "keys:disable": "admin",
+  "keys:enable": "admin",
+  "keys:schedule-destroy": "admin",
+  "keys:cancel-destroy": "admin",
+  "keys:update": "admin",
   "attestation:challenge": "unwrap",
 };
 

@@ -74,9 +74,30 @@ const nonces: Migration = {
   },
 };
 
+/**
+ * Key lifecycle: minimum decryption/encryption versions per key, and the time a version
+ * scheduled for destruction is erased (ISO 8601; null unless state = 'scheduled').
+ * Version states: enabled | disabled | scheduled | destroyed (sealed material erased).
+ */
+const lifecycle: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .alterTable("keys")
+      .addColumn("min_decryption_version", "integer", (c) => c.notNull().defaultTo(1))
+      .execute();
+    await db.schema
+      .alterTable("keys")
+      .addColumn("min_encryption_version", "integer", (c) => c.notNull().defaultTo(1))
+      .execute();
+    await db.schema.alterTable("key_versions").addColumn("destroy_after", "varchar(32)").execute();
+    await db.schema.alterTable("key_versions").addColumn("state_changed", "varchar(32)").execute();
+  },
+};
+
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_nonces": nonces,
+  "0003_lifecycle": lifecycle,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -1,5 +1,5 @@
 /** Table types of the key service's database (the same for SQLite and PostgreSQL). */
-import type { Kysely } from "kysely";
+import type { Generated, Kysely } from "kysely";
 
 export interface MetaTable {
   k: string;
@@ -10,6 +10,10 @@ export interface KeysTable {
   name: string;
   created: string;
   primary_version: number;
+  /** Versions below this are refused for unwrap (and rewrap). */
+  min_decryption_version: Generated<number>;
+  /** Wrap refuses when the primary is below this (rotate first). */
+  min_encryption_version: Generated<number>;
 }
 
 /** One KEK version; `sealed` = base64(nonce 12 || AES-256-GCM(material) || tag), see keys/sealing.ts. */
@@ -17,8 +21,13 @@ export interface KeyVersionsTable {
   name: string;
   version: number;
   created: string;
+  /** enabled | disabled | scheduled | destroyed */
   state: string;
+  /** Empty once destroyed (crypto-shredding). */
   sealed: string;
+  /** When a scheduled version is erased (ISO 8601), else null. */
+  destroy_after: string | null;
+  state_changed: string | null;
 }
 
 /** Bootstrap bearer tokens: only SHA-256(token) is stored. */

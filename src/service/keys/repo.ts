@@ -1,11 +1,28 @@
 /** Data access for KEKs and their versions (no crypto here: material stays sealed). */
 import type { Database } from "../db/schema.js";
 
+export interface VersionRow {
+  version: number;
+  created: string;
+  state: string;
+  destroyAfter?: string;
+}
+
 export interface KeyRow {
   name: string;
   created: string;
   primaryVersion: number;
-  versions: { version: number; created: string; state: string }[];
+  minDecryptionVersion: number;
+  minEncryptionVersion: number;
+  versions: VersionRow[];
+}
+
+/** What unwrap and wrap check: a key's versions and limits (no material). */
+export interface KeyMeta {
+  primary: number;
+  minDecryption: number;
+  minEncryption: number;
+  versions: Map<number, { state: string; destroyAfter: string | null }>;
 }
 
 export class KeyRepo {
@@ -58,22 +75,106 @@ export class KeyRepo {
     });
   }
 
-  async list(): Promise<KeyRow[]> {
-    const keys = await this.d.db.selectFrom("keys").selectAll().orderBy("name").execute();
-    const versions = await this.d.db
+  async list(name?: string): Promise<KeyRow[]> {
+    let kq = this.d.db.selectFrom("keys").selectAll().orderBy("name");
+    let vq = this.d.db
       .selectFrom("key_versions")
-      .select(["name", "version", "created", "state"])
+      .select(["name", "version", "created", "state", "destroy_after"])
       .orderBy("name")
-      .orderBy("version")
-      .execute();
+      .orderBy("version");
+    if (name !== undefined) {
+      kq = kq.where("name", "=", name);
+      vq = vq.where("name", "=", name);
+    }
+    const keys = await kq.execute();
+    const versions = await vq.execute();
     return keys.map((k) => ({
       name: k.name,
       created: k.created,
       primaryVersion: Number(k.primary_version),
+      minDecryptionVersion: Number(k.min_decryption_version),
+      minEncryptionVersion: Number(k.min_encryption_version),
       versions: versions
         .filter((v) => v.name === k.name)
-        .map((v) => ({ version: Number(v.version), created: v.created, state: v.state })),
+        .map((v) => ({
+          version: Number(v.version),
+          created: v.created,
+          state: v.state,
+          ...(v.destroy_after ? { destroyAfter: v.destroy_after } : {}),
+        })),
     }));
+  }
+
+  async meta(name: string): Promise<KeyMeta | null> {
+    const k = await this.d.db
+      .selectFrom("keys")
+      .select(["primary_version", "min_decryption_version", "min_encryption_version"])
+      .where("name", "=", name)
+      .executeTakeFirst();
+    if (!k) return null;
+    const vs = await this.d.db
+      .selectFrom("key_versions")
+      .select(["version", "state", "destroy_after"])
+      .where("name", "=", name)
+      .execute();
+    return {
+      primary: Number(k.primary_version),
+      minDecryption: Number(k.min_decryption_version),
+      minEncryption: Number(k.min_encryption_version),
+      versions: new Map(
+        vs.map((v) => [Number(v.version), { state: v.state, destroyAfter: v.destroy_after }]),
+      ),
+    };
+  }
+
+  /** Sets a version's state if it is currently one of `from`; false if not (or no such version). */
+  async setState(
+    name: string,
+    version: number,
+    from: string[],
+    to: string,
+    at: string,
+    destroyAfter: string | null = null,
+  ): Promise<boolean> {
+    const r = await this.d.db
+      .updateTable("key_versions")
+      .set({ state: to, state_changed: at, destroy_after: destroyAfter })
+      .where("name", "=", name)
+      .where("version", "=", version)
+      .where("state", "in", from)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async setLimits(
+    name: string,
+    limits: { min_decryption_version?: number; min_encryption_version?: number },
+  ): Promise<void> {
+    await this.d.db.updateTable("keys").set(limits).where("name", "=", name).execute();
+  }
+
+  /** Scheduled versions whose waiting period ended at `now` (ISO). */
+  async due(now: string): Promise<{ name: string; version: number }[]> {
+    const rows = await this.d.db
+      .selectFrom("key_versions")
+      .select(["name", "version"])
+      .where("state", "=", "scheduled")
+      .where("destroy_after", "<=", now)
+      .execute();
+    return rows.map((r) => ({ name: r.name, version: Number(r.version) }));
+  }
+
+  /** Erases the sealed material of a due scheduled version (crypto-shredding); false if not due. */
+  async destroy(name: string, version: number, now: string): Promise<boolean> {
+    const r = await this.d.db
+      .updateTable("key_versions")
+      .set({ state: "destroyed", sealed: "", state_changed: now, destroy_after: null })
+      .where("name", "=", name)
+      .where("version", "=", version)
+      .where("state", "=", "scheduled")
+      .where("destroy_after", "<=", now)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async primary(name: string): Promise<number | null> {

@@ -14,7 +14,7 @@ import {
 } from "../../keys/service-client.js";
 import { ServiceError } from "../errors.js";
 import type { ServerState } from "../state.js";
-import type { KeyRepo, KeyRow } from "./repo.js";
+import type { KeyMeta, KeyRepo, KeyRow } from "./repo.js";
 import { openSecret, sealSecret } from "./sealing.js";
 
 export const KEY_NAME_PATTERN = "^[A-Za-z0-9._-]{1,128}$";
@@ -26,14 +26,22 @@ export interface Unwrapped {
   version: number;
 }
 
+const DAY_MS = 86_400_000;
+
+/** A lifecycle change the routes audit. */
+export type VersionAction = "disable" | "enable" | "schedule-destroy" | "cancel-destroy";
+
 export class KeyService {
   private readonly materials = new Map<string, Buffer>();
-  private readonly primaries = new Map<string, { version: number; at: number }>();
+  /** Per key: primary, limits and version states, re-read after `metaTtlMs` (other replicas). */
+  private readonly metas = new Map<string, { meta: KeyMeta; at: number }>();
 
   constructor(
     private readonly repo: KeyRepo,
     private readonly state: ServerState,
-    private readonly primaryTtlMs = 1000,
+    private readonly metaTtlMs = 1000,
+    /** The clock (Unix ms); injectable so tests can pass a destruction waiting period. */
+    readonly now: () => number = Date.now,
   ) {}
 
   get serverId(): string {
@@ -62,7 +70,7 @@ export class KeyService {
       }
     });
     if (v === null) throw new ServiceError(404, "not_found", `no key named ${name}`);
-    this.primaries.delete(name);
+    this.metas.delete(name);
     return this.show(name);
   }
 
@@ -70,15 +78,30 @@ export class KeyService {
     return this.repo.list();
   }
 
-  private async show(name: string): Promise<KeyRow> {
-    const k = (await this.repo.list()).find((x) => x.name === name);
+  async show(name: string): Promise<KeyRow> {
+    checkName(name);
+    const k = (await this.repo.list(name))[0];
     if (!k) throw new ServiceError(404, "not_found", `no key named ${name}`);
     return k;
   }
 
   /** Wraps a writer's file key under the primary version of `name`. */
   async wrap(name: string, fileKey: Uint8Array): Promise<{ stanza: Stanza; version: number }> {
-    const version = await this.primary(name);
+    const m = await this.meta(name);
+    const version = m.primary;
+    const st = m.versions.get(version)?.state;
+    if (st !== "enabled")
+      throw new ServiceError(
+        409,
+        "conflict",
+        `key ${name} primary version ${version} is ${st}: rotate the key (POST /v1/keys/${name}/rotate) to wrap under a new version`,
+      );
+    if (version < m.minEncryption)
+      throw new ServiceError(
+        409,
+        "conflict",
+        `key ${name} primary version ${version} is below its minimum encryption version ${m.minEncryption}: rotate the key`,
+      );
     const kek = await this.material(name, version);
     if (!kek) throw new ServiceError(404, "not_found", `no key named ${name}`);
     return {
@@ -99,6 +122,7 @@ export class KeyService {
     const p = parseServiceStanza(stanza);
     if (p.serverId !== this.serverId)
       throw new ServiceError(404, "not_mine", "stanza of another key service");
+    await this.usable(p.name, p.version);
     const kek = await this.material(p.name, p.version);
     if (!kek)
       throw new ServiceError(404, "not_mine", `no key ${p.name} v${p.version} on this service`);
@@ -119,14 +143,158 @@ export class KeyService {
     }
   }
 
-  private async primary(name: string): Promise<number> {
+  /**
+   * Refuses (403 version_unavailable, audited as a denial) a version that is disabled,
+   * scheduled for destruction, destroyed, or below the key's minimum decryption version; the
+   * message names the key, the version and the fix. An unknown key or version is 404 not_mine.
+   */
+  private async usable(name: string, version: number): Promise<void> {
+    let m: KeyMeta;
+    try {
+      m = await this.meta(name);
+    } catch (e) {
+      if (e instanceof ServiceError && e.status === 404)
+        throw new ServiceError(404, "not_mine", `no key ${name} v${version} on this service`);
+      throw e;
+    }
+    const v = m.versions.get(version);
+    if (!v) throw new ServiceError(404, "not_mine", `no key ${name} v${version} on this service`);
+    const refuse = (why: string) => {
+      throw new ServiceError(403, "version_unavailable", `key ${name} version ${version} ${why}`);
+    };
+    if (v.state === "destroyed") {
+      this.wipe(name, version);
+      refuse("was destroyed (its material is erased): files sealed only under it cannot be opened");
+    }
+    if (v.state === "scheduled")
+      refuse(
+        `is scheduled for destruction at ${v.destroyAfter}: cancel it (POST /v1/keys/${name}/versions/${version}/cancel-destroy, then enable), and rewrap its files under the primary version (POST /v1/datakeys/rewrap)`,
+      );
+    if (v.state === "disabled")
+      refuse(
+        `is disabled: enable it (POST /v1/keys/${name}/versions/${version}/enable) and rewrap its files under the primary version (POST /v1/datakeys/rewrap)`,
+      );
+    if (version < m.minDecryption)
+      refuse(
+        `is below the key's minimum decryption version ${m.minDecryption}: lower minDecryptionVersion (PATCH /v1/keys/${name}) and rewrap its files under the primary version (POST /v1/datakeys/rewrap)`,
+      );
+  }
+
+  private async meta(name: string): Promise<KeyMeta> {
     checkName(name);
-    const c = this.primaries.get(name);
-    if (c && Date.now() - c.at < this.primaryTtlMs) return c.version;
-    const v = await this.repo.primary(name);
-    if (v === null) throw new ServiceError(404, "not_found", `no key named ${name}`);
-    this.primaries.set(name, { version: v, at: Date.now() });
-    return v;
+    const c = this.metas.get(name);
+    if (c && Date.now() - c.at < this.metaTtlMs) return c.meta;
+    const m = await this.repo.meta(name);
+    if (m === null) throw new ServiceError(404, "not_found", `no key named ${name}`);
+    for (const [v, x] of m.versions) if (x.state === "destroyed") this.wipe(name, v);
+    if (this.metas.size > 10_000) this.metas.clear();
+    this.metas.set(name, { meta: m, at: Date.now() });
+    return m;
+  }
+
+  private wipe(name: string, version: number): void {
+    const id = `${name}\0${version}`;
+    this.materials.get(id)?.fill(0);
+    this.materials.delete(id);
+  }
+
+  /** Disable, enable, schedule destruction (after `days`) or cancel it; returns the key. */
+  async changeVersion(
+    name: string,
+    version: number,
+    action: VersionAction,
+    days = 7,
+  ): Promise<{ key: KeyRow; destroyAfter?: string }> {
+    const k = await this.show(name);
+    if (!k.versions.some((v) => v.version === version))
+      throw new ServiceError(404, "not_found", `key ${name} has no version ${version}`);
+    const at = new Date(this.now()).toISOString();
+    let ok: boolean;
+    let destroyAfter: string | undefined;
+    let from: string[];
+    switch (action) {
+      case "disable":
+        from = ["enabled"];
+        ok = await this.repo.setState(name, version, from, "disabled", at);
+        break;
+      case "enable":
+        from = ["disabled"];
+        ok = await this.repo.setState(name, version, from, "enabled", at);
+        break;
+      case "schedule-destroy":
+        if (version === k.primaryVersion)
+          throw new ServiceError(
+            409,
+            "conflict",
+            `key ${name} version ${version} is the primary version: rotate the key before destroying it`,
+          );
+        from = ["enabled", "disabled"];
+        destroyAfter = new Date(this.now() + days * DAY_MS).toISOString();
+        ok = await this.repo.setState(name, version, from, "scheduled", at, destroyAfter);
+        break;
+      case "cancel-destroy":
+        // Like a cancelled KMS deletion, the version comes back disabled: enable it explicitly.
+        from = ["scheduled"];
+        ok = await this.repo.setState(name, version, from, "disabled", at);
+        break;
+    }
+    this.metas.delete(name);
+    if (!ok) {
+      const now = (await this.show(name)).versions.find((v) => v.version === version)?.state;
+      throw new ServiceError(
+        409,
+        "conflict",
+        `key ${name} version ${version} is ${now}: ${action} needs a version that is ${from.join(" or ")}`,
+      );
+    }
+    return { key: await this.show(name), ...(destroyAfter ? { destroyAfter } : {}) };
+  }
+
+  /** Sets the minimum decryption/encryption versions (each 1..primary; encryption >= decryption). */
+  async setLimits(
+    name: string,
+    l: { minDecryptionVersion?: number; minEncryptionVersion?: number },
+  ): Promise<KeyRow> {
+    const k = await this.show(name);
+    const dec = l.minDecryptionVersion ?? k.minDecryptionVersion;
+    // Raising only the decryption floor lifts the encryption floor with it.
+    const enc = l.minEncryptionVersion ?? Math.max(k.minEncryptionVersion, dec);
+    if (dec > k.primaryVersion || enc > k.primaryVersion)
+      throw new ServiceError(
+        400,
+        "bad_request",
+        `key ${name}: minimum versions must be at most the primary version ${k.primaryVersion}`,
+      );
+    if (enc < dec)
+      throw new ServiceError(
+        400,
+        "bad_request",
+        `key ${name}: minEncryptionVersion (${enc}) must be at least minDecryptionVersion (${dec})`,
+      );
+    await this.repo.setLimits(name, { min_decryption_version: dec, min_encryption_version: enc });
+    this.metas.delete(name);
+    return this.show(name);
+  }
+
+  /**
+   * Destroys every scheduled version whose waiting period has passed: `audit` is awaited first
+   * (no audit entry, no destruction), then the sealed material row is erased and the cached
+   * material wiped. Returns what was destroyed.
+   */
+  async sweep(
+    audit: (d: { key: string; version: number }) => Promise<void>,
+  ): Promise<{ key: string; version: number }[]> {
+    const now = new Date(this.now()).toISOString();
+    const out: { key: string; version: number }[] = [];
+    for (const d of await this.repo.due(now)) {
+      await audit({ key: d.name, version: d.version });
+      if (await this.repo.destroy(d.name, d.version, now)) {
+        this.wipe(d.name, d.version);
+        this.metas.delete(d.name);
+        out.push({ key: d.name, version: d.version });
+      }
+    }
+    return out;
   }
 
   private async material(name: string, version: number): Promise<Buffer | null> {

@@ -1,6 +1,7 @@
 /** KEK management: create, rotate, list (scope `admin`). */
 import type { FastifyInstance } from "fastify";
 import type { ServiceContext } from "../context.js";
+import type { VersionAction } from "../keys/service.js";
 import { release } from "../protected.js";
 import { errorResponses, keyNameSchema, keySchema } from "../schemas.js";
 
@@ -84,9 +85,143 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
       },
     },
     async (req) => {
+      await sweep(ctx);
       const keys = await ctx.keys.list();
       await release(ctx, req, { count: keys.length });
       return { keys };
     },
+  );
+
+  const versionParams = {
+    type: "object",
+    required: ["name", "v"],
+    properties: { name: keyNameSchema, v: { type: "string", pattern: "^[1-9][0-9]{0,8}$" } },
+  } as const;
+  const lifecycle: { action: VersionAction; summary: string }[] = [
+    { action: "disable", summary: "Disable a key version: it no longer unwraps (reversible)" },
+    { action: "enable", summary: "Enable a disabled key version" },
+    {
+      action: "schedule-destroy",
+      summary:
+        "Schedule a version's destruction after `days` (default 7): it stops unwrapping now, and its sealed material is erased once the waiting period has passed",
+    },
+    {
+      action: "cancel-destroy",
+      summary: "Cancel a scheduled destruction; the version comes back disabled",
+    },
+  ];
+  for (const { action, summary } of lifecycle) {
+    type P = { Params: { name: string; v: string }; Body?: { days?: number } };
+    app.post<P>(
+      `/v1/keys/:name/versions/:v/${action}`,
+      {
+        config: {
+          action: `keys.${action}`,
+          scope: "admin",
+          authz: {
+            action: `keys:${action}`,
+            resources: (req) => [{ key: (req.params as { name: string }).name }],
+          },
+        },
+        schema: {
+          summary,
+          security,
+          params: versionParams,
+          // An empty body (or none); schedule-destroy takes `days`.
+          body: {
+            type: ["object", "null"],
+            additionalProperties: false,
+            properties:
+              action === "schedule-destroy"
+                ? { days: { type: "integer", minimum: 1, maximum: 365 } }
+                : {},
+          },
+          response: {
+            200: {
+              type: "object",
+              required: ["key"],
+              properties: { key: keySchema, destroyAfter: { type: "string" } },
+            },
+            ...errorResponses,
+          },
+        },
+      },
+      async (req) => {
+        const version = Number(req.params.v);
+        await sweep(ctx);
+        const r = await ctx.keys.changeVersion(
+          req.params.name,
+          version,
+          action,
+          req.body?.days ?? 7,
+        );
+        await release(ctx, req, {
+          key: req.params.name,
+          version,
+          ...(r.destroyAfter ? { destroyAfter: r.destroyAfter } : {}),
+        });
+        return r;
+      },
+    );
+  }
+
+  app.patch<{
+    Params: { name: string };
+    Body: { minDecryptionVersion?: number; minEncryptionVersion?: number };
+  }>(
+    "/v1/keys/:name",
+    {
+      config: {
+        action: "keys.update",
+        scope: "admin",
+        authz: {
+          action: "keys:update",
+          resources: (req) => [{ key: (req.params as { name: string }).name }],
+        },
+      },
+      schema: {
+        summary:
+          "Set a key's minimum decryption version (older versions stop unwrapping) and minimum encryption version",
+        security,
+        params: { type: "object", required: ["name"], properties: { name: keyNameSchema } },
+        body: {
+          type: "object",
+          additionalProperties: false,
+          minProperties: 1,
+          properties: {
+            minDecryptionVersion: { type: "integer", minimum: 1 },
+            minEncryptionVersion: { type: "integer", minimum: 1 },
+          },
+        },
+        response: { 200: keySchema, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const k = await ctx.keys.setLimits(req.params.name, req.body);
+      await release(ctx, req, {
+        key: k.name,
+        minDecryptionVersion: k.minDecryptionVersion,
+        minEncryptionVersion: k.minEncryptionVersion,
+      });
+      return k;
+    },
+  );
+}
+
+/**
+ * Destroys the versions whose waiting period has passed, each after its own audit entry
+ * (principal `system:scheduler`). Runs on a timer and before key listings and lifecycle changes.
+ */
+export async function sweep(ctx: ServiceContext): Promise<void> {
+  await ctx.keys.sweep((d) =>
+    ctx.audit.append({
+      action: "keys.destroy",
+      outcome: "allowed",
+      status: 200,
+      principal: "system:scheduler",
+      source: "server",
+      requestId: `sweep-${ctx.keys.now()}`,
+      resource: { key: d.key, version: d.version, erased: true },
+    }),
   );
 }
