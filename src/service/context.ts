@@ -1,6 +1,7 @@
 /** What the route plugins share: the services they call (no database access in handlers). */
 
 import type { FastifyRequest } from "fastify";
+import type { ArtifactRepo } from "./artifacts/repo.js";
 import type { AttestationVerifier } from "./attest/evidence.js";
 import type { NonceStore } from "./attest/nonces.js";
 import type { AuditRecord } from "./audit/chain.js";
@@ -14,6 +15,7 @@ import type { Metrics } from "./metrics.js";
 export interface ServiceContext {
   readonly db: Database;
   readonly keys: KeyService;
+  readonly artifacts: ArtifactRepo;
   readonly audit: AuditLog;
   readonly authenticators: readonly Authenticator[];
   readonly authorizer: Authorizer;

@@ -8,6 +8,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { recordFor, type ServiceContext } from "./context.js";
 import { deny, publicError, ServiceError } from "./errors.js";
+import { artifactRoutes } from "./routes/artifacts.js";
 import { attestationRoutes } from "./routes/attestation.js";
 import { datakeyRoutes } from "./routes/datakeys.js";
 import { keyRoutes } from "./routes/keys.js";
@@ -57,6 +58,7 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
   await app.register(keyRoutes, ctx);
   await app.register(datakeyRoutes, ctx);
   await app.register(attestationRoutes, ctx);
+  await app.register(artifactRoutes, ctx);
 }
 
 /**

@@ -7,6 +7,7 @@
 import type { Writable } from "node:stream";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
+import { ArtifactRepo } from "./artifacts/repo.js";
 import { AttestationVerifier, type AttestationVerifierOptions } from "./attest/evidence.js";
 import { NonceStore } from "./attest/nonces.js";
 import { AuditLog, type AuditSink } from "./audit/log.js";
@@ -156,6 +157,7 @@ function context(o: ServerOptions, state: ServerState): ServiceContext {
   return {
     db: o.db,
     keys: new KeyService(new KeyRepo(o.db), state, 1000, o.now),
+    artifacts: new ArtifactRepo(o.db),
     audit: new AuditLog(sink),
     authenticators: o.authenticators ?? [
       new StaticTokenAuthenticator(new TokenRepo(o.db), state.root.auditHmac),

@@ -8,7 +8,7 @@ import type { FastifyRequest } from "fastify";
 export type PrincipalKind = "token" | "jwt" | "mtls";
 
 /** Scopes a static token may carry; JWT/mTLS principals will map claims to the same roles. */
-export const SCOPES = ["admin", "wrap", "unwrap", "rewrap", "audit"] as const;
+export const SCOPES = ["admin", "wrap", "unwrap", "rewrap", "audit", "reader"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** Workload identity the policy sees in `context.workload` (docs/SERVICE.md, "Identity mapping"). */

@@ -43,12 +43,12 @@ export const CEDAR_SCHEMA = `namespace TensorSeal {
     clientCert?: ClientCert,
   };
   action "unwrap", "wrap", "rewrap", "keys:create", "keys:rotate", "keys:disable", "keys:enable",
-    "keys:schedule-destroy", "keys:cancel-destroy", "keys:update" appliesTo {
+    "keys:schedule-destroy", "keys:cancel-destroy", "keys:update", "artifacts:register" appliesTo {
     principal: [Workload, User],
     resource: [Key],
     context: RequestContext,
   };
-  action "keys:list", "attestation:challenge" appliesTo {
+  action "keys:list", "attestation:challenge", "artifacts:read" appliesTo {
     principal: [Workload, User],
     resource: [Service],
     context: RequestContext,
@@ -56,8 +56,8 @@ export const CEDAR_SCHEMA = `namespace TensorSeal {
 }
 `;
 
-/** Each action and the role the first slice's scopes demanded for it. */
-export const ACTION_ROLES: Record<string, string> = {
+/** Each action and the role(s) the default policy set permits it to (any one of them). */
+export const ACTION_ROLES: Record<string, string | readonly string[]> = {
   unwrap: "unwrap",
   wrap: "wrap",
   rewrap: "rewrap",
@@ -70,12 +70,19 @@ export const ACTION_ROLES: Record<string, string> = {
   "keys:cancel-destroy": "admin",
   "keys:update": "admin",
   "attestation:challenge": "unwrap",
+  // Registering an artifact (resource: the key it is sealed under) is part of writing a file.
+  "artifacts:register": ["wrap", "writer"],
+  "artifacts:read": ["admin", "reader"],
 };
 
-/** The default policy set: action A is permitted to a principal holding A's role. */
+/** The default policy set: action A is permitted to a principal holding (one of) A's role(s). */
 export const DEFAULT_POLICIES: Record<string, string> = Object.fromEntries(
   Object.entries(ACTION_ROLES).map(([action, role]) => [
     `default:${action}`,
-    `permit (principal in TensorSeal::Role::"${role}", action == TensorSeal::Action::"${action}", resource);`,
+    typeof role === "string"
+      ? `permit (principal in TensorSeal::Role::"${role}", action == TensorSeal::Action::"${action}", resource);`
+      : `permit (principal, action == TensorSeal::Action::"${action}", resource) when { ${role
+          .map((r) => `principal in TensorSeal::Role::"${r}"`)
+          .join(" || ")} };`,
   ]),
 );

@@ -55,7 +55,7 @@ export interface CheckpointsTable {
   ts: string;
 }
 
-/** Artifact inventory (registered on seal; the API for it is a later slice). */
+/** Artifact inventory (`/v1/artifacts`); `labels` is canonical JSON (keys sorted), see artifacts/repo.ts. */
 export interface ArtifactsTable {
   id: string;
   digest: string;

@@ -1,0 +1,130 @@
+/**
+ * Artifact inventory: what was sealed (plaintext SHA-256), under which key version, with which
+ * labels and where it lives. Rows of the `artifacts` table (migration 0001); `labels` is
+ * JSON.stringify of the label map with its keys sorted, so one label `k=v` is found by the exact
+ * substring `"k":"v"` (instr/strpos, no LIKE wildcards or case folding): inside a JSON string
+ * every `"` is escaped, so the unescaped pattern only matches a whole key and a whole value.
+ */
+import { randomBytes } from "node:crypto";
+import { sql } from "kysely";
+import type { Database } from "../db/schema.js";
+import { ServiceError } from "../errors.js";
+
+export const ARTIFACT_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$";
+export const LABEL_KEY_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$";
+export const DIGEST_PATTERN = "^sha256:[0-9a-f]{64}$";
+export const LIST_MAX = 1000;
+
+export interface Artifact {
+  id: string;
+  digest: string;
+  key: string;
+  version: number;
+  labels: Record<string, string>;
+  location?: string;
+  created: string;
+}
+
+export interface ArtifactQuery {
+  key?: string;
+  label?: { k: string; v: string };
+  limit: number;
+  /** The id after which the page starts (decoded cursor). */
+  after?: string;
+}
+
+export function canonicalLabels(labels: Record<string, string>): string {
+  const sorted: Record<string, string> = {};
+  for (const k of Object.keys(labels).sort()) sorted[k] = labels[k] as string;
+  return JSON.stringify(sorted);
+}
+
+export function encodeCursor(id: string): string {
+  return Buffer.from(id, "utf8").toString("base64url");
+}
+
+export function decodeCursor(c: string): string {
+  const id = Buffer.from(c, "base64url").toString("utf8");
+  if (!new RegExp(ARTIFACT_ID_PATTERN).test(id) || encodeCursor(id) !== c)
+    throw new ServiceError(400, "bad_request", "invalid cursor");
+  return id;
+}
+
+export class ArtifactRepo {
+  constructor(private readonly d: Database) {}
+
+  async register(a: Omit<Artifact, "id" | "created"> & { id?: string }): Promise<Artifact> {
+    const row = {
+      id: a.id ?? `art_${randomBytes(16).toString("hex")}`,
+      digest: a.digest,
+      key_name: a.key,
+      key_version: a.version,
+      labels: canonicalLabels(a.labels),
+      location: a.location ?? null,
+      created: new Date().toISOString(),
+    };
+    const r = await this.d.db
+      .insertInto("artifacts")
+      .values(row)
+      .onConflict((oc) => oc.column("id").doNothing())
+      .executeTakeFirst();
+    if (Number(r.numInsertedOrUpdatedRows ?? 0n) !== 1)
+      throw new ServiceError(
+        409,
+        "conflict",
+        `an artifact with id ${row.id} is already registered`,
+      );
+    return fromRow(row);
+  }
+
+  async show(id: string): Promise<Artifact> {
+    const r = await this.d.db
+      .selectFrom("artifacts")
+      .selectAll()
+      .where("id", "=", id)
+      .executeTakeFirst();
+    if (!r) throw new ServiceError(404, "not_found", `no artifact with id ${id}`);
+    return fromRow(r);
+  }
+
+  /** One page, ordered by id; `next` is the cursor of the following page, if there is one. */
+  async list(q: ArtifactQuery): Promise<{ artifacts: Artifact[]; next?: string }> {
+    let s = this.d.db.selectFrom("artifacts").selectAll();
+    if (q.key !== undefined) s = s.where("key_name", "=", q.key);
+    if (q.label) {
+      const needle = JSON.stringify({ [q.label.k]: q.label.v }).slice(1, -1);
+      const fn = this.d.dialect === "postgres" ? sql`strpos` : sql`instr`;
+      s = s.where(sql<boolean>`${fn}(${sql.ref("labels")}, ${needle}) > 0`);
+    }
+    if (q.after !== undefined) s = s.where("id", ">", q.after);
+    const rows = await s
+      .orderBy("id")
+      .limit(q.limit + 1)
+      .execute();
+    const page = rows.slice(0, q.limit).map(fromRow);
+    const last = page.at(-1);
+    return rows.length > q.limit && last
+      ? { artifacts: page, next: encodeCursor(last.id) }
+      : { artifacts: page };
+  }
+}
+
+function fromRow(r: {
+  id: string;
+  digest: string;
+  key_name: string;
+  key_version: number;
+  labels: string;
+  location: string | null;
+  created: string;
+}): Artifact {
+  return {
+    id: r.id,
+    digest: r.digest,
+    key: r.key_name,
+    version: Number(r.key_version),
+    labels: JSON.parse(r.labels),
+    ...(r.location !== null ? { location: r.location } : {}),
+    created: r.created,
+  };
+}
