@@ -1,6 +1,16 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { sealFile, sealStream } from "../../engine/index.js";
+import { fail } from "../../format/errors.js";
+import type { Recipient, Stanza } from "../../format/stanza.js";
 import { detectContentType } from "../../integrations/content-type.js";
+import {
+  parseServiceStanza,
+  SERVICE_STANZA,
+  serviceClientFromEnv,
+} from "../../keys/service-client.js";
 import { recipientsFor } from "../keys-context.js";
 import { checkOutput, collect, parsePairs, parseSize, printJson } from "../options.js";
 import { withCreationRule } from "../project-config.js";
@@ -27,6 +37,10 @@ export function registerSeal(program: Command): void {
     .option("--chunk-size <size>", "payload chunk size, a power of two from 16KiB to 16MiB", "1MiB")
     .option("-f, --force", "overwrite an existing output")
     .option("--json", "print a JSON result")
+    .option(
+      "--register",
+      "register the sealed file in the key service's artifact inventory (needs a service: recipient; labels from --label)",
+    )
     .addHelpText(
       "after",
       "\nExamples:\n  tensorseal seal model.safetensors -o model.safetensors.tseal\n  tensorseal seal ckpt.bin -r tseal1... -c tenant=acme\n  cat weights.bin | tensorseal seal - -o weights.tseal",
@@ -37,7 +51,18 @@ export function registerSeal(program: Command): void {
       const o = withCreationRule(input, flags, explicitChunk);
       const output: string = o.output ?? (input === "-" ? "-" : `${input}.tseal`);
       checkOutput(output, o.force);
-      const recipients = await recipientsFor(o);
+      if (o.register) {
+        if (!(o.recipient ?? []).some((r: string) => r.startsWith("service:")))
+          fail("E_USAGE", "--register needs a service:NAME recipient (-r service:NAME)");
+        if (input === "-" || output === "-")
+          fail("E_USAGE", "--register needs an input file and an output file (not -)");
+      }
+      // The plaintext digest, computed before sealing (the sealing pass does not expose one).
+      const digest = o.register ? await sha256File(input) : null;
+      const stanzas: { name: string; version: number }[] = [];
+      const recipients = (await recipientsFor(o)).map((r) =>
+        o.register && r.id.startsWith("service:") ? capturing(r, stanzas) : r,
+      );
       const opts = {
         recipients,
         chunkSize: parseSize(o.chunkSize),
@@ -52,10 +77,78 @@ export function registerSeal(program: Command): void {
       const bar = progressBar("sealing");
       const result = await sealFile(input, output, { ...opts, onProgress: bar.update });
       bar.done();
-      if (o.json) printJson({ output, recipients: recipients.map((r) => r.id), ...result });
+      // Registered only now that the sealed file is committed (renamed into place).
+      const artifacts = digest
+        ? await register(cmd, digest, stanzas, resolve(output), parsePairs(o.label, "--label"))
+        : undefined;
+      if (o.json)
+        printJson({
+          output,
+          recipients: recipients.map((r) => r.id),
+          ...result,
+          ...(artifacts ? { artifacts } : {}),
+        });
       else
         process.stderr.write(
           `tensorseal: sealed ${input} -> ${output} for ${recipients.map((r) => r.id).join(", ")}\n`,
         );
     });
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const c of createReadStream(path)) h.update(c as Buffer);
+  return `sha256:${h.digest("hex")}`;
+}
+
+/** A service recipient that also records the key name and version of the stanza it made. */
+function capturing(r: Recipient, out: { name: string; version: number }[]): Recipient {
+  const record = (s: Stanza) => {
+    if (s.type === SERVICE_STANZA) {
+      const p = parseServiceStanza(s);
+      out.push({ name: p.name, version: p.version });
+    }
+  };
+  return {
+    id: r.id,
+    matches: (s) => r.matches(s),
+    wrap: async (fk) => {
+      const s = await r.wrap(fk);
+      record(s);
+      return s;
+    },
+  };
+}
+
+async function register(
+  cmd: Command,
+  digest: string,
+  stanzas: { name: string; version: number }[],
+  location: string,
+  labels: Record<string, string>,
+): Promise<string[]> {
+  const url = (cmd.optsWithGlobals().server as string | undefined) ?? process.env.TENSORSEAL_SERVER;
+  const client = serviceClientFromEnv(url);
+  if (!client)
+    return fail("E_USAGE", "--register needs the key service: --server URL or TENSORSEAL_SERVER");
+  const ids: string[] = [];
+  try {
+    for (const s of stanzas) {
+      const r = await client.post("/v1/artifacts", {
+        digest,
+        key: s.name,
+        version: s.version,
+        labels,
+        location,
+      });
+      if (r.status !== 200) client.refused("/v1/artifacts", r);
+      ids.push(String(r.body.id));
+      process.stderr.write(
+        `tensorseal: registered artifact ${String(r.body.id)} (key ${s.name} v${s.version})\n`,
+      );
+    }
+  } finally {
+    client.close();
+  }
+  return ids;
 }

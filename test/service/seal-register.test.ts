@@ -1,0 +1,109 @@
+/** `tensorseal seal --register` against a loopback key service: registered after sealing, with the plaintext digest. */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import type { FastifyInstance } from "fastify";
+import type { Database } from "../../src/service/index.js";
+import { CLI, type Sandbox, sandbox } from "../cli/helpers.js";
+import { bearer, server, sqliteDb, type TestDb, token } from "./helpers.js";
+
+let tdb: TestDb;
+let db: Database;
+let app: FastifyInstance;
+let sb: Sandbox;
+let env: NodeJS.ProcessEnv;
+let admin: string;
+
+/** Runs the CLI without blocking the event loop (the server is in this process). */
+function run(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [CLI, ...args], { env: { ...sb.env, ...env }, cwd: sb.dir });
+    let stdout = "";
+    let stderr = "";
+    c.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    c.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    c.on("error", reject);
+    c.on("close", (status) => resolve({ status: status ?? -1, stdout, stderr }));
+  });
+}
+
+before(async () => {
+  tdb = sqliteDb();
+  db = await tdb.open();
+  app = await server(db, { sweepEveryMs: 0 });
+  admin = await token(db, "admin");
+  const writer = await token(db, "wrap,unwrap");
+  await app.inject({
+    method: "POST",
+    url: "/v1/keys",
+    headers: bearer(admin),
+    payload: { name: "weights" },
+  });
+  const url = await app.listen({ host: "127.0.0.1", port: 0 });
+  sb = sandbox();
+  env = { TENSORSEAL_SERVER: url, TENSORSEAL_SERVER_TOKEN: writer };
+});
+
+after(async () => {
+  sb.cleanup();
+  await app.close();
+  await db.close();
+  await tdb.drop();
+});
+
+test("seal --register registers the sealed file (plaintext SHA-256, key version, labels, location)", async () => {
+  const data = randomBytes(200_000);
+  writeFileSync(join(sb.dir, "m.bin"), data);
+  const r = await run([
+    "seal",
+    "m.bin",
+    "-r",
+    "service:weights",
+    "-l",
+    "team=ml",
+    "-o",
+    "m.tseal",
+    "--register",
+    "--json",
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.artifacts.length, 1);
+  const a = await app.inject({
+    url: `/v1/artifacts/${out.artifacts[0]}`,
+    headers: bearer(admin),
+  });
+  assert.equal(a.statusCode, 200, a.body);
+  assert.deepEqual(
+    { ...(a.json() as object), id: undefined, created: undefined },
+    {
+      id: undefined,
+      created: undefined,
+      digest: `sha256:${createHash("sha256").update(data).digest("hex")}`,
+      key: "weights",
+      version: 1,
+      labels: { team: "ml" },
+      location: join(sb.dir, "m.tseal"),
+    },
+  );
+});
+
+test("--register without a service recipient, or with stdin/stdout, is a usage error before sealing", async () => {
+  writeFileSync(join(sb.dir, "n.bin"), "x");
+  for (const args of [
+    ["seal", "n.bin", "-p", "-o", "n.tseal", "--register"],
+    ["seal", "n.bin", "-r", "service:weights", "-o", "-", "--register"],
+  ]) {
+    const r = await run(args);
+    assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, /--register needs/);
+    assert.ok(!existsSync(join(sb.dir, "n.tseal")));
+  }
+});
