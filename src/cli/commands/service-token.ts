@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
-import { openDatabase, parseScopes, TokenRepo } from "../../service/index.js";
+import { openDatabase, parseScopes, SCOPES, TokenRepo } from "../../service/index.js";
 import { printJson } from "../options.js";
 import { serviceDbUrl } from "./serve.js";
 
@@ -22,7 +22,7 @@ export function registerServiceToken(program: Command): void {
   token
     .command("create")
     .description("create a token and print it once on stdout")
-    .requiredOption("--scope <list>", "comma-separated: admin, wrap, unwrap, rewrap, audit")
+    .requiredOption("--scope <list>", `comma-separated: ${SCOPES.join(", ")}`)
     .option("--label <text>", "a note for humans", "")
     .option("--db <url>", "service database (default: sqlite:$TENSORSEAL_HOME/service.db)")
     .addHelpText(
