@@ -7,28 +7,15 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { SOFTHSM_MODULE, softhsmMissing } from "../keys/softhsm.js";
 import { type Sandbox, sandbox } from "./helpers.js";
 
-const MODULE = process.env.TENSORSEAL_PKCS11_MODULE || "/usr/lib/softhsm/libsofthsm2.so";
+const MODULE = SOFTHSM_MODULE;
 const PIN = "2468-cli";
 
-function missing(): string | null {
-  try {
-    createRequire(import.meta.url)("pkcs11js");
-  } catch {
-    return "pkcs11js is not installed (optional dependency)";
-  }
-  if (!existsSync(MODULE)) return `no PKCS#11 module at ${MODULE} (run scripts/setup-test-deps.sh)`;
-  const r = spawnSync("softhsm2-util", ["--version"]);
-  if (r.error || r.status !== 0)
-    return "softhsm2-util is not on PATH (run scripts/setup-test-deps.sh)";
-  return null;
-}
-
-const why = missing();
+const why = softhsmMissing();
 if (why && process.env.TENSORSEAL_REQUIRE_ALL === "1") {
   test("SoftHSM2 is available for the CLI (TENSORSEAL_REQUIRE_ALL=1)", () => assert.fail(why));
 }

@@ -7,7 +7,6 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -15,11 +14,7 @@ import { inspectFile, openFile, rewrapFile, sealFile } from "../../src/engine/in
 import { isTensorSealError } from "../../src/format/errors.js";
 import type { Stanza } from "../../src/format/stanza.js";
 import { closeModules } from "../../src/keys/pkcs11/module.js";
-import {
-  DEFAULT_PKCS11_MODULE,
-  Pkcs11Provider,
-  pinFromEnv,
-} from "../../src/keys/pkcs11/provider.js";
+import { Pkcs11Provider, pinFromEnv } from "../../src/keys/pkcs11/provider.js";
 import {
   describeKmsStanza,
   KMS_STANZA,
@@ -29,26 +24,14 @@ import {
   providerIdentities,
   providerIdentity,
 } from "../../src/keys/provider.js";
+import { SOFTHSM_MODULE, softhsmMissing } from "./softhsm.js";
 
-const MODULE = process.env.TENSORSEAL_PKCS11_MODULE || DEFAULT_PKCS11_MODULE;
+const MODULE = SOFTHSM_MODULE;
 const TOKEN = "tseal-test";
 const PIN = "4711-user";
 const SO_PIN = "0815-so";
 
-function missing(): string | null {
-  try {
-    createRequire(import.meta.url)("pkcs11js");
-  } catch {
-    return "pkcs11js is not installed (optional dependency)";
-  }
-  if (!existsSync(MODULE)) return `no PKCS#11 module at ${MODULE} (run scripts/setup-test-deps.sh)`;
-  const r = spawnSync("softhsm2-util", ["--version"]);
-  if (r.error || r.status !== 0)
-    return "softhsm2-util is not on PATH (run scripts/setup-test-deps.sh)";
-  return null;
-}
-
-const why = missing();
+const why = softhsmMissing();
 if (why && process.env.TENSORSEAL_REQUIRE_ALL === "1") {
   test("SoftHSM2 is available (TENSORSEAL_REQUIRE_ALL=1)", () => assert.fail(why));
 }
