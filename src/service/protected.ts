@@ -10,6 +10,7 @@ import { recordFor, type ServiceContext } from "./context.js";
 import { deny, publicError, ServiceError } from "./errors.js";
 import { artifactRoutes } from "./routes/artifacts.js";
 import { attestationRoutes } from "./routes/attestation.js";
+import { auditRoutes } from "./routes/audit.js";
 import { datakeyRoutes } from "./routes/datakeys.js";
 import { keyRoutes } from "./routes/keys.js";
 
@@ -59,6 +60,7 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
   await app.register(datakeyRoutes, ctx);
   await app.register(attestationRoutes, ctx);
   await app.register(artifactRoutes, ctx);
+  await app.register(auditRoutes, ctx);
 }
 
 /**

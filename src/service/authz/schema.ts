@@ -48,7 +48,8 @@ export const CEDAR_SCHEMA = `namespace TensorSeal {
     resource: [Key],
     context: RequestContext,
   };
-  action "keys:list", "attestation:challenge", "artifacts:read" appliesTo {
+  action "keys:list", "attestation:challenge", "artifacts:read",
+    "audit:read" appliesTo {
     principal: [Workload, User],
     resource: [Service],
     context: RequestContext,
@@ -73,6 +74,7 @@ export const ACTION_ROLES: Record<string, string | readonly string[]> = {
   // Registering an artifact (resource: the key it is sealed under) is part of writing a file.
   "artifacts:register": ["wrap", "writer"],
   "artifacts:read": ["admin", "reader"],
+  "audit:read": ["admin", "audit"],
 };
 
 /** The default policy set: action A is permitted to a principal holding (one of) A's role(s). */

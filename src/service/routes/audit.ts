@@ -1,0 +1,206 @@
+/**
+ * Audit query API (Cedar `audit:read` on the service; default policy: admin or audit): the
+ * chained entries in sequence order, paged by `since`, and the signed checkpoints. Entries are
+ * returned exactly as the chain hashes them (the stored canonical JSON, parsed) plus their hash,
+ * so a client can recompute SHA-256(canonical(entry without hash)) and follow `prev`. They hold
+ * no secrets by construction (AuditRecord: no token, file key or stanza; an unknown token is an
+ * HMAC fingerprint). Each read is itself audited, after the rows are read.
+ */
+import type { FastifyInstance } from "fastify";
+import type { ServiceContext } from "../context.js";
+import { ServiceError } from "../errors.js";
+import { release } from "../protected.js";
+import { errorResponses } from "../schemas.js";
+
+const security = [{ bearer: [] }];
+
+export const AUDIT_PAGE_MAX = 1000;
+
+// Query strings are not coerced (coerceTypes: false): decimal strings.
+const limitSchema = {
+  type: "string",
+  pattern: "^[1-9][0-9]{0,3}$",
+  description: `1..${AUDIT_PAGE_MAX}, default 100`,
+} as const;
+
+export const auditEntrySchema = {
+  type: "object",
+  required: [
+    "v",
+    "seq",
+    "prev",
+    "ts",
+    "action",
+    "outcome",
+    "status",
+    "principal",
+    "source",
+    "requestId",
+    "hash",
+  ],
+  // The canonical fields are listed; any a later entry version adds are passed through as well.
+  additionalProperties: true,
+  properties: {
+    v: { type: "integer" },
+    seq: { type: "integer" },
+    prev: { type: "string" },
+    ts: { type: "string" },
+    action: { type: "string" },
+    outcome: { type: "string", enum: ["allowed", "denied", "error"] },
+    status: { type: "integer" },
+    principal: { type: ["string", "null"] },
+    source: { type: "string" },
+    requestId: { type: "string" },
+    resource: { type: "object", additionalProperties: true },
+    reason: { type: "string" },
+    authz: {
+      type: "object",
+      required: ["decision", "policies"],
+      properties: {
+        decision: { type: "string", enum: ["allow", "deny"] },
+        policies: { type: "array", items: { type: "string" } },
+      },
+    },
+    hash: { type: "string", description: "hex SHA-256 of the canonical entry (without hash)" },
+  },
+} as const;
+
+const checkpointSchema = {
+  type: "object",
+  required: ["seq", "hash", "signature", "ts"],
+  properties: {
+    seq: { type: "integer" },
+    hash: { type: "string", description: "hash of entry seq (the chain head when signed)" },
+    signature: { type: "string", description: "Ed25519, base64" },
+    ts: { type: "string" },
+  },
+} as const;
+
+function parseLimit(s: string | undefined): number {
+  const limit = s === undefined ? 100 : Number(s);
+  if (limit > AUDIT_PAGE_MAX)
+    throw new ServiceError(400, "bad_request", `limit must be 1..${AUDIT_PAGE_MAX}`);
+  return limit;
+}
+
+export async function auditRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
+  type EntriesQuery = { since?: string; limit?: string };
+  app.get<{ Querystring: EntriesQuery }>(
+    "/v1/audit",
+    {
+      config: {
+        action: "audit.read",
+        scope: "audit",
+        authz: { action: "audit:read", resources: () => ["service"] },
+      },
+      schema: {
+        summary:
+          "Audit entries with seq > since in sequence order (canonical fields + hash); page with nextSince",
+        security,
+        querystring: {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            since: {
+              type: "string",
+              pattern: "^(0|[1-9][0-9]{0,14})$",
+              description: "entries after this seq (default 0)",
+            },
+            limit: limitSchema,
+          },
+        },
+        response: {
+          200: {
+            type: "object",
+            required: ["entries", "nextSince", "more"],
+            properties: {
+              entries: { type: "array", items: auditEntrySchema },
+              nextSince: {
+                type: "integer",
+                description: "seq of the last entry returned (since if none): the next since",
+              },
+              more: { type: "boolean", description: "entries after this page existed when read" },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (req) => {
+      const since = req.query.since === undefined ? 0 : Number(req.query.since);
+      const limit = parseLimit(req.query.limit);
+      const rows = await ctx.db.db
+        .selectFrom("audit")
+        .select(["seq", "entry", "hash"])
+        .where("seq", ">", since)
+        .orderBy("seq")
+        .limit(limit + 1)
+        .execute();
+      const more = rows.length > limit;
+      const page = rows.slice(0, limit);
+      const entries = page.map((r) => ({
+        ...(JSON.parse(r.entry) as Record<string, unknown>),
+        hash: r.hash,
+      }));
+      const nextSince = page.length > 0 ? Number(page[page.length - 1]?.seq) : since;
+      await release(ctx, req, { since, count: entries.length });
+      return { entries, nextSince, more };
+    },
+  );
+
+  app.get<{ Querystring: { limit?: string } }>(
+    "/v1/audit/checkpoints",
+    {
+      config: {
+        action: "audit.checkpoints",
+        scope: "audit",
+        authz: { action: "audit:read", resources: () => ["service"] },
+      },
+      schema: {
+        summary:
+          "The newest signed checkpoints (newest first) with the server id and the Ed25519 public key",
+        description:
+          'Each signature is Ed25519 over the canonical JSON {"hash":…,"seq":…,"server":…,"type":"tensorseal-audit-checkpoint"} (keys sorted, no whitespace).',
+        security,
+        querystring: {
+          type: "object",
+          additionalProperties: false,
+          properties: { limit: limitSchema },
+        },
+        response: {
+          200: {
+            type: "object",
+            required: ["server", "publicKey", "checkpoints"],
+            properties: {
+              server: { type: "string" },
+              publicKey: { type: "string", description: "raw 32-byte Ed25519 key, base64" },
+              checkpoints: { type: "array", items: checkpointSchema },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (req) => {
+      const limit = parseLimit(req.query.limit);
+      const rows = await ctx.db.db
+        .selectFrom("checkpoints")
+        .selectAll()
+        .orderBy("seq", "desc")
+        .limit(limit)
+        .execute();
+      const checkpoints = rows.map((r) => ({
+        seq: Number(r.seq),
+        hash: r.hash,
+        signature: r.signature,
+        ts: r.ts,
+      }));
+      await release(ctx, req, { count: checkpoints.length });
+      return {
+        server: app.tensorseal.serverId,
+        publicKey: app.tensorseal.auditPublicKey,
+        checkpoints,
+      };
+    },
+  );
+}
