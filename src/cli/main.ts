@@ -20,6 +20,7 @@ import { registerRoot } from "./commands/root.js";
 import { registerSeal } from "./commands/seal.js";
 import { registerSealDir } from "./commands/seal-dir.js";
 import { registerServe } from "./commands/serve.js";
+import { registerServiceArtifacts } from "./commands/service-artifacts.js";
 import { registerServiceToken } from "./commands/service-token.js";
 import { registerVerify } from "./commands/verify.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
     registerHsm,
     registerServe,
     registerServiceToken,
+    registerServiceArtifacts,
     registerAudit,
     registerPolicy,
   ]) {

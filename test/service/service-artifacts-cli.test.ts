@@ -1,0 +1,128 @@
+/** `tensorseal service artifacts list|show` over HTTPS (dev CA) against a loopback key service. */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import type { FastifyInstance } from "fastify";
+import { type Database, ensureDevTls } from "../../src/service/index.js";
+import { CLI, type Sandbox, sandbox } from "../cli/helpers.js";
+import { bearer, server, sqliteDb, type TestDb, token } from "./helpers.js";
+
+let tdb: TestDb;
+let db: Database;
+let app: FastifyInstance;
+let sb: Sandbox;
+let env: NodeJS.ProcessEnv;
+
+const digest = (s: string) => `sha256:${createHash("sha256").update(s).digest("hex")}`;
+
+/** Runs the CLI without blocking the event loop (the server is in this process). */
+function run(
+  args: string[],
+  extra: NodeJS.ProcessEnv = {},
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [CLI, ...args], {
+      env: { ...sb.env, ...env, ...extra },
+      cwd: sb.dir,
+    });
+    let stdout = "";
+    let stderr = "";
+    c.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    c.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    c.on("error", reject);
+    c.on("close", (status) => resolve({ status: status ?? -1, stdout, stderr }));
+  });
+}
+
+before(async () => {
+  sb = sandbox();
+  const dev = await ensureDevTls(join(sb.dir, "srv"));
+  tdb = sqliteDb();
+  db = await tdb.open();
+  app = await server(db, { sweepEveryMs: 0, tls: dev });
+  const admin = await token(db, "admin,wrap");
+  for (const name of ["a", "b"])
+    await app.inject({
+      method: "POST",
+      url: "/v1/keys",
+      headers: bearer(admin),
+      payload: { name },
+    });
+  for (const [id, key, team] of [
+    ["m-1", "a", "ml"],
+    ["m-2", "b", "ml"],
+    ["m-3", "a", "ops"],
+  ] as const) {
+    const r = await app.inject({
+      method: "POST",
+      url: "/v1/artifacts",
+      headers: bearer(admin),
+      payload: { id, digest: digest(id), key, version: 1, labels: { team }, location: `/d/${id}` },
+    });
+    assert.equal(r.statusCode, 200, r.body);
+  }
+  const url = await app.listen({ host: "127.0.0.1", port: 0 });
+  env = {
+    TENSORSEAL_SERVER: url,
+    TENSORSEAL_SERVER_TOKEN: await token(db, "reader"),
+    TENSORSEAL_SERVER_CA: dev.caPath,
+  };
+});
+
+after(async () => {
+  sb.cleanup();
+  await app.close();
+  await db.close();
+  await tdb.drop();
+});
+
+test("service artifacts list (--key, --label, --json, table) and show over HTTPS; errors", async () => {
+  const all = await run(["service", "artifacts", "list", "--json"]);
+  assert.equal(all.status, 0, all.stderr);
+  assert.deepEqual(
+    JSON.parse(all.stdout).map((a: { id: string }) => a.id),
+    ["m-1", "m-2", "m-3"],
+  );
+  const f = await run([
+    "service",
+    "artifacts",
+    "list",
+    "--key",
+    "a",
+    "--label",
+    "team=ml",
+    "--json",
+  ]);
+  assert.equal(f.status, 0, f.stderr);
+  const [one, ...rest] = JSON.parse(f.stdout);
+  assert.equal(rest.length, 0);
+  assert.equal(one.id, "m-1");
+  assert.deepEqual(one.labels, { team: "ml" });
+
+  const table = await run(["service", "artifacts", "list", "--label", "team=ops"]);
+  assert.equal(table.status, 0, table.stderr);
+  assert.deepEqual(table.stdout.trim().split("\t").slice(0, 3), ["m-3", "a@v1", digest("m-3")]);
+
+  const s = await run(["service", "artifacts", "show", "m-2"]);
+  assert.equal(s.status, 0, s.stderr);
+  assert.equal(JSON.parse(s.stdout).location, "/d/m-2");
+
+  const nf = await run(["service", "artifacts", "show", "nope"]);
+  assert.equal(nf.status, 8, nf.stderr); // E_PROVIDER
+  assert.match(nf.stderr, /not found|nope/i);
+  const denied = await run(["service", "artifacts", "list"], {
+    TENSORSEAL_SERVER_TOKEN: await token(db, "unwrap"),
+  });
+  assert.equal(denied.status, 8);
+  const noCa = await run(["service", "artifacts", "list"], { TENSORSEAL_SERVER_CA: "" });
+  assert.equal(noCa.status, 8, noCa.stderr);
+  assert.equal((await run(["service", "artifacts", "list", "--label", "x"])).status, 2);
+  const none = await run(["service", "artifacts", "list"], { TENSORSEAL_SERVER: "" });
+  assert.equal(none.status, 2, none.stderr);
+});
