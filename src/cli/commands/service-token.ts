@@ -16,7 +16,9 @@ async function withTokens<T>(db: string | undefined, f: (t: TokenRepo) => Promis
 export function registerServiceToken(program: Command): void {
   const token = program
     .command("service")
-    .description("key service administration (reads the service database directly)")
+    .description(
+      "key service administration: tokens (from the service database), artifacts (over HTTPS)",
+    )
     .command("token")
     .description("bootstrap bearer tokens (stored hashed; printed once)");
   token
