@@ -68,3 +68,26 @@ export class AuditStore {
     });
   }
 }
+
+/** Stored entries after `since`, in sequence order: the canonical text the chain hashes. */
+export function readAuditPage(d: Database, since: number, limit: number) {
+  return d.db
+    .selectFrom("audit")
+    .select(["seq", "entry", "hash"])
+    .where("seq", ">", since)
+    .orderBy("seq")
+    .limit(limit)
+    .execute();
+}
+
+/** Every stored entry in sequence order, read a page at a time. */
+export async function* allAuditRows(d: Database, page = 2000) {
+  for (let since = 0; ; ) {
+    const rows = await readAuditPage(d, since, page);
+    if (rows.length === 0) return;
+    for (const row of rows) {
+      since = Number(row.seq);
+      yield row;
+    }
+  }
+}

@@ -9,6 +9,7 @@ import { createPublicKey, type KeyObject } from "node:crypto";
 import type { Database } from "../db/schema.js";
 import { canonical } from "./canonical.js";
 import { checkCheckpoint, GENESIS, sha256 } from "./chain.js";
+import { allAuditRows } from "./store.js";
 
 export interface VerifyResult {
   ok: boolean;
@@ -22,7 +23,6 @@ export interface VerifyResult {
   problems: string[];
 }
 
-const PAGE = 2000;
 const MAX_PROBLEMS = 100;
 
 export function ed25519FromRaw(b64: string): KeyObject {
@@ -50,25 +50,14 @@ export async function verifyAuditLog(
   let expect = 1;
   let prev = GENESIS;
   let count = 0;
-  for (let after = 0; ; ) {
-    const rows = await d.db
-      .selectFrom("audit")
-      .selectAll()
-      .where("seq", ">", after)
-      .orderBy("seq")
-      .limit(PAGE)
-      .execute();
-    if (rows.length === 0) break;
-    for (const row of rows) {
-      const seq = Number(row.seq);
-      after = seq;
-      count++;
-      if (seq !== expect) note(`entries ${expect}..${seq - 1} are missing (deleted)`);
-      checkEntry(seq, row.entry, row.hash, prev, note);
-      hashes.set(seq, row.hash);
-      prev = row.hash;
-      expect = seq + 1;
-    }
+  for await (const row of allAuditRows(d)) {
+    const seq = Number(row.seq);
+    count++;
+    if (seq !== expect) note(`entries ${expect}..${seq - 1} are missing (deleted)`);
+    checkEntry(seq, row.entry, row.hash, prev, note);
+    hashes.set(seq, row.hash);
+    prev = row.hash;
+    expect = seq + 1;
   }
   const lastSeq = expect - 1;
   const cps = await d.db.selectFrom("checkpoints").selectAll().orderBy("seq").execute();
@@ -129,18 +118,7 @@ function checkEntry(
 
 /** Every entry as one JSON line (the stored canonical text plus its hash), for a SIEM. */
 export async function* exportAuditLog(d: Database): AsyncGenerator<string> {
-  for (let after = 0; ; ) {
-    const rows = await d.db
-      .selectFrom("audit")
-      .selectAll()
-      .where("seq", ">", after)
-      .orderBy("seq")
-      .limit(PAGE)
-      .execute();
-    if (rows.length === 0) return;
-    for (const row of rows) {
-      after = Number(row.seq);
-      yield `${JSON.stringify({ ...JSON.parse(row.entry), hash: row.hash })}\n`;
-    }
+  for await (const row of allAuditRows(d)) {
+    yield `${JSON.stringify({ ...JSON.parse(row.entry), hash: row.hash })}\n`;
   }
 }

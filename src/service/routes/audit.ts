@@ -7,6 +7,7 @@
  * HMAC fingerprint). Each read is itself audited, after the rows are read.
  */
 import type { FastifyInstance } from "fastify";
+import { readAuditPage } from "../audit/store.js";
 import type { ServiceContext } from "../context.js";
 import { ServiceError } from "../errors.js";
 import { release } from "../protected.js";
@@ -129,13 +130,7 @@ export async function auditRoutes(app: FastifyInstance, ctx: ServiceContext): Pr
     async (req) => {
       const since = req.query.since === undefined ? 0 : Number(req.query.since);
       const limit = parseLimit(req.query.limit);
-      const rows = await ctx.db.db
-        .selectFrom("audit")
-        .select(["seq", "entry", "hash"])
-        .where("seq", ">", since)
-        .orderBy("seq")
-        .limit(limit + 1)
-        .execute();
+      const rows = await readAuditPage(ctx.db, since, limit + 1);
       const more = rows.length > limit;
       const page = rows.slice(0, limit);
       const entries = page.map((r) => ({
