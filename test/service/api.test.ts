@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import type { Database } from "../../src/service/index.js";
 import { TokenRepo, verifyAuditLog } from "../../src/service/index.js";
-import { bearer, server, sqliteDb, type TestDb, token } from "./helpers.js";
+import { bearer, lastAuditEntry, server, sqliteDb, type TestDb, token } from "./helpers.js";
 
 let tdb: TestDb;
 let db: Database;
@@ -23,15 +23,7 @@ async function post(url: string, t: string | null, payload: unknown) {
   });
 }
 
-async function lastEntry(): Promise<Record<string, unknown>> {
-  const r = await db.db
-    .selectFrom("audit")
-    .select("entry")
-    .orderBy("seq", "desc")
-    .limit(1)
-    .executeTakeFirstOrThrow();
-  return JSON.parse(r.entry);
-}
+const lastEntry = () => lastAuditEntry(db);
 
 before(async () => {
   tdb = sqliteDb();

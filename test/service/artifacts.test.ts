@@ -5,7 +5,16 @@ import { after, before, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import type { Database } from "../../src/service/index.js";
 import { verifyAuditLog } from "../../src/service/index.js";
-import { bearer, pgDb, server, sqliteDb, type TestDb, token } from "./helpers.js";
+import {
+  type AuditEntryView,
+  bearer,
+  lastAuditEntry,
+  pgDb,
+  server,
+  sqliteDb,
+  type TestDb,
+  token,
+} from "./helpers.js";
 
 const digest = (s: string) => `sha256:${createHash("sha256").update(s).digest("hex")}`;
 
@@ -27,17 +36,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
         headers: bearer(t),
         ...(payload === undefined ? {} : { payload: payload as object }),
       });
-    const lastEntry = async () =>
-      JSON.parse(
-        (
-          await db.db
-            .selectFrom("audit")
-            .select("entry")
-            .orderBy("seq", "desc")
-            .limit(1)
-            .executeTakeFirstOrThrow()
-        ).entry,
-      );
+    const lastEntry = () => lastAuditEntry<AuditEntryView>(db);
 
     before(async () => {
       const t = kind === "sqlite" ? sqliteDb() : await pgDb();

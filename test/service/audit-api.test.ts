@@ -5,7 +5,16 @@ import { after, before, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import type { Database } from "../../src/service/index.js";
 import { verifyAuditLog } from "../../src/service/index.js";
-import { bearer, pgDb, server, sqliteDb, type TestDb, token } from "./helpers.js";
+import {
+  type AuditEntryView,
+  bearer,
+  lastAuditEntry,
+  pgDb,
+  server,
+  sqliteDb,
+  type TestDb,
+  token,
+} from "./helpers.js";
 
 /** Canonical JSON written independently of the service's encoder (keys sorted, no whitespace). */
 function canon(v: unknown): string {
@@ -31,17 +40,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
     let skip: string | false = false;
 
     const get = (url: string, t: string) => app.inject({ method: "GET", url, headers: bearer(t) });
-    const lastEntry = async () =>
-      JSON.parse(
-        (
-          await db.db
-            .selectFrom("audit")
-            .select("entry")
-            .orderBy("seq", "desc")
-            .limit(1)
-            .executeTakeFirstOrThrow()
-        ).entry,
-      );
+    const lastEntry = () => lastAuditEntry<AuditEntryView>(db);
 
     before(async () => {
       const t = kind === "sqlite" ? sqliteDb() : await pgDb();

@@ -27,7 +27,7 @@ import {
   loadKeySet,
   verifyAuditLog,
 } from "../../src/service/index.js";
-import { bearer, server, sqliteDb, type TestDb, token } from "./helpers.js";
+import { bearer, lastAuditEntry, server, sqliteDb, type TestDb, token } from "./helpers.js";
 import { TestIssuer } from "./verifier.js";
 
 const ISS = "https://idp.test";
@@ -61,15 +61,7 @@ let admin: string;
 let unwrapper: string;
 const stanzas: Record<string, { stanza: { type: string; fields: string[] }; fileKey: string }> = {};
 
-async function lastEntry(): Promise<Record<string, unknown>> {
-  const r = await db.db
-    .selectFrom("audit")
-    .select("entry")
-    .orderBy("seq", "desc")
-    .limit(1)
-    .executeTakeFirstOrThrow();
-  return JSON.parse(r.entry);
-}
+const lastEntry = () => lastAuditEntry(db);
 
 function unwrap(headers: Record<string, string>, key: string) {
   return app.inject({

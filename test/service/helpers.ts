@@ -76,3 +76,23 @@ export async function token(db: Database, scopes: string): Promise<string> {
 export function bearer(t: string): Record<string, string> {
   return { authorization: `Bearer ${t}` };
 }
+
+/** The fields of an audit entry the tests read. */
+export interface AuditEntryView {
+  readonly action: string;
+  readonly outcome: string;
+  readonly status: number;
+  readonly authz: { readonly decision: string; readonly policies?: string[] };
+  readonly [field: string]: unknown;
+}
+
+/** The newest audit entry, parsed (what the last request recorded). */
+export async function lastAuditEntry<T = Record<string, unknown>>(db: Database): Promise<T> {
+  const r = await db.db
+    .selectFrom("audit")
+    .select("entry")
+    .orderBy("seq", "desc")
+    .limit(1)
+    .executeTakeFirstOrThrow();
+  return JSON.parse(r.entry);
+}
