@@ -1,5 +1,5 @@
 /** Runs the built CLI as a subprocess in a private TENSORSEAL_HOME, as users run it. */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,7 +12,15 @@ export interface Sandbox {
   dir: string;
   env: NodeJS.ProcessEnv;
   run(args: string[], opts?: { input?: Buffer | string; env?: NodeJS.ProcessEnv }): Result;
+  /** Like run, without blocking the event loop (for a server living in the test process). */
+  runAsync(args: string[], env?: NodeJS.ProcessEnv): Promise<TextResult>;
   cleanup(): void;
+}
+
+export interface TextResult {
+  status: number;
+  stdout: string;
+  stderr: string;
 }
 
 export interface Result {
@@ -43,6 +51,21 @@ export function sandbox(): Sandbox {
         maxBuffer: 256 << 20,
       });
       return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString("utf8") };
+    },
+    runAsync(args, extra = {}) {
+      return new Promise((resolve, reject) => {
+        const c = spawn(process.execPath, [CLI, ...args], { env: { ...env, ...extra }, cwd: dir });
+        let stdout = "";
+        let stderr = "";
+        c.stdout.on("data", (d: Buffer) => {
+          stdout += d.toString();
+        });
+        c.stderr.on("data", (d: Buffer) => {
+          stderr += d.toString();
+        });
+        c.on("error", reject);
+        c.on("close", (status) => resolve({ status: status ?? -1, stdout, stderr }));
+      });
     },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };

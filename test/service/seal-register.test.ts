@@ -1,13 +1,12 @@
 /** `tensorseal seal --register` against a loopback key service: registered after sealing, with the plaintext digest. */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import type { Database } from "../../src/service/index.js";
-import { CLI, type Sandbox, sandbox } from "../cli/helpers.js";
+import { type Sandbox, sandbox } from "../cli/helpers.js";
 import { bearer, server, sqliteDb, type TestDb, token } from "./helpers.js";
 
 let tdb: TestDb;
@@ -17,22 +16,7 @@ let sb: Sandbox;
 let env: NodeJS.ProcessEnv;
 let admin: string;
 
-/** Runs the CLI without blocking the event loop (the server is in this process). */
-function run(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [CLI, ...args], { env: { ...sb.env, ...env }, cwd: sb.dir });
-    let stdout = "";
-    let stderr = "";
-    c.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    c.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    c.on("error", reject);
-    c.on("close", (status) => resolve({ status: status ?? -1, stdout, stderr }));
-  });
-}
+const run = (args: string[]) => sb.runAsync(args, env);
 
 before(async () => {
   tdb = sqliteDb();

@@ -1,12 +1,11 @@
 /** `tensorseal service artifacts list|show` over HTTPS (dev CA) against a loopback key service. */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import { type Database, ensureDevTls } from "../../src/service/index.js";
-import { CLI, type Sandbox, sandbox } from "../cli/helpers.js";
+import { type Sandbox, sandbox } from "../cli/helpers.js";
 import { bearer, server, sqliteDb, type TestDb, token } from "./helpers.js";
 
 let tdb: TestDb;
@@ -17,28 +16,8 @@ let env: NodeJS.ProcessEnv;
 
 const digest = (s: string) => `sha256:${createHash("sha256").update(s).digest("hex")}`;
 
-/** Runs the CLI without blocking the event loop (the server is in this process). */
-function run(
-  args: string[],
-  extra: NodeJS.ProcessEnv = {},
-): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [CLI, ...args], {
-      env: { ...sb.env, ...env, ...extra },
-      cwd: sb.dir,
-    });
-    let stdout = "";
-    let stderr = "";
-    c.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    c.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    c.on("error", reject);
-    c.on("close", (status) => resolve({ status: status ?? -1, stdout, stderr }));
-  });
-}
+const run = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
+  sb.runAsync(args, { ...env, ...extra });
 
 before(async () => {
   sb = sandbox();
