@@ -9,7 +9,9 @@
  *
  * Configuration: TENSORSEAL_SERVER (base URL), TENSORSEAL_SERVER_CA (PEM file of the CA to
  * trust, e.g. the `serve --dev` CA), TENSORSEAL_SERVER_TOKEN or TENSORSEAL_SERVER_TOKEN_FILE
- * (bearer token). The token is sent only in the Authorization header, never logged or echoed.
+ * (bearer token), TENSORSEAL_SERVER_CERT and TENSORSEAL_SERVER_KEY (PEM client certificate and
+ * key for mTLS; a SPIFFE ID certificate authenticates without a token). The token is sent only
+ * in the Authorization header, never logged or echoed.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -128,6 +130,9 @@ export interface ServiceClientOptions {
   readonly token?: string;
   /** PEM of the CA to trust (in addition to nothing else: a private CA pins the service). */
   readonly ca?: string;
+  /** PEM client certificate (chain) and its private key, for mTLS. */
+  readonly cert?: string;
+  readonly key?: string;
 }
 
 interface Reply {
@@ -150,9 +155,18 @@ export class ServiceClient {
     if (this.base.protocol !== "https:" && this.base.protocol !== "http:") {
       fail("E_USAGE", `key service URL must be https://, got ${this.base.protocol}`);
     }
+    if (Boolean(opts.cert) !== Boolean(opts.key))
+      fail(
+        "E_USAGE",
+        "a client certificate needs its key: give both (TENSORSEAL_SERVER_CERT/_KEY)",
+      );
     this.agent =
       this.base.protocol === "https:"
-        ? new https.Agent({ keepAlive: true, ...(opts.ca ? { ca: opts.ca } : {}) })
+        ? new https.Agent({
+            keepAlive: true,
+            ...(opts.ca ? { ca: opts.ca } : {}),
+            ...(opts.cert ? { cert: opts.cert, key: opts.key } : {}),
+          })
         : new http.Agent({ keepAlive: true });
   }
 
@@ -201,7 +215,7 @@ export class ServiceClient {
         reject(
           new TensorSealError(
             "E_PROVIDER",
-            `key service ${this.url} unreachable (${e.code ?? e.name}): check TENSORSEAL_SERVER and TENSORSEAL_SERVER_CA`,
+            `key service ${this.url} unreachable (${e.code ?? e.name}): check TENSORSEAL_SERVER, TENSORSEAL_SERVER_CA (and _CERT/_KEY for mTLS)`,
             { cause: e },
           ),
         ),
@@ -233,11 +247,29 @@ export function serviceClientFromEnv(url = process.env.TENSORSEAL_SERVER): Servi
   const token =
     process.env.TENSORSEAL_SERVER_TOKEN ??
     (tokenFile ? readFileSync(tokenFile, "utf8").trim() : undefined);
+  const certPath = process.env.TENSORSEAL_SERVER_CERT;
+  const keyPath = process.env.TENSORSEAL_SERVER_KEY;
+  if (Boolean(certPath) !== Boolean(keyPath))
+    fail("E_USAGE", "TENSORSEAL_SERVER_CERT and TENSORSEAL_SERVER_KEY go together (PEM files)");
   return new ServiceClient({
     url,
     ...(token ? { token } : {}),
     ...(caPath ? { ca: readFileSync(caPath, "utf8") } : {}),
+    ...(certPath && keyPath
+      ? {
+          cert: envFile(certPath, "TENSORSEAL_SERVER_CERT"),
+          key: envFile(keyPath, "TENSORSEAL_SERVER_KEY"),
+        }
+      : {}),
   });
+}
+
+function envFile(path: string, name: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    return fail("E_USAGE", `${name}=${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
 }
 
 /** `service:KEYNAME`: the service wraps the writer's file key under the key's primary version. */

@@ -13,6 +13,8 @@ export { AuditStore } from "./audit/store.js";
 export { exportAuditLog, type VerifyResult, verifyAuditLog } from "./audit/verify.js";
 export { JWT_ALGORITHMS, loadKeySet } from "./auth/jwks.js";
 export { JwtAuthenticator, type JwtOptions } from "./auth/jwt.js";
+export { MtlsAuthenticator, type MtlsOptions } from "./auth/mtls.js";
+export { SpiffeRoles } from "./auth/mtls-roles.js";
 export type {
   Authenticator,
   AuthResult,
@@ -21,6 +23,12 @@ export type {
   Scope,
 } from "./auth/principal.js";
 export { SCOPES } from "./auth/principal.js";
+export {
+  normalizeFingerprint,
+  type RevokedCert,
+  RevokedCertRepo,
+} from "./auth/revoked-certs.js";
+export { parseSpiffeId, type SpiffeId, spiffeTrustDomainOrThrow } from "./auth/spiffe.js";
 export { hashToken, parseScopes, StaticTokenAuthenticator, TokenRepo } from "./auth/tokens.js";
 export { Authorizer, type AuthzRequest, type Decision } from "./authz/cedar.js";
 export { CEDAR_SCHEMA, DEFAULT_POLICIES } from "./authz/schema.js";
@@ -28,4 +36,14 @@ export { openDatabase, redactUrl } from "./db/open.js";
 export type { Database, Dialect } from "./db/schema.js";
 export { devRootKey, readServiceRootKey } from "./root-file.js";
 export { buildServer, DEFAULT_BATCH_MAX, REDACT, type ServerOptions } from "./server.js";
-export { type DevTls, ensureDevTls } from "./tls/dev-ca.js";
+export {
+  type ClientCertOptions,
+  type DevCa,
+  type DevTls,
+  devCrl,
+  ensureDevTls,
+  type IssuedCert,
+  issueClientCert,
+  loadDevCa,
+  writeClientCert,
+} from "./tls/dev-ca.js";

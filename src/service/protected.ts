@@ -103,6 +103,7 @@ async function authorize(ctx: ServiceContext, req: FastifyRequest): Promise<void
       time: Math.floor(Date.now() / 1000),
       principalKind: p.kind,
       workload: p.workload ?? { kind: p.kind, id: p.id },
+      ...(req.clientCert ? { clientCert: req.clientCert } : {}),
       ...extra,
     },
   });

@@ -13,7 +13,9 @@ import { NonceStore } from "./attest/nonces.js";
 import { AuditLog, type AuditSink } from "./audit/log.js";
 import { AuditStore } from "./audit/store.js";
 import { JwtAuthenticator, type JwtOptions } from "./auth/jwt.js";
+import { MtlsAuthenticator, type MtlsOptions } from "./auth/mtls.js";
 import type { Authenticator } from "./auth/principal.js";
+import { RevokedCertRepo } from "./auth/revoked-certs.js";
 import { StaticTokenAuthenticator, TokenRepo } from "./auth/tokens.js";
 import { Authorizer } from "./authz/cedar.js";
 import type { ServiceContext } from "./context.js";
@@ -47,8 +49,19 @@ export interface ServerOptions {
   readonly db: Database;
   /** The 32-byte root key every KEK version is sealed under (the process keeps only derived keys). */
   readonly rootKey: Uint8Array;
-  /** TLS material (PEM). Without it the instance is plain HTTP: for inject() and loopback tests. */
-  readonly tls?: { key: string | Buffer; cert: string | Buffer };
+  /**
+   * TLS material (PEM). Without it the instance is plain HTTP: for inject() and loopback tests.
+   * `clientCa` (CAs trusted for client certificates) turns on mTLS; `crl` (PEM CRLs of those
+   * CAs) makes a revoked certificate fail with CERT_REVOKED — every client CA then needs one.
+   */
+  readonly tls?: {
+    key: string | Buffer;
+    cert: string | Buffer;
+    clientCa?: string | Buffer;
+    crl?: string | Buffer;
+  };
+  /** SPIFFE principals from client certificates (needs `tls.clientCa`). */
+  readonly mtls?: MtlsOptions;
   readonly logger?: { level?: string; stream?: Writable } | false;
   readonly batchMax?: number;
   readonly checkpointEvery?: number;
@@ -77,10 +90,10 @@ declare module "fastify" {
 export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   const state = await loadServerState(o.db, o.rootKey, { checkpointEvery: o.checkpointEvery });
   const ctx = context(o, state);
+  if ((o.tls?.crl || o.mtls) && !o.tls?.clientCa)
+    throw new Error("client CRLs and mTLS options need tls.clientCa");
   const app = Fastify({
-    ...(o.tls
-      ? { https: { key: o.tls.key, cert: o.tls.cert, minVersion: "TLSv1.2" as const } }
-      : {}),
+    ...(o.tls ? { https: httpsOptions(o.tls) } : {}),
     logger:
       o.logger === false
         ? false
@@ -101,6 +114,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   app.decorateRequest("subject", null);
   app.decorateRequest("audited", false);
   app.decorateRequest("authz", null);
+  app.decorateRequest("clientCert", null);
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url ?? "unmatched";
     ctx.metrics.request(route, req.method, reply.statusCode);
@@ -143,6 +157,26 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   return app;
 }
 
+/**
+ * A client certificate is requested but never enforced at the handshake: the mTLS
+ * authenticator answers a bad one with an audited 401 (see auth/mtls.ts).
+ */
+function httpsOptions(t: NonNullable<ServerOptions["tls"]>) {
+  return {
+    key: t.key,
+    cert: t.cert,
+    minVersion: "TLSv1.2" as const,
+    ...(t.clientCa
+      ? {
+          ca: t.clientCa,
+          requestCert: true,
+          rejectUnauthorized: false,
+          ...(t.crl ? { crl: t.crl } : {}),
+        }
+      : {}),
+  };
+}
+
 function context(o: ServerOptions, state: ServerState): ServiceContext {
   const batchMax = o.batchMax ?? DEFAULT_BATCH_MAX;
   if (!Number.isInteger(batchMax) || batchMax < 1 || batchMax > 10_000)
@@ -160,6 +194,15 @@ function context(o: ServerOptions, state: ServerState): ServiceContext {
     artifacts: new ArtifactRepo(o.db),
     audit: new AuditLog(sink),
     authenticators: o.authenticators ?? [
+      // First: a presented certificate is checked (and a bad one denies) before any token.
+      ...(o.tls?.clientCa
+        ? [
+            new MtlsAuthenticator(
+              new RevokedCertRepo(o.db, o.mtls?.revocationCacheMs),
+              o.mtls ?? {},
+            ),
+          ]
+        : []),
       new StaticTokenAuthenticator(new TokenRepo(o.db), state.root.auditHmac),
       ...(o.jwt ? [new JwtAuthenticator(o.jwt, state.root.auditHmac)] : []),
     ],

@@ -11,6 +11,8 @@ import {
   loadKeySet,
   openDatabase,
   readServiceRootKey,
+  SpiffeRoles,
+  spiffeTrustDomainOrThrow,
 } from "../../service/index.js";
 import { homeDir } from "../keys-context.js";
 
@@ -68,9 +70,21 @@ export function registerServe(program: Command): void {
       "lifetime of attestation challenge nonces",
       String(DEFAULT_NONCE_TTL_MS / 1000),
     )
+    .option("--client-ca <file>", "mTLS: CAs (PEM) trusted for client certificates (SPIFFE IDs)")
+    .option("--client-crl <file>", "mTLS: CRLs (PEM) of the client CAs; each client CA needs one")
+    .option(
+      "--spiffe-trust-domain <domain>",
+      "mTLS: accept SPIFFE IDs only from this trust domain (repeatable)",
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .option(
+      "--mtls-roles <file>",
+      'mTLS: JSON {"spiffe://td/id" or "spiffe://td/prefix/*": [roles]}',
+    )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal serve --dev\n  tensorseal serve --listen 0.0.0.0:8443 --db postgres://ts@db/tensorseal --tls-cert srv.pem --tls-key srv.key --root-key-file /run/secrets/root",
+      "\nExamples:\n  tensorseal serve --dev\n  tensorseal serve --dev --client-ca ~/.tensorseal/service-dev/ca.pem --mtls-roles roles.json\n  tensorseal serve --listen 0.0.0.0:8443 --db postgres://ts@db/tensorseal --tls-cert srv.pem --tls-key srv.key --root-key-file /run/secrets/root",
     )
     .action(async (o) => {
       const { host, port } = parseListen(o.listen);
@@ -85,9 +99,13 @@ export function registerServe(program: Command): void {
         );
       }
       const dev = o.dev ? await ensureDevTls(homeDir(), host) : null;
-      const tls = dev ?? {
-        key: await readFile(o.tlsKey, "utf8"),
-        cert: await readFile(o.tlsCert, "utf8"),
+      const mtls = await mtlsOptions(o);
+      const tls = {
+        ...(dev ?? {
+          key: await readFile(o.tlsKey, "utf8"),
+          cert: await readFile(o.tlsCert, "utf8"),
+        }),
+        ...(mtls?.tls ?? {}),
       };
       const rootFile: string | undefined =
         o.rootKeyFile ?? process.env.TENSORSEAL_SERVICE_ROOT_KEY_FILE;
@@ -131,6 +149,7 @@ export function registerServe(program: Command): void {
         authorizer,
         ...(jwt ? { jwt } : {}),
         ...(attestation ? { attestation } : {}),
+        ...(mtls ? { mtls: mtls.mtls } : {}),
       });
       root.fill(0);
       const url = await app.listen({ host, port });
@@ -141,6 +160,7 @@ export function registerServe(program: Command): void {
       );
       say(`policies: ${authorizer.source} (${Object.keys(authorizer.policies).length})`);
       if (dev) say(`development CA: ${dev.caPath} (clients: TENSORSEAL_SERVER_CA=${dev.caPath})`);
+      if (mtls) say(`mTLS: client certificates from ${o.clientCa} (SPIFFE ID principals)`);
       await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);
         process.once("SIGTERM", resolve);
@@ -148,4 +168,39 @@ export function registerServe(program: Command): void {
       await app.close();
       await db.close();
     });
+}
+
+/** --client-ca and the options that need it; E_USAGE (exit 2) for anything wrong. */
+async function mtlsOptions(o: Record<string, unknown>) {
+  const domains = o.spiffeTrustDomain as string[];
+  if (!o.clientCa) {
+    if (o.clientCrl || o.mtlsRoles || domains.length > 0)
+      fail("E_USAGE", "--client-crl, --mtls-roles and --spiffe-trust-domain need --client-ca");
+    return null;
+  }
+  const read = async (flag: string, file: string) => {
+    try {
+      return await readFile(file, "utf8");
+    } catch (e) {
+      return fail("E_USAGE", `${flag} ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+  };
+  const clientCa = await read("--client-ca", o.clientCa as string);
+  if (!clientCa.includes("-----BEGIN CERTIFICATE-----"))
+    fail("E_USAGE", `--client-ca ${o.clientCa}: no PEM certificate in it`);
+  const crl = o.clientCrl ? await read("--client-crl", o.clientCrl as string) : undefined;
+  if (crl !== undefined && !crl.includes("-----BEGIN X509 CRL-----"))
+    fail("E_USAGE", `--client-crl ${o.clientCrl}: no PEM CRL in it`);
+  let roles: SpiffeRoles | undefined;
+  try {
+    for (const d of domains) spiffeTrustDomainOrThrow(d);
+    if (o.mtlsRoles)
+      roles = SpiffeRoles.parse(await read("--mtls-roles", o.mtlsRoles as string), "--mtls-roles");
+  } catch (e) {
+    return fail("E_USAGE", (e as Error).message);
+  }
+  return {
+    tls: { clientCa, ...(crl ? { crl } : {}) },
+    mtls: { trustDomains: domains, ...(roles ? { roles } : {}) },
+  };
 }

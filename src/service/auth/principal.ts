@@ -32,6 +32,14 @@ export interface Principal {
   readonly workload?: WorkloadIdentity;
 }
 
+/** A verified client certificate, as Cedar sees it in `context.clientCert`. */
+export interface ClientCertInfo {
+  readonly subject: string;
+  /** SHA-256 of the DER, lowercase hex. */
+  readonly fingerprint: string;
+  readonly spiffeId?: string;
+}
+
 /** The outcome of one authenticator: a principal, "not for me" (null), or a denial reason. */
 export type AuthResult = Principal | null | { readonly denied: string; readonly subject: string };
 
@@ -65,6 +73,8 @@ declare module "fastify" {
     audited: boolean;
     /** The Cedar decision, once made (written into the audit entry). */
     authz: AuthzOutcome | null;
+    /** The verified client certificate (mTLS), whoever authenticated the request. */
+    clientCert: ClientCertInfo | null;
   }
   interface FastifyContextConfig {
     /** Audit action name, e.g. "datakeys.unwrap". */

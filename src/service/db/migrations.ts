@@ -94,10 +94,26 @@ const lifecycle: Migration = {
   },
 };
 
+/**
+ * Client certificates revoked by SHA-256 fingerprint of their DER (hex, lowercase), shared by
+ * every replica (`service cert revoke`); a row is never deleted (revocation is permanent).
+ */
+const revokedCerts: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("revoked_certs")
+      .addColumn("fingerprint", "varchar(64)", (c) => c.primaryKey())
+      .addColumn("reason", "text", (c) => c.notNull())
+      .addColumn("revoked", "varchar(32)", (c) => c.notNull())
+      .execute();
+  },
+};
+
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_nonces": nonces,
   "0003_lifecycle": lifecycle,
+  "0004_revoked_certs": revokedCerts,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -72,6 +72,13 @@ export interface NoncesTable {
   expires: number;
 }
 
+/** Client certificates revoked by SHA-256 fingerprint (hex) of their DER; see auth/revoked-certs.ts. */
+export interface RevokedCertsTable {
+  fingerprint: string;
+  reason: string;
+  revoked: string;
+}
+
 export interface Schema {
   meta: MetaTable;
   keys: KeysTable;
@@ -81,6 +88,7 @@ export interface Schema {
   checkpoints: CheckpointsTable;
   artifacts: ArtifactsTable;
   nonces: NoncesTable;
+  revoked_certs: RevokedCertsTable;
 }
 
 export type Dialect = "sqlite" | "postgres";

@@ -1,7 +1,7 @@
 /**
- * Just enough DER (X.690) to write the X.509 v3 certificates of the `--dev` CA: an ECDSA
- * P-256 CA and a server certificate (RFC 5280). Signing is node:crypto's; this file only lays
- * out bytes. Not a parser, not general ASN.1.
+ * Just enough DER (X.690) to write the X.509 v3 certificates of the `--dev` CA — an ECDSA
+ * P-256 CA, a server certificate, client certificates with a URI SAN (SPIFFE) — and its CRLs
+ * (RFC 5280). Signing is node:crypto's; this file only lays out bytes. Not general ASN.1.
  */
 import { createHash, type KeyObject, sign } from "node:crypto";
 
@@ -68,6 +68,10 @@ export interface CertSpec {
   /** DNS names and IP addresses for the subjectAltName (server certificates). */
   readonly dns?: readonly string[];
   readonly ips?: readonly Buffer[];
+  /** URIs for the subjectAltName (a client certificate's SPIFFE ID). */
+  readonly uris?: readonly string[];
+  /** Extended key usage of a leaf: serverAuth (default) or clientAuth. */
+  readonly usage?: "server" | "client";
 }
 
 function keyId(k: KeyObject): Buffer {
@@ -85,12 +89,14 @@ export function certificate(c: CertSpec): Buffer {
     ext("2.5.29.35", false, seq(tlv(0x80, keyId(c.issuerPublicKey)))),
   ];
   if (!c.ca) {
-    exts.push(ext("2.5.29.37", false, seq(oid("1.3.6.1.5.5.7.3.1"))));
+    const eku = c.usage === "client" ? "1.3.6.1.5.5.7.3.2" : "1.3.6.1.5.5.7.3.1";
+    exts.push(ext("2.5.29.37", false, seq(oid(eku))));
     const names = [
       ...(c.dns ?? []).map((d) => tlv(0x82, Buffer.from(d, "ascii"))),
+      ...(c.uris ?? []).map((u) => tlv(0x86, Buffer.from(u, "utf8"))),
       ...(c.ips ?? []).map((ip) => tlv(0x87, ip)),
     ];
-    exts.push(ext("2.5.29.17", false, seq(...names)));
+    if (names.length > 0) exts.push(ext("2.5.29.17", false, seq(...names)));
   }
   const tbs = seq(
     tlv(0xa0, integer(Buffer.from([2]))),
@@ -104,6 +110,40 @@ export function certificate(c: CertSpec): Buffer {
   );
   const sig = sign("sha256", tbs, c.signingKey); // DER ECDSA-Sig-Value
   return seq(tbs, ECDSA_SHA256, bits(sig));
+}
+
+export interface CrlSpec {
+  readonly issuer: string;
+  readonly issuerPublicKey: KeyObject;
+  readonly signingKey: KeyObject;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
+  /** CRL number (monotonic per issuer). */
+  readonly number: number;
+  readonly revoked: readonly { serial: Buffer; date: Date }[];
+}
+
+/** A v2 CertificateList (RFC 5280 §5) with authorityKeyIdentifier and cRLNumber. */
+export function crl(c: CrlSpec): Buffer {
+  const entries = c.revoked.map((r) => seq(integer(r.serial), time(r.date)));
+  const n = Buffer.alloc(4);
+  n.writeUInt32BE(c.number);
+  const tbs = seq(
+    integer(Buffer.from([1])),
+    ECDSA_SHA256,
+    name(c.issuer),
+    time(c.thisUpdate),
+    time(c.nextUpdate),
+    ...(entries.length > 0 ? [seq(...entries)] : []),
+    tlv(
+      0xa0,
+      seq(
+        ext("2.5.29.35", false, seq(tlv(0x80, keyId(c.issuerPublicKey)))),
+        ext("2.5.29.20", false, integer(n)),
+      ),
+    ),
+  );
+  return seq(tbs, ECDSA_SHA256, bits(sign("sha256", tbs, c.signingKey)));
 }
 
 export function pem(label: string, der: Buffer): string {

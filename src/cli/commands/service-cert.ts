@@ -1,0 +1,92 @@
+/**
+ * `tensorseal service cert issue|revoke|list-revoked`: client certificates for mTLS. `issue`
+ * is development only (the `serve --dev` CA in $TENSORSEAL_HOME/service-dev/); `revoke` and
+ * `list-revoked` act on the service database like `service token`, and every replica honours
+ * a revocation within 2 seconds (its positive lookup cache).
+ */
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import { fail } from "../../format/errors.js";
+import {
+  issueClientCert,
+  loadDevCa,
+  normalizeFingerprint,
+  openDatabase,
+  parseSpiffeId,
+  RevokedCertRepo,
+  writeClientCert,
+} from "../../service/index.js";
+import { homeDir } from "../keys-context.js";
+import { printJson } from "../options.js";
+import { serviceDbUrl } from "./serve.js";
+
+async function withRevoked<T>(
+  db: string | undefined,
+  f: (r: RevokedCertRepo) => Promise<T>,
+): Promise<T> {
+  const d = await openDatabase(serviceDbUrl(db));
+  try {
+    return await f(new RevokedCertRepo(d));
+  } finally {
+    await d.close();
+  }
+}
+
+export function registerServiceCert(program: Command): void {
+  const service =
+    program.commands.find((c) => c.name() === "service") ??
+    program.command("service").description("key service administration");
+  const cert = service
+    .command("cert")
+    .description("mTLS client certificates: issue (dev CA), revoke, list revoked");
+  cert
+    .command("issue")
+    .description("development only: a client certificate for a SPIFFE ID from the --dev CA")
+    .requiredOption("--spiffe-id <id>", "spiffe://TRUST-DOMAIN/PATH (the URI SAN)")
+    .requiredOption("-o, --out <dir>", "directory for client.pem and client.key (0600)")
+    .option("--days <n>", "validity in days (1..825)", "30")
+    .addHelpText(
+      "after",
+      "\nExample:\n  tensorseal service cert issue --spiffe-id spiffe://dev.local/ns/ml/sa/loader -o ./id\n  TENSORSEAL_SERVER_CERT=id/client.pem TENSORSEAL_SERVER_KEY=id/client.key tensorseal open m.tseal",
+    )
+    .action(async (o) => {
+      const id = parseSpiffeId(o.spiffeId);
+      if ("invalid" in id) fail("E_USAGE", `--spiffe-id ${o.spiffeId}: ${id.invalid}`);
+      const days = Number(o.days);
+      if (!Number.isInteger(days) || days < 1 || days > 825)
+        fail("E_USAGE", "--days must be a whole number 1..825");
+      const ca = await loadDevCa(homeDir());
+      const notBefore = new Date(Date.now() - 60_000);
+      const issued = issueClientCert(ca, {
+        uris: [o.spiffeId],
+        notBefore,
+        notAfter: new Date(notBefore.getTime() + days * 86_400_000),
+      });
+      const paths = await writeClientCert(resolve(o.out), issued);
+      process.stdout.write(`${issued.fingerprint}\n`);
+      process.stderr.write(
+        `tensorseal: ${paths.cert} and ${paths.key} for ${o.spiffeId} (${days} days, sha256 fingerprint on stdout)\n`,
+      );
+    });
+  cert
+    .command("revoke")
+    .description("revoke a client certificate by SHA-256 fingerprint (replicas: within 2 s)")
+    .argument("<fingerprint>", "SHA-256 of the certificate's DER (hex, colons allowed)")
+    .option("--reason <text>", "why (kept with the revocation)", "")
+    .option("--db <url>", "service database (default: sqlite:$TENSORSEAL_HOME/service.db)")
+    .addHelpText("after", "\nFingerprint: openssl x509 -in client.pem -noout -fingerprint -sha256")
+    .action(async (fingerprint: string, o) => {
+      const fp = normalizeFingerprint(fingerprint);
+      if (!fp)
+        fail("E_USAGE", "a fingerprint is the SHA-256 of the certificate's DER: 64 hex digits");
+      const fresh = await withRevoked(o.db, (r) => r.revoke(fp, o.reason));
+      process.stderr.write(
+        `tensorseal: certificate ${fp} ${fresh ? "revoked" : "was already revoked"}\n`,
+      );
+    });
+  cert
+    .command("list-revoked")
+    .description("list revoked client certificates (fingerprint, reason, time)")
+    .option("--db <url>", "service database")
+    .action(async (o) => printJson(await withRevoked(o.db, (r) => r.list())));
+}
