@@ -98,8 +98,8 @@ export function registerServe(program: Command): void {
           "the key service needs TLS: pass --tls-cert and --tls-key, or --dev for a local development CA",
         );
       }
-      const dev = o.dev ? await ensureDevTls(homeDir(), host) : null;
       const mtls = await mtlsOptions(o);
+      const dev = o.dev ? await ensureDevTls(homeDir(), host) : null;
       const tls = {
         ...(dev ?? {
           key: await readFile(o.tlsKey, "utf8"),
