@@ -1,7 +1,7 @@
 /**
- * Who is calling. Static bearer tokens produce `token` principals in this slice; JWT/OIDC and
- * mTLS (SPIFFE) authenticators will produce `jwt` and `mtls` principals through the same
- * Authenticator seam, and policy (Cedar) will see only the Principal.
+ * Who is calling. Static bearer tokens produce `token` principals, OIDC/JWT `jwt` and mTLS
+ * client certificates (SPIFFE IDs, auth/mtls.ts) `mtls`, all through the same Authenticator
+ * seam; policy (Cedar) sees only the Principal (and `context.clientCert`).
  */
 import type { FastifyRequest } from "fastify";
 
