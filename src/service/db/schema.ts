@@ -72,6 +72,24 @@ export interface NoncesTable {
   expires: number;
 }
 
+/** A (source, certificate, workload) tuple a principal was seen with; `id` = SHA-256 of it. */
+export interface AnomalyClientsTable {
+  id: string;
+  principal: string;
+  source: string;
+  /** SHA-256 fingerprint of the client certificate, "" without one. */
+  cert: string;
+  workload: string;
+  first_seen: string;
+}
+
+/** Principals refused by anomaly auto-block until an admin unblocks them. */
+export interface AnomalyBlocksTable {
+  principal: string;
+  since: string;
+  reason: string;
+}
+
 export interface Schema {
   meta: MetaTable;
   keys: KeysTable;
@@ -81,6 +99,8 @@ export interface Schema {
   checkpoints: CheckpointsTable;
   artifacts: ArtifactsTable;
   nonces: NoncesTable;
+  anomaly_clients: AnomalyClientsTable;
+  anomaly_blocks: AnomalyBlocksTable;
 }
 
 export type Dialect = "sqlite" | "postgres";
