@@ -29,7 +29,7 @@ export function alertAuditRecord(a: Alert): AuditRecord {
     principal: a.principal,
     source: a.source,
     requestId: a.requestId,
-    resource: { alert: a.id, ...a.details, ...(a.blocked ? { blocked: true } : {}) },
+    resource: { alert: a.id, ...integral(a.details), ...(a.blocked ? { blocked: true } : {}) },
     reason: a.reason,
   };
 }
@@ -48,4 +48,14 @@ export function alertWebhookBody(a: Alert, server: string): Record<string, unkno
     blocked: a.blocked,
     reason: a.reason,
   };
+}
+
+/** Canonical audit JSON holds only safe integers: other numbers (a baseline of 2.5) become strings. */
+function integral(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(o).map(([k, v]) => [
+      k,
+      typeof v === "number" && !Number.isSafeInteger(v) ? String(v) : v,
+    ]),
+  );
 }
