@@ -21,6 +21,7 @@ import { registerSeal } from "./commands/seal.js";
 import { registerSealDir } from "./commands/seal-dir.js";
 import { registerServe } from "./commands/serve.js";
 import { registerServiceArtifacts } from "./commands/service-artifacts.js";
+import { registerServicePrincipals } from "./commands/service-principals.js";
 import { registerServiceToken } from "./commands/service-token.js";
 import { registerVerify } from "./commands/verify.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
@@ -56,6 +57,7 @@ export function buildProgram(): Command {
     registerServe,
     registerServiceToken,
     registerServiceArtifacts,
+    registerServicePrincipals,
     registerAudit,
     registerPolicy,
   ]) {

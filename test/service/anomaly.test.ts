@@ -383,6 +383,7 @@ describe("anomaly detection (sqlite)", () => {
         method: "POST",
         url: `/v1/principals/${encodeURIComponent(id)}/unblock`,
         headers: bearer(t),
+        payload: {},
       });
     const other = await token(e.db, "unwrap,wrap,audit");
     const denied = await unblock(other);
@@ -473,6 +474,7 @@ describe("anomaly detection (postgres): two servers share first-seen clients and
         method: "POST",
         url: `/v1/principals/${encodeURIComponent(a.userId)}/unblock`,
         headers: bearer(b.admin),
+        payload: {},
       });
       assert.equal(u.statusCode, 200, u.body);
       assert.equal((await unwrap(b, a.user, "10.2.0.1")).statusCode, 200);

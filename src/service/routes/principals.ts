@@ -67,6 +67,8 @@ export async function principalRoutes(app: FastifyInstance, ctx: ServiceContext)
           required: ["id"],
           properties: { id: { type: "string", minLength: 1, maxLength: 512 } },
         },
+        // No body; an empty object is accepted (what the CLI sends), anything else refused.
+        body: { type: "object", additionalProperties: false, properties: {} },
         response: {
           200: {
             type: "object",
