@@ -22,6 +22,7 @@ import { registerSealDir } from "./commands/seal-dir.js";
 import { registerServe } from "./commands/serve.js";
 import { registerServiceArtifacts } from "./commands/service-artifacts.js";
 import { registerServiceCert } from "./commands/service-cert.js";
+import { registerServicePrincipals } from "./commands/service-principals.js";
 import { registerServiceToken } from "./commands/service-token.js";
 import { registerVerify } from "./commands/verify.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
     registerServiceToken,
     registerServiceArtifacts,
     registerServiceCert,
+    registerServicePrincipals,
     registerAudit,
     registerPolicy,
   ]) {

@@ -1,6 +1,8 @@
 /** What the route plugins share: the services they call (no database access in handlers). */
 
 import type { FastifyRequest } from "fastify";
+import type { BlockList } from "./anomaly/blocks.js";
+import type { AnomalyDetector } from "./anomaly/detector.js";
 import type { ArtifactRepo } from "./artifacts/repo.js";
 import type { AttestationVerifier } from "./attest/evidence.js";
 import type { NonceStore } from "./attest/nonces.js";
@@ -22,6 +24,10 @@ export interface ServiceContext {
   /** Attested release: absent when no attestation verifier is configured (routes answer 404). */
   readonly attestation: { verifier: AttestationVerifier; nonces: NonceStore } | null;
   readonly metrics: Metrics;
+  /** Principals blocked by anomaly auto-block: enforced even where detection is off. */
+  readonly blocks: BlockList;
+  /** Anomaly detection; null when off. */
+  readonly anomaly: AnomalyDetector | null;
   readonly batchMax: number;
   readonly serverId: string;
 }

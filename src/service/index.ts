@@ -1,5 +1,13 @@
 /** The key service layer: the server, its database, tokens and the audit tools. */
 
+export { ANOMALY_DEFAULTS, type AnomalyOptions, BLOCK_CACHE_MS } from "./anomaly/options.js";
+export {
+  ALERT_ID_HEADER,
+  checkWebhookUrl,
+  SIGNATURE_HEADER,
+  signBody,
+  type WebhookOptions,
+} from "./anomaly/webhook.js";
 export {
   AttestationVerifier,
   type AttestationVerifierOptions,

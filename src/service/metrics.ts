@@ -1,7 +1,8 @@
 /**
  * Prometheus metrics in the text exposition format (version 0.0.4), hand-rolled: request
  * counts by route, method and status; unwrapped keys by outcome; unwrap latency histogram
- * (handler start to response, audit write included).
+ * (handler start to response, audit write included); anomaly alerts, blocks and webhook
+ * deliveries.
  */
 import type { AuditStats } from "./audit/log.js";
 
@@ -13,6 +14,28 @@ export class Metrics {
   private readonly buckets = new Array<number>(BUCKETS.length).fill(0);
   private count = 0;
   private sum = 0;
+  private readonly alerts = new Map<string, number>();
+  private readonly webhook = new Map<string, number>();
+  private blocks = 0;
+  private blockedRequests = 0;
+
+  anomalyAlert(kind: string): void {
+    this.alerts.set(kind, (this.alerts.get(kind) ?? 0) + 1);
+  }
+
+  /** A principal blocked by anomaly auto-block. */
+  anomalyBlock(): void {
+    this.blocks++;
+  }
+
+  /** A request refused because its principal is blocked. */
+  blockedRequest(): void {
+    this.blockedRequests++;
+  }
+
+  webhookDelivery(outcome: "ok" | "retry" | "dropped"): void {
+    this.webhook.set(outcome, (this.webhook.get(outcome) ?? 0) + 1);
+  }
 
   request(route: string, method: string, status: number): void {
     const k = `route=${JSON.stringify(route)},method=${JSON.stringify(method)},status="${status}"`;
@@ -51,6 +74,26 @@ export class Metrics {
       `tensorseal_unwrap_duration_seconds_sum ${this.sum}`,
       `tensorseal_unwrap_duration_seconds_count ${this.count}`,
     );
+    out.push(
+      "# HELP tensorseal_anomaly_alerts_total Anomaly alerts raised on this replica, by kind.",
+      "# TYPE tensorseal_anomaly_alerts_total counter",
+    );
+    for (const k of ["rate", "first-seen"])
+      out.push(`tensorseal_anomaly_alerts_total{kind="${k}"} ${this.alerts.get(k) ?? 0}`);
+    out.push(
+      "# HELP tensorseal_anomaly_blocks_total Principals blocked by anomaly auto-block on this replica.",
+      "# TYPE tensorseal_anomaly_blocks_total counter",
+      `tensorseal_anomaly_blocks_total ${this.blocks}`,
+      "# HELP tensorseal_anomaly_blocked_requests_total Requests refused because their principal is blocked.",
+      "# TYPE tensorseal_anomaly_blocked_requests_total counter",
+      `tensorseal_anomaly_blocked_requests_total ${this.blockedRequests}`,
+      "# HELP tensorseal_alert_webhook_deliveries_total Alert webhook attempts, by outcome.",
+      "# TYPE tensorseal_alert_webhook_deliveries_total counter",
+    );
+    for (const o of ["ok", "retry", "dropped"])
+      out.push(
+        `tensorseal_alert_webhook_deliveries_total{outcome="${o}"} ${this.webhook.get(o) ?? 0}`,
+      );
     if (audit) {
       out.push(
         "# HELP tensorseal_audit_commits_total Audit group commits (one transaction each).",

@@ -13,6 +13,7 @@ import { attestationRoutes } from "./routes/attestation.js";
 import { auditRoutes } from "./routes/audit.js";
 import { datakeyRoutes } from "./routes/datakeys.js";
 import { keyRoutes } from "./routes/keys.js";
+import { principalRoutes } from "./routes/principals.js";
 
 export async function protectedScope(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
   app.addHook("onRequest", async (req) => {
@@ -27,6 +28,16 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
       break;
     }
     if (!req.principal) deny(401, "no credentials this service accepts");
+    // Anomaly detection: a blocked principal is refused on every route (the error handler
+    // audits it); a reload of the blocked set that fails refuses too (fail closed).
+    if (await ctx.blocks.isBlocked(req.principal.id)) {
+      ctx.metrics.blockedRequest();
+      deny(
+        403,
+        "blocked by anomaly detection: an admin must unblock this principal (POST /v1/principals/ID/unblock)",
+      );
+    }
+    await ctx.anomaly?.observe(req);
   });
 
   // The one authorization call: after body validation, before any handler runs.
@@ -61,6 +72,7 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
   await app.register(attestationRoutes, ctx);
   await app.register(artifactRoutes, ctx);
   await app.register(auditRoutes, ctx);
+  await app.register(principalRoutes, ctx);
 }
 
 /**
@@ -128,4 +140,6 @@ export async function release(
     );
   }
   req.audited = true;
+  // Counted only once the release is on record; never fails the request.
+  await ctx.anomaly?.released(req, resource);
 }

@@ -6,7 +6,12 @@
 
 import type { Writable } from "node:stream";
 import swagger from "@fastify/swagger";
-import Fastify, { type FastifyInstance, LogController } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
+import { BlockList } from "./anomaly/blocks.js";
+import { ClientRegistry } from "./anomaly/clients.js";
+import { AnomalyDetector } from "./anomaly/detector.js";
+import { type AnomalyOptions, anomalySettings, BLOCK_CACHE_MS } from "./anomaly/options.js";
+import { AlertWebhook } from "./anomaly/webhook.js";
 import { ArtifactRepo } from "./artifacts/repo.js";
 import { AttestationVerifier, type AttestationVerifierOptions } from "./attest/evidence.js";
 import { NonceStore } from "./attest/nonces.js";
@@ -79,17 +84,28 @@ export interface ServerOptions {
   readonly sweepEveryMs?: number;
   /** Where audit entries go; default: the database chain. Tests inject a failing one. */
   readonly auditSink?: AuditSink;
+  /**
+   * Anomaly detection (rate jumps, first-seen clients, alerts, auto-block); off when absent.
+   * Blocks already in the database are enforced either way.
+   */
+  readonly anomaly?: AnomalyOptions;
+  /** How long the blocked set is cached per replica (ms, default 2000). */
+  readonly blockCacheMs?: number;
 }
 
 declare module "fastify" {
   interface FastifyInstance {
-    tensorseal: { serverId: string; auditPublicKey: string };
+    tensorseal: {
+      serverId: string;
+      auditPublicKey: string;
+      /** Waits for queued alert webhooks (tests); true when none is left. */
+      drainAlerts(ms?: number): Promise<boolean>;
+    };
   }
 }
 
 export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   const state = await loadServerState(o.db, o.rootKey, { checkpointEvery: o.checkpointEvery });
-  const ctx = context(o, state);
   if ((o.tls?.crl || o.mtls) && !o.tls?.clientCa)
     throw new Error("client CRLs and mTLS options need tls.clientCa");
   const app = Fastify({
@@ -109,7 +125,12 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
-  app.decorate("tensorseal", { serverId: state.serverId, auditPublicKey: state.auditPublicKey });
+  const ctx = context(o, state, app.log);
+  app.decorate("tensorseal", {
+    serverId: state.serverId,
+    auditPublicKey: state.auditPublicKey,
+    drainAlerts: async (ms?: number) => (await ctx.anomaly?.drain(ms)) ?? true,
+  });
   app.decorateRequest("principal", null);
   app.decorateRequest("subject", null);
   app.decorateRequest("audited", false);
@@ -152,6 +173,9 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
       : null;
   app.addHook("onClose", async () => {
     if (timer) clearInterval(timer);
+    // Give queued alerts a moment to go out; the audit already holds them.
+    await ctx.anomaly?.drain(2000);
+    ctx.anomaly?.close();
     ctx.keys.close();
   });
   return app;
@@ -177,7 +201,7 @@ function httpsOptions(t: NonNullable<ServerOptions["tls"]>) {
   };
 }
 
-function context(o: ServerOptions, state: ServerState): ServiceContext {
+function context(o: ServerOptions, state: ServerState, log: FastifyBaseLogger): ServiceContext {
   const batchMax = o.batchMax ?? DEFAULT_BATCH_MAX;
   if (!Number.isInteger(batchMax) || batchMax < 1 || batchMax > 10_000)
     throw new Error("batchMax must be 1..10000");
@@ -188,11 +212,15 @@ function context(o: ServerOptions, state: ServerState): ServiceContext {
       server: state.serverId,
       key: state.signingKey,
     });
+  const now = o.now ?? Date.now;
+  const audit = new AuditLog(sink);
+  const metrics = new Metrics();
+  const blocks = new BlockList(o.db, now, o.blockCacheMs ?? BLOCK_CACHE_MS);
   return {
     db: o.db,
     keys: new KeyService(new KeyRepo(o.db), state, 1000, o.now),
     artifacts: new ArtifactRepo(o.db),
-    audit: new AuditLog(sink),
+    audit,
     authenticators: o.authenticators ?? [
       // First: a presented certificate is checked (and a bad one denies) before any token.
       ...(o.tls?.clientCa
@@ -213,8 +241,41 @@ function context(o: ServerOptions, state: ServerState): ServiceContext {
           nonces: new NonceStore(o.db, o.attestation.nonceTtlMs),
         }
       : null,
-    metrics: new Metrics(),
+    metrics,
+    blocks,
+    anomaly: o.anomaly ? detector(o, o.anomaly, { now, audit, metrics, blocks, log, state }) : null,
     batchMax,
     serverId: state.serverId,
   };
+}
+
+function detector(
+  o: ServerOptions,
+  a: AnomalyOptions,
+  x: {
+    now: () => number;
+    audit: AuditLog;
+    metrics: Metrics;
+    blocks: BlockList;
+    log: FastifyBaseLogger;
+    state: ServerState;
+  },
+): AnomalyDetector {
+  const webhook = a.webhook
+    ? new AlertWebhook(a.webhook, (outcome, why) => {
+        x.metrics.webhookDelivery(outcome);
+        if (outcome !== "ok") x.log.warn({ outcome, why }, "alert webhook delivery failed");
+      })
+    : null;
+  return new AnomalyDetector({
+    settings: anomalySettings(a),
+    clients: new ClientRegistry(o.db, x.now),
+    blocks: x.blocks,
+    webhook,
+    audit: x.audit,
+    metrics: x.metrics,
+    log: x.log,
+    now: x.now,
+    serverId: x.state.serverId,
+  });
 }

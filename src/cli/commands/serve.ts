@@ -3,8 +3,11 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
 import {
+  ANOMALY_DEFAULTS,
+  type AnomalyOptions,
   Authorizer,
   buildServer,
+  checkWebhookUrl,
   DEFAULT_NONCE_TTL_MS,
   devRootKey,
   ensureDevTls,
@@ -82,6 +85,32 @@ export function registerServe(program: Command): void {
       "--mtls-roles <file>",
       'mTLS: JSON {"spiffe://td/id" or "spiffe://td/prefix/*": [roles]}',
     )
+    .option("--no-anomaly", "turn anomaly detection off (blocks already recorded still apply)")
+    .option(
+      "--anomaly-rate-factor <x>",
+      "alert when a principal's keys per minute exceed x times its baseline",
+      String(ANOMALY_DEFAULTS.rateFactor),
+    )
+    .option(
+      "--anomaly-min-rate <n>",
+      "... and at least n keys in the minute",
+      String(ANOMALY_DEFAULTS.minRate),
+    )
+    .option(
+      "--anomaly-warmup <minutes>",
+      "minutes of history before rate alerts",
+      String(ANOMALY_DEFAULTS.warmupMinutes),
+    )
+    .option(
+      "--anomaly-baseline <minutes>",
+      "span of the exponentially weighted baseline",
+      String(ANOMALY_DEFAULTS.baselineMinutes),
+    )
+    .option("--no-anomaly-first-seen", "no alerts on first-seen addresses, certificates, workloads")
+    .option("--no-anomaly-first-seen-principal", "no alert on a principal's very first request")
+    .option("--anomaly-auto-block", "block a principal on a rate alert until an admin unblocks it")
+    .option("--alert-webhook <url>", "POST alerts here (https://, or http:// to loopback only)")
+    .option("--alert-webhook-secret-file <file>", "HMAC-SHA256 key for the webhook signature")
     .addHelpText(
       "after",
       "\nExamples:\n  tensorseal serve --dev\n  tensorseal serve --dev --client-ca ~/.tensorseal/service-dev/ca.pem --mtls-roles roles.json\n  tensorseal serve --listen 0.0.0.0:8443 --db postgres://ts@db/tensorseal --tls-cert srv.pem --tls-key srv.key --root-key-file /run/secrets/root",
@@ -139,6 +168,7 @@ export function registerServe(program: Command): void {
             nonceTtlMs: ttl * 1000,
           }
         : undefined;
+      const anomaly = await anomalyOptions(o);
       const db = await openDatabase(serviceDbUrl(o.db));
       const app = await buildServer({
         db,
@@ -150,6 +180,7 @@ export function registerServe(program: Command): void {
         ...(jwt ? { jwt } : {}),
         ...(attestation ? { attestation } : {}),
         ...(mtls ? { mtls: mtls.mtls } : {}),
+        ...(anomaly ? { anomaly } : {}),
       });
       root.fill(0);
       const url = await app.listen({ host, port });
@@ -159,6 +190,11 @@ export function registerServe(program: Command): void {
         `audit public key (pin it for \`audit verify --public-key\`): ${app.tensorseal.auditPublicKey}`,
       );
       say(`policies: ${authorizer.source} (${Object.keys(authorizer.policies).length})`);
+      say(
+        anomaly
+          ? `anomaly detection on (auto-block ${anomaly.autoBlock ? "on" : "off"}, webhook ${anomaly.webhook ? new URL(anomaly.webhook.url).host : "none"})`
+          : "anomaly detection off",
+      );
       if (dev) say(`development CA: ${dev.caPath} (clients: TENSORSEAL_SERVER_CA=${dev.caPath})`);
       if (mtls) say(`mTLS: client certificates from ${o.clientCa} (SPIFFE ID principals)`);
       await new Promise<void>((resolve) => {
@@ -202,5 +238,47 @@ async function mtlsOptions(o: Record<string, unknown>) {
   return {
     tls: { clientCa, ...(crl ? { crl } : {}) },
     mtls: { trustDomains: domains, ...(roles ? { roles } : {}) },
+  };
+}
+
+/** The anomaly flags as buildServer options; usage errors before anything listens. */
+async function anomalyOptions(o: Record<string, unknown>): Promise<AnomalyOptions | undefined> {
+  const num = (flag: string, v: unknown, lo: number, hi: number) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < lo || n > hi) fail("E_USAGE", `${flag} must be ${lo}..${hi}`);
+    return n;
+  };
+  if (Boolean(o.alertWebhook) !== Boolean(o.alertWebhookSecretFile))
+    fail("E_USAGE", "--alert-webhook and --alert-webhook-secret-file go together");
+  if (o.anomaly === false) {
+    if (o.alertWebhook || o.anomalyAutoBlock)
+      fail("E_USAGE", "--no-anomaly turns alerts off: drop --alert-webhook/--anomaly-auto-block");
+    return undefined;
+  }
+  let webhook: AnomalyOptions["webhook"];
+  if (o.alertWebhook) {
+    try {
+      checkWebhookUrl(String(o.alertWebhook));
+    } catch (e) {
+      fail("E_USAGE", `--alert-webhook: ${(e as Error).message}`);
+    }
+    const file = String(o.alertWebhookSecretFile);
+    const text = await readFile(file, "utf8").catch((e: Error) =>
+      fail("E_USAGE", `cannot read --alert-webhook-secret-file ${file}: ${e.message}`),
+    );
+    const secret = Buffer.from(text.trim());
+    if (secret.length < 16)
+      fail("E_USAGE", "--alert-webhook-secret-file must hold at least 16 bytes");
+    webhook = { url: String(o.alertWebhook), secret };
+  }
+  return {
+    rateFactor: num("--anomaly-rate-factor", o.anomalyRateFactor, 1.1, 1e6),
+    minRate: num("--anomaly-min-rate", o.anomalyMinRate, 1, 1e9),
+    warmupMinutes: num("--anomaly-warmup", o.anomalyWarmup, 0, 10080),
+    baselineMinutes: num("--anomaly-baseline", o.anomalyBaseline, 1, 10080),
+    firstSeen: o.anomalyFirstSeen !== false,
+    firstSeenPrincipal: o.anomalyFirstSeenPrincipal !== false,
+    autoBlock: o.anomalyAutoBlock === true,
+    ...(webhook ? { webhook } : {}),
   };
 }

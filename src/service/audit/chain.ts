@@ -11,7 +11,8 @@ export const GENESIS = "0".repeat(64);
 /** What a request contributes; the log adds seq, ts and prev. No secret ever goes in here. */
 export interface AuditRecord {
   action: string;
-  outcome: "allowed" | "denied" | "error";
+  /** "alert": written by anomaly detection (action `alert.*`), not by a request's answer. */
+  outcome: "allowed" | "denied" | "error" | "alert";
   status: number;
   principal: string | null;
   source: string;

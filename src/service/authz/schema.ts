@@ -49,7 +49,7 @@ export const CEDAR_SCHEMA = `namespace TensorSeal {
     context: RequestContext,
   };
   action "keys:list", "attestation:challenge", "artifacts:read",
-    "audit:read" appliesTo {
+    "audit:read", "principals:read", "principals:unblock" appliesTo {
     principal: [Workload, User],
     resource: [Service],
     context: RequestContext,
@@ -75,6 +75,9 @@ export const ACTION_ROLES: Record<string, string | readonly string[]> = {
   "artifacts:register": ["wrap", "writer"],
   "artifacts:read": ["admin", "reader"],
   "audit:read": ["admin", "audit"],
+  // Anomaly auto-block: who is blocked, and lifting a block.
+  "principals:read": "admin",
+  "principals:unblock": "admin",
 };
 
 /** The default policy set: action A is permitted to a principal holding (one of) A's role(s). */

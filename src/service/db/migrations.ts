@@ -109,11 +109,43 @@ const revokedCerts: Migration = {
   },
 };
 
+/**
+ * Anomaly detection (docs/SERVICE.md, "Anomaly detection and alerts"): the clients each
+ * principal has been seen from (first-seen alerts survive restarts and are shared by
+ * replicas; `id` = SHA-256 of the tuple, so an insert that conflicts means "already known")
+ * and the principals blocked by auto-block until an admin unblocks them.
+ */
+const anomaly: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("anomaly_clients")
+      .addColumn("id", "varchar(64)", (c) => c.primaryKey())
+      .addColumn("principal", "varchar(512)", (c) => c.notNull())
+      .addColumn("source", "varchar(64)", (c) => c.notNull())
+      .addColumn("cert", "varchar(128)", (c) => c.notNull())
+      .addColumn("workload", "varchar(512)", (c) => c.notNull())
+      .addColumn("first_seen", "varchar(32)", (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex("anomaly_clients_principal")
+      .on("anomaly_clients")
+      .column("principal")
+      .execute();
+    await db.schema
+      .createTable("anomaly_blocks")
+      .addColumn("principal", "varchar(512)", (c) => c.primaryKey())
+      .addColumn("since", "varchar(32)", (c) => c.notNull())
+      .addColumn("reason", "text", (c) => c.notNull())
+      .execute();
+  },
+};
+
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_nonces": nonces,
   "0003_lifecycle": lifecycle,
   "0004_revoked_certs": revokedCerts,
+  "0006_anomaly": anomaly,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

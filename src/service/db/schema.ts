@@ -79,6 +79,24 @@ export interface RevokedCertsTable {
   revoked: string;
 }
 
+/** A (source, certificate, workload) tuple a principal was seen with; `id` = SHA-256 of it. */
+export interface AnomalyClientsTable {
+  id: string;
+  principal: string;
+  source: string;
+  /** SHA-256 fingerprint of the client certificate, "" without one. */
+  cert: string;
+  workload: string;
+  first_seen: string;
+}
+
+/** Principals refused by anomaly auto-block until an admin unblocks them. */
+export interface AnomalyBlocksTable {
+  principal: string;
+  since: string;
+  reason: string;
+}
+
 export interface Schema {
   meta: MetaTable;
   keys: KeysTable;
@@ -89,6 +107,8 @@ export interface Schema {
   artifacts: ArtifactsTable;
   nonces: NoncesTable;
   revoked_certs: RevokedCertsTable;
+  anomaly_clients: AnomalyClientsTable;
+  anomaly_blocks: AnomalyBlocksTable;
 }
 
 export type Dialect = "sqlite" | "postgres";

@@ -47,7 +47,7 @@ export const auditEntrySchema = {
     prev: { type: "string" },
     ts: { type: "string" },
     action: { type: "string" },
-    outcome: { type: "string", enum: ["allowed", "denied", "error"] },
+    outcome: { type: "string", enum: ["allowed", "denied", "error", "alert"] },
     status: { type: "integer" },
     principal: { type: ["string", "null"] },
     source: { type: "string" },

@@ -1,0 +1,60 @@
+/**
+ * `tensorseal service principals blocked|unblock ID`: principals blocked by the key service's
+ * anomaly auto-block, over HTTPS with the seal/open client (TENSORSEAL_SERVER or --server,
+ * TENSORSEAL_SERVER_TOKEN[_FILE], TENSORSEAL_SERVER_CA). Needs an admin token by default.
+ */
+import type { Command } from "commander";
+import { fail } from "../../format/errors.js";
+import { type ServiceClient, serviceClientFromEnv } from "../../keys/service-client.js";
+import { printJson } from "../options.js";
+
+interface Blocked {
+  principal: string;
+  since: string;
+  reason: string;
+}
+
+async function withClient<T>(cmd: Command, f: (c: ServiceClient) => Promise<T>): Promise<T> {
+  const url = (cmd.optsWithGlobals().server as string | undefined) ?? process.env.TENSORSEAL_SERVER;
+  const client = serviceClientFromEnv(url);
+  if (!client) return fail("E_USAGE", "no key service: give --server URL or TENSORSEAL_SERVER");
+  try {
+    return await f(client);
+  } finally {
+    client.close();
+  }
+}
+
+export function registerServicePrincipals(program: Command): void {
+  const service =
+    program.commands.find((c) => c.name() === "service") ??
+    program.command("service").description("key service administration");
+  const principals = service
+    .command("principals")
+    .description("principals blocked by anomaly detection (over HTTPS; admin token)");
+  principals
+    .command("blocked")
+    .description("list blocked principals (tab-separated: principal, since, reason)")
+    .option("--json", "print JSON (an array)")
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const list = await withClient(cmd, async (c) => {
+        const r = await c.get("/v1/principals/blocked");
+        if (r.status !== 200) c.refused("/v1/principals/blocked", r);
+        return r.body.blocked as Blocked[];
+      });
+      if (o.json) return printJson(list);
+      for (const b of list) process.stdout.write(`${b.principal}\t${b.since}\t${b.reason}\n`);
+    });
+  principals
+    .command("unblock")
+    .description("lift the block: the principal's requests are served again")
+    .argument("<id>", "principal id, e.g. token:tok_… or jwt:SUBJECT")
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      await withClient(cmd, async (c) => {
+        const path = `/v1/principals/${encodeURIComponent(id)}/unblock`;
+        const r = await c.post(path, {});
+        if (r.status !== 200) c.refused(path, r);
+      });
+      process.stderr.write(`tensorseal: ${id} unblocked\n`);
+    });
+}
