@@ -6,12 +6,19 @@
 
 import type { Writable } from "node:stream";
 import swagger from "@fastify/swagger";
-import Fastify, { type FastifyInstance, LogController } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { ArtifactRepo } from "./artifacts/repo.js";
 import { AttestationVerifier, type AttestationVerifierOptions } from "./attest/evidence.js";
 import { NonceStore } from "./attest/nonces.js";
+import { type AnchorOptions, CheckpointAnchors } from "./audit/anchor.js";
+import type { SignedCheckpoint } from "./audit/chain.js";
 import { AuditLog, type AuditSink } from "./audit/log.js";
 import { AuditStore } from "./audit/store.js";
+import {
+  type CheckpointSchedule,
+  DEFAULT_CHECKPOINT_INTERVAL_S,
+  startTimedCheckpoints,
+} from "./audit/timed.js";
 import { JwtAuthenticator, type JwtOptions } from "./auth/jwt.js";
 import type { Authenticator } from "./auth/principal.js";
 import { StaticTokenAuthenticator, TokenRepo } from "./auth/tokens.js";
@@ -52,6 +59,12 @@ export interface ServerOptions {
   readonly logger?: { level?: string; stream?: Writable } | false;
   readonly batchMax?: number;
   readonly checkpointEvery?: number;
+  /** Also sign the head when entries are unsigned and no checkpoint is this old (s; default 60, 0 = off). */
+  readonly checkpointIntervalS?: number;
+  /** The timer behind checkpointIntervalS (default setInterval); tests drive it by hand. */
+  readonly checkpointSchedule?: CheckpointSchedule;
+  /** Copy every checkpoint signed here to an append-only file and/or an HTTPS endpoint. */
+  readonly checkpointAnchor?: AnchorOptions;
   /** Authenticators tried in order; default: the static bootstrap tokens, then OIDC/JWT if `jwt`. */
   readonly authenticators?: Authenticator[];
   /** OIDC/JWT bearer tokens (issuer, audience, JWKS, roles claim). */
@@ -70,13 +83,25 @@ export interface ServerOptions {
 
 declare module "fastify" {
   interface FastifyInstance {
-    tensorseal: { serverId: string; auditPublicKey: string };
+    tensorseal: {
+      serverId: string;
+      auditPublicKey: string;
+      /** Resolves once every checkpoint signed so far was anchored or given up. */
+      anchored(): Promise<void>;
+    };
   }
 }
 
 export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   const state = await loadServerState(o.db, o.rootKey, { checkpointEvery: o.checkpointEvery });
-  const ctx = context(o, state);
+  const metrics = new Metrics();
+  let log: FastifyBaseLogger | null = null;
+  const anchors = anchorsFor(o, state, metrics, () => log);
+  const onSigned = (cps: SignedCheckpoint[]) => {
+    metrics.checkpointsSigned(cps.length);
+    anchors?.publish(cps);
+  };
+  const ctx = context(o, state, metrics, onSigned);
   const app = Fastify({
     ...(o.tls
       ? { https: { key: o.tls.key, cert: o.tls.cert, minVersion: "TLSv1.2" as const } }
@@ -96,7 +121,12 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
-  app.decorate("tensorseal", { serverId: state.serverId, auditPublicKey: state.auditPublicKey });
+  log = app.log;
+  app.decorate("tensorseal", {
+    serverId: state.serverId,
+    auditPublicKey: state.auditPublicKey,
+    anchored: async () => anchors?.idle(),
+  });
   app.decorateRequest("principal", null);
   app.decorateRequest("subject", null);
   app.decorateRequest("audited", false);
@@ -136,14 +166,53 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
           sweep(ctx).catch((err) => app.log.error({ err }, "scheduled key destruction failed"));
         }, every).unref()
       : null;
+  const stopCheckpoints = startTimedCheckpoints({
+    log: ctx.audit,
+    intervalS: o.checkpointIntervalS ?? DEFAULT_CHECKPOINT_INTERVAL_S,
+    now: o.now ?? Date.now,
+    ...(o.checkpointSchedule ? { schedule: o.checkpointSchedule } : {}),
+    failed: (err) => app.log.error({ err }, "time-based audit checkpoint failed"),
+  });
   app.addHook("onClose", async () => {
     if (timer) clearInterval(timer);
+    stopCheckpoints();
+    // Best effort: give pending anchors a moment, never hang the shutdown on a dead endpoint.
+    if (anchors) await Promise.race([anchors.idle(), delay(5000)]);
     ctx.keys.close();
   });
   return app;
 }
 
-function context(o: ServerOptions, state: ServerState): ServiceContext {
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+function anchorsFor(
+  o: ServerOptions,
+  state: ServerState,
+  metrics: Metrics,
+  log: () => FastifyBaseLogger | null,
+): CheckpointAnchors | null {
+  const a = o.checkpointAnchor;
+  if (!a?.file && !a?.url) return null;
+  return new CheckpointAnchors(state.serverId, a, {
+    anchored: (target) => metrics.anchor(target, "ok"),
+    failed: (target, seq, err) => {
+      metrics.anchor(target, "failed");
+      log()?.error(
+        { err, target, seq },
+        "checkpoint anchoring failed (the checkpoint stays in the database)",
+      );
+    },
+  });
+}
+
+function context(
+  o: ServerOptions,
+  state: ServerState,
+  metrics: Metrics,
+  onSigned: (cps: SignedCheckpoint[]) => void,
+): ServiceContext {
   const batchMax = o.batchMax ?? DEFAULT_BATCH_MAX;
   if (!Number.isInteger(batchMax) || batchMax < 1 || batchMax > 10_000)
     throw new Error("batchMax must be 1..10000");
@@ -153,6 +222,7 @@ function context(o: ServerOptions, state: ServerState): ServiceContext {
       every: state.checkpointEvery,
       server: state.serverId,
       key: state.signingKey,
+      onSigned,
     });
   return {
     db: o.db,
@@ -170,7 +240,7 @@ function context(o: ServerOptions, state: ServerState): ServiceContext {
           nonces: new NonceStore(o.db, o.attestation.nonceTtlMs),
         }
       : null,
-    metrics: new Metrics(),
+    metrics,
     batchMax,
     serverId: state.serverId,
   };

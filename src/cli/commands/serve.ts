@@ -1,10 +1,12 @@
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { access, constants, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
 import {
   Authorizer,
   buildServer,
+  checkAnchorUrl,
+  DEFAULT_CHECKPOINT_INTERVAL_S,
   DEFAULT_NONCE_TTL_MS,
   devRootKey,
   ensureDevTls,
@@ -68,9 +70,22 @@ export function registerServe(program: Command): void {
       "lifetime of attestation challenge nonces",
       String(DEFAULT_NONCE_TTL_MS / 1000),
     )
+    .option(
+      "--checkpoint-interval <seconds>",
+      "also sign the audit head when entries are unsigned and no checkpoint is this old (0 = off)",
+      String(DEFAULT_CHECKPOINT_INTERVAL_S),
+    )
+    .option(
+      "--checkpoint-anchor <file>",
+      "append every signed checkpoint to this append-only file outside the database (fsynced)",
+    )
+    .option(
+      "--checkpoint-anchor-url <url>",
+      "also POST every signed checkpoint here (https://, or http:// to loopback; best effort)",
+    )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal serve --dev\n  tensorseal serve --listen 0.0.0.0:8443 --db postgres://ts@db/tensorseal --tls-cert srv.pem --tls-key srv.key --root-key-file /run/secrets/root",
+      "\nExamples:\n  tensorseal serve --dev\n  tensorseal serve --dev --checkpoint-interval 30 --checkpoint-anchor /var/lib/tensorseal-anchor/checkpoints.jsonl\n  tensorseal serve --listen 0.0.0.0:8443 --db postgres://ts@db/tensorseal --tls-cert srv.pem --tls-key srv.key --root-key-file /run/secrets/root",
     )
     .action(async (o) => {
       const { host, port } = parseListen(o.listen);
@@ -104,6 +119,16 @@ export function registerServe(program: Command): void {
       const ttl = Number(o.nonceTtl);
       if (!Number.isFinite(ttl) || ttl < 1 || ttl > 3600)
         fail("E_USAGE", "--nonce-ttl must be 1..3600 seconds");
+      const interval = Number(o.checkpointInterval);
+      if (!Number.isInteger(interval) || interval < 0 || interval > 86_400)
+        fail("E_USAGE", "--checkpoint-interval must be 0 (off) .. 86400 seconds");
+      if (o.checkpointAnchorUrl) {
+        try {
+          checkAnchorUrl(o.checkpointAnchorUrl);
+        } catch (e) {
+          fail("E_USAGE", `--checkpoint-anchor-url: ${(e as Error).message}`);
+        }
+      }
       // Invalid policies refuse to start (E_USAGE, exit 2) before anything listens.
       const authorizer = o.policy ? await Authorizer.fromDir(o.policy) : Authorizer.default();
       const jwt = o.oidcIssuer
@@ -129,6 +154,15 @@ export function registerServe(program: Command): void {
         batchMax: Number(o.batchMax),
         logger: { level: o.logLevel },
         authorizer,
+        checkpointIntervalS: interval,
+        ...(o.checkpointAnchor || o.checkpointAnchorUrl
+          ? {
+              checkpointAnchor: {
+                ...(o.checkpointAnchor ? { file: o.checkpointAnchor as string } : {}),
+                ...(o.checkpointAnchorUrl ? { url: o.checkpointAnchorUrl as string } : {}),
+              },
+            }
+          : {}),
         ...(jwt ? { jwt } : {}),
         ...(attestation ? { attestation } : {}),
       });
@@ -140,6 +174,17 @@ export function registerServe(program: Command): void {
         `audit public key (pin it for \`audit verify --public-key\`): ${app.tensorseal.auditPublicKey}`,
       );
       say(`policies: ${authorizer.source} (${Object.keys(authorizer.policies).length})`);
+      if (o.checkpointAnchor) {
+        // Not fatal: a failed anchor write is logged and counted, the checkpoint stays in the DB.
+        const dir = dirname(o.checkpointAnchor);
+        const writable = await access(dir, constants.W_OK).then(
+          () => true,
+          () => false,
+        );
+        say(
+          `checkpoints anchored to ${o.checkpointAnchor}${writable ? "" : ` (WARNING: ${dir} is not writable: anchoring will fail)`}`,
+        );
+      }
       if (dev) say(`development CA: ${dev.caPath} (clients: TENSORSEAL_SERVER_CA=${dev.caPath})`);
       await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);
