@@ -393,3 +393,72 @@ describe("two replicas on one PostgreSQL signing on time", async () => {
     }
   });
 });
+
+test("CLI: audit checkpoint prints an anchor line; verify --anchor exits 5 on a rollback", async () => {
+  const { sandbox } = await import("../cli/helpers.js");
+  const sb = sandbox();
+  const t = sqliteDb();
+  const db = await t.open();
+  try {
+    const f = await fixture(db, dir);
+    const none = await sb.runAsync(["audit", "checkpoint", "--db", t.url]);
+    assert.equal(none.status, 2, none.stderr);
+    assert.match(none.stderr, /no signed checkpoint/);
+    await f.request();
+    await f.request();
+    await f.tick();
+    const key = f.app.tensorseal.auditPublicKey;
+    const head = await sb.runAsync(["audit", "checkpoint", "--db", t.url, "--public-key", key]);
+    assert.equal(head.status, 0, head.stderr);
+    assert.equal(head.stdout, readFileSync(f.anchor, "utf8"), "the same line serve anchored");
+    const cron = join(dir, `cron-${randomBytes(4).toString("hex")}.jsonl`);
+    writeFileSync(cron, head.stdout);
+    const ok = await sb.runAsync([
+      "audit",
+      "verify",
+      "--db",
+      t.url,
+      "--public-key",
+      key,
+      "--anchor",
+      cron,
+    ]);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(
+      ok.stderr,
+      /verified: 2 entries, 1 checkpoints, 1 anchored checkpoints \(newest 2\)/,
+    );
+    await f.app.close();
+    await db.db.deleteFrom("audit").where("seq", ">", 1).execute();
+    await db.db.deleteFrom("checkpoints").execute();
+    const bad = await sb.runAsync([
+      "audit",
+      "verify",
+      "--db",
+      t.url,
+      "--public-key",
+      key,
+      "--anchor",
+      cron,
+    ]);
+    assert.equal(bad.status, 5, bad.stderr);
+    assert.match(
+      bad.stderr,
+      /rollback: the log ends at entry 1 but anchored checkpoint 2 \(anchor line 1\)/,
+    );
+    const missing = await sb.runAsync([
+      "audit",
+      "verify",
+      "--db",
+      t.url,
+      "--anchor",
+      join(dir, "nope"),
+    ]);
+    assert.equal(missing.status, 7, missing.stderr);
+    assert.match(missing.stderr, /cannot read the anchor file/);
+  } finally {
+    await db.close();
+    await t.drop();
+    sb.cleanup();
+  }
+});
