@@ -1,5 +1,5 @@
-import { access, constants, readFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { open, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
 import {
@@ -176,14 +176,12 @@ export function registerServe(program: Command): void {
       say(`policies: ${authorizer.source} (${Object.keys(authorizer.policies).length})`);
       if (o.checkpointAnchor) {
         // Not fatal: a failed anchor write is logged and counted, the checkpoint stays in the DB.
-        const dir = dirname(o.checkpointAnchor);
-        const writable = await access(dir, constants.W_OK).then(
-          () => true,
-          () => false,
+        // Opening for append (as each write does) is the honest test; it writes nothing.
+        const problem = await open(o.checkpointAnchor, "a", 0o644).then(
+          (fh) => fh.close().then(() => ""),
+          (e: Error) => ` (WARNING: cannot append to it: ${e.message}; anchoring will fail)`,
         );
-        say(
-          `checkpoints anchored to ${o.checkpointAnchor}${writable ? "" : ` (WARNING: ${dir} is not writable: anchoring will fail)`}`,
-        );
+        say(`checkpoints anchored to ${o.checkpointAnchor}${problem}`);
       }
       if (dev) say(`development CA: ${dev.caPath} (clients: TENSORSEAL_SERVER_CA=${dev.caPath})`);
       await new Promise<void>((resolve) => {
