@@ -15,9 +15,23 @@ export {
   ephemeralKeyBinding,
 } from "./attest/evidence.js";
 export { DEFAULT_NONCE_TTL_MS, NonceStore } from "./attest/nonces.js";
-export { type AuditRecord, GENESIS } from "./audit/chain.js";
+export {
+  type AnchorOptions,
+  type AnchorTarget,
+  CheckpointAnchors,
+  checkAnchorUrl,
+} from "./audit/anchor.js";
+export { type AnchorLine, anchorLine, parseAnchorLine } from "./audit/anchor-line.js";
+export { type AnchorSummary, checkAnchors, readAnchorFile } from "./audit/anchor-verify.js";
+export { type AuditRecord, GENESIS, type SignedCheckpoint } from "./audit/chain.js";
+export { newestAnchorLine } from "./audit/head.js";
 export { AuditLog, type AuditSink } from "./audit/log.js";
 export { AuditStore } from "./audit/store.js";
+export {
+  type CheckpointSchedule,
+  DEFAULT_CHECKPOINT_INTERVAL_S,
+  startTimedCheckpoints,
+} from "./audit/timed.js";
 export { exportAuditLog, type VerifyResult, verifyAuditLog } from "./audit/verify.js";
 export { JWT_ALGORITHMS, loadKeySet } from "./auth/jwks.js";
 export { JwtAuthenticator, type JwtOptions } from "./auth/jwt.js";

@@ -3,6 +3,7 @@
  * counts by route, method and status; unwrapped keys by outcome; unwrap latency histogram
  * (handler start to response, audit write included); anomaly alerts, blocks and webhook
  * deliveries.
+ * (handler start to response, audit write included); checkpoints signed and anchored.
  */
 import type { AuditStats } from "./audit/log.js";
 
@@ -36,6 +37,8 @@ export class Metrics {
   webhookDelivery(outcome: "ok" | "retry" | "dropped"): void {
     this.webhook.set(outcome, (this.webhook.get(outcome) ?? 0) + 1);
   }
+  private checkpoints = 0;
+  private readonly anchors = new Map<string, number>();
 
   request(route: string, method: string, status: number): void {
     const k = `route=${JSON.stringify(route)},method=${JSON.stringify(method)},status="${status}"`;
@@ -48,6 +51,17 @@ export class Metrics {
     this.count++;
     this.sum += seconds;
     for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) this.buckets[i]!++;
+  }
+
+  /** Checkpoints this process signed (every N entries or on time). */
+  checkpointsSigned(n: number): void {
+    this.checkpoints += n;
+  }
+
+  /** One anchoring attempt's outcome (after retries), per target. */
+  anchor(target: "file" | "url", result: "ok" | "failed"): void {
+    const k = `${target}/${result}`;
+    this.anchors.set(k, (this.anchors.get(k) ?? 0) + 1);
   }
 
   render(audit?: AuditStats): string {
@@ -94,6 +108,24 @@ export class Metrics {
       out.push(
         `tensorseal_alert_webhook_deliveries_total{outcome="${o}"} ${this.webhook.get(o) ?? 0}`,
       );
+    out.push(
+      "# HELP tensorseal_audit_checkpoints_total Audit checkpoints this process signed.",
+      "# TYPE tensorseal_audit_checkpoints_total counter",
+      `tensorseal_audit_checkpoints_total ${this.checkpoints}`,
+    );
+    for (const [name, result, help] of [
+      ["anchored", "ok", "Checkpoints written to an external anchor."],
+      ["anchor_failures", "failed", "Checkpoints an anchor failed to take (after retries)."],
+    ] as const) {
+      out.push(
+        `# HELP tensorseal_audit_${name}_total ${help}`,
+        `# TYPE tensorseal_audit_${name}_total counter`,
+      );
+      for (const t of ["file", "url"])
+        out.push(
+          `tensorseal_audit_${name}_total{target="${t}"} ${this.anchors.get(`${t}/${result}`) ?? 0}`,
+        );
+    }
     if (audit) {
       out.push(
         "# HELP tensorseal_audit_commits_total Audit group commits (one transaction each).",

@@ -15,8 +15,15 @@ import { AlertWebhook } from "./anomaly/webhook.js";
 import { ArtifactRepo } from "./artifacts/repo.js";
 import { AttestationVerifier, type AttestationVerifierOptions } from "./attest/evidence.js";
 import { NonceStore } from "./attest/nonces.js";
+import { type AnchorOptions, CheckpointAnchors } from "./audit/anchor.js";
+import type { SignedCheckpoint } from "./audit/chain.js";
 import { AuditLog, type AuditSink } from "./audit/log.js";
 import { AuditStore } from "./audit/store.js";
+import {
+  type CheckpointSchedule,
+  DEFAULT_CHECKPOINT_INTERVAL_S,
+  startTimedCheckpoints,
+} from "./audit/timed.js";
 import { JwtAuthenticator, type JwtOptions } from "./auth/jwt.js";
 import { MtlsAuthenticator, type MtlsOptions } from "./auth/mtls.js";
 import type { Authenticator } from "./auth/principal.js";
@@ -70,6 +77,12 @@ export interface ServerOptions {
   readonly logger?: { level?: string; stream?: Writable } | false;
   readonly batchMax?: number;
   readonly checkpointEvery?: number;
+  /** Also sign the head when entries are unsigned and no checkpoint is this old (s; default 60, 0 = off). */
+  readonly checkpointIntervalS?: number;
+  /** The timer behind checkpointIntervalS (default setInterval); tests drive it by hand. */
+  readonly checkpointSchedule?: CheckpointSchedule;
+  /** Copy every checkpoint signed here to an append-only file and/or an HTTPS endpoint. */
+  readonly checkpointAnchor?: AnchorOptions;
   /** Authenticators tried in order; default: the static bootstrap tokens, then OIDC/JWT if `jwt`. */
   readonly authenticators?: Authenticator[];
   /** OIDC/JWT bearer tokens (issuer, audience, JWKS, roles claim). */
@@ -100,6 +113,8 @@ declare module "fastify" {
       auditPublicKey: string;
       /** Waits for queued alert webhooks (tests); true when none is left. */
       drainAlerts(ms?: number): Promise<boolean>;
+      /** Resolves once every checkpoint signed so far was anchored or given up. */
+      anchored(): Promise<void>;
     };
   }
 }
@@ -108,6 +123,13 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   const state = await loadServerState(o.db, o.rootKey, { checkpointEvery: o.checkpointEvery });
   if ((o.tls?.crl || o.mtls) && !o.tls?.clientCa)
     throw new Error("client CRLs and mTLS options need tls.clientCa");
+  const metrics = new Metrics();
+  let log: FastifyBaseLogger | null = null;
+  const anchors = anchorsFor(o, state, metrics, () => log);
+  const onSigned = (cps: SignedCheckpoint[]) => {
+    metrics.checkpointsSigned(cps.length);
+    anchors?.publish(cps);
+  };
   const app = Fastify({
     ...(o.tls ? { https: httpsOptions(o.tls) } : {}),
     logger:
@@ -125,11 +147,13 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
-  const ctx = context(o, state, app.log);
+  log = app.log;
+  const ctx = context(o, state, { log: app.log, metrics, onSigned });
   app.decorate("tensorseal", {
     serverId: state.serverId,
     auditPublicKey: state.auditPublicKey,
     drainAlerts: async (ms?: number) => (await ctx.anomaly?.drain(ms)) ?? true,
+    anchored: async () => anchors?.idle(),
   });
   app.decorateRequest("principal", null);
   app.decorateRequest("subject", null);
@@ -171,11 +195,21 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
           sweep(ctx).catch((err) => app.log.error({ err }, "scheduled key destruction failed"));
         }, every).unref()
       : null;
+  const stopCheckpoints = startTimedCheckpoints({
+    log: ctx.audit,
+    intervalS: o.checkpointIntervalS ?? DEFAULT_CHECKPOINT_INTERVAL_S,
+    now: o.now ?? Date.now,
+    ...(o.checkpointSchedule ? { schedule: o.checkpointSchedule } : {}),
+    failed: (err) => app.log.error({ err }, "time-based audit checkpoint failed"),
+  });
   app.addHook("onClose", async () => {
     if (timer) clearInterval(timer);
     // Give queued alerts a moment to go out; the audit already holds them.
     await ctx.anomaly?.drain(2000);
     ctx.anomaly?.close();
+    stopCheckpoints();
+    // Best effort: give pending anchors a moment, never hang the shutdown on a dead endpoint.
+    if (anchors) await Promise.race([anchors.idle(), delay(5000)]);
     ctx.keys.close();
   });
   return app;
@@ -201,7 +235,39 @@ function httpsOptions(t: NonNullable<ServerOptions["tls"]>) {
   };
 }
 
-function context(o: ServerOptions, state: ServerState, log: FastifyBaseLogger): ServiceContext {
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+function anchorsFor(
+  o: ServerOptions,
+  state: ServerState,
+  metrics: Metrics,
+  log: () => FastifyBaseLogger | null,
+): CheckpointAnchors | null {
+  const a = o.checkpointAnchor;
+  if (!a?.file && !a?.url) return null;
+  return new CheckpointAnchors(state.serverId, a, {
+    anchored: (target) => metrics.anchor(target, "ok"),
+    failed: (target, seq, err) => {
+      metrics.anchor(target, "failed");
+      log()?.error(
+        { err, target, seq },
+        "checkpoint anchoring failed (the checkpoint stays in the database)",
+      );
+    },
+  });
+}
+
+/** What the context needs from buildServer: the logger, metrics, and who hears of new checkpoints. */
+interface Wiring {
+  readonly log: FastifyBaseLogger;
+  readonly metrics: Metrics;
+  readonly onSigned: (cps: SignedCheckpoint[]) => void;
+}
+
+function context(o: ServerOptions, state: ServerState, w: Wiring): ServiceContext {
+  const { log, metrics, onSigned } = w;
   const batchMax = o.batchMax ?? DEFAULT_BATCH_MAX;
   if (!Number.isInteger(batchMax) || batchMax < 1 || batchMax > 10_000)
     throw new Error("batchMax must be 1..10000");
@@ -211,10 +277,10 @@ function context(o: ServerOptions, state: ServerState, log: FastifyBaseLogger): 
       every: state.checkpointEvery,
       server: state.serverId,
       key: state.signingKey,
+      onSigned,
     });
   const now = o.now ?? Date.now;
   const audit = new AuditLog(sink);
-  const metrics = new Metrics();
   const blocks = new BlockList(o.db, now, o.blockCacheMs ?? BLOCK_CACHE_MS);
   return {
     db: o.db,

@@ -66,7 +66,15 @@ export async function server(
   db: Database,
   opts: Partial<ServerOptions> = {},
 ): Promise<FastifyInstance> {
-  return buildServer({ db, rootKey: ROOT, logger: false, checkpointEvery: 4, ...opts });
+  // No time-based checkpoints unless a test asks: counts of checkpoints stay deterministic.
+  return buildServer({
+    db,
+    rootKey: ROOT,
+    logger: false,
+    checkpointEvery: 4,
+    checkpointIntervalS: 0,
+    ...opts,
+  });
 }
 
 export async function token(db: Database, scopes: string): Promise<string> {

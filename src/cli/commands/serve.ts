@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
@@ -7,7 +7,9 @@ import {
   type AnomalyOptions,
   Authorizer,
   buildServer,
+  checkAnchorUrl,
   checkWebhookUrl,
+  DEFAULT_CHECKPOINT_INTERVAL_S,
   DEFAULT_NONCE_TTL_MS,
   devRootKey,
   ensureDevTls,
@@ -111,9 +113,22 @@ export function registerServe(program: Command): void {
     .option("--anomaly-auto-block", "block a principal on a rate alert until an admin unblocks it")
     .option("--alert-webhook <url>", "POST alerts here (https://, or http:// to loopback only)")
     .option("--alert-webhook-secret-file <file>", "HMAC-SHA256 key for the webhook signature")
+    .option(
+      "--checkpoint-interval <seconds>",
+      "also sign the audit head when entries are unsigned and no checkpoint is this old (0 = off)",
+      String(DEFAULT_CHECKPOINT_INTERVAL_S),
+    )
+    .option(
+      "--checkpoint-anchor <file>",
+      "append every signed checkpoint to this append-only file outside the database (fsynced)",
+    )
+    .option(
+      "--checkpoint-anchor-url <url>",
+      "also POST every signed checkpoint here (https://, or http:// to loopback; best effort)",
+    )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal serve --dev\n  tensorseal serve --dev --client-ca ~/.tensorseal/service-dev/ca.pem --mtls-roles roles.json\n  tensorseal serve --listen 0.0.0.0:8443 --db postgres://ts@db/tensorseal --tls-cert srv.pem --tls-key srv.key --root-key-file /run/secrets/root",
+      "\nExamples:\n  tensorseal serve --dev\n  tensorseal serve --dev --client-ca ~/.tensorseal/service-dev/ca.pem --mtls-roles roles.json\n  tensorseal serve --dev --checkpoint-interval 30 --checkpoint-anchor /var/lib/tensorseal-anchor/checkpoints.jsonl\n  tensorseal serve --listen 0.0.0.0:8443 --db postgres://ts@db/tensorseal --tls-cert srv.pem --tls-key srv.key --root-key-file /run/secrets/root",
     )
     .action(async (o) => {
       const { host, port } = parseListen(o.listen);
@@ -151,6 +166,16 @@ export function registerServe(program: Command): void {
       const ttl = Number(o.nonceTtl);
       if (!Number.isFinite(ttl) || ttl < 1 || ttl > 3600)
         fail("E_USAGE", "--nonce-ttl must be 1..3600 seconds");
+      const interval = Number(o.checkpointInterval);
+      if (!Number.isInteger(interval) || interval < 0 || interval > 86_400)
+        fail("E_USAGE", "--checkpoint-interval must be 0 (off) .. 86400 seconds");
+      if (o.checkpointAnchorUrl) {
+        try {
+          checkAnchorUrl(o.checkpointAnchorUrl);
+        } catch (e) {
+          fail("E_USAGE", `--checkpoint-anchor-url: ${(e as Error).message}`);
+        }
+      }
       // Invalid policies refuse to start (E_USAGE, exit 2) before anything listens.
       const authorizer = o.policy ? await Authorizer.fromDir(o.policy) : Authorizer.default();
       const jwt = o.oidcIssuer
@@ -177,6 +202,15 @@ export function registerServe(program: Command): void {
         batchMax: Number(o.batchMax),
         logger: { level: o.logLevel },
         authorizer,
+        checkpointIntervalS: interval,
+        ...(o.checkpointAnchor || o.checkpointAnchorUrl
+          ? {
+              checkpointAnchor: {
+                ...(o.checkpointAnchor ? { file: o.checkpointAnchor as string } : {}),
+                ...(o.checkpointAnchorUrl ? { url: o.checkpointAnchorUrl as string } : {}),
+              },
+            }
+          : {}),
         ...(jwt ? { jwt } : {}),
         ...(attestation ? { attestation } : {}),
         ...(mtls ? { mtls: mtls.mtls } : {}),
@@ -195,6 +229,15 @@ export function registerServe(program: Command): void {
           ? `anomaly detection on (auto-block ${anomaly.autoBlock ? "on" : "off"}, webhook ${anomaly.webhook ? new URL(anomaly.webhook.url).host : "none"})`
           : "anomaly detection off",
       );
+      if (o.checkpointAnchor) {
+        // Not fatal: a failed anchor write is logged and counted, the checkpoint stays in the DB.
+        // Opening for append (as each write does) is the honest test; it writes nothing.
+        const problem = await open(o.checkpointAnchor, "a", 0o644).then(
+          (fh) => fh.close().then(() => ""),
+          (e: Error) => ` (WARNING: cannot append to it: ${e.message}; anchoring will fail)`,
+        );
+        say(`checkpoints anchored to ${o.checkpointAnchor}${problem}`);
+      }
       if (dev) say(`development CA: ${dev.caPath} (clients: TENSORSEAL_SERVER_CA=${dev.caPath})`);
       if (mtls) say(`mTLS: client certificates from ${o.clientCa} (SPIFFE ID principals)`);
       await new Promise<void>((resolve) => {

@@ -38,6 +38,15 @@ export function sha256(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex");
 }
 
+/** A checkpoint row: entry `seq` had hash `hash`, signed by the server's key at `ts`. */
+export interface SignedCheckpoint {
+  seq: number;
+  hash: string;
+  /** Ed25519 over checkpointMessage(server, seq, hash), base64. */
+  signature: string;
+  ts: string;
+}
+
 export function checkpointMessage(server: string, seq: number, hash: string): Buffer {
   return Buffer.from(canonical({ hash, seq, server, type: "tensorseal-audit-checkpoint" }), "utf8");
 }

@@ -10,10 +10,12 @@
  * better-sqlite3's commit (with its fsync) blocks the loop, so no other request could queue in
  * between: one fsync per request.
  */
-import type { AuditRecord } from "./chain.js";
+import type { AuditRecord, SignedCheckpoint } from "./chain.js";
 
 export interface AuditSink {
   append(records: AuditRecord[]): Promise<unknown>;
+  /** Time-based checkpoints (AuditStore); a sink without it gets none. */
+  checkpointIfDue?(nowMs: number, intervalMs: number): Promise<SignedCheckpoint | null>;
 }
 
 interface Pending {
@@ -33,6 +35,8 @@ export interface AuditStats {
 
 export class AuditLog {
   private queue: Pending[] = [];
+  /** Work that must not overlap a group commit of this process (time-based checkpoints). */
+  private tasks: (() => Promise<void>)[] = [];
   private running = false;
   private scheduled = false;
   readonly stats: AuditStats = { commits: 0, entries: 0, maxGroup: 0 };
@@ -42,20 +46,39 @@ export class AuditLog {
   append(record: AuditRecord): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ record, resolve, reject });
-      if (!this.running && !this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => {
-          this.scheduled = false;
-          if (!this.running) void this.drain();
-        });
-      }
+      this.schedule();
     });
+  }
+
+  /**
+   * Signs a checkpoint of the head if one is due (see AuditStore.checkpointIfDue), between two
+   * group commits: it takes the same lock, so it queues like a group instead of racing one.
+   */
+  checkpointIfDue(nowMs: number, intervalMs: number): Promise<SignedCheckpoint | null> {
+    const sink = this.sink;
+    if (!sink.checkpointIfDue) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      this.tasks.push(() => sink.checkpointIfDue!(nowMs, intervalMs).then(resolve, reject));
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (!this.running && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        if (!this.running) void this.drain();
+      });
+    }
   }
 
   private async drain(): Promise<void> {
     this.running = true;
     try {
-      while (this.queue.length > 0) {
+      while (this.queue.length > 0 || this.tasks.length > 0) {
+        for (const task of this.tasks.splice(0)) await task();
+        if (this.queue.length === 0) continue;
         const group = this.queue.splice(0, MAX_GROUP);
         try {
           await this.sink.append(group.map((p) => p.record));

@@ -4,9 +4,12 @@
  * matches the entry it names, that no checkpoint is missing, and that the log does not end
  * before its newest checkpoint (a rollback). An attacker who rewrites the chain consistently
  * after an edit is caught at the next checkpoint, since they cannot sign a new one.
+ * Checkpoints may stand at any seq (every N entries, or on time); only those at multiples of N
+ * must exist. With `anchor`, checkpoints kept outside the database are checked too.
  */
 import { createPublicKey, type KeyObject } from "node:crypto";
 import type { Database } from "../db/schema.js";
+import { type AnchorSummary, checkAnchors, readAnchorFile } from "./anchor-verify.js";
 import { canonical } from "./canonical.js";
 import { checkCheckpoint, GENESIS, sha256 } from "./chain.js";
 import { allAuditRows } from "./store.js";
@@ -20,6 +23,8 @@ export interface VerifyResult {
   publicKey: string;
   /** true when the public key was given by the caller, not read from the database. */
   pinned: boolean;
+  /** Present when an anchor file was given. */
+  anchor?: AnchorSummary;
   problems: string[];
 }
 
@@ -34,8 +39,10 @@ export function ed25519FromRaw(b64: string): KeyObject {
 
 export async function verifyAuditLog(
   d: Database,
-  opts: { publicKey?: string } = {},
+  opts: { publicKey?: string; anchor?: string } = {},
 ): Promise<VerifyResult> {
+  // Read first: an unreadable anchor file is an I/O error, not a verdict on the log.
+  const anchorLines = opts.anchor === undefined ? null : await readAnchorFile(opts.anchor);
   const meta = Object.fromEntries(
     (await d.db.selectFrom("meta").selectAll().execute()).map((r) => [r.k, r.v]),
   );
@@ -82,6 +89,19 @@ export async function verifyAuditLog(
     for (let s = every; s <= lastSeq; s += every)
       if (!seen.has(s)) note(`checkpoint ${s} is missing (deleted)`);
   }
+  const anchor = anchorLines
+    ? checkAnchors(
+        anchorLines,
+        {
+          server,
+          key,
+          lastSeq,
+          hashes,
+          checkpoints: new Map(cps.map((c) => [Number(c.seq), c.hash])),
+        },
+        note,
+      )
+    : undefined;
   return {
     ok: problems.length === 0,
     entries: count,
@@ -90,6 +110,7 @@ export async function verifyAuditLog(
     lastHash: prev,
     publicKey,
     pinned: opts.publicKey !== undefined,
+    ...(anchor ? { anchor } : {}),
     problems,
   };
 }
