@@ -3,7 +3,7 @@
  * migrations and takes a lock, so replicas starting together apply each migration once.
  * Binary values are stored as base64 text so one schema serves SQLite and PostgreSQL.
  */
-import type { Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 import { type Migration, type MigrationProvider, Migrator } from "kysely/migration";
 
 const initial: Migration = {
@@ -150,8 +150,19 @@ const MIGRATIONS: Record<string, Migration> = {
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
-export async function migrate(db: Kysely<unknown>): Promise<void> {
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+export async function migrate(db: Kysely<unknown>, dialect: "sqlite" | "postgres"): Promise<void> {
+  // Kysely looks for its bookkeeping tables in every schema unless told which one: with
+  // several schemas on one server (tenants, parallel tests) it would find another schema's
+  // lock table and fail. Ours is the first schema of the search_path.
+  const migrationTableSchema =
+    dialect === "postgres"
+      ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s
+      : undefined;
+  const { error, results } = await new Migrator({
+    db,
+    provider,
+    ...(migrationTableSchema ? { migrationTableSchema } : {}),
+  }).migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "?";
     throw new Error(`database migration ${failed} failed`, { cause: error });

@@ -27,7 +27,7 @@ export async function openDatabase(
           `database URL must be sqlite:PATH or postgres://..., got ${redactUrl(url)}`,
         );
   try {
-    await migrate(d.db as Kysely<unknown>);
+    await migrate(d.db as Kysely<unknown>, d.dialect);
   } catch (e) {
     await d.close().catch(() => {});
     throw e;
