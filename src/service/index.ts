@@ -1,5 +1,12 @@
 /** The key service layer: the server, its database, tokens and the audit tools. */
 
+export { OPERATIONS, type OperationName } from "./approvals/operations.js";
+export {
+  type ApprovalOptions,
+  DEFAULT_APPROVAL_TTL_MS,
+  MAX_APPROVALS,
+  parseApprovalSpec,
+} from "./approvals/service.js";
 export {
   AttestationVerifier,
   type AttestationVerifierOptions,
@@ -22,6 +29,7 @@ export type {
 } from "./auth/principal.js";
 export { SCOPES } from "./auth/principal.js";
 export { hashToken, parseScopes, StaticTokenAuthenticator, TokenRepo } from "./auth/tokens.js";
+export { POLICY_CACHE_MS, PolicyStore } from "./authz/active.js";
 export { Authorizer, type AuthzRequest, type Decision } from "./authz/cedar.js";
 export { CEDAR_SCHEMA, DEFAULT_POLICIES } from "./authz/schema.js";
 export { openDatabase, redactUrl } from "./db/open.js";

@@ -7,6 +7,8 @@
 import type { Writable } from "node:stream";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
+import { ApprovalRepo } from "./approvals/repo.js";
+import { type ApprovalOptions, ApprovalService } from "./approvals/service.js";
 import { ArtifactRepo } from "./artifacts/repo.js";
 import { AttestationVerifier, type AttestationVerifierOptions } from "./attest/evidence.js";
 import { NonceStore } from "./attest/nonces.js";
@@ -15,6 +17,7 @@ import { AuditStore } from "./audit/store.js";
 import { JwtAuthenticator, type JwtOptions } from "./auth/jwt.js";
 import type { Authenticator } from "./auth/principal.js";
 import { StaticTokenAuthenticator, TokenRepo } from "./auth/tokens.js";
+import { PolicyStore } from "./authz/active.js";
 import { Authorizer } from "./authz/cedar.js";
 import type { ServiceContext } from "./context.js";
 import type { Database } from "./db/schema.js";
@@ -56,8 +59,15 @@ export interface ServerOptions {
   readonly authenticators?: Authenticator[];
   /** OIDC/JWT bearer tokens (issuer, audience, JWKS, roles claim). */
   readonly jwt?: JwtOptions;
-  /** Cedar policies; default: the built-in set reproducing the scope semantics. */
+  /**
+   * The bootstrap Cedar policies, used while no policy set was approved over the API (the
+   * `policies` table is empty); default: the built-in set reproducing the scope semantics.
+   */
   readonly authorizer?: Authorizer;
+  /** How long a replica trusts its copy of the active policy version (ms, default 2000). */
+  readonly policyCacheMs?: number;
+  /** Dual control: approvals needed per operation (default 1 each) and request lifetime. */
+  readonly approvals?: ApprovalOptions;
   /** Attested release: the verifier's issuer and JWKS; nonce lifetime (default 60 s). */
   readonly attestation?: AttestationVerifierOptions & { nonceTtlMs?: number };
   /** The clock (Unix ms) for key lifecycle (destruction waiting periods); default Date.now. */
@@ -154,16 +164,27 @@ function context(o: ServerOptions, state: ServerState): ServiceContext {
       server: state.serverId,
       key: state.signingKey,
     });
+  const keys = new KeyService(new KeyRepo(o.db), state, 1000, o.now);
+  const audit = new AuditLog(sink);
+  const policies = new PolicyStore(o.db, o.authorizer ?? Authorizer.default(), o.policyCacheMs);
+  const approvals = new ApprovalService(
+    new ApprovalRepo(o.db),
+    { keys, policies },
+    (r) => audit.append(r),
+    o.now ?? Date.now,
+    o.approvals,
+  );
   return {
     db: o.db,
-    keys: new KeyService(new KeyRepo(o.db), state, 1000, o.now),
+    keys,
     artifacts: new ArtifactRepo(o.db),
-    audit: new AuditLog(sink),
+    audit,
     authenticators: o.authenticators ?? [
       new StaticTokenAuthenticator(new TokenRepo(o.db), state.root.auditHmac),
       ...(o.jwt ? [new JwtAuthenticator(o.jwt, state.root.auditHmac)] : []),
     ],
-    authorizer: o.authorizer ?? Authorizer.default(),
+    policies,
+    approvals,
     attestation: o.attestation
       ? {
           verifier: new AttestationVerifier(o.attestation),
