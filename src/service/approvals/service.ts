@@ -249,7 +249,7 @@ export class ApprovalService {
           ...op.summary(params),
         },
       });
-    } catch (e) {
+    } catch {
       // Not audited, not executed: back to pending so a later approval can retry.
       await this.repo.transition(row.id, ["executing"], "pending", at());
       throw new ServiceError(
