@@ -20,7 +20,9 @@ import { registerRoot } from "./commands/root.js";
 import { registerSeal } from "./commands/seal.js";
 import { registerSealDir } from "./commands/seal-dir.js";
 import { registerServe } from "./commands/serve.js";
+import { registerServiceApprovals } from "./commands/service-approvals.js";
 import { registerServiceArtifacts } from "./commands/service-artifacts.js";
+import { registerServiceRoot } from "./commands/service-root.js";
 import { registerServiceToken } from "./commands/service-token.js";
 import { registerVerify } from "./commands/verify.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
@@ -56,6 +58,8 @@ export function buildProgram(): Command {
     registerServe,
     registerServiceToken,
     registerServiceArtifacts,
+    registerServiceApprovals,
+    registerServiceRoot,
     registerAudit,
     registerPolicy,
   ]) {

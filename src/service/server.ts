@@ -26,6 +26,7 @@ import { KeyRepo } from "./keys/repo.js";
 import { KeyService } from "./keys/service.js";
 import { Metrics } from "./metrics.js";
 import { protectedScope } from "./protected.js";
+import type { RootRecovery } from "./root-shares.js";
 import { sweep } from "./routes/keys.js";
 import { publicRoutes } from "./routes/public.js";
 import { loadServerState, type ServerState } from "./state.js";
@@ -74,6 +75,8 @@ export interface ServerOptions {
   readonly now?: () => number;
   /** How often scheduled destructions are carried out (ms, default 60 s; 0 = only on requests). */
   readonly sweepEveryMs?: number;
+  /** The root was rebuilt from shares: a `root.recover` entry is audited before serving. */
+  readonly rootRecovery?: RootRecovery;
   /** Where audit entries go; default: the database chain. Tests inject a failing one. */
   readonly auditSink?: AuditSink;
 }
@@ -87,6 +90,18 @@ declare module "fastify" {
 export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   const state = await loadServerState(o.db, o.rootKey, { checkpointEvery: o.checkpointEvery });
   const ctx = context(o, state);
+  if (o.rootRecovery) {
+    // Fail closed: a recovery that cannot be audited does not serve.
+    await ctx.audit.append({
+      action: "root.recover",
+      outcome: "allowed",
+      status: 200,
+      principal: "system:operator",
+      source: "server",
+      requestId: `root-recover-${o.rootRecovery.split}`,
+      resource: { ...o.rootRecovery },
+    });
+  }
   const app = Fastify({
     ...(o.tls
       ? { https: { key: o.tls.key, cert: o.tls.cert, minVersion: "TLSv1.2" as const } }
