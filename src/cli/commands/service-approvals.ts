@@ -78,27 +78,28 @@ export function registerServiceApprovals(program: Command): void {
     )
     .argument("<operation>", "destroy | export")
     .option("--key <name>", "the key")
-    .option("--version <n>", "the key version")
+    // Not --version: that is the program's own option.
+    .option("--key-version <n>", "the key version")
     .option("--days <n>", "destroy: waiting period before erasure (default 7)")
     .option("--recipient <tseal1...>", "export: X25519 recipient the KEK is sealed to")
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal service approvals request destroy --key models --version 1\n  tensorseal service approvals request export --key models --version 2 --recipient tseal1...",
+      "\nExamples:\n  tensorseal service approvals request destroy --key models --key-version 1\n  tensorseal service approvals request export --key models --key-version 2 --recipient tseal1...",
     )
     .action(
       async (
         operation: string,
-        o: { key?: string; version?: string; days?: string; recipient?: string },
+        o: { key?: string; keyVersion?: string; days?: string; recipient?: string },
         cmd: Command,
       ) => {
         if (operation !== "destroy" && operation !== "export")
           fail("E_USAGE", `operation must be destroy or export, got ${operation}`);
-        if (!o.key || !o.version) fail("E_USAGE", `${operation} needs --key and --version`);
+        if (!o.key || !o.keyVersion) fail("E_USAGE", `${operation} needs --key and --key-version`);
         if (operation === "export" && !o.recipient) fail("E_USAGE", "export needs --recipient");
         const body = {
           operation,
           key: o.key,
-          version: intOption("--version", o.version),
+          version: intOption("--key-version", o.keyVersion),
           ...(o.days !== undefined ? { days: intOption("--days", o.days) } : {}),
           ...(o.recipient !== undefined ? { recipient: o.recipient } : {}),
         };
