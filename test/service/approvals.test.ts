@@ -148,7 +148,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
         (e) => e.action === "approvals.execute" && e.resource?.approval === id,
       );
       assert.equal(exec.length, 1);
-      assert.equal(exec[0]!.resource!.approvers instanceof Array, true);
+      assert.ok(Array.isArray(exec[0]!.resource!.approvers));
       assert.equal((exec[0]!.resource!.approvers as string[]).length, 2);
       assert.equal(exec[0]!.resource!.operation, "destroy");
       // closed: no more votes
