@@ -20,9 +20,11 @@ import { registerRoot } from "./commands/root.js";
 import { registerSeal } from "./commands/seal.js";
 import { registerSealDir } from "./commands/seal-dir.js";
 import { registerServe } from "./commands/serve.js";
+import { registerServiceApprovals } from "./commands/service-approvals.js";
 import { registerServiceArtifacts } from "./commands/service-artifacts.js";
 import { registerServiceCert } from "./commands/service-cert.js";
 import { registerServicePrincipals } from "./commands/service-principals.js";
+import { registerServiceRoot } from "./commands/service-root.js";
 import { registerServiceToken } from "./commands/service-token.js";
 import { registerVerify } from "./commands/verify.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
@@ -60,6 +62,8 @@ export function buildProgram(): Command {
     registerServiceArtifacts,
     registerServiceCert,
     registerServicePrincipals,
+    registerServiceApprovals,
+    registerServiceRoot,
     registerAudit,
     registerPolicy,
   ]) {

@@ -61,12 +61,15 @@ function checksum(header: string, shareLine: string): string {
   return createHash("sha256").update(`${header}\n${shareLine}`).digest("hex").slice(0, 16);
 }
 
-export function formatShare(s: RootShare): string {
+export function formatShare(
+  s: RootShare,
+  recoverWith = "tensorseal root recover SHARE_FILE...",
+): string {
   const header = headerLine(s);
   const shareLine = `share=${s.share.toString("base64")}`;
   return [
     `# TensorSeal root key share ${s.index} of ${s.shares}: any ${s.threshold} shares rebuild the root key of keystore ${s.keystoreId}.`,
-    "# Keep it secret and offline. Recover with: tensorseal root recover SHARE_FILE...",
+    `# Keep it secret and offline. Recover with: ${recoverWith}`,
     header,
     shareLine,
     `checksum=${checksum(header, shareLine)}`,

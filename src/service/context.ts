@@ -3,13 +3,14 @@
 import type { FastifyRequest } from "fastify";
 import type { BlockList } from "./anomaly/blocks.js";
 import type { AnomalyDetector } from "./anomaly/detector.js";
+import type { ApprovalService } from "./approvals/service.js";
 import type { ArtifactRepo } from "./artifacts/repo.js";
 import type { AttestationVerifier } from "./attest/evidence.js";
 import type { NonceStore } from "./attest/nonces.js";
 import type { AuditRecord } from "./audit/chain.js";
 import type { AuditLog } from "./audit/log.js";
 import type { Authenticator } from "./auth/principal.js";
-import type { Authorizer } from "./authz/cedar.js";
+import type { PolicyStore } from "./authz/active.js";
 import type { Database } from "./db/schema.js";
 import type { KeyService } from "./keys/service.js";
 import type { Metrics } from "./metrics.js";
@@ -20,7 +21,10 @@ export interface ServiceContext {
   readonly artifacts: ArtifactRepo;
   readonly audit: AuditLog;
   readonly authenticators: readonly Authenticator[];
-  readonly authorizer: Authorizer;
+  /** The active Cedar policy set (bootstrap, or the newest version approved over the API). */
+  readonly policies: PolicyStore;
+  /** Dual control: M-of-N approval requests for destroy, export and policy changes. */
+  readonly approvals: ApprovalService;
   /** Attested release: absent when no attestation verifier is configured (routes answer 404). */
   readonly attestation: { verifier: AttestationVerifier; nonces: NonceStore } | null;
   readonly metrics: Metrics;

@@ -8,6 +8,13 @@ export {
   signBody,
   type WebhookOptions,
 } from "./anomaly/webhook.js";
+export { OPERATIONS, type OperationName } from "./approvals/operations.js";
+export {
+  type ApprovalOptions,
+  DEFAULT_APPROVAL_TTL_MS,
+  MAX_APPROVALS,
+  parseApprovalSpec,
+} from "./approvals/service.js";
 export {
   AttestationVerifier,
   type AttestationVerifierOptions,
@@ -52,11 +59,13 @@ export {
 } from "./auth/revoked-certs.js";
 export { parseSpiffeId, type SpiffeId, spiffeTrustDomainOrThrow } from "./auth/spiffe.js";
 export { hashToken, parseScopes, StaticTokenAuthenticator, TokenRepo } from "./auth/tokens.js";
+export { POLICY_CACHE_MS, PolicyStore } from "./authz/active.js";
 export { Authorizer, type AuthzRequest, type Decision } from "./authz/cedar.js";
 export { CEDAR_SCHEMA, DEFAULT_POLICIES } from "./authz/schema.js";
 export { openDatabase, redactUrl } from "./db/open.js";
 export type { Database, Dialect } from "./db/schema.js";
 export { devRootKey, readServiceRootKey } from "./root-file.js";
+export { type RootRecovery, recoverServiceRoot, splitServiceRoot } from "./root-shares.js";
 export { buildServer, DEFAULT_BATCH_MAX, REDACT, type ServerOptions } from "./server.js";
 export {
   type ClientCertOptions,

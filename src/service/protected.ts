@@ -6,13 +6,16 @@
  * `release`, before the response, so no key leaves without a durable audit entry.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { RouteResource } from "./auth/principal.js";
 import { recordFor, type ServiceContext } from "./context.js";
 import { deny, publicError, ServiceError } from "./errors.js";
+import { approvalRoutes } from "./routes/approvals.js";
 import { artifactRoutes } from "./routes/artifacts.js";
 import { attestationRoutes } from "./routes/attestation.js";
 import { auditRoutes } from "./routes/audit.js";
 import { datakeyRoutes } from "./routes/datakeys.js";
 import { keyRoutes } from "./routes/keys.js";
+import { policyRoutes } from "./routes/policies.js";
 import { principalRoutes } from "./routes/principals.js";
 
 export async function protectedScope(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
@@ -73,6 +76,8 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
   await app.register(artifactRoutes, ctx);
   await app.register(auditRoutes, ctx);
   await app.register(principalRoutes, ctx);
+  await app.register(approvalRoutes, ctx);
+  await app.register(policyRoutes, ctx);
 }
 
 /**
@@ -97,19 +102,45 @@ async function authorize(ctx: ServiceContext, req: FastifyRequest): Promise<void
       throw e;
     }
   }
-  const d = ctx.authorizer.authorize({
+  await decide(ctx, req, spec.action, spec.resources(req), extra);
+}
+
+/**
+ * Decides one more action for an authorized request (dual control: the gated operation's own
+ * action for the requester and each approver). Denial throws 403; the decision is recorded on
+ * the request for its audit entry.
+ */
+export async function authorizeAction(
+  ctx: ServiceContext,
+  req: FastifyRequest,
+  action: string,
+  resources: RouteResource[],
+): Promise<void> {
+  await decide(ctx, req, action, resources, {});
+}
+
+async function decide(
+  ctx: ServiceContext,
+  req: FastifyRequest,
+  action: string,
+  resources: RouteResource[],
+  extra: Record<string, unknown>,
+): Promise<void> {
+  const p = req.principal;
+  if (!p) deny(401, "no credentials this service accepts");
+  // One snapshot per decision: a policy change elsewhere never splits a request's evaluation.
+  const { authorizer } = await ctx.policies.active();
+  const d = authorizer.authorize({
     principal: {
       id: p.id,
       type: p.type ?? "Workload",
       kind: p.kind,
       roles: p.roles,
     },
-    action: spec.action,
-    resources: spec
-      .resources(req)
-      .map((r) =>
-        r === "service" ? { type: "Service" as const } : { type: "Key" as const, name: r.key },
-      ),
+    action,
+    resources: resources.map((r) =>
+      r === "service" ? { type: "Service" as const } : { type: "Key" as const, name: r.key },
+    ),
     context: {
       source: req.ip,
       time: Math.floor(Date.now() / 1000),
@@ -119,7 +150,11 @@ async function authorize(ctx: ServiceContext, req: FastifyRequest): Promise<void
       ...extra,
     },
   });
-  req.authz = { decision: d.decision, policies: d.policies };
+  const policies = [...(req.authz?.decision === "allow" ? req.authz.policies : []), ...d.policies];
+  req.authz = {
+    decision: d.decision,
+    policies: d.decision === "allow" ? [...new Set(policies)].sort() : d.policies,
+  };
   if (d.decision === "deny") deny(403, d.reason);
 }
 

@@ -12,6 +12,8 @@ import { ClientRegistry } from "./anomaly/clients.js";
 import { AnomalyDetector } from "./anomaly/detector.js";
 import { type AnomalyOptions, anomalySettings, BLOCK_CACHE_MS } from "./anomaly/options.js";
 import { AlertWebhook } from "./anomaly/webhook.js";
+import { ApprovalRepo } from "./approvals/repo.js";
+import { type ApprovalOptions, ApprovalService } from "./approvals/service.js";
 import { ArtifactRepo } from "./artifacts/repo.js";
 import { AttestationVerifier, type AttestationVerifierOptions } from "./attest/evidence.js";
 import { NonceStore } from "./attest/nonces.js";
@@ -29,6 +31,7 @@ import { MtlsAuthenticator, type MtlsOptions } from "./auth/mtls.js";
 import type { Authenticator } from "./auth/principal.js";
 import { RevokedCertRepo } from "./auth/revoked-certs.js";
 import { StaticTokenAuthenticator, TokenRepo } from "./auth/tokens.js";
+import { PolicyStore } from "./authz/active.js";
 import { Authorizer } from "./authz/cedar.js";
 import type { ServiceContext } from "./context.js";
 import type { Database } from "./db/schema.js";
@@ -37,6 +40,7 @@ import { KeyRepo } from "./keys/repo.js";
 import { KeyService } from "./keys/service.js";
 import { Metrics } from "./metrics.js";
 import { protectedScope } from "./protected.js";
+import type { RootRecovery } from "./root-shares.js";
 import { sweep } from "./routes/keys.js";
 import { publicRoutes } from "./routes/public.js";
 import { loadServerState, type ServerState } from "./state.js";
@@ -87,14 +91,23 @@ export interface ServerOptions {
   readonly authenticators?: Authenticator[];
   /** OIDC/JWT bearer tokens (issuer, audience, JWKS, roles claim). */
   readonly jwt?: JwtOptions;
-  /** Cedar policies; default: the built-in set reproducing the scope semantics. */
+  /**
+   * The bootstrap Cedar policies, used while no policy set was approved over the API (the
+   * `policies` table is empty); default: the built-in set reproducing the scope semantics.
+   */
   readonly authorizer?: Authorizer;
+  /** How long a replica trusts its copy of the active policy version (ms, default 2000). */
+  readonly policyCacheMs?: number;
+  /** Dual control: approvals needed per operation (default 1 each) and request lifetime. */
+  readonly approvals?: ApprovalOptions;
   /** Attested release: the verifier's issuer and JWKS; nonce lifetime (default 60 s). */
   readonly attestation?: AttestationVerifierOptions & { nonceTtlMs?: number };
   /** The clock (Unix ms) for key lifecycle (destruction waiting periods); default Date.now. */
   readonly now?: () => number;
   /** How often scheduled destructions are carried out (ms, default 60 s; 0 = only on requests). */
   readonly sweepEveryMs?: number;
+  /** The root was rebuilt from shares: a `root.recover` entry is audited before serving. */
+  readonly rootRecovery?: RootRecovery;
   /** Where audit entries go; default: the database chain. Tests inject a failing one. */
   readonly auditSink?: AuditSink;
   /**
@@ -149,6 +162,18 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   }) as unknown as FastifyInstance;
   log = app.log;
   const ctx = context(o, state, { log: app.log, metrics, onSigned });
+  if (o.rootRecovery) {
+    // Fail closed: a recovery that cannot be audited does not serve.
+    await ctx.audit.append({
+      action: "root.recover",
+      outcome: "allowed",
+      status: 200,
+      principal: "system:operator",
+      source: "server",
+      requestId: `root-recover-${o.rootRecovery.split}`,
+      resource: { ...o.rootRecovery },
+    });
+  }
   app.decorate("tensorseal", {
     serverId: state.serverId,
     auditPublicKey: state.auditPublicKey,
@@ -280,11 +305,20 @@ function context(o: ServerOptions, state: ServerState, w: Wiring): ServiceContex
       onSigned,
     });
   const now = o.now ?? Date.now;
+  const keys = new KeyService(new KeyRepo(o.db), state, 1000, o.now);
   const audit = new AuditLog(sink);
   const blocks = new BlockList(o.db, now, o.blockCacheMs ?? BLOCK_CACHE_MS);
+  const policies = new PolicyStore(o.db, o.authorizer ?? Authorizer.default(), o.policyCacheMs);
+  const approvals = new ApprovalService(
+    new ApprovalRepo(o.db),
+    { keys, policies },
+    (r) => audit.append(r),
+    now,
+    o.approvals,
+  );
   return {
     db: o.db,
-    keys: new KeyService(new KeyRepo(o.db), state, 1000, o.now),
+    keys,
     artifacts: new ArtifactRepo(o.db),
     audit,
     authenticators: o.authenticators ?? [
@@ -300,7 +334,8 @@ function context(o: ServerOptions, state: ServerState, w: Wiring): ServiceContex
       new StaticTokenAuthenticator(new TokenRepo(o.db), state.root.auditHmac),
       ...(o.jwt ? [new JwtAuthenticator(o.jwt, state.root.auditHmac)] : []),
     ],
-    authorizer: o.authorizer ?? Authorizer.default(),
+    policies,
+    approvals,
     attestation: o.attestation
       ? {
           verifier: new AttestationVerifier(o.attestation),

@@ -15,7 +15,9 @@ import {
   ensureDevTls,
   loadKeySet,
   openDatabase,
+  parseApprovalSpec,
   readServiceRootKey,
+  recoverServiceRoot,
   SpiffeRoles,
   spiffeTrustDomainOrThrow,
 } from "../../service/index.js";
@@ -52,6 +54,15 @@ export function registerServe(program: Command): void {
       "--root-key-file <file>",
       "service root key (default: TENSORSEAL_SERVICE_ROOT_KEY_FILE)",
     )
+    .option(
+      "--root-shares <files>",
+      "rebuild the root key in memory from M-of-N share files (comma-separated; see `service root split`)",
+    )
+    .option(
+      "--approvals <OP=M,...>",
+      "dual control: approvals from distinct principals per operation (destroy, export, policy; M 1..10, default 1 = off; recommended 2+)",
+    )
+    .option("--approval-ttl <hours>", "how long an approval request waits", "24")
     .option("--batch-max <n>", "most stanzas per batch unwrap", "100")
     .option("--log-level <level>", "fatal, error, warn, info, debug", "info")
     .option(
@@ -153,11 +164,30 @@ export function registerServe(program: Command): void {
       };
       const rootFile: string | undefined =
         o.rootKeyFile ?? process.env.TENSORSEAL_SERVICE_ROOT_KEY_FILE;
-      if (!rootFile && !dev)
-        fail("E_USAGE", "no service root key: pass --root-key-file FILE (32 bytes or 64 hex)");
-      const root = rootFile
-        ? await readServiceRootKey(rootFile)
-        : await devRootKey(join(dev!.dir, "root.key"));
+      if (o.rootShares && o.rootKeyFile)
+        fail("E_USAGE", "--root-shares and --root-key-file exclude each other: give one");
+      if (!rootFile && !dev && !o.rootShares)
+        fail(
+          "E_USAGE",
+          "no service root key: pass --root-key-file FILE (32 bytes or 64 hex) or --root-shares FILE,FILE,...",
+        );
+      const recovered = o.rootShares
+        ? await recoverServiceRoot(String(o.rootShares).split(",").filter(Boolean))
+        : null;
+      const root = recovered
+        ? recovered.root
+        : rootFile
+          ? await readServiceRootKey(rootFile)
+          : await devRootKey(join(dev!.dir, "root.key"));
+      let required: ReturnType<typeof parseApprovalSpec> = {};
+      try {
+        required = parseApprovalSpec(o.approvals ?? "");
+      } catch (e) {
+        fail("E_USAGE", (e as Error).message);
+      }
+      const ttlHours = Number(o.approvalTtl);
+      if (!Number.isFinite(ttlHours) || ttlHours <= 0 || ttlHours > 24 * 30)
+        fail("E_USAGE", "--approval-ttl must be more than 0 and at most 720 hours");
       const oidc = [o.oidcIssuer, o.oidcAudience, o.oidcJwks];
       if (oidc.some(Boolean) && !oidc.every(Boolean))
         fail("E_USAGE", "--oidc-issuer, --oidc-audience and --oidc-jwks go together");
@@ -211,6 +241,8 @@ export function registerServe(program: Command): void {
               },
             }
           : {}),
+        approvals: { required, ttlMs: Math.round(ttlHours * 3_600_000) },
+        ...(recovered ? { rootRecovery: recovered.recovery } : {}),
         ...(jwt ? { jwt } : {}),
         ...(attestation ? { attestation } : {}),
         ...(mtls ? { mtls: mtls.mtls } : {}),
@@ -223,7 +255,19 @@ export function registerServe(program: Command): void {
       say(
         `audit public key (pin it for \`audit verify --public-key\`): ${app.tensorseal.auditPublicKey}`,
       );
-      say(`policies: ${authorizer.source} (${Object.keys(authorizer.policies).length})`);
+      say(
+        `bootstrap policies: ${authorizer.source} (${Object.keys(authorizer.policies).length}); a set approved over the API (GET /v1/policies) takes precedence`,
+      );
+      const dual = Object.entries(required).filter(([, n]) => n > 1);
+      say(
+        dual.length > 0
+          ? `dual control: ${dual.map(([op, n]) => `${op} needs ${n} approvals`).join(", ")}`
+          : "dual control is off (every --approvals operation at 1): consider --approvals destroy=2,export=2,policy=2",
+      );
+      if (recovered)
+        say(
+          `root key rebuilt from shares ${recovered.recovery.shares.join(", ")} (audited as root.recover)`,
+        );
       say(
         anomaly
           ? `anomaly detection on (auto-block ${anomaly.autoBlock ? "on" : "off"}, webhook ${anomaly.webhook ? new URL(anomaly.webhook.url).host : "none"})`

@@ -18,7 +18,7 @@ interface Artifact {
   created: string;
 }
 
-async function withClient<T>(cmd: Command, f: (c: ServiceClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(cmd: Command, f: (c: ServiceClient) => Promise<T>): Promise<T> {
   const url = (cmd.optsWithGlobals().server as string | undefined) ?? process.env.TENSORSEAL_SERVER;
   const client = serviceClientFromEnv(url);
   if (!client) return fail("E_USAGE", "no key service: give --server URL or TENSORSEAL_SERVER");

@@ -6,7 +6,7 @@
  *
  * Policy ids: a policy's `@id("...")` annotation, else `FILE.cedar#N` (N from 0 in the file).
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
@@ -126,14 +126,31 @@ export class Authorizer {
     } catch (e) {
       return fail("E_USAGE", `--policy ${dir}: ${(e as NodeJS.ErrnoException).code ?? e}`);
     }
+    const files: Record<string, string> = {};
+    for (const n of names) files[n] = await readFile(join(dir, n), "utf8");
+    return Authorizer.fromFiles(files, dir);
+  }
+
+  /** Policy files by name (as `fromDir` reads them; also a policy set proposed over the API). */
+  static fromFiles(files: Readonly<Record<string, string>>, source: string): Authorizer {
     const all: Record<string, string> = {};
-    for (const n of names) {
-      for (const [id, p] of Object.entries(policiesOf(n, await readFile(join(dir, n), "utf8")))) {
-        if (id in all) fail("E_USAGE", `policy id ${id} appears twice in ${dir}`);
+    for (const n of Object.keys(files).sort()) {
+      for (const [id, p] of Object.entries(policiesOf(n, files[n]!))) {
+        if (id in all) fail("E_USAGE", `policy id ${id} appears twice in ${source}`);
         all[id] = p;
       }
     }
-    return Authorizer.fromPolicies(all, dir);
+    return Authorizer.fromPolicies(all, source);
+  }
+
+  /** SHA-256 (hex) of the canonical JSON of the policies by id: names a policy set. */
+  get digest(): string {
+    const sorted = Object.fromEntries(
+      Object.keys(this.policies)
+        .sort()
+        .map((id) => [id, this.policies[id]]),
+    );
+    return createHash("sha256").update(JSON.stringify(sorted), "utf8").digest("hex");
   }
 
   /** Allow only if every resource is allowed with no evaluation error. */

@@ -43,13 +43,14 @@ export const CEDAR_SCHEMA = `namespace TensorSeal {
     clientCert?: ClientCert,
   };
   action "unwrap", "wrap", "rewrap", "keys:create", "keys:rotate", "keys:disable", "keys:enable",
-    "keys:schedule-destroy", "keys:cancel-destroy", "keys:update", "artifacts:register" appliesTo {
+    "keys:schedule-destroy", "keys:cancel-destroy", "keys:update", "keys:export", "artifacts:register" appliesTo {
     principal: [Workload, User],
     resource: [Key],
     context: RequestContext,
   };
   action "keys:list", "attestation:challenge", "artifacts:read",
-    "audit:read", "principals:read", "principals:unblock" appliesTo {
+    "audit:read", "principals:read", "principals:unblock", "approvals:request",
+    "approvals:approve", "approvals:read", "policies:read", "policies:update" appliesTo {
     principal: [Workload, User],
     resource: [Service],
     context: RequestContext,
@@ -70,6 +71,14 @@ export const ACTION_ROLES: Record<string, string | readonly string[]> = {
   "keys:schedule-destroy": "admin",
   "keys:cancel-destroy": "admin",
   "keys:update": "admin",
+  // Dual control: each gated operation's own action is checked for the requester and every
+  // approver too (keys:schedule-destroy, keys:export, policies:update).
+  "keys:export": "admin",
+  "approvals:request": "admin",
+  "approvals:approve": "admin",
+  "approvals:read": "admin",
+  "policies:read": "admin",
+  "policies:update": "admin",
   "attestation:challenge": "unwrap",
   // Registering an artifact (resource: the key it is sealed under) is part of writing a file.
   "artifacts:register": ["wrap", "writer"],

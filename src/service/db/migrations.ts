@@ -140,12 +140,53 @@ const anomaly: Migration = {
   },
 };
 
+/**
+ * Dual control (M-of-N approvals): pending requests, one vote per (request, principal) — the
+ * primary key keeps approvers distinct across replicas — and the versioned Cedar policy sets
+ * approved over the API (the newest version is the active set).
+ */
+const approvals: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("approvals")
+      .addColumn("id", "varchar(40)", (c) => c.primaryKey())
+      .addColumn("operation", "varchar(16)", (c) => c.notNull())
+      .addColumn("params", "text", (c) => c.notNull())
+      .addColumn("requester", "varchar(512)", (c) => c.notNull())
+      .addColumn("required", "integer", (c) => c.notNull())
+      .addColumn("state", "varchar(16)", (c) => c.notNull())
+      .addColumn("created", "varchar(32)", (c) => c.notNull())
+      .addColumn("expires", "bigint", (c) => c.notNull())
+      .addColumn("updated", "varchar(32)", (c) => c.notNull())
+      .addColumn("outcome", "text")
+      .addColumn("result", "text")
+      .execute();
+    await db.schema
+      .createTable("approval_votes")
+      .addColumn("approval_id", "varchar(40)", (c) => c.notNull().references("approvals.id"))
+      .addColumn("principal", "varchar(512)", (c) => c.notNull())
+      .addColumn("vote", "varchar(8)", (c) => c.notNull())
+      .addColumn("at", "varchar(32)", (c) => c.notNull())
+      .addPrimaryKeyConstraint("approval_votes_pk", ["approval_id", "principal"])
+      .execute();
+    await db.schema
+      .createTable("policies")
+      .addColumn("version", "integer", (c) => c.primaryKey())
+      .addColumn("policies", "text", (c) => c.notNull())
+      .addColumn("digest", "varchar(64)", (c) => c.notNull())
+      .addColumn("approval_id", "varchar(40)")
+      .addColumn("created", "varchar(32)", (c) => c.notNull())
+      .execute();
+  },
+};
+
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_nonces": nonces,
   "0003_lifecycle": lifecycle,
   "0004_revoked_certs": revokedCerts,
   "0006_anomaly": anomaly,
+  "0005_approvals": approvals,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -97,6 +97,42 @@ export interface AnomalyBlocksTable {
   reason: string;
 }
 
+/**
+ * A dual-control request (see approvals/). state: pending | executing | executed | failed |
+ * rejected | expired; `params` canonical JSON of the operation's parameters; `expires` Unix ms;
+ * `outcome` JSON of what execution did; `result` a one-time result for the requester (export).
+ */
+export interface ApprovalsTable {
+  id: string;
+  operation: string;
+  params: string;
+  requester: string;
+  required: number;
+  state: string;
+  created: string;
+  expires: number;
+  updated: string;
+  outcome: string | null;
+  result: string | null;
+}
+
+/** One vote (approve | reject) per principal and request. */
+export interface ApprovalVotesTable {
+  approval_id: string;
+  principal: string;
+  vote: string;
+  at: string;
+}
+
+/** Cedar policy sets approved over the API; `policies` is JSON {id: text}; newest is active. */
+export interface PoliciesTable {
+  version: number;
+  policies: string;
+  digest: string;
+  approval_id: string | null;
+  created: string;
+}
+
 export interface Schema {
   meta: MetaTable;
   keys: KeysTable;
@@ -109,6 +145,9 @@ export interface Schema {
   revoked_certs: RevokedCertsTable;
   anomaly_clients: AnomalyClientsTable;
   anomaly_blocks: AnomalyBlocksTable;
+  approvals: ApprovalsTable;
+  approval_votes: ApprovalVotesTable;
+  policies: PoliciesTable;
 }
 
 export type Dialect = "sqlite" | "postgres";

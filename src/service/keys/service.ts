@@ -308,6 +308,33 @@ export class KeyService {
     return m;
   }
 
+  /**
+   * Lends a version's plain material to `use` (key export under dual control) and wipes it
+   * after; never cached. Only an enabled or disabled version: a scheduled one is on its way
+   * out, a destroyed one has no material.
+   */
+  async withMaterial<T>(
+    name: string,
+    version: number,
+    use: (kek: Buffer) => Promise<T>,
+  ): Promise<T> {
+    checkName(name);
+    const row = await this.repo.sealed(name, version);
+    if (!row) throw new ServiceError(404, "not_found", `key ${name} has no version ${version}`);
+    if (row.state !== "enabled" && row.state !== "disabled")
+      throw new ServiceError(
+        409,
+        "conflict",
+        `key ${name} version ${version} is ${row.state}: only an enabled or disabled version can be exported`,
+      );
+    const m = openSecret(this.state.root.sealing, this.serverId, name, version, row.sealed);
+    try {
+      return await use(m);
+    } finally {
+      m.fill(0);
+    }
+  }
+
   /** Wipes cached material (server shutdown). */
   close(): void {
     for (const m of this.materials.values()) m.fill(0);

@@ -1,9 +1,10 @@
 /** KEK management: create, rotate, list (scope `admin`). */
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ServiceContext } from "../context.js";
 import type { VersionAction } from "../keys/service.js";
-import { release } from "../protected.js";
+import { authorizeAction, release } from "../protected.js";
 import { errorResponses, keyNameSchema, keySchema } from "../schemas.js";
+import { actor, auditView } from "./approvals.js";
 
 const security = [{ bearer: [] }];
 
@@ -142,12 +143,26 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
               required: ["key"],
               properties: { key: keySchema, destroyAfter: { type: "string" } },
             },
+            // schedule-destroy under dual control: a pending approval request instead.
+            202: {
+              type: "object",
+              required: ["approval", "state", "required", "approvers"],
+              properties: {
+                approval: { type: "string" },
+                state: { type: "string" },
+                required: { type: "integer" },
+                approvers: { type: "array", items: { type: "string" } },
+                message: { type: "string" },
+              },
+            },
             ...errorResponses,
           },
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const version = Number(req.params.v);
+        if (action === "schedule-destroy" && ctx.approvals.requiredFor("destroy") > 1)
+          return reply.code(202).send(await requestDestroy(ctx, req, version));
         await sweep(ctx);
         const r = await ctx.keys.changeVersion(
           req.params.name,
@@ -206,6 +221,32 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
       return k;
     },
   );
+}
+
+/**
+ * Destruction under dual control: the request becomes a pending approval (operation `destroy`)
+ * that executes when enough distinct principals approve it (POST /v1/approvals/:id/approve).
+ */
+async function requestDestroy(
+  ctx: ServiceContext,
+  req: FastifyRequest<{ Params: { name: string }; Body?: { days?: number } }>,
+  version: number,
+): Promise<Record<string, unknown>> {
+  await authorizeAction(ctx, req, "approvals:request", ["service"]);
+  const params = await ctx.approvals.prepare("destroy", {
+    key: req.params.name,
+    version,
+    ...(req.body?.days !== undefined ? { days: req.body.days } : {}),
+  });
+  const v = await ctx.approvals.request("destroy", params, actor(req));
+  await release(ctx, req, auditView(ctx, v));
+  return {
+    approval: v.id,
+    state: v.state,
+    required: v.required,
+    approvers: v.approvers,
+    message: `destruction needs ${v.required} approvals from distinct principals: POST /v1/approvals/${v.id}/approve`,
+  };
 }
 
 /**

@@ -1,0 +1,47 @@
+/**
+ * `tensorseal service root split`: the service root key as M-of-N Shamir shares (files 0600,
+ * never printed), for `serve --root-shares FILE,...`. Runs offline on the root key file.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { formatShare } from "../../keys/root-shares.js";
+import { readServiceRootKey, splitServiceRoot } from "../../service/index.js";
+
+export function registerServiceRoot(program: Command): void {
+  const service =
+    program.commands.find((c) => c.name() === "service") ??
+    program.command("service").description("key service administration");
+  service
+    .command("root")
+    .description("the service root key under M-of-N control")
+    .command("split")
+    .description("split the service root key into N share files, any M of which rebuild it")
+    .requiredOption("--root-key-file <file>", "the service root key (32 bytes or 64 hex)")
+    .requiredOption("--shares <n>", "number of shares (2..255)")
+    .requiredOption("--threshold <m>", "shares needed to rebuild (2..N)")
+    .requiredOption("-o, --out <dir>", "directory for share-I.share files (created 0700)")
+    .addHelpText(
+      "after",
+      "\nExample:\n  tensorseal service root split --root-key-file root.key --shares 5 --threshold 3 -o shares/\n  tensorseal serve ... --root-shares shares/share-1.share,shares/share-4.share,shares/share-5.share",
+    )
+    .action(async (o: { rootKeyFile: string; shares: string; threshold: string; out: string }) => {
+      const root = await readServiceRootKey(o.rootKeyFile);
+      try {
+        const shares = await splitServiceRoot(root, Number(o.shares), Number(o.threshold));
+        await mkdir(o.out, { recursive: true, mode: 0o700 });
+        const serve = "tensorseal serve --root-shares FILE,FILE,...";
+        for (const s of shares) {
+          const path = join(o.out, `share-${s.index}.share`);
+          // `wx`: never overwrite a share of an earlier split.
+          await writeFile(path, formatShare(s, serve), { mode: 0o600, flag: "wx" });
+          process.stderr.write(`tensorseal: wrote ${path}\n`);
+        }
+        process.stderr.write(
+          `tensorseal: ${shares.length} shares, any ${o.threshold} rebuild the root (split ${shares[0]!.splitId}); hand them to distinct custodians\n`,
+        );
+      } finally {
+        root.fill(0);
+      }
+    });
+}

@@ -1,0 +1,94 @@
+/** `tensorseal service approvals ...` and `service policy get|propose` over HTTPS (dev CA). */
+import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import type { FastifyInstance } from "fastify";
+import { type Database, DEFAULT_POLICIES, ensureDevTls } from "../../src/service/index.js";
+import { type Sandbox, sandbox } from "../cli/helpers.js";
+import { bearer, server, sqliteDb, type TestDb, token } from "./helpers.js";
+
+let tdb: TestDb;
+let db: Database;
+let app: FastifyInstance;
+let sb: Sandbox;
+let env: NodeJS.ProcessEnv;
+let a1: string;
+let a2: string;
+
+const run = (args: string[], tok: string) =>
+  sb.runAsync(args, { ...env, TENSORSEAL_SERVER_TOKEN: tok });
+
+before(async () => {
+  sb = sandbox();
+  const dev = await ensureDevTls(join(sb.dir, "srv"));
+  tdb = sqliteDb();
+  db = await tdb.open();
+  app = await server(db, {
+    sweepEveryMs: 0,
+    tls: dev,
+    approvals: { required: { destroy: 2, policy: 2 } },
+  });
+  a1 = await token(db, "admin");
+  a2 = await token(db, "admin");
+  for (const url of ["/v1/keys", "/v1/keys/m/rotate"])
+    await app.inject({ method: "POST", url, headers: bearer(a1), payload: { name: "m" } });
+  const url = await app.listen({ host: "127.0.0.1", port: 0 });
+  env = { TENSORSEAL_SERVER: url, TENSORSEAL_SERVER_CA: dev.caPath };
+});
+
+after(async () => {
+  sb.cleanup();
+  await app.close();
+  await db.close();
+  await tdb.drop();
+});
+
+test("approvals request/approve/list over HTTPS: the second admin executes the destroy", async () => {
+  const r = await run(
+    ["service", "approvals", "request", "destroy", "--key", "m", "--key-version", "1"],
+    a1,
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const req = JSON.parse(r.stdout);
+  assert.equal(req.state, "pending");
+  const self = await run(["service", "approvals", "approve", req.id], a1);
+  assert.equal(self.status, 8, self.stderr);
+  assert.match(self.stderr, /requester's own approval/);
+  const ok = await run(["service", "approvals", "approve", req.id], a2);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(JSON.parse(ok.stdout).state, "executed");
+  const list = await run(["service", "approvals", "list"], a1);
+  assert.match(list.stdout, new RegExp(`^${req.id}\\tdestroy\\texecuted\\t2/2\\t`, "m"));
+  const usage = await run(["service", "approvals", "request", "export", "--key", "m"], a1);
+  assert.equal(usage.status, 2);
+});
+
+test("policy get and propose: an invalid set is refused with Cedar's message; an approved one is active", async () => {
+  const g = await run(["service", "policy", "get", "--json"], a1);
+  assert.equal(g.status, 0, g.stderr);
+  assert.equal(JSON.parse(g.stdout).version, 0);
+  const bad = join(sb.dir, "bad");
+  mkdirSync(bad);
+  writeFileSync(
+    join(bad, "x.cedar"),
+    'permit (principal, action == TensorSeal::Action::"nope", resource);',
+  );
+  const b = await run(["service", "policy", "propose", bad], a1);
+  assert.equal(b.status, 8);
+  assert.match(b.stderr, /do not validate/);
+  const good = join(sb.dir, "good");
+  mkdirSync(good);
+  writeFileSync(
+    join(good, "base.cedar"),
+    Object.entries(DEFAULT_POLICIES)
+      .map(([id, p]) => `@id("${id}")\n${p}`)
+      .join("\n"),
+  );
+  const p = await run(["service", "policy", "propose", good], a1);
+  assert.equal(p.status, 0, p.stderr);
+  const ok = await run(["service", "approvals", "approve", JSON.parse(p.stdout).id], a2);
+  assert.equal(JSON.parse(ok.stdout).state, "executed", ok.stderr);
+  const after = await run(["service", "policy", "get"], a1);
+  assert.match(after.stdout, /^\/\/ version 1, digest [0-9a-f]{64}/);
+});
