@@ -2,6 +2,11 @@
  * Appends to the audit chain in one transaction per batch. On PostgreSQL a transaction-scoped
  * advisory lock serialises appenders across replicas, so the chain stays linear (each batch
  * reads the head under the lock); on SQLite the single connection serialises them.
+ *
+ * The head (seq, hash) is read from the database inside every batch's transaction and never
+ * cached in memory. That is what keeps the chain whole across a lost connection: when COMMIT's
+ * outcome is unknown (PostgreSQL restarted mid-commit) the batch either landed or did not, and
+ * the next batch continues from whichever head is really stored — no fork, no reused seq.
  */
 
 import type { KeyObject } from "node:crypto";
