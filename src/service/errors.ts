@@ -3,6 +3,7 @@
  * details stay in the server log (the client gets only the request id).
  */
 import { isTensorSealError } from "../format/errors.js";
+import { isDatabaseUnavailable } from "./db/unavailable.js";
 
 export type ServiceErrorCode =
   | "bad_request"
@@ -15,6 +16,7 @@ export type ServiceErrorCode =
   | "does_not_open"
   | "too_large"
   | "audit_unavailable"
+  | "database_unavailable"
   | "internal";
 
 export class ServiceError extends Error {
@@ -46,5 +48,12 @@ export function publicError(e: unknown, reqId: string): ServiceError {
     return new ServiceError(400, "bad_request", e.message);
   }
   if (isTensorSealError(e, "E_DECRYPT")) return new ServiceError(422, "does_not_open", e.message);
+  // An outage (PostgreSQL restarting) is temporary: 503 tells the client to retry, not a bug.
+  if (isDatabaseUnavailable(e))
+    return new ServiceError(
+      503,
+      "database_unavailable",
+      "the database is unavailable: retry later",
+    );
   return new ServiceError(500, "internal", `internal error (request ${reqId})`);
 }

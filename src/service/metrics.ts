@@ -2,8 +2,8 @@
  * Prometheus metrics in the text exposition format (version 0.0.4), hand-rolled: request
  * counts by route, method and status; unwrapped keys by outcome; unwrap latency histogram
  * (handler start to response, audit write included); anomaly alerts, blocks and webhook
- * deliveries.
- * (handler start to response, audit write included); checkpoints signed and anchored.
+ * deliveries; checkpoints signed and anchored; process memory (the soak bench reads it to tell
+ * a leak from warm-up).
  */
 import type { AuditStats } from "./audit/log.js";
 
@@ -139,6 +139,15 @@ export class Metrics {
         `tensorseal_audit_max_group ${audit.maxGroup}`,
       );
     }
+    const mem = process.memoryUsage();
+    out.push(
+      "# HELP process_resident_memory_bytes Resident set size of the service process.",
+      "# TYPE process_resident_memory_bytes gauge",
+      `process_resident_memory_bytes ${mem.rss}`,
+      "# HELP nodejs_heap_size_used_bytes V8 heap in use.",
+      "# TYPE nodejs_heap_size_used_bytes gauge",
+      `nodejs_heap_size_used_bytes ${mem.heapUsed}`,
+    );
     return `${out.join("\n")}\n`;
   }
 }

@@ -8,6 +8,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { RouteResource } from "./auth/principal.js";
 import { recordFor, type ServiceContext } from "./context.js";
+import { loggableError } from "./db/unavailable.js";
 import { deny, publicError, ServiceError } from "./errors.js";
 import { approvalRoutes } from "./routes/approvals.js";
 import { artifactRoutes } from "./routes/artifacts.js";
@@ -50,7 +51,7 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
 
   app.setErrorHandler(async (err, req, reply) => {
     const pe = publicError(err, req.id);
-    if (pe.status >= 500) req.log.error({ err }, "request failed");
+    if (pe.status >= 500) req.log.error({ err: loggableError(err) }, "request failed");
     let status = pe.status;
     let body = { error: pe.code, message: pe.message };
     if (!req.audited) {
@@ -59,7 +60,7 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
       try {
         await ctx.audit.append(recordFor(req, outcome, status, { reason: pe.message }));
       } catch (e) {
-        req.log.error({ err: e }, "audit write failed");
+        req.log.error({ err: loggableError(e) }, "audit write failed");
         status = 503;
         body = {
           error: "audit_unavailable",
@@ -167,7 +168,10 @@ export async function release(
   try {
     await ctx.audit.append(recordFor(req, "allowed", 200, { resource }));
   } catch (e) {
-    req.log.error({ err: e }, "audit write failed: nothing released");
+    // No second entry from the error handler: when the connection died during COMMIT this one
+    // may have landed, and a request id must not appear twice in the chain.
+    req.audited = true;
+    req.log.error({ err: loggableError(e) }, "audit write failed: nothing released");
     throw new ServiceError(
       503,
       "audit_unavailable",

@@ -35,6 +35,7 @@ import { PolicyStore } from "./authz/active.js";
 import { Authorizer } from "./authz/cedar.js";
 import type { ServiceContext } from "./context.js";
 import type { Database } from "./db/schema.js";
+import { loggableError } from "./db/unavailable.js";
 import { publicError } from "./errors.js";
 import { KeyRepo } from "./keys/repo.js";
 import { KeyService } from "./keys/service.js";
@@ -185,6 +186,11 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   app.decorateRequest("audited", false);
   app.decorateRequest("authz", null);
   app.decorateRequest("clientCert", null);
+  o.db.onConnectionError = (e) => app.log.warn({ db: e }, "database connection lost");
+  // The id the audit entry carries, so a client (or an operator) can find a request's entry.
+  app.addHook("onRequest", async (req, reply) => {
+    reply.header("x-request-id", req.id);
+  });
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url ?? "unmatched";
     ctx.metrics.request(route, req.method, reply.statusCode);
@@ -201,7 +207,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   });
   app.setErrorHandler(async (err, req, reply) => {
     const pe = publicError(err, req.id);
-    if (pe.status >= 500) req.log.error({ err }, "request failed");
+    if (pe.status >= 500) req.log.error({ err: loggableError(err) }, "request failed");
     return reply.code(pe.status).send({ error: pe.code, message: pe.message });
   });
   await app.register(swagger, {

@@ -4,6 +4,11 @@
  * reads the head under the lock); on SQLite the single connection serialises them.
  * Checkpoints are signed every `every` entries inside the append, and on time
  * (`checkpointIfDue`) under the same lock, so replicas never sign two checkpoints for one seq.
+ *
+ * The head (seq, hash) is read from the database inside every batch's transaction and never
+ * cached in memory. That is what keeps the chain whole across a lost connection: when COMMIT's
+ * outcome is unknown (PostgreSQL restarted mid-commit) the batch either landed or did not, and
+ * the next batch continues from whichever head is really stored — no fork, no reused seq.
  */
 
 import type { KeyObject } from "node:crypto";

@@ -11,6 +11,7 @@ import pg from "pg";
 import { fail } from "../../format/errors.js";
 import { migrate } from "./migrations.js";
 import type { Database, Schema } from "./schema.js";
+import { dbErrorSummary } from "./unavailable.js";
 
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -57,6 +58,9 @@ function openPostgres(url: string, max: number): Database {
   const pool = new pg.Pool({
     connectionString: u.toString(),
     max,
+    // While the server is down or restarting, a request waits at most this long for a
+    // connection, then fails (503), instead of queueing without bound.
+    connectionTimeoutMillis: 5000,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
     // bigint (int8) columns back as numbers: audit sequence numbers stay far below 2^53.
     types: {
@@ -64,9 +68,25 @@ function openPostgres(url: string, max: number): Database {
         oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as never,
     },
   });
-  pool.on("error", () => {}); // an idle client lost (server restart): the next query reconnects
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: "postgres", where: redactUrl(url), close: () => db.destroy() };
+  const d: Database = {
+    db,
+    dialect: "postgres",
+    where: redactUrl(url),
+    close: () => db.destroy(),
+    onConnectionError: (e) =>
+      process.stderr.write(`tensorseal: database connection lost: ${e.message}\n`),
+  };
+  // A client whose server goes away (restart, crash) emits 'error'; with no listener that
+  // event would crash the process. pg-pool listens only while a client is idle, and Kysely
+  // never does while one is checked out (inside a query or transaction), so every client gets
+  // its own listener. The failed query still rejects (the request answers 503), the dead client
+  // is dropped on release, and the next query opens a new connection.
+  pool.on("connect", (client) => {
+    client.on("error", (e) => d.onConnectionError?.(dbErrorSummary(e)));
+  });
+  pool.on("error", () => {}); // the idle case, already reported by the client's own listener
+  return d;
 }
 
 export function redactUrl(url: string): string {

@@ -158,4 +158,9 @@ export interface Database {
   /** Where it lives, for messages (the password of a URL removed). */
   readonly where: string;
   close(): Promise<void>;
+  /**
+   * Told when a pooled PostgreSQL connection is lost (code and message only: never the URL).
+   * `buildServer` routes it to the service log; the default writes one line to stderr.
+   */
+  onConnectionError?: (e: { code?: string; message: string }) => void;
 }
