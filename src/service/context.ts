@@ -1,6 +1,7 @@
 /** What the route plugins share: the services they call (no database access in handlers). */
 
 import type { FastifyRequest } from "fastify";
+import type { StanzaArtifacts } from "./artifacts/by-stanza.js";
 import type { ArtifactRepo } from "./artifacts/repo.js";
 import type { AttestationVerifier } from "./attest/evidence.js";
 import type { NonceStore } from "./attest/nonces.js";
@@ -16,6 +17,8 @@ export interface ServiceContext {
   readonly db: Database;
   readonly keys: KeyService;
   readonly artifacts: ArtifactRepo;
+  /** Stanza digest → registered artifact, cached (the unwrap decision's `context.artifact`). */
+  readonly stanzaArtifacts: StanzaArtifacts;
   readonly audit: AuditLog;
   readonly authenticators: readonly Authenticator[];
   readonly authorizer: Authorizer;

@@ -6,6 +6,8 @@
  * `release`, before the response, so no key leaves without a durable audit entry.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { AuthzRequest, Decision } from "./authz/cedar.js";
+import { resolveResource } from "./authz/resolve.js";
 import { recordFor, type ServiceContext } from "./context.js";
 import { deny, publicError, ServiceError } from "./errors.js";
 import { artifactRoutes } from "./routes/artifacts.js";
@@ -85,19 +87,32 @@ async function authorize(ctx: ServiceContext, req: FastifyRequest): Promise<void
       throw e;
     }
   }
-  const d = ctx.authorizer.authorize({
-    principal: {
-      id: p.id,
-      type: p.type ?? "Workload",
-      kind: p.kind,
-      roles: p.roles,
-    },
-    action: spec.action,
-    resources: spec
-      .resources(req)
-      .map((r) =>
-        r === "service" ? { type: "Service" as const } : { type: "Key" as const, name: r.key },
-      ),
+  const base = requestFor(req, spec.action, extra);
+  const permits = new Set<string>();
+  let d: Decision | null = null;
+  // In order, each resolved just before its decision: a denied Service check looks nothing up.
+  for (const r of spec.resources(req)) {
+    d = ctx.authorizer.authorize({ ...base, resources: [await resolveResource(ctx, r)] });
+    if (d.decision === "deny") break;
+    for (const id of d.policies) permits.add(id);
+  }
+  if (d === null) d = ctx.authorizer.authorize({ ...base, resources: [] });
+  else if (d.decision === "allow") d = { ...d, policies: [...permits].sort() };
+  req.authz = { decision: d.decision, policies: d.policies };
+  if (d.decision === "deny") deny(403, d.reason);
+}
+
+/** The Cedar request of an authenticated request, without resources (see `authorize`). */
+export function requestFor(
+  req: FastifyRequest,
+  action: string,
+  extra: Record<string, unknown> = {},
+): Omit<AuthzRequest, "resources"> {
+  const p = req.principal;
+  if (!p) throw new ServiceError(401, "unauthenticated", "not authenticated");
+  return {
+    principal: { id: p.id, type: p.type ?? "Workload", kind: p.kind, roles: p.roles },
+    action,
     context: {
       source: req.ip,
       time: Math.floor(Date.now() / 1000),
@@ -105,9 +120,7 @@ async function authorize(ctx: ServiceContext, req: FastifyRequest): Promise<void
       workload: p.workload ?? { kind: p.kind, id: p.id },
       ...extra,
     },
-  });
-  req.authz = { decision: d.decision, policies: d.policies };
-  if (d.decision === "deny") deny(403, d.reason);
+  };
 }
 
 /** Writes the allowed request's audit entry; throws 503 (fail closed) if it cannot. */

@@ -7,6 +7,7 @@
 import type { Writable } from "node:stream";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
+import { StanzaArtifacts } from "./artifacts/by-stanza.js";
 import { ArtifactRepo } from "./artifacts/repo.js";
 import { AttestationVerifier, type AttestationVerifierOptions } from "./attest/evidence.js";
 import { NonceStore } from "./attest/nonces.js";
@@ -154,10 +155,12 @@ function context(o: ServerOptions, state: ServerState): ServiceContext {
       server: state.serverId,
       key: state.signingKey,
     });
+  const artifacts = new ArtifactRepo(o.db);
   return {
     db: o.db,
     keys: new KeyService(new KeyRepo(o.db), state, 1000, o.now),
-    artifacts: new ArtifactRepo(o.db),
+    artifacts,
+    stanzaArtifacts: new StanzaArtifacts(artifacts),
     audit: new AuditLog(sink),
     authenticators: o.authenticators ?? [
       new StaticTokenAuthenticator(new TokenRepo(o.db), state.root.auditHmac),
