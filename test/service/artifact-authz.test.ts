@@ -123,6 +123,17 @@ for (const kind of ["sqlite", "postgres"] as const) {
         { labels: pick("shared")?.labels, sensitivity: pick("shared")?.sensitivity },
         { labels: {}, sensitivity: "unspecified" },
       );
+      // A row written without the 0007 columns (as before the migration) reads with the defaults.
+      await db.db
+        .insertInto("keys")
+        .values({ name: "legacy", created: new Date().toISOString(), primary_version: 1 })
+        .execute();
+      const legacy = await db.db
+        .selectFrom("keys")
+        .select(["labels", "sensitivity"])
+        .where("name", "=", "legacy")
+        .executeTakeFirstOrThrow();
+      assert.deepEqual(legacy, { labels: "{}", sensitivity: "unspecified" });
       const bad = await call("POST", "/v1/keys", admin, { name: "x", sensitivity: "high" });
       assert.equal(bad.statusCode, 400, bad.body);
       const badPatch = await call("PATCH", "/v1/keys/shared", admin, { sensitivity: "top" });
