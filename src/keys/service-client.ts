@@ -75,6 +75,15 @@ export function parseServiceStanza(s: Stanza): ServiceStanza {
   };
 }
 
+/**
+ * "sha256:<hex>" of a service stanza's wrapped file key (the AES-GCM output, 48 bytes): what
+ * `seal --register` records with an artifact and what the service looks the artifact up by
+ * when it unwraps the stanza (docs/SERVICE.md, "Artifact-aware authorization").
+ */
+export function serviceStanzaDigest(s: Stanza): string {
+  return `sha256:${createHash("sha256").update(parseServiceStanza(s).wrapped).digest("hex")}`;
+}
+
 /** Seals FK under one server-held KEK version (server side). */
 export function sealServiceStanza(
   ref: ServiceKeyRef,

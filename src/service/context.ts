@@ -4,6 +4,7 @@ import type { FastifyRequest } from "fastify";
 import type { BlockList } from "./anomaly/blocks.js";
 import type { AnomalyDetector } from "./anomaly/detector.js";
 import type { ApprovalService } from "./approvals/service.js";
+import type { StanzaArtifacts } from "./artifacts/by-stanza.js";
 import type { ArtifactRepo } from "./artifacts/repo.js";
 import type { AttestationVerifier } from "./attest/evidence.js";
 import type { NonceStore } from "./attest/nonces.js";
@@ -19,6 +20,8 @@ export interface ServiceContext {
   readonly db: Database;
   readonly keys: KeyService;
   readonly artifacts: ArtifactRepo;
+  /** Stanza digest → registered artifact, cached (the unwrap decision's `context.artifact`). */
+  readonly stanzaArtifacts: StanzaArtifacts;
   readonly audit: AuditLog;
   readonly authenticators: readonly Authenticator[];
   /** The active Cedar policy set (bootstrap, or the newest version approved over the API). */

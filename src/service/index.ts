@@ -60,7 +60,14 @@ export {
 export { parseSpiffeId, type SpiffeId, spiffeTrustDomainOrThrow } from "./auth/spiffe.js";
 export { hashToken, parseScopes, StaticTokenAuthenticator, TokenRepo } from "./auth/tokens.js";
 export { POLICY_CACHE_MS, PolicyStore } from "./authz/active.js";
-export { Authorizer, type AuthzRequest, type Decision } from "./authz/cedar.js";
+export { isSensitivity, SENSITIVITIES, sensitivityLevel } from "./authz/attributes.js";
+export {
+  type ArtifactInfo,
+  Authorizer,
+  type AuthzRequest,
+  type AuthzResource,
+  type Decision,
+} from "./authz/cedar.js";
 export { CEDAR_SCHEMA, DEFAULT_POLICIES } from "./authz/schema.js";
 export { openDatabase, redactUrl } from "./db/open.js";
 export type { Database, Dialect } from "./db/schema.js";

@@ -7,6 +7,8 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { RouteResource } from "./auth/principal.js";
+import type { AuthzRequest, Decision } from "./authz/cedar.js";
+import { resolveResource } from "./authz/resolve.js";
 import { recordFor, type ServiceContext } from "./context.js";
 import { loggableError } from "./db/unavailable.js";
 import { deny, publicError, ServiceError } from "./errors.js";
@@ -120,6 +122,11 @@ export async function authorizeAction(
   await decide(ctx, req, action, resources, {});
 }
 
+/**
+ * One policy snapshot per decision (a policy change elsewhere never splits a request's
+ * evaluation); the resources in order, each resolved just before its decision, so a denied
+ * Service check looks nothing up. Permits add up across the decisions of one request.
+ */
 async function decide(
   ctx: ServiceContext,
   req: FastifyRequest,
@@ -127,21 +134,35 @@ async function decide(
   resources: RouteResource[],
   extra: Record<string, unknown>,
 ): Promise<void> {
-  const p = req.principal;
-  if (!p) deny(401, "no credentials this service accepts");
-  // One snapshot per decision: a policy change elsewhere never splits a request's evaluation.
+  const base = requestFor(req, action, extra);
   const { authorizer } = await ctx.policies.active();
-  const d = authorizer.authorize({
-    principal: {
-      id: p.id,
-      type: p.type ?? "Workload",
-      kind: p.kind,
-      roles: p.roles,
-    },
+  const permits = new Set<string>(req.authz?.decision === "allow" ? req.authz.policies : []);
+  let d: Decision | null = null;
+  for (const r of resources) {
+    d = authorizer.authorize({ ...base, resources: [await resolveResource(ctx, r)] });
+    if (d.decision === "deny") break;
+    for (const id of d.policies) permits.add(id);
+  }
+  if (d === null) d = authorizer.authorize({ ...base, resources: [] });
+  if (d.decision === "deny") {
+    req.authz = { decision: "deny", policies: d.policies };
+    deny(403, d.reason);
+  }
+  for (const id of d.policies) permits.add(id);
+  req.authz = { decision: "allow", policies: [...permits].sort() };
+}
+
+/** The Cedar request of an authenticated request, without resources (see `decide`). */
+export function requestFor(
+  req: FastifyRequest,
+  action: string,
+  extra: Record<string, unknown> = {},
+): Omit<AuthzRequest, "resources"> {
+  const p = req.principal;
+  if (!p) throw new ServiceError(401, "unauthenticated", "not authenticated");
+  return {
+    principal: { id: p.id, type: p.type ?? "Workload", kind: p.kind, roles: p.roles },
     action,
-    resources: resources.map((r) =>
-      r === "service" ? { type: "Service" as const } : { type: "Key" as const, name: r.key },
-    ),
     context: {
       source: req.ip,
       time: Math.floor(Date.now() / 1000),
@@ -150,13 +171,7 @@ async function decide(
       ...(req.clientCert ? { clientCert: req.clientCert } : {}),
       ...extra,
     },
-  });
-  const policies = [...(req.authz?.decision === "allow" ? req.authz.policies : []), ...d.policies];
-  req.authz = {
-    decision: d.decision,
-    policies: d.decision === "allow" ? [...new Set(policies)].sort() : d.policies,
   };
-  if (d.decision === "deny") deny(403, d.reason);
 }
 
 /** Writes the allowed request's audit entry; throws 503 (fail closed) if it cannot. */

@@ -1,4 +1,6 @@
 /** JSON schemas shared by the routes (also the OpenAPI components). */
+import { LABEL_KEY_PATTERN } from "./artifacts/repo.js";
+import { SENSITIVITIES } from "./authz/attributes.js";
 import { KEY_NAME_PATTERN } from "./keys/service.js";
 
 export const errorSchema = {
@@ -30,6 +32,21 @@ export const stanzaSchema = {
 
 export const keyNameSchema = { type: "string", pattern: KEY_NAME_PATTERN } as const;
 
+export const sensitivitySchema = {
+  type: "string",
+  enum: SENSITIVITIES,
+  description: `ordered: ${SENSITIVITIES.join(" < ")} (Cedar sensitivityLevel 0..${SENSITIVITIES.length - 1})`,
+} as const;
+
+/** Labels of keys and artifacts; a `sensitivity` label must name a level (artifacts use it). */
+export const labelsSchema = {
+  type: "object",
+  maxProperties: 64,
+  propertyNames: { pattern: LABEL_KEY_PATTERN },
+  properties: { sensitivity: sensitivitySchema },
+  additionalProperties: { type: "string", maxLength: 512 },
+} as const;
+
 export const keySchema = {
   type: "object",
   required: ["name", "created", "primaryVersion", "versions"],
@@ -39,6 +56,8 @@ export const keySchema = {
     primaryVersion: { type: "integer" },
     minDecryptionVersion: { type: "integer" },
     minEncryptionVersion: { type: "integer" },
+    labels: { type: "object", additionalProperties: { type: "string" } },
+    sensitivity: { type: "string" },
     versions: {
       type: "array",
       items: {

@@ -14,6 +14,7 @@ import { type AnomalyOptions, anomalySettings, BLOCK_CACHE_MS } from "./anomaly/
 import { AlertWebhook } from "./anomaly/webhook.js";
 import { ApprovalRepo } from "./approvals/repo.js";
 import { type ApprovalOptions, ApprovalService } from "./approvals/service.js";
+import { StanzaArtifacts } from "./artifacts/by-stanza.js";
 import { ArtifactRepo } from "./artifacts/repo.js";
 import { AttestationVerifier, type AttestationVerifierOptions } from "./attest/evidence.js";
 import { NonceStore } from "./attest/nonces.js";
@@ -313,6 +314,7 @@ function context(o: ServerOptions, state: ServerState, w: Wiring): ServiceContex
   const now = o.now ?? Date.now;
   const keys = new KeyService(new KeyRepo(o.db), state, 1000, o.now);
   const audit = new AuditLog(sink);
+  const artifacts = new ArtifactRepo(o.db);
   const blocks = new BlockList(o.db, now, o.blockCacheMs ?? BLOCK_CACHE_MS);
   const policies = new PolicyStore(o.db, o.authorizer ?? Authorizer.default(), o.policyCacheMs);
   const approvals = new ApprovalService(
@@ -325,7 +327,8 @@ function context(o: ServerOptions, state: ServerState, w: Wiring): ServiceContex
   return {
     db: o.db,
     keys,
-    artifacts: new ArtifactRepo(o.db),
+    artifacts,
+    stanzaArtifacts: new StanzaArtifacts(artifacts),
     audit,
     authenticators: o.authenticators ?? [
       // First: a presented certificate is checked (and a bad one denies) before any token.

@@ -46,6 +46,79 @@ when { context has attestation && context.attestation.tee == "sev-snp" };`,
     },
   ];
   writeFileSync(join(dir, "ok.json"), JSON.stringify({ requests }));
+  mkdirSync(join(dir, "art"));
+  writeFileSync(
+    join(dir, "art", "a.cedar"),
+    `@id("read")
+permit (principal in TensorSeal::Role::"reader", action == TensorSeal::Action::"artifacts:read", resource);
+@id("no-prod")
+forbid (principal, action == TensorSeal::Action::"artifacts:read", resource is TensorSeal::Artifact)
+when { resource.labels.contains("stage=prod") || resource.key.sensitivityLevel >= 4 };
+@id("unwrap")
+permit (principal in TensorSeal::Role::"unwrap", action == TensorSeal::Action::"unwrap", resource)
+unless { context has artifact && context.artifact.sensitivityLevel >= 3 };`,
+  );
+  const reader = { id: "r", roles: ["reader"] };
+  const art = (labels: unknown, key: unknown) => ({ type: "Artifact", id: "m1", key, labels });
+  writeFileSync(
+    join(dir, "art.json"),
+    JSON.stringify([
+      {
+        name: "dev",
+        principal: reader,
+        action: "artifacts:read",
+        resource: art({ stage: "dev" }, "k"),
+        expect: "allow",
+      },
+      {
+        name: "prod",
+        principal: reader,
+        action: "artifacts:read",
+        resource: art(["stage=prod"], "k"),
+        expect: "deny",
+      },
+      {
+        name: "restricted-key",
+        principal: reader,
+        action: "artifacts:read",
+        resource: art({}, { name: "k", sensitivity: "restricted" }),
+        expect: "deny",
+      },
+      {
+        name: "confidential-artifact",
+        principal: unwrapper,
+        action: "unwrap",
+        resource: {
+          type: "Key",
+          name: "k",
+          artifact: { id: "m1", labels: { sensitivity: "confidential" } },
+        },
+        expect: "deny",
+      },
+      {
+        name: "public-artifact",
+        principal: unwrapper,
+        action: "unwrap",
+        resource: {
+          type: "Key",
+          name: "k",
+          sensitivity: "restricted",
+          artifact: { id: "m1", labels: { sensitivity: "public" } },
+        },
+        expect: "allow",
+      },
+    ]),
+  );
+  writeFileSync(
+    join(dir, "badsens.json"),
+    JSON.stringify([
+      {
+        principal: reader,
+        action: "artifacts:read",
+        resource: art({}, { name: "k", sensitivity: "high" }),
+      },
+    ]),
+  );
   writeFileSync(join(dir, "bad.json"), JSON.stringify([{ ...requests[1], expect: "allow" }]));
 });
 
@@ -80,4 +153,24 @@ test("serve and policy test refuse invalid policies (exit 2)", () => {
   const s = cli("serve", "--dev", "--listen", "127.0.0.1:0", "--policy", bad);
   assert.equal(s.status, 2, s.stderr);
   assert.match(s.stderr, /do not validate against the schema/);
+});
+
+test("policy test: Artifact resources, key metadata and context.artifact; unknown sensitivity is a usage error", () => {
+  const r = cli("policy", "test", "--policy", join(dir, "art"), "--request", join(dir, "art.json"));
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(
+    r.stdout,
+    /^DENY {2}prod: artifacts:read on artifact m1 forbidden by no-prod \[no-prod\]$/m,
+  );
+  assert.match(r.stdout, /^5 request\(s\), 0 mismatch\(es\)/m);
+  const bad = cli(
+    "policy",
+    "test",
+    "--policy",
+    join(dir, "art"),
+    "--request",
+    join(dir, "badsens.json"),
+  );
+  assert.equal(bad.status, 2, bad.stdout + bad.stderr);
+  assert.match(bad.stderr, /sensitivity "high": one of unspecified, public/);
 });

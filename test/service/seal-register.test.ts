@@ -1,10 +1,13 @@
 /** `tensorseal seal --register` against a loopback key service: registered after sealing, with the plaintext digest. */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
+import { readHeader } from "../../src/format/message.js";
+import { SERVICE_STANZA, serviceStanzaDigest } from "../../src/keys/service-client.js";
+import { ArtifactRepo } from "../../src/service/artifacts/repo.js";
 import type { Database } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
 import { bearer, server, sqliteDb, type TestDb, token } from "./helpers.js";
@@ -77,6 +80,13 @@ test("seal --register registers the sealed file (plaintext SHA-256, key version,
       location: join(sb.dir, "m.tseal"),
     },
   );
+  // The SHA-256 of the file's service stanza is recorded, so unwraps of it find this artifact.
+  const stanza = readHeader(readFileSync(join(sb.dir, "m.tseal"))).stanzas.find(
+    (s) => s.type === SERVICE_STANZA,
+  );
+  assert.ok(stanza);
+  const row = await new ArtifactRepo(db).byStanza(serviceStanzaDigest(stanza));
+  assert.equal(row?.id, out.artifacts[0]);
 });
 
 test("--register without a service recipient, or with stdin/stdout, is a usage error before sealing", async () => {

@@ -1,17 +1,102 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
-import { Authorizer, type AuthzRequest } from "../../service/index.js";
+import {
+  Authorizer,
+  type AuthzRequest,
+  type AuthzResource,
+  isSensitivity,
+  SENSITIVITIES,
+} from "../../service/index.js";
+
+/** Labels as Cedar sees them ("k=v" strings) or as the API takes them (a map). */
+type SampleLabels = string[] | Record<string, string>;
+
+interface SampleKey {
+  name: string;
+  labels?: SampleLabels;
+  sensitivity?: string;
+}
+
+interface SampleArtifact {
+  id: string;
+  version?: number;
+  digest?: string;
+  labels?: SampleLabels;
+  sensitivity?: string;
+}
 
 interface SampleRequest {
   name?: string;
   principal: { id: string; type?: "Workload" | "User"; kind?: string; roles?: string[] };
   action: string;
   resource:
-    | { type: "Key"; name: string; labels?: string[]; sensitivity?: string }
+    | ({ type: "Key"; artifact?: SampleArtifact } & SampleKey)
+    | ({ type: "Artifact"; key: SampleKey | string } & SampleArtifact)
     | { type: "Service" };
   context?: Record<string, unknown>;
   expect?: "allow" | "deny";
+}
+
+function labels(l: SampleLabels | undefined): string[] {
+  if (l === undefined) return [];
+  return Array.isArray(l) ? [...l].sort() : Object.entries(l).map(([k, v]) => `${k}=${v}`);
+}
+
+function sensitivity(s: string | undefined, fallback: string): string {
+  if (s === undefined) return fallback;
+  if (!isSensitivity(s)) fail("E_USAGE", `sensitivity "${s}": one of ${SENSITIVITIES.join(", ")}`);
+  return s;
+}
+
+/** An artifact's sensitivity: its own, its `sensitivity=` label, else its key's. */
+function artifactSensitivity(a: SampleArtifact, key: string): string {
+  const label = labels(a.labels)
+    .find((l) => l.startsWith("sensitivity="))
+    ?.slice(12);
+  return sensitivity(a.sensitivity ?? (isSensitivity(label) ? label : undefined), key);
+}
+
+function toResource(r: SampleRequest["resource"]): AuthzResource {
+  if (r.type === "Service") return { type: "Service" };
+  if (r.type === "Key") {
+    const key = {
+      name: r.name,
+      labels: labels(r.labels),
+      sensitivity: sensitivity(r.sensitivity, "unspecified"),
+    };
+    if (!r.artifact) return { type: "Key", ...key };
+    const a = r.artifact;
+    return {
+      type: "Key",
+      ...key,
+      artifact: {
+        id: a.id,
+        key: r.name,
+        version: a.version ?? 1,
+        labels: labels(a.labels),
+        sensitivity: artifactSensitivity(a, key.sensitivity),
+      },
+    };
+  }
+  if (r.type === "Artifact") {
+    const k = typeof r.key === "string" ? { name: r.key } : r.key;
+    const key = {
+      name: k.name,
+      labels: labels(k.labels),
+      sensitivity: sensitivity(k.sensitivity, "unspecified"),
+    };
+    return {
+      type: "Artifact",
+      id: r.id,
+      key,
+      version: r.version ?? 1,
+      digest: r.digest ?? "",
+      labels: labels(r.labels),
+      sensitivity: artifactSensitivity(r, key.sensitivity),
+    };
+  }
+  return fail("E_USAGE", `resource.type must be Key, Artifact or Service`);
 }
 
 function toRequest(s: SampleRequest): AuthzRequest {
@@ -26,7 +111,7 @@ function toRequest(s: SampleRequest): AuthzRequest {
       roles: s.principal.roles ?? [],
     },
     action: s.action,
-    resources: [s.resource],
+    resources: [toResource(s.resource)],
     context: {
       source: "127.0.0.1",
       time: Math.floor(Date.now() / 1000),
@@ -49,9 +134,13 @@ export function registerPolicy(program: Command): void {
     .addHelpText(
       "after",
       `\nRequest: {"name": "trainer unwraps", "principal": {"id": "jwt:ci", "type": "Workload", "kind": "jwt", "roles": ["unwrap"]},
-         "action": "unwrap", "resource": {"type": "Key", "name": "models", "sensitivity": "high"},
+         "action": "unwrap", "resource": {"type": "Key", "name": "models", "labels": {"team": "ml"}, "sensitivity": "confidential",
+                                          "artifact": {"id": "llm-7b", "labels": {"stage": "prod"}}},
          "context": {"attestation": {"issuer": "https://verifier", "tee": "sev-snp", "measurement": "...", "debug": false, "svn": 1}},
          "expect": "allow"}
+Resources: {"type": "Key", name, labels, sensitivity, artifact?} (artifact = the registered artifact of the stanza, context.artifact),
+           {"type": "Artifact", id, key: {name, labels, sensitivity} | "name", version, digest, labels, sensitivity?}, {"type": "Service"};
+           labels as {"k": "v"} or ["k=v"]; sensitivity one of ${SENSITIVITIES.join(" < ")}
 Examples:\n  tensorseal policy test --policy policies/ --request samples.json\n  tensorseal policy test --request samples.json   # the built-in scope policies`,
     )
     .action(async (o: { policy?: string; request: string }) => {

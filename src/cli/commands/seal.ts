@@ -10,6 +10,7 @@ import {
   parseServiceStanza,
   SERVICE_STANZA,
   serviceClientFromEnv,
+  serviceStanzaDigest,
 } from "../../keys/service-client.js";
 import { recipientsFor } from "../keys-context.js";
 import { checkOutput, collect, parsePairs, parseSize, printJson } from "../options.js";
@@ -59,7 +60,7 @@ export function registerSeal(program: Command): void {
       }
       // The plaintext digest, computed before sealing (the sealing pass does not expose one).
       const digest = o.register ? await sha256File(input) : null;
-      const stanzas: { name: string; version: number }[] = [];
+      const stanzas: WrittenStanza[] = [];
       const recipients = (await recipientsFor(o)).map((r) =>
         o.register && r.id.startsWith("service:") ? capturing(r, stanzas) : r,
       );
@@ -101,12 +102,20 @@ async function sha256File(path: string): Promise<string> {
   return `sha256:${h.digest("hex")}`;
 }
 
-/** A service recipient that also records the key name and version of the stanza it made. */
-function capturing(r: Recipient, out: { name: string; version: number }[]): Recipient {
+/** What registration needs of a service stanza this command wrote. */
+interface WrittenStanza {
+  name: string;
+  version: number;
+  /** SHA-256 of its wrapped file key: the service decides unwraps of it with this artifact. */
+  digest: string;
+}
+
+/** A service recipient that also records key name, version and digest of the stanza it made. */
+function capturing(r: Recipient, out: WrittenStanza[]): Recipient {
   const record = (s: Stanza) => {
     if (s.type === SERVICE_STANZA) {
       const p = parseServiceStanza(s);
-      out.push({ name: p.name, version: p.version });
+      out.push({ name: p.name, version: p.version, digest: serviceStanzaDigest(s) });
     }
   };
   return {
@@ -123,7 +132,7 @@ function capturing(r: Recipient, out: { name: string; version: number }[]): Reci
 async function register(
   cmd: Command,
   digest: string,
-  stanzas: { name: string; version: number }[],
+  stanzas: WrittenStanza[],
   location: string,
   labels: Record<string, string>,
 ): Promise<string[]> {
@@ -140,6 +149,7 @@ async function register(
         version: s.version,
         labels,
         location,
+        stanzaDigest: s.digest,
       });
       if (r.status !== 200) client.refused("/v1/artifacts", r);
       ids.push(String(r.body.id));

@@ -13,6 +13,8 @@ import { ServiceError } from "../errors.js";
 export const ARTIFACT_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$";
 export const LABEL_KEY_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$";
 export const DIGEST_PATTERN = "^sha256:[0-9a-f]{64}$";
+/** A value of the reserved `sensitivity` label must name a level (authz/attributes.ts). */
+export const SENSITIVITY_LABEL = "sensitivity";
 export const LIST_MAX = 1000;
 
 export interface Artifact {
@@ -23,6 +25,15 @@ export interface Artifact {
   labels: Record<string, string>;
   location?: string;
   created: string;
+}
+
+/** What a stanza lookup returns (the row's authorization attributes). */
+export interface StanzaArtifact {
+  id: string;
+  key: string;
+  version: number;
+  digest: string;
+  labels: Record<string, string>;
 }
 
 export interface ArtifactQuery {
@@ -39,6 +50,10 @@ export function canonicalLabels(labels: Record<string, string>): string {
   return JSON.stringify(sorted);
 }
 
+export function newArtifactId(): string {
+  return `art_${randomBytes(16).toString("hex")}`;
+}
+
 export function encodeCursor(id: string): string {
   return Buffer.from(id, "utf8").toString("base64url");
 }
@@ -53,28 +68,57 @@ export function decodeCursor(c: string): string {
 export class ArtifactRepo {
   constructor(private readonly d: Database) {}
 
-  async register(a: Omit<Artifact, "id" | "created"> & { id?: string }): Promise<Artifact> {
+  async register(
+    a: Omit<Artifact, "id" | "created"> & { id?: string; stanzaDigest?: string },
+  ): Promise<Artifact> {
     const row = {
-      id: a.id ?? `art_${randomBytes(16).toString("hex")}`,
+      id: a.id ?? newArtifactId(),
       digest: a.digest,
       key_name: a.key,
       key_version: a.version,
       labels: canonicalLabels(a.labels),
       location: a.location ?? null,
       created: new Date().toISOString(),
+      stanza_digest: a.stanzaDigest ?? null,
     };
+    // No conflict target: a taken id and a taken stanza digest (unique index) both do nothing.
     const r = await this.d.db
       .insertInto("artifacts")
       .values(row)
-      .onConflict((oc) => oc.column("id").doNothing())
+      .onConflict((oc) => oc.doNothing())
       .executeTakeFirst();
-    if (Number(r.numInsertedOrUpdatedRows ?? 0n) !== 1)
+    if (Number(r.numInsertedOrUpdatedRows ?? 0n) !== 1) {
+      const taken = await this.d.db
+        .selectFrom("artifacts")
+        .select("id")
+        .where("id", "=", row.id)
+        .executeTakeFirst();
       throw new ServiceError(
         409,
         "conflict",
-        `an artifact with id ${row.id} is already registered`,
+        taken
+          ? `an artifact with id ${row.id} is already registered`
+          : `the stanza ${row.stanza_digest} is already registered with another artifact (the first registration of a stanza wins)`,
       );
+    }
     return fromRow(row);
+  }
+
+  /** The artifact registered with this stanza digest (indexed), or null. */
+  async byStanza(stanzaDigest: string): Promise<StanzaArtifact | null> {
+    const r = await this.d.db
+      .selectFrom("artifacts")
+      .select(["id", "key_name", "key_version", "digest", "labels"])
+      .where("stanza_digest", "=", stanzaDigest)
+      .executeTakeFirst();
+    if (!r) return null;
+    return {
+      id: r.id,
+      key: r.key_name,
+      version: Number(r.key_version),
+      digest: r.digest,
+      labels: JSON.parse(r.labels),
+    };
   }
 
   async show(id: string): Promise<Artifact> {

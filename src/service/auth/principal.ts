@@ -47,12 +47,41 @@ export interface Authenticator {
   authenticate(req: FastifyRequest): Promise<AuthResult>;
 }
 
-/** A key resource (attributes filled in by the authorizer) or the service itself. */
-export type RouteResource = { readonly key: string } | "service";
+/** A label map of the API (`{"team": "a"}`). */
+type LabelMap = Readonly<Record<string, string>>;
+
+export interface KeyResource {
+  readonly key: string;
+  readonly attrs?: { readonly labels: LabelMap; readonly sensitivity: string };
+  readonly stanza?: { readonly digest: string; readonly version: number };
+}
+
+/**
+ * What a route touches; authz/resolve.ts turns it into a Cedar resource with its attributes:
+ * a key (stored labels and sensitivity, or `attrs` for a key being created; `stanza` names the
+ * stanza being unwrapped so its registered artifact goes into `context.artifact`), an artifact
+ * being registered (attributes from the request), a stored artifact by id, or the service.
+ */
+export type RouteResource =
+  | KeyResource
+  | {
+      readonly artifact: {
+        readonly id: string;
+        readonly key: string;
+        readonly version: number;
+        readonly digest: string;
+        readonly labels: LabelMap;
+      };
+    }
+  | { readonly artifactId: string }
+  | "service";
 
 export interface RouteAuthz {
   readonly action: string;
-  /** The resources the request touches (after body validation); each must be allowed. */
+  /**
+   * The resources the request touches (after body validation); each must be allowed. They are
+   * resolved and decided in order, so a Service check placed first runs before any lookup.
+   */
   resources(req: FastifyRequest): RouteResource[];
   /** Extra Cedar context (e.g. verified attestation claims); a throw denies the request. */
   context?(req: FastifyRequest): Promise<Record<string, unknown>>;

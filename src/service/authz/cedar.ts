@@ -11,6 +11,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import { fail } from "../../format/errors.js";
+import { sensitivityLevel } from "./attributes.js";
 import { CEDAR_SCHEMA, DEFAULT_POLICIES } from "./schema.js";
 
 const NS = "TensorSeal";
@@ -24,11 +25,34 @@ export interface AuthzPrincipal {
   readonly roles: readonly string[];
 }
 
-/** A resource: a key (with its attributes) or the service itself. */
+/** A key's attributes (labels as "k=v"; sensitivity default "unspecified"). */
+export interface KeyAttrs {
+  readonly name: string;
+  readonly labels?: readonly string[];
+  readonly sensitivity?: string;
+}
+
+/** The registered artifact a stanza belongs to, given to unwrap decisions as `context.artifact`. */
+export interface ArtifactInfo {
+  readonly id: string;
+  readonly key: string;
+  readonly version: number;
+  readonly labels: readonly string[];
+  readonly sensitivity: string;
+}
+
+/**
+ * A resource: a key (optionally with the artifact of the stanza being unwrapped), an artifact
+ * (child of its key; sensitivity default: the key's) or the service itself.
+ */
 export type AuthzResource =
+  | ({ readonly type: "Key"; readonly artifact?: ArtifactInfo } & KeyAttrs)
   | {
-      readonly type: "Key";
-      readonly name: string;
+      readonly type: "Artifact";
+      readonly id: string;
+      readonly key: KeyAttrs;
+      readonly version: number;
+      readonly digest?: string;
       readonly labels?: readonly string[];
       readonly sensitivity?: string;
     }
@@ -177,36 +201,30 @@ export class Authorizer {
 
   private evaluate(r: AuthzRequest, res: AuthzResource): Decision {
     const principal = { type: `${NS}::${r.principal.type}`, id: r.principal.id };
-    const resource =
-      res.type === "Key"
-        ? { type: `${NS}::Key`, id: res.name }
-        : { type: `${NS}::Service`, id: res.id ?? "service" };
+    let built: ReturnType<typeof resourceEntities>;
+    try {
+      built = resourceEntities(res);
+    } catch (e) {
+      return { decision: "deny", policies: [], reason: (e as Error).message };
+    }
     const entities: cedar.EntityJson[] = [
       {
         uid: principal,
         attrs: { roles: [...r.principal.roles], kind: r.principal.kind },
         parents: r.principal.roles.map((role) => ({ type: `${NS}::Role`, id: role })),
       },
-      res.type === "Key"
-        ? {
-            uid: resource,
-            attrs: {
-              name: res.name,
-              labels: [...(res.labels ?? [])],
-              sensitivity: res.sensitivity ?? "unspecified",
-            },
-            parents: [],
-          }
-        : { uid: resource, attrs: {}, parents: [] },
+      ...built.entities,
     ];
-    const what = `${r.action} on ${res.type === "Key" ? `key ${res.name}` : "the service"}`;
+    const resource = built.uid;
+    const context = built.context ? { ...r.context, ...built.context } : r.context;
+    const what = `${r.action} on ${describeResource(res)}`;
     let a: cedar.AuthorizationAnswer;
     try {
       a = cedar.statefulIsAuthorized({
         principal,
         action: { type: `${NS}::Action`, id: r.action },
         resource,
-        context: r.context as cedar.Context,
+        context: context as cedar.Context,
         entities,
         preparsedPolicySetId: this.setId,
         preparsedSchemaName: this.schemaId,
@@ -234,4 +252,83 @@ export class Authorizer {
       return { decision: "deny", policies: ids, reason: `${what} forbidden by ${ids.join(", ")}` };
     return { decision: "deny", policies: [], reason: `no policy permits ${what} (default deny)` };
   }
+}
+
+function describeResource(res: AuthzResource): string {
+  if (res.type === "Key") return `key ${res.name}`;
+  if (res.type === "Artifact") return `artifact ${res.id}`;
+  return "the service";
+}
+
+/** Level of a sensitivity name; an unknown name denies (fail closed), it never defaults. */
+function level(name: string): number {
+  const l = sensitivityLevel(name);
+  if (l < 0) throw new Error(`unknown sensitivity "${name}": denied (fail closed)`);
+  return l;
+}
+
+function keyEntity(k: KeyAttrs): cedar.EntityJson {
+  const sensitivity = k.sensitivity ?? "unspecified";
+  return {
+    uid: { type: `${NS}::Key`, id: k.name },
+    attrs: {
+      name: k.name,
+      labels: [...(k.labels ?? [])],
+      sensitivity,
+      sensitivityLevel: level(sensitivity),
+    },
+    parents: [],
+  };
+}
+
+/** The resource's uid, the entities it needs (an artifact's key too) and per-resource context. */
+function resourceEntities(res: AuthzResource): {
+  uid: cedar.EntityUidJson;
+  entities: cedar.EntityJson[];
+  context?: Record<string, unknown>;
+} {
+  if (res.type === "Service") {
+    const uid = { type: `${NS}::Service`, id: res.id ?? "service" };
+    return { uid, entities: [{ uid, attrs: {}, parents: [] }] };
+  }
+  if (res.type === "Key") {
+    const key = keyEntity(res);
+    const a = res.artifact;
+    const context = a
+      ? {
+          artifact: {
+            id: a.id,
+            key: a.key,
+            version: a.version,
+            labels: [...a.labels],
+            sensitivity: a.sensitivity,
+            sensitivityLevel: level(a.sensitivity),
+          },
+        }
+      : undefined;
+    return { uid: key.uid, entities: [key], ...(context ? { context } : {}) };
+  }
+  const key = keyEntity(res.key);
+  const keyUid = { type: `${NS}::Key`, id: res.key.name };
+  const uid = { type: `${NS}::Artifact`, id: res.id };
+  const sensitivity = res.sensitivity ?? res.key.sensitivity ?? "unspecified";
+  return {
+    uid,
+    entities: [
+      key,
+      {
+        uid,
+        attrs: {
+          id: res.id,
+          key: { __entity: keyUid },
+          version: res.version,
+          digest: res.digest ?? "",
+          labels: [...(res.labels ?? [])],
+          sensitivity,
+          sensitivityLevel: level(sensitivity),
+        },
+        parents: [keyUid],
+      },
+    ],
+  };
 }

@@ -5,9 +5,12 @@
  *
  * Principals: `Workload` (static tokens, Kubernetes service-account and CI OIDC tokens, SPIFFE
  * certificates) and `User` (any other OIDC subject), each with `roles` and parents
- * `Role::"<role>"`. Resources: `Key` (name, labels, sensitivity) and `Service` (for actions on
- * no key). Context: source address, time (Unix seconds), the principal's kind and workload
- * identity, and — only on attested release — the verified attestation claims.
+ * `Role::"<role>"`. Resources: `Key` (name, labels as "k=v", sensitivity and its level, see
+ * attributes.ts), `Artifact` (a registered sealed file, child of its `Key`; `key` is the Key
+ * entity, so `resource.key.sensitivityLevel` works) and `Service` (for actions on no key).
+ * Context: source address, time (Unix seconds), the principal's kind and workload identity,
+ * on attested release the verified attestation claims, and on unwrap/rewrap of a registered
+ * stanza the artifact it belongs to (`context.artifact`).
  */
 export const CEDAR_NAMESPACE = "TensorSeal";
 
@@ -15,8 +18,25 @@ export const CEDAR_SCHEMA = `namespace TensorSeal {
   entity Role;
   entity Workload in [Role] { roles: Set<String>, kind: String };
   entity User in [Role] { roles: Set<String>, kind: String };
-  entity Key { name: String, labels: Set<String>, sensitivity: String };
+  entity Key { name: String, labels: Set<String>, sensitivity: String, sensitivityLevel: Long };
+  entity Artifact in [Key] {
+    id: String,
+    key: Key,
+    version: Long,
+    digest: String,
+    labels: Set<String>,
+    sensitivity: String,
+    sensitivityLevel: Long,
+  };
   entity Service;
+  type ArtifactInfo = {
+    id: String,
+    key: String,
+    version: Long,
+    labels: Set<String>,
+    sensitivity: String,
+    sensitivityLevel: Long,
+  };
   type WorkloadIdentity = {
     kind: String,
     id: String,
@@ -41,16 +61,28 @@ export const CEDAR_SCHEMA = `namespace TensorSeal {
     workload: WorkloadIdentity,
     attestation?: Attestation,
     clientCert?: ClientCert,
+    artifact?: ArtifactInfo,
   };
   action "unwrap", "wrap", "rewrap", "keys:create", "keys:rotate", "keys:disable", "keys:enable",
-    "keys:schedule-destroy", "keys:cancel-destroy", "keys:update", "keys:export", "artifacts:register" appliesTo {
+    "keys:schedule-destroy", "keys:cancel-destroy", "keys:update", "keys:export" appliesTo {
     principal: [Workload, User],
     resource: [Key],
     context: RequestContext,
   };
-  action "keys:list", "attestation:challenge", "artifacts:read",
-    "audit:read", "principals:read", "principals:unblock", "approvals:request",
-    "approvals:approve", "approvals:read", "policies:read", "policies:update" appliesTo {
+  action "artifacts:register" appliesTo {
+    principal: [Workload, User],
+    resource: [Artifact],
+    context: RequestContext,
+  };
+  // On the Service: may the principal list/show artifacts at all; on each Artifact: this one.
+  action "artifacts:read" appliesTo {
+    principal: [Workload, User],
+    resource: [Service, Artifact],
+    context: RequestContext,
+  };
+  action "keys:list", "attestation:challenge", "audit:read", "principals:read",
+    "principals:unblock", "approvals:request", "approvals:approve", "approvals:read",
+    "policies:read", "policies:update" appliesTo {
     principal: [Workload, User],
     resource: [Service],
     context: RequestContext,
@@ -80,7 +112,7 @@ export const ACTION_ROLES: Record<string, string | readonly string[]> = {
   "policies:read": "admin",
   "policies:update": "admin",
   "attestation:challenge": "unwrap",
-  // Registering an artifact (resource: the key it is sealed under) is part of writing a file.
+  // Registering an artifact (resource: the Artifact, child of its key) is part of writing a file.
   "artifacts:register": ["wrap", "writer"],
   "artifacts:read": ["admin", "reader"],
   "audit:read": ["admin", "audit"],

@@ -180,13 +180,40 @@ const approvals: Migration = {
   },
 };
 
+/**
+ * Key metadata for Cedar (labels as canonical JSON like artifact labels, sensitivity by name;
+ * defaults so keys created before keep working as unlabelled and "unspecified"), and the
+ * SHA-256 of the wrapped file key of the stanza an artifact was sealed with (unique: the first
+ * registration of a stanza wins; null for artifacts registered without one).
+ */
+const keyMetadata: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .alterTable("keys")
+      .addColumn("labels", "text", (c) => c.notNull().defaultTo("{}"))
+      .execute();
+    await db.schema
+      .alterTable("keys")
+      .addColumn("sensitivity", "varchar(16)", (c) => c.notNull().defaultTo("unspecified"))
+      .execute();
+    await db.schema.alterTable("artifacts").addColumn("stanza_digest", "varchar(71)").execute();
+    await db.schema
+      .createIndex("artifacts_stanza_digest")
+      .unique()
+      .on("artifacts")
+      .column("stanza_digest")
+      .execute();
+  },
+};
+
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_nonces": nonces,
   "0003_lifecycle": lifecycle,
   "0004_revoked_certs": revokedCerts,
-  "0006_anomaly": anomaly,
   "0005_approvals": approvals,
+  "0006_anomaly": anomaly,
+  "0007_key_metadata": keyMetadata,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -14,6 +14,10 @@ export interface KeysTable {
   min_decryption_version: Generated<number>;
   /** Wrap refuses when the primary is below this (rotate first). */
   min_encryption_version: Generated<number>;
+  /** Canonical JSON label map (migration 0007). */
+  labels: Generated<string>;
+  /** A name of authz/attributes.ts SENSITIVITIES (migration 0007). */
+  sensitivity: Generated<string>;
 }
 
 /** One KEK version; `sealed` = base64(nonce 12 || AES-256-GCM(material) || tag), see keys/sealing.ts. */
@@ -64,6 +68,8 @@ export interface ArtifactsTable {
   labels: string;
   location: string | null;
   created: string;
+  /** "sha256:<hex>" of the wrapped file key of its service stanza (migration 0007), or null. */
+  stanza_digest: string | null;
 }
 
 /** Attestation challenge nonces; `expires` in Unix milliseconds. */

@@ -1,4 +1,5 @@
 /** Data access for KEKs and their versions (no crypto here: material stays sealed). */
+import { canonicalLabels } from "../artifacts/repo.js";
 import type { Database } from "../db/schema.js";
 
 export interface VersionRow {
@@ -14,7 +15,15 @@ export interface KeyRow {
   primaryVersion: number;
   minDecryptionVersion: number;
   minEncryptionVersion: number;
+  labels: Record<string, string>;
+  sensitivity: string;
   versions: VersionRow[];
+}
+
+/** Key metadata policies see (labels, sensitivity), set at creation or by PATCH. */
+export interface KeyMetadata {
+  labels: Record<string, string>;
+  sensitivity: string;
 }
 
 /** What unwrap and wrap check: a key's versions and limits (no material). */
@@ -23,16 +32,23 @@ export interface KeyMeta {
   minDecryption: number;
   minEncryption: number;
   versions: Map<number, { state: string; destroyAfter: string | null }>;
+  attrs: KeyMetadata;
 }
 
 export class KeyRepo {
   constructor(private readonly d: Database) {}
 
-  async insertKey(name: string, created: string, sealed: string): Promise<boolean> {
+  async insertKey(name: string, created: string, sealed: string, m: KeyMetadata): Promise<boolean> {
     return this.d.db.transaction().execute(async (trx) => {
       const r = await trx
         .insertInto("keys")
-        .values({ name, created, primary_version: 1 })
+        .values({
+          name,
+          created,
+          primary_version: 1,
+          labels: canonicalLabels(m.labels),
+          sensitivity: m.sensitivity,
+        })
         .onConflict((oc) => oc.column("name").doNothing())
         .executeTakeFirst();
       if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return false;
@@ -94,6 +110,8 @@ export class KeyRepo {
       primaryVersion: Number(k.primary_version),
       minDecryptionVersion: Number(k.min_decryption_version),
       minEncryptionVersion: Number(k.min_encryption_version),
+      labels: JSON.parse(k.labels),
+      sensitivity: k.sensitivity,
       versions: versions
         .filter((v) => v.name === k.name)
         .map((v) => ({
@@ -108,7 +126,13 @@ export class KeyRepo {
   async meta(name: string): Promise<KeyMeta | null> {
     const k = await this.d.db
       .selectFrom("keys")
-      .select(["primary_version", "min_decryption_version", "min_encryption_version"])
+      .select([
+        "primary_version",
+        "min_decryption_version",
+        "min_encryption_version",
+        "labels",
+        "sensitivity",
+      ])
       .where("name", "=", name)
       .executeTakeFirst();
     if (!k) return null;
@@ -124,6 +148,7 @@ export class KeyRepo {
       versions: new Map(
         vs.map((v) => [Number(v.version), { state: v.state, destroyAfter: v.destroy_after }]),
       ),
+      attrs: { labels: JSON.parse(k.labels), sensitivity: k.sensitivity },
     };
   }
 
@@ -146,11 +171,21 @@ export class KeyRepo {
     return Number(r.numUpdatedRows) > 0;
   }
 
-  async setLimits(
+  async update(
     name: string,
-    limits: { min_decryption_version?: number; min_encryption_version?: number },
+    set: {
+      min_decryption_version?: number;
+      min_encryption_version?: number;
+      labels?: Record<string, string>;
+      sensitivity?: string;
+    },
   ): Promise<void> {
-    await this.d.db.updateTable("keys").set(limits).where("name", "=", name).execute();
+    const { labels, ...rest } = set;
+    await this.d.db
+      .updateTable("keys")
+      .set({ ...rest, ...(labels ? { labels: canonicalLabels(labels) } : {}) })
+      .where("name", "=", name)
+      .execute();
   }
 
   /** Scheduled versions whose waiting period ended at `now` (ISO). */

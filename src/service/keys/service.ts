@@ -12,9 +12,10 @@ import {
   SERVICE_STANZA,
   sealServiceStanza,
 } from "../../keys/service-client.js";
+import { isSensitivity, SENSITIVITIES } from "../authz/attributes.js";
 import { ServiceError } from "../errors.js";
 import type { ServerState } from "../state.js";
-import type { KeyMeta, KeyRepo, KeyRow } from "./repo.js";
+import type { KeyMeta, KeyMetadata, KeyRepo, KeyRow } from "./repo.js";
 import { openSecret, sealSecret } from "./sealing.js";
 
 export const KEY_NAME_PATTERN = "^[A-Za-z0-9._-]{1,128}$";
@@ -48,12 +49,16 @@ export class KeyService {
     return this.state.serverId;
   }
 
-  async create(name: string): Promise<KeyRow> {
+  async create(
+    name: string,
+    m: KeyMetadata = { labels: {}, sensitivity: "unspecified" },
+  ): Promise<KeyRow> {
     checkName(name);
+    checkSensitivity(m.sensitivity);
     const material = randomBytes(32);
     const sealed = sealSecret(this.state.root.sealing, this.serverId, name, 1, material);
     material.fill(0);
-    if (!(await this.repo.insertKey(name, new Date().toISOString(), sealed))) {
+    if (!(await this.repo.insertKey(name, new Date().toISOString(), sealed, m))) {
       throw new ServiceError(409, "conflict", `key ${name} already exists: rotate it instead`);
     }
     return this.show(name);
@@ -180,6 +185,20 @@ export class KeyService {
       );
   }
 
+  /**
+   * A key's labels and sensitivity for authorization (through the 1 s metadata cache, so a
+   * change on another replica applies within a second); null for an unknown key.
+   */
+  async attributes(name: string): Promise<KeyMetadata | null> {
+    if (!NAME_RE.test(name)) return null;
+    try {
+      return (await this.meta(name)).attrs;
+    } catch (e) {
+      if (e instanceof ServiceError && e.status === 404) return null;
+      throw e;
+    }
+  }
+
   private async meta(name: string): Promise<KeyMeta> {
     checkName(name);
     const c = this.metas.get(name);
@@ -250,12 +269,21 @@ export class KeyService {
     return { key: await this.show(name), ...(destroyAfter ? { destroyAfter } : {}) };
   }
 
-  /** Sets the minimum decryption/encryption versions (each 1..primary; encryption >= decryption). */
-  async setLimits(
+  /**
+   * Sets the minimum decryption/encryption versions (each 1..primary; encryption >= decryption)
+   * and/or the key's labels (replaced as a whole) and sensitivity.
+   */
+  async update(
     name: string,
-    l: { minDecryptionVersion?: number; minEncryptionVersion?: number },
+    l: {
+      minDecryptionVersion?: number;
+      minEncryptionVersion?: number;
+      labels?: Record<string, string>;
+      sensitivity?: string;
+    },
   ): Promise<KeyRow> {
     const k = await this.show(name);
+    if (l.sensitivity !== undefined) checkSensitivity(l.sensitivity);
     const dec = l.minDecryptionVersion ?? k.minDecryptionVersion;
     // Raising only the decryption floor lifts the encryption floor with it.
     const enc = l.minEncryptionVersion ?? Math.max(k.minEncryptionVersion, dec);
@@ -271,7 +299,12 @@ export class KeyService {
         "bad_request",
         `key ${name}: minEncryptionVersion (${enc}) must be at least minDecryptionVersion (${dec})`,
       );
-    await this.repo.setLimits(name, { min_decryption_version: dec, min_encryption_version: enc });
+    await this.repo.update(name, {
+      min_decryption_version: dec,
+      min_encryption_version: enc,
+      ...(l.labels !== undefined ? { labels: l.labels } : {}),
+      ...(l.sensitivity !== undefined ? { sensitivity: l.sensitivity } : {}),
+    });
     this.metas.delete(name);
     return this.show(name);
   }
@@ -340,6 +373,15 @@ export class KeyService {
     for (const m of this.materials.values()) m.fill(0);
     this.materials.clear();
   }
+}
+
+function checkSensitivity(s: string): void {
+  if (!isSensitivity(s))
+    throw new ServiceError(
+      400,
+      "bad_request",
+      `sensitivity must be one of ${SENSITIVITIES.join(", ")}`,
+    );
 }
 
 function checkName(name: string): void {

@@ -7,11 +7,12 @@ import type { Stanza } from "../../format/stanza.js";
 import {
   parseServiceStanza,
   SERVICE_STANZA,
+  serviceStanzaDigest,
   stanzaFromWire,
   stanzaToWire,
   type WireStanza,
 } from "../../keys/service-client.js";
-import type { RouteResource } from "../auth/principal.js";
+import type { KeyResource, RouteResource } from "../auth/principal.js";
 import type { ServiceContext } from "../context.js";
 import { publicError, ServiceError } from "../errors.js";
 import { release } from "../protected.js";
@@ -24,11 +25,15 @@ const stanzaResult = {
   properties: { stanza: stanzaSchema, version: { type: "integer" } },
 } as const;
 
-/** The key a service stanza names (the Cedar resource); 400 for anything else. */
-export function stanzaKey(w: WireStanza): RouteResource {
+/**
+ * The key a service stanza names (the Cedar resource), with the stanza's digest and version so
+ * the artifact it was registered with becomes `context.artifact`; 400 for anything else.
+ */
+export function stanzaKey(w: WireStanza): KeyResource {
   const s = stanzaFromWire(w);
   if (s.type !== SERVICE_STANZA) throw new ServiceError(400, "bad_request", "not a service stanza");
-  return { key: parseServiceStanza(s).name };
+  const p = parseServiceStanza(s);
+  return { key: p.name, stanza: { digest: serviceStanzaDigest(s), version: p.version } };
 }
 
 type Body<T> = { body: unknown } & { body: T };
@@ -159,8 +164,8 @@ export async function datakeyRoutes(app: FastifyInstance, ctx: ServiceContext): 
       config: {
         action: "datakeys.unwrap-batch",
         scope: "unwrap",
-        // Every distinct key of the batch must be allowed; stanzas that do not parse are
-        // left to their per-item error.
+        // Every distinct stanza key (with the stanza's artifact) must be allowed; stanzas that
+        // do not parse are left to their per-item error.
         authz: {
           action: "unwrap",
           resources: (req) => batchKeys(body<{ stanzas: WireStanza[] }>(req).stanzas),
@@ -266,17 +271,17 @@ export async function datakeyRoutes(app: FastifyInstance, ctx: ServiceContext): 
   );
 }
 
+/** One resource per distinct stanza key and digest (so each item's artifact is decided on). */
 function batchKeys(stanzas: WireStanza[]): RouteResource[] {
-  const names = new Set<string>();
+  const out = new Map<string, RouteResource>();
   for (const w of stanzas) {
     try {
       const r = stanzaKey(w);
-      if (r !== "service") names.add(r.key);
+      out.set(`${r.key}\0${r.stanza?.digest}`, r);
     } catch {
       // reported per item by the handler
     }
   }
-  if (names.size === 0)
-    throw new ServiceError(400, "bad_request", "no service stanza in the batch");
-  return [...names].map((key) => ({ key }));
+  if (out.size === 0) throw new ServiceError(400, "bad_request", "no service stanza in the batch");
+  return [...out.values()];
 }

@@ -1,40 +1,66 @@
-/** KEK management: create, rotate, list (scope `admin`). */
+/** KEK management: create (with labels and sensitivity), rotate, list, lifecycle, update (scope `admin`). */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ServiceContext } from "../context.js";
 import type { VersionAction } from "../keys/service.js";
 import { authorizeAction, release } from "../protected.js";
-import { errorResponses, keyNameSchema, keySchema } from "../schemas.js";
+import {
+  errorResponses,
+  keyNameSchema,
+  keySchema,
+  labelsSchema,
+  sensitivitySchema,
+} from "../schemas.js";
 import { actor, auditView } from "./approvals.js";
+
+interface CreateBody {
+  name: string;
+  labels?: Record<string, string>;
+  sensitivity?: string;
+}
 
 const security = [{ bearer: [] }];
 
 export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
-  app.post<{ Body: { name: string } }>(
+  app.post<{ Body: CreateBody }>(
     "/v1/keys",
     {
       config: {
         action: "keys.create",
         scope: "admin",
+        // Decided on the key as requested, so a policy can limit who creates restricted keys.
         authz: {
           action: "keys:create",
-          resources: (req) => [{ key: (req.body as { name: string }).name }],
+          resources: (req) => {
+            const b = req.body as CreateBody;
+            const attrs = { labels: b.labels ?? {}, sensitivity: b.sensitivity ?? "unspecified" };
+            return [{ key: b.name, attrs }];
+          },
         },
       },
       schema: {
-        summary: "Create a key-encryption key at version 1",
+        summary: "Create a key-encryption key at version 1, with labels and a sensitivity",
         security,
         body: {
           type: "object",
           required: ["name"],
           additionalProperties: false,
-          properties: { name: keyNameSchema },
+          properties: { name: keyNameSchema, labels: labelsSchema, sensitivity: sensitivitySchema },
         },
         response: { 200: keySchema, ...errorResponses },
       },
     },
     async (req) => {
-      const k = await ctx.keys.create(req.body.name);
-      await release(ctx, req, { key: k.name, version: 1 });
+      const b = req.body;
+      const k = await ctx.keys.create(b.name, {
+        labels: b.labels ?? {},
+        sensitivity: b.sensitivity ?? "unspecified",
+      });
+      await release(ctx, req, {
+        key: k.name,
+        version: 1,
+        labels: k.labels,
+        sensitivity: k.sensitivity,
+      });
       return k;
     },
   );
@@ -182,13 +208,19 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
 
   app.patch<{
     Params: { name: string };
-    Body: { minDecryptionVersion?: number; minEncryptionVersion?: number };
+    Body: {
+      minDecryptionVersion?: number;
+      minEncryptionVersion?: number;
+      labels?: Record<string, string>;
+      sensitivity?: string;
+    };
   }>(
     "/v1/keys/:name",
     {
       config: {
         action: "keys.update",
         scope: "admin",
+        // Decided on the key as it is now (a policy on its current sensitivity guards changes).
         authz: {
           action: "keys:update",
           resources: (req) => [{ key: (req.params as { name: string }).name }],
@@ -196,7 +228,7 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
       },
       schema: {
         summary:
-          "Set a key's minimum decryption version (older versions stop unwrapping) and minimum encryption version",
+          "Set a key's minimum decryption version (older versions stop unwrapping), minimum encryption version, labels (replaced as a whole) and sensitivity",
         security,
         params: { type: "object", required: ["name"], properties: { name: keyNameSchema } },
         body: {
@@ -206,17 +238,21 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
           properties: {
             minDecryptionVersion: { type: "integer", minimum: 1 },
             minEncryptionVersion: { type: "integer", minimum: 1 },
+            labels: labelsSchema,
+            sensitivity: sensitivitySchema,
           },
         },
         response: { 200: keySchema, ...errorResponses },
       },
     },
     async (req) => {
-      const k = await ctx.keys.setLimits(req.params.name, req.body);
+      const k = await ctx.keys.update(req.params.name, req.body);
       await release(ctx, req, {
         key: k.name,
         minDecryptionVersion: k.minDecryptionVersion,
         minEncryptionVersion: k.minEncryptionVersion,
+        ...(req.body.labels !== undefined ? { labels: k.labels } : {}),
+        ...(req.body.sensitivity !== undefined ? { sensitivity: k.sensitivity } : {}),
       });
       return k;
     },
