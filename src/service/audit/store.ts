@@ -5,15 +5,20 @@
  * Checkpoints are signed every `every` entries inside the append, and on time
  * (`checkpointIfDue`) under the same lock, so replicas never sign two checkpoints for one seq.
  *
- * The head (seq, hash) is read from the database inside every batch's transaction and never
- * cached in memory. That is what keeps the chain whole across a lost connection: when COMMIT's
- * outcome is unknown (PostgreSQL restarted mid-commit) the batch either landed or did not, and
- * the next batch continues from whichever head is really stored — no fork, no reused seq.
+ * On PostgreSQL a batch first tries the fast path: the head this process committed last is
+ * remembered, and the batch goes in as one autocommitted INSERT (one round trip instead of
+ * begin, lock, head read, insert, commit). The primary key on `seq` keeps the chain linear: if
+ * another replica appended in between, the INSERT at an already taken seq fails as a whole
+ * (unique violation, nothing written) and the batch is retried on the locked path, which reads
+ * the head from the database. Any other error forgets the remembered head, so when COMMIT's
+ * outcome is unknown (PostgreSQL restarted mid-commit) the next batch continues from whichever
+ * head is really stored — no fork, no reused seq.
  */
 
 import type { KeyObject } from "node:crypto";
-import { type Kysely, sql, type Transaction } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { Database, Schema } from "../db/schema.js";
+import { writeTransaction } from "../db/write-transaction.js";
 import {
   type AuditRecord,
   type ChainedEntry,
@@ -40,30 +45,77 @@ export class AuditStore {
     private readonly cp: CheckpointPolicy,
   ) {}
 
+  /** Postgres only: the head this process committed last (null: read it under the lock). */
+  private head: { seq: number; hash: string } | null = null;
+
   async append(records: AuditRecord[]): Promise<ChainedEntry[]> {
-    const { out, checkpoints } = await this.d.db.transaction().execute(async (trx) => {
-      await this.lock(trx);
-      const head = await readHead(trx);
-      let seq = head ? Number(head.seq) : 0;
-      let prev = head?.hash ?? GENESIS;
-      const ts = new Date().toISOString();
-      const out: ChainedEntry[] = [];
-      const checkpoints: SignedCheckpoint[] = [];
-      for (const r of records) {
-        const e = chainEntry(++seq, prev, ts, r);
-        out.push(e);
-        prev = e.hash;
-        if (seq % this.cp.every === 0) checkpoints.push(this.sign(seq, e.hash, ts));
+    const known = this.head;
+    this.head = null;
+    let r: Batch | null = null;
+    if (known) r = await this.appendAfter(known, records);
+    for (let attempt = 0; r === null; attempt++) {
+      try {
+        r = await writeTransaction(this.d, async (trx) => {
+          await this.lock(trx);
+          const head = await readHead(trx);
+          const b = this.chain(head ? { seq: Number(head.seq), hash: head.hash } : null, records);
+          await insertBatch(trx, b);
+          return b;
+        });
+      } catch (e) {
+        // Under the lock nobody else appends; a conflict means a writer that ignores the lock
+        // (an older replica) took our seq. Nothing was written: read the head again.
+        if (!isUniqueViolation(e) || attempt >= 4) throw e;
       }
-      await trx
-        .insertInto("audit")
-        .values(out.map((e) => ({ seq: e.seq, entry: e.text, hash: e.hash })))
-        .execute();
-      if (checkpoints.length > 0) await trx.insertInto("checkpoints").values(checkpoints).execute();
-      return { out, checkpoints };
-    });
-    if (checkpoints.length > 0) this.cp.onSigned?.(checkpoints);
-    return out;
+    }
+    if (this.d.dialect === "postgres") {
+      const last = r.out[r.out.length - 1]!;
+      this.head = { seq: last.seq, hash: last.hash };
+    }
+    if (r.checkpoints.length > 0) this.cp.onSigned?.(r.checkpoints);
+    return r.out;
+  }
+
+  /**
+   * The fast path: one autocommitted statement that takes the advisory lock (held until its
+   * implicit commit, so it never races a locked-path writer) and inserts the batch. Null when
+   * another replica took the next seq meanwhile (nothing written) or the batch is due a
+   * checkpoint (rare: the locked path writes both).
+   */
+  private async appendAfter(
+    head: { seq: number; hash: string },
+    records: AuditRecord[],
+  ): Promise<Batch | null> {
+    const b = this.chain(head, records);
+    if (b.checkpoints.length > 0) return null;
+    const rows = b.out.map((e) => sql`(${e.seq}::bigint, ${e.text}, ${e.hash})`);
+    try {
+      await sql`with l as (select pg_advisory_xact_lock(${AUDIT_LOCK}))
+        insert into audit (seq, entry, hash)
+        select v.seq, v.entry, v.hash from l, (values ${sql.join(rows)}) as v (seq, entry, hash)`.execute(
+        this.d.db,
+      );
+      return b;
+    } catch (e) {
+      if (isUniqueViolation(e)) return null;
+      throw e;
+    }
+  }
+
+  /** The records as chained entries after `head`, and the checkpoints they are due. */
+  private chain(head: { seq: number; hash: string } | null, records: AuditRecord[]): Batch {
+    let seq = head?.seq ?? 0;
+    let prev = head?.hash ?? GENESIS;
+    const ts = new Date().toISOString();
+    const out: ChainedEntry[] = [];
+    const checkpoints: SignedCheckpoint[] = [];
+    for (const r of records) {
+      const e = chainEntry(++seq, prev, ts, r);
+      out.push(e);
+      prev = e.hash;
+      if (seq % this.cp.every === 0) checkpoints.push(this.sign(seq, e.hash, ts));
+    }
+    return { out, checkpoints };
   }
 
   /**
@@ -74,7 +126,7 @@ export class AuditStore {
     // A lock-free look first: most ticks find nothing to do and must not queue behind appends.
     if (!due(await readHead(this.d.db), await newestCheckpoint(this.d.db), nowMs, intervalMs))
       return null;
-    const cp = await this.d.db.transaction().execute(async (trx) => {
+    const cp = await writeTransaction(this.d, async (trx) => {
       await this.lock(trx);
       const head = await readHead(trx);
       if (!head || !due(head, await newestCheckpoint(trx), nowMs, intervalMs)) return null;
@@ -96,11 +148,29 @@ export class AuditStore {
     return { seq, hash, signature: signCheckpoint(this.cp.key, this.cp.server, seq, hash), ts };
   }
 
-  private async lock(trx: Transaction<Schema>): Promise<void> {
+  private async lock(trx: Kysely<Schema>): Promise<void> {
     if (this.d.dialect === "postgres") {
       await sql`select pg_advisory_xact_lock(${AUDIT_LOCK})`.execute(trx);
     }
   }
+}
+
+interface Batch {
+  readonly out: ChainedEntry[];
+  readonly checkpoints: SignedCheckpoint[];
+}
+
+async function insertBatch(db: Kysely<Schema>, b: Batch): Promise<void> {
+  await db
+    .insertInto("audit")
+    .values(b.out.map((e) => ({ seq: e.seq, entry: e.text, hash: e.hash })))
+    .execute();
+  if (b.checkpoints.length > 0) await db.insertInto("checkpoints").values(b.checkpoints).execute();
+}
+
+/** PostgreSQL's unique_violation (SQLite never reaches the fast path). */
+function isUniqueViolation(e: unknown): boolean {
+  return (e as { code?: unknown })?.code === "23505";
 }
 
 function readHead(db: Kysely<Schema>) {
