@@ -4,6 +4,7 @@
  * (`app.inject`), or `listen` over TLS (`tls`); plain HTTP only when the caller says so.
  */
 
+import { randomUUID } from "node:crypto";
 import type { Writable } from "node:stream";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
@@ -161,6 +162,11 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
     // Reject unknown properties and wrong types instead of silently fixing the request.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     return503OnClosing: true,
+    // Request ids name audit entries in a chain shared by replicas and kept across restarts:
+    // Fastify's default (`req-1`, `req-2`... per process) repeats on every replica and after
+    // every restart. Random ids, never taken from a client header.
+    genReqId: () => `req-${randomUUID()}`,
+    requestIdHeader: false,
   }) as unknown as FastifyInstance;
   log = app.log;
   const ctx = context(o, state, { log: app.log, metrics, onSigned });

@@ -11,7 +11,7 @@
  * sees the connection die (COMMIT outcome unknown).
  */
 import assert from "node:assert/strict";
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
@@ -25,67 +25,10 @@ import {
 } from "../../src/service/index.js";
 import { loadServerState } from "../../src/service/state.js";
 import { bearer, ROOT, server, sqliteDb, token } from "./helpers.js";
+import { type Answer, auditRequestIds, call, sleep } from "./load.js";
 import { type PgInstance, privatePgSkip, startPgInstance } from "./pg-instance.js";
 
 const LOOPS = 12;
-const REQUEST_TIMEOUT_MS = 15_000;
-
-interface Answer {
-  status: number; // 0: no HTTP answer (connection error or timeout)
-  id: string;
-  body: string;
-  error?: string;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function call(
-  port: number,
-  agent: Agent,
-  method: string,
-  path: string,
-  tok?: string,
-  body?: unknown,
-): Promise<Answer> {
-  return new Promise((ok) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        path,
-        method,
-        agent,
-        timeout: REQUEST_TIMEOUT_MS,
-        headers: {
-          ...(tok ? bearer(tok) : {}),
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-        },
-      },
-      (res) => {
-        let t = "";
-        res.setEncoding("utf8");
-        res.on("data", (d) => {
-          t += d;
-        });
-        res.on("end", () =>
-          ok({ status: res.statusCode ?? 0, id: String(res.headers["x-request-id"]), body: t }),
-        );
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (e) => ok({ status: 0, id: "", body: "", error: e.message }));
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
-}
-
-/** Every audit entry's requestId, in chain order. */
-async function auditRequestIds(db: Database): Promise<{ id: string; outcome: string }[]> {
-  const rows = await db.db.selectFrom("audit").select("entry").orderBy("seq").execute();
-  return rows.map((r) => {
-    const e = JSON.parse(r.entry) as { requestId: string; outcome: string };
-    return { id: e.requestId, outcome: e.outcome };
-  });
-}
 
 describe("PostgreSQL restart under load", { skip: privatePgSkip() }, () => {
   let pgi: PgInstance;
