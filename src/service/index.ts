@@ -30,16 +30,23 @@ export {
 } from "./audit/anchor.js";
 export { type AnchorLine, anchorLine, parseAnchorLine } from "./audit/anchor-line.js";
 export { type AnchorSummary, checkAnchors, readAnchorFile } from "./audit/anchor-verify.js";
+export { apiSource, type JsonClient } from "./audit/api-source.js";
 export { type AuditRecord, GENESIS, type SignedCheckpoint } from "./audit/chain.js";
 export { newestAnchorLine } from "./audit/head.js";
 export { AuditLog, type AuditSink } from "./audit/log.js";
+export { type AuditSource, databaseSource, type SourceEntry } from "./audit/source.js";
 export { AuditStore } from "./audit/store.js";
 export {
   type CheckpointSchedule,
   DEFAULT_CHECKPOINT_INTERVAL_S,
   startTimedCheckpoints,
 } from "./audit/timed.js";
-export { exportAuditLog, type VerifyResult, verifyAuditLog } from "./audit/verify.js";
+export {
+  exportAuditLog,
+  type VerifyResult,
+  verifyAuditLog,
+  verifyAuditSource,
+} from "./audit/verify.js";
 export { JWT_ALGORITHMS, loadKeySet } from "./auth/jwks.js";
 export { JwtAuthenticator, type JwtOptions } from "./auth/jwt.js";
 export { MtlsAuthenticator, type MtlsOptions } from "./auth/mtls.js";

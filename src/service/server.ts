@@ -127,6 +127,8 @@ declare module "fastify" {
     tensorseal: {
       serverId: string;
       auditPublicKey: string;
+      /** A checkpoint is signed at every multiple of this seq (meta.checkpoint_every). */
+      checkpointEvery: number;
       /** Waits for queued alert webhooks (tests); true when none is left. */
       drainAlerts(ms?: number): Promise<boolean>;
       /** Resolves once every checkpoint signed so far was anchored or given up. */
@@ -185,6 +187,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   app.decorate("tensorseal", {
     serverId: state.serverId,
     auditPublicKey: state.auditPublicKey,
+    checkpointEvery: state.checkpointEvery,
     drainAlerts: async (ms?: number) => (await ctx.anomaly?.drain(ms)) ?? true,
     anchored: async () => anchors?.idle(),
   });

@@ -1,24 +1,60 @@
 import { createWriteStream } from "node:fs";
 import type { Command } from "commander";
+import { fail } from "../../format/errors.js";
 import {
+  apiSource,
   exportAuditLog,
   newestAnchorLine,
   openDatabase,
+  type VerifyResult,
   verifyAuditLog,
+  verifyAuditSource,
 } from "../../service/index.js";
 import { EXIT } from "../exit-codes.js";
 import { printJson } from "../options.js";
 import { serviceDbUrl } from "./serve.js";
+import { withClient } from "./service-artifacts.js";
+
+/**
+ * The server to verify over the API, or null for the database. An explicit --db or --server
+ * decides; otherwise TENSORSEAL_SERVER does, unless TENSORSEAL_SERVICE_DB names the database
+ * (a service host that also seals keeps verifying its own database).
+ */
+function remoteServer(cmd: Command, db: string | undefined): string | null {
+  const flag = cmd.optsWithGlobals().server as string | undefined;
+  if (flag && db) fail("E_USAGE", "give --db (the database) or --server (the API), not both");
+  if (flag) return flag;
+  if (db || process.env.TENSORSEAL_SERVICE_DB) return null;
+  return process.env.TENSORSEAL_SERVER || null;
+}
+
+function printSummary(r: VerifyResult, remote: string | null): void {
+  for (const p of r.problems) process.stderr.write(`tensorseal: audit: ${p}\n`);
+  const anchored = r.anchor
+    ? `, ${r.anchor.lines} anchored checkpoints (newest ${r.anchor.newestSeq})`
+    : "";
+  const where = remote ? ` at ${remote}` : "";
+  // Over the API every page read appends an entry: what was verified ends at the head reached.
+  const head = remote ? "head reached" : "head";
+  const unpinned = remote
+    ? " (public key as the server reports it: pin it with --public-key)"
+    : " (public key read from the database: pin it with --public-key)";
+  process.stderr.write(
+    `tensorseal: audit log${where} ${r.ok ? "verified" : "FAILED verification"}: ${r.entries} entries, ${r.checkpoints} checkpoints${anchored}, ${head} ${r.lastSeq}:${r.lastHash.slice(0, 16)}${r.pinned ? "" : unpinned}\n`,
+  );
+}
 
 export function registerAudit(program: Command): void {
   const audit = program.command("audit").description("the key service's tamper-evident audit log");
   audit
     .command("verify")
-    .description("check the hash chain and signed checkpoints (exit 5 when tampered)")
+    .description(
+      "check the hash chain and signed checkpoints, in the database or over the API (exit 5 when tampered)",
+    )
     .option("--db <url>", "service database (default: sqlite:$TENSORSEAL_HOME/service.db)")
     .option(
       "--public-key <base64>",
-      "the audit public key `serve` printed (else the one in the database)",
+      "the audit public key `serve` printed (else the one the database or server reports)",
     )
     .option(
       "--anchor <file>",
@@ -27,24 +63,26 @@ export function registerAudit(program: Command): void {
     .option("--json", "print a JSON result")
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal audit verify --public-key KEY\n  tensorseal audit verify --public-key KEY --anchor /var/lib/tensorseal-anchor/checkpoints.jsonl",
+      "\nWith --server URL (or TENSORSEAL_SERVER, unless --db or TENSORSEAL_SERVICE_DB names a database) the log is read over HTTPS with a token holding the audit scope.\n\nExamples:\n  tensorseal audit verify --public-key KEY\n  tensorseal audit verify --public-key KEY --anchor /var/lib/tensorseal-anchor/checkpoints.jsonl\n  tensorseal audit verify --server https://kms:8443 --public-key KEY",
     )
-    .action(async (o) => {
-      const d = await openDatabase(serviceDbUrl(o.db));
-      const r = await verifyAuditLog(d, {
-        ...(o.publicKey ? { publicKey: o.publicKey } : {}),
-        ...(o.anchor ? { anchor: o.anchor } : {}),
-      }).finally(() => d.close());
-      if (o.json) printJson(r);
+    .action(async (o, cmd: Command) => {
+      const opts = {
+        ...(o.publicKey ? { publicKey: o.publicKey as string } : {}),
+        ...(o.anchor ? { anchor: o.anchor as string } : {}),
+      };
+      const remote = remoteServer(cmd, o.db);
+      let r: VerifyResult;
+      if (remote) r = await withClient(cmd, (c) => verifyAuditSource(apiSource(c), opts));
       else {
-        for (const p of r.problems) process.stderr.write(`tensorseal: audit: ${p}\n`);
-        const anchored = r.anchor
-          ? `, ${r.anchor.lines} anchored checkpoints (newest ${r.anchor.newestSeq})`
-          : "";
-        process.stderr.write(
-          `tensorseal: audit log ${r.ok ? "verified" : "FAILED verification"}: ${r.entries} entries, ${r.checkpoints} checkpoints${anchored}, head ${r.lastSeq}:${r.lastHash.slice(0, 16)}${r.pinned ? "" : " (public key read from the database: pin it with --public-key)"}\n`,
-        );
+        const d = await openDatabase(serviceDbUrl(o.db));
+        r = await verifyAuditLog(d, opts).finally(() => d.close());
       }
+      if (remote && !r.pinned)
+        process.stderr.write(
+          "tensorseal: WARNING: no --public-key: checkpoints were checked under the key the server sent, which proves nothing if the server or its database is compromised\n",
+        );
+      if (o.json) printJson(remote ? { ...r, server: remote } : r);
+      else printSummary(r, remote);
       if (!r.ok) process.exitCode = EXIT.authentication;
     });
   audit

@@ -214,9 +214,9 @@ export function readAuditPage(d: Database, since: number, limit: number) {
     .execute();
 }
 
-/** Every stored entry in sequence order, read a page at a time. */
-export async function* allAuditRows(d: Database, page = 2000) {
-  for (let since = 0; ; ) {
+/** Every stored entry after `from` in sequence order, read a page at a time. */
+export async function* allAuditRows(d: Database, page = 2000, from = 0) {
+  for (let since = from; ; ) {
     const rows = await readAuditPage(d, since, page);
     if (rows.length === 0) return;
     for (const row of rows) {

@@ -1,6 +1,6 @@
 /**
- * Verifies the audit log read straight from the database: every entry's hash, the sequence
- * (1, 2, 3, … with no gap), each entry's `prev` link, every checkpoint's signature and that it
+ * Verifies an audit log, read from the database or over the API (source.ts): every entry's
+ * hash, the sequence (1, 2, 3, … with no gap), each entry's `prev` link, every checkpoint's signature and that it
  * matches the entry it names, that no checkpoint is missing, and that the log does not end
  * before its newest checkpoint (a rollback). An attacker who rewrites the chain consistently
  * after an edit is caught at the next checkpoint, since they cannot sign a new one.
@@ -12,6 +12,7 @@ import type { Database } from "../db/schema.js";
 import { type AnchorSummary, checkAnchors, readAnchorFile } from "./anchor-verify.js";
 import { canonical } from "./canonical.js";
 import { checkCheckpoint, GENESIS, sha256 } from "./chain.js";
+import { type AuditSource, databaseSource, type SourceEntry } from "./source.js";
 import { allAuditRows } from "./store.js";
 
 export interface VerifyResult {
@@ -37,18 +38,27 @@ export function ed25519FromRaw(b64: string): KeyObject {
   });
 }
 
-export async function verifyAuditLog(
+/** Verifies the log in the service database (`audit verify --db`). */
+export function verifyAuditLog(
   d: Database,
+  opts: { publicKey?: string; anchor?: string } = {},
+): Promise<VerifyResult> {
+  return verifyAuditSource(databaseSource(d), opts);
+}
+
+/**
+ * Verifies a log from any source. The log may grow while it is read (a live service; over the
+ * API every read appends an entry), so it is checked up to the head reached: entries are read
+ * to the end, then the checkpoints, then entries again up to the newest checkpoint if it lies
+ * beyond. Every checkpoint listed existed when the list was read, and so did its entry and
+ * every multiple of N below it: a checkpoint the log never reaches is a rollback, not growth.
+ */
+export async function verifyAuditSource(
+  source: AuditSource,
   opts: { publicKey?: string; anchor?: string } = {},
 ): Promise<VerifyResult> {
   // Read first: an unreadable anchor file is an I/O error, not a verdict on the log.
   const anchorLines = opts.anchor === undefined ? null : await readAnchorFile(opts.anchor);
-  const meta = Object.fromEntries(
-    (await d.db.selectFrom("meta").selectAll().execute()).map((r) => [r.k, r.v]),
-  );
-  const server = meta.server_id ?? "";
-  const every = Number(meta.checkpoint_every ?? 0);
-  const publicKey = opts.publicKey ?? meta.audit_public_key ?? "";
   const problems: string[] = [];
   const note = (p: string) => {
     if (problems.length < MAX_PROBLEMS) problems.push(p);
@@ -57,17 +67,26 @@ export async function verifyAuditLog(
   let expect = 1;
   let prev = GENESIS;
   let count = 0;
-  for await (const row of allAuditRows(d)) {
-    const seq = Number(row.seq);
+  const take = (e: SourceEntry) => {
     count++;
-    if (seq !== expect) note(`entries ${expect}..${seq - 1} are missing (deleted)`);
-    checkEntry(seq, row.entry, row.hash, prev, note);
-    hashes.set(seq, row.hash);
-    prev = row.hash;
-    expect = seq + 1;
+    if (e.seq !== expect) note(`entries ${expect}..${e.seq - 1} are missing (deleted)`);
+    checkEntry(e.seq, e.text, e.hash, prev, note);
+    hashes.set(e.seq, e.hash);
+    prev = e.hash;
+    expect = e.seq + 1;
+  };
+  for await (const e of source.entries(0)) take(e);
+  const cps = (await source.checkpoints()).sort((a, b) => a.seq - b.seq);
+  const { server, every, publicKey: claimed } = await source.info();
+  const publicKey = opts.publicKey ?? claimed;
+  const newest = cps.at(-1)?.seq ?? 0;
+  if (newest >= expect) {
+    for await (const e of source.entries(expect - 1)) {
+      if (e.seq > newest) break;
+      take(e);
+    }
   }
   const lastSeq = expect - 1;
-  const cps = await d.db.selectFrom("checkpoints").selectAll().orderBy("seq").execute();
   let key: KeyObject | null = null;
   try {
     key = ed25519FromRaw(publicKey);
@@ -76,14 +95,13 @@ export async function verifyAuditLog(
   }
   const seen = new Set<number>();
   for (const cp of cps) {
-    const seq = Number(cp.seq);
-    seen.add(seq);
-    if (key && !checkCheckpoint(key, server, seq, cp.hash, cp.signature))
-      note(`checkpoint ${seq} has a bad signature`);
-    if (seq > lastSeq)
-      note(`rollback: the log ends at entry ${lastSeq} but checkpoint ${seq} was signed`);
-    else if (hashes.get(seq) !== cp.hash)
-      note(`entry ${seq} differs from its signed checkpoint (history rewritten)`);
+    seen.add(cp.seq);
+    if (key && !checkCheckpoint(key, server, cp.seq, cp.hash, cp.signature))
+      note(`checkpoint ${cp.seq} has a bad signature`);
+    if (cp.seq > lastSeq)
+      note(`rollback: the log ends at entry ${lastSeq} but checkpoint ${cp.seq} was signed`);
+    else if (hashes.get(cp.seq) !== cp.hash)
+      note(`entry ${cp.seq} differs from its signed checkpoint (history rewritten)`);
   }
   if (every > 0) {
     for (let s = every; s <= lastSeq; s += every)
@@ -97,7 +115,7 @@ export async function verifyAuditLog(
           key,
           lastSeq,
           hashes,
-          checkpoints: new Map(cps.map((c) => [Number(c.seq), c.hash])),
+          checkpoints: new Map(cps.map((c) => [c.seq, c.hash])),
         },
         note,
       )

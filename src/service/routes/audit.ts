@@ -4,7 +4,8 @@
  * returned exactly as the chain hashes them (the stored canonical JSON, parsed) plus their hash,
  * so a client can recompute SHA-256(canonical(entry without hash)) and follow `prev`. They hold
  * no secrets by construction (AuditRecord: no token, file key or stanza; an unknown token is an
- * HMAC fingerprint). Each read is itself audited, after the rows are read.
+ * HMAC fingerprint). `canonical=true` adds the stored text, for byte-exact remote verification.
+ * Each read is itself audited, after the rows are read.
  */
 import type { FastifyInstance } from "fastify";
 import { readAuditPage } from "../audit/store.js";
@@ -62,7 +63,14 @@ export const auditEntrySchema = {
         policies: { type: "array", items: { type: "string" } },
       },
     },
-    hash: { type: "string", description: "hex SHA-256 of the canonical entry (without hash)" },
+    hash: {
+      type: "string",
+      description: "hex SHA-256 of the canonical entry (without hash and canonical)",
+    },
+    canonical: {
+      type: "string",
+      description: "with ?canonical=true: the stored canonical text, the exact bytes hashed",
+    },
   },
 } as const;
 
@@ -85,7 +93,7 @@ function parseLimit(s: string | undefined): number {
 }
 
 export async function auditRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
-  type EntriesQuery = { since?: string; limit?: string };
+  type EntriesQuery = { since?: string; limit?: string; canonical?: "true" | "false" };
   app.get<{ Querystring: EntriesQuery }>(
     "/v1/audit",
     {
@@ -108,6 +116,11 @@ export async function auditRoutes(app: FastifyInstance, ctx: ServiceContext): Pr
               description: "entries after this seq (default 0)",
             },
             limit: limitSchema,
+            canonical: {
+              type: "string",
+              enum: ["true", "false"],
+              description: "true: each entry also carries its stored canonical text",
+            },
           },
         },
         response: {
@@ -133,9 +146,13 @@ export async function auditRoutes(app: FastifyInstance, ctx: ServiceContext): Pr
       const rows = await readAuditPage(ctx.db, since, limit + 1);
       const more = rows.length > limit;
       const page = rows.slice(0, limit);
+      // The parsed fields pass through the response serializer, which coerces to the schema's
+      // types and drops unknown nested fields: only the stored text proves the exact bytes.
+      const withText = req.query.canonical === "true";
       const entries = page.map((r) => ({
         ...(JSON.parse(r.entry) as Record<string, unknown>),
         hash: r.hash,
+        ...(withText ? { canonical: r.entry } : {}),
       }));
       const nextSince = page.length > 0 ? Number(page[page.length - 1]?.seq) : since;
       await release(ctx, req, { since, count: entries.length });
@@ -143,7 +160,7 @@ export async function auditRoutes(app: FastifyInstance, ctx: ServiceContext): Pr
     },
   );
 
-  app.get<{ Querystring: { limit?: string } }>(
+  app.get<{ Querystring: { limit?: string; before?: string } }>(
     "/v1/audit/checkpoints",
     {
       config: {
@@ -153,23 +170,39 @@ export async function auditRoutes(app: FastifyInstance, ctx: ServiceContext): Pr
       },
       schema: {
         summary:
-          "The newest signed checkpoints (newest first) with the server id and the Ed25519 public key",
+          "Signed checkpoints, newest first (page with before=nextBefore), with the server id and the Ed25519 public key",
         description:
           'Each signature is Ed25519 over the canonical JSON {"hash":…,"seq":…,"server":…,"type":"tensorseal-audit-checkpoint"} (keys sorted, no whitespace).',
         security,
         querystring: {
           type: "object",
           additionalProperties: false,
-          properties: { limit: limitSchema },
+          properties: {
+            limit: limitSchema,
+            before: {
+              type: "string",
+              pattern: "^[1-9][0-9]{0,14}$",
+              description: "only checkpoints with seq < before (page with nextBefore)",
+            },
+          },
         },
         response: {
           200: {
             type: "object",
-            required: ["server", "publicKey", "checkpoints"],
+            required: ["server", "publicKey", "checkpoints", "nextBefore", "more", "every"],
             properties: {
               server: { type: "string" },
               publicKey: { type: "string", description: "raw 32-byte Ed25519 key, base64" },
               checkpoints: { type: "array", items: checkpointSchema },
+              nextBefore: {
+                type: "integer",
+                description: "seq of the oldest checkpoint returned (before, or 0, if none)",
+              },
+              more: { type: "boolean", description: "older checkpoints existed when read" },
+              every: {
+                type: "integer",
+                description: "a checkpoint is signed at every multiple of this seq",
+              },
             },
           },
           ...errorResponses,
@@ -178,23 +211,32 @@ export async function auditRoutes(app: FastifyInstance, ctx: ServiceContext): Pr
     },
     async (req) => {
       const limit = parseLimit(req.query.limit);
-      const rows = await ctx.db.db
-        .selectFrom("checkpoints")
-        .selectAll()
+      const before = req.query.before === undefined ? undefined : Number(req.query.before);
+      // Newest first, paged downwards: checkpoints signed meanwhile never shift a page.
+      let q = ctx.db.db.selectFrom("checkpoints").selectAll();
+      if (before !== undefined) q = q.where("seq", "<", before);
+      const rows = await q
         .orderBy("seq", "desc")
-        .limit(limit)
+        .limit(limit + 1)
         .execute();
-      const checkpoints = rows.map((r) => ({
+      const more = rows.length > limit;
+      const checkpoints = rows.slice(0, limit).map((r) => ({
         seq: Number(r.seq),
         hash: r.hash,
         signature: r.signature,
         ts: r.ts,
       }));
-      await release(ctx, req, { count: checkpoints.length });
+      await release(ctx, req, {
+        ...(before !== undefined ? { before } : {}),
+        count: checkpoints.length,
+      });
       return {
         server: app.tensorseal.serverId,
         publicKey: app.tensorseal.auditPublicKey,
         checkpoints,
+        nextBefore: checkpoints.at(-1)?.seq ?? before ?? 0,
+        more,
+        every: app.tensorseal.checkpointEvery,
       };
     },
   );
