@@ -1,8 +1,9 @@
 /**
  * The optional native batch AES-GCM addon must be a drop-in for the node:crypto path: the same
  * sealed bytes, each path opens the other's output, tampering fails with E_DECRYPT before any
- * plaintext of the bad batch is written, and bad lengths or offsets throw instead of crashing.
- * processRange picks its path once per process (TENSORSEAL_NATIVE), so each side runs in a child.
+ * plaintext of the bad batch is written to a file (opened into memory, the failing chunk is
+ * wiped there), and bad lengths or offsets throw instead of crashing. processRange picks its
+ * path once per process (TENSORSEAL_NATIVE), so each side runs in a child.
  * With the addon, sealing and verifying a regular file read it through a mapping (mapFile), or
  * with pread under TENSORSEAL_MMAP=0 or for anything else: both must give the same bytes and
  * errors, and a mapping must never outlive unmap() or crash the process when the file shrinks.
