@@ -26,7 +26,7 @@ async function sealToNull(): Promise<void> {
   await runRanges({
     mode: "seal",
     inFd: openSync(input!, "r"),
-    outFd: openSync("/dev/null", "w"),
+    sink: { kind: "fd", fd: openSync("/dev/null", "w") },
     keys,
     chunkSize,
     plaintextLength: length,

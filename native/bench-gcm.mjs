@@ -1,5 +1,5 @@
 // Quick cipher-only throughput check (not a test): node:crypto's per-chunk createCipheriv path
-// (as in src/engine/range-job.ts jsBatch) vs the native batch addon, over 1 GiB in memory with
+// (as in src/engine/batch-js.ts jsBatch) vs the native batch addon, over 1 GiB in memory with
 // 1 MiB chunks and the engine's 8 MiB batches into reused buffers. One thread, then N worker
 // threads each on their own share (aggregate = all bytes / wall time, first start to last end).
 // "open in place" includes re-copying its 8 MiB input each batch. Usage:
@@ -81,7 +81,7 @@ function run(bytes, sync = null, threads = 1) {
       gcm.sealBatch(key, base, k, n, CS, pt(k), 0, n * CS, outSealed, 0),
     ),
     "native seal in place": batches((k) => {
-      // plaintext already in its slots: the cipher work only, as range-job's readv leaves it
+      // plaintext already in its slots: the cipher work only, as batch-native.ts's readv leaves it
       gcm.sealInPlace(key, base, k, n, CS, outSealed, 0, n * (CS + TAG));
     }),
     "js open": batches((k) => jsOpen(key, base, k, n, st(k), outPlain)),

@@ -37,7 +37,7 @@ export function readExactSync(fd: number, buf: Buffer, position: number): void {
   }
 }
 
-export function writeAllSync(fd: number, buf: Buffer, position: number): void {
+export function writeAllSync(fd: number, buf: Uint8Array, position: number): void {
   let off = 0;
   while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off, position + off);
 }

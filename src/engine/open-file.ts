@@ -12,6 +12,7 @@ import type { OpenOptions, OpenResult, VerifyOptions } from "./options.js";
 import { Progress } from "./progress.js";
 import { PARALLEL_THRESHOLD, prewarmWorkers, runRanges } from "./run-ranges.js";
 import { unlockFile } from "./sealed-header.js";
+import { fdSink } from "./sink.js";
 
 export function openFile(input: string, output: string, opts: OpenOptions): Promise<OpenResult> {
   return openOrVerify(input, output, opts);
@@ -37,7 +38,7 @@ async function openOrVerify(
         runRanges({
           mode: outFd === null ? "verify" : "open",
           inFd: src.fd,
-          outFd,
+          sink: fdSink(outFd),
           keys: file.keys,
           chunkSize: file.header.descriptor.chunkSize,
           plaintextLength: file.plaintextLength,

@@ -1,29 +1,31 @@
 /**
  * openToMemory: a whole sealed file decrypted once into one buffer, in parallel (the main thread
- * plus worker threads, each reading and opening its own run of chunks straight into a shared
- * buffer). For loaders that need the plaintext in memory (a safetensors load_file, an ONNX
- * session), with no intermediate copies beyond one 8 MiB read buffer per thread.
+ * plus the engine's worker pool, each reading and opening its pieces of the chunk range straight
+ * into a shared buffer). For loaders that need the plaintext in memory (a safetensors load_file,
+ * an ONNX session), with no intermediate copies beyond one 8 MiB read buffer per thread. It is
+ * runRanges into a memory sink, so it is the same range loop as openFile, on the same pool
+ * threads: a long-lived process that loads several models starts its threads once.
  *
  * Every chunk, the final one included (which authenticates the length), is authenticated
- * before the buffer is handed out; on any failure the buffer is wiped and the first error is
- * thrown.
+ * before the buffer is handed out; on any failure the other jobs are told to stop, every one of
+ * them is awaited, the buffer is wiped and the first error is thrown.
  */
 import { open } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
 import { wipeChunkKeys } from "../format/chunked.js";
-import { type ErrorCode, fail, TensorSealError } from "../format/errors.js";
-import { PayloadGeometry } from "../format/geometry.js";
+import { fail } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
 import type { Identity } from "../format/stanza.js";
-import { type ChunkRange, decryptRangeInto } from "./decrypt-into.js";
 import { io } from "./fsutil.js";
-import type { LoadJob, LoadReply } from "./memory-worker.js";
+import { Progress } from "./progress.js";
+import { prewarmWorkers, runRanges, runsInParallel } from "./run-ranges.js";
 import { unlockFile } from "./sealed-header.js";
 
-/** Below this much plaintext the main thread decrypts alone (a worker costs ~30 ms to start). */
-const PARALLEL_THRESHOLD = 16 << 20;
-/** At least this much plaintext per thread. */
+/**
+ * At least this much plaintext per thread: a model is loaded once and the caller waits for all
+ * of it, so a thread is only worth its hand-off (and, in a fresh process, its start-up) for a
+ * large share of the work.
+ */
 const MIN_BYTES_PER_THREAD = 32 << 20;
 
 export interface OpenToMemoryOptions {
@@ -49,27 +51,29 @@ export async function openToMemory(
   }
   const fh = await io(`open ${path}`, () => open(path, "r"));
   try {
+    const { size } = await io(`stat ${path}`, () => fh.stat());
+    // Not awaited: thread start-up overlaps unlocking (the file size bounds the plaintext's).
+    void prewarmWorkers(size, poolThreads(size, threads));
     const u = await unlockFile(fh, path, opts);
     try {
       const total = u.plaintextLength;
-      const chunkSize = u.header.descriptor.chunkSize;
-      const chunks = new PayloadGeometry(chunkSize).chunkCount(total);
-      const parts =
-        total < PARALLEL_THRESHOLD
-          ? 1
-          : Math.max(1, Math.min(threads, chunks, Math.floor(total / MIN_BYTES_PER_THREAD)));
-      const buffer = allocate(total, parts > 1);
-      const out = new Uint8Array(buffer);
-      const base = { fd: fh.fd, chunkSize, plaintextLength: total, chunksOffset: u.chunksOffset };
-      const ranges: ChunkRange[] = Array.from({ length: parts }, (_, i) => ({
-        ...base,
-        firstChunk: Math.round((chunks * i) / parts),
-        endChunk: Math.round((chunks * (i + 1)) / parts),
-      }));
+      const workers = poolThreads(total, threads);
+      const buffer = allocate(total, runsInParallel(total, workers));
       try {
-        await decryptAll(ranges, u.keys, buffer, out);
+        await runRanges({
+          mode: "open",
+          inFd: fh.fd,
+          sink: { kind: "memory", buffer },
+          keys: u.keys,
+          chunkSize: u.header.descriptor.chunkSize,
+          plaintextLength: total,
+          chunksOffset: u.chunksOffset,
+          workers,
+          mainThreadJoins: true,
+          progress: new Progress(total),
+        });
       } catch (e) {
-        out.fill(0);
+        new Uint8Array(buffer).fill(0);
         throw e;
       }
       return { header: u.header, buffer };
@@ -81,6 +85,11 @@ export async function openToMemory(
   }
 }
 
+/** Pool threads besides the main one: `threads` in all, each with its minimum share. */
+function poolThreads(total: number, threads: number): number {
+  return Math.max(1, Math.min(threads, Math.floor(total / MIN_BYTES_PER_THREAD))) - 1;
+}
+
 function allocate(total: number, shared: boolean): ArrayBuffer | SharedArrayBuffer {
   try {
     return shared ? new SharedArrayBuffer(total) : new ArrayBuffer(total);
@@ -90,54 +99,4 @@ function allocate(total: number, shared: boolean): ArrayBuffer | SharedArrayBuff
       `cannot allocate ${total} bytes in one buffer on this Node: read the file by ranges instead`,
     );
   }
-}
-
-/** Workers take ranges 1..n-1 while the main thread does range 0; every result is awaited. */
-async function decryptAll(
-  ranges: ChunkRange[],
-  keys: { aeadKey: Uint8Array; baseNonce: Uint8Array },
-  buffer: ArrayBuffer | SharedArrayBuffer,
-  out: Uint8Array,
-): Promise<void> {
-  const workers = ranges
-    .slice(1)
-    .map((range) => runWorker(range, keys, buffer as SharedArrayBuffer));
-  let mainError: unknown = null;
-  try {
-    decryptRangeInto(ranges[0]!, keys, out);
-  } catch (e) {
-    mainError = e;
-  }
-  const results = await Promise.allSettled(workers);
-  if (mainError) throw mainError;
-  for (const r of results) if (r.status === "rejected") throw r.reason;
-}
-
-function runWorker(
-  range: ChunkRange,
-  keys: { aeadKey: Uint8Array; baseNonce: Uint8Array },
-  out: SharedArrayBuffer,
-): Promise<void> {
-  const w = new Worker(new URL("./memory-worker.js", import.meta.url));
-  const job: LoadJob = {
-    range,
-    aeadKey: Uint8Array.from(keys.aeadKey),
-    baseNonce: Uint8Array.from(keys.baseNonce),
-    out,
-  };
-  return new Promise<void>((resolve, reject) => {
-    w.once("message", (reply: LoadReply) => {
-      if (reply.ok) resolve();
-      else reject(new TensorSealError(reply.code as ErrorCode, reply.message));
-    });
-    w.once("error", (e) =>
-      reject(new TensorSealError("E_IO", `decrypt worker failed: ${e.message}`)),
-    );
-    w.once("exit", (code) =>
-      reject(new TensorSealError("E_IO", `decrypt worker exited (${code})`)),
-    );
-    w.postMessage(job);
-    job.aeadKey.fill(0);
-    job.baseNonce.fill(0);
-  }).finally(() => w.terminate());
 }

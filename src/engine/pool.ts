@@ -1,8 +1,10 @@
 /**
- * A small shared pool of range workers. Workers start lazily, run one job at a time, are
- * unref'd while idle (an idle pool never keeps the process alive) and are terminated after a
- * few idle seconds. Callers bound their own concurrency (runRanges runs at most `workers` jobs
- * at once), so the pool only grows to the largest concurrent demand.
+ * The engine's one shared pool of range workers, for every parallel operation (sealFile,
+ * openFile, verifyFile, openToMemory), so a long-lived process starts its threads once. Workers
+ * start lazily (or on prewarm), run one job at a time, are unref'd while idle (an idle pool
+ * never keeps the process alive) and are terminated after a few idle seconds. Callers bound
+ * their own concurrency (runRanges runs at most `workers` jobs at once), so the pool only grows
+ * to the largest concurrent demand.
  */
 import { Worker } from "node:worker_threads";
 import { TensorSealError } from "../format/errors.js";
@@ -19,6 +21,7 @@ class RangeWorkerPool {
   private readonly all = new Set<Worker>();
   private idleTimer: NodeJS.Timeout | null = null;
   private nextId = 1;
+  private startedCount = 0;
 
   run(job: Omit<JobMessage, "id">): Promise<JobOutcome> {
     const worker = this.acquire();
@@ -67,8 +70,7 @@ class RangeWorkerPool {
   prewarm(n: number): Promise<void> {
     const started: Promise<unknown>[] = [];
     while (this.all.size < n) {
-      const worker = new Worker(WORKER_URL, { execArgv: workerExecArgv() });
-      this.all.add(worker);
+      const worker = this.spawn();
       this.idle.push(worker);
       // Referenced until it is online (an awaiting caller must not see the loop run dry),
       // then idle and unreferenced like any released worker.
@@ -94,12 +96,20 @@ class RangeWorkerPool {
     return this.all.size;
   }
 
+  /** Threads started since the process began (tests: a warm pool starts none). */
+  get started(): number {
+    return this.startedCount;
+  }
+
   private acquire(): Worker {
     this.clearTimer();
-    const w = this.idle.pop();
-    if (w) return w;
+    return this.idle.pop() ?? this.spawn();
+  }
+
+  private spawn(): Worker {
     const worker = new Worker(WORKER_URL, { execArgv: workerExecArgv() });
     this.all.add(worker);
+    this.startedCount++;
     return worker;
   }
 

@@ -1,17 +1,21 @@
 /**
  * Splits a payload into contiguous chunk ranges and runs them: on the main thread for small
- * inputs (a worker's start-up costs more than the work), otherwise on up to `workers` pool
- * threads at once. The first failure raises the shared abort flag, every in-flight job is
- * awaited (so nothing still writes to an output that is about to be removed), then it throws.
+ * inputs (a worker's start-up costs more than the work), otherwise as pieces that up to
+ * `workers` pool threads take in turn, and the main thread too where the caller asks
+ * (openToMemory, whose caller waits for the whole buffer anyway). The first failure raises the
+ * shared abort flag, every in-flight job is awaited (so nothing still writes to an output that
+ * is about to be removed or wiped), then it throws.
  */
 import { availableParallelism } from "node:os";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { fail } from "../format/errors.js";
 import { PayloadGeometry } from "../format/geometry.js";
+import { BatchBuffers } from "./batch.js";
 import { ioError } from "./fsutil.js";
 import { type JobOutcome, workerPool } from "./pool.js";
 import type { Progress } from "./progress.js";
-import { BatchBuffers, processRange, type RangeKeys, type RangeMode } from "./range-job.js";
+import { processRange, type RangeKeys, type RangeMode, type RangeSpec } from "./range-job.js";
+import { isShareable, type RangeSink } from "./sink.js";
 
 /** Below this much plaintext the main thread does the work itself. */
 export const PARALLEL_THRESHOLD = 4 << 20;
@@ -21,17 +25,30 @@ const JOB_BYTES = 32 << 20;
 export interface RangeRun {
   readonly mode: RangeMode;
   readonly inFd: number;
-  readonly outFd: number | null;
+  /** Memory is written by several threads only if it is a SharedArrayBuffer (runsInParallel). */
+  readonly sink: RangeSink;
   readonly keys: RangeKeys;
   readonly chunkSize: number;
   readonly plaintextLength: number;
   readonly chunksOffset: number;
+  /** Pool threads; 0 = main thread only. Default availableParallelism(). */
   readonly workers?: number | undefined;
+  /**
+   * The main thread takes pieces as well, yielding to its event loop between batches (so pool
+   * replies are still handled and the next pieces handed out). Off for files: there the main
+   * thread stays free for the caller's other work.
+   */
+  readonly mainThreadJoins?: boolean;
   readonly progress: Progress;
 }
 
 export function defaultWorkers(): number {
   return availableParallelism();
+}
+
+/** Whether runRanges hands this run to pool threads (a memory sink must then be shared). */
+export function runsInParallel(plaintextLength: number, workers: number): boolean {
+  return workers > 0 && plaintextLength >= PARALLEL_THRESHOLD;
 }
 
 /**
@@ -43,9 +60,7 @@ export function prewarmWorkers(
   workers: number | undefined,
 ): Promise<void> {
   const n = workers ?? defaultWorkers();
-  if (Number.isSafeInteger(n) && n > 0 && plaintextLength >= PARALLEL_THRESHOLD) {
-    return workerPool.prewarm(n);
-  }
+  if (Number.isSafeInteger(n) && runsInParallel(plaintextLength, n)) return workerPool.prewarm(n);
   return Promise.resolve();
 }
 
@@ -55,28 +70,29 @@ export async function runRanges(run: RangeRun): Promise<void> {
     fail("E_USAGE", `workers must be a whole number >= 0, got ${workers}`);
   }
   const chunks = new PayloadGeometry(run.chunkSize).chunkCount(run.plaintextLength);
-  if (workers === 0 || run.plaintextLength < PARALLEL_THRESHOLD) {
-    return runInline(run, 0, chunks);
+  if (!runsInParallel(run.plaintextLength, workers)) {
+    const bufs = new BatchBuffers();
+    try {
+      await runHere(run, { ...specOf(run), firstChunk: 0, endChunk: chunks }, bufs, null);
+      return;
+    } finally {
+      bufs.wipe();
+    }
   }
-  const pieces = Math.min(chunks, Math.max(workers, Math.ceil(run.plaintextLength / JOB_BYTES)));
+  const sink = run.sink;
+  if (!isShareable(sink)) throw new TypeError("a parallel run into memory needs shared memory");
+  const threads = workers + (run.mainThreadJoins ? 1 : 0);
+  const pieces = Math.min(chunks, Math.max(threads, Math.ceil(run.plaintextLength / JOB_BYTES)));
   const bounds = Array.from({ length: pieces + 1 }, (_, i) => Math.round((chunks * i) / pieces));
   const abort = new Int32Array(new SharedArrayBuffer(4));
   let next = 0;
   let firstError: unknown = null;
-  const runner = async () => {
+  const runner = async (job: (spec: RangeSpec) => Promise<JobOutcome>) => {
     while (next < pieces && Atomics.load(abort, 0) === 0) {
       const p = next++;
       let outcome: JobOutcome;
       try {
-        outcome = await workerPool.run({
-          spec: { ...specOf(run), firstChunk: bounds[p]!, endChunk: bounds[p + 1]! },
-          inFd: run.inFd,
-          outFd: run.outFd,
-          aeadKey: run.keys.aeadKey,
-          baseNonce: run.keys.baseNonce,
-          progress: run.progress.counter,
-          abort,
-        });
+        outcome = await job({ ...specOf(run), firstChunk: bounds[p]!, endChunk: bounds[p + 1]! });
       } catch (e) {
         Atomics.store(abort, 0, 1);
         firstError ??= e;
@@ -85,7 +101,23 @@ export async function runRanges(run: RangeRun): Promise<void> {
       if (outcome === "aborted") return;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(workers, pieces) }, runner));
+  const inPool = (spec: RangeSpec) =>
+    workerPool.run({
+      spec,
+      inFd: run.inFd,
+      sink,
+      aeadKey: run.keys.aeadKey,
+      baseNonce: run.keys.baseNonce,
+      progress: run.progress.counter,
+      abort,
+    });
+  // Pool runners first: their jobs are posted before the main thread starts computing.
+  const runners = Array.from({ length: Math.min(workers, pieces) }, () => runner(inPool));
+  if (run.mainThreadJoins) {
+    const bufs = new BatchBuffers();
+    runners.push(runner((spec) => runHere(run, spec, bufs, abort)).finally(() => bufs.wipe()));
+  }
+  await Promise.all(runners);
   if (firstError) throw firstError;
   if (Atomics.load(abort, 0) !== 0) fail("E_IO", "parallel job stopped without an error");
 }
@@ -99,18 +131,21 @@ function specOf(run: RangeRun) {
   };
 }
 
-/** Same loop on this thread, yielding to the event loop between batches. */
-async function runInline(run: RangeRun, firstChunk: number, endChunk: number): Promise<void> {
-  const bufs = new BatchBuffers();
+/** One range on this thread, yielding to the event loop between batches. */
+async function runHere(
+  run: RangeRun,
+  spec: RangeSpec,
+  bufs: BatchBuffers,
+  abort: Int32Array | null,
+): Promise<JobOutcome> {
   try {
-    const spec = { ...specOf(run), firstChunk, endChunk };
-    for (const done of processRange(spec, run.keys, run.inFd, run.outFd, bufs)) {
+    for (const done of processRange(spec, run.keys, run.inFd, run.sink, bufs)) {
       run.progress.add(done);
+      if (abort !== null && Atomics.load(abort, 0) !== 0) return "aborted";
       await yieldToLoop();
     }
+    return "done";
   } catch (e) {
     throw ioError("process the payload", e);
-  } finally {
-    bufs.wipe();
   }
 }

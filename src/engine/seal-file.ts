@@ -55,7 +55,7 @@ export async function sealFile(
           runRanges({
             mode: "seal",
             inFd: src.fd,
-            outFd: out.fd,
+            sink: { kind: "fd", fd: out.fd },
             keys,
             chunkSize: descriptor.chunkSize,
             plaintextLength: length,

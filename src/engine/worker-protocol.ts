@@ -1,12 +1,17 @@
-/** Messages between the main thread and a range worker (structured-clone friendly). */
+/**
+ * Messages between the main thread and a range worker (structured-clone friendly). Bulk data is
+ * never posted: the input is a descriptor the threads share, and the output is a descriptor too
+ * or a SharedArrayBuffer (openToMemory), which a message shares rather than copies.
+ */
 import type { ErrorCode } from "../format/errors.js";
 import type { RangeSpec } from "./range-job.js";
+import type { SharedSink } from "./sink.js";
 
 export interface JobMessage {
   readonly id: number;
   readonly spec: RangeSpec;
   readonly inFd: number;
-  readonly outFd: number | null;
+  readonly sink: SharedSink;
   /** Private copies for this job: the worker wipes them when done. */
   readonly aeadKey: Uint8Array;
   readonly baseNonce: Uint8Array;

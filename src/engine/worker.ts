@@ -1,19 +1,21 @@
 /**
  * Worker thread entry: runs one chunk range per message against file descriptors shared with
  * the main thread (threads share the process's descriptor table, so every thread reads exactly
- * the file the main thread opened and checked; no path is reopened, no bulk data is posted).
+ * the file the main thread opened and checked; no path is reopened, no bulk data is posted),
+ * into the job's sink: a shared descriptor, the caller's SharedArrayBuffer, or nowhere.
  * Keys arrive as private copies and are wiped when the job ends, whatever the outcome.
  */
 import { parentPort } from "node:worker_threads";
 import { isTensorSealError } from "../format/errors.js";
-import { BatchBuffers, processRange } from "./range-job.js";
+import { BatchBuffers } from "./batch.js";
+import { processRange } from "./range-job.js";
 import type { JobMessage, JobReply } from "./worker-protocol.js";
 
 const bufs = new BatchBuffers();
 
 function run(msg: JobMessage): JobReply {
   try {
-    for (const done of processRange(msg.spec, msg, msg.inFd, msg.outFd, bufs)) {
+    for (const done of processRange(msg.spec, msg, msg.inFd, msg.sink, bufs)) {
       Atomics.add(msg.progress, 0, BigInt(done));
       if (Atomics.load(msg.abort, 0) !== 0) return { id: msg.id, ok: false, aborted: true };
     }

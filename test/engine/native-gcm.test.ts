@@ -1,8 +1,9 @@
 /**
  * The optional native batch AES-GCM addon must be a drop-in for the node:crypto path: the same
  * sealed bytes, each path opens the other's output, tampering fails with E_DECRYPT before any
- * plaintext of the bad batch is written, and bad lengths or offsets throw instead of crashing.
- * processRange picks its path once per process (TENSORSEAL_NATIVE), so each side runs in a child.
+ * plaintext of the bad batch is written to a file (opened into memory, the failing chunk is
+ * wiped there), and bad lengths or offsets throw instead of crashing. processRange picks its
+ * path once per process (TENSORSEAL_NATIVE), so each side runs in a child.
  * With the addon, sealing and verifying a regular file read it through a mapping (mapFile), or
  * with pread under TENSORSEAL_MMAP=0 or for anything else: both must give the same bytes and
  * errors, and a mapping must never outlive unmap() or crash the process when the file shrinks.
@@ -48,27 +49,37 @@ interface Job {
   input: string;
   output: string | null;
   chunksOffset?: number;
+  /** Open into memory; `output` receives what the memory held afterwards. */
+  memory?: boolean;
 }
 
 const RUNNER = `
-import { closeSync, openSync } from "node:fs";
-const [rangeJob, native, jobJson, keyHex, nonceHex] = process.argv.slice(1);
-const { BatchBuffers, inputPaths, processRange } = await import(rangeJob);
+import { closeSync, openSync, writeFileSync } from "node:fs";
+const [rangeJob, batch, native, jobJson, keyHex, nonceHex] = process.argv.slice(1);
+const { inputPaths, processRange } = await import(rangeJob);
+const { BatchBuffers } = await import(batch);
 const { nativeGcm } = await import(native);
 const job = JSON.parse(jobJson);
 const keys = { aeadKey: Buffer.from(keyHex, "hex"), baseNonce: Buffer.from(nonceHex, "hex") };
 const inFd = openSync(job.input, "r");
-const outFd = job.output === null ? null : openSync(job.output, "w");
+// memory: opened into a buffer filled with 0xaa first, which is then written to job.output
+// whatever the outcome, so the test sees exactly what reached memory.
+const mem = job.memory ? new Uint8Array(job.plaintextLength).fill(0xaa) : null;
+const outFd = job.output === null || mem ? null : openSync(job.output, "w");
+const sink = mem
+  ? { kind: "memory", buffer: mem.buffer }
+  : outFd === null ? { kind: "discard" } : { kind: "fd", fd: outFd };
 const spec = { chunksOffset: 0, ...job };
 let result = { native: nativeGcm !== null, ok: true };
 try {
-  for (const _ of processRange(spec, keys, inFd, outFd, new BatchBuffers()));
+  for (const _ of processRange(spec, keys, inFd, sink, new BatchBuffers()));
 } catch (e) {
   result = { ...result, ok: false, code: e.code, message: e.message };
 }
 result.mapped = inputPaths.mapped;
 closeSync(inFd);
 if (outFd !== null) closeSync(outFd);
+if (mem) writeFileSync(job.output, mem);
 console.log(JSON.stringify(result));
 `;
 
@@ -96,6 +107,7 @@ function runJob(native: boolean, job: Job, { mmap = true } = {}) {
       "-e",
       RUNNER,
       url("../../src/engine/range-job.js"),
+      url("../../src/engine/batch.js"),
       url("../../src/engine/native-gcm.js"),
       JSON.stringify(job),
       key.toString("hex"),
@@ -241,6 +253,61 @@ test("native open: tampering fails with E_DECRYPT and the bad batch is not writt
     }
     // Only batches before the failing one reach the output.
     assert.equal(statSync(output).size, k < 512 ? 0 : 512 * cs, what);
+  }
+});
+
+test("both paths open into memory at plaintext offsets and wipe a failing chunk there", {
+  skip,
+}, (t) => {
+  const dir = tempDir(t);
+  const cs = 16384;
+  const len = (9 << 20) + 999; // batch 1 = chunks 0..511, batch 2 = 512..576
+  const plain = data(len);
+  const input = join(dir, "plain");
+  writeFileSync(input, plain);
+  const sealed = join(dir, "sealed");
+  const whole = { chunkSize: cs, plaintextLength: len };
+  assert.ok(
+    runJob(true, { mode: "seal", ...whole, firstChunk: 0, endChunk: 577, input, output: sealed })
+      .ok,
+  );
+  const memOut = join(dir, "memory");
+  const untouched = (b: Buffer) => b.every((x) => x === 0xaa);
+  for (const native of [true, false]) {
+    // The whole range, and a sub-range that must land at its plaintext offset and nowhere else.
+    for (const [firstChunk, endChunk] of [
+      [0, 577],
+      [13, 541],
+    ] as const) {
+      const range = { mode: "open" as const, ...whole, firstChunk, endChunk, input: sealed };
+      const r = runJob(native, { ...range, output: memOut, memory: true });
+      assert.ok(r.ok, r.message);
+      assert.equal(r.mapped, 0, "opening into memory must not map its input");
+      const mem = readFileSync(memOut);
+      const [from, to] = [firstChunk * cs, Math.min(endChunk * cs, len)];
+      assert.ok(mem.subarray(from, to).equals(plain.subarray(from, to)), `${native} ${from}`);
+      assert.ok(untouched(mem.subarray(0, from)) && untouched(mem.subarray(to)), `${native}`);
+    }
+    const good = readFileSync(sealed);
+    for (const k of [3, 576]) {
+      const bad = Buffer.from(good);
+      bad[k * (cs + TAG_SIZE) + 100]! ^= 1;
+      const tampered = join(dir, "tampered");
+      writeFileSync(tampered, bad);
+      const job = { mode: "open" as const, ...whole, firstChunk: 0, endChunk: 577 };
+      const r = runJob(native, { ...job, input: tampered, output: memOut, memory: true });
+      assert.equal(r.code, "E_DECRYPT", `${native} chunk ${k}`);
+      assert.equal(r.message, `chunk ${k} failed authentication: the file was modified`);
+      const mem = readFileSync(memOut);
+      // Chunks before k authenticated; chunk k is wiped; nothing after it was opened.
+      assert.ok(mem.subarray(0, k * cs).equals(plain.subarray(0, k * cs)), `${native} ${k}`);
+      const failed = mem.subarray(k * cs, Math.min((k + 1) * cs, len));
+      assert.ok(
+        failed.every((x) => x === 0),
+        `${native}: chunk ${k} not wiped`,
+      );
+      assert.ok(untouched(mem.subarray((k + 1) * cs)), `${native}: opened past chunk ${k}`);
+    }
   }
 });
 
