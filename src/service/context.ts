@@ -1,4 +1,7 @@
-/** What the route plugins share: the services they call (no database access in handlers). */
+/**
+ * What the route plugins share: the services they call (no database access in handlers).
+ * Built once per server by wiring.ts; `recordFor` turns a request into its audit record.
+ */
 
 import type { FastifyRequest } from "fastify";
 import type { BlockList } from "./anomaly/blocks.js";
@@ -17,12 +20,17 @@ import type { KeyService } from "./keys/service.js";
 import type { Metrics } from "./metrics.js";
 
 export interface ServiceContext {
+  /** Direct reads only where no service fits: the health check and audit pages. */
   readonly db: Database;
+  /** KEK versions, wrap/unwrap and the key lifecycle. */
   readonly keys: KeyService;
+  /** Registered artifacts (the Cedar `Artifact` entities). */
   readonly artifacts: ArtifactRepo;
   /** Stanza digest → registered artifact, cached (the unwrap decision's `context.artifact`). */
   readonly stanzaArtifacts: StanzaArtifacts;
+  /** The audit hash chain (sink: the database, or a test double). */
   readonly audit: AuditLog;
+  /** Tried in order (mTLS, bootstrap tokens, OIDC/JWT): the first not to pass (null) decides. */
   readonly authenticators: readonly Authenticator[];
   /** The active Cedar policy set (bootstrap, or the newest version approved over the API). */
   readonly policies: PolicyStore;
@@ -35,10 +43,12 @@ export interface ServiceContext {
   readonly blocks: BlockList;
   /** Anomaly detection; null when off. */
   readonly anomaly: AnomalyDetector | null;
+  /** Most stanzas per batch unwrap. */
   readonly batchMax: number;
   readonly serverId: string;
 }
 
+/** The audit record of a request: its action, principal, source, id and the Cedar decision. */
 export function recordFor(
   req: FastifyRequest,
   outcome: AuditRecord["outcome"],

@@ -78,9 +78,10 @@ export {
 export { CEDAR_SCHEMA, DEFAULT_POLICIES } from "./authz/schema.js";
 export { openDatabase, redactUrl } from "./db/open.js";
 export type { Database, Dialect } from "./db/schema.js";
+export { DEFAULT_BATCH_MAX, type ServerOptions } from "./options.js";
 export { devRootKey, readServiceRootKey } from "./root-file.js";
 export { type RootRecovery, recoverServiceRoot, splitServiceRoot } from "./root-shares.js";
-export { buildServer, DEFAULT_BATCH_MAX, REDACT, type ServerOptions } from "./server.js";
+export { buildServer, REDACT } from "./server.js";
 export {
   type ClientCertOptions,
   type DevCa,

@@ -7,7 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -68,7 +75,9 @@ async function checkpointSeqs(db: Database): Promise<number[]> {
   return rows.map((r) => Number(r.seq));
 }
 
+/** The seqs anchored in `file`; none when the file was never created (a replica that signed none). */
 function anchoredSeqs(file: string): number[] {
+  if (!existsSync(file)) return [];
   return readFileSync(file, "utf8")
     .split("\n")
     .filter(Boolean)

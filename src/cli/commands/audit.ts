@@ -13,7 +13,7 @@ import {
 import { EXIT } from "../exit-codes.js";
 import { printJson } from "../options.js";
 import { serviceDbUrl } from "./serve.js";
-import { withClient } from "./service-artifacts.js";
+import { withClient } from "./service-shared.js";
 
 /**
  * The server to verify over the API, or null for the database. An explicit --db or --server

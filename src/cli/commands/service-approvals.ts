@@ -9,7 +9,7 @@ import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
 import type { ServiceClient } from "../../keys/service-client.js";
 import { printJson } from "../options.js";
-import { withClient } from "./service-artifacts.js";
+import { serviceGroup, withClient } from "./service-shared.js";
 
 interface Approval {
   id: string;
@@ -19,13 +19,6 @@ interface Approval {
   required: number;
   requester: string;
   expires: string;
-}
-
-function serviceGroup(program: Command): Command {
-  return (
-    program.commands.find((c) => c.name() === "service") ??
-    program.command("service").description("key service administration")
-  );
 }
 
 async function call(c: ServiceClient, method: "get" | "post", path: string, body?: unknown) {

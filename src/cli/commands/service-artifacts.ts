@@ -5,8 +5,8 @@
  */
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
-import { type ServiceClient, serviceClientFromEnv } from "../../keys/service-client.js";
 import { printJson } from "../options.js";
+import { serviceGroup, withClient } from "./service-shared.js";
 
 interface Artifact {
   id: string;
@@ -16,17 +16,6 @@ interface Artifact {
   labels: Record<string, string>;
   location?: string;
   created: string;
-}
-
-export async function withClient<T>(cmd: Command, f: (c: ServiceClient) => Promise<T>): Promise<T> {
-  const url = (cmd.optsWithGlobals().server as string | undefined) ?? process.env.TENSORSEAL_SERVER;
-  const client = serviceClientFromEnv(url);
-  if (!client) return fail("E_USAGE", "no key service: give --server URL or TENSORSEAL_SERVER");
-  try {
-    return await f(client);
-  } finally {
-    client.close();
-  }
 }
 
 function line(a: Artifact): string {
@@ -44,9 +33,7 @@ function line(a: Artifact): string {
 }
 
 export function registerServiceArtifacts(program: Command): void {
-  const service =
-    program.commands.find((c) => c.name() === "service") ??
-    program.command("service").description("key service administration");
+  const service = serviceGroup(program);
   const artifacts = service
     .command("artifacts")
     .description("the key service's artifact inventory (over HTTPS; token with admin or reader)");

@@ -19,6 +19,7 @@ import {
 import { homeDir } from "../keys-context.js";
 import { printJson } from "../options.js";
 import { serviceDbUrl } from "./serve.js";
+import { serviceGroup } from "./service-shared.js";
 
 async function withRevoked<T>(
   db: string | undefined,
@@ -33,9 +34,7 @@ async function withRevoked<T>(
 }
 
 export function registerServiceCert(program: Command): void {
-  const service =
-    program.commands.find((c) => c.name() === "service") ??
-    program.command("service").description("key service administration");
+  const service = serviceGroup(program);
   const cert = service
     .command("cert")
     .description("mTLS client certificates: issue (dev CA), revoke, list revoked");

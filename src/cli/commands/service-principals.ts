@@ -4,9 +4,8 @@
  * TENSORSEAL_SERVER_TOKEN[_FILE], TENSORSEAL_SERVER_CA). Needs an admin token by default.
  */
 import type { Command } from "commander";
-import { fail } from "../../format/errors.js";
-import { type ServiceClient, serviceClientFromEnv } from "../../keys/service-client.js";
 import { printJson } from "../options.js";
+import { serviceGroup, withClient } from "./service-shared.js";
 
 interface Blocked {
   principal: string;
@@ -14,21 +13,8 @@ interface Blocked {
   reason: string;
 }
 
-async function withClient<T>(cmd: Command, f: (c: ServiceClient) => Promise<T>): Promise<T> {
-  const url = (cmd.optsWithGlobals().server as string | undefined) ?? process.env.TENSORSEAL_SERVER;
-  const client = serviceClientFromEnv(url);
-  if (!client) return fail("E_USAGE", "no key service: give --server URL or TENSORSEAL_SERVER");
-  try {
-    return await f(client);
-  } finally {
-    client.close();
-  }
-}
-
 export function registerServicePrincipals(program: Command): void {
-  const service =
-    program.commands.find((c) => c.name() === "service") ??
-    program.command("service").description("key service administration");
+  const service = serviceGroup(program);
   const principals = service
     .command("principals")
     .description("principals blocked by anomaly detection (over HTTPS; admin token)");

@@ -7,11 +7,10 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { formatShare } from "../../keys/root-shares.js";
 import { readServiceRootKey, splitServiceRoot } from "../../service/index.js";
+import { serviceGroup } from "./service-shared.js";
 
 export function registerServiceRoot(program: Command): void {
-  const service =
-    program.commands.find((c) => c.name() === "service") ??
-    program.command("service").description("key service administration");
+  const service = serviceGroup(program);
   service
     .command("root")
     .description("the service root key under M-of-N control")

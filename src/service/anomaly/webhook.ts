@@ -5,7 +5,7 @@
  * the audit entry is the record. HTTPS, or plain HTTP to a loopback address only.
  */
 import { createHmac } from "node:crypto";
-import { isIP } from "node:net";
+import { httpsOrLoopback } from "../loopback.js";
 
 export const SIGNATURE_HEADER = "x-tensorseal-signature";
 export const ALERT_ID_HEADER = "x-tensorseal-alert-id";
@@ -45,18 +45,10 @@ export function checkWebhookUrl(raw: string): URL {
     throw new Error(`alert webhook ${JSON.stringify(raw)} is not a URL`);
   }
   if (u.username || u.password) throw new Error("alert webhook URL must not carry credentials");
-  if (u.protocol === "https:") return u;
-  if (u.protocol === "http:" && isLoopback(u.hostname)) return u;
+  if (httpsOrLoopback(u)) return u;
   throw new Error(
     `alert webhook must be https:// (plain http:// only to a loopback address), got ${u.protocol}//${u.hostname}`,
   );
-}
-
-function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, "");
-  if (h === "localhost") return true;
-  if (isIP(h) === 4) return h.startsWith("127.");
-  return h === "::1";
 }
 
 export class AlertWebhook {

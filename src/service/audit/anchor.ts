@@ -8,6 +8,7 @@
  * is anchored as usual. File lines are written in the order the checkpoints were signed.
  */
 import { open } from "node:fs/promises";
+import { httpsOrLoopback } from "../loopback.js";
 import { anchorLine } from "./anchor-line.js";
 import type { SignedCheckpoint } from "./chain.js";
 
@@ -29,8 +30,6 @@ export interface AnchorReport {
   failed(target: AnchorTarget, seq: number, err: unknown): void;
 }
 
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
-
 /** The URL, if it is https, or http to a loopback host; otherwise an Error saying why not. */
 export function checkAnchorUrl(s: string): URL {
   let u: URL;
@@ -39,8 +38,7 @@ export function checkAnchorUrl(s: string): URL {
   } catch {
     throw new Error(`not a URL: ${JSON.stringify(s)}`);
   }
-  if (u.protocol === "https:") return u;
-  if (u.protocol === "http:" && LOOPBACK.test(u.hostname)) return u;
+  if (httpsOrLoopback(u)) return u;
   throw new Error("the anchor URL must be https://, or http:// to a loopback address");
 }
 

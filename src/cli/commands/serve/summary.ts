@@ -1,0 +1,46 @@
+/** The lines `serve` prints on stderr once it listens (tests and operators grep some of them). */
+import type { AnomalyOptions, Authorizer, DevTls, RootRecovery } from "../../../service/index.js";
+import type { ApprovalSettings } from "./approvals.js";
+import { anchorFileProblem } from "./checkpoints.js";
+
+export interface Summary {
+  readonly url: string;
+  readonly serverId: string;
+  readonly auditPublicKey: string;
+  /** The database, credentials redacted (`db.where`). */
+  readonly where: string;
+  readonly authorizer: Authorizer;
+  readonly approvals: ApprovalSettings;
+  readonly recovery: RootRecovery | null;
+  readonly anomaly: AnomalyOptions | undefined;
+  readonly anchorFile: string | undefined;
+  readonly dev: DevTls | null;
+  /** --client-ca when mTLS is on. */
+  readonly clientCa: string | null;
+}
+
+export async function printSummary(s: Summary): Promise<void> {
+  const say = (line: string) => process.stderr.write(`tensorseal: ${line}\n`);
+  say(`key service listening on ${s.url} (server id ${s.serverId}, ${s.where})`);
+  say(`audit public key (pin it for \`audit verify --public-key\`): ${s.auditPublicKey}`);
+  say(
+    `bootstrap policies: ${s.authorizer.source} (${Object.keys(s.authorizer.policies).length}); a set approved over the API (GET /v1/policies) takes precedence`,
+  );
+  const dual = Object.entries(s.approvals.required).filter(([, n]) => n > 1);
+  say(
+    dual.length > 0
+      ? `dual control: ${dual.map(([op, n]) => `${op} needs ${n} approvals`).join(", ")}`
+      : "dual control is off (every --approvals operation at 1): consider --approvals destroy=2,export=2,policy=2",
+  );
+  if (s.recovery)
+    say(`root key rebuilt from shares ${s.recovery.shares.join(", ")} (audited as root.recover)`);
+  say(
+    s.anomaly
+      ? `anomaly detection on (auto-block ${s.anomaly.autoBlock ? "on" : "off"}, webhook ${s.anomaly.webhook ? new URL(s.anomaly.webhook.url).host : "none"})`
+      : "anomaly detection off",
+  );
+  if (s.anchorFile)
+    say(`checkpoints anchored to ${s.anchorFile}${await anchorFileProblem(s.anchorFile)}`);
+  if (s.dev) say(`development CA: ${s.dev.caPath} (clients: TENSORSEAL_SERVER_CA=${s.dev.caPath})`);
+  if (s.clientCa) say(`mTLS: client certificates from ${s.clientCa} (SPIFFE ID principals)`);
+}
