@@ -23,6 +23,7 @@ import { registerServe } from "./commands/serve.js";
 import { registerServiceApprovals } from "./commands/service-approvals.js";
 import { registerServiceArtifacts } from "./commands/service-artifacts.js";
 import { registerServiceCert } from "./commands/service-cert.js";
+import { registerServiceKeys } from "./commands/service-keys.js";
 import { registerServicePrincipals } from "./commands/service-principals.js";
 import { registerServiceRoot } from "./commands/service-root.js";
 import { registerServiceToken } from "./commands/service-token.js";
@@ -59,6 +60,7 @@ export function buildProgram(): Command {
     registerHsm,
     registerServe,
     registerServiceToken,
+    registerServiceKeys,
     registerServiceArtifacts,
     registerServiceCert,
     registerServicePrincipals,

@@ -203,6 +203,10 @@ export class ServiceClient {
     return this.call("POST", path, body);
   }
 
+  async patch(path: string, body: unknown): Promise<Reply> {
+    return this.call("PATCH", path, body);
+  }
+
   close(): void {
     this.agent.destroy();
   }

@@ -32,6 +32,12 @@ export const stanzaSchema = {
 
 export const keyNameSchema = { type: "string", pattern: KEY_NAME_PATTERN } as const;
 
+/** A key version in a path (`/v1/keys/:name/versions/:v/...`): a positive integer. */
+export const VERSION_PATTERN = "^[1-9][0-9]{0,8}$";
+
+/** The waiting period of a scheduled destruction, in days. */
+export const destroyDaysSchema = { type: "integer", minimum: 1, maximum: 365 } as const;
+
 export const sensitivitySchema = {
   type: "string",
   enum: SENSITIVITIES,

@@ -11,7 +11,7 @@ import { OPERATIONS } from "../approvals/operations.js";
 import type { Actor, ApprovalView } from "../approvals/service.js";
 import type { ServiceContext } from "../context.js";
 import { authorizeAction, release } from "../protected.js";
-import { errorResponses, keyNameSchema } from "../schemas.js";
+import { destroyDaysSchema, errorResponses, keyNameSchema } from "../schemas.js";
 
 const security = [{ bearer: [] }];
 const anyObject = { type: "object", additionalProperties: true } as const;
@@ -90,7 +90,7 @@ export async function approvalRoutes(app: FastifyInstance, ctx: ServiceContext):
             operation: { type: "string", enum: [...OPERATIONS] },
             key: keyNameSchema,
             version: { type: "integer", minimum: 1 },
-            days: { type: "integer", minimum: 1, maximum: 365 },
+            days: destroyDaysSchema,
             recipient: { type: "string", maxLength: 256 },
             files: {
               type: "object",

@@ -4,11 +4,13 @@ import type { ServiceContext } from "../context.js";
 import type { VersionAction } from "../keys/service.js";
 import { authorizeAction, release } from "../protected.js";
 import {
+  destroyDaysSchema,
   errorResponses,
   keyNameSchema,
   keySchema,
   labelsSchema,
   sensitivitySchema,
+  VERSION_PATTERN,
 } from "../schemas.js";
 import { actor, auditView } from "./approvals.js";
 
@@ -122,7 +124,7 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
   const versionParams = {
     type: "object",
     required: ["name", "v"],
-    properties: { name: keyNameSchema, v: { type: "string", pattern: "^[1-9][0-9]{0,8}$" } },
+    properties: { name: keyNameSchema, v: { type: "string", pattern: VERSION_PATTERN } },
   } as const;
   const lifecycle: { action: VersionAction; summary: string }[] = [
     { action: "disable", summary: "Disable a key version: it no longer unwraps (reversible)" },
@@ -158,10 +160,7 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
           body: {
             type: ["object", "null"],
             additionalProperties: false,
-            properties:
-              action === "schedule-destroy"
-                ? { days: { type: "integer", minimum: 1, maximum: 365 } }
-                : {},
+            properties: action === "schedule-destroy" ? { days: destroyDaysSchema } : {},
           },
           response: {
             200: {

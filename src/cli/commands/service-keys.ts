@@ -1,0 +1,300 @@
+/**
+ * `tensorseal service keys list|create|rotate|set|disable|enable|schedule-destroy|cancel-destroy`:
+ * the key service's KEKs over HTTPS with the seal/open service client (TENSORSEAL_SERVER or
+ * --server, TENSORSEAL_SERVER_TOKEN[_FILE], TENSORSEAL_SERVER_CA, TENSORSEAL_SERVER_CERT/KEY).
+ * Needs an admin token by default. Arguments are checked against the server's own schemas
+ * before any request (E_USAGE); refusals are E_PROVIDER.
+ */
+import type { Command } from "commander";
+import { fail } from "../../format/errors.js";
+import type { ServiceClient } from "../../keys/service-client.js";
+import {
+  destroyDaysSchema,
+  keyNameSchema,
+  labelsSchema,
+  sensitivitySchema,
+  VERSION_PATTERN,
+} from "../../service/schemas.js";
+import { collect, printJson } from "../options.js";
+import { serviceGroup, withClient } from "./service-shared.js";
+
+interface KeyVersion {
+  version: number;
+  state: string;
+  destroyAfter?: string;
+}
+
+interface Key {
+  name: string;
+  primaryVersion: number;
+  minDecryptionVersion?: number;
+  minEncryptionVersion?: number;
+  labels?: Record<string, string>;
+  sensitivity?: string;
+  versions: KeyVersion[];
+}
+
+const NAME_RE = new RegExp(keyNameSchema.pattern);
+const VERSION_RE = new RegExp(VERSION_PATTERN);
+const LABEL_KEY_RE = new RegExp(labelsSchema.propertyNames.pattern);
+const SENSITIVITIES: readonly string[] = sensitivitySchema.enum;
+
+function keyName(name: string): string {
+  if (!NAME_RE.test(name))
+    fail("E_USAGE", `key name ${JSON.stringify(name)} must match ${keyNameSchema.pattern}`);
+  return name;
+}
+
+function positive(what: string, v: string): number {
+  if (!VERSION_RE.test(v)) fail("E_USAGE", `${what} expects a positive integer, got ${v}`);
+  return Number(v);
+}
+
+function days(v: string): number {
+  const n = positive("--days", v);
+  if (n < destroyDaysSchema.minimum || n > destroyDaysSchema.maximum)
+    fail(
+      "E_USAGE",
+      `--days must be ${destroyDaysSchema.minimum}..${destroyDaysSchema.maximum}, got ${n}`,
+    );
+  return n;
+}
+
+function sensitivity(s: string): string {
+  if (!SENSITIVITIES.includes(s))
+    fail("E_USAGE", `--sensitivity ${JSON.stringify(s)}: one of ${SENSITIVITIES.join(", ")}`);
+  return s;
+}
+
+/** Repeated `-l k=v` as the labels the server accepts (labelsSchema), or undefined when none. */
+function labels(pairs: string[] | undefined): Record<string, string> | undefined {
+  if (pairs === undefined) return undefined;
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf("=");
+    if (eq <= 0) fail("E_USAGE", `--label expects KEY=VALUE, got ${JSON.stringify(p)}`);
+    const k = p.slice(0, eq);
+    const v = p.slice(eq + 1);
+    if (!LABEL_KEY_RE.test(k))
+      fail("E_USAGE", `--label key ${JSON.stringify(k)} must match ${LABEL_KEY_RE.source}`);
+    if (Object.hasOwn(out, k)) fail("E_USAGE", `--label ${k} given twice`);
+    if (v.length > labelsSchema.additionalProperties.maxLength)
+      fail(
+        "E_USAGE",
+        `--label ${k}: value longer than ${labelsSchema.additionalProperties.maxLength}`,
+      );
+    if (k === "sensitivity" && !SENSITIVITIES.includes(v))
+      fail("E_USAGE", `--label sensitivity=${v}: one of ${SENSITIVITIES.join(", ")}`);
+    out[k] = v;
+  }
+  if (Object.keys(out).length > labelsSchema.maxProperties)
+    fail("E_USAGE", `at most ${labelsSchema.maxProperties} labels`);
+  return out;
+}
+
+/** One request; anything but 200 (or 202 where `accepted`) is the service's refusal. */
+async function call(
+  cmd: Command,
+  method: "get" | "post" | "patch",
+  path: string,
+  body?: unknown,
+  accepted = false,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  return withClient(cmd, async (c: ServiceClient) => {
+    const r = method === "get" ? await c.get(path) : await c[method](path, body ?? {});
+    if (r.status !== 200 && !(accepted && r.status === 202)) c.refused(path, r);
+    return r;
+  });
+}
+
+const keyPath = (name: string) => `/v1/keys/${encodeURIComponent(name)}`;
+
+function labelText(l: Record<string, string> | undefined): string {
+  const s = Object.entries(l ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+  return s || "-";
+}
+
+/** name, primary, versions with states, labels, sensitivity, minimum versions (tab-separated). */
+function line(k: Key): string {
+  const versions = k.versions.map((v) => `v${v.version}:${v.state}`).join(",");
+  return [
+    k.name,
+    `primary v${k.primaryVersion}`,
+    versions,
+    labelText(k.labels),
+    k.sensitivity ?? "unspecified",
+    `min decrypt v${k.minDecryptionVersion ?? 1}`,
+    `min encrypt v${k.minEncryptionVersion ?? 1}`,
+  ].join("\t");
+}
+
+function report(json: boolean | undefined, value: unknown, human: string): void {
+  if (json) printJson(value);
+  else process.stdout.write(`${human}\n`);
+}
+
+const jsonHelp = "print the service's JSON answer";
+
+export function registerServiceKeys(program: Command): void {
+  const service = serviceGroup(program);
+  const keys = service
+    .command("keys")
+    .description(
+      "the key service's KEKs: metadata, versions and lifecycle (over HTTPS; admin token)",
+    );
+
+  keys
+    .command("list")
+    .description(
+      "keys (tab-separated: name, primary, versions:states, labels, sensitivity, min decrypt, min encrypt)",
+    )
+    .option("--json", "print JSON (an array of keys)")
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const list = (await call(cmd, "get", "/v1/keys")).body.keys as Key[];
+      if (o.json) return printJson(list);
+      for (const k of list) process.stdout.write(`${line(k)}\n`);
+    });
+
+  keys
+    .command("create")
+    .description("create a KEK at version 1, with labels and a sensitivity")
+    .argument("<name>", `key name (${keyNameSchema.pattern})`)
+    .option("-l, --label <k=v>", "label (repeatable)", collect)
+    .option("--sensitivity <s>", `one of ${SENSITIVITIES.join(" < ")} (default unspecified)`)
+    .option("--json", jsonHelp)
+    .addHelpText(
+      "after",
+      "\nExample:\n  tensorseal service keys create llm -l team=ml --sensitivity confidential",
+    )
+    .action(
+      async (
+        name: string,
+        o: { label?: string[]; sensitivity?: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const l = labels(o.label);
+        const body = {
+          name: keyName(name),
+          ...(l !== undefined ? { labels: l } : {}),
+          ...(o.sensitivity !== undefined ? { sensitivity: sensitivity(o.sensitivity) } : {}),
+        };
+        const k = (await call(cmd, "post", "/v1/keys", body)).body as unknown as Key;
+        report(o.json, k, `created key ${k.name} (version 1)`);
+      },
+    );
+
+  keys
+    .command("rotate")
+    .description("add a new version and make it primary (old versions still unwrap)")
+    .argument("<name>", "key name")
+    .option("--json", jsonHelp)
+    .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
+      const path = `${keyPath(keyName(name))}/rotate`;
+      const k = (await call(cmd, "post", path)).body as unknown as Key;
+      report(o.json, k, `rotated ${k.name}: primary version is now ${k.primaryVersion}`);
+    });
+
+  keys
+    .command("set")
+    .description("change minimum versions, labels (replaced as a whole) and sensitivity")
+    .argument("<name>", "key name")
+    .option("--min-decryption-version <n>", "versions below it no longer unwrap")
+    .option("--min-encryption-version <n>", "the primary must be at least this version")
+    .option("-l, --label <k=v>", "label (repeatable; the given set replaces the key's)", collect)
+    .option("--sensitivity <s>", `one of ${SENSITIVITIES.join(" < ")}`)
+    .option("--json", jsonHelp)
+    .addHelpText(
+      "after",
+      "\nExample:\n  tensorseal service keys set llm --min-decryption-version 2 -l team=ml -l env=prod",
+    )
+    .action(
+      async (
+        name: string,
+        o: {
+          minDecryptionVersion?: string;
+          minEncryptionVersion?: string;
+          label?: string[];
+          sensitivity?: string;
+          json?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        keyName(name);
+        const body: Record<string, unknown> = {};
+        if (o.minDecryptionVersion !== undefined)
+          body.minDecryptionVersion = positive("--min-decryption-version", o.minDecryptionVersion);
+        if (o.minEncryptionVersion !== undefined)
+          body.minEncryptionVersion = positive("--min-encryption-version", o.minEncryptionVersion);
+        const l = labels(o.label);
+        if (l !== undefined) body.labels = l;
+        if (o.sensitivity !== undefined) body.sensitivity = sensitivity(o.sensitivity);
+        if (Object.keys(body).length === 0) fail("E_USAGE", "nothing to set: see --help");
+        const k = (await call(cmd, "patch", keyPath(name), body)).body as unknown as Key;
+        report(o.json, k, `updated ${k.name}: ${line(k)}`);
+      },
+    );
+
+  const lifecycle: { action: string; description: string }[] = [
+    { action: "disable", description: "stop a version from unwrapping (reversible)" },
+    { action: "enable", description: "re-enable a disabled version" },
+    {
+      action: "cancel-destroy",
+      description: "cancel a scheduled destruction (the version comes back disabled)",
+    },
+  ];
+  for (const { action, description } of lifecycle) {
+    keys
+      .command(action)
+      .description(description)
+      .argument("<name>", "key name")
+      .argument("<version>", "version number")
+      .option("--json", jsonHelp)
+      .action(async (name: string, version: string, o: { json?: boolean }, cmd: Command) => {
+        const v = positive("version", version);
+        const path = `${keyPath(keyName(name))}/versions/${v}/${action}`;
+        const k = (await call(cmd, "post", path)).body.key as Key;
+        const state = k.versions.find((x) => x.version === v)?.state;
+        report(o.json, k, `version ${v} of ${k.name} is now ${state}`);
+      });
+  }
+
+  keys
+    .command("schedule-destroy")
+    .description(
+      "destroy a version's material after a waiting period (crypto-shredding); under dual control, request it",
+    )
+    .argument("<name>", "key name")
+    .argument("<version>", "version number")
+    .option(
+      "--days <n>",
+      `waiting period in days (${destroyDaysSchema.minimum}..${destroyDaysSchema.maximum}, default 7)`,
+    )
+    .option("--json", jsonHelp)
+    .addHelpText(
+      "after",
+      "\nFiles wrapped only under this version become unreadable for ever once it is destroyed.\nWith `serve --approvals destroy=M` (M > 1) this makes an approval request instead and\nprints its id: other admins approve it with `tensorseal service approvals approve ID`.",
+    )
+    .action(
+      async (name: string, version: string, o: { days?: string; json?: boolean }, cmd: Command) => {
+        const v = positive("version", version);
+        keyName(name);
+        const body = o.days !== undefined ? { days: days(o.days) } : {};
+        const path = `${keyPath(name)}/versions/${v}/schedule-destroy`;
+        const r = await call(cmd, "post", path, body, true);
+        if (o.json) return printJson(r.body);
+        if (r.status === 202) {
+          const b = r.body as { approval: string; required: number; approvers: string[] };
+          process.stdout.write(
+            `approval ${b.approval} pending: destroying ${name} v${v} needs ${b.required} approvals from distinct principals (${b.approvers.length} so far)\n` +
+              `approve with: tensorseal service approvals approve ${b.approval}\n`,
+          );
+          return;
+        }
+        process.stdout.write(
+          `version ${v} of ${name} will be destroyed after ${r.body.destroyAfter as string}\n`,
+        );
+      },
+    );
+}
