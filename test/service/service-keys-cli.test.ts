@@ -1,0 +1,265 @@
+/**
+ * `tensorseal service keys ...` over HTTPS (dev CA) against loopback key services: one with dual
+ * control off, one with `destroy=2`. A token without admin is refused (exit 8) and audited; bad
+ * arguments exit 2 before any request (the audit log does not grow).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import type { FastifyInstance } from "fastify";
+import { type Database, ensureDevTls, verifyAuditLog } from "../../src/service/index.js";
+import { type Sandbox, sandbox } from "../cli/helpers.js";
+import {
+  type AuditEntryView,
+  lastAuditEntry,
+  server,
+  sqliteDb,
+  type TestDb,
+  token,
+} from "./helpers.js";
+
+interface Key {
+  name: string;
+  primaryVersion: number;
+  minDecryptionVersion: number;
+  minEncryptionVersion: number;
+  labels: Record<string, string>;
+  sensitivity: string;
+  versions: { version: number; state: string; destroyAfter?: string }[];
+}
+
+let sb: Sandbox;
+let tdb: TestDb;
+let db: Database;
+let app: FastifyInstance;
+let admin: string;
+let env: NodeJS.ProcessEnv;
+let dualDb: TestDb;
+let dual: Database;
+let dualApp: FastifyInstance;
+let dualAdmin: string;
+let dualEnv: NodeJS.ProcessEnv;
+
+const run = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
+  sb.runAsync(["service", "keys", ...args], { ...env, TENSORSEAL_SERVER_TOKEN: admin, ...extra });
+
+const auditCount = async (d: Database) =>
+  Number(
+    (
+      await d.db
+        .selectFrom("audit")
+        .select((e) => e.fn.countAll().as("n"))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+
+async function list(): Promise<Key[]> {
+  const r = await run(["list", "--json"]);
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+async function show(name: string): Promise<Key> {
+  const k = (await list()).find((x) => x.name === name);
+  assert.ok(k, `${name} listed`);
+  return k;
+}
+
+before(async () => {
+  sb = sandbox();
+  const dev = await ensureDevTls(join(sb.dir, "srv"));
+  tdb = sqliteDb();
+  db = await tdb.open();
+  app = await server(db, { sweepEveryMs: 0, tls: dev });
+  admin = await token(db, "admin");
+  env = {
+    TENSORSEAL_SERVER: await app.listen({ host: "127.0.0.1", port: 0 }),
+    TENSORSEAL_SERVER_CA: dev.caPath,
+  };
+  dualDb = sqliteDb();
+  dual = await dualDb.open();
+  dualApp = await server(dual, {
+    sweepEveryMs: 0,
+    tls: dev,
+    approvals: { required: { destroy: 2 } },
+  });
+  dualAdmin = await token(dual, "admin");
+  dualEnv = {
+    TENSORSEAL_SERVER: await dualApp.listen({ host: "127.0.0.1", port: 0 }),
+    TENSORSEAL_SERVER_TOKEN: dualAdmin,
+  };
+});
+
+after(async () => {
+  sb.cleanup();
+  await app.close();
+  await dualApp.close();
+  await db.close();
+  await dual.close();
+  await tdb.drop();
+  await dualDb.drop();
+});
+
+test("create with labels and sensitivity, list, rotate, set, disable/enable, schedule/cancel destroy", async () => {
+  const c = await run([
+    "create",
+    "llm",
+    "-l",
+    "team=ml",
+    "-l",
+    "env=dev",
+    "--sensitivity",
+    "confidential",
+  ]);
+  assert.equal(c.status, 0, c.stderr);
+  assert.match(c.stdout, /created key llm \(version 1\)/);
+  const created = await lastAuditEntry<AuditEntryView>(db);
+  assert.equal(created.action, "keys.create");
+  assert.deepEqual(created.resource, {
+    key: "llm",
+    version: 1,
+    labels: { team: "ml", env: "dev" },
+    sensitivity: "confidential",
+  });
+  let k = await show("llm");
+  assert.deepEqual(k.labels, { team: "ml", env: "dev" });
+  assert.equal(k.sensitivity, "confidential");
+  assert.equal(k.primaryVersion, 1);
+
+  const table = await run(["list"]);
+  assert.equal(table.status, 0, table.stderr);
+  assert.deepEqual(table.stdout.trim().split("\t"), [
+    "llm",
+    "primary v1",
+    "v1:enabled",
+    "env=dev,team=ml", // the service stores labels sorted
+    "confidential",
+    "min decrypt v1",
+    "min encrypt v1",
+  ]);
+
+  for (const want of [2, 3]) {
+    const r = await run(["rotate", "llm"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`primary version is now ${want}`));
+  }
+  const s = await run([
+    "set",
+    "llm",
+    "--min-decryption-version",
+    "2",
+    "--min-encryption-version",
+    "3",
+    "-l",
+    "team=ml",
+    "-l",
+    "env=prod",
+    "--sensitivity",
+    "restricted",
+    "--json",
+  ]);
+  assert.equal(s.status, 0, s.stderr);
+  assert.equal(JSON.parse(s.stdout).minDecryptionVersion, 2);
+  k = await show("llm");
+  assert.equal(k.primaryVersion, 3);
+  assert.equal(k.minDecryptionVersion, 2);
+  assert.equal(k.minEncryptionVersion, 3);
+  assert.deepEqual(k.labels, { team: "ml", env: "prod" });
+  assert.equal(k.sensitivity, "restricted");
+
+  const d = await run(["disable", "llm", "2"]);
+  assert.equal(d.status, 0, d.stderr);
+  assert.match(d.stdout, /version 2 of llm is now disabled/);
+  assert.equal((await show("llm")).versions.find((v) => v.version === 2)?.state, "disabled");
+  const e = await run(["enable", "llm", "2", "--json"]);
+  assert.equal(e.status, 0, e.stderr);
+  assert.equal(
+    (JSON.parse(e.stdout) as Key).versions.find((v) => v.version === 2)?.state,
+    "enabled",
+  );
+
+  const sd = await run(["schedule-destroy", "llm", "1", "--days", "3"]);
+  assert.equal(sd.status, 0, sd.stderr);
+  assert.match(sd.stdout, /version 1 of llm will be destroyed after \d{4}-\d\d-\d\dT/);
+  const v1 = (await show("llm")).versions.find((v) => v.version === 1);
+  assert.equal(v1?.state, "scheduled");
+  const days = (Date.parse(v1?.destroyAfter ?? "") - Date.now()) / 86_400_000;
+  assert.ok(days > 2.9 && days <= 3, `destroyAfter in 3 days, got ${days}`);
+  const cd = await run(["cancel-destroy", "llm", "1"]);
+  assert.equal(cd.status, 0, cd.stderr);
+  assert.match(cd.stdout, /version 1 of llm is now disabled/);
+
+  // The service's own refusals: exit 8 with its message.
+  const missing = await run(["rotate", "nope"]);
+  assert.equal(missing.status, 8, missing.stderr);
+  assert.match(missing.stderr, /\/v1\/keys\/nope\/rotate/);
+  const twice = await run(["create", "llm"]);
+  assert.equal(twice.status, 8, twice.stderr);
+});
+
+test("schedule-destroy under dual control (destroy=2) prints an approval id; nothing scheduled yet", async () => {
+  const env2 = { ...dualEnv };
+  assert.equal((await run(["create", "m"], env2)).status, 0);
+  assert.equal((await run(["rotate", "m"], env2)).status, 0);
+  const r = await run(["schedule-destroy", "m", "1"], env2);
+  assert.equal(r.status, 0, r.stderr);
+  const id = /^approval (apr_\S+) pending: .* needs 2 approvals/m.exec(r.stdout)?.[1];
+  assert.ok(id, r.stdout);
+  assert.match(r.stdout, new RegExp(`tensorseal service approvals approve ${id}$`, "m"));
+  const l = await run(["list", "--json"], env2);
+  assert.equal(l.status, 0, l.stderr);
+  const m = (JSON.parse(l.stdout) as Key[]).find((k) => k.name === "m");
+  assert.equal(m?.versions.find((v) => v.version === 1)?.state, "enabled");
+  const pending = await sb.runAsync(["service", "approvals", "show", id], { ...env, ...env2 });
+  assert.equal(pending.status, 0, pending.stderr);
+  assert.equal(JSON.parse(pending.stdout).state, "pending");
+  const j = await run(["schedule-destroy", "m", "1", "--json"], env2);
+  assert.equal(j.status, 0, j.stderr);
+  assert.match(JSON.parse(j.stdout).approval, /^apr_/);
+});
+
+test("a token without admin is refused (exit 8) and audited; bad arguments exit 2 with no request", async () => {
+  const reader = await token(db, "reader,wrap,unwrap,audit");
+  for (const args of [["list"], ["create", "x"], ["disable", "llm", "3"]]) {
+    const r = await run(args, { TENSORSEAL_SERVER_TOKEN: reader });
+    assert.equal(r.status, 8, `${args.join(" ")}: ${r.stderr}`);
+    assert.equal(r.stdout, "");
+    const a = await lastAuditEntry<AuditEntryView>(db);
+    assert.equal(a.action, args[0] === "list" ? "keys.list" : `keys.${args[0]}`);
+    assert.equal(a.outcome, "denied");
+    assert.equal(a.status, 403);
+  }
+  assert.equal((await show("llm")).versions.find((v) => v.version === 3)?.state, "enabled");
+
+  const before = await auditCount(db);
+  for (const args of [
+    ["create", "bad name"],
+    ["create", "x", "-l", "novalue"],
+    ["create", "x", "-l", "=v"],
+    ["create", "x", "-l", "-bad=v"],
+    ["create", "x", "-l", "a=1", "-l", "a=2"],
+    ["create", "x", "-l", "sensitivity=top"],
+    ["create", "x", "--sensitivity", "secret"],
+    ["rotate", "a/b"],
+    ["set", "llm"],
+    ["set", "llm", "--min-decryption-version", "0"],
+    ["set", "llm", "--min-encryption-version", "x"],
+    ["disable", "llm", "0"],
+    ["enable", "llm", "-1"],
+    ["cancel-destroy", "llm", "1.5"],
+    ["schedule-destroy", "llm", "v1"],
+    ["schedule-destroy", "llm", "1", "--days", "0"],
+    ["schedule-destroy", "llm", "1", "--days", "366"],
+    ["disable", "llm"],
+  ]) {
+    const r = await run(args);
+    assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.equal(r.stdout, "");
+  }
+  assert.equal(await auditCount(db), before, "no request reached the service");
+  const none = await run(["list"], { TENSORSEAL_SERVER: "" });
+  assert.equal(none.status, 2, none.stderr);
+
+  const v = await verifyAuditLog(db, { publicKey: app.tensorseal.auditPublicKey });
+  assert.deepEqual(v.problems, []);
+});
