@@ -7,15 +7,16 @@ export function collect(value: string, previous: string[] = []): string[] {
 }
 
 export function parsePairs(pairs: string[] | undefined, flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  // A Map, not `k in {}`: keys such as `constructor` or `__proto__` are ordinary labels here.
+  const out = new Map<string, string>();
   for (const p of pairs ?? []) {
     const eq = p.indexOf("=");
     if (eq <= 0) fail("E_USAGE", `${flag} expects KEY=VALUE, got ${JSON.stringify(p)}`);
     const k = p.slice(0, eq);
-    if (k in out) fail("E_USAGE", `${flag} ${k} given twice`);
-    out[k] = p.slice(eq + 1);
+    if (out.has(k)) fail("E_USAGE", `${flag} ${k} given twice`);
+    out.set(k, p.slice(eq + 1));
   }
-  return out;
+  return Object.fromEntries(out);
 }
 
 /** "1MiB", "16KiB", "65536" → bytes. */

@@ -38,7 +38,11 @@ async function contend(tdb: TestDb): Promise<void> {
     const ids = [...batchIds("a", BATCHES), ...batchIds("b", BATCHES)].flat();
     const rows = await d.db.selectFrom("audit").select(["seq", "entry"]).orderBy("seq").execute();
     assert.equal(rows.length, ids.length, "every record appended once");
-    rows.forEach((r, i) => assert.equal(Number(r.seq), i + 1, "seq without gaps"));
+    assert.deepEqual(
+      rows.map((r) => Number(r.seq)),
+      ids.map((_, i) => i + 1),
+      "seq without gaps",
+    );
     const seen = rows.map((r) => JSON.parse(r.entry).requestId as string).sort();
     assert.deepEqual(seen, [...ids].sort(), "each record exactly once");
     const v = await verifyAuditLog(d, { publicKey: state.auditPublicKey });
