@@ -18,10 +18,12 @@ export interface ServiceChild {
   proc: ChildProcess;
 }
 
+/** `extraArgs` go to `serve`, `nodeArgs` to the server's node (e.g. `--cpu-prof`). */
 export async function startService(
   db: string,
   home: string,
   extraArgs: string[] = [],
+  nodeArgs: string[] = [],
 ): Promise<ServiceChild> {
   const env = { ...process.env, TENSORSEAL_HOME: home };
   const tok = spawnSync(
@@ -32,7 +34,7 @@ export async function startService(
   if (tok.status !== 0) throw new Error(tok.stderr.toString());
   const proc = spawn(
     process.execPath,
-    [CLI, "serve", "--dev", "--listen", "127.0.0.1:0", "--db", db, ...extraArgs],
+    [...nodeArgs, CLI, "serve", "--dev", "--listen", "127.0.0.1:0", "--db", db, ...extraArgs],
     { env, stdio: ["ignore", "ignore", "pipe"] },
   );
   let err = "";

@@ -8,13 +8,13 @@
  *
  *   npm run bench:service            BENCH_SECONDS=10 (default), TENSORSEAL_TEST_PG_URL for PostgreSQL
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { request } from "node:https";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import pg from "pg";
+import { CLI, call, type ServiceChild, startService, stopService } from "./serve-child.js";
 
 /** The part of autocannon's result used here (the package ships no types; no @types dependency added). */
 interface LoadResult {
@@ -28,7 +28,6 @@ const autocannon = createRequire(import.meta.url)("autocannon") as (
   o: object,
 ) => Promise<LoadResult>;
 
-const CLI = resolve("dist/src/cli/main.js");
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const PG_URL = process.env.TENSORSEAL_TEST_PG_URL ?? "postgres://root@127.0.0.1:5432/test";
 const BATCH = 100;
@@ -37,76 +36,16 @@ const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").f
 /** Run only these databases (comma-separated: sqlite,postgres); default both. */
 const ONLY = new Set((process.env.BENCH_DB ?? "sqlite,postgres").split(","));
 
-interface Server {
-  url: string;
-  ca: Buffer;
-  token: string;
-  env: NodeJS.ProcessEnv;
-  proc: ChildProcess;
+type Server = ServiceChild;
+
+function start(db: string, home: string): Promise<Server> {
+  return startService(db, home, ["--batch-max", String(BATCH)], SERVER_NODE_ARGS);
 }
 
-async function start(db: string, home: string): Promise<Server> {
-  const env = { ...process.env, TENSORSEAL_HOME: home };
-  const tok = spawnSync(
-    process.execPath,
-    [CLI, "service", "token", "create", "--scope", "admin,wrap,unwrap", "--db", db],
-    { env },
-  );
-  if (tok.status !== 0) throw new Error(tok.stderr.toString());
-  const proc = spawn(
-    process.execPath,
-    [
-      ...SERVER_NODE_ARGS,
-      CLI,
-      "serve",
-      "--dev",
-      "--listen",
-      "127.0.0.1:0",
-      "--db",
-      db,
-      "--batch-max",
-      String(BATCH),
-    ],
-    {
-      env,
-      stdio: ["ignore", "ignore", "pipe"], // info-level JSON logs are written (to /dev/null), as in production
-    },
-  );
-  let err = "";
-  const url = await new Promise<string>((ok, fail) => {
-    proc.stderr!.on("data", (d: Buffer) => {
-      err += d;
-      const m = /listening on (https:\/\/\S+)/.exec(err);
-      if (m && err.includes("development CA")) ok(m[1]!);
-    });
-    proc.once("exit", () => fail(new Error(err)));
-  });
-  return {
-    url,
-    ca: readFileSync(join(home, "service-dev", "ca.pem")),
-    token: tok.stdout.toString().trim(),
-    env,
-    proc,
-  };
-}
-
-function post(s: Server, path: string, body: unknown): Promise<Record<string, unknown>> {
-  return new Promise((ok, fail) => {
-    const req = request(new URL(path, s.url), {
-      method: "POST",
-      ca: s.ca,
-      headers: { authorization: `Bearer ${s.token}`, "content-type": "application/json" },
-    });
-    req.on("response", (res) => {
-      let t = "";
-      res.on("data", (d) => {
-        t += d;
-      });
-      res.on("end", () => ok(JSON.parse(t)));
-    });
-    req.on("error", fail);
-    req.end(JSON.stringify(body));
-  });
+async function post(s: Server, path: string, body: unknown): Promise<Record<string, unknown>> {
+  const r = await call(s, "POST", path, body);
+  if (r.status !== 200) throw new Error(`${path}: HTTP ${r.status} ${r.text}`);
+  return JSON.parse(r.text);
 }
 
 async function load(s: Server, path: string, body: unknown, connections: number, method = "POST") {
@@ -166,8 +105,7 @@ async function bench(label: string, db: string): Promise<void> {
       `${verify.ok ? "ok" : "FAILED"}: ${verify.entries} entries, ${verify.checkpoints} checkpoints`,
     );
   } finally {
-    s.proc.kill("SIGTERM");
-    await new Promise((r) => s.proc.once("exit", r));
+    await stopService(s);
     rmSync(home, { recursive: true, force: true });
   }
 }
