@@ -335,7 +335,7 @@ export class KeyService {
     const hit = this.materials.get(id);
     if (hit) return hit;
     const row = await this.repo.sealed(name, version);
-    if (!row || row.state !== "enabled") return null;
+    if (row?.state !== "enabled") return null;
     const m = openSecret(this.state.root.sealing, this.serverId, name, version, row.sealed);
     this.materials.set(id, m);
     return m;
