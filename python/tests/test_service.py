@@ -86,15 +86,18 @@ def _get(url: str, ca: Path, path: str, token: str | None = None, body: object =
         return e.code, e.read()
 
 
-def start_server(d: Path) -> Server:
+def start_server(d: Path, extra: list[str] | None = None) -> Server:
+    """`serve --dev` in ``d`` (a second start in the same ``d`` reuses its root key, database
+    and dev CA), with ``extra`` flags such as ``--client-ca``."""
     d.mkdir(parents=True, exist_ok=True)
     root = d / "root.hex"
-    root.write_text(os.urandom(32).hex())
+    if not root.exists():
+        root.write_text(os.urandom(32).hex())
     env = {"HOME": str(d), "TENSORSEAL_HOME": str(d / "home"), "TENSORSEAL_ROOT_KEY_FILE": str(root)}
     log = d / "serve.log"
     with open(log, "wb") as err:
         proc = subprocess.Popen(
-            [shutil.which("node") or "node", str(CLI), "serve", "--dev", "--listen", "127.0.0.1:0", "--log-level", "warn"],
+            [shutil.which("node") or "node", str(CLI), "serve", "--dev", "--listen", "127.0.0.1:0", "--log-level", "warn", *(extra or [])],
             env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -285,3 +288,231 @@ def test_other_server_is_not_mine_and_stopped_server_is_e_provider(server: Serve
     with pytest.raises(TensorSealError) as e:
         ServiceRecipient(other.url, b_admin, "weights", other.ca).wrap(os.urandom(32))
     assert e.value.code == "E_PROVIDER"
+
+
+# ---- mTLS: a SPIFFE client certificate instead of a bearer token (docs/SERVICE.md) ----
+
+LOADER = "spiffe://dev.local/ns/ml/sa/loader"
+NO_ROLE = "spiffe://dev.local/ns/ml/sa/nobody"
+
+
+@dataclass
+class MtlsServer:
+    srv: Server
+    admin: str
+    cert: Path  # client.pem / client.key of LOADER (roles unwrap, wrap)
+    key: Path
+    no_role: Path  # directory with client.pem / client.key of NO_ROLE (no roles)
+
+    def env(self, cert: Path | None = None, key: Path | None = None, token: str = "") -> dict[str, str]:
+        """CLI/from_env configuration with the certificate; TENSORSEAL_SERVER_TOKEN="" means no
+        token for the TS CLI too (its `??` keeps the empty string and skips the token file)."""
+        return {
+            "TENSORSEAL_SERVER": self.srv.url,
+            "TENSORSEAL_SERVER_CA": str(self.srv.ca),
+            "TENSORSEAL_SERVER_CERT": str(cert or self.cert),
+            "TENSORSEAL_SERVER_KEY": str(key or self.key),
+            "TENSORSEAL_SERVER_TOKEN": token,
+        }
+
+
+@pytest.fixture(scope="module")
+def mtls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MtlsServer]:
+    d = tmp_path_factory.mktemp("mtls")
+    # `--client-ca` is read before `--dev` makes its CA: a first start creates the dev CA (and a
+    # token and a key), then the service restarts on the same home with mTLS on.
+    first = start_server(d)
+    try:
+        admin = first.token("admin,wrap,unwrap")
+        status, body = _get(first.url, first.ca, "/v1/keys", admin, {"name": "weights"})
+        assert status == 200, body
+        for spiffe_id, out in ((LOADER, "id"), (NO_ROLE, "id-norole")):
+            p = run_cli(["service", "cert", "issue", "--spiffe-id", spiffe_id, "-o", str(d / out)], first.env)
+            assert re.fullmatch(r"[0-9a-f]{64}\n", p.stdout), "issue prints the fingerprint only"
+        ca = first.ca
+    finally:
+        first.stop()
+    roles = d / "roles.json"
+    roles.write_text(json.dumps({LOADER: ["unwrap", "wrap"]}))
+    srv = start_server(d, ["--client-ca", str(ca), "--mtls-roles", str(roles)])
+    try:
+        yield MtlsServer(srv, admin, d / "id" / "client.pem", d / "id" / "client.key", d / "id-norole")
+    finally:
+        srv.stop()
+    assert srv.proc.returncode is not None
+
+
+def _mtls_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    monkeypatch.delenv("TENSORSEAL_SERVER_TOKEN_FILE", raising=False)
+    for k, v in env.items():
+        if k == "TENSORSEAL_SERVER_TOKEN" and not v:
+            monkeypatch.delenv(k, raising=False)
+        else:
+            monkeypatch.setenv(k, v)
+
+
+def _foreign_client_cert(d: Path, spiffe_id: str) -> tuple[Path, Path]:
+    """A well-formed X509-SVID (clientAuth, one URI SAN) signed by a CA the service never saw."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "foreign test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id)]), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    d.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = d / "client.pem", d / "client.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def _secret_parts(key: Path) -> list[str]:
+    """Lines of a PEM private key's body: none may show up in an error message."""
+    return [ln for ln in key.read_text().splitlines() if ln and not ln.startswith("-----")]
+
+
+def test_mtls_certificate_alone_unwraps_and_wraps(mtls: MtlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = os.urandom(200_000)
+    (tmp_path / "m.bin").write_bytes(data)
+    # Sealed by the TS CLI with a bearer token (no certificate)...
+    token_env = mtls.srv.client_env(mtls.admin)
+    run_cli(["seal", str(tmp_path / "m.bin"), "-r", "service:weights", "-o", str(tmp_path / "m.tseal")], token_env)
+    # ...opened in Python with only the certificate (no token anywhere).
+    _mtls_env(monkeypatch, mtls.env())
+    ident = ServiceIdentity.from_env()
+    assert ident.client._token is None
+    assert open_file(tmp_path / "m.tseal", [ident]) == data
+    # Explicit arguments, no environment: the same.
+    ident2 = ServiceIdentity(mtls.srv.url, None, mtls.srv.ca, cert_file=mtls.cert, key_file=mtls.key)
+    assert open_file(tmp_path / "m.tseal", [ident2]) == data
+    # Sealed by Python with only the certificate (wrap role from --mtls-roles), opened by the TS
+    # CLI with only the certificate and by Python.
+    sealed = seal_bytes(data, [parse_recipient("service:weights")])
+    (tmp_path / "py.tseal").write_bytes(sealed)
+    run_cli(["open", str(tmp_path / "py.tseal"), "-o", str(tmp_path / "py.out")], mtls.env())
+    assert (tmp_path / "py.out").read_bytes() == data
+    assert open_file_bytes(sealed, ident) == data
+    # The audit log names the SPIFFE ID as the principal of the last unwrap.
+    entries = [json.loads(ln) for ln in run_cli(["audit", "export"], mtls.srv.env).stdout.splitlines() if ln]
+    unwraps = [e for e in entries if e.get("action") == "datakeys.unwrap" and e.get("outcome") == "allowed"]
+    assert unwraps and unwraps[-1].get("principal") == LOADER, unwraps[-1:]
+    # The certificate was the only credential: the same call without it is refused (401).
+    with pytest.raises(TensorSealError) as e:
+        open_file_bytes(sealed, ServiceIdentity(mtls.srv.url, None, mtls.srv.ca))
+    assert e.value.code == "E_PROVIDER"
+
+
+def test_mtls_spiffe_id_without_role_is_refused(mtls: MtlsServer, tmp_path: Path) -> None:
+    sealed = seal_bytes(b"w", [ServiceRecipient(mtls.srv.url, mtls.admin, "weights", mtls.srv.ca)])
+    ident = ServiceIdentity(
+        mtls.srv.url, None, mtls.srv.ca, cert_file=mtls.no_role / "client.pem", key_file=mtls.no_role / "client.key"
+    )
+    with pytest.raises(TensorSealError) as e:
+        open_file_bytes(sealed, ident)
+    assert e.value.code == "E_PROVIDER" and "/v1/datakeys/unwrap" in str(e.value)
+
+
+def test_mtls_certificate_of_another_ca_is_refused(mtls: MtlsServer, tmp_path: Path) -> None:
+    # Same SPIFFE ID as the roled certificate, but signed by a CA the service does not trust.
+    cert, key = _foreign_client_cert(tmp_path / "foreign", LOADER)
+    sealed = seal_bytes(b"secret", [ServiceRecipient(mtls.srv.url, mtls.admin, "weights", mtls.srv.ca)])
+    for token in (None, mtls.admin):  # a valid token does not rescue a bad certificate
+        ident = ServiceIdentity(mtls.srv.url, token, mtls.srv.ca, cert_file=cert, key_file=key)
+        with pytest.raises(TensorSealError) as e:
+            open_file_bytes(sealed, ident)
+        msg = str(e.value)
+        assert e.value.code == "E_PROVIDER", msg
+        assert "client certificate" in msg and "--client-ca" in msg, msg  # the service's 401 reason
+        assert mtls.admin not in msg and not any(part in msg for part in _secret_parts(key))
+        with pytest.raises(TensorSealError) as e:
+            ServiceRecipient(mtls.srv.url, token, "weights", mtls.srv.ca, cert_file=cert, key_file=key).wrap(os.urandom(32))
+        assert e.value.code == "E_PROVIDER"
+    # The TS CLI refuses the same certificate (exit 8 = E_PROVIDER).
+    (tmp_path / "s.tseal").write_bytes(sealed)
+    p = run_cli(["open", str(tmp_path / "s.tseal"), "-o", str(tmp_path / "s.out")], mtls.env(cert, key), check=False)
+    assert p.returncode == 8, p.stderr
+
+
+def test_mtls_configuration_errors(mtls: MtlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _mtls_env(monkeypatch, mtls.env())
+    assert ServiceClient.from_env().server_id() == mtls.srv.server_id
+    # Half a client identity is E_USAGE (an empty value counts as unset), never a token-less call.
+    for unset in ("TENSORSEAL_SERVER_KEY", "TENSORSEAL_SERVER_CERT"):
+        with monkeypatch.context() as m:
+            m.delenv(unset)
+            with pytest.raises(TensorSealError) as e:
+                ServiceIdentity.from_env()
+            assert e.value.code == "E_USAGE" and "TENSORSEAL_SERVER_CERT and TENSORSEAL_SERVER_KEY" in str(e.value)
+            m.setenv(unset, "")
+            with pytest.raises(TensorSealError) as e:
+                ServiceRecipient.from_env("weights")
+            assert e.value.code == "E_USAGE"
+    for kw in ({"cert_file": mtls.cert}, {"key_file": mtls.key}):
+        with pytest.raises(TensorSealError) as e:
+            ServiceClient(mtls.srv.url, None, mtls.srv.ca, **kw)  # type: ignore[arg-type]
+        assert e.value.code == "E_USAGE" and "give both" in str(e.value)
+    # The TS CLI says the same about half an identity (exit 2).
+    (tmp_path / "x.tseal").write_bytes(seal_bytes(b"x", [ServiceRecipient(mtls.srv.url, mtls.admin, "weights", mtls.srv.ca)]))
+    p = run_cli(["open", str(tmp_path / "x.tseal"), "-o", str(tmp_path / "x.out")], {**mtls.env(), "TENSORSEAL_SERVER_KEY": ""}, check=False)
+    assert p.returncode == 2, p.stderr
+    # A missing file names the variable; a key that does not match, or an encrypted key, is
+    # E_USAGE at once (no passphrase prompt) and never shows key material.
+    monkeypatch.setenv("TENSORSEAL_SERVER_KEY", str(tmp_path / "missing.key"))
+    with pytest.raises(TensorSealError) as e:
+        ServiceIdentity.from_env()
+    assert e.value.code == "E_USAGE" and "TENSORSEAL_SERVER_KEY=" in str(e.value) and "ENOENT" in str(e.value)
+    _, other_key = _foreign_client_cert(tmp_path / "other", LOADER)
+    from cryptography.hazmat.primitives import serialization
+
+    pem = serialization.load_pem_private_key(mtls.key.read_bytes(), None)
+    encrypted = tmp_path / "enc.key"
+    encrypted.write_bytes(
+        pem.private_bytes(  # type: ignore[union-attr]
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")
+        )
+    )
+    for bad_key, words in ((other_key, "cannot be loaded"), (encrypted, "encrypted")):
+        with pytest.raises(TensorSealError) as e:
+            ServiceClient(mtls.srv.url, None, mtls.srv.ca, cert_file=mtls.cert, key_file=bad_key)
+        msg = str(e.value)
+        assert e.value.code == "E_USAGE" and words in msg, msg
+        assert not any(part in msg for part in _secret_parts(bad_key) + _secret_parts(mtls.key))
+    # Not a certificate at all.
+    with pytest.raises(TensorSealError) as e:
+        ServiceClient(mtls.srv.url, None, mtls.srv.ca, cert_file=mtls.srv.ca.parent / "nope.pem", key_file=mtls.key)
+    assert e.value.code == "E_USAGE"

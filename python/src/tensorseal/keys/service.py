@@ -11,8 +11,11 @@ never computes or checks ``wrapped``. :class:`ServiceIdentity` sends a stanza to
 Configuration, as the CLI reads it (:meth:`ServiceClient.from_env`): ``TENSORSEAL_SERVER``
 (base URL), ``TENSORSEAL_SERVER_CA`` (PEM file of the CA to trust, e.g. the ``serve --dev``
 CA; when given, *only* that CA is trusted), ``TENSORSEAL_SERVER_TOKEN`` or
-``TENSORSEAL_SERVER_TOKEN_FILE`` (bearer token). The token is sent only in the Authorization
-header; it never appears in an error message, a repr or a log.
+``TENSORSEAL_SERVER_TOKEN_FILE`` (bearer token), ``TENSORSEAL_SERVER_CERT`` and
+``TENSORSEAL_SERVER_KEY`` (PEM client certificate chain and its unencrypted private key for
+mTLS, both or neither: a SPIFFE X509-SVID authenticates without a token, docs/SERVICE.md "mTLS
+and SPIFFE principals"). The token is sent only in the Authorization header; it and the key
+never appear in an error message, a repr or a log.
 
 Errors: an unreachable service, a refusal (401/403, audit unavailable...) or a malformed answer
 is ``E_PROVIDER``; a stanza the service holds but that does not open (HTTP 422) is
@@ -107,6 +110,28 @@ def _reason(e: BaseException) -> str:
     return str(r)[:200]
 
 
+def _no_passphrase() -> NoReturn:
+    # OpenSSL's default would prompt on the terminal for an encrypted key; the TS client has no
+    # passphrase option either, so an encrypted key is a configuration error, never a prompt.
+    raise _EncryptedKey
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def _load_client_cert(ctx: ssl.SSLContext, cert_file: str, key_file: str) -> None:
+    """The client certificate (chain) and its key into ``ctx``; ``E_USAGE`` naming the files."""
+    what = f"client certificate {cert_file!r} / key {key_file!r}"
+    try:
+        ctx.load_cert_chain(cert_file, key_file, password=_no_passphrase)
+    except _EncryptedKey:
+        fail("E_USAGE", f"{what}: the key is encrypted; give an unencrypted PEM key (mode 0600)")
+    except (OSError, ssl.SSLError) as e:
+        # SSLError covers "not PEM" and "key does not match the certificate"; never the bytes.
+        fail("E_USAGE", f"{what} cannot be loaded ({_reason(e)})")
+
+
 class ServiceClient:
     """JSON over HTTPS to one key service; shared by :class:`ServiceIdentity` and
     :class:`ServiceRecipient`.
@@ -117,6 +142,10 @@ class ServiceClient:
         token: bearer token (``tsk_...`` or an OIDC JWT); None sends no Authorization header.
         ca_file: PEM file of the CA to trust instead of the system trust store.
         timeout: seconds per request.
+        cert_file, key_file: PEM client certificate (chain) and its unencrypted private key for
+            mTLS; both or neither (``E_USAGE``), checked like the TS client. Used on ``https://``
+            only. A token may be given as well: the service then authenticates the token and
+            still refuses the request if the certificate is bad (docs/SERVICE.md).
 
     Example:
         >>> ServiceClient("https://keys.example:8443/ignored", "tsk_x").url
@@ -130,6 +159,8 @@ class ServiceClient:
         ca_file: str | os.PathLike[str] | None = None,
         *,
         timeout: float = DEFAULT_TIMEOUT,
+        cert_file: str | os.PathLike[str] | None = None,
+        key_file: str | os.PathLike[str] | None = None,
     ) -> None:
         try:
             u = urlsplit(server_url)
@@ -138,6 +169,8 @@ class ServiceClient:
             fail("E_USAGE", "key service URL is not a URL")
         if u.scheme not in ("https", "http") or not u.hostname:
             fail("E_USAGE", f"key service URL must be https://HOST[:PORT], got scheme {u.scheme!r}")
+        if bool(cert_file) != bool(key_file):
+            fail("E_USAGE", "a client certificate needs its key: give both (TENSORSEAL_SERVER_CERT/_KEY)")
         host = f"[{u.hostname}]" if ":" in u.hostname else u.hostname
         default = 443 if u.scheme == "https" else 80
         self._origin = f"{u.scheme}://{host}" + ("" if port in (None, default) else f":{port}")
@@ -151,6 +184,8 @@ class ServiceClient:
             except (OSError, ssl.SSLError) as e:
                 fail("E_USAGE", f"key service CA file {os.fspath(ca_file)!r} cannot be loaded ({_reason(e)})")  # type: ignore[arg-type]
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            if cert_file and key_file:
+                _load_client_cert(ctx, os.fspath(cert_file), os.fspath(key_file))
             handlers.append(urllib.request.HTTPSHandler(context=ctx))
         self._opener = urllib.request.build_opener(*handlers)
         self._server_id: str | None = None
@@ -159,7 +194,10 @@ class ServiceClient:
     def from_env(cls, server_url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> ServiceClient:
         """The client the CLI would use: ``TENSORSEAL_SERVER`` (or ``server_url``, like
         ``--server``), ``TENSORSEAL_SERVER_CA``, ``TENSORSEAL_SERVER_TOKEN`` or else
-        ``TENSORSEAL_SERVER_TOKEN_FILE``. ``E_USAGE`` when no URL is configured."""
+        ``TENSORSEAL_SERVER_TOKEN_FILE``, ``TENSORSEAL_SERVER_CERT`` and ``TENSORSEAL_SERVER_KEY``.
+        ``E_USAGE`` when no URL is configured, when only one of CERT/KEY is set (an empty value
+        counts as unset), or when either file cannot be read. No token is needed with a
+        certificate; neither is required here (the service refuses what it does not accept)."""
         url = server_url or os.environ.get("TENSORSEAL_SERVER")
         if not url:
             fail("E_USAGE", "no key service configured: set TENSORSEAL_SERVER (and TENSORSEAL_SERVER_CA, TENSORSEAL_SERVER_TOKEN)")
@@ -171,7 +209,25 @@ class ServiceClient:
                     token = f.read().strip()
             except OSError as e:
                 fail("E_IO", f"TENSORSEAL_SERVER_TOKEN_FILE {token_file!r} cannot be read ({_reason(e)})")
-        return cls(url, token, os.environ.get("TENSORSEAL_SERVER_CA") or None, timeout=timeout)
+        cert_file = os.environ.get("TENSORSEAL_SERVER_CERT") or None
+        key_file = os.environ.get("TENSORSEAL_SERVER_KEY") or None
+        if bool(cert_file) != bool(key_file):
+            fail("E_USAGE", "TENSORSEAL_SERVER_CERT and TENSORSEAL_SERVER_KEY go together (PEM files)")
+        for name, path in (("TENSORSEAL_SERVER_CERT", cert_file), ("TENSORSEAL_SERVER_KEY", key_file)):
+            if path:
+                try:
+                    with open(path, "rb"):
+                        pass
+                except OSError as e:
+                    fail("E_USAGE", f"{name}={path}: {_reason(e)}")
+        return cls(
+            url,
+            token,
+            os.environ.get("TENSORSEAL_SERVER_CA") or None,
+            timeout=timeout,
+            cert_file=cert_file,
+            key_file=key_file,
+        )
 
     @property
     def url(self) -> str:
@@ -211,7 +267,8 @@ class ServiceClient:
         except (urllib.error.URLError, OSError, ValueError) as e:
             fail(
                 "E_PROVIDER",
-                f"key service {self._origin} unreachable ({_reason(e)}): check TENSORSEAL_SERVER and TENSORSEAL_SERVER_CA",
+                f"key service {self._origin} unreachable ({_reason(e)}): check TENSORSEAL_SERVER,"
+                " TENSORSEAL_SERVER_CA (and _CERT/_KEY for mTLS)",
             )
         try:
             parsed = json.loads(raw.decode("utf-8"))
@@ -228,10 +285,16 @@ class ServiceClient:
         fail("E_PROVIDER", f"key service {self._origin}{path}: {text}")
 
 
-def _client(server_url: str | ServiceClient, token: str | None, ca_file: str | os.PathLike[str] | None) -> ServiceClient:
+def _client(
+    server_url: str | ServiceClient,
+    token: str | None,
+    ca_file: str | os.PathLike[str] | None,
+    cert_file: str | os.PathLike[str] | None,
+    key_file: str | os.PathLike[str] | None,
+) -> ServiceClient:
     if isinstance(server_url, ServiceClient):
         return server_url
-    return ServiceClient(server_url, token, ca_file)
+    return ServiceClient(server_url, token, ca_file, cert_file=cert_file, key_file=key_file)
 
 
 class ServiceIdentity:
@@ -239,9 +302,11 @@ class ServiceIdentity:
     "not mine" (``None``) and are never sent.
 
     Args:
-        server_url: the service's URL, or a :class:`ServiceClient` (then token and CA are its).
-        token: bearer token with the ``unwrap`` role.
+        server_url: the service's URL, or a :class:`ServiceClient` (then token, CA and client
+            certificate are its).
+        token: bearer token with the ``unwrap`` role; None with a client certificate alone.
         ca_file: PEM file of the CA to trust (e.g. ``$TENSORSEAL_HOME/service-dev/ca.pem``).
+        cert_file, key_file: PEM client certificate and key (mTLS), both or neither.
 
     Raises (from :meth:`unwrap`):
         TensorSealError: ``E_PROVIDER`` (unreachable, refused, bad answer), ``E_DECRYPT``
@@ -258,8 +323,11 @@ class ServiceIdentity:
         server_url: str | ServiceClient,
         token: str | None = None,
         ca_file: str | os.PathLike[str] | None = None,
+        *,
+        cert_file: str | os.PathLike[str] | None = None,
+        key_file: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.client = _client(server_url, token, ca_file)
+        self.client = _client(server_url, token, ca_file, cert_file, key_file)
 
     @classmethod
     def from_env(cls, server_url: str | None = None) -> ServiceIdentity:
@@ -303,9 +371,10 @@ class ServiceRecipient:
 
     Args:
         server_url: the service's URL, or a :class:`ServiceClient`.
-        token: bearer token with the ``wrap`` role.
+        token: bearer token with the ``wrap`` role; None with a client certificate alone.
         key_name: the KEK's name on the service.
         ca_file: PEM file of the CA to trust.
+        cert_file, key_file: PEM client certificate and key (mTLS), both or neither.
 
     Example:
         >>> ServiceRecipient("https://127.0.0.1:8443", "tsk_secret", "models").id
@@ -318,10 +387,13 @@ class ServiceRecipient:
         token: str | None,
         key_name: str,
         ca_file: str | os.PathLike[str] | None = None,
+        *,
+        cert_file: str | os.PathLike[str] | None = None,
+        key_file: str | os.PathLike[str] | None = None,
     ) -> None:
         if not key_name:
             fail("E_USAGE", "recipient service:NAME needs a key name")
-        self.client = _client(server_url, token, ca_file)
+        self.client = _client(server_url, token, ca_file, cert_file, key_file)
         self.key_name = key_name
 
     @classmethod
