@@ -56,7 +56,7 @@ export {
   parseShare,
   type RootShare,
 } from "./root-shares.js";
-export * from "./service-client.js";
+export * from "./service/index.js";
 export {
   decodeX25519Identity,
   decodeX25519Recipient,

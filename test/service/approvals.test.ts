@@ -10,7 +10,7 @@ import {
   openServiceStanza,
   parseServiceStanza,
   stanzaFromWire,
-} from "../../src/keys/service-client.js";
+} from "../../src/keys/service/index.js";
 import { encodeX25519Recipient, unwrapX25519 } from "../../src/keys/x25519.js";
 import { generateX25519KeyPair } from "../../src/keys/x25519-key.js";
 import type { Database } from "../../src/service/index.js";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { serviceStanzaDigest, stanzaFromWire } from "../../src/keys/service-client.js";
+import { serviceStanzaDigest, stanzaFromWire } from "../../src/keys/service/index.js";
 import {
   type Authenticator,
   Authorizer,

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
-import { openAttestedRelease } from "../../src/keys/service-client.js";
+import { openAttestedRelease } from "../../src/keys/service/index.js";
 import { generateX25519KeyPair } from "../../src/keys/x25519-key.js";
 import {
   Authorizer,

@@ -16,7 +16,7 @@ import {
   ServiceClient,
   stanzaFromWire,
   unwrapAttested,
-} from "../../src/keys/service-client.js";
+} from "../../src/keys/service/index.js";
 import { generateX25519KeyPair } from "../../src/keys/x25519-key.js";
 import {
   Authorizer,

@@ -9,7 +9,7 @@ import {
   ServiceClient,
   serviceIdentity,
   stanzaFromWire,
-} from "../../src/keys/service-client.js";
+} from "../../src/keys/service/index.js";
 import type { Database } from "../../src/service/index.js";
 import { bearer, server, sqliteDb, type TestDb, token } from "./helpers.js";
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import { readHeader } from "../../src/format/message.js";
-import { SERVICE_STANZA, serviceStanzaDigest } from "../../src/keys/service-client.js";
+import { SERVICE_STANZA, serviceStanzaDigest } from "../../src/keys/service/index.js";
 import { ArtifactRepo } from "../../src/service/artifacts/repo.js";
 import type { Database } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";

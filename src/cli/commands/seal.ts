@@ -11,7 +11,7 @@ import {
   SERVICE_STANZA,
   serviceClientFromEnv,
   serviceStanzaDigest,
-} from "../../keys/service-client.js";
+} from "../../keys/service/index.js";
 import { recipientsFor } from "../keys-context.js";
 import { checkOutput, collect, parsePairs, parseSize, printJson } from "../options.js";
 import { withCreationRule } from "../project-config.js";

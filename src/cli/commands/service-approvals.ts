@@ -7,7 +7,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
-import type { ServiceClient } from "../../keys/service-client.js";
+import type { ServiceClient } from "../../keys/service/index.js";
 import { printJson } from "../options.js";
 import { serviceGroup, withClient } from "./service-shared.js";
 

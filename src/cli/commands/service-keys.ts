@@ -7,7 +7,7 @@
  */
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
-import type { ServiceClient } from "../../keys/service-client.js";
+import type { ServiceClient } from "../../keys/service/index.js";
 import {
   destroyDaysSchema,
   keyNameSchema,

@@ -1,7 +1,7 @@
 /** What the `service ...` subcommands share: their command group, and the HTTPS client. */
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
-import { type ServiceClient, serviceClientFromEnv } from "../../keys/service-client.js";
+import { type ServiceClient, serviceClientFromEnv } from "../../keys/service/index.js";
 
 /** The `service` command group, created by whichever subcommand registers first. */
 export function serviceGroup(program: Command): Command {

@@ -11,7 +11,7 @@ import {
   parseServiceStanza,
   SERVICE_STANZA,
   sealServiceStanza,
-} from "../../keys/service-client.js";
+} from "../../keys/service/index.js";
 import { isSensitivity, SENSITIVITIES } from "../authz/attributes.js";
 import { ServiceError } from "../errors.js";
 import type { ServerState } from "../state.js";

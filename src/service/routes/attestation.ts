@@ -7,7 +7,7 @@
  * in between never sees it.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { sealAttestedRelease, stanzaFromWire, type WireStanza } from "../../keys/service-client.js";
+import { sealAttestedRelease, stanzaFromWire, type WireStanza } from "../../keys/service/index.js";
 import { EvidenceError } from "../attest/evidence.js";
 import type { ServiceContext } from "../context.js";
 import { deny, ServiceError } from "../errors.js";

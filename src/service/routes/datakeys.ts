@@ -11,7 +11,7 @@ import {
   stanzaFromWire,
   stanzaToWire,
   type WireStanza,
-} from "../../keys/service-client.js";
+} from "../../keys/service/index.js";
 import type { KeyResource, RouteResource } from "../auth/principal.js";
 import type { ServiceContext } from "../context.js";
 import { publicError, ServiceError } from "../errors.js";

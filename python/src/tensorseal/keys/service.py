@@ -4,7 +4,7 @@ Only the service (``tensorseal serve``, docs/SERVICE.md) holds the KEK versions:
 never computes or checks ``wrapped``. :class:`ServiceIdentity` sends a stanza to
 ``POST /v1/datakeys/unwrap`` and :class:`ServiceRecipient` has the writer's file key wrapped by
 ``POST /v1/datakeys/wrap``, the same HTTP API and rules as the TypeScript client
-(``src/keys/service-client.ts``)::
+(``src/keys/service/``)::
 
     fields = [serverId (UTF-8, 1..128), name (UTF-8, 1..128), version u32, nonce 12, wrapped 48]
 

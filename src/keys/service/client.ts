@@ -1,0 +1,226 @@
+/**
+ * The client side of the TensorSeal key service: a JSON-over-HTTPS client, and a Recipient and
+ * an Identity that call the service.
+ *
+ * Configuration: TENSORSEAL_SERVER (base URL), TENSORSEAL_SERVER_CA (PEM file of the CA to
+ * trust, e.g. the `serve --dev` CA), TENSORSEAL_SERVER_TOKEN or TENSORSEAL_SERVER_TOKEN_FILE
+ * (bearer token), TENSORSEAL_SERVER_CERT and TENSORSEAL_SERVER_KEY (PEM client certificate and
+ * key for mTLS; a SPIFFE ID certificate authenticates without a token). The token is sent only
+ * in the Authorization header, never logged or echoed.
+ */
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import https from "node:https";
+import { fail, TensorSealError } from "../../format/errors.js";
+import type { Identity, Recipient } from "../../format/stanza.js";
+import { type DataKeyCache, dataKeyCacheFromEnv } from "./datakey-cache.js";
+import {
+  parseServiceStanza,
+  SERVICE_STANZA,
+  stanzaFromWire,
+  stanzaToWire,
+  type WireStanza,
+} from "./stanza.js";
+export interface ServiceClientOptions {
+  readonly url: string;
+  readonly token?: string;
+  /** PEM of the CA to trust (in addition to nothing else: a private CA pins the service). */
+  readonly ca?: string;
+  /** PEM client certificate (chain) and its private key, for mTLS. */
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+interface Reply {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** A small JSON-over-HTTPS client with one keep-alive agent; never logs the token. */
+export class ServiceClient {
+  private readonly base: URL;
+  private readonly agent: http.Agent;
+  private serverId: Promise<string> | null = null;
+
+  constructor(private readonly opts: ServiceClientOptions) {
+    try {
+      this.base = new URL(opts.url);
+    } catch {
+      fail("E_USAGE", `key service URL ${JSON.stringify(opts.url)} is not a URL`);
+    }
+    if (this.base.protocol !== "https:" && this.base.protocol !== "http:") {
+      fail("E_USAGE", `key service URL must be https://, got ${this.base.protocol}`);
+    }
+    if (Boolean(opts.cert) !== Boolean(opts.key))
+      fail(
+        "E_USAGE",
+        "a client certificate needs its key: give both (TENSORSEAL_SERVER_CERT/_KEY)",
+      );
+    this.agent =
+      this.base.protocol === "https:"
+        ? new https.Agent({
+            keepAlive: true,
+            ...(opts.ca ? { ca: opts.ca } : {}),
+            ...(opts.cert ? { cert: opts.cert, key: opts.key } : {}),
+          })
+        : new http.Agent({ keepAlive: true });
+  }
+
+  get url(): string {
+    return this.base.origin;
+  }
+
+  /** The server id the service stamps into its stanzas (GET /v1/info, cached). */
+  id(): Promise<string> {
+    this.serverId ??= this.call("GET", "/v1/info").then((r) => {
+      if (r.status !== 200 || typeof r.body.serverId !== "string") this.refused("/v1/info", r);
+      return r.body.serverId as string;
+    });
+    this.serverId.catch(() => {
+      this.serverId = null;
+    });
+    return this.serverId;
+  }
+
+  async get(path: string): Promise<Reply> {
+    return this.call("GET", path);
+  }
+
+  async post(path: string, body: unknown): Promise<Reply> {
+    return this.call("POST", path, body);
+  }
+
+  async patch(path: string, body: unknown): Promise<Reply> {
+    return this.call("PATCH", path, body);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  refused(path: string, r: Reply): never {
+    const msg = typeof r.body.message === "string" ? r.body.message : `HTTP ${r.status}`;
+    return fail("E_PROVIDER", `key service ${this.url}${path}: ${msg}`);
+  }
+
+  private call(method: string, path: string, body?: unknown): Promise<Reply> {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (payload) headers["content-type"] = "application/json";
+    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    const mod = this.base.protocol === "https:" ? https : http;
+    return new Promise<Reply>((resolve, reject) => {
+      const req = mod.request(new URL(path, this.base), { method, headers, agent: this.agent });
+      req.on("error", (e: NodeJS.ErrnoException) =>
+        reject(
+          new TensorSealError(
+            "E_PROVIDER",
+            `key service ${this.url} unreachable (${e.code ?? e.name}): check TENSORSEAL_SERVER, TENSORSEAL_SERVER_CA (and _CERT/_KEY for mTLS)`,
+            { cause: e },
+          ),
+        ),
+      );
+      req.on("response", (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () => {
+          let parsed: Record<string, unknown> = {};
+          try {
+            parsed = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+          } catch {
+            parsed = {};
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+      });
+      req.end(payload);
+    });
+  }
+}
+
+/** Client configuration from the environment (and an optional --server override). */
+export function serviceClientFromEnv(url = process.env.TENSORSEAL_SERVER): ServiceClient | null {
+  if (!url) return null;
+  const caPath = process.env.TENSORSEAL_SERVER_CA;
+  const tokenFile = process.env.TENSORSEAL_SERVER_TOKEN_FILE;
+  const token =
+    process.env.TENSORSEAL_SERVER_TOKEN ??
+    (tokenFile ? readFileSync(tokenFile, "utf8").trim() : undefined);
+  const certPath = process.env.TENSORSEAL_SERVER_CERT;
+  const keyPath = process.env.TENSORSEAL_SERVER_KEY;
+  if (Boolean(certPath) !== Boolean(keyPath))
+    fail("E_USAGE", "TENSORSEAL_SERVER_CERT and TENSORSEAL_SERVER_KEY go together (PEM files)");
+  return new ServiceClient({
+    url,
+    ...(token ? { token } : {}),
+    ...(caPath ? { ca: readFileSync(caPath, "utf8") } : {}),
+    ...(certPath && keyPath
+      ? {
+          cert: envFile(certPath, "TENSORSEAL_SERVER_CERT"),
+          key: envFile(keyPath, "TENSORSEAL_SERVER_KEY"),
+        }
+      : {}),
+  });
+}
+
+function envFile(path: string, name: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    return fail("E_USAGE", `${name}=${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+}
+
+/** `service:KEYNAME`: the service wraps the writer's file key under the key's primary version. */
+export function serviceRecipient(client: ServiceClient, name: string): Recipient {
+  if (name.length === 0) fail("E_USAGE", "recipient service:NAME needs a key name");
+  return {
+    id: `service:${name}`,
+    wrap: async (fileKey) => {
+      const r = await client.post("/v1/datakeys/wrap", {
+        key: name,
+        fileKey: Buffer.from(fileKey).toString("base64"),
+      });
+      if (r.status !== 200) client.refused("/v1/datakeys/wrap", r);
+      const stanza = stanzaFromWire(r.body.stanza as WireStanza);
+      parseServiceStanza(stanza);
+      return stanza;
+    },
+    matches: (s) => s.type === SERVICE_STANZA && parseServiceStanza(s).name === name,
+  };
+}
+
+/**
+ * Unwraps `service` stanzas of this client's server; another server's stanza is *not mine*.
+ * A refusal (401/403) or an unreachable service is E_PROVIDER; a stanza that does not open is
+ * E_DECRYPT; both end the unlock (spec §3.6).
+ */
+export function serviceIdentity(
+  client: ServiceClient,
+  opts: { cache?: DataKeyCache | null } = {},
+): Identity {
+  // Off unless asked for: TENSORSEAL_SERVER_CACHE (or an explicit cache).
+  const cache = opts.cache === undefined ? dataKeyCacheFromEnv() : opts.cache;
+  return {
+    id: `service:${client.url}`,
+    unwrap: async (s) => {
+      if (s.type !== SERVICE_STANZA) return null;
+      const p = parseServiceStanza(s);
+      if (p.serverId !== (await client.id())) return null;
+      const hit = cache?.get(s);
+      if (hit) return hit;
+      const r = await client.post("/v1/datakeys/unwrap", { stanza: stanzaToWire(s) });
+      if (r.status === 200) {
+        const fk = Buffer.from(String(r.body.fileKey), "base64");
+        if (fk.length !== 32) fail("E_PROVIDER", `key service ${client.url} sent a bad file key`);
+        cache?.put(s, fk);
+        return fk;
+      }
+      if (r.status === 404) return null;
+      if (r.status === 422)
+        fail("E_DECRYPT", `service stanza for ${p.name} v${p.version} does not open`);
+      return client.refused("/v1/datakeys/unwrap", r);
+    },
+  };
+}
