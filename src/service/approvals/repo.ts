@@ -4,6 +4,7 @@
  * one sees a changed row: that is what keeps an approved operation from executing twice.
  */
 import type { ApprovalsTable, Database } from "../db/schema.js";
+import { writeTransaction } from "../db/write-transaction.js";
 
 export type ApprovalRow = ApprovalsTable;
 
@@ -17,7 +18,7 @@ export class ApprovalRepo {
   constructor(private readonly d: Database) {}
 
   async insert(row: ApprovalRow, requesterVote: Vote): Promise<void> {
-    await this.d.db.transaction().execute(async (trx) => {
+    await writeTransaction(this.d, async (trx) => {
       await trx.insertInto("approvals").values(row).execute();
       await trx
         .insertInto("approval_votes")

@@ -1,6 +1,7 @@
 /** Data access for KEKs and their versions (no crypto here: material stays sealed). */
 import { canonicalLabels } from "../artifacts/repo.js";
 import type { Database } from "../db/schema.js";
+import { writeTransaction } from "../db/write-transaction.js";
 
 export interface VersionRow {
   version: number;
@@ -39,7 +40,7 @@ export class KeyRepo {
   constructor(private readonly d: Database) {}
 
   async insertKey(name: string, created: string, sealed: string, m: KeyMetadata): Promise<boolean> {
-    return this.d.db.transaction().execute(async (trx) => {
+    return writeTransaction(this.d, async (trx) => {
       const r = await trx
         .insertInto("keys")
         .values({
@@ -66,7 +67,7 @@ export class KeyRepo {
     created: string,
     seal: (version: number) => string,
   ): Promise<number | null> {
-    return this.d.db.transaction().execute(async (trx) => {
+    return writeTransaction(this.d, async (trx) => {
       // Lock the key's row (PostgreSQL) so two replicas rotating at once get distinct versions.
       let lock = trx.selectFrom("keys").select("name").where("name", "=", name);
       if (this.d.dialect === "postgres") lock = lock.forUpdate() as typeof lock;
