@@ -15,6 +15,7 @@ export {
   MAX_APPROVALS,
   parseApprovalSpec,
 } from "./approvals/service.js";
+export type { Artifact } from "./artifacts/repo.js";
 export {
   AttestationVerifier,
   type AttestationVerifierOptions,

@@ -5,18 +5,9 @@
  */
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
+import type { Artifact } from "../../service/index.js";
 import { printJson } from "../options.js";
 import { serviceGroup, withClient } from "./service-shared.js";
-
-interface Artifact {
-  id: string;
-  digest: string;
-  key: string;
-  version: number;
-  labels: Record<string, string>;
-  location?: string;
-  created: string;
-}
 
 function line(a: Artifact): string {
   const labels = Object.entries(a.labels)

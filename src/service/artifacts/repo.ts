@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
-import type { Database } from "../db/schema.js";
+import type { ArtifactsTable, Database } from "../db/schema.js";
 import { ServiceError } from "../errors.js";
 
 export const ARTIFACT_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$";
@@ -153,15 +153,7 @@ export class ArtifactRepo {
   }
 }
 
-function fromRow(r: {
-  id: string;
-  digest: string;
-  key_name: string;
-  key_version: number;
-  labels: string;
-  location: string | null;
-  created: string;
-}): Artifact {
+function fromRow(r: Omit<ArtifactsTable, "stanza_digest">): Artifact {
   return {
     id: r.id,
     digest: r.digest,
