@@ -1,14 +1,28 @@
 /**
  * A real `tensorseal serve --dev` child process (TLS on loopback, info-level JSON logs written
- * to /dev/null as in production) with a token, plus small HTTPS helpers: what a bench needs to
+ * to /dev/null as in production) with a token, small HTTPS helpers and the autocannon load
+ * generator: what a bench needs to
  * drive the service from outside its process.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request } from "node:https";
+import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 
 export const CLI = resolve("dist/src/cli/main.js");
+
+/** The part of autocannon's result used here (the package ships no types; no @types dependency added). */
+export interface LoadResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+export const autocannon = createRequire(import.meta.url)("autocannon") as (
+  o: object,
+) => Promise<LoadResult>;
 
 export interface ServiceChild {
   url: string;

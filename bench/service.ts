@@ -10,23 +10,17 @@
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { CLI, call, type ServiceChild, startService, stopService } from "./serve-child.js";
-
-/** The part of autocannon's result used here (the package ships no types; no @types dependency added). */
-interface LoadResult {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number };
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-}
-const autocannon = createRequire(import.meta.url)("autocannon") as (
-  o: object,
-) => Promise<LoadResult>;
+import {
+  autocannon,
+  CLI,
+  call,
+  type ServiceChild,
+  startService,
+  stopService,
+} from "./serve-child.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const PG_URL = process.env.TENSORSEAL_TEST_PG_URL ?? "postgres://root@127.0.0.1:5432/test";

@@ -16,23 +16,18 @@
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type PgInstance, startPgInstance } from "../scripts/pg-instance.js";
-import { CLI, call, type ServiceChild, startService, stopService } from "./serve-child.js";
-
-interface LoadResult {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number };
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-}
-const autocannon = createRequire(import.meta.url)("autocannon") as (
-  o: object,
-) => Promise<LoadResult>;
+import {
+  autocannon,
+  CLI,
+  call,
+  type ServiceChild,
+  startService,
+  stopService,
+} from "./serve-child.js";
 
 const { values: args } = parseArgs({
   options: {
