@@ -1,8 +1,7 @@
 /**
  * A real `tensorseal serve --dev` child process (TLS on loopback, info-level JSON logs written
  * to /dev/null as in production) with a token, small HTTPS helpers and the autocannon load
- * generator: what a bench needs to
- * drive the service from outside its process.
+ * generator: what a bench needs to drive the service from outside its process.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
