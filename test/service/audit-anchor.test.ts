@@ -422,16 +422,9 @@ test("CLI: audit checkpoint prints an anchor line; verify --anchor exits 5 on a 
     assert.equal(head.stdout, readFileSync(f.anchor, "utf8"), "the same line serve anchored");
     const cron = join(dir, `cron-${randomBytes(4).toString("hex")}.jsonl`);
     writeFileSync(cron, head.stdout);
-    const ok = await sb.runAsync([
-      "audit",
-      "verify",
-      "--db",
-      t.url,
-      "--public-key",
-      key,
-      "--anchor",
-      cron,
-    ]);
+    const verifyAnchored = () =>
+      sb.runAsync(["audit", "verify", "--db", t.url, "--public-key", key, "--anchor", cron]);
+    const ok = await verifyAnchored();
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(
       ok.stderr,
@@ -440,16 +433,7 @@ test("CLI: audit checkpoint prints an anchor line; verify --anchor exits 5 on a 
     await f.app.close();
     await db.db.deleteFrom("audit").where("seq", ">", 1).execute();
     await db.db.deleteFrom("checkpoints").execute();
-    const bad = await sb.runAsync([
-      "audit",
-      "verify",
-      "--db",
-      t.url,
-      "--public-key",
-      key,
-      "--anchor",
-      cron,
-    ]);
+    const bad = await verifyAnchored();
     assert.equal(bad.status, 5, bad.stderr);
     assert.match(
       bad.stderr,
