@@ -29,19 +29,21 @@ before(() => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test("service root split writes N share files (0600) without printing a share", () => {
-  const r = cli(
-    "service",
-    "root",
-    "split",
-    "--root-key-file",
-    join(dir, "root.key"),
-    "--shares",
-    "3",
-    "--threshold",
-    "2",
-    "-o",
-    join(dir, "shares"),
-  );
+  const split = () =>
+    cli(
+      "service",
+      "root",
+      "split",
+      "--root-key-file",
+      join(dir, "root.key"),
+      "--shares",
+      "3",
+      "--threshold",
+      "2",
+      "-o",
+      join(dir, "shares"),
+    );
+  const r = split();
   assert.equal(r.status, 0, r.stderr);
   for (const i of [1, 2, 3]) {
     assert.equal(statSync(share(i)).mode & 0o777, 0o600);
@@ -50,19 +52,7 @@ test("service root split writes N share files (0600) without printing a share", 
   }
   assert.ok(!r.stderr.includes(root.toString("hex")));
   // a second split into the same directory never overwrites shares
-  const again = cli(
-    "service",
-    "root",
-    "split",
-    "--root-key-file",
-    join(dir, "root.key"),
-    "--shares",
-    "3",
-    "--threshold",
-    "2",
-    "-o",
-    join(dir, "shares"),
-  );
+  const again = split();
   assert.notEqual(again.status, 0);
 });
 
