@@ -2,8 +2,11 @@
  * The audit store under contention: two stores (as two replicas) append concurrently to one
  * chain. On PostgreSQL each remembers its last head and tries a one-statement INSERT first, so
  * they keep colliding on the next seq; every collision must fall back to the locked path and
- * leave one linear, verifiable chain with every record exactly once. On SQLite the second
- * writer is another process (BEGIN IMMEDIATE makes them wait for each other).
+ * leave one linear, verifiable chain with every record exactly once (the PostgreSQL case failed
+ * with duplicate keys before the fast path took the advisory lock). On SQLite the second writer
+ * is another process; this checks the chain stays whole, but it did not reproduce the stale
+ * snapshot that BEGIN IMMEDIATE guards against (the window between read and write is
+ * microseconds), so it passes without it too.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
