@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before, describe } from "node:test";
 import type { FastifyInstance } from "fastify";
 import pg from "pg";
 import {
@@ -58,6 +59,42 @@ export async function pgDb(): Promise<TestDb | string> {
       await c2.end();
     },
   };
+}
+
+/** A suite's database, open from its `before` to its `after`; `skip` says why when unreachable. */
+export interface SuiteDb {
+  tdb: TestDb;
+  db: Database;
+  /** The reason PostgreSQL is unreachable, for `t.skip(suite.skip)` in each test; false otherwise. */
+  skip: string | false;
+}
+
+/**
+ * `describe("<name> (sqlite)")` and `describe("<name> (postgres)")`, each on a fresh database
+ * opened before the suite's own `before` hooks and closed and dropped after its `after` hooks.
+ */
+export function describeEachDb(name: string, body: (suite: SuiteDb) => void): void {
+  for (const kind of ["sqlite", "postgres"] as const) {
+    describe(`${name} (${kind})`, () => {
+      const suite = { skip: false } as SuiteDb;
+      before(async () => {
+        const t = kind === "sqlite" ? sqliteDb() : await pgDb();
+        if (typeof t === "string") {
+          suite.skip = t;
+          return;
+        }
+        suite.tdb = t;
+        suite.db = await t.open();
+      });
+      body(suite);
+      // Registered after the body's hooks, so it runs after them (node:test runs hooks in order).
+      after(async () => {
+        if (suite.skip) return;
+        await suite.db.close();
+        await suite.tdb.drop();
+      });
+    });
+  }
 }
 
 export const ROOT = randomBytes(32);
