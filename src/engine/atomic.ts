@@ -43,23 +43,24 @@ export class AtomicOutput {
    * A flush error fails the operation: Linux reports a writeback error to one fsync only.
    */
   async whileFlushing<T>(fn: () => Promise<T>): Promise<T> {
-    let running = true;
+    const done = new AbortController();
     let flushError: unknown = null;
     const flusher = (async () => {
-      while (running) {
+      while (!done.signal.aborted) {
         try {
           await this.fh.datasync();
         } catch (e) {
           flushError ??= e;
           return;
         }
-        await delay(FLUSH_INTERVAL_MS);
+        // Cut short when fn ends: the caller's final fsync should not wait out the interval.
+        await delay(FLUSH_INTERVAL_MS, undefined, { signal: done.signal }).catch(() => {});
       }
     })();
     try {
       return await fn();
     } finally {
-      running = false;
+      done.abort();
       await flusher;
       if (flushError) await io(`flush ${this.tmpPath}`, () => Promise.reject(flushError));
     }
