@@ -123,37 +123,53 @@ function toMemory(input: string): void {
   }
 }
 
+/** Rounds of the file-to-file comparison: this VM's page-cache and disk speed drift between runs. */
+const ROUNDS = 5;
+
+/**
+ * Each round times cp, cp + fsync, seal and open back to back, each into a path that does not
+ * exist yet (removed and synced outside the clock), and the ratios are taken within a round,
+ * so a slow stretch of the disk or of fresh page-cache pages weighs on both sides of a ratio.
+ */
 function fileToFile(input: string): { open: number; seal: number } {
   const chunk = chunks[0]!;
   const copy = join(dir, "copy.bin");
   const sealed = join(dir, "sealed.tseal");
   const opened = join(dir, "opened.bin");
-  /** Three runs, each into a path that does not exist yet (and whose old blocks are freed). */
-  const fresh = <T>(path: string, run: () => T): T[] =>
-    [0, 1, 2].map(() => {
-      rmSync(path, { force: true });
-      execFileSync("sync");
-      return run();
-    });
-  const cp = median(fresh(copy, () => timeCmd("cp", [input, copy])));
-  const cpSync = median(
-    fresh(copy, () => timeCmd("sh", ["-c", `cp "$0" "$1" && sync "$1"`, input, copy])),
+  const fresh = <T>(path: string, run: () => T): T => {
+    rmSync(path, { force: true });
+    execFileSync("sync");
+    return run();
+  };
+  const rounds = Array.from({ length: ROUNDS }, () => {
+    const cp = fresh(copy, () => timeCmd("cp", [input, copy]));
+    const cpSync = fresh(copy, () =>
+      timeCmd("sh", ["-c", `cp "$0" "$1" && sync "$1"`, input, copy]),
+    );
+    rmSync(copy, { force: true });
+    const seal = fresh(sealed, () => op("seal", input, sealed, chunk));
+    const open = fresh(opened, () => op("open", sealed, opened, chunk));
+    rmSync(opened, { force: true });
+    return { cp, cpSync, seal, open };
+  });
+  const med = (f: (r: (typeof rounds)[number]) => number) => median(rounds.map(f));
+  const spread = (f: (r: (typeof rounds)[number]) => number) => {
+    const v = rounds.map(f);
+    return `${med(f).toFixed(2)}x (${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)})`;
+  };
+  const seal = med((r) => r.seal.seconds);
+  const open = med((r) => r.open.seconds);
+  say(
+    `\nfile to file, ${chunk / 1024} KiB chunks (seconds, median of ${ROUNDS} rounds; outputs fsynced; ratios: median of the per-round ratios, range in brackets):\n`,
   );
-  rmSync(copy, { force: true });
-  const seals = fresh(sealed, () => op("seal", input, sealed, chunk));
-  const opens = fresh(opened, () => op("open", sealed, opened, chunk));
-  rmSync(opened, { force: true });
-  const seal = median(seals.map((r) => r.seconds));
-  const open = median(opens.map((r) => r.seconds));
-  say(`\nfile to file, ${chunk / 1024} KiB chunks (seconds, median of 3; outputs fsynced):\n`);
   say(
     "| cp | cp + fsync | seal | open | seal / cp+fsync | open / cp+fsync | seal / cp | open / cp |",
   );
   say("| --- | --- | --- | --- | --- | --- | --- | --- |");
   say(
-    `| ${cp.toFixed(2)} | ${cpSync.toFixed(2)} | ${seal.toFixed(2)} | ${open.toFixed(2)} | ${x(seal, cpSync)} | ${x(open, cpSync)} | ${x(seal, cp)} | ${x(open, cp)} |`,
+    `| ${med((r) => r.cp).toFixed(2)} | ${med((r) => r.cpSync).toFixed(2)} | ${seal.toFixed(2)} | ${open.toFixed(2)} | ${spread((r) => r.seal.seconds / r.cpSync)} | ${spread((r) => r.open.seconds / r.cpSync)} | ${spread((r) => r.seal.seconds / r.cp)} | ${spread((r) => r.open.seconds / r.cp)} |`,
   );
-  const rss = Math.max(...seals.map((r) => r.maxRssMiB), ...opens.map((r) => r.maxRssMiB));
+  const rss = Math.max(...rounds.flatMap((r) => [r.seal.maxRssMiB, r.open.maxRssMiB]));
   say(`\npeak RSS of seal/open: ${rss.toFixed(0)} MiB (goal <= 256 MiB)`);
   return { open, seal };
 }
