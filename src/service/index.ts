@@ -94,3 +94,5 @@ export {
   loadDevCa,
   writeClientCert,
 } from "./tls/dev-ca.js";
+export type { ServerTls } from "./tls/https.js";
+export type { TlsReloadSummary } from "./tls/reload.js";

@@ -6,6 +6,8 @@
  */
 
 import { randomUUID } from "node:crypto";
+import type { Server } from "node:https";
+import type { TLSSocket } from "node:tls";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import type { CheckpointAnchors } from "./audit/anchor.js";
@@ -20,7 +22,8 @@ import { protectedScope } from "./protected.js";
 import { sweep } from "./routes/keys.js";
 import { publicRoutes } from "./routes/public.js";
 import { loadServerState } from "./state.js";
-import { httpsOptions } from "./tls/https.js";
+import { httpsOptions, type ServerTls } from "./tls/https.js";
+import { TlsReloader, type TlsReloadSummary } from "./tls/reload.js";
 import { buildContext, checkpointAnchors } from "./wiring.js";
 
 /** Log fields that must never be written even if some code puts them in a log object. */
@@ -48,6 +51,12 @@ declare module "fastify" {
       drainAlerts(ms?: number): Promise<boolean>;
       /** Resolves once every checkpoint signed so far was anchored or given up. */
       anchored(): Promise<void>;
+      /**
+       * Replaces the TLS material while serving (tls/reload.ts): checked, audited as
+       * `tls.reload`, then installed; throws, changing nothing, if it is unusable or the audit
+       * cannot be written.
+       */
+      reloadTls(next: ServerTls): Promise<TlsReloadSummary>;
     };
   }
 }
@@ -79,12 +88,30 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
       resource: { ...o.rootRecovery },
     });
   }
+  const tls = o.tls ? new TlsReloader(o.tls, app.server as Server, o.now) : null;
   app.decorate("tensorseal", {
     serverId: state.serverId,
     auditPublicKey: state.auditPublicKey,
     checkpointEvery: state.checkpointEvery,
     drainAlerts: async (ms?: number) => (await ctx.anomaly?.drain(ms)) ?? true,
     anchored: async () => anchors?.idle(),
+    reloadTls: async (next: ServerTls) => {
+      if (!tls) throw new Error("this server was built without TLS");
+      const prepared = tls.prepare(next);
+      // Fail closed: a change of trust that cannot be audited is not made.
+      await ctx.audit.append({
+        action: "tls.reload",
+        outcome: "allowed",
+        status: 200,
+        principal: "system:operator",
+        source: "server",
+        requestId: `tls-reload-${randomUUID()}`,
+        resource: { ...prepared.summary },
+      });
+      tls.apply(prepared);
+      app.log.info({ tls: prepared.summary }, "TLS material reloaded");
+      return prepared.summary;
+    },
   });
   app.decorateRequest("principal", null);
   app.decorateRequest("subject", null);
@@ -93,6 +120,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   app.decorateRequest("clientCert", null);
   o.db.onConnectionError = (e) => app.log.warn({ db: e }, "database connection lost");
   requestHooks(app, ctx);
+  if (tls) staleConnectionHook(app, tls);
   await app.register(swagger, {
     openapi: {
       openapi: "3.0.3",
@@ -155,6 +183,22 @@ function requestHooks(app: FastifyInstance, ctx: ServiceContext): void {
     const pe = publicError(err, req.id);
     if (pe.status >= 500) req.log.error({ err: loggableError(err) }, "request failed");
     return reply.code(pe.status).send({ error: pe.code, message: pe.message });
+  });
+}
+
+/**
+ * A request on a connection whose client certificate was verified under replaced client CAs or
+ * CRL goes to a new connection (tls/reload.ts), before anything authenticates it.
+ */
+function staleConnectionHook(app: FastifyInstance, tls: TlsReloader): void {
+  app.addHook("onRequest", async (req, reply) => {
+    if (!tls.stale(req.raw.socket as TLSSocket)) return;
+    reply.header("connection", "close").code(421);
+    return reply.send({
+      error: "misdirected_request",
+      message:
+        "this connection's client certificate was verified under TLS trust the server has since replaced: retry on a new connection",
+    });
   });
 }
 

@@ -1,8 +1,8 @@
 /**
  * `tensorseal serve`: parse the flags, turn each feature's flags into buildServer options
  * (serve/*.ts; every usage error before anything listens, checked in the same order as ever, so
- * the same error wins when several flags are wrong), build, listen, print a summary, and close
- * cleanly on SIGINT/SIGTERM.
+ * the same error wins when several flags are wrong), build, listen, print a summary, reload the
+ * TLS material on SIGHUP or when its files change, and close cleanly on SIGINT/SIGTERM.
  */
 import { join } from "node:path";
 import type { Command } from "commander";
@@ -16,6 +16,7 @@ import { checkIdentityFlags, identitySettings } from "./serve/identity.js";
 import { rootSettings } from "./serve/root.js";
 import { printSummary } from "./serve/summary.js";
 import { parseListen, tlsSettings } from "./serve/tls.js";
+import { reloadTlsOnChange } from "./serve/tls-reload.js";
 
 /** --db, else TENSORSEAL_SERVICE_DB, else sqlite:$TENSORSEAL_HOME/service.db. */
 export function serviceDbUrl(flag: string | undefined): string {
@@ -69,10 +70,12 @@ export function registerServe(program: Command): void {
       clientCa: tls.mtls ? o.clientCa! : null,
     });
 
+    const stopReload = reloadTlsOnChange(app, o, host);
     await new Promise<void>((resolve) => {
       process.once("SIGINT", resolve);
       process.once("SIGTERM", resolve);
     });
+    stopReload();
     await app.close();
     await db.close();
   });

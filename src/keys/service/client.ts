@@ -37,6 +37,9 @@ interface Reply {
 }
 
 /** A small JSON-over-HTTPS client with one keep-alive agent; never logs the token. */
+/** A few, for connections that were busy when the idle ones were dropped. */
+const MISDIRECTED_RETRIES = 3;
+
 export class ServiceClient {
   private readonly base: URL;
   private readonly agent: http.Agent;
@@ -103,7 +106,23 @@ export class ServiceClient {
     return fail("E_PROVIDER", `key service ${this.url}${path}: ${msg}`);
   }
 
-  private call(method: string, path: string, body?: unknown): Promise<Reply> {
+  /**
+   * One request; retried when the service answers 421: it replaced its TLS trust (client CAs or
+   * CRL) after this pooled connection's handshake and closes that connection (RFC 9110
+   * §15.5.20). The other idle pooled connections predate the change too, so they are dropped
+   * and the retry goes over a new connection, verified under the new trust.
+   */
+  private async call(method: string, path: string, body?: unknown): Promise<Reply> {
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.send(method, path, body);
+      if (r.status !== 421 || attempt > MISDIRECTED_RETRIES) return r;
+      for (const sockets of Object.values(this.agent.freeSockets)) {
+        for (const s of sockets ?? []) s.destroy();
+      }
+    }
+  }
+
+  private send(method: string, path: string, body?: unknown): Promise<Reply> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string> = { accept: "application/json" };
     if (payload) headers["content-type"] = "application/json";
