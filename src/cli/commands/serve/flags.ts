@@ -58,7 +58,10 @@ export function serveFlags(cmd: Command): Command {
       "--dev",
       "development: create a local CA, a server certificate and a root key in $TENSORSEAL_HOME/service-dev/",
     )
-    .option("--tls-cert <file>", "server certificate chain (PEM)")
+    .option(
+      "--tls-cert <file>",
+      "server certificate chain (PEM); TLS files are reloaded when they change and on SIGHUP",
+    )
     .option("--tls-key <file>", "server private key (PEM)")
     .option(
       "--root-key-file <file>",
