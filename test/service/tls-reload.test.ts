@@ -51,6 +51,8 @@ const logLines: string[] = [];
 interface Got {
   status: number;
   reused: boolean;
+  /** The connection resumed an earlier TLS session (no new certificate verification). */
+  resumed: boolean;
   serverCert: string;
   connection: string | undefined;
   requestId: string;
@@ -63,12 +65,15 @@ function get(agent: https.Agent, path: string): Promise<Got> {
     req.on("error", reject);
     req.on("response", (res) => {
       // Read now: once the body ends the socket goes back to the agent.
-      const serverCert = (res.socket as TLSSocket).getPeerX509Certificate?.()?.fingerprint256 ?? "";
+      const sock = res.socket as TLSSocket;
+      const serverCert = sock.getPeerX509Certificate?.()?.fingerprint256 ?? "";
+      const resumed = sock.isSessionReused();
       res.resume();
       res.on("end", () => {
         resolve({
           status: res.statusCode ?? 0,
           reused: req.reusedSocket,
+          resumed,
           serverCert,
           connection: res.headers.connection,
           requestId: String(res.headers["x-request-id"] ?? ""),
@@ -86,6 +91,12 @@ function agentFor(c?: IssuedCert): https.Agent {
     ca: caPem,
     ...(c ? { cert: c.cert, key: c.key } : {}),
   });
+}
+
+/** Closes the agent's idle connections, so its next request opens a new one. */
+function dropIdle(agent: https.Agent): void {
+  for (const sockets of Object.values(agent.freeSockets))
+    for (const s of sockets ?? []) s.destroy();
 }
 
 function material(over: Partial<ServerTls> = {}): ServerTls {
@@ -151,6 +162,13 @@ test("a new CRL revokes a certificate on new and on kept-alive connections (421,
     assert.equal(again.status, 200);
     assert.ok(again.reused, "the second request went over the kept-alive connection");
     assert.equal((await get(k, "/v1/keys")).status, 200);
+    // Without a reload, a new connection resumes the agent's cached TLS session...
+    dropIdle(v);
+    const resumedBefore = await get(v, "/v1/keys");
+    assert.deepEqual(
+      [resumedBefore.status, resumedBefore.reused, resumedBefore.resumed],
+      [200, false, true],
+    );
 
     const crl = newCrl([victim]);
     const summary = await app.tensorseal.reloadTls(material({ crl }));
@@ -169,8 +187,9 @@ test("a new CRL revokes a certificate on new and on kept-alive connections (421,
       "a 421 is answered before anything is authenticated or audited",
     );
     // A new connection's handshake meets the new CRL.
+    // ...after one, it cannot: the session was verified under the old CRL.
     const revoked = await get(v, "/v1/keys");
-    assert.equal(revoked.reused, false);
+    assert.deepEqual([revoked.reused, revoked.resumed], [false, false]);
     assert.equal(revoked.status, 401);
     const denied = (await auditEntries()).at(-1)!;
     assert.equal(denied.outcome, "denied");
