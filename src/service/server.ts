@@ -89,28 +89,34 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
     });
   }
   const tls = o.tls ? new TlsReloader(o.tls, app.server as Server, o.now) : null;
+  // One reload at a time: each is checked against, and audited after, the one before it.
+  let reloads: Promise<unknown> = Promise.resolve();
   app.decorate("tensorseal", {
     serverId: state.serverId,
     auditPublicKey: state.auditPublicKey,
     checkpointEvery: state.checkpointEvery,
     drainAlerts: async (ms?: number) => (await ctx.anomaly?.drain(ms)) ?? true,
     anchored: async () => anchors?.idle(),
-    reloadTls: async (next: ServerTls) => {
-      if (!tls) throw new Error("this server was built without TLS");
-      const prepared = tls.prepare(next);
-      // Fail closed: a change of trust that cannot be audited is not made.
-      await ctx.audit.append({
-        action: "tls.reload",
-        outcome: "allowed",
-        status: 200,
-        principal: "system:operator",
-        source: "server",
-        requestId: `tls-reload-${randomUUID()}`,
-        resource: { ...prepared.summary },
+    reloadTls: (next: ServerTls) => {
+      const run = reloads.then(async () => {
+        if (!tls) throw new Error("this server was built without TLS");
+        const prepared = tls.prepare(next);
+        // Fail closed: a change of trust that cannot be audited is not made.
+        await ctx.audit.append({
+          action: "tls.reload",
+          outcome: "allowed",
+          status: 200,
+          principal: "system:operator",
+          source: "server",
+          requestId: `tls-reload-${randomUUID()}`,
+          resource: { ...prepared.summary },
+        });
+        tls.apply(prepared);
+        app.log.info({ tls: prepared.summary }, "TLS material reloaded");
+        return prepared.summary;
       });
-      tls.apply(prepared);
-      app.log.info({ tls: prepared.summary }, "TLS material reloaded");
-      return prepared.summary;
+      reloads = run.catch(() => {});
+      return run;
     },
   });
   app.decorateRequest("principal", null);

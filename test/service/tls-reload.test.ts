@@ -282,12 +282,36 @@ test("the key-service client retries a 421 on a new connection by itself", async
   try {
     assert.equal((await client.get("/v1/keys")).status, 200);
     const before421 = logLines.filter((l) => l.includes('"status":421')).length;
-    await app.tensorseal.reloadTls(material({ crl: newCrl([victim]) }));
+    served = material({ crl: newCrl([victim]) });
+    await app.tensorseal.reloadTls(served);
     const r = await client.get("/v1/keys");
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const after421 = logLines.filter((l) => l.includes('"status":421')).length;
     assert.equal(after421 - before421, 1, "one 421 on the old connection, then a new one");
   } finally {
     client.close();
+  }
+});
+
+test("concurrent reloads run one after the other, each judged against the one before", async () => {
+  const original = served; // what the server has now
+  const revoking = material({ crl: newCrl([keeper]) });
+  const [a, b] = await Promise.all([
+    app.tensorseal.reloadTls(revoking),
+    app.tensorseal.reloadTls(original), // back to what it had before both
+  ]);
+  assert.equal(a.clientTrustChanged, true);
+  assert.equal(
+    b.clientTrustChanged,
+    true,
+    "B undoes A's CRL: a change, though it equals what was there before A",
+  );
+  const [ea, eb] = (await reloads()).slice(-2);
+  assert.deepEqual([ea!.resource, eb!.resource], [{ ...a }, { ...b }]);
+  const k = agentFor(keeper);
+  try {
+    assert.equal((await get(k, "/v1/keys")).status, 200, "the last reload is in force");
+  } finally {
+    k.destroy();
   }
 });

@@ -36,10 +36,10 @@ interface Reply {
   body: Record<string, unknown>;
 }
 
-/** A small JSON-over-HTTPS client with one keep-alive agent; never logs the token. */
-/** A few, for connections that were busy when the idle ones were dropped. */
+/** 421 retries: a few, for connections that were busy when the idle ones were dropped. */
 const MISDIRECTED_RETRIES = 3;
 
+/** A small JSON-over-HTTPS client with one keep-alive agent; never logs the token. */
 export class ServiceClient {
   private readonly base: URL;
   private readonly agent: http.Agent;
