@@ -24,7 +24,15 @@ import { after, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import type { Database, ServerOptions } from "../../src/service/index.js";
 import { parseAnchorLine, verifyAuditLog } from "../../src/service/index.js";
-import { bearer, pgDb, server, sqliteDb, type TestDb, token } from "./helpers.js";
+import {
+  bearer,
+  describeEachFreshDb,
+  pgDb,
+  server,
+  sqliteDb,
+  type TestDb,
+  token,
+} from "./helpers.js";
 import { chainRewrite } from "./tamper.js";
 
 const T = 10; // seconds
@@ -87,270 +95,257 @@ function anchoredSeqs(file: string): number[] {
 const dir = mkdtempSync(join(tmpdir(), "tensorseal-anchor-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-for (const [label, make] of [
-  ["SQLite", async () => sqliteDb()],
-  ["PostgreSQL", pgDb],
-] as const) {
-  describe(`time-based checkpoints and anchoring on ${label}`, async () => {
-    const probe = await make();
-    const skip = typeof probe === "string" ? probe : false;
-    if (typeof probe !== "string") await probe.drop();
-
-    /** A fresh database and fixture, dropped afterwards. */
-    async function withFixture(
-      body: (f: Awaited<ReturnType<typeof fixture>>, db: Database) => Promise<void>,
-      opts: Partial<ServerOptions> = {},
-    ): Promise<void> {
-      const t = (await make()) as TestDb;
-      const db = await t.open();
-      const f = await fixture(db, dir, opts);
-      try {
-        await body(f, db);
-      } finally {
-        await f.app.close();
-        await db.close();
-        await t.drop();
-      }
+describeEachFreshDb("time-based checkpoints and anchoring", (make, skip) => {
+  /** A fresh database and fixture, dropped afterwards. */
+  async function withFixture(
+    body: (f: Awaited<ReturnType<typeof fixture>>, db: Database) => Promise<void>,
+    opts: Partial<ServerOptions> = {},
+  ): Promise<void> {
+    const t = (await make()) as TestDb;
+    const db = await t.open();
+    const f = await fixture(db, dir, opts);
+    try {
+      await body(f, db);
+    } finally {
+      await f.app.close();
+      await db.close();
+      await t.drop();
     }
+  }
 
-    /** Six entries with time-based checkpoints at 2, 4 and 6, all anchored. */
-    async function sixEntries(f: Awaited<ReturnType<typeof fixture>>): Promise<void> {
-      for (let i = 0; i < 3; i++) {
-        await f.request();
-        await f.request();
-        await f.tick();
-        f.clock.now += T * 1000;
-      }
+  /** Six entries with time-based checkpoints at 2, 4 and 6, all anchored. */
+  async function sixEntries(f: Awaited<ReturnType<typeof fixture>>): Promise<void> {
+    for (let i = 0; i < 3; i++) {
+      await f.request();
+      await f.request();
+      await f.tick();
+      f.clock.now += T * 1000;
     }
+  }
 
-    test("a checkpoint appears after T without reaching N; none when nothing was appended", {
-      skip,
-    }, async () => {
-      await withFixture(async (f, db) => {
-        await f.tick();
-        assert.deepEqual(await checkpointSeqs(db), [], "an empty log gets no checkpoint");
-        await f.request();
-        await f.tick();
-        assert.deepEqual(await checkpointSeqs(db), [1], "the first entry is signed at once");
-        f.clock.now += 3 * T * 1000;
-        await f.tick();
-        assert.deepEqual(await checkpointSeqs(db), [1], "nothing appended: no new checkpoint");
-        await f.request();
-        await f.request();
-        await f.tick();
-        assert.deepEqual(await checkpointSeqs(db), [1, 3], "T passed: the head (3) is signed");
-        await f.request();
-        f.clock.now += (T - 1) * 1000;
-        await f.tick();
-        assert.deepEqual(await checkpointSeqs(db), [1, 3], "within T of the last: none");
-        f.clock.now += 1000;
-        await f.tick();
-        assert.deepEqual(await checkpointSeqs(db), [1, 3, 4], "checkpoints at any seq, not N");
-        assert.deepEqual(anchoredSeqs(f.anchor), [1, 3, 4], "every checkpoint anchored in order");
-        const v = await verifyAuditLog(db, {
-          publicKey: f.app.tensorseal.auditPublicKey,
-          anchor: f.anchor,
-        });
-        assert.deepEqual(v.problems, []);
-        assert.equal(v.checkpoints, 3);
-        assert.deepEqual(v.anchor, { lines: 3, newestSeq: 4 });
-        const m = (await f.app.inject({ method: "GET", url: "/metrics" })).body;
-        assert.match(m, /tensorseal_audit_checkpoints_total 3/);
-        assert.match(m, /tensorseal_audit_anchored_total\{target="file"\} 3/);
+  test("a checkpoint appears after T without reaching N; none when nothing was appended", {
+    skip,
+  }, async () => {
+    await withFixture(async (f, db) => {
+      await f.tick();
+      assert.deepEqual(await checkpointSeqs(db), [], "an empty log gets no checkpoint");
+      await f.request();
+      await f.tick();
+      assert.deepEqual(await checkpointSeqs(db), [1], "the first entry is signed at once");
+      f.clock.now += 3 * T * 1000;
+      await f.tick();
+      assert.deepEqual(await checkpointSeqs(db), [1], "nothing appended: no new checkpoint");
+      await f.request();
+      await f.request();
+      await f.tick();
+      assert.deepEqual(await checkpointSeqs(db), [1, 3], "T passed: the head (3) is signed");
+      await f.request();
+      f.clock.now += (T - 1) * 1000;
+      await f.tick();
+      assert.deepEqual(await checkpointSeqs(db), [1, 3], "within T of the last: none");
+      f.clock.now += 1000;
+      await f.tick();
+      assert.deepEqual(await checkpointSeqs(db), [1, 3, 4], "checkpoints at any seq, not N");
+      assert.deepEqual(anchoredSeqs(f.anchor), [1, 3, 4], "every checkpoint anchored in order");
+      const v = await verifyAuditLog(db, {
+        publicKey: f.app.tensorseal.auditPublicKey,
+        anchor: f.anchor,
       });
-    });
-
-    test("detects: tail deleted together with the checkpoints above it (rollback)", {
-      skip,
-    }, async () => {
-      await withFixture(async (f, db) => {
-        await sixEntries(f);
-        const key = f.app.tensorseal.auditPublicKey;
-        await db.db.deleteFrom("audit").where("seq", ">", 3).execute();
-        await db.db.deleteFrom("checkpoints").where("seq", ">", 3).execute();
-        const plain = await verifyAuditLog(db, { publicKey: key });
-        assert.equal(plain.ok, true, "the database alone cannot reveal this rollback");
-        assert.equal(plain.lastSeq, 3);
-        const v = await verifyAuditLog(db, { publicKey: key, anchor: f.anchor });
-        assert.equal(v.ok, false);
-        assert.ok(
-          v.problems.some((p) =>
-            /rollback: the log ends at entry 3 but anchored checkpoint 4 \(anchor line 2\) was signed/.test(
-              p,
-            ),
-          ),
-          v.problems.join("; "),
-        );
-        assert.ok(v.problems.some((p) => /anchored checkpoint 6 /.test(p)));
-      });
-    });
-
-    test("detects: an entry under an anchored checkpoint edited, chain and checkpoints redone", {
-      skip,
-    }, async () => {
-      await withFixture(async (f, db) => {
-        await sixEntries(f);
-        const key = f.app.tensorseal.auditPublicKey;
-        await chainRewrite(db, 2, (o) => ({ ...o, outcome: "denied" }));
-        await db.db.deleteFrom("checkpoints").execute();
-        const plain = await verifyAuditLog(db, { publicKey: key });
-        assert.equal(
-          plain.ok,
-          true,
-          "a consistent rewrite without checkpoints passes plain verify",
-        );
-        const v = await verifyAuditLog(db, { publicKey: key, anchor: f.anchor });
-        assert.equal(v.ok, false);
-        assert.ok(
-          v.problems.some((p) =>
-            /entry 2 differs from anchored checkpoint 2 \(anchor line 1\)/.test(p),
-          ),
-          v.problems.join("; "),
-        );
-        assert.ok(v.problems.some((p) => /checkpoint 2 .* is missing from the database/.test(p)));
-      });
-    });
-
-    test("detects: forged and malformed anchor lines", { skip }, async () => {
-      await withFixture(async (f, db) => {
-        await sixEntries(f);
-        const key = f.app.tensorseal.auditPublicKey;
-        const real = parseAnchorLine(readFileSync(f.anchor, "utf8").split("\n")[0]!);
-        const forged = {
-          ...real,
-          seq: 9,
-          hash: "ab".repeat(32),
-          signature: randomBytes(64).toString("base64"),
-        };
-        appendFileSync(f.anchor, `${JSON.stringify(forged)}\nnot json\n`);
-        const v = await verifyAuditLog(db, { publicKey: key, anchor: f.anchor });
-        assert.equal(v.ok, false);
-        assert.ok(
-          v.problems.some((p) =>
-            /anchored checkpoint 9 \(anchor line 4\) has a bad signature/.test(p),
-          ),
-          v.problems.join("; "),
-        );
-        assert.ok(v.problems.some((p) => /anchor line 5: not a checkpoint line/.test(p)));
-        // Signed under the pinned key or not at all: the key in the database is not enough.
-        const other = await verifyAuditLog(db, {
-          publicKey: randomBytes(32).toString("base64"),
-          anchor: f.anchor,
-        });
-        assert.ok(other.problems.some((p) => /anchored checkpoint 2 .* bad signature/.test(p)));
-      });
-    });
-
-    test("anchor URL receives every checkpoint (loopback HTTP, retried after a 503)", {
-      skip,
-    }, async () => {
-      const bodies: string[] = [];
-      let calls = 0;
-      const http = createServer((req, res) => {
-        let b = "";
-        req.on("data", (d) => {
-          b += d;
-        });
-        req.on("end", () => {
-          calls++;
-          if (calls === 1) {
-            res.writeHead(503).end();
-            return;
-          }
-          bodies.push(b);
-          res.writeHead(204).end();
-        });
-      });
-      await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
-      const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/anchor`;
-      const file = join(dir, `both-${randomBytes(4).toString("hex")}.jsonl`);
-      try {
-        await withFixture(
-          async (f, db) => {
-            await f.request();
-            await f.tick();
-            await f.request();
-            f.clock.now += T * 1000;
-            await f.tick();
-            assert.equal(calls, 3, "one refused attempt, then two deliveries");
-            assert.deepEqual(
-              bodies.map((b) => parseAnchorLine(b).seq),
-              [1, 2],
-            );
-            assert.deepEqual(bodies, readFileSync(file, "utf8").split("\n").filter(Boolean));
-            const fromUrl = join(dir, `from-url-${randomBytes(4).toString("hex")}.jsonl`);
-            writeFileSync(fromUrl, `${bodies.join("\n")}\n`);
-            const v = await verifyAuditLog(db, {
-              publicKey: f.app.tensorseal.auditPublicKey,
-              anchor: fromUrl,
-            });
-            assert.deepEqual(v.problems, []);
-            const m = (await f.app.inject({ method: "GET", url: "/metrics" })).body;
-            assert.match(m, /tensorseal_audit_anchored_total\{target="url"\} 2/);
-          },
-          {
-            checkpointAnchor: {
-              file,
-              url,
-              retryDelayMs: 10,
-            },
-          },
-        );
-      } finally {
-        await new Promise<void>((r) => http.close(() => r()));
-      }
-    });
-
-    test("an unwritable anchor path does not stop key release; it is logged and counted", {
-      skip,
-    }, async () => {
-      const notADir = join(dir, `file-${randomBytes(4).toString("hex")}`);
-      writeFileSync(notADir, "");
-      let logged = "";
-      const stream = new Writable({
-        write(chunk, _enc, cb) {
-          logged += chunk.toString();
-          cb();
-        },
-      });
-      await withFixture(
-        async (f, db) => {
-          const tok = await token(db, "admin,wrap,unwrap");
-          await f.request(); // entry 1; key m is entry 2, the generates 3 and 4 (N = 4)
-          const k = await f.app.inject({
-            method: "POST",
-            url: "/v1/keys",
-            headers: bearer(tok),
-            payload: { name: "m" },
-          });
-          assert.equal(k.statusCode, 200);
-          for (let i = 0; i < 2; i++) {
-            const g = await f.app.inject({
-              method: "POST",
-              url: "/v1/datakeys/generate",
-              headers: bearer(tok),
-              payload: { key: "m" },
-            });
-            assert.equal(g.statusCode, 200, "the key is released although anchoring fails");
-            assert.ok(g.json().fileKey);
-          }
-          await f.app.tensorseal.anchored();
-          assert.deepEqual(await checkpointSeqs(db), [4], "the checkpoint stands in the database");
-          const m = (await f.app.inject({ method: "GET", url: "/metrics" })).body;
-          assert.match(m, /tensorseal_audit_anchor_failures_total\{target="file"\} 1/);
-          assert.match(logged, /checkpoint anchoring failed/);
-          assert.match(logged, /ENOTDIR/);
-          assert.equal((await verifyAuditLog(db)).ok, true);
-        },
-        {
-          checkpointEvery: 4,
-          checkpointAnchor: { file: join(notADir, "anchor.jsonl") },
-          logger: { level: "error", stream },
-        },
-      );
+      assert.deepEqual(v.problems, []);
+      assert.equal(v.checkpoints, 3);
+      assert.deepEqual(v.anchor, { lines: 3, newestSeq: 4 });
+      const m = (await f.app.inject({ method: "GET", url: "/metrics" })).body;
+      assert.match(m, /tensorseal_audit_checkpoints_total 3/);
+      assert.match(m, /tensorseal_audit_anchored_total\{target="file"\} 3/);
     });
   });
-}
+
+  test("detects: tail deleted together with the checkpoints above it (rollback)", {
+    skip,
+  }, async () => {
+    await withFixture(async (f, db) => {
+      await sixEntries(f);
+      const key = f.app.tensorseal.auditPublicKey;
+      await db.db.deleteFrom("audit").where("seq", ">", 3).execute();
+      await db.db.deleteFrom("checkpoints").where("seq", ">", 3).execute();
+      const plain = await verifyAuditLog(db, { publicKey: key });
+      assert.equal(plain.ok, true, "the database alone cannot reveal this rollback");
+      assert.equal(plain.lastSeq, 3);
+      const v = await verifyAuditLog(db, { publicKey: key, anchor: f.anchor });
+      assert.equal(v.ok, false);
+      assert.ok(
+        v.problems.some((p) =>
+          /rollback: the log ends at entry 3 but anchored checkpoint 4 \(anchor line 2\) was signed/.test(
+            p,
+          ),
+        ),
+        v.problems.join("; "),
+      );
+      assert.ok(v.problems.some((p) => /anchored checkpoint 6 /.test(p)));
+    });
+  });
+
+  test("detects: an entry under an anchored checkpoint edited, chain and checkpoints redone", {
+    skip,
+  }, async () => {
+    await withFixture(async (f, db) => {
+      await sixEntries(f);
+      const key = f.app.tensorseal.auditPublicKey;
+      await chainRewrite(db, 2, (o) => ({ ...o, outcome: "denied" }));
+      await db.db.deleteFrom("checkpoints").execute();
+      const plain = await verifyAuditLog(db, { publicKey: key });
+      assert.equal(plain.ok, true, "a consistent rewrite without checkpoints passes plain verify");
+      const v = await verifyAuditLog(db, { publicKey: key, anchor: f.anchor });
+      assert.equal(v.ok, false);
+      assert.ok(
+        v.problems.some((p) =>
+          /entry 2 differs from anchored checkpoint 2 \(anchor line 1\)/.test(p),
+        ),
+        v.problems.join("; "),
+      );
+      assert.ok(v.problems.some((p) => /checkpoint 2 .* is missing from the database/.test(p)));
+    });
+  });
+
+  test("detects: forged and malformed anchor lines", { skip }, async () => {
+    await withFixture(async (f, db) => {
+      await sixEntries(f);
+      const key = f.app.tensorseal.auditPublicKey;
+      const real = parseAnchorLine(readFileSync(f.anchor, "utf8").split("\n")[0]!);
+      const forged = {
+        ...real,
+        seq: 9,
+        hash: "ab".repeat(32),
+        signature: randomBytes(64).toString("base64"),
+      };
+      appendFileSync(f.anchor, `${JSON.stringify(forged)}\nnot json\n`);
+      const v = await verifyAuditLog(db, { publicKey: key, anchor: f.anchor });
+      assert.equal(v.ok, false);
+      assert.ok(
+        v.problems.some((p) =>
+          /anchored checkpoint 9 \(anchor line 4\) has a bad signature/.test(p),
+        ),
+        v.problems.join("; "),
+      );
+      assert.ok(v.problems.some((p) => /anchor line 5: not a checkpoint line/.test(p)));
+      // Signed under the pinned key or not at all: the key in the database is not enough.
+      const other = await verifyAuditLog(db, {
+        publicKey: randomBytes(32).toString("base64"),
+        anchor: f.anchor,
+      });
+      assert.ok(other.problems.some((p) => /anchored checkpoint 2 .* bad signature/.test(p)));
+    });
+  });
+
+  test("anchor URL receives every checkpoint (loopback HTTP, retried after a 503)", {
+    skip,
+  }, async () => {
+    const bodies: string[] = [];
+    let calls = 0;
+    const http = createServer((req, res) => {
+      let b = "";
+      req.on("data", (d) => {
+        b += d;
+      });
+      req.on("end", () => {
+        calls++;
+        if (calls === 1) {
+          res.writeHead(503).end();
+          return;
+        }
+        bodies.push(b);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/anchor`;
+    const file = join(dir, `both-${randomBytes(4).toString("hex")}.jsonl`);
+    try {
+      await withFixture(
+        async (f, db) => {
+          await f.request();
+          await f.tick();
+          await f.request();
+          f.clock.now += T * 1000;
+          await f.tick();
+          assert.equal(calls, 3, "one refused attempt, then two deliveries");
+          assert.deepEqual(
+            bodies.map((b) => parseAnchorLine(b).seq),
+            [1, 2],
+          );
+          assert.deepEqual(bodies, readFileSync(file, "utf8").split("\n").filter(Boolean));
+          const fromUrl = join(dir, `from-url-${randomBytes(4).toString("hex")}.jsonl`);
+          writeFileSync(fromUrl, `${bodies.join("\n")}\n`);
+          const v = await verifyAuditLog(db, {
+            publicKey: f.app.tensorseal.auditPublicKey,
+            anchor: fromUrl,
+          });
+          assert.deepEqual(v.problems, []);
+          const m = (await f.app.inject({ method: "GET", url: "/metrics" })).body;
+          assert.match(m, /tensorseal_audit_anchored_total\{target="url"\} 2/);
+        },
+        {
+          checkpointAnchor: {
+            file,
+            url,
+            retryDelayMs: 10,
+          },
+        },
+      );
+    } finally {
+      await new Promise<void>((r) => http.close(() => r()));
+    }
+  });
+
+  test("an unwritable anchor path does not stop key release; it is logged and counted", {
+    skip,
+  }, async () => {
+    const notADir = join(dir, `file-${randomBytes(4).toString("hex")}`);
+    writeFileSync(notADir, "");
+    let logged = "";
+    const stream = new Writable({
+      write(chunk, _enc, cb) {
+        logged += chunk.toString();
+        cb();
+      },
+    });
+    await withFixture(
+      async (f, db) => {
+        const tok = await token(db, "admin,wrap,unwrap");
+        await f.request(); // entry 1; key m is entry 2, the generates 3 and 4 (N = 4)
+        const k = await f.app.inject({
+          method: "POST",
+          url: "/v1/keys",
+          headers: bearer(tok),
+          payload: { name: "m" },
+        });
+        assert.equal(k.statusCode, 200);
+        for (let i = 0; i < 2; i++) {
+          const g = await f.app.inject({
+            method: "POST",
+            url: "/v1/datakeys/generate",
+            headers: bearer(tok),
+            payload: { key: "m" },
+          });
+          assert.equal(g.statusCode, 200, "the key is released although anchoring fails");
+          assert.ok(g.json().fileKey);
+        }
+        await f.app.tensorseal.anchored();
+        assert.deepEqual(await checkpointSeqs(db), [4], "the checkpoint stands in the database");
+        const m = (await f.app.inject({ method: "GET", url: "/metrics" })).body;
+        assert.match(m, /tensorseal_audit_anchor_failures_total\{target="file"\} 1/);
+        assert.match(logged, /checkpoint anchoring failed/);
+        assert.match(logged, /ENOTDIR/);
+        assert.equal((await verifyAuditLog(db)).ok, true);
+      },
+      {
+        checkpointEvery: 4,
+        checkpointAnchor: { file: join(notADir, "anchor.jsonl") },
+        logger: { level: "error", stream },
+      },
+    );
+  });
+});
 
 describe("two replicas on one PostgreSQL signing on time", async () => {
   const t = await pgDb();

@@ -3,11 +3,11 @@
  * is detected by verifyAuditLog. Checkpoints every 4 entries; the log holds 10 entries.
  */
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { test } from "node:test";
 import { sql } from "kysely";
 import type { Database } from "../../src/service/index.js";
 import { verifyAuditLog } from "../../src/service/index.js";
-import { bearer, pgDb, server, sqliteDb, type TestDb, token } from "./helpers.js";
+import { bearer, describeEachFreshDb, server, type TestDb, token } from "./helpers.js";
 
 /** A fresh database with 10 audit entries (checkpoints at 4 and 8). */
 async function populated(
@@ -112,44 +112,35 @@ const tampers: [string, Tamper, RegExp][] = [
   ],
 ];
 
-for (const [label, make] of [
-  ["SQLite", async () => sqliteDb()],
-  ["PostgreSQL", pgDb],
-] as const) {
-  describe(`audit tamper suite on ${label}`, async () => {
-    const probe = label === "PostgreSQL" ? await pgDb() : sqliteDb();
-    const skip = typeof probe === "string" ? probe : false;
-    if (typeof probe !== "string") await probe.drop();
+describeEachFreshDb("audit tamper suite", (make, skip) => {
+  test("an untouched log verifies", { skip }, async () => {
+    const p = await populated(make);
+    assert.ok(typeof p !== "string");
+    const v = await verifyAuditLog(p.db);
+    assert.deepEqual(v.problems, []);
+    assert.equal(v.entries, 10);
+    assert.equal(v.checkpoints, 2);
+    await sql`select 1`.execute(p.db.db);
+    await p.db.close();
+    await p.t.drop();
+  });
 
-    test("an untouched log verifies", { skip }, async () => {
+  for (const [name, tamper, expected] of tampers) {
+    test(`detects: ${name}`, { skip }, async () => {
       const p = await populated(make);
       assert.ok(typeof p !== "string");
-      const v = await verifyAuditLog(p.db);
-      assert.deepEqual(v.problems, []);
-      assert.equal(v.entries, 10);
-      assert.equal(v.checkpoints, 2);
-      await sql`select 1`.execute(p.db.db);
-      await p.db.close();
-      await p.t.drop();
+      try {
+        await tamper(p.db);
+        const v = await verifyAuditLog(p.db);
+        assert.equal(v.ok, false);
+        assert.ok(
+          v.problems.some((x) => expected.test(x)),
+          `${name}: ${v.problems.join("; ")}`,
+        );
+      } finally {
+        await p.db.close();
+        await p.t.drop();
+      }
     });
-
-    for (const [name, tamper, expected] of tampers) {
-      test(`detects: ${name}`, { skip }, async () => {
-        const p = await populated(make);
-        assert.ok(typeof p !== "string");
-        try {
-          await tamper(p.db);
-          const v = await verifyAuditLog(p.db);
-          assert.equal(v.ok, false);
-          assert.ok(
-            v.problems.some((x) => expected.test(x)),
-            `${name}: ${v.problems.join("; ")}`,
-          );
-        } finally {
-          await p.db.close();
-          await p.t.drop();
-        }
-      });
-    }
-  });
-}
+  }
+});

@@ -97,6 +97,27 @@ export function describeEachDb(name: string, body: (suite: SuiteDb) => void): vo
   }
 }
 
+/**
+ * `describe("<name> on SQLite")` and `describe("<name> on PostgreSQL")` for suites whose tests
+ * each want a fresh database: `make()` creates one (the test opens and drops it); `skip` says
+ * why PostgreSQL is unreachable, for `test(..., { skip }, ...)`.
+ */
+export function describeEachFreshDb(
+  name: string,
+  body: (make: () => Promise<TestDb>, skip: string | false) => void,
+): void {
+  for (const [label, make] of [
+    ["SQLite", async () => sqliteDb()],
+    ["PostgreSQL", pgDb],
+  ] as const) {
+    describe(`${name} on ${label}`, async () => {
+      const probe = await make();
+      if (typeof probe !== "string") await probe.drop();
+      body(async () => (await make()) as TestDb, typeof probe === "string" ? probe : false);
+    });
+  }
+}
+
 export const ROOT = randomBytes(32);
 
 export async function server(
