@@ -18,6 +18,7 @@ import type { PolicyStore } from "./authz/active.js";
 import type { Database } from "./db/schema.js";
 import type { KeyService } from "./keys/service.js";
 import type { Metrics } from "./metrics.js";
+import type { SignedWebhook } from "./webhook.js";
 
 export interface ServiceContext {
   /** Direct reads only where no service fits: the health check and audit pages. */
@@ -36,6 +37,8 @@ export interface ServiceContext {
   readonly policies: PolicyStore;
   /** Dual control: M-of-N approval requests for destroy, export and policy changes. */
   readonly approvals: ApprovalService;
+  /** Where approval events go (serve --approval-webhook); drained and closed with the server. */
+  readonly approvalWebhook: SignedWebhook | null;
   /** Attested release: absent when no attestation verifier is configured (routes answer 404). */
   readonly attestation: { verifier: AttestationVerifier; nonces: NonceStore } | null;
   readonly metrics: Metrics;

@@ -1,13 +1,6 @@
 /** The key service layer: the server, its database, tokens and the audit tools. */
 
 export { ANOMALY_DEFAULTS, type AnomalyOptions, BLOCK_CACHE_MS } from "./anomaly/options.js";
-export {
-  ALERT_ID_HEADER,
-  checkWebhookUrl,
-  SIGNATURE_HEADER,
-  signBody,
-  type WebhookOptions,
-} from "./anomaly/webhook.js";
 export { OPERATIONS, type OperationName } from "./approvals/operations.js";
 export {
   type ApprovalOptions,
@@ -96,3 +89,10 @@ export {
 } from "./tls/dev-ca.js";
 export type { ServerTls } from "./tls/https.js";
 export type { TlsReloadSummary } from "./tls/reload.js";
+export {
+  ALERT_ID_HEADER,
+  checkWebhookUrl,
+  SIGNATURE_HEADER,
+  signBody,
+  type WebhookOptions,
+} from "./webhook.js";

@@ -231,9 +231,10 @@ function backgroundTasks(
   });
   app.addHook("onClose", async () => {
     if (timer) clearInterval(timer);
-    // Give queued alerts a moment to go out; the audit already holds them.
-    await ctx.anomaly?.drain(2000);
+    // Give queued alerts and approval events a moment to go out; the audit already holds them.
+    await Promise.all([ctx.anomaly?.drain(2000), ctx.approvalWebhook?.drain(2000)]);
     ctx.anomaly?.close();
+    ctx.approvalWebhook?.close();
     stopCheckpoints();
     // Best effort: give pending anchors a moment, never hang the shutdown on a dead endpoint.
     if (anchors) await Promise.race([anchors.idle(), delay(5000)]);

@@ -10,7 +10,7 @@ import { BlockList } from "./anomaly/blocks.js";
 import { ClientRegistry } from "./anomaly/clients.js";
 import { AnomalyDetector } from "./anomaly/detector.js";
 import { type AnomalyOptions, anomalySettings, BLOCK_CACHE_MS } from "./anomaly/options.js";
-import { AlertWebhook } from "./anomaly/webhook.js";
+import { approvalEventBody } from "./approvals/events.js";
 import { ApprovalRepo } from "./approvals/repo.js";
 import { ApprovalService } from "./approvals/service.js";
 import { StanzaArtifacts } from "./artifacts/by-stanza.js";
@@ -33,6 +33,7 @@ import { KeyService } from "./keys/service.js";
 import type { Metrics } from "./metrics.js";
 import { DEFAULT_BATCH_MAX, type ServerOptions } from "./options.js";
 import type { ServerState } from "./state.js";
+import { EVENT_ID_HEADER, SignedWebhook } from "./webhook.js";
 
 /** What the context needs from buildServer: the logger, metrics, and who hears of new checkpoints. */
 export interface Wiring {
@@ -61,12 +62,23 @@ export function buildContext(o: ServerOptions, state: ServerState, w: Wiring): S
   const artifacts = new ArtifactRepo(o.db);
   const blocks = new BlockList(o.db, now, o.blockCacheMs ?? BLOCK_CACHE_MS);
   const policies = new PolicyStore(o.db, o.authorizer ?? Authorizer.default(), o.policyCacheMs);
+  const approvalWebhook = o.approvals?.webhook
+    ? new SignedWebhook({ ...o.approvals.webhook, idHeader: EVENT_ID_HEADER }, (outcome, why) => {
+        if (outcome !== "ok") log.warn({ outcome, why }, "approval webhook delivery failed");
+      })
+    : null;
   const approvals = new ApprovalService(
     new ApprovalRepo(o.db),
     { keys, policies },
     (r) => audit.append(r),
     now,
     o.approvals,
+    approvalWebhook
+      ? (e) => {
+          const { id, body } = approvalEventBody(e, state.serverId, new Date(now()).toISOString());
+          approvalWebhook.send(id, body);
+        }
+      : null,
   );
   return {
     db: o.db,
@@ -89,6 +101,7 @@ export function buildContext(o: ServerOptions, state: ServerState, w: Wiring): S
     ],
     policies,
     approvals,
+    approvalWebhook,
     attestation: o.attestation
       ? {
           verifier: new AttestationVerifier(o.attestation),
@@ -116,7 +129,7 @@ function detector(
   },
 ): AnomalyDetector {
   const webhook = a.webhook
-    ? new AlertWebhook(a.webhook, (outcome, why) => {
+    ? new SignedWebhook(a.webhook, (outcome, why) => {
         x.metrics.webhookDelivery(outcome);
         if (outcome !== "ok") x.log.warn({ outcome, why }, "alert webhook delivery failed");
       })

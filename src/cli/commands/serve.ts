@@ -30,7 +30,7 @@ export function registerServe(program: Command): void {
     const { host, port } = parseListen(o.listen);
     const tls = await tlsSettings(o, host);
     const root = await rootSettings(o, tls.dev);
-    const approvals = approvalSettings(o);
+    const approvals = await approvalSettings(o);
     const nonceTtlS = checkIdentityFlags(o);
     const checkpoints = checkpointSettings(o);
     // Invalid policies refuse to start (E_USAGE, exit 2) before anything listens.

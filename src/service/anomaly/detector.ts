@@ -9,12 +9,12 @@ import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger, FastifyRequest } from "fastify";
 import type { AuditLog } from "../audit/log.js";
 import type { Metrics } from "../metrics.js";
+import type { SignedWebhook } from "../webhook.js";
 import { type Alert, alertAuditRecord, alertWebhookBody } from "./alert.js";
 import type { BlockList } from "./blocks.js";
 import type { ClientRegistry, ClientTuple, Novelty } from "./clients.js";
 import type { AnomalySettings } from "./options.js";
 import { type RateAlert, RateTracker } from "./rate.js";
-import type { AlertWebhook } from "./webhook.js";
 
 /** Audit actions that release key material, and how many keys each released. */
 const RELEASES: Record<string, (resource: Record<string, unknown>) => number> = {
@@ -28,7 +28,7 @@ export interface DetectorDeps {
   readonly settings: AnomalySettings;
   readonly clients: ClientRegistry;
   readonly blocks: BlockList;
-  readonly webhook: AlertWebhook | null;
+  readonly webhook: SignedWebhook | null;
   readonly audit: AuditLog;
   readonly metrics: Metrics;
   readonly log: FastifyBaseLogger;

@@ -3,7 +3,7 @@
  * alerts"). The defaults aim at "a stolen credential drained in bulk": a principal releasing
  * at least 100 keys in a minute and 10x its usual rate, once 10 minutes of history exist.
  */
-import type { WebhookOptions } from "./webhook.js";
+import type { WebhookOptions } from "../webhook.js";
 
 export interface AnomalyOptions {
   /** Alert when the current minute's releases exceed factor x baseline (default 10). */

@@ -12,6 +12,8 @@
 import { randomBytes } from "node:crypto";
 import type { AuditRecord } from "../audit/chain.js";
 import { ServiceError } from "../errors.js";
+import type { WebhookOptions } from "../webhook.js";
+import type { ApprovalEvent, ApprovalEventKind } from "./events.js";
 import {
   type Executed,
   OPERATION,
@@ -30,6 +32,8 @@ export interface ApprovalOptions {
   readonly required?: Partial<Record<OperationName, number>>;
   /** How long a request waits for its approvals (ms, default 24 h). */
   readonly ttlMs?: number;
+  /** Where approval events go (events.ts); the server builds the sender. */
+  readonly webhook?: WebhookOptions;
 }
 
 /** Parses `destroy=2,export=2,policy=3` (`serve --approvals`). */
@@ -82,6 +86,8 @@ export class ApprovalService {
     private readonly audit: (r: AuditRecord) => Promise<void>,
     private readonly now: () => number,
     o: ApprovalOptions = {},
+    /** Hears of requests that need more than one approval (events.ts); must not throw. */
+    private readonly notify: ((e: ApprovalEvent) => void) | null = null,
   ) {
     this.required = { destroy: 1, export: 1, policy: 1 };
     for (const op of OPERATIONS) {
@@ -129,6 +135,7 @@ export class ApprovalService {
     };
     await this.repo.insert(row, { principal: who.principal, vote: "approve", at });
     if (row.required <= 1) await this.execute(row, who);
+    else await this.emit("requested", row, who.principal);
     return this.show(row.id, who.principal, false);
   }
 
@@ -150,6 +157,7 @@ export class ApprovalService {
       );
     const approvers = await this.approvers(id);
     const executed = approvers.length >= row.required && (await this.execute(row, who));
+    if (approvers.length < row.required) await this.emit("approved", row, who.principal);
     return { ...(await this.show(id, who.principal, false)), executed };
   }
 
@@ -164,6 +172,8 @@ export class ApprovalService {
       const r = await this.repo.get(id);
       throw new ServiceError(409, "conflict", `approval ${id} is ${r?.state}: nothing to reject`);
     }
+    const row = await this.repo.get(id);
+    if (row) await this.emit("rejected", row, who.principal);
     return this.show(id, who.principal, false);
   }
 
@@ -204,6 +214,7 @@ export class ApprovalService {
           approvers: await this.approvers(r.id),
         },
       });
+      await this.emit("expired", r, "system:approvals");
     }
   }
 
@@ -266,13 +277,30 @@ export class ApprovalService {
       await this.repo.transition(row.id, ["executing"], "failed", at(), {
         outcome: JSON.stringify({ error: why }),
       });
+      await this.emit("failed", row, who.principal);
       throw e;
     }
     await this.repo.transition(row.id, ["executing"], "executed", at(), {
       outcome: JSON.stringify(done.outcome),
       result: done.result ? JSON.stringify(done.result) : null,
     });
+    await this.emit("executed", row, who.principal);
     return true;
+  }
+
+  /**
+   * Tells `notify` (a webhook) where a request that needs more than one approval stands now.
+   * Best effort: reading the request back may fail; the request itself never does because of it.
+   */
+  private async emit(kind: ApprovalEventKind, row: ApprovalRow, by: string): Promise<void> {
+    if (!this.notify || row.required <= 1) return;
+    try {
+      const now = await this.repo.get(row.id);
+      if (now)
+        this.notify({ kind, approval: this.view(now, await this.repo.votes(row.id), false), by });
+    } catch {
+      // The audit holds what happened; an event that cannot be built is skipped.
+    }
   }
 
   private view(

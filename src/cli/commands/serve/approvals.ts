@@ -1,15 +1,21 @@
-/** Dual control: --approvals OP=M,... and --approval-ttl. */
+/** Dual control: --approvals OP=M,..., --approval-ttl and the event webhook (--approval-webhook*). */
 import { fail } from "../../../format/errors.js";
-import { type OperationName, parseApprovalSpec } from "../../../service/index.js";
+import {
+  type OperationName,
+  parseApprovalSpec,
+  type WebhookOptions,
+} from "../../../service/index.js";
 import type { ServeFlags } from "./flags.js";
+import { webhookFlags } from "./webhook.js";
 
 export interface ApprovalSettings {
   /** Approvals needed per operation (as given; an absent operation needs 1). */
   readonly required: Partial<Record<OperationName, number>>;
   readonly ttlMs: number;
+  readonly webhook?: WebhookOptions;
 }
 
-export function approvalSettings(o: ServeFlags): ApprovalSettings {
+export async function approvalSettings(o: ServeFlags): Promise<ApprovalSettings> {
   let required: ApprovalSettings["required"] = {};
   try {
     required = parseApprovalSpec(o.approvals ?? "");
@@ -19,5 +25,11 @@ export function approvalSettings(o: ServeFlags): ApprovalSettings {
   const ttlHours = Number(o.approvalTtl);
   if (!Number.isFinite(ttlHours) || ttlHours <= 0 || ttlHours > 24 * 30)
     fail("E_USAGE", "--approval-ttl must be more than 0 and at most 720 hours");
-  return { required, ttlMs: Math.round(ttlHours * 3_600_000) };
+  const webhook = await webhookFlags(
+    "--approval-webhook",
+    o.approvalWebhook,
+    "--approval-webhook-secret-file",
+    o.approvalWebhookSecretFile,
+  );
+  return { required, ttlMs: Math.round(ttlHours * 3_600_000), ...(webhook ? { webhook } : {}) };
 }

@@ -17,6 +17,8 @@ export interface ServeFlags {
   rootShares?: string;
   approvals?: string;
   approvalTtl: string;
+  approvalWebhook?: string;
+  approvalWebhookSecretFile?: string;
   batchMax: string;
   logLevel: string;
   policy?: string;
@@ -76,6 +78,11 @@ export function serveFlags(cmd: Command): Command {
       "dual control: approvals from distinct principals per operation (destroy, export, policy; M 1..10, default 1 = off; recommended 2+)",
     )
     .option("--approval-ttl <hours>", "how long an approval request waits", "24")
+    .option(
+      "--approval-webhook <url>",
+      "POST approval events here, signed (https://, or http:// to loopback only)",
+    )
+    .option("--approval-webhook-secret-file <file>", "HMAC-SHA256 key for the approval webhook")
     .option("--batch-max <n>", "most stanzas per batch unwrap", "100")
     .option("--log-level <level>", "fatal, error, warn, info, debug", "info")
     .option(

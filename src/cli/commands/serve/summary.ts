@@ -32,6 +32,8 @@ export async function printSummary(s: Summary): Promise<void> {
       ? `dual control: ${dual.map(([op, n]) => `${op} needs ${n} approvals`).join(", ")}`
       : "dual control is off (every --approvals operation at 1): consider --approvals destroy=2,export=2,policy=2",
   );
+  if (s.approvals.webhook)
+    say(`approval events to ${new URL(s.approvals.webhook.url).host} (signed)`);
   if (s.recovery)
     say(`root key rebuilt from shares ${s.recovery.shares.join(", ")} (audited as root.recover)`);
   say(

@@ -1,24 +1,28 @@
 /**
- * Alert webhook: POSTs each alert as JSON, signed with HMAC-SHA256 over the exact body bytes
- * (`x-tensorseal-signature: sha256=<hex>`), from a bounded in-memory queue with a per-attempt
- * timeout and exponential backoff. Best effort by design: it never blocks or fails a request;
- * the audit entry is the record. HTTPS, or plain HTTP to a loopback address only.
+ * Signed webhooks (anomaly alerts, approval events): POSTs each event as JSON, signed with
+ * HMAC-SHA256 over the exact body bytes (`x-tensorseal-signature: sha256=<hex>`), with its id in
+ * a header, from a bounded in-memory queue with a per-attempt timeout and exponential backoff.
+ * Best effort by design: it never blocks or fails a request; the audit entry is the record.
+ * HTTPS, or plain HTTP to a loopback address only.
  */
 import { createHmac } from "node:crypto";
-import { httpsOrLoopback } from "../loopback.js";
+import { httpsOrLoopback } from "./loopback.js";
 
 export const SIGNATURE_HEADER = "x-tensorseal-signature";
 export const ALERT_ID_HEADER = "x-tensorseal-alert-id";
+export const EVENT_ID_HEADER = "x-tensorseal-event-id";
 
 export interface WebhookOptions {
   readonly url: string;
   /** The HMAC key (at least 16 bytes). */
   readonly secret: Uint8Array;
+  /** The header that carries each event's id (default x-tensorseal-alert-id). */
+  readonly idHeader?: string;
   /** Per attempt (default 5000 ms). */
   readonly timeoutMs?: number;
-  /** Alerts waiting at most; the oldest is dropped beyond (default 1000). */
+  /** Events waiting at most; the oldest is dropped beyond (default 1000). */
   readonly maxQueue?: number;
-  /** Attempts per alert before it is dropped (default 6). */
+  /** Attempts per event before it is dropped (default 6). */
   readonly maxAttempts?: number;
   /** First retry delay, doubled per attempt up to 5 min (default 1000 ms). */
   readonly backoffMs?: number;
@@ -36,22 +40,22 @@ export function signBody(secret: Uint8Array, body: string): string {
   return `sha256=${createHmac("sha256", secret).update(body, "utf8").digest("hex")}`;
 }
 
-/** Throws unless the URL is https:, or http: to a loopback host. */
-export function checkWebhookUrl(raw: string): URL {
+/** Throws unless the URL is https:, or http: to a loopback host; `name` words the errors. */
+export function checkWebhookUrl(raw: string, name = "alert webhook"): URL {
   let u: URL;
   try {
     u = new URL(raw);
   } catch {
-    throw new Error(`alert webhook ${JSON.stringify(raw)} is not a URL`);
+    throw new Error(`${name} ${JSON.stringify(raw)} is not a URL`);
   }
-  if (u.username || u.password) throw new Error("alert webhook URL must not carry credentials");
+  if (u.username || u.password) throw new Error(`${name} URL must not carry credentials`);
   if (httpsOrLoopback(u)) return u;
   throw new Error(
-    `alert webhook must be https:// (plain http:// only to a loopback address), got ${u.protocol}//${u.hostname}`,
+    `${name} must be https:// (plain http:// only to a loopback address), got ${u.protocol}//${u.hostname}`,
   );
 }
 
-export class AlertWebhook {
+export class SignedWebhook {
   private readonly url: URL;
   private readonly queue: Pending[] = [];
   private running: Promise<void> | null = null;
@@ -67,21 +71,21 @@ export class AlertWebhook {
     private readonly report: (outcome: DeliveryOutcome, why?: string) => void,
   ) {
     this.url = checkWebhookUrl(o.url);
-    if (o.secret.length < 16) throw new Error("alert webhook secret must be at least 16 bytes");
+    if (o.secret.length < 16) throw new Error("a webhook secret must be at least 16 bytes");
     this.timeoutMs = o.timeoutMs ?? 5000;
     this.maxQueue = o.maxQueue ?? 1000;
     this.maxAttempts = o.maxAttempts ?? 6;
     this.backoffMs = o.backoffMs ?? 1000;
   }
 
-  /** Queues an alert (returns at once). */
-  send(id: string, alert: Record<string, unknown>): void {
+  /** Queues an event (returns at once). */
+  send(id: string, event: Record<string, unknown>): void {
     if (this.closed) return;
     if (this.queue.length >= this.maxQueue) {
       this.queue.shift();
       this.report("dropped", "queue full");
     }
-    this.queue.push({ id, body: JSON.stringify(alert), attempts: 0 });
+    this.queue.push({ id, body: JSON.stringify(event), attempts: 0 });
     if (!this.timer) this.kick();
   }
 
@@ -102,7 +106,7 @@ export class AlertWebhook {
   private kick(): void {
     this.running ??= this.loop().finally(() => {
       this.running = null;
-      // An alert queued while the loop was finishing.
+      // An event queued while the loop was finishing.
       if (this.queue.length > 0 && !this.timer && !this.closed) this.kick();
     });
   }
@@ -142,7 +146,7 @@ export class AlertWebhook {
         headers: {
           "content-type": "application/json",
           [SIGNATURE_HEADER]: signBody(this.o.secret, p.body),
-          [ALERT_ID_HEADER]: p.id,
+          [this.o.idHeader ?? ALERT_ID_HEADER]: p.id,
         },
         body: p.body,
         // A redirect could lead to plain HTTP elsewhere: not followed.
