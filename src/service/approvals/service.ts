@@ -295,9 +295,11 @@ export class ApprovalService {
   private async emit(kind: ApprovalEventKind, row: ApprovalRow, by: string): Promise<void> {
     if (!this.notify || row.required <= 1) return;
     try {
-      const now = await this.repo.get(row.id);
-      if (now)
-        this.notify({ kind, approval: this.view(now, await this.repo.votes(row.id), false), by });
+      const current = await this.repo.get(row.id);
+      if (current) {
+        const votes = await this.repo.votes(row.id);
+        this.notify({ kind, approval: this.view(current, votes, false), by });
+      }
     } catch {
       // The audit holds what happened; an event that cannot be built is skipped.
     }
