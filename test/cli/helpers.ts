@@ -70,3 +70,15 @@ export function sandbox(): Sandbox {
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/**
+ * `serve --dev` in `home` with flags it must refuse before anything listens; the timeout ends a
+ * run that was wrongly accepted (and is serving) instead of hanging the suite.
+ */
+export function serveExpectingRefusal(home: string, args: readonly string[]) {
+  return spawnSync(process.execPath, [CLI, "serve", "--dev", "--listen", "127.0.0.1:0", ...args], {
+    encoding: "utf8",
+    env: { PATH: process.env.PATH, TENSORSEAL_HOME: home },
+    timeout: 20_000,
+  });
+}

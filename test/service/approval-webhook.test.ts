@@ -5,7 +5,6 @@
  * that is down never holds up or fails a request. And `serve`'s webhook flag checks.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -21,7 +20,7 @@ import {
   SIGNATURE_HEADER,
   signBody,
 } from "../../src/service/index.js";
-import { CLI } from "../cli/helpers.js";
+import { serveExpectingRefusal } from "../cli/helpers.js";
 import { bearer, server, sqliteDb, type TestDb, token } from "./helpers.js";
 
 const SECRET = Buffer.from("approval-webhook-secret-0123456789");
@@ -259,12 +258,7 @@ test("serve checks the webhook flags before anything listens (exit 2)", () => {
   try {
     writeFileSync(join(dir, "short"), "too short\n");
     writeFileSync(join(dir, "secret"), SECRET);
-    const serve = (...args: string[]) =>
-      spawnSync(process.execPath, [CLI, "serve", "--dev", "--listen", "127.0.0.1:0", ...args], {
-        encoding: "utf8",
-        env: { PATH: process.env.PATH, TENSORSEAL_HOME: join(dir, "home") },
-        timeout: 20_000,
-      });
+    const serve = (...args: string[]) => serveExpectingRefusal(join(dir, "home"), args);
     for (const [args, why] of [
       [["--approval-webhook", "https://hooks.example/x"], /go together/],
       [["--approval-webhook-secret-file", join(dir, "secret")], /go together/],

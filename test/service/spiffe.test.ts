@@ -1,6 +1,5 @@
 /** SPIFFE ID parsing, the --mtls-roles file, the SAN reader and serve's mTLS flag checks. */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,7 +8,7 @@ import { test } from "node:test";
 import { parseSpiffeId, SpiffeRoles } from "../../src/service/index.js";
 import { certificate } from "../../src/service/tls/der.js";
 import { uriSubjectAltNames } from "../../src/service/tls/der-read.js";
-import { CLI } from "../cli/helpers.js";
+import { serveExpectingRefusal } from "../cli/helpers.js";
 
 test("parseSpiffeId accepts workload IDs and refuses everything the spec forbids", () => {
   for (const ok of [
@@ -94,12 +93,7 @@ test("serve refuses mTLS options without --client-ca and malformed mTLS files (e
   try {
     writeFileSync(join(dir, "roles.json"), '{"spiffe://td/x": "admin"}');
     writeFileSync(join(dir, "empty.pem"), "nothing\n");
-    const serve = (...args: string[]) =>
-      spawnSync(process.execPath, [CLI, "serve", "--dev", "--listen", "127.0.0.1:0", ...args], {
-        encoding: "utf8",
-        env: { PATH: process.env.PATH, TENSORSEAL_HOME: join(dir, "home") },
-        timeout: 20_000,
-      });
+    const serve = (...args: string[]) => serveExpectingRefusal(join(dir, "home"), args);
     for (const [args, why] of [
       [["--mtls-roles", join(dir, "roles.json")], /need --client-ca/],
       [["--spiffe-trust-domain", "td"], /need --client-ca/],
