@@ -10,6 +10,7 @@
  *     like-for-like peer), and `age -e/-d` when installed; every timed run writes a new file
  *     (the previous output is removed outside the clock: replacing a 2 GiB file costs the
  *     kernel 0.4 s or more of freeing pages, which is not the tool's work)
+ *   - through pipes (stdin to stdout): the streaming path vs `cat | cat` and a Node passthrough
  *   - peak RSS of each operation (run in its own process)
  * Env: BENCH_SIZE_MIB (default 2048), BENCH_CHUNKS (default "1048576,262144,16384").
  */
@@ -174,6 +175,46 @@ function fileToFile(input: string): { open: number; seal: number } {
   return { open, seal };
 }
 
+/**
+ * Through pipes, as `cat FILE | tensorseal seal - -o - | ...` runs: the streaming path (one
+ * thread, bounded memory) against `cat | cat` (the pipes themselves) and Node handing stdin to
+ * stdout untouched (Node's own pipe handling, the ceiling for any Node stream). Whole pipelines
+ * are timed, process start-up included (median of 3).
+ */
+function streams(input: string): void {
+  const chunk = String(chunks[0]!);
+  const opJs = join(here, "op.js");
+  const node = process.execPath;
+  const sealed = join(dir, "stream.tseal");
+  const time = (script: string, ...args: string[]) =>
+    median([0, 1, 2].map(() => timeCmd("sh", ["-c", script, ...args])));
+  const rate = (seconds: number) => bytes / seconds / GB;
+  const pipe = rate(time('cat "$0" | cat | cat > /dev/null', input));
+  const nodePipe = rate(
+    time('cat "$0" | "$1" -e "process.stdin.pipe(process.stdout)" | cat > /dev/null', input, node),
+  );
+  const stream = 'cat "$0" | "$1" "$2" KIND - - "$3" "$4" 2>/dev/null | cat > /dev/null';
+  const seal = rate(time(stream.replace("KIND", "seal-stream"), input, node, opJs, kekHex, chunk));
+  execFileSync("sh", [
+    "-c",
+    '"$1" "$2" seal-stream - - "$3" "$4" < "$0" > "$5" 2>/dev/null',
+    input,
+    node,
+    opJs,
+    kekHex,
+    chunk,
+    sealed,
+  ]);
+  const open = rate(time(stream.replace("KIND", "open-stream"), sealed, node, opJs, kekHex, chunk));
+  rmSync(sealed, { force: true });
+  say("\nthrough pipes, stdin to stdout (GB/s, whole pipeline, median of 3):\n");
+  say("| cat \\| cat | node passthrough | seal stream | open stream |");
+  say("| --- | --- | --- | --- |");
+  say(
+    `| ${pipe.toFixed(2)} | ${nodePipe.toFixed(2)} | ${seal.toFixed(2)} (${x(seal, nodePipe)}) | ${open.toFixed(2)} (${x(open, nodePipe)}) |`,
+  );
+}
+
 function versusAge(input: string, ours: { open: number }): void {
   if (spawnSync("age", ["--version"]).status !== 0) {
     say("\nage not installed (apt-get install age): comparison skipped");
@@ -220,6 +261,7 @@ function main(): void {
     say("| --- | --- | --- | --- | --- | --- | --- | --- |");
     toMemory(input);
     const ours = fileToFile(input);
+    streams(input);
     versusAge(input, ours);
   } finally {
     rmSync(dir, { recursive: true, force: true });

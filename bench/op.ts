@@ -1,14 +1,15 @@
 /**
  * One benchmark operation in its own process, so its peak RSS is its own:
  *   node dist/bench/op.js seal|open|verify|seal-mem IN OUT KEKHEX CHUNK
- * Prints one JSON line: { seconds, maxRssMiB }.
+ *   node dist/bench/op.js seal-stream|open-stream - - KEKHEX CHUNK   (stdin to stdout)
+ * Prints one JSON line: { seconds, maxRssMiB } (to stderr for the stream kinds).
  * `seal-mem` runs the engine's parallel range sealer into /dev/null: encryption throughput
  * without the cost of allocating fresh pages for an output file. With BENCH_WARM=1 the worker
  * threads are started before the clock (a long-lived process); otherwise their start-up counts.
  */
 import { randomBytes } from "node:crypto";
 import { openSync, statSync } from "node:fs";
-import { openFile, sealFile, verifyFile } from "../src/engine/index.js";
+import { openFile, openStream, sealFile, sealStream, verifyFile } from "../src/engine/index.js";
 import { Progress } from "../src/engine/progress.js";
 import { prewarmWorkers, runRanges } from "../src/engine/run-ranges.js";
 import { deriveChunkKeys, PAYLOAD_PREFIX_SIZE } from "../src/format/chunked.js";
@@ -41,9 +42,14 @@ if (op === "seal")
   await sealFile(input!, output!, { recipients: [kekRecipient(ref, kek)], chunkSize });
 else if (op === "seal-mem") await sealToNull();
 else if (op === "open") await openFile(input!, output!, { identities });
+else if (op === "seal-stream")
+  await sealStream(process.stdin, process.stdout, {
+    recipients: [kekRecipient(ref, kek)],
+    chunkSize,
+  });
+else if (op === "open-stream") await openStream(process.stdin, process.stdout, { identities });
 else await verifyFile(input!, { identities });
 const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-process.stdout.write(
-  `${JSON.stringify({ seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`,
-);
+const report = op?.endsWith("-stream") ? process.stderr : process.stdout;
+report.write(`${JSON.stringify({ seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
 process.exit(0);
