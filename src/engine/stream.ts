@@ -1,12 +1,13 @@
 /**
- * Streaming seal and open for pipes (stdin/stdout): single-threaded, bounded memory (about one
- * chunk plus the stream buffers), backpressure through stream.pipeline. A sealed stream records
+ * Streaming seal and open for pipes (stdin/stdout): single-threaded, bounded memory (a sealing
+ * batch of about 8 MiB with the addon, else one chunk, plus up to 16 MiB of output waiting for a
+ * slow consumer, plus the stream buffers), backpressure through stream.pipeline. A sealed stream records
  * no plaintext length (the final short chunk still authenticates where it ends). openStream
  * releases each chunk's plaintext only after that chunk authenticated, but a consumer may have
  * received earlier chunks before a later failure (truncation, tampering) rejects the promise:
  * whoever needs all-or-nothing must use openFile, or discard the output on rejection.
  */
-import type { Readable, Writable } from "node:stream";
+import { PassThrough, type Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { encodeDescriptor } from "../format/descriptor.js";
 import { fail } from "../format/errors.js";
@@ -15,10 +16,12 @@ import { type ParsedHeader, PREFIX_SIZE, parseHeader, parsePrefix } from "../for
 import { makeDescriptor } from "../format/message.js";
 import { PayloadOpener, PayloadSealer, payloadContext } from "../format/payload.js";
 import { unlockFileKey } from "../format/unlock.js";
+import { nativeGcm } from "./native-gcm.js";
 import type { OpenResult, StreamOpenOptions, StreamSealOptions } from "./options.js";
 import { Progress } from "./progress.js";
 import { prepareHeader } from "./seal-file.js";
 import { checkExpectedContext, checkMagicSoFar, rejectShortHeader } from "./sealed-header.js";
+import { NativeStreamSealer } from "./stream-sealer.js";
 
 type Piece = Buffer | string;
 const asBuffer = (p: Piece) => (typeof p === "string" ? Buffer.from(p) : p);
@@ -31,7 +34,7 @@ export async function sealStream(
   const descriptor = makeDescriptor(opts, null);
   const descriptorBytes = encodeDescriptor(descriptor);
   const { header, inputKey, salt } = await prepareHeader(opts, descriptorBytes);
-  const sealer = new PayloadSealer(
+  const sealer = streamSealer(
     inputKey,
     payloadContext(descriptorBytes),
     descriptor.chunkSize,
@@ -51,8 +54,9 @@ export async function sealStream(
           yield* sealer.push(b);
         }
         finished = true;
-        yield sealer.finish();
+        yield* sealer.finish();
       },
+      outputBuffer(),
       output,
     );
   } finally {
@@ -103,6 +107,7 @@ export async function openStream(
         progress.add(last.length);
         yield last;
       },
+      outputBuffer(),
       output,
     );
   } finally {
@@ -123,6 +128,35 @@ export async function openStream(
       yield p;
     }
   }
+}
+
+/** Both sealers (native batches, or format/payload.ts chunk by chunk) produce the same bytes. */
+interface StreamSealer {
+  readonly prefix: Buffer;
+  push(plaintext: Buffer): Buffer[];
+  finish(): Buffer[];
+}
+
+function streamSealer(
+  inputKey: Uint8Array,
+  context: Uint8Array,
+  chunkSize: number,
+  salt: Uint8Array,
+): StreamSealer {
+  if (nativeGcm) return new NativeStreamSealer(nativeGcm, inputKey, context, chunkSize, salt);
+  const s = new PayloadSealer(inputKey, context, chunkSize, salt);
+  return { prefix: s.prefix, push: (b) => s.push(b), finish: () => [s.finish()] };
+}
+
+/**
+ * Up to this much output waits for a slow consumer while the input goes on being read and
+ * processed. Without it the pipeline took turns: nothing was read while a chunk drained into a
+ * pipe (measured: 1 GiB sealed between two `cat`s in 2.65 s, 1.55 s with it).
+ */
+const OUTPUT_AHEAD_BYTES = 16 << 20;
+
+function outputBuffer(): PassThrough {
+  return new PassThrough({ highWaterMark: OUTPUT_AHEAD_BYTES });
 }
 
 /** Guards against a descriptor whose recorded length disagrees with the authenticated payload. */

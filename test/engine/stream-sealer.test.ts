@@ -1,0 +1,73 @@
+/**
+ * The native stream sealer against the reference (format/payload.ts's PayloadSealer): the same
+ * bytes for every length around chunk and batch boundaries, whatever the input pieces; chunk-
+ * sized outputs; keys and staged plaintext wiped at the end; no use after finish.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { test } from "node:test";
+import { nativeGcm } from "../../src/engine/native-gcm.js";
+import { NativeStreamSealer } from "../../src/engine/stream-sealer.js";
+import { type ChunkKeys, SALT_SIZE } from "../../src/format/chunked.js";
+import { PayloadSealer } from "../../src/format/payload.js";
+
+const BATCH = 8 << 20;
+const inputKey = randomBytes(32);
+const salt = randomBytes(SALT_SIZE);
+const context = Buffer.from("stream sealer test context");
+
+/** `buf` in pieces of varying sizes (a fixed stepper, so a failure repeats). */
+function* pieces(buf: Buffer, seed: number): Generator<Buffer> {
+  let step = seed;
+  for (let i = 0; i < buf.length; ) {
+    step = (step * 7 + 13) % 300_001 || 1;
+    yield buf.subarray(i, i + step);
+    i += step;
+  }
+}
+
+function reference(plain: Buffer, chunkSize: number): Buffer {
+  const s = new PayloadSealer(inputKey, context, chunkSize, salt);
+  const out = [s.prefix, ...s.push(plain), s.finish()];
+  return Buffer.concat(out);
+}
+
+test("the native stream sealer writes exactly the reference bytes around chunk and batch boundaries", (t) => {
+  if (!nativeGcm) return t.skip("native addon not built (CI requires it)");
+  const gcm = nativeGcm;
+  for (const chunkSize of [16384, 65536, 1 << 20]) {
+    const batch = Math.floor(BATCH / chunkSize) * chunkSize;
+    const lengths = [0, 1, chunkSize - 1, chunkSize, chunkSize + 1, batch - 1, batch, batch + 1];
+    lengths.push(2 * batch + chunkSize + 3);
+    const plain = randomBytes(Math.max(...lengths));
+    for (const n of lengths) {
+      const input = plain.subarray(0, n);
+      const s = new NativeStreamSealer(gcm, inputKey, context, chunkSize, salt);
+      const out: Buffer[] = [s.prefix];
+      for (const p of pieces(input, n)) out.push(...s.push(p));
+      out.push(...s.finish());
+      assert.ok(
+        Buffer.concat(out).equals(reference(input, chunkSize)),
+        `chunk ${chunkSize}, ${n} bytes`,
+      );
+      // Every output after the prefix is one sealed chunk: a full one, or the final short one.
+      const sealed = out.slice(1);
+      assert.ok(sealed.slice(0, -1).every((c) => c.length === chunkSize + 16));
+      assert.equal(sealed.at(-1)!.length, (n % chunkSize) + 16);
+    }
+  }
+});
+
+test("after finish the keys and the staged plaintext are wiped, and the sealer refuses more", (t) => {
+  if (!nativeGcm) return t.skip("native addon not built (CI requires it)");
+  const s = new NativeStreamSealer(nativeGcm, inputKey, context, 16384, salt);
+  s.push(Buffer.alloc(50_000, 0xab));
+  const inside = s as unknown as { keys: ChunkKeys; staging: Buffer };
+  assert.ok(inside.staging.includes(0xab), "plaintext is staged before finish");
+  s.finish();
+  assert.ok(inside.keys.aeadKey.every((b) => b === 0));
+  assert.ok(inside.keys.baseNonce.every((b) => b === 0));
+  assert.ok(inside.staging.every((b) => b === 0));
+  assert.throws(() => s.push(Buffer.from("x")), { code: "E_USAGE" });
+  assert.throws(() => s.finish(), { code: "E_USAGE" });
+});
