@@ -1,11 +1,11 @@
 /**
  * Streaming seal and open for pipes (stdin/stdout): single-threaded, bounded memory (a sealing
  * batch of about 8 MiB with the addon, else one chunk, plus up to 16 MiB of output waiting for a
- * slow consumer, plus the stream buffers), backpressure through stream.pipeline. A sealed stream records
- * no plaintext length (the final short chunk still authenticates where it ends). openStream
- * releases each chunk's plaintext only after that chunk authenticated, but a consumer may have
- * received earlier chunks before a later failure (truncation, tampering) rejects the promise:
- * whoever needs all-or-nothing must use openFile, or discard the output on rejection.
+ * slow consumer, plus the stream buffers), backpressure through stream.pipeline. A sealed
+ * stream records no plaintext length (the final short chunk still authenticates where it ends).
+ * openStream releases each chunk's plaintext only after that chunk authenticated, but a consumer
+ * may have received earlier chunks before a later failure (truncation, tampering) rejects the
+ * promise: whoever needs all-or-nothing must use openFile, or discard the output on rejection.
  */
 import { PassThrough, type Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
