@@ -1,4 +1,5 @@
 /** Runs the built CLI as a subprocess in a private TENSORSEAL_HOME, as users run it. */
+import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -72,13 +73,21 @@ export function sandbox(): Sandbox {
 }
 
 /**
- * `serve --dev` in `home` with flags it must refuse before anything listens; the timeout ends a
- * run that was wrongly accepted (and is serving) instead of hanging the suite.
+ * Runs `serve --dev` in `home` once per case and asserts each is refused before anything listens:
+ * exit 2 with the stderr matching. The timeout ends a run that was wrongly accepted (and is
+ * serving) instead of hanging the suite.
  */
-export function serveExpectingRefusal(home: string, args: readonly string[]) {
-  return spawnSync(process.execPath, [CLI, "serve", "--dev", "--listen", "127.0.0.1:0", ...args], {
-    encoding: "utf8",
-    env: { PATH: process.env.PATH, TENSORSEAL_HOME: home },
-    timeout: 20_000,
-  });
+export function assertServeRefuses(
+  home: string,
+  cases: readonly (readonly [readonly string[], RegExp])[],
+): void {
+  for (const [args, why] of cases) {
+    const r = spawnSync(
+      process.execPath,
+      [CLI, "serve", "--dev", "--listen", "127.0.0.1:0", ...args],
+      { encoding: "utf8", env: { PATH: process.env.PATH, TENSORSEAL_HOME: home }, timeout: 20_000 },
+    );
+    assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, why);
+  }
 }

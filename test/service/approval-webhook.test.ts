@@ -20,7 +20,7 @@ import {
   SIGNATURE_HEADER,
   signBody,
 } from "../../src/service/index.js";
-import { serveExpectingRefusal } from "../cli/helpers.js";
+import { assertServeRefuses } from "../cli/helpers.js";
 import { bearer, server, sqliteDb, type TestDb, token } from "./helpers.js";
 
 const SECRET = Buffer.from("approval-webhook-secret-0123456789");
@@ -258,8 +258,7 @@ test("serve checks the webhook flags before anything listens (exit 2)", () => {
   try {
     writeFileSync(join(dir, "short"), "too short\n");
     writeFileSync(join(dir, "secret"), SECRET);
-    const serve = (...args: string[]) => serveExpectingRefusal(join(dir, "home"), args);
-    for (const [args, why] of [
+    assertServeRefuses(join(dir, "home"), [
       [["--approval-webhook", "https://hooks.example/x"], /go together/],
       [["--approval-webhook-secret-file", join(dir, "secret")], /go together/],
       [
@@ -298,11 +297,7 @@ test("serve checks the webhook flags before anything listens (exit 2)", () => {
         ],
         /--alert-webhook must be https/,
       ],
-    ] as const) {
-      const r = serve(...args);
-      assert.equal(r.status, 2, r.stderr);
-      assert.match(r.stderr, why);
-    }
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { parseSpiffeId, SpiffeRoles } from "../../src/service/index.js";
 import { certificate } from "../../src/service/tls/der.js";
 import { uriSubjectAltNames } from "../../src/service/tls/der-read.js";
-import { serveExpectingRefusal } from "../cli/helpers.js";
+import { assertServeRefuses } from "../cli/helpers.js";
 
 test("parseSpiffeId accepts workload IDs and refuses everything the spec forbids", () => {
   for (const ok of [
@@ -93,17 +93,12 @@ test("serve refuses mTLS options without --client-ca and malformed mTLS files (e
   try {
     writeFileSync(join(dir, "roles.json"), '{"spiffe://td/x": "admin"}');
     writeFileSync(join(dir, "empty.pem"), "nothing\n");
-    const serve = (...args: string[]) => serveExpectingRefusal(join(dir, "home"), args);
-    for (const [args, why] of [
+    assertServeRefuses(join(dir, "home"), [
       [["--mtls-roles", join(dir, "roles.json")], /need --client-ca/],
       [["--spiffe-trust-domain", "td"], /need --client-ca/],
       [["--client-ca", join(dir, "empty.pem")], /no PEM certificate/],
       [["--client-ca", join(dir, "missing.pem")], /ENOENT/],
-    ] as const) {
-      const r = serve(...args);
-      assert.equal(r.status, 2, r.stderr);
-      assert.match(r.stderr, why);
-    }
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
