@@ -27,7 +27,15 @@ import {
   loadKeySet,
   verifyAuditLog,
 } from "../../src/service/index.js";
-import { bearer, lastAuditEntry, server, sqliteDb, type TestDb, token } from "./helpers.js";
+import {
+  bearer,
+  keyAndDataKey,
+  lastAuditEntry,
+  server,
+  sqliteDb,
+  type TestDb,
+  token,
+} from "./helpers.js";
 import { TestIssuer } from "./verifier.js";
 
 const ISS = "https://idp.test";
@@ -175,26 +183,8 @@ before(async () => {
   });
   admin = await token(db, "admin,wrap");
   unwrapper = await token(db, "unwrap");
-  for (const name of ["model", "secure", "prod"]) {
-    assert.equal(
-      (
-        await app.inject({
-          method: "POST",
-          url: "/v1/keys",
-          headers: bearer(admin),
-          payload: { name },
-        })
-      ).statusCode,
-      200,
-    );
-    const g = await app.inject({
-      method: "POST",
-      url: "/v1/datakeys/generate",
-      headers: bearer(admin),
-      payload: { key: name },
-    });
-    stanzas[name] = g.json();
-  }
+  for (const name of ["model", "secure", "prod"])
+    stanzas[name] = await keyAndDataKey(app, admin, name);
 });
 
 after(async () => {

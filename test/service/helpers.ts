@@ -118,6 +118,25 @@ export function describeEachFreshDb(
   }
 }
 
+/**
+ * Creates key `name` on `on` and generates a data key under it through `via` (another replica,
+ * or the same server): the generate response (`stanza`, `fileKey`, ...). Asserts both succeed.
+ */
+export async function keyAndDataKey(
+  on: FastifyInstance,
+  admin: string,
+  name: string,
+  via: FastifyInstance = on,
+): Promise<{ stanza: { type: string; fields: string[] }; fileKey: string }> {
+  const post = (app: FastifyInstance, url: string, payload: object) =>
+    app.inject({ method: "POST", url, headers: bearer(admin), payload });
+  const k = await post(on, "/v1/keys", { name });
+  if (k.statusCode !== 200) throw new Error(`creating key ${name}: ${k.statusCode} ${k.body}`);
+  const g = await post(via, "/v1/datakeys/generate", { key: name });
+  if (g.statusCode !== 200) throw new Error(`generating under ${name}: ${g.statusCode} ${g.body}`);
+  return g.json();
+}
+
 export const ROOT = randomBytes(32);
 
 export async function server(

@@ -24,7 +24,7 @@ import {
   verifyAuditLog,
 } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { bearer, pgDb, server, type TestDb, token } from "./helpers.js";
+import { keyAndDataKey, pgDb, server, type TestDb, token } from "./helpers.js";
 import { auditRequestIds } from "./load.js";
 
 const TD = "prod.example";
@@ -123,20 +123,7 @@ describe("mTLS on PostgreSQL, two replicas", { skip: typeof t === "string" ? t :
     a = await server(dbA, opts);
     b = await server(dbB, opts);
     const admin = await token(dbA, "admin,wrap");
-    const k = await a.inject({
-      method: "POST",
-      url: "/v1/keys",
-      headers: bearer(admin),
-      payload: { name: "m" },
-    });
-    assert.equal(k.statusCode, 200, k.body);
-    const g = await b.inject({
-      method: "POST",
-      url: "/v1/datakeys/generate",
-      headers: bearer(admin),
-      payload: { key: "m" },
-    });
-    ({ stanza, fileKey } = g.json());
+    ({ stanza, fileKey } = await keyAndDataKey(a, admin, "m", b));
     urlA = await a.listen({ host: "127.0.0.1", port: 0 });
     urlB = await b.listen({ host: "127.0.0.1", port: 0 });
   });

@@ -27,7 +27,7 @@ import {
 import { type Sandbox, sandbox } from "../cli/helpers.js";
 import {
   type AuditEntryView,
-  bearer,
+  keyAndDataKey,
   lastAuditEntry,
   server,
   sqliteDb,
@@ -135,19 +135,7 @@ before(async () => {
   a = await server(db, { tls, mtls, authorizer, sweepEveryMs: 0 });
   b = await server(db2, { tls: { ...dev, clientCa: caPem }, mtls, authorizer, sweepEveryMs: 0 });
   admin = await token(db, "admin,wrap");
-  await a.inject({
-    method: "POST",
-    url: "/v1/keys",
-    headers: bearer(admin),
-    payload: { name: "m" },
-  });
-  const g = await a.inject({
-    method: "POST",
-    url: "/v1/datakeys/generate",
-    headers: bearer(admin),
-    payload: { key: "m" },
-  });
-  ({ stanza, fileKey } = g.json());
+  ({ stanza, fileKey } = await keyAndDataKey(a, admin, "m"));
   urlA = await a.listen({ host: "127.0.0.1", port: 0 });
   urlB = await b.listen({ host: "127.0.0.1", port: 0 });
 });

@@ -10,7 +10,15 @@ import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import { type Database, ensureDevTls, TokenRepo, verifyAuditLog } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { bearer, lastAuditEntry, server, sqliteDb, type TestDb, token } from "./helpers.js";
+import {
+  bearer,
+  keyAndDataKey,
+  lastAuditEntry,
+  server,
+  sqliteDb,
+  type TestDb,
+  token,
+} from "./helpers.js";
 
 const T0 = Date.UTC(2030, 0, 1, 0, 0, 0);
 
@@ -62,20 +70,7 @@ before(async () => {
   const u = await new TokenRepo(db).create(["unwrap"]);
   user = u.token;
   userId = `token:${u.id}`;
-  const k = await app.inject({
-    method: "POST",
-    url: "/v1/keys",
-    headers: bearer(admin),
-    payload: { name: "m" },
-  });
-  assert.equal(k.statusCode, 200, k.body);
-  const g = await app.inject({
-    method: "POST",
-    url: "/v1/datakeys/generate",
-    headers: bearer(admin),
-    payload: { key: "m" },
-  });
-  stanza = g.json().stanza;
+  stanza = (await keyAndDataKey(app, admin, "m")).stanza;
   const url = await app.listen({ host: "127.0.0.1", port: 0 });
   env = { TENSORSEAL_SERVER: url, TENSORSEAL_SERVER_CA: dev.caPath };
 
