@@ -9,10 +9,12 @@ import pg from "pg";
 import {
   buildServer,
   type Database,
+  ensureDevTls,
   openDatabase,
   type ServerOptions,
   TokenRepo,
 } from "../../src/service/index.js";
+import type { Sandbox } from "../cli/helpers.js";
 
 export const PG_URL = process.env.TENSORSEAL_TEST_PG_URL ?? "postgres://root@127.0.0.1:5432/test";
 const requireAll = process.env.TENSORSEAL_REQUIRE_ALL === "1";
@@ -135,6 +137,40 @@ export async function keyAndDataKey(
   const g = await post(via, "/v1/datakeys/generate", { key: name });
   if (g.statusCode !== 200) throw new Error(`generating under ${name}: ${g.statusCode} ${g.body}`);
   return g.json();
+}
+
+/** A key service for CLI tests: its app and database, and the client environment for it. */
+export interface CliService {
+  readonly app: FastifyInstance;
+  readonly db: Database;
+  /** TENSORSEAL_SERVER and TENSORSEAL_SERVER_CA (the dev CA). */
+  readonly env: NodeJS.ProcessEnv;
+  close(): Promise<void>;
+}
+
+/**
+ * A key service over HTTPS with the dev CA in `sb` (one CA for every call in the sandbox), on a
+ * fresh SQLite database, listening on loopback; `opts` are added to the test defaults.
+ */
+export async function cliService(
+  sb: Sandbox,
+  opts: Partial<ServerOptions> = {},
+): Promise<CliService> {
+  const dev = await ensureDevTls(join(sb.dir, "srv"));
+  const tdb = sqliteDb();
+  const db = await tdb.open();
+  const app = await server(db, { sweepEveryMs: 0, tls: dev, ...opts });
+  const url = await app.listen({ host: "127.0.0.1", port: 0 });
+  return {
+    app,
+    db,
+    env: { TENSORSEAL_SERVER: url, TENSORSEAL_SERVER_CA: dev.caPath },
+    async close() {
+      await app.close();
+      await db.close();
+      await tdb.drop();
+    },
+  };
 }
 
 export const ROOT = randomBytes(32);

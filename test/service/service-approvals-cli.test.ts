@@ -4,11 +4,11 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
-import { type Database, DEFAULT_POLICIES, ensureDevTls } from "../../src/service/index.js";
+import { type Database, DEFAULT_POLICIES } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { bearer, server, sqliteDb, type TestDb, token } from "./helpers.js";
+import { bearer, type CliService, cliService, token } from "./helpers.js";
 
-let tdb: TestDb;
+let svc: CliService;
 let db: Database;
 let app: FastifyInstance;
 let sb: Sandbox;
@@ -21,27 +21,17 @@ const run = (args: string[], tok: string) =>
 
 before(async () => {
   sb = sandbox();
-  const dev = await ensureDevTls(join(sb.dir, "srv"));
-  tdb = sqliteDb();
-  db = await tdb.open();
-  app = await server(db, {
-    sweepEveryMs: 0,
-    tls: dev,
-    approvals: { required: { destroy: 2, policy: 2 } },
-  });
+  svc = await cliService(sb, { approvals: { required: { destroy: 2, policy: 2 } } });
+  ({ db, app, env } = svc);
   a1 = await token(db, "admin");
   a2 = await token(db, "admin");
   for (const url of ["/v1/keys", "/v1/keys/m/rotate"])
     await app.inject({ method: "POST", url, headers: bearer(a1), payload: { name: "m" } });
-  const url = await app.listen({ host: "127.0.0.1", port: 0 });
-  env = { TENSORSEAL_SERVER: url, TENSORSEAL_SERVER_CA: dev.caPath };
 });
 
 after(async () => {
   sb.cleanup();
-  await app.close();
-  await db.close();
-  await tdb.drop();
+  await svc.close();
 });
 
 test("approvals request/approve/list over HTTPS: the second admin executes the destroy", async () => {

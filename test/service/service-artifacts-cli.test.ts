@@ -1,14 +1,13 @@
 /** `tensorseal service artifacts list|show` over HTTPS (dev CA) against a loopback key service. */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
-import { type Database, ensureDevTls } from "../../src/service/index.js";
+import type { Database } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { bearer, server, sqliteDb, type TestDb, token } from "./helpers.js";
+import { bearer, type CliService, cliService, token } from "./helpers.js";
 
-let tdb: TestDb;
+let svc: CliService;
 let db: Database;
 let app: FastifyInstance;
 let sb: Sandbox;
@@ -21,10 +20,8 @@ const run = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
 
 before(async () => {
   sb = sandbox();
-  const dev = await ensureDevTls(join(sb.dir, "srv"));
-  tdb = sqliteDb();
-  db = await tdb.open();
-  app = await server(db, { sweepEveryMs: 0, tls: dev });
+  svc = await cliService(sb);
+  ({ db, app } = svc);
   const admin = await token(db, "admin,wrap");
   for (const name of ["a", "b"])
     await app.inject({
@@ -46,19 +43,12 @@ before(async () => {
     });
     assert.equal(r.statusCode, 200, r.body);
   }
-  const url = await app.listen({ host: "127.0.0.1", port: 0 });
-  env = {
-    TENSORSEAL_SERVER: url,
-    TENSORSEAL_SERVER_TOKEN: await token(db, "reader"),
-    TENSORSEAL_SERVER_CA: dev.caPath,
-  };
+  env = { ...svc.env, TENSORSEAL_SERVER_TOKEN: await token(db, "reader") };
 });
 
 after(async () => {
   sb.cleanup();
-  await app.close();
-  await db.close();
-  await tdb.drop();
+  await svc.close();
 });
 
 test("service artifacts list (--key, --label, --json, table) and show over HTTPS; errors", async () => {

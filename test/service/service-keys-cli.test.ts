@@ -4,17 +4,14 @@
  * arguments exit 2 before any request (the audit log does not grow).
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
-import type { FastifyInstance } from "fastify";
-import { type Database, ensureDevTls, verifyAuditLog } from "../../src/service/index.js";
+import { type Database, verifyAuditLog } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
 import {
   type AuditEntryView,
+  type CliService,
+  cliService,
   lastAuditEntry,
-  server,
-  sqliteDb,
-  type TestDb,
   token,
 } from "./helpers.js";
 
@@ -29,14 +26,13 @@ interface Key {
 }
 
 let sb: Sandbox;
-let tdb: TestDb;
+let svc: CliService;
+/** The same service with dual control on for destroy. */
+let dualSvc: CliService;
 let db: Database;
-let app: FastifyInstance;
 let admin: string;
 let env: NodeJS.ProcessEnv;
-let dualDb: TestDb;
 let dual: Database;
-let dualApp: FastifyInstance;
 let dualAdmin: string;
 let dualEnv: NodeJS.ProcessEnv;
 
@@ -67,37 +63,22 @@ async function show(name: string): Promise<Key> {
 
 before(async () => {
   sb = sandbox();
-  const dev = await ensureDevTls(join(sb.dir, "srv"));
-  tdb = sqliteDb();
-  db = await tdb.open();
-  app = await server(db, { sweepEveryMs: 0, tls: dev });
+  svc = await cliService(sb);
+  ({ db, env } = svc);
   admin = await token(db, "admin");
-  env = {
-    TENSORSEAL_SERVER: await app.listen({ host: "127.0.0.1", port: 0 }),
-    TENSORSEAL_SERVER_CA: dev.caPath,
-  };
-  dualDb = sqliteDb();
-  dual = await dualDb.open();
-  dualApp = await server(dual, {
-    sweepEveryMs: 0,
-    tls: dev,
-    approvals: { required: { destroy: 2 } },
-  });
+  dualSvc = await cliService(sb, { approvals: { required: { destroy: 2 } } });
+  dual = dualSvc.db;
   dualAdmin = await token(dual, "admin");
   dualEnv = {
-    TENSORSEAL_SERVER: await dualApp.listen({ host: "127.0.0.1", port: 0 }),
+    TENSORSEAL_SERVER: dualSvc.env.TENSORSEAL_SERVER,
     TENSORSEAL_SERVER_TOKEN: dualAdmin,
   };
 });
 
 after(async () => {
   sb.cleanup();
-  await app.close();
-  await dualApp.close();
-  await db.close();
-  await dual.close();
-  await tdb.drop();
-  await dualDb.drop();
+  await svc.close();
+  await dualSvc.close();
 });
 
 test("create with labels and sensitivity, list, rotate, set, disable/enable, schedule/cancel destroy", async () => {
@@ -260,6 +241,6 @@ test("a token without admin is refused (exit 8) and audited; bad arguments exit 
   const none = await run(["list"], { TENSORSEAL_SERVER: "" });
   assert.equal(none.status, 2, none.stderr);
 
-  const v = await verifyAuditLog(db, { publicKey: app.tensorseal.auditPublicKey });
+  const v = await verifyAuditLog(db, { publicKey: svc.app.tensorseal.auditPublicKey });
   assert.deepEqual(v.problems, []);
 });

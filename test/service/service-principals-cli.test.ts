@@ -5,24 +5,22 @@
  * holds); an admin token unblocks (exit 0, audited) and access is restored.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
-import { type Database, ensureDevTls, TokenRepo, verifyAuditLog } from "../../src/service/index.js";
+import { type Database, TokenRepo, verifyAuditLog } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
 import {
   bearer,
+  type CliService,
+  cliService,
   keyAndDataKey,
   lastAuditEntry,
-  server,
-  sqliteDb,
-  type TestDb,
   token,
 } from "./helpers.js";
 
 const T0 = Date.UTC(2030, 0, 1, 0, 0, 0);
 
-let tdb: TestDb;
+let svc: CliService;
 let db: Database;
 let app: FastifyInstance;
 let sb: Sandbox;
@@ -56,23 +54,17 @@ interface Entry {
 
 before(async () => {
   sb = sandbox();
-  const dev = await ensureDevTls(join(sb.dir, "srv"));
-  tdb = sqliteDb();
-  db = await tdb.open();
-  app = await server(db, {
-    sweepEveryMs: 0,
-    tls: dev,
+  svc = await cliService(sb, {
     now: () => clock.t,
     // Blocks quickly: after 3 minutes of history, more than max(20, 10 × baseline) in a minute.
     anomaly: { warmupMinutes: 3, minRate: 20, rateFactor: 10, firstSeen: false, autoBlock: true },
   });
+  ({ db, app, env } = svc);
   admin = await token(db, "admin,wrap");
   const u = await new TokenRepo(db).create(["unwrap"]);
   user = u.token;
   userId = `token:${u.id}`;
   stanza = (await keyAndDataKey(app, admin, "m")).stanza;
-  const url = await app.listen({ host: "127.0.0.1", port: 0 });
-  env = { TENSORSEAL_SERVER: url, TENSORSEAL_SERVER_CA: dev.caPath };
 
   // A baseline of 2 unwraps a minute, then a burst: blocked after the alert.
   for (let m = 0; m < 4; m++) {
@@ -86,9 +78,7 @@ before(async () => {
 
 after(async () => {
   sb.cleanup();
-  await app.close();
-  await db.close();
-  await tdb.drop();
+  await svc.close();
 });
 
 test("blocked lists the auto-blocked principal; non-admin and self-unblock refused and audited; admin unblock restores", async () => {
