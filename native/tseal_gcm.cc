@@ -34,6 +34,7 @@
 //   unmap(arraybuffer) -> true; detaches the buffer first (its views read as length 0 from then
 //             on), then munmaps. false if it was already unmapped/detached; TypeError for an
 //             ArrayBuffer that mapFile did not make.
+//   linkFd(fd, path) -> names an O_TMPFILE output (native/tseal_fs.cc).
 // A file that shrinks under a mapping raises SIGBUS on access. sealBatch/openBatch catch a SIGBUS
 // that hits their src range (a handler is installed on the first mapFile) and throw an Error
 // with code ERR_TSEAL_INPUT_CHANGED instead; openBatch wipes the output it had written. JS code
@@ -579,6 +580,8 @@ napi_value OpenInPlace(napi_env env, napi_callback_info info) { return Open(env,
 
 }  // namespace
 
+napi_value TsealLinkFd(napi_env env, napi_callback_info info);  // tseal_fs.cc
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"sealBatch", nullptr, SealBatch, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
@@ -587,7 +590,8 @@ NAPI_MODULE_INIT() {
       {"openInPlace", nullptr, OpenInPlace, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"mapFile", nullptr, MapFile, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"unmap", nullptr, Unmap, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"linkFd", nullptr, TsealLinkFd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
-  if (napi_define_properties(env, exports, 6, props) != napi_ok) return nullptr;
+  if (napi_define_properties(env, exports, 7, props) != napi_ok) return nullptr;
   return exports;
 }

@@ -1,5 +1,5 @@
 /** Small parsers shared by commands: repeated k=v flags, sizes, output guards. */
-import { existsSync } from "node:fs";
+import { lstatSync, statSync } from "node:fs";
 import { fail } from "../format/errors.js";
 
 export function collect(value: string, previous: string[] = []): string[] {
@@ -27,14 +27,29 @@ export function parseSize(s: string): number {
   return Number(m[1]) * (unit.startsWith("m") ? 1 << 20 : unit.startsWith("k") ? 1024 : 1);
 }
 
-/** Refuse to clobber files by accident, and to spray binary onto a terminal. */
+/**
+ * Refuse to clobber files by accident, and to spray binary onto a terminal. A device or FIFO
+ * (`-o /dev/null`) needs no --force: it is written in place, never replaced (engine/output.ts).
+ */
 export function checkOutput(path: string, force: boolean | undefined): void {
   if (path === "-") {
     if (process.stdout.isTTY)
       fail("E_USAGE", "refusing to write binary data to a terminal: use -o FILE or a pipe");
     return;
   }
-  if (!force && existsSync(path)) fail("E_USAGE", `${path} exists: pass --force to overwrite it`);
+  const link = lstatSync(path, { throwIfNoEntry: false });
+  if (!link) return;
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st?.isDirectory()) fail("E_USAGE", `${path} is a directory: give an output file name`);
+  if (st && !st.isFile()) return;
+  if (!force) fail("E_USAGE", `${path} exists: pass --force to overwrite it`);
+}
+
+/** stdin, or a FIFO / device (`<(cmd)`, /dev/stdin): read as a stream, not mapped as a file. */
+export function isStreamInput(path: string): boolean {
+  if (path === "-") return true;
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st !== undefined && !st.isFile() && !st.isDirectory();
 }
 
 export function printJson(value: unknown): void {

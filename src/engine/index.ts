@@ -4,7 +4,9 @@
  * format layer and Node built-ins.
  */
 
-export { AtomicOutput, withAtomicOutput } from "./atomic.js";
+export { AtomicOutput, type CommitOptions, withAtomicOutput } from "./atomic.js";
+export { exitBySignal, onInterrupt, uninterruptible } from "./interrupt.js";
+export { onNotice } from "./notices.js";
 export { openFile, verifyFile } from "./open-file.js";
 export { type OpenedInMemory, type OpenToMemoryOptions, openToMemory } from "./open-memory.js";
 export type {
@@ -16,6 +18,7 @@ export type {
   StreamSealOptions,
   VerifyOptions,
 } from "./options.js";
+export { type OutputKind, outputKind, withOutputStream, writeFileAtomic } from "./output.js";
 export { closeWorkers } from "./pool.js";
 export type { ProgressCallback } from "./progress.js";
 export {
@@ -28,4 +31,5 @@ export {
 } from "./rewrap.js";
 export { sealFile } from "./seal-file.js";
 export { type DecryptStats, inspectFile, SealedFile } from "./sealed-file.js";
+export { removeStaleTemps, tempPathFor, wipeTreeSync } from "./stale-temps.js";
 export { openStream, sealStream } from "./stream.js";

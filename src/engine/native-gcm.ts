@@ -87,6 +87,11 @@ export interface NativeGcm {
    * if it was already unmapped. TypeError for any other ArrayBuffer.
    */
   unmap(mapping: ArrayBuffer): boolean;
+  /**
+   * Gives the O_TMPFILE file `fd` the name `path` (linkat through /proc/self/fd). Never replaces
+   * an existing path: an Error with code EEXIST (other errno names likewise).
+   */
+  linkFd(fd: number, path: string): void;
 }
 
 /** dist/src/engine/native-gcm.js -> <package root>/build/Release/tseal_gcm.node */
@@ -105,9 +110,10 @@ function load(): NativeGcm | null {
       "openInPlace",
       "mapFile",
       "unmap",
+      "linkFd",
     ] as const;
     if (fns.every((f) => typeof m[f] === "function")) return m as NativeGcm;
-    throw new Error("it is an older build without sealInPlace/openInPlace/mapFile");
+    throw new Error("it is an older build without sealInPlace/openInPlace/mapFile/linkFd");
   } catch (e) {
     if (process.env["TENSORSEAL_REQUIRE_ALL"] === "1") {
       const why = e instanceof Error ? e.message.split("\n")[0] : String(e);

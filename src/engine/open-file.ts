@@ -4,17 +4,29 @@
  * authenticated chunks into a temporary output that replaces the target only if every chunk
  * authenticated; verifyFile writes nothing.
  */
+import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { wipeChunkKeys } from "../format/chunked.js";
 import { type AtomicOutput, withAtomicOutput } from "./atomic.js";
 import { io } from "./fsutil.js";
 import type { OpenOptions, OpenResult, VerifyOptions } from "./options.js";
+import { outputKind, withOutputStream } from "./output.js";
 import { Progress } from "./progress.js";
 import { PARALLEL_THRESHOLD, prewarmWorkers, runRanges } from "./run-ranges.js";
 import { unlockFile } from "./sealed-header.js";
 import { fdSink } from "./sink.js";
+import { openStream } from "./stream.js";
 
-export function openFile(input: string, output: string, opts: OpenOptions): Promise<OpenResult> {
+export async function openFile(
+  input: string,
+  output: string,
+  opts: OpenOptions,
+): Promise<OpenResult> {
+  if ((await outputKind(output)) === "special") {
+    // A device or FIFO is written in place as a stream (output.ts): like stdout, it receives
+    // each chunk once that chunk authenticated.
+    return withOutputStream(output, (w) => openStream(createReadStream(input), w, opts));
+  }
   return openOrVerify(input, output, opts);
 }
 

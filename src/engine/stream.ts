@@ -12,14 +12,15 @@ import { pipeline } from "node:stream/promises";
 import { encodeDescriptor } from "../format/descriptor.js";
 import { fail } from "../format/errors.js";
 import { payloadInputKey } from "../format/filekey.js";
+import { PayloadGeometry } from "../format/geometry.js";
 import { type ParsedHeader, PREFIX_SIZE, parseHeader, parsePrefix } from "../format/header.js";
 import { makeDescriptor } from "../format/message.js";
 import { PayloadOpener, PayloadSealer, payloadContext } from "../format/payload.js";
 import { unlockFileKey } from "../format/unlock.js";
 import { nativeGcm } from "./native-gcm.js";
-import type { OpenResult, StreamOpenOptions, StreamSealOptions } from "./options.js";
+import type { OpenResult, SealResult, StreamOpenOptions, StreamSealOptions } from "./options.js";
 import { Progress } from "./progress.js";
-import { prepareHeader } from "./seal-file.js";
+import { prepareHeader } from "./seal-header.js";
 import { checkExpectedContext, checkMagicSoFar, rejectShortHeader } from "./sealed-header.js";
 import { NativeStreamSealer } from "./stream-sealer.js";
 
@@ -30,7 +31,7 @@ export async function sealStream(
   input: Readable,
   output: Writable,
   opts: StreamSealOptions,
-): Promise<{ plaintextLength: number }> {
+): Promise<SealResult & { plaintextLength: number }> {
   const descriptor = makeDescriptor(opts, null);
   const descriptorBytes = encodeDescriptor(descriptor);
   const { header, inputKey, salt } = await prepareHeader(opts, descriptorBytes);
@@ -65,7 +66,13 @@ export async function sealStream(
     if (!finished) quietly(() => sealer.finish());
   }
   opts.onProgress?.(progress.done, progress.done);
-  return { plaintextLength: progress.done };
+  const payloadLength = new PayloadGeometry(descriptor.chunkSize).payloadLength(progress.done);
+  return {
+    descriptor,
+    headerLength: header.length,
+    sealedLength: header.length + payloadLength,
+    plaintextLength: progress.done,
+  };
 }
 
 export async function openStream(

@@ -1,11 +1,13 @@
 /**
  * File-system plumbing for the keystore: a private directory, atomic replacement of
- * keystore.json (temp file, fsync, rename, fsync of the directory) so a crash leaves either the
- * old or the new file, and a lock file so two processes cannot interleave their mutations.
+ * keystore.json (the engine's atomic output: temp file, fsync, rename, fsync of the directory)
+ * so a crash leaves either the old or the new file, and a lock file so two processes cannot
+ * interleave their mutations.
  */
 import { randomBytes } from "node:crypto";
-import { chmod, link, mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, link, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileAtomic } from "../engine/output.js";
 import { fail } from "../format/errors.js";
 
 export const KEYSTORE_FILE = "keystore.json";
@@ -47,30 +49,10 @@ export async function keystoreExists(home: string): Promise<boolean> {
 
 /** Replaces keystore.json with `data` (mode 0600) so readers never see a partial file. */
 export async function writeKeystoreFile(home: string, data: Buffer): Promise<void> {
-  const tmp = join(home, `.${KEYSTORE_FILE}.${randomBytes(8).toString("hex")}.tmp`);
   try {
-    const fh = await open(tmp, "wx", 0o600);
-    try {
-      await fh.chmod(0o600); // exact mode whatever the umask
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, keystorePath(home));
-    await syncDir(home);
+    await writeFileAtomic(keystorePath(home), data);
   } catch (e) {
-    await rm(tmp, { force: true }).catch(() => {});
     fail("E_KEYSTORE", `cannot write ${keystorePath(home)}: ${errText(e)}`, e);
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

@@ -13,8 +13,9 @@ import {
   randomBytes,
   timingSafeEqual,
 } from "node:crypto";
-import { open, readFile } from "node:fs/promises";
-import { fail } from "../format/errors.js";
+import { readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../engine/output.js";
+import { fail, isTensorSealError } from "../format/errors.js";
 import { hkdfExpand } from "../format/hkdf.js";
 import { MAX_WORK_FACTOR, MIN_WORK_FACTOR } from "./passphrase.js";
 import { passphraseKey } from "./scrypt.js";
@@ -138,21 +139,13 @@ export function keystoreMacKey(root: Uint8Array): Buffer {
 
 /** Writes a new root key file (64 hex characters, mode 0600); refuses to replace a file. */
 export async function writeNewRootKeyFile(path: string, root: Uint8Array): Promise<void> {
-  let fh: Awaited<ReturnType<typeof open>>;
   try {
-    fh = await open(path, "wx", 0o600);
+    await writeFileAtomic(path, `${Buffer.from(root).toString("hex")}\n`, { exclusive: true });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? "error";
+    const code = isTensorSealError(e) ? e.code : ((e as NodeJS.ErrnoException).code ?? "error");
     return fail(
-      code === "EEXIST" ? "E_USAGE" : "E_IO",
-      `cannot create the root key file ${path} (${code}): choose a path that does not exist`,
+      code === "E_USAGE" ? "E_USAGE" : "E_IO",
+      `cannot create the root key file ${path} (${code === "E_USAGE" ? "it exists" : code}): choose a path that does not exist`,
     );
-  }
-  try {
-    await fh.chmod(0o600);
-    await fh.writeFile(`${Buffer.from(root).toString("hex")}\n`);
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

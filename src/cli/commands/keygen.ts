@@ -1,5 +1,5 @@
-import { rm, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
+import { writeFileAtomic } from "../../engine/output.js";
 import { formatIdentityFile, generateX25519Identity } from "../../keys/index.js";
 import { checkOutput, printJson } from "../options.js";
 
@@ -19,9 +19,9 @@ export function registerKeygen(program: Command): void {
       const text = formatIdentityFile(identity);
       if (o.output) {
         checkOutput(o.output, o.force);
-        if (o.force) await rm(o.output, { force: true });
-        // Exclusive create with mode 0600: the secret never exists with wider permissions.
-        await writeFile(o.output, text, { mode: 0o600, flag: "wx" });
+        // Mode 0600 from creation, and atomic: a crash never leaves half an identity, and
+        // --force replaces the old one only once the new one is on disk.
+        await writeFileAtomic(o.output, text, { exclusive: !o.force });
         if (o.json) printJson({ output: o.output, recipient });
         else process.stderr.write(`Public key: ${recipient}\n`);
       } else {

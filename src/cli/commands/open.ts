@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { inspectFile, openFile, openStream } from "../../engine/index.js";
 import { fail } from "../../format/errors.js";
 import { identitiesFor } from "../keys-context.js";
-import { checkOutput, collect, parsePairs, printJson } from "../options.js";
+import { checkOutput, collect, isStreamInput, parsePairs, printJson } from "../options.js";
 import { runStream } from "../streams.js";
 import { progressBar } from "../terminal.js";
 import { identityOptions } from "./shared.js";
@@ -30,8 +30,9 @@ export function registerOpen(program: Command): void {
       const output: string = o.output ?? defaultOutput(input);
       checkOutput(output, o.force);
       const expectContext = parsePairs(o.expectContext, "--expect-context");
-      if (input === "-" || output === "-") {
-        const identities = await identitiesFor(input === "-" ? null : await inspectFile(input), o);
+      if (isStreamInput(input) || output === "-") {
+        const header = isStreamInput(input) ? null : await inspectFile(input);
+        const identities = await identitiesFor(header, o);
         await runStream(input, output, (r, w) => openStream(r, w, { identities, expectContext }));
         return;
       }

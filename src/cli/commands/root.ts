@@ -1,6 +1,7 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { writeFileAtomic } from "../../engine/output.js";
 import { fail } from "../../format/errors.js";
 import {
   combineRootShares,
@@ -34,14 +35,8 @@ export function registerRoot(program: Command): void {
       const files: string[] = [];
       for (const s of shares) {
         const path = join(o.outputDir, `root-share-${s.index}-of-${s.shares}.txt`);
-        try {
-          await writeFile(path, formatShare(s), { mode: 0o600, flag: "wx" });
-        } catch (e) {
-          fail(
-            "E_IO",
-            `cannot write ${path} (${(e as NodeJS.ErrnoException).code}): it must not exist`,
-          );
-        }
+        // Atomic and exclusive: never half a share, never over a share of an earlier split.
+        await writeFileAtomic(path, formatShare(s), { exclusive: true });
         files.push(path);
       }
       if (o.json) printJson({ keystore: ks.id, threshold: o.threshold, files });

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { sealFile, sealStream } from "../../engine/index.js";
@@ -13,7 +13,14 @@ import {
   serviceStanzaDigest,
 } from "../../keys/service/index.js";
 import { recipientsFor } from "../keys-context.js";
-import { checkOutput, collect, parsePairs, parseSize, printJson } from "../options.js";
+import {
+  checkOutput,
+  collect,
+  isStreamInput,
+  parsePairs,
+  parseSize,
+  printJson,
+} from "../options.js";
 import { withCreationRule } from "../project-config.js";
 import { runStream } from "../streams.js";
 import { progressBar } from "../terminal.js";
@@ -51,12 +58,14 @@ export function registerSeal(program: Command): void {
       const explicitChunk = cmd.getOptionValueSource("chunkSize") !== "default";
       const o = withCreationRule(input, flags, explicitChunk);
       const output: string = o.output ?? (input === "-" ? "-" : `${input}.tseal`);
+      checkInput(input);
       checkOutput(output, o.force);
+      const streaming = isStreamInput(input) || output === "-";
       if (o.register) {
         if (!(o.recipient ?? []).some((r: string) => r.startsWith("service:")))
           fail("E_USAGE", "--register needs a service:NAME recipient (-r service:NAME)");
-        if (input === "-" || output === "-")
-          fail("E_USAGE", "--register needs an input file and an output file (not -)");
+        if (streaming)
+          fail("E_USAGE", "--register needs an input file and an output file (not - or a pipe)");
       }
       // The plaintext digest, computed before sealing (the sealing pass does not expose one).
       const digest = o.register ? await sha256File(input) : null;
@@ -67,11 +76,11 @@ export function registerSeal(program: Command): void {
       const opts = {
         recipients,
         chunkSize: parseSize(o.chunkSize),
-        contentType: o.contentType ?? (input === "-" ? undefined : await detectContentType(input)),
+        contentType: o.contentType ?? (streaming ? undefined : await detectContentType(input)),
         context: parsePairs(o.context, "--context"),
         labels: parsePairs(o.label, "--label"),
       };
-      if (input === "-" || output === "-") {
+      if (streaming) {
         await runStream(input, output, (r, w) => sealStream(r, w, opts));
         return;
       }
@@ -94,6 +103,16 @@ export function registerSeal(program: Command): void {
           `tensorseal: sealed ${input} -> ${output} for ${recipients.map((r) => r.id).join(", ")}\n`,
         );
     });
+}
+
+/** A directory is a model, not a file: say which command seals it. */
+function checkInput(input: string): void {
+  if (input !== "-" && statSync(input, { throwIfNoEntry: false })?.isDirectory()) {
+    fail(
+      "E_USAGE",
+      `${input} is a directory: seal a model directory with \`tensorseal seal-dir ${input}\``,
+    );
+  }
 }
 
 async function sha256File(path: string): Promise<string> {

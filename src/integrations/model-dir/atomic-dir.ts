@@ -1,12 +1,14 @@
 /**
  * An output directory that appears all at once: everything is written into a fresh temp
- * directory next to the target, which is renamed into place only when complete. On failure
- * the temp directory is removed, so no partial model directory is ever visible.
+ * directory next to the target (0700, named like the engine's temporary files so a later run
+ * can remove it if this process is killed), which is renamed into place only when complete.
+ * On failure, and on SIGINT/SIGTERM/SIGHUP, the temp directory is wiped (files truncated, then
+ * removed), so no partial model directory is ever visible and no plaintext stays behind.
  */
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { mkdir, rename } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { onInterrupt, removeStaleTemps, tempPathFor, wipeTreeSync } from "../../engine/index.js";
 import { fail } from "../../format/errors.js";
 
 export async function withAtomicDir<T>(
@@ -15,8 +17,10 @@ export async function withAtomicDir<T>(
 ): Promise<T> {
   const abs = resolve(target);
   if (existsSync(abs)) fail("E_USAGE", `${target} exists: choose a new output directory`);
-  const tmp = join(dirname(abs), `.${basename(abs)}.tseal-tmp-${randomBytes(8).toString("hex")}`);
+  removeStaleTemps(dirname(abs));
+  const tmp = tempPathFor(abs, true);
   await mkdir(tmp, { mode: 0o700 });
+  const release = onInterrupt(() => wipeTreeSync(tmp));
   try {
     const result = await fn(tmp);
     // rename(2) onto a non-existent path; if one appeared meanwhile, it fails and we clean up.
@@ -24,7 +28,9 @@ export async function withAtomicDir<T>(
     await rename(tmp, abs);
     return result;
   } catch (e) {
-    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    wipeTreeSync(tmp);
     throw e;
+  } finally {
+    release();
   }
 }

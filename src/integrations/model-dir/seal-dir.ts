@@ -6,8 +6,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { Readable, Writable } from "node:stream";
-import { type SealOptions, sealFile, sealStream, withAtomicOutput } from "../../engine/index.js";
+import { Readable } from "node:stream";
+import { type SealOptions, sealFile, sealStream, withOutputStream } from "../../engine/index.js";
 import { fail } from "../../format/errors.js";
 import { detectContentType } from "../content-type.js";
 import { withAtomicDir } from "./atomic-dir.js";
@@ -78,19 +78,7 @@ async function sealOne(
   return { path, size: before.size, sha256: hash };
 }
 
-/**
- * Seals a small in-memory plaintext (the manifest never touches the disk unsealed). The sealed
- * bytes are collected in memory and written with the file handle: a stream created from the
- * handle would keep it referenced, and FileHandle.close() would then wait forever.
- */
+/** Seals a small in-memory plaintext (the manifest never touches the disk unsealed). */
 async function sealBytes(plain: Buffer, output: string, opts: SealOptions): Promise<void> {
-  const sealed: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      sealed.push(chunk);
-      done();
-    },
-  });
-  await sealStream(Readable.from([plain]), sink, opts);
-  await withAtomicOutput(output, (out) => out.fh.writeFile(Buffer.concat(sealed)));
+  await withOutputStream(output, (w) => sealStream(Readable.from([plain]), w, opts));
 }
