@@ -36,28 +36,42 @@ export interface CommitOptions {
 
 export class AtomicOutput {
   private closed = false;
-  private readonly release: () => void;
 
   private constructor(
     readonly target: string,
     readonly fh: FileHandle,
     /** The temporary file's name; null while it is anonymous (O_TMPFILE). */
     private tmpName: string | null,
-  ) {
-    this.release = onInterrupt(() => this.discardSync());
-  }
+    private readonly release: () => void,
+  ) {}
 
   static async create(target: string): Promise<AtomicOutput> {
     const dir = dirname(target);
     removeStaleTemps(dir);
     const anonymous = nativeGcm ? await openAnonymous(dir, target) : null;
-    if (anonymous) return new AtomicOutput(target, anonymous, null);
+    if (anonymous) {
+      let out: AtomicOutput | null = null;
+      const release = onInterrupt(() => out?.discardSync());
+      out = new AtomicOutput(target, anonymous, null, release);
+      return out;
+    }
     const tmpName = tempPathFor(target);
-    const flags = constants.O_CREAT | constants.O_EXCL | constants.O_RDWR;
-    const fh = await io(`create a temporary file next to ${target}`, () =>
-      open(tmpName, flags, 0o600),
+    // Registered before the file exists: a signal right after open() must still remove it.
+    let out: AtomicOutput | null = null;
+    const release = onInterrupt(() =>
+      out ? out.discardSync() : quietly(() => unlinkSync(tmpName)),
     );
-    return new AtomicOutput(target, fh, tmpName);
+    const flags = constants.O_CREAT | constants.O_EXCL | constants.O_RDWR;
+    try {
+      const fh = await io(`create a temporary file next to ${target}`, () =>
+        open(tmpName, flags, 0o600),
+      );
+      out = new AtomicOutput(target, fh, tmpName, release);
+      return out;
+    } catch (e) {
+      release();
+      throw e;
+    }
   }
 
   get fd(): number {

@@ -1,8 +1,9 @@
 /**
  * Interrupts while something is being written. Whatever may hold a partial output or plaintext
  * (a temporary file, a temporary directory) registers a synchronous cleanup here. On SIGINT,
- * SIGTERM or SIGHUP the cleanups run and the process exits with 128 + the signal number (130,
- * 143, 129); on any other exit (an uncaught error, process.exit) they run from the `exit` event.
+ * SIGTERM or SIGHUP the cleanups run and the process then dies of that same signal, so its
+ * parent sees what happened (a shell's $? is 130, 143, 129); on any other exit (an uncaught
+ * error, process.exit) they run from the `exit` event.
  *
  * The handlers exist only while a cleanup is registered, so the process's own signal behaviour
  * is untouched otherwise. A host that listens for the signal itself (an application embedding
@@ -42,10 +43,16 @@ export async function uninterruptible<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Runs every registered cleanup now and exits as the signal would have (128 + its number). */
+/**
+ * Runs every registered cleanup now, then dies of `sig`. Re-raising with the default action
+ * rather than process.exit(): exit waits for libuv's threads, and one blocked reading a FIFO
+ * that nobody writes would hold the process forever. The caller must not listen for `sig`.
+ */
 export function exitBySignal(sig: NodeJS.Signals): never {
   runCleanups();
-  process.exit(128 + (constants.signals[sig] ?? 0));
+  for (const s of SIGNALS) process.off(s, onSignal); // the last listener gone: default action
+  process.kill(process.pid, sig);
+  process.exit(128 + (constants.signals[sig] ?? 0)); // only if the signal was not fatal
 }
 
 function onSignal(sig: NodeJS.Signals): void {

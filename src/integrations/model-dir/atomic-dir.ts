@@ -19,9 +19,9 @@ export async function withAtomicDir<T>(
   if (existsSync(abs)) fail("E_USAGE", `${target} exists: choose a new output directory`);
   removeStaleTemps(dirname(abs));
   const tmp = tempPathFor(abs, true);
-  await mkdir(tmp, { mode: 0o700 });
-  const release = onInterrupt(() => wipeTreeSync(tmp));
+  const release = onInterrupt(() => wipeTreeSync(tmp)); // before mkdir: no window without it
   try {
+    await mkdir(tmp, { mode: 0o700 });
     const result = await fn(tmp);
     // rename(2) onto a non-existent path; if one appeared meanwhile, it fails and we clean up.
     if (existsSync(abs)) fail("E_USAGE", `${target} appeared while writing: not replacing it`);
