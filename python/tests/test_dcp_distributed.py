@@ -9,6 +9,7 @@ reaches this process as the object it was: a TensorSealError must survive pickli
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
 from datetime import timedelta
@@ -110,10 +111,17 @@ def run_ranks(op: str, ckpt: Path) -> dict[int, BaseException | None]:
     return out
 
 
-def test_two_ranks_save_then_load_on_two_ranks_and_on_one(tmp_path: Path) -> None:
-    ckpt = tmp_path / "ckpt"
-    saved = run_ranks("save", ckpt)
-    assert saved == {0: None, 1: None}, saved
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint saved by two ranks."""
+    ckpt = tmp_path_factory.mktemp("dcp") / "ckpt"
+    outcomes = run_ranks("save", ckpt)
+    assert outcomes == {0: None, 1: None}, outcomes
+    return ckpt
+
+
+def test_two_ranks_save_then_load_on_two_ranks_and_on_one(saved: Path) -> None:
+    ckpt = saved
     names = sorted(p.name for p in ckpt.iterdir())
     assert names == [".metadata", "__0_0.distcp", "__1_0.distcp"], names
     # Every file carries the coordinator's save id.
@@ -130,9 +138,9 @@ def test_two_ranks_save_then_load_on_two_ranks_and_on_one(tmp_path: Path) -> Non
     assert same(got, all_states())
 
 
-def test_two_ranks_tampered_shard_error_reaches_the_parent_naming_the_file(tmp_path: Path) -> None:
+def test_two_ranks_tampered_shard_error_reaches_the_parent_naming_the_file(saved: Path, tmp_path: Path) -> None:
     ckpt = tmp_path / "ckpt"
-    assert run_ranks("save", ckpt) == {0: None, 1: None}
+    shutil.copytree(saved, ckpt)
     shard = ckpt / "__1_0.distcp"
     data = bytearray(shard.read_bytes())
     with SealedFile(shard, [KekIdentity.single("default", 1, KEK)]) as sf:

@@ -45,7 +45,7 @@ from typing import Any, cast
 
 from .errors import TensorSealError, fail
 from .format.stanza import Identity, Recipient
-from .reader import SealedFile
+from .reader import SealedFile, naming
 from .writer import DEFAULT_CHUNK_SIZE, Sealer, _fsync_dir, atomic_output
 
 try:
@@ -420,13 +420,14 @@ class SealedFileSystemReader(_dcp.FileSystemReader):
         fs = cast(SealedFileSystem, self.fs)
         path = self._get_metadata_path(rank)
         expect = {_FILE_KEY: _checkpoint_name(path)}
-        with SealedFile(path, fs.identities, expect_context=expect) as sf:
-            save_id = sf.descriptor.context.get(_SAVE_ID_KEY)
-            data = sf.read_all()
-        metadata = pickle.loads(data)
-        recorded = getattr(getattr(metadata, "storage_meta", None), "save_id", None)
-        if save_id is None or (recorded is not None and recorded != save_id):
-            fail("E_USAGE", "the checkpoint metadata is not bound to its save id: files from different saves were mixed")
+        with naming(os.fspath(path)):
+            with SealedFile(path, fs.identities, expect_context=expect) as sf:
+                save_id = sf.descriptor.context.get(_SAVE_ID_KEY)
+                data = sf.read_all()
+            metadata = pickle.loads(data)
+            recorded = getattr(getattr(metadata, "storage_meta", None), "save_id", None)
+            if save_id is None or (recorded is not None and recorded != save_id):
+                fail("E_USAGE", "the checkpoint metadata is not bound to its save id: files from different saves were mixed")
         fs.save_id = save_id
         if getattr(metadata, "storage_meta", None) is None:
             metadata.storage_meta = StorageMeta()
