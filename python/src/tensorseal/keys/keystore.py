@@ -190,7 +190,7 @@ class Keystore:
                 passphrase = os.environ.get("TENSORSEAL_KEYSTORE_PASSPHRASE")
         data = _read(home_path)
         d = Doc(str(keystore_path(home_path)))
-        top, root_doc, _ = parse_envelope(d, data)
+        _, root_doc, _ = parse_envelope(d, data)
         root = _unlock_root(home_path, root_doc, passphrase, root_key_file)
         body, materials = _load(home_path, data, root)
         return cls(home_path, root, body, materials, now=now, wrap_limit=wrap_limit)
@@ -210,6 +210,7 @@ class Keystore:
             TensorSealError: ``E_KEYSTORE`` for an unknown key, ``E_KEY_STATE`` when its primary
                 may not wrap new file keys.
         """
+        self._check_open()
         check_encryptable(self._key(self._body, name))
         return KeystoreRecipient(self, name)
 
@@ -256,7 +257,7 @@ class Keystore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def take_wrap(self, name: str) -> tuple[int, bytes]:
+    def _take_wrap(self, name: str) -> tuple[int, bytes]:
         """One counted wrap of ``name``'s primary: (version, material). From the lease, or
         after reserving a new block durably (the count is on disk before this returns)."""
         with self._lock:
@@ -291,14 +292,17 @@ class Keystore:
         destroy versions whose waiting period has passed, apply ``change``, write atomically,
         and only then adopt the new state. A failure before the rename leaves keystore.json
         byte-identical and this object unchanged."""
-        if not self._root:
-            fail("E_USAGE", "this keystore was closed: open it again")
+        self._check_open()
         with keystore_lock(self.home):
             body, materials = _load(self.home, _read(self.home), self._root)
             purge_due(body, materials, self._now())
             change(body, materials)
             write_keystore_file(self.home, serialise(self._root, body))
         self._body, self._materials = body, materials
+
+    def _check_open(self) -> None:
+        if not self._root:
+            fail("E_USAGE", "this keystore was closed: open it again with Keystore.open")
 
     def _key(self, body: Body, name: str) -> dict[str, Any]:
         k = next((x for x in body["keys"] if x["name"] == name), None)
@@ -348,7 +352,7 @@ class KeystoreRecipient:
         return self._keystore._key(self._keystore._body, self.name)["primary"]
 
     def wrap(self, file_key: bytes) -> Stanza:
-        version, material = self._keystore.take_wrap(self.name)
+        version, material = self._keystore._take_wrap(self.name)
         return wrap_kek(self.name, version, material, file_key)
 
 
