@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tensorseal.errors import fail
 from tensorseal.format.header import _read_slot, encode_slot, parse_prefix
 from tensorseal.format.stanza import Identity, Stanza
 from tensorseal.keys.kek import KekIdentity, wrap_kek
@@ -36,11 +37,29 @@ def identity(spec: dict[str, Any]) -> Identity:
     t = spec["type"]
     if t == "kek":
         return KekIdentity.single(spec["name"], spec["version"], bytes.fromhex(spec["kek"]))
+    if t == "keystore":
+        return KekIdentity(_keystore_lookup(spec["versions"]), "keystore")
     if t == "passphrase":
         return PassphraseIdentity(spec["passphrase"])
     if t == "x25519":
         return X25519Identity(spec["identity"])
     raise AssertionError(f"unknown identity type {t}")
+
+
+def _keystore_lookup(versions: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
+    """As the keystore: listed versions unwrap when enabled and refuse (E_KEY_STATE) otherwise;
+    versions it does not list are "not mine"."""
+    held = {(v["name"], v["version"]): v for v in versions}
+
+    def lookup(name: str, version: int) -> bytes | None:
+        v = held.get((name, version))
+        if v is None:
+            return None
+        if v["state"] != "enabled":
+            fail("E_KEY_STATE", f"version {version} of key {name} is {v['state']}")
+        return bytes.fromhex(v["kek"])
+
+    return lookup
 
 
 def stanza(spec: dict[str, Any], file_key: bytes, recorded: list[Stanza]) -> Stanza:

@@ -105,9 +105,10 @@ def test_tampered_shard_fails_with_e_decrypt(tmp_path: Path) -> None:
         dcp.load(got, storage_reader=SealedFileSystemReader(tmp_path / "ckpt", identities=[I]))
     err = failure(e.value)
     assert isinstance(err, TensorSealError) and err.code == "E_DECRYPT"
+    assert err.file == str(shard) and str(shard) in str(err)
     with pytest.raises(TensorSealError) as e2:  # the convenience wrapper unwraps it
         tsdcp.load(got, tmp_path / "ckpt", identities=[I])
-    assert e2.value.code == "E_DECRYPT"
+    assert e2.value.code == "E_DECRYPT" and e2.value.file == str(shard)
 
 
 def test_wrong_identity_fails(tmp_path: Path) -> None:
@@ -116,8 +117,8 @@ def test_wrong_identity_fails(tmp_path: Path) -> None:
     other = KekIdentity.single("default", 1, os.urandom(32))
     with pytest.raises(CheckpointException) as e:
         dcp.load(zeros_like(sd), storage_reader=SealedFileSystemReader(tmp_path / "ckpt", identities=[other]))
-    # DCP reports a metadata failure as text; the code is in it.
-    assert "E_DECRYPT: kek stanza" in str(failure(e.value))
+    # DCP reports a metadata failure as text; the code and the file are in it.
+    assert f"E_DECRYPT: {tmp_path / 'ckpt' / '.metadata'}: kek stanza" in str(failure(e.value))
     with pytest.raises(TensorSealError) as e2:
         tsdcp.load(zeros_like(sd), tmp_path / "ckpt", identities=[other])
     assert e2.value.code == "E_DECRYPT"

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hmac as chmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tensorseal import Keystore, TensorSealError, open_bytes, seal_bytes
-from tensorseal.keys.keystore import _mac
+from tensorseal.keys.keystore_doc import compute_mac as _mac
 
 ROOT = bytes(range(32))
 B64 = lambda b: base64.b64encode(b).decode()  # noqa: E731

@@ -9,7 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { deriveChunkKeys } from "../../src/format/chunked.js";
-import { isTensorSealError } from "../../src/format/errors.js";
+import { fail, isTensorSealError } from "../../src/format/errors.js";
 import { headerMacKey, payloadInputKey } from "../../src/format/filekey.js";
 import { encodeSlot, PREFIX_SIZE, parsePrefix, slotOffset } from "../../src/format/header.js";
 import {
@@ -57,6 +57,17 @@ const PASSPHRASE = "correct horse battery staple — Ünïcödé"; // NFC form
 const PASSPHRASE_NFD = PASSPHRASE.normalize("NFD"); // what a reader may be handed
 const PASSPHRASE_SALT = fixed("passphrase salt", 16);
 const PASSPHRASE_LOGN = 10;
+const KS_NAME = "models.prod"; // a keystore key name ([A-Za-z0-9._-])
+const KS_V3 = {
+  version: 3,
+  kek: fixed("keystore kek v3", 32),
+  nonce: fixed("keystore nonce v3", 12),
+};
+const KS_V4 = {
+  version: 4,
+  kek: fixed("keystore kek v4", 32),
+  nonce: fixed("keystore nonce v4", 12),
+};
 const X25519_SECRET = fixed("x25519 identity", 32);
 const X25519_EPHEMERAL = fixed("x25519 ephemeral", 32);
 
@@ -69,8 +80,15 @@ export type RecipientSpec =
   | { type: "x25519"; recipient: string; ephemeralPrivateKey: string }
   | { type: "raw"; stanzaType: string; fields: string[] };
 
+/** A keystore version's lifecycle state (spec/KEYSTORE.md); only `enabled` may unwrap. */
+export type VersionStateSpec = "enabled" | "disabled" | "scheduled_for_destruction" | "destroyed";
+
 export type IdentitySpec =
   | { type: "kek"; name: string; version: number; kek: string }
+  | {
+      type: "keystore";
+      versions: { name: string; version: number; kek: string; state: VersionStateSpec }[];
+    }
   | { type: "passphrase"; passphrase: string }
   | { type: "x25519"; identity: string };
 
@@ -151,6 +169,17 @@ export function identityFor(spec: IdentitySpec): Identity {
         ref.name === spec.name && ref.version === spec.version ? material : null,
       );
     }
+    case "keystore":
+      // Holds every listed version; a version that is not enabled refuses (E_KEY_STATE), as
+      // the keystore does, and versions it does not list are "not mine".
+      return kekIdentity("keystore", (ref) => {
+        const v = spec.versions.find((x) => x.name === ref.name && x.version === ref.version);
+        if (!v) return null;
+        if (v.state !== "enabled") {
+          fail("E_KEY_STATE", `version ${v.version} of key ${v.name} is ${v.state}`);
+        }
+        return Buffer.from(v.kek, "hex");
+      });
     case "passphrase":
       return passphraseIdentity(spec.passphrase);
     case "x25519":
@@ -249,6 +278,24 @@ const R_X25519: RecipientSpec = {
   ephemeralPrivateKey: X25519_EPHEMERAL.toString("hex"),
 };
 const I_X25519: IdentitySpec = { type: "x25519", identity: encodeX25519Identity(X25519_SECRET) };
+const ksRecipient = (v: typeof KS_V3): RecipientSpec => ({
+  type: "kek",
+  name: KS_NAME,
+  version: v.version,
+  kek: v.kek.toString("hex"),
+  nonce: v.nonce.toString("hex"),
+});
+const ksVersion = (v: typeof KS_V3, state: VersionStateSpec, kek = v.kek) => ({
+  name: KS_NAME,
+  version: v.version,
+  kek: kek.toString("hex"),
+  state,
+});
+/** A keystore holding v3 (disabled) and v4 (enabled): v3's stanza is refused, v4's opens. */
+const I_KS_V3_DISABLED: IdentitySpec = {
+  type: "keystore",
+  versions: [ksVersion(KS_V3, "disabled"), ksVersion(KS_V4, "enabled")],
+};
 const R_UNKNOWN: RecipientSpec = {
   type: "raw",
   stanzaType: "future-kms",
@@ -334,6 +381,18 @@ const CASES: Case[] = [
     recipients: [R_KEK],
     rewrap: { recipients: [R_X25519], keepOldSlot: true },
     identities: [I_X25519],
+  },
+  {
+    name: "key-state-16k-100",
+    description:
+      "kek stanzas for versions 3 and 4 of one key; a keystore whose version 3 is disabled refuses the first stanza (E_KEY_STATE) and must go on to open the second",
+    length: 100,
+    chunkSize: K16,
+    recipients: [ksRecipient(KS_V3), ksRecipient(KS_V4)],
+    identities: [
+      I_KS_V3_DISABLED,
+      { type: "kek", name: KS_NAME, version: 4, kek: KS_V4.kek.toString("hex") },
+    ],
   },
   {
     name: "unknown-stanza-16k-1",
@@ -692,6 +751,83 @@ const NEGATIVE: NegativeCase[] = [
     base: "interrupted-rewrap-16k-100",
     mutations: (l) => [{ kind: "set-byte", offset: l.slot0 + 4 + 7, value: 3, fixSlotChecksum: 0 }],
     identities: [I_KEK],
+    expectedError: "E_HEADER_MAC",
+  },
+  {
+    name: "kek-name-invalid-utf8",
+    description:
+      "the kek name gets a 0xFF byte (checksum recomputed): a kek reader must reject the name, not replace it",
+    base: "kek-16k-16385",
+    mutations: (l) => [
+      { kind: "set-byte", offset: l.fields[0]![0]! + 6, value: 0xff, fixSlotChecksum: 0 },
+    ],
+    expectedError: "E_MALFORMED",
+  },
+  {
+    name: "kek-name-surrogate",
+    description:
+      "the kek name holds an encoded UTF-16 surrogate (ED A0 80, checksum recomputed): not UTF-8",
+    base: "kek-16k-16385",
+    mutations: (l) =>
+      [0xed, 0xa0, 0x80].map((value, i) => ({
+        kind: "set-byte" as const,
+        offset: l.fields[0]![0]! + 6 + i,
+        value,
+        fixSlotChecksum: 0 as const,
+      })),
+    expectedError: "E_MALFORMED",
+  },
+  {
+    name: "kek-name-overlong",
+    description: "the kek name holds an overlong encoding of '/' (C0 AF, checksum recomputed)",
+    base: "kek-16k-16385",
+    mutations: (l) =>
+      [0xc0, 0xaf].map((value, i) => ({
+        kind: "set-byte" as const,
+        offset: l.fields[0]![0]! + 6 + i,
+        value,
+        fixSlotChecksum: 0 as const,
+      })),
+    expectedError: "E_MALFORMED",
+  },
+  {
+    name: "key-state-all-refused",
+    description:
+      "every stanza the keystore holds is refused (v3 disabled, v4 scheduled for destruction): E_KEY_STATE, not E_NO_IDENTITY",
+    base: "key-state-16k-100",
+    mutations: () => [],
+    identities: [
+      {
+        type: "keystore",
+        versions: [ksVersion(KS_V3, "disabled"), ksVersion(KS_V4, "scheduled_for_destruction")],
+      },
+    ],
+    expectedError: "E_KEY_STATE",
+  },
+  {
+    name: "key-state-refused-then-wrong-key",
+    description:
+      "v3 refused, then v4 is the keystore's own stanza but its material does not open it: the error ends the unlock",
+    base: "key-state-16k-100",
+    mutations: () => [],
+    identities: [
+      {
+        type: "keystore",
+        versions: [
+          ksVersion(KS_V3, "disabled"),
+          ksVersion(KS_V4, "enabled", fixed("keystore kek v4 other", 32)),
+        ],
+      },
+    ],
+    expectedError: "E_DECRYPT",
+  },
+  {
+    name: "key-state-refused-then-header-mac",
+    description:
+      "header MAC bit flipped (checksum recomputed): going past the refused v3 stanza, the v4 key must still verify the header MAC",
+    base: "key-state-16k-100",
+    mutations: (l) => [{ kind: "flip-bit", offset: l.mac + 3, bit: 4, fixSlotChecksum: 0 }],
+    identities: [I_KS_V3_DISABLED],
     expectedError: "E_HEADER_MAC",
   },
   {

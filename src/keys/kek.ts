@@ -32,8 +32,10 @@ export function wrapKek(
   nonce = randomBytes(12),
 ): Stanza {
   if (kek.length !== 32) fail("E_KEY", "KEK must be 32 bytes");
-  const nameLength = Buffer.byteLength(ref.name, "utf8");
-  if (nameLength === 0 || nameLength > 128) fail("E_USAGE", "KEK name must be 1..128 bytes");
+  const name = Buffer.from(ref.name, "utf8");
+  // A lone surrogate would be written as U+FFFD: the stanza would name another key.
+  if (name.toString("utf8") !== ref.name) fail("E_USAGE", "KEK name is not valid Unicode text");
+  if (name.length === 0 || name.length > 128) fail("E_USAGE", "KEK name must be 1..128 bytes");
   if (!Number.isInteger(ref.version) || ref.version < 1 || ref.version > 0xffffffff) {
     fail("E_USAGE", `KEK version ${ref.version} must be an integer from 1 to 2^32-1`);
   }
@@ -42,7 +44,7 @@ export function wrapKek(
   const ct = Buffer.concat([c.update(fileKey), c.final(), c.getAuthTag()]);
   const version = Buffer.alloc(4);
   version.writeUInt32BE(ref.version);
-  return { type: KEK_STANZA, fields: [Buffer.from(ref.name, "utf8"), version, nonce, ct] };
+  return { type: KEK_STANZA, fields: [name, version, nonce, ct] };
 }
 
 export function parseKekStanza(s: Stanza): KekRef & { nonce: Buffer; wrapped: Buffer } {
@@ -54,7 +56,11 @@ export function parseKekStanza(s: Stanza): KekRef & { nonce: Buffer; wrapped: Bu
   ];
   if (name.length === 0 || name.length > 128)
     fail("E_MALFORMED", "kek stanza name must be 1..128 bytes");
-  return { name: name.toString("utf8"), version: version.readUInt32BE(), nonce, wrapped };
+  const text = name.toString("utf8");
+  // Rejected, never replaced (spec §1.1): a name with U+FFFD in it would be another key's name.
+  if (!Buffer.from(text, "utf8").equals(name))
+    fail("E_MALFORMED", "kek stanza name is not valid UTF-8");
+  return { name: text, version: version.readUInt32BE(), nonce, wrapped };
 }
 
 export function unwrapKek(s: Stanza, kek: Uint8Array): Buffer {

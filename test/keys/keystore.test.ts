@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { isTensorSealError } from "../../src/format/errors.js";
-import { parseKekStanza } from "../../src/keys/kek.js";
+import { parseKekStanza, wrapKek } from "../../src/keys/kek.js";
 import { defaultHome, Keystore } from "../../src/keys/keystore.js";
 
 const code = (c: string, re?: RegExp) => (e: unknown) =>
@@ -222,6 +222,23 @@ describe("keystore: keys", () => {
     assert.equal(await other.identity().unwrap(s2), null);
     await assert.rejects(other.identity().unwrap(s1), code("E_DECRYPT")); // same name+version, other material
     assert.equal(await id.unwrap({ type: "x25519", fields: [] }), null);
+  });
+
+  it("kek names are UTF-8: a stanza with invalid UTF-8 is malformed, a lone surrogate is refused", () => {
+    const kek = randomBytes(32);
+    const s = wrapKek({ name: "m/é", version: 1 }, kek, randomBytes(32));
+    assert.equal(parseKekStanza(s).name, "m/é");
+    for (const bad of [[0xff], [0xed, 0xa0, 0x80], [0xc0, 0xaf]]) {
+      const name = Buffer.from([0x6d, ...bad]);
+      assert.throws(
+        () => parseKekStanza({ type: "kek", fields: [name, ...s.fields.slice(1)] }),
+        code("E_MALFORMED", /not valid UTF-8/),
+      );
+    }
+    assert.throws(
+      () => wrapKek({ name: "m\ud800", version: 1 }, kek, randomBytes(32)),
+      code("E_USAGE"),
+    );
   });
 
   it("a failed mutation leaves keystore.json byte-identical", async () => {

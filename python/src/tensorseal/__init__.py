@@ -27,7 +27,7 @@ from .errors import (
 from .format.descriptor import Descriptor
 from .format.stanza import Identity, Recipient, Stanza
 from .keys.kek import KekIdentity, KekRecipient
-from .keys.keystore import Keystore, KeyInfo
+from .keys.keystore import Keystore, KeyInfo, KeystoreRecipient
 from .keys.passphrase import PassphraseIdentity, PassphraseRecipient
 from .keys.recipients import parse_recipient
 from .keys.service import ServiceClient, ServiceIdentity, ServiceRecipient
@@ -57,6 +57,7 @@ __all__ = [
     "Keystore",
     "KeyStateError",
     "KeystoreError",
+    "KeystoreRecipient",
     "ProviderError",
     "MalformedError",
     "NoIdentityError",

@@ -21,7 +21,9 @@ caller's buffer.
 Binding: each file's encryption context records its name in the checkpoint (``dcp.file``) and
 the save's id (``dcp.save_id``, also in the metadata). The reader checks both, so a shard
 swapped for another shard, or for the same shard of another checkpoint sealed to the same key,
-fails (``E_USAGE`` naming the context entry) instead of loading the wrong weights.
+fails (``E_USAGE`` naming the context entry) instead of loading the wrong weights. With several
+ranks, the save id is the coordinator's: it travels to every rank inside its plan (every value
+the ranks must agree on comes from the coordinator, never drawn per rank).
 
 Example:
     >>> import torch.distributed.checkpoint as dcp  # doctest: +SKIP
@@ -33,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pickle
@@ -42,13 +45,13 @@ from typing import Any, cast
 
 from .errors import TensorSealError, fail
 from .format.stanza import Identity, Recipient
-from .reader import SealedFile
+from .reader import SealedFile, naming
 from .writer import DEFAULT_CHUNK_SIZE, Sealer, _fsync_dir, atomic_output
 
 try:
     import torch.distributed.checkpoint as _dcp
     from torch.distributed.checkpoint.api import CheckpointException
-    from torch.distributed.checkpoint.filesystem import FileSystem
+    from torch.distributed.checkpoint.filesystem import FileSystem, _StoragePrefix
     from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
 except ImportError as e:  # pragma: no cover - exercised only without torch
     raise ImportError("tensorseal.dcp needs PyTorch: pip install 'tensorseal[torch]'") from e
@@ -303,6 +306,13 @@ class SealedFileSystem(FileSystem):
         _fsync_dir(os.path.dirname(os.path.abspath(os.fspath(new_path))))
 
 
+@dataclasses.dataclass
+class _SealedStoragePrefix(_StoragePrefix):
+    """DCP's per-rank file prefix plus the coordinator's save id, sent to each rank in its plan."""
+
+    save_id: str = ""
+
+
 class SealedFileSystemWriter(_dcp.FileSystemWriter):
     """``FileSystemWriter`` that seals every file of the checkpoint to ``recipients``.
 
@@ -342,6 +352,22 @@ class SealedFileSystemWriter(_dcp.FileSystemWriter):
     def reset(self, checkpoint_id: str | os.PathLike[str] | None = None) -> None:
         super().reset(checkpoint_id)
         self.fs.save_id = self.save_id  # type: ignore[attr-defined]
+
+    def prepare_global_plan(self, plans: list[Any]) -> list[Any]:
+        # Runs on the coordinator only: its save id is the checkpoint's, for every rank.
+        plans = super().prepare_global_plan(plans)
+        return [
+            dataclasses.replace(p, storage_data=_SealedStoragePrefix(p.storage_data.prefix, self.save_id))
+            for p in plans
+        ]
+
+    def write_data(self, plan: Any, planner: Any) -> Any:
+        storage = plan.storage_data
+        if not isinstance(storage, _SealedStoragePrefix) or not storage.save_id:
+            fail("E_USAGE", "the checkpoint plan carries no save id: use SealedFileSystemWriter on every rank")
+        self.save_id = storage.save_id
+        self.fs.save_id = storage.save_id  # type: ignore[attr-defined]
+        return super().write_data(plan, planner)
 
 
 class SealedFileSystemReader(_dcp.FileSystemReader):
@@ -394,13 +420,14 @@ class SealedFileSystemReader(_dcp.FileSystemReader):
         fs = cast(SealedFileSystem, self.fs)
         path = self._get_metadata_path(rank)
         expect = {_FILE_KEY: _checkpoint_name(path)}
-        with SealedFile(path, fs.identities, expect_context=expect) as sf:
-            save_id = sf.descriptor.context.get(_SAVE_ID_KEY)
-            data = sf.read_all()
-        metadata = pickle.loads(data)
-        recorded = getattr(getattr(metadata, "storage_meta", None), "save_id", None)
-        if save_id is None or (recorded is not None and recorded != save_id):
-            fail("E_USAGE", "the checkpoint metadata is not bound to its save id: files from different saves were mixed")
+        with naming(os.fspath(path)):
+            with SealedFile(path, fs.identities, expect_context=expect) as sf:
+                save_id = sf.descriptor.context.get(_SAVE_ID_KEY)
+                data = sf.read_all()
+            metadata = pickle.loads(data)
+            recorded = getattr(getattr(metadata, "storage_meta", None), "save_id", None)
+            if save_id is None or (recorded is not None and recorded != save_id):
+                fail("E_USAGE", "the checkpoint metadata is not bound to its save id: files from different saves were mixed")
         fs.save_id = save_id
         if getattr(metadata, "storage_meta", None) is None:
             metadata.storage_meta = StorageMeta()

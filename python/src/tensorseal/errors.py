@@ -9,6 +9,7 @@ passphrases or plaintext.
 
 from __future__ import annotations
 
+import os
 from typing import Literal, NoReturn
 
 ErrorCode = Literal[
@@ -30,11 +31,32 @@ ErrorCode = Literal[
 ]
 
 
+def printable(text: str) -> str:
+    r"""``text`` with control and other non-printable characters escaped (``\x1b``, ``\u202e``).
+
+    Strings read from a file (a header's names, labels, a path in a checkpoint) go through it
+    before they reach a message, so a hostile file cannot move a terminal's cursor or recolour
+    what the user reads.
+
+    Example:
+        >>> printable("models/prod\x1b[2J")
+        'models/prod\\x1b[2J'
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class TensorSealError(Exception):
     """Base class of every tensorseal error.
 
     Attributes:
         code: the stable error code, e.g. ``"E_DECRYPT"``.
+        message: what failed and what to do (without the code and file).
+        file: the sealed file being read when the error happened, or None.
+
+    Errors pickle as themselves (code, message, file), so a failure on another rank or in a
+    worker process reaches the caller intact.
 
     Example:
         >>> try:
@@ -45,13 +67,26 @@ class TensorSealError(Exception):
     """
 
     code: ErrorCode = "E_USAGE"
+    file: str | None = None
 
     def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
+        self.message = message
 
     def __str__(self) -> str:
-        return f"{self.code}: {super().__str__()}"
+        where = f"{printable(self.file)}: " if self.file else ""
+        return f"{self.code}: {where}{self.message}"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Exception's default rebuilds from args (the message only), which this __init__ refuses.
+        return (type(self), (self.code, self.message), dict(self.__dict__))
+
+    def naming(self, file: str | os.PathLike[str] | None) -> TensorSealError:
+        """Records the file the error is about (the innermost one wins); returns ``self``."""
+        if self.file is None and file is not None:
+            self.file = os.fsdecode(file)
+        return self
 
 
 class UsageError(TensorSealError):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import BinaryIO
 
 from .errors import TensorSealError, fail
@@ -32,17 +33,41 @@ def read_header(f: BinaryIO) -> ParsedHeader:
     Returns:
         The parsed header.
 
+    Raises:
+        TensorSealError: naming the file (``f.name``) when it has a path.
+
     Example:
         >>> with open("model.tseal", "rb") as f:  # doctest: +SKIP
         ...     print(read_header(f).descriptor.content_type)
         application/vnd.safetensors
     """
-    f.seek(0)
-    head = f.read(PREFIX_SIZE)
-    check_magic(head)
-    prefix = parse_prefix(head)
-    rest = f.read(prefix.header_length - PREFIX_SIZE)
-    return parse_header(head + rest)
+    with naming(_name_of(f)):
+        try:
+            f.seek(0)
+            head = f.read(PREFIX_SIZE)
+            check_magic(head)
+            prefix = parse_prefix(head)
+            rest = f.read(prefix.header_length - PREFIX_SIZE)
+        except OSError as e:
+            fail("E_IO", f"cannot read the header: {e.strerror}")
+        return parse_header(head + rest)
+
+
+@contextmanager
+def naming(file: str | None) -> Generator[None, None, None]:
+    """Every TensorSealError raised inside names ``file`` (the innermost name wins)."""
+    try:
+        yield
+    except TensorSealError as e:
+        raise e.naming(file)
+
+
+def _name_of(source: object) -> str | None:
+    """The path of a file given by path, or of a file object opened from one."""
+    if isinstance(source, (str, bytes, os.PathLike)):
+        return os.fsdecode(source)
+    name = getattr(source, "name", None)
+    return name if isinstance(name, str) else None
 
 
 class SealedFile:
@@ -54,7 +79,12 @@ class SealedFile:
         identities: the keys to try (kek, passphrase, x25519 identities, a keystore...).
         expect_context: entries the descriptor's encryption context must hold exactly.
 
+    Every :class:`~tensorseal.errors.TensorSealError` it raises names the file (``e.file``,
+    and in the message) when it has a path: tampering, truncation, a wrong key, a malformed
+    header. Messages never hold key bytes or plaintext.
+
     Attributes:
+        name: the file's path, or None for an in-memory or anonymous file object.
         header: the parsed, authenticated header.
         descriptor: the descriptor.
         plaintext_length: the authenticated plaintext length.
@@ -73,14 +103,17 @@ class SealedFile:
         expect_context: Mapping[str, str] | None = None,
     ) -> None:
         self._owns = isinstance(source, (str, os.PathLike))
-        try:
-            self._f: BinaryIO = open(source, "rb") if self._owns else source  # type: ignore[arg-type]
-        except OSError as e:
-            fail("E_IO", f"cannot open {os.fspath(source)}: {e.strerror}")  # type: ignore[arg-type]
+        self.name = _name_of(source)
+        with naming(self.name):
+            try:
+                self._f: BinaryIO = open(source, "rb") if self._owns else source  # type: ignore[arg-type]
+            except OSError as e:
+                fail("E_IO", f"cannot open the file: {e.strerror}")
         self._lock = threading.Lock()
         self.decrypted_bytes = 0
         try:
-            self._open(identities, expect_context)
+            with naming(self.name):
+                self._open(identities, expect_context)
         except BaseException:
             self.close()
             raise
@@ -174,6 +207,10 @@ class SealedFile:
             >>> bytes(sf.read_range(10, 4))  # doctest: +SKIP
             b'\\x0a\\x0b\\x0c\\x0d'
         """
+        with naming(self.name):
+            return self._read_range(offset, length, out)
+
+    def _read_range(self, offset: int, length: int, out: memoryview | bytearray | None) -> memoryview:
         if offset < 0 or length < 0 or offset + length > self.plaintext_length:
             fail("E_USAGE", f"range {offset}+{length} is outside the plaintext ({self.plaintext_length} bytes)")
         buf = memoryview(bytearray(length) if out is None else out).cast("B")
@@ -202,7 +239,9 @@ class SealedFile:
     def iter_chunks(self) -> Iterator[bytes]:
         """Streams the plaintext, chunk by chunk, each authenticated before it is yielded."""
         for index in range(self._last_index):
-            yield self._decrypt_chunk(index)
+            with naming(self.name):
+                chunk = self._decrypt_chunk(index)
+            yield chunk
         yield self._last_plain
 
     def close(self) -> None:
@@ -256,4 +295,4 @@ def open_file(path: str | os.PathLike[str], identities: Sequence[Identity]) -> b
         return sf.read_all()
 
 
-__all__ = ["SealedFile", "open_bytes", "open_file", "read_header", "TensorSealError"]
+__all__ = ["SealedFile", "naming", "open_bytes", "open_file", "read_header", "TensorSealError"]

@@ -12,13 +12,14 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from .errors import fail
+from .errors import error, fail
 from .format.stanza import Identity, Recipient
-from .reader import SealedFile
+from .reader import SealedFile, naming
 from .st_format import CONTENT_TYPE, Layout, build_header, header_size, parse_header
 from .writer import DEFAULT_CHUNK_SIZE, Sealer, atomic_output
 
@@ -63,10 +64,11 @@ class SealedSafetensors:
     def __init__(self, source: str | os.PathLike[str] | BinaryIO, identities: Sequence[Identity]) -> None:
         self.sealed = SealedFile(source, _as_list(identities))
         try:
-            total = self.sealed.plaintext_length
-            n = header_size(bytes(self.sealed.read_range(0, min(8, total))), total)
-            header = bytes(self.sealed.read_range(8, n))
-            self.layout: Layout = parse_header(header, total)
+            with naming(self.sealed.name):
+                total = self.sealed.plaintext_length
+                n = header_size(bytes(self.sealed.read_range(0, min(8, total))), total)
+                header = bytes(self.sealed.read_range(8, n))
+                self.layout: Layout = parse_header(header, total)
         except BaseException:
             self.sealed.close()
             raise
@@ -90,8 +92,12 @@ class SealedSafetensors:
     def _info(self, name: str):  # type: ignore[no-untyped-def]
         t = self.layout.tensors.get(name)
         if t is None:
-            fail("E_USAGE", f"no tensor named {name!r} in this file")
+            raise error("E_USAGE", f"no tensor named {name!r} in this file").naming(self.sealed.name)
         return t
+
+    def naming(self) -> AbstractContextManager[None]:
+        """Errors raised inside name this file."""
+        return naming(self.sealed.name)
 
     def close(self) -> None:
         self.sealed.close()
@@ -169,9 +175,10 @@ class safe_open:
             from .torch import _read_tensor
 
             return _read_tensor(self._file, name, self._device)
-        t = self._file._info(name)
-        arr = np.empty(t.shape, dtype=np_dtype(t.dtype))
-        self._file.read_into(name, memoryview(arr.reshape(-1).view(np.uint8)))
+        with self._file.naming():
+            t = self._file._info(name)
+            arr = np.empty(t.shape, dtype=np_dtype(t.dtype))
+            self._file.read_into(name, memoryview(arr.reshape(-1).view(np.uint8)))
         return arr
 
     def close(self) -> None:
@@ -204,7 +211,8 @@ def load_file(
         fail("E_USAGE", "NumPy arrays live on the CPU: use tensorseal.torch.load_file for devices")
     f = SealedSafetensors(filename, _as_list(identities))
     try:
-        return _load_np(f)
+        with f.naming():
+            return _load_np(f)
     finally:
         f.close()
 

@@ -58,10 +58,11 @@ def _as_tensor(buf: Any, dtype: Any, shape: tuple[int, ...]) -> Any:
 
 
 def _read_tensor(f: SealedSafetensors, name: str, device: str) -> Any:
-    t = f._info(name)
-    raw = _torch.empty(t.end - t.begin, dtype=_torch.uint8)
-    f.read_into(name, memoryview(raw.numpy()))
-    out = _as_tensor(raw, _torch_dtype(t.dtype), t.shape)
+    with f.naming():
+        t = f._info(name)
+        raw = _torch.empty(t.end - t.begin, dtype=_torch.uint8)
+        f.read_into(name, memoryview(raw.numpy()))
+        out = _as_tensor(raw, _torch_dtype(t.dtype), t.shape)
     return out if device == "cpu" else out.to(device)
 
 
@@ -89,9 +90,10 @@ def load_file(
     """
     f = SealedSafetensors(filename, _as_list(identities))
     try:
-        dtypes = {n: _torch_dtype(t.dtype) for n, t in f.layout.tensors.items()}
-        buf = _torch.empty(f.layout.data_length, dtype=_torch.uint8)
-        f.read_data(memoryview(buf.numpy()))
+        with f.naming():
+            dtypes = {n: _torch_dtype(t.dtype) for n, t in f.layout.tensors.items()}
+            buf = _torch.empty(f.layout.data_length, dtype=_torch.uint8)
+            f.read_data(memoryview(buf.numpy()))
     finally:
         f.close()
     out = {n: _as_tensor(buf[t.begin : t.end], dtypes[n], t.shape) for n, t in f.layout.tensors.items()}

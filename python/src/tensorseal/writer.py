@@ -7,11 +7,11 @@ failed seal never leaves a partial file; only ciphertext ever reaches the disk.
 from __future__ import annotations
 
 import os
-import tempfile
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from typing import BinaryIO
 
-from .errors import fail
+from .errors import error, fail
 from .format.chunked import payload_context
 from .format.descriptor import DEFAULT_CONTENT_TYPE, Descriptor, encode_descriptor
 from .format.filekey import FILE_KEY_SIZE, generate_file_key, payload_input_key
@@ -163,7 +163,14 @@ def seal_file(
 
 
 class atomic_output:
-    """Context manager: a temporary file beside ``path``, renamed over it on success only."""
+    """Context manager: a temporary file beside ``path``, renamed over it on success only.
+
+    The temporary file is ``<name>.tseal-tmp-<random>`` (created exclusively, mode 0600, as the
+    CLI names its own); it is fsynced, renamed over ``path`` and the directory fsynced. On any
+    failure, including KeyboardInterrupt, it is removed, so ``path`` is either untouched or the
+    complete output. An existing ``path`` that is not a regular file (a directory, a symlink, a
+    FIFO, a device) is refused (``E_USAGE``) and never replaced.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
@@ -171,11 +178,13 @@ class atomic_output:
         self._f: BinaryIO | None = None
 
     def __enter__(self) -> BinaryIO:
-        d = os.path.dirname(os.path.abspath(self.path))
+        _check_replaceable(self.path)
+        d, name = os.path.split(os.path.abspath(self.path))
+        self._tmp = os.path.join(d, f"{name}.tseal-tmp-{os.urandom(8).hex()}")
         try:
-            fd, self._tmp = tempfile.mkstemp(prefix=".tseal-", suffix=".tmp", dir=d)
+            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as e:
-            fail("E_IO", f"cannot create a file in {d}: {e.strerror}")
+            raise error("E_IO", f"cannot create a temporary file in {d}: {e.strerror}").naming(self.path) from None
         self._f = os.fdopen(fd, "wb")
         return self._f
 
@@ -187,17 +196,31 @@ class atomic_output:
                 os.fsync(self._f.fileno())
             self._f.close()
             if exc_type is None:
+                _check_replaceable(self.path)
                 os.replace(self._tmp, self.path)
-                _fsync_dir(os.path.dirname(os.path.abspath(self.path)))
                 self._tmp = None
+                _fsync_dir(os.path.dirname(os.path.abspath(self.path)))
         except OSError as e:
-            fail("E_IO", f"cannot write {self.path}: {e.strerror}")
+            raise error("E_IO", f"cannot write the output: {e.strerror}").naming(self.path) from None
         finally:
             if self._tmp is not None:
                 try:
                     os.unlink(self._tmp)
                 except OSError:
                     pass
+
+
+def _check_replaceable(path: str) -> None:
+    """``E_USAGE`` unless ``path`` is absent or a regular file (never a symlink)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise error("E_IO", f"cannot check the output: {e.strerror}").naming(path) from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+        raise error("E_USAGE", f"the output exists and is {kind}: refusing to replace it; choose another path").naming(path)
 
 
 def _fsync_dir(d: str) -> None:

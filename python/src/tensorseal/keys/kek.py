@@ -11,7 +11,7 @@ from collections.abc import Callable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..errors import fail
+from ..errors import fail, printable
 from ..format.bytes import ByteWriter
 from ..format.stanza import Stanza, expect_fields
 
@@ -43,7 +43,10 @@ def wrap_kek(name: str, version: int, kek: bytes, file_key: bytes, nonce: bytes 
     """
     if len(kek) != 32:
         fail("E_KEY", "KEK must be 32 bytes")
-    name_bytes = name.encode("utf-8")
+    try:
+        name_bytes = name.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 form
+        fail("E_USAGE", "KEK name is not valid Unicode text")
     if not 1 <= len(name_bytes) <= MAX_NAME_BYTES:
         fail("E_USAGE", "KEK name must be 1..128 bytes")
     if not 1 <= version <= 0xFFFFFFFF:
@@ -74,7 +77,7 @@ def unwrap_kek(s: Stanza, kek: bytes) -> bytes:
     except InvalidTag:
         fail(
             "E_DECRYPT",
-            f"kek stanza for {name} v{version} does not open with this key (another keystore, or a modified header)",
+            f"kek stanza for {printable(name)} v{version} does not open with this key (another keystore, or a modified header)",
         )
 
 

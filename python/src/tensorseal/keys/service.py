@@ -38,7 +38,7 @@ import urllib.request
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from ..errors import fail
+from ..errors import fail, printable
 from ..format.stanza import Stanza, expect_fields
 
 SERVICE_STANZA = "service"
@@ -361,7 +361,7 @@ class ServiceIdentity:
         if status == 404:
             return None
         if status == 422:
-            fail("E_DECRYPT", f"service stanza for {name} v{version} does not open")
+            fail("E_DECRYPT", f"service stanza for {printable(name)} v{version} does not open")
         self.client.refused(path, status, body)
 
 
