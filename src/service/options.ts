@@ -13,6 +13,7 @@ import type { Authenticator } from "./auth/principal.js";
 import type { Authorizer } from "./authz/cedar.js";
 import type { Database } from "./db/schema.js";
 import type { RootRecovery } from "./root-shares.js";
+import type { ServerTimeouts } from "./timeouts.js";
 import type { ServerTls } from "./tls/https.js";
 
 /** Most stanzas per batch unwrap unless `batchMax` says otherwise. */
@@ -30,6 +31,8 @@ export interface ServerOptions {
   /** SPIFFE principals from client certificates (needs `tls.clientCa`). */
   readonly mtls?: MtlsOptions;
   readonly logger?: { level?: string; stream?: Writable } | false;
+  /** Request, headers, idle and keep-alive limits per connection (timeouts.ts; defaults there). */
+  readonly timeouts?: Partial<ServerTimeouts>;
   readonly batchMax?: number;
   readonly checkpointEvery?: number;
   /** Also sign the head when entries are unsigned and no checkpoint is this old (s; default 60, 0 = off). */

@@ -16,12 +16,15 @@ import { DEFAULT_CHECKPOINT_INTERVAL_S, startTimedCheckpoints } from "./audit/ti
 import type { ServiceContext } from "./context.js";
 import { loggableError } from "./db/unavailable.js";
 import { publicError } from "./errors.js";
+import { unknownRoutes } from "./methods.js";
 import { Metrics } from "./metrics.js";
+import { openapiOptions } from "./openapi.js";
 import type { ServerOptions } from "./options.js";
 import { protectedScope } from "./protected.js";
 import { sweep } from "./routes/keys.js";
 import { publicRoutes } from "./routes/public.js";
 import { loadServerState } from "./state.js";
+import { serverTimeouts, timeoutOptions } from "./timeouts.js";
 import { httpsOptions, type ServerTls } from "./tls/https.js";
 import { TlsReloader, type TlsReloadSummary } from "./tls/reload.js";
 import { buildContext, checkpointAnchors } from "./wiring.js";
@@ -127,22 +130,36 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   o.db.onConnectionError = (e) => app.log.warn({ db: e }, "database connection lost");
   requestHooks(app, ctx);
   if (tls) staleConnectionHook(app, tls);
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.0.3",
-      info: { title: "TensorSeal key service", version: "0.1.0" },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
-    },
-  });
+  unknownRoutes(app);
+  await app.register(swagger, openapiOptions);
   await app.register(publicRoutes, ctx);
   await app.register(protectedScope, ctx);
   backgroundTasks(app, o, ctx, anchors);
   return app;
 }
 
+/**
+ * The longest path parameter the router passes on (decoded): a principal id can be a SPIFFE ID
+ * of 2048 bytes, percent-encoded in the path. Anything up to Node's header size reaches the
+ * route, whose schema then answers 400 naming the limit (find-my-way's default, 100, answered
+ * 414 for ids the service accepts everywhere else).
+ */
+export const MAX_PARAM_LENGTH = 16 * 1024;
+
+/**
+ * Node's limit on the request line and headers (default 16 KiB). A 2048-character principal
+ * id percent-encoded as 4-byte UTF-8 is 24 KiB: raised so that such a path still reaches the
+ * route and is answered by its schema rather than by a bare 431.
+ */
+export const MAX_HEADER_BYTES = 32 * 1024;
+
 function fastifyOptions(o: ServerOptions) {
+  const timeouts = timeoutOptions(serverTimeouts(o.timeouts));
+  const node = { ...timeouts.node, maxHeaderSize: MAX_HEADER_BYTES };
   return {
-    ...(o.tls ? { https: httpsOptions(o.tls) } : {}),
+    ...(o.tls ? { https: { ...httpsOptions(o.tls), ...node } } : { http: node }),
+    ...timeouts.fastify,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     logger:
       o.logger === false
         ? false
