@@ -253,6 +253,12 @@ function backgroundTasks(
     ctx.anomaly?.close();
     ctx.approvalWebhook?.close();
     stopCheckpoints();
+    // A clean shutdown leaves no unsigned tail: every request has finished (the server closed
+    // first), so the head is final; it is signed and anchored like any checkpoint.
+    await ctx.audit
+      .checkpointIfDue((o.now ?? Date.now)(), 0)
+      .then((cp) => cp && app.log.info({ seq: cp.seq }, "final audit checkpoint signed"))
+      .catch((err) => app.log.error({ err: loggableError(err) }, "final audit checkpoint failed"));
     // Best effort: give pending anchors a moment, never hang the shutdown on a dead endpoint.
     if (anchors) await Promise.race([anchors.idle(), delay(5000)]);
     ctx.keys.close();
