@@ -152,13 +152,19 @@ describeEachFreshDb("audit tamper suite", (make, skip) => {
     });
   }
 
-  test("issue #10's attack fails: checkpoint_every set to 0, checkpoints dropped, chain rewritten", { skip }, async () => {
+  test("issue #10's attack fails: checkpoint_every set to 0, checkpoints dropped, chain rewritten", {
+    skip,
+  }, async () => {
     // The service's default interval (64): the verifier expects it without being told.
     const p = await populated(make, 70, 64);
     assert.ok(typeof p !== "string");
     try {
       assert.deepEqual((await verifyAuditLog(p.db)).problems, []);
-      await p.db.db.updateTable("meta").set({ v: "0" }).where("k", "=", "checkpoint_every").execute();
+      await p.db.db
+        .updateTable("meta")
+        .set({ v: "0" })
+        .where("k", "=", "checkpoint_every")
+        .execute();
       await p.db.db.deleteFrom("checkpoints").execute();
       const { chainRewrite } = await import("./tamper.js");
       await chainRewrite(p.db, 2, (o) => ({ ...o, outcome: "denied" }));
@@ -174,7 +180,9 @@ describeEachFreshDb("audit tamper suite", (make, skip) => {
     }
   });
 
-  test("--max-unsigned: a tail rewritten after its final checkpoint was dropped fails", { skip }, async () => {
+  test("--max-unsigned: a tail rewritten after its final checkpoint was dropped fails", {
+    skip,
+  }, async () => {
     const p = await populated(make);
     assert.ok(typeof p !== "string");
     try {
