@@ -10,6 +10,7 @@ import type { CheckpointSchedule } from "./audit/timed.js";
 import type { JwtOptions } from "./auth/jwt.js";
 import type { MtlsOptions } from "./auth/mtls.js";
 import type { Authenticator } from "./auth/principal.js";
+import type { RefusalLimitOptions } from "./auth/refusals.js";
 import type { Authorizer } from "./authz/cedar.js";
 import type { Database } from "./db/schema.js";
 import type { RootRecovery } from "./root-shares.js";
@@ -69,6 +70,8 @@ export interface ServerOptions {
    * Blocks already in the database are enforced either way.
    */
   readonly anomaly?: AnomalyOptions;
+  /** The per-source audit budget for unauthenticated refusals (auth/refusals.ts; defaults there). */
+  readonly refusalLimit?: Partial<RefusalLimitOptions>;
   /** How long the blocked set is cached per replica (ms, default 2000). */
   readonly blockCacheMs?: number;
 }

@@ -13,6 +13,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { CheckpointAnchors } from "./audit/anchor.js";
 import type { SignedCheckpoint } from "./audit/chain.js";
 import { DEFAULT_CHECKPOINT_INTERVAL_S, startTimedCheckpoints } from "./audit/timed.js";
+import { refusalRecord } from "./auth/refusals.js";
 import type { ServiceContext } from "./context.js";
 import { loggableError } from "./db/unavailable.js";
 import { publicError } from "./errors.js";
@@ -239,6 +240,8 @@ function backgroundTasks(
           sweep(ctx).catch((err) => app.log.error({ err }, "scheduled key destruction failed"));
         }, every).unref()
       : null;
+  const report = () => reportRefusals(ctx, app.log);
+  const reports = setInterval(report, ctx.refusals.opts.reportEveryMs).unref();
   const stopCheckpoints = startTimedCheckpoints({
     log: ctx.audit,
     intervalS: o.checkpointIntervalS ?? DEFAULT_CHECKPOINT_INTERVAL_S,
@@ -248,11 +251,13 @@ function backgroundTasks(
   });
   app.addHook("onClose", async () => {
     if (timer) clearInterval(timer);
+    clearInterval(reports);
     // Give queued alerts and approval events a moment to go out; the audit already holds them.
     await Promise.all([ctx.anomaly?.drain(2000), ctx.approvalWebhook?.drain(2000)]);
     ctx.anomaly?.close();
     ctx.approvalWebhook?.close();
     stopCheckpoints();
+    await report();
     // A clean shutdown leaves no unsigned tail: every request has finished (the server closed
     // first), so the head is final; it is signed and anchored like any checkpoint.
     await ctx.audit
@@ -263,6 +268,21 @@ function backgroundTasks(
     if (anchors) await Promise.race([anchors.idle(), delay(5000)]);
     ctx.keys.close();
   });
+}
+
+/**
+ * Writes the summaries of unauthenticated refusals that were not audited one by one; a summary
+ * whose entry cannot be written is kept for the next report (counted once either way).
+ */
+async function reportRefusals(ctx: ServiceContext, log: FastifyBaseLogger): Promise<void> {
+  const due = ctx.refusals.take();
+  const results = await Promise.allSettled(
+    due.map((s) => ctx.audit.append(refusalRecord(s, `refusals-${randomUUID()}`))),
+  );
+  const failed = due.filter((_, i) => results[i]!.status === "rejected");
+  if (failed.length === 0) return;
+  ctx.refusals.restore(failed);
+  log.error({ sources: failed.length }, "refusal summaries not written (kept for the next report)");
 }
 
 function delay(ms: number): Promise<void> {
