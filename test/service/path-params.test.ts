@@ -50,6 +50,31 @@ for (const [name, id] of [
   });
 }
 
+test("a 128-character key name and an artifact id with '/' and ':' work in every path that names them", async () => {
+  const wrap = await token(db, "admin,wrap,reader");
+  const name = "k".repeat(128);
+  const call = (method: "GET" | "POST" | "PATCH", url: string, payload?: object) =>
+    app.inject({ method, url, headers: bearer(wrap), ...(payload ? { payload } : {}) });
+  assert.equal((await call("POST", "/v1/keys", { name })).statusCode, 200);
+  const key = encodeURIComponent(name);
+  for (const [method, url, body] of [
+    ["POST", `/v1/keys/${key}/rotate`, undefined],
+    ["PATCH", `/v1/keys/${key}`, { minDecryptionVersion: 1 }],
+    ["POST", `/v1/keys/${key}/versions/1/disable`, {}],
+    ["POST", `/v1/keys/${key}/versions/1/enable`, {}],
+  ] as const) {
+    const r = await call(method, url, body);
+    assert.equal(r.statusCode, 200, `${method} ${url}: ${r.body}`);
+  }
+  const id = "team-a/models:llama-3/v1";
+  const digest = `sha256:${"0".repeat(64)}`;
+  const reg = await call("POST", "/v1/artifacts", { id, digest, key: name, version: 2 });
+  assert.equal(reg.statusCode, 200, reg.body);
+  const shown = await call("GET", `/v1/artifacts/${encodeURIComponent(id)}`);
+  assert.equal(shown.statusCode, 200, shown.body);
+  assert.equal(shown.json().id, id);
+});
+
 test("an id beyond the limit is refused by the schema (400), even percent-encoded 4-byte UTF-8", async () => {
   for (const id of [`${spiffe}y`, "\u{10FFFF}".repeat(2049)]) {
     const r = await app.inject({

@@ -201,7 +201,8 @@ export async function auditRoutes(app: FastifyInstance, ctx: ServiceContext): Pr
               more: { type: "boolean", description: "older checkpoints existed when read" },
               every: {
                 type: "integer",
-                description: "a checkpoint is signed at every multiple of this seq",
+                description:
+                  "the server's setting: it signs a checkpoint at every multiple of this seq (information: verifiers use their own --checkpoint-every)",
               },
             },
           },
