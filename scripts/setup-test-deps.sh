@@ -2,6 +2,7 @@
 # Installs the real components the provider tests run against (idempotent):
 #   - SoftHSM2 (Debian package softhsm2): a PKCS#11 token for test/keys/pkcs11.test.ts
 #   - moto's server mode in a Python venv at .venv-moto: a local AWS KMS for test/keys/aws-kms.test.ts
+#   - Schemathesis in a Python venv at .venv-schemathesis: test/service/schemathesis.test.ts
 # Needs root (or sudo) for apt-get; PyPI for pip. Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,4 +24,12 @@ if [ ! -x "$VENV/bin/moto_server" ]; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
 fi
 
-echo "setup-test-deps: softhsm2 $(softhsm2-util --version), moto $("$VENV/bin/python" -c 'import moto; print(moto.__version__)')" >&2
+ST_VENV=".venv-schemathesis"
+ST_VERSION="4.32.5"
+if [ "$("$ST_VENV/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}')" != "$ST_VERSION" ]; then
+  echo "setup-test-deps: installing schemathesis $ST_VERSION into $ST_VENV" >&2
+  python3 -m venv "$ST_VENV"
+  "$ST_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
+fi
+
+echo "setup-test-deps: softhsm2 $(softhsm2-util --version), moto $("$VENV/bin/python" -c 'import moto; print(moto.__version__)'), $("$ST_VENV/bin/schemathesis" --version)" >&2

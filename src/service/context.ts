@@ -14,6 +14,7 @@ import type { NonceStore } from "./attest/nonces.js";
 import type { AuditRecord } from "./audit/chain.js";
 import type { AuditLog } from "./audit/log.js";
 import type { Authenticator } from "./auth/principal.js";
+import type { RefusalLimiter } from "./auth/refusals.js";
 import type { PolicyStore } from "./authz/active.js";
 import type { Database } from "./db/schema.js";
 import type { KeyService } from "./keys/service.js";
@@ -46,6 +47,8 @@ export interface ServiceContext {
   readonly blocks: BlockList;
   /** Anomaly detection; null when off. */
   readonly anomaly: AnomalyDetector | null;
+  /** Which unauthenticated refusals are audited one by one, and the summaries of the rest. */
+  readonly refusals: RefusalLimiter;
   /** Most stanzas per batch unwrap. */
   readonly batchMax: number;
   readonly serverId: string;

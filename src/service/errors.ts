@@ -1,6 +1,9 @@
 /**
  * Errors a client may see: an HTTP status and a stable code. Anything else is a 5xx whose
- * details stay in the server log (the client gets only the request id).
+ * details stay in the server log (the client gets only the request id). 400 means the request
+ * does not match the route's schema (the OpenAPI document); a request that matches it but whose
+ * content cannot be used (a stanza that is not a well-formed service stanza, a recipient whose
+ * checksum fails, a policy that does not validate) is 422: a schema-valid request is never 400.
  */
 import { isTensorSealError } from "../format/errors.js";
 import { isDatabaseUnavailable } from "./db/unavailable.js";
@@ -14,6 +17,7 @@ export type ServiceErrorCode =
   | "conflict"
   | "version_unavailable"
   | "does_not_open"
+  | "unprocessable"
   | "too_large"
   | "audit_unavailable"
   | "database_unavailable"
@@ -45,7 +49,7 @@ export function publicError(e: unknown, reqId: string): ServiceError {
     return new ServiceError(fe.statusCode, code, fe.message ?? "bad request");
   }
   if (isTensorSealError(e, "E_MALFORMED") || isTensorSealError(e, "E_USAGE")) {
-    return new ServiceError(400, "bad_request", e.message);
+    return new ServiceError(422, "unprocessable", e.message);
   }
   if (isTensorSealError(e, "E_DECRYPT")) return new ServiceError(422, "does_not_open", e.message);
   // An outage (PostgreSQL restarting) is temporary: 503 tells the client to retry, not a bug.

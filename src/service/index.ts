@@ -76,6 +76,7 @@ export { DEFAULT_BATCH_MAX, type ServerOptions } from "./options.js";
 export { devRootKey, readServiceRootKey } from "./root-file.js";
 export { type RootRecovery, recoverServiceRoot, splitServiceRoot } from "./root-shares.js";
 export { buildServer, REDACT } from "./server.js";
+export { DEFAULT_TIMEOUTS, type ServerTimeouts } from "./timeouts.js";
 export {
   type ClientCertOptions,
   type DevCa,

@@ -19,6 +19,12 @@ export class Metrics {
   private readonly webhook = new Map<string, number>();
   private blocks = 0;
   private blockedRequests = 0;
+  private readonly refusals = { audited: 0, summarised: 0 };
+
+  /** An unauthenticated refusal, audited on its own or counted for a summary entry. */
+  authRefusal(audited: boolean): void {
+    this.refusals[audited ? "audited" : "summarised"]++;
+  }
 
   anomalyAlert(kind: string): void {
     this.alerts.set(kind, (this.alerts.get(kind) ?? 0) + 1);
@@ -87,6 +93,12 @@ export class Metrics {
     out.push(
       `tensorseal_unwrap_duration_seconds_sum ${this.sum}`,
       `tensorseal_unwrap_duration_seconds_count ${this.count}`,
+    );
+    out.push(
+      "# HELP tensorseal_auth_refusals_total Unauthenticated requests refused (401): audited one by one (true) or within a per-source summary entry (false).",
+      "# TYPE tensorseal_auth_refusals_total counter",
+      `tensorseal_auth_refusals_total{audited="true"} ${this.refusals.audited}`,
+      `tensorseal_auth_refusals_total{audited="false"} ${this.refusals.summarised}`,
     );
     out.push(
       "# HELP tensorseal_anomaly_alerts_total Anomaly alerts raised on this replica, by kind.",

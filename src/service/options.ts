@@ -10,9 +10,11 @@ import type { CheckpointSchedule } from "./audit/timed.js";
 import type { JwtOptions } from "./auth/jwt.js";
 import type { MtlsOptions } from "./auth/mtls.js";
 import type { Authenticator } from "./auth/principal.js";
+import type { RefusalLimitOptions } from "./auth/refusals.js";
 import type { Authorizer } from "./authz/cedar.js";
 import type { Database } from "./db/schema.js";
 import type { RootRecovery } from "./root-shares.js";
+import type { ServerTimeouts } from "./timeouts.js";
 import type { ServerTls } from "./tls/https.js";
 
 /** Most stanzas per batch unwrap unless `batchMax` says otherwise. */
@@ -30,6 +32,8 @@ export interface ServerOptions {
   /** SPIFFE principals from client certificates (needs `tls.clientCa`). */
   readonly mtls?: MtlsOptions;
   readonly logger?: { level?: string; stream?: Writable } | false;
+  /** Request, headers, idle and keep-alive limits per connection (timeouts.ts; defaults there). */
+  readonly timeouts?: Partial<ServerTimeouts>;
   readonly batchMax?: number;
   readonly checkpointEvery?: number;
   /** Also sign the head when entries are unsigned and no checkpoint is this old (s; default 60, 0 = off). */
@@ -66,6 +70,8 @@ export interface ServerOptions {
    * Blocks already in the database are enforced either way.
    */
   readonly anomaly?: AnomalyOptions;
+  /** The per-source audit budget for unauthenticated refusals (auth/refusals.ts; defaults there). */
+  readonly refusalLimit?: Partial<RefusalLimitOptions>;
   /** How long the blocked set is cached per replica (ms, default 2000). */
   readonly blockCacheMs?: number;
 }

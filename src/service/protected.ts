@@ -56,6 +56,12 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
     if (pe.status >= 500) req.log.error({ err: loggableError(err) }, "request failed");
     let status = pe.status;
     let body = { error: pe.code, message: pe.message };
+    // Anonymous refusals beyond the source's budget are counted for a summary entry instead.
+    if (status === 401 && !req.audited) {
+      const single = ctx.refusals.admit(req.ip, pe.message);
+      ctx.metrics.authRefusal(single);
+      if (!single) req.audited = true;
+    }
     if (!req.audited) {
       req.audited = true;
       const outcome = status === 401 || status === 403 ? "denied" : "error";

@@ -35,6 +35,21 @@ export const keyNameSchema = { type: "string", pattern: KEY_NAME_PATTERN } as co
 /** A key version in a path (`/v1/keys/:name/versions/:v/...`): a positive integer. */
 export const VERSION_PATTERN = "^[1-9][0-9]{0,8}$";
 
+/** A key version in a body: what VERSION_PATTERN admits in a path. */
+export const versionSchema = { type: "integer", minimum: 1, maximum: 999_999_999 } as const;
+
+/** 32 bytes of canonical base64 (the last character carries 4 zero bits): an X25519 public key. */
+export const key32Schema = {
+  type: "string",
+  pattern: "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$",
+} as const;
+
+/** A `tensorseal keygen` recipient (bech32 of an X25519 key; the checksum is checked, 422). */
+export const x25519RecipientSchema = {
+  type: "string",
+  pattern: "^tseal1[02-9ac-hj-np-z]{58}$",
+} as const;
+
 /** The waiting period of a scheduled destruction, in days. */
 export const destroyDaysSchema = { type: "integer", minimum: 1, maximum: 365 } as const;
 

@@ -13,15 +13,19 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { CheckpointAnchors } from "./audit/anchor.js";
 import type { SignedCheckpoint } from "./audit/chain.js";
 import { DEFAULT_CHECKPOINT_INTERVAL_S, startTimedCheckpoints } from "./audit/timed.js";
+import { refusalRecord } from "./auth/refusals.js";
 import type { ServiceContext } from "./context.js";
 import { loggableError } from "./db/unavailable.js";
 import { publicError } from "./errors.js";
+import { unknownRoutes } from "./methods.js";
 import { Metrics } from "./metrics.js";
+import { openapiOptions } from "./openapi.js";
 import type { ServerOptions } from "./options.js";
 import { protectedScope } from "./protected.js";
 import { sweep } from "./routes/keys.js";
 import { publicRoutes } from "./routes/public.js";
 import { loadServerState } from "./state.js";
+import { serverTimeouts, timeoutOptions } from "./timeouts.js";
 import { httpsOptions, type ServerTls } from "./tls/https.js";
 import { TlsReloader, type TlsReloadSummary } from "./tls/reload.js";
 import { buildContext, checkpointAnchors } from "./wiring.js";
@@ -127,22 +131,36 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   o.db.onConnectionError = (e) => app.log.warn({ db: e }, "database connection lost");
   requestHooks(app, ctx);
   if (tls) staleConnectionHook(app, tls);
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.0.3",
-      info: { title: "TensorSeal key service", version: "0.1.0" },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
-    },
-  });
+  unknownRoutes(app);
+  await app.register(swagger, openapiOptions);
   await app.register(publicRoutes, ctx);
   await app.register(protectedScope, ctx);
   backgroundTasks(app, o, ctx, anchors);
   return app;
 }
 
+/**
+ * The longest path parameter the router passes on (decoded): a principal id can be a SPIFFE ID
+ * of 2048 bytes, percent-encoded in the path. Anything up to Node's header size reaches the
+ * route, whose schema then answers 400 naming the limit (find-my-way's default, 100, answered
+ * 414 for ids the service accepts everywhere else).
+ */
+export const MAX_PARAM_LENGTH = 16 * 1024;
+
+/**
+ * Node's limit on the request line and headers (default 16 KiB). A 2048-character principal
+ * id percent-encoded as 4-byte UTF-8 is 24 KiB: raised so that such a path still reaches the
+ * route and is answered by its schema rather than by a bare 431.
+ */
+export const MAX_HEADER_BYTES = 32 * 1024;
+
 function fastifyOptions(o: ServerOptions) {
+  const timeouts = timeoutOptions(serverTimeouts(o.timeouts));
+  const node = { ...timeouts.node, maxHeaderSize: MAX_HEADER_BYTES };
   return {
-    ...(o.tls ? { https: httpsOptions(o.tls) } : {}),
+    ...(o.tls ? { https: { ...httpsOptions(o.tls), ...node } } : { http: node }),
+    ...timeouts.fastify,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     logger:
       o.logger === false
         ? false
@@ -222,6 +240,8 @@ function backgroundTasks(
           sweep(ctx).catch((err) => app.log.error({ err }, "scheduled key destruction failed"));
         }, every).unref()
       : null;
+  const report = () => reportRefusals(ctx, app.log);
+  const reports = setInterval(report, ctx.refusals.opts.reportEveryMs).unref();
   const stopCheckpoints = startTimedCheckpoints({
     log: ctx.audit,
     intervalS: o.checkpointIntervalS ?? DEFAULT_CHECKPOINT_INTERVAL_S,
@@ -231,15 +251,38 @@ function backgroundTasks(
   });
   app.addHook("onClose", async () => {
     if (timer) clearInterval(timer);
+    clearInterval(reports);
     // Give queued alerts and approval events a moment to go out; the audit already holds them.
     await Promise.all([ctx.anomaly?.drain(2000), ctx.approvalWebhook?.drain(2000)]);
     ctx.anomaly?.close();
     ctx.approvalWebhook?.close();
     stopCheckpoints();
+    await report();
+    // A clean shutdown leaves no unsigned tail: every request has finished (the server closed
+    // first), so the head is final; it is signed and anchored like any checkpoint.
+    await ctx.audit
+      .checkpointIfDue((o.now ?? Date.now)(), 0)
+      .then((cp) => cp && app.log.info({ seq: cp.seq }, "final audit checkpoint signed"))
+      .catch((err) => app.log.error({ err: loggableError(err) }, "final audit checkpoint failed"));
     // Best effort: give pending anchors a moment, never hang the shutdown on a dead endpoint.
     if (anchors) await Promise.race([anchors.idle(), delay(5000)]);
     ctx.keys.close();
   });
+}
+
+/**
+ * Writes the summaries of unauthenticated refusals that were not audited one by one; a summary
+ * whose entry cannot be written is kept for the next report (counted once either way).
+ */
+async function reportRefusals(ctx: ServiceContext, log: FastifyBaseLogger): Promise<void> {
+  const due = ctx.refusals.take();
+  const results = await Promise.allSettled(
+    due.map((s) => ctx.audit.append(refusalRecord(s, `refusals-${randomUUID()}`))),
+  );
+  const failed = due.filter((_, i) => results[i]!.status === "rejected");
+  if (failed.length === 0) return;
+  ctx.refusals.restore(failed);
+  log.error({ sources: failed.length }, "refusal summaries not written (kept for the next report)");
 }
 
 function delay(ms: number): Promise<void> {

@@ -60,11 +60,17 @@ export async function loadServerState(
       `the root key does not match the one ${d.where} was created with: pass the right --root-key-file`,
     );
   }
-  const every = Number(
-    await getOrSet(d, "checkpoint_every", () =>
-      String(opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY),
-    ),
+  const storedEvery = await getOrSet(d, "checkpoint_every", () =>
+    String(opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY),
   );
+  // Replicas share it, so it lives in the database; a value that would stop the signing (0, not
+  // a number) is refused rather than obeyed. Verifiers never read it (audit/verify.ts).
+  const every = /^[1-9][0-9]{0,6}$/.test(storedEvery) ? Number(storedEvery) : 0;
+  if (every === 0)
+    fail(
+      "E_KEYSTORE",
+      `${d.where}: meta.checkpoint_every is ${JSON.stringify(storedEvery)}, not a positive number of entries: the database was altered; restore it, and run \`audit verify\``,
+    );
   const sealedKey = await getOrSet(d, "audit_signing_key", () => {
     const { privateKey } = generateKeyPairSync("ed25519");
     const der = privateKey.export({ type: "pkcs8", format: "der" });

@@ -23,6 +23,7 @@ import { AuditLog } from "./audit/log.js";
 import { AuditStore } from "./audit/store.js";
 import { JwtAuthenticator } from "./auth/jwt.js";
 import { MtlsAuthenticator } from "./auth/mtls.js";
+import { REFUSAL_LIMIT_DEFAULTS, RefusalLimiter } from "./auth/refusals.js";
 import { RevokedCertRepo } from "./auth/revoked-certs.js";
 import { StaticTokenAuthenticator, TokenRepo } from "./auth/tokens.js";
 import { PolicyStore } from "./authz/active.js";
@@ -111,6 +112,7 @@ export function buildContext(o: ServerOptions, state: ServerState, w: Wiring): S
     metrics,
     blocks,
     anomaly: o.anomaly ? detector(o, o.anomaly, { now, audit, metrics, blocks, log, state }) : null,
+    refusals: new RefusalLimiter({ ...REFUSAL_LIMIT_DEFAULTS, ...o.refusalLimit }, now),
     batchMax,
     serverId: state.serverId,
   };

@@ -58,7 +58,7 @@ describe("public routes", () => {
 
   test("OpenAPI document served; every route has a response schema, every POST a body schema", async () => {
     const doc = (await app.inject("/openapi.json")).json();
-    assert.equal(doc.openapi, "3.0.3");
+    assert.equal(doc.openapi, "3.1.0");
     const paths = Object.keys(doc.paths);
     for (const p of [
       "/v1/keys",
@@ -115,7 +115,7 @@ describe("keys and data keys", () => {
     assert.equal((await post("/v1/keys", admin, { name: "model" })).statusCode, 409);
   });
 
-  test("a modified stanza is 422, another server's is 404, malformed is 400", async () => {
+  test("a modified stanza is 422, another server's is 404, malformed content is 422, off-schema 400", async () => {
     const g = (await post("/v1/datakeys/generate", all, { key: "model" })).json();
     const bad = structuredClone(g.stanza);
     const w = Buffer.from(bad.fields[4], "base64");
@@ -131,7 +131,7 @@ describe("keys and data keys", () => {
     assert.equal(
       (await post("/v1/datakeys/unwrap", all, { stanza: { type: "service", fields: ["AA=="] } }))
         .statusCode,
-      400,
+      422,
     );
     assert.equal(
       (await post("/v1/datakeys/unwrap", all, { stanza: g.stanza, extra: 1 })).statusCode,

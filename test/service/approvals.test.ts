@@ -210,6 +210,16 @@ describeEachDb("dual control", (suite) => {
       recipient: "tseal1notarecipient",
     });
     assert.equal(bad.statusCode, 400);
+    // Well-formed (the schema's pattern) but the bech32 checksum fails: 422, not 400.
+    const last = recipient.at(-1) === "q" ? "p" : "q";
+    const checksum = await req("POST", "/v1/approvals", "a1", {
+      operation: "export",
+      key: "m",
+      version: 2,
+      recipient: `${recipient.slice(0, -1)}${last}`,
+    });
+    assert.equal(checksum.statusCode, 422, checksum.body);
+    assert.equal(checksum.json().error, "unprocessable");
     const denied = await req("POST", "/v1/approvals", "user", {
       operation: "export",
       key: "m",
@@ -268,13 +278,13 @@ describeEachDb("dual control", (suite) => {
       operation: "policy",
       files: { "x.cedar": 'permit (principal, action == TensorSeal::Action::"nope", resource);' },
     });
-    assert.equal(invalid.statusCode, 400);
+    assert.equal(invalid.statusCode, 422);
     assert.match(invalid.json().message, /do not validate|nope/);
     const broken = await req("POST", "/v1/approvals", "a1", {
       operation: "policy",
       files: { "x.cedar": "permit (" },
     });
-    assert.equal(broken.statusCode, 400);
+    assert.equal(broken.statusCode, 422);
 
     // reader may list artifacts now; the new set forbids it
     assert.equal((await req("GET", "/v1/artifacts", "reader")).statusCode, 200);

@@ -1,6 +1,7 @@
 /**
  * The audit tamper suite, on SQLite and PostgreSQL: each way of tampering with the stored log
- * is detected by verifyAuditLog. Checkpoints every 4 entries; the log holds 10 entries.
+ * is detected by verifyAuditLog. Checkpoints every 4 entries (the verifier is told so, as an
+ * operator configures it); the log holds 10 entries, and the clean close signed entry 10.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -9,14 +10,19 @@ import type { Database } from "../../src/service/index.js";
 import { verifyAuditLog } from "../../src/service/index.js";
 import { bearer, describeEachFreshDb, server, type TestDb, token } from "./helpers.js";
 
-/** A fresh database with 10 audit entries (checkpoints at 4 and 8). */
+/** The verifier's own expectation for these logs (the server signs every 4 here). */
+const EVERY_4 = { checkpointEvery: 4 };
+
+/** A fresh database with `n` audit entries (checkpoints at multiples of `every`, and at n). */
 async function populated(
   make: () => Promise<TestDb | string>,
+  n = 10,
+  every = 4,
 ): Promise<{ db: Database; t: TestDb } | string> {
   const t = await make();
   if (typeof t === "string") return t;
   const db = await t.open();
-  const app = await server(db);
+  const app = await server(db, { checkpointEvery: every });
   const tok = await token(db, "admin,wrap,unwrap");
   await app.inject({
     method: "POST",
@@ -24,7 +30,7 @@ async function populated(
     headers: bearer(tok),
     payload: { name: "k" },
   });
-  for (let i = 0; i < 9; i++) {
+  for (let i = 0; i < n - 1; i++) {
     await app.inject({
       method: "POST",
       url: "/v1/datakeys/generate",
@@ -116,10 +122,12 @@ describeEachFreshDb("audit tamper suite", (make, skip) => {
   test("an untouched log verifies", { skip }, async () => {
     const p = await populated(make);
     assert.ok(typeof p !== "string");
-    const v = await verifyAuditLog(p.db);
+    const v = await verifyAuditLog(p.db, { ...EVERY_4, maxUnsigned: 0 });
     assert.deepEqual(v.problems, []);
     assert.equal(v.entries, 10);
-    assert.equal(v.checkpoints, 2);
+    // 4 and 8 by count; 10 by the clean close, so nothing is left unsigned.
+    assert.equal(v.checkpoints, 3);
+    assert.equal(v.unsigned, 0);
     await sql`select 1`.execute(p.db.db);
     await p.db.close();
     await p.t.drop();
@@ -131,7 +139,7 @@ describeEachFreshDb("audit tamper suite", (make, skip) => {
       assert.ok(typeof p !== "string");
       try {
         await tamper(p.db);
-        const v = await verifyAuditLog(p.db);
+        const v = await verifyAuditLog(p.db, EVERY_4);
         assert.equal(v.ok, false);
         assert.ok(
           v.problems.some((x) => expected.test(x)),
@@ -143,4 +151,55 @@ describeEachFreshDb("audit tamper suite", (make, skip) => {
       }
     });
   }
+
+  test("issue #10's attack fails: checkpoint_every set to 0, checkpoints dropped, chain rewritten", {
+    skip,
+  }, async () => {
+    // The service's default interval (64): the verifier expects it without being told.
+    const p = await populated(make, 70, 64);
+    assert.ok(typeof p !== "string");
+    try {
+      assert.deepEqual((await verifyAuditLog(p.db)).problems, []);
+      await p.db.db
+        .updateTable("meta")
+        .set({ v: "0" })
+        .where("k", "=", "checkpoint_every")
+        .execute();
+      await p.db.db.deleteFrom("checkpoints").execute();
+      const { chainRewrite } = await import("./tamper.js");
+      await chainRewrite(p.db, 2, (o) => ({ ...o, outcome: "denied" }));
+      const v = await verifyAuditLog(p.db);
+      assert.equal(v.ok, false);
+      assert.ok(v.problems.includes("checkpoint 64 is missing (deleted)"), v.problems.join("; "));
+      assert.equal(v.checkpointEvery, 64);
+      // And the service refuses to run on the altered setting rather than stop signing.
+      await assert.rejects(server(p.db, { checkpointEvery: 64 }), /checkpoint_every is "0"/);
+    } finally {
+      await p.db.close();
+      await p.t.drop();
+    }
+  });
+
+  test("--max-unsigned: a tail rewritten after its final checkpoint was dropped fails", {
+    skip,
+  }, async () => {
+    const p = await populated(make);
+    assert.ok(typeof p !== "string");
+    try {
+      await p.db.db.deleteFrom("checkpoints").where("seq", ">", 8).execute();
+      const { chainRewrite } = await import("./tamper.js");
+      await chainRewrite(p.db, 9, (o) => ({ ...o, outcome: "denied" }));
+      // Without a bound the chain alone cannot tell (the documented limit)...
+      assert.deepEqual((await verifyAuditLog(p.db, EVERY_4)).problems, []);
+      // ...with one (the service was shut down cleanly, so its head was signed) it does.
+      const v = await verifyAuditLog(p.db, { ...EVERY_4, maxUnsigned: 0 });
+      assert.equal(v.ok, false);
+      assert.deepEqual(v.problems, [
+        "2 entries after checkpoint 8 are signed by no checkpoint (at most 0 allowed)",
+      ]);
+    } finally {
+      await p.db.close();
+      await p.t.drop();
+    }
+  });
 });

@@ -86,7 +86,7 @@ describeEachDb("key lifecycle", (suite) => {
     );
     assert.equal(
       (await req("PATCH", "/v1/keys/m", admin, { minDecryptionVersion: 9 })).statusCode,
-      400,
+      409,
     );
     assert.equal((await req("PATCH", "/v1/keys/m", admin, {})).statusCode, 400);
     assert.equal(

@@ -4,6 +4,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
+import { encodeX25519Recipient } from "../../src/keys/x25519.js";
+import { generateX25519KeyPair } from "../../src/keys/x25519-key.js";
 import { type Database, DEFAULT_POLICIES } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
 import { bearer, type CliService, cliService, token } from "./helpers.js";
@@ -52,6 +54,21 @@ test("approvals request/approve/list over HTTPS: the second admin executes the d
   assert.match(list.stdout, new RegExp(`^${req.id}\\tdestroy\\texecuted\\t2/2\\t`, "m"));
   const usage = await run(["service", "approvals", "request", "export", "--key", "m"], a1);
   assert.equal(usage.status, 2);
+});
+
+test("approvals request export --recipient sends one recipient (not an array) and the requester gets the sealed KEK", async () => {
+  const recipient = encodeX25519Recipient(generateX25519KeyPair().publicKey);
+  const args = ["service", "approvals", "request", "export", "--key", "m", "--key-version", "2"];
+  const r = await run([...args, "--recipient", recipient], a1);
+  assert.equal(r.status, 0, r.stderr);
+  const v = JSON.parse(r.stdout);
+  // export needs one approval here: executed at once, the ciphertext kept for the requester.
+  assert.equal(v.operation, "export");
+  assert.equal(v.state, "executed");
+  assert.equal(v.params.recipient, recipient);
+  const shown = await run(["service", "approvals", "show", v.id], a1);
+  assert.equal(shown.status, 0, shown.stderr);
+  assert.equal(JSON.parse(shown.stdout).result.stanza.type, "x25519");
 });
 
 test("policy get and propose: an invalid set is refused with Cedar's message; an approved one is active", async () => {

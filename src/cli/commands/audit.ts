@@ -13,7 +13,7 @@ import {
 import { EXIT } from "../exit-codes.js";
 import { printJson } from "../options.js";
 import { serviceDbUrl } from "./serve.js";
-import { withClient } from "./service-shared.js";
+import { intFlag, withClient } from "./service-shared.js";
 
 /**
  * The server to verify over the API, or null for the database. An explicit --db or --server
@@ -40,7 +40,7 @@ function printSummary(r: VerifyResult, remote: string | null): void {
     ? " (public key as the server reports it: pin it with --public-key)"
     : " (public key read from the database: pin it with --public-key)";
   process.stderr.write(
-    `tensorseal: audit log${where} ${r.ok ? "verified" : "FAILED verification"}: ${r.entries} entries, ${r.checkpoints} checkpoints${anchored}, ${head} ${r.lastSeq}:${r.lastHash.slice(0, 16)}${r.pinned ? "" : unpinned}\n`,
+    `tensorseal: audit log${where} ${r.ok ? "verified" : "FAILED verification"}: ${r.entries} entries, ${r.checkpoints} checkpoints${anchored}, ${r.unsigned} unsigned after the newest, ${head} ${r.lastSeq}:${r.lastHash.slice(0, 16)}${r.pinned ? "" : unpinned}\n`,
   );
 }
 
@@ -60,6 +60,15 @@ export function registerAudit(program: Command): void {
       "--anchor <file>",
       "checkpoints kept outside the database (serve --checkpoint-anchor, audit checkpoint lines): each must verify and match the log",
     )
+    .option(
+      "--checkpoint-every <n>",
+      "a signed checkpoint must exist at every multiple of n (the service signs every 64; never read from the log itself)",
+      "64",
+    )
+    .option(
+      "--max-unsigned <n>",
+      "fail when more than n entries follow the newest checkpoint (0 after a clean shutdown, which signs the head)",
+    )
     .option("--json", "print a JSON result")
     .addHelpText(
       "after",
@@ -69,6 +78,10 @@ export function registerAudit(program: Command): void {
       const opts = {
         ...(o.publicKey ? { publicKey: o.publicKey as string } : {}),
         ...(o.anchor ? { anchor: o.anchor as string } : {}),
+        checkpointEvery: intFlag("--checkpoint-every", o.checkpointEvery, 0, 1_000_000),
+        ...(o.maxUnsigned !== undefined
+          ? { maxUnsigned: intFlag("--max-unsigned", o.maxUnsigned, 0, 1_000_000) }
+          : {}),
       };
       const remote = remoteServer(cmd, o.db);
       let r: VerifyResult;

@@ -6,6 +6,8 @@
  */
 import { join } from "node:path";
 import type { Command } from "commander";
+import type { FastifyInstance } from "fastify";
+import { fail } from "../../format/errors.js";
 import { Authorizer, buildServer, openDatabase } from "../../service/index.js";
 import { homeDir } from "../keys-context.js";
 import { anomalySettings } from "./serve/anomaly.js";
@@ -13,10 +15,33 @@ import { approvalSettings } from "./serve/approvals.js";
 import { checkpointSettings } from "./serve/checkpoints.js";
 import { type ServeFlags, serveFlags } from "./serve/flags.js";
 import { checkIdentityFlags, identitySettings } from "./serve/identity.js";
+import { limitSettings } from "./serve/limits.js";
 import { rootSettings } from "./serve/root.js";
 import { printSummary } from "./serve/summary.js";
 import { parseListen, tlsSettings } from "./serve/tls.js";
 import { reloadTlsOnChange } from "./serve/tls-reload.js";
+
+/** Why a listen can fail that the operator fixes with another --listen (E_USAGE, exit 2). */
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: "the address is already in use (another process listens there)",
+  EACCES: "permission denied (ports below 1024 need privileges)",
+  EADDRNOTAVAIL: "the address is not one of this host's",
+};
+
+async function listenOrExplain(
+  app: FastifyInstance,
+  listen: string,
+  host: string,
+  port: number,
+): Promise<string> {
+  try {
+    return await app.listen({ host, port });
+  } catch (e) {
+    const why = LISTEN_ERRORS[(e as NodeJS.ErrnoException).code ?? ""];
+    if (!why) throw e;
+    return fail("E_USAGE", `cannot listen on ${listen} (--listen): ${why}`);
+  }
+}
 
 /** --db, else TENSORSEAL_SERVICE_DB, else sqlite:$TENSORSEAL_HOME/service.db. */
 export function serviceDbUrl(flag: string | undefined): string {
@@ -28,6 +53,7 @@ export function registerServe(program: Command): void {
     program.command("serve").description("run the key service (HTTPS; see docs/SERVICE.md)"),
   ).action(async (o: ServeFlags) => {
     const { host, port } = parseListen(o.listen);
+    const limits = limitSettings(o);
     const tls = await tlsSettings(o, host);
     const root = await rootSettings(o, tls.dev);
     const approvals = await approvalSettings(o);
@@ -43,7 +69,7 @@ export function registerServe(program: Command): void {
       db,
       rootKey: root.root,
       tls: tls.tls,
-      batchMax: Number(o.batchMax),
+      ...limits,
       logger: { level: o.logLevel },
       authorizer,
       ...checkpoints,
@@ -55,7 +81,12 @@ export function registerServe(program: Command): void {
     });
     root.root.fill(0);
 
-    const url = await app.listen({ host, port });
+    const url = await listenOrExplain(app, o.listen, host, port).catch(async (e) => {
+      // Nothing was served: close what was opened (a final checkpoint included) and report.
+      await app.close();
+      await db.close();
+      throw e;
+    });
     await printSummary({
       url,
       serverId: app.tensorseal.serverId,

@@ -9,7 +9,7 @@ import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
 import type { ServiceClient } from "../../keys/service/index.js";
 import { printJson } from "../options.js";
-import { serviceGroup, withClient } from "./service-shared.js";
+import { intFlag, serviceGroup, withClient } from "./service-shared.js";
 
 interface Approval {
   id: string;
@@ -25,12 +25,6 @@ async function call(c: ServiceClient, method: "get" | "post", path: string, body
   const r = method === "get" ? await c.get(path) : await c.post(path, body ?? {});
   if (r.status !== 200 && r.status !== 202) c.refused(path, r);
   return r.body;
-}
-
-function intOption(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^[1-9][0-9]{0,8}$/.test(v)) fail("E_USAGE", `${name} expects a positive integer, got ${v}`);
-  return Number(v);
 }
 
 export function registerServiceApprovals(program: Command): void {
@@ -74,7 +68,8 @@ export function registerServiceApprovals(program: Command): void {
     // Not --version: that is the program's own option.
     .option("--key-version <n>", "the key version")
     .option("--days <n>", "destroy: waiting period before erasure (default 7)")
-    .option("--recipient <tseal1...>", "export: X25519 recipient the KEK is sealed to")
+    // Not <tseal1...>: a placeholder ending in "..." makes commander collect an array.
+    .option("--recipient <recipient>", "export: X25519 recipient (tseal1...) the KEK is sealed to")
     .addHelpText(
       "after",
       "\nExamples:\n  tensorseal service approvals request destroy --key models --key-version 1\n  tensorseal service approvals request export --key models --key-version 2 --recipient tseal1...",
@@ -92,8 +87,8 @@ export function registerServiceApprovals(program: Command): void {
         const body = {
           operation,
           key: o.key,
-          version: intOption("--key-version", o.keyVersion),
-          ...(o.days !== undefined ? { days: intOption("--days", o.days) } : {}),
+          version: intFlag("--key-version", o.keyVersion, 1, 999_999_999),
+          ...(o.days !== undefined ? { days: intFlag("--days", o.days, 1, 365) } : {}),
           ...(o.recipient !== undefined ? { recipient: o.recipient } : {}),
         };
         printJson(await withClient(cmd, (c) => call(c, "post", "/v1/approvals", body)));

@@ -19,7 +19,7 @@ import {
 import { homeDir } from "../keys-context.js";
 import { printJson } from "../options.js";
 import { serviceDbUrl } from "./serve.js";
-import { serviceGroup } from "./service-shared.js";
+import { intFlag, serviceGroup } from "./service-shared.js";
 
 async function withRevoked<T>(
   db: string | undefined,
@@ -51,9 +51,7 @@ export function registerServiceCert(program: Command): void {
     .action(async (o) => {
       const id = parseSpiffeId(o.spiffeId);
       if ("invalid" in id) fail("E_USAGE", `--spiffe-id ${o.spiffeId}: ${id.invalid}`);
-      const days = Number(o.days);
-      if (!Number.isInteger(days) || days < 1 || days > 825)
-        fail("E_USAGE", "--days must be a whole number 1..825");
+      const days = intFlag("--days", o.days, 1, 825);
       const ca = await loadDevCa(homeDir());
       const notBefore = new Date(Date.now() - 60_000);
       const issued = issueClientCert(ca, {

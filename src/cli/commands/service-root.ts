@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { formatShare } from "../../keys/root-shares.js";
 import { readServiceRootKey, splitServiceRoot } from "../../service/index.js";
-import { serviceGroup } from "./service-shared.js";
+import { intFlag, serviceGroup } from "./service-shared.js";
 
 export function registerServiceRoot(program: Command): void {
   const service = serviceGroup(program);
@@ -25,9 +25,11 @@ export function registerServiceRoot(program: Command): void {
       "\nExample:\n  tensorseal service root split --root-key-file root.key --shares 5 --threshold 3 -o shares/\n  tensorseal serve ... --root-shares shares/share-1.share,shares/share-4.share,shares/share-5.share",
     )
     .action(async (o: { rootKeyFile: string; shares: string; threshold: string; out: string }) => {
+      const n = intFlag("--shares", o.shares, 2, 255);
+      const m = intFlag("--threshold", o.threshold, 2, n);
       const root = await readServiceRootKey(o.rootKeyFile);
       try {
-        const shares = await splitServiceRoot(root, Number(o.shares), Number(o.threshold));
+        const shares = await splitServiceRoot(root, n, m);
         await mkdir(o.out, { recursive: true, mode: 0o700 });
         const serve = "tensorseal serve --root-shares FILE,FILE,...";
         for (const s of shares) {

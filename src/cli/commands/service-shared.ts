@@ -22,3 +22,22 @@ export async function withClient<T>(cmd: Command, f: (c: ServiceClient) => Promi
     client.close();
   }
 }
+
+/**
+ * A flag's whole number in lo..hi, else E_USAGE naming the flag. Strict: "abc", "", " 5",
+ * "1e3", "0x10" and "2.5" are refused (Number() would read several of them as numbers).
+ */
+export function intFlag(flag: string, v: string, lo: number, hi: number, unit = ""): number {
+  const n = /^[0-9]{1,15}$/.test(v) ? Number(v) : Number.NaN;
+  if (!(n >= lo && n <= hi))
+    fail("E_USAGE", `${flag} must be a whole number ${lo}..${hi}${unit}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** A flag's decimal number (digits, optionally a fraction: "1.5") in lo..hi, else E_USAGE. */
+export function decimalFlag(flag: string, v: string, lo: number, hi: number, unit = ""): number {
+  const n = /^[0-9]{1,15}(\.[0-9]{1,9})?$/.test(v) ? Number(v) : Number.NaN;
+  if (!(n >= lo && n <= hi))
+    fail("E_USAGE", `${flag} must be a number ${lo}..${hi}${unit}, got ${JSON.stringify(v)}`);
+  return n;
+}

@@ -38,8 +38,14 @@ export interface Operation {
   summary(p: Params): Params;
 }
 
+/** Checked again here although the route's schema admits only well-formed requests. */
 function bad(message: string): never {
   throw new ServiceError(400, "bad_request", message);
+}
+
+/** Schema-valid but unusable (a checksum, a policy that does not validate): 422. */
+function unusable(message: string): never {
+  throw new ServiceError(422, "unprocessable", message);
 }
 
 /** Only `allowed` fields, and the `required` ones present. */
@@ -86,7 +92,7 @@ const exportOp: Operation = {
     try {
       decodeX25519Recipient(String(input.recipient));
     } catch (e) {
-      bad(`export recipient: ${(e as Error).message} (expected a tseal1... recipient)`);
+      unusable(`export recipient: ${(e as Error).message} (expected a tseal1... recipient)`);
     }
     const p = { key: input.key, version: input.version, recipient: input.recipient };
     await keyVersion(deps, p);

@@ -58,11 +58,13 @@ export function encodeCursor(id: string): string {
   return Buffer.from(id, "utf8").toString("base64url");
 }
 
+/**
+ * Where a page starts. Any base64url text the route's schema admits is a cursor: it only says
+ * after which id (compared as a string) the page begins, so a made-up one reads a page of what
+ * the caller may list anyway — refusing some of them would make the schema lie.
+ */
 export function decodeCursor(c: string): string {
-  const id = Buffer.from(c, "base64url").toString("utf8");
-  if (!new RegExp(ARTIFACT_ID_PATTERN).test(id) || encodeCursor(id) !== c)
-    throw new ServiceError(400, "bad_request", "invalid cursor");
-  return id;
+  return Buffer.from(c, "base64url").toString("utf8");
 }
 
 export class ArtifactRepo {

@@ -120,7 +120,8 @@ export class AuditStore {
 
   /**
    * Signs the current head if entries were appended since the newest checkpoint and none was
-   * signed in the last `intervalMs` (by any replica). Returns the new checkpoint, or null.
+   * signed in the last `intervalMs` (by any replica; 0: whenever the head is unsigned, as on a
+   * clean shutdown). Returns the new checkpoint, or null.
    */
   async checkpointIfDue(nowMs: number, intervalMs: number): Promise<SignedCheckpoint | null> {
     // A lock-free look first: most ticks find nothing to do and must not queue behind appends.
@@ -200,7 +201,8 @@ function due(
 ): boolean {
   if (!head) return false;
   if (!last) return true;
-  return Number(head.seq) > Number(last.seq) && Date.parse(last.ts) <= nowMs - intervalMs;
+  if (Number(head.seq) <= Number(last.seq)) return false;
+  return intervalMs <= 0 || Date.parse(last.ts) <= nowMs - intervalMs;
 }
 
 /** Stored entries after `since`, in sequence order: the canonical text the chain hashes. */

@@ -6,14 +6,32 @@
  * after an edit is caught at the next checkpoint, since they cannot sign a new one.
  * Checkpoints may stand at any seq (every N entries, or on time); only those at multiples of N
  * must exist. With `anchor`, checkpoints kept outside the database are checked too.
+ *
+ * What the verifier expects comes from its caller, never from the log: N is `checkpointEvery`
+ * (default 64, what every service signs at), not the interval the database or server reports —
+ * an attacker who rewrites the chain can also set that to 0 and delete the checkpoints. And
+ * `maxUnsigned` bounds the entries after the newest checkpoint (0 after a clean shutdown, which
+ * signs the head).
  */
 import { createPublicKey, type KeyObject } from "node:crypto";
 import type { Database } from "../db/schema.js";
+import { DEFAULT_CHECKPOINT_EVERY } from "../state.js";
 import { type AnchorSummary, checkAnchors, readAnchorFile } from "./anchor-verify.js";
 import { canonical } from "./canonical.js";
 import { checkCheckpoint, GENESIS, sha256 } from "./chain.js";
 import { type AuditSource, databaseSource, type SourceEntry } from "./source.js";
 import { allAuditRows } from "./store.js";
+
+export interface VerifyOptions {
+  /** The pinned audit public key (raw Ed25519, base64); else the one the source reports. */
+  publicKey?: string;
+  /** An anchor file of checkpoints kept outside the database. */
+  anchor?: string;
+  /** A checkpoint must exist at every multiple of this (default 64; 0 = none required). */
+  checkpointEvery?: number;
+  /** At most this many entries may follow the newest checkpoint (default: no limit). */
+  maxUnsigned?: number;
+}
 
 export interface VerifyResult {
   ok: boolean;
@@ -21,6 +39,10 @@ export interface VerifyResult {
   checkpoints: number;
   lastSeq: number;
   lastHash: string;
+  /** Entries after the newest checkpoint (signed by nothing but the chain). */
+  unsigned: number;
+  /** The N whose multiples had to carry a checkpoint (the verifier's, not the log's). */
+  checkpointEvery: number;
   publicKey: string;
   /** true when the public key was given by the caller, not read from the database. */
   pinned: boolean;
@@ -39,10 +61,7 @@ export function ed25519FromRaw(b64: string): KeyObject {
 }
 
 /** Verifies the log in the service database (`audit verify --db`). */
-export function verifyAuditLog(
-  d: Database,
-  opts: { publicKey?: string; anchor?: string } = {},
-): Promise<VerifyResult> {
+export function verifyAuditLog(d: Database, opts: VerifyOptions = {}): Promise<VerifyResult> {
   return verifyAuditSource(databaseSource(d), opts);
 }
 
@@ -55,8 +74,9 @@ export function verifyAuditLog(
  */
 export async function verifyAuditSource(
   source: AuditSource,
-  opts: { publicKey?: string; anchor?: string } = {},
+  opts: VerifyOptions = {},
 ): Promise<VerifyResult> {
+  const every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
   // Read first: an unreadable anchor file is an I/O error, not a verdict on the log.
   const anchorLines = opts.anchor === undefined ? null : await readAnchorFile(opts.anchor);
   const problems: string[] = [];
@@ -77,7 +97,8 @@ export async function verifyAuditSource(
   };
   for await (const e of source.entries(0)) take(e);
   const cps = (await source.checkpoints()).sort((a, b) => a.seq - b.seq);
-  const { server, every, publicKey: claimed } = await source.info();
+  // The source's own `every` is not used: it is as trustworthy as the log it describes.
+  const { server, publicKey: claimed } = await source.info();
   const publicKey = opts.publicKey ?? claimed;
   const newest = cps.at(-1)?.seq ?? 0;
   if (newest >= expect) {
@@ -107,6 +128,12 @@ export async function verifyAuditSource(
     for (let s = every; s <= lastSeq; s += every)
       if (!seen.has(s)) note(`checkpoint ${s} is missing (deleted)`);
   }
+  const signedUpTo = cps.filter((c) => c.seq <= lastSeq).at(-1)?.seq ?? 0;
+  const unsigned = lastSeq - signedUpTo;
+  if (opts.maxUnsigned !== undefined && unsigned > opts.maxUnsigned)
+    note(
+      `${unsigned} entries after checkpoint ${signedUpTo} are signed by no checkpoint (at most ${opts.maxUnsigned} allowed)`,
+    );
   const anchor = anchorLines
     ? checkAnchors(
         anchorLines,
@@ -126,6 +153,8 @@ export async function verifyAuditSource(
     checkpoints: cps.length,
     lastSeq,
     lastHash: prev,
+    unsigned,
+    checkpointEvery: every,
     publicKey,
     pinned: opts.publicKey !== undefined,
     ...(anchor ? { anchor } : {}),

@@ -7,6 +7,13 @@ import type { FastifyRequest } from "fastify";
 
 export type PrincipalKind = "token" | "jwt" | "mtls";
 
+/**
+ * The longest principal id an authenticator produces: a SPIFFE ID (auth/spiffe.ts, 2048 bytes
+ * of ASCII); `jwt:` + a `sub` of at most 512; `token:` + 16 hex. Every route taking a principal
+ * id (a path parameter) admits this much.
+ */
+export const PRINCIPAL_ID_MAX_LENGTH = 2048;
+
 /** Scopes a static token may carry; JWT/mTLS principals will map claims to the same roles. */
 export const SCOPES = ["admin", "wrap", "unwrap", "rewrap", "audit", "reader"] as const;
 export type Scope = (typeof SCOPES)[number];

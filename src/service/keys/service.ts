@@ -123,7 +123,7 @@ export class KeyService {
   /** 404 not_mine for another server's stanza or an unknown key version; 422 when it does not open. */
   async unwrap(stanza: Stanza): Promise<Unwrapped> {
     if (stanza.type !== SERVICE_STANZA)
-      throw new ServiceError(400, "bad_request", "not a service stanza");
+      throw new ServiceError(422, "unprocessable", "not a service stanza");
     const p = parseServiceStanza(stanza);
     if (p.serverId !== this.serverId)
       throw new ServiceError(404, "not_mine", "stanza of another key service");
@@ -289,14 +289,14 @@ export class KeyService {
     const enc = l.minEncryptionVersion ?? Math.max(k.minEncryptionVersion, dec);
     if (dec > k.primaryVersion || enc > k.primaryVersion)
       throw new ServiceError(
-        400,
-        "bad_request",
+        409,
+        "conflict",
         `key ${name}: minimum versions must be at most the primary version ${k.primaryVersion}`,
       );
     if (enc < dec)
       throw new ServiceError(
-        400,
-        "bad_request",
+        409,
+        "conflict",
         `key ${name}: minEncryptionVersion (${enc}) must be at least minDecryptionVersion (${dec})`,
       );
     await this.repo.update(name, {

@@ -11,7 +11,13 @@ import { OPERATIONS } from "../approvals/operations.js";
 import type { Actor, ApprovalView } from "../approvals/service.js";
 import type { ServiceContext } from "../context.js";
 import { authorizeAction, release } from "../protected.js";
-import { destroyDaysSchema, errorResponses, keyNameSchema } from "../schemas.js";
+import {
+  destroyDaysSchema,
+  errorResponses,
+  keyNameSchema,
+  versionSchema,
+  x25519RecipientSchema,
+} from "../schemas.js";
 
 const security = [{ bearer: [] }];
 const anyObject = { type: "object", additionalProperties: true } as const;
@@ -39,6 +45,42 @@ export const approvalSchema = {
     executed: { type: "boolean" },
   },
 } as const;
+
+/** The body of `POST /v1/approvals` for each operation. */
+const requestBody = {
+  destroy: operationBody("destroy", ["key", "version"], {
+    key: keyNameSchema,
+    version: versionSchema,
+    days: destroyDaysSchema,
+  }),
+  export: operationBody("export", ["key", "version", "recipient"], {
+    key: keyNameSchema,
+    version: versionSchema,
+    recipient: x25519RecipientSchema,
+  }),
+  policy: operationBody("policy", ["files"], {
+    files: {
+      type: "object",
+      minProperties: 1,
+      maxProperties: 64,
+      propertyNames: { pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$" },
+      additionalProperties: { type: "string", maxLength: 1 << 20 },
+    },
+  }),
+} as const;
+
+function operationBody<P extends Record<string, unknown>>(
+  operation: OperationName,
+  required: readonly string[],
+  properties: P,
+) {
+  return {
+    type: "object",
+    required: ["operation", ...required],
+    additionalProperties: false,
+    properties: { operation: { type: "string", const: operation }, ...properties },
+  } as const;
+}
 
 const idParams = {
   type: "object",
@@ -82,25 +124,8 @@ export async function approvalRoutes(app: FastifyInstance, ctx: ServiceContext):
         summary:
           "Request an operation under dual control (destroy, export, policy); it executes once enough distinct principals approved",
         security,
-        body: {
-          type: "object",
-          required: ["operation"],
-          additionalProperties: false,
-          properties: {
-            operation: { type: "string", enum: [...OPERATIONS] },
-            key: keyNameSchema,
-            version: { type: "integer", minimum: 1 },
-            days: destroyDaysSchema,
-            recipient: { type: "string", maxLength: 256 },
-            files: {
-              type: "object",
-              minProperties: 1,
-              maxProperties: 64,
-              propertyNames: { pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$" },
-              additionalProperties: { type: "string", maxLength: 1 << 20 },
-            },
-          },
-        },
+        // One shape per operation, so the document says which fields each one takes.
+        body: { oneOf: OPERATIONS.map((op) => requestBody[op]) },
         response: { 200: approvalSchema, 202: approvalSchema, ...errorResponses },
       },
     },

@@ -18,7 +18,7 @@ import { artifactResource, keyAttrs } from "../authz/resolve.js";
 import type { ServiceContext } from "../context.js";
 import { ServiceError } from "../errors.js";
 import { release, requestFor } from "../protected.js";
-import { errorResponses, keyNameSchema, labelsSchema } from "../schemas.js";
+import { errorResponses, keyNameSchema, labelsSchema, versionSchema } from "../schemas.js";
 
 const security = [{ bearer: [] }];
 
@@ -76,7 +76,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
             id: { type: "string", pattern: ARTIFACT_ID_PATTERN },
             digest: { type: "string", pattern: DIGEST_PATTERN, description: "sha256:<hex>" },
             key: keyNameSchema,
-            version: { type: "integer", minimum: 1 },
+            version: versionSchema,
             labels: labelsSchema,
             location: { type: "string", minLength: 1, maxLength: 2048 },
             stanzaDigest: {
@@ -94,7 +94,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
       const b = req.body;
       const k = await ctx.keys.show(b.key);
       if (!k.versions.some((v) => v.version === b.version))
-        throw new ServiceError(400, "bad_request", `key ${b.key} has no version ${b.version}`);
+        throw new ServiceError(404, "not_found", `key ${b.key} has no version ${b.version}`);
       const a = await ctx.artifacts.register({
         ...(b.id !== undefined ? { id: b.id } : {}),
         digest: b.digest,
@@ -141,7 +141,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
             // Query strings are not coerced (coerceTypes: false): a decimal string, 1..LIST_MAX.
             limit: {
               type: "string",
-              pattern: "^[1-9][0-9]{0,3}$",
+              pattern: "^([1-9][0-9]{0,2}|1000)$",
               description: "1..1000, default 100",
             },
             cursor: { type: "string", pattern: "^[A-Za-z0-9_-]{1,128}$" },

@@ -12,7 +12,7 @@ import { EvidenceError } from "../attest/evidence.js";
 import type { ServiceContext } from "../context.js";
 import { deny, ServiceError } from "../errors.js";
 import { release } from "../protected.js";
-import { errorResponses, stanzaSchema } from "../schemas.js";
+import { errorResponses, key32Schema, stanzaSchema } from "../schemas.js";
 import { stanzaKey } from "./datakeys.js";
 
 const security = [{ bearer: [] }];
@@ -124,7 +124,7 @@ export async function attestationRoutes(app: FastifyInstance, ctx: ServiceContex
               maxLength: 16384,
               pattern: "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*\\.[A-Za-z0-9_-]*$",
             },
-            ephemeralPublicKey: { type: "string", pattern: "^[A-Za-z0-9+/]{43}=$" },
+            ephemeralPublicKey: key32Schema,
           },
         },
         response: {

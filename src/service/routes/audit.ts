@@ -21,7 +21,7 @@ export const AUDIT_PAGE_MAX = 1000;
 // Query strings are not coerced (coerceTypes: false): decimal strings.
 const limitSchema = {
   type: "string",
-  pattern: "^[1-9][0-9]{0,3}$",
+  pattern: "^([1-9][0-9]{0,2}|1000)$",
   description: `1..${AUDIT_PAGE_MAX}, default 100`,
 } as const;
 
@@ -201,7 +201,8 @@ export async function auditRoutes(app: FastifyInstance, ctx: ServiceContext): Pr
               more: { type: "boolean", description: "older checkpoints existed when read" },
               every: {
                 type: "integer",
-                description: "a checkpoint is signed at every multiple of this seq",
+                description:
+                  "the server's setting: it signs a checkpoint at every multiple of this seq (information: verifiers use their own --checkpoint-every)",
               },
             },
           },

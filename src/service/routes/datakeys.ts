@@ -27,11 +27,12 @@ const stanzaResult = {
 
 /**
  * The key a service stanza names (the Cedar resource), with the stanza's digest and version so
- * the artifact it was registered with becomes `context.artifact`; 400 for anything else.
+ * the artifact it was registered with becomes `context.artifact`; 422 for anything else.
  */
 export function stanzaKey(w: WireStanza): KeyResource {
   const s = stanzaFromWire(w);
-  if (s.type !== SERVICE_STANZA) throw new ServiceError(400, "bad_request", "not a service stanza");
+  if (s.type !== SERVICE_STANZA)
+    throw new ServiceError(422, "unprocessable", "not a service stanza");
   const p = parseServiceStanza(s);
   return { key: p.name, stanza: { digest: serviceStanzaDigest(s), version: p.version } };
 }
@@ -282,6 +283,7 @@ function batchKeys(stanzas: WireStanza[]): RouteResource[] {
       // reported per item by the handler
     }
   }
-  if (out.size === 0) throw new ServiceError(400, "bad_request", "no service stanza in the batch");
+  if (out.size === 0)
+    throw new ServiceError(422, "unprocessable", "no service stanza in the batch");
   return [...out.values()];
 }

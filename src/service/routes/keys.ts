@@ -11,6 +11,7 @@ import {
   labelsSchema,
   sensitivitySchema,
   VERSION_PATTERN,
+  versionSchema,
 } from "../schemas.js";
 import { actor, auditView } from "./approvals.js";
 
@@ -235,8 +236,8 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
           additionalProperties: false,
           minProperties: 1,
           properties: {
-            minDecryptionVersion: { type: "integer", minimum: 1 },
-            minEncryptionVersion: { type: "integer", minimum: 1 },
+            minDecryptionVersion: versionSchema,
+            minEncryptionVersion: versionSchema,
             labels: labelsSchema,
             sensitivity: sensitivitySchema,
           },

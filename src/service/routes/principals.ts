@@ -4,6 +4,7 @@
  * is a path segment: clients percent-encode it (ids hold ':' and may hold '/').
  */
 import type { FastifyInstance } from "fastify";
+import { PRINCIPAL_ID_MAX_LENGTH } from "../auth/principal.js";
 import type { ServiceContext } from "../context.js";
 import { ServiceError } from "../errors.js";
 import { release } from "../protected.js";
@@ -65,7 +66,7 @@ export async function principalRoutes(app: FastifyInstance, ctx: ServiceContext)
         params: {
           type: "object",
           required: ["id"],
-          properties: { id: { type: "string", minLength: 1, maxLength: 512 } },
+          properties: { id: { type: "string", minLength: 1, maxLength: PRINCIPAL_ID_MAX_LENGTH } },
         },
         // No body; an empty object is accepted (what the CLI sends), anything else refused.
         body: { type: "object", additionalProperties: false, properties: {} },

@@ -1,16 +1,12 @@
 /** Anomaly detection (--anomaly-*, --no-anomaly) and its alert webhook (--alert-webhook*). */
 import { fail } from "../../../format/errors.js";
 import type { AnomalyOptions } from "../../../service/index.js";
+import { decimalFlag, intFlag } from "../service-shared.js";
 import type { ServeFlags } from "./flags.js";
 import { webhookFlags } from "./webhook.js";
 
 /** The anomaly flags as buildServer options (undefined: off); usage errors before anything listens. */
 export async function anomalySettings(o: ServeFlags): Promise<AnomalyOptions | undefined> {
-  const num = (flag: string, v: unknown, lo: number, hi: number) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < lo || n > hi) fail("E_USAGE", `${flag} must be ${lo}..${hi}`);
-    return n;
-  };
   // Checked first, as before the webhook flags had a helper: the same error wins.
   if (Boolean(o.alertWebhook) !== Boolean(o.alertWebhookSecretFile))
     fail("E_USAGE", "--alert-webhook and --alert-webhook-secret-file go together");
@@ -26,10 +22,10 @@ export async function anomalySettings(o: ServeFlags): Promise<AnomalyOptions | u
     o.alertWebhookSecretFile,
   );
   return {
-    rateFactor: num("--anomaly-rate-factor", o.anomalyRateFactor, 1.1, 1e6),
-    minRate: num("--anomaly-min-rate", o.anomalyMinRate, 1, 1e9),
-    warmupMinutes: num("--anomaly-warmup", o.anomalyWarmup, 0, 10080),
-    baselineMinutes: num("--anomaly-baseline", o.anomalyBaseline, 1, 10080),
+    rateFactor: decimalFlag("--anomaly-rate-factor", o.anomalyRateFactor, 1.1, 1e6),
+    minRate: intFlag("--anomaly-min-rate", o.anomalyMinRate, 1, 1e9),
+    warmupMinutes: intFlag("--anomaly-warmup", o.anomalyWarmup, 0, 10080, " minutes"),
+    baselineMinutes: intFlag("--anomaly-baseline", o.anomalyBaseline, 1, 10080, " minutes"),
     firstSeen: o.anomalyFirstSeen !== false,
     firstSeenPrincipal: o.anomalyFirstSeenPrincipal !== false,
     autoBlock: o.anomalyAutoBlock === true,

@@ -5,6 +5,7 @@ import {
   parseApprovalSpec,
   type WebhookOptions,
 } from "../../../service/index.js";
+import { decimalFlag } from "../service-shared.js";
 import type { ServeFlags } from "./flags.js";
 import { webhookFlags } from "./webhook.js";
 
@@ -22,9 +23,7 @@ export async function approvalSettings(o: ServeFlags): Promise<ApprovalSettings>
   } catch (e) {
     fail("E_USAGE", (e as Error).message);
   }
-  const ttlHours = Number(o.approvalTtl);
-  if (!Number.isFinite(ttlHours) || ttlHours <= 0 || ttlHours > 24 * 30)
-    fail("E_USAGE", "--approval-ttl must be more than 0 and at most 720 hours");
+  const ttlHours = decimalFlag("--approval-ttl", o.approvalTtl, 0.01, 24 * 30, " hours");
   const webhook = await webhookFlags(
     "--approval-webhook",
     o.approvalWebhook,

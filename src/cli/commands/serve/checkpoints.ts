@@ -2,6 +2,7 @@
 import { open } from "node:fs/promises";
 import { fail } from "../../../format/errors.js";
 import { type AnchorOptions, checkAnchorUrl } from "../../../service/index.js";
+import { intFlag } from "../service-shared.js";
 import type { ServeFlags } from "./flags.js";
 
 export interface CheckpointSettings {
@@ -11,9 +12,13 @@ export interface CheckpointSettings {
 }
 
 export function checkpointSettings(o: ServeFlags): CheckpointSettings {
-  const interval = Number(o.checkpointInterval);
-  if (!Number.isInteger(interval) || interval < 0 || interval > 86_400)
-    fail("E_USAGE", "--checkpoint-interval must be 0 (off) .. 86400 seconds");
+  const interval = intFlag(
+    "--checkpoint-interval",
+    o.checkpointInterval,
+    0,
+    86_400,
+    " seconds (0 = off)",
+  );
   if (o.checkpointAnchorUrl) {
     try {
       checkAnchorUrl(o.checkpointAnchorUrl);

@@ -4,6 +4,7 @@ import {
   ANOMALY_DEFAULTS,
   DEFAULT_CHECKPOINT_INTERVAL_S,
   DEFAULT_NONCE_TTL_MS,
+  DEFAULT_TIMEOUTS,
 } from "../../../service/index.js";
 
 /** What commander hands the action: numbers stay strings until each feature checks them. */
@@ -20,6 +21,10 @@ export interface ServeFlags {
   approvalWebhook?: string;
   approvalWebhookSecretFile?: string;
   batchMax: string;
+  requestTimeout: string;
+  headersTimeout: string;
+  idleTimeout: string;
+  keepAliveTimeout: string;
   logLevel: string;
   policy?: string;
   oidcIssuer?: string;
@@ -83,7 +88,27 @@ export function serveFlags(cmd: Command): Command {
       "POST approval events here, signed (https://, or http:// to loopback only)",
     )
     .option("--approval-webhook-secret-file <file>", "HMAC-SHA256 key for the approval webhook")
-    .option("--batch-max <n>", "most stanzas per batch unwrap", "100")
+    .option("--batch-max <n>", "most stanzas per batch unwrap (1..10000)", "100")
+    .option(
+      "--request-timeout <seconds>",
+      "a request's headers and body must arrive within this, else 408 and the connection is closed",
+      String(DEFAULT_TIMEOUTS.requestMs / 1000),
+    )
+    .option(
+      "--headers-timeout <seconds>",
+      "the TLS handshake and a request's headers must arrive within this",
+      String(DEFAULT_TIMEOUTS.headersMs / 1000),
+    )
+    .option(
+      "--idle-timeout <seconds>",
+      "close a connection on which nothing moves for this long",
+      String(DEFAULT_TIMEOUTS.idleMs / 1000),
+    )
+    .option(
+      "--keep-alive-timeout <seconds>",
+      "how long a kept-alive connection waits for its next request",
+      String(DEFAULT_TIMEOUTS.keepAliveMs / 1000),
+    )
     .option("--log-level <level>", "fatal, error, warn, info, debug", "info")
     .option(
       "--policy <dir>",

@@ -9,6 +9,7 @@ import {
   type JwtOptions,
   loadKeySet,
 } from "../../../service/index.js";
+import { intFlag } from "../service-shared.js";
 import type { ServeFlags } from "./flags.js";
 
 /** The flag combinations and --nonce-ttl; returns the nonce lifetime in seconds. */
@@ -18,10 +19,7 @@ export function checkIdentityFlags(o: ServeFlags): number {
     fail("E_USAGE", "--oidc-issuer, --oidc-audience and --oidc-jwks go together");
   if (Boolean(o.attestationIssuer) !== Boolean(o.attestationJwks))
     fail("E_USAGE", "--attestation-issuer and --attestation-jwks go together");
-  const ttl = Number(o.nonceTtl);
-  if (!Number.isFinite(ttl) || ttl < 1 || ttl > 3600)
-    fail("E_USAGE", "--nonce-ttl must be 1..3600 seconds");
-  return ttl;
+  return intFlag("--nonce-ttl", o.nonceTtl, 1, 3600, " seconds");
 }
 
 export interface IdentitySettings {
