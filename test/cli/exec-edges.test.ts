@@ -14,6 +14,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -29,11 +30,22 @@ const skip = !hasShm && !requireAll;
 const alive = (pid: number) => startTimeOf(pid) !== null; // a zombie counts as gone
 
 /** Polls until `cond` holds; fails after `ms` (a generous bound, not a speed requirement). */
-async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
+async function until(cond: () => boolean, what: string, ms = 20_000, every = 50): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) assert.fail(`${what} (waited ${ms / 1000} s)`);
-    await sleep(50);
+    await sleep(every);
+  }
+}
+
+/** Whether a non-empty regular file exists below `dir` (false when it vanished meanwhile). */
+function holdsBytes(dir: string): boolean {
+  try {
+    return readdirSync(dir, { recursive: true, withFileTypes: true }).some(
+      (e) => e.isFile() && statSync(join(e.parentPath, e.name)).size > 0,
+    );
+  } catch {
+    return false;
   }
 }
 
@@ -143,6 +155,32 @@ describe("exec edges", { skip }, () => {
     await until(() => !alive(pid) && !alive(grandchild), "the command and its child outlived exec");
     await until(() => !existsSync(ramDir), "the RAM directory outlived exec");
     await until(() => guardianOf(ramDir) === null, "the guardian did not exit");
+  });
+
+  test("SIGKILL while the model is being decrypted: the partial plaintext is wiped", {
+    timeout: 120_000,
+  }, async () => {
+    const big = join(s.dir, "big.bin.tseal");
+    const r = s.run(["seal", "-", "-o", "-"], { input: randomBytes(48 << 20) });
+    assert.equal(r.status, 0, r.stderr);
+    writeFileSync(big, r.stdout);
+    const run = startSleeper(s, ["-m", big, "--tmpfs", base]);
+    run.ready.catch(() => {}); // killed before READY, most likely
+    // Kill as soon as any plaintext byte exists (mid-decryption, or right after it).
+    let dir: string | null = null;
+    await until(
+      () => {
+        dir = ramDirs().map((d) => join(base, d))[0] ?? null;
+        return dir !== null && holdsBytes(dir);
+      },
+      "no plaintext appeared",
+      60_000,
+      2,
+    );
+    run.proc.kill("SIGKILL");
+    await run.done;
+    await until(() => !existsSync(dir!), "the partial plaintext outlived exec");
+    await until(() => guardianOf(dir!) === null, "the guardian did not exit");
   });
 
   test("the command exiting first takes its leftover children with it; its code passes", {
