@@ -55,6 +55,7 @@ function guard(dir: string): void {
   };
 
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => {});
+  process.on("error", () => {}); // a report sent as exec goes away: "disconnect" follows
 
   process.on("message", (m: GuardianRequest) => {
     if ("run" in m && child === null) {
