@@ -201,6 +201,9 @@ class ExecRun {
     env: Record<string, string>;
   }): Promise<number> {
     const g = this.guardian!;
+    if (!g.connected || g.exitCode !== null || g.signalCode !== null) {
+      return Promise.reject(guardianDied()); // while the models were being opened
+    }
     return new Promise((resolve, reject) => {
       let pid: number | null = null;
       let settled = false;
@@ -217,7 +220,7 @@ class ExecRun {
       g.once("exit", () => {
         if (settled) return;
         if (pid !== null) killGroup(pid); // its command is an orphan now: stop it ourselves
-        reject(new ExecError(1, "the exec guardian process died; the command was stopped"));
+        reject(guardianDied());
       });
       this.send({ run: request });
       this.started = true;
@@ -257,6 +260,9 @@ class ExecRun {
     await exited;
   }
 }
+
+const guardianDied = () =>
+  new ExecError(1, "the exec guardian process died; the command was stopped or not started");
 
 function killGroup(pid: number): void {
   try {

@@ -5,7 +5,7 @@
  * command, and running without a terminal.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   chmodSync,
@@ -216,6 +216,45 @@ describe("exec edges", { skip }, () => {
     assert.match(run.stderr(), /^tensorseal: error: the exec guardian process died.*\n$/);
     await until(() => !alive(pid) && !alive(grandchild), "the command outlived its guardian");
     assert.equal(existsSync(ramDir), false);
+  });
+
+  test("a guardian killed while the model is being decrypted: exit 1, nothing runs or stays", {
+    timeout: 120_000,
+  }, async () => {
+    const big = join(s.dir, "big2.bin.tseal");
+    const r = s.run(["seal", "-", "-o", "-"], { input: randomBytes(48 << 20) });
+    writeFileSync(big, r.stdout);
+    const proof = join(s.dir, "ran-after-guardian-death");
+    const proc = spawn(
+      process.execPath,
+      [CLI, "exec", "-m", big, "--tmpfs", base, "--", "sh", "-c", `touch ${proof}; sleep 1000`],
+      { env: s.env, cwd: s.dir, stdio: ["ignore", "ignore", "pipe"] },
+    );
+    spawned.push(proc);
+    let stderr = "";
+    proc.stderr!.on("data", (d) => {
+      stderr += d;
+    });
+    const done = new Promise<number | null>((resolve) => proc.once("exit", resolve));
+    let guardian: number | null = null;
+    await until(
+      () => {
+        const dir = ramDirs()[0];
+        guardian = dir ? guardianOf(join(base, dir)) : null;
+        return guardian !== null;
+      },
+      "no guardian appeared",
+      60_000,
+      2,
+    );
+    process.kill(guardian!, "SIGKILL");
+    assert.equal(await done, 1, stderr);
+    assert.match(stderr, /^tensorseal: error: the exec guardian process died; .*\n$/);
+    assert.deepEqual(ramDirs(), []);
+    if (existsSync(proof)) {
+      // The command had started before the guardian died: it must have been stopped.
+      await until(() => !execSync("ps -eo args").toString().includes(proof), "command survived");
+    }
   });
 
   test("exec and guardian both SIGKILLed: the next exec removes the leftover and says so", {
