@@ -10,7 +10,7 @@
  * secrets) over the channel, so nothing of it shows in /proc/PID/cmdline or environ. Signals sent
  * to the guardian itself are ignored: exec decides, or exec's death does.
  *
- * Requests (from exec): { run: { file, argv0, args, env } } | { signal } | { kill: true }.
+ * Requests (from exec): { run: { file, argv0, args, env } } | { signal, group } | { kill: true }.
  * Reports (to exec):   { pid } | { error: errno code } | { exit: code, signal }.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -26,7 +26,7 @@ export interface RunRequest {
 
 export type GuardianRequest =
   | { readonly run: RunRequest }
-  | { readonly signal: NodeJS.Signals }
+  | { readonly signal: NodeJS.Signals; readonly group: boolean }
   | { readonly kill: true };
 
 export type GuardianReport =
@@ -80,7 +80,11 @@ function guard(dir: string): void {
         if (execGone) finish();
       });
     } else if ("signal" in m && running) {
-      child?.kill(m.signal);
+      try {
+        process.kill(m.group ? -child!.pid! : child!.pid!, m.signal);
+      } catch {
+        // ESRCH: it is exiting; its "exit" follows
+      }
     } else if ("kill" in m && running) {
       killGroup();
     }

@@ -38,6 +38,13 @@ export { ExecError } from "./exec-command.js";
 
 const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+/**
+ * A terminal sends Ctrl-C and hang-up to its whole foreground job, which the command's process
+ * group no longer is (it has its own session): those go to the group, as before. SIGTERM goes
+ * to the command alone, as `docker stop` and service managers send it, so that a runtime shuts
+ * its workers down in order.
+ */
+const TO_GROUP: ReadonlySet<NodeJS.Signals> = new Set(["SIGINT", "SIGHUP"]);
 const GUARDIAN = fileURLToPath(new URL("./exec-guardian.js", import.meta.url));
 
 export interface SealedModel {
@@ -236,7 +243,7 @@ class ExecRun {
       this.pending ??= sig; // still opening: stop before starting it; cleanup wipes what exists
       return;
     }
-    this.send({ signal: sig });
+    this.send({ signal: sig, group: TO_GROUP.has(sig) });
     this.killTimer ??= setTimeout(() => this.send({ kill: true }), this.opts.graceMs ?? 10_000);
   }
 

@@ -203,6 +203,48 @@ describe("exec edges", { skip }, () => {
     assert.deepEqual(ramDirs(), []);
   });
 
+  test("Ctrl-C (SIGINT) reaches the whole command group, as from a terminal; SIGTERM the command only", {
+    timeout: 60_000,
+  }, async () => {
+    // Records the signals it gets, says READY, and runs until one comes.
+    const rec = join(s.dir, "rec.cjs");
+    writeFileSync(
+      rec,
+      `const fs = require("fs");
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => { fs.writeFileSync(process.argv[2] + "." + sig, ""); process.exit(0); });
+console.log("READY");
+setInterval(() => {}, 1000);
+`,
+    );
+    const marks = join(s.dir, "marks");
+    const startWith = (script: string) => {
+      const proc = spawn(
+        process.execPath,
+        [CLI, "exec", "-m", sealed, "--tmpfs", base, "--", "sh", "-c", script],
+        { env: s.env, cwd: s.dir, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      spawned.push(proc);
+      const ready = new Promise<void>((resolve) =>
+        proc.stdout!.on("data", (d) => String(d).includes("READY") && resolve()),
+      );
+      const done = new Promise<number | null>((resolve) => proc.once("exit", resolve));
+      return { proc, ready, done };
+    };
+    // The runtime is a child of a wrapper script (a launcher that does not `exec`).
+    let run = startWith(`${process.execPath} ${rec} ${marks}; exit 7`);
+    await run.ready;
+    run.proc.kill("SIGINT");
+    await run.done;
+    assert.ok(existsSync(`${marks}.SIGINT`), "Ctrl-C did not reach the runtime under the wrapper");
+
+    run = startWith(`trap "exit 9" TERM; ${process.execPath} ${rec} ${marks} & wait`);
+    await run.ready;
+    run.proc.kill("SIGTERM");
+    assert.equal(await run.done, 9, "the wrapper's own TERM handling decides");
+    assert.equal(existsSync(`${marks}.SIGTERM`), false, "SIGTERM went past the command");
+    assert.deepEqual(ramDirs(), []);
+  });
+
   test("a killed guardian: exec stops the command, wipes, and exits 1 with one line", {
     timeout: 60_000,
   }, async () => {
