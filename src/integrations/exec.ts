@@ -135,8 +135,8 @@ class ExecRun {
     for (const s of sweepStaleRamDirs(base)) {
       this.notify(
         s.left.length === 0
-          ? `removed ${s.path}, the plaintext of an exec that was killed (pid ${s.pid})`
-          : `warning: could not fully remove ${s.path} of a killed exec: ${s.left.join(", ")}`,
+          ? `removed ${printable(s.path)}, the plaintext of an exec that was killed (pid ${s.pid})`
+          : `warning: could not fully remove ${printable(s.path)} of a killed exec: ${printable(s.left.join(", "))}`,
       );
     }
     this.dir = await createRamDir(base, modelLabel(this.opts.models[0]!.path));
@@ -151,9 +151,10 @@ class ExecRun {
       if (m.name) paths.set(m.name, plain);
     }
     for (const [m, plain] of slots) {
+      if (this.pending) break;
       await this.openModel(m, plain);
-      if (this.pending) return 128 + constants.signals[this.pending];
     }
+    if (this.pending) return 128 + constants.signals[this.pending];
     for (const [k, p] of paths) {
       env[k === "model" ? "TENSORSEAL_MODEL" : `TENSORSEAL_MODEL_${k.toUpperCase()}`] = p;
     }
@@ -255,7 +256,7 @@ class ExecRun {
     if (!this.dir) return;
     const left = wipeDirSync(this.dir);
     this.dir = null;
-    if (left.length > 0) this.notify(`warning: could not wipe ${left.join(", ")}`);
+    if (left.length > 0) this.notify(`warning: could not wipe ${printable(left.join(", "))}`);
   }
 
   /** Closes the channel (the guardian stops the command if still running) and waits for it. */
