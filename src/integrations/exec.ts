@@ -2,28 +2,50 @@
  * exec: open sealed models into a private RAM directory, run a command on them, wipe them.
  * `{model}` / `{NAME}` in the command's arguments become plaintext paths, and so do the env
  * variables TENSORSEAL_MODEL / TENSORSEAL_MODEL_<NAME>. SIGINT, SIGTERM and SIGHUP are
- * forwarded to the child; the plaintext is wiped when the child exits, and the result is the
- * child's exit code (128 + signal number when a signal killed it).
+ * forwarded to the command; the plaintext is wiped when it exits, and the result is its exit
+ * code (128 + signal number when a signal killed it).
+ *
+ * Edges (docs/INTEGRATIONS.md, exec): the command is found before anything is decrypted (127 /
+ * 126 otherwise); it gets an allow-listed environment without key secrets (exec-env.ts); a
+ * guardian process (exec-guardian.ts) starts it in its own process group and, should this
+ * process die even by SIGKILL, kills that group and wipes the directory; RAM directories left
+ * by dead execs are removed by the next one (ram-dir-sweep.ts).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { constants } from "node:os";
-import { basename, join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { openFile } from "../engine/index.js";
 import { fail } from "../format/errors.js";
 import type { Identity } from "../format/stanza.js";
+import { commandError, ExecError, printable, resolveCommand } from "./exec-command.js";
+import { childEnv } from "./exec-env.js";
+import type { GuardianReport, GuardianRequest } from "./exec-guardian.js";
 import { isSealedModelDir, manifestPath, openModelDir } from "./model-dir/index.js";
-import { createRamDir, DEFAULT_RAM_BASE, wipeDirSync } from "./ram-dir.js";
+import {
+  checkRamFs,
+  createRamDir,
+  DEFAULT_RAM_BASE,
+  modelLabel,
+  plaintextName,
+  wipeDirSync,
+} from "./ram-dir.js";
+import { sweepStaleRamDirs } from "./ram-dir-sweep.js";
+
+export { ExecError } from "./exec-command.js";
 
 const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
-/** Secrets that unlock keys never reach the child. */
-const SCRUBBED_ENV = [
-  "TENSORSEAL_ROOT_KEY_FILE",
-  "TENSORSEAL_KEYSTORE_PASSPHRASE",
-  "TENSORSEAL_PASSPHRASE",
-];
+/**
+ * A terminal sends Ctrl-C and hang-up to its whole foreground job, which the command's process
+ * group no longer is (it has its own session): those go to the group, as before. SIGTERM goes
+ * to the command alone, as `docker stop` and service managers send it, so that a runtime shuts
+ * its workers down in order.
+ */
+const TO_GROUP: ReadonlySet<NodeJS.Signals> = new Set(["SIGINT", "SIGHUP"]);
+const GUARDIAN = fileURLToPath(new URL("./exec-guardian.js", import.meta.url));
 
 export interface SealedModel {
   /** A sealed file (.tseal) or a sealed model directory (from sealModelDir). */
@@ -39,9 +61,14 @@ export interface ExecOptions {
   readonly tmpfs?: string;
   /** Keys for one sealed file (the manifest, for a directory). */
   readonly identitiesFor: (sealedFile: string) => Promise<readonly Identity[]>;
-  /** After a forwarded signal, SIGKILL the child if it has not exited in this time. */
+  /** After a forwarded signal, SIGKILL the command if it has not exited in this time. */
   readonly graceMs?: number;
+  /** The environment the command's is filtered from; default process.env. */
   readonly env?: NodeJS.ProcessEnv;
+  /** More variables the command inherits: names, or patterns such as `HF_*` (exec-env.ts). */
+  readonly envAllow?: readonly string[];
+  /** One-line notices and warnings (default: stderr, prefixed `tensorseal: `). */
+  readonly notify?: (line: string) => void;
 }
 
 /** "path" or "path:NAME" (NAME: letters, digits, underscore). */
@@ -58,6 +85,10 @@ export function substitute(args: readonly string[], paths: ReadonlyMap<string, s
   return args.map((a) => a.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (m, k) => paths.get(k) ?? m));
 }
 
+/**
+ * Runs the command on the opened models and resolves to its exit code. Throws ExecError (exit
+ * 127 / 126 / 1, one line) when the command cannot be started or its guardian died.
+ */
 export async function execWithSealedModels(opts: ExecOptions): Promise<number> {
   checkOptions(opts);
   const run = new ExecRun(opts);
@@ -65,6 +96,7 @@ export async function execWithSealedModels(opts: ExecOptions): Promise<number> {
     return await run.start();
   } finally {
     run.cleanup();
+    await run.stopGuardian();
   }
 }
 
@@ -78,69 +110,142 @@ function checkOptions(opts: ExecOptions): void {
 
 class ExecRun {
   private dir: string | null = null;
-  private child: ChildProcess | null = null;
+  private guardian: ChildProcess | null = null;
+  private started = false;
   private pending: NodeJS.Signals | null = null;
   private killTimer: NodeJS.Timeout | null = null;
+  private readonly notify: (line: string) => void;
   private readonly onSignal = (sig: NodeJS.Signals) => this.signal(sig);
   private readonly onExit = () => this.cleanup();
 
   constructor(private readonly opts: ExecOptions) {
+    this.notify = opts.notify ?? ((line) => process.stderr.write(`tensorseal: ${line}\n`));
     for (const s of FORWARDED) process.on(s, this.onSignal);
     process.on("exit", this.onExit);
   }
 
   async start(): Promise<number> {
-    this.dir = await createRamDir(this.opts.tmpfs ?? DEFAULT_RAM_BASE);
+    const env = this.environment();
+    const [program, ...rest] = this.opts.command as [string, ...string[]];
+    const tokens = /\{[A-Za-z_][A-Za-z0-9_]*\}/.test(program);
+    // Before anything is decrypted; a program named by a {token} exists only once opened.
+    const file = tokens ? null : resolveCommand(program, env.PATH);
+    const base = this.opts.tmpfs ?? DEFAULT_RAM_BASE;
+    await checkRamFs(base);
+    for (const s of sweepStaleRamDirs(base)) {
+      this.notify(
+        s.left.length === 0
+          ? `removed ${printable(s.path)}, the plaintext of an exec that was killed (pid ${s.pid})`
+          : `warning: could not fully remove ${printable(s.path)} of a killed exec: ${printable(s.left.join(", "))}`,
+      );
+    }
+    this.dir = await createRamDir(base, modelLabel(this.opts.models[0]!.path));
+    this.guardian = this.startGuardian(this.dir); // from here on, our death wipes the directory
+
     const paths = new Map<string, string>();
+    const slots: [SealedModel, string][] = [];
     for (const [i, m] of this.opts.models.entries()) {
-      const plain = await this.openModel(m, join(this.dir, m.name ?? `m${i}`));
-      if (this.pending) return 128 + constants.signals[this.pending];
+      const plain = join(this.dir, m.name ?? `m${i}`, plaintextName(m.path));
+      slots.push([m, plain]);
       if (i === 0) paths.set("model", plain);
       if (m.name) paths.set(m.name, plain);
     }
-    return this.spawnChild(paths);
+    for (const [m, plain] of slots) {
+      if (this.pending) break;
+      await this.openModel(m, plain);
+    }
+    if (this.pending) return 128 + constants.signals[this.pending];
+    for (const [k, p] of paths) {
+      env[k === "model" ? "TENSORSEAL_MODEL" : `TENSORSEAL_MODEL_${k.toUpperCase()}`] = p;
+    }
+    const [argv0, ...args] = substitute([program, ...rest], paths) as [string, ...string[]];
+    return this.run({ file: file ?? argv0, argv0, args, env });
   }
 
-  private async openModel(m: SealedModel, slot: string): Promise<string> {
-    await mkdir(slot, { mode: 0o700 });
-    const plain = join(slot, basename(m.path).replace(/\.tseal$/, "") || "model");
+  /** The allow-listed environment; warns (names only) about what a user pattern matched but lost. */
+  private environment(): Record<string, string> {
+    const r = childEnv(this.opts.env ?? process.env, this.opts.envAllow ?? []);
+    if (r.droppedKeySecrets.length > 0) {
+      this.notify(
+        `warning: not passing ${r.droppedKeySecrets.join(", ")} to the command: they unlock keys`,
+      );
+    }
+    if (r.droppedSecretLooking.length > 0) {
+      this.notify(
+        `warning: not passing ${r.droppedSecretLooking.join(", ")} to the command: a pattern matched, but the names look like secrets; name each with --env NAME to pass it`,
+      );
+    }
+    return r.env;
+  }
+
+  private async openModel(m: SealedModel, plain: string): Promise<void> {
+    await mkdir(dirname(plain), { mode: 0o700 });
     if (isSealedModelDir(m.path)) {
       const identities = await this.opts.identitiesFor(manifestPath(m.path));
       await openModelDir(m.path, plain, { identities });
     } else {
-      if (!existsSync(m.path)) fail("E_USAGE", `${m.path}: no such sealed file or directory`);
+      if (!existsSync(m.path)) {
+        fail("E_USAGE", `${printable(m.path)}: no such sealed file or directory`);
+      }
       await openFile(m.path, plain, { identities: await this.opts.identitiesFor(m.path) });
     }
-    return plain;
   }
 
-  private spawnChild(paths: Map<string, string>): Promise<number> {
-    const env: NodeJS.ProcessEnv = { ...(this.opts.env ?? process.env) };
-    for (const k of SCRUBBED_ENV) delete env[k];
-    for (const [k, p] of paths) {
-      env[k === "model" ? "TENSORSEAL_MODEL" : `TENSORSEAL_MODEL_${k.toUpperCase()}`] = p;
+  private startGuardian(dir: string): ChildProcess {
+    const g = spawn(process.execPath, [GUARDIAN, dir], {
+      stdio: ["inherit", "inherit", "inherit", "ipc"],
+      env: {}, // it needs nothing; the command's environment travels over the channel
+      detached: true, // its own session: a terminal's signals to our group do not reach it
+    });
+    g.on("error", () => {}); // reported below, or as "exit" before any report
+    if (g.pid === undefined) throw new ExecError(1, "cannot start the exec guardian process");
+    return g;
+  }
+
+  private run(request: {
+    file: string;
+    argv0: string;
+    args: string[];
+    env: Record<string, string>;
+  }): Promise<number> {
+    const g = this.guardian!;
+    if (!g.connected || g.exitCode !== null || g.signalCode !== null) {
+      return Promise.reject(guardianDied()); // while the models were being opened
     }
-    const [program, ...args] = substitute(this.opts.command, paths);
     return new Promise((resolve, reject) => {
-      const child = spawn(program!, args, { stdio: "inherit", env });
-      this.child = child;
-      child.once("error", (e: NodeJS.ErrnoException) =>
-        reject(fail("E_USAGE", `cannot run ${program}: ${e.code ?? e.message}`, e)),
-      );
-      child.once("exit", (code, signal) => {
-        this.child = null;
-        resolve(signal ? 128 + constants.signals[signal] : (code ?? 1));
+      let pid: number | null = null;
+      let settled = false;
+      g.on("message", (m: GuardianReport) => {
+        if ("pid" in m) pid = m.pid;
+        else if ("error" in m) {
+          settled = true;
+          reject(commandError(request.argv0, m.error));
+        } else if ("exit" in m) {
+          settled = true;
+          resolve(m.signal ? 128 + constants.signals[m.signal] : (m.exit ?? 1));
+        }
       });
+      g.once("exit", () => {
+        if (settled) return;
+        if (pid !== null) killGroup(pid); // its command is an orphan now: stop it ourselves
+        reject(guardianDied());
+      });
+      this.send({ run: request });
+      this.started = true;
     });
   }
 
+  private send(m: GuardianRequest): void {
+    if (this.guardian?.connected) this.guardian.send(m);
+  }
+
   private signal(sig: NodeJS.Signals): void {
-    if (!this.child) {
-      this.pending ??= sig; // still opening: stop before spawning; cleanup wipes what exists
+    if (!this.started) {
+      this.pending ??= sig; // still opening: stop before starting it; cleanup wipes what exists
       return;
     }
-    this.child.kill(sig);
-    this.killTimer ??= setTimeout(() => this.child?.kill("SIGKILL"), this.opts.graceMs ?? 10_000);
+    this.send({ signal: sig, group: TO_GROUP.has(sig) });
+    this.killTimer ??= setTimeout(() => this.send({ kill: true }), this.opts.graceMs ?? 10_000);
   }
 
   /** Idempotent; also runs from process "exit" if anything escaped the normal path. */
@@ -151,8 +256,26 @@ class ExecRun {
     if (!this.dir) return;
     const left = wipeDirSync(this.dir);
     this.dir = null;
-    if (left.length > 0) {
-      process.stderr.write(`tensorseal: warning: could not wipe ${left.join(", ")}\n`);
-    }
+    if (left.length > 0) this.notify(`warning: could not wipe ${printable(left.join(", "))}`);
+  }
+
+  /** Closes the channel (the guardian stops the command if still running) and waits for it. */
+  async stopGuardian(): Promise<void> {
+    const g = this.guardian;
+    if (!g?.pid || g.exitCode !== null || g.signalCode !== null) return;
+    const exited = new Promise((resolve) => g.once("exit", resolve));
+    if (g.connected) g.disconnect();
+    await exited;
+  }
+}
+
+const guardianDied = () =>
+  new ExecError(1, "the exec guardian process died; the command was stopped or not started");
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // ESRCH: nothing left
   }
 }

@@ -161,7 +161,10 @@ describe("CLI integrations", () => {
       join(s.dir, "proof"),
     ]);
     const path = await run.ready;
-    assert.match(path, /^\/dev\/shm\/tensorseal-exec-\d+-[^/]+\/m0\/weights\.bin$/);
+    assert.match(
+      path,
+      /^\/dev\/shm\/tensorseal-exec-weights\.bin-\d+-\d+-\d+-[A-Za-z0-9]{6}\/m0\/weights\.bin$/,
+    );
     assert.equal(statSync(dirname(dirname(path))).mode & 0o777, 0o700);
     assert.equal(statSync(path).mode & 0o777, 0o600);
     assert.deepEqual(filesContaining(s.dir, marker), []);

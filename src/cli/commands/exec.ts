@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { inspectFile } from "../../engine/index.js";
 import { fail } from "../../format/errors.js";
-import { execWithSealedModels, parseModelSpec } from "../../integrations/exec.js";
+import { ExecError, execWithSealedModels, parseModelSpec } from "../../integrations/exec.js";
 import { identitiesFor } from "../keys-context.js";
 import { collect } from "../options.js";
 import { identityOptions } from "./shared.js";
@@ -18,6 +18,11 @@ export function registerExec(program: Command): void {
         collect,
       )
       .option(
+        "--env <name>",
+        "also pass this environment variable (or pattern, e.g. 'WANDB_*') to the command (repeatable)",
+        collect,
+      )
+      .option(
         "--tmpfs <dir>",
         "RAM-backed directory for the plaintext (tmpfs or ramfs)",
         "/dev/shm",
@@ -30,17 +35,24 @@ export function registerExec(program: Command): void {
   )
     .addHelpText(
       "after",
-      "\nThe command gets TENSORSEAL_MODEL (first --model) and TENSORSEAL_MODEL_<NAME>; its exit code\nis passed through (128+N when signal N killed it). Keystore and passphrase variables are\nremoved from its environment.\n\nExamples:\n  tensorseal exec -m llama.gguf.tseal -- llama-server -m {model}\n  tensorseal exec -m sealed-model/:llm -- vllm serve {llm}\n  tensorseal exec -m w.safetensors.tseal -- python infer.py --weights {model}",
+      "\nThe command gets TENSORSEAL_MODEL (first --model) and TENSORSEAL_MODEL_<NAME>, and only an\nallow-listed environment (PATH, HOME, locale, CUDA_*, HF_*, PYTHON*, ...; docs/INTEGRATIONS.md);\nvariables that unlock keys are never passed. Its exit code is passed through (128+N when\nsignal N killed it; 127: command not found, 126: not executable). If tensorseal is killed,\nthe command's process group is killed and the plaintext wiped.\n\nExamples:\n  tensorseal exec -m llama.gguf.tseal -- llama-server -m {model}\n  tensorseal exec -m Llama-3-8B.sealed:llm --env HF_TOKEN -- vllm serve {llm}\n  tensorseal exec -m w.safetensors.tseal -- python infer.py --weights {model}",
     )
     .action(async (command: string[], o) => {
       const grace = Number(o.grace);
       if (!Number.isFinite(grace) || grace < 0) fail("E_USAGE", "--grace expects seconds >= 0");
-      process.exitCode = await execWithSealedModels({
-        models: (o.model as string[]).map(parseModelSpec),
-        command,
-        tmpfs: o.tmpfs,
-        graceMs: grace * 1000,
-        identitiesFor: async (file) => identitiesFor(await inspectFile(file), o),
-      });
+      try {
+        process.exitCode = await execWithSealedModels({
+          models: (o.model as string[]).map(parseModelSpec),
+          command,
+          tmpfs: o.tmpfs,
+          graceMs: grace * 1000,
+          envAllow: (o.env as string[] | undefined) ?? [],
+          identitiesFor: async (file) => identitiesFor(await inspectFile(file), o),
+        });
+      } catch (e) {
+        if (!(e instanceof ExecError)) throw e;
+        process.stderr.write(`tensorseal: error: ${e.message}\n`);
+        process.exitCode = e.exitCode;
+      }
     });
 }
