@@ -89,15 +89,13 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): 
   });
 }
 
-const npmEnv = (home: string): NodeJS.ProcessEnv => ({
+/** npm as the user runs it (their npmrc: registry, CA), minus audit and funding requests. */
+const npmEnv: NodeJS.ProcessEnv = {
   ...process.env,
   npm_config_audit: "false",
   npm_config_fund: "false",
   npm_config_update_notifier: "false",
-  // Never a user config of the consumer's HOME; npm's cache stays the shared one.
-  npm_config_userconfig: join(home, "npmrc"),
-  npm_config_cache: process.env.npm_config_cache ?? join(process.env.HOME ?? home, ".npm"),
-});
+};
 
 const EXAMPLES = examples();
 
@@ -117,7 +115,7 @@ describe("the packed package, as a user installs it", () => {
     consumer = join(tmp, "consumer");
     work = join(consumer, "work");
     mkdirSync(work, { recursive: true });
-    const env = npmEnv(tmp);
+    const env = npmEnv;
 
     const p = await run("npm", ["pack", "--json", "--pack-destination", tmp], REPO, env);
     assert.equal(p.status, 0, `npm pack failed:\n${p.out}`);
