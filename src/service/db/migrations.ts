@@ -3,8 +3,8 @@
  * migrations and takes a lock, so replicas starting together apply each migration once.
  * Binary values are stored as base64 text so one schema serves SQLite and PostgreSQL.
  */
-import { type Kysely, sql } from "kysely";
-import { type Migration, type MigrationProvider, Migrator } from "kysely/migration";
+// kysely 0.28 (the line that supports Node 20; docs/NODE.md) exports the Migrator from its root.
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from "kysely";
 
 const initial: Migration = {
   async up(db: Kysely<unknown>) {
