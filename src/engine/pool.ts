@@ -107,7 +107,7 @@ class RangeWorkerPool {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(WORKER_URL, { execArgv: workerExecArgv() });
+    const worker = startWorker();
     this.all.add(worker);
     this.startedCount++;
     return worker;
@@ -140,15 +140,28 @@ class RangeWorkerPool {
   }
 }
 
-/** The parent's flags minus those a worker rejects (`node --input-type=module -e ...`). */
-function workerExecArgv(): string[] {
-  const out: string[] = [];
+/**
+ * A worker inherits the parent's flags, which Node filters itself (process-wide ones such as
+ * --secure-heap are dropped). Only --input-type (`node --input-type=module -e ...`) must go,
+ * and an explicit list is validated strictly: should it hold a process-wide flag too, the
+ * worker starts without flags rather than fail the whole seal or open.
+ */
+function startWorker(): Worker {
   const args = process.execArgv;
+  if (!args.some((a) => a === "--input-type" || a.startsWith("--input-type="))) {
+    return new Worker(WORKER_URL);
+  }
+  const kept: string[] = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--input-type") i++;
-    else if (!args[i]!.startsWith("--input-type=")) out.push(args[i]!);
+    else if (!args[i]!.startsWith("--input-type=")) kept.push(args[i]!);
   }
-  return out;
+  try {
+    return new Worker(WORKER_URL, { execArgv: kept });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw e;
+    return new Worker(WORKER_URL, { execArgv: [] });
+  }
 }
 
 export const workerPool = new RangeWorkerPool();

@@ -190,3 +190,29 @@ test("an idle worker pool does not keep the process alive", async (t) => {
   assert.match(r.stdout, /sealed/);
   assert.ok(Date.now() - started < 4000);
 });
+
+test("workers start under process-wide node flags (--secure-heap), with or without -e", async (t) => {
+  const dir = tempDir(t);
+  const input = join(dir, "plain");
+  writeFileSync(input, data(6 << 20));
+  const engine = new URL("../../src/engine/index.js", import.meta.url).href;
+  const kek = new URL("../../src/keys/kek.js", import.meta.url).href;
+  const script = `
+    const { sealFile } = await import(${JSON.stringify(engine)});
+    const { kekRecipient } = await import(${JSON.stringify(kek)});
+    await sealFile(${JSON.stringify(input)}, ${JSON.stringify(join(dir, "y.tseal"))}, {
+      recipients: [kekRecipient({ name: "a", version: 1 }, Buffer.alloc(32, 1))], workers: 2 });
+    console.log("sealed");`;
+  const file = join(dir, "seal.mjs");
+  writeFileSync(file, script);
+  const { spawnSync } = await import("node:child_process");
+  // A worker given an explicit flag list rejects process-wide flags (ERR_WORKER_INVALID_EXEC_ARGV).
+  for (const args of [
+    ["--secure-heap=0", file],
+    ["--secure-heap=0", "--input-type=module", "-e", script],
+  ]) {
+    const r = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 20_000 });
+    assert.equal(r.status, 0, `${args[0]} ${args[1]}: ${r.stderr}`);
+    assert.match(r.stdout, /sealed/);
+  }
+});
