@@ -3,7 +3,8 @@
  * `{model}` / `{NAME}` in the command's arguments become plaintext paths, and so do the env
  * variables TENSORSEAL_MODEL / TENSORSEAL_MODEL_<NAME>. SIGINT, SIGTERM and SIGHUP are
  * forwarded to the command; the plaintext is wiped when it exits, and the result is its exit
- * code (128 + signal number when a signal killed it).
+ * code (128 + signal number when a signal killed it). A signal that arrives while the models
+ * are still being opened wipes them and ends exec at once, dying of that signal.
  *
  * Edges (docs/INTEGRATIONS.md, exec): the command is found before anything is decrypted (127 /
  * 126 otherwise); it gets an allow-listed environment without key secrets (exec-env.ts); a
@@ -17,7 +18,7 @@ import { mkdir } from "node:fs/promises";
 import { constants } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { openFile } from "../engine/index.js";
+import { exitBySignal, openFile } from "../engine/index.js";
 import { fail } from "../format/errors.js";
 import type { Identity } from "../format/stanza.js";
 import { commandError, ExecError, printable, resolveCommand } from "./exec-command.js";
@@ -112,7 +113,6 @@ class ExecRun {
   private dir: string | null = null;
   private guardian: ChildProcess | null = null;
   private started = false;
-  private pending: NodeJS.Signals | null = null;
   private killTimer: NodeJS.Timeout | null = null;
   private readonly notify: (line: string) => void;
   private readonly onSignal = (sig: NodeJS.Signals) => this.signal(sig);
@@ -150,11 +150,7 @@ class ExecRun {
       if (i === 0) paths.set("model", plain);
       if (m.name) paths.set(m.name, plain);
     }
-    for (const [m, plain] of slots) {
-      if (this.pending) break;
-      await this.openModel(m, plain);
-    }
-    if (this.pending) return 128 + constants.signals[this.pending];
+    for (const [m, plain] of slots) await this.openModel(m, plain);
     for (const [k, p] of paths) {
       env[k === "model" ? "TENSORSEAL_MODEL" : `TENSORSEAL_MODEL_${k.toUpperCase()}`] = p;
     }
@@ -241,8 +237,10 @@ class ExecRun {
 
   private signal(sig: NodeJS.Signals): void {
     if (!this.started) {
-      this.pending ??= sig; // still opening: stop before starting it; cleanup wipes what exists
-      return;
+      // Still decrypting, nothing to forward to: wipe and go now, not after a 100 GB model.
+      // The guardian sees us die and stops too.
+      this.cleanup();
+      exitBySignal(sig);
     }
     this.send({ signal: sig, group: TO_GROUP.has(sig) });
     this.killTimer ??= setTimeout(() => this.send({ kill: true }), this.opts.graceMs ?? 10_000);

@@ -22,6 +22,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startTimeOf } from "../../src/integrations/process-stamp.js";
 import { CLI, type Sandbox, sandbox } from "./helpers.js";
+import { openPaths } from "./interrupt-helpers.js";
 
 const hasShm = existsSync("/dev/shm");
 const requireAll = process.env.TENSORSEAL_REQUIRE_ALL === "1";
@@ -181,6 +182,40 @@ describe("exec edges", { skip }, () => {
     await run.done;
     await until(() => !existsSync(dir!), "the partial plaintext outlived exec");
     await until(() => guardianOf(dir!) === null, "the guardian did not exit");
+  });
+
+  test("SIGINT while the model is being decrypted: exit 130 at once, nothing runs or stays", {
+    timeout: 120_000,
+  }, async () => {
+    const big = join(s.dir, "big3.bin.tseal");
+    writeFileSync(join(s.dir, "big3.bin"), Buffer.alloc(192 << 20, 3));
+    assert.equal(s.run(["seal", join(s.dir, "big3.bin"), "-o", big]).status, 0);
+    const proof = join(s.dir, "ran-after-sigint");
+    const proc = spawn(
+      process.execPath,
+      [CLI, "exec", "-m", big, "--tmpfs", base, "--", "sh", "-c", `touch ${proof}; sleep 1000`],
+      { env: s.env, cwd: s.dir, stdio: ["ignore", "ignore", "pipe"] },
+    );
+    spawned.push(proc);
+    let stderr = "";
+    proc.stderr!.on("data", (d) => {
+      stderr += d;
+    });
+    const done = new Promise<number>((resolve) =>
+      proc.once("exit", (code, signal) => resolve(code ?? (signal === "SIGINT" ? 130 : -1))),
+    );
+    // Mid-decryption for certain: exec holds the unfinished (anonymous) plaintext file open.
+    await until(
+      () => openPaths(proc.pid!, base).some((p) => p.path.endsWith(" (deleted)")),
+      "decryption never seen in progress",
+      60_000,
+      2,
+    );
+    proc.kill("SIGINT");
+    assert.equal(await done, 130, stderr);
+    assert.doesNotMatch(stderr, /\n\s+at /, "no stack trace");
+    assert.equal(existsSync(proof), false, "the command must not start after the interrupt");
+    await until(() => ramDirs().length === 0, "the RAM directory outlived exec");
   });
 
   test("the command exiting first takes its leftover children with it; its code passes", {
