@@ -1,12 +1,14 @@
 /**
  * Names of temporary outputs, and removal of the ones a killed process left behind.
  *
- * A temporary name carries its writer's pid and that process's start time
- * (`<name>.tseal-tmp-<pid>-<start>-<random>`), so a later run can tell a dead writer's leftovers
- * from a live writer's work: a pid that is gone, or now belongs to a process that started at
- * another time, cannot come back. The first time a process creates an output in a directory it
- * removes the dead writers' temporaries there (files truncated first, directories wiped the
- * same way) and says so through `notice`. Only the current user's entries are touched.
+ * A temporary name carries its writer's process stamp (process-stamp.ts: pid namespace, pid and
+ * start time; `<name>.tseal-tmp-<ns>-<pid>-<start>-<random>`), so a later run can tell a dead
+ * writer's leftovers from a live writer's work: a pid that is gone, or now belongs to a process
+ * that started at another time, cannot come back; a writer in another pid namespace (a
+ * container sharing the directory) cannot be judged and is left alone. The first time a process
+ * creates an output in a directory it removes the dead writers' temporaries there (files
+ * truncated first, directories wiped the same way) and says so through `notice`. Only the
+ * current user's entries are touched. Without /proc nothing is ever judged dead.
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -16,52 +18,33 @@ import {
   lstatSync,
   openSync,
   readdirSync,
-  readFileSync,
   rmdirSync,
   unlinkSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { notice } from "./notices.js";
+import { mayBeAlive, type ProcessStamp, selfStamp } from "./process-stamp.js";
 
 const MARK = ".tseal-tmp-";
-const TEMP_PATTERN = /\.tseal-tmp-(\d+)-(\d+)-[0-9a-f]{16}$/;
-/** Room for the mark, pid, start time and random part within a 255-byte file name. */
-const MAX_BASE_BYTES = 180;
+const TEMP_PATTERN = /\.tseal-tmp-(\d+)-(\d+)-(\d+)-[0-9a-f]{16}$/;
+/** Room for the mark, stamp and random part within a 255-byte file name. */
+const MAX_BASE_BYTES = 170;
 
-/** The start time of `pid` in clock ticks since boot (/proc), or null if it is not running. */
-export function processStartTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    // Field 22; the command name (field 2) may contain spaces and parentheses: skip past it.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return fields[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-const OWN_START = processStartTime(process.pid) ?? "0";
+const OWN = selfStamp();
+const OWN_TAG = OWN ? `${OWN.ns}-${OWN.pid}-${OWN.start}` : `0-${process.pid}-0`;
 
 /** A fresh temporary name next to `target` (`hidden`: with a leading dot, for directories). */
 export function tempPathFor(target: string, hidden = false): string {
   let base = basename(target);
   while (Buffer.byteLength(base) > MAX_BASE_BYTES) base = base.slice(0, -1);
-  const suffix = `${MARK}${process.pid}-${OWN_START}-${randomBytes(8).toString("hex")}`;
+  const suffix = `${MARK}${OWN_TAG}-${randomBytes(8).toString("hex")}`;
   return join(dirname(target), `${hidden ? "." : ""}${base}${suffix}`);
 }
 
-/** True while the process that made temporary `name` may still be running. */
-export function writerAlive(pid: number, start: string): boolean {
-  if (pid === process.pid) return true;
-  const now = processStartTime(pid);
-  if (now !== null) return now === start || start === "0";
-  if (OWN_START !== "0") return false; // /proc works here, and has no such process
-  try {
-    process.kill(pid, 0); // no /proc: a pid that exists is treated as the writer
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+/** The writer of temporary `name`, or null if the name is not one of ours. */
+function writerOf(name: string): ProcessStamp | null {
+  const m = TEMP_PATTERN.exec(name);
+  return m ? { ns: m[1]!, pid: Number(m[2]), start: m[3]! } : null;
 }
 
 const scanned = new Set<string>();
@@ -78,8 +61,8 @@ export function removeStaleTemps(dir: string): void {
   }
   const removed: string[] = [];
   for (const name of names) {
-    const m = TEMP_PATTERN.exec(name);
-    if (!m || writerAlive(Number(m[1]), m[2]!)) continue;
+    const writer = writerOf(name);
+    if (!writer || !OWN || mayBeAlive(writer)) continue;
     const path = join(dir, name);
     try {
       if (lstatSync(path).uid !== process.getuid?.()) continue;

@@ -8,7 +8,7 @@
  */
 import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { mayBeAlive } from "./process-stamp.js";
+import { mayBeAlive } from "../engine/process-stamp.js";
 import { RAM_DIR_PREFIX, ramDirOwner, wipeDirSync } from "./ram-dir.js";
 
 export interface SweptDir {

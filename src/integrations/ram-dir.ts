@@ -22,8 +22,8 @@ import {
 } from "node:fs";
 import { chmod, mkdtemp, statfs } from "node:fs/promises";
 import { basename, join } from "node:path";
+import { type ProcessStamp, selfStamp } from "../engine/process-stamp.js";
 import { fail } from "../format/errors.js";
-import { type ProcessStamp, selfStamp } from "./process-stamp.js";
 
 export const DEFAULT_RAM_BASE = "/dev/shm";
 export const TMPFS_MAGIC = 0x01021994;

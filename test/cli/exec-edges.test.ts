@@ -20,7 +20,7 @@ import {
 import { basename, dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startTimeOf } from "../../src/integrations/process-stamp.js";
+import { startTimeOf } from "../../src/engine/process-stamp.js";
 import { CLI, type Sandbox, sandbox } from "./helpers.js";
 import { openPaths } from "./interrupt-helpers.js";
 

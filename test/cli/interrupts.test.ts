@@ -15,6 +15,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { selfStamp } from "../../src/engine/process-stamp.js";
 import { type Sandbox, sandbox } from "./helpers.js";
 import { openPaths, start, waitFor } from "./interrupt-helpers.js";
 
@@ -128,23 +129,25 @@ describe("interrupted and killed commands leave nothing behind", () => {
   test("SIGKILL during open with named temps: the next run removes the leftover and says so", async () => {
     const dir = workDir("kill-named");
     const noAddon = { TENSORSEAL_NATIVE: "0" };
-    // A live writer's temporary (this test process) must survive the clean-up.
-    const stat = readFileSync(`/proc/${process.pid}/stat`, "latin1");
-    const startTime = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-    const live = `other.bin.tseal-tmp-${process.pid}-${startTime}-${"ab".repeat(8)}`;
+    // A live writer's temporary (this test process) and one of a writer in another pid
+    // namespace (cannot be judged) must both survive the clean-up.
+    const me = selfStamp()!;
+    const live = `other.bin.tseal-tmp-${me.ns}-${me.pid}-${me.start}-${"ab".repeat(8)}`;
+    const foreign = `far.bin.tseal-tmp-1-${me.pid + 1}-1-${"cd".repeat(8)}`;
     writeFileSync(join(dir, live), "in progress");
+    writeFileSync(join(dir, foreign), "in another container");
     const run = start(s, ["open", bigSealed, "-o", join(dir, "out.bin")], noAddon);
     await waitFor("the temporary output", () => openPaths(run.child.pid!, dir)[0] ?? null);
     run.child.kill("SIGKILL");
     assert.equal(await run.exited, 137);
-    const left = readdirSync(dir).filter((e) => e !== live);
+    const left = readdirSync(dir).filter((e) => e !== live && e !== foreign);
     assert.equal(left.length, 1, "a killed writer leaves its named temp");
-    assert.match(left[0]!, /^out\.bin\.tseal-tmp-\d+-\d+-[0-9a-f]{16}$/);
+    assert.match(left[0]!, /^out\.bin\.tseal-tmp-\d+-\d+-\d+-[0-9a-f]{16}$/);
     const r = s.run(["open", smallSealed, "-o", join(dir, "small.out")], { env: noAddon });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /removed 1 temporary entry left in .* by an interrupted tensorseal run/);
     assert.ok(r.stderr.includes(left[0]!));
-    assert.deepEqual(readdirSync(dir).sort(), [live, "small.out"].sort());
+    assert.deepEqual(readdirSync(dir).sort(), [foreign, live, "small.out"].sort());
   });
 
   test("open-dir: SIGINT leaves no hidden directory; after SIGKILL the next run removes it", async () => {

@@ -15,6 +15,7 @@ import {
 import { mkdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { describe, test } from "node:test";
+import { mayBeAlive, selfStamp, startTimeOf } from "../../src/engine/process-stamp.js";
 import { parseModelSpec, substitute } from "../../src/integrations/exec.js";
 import { ExecError, printable, resolveCommand } from "../../src/integrations/exec-command.js";
 import {
@@ -23,7 +24,6 @@ import {
   looksSecret,
   unlocksKeys,
 } from "../../src/integrations/exec-env.js";
-import { mayBeAlive, selfStamp, startTimeOf } from "../../src/integrations/process-stamp.js";
 import {
   checkRamFs,
   createRamDir,
