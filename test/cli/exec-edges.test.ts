@@ -22,7 +22,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startTimeOf } from "../../src/engine/process-stamp.js";
 import { CLI, type Sandbox, sandbox } from "./helpers.js";
-import { openPaths } from "./interrupt-helpers.js";
+import { openPaths, start } from "./interrupt-helpers.js";
 
 const hasShm = existsSync("/dev/shm");
 const requireAll = process.env.TENSORSEAL_REQUIRE_ALL === "1";
@@ -123,6 +123,22 @@ describe("exec edges", { skip }, () => {
   let sealed: string;
   let base: string; // a private directory on /dev/shm, so other runs' leftovers do not interfere
   const ramDirs = () => readdirSync(base).filter((f) => f.startsWith("tensorseal-exec-"));
+  /** exec of a sealed file running `sh` that leaves `proof` once it starts, then sleeps. */
+  const execTouching = (sealedFile: string, proof: string) => {
+    const run = start(s, [
+      "exec",
+      "-m",
+      sealedFile,
+      "--tmpfs",
+      base,
+      "--",
+      "sh",
+      "-c",
+      `touch ${proof}; sleep 1000`,
+    ]);
+    spawned.push(run.child);
+    return { proc: run.child, stderr: run.stderr, done: run.exited };
+  };
 
   before(() => {
     s = sandbox();
@@ -191,19 +207,7 @@ describe("exec edges", { skip }, () => {
     writeFileSync(join(s.dir, "big3.bin"), Buffer.alloc(192 << 20, 3));
     assert.equal(s.run(["seal", join(s.dir, "big3.bin"), "-o", big]).status, 0);
     const proof = join(s.dir, "ran-after-sigint");
-    const proc = spawn(
-      process.execPath,
-      [CLI, "exec", "-m", big, "--tmpfs", base, "--", "sh", "-c", `touch ${proof}; sleep 1000`],
-      { env: s.env, cwd: s.dir, stdio: ["ignore", "ignore", "pipe"] },
-    );
-    spawned.push(proc);
-    let stderr = "";
-    proc.stderr!.on("data", (d) => {
-      stderr += d;
-    });
-    const done = new Promise<number>((resolve) =>
-      proc.once("exit", (code, signal) => resolve(code ?? (signal === "SIGINT" ? 130 : -1))),
-    );
+    const { proc, stderr, done } = execTouching(big, proof);
     // Mid-decryption for certain: exec holds the unfinished (anonymous) plaintext file open.
     await until(
       () => openPaths(proc.pid!, base).some((p) => p.path.endsWith(" (deleted)")),
@@ -212,8 +216,8 @@ describe("exec edges", { skip }, () => {
       2,
     );
     proc.kill("SIGINT");
-    assert.equal(await done, 130, stderr);
-    assert.doesNotMatch(stderr, /\n\s+at /, "no stack trace");
+    assert.equal(await done, 130, stderr());
+    assert.doesNotMatch(stderr(), /\n\s+at /, "no stack trace");
     assert.equal(existsSync(proof), false, "the command must not start after the interrupt");
     await until(() => ramDirs().length === 0, "the RAM directory outlived exec");
   });
@@ -302,17 +306,7 @@ setInterval(() => {}, 1000);
     const r = s.run(["seal", "-", "-o", "-"], { input: randomBytes(48 << 20) });
     writeFileSync(big, r.stdout);
     const proof = join(s.dir, "ran-after-guardian-death");
-    const proc = spawn(
-      process.execPath,
-      [CLI, "exec", "-m", big, "--tmpfs", base, "--", "sh", "-c", `touch ${proof}; sleep 1000`],
-      { env: s.env, cwd: s.dir, stdio: ["ignore", "ignore", "pipe"] },
-    );
-    spawned.push(proc);
-    let stderr = "";
-    proc.stderr!.on("data", (d) => {
-      stderr += d;
-    });
-    const done = new Promise<number | null>((resolve) => proc.once("exit", resolve));
+    const { stderr, done } = execTouching(big, proof);
     let guardian: number | null = null;
     await until(
       () => {
@@ -325,8 +319,8 @@ setInterval(() => {}, 1000);
       2,
     );
     process.kill(guardian!, "SIGKILL");
-    assert.equal(await done, 1, stderr);
-    assert.match(stderr, /^tensorseal: error: the exec guardian process died; .*\n$/);
+    assert.equal(await done, 1, stderr());
+    assert.match(stderr(), /^tensorseal: error: the exec guardian process died; .*\n$/);
     assert.deepEqual(ramDirs(), []);
     if (existsSync(proof)) {
       // The command had started before the guardian died: it must have been stopped.

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createReadStream, createWriteStream, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -167,52 +168,42 @@ test("expectContext: matching passes, a missing or different key is refused", as
   assert.deepEqual(tempOutputs(dir), []);
 });
 
-test("an idle worker pool does not keep the process alive", async (t) => {
-  const dir = tempDir(t);
+/**
+ * A script that seals a 6 MiB file with two workers in a child process and prints "sealed"; it
+ * never calls closeWorkers(), so the process ends only if idle workers do not hold it.
+ */
+function childSealScript(dir: string): string {
   const input = join(dir, "plain");
   writeFileSync(input, data(6 << 20));
   const engine = new URL("../../src/engine/index.js", import.meta.url).href;
   const kek = new URL("../../src/keys/kek.js", import.meta.url).href;
-  // Seals with two workers and never calls closeWorkers(): the process must still exit promptly.
-  const script = `
+  return `
     const { sealFile } = await import(${JSON.stringify(engine)});
     const { kekRecipient } = await import(${JSON.stringify(kek)});
     await sealFile(${JSON.stringify(input)}, ${JSON.stringify(join(dir, "x.tseal"))}, {
       recipients: [kekRecipient({ name: "a", version: 1 }, Buffer.alloc(32, 1))], workers: 2 });
     console.log("sealed");`;
-  const { spawnSync } = await import("node:child_process");
-  const started = Date.now();
-  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
-    encoding: "utf8",
-    timeout: 4000,
-  });
-  assert.equal(r.status, 0, r.stderr);
+}
+
+function runNode(args: string[], timeout: number): void {
+  const r = spawnSync(process.execPath, args, { encoding: "utf8", timeout });
+  assert.equal(r.status, 0, `${args.slice(0, 2).join(" ")}: ${r.stderr}`);
   assert.match(r.stdout, /sealed/);
+}
+
+test("an idle worker pool does not keep the process alive", (t) => {
+  const script = childSealScript(tempDir(t));
+  const started = Date.now();
+  runNode(["--input-type=module", "-e", script], 4000);
   assert.ok(Date.now() - started < 4000);
 });
 
-test("workers start under process-wide node flags (--secure-heap), with or without -e", async (t) => {
+test("workers start under process-wide node flags (--secure-heap), with or without -e", (t) => {
   const dir = tempDir(t);
-  const input = join(dir, "plain");
-  writeFileSync(input, data(6 << 20));
-  const engine = new URL("../../src/engine/index.js", import.meta.url).href;
-  const kek = new URL("../../src/keys/kek.js", import.meta.url).href;
-  const script = `
-    const { sealFile } = await import(${JSON.stringify(engine)});
-    const { kekRecipient } = await import(${JSON.stringify(kek)});
-    await sealFile(${JSON.stringify(input)}, ${JSON.stringify(join(dir, "y.tseal"))}, {
-      recipients: [kekRecipient({ name: "a", version: 1 }, Buffer.alloc(32, 1))], workers: 2 });
-    console.log("sealed");`;
+  const script = childSealScript(dir);
   const file = join(dir, "seal.mjs");
   writeFileSync(file, script);
-  const { spawnSync } = await import("node:child_process");
   // A worker given an explicit flag list rejects process-wide flags (ERR_WORKER_INVALID_EXEC_ARGV).
-  for (const args of [
-    ["--secure-heap=0", file],
-    ["--secure-heap=0", "--input-type=module", "-e", script],
-  ]) {
-    const r = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 20_000 });
-    assert.equal(r.status, 0, `${args[0]} ${args[1]}: ${r.stderr}`);
-    assert.match(r.stdout, /sealed/);
-  }
+  runNode(["--secure-heap=0", file], 20_000);
+  runNode(["--secure-heap=0", "--input-type=module", "-e", script], 20_000);
 });
