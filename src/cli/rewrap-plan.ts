@@ -37,9 +37,9 @@ export function planRewrap(plan: RewrapPlan): StanzaEdit {
   }
   if (plan.keystore) edits.push(toLatestEdit(plan.keystore, plan.service ?? null));
   if (plan.add.length > 0) edits.push(addRecipients(plan.add));
-  return async (stanzas, fileKey, context) => {
+  return async (stanzas, fileKey) => {
     let out = [...stanzas];
-    for (const edit of edits) out = await edit(out, fileKey, context);
+    for (const edit of edits) out = await edit(out, fileKey);
     return out;
   };
 }

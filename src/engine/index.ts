@@ -23,7 +23,6 @@ export { closeWorkers } from "./pool.js";
 export type { ProgressCallback } from "./progress.js";
 export {
   addRecipients,
-  type EditContext,
   type RewrapOptions,
   type RewrapResult,
   removeRecipients,

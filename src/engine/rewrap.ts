@@ -28,20 +28,8 @@ import { uninterruptible } from "./interrupt.js";
 import { notice } from "./notices.js";
 import { readFileHeader } from "./sealed-header.js";
 
-export interface EditContext {
-  /**
-   * The stanzas of the stale slot an interrupted rewrap left (null when there was none): a
-   * retried edit can see that its work was already done (removeRecipients does).
-   */
-  readonly staleStanzas: readonly Stanza[] | null;
-}
-
 /** Returns the new stanza list; returning the same stanzas (byte for byte) writes no new slot. */
-export type StanzaEdit = (
-  stanzas: readonly Stanza[],
-  fileKey: Buffer,
-  context?: EditContext,
-) => Promise<Stanza[]>;
+export type StanzaEdit = (stanzas: readonly Stanza[], fileKey: Buffer) => Promise<Stanza[]>;
 
 export interface RewrapOptions {
   readonly identities: readonly Identity[];
@@ -77,9 +65,7 @@ export async function rewrapFile(path: string, opts: RewrapOptions): Promise<Rew
           `${printable(path)}: cleared a ${cleared} header slot left by an interrupted rewrap (it held an older recipient list)`,
         );
       }
-      const stanzas = await opts.edit(header.stanzas, fileKey, {
-        staleStanzas: leftover.kind === "stale" ? leftover.stanzas : null,
-      });
+      const stanzas = await opts.edit(header.stanzas, fileKey);
       if (stanzas.length === 0) fail("E_USAGE", "a file needs at least one recipient");
       if (sameStanzas(header.stanzas, stanzas)) {
         return { generation: header.generation, stanzas: header.stanzas, changed: false, cleared };
@@ -138,17 +124,13 @@ export function addRecipients(recipients: readonly Recipient[]): StanzaEdit {
 }
 
 /**
- * Removes the stanzas `pred` selects; refuses to remove none, or all of them. Removing none is
- * not an error when the stale slot of an interrupted rewrap shows that the removal was already
- * made (a retry after a crash): the result is then "unchanged", and the stale slot is cleared.
+ * Removes the stanzas `pred` selects; refuses to remove all of them. Removing none leaves the
+ * file unchanged, so a removal is idempotent: rerunning one that a crash interrupted after its
+ * new slot reached the file succeeds (and clears what the crash left) instead of failing.
  */
 export function removeRecipients(pred: (stanza: Stanza) => boolean): StanzaEdit {
-  return async (stanzas, _fileKey, context) => {
+  return async (stanzas) => {
     const kept = stanzas.filter((s) => !pred(s));
-    if (kept.length === stanzas.length) {
-      if (context?.staleStanzas?.some(pred)) return kept;
-      fail("E_USAGE", "no recipient stanza matched the removal");
-    }
     if (kept.length === 0) {
       fail("E_USAGE", "removing these recipients would leave the file with none: refused");
     }

@@ -69,6 +69,9 @@ export function registerRewrap(program: Command): void {
         error?: string;
       }[] = [];
       const { files } = found;
+      const unchangedWhy = o.addRecipient
+        ? "nothing to change"
+        : "nothing to change (no stanza matches what --remove-recipient names: already removed?)";
       for (const file of files) {
         try {
           const identities = await identitiesFor(await inspectFile(file), o, purpose);
@@ -91,7 +94,7 @@ export function registerRewrap(program: Command): void {
         printSkipped(found.skipped);
         for (const r of results) {
           const what = !r.ok ? "FAILED" : r.changed ? "rewrapped" : "unchanged";
-          const why = r.error ?? (r.ok && !r.changed ? "nothing to change" : "");
+          const why = r.error ?? (r.changed ? "" : unchangedWhy);
           say(`${what} ${printable(r.file)}${why ? `: ${why}` : ""}`);
         }
         if (files.length === 0) say(`no sealed file found (${found.skipped.length} skipped)`);
