@@ -25,7 +25,7 @@ import type { Identity, Recipient, Stanza } from "../format/stanza.js";
 import { unlockFileKey } from "../format/unlock.js";
 import { io, writeAll } from "./fsutil.js";
 import { uninterruptible } from "./interrupt.js";
-import { notice } from "./notices.js";
+import { notice, printable } from "./notices.js";
 import { readFileHeader } from "./sealed-header.js";
 
 /** Returns the new stanza list; returning the same stanzas (byte for byte) writes no new slot. */
@@ -96,14 +96,6 @@ export async function rewrapFile(path: string, opts: RewrapOptions): Promise<Rew
   } finally {
     await fh.close().catch(() => {});
   }
-}
-
-/** Control and format characters escaped: a file name cannot drive the terminal. */
-function printable(s: string): string {
-  return s.replace(
-    /[\p{Cc}\p{Cf}]/gu,
-    (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, "0")}`,
-  );
 }
 
 function sameStanzas(a: readonly Stanza[], b: readonly Stanza[]): boolean {

@@ -15,7 +15,7 @@
  * failures.
  */
 import { open, readFile, rm } from "node:fs/promises";
-import { inspectFile, rewrapFile, type StanzaEdit } from "../engine/index.js";
+import { inspectFile, printable, rewrapFile, type StanzaEdit } from "../engine/index.js";
 import { fail, isTensorSealError } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
 import type { Identity, Stanza } from "../format/stanza.js";
@@ -93,7 +93,7 @@ function refuseUncheckedServiceStanzas(stanzas: readonly Stanza[]): void {
     .filter((s) => s.type === SERVICE_STANZA)
     .map((s) => {
       const p = parseServiceStanza(s);
-      return `${p.name} v${p.version} of ${p.serverId}`;
+      return printable(`${p.name} v${p.version} of ${p.serverId}`);
     });
   if (names.length === 0) return;
   fail(

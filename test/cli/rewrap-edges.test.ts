@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parseHeader, slotOffset } from "../../src/format/header.js";
@@ -111,10 +111,16 @@ describe("rewrap campaigns: sealed files by magic bytes, skips reported", () => 
     assert.match(why["x25519-only.tseal"], /no stanza of this keystore's keys \(stanzas: x25519\)/);
     assert.deepEqual(versions(join(dir, "shards", "__0_0.distcp")), [2]);
     assert.deepEqual(versions(join(dir, ".metadata")), [2]);
+    // A name that would drive the terminal is printed escaped.
+    const evil = join(dir, "evil\x1b[2J.txt");
+    writeFileSync(evil, "x");
     r = s.run(["rewrap", "--to-latest", dir]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /skipped .*config\.json: not sealed/);
-    assert.match(r.stderr, /rewrapped 0, already current 2, failed 0; skipped 4/);
+    assert.ok(r.stderr.includes("evil\\u001b[2J.txt: not sealed"), r.stderr);
+    assert.doesNotMatch(r.stderr, /\x1b/);
+    assert.match(r.stderr, /rewrapped 0, already current 2, failed 0; skipped 5/);
+    rmSync(evil);
   });
 
   test("an unreadable file is skipped and named", { skip: process.getuid?.() === 0 }, () => {

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
-import { inspectFile, rewrapFile } from "../../engine/index.js";
+import { inspectFile, printable, rewrapFile } from "../../engine/index.js";
 import { fail, isTensorSealError } from "../../format/errors.js";
-import { printable } from "../../integrations/exec-command.js";
 import {
   type CampaignResult,
   DEFAULT_JOURNAL,

@@ -1,8 +1,7 @@
 import type { Command } from "commander";
-import { inspectFile, verifyFile } from "../../engine/index.js";
+import { inspectFile, printable, verifyFile } from "../../engine/index.js";
 import { isTensorSealError } from "../../format/errors.js";
 import type { ParsedHeader } from "../../format/header.js";
-import { printable } from "../../integrations/exec-command.js";
 import { EXIT } from "../exit-codes.js";
 import { identitiesFor } from "../keys-context.js";
 import { printJson } from "../options.js";
