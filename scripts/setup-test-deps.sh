@@ -3,6 +3,7 @@
 #   - SoftHSM2 (Debian package softhsm2): a PKCS#11 token for test/keys/pkcs11.test.ts
 #   - moto's server mode in a Python venv at .venv-moto: a local AWS KMS for test/keys/aws-kms.test.ts
 #   - Schemathesis in a Python venv at .venv-schemathesis: test/service/schemathesis.test.ts
+#   - strace (Debian package strace): fault injection in test/cli/rewrap-crash.test.ts
 # Needs root (or sudo) for apt-get; PyPI for pip. Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,13 @@ if ! command -v softhsm2-util >/dev/null 2>&1 || [ ! -e /usr/lib/softhsm/libsoft
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update
   $SUDO apt-get install -y --no-install-recommends softhsm2
+fi
+
+if ! command -v strace >/dev/null 2>&1; then
+  echo "setup-test-deps: installing strace" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update
+  $SUDO apt-get install -y --no-install-recommends strace
 fi
 
 VENV=".venv-moto"

@@ -2,6 +2,7 @@
 import type { Stanza } from "../format/stanza.js";
 import { KEK_STANZA, parseKekStanza } from "../keys/kek.js";
 import { describeKmsStanza } from "../keys/provider.js";
+import { parseServiceStanza, SERVICE_STANZA } from "../keys/service/stanza.js";
 
 export function describeStanza(s: Stanza): string {
   try {
@@ -14,6 +15,10 @@ export function describeStanza(s: Stanza): string {
         return `x25519 recipient (tag ${s.fields[0]?.toString("hex").slice(0, 16) ?? "?"})`;
       case "kms":
         return describeKmsStanza(s);
+      case SERVICE_STANZA: {
+        const p = parseServiceStanza(s);
+        return `service key ${p.name} version ${p.version} (key service ${p.serverId})`;
+      }
       case "passphrase":
         return `passphrase (scrypt work factor 2^${s.fields[1]?.[0] ?? "?"})`;
       default:

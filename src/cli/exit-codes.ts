@@ -12,6 +12,8 @@ export const EXIT = {
   io: 7,
   provider: 8,
   keyState: 9,
+  /** `verify`: every file is authentic, but one still carries a leftover header slot. */
+  leftoverSlot: 10,
 } as const;
 
 const BY_CODE: Record<ErrorCode, number> = {

@@ -126,6 +126,11 @@ function serviceClient(required: boolean): ServiceClient | null {
   return service;
 }
 
+/** The key service `--server` / TENSORSEAL_SERVER names, or null when none is configured. */
+export function configuredService(): ServiceClient | null {
+  return serviceClient(false);
+}
+
 /** Drops the key service connection (end of a command). */
 export function closeServiceClient(): void {
   service?.close();

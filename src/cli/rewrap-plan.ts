@@ -1,7 +1,12 @@
 /**
  * Turns rewrap flags into one stanza edit, built from the engine's edits: remove what the user
- * named, rewrap kek stanzas under their key's primary version (--to-latest), then add
- * recipients (an added recipient replaces its own older stanza).
+ * named, rewrap kek (and key service) stanzas under their key's primary version (--to-latest),
+ * then add recipients (an added recipient replaces its own older stanza).
+ *
+ * Which key versions may unlock the file key follows from the flags (`rewrapPurpose`): adding a
+ * recipient releases the file key to a new holder, which is a decryption, so `open`'s version
+ * rules apply; only a rewrap that adds nobody (--to-latest, with or without removals) may read
+ * a version below min_decryption_version, because the key only moves to its own newer version.
  */
 import { addRecipients, removeRecipients, type StanzaEdit } from "../engine/index.js";
 import type { Recipient, Stanza } from "../format/stanza.js";
@@ -10,13 +15,18 @@ import {
   type Keystore,
   parseKekStanza,
   parseRecipient,
+  type ServiceToLatest,
   toLatestEdit,
+  type UsePurpose,
 } from "../keys/index.js";
 
 export interface RewrapPlan {
   add: Recipient[];
   remove: string[];
+  /** Set for --to-latest: its keys' stanzas move to their primary versions. */
   keystore: Keystore | null;
+  /** With --to-latest: the key service whose stanzas move to their primary versions. */
+  service?: ServiceToLatest | null;
 }
 
 export function planRewrap(plan: RewrapPlan): StanzaEdit {
@@ -25,13 +35,18 @@ export function planRewrap(plan: RewrapPlan): StanzaEdit {
     const matchers = plan.remove.map((r) => stanzaMatcher(r, plan.keystore));
     edits.push(removeRecipients((s) => matchers.some((m) => m(s))));
   }
-  if (plan.keystore) edits.push(toLatestEdit(plan.keystore));
+  if (plan.keystore) edits.push(toLatestEdit(plan.keystore, plan.service ?? null));
   if (plan.add.length > 0) edits.push(addRecipients(plan.add));
   return async (stanzas, fileKey) => {
     let out = [...stanzas];
     for (const edit of edits) out = await edit(out, fileKey);
     return out;
   };
+}
+
+/** "rewrap" (below-minimum versions may be read) only when no recipient is added. */
+export function rewrapPurpose(o: { addRecipient?: unknown; toLatest?: unknown }): UsePurpose {
+  return o.toLatest && !o.addRecipient ? "rewrap" : "decrypt";
 }
 
 function stanzaMatcher(r: string, keystore: Keystore | null): (s: Stanza) => boolean {

@@ -5,6 +5,13 @@
  * torn write fails its checksum and is ignored, and two intact slots resolve to the higher
  * generation. Zeroing the old slot means the file no longer carries the removed stanzas.
  *
+ * A crash between the two writes leaves the old slot behind (stale, or damaged if the zeroing
+ * tore). Such a leftover still holds the old recipient list, and damaging the newer slot would
+ * make readers fall back to it, so every rewrap clears it first, once the active slot's MAC has
+ * been verified (never destroy the only authentic slot on the word of a forged one), even when
+ * the edit then finds nothing to change. SIGINT/SIGTERM cannot split the two writes (they are
+ * one critical section); SIGKILL can, and the next rewrap of the file clears what it left.
+ *
  * Limit (inherent to rewrapping without re-encrypting): a removed recipient already knew the
  * file key, and anyone who kept a byte copy of the pre-rewrap header can put it back (the
  * payload is unchanged), which recreates a genuine old file. Revoking access to data someone
@@ -13,12 +20,15 @@
  */
 import { open } from "node:fs/promises";
 import { fail } from "../format/errors.js";
-import { encodeSlot, slotOffset } from "../format/header.js";
+import { encodeSlot, encodeSlotBody, slotOffset } from "../format/header.js";
 import type { Identity, Recipient, Stanza } from "../format/stanza.js";
 import { unlockFileKey } from "../format/unlock.js";
 import { io, writeAll } from "./fsutil.js";
+import { uninterruptible } from "./interrupt.js";
+import { notice, printable } from "./notices.js";
 import { readFileHeader } from "./sealed-header.js";
 
+/** Returns the new stanza list; returning the same stanzas (byte for byte) writes no new slot. */
 export type StanzaEdit = (stanzas: readonly Stanza[], fileKey: Buffer) => Promise<Stanza[]>;
 
 export interface RewrapOptions {
@@ -29,6 +39,10 @@ export interface RewrapOptions {
 export interface RewrapResult {
   readonly generation: number;
   readonly stanzas: readonly Stanza[];
+  /** False when the edit changed nothing: no new slot was written, the generation is the same. */
+  readonly changed: boolean;
+  /** What the inactive slot held and this rewrap zeroed: a stale or damaged leftover, or null. */
+  readonly cleared: "stale" | "damaged" | null;
 }
 
 export async function rewrapFile(path: string, opts: RewrapOptions): Promise<RewrapResult> {
@@ -38,8 +52,24 @@ export async function rewrapFile(path: string, opts: RewrapOptions): Promise<Rew
     const header = await readFileHeader(fh, size);
     const fileKey = await unlockFileKey(header, opts.identities);
     try {
+      const inactive = header.activeSlot === 0 ? 1 : 0;
+      const leftover = header.inactiveSlot;
+      const cleared = leftover.kind === "empty" ? null : leftover.kind;
+      const zeros = Buffer.alloc(header.slotCapacity);
+      if (cleared) {
+        await io(`clear the leftover header slot of ${path}`, async () => {
+          await writeAll(fh, zeros, slotOffset(header, inactive));
+          await fh.sync();
+        });
+        notice(
+          `${printable(path)}: cleared a ${cleared} header slot left by an interrupted rewrap (it held an older recipient list)`,
+        );
+      }
       const stanzas = await opts.edit(header.stanzas, fileKey);
       if (stanzas.length === 0) fail("E_USAGE", "a file needs at least one recipient");
+      if (sameStanzas(header.stanzas, stanzas)) {
+        return { generation: header.generation, stanzas: header.stanzas, changed: false, cleared };
+      }
       const generation = header.generation + 1;
       const slot = encodeSlot(
         fileKey,
@@ -48,27 +78,29 @@ export async function rewrapFile(path: string, opts: RewrapOptions): Promise<Rew
         { generation, stanzas },
         header.slotCapacity,
       );
-      const inactive = header.activeSlot === 0 ? 1 : 0;
-      // Overwrites a stale older slot left by an interrupted rewrap, if there is one.
-      await io(`write the new header slot of ${path}`, async () => {
-        await writeAll(fh, slot, slotOffset(header, inactive));
-        await fh.sync();
+      // One critical section: SIGINT/SIGTERM wait until the old slot is gone too.
+      await uninterruptible(async () => {
+        await io(`write the new header slot of ${path}`, async () => {
+          await writeAll(fh, slot, slotOffset(header, inactive));
+          await fh.sync();
+        });
+        await io(`clear the old header slot of ${path}`, async () => {
+          await writeAll(fh, zeros, slotOffset(header, header.activeSlot));
+          await fh.sync();
+        });
       });
-      await io(`clear the old header slot of ${path}`, async () => {
-        await writeAll(
-          fh,
-          Buffer.alloc(header.slotCapacity),
-          slotOffset(header, header.activeSlot),
-        );
-        await fh.sync();
-      });
-      return { generation, stanzas };
+      return { generation, stanzas, changed: true, cleared };
     } finally {
       fileKey.fill(0);
     }
   } finally {
     await fh.close().catch(() => {});
   }
+}
+
+function sameStanzas(a: readonly Stanza[], b: readonly Stanza[]): boolean {
+  const body = (stanzas: readonly Stanza[]) => encodeSlotBody({ generation: 1, stanzas });
+  return a.length === b.length && body(a).equals(body(b));
 }
 
 /**
@@ -83,11 +115,14 @@ export function addRecipients(recipients: readonly Recipient[]): StanzaEdit {
   };
 }
 
-/** Removes the stanzas `pred` selects; refuses to remove none, or all of them. */
+/**
+ * Removes the stanzas `pred` selects; refuses to remove all of them. Removing none leaves the
+ * file unchanged, so a removal is idempotent: rerunning one that a crash interrupted after its
+ * new slot reached the file succeeds (and clears what the crash left) instead of failing.
+ */
 export function removeRecipients(pred: (stanza: Stanza) => boolean): StanzaEdit {
   return async (stanzas) => {
     const kept = stanzas.filter((s) => !pred(s));
-    if (kept.length === stanzas.length) fail("E_USAGE", "no recipient stanza matched the removal");
     if (kept.length === 0) {
       fail("E_USAGE", "removing these recipients would leave the file with none: refused");
     }

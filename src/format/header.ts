@@ -33,6 +33,11 @@ export interface SlotContent {
   readonly stanzas: readonly Stanza[];
 }
 
+export type InactiveSlot =
+  | { readonly kind: "empty" }
+  | { readonly kind: "damaged" }
+  | { readonly kind: "stale"; readonly generation: number; readonly stanzas: readonly Stanza[] };
+
 export interface ParsedHeader extends Prefix {
   readonly prefixBytes: Buffer;
   readonly descriptorBytes: Buffer;
@@ -42,6 +47,12 @@ export interface ParsedHeader extends Prefix {
   readonly stanzas: readonly Stanza[];
   /** True when the other slot still holds an intact older generation (an interrupted rewrap). */
   readonly staleSlot: boolean;
+  /**
+   * What the other (inactive) slot holds: nothing (all zero), an intact older generation left by
+   * an interrupted rewrap, or damaged bytes (a torn write). Only "empty" is clean: the other two
+   * still carry stanzas of an older recipient list (spec §2.3), which every writer clears.
+   */
+  readonly inactiveSlot: InactiveSlot;
   readonly bodyBytes: Buffer;
   readonly mac: Buffer;
 }
@@ -188,6 +199,7 @@ export function parseHeader(buf: Buffer): ParsedHeader {
   }
   intact.sort((a, b) => b.generation - a.generation);
   const active = intact[0]!;
+  const other = slots[active.index === 0 ? 1 : 0]!;
   return {
     ...prefix,
     prefixBytes: Buffer.from(buf.subarray(0, PREFIX_SIZE)),
@@ -196,7 +208,11 @@ export function parseHeader(buf: Buffer): ParsedHeader {
     activeSlot: active.index,
     generation: active.generation,
     stanzas: active.stanzas,
-    staleSlot: intact.length === 2,
+    staleSlot: other.kind === "intact",
+    inactiveSlot:
+      other.kind === "intact"
+        ? { kind: "stale", generation: other.generation, stanzas: other.stanzas }
+        : { kind: other.kind },
     bodyBytes: active.body,
     mac: active.mac,
   };

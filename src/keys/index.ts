@@ -4,12 +4,18 @@ export {
   type CampaignResult,
   DEFAULT_CONCURRENCY,
   DEFAULT_JOURNAL,
+  type FileOutcome,
   isStale,
   needsRewrap,
   rewrapToLatest,
   toLatestEdit,
 } from "./campaign.js";
-export { expandPaths } from "./campaign-paths.js";
+export {
+  expandPaths,
+  type FoundFiles,
+  findSealedFiles,
+  type SkippedFile,
+} from "./campaign-paths.js";
 export * from "./kek.js";
 export {
   defaultHome,

@@ -7,8 +7,9 @@
  *   scheduled_for_destruction → disabled (cancel-destroy, as AWS KMS's CancelKeyDeletion).
  *
  * The primary version is always enabled: rotate before disabling or destroying it. A version
- * decrypts only when enabled and ≥ min_decryption_version (a rewrap may use versions below the
- * minimum, since the file key is only re-wrapped under the primary, never released).
+ * decrypts only when enabled and ≥ min_decryption_version. Releasing a file key to a new
+ * recipient is a decryption; only moving a file to the latest versions of its own keys (no
+ * recipient added) may read an enabled version below the minimum (spec/KEYSTORE.md §Lifecycle).
  */
 import { fail } from "../format/errors.js";
 import type { KeyDoc, VersionDoc } from "./keystore-doc.js";
@@ -22,6 +23,10 @@ export const MAX_DESTROY_DAYS = 365;
  */
 export const DEFAULT_WRAP_LIMIT = 2 ** 31;
 
+/**
+ * "decrypt": open a file, or release its key to anyone (adding a recipient). "rewrap": only
+ * re-wrap it under the primary versions of the file's own keys (--to-latest, campaigns).
+ */
 export type UsePurpose = "decrypt" | "rewrap";
 
 export function findVersion(k: KeyDoc, version: number): VersionDoc | undefined {

@@ -6,6 +6,7 @@ import { identitiesFor } from "../keys-context.js";
 import { printJson } from "../options.js";
 import { formatTensorRows, tensorRows } from "./inspect-tensors.js";
 import { identityOptions } from "./shared.js";
+import { leftoverMessage } from "./verify.js";
 
 export function registerInspect(program: Command): void {
   identityOptions(
@@ -39,7 +40,8 @@ export function registerInspect(program: Command): void {
         `chunk size:    ${info.chunkSize}`,
         `context:       ${JSON.stringify(info.context)}`,
         `labels:        ${JSON.stringify(info.labels)}`,
-        `header:        generation ${info.generation}, slot ${info.activeSlot}${info.staleSlot ? " (stale slot from an interrupted rewrap present)" : ""}`,
+        `header:        generation ${info.generation}, slot ${info.activeSlot}`,
+        ...(info.leftoverSlot ? [`WARNING:       ${leftoverMessage(header)}`] : []),
         `recipients:    ${info.stanzas.length}`,
         ...info.stanzas.map((s) => `  - ${s}`),
         `verified:      ${verified ? "yes, every chunk authenticated" : "no (pass --verify or a key)"}`,
@@ -59,6 +61,7 @@ export function headerInfo(h: ParsedHeader) {
     generation: h.generation,
     activeSlot: h.activeSlot,
     staleSlot: h.staleSlot,
+    leftoverSlot: h.inactiveSlot.kind === "empty" ? null : h.inactiveSlot.kind,
     stanzas: h.stanzas.map(describeStanza),
   };
 }

@@ -1,15 +1,18 @@
 import type { Command } from "commander";
-import { inspectFile, rewrapFile } from "../../engine/index.js";
+import { inspectFile, printable, rewrapFile } from "../../engine/index.js";
 import { fail, isTensorSealError } from "../../format/errors.js";
 import {
   type CampaignResult,
   DEFAULT_JOURNAL,
-  expandPaths,
+  type FoundFiles,
+  findSealedFiles,
   rewrapToLatest,
+  ServiceToLatest,
+  type SkippedFile,
 } from "../../keys/index.js";
-import { identitiesFor, openKeystore, recipientsFor } from "../keys-context.js";
+import { configuredService, identitiesFor, openKeystore, recipientsFor } from "../keys-context.js";
 import { collect, printJson } from "../options.js";
-import { planRewrap } from "../rewrap-plan.js";
+import { planRewrap, rewrapPurpose } from "../rewrap-plan.js";
 import { progressBar } from "../terminal.js";
 import { identityOptions } from "./shared.js";
 
@@ -20,14 +23,20 @@ export function registerRewrap(program: Command): void {
       .description(
         "change who can open files by rewriting only their headers (crash-safe, in place)",
       )
-      .argument("[paths...]", "sealed files, directories (all *.tseal below) or glob patterns")
+      .argument(
+        "[paths...]",
+        "sealed files, directories (every sealed file below, found by its magic bytes) or glob patterns",
+      )
       .option("-a, --add-recipient <r>", "tseal1... or kek:NAME to add (repeatable)", collect)
       .option(
         "-d, --remove-recipient <r>",
         "tseal1..., kek:NAME or passphrase to remove (repeatable)",
         collect,
       )
-      .option("--to-latest", "rewrap kek stanzas under the primary version of their key")
+      .option(
+        "--to-latest",
+        "rewrap kek and key service stanzas under the primary version of their key",
+      )
       .option("--manifest <file>", "also rewrap the paths listed in FILE, one per line", collect)
       .option("--journal <file>", `resume journal for --to-latest (default ${DEFAULT_JOURNAL})`)
       .option("--concurrency <n>", "files rewrapped at once with --to-latest", "8")
@@ -35,40 +44,73 @@ export function registerRewrap(program: Command): void {
   )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal rewrap model.tseal --add-recipient tseal1...\n  tensorseal keys rotate default && tensorseal rewrap --to-latest models/ 'ckpt/**/*.tseal'\n\n--to-latest alone runs a campaign: parallel, resumable (rerun the same command after a\ncrash), with a summary `rewrapped N, already current M, failed K`; exit 1 if any failed.",
+      "\nExamples:\n  tensorseal rewrap model.tseal --add-recipient tseal1...\n  tensorseal keys rotate default && tensorseal rewrap --to-latest models/ 'ckpt/**/*.tseal'\n\n--to-latest alone runs a campaign: parallel, resumable (rerun the same command after a\ncrash), with a summary `rewrapped N, already current M, failed K`; exit 1 if any failed.\nEvery rewrap first clears a header slot an interrupted rewrap left behind, and says so.",
     )
     .action(async (paths: string[], o) => {
       if (!o.addRecipient && !o.removeRecipient && !o.toLatest) {
         fail("E_USAGE", "nothing to do: pass --add-recipient, --remove-recipient or --to-latest");
       }
-      const files = await expandPaths(paths, o.manifest ?? []);
-      if (files.length === 0) fail("E_USAGE", "no file given: pass PATHS or --manifest FILE");
-      if (o.toLatest && !o.addRecipient && !o.removeRecipient) return campaign(files, o);
+      if (paths.length === 0 && !o.manifest)
+        fail("E_USAGE", "no file given: pass PATHS or --manifest FILE");
+      const found = await findSealedFiles(paths, o.manifest ?? []);
+      if (o.toLatest && !o.addRecipient && !o.removeRecipient) return campaign(found, o);
       const add = o.addRecipient ? await recipientsFor({ recipient: o.addRecipient }) : [];
       const keystore = o.toLatest ? await openKeystore() : null;
-      const results: { file: string; ok: boolean; generation?: number; error?: string }[] = [];
+      const client = o.toLatest ? configuredService() : null;
+      const service = client ? new ServiceToLatest(client) : null;
+      const purpose = rewrapPurpose(o);
+      const results: {
+        file: string;
+        ok: boolean;
+        changed?: boolean;
+        generation?: number;
+        cleared?: string | null;
+        error?: string;
+      }[] = [];
+      const { files } = found;
+      const unchangedWhy = o.addRecipient
+        ? "nothing to change"
+        : "nothing to change (no stanza matches what --remove-recipient names: already removed?)";
       for (const file of files) {
         try {
-          const identities = await identitiesFor(await inspectFile(file), o, "rewrap");
-          const edit = planRewrap({ add, remove: o.removeRecipient ?? [], keystore });
+          const identities = await identitiesFor(await inspectFile(file), o, purpose);
+          const edit = planRewrap({ add, remove: o.removeRecipient ?? [], keystore, service });
           const r = await rewrapFile(file, { identities, edit });
-          results.push({ file, ok: true, generation: r.generation });
+          results.push({
+            file,
+            ok: true,
+            changed: r.changed,
+            generation: r.generation,
+            cleared: r.cleared,
+          });
         } catch (e) {
-          if (!isTensorSealError(e) || files.length === 1) throw e;
+          if (!isTensorSealError(e) || (files.length === 1 && found.skipped.length === 0)) throw e;
           results.push({ file, ok: false, error: e.message });
         }
       }
-      if (o.json) printJson(results);
-      else
-        for (const r of results)
-          process.stderr.write(
-            `tensorseal: ${r.ok ? "rewrapped" : "FAILED"} ${r.file}${r.error ? `: ${r.error}` : ""}\n`,
-          );
+      if (o.json) printJson({ results, skipped: found.skipped });
+      else {
+        printSkipped(found.skipped);
+        for (const r of results) {
+          const what = !r.ok ? "FAILED" : r.changed ? "rewrapped" : "unchanged";
+          const why = r.error ?? (r.changed ? "" : unchangedWhy);
+          say(`${what} ${printable(r.file)}${why ? `: ${why}` : ""}`);
+        }
+        if (files.length === 0) say(`no sealed file found (${found.skipped.length} skipped)`);
+      }
       if (results.some((r) => !r.ok)) process.exitCode = 1;
     });
 }
 
-async function campaign(files: string[], o: Record<string, unknown>): Promise<void> {
+function say(line: string): void {
+  process.stderr.write(`tensorseal: ${line}\n`);
+}
+
+function printSkipped(skipped: readonly SkippedFile[]): void {
+  for (const s of skipped) say(`skipped ${printable(s.file)}: ${s.reason}`);
+}
+
+async function campaign(found: FoundFiles, o: Record<string, unknown>): Promise<void> {
   const concurrency = Number(o.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
     fail("E_USAGE", "--concurrency must be 1..256");
@@ -77,23 +119,26 @@ async function campaign(files: string[], o: Record<string, unknown>): Promise<vo
   const extra = o.identity || o.passphrase || o.passphraseFile ? await identitiesFor(null, o) : [];
   const bar = progressBar("rewrapping");
   const r: CampaignResult = await rewrapToLatest(ks, {
-    files,
+    files: found.files,
+    skipped: found.skipped,
     journal: (o.journal as string | undefined) ?? DEFAULT_JOURNAL,
     concurrency,
-    identities: extra.filter((i) => !i.id.startsWith("keystore:")),
+    // The keystore and the key service are added by the campaign itself.
+    identities: extra.filter((i) => !i.id.startsWith("keystore:") && !i.id.startsWith("service:")),
+    service: configuredService(),
     onProgress: bar.update,
   });
   bar.done();
   if (o.json) printJson(r);
   else {
-    for (const f of r.failures) process.stderr.write(`tensorseal: FAILED ${f.file}: ${f.error}\n`);
-    process.stderr.write(
-      `tensorseal: rewrapped ${r.rewrapped}, already current ${r.current}, failed ${r.failed}${r.resumed ? ` (${r.resumed} from the journal of an interrupted run)` : ""}\n`,
+    printSkipped(r.skippedFiles);
+    for (const f of r.failures) say(`FAILED ${printable(f.file)}: ${f.error}`);
+    const n = found.files.length;
+    say(
+      `${n} file${n === 1 ? "" : "s"}: rewrapped ${r.rewrapped}, already current ${r.current}, failed ${r.failed}${r.resumed ? ` (${r.resumed} from the journal of an interrupted run)` : ""}${r.cleared ? `; ${r.cleared} only had a leftover header slot of an interrupted rewrap cleared` : ""}${r.skipped ? `; skipped ${r.skipped}` : ""}`,
     );
     if (r.journalKept)
-      process.stderr.write(
-        "tensorseal: the journal is kept: fix the failures and rerun the same command to retry only them\n",
-      );
+      say("the journal is kept: fix the failures and rerun the same command to retry only them");
   }
   if (r.failed > 0) process.exitCode = 1;
 }

@@ -2,4 +2,5 @@
 export * from "./attested.js";
 export * from "./client.js";
 export * from "./datakey-cache.js";
+export * from "./latest.js";
 export * from "./stanza.js";
