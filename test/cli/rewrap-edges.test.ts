@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parseHeader, slotOffset } from "../../src/format/header.js";
 import { parseKekStanza } from "../../src/keys/kek.js";
-import { type Sandbox, sandbox } from "./helpers.js";
+import { CLI, type Sandbox, sandbox } from "./helpers.js";
 
 function keygen(s: Sandbox, name: string): string {
   const r = s.run(["keygen", "-o", join(s.dir, `${name}.key`), "--json"]);
@@ -123,12 +123,24 @@ describe("rewrap campaigns: sealed files by magic bytes, skips reported", () => 
     rmSync(evil);
   });
 
-  test("an unreadable file is skipped and named", { skip: process.getuid?.() === 0 }, () => {
+  test("an unreadable file is skipped and named", () => {
     const f = join(dir, "secret.bin");
     writeFileSync(f, "x");
     chmodSync(f, 0);
     try {
-      const j = JSON.parse(s.run(["rewrap", "--to-latest", dir, "--json"]).stdout.toString());
+      // Root reads mode-0 files; without the override capabilities it cannot either.
+      const asRoot = process.getuid?.() === 0;
+      const r = spawnSync(
+        asRoot ? "setpriv" : process.execPath,
+        [
+          ...(asRoot ? ["--bounding-set=-dac_override,-dac_read_search", process.execPath] : []),
+          CLI,
+          ...["rewrap", "--to-latest", dir, "--json"],
+        ],
+        { env: s.env, cwd: s.dir, encoding: "utf8" },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const j = JSON.parse(r.stdout);
       const entry = j.skippedFiles.find((e: { file: string }) => e.file === f);
       assert.match(entry.reason, /unreadable \(EACCES\)/);
     } finally {
