@@ -200,7 +200,10 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
     const sealed = join(dir, "w.tseal");
     const recipient = parseProviderRecipient("aws-kms:alias/tseal-models")!;
     await sealFile(join(dir, "weights.bin"), sealed, { recipients: [recipient], workers: 0 });
-    await openFile(sealed, join(dir, "w.out"), { identities: providerIdentities(), workers: 0 });
+    await openFile(sealed, join(dir, "w.out"), {
+      identities: providerIdentities({ awsKms: [key1.arn, key2.arn] }),
+      workers: 0,
+    });
     assert.ok(readFileSync(join(dir, "w.out")).equals(data));
   });
 
@@ -216,7 +219,10 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
       workers: 0,
     });
     // Each recipient alone opens the file: both stanzas carry the one KMS-drawn file key.
-    await openFile(sealed, join(dir, "g1.out"), { identities: providerIdentities(), workers: 0 });
+    await openFile(sealed, join(dir, "g1.out"), {
+      identities: providerIdentities({ awsKms: [key1.arn, key2.arn] }),
+      workers: 0,
+    });
     await openFile(sealed, join(dir, "g2.out"), {
       identities: parseIdentityFile(identity),
       workers: 0,
@@ -228,7 +234,7 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
   test("ReEncrypt moves a stanza to a second key; a rewrap through it keeps the file openable", async () => {
     const fileKey = randomBytes(32);
     const s = await provider.wrap(fileKey, key1.arn);
-    const moved = await reEncryptKmsStanza(s, key2.arn, provider);
+    const moved = await reEncryptKmsStanza(s, key2.arn, { awsKms: [key1.arn] }, provider);
     assert.equal(moved.fields[1]!.toString(), key2.arn);
     assert.ok(!moved.fields[2]!.equals(s.fields[2]!), "a fresh binding");
     assert.ok((await provider.unwrap(moved))!.equals(fileKey));
@@ -238,11 +244,13 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
       recipients: [parseProviderRecipient(`aws-kms:${key1.arn}`)!],
       workers: 0,
     });
-    const identities = providerIdentities();
+    const identities = providerIdentities({ awsKms: [key1.arn, key2.arn] });
     await rewrapFile(sealed, {
       identities,
       edit: async (stanzas) =>
-        Promise.all(stanzas.map((x) => reEncryptKmsStanza(x, key2.id, provider))),
+        Promise.all(
+          stanzas.map((x) => reEncryptKmsStanza(x, key2.id, { awsKms: [key1.arn] }, provider)),
+        ),
     });
     await openFile(sealed, join(dir, "r.out"), { identities, workers: 0 });
     assert.ok(readFileSync(join(dir, "r.out")).equals(data));
@@ -296,7 +304,7 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
     );
   });
 
-  test("the CLI seals with -r aws-kms:ALIAS and a plain open finds KMS from the header", () => {
+  test("the CLI seals with -r aws-kms:ALIAS; open finds KMS from the header once the key is allowed", () => {
     const s = sandbox();
     try {
       writeFileSync(join(s.dir, "m.bin"), data);
@@ -310,13 +318,14 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
       };
       let r = s.run(["seal", "m.bin", "-r", "aws-kms:alias/tseal-models"], { env });
       assert.equal(r.status, 0, r.stderr);
-      r = s.run(["open", "m.bin.tseal", "-o", "m.out"], { env });
+      r = s.run(["open", "m.bin.tseal", "-o", "m0.out"], { env });
+      assert.equal(r.status, 9, r.stderr);
+      assert.match(r.stderr, new RegExp(`aws-kms key ${key1.arn} is not allowed`));
+      r = s.run(["open", "m.bin.tseal", "-o", "m.out"], {
+        env: { ...env, TENSORSEAL_KMS_KEYS: "alias/tseal-models" },
+      });
       assert.equal(r.status, 0, r.stderr);
       assert.ok(readFileSync(join(s.dir, "m.out")).equals(data));
-      r = s.run(["open", "m.bin.tseal", "-o", "m2.out"], {
-        env: { ...env, TENSORSEAL_PROVIDERS: "none" },
-      });
-      assert.equal(r.status, 4, r.stderr);
     } finally {
       s.cleanup();
     }
