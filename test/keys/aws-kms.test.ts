@@ -4,15 +4,13 @@
  * TENSORSEAL_REQUIRE_ALL=1 (CI), where a missing component fails the run.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { CreateAliasCommand, CreateKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 import { openFile, rewrapFile, sealFile } from "../../src/engine/index.js";
 import { isTensorSealError } from "../../src/format/errors.js";
@@ -32,75 +30,17 @@ import {
 import { parseIdentityFile, parseRecipient } from "../../src/keys/recipients.js";
 import { generateX25519Identity } from "../../src/keys/x25519.js";
 import { sandbox } from "../cli/helpers.js";
+import { freePort, MOTO_REGION, motoServer, startMoto as startMotoAt, stopMoto } from "./moto.js";
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const REGION = "us-east-1";
-
-function motoServer(): string | null {
-  const candidates = [
-    process.env.TENSORSEAL_MOTO_SERVER,
-    join(REPO, ".venv-moto/bin/moto_server"),
-  ].filter((c): c is string => Boolean(c));
-  for (const c of candidates) if (existsSync(c)) return c;
-  const r = spawnSync("moto_server", ["--help"]);
-  return r.status === 0 ? "moto_server" : null;
-}
-
+const REGION = MOTO_REGION;
 const MOTO = motoServer();
 const why = MOTO ? null : "moto_server not found (run scripts/setup-test-deps.sh)";
 if (why && process.env.TENSORSEAL_REQUIRE_ALL === "1") {
   test("moto is available (TENSORSEAL_REQUIRE_ALL=1)", () => assert.fail(why));
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.on("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = new Socket();
-    const done = (ok: boolean) => {
-      s.destroy();
-      res(ok);
-    };
-    s.once("connect", () => done(true));
-    s.once("error", () => done(false));
-    s.connect(port, "127.0.0.1");
-  });
-}
-
-async function startMoto(port: number): Promise<ChildProcess> {
-  const child = spawn(MOTO!, ["-H", "127.0.0.1", "-p", String(port)], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) assert.fail(`moto_server exited (${child.exitCode}): ${stderr}`);
-    if (await canConnect(port)) return child;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill("SIGKILL");
-  return assert.fail(`moto_server did not listen on 127.0.0.1:${port} within 30 s: ${stderr}`);
-}
-
-function stop(child: ChildProcess | null): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((res) => {
-    child.once("exit", () => res());
-    child.kill("SIGTERM");
-  });
-}
+const startMoto = (port: number) => startMotoAt(MOTO!, port);
+const stop = stopMoto;
 
 /** A loopback server that answers every KMS call with one error, as KMS puts it on the wire. */
 async function kmsErrorStub(type: string): Promise<{ endpoint: string; close(): Promise<void> }> {
