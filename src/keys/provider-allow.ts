@@ -103,6 +103,12 @@ export class ProviderKeyPolicy {
   private readonly pkcs11: Set<string>;
 
   constructor(list: ProviderAllowList) {
+    if (typeof list !== "object" || list === null) {
+      fail(
+        "E_USAGE",
+        "provider identities need the allowed keys: { awsKms: [...], pkcs11: [...] }",
+      );
+    }
     const aws = list.awsKms ?? [];
     const hsm = list.pkcs11 ?? [];
     for (const e of aws) {

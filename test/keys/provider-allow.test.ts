@@ -68,6 +68,13 @@ describe("provider allow-list", () => {
     );
   });
 
+  test("the list is required (a JavaScript caller that forgets it gets a usage error)", () => {
+    assert.throws(
+      () => new ProviderKeyPolicy(undefined as never),
+      (e: unknown) => isTensorSealError(e, "E_USAGE") && /need the allowed keys/.test(e.message),
+    );
+  });
+
   test("an empty list allows nothing and asks nobody", async () => {
     const r = resolver({});
     const p = new ProviderKeyPolicy({});
