@@ -2,7 +2,8 @@
  * How the CLI finds keys: the keystore in $TENSORSEAL_HOME (unlocked by
  * TENSORSEAL_ROOT_KEY_FILE, TENSORSEAL_KEYSTORE_PASSPHRASE or a prompt), identity files given
  * with -i, file passphrases (TENSORSEAL_PASSPHRASE or a prompt), and HSM/KMS providers
- * configured from the environment for `kms` stanzas (docs/PROVIDERS.md).
+ * configured from the environment for `kms` stanzas, limited to the keys the user allowed
+ * (docs/PROVIDERS.md, "Allowed keys").
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -11,20 +12,28 @@ import { fail } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
 import type { Identity, Recipient } from "../format/stanza.js";
 import {
+  AWS_KMS_PROVIDER,
+  allowEntryProblem,
   defaultHome,
   Keystore,
   type KeystoreOptions,
+  mergeAllowLists,
+  PKCS11_PROVIDER,
+  type ProviderAllowList,
   parseIdentityFile,
   parseRecipient,
   passphraseIdentity,
   passphraseRecipient,
+  providerAllowListFromEnv,
   providerIdentities,
   type ServiceClient,
   serviceClientFromEnv,
   serviceIdentity,
   serviceRecipient,
+  shown,
   type UsePurpose,
 } from "../keys/index.js";
+import { projectAllowList } from "./project-config.js";
 import { promptHidden, readFirstLine } from "./terminal.js";
 
 export type KeystoreUnlock = { passphrase: string; workFactor?: number } | { rootKeyFile: string };
@@ -140,7 +149,10 @@ export function closeServiceClient(): void {
 export interface KeyOptions {
   key?: string[];
   recipient?: string[];
+  /** Identity files, or provider keys to allow for this run (aws-kms:KEY, pkcs11:TOKEN[/KEY]). */
   identity?: string[];
+  /** rewrap --add-recipient: provider keys named here are allowed for this run too. */
+  addRecipient?: string[];
   passphrase?: boolean;
   passphraseFile?: string;
 }
@@ -180,7 +192,10 @@ export async function identitiesFor(
   purpose: UsePurpose = "decrypt",
 ): Promise<Identity[]> {
   const out: Identity[] = [];
-  for (const path of o.identity ?? []) out.push(...parseIdentityFile(await readFile(path, "utf8")));
+  const named = namedProviderKeys([...(o.identity ?? []), ...(o.addRecipient ?? [])]);
+  for (const path of o.identity ?? []) {
+    if (!providerKeyPrefix(path)) out.push(...parseIdentityFile(await readFile(path, "utf8")));
+  }
   const types = header ? new Set(header.stanzas.map((s) => s.type)) : null;
   const wantsPassphrase = types
     ? types.size === 1 && types.has("passphrase") && out.length === 0
@@ -190,8 +205,12 @@ export async function identitiesFor(
   }
   if ((types === null || types.has("kek")) && keystoreExists())
     out.push((await openKeystore()).identity({ purpose }));
-  // HSM/KMS stanzas name their provider; each identity connects only when it meets its stanza.
-  if (types === null || types.has("kms")) out.push(...providerIdentities());
+  // HSM/KMS stanzas name their provider and key; the identities use only the keys the user
+  // allowed (flags, environment, project config), and connect only for such a stanza.
+  if (types === null || types.has("kms"))
+    out.push(
+      ...providerIdentities(mergeAllowLists(named, providerAllowListFromEnv(), projectAllowList())),
+    );
   // Service stanzas go to the configured key service (which answers only for its own).
   const svc = types === null || types.has("service") ? serviceClient(false) : null;
   if (svc) out.push(serviceIdentity(svc));
@@ -203,4 +222,25 @@ export async function identitiesFor(
     );
   }
   return out;
+}
+
+function providerKeyPrefix(s: string): "aws-kms" | "pkcs11" | null {
+  if (s.startsWith(`${AWS_KMS_PROVIDER}:`)) return AWS_KMS_PROVIDER;
+  if (s.startsWith(`${PKCS11_PROVIDER}:`)) return PKCS11_PROVIDER;
+  return null;
+}
+
+/** `-i aws-kms:KEY` / `-i pkcs11:TOKEN[/KEY]` (and provider recipients of rewrap): allowed now. */
+function namedProviderKeys(values: readonly string[]): ProviderAllowList {
+  const awsKms: string[] = [];
+  const pkcs11: string[] = [];
+  for (const v of values) {
+    const provider = providerKeyPrefix(v);
+    if (!provider) continue;
+    const entry = v.slice(provider.length + 1);
+    const why = allowEntryProblem(provider, entry);
+    if (why) fail("E_USAGE", `${provider}:${shown(entry)}: ${why}`);
+    (provider === AWS_KMS_PROVIDER ? awsKms : pkcs11).push(entry);
+  }
+  return { awsKms, pkcs11 };
 }

@@ -11,13 +11,18 @@
  *       context: { tenant: acme }       # encryption context, bound to the payload
  *       labels: { team: ml }            # public labels
  *       chunk_size: 1MiB
+ *   providers:                          # provider keys `open` & co. may use (docs/PROVIDERS.md)
+ *     aws-kms: { keys: [arn:aws:kms:eu-west-1:111122223333:key/*, alias/ml] }
+ *     pkcs11: { tokens: [prod-hsm, backup-hsm/models] }
  *
  * Parsing is strict: unknown keys, wrong types and bad regexes are errors naming the line.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { notice } from "../engine/notices.js";
 import { fail } from "../format/errors.js";
+import { allowEntryProblem, type ProviderAllowList } from "../keys/provider-allow.js";
 
 export const CONFIG_FILE = ".tensorseal.yaml";
 
@@ -34,9 +39,14 @@ export interface ProjectConfig {
   readonly path: string;
   readonly dir: string;
   readonly rules: readonly CreationRule[];
+  /** The `providers` section: keys allowed for unwrapping. */
+  readonly providers: ProviderAllowList;
 }
 
 const RULE_KEYS = ["path_regex", "key", "recipients", "context", "labels", "chunk_size"];
+const TOP_KEYS = ["creation_rules", "providers"];
+/** providers: PROVIDER: { FIELD: [entries] } */
+const PROVIDER_FIELDS = { "aws-kms": "keys", pkcs11: "tokens" } as const;
 
 /** The nearest `.tensorseal.yaml` at or above `from`, or null. */
 export function findConfig(from = process.cwd()): string | null {
@@ -66,14 +76,63 @@ export function parseConfig(text: string, path: string): ProjectConfig {
   const root = doc.contents;
   if (!isMap(root)) return bad(root, "the file must be a mapping with creation_rules");
   const rules: CreationRule[] = [];
+  let providers: ProviderAllowList = {};
   for (const item of root.items) {
     const name = isScalar(item.key) ? String(item.key.value) : "?";
-    if (name !== "creation_rules")
-      bad(item.key as Node, `unknown key ${JSON.stringify(name)} (expected creation_rules)`);
+    if (!TOP_KEYS.includes(name))
+      bad(
+        item.key as Node,
+        `unknown key ${JSON.stringify(name)} (expected ${TOP_KEYS.join(" or ")})`,
+      );
+    if (name === "providers") {
+      providers = parseProviders(item.value as Node);
+      continue;
+    }
     if (!isSeq(item.value)) bad(item.value as Node, "creation_rules must be a list");
     for (const r of (item.value as { items: unknown[] }).items) rules.push(parseRule(r as Node));
   }
-  return { path, dir: dirname(path), rules };
+  return { path, dir: dirname(path), rules, providers };
+
+  function parseProviders(n: Node): ProviderAllowList {
+    if (!isMap(n))
+      return bad(
+        n,
+        "providers must be a mapping (aws-kms: {keys: [...]}, pkcs11: {tokens: [...]})",
+      );
+    const out: { awsKms?: string[]; pkcs11?: string[] } = {};
+    for (const item of n.items) {
+      const provider = isScalar(item.key) ? String(item.key.value) : "?";
+      if (provider !== "aws-kms" && provider !== "pkcs11")
+        bad(
+          item.key as Node,
+          `unknown provider ${JSON.stringify(provider)} under providers (allowed: aws-kms, pkcs11)`,
+        );
+      const field = PROVIDER_FIELDS[provider as keyof typeof PROVIDER_FIELDS];
+      const body = item.value as Node;
+      if (!isMap(body)) bad(body, `providers.${provider} must be a mapping with ${field}`);
+      const entries: string[] = [];
+      for (const f of (body as { items: { key: unknown; value: unknown }[] }).items) {
+        const k = isScalar(f.key) ? String((f.key as { value: unknown }).value) : "?";
+        if (k !== field)
+          bad(
+            f.key as Node,
+            `unknown key ${JSON.stringify(k)} in providers.${provider} (allowed: ${field})`,
+          );
+        const list = f.value as Node;
+        if (!isSeq(list)) bad(list, `providers.${provider}.${field} must be a list of strings`);
+        for (const x of list.items) {
+          const entry = str(x as Node, `each of providers.${provider}.${field}`);
+          const why = allowEntryProblem(provider as "aws-kms" | "pkcs11", entry);
+          if (why)
+            bad(x as Node, `providers.${provider}.${field}: ${JSON.stringify(entry)}: ${why}`);
+          entries.push(entry);
+        }
+      }
+      if (provider === "aws-kms") out.awsKms = entries;
+      else out.pkcs11 = entries;
+    }
+    return out;
+  }
 
   function parseRule(n: Node): CreationRule {
     if (!isMap(n)) return bad(n, "each creation rule must be a mapping");
@@ -182,4 +241,43 @@ export function withCreationRule<T extends SealFlags>(
   out.label = merge(flags.label, rule.labels);
   if (!chunkSizeExplicit && rule.chunkSize) out.chunkSize = rule.chunkSize;
   return out;
+}
+
+/**
+ * The provider keys the nearest config allows: its `providers` section plus the provider keys its
+ * creation rules seal to (keys the project names are keys it uses). A config that another user
+ * owns is not trusted for this (someone else's directory must not choose which keys run under
+ * your credentials, as git's safe.directory): it is ignored with a notice.
+ */
+export function projectAllowList(cwd = process.cwd()): ProviderAllowList {
+  const path = findConfig(cwd);
+  if (!path) return {};
+  const config = parseConfig(readFileSync(path, "utf8"), path);
+  const fromRules = config.rules.flatMap((r) => r.recipients);
+  const list = {
+    awsKms: [
+      ...(config.providers.awsKms ?? []),
+      ...fromRules
+        .filter((r) => r.startsWith("aws-kms:"))
+        .map((r) => r.slice(8))
+        .filter((e) => allowEntryProblem("aws-kms", e) === null),
+    ],
+    pkcs11: [
+      ...(config.providers.pkcs11 ?? []),
+      ...fromRules
+        .filter((r) => r.startsWith("pkcs11:"))
+        .map((r) => r.slice(7))
+        .filter((e) => allowEntryProblem("pkcs11", e) === null),
+    ],
+  };
+  if (list.awsKms.length + list.pkcs11.length === 0) return {};
+  const owner = statSync(path).uid;
+  const me = process.getuid?.();
+  if (me !== undefined && owner !== me && owner !== 0) {
+    notice(
+      `${path} is owned by uid ${owner}, not you: its provider keys are not allowed (copy the entries you trust into your own config or TENSORSEAL_KMS_KEYS / TENSORSEAL_PKCS11_TOKENS)`,
+    );
+    return {};
+  }
+  return list;
 }

@@ -55,6 +55,14 @@ export {
   providerIdentity,
   providerRecipient,
 } from "./provider.js";
+export {
+  allowEntryProblem,
+  mergeAllowLists,
+  type ProviderAllowList,
+  ProviderKeyPolicy,
+  providerAllowListFromEnv,
+  shown,
+} from "./provider-allow.js";
 export { parseIdentityFile, parseRecipient } from "./recipients.js";
 export {
   combineRootShares,

@@ -4,13 +4,15 @@
  *
  *   fields = [provider (ASCII), key reference (UTF-8), provider-specific fields..., wrapped]
  *
- * The stanza names the provider and the key, so `open` finds both from the file alone plus
- * configuration. Adapters turn a provider into the format's Recipient and Identity. Providers
+ * The stanza names the provider and the key, so `open` finds both from the file plus
+ * configuration; which keys may be used at all is the caller's list (provider-allow.ts), never
+ * the file's. Adapters turn a provider into the format's Recipient and Identity. Providers
  * are loaded lazily: pkcs11js is an optional native dependency and must not be needed by users
  * who never touch an HSM.
  */
 import { fail, isTensorSealError } from "../format/errors.js";
 import type { Identity, Recipient, Stanza } from "../format/stanza.js";
+import { type ProviderAllowList, ProviderKeyPolicy } from "./provider-allow.js";
 
 export const KMS_STANZA = "kms";
 export const PKCS11_PROVIDER = "pkcs11";
@@ -27,6 +29,8 @@ export interface KeyProvider {
   generateKey?(label: string): Promise<string>;
   /** Draws a new file key inside the provider and returns it with its stanza. */
   generateDataKey?(keyRef: string): Promise<{ fileKey: Buffer; stanza: Stanza }>;
+  /** The key ARN an alias or key id names now (AWS KMS), to match an allow-list entry. */
+  keyArn?(keyRef: string): Promise<string>;
 }
 
 export interface KmsStanza {
@@ -125,10 +129,29 @@ export function providerRecipient(
   };
 }
 
-export function providerIdentity(provider: () => Promise<KeyProvider>, name: string): Identity {
+/**
+ * The identity of one provider: it parses its own stanzas, asks `policy` whether their key may
+ * be used, and only then loads the provider and unwraps. A refused key is never contacted.
+ */
+export function providerIdentity(
+  provider: () => Promise<KeyProvider>,
+  name: string,
+  policy: ProviderKeyPolicy,
+): Identity {
   return {
     id: name,
-    unwrap: async (s) => (kmsProviderOf(s) === name ? (await provider()).unwrap(s) : null),
+    unwrap: async (s) => {
+      if (kmsProviderOf(s) !== name) return null;
+      const { keyRef } = parseKmsStanza(s);
+      if (name === PKCS11_PROVIDER) policy.checkPkcs11(keyRef);
+      else if (name === AWS_KMS_PROVIDER) {
+        await policy.checkAwsKms(keyRef, async (ref) => {
+          const p = await provider();
+          return p.keyArn ? p.keyArn(ref) : ref;
+        });
+      } else fail("E_KEY_STATE", `${name} keys cannot be allowed yet`);
+      return (await provider()).unwrap(s);
+    },
   };
 }
 
@@ -184,20 +207,13 @@ export function parseProviderRecipient(s: string): Recipient | null {
 }
 
 /**
- * Identities for the providers named in `enabled` (default: all); each connects only when it
- * meets a stanza of its own provider. TENSORSEAL_PROVIDERS=none turns them all off.
+ * Identities for the PKCS#11 and AWS KMS providers that use only the keys `allow` lists
+ * (provider-allow.ts); each loads its provider only when it meets an allowed stanza of its own.
+ * The list is required: keys a file names are never allowed by the file itself.
  */
-export function providerIdentities(
-  names: Iterable<string> = PROVIDER_NAMES,
-  enabled: string | undefined = process.env.TENSORSEAL_PROVIDERS,
-): Identity[] {
-  const allow = enabled === undefined ? null : new Set(enabled.split(",").map((x) => x.trim()));
-  const out: Identity[] = [];
-  for (const name of new Set(names)) {
-    const loader = loaders[name];
-    if (loader && (allow === null || allow.has(name))) out.push(providerIdentity(loader, name));
-  }
-  return out;
+export function providerIdentities(allow: ProviderAllowList): Identity[] {
+  const policy = new ProviderKeyPolicy(allow);
+  return PROVIDER_NAMES.map((name) => providerIdentity(loaders[name]!, name, policy));
 }
 
 /** Test hook and `hsm` command: the provider for a name, from the environment. */

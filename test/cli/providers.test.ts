@@ -1,6 +1,6 @@
 /**
  * `tensorseal` with an HSM recipient, as users run it: `hsm create-key`, `seal -r pkcs11:...`,
- * a plain `open` that finds the provider from the kms stanza, `rewrap --add-recipient`, and a
+ * a plain `open` that finds the provider from the kms stanza (the token allowed in the env), `rewrap --add-recipient`, and a
  * wrong PIN (exit 8). Skipped without SoftHSM2 unless TENSORSEAL_REQUIRE_ALL=1.
  */
 import assert from "node:assert/strict";
@@ -34,7 +34,13 @@ describe("tensorseal CLI with a PKCS#11 recipient", { skip: why ?? false }, () =
       conf,
       `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`,
     );
-    hsmEnv = { SOFTHSM2_CONF: conf, TENSORSEAL_PKCS11_MODULE: MODULE, TENSORSEAL_PKCS11_PIN: PIN };
+    // The token is allowed for unwrapping (docs/PROVIDERS.md, "Allowed keys").
+    hsmEnv = {
+      SOFTHSM2_CONF: conf,
+      TENSORSEAL_PKCS11_MODULE: MODULE,
+      TENSORSEAL_PKCS11_PIN: PIN,
+      TENSORSEAL_PKCS11_TOKENS: "cli-token",
+    };
     const r = spawnSync(
       "softhsm2-util",
       ["--init-token", "--free", "--label", "cli-token", "--pin", PIN, "--so-pin", "1357-so"],

@@ -4,15 +4,13 @@
  * TENSORSEAL_REQUIRE_ALL=1 (CI), where a missing component fails the run.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { CreateAliasCommand, CreateKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 import { openFile, rewrapFile, sealFile } from "../../src/engine/index.js";
 import { isTensorSealError } from "../../src/format/errors.js";
@@ -32,75 +30,17 @@ import {
 import { parseIdentityFile, parseRecipient } from "../../src/keys/recipients.js";
 import { generateX25519Identity } from "../../src/keys/x25519.js";
 import { sandbox } from "../cli/helpers.js";
+import { freePort, MOTO_REGION, motoServer, startMoto as startMotoAt, stopMoto } from "./moto.js";
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const REGION = "us-east-1";
-
-function motoServer(): string | null {
-  const candidates = [
-    process.env.TENSORSEAL_MOTO_SERVER,
-    join(REPO, ".venv-moto/bin/moto_server"),
-  ].filter((c): c is string => Boolean(c));
-  for (const c of candidates) if (existsSync(c)) return c;
-  const r = spawnSync("moto_server", ["--help"]);
-  return r.status === 0 ? "moto_server" : null;
-}
-
+const REGION = MOTO_REGION;
 const MOTO = motoServer();
 const why = MOTO ? null : "moto_server not found (run scripts/setup-test-deps.sh)";
 if (why && process.env.TENSORSEAL_REQUIRE_ALL === "1") {
   test("moto is available (TENSORSEAL_REQUIRE_ALL=1)", () => assert.fail(why));
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.on("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = new Socket();
-    const done = (ok: boolean) => {
-      s.destroy();
-      res(ok);
-    };
-    s.once("connect", () => done(true));
-    s.once("error", () => done(false));
-    s.connect(port, "127.0.0.1");
-  });
-}
-
-async function startMoto(port: number): Promise<ChildProcess> {
-  const child = spawn(MOTO!, ["-H", "127.0.0.1", "-p", String(port)], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) assert.fail(`moto_server exited (${child.exitCode}): ${stderr}`);
-    if (await canConnect(port)) return child;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill("SIGKILL");
-  return assert.fail(`moto_server did not listen on 127.0.0.1:${port} within 30 s: ${stderr}`);
-}
-
-function stop(child: ChildProcess | null): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((res) => {
-    child.once("exit", () => res());
-    child.kill("SIGTERM");
-  });
-}
+const startMoto = (port: number) => startMotoAt(MOTO!, port);
+const stop = stopMoto;
 
 /** A loopback server that answers every KMS call with one error, as KMS puts it on the wire. */
 async function kmsErrorStub(type: string): Promise<{ endpoint: string; close(): Promise<void> }> {
@@ -200,7 +140,10 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
     const sealed = join(dir, "w.tseal");
     const recipient = parseProviderRecipient("aws-kms:alias/tseal-models")!;
     await sealFile(join(dir, "weights.bin"), sealed, { recipients: [recipient], workers: 0 });
-    await openFile(sealed, join(dir, "w.out"), { identities: providerIdentities(), workers: 0 });
+    await openFile(sealed, join(dir, "w.out"), {
+      identities: providerIdentities({ awsKms: [key1.arn, key2.arn] }),
+      workers: 0,
+    });
     assert.ok(readFileSync(join(dir, "w.out")).equals(data));
   });
 
@@ -216,7 +159,10 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
       workers: 0,
     });
     // Each recipient alone opens the file: both stanzas carry the one KMS-drawn file key.
-    await openFile(sealed, join(dir, "g1.out"), { identities: providerIdentities(), workers: 0 });
+    await openFile(sealed, join(dir, "g1.out"), {
+      identities: providerIdentities({ awsKms: [key1.arn, key2.arn] }),
+      workers: 0,
+    });
     await openFile(sealed, join(dir, "g2.out"), {
       identities: parseIdentityFile(identity),
       workers: 0,
@@ -228,7 +174,7 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
   test("ReEncrypt moves a stanza to a second key; a rewrap through it keeps the file openable", async () => {
     const fileKey = randomBytes(32);
     const s = await provider.wrap(fileKey, key1.arn);
-    const moved = await reEncryptKmsStanza(s, key2.arn, provider);
+    const moved = await reEncryptKmsStanza(s, key2.arn, { awsKms: [key1.arn] }, provider);
     assert.equal(moved.fields[1]!.toString(), key2.arn);
     assert.ok(!moved.fields[2]!.equals(s.fields[2]!), "a fresh binding");
     assert.ok((await provider.unwrap(moved))!.equals(fileKey));
@@ -238,11 +184,13 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
       recipients: [parseProviderRecipient(`aws-kms:${key1.arn}`)!],
       workers: 0,
     });
-    const identities = providerIdentities();
+    const identities = providerIdentities({ awsKms: [key1.arn, key2.arn] });
     await rewrapFile(sealed, {
       identities,
       edit: async (stanzas) =>
-        Promise.all(stanzas.map((x) => reEncryptKmsStanza(x, key2.id, provider))),
+        Promise.all(
+          stanzas.map((x) => reEncryptKmsStanza(x, key2.id, { awsKms: [key1.arn] }, provider)),
+        ),
     });
     await openFile(sealed, join(dir, "r.out"), { identities, workers: 0 });
     assert.ok(readFileSync(join(dir, "r.out")).equals(data));
@@ -296,7 +244,7 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
     );
   });
 
-  test("the CLI seals with -r aws-kms:ALIAS and a plain open finds KMS from the header", () => {
+  test("the CLI seals with -r aws-kms:ALIAS; open finds KMS from the header once the key is allowed", () => {
     const s = sandbox();
     try {
       writeFileSync(join(s.dir, "m.bin"), data);
@@ -310,13 +258,14 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
       };
       let r = s.run(["seal", "m.bin", "-r", "aws-kms:alias/tseal-models"], { env });
       assert.equal(r.status, 0, r.stderr);
-      r = s.run(["open", "m.bin.tseal", "-o", "m.out"], { env });
+      r = s.run(["open", "m.bin.tseal", "-o", "m0.out"], { env });
+      assert.equal(r.status, 9, r.stderr);
+      assert.match(r.stderr, new RegExp(`aws-kms key ${key1.arn} is not allowed`));
+      r = s.run(["open", "m.bin.tseal", "-o", "m.out"], {
+        env: { ...env, TENSORSEAL_KMS_KEYS: "alias/tseal-models" },
+      });
       assert.equal(r.status, 0, r.stderr);
       assert.ok(readFileSync(join(s.dir, "m.out")).equals(data));
-      r = s.run(["open", "m.bin.tseal", "-o", "m2.out"], {
-        env: { ...env, TENSORSEAL_PROVIDERS: "none" },
-      });
-      assert.equal(r.status, 4, r.stderr);
     } finally {
       s.cleanup();
     }

@@ -24,12 +24,14 @@ import {
   providerIdentities,
   providerIdentity,
 } from "../../src/keys/provider.js";
+import { ProviderKeyPolicy } from "../../src/keys/provider-allow.js";
 import { SOFTHSM_MODULE, softhsmMissing } from "./softhsm.js";
 
 const MODULE = SOFTHSM_MODULE;
 const TOKEN = "tseal-test";
 const PIN = "4711-user";
 const SO_PIN = "0815-so";
+const allowToken = new ProviderKeyPolicy({ pkcs11: [TOKEN] });
 
 const why = softhsmMissing();
 if (why && process.env.TENSORSEAL_REQUIRE_ALL === "1") {
@@ -163,7 +165,10 @@ describe("pkcs11 provider (SoftHSM2)", { skip: why ?? false }, () => {
     assert.equal(recipient.id, `pkcs11:${keyRef}`);
     await sealFile(join(dir, "weights.bin"), sealed, { recipients: [recipient], workers: 0 });
     const out = join(dir, "w.out");
-    await openFile(sealed, out, { identities: providerIdentities(), workers: 0 });
+    await openFile(sealed, out, {
+      identities: providerIdentities({ pkcs11: [TOKEN] }),
+      workers: 0,
+    });
     assert.ok(readFileSync(out).equals(data));
   });
 
@@ -174,7 +179,7 @@ describe("pkcs11 provider (SoftHSM2)", { skip: why ?? false }, () => {
     await sealFile(join(dir, "weights.bin"), a, { recipients, workers: 0 });
     await sealFile(join(dir, "weights.bin"), b, { recipients, workers: 0 });
     const fromB = (await inspectFile(b)).stanzas;
-    const identities = [providerIdentity(async () => provider, PKCS11_PROVIDER)];
+    const identities = [providerIdentity(async () => provider, PKCS11_PROVIDER, allowToken)];
     // Rewrite a's header (a valid MAC under a's file key) to hold only b's stanza.
     await rewrapFile(a, { identities, edit: async () => [...fromB] });
     await assert.rejects(
@@ -227,7 +232,10 @@ describe("pkcs11 provider (SoftHSM2)", { skip: why ?? false }, () => {
     await sealFile(join(dir, "weights.bin"), sealed, { recipients, workers: 0 });
     await provider.destroyKey(doomed);
     await assert.rejects(
-      openFile(sealed, join(dir, "doomed.out"), { identities: providerIdentities(), workers: 0 }),
+      openFile(sealed, join(dir, "doomed.out"), {
+        identities: providerIdentities({ pkcs11: [TOKEN] }),
+        workers: 0,
+      }),
       rejectsWith("E_PROVIDER", /no AES key labelled "doomed" in token tseal-test/),
     );
     assert.ok(!existsSync(join(dir, "doomed.out")));

@@ -16,6 +16,7 @@ import { randomBytes } from "node:crypto";
 import {
   CreateKeyCommand,
   DecryptCommand,
+  DescribeKeyCommand,
   EncryptCommand,
   GenerateDataKeyCommand,
   KMSClient,
@@ -33,6 +34,7 @@ import {
   parseKmsStanza,
   providerFail,
 } from "../provider.js";
+import { type ProviderAllowList, ProviderKeyPolicy } from "../provider-allow.js";
 
 export const KMS_BINDING_SIZE = 16;
 const MAX_BLOB = 4096;
@@ -165,6 +167,17 @@ export class AwsKmsProvider implements KeyProvider {
       ),
     );
     return this.stanza(out.KeyId ?? destinationKeyRef, binding, out.CiphertextBlob);
+  }
+
+  /**
+   * The key ARN an alias, alias ARN or key id names now (DescribeKey). Used only for entries of
+   * the user's allow-list, never for a key a file names.
+   */
+  async keyArn(keyRef: string): Promise<string> {
+    const out = await this.call(keyRef, "DescribeKey", (c) =>
+      c.send(new DescribeKeyCommand({ KeyId: keyRef })),
+    );
+    return out.KeyMetadata?.Arn ?? providerFail(this.name, `DescribeKey ${keyRef} returned no ARN`);
   }
 
   /** Creates a symmetric KMS key (ENCRYPT_DECRYPT); returns its ARN. */
@@ -307,11 +320,19 @@ export function awsKmsProviderFromEnv(env: NodeJS.ProcessEnv = process.env): Aws
   });
 }
 
-/** Rewrap helper: one aws-kms stanza moved to `destinationKeyRef` without the file key. */
-export function reEncryptKmsStanza(
+/**
+ * Rewrap helper: one aws-kms stanza moved to `destinationKeyRef` without the file key. The
+ * stanza's own key must be on `allow` (ReEncrypt decrypts under it); the destination is the
+ * caller's choice. A refused key is E_KEY_STATE and KMS is not called.
+ */
+export async function reEncryptKmsStanza(
   stanza: Stanza,
   destinationKeyRef: string,
+  allow: ProviderAllowList,
   provider: AwsKmsProvider = awsKmsProviderFromEnv(),
 ): Promise<Stanza> {
+  if (kmsProviderOf(stanza) !== AWS_KMS_PROVIDER) fail("E_USAGE", "not an aws-kms stanza");
+  const k = parseAwsStanza(stanza);
+  await new ProviderKeyPolicy(allow).checkAwsKms(k.keyRef, (ref) => provider.keyArn(ref));
   return provider.reEncrypt(stanza, destinationKeyRef);
 }
