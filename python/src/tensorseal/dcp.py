@@ -46,7 +46,8 @@ from typing import Any, cast
 from .errors import TensorSealError, fail
 from .format.stanza import Identity, Recipient
 from .reader import SealedFile, naming
-from .writer import DEFAULT_CHUNK_SIZE, Sealer, _fsync_dir, atomic_output
+from .output import atomic_output, fsync_dir
+from .writer import DEFAULT_CHUNK_SIZE, Sealer
 
 try:
     import torch.distributed.checkpoint as _dcp
@@ -303,7 +304,7 @@ class SealedFileSystem(FileSystem):
 
     def rename(self, path: str | os.PathLike[str], new_path: str | os.PathLike[str]) -> None:
         super().rename(path, new_path)
-        _fsync_dir(os.path.dirname(os.path.abspath(os.fspath(new_path))))
+        fsync_dir(os.path.dirname(os.path.abspath(os.fspath(new_path))))
 
 
 @dataclasses.dataclass
