@@ -201,6 +201,19 @@ def test_a_socket_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     assert stat.S_ISSOCK(path.lstat().st_mode) and listing(tmp_path) == ["s.sock"]
 
 
+def test_a_regular_file_swapped_in_before_the_in_place_open_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if the FIFO seen a moment ago were now a regular file: never written without the rename.
+    target = tmp_path / "was-a-fifo"
+    target.write_bytes(b"previous")
+    monkeypatch.setattr(tensorseal.output, "output_kind", lambda path: "special")
+    with pytest.raises(TensorSealError) as e:
+        seal_to_file([b"x"], target, [R], plaintext_length=1)
+    assert e.value.code == "E_USAGE" and "changed into a regular file" in str(e.value)
+    assert target.read_bytes() == b"previous"
+
+
 def test_dead_writers_temps_are_removed_by_the_first_output_in_the_directory(
     tmp_path: Path, mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -356,6 +369,21 @@ def test_a_forked_child_leaves_its_parents_output_alone(tmp_path: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "o.bin")], check=True, timeout=120)
     assert (tmp_path / "o.bin").read_bytes() == b"parent data and more" and listing(tmp_path) == ["o.bin"]
+
+
+def test_a_forked_child_names_its_temps_with_its_own_pid_and_start_time(tmp_path: Path) -> None:
+    code = (
+        "import os, re\nfrom tensorseal.temps import own_start, temp_path_for\n"
+        "parent = own_start()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    stat = open('/proc/self/stat').read()\n"
+        "    start = stat[stat.rfind(')') + 2 :].split(' ')[19]\n"
+        "    m = re.search(r'-(\\d+)-(\\d+)-[0-9a-f]{16}$', temp_path_for('x'))\n"
+        "    os._exit(0 if (int(m[1]), m[2]) == (os.getpid(), start) and start != parent else 1)\n"
+        "assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_the_keystore_file_is_written_by_the_same_rules(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
