@@ -8,8 +8,9 @@ decrypts only the byte ranges it asks for. Shards (``__0_0.distcp``...) and the 
 file (tensor names, shapes, storage offsets: secret too) are all ``.tseal`` files.
 
 Writing: plaintext is sealed as it is written, one chunk at a time, into a temporary file
-beside the destination; closing the stream seals the final chunk, fsyncs, and renames it over
-the destination (and fsyncs the directory). A failed write removes the temporary file. Only
+beside the destination (:class:`~tensorseal.output.atomic_output`: anonymous where the file
+system allows); closing the stream seals the final chunk, fsyncs, and links or renames it into
+place (and fsyncs the directory). A failed write removes the temporary file. Only
 ciphertext reaches the disk, and memory holds at most one pending chunk per open stream.
 
 Reading: each file is opened with :class:`~tensorseal.reader.SealedFile` (header, keys,
@@ -125,7 +126,7 @@ class _SealingStream(io.RawIOBase):
         return len(view)
 
     def close(self) -> None:
-        """Seals the final chunk, fsyncs, renames over the destination (once)."""
+        """Seals the final chunk, fsyncs, puts the file in place (once)."""
         if not self._done:
             self._done = True
             try:
