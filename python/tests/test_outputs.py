@@ -351,12 +351,11 @@ def test_sigkill_with_named_temps_leaves_one_that_the_next_run_removes(tmp_path:
 
 def test_a_forked_child_leaves_its_parents_output_alone(tmp_path: Path) -> None:
     # One child unwinds through the parent's `with` (sys.exit), one dies of SIGTERM (the
-    # inherited handler): neither removes nor commits the parent's temporary file.
+    # inherited handler): neither removes, commits nor writes to the parent's temporary file.
     code = NAMED + (
         "import os, signal, sys\nfrom tensorseal.output import atomic_output\n"
         "with atomic_output(sys.argv[1]) as f:\n"
-        "    f.write(b'parent data')\n"
-        "    f.flush()\n"
+        "    f.write(b'parent data')  # still in the buffer the children inherit\n"
         "    for how in ('exit', 'sigterm'):\n"
         "        pid = os.fork()\n"
         "        if pid == 0 and how == 'exit':\n"

@@ -77,7 +77,12 @@ class atomic_output:
         assert self._out is not None
         if self._pid != os.getpid():
             # A forked child leaving the block (say, by sys.exit): the output is its parent's.
-            _quietly(lambda: self._out.file.close())  # type: ignore[union-attr]
+            # Close this copy of the descriptor first, so that closing the file object cannot
+            # flush the buffer it inherited into the parent's file (a forked child has one thread:
+            # nothing can take the descriptor's number in between).
+            f = self._out.file
+            _quietly(lambda: os.close(f.fileno()))
+            _quietly(f.close)
             return
         if exc_type is None:
             self._out.commit()
