@@ -119,7 +119,9 @@ def test_the_temporary_file_is_anonymous_or_named_after_its_writer(tmp_path: Pat
 
 
 @pytest.mark.parametrize("exc", [RuntimeError("source failed"), KeyboardInterrupt()], ids=["error", "interrupt"])
-def test_a_failed_or_interrupted_seal_leaves_the_target_and_no_temp(tmp_path: Path, exc: BaseException, mode: str) -> None:
+def test_a_failed_or_interrupted_seal_leaves_the_target_and_no_temp(
+    tmp_path: Path, exc: BaseException, mode: str
+) -> None:
     target = tmp_path / "out.tseal"
     target.write_bytes(b"previous output")
     with pytest.raises(type(exc)):
@@ -343,7 +345,8 @@ def test_sigkill_with_named_temps_leaves_one_that_the_next_run_removes(tmp_path:
         "import sys\nfrom tensorseal import KekRecipient, seal_to_file\n"
         "seal_to_file([b'x'], sys.argv[1], [KekRecipient('default', 1, bytes(32))], plaintext_length=1)\n"
     )
-    p = subprocess.run([sys.executable, "-c", code, str(tmp_path / "next.tseal")], capture_output=True, text=True, timeout=120)
+    args = [sys.executable, "-c", code, str(tmp_path / "next.tseal")]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stderr == f"removed 1 temporary entry left in {tmp_path} by an interrupted tensorseal run: {left}\n"
     assert listing(tmp_path) == ["next.tseal"]

@@ -16,9 +16,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -47,31 +48,53 @@ def wait_for(what: str, probe: Callable[[], T | None], seconds: float = 120) -> 
         time.sleep(0.02)
 
 
-@pytest.fixture()
-def world(tmp_path: Path) -> dict[str, object]:
+@dataclass
+class World:
     """An X25519 identity file, a sealed 6 MiB input, an output directory, a CLI environment."""
+
+    dir: Path
+    out: Path
+    plain: bytes
+    recipient: X25519Recipient
+    env: dict[str, str]
+    started: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    def cli(self, *args: str) -> list[str]:
+        return [node(), str(require_cli()), *args]
+
+    def popen(self, args: list[str], **kw: Any) -> subprocess.Popen[str]:
+        env = {**os.environ, **self.env}
+        p = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kw)
+        self.started.append(p)
+        return p
+
+
+@pytest.fixture()
+def world(tmp_path: Path) -> Iterator[World]:
     secret, public = generate_identity()
     (tmp_path / "id.txt").write_text(format_identity_file(secret))
     plain = os.urandom(6 << 20)
     (tmp_path / "in.tseal").write_bytes(seal_bytes(plain, [X25519Recipient(public)]))
-    out = tmp_path / "out"
-    out.mkdir()
+    (tmp_path / "out").mkdir()
     env = {"TENSORSEAL_HOME": str(tmp_path / "home"), "TENSORSEAL_NATIVE": "0"}  # named temps
-    return {"dir": tmp_path, "out": out, "plain": plain, "recipient": X25519Recipient(public), "env": env}
+    w = World(tmp_path, tmp_path / "out", plain, X25519Recipient(public), env)
+    yield w
+    for p in w.started:  # a CLI still waiting on its FIFO after a failed test
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
 
 
 class FedOpen:
     """``tensorseal open FIFO -o OUT`` fed by the test: it writes what it was given and waits."""
 
-    def __init__(self, w: dict[str, object], name: str) -> None:
-        d, self.out = Path(str(w["dir"])), Path(str(w["out"])) / name
-        self.fifo = d / f"{name}.fifo"
+    def __init__(self, w: World, name: str) -> None:
+        self.out = w.out / name
+        self.fifo = w.dir / f"{name}.fifo"
         os.mkfifo(self.fifo)
-        args = [node(), str(require_cli()), "open", str(self.fifo), "-o", str(self.out), "-i", str(d / "id.txt")]
-        self.proc = subprocess.Popen(
-            args, env={**os.environ, **w["env"]}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True  # type: ignore[dict-item]
-        )
-        self.sealed = (d / "in.tseal").read_bytes()
+        args = w.cli("open", str(self.fifo), "-o", str(self.out), "-i", str(w.dir / "id.txt"))
+        self.proc = w.popen(args, stdout=subprocess.DEVNULL)
+        self.sealed = (w.dir / "in.tseal").read_bytes()
         self.fd = wait_for("the CLI to open its input", self._open_feed)
         os.set_blocking(self.fd, True)
         self._feed(self.sealed[: 4 << 20])  # header and some chunks; the rest held back
@@ -113,34 +136,31 @@ class FedOpen:
         os.close(self.fd)
 
 
-def test_python_removes_a_dead_cli_writers_temp_and_keeps_a_live_ones(world, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
-    out = Path(str(world["out"]))
+def test_python_removes_a_dead_cli_writers_temp_and_keeps_a_live_ones(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = world.out
     live = FedOpen(world, "live.bin")
     dead = FedOpen(world, "dead.bin")
-    try:
-        live_temp, dead_temp = live.temp(), dead.temp()
-        assert TEMP.search(live_temp.name)[2] == start_time(live.proc.pid)  # type: ignore[index]
-    except BaseException:
-        live.kill()
-        dead.kill()
-        raise
+    live_temp, dead_temp = live.temp(), dead.temp()
+    assert TEMP.search(live_temp.name)[2] == start_time(live.proc.pid)  # type: ignore[index]
     dead.kill()
     assert dead.proc.returncode == -signal.SIGKILL
     live_size = live_temp.stat().st_size
     with caplog.at_level(logging.WARNING, logger="tensorseal"):
-        seal_to_file([b"from python"], out / "py.tseal", [world["recipient"]], plaintext_length=11)
+        seal_to_file([b"from python"], out / "py.tseal", [world.recipient], plaintext_length=11)
     assert caplog.messages == [
         f"removed 1 temporary entry left in {out} by an interrupted tensorseal run: {dead_temp.name}"
     ]
     assert live_temp.exists() and live_temp.stat().st_size >= live_size, "a live writer's temp is never touched"
     r = live.finish()
     assert r.returncode == 0, r.stderr
-    assert (out / "live.bin").read_bytes() == world["plain"]
+    assert (out / "live.bin").read_bytes() == world.plain
     assert sorted(p.name for p in out.iterdir()) == ["live.bin", "py.tseal"]
 
 
-def test_the_cli_removes_a_dead_python_writers_temp_and_keeps_a_live_ones(world) -> None:  # type: ignore[no-untyped-def]
-    out = Path(str(world["out"]))
+def test_the_cli_removes_a_dead_python_writers_temp_and_keeps_a_live_ones(world: World) -> None:
+    out = world.out
     code = NAMED + (
         "import os, signal, sys\nfrom tensorseal import KekRecipient, seal_to_file\n"
         "def gen():\n"
@@ -156,21 +176,20 @@ def test_the_cli_removes_a_dead_python_writers_temp_and_keeps_a_live_ones(world)
     # This process is a live Python writer: its temporary file must survive the CLI's clean-up.
     mine = f"other.tseal.tseal-tmp-{os.getpid()}-{start_time(os.getpid())}-{'cd' * 8}"
     (out / mine).write_bytes(b"in progress")
-    r = run_cli(["open", str(Path(str(world["dir"])) / "in.tseal"), "-o", str(out / "x.bin"), "-i", str(Path(str(world["dir"])) / "id.txt")], world["env"])  # type: ignore[arg-type]
+    args = ["open", str(world.dir / "in.tseal"), "-o", str(out / "x.bin"), "-i", str(world.dir / "id.txt")]
+    r = run_cli(args, world.env)
     assert f"tensorseal: removed 1 temporary entry left in {out} by an interrupted tensorseal run: {left}" in r.stderr
     assert sorted(os.listdir(out)) == sorted([mine, "x.bin"])
-    assert (out / "x.bin").read_bytes() == world["plain"]
+    assert (out / "x.bin").read_bytes() == world.plain
 
 
-def test_python_writes_a_fifo_that_the_cli_reads_as_a_stream(world) -> None:  # type: ignore[no-untyped-def]
-    d, out = Path(str(world["dir"])), Path(str(world["out"]))
-    fifo = d / "pipe.tseal"
+def test_python_writes_a_fifo_that_the_cli_reads_as_a_stream(world: World) -> None:
+    out, fifo = world.out, world.dir / "pipe.tseal"
     os.mkfifo(fifo)
     data = os.urandom((5 << 20) + 3)
-    args = [node(), str(require_cli()), "open", str(fifo), "-o", str(out / "plain.bin"), "-i", str(d / "id.txt")]
-    cli = subprocess.Popen(args, env={**os.environ, **world["env"]}, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # type: ignore[dict-item]
+    cli = world.popen(world.cli("open", str(fifo), "-o", str(out / "plain.bin"), "-i", str(world.dir / "id.txt")))
     try:
-        seal_to_file([data[: 1 << 20], data[1 << 20 :]], fifo, [world["recipient"]], plaintext_length=len(data))
+        seal_to_file([data[: 1 << 20], data[1 << 20 :]], fifo, [world.recipient], plaintext_length=len(data))
     except BaseException:
         cli.kill()
         raise
