@@ -32,7 +32,7 @@ Cleanup = Callable[[], None]
 
 _SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 _cleanups: dict[int, Cleanup] = {}
-_installed: dict[int, object] = {}  # signal -> the handler it had (SIG_DFL)
+_installed: set[int] = set()  # signals whose default action this module replaced
 _lock = threading.RLock()
 _next_id = 0
 
@@ -91,14 +91,14 @@ def _install() -> None:
             signal.signal(s, _on_signal)
         except (ValueError, OSError):
             continue  # not the main interpreter
-        _installed[s] = signal.SIG_DFL
+        _installed.add(s)
 
 
 def _uninstall_if_idle() -> None:
     if _cleanups or not _installed or not _on_main_thread():
         return
     for s in list(_installed):
-        del _installed[s]
+        _installed.discard(s)
         try:
             if signal.getsignal(s) is _on_signal:  # not if the host replaced it meanwhile
                 signal.signal(s, signal.SIG_DFL)
