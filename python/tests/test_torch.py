@@ -50,6 +50,18 @@ def test_safetensors_round_trip_and_library_compat(tmp_path: Path) -> None:
         assert torch.equal(f.get_tensor("bf"), t["bf"])
 
 
+def test_outputs_to_dev_null_and_a_symlinked_path(tmp_path: Path) -> None:
+    # The same output rules as every writer: a device is written in place, a link replaced.
+    tst.save_file(sample(), "/dev/null", recipients=[R])
+    tst.save({"m": sample()}, "/dev/null", recipients=[R])
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    (tmp_path / "real").write_bytes(b"keep")
+    (tmp_path / "ckpt.tseal").symlink_to(tmp_path / "real")
+    tst.save({"step": 1}, tmp_path / "ckpt.tseal", recipients=[R])
+    assert (tmp_path / "real").read_bytes() == b"keep" and not (tmp_path / "ckpt.tseal").is_symlink()
+    assert tst.load(tmp_path / "ckpt.tseal", identities=[I]) == {"step": 1}
+
+
 def test_torch_save_load(tmp_path: Path) -> None:
     obj = {"step": 3, "model": sample(), "opt": {"lr": 0.1}}
     tst.save(obj, tmp_path / "ckpt.tseal", recipients=[R])

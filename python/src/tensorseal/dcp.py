@@ -8,8 +8,9 @@ decrypts only the byte ranges it asks for. Shards (``__0_0.distcp``...) and the 
 file (tensor names, shapes, storage offsets: secret too) are all ``.tseal`` files.
 
 Writing: plaintext is sealed as it is written, one chunk at a time, into a temporary file
-beside the destination; closing the stream seals the final chunk, fsyncs, and renames it over
-the destination (and fsyncs the directory). A failed write removes the temporary file. Only
+beside the destination (:class:`~tensorseal.output.atomic_output`: anonymous where the file
+system allows); closing the stream seals the final chunk, fsyncs, and links or renames it into
+place (and fsyncs the directory). A failed write removes the temporary file. Only
 ciphertext reaches the disk, and memory holds at most one pending chunk per open stream.
 
 Reading: each file is opened with :class:`~tensorseal.reader.SealedFile` (header, keys,
@@ -46,7 +47,8 @@ from typing import Any, cast
 from .errors import TensorSealError, fail
 from .format.stanza import Identity, Recipient
 from .reader import SealedFile, naming
-from .writer import DEFAULT_CHUNK_SIZE, Sealer, _fsync_dir, atomic_output
+from .output import atomic_output, fsync_dir
+from .writer import DEFAULT_CHUNK_SIZE, Sealer
 
 try:
     import torch.distributed.checkpoint as _dcp
@@ -124,7 +126,7 @@ class _SealingStream(io.RawIOBase):
         return len(view)
 
     def close(self) -> None:
-        """Seals the final chunk, fsyncs, renames over the destination (once)."""
+        """Seals the final chunk, fsyncs, puts the file in place (once)."""
         if not self._done:
             self._done = True
             try:
@@ -303,7 +305,7 @@ class SealedFileSystem(FileSystem):
 
     def rename(self, path: str | os.PathLike[str], new_path: str | os.PathLike[str]) -> None:
         super().rename(path, new_path)
-        _fsync_dir(os.path.dirname(os.path.abspath(os.fspath(new_path))))
+        fsync_dir(os.path.dirname(os.path.abspath(os.fspath(new_path))))
 
 
 @dataclasses.dataclass

@@ -21,7 +21,8 @@ from .errors import error, fail
 from .format.stanza import Identity, Recipient
 from .reader import SealedFile, naming
 from .st_format import CONTENT_TYPE, Layout, build_header, header_size, parse_header
-from .writer import DEFAULT_CHUNK_SIZE, Sealer, atomic_output
+from .output import atomic_output
+from .writer import DEFAULT_CHUNK_SIZE, Sealer
 
 __all__ = ["load_file", "save_file", "load", "save", "safe_open", "CONTENT_TYPE"]
 

@@ -20,7 +20,8 @@ from .errors import fail
 from .format.stanza import Identity, Recipient
 from .safetensors import SealedSafetensors, _as_list, _options, _recipients, seal_pieces
 from .st_format import build_header
-from .writer import DEFAULT_CHUNK_SIZE, Sealer, atomic_output
+from .output import atomic_output
+from .writer import DEFAULT_CHUNK_SIZE, Sealer
 
 try:
     import torch as _torch

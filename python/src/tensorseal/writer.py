@@ -1,23 +1,23 @@
 """Sealing: a fresh file key wrapped for every recipient, a descriptor, the chunked payload.
 
-Outputs are written to a temporary file next to the destination, fsynced and renamed, so a
-failed seal never leaves a partial file; only ciphertext ever reaches the disk.
+Outputs go through :class:`~tensorseal.output.atomic_output` (an unnamed temporary file beside
+the destination, fsynced, then linked or renamed into place), so a failed or interrupted seal
+never leaves a partial file; only ciphertext ever reaches the disk.
 """
 
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable, Mapping, Sequence
-from typing import BinaryIO
 
-from .errors import error, fail
+from .errors import fail
 from .format.chunked import payload_context
 from .format.descriptor import DEFAULT_CONTENT_TYPE, Descriptor, encode_descriptor
 from .format.filekey import FILE_KEY_SIZE, generate_file_key, payload_input_key
 from .format.header import DEFAULT_SLOT_CAPACITY, encode_header
 from .format.payload import PayloadSealer
 from .format.stanza import Recipient, Stanza
+from .output import atomic_output
 
 DEFAULT_CHUNK_SIZE = 1 << 20
 _PIECE = 8 << 20
@@ -124,7 +124,7 @@ def seal_to_file(
     plaintext_length: int | None,
     **options: object,
 ) -> None:
-    """Seals plaintext pieces into ``path`` atomically (temporary file, fsync, rename).
+    """Seals plaintext pieces into ``path`` atomically (see :class:`~tensorseal.output.atomic_output`).
 
     Args:
         chunks: the plaintext, in pieces of any size.
@@ -160,77 +160,3 @@ def seal_file(
         size = os.fstat(f.fileno()).st_size
         pieces = iter(lambda: f.read(_PIECE), b"")
         seal_to_file(pieces, dst, recipients, plaintext_length=size, **options)
-
-
-class atomic_output:
-    """Context manager: a temporary file beside ``path``, renamed over it on success only.
-
-    The temporary file is ``<name>.tseal-tmp-<random>`` (created exclusively, mode 0600, as the
-    CLI names its own); it is fsynced, renamed over ``path`` and the directory fsynced. On any
-    failure, including KeyboardInterrupt, it is removed, so ``path`` is either untouched or the
-    complete output. An existing ``path`` that is not a regular file (a directory, a symlink, a
-    FIFO, a device) is refused (``E_USAGE``) and never replaced.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
-        self._tmp: str | None = None
-        self._f: BinaryIO | None = None
-
-    def __enter__(self) -> BinaryIO:
-        _check_replaceable(self.path)
-        d, name = os.path.split(os.path.abspath(self.path))
-        self._tmp = os.path.join(d, f"{name}.tseal-tmp-{os.urandom(8).hex()}")
-        try:
-            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError as e:
-            raise error("E_IO", f"cannot create a temporary file in {d}: {e.strerror}").naming(self.path) from None
-        self._f = os.fdopen(fd, "wb")
-        return self._f
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        assert self._f is not None and self._tmp is not None
-        try:
-            if exc_type is None:
-                self._f.flush()
-                os.fsync(self._f.fileno())
-            self._f.close()
-            if exc_type is None:
-                _check_replaceable(self.path)
-                os.replace(self._tmp, self.path)
-                self._tmp = None
-                _fsync_dir(os.path.dirname(os.path.abspath(self.path)))
-        except OSError as e:
-            raise error("E_IO", f"cannot write the output: {e.strerror}").naming(self.path) from None
-        finally:
-            if self._tmp is not None:
-                try:
-                    os.unlink(self._tmp)
-                except OSError:
-                    pass
-
-
-def _check_replaceable(path: str) -> None:
-    """``E_USAGE`` unless ``path`` is absent or a regular file (never a symlink)."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise error("E_IO", f"cannot check the output: {e.strerror}").naming(path) from None
-    if not stat.S_ISREG(st.st_mode):
-        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
-        raise error("E_USAGE", f"the output exists and is {kind}: refusing to replace it; choose another path").naming(path)
-
-
-def _fsync_dir(d: str) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -1,9 +1,9 @@
 """File-system plumbing for the keystore, the same protocol as ``src/keys/keystore-file.ts`` so
 the TS CLI and this package can write one keystore side by side:
 
-- atomic replacement of ``keystore.json``: a temporary file in the same directory (mode 0600),
-  fsync, rename, fsync of the directory; the temporary file is removed on any failure, so a
-  crash leaves either the old or the new file;
+- atomic replacement of ``keystore.json`` by the package's atomic output (``output.py``, the
+  engine's rules: a temporary file in the same directory, mode 0600, fsync, link or rename,
+  fsync of the directory), so a crash leaves either the old or the new file;
 - ``keystore.lock``: created already holding the writer's pid (written to a temporary name,
   then hard-linked to the lock name, which fails atomically if it exists); a lock whose process
   no longer exists on this host is removed by the next writer; otherwise a writer waits up to
@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import fail
+from ..errors import TensorSealError, fail
+from ..output import write_file_atomic
 
 KEYSTORE_FILE = "keystore.json"
 LOCK_FILE = "keystore.lock"
@@ -34,33 +35,10 @@ def keystore_path(home: Path) -> Path:
 def write_keystore_file(home: Path, data: bytes) -> None:
     """Replaces keystore.json with ``data`` (mode 0600) so readers never see a partial file."""
     target = keystore_path(home)
-    tmp = home / f".{KEYSTORE_FILE}.{os.urandom(8).hex()}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.fchmod(fd, 0o600)  # exact mode whatever the umask
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-        _fsync_dir(home)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        fail("E_KEYSTORE", f"cannot write {target}: {e.strerror or e}")
-
-
-def _fsync_dir(d: Path) -> None:
-    fd = os.open(d, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        write_file_atomic(target, data)
+    except TensorSealError as e:
+        fail("E_KEYSTORE", f"cannot write {target}: {e.message}")
 
 
 @contextmanager
