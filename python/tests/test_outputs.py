@@ -36,7 +36,8 @@ from tensorseal.safetensors import load_file, save_file
 KEK = bytes(range(32))
 R, I = KekRecipient("default", 1, KEK), KekIdentity.single("default", 1, KEK)
 MARKER = b"PLAINTEXT-MARKER-91c2" * 8
-TEMP = re.compile(r"\.tseal-tmp-(\d+)-(\d+)-[0-9a-f]{16}$")
+TEMP = re.compile(r"\.tseal-tmp-(\d+)-(\d+)-(\d+)-[0-9a-f]{16}$")
+NS = re.fullmatch(r"pid:\[(\d+)\]", os.readlink("/proc/self/ns/pid"))[1]  # this pid namespace
 NAMED = "import tensorseal.output; tensorseal.output.O_TMPFILE = 0\n"
 
 
@@ -111,10 +112,10 @@ def test_the_temporary_file_is_anonymous_or_named_after_its_writer(tmp_path: Pat
         assert len(held) == 1 and re.fullmatch(rf"{tmp_path}/#\d+ \(deleted\)", held[0]), held
     else:
         (name,) = names
-        assert name == "m" * 180 + name[180:], "the base name is cut to 180 bytes"
+        assert name == "m" * 170 + name[170:], "the base name is cut to 170 bytes"
         m = TEMP.search(name)
-        assert m and name[180:].startswith(".tseal-tmp-"), name
-        assert (int(m[1]), m[2]) == (os.getpid(), start_time(os.getpid()))
+        assert m and name[170:].startswith(".tseal-tmp-"), name
+        assert (m[1], int(m[2]), m[3]) == (NS, os.getpid(), start_time(os.getpid()))
     assert listing(tmp_path) == [long_name]
 
 
@@ -224,19 +225,20 @@ def test_dead_writers_temps_are_removed_by_the_first_output_in_the_directory(
         live_start = start_time(live.pid)
         dead = dead_pid()
         hexpart = "0123456789abcdef"
-        dead_file = f"a.tseal.tseal-tmp-{dead}-4242-{hexpart}"
-        reused_pid = f"b.tseal.tseal-tmp-{live.pid}-{int(live_start) - 1}-{hexpart}"  # pid reused
-        dead_dir = f".m.tseal-tmp-{dead}-4242-{hexpart}"
+        dead_file = f"a.tseal.tseal-tmp-{NS}-{dead}-4242-{hexpart}"
+        reused_pid = f"b.tseal.tseal-tmp-{NS}-{live.pid}-{int(live_start) - 1}-{hexpart}"  # pid reused
+        dead_dir = f".m.tseal-tmp-{NS}-{dead}-4242-{hexpart}"
         keep = [
-            f"c.tseal.tseal-tmp-{live.pid}-{live_start}-{hexpart}",  # a live writer's
-            f"d.tseal.tseal-tmp-{os.getpid()}-{start_time(os.getpid())}-{hexpart}",  # this process's
-            f"e.tseal.tseal-tmp-{dead}-4242-{hexpart}x",  # not a temporary's name
+            f"c.tseal.tseal-tmp-{NS}-{live.pid}-{live_start}-{hexpart}",  # a live writer's
+            f"d.tseal.tseal-tmp-{NS}-{os.getpid()}-{start_time(os.getpid())}-{hexpart}",  # this process's
+            f"e.tseal.tseal-tmp-{NS}-{dead}-4242-{hexpart}x",  # not a temporary's name
             f"f.tseal.tseal-tmp-{hexpart}",
+            f"g.tseal.tseal-tmp-1-{dead}-4242-{hexpart}",  # another pid namespace: cannot be judged
         ]
         for name in [dead_file, reused_pid, *keep]:
             (tmp_path / name).write_bytes(MARKER)
         if os.geteuid() == 0:  # only root can give a file to another user
-            keep.append(f"theirs.tseal-tmp-{dead}-4242-{hexpart}")
+            keep.append(f"theirs.tseal-tmp-{NS}-{dead}-4242-{hexpart}")
             (tmp_path / keep[-1]).write_bytes(MARKER)
             os.chown(tmp_path / keep[-1], 65534, 65534)
         (tmp_path / dead_dir / "sub").mkdir(parents=True)
@@ -340,7 +342,7 @@ def test_sigkill_with_named_temps_leaves_one_that_the_next_run_removes(tmp_path:
     child.kill()
     assert child.wait(timeout=120) == -signal.SIGKILL
     (left,) = listing(tmp_path)
-    assert left.startswith(f"out.tseal.tseal-tmp-{child.pid}-") and TEMP.search(left)
+    assert left.startswith(f"out.tseal.tseal-tmp-{NS}-{child.pid}-") and TEMP.search(left)
     assert MARKER[:32] not in (tmp_path / left).read_bytes(), "ciphertext only"
     # The next run (a fresh process: unconfigured logging prints the warning on stderr).
     code = NAMED + (
@@ -377,14 +379,15 @@ def test_a_forked_child_leaves_its_parents_output_alone(tmp_path: Path) -> None:
 
 def test_a_forked_child_names_its_temps_with_its_own_pid_and_start_time(tmp_path: Path) -> None:
     code = (
-        "import os, re\nfrom tensorseal.temps import own_start, temp_path_for\n"
-        "parent = own_start()\n"
+        "import os, re\nfrom tensorseal.temps import own_stamp, temp_path_for\n"
+        "parent = own_stamp()\n"
         "pid = os.fork()\n"
         "if pid == 0:\n"
         "    stat = open('/proc/self/stat').read()\n"
         "    start = stat[stat.rfind(')') + 2 :].split(' ')[19]\n"
         "    m = re.search(r'-(\\d+)-(\\d+)-[0-9a-f]{16}$', temp_path_for('x'))\n"
-        "    os._exit(0 if (int(m[1]), m[2]) == (os.getpid(), start) and start != parent else 1)\n"
+        "    mine = (int(m[1]), m[2]) == (os.getpid(), start)\n"
+        "    os._exit(0 if mine and own_stamp() != parent else 1)\n"
         "assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
@@ -393,7 +396,7 @@ def test_a_forked_child_names_its_temps_with_its_own_pid_and_start_time(tmp_path
 def test_the_keystore_file_is_written_by_the_same_rules(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from tensorseal.keys.keystore_file import write_keystore_file
 
-    leftover = f"keystore.json.tseal-tmp-{dead_pid()}-99-{'ab' * 8}"
+    leftover = f"keystore.json.tseal-tmp-{NS}-{dead_pid()}-99-{'ab' * 8}"
     (tmp_path / leftover).write_bytes(b"{}")
     with caplog.at_level(logging.WARNING, logger="tensorseal"):
         write_keystore_file(tmp_path, b'{"k": 1}')

@@ -1,5 +1,5 @@
-"""Python and the TS CLI share one temporary-output protocol (``<name>.tseal-tmp-<pid>-<start>-
-<hex>``): each removes the other's dead writers' leftovers, never a live writer's, and Python
+"""Python and the TS CLI share one temporary-output protocol (``<name>.tseal-tmp-<ns>-<pid>-
+<start>-<hex>``): each removes the other's dead writers' leftovers, never a live writer's, and Python
 writes into a FIFO that the CLI reads as a stream.
 
 Needs Node.js and the built CLI (`npx tsc -p tsconfig.json` in the repository root); fails, not
@@ -28,7 +28,8 @@ from tensorseal import X25519Recipient, generate_identity, seal_bytes, seal_to_f
 from tensorseal.keys.x25519 import format_identity_file
 
 T = TypeVar("T")
-TEMP = re.compile(r"\.tseal-tmp-(\d+)-(\d+)-[0-9a-f]{16}$")
+TEMP = re.compile(r"\.tseal-tmp-(\d+)-(\d+)-(\d+)-[0-9a-f]{16}$")  # ns, pid, start
+NS = re.fullmatch(r"pid:\[(\d+)\]", os.readlink("/proc/self/ns/pid"))[1]  # type: ignore[index]
 NAMED = "import tensorseal.output; tensorseal.output.O_TMPFILE = 0\n"
 
 
@@ -113,7 +114,7 @@ class FedOpen:
         def probe() -> Path | None:
             for p in self.out.parent.iterdir():
                 m = TEMP.search(p.name)
-                if p.name.startswith(self.out.name) and m and int(m[1]) == self.proc.pid and p.stat().st_size > 0:
+                if p.name.startswith(self.out.name) and m and int(m[2]) == self.proc.pid and p.stat().st_size > 0:
                     return p
             return None
 
@@ -143,7 +144,7 @@ def test_python_removes_a_dead_cli_writers_temp_and_keeps_a_live_ones(
     live = FedOpen(world, "live.bin")
     dead = FedOpen(world, "dead.bin")
     live_temp, dead_temp = live.temp(), dead.temp()
-    assert TEMP.search(live_temp.name)[2] == start_time(live.proc.pid)  # type: ignore[index]
+    assert TEMP.search(live_temp.name)[3] == start_time(live.proc.pid)  # type: ignore[index]
     dead.kill()
     assert dead.proc.returncode == -signal.SIGKILL
     live_size = live_temp.stat().st_size
@@ -172,9 +173,9 @@ def test_the_cli_removes_a_dead_python_writers_temp_and_keeps_a_live_ones(world:
     p = subprocess.Popen([sys.executable, "-c", code, str(out / "py.tseal")])
     assert p.wait(timeout=120) == -signal.SIGKILL
     (left,) = os.listdir(out)
-    assert left.startswith(f"py.tseal.tseal-tmp-{p.pid}-") and TEMP.search(left)
+    assert left.startswith(f"py.tseal.tseal-tmp-{NS}-{p.pid}-") and TEMP.search(left)
     # This process is a live Python writer: its temporary file must survive the CLI's clean-up.
-    mine = f"other.tseal.tseal-tmp-{os.getpid()}-{start_time(os.getpid())}-{'cd' * 8}"
+    mine = f"other.tseal.tseal-tmp-{NS}-{os.getpid()}-{start_time(os.getpid())}-{'cd' * 8}"
     (out / mine).write_bytes(b"in progress")
     args = ["open", str(world.dir / "in.tseal"), "-o", str(out / "x.bin"), "-i", str(world.dir / "id.txt")]
     r = run_cli(args, world.env)

@@ -7,7 +7,7 @@ The same rules as the TypeScript engine (``src/engine/atomic.ts``, ``output.ts``
   and only then takes the target's name; the directory is fsynced after. Where the file system
   allows it (Linux, O_TMPFILE) the temporary file is anonymous: it has no name until linkat
   gives it the target's, so even a SIGKILL or power loss leaves nothing behind. Elsewhere it
-  is a named ``<target>.tseal-tmp-<pid>-<start>-<random>`` (temps.py): removed on failure and
+  is a named ``<target>.tseal-tmp-<ns>-<pid>-<start>-<random>`` (temps.py): removed on failure and
   on interrupts (interrupt.py), and a later run (Python or the CLI) removes those of dead
   writers. An existing target is replaced by rename: a symbolic link is replaced, not followed.
 - A path that names a device, FIFO or socket (``/dev/null``, a named pipe), directly or through

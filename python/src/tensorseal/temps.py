@@ -1,13 +1,16 @@
 """Names of temporary outputs, and removal of the ones a killed process left behind.
 
-The same protocol as the TypeScript engine (``src/engine/stale-temps.ts``), so either language
-cleans up after the other. A temporary name carries its writer's pid and that process's start
-time (``<name>.tseal-tmp-<pid>-<start>-<16 hex>``, the start being field 22 of
-``/proc/<pid>/stat``), so a later run can tell a dead writer's leftovers from a live writer's
-work: a pid that is gone, or now belongs to a process that started at another time, cannot come
-back. The first time a process creates an output in a directory it removes the dead writers'
-temporaries there (files truncated first, directories wiped the same way) and says so with one
-warning on the ``tensorseal`` logger. Only the current user's entries are touched.
+The same protocol as the TypeScript engine (``src/engine/stale-temps.ts`` and
+``process-stamp.ts``), so either language cleans up after the other. A temporary name carries
+its writer's process stamp: pid namespace, pid and start time
+(``<name>.tseal-tmp-<ns>-<pid>-<start>-<16 hex>``; ns is the inode of ``/proc/self/ns/pid``,
+start is field 22 of ``/proc/<pid>/stat``), so a later run can tell a dead writer's leftovers
+from a live writer's work: a pid that is gone, or now belongs to a process that started at
+another time, cannot come back; a writer in another pid namespace (a container sharing the
+directory) cannot be judged and is left alone. The first time a process creates an output in a
+directory it removes the dead writers' temporaries there (files truncated first, directories
+wiped the same way) and says so with one warning on the ``tensorseal`` logger. Only the current
+user's entries are touched. Without /proc nothing is ever judged dead.
 """
 
 from __future__ import annotations
@@ -22,34 +25,47 @@ import threading
 from .errors import printable
 
 MARK = ".tseal-tmp-"
-TEMP_PATTERN = re.compile(r"\.tseal-tmp-(\d+)-(\d+)-[0-9a-f]{16}$")
-# Room for the mark, pid, start time and random part within a 255-byte file name.
-MAX_BASE_BYTES = 180
+TEMP_PATTERN = re.compile(r"\.tseal-tmp-(\d+)-(\d+)-(\d+)-[0-9a-f]{16}$")
+# Room for the mark, stamp and random part within a 255-byte file name.
+MAX_BASE_BYTES = 170
 
 log = logging.getLogger("tensorseal")
 
 
-def process_start_time(pid: int) -> str | None:
-    """The start time of ``pid`` in clock ticks since boot (/proc), or None if it is not running."""
+def start_time_of(pid: int) -> str | None:
+    """The start time of ``pid`` as /proc shows it; None when no such process runs (a zombie has ended)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             text = f.read().decode("latin-1")
     except OSError:
         return None
-    # Field 22; the command name (field 2) may contain spaces and parentheses: skip past it.
+    # "pid (comm) state ...": comm may hold spaces and parentheses, so split after the last ")".
     fields = text[text.rfind(")") + 2 :].split(" ")
-    return fields[19] if len(fields) > 19 else None
+    if not fields or fields[0] in ("Z", "X"):
+        return None
+    start = fields[19] if len(fields) > 19 else ""
+    return start if start.isdigit() else None
 
 
-_own: tuple[int, str] | None = None
+def pid_namespace() -> str | None:
+    """The inode number of this process's pid namespace, or None."""
+    try:
+        m = re.fullmatch(r"pid:\[(\d+)\]", os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        return None
+    return m[1] if m else None
 
 
-def own_start() -> str:
-    """This process's start time ("0" without /proc). Per pid: a forked child has its own."""
+_own: tuple[int, str | None] | None = None
+
+
+def own_stamp() -> str | None:
+    """``<ns>-<pid>-<start>`` of this process, or None without /proc. Per pid: a forked child has its own."""
     global _own
     pid = os.getpid()
     if _own is None or _own[0] != pid:
-        _own = (pid, process_start_time(pid) or "0")
+        ns, start = pid_namespace(), start_time_of(pid)
+        _own = (pid, f"{ns}-{pid}-{start}" if ns and start else None)
     return _own[1]
 
 
@@ -58,25 +74,15 @@ def temp_path_for(target: str) -> str:
     d, base = os.path.split(target)
     while len(os.fsencode(base)) > MAX_BASE_BYTES:
         base = base[:-1]
-    return os.path.join(d, f"{base}{MARK}{os.getpid()}-{own_start()}-{os.urandom(8).hex()}")
+    tag = own_stamp() or f"0-{os.getpid()}-0"
+    return os.path.join(d, f"{base}{MARK}{tag}-{os.urandom(8).hex()}")
 
 
-def writer_alive(pid: int, start: str) -> bool:
-    """True while the process that made a temporary named with ``pid`` and ``start`` may run."""
-    if pid == os.getpid():
+def may_be_alive(ns: str, pid: int, start: str) -> bool:
+    """False only when the writer is certainly gone: same pid namespace, pid free or reused."""
+    if own_stamp() is None or ns != pid_namespace():
         return True
-    now = process_start_time(pid)
-    if now is not None:
-        return now == start or start == "0"
-    if own_start() != "0":
-        return False  # /proc works here, and has no such process
-    try:
-        os.kill(pid, 0)  # no /proc: a pid that exists is treated as the writer
-        return True
-    except OverflowError:
-        return False
-    except OSError as e:
-        return e.errno == errno.EPERM
+    return start_time_of(pid) == start
 
 
 _scanned: set[str] = set()
@@ -97,7 +103,7 @@ def remove_stale_temps(directory: str) -> None:
     removed: list[str] = []
     for name in names:
         m = TEMP_PATTERN.search(name)
-        if not m or writer_alive(int(m[1]), m[2]):
+        if not m or may_be_alive(m[1], int(m[2]), m[3]):
             continue
         path = os.path.join(key, name)
         try:
