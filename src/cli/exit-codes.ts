@@ -12,6 +12,8 @@ export const EXIT = {
   io: 7,
   provider: 8,
   keyState: 9,
+  /** stdout was closed by its reader (`| head`): 128 + SIGPIPE, as a shell tool killed by it. */
+  brokenPipe: 141,
 } as const;
 
 const BY_CODE: Record<ErrorCode, number> = {
@@ -23,6 +25,8 @@ const BY_CODE: Record<ErrorCode, number> = {
   E_KEY: EXIT.noKey,
   E_HEADER_MAC: EXIT.authentication,
   E_COMMITMENT: EXIT.authentication,
+  // Not usage: the file is genuine but not the one expected (another tenant's, a swapped file).
+  E_CONTEXT: EXIT.authentication,
   E_DECRYPT: EXIT.authentication,
   E_TRUNCATED: EXIT.authentication,
   E_TRAILING: EXIT.authentication,

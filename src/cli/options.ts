@@ -1,6 +1,7 @@
 /** Small parsers shared by commands: repeated k=v flags, sizes, output guards. */
 import { lstatSync, statSync } from "node:fs";
 import { fail } from "../format/errors.js";
+import { jsonText } from "../format/printable.js";
 
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -52,6 +53,7 @@ export function isStreamInput(path: string): boolean {
   return st !== undefined && !st.isFile() && !st.isDirectory();
 }
 
+/** JSON on stdout; controls and bidi characters inside strings as \u escapes (jsonText). */
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  process.stdout.write(`${jsonText(value, 2)}\n`);
 }

@@ -2,9 +2,13 @@
  * One-line notices the library gives about the user's files (stale temporaries it removed).
  * They go to stderr unless the host takes them; never a key, passphrase or plaintext byte.
  */
+import { printable } from "../format/printable.js";
+
 type NoticeHandler = (message: string) => void;
 
-let handler: NoticeHandler = (message) => process.stderr.write(`tensorseal: ${message}\n`);
+/** Notices name paths: escaped, so a file name cannot drive the terminal. */
+let handler: NoticeHandler = (message) =>
+  process.stderr.write(`tensorseal: ${printable(message)}\n`);
 
 export function notice(message: string): void {
   handler(message);

@@ -12,7 +12,7 @@
  * file grants. Concurrent rewraps of one file are not serialised here: callers must not race.
  */
 import { open } from "node:fs/promises";
-import { fail } from "../format/errors.js";
+import { fail, namingFile } from "../format/errors.js";
 import { encodeSlot, slotOffset } from "../format/header.js";
 import type { Identity, Recipient, Stanza } from "../format/stanza.js";
 import { unlockFileKey } from "../format/unlock.js";
@@ -31,7 +31,12 @@ export interface RewrapResult {
   readonly stanzas: readonly Stanza[];
 }
 
-export async function rewrapFile(path: string, opts: RewrapOptions): Promise<RewrapResult> {
+/** Errors about the file's contents name `path` (format/errors.ts, namingFile). */
+export function rewrapFile(path: string, opts: RewrapOptions): Promise<RewrapResult> {
+  return namingFile(path, () => rewrapInPlace(path, opts));
+}
+
+async function rewrapInPlace(path: string, opts: RewrapOptions): Promise<RewrapResult> {
   const fh = await io(`open ${path} for update`, () => open(path, "r+"));
   try {
     const { size } = await io(`stat ${path}`, () => fh.stat());

@@ -4,6 +4,7 @@ import type { ParsedHeader } from "../../format/header.js";
 import { describeStanza } from "../describe.js";
 import { identitiesFor } from "../keys-context.js";
 import { printJson } from "../options.js";
+import { print } from "../output.js";
 import { formatTensorRows, tensorRows } from "./inspect-tensors.js";
 import { identityOptions } from "./shared.js";
 
@@ -45,7 +46,7 @@ export function registerInspect(program: Command): void {
         `verified:      ${verified ? "yes, every chunk authenticated" : "no (pass --verify or a key)"}`,
         ...(tensors ? formatTensorRows(tensors) : []),
       ];
-      process.stdout.write(`${lines.join("\n")}\n`);
+      for (const line of lines) print(line); // escaped: every field here is the file's to choose
     });
 }
 

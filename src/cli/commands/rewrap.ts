@@ -75,7 +75,7 @@ async function campaign(files: string[], o: Record<string, unknown>): Promise<vo
   }
   const ks = await openKeystore();
   const extra = o.identity || o.passphrase || o.passphraseFile ? await identitiesFor(null, o) : [];
-  const bar = progressBar("rewrapping");
+  const bar = progressBar("rewrapping", { unit: "items" });
   const r: CampaignResult = await rewrapToLatest(ks, {
     files,
     journal: (o.journal as string | undefined) ?? DEFAULT_JOURNAL,
