@@ -1,7 +1,9 @@
 /** Small parsers shared by commands: repeated k=v flags, sizes, output guards. */
-import { lstatSync, statSync } from "node:fs";
+import { existsSync, lstatSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { fail } from "../format/errors.js";
 import { jsonText } from "../format/printable.js";
+import { MANIFEST_NAME, SEALED_SUFFIX } from "../integrations/model-dir/manifest.js";
 
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -44,6 +46,17 @@ export function checkOutput(path: string, force: boolean | undefined): void {
   if (st?.isDirectory()) fail("E_USAGE", `${path} is a directory: give an output file name`);
   if (st && !st.isFile()) return;
   if (!force) fail("E_USAGE", `${path} exists: pass --force to overwrite it`);
+}
+
+/** A directory where a sealed file is expected: say what to do with it instead (E_USAGE). */
+export function checkSealedInput(path: string): void {
+  if (path === "-" || !statSync(path, { throwIfNoEntry: false })?.isDirectory()) return;
+  if (existsSync(join(path, MANIFEST_NAME + SEALED_SUFFIX)))
+    fail(
+      "E_USAGE",
+      `${path} is a sealed model directory: open it with \`tensorseal open-dir ${path} -o DIR\`, or name one of its .tseal files`,
+    );
+  fail("E_USAGE", `${path} is a directory: give a sealed file`);
 }
 
 /** stdin, or a FIFO / device (`<(cmd)`, /dev/stdin): read as a stream, not mapped as a file. */

@@ -3,7 +3,7 @@ import { inspectFile, verifyFile } from "../../engine/index.js";
 import type { ParsedHeader } from "../../format/header.js";
 import { describeStanza } from "../describe.js";
 import { identitiesFor } from "../keys-context.js";
-import { printJson } from "../options.js";
+import { checkSealedInput, printJson } from "../options.js";
 import { print } from "../output.js";
 import { formatTensorRows, tensorRows } from "./inspect-tensors.js";
 import { identityOptions } from "./shared.js";
@@ -23,6 +23,7 @@ export function registerInspect(program: Command): void {
       "\nExamples:\n  tensorseal inspect model.tseal\n  tensorseal inspect model.tseal --verify --json\n  tensorseal inspect model.safetensors.tseal --tensors",
     )
     .action(async (file: string, o) => {
+      checkSealedInput(file);
       const header = await inspectFile(file);
       const info = headerInfo(header);
       const wantsVerify = o.verify || o.identity || o.passphrase || o.passphraseFile;

@@ -3,7 +3,14 @@ import type { OpenResult } from "../../engine/index.js";
 import { inspectFile, openFile, openStream } from "../../engine/index.js";
 import { fail, namingFile } from "../../format/errors.js";
 import { identitiesFor } from "../keys-context.js";
-import { checkOutput, collect, isStreamInput, parsePairs, printJson } from "../options.js";
+import {
+  checkOutput,
+  checkSealedInput,
+  collect,
+  isStreamInput,
+  parsePairs,
+  printJson,
+} from "../options.js";
 import { say } from "../output.js";
 import { runStream } from "../streams.js";
 import { progressBar } from "../terminal.js";
@@ -29,6 +36,7 @@ export function registerOpen(program: Command): void {
       "\nExamples:\n  tensorseal open model.safetensors.tseal -o model.safetensors\n  tensorseal open ckpt.tseal -i ~/.tensorseal/id.txt -o - | sha256sum",
     )
     .action(async (input: string, o) => {
+      checkSealedInput(input);
       const output: string = o.output ?? defaultOutput(input);
       checkOutput(output, o.force);
       const expectContext = parsePairs(o.expectContext, "--expect-context");

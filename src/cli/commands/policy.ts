@@ -151,11 +151,20 @@ Examples:\n  tensorseal policy test --policy policies/ --request samples.json\n 
     )
     .action(async (o: { policy?: string; request: string; json?: boolean }) => {
       const authz = o.policy ? await Authorizer.fromDir(o.policy) : Authorizer.default();
+      let text: string;
+      try {
+        text = await readFile(o.request, "utf8");
+      } catch (e) {
+        return fail(
+          "E_IO",
+          `cannot read --request ${o.request}: ${(e as NodeJS.ErrnoException).code}`,
+        );
+      }
       let doc: unknown;
       try {
-        doc = JSON.parse(await readFile(o.request, "utf8"));
+        doc = JSON.parse(text);
       } catch (e) {
-        fail("E_USAGE", `--request ${o.request}: ${(e as Error).message}`);
+        fail("E_USAGE", `--request ${o.request} is not JSON: ${(e as Error).message}`);
       }
       const list = (Array.isArray(doc) ? doc : (doc as { requests?: unknown })?.requests) as
         | SampleRequest[]

@@ -3,7 +3,7 @@ import { inspectFile, verifyFile } from "../../engine/index.js";
 import { isTensorSealError, type TensorSealError } from "../../format/errors.js";
 import { exitCodeFor } from "../exit-codes.js";
 import { identitiesFor } from "../keys-context.js";
-import { printJson } from "../options.js";
+import { checkSealedInput, printJson } from "../options.js";
 import { print } from "../output.js";
 import { progressBar } from "../terminal.js";
 import { identityOptions } from "./shared.js";
@@ -22,6 +22,7 @@ export function registerVerify(program: Command): void {
       const label = files.length > 1 ? `verifying ${i + 1}/${files.length}` : "verifying";
       const bar = progressBar(label);
       try {
+        checkSealedInput(file);
         const identities = await identitiesFor(await inspectFile(file), o);
         await verifyFile(file, { identities, onProgress: (d, t) => bar.update(d, t, file) });
         results.push({ file, ok: true });
