@@ -5,6 +5,7 @@ import { describeStanza } from "../describe.js";
 import { identitiesFor } from "../keys-context.js";
 import { checkSealedInput, printJson } from "../options.js";
 import { print } from "../output.js";
+import { progressBar } from "../terminal.js";
 import { formatTensorRows, tensorRows } from "./inspect-tensors.js";
 import { identityOptions } from "./shared.js";
 
@@ -27,8 +28,12 @@ export function registerInspect(program: Command): void {
       const header = await inspectFile(file);
       const info = headerInfo(header);
       const wantsVerify = o.verify || o.identity || o.passphrase || o.passphraseFile;
+      const bar = progressBar("verifying");
       const verified = wantsVerify
-        ? await verifyFile(file, { identities: await identitiesFor(header, o) })
+        ? await verifyFile(file, {
+            identities: await identitiesFor(header, o),
+            onProgress: bar.update,
+          }).finally(() => bar.done())
         : null;
       const tensors = o.tensors ? await tensorRows(file, await identitiesFor(header, o)) : null;
       if (o.json)
