@@ -220,6 +220,39 @@ describe("a passphrase prompt without a terminal", () => {
   });
 });
 
+describe("a passphrase prompt on a terminal", () => {
+  const hasScript = spawnSync("script", ["--version"]).status === 0;
+  let s: Sandbox;
+  before(() => {
+    s = sandbox();
+    writeFileSync(join(s.dir, "w.bin"), "weights");
+    writeFileSync(join(s.dir, "pw"), "secret words\n");
+    const r = s.run(["seal", "w.bin", "-o", "p.tseal", "--passphrase-file", "pw"]);
+    assert.equal(r.status, 0, r.stderr);
+  });
+  after(() => s.cleanup());
+
+  /** The CLI on a pseudo-terminal (util-linux script) that receives `typed`. */
+  function typing(args: string[], typed: string) {
+    const cmd = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ");
+    return spawnSync("script", ["-qfec", cmd, "/dev/null"], {
+      env: { ...s.env, SHELL: "/bin/sh" },
+      cwd: s.dir,
+      input: typed,
+      encoding: "utf8",
+      timeout: 60_000, // a prompt that never got its line must not hang the suite
+    });
+  }
+
+  // (Ctrl-C at the prompt is not tested here: whether it arrives as a character in raw mode or
+  // as SIGINT before depends on timing; both end with 130.)
+  test("reads it from the terminal", { skip: !hasScript && "no `script`" }, () => {
+    const ok = typing(["open", "p.tseal", "-o", "p.out", "-p"], "secret words\r");
+    assert.equal(ok.status, 0, ok.stdout);
+    assert.equal(readFileSync(join(s.dir, "p.out"), "utf8"), "weights");
+  });
+});
+
 test("every error code maps to an exit code that docs/CLI.md documents with it", () => {
   const source = readFileSync(join(ROOT, "src/format/errors.ts"), "utf8");
   const union = /export type ErrorCode =([^;]+);/.exec(source)![1]!;
