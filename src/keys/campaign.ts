@@ -103,7 +103,8 @@ export async function rewrapToLatest(ks: Keystore, opts: CampaignOptions): Promi
       } catch (e) {
         if (!isTensorSealError(e)) throw e;
         result.failed++;
-        result.failures.push({ file, error: e.message });
+        // Each failure is listed with its file: the message without it.
+        result.failures.push({ file, error: e.file === file ? e.detail : e.message });
       }
     }
     opts.onProgress?.(++finished, total);

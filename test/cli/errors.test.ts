@@ -88,6 +88,17 @@ describe("errors name the file, in every command that reads it", () => {
       lines.map((l) => l.split(flipped).length - 1),
       [0, 1],
     );
+    for (const args of [
+      ["rewrap", good, header, "--add-recipient", "kek:default"],
+      ["rewrap", "--to-latest", good, header],
+    ]) {
+      if (args[1] === "--to-latest") assert.equal(s.run(["keys", "rotate", "default"]).status, 0);
+      const r = s.run(args);
+      assert.equal(r.status, 1, r.stderr);
+      const failed = r.stderr.split("\n").filter((l) => l.includes("FAILED"));
+      assert.equal(failed.length, 1, r.stderr);
+      assert.equal(failed[0]!.split(header).length - 1, 1, r.stderr);
+    }
   });
 
   test("open-dir and exec name the tampered file of a model", () => {

@@ -55,7 +55,7 @@ export function registerRewrap(program: Command): void {
           results.push({ file, ok: true, generation: r.generation });
         } catch (e) {
           if (!isTensorSealError(e) || files.length === 1) throw e;
-          results.push({ file, ok: false, error: e.message });
+          results.push({ file, ok: false, error: e.file === file ? e.detail : e.message });
         }
       }
       if (o.json) printJson(results);
