@@ -2,7 +2,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { isatty, ReadStream } from "node:tty";
-import { exitBySignal } from "../engine/index.js";
+import { exitBySignal } from "../engine/interrupt.js";
 import { fail } from "../format/errors.js";
 import { printable } from "../format/printable.js";
 
