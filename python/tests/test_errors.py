@@ -135,7 +135,7 @@ def test_wrong_key_no_key_missing_file_and_header_only_reads_name_the_file(file)
     assert_names(e.value, path, "E_NO_IDENTITY")
     with pytest.raises(TensorSealError) as e:
         SealedFile(path, [I], expect_context={"model": "m"})
-    assert_names(e.value, path, "E_USAGE")
+    assert_names(e.value, path, "E_CONTEXT")  # not usage: genuine, but not the file expected
     missing = path.parent / "missing.tseal"
     with pytest.raises(TensorSealError) as e:
         open_file(missing, [I])

@@ -14,6 +14,8 @@ export const EXIT = {
   keyState: 9,
   /** `verify`: every file is authentic, but one still carries a leftover header slot. */
   leftoverSlot: 10,
+  /** stdout was closed by its reader (`| head`): 128 + SIGPIPE, as a shell tool killed by it. */
+  brokenPipe: 141,
 } as const;
 
 const BY_CODE: Record<ErrorCode, number> = {
@@ -25,6 +27,8 @@ const BY_CODE: Record<ErrorCode, number> = {
   E_KEY: EXIT.noKey,
   E_HEADER_MAC: EXIT.authentication,
   E_COMMITMENT: EXIT.authentication,
+  // Not usage: the file is genuine but not the one expected (another tenant's, a swapped file).
+  E_CONTEXT: EXIT.authentication,
   E_DECRYPT: EXIT.authentication,
   E_TRUNCATED: EXIT.authentication,
   E_TRAILING: EXIT.authentication,

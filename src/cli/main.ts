@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { isTensorSealError } from "../format/errors.js";
+import { printable, printableText } from "../format/printable.js";
 import { registerAudit } from "./commands/audit.js";
 import { registerExec } from "./commands/exec.js";
 import { registerHsm } from "./commands/hsm.js";
@@ -38,6 +39,8 @@ export function buildProgram(): Command {
     )
     .version("0.1.0")
     .exitOverride()
+    // Commander quotes the arguments it refuses: escaped like every other message.
+    .configureOutput({ outputError: (text, write) => write(printableText(text)) })
     .showHelpAfterError("(run with --help for usage)")
     .option(
       "--server <url>",
@@ -93,19 +96,45 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) {
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    if (isTensorSealError(e)) {
-      process.stderr.write(`tensorseal: error: ${e.message}\n`);
-      return exitCodeFor(e.code);
-    }
-    const err = e as NodeJS.ErrnoException;
-    if (err?.code && typeof err.code === "string" && err.syscall) {
-      process.stderr.write(`tensorseal: error: ${err.syscall} ${err.path ?? ""}: ${err.code}\n`);
-      return EXIT.io;
-    }
-    process.stderr.write(`tensorseal: internal error: ${err?.message ?? String(e)}\n`);
-    return EXIT.internal;
+    return report(e);
   }
 }
+
+/**
+ * One line on stderr for any error, and its exit code: never a stack trace. Messages are
+ * escaped as the last line of defence (they may quote a header, a name, a path).
+ */
+function report(e: unknown): number {
+  if (isTensorSealError(e)) {
+    process.stderr.write(`tensorseal: error: ${printable(e.message)}\n`);
+    return exitCodeFor(e.code);
+  }
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === "EPIPE") return EXIT.brokenPipe; // the reader stopped reading: say nothing
+  if (err?.code && typeof err.code === "string" && err.syscall) {
+    const what = `${err.syscall}${err.path ? ` ${err.path}` : ""}`;
+    process.stderr.write(`tensorseal: error: cannot ${printable(what)}: ${printable(err.code)}\n`);
+    return EXIT.io;
+  }
+  process.stderr.write(
+    `tensorseal: internal error: ${printable(String(err?.message ?? e))} (please report it)\n`,
+  );
+  return EXIT.internal;
+}
+
+/** Errors outside the command's promise (a stream's "error" event, a closed stdout). */
+function reportAndExit(e: unknown): void {
+  process.exitCode = report(e);
+  process.exit();
+}
+
+process.on("uncaughtException", reportAndExit);
+process.on("unhandledRejection", reportAndExit);
+// A failed write to stdout (EPIPE, ENOSPC). A stream command's pipeline also destroys stdout
+// with its own error: that one the command's promise reports, with the file's name.
+process.stdout.on("error", (e) => {
+  if (!isTensorSealError(e)) reportAndExit(e);
+});
 
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;

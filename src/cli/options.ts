@@ -1,6 +1,9 @@
 /** Small parsers shared by commands: repeated k=v flags, sizes, output guards. */
-import { lstatSync, statSync } from "node:fs";
+import { existsSync, lstatSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { fail } from "../format/errors.js";
+import { jsonText } from "../format/printable.js";
+import { MANIFEST_NAME, SEALED_SUFFIX } from "../integrations/model-dir/manifest.js";
 
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -45,6 +48,17 @@ export function checkOutput(path: string, force: boolean | undefined): void {
   if (!force) fail("E_USAGE", `${path} exists: pass --force to overwrite it`);
 }
 
+/** A directory where a sealed file is expected: say what to do with it instead (E_USAGE). */
+export function checkSealedInput(path: string): void {
+  if (path === "-" || !statSync(path, { throwIfNoEntry: false })?.isDirectory()) return;
+  if (existsSync(join(path, MANIFEST_NAME + SEALED_SUFFIX)))
+    fail(
+      "E_USAGE",
+      `${path} is a sealed model directory: open it with \`tensorseal open-dir ${path} -o DIR\`, or name one of its .tseal files`,
+    );
+  fail("E_USAGE", `${path} is a directory: give a sealed file`);
+}
+
 /** stdin, or a FIFO / device (`<(cmd)`, /dev/stdin): read as a stream, not mapped as a file. */
 export function isStreamInput(path: string): boolean {
   if (path === "-") return true;
@@ -52,6 +66,7 @@ export function isStreamInput(path: string): boolean {
   return st !== undefined && !st.isFile() && !st.isDirectory();
 }
 
+/** JSON on stdout; controls and bidi characters inside strings as \u escapes (jsonText). */
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  process.stdout.write(`${jsonText(value, 2)}\n`);
 }

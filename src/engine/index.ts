@@ -6,7 +6,7 @@
 
 export { AtomicOutput, type CommitOptions, withAtomicOutput } from "./atomic.js";
 export { exitBySignal, onInterrupt, uninterruptible } from "./interrupt.js";
-export { onNotice, printable } from "./notices.js";
+export { onNotice } from "./notices.js";
 export { openFile, verifyFile } from "./open-file.js";
 export { type OpenedInMemory, type OpenToMemoryOptions, openToMemory } from "./open-memory.js";
 export type {

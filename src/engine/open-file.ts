@@ -7,6 +7,7 @@
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { wipeChunkKeys } from "../format/chunked.js";
+import { namingFile } from "../format/errors.js";
 import { type AtomicOutput, withAtomicOutput } from "./atomic.js";
 import { io } from "./fsutil.js";
 import type { OpenOptions, OpenResult, VerifyOptions } from "./options.js";
@@ -17,21 +18,20 @@ import { unlockFile } from "./sealed-header.js";
 import { fdSink } from "./sink.js";
 import { openStream } from "./stream.js";
 
-export async function openFile(
-  input: string,
-  output: string,
-  opts: OpenOptions,
-): Promise<OpenResult> {
-  if ((await outputKind(output)) === "special") {
-    // A device or FIFO is written in place as a stream (output.ts): like stdout, it receives
-    // each chunk once that chunk authenticated.
-    return withOutputStream(output, (w) => openStream(createReadStream(input), w, opts));
-  }
-  return openOrVerify(input, output, opts);
+/** Errors about the sealed file's contents name `input` (format/errors.ts, namingFile). */
+export function openFile(input: string, output: string, opts: OpenOptions): Promise<OpenResult> {
+  return namingFile(input, async () => {
+    if ((await outputKind(output)) === "special") {
+      // A device or FIFO is written in place as a stream (output.ts): like stdout, it receives
+      // each chunk once that chunk authenticated.
+      return withOutputStream(output, (w) => openStream(createReadStream(input), w, opts));
+    }
+    return openOrVerify(input, output, opts);
+  });
 }
 
 export function verifyFile(input: string, opts: VerifyOptions): Promise<OpenResult> {
-  return openOrVerify(input, null, opts);
+  return namingFile(input, () => openOrVerify(input, null, opts));
 }
 
 async function openOrVerify(

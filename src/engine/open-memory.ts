@@ -13,7 +13,7 @@
 import { open } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { wipeChunkKeys } from "../format/chunked.js";
-import { fail } from "../format/errors.js";
+import { fail, namingFile } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
 import type { Identity } from "../format/stanza.js";
 import { io } from "./fsutil.js";
@@ -41,10 +41,12 @@ export interface OpenedInMemory {
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
 }
 
-export async function openToMemory(
-  path: string,
-  opts: OpenToMemoryOptions,
-): Promise<OpenedInMemory> {
+/** Errors about the file's contents name `path` (format/errors.ts, namingFile). */
+export function openToMemory(path: string, opts: OpenToMemoryOptions): Promise<OpenedInMemory> {
+  return namingFile(path, () => openInto(path, opts));
+}
+
+async function openInto(path: string, opts: OpenToMemoryOptions): Promise<OpenedInMemory> {
   const threads = opts.threads ?? availableParallelism();
   if (!Number.isSafeInteger(threads) || threads < 1) {
     fail("E_USAGE", `threads must be a whole number >= 1, got ${threads}`);

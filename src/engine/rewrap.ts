@@ -19,13 +19,14 @@
  * file grants. Concurrent rewraps of one file are not serialised here: callers must not race.
  */
 import { open } from "node:fs/promises";
-import { fail } from "../format/errors.js";
+import { fail, namingFile } from "../format/errors.js";
 import { encodeSlot, encodeSlotBody, slotOffset } from "../format/header.js";
+import { printable } from "../format/printable.js";
 import type { Identity, Recipient, Stanza } from "../format/stanza.js";
 import { unlockFileKey } from "../format/unlock.js";
 import { io, writeAll } from "./fsutil.js";
 import { uninterruptible } from "./interrupt.js";
-import { notice, printable } from "./notices.js";
+import { notice } from "./notices.js";
 import { readFileHeader } from "./sealed-header.js";
 
 /** Returns the new stanza list; returning the same stanzas (byte for byte) writes no new slot. */
@@ -45,7 +46,12 @@ export interface RewrapResult {
   readonly cleared: "stale" | "damaged" | null;
 }
 
-export async function rewrapFile(path: string, opts: RewrapOptions): Promise<RewrapResult> {
+/** Errors about the file's contents name `path` (format/errors.ts, namingFile). */
+export function rewrapFile(path: string, opts: RewrapOptions): Promise<RewrapResult> {
+  return namingFile(path, () => rewrapInPlace(path, opts));
+}
+
+async function rewrapInPlace(path: string, opts: RewrapOptions): Promise<RewrapResult> {
   const fh = await io(`open ${path} for update`, () => open(path, "r+"));
   try {
     const { size } = await io(`stat ${path}`, () => fh.stat());

@@ -6,7 +6,7 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { type ChunkKeys, openChunk, TAG_SIZE, wipeChunkKeys } from "../format/chunked.js";
 import type { Descriptor } from "../format/descriptor.js";
-import { fail } from "../format/errors.js";
+import { fail, namingFile } from "../format/errors.js";
 import { PayloadGeometry } from "../format/geometry.js";
 import type { ParsedHeader } from "../format/header.js";
 import type { Identity } from "../format/stanza.js";
@@ -26,6 +26,7 @@ export class SealedFile {
   private readonly geometry: PayloadGeometry;
 
   private constructor(
+    private readonly path: string,
     private readonly fh: FileHandle,
     readonly header: ParsedHeader,
     readonly plaintextLength: number,
@@ -36,6 +37,7 @@ export class SealedFile {
     this.geometry = new PayloadGeometry(header.descriptor.chunkSize);
   }
 
+  /** Errors about the file's contents name `path` (format/errors.ts, namingFile). */
   static async open(
     path: string,
     identities: readonly Identity[],
@@ -43,8 +45,10 @@ export class SealedFile {
   ): Promise<SealedFile> {
     const fh = await io(`open ${path}`, () => open(path, "r"));
     try {
-      const u = await unlockFile(fh, path, { identities, expectContext: opts.expectContext });
-      const file = new SealedFile(fh, u.header, u.plaintextLength, u.chunksOffset, u.keys);
+      const u = await namingFile(path, () =>
+        unlockFile(fh, path, { identities, expectContext: opts.expectContext }),
+      );
+      const file = new SealedFile(path, fh, u.header, u.plaintextLength, u.chunksOffset, u.keys);
       try {
         // The final chunk authenticates the length; without it a cut file would look shorter.
         await file.decryptChunks(file.geometry.chunkCount(u.plaintextLength) - 1, 1);
@@ -94,7 +98,11 @@ export class SealedFile {
   }
 
   /** One read for the sealed chunks, then openChunk on each (exactly the format's code). */
-  private async decryptChunks(first: number, count: number): Promise<Buffer> {
+  private decryptChunks(first: number, count: number): Promise<Buffer> {
+    return namingFile(this.path, () => this.decryptChunksOf(first, count));
+  }
+
+  private async decryptChunksOf(first: number, count: number): Promise<Buffer> {
     const g = this.geometry;
     const sizes = Array.from({ length: count }, (_, i) =>
       g.chunkPlaintextLength(first + i, this.plaintextLength),
@@ -121,7 +129,7 @@ export async function inspectFile(path: string): Promise<ParsedHeader> {
   const fh = await io(`open ${path}`, () => open(path, "r"));
   try {
     const { size } = await io(`stat ${path}`, () => fh.stat());
-    return await readFileHeader(fh, size);
+    return await namingFile(path, () => readFileHeader(fh, size));
   } finally {
     await fh.close().catch(() => {});
   }

@@ -58,10 +58,10 @@ export function checkExpectedContext(
 ): void {
   for (const [k, v] of Object.entries(expect ?? {})) {
     if (!Object.hasOwn(descriptor.context, k)) {
-      fail("E_USAGE", `encryption context has no key ${JSON.stringify(k)}, which is required`);
+      fail("E_CONTEXT", `encryption context has no key ${JSON.stringify(k)}, which is required`);
     }
     if (descriptor.context[k] !== v) {
-      fail("E_USAGE", `encryption context value for ${JSON.stringify(k)} does not match`);
+      fail("E_CONTEXT", `encryption context value for ${JSON.stringify(k)} does not match`);
     }
   }
 }

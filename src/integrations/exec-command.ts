@@ -5,6 +5,7 @@
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { resolve } from "node:path";
+import { printable } from "../format/printable.js";
 
 /** The command could not be started; `exitCode` follows the shell (126, 127). */
 export class ExecError extends Error {
@@ -54,13 +55,5 @@ export function commandError(program: string, code: string, why?: string): ExecE
   return new ExecError(
     code === "ENOENT" ? 127 : 126,
     `cannot run ${printable(program)}: ${reason}`,
-  );
-}
-
-/** Control and format characters escaped, so a name cannot drive the terminal. */
-export function printable(s: string): string {
-  return s.replace(
-    /[\p{Cc}\p{Cf}]/gu,
-    (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, "0")}`,
   );
 }

@@ -20,8 +20,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { exitBySignal, openFile } from "../engine/index.js";
 import { fail } from "../format/errors.js";
+import { printable } from "../format/printable.js";
 import type { Identity } from "../format/stanza.js";
-import { commandError, ExecError, printable, resolveCommand } from "./exec-command.js";
+import { commandError, ExecError, resolveCommand } from "./exec-command.js";
 import { childEnv } from "./exec-env.js";
 import type { GuardianReport, GuardianRequest } from "./exec-guardian.js";
 import { isSealedModelDir, manifestPath, openModelDir } from "./model-dir/index.js";
@@ -70,6 +71,14 @@ export interface ExecOptions {
   readonly envAllow?: readonly string[];
   /** One-line notices and warnings (default: stderr, prefixed `tensorseal: `). */
   readonly notify?: (line: string) => void;
+  /**
+   * Progress while the models are opened: bytes done of one model (a file, or a directory's
+   * files) and the file at hand; `done` after each model, so before the command starts.
+   */
+  readonly progress?: {
+    update(done: number, total: number, path: string): void;
+    done(): void;
+  };
 }
 
 /** "path" or "path:NAME" (NAME: letters, digits, underscore). */
@@ -150,7 +159,13 @@ class ExecRun {
       if (i === 0) paths.set("model", plain);
       if (m.name) paths.set(m.name, plain);
     }
-    for (const [m, plain] of slots) await this.openModel(m, plain);
+    for (const [m, plain] of slots) {
+      try {
+        await this.openModel(m, plain);
+      } finally {
+        this.opts.progress?.done();
+      }
+    }
     for (const [k, p] of paths) {
       env[k === "model" ? "TENSORSEAL_MODEL" : `TENSORSEAL_MODEL_${k.toUpperCase()}`] = p;
     }
@@ -178,12 +193,20 @@ class ExecRun {
     await mkdir(dirname(plain), { mode: 0o700 });
     if (isSealedModelDir(m.path)) {
       const identities = await this.opts.identitiesFor(manifestPath(m.path));
-      await openModelDir(m.path, plain, { identities });
+      const progress = this.opts.progress;
+      await openModelDir(m.path, plain, {
+        identities,
+        ...(progress && { onProgress: (d, t, p) => progress.update(d, t, p) }),
+      });
     } else {
       if (!existsSync(m.path)) {
         fail("E_USAGE", `${printable(m.path)}: no such sealed file or directory`);
       }
-      await openFile(m.path, plain, { identities: await this.opts.identitiesFor(m.path) });
+      const progress = this.opts.progress;
+      await openFile(m.path, plain, {
+        identities: await this.opts.identitiesFor(m.path),
+        ...(progress && { onProgress: (done, total) => progress.update(done, total, m.path) }),
+      });
     }
   }
 

@@ -15,9 +15,10 @@
  * failures.
  */
 import { open, readFile, rm } from "node:fs/promises";
-import { inspectFile, printable, rewrapFile, type StanzaEdit } from "../engine/index.js";
+import { inspectFile, rewrapFile, type StanzaEdit } from "../engine/index.js";
 import { fail, isTensorSealError } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
+import { printable } from "../format/printable.js";
 import type { Identity, Stanza } from "../format/stanza.js";
 import type { SkippedFile } from "./campaign-paths.js";
 import { KEK_STANZA, parseKekStanza } from "./kek.js";
@@ -180,7 +181,8 @@ export async function rewrapToLatest(ks: Keystore, opts: CampaignOptions): Promi
       } catch (e) {
         if (!isTensorSealError(e)) throw e;
         result.failed++;
-        result.failures.push({ file, error: e.message });
+        // Each failure is listed with its file: the message without it.
+        result.failures.push({ file, error: e.file === file ? e.detail : e.message });
       }
     }
     opts.onProgress?.(++finished, total);

@@ -70,7 +70,7 @@ describe("tensorseal CLI with a PKCS#11 recipient", { skip: why ?? false }, () =
     const env = { ...hsmEnv, TENSORSEAL_PKCS11_PIN: "0000-wrong" };
     const r = s.run(["open", "weights.bin.tseal", "-o", "wrong.bin"], { env });
     assert.equal(r.status, 8, r.stderr);
-    assert.match(r.stderr, /tensorseal: error: pkcs11: .*wrong PIN/);
+    assert.match(r.stderr, /tensorseal: error: weights\.bin\.tseal: pkcs11: .*wrong PIN/);
     assert.ok(!r.stderr.includes("0000-wrong"));
     assert.ok(!existsSync(join(s.dir, "wrong.bin")));
   });

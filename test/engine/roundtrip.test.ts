@@ -157,10 +157,12 @@ test("expectContext: matching passes, a missing or different key is refused", as
   for (const expectContext of wrong) {
     await assert.rejects(
       openFile(sealed, join(dir, "o2"), { identities: [alice.identity], expectContext }),
-      (e: Error & { code?: string }) => {
-        assert.equal(e.code, "E_USAGE");
-        assert.match(e.message, /"(env|tenant)"/);
-        assert.doesNotMatch(e.message, /dev|prod/);
+      (e: Error & { code?: string; file?: string; detail?: string }) => {
+        assert.equal(e.code, "E_CONTEXT"); // not usage: the file is not the one expected
+        assert.equal(e.file, sealed);
+        assert.equal(e.message, `${sealed}: ${e.detail}`);
+        assert.match(e.detail!, /"(env|tenant)"/);
+        assert.doesNotMatch(e.detail!, /dev|prod/);
         return true;
       },
     );

@@ -76,7 +76,7 @@ test("openStream rejects foreign, empty and cut headers, and a wrong context", a
   );
   assert.equal(
     await codeOf(openStream(source(bytes), sink(), { ...ids, expectContext: { env: "dev" } })),
-    "E_USAGE",
+    "E_CONTEXT",
   );
   assert.equal(
     await codeOf(openStream(source(bytes), sink(), { identities: [makeKey("eve").identity] })),

@@ -16,8 +16,9 @@ import { mkdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { describe, test } from "node:test";
 import { mayBeAlive, selfStamp, startTimeOf } from "../../src/engine/process-stamp.js";
+import { printable } from "../../src/format/printable.js";
 import { parseModelSpec, substitute } from "../../src/integrations/exec.js";
-import { ExecError, printable, resolveCommand } from "../../src/integrations/exec-command.js";
+import { ExecError, resolveCommand } from "../../src/integrations/exec-command.js";
 import {
   childEnv,
   DEFAULT_ENV_ALLOW,
@@ -254,7 +255,7 @@ describe("exec command lookup", () => {
 
   test("names are printed with control characters escaped", () => {
     const e = catchExec(() => resolveCommand("evil\u001b[2J\u009b\u202e", "/nonexistent"));
-    assert.equal(e.message, "cannot run evil\\u001b[2J\\u009b\\u202e: not found");
+    assert.equal(e.message, "cannot run evil\\x1b[2J\\x9b\\u202e: not found");
     assert.equal(printable("plain-name_1.0"), "plain-name_1.0");
   });
 });

@@ -7,6 +7,7 @@ names), :mod:`tensorseal.torch` (PyTorch, extra ``tensorseal[torch]``), :mod:`te
 
 from .errors import (
     CommitmentError,
+    ContextError,
     DecryptError,
     ERROR_CODES,
     HeaderMacError,
@@ -45,6 +46,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CommitmentError",
+    "ContextError",
     "DecryptError",
     "Descriptor",
     "ERROR_CODES",

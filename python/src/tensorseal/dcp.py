@@ -22,7 +22,7 @@ caller's buffer.
 Binding: each file's encryption context records its name in the checkpoint (``dcp.file``) and
 the save's id (``dcp.save_id``, also in the metadata). The reader checks both, so a shard
 swapped for another shard, or for the same shard of another checkpoint sealed to the same key,
-fails (``E_USAGE`` naming the context entry) instead of loading the wrong weights. With several
+fails (``E_CONTEXT`` naming the context entry) instead of loading the wrong weights. With several
 ranks, the save id is the coordinator's: it travels to every rank inside its plan (every value
 the ranks must agree on comes from the coordinator, never drawn per rank).
 

@@ -20,6 +20,7 @@ ErrorCode = Literal[
     "E_NO_IDENTITY",
     "E_HEADER_MAC",
     "E_COMMITMENT",
+    "E_CONTEXT",
     "E_DECRYPT",
     "E_TRUNCATED",
     "E_TRAILING",
@@ -117,6 +118,10 @@ class CommitmentError(TensorSealError):
     """Key commitment mismatch: wrong key or context (``E_COMMITMENT``)."""
 
 
+class ContextError(TensorSealError):
+    """The encryption context lacks an expected entry or holds another value (``E_CONTEXT``)."""
+
+
 class DecryptError(TensorSealError):
     """A stanza or chunk failed authentication (``E_DECRYPT``)."""
 
@@ -157,6 +162,7 @@ _CLASSES: dict[str, type[TensorSealError]] = {
     "E_NO_IDENTITY": NoIdentityError,
     "E_HEADER_MAC": HeaderMacError,
     "E_COMMITMENT": CommitmentError,
+    "E_CONTEXT": ContextError,
     "E_DECRYPT": DecryptError,
     "E_TRUNCATED": TruncatedError,
     "E_TRAILING": TrailingError,

@@ -124,7 +124,7 @@ class SealedFile:
         if expect:
             for k, v in expect.items():
                 if self.descriptor.context.get(k) != v:
-                    fail("E_USAGE", f"encryption context {k!r} does not have the expected value")
+                    fail("E_CONTEXT", f"encryption context {k!r} does not have the expected value")
         file_key = unlock_file_key(self.header, identities)
         size = self._f.seek(0, io.SEEK_END)
         self._payload_at = self.header.header_length

@@ -1,6 +1,7 @@
-import { createWriteStream } from "node:fs";
 import type { Command } from "commander";
+import { withOutputStream } from "../../engine/index.js";
 import { fail } from "../../format/errors.js";
+import { jsonSafe } from "../../format/printable.js";
 import {
   apiSource,
   exportAuditLog,
@@ -11,7 +12,8 @@ import {
   verifyAuditSource,
 } from "../../service/index.js";
 import { EXIT } from "../exit-codes.js";
-import { printJson } from "../options.js";
+import { checkOutput, printJson } from "../options.js";
+import { say } from "../output.js";
 import { serviceDbUrl } from "./serve.js";
 import { intFlag, withClient } from "./service-shared.js";
 
@@ -29,7 +31,7 @@ function remoteServer(cmd: Command, db: string | undefined): string | null {
 }
 
 function printSummary(r: VerifyResult, remote: string | null): void {
-  for (const p of r.problems) process.stderr.write(`tensorseal: audit: ${p}\n`);
+  for (const p of r.problems) say(`audit: ${p}`); // problems quote entries: escaped
   const anchored = r.anchor
     ? `, ${r.anchor.lines} anchored checkpoints (newest ${r.anchor.newestSeq})`
     : "";
@@ -39,8 +41,8 @@ function printSummary(r: VerifyResult, remote: string | null): void {
   const unpinned = remote
     ? " (public key as the server reports it: pin it with --public-key)"
     : " (public key read from the database: pin it with --public-key)";
-  process.stderr.write(
-    `tensorseal: audit log${where} ${r.ok ? "verified" : "FAILED verification"}: ${r.entries} entries, ${r.checkpoints} checkpoints${anchored}, ${r.unsigned} unsigned after the newest, ${head} ${r.lastSeq}:${r.lastHash.slice(0, 16)}${r.pinned ? "" : unpinned}\n`,
+  say(
+    `audit log${where} ${r.ok ? "verified" : "FAILED verification"}: ${r.entries} entries, ${r.checkpoints} checkpoints${anchored}, ${r.unsigned} unsigned after the newest, ${head} ${r.lastSeq}:${r.lastHash.slice(0, 16)}${r.pinned ? "" : unpinned}`,
   );
 }
 
@@ -106,6 +108,7 @@ export function registerAudit(program: Command): void {
     )
     .option("--db <url>", "service database")
     .option("--public-key <base64>", "check it under this key (else the one in the database)")
+    .option("--json", "print JSON (the output is one JSON line anyway)")
     .addHelpText(
       "after",
       "\nExample (cron):\n  tensorseal audit checkpoint --public-key KEY >> /mnt/worm/tensorseal-checkpoints.jsonl",
@@ -122,17 +125,23 @@ export function registerAudit(program: Command): void {
     .command("export")
     .description("write every entry as JSON lines (for a SIEM)")
     .option("--db <url>", "service database")
-    .option("-o, --output <file>", "output file, or - for stdout", "-")
+    .option("-o, --output <file>", "output file (written atomically), or - for stdout", "-")
+    .option("-f, --force", "overwrite an existing output file")
+    .option("--json", "print JSON lines (the output is JSON lines anyway)")
     .action(async (o) => {
+      if (o.output !== "-") checkOutput(o.output, o.force);
       const d = await openDatabase(serviceDbUrl(o.db));
-      const out: NodeJS.WritableStream =
-        o.output === "-" ? process.stdout : createWriteStream(o.output, { flags: "wx" });
-      try {
+      // Entries quote principals and names: jsonSafe escapes bidi and C1 characters in them
+      // (the parsed values are unchanged).
+      const write = async (out: NodeJS.WritableStream) => {
         for await (const line of exportAuditLog(d))
-          if (!out.write(line)) await new Promise<void>((r) => out.once("drain", () => r()));
+          if (!out.write(jsonSafe(line))) await new Promise<void>((r) => out.once("drain", r));
+      };
+      try {
+        if (o.output === "-") await write(process.stdout);
+        else await withOutputStream(o.output, write);
       } finally {
         await d.close();
-        if (out !== process.stdout) await new Promise<void>((r) => out.end(() => r()));
       }
     });
 }

@@ -4,6 +4,8 @@ import { fail } from "../../format/errors.js";
 import { ExecError, execWithSealedModels, parseModelSpec } from "../../integrations/exec.js";
 import { identitiesFor } from "../keys-context.js";
 import { collect } from "../options.js";
+import { say } from "../output.js";
+import { progressBar } from "../terminal.js";
 import { identityOptions } from "./shared.js";
 
 export function registerExec(program: Command): void {
@@ -48,10 +50,11 @@ export function registerExec(program: Command): void {
           graceMs: grace * 1000,
           envAllow: (o.env as string[] | undefined) ?? [],
           identitiesFor: async (file) => identitiesFor(await inspectFile(file), o),
+          progress: progressBar("opening"), // erased before the command starts
         });
       } catch (e) {
         if (!(e instanceof ExecError)) throw e;
-        process.stderr.write(`tensorseal: error: ${e.message}\n`);
+        say(`error: ${e.message}`);
         process.exitCode = e.exitCode;
       }
     });

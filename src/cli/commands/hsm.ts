@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { loadProvider, PKCS11_PROVIDER } from "../../keys/index.js";
 import { printJson } from "../options.js";
+import { print, say } from "../output.js";
 
 export function registerHsm(program: Command): void {
   const hsm = program
@@ -21,8 +22,8 @@ export function registerHsm(program: Command): void {
       const recipient = `${PKCS11_PROVIDER}:${keyRef}`;
       if (o.json) printJson({ recipient });
       else {
-        process.stdout.write(`${recipient}\n`);
-        process.stderr.write(`tensorseal: created a non-extractable AES-256 key ${keyRef}\n`);
+        print(recipient);
+        say(`created a non-extractable AES-256 key ${keyRef}`);
       }
     });
 }

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { Keystore } from "../../keys/index.js";
 import { homeDir, keystoreUnlock } from "../keys-context.js";
 import { printJson } from "../options.js";
+import { say } from "../output.js";
 
 export function registerInit(program: Command): void {
   program
@@ -17,6 +18,6 @@ export function registerInit(program: Command): void {
       const ks = await Keystore.init(home, await keystoreUnlock({ confirm: true }));
       await ks.createKey("default");
       if (o.json) printJson({ home, keys: ["default"] });
-      else process.stderr.write(`tensorseal: created keystore in ${home} with key "default"\n`);
+      else say(`created keystore in ${home} with key "default"`);
     });
 }

@@ -3,7 +3,9 @@ import { inspectFile, verifyFile } from "../../engine/index.js";
 import type { ParsedHeader } from "../../format/header.js";
 import { describeStanza } from "../describe.js";
 import { identitiesFor } from "../keys-context.js";
-import { printJson } from "../options.js";
+import { checkSealedInput, printJson } from "../options.js";
+import { print } from "../output.js";
+import { progressBar } from "../terminal.js";
 import { formatTensorRows, tensorRows } from "./inspect-tensors.js";
 import { identityOptions } from "./shared.js";
 import { leftoverMessage } from "./verify.js";
@@ -23,11 +25,16 @@ export function registerInspect(program: Command): void {
       "\nExamples:\n  tensorseal inspect model.tseal\n  tensorseal inspect model.tseal --verify --json\n  tensorseal inspect model.safetensors.tseal --tensors",
     )
     .action(async (file: string, o) => {
+      checkSealedInput(file);
       const header = await inspectFile(file);
       const info = headerInfo(header);
       const wantsVerify = o.verify || o.identity || o.passphrase || o.passphraseFile;
+      const bar = progressBar("verifying");
       const verified = wantsVerify
-        ? await verifyFile(file, { identities: await identitiesFor(header, o) })
+        ? await verifyFile(file, {
+            identities: await identitiesFor(header, o),
+            onProgress: bar.update,
+          }).finally(() => bar.done())
         : null;
       const tensors = o.tensors ? await tensorRows(file, await identitiesFor(header, o)) : null;
       if (o.json)
@@ -47,7 +54,7 @@ export function registerInspect(program: Command): void {
         `verified:      ${verified ? "yes, every chunk authenticated" : "no (pass --verify or a key)"}`,
         ...(tensors ? formatTensorRows(tensors) : []),
       ];
-      process.stdout.write(`${lines.join("\n")}\n`);
+      for (const line of lines) print(line); // escaped: every field here is the file's to choose
     });
 }
 

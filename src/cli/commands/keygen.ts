@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { writeFileAtomic } from "../../engine/output.js";
+import { fail } from "../../format/errors.js";
 import { formatIdentityFile, generateX25519Identity } from "../../keys/index.js";
 import { checkOutput, printJson } from "../options.js";
 
@@ -9,12 +10,13 @@ export function registerKeygen(program: Command): void {
     .description("generate an X25519 identity; prints its public recipient string")
     .option("-o, --output <file>", "identity file to write (mode 0600); default stdout")
     .option("-f, --force", "overwrite an existing identity file")
-    .option("--json", "print JSON with the recipient")
+    .option("--json", "print JSON with the recipient (needs -o: otherwise stdout is the identity)")
     .addHelpText(
       "after",
       "\nExample:\n  tensorseal keygen -o ~/.tensorseal/identity.txt   # share the printed tseal1... string",
     )
     .action(async (o) => {
+      if (o.json && !o.output) fail("E_USAGE", "--json needs -o FILE: stdout is the identity");
       const { identity, recipient } = generateX25519Identity();
       const text = formatIdentityFile(identity);
       if (o.output) {

@@ -1,8 +1,10 @@
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
+import { printable } from "../../format/printable.js";
 import type { KeyInfo, KeySettings } from "../../keys/index.js";
 import { openKeystore } from "../keys-context.js";
 import { printJson } from "../options.js";
+import { print } from "../output.js";
 
 export function registerKeys(program: Command): void {
   const keys = program
@@ -22,15 +24,15 @@ export function registerKeys(program: Command): void {
     .action(async (o) => {
       const list = (await openKeystore()).listKeys();
       if (o.json) return printJson(list);
-      for (const k of list) process.stdout.write(`${summary(k)}\n`);
+      for (const k of list) process.stdout.write(`${summary(k)}\n`); // fields escaped
     });
   keys
     .command("show")
     .argument("<name>")
     .option("--json", "print JSON")
-    .action(async (name: string, o) => {
+    .action(async (name: string) => {
       const k = (await openKeystore()).showKey(name);
-      report(o.json, k, JSON.stringify(k, null, 2));
+      printJson(k); // the human form is the JSON too
     });
   keys
     .command("rotate")
@@ -137,10 +139,19 @@ function versionCommand(
     });
 }
 
+/** Tab-separated, each field escaped (the keystore file is data on disk like any other). */
 function summary(k: KeyInfo): string {
   const states = k.versions.map((v) => `v${v.version}:${v.state}`).join(" ");
-  const period = k.rotationPeriod ? `\trotation ${k.rotationPeriod}s` : "";
-  return `${k.name}\tprimary v${k.primaryVersion}\tmin decrypt v${k.minDecryptionVersion}\tmin encrypt v${k.minEncryptionVersion}${period}\t${states}`;
+  return [
+    k.name,
+    `primary v${k.primaryVersion}`,
+    `min decrypt v${k.minDecryptionVersion}`,
+    `min encrypt v${k.minEncryptionVersion}`,
+    ...(k.rotationPeriod ? [`rotation ${k.rotationPeriod}s`] : []),
+    states,
+  ]
+    .map(printable)
+    .join("\t");
 }
 
 function list(items: string[]): string {
@@ -163,5 +174,5 @@ export function parseDuration(s: string): number | null {
 
 function report(json: boolean | undefined, value: unknown, human: string): void {
   if (json) printJson(value);
-  else process.stdout.write(`${human}\n`);
+  else print(human);
 }

@@ -3,6 +3,8 @@ import { inspectFile } from "../../engine/index.js";
 import { manifestPath, openModelDir } from "../../integrations/model-dir/index.js";
 import { identitiesFor } from "../keys-context.js";
 import { printJson } from "../options.js";
+import { say } from "../output.js";
+import { progressBar } from "../terminal.js";
 import { identityOptions } from "./shared.js";
 
 export function registerOpenDir(program: Command): void {
@@ -23,11 +25,11 @@ export function registerOpenDir(program: Command): void {
     )
     .action(async (dir: string, o) => {
       const identities = await identitiesFor(await inspectFile(manifestPath(dir)), o);
-      const m = await openModelDir(dir, o.output, { identities });
+      const bar = progressBar("opening");
+      const m = await openModelDir(dir, o.output, { identities, onProgress: bar.update }).finally(
+        () => bar.done(),
+      );
       if (o.json) printJson({ output: o.output, model: m.model, files: m.files });
-      else
-        process.stderr.write(
-          `tensorseal: opened ${m.files.length} files of ${dir} -> ${o.output}\n`,
-        );
+      else say(`opened ${m.files.length} files of ${dir} -> ${o.output}`);
     });
 }

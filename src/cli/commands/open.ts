@@ -1,8 +1,17 @@
 import type { Command } from "commander";
+import type { OpenResult } from "../../engine/index.js";
 import { inspectFile, openFile, openStream } from "../../engine/index.js";
-import { fail } from "../../format/errors.js";
+import { fail, namingFile } from "../../format/errors.js";
 import { identitiesFor } from "../keys-context.js";
-import { checkOutput, collect, isStreamInput, parsePairs, printJson } from "../options.js";
+import {
+  checkOutput,
+  checkSealedInput,
+  collect,
+  isStreamInput,
+  parsePairs,
+  printJson,
+} from "../options.js";
+import { say } from "../output.js";
 import { runStream } from "../streams.js";
 import { progressBar } from "../terminal.js";
 import { identityOptions } from "./shared.js";
@@ -27,25 +36,30 @@ export function registerOpen(program: Command): void {
       "\nExamples:\n  tensorseal open model.safetensors.tseal -o model.safetensors\n  tensorseal open ckpt.tseal -i ~/.tensorseal/id.txt -o - | sha256sum",
     )
     .action(async (input: string, o) => {
+      checkSealedInput(input);
       const output: string = o.output ?? defaultOutput(input);
       checkOutput(output, o.force);
       const expectContext = parsePairs(o.expectContext, "--expect-context");
+      if (output === "-" && o.json)
+        fail("E_USAGE", "--json needs -o FILE: stdout is the plaintext");
+      let result: OpenResult;
       if (isStreamInput(input) || output === "-") {
         const header = isStreamInput(input) ? null : await inspectFile(input);
         const identities = await identitiesFor(header, o);
-        await runStream(input, output, (r, w) => openStream(r, w, { identities, expectContext }));
-        return;
+        const open = () =>
+          runStream(input, output, (r, w) => openStream(r, w, { identities, expectContext }));
+        result = input === "-" ? await open() : await namingFile(input, open);
+      } else {
+        const identities = await identitiesFor(await inspectFile(input), o);
+        const bar = progressBar("opening");
+        result = await openFile(input, output, {
+          identities,
+          expectContext,
+          onProgress: bar.update,
+        }).finally(() => bar.done());
       }
-      const identities = await identitiesFor(await inspectFile(input), o);
-      const bar = progressBar("opening");
-      const result = await openFile(input, output, {
-        identities,
-        expectContext,
-        onProgress: bar.update,
-      });
-      bar.done();
       if (o.json) printJson({ output, ...result });
-      else process.stderr.write(`tensorseal: opened ${input} -> ${output}\n`);
+      else if (output !== "-") say(`opened ${input} -> ${output}`);
     });
 }
 

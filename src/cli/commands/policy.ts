@@ -8,6 +8,8 @@ import {
   isSensitivity,
   SENSITIVITIES,
 } from "../../service/index.js";
+import { printJson } from "../options.js";
+import { print } from "../output.js";
 
 /** Labels as Cedar sees them ("k=v" strings) or as the API takes them (a map). */
 type SampleLabels = string[] | Record<string, string>;
@@ -131,6 +133,10 @@ export function registerPolicy(program: Command): void {
     )
     .option("--policy <dir>", "directory of *.cedar files (default: the built-in policy set)")
     .requiredOption("--request <file>", 'JSON: {"requests": [...]} or an array of requests')
+    .option(
+      "--json",
+      "print JSON: {requests, mismatches, policies, results: [{name, decision, reason, policies, expect?, mismatch}]}",
+    )
     .addHelpText(
       "after",
       `\nRequest: {"name": "trainer unwraps", "principal": {"id": "jwt:ci", "type": "Workload", "kind": "jwt", "roles": ["unwrap"]},
@@ -143,34 +149,51 @@ Resources: {"type": "Key", name, labels, sensitivity, artifact?} (artifact = the
            labels as {"k": "v"} or ["k=v"]; sensitivity one of ${SENSITIVITIES.join(" < ")}
 Examples:\n  tensorseal policy test --policy policies/ --request samples.json\n  tensorseal policy test --request samples.json   # the built-in scope policies`,
     )
-    .action(async (o: { policy?: string; request: string }) => {
+    .action(async (o: { policy?: string; request: string; json?: boolean }) => {
       const authz = o.policy ? await Authorizer.fromDir(o.policy) : Authorizer.default();
+      let text: string;
+      try {
+        text = await readFile(o.request, "utf8");
+      } catch (e) {
+        return fail(
+          "E_IO",
+          `cannot read --request ${o.request}: ${(e as NodeJS.ErrnoException).code}`,
+        );
+      }
       let doc: unknown;
       try {
-        doc = JSON.parse(await readFile(o.request, "utf8"));
+        doc = JSON.parse(text);
       } catch (e) {
-        fail("E_USAGE", `--request ${o.request}: ${(e as Error).message}`);
+        fail("E_USAGE", `--request ${o.request} is not JSON: ${(e as Error).message}`);
       }
       const list = (Array.isArray(doc) ? doc : (doc as { requests?: unknown })?.requests) as
         | SampleRequest[]
         | undefined;
       if (!Array.isArray(list) || list.length === 0)
         fail("E_USAGE", `--request ${o.request}: no requests`);
-      let mismatches = 0;
-      list.forEach((s, i) => {
+      const results = list.map((s, i) => {
         const d = authz.authorize(toRequest(s));
         const name = s.name ?? `request ${i + 1}`;
-        const policies = d.policies.length > 0 ? ` [${d.policies.join(", ")}]` : "";
-        let line = `${d.decision.toUpperCase()}  ${name}: ${d.reason}${policies}`;
-        if (s.expect && s.expect !== d.decision) {
-          mismatches++;
-          line += `  (expected ${s.expect}: MISMATCH)`;
-        }
-        process.stdout.write(`${line}\n`);
+        const mismatch = s.expect !== undefined && s.expect !== d.decision;
+        return {
+          name,
+          decision: d.decision,
+          reason: d.reason,
+          policies: d.policies,
+          ...(s.expect && { expect: s.expect }),
+          mismatch,
+        };
       });
-      process.stdout.write(
-        `${list.length} request(s), ${mismatches} mismatch(es) (policies: ${authz.source})\n`,
-      );
+      const mismatches = results.filter((r) => r.mismatch).length;
+      if (o.json) printJson({ requests: list.length, mismatches, policies: authz.source, results });
+      else {
+        for (const r of results) {
+          const policies = r.policies.length > 0 ? ` [${r.policies.join(", ")}]` : "";
+          const verdict = r.mismatch ? `  (expected ${r.expect}: MISMATCH)` : "";
+          print(`${r.decision.toUpperCase()}  ${r.name}: ${r.reason}${policies}${verdict}`);
+        }
+        print(`${list.length} request(s), ${mismatches} mismatch(es) (policies: ${authz.source})`);
+      }
       if (mismatches > 0) process.exitCode = 1;
     });
 }

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { inspectFile, printable, rewrapFile } from "../../engine/index.js";
+import { inspectFile, rewrapFile } from "../../engine/index.js";
 import { fail, isTensorSealError } from "../../format/errors.js";
 import {
   type CampaignResult,
@@ -12,6 +12,7 @@ import {
 } from "../../keys/index.js";
 import { configuredService, identitiesFor, openKeystore, recipientsFor } from "../keys-context.js";
 import { collect, printJson } from "../options.js";
+import { say } from "../output.js";
 import { planRewrap, rewrapPurpose } from "../rewrap-plan.js";
 import { progressBar } from "../terminal.js";
 import { identityOptions } from "./shared.js";
@@ -85,7 +86,7 @@ export function registerRewrap(program: Command): void {
           });
         } catch (e) {
           if (!isTensorSealError(e) || (files.length === 1 && found.skipped.length === 0)) throw e;
-          results.push({ file, ok: false, error: e.message });
+          results.push({ file, ok: false, error: e.file === file ? e.detail : e.message });
         }
       }
       if (o.json) printJson({ results, skipped: found.skipped });
@@ -94,7 +95,7 @@ export function registerRewrap(program: Command): void {
         for (const r of results) {
           const what = !r.ok ? "FAILED" : r.changed ? "rewrapped" : "unchanged";
           const why = r.error ?? (r.changed ? "" : unchangedWhy);
-          say(`${what} ${printable(r.file)}${why ? `: ${why}` : ""}`);
+          say(`${what} ${r.file}${why ? `: ${why}` : ""}`);
         }
         if (files.length === 0) say(`no sealed file found (${found.skipped.length} skipped)`);
       }
@@ -102,12 +103,8 @@ export function registerRewrap(program: Command): void {
     });
 }
 
-function say(line: string): void {
-  process.stderr.write(`tensorseal: ${line}\n`);
-}
-
 function printSkipped(skipped: readonly SkippedFile[]): void {
-  for (const s of skipped) say(`skipped ${printable(s.file)}: ${s.reason}`);
+  for (const s of skipped) say(`skipped ${s.file}: ${s.reason}`);
 }
 
 async function campaign(found: FoundFiles, o: Record<string, unknown>): Promise<void> {
@@ -117,7 +114,7 @@ async function campaign(found: FoundFiles, o: Record<string, unknown>): Promise<
   }
   const ks = await openKeystore();
   const extra = o.identity || o.passphrase || o.passphraseFile ? await identitiesFor(null, o) : [];
-  const bar = progressBar("rewrapping");
+  const bar = progressBar("rewrapping", { unit: "items" });
   const r: CampaignResult = await rewrapToLatest(ks, {
     files: found.files,
     skipped: found.skipped,
@@ -132,7 +129,7 @@ async function campaign(found: FoundFiles, o: Record<string, unknown>): Promise<
   if (o.json) printJson(r);
   else {
     printSkipped(r.skippedFiles);
-    for (const f of r.failures) say(`FAILED ${printable(f.file)}: ${f.error}`);
+    for (const f of r.failures) say(`FAILED ${f.file}: ${f.error}`);
     const n = found.files.length;
     say(
       `${n} file${n === 1 ? "" : "s"}: rewrapped ${r.rewrapped}, already current ${r.current}, failed ${r.failed}${r.resumed ? ` (${r.resumed} from the journal of an interrupted run)` : ""}${r.cleared ? `; ${r.cleared} only had a leftover header slot of an interrupted rewrap cleared` : ""}${r.skipped ? `; skipped ${r.skipped}` : ""}`,

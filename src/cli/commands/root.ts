@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { writeFileAtomic } from "../../engine/output.js";
 import { fail } from "../../format/errors.js";
+import { printable } from "../../format/printable.js";
 import {
   combineRootShares,
   formatShare,
@@ -12,6 +13,7 @@ import {
 } from "../../keys/index.js";
 import { homeDir, keystoreOptions, keystoreUnlock, openKeystore } from "../keys-context.js";
 import { printJson } from "../options.js";
+import { say } from "../output.js";
 import { promptHidden } from "../terminal.js";
 
 export function registerRoot(program: Command): void {
@@ -40,10 +42,10 @@ export function registerRoot(program: Command): void {
         files.push(path);
       }
       if (o.json) printJson({ keystore: ks.id, threshold: o.threshold, files });
-      else
-        process.stderr.write(
-          `tensorseal: wrote ${files.length} shares (any ${o.threshold} recover the root key):\n${files.join("\n")}\n`,
-        );
+      else {
+        say(`wrote ${files.length} shares (any ${o.threshold} recover the root key):`);
+        for (const f of files) process.stderr.write(`${printable(f)}\n`);
+      }
     });
   root
     .command("recover")
@@ -64,8 +66,8 @@ export function registerRoot(program: Command): void {
       ks.close();
       if (o.json) printJson({ recovered: true, rootKeyFile: o.output ?? null });
       else
-        process.stderr.write(
-          `tensorseal: recovered the root key of the keystore in ${homeDir()}${o.output ? `; root key written to ${o.output} (set TENSORSEAL_ROOT_KEY_FILE to it)` : "; it is now sealed by the new passphrase"}\n`,
+        say(
+          `recovered the root key of the keystore in ${homeDir()}${o.output ? `; root key written to ${o.output} (set TENSORSEAL_ROOT_KEY_FILE to it)` : "; it is now sealed by the new passphrase"}`,
         );
     });
   root
@@ -91,8 +93,8 @@ export function registerRoot(program: Command): void {
       await ks.rotateRoot(to);
       if (o.json) printJson({ rotated: true, rootKeyFile: o.output ?? null });
       else
-        process.stderr.write(
-          `tensorseal: rotated the root key${o.output ? `; the new key is in ${o.output} (point TENSORSEAL_ROOT_KEY_FILE at it)` : ""}; earlier root shares no longer work: split again\n`,
+        say(
+          `rotated the root key${o.output ? `; the new key is in ${o.output} (point TENSORSEAL_ROOT_KEY_FILE at it)` : ""}; earlier root shares no longer work: split again`,
         );
     });
 }

@@ -2,6 +2,8 @@ import type { Command } from "commander";
 import { sealModelDir } from "../../integrations/model-dir/index.js";
 import { recipientsFor } from "../keys-context.js";
 import { collect, parsePairs, parseSize, printJson } from "../options.js";
+import { say } from "../output.js";
+import { progressBar } from "../terminal.js";
 
 export function registerSealDir(program: Command): void {
   program
@@ -22,16 +24,18 @@ export function registerSealDir(program: Command): void {
       "\nEach file becomes OUT/<path>.tseal, bound to its path and to this model by its encryption\ncontext; OUT/tensorseal-manifest.json.tseal lists every path, size and SHA-256.\n\nExample:\n  tensorseal seal-dir ./Llama-3-8B -o ./Llama-3-8B.sealed -r tseal1...",
     )
     .action(async (dir: string, o) => {
-      const result = await sealModelDir(dir, o.output, {
+      const opts = {
         recipients: await recipientsFor(o),
         chunkSize: parseSize(o.chunkSize),
         context: parsePairs(o.context, "--context"),
         labels: parsePairs(o.label, "--label"),
-      });
+      };
+      const bar = progressBar("sealing");
+      const result = await sealModelDir(dir, o.output, { ...opts, onProgress: bar.update }).finally(
+        () => bar.done(),
+      );
       if (o.json) printJson({ output: o.output, ...result });
       else
-        process.stderr.write(
-          `tensorseal: sealed ${result.files.length} files of ${dir} -> ${o.output} (model ${result.model})\n`,
-        );
+        say(`sealed ${result.files.length} files of ${dir} -> ${o.output} (model ${result.model})`);
     });
 }

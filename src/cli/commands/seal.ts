@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { sealFile, sealStream } from "../../engine/index.js";
+import { type SealResult, sealFile, sealStream } from "../../engine/index.js";
 import { fail } from "../../format/errors.js";
 import type { Recipient, Stanza } from "../../format/stanza.js";
 import { detectContentType } from "../../integrations/content-type.js";
@@ -21,6 +21,7 @@ import {
   parseSize,
   printJson,
 } from "../options.js";
+import { say } from "../output.js";
 import { withCreationRule } from "../project-config.js";
 import { runStream } from "../streams.js";
 import { progressBar } from "../terminal.js";
@@ -61,6 +62,8 @@ export function registerSeal(program: Command): void {
       checkInput(input);
       checkOutput(output, o.force);
       const streaming = isStreamInput(input) || output === "-";
+      if (output === "-" && o.json)
+        fail("E_USAGE", "--json needs -o FILE: stdout is the sealed file");
       if (o.register) {
         if (!(o.recipient ?? []).some((r: string) => r.startsWith("service:")))
           fail("E_USAGE", "--register needs a service:NAME recipient (-r service:NAME)");
@@ -80,13 +83,14 @@ export function registerSeal(program: Command): void {
         context: parsePairs(o.context, "--context"),
         labels: parsePairs(o.label, "--label"),
       };
-      if (streaming) {
-        await runStream(input, output, (r, w) => sealStream(r, w, opts));
-        return;
+      let result: SealResult;
+      if (streaming) result = await runStream(input, output, (r, w) => sealStream(r, w, opts));
+      else {
+        const bar = progressBar("sealing");
+        result = await sealFile(input, output, { ...opts, onProgress: bar.update }).finally(() =>
+          bar.done(),
+        );
       }
-      const bar = progressBar("sealing");
-      const result = await sealFile(input, output, { ...opts, onProgress: bar.update });
-      bar.done();
       // Registered only now that the sealed file is committed (renamed into place).
       const artifacts = digest
         ? await register(cmd, digest, stanzas, resolve(output), parsePairs(o.label, "--label"))
@@ -98,10 +102,8 @@ export function registerSeal(program: Command): void {
           ...result,
           ...(artifacts ? { artifacts } : {}),
         });
-      else
-        process.stderr.write(
-          `tensorseal: sealed ${input} -> ${output} for ${recipients.map((r) => r.id).join(", ")}\n`,
-        );
+      else if (output !== "-")
+        say(`sealed ${input} -> ${output} for ${recipients.map((r) => r.id).join(", ")}`);
     });
 }
 
@@ -172,9 +174,7 @@ async function register(
       });
       if (r.status !== 200) client.refused("/v1/artifacts", r);
       ids.push(String(r.body.id));
-      process.stderr.write(
-        `tensorseal: registered artifact ${String(r.body.id)} (key ${s.name} v${s.version})\n`,
-      );
+      say(`registered artifact ${String(r.body.id)} (key ${s.name} v${s.version})`);
     }
   } finally {
     client.close();

@@ -9,6 +9,7 @@ import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
 import type { ServiceClient } from "../../keys/service/index.js";
 import { printJson } from "../options.js";
+import { print, printRow, printText } from "../output.js";
 import { intFlag, serviceGroup, withClient } from "./service-shared.js";
 
 interface Approval {
@@ -43,9 +44,14 @@ export function registerServiceApprovals(program: Command): void {
       const list = body.approvals as Approval[];
       if (o.json) return printJson(list);
       for (const a of list)
-        process.stdout.write(
-          `${[a.id, a.operation, a.state, `${a.approvers.length}/${a.required}`, a.requester, a.expires].join("\t")}\n`,
-        );
+        printRow([
+          a.id,
+          a.operation,
+          a.state,
+          `${a.approvers.length}/${a.required}`,
+          a.requester,
+          a.expires,
+        ]);
     });
   approvals
     .command("show")
@@ -53,6 +59,7 @@ export function registerServiceApprovals(program: Command): void {
       "one request with its parameters (JSON); the requester gets an export's result once",
     )
     .argument("<id>", "approval id (apr_...)")
+    .option("--json", "print JSON (the output is JSON anyway)")
     .action(async (id: string, _o: unknown, cmd: Command) => {
       printJson(
         await withClient(cmd, (c) => call(c, "get", `/v1/approvals/${encodeURIComponent(id)}`)),
@@ -70,6 +77,7 @@ export function registerServiceApprovals(program: Command): void {
     .option("--days <n>", "destroy: waiting period before erasure (default 7)")
     // Not <tseal1...>: a placeholder ending in "..." makes commander collect an array.
     .option("--recipient <recipient>", "export: X25519 recipient (tseal1...) the KEK is sealed to")
+    .option("--json", "print JSON (the output is JSON anyway)")
     .addHelpText(
       "after",
       "\nExamples:\n  tensorseal service approvals request destroy --key models --key-version 1\n  tensorseal service approvals request export --key models --key-version 2 --recipient tseal1...",
@@ -103,6 +111,7 @@ export function registerServiceApprovals(program: Command): void {
           : "reject a pending request (it never executes)",
       )
       .argument("<id>", "approval id (apr_...)")
+      .option("--json", "print JSON (the output is JSON anyway)")
       .action(async (id: string, _o: unknown, cmd: Command) => {
         const path = `/v1/approvals/${encodeURIComponent(id)}/${vote}`;
         printJson(await withClient(cmd, (c) => call(c, "post", path)));
@@ -119,14 +128,14 @@ export function registerServiceApprovals(program: Command): void {
     .action(async (o: { json?: boolean }, cmd: Command) => {
       const body = await withClient(cmd, (c) => call(c, "get", "/v1/policies"));
       if (o.json) return printJson(body);
-      process.stdout.write(
-        `// version ${body.version}, digest ${body.digest}, source ${body.source}\n${body.text}\n`,
-      );
+      print(`// version ${body.version}, digest ${body.digest}, source ${body.source}`);
+      printText(String(body.text)); // Cedar text from the service: newlines and tabs kept
     });
   policy
     .command("propose")
     .description("propose every *.cedar file of DIR as the new policy set (an approval request)")
     .argument("<dir>", "directory of *.cedar files")
+    .option("--json", "print JSON (the output is JSON anyway)")
     .action(async (dir: string, _o: unknown, cmd: Command) => {
       let names: string[];
       try {

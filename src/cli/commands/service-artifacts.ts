@@ -7,20 +7,14 @@ import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
 import type { Artifact } from "../../service/index.js";
 import { printJson } from "../options.js";
+import { printRow } from "../output.js";
 import { serviceGroup, withClient } from "./service-shared.js";
 
-function line(a: Artifact): string {
+function row(a: Artifact): string[] {
   const labels = Object.entries(a.labels)
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
-  return [
-    a.id,
-    `${a.key}@v${a.version}`,
-    a.digest,
-    a.created,
-    labels || "-",
-    a.location ?? "-",
-  ].join("\t");
+  return [a.id, `${a.key}@v${a.version}`, a.digest, a.created, labels || "-", a.location ?? "-"];
 }
 
 export function registerServiceArtifacts(program: Command): void {
@@ -58,12 +52,13 @@ export function registerServiceArtifacts(program: Command): void {
         return out;
       });
       if (o.json) return printJson(all);
-      for (const a of all) process.stdout.write(`${line(a)}\n`);
+      for (const a of all) printRow(row(a));
     });
   artifacts
     .command("show")
     .description("one artifact (JSON)")
     .argument("<id>", "artifact id")
+    .option("--json", "print JSON (the output is JSON anyway)")
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const a = await withClient(cmd, async (c) => {
         const path = `/v1/artifacts/${encodeURIComponent(id)}`;

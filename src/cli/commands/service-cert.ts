@@ -18,6 +18,7 @@ import {
 } from "../../service/index.js";
 import { homeDir } from "../keys-context.js";
 import { printJson } from "../options.js";
+import { say } from "../output.js";
 import { serviceDbUrl } from "./serve.js";
 import { intFlag, serviceGroup } from "./service-shared.js";
 
@@ -44,6 +45,7 @@ export function registerServiceCert(program: Command): void {
     .requiredOption("--spiffe-id <id>", "spiffe://TRUST-DOMAIN/PATH (the URI SAN)")
     .requiredOption("-o, --out <dir>", "directory for client.pem and client.key (0600)")
     .option("--days <n>", "validity in days (1..825)", "30")
+    .option("--json", "print JSON: {fingerprint, cert, key, spiffeId, days}")
     .addHelpText(
       "after",
       "\nExample:\n  tensorseal service cert issue --spiffe-id spiffe://dev.local/ns/ml/sa/loader -o ./id\n  TENSORSEAL_SERVER_CERT=id/client.pem TENSORSEAL_SERVER_KEY=id/client.key tensorseal open m.tseal",
@@ -60,9 +62,14 @@ export function registerServiceCert(program: Command): void {
         notAfter: new Date(notBefore.getTime() + days * 86_400_000),
       });
       const paths = await writeClientCert(resolve(o.out), issued);
+      if (o.json) {
+        const { fingerprint } = issued;
+        printJson({ fingerprint, cert: paths.cert, key: paths.key, spiffeId: o.spiffeId, days });
+        return;
+      }
       process.stdout.write(`${issued.fingerprint}\n`);
-      process.stderr.write(
-        `tensorseal: ${paths.cert} and ${paths.key} for ${o.spiffeId} (${days} days, sha256 fingerprint on stdout)\n`,
+      say(
+        `${paths.cert} and ${paths.key} for ${o.spiffeId} (${days} days, sha256 fingerprint on stdout)`,
       );
     });
   cert
@@ -71,19 +78,20 @@ export function registerServiceCert(program: Command): void {
     .argument("<fingerprint>", "SHA-256 of the certificate's DER (hex, colons allowed)")
     .option("--reason <text>", "why (kept with the revocation)", "")
     .option("--db <url>", "service database (default: sqlite:$TENSORSEAL_HOME/service.db)")
+    .option("--json", "print JSON: {fingerprint, revoked: true, already: BOOLEAN}")
     .addHelpText("after", "\nFingerprint: openssl x509 -in client.pem -noout -fingerprint -sha256")
     .action(async (fingerprint: string, o) => {
       const fp = normalizeFingerprint(fingerprint);
       if (!fp)
         fail("E_USAGE", "a fingerprint is the SHA-256 of the certificate's DER: 64 hex digits");
       const fresh = await withRevoked(o.db, (r) => r.revoke(fp, o.reason));
-      process.stderr.write(
-        `tensorseal: certificate ${fp} ${fresh ? "revoked" : "was already revoked"}\n`,
-      );
+      if (o.json) printJson({ fingerprint: fp, revoked: true, already: !fresh });
+      else say(`certificate ${fp} ${fresh ? "revoked" : "was already revoked"}`);
     });
   cert
     .command("list-revoked")
     .description("list revoked client certificates (fingerprint, reason, time)")
     .option("--db <url>", "service database")
+    .option("--json", "print JSON (the output is JSON anyway)")
     .action(async (o) => printJson(await withRevoked(o.db, (r) => r.list())));
 }

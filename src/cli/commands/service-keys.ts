@@ -7,6 +7,7 @@
  */
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
+import { printable } from "../../format/printable.js";
 import type { ServiceClient } from "../../keys/service/index.js";
 import {
   destroyDaysSchema,
@@ -16,6 +17,7 @@ import {
   VERSION_PATTERN,
 } from "../../service/schemas.js";
 import { collect, printJson } from "../options.js";
+import { print } from "../output.js";
 import { serviceGroup, withClient } from "./service-shared.js";
 
 interface KeyVersion {
@@ -119,6 +121,7 @@ function labelText(l: Record<string, string> | undefined): string {
 /** name, primary, versions with states, labels, sensitivity, minimum versions (tab-separated). */
 function line(k: Key): string {
   const versions = k.versions.map((v) => `v${v.version}:${v.state}`).join(",");
+  // Each field escaped: the service's answer is data, and a tab inside one would shift columns.
   return [
     k.name,
     `primary v${k.primaryVersion}`,
@@ -127,12 +130,14 @@ function line(k: Key): string {
     k.sensitivity ?? "unspecified",
     `min decrypt v${k.minDecryptionVersion ?? 1}`,
     `min encrypt v${k.minEncryptionVersion ?? 1}`,
-  ].join("\t");
+  ]
+    .map((f) => printable(String(f)))
+    .join("\t");
 }
 
 function report(json: boolean | undefined, value: unknown, human: string): void {
   if (json) printJson(value);
-  else process.stdout.write(`${human}\n`);
+  else print(human);
 }
 
 const jsonHelp = "print the service's JSON answer";
@@ -286,15 +291,13 @@ export function registerServiceKeys(program: Command): void {
         if (o.json) return printJson(r.body);
         if (r.status === 202) {
           const b = r.body as { approval: string; required: number; approvers: string[] };
-          process.stdout.write(
-            `approval ${b.approval} pending: destroying ${name} v${v} needs ${b.required} approvals from distinct principals (${b.approvers.length} so far)\n` +
-              `approve with: tensorseal service approvals approve ${b.approval}\n`,
+          print(
+            `approval ${b.approval} pending: destroying ${name} v${v} needs ${b.required} approvals from distinct principals (${b.approvers.length} so far)`,
           );
+          print(`approve with: tensorseal service approvals approve ${b.approval}`);
           return;
         }
-        process.stdout.write(
-          `version ${v} of ${name} will be destroyed after ${r.body.destroyAfter as string}\n`,
-        );
+        print(`version ${v} of ${name} will be destroyed after ${r.body.destroyAfter as string}`);
       },
     );
 }

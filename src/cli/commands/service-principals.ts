@@ -5,6 +5,7 @@
  */
 import type { Command } from "commander";
 import { printJson } from "../options.js";
+import { printRow, say } from "../output.js";
 import { serviceGroup, withClient } from "./service-shared.js";
 
 interface Blocked {
@@ -29,18 +30,20 @@ export function registerServicePrincipals(program: Command): void {
         return r.body.blocked as Blocked[];
       });
       if (o.json) return printJson(list);
-      for (const b of list) process.stdout.write(`${b.principal}\t${b.since}\t${b.reason}\n`);
+      for (const b of list) printRow([b.principal, b.since, b.reason]);
     });
   principals
     .command("unblock")
     .description("lift the block: the principal's requests are served again")
     .argument("<id>", "principal id, e.g. token:tok_… or jwt:SUBJECT")
-    .action(async (id: string, _o: unknown, cmd: Command) => {
+    .option("--json", "print JSON: {principal, unblocked: true}")
+    .action(async (id: string, o: { json?: boolean }, cmd: Command) => {
       await withClient(cmd, async (c) => {
         const path = `/v1/principals/${encodeURIComponent(id)}/unblock`;
         const r = await c.post(path, {});
         if (r.status !== 200) c.refused(path, r);
       });
-      process.stderr.write(`tensorseal: ${id} unblocked\n`);
+      if (o.json) printJson({ principal: id, unblocked: true });
+      else say(`${id} unblocked`);
     });
 }

@@ -7,6 +7,8 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { formatShare } from "../../keys/root-shares.js";
 import { readServiceRootKey, splitServiceRoot } from "../../service/index.js";
+import { printJson } from "../options.js";
+import { say } from "../output.js";
 import { intFlag, serviceGroup } from "./service-shared.js";
 
 export function registerServiceRoot(program: Command): void {
@@ -20,29 +22,43 @@ export function registerServiceRoot(program: Command): void {
     .requiredOption("--shares <n>", "number of shares (2..255)")
     .requiredOption("--threshold <m>", "shares needed to rebuild (2..N)")
     .requiredOption("-o, --out <dir>", "directory for share-I.share files (created 0700)")
+    .option("--json", "print JSON: {splitId, threshold, files}")
     .addHelpText(
       "after",
       "\nExample:\n  tensorseal service root split --root-key-file root.key --shares 5 --threshold 3 -o shares/\n  tensorseal serve ... --root-shares shares/share-1.share,shares/share-4.share,shares/share-5.share",
     )
-    .action(async (o: { rootKeyFile: string; shares: string; threshold: string; out: string }) => {
-      const n = intFlag("--shares", o.shares, 2, 255);
-      const m = intFlag("--threshold", o.threshold, 2, n);
-      const root = await readServiceRootKey(o.rootKeyFile);
-      try {
-        const shares = await splitServiceRoot(root, n, m);
-        await mkdir(o.out, { recursive: true, mode: 0o700 });
-        const serve = "tensorseal serve --root-shares FILE,FILE,...";
-        for (const s of shares) {
-          const path = join(o.out, `share-${s.index}.share`);
-          // `wx`: never overwrite a share of an earlier split.
-          await writeFile(path, formatShare(s, serve), { mode: 0o600, flag: "wx" });
-          process.stderr.write(`tensorseal: wrote ${path}\n`);
+    .action(
+      async (o: {
+        rootKeyFile: string;
+        shares: string;
+        threshold: string;
+        out: string;
+        json?: boolean;
+      }) => {
+        const n = intFlag("--shares", o.shares, 2, 255);
+        const m = intFlag("--threshold", o.threshold, 2, n);
+        const root = await readServiceRootKey(o.rootKeyFile);
+        try {
+          const shares = await splitServiceRoot(root, n, m);
+          await mkdir(o.out, { recursive: true, mode: 0o700 });
+          const serve = "tensorseal serve --root-shares FILE,FILE,...";
+          const files: string[] = [];
+          for (const s of shares) {
+            const path = join(o.out, `share-${s.index}.share`);
+            // `wx`: never overwrite a share of an earlier split.
+            await writeFile(path, formatShare(s, serve), { mode: 0o600, flag: "wx" });
+            files.push(path);
+            if (!o.json) say(`wrote ${path}`);
+          }
+          const splitId = shares[0]!.splitId;
+          if (o.json) printJson({ splitId, threshold: m, files });
+          else
+            say(
+              `${shares.length} shares, any ${m} rebuild the root (split ${splitId}); hand them to distinct custodians`,
+            );
+        } finally {
+          root.fill(0);
         }
-        process.stderr.write(
-          `tensorseal: ${shares.length} shares, any ${o.threshold} rebuild the root (split ${shares[0]!.splitId}); hand them to distinct custodians\n`,
-        );
-      } finally {
-        root.fill(0);
-      }
-    });
+      },
+    );
 }

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
 import { openDatabase, parseScopes, SCOPES, TokenRepo } from "../../service/index.js";
 import { printJson } from "../options.js";
+import { say } from "../output.js";
 import { serviceDbUrl } from "./serve.js";
 
 async function withTokens<T>(db: string | undefined, f: (t: TokenRepo) => Promise<T>): Promise<T> {
@@ -27,6 +28,7 @@ export function registerServiceToken(program: Command): void {
     .requiredOption("--scope <list>", `comma-separated: ${SCOPES.join(", ")}`)
     .option("--label <text>", "a note for humans", "")
     .option("--db <url>", "service database (default: sqlite:$TENSORSEAL_HOME/service.db)")
+    .option("--json", "print JSON: {id, token, scopes, label}")
     .addHelpText(
       "after",
       "\nExample:\n  tensorseal service token create --scope wrap,unwrap > token.txt",
@@ -39,23 +41,25 @@ export function registerServiceToken(program: Command): void {
         return fail("E_USAGE", `--scope: ${(e as Error).message}`);
       }
       const t = await withTokens(o.db, (r) => r.create(scopes, o.label));
-      process.stdout.write(`${t.token}\n`);
-      process.stderr.write(
-        `tensorseal: token ${t.id} created with scopes ${scopes.join(",")}; it is not shown again\n`,
-      );
+      if (o.json) printJson({ id: t.id, token: t.token, scopes, label: o.label });
+      else process.stdout.write(`${t.token}\n`);
+      say(`token ${t.id} created with scopes ${scopes.join(",")}; it is not shown again`);
     });
   token
     .command("list")
     .description("list tokens (ids and scopes, never the tokens)")
     .option("--db <url>", "service database")
+    .option("--json", "print JSON (the output is JSON anyway)")
     .action(async (o) => printJson(await withTokens(o.db, (r) => r.list())));
   token
     .command("revoke")
     .description("revoke a token by id (replicas honour it within 2 seconds)")
     .argument("<id>", "token id from `service token list`")
     .option("--db <url>", "service database")
+    .option("--json", "print JSON: {id, revoked: true}")
     .action(async (id: string, o) => {
       if (!(await withTokens(o.db, (r) => r.revoke(id)))) fail("E_USAGE", `no active token ${id}`);
-      process.stderr.write(`tensorseal: token ${id} revoked\n`);
+      if (o.json) printJson({ id, revoked: true });
+      else say(`token ${id} revoked`);
     });
 }

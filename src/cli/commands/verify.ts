@@ -1,10 +1,12 @@
 import type { Command } from "commander";
-import { inspectFile, printable, verifyFile } from "../../engine/index.js";
-import { isTensorSealError } from "../../format/errors.js";
+import { inspectFile, verifyFile } from "../../engine/index.js";
+import { isTensorSealError, type TensorSealError } from "../../format/errors.js";
 import type { ParsedHeader } from "../../format/header.js";
-import { EXIT } from "../exit-codes.js";
+import { EXIT, exitCodeFor } from "../exit-codes.js";
 import { identitiesFor } from "../keys-context.js";
-import { printJson } from "../options.js";
+import { checkSealedInput, printJson } from "../options.js";
+import { print } from "../output.js";
+import { progressBar } from "../terminal.js";
 import { identityOptions } from "./shared.js";
 
 interface Verdict {
@@ -24,18 +26,26 @@ export function registerVerify(program: Command): void {
       .command("verify")
       .description("authenticate header, commitment and every chunk; write nothing")
       .argument("<files...>", "sealed files")
-      .option("--json", "print JSON"),
+      .option(
+        "--json",
+        "print JSON: [{file, ok, leftoverSlot?, warning?, code?, error?}] (also when a file fails)",
+      ),
   )
     .addHelpText(
       "after",
-      `\nExit ${EXIT.ok} when every file is authentic and clean, ${EXIT.authentication} when one is not authentic (or fails), ${EXIT.leftoverSlot} when all are\nauthentic but one still carries a header slot left by an interrupted rewrap (STALE): a\nrewrap of that file clears it.`,
+      `\nExit ${EXIT.ok} when every file is authentic and clean; a failing file's own code (${EXIT.authentication} when it is\nnot authentic, ${EXIT.noKey} without a key...); ${EXIT.leftoverSlot} when all are authentic but one still carries a header\nslot left by an interrupted rewrap (STALE): a rewrap of that file clears it.\n\nExamples:\n  tensorseal verify model.safetensors.tseal\n  tensorseal verify --json ckpt/*.tseal`,
     )
     .action(async (files: string[], o) => {
       const results: Verdict[] = [];
-      for (const file of files) {
+      let failure: TensorSealError | null = null;
+      for (const [i, file] of files.entries()) {
+        const label = files.length > 1 ? `verifying ${i + 1}/${files.length}` : "verifying";
+        const bar = progressBar(label);
         try {
+          checkSealedInput(file);
           const header = await inspectFile(file);
-          await verifyFile(file, { identities: await identitiesFor(header, o) });
+          const identities = await identitiesFor(header, o);
+          await verifyFile(file, { identities, onProgress: (d, t) => bar.update(d, t, file) });
           const leftover = header.inactiveSlot.kind;
           results.push({
             file,
@@ -46,22 +56,31 @@ export function registerVerify(program: Command): void {
             }),
           });
         } catch (e) {
-          if (!isTensorSealError(e) || files.length === 1) throw e;
-          results.push({ file, ok: false, code: e.code, error: e.message });
+          // One file alone fails as any command does; in a list, the others are still checked.
+          if (!isTensorSealError(e) || (files.length === 1 && !o.json)) throw e;
+          failure ??= e;
+          results.push({
+            file,
+            ok: false,
+            code: e.code,
+            error: e.file === file ? e.detail : e.message,
+          });
+        } finally {
+          bar.done();
         }
       }
       if (o.json) printJson(results);
-      else for (const r of results) process.stdout.write(`${line(r)}\n`);
-      if (results.some((r) => !r.ok)) process.exitCode = EXIT.authentication;
+      else for (const r of results) print(line(r));
+      // The first failure's own exit code (5 tampered, 4 no key, 7 unreadable...) wins.
+      if (failure) process.exitCode = exitCodeFor(failure.code);
       else if (results.some((r) => r.leftoverSlot)) process.exitCode = EXIT.leftoverSlot;
     });
 }
 
 function line(r: Verdict): string {
-  const name = printable(r.file);
-  if (!r.ok) return `FAIL  ${name}: ${r.error}`;
-  if (!r.leftoverSlot) return `OK    ${name}`;
-  return `STALE ${name}: authentic, but ${r.warning}`;
+  if (!r.ok) return `FAIL  ${r.file}: ${r.error}`;
+  if (!r.leftoverSlot) return `OK    ${r.file}`;
+  return `STALE ${r.file}: authentic, but ${r.warning}`;
 }
 
 /** Why a leftover slot matters and how to clear it (verify and inspect say the same). */

@@ -21,11 +21,13 @@ import {
   parseManifest,
   SEALED_SUFFIX,
 } from "./manifest.js";
-import { listFiles, sha256File } from "./walk.js";
+import { type DirProgress, dirProgress, type FileProgress, listFiles, sha256File } from "./walk.js";
 
 export interface OpenDirOptions {
   readonly identities: readonly Identity[];
   readonly workers?: number;
+  /** Plaintext bytes done of the whole model (the manifest's sizes), and the file at hand. */
+  readonly onProgress?: DirProgress;
 }
 
 export function manifestPath(sealedDir: string): string {
@@ -65,8 +67,13 @@ export async function openModelDir(
 ): Promise<Manifest> {
   const manifest = await readManifest(sealedDir, opts.identities);
   await checkListing(sealedDir, manifest);
+  const total = manifest.files.reduce((n, f) => n + f.size, 0);
+  const progress = dirProgress(opts.onProgress, total);
   await withAtomicDir(output, async (tmp) => {
-    for (const entry of manifest.files) await openOne(sealedDir, tmp, manifest.model, entry, opts);
+    for (const entry of manifest.files) {
+      await openOne(sealedDir, tmp, manifest.model, entry, opts, progress.file(entry.path));
+      progress.finished(entry.size);
+    }
   });
   return manifest;
 }
@@ -92,6 +99,7 @@ async function openOne(
   model: string,
   entry: ManifestEntry,
   opts: OpenDirOptions,
+  progress: FileProgress,
 ): Promise<void> {
   const src = join(sealedDir, entry.path + SEALED_SUFFIX);
   const dst = join(tmp, entry.path);
@@ -101,17 +109,18 @@ async function openOne(
       identities: opts.identities,
       expectContext: contextFor(model, entry.path),
       workers: opts.workers,
+      onProgress: progress.crypto,
     });
   } catch (e) {
-    if (isTensorSealError(e, "E_USAGE") && e.message.includes("encryption context")) {
+    if (isTensorSealError(e, "E_CONTEXT")) {
       fail(
         "E_DECRYPT",
-        `${src} belongs to another path or model (swapped or renamed): ${e.message}`,
+        `${src} belongs to another path or model (swapped or renamed): ${e.detail}`,
       );
     }
     throw e;
   }
-  const hash = await sha256File(dst);
+  const hash = await sha256File(dst, progress.hashed);
   const { size } = await stat(dst);
   if (size !== entry.size || hash !== entry.sha256) {
     fail("E_DECRYPT", `${src}: plaintext size or SHA-256 does not match the manifest`);

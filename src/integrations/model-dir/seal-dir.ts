@@ -19,9 +19,15 @@ import {
   type ManifestEntry,
   SEALED_SUFFIX,
 } from "./manifest.js";
-import { listFiles, sha256File } from "./walk.js";
+import { type DirProgress, dirProgress, type FileProgress, listFiles, sha256File } from "./walk.js";
 
-export type SealDirOptions = Omit<SealOptions, "contentType" | "onProgress" | "fileKey" | "salt">;
+export type SealDirOptions = Omit<
+  SealOptions,
+  "contentType" | "onProgress" | "fileKey" | "salt"
+> & {
+  /** Plaintext bytes done of the whole directory, and the file being sealed. */
+  readonly onProgress?: DirProgress;
+};
 
 export interface SealDirResult {
   readonly model: string;
@@ -38,16 +44,28 @@ export async function sealModelDir(
     fail("E_USAGE", `${input} already has a ${MANIFEST_NAME}: it is reserved for the manifest`);
   }
   const model = randomBytes(16).toString("hex");
+  const { onProgress, ...sealOpts } = opts;
+  let total = 0;
+  if (onProgress) for (const path of paths) total += (await stat(join(input, path))).size;
+  const progress = dirProgress(onProgress, total);
   return withAtomicDir(output, async (tmp) => {
     const files: ManifestEntry[] = [];
     for (const path of paths) {
-      files.push(
-        await sealOne(join(input, path), join(tmp, path + SEALED_SUFFIX), path, model, opts),
+      const dst = join(tmp, path + SEALED_SUFFIX);
+      const entry = await sealOne(
+        join(input, path),
+        dst,
+        path,
+        model,
+        sealOpts,
+        progress.file(path),
       );
+      progress.finished(entry.size);
+      files.push(entry);
     }
     const manifest = encodeManifest({ version: 1, model, files });
     await sealBytes(manifest, join(tmp, MANIFEST_NAME + SEALED_SUFFIX), {
-      ...opts,
+      ...sealOpts,
       contentType: MANIFEST_CONTENT_TYPE,
       context: { ...opts.context, ...contextFor(model, MANIFEST_NAME) },
     });
@@ -61,13 +79,15 @@ async function sealOne(
   dst: string,
   path: string,
   model: string,
-  opts: SealDirOptions,
+  opts: Omit<SealDirOptions, "onProgress">,
+  progress: FileProgress,
 ): Promise<ManifestEntry> {
   const before = await stat(src);
-  const hash = await sha256File(src);
+  const hash = await sha256File(src, progress.hashed);
   await mkdir(dirname(dst), { recursive: true, mode: 0o700 });
   await sealFile(src, dst, {
     ...opts,
+    onProgress: progress.crypto,
     contentType: await detectContentType(src),
     context: { ...opts.context, ...contextFor(model, path) },
   });

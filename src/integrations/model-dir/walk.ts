@@ -29,9 +29,51 @@ export async function listFiles(root: string, rel = ""): Promise<string[]> {
   return out.sort();
 }
 
-/** Hex SHA-256 of a file's bytes. */
-export async function sha256File(path: string): Promise<string> {
+/** Hex SHA-256 of a file's bytes; `onBytes` hears of each piece read. */
+export async function sha256File(path: string, onBytes?: (n: number) => void): Promise<string> {
   const hash = createHash("sha256");
-  for await (const piece of createReadStream(path)) hash.update(piece as Buffer);
+  for await (const piece of createReadStream(path)) {
+    hash.update(piece as Buffer);
+    onBytes?.((piece as Buffer).length);
+  }
   return hash.digest("hex");
+}
+
+/** Progress over a directory: plaintext bytes done of all its files' bytes, and the file at hand. */
+export type DirProgress = (done: number, total: number, path: string) => void;
+
+/** One file's share of a DirProgress. */
+export interface FileProgress {
+  /** The engine's progress callback: cumulative bytes of the crypto pass. */
+  crypto(done: number): void;
+  /** sha256File's: bytes of each piece hashed. */
+  hashed(n: number): void;
+}
+
+/**
+ * Counts a directory's files into one progress: each file is read twice (sealed or opened, and
+ * hashed), and each pass counts for half of its bytes.
+ */
+export function dirProgress(report: DirProgress | undefined, total: number) {
+  let finished = 0;
+  return {
+    file(path: string): FileProgress {
+      let crypto = 0;
+      let hashed = 0;
+      const tell = () => report?.(finished + (crypto + hashed) / 2, total, path);
+      return {
+        crypto: (done: number) => {
+          crypto = done;
+          tell();
+        },
+        hashed: (n: number) => {
+          hashed += n;
+          tell();
+        },
+      };
+    },
+    finished(size: number) {
+      finished += size;
+    },
+  };
 }

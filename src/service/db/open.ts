@@ -8,7 +8,7 @@
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
 import pg from "pg";
-import { fail } from "../../format/errors.js";
+import { fail, isTensorSealError } from "../../format/errors.js";
 import { migrate } from "./migrations.js";
 import type { Database, Schema } from "./schema.js";
 import { dbErrorSummary } from "./unavailable.js";
@@ -20,7 +20,7 @@ export async function openDatabase(
   opts: { poolSize?: number } = {},
 ): Promise<Database> {
   const d = url.startsWith("sqlite:")
-    ? openSqlite(url.slice("sqlite:".length))
+    ? cannotOpen(url, () => openSqlite(url.slice("sqlite:".length)))
     : /^postgres(ql)?:\/\//.test(url)
       ? openPostgres(url, opts.poolSize ?? 10)
       : fail(
@@ -31,9 +31,25 @@ export async function openDatabase(
     await migrate(d.db as Kysely<unknown>, d.dialect);
   } catch (e) {
     await d.close().catch(() => {});
-    throw e;
+    cannotOpen(url, () => {
+      throw e;
+    });
   }
   return d;
+}
+
+/**
+ * A database that cannot be opened (a missing directory, a file that is not SQLite, a refused
+ * or misconfigured PostgreSQL) is E_IO naming the redacted URL, with the error's own message
+ * only (dbErrorSummary: nothing attached to it, no connection settings).
+ */
+function cannotOpen<T>(url: string, open: () => T): T {
+  try {
+    return open();
+  } catch (e) {
+    if (isTensorSealError(e)) throw e;
+    return fail("E_IO", `cannot open the database ${redactUrl(url)}: ${dbErrorSummary(e).message}`);
+  }
 }
 
 function openSqlite(path: string): Database {

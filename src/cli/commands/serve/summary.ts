@@ -1,5 +1,6 @@
 /** The lines `serve` prints on stderr once it listens (tests and operators grep some of them). */
 import type { AnomalyOptions, Authorizer, DevTls, RootRecovery } from "../../../service/index.js";
+import { say } from "../../output.js";
 import type { ApprovalSettings } from "./approvals.js";
 import { anchorFileProblem } from "./checkpoints.js";
 
@@ -20,7 +21,6 @@ export interface Summary {
 }
 
 export async function printSummary(s: Summary): Promise<void> {
-  const say = (line: string) => process.stderr.write(`tensorseal: ${line}\n`);
   say(`key service listening on ${s.url} (server id ${s.serverId}, ${s.where})`);
   say(`audit public key (pin it for \`audit verify --public-key\`): ${s.auditPublicKey}`);
   say(
