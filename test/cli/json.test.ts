@@ -102,7 +102,7 @@ describe("--json", () => {
     const od = json(["open-dir", "model.sealed", "-o", "model.out"]);
     assert.deepEqual([od.output, od.model, od.files[0].size], ["model.out", dir.model, 10_000]);
     const rw = json(["rewrap", "w.tseal", "--add-recipient", "kek:k1"]);
-    assert.equal(rw[0].ok, true);
+    assert.deepEqual([rw.results[0].ok, rw.results[0].changed, rw.skipped], [true, true, []]);
   });
 
   test("root and service administration on the local database", () => {

@@ -117,7 +117,7 @@ describe("rewrap campaigns: sealed files by magic bytes, skips reported", () => 
     r = s.run(["rewrap", "--to-latest", dir]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /skipped .*config\.json: not sealed/);
-    assert.ok(r.stderr.includes("evil\\u001b[2J.txt: not sealed"), r.stderr);
+    assert.ok(r.stderr.includes("evil\\x1b[2J.txt: not sealed"), r.stderr);
     assert.doesNotMatch(r.stderr, /\x1b/);
     assert.match(r.stderr, /rewrapped 0, already current 2, failed 0; skipped 5/);
     rmSync(evil);
@@ -184,7 +184,7 @@ describe("a leftover header slot: verify and inspect warn, a campaign clears it"
   });
   after(() => s.cleanup());
 
-  test("verify: STALE and exit 10 (5 wins when a file fails); --json names the slot", () => {
+  test("verify: STALE and exit 10 (a failing file's own code wins); --json names the slot", () => {
     let r = s.run(["verify", f]);
     assert.equal(r.status, 10, r.stderr);
     assert.match(
@@ -202,7 +202,11 @@ describe("a leftover header slot: verify and inspect warn, a campaign clears it"
       ],
     );
     writeFileSync(join(s.dir, "bad.tseal"), "not sealed");
-    assert.equal(s.run(["verify", clean, f, join(s.dir, "bad.tseal")]).status, 5);
+    assert.equal(s.run(["verify", clean, f, join(s.dir, "bad.tseal")]).status, 3);
+    const tampered = readFileSync(clean);
+    tampered[tampered.length - 20]! ^= 1;
+    writeFileSync(join(s.dir, "tampered.tseal"), tampered);
+    assert.equal(s.run(["verify", f, join(s.dir, "tampered.tseal")]).status, 5);
   });
 
   test("inspect warns and --json says which kind of leftover", () => {

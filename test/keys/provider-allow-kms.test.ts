@@ -94,7 +94,7 @@ describe("allowed KMS keys (moto behind a recording proxy)", { skip: why ?? fals
 
   const refusedFor = (key: string) => (e: unknown) => {
     assert.ok(isTensorSealError(e, "E_KEY_STATE"), String(e));
-    assert.match(e.message, new RegExp(`^aws-kms key ${key} is not allowed, so KMS was not asked`));
+    assert.match(e.detail, new RegExp(`^aws-kms key ${key} is not allowed, so KMS was not asked`));
     return true;
   };
 
@@ -179,7 +179,9 @@ describe("allowed KMS keys (moto behind a recording proxy)", { skip: why ?? fals
       assert.equal(r.status, 9, r.stderr);
       assert.match(
         r.stderr,
-        new RegExp(`error: aws-kms key ${key} is not allowed, so KMS was not asked to use it`),
+        new RegExp(
+          `error: \\S+: aws-kms key ${key} is not allowed, so KMS was not asked to use it`,
+        ),
       );
       assert.ok(r.stderr.includes(`\`-i aws-kms:${key}\``), r.stderr);
       assert.match(

@@ -95,7 +95,7 @@ describe("allowed PKCS#11 tokens (SoftHSM2)", { skip: why ?? false }, () => {
         (e: unknown) => {
           assert.ok(isTensorSealError(e, "E_KEY_STATE"), String(e));
           assert.match(
-            e.message,
+            e.detail,
             /^pkcs11 key lab\/k is not allowed, so no session was opened on token lab: .*`-i pkcs11:lab`/,
           );
           return true;
@@ -129,7 +129,7 @@ describe("allowed PKCS#11 tokens (SoftHSM2)", { skip: why ?? false }, () => {
     assert.equal(r.status, 9, r.stderr);
     assert.match(
       r.stderr,
-      /error: pkcs11 key lab\/k is not allowed, so no session was opened on token lab/,
+      /error: lab\.tseal: pkcs11 key lab\/k is not allowed, so no session was opened on token lab/,
     );
     r = sb.run(["verify", "lab.tseal"], {
       env: { ...untouched, TENSORSEAL_PKCS11_TOKENS: "prod" },
