@@ -1,4 +1,8 @@
-/** One line per stanza for `inspect`: only what the header already shows publicly. */
+/**
+ * What the commands say about a header: one line per stanza for `inspect` (only what the header
+ * already shows publicly), and the warning about a slot left by an interrupted rewrap.
+ */
+import type { ParsedHeader } from "../format/header.js";
 import type { Stanza } from "../format/stanza.js";
 import { KEK_STANZA, parseKekStanza } from "../keys/kek.js";
 import { describeKmsStanza } from "../keys/provider.js";
@@ -27,4 +31,14 @@ export function describeStanza(s: Stanza): string {
   } catch {
     return `${s.type} (malformed)`;
   }
+}
+
+/** Why a leftover slot matters and how to clear it (verify, inspect and open say the same). */
+export function leftoverMessage(h: ParsedHeader): string {
+  const slot = h.inactiveSlot;
+  const what =
+    slot.kind === "stale"
+      ? `generation ${slot.generation}, the older recipient list of an interrupted rewrap`
+      : "the damaged remains of an interrupted rewrap";
+  return `the other header slot still holds ${what}, which anyone able to edit the file can make active again: clear it by rerunning the rewrap, or \`tensorseal rewrap --to-latest FILE\``;
 }

@@ -209,6 +209,15 @@ describe("a leftover header slot: verify and inspect warn, a campaign clears it"
     assert.equal(s.run(["verify", f, join(s.dir, "tampered.tseal")]).status, 5);
   });
 
+  test("open warns about the leftover slot and still opens; a clean file gets no warning", () => {
+    let r = s.run(["open", f, "-o", join(s.dir, "g.out")]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /warning: .*g\.tseal: the other header slot still holds generation 1/);
+    r = s.run(["open", clean, "-o", join(s.dir, "clean.out")]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /warning/);
+  });
+
   test("inspect warns and --json says which kind of leftover", () => {
     let r = s.run(["inspect", f]);
     assert.equal(r.status, 0, r.stderr);

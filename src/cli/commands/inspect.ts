@@ -1,14 +1,13 @@
 import type { Command } from "commander";
 import { inspectFile, verifyFile } from "../../engine/index.js";
 import type { ParsedHeader } from "../../format/header.js";
-import { describeStanza } from "../describe.js";
+import { describeStanza, leftoverMessage } from "../describe.js";
 import { identitiesFor } from "../keys-context.js";
 import { checkSealedInput, printJson } from "../options.js";
 import { print } from "../output.js";
 import { progressBar } from "../terminal.js";
 import { formatTensorRows, tensorRows } from "./inspect-tensors.js";
 import { identityOptions } from "./shared.js";
-import { leftoverMessage } from "./verify.js";
 
 export function registerInspect(program: Command): void {
   identityOptions(

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { OpenResult } from "../../engine/index.js";
 import { inspectFile, openFile, openStream } from "../../engine/index.js";
 import { fail, namingFile } from "../../format/errors.js";
+import { leftoverMessage } from "../describe.js";
 import { identitiesFor } from "../keys-context.js";
 import {
   checkOutput,
@@ -43,20 +44,24 @@ export function registerOpen(program: Command): void {
       if (output === "-" && o.json)
         fail("E_USAGE", "--json needs -o FILE: stdout is the plaintext");
       let result: OpenResult;
+      const header = isStreamInput(input) ? null : await inspectFile(input);
       if (isStreamInput(input) || output === "-") {
-        const header = isStreamInput(input) ? null : await inspectFile(input);
         const identities = await identitiesFor(header, o);
         const open = () =>
           runStream(input, output, (r, w) => openStream(r, w, { identities, expectContext }));
         result = input === "-" ? await open() : await namingFile(input, open);
       } else {
-        const identities = await identitiesFor(await inspectFile(input), o);
+        const identities = await identitiesFor(header, o);
         const bar = progressBar("opening");
         result = await openFile(input, output, {
           identities,
           expectContext,
           onProgress: bar.update,
         }).finally(() => bar.done());
+      }
+      // A reader SHOULD say when a rewrap was interrupted (spec/FORMAT.md §2.3).
+      if (header && header.inactiveSlot.kind !== "empty") {
+        say(`warning: ${input}: ${leftoverMessage(header)}`);
       }
       if (o.json) printJson({ output, ...result });
       else if (output !== "-") say(`opened ${input} -> ${output}`);

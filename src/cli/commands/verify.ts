@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { inspectFile, verifyFile } from "../../engine/index.js";
 import { isTensorSealError, type TensorSealError } from "../../format/errors.js";
-import type { ParsedHeader } from "../../format/header.js";
+import { leftoverMessage } from "../describe.js";
 import { EXIT, exitCodeFor } from "../exit-codes.js";
 import { identitiesFor } from "../keys-context.js";
 import { checkSealedInput, printJson } from "../options.js";
@@ -81,14 +81,4 @@ function line(r: Verdict): string {
   if (!r.ok) return `FAIL  ${r.file}: ${r.error}`;
   if (!r.leftoverSlot) return `OK    ${r.file}`;
   return `STALE ${r.file}: authentic, but ${r.warning}`;
-}
-
-/** Why a leftover slot matters and how to clear it (verify and inspect say the same). */
-export function leftoverMessage(h: ParsedHeader): string {
-  const slot = h.inactiveSlot;
-  const what =
-    slot.kind === "stale"
-      ? `generation ${slot.generation}, the older recipient list of an interrupted rewrap`
-      : "the damaged remains of an interrupted rewrap";
-  return `the other header slot still holds ${what}, which anyone able to edit the file can make active again: clear it by rerunning the rewrap, or \`tensorseal rewrap --to-latest FILE\``;
 }
