@@ -22,6 +22,7 @@ import type { OpenResult, SealResult, StreamOpenOptions, StreamSealOptions } fro
 import { Progress } from "./progress.js";
 import { prepareHeader } from "./seal-header.js";
 import { checkExpectedContext, checkMagicSoFar, rejectShortHeader } from "./sealed-header.js";
+import { NativeStreamOpener } from "./stream-opener.js";
 import { NativeStreamSealer } from "./stream-sealer.js";
 
 type Piece = Buffer | string;
@@ -81,7 +82,7 @@ export async function openStream(
   opts: StreamOpenOptions,
 ): Promise<OpenResult> {
   let header: ParsedHeader | null = null;
-  let opener: PayloadOpener | null = null;
+  let opener: StreamOpener | null = null;
   let finished = false;
   const progress = new Progress(0, opts.onProgress);
   try {
@@ -111,8 +112,10 @@ export async function openStream(
         const last = opener.finish();
         finished = true;
         checkReleased(header!, opener.released, true);
-        progress.add(last.length);
-        yield last;
+        for (const p of last) {
+          progress.add(p.length);
+          yield p;
+        }
       },
       outputBuffer(),
       output,
@@ -120,11 +123,11 @@ export async function openStream(
   } finally {
     progress.stop(false);
     // An unfinished opener wipes its keys when finish() fails; call it for that alone.
-    if (opener && !finished) quietly(() => (opener as PayloadOpener).finish());
+    if (opener && !finished) quietly(() => (opener as StreamOpener).finish());
   }
   const h = header as ParsedHeader | null;
   if (!h || !opener) return fail("E_TRUNCATED", "stream ended inside the header");
-  const length = (opener as PayloadOpener).released;
+  const length = (opener as StreamOpener).released;
   opts.onProgress?.(length, length);
   return { descriptor: h.descriptor, plaintextLength: length, generation: h.generation };
 
@@ -187,19 +190,34 @@ function headerLengthIfKnown(pending: Buffer[]): number | null {
   return null;
 }
 
-async function makeOpener(header: ParsedHeader, opts: StreamOpenOptions): Promise<PayloadOpener> {
+/** Both openers (native batches, or format/payload.ts chunk by chunk) release the same bytes. */
+interface StreamOpener {
+  push(sealed: Buffer): Buffer[];
+  finish(): Buffer[];
+  readonly released: number;
+}
+
+async function makeOpener(header: ParsedHeader, opts: StreamOpenOptions): Promise<StreamOpener> {
   checkExpectedContext(header.descriptor, opts.expectContext);
   const fileKey = await unlockFileKey(header, opts.identities);
   const inputKey = payloadInputKey(fileKey);
   fileKey.fill(0);
-  // The opener keeps its own copy of the input key.
-  const opener = new PayloadOpener(
-    inputKey,
-    payloadContext(header.descriptorBytes),
-    header.descriptor.chunkSize,
-  );
-  inputKey.fill(0);
-  return opener;
+  const context = payloadContext(header.descriptorBytes);
+  const { chunkSize } = header.descriptor;
+  try {
+    // Each opener keeps its own copy of the input key.
+    if (nativeGcm) return new NativeStreamOpener(nativeGcm, inputKey, context, chunkSize);
+    const o = new PayloadOpener(inputKey, context, chunkSize);
+    return {
+      push: (b) => o.push(b),
+      finish: () => [o.finish()],
+      get released() {
+        return o.released;
+      },
+    };
+  } finally {
+    inputKey.fill(0);
+  }
 }
 
 function quietly(fn: () => unknown): void {
