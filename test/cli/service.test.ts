@@ -92,6 +92,14 @@ test("seal -r service:NAME and open through the service; audit verifies and expo
     .map((l) => JSON.parse(l));
   assert.ok(lines.some((l) => l.action === "datakeys.unwrap" && l.outcome === "allowed"));
   assert.ok(!x.stdout.toString().includes(token));
+  // -o FILE: the same entries, in a file that exists once the command has exited 0.
+  const f = sb.run(["audit", "export", "-o", "audit.jsonl"]);
+  assert.equal(f.status, 0, f.stderr);
+  const saved = readFileSync(join(sb.dir, "audit.jsonl"), "utf8").trim().split("\n");
+  assert.deepEqual(
+    saved.slice(0, lines.length).map((l) => JSON.parse(l)),
+    lines,
+  );
 });
 
 test("open without a token or with an unknown token: exit 8, denied and audited", () => {
