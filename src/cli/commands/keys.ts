@@ -83,7 +83,7 @@ export function registerKeys(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText(
       "after",
-      "\nExample:\n  tensorseal keys set default --min-decryption-version 3 --rotation-period 90d",
+      "\nExample:\n  tensorseal keys set default --min-decryption-version 2 --rotation-period 90d   # after a rotation to v2",
     )
     .action(async (name: string, o) => {
       const settings: KeySettings = {};
