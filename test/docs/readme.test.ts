@@ -10,7 +10,9 @@
  *   ```text; any other fence language fails this test, so nothing is silently left unrun.
  * - A line whose comment says "runs until Ctrl-C" (`tensorseal serve --dev`) is a server: it is
  *   started alone, waited for until it prints that it listens, stopped with SIGINT as Ctrl-C
- *   would, and must exit 0. Shell variables do not carry across such a line.
+ *   would, and must exit 0. Shell variables do not carry across such a line. (`serve --dev`
+ *   listens on its default 127.0.0.1:8443, as the README says: a service already there fails
+ *   this test with serve's own "address is already in use".)
  * - Every ```ts block of README.md, after the shell blocks: types stripped (TypeScript's
  *   transpileModule) and run as an ES module from a folder inside this repository, so
  *   `import ... from "tensorseal"` resolves to this package by self-reference; its working
@@ -142,7 +144,10 @@ async function runServer(line: string, cwd: string, env: NodeJS.ProcessEnv): Pro
   });
   const up = await listening;
   if (c.exitCode === null && c.signalCode === null) process.kill(-c.pid!, "SIGINT");
+  // Only so that a server deaf to Ctrl-C cannot hang the suite (it then fails: not exit 0).
+  const kill = setTimeout(() => process.kill(-c.pid!, "SIGKILL"), 30_000);
   const r = await exited;
+  clearTimeout(kill);
   assert.ok(up, `\`${line}\` did not say it listens within 60 s:\n${r.out}`);
   return r;
 }
@@ -175,7 +180,7 @@ test("the docs use only fences this test knows how to treat", () => {
     SHELL.some((b) => b.doc === "docs/CLI.md"),
     "docs/CLI.md: sh blocks",
   );
-  assert.equal(TS.length, 1, "README.md: one ts block");
+  assert.ok(TS.length >= 1, "README.md: a ts block");
   // Placeholders cannot run: executed code derives real values (comments may name them).
   for (const b of [...SHELL, ...TS]) {
     const code = b.code.replace(/(^|\s)(#|\/\/).*$/gm, "");
