@@ -1,7 +1,8 @@
 /**
  * Turns rewrap flags into one stanza edit, built from the engine's edits: remove what the user
  * named, rewrap kek (and key service) stanzas under their key's primary version (--to-latest),
- * then add recipients (an added recipient replaces its own older stanza).
+ * then add recipients (an added recipient replaces its own older stanza). Removing every
+ * stanza is refused unless recipients are added in the same rewrite.
  *
  * Which key versions may unlock the file key follows from the flags (`rewrapPurpose`): adding a
  * recipient releases the file key to a new holder, which is a decryption, so `open`'s version
@@ -33,7 +34,14 @@ export function planRewrap(plan: RewrapPlan): StanzaEdit {
   const edits: StanzaEdit[] = [];
   if (plan.remove.length > 0) {
     const matchers = plan.remove.map((r) => stanzaMatcher(r, plan.keystore));
-    edits.push(removeRecipients((s) => matchers.some((m) => m(s))));
+    const named = (s: Stanza) => matchers.some((m) => m(s));
+    // With recipients to add the file cannot end up with none: removing its only stanza is
+    // then a replacement, done in one header rewrite.
+    edits.push(
+      plan.add.length > 0
+        ? async (stanzas) => stanzas.filter((s) => !named(s))
+        : removeRecipients(named),
+    );
   }
   if (plan.keystore) edits.push(toLatestEdit(plan.keystore, plan.service ?? null));
   if (plan.add.length > 0) edits.push(addRecipients(plan.add));

@@ -66,10 +66,16 @@ export async function withOutputStream<T>(
   return withAtomicOutput(target, (out) => writeThrough(out.fd, fn));
 }
 
-/** A stream on a raw descriptor: it must not own (close) the handle that the caller closes. */
+/**
+ * A stream on a raw descriptor: it must not own (close) the handle that the caller closes. A
+ * `fn` that returns without ending the stream (it wrote what it had) is done: end it here, or
+ * the wait for "finish" would never end, the output would never be committed, and the process
+ * would exit 0 once nothing else kept it alive.
+ */
 async function writeThrough<T>(fd: number, fn: (out: Writable) => Promise<T>): Promise<T> {
   const sink = createWriteStream("", { fd, autoClose: false });
   const result = await fn(sink);
+  if (!sink.writableEnded) sink.end();
   if (!sink.writableFinished) await finished(sink);
   return result;
 }

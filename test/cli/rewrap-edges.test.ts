@@ -76,6 +76,42 @@ describe("rewrap --add-recipient follows open's key version rules", () => {
   });
 });
 
+describe("rewrap replaces a file's only recipient in one header rewrite", () => {
+  let s: Sandbox;
+  before(() => {
+    s = sandbox();
+    assert.equal(s.run(["init"]).status, 0);
+  });
+  after(() => s.cleanup());
+
+  test("--add-recipient with --remove-recipient of the only one: the file ends with the new one", () => {
+    const pass = join(s.dir, "pass.txt");
+    writeFileSync(pass, "correct horse battery staple\n");
+    const f = seal(s, join(s.dir, "pw.tseal"), ["--passphrase-file", pass]);
+    const types = () => parseHeader(readFileSync(f)).stanzas.map((st) => st.type);
+    assert.deepEqual(types(), ["passphrase"]);
+    const r = s.run([
+      "rewrap",
+      f,
+      "-a",
+      "kek:default",
+      "-d",
+      "passphrase",
+      "--passphrase-file",
+      pass,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(types(), ["kek"]);
+    assert.equal(s.run(["open", f, "-o", join(s.dir, "pw.out")]).status, 0);
+    // Removing the only recipient without adding one is still refused, and changes nothing.
+    const before = readFileSync(f);
+    const refused = s.run(["rewrap", f, "-d", "kek:default"]);
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /would leave the file with none/);
+    assert.ok(readFileSync(f).equals(before));
+  });
+});
+
 describe("rewrap campaigns: sealed files by magic bytes, skips reported", () => {
   let s: Sandbox;
   let dir: string;

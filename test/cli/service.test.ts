@@ -92,6 +92,14 @@ test("seal -r service:NAME and open through the service; audit verifies and expo
     .map((l) => JSON.parse(l));
   assert.ok(lines.some((l) => l.action === "datakeys.unwrap" && l.outcome === "allowed"));
   assert.ok(!x.stdout.toString().includes(token));
+  // -o FILE: the same entries, in a file that exists once the command has exited 0.
+  const f = sb.run(["audit", "export", "-o", "audit.jsonl"]);
+  assert.equal(f.status, 0, f.stderr);
+  const saved = readFileSync(join(sb.dir, "audit.jsonl"), "utf8").trim().split("\n");
+  assert.deepEqual(
+    saved.slice(0, lines.length).map((l) => JSON.parse(l)),
+    lines,
+  );
 });
 
 test("open without a token or with an unknown token: exit 8, denied and audited", () => {
@@ -121,4 +129,22 @@ test("serve refuses to start without TLS material, and audit verify fails (exit 
   const v = sb.run(["audit", "verify"]);
   assert.equal(v.status, 5, v.stderr);
   assert.match(v.stderr, /entry 2 does not match its hash/);
+});
+
+test("a token that is not one line of printable characters: exit 2 naming the variable, never the token", () => {
+  const file = join(sb.dir, "token-with-log");
+  // What `service token create > file` gives when a wrapper also prints into the file.
+  writeFileSync(file, `$ tensorseal service token create\n${token}\n[exit 0]\n`);
+  const { TENSORSEAL_SERVER_TOKEN: _, ...rest } = env;
+  for (const [extra, named] of [
+    [{ TENSORSEAL_SERVER_TOKEN_FILE: file }, /TENSORSEAL_SERVER_TOKEN_FILE/],
+    [{ TENSORSEAL_SERVER_TOKEN: `${token}\r\nX-Injected: 1` }, /TENSORSEAL_SERVER_TOKEN\b/],
+  ] as const) {
+    const r = sb.run(["service", "keys", "list"], { env: { ...rest, ...extra } });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, named);
+    assert.match(r.stderr, /^tensorseal: error: .*bearer token/);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.ok(!r.stderr.includes(token.slice(4)), "the token is never printed");
+  }
 });

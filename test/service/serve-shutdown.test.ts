@@ -5,9 +5,11 @@
  * the final checkpoint every entry would be unsigned.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import Sqlite from "better-sqlite3";
-import { sandbox } from "../cli/helpers.js";
+import { CLI, sandbox } from "../cli/helpers.js";
 import { httpsStatus, startServe } from "./serve-process.js";
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
@@ -37,3 +39,32 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     }
   });
 }
+
+test("Ctrl-C from the moment serve says it listens is a clean shutdown, even mid-summary", async () => {
+  // The preload stalls serve right after its "listening on" line: the SIGINT sent on seeing
+  // that line arrives before the rest of the summary is printed.
+  const stall = fileURLToPath(new URL("./stall-after-listening.js", import.meta.url));
+  const sb = sandbox();
+  try {
+    const args = ["--import", stall, CLI, "serve", "--dev", "--listen", "127.0.0.1:0"];
+    const proc = spawn(process.execPath, [...args, "--checkpoint-interval", "0"], {
+      env: sb.env,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    const exited = new Promise<[number | null, string | null]>((r) =>
+      proc.once("exit", (code, signal) => r([code, signal])),
+    );
+    proc.stderr!.on("data", (d: Buffer) => {
+      const first = !/listening on/.test(err);
+      err += d.toString();
+      if (first && /listening on/.test(err)) proc.kill("SIGINT");
+    });
+    assert.deepEqual(await exited, [0, null], err);
+    assert.match(err, /development CA/, "the summary was printed to its end");
+    const v = sb.run(["audit", "verify", "--max-unsigned", "0"]);
+    assert.equal(v.status, 0, v.stderr);
+  } finally {
+    sb.cleanup();
+  }
+});

@@ -106,12 +106,12 @@ export function registerAudit(program: Command): void {
     .description(
       "print the newest signed checkpoint as one JSON line, to anchor it outside the database",
     )
-    .option("--db <url>", "service database")
+    .option("--db <url>", "service database (default: sqlite:$TENSORSEAL_HOME/service.db)")
     .option("--public-key <base64>", "check it under this key (else the one in the database)")
     .option("--json", "print JSON (the output is one JSON line anyway)")
     .addHelpText(
       "after",
-      "\nExample (cron):\n  tensorseal audit checkpoint --public-key KEY >> /mnt/worm/tensorseal-checkpoints.jsonl",
+      "\nExample:\n  tensorseal audit checkpoint --public-key KEY >> /mnt/worm/tensorseal-checkpoints.jsonl   # from cron",
     )
     .action(async (o) => {
       const d = await openDatabase(serviceDbUrl(o.db));
@@ -124,10 +124,14 @@ export function registerAudit(program: Command): void {
   audit
     .command("export")
     .description("write every entry as JSON lines (for a SIEM)")
-    .option("--db <url>", "service database")
+    .option("--db <url>", "service database (default: sqlite:$TENSORSEAL_HOME/service.db)")
     .option("-o, --output <file>", "output file (written atomically), or - for stdout", "-")
     .option("-f, --force", "overwrite an existing output file")
     .option("--json", "print JSON lines (the output is JSON lines anyway)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  tensorseal audit export -o audit.jsonl\n  tensorseal audit export --db postgres://ts@db/tensorseal | gzip > audit-$(date +%F).jsonl.gz",
+    )
     .action(async (o) => {
       if (o.output !== "-") checkOutput(o.output, o.force);
       const d = await openDatabase(serviceDbUrl(o.db));

@@ -21,7 +21,7 @@ export function registerInspect(program: Command): void {
   )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal inspect model.tseal\n  tensorseal inspect model.tseal --verify --json\n  tensorseal inspect model.safetensors.tseal --tensors",
+      "\nExamples:\n  tensorseal inspect model.tseal\n  tensorseal inspect model.tseal --verify --json\n  tensorseal inspect model.safetensors.tseal --tensors -i partner.id",
     )
     .action(async (file: string, o) => {
       checkSealedInput(file);

@@ -12,15 +12,24 @@ export function registerKeys(program: Command): void {
     .description("manage key-encryption keys (KEKs) in the local keystore: versions and lifecycle");
   keys
     .command("create")
+    .description("create a KEK at version 1")
     .argument("<name>", "key name ([A-Za-z0-9._-], up to 128 characters)")
     .option("--json", "print JSON")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  tensorseal keys create models\n  tensorseal seal ckpt.pt -k models   # wrap under the primary version of models",
+    )
     .action(async (name: string, o) => {
       const k = await (await openKeystore()).createKey(name);
       report(o.json, k, `created key ${name} (version 1)`);
     });
   keys
     .command("list")
+    .description(
+      "keys, tab-separated: name, primary, minimum versions, rotation period, versions:states",
+    )
     .option("--json", "print JSON")
+    .addHelpText("after", "\nExamples:\n  tensorseal keys list\n  tensorseal keys list --json")
     .action(async (o) => {
       const list = (await openKeystore()).listKeys();
       if (o.json) return printJson(list);
@@ -28,19 +37,22 @@ export function registerKeys(program: Command): void {
     });
   keys
     .command("show")
-    .argument("<name>")
-    .option("--json", "print JSON")
+    .description("one key with its versions, states and wrap counts (JSON)")
+    .argument("<name>", "key name")
+    .option("--json", "print JSON (the output is JSON anyway)")
+    .addHelpText("after", "\nExample:\n  tensorseal keys show default")
     .action(async (name: string) => {
       const k = (await openKeystore()).showKey(name);
       printJson(k); // the human form is the JSON too
     });
   keys
     .command("rotate")
-    .argument("<name>")
+    .description("add a new version and make it primary (older versions still open files)")
+    .argument("<name>", "key name")
     .option("--json", "print JSON")
     .addHelpText(
       "after",
-      "\nNew files use the new version; run `tensorseal rewrap --to-latest PATHS` to move old ones.",
+      "\nNew files use the new version; run `tensorseal rewrap --to-latest PATHS` to move old ones.\n\nExample:\n  tensorseal keys rotate default && tensorseal rewrap --to-latest models/",
     )
     .action(async (name: string, o) => {
       const k = await (await openKeystore()).rotateKey(name);
@@ -50,20 +62,28 @@ export function registerKeys(program: Command): void {
     .command("rotate-due")
     .description("rotate every key whose rotation period has elapsed (run it from cron)")
     .option("--json", "print JSON")
+    .addHelpText(
+      "after",
+      "\nExample:\n  tensorseal keys set default --rotation-period 90d\n  tensorseal keys rotate-due && tensorseal rewrap --to-latest models/   # daily, from cron",
+    )
     .action(async (o) => {
       const rotated = await (await openKeystore()).rotateDue();
       report(o.json, { rotated }, `rotated ${rotated.length} key(s)${list(rotated)}`);
     });
   keys
     .command("set")
-    .argument("<name>")
+    .description("key policy: minimum versions, automatic rotation period")
+    .argument("<name>", "key name")
     .option("--min-decryption-version <n>", "versions below it no longer open files", int)
     .option("--min-encryption-version <n>", "the primary must be at least this version", int)
-    .option("--rotation-period <duration>", "rotate automatically (90d, 12h, 3600s, or none)")
+    .option(
+      "--rotation-period <duration>",
+      "rotate with `keys rotate-due` once this has elapsed (90d, 2w, 12h, 3600s, or none)",
+    )
     .option("--json", "print JSON")
     .addHelpText(
       "after",
-      "\nExample:\n  tensorseal keys set default --min-decryption-version 3 --rotation-period 90d",
+      "\nExample:\n  tensorseal keys set default --min-decryption-version 2 --rotation-period 90d   # after a rotation to v2",
     )
     .action(async (name: string, o) => {
       const settings: KeySettings = {};
@@ -76,28 +96,37 @@ export function registerKeys(program: Command): void {
       const k = await (await openKeystore()).setKey(name, settings);
       report(o.json, k, `updated ${name}: ${summary(k)}`);
     });
-  versionCommand(keys, "disable", "stop a version from opening files (reversible)", (ks, n, v) =>
-    ks.disableVersion(n, v),
+  versionCommand(
+    keys,
+    "disable",
+    "stop a version from opening files (reversible; not the primary)",
+    "tensorseal keys disable default 1   # files only version 1 opens stop opening (exit 9)",
+    (ks, n, v) => ks.disableVersion(n, v),
   );
-  versionCommand(keys, "enable", "re-enable a disabled version", (ks, n, v) =>
-    ks.enableVersion(n, v),
+  versionCommand(
+    keys,
+    "enable",
+    "re-enable a disabled version",
+    "tensorseal keys enable default 1",
+    (ks, n, v) => ks.enableVersion(n, v),
   );
   versionCommand(
     keys,
     "cancel-destroy",
     "cancel a scheduled destruction (the version stays disabled)",
+    "tensorseal keys cancel-destroy default 1 && tensorseal keys enable default 1",
     (ks, n, v) => ks.cancelDestroy(n, v),
   );
   keys
     .command("schedule-destroy")
     .description("destroy a version's material after a waiting period (crypto-shredding)")
-    .argument("<name>")
+    .argument("<name>", "key name")
     .argument("<version>", "version number", int)
     .option("--days <n>", "waiting period in days (1..365)", int, 7)
     .option("--json", "print JSON")
     .addHelpText(
       "after",
-      "\nFiles wrapped only under this version become unreadable for ever once it is destroyed.\nRewrap them first: tensorseal rewrap --to-latest PATHS",
+      "\nFiles wrapped only under this version become unreadable for ever once it is destroyed.\nRewrap them first: tensorseal rewrap --to-latest PATHS. Until then, `keys cancel-destroy`\nundoes it; `keys purge` (or any later keystore change) destroys what is due.\n\nExample:\n  tensorseal keys rotate default && tensorseal rewrap --to-latest models/\n  tensorseal keys schedule-destroy default 1 --days 30",
     )
     .action(async (name: string, version: number, o) => {
       const k = await (await openKeystore()).scheduleDestroy(name, version, o.days);
@@ -108,6 +137,10 @@ export function registerKeys(program: Command): void {
     .command("purge")
     .description("destroy now every version whose waiting period has passed")
     .option("--json", "print JSON")
+    .addHelpText(
+      "after",
+      "\nExample:\n  tensorseal keys purge   # from cron; any other keystore change destroys what is due too",
+    )
     .action(async (o) => {
       const purged = await (await openKeystore()).purge();
       report(
@@ -124,14 +157,16 @@ function versionCommand(
   keys: Command,
   name: string,
   description: string,
+  example: string,
   run: (ks: Keystore, key: string, version: number) => Promise<KeyInfo>,
 ): void {
   keys
     .command(name)
     .description(description)
-    .argument("<name>")
+    .argument("<name>", "key name")
     .argument("<version>", "version number", int)
     .option("--json", "print JSON")
+    .addHelpText("after", `\nExample:\n  ${example}`)
     .action(async (key: string, version: number, o) => {
       const k = await run(await openKeystore(), key, version);
       const state = k.versions.find((v) => v.version === version)?.state;

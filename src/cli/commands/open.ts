@@ -34,7 +34,7 @@ export function registerOpen(program: Command): void {
   )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal open model.safetensors.tseal -o model.safetensors\n  tensorseal open ckpt.tseal -i ~/.tensorseal/id.txt -o - | sha256sum",
+      "\nExamples:\n  tensorseal open model.safetensors.tseal --expect-context tenant=acme   # -> model.safetensors\n  tensorseal open ckpt.tseal -i partner.id -o - | sha256sum\n  tensorseal open ckpt.pt.tseal -o restored.pt -i aws-kms:alias/models   # allow this KMS key for this run",
     )
     .action(async (input: string, o) => {
       checkSealedInput(input);

@@ -28,10 +28,14 @@ export function registerRewrap(program: Command): void {
         "[paths...]",
         "sealed files, directories (every sealed file below, found by its magic bytes) or glob patterns",
       )
-      .option("-a, --add-recipient <r>", "tseal1... or kek:NAME to add (repeatable)", collect)
+      .option(
+        "-a, --add-recipient <r>",
+        "recipient to add: tseal1..., kek:NAME, pkcs11:TOKEN/KEY, aws-kms:KEY, service:NAME (repeatable)",
+        collect,
+      )
       .option(
         "-d, --remove-recipient <r>",
-        "tseal1..., kek:NAME or passphrase to remove (repeatable)",
+        "recipient to remove: as --add-recipient, or passphrase (repeatable)",
         collect,
       )
       .option(
@@ -40,12 +44,12 @@ export function registerRewrap(program: Command): void {
       )
       .option("--manifest <file>", "also rewrap the paths listed in FILE, one per line", collect)
       .option("--journal <file>", `resume journal for --to-latest (default ${DEFAULT_JOURNAL})`)
-      .option("--concurrency <n>", "files rewrapped at once with --to-latest", "8")
+      .option("--concurrency <n>", "files rewrapped at once with --to-latest (1..256)", "8")
       .option("--json", "print JSON"),
   )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal rewrap model.tseal --add-recipient tseal1...\n  tensorseal keys rotate default && tensorseal rewrap --to-latest models/ 'ckpt/**/*.tseal'\n\n--to-latest alone runs a campaign: parallel, resumable (rerun the same command after a\ncrash), with a summary `rewrapped N, already current M, failed K`; exit 1 if any failed.\nEvery rewrap first clears a header slot an interrupted rewrap left behind, and says so.",
+      "\nExamples:\n  tensorseal rewrap model.tseal --add-recipient tseal1...\n  tensorseal rewrap model.tseal --remove-recipient tseal1... --remove-recipient passphrase\n  tensorseal keys rotate default && tensorseal rewrap --to-latest models/ 'ckpt/**/*.tseal'\n  tensorseal rewrap --to-latest --manifest fleet.txt --journal /var/tmp/rotation.jsonl --json\n\n--to-latest alone runs a campaign: parallel, resumable (rerun the same command after a\ncrash), with a summary `rewrapped N, already current M, failed K`; exit 1 if any failed.\nEvery rewrap first clears a header slot an interrupted rewrap left behind, and says so.",
     )
     .action(async (paths: string[], o) => {
       if (!o.addRecipient && !o.removeRecipient && !o.toLatest) {

@@ -25,7 +25,7 @@ export function registerRoot(program: Command): void {
     .description("split the root key into N share files, any M of which rebuild it")
     .requiredOption("--shares <n>", "number of shares (2..255)", Number)
     .requiredOption("--threshold <m>", "shares needed to recover (2..N)", Number)
-    .option("-o, --output-dir <dir>", "where to write root-share-I.txt files", ".")
+    .option("-o, --output-dir <dir>", "directory for the root-share-I-of-N.txt files", ".")
     .option("--json", "print JSON")
     .addHelpText(
       "after",
@@ -55,7 +55,7 @@ export function registerRoot(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText(
       "after",
-      "\nThe rebuilt key is checked against keystore.json before anything is written.\nThe new passphrase comes from TENSORSEAL_NEW_KEYSTORE_PASSPHRASE or a prompt.",
+      "\nThe rebuilt key is checked against keystore.json before anything is written.\nThe new passphrase comes from TENSORSEAL_NEW_KEYSTORE_PASSPHRASE or a prompt.\n\nExamples:\n  tensorseal root recover root-share-1-of-5.txt root-share-3-of-5.txt root-share-4-of-5.txt\n  tensorseal root recover root-share-*-of-5.txt -o /run/secrets/tensorseal-root.key",
     )
     .action(async (paths: string[], o) => {
       const shares = [];
@@ -77,7 +77,7 @@ export function registerRoot(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText(
       "after",
-      "\nShares from earlier `root split` runs stop working: split again afterwards.\nA passphrase keystore is re-sealed under TENSORSEAL_NEW_KEYSTORE_PASSPHRASE, or the current one.",
+      "\nShares from earlier `root split` runs stop working: split again afterwards.\nA passphrase keystore is re-sealed under TENSORSEAL_NEW_KEYSTORE_PASSPHRASE, or the current one.\n\nExamples:\n  tensorseal root rotate && tensorseal root split --shares 5 --threshold 3 -o /media/usb\n  TENSORSEAL_ROOT_KEY_FILE=/run/secrets/root.key tensorseal root rotate -o /run/secrets/root-2.key",
     )
     .action(async (o) => {
       const unlock = await keystoreUnlock();

@@ -12,16 +12,20 @@ export function registerSealDir(program: Command): void {
     .argument("<dir>", "model directory (config.json, tokenizer, *.safetensors shards, ...)")
     .requiredOption("-o, --output <dir>", "sealed directory to create (must not exist)")
     .option("-k, --key <name>", "keystore KEK to wrap the file keys under (repeatable)", collect)
-    .option("-r, --recipient <r>", "tseal1... public key or kek:NAME (repeatable)", collect)
+    .option(
+      "-r, --recipient <r>",
+      "recipient: tseal1... (keygen), kek:NAME, pkcs11:TOKEN/KEY, aws-kms:KEY, service:NAME (repeatable)",
+      collect,
+    )
     .option("-p, --passphrase", "also encrypt to a passphrase (TENSORSEAL_PASSPHRASE or prompt)")
-    .option("--passphrase-file <file>", "read the passphrase from a file")
+    .option("--passphrase-file <file>", "also encrypt to a passphrase: the first line of FILE")
     .option("-c, --context <k=v>", "extra encryption context for every file (repeatable)", collect)
     .option("-l, --label <k=v>", "public label on every file (repeatable)", collect)
     .option("--chunk-size <size>", "payload chunk size, a power of two from 16KiB to 16MiB", "1MiB")
     .option("--json", "print a JSON result")
     .addHelpText(
       "after",
-      "\nEach file becomes OUT/<path>.tseal, bound to its path and to this model by its encryption\ncontext; OUT/tensorseal-manifest.json.tseal lists every path, size and SHA-256.\n\nExample:\n  tensorseal seal-dir ./Llama-3-8B -o ./Llama-3-8B.sealed -r tseal1...",
+      "\nEach file becomes OUT/<path>.tseal, bound to its path and to this model by its encryption\ncontext; OUT/tensorseal-manifest.json.tseal lists every path, size and SHA-256.\n\nExamples:\n  tensorseal seal-dir ./Llama-3-8B -o ./Llama-3-8B.sealed\n  tensorseal seal-dir ./Llama-3-8B -o ./Llama-3-8B.sealed -r tseal1... -l team=ml",
     )
     .action(async (dir: string, o) => {
       const opts = {

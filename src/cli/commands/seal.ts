@@ -33,16 +33,23 @@ export function registerSeal(program: Command): void {
     .argument("<in>", "file to seal, or - for stdin")
     .option("-o, --output <file>", "output file, or - for stdout (default: IN.tseal)")
     .option("-k, --key <name>", "keystore KEK to wrap the file key under (repeatable)", collect)
-    .option("-r, --recipient <r>", "tseal1... public key or kek:NAME (repeatable)", collect)
+    .option(
+      "-r, --recipient <r>",
+      "recipient: tseal1... (keygen), kek:NAME, pkcs11:TOKEN/KEY, aws-kms:KEY, service:NAME (repeatable)",
+      collect,
+    )
     .option("-p, --passphrase", "also encrypt to a passphrase (TENSORSEAL_PASSPHRASE or prompt)")
-    .option("--passphrase-file <file>", "read the passphrase from a file")
+    .option("--passphrase-file <file>", "also encrypt to a passphrase: the first line of FILE")
     .option(
       "-c, --context <k=v>",
       "encryption context entry, bound to the payload (repeatable)",
       collect,
     )
     .option("-l, --label <k=v>", "public label, readable without a key (repeatable)", collect)
-    .option("--content-type <type>", "content type to record (default: detected)")
+    .option(
+      "--content-type <type>",
+      "content type to record in the public header (default: detected from the input)",
+    )
     .option("--chunk-size <size>", "payload chunk size, a power of two from 16KiB to 16MiB", "1MiB")
     .option("-f, --force", "overwrite an existing output")
     .option("--json", "print a JSON result")
@@ -52,7 +59,7 @@ export function registerSeal(program: Command): void {
     )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal seal model.safetensors -o model.safetensors.tseal\n  tensorseal seal ckpt.bin -r tseal1... -c tenant=acme\n  cat weights.bin | tensorseal seal - -o weights.tseal",
+      "\nWithout -k, -r or a passphrase, the file is sealed to kek:default (or a .tensorseal.yaml rule).\n\nExamples:\n  tensorseal seal model.safetensors -c tenant=acme -l stage=prod   # -> model.safetensors.tseal\n  tensorseal seal ckpt.pt -r tseal1... -r kek:default              # a partner's public key and yours\n  tensorseal seal ckpt.pt -r aws-kms:alias/models -r pkcs11:backup-hsm/models\n  tensorseal seal ckpt.pt --passphrase-file pass.txt -o ckpt.pw.tseal\n  tensorseal --server https://kms:8443 seal model.safetensors -r service:models --register\n  cat weights.bin | tensorseal seal - -o weights.tseal",
     )
     .action(async (input: string, flags, cmd: Command) => {
       // Defaults from the first matching creation rule of .tensorseal.yaml; flags override.

@@ -87,6 +87,13 @@ export function registerServe(program: Command): void {
       await db.close();
       throw e;
     });
+    // Listening from here on: SIGINT/SIGTERM now mean a clean close (the audit head signed),
+    // also while the summary below is still being printed (no listener = the default action,
+    // an immediate death with the head unsigned).
+    const stop = new Promise<void>((resolve) => {
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+    });
     await printSummary({
       url,
       serverId: app.tensorseal.serverId,
@@ -102,10 +109,7 @@ export function registerServe(program: Command): void {
     });
 
     const stopReload = reloadTlsOnChange(app, o, host);
-    await new Promise<void>((resolve) => {
-      process.once("SIGINT", resolve);
-      process.once("SIGTERM", resolve);
-    });
+    await stop;
     stopReload();
     await app.close();
     await db.close();

@@ -38,6 +38,7 @@ export function registerServiceApprovals(program: Command): void {
     .description("approval requests, newest first")
     .option("--state <state>", "pending, executing, executed, failed, rejected or expired")
     .option("--json", "print JSON")
+    .addHelpText("after", "\nExample:\n  tensorseal service approvals list --state pending")
     .action(async (o: { state?: string; json?: boolean }, cmd: Command) => {
       const q = o.state ? `?state=${encodeURIComponent(o.state)}` : "";
       const body = await withClient(cmd, (c) => call(c, "get", `/v1/approvals${q}`));
@@ -60,6 +61,10 @@ export function registerServiceApprovals(program: Command): void {
     )
     .argument("<id>", "approval id (apr_...)")
     .option("--json", "print JSON (the output is JSON anyway)")
+    .addHelpText(
+      "after",
+      "\nExample:\n  tensorseal service approvals show apr_0c4f2e9b7a1d3c5e8f6a2b4d   # an id from `approvals list`",
+    )
     .action(async (id: string, _o: unknown, cmd: Command) => {
       printJson(
         await withClient(cmd, (c) => call(c, "get", `/v1/approvals/${encodeURIComponent(id)}`)),
@@ -112,6 +117,10 @@ export function registerServiceApprovals(program: Command): void {
       )
       .argument("<id>", "approval id (apr_...)")
       .option("--json", "print JSON (the output is JSON anyway)")
+      .addHelpText(
+        "after",
+        `\nExample:\n  tensorseal service approvals ${vote} apr_0c4f2e9b7a1d3c5e8f6a2b4d   # an id from \`approvals list\``,
+      )
       .action(async (id: string, _o: unknown, cmd: Command) => {
         const path = `/v1/approvals/${encodeURIComponent(id)}/${vote}`;
         printJson(await withClient(cmd, (c) => call(c, "post", path)));
@@ -125,6 +134,10 @@ export function registerServiceApprovals(program: Command): void {
     .command("get")
     .description("print the active policy set (text; --json for version, digest and policies)")
     .option("--json", "print JSON")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  tensorseal service policy get\n  tensorseal service policy get --json",
+    )
     .action(async (o: { json?: boolean }, cmd: Command) => {
       const body = await withClient(cmd, (c) => call(c, "get", "/v1/policies"));
       if (o.json) return printJson(body);
@@ -136,6 +149,10 @@ export function registerServiceApprovals(program: Command): void {
     .description("propose every *.cedar file of DIR as the new policy set (an approval request)")
     .argument("<dir>", "directory of *.cedar files")
     .option("--json", "print JSON (the output is JSON anyway)")
+    .addHelpText(
+      "after",
+      "\nOther admins then approve the request: `tensorseal service approvals approve ID`.\n\nExample:\n  tensorseal policy test --policy policies/ --request samples.json && tensorseal service policy propose policies/",
+    )
     .action(async (dir: string, _o: unknown, cmd: Command) => {
       let names: string[];
       try {

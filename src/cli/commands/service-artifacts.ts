@@ -30,7 +30,7 @@ export function registerServiceArtifacts(program: Command): void {
     .option("--json", "print JSON (an array of artifacts)")
     .addHelpText(
       "after",
-      "\nExample:\n  TENSORSEAL_SERVER=https://kms:8443 tensorseal service artifacts list --label team=ml",
+      "\nExamples:\n  TENSORSEAL_SERVER=https://kms:8443 tensorseal service artifacts list --label team=ml\n  tensorseal service artifacts list --key models --json",
     )
     .action(async (o: { key?: string; label?: string; json?: boolean }, cmd: Command) => {
       if (o.label !== undefined && o.label.indexOf("=") <= 0)
@@ -59,6 +59,10 @@ export function registerServiceArtifacts(program: Command): void {
     .description("one artifact (JSON)")
     .argument("<id>", "artifact id")
     .option("--json", "print JSON (the output is JSON anyway)")
+    .addHelpText(
+      "after",
+      "\nExample:\n  tensorseal service artifacts show art_5d1e0c9a7b3f4e21a8c6d2f0b9e7a413   # an id from `artifacts list`",
+    )
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const a = await withClient(cmd, async (c) => {
         const path = `/v1/artifacts/${encodeURIComponent(id)}`;

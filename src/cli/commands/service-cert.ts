@@ -79,7 +79,10 @@ export function registerServiceCert(program: Command): void {
     .option("--reason <text>", "why (kept with the revocation)", "")
     .option("--db <url>", "service database (default: sqlite:$TENSORSEAL_HOME/service.db)")
     .option("--json", "print JSON: {fingerprint, revoked: true, already: BOOLEAN}")
-    .addHelpText("after", "\nFingerprint: openssl x509 -in client.pem -noout -fingerprint -sha256")
+    .addHelpText(
+      "after",
+      "\nThe fingerprint is what `service cert issue` printed, or what openssl prints for the\ncertificate (colons allowed).\n\nExample:\n  tensorseal service cert revoke \"$(openssl x509 -in id/client.pem -noout -fingerprint -sha256 | cut -d= -f2)\" --reason 'laptop lost'",
+    )
     .action(async (fingerprint: string, o) => {
       const fp = normalizeFingerprint(fingerprint);
       if (!fp)
@@ -91,7 +94,8 @@ export function registerServiceCert(program: Command): void {
   cert
     .command("list-revoked")
     .description("list revoked client certificates (fingerprint, reason, time)")
-    .option("--db <url>", "service database")
+    .option("--db <url>", "service database (default: sqlite:$TENSORSEAL_HOME/service.db)")
     .option("--json", "print JSON (the output is JSON anyway)")
+    .addHelpText("after", "\nExample:\n  tensorseal service cert list-revoked")
     .action(async (o) => printJson(await withRevoked(o.db, (r) => r.list())));
 }

@@ -156,6 +156,10 @@ export function registerServiceKeys(program: Command): void {
       "keys (tab-separated: name, primary, versions:states, labels, sensitivity, min decrypt, min encrypt)",
     )
     .option("--json", "print JSON (an array of keys)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  tensorseal service keys list\n  tensorseal --server https://kms:8443 service keys list --json",
+    )
     .action(async (o: { json?: boolean }, cmd: Command) => {
       const list = (await call(cmd, "get", "/v1/keys")).body.keys as Key[];
       if (o.json) return printJson(list);
@@ -195,6 +199,10 @@ export function registerServiceKeys(program: Command): void {
     .description("add a new version and make it primary (old versions still unwrap)")
     .argument("<name>", "key name")
     .option("--json", jsonHelp)
+    .addHelpText(
+      "after",
+      "\nExample:\n  tensorseal service keys rotate llm && tensorseal rewrap --to-latest models/   # with TENSORSEAL_SERVER set",
+    )
     .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
       const path = `${keyPath(keyName(name))}/rotate`;
       const k = (await call(cmd, "post", path)).body as unknown as Key;
@@ -241,21 +249,32 @@ export function registerServiceKeys(program: Command): void {
       },
     );
 
-  const lifecycle: { action: string; description: string }[] = [
-    { action: "disable", description: "stop a version from unwrapping (reversible)" },
-    { action: "enable", description: "re-enable a disabled version" },
+  const lifecycle: { action: string; description: string; example: string }[] = [
+    {
+      action: "disable",
+      description: "stop a version from unwrapping (reversible)",
+      example: "tensorseal service keys disable llm 1",
+    },
+    {
+      action: "enable",
+      description: "re-enable a disabled version",
+      example: "tensorseal service keys enable llm 1",
+    },
     {
       action: "cancel-destroy",
       description: "cancel a scheduled destruction (the version comes back disabled)",
+      example:
+        "tensorseal service keys cancel-destroy llm 1 && tensorseal service keys enable llm 1",
     },
   ];
-  for (const { action, description } of lifecycle) {
+  for (const { action, description, example } of lifecycle) {
     keys
       .command(action)
       .description(description)
       .argument("<name>", "key name")
       .argument("<version>", "version number")
       .option("--json", jsonHelp)
+      .addHelpText("after", `\nExample:\n  ${example}`)
       .action(async (name: string, version: string, o: { json?: boolean }, cmd: Command) => {
         const v = positive("version", version);
         const path = `${keyPath(keyName(name))}/versions/${v}/${action}`;
@@ -279,7 +298,7 @@ export function registerServiceKeys(program: Command): void {
     .option("--json", jsonHelp)
     .addHelpText(
       "after",
-      "\nFiles wrapped only under this version become unreadable for ever once it is destroyed.\nWith `serve --approvals destroy=M` (M > 1) this makes an approval request instead and\nprints its id: other admins approve it with `tensorseal service approvals approve ID`.",
+      "\nFiles wrapped only under this version become unreadable for ever once it is destroyed.\nWith `serve --approvals destroy=M` (M > 1) this makes an approval request instead and\nprints its id: other admins approve it with `tensorseal service approvals approve ID`.\n\nExample:\n  tensorseal service keys rotate llm && tensorseal rewrap --to-latest models/\n  tensorseal service keys schedule-destroy llm 1 --days 30",
     )
     .action(
       async (name: string, version: string, o: { days?: string; json?: boolean }, cmd: Command) => {

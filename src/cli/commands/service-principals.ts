@@ -23,6 +23,7 @@ export function registerServicePrincipals(program: Command): void {
     .command("blocked")
     .description("list blocked principals (tab-separated: principal, since, reason)")
     .option("--json", "print JSON (an array)")
+    .addHelpText("after", "\nExample:\n  tensorseal service principals blocked")
     .action(async (o: { json?: boolean }, cmd: Command) => {
       const list = await withClient(cmd, async (c) => {
         const r = await c.get("/v1/principals/blocked");
@@ -37,6 +38,10 @@ export function registerServicePrincipals(program: Command): void {
     .description("lift the block: the principal's requests are served again")
     .argument("<id>", "principal id, e.g. token:tok_… or jwt:SUBJECT")
     .option("--json", "print JSON: {principal, unblocked: true}")
+    .addHelpText(
+      "after",
+      "\nExample:\n  tensorseal service principals unblock token:3f9c2b7a1d4e8f60   # as `principals blocked` lists it",
+    )
     .action(async (id: string, o: { json?: boolean }, cmd: Command) => {
       await withClient(cmd, async (c) => {
         const path = `/v1/principals/${encodeURIComponent(id)}/unblock`;

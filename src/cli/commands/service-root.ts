@@ -25,7 +25,7 @@ export function registerServiceRoot(program: Command): void {
     .option("--json", "print JSON: {splitId, threshold, files}")
     .addHelpText(
       "after",
-      "\nExample:\n  tensorseal service root split --root-key-file root.key --shares 5 --threshold 3 -o shares/\n  tensorseal serve ... --root-shares shares/share-1.share,shares/share-4.share,shares/share-5.share",
+      "\nExample:\n  tensorseal service root split --root-key-file root.key --shares 5 --threshold 3 -o shares/\n  tensorseal serve --tls-cert srv.pem --tls-key srv.key --root-shares shares/share-1.share,shares/share-4.share,shares/share-5.share",
     )
     .action(
       async (o: {

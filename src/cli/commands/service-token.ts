@@ -26,12 +26,12 @@ export function registerServiceToken(program: Command): void {
     .command("create")
     .description("create a token and print it once on stdout")
     .requiredOption("--scope <list>", `comma-separated: ${SCOPES.join(", ")}`)
-    .option("--label <text>", "a note for humans", "")
+    .option("--label <text>", "a note for humans, shown by `service token list`", "")
     .option("--db <url>", "service database (default: sqlite:$TENSORSEAL_HOME/service.db)")
     .option("--json", "print JSON: {id, token, scopes, label}")
     .addHelpText(
       "after",
-      "\nExample:\n  tensorseal service token create --scope wrap,unwrap > token.txt",
+      "\nExamples:\n  tensorseal service token create --scope admin --label ops > admin.token\n  tensorseal service token create --scope wrap,unwrap --label trainer --db postgres://ts@db/tensorseal",
     )
     .action(async (o) => {
       let scopes: ReturnType<typeof parseScopes>;
@@ -48,15 +48,20 @@ export function registerServiceToken(program: Command): void {
   token
     .command("list")
     .description("list tokens (ids and scopes, never the tokens)")
-    .option("--db <url>", "service database")
+    .option("--db <url>", "service database (default: sqlite:$TENSORSEAL_HOME/service.db)")
     .option("--json", "print JSON (the output is JSON anyway)")
+    .addHelpText("after", "\nExample:\n  tensorseal service token list")
     .action(async (o) => printJson(await withTokens(o.db, (r) => r.list())));
   token
     .command("revoke")
     .description("revoke a token by id (replicas honour it within 2 seconds)")
     .argument("<id>", "token id from `service token list`")
-    .option("--db <url>", "service database")
+    .option("--db <url>", "service database (default: sqlite:$TENSORSEAL_HOME/service.db)")
     .option("--json", "print JSON: {id, revoked: true}")
+    .addHelpText(
+      "after",
+      "\nExample:\n  tensorseal service token revoke 3f9c2b7a1d4e8f60   # the id from `service token list`",
+    )
     .action(async (id: string, o) => {
       if (!(await withTokens(o.db, (r) => r.revoke(id)))) fail("E_USAGE", `no active token ${id}`);
       if (o.json) printJson({ id, revoked: true });

@@ -13,5 +13,5 @@ export function identityOptions(cmd: Command): Command {
       "-p, --passphrase",
       "the file was sealed to a passphrase (TENSORSEAL_PASSPHRASE or prompt)",
     )
-    .option("--passphrase-file <file>", "read the file passphrase from a file");
+    .option("--passphrase-file <file>", "the file passphrase is the first line of FILE");
 }

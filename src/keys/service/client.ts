@@ -162,10 +162,7 @@ export class ServiceClient {
 export function serviceClientFromEnv(url = process.env.TENSORSEAL_SERVER): ServiceClient | null {
   if (!url) return null;
   const caPath = process.env.TENSORSEAL_SERVER_CA;
-  const tokenFile = process.env.TENSORSEAL_SERVER_TOKEN_FILE;
-  const token =
-    process.env.TENSORSEAL_SERVER_TOKEN ??
-    (tokenFile ? readFileSync(tokenFile, "utf8").trim() : undefined);
+  const token = tokenFromEnv();
   const certPath = process.env.TENSORSEAL_SERVER_CERT;
   const keyPath = process.env.TENSORSEAL_SERVER_KEY;
   if (Boolean(certPath) !== Boolean(keyPath))
@@ -181,6 +178,33 @@ export function serviceClientFromEnv(url = process.env.TENSORSEAL_SERVER): Servi
         }
       : {}),
   });
+}
+
+/**
+ * TENSORSEAL_SERVER_TOKEN, else the content of TENSORSEAL_SERVER_TOKEN_FILE (whitespace around
+ * it ignored). A bearer token is one run of printable ASCII: anything else (a second line, a
+ * CR/LF that would inject a header) is refused here, naming the variable, never the token.
+ */
+function tokenFromEnv(): string | undefined {
+  const env = process.env.TENSORSEAL_SERVER_TOKEN;
+  const file = process.env.TENSORSEAL_SERVER_TOKEN_FILE;
+  if (env === undefined && !file) return undefined;
+  const source =
+    env !== undefined ? "TENSORSEAL_SERVER_TOKEN" : `TENSORSEAL_SERVER_TOKEN_FILE=${file}`;
+  let token = env;
+  if (token === undefined) {
+    try {
+      token = readFileSync(file!, "utf8").trim();
+    } catch (e) {
+      return fail("E_IO", `${source}: cannot read it (${(e as NodeJS.ErrnoException).code ?? e})`);
+    }
+  }
+  if (token && !/^[\x21-\x7e]+$/.test(token))
+    fail(
+      "E_USAGE",
+      `${source}: not a bearer token (it must be one line of printable ASCII, as \`tensorseal service token create\` prints it)`,
+    );
+  return token;
 }
 
 function envFile(path: string, name: string): string {
