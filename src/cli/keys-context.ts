@@ -14,9 +14,12 @@ import type { Identity, Recipient } from "../format/stanza.js";
 import {
   AWS_KMS_PROVIDER,
   allowEntryProblem,
+  DEFAULT_WORK_FACTOR,
   defaultHome,
   Keystore,
   type KeystoreOptions,
+  MAX_WORK_FACTOR,
+  MIN_WORK_FACTOR,
   mergeAllowLists,
   PKCS11_PROVIDER,
   type ProviderAllowList,
@@ -33,6 +36,7 @@ import {
   shown,
   type UsePurpose,
 } from "../keys/index.js";
+import { say } from "./output.js";
 import { projectAllowList } from "./project-config.js";
 import { promptHidden, readFirstLine } from "./terminal.js";
 
@@ -46,10 +50,27 @@ export function keystoreExists(home = homeDir()): boolean {
   return existsSync(join(home, "keystore.json"));
 }
 
-/** Test-only knob: a lower scrypt work factor keeps CLI tests fast; never lowers reads. */
-function workFactor(): number | undefined {
+/**
+ * The scrypt cost for a new keystore passphrase (log2 N). TENSORSEAL_SCRYPT_WORK_FACTOR may
+ * raise it above the default; lowering it (what keeps CLI tests fast) would weaken every
+ * keystore created with it, so it is honoured only with TENSORSEAL_TEST_KNOBS=1, and ignored
+ * with a warning otherwise. Reads use whatever the keystore file records.
+ */
+export function workFactor(): number | undefined {
   const v = process.env.TENSORSEAL_SCRYPT_WORK_FACTOR;
-  return v ? Number(v) : undefined;
+  if (!v) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < MIN_WORK_FACTOR || n > MAX_WORK_FACTOR) {
+    fail(
+      "E_USAGE",
+      `TENSORSEAL_SCRYPT_WORK_FACTOR must be an integer from ${MIN_WORK_FACTOR} to ${MAX_WORK_FACTOR}`,
+    );
+  }
+  if (n >= DEFAULT_WORK_FACTOR || process.env.TENSORSEAL_TEST_KNOBS === "1") return n;
+  say(
+    `warning: ignoring TENSORSEAL_SCRYPT_WORK_FACTOR=${n}: below the default ${DEFAULT_WORK_FACTOR} it is a test-only setting (TENSORSEAL_TEST_KNOBS=1)`,
+  );
+  return undefined;
 }
 
 export async function keystoreUnlock(opts: { confirm?: boolean } = {}): Promise<KeystoreUnlock> {
@@ -67,11 +88,11 @@ export async function keystoreUnlock(opts: { confirm?: boolean } = {}): Promise<
 }
 
 /**
- * Test-only knobs, honoured only with TENSORSEAL_TEST_CLOCK=1: TENSORSEAL_NOW (ISO time) fixes
+ * Test-only knobs, honoured only with TENSORSEAL_TEST_KNOBS=1: TENSORSEAL_NOW (ISO time) fixes
  * the keystore's clock, TENSORSEAL_WRAP_LIMIT lowers the forced-rotation wrap count.
  */
 export function keystoreOptions(): KeystoreOptions {
-  if (process.env.TENSORSEAL_TEST_CLOCK !== "1") return {};
+  if (process.env.TENSORSEAL_TEST_KNOBS !== "1") return {};
   const out: { now?: () => Date; wrapLimit?: number } = {};
   const now = process.env.TENSORSEAL_NOW;
   if (now) {

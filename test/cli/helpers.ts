@@ -39,7 +39,9 @@ export function sandbox(): Sandbox {
     HOME: dir,
     TENSORSEAL_HOME: join(dir, "home"),
     TENSORSEAL_ROOT_KEY_FILE: rootKey,
+    // Test-only: a cheap scrypt for new keystores (honoured only with TENSORSEAL_TEST_KNOBS=1).
     TENSORSEAL_SCRYPT_WORK_FACTOR: "10",
+    TENSORSEAL_TEST_KNOBS: "1",
   };
   return {
     dir,

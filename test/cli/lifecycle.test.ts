@@ -16,7 +16,7 @@ import { readHeader } from "../../src/format/message.js";
 import { parseKekStanza } from "../../src/keys/kek.js";
 import { CLI, type Sandbox, sandbox } from "./helpers.js";
 
-const CLOCK = { TENSORSEAL_TEST_CLOCK: "1" };
+const CLOCK = { TENSORSEAL_TEST_KNOBS: "1" };
 const at = (iso: string) => ({ ...CLOCK, TENSORSEAL_NOW: iso });
 
 function versions(path: string): string[] {
@@ -124,7 +124,7 @@ describe("tensorseal keys lifecycle (CLI)", () => {
     assert.deepEqual(JSON.parse(r.stdout.toString()).rotated, []);
     r = s.run(["keys", "rotate-due", "--json"], { env: at("2030-04-01T00:00:00Z") });
     assert.deepEqual(JSON.parse(r.stdout.toString()).rotated, ["auto"]);
-    // The clock env is ignored without TENSORSEAL_TEST_CLOCK=1.
+    // The clock env is ignored without TENSORSEAL_TEST_KNOBS=1.
     r = s.run(["keys", "show", "auto", "--json"]);
     assert.equal(JSON.parse(r.stdout.toString()).versions[1].created, "2030-04-01T00:00:00.000Z");
   });

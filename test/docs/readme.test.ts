@@ -241,6 +241,7 @@ printf '%s\\n' "$2" > '${join(tmp, "vllm-ran")}'
       LANG: "C.UTF-8",
       TENSORSEAL_KEYSTORE_PASSPHRASE: randomBytes(12).toString("hex"),
       TENSORSEAL_SCRYPT_WORK_FACTOR: "10",
+      TENSORSEAL_TEST_KNOBS: "1",
       SOFTHSM2_CONF: join(tmp, "softhsm2.conf"),
       TENSORSEAL_PKCS11_MODULE: SOFTHSM_MODULE,
       TENSORSEAL_PKCS11_PIN: "2468-readme",

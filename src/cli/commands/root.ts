@@ -11,7 +11,13 @@ import {
   type NewRoot,
   parseShare,
 } from "../../keys/index.js";
-import { homeDir, keystoreOptions, keystoreUnlock, openKeystore } from "../keys-context.js";
+import {
+  homeDir,
+  keystoreOptions,
+  keystoreUnlock,
+  openKeystore,
+  workFactor,
+} from "../keys-context.js";
 import { printJson } from "../options.js";
 import { say } from "../output.js";
 import { promptHidden } from "../terminal.js";
@@ -108,8 +114,8 @@ async function readText(path: string): Promise<string> {
 }
 
 async function newPassphrase(): Promise<NewRoot> {
-  const wf = process.env.TENSORSEAL_SCRYPT_WORK_FACTOR;
-  const extra = wf ? { workFactor: Number(wf) } : {};
+  const wf = workFactor();
+  const extra = wf ? { workFactor: wf } : {};
   const env = process.env.TENSORSEAL_NEW_KEYSTORE_PASSPHRASE;
   if (env) return { passphrase: env, ...extra };
   const p = await promptHidden("New keystore passphrase: ");
