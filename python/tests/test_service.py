@@ -516,3 +516,20 @@ def test_mtls_configuration_errors(mtls: MtlsServer, tmp_path: Path, monkeypatch
     with pytest.raises(TensorSealError) as e:
         ServiceClient(mtls.srv.url, None, mtls.srv.ca, cert_file=mtls.srv.ca.parent / "nope.pem", key_file=mtls.key)
     assert e.value.code == "E_USAGE"
+
+
+def test_a_token_that_is_not_one_line_is_refused_naming_its_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A CR/LF would inject a header; the CLI refuses it the same way. Never echoed.
+    secret = "tsk_secret_value"
+    monkeypatch.setenv("TENSORSEAL_SERVER", "https://127.0.0.1:9")
+    monkeypatch.delenv("TENSORSEAL_SERVER_TOKEN", raising=False)
+    bad = tmp_path / "token"
+    bad.write_text(f"{secret}\r\nX-Injected: 1\n")
+    monkeypatch.setenv("TENSORSEAL_SERVER_TOKEN_FILE", str(bad))
+    with pytest.raises(TensorSealError) as e:
+        ServiceClient.from_env()
+    assert e.value.code == "E_USAGE" and "TENSORSEAL_SERVER_TOKEN_FILE" in str(e.value)
+    assert secret not in str(e.value)
+    with pytest.raises(TensorSealError) as e:
+        ServiceClient("https://127.0.0.1:9", f"{secret}\nsecond line")
+    assert e.value.code == "E_USAGE" and secret not in str(e.value)

@@ -32,6 +32,7 @@ import binascii
 import errno
 import json
 import os
+import re
 import ssl
 import urllib.error
 import urllib.request
@@ -92,6 +93,21 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
         return None
+
+
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+
+
+def _check_token(token: str, source: str) -> None:
+    """A bearer token is one run of printable ASCII, as the CLI requires: anything else (a
+    second line, a CR/LF that would inject a header) is refused, naming where it came from and
+    never the token itself."""
+    if not _TOKEN.fullmatch(token):
+        fail(
+            "E_USAGE",
+            f"{source}: not a bearer token (it must be one line of printable ASCII, as"
+            " `tensorseal service token create` prints it)",
+        )
 
 
 def _reason(e: BaseException) -> str:
@@ -174,6 +190,8 @@ class ServiceClient:
         host = f"[{u.hostname}]" if ":" in u.hostname else u.hostname
         default = 443 if u.scheme == "https" else 80
         self._origin = f"{u.scheme}://{host}" + ("" if port in (None, default) else f":{port}")
+        if token:
+            _check_token(token, "token")
         self._token = token or None
         self._timeout = timeout
         handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({}), _NoRedirect()]
@@ -209,6 +227,9 @@ class ServiceClient:
                     token = f.read().strip()
             except OSError as e:
                 fail("E_IO", f"TENSORSEAL_SERVER_TOKEN_FILE {token_file!r} cannot be read ({_reason(e)})")
+        if token:
+            source = "TENSORSEAL_SERVER_TOKEN" if "TENSORSEAL_SERVER_TOKEN" in os.environ else "TENSORSEAL_SERVER_TOKEN_FILE"
+            _check_token(token, source)
         cert_file = os.environ.get("TENSORSEAL_SERVER_CERT") or None
         key_file = os.environ.get("TENSORSEAL_SERVER_KEY") or None
         if bool(cert_file) != bool(key_file):
