@@ -76,6 +76,10 @@ export class NativeStreamOpener {
           out.push(...this.openStaged(this.filled / this.sealedChunk, this.sealedChunk));
         }
       }
+      // Release the whole chunks this input completed rather than wait for a full batch: a
+      // slow pipe must see plaintext as it arrives. Big reads still open many chunks per call.
+      const whole = Math.floor(this.filled / this.sealedChunk);
+      if (whole > 0) out.push(...this.openStaged(whole, this.sealedChunk));
       return out;
     });
   }
@@ -134,7 +138,9 @@ export class NativeStreamOpener {
       authFailed(-1 - r);
     }
     this.index += count;
-    this.filled = 0;
+    // Keep the partial chunk that follows for the next input.
+    this.staging.copyWithin(0, sealedLength, this.filled);
+    this.filled -= sealedLength;
     this.released += plaintext.length;
     const views: Buffer[] = [];
     for (let at = 0; at < plaintext.length; at += this.chunkSize) {

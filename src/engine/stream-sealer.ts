@@ -54,6 +54,10 @@ export class NativeStreamSealer {
       if (this.filled === this.staging.length)
         out.push(...this.chunks(this.seal(this.filled / this.chunkSize, 0)));
     }
+    // Hand on the whole chunks this input completed rather than wait for a full batch, so a
+    // slow pipe's data moves on as it arrives; big reads still seal many chunks per call.
+    const whole = Math.floor(this.filled / this.chunkSize);
+    if (whole > 0) out.push(...this.chunks(this.seal(whole, 0)));
     return out;
   }
 
@@ -96,7 +100,9 @@ export class NativeStreamSealer {
       0,
     );
     this.index += count;
-    this.filled = 0;
+    // Keep the partial chunk that follows for the next input.
+    this.staging.copyWithin(0, length, this.filled);
+    this.filled -= length;
     return out;
   }
 }

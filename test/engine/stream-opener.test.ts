@@ -1,8 +1,8 @@
 /**
  * The native stream opener against the reference (format/payload.ts's PayloadOpener): the same
  * plaintext for every length around chunk and batch boundaries, whatever the input pieces; the
- * same errors for tampering, truncation, trailing data and a wrong commitment; and nothing of a
- * batch released when one of its chunks fails.
+ * same errors for tampering, truncation, trailing data and a wrong commitment; nothing of a
+ * batch released when one of its chunks fails; whole chunks released as soon as they arrive.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -108,9 +108,25 @@ test("a failing chunk releases nothing of its batch, and the opener then refuses
   const payload = sealed(plain, 16384);
   payload[56 + 2 * (16384 + 16) + 7]! ^= 1; // chunk 2; chunks 0 and 1 are intact
   const o = native();
-  assert.deepEqual(o.push(payload), [], "one batch: nothing is opened before it is complete");
+  // One input holding chunks 0-2 is opened as one batch: chunk 2 fails it as a whole.
+  assert.throws(() => o.push(payload), { code: "E_DECRYPT" });
   assert.throws(() => o.finish(), { code: "E_DECRYPT" });
   assert.throws(() => o.push(Buffer.from("more")), { code: "E_DECRYPT" });
   assert.throws(() => o.finish(), { code: "E_DECRYPT" });
   assert.equal(o.released, 0, "chunks 0 and 1 verified, but their batch failed");
+});
+
+test("whole chunks are released as their input arrives, not when a batch fills (slow pipes)", (t) => {
+  if (!nativeGcm) return t.skip("native addon not built (CI requires it)");
+  const plain = randomBytes(5 * 16384 + 9);
+  const payload = sealed(plain, 16384);
+  const stride = 16384 + 16;
+  const o = native();
+  // The prefix and half of chunk 0: nothing yet.
+  assert.deepEqual(o.push(payload.subarray(0, 56 + stride / 2)), []);
+  // The rest of chunk 0 and a few bytes of chunk 1: chunk 0 comes out now.
+  const first = Buffer.concat(o.push(payload.subarray(56 + stride / 2, 56 + stride + 3)));
+  assert.ok(first.equals(plain.subarray(0, 16384)));
+  const rest = Buffer.concat([...o.push(payload.subarray(56 + stride + 3)), ...o.finish()]);
+  assert.ok(Buffer.concat([first, rest]).equals(plain));
 });

@@ -71,3 +71,19 @@ test("after finish the keys and the staged plaintext are wiped, and the sealer r
   assert.throws(() => s.push(Buffer.from("x")), { code: "E_USAGE" });
   assert.throws(() => s.finish(), { code: "E_USAGE" });
 });
+
+test("whole chunks are sealed and handed on as their input arrives, not when a batch fills", (t) => {
+  if (!nativeGcm) return t.skip("native addon not built (CI requires it)");
+  const plain = randomBytes(3 * 16384 + 11);
+  const s = new NativeStreamSealer(nativeGcm, inputKey, context, 16384, salt);
+  assert.deepEqual(s.push(plain.subarray(0, 16383)), []);
+  const first = s.push(plain.subarray(16383, 16384 + 5));
+  assert.equal(first.length, 1, "chunk 0 is complete: it goes on now");
+  const all = Buffer.concat([
+    s.prefix,
+    ...first,
+    ...s.push(plain.subarray(16384 + 5)),
+    ...s.finish(),
+  ]);
+  assert.ok(all.equals(reference(plain, 16384)));
+});
