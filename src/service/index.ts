@@ -27,7 +27,9 @@ export { type AnchorSummary, checkAnchors, readAnchorFile } from "./audit/anchor
 export { apiSource, type JsonClient } from "./audit/api-source.js";
 export { type AuditRecord, GENESIS, type SignedCheckpoint } from "./audit/chain.js";
 export { newestAnchorLine } from "./audit/head.js";
+export type { AuditFilter } from "./audit/index-store.js";
 export { AuditLog, type AuditSink } from "./audit/log.js";
+export { type QueriedEntry, queryApi, queryDatabase } from "./audit/query.js";
 export { type AuditSource, databaseSource, type SourceEntry } from "./audit/source.js";
 export { AuditStore } from "./audit/store.js";
 export {

@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { RouteResource } from "./auth/principal.js";
-import type { AuthzRequest, Decision } from "./authz/cedar.js";
+import type { AuthzRequest, AuthzResource, Decision } from "./authz/cedar.js";
 import { resolveResource } from "./authz/resolve.js";
 import { recordFor, type ServiceContext } from "./context.js";
 import { loggableError } from "./db/unavailable.js";
@@ -66,7 +66,10 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
       req.audited = true;
       const outcome = status === 401 || status === 403 ? "denied" : "error";
       try {
-        await ctx.audit.append(recordFor(req, outcome, status, { reason: pe.message }));
+        const resource = touchedResource(req);
+        await ctx.audit.append(
+          recordFor(req, outcome, status, { reason: pe.message, ...(resource && { resource }) }),
+        );
       } catch (e) {
         req.log.error({ err: loggableError(e) }, "audit write failed");
         status = 503;
@@ -145,7 +148,9 @@ async function decide(
   const permits = new Set<string>(req.authz?.decision === "allow" ? req.authz.policies : []);
   let d: Decision | null = null;
   for (const r of resources) {
-    d = authorizer.authorize({ ...base, resources: [await resolveResource(ctx, r)] });
+    const resolved = await resolveResource(ctx, r);
+    touch(req, resolved);
+    d = authorizer.authorize({ ...base, resources: [resolved] });
     if (d.decision === "deny") break;
     for (const id of d.policies) permits.add(id);
   }
@@ -156,6 +161,26 @@ async function decide(
   }
   for (const id of d.policies) permits.add(id);
   req.authz = { decision: "allow", policies: [...permits].sort() };
+}
+
+/** Remembers the keys and artifacts a decision covers, for the request's audit entry. */
+function touch(req: FastifyRequest, r: AuthzResource): void {
+  req.touched ??= { keys: new Set(), artifacts: new Set() };
+  const t = req.touched;
+  if (r.type === "Key") {
+    t.keys.add(r.name);
+    if (r.artifact) t.artifacts.add(r.artifact.id);
+  } else if (r.type === "Artifact") {
+    t.keys.add(r.key.name);
+    t.artifacts.add(r.id);
+  }
+}
+
+/** What a refused request was about, or undefined (refused before any decision). */
+function touchedResource(req: FastifyRequest): Record<string, unknown> | undefined {
+  const t = req.touched;
+  if (!t || (t.keys.size === 0 && t.artifacts.size === 0)) return undefined;
+  return { keys: [...t.keys].sort(), artifacts: [...t.artifacts].sort() };
 }
 
 /** The Cedar request of an authenticated request, without resources (see `decide`). */
@@ -186,8 +211,15 @@ export async function release(
   req: FastifyRequest,
   resource: Record<string, unknown>,
 ): Promise<void> {
+  // An unwrap or rewrap of a registered stanza names its artifact, so the audit can answer
+  // "who opened this model" (audit query --artifact).
+  const artifacts = req.touched?.artifacts.size
+    ? { artifacts: [...req.touched.artifacts].sort() }
+    : {};
   try {
-    await ctx.audit.append(recordFor(req, "allowed", 200, { resource }));
+    await ctx.audit.append(
+      recordFor(req, "allowed", 200, { resource: { ...resource, ...artifacts } }),
+    );
   } catch (e) {
     // No second entry from the error handler: when the connection died during COMMIT this one
     // may have landed, and a request id must not appear twice in the chain.

@@ -38,7 +38,11 @@ export function sqliteDb(): TestDb {
 /** A fresh schema on the test PostgreSQL; a skip reason when unreachable (a failure in CI). */
 export async function pgDb(): Promise<TestDb | string> {
   const schema = `ts_test_${randomBytes(6).toString("hex")}`;
-  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+  // Required (CI): a loaded machine may be slow to answer; it must not turn into a failure.
+  const c = new pg.Client({
+    connectionString: PG_URL,
+    connectionTimeoutMillis: requireAll ? 30_000 : 3000,
+  });
   try {
     await c.connect();
     await c.query(`create schema ${schema}`);
@@ -143,6 +147,8 @@ export async function keyAndDataKey(
 export interface CliService {
   readonly app: FastifyInstance;
   readonly db: Database;
+  /** The database's URL (for commands that read it directly, `--db`). */
+  readonly dbUrl: string;
   /** TENSORSEAL_SERVER and TENSORSEAL_SERVER_CA (the dev CA). */
   readonly env: NodeJS.ProcessEnv;
   close(): Promise<void>;
@@ -164,6 +170,7 @@ export async function cliService(
   return {
     app,
     db,
+    dbUrl: tdb.url,
     env: { TENSORSEAL_SERVER: url, TENSORSEAL_SERVER_CA: dev.caPath },
     async close() {
       await app.close();

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { withOutputStream } from "../../engine/index.js";
-import { fail } from "../../format/errors.js";
 import { jsonSafe } from "../../format/printable.js";
 import {
   apiSource,
@@ -14,21 +13,10 @@ import {
 import { EXIT } from "../exit-codes.js";
 import { checkOutput, printJson } from "../options.js";
 import { say } from "../output.js";
+import { registerAuditQuery } from "./audit-query.js";
+import { remoteServer } from "./audit-remote.js";
 import { serviceDbUrl } from "./serve.js";
 import { intFlag, withClient } from "./service-shared.js";
-
-/**
- * The server to verify over the API, or null for the database. An explicit --db or --server
- * decides; otherwise TENSORSEAL_SERVER does, unless TENSORSEAL_SERVICE_DB names the database
- * (a service host that also seals keeps verifying its own database).
- */
-function remoteServer(cmd: Command, db: string | undefined): string | null {
-  const flag = cmd.optsWithGlobals().server as string | undefined;
-  if (flag && db) fail("E_USAGE", "give --db (the database) or --server (the API), not both");
-  if (flag) return flag;
-  if (db || process.env.TENSORSEAL_SERVICE_DB) return null;
-  return process.env.TENSORSEAL_SERVER || null;
-}
 
 function printSummary(r: VerifyResult, remote: string | null): void {
   for (const p of r.problems) say(`audit: ${p}`); // problems quote entries: escaped
@@ -148,4 +136,5 @@ export function registerAudit(program: Command): void {
         await d.close();
       }
     });
+  registerAuditQuery(audit);
 }

@@ -17,7 +17,7 @@
 
 import type { KeyObject } from "node:crypto";
 import { type Kysely, sql } from "kysely";
-import type { Database, Schema } from "../db/schema.js";
+import type { AuditTable, Database, Schema } from "../db/schema.js";
 import { writeTransaction } from "../db/write-transaction.js";
 import {
   type AuditRecord,
@@ -27,6 +27,7 @@ import {
   type SignedCheckpoint,
   signCheckpoint,
 } from "./chain.js";
+import { type AuditRef, indexColumns, indexRefs } from "./index-fields.js";
 
 /** An arbitrary constant naming the lock (also scoped by schema through search_path users). */
 const AUDIT_LOCK = 0x7453_6175;
@@ -88,13 +89,26 @@ export class AuditStore {
   ): Promise<Batch | null> {
     const b = this.chain(head, records);
     if (b.checkpoints.length > 0) return null;
-    const rows = b.out.map((e) => sql`(${e.seq}::bigint, ${e.text}, ${e.hash})`);
+    const rows = b.rows.map(
+      (r) =>
+        sql`(${r.seq}::bigint, ${r.entry}, ${r.hash}, ${r.ts}, ${r.action}, ${r.outcome}, ${r.principal})`,
+    );
+    // One statement, so the entries and their index land together or not at all. A
+    // data-modifying WITH runs whether or not the outer statement reads it.
+    const refs =
+      b.refs.length > 0
+        ? sql`insert into audit_refs (seq, kind, ref)
+            select v.seq, v.kind, v.ref from a, (values ${sql.join(
+              b.refs.map((r) => sql`(${r.seq}::bigint, ${r.kind}, ${r.ref})`),
+            )}) as v (seq, kind, ref) where a.seq = v.seq`
+        : sql`select 1`;
     try {
-      await sql`with l as (select pg_advisory_xact_lock(${AUDIT_LOCK}))
-        insert into audit (seq, entry, hash)
-        select v.seq, v.entry, v.hash from l, (values ${sql.join(rows)}) as v (seq, entry, hash)`.execute(
-        this.d.db,
-      );
+      await sql`with l as (select pg_advisory_xact_lock(${AUDIT_LOCK})),
+        a as (insert into audit (seq, entry, hash, ts, action, outcome, principal)
+          select v.* from l, (values ${sql.join(rows)})
+            as v (seq, entry, hash, ts, action, outcome, principal)
+          returning seq)
+        ${refs}`.execute(this.d.db);
       return b;
     } catch (e) {
       if (isUniqueViolation(e)) return null;
@@ -108,14 +122,18 @@ export class AuditStore {
     let prev = head?.hash ?? GENESIS;
     const ts = new Date().toISOString();
     const out: ChainedEntry[] = [];
+    const rows: AuditRow[] = [];
+    const refs: AuditRef[] = [];
     const checkpoints: SignedCheckpoint[] = [];
     for (const r of records) {
       const e = chainEntry(++seq, prev, ts, r);
       out.push(e);
+      rows.push({ seq, entry: e.text, hash: e.hash, ...indexColumns({ ts, ...r }) });
+      refs.push(...indexRefs(seq, r as unknown as Record<string, unknown>));
       prev = e.hash;
       if (seq % this.cp.every === 0) checkpoints.push(this.sign(seq, e.hash, ts));
     }
-    return { out, checkpoints };
+    return { out, rows, refs, checkpoints };
   }
 
   /**
@@ -156,16 +174,19 @@ export class AuditStore {
   }
 }
 
+type AuditRow = AuditTable;
+
 interface Batch {
   readonly out: ChainedEntry[];
+  /** The rows to store: each entry with its index columns, and the keys/artifacts it names. */
+  readonly rows: AuditRow[];
+  readonly refs: AuditRef[];
   readonly checkpoints: SignedCheckpoint[];
 }
 
 async function insertBatch(db: Kysely<Schema>, b: Batch): Promise<void> {
-  await db
-    .insertInto("audit")
-    .values(b.out.map((e) => ({ seq: e.seq, entry: e.text, hash: e.hash })))
-    .execute();
+  await db.insertInto("audit").values(b.rows).execute();
+  if (b.refs.length > 0) await db.insertInto("audit_refs").values(b.refs).execute();
   if (b.checkpoints.length > 0) await db.insertInto("checkpoints").values(b.checkpoints).execute();
 }
 

@@ -111,6 +111,11 @@ declare module "fastify" {
     authz: AuthzOutcome | null;
     /** The verified client certificate (mTLS), whoever authenticated the request. */
     clientCert: ClientCertInfo | null;
+    /**
+     * The keys and artifacts the request's authorization decisions covered, so its audit
+     * entry names them even when it was refused (audit query --key/--artifact).
+     */
+    touched?: { keys: Set<string>; artifacts: Set<string> };
   }
   interface FastifyContextConfig {
     /** Audit action name, e.g. "datakeys.unwrap". */

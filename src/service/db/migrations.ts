@@ -5,6 +5,8 @@
  */
 // kysely 0.28 (the line that supports Node 20; docs/NODE.md) exports the Migrator from its root.
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from "kysely";
+import { backfillAuditIndex } from "../audit/index-store.js";
+import type { Schema } from "./schema.js";
 
 const initial: Migration = {
   async up(db: Kysely<unknown>) {
@@ -206,6 +208,35 @@ const keyMetadata: Migration = {
   },
 };
 
+/**
+ * The audit index (audit/index-fields.ts): time, action, outcome and principal as columns of
+ * `audit`, the keys and artifacts each entry names in `audit_refs`; entries written before
+ * are indexed here from their canonical text, a page at a time.
+ */
+const auditIndex: Migration = {
+  async up(db: Kysely<unknown>) {
+    for (const [name, type] of [
+      ["ts", "varchar(32)"],
+      ["action", "varchar(64)"],
+      ["outcome", "varchar(16)"],
+      ["principal", "text"],
+    ] as const) {
+      await db.schema.alterTable("audit").addColumn(name, type).execute();
+    }
+    await db.schema
+      .createTable("audit_refs")
+      .addColumn("seq", "bigint", (c) => c.notNull())
+      .addColumn("kind", "varchar(16)", (c) => c.notNull())
+      .addColumn("ref", "varchar(128)", (c) => c.notNull())
+      .addPrimaryKeyConstraint("audit_refs_pk", ["kind", "ref", "seq"])
+      .execute();
+    for (const column of ["principal", "action", "ts"] as const) {
+      await db.schema.createIndex(`audit_${column}`).on("audit").columns([column, "seq"]).execute();
+    }
+    await backfillAuditIndex(db as Kysely<Schema>);
+  },
+};
+
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_nonces": nonces,
@@ -214,6 +245,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0005_approvals": approvals,
   "0006_anomaly": anomaly,
   "0007_key_metadata": keyMetadata,
+  "0008_audit_index": auditIndex,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -49,6 +49,18 @@ export interface AuditTable {
   seq: number;
   entry: string;
   hash: string;
+  /** The index (audit/index-fields.ts, migration 0008): copies of the entry's fields. */
+  ts: string | null;
+  action: string | null;
+  outcome: string | null;
+  principal: string | null;
+}
+
+/** Keys and artifacts each audit entry names (audit/index-fields.ts). */
+export interface AuditRefsTable {
+  seq: number;
+  kind: string;
+  ref: string;
 }
 
 /** Ed25519-signed checkpoints over (server id, seq, hash). */
@@ -145,6 +157,7 @@ export interface Schema {
   key_versions: KeyVersionsTable;
   tokens: TokensTable;
   audit: AuditTable;
+  audit_refs: AuditRefsTable;
   checkpoints: CheckpointsTable;
   artifacts: ArtifactsTable;
   nonces: NoncesTable;

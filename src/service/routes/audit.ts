@@ -8,9 +8,13 @@
  * Each read is itself audited, after the rows are read.
  */
 import type { FastifyInstance } from "fastify";
+import { ARTIFACT_ID_PATTERN } from "../artifacts/repo.js";
+import { type AuditFilter, queryAuditPage } from "../audit/index-store.js";
+import { ISO_TIME_PATTERN, isoTime } from "../audit/iso-time.js";
 import { readAuditPage } from "../audit/store.js";
 import type { ServiceContext } from "../context.js";
 import { ServiceError } from "../errors.js";
+import { KEY_NAME_PATTERN } from "../keys/service.js";
 import { release } from "../protected.js";
 import { errorResponses } from "../schemas.js";
 
@@ -85,6 +89,44 @@ const checkpointSchema = {
   },
 } as const;
 
+/**
+ * Filters on the indexed fields (audit/index-fields.ts): exact matches, and a time range
+ * `from` <= ts < `until` (ISO 8601, normalised to the stored form).
+ */
+const filterSchema = {
+  key: { type: "string", pattern: KEY_NAME_PATTERN, description: "entries naming this key" },
+  artifact: {
+    type: "string",
+    pattern: ARTIFACT_ID_PATTERN,
+    description: "entries naming this artifact (registrations, unwraps of its stanza)",
+  },
+  principal: { type: "string", minLength: 1, maxLength: 2100, description: "exact principal id" },
+  action: {
+    type: "string",
+    pattern: "^[a-z][a-z0-9.-]{0,63}$",
+    description: "e.g. datakeys.unwrap",
+  },
+  outcome: { type: "string", enum: ["allowed", "denied", "error", "alert"] },
+  from: { type: "string", pattern: ISO_TIME_PATTERN, description: "entries at or after this time" },
+  until: { type: "string", pattern: ISO_TIME_PATTERN, description: "entries before this time" },
+} as const;
+
+/** A time the pattern admits but the calendar does not (2026-02-31) is 422. */
+function time(name: string, s: string): string {
+  const t = isoTime(s);
+  if (t === null) throw new ServiceError(422, "unprocessable", `${name} is not a calendar date`);
+  return t;
+}
+
+function auditFilter(q: { [K in keyof AuditFilter]?: string }): AuditFilter {
+  const f: { -readonly [K in keyof AuditFilter]?: string } = {};
+  for (const k of ["key", "artifact", "principal", "action", "outcome"] as const)
+    if (q[k] !== undefined) f[k] = q[k];
+  if (q.from !== undefined) f.from = time("from", q.from);
+  if (q.until !== undefined) f.until = time("until", q.until);
+  return f;
+}
+
 function parseLimit(s: string | undefined): number {
   const limit = s === undefined ? 100 : Number(s);
   if (limit > AUDIT_PAGE_MAX)
@@ -93,7 +135,11 @@ function parseLimit(s: string | undefined): number {
 }
 
 export async function auditRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
-  type EntriesQuery = { since?: string; limit?: string; canonical?: "true" | "false" };
+  type EntriesQuery = {
+    since?: string;
+    limit?: string;
+    canonical?: "true" | "false";
+  } & { [K in keyof AuditFilter]?: string };
   app.get<{ Querystring: EntriesQuery }>(
     "/v1/audit",
     {
@@ -121,6 +167,7 @@ export async function auditRoutes(app: FastifyInstance, ctx: ServiceContext): Pr
               enum: ["true", "false"],
               description: "true: each entry also carries its stored canonical text",
             },
+            ...filterSchema,
           },
         },
         response: {
@@ -143,7 +190,11 @@ export async function auditRoutes(app: FastifyInstance, ctx: ServiceContext): Pr
     async (req) => {
       const since = req.query.since === undefined ? 0 : Number(req.query.since);
       const limit = parseLimit(req.query.limit);
-      const rows = await readAuditPage(ctx.db, since, limit + 1);
+      const filter = auditFilter(req.query);
+      const rows =
+        Object.keys(filter).length > 0
+          ? await queryAuditPage(ctx.db, filter, since, limit + 1)
+          : await readAuditPage(ctx.db, since, limit + 1);
       const more = rows.length > limit;
       const page = rows.slice(0, limit);
       // The parsed fields pass through the response serializer, which coerces to the schema's
@@ -155,7 +206,9 @@ export async function auditRoutes(app: FastifyInstance, ctx: ServiceContext): Pr
         ...(withText ? { canonical: r.entry } : {}),
       }));
       const nextSince = page.length > 0 ? Number(page[page.length - 1]?.seq) : since;
-      await release(ctx, req, { since, count: entries.length });
+      // Who searched for what is part of the record (names and times only, no secrets).
+      const asked = Object.keys(filter).length > 0 ? { filter } : {};
+      await release(ctx, req, { since, count: entries.length, ...asked });
       return { entries, nextSince, more };
     },
   );
