@@ -28,7 +28,7 @@ export function registerKeygen(program: Command): void {
     )
     .action(async (o) => {
       if (o.json && !o.output) fail("E_USAGE", "--json needs -o FILE: stdout is the identity");
-      const { identity, recipient, text } = o.pq ? await pqIdentity() : x25519Identity();
+      const { recipient, text } = o.pq ? await pqIdentity() : x25519Identity();
       if (o.output) {
         checkOutput(o.output, o.force);
         // Mode 0600 from creation, and atomic: a crash never leaves half an identity, and
@@ -43,14 +43,14 @@ export function registerKeygen(program: Command): void {
     });
 }
 
-function x25519Identity(): { identity: string; recipient: string; text: string } {
+function x25519Identity(): { recipient: string; text: string } {
   const { identity, recipient } = generateX25519Identity();
-  return { identity, recipient, text: formatIdentityFile(identity) };
+  return { recipient, text: formatIdentityFile(identity) };
 }
 
 /** Loaded on use: the X-Wing module pulls in ML-KEM. */
-async function pqIdentity(): Promise<{ identity: string; recipient: string; text: string }> {
+async function pqIdentity(): Promise<{ recipient: string; text: string }> {
   const { formatXWingIdentityFile, generateXWingIdentity } = await import("../../keys/xwing.js");
   const { identity, recipient } = await generateXWingIdentity();
-  return { identity, recipient, text: await formatXWingIdentityFile(identity) };
+  return { recipient, text: await formatXWingIdentityFile(identity) };
 }
