@@ -67,14 +67,18 @@ export {
   type TensorArray,
   type TensorMeta,
 } from "./integrations/safetensors/index.js";
-// Keys: the local keystore, X25519 identities, passphrases, HSM/KMS and recipient strings.
+// Keys: the local keystore, X25519 and post-quantum identities, passphrases, HSM/KMS and
+// recipient strings.
 export {
   type CampaignOptions,
   type CampaignResult,
   defaultHome,
   formatIdentityFile,
+  formatXWingIdentityFile,
   type GeneratedIdentity,
+  type GeneratedXWingIdentity,
   generateX25519Identity,
+  generateXWingIdentity,
   type KeyInfo,
   type KeySettings,
   Keystore,
@@ -88,6 +92,8 @@ export {
   parseRecipient,
   parseX25519Identity,
   parseX25519Recipient,
+  parseXWingIdentity,
+  parseXWingRecipient,
   passphraseIdentity,
   passphraseRecipient,
   providerAllowListFromEnv,

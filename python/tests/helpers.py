@@ -18,6 +18,8 @@ from tensorseal.format.stanza import Identity, Stanza
 from tensorseal.keys.kek import KekIdentity, wrap_kek
 from tensorseal.keys.passphrase import PassphraseIdentity, PassphraseRecipient
 from tensorseal.keys.x25519 import X25519Identity, decode_recipient, public_key_of, x25519_tag
+from tensorseal.keys.xwing import XWingIdentity, xwing_tag
+from tensorseal.keys.xwing import decode_recipient as decode_pq_recipient
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = REPO / "spec" / "vectors"
@@ -43,6 +45,8 @@ def identity(spec: dict[str, Any]) -> Identity:
         return PassphraseIdentity(spec["passphrase"])
     if t == "x25519":
         return X25519Identity(spec["identity"])
+    if t == "mlkem768x25519":
+        return XWingIdentity(spec["identity"])
     raise AssertionError(f"unknown identity type {t}")
 
 
@@ -65,7 +69,9 @@ def _keystore_lookup(versions: list[dict[str, Any]]):  # type: ignore[no-untyped
 def stanza(spec: dict[str, Any], file_key: bytes, recorded: list[Stanza]) -> Stanza:
     """Rebuilds a recorded stanza from its spec. x25519: pyca's HPKE takes no fixed ephemeral
     key, so the recorded stanza is reused after checking its tag and that enc is the public
-    key of the recorded ephemeral private key (ct is checked by opening the file)."""
+    key of the recorded ephemeral private key (ct is checked by opening the file).
+    mlkem768x25519: likewise (pyca has no derandomized X-Wing encapsulation); the X25519 half of
+    enc must be the public key of the eseed's last 32 bytes, the rest is checked by opening."""
     t = spec["type"]
     if t == "kek":
         return wrap_kek(spec["name"], spec["version"], bytes.fromhex(spec["kek"]), file_key, bytes.fromhex(spec["nonce"]))
@@ -80,6 +86,12 @@ def stanza(spec: dict[str, Any], file_key: bytes, recorded: list[Stanza]) -> Sta
         matches = [s for s in recorded if s.type == "x25519" and s.fields[0] == tag]
         assert len(matches) == 1, "recorded x25519 stanza not found"
         assert matches[0].fields[1] == enc, "enc must be the ephemeral public key"
+        return matches[0]
+    if t == "mlkem768x25519":
+        tag = xwing_tag(decode_pq_recipient(spec["recipient"]))
+        matches = [s for s in recorded if s.type == "mlkem768x25519" and s.fields[0] == tag]
+        assert len(matches) == 1, "recorded mlkem768x25519 stanza not found"
+        assert matches[0].fields[1][1088:] == public_key_of(bytes.fromhex(spec["eseed"])[32:])
         return matches[0]
     raise AssertionError(f"unknown recipient type {t}")
 

@@ -18,6 +18,7 @@ MODULES = [
     "tensorseal.keys.canonical_json",
     "tensorseal.keys.kek",
     "tensorseal.keys.x25519",
+    "tensorseal.keys.xwing",
     "tensorseal.keys.passphrase",
     "tensorseal.keys.service",
     "tensorseal.st_format",

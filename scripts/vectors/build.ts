@@ -1,7 +1,7 @@
 /**
  * TensorSeal's deterministic cross-language test vectors (spec/vectors/, described in
  * spec/vectors/README.md). Everything random in a real seal (file key, payload salt, kek nonce,
- * passphrase salt, x25519 ephemeral key) is fixed here, so the output is byte-for-byte stable;
+ * passphrase salt, x25519 ephemeral key, X-Wing encapsulation seed) is fixed here, so the output is byte-for-byte stable;
  * `generate.ts` writes it and test/format/vectors.test.ts checks the committed files against it.
  *
  * Every vector is also opened (or refused) by the reference reader while it is built, so a
@@ -32,6 +32,14 @@ import {
   wrapX25519,
 } from "../../src/keys/x25519.js";
 import { x25519PublicKey } from "../../src/keys/x25519-key.js";
+import {
+  decodeXWingRecipient,
+  encodeXWingIdentity,
+  encodeXWingRecipient,
+  parseXWingIdentity,
+  wrapXWing,
+  xwingPublicKey,
+} from "../../src/keys/xwing.js";
 
 export const VECTOR_VERSION = 1;
 /** Files up to this size are stored whole as hex. */
@@ -70,6 +78,13 @@ const KS_V4 = {
 };
 const X25519_SECRET = fixed("x25519 identity", 32);
 const X25519_EPHEMERAL = fixed("x25519 ephemeral", 32);
+const XWING_SEED = fixed("mlkem768x25519 identity", 32);
+const XWING_OTHER_SEED = fixed("mlkem768x25519 other identity", 32);
+/** X-Wing's EncapsulateDerand seed: 32 bytes of ML-KEM randomness, then the X25519 ephemeral. */
+const XWING_ESEED = Buffer.concat([
+  fixed("mlkem768x25519 eseed mlkem", 32),
+  fixed("mlkem768x25519 eseed x25519", 32),
+]);
 
 // ---------------------------------------------------------------------------------------------
 // JSON shapes (see spec/vectors/README.md).
@@ -78,6 +93,7 @@ export type RecipientSpec =
   | { type: "kek"; name: string; version: number; kek: string; nonce: string }
   | { type: "passphrase"; passphrase: string; salt: string; logN: number }
   | { type: "x25519"; recipient: string; ephemeralPrivateKey: string }
+  | { type: "mlkem768x25519"; recipient: string; eseed: string }
   | { type: "raw"; stanzaType: string; fields: string[] };
 
 /** A keystore version's lifecycle state (spec/KEYSTORE.md); only `enabled` may unwrap. */
@@ -90,7 +106,8 @@ export type IdentitySpec =
       versions: { name: string; version: number; kek: string; state: VersionStateSpec }[];
     }
   | { type: "passphrase"; passphrase: string }
-  | { type: "x25519"; identity: string };
+  | { type: "x25519"; identity: string }
+  | { type: "mlkem768x25519"; identity: string };
 
 export interface PlaintextSpec {
   rule: "mod251";
@@ -184,6 +201,8 @@ export function identityFor(spec: IdentitySpec): Identity {
       return passphraseIdentity(spec.passphrase);
     case "x25519":
       return parseX25519Identity(spec.identity);
+    case "mlkem768x25519":
+      return parseXWingIdentity(spec.identity);
   }
 }
 
@@ -247,6 +266,10 @@ async function stanzaFor(spec: RecipientSpec, fileKey: Buffer): Promise<Stanza> 
       return wrapX25519(decodeX25519Recipient(spec.recipient), fileKey, {
         ephemeralPrivateKey: Buffer.from(spec.ephemeralPrivateKey, "hex"),
       });
+    case "mlkem768x25519":
+      return wrapXWing(decodeXWingRecipient(spec.recipient), fileKey, {
+        eseed: Buffer.from(spec.eseed, "hex"),
+      });
     case "raw":
       return { type: spec.stanzaType, fields: spec.fields.map((f) => Buffer.from(f, "hex")) };
   }
@@ -278,6 +301,16 @@ const R_X25519: RecipientSpec = {
   ephemeralPrivateKey: X25519_EPHEMERAL.toString("hex"),
 };
 const I_X25519: IdentitySpec = { type: "x25519", identity: encodeX25519Identity(X25519_SECRET) };
+const R_XWING: RecipientSpec = {
+  type: "mlkem768x25519",
+  recipient: encodeXWingRecipient(await xwingPublicKey(XWING_SEED)),
+  eseed: XWING_ESEED.toString("hex"),
+};
+const I_XWING: IdentitySpec = { type: "mlkem768x25519", identity: encodeXWingIdentity(XWING_SEED) };
+const I_XWING_OTHER: IdentitySpec = {
+  type: "mlkem768x25519",
+  identity: encodeXWingIdentity(XWING_OTHER_SEED),
+};
 const ksRecipient = (v: typeof KS_V3): RecipientSpec => ({
   type: "kek",
   name: KS_NAME,
@@ -347,6 +380,15 @@ const CASES: Case[] = [
     chunkSize: K16,
     recipients: [R_X25519],
     identities: [I_X25519],
+  },
+  {
+    name: "mlkem768x25519-16k-100",
+    description:
+      "mlkem768x25519 (HPKE with the X-Wing KEM) stanza with a fixed encapsulation seed, next to an x25519 stanza; each identity alone opens it",
+    length: 100,
+    chunkSize: K16,
+    recipients: [R_XWING, R_X25519],
+    identities: [I_XWING, I_X25519],
   },
   {
     name: "multi-16k-20000",
@@ -691,6 +733,66 @@ const NEGATIVE: NegativeCase[] = [
     description: "x25519 recipient tag changed, checksum recomputed: no stanza for this identity",
     base: "x25519-16k-100",
     mutations: (l) => [{ kind: "flip-bit", offset: l.fields[0]![0]!, bit: 0, fixSlotChecksum: 0 }],
+    expectedError: "E_NO_IDENTITY",
+  },
+  {
+    name: "mlkem768x25519-enc-mlkem-bit-flip",
+    description:
+      "one bit flipped in the ML-KEM-768 ciphertext of the mlkem768x25519 enc, checksum recomputed (implicit rejection: the HPKE open fails)",
+    base: "mlkem768x25519-16k-100",
+    mutations: (l) => [
+      { kind: "flip-bit", offset: l.fields[0]![1]! + 100, bit: 3, fixSlotChecksum: 0 },
+    ],
+    identities: [I_XWING],
+    expectedError: "E_DECRYPT",
+  },
+  {
+    name: "mlkem768x25519-enc-x25519-bit-flip",
+    description:
+      "one bit flipped in the X25519 part (last 32 bytes) of the mlkem768x25519 enc, checksum recomputed",
+    base: "mlkem768x25519-16k-100",
+    mutations: (l) => [
+      { kind: "flip-bit", offset: l.fields[0]![1]! + 1100, bit: 0, fixSlotChecksum: 0 },
+    ],
+    identities: [I_XWING],
+    expectedError: "E_DECRYPT",
+  },
+  {
+    name: "mlkem768x25519-ct-bit-flip",
+    description: "one bit flipped in the mlkem768x25519 HPKE ciphertext, checksum recomputed",
+    base: "mlkem768x25519-16k-100",
+    mutations: (l) => [
+      { kind: "flip-bit", offset: l.fields[0]![2]! + 40, bit: 5, fixSlotChecksum: 0 },
+    ],
+    identities: [I_XWING],
+    expectedError: "E_DECRYPT",
+  },
+  {
+    name: "mlkem768x25519-tag-bit-flip",
+    description:
+      "mlkem768x25519 recipient tag changed, checksum recomputed: no stanza for this identity",
+    base: "mlkem768x25519-16k-100",
+    mutations: (l) => [{ kind: "flip-bit", offset: l.fields[0]![0]!, bit: 0, fixSlotChecksum: 0 }],
+    identities: [I_XWING],
+    expectedError: "E_NO_IDENTITY",
+  },
+  {
+    name: "mlkem768x25519-enc-short",
+    description:
+      "the mlkem768x25519 enc length prefix says 1119 bytes (checksum recomputed): the stanza is malformed, never half-read",
+    base: "mlkem768x25519-16k-100",
+    mutations: (l) => [
+      { kind: "set-byte", offset: l.fields[0]![1]! - 1, value: 0x5f, fixSlotChecksum: 0 },
+    ],
+    identities: [I_XWING],
+    expectedError: "E_MALFORMED",
+  },
+  {
+    name: "mlkem768x25519-wrong-identity",
+    description: "the right file, another mlkem768x25519 identity",
+    base: "mlkem768x25519-16k-100",
+    mutations: () => [],
+    identities: [I_XWING_OTHER],
     expectedError: "E_NO_IDENTITY",
   },
   {

@@ -17,6 +17,8 @@ export function describeStanza(s: Stanza): string {
       }
       case "x25519":
         return `x25519 recipient (tag ${s.fields[0]?.toString("hex").slice(0, 16) ?? "?"})`;
+      case "mlkem768x25519":
+        return `mlkem768x25519 post-quantum recipient (tag ${s.fields[0]?.toString("hex").slice(0, 16) ?? "?"})`;
       case "kms":
         return describeKmsStanza(s);
       case SERVICE_STANZA: {

@@ -89,3 +89,22 @@ export {
   x25519Recipient,
   x25519Tag,
 } from "./x25519.js";
+export {
+  decodeXWingIdentity,
+  decodeXWingRecipient,
+  encodeXWingIdentity,
+  encodeXWingRecipient,
+  formatXWingIdentityFile,
+  type GeneratedXWingIdentity,
+  generateXWingIdentity,
+  parseXWingIdentity,
+  parseXWingRecipient,
+  unwrapXWing,
+  type WrapXWingOptions,
+  wrapXWing,
+  XWING_STANZA,
+  xwingIdentity,
+  xwingPublicKey,
+  xwingRecipient,
+  xwingTag,
+} from "./xwing.js";

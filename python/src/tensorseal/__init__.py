@@ -39,6 +39,7 @@ from .keys.x25519 import (
     parse_identity_file,
     read_identity_file,
 )
+from .keys.xwing import XWingIdentity, XWingRecipient
 from .reader import SealedFile, open_bytes, open_file, read_header
 from .writer import Sealer, seal_bytes, seal_file, seal_to_file
 
@@ -81,6 +82,8 @@ __all__ = [
     "UsageError",
     "X25519Identity",
     "X25519Recipient",
+    "XWingIdentity",
+    "XWingRecipient",
     "__version__",
     "generate_identity",
     "open_bytes",

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from ..errors import TensorSealError, fail
 from ..format.stanza import Stanza, expect_fields
 from . import bech32
+from .xwing import XWingIdentity
 
 X25519_STANZA = "x25519"
 RECIPIENT_HRP = "tseal"
@@ -160,8 +161,9 @@ def format_identity_file(identity: str, created: datetime | None = None) -> str:
     return f"# created: {when}\n# recipient: {recipient}\n{identity.upper()}\n"
 
 
-def parse_identity_file(text: str) -> list[X25519Identity]:
-    """Identities of an identity file: ``#`` comments, blank lines, one key per line.
+def parse_identity_file(text: str) -> list[X25519Identity | XWingIdentity]:
+    """Identities of an identity file: ``#`` comments, blank lines, one key per line
+    (``TSEAL-SECRET-KEY-1…`` or, post-quantum, ``TSEAL-SECRET-KEY-PQ-1…``).
 
     Errors name the line, never its content. An empty file is ``E_NO_IDENTITY``.
 
@@ -175,15 +177,20 @@ def parse_identity_file(text: str) -> list[X25519Identity]:
         if not line or line.startswith("#"):
             continue
         try:
-            out.append(X25519Identity(line))
+            pq = line.upper().startswith("TSEAL-SECRET-KEY-PQ-1")
+            out.append(XWingIdentity(line) if pq else X25519Identity(line))
         except TensorSealError:
-            fail("E_KEY", f"identity file line {i + 1} is not a TSEAL-SECRET-KEY-1... identity: fix or remove it")
+            fail(
+                "E_KEY",
+                f"identity file line {i + 1} is not a TSEAL-SECRET-KEY-1... or TSEAL-SECRET-KEY-PQ-1... identity:"
+                " fix or remove it",
+            )
     if not out:
         fail("E_NO_IDENTITY", "the identity file holds no identity: create one with `tensorseal keygen`")
     return out
 
 
-def read_identity_file(path: str | os.PathLike[str]) -> list[X25519Identity]:
+def read_identity_file(path: str | os.PathLike[str]) -> list[X25519Identity | XWingIdentity]:
     """Reads and parses an identity file (see :func:`parse_identity_file`)."""
     try:
         with open(path, encoding="utf-8") as f:

@@ -1,0 +1,254 @@
+/**
+ * The `mlkem768x25519` stanza (post-quantum hybrid recipients, spec/FORMAT.md §3.7): HPKE
+ * (RFC 9180) base mode with the X-Wing KEM (ML-KEM-768 + X25519, KEM id 0x647a), HKDF-SHA256
+ * and AES-256-GCM seals the 32-byte file key. The same KEM as the C2SP age spec's
+ * `mlkem768x25519` recipient; the framing (tag, info) follows our `x25519` stanza.
+ *
+ *   fields = [tag (16), enc (1120), ct (48)]
+ *   tag    = SHA-256("tensorseal.dev/v1 mlkem768x25519 tag\0" || recipient public key)[0:16]
+ *   info   = "tensorseal.dev/v1 mlkem768x25519\0" || tag, aad = empty
+ *
+ * The X-Wing module (and ML-KEM under it) is loaded on first use, not with the package:
+ * `import "tensorseal"` stays light. An identity is the 32-byte X-Wing seed; its public key
+ * (1216 bytes) takes an ML-KEM key generation, so it is derived once, when first needed.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { CipherSuite, KemInterface, SenderContextParams } from "@hpke/core";
+import { fail } from "../format/errors.js";
+import { FILE_KEY_SIZE } from "../format/filekey.js";
+import { expectFields, type Identity, type Recipient, type Stanza } from "../format/stanza.js";
+import { decodeBech32, encodeBech32 } from "./bech32.js";
+
+export const XWING_STANZA = "mlkem768x25519";
+/** Bech32 HRPs: `tseal1pq1...` and `TSEAL-SECRET-KEY-PQ-1...` (as age's `age1pq1...`). */
+export const XWING_RECIPIENT_HRP = "tseal1pq";
+export const XWING_IDENTITY_HRP = "tseal-secret-key-pq-";
+export const XWING_PUBLIC_KEY_SIZE = 1216;
+export const XWING_SEED_SIZE = 32;
+export const XWING_ENC_SIZE = 1120;
+export const XWING_TAG_SIZE = 16;
+const TAG_LABEL = "tensorseal.dev/v1 mlkem768x25519 tag\0";
+const INFO_LABEL = "tensorseal.dev/v1 mlkem768x25519\0";
+const CT_SIZE = FILE_KEY_SIZE + 16;
+/** Shown in place of a 1960-character recipient in messages. */
+const SHOWN_CHARS = 24;
+
+let cachedSuite: Promise<CipherSuite> | null = null;
+function suite(): Promise<CipherSuite> {
+  cachedSuite ??= (async () => {
+    const [{ Aes256Gcm, CipherSuite, HkdfSha256 }, { XWing }] = await Promise.all([
+      import("@hpke/core"),
+      import("@hpke/hybridkem-x-wing"),
+    ]);
+    return new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
+  })();
+  cachedSuite.catch(() => {
+    cachedSuite = null;
+  });
+  return cachedSuite;
+}
+
+/**
+ * A fresh ArrayBuffer copy: @hpke wants ArrayBuffers, and X-Wing reads `key.buffer`, so a
+ * pooled Node Buffer (a view into 8 KiB) would be taken whole.
+ */
+function ab(b: Uint8Array): ArrayBuffer {
+  return new Uint8Array(b).buffer;
+}
+
+export function xwingTag(publicKey: Uint8Array): Buffer {
+  if (publicKey.length !== XWING_PUBLIC_KEY_SIZE) {
+    fail("E_KEY", `ML-KEM-768+X25519 public key must be ${XWING_PUBLIC_KEY_SIZE} bytes`);
+  }
+  const h = createHash("sha256").update(Buffer.from(TAG_LABEL, "ascii")).update(publicKey);
+  return h.digest().subarray(0, XWING_TAG_SIZE);
+}
+
+function info(tag: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(INFO_LABEL, "ascii"), tag]);
+}
+
+/** The 1216-byte X-Wing public key of a 32-byte seed (draft-connolly-cfrg-xwing-kem §5.2). */
+export async function xwingPublicKey(seed: Uint8Array): Promise<Buffer> {
+  if (seed.length !== XWING_SEED_SIZE) fail("E_KEY", "ML-KEM-768+X25519 seed must be 32 bytes");
+  const s = await suite();
+  const sk = new Uint8Array(seed);
+  try {
+    const kp = await (s.kem as unknown as XWingKem).generateKeyPairDerand(sk);
+    return Buffer.from(await s.kem.serializePublicKey(kp.publicKey));
+  } finally {
+    sk.fill(0);
+  }
+}
+
+/** The part of @hpke/hybridkem-x-wing's XWing used here beyond the KEM interface. */
+interface XWingKem {
+  generateKeyPairDerand(sk: Uint8Array): ReturnType<KemInterface["generateKeyPair"]>;
+  generateKeyPair(): ReturnType<KemInterface["generateKeyPair"]>;
+}
+
+export interface WrapXWingOptions {
+  /** Fixed 64-byte X-Wing encapsulation seed (`eseed`), for deterministic test vectors only. */
+  readonly eseed?: Uint8Array;
+}
+
+export async function wrapXWing(
+  recipientPublicKey: Uint8Array,
+  fileKey: Uint8Array,
+  opts: WrapXWingOptions = {},
+): Promise<Stanza> {
+  if (fileKey.length !== FILE_KEY_SIZE) fail("E_KEY", "file key must be 32 bytes");
+  const tag = xwingTag(recipientPublicKey);
+  const s = await suite();
+  const recipientKey = await s.kem.importKey("raw", ab(recipientPublicKey), true);
+  const params: SenderContextParams = { recipientPublicKey: recipientKey, info: ab(info(tag)) };
+  if (opts.eseed) {
+    if (opts.eseed.length !== 64) fail("E_KEY", "X-Wing eseed must be 64 bytes");
+    params.ekm = ab(opts.eseed);
+  }
+  let sealed: { enc: ArrayBuffer; ct: ArrayBuffer };
+  try {
+    sealed = await s.seal(params, ab(fileKey));
+  } catch {
+    // ML-KEM's encapsulation key check (FIPS 203 §7.2) failed: not a valid public key.
+    return fail("E_KEY", `${shownXWingRecipient(recipientPublicKey)} is not a valid public key`);
+  }
+  return {
+    type: XWING_STANZA,
+    fields: [Buffer.from(tag), Buffer.from(sealed.enc), Buffer.from(sealed.ct)],
+  };
+}
+
+/** Null when the stanza is not for this key (other type or tag); throws when it does not open. */
+export async function unwrapXWing(
+  stanza: Stanza,
+  seed: Uint8Array,
+  publicKey?: Uint8Array,
+): Promise<Buffer | null> {
+  if (stanza.type !== XWING_STANZA) return null;
+  const [tag, enc, ct] = expectFields(stanza, [XWING_TAG_SIZE, XWING_ENC_SIZE, CT_SIZE]) as [
+    Buffer,
+    Buffer,
+    Buffer,
+  ];
+  const pk = publicKey ?? (await xwingPublicKey(seed));
+  if (!timingSafeEqual(tag, xwingTag(pk))) return null;
+  const s = await suite();
+  try {
+    const recipientKey = await s.kem.importKey("raw", ab(seed), false);
+    const pt = await s.open({ recipientKey, enc: ab(enc), info: ab(info(tag)) }, ab(ct));
+    const view = new Uint8Array(pt);
+    const fileKey = Buffer.from(view); // a copy: Buffer.from(ArrayBuffer) would share memory
+    view.fill(0);
+    return fileKey;
+  } catch {
+    return fail(
+      "E_DECRYPT",
+      `${XWING_STANZA} stanza for ${shownXWingRecipient(pk)} does not open: the header was modified`,
+    );
+  }
+}
+
+export function encodeXWingRecipient(publicKey: Uint8Array): string {
+  if (publicKey.length !== XWING_PUBLIC_KEY_SIZE) {
+    fail("E_KEY", `ML-KEM-768+X25519 public key must be ${XWING_PUBLIC_KEY_SIZE} bytes`);
+  }
+  return encodeBech32(XWING_RECIPIENT_HRP, publicKey);
+}
+
+/** Identity strings are printed in upper case, like age's AGE-SECRET-KEY-PQ-1. */
+export function encodeXWingIdentity(seed: Uint8Array): string {
+  if (seed.length !== XWING_SEED_SIZE) fail("E_KEY", "ML-KEM-768+X25519 seed must be 32 bytes");
+  return encodeBech32(XWING_IDENTITY_HRP, seed).toUpperCase();
+}
+
+export function decodeXWingRecipient(s: string): Buffer {
+  return decodeBech32(s, XWING_RECIPIENT_HRP, XWING_PUBLIC_KEY_SIZE, "post-quantum recipient");
+}
+
+export function decodeXWingIdentity(s: string): Buffer {
+  return decodeBech32(s, XWING_IDENTITY_HRP, XWING_SEED_SIZE, "post-quantum identity (secret key)");
+}
+
+/** The recipient string cut short for messages: the whole one is about 1960 characters. */
+export function shownXWingRecipient(publicKey: Uint8Array): string {
+  const full = encodeBech32(XWING_RECIPIENT_HRP, publicKey);
+  return `${full.slice(0, SHOWN_CHARS)}...${full.slice(-8)}`;
+}
+
+export function xwingRecipient(publicKey: Uint8Array): Recipient {
+  const pk = Buffer.from(publicKey);
+  const tag = xwingTag(pk);
+  return {
+    id: encodeXWingRecipient(pk),
+    wrap: (fileKey) => wrapXWing(pk, fileKey),
+    matches: (s) =>
+      s.type === XWING_STANZA &&
+      s.fields.length === 3 &&
+      s.fields[0]!.length === XWING_TAG_SIZE &&
+      timingSafeEqual(s.fields[0]!, tag),
+  };
+}
+
+/**
+ * An identity for one X-Wing seed. Its id is the (shortened) public recipient once the public
+ * key is derived, which happens on the first stanza of this type; never the secret.
+ */
+export function xwingIdentity(seed: Uint8Array): Identity {
+  const sk = Buffer.from(seed);
+  if (sk.length !== XWING_SEED_SIZE) fail("E_KEY", "ML-KEM-768+X25519 seed must be 32 bytes");
+  let pk: Promise<Buffer> | null = null;
+  let shown: string | null = null;
+  const publicKey = (): Promise<Buffer> => {
+    pk ??= xwingPublicKey(sk).then((k) => {
+      shown = shownXWingRecipient(k);
+      return k;
+    });
+    return pk;
+  };
+  return {
+    get id() {
+      return shown ?? "a tseal1pq1... identity";
+    },
+    unwrap: async (s) => (s.type === XWING_STANZA ? unwrapXWing(s, sk, await publicKey()) : null),
+  };
+}
+
+export function parseXWingRecipient(s: string): Recipient {
+  return xwingRecipient(decodeXWingRecipient(s));
+}
+
+export function parseXWingIdentity(s: string): Identity {
+  const sk = decodeXWingIdentity(s);
+  const id = xwingIdentity(sk);
+  sk.fill(0);
+  return id;
+}
+
+export interface GeneratedXWingIdentity {
+  /** TSEAL-SECRET-KEY-PQ-1...: the secret; store it like a password. */
+  readonly identity: string;
+  /** tseal1pq1...: the public recipient to share. */
+  readonly recipient: string;
+}
+
+export async function generateXWingIdentity(): Promise<GeneratedXWingIdentity> {
+  const s = await suite();
+  const kp = await (s.kem as unknown as XWingKem).generateKeyPair();
+  const seed = new Uint8Array(await s.kem.serializePrivateKey(kp.privateKey));
+  const pk = Buffer.from(await s.kem.serializePublicKey(kp.publicKey));
+  const out = { identity: encodeXWingIdentity(seed), recipient: encodeXWingRecipient(pk) };
+  seed.fill(0);
+  return out;
+}
+
+/** An identity file with one post-quantum identity, laid out as formatIdentityFile's. */
+export async function formatXWingIdentityFile(
+  identity: string,
+  created: Date = new Date(),
+): Promise<string> {
+  const sk = decodeXWingIdentity(identity);
+  const recipient = encodeXWingRecipient(await xwingPublicKey(sk));
+  sk.fill(0);
+  return `# created: ${created.toISOString()}\n# recipient: ${recipient}\n${identity.toUpperCase()}\n`;
+}
