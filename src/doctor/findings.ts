@@ -99,6 +99,11 @@ export const RULES = {
     severity: "warning",
     help: "The keystore's key material is sealed under the root key, but its metadata is not secret-free and a readable file can be copied for offline attack.",
   },
+  "plaintext.sealed-copy": {
+    title: "Plaintext copy of a sealed model file",
+    severity: "error",
+    help: "A file whose size and SHA-256 match a file of a sealed model directory's manifest: the weights were sealed, but their plaintext is still there.",
+  },
   "service.plaintext-http": {
     title: "Key service reached over plain HTTP",
     severity: "error",

@@ -14,6 +14,8 @@ export interface KeystoreView {
   readonly keys: readonly KeyInfo[];
   /** True when the MAC was checked (the keystore was unlocked). */
   readonly verified: boolean;
+  /** The unlocked keystore (verified only), to open sealed manifests; the caller closes it. */
+  readonly keystore: Keystore | null;
 }
 
 /** Null when there is no keystore in `home`. */
@@ -30,14 +32,10 @@ export async function readKeystoreView(
   if (keyFile || passphrase) {
     const unlock = keyFile ? { rootKeyFile: keyFile } : { passphrase: passphrase! };
     const ks = await Keystore.open(home, unlock, opts);
-    try {
-      return { path, root: env.root, keys: ks.listKeys(), verified: true };
-    } finally {
-      ks.close();
-    }
+    return { path, root: env.root, keys: ks.listKeys(), verified: true, keystore: ks };
   }
   const doc = parseDocument(env, path);
-  return { path, root: env.root, keys: doc.keys.map(keyInfo), verified: false };
+  return { path, root: env.root, keys: doc.keys.map(keyInfo), verified: false, keystore: null };
 }
 
 function keyInfo(k: KeyDoc): KeyInfo {

@@ -11,12 +11,13 @@ import { findSealedFiles } from "../keys/campaign-paths.js";
 import type { KeyInfo, KeystoreOptions } from "../keys/index.js";
 import { checkKeystoreKdf, checkPassphraseStanzas } from "./check-kdf.js";
 import { checkPermissions } from "./check-permissions.js";
+import { checkPlaintextCopies } from "./check-plaintext.js";
 import { checkRotation } from "./check-rotation.js";
 import { checkLeftoverSlot } from "./check-slot.js";
 import { checkService } from "./check-tls.js";
 import { checkVersions } from "./check-versions.js";
 import { type Finding, rank } from "./findings.js";
-import { readKeystoreView } from "./keystore-view.js";
+import { type KeystoreView, readKeystoreView } from "./keystore-view.js";
 import { secretKind } from "./secret-files.js";
 
 export interface DoctorOptions {
@@ -40,8 +41,16 @@ export interface DoctorReport {
 }
 
 export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
-  const findings: Finding[] = [];
   const ks = await readKeystoreView(o.home, o.keystoreOptions);
+  try {
+    return await checkAll(o, ks);
+  } finally {
+    ks?.keystore?.close();
+  }
+}
+
+async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<DoctorReport> {
+  const findings: Finding[] = [];
   const keys: readonly KeyInfo[] = ks?.keys ?? [];
   if (ks) {
     if (!ks.verified)
@@ -90,6 +99,10 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
     for (const file of others) {
       const kind = await secretKind(file);
       if (kind) findings.push(...(await checkPermissions(file, kind)));
+    }
+    if (ks?.keystore) {
+      const identities = [ks.keystore.identity()];
+      findings.push(...(await checkPlaintextCopies(found.files, others, identities)));
     }
   }
   if (o.server) findings.push(...(await checkService(o.server, o.now, o.certDays)));

@@ -4,7 +4,7 @@
  * the same setup must report nothing. Exit codes follow --fail-on.
  */
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { inspectFile } from "../../src/engine/index.js";
@@ -301,6 +301,39 @@ describe("tensorseal doctor", () => {
       ],
     );
     assert.match(f[0]!.evidence, /^E_NOT_TSEAL|^E_MALFORMED/);
+  });
+
+  test("plaintext.sealed-copy: a plaintext model file left beside its sealed directory", () => {
+    const model = join(s.dir, "proj", "llama");
+    mkdirSync(model, { recursive: true });
+    const weights = join(model, "model.safetensors");
+    writeFileSync(weights, Buffer.alloc(5000, 7));
+    writeFileSync(join(model, "config.json"), '{"hidden": 8}');
+    writeFileSync(join(model, "empty.txt"), "");
+    const sealed = join(s.dir, "proj", "llama.sealed");
+    const r = s.run(["seal-dir", model, "-o", sealed]);
+    assert.equal(r.status, 0, r.stderr);
+    const proj = join(s.dir, "proj");
+    // A same-sized file with other bytes is not a copy.
+    writeFileSync(join(proj, "other.bin"), Buffer.alloc(5000, 8));
+    const f = of(doctorJson(s, [proj], at(T0)), "plaintext.sealed-copy");
+    assert.deepEqual(
+      f.map((x) => [x.severity, x.file]),
+      [
+        ["error", join(model, "config.json")],
+        ["error", weights],
+      ],
+    );
+    assert.match(
+      f[1]!.message,
+      new RegExp(`copy of model\\.safetensors of the sealed model directory ${sealed}$`),
+    );
+    // Without the keystore unlocked the sealed manifest cannot be read: not judged.
+    const locked = doctorJson(s, [proj], { ...at(T0), TENSORSEAL_ROOT_KEY_FILE: "" });
+    assert.deepEqual(of(locked, "plaintext.sealed-copy"), []);
+    // The plaintext removed: clean.
+    rmSync(model, { recursive: true });
+    assert.deepEqual(of(doctorJson(s, [proj], at(T0)), "plaintext.sealed-copy"), []);
   });
 
   test("exit codes and usage errors", () => {
