@@ -5,7 +5,7 @@
  * TENSORSEAL_SERVICE_ROOT_KEY_FILE, and every identity file, root key share and keystore found
  * by content under the PATHS given (secret-files.ts).
  */
-import { lstat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import type { Finding, RuleId } from "./findings.js";
 import type { SecretKind } from "./secret-files.js";
 
@@ -36,7 +36,8 @@ const SEVERITY = {
 } as const;
 
 export async function checkPermissions(path: string, kind: PermissionTarget): Promise<Finding[]> {
-  const st = await lstat(path).catch(() => null);
+  // A configured path may be a link (/run/secrets/...): what matters is the file it reaches.
+  const st = await stat(path).catch(() => null);
   if (!st) return [];
   const dir = kind === "keystore-dir";
   if (dir ? !st.isDirectory() : !st.isFile()) return [];

@@ -106,14 +106,22 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
     }
   }
   if (o.server) findings.push(...(await checkService(o.server, o.now, o.certDays)));
-  findings.sort(
+  // A keystore under PATHS may be the one in $TENSORSEAL_HOME too: report it once.
+  const seen = new Set<string>();
+  const unique = findings.filter((f) => {
+    const key = `${f.id}\0${f.file ?? ""}\0${f.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  unique.sort(
     (a, b) =>
       rank(b.severity) - rank(a.severity) ||
       cmp(a.id, b.id) ||
       cmp(a.file ?? "", b.file ?? "") ||
       cmp(a.message, b.message),
   );
-  return { findings, filesChecked, keystoreVerified: ks ? ks.verified : null };
+  return { findings: unique, filesChecked, keystoreVerified: ks ? ks.verified : null };
 }
 
 function cmp(a: string, b: string): number {
