@@ -1,4 +1,6 @@
 /** The `doctor` command's work: options checked, checks run, report printed, exit code set. */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 
 import { parseDuration } from "../cli/commands/keys.js";
 import { keystoreOptions } from "../cli/keys-context.js";
@@ -18,6 +20,8 @@ export interface DoctorFlags {
   json?: boolean;
   failOn: string;
   certDays: string;
+  tokenDays: string;
+  db?: string;
   server?: string;
 }
 
@@ -38,6 +42,11 @@ export async function doctorCommand(paths: string[], o: DoctorFlags): Promise<vo
       "E_USAGE",
       `--cert-days must be a whole number of days, not ${JSON.stringify(o.certDays)}`,
     );
+  if (!/^\d{1,5}$/.test(o.tokenDays))
+    fail(
+      "E_USAGE",
+      `--token-days must be a whole number of days, not ${JSON.stringify(o.tokenDays)}`,
+    );
   const ksOpts = keystoreOptions();
   const now = ksOpts.now?.() ?? new Date();
   const config = doctorConfig();
@@ -46,13 +55,16 @@ export async function doctorCommand(paths: string[], o: DoctorFlags): Promise<vo
       ? DEFAULT_ROTATION_SECONDS
       : parseDuration(config.rotationPeriod);
   const server = o.server ?? process.env.TENSORSEAL_SERVER;
+  const home = defaultHome();
   const report = await runDoctor({
     paths,
-    home: defaultHome(),
+    home,
     now,
     defaultRotation,
     server: server || undefined,
     certDays: Number(o.certDays),
+    db: serviceDb(o.db, home),
+    tokenDays: Number(o.tokenDays),
     keystoreOptions: ksOpts,
   });
   const exitCode = exitCodeFor(report.findings, failOn as Severity | "none");
@@ -67,4 +79,16 @@ export async function doctorCommand(paths: string[], o: DoctorFlags): Promise<vo
     });
   else for (const line of textReport(report)) print(line);
   process.exitCode = exitCode;
+}
+
+/**
+ * The service database to check tokens in: --db, else TENSORSEAL_SERVICE_DB, else the default
+ * sqlite:$TENSORSEAL_HOME/service.db only when that file exists (doctor run on the service's
+ * host); never a new empty database.
+ */
+function serviceDb(flag: string | undefined, home: string): string | undefined {
+  const given = flag ?? process.env.TENSORSEAL_SERVICE_DB;
+  if (given) return given;
+  const file = join(home, "service.db");
+  return existsSync(file) ? `sqlite:${file}` : undefined;
 }

@@ -114,6 +114,11 @@ export const RULES = {
     severity: "warning",
     help: "The certificate the service presents expires within the warning window (error once expired).",
   },
+  "service.token-no-expiry": {
+    title: "Key service bootstrap token without expiry, long in use",
+    severity: "warning",
+    help: "A live bootstrap bearer token (they never expire) older than the limit; an error when it holds the admin scope.",
+  },
   "service.unreachable": {
     title: "Key service could not be checked",
     severity: "error",

@@ -15,6 +15,7 @@ import { checkPlaintextCopies } from "./check-plaintext.js";
 import { checkRotation } from "./check-rotation.js";
 import { checkLeftoverSlot } from "./check-slot.js";
 import { checkService } from "./check-tls.js";
+import { checkTokens } from "./check-tokens.js";
 import { checkVersions } from "./check-versions.js";
 import { type Finding, rank } from "./findings.js";
 import { type KeystoreView, readKeystoreView } from "./keystore-view.js";
@@ -30,6 +31,10 @@ export interface DoctorOptions {
   readonly server?: string | undefined;
   /** Days before a service certificate's expiry that it is reported. */
   readonly certDays: number;
+  /** The service database whose bootstrap tokens are checked (none: not checked). */
+  readonly db?: string | undefined;
+  /** Age in days from which a live bootstrap token is reported. */
+  readonly tokenDays: number;
   readonly keystoreOptions: KeystoreOptions;
 }
 
@@ -106,6 +111,7 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
     }
   }
   if (o.server) findings.push(...(await checkService(o.server, o.now, o.certDays)));
+  if (o.db) findings.push(...(await checkTokens(o.db, o.now, o.tokenDays)));
   // A keystore under PATHS may be the one in $TENSORSEAL_HOME too: report it once.
   const seen = new Set<string>();
   const unique = findings.filter((f) => {

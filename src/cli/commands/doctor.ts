@@ -26,6 +26,15 @@ export function registerDoctor(program: Command): void {
       "with --server (or TENSORSEAL_SERVER): report a service TLS certificate expiring within this many days",
       "30",
     )
+    .option(
+      "--db <url>",
+      "service database whose bootstrap tokens are checked (TENSORSEAL_SERVICE_DB; default sqlite:$TENSORSEAL_HOME/service.db when it exists)",
+    )
+    .option(
+      "--token-days <days>",
+      "report a live bootstrap token (they never expire) this many days old or older",
+      "90",
+    )
     .addHelpText(
       "after",
       `
@@ -33,7 +42,7 @@ Checks (ids are stable; docs/DECISIONS.md): key.rotation-overdue, keystore.weak-
 keystore.unverified, file.version-destroyed, file.version-retired, file.version-below-minimum,
 file.version-not-latest, file.leftover-slot, file.weak-passphrase, file.unreadable-header,
 perm.root-key-readable, perm.identity-readable, perm.share-readable, perm.keystore-readable,
-plaintext.sealed-copy, service.plaintext-http, service.tls-cert-expiring, service.unreachable.
+plaintext.sealed-copy, service.plaintext-http, service.tls-cert-expiring, service.token-no-expiry, service.unreachable.
 
 Exit 0 when no finding reaches --fail-on (default error); otherwise 20 + the worst severity:
 20 note, 21 warning, 22 error, 23 critical. Keys without a rotation period of their own are
@@ -43,7 +52,8 @@ Examples:
   tensorseal doctor
   tensorseal doctor models/ ~/.config/tensorseal
   tensorseal doctor --format sarif --fail-on warning models/ > doctor.sarif
-  tensorseal doctor --json --server https://keys.example.com:8443 models/`,
+  tensorseal doctor --json --server https://keys.example.com:8443 models/
+  tensorseal doctor --db postgres://ts@db/tensorseal --token-days 30`,
     )
     .action(async (paths: string[], o, cmd: Command) => {
       const { doctorCommand } = await import("../../doctor/command.js");
