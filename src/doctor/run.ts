@@ -15,7 +15,6 @@ import { checkPlaintextCopies } from "./check-plaintext.js";
 import { checkRotation } from "./check-rotation.js";
 import { checkLeftoverSlot } from "./check-slot.js";
 import { checkService } from "./check-tls.js";
-import { checkTokens } from "./check-tokens.js";
 import { checkVersions } from "./check-versions.js";
 import { type Finding, rank } from "./findings.js";
 import { type KeystoreView, readKeystoreView } from "./keystore-view.js";
@@ -111,7 +110,11 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
     }
   }
   if (o.server) findings.push(...(await checkService(o.server, o.now, o.certDays)));
-  if (o.db) findings.push(...(await checkTokens(o.db, o.now, o.tokenDays)));
+  if (o.db) {
+    // The service's database layer (kysely, drivers) loads only when a database is checked.
+    const { checkTokens } = await import("./check-tokens.js");
+    findings.push(...(await checkTokens(o.db, o.now, o.tokenDays)));
+  }
   // A keystore under PATHS may be the one in $TENSORSEAL_HOME too: report it once.
   const seen = new Set<string>();
   const unique = findings.filter((f) => {
