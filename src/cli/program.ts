@@ -6,6 +6,7 @@
 import { Command } from "commander";
 import { printableText } from "../format/printable.js";
 import { registerAudit } from "./commands/audit.js";
+import { registerDoctor } from "./commands/doctor.js";
 import { registerExec } from "./commands/exec.js";
 import { registerHsm } from "./commands/hsm.js";
 import { registerInit } from "./commands/init.js";
@@ -69,6 +70,7 @@ export function buildProgram(): Command {
     registerServiceRoot,
     registerAudit,
     registerPolicy,
+    registerDoctor,
   ]) {
     register(program);
   }

@@ -14,6 +14,8 @@
  *   providers:                          # provider keys `open` & co. may use (docs/PROVIDERS.md)
  *     aws-kms: { keys: [arn:aws:kms:eu-west-1:111122223333:key/*, alias/ml] }
  *     pkcs11: { tokens: [prod-hsm, backup-hsm/models] }
+ *   doctor:                             # `tensorseal doctor` settings (docs/CLI.md)
+ *     rotation_period: 180d             # for keys without their own rotation period
  *
  * Parsing is strict: unknown keys, wrong types and bad regexes are errors naming the line.
  */
@@ -41,10 +43,13 @@ export interface ProjectConfig {
   readonly rules: readonly CreationRule[];
   /** The `providers` section: keys allowed for unwrapping. */
   readonly providers: ProviderAllowList;
+  /** The `doctor` section: `rotation_period` as written (90d, 12h, none), read by doctor. */
+  readonly doctor: { readonly rotationPeriod?: string };
 }
 
 const RULE_KEYS = ["path_regex", "key", "recipients", "context", "labels", "chunk_size"];
-const TOP_KEYS = ["creation_rules", "providers"];
+const TOP_KEYS = ["creation_rules", "providers", "doctor"];
+const DOCTOR_KEYS = ["rotation_period"];
 /** providers: PROVIDER: { FIELD: [entries] } */
 const PROVIDER_FIELDS = { "aws-kms": "keys", pkcs11: "tokens" } as const;
 
@@ -77,21 +82,44 @@ export function parseConfig(text: string, path: string): ProjectConfig {
   if (!isMap(root)) return bad(root, "the file must be a mapping with creation_rules");
   const rules: CreationRule[] = [];
   let providers: ProviderAllowList = {};
+  let doctor: { rotationPeriod?: string } = {};
   for (const item of root.items) {
     const name = isScalar(item.key) ? String(item.key.value) : "?";
     if (!TOP_KEYS.includes(name))
       bad(
         item.key as Node,
-        `unknown key ${JSON.stringify(name)} (expected ${TOP_KEYS.join(" or ")})`,
+        `unknown key ${JSON.stringify(name)} (expected ${TOP_KEYS.join(", ")})`,
       );
     if (name === "providers") {
       providers = parseProviders(item.value as Node);
       continue;
     }
+    if (name === "doctor") {
+      doctor = parseDoctor(item.value as Node);
+      continue;
+    }
     if (!isSeq(item.value)) bad(item.value as Node, "creation_rules must be a list");
     for (const r of (item.value as { items: unknown[] }).items) rules.push(parseRule(r as Node));
   }
-  return { path, dir: dirname(path), rules, providers };
+  return { path, dir: dirname(path), rules, providers, doctor };
+
+  function parseDoctor(n: Node): { rotationPeriod?: string } {
+    if (!isMap(n)) return bad(n, "doctor must be a mapping (rotation_period: 180d)");
+    const out: { rotationPeriod?: string } = {};
+    for (const item of n.items) {
+      const k = isScalar(item.key) ? String(item.key.value) : "?";
+      if (!DOCTOR_KEYS.includes(k))
+        bad(
+          item.key as Node,
+          `unknown key ${JSON.stringify(k)} in doctor (allowed: ${DOCTOR_KEYS.join(", ")})`,
+        );
+      const v = item.value as Node;
+      if (!/^(\d{1,10}[smhdw]?|none|off)$/.test(scalarText(v, "doctor.rotation_period")))
+        bad(v, "doctor.rotation_period must be a duration (90d, 12h, 3600s) or none");
+      out.rotationPeriod = scalarText(v, "doctor.rotation_period");
+    }
+    return out;
+  }
 
   function parseProviders(n: Node): ProviderAllowList {
     if (!isMap(n))
@@ -280,4 +308,14 @@ export function projectAllowList(cwd = process.cwd()): ProviderAllowList {
     return {};
   }
   return list;
+}
+
+/** The `doctor` section of the nearest config ({} without one), and the config's path. */
+export function doctorConfig(cwd = process.cwd()): {
+  path: string | null;
+  rotationPeriod?: string;
+} {
+  const path = findConfig(cwd);
+  if (!path) return { path: null };
+  return { path, ...parseConfig(readFileSync(path, "utf8"), path).doctor };
 }

@@ -1,0 +1,62 @@
+/**
+ * `tensorseal doctor`: cryptographic health checks (src/doctor/). Registration only: the
+ * checks are loaded by the action, so other commands (and `--version`) never load them.
+ */
+import type { Command } from "commander";
+
+export function registerDoctor(program: Command): void {
+  program
+    .command("doctor")
+    .description(
+      "check keys, sealed files, secret file permissions and the key service for cryptographic hygiene problems",
+    )
+    .argument(
+      "[paths...]",
+      "files or directories to scan: sealed files (found by their magic bytes), identity files, root key shares and keystores (found by content)",
+    )
+    .option("--format <format>", "text, json or sarif (SARIF 2.1.0, for CI code scanning)", "text")
+    .option("--json", "same as --format json")
+    .option(
+      "--fail-on <severity>",
+      "lowest severity that makes the exit code non-zero: note, warning, error, critical or none",
+      "error",
+    )
+    .option(
+      "--cert-days <days>",
+      "with --server (or TENSORSEAL_SERVER): report a service TLS certificate expiring within this many days",
+      "30",
+    )
+    .option(
+      "--db <url>",
+      "service database whose bootstrap tokens are checked (TENSORSEAL_SERVICE_DB; default sqlite:$TENSORSEAL_HOME/service.db when it exists)",
+    )
+    .option(
+      "--token-days <days>",
+      "report a live bootstrap token (they never expire) this many days old or older",
+      "90",
+    )
+    .addHelpText(
+      "after",
+      `
+Checks (ids are stable; docs/DECISIONS.md): key.rotation-overdue, keystore.weak-kdf,
+keystore.unverified, file.version-destroyed, file.version-retired, file.version-below-minimum,
+file.version-not-latest, file.leftover-slot, file.weak-passphrase, file.unreadable-header,
+perm.root-key-readable, perm.identity-readable, perm.share-readable, perm.keystore-readable,
+plaintext.sealed-copy, service.plaintext-http, service.tls-cert-expiring, service.token-no-expiry, service.unreachable.
+
+Exit 0 when no finding reaches --fail-on (default error); otherwise 20 + the worst severity:
+20 note, 21 warning, 22 error, 23 critical. Keys without a rotation period of their own are
+judged against doctor.rotation_period in .tensorseal.yaml (default 365d; none turns it off).
+
+Examples:
+  tensorseal doctor
+  tensorseal doctor models/ ~/.config/tensorseal
+  tensorseal doctor --format sarif --fail-on warning models/ > doctor.sarif
+  tensorseal doctor --json --server https://keys.example.com:8443 models/
+  tensorseal doctor --db postgres://ts@db/tensorseal --token-days 30`,
+    )
+    .action(async (paths: string[], o, cmd: Command) => {
+      const { doctorCommand } = await import("../../doctor/command.js");
+      await doctorCommand(paths, { ...o, server: cmd.optsWithGlobals().server });
+    });
+}

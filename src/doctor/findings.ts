@@ -1,0 +1,157 @@
+/**
+ * What `tensorseal doctor` reports: findings, each under a stable rule id (docs/DECISIONS.md,
+ * "doctor check ids") with a severity, the evidence that shows it and the fix. The ids never
+ * change meaning: CI baselines and SARIF code-scanning alerts are keyed on them.
+ */
+
+/** Lowest to highest; the order is the exit-code order (exit-codes below). */
+export const SEVERITIES = ["note", "warning", "error", "critical"] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export interface Finding {
+  readonly id: RuleId;
+  readonly severity: Severity;
+  /** One line: what is wrong, naming the key, version or file. */
+  readonly message: string;
+  /** What was observed (dates, states, modes, work factors): enough to check the claim. */
+  readonly evidence: string;
+  /** The command or edit that clears it. */
+  readonly fix: string;
+  /** The file concerned, absolute, when there is one. */
+  readonly file?: string;
+}
+
+export interface Rule {
+  readonly title: string;
+  /** The severity most findings of this rule carry (some raise or lower it; each says why). */
+  readonly severity: Severity;
+  readonly help: string;
+}
+
+export const RULES = {
+  "key.rotation-overdue": {
+    title: "Key version overdue for rotation",
+    severity: "warning",
+    help: "The key's primary version is older than its rotation period (its own, or the doctor.rotation_period default of .tensorseal.yaml for keys without one: then a note).",
+  },
+  "keystore.weak-kdf": {
+    title: "Keystore passphrase with a weak scrypt work factor",
+    severity: "warning",
+    help: "The keystore's root key is sealed under a passphrase stretched with a scrypt work factor below the default: a stolen keystore is cheaper to brute-force.",
+  },
+  "keystore.unverified": {
+    title: "Keystore read without checking its MAC",
+    severity: "note",
+    help: "No root key file or keystore passphrase was in the environment, so the keystore's metadata was read without authenticating it: the key checks trust an unverified file.",
+  },
+  "file.version-destroyed": {
+    title: "Sealed file wrapped under a destroyed key version",
+    severity: "critical",
+    help: "A kek stanza of the file is under a destroyed version: that stanza can never open it again (critical when no other stanza can).",
+  },
+  "file.version-retired": {
+    title: "Sealed file wrapped under a disabled or scheduled-for-destruction key version",
+    severity: "error",
+    help: "A kek stanza is under a version that refuses to decrypt; once the version is destroyed the stanza is lost.",
+  },
+  "file.version-below-minimum": {
+    title: "Sealed file wrapped under a version below min_decryption_version",
+    severity: "error",
+    help: "open refuses the stanza (exit 9) until the file is rewrapped to the latest version.",
+  },
+  "file.version-not-latest": {
+    title: "Sealed file not yet moved to the key's primary version",
+    severity: "note",
+    help: "A rotation campaign (rewrap --to-latest) has not reached this file.",
+  },
+  "file.leftover-slot": {
+    title: "Sealed file with a leftover header slot",
+    severity: "warning",
+    help: "The inactive header slot still holds the recipient list of an interrupted rewrap (verify exits 10): anyone able to edit the file can make it active again.",
+  },
+  "file.weak-passphrase": {
+    title: "Passphrase stanza with a weak scrypt work factor",
+    severity: "warning",
+    help: "The file key is wrapped under a passphrase stretched with a scrypt work factor below the default.",
+  },
+  "file.unreadable-header": {
+    title: "File named or marked as sealed whose header cannot be read",
+    severity: "error",
+    help: "The file starts with the .tseal magic bytes or is named *.tseal, but its header is malformed, unsupported or unreadable.",
+  },
+  "perm.root-key-readable": {
+    title: "Root key file readable by group or others",
+    severity: "critical",
+    help: "The root key unlocks every key of the keystore.",
+  },
+  "perm.identity-readable": {
+    title: "Identity file readable by group or others",
+    severity: "critical",
+    help: "A TSEAL-SECRET-KEY-1 identity opens every file sealed to its recipient.",
+  },
+  "perm.share-readable": {
+    title: "Root key share readable by group or others",
+    severity: "error",
+    help: "A threshold of shares rebuilds the root key; each share must stay private.",
+  },
+  "perm.keystore-readable": {
+    title: "Keystore or its directory readable by group or others",
+    severity: "warning",
+    help: "The keystore's key material is sealed under the root key, but its metadata is not secret-free and a readable file can be copied for offline attack.",
+  },
+  "plaintext.sealed-copy": {
+    title: "Plaintext copy of a sealed model file",
+    severity: "error",
+    help: "A file whose size and SHA-256 match a file of a sealed model directory's manifest: the weights were sealed, but their plaintext is still there.",
+  },
+  "service.plaintext-http": {
+    title: "Key service reached over plain HTTP",
+    severity: "error",
+    help: "Bearer tokens and unwrapped file keys would cross the network unencrypted.",
+  },
+  "service.tls-cert-expiring": {
+    title: "Key service TLS certificate expiring or expired",
+    severity: "warning",
+    help: "The certificate the service presents expires within the warning window (error once expired).",
+  },
+  "service.token-no-expiry": {
+    title: "Key service bootstrap token without expiry, long in use",
+    severity: "warning",
+    help: "A live bootstrap bearer token (they never expire) older than the limit; an error when it holds the admin scope.",
+  },
+  "service.unreachable": {
+    title: "Key service could not be checked",
+    severity: "error",
+    help: "The TLS handshake with the service failed, so its certificate could not be checked.",
+  },
+} as const satisfies Record<string, Rule>;
+
+export type RuleId = keyof typeof RULES;
+
+export function rank(s: Severity): number {
+  return SEVERITIES.indexOf(s);
+}
+
+export function isSeverity(s: string): s is Severity {
+  return (SEVERITIES as readonly string[]).includes(s);
+}
+
+/** The worst severity of `findings`, or null when there are none. */
+export function worst(findings: readonly Finding[]): Severity | null {
+  let w: Severity | null = null;
+  for (const f of findings) if (w === null || rank(f.severity) > rank(w)) w = f.severity;
+  return w;
+}
+
+/**
+ * Exit codes (docs/CLI.md, "Exit codes"): 0 when no finding reaches --fail-on; otherwise
+ * 20 + the worst severity's rank (20 note, 21 warning, 22 error, 23 critical), so a script can
+ * tell how bad it is without parsing, and the codes stay clear of the error codes 1-10.
+ */
+export const DOCTOR_EXIT_BASE = 20;
+
+export function exitCodeFor(findings: readonly Finding[], failOn: Severity | "none"): number {
+  const w = worst(findings);
+  if (w === null || failOn === "none" || rank(w) < rank(failOn)) return 0;
+  return DOCTOR_EXIT_BASE + rank(w);
+}

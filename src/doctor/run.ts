@@ -1,0 +1,149 @@
+/**
+ * Runs every check and returns the findings, sorted worst first (then by rule and file) so two
+ * runs over the same state print the same report. Nothing is written, nothing is unlocked
+ * beyond what the environment already allows (keystore-view.ts).
+ */
+import { dirname } from "node:path";
+import { inspectFile } from "../engine/index.js";
+import { isTensorSealError } from "../format/errors.js";
+import type { ParsedHeader } from "../format/header.js";
+import { findSealedFiles } from "../keys/campaign-paths.js";
+import type { KeyInfo, KeystoreOptions } from "../keys/index.js";
+import { checkKeystoreKdf, checkPassphraseStanzas } from "./check-kdf.js";
+import { checkPermissions } from "./check-permissions.js";
+import { checkPlaintextCopies } from "./check-plaintext.js";
+import { checkRotation } from "./check-rotation.js";
+import { checkLeftoverSlot } from "./check-slot.js";
+import { checkService } from "./check-tls.js";
+import { checkVersions } from "./check-versions.js";
+import { type Finding, rank } from "./findings.js";
+import { type KeystoreView, readKeystoreView } from "./keystore-view.js";
+import { secretKind } from "./secret-files.js";
+
+export interface DoctorOptions {
+  readonly paths: readonly string[];
+  /** $TENSORSEAL_HOME. */
+  readonly home: string;
+  readonly now: Date;
+  /** Seconds; for keys without their own rotation period (null: not judged). */
+  readonly defaultRotation: number | null;
+  readonly server?: string | undefined;
+  /** Days before a service certificate's expiry that it is reported. */
+  readonly certDays: number;
+  /** The service database whose bootstrap tokens are checked (none: not checked). */
+  readonly db?: string | undefined;
+  /** Age in days from which a live bootstrap token is reported. */
+  readonly tokenDays: number;
+  readonly keystoreOptions: KeystoreOptions;
+}
+
+export interface DoctorReport {
+  readonly findings: Finding[];
+  /** Sealed files whose headers were examined. */
+  readonly filesChecked: number;
+  readonly keystoreVerified: boolean | null;
+}
+
+export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
+  const ks = await readKeystoreView(o.home, o.keystoreOptions);
+  try {
+    return await checkAll(o, ks);
+  } finally {
+    ks?.keystore?.close();
+  }
+}
+
+async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<DoctorReport> {
+  const findings: Finding[] = [];
+  const keys: readonly KeyInfo[] = ks?.keys ?? [];
+  if (ks) {
+    if (!ks.verified)
+      findings.push({
+        id: "keystore.unverified",
+        severity: "note",
+        message: "the keystore was read without checking its MAC (no unlock in the environment)",
+        evidence: "neither TENSORSEAL_ROOT_KEY_FILE nor TENSORSEAL_KEYSTORE_PASSPHRASE is set",
+        fix: "set TENSORSEAL_ROOT_KEY_FILE or TENSORSEAL_KEYSTORE_PASSPHRASE for this run",
+        file: ks.path,
+      });
+    findings.push(...checkRotation(ks.keys, o.now, o.defaultRotation, ks.path));
+    findings.push(...checkKeystoreKdf(ks.root, ks.path));
+    findings.push(...(await checkPermissions(ks.path, "keystore")));
+    findings.push(...(await checkPermissions(dirname(ks.path), "keystore-dir")));
+  }
+  for (const env of ["TENSORSEAL_ROOT_KEY_FILE", "TENSORSEAL_SERVICE_ROOT_KEY_FILE"]) {
+    const file = process.env[env];
+    if (file) findings.push(...(await checkPermissions(file, "root-key")));
+  }
+  let filesChecked = 0;
+  if (o.paths.length > 0) {
+    const found = await findSealedFiles(o.paths);
+    const others = found.skipped
+      .filter((s) => s.reason.startsWith("not sealed"))
+      .map((s) => s.file);
+    for (const file of found.files) {
+      const header = await readHeader(file);
+      if (header === "not-sealed") others.push(file);
+      else if (typeof header === "string")
+        findings.push({
+          id: "file.unreadable-header",
+          severity: "error",
+          message: "the file is marked as sealed but its header cannot be read",
+          evidence: header,
+          fix: "restore the file from a backup, or remove it if it is not a sealed file",
+          file,
+        });
+      else {
+        filesChecked++;
+        findings.push(...checkVersions(header, file, keys));
+        findings.push(...checkLeftoverSlot(header, file));
+        findings.push(...checkPassphraseStanzas(header, file));
+      }
+    }
+    for (const file of others) {
+      const kind = await secretKind(file);
+      if (kind) findings.push(...(await checkPermissions(file, kind)));
+    }
+    if (ks?.keystore) {
+      const identities = [ks.keystore.identity()];
+      findings.push(...(await checkPlaintextCopies(found.files, others, identities)));
+    }
+  }
+  if (o.server) findings.push(...(await checkService(o.server, o.now, o.certDays)));
+  if (o.db) {
+    // The service's database layer (kysely, drivers) loads only when a database is checked.
+    const { checkTokens } = await import("./check-tokens.js");
+    findings.push(...(await checkTokens(o.db, o.now, o.tokenDays)));
+  }
+  // A keystore under PATHS may be the one in $TENSORSEAL_HOME too: report it once.
+  const seen = new Set<string>();
+  const unique = findings.filter((f) => {
+    const key = `${f.id}\0${f.file ?? ""}\0${f.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  unique.sort(
+    (a, b) =>
+      rank(b.severity) - rank(a.severity) ||
+      cmp(a.id, b.id) ||
+      cmp(a.file ?? "", b.file ?? "") ||
+      cmp(a.message, b.message),
+  );
+  return { findings: unique, filesChecked, keystoreVerified: ks ? ks.verified : null };
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The header, "not-sealed" for a named file without the magic, or why it cannot be read. */
+async function readHeader(file: string): Promise<ParsedHeader | string> {
+  try {
+    return await inspectFile(file);
+  } catch (e) {
+    if (!isTensorSealError(e)) throw e;
+    if (e.code === "E_NOT_TSEAL" && !file.endsWith(".tseal")) return "not-sealed";
+    return `${e.code}: ${e.file === file ? e.detail : e.message}`;
+  }
+}
