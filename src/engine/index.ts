@@ -33,3 +33,4 @@ export { sealFile } from "./seal-file.js";
 export { type DecryptStats, inspectFile, SealedFile } from "./sealed-file.js";
 export { removeStaleTemps, tempPathFor, wipeTreeSync } from "./stale-temps.js";
 export { openStream, sealStream } from "./stream.js";
+export { headerDigest, type ResealOptions, type ResealResult, resealFile } from "./reseal.js";
