@@ -21,6 +21,7 @@ export type {
 export { type OutputKind, outputKind, withOutputStream, writeFileAtomic } from "./output.js";
 export { closeWorkers } from "./pool.js";
 export type { ProgressCallback } from "./progress.js";
+export { headerDigest, type ResealOptions, type ResealResult, resealFile } from "./reseal.js";
 export {
   addRecipients,
   type RewrapOptions,
@@ -33,4 +34,3 @@ export { sealFile } from "./seal-file.js";
 export { type DecryptStats, inspectFile, SealedFile } from "./sealed-file.js";
 export { removeStaleTemps, tempPathFor, wipeTreeSync } from "./stale-temps.js";
 export { openStream, sealStream } from "./stream.js";
-export { headerDigest, type ResealOptions, type ResealResult, resealFile } from "./reseal.js";

@@ -34,6 +34,12 @@ export interface ResealOptions {
   readonly recipients: (header: ParsedHeader) => Promise<readonly Recipient[]>;
   readonly workers?: number;
   readonly onProgress?: ProgressCallback;
+  /**
+   * Called once the new file is complete, just before it is synced and replaces the old one, with
+   * both header digests (a campaign journals the new one: a crash right after the rename then
+   * finds the file already done).
+   */
+  readonly beforeCommit?: (digests: { old: string; new: string }) => Promise<void>;
 }
 
 export interface ResealResult {
@@ -78,6 +84,7 @@ async function resealInPlace(path: string, opts: ResealOptions): Promise<ResealR
         header.descriptor.chunkSize,
       );
       fresh.inputKey.fill(0);
+      const newHeaderDigest = headerDigest(fresh.header);
       const outChunksOffset = fresh.header.length + PAYLOAD_PREFIX_SIZE;
       const sealedLength = outChunksOffset + (st.size - old.chunksOffset);
       const progress = new Progress(plaintextLength, opts.onProgress);
@@ -102,6 +109,7 @@ async function resealInPlace(path: string, opts: ResealOptions): Promise<ResealR
               progress,
             });
           await (plaintextLength < PARALLEL_THRESHOLD ? run() : out.whileFlushing(run));
+          await opts.beforeCommit?.({ old: oldHeaderDigest, new: newHeaderDigest });
         });
         progress.stop(true);
       } finally {
@@ -110,7 +118,7 @@ async function resealInPlace(path: string, opts: ResealOptions): Promise<ResealR
       }
       return {
         oldHeaderDigest,
-        newHeaderDigest: headerDigest(fresh.header),
+        newHeaderDigest,
         plaintextLength,
         sealedLength,
         recipients: recipients.map((r) => r.id),
