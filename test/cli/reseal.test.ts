@@ -1,0 +1,252 @@
+/**
+ * `tensorseal reseal`: a fresh file key for files whose old one may be known. The old file key
+ * (taken from the old header with the recipient's identity, as anyone holding it could) must
+ * open nothing of the new file; the recipients must; the plaintext and descriptor must not
+ * change. A tampered file is refused, named and left as it was. A SIGKILL mid-campaign leaves
+ * every file old-and-valid or new-and-valid, and a rerun finishes the campaign.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
+import { PAYLOAD_PREFIX_SIZE, SALT_SIZE } from "../../src/format/chunked.js";
+import { type ParsedHeader, parseHeader, verifyHeader } from "../../src/format/header.js";
+import { openMessage } from "../../src/format/message.js";
+import type { Identity } from "../../src/format/stanza.js";
+import { unlockFileKey } from "../../src/format/unlock.js";
+import { parseKekStanza } from "../../src/keys/kek.js";
+import { parseIdentityFile } from "../../src/keys/recipients.js";
+import { CLI, type Sandbox, sandbox } from "./helpers.js";
+
+function keygen(s: Sandbox, name: string): { recipient: string; identity: Identity } {
+  const path = join(s.dir, `${name}.key`);
+  const r = s.run(["keygen", "-o", path, "--json"]);
+  assert.equal(r.status, 0, r.stderr);
+  const [identity] = parseIdentityFile(readFileSync(path, "utf8"));
+  return { recipient: JSON.parse(r.stdout.toString()).recipient, identity: identity! };
+}
+
+const sha256 = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+
+function headerOf(bytes: Buffer): ParsedHeader {
+  return parseHeader(bytes);
+}
+
+function headerDigestOf(bytes: Buffer): string {
+  return sha256(bytes.subarray(0, headerOf(bytes).headerLength));
+}
+
+function payloadPrefix(bytes: Buffer): Buffer {
+  const h = headerOf(bytes);
+  return bytes.subarray(h.headerLength, h.headerLength + PAYLOAD_PREFIX_SIZE);
+}
+
+function temps(dir: string): string[] {
+  return readdirSync(dir).filter((f) => f.includes("tseal-tmp"));
+}
+
+describe("tensorseal reseal", () => {
+  let s: Sandbox;
+  let alice: { recipient: string; identity: Identity };
+  let bob: { recipient: string; identity: Identity };
+
+  before(() => {
+    s = sandbox();
+    assert.equal(s.run(["init"]).status, 0);
+    alice = keygen(s, "alice");
+    bob = keygen(s, "bob");
+  });
+  after(() => s.cleanup());
+
+  function sealed(name: string, size = 200_000, dir = s.dir): { path: string; plain: Buffer } {
+    const plain = randomBytes(size);
+    const input = join(dir, `${name}.bin`);
+    writeFileSync(input, plain);
+    const path = join(dir, `${name}.tseal`);
+    const r = s.run([
+      "seal",
+      input,
+      "-o",
+      path,
+      "-r",
+      alice.recipient,
+      "-k",
+      "default",
+      "-c",
+      "tenant=acme",
+      "-l",
+      "stage=prod",
+      "--content-type",
+      "application/x-test",
+      "--chunk-size",
+      "64KiB",
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    return { path, plain };
+  }
+
+  function opensTo(path: string, identityFile: string, plain: Buffer): void {
+    const out = join(s.dir, `opened-${randomBytes(4).toString("hex")}`);
+    const r = s.run(["open", path, "-o", out, "-i", identityFile]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(readFileSync(out), plain);
+  }
+
+  test("the old file key opens nothing of the new file; the recipients do", async () => {
+    const { path, plain } = sealed("m");
+    const before = readFileSync(path);
+    const oldHeader = headerOf(before);
+    const oldKey = await unlockFileKey(oldHeader, [alice.identity]);
+
+    const r = s.run(["reseal", path, "-i", join(s.dir, "alice.key"), "--json"]);
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout.toString());
+    const now = readFileSync(path);
+    const newHeader = headerOf(now);
+    assert.deepEqual(report.files, [
+      {
+        file: path,
+        outcome: "resealed",
+        oldHeaderDigest: headerDigestOf(before),
+        newHeaderDigest: headerDigestOf(now),
+        recipients: ["kek:default", alice.recipient],
+      },
+    ]);
+    assert.equal(report.resealed, 1);
+    assert.equal(report.failed, 0);
+    assert.equal(report.resumed, 0);
+    assert.deepEqual(report.skippedFiles, []);
+
+    // The old key: no longer authenticates the header, no longer opens the payload.
+    assert.throws(() => verifyHeader(newHeader, oldKey));
+    assert.throws(() => openMessage(now, newHeader, oldKey));
+    assert.deepEqual(openMessage(before, oldHeader, oldKey), plain); // it did open the old one
+    // New salt, new commitment; same descriptor (context, labels, content type, chunk size).
+    const [a, b] = [payloadPrefix(before), payloadPrefix(now)];
+    assert.notDeepEqual(b.subarray(0, SALT_SIZE), a.subarray(0, SALT_SIZE));
+    assert.notDeepEqual(b.subarray(SALT_SIZE), a.subarray(SALT_SIZE));
+    assert.deepEqual(newHeader.descriptorBytes, oldHeader.descriptorBytes);
+    assert.equal(newHeader.descriptor.chunkSize, 65536);
+    // Same recipients: the kek key and alice's x25519 tag, in the same order.
+    assert.deepEqual(
+      newHeader.stanzas.map((st) => st.type),
+      oldHeader.stanzas.map((st) => st.type),
+    );
+    const kek = newHeader.stanzas.find((st) => st.type === "kek")!;
+    assert.equal(parseKekStanza(kek).name, "default");
+    const tag = (h: ParsedHeader) => h.stanzas.find((st) => st.type === "x25519")!.fields[0];
+    assert.deepEqual(tag(newHeader), tag(oldHeader));
+    // Alice opens it (identity), the keystore opens it (kek), to the same plaintext.
+    opensTo(path, join(s.dir, "alice.key"), plain);
+    const viaKek = join(s.dir, "via-kek");
+    assert.equal(s.run(["open", path, "-o", viaKek]).status, 0);
+    assert.deepEqual(readFileSync(viaKek), plain);
+    const newKey = await unlockFileKey(newHeader, [alice.identity]);
+    assert.notDeepEqual(newKey, oldKey);
+    assert.deepEqual(temps(s.dir), []);
+  });
+
+  test("-r names the new recipients exactly; text report lists both digests", () => {
+    const { path, plain } = sealed("swap");
+    const oldDigest = headerDigestOf(readFileSync(path));
+    const r = s.run(["reseal", path, "-i", join(s.dir, "alice.key"), "-r", bob.recipient]);
+    assert.equal(r.status, 0, r.stderr);
+    const newDigest = headerDigestOf(readFileSync(path));
+    assert.match(r.stderr, new RegExp(`resealed ${path}: ${oldDigest} -> ${newDigest}`));
+    assert.match(r.stderr, /1 file: resealed 1, failed 0/);
+    opensTo(path, join(s.dir, "bob.key"), plain);
+    const denied = s.run(["open", path, "-o", join(s.dir, "x"), "-i", join(s.dir, "alice.key")]);
+    assert.equal(denied.status, 4, denied.stderr);
+  });
+
+  test("an x25519 recipient not given is not dropped: the file fails, untouched", () => {
+    const { path } = sealed("keep");
+    const bytes = readFileSync(path);
+    const r = s.run(["reseal", path]); // opened by the keystore, alice's public key unknown
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--known-recipient/);
+    assert.deepEqual(readFileSync(path), bytes);
+    const ok = s.run(["reseal", path, "--known-recipient", alice.recipient]);
+    assert.equal(ok.status, 0, ok.stderr);
+  });
+
+  test("a tampered file is refused, named and left untouched; the others are resealed", () => {
+    const dir = join(s.dir, "tamper");
+    mkdirSync(dir);
+    const good = sealed("good", 300_000, dir);
+    const bad = sealed("bad", 300_000, dir);
+    const bytes = readFileSync(bad.path);
+    bytes[bytes.length - 10]! ^= 0x40; // the last chunk: every earlier chunk opens
+    writeFileSync(bad.path, bytes);
+    const goodBefore = readFileSync(good.path);
+
+    const one = s.run(["reseal", bad.path, "-i", join(s.dir, "alice.key")]);
+    assert.equal(one.status, 5, one.stderr);
+    assert.match(one.stderr, new RegExp(`FAILED ${bad.path}: .*authentication`));
+    assert.deepEqual(readFileSync(bad.path), bytes);
+
+    const journal = join(s.dir, "tamper.jsonl");
+    const all = s.run(["reseal", dir, "-i", join(s.dir, "alice.key"), "--journal", journal]);
+    assert.equal(all.status, 1, all.stderr);
+    assert.match(all.stderr, /2 files: resealed 1, failed 1; skipped 2/);
+    assert.deepEqual(readFileSync(bad.path), bytes);
+    assert.notDeepEqual(readFileSync(good.path), goodBefore);
+    opensTo(good.path, join(s.dir, "alice.key"), good.plain);
+    assert.ok(existsSync(journal), "a campaign with failures keeps its journal");
+    assert.deepEqual(temps(dir), []);
+  });
+
+  test("no path is a usage error", () => {
+    const r = s.run(["reseal"]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /no file given/);
+  });
+
+  test("SIGKILL mid-campaign: every file old or new and valid; a rerun finishes", async () => {
+    const dir = join(s.dir, "fleet");
+    mkdirSync(dir);
+    const files = Array.from({ length: 10 }, (_, i) => sealed(`f${i}`, 3 << 20, dir));
+    const original = new Map(files.map((f) => [f.path, headerDigestOf(readFileSync(f.path))]));
+    const journal = join(s.dir, "fleet.jsonl");
+    const args = [CLI, "reseal", dir, "--known-recipient", alice.recipient, "--journal", journal];
+    const child = spawn(process.execPath, [...args, "--concurrency", "1"], {
+      env: s.env,
+      cwd: s.dir,
+      stdio: "ignore",
+    });
+    const exited = new Promise((resolve) => child.on("exit", resolve));
+    // Kill once the journal shows three files about to be replaced (the header line and three entries).
+    for (let i = 0; i < 600; i++) {
+      const lines = existsSync(journal) ? readFileSync(journal, "utf8").split("\n").length : 0;
+      if (lines >= 5) break;
+      await delay(10);
+    }
+    child.kill("SIGKILL");
+    await exited;
+    let resealedBeforeCrash = 0;
+    for (const f of files) {
+      const digest = headerDigestOf(readFileSync(f.path));
+      if (digest !== original.get(f.path)) resealedBeforeCrash++;
+      opensTo(f.path, join(s.dir, "alice.key"), f.plain); // old or new, always valid
+    }
+    assert.ok(resealedBeforeCrash >= 2, `resealed before the crash: ${resealedBeforeCrash}`);
+    assert.ok(resealedBeforeCrash < files.length, "the kill came too late to test a resume");
+
+    const rerun = s.run([...args.slice(1), "--json"]);
+    assert.equal(rerun.status, 0, rerun.stderr);
+    const report = JSON.parse(rerun.stdout.toString());
+    assert.equal(report.resealed, files.length);
+    assert.ok(report.resumed >= 2, `resumed: ${report.resumed}`);
+    for (const entry of report.files) {
+      assert.equal(entry.outcome, "resealed");
+      assert.equal(entry.oldHeaderDigest, original.get(entry.file), entry.file);
+      assert.equal(entry.newHeaderDigest, headerDigestOf(readFileSync(entry.file)));
+    }
+    for (const f of files) opensTo(f.path, join(s.dir, "alice.key"), f.plain);
+    assert.ok(!existsSync(journal), "the journal is deleted once the campaign is done");
+    assert.deepEqual(temps(dir), []);
+  });
+});
