@@ -21,6 +21,7 @@ import { unlockFileKey } from "../../src/format/unlock.js";
 import { parseKekStanza } from "../../src/keys/kek.js";
 import { parseIdentityFile, parseRecipient } from "../../src/keys/recipients.js";
 import { CLI, type Sandbox, sandbox } from "./helpers.js";
+import { openPaths, start, waitFor } from "./interrupt-helpers.js";
 
 function keygen(s: Sandbox, name: string): { recipient: string; identity: Identity } {
   const path = join(s.dir, `${name}.key`);
@@ -281,4 +282,28 @@ describe("tensorseal reseal", () => {
     assert.ok(!existsSync(journal), "the journal is deleted once the campaign is done");
     assert.deepEqual(temps(dir), []);
   });
+
+  for (const [sig, code, env, temp] of [
+    ["SIGINT", 130, {}, /\/#\d+ \(deleted\)$/],
+    ["SIGTERM", 143, { TENSORSEAL_NATIVE: "0" }, /\.tseal-tmp-/],
+  ] as const) {
+    test(`${sig} mid-reseal: exit ${code}, the old file intact, no temp left`, async () => {
+      const dir = join(s.dir, `interrupt-${sig}`);
+      mkdirSync(dir);
+      const f = await sealedToAlice("big", 96 << 20, dir);
+      const bytes = readFileSync(f.path);
+      const before = readdirSync(dir);
+      const journal = join(s.dir, `interrupt-${sig}.jsonl`);
+      const args = ["reseal", f.path, "-i", join(s.dir, "alice.key"), "--journal", journal];
+      const run = start(s, args, env);
+      const out = await waitFor("the new file being written", () =>
+        openPaths(run.child.pid!, dir).find((p) => p.path !== f.path && p.size > 0),
+      );
+      assert.match(out.path, temp);
+      run.child.kill(sig);
+      assert.equal(await run.exited, code, run.stderr());
+      assert.deepEqual(readdirSync(dir), before);
+      assert.ok(readFileSync(f.path).equals(bytes), "the old file is untouched");
+    });
+  }
 });

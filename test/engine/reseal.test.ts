@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { closeWorkers, openFile, resealFile, sealFile } from "../../src/engine/index.js";
+import { nativeGcm } from "../../src/engine/native-gcm.js";
 import {
   checkCommitment,
   deriveChunkKeys,
@@ -127,4 +130,23 @@ test("reseal without a key that opens the file changes nothing", async (t) => {
   );
   assert.equal(code, "E_NO_IDENTITY");
   assert.deepEqual(readFileSync(path), bytes);
+});
+
+// The engine picks its cipher path once per process: the node:crypto one runs in a child.
+test("every case above also passes on the node:crypto path (TENSORSEAL_NATIVE=0)", (t) => {
+  if (!nativeGcm) return t.skip("this process already runs the node:crypto path");
+  const env: NodeJS.ProcessEnv = { ...process.env, TENSORSEAL_NATIVE: "0" };
+  env.TENSORSEAL_REQUIRE_ALL = "0";
+  delete env.NODE_TEST_CONTEXT; // else the child reports to this runner, not on stdout
+  const r = spawnSync(
+    process.execPath,
+    ["--test", "--test-reporter=tap", fileURLToPath(import.meta.url)],
+    {
+      env,
+      encoding: "utf8",
+    },
+  );
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /# pass 5\n/);
+  assert.match(r.stdout, /# skipped 1\n/);
 });
