@@ -11,12 +11,13 @@
  * chunk's tag, the final chunk's length) runs before the new file may replace it. The new file
  * is an atomic output (temp + fsync + rename over the old name, atomic.ts): a crash or an
  * interrupt at any point leaves the old file or the new one, each complete and valid. The old
- * file's permission bits are kept.
+ * file's permission bits are kept. A file with other hard links is refused: the rename would
+ * leave the old version, which the old file key opens, under the other names.
  */
 import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
 import { deriveChunkKeys, PAYLOAD_PREFIX_SIZE, wipeChunkKeys } from "../format/chunked.js";
-import { namingFile } from "../format/errors.js";
+import { fail, namingFile } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
 import { payloadContext } from "../format/payload.js";
 import type { Identity, Recipient } from "../format/stanza.js";
@@ -66,6 +67,11 @@ async function resealInPlace(path: string, opts: ResealOptions): Promise<ResealR
   const src = await io(`open ${path}`, () => open(path, "r"));
   try {
     const st = await io(`stat ${path}`, () => src.stat());
+    if (st.nlink > 1)
+      fail(
+        "E_USAGE",
+        `it has ${st.nlink} hard links: the new file replaces only this name, and the others would keep the version the old file key opens (remove them, or reseal a copy)`,
+      );
     void prewarmWorkers(st.size, opts.workers); // not awaited: start-up overlaps unlocking
     const old = await unlockFile(src, path, opts);
     try {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, linkSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -132,6 +132,23 @@ test("reseal without a key that opens the file changes nothing", async (t) => {
   assert.deepEqual(readFileSync(path), bytes);
 });
 
+test("a file with another hard link is refused: that name would keep the old version", async (t) => {
+  const dir = tempDir(t);
+  const input = join(dir, "p");
+  writeFileSync(input, data(1000));
+  const path = join(dir, "m.tseal");
+  await sealFile(input, path, { recipients: [alice.recipient] });
+  linkSync(path, join(dir, "other-name.tseal"));
+  const bytes = readFileSync(path);
+  const err = await resealFile(path, {
+    identities: [alice.identity],
+    recipients: async () => [alice.recipient],
+  }).catch((e) => e);
+  assert.equal(err.code, "E_USAGE");
+  assert.match(err.message, /2 hard links/);
+  assert.deepEqual(readFileSync(path), bytes);
+});
+
 // The engine picks its cipher path once per process: the node:crypto one runs in a child.
 test("every case above also passes on the node:crypto path (TENSORSEAL_NATIVE=0)", (t) => {
   if (!nativeGcm) return t.skip("this process already runs the node:crypto path");
@@ -147,6 +164,6 @@ test("every case above also passes on the node:crypto path (TENSORSEAL_NATIVE=0)
     },
   );
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /# pass 5\n/);
+  assert.match(r.stdout, /# pass 6\n/);
   assert.match(r.stdout, /# skipped 1\n/);
 });
