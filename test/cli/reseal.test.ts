@@ -213,6 +213,33 @@ describe("tensorseal reseal", () => {
     assert.deepEqual(temps(dir), []);
   });
 
+  test("a passphrase recipient is kept with the passphrase of the run", () => {
+    const pass = join(s.dir, "pass.txt");
+    writeFileSync(pass, "correct horse battery staple\n");
+    const input = join(s.dir, "pw.bin");
+    const plain = randomBytes(50_000);
+    writeFileSync(input, plain);
+    const path = join(s.dir, "pw.tseal");
+    assert.equal(s.run(["seal", input, "-o", path, "--passphrase-file", pass]).status, 0);
+    const before = readFileSync(path);
+    const r = s.run(["reseal", path, "--passphrase-file", pass]);
+    assert.equal(r.status, 0, r.stderr);
+    const now = readFileSync(path);
+    assert.deepEqual(
+      headerOf(now).stanzas.map((st) => st.type),
+      ["passphrase"],
+    );
+    assert.notDeepEqual(
+      headerOf(now).stanzas[0]!.fields[0],
+      headerOf(before).stanzas[0]!.fields[0],
+    );
+    assert.notDeepEqual(payloadPrefix(now), payloadPrefix(before));
+    const out = join(s.dir, "pw.out");
+    const o = s.run(["open", path, "-o", out, "--passphrase-file", pass]);
+    assert.equal(o.status, 0, o.stderr);
+    assert.deepEqual(readFileSync(out), plain);
+  });
+
   test("no path is a usage error", () => {
     const r = s.run(["reseal"]);
     assert.equal(r.status, 2);
