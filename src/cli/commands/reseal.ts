@@ -34,7 +34,10 @@ export function registerReseal(program: Command): void {
         "resume journal (default .tensorseal-reseal-journal.jsonl in the current directory)",
       )
       .option("--concurrency <n>", "files resealed at once (1..64)", "2")
-      .option("--json", "print JSON: {files, resealed, failed, resumed, skipped, skippedFiles}"),
+      .option(
+        "--json",
+        "print JSON: {resealed, failed, resumed, skipped, files, skippedFiles, journalKept}",
+      ),
   )
     .addHelpText(
       "after",
