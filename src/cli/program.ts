@@ -16,6 +16,7 @@ import { registerKeys } from "./commands/keys.js";
 import { registerOpen } from "./commands/open.js";
 import { registerOpenDir } from "./commands/open-dir.js";
 import { registerPolicy } from "./commands/policy.js";
+import { registerReseal } from "./commands/reseal.js";
 import { registerRewrap } from "./commands/rewrap.js";
 import { registerRoot } from "./commands/root.js";
 import { registerSeal } from "./commands/seal.js";
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
     registerInspect,
     registerVerify,
     registerRewrap,
+    registerReseal,
     registerRoot,
     registerSealDir,
     registerOpenDir,

@@ -57,11 +57,23 @@ class RangeWorkerPool {
       // postMessage clones synchronously, so these private copies can be wiped right after.
       const aeadKey = new Uint8Array(job.aeadKey);
       const baseNonce = new Uint8Array(job.baseNonce);
+      const resealKeys = job.resealKeys && {
+        aeadKey: new Uint8Array(job.resealKeys.aeadKey),
+        baseNonce: new Uint8Array(job.resealKeys.baseNonce),
+      };
       try {
-        worker.postMessage({ ...job, id, aeadKey, baseNonce } satisfies JobMessage);
+        worker.postMessage({
+          ...job,
+          id,
+          aeadKey,
+          baseNonce,
+          ...(resealKeys && { resealKeys }),
+        } satisfies JobMessage);
       } finally {
         aeadKey.fill(0);
         baseNonce.fill(0);
+        resealKeys?.aeadKey.fill(0);
+        resealKeys?.baseNonce.fill(0);
       }
     });
   }

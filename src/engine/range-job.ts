@@ -21,11 +21,17 @@ import { NONCE_SIZE, TAG_SIZE } from "../format/chunked.js";
 import type { Batch, BatchBuffers } from "./batch.js";
 import { jsBatch } from "./batch-js.js";
 import { type MappedInput, mappedBatch, nativeBatch } from "./batch-native.js";
+import { type ResealTarget, resealBatch } from "./batch-reseal.js";
 import { mapInputs, type NativeGcm, nativeGcm } from "./native-gcm.js";
 import type { RangeSink } from "./sink.js";
 
-/** "verify" is "open" into a discarding sink; the mode only says which way the cipher runs. */
-export type RangeMode = "seal" | "open" | "verify";
+/**
+ * "verify" is "open" into a discarding sink; the mode only says which way the cipher runs.
+ * "reseal" opens each batch with `keys` and seals it again with `resealKeys` (same chunk layout,
+ * a new file's keys) into an fd sink at `outChunksOffset`: the plaintext exists only in the
+ * thread's batch buffer, wiped when the job ends (engine/reseal.ts).
+ */
+export type RangeMode = "seal" | "open" | "verify" | "reseal";
 
 /** About 8 MiB per read/write syscall: large enough to amortise, small enough to cache. */
 export const BATCH_BYTES = 8 << 20;
@@ -39,11 +45,15 @@ export interface RangeSpec {
   readonly firstChunk: number;
   /** Exclusive. */
   readonly endChunk: number;
+  /** "reseal": offset of sealed chunk 0 in the output (its header may be longer or shorter). */
+  readonly outChunksOffset?: number;
 }
 
 export interface RangeKeys {
   readonly aeadKey: Uint8Array;
   readonly baseNonce: Uint8Array;
+  /** "reseal": the new file's chunk keys, which seal what `aeadKey` opened. */
+  readonly resealKeys?: { readonly aeadKey: Uint8Array; readonly baseNonce: Uint8Array };
 }
 
 /** How many jobs read their input through a mapping and how many with pread (for tests). */
@@ -64,6 +74,7 @@ export function* processRange(
 ): Generator<number, void, void> {
   const sealing = spec.mode === "seal";
   if (sealing && sink.kind === "memory") throw new TypeError("sealing writes to a file or nowhere");
+  const reseal = spec.mode === "reseal" ? resealTarget(spec, keys, sink) : null;
   const cs = spec.chunkSize;
   const perBatch = Math.max(1, Math.floor(BATCH_BYTES / cs));
   const key = keys.aeadKey;
@@ -88,7 +99,8 @@ export function* processRange(
         sealedStart: spec.chunksOffset + first * (cs + TAG_SIZE),
         sealedLen: ptLen + (end - first) * TAG_SIZE,
       };
-      if (mapped) mappedBatch(gcm!, key, base, b, mapped, sink, bufs);
+      if (reseal) resealBatch(gcm, key, base, b, inFd, reseal, bufs);
+      else if (mapped) mappedBatch(gcm!, key, base, b, mapped, sink, bufs);
       else if (gcm) nativeBatch(gcm, key, base, b, inFd, sink, bufs);
       else jsBatch(key, base, b, inFd, sink, bufs);
       yield ptLen;
@@ -113,6 +125,7 @@ function mapRange(
   sink: RangeSink,
 ): MappedInput | null {
   const sealing = spec.mode === "seal";
+  if (spec.mode === "reseal") return null; // it releases plaintext to the new cipher: pread only
   // Whatever the mode says, only plaintext that is discarded may come out of a mapping.
   if (!mapInputs || (!sealing && sink.kind !== "discard") || spec.endChunk <= spec.firstChunk) {
     return null;
@@ -131,4 +144,17 @@ function mapRange(
   } catch {
     return null;
   }
+}
+
+/** Where and under which keys a "reseal" range writes; anything else is a caller's bug. */
+function resealTarget(spec: RangeSpec, keys: RangeKeys, sink: RangeSink): ResealTarget {
+  const next = keys.resealKeys;
+  if (!next || sink.kind !== "fd" || spec.outChunksOffset === undefined)
+    throw new TypeError("resealing needs the new keys, an output offset and a file sink");
+  return {
+    fd: sink.fd,
+    key: next.aeadKey,
+    base: Buffer.from(next.baseNonce.buffer, next.baseNonce.byteOffset, NONCE_SIZE),
+    shift: spec.outChunksOffset - spec.chunksOffset,
+  };
 }

@@ -31,6 +31,8 @@ export interface RangeRun {
   readonly chunkSize: number;
   readonly plaintextLength: number;
   readonly chunksOffset: number;
+  /** "reseal": offset of sealed chunk 0 in the output. */
+  readonly outChunksOffset?: number;
   /** Pool threads; 0 = main thread only. Default availableParallelism(). */
   readonly workers?: number | undefined;
   /**
@@ -108,6 +110,7 @@ export async function runRanges(run: RangeRun): Promise<void> {
       sink,
       aeadKey: run.keys.aeadKey,
       baseNonce: run.keys.baseNonce,
+      ...(run.keys.resealKeys && { resealKeys: run.keys.resealKeys }),
       progress: run.progress.counter,
       abort,
     });
@@ -128,6 +131,7 @@ function specOf(run: RangeRun) {
     chunkSize: run.chunkSize,
     plaintextLength: run.plaintextLength,
     chunksOffset: run.chunksOffset,
+    ...(run.outChunksOffset !== undefined && { outChunksOffset: run.outChunksOffset }),
   };
 }
 

@@ -15,6 +15,8 @@ export interface JobMessage {
   /** Private copies for this job: the worker wipes them when done. */
   readonly aeadKey: Uint8Array;
   readonly baseNonce: Uint8Array;
+  /** "reseal": private copies of the new file's chunk keys, wiped like the others. */
+  readonly resealKeys?: { readonly aeadKey: Uint8Array; readonly baseNonce: Uint8Array };
   /** Shared counter of plaintext bytes done (all jobs of one operation). */
   readonly progress: BigInt64Array;
   /** Shared flag: non-zero tells every job of the operation to stop at the next batch. */

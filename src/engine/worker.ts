@@ -27,6 +27,8 @@ function run(msg: JobMessage): JobReply {
   } finally {
     msg.aeadKey.fill(0);
     msg.baseNonce.fill(0);
+    msg.resealKeys?.aeadKey.fill(0);
+    msg.resealKeys?.baseNonce.fill(0);
     bufs.wipe();
   }
 }

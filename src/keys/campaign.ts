@@ -14,12 +14,13 @@
  * current by its header on the next run. The journal is deleted when a campaign ends without
  * failures.
  */
-import { open, readFile, rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { inspectFile, rewrapFile, type StanzaEdit } from "../engine/index.js";
 import { fail, isTensorSealError } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
 import { printable } from "../format/printable.js";
 import type { Identity, Stanza } from "../format/stanza.js";
+import { Journal, parseLine, pool } from "./campaign-journal.js";
 import type { SkippedFile } from "./campaign-paths.js";
 import { KEK_STANZA, parseKekStanza } from "./kek.js";
 import type { Keystore } from "./keystore.js";
@@ -127,7 +128,10 @@ export async function rewrapToLatest(ks: Keystore, opts: CampaignOptions): Promi
   const journalPath = opts.journal ?? DEFAULT_JOURNAL;
   const target = Object.fromEntries(ks.listKeys().map((k) => [k.name, k.primaryVersion]));
   const done = await readJournal(journalPath, target);
-  const journal = await Journal.open(journalPath, done.size === 0 ? target : null);
+  const journal = await Journal.open(
+    journalPath,
+    done.size === 0 ? { journal: "tensorseal-rewrap", version: 1, target } : null,
+  );
   const skippedFiles = [...(opts.skipped ?? [])];
   const result: CampaignResult = {
     rewrapped: 0,
@@ -240,14 +244,6 @@ async function planFile(
   return { work, skip: null, service: services.length > 0, ours };
 }
 
-async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>) {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
-}
-
 /** Finished files of an interrupted run for the same target; empty for another target. */
 async function readJournal(
   path: string,
@@ -270,58 +266,4 @@ async function readJournal(
       done.set(e.file, e.result);
   }
   return done;
-}
-
-function parseLine(l: string | undefined): Record<string, unknown> | null {
-  try {
-    const v = JSON.parse(l ?? "");
-    return v && typeof v === "object" ? v : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Append-only JSON lines with group commit: lines queued during an fsync share the next. */
-class Journal {
-  private queue: string[] = [];
-  private waiters: { ok: () => void; err: (e: unknown) => void }[] = [];
-  private running = false;
-
-  private constructor(private readonly fh: Awaited<ReturnType<typeof open>>) {}
-
-  static async open(path: string, header: Record<string, number> | null): Promise<Journal> {
-    const j = new Journal(await open(path, "a", 0o600));
-    if (header) await j.append({ journal: "tensorseal-rewrap", version: 1, target: header });
-    return j;
-  }
-
-  append(entry: object): Promise<void> {
-    return new Promise((ok, err) => {
-      this.queue.push(`${JSON.stringify(entry)}\n`);
-      this.waiters.push({ ok, err });
-      if (!this.running) void this.drain();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    this.running = true;
-    while (this.queue.length > 0) {
-      const data = this.queue.join("");
-      const waiters = this.waiters;
-      this.queue = [];
-      this.waiters = [];
-      try {
-        await this.fh.write(data);
-        await this.fh.datasync();
-        for (const w of waiters) w.ok();
-      } catch (e) {
-        for (const w of waiters) w.err(e);
-      }
-    }
-    this.running = false;
-  }
-
-  async close(): Promise<void> {
-    await this.fh.close();
-  }
 }

@@ -1,0 +1,138 @@
+/**
+ * Reseal: a sealed file encrypted anew under a fresh file key (new salt, new nonce base, new
+ * commitment), for the recipients the caller chooses, with the same descriptor (length, chunk
+ * size, content type, context, labels) and slot capacity. Where rewrap only changes who may
+ * unwrap the old file key, a reseal makes that key worthless for the new file: whoever learned
+ * it (a recipient removed since, a leaked key) cannot read what is written now.
+ *
+ * One pass, in parallel: each range job reads sealed chunks, opens them under the old keys and
+ * seals them under the new ones in its own batch buffer (range-job.ts, mode "reseal"); no
+ * plaintext is written anywhere, and the old file's every check (header MAC, commitment, every
+ * chunk's tag, the final chunk's length) runs before the new file may replace it. The new file
+ * is an atomic output (temp + fsync + rename over the old name, atomic.ts): a crash or an
+ * interrupt at any point leaves the old file or the new one, each complete and valid. The old
+ * file's permission bits are kept. A file with other hard links is refused: the rename would
+ * leave the old version, which the old file key opens, under the other names.
+ */
+import { createHash } from "node:crypto";
+import { open } from "node:fs/promises";
+import { deriveChunkKeys, PAYLOAD_PREFIX_SIZE, wipeChunkKeys } from "../format/chunked.js";
+import { fail, namingFile } from "../format/errors.js";
+import type { ParsedHeader } from "../format/header.js";
+import { payloadContext } from "../format/payload.js";
+import type { Identity, Recipient } from "../format/stanza.js";
+import { withAtomicOutput } from "./atomic.js";
+import { io, readExact, writeAll } from "./fsutil.js";
+import type { ProgressCallback } from "./progress.js";
+import { Progress } from "./progress.js";
+import { PARALLEL_THRESHOLD, prewarmWorkers, runRanges } from "./run-ranges.js";
+import { prepareHeader } from "./seal-header.js";
+import { unlockFile } from "./sealed-header.js";
+
+export interface ResealOptions {
+  readonly identities: readonly Identity[];
+  /** The new file's recipients, chosen from the old (authenticated) header. */
+  readonly recipients: (header: ParsedHeader) => Promise<readonly Recipient[]>;
+  readonly workers?: number;
+  readonly onProgress?: ProgressCallback;
+  /**
+   * Called once the new file is complete, just before it is synced and replaces the old one, with
+   * both header digests (a campaign journals the new one: a crash right after the rename then
+   * finds the file already done).
+   */
+  readonly beforeCommit?: (digests: { old: string; new: string }) => Promise<void>;
+}
+
+export interface ResealResult {
+  /** SHA-256 of the old and the new header bytes (prefix, descriptor, both slots). */
+  readonly oldHeaderDigest: string;
+  readonly newHeaderDigest: string;
+  readonly plaintextLength: number;
+  readonly sealedLength: number;
+  /** Ids of the new file's recipients. */
+  readonly recipients: readonly string[];
+}
+
+/** "sha256:" and the hex SHA-256 of a header's bytes: how reports name one header version. */
+export function headerDigest(headerBytes: Uint8Array): string {
+  return `sha256:${createHash("sha256").update(headerBytes).digest("hex")}`;
+}
+
+/** Errors about the file's contents name `path` (format/errors.ts, namingFile). */
+export function resealFile(path: string, opts: ResealOptions): Promise<ResealResult> {
+  return namingFile(path, () => resealInPlace(path, opts));
+}
+
+async function resealInPlace(path: string, opts: ResealOptions): Promise<ResealResult> {
+  const src = await io(`open ${path}`, () => open(path, "r"));
+  try {
+    const st = await io(`stat ${path}`, () => src.stat());
+    if (st.nlink > 1)
+      fail(
+        "E_USAGE",
+        `it has ${st.nlink} hard links: the new file replaces only this name, and the others would keep the version the old file key opens (remove them, or reseal a copy)`,
+      );
+    void prewarmWorkers(st.size, opts.workers); // not awaited: start-up overlaps unlocking
+    const old = await unlockFile(src, path, opts);
+    try {
+      const { header, plaintextLength } = old;
+      const oldHeaderDigest = headerDigest(await readExact(src, header.headerLength, 0));
+      const recipients = await opts.recipients(header);
+      const descriptorBytes = header.descriptorBytes;
+      const fresh = await prepareHeader(
+        { recipients, slotCapacity: header.slotCapacity },
+        descriptorBytes,
+      );
+      const next = deriveChunkKeys(
+        fresh.inputKey,
+        fresh.salt,
+        payloadContext(descriptorBytes),
+        header.descriptor.chunkSize,
+      );
+      fresh.inputKey.fill(0);
+      const newHeaderDigest = headerDigest(fresh.header);
+      const outChunksOffset = fresh.header.length + PAYLOAD_PREFIX_SIZE;
+      const sealedLength = outChunksOffset + (st.size - old.chunksOffset);
+      const progress = new Progress(plaintextLength, opts.onProgress);
+      try {
+        await withAtomicOutput(path, async (out) => {
+          await io("write the header", async () => {
+            await writeAll(out.fh, Buffer.concat([fresh.header, fresh.salt, next.commitment]), 0);
+            await out.fh.truncate(sealedLength);
+            await out.fh.chmod(st.mode & 0o777);
+          });
+          const run = () =>
+            runRanges({
+              mode: "reseal",
+              inFd: src.fd,
+              sink: { kind: "fd", fd: out.fd },
+              keys: { ...old.keys, resealKeys: next },
+              chunkSize: header.descriptor.chunkSize,
+              plaintextLength,
+              chunksOffset: old.chunksOffset,
+              outChunksOffset,
+              workers: opts.workers,
+              progress,
+            });
+          await (plaintextLength < PARALLEL_THRESHOLD ? run() : out.whileFlushing(run));
+          await opts.beforeCommit?.({ old: oldHeaderDigest, new: newHeaderDigest });
+        });
+        progress.stop(true);
+      } finally {
+        progress.stop(false);
+        wipeChunkKeys(next);
+      }
+      return {
+        oldHeaderDigest,
+        newHeaderDigest,
+        plaintextLength,
+        sealedLength,
+        recipients: recipients.map((r) => r.id),
+      };
+    } finally {
+      wipeChunkKeys(old.keys);
+    }
+  } finally {
+    await src.close().catch(() => {});
+  }
+}
