@@ -1,0 +1,174 @@
+/**
+ * The ends of a stream seal or open: a source that reads large pieces (a read of at least as
+ * many bytes as complete the next chunk, so whole chunks move on as they arrive and no sooner
+ * is a consumer kept waiting), and a sink that joins a batch's chunk views back into one write
+ * and keeps a bounded amount of output waiting for a slow consumer.
+ *
+ * Reading a descriptor with fs.read into one reused buffer replaced a Readable's 64 KiB pieces:
+ * 1 GiB sealed from a file to /dev/null took 37,900 context switches that way (age: 650).
+ */
+
+import { once } from "node:events";
+import { read } from "node:fs";
+import { Socket } from "node:net";
+import { PassThrough, type Readable, type Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+
+/** What a descriptor read asks for at most: whole batches of default-size (1 MiB) chunks. */
+export const READ_BYTES = 4 << 20;
+
+/**
+ * Up to this much output waits for a slow consumer while the input goes on being read and
+ * processed. Without it the pipeline took turns: nothing was read while a chunk drained into a
+ * pipe (measured: 1 GiB sealed between two `cat`s in 2.65 s, 1.55 s with it).
+ */
+export const OUTPUT_AHEAD_BYTES = 8 << 20;
+
+export interface PullSource {
+  /**
+   * At least `min` bytes (fewer only at the end of the input; empty at the end). The view may
+   * be reused by the next read: a consumer copies what it keeps.
+   */
+  read(min: number): Promise<Buffer>;
+  /** Releases what the source holds (a Readable is destroyed, a descriptor is left open). */
+  close(): void;
+}
+
+type Piece = Buffer | string;
+const asBuffer = (p: Piece) => (typeof p === "string" ? Buffer.from(p) : p);
+
+/** The input as a source: a descriptor (the caller closes it) or any Readable. */
+export function pullSource(input: Readable | number): PullSource {
+  return typeof input === "number" ? new FdSource(input) : new ReadableSource(input);
+}
+
+class ReadableSource implements PullSource {
+  private readonly pieces: AsyncIterator<Piece>;
+  private ended = false;
+
+  constructor(private readonly stream: Readable) {
+    this.pieces = stream[Symbol.asyncIterator]();
+  }
+
+  async read(min: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let length = 0;
+    while (length < Math.max(1, min) && !this.ended) {
+      const r = await this.pieces.next();
+      if (r.done) this.ended = true;
+      else {
+        const b = asBuffer(r.value);
+        parts.push(b);
+        length += b.length;
+      }
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
+  }
+
+  /** The iterator already saw any error of the stream's own: destroy it without one. */
+  close(): void {
+    if (!this.stream.destroyed) this.stream.destroy();
+  }
+}
+
+/**
+ * Blocking reads on the thread pool, as large as the buffer. A descriptor in non-blocking mode
+ * (a pipe some other code opened as a stream, or a parent's socket) answers EAGAIN: from then on
+ * it is read as a socket, which waits for data in the event loop.
+ */
+class FdSource implements PullSource {
+  private readonly buf = Buffer.allocUnsafeSlow(READ_BYTES);
+  private socket: ReadableSource | null = null;
+  /** What a socket piece held beyond the buffer's room, for the next read. */
+  private spare: Buffer | null = null;
+
+  constructor(private readonly fd: number) {}
+
+  async read(min: number): Promise<Buffer> {
+    const want = Math.max(1, Math.min(min, this.buf.length));
+    let filled = 0;
+    while (filled < want) {
+      const n = await this.readOnce(filled);
+      if (n === 0) break;
+      filled += n;
+    }
+    return this.buf.subarray(0, filled);
+  }
+
+  close(): void {
+    this.socket?.close();
+  }
+
+  private async readOnce(at: number): Promise<number> {
+    if (!this.socket) {
+      try {
+        return await readFd(this.fd, this.buf, at, this.buf.length - at);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+        this.socket = new ReadableSource(
+          new Socket({ fd: this.fd, readable: true, writable: false }),
+        );
+      }
+    }
+    const piece = this.spare ?? (await this.socket.read(1));
+    const n = piece.copy(this.buf, at);
+    this.spare = n < piece.length ? piece.subarray(n) : null;
+    return n;
+  }
+}
+
+function readFd(fd: number, buf: Buffer, at: number, length: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    read(fd, buf, at, length, null, (err, n) => (err ? reject(err) : resolve(n))),
+  );
+}
+
+/**
+ * The output: whole batches per write, up to OUTPUT_AHEAD_BYTES waiting in a buffer in front of
+ * it; the output itself sees only its own backpressure (what it queues stays its high-water
+ * mark plus one write).
+ */
+export class PushSink {
+  private readonly ahead = new PassThrough({ highWaterMark: OUTPUT_AHEAD_BYTES });
+  private readonly done: Promise<void>;
+  private error: unknown = null;
+
+  constructor(out: Writable) {
+    this.done = pipeline(this.ahead, out);
+    this.done.catch((e) => {
+      this.error ??= e;
+    });
+  }
+
+  async write(parts: readonly Buffer[]): Promise<void> {
+    if (this.error) throw this.error;
+    let room = true;
+    for (const p of joinViews(parts)) room = this.ahead.write(p);
+    if (!room) await Promise.race([once(this.ahead, "drain"), this.done]);
+    if (this.error) throw this.error;
+  }
+
+  /** Ends the output and waits until it has taken everything. */
+  async end(): Promise<void> {
+    this.ahead.end();
+    await this.done;
+  }
+
+  /** A failed run: the output is destroyed with the error, as stream.pipeline does. */
+  async fail(error: Error): Promise<void> {
+    this.ahead.destroy(error);
+    await this.done.catch(() => {});
+  }
+}
+
+/** Adjacent views of one buffer (a batch handed on a chunk at a time) as one view. */
+function joinViews(parts: readonly Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  for (const p of parts) {
+    const last = out.at(-1);
+    if (last && last.buffer === p.buffer && last.byteOffset + last.length === p.byteOffset) {
+      out[out.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + p.length);
+    } else out.push(p);
+  }
+  return out;
+}
