@@ -50,6 +50,9 @@ export class NativeStreamOpener {
     this.staging = Buffer.allocUnsafeSlow(this.sealedChunk);
   }
 
+  /** Where push() puts its output (a caller may hand out buffers it reuses once written). */
+  alloc: (length: number) => Buffer = (n) => Buffer.allocUnsafe(n);
+
   /** Bytes of input that complete the next chunk (a read of this many can release output). */
   get wanted(): number {
     if (!this.keys) return PAYLOAD_PREFIX_SIZE - this.prefix.length + this.sealedChunk;
@@ -76,7 +79,7 @@ export class NativeStreamOpener {
       }
       // Whole chunks are opened as they arrive (a slow pipe must see plaintext as it comes),
       // straight from the input in one addon call; only a partial chunk is copied aside.
-      const plaintext = Buffer.allocUnsafe(whole * this.chunkSize);
+      const plaintext = this.alloc(whole * this.chunkSize);
       let opened = 0;
       if (this.filled > 0) {
         const need = sc - this.filled;

@@ -38,6 +38,9 @@ export class NativeStreamSealer {
     this.staging = Buffer.allocUnsafeSlow(chunkSize);
   }
 
+  /** Where push() puts its output (a caller may hand out buffers it reuses once written). */
+  alloc: (length: number) => Buffer = (n) => Buffer.allocUnsafe(n);
+
   /** Bytes of input that complete the next chunk (a read of this many can release output). */
   get wanted(): number {
     return this.chunkSize - this.filled;
@@ -57,7 +60,7 @@ export class NativeStreamSealer {
       this.filled += plaintext.length;
       return [];
     }
-    const out = Buffer.allocUnsafe(whole * (cs + TAG_SIZE));
+    const out = this.alloc(whole * (cs + TAG_SIZE));
     let at = 0;
     let sealed = 0;
     if (this.filled > 0) {

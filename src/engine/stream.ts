@@ -24,7 +24,7 @@ import type { OpenResult, SealResult, StreamOpenOptions, StreamSealOptions } fro
 import { Progress } from "./progress.js";
 import { prepareHeader } from "./seal-header.js";
 import { checkExpectedContext, checkMagicSoFar, rejectShortHeader } from "./sealed-header.js";
-import { type PullSource, PushSink, pullSource } from "./stream-io.js";
+import { BufferPool, isNodeWriter, type PullSource, PushSink, pullSource } from "./stream-io.js";
 import { NativeStreamOpener } from "./stream-opener.js";
 import { NativeStreamSealer } from "./stream-sealer.js";
 
@@ -36,16 +36,18 @@ export async function sealStream(
   const descriptor = makeDescriptor(opts, null);
   const descriptorBytes = encodeDescriptor(descriptor);
   const { header, inputKey, salt } = await prepareHeader(opts, descriptorBytes);
+  const pool = isNodeWriter(output) ? new BufferPool() : null;
   const sealer = streamSealer(
     inputKey,
     payloadContext(descriptorBytes),
     descriptor.chunkSize,
     salt,
+    pool,
   );
   inputKey.fill(0);
   const progress = new Progress(0, opts.onProgress);
   let finished = false;
-  await run(input, output, async (source, sink) => {
+  await run(input, output, pool, async (source, sink) => {
     try {
       await sink.write([Buffer.concat([header, sealer.prefix])]);
       for (;;) {
@@ -81,7 +83,8 @@ export async function openStream(
   let opener: StreamOpener | null = null;
   let finished = false;
   const progress = new Progress(0, opts.onProgress);
-  await run(input, output, async (source, sink) => {
+  const pool = isNodeWriter(output) ? new BufferPool() : null;
+  await run(input, output, pool, async (source, sink) => {
     const release = async (parts: Buffer[]) => {
       checkReleased(header!, opener!.released, false);
       for (const p of parts) progress.add(p.length);
@@ -101,7 +104,7 @@ export async function openStream(
         if (need === null || pendingLength < need) continue;
         const all = Buffer.concat(pending);
         header = parseHeader(all.subarray(0, need));
-        opener = await makeOpener(header, opts);
+        opener = await makeOpener(header, opts, pool);
         await release(opener.push(all.subarray(need)));
       }
       for (;;) {
@@ -134,10 +137,11 @@ export async function openStream(
 async function run(
   input: Readable | number,
   output: Writable,
+  pool: BufferPool | null,
   body: (source: PullSource, sink: PushSink) => Promise<void>,
 ): Promise<void> {
   const source = pullSource(input);
-  const sink = new PushSink(output);
+  const sink = new PushSink(output, pool);
   try {
     await body(source, sink);
     await sink.end();
@@ -145,7 +149,7 @@ async function run(
   } catch (e) {
     const error = e instanceof Error ? e : new Error(String(e));
     source.close();
-    await sink.fail(error);
+    sink.fail(error);
     throw e;
   }
 }
@@ -164,8 +168,13 @@ function streamSealer(
   context: Uint8Array,
   chunkSize: number,
   salt: Uint8Array,
+  pool: BufferPool | null,
 ): StreamSealer {
-  if (nativeGcm) return new NativeStreamSealer(nativeGcm, inputKey, context, chunkSize, salt);
+  if (nativeGcm) {
+    const s = new NativeStreamSealer(nativeGcm, inputKey, context, chunkSize, salt);
+    if (pool) s.alloc = (n) => pool.take(n);
+    return s;
+  }
   const s = new PayloadSealer(inputKey, context, chunkSize, salt);
   let staged = 0;
   return {
@@ -211,7 +220,11 @@ interface StreamOpener {
   readonly released: number;
 }
 
-async function makeOpener(header: ParsedHeader, opts: StreamOpenOptions): Promise<StreamOpener> {
+async function makeOpener(
+  header: ParsedHeader,
+  opts: StreamOpenOptions,
+  pool: BufferPool | null,
+): Promise<StreamOpener> {
   checkExpectedContext(header.descriptor, opts.expectContext);
   const fileKey = await unlockFileKey(header, opts.identities);
   const inputKey = payloadInputKey(fileKey);
@@ -220,7 +233,11 @@ async function makeOpener(header: ParsedHeader, opts: StreamOpenOptions): Promis
   const { chunkSize } = header.descriptor;
   try {
     // Each opener keeps its own copy of the input key.
-    if (nativeGcm) return new NativeStreamOpener(nativeGcm, inputKey, context, chunkSize);
+    if (nativeGcm) {
+      const o = new NativeStreamOpener(nativeGcm, inputKey, context, chunkSize);
+      if (pool) o.alloc = (n) => pool.take(n);
+      return o;
+    }
     const o = new PayloadOpener(inputKey, context, chunkSize);
     const sealedChunk = chunkSize + TAG_SIZE;
     let fed = 0;
