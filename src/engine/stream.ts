@@ -184,7 +184,7 @@ function streamSealer(
     },
     push: (b) => {
       staged = (staged + b.length) % chunkSize;
-      return s.push(b);
+      return s.push(Buffer.from(b)); // it may keep the piece; the source reuses its buffer
     },
     finish: () => [s.finish()],
   };
@@ -248,7 +248,7 @@ async function makeOpener(
       },
       push: (b) => {
         fed += b.length;
-        return o.push(b);
+        return o.push(Buffer.from(b)); // it may keep the piece; the source reuses its buffer
       },
       finish: () => [o.finish()],
       get released() {
