@@ -198,6 +198,11 @@ function main(): void {
   console.log(
     `bench:peers: ${sizeMiB} MiB random input, ${runs} alternating runs per path; seconds are whole processes (start-up included)`,
   );
+  // The floor under every tensorseal figure: node and the CLI's modules, no work.
+  const startup = summary(Array.from({ length: runs }, () => measure(`${cli} --version`)));
+  console.log(
+    `\nstart-up (tensorseal --version): ${fmt(startup.median)} s (${fmt(startup.min)}–${fmt(startup.max)}), peak ${startup.rss?.toFixed(0) ?? "n/a"} MiB`,
+  );
   rows.push(
     runPath("seal -> /dev/null (stdout)", [
       { name: "tensorseal seal", cmd: `${ts.seal} -o - > /dev/null` },
