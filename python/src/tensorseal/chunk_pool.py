@@ -120,6 +120,8 @@ def open_whole_chunks(
 
     tasks = [(lo, min(lo + per_task, stop)) for lo in range(first, stop, per_task)]
     if threads <= 1 or len(tasks) <= 1:
+        local.cipher = cipher  # the calling thread needs no copy of its own
+        local.scratch = memoryview(bytearray(per_read * sealed))
         for lo, hi in tasks:
             run(lo, hi)
         return

@@ -192,8 +192,14 @@ class SealedFile:
             else:
                 with self._lock:
                     self._f.seek(offset)
+                    readinto = getattr(self._f, "readinto", None)
                     while got < n:
-                        k = self._f.readinto(buf[got:])  # type: ignore[attr-defined]
+                        if readinto is not None:
+                            k = readinto(buf[got:])
+                        else:  # a file object with read() only
+                            part = self._f.read(n - got)
+                            k = len(part)
+                            buf[got : got + k] = part
                         if not k:
                             break
                         got += k
