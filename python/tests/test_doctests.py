@@ -21,6 +21,7 @@ MODULES = [
     "tensorseal.keys.passphrase",
     "tensorseal.keys.service",
     "tensorseal.st_format",
+    "tensorseal.chunk_cache",
 ]
 
 
