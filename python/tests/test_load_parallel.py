@@ -3,6 +3,7 @@ dtype, with one and with several workers; tampering still fails, naming the file
 
 from __future__ import annotations
 
+import mmap
 import os
 import threading
 from pathlib import Path
@@ -14,6 +15,7 @@ from safetensors.numpy import load_file as st_load_file
 from safetensors.numpy import save_file as st_save_file
 
 import tensorseal.chunk_pool as chunk_pool
+import tensorseal.safetensors
 from tensorseal import KekIdentity, KekRecipient, TensorSealError, seal_file
 from tensorseal.format.chunked import ChunkCipher
 from tensorseal.format.header import parse_header
@@ -60,10 +62,25 @@ def same_np(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
 
 
 @pytest.mark.parametrize("threads", [1, 2, 4])
-def test_numpy_load_matches_plaintext_library(tmp_path: Path, small_tasks: None, threads: int) -> None:
+@pytest.mark.parametrize("mapped", [False, True])
+def test_numpy_load_matches_plaintext_library(
+    tmp_path: Path, small_tasks: None, threads: int, mapped: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if mapped:  # the buffer of a large model: an anonymous mapping (ordinary pages)
+        monkeypatch.setattr(tensorseal.safetensors, "_MMAP_AT", 1)
     plain, sealed = sealed_model(tmp_path, np_sample())
     want = st_load_file(str(plain))
-    assert same_np(load_file(sealed, identities=[I], threads=threads), want)
+    got = load_file(sealed, identities=[I], threads=threads)
+    assert same_np(got, want)
+    assert all(a.flags.writeable for a in got.values())  # as the library's arrays
+    assert isinstance(owner(got["t.<f4"]), mmap.mmap) == mapped
+
+
+def owner(a: Any) -> Any:
+    """What finally holds an array's memory."""
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return a.obj if isinstance(a, memoryview) else a
     assert same_np(load(sealed.read_bytes(), identities=[I], threads=threads), want)  # no descriptor: locked reads
 
 

@@ -11,6 +11,7 @@ read, and a handle keeps the chunks that tensors share (:mod:`tensorseal.chunk_c
 from __future__ import annotations
 
 import io
+import mmap
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -274,9 +275,25 @@ def load_file(
         f.close()
 
 
+def _data_buffer(n: int) -> np.ndarray:
+    """A fresh byte buffer for a whole data section, on ordinary pages.
+
+    ``np.empty`` asks for transparent huge pages on large arrays; where the kernel allocates
+    them on demand (THP ``madvise`` mode) each 2 MiB fault zeroes a huge page, measured 2-3x
+    slower in system time than ordinary faults on a 512 MiB load (docs/BENCHMARKS.md). The
+    plaintext loaders' buffers use ordinary pages; an anonymous mapping gives the same.
+    """
+    if n < max(_MMAP_AT, 1):  # an empty mapping is an error
+        return np.empty(n, dtype=np.uint8)
+    return np.frombuffer(mmap.mmap(-1, n), dtype=np.uint8)
+
+
+_MMAP_AT = 4 << 20
+
+
 def _load_np(f: SealedSafetensors) -> dict[str, np.ndarray]:
     dtypes = {n: np_dtype(t.dtype) for n, t in f.layout.tensors.items()}
-    buf = np.empty(f.layout.data_length, dtype=np.uint8)
+    buf = _data_buffer(f.layout.data_length)
     f.read_data(memoryview(buf))
     return {n: _array(buf, t.begin, t.end, dtypes[n], t.shape) for n, t in f.layout.tensors.items()}
 
