@@ -281,11 +281,12 @@ def _data_buffer(n: int) -> np.ndarray:
     ``np.empty`` asks for transparent huge pages on large arrays; where the kernel allocates
     them on demand (THP ``madvise`` mode) each 2 MiB fault zeroes a huge page, measured 2-3x
     slower in system time than ordinary faults on a 512 MiB load (docs/BENCHMARKS.md). The
-    plaintext loaders' buffers use ordinary pages; an anonymous mapping gives the same.
+    plaintext loaders' buffers use ordinary pages; a private anonymous mapping gives the same
+    (``mmap``'s default, shared, would be shared memory: slower faults).
     """
-    if n < max(_MMAP_AT, 1):  # an empty mapping is an error
+    if n < max(_MMAP_AT, 1) or not hasattr(mmap, "MAP_ANONYMOUS"):  # an empty mapping is an error
         return np.empty(n, dtype=np.uint8)
-    return np.frombuffer(mmap.mmap(-1, n), dtype=np.uint8)
+    return np.frombuffer(mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), dtype=np.uint8)
 
 
 _MMAP_AT = 4 << 20
