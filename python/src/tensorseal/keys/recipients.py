@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import fail
 from ..format.stanza import Recipient
-from .keystore import Keystore
-from .service import ServiceClient, ServiceRecipient
 from .x25519 import RECIPIENT_HRP, X25519Recipient
+
+if TYPE_CHECKING:
+    from .keystore import Keystore
+    from .service import ServiceClient
 
 
 def parse_recipient(s: str, keystore: Keystore | None = None, service: ServiceClient | None = None) -> Recipient:
@@ -31,6 +35,8 @@ def parse_recipient(s: str, keystore: Keystore | None = None, service: ServiceCl
             fail("E_USAGE", f"recipient {s} needs the local keystore: pass keystore=Keystore.open(...)")
         return keystore.recipient(s[4:])
     if s.startswith("service:"):
+        from .service import ServiceClient, ServiceRecipient
+
         return ServiceRecipient(service or ServiceClient.from_env(), None, s[8:])
     if s.lower().startswith(RECIPIENT_HRP + "1"):
         return X25519Recipient(s)
