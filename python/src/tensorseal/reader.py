@@ -172,10 +172,10 @@ class SealedFile:
         except (OSError, io.UnsupportedOperation):
             return -1
 
-    def _pread(self, offset: int, n: int) -> bytes:
+    def _pread(self, offset: int, n: int) -> bytearray:
         buf = bytearray(n)
         self._pread_into(offset, memoryview(buf))
-        return bytes(buf)
+        return buf  # not copied into bytes: the AEAD reads any buffer
 
     def _pread_into(self, offset: int, buf: memoryview) -> None:
         """Fills ``buf`` from ``offset``; safe from several threads (positional reads, or
