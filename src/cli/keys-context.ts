@@ -38,6 +38,7 @@ import {
 } from "../keys/index.js";
 import { say } from "./output.js";
 import { projectAllowList } from "./project-config.js";
+import { atCommandEnd, serverUrlOption } from "./session.js";
 import { promptHidden, readFirstLine } from "./terminal.js";
 
 export type KeystoreUnlock = { passphrase: string; workFactor?: number } | { rootKeyFile: string };
@@ -112,6 +113,9 @@ export async function openKeystore(): Promise<Keystore> {
   return cached;
 }
 
+// This module loads only for commands that use keys; those close what they opened here.
+atCommandEnd(closeKeystore);
+
 /** Gives back unused reserved wraps and wipes the keystore from memory (end of a command). */
 export async function closeKeystore(): Promise<void> {
   closeServiceClient();
@@ -137,16 +141,10 @@ export async function filePassphrase(opts: { confirm: boolean; file?: string }):
   return p;
 }
 
-let serviceUrl: string | undefined;
 let service: ServiceClient | null = null;
 
-/** `--server URL` (a global option); TENSORSEAL_SERVER otherwise. */
-export function setServiceUrl(url: string | undefined): void {
-  serviceUrl = url;
-}
-
 function serviceClient(required: boolean): ServiceClient | null {
-  service ??= serviceClientFromEnv(serviceUrl ?? process.env.TENSORSEAL_SERVER);
+  service ??= serviceClientFromEnv(serverUrlOption() ?? process.env.TENSORSEAL_SERVER);
   if (!service && required) {
     fail(
       "E_USAGE",

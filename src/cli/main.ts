@@ -7,16 +7,16 @@ import { CommanderError } from "commander";
 import { isTensorSealError } from "../format/errors.js";
 import { printable } from "../format/printable.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
-import { closeKeystore } from "./keys-context.js";
 import { buildProgram } from "./program.js";
+import { endCommand } from "./session.js";
 
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv, { from: "user" });
-    await closeKeystore(); // keys' usage counters: give back unused reserved wraps
+    await endCommand(); // keys' usage counters: give back unused reserved wraps
     return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
   } catch (e) {
-    await closeKeystore().catch(() => {}); // failing to give back only over-counts
+    await endCommand().catch(() => {}); // failing to give back only over-counts
     if (e instanceof CommanderError) {
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }

@@ -28,7 +28,7 @@ import { registerServicePrincipals } from "./commands/service-principals.js";
 import { registerServiceRoot } from "./commands/service-root.js";
 import { registerServiceToken } from "./commands/service-token.js";
 import { registerVerify } from "./commands/verify.js";
-import { setServiceUrl } from "./keys-context.js";
+import { setServerUrl } from "./session.js";
 
 export function buildProgram(): Command {
   const program = new Command("tensorseal")
@@ -44,7 +44,7 @@ export function buildProgram(): Command {
       "--server <url>",
       "key service for service:NAME recipients and service stanzas (TENSORSEAL_SERVER)",
     )
-    .hook("preAction", (cmd) => setServiceUrl(cmd.opts().server));
+    .hook("preAction", (cmd) => setServerUrl(cmd.opts().server));
   for (const register of [
     registerInit,
     registerKeygen,

@@ -1,8 +1,8 @@
-import type { Command } from "commander";
-import { writeFileAtomic } from "../../engine/output.js";
-import { fail } from "../../format/errors.js";
-import { formatIdentityFile, generateX25519Identity } from "../../keys/index.js";
-import { checkOutput, printJson } from "../options.js";
+/**
+ * `tensorseal keygen`: its flags and help; the implementation (actions/keygen.ts) loads when it
+ * runs.
+ */
+import type { Command, OptionValues } from "commander";
 
 export function registerKeygen(program: Command): void {
   program
@@ -15,20 +15,5 @@ export function registerKeygen(program: Command): void {
       "after",
       "\nExample:\n  tensorseal keygen -o ~/.tensorseal/identity.txt   # share the printed tseal1... string",
     )
-    .action(async (o) => {
-      if (o.json && !o.output) fail("E_USAGE", "--json needs -o FILE: stdout is the identity");
-      const { identity, recipient } = generateX25519Identity();
-      const text = formatIdentityFile(identity);
-      if (o.output) {
-        checkOutput(o.output, o.force);
-        // Mode 0600 from creation, and atomic: a crash never leaves half an identity, and
-        // --force replaces the old one only once the new one is on disk.
-        await writeFileAtomic(o.output, text, { exclusive: !o.force });
-        if (o.json) printJson({ output: o.output, recipient });
-        else process.stderr.write(`Public key: ${recipient}\n`);
-      } else {
-        process.stdout.write(text);
-        process.stderr.write(`Public key: ${recipient}\n`);
-      }
-    });
+    .action(async (o: OptionValues) => (await import("../actions/keygen.js")).keygen(o));
 }
