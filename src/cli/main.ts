@@ -12,7 +12,7 @@ import { endCommand } from "./session.js";
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv, { from: "user" });
+    await (await buildProgram(argv)).parseAsync(argv, { from: "user" });
     await endCommand(); // keys' usage counters: give back unused reserved wraps
     return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
   } catch (e) {

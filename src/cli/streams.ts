@@ -5,7 +5,7 @@
  */
 import { createReadStream } from "node:fs";
 import type { Readable, Writable } from "node:stream";
-import { withOutputStream } from "../engine/index.js";
+import { withOutputStream } from "../engine/output.js";
 
 export async function runStream<T>(
   input: string,

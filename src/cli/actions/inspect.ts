@@ -1,13 +1,11 @@
 /** `tensorseal inspect FILE`: the public header, and with a key a verification (flags: commands/inspect.ts). */
 import type { OptionValues } from "commander";
-import { inspectFile, verifyFile } from "../../engine/index.js";
+import { inspectFile } from "../../engine/sealed-file.js";
 import type { ParsedHeader } from "../../format/header.js";
 import { describeStanza, leftoverMessage } from "../describe.js";
-import { identitiesFor } from "../keys-context.js";
 import { checkSealedInput, printJson } from "../options.js";
 import { print } from "../output.js";
 import { progressBar } from "../terminal.js";
-import { formatTensorRows, tensorRows } from "./inspect-tensors.js";
 
 export async function inspect(file: string, o: OptionValues): Promise<void> {
   checkSealedInput(file);
@@ -15,13 +13,21 @@ export async function inspect(file: string, o: OptionValues): Promise<void> {
   const info = headerInfo(header);
   const wantsVerify = o.verify || o.identity || o.passphrase || o.passphraseFile;
   const bar = progressBar("verifying");
+  // Keys, the verifier and the safetensors reader load only when asked for: a plain inspect
+  // reads the public header and nothing else.
+  const { identitiesFor } = wantsVerify || o.tensors ? await import("../keys-context.js") : {};
   const verified = wantsVerify
-    ? await verifyFile(file, {
-        identities: await identitiesFor(header, o),
-        onProgress: bar.update,
-      }).finally(() => bar.done())
+    ? await (await import("../../engine/open-file.js"))
+        .verifyFile(file, {
+          identities: await identitiesFor!(header, o),
+          onProgress: bar.update,
+        })
+        .finally(() => bar.done())
     : null;
-  const tensors = o.tensors ? await tensorRows(file, await identitiesFor(header, o)) : null;
+  const tabulate = o.tensors ? await import("./inspect-tensors.js") : null;
+  const tensors = tabulate
+    ? await tabulate.tensorRows(file, await identitiesFor!(header, o))
+    : null;
   if (o.json)
     return printJson({ ...info, verified: verified !== null, ...(tensors && { tensors }) });
   const lines = [
@@ -37,7 +43,7 @@ export async function inspect(file: string, o: OptionValues): Promise<void> {
     `recipients:    ${info.stanzas.length}`,
     ...info.stanzas.map((s) => `  - ${s}`),
     `verified:      ${verified ? "yes, every chunk authenticated" : "no (pass --verify or a key)"}`,
-    ...(tensors ? formatTensorRows(tensors) : []),
+    ...(tabulate && tensors ? tabulate.formatTensorRows(tensors) : []),
   ];
   for (const line of lines) print(line); // escaped: every field here is the file's to choose
 }

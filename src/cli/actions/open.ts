@@ -1,7 +1,9 @@
 /** `tensorseal open FILE`: authenticate and decrypt a sealed file or stream (flags: commands/open.ts). */
 import type { OptionValues } from "commander";
-import type { OpenResult } from "../../engine/index.js";
-import { inspectFile, openFile, openStream } from "../../engine/index.js";
+import { openFile } from "../../engine/open-file.js";
+import type { OpenResult } from "../../engine/options.js";
+import { inspectFile } from "../../engine/sealed-file.js";
+import { openStream } from "../../engine/stream.js";
 import { fail, namingFile } from "../../format/errors.js";
 import { leftoverMessage } from "../describe.js";
 import { identitiesFor } from "../keys-context.js";

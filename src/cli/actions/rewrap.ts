@@ -27,7 +27,7 @@ export async function rewrap(paths: string[], o: OptionValues): Promise<void> {
   if (o.toLatest && !o.addRecipient && !o.removeRecipient) return campaign(found, o);
   const add = o.addRecipient ? await recipientsFor({ recipient: o.addRecipient }) : [];
   const keystore = o.toLatest ? await openKeystore() : null;
-  const client = o.toLatest ? configuredService() : null;
+  const client = o.toLatest ? await configuredService() : null;
   const service = client ? new ServiceToLatest(client) : null;
   const purpose = rewrapPurpose(o);
   const results: {
@@ -91,7 +91,7 @@ async function campaign(found: FoundFiles, o: Record<string, unknown>): Promise<
     concurrency,
     // The keystore and the key service are added by the campaign itself.
     identities: extra.filter((i) => !i.id.startsWith("keystore:") && !i.id.startsWith("service:")),
-    service: configuredService(),
+    service: await configuredService(),
     onProgress: bar.update,
   });
   bar.done();

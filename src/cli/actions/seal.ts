@@ -3,16 +3,17 @@ import { createHash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command, OptionValues } from "commander";
-import { type SealResult, sealFile, sealStream } from "../../engine/index.js";
+import type { SealResult } from "../../engine/options.js";
+import { sealFile } from "../../engine/seal-file.js";
+import { sealStream } from "../../engine/stream.js";
 import { fail } from "../../format/errors.js";
 import type { Recipient, Stanza } from "../../format/stanza.js";
 import { detectContentType } from "../../integrations/content-type.js";
 import {
   parseServiceStanza,
   SERVICE_STANZA,
-  serviceClientFromEnv,
   serviceStanzaDigest,
-} from "../../keys/service/index.js";
+} from "../../keys/service/stanza.js";
 import { recipientsFor } from "../keys-context.js";
 import { checkOutput, isStreamInput, parsePairs, parseSize, printJson } from "../options.js";
 import { say } from "../output.js";
@@ -122,6 +123,7 @@ async function register(
   labels: Record<string, string>,
 ): Promise<string[]> {
   const url = (cmd.optsWithGlobals().server as string | undefined) ?? process.env.TENSORSEAL_SERVER;
+  const { serviceClientFromEnv } = await import("../../keys/service/client.js");
   const client = serviceClientFromEnv(url);
   if (!client)
     return fail("E_USAGE", "--register needs the key service: --server URL or TENSORSEAL_SERVER");
