@@ -1,6 +1,7 @@
 /**
- * Start-up benchmark (issue #11): whole-process wall time of short CLI commands, each next to
- * `node -e 0` measured in the same rounds. Cases run round-robin (one of each per round, after
+ * Start-up benchmark (issue #11): whole-process wall and CPU time (user + system, from bash's
+ * `time`) of short CLI commands, each next to `node -e 0` measured in the same rounds. CPU time
+ * is the steadier figure on a shared machine, wall time what a user waits. Cases run round-robin (one of each per round, after
  * one warm-up round) so drift of the shared machine hits every case alike; medians and
  * min–max over the rounds, and each median as a ratio to node's. Peak RSS from one extra run of
  * each case under /usr/bin/time (its "maximum resident set size"), or, without it, from a
@@ -33,12 +34,27 @@ function which(cmd: string): string | null {
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
-function run(c: Case, env: NodeJS.ProcessEnv, cwd: string): number {
-  const t = performance.now();
-  const r = spawnSync(c.cmd, c.args, { env, cwd, stdio: ["ignore", "ignore", "pipe"] });
-  const ms = performance.now() - t;
-  if (r.status !== 0) throw new Error(`${c.name} exited ${r.status}: ${r.stderr}`);
-  return ms;
+interface Timing {
+  wallMs: number;
+  /** User + system CPU of the command, ms: steadier than wall time on a busy machine. */
+  cpuMs: number;
+}
+
+/**
+ * One run, timed by bash's `time` keyword (millisecond wall and CPU of the command itself, no
+ * bash start-up inside; the same small wrapper cost for every case, node -e 0 included).
+ */
+function run(c: Case, env: NodeJS.ProcessEnv, cwd: string): Timing {
+  const script = 'TIMEFORMAT="%3R %3U %3S"; time { "$@" >/dev/null 2>&1; }';
+  const r = spawnSync("bash", ["-c", script, "bash", c.cmd, ...c.args], {
+    env,
+    cwd,
+    encoding: "utf8",
+  });
+  const [real, user, sys] = r.stderr.trim().split("\n").at(-1)!.split(" ").map(Number);
+  if (r.status !== 0 || real === undefined || Number.isNaN(real))
+    throw new Error(`${c.name} failed (exit ${r.status}): run it by hand to see why`);
+  return { wallMs: real * 1000, cpuMs: (user! + sys!) * 1000 };
 }
 
 /** Peak RSS of one run, MiB. */
@@ -122,31 +138,37 @@ function main(): void {
       );
       run(cases.at(-2)!, env, dir);
     }
-    const times = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+    const times = new Map<string, Timing[]>(cases.map((c) => [c.name, []]));
     for (let round = 0; round <= ROUNDS; round++) {
       for (const c of cases) {
-        const ms = run(c, env, dir);
-        if (round > 0) times.get(c.name)!.push(ms); // round 0 warms the page cache
+        const t = run(c, env, dir);
+        if (round > 0) times.get(c.name)!.push(t); // round 0 warms the page cache
       }
     }
     const time = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
-    const base = median(times.get("node -e 0")!);
+    const wall = (name: string) => times.get(name)!.map((t) => t.wallMs);
+    const cpu = (name: string) => times.get(name)!.map((t) => t.cpuMs);
+    const baseWall = median(wall("node -e 0"));
+    const baseCpu = median(cpu("node -e 0"));
     const baseRss = peakRss(cases[0]!, env, dir, time);
     console.log(
       `Start-up, ${ROUNDS} alternating rounds (node ${process.version}; peak RSS via ${time ?? "resourceUsage preload"}${age ? "" : "; age not installed"}):`,
     );
     console.log(
-      "| command | median ms | min–max ms | ratio to node -e 0 | goal | peak RSS MiB (vs node) | files loaded |",
+      "| command | wall ms, median (min–max) | wall / node -e 0 | CPU ms, median (min–max) | CPU / node -e 0 | goal | peak RSS MiB (vs node) | files loaded |",
     );
-    console.log("| --- | --- | --- | --- | --- | --- | --- |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    const range = (xs: number[]) =>
+      `${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;
     for (const c of cases) {
-      const t = times.get(c.name)!;
-      const ratio = median(t) / base;
+      const wallRatio = median(wall(c.name)) / baseWall;
+      const cpuRatio = median(cpu(c.name)) / baseCpu;
       const goal = GOALS[c.name];
+      const verdict = (r: number) => (goal && r <= goal ? "met" : "NOT met");
       const rss = peakRss(c, env, dir, time);
       const files = filesLoaded(c, env, dir);
       console.log(
-        `| ${c.name} | ${median(t).toFixed(1)} | ${Math.min(...t).toFixed(1)}–${Math.max(...t).toFixed(1)} | ${ratio.toFixed(2)}x | ${goal ? `<= ${goal}x ${ratio <= goal ? "met" : "NOT met"}` : ""} | ${rss.toFixed(1)} (${signed(rss - baseRss)}) | ${files ?? ""} |`,
+        `| ${c.name} | ${range(wall(c.name))} | ${wallRatio.toFixed(2)}x | ${range(cpu(c.name))} | ${cpuRatio.toFixed(2)}x | ${goal ? `<= ${goal}x: wall ${verdict(wallRatio)}, CPU ${verdict(cpuRatio)}` : ""} | ${rss.toFixed(1)} (${signed(rss - baseRss)}) | ${files ?? ""} |`,
       );
     }
   } finally {
