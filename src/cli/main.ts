@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `tensorseal` command: a thin shell over the library. Each command lives in
- * commands/*.ts; errors become exit codes only here (exit-codes.ts).
+ * The `tensorseal` command: a thin shell over the library. Each command's flags and help live in
+ * commands/*.ts, its implementation in actions/*.ts (loaded only when it runs); errors become
+ * exit codes only here (exit-codes.ts).
  */
 import { CommanderError } from "commander";
 import { isTensorSealError } from "../format/errors.js";

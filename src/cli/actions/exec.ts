@@ -1,4 +1,7 @@
-/** `tensorseal exec -m MODEL -- CMD`: run a command over sealed models opened into RAM (flags: commands/exec.ts). */
+/**
+ * `tensorseal exec -m MODEL -- CMD`: run a command over sealed models opened into RAM (flags:
+ * commands/exec.ts).
+ */
 import type { OptionValues } from "commander";
 import { inspectFile } from "../../engine/index.js";
 import { fail } from "../../format/errors.js";

@@ -1,4 +1,7 @@
-/** `tensorseal inspect FILE`: the public header, and with a key a verification (flags: commands/inspect.ts). */
+/**
+ * `tensorseal inspect FILE`: the public header, and with a key a verification (flags:
+ * commands/inspect.ts).
+ */
 import type { OptionValues } from "commander";
 import { inspectFile } from "../../engine/sealed-file.js";
 import type { ParsedHeader } from "../../format/header.js";

@@ -1,4 +1,7 @@
-/** `tensorseal open-dir DIR -o OUT`: open a sealed model directory against its manifest (flags: commands/open-dir.ts). */
+/**
+ * `tensorseal open-dir DIR -o OUT`: open a sealed model directory against its manifest (flags:
+ * commands/open-dir.ts).
+ */
 import type { OptionValues } from "commander";
 import { inspectFile } from "../../engine/index.js";
 import { manifestPath, openModelDir } from "../../integrations/model-dir/index.js";

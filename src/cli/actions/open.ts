@@ -1,4 +1,7 @@
-/** `tensorseal open FILE`: authenticate and decrypt a sealed file or stream (flags: commands/open.ts). */
+/**
+ * `tensorseal open FILE`: authenticate and decrypt a sealed file or stream (flags:
+ * commands/open.ts).
+ */
 import type { OptionValues } from "commander";
 import { openFile } from "../../engine/open-file.js";
 import type { OpenResult } from "../../engine/options.js";

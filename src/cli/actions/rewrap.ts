@@ -1,4 +1,7 @@
-/** `tensorseal rewrap PATHS`: change the recipients of sealed files, or move them to the latest key versions (flags: commands/rewrap.ts). */
+/**
+ * `tensorseal rewrap PATHS`: change the recipients of sealed files, or move them to the latest key
+ * versions (flags: commands/rewrap.ts).
+ */
 import type { OptionValues } from "commander";
 import { inspectFile, rewrapFile } from "../../engine/index.js";
 import { fail, isTensorSealError } from "../../format/errors.js";

@@ -1,4 +1,7 @@
-/** `tensorseal seal-dir DIR -o OUT`: seal a model directory with its manifest (flags: commands/seal-dir.ts). */
+/**
+ * `tensorseal seal-dir DIR -o OUT`: seal a model directory with its manifest (flags:
+ * commands/seal-dir.ts).
+ */
 import type { OptionValues } from "commander";
 import { sealModelDir } from "../../integrations/model-dir/index.js";
 import { recipientsFor } from "../keys-context.js";

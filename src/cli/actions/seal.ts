@@ -1,4 +1,6 @@
-/** `tensorseal seal FILE`: encrypt a file or stream for its recipients (flags: commands/seal.ts). */
+/**
+ * `tensorseal seal FILE`: encrypt a file or stream for its recipients (flags: commands/seal.ts).
+ */
 import { createHash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import { resolve } from "node:path";

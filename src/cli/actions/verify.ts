@@ -1,4 +1,6 @@
-/** `tensorseal verify FILES`: authenticate every file, write nothing (flags: commands/verify.ts). */
+/**
+ * `tensorseal verify FILES`: authenticate every file, write nothing (flags: commands/verify.ts).
+ */
 import type { OptionValues } from "commander";
 import { inspectFile, verifyFile } from "../../engine/index.js";
 import { isTensorSealError, type TensorSealError } from "../../format/errors.js";
