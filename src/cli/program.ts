@@ -64,14 +64,20 @@ export function commandNamed(argv: readonly string[]): string | null {
   return null;
 }
 
+/** `tensorseal --version` alone: commander prints the version before it looks at any command. */
+function versionOnly(argv: readonly string[]): boolean {
+  return argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V");
+}
+
 /**
  * The command tree. With `argv`, only the command it names is registered (the rest of the tree
- * is not even loaded: start-up is measured, bench/startup.ts); without, or when argv names no
- * known command (help, --version, a typo to suggest a fix for), every command.
+ * is not even loaded: start-up is measured, bench/startup.ts), none for a lone --version;
+ * without, or when argv names no known command (help, a typo to suggest a fix for), every one.
  */
 export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   const name = argv ? commandNamed(argv) : null;
-  const wanted = COMMANDS.filter(([n]) => name === null || n === name);
+  const wanted =
+    argv && versionOnly(argv) ? [] : COMMANDS.filter(([n]) => name === null || n === name);
   const registers = await Promise.all(wanted.map(([, load]) => load()));
   const program = new Command("tensorseal")
     .description(
