@@ -6,7 +6,7 @@
  */
 import { open } from "node:fs/promises";
 import type { Writable } from "node:stream";
-import { withOutputStream } from "../engine/index.js";
+import { withOutputStream } from "../engine/output.js";
 
 export async function runStream<T>(
   input: string,
