@@ -9,23 +9,31 @@
  * The tag lets an identity skip other recipients' stanzas without a trial decryption; it is
  * also bound into the HPKE info, so a stanza cannot be re-tagged for another recipient.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { Aes256Gcm, CipherSuite, HkdfSha256, type SenderContextParams } from "@hpke/core";
 import { DhkemX25519HkdfSha256 } from "@hpke/dhkem-x25519";
 import { fail } from "../format/errors.js";
 import { FILE_KEY_SIZE } from "../format/filekey.js";
 import { expectFields, type Identity, type Recipient, type Stanza } from "../format/stanza.js";
 import { decodeBech32, encodeBech32 } from "./bech32.js";
+import {
+  ab,
+  HPKE_CT_SIZE,
+  HPKE_TAG_SIZE,
+  matchesTag,
+  openFileKey,
+  stanzaInfo,
+  stanzaTag,
+} from "./hpke-stanza.js";
 import { generateX25519KeyPair, X25519_KEY_SIZE, x25519PublicKey } from "./x25519-key.js";
 
 export const X25519_STANZA = "x25519";
 export const X25519_RECIPIENT_HRP = "tseal";
 export const X25519_IDENTITY_HRP = "tseal-secret-key-";
-export const X25519_TAG_SIZE = 16;
+export const X25519_TAG_SIZE = HPKE_TAG_SIZE;
 const TAG_LABEL = "tensorseal.dev/v1 x25519 tag\0";
 const INFO_LABEL = "tensorseal.dev/v1 x25519\0";
 const ENC_SIZE = 32;
-const CT_SIZE = FILE_KEY_SIZE + 16;
 
 let cachedSuite: CipherSuite | null = null;
 function suite(): CipherSuite {
@@ -37,19 +45,13 @@ function suite(): CipherSuite {
   return cachedSuite;
 }
 
-/** A fresh ArrayBuffer copy: @hpke wants ArrayBuffers, Node Buffers may share a pool. */
-function ab(b: Uint8Array): ArrayBuffer {
-  return new Uint8Array(b).buffer;
-}
-
 export function x25519Tag(publicKey: Uint8Array): Buffer {
   if (publicKey.length !== X25519_KEY_SIZE) fail("E_KEY", "X25519 public key must be 32 bytes");
-  const h = createHash("sha256").update(Buffer.from(TAG_LABEL, "ascii")).update(publicKey);
-  return h.digest().subarray(0, X25519_TAG_SIZE);
+  return stanzaTag(TAG_LABEL, publicKey);
 }
 
 function info(tag: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(INFO_LABEL, "ascii"), tag]);
+  return stanzaInfo(INFO_LABEL, tag);
 }
 
 export interface WrapX25519Options {
@@ -89,26 +91,14 @@ export async function unwrapX25519(
   publicKey: Uint8Array = x25519PublicKey(privateKey),
 ): Promise<Buffer | null> {
   if (stanza.type !== X25519_STANZA) return null;
-  const [tag, enc, ct] = expectFields(stanza, [X25519_TAG_SIZE, ENC_SIZE, CT_SIZE]) as [
+  const [tag, enc, ct] = expectFields(stanza, [X25519_TAG_SIZE, ENC_SIZE, HPKE_CT_SIZE]) as [
     Buffer,
     Buffer,
     Buffer,
   ];
   if (!timingSafeEqual(tag, x25519Tag(publicKey))) return null;
-  const s = suite();
-  try {
-    const recipientKey = await s.kem.importKey("raw", ab(privateKey), false);
-    const pt = await s.open({ recipientKey, enc: ab(enc), info: ab(info(tag)) }, ab(ct));
-    const view = new Uint8Array(pt);
-    const fileKey = Buffer.from(view); // a copy: Buffer.from(ArrayBuffer) would share memory
-    view.fill(0);
-    return fileKey;
-  } catch {
-    return fail(
-      "E_DECRYPT",
-      `x25519 stanza for ${encodeX25519Recipient(publicKey)} does not open: the header was modified`,
-    );
-  }
+  const who = `x25519 stanza for ${encodeX25519Recipient(publicKey)}`;
+  return openFileKey(suite(), privateKey, enc, info(tag), ct, who);
 }
 
 export function encodeX25519Recipient(publicKey: Uint8Array): string {
@@ -136,11 +126,7 @@ export function x25519Recipient(publicKey: Uint8Array): Recipient {
   return {
     id: encodeX25519Recipient(pk),
     wrap: (fileKey) => wrapX25519(pk, fileKey),
-    matches: (s) =>
-      s.type === X25519_STANZA &&
-      s.fields.length === 3 &&
-      s.fields[0]!.length === X25519_TAG_SIZE &&
-      timingSafeEqual(s.fields[0]!, tag),
+    matches: matchesTag(X25519_STANZA, tag),
   };
 }
 

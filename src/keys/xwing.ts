@@ -12,12 +12,21 @@
  * `import "tensorseal"` stays light. An identity is the 32-byte X-Wing seed; its public key
  * (1216 bytes) takes an ML-KEM key generation, so it is derived once, when first needed.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import type { CipherSuite, KemInterface, SenderContextParams } from "@hpke/core";
 import { fail } from "../format/errors.js";
 import { FILE_KEY_SIZE } from "../format/filekey.js";
 import { expectFields, type Identity, type Recipient, type Stanza } from "../format/stanza.js";
 import { decodeBech32, encodeBech32 } from "./bech32.js";
+import {
+  ab,
+  HPKE_CT_SIZE,
+  HPKE_TAG_SIZE,
+  matchesTag,
+  openFileKey,
+  stanzaInfo,
+  stanzaTag,
+} from "./hpke-stanza.js";
 
 export const XWING_STANZA = "mlkem768x25519";
 /** Bech32 HRPs: `tseal1pq1...` and `TSEAL-SECRET-KEY-PQ-1...` (as age's `age1pq1...`). */
@@ -26,10 +35,9 @@ export const XWING_IDENTITY_HRP = "tseal-secret-key-pq-";
 export const XWING_PUBLIC_KEY_SIZE = 1216;
 export const XWING_SEED_SIZE = 32;
 export const XWING_ENC_SIZE = 1120;
-export const XWING_TAG_SIZE = 16;
+export const XWING_TAG_SIZE = HPKE_TAG_SIZE;
 const TAG_LABEL = "tensorseal.dev/v1 mlkem768x25519 tag\0";
 const INFO_LABEL = "tensorseal.dev/v1 mlkem768x25519\0";
-const CT_SIZE = FILE_KEY_SIZE + 16;
 /** Shown in place of a 1960-character recipient in messages. */
 const SHOWN_CHARS = 24;
 
@@ -48,24 +56,15 @@ function suite(): Promise<CipherSuite> {
   return cachedSuite;
 }
 
-/**
- * A fresh ArrayBuffer copy: @hpke wants ArrayBuffers, and X-Wing reads `key.buffer`, so a
- * pooled Node Buffer (a view into 8 KiB) would be taken whole.
- */
-function ab(b: Uint8Array): ArrayBuffer {
-  return new Uint8Array(b).buffer;
-}
-
 export function xwingTag(publicKey: Uint8Array): Buffer {
   if (publicKey.length !== XWING_PUBLIC_KEY_SIZE) {
     fail("E_KEY", `ML-KEM-768+X25519 public key must be ${XWING_PUBLIC_KEY_SIZE} bytes`);
   }
-  const h = createHash("sha256").update(Buffer.from(TAG_LABEL, "ascii")).update(publicKey);
-  return h.digest().subarray(0, XWING_TAG_SIZE);
+  return stanzaTag(TAG_LABEL, publicKey);
 }
 
 function info(tag: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(INFO_LABEL, "ascii"), tag]);
+  return stanzaInfo(INFO_LABEL, tag);
 }
 
 /** The 1216-byte X-Wing public key of a 32-byte seed (draft-connolly-cfrg-xwing-kem §5.2). */
@@ -126,27 +125,15 @@ export async function unwrapXWing(
   publicKey?: Uint8Array,
 ): Promise<Buffer | null> {
   if (stanza.type !== XWING_STANZA) return null;
-  const [tag, enc, ct] = expectFields(stanza, [XWING_TAG_SIZE, XWING_ENC_SIZE, CT_SIZE]) as [
+  const [tag, enc, ct] = expectFields(stanza, [XWING_TAG_SIZE, XWING_ENC_SIZE, HPKE_CT_SIZE]) as [
     Buffer,
     Buffer,
     Buffer,
   ];
   const pk = publicKey ?? (await xwingPublicKey(seed));
   if (!timingSafeEqual(tag, xwingTag(pk))) return null;
-  const s = await suite();
-  try {
-    const recipientKey = await s.kem.importKey("raw", ab(seed), false);
-    const pt = await s.open({ recipientKey, enc: ab(enc), info: ab(info(tag)) }, ab(ct));
-    const view = new Uint8Array(pt);
-    const fileKey = Buffer.from(view); // a copy: Buffer.from(ArrayBuffer) would share memory
-    view.fill(0);
-    return fileKey;
-  } catch {
-    return fail(
-      "E_DECRYPT",
-      `${XWING_STANZA} stanza for ${shownXWingRecipient(pk)} does not open: the header was modified`,
-    );
-  }
+  const who = `${XWING_STANZA} stanza for ${shownXWingRecipient(pk)}`;
+  return openFileKey(await suite(), seed, enc, info(tag), ct, who);
 }
 
 export function encodeXWingRecipient(publicKey: Uint8Array): string {
@@ -182,11 +169,7 @@ export function xwingRecipient(publicKey: Uint8Array): Recipient {
   return {
     id: encodeXWingRecipient(pk),
     wrap: (fileKey) => wrapXWing(pk, fileKey),
-    matches: (s) =>
-      s.type === XWING_STANZA &&
-      s.fields.length === 3 &&
-      s.fields[0]!.length === XWING_TAG_SIZE &&
-      timingSafeEqual(s.fields[0]!, tag),
+    matches: matchesTag(XWING_STANZA, tag),
   };
 }
 
