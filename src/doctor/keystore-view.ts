@@ -5,7 +5,8 @@
  * same strict parser reads the metadata unauthenticated, and a `keystore.unverified` note says so.
  */
 import { type KeyInfo, Keystore, type KeystoreOptions } from "../keys/index.js";
-import { type KeyDoc, parseDocument, parseEnvelope, type RootDoc } from "../keys/keystore-doc.js";
+import { keyInfo } from "../keys/keystore.js";
+import { parseDocument, parseEnvelope, type RootDoc } from "../keys/keystore-doc.js";
 import { keystorePath, readKeystoreFile } from "../keys/keystore-file.js";
 
 export interface KeystoreView {
@@ -36,23 +37,4 @@ export async function readKeystoreView(
   }
   const doc = parseDocument(env, path);
   return { path, root: env.root, keys: doc.keys.map(keyInfo), verified: false, keystore: null };
-}
-
-function keyInfo(k: KeyDoc): KeyInfo {
-  return {
-    name: k.name,
-    created: k.created,
-    primaryVersion: k.primary,
-    minDecryptionVersion: k.min_decryption_version,
-    minEncryptionVersion: k.min_encryption_version,
-    rotationPeriod: k.rotation_period ?? null,
-    versions: k.versions.map((v) => ({
-      version: v.version,
-      created: v.created,
-      state: v.state,
-      wraps: v.wraps,
-      ...(v.destroy_after ? { destroyAfter: v.destroy_after } : {}),
-      ...(v.destroyed ? { destroyed: v.destroyed } : {}),
-    })),
-  };
 }

@@ -87,7 +87,8 @@ export function defaultHome(): string {
   return env && env.length > 0 ? resolve(env) : join(homedir(), ".tensorseal");
 }
 
-function info(k: KeyDoc): KeyInfo {
+/** What `keys list` shows of a key (public metadata, no key material). */
+export function keyInfo(k: KeyDoc): KeyInfo {
   return {
     name: k.name,
     created: k.created,
@@ -293,11 +294,11 @@ export class Keystore {
   }
 
   listKeys(): KeyInfo[] {
-    return this.body.keys.map(info);
+    return this.body.keys.map(keyInfo);
   }
 
   showKey(name: string): KeyInfo {
-    return info(this.key(name));
+    return keyInfo(this.key(name));
   }
 
   primaryVersion(name: string): number {
