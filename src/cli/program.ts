@@ -11,6 +11,7 @@ import { registerExec } from "./commands/exec.js";
 import { registerHsm } from "./commands/hsm.js";
 import { registerInit } from "./commands/init.js";
 import { registerInspect } from "./commands/inspect.js";
+import { registerInventory } from "./commands/inventory.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerKeys } from "./commands/keys.js";
 import { registerOpen } from "./commands/open.js";
@@ -73,6 +74,7 @@ export function buildProgram(): Command {
     registerAudit,
     registerPolicy,
     registerDoctor,
+    registerInventory,
   ]) {
     register(program);
   }
