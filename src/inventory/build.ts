@@ -55,7 +55,7 @@ export function keyId(
       return { provider: "kms", scope: p.provider, name: p.key, version: null };
     case "x25519":
     case "mlkem768x25519":
-      return { provider: p.kind, scope: null, name: `tag ${p.tag}`, version: null };
+      return { provider: p.kind, scope: null, name: p.tag, version: null };
     default:
       return null;
   }

@@ -229,6 +229,9 @@ export function toCbom(inv: Inventory, toolVersion: string, serial: string): obj
       properties,
     });
     for (const a of algs) c.dependencies.add(algorithm(a));
+    // A passphrase keystore's root (which wraps every key in it) is derived with scrypt.
+    if (k.provider === "keystore" && k.listed && inv.keystore?.root === "passphrase")
+      c.dependencies.add(algorithm("scrypt"));
     if (k.provider === "service" && inv.server?.startsWith("https:")) c.dependencies.add(tls());
   }
 

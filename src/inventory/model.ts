@@ -97,6 +97,12 @@ export interface SkippedEntry {
 
 export interface Inventory {
   readonly generated: string;
+  /** The keystore read ($TENSORSEAL_HOME), how its root is protected, whether its MAC was checked. */
+  readonly keystore: {
+    readonly path: string;
+    readonly root: "passphrase" | "key-file";
+    readonly verified: boolean;
+  } | null;
   readonly server: string | null;
   readonly keys: readonly KeyEntry[];
   readonly artifacts: readonly ArtifactEntry[];

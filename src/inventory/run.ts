@@ -60,6 +60,7 @@ export async function runInventory(o: InventoryOptions): Promise<Inventory> {
   };
   return {
     generated: o.now.toISOString(),
+    keystore: ks ? { path: ks.path, root: ks.root.kind, verified: ks.verified } : null,
     server: o.server ?? null,
     keys: buildKeys(input),
     artifacts: buildArtifacts(input, releases),
