@@ -305,6 +305,29 @@ describe("tensorseal inventory", () => {
     }
   });
 
+  test("a damaged sealed file is skipped with why; an unreachable server is exit 8", () => {
+    const odd = join(s.dir, "odd");
+    mkdirSync(odd);
+    // The magic bytes, then a prefix that cannot be read.
+    writeFileSync(
+      join(odd, "broken.bin"),
+      Buffer.from("\x89TSEAL\r\n\x01\0\0\0garbage!", "latin1"),
+    );
+    writeFileSync(join(odd, "ok.tseal"), readFileSync(files.new1!));
+    const inv = JSON.parse(inventory(["--json", odd])) as Inventory;
+    assert.deepEqual(
+      inv.artifacts.map((a) => a.file),
+      [join(odd, "ok.tseal")],
+    );
+    assert.equal(inv.skipped.length, 1);
+    assert.equal(inv.skipped[0]!.file, join(odd, "broken.bin"));
+    assert.match(inv.skipped[0]!.reason, /^unreadable header \(E_MALFORMED: /);
+    const r = s.run(["inventory", "--server", "https://127.0.0.1:9", odd]);
+    assert.equal(r.status, 8, r.stderr);
+    assert.match(r.stderr, /unreachable/);
+    assert.equal(r.stdout.length, 0);
+  });
+
   test("usage errors: unknown format, --json with cyclonedx, a missing path", () => {
     const bad = (args: string[], re: RegExp) => {
       const r = s.run(["inventory", ...args]);
