@@ -13,13 +13,6 @@ import { protector } from "./table.js";
 
 type CryptoProperties = Record<string, unknown> & { assetType: string };
 
-interface Algorithm {
-  readonly ref: string;
-  readonly name: string;
-  readonly props: CryptoProperties;
-  readonly uses?: readonly string[];
-}
-
 const ALG = {
   aesGcm: "crypto/algorithm/aes-256-gcm",
   hkdf512: "crypto/algorithm/hkdf-sha-512",
@@ -28,6 +21,14 @@ const ALG = {
   xwing: "crypto/algorithm/x-wing",
   scrypt: "crypto/algorithm/scrypt",
 } as const;
+
+interface Algorithm {
+  readonly ref: string;
+  readonly name: string;
+  readonly props: CryptoProperties;
+  /** The algorithms this one is built from (HPKE: its KDF and AEAD). */
+  readonly uses?: readonly (keyof typeof ALG)[];
+}
 
 const ALGORITHMS: Record<keyof typeof ALG, Algorithm> = {
   aesGcm: {
@@ -86,7 +87,7 @@ const ALGORITHMS: Record<keyof typeof ALG, Algorithm> = {
         nistQuantumSecurityLevel: 0,
       },
     },
-    uses: [ALG.hkdf256, ALG.aesGcm],
+    uses: ["hkdf256", "aesGcm"],
   },
   xwing: {
     ref: ALG.xwing,
@@ -102,7 +103,7 @@ const ALGORITHMS: Record<keyof typeof ALG, Algorithm> = {
         nistQuantumSecurityLevel: 3,
       },
     },
-    uses: [ALG.hkdf256, ALG.aesGcm],
+    uses: ["hkdf256", "aesGcm"],
   },
   scrypt: {
     ref: ALG.scrypt,
@@ -175,16 +176,11 @@ export function toCbom(inv: Inventory, toolVersion: string, serial: string): obj
     if (op.props) crypto.set(ref, op.props);
     return c;
   };
-  const algorithm = (k: keyof typeof ALG) => {
+  const algorithm = (k: keyof typeof ALG): InstanceType<typeof Models.Component>["bomRef"] => {
     const a = ALGORITHMS[k];
     const c = add(a.ref, Enums.ComponentType.CryptographicAsset, a.name, { props: a.props });
-    for (const u of a.uses ?? [])
-      c.dependencies.add(algorithmComponent(u as (typeof ALG)[keyof typeof ALG]));
+    for (const u of a.uses ?? []) c.dependencies.add(algorithm(u));
     return c.bomRef;
-  };
-  const algorithmComponent = (ref: (typeof ALG)[keyof typeof ALG]) => {
-    const k = (Object.keys(ALG) as (keyof typeof ALG)[]).find((x) => ALG[x] === ref)!;
-    return algorithm(k);
   };
   const tls = () => {
     const c = add(TLS_REF, Enums.ComponentType.CryptographicAsset, "TLS (key service)", {
@@ -202,13 +198,14 @@ export function toCbom(inv: Inventory, toolVersion: string, serial: string): obj
     const ref = keyRef(k.provider, k.scope, k.name, v.version);
     const isPublic = k.provider === "x25519" || k.provider === "mlkem768x25519";
     const algs = algorithmsOf(k.provider);
-    const state = v.state === null ? undefined : STATES[v.state];
+    const state = v.state !== null && Object.hasOwn(STATES, v.state) ? STATES[v.state] : undefined;
+    const created = v.created === null ? Number.NaN : Date.parse(v.created);
     const material: Record<string, unknown> = {
       type: isPublic ? "public-key" : "secret-key",
       id: `${k.provider}:${k.scope === null ? "" : `${k.scope}:`}${k.name}${v.version === null ? "" : `@v${v.version}`}`,
       ...(state ? { state } : {}),
       ...(algs[0] ? { algorithmRef: ALGORITHMS[algs[0]].ref } : {}),
-      ...(v.created ? { creationDate: new Date(v.created).toISOString() } : {}),
+      ...(Number.isNaN(created) ? {} : { creationDate: new Date(created).toISOString() }),
       ...(k.provider === "keystore" || k.provider === "service" ? { size: 256 } : {}),
     };
     const properties: [string, string][] = [
