@@ -3,7 +3,6 @@
  * and doctor find them), each read for its public header only: no key is used or needed.
  */
 import { open } from "node:fs/promises";
-import { describeStanza } from "../cli/describe.js";
 import { headerDigest, inspectFile } from "../engine/index.js";
 import { fail, isTensorSealError } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
@@ -24,13 +23,14 @@ export interface SealedFileFound {
 
 export async function scanPaths(
   paths: readonly string[],
+  describe: (s: Stanza) => string,
 ): Promise<{ files: SealedFileFound[]; skipped: SkippedEntry[] }> {
   if (paths.length === 0) return { files: [], skipped: [] };
   const found = await findSealedFiles(paths);
   const skipped: SkippedEntry[] = [...found.skipped];
   const files: SealedFileFound[] = [];
   for (const file of found.files) {
-    const read = await readSealed(file);
+    const read = await readSealed(file, describe);
     if (typeof read === "string") skipped.push({ file, reason: read });
     else files.push(read);
   }
@@ -39,7 +39,10 @@ export async function scanPaths(
 }
 
 /** The file's header facts, or why it is left out (not sealed, unreadable header). */
-async function readSealed(file: string): Promise<SealedFileFound | string> {
+async function readSealed(
+  file: string,
+  describe: (s: Stanza) => string,
+): Promise<SealedFileFound | string> {
   let header: ParsedHeader;
   let digest: string;
   try {
@@ -55,7 +58,7 @@ async function readSealed(file: string): Promise<SealedFileFound | string> {
     header,
     headerDigest: digest,
     protectors: header.stanzas.map(protectorOf),
-    recipients: header.stanzas.map(describeStanza),
+    recipients: header.stanzas.map(describe),
   };
 }
 

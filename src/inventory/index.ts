@@ -1,4 +1,4 @@
-/** `tensorseal inventory`: keys, versions and sealed artifacts, as a table, JSON or a CBOM. */
-export { inventoryCommand } from "./command.js";
+/** Key and artifact inventory (`tensorseal inventory`): gathered, then as table rows or a CBOM. */
 export type * from "./model.js";
 export { type InventoryOptions, runInventory } from "./run.js";
+export { tableRows } from "./table.js";

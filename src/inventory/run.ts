@@ -1,6 +1,7 @@
 /** Gathers the inventory: keystore (as doctor reads it, never prompting), files, key service. */
 import { readKeystoreView } from "../doctor/keystore-view.js";
 import { fail } from "../format/errors.js";
+import type { Stanza } from "../format/stanza.js";
 import type { KeystoreOptions } from "../keys/index.js";
 import { serviceClientFromEnv } from "../keys/service/index.js";
 import { buildArtifacts, buildKeys } from "./build.js";
@@ -16,6 +17,8 @@ export interface InventoryOptions {
   readonly defaultRotation: number | null;
   readonly server?: string | undefined;
   readonly keystoreOptions: KeystoreOptions;
+  /** How a recipient stanza is described (the CLI passes `inspect`'s wording). */
+  readonly describe: (s: Stanza) => string;
 }
 
 export async function runInventory(o: InventoryOptions): Promise<Inventory> {
@@ -26,7 +29,7 @@ export async function runInventory(o: InventoryOptions): Promise<Inventory> {
     notes.push(
       "keystore read without checking its MAC (set TENSORSEAL_ROOT_KEY_FILE or TENSORSEAL_KEYSTORE_PASSPHRASE to verify it)",
     );
-  const { files, skipped } = await scanPaths(o.paths);
+  const { files, skipped } = await scanPaths(o.paths, o.describe);
   let serverId: string | null = null;
   let serviceKeys: readonly ServiceKey[] = [];
   let registry: readonly RegistryEntry[] = [];

@@ -346,18 +346,24 @@ describe("tensorseal inventory", () => {
 test("the command tree loads no inventory module and not the CycloneDX library", () => {
   const here = dirname(fileURLToPath(import.meta.url));
   const src = join(here, "..", "..", "src");
-  const loaded = JSON.parse(
-    execFileSync(
-      process.execPath,
-      [join(here, "..", "package", "loaded-modules.js"), join(src, "cli", "program.js")],
-      { encoding: "utf8" },
-    ),
-  ) as string[];
+  const loadedFrom = (entry: string) =>
+    JSON.parse(
+      execFileSync(process.execPath, [join(here, "..", "package", "loaded-modules.js"), entry], {
+        encoding: "utf8",
+      }),
+    ) as string[];
+  const loaded = loadedFrom(join(src, "cli", "program.js"));
   assert.ok(loaded.includes(join(src, "cli", "commands", "inventory.js")), "sanity: registered");
   assert.deepEqual(
     loaded.filter(
-      (m) => m.startsWith(`${join(src, "inventory")}${sep}`) || m.includes("cyclonedx"),
+      (m) =>
+        m.startsWith(`${join(src, "inventory")}${sep}`) ||
+        m === join(src, "cli", "commands", "inventory-run.js") ||
+        m.includes("cyclonedx"),
     ),
     [],
   );
+  // The action's module does load them (the hook sees what it imports).
+  const run = loadedFrom(join(src, "cli", "commands", "inventory-run.js"));
+  assert.ok(run.includes(join(src, "inventory", "run.js")));
 });

@@ -1,15 +1,18 @@
-/** The `inventory` command's work: options checked, inventory gathered, report printed. */
+/**
+ * The `inventory` command's work: options checked, inventory gathered (src/inventory/), report
+ * printed. Loaded by the command's action only (commands/inventory.ts).
+ */
 import { randomUUID } from "node:crypto";
-import { parseDuration } from "../cli/commands/keys.js";
-import { keystoreOptions } from "../cli/keys-context.js";
-import { printJson } from "../cli/options.js";
-import { printRow } from "../cli/output.js";
-import { doctorConfig } from "../cli/project-config.js";
-import { DEFAULT_ROTATION_SECONDS } from "../doctor/check-rotation.js";
-import { fail } from "../format/errors.js";
-import { defaultHome } from "../keys/index.js";
-import { runInventory } from "./run.js";
-import { tableRows } from "./table.js";
+import { DEFAULT_ROTATION_SECONDS } from "../../doctor/check-rotation.js";
+import { fail } from "../../format/errors.js";
+import { runInventory, tableRows } from "../../inventory/index.js";
+import { defaultHome } from "../../keys/index.js";
+import { describeStanza } from "../describe.js";
+import { keystoreOptions } from "../keys-context.js";
+import { printJson } from "../options.js";
+import { printRow } from "../output.js";
+import { doctorConfig } from "../project-config.js";
+import { parseDuration } from "./keys.js";
 
 export interface InventoryFlags {
   format: string;
@@ -40,11 +43,12 @@ export async function inventoryCommand(paths: string[], o: InventoryFlags): Prom
     defaultRotation,
     server: server || undefined,
     keystoreOptions: ksOpts,
+    describe: describeStanza,
   });
   if (format === "json") return printJson(inv);
   if (format === "cyclonedx") {
     // The CycloneDX library loads only for this format.
-    const { toCbom } = await import("./cbom.js");
+    const { toCbom } = await import("../../inventory/cbom.js");
     return printJson(toCbom(inv, TOOL_VERSION, `urn:uuid:${randomUUID()}`));
   }
   for (const row of tableRows(inv)) printRow(row);
