@@ -13,6 +13,8 @@
  *   - through pipes (stdin to stdout): the streaming path vs `cat | cat` and a Node passthrough
  *   - peak RSS of each operation (run in its own process)
  * Env: BENCH_SIZE_MIB (default 2048), BENCH_CHUNKS (default "1048576,262144,16384").
+ * Whole processes (start-up included) against age, gpg, openssl, `cat` pipes and `cp` + fsync:
+ * bench/peers.ts (`npm run bench:peers`).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";

@@ -22,6 +22,7 @@ MODULES = [
     "tensorseal.keys.passphrase",
     "tensorseal.keys.service",
     "tensorseal.st_format",
+    "tensorseal.chunk_cache",
 ]
 
 

@@ -11,33 +11,28 @@ import { join } from "node:path";
 import { fail } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
 import type { Identity, Recipient } from "../format/stanza.js";
+// Each from its own module, not the keys/index.js barrel: X25519 (HPKE) and the key service
+// client (HTTPS) load only for a file or recipient that needs them (start-up is measured).
+import { defaultHome, Keystore, type KeystoreOptions, type UsePurpose } from "../keys/keystore.js";
 import {
-  AWS_KMS_PROVIDER,
-  allowEntryProblem,
   DEFAULT_WORK_FACTOR,
-  defaultHome,
-  Keystore,
-  type KeystoreOptions,
   MAX_WORK_FACTOR,
   MIN_WORK_FACTOR,
-  mergeAllowLists,
-  PKCS11_PROVIDER,
-  type ProviderAllowList,
-  parseIdentityFile,
-  parseRecipient,
   passphraseIdentity,
   passphraseRecipient,
+} from "../keys/passphrase.js";
+import { AWS_KMS_PROVIDER, PKCS11_PROVIDER, providerIdentities } from "../keys/provider.js";
+import {
+  allowEntryProblem,
+  mergeAllowLists,
+  type ProviderAllowList,
   providerAllowListFromEnv,
-  providerIdentities,
-  type ServiceClient,
-  serviceClientFromEnv,
-  serviceIdentity,
-  serviceRecipient,
   shown,
-  type UsePurpose,
-} from "../keys/index.js";
+} from "../keys/provider-allow.js";
+import type { ServiceClient } from "../keys/service/client.js";
 import { say } from "./output.js";
 import { projectAllowList } from "./project-config.js";
+import { atCommandEnd, serverUrlOption } from "./session.js";
 import { promptHidden, readFirstLine } from "./terminal.js";
 
 export type KeystoreUnlock = { passphrase: string; workFactor?: number } | { rootKeyFile: string };
@@ -112,6 +107,9 @@ export async function openKeystore(): Promise<Keystore> {
   return cached;
 }
 
+// This module loads only for commands that use keys; those close what they opened here.
+atCommandEnd(closeKeystore);
+
 /** Gives back unused reserved wraps and wipes the keystore from memory (end of a command). */
 export async function closeKeystore(): Promise<void> {
   closeServiceClient();
@@ -137,16 +135,14 @@ export async function filePassphrase(opts: { confirm: boolean; file?: string }):
   return p;
 }
 
-let serviceUrl: string | undefined;
 let service: ServiceClient | null = null;
 
-/** `--server URL` (a global option); TENSORSEAL_SERVER otherwise. */
-export function setServiceUrl(url: string | undefined): void {
-  serviceUrl = url;
-}
+/** The key service client module: loaded only when a key service is configured. */
+const serviceModule = () => import("../keys/service/client.js");
 
-function serviceClient(required: boolean): ServiceClient | null {
-  service ??= serviceClientFromEnv(serviceUrl ?? process.env.TENSORSEAL_SERVER);
+async function serviceClient(required: boolean): Promise<ServiceClient | null> {
+  const url = serverUrlOption() ?? process.env.TENSORSEAL_SERVER;
+  if (url) service ??= (await serviceModule()).serviceClientFromEnv(url);
   if (!service && required) {
     fail(
       "E_USAGE",
@@ -157,7 +153,7 @@ function serviceClient(required: boolean): ServiceClient | null {
 }
 
 /** The key service `--server` / TENSORSEAL_SERVER names, or null when none is configured. */
-export function configuredService(): ServiceClient | null {
+export async function configuredService(): Promise<ServiceClient | null> {
   return serviceClient(false);
 }
 
@@ -183,9 +179,13 @@ export async function recipientsFor(o: KeyOptions): Promise<Recipient[]> {
   const out: Recipient[] = [];
   for (const name of o.key ?? []) out.push((await openKeystore()).recipient(name));
   for (const r of o.recipient ?? []) {
-    if (r.startsWith("service:")) out.push(serviceRecipient(serviceClient(true)!, r.slice(8)));
-    else
+    if (r.startsWith("service:")) {
+      const client = (await serviceClient(true))!;
+      out.push((await serviceModule()).serviceRecipient(client, r.slice(8)));
+    } else {
+      const { parseRecipient } = await import("../keys/recipients.js");
       out.push(r.startsWith("kek:") ? parseRecipient(r, await openKeystore()) : parseRecipient(r));
+    }
   }
   if (o.passphrase || o.passphraseFile) {
     const p = await filePassphrase({ confirm: true, file: o.passphraseFile });
@@ -215,7 +215,9 @@ export async function identitiesFor(
   const out: Identity[] = [];
   const named = namedProviderKeys([...(o.identity ?? []), ...(o.addRecipient ?? [])]);
   for (const path of o.identity ?? []) {
-    if (!providerKeyPrefix(path)) out.push(...parseIdentityFile(await readFile(path, "utf8")));
+    if (providerKeyPrefix(path)) continue;
+    const { parseIdentityFile } = await import("../keys/recipients.js");
+    out.push(...parseIdentityFile(await readFile(path, "utf8")));
   }
   const types = header ? new Set(header.stanzas.map((s) => s.type)) : null;
   const wantsPassphrase = types
@@ -233,8 +235,8 @@ export async function identitiesFor(
       ...providerIdentities(mergeAllowLists(named, providerAllowListFromEnv(), projectAllowList())),
     );
   // Service stanzas go to the configured key service (which answers only for its own).
-  const svc = types === null || types.has("service") ? serviceClient(false) : null;
-  if (svc) out.push(serviceIdentity(svc));
+  const svc = types === null || types.has("service") ? await serviceClient(false) : null;
+  if (svc) out.push((await serviceModule()).serviceIdentity(svc));
   if (out.length === 0) {
     const what = types ? `stanzas: ${[...types].join(", ")}` : "sealed stream";
     fail(

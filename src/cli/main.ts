@@ -1,22 +1,23 @@
 #!/usr/bin/env node
 /**
- * The `tensorseal` command: a thin shell over the library. Each command lives in
- * commands/*.ts; errors become exit codes only here (exit-codes.ts).
+ * The `tensorseal` command: a thin shell over the library. Each command's flags and help live in
+ * commands/*.ts, its implementation in actions/*.ts (loaded only when it runs); errors become
+ * exit codes only here (exit-codes.ts).
  */
 import { CommanderError } from "commander";
 import { isTensorSealError } from "../format/errors.js";
 import { printable } from "../format/printable.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
-import { closeKeystore } from "./keys-context.js";
 import { buildProgram } from "./program.js";
+import { endCommand } from "./session.js";
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv, { from: "user" });
-    await closeKeystore(); // keys' usage counters: give back unused reserved wraps
+    await (await buildProgram(argv)).parseAsync(argv, { from: "user" });
+    await endCommand(); // keys' usage counters: give back unused reserved wraps
     return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
   } catch (e) {
-    await closeKeystore().catch(() => {}); // failing to give back only over-counts
+    await endCommand().catch(() => {}); // failing to give back only over-counts
     if (e instanceof CommanderError) {
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }

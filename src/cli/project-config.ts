@@ -20,11 +20,14 @@
  * Parsing is strict: unknown keys, wrong types and bad regexes are errors naming the line.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join, relative, resolve, sep } from "node:path";
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import type * as Yaml from "yaml";
 import { notice } from "../engine/notices.js";
 import { fail } from "../format/errors.js";
 import { allowEntryProblem, type ProviderAllowList } from "../keys/provider-allow.js";
+
+type Node = Yaml.Node;
 
 export const CONFIG_FILE = ".tensorseal.yaml";
 
@@ -65,7 +68,18 @@ export function findConfig(from = process.cwd()): string | null {
   }
 }
 
+/**
+ * The YAML parser (about 70 modules), loaded only when a project file exists: every seal and
+ * open looks for one, and most find none. Its CommonJS build, so that parsing stays synchronous.
+ */
+let yaml: typeof Yaml | undefined;
+function loadYaml(): typeof Yaml {
+  yaml ??= createRequire(import.meta.url)("yaml") as typeof Yaml;
+  return yaml;
+}
+
 export function parseConfig(text: string, path: string): ProjectConfig {
+  const { isMap, isScalar, isSeq, LineCounter, parseDocument } = loadYaml();
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
   const at = (n: Node | null | undefined) => {

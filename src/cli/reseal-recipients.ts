@@ -76,7 +76,7 @@ async function recipientOf(
     }
     case SERVICE_STANZA: {
       const p = parseServiceStanza(s);
-      const client = configuredService();
+      const client = await configuredService();
       if (!client || (await client.id()) !== p.serverId)
         fail(
           "E_USAGE",

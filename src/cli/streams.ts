@@ -1,18 +1,33 @@
 /**
- * `-` means stdin or stdout. A file output of a streaming command still goes through the
- * engine's atomic output (temp file, fsync, rename), so a failed stream leaves nothing behind;
- * a device or FIFO output is written in place, like stdout (engine/output.ts).
+ * `-` means stdin or stdout. Inputs are read as descriptors (large reads into one buffer, see
+ * engine/stream-io.ts). A file output of a streaming command still goes through the engine's
+ * atomic output (temp file, fsync, rename), so a failed stream leaves nothing behind; a device
+ * or FIFO output is written in place, like stdout (engine/output.ts).
  */
-import { createReadStream } from "node:fs";
-import type { Readable, Writable } from "node:stream";
-import { withOutputStream } from "../engine/index.js";
+import { open } from "node:fs/promises";
+import type { Writable } from "node:stream";
+import { withOutputStream } from "../engine/output.js";
 
 export async function runStream<T>(
   input: string,
   output: string,
-  fn: (input: Readable, output: Writable) => Promise<T>,
+  fn: (input: number, output: Writable) => Promise<T>,
 ): Promise<T> {
-  const source = input === "-" ? process.stdin : createReadStream(input);
-  if (output === "-") return fn(source, process.stdout);
-  return withOutputStream(output, (sink) => fn(source, sink));
+  if (input === "-") return withOutput(0, output, fn);
+  // A FIFO's open waits for its writer (on the thread pool: signals are still handled).
+  const fh = await open(input, "r");
+  try {
+    return await withOutput(fh.fd, output, fn);
+  } finally {
+    await fh.close().catch(() => {});
+  }
+}
+
+function withOutput<T>(
+  fd: number,
+  output: string,
+  fn: (input: number, output: Writable) => Promise<T>,
+): Promise<T> {
+  if (output === "-") return fn(fd, process.stdout);
+  return withOutputStream(output, (sink) => fn(fd, sink));
 }

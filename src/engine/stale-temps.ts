@@ -41,6 +41,11 @@ export function tempPathFor(target: string, hidden = false): string {
   return join(dirname(target), `${hidden ? "." : ""}${base}${suffix}`);
 }
 
+/** Whether `name` is one of our temporary outputs (a write in progress, or a crash's leftover). */
+export function isTempName(name: string): boolean {
+  return TEMP_PATTERN.test(name);
+}
+
 /** The writer of temporary `name`, or null if the name is not one of ours. */
 function writerOf(name: string): ProcessStamp | null {
   const m = TEMP_PATTERN.exec(name);

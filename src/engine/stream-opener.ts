@@ -2,11 +2,12 @@
  * The payload opener for streams with the native addon: the same rules and errors as
  * format/payload.ts's PayloadOpener (commitment checked before any chunk, a full-size sealed
  * chunk is never the final one, finish() opens the short final chunk, which authenticates the
- * length), but sealed input is staged into one reused buffer and opened a batch of chunks per
- * addon call, instead of a cipher object, a copy and a concatenation per chunk.
+ * length), but the whole chunks of each input are opened in one addon call straight from the input,
+ * instead of a cipher object, a copy and a concatenation per chunk; only a partial chunk is
+ * copied aside.
  *
- * Only authenticated plaintext leaves: a batch is released after every chunk in it verified;
- * when one fails, the batch's output is wiped and nothing of it is released.
+ * Only authenticated plaintext leaves: an input's chunks are released after every one of them
+ * verified; when one fails, that output is wiped and nothing of it is released.
  */
 import {
   type ChunkKeys,
@@ -21,9 +22,6 @@ import {
 import { fail } from "../format/errors.js";
 import { authFailed } from "./batch.js";
 import type { NativeGcm } from "./native-gcm.js";
-
-/** Chunks per addon call: about 8 MiB of plaintext, as the sealer and the file paths use. */
-const BATCH_BYTES = 8 << 20;
 
 export class NativeStreamOpener {
   private keys: ChunkKeys | null = null;
@@ -49,9 +47,16 @@ export class NativeStreamOpener {
       fail("E_KEY", `payload key must be ${KEY_SIZE} bytes, got ${inputKey.length}`);
     this.inputKey = Buffer.from(inputKey);
     this.sealedChunk = chunkSize + TAG_SIZE;
-    this.staging = Buffer.allocUnsafeSlow(
-      Math.max(1, Math.floor(BATCH_BYTES / chunkSize)) * this.sealedChunk,
-    );
+    this.staging = Buffer.allocUnsafeSlow(this.sealedChunk);
+  }
+
+  /** Where push() puts its output (a caller may hand out buffers it reuses once written). */
+  alloc: (length: number) => Buffer = (n) => Buffer.allocUnsafe(n);
+
+  /** Bytes of input that complete the next chunk (a read of this many can release output). */
+  get wanted(): number {
+    if (!this.keys) return PAYLOAD_PREFIX_SIZE - this.prefix.length + this.sealedChunk;
+    return this.sealedChunk - this.filled;
   }
 
   /** Authenticated plaintext of the full chunks this input completes (never the final one). */
@@ -65,22 +70,31 @@ export class NativeStreamOpener {
         if (this.prefix.length < PAYLOAD_PREFIX_SIZE) return [];
         this.keys = this.openPrefix(this.prefix);
       }
-      const out: Buffer[] = [];
-      while (at < ciphertext.length) {
-        const n = Math.min(ciphertext.length - at, this.staging.length - this.filled);
-        ciphertext.copy(this.staging, this.filled, at, at + n);
-        this.filled += n;
-        at += n;
-        // A full staging buffer holds only full-size sealed chunks: none of them is final.
-        if (this.filled === this.staging.length) {
-          out.push(...this.openStaged(this.filled / this.sealedChunk, this.sealedChunk));
-        }
+      const sc = this.sealedChunk;
+      const rest = ciphertext.length - at;
+      const whole = Math.floor((this.filled + rest) / sc);
+      if (whole === 0) {
+        this.filled += ciphertext.copy(this.staging, this.filled, at);
+        return [];
       }
-      // Release the whole chunks this input completed rather than wait for a full batch: a
-      // slow pipe must see plaintext as it arrives. Big reads still open many chunks per call.
-      const whole = Math.floor(this.filled / this.sealedChunk);
-      if (whole > 0) out.push(...this.openStaged(whole, this.sealedChunk));
-      return out;
+      // Whole chunks are opened as they arrive (a slow pipe must see plaintext as it comes),
+      // straight from the input in one addon call; only a partial chunk is copied aside.
+      const plaintext = this.alloc(whole * this.chunkSize);
+      let opened = 0;
+      if (this.filled > 0) {
+        const need = sc - this.filled;
+        ciphertext.copy(this.staging, this.filled, at, at + need);
+        at += need;
+        this.open(this.staging, 0, 1, sc, plaintext, 0);
+        opened = 1;
+      }
+      if (whole > opened) {
+        const count = whole - opened;
+        this.open(ciphertext, at, count, count * sc, plaintext, opened * this.chunkSize);
+        at += count * sc;
+      }
+      this.filled = ciphertext.copy(this.staging, 0, at);
+      return this.release(plaintext);
     });
   }
 
@@ -89,13 +103,13 @@ export class NativeStreamOpener {
     return this.guard(() => {
       if (this.done) fail("E_USAGE", "payload already finished");
       if (!this.keys) fail("E_TRUNCATED", "payload ends before the salt and commitment");
-      const full = Math.floor(this.filled / this.sealedChunk);
-      const last = this.filled - full * this.sealedChunk;
+      const last = this.filled; // less than a sealed chunk: push() opened every whole one
       if (last < TAG_SIZE) fail("E_TRUNCATED", "payload is truncated: the final chunk is missing");
-      const plaintext = this.openStaged(full + 1, last);
+      const plaintext = Buffer.allocUnsafe(last - TAG_SIZE);
+      this.open(this.staging, 0, 1, last, plaintext, 0);
       this.done = true;
       this.wipe();
-      return plaintext;
+      return this.release(plaintext);
     });
   }
 
@@ -116,10 +130,18 @@ export class NativeStreamOpener {
     return keys;
   }
 
-  /** `count` staged chunks, the last `lastSealed` bytes long; one view per chunk. */
-  private openStaged(count: number, lastSealed: number): Buffer[] {
-    const sealedLength = (count - 1) * this.sealedChunk + lastSealed;
-    const plaintext = Buffer.allocUnsafe(sealedLength - count * TAG_SIZE);
+  /**
+   * `count` sealed chunks of `src` from `from` (`length` bytes) into `out` at `outAt`. When one
+   * fails, all of `out` is wiped (chunks opened before it in this input are not released either).
+   */
+  private open(
+    src: Buffer,
+    from: number,
+    count: number,
+    length: number,
+    out: Buffer,
+    outAt: number,
+  ): void {
     const k = this.keys!;
     const r = this.gcm.openBatch(
       k.aeadKey,
@@ -127,20 +149,21 @@ export class NativeStreamOpener {
       this.index,
       count,
       this.chunkSize,
-      this.staging,
-      0,
-      sealedLength,
-      plaintext,
-      0,
+      src,
+      from,
+      length,
+      out,
+      outAt,
     );
     if (r < 0) {
-      plaintext.fill(0); // the chunks before the failing one verified, but none is released
+      out.fill(0);
       authFailed(-1 - r);
     }
     this.index += count;
-    // Keep the partial chunk that follows for the next input.
-    this.staging.copyWithin(0, sealedLength, this.filled);
-    this.filled -= sealedLength;
+  }
+
+  /** Authenticated plaintext, one view per chunk. */
+  private release(plaintext: Buffer): Buffer[] {
     this.released += plaintext.length;
     const views: Buffer[] = [];
     for (let at = 0; at < plaintext.length; at += this.chunkSize) {

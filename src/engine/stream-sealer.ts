@@ -1,9 +1,10 @@
 /**
  * The payload sealer for streams with the native addon: the same bytes as format/payload.ts's
  * PayloadSealer (same derivation, same chunking: a full chunk is never the final one, finish()
- * seals the short or empty last chunk), but input is staged into one reused buffer and sealed a
- * batch of chunks per addon call into one output buffer, instead of a copy, a cipher object and
- * a concatenation per chunk. The output is still handed on a chunk at a time (views).
+ * seals the short or empty last chunk), but the whole chunks of each input are sealed in one
+ * addon call straight from the input into one output buffer, instead of a copy, a cipher object
+ * and a concatenation per chunk. The output is handed on a chunk at a time (views of that one
+ * buffer, which a writer can join back into one write).
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -16,11 +17,9 @@ import {
 import { fail } from "../format/errors.js";
 import type { NativeGcm } from "./native-gcm.js";
 
-/** Chunks per addon call: about 8 MiB of plaintext, as the file paths use. */
-const BATCH_BYTES = 8 << 20;
-
 export class NativeStreamSealer {
   private readonly keys: ChunkKeys;
+  /** The plaintext of the chunk not yet complete (never a whole chunk between calls). */
   private readonly staging: Buffer;
   private filled = 0;
   private index = 0;
@@ -36,38 +35,57 @@ export class NativeStreamSealer {
   ) {
     this.keys = deriveChunkKeys(inputKey, salt, context, chunkSize);
     this.prefix = Buffer.concat([salt, this.keys.commitment]);
-    this.staging = Buffer.allocUnsafeSlow(
-      Math.max(1, Math.floor(BATCH_BYTES / chunkSize)) * chunkSize,
-    );
+    this.staging = Buffer.allocUnsafeSlow(chunkSize);
   }
 
-  /** The sealed batches this input completes (a full staging buffer is never the final chunk). */
+  /** Where push() puts its output (a caller may hand out buffers it reuses once written). */
+  alloc: (length: number) => Buffer = (n) => Buffer.allocUnsafe(n);
+
+  /** Bytes of input that complete the next chunk (a read of this many can release output). */
+  get wanted(): number {
+    return this.chunkSize - this.filled;
+  }
+
+  /**
+   * The sealed chunks this input completes, as they arrive (a slow pipe's data moves on without
+   * waiting for a batch to fill; a full chunk is never the final one). Whole chunks are sealed
+   * straight from the input in one addon call; only a partial chunk is copied aside.
+   */
   push(plaintext: Buffer): Buffer[] {
     if (this.done) fail("E_USAGE", "sealer already finished");
-    const out: Buffer[] = [];
-    let at = 0;
-    while (at < plaintext.length) {
-      const n = Math.min(plaintext.length - at, this.staging.length - this.filled);
-      plaintext.copy(this.staging, this.filled, at, at + n);
-      this.filled += n;
-      at += n;
-      if (this.filled === this.staging.length)
-        out.push(...this.chunks(this.seal(this.filled / this.chunkSize, 0)));
+    const cs = this.chunkSize;
+    const whole = Math.floor((this.filled + plaintext.length) / cs);
+    if (whole === 0) {
+      plaintext.copy(this.staging, this.filled);
+      this.filled += plaintext.length;
+      return [];
     }
-    // Hand on the whole chunks this input completed rather than wait for a full batch, so a
-    // slow pipe's data moves on as it arrives; big reads still seal many chunks per call.
-    const whole = Math.floor(this.filled / this.chunkSize);
-    if (whole > 0) out.push(...this.chunks(this.seal(whole, 0)));
-    return out;
+    const out = this.alloc(whole * (cs + TAG_SIZE));
+    let at = 0;
+    let sealed = 0;
+    if (this.filled > 0) {
+      at = cs - this.filled;
+      plaintext.copy(this.staging, this.filled, 0, at);
+      this.seal(this.staging, 0, 1, cs, out, 0);
+      sealed = 1;
+    }
+    if (whole > sealed) {
+      const count = whole - sealed;
+      this.seal(plaintext, at, count, count * cs, out, sealed * (cs + TAG_SIZE));
+      at += count * cs;
+    }
+    this.filled = plaintext.copy(this.staging, 0, at);
+    return this.chunks(out);
   }
 
-  /** Seals what is staged, ending with the short (possibly empty) final chunk; wipes the keys. */
+  /** Seals what is staged as the short (possibly empty) final chunk; wipes the keys. */
   finish(): Buffer[] {
     if (this.done) fail("E_USAGE", "sealer already finished");
     this.done = true;
     try {
-      const full = Math.floor(this.filled / this.chunkSize);
-      return this.chunks(this.seal(full + 1, this.filled - full * this.chunkSize));
+      const out = Buffer.allocUnsafe(this.filled + TAG_SIZE);
+      this.seal(this.staging, 0, 1, this.filled, out, 0);
+      return [out];
     } finally {
       this.staging.fill(0);
       wipeChunkKeys(this.keys);
@@ -82,10 +100,15 @@ export class NativeStreamSealer {
     return views;
   }
 
-  /** `count` chunks from the staging buffer, the last one `last` bytes when it is the final. */
-  private seal(count: number, last: number): Buffer {
-    const length = (this.done ? count - 1 : count) * this.chunkSize + (this.done ? last : 0);
-    const out = Buffer.allocUnsafe(length + count * TAG_SIZE);
+  /** `count` chunks of `src` from `from` (`length` bytes in all) into `out` at `outAt`. */
+  private seal(
+    src: Buffer,
+    from: number,
+    count: number,
+    length: number,
+    out: Buffer,
+    outAt: number,
+  ): void {
     const k = this.keys;
     this.gcm.sealBatch(
       k.aeadKey,
@@ -93,16 +116,12 @@ export class NativeStreamSealer {
       this.index,
       count,
       this.chunkSize,
-      this.staging,
-      0,
+      src,
+      from,
       length,
       out,
-      0,
+      outAt,
     );
     this.index += count;
-    // Keep the partial chunk that follows for the next input.
-    this.staging.copyWithin(0, length, this.filled);
-    this.filled -= length;
-    return out;
   }
 }

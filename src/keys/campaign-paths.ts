@@ -9,11 +9,12 @@
  * when it starts with the .tseal magic bytes, whatever its name (DCP shards, `.metadata`), or
  * when it is named `*.tseal` (a damaged one must fail visibly, not vanish); everything else
  * found is reported as skipped, with the reason: not sealed, a symbolic link (never followed),
- * not a regular file, unreadable.
+ * not a regular file, unreadable, a TensorSeal temporary file (`*.tseal-tmp-*`).
  */
 import { constants, type Dirent } from "node:fs";
 import { open, readdir, readFile, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join, resolve, sep } from "node:path";
+import { isTempName } from "../engine/stale-temps.js";
 import { fail } from "../format/errors.js";
 import { MAGIC } from "../format/header.js";
 
@@ -90,6 +91,9 @@ class Finder {
   private async found(path: string, entry: Dirent): Promise<void> {
     if (entry.isSymbolicLink()) return this.skip(path, "symbolic link (not followed)");
     if (!entry.isFile()) return this.skip(path, "not a regular file");
+    // Another run's output being written, or a crash's leftover that the next write into this
+    // directory removes: never a file to work on (it starts with the magic too).
+    if (isTempName(entry.name)) return this.skip(path, "a TensorSeal temporary file");
     const head = await readHead(path);
     if (typeof head === "string") return this.skip(path, `unreadable (${head})`);
     if (head.equals(MAGIC) || entry.name.endsWith(".tseal")) this.files.add(path);

@@ -20,6 +20,7 @@ import { fail, isTensorSealError } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
 import { printable } from "../format/printable.js";
 import type { Identity, Stanza } from "../format/stanza.js";
+import { DEFAULT_CONCURRENCY, DEFAULT_JOURNAL } from "./campaign-defaults.js";
 import { Journal, parseLine, pool } from "./campaign-journal.js";
 import type { SkippedFile } from "./campaign-paths.js";
 import { KEK_STANZA, parseKekStanza } from "./kek.js";
@@ -28,8 +29,7 @@ import { type ServiceClient, serviceIdentity } from "./service/client.js";
 import { ServiceToLatest } from "./service/latest.js";
 import { parseServiceStanza, SERVICE_STANZA } from "./service/stanza.js";
 
-export const DEFAULT_JOURNAL = ".tensorseal-rewrap-journal.jsonl";
-export const DEFAULT_CONCURRENCY = 8;
+export { DEFAULT_CONCURRENCY, DEFAULT_JOURNAL };
 
 /**
  * What a campaign did to one file: moved stanzas to the primary (`rewrapped`), only cleared a

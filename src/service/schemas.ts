@@ -1,7 +1,6 @@
 /** JSON schemas shared by the routes (also the OpenAPI components). */
-import { LABEL_KEY_PATTERN } from "./artifacts/repo.js";
 import { SENSITIVITIES } from "./authz/attributes.js";
-import { KEY_NAME_PATTERN } from "./keys/service.js";
+import { KEY_NAME_PATTERN, LABEL_KEY_PATTERN } from "./patterns.js";
 
 export const errorSchema = {
   type: "object",

@@ -30,7 +30,7 @@ function helpOf(cmd: Command): string {
   return out;
 }
 
-const commands = leaves(buildProgram());
+const commands = leaves(await buildProgram());
 
 /** The `## Commands` section of CLI.md: its table rows (first cell, whole row) and its prose. */
 function commandsSection() {
@@ -113,7 +113,7 @@ test("every --help example parses as the command it shows (flags, arguments, req
   for (const { path, cmd } of commands) {
     for (const argv of exampleCommands(helpOf(cmd))) {
       // A fresh tree whose actions do nothing: commander checks the line, nothing runs.
-      const program = buildProgram();
+      const program = await buildProgram();
       const quiet = (c: Command) => {
         c.configureOutput({ writeOut: () => {}, writeErr: () => {} });
         if (c.commands.length === 0) c.action(() => {});

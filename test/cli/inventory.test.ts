@@ -343,7 +343,7 @@ describe("tensorseal inventory", () => {
   });
 });
 
-test("the command tree loads no inventory module and not the CycloneDX library", () => {
+test("the registration loads no inventory module; the action does, the CycloneDX library only for the CBOM", () => {
   const here = dirname(fileURLToPath(import.meta.url));
   const src = join(here, "..", "..", "src");
   const loadedFrom = (entry: string) =>
@@ -352,18 +352,22 @@ test("the command tree loads no inventory module and not the CycloneDX library",
         encoding: "utf8",
       }),
     ) as string[];
-  const loaded = loadedFrom(join(src, "cli", "program.js"));
-  assert.ok(loaded.includes(join(src, "cli", "commands", "inventory.js")), "sanity: registered");
+  const inventoryDir = `${join(src, "inventory")}${sep}`;
+  const registration = loadedFrom(join(src, "cli", "commands", "inventory.js"));
   assert.deepEqual(
-    loaded.filter(
+    registration.filter(
       (m) =>
-        m.startsWith(`${join(src, "inventory")}${sep}`) ||
-        m === join(src, "cli", "commands", "inventory-run.js") ||
+        m.startsWith(inventoryDir) ||
+        m === join(src, "cli", "actions", "inventory.js") ||
         m.includes("cyclonedx"),
     ),
     [],
   );
-  // The action's module does load them (the hook sees what it imports).
-  const run = loadedFrom(join(src, "cli", "commands", "inventory-run.js"));
-  assert.ok(run.includes(join(src, "inventory", "run.js")));
+  // The action's module loads the inventory (the hook sees what it imports), not the library.
+  const action = loadedFrom(join(src, "cli", "actions", "inventory.js"));
+  assert.ok(action.includes(join(src, "inventory", "run.js")));
+  assert.deepEqual(
+    action.filter((m) => m.includes("cyclonedx") || m === join(src, "inventory", "cbom.js")),
+    [],
+  );
 });

@@ -6,9 +6,18 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { selfStamp } from "../../src/engine/process-stamp.js";
 import { parseHeader, slotOffset } from "../../src/format/header.js";
 import { parseKekStanza } from "../../src/keys/kek.js";
 import { CLI, type Sandbox, sandbox } from "./helpers.js";
@@ -112,6 +121,8 @@ describe("rewrap replaces a file's only recipient in one header rewrite", () => 
   });
 });
 
+const TEMP_NAME = "shard.tseal.tseal-tmp";
+
 describe("rewrap campaigns: sealed files by magic bytes, skips reported", () => {
   let s: Sandbox;
   let dir: string;
@@ -126,6 +137,13 @@ describe("rewrap campaigns: sealed files by magic bytes, skips reported", () => 
     writeFileSync(join(dir, "config.json"), "{}");
     symlinkSync(join(dir, "shards", "__0_0.distcp"), join(dir, "link.tseal"));
     assert.equal(spawnSync("mkfifo", [join(dir, "pipe")]).status, 0);
+    // Another (live) run's sealed output in progress: it has the magic, but is not a file to
+    // work on (the stamp is this test process's, so nothing removes it as a dead writer's).
+    const me = selfStamp()!;
+    copyFileSync(
+      join(dir, ".metadata"),
+      join(dir, `${TEMP_NAME}-${me.ns}-${me.pid}-${me.start}-${"ab".repeat(8)}`),
+    );
     assert.equal(s.run(["keys", "rotate", "default"]).status, 0);
   });
   after(() => s.cleanup());
@@ -134,7 +152,7 @@ describe("rewrap campaigns: sealed files by magic bytes, skips reported", () => 
     let r = s.run(["rewrap", "--to-latest", dir, "--json"]);
     assert.equal(r.status, 0, r.stderr);
     const j = JSON.parse(r.stdout.toString());
-    assert.deepEqual([j.rewrapped, j.current, j.failed, j.skipped], [2, 0, 0, 4]);
+    assert.deepEqual([j.rewrapped, j.current, j.failed, j.skipped], [2, 0, 0, 5]);
     const why = Object.fromEntries(
       j.skippedFiles.map((f: { file: string; reason: string }) => [
         f.file.slice(dir.length + 1),
@@ -144,6 +162,8 @@ describe("rewrap campaigns: sealed files by magic bytes, skips reported", () => 
     assert.match(why["config.json"], /not sealed/);
     assert.match(why["link.tseal"], /symbolic link/);
     assert.match(why.pipe, /not a regular file/);
+    const temp = Object.keys(why).find((f) => f.startsWith(TEMP_NAME));
+    assert.match(why[temp!], /a TensorSeal temporary file/);
     assert.match(why["x25519-only.tseal"], /no stanza of this keystore's keys \(stanzas: x25519\)/);
     assert.deepEqual(versions(join(dir, "shards", "__0_0.distcp")), [2]);
     assert.deepEqual(versions(join(dir, ".metadata")), [2]);
@@ -155,7 +175,7 @@ describe("rewrap campaigns: sealed files by magic bytes, skips reported", () => 
     assert.match(r.stderr, /skipped .*config\.json: not sealed/);
     assert.ok(r.stderr.includes("evil\\x1b[2J.txt: not sealed"), r.stderr);
     assert.doesNotMatch(r.stderr, /\x1b/);
-    assert.match(r.stderr, /rewrapped 0, already current 2, failed 0; skipped 5/);
+    assert.match(r.stderr, /rewrapped 0, already current 2, failed 0; skipped 6/);
     rmSync(evil);
   });
 

@@ -131,11 +131,19 @@ function child(code: string, args: string[] = [], nodeArgs: string[] = []): stri
   const prelude = `import { createRequire } from "node:module";
 const addon = createRequire(import.meta.url)(${JSON.stringify(NATIVE_ADDON_PATH)});
 `;
-  return execFileSync(
-    process.execPath,
-    [...nodeArgs, "--input-type=module", "-e", prelude + code, ...args],
-    { encoding: "utf8" },
-  );
+  try {
+    return execFileSync(
+      process.execPath,
+      [...nodeArgs, "--input-type=module", "-e", prelude + code, ...args],
+      { encoding: "utf8" },
+    );
+  } catch (e) {
+    // Say how the child ended (a signal means the addon crashed), not only the command line.
+    const x = e as { status?: number | null; signal?: string | null; stderr?: string };
+    throw new Error(
+      `child failed: status ${x.status ?? "-"}, signal ${x.signal ?? "-"}, stderr: ${x.stderr ?? ""}`,
+    );
+  }
 }
 
 const chunkCount = (cs: number, len: number) => Math.floor(len / cs) + 1;

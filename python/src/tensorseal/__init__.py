@@ -28,10 +28,8 @@ from .errors import (
 from .format.descriptor import Descriptor
 from .format.stanza import Identity, Recipient, Stanza
 from .keys.kek import KekIdentity, KekRecipient
-from .keys.keystore import Keystore, KeyInfo, KeystoreRecipient
 from .keys.passphrase import PassphraseIdentity, PassphraseRecipient
 from .keys.recipients import parse_recipient
-from .keys.service import ServiceClient, ServiceIdentity, ServiceRecipient
 from .keys.x25519 import (
     X25519Identity,
     X25519Recipient,
@@ -96,3 +94,27 @@ __all__ = [
     "seal_file",
     "seal_to_file",
 ]
+
+
+# Loaded on first use (PEP 562): the keystore and the key service client with their imports
+# (ssl, urllib, email...) are a large part of this package's import time, which every model
+# load pays, and a load with an identity file or a KEK never needs them.
+_LAZY = {
+    "Keystore": "keys.keystore",
+    "KeyInfo": "keys.keystore",
+    "KeystoreRecipient": "keys.keystore",
+    "ServiceClient": "keys.service",
+    "ServiceIdentity": "keys.service",
+    "ServiceRecipient": "keys.service",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -15,6 +15,8 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import BinaryIO
 
+from .chunk_cache import DEFAULT_CACHE_BYTES, ChunkCache
+from .chunk_pool import check_threads, open_whole_chunks
 from .errors import TensorSealError, fail
 from .format.chunked import PAYLOAD_PREFIX_SIZE, SALT_SIZE, ChunkCipher, Geometry, payload_context
 from .format.descriptor import Descriptor
@@ -78,6 +80,10 @@ class SealedFile:
             was opened from a path).
         identities: the keys to try (kek, passphrase, x25519 identities, a keystore...).
         expect_context: entries the descriptor's encryption context must hold exactly.
+        threads: threads that decrypt long ranges (default: the usable CPUs, at most 8, when
+            pyca/cryptography releases the GIL; see :mod:`tensorseal.chunk_pool`).
+        cache_bytes: bound on the authenticated chunks kept for partial reads (default
+            32 MiB; 0 keeps none): see :mod:`tensorseal.chunk_cache`.
 
     Every :class:`~tensorseal.errors.TensorSealError` it raises names the file (``e.file``,
     and in the message) when it has a path: tampering, truncation, a wrong key, a malformed
@@ -89,6 +95,8 @@ class SealedFile:
         descriptor: the descriptor.
         plaintext_length: the authenticated plaintext length.
         decrypted_bytes: plaintext bytes decrypted so far (tests assert laziness with it).
+        chunks_decrypted: chunk openings so far, failed ones included (a cached chunk is
+            not opened again).
 
     Example:
         >>> with SealedFile("model.tseal", identities=[ident]) as sf:  # doctest: +SKIP
@@ -101,7 +109,11 @@ class SealedFile:
         identities: Sequence[Identity],
         *,
         expect_context: Mapping[str, str] | None = None,
+        threads: int | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
+        self.threads = check_threads(threads)
+        self._cache = ChunkCache(cache_bytes)
         self._owns = isinstance(source, (str, os.PathLike))
         self.name = _name_of(source)
         with naming(self.name):
@@ -110,7 +122,9 @@ class SealedFile:
             except OSError as e:
                 fail("E_IO", f"cannot open the file: {e.strerror}")
         self._lock = threading.Lock()
+        self._count_lock = threading.Lock()
         self.decrypted_bytes = 0
+        self.chunks_decrypted = 0
         try:
             with naming(self.name):
                 self._open(identities, expect_context)
@@ -150,50 +164,92 @@ class SealedFile:
             )
         return length
 
-    def _pread(self, offset: int, n: int) -> bytes:
+    def _fd(self) -> int:
+        if not hasattr(self._f, "fileno"):
+            return -1
         try:
-            if hasattr(os, "pread") and hasattr(self._f, "fileno"):
-                try:
-                    fd = self._f.fileno()
-                except (OSError, io.UnsupportedOperation):
-                    fd = -1
-                if fd >= 0:
-                    return _pread_all(fd, n, offset)
-            with self._lock:
-                self._f.seek(offset)
-                data = self._f.read(n)
+            return self._f.fileno()
+        except (OSError, io.UnsupportedOperation):
+            return -1
+
+    def _pread(self, offset: int, n: int) -> bytearray:
+        buf = bytearray(n)
+        self._pread_into(offset, memoryview(buf))
+        return buf  # not copied into bytes: the AEAD reads any buffer
+
+    def _pread_into(self, offset: int, buf: memoryview) -> None:
+        """Fills ``buf`` from ``offset``; safe from several threads (positional reads, or
+        seek+read under a lock for file objects without a descriptor)."""
+        n, got = len(buf), 0
+        try:
+            fd = self._fd()
+            if fd >= 0 and hasattr(os, "preadv"):
+                while got < n:
+                    k = os.preadv(fd, [buf[got:]], offset + got)
+                    if k == 0:
+                        break
+                    got += k
+            else:
+                with self._lock:
+                    self._f.seek(offset)
+                    readinto = getattr(self._f, "readinto", None)
+                    while got < n:
+                        if readinto is not None:
+                            k = readinto(buf[got:])
+                        else:  # a file object with read() only
+                            part = self._f.read(n - got)
+                            k = len(part)
+                            buf[got : got + k] = part
+                        if not k:
+                            break
+                        got += k
         except OSError as e:
             fail("E_IO", f"cannot read the sealed file: {e.strerror}")
-        if len(data) != n:
+        if got != n:
             fail("E_TRUNCATED", "the file changed size while being read")
-        return data
 
     def _sealed_length(self, index: int) -> int:
         return self._geo.chunk_plaintext_length(index, self.plaintext_length) + 16
 
+    def _count(self, chunks: int, nbytes: int) -> None:
+        with self._count_lock:
+            self.chunks_decrypted += chunks
+            self.decrypted_bytes += nbytes
+
     def _decrypt_chunk(self, index: int) -> bytes:
         at = self._payload_at + self._geo.chunk_offset(index)
-        pt = self._cipher.open(index, self._pread(at, self._sealed_length(index)))
-        self.decrypted_bytes += len(pt)
-        return pt
+        sealed = self._pread(at, self._sealed_length(index))
+        self._count(1, len(sealed) - 16)
+        return self._cipher.open(index, sealed)
 
-    def _decrypt_chunk_into(self, index: int, out: memoryview) -> None:
+    def _plain_chunk(self, index: int, keep: bool = True) -> bytes:
+        """One authenticated chunk: the final chunk (kept since opening), a cached one, or
+        decrypted now and, if ``keep``, cached (only once it has authenticated)."""
         if index == self._last_index:
-            out[:] = self._last_plain
-            return
-        at = self._payload_at + self._geo.chunk_offset(index)
-        self._cipher.open_into(index, self._pread(at, self._sealed_length(index)), out)
-        self.decrypted_bytes += len(out)
+            return self._last_plain
+        pt = self._cache.get(index)
+        if pt is None:
+            pt = self._decrypt_chunk(index)
+            if keep:
+                self._cache.put(index, pt)
+        return pt
 
     @property
     def chunk_size(self) -> int:
         return self.descriptor.chunk_size
 
+    @property
+    def cache(self) -> ChunkCache:
+        """The authenticated chunks kept for partial reads."""
+        return self._cache
+
     def read_range(self, offset: int, length: int, out: memoryview | bytearray | None = None) -> memoryview:
         """Authenticated plaintext bytes ``[offset, offset + length)``.
 
         Only the chunks that cover the range are read and decrypted. Whole chunks inside the
-        range are decrypted straight into the output buffer.
+        range are decrypted straight into the output buffer, on :attr:`threads` threads when
+        there are many; chunks the range covers only in part come from the chunk cache, or are
+        decrypted and cached.
 
         Args:
             offset: first plaintext byte.
@@ -218,18 +274,23 @@ class SealedFile:
             fail("E_USAGE", f"output buffer holds {len(buf)} bytes, range needs {length}")
         if length == 0:
             return buf
-        c = self.chunk_size
-        first, last = offset // c, (offset + length - 1) // c
-        for index in range(first, last + 1):
+        c, end = self.chunk_size, offset + length
+        first, last = offset // c, (end - 1) // c
+        # Chunks wholly inside the range, but never the final chunk (opened at open time).
+        lo = first if offset % c == 0 else first + 1
+        hi = last + 1 if end == last * c + self._geo.chunk_plaintext_length(last, self.plaintext_length) else last
+        hi = min(hi, self._last_index)
+        for index in sorted({first, last}):
+            if lo <= index < hi:
+                continue
             start = index * c
-            n = self._geo.chunk_plaintext_length(index, self.plaintext_length)
-            lo, hi = max(offset, start), min(offset + length, start + n)
-            dst = buf[lo - offset : hi - offset]
-            if lo == start and hi == start + n:
-                self._decrypt_chunk_into(index, dst)
-            else:
-                pt = self._last_plain if index == self._last_index else self._decrypt_chunk(index)
-                dst[:] = pt[lo - start : hi - start]
+            a, b = max(offset, start), min(end, start + c)
+            buf[a - offset : b - offset] = self._plain_chunk(index)[a - start : b - start]
+        if hi > lo:
+            open_whole_chunks(
+                self._cipher, self._pread_into, self._payload_at + self._geo.chunk_offset(0), c,
+                lo, hi, buf[lo * c - offset : hi * c - offset], self.threads, self._count,
+            )  # fmt: skip
         return buf
 
     def read_all(self) -> bytes:
@@ -240,7 +301,7 @@ class SealedFile:
         """Streams the plaintext, chunk by chunk, each authenticated before it is yielded."""
         for index in range(self._last_index):
             with naming(self.name):
-                chunk = self._decrypt_chunk(index)
+                chunk = self._plain_chunk(index, keep=False)  # a stream reads each chunk once
             yield chunk
         yield self._last_plain
 
@@ -254,21 +315,6 @@ class SealedFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _pread_all(fd: int, n: int, offset: int) -> bytes:
-    data = os.pread(fd, n, offset)
-    if len(data) == n or not data:
-        return data
-    parts = [data]
-    got = len(data)
-    while got < n:
-        more = os.pread(fd, n - got, offset + got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
 
 
 def open_bytes(data: bytes, identities: Sequence[Identity]) -> bytes:

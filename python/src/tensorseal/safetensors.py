@@ -3,13 +3,15 @@
 
 Plaintext never touches the disk: ``save_file`` builds the safetensors bytes in memory piece
 by piece and seals them as they are produced; ``load_file`` decrypts the payload straight into
-one preallocated buffer; ``safe_open(...).get_tensor`` decrypts only the chunks that cover
-that tensor.
+one preallocated buffer, on several threads (:mod:`tensorseal.chunk_pool`);
+``safe_open(...).get_tensor`` and ``get_slice`` decrypt only the chunks that cover what they
+read, and a handle keeps the chunks that tensors share (:mod:`tensorseal.chunk_cache`).
 """
 
 from __future__ import annotations
 
 import io
+import mmap
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -19,7 +21,9 @@ import numpy as np
 
 from .errors import error, fail
 from .format.stanza import Identity, Recipient
+from .chunk_cache import DEFAULT_CACHE_BYTES
 from .reader import SealedFile, naming
+from .slices import SealedSlice
 from .st_format import CONTENT_TYPE, Layout, build_header, header_size, parse_header
 from .output import atomic_output
 from .writer import DEFAULT_CHUNK_SIZE, Sealer
@@ -57,13 +61,22 @@ class SealedSafetensors:
     Args:
         source: path or seekable binary file.
         identities: keys to try.
+        threads: decryption threads for long reads (see :class:`~tensorseal.reader.SealedFile`).
+        cache_bytes: bound on the chunks kept for partial reads.
 
     Attributes:
         layout: the parsed safetensors header.
     """
 
-    def __init__(self, source: str | os.PathLike[str] | BinaryIO, identities: Sequence[Identity]) -> None:
-        self.sealed = SealedFile(source, _as_list(identities))
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | BinaryIO,
+        identities: Sequence[Identity],
+        *,
+        threads: int | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
+        self.sealed = SealedFile(source, _as_list(identities), threads=threads, cache_bytes=cache_bytes)
         try:
             with naming(self.sealed.name):
                 total = self.sealed.plaintext_length
@@ -78,6 +91,11 @@ class SealedSafetensors:
     def decrypted_bytes(self) -> int:
         """Plaintext bytes decrypted so far (header, final chunk and tensors read)."""
         return self.sealed.decrypted_bytes
+
+    @property
+    def chunks_decrypted(self) -> int:
+        """Chunk openings so far (see :class:`~tensorseal.reader.SealedFile`)."""
+        return self.sealed.chunks_decrypted
 
     def read_into(self, name: str, out: memoryview) -> None:
         """Decrypts tensor ``name``'s bytes into ``out`` (exactly its byte length)."""
@@ -116,6 +134,12 @@ def _array(buf: np.ndarray, begin: int, end: int, dtype: np.dtype[Any], shape: t
     return buf[begin:end].view(dtype).reshape(shape)
 
 
+def np_empty(dtype: str, shape: tuple[int, ...]) -> tuple[np.ndarray, memoryview]:
+    """A new array and a writable byte view of it."""
+    arr = np.empty(shape, dtype=np_dtype(dtype))
+    return arr, memoryview(arr.reshape(-1).view(np.uint8))
+
+
 class safe_open:
     """Lazy access to a sealed safetensors file, as ``safetensors.safe_open``.
 
@@ -124,10 +148,21 @@ class safe_open:
         framework: ``"np"`` (NumPy) or ``"pt"`` (PyTorch).
         device: ``"cpu"``, or a torch device for ``framework="pt"``.
         identities: keys to try (a list, or one identity / keystore).
+        threads: decryption threads for a large tensor (default: the usable CPUs, at most 8).
+        cache_bytes: bound on the authenticated chunks the handle keeps (default 32 MiB).
+
+    A handle decrypts a chunk that several tensors share (the one where one tensor ends and
+    the next begins, or chunk 0 with the header) once and keeps it, least recently used first
+    out, within ``cache_bytes``; chunks inside one tensor go straight into that tensor and
+    are not kept. Reading every tensor in file order (:meth:`offset_keys`, and :meth:`keys`
+    for single-dtype files) decrypts each chunk exactly once; in any order it does so while the
+    shared chunks fit the bound (32 MiB holds 32 chunks of the default 1 MiB). A chunk that
+    fails authentication is never kept: it fails again on every read.
 
     Example:
         >>> with safe_open("model.tseal", framework="np", identities=[ks]) as f:  # doctest: +SKIP
         ...     w = f.get_tensor("layer.0.weight")   # decrypts only the chunks it covers
+        ...     rows = f.get_slice("embed")[:128]     # only the chunks of those rows
     """
 
     def __init__(
@@ -137,6 +172,8 @@ class safe_open:
         device: str = "cpu",
         *,
         identities: Identity | Sequence[Identity],
+        threads: int | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         if framework not in ("np", "numpy", "pt", "torch"):
             fail("E_USAGE", f"framework {framework!r} is not supported (np or pt)")
@@ -144,7 +181,7 @@ class safe_open:
             fail("E_USAGE", "framework='np' only supports device='cpu'")
         self._pt = framework in ("pt", "torch")
         self._device = device
-        self._file = SealedSafetensors(filename, _as_list(identities))
+        self._file = SealedSafetensors(filename, _as_list(identities), threads=threads, cache_bytes=cache_bytes)
 
     def __enter__(self) -> safe_open:
         return self
@@ -170,6 +207,11 @@ class safe_open:
         """Plaintext bytes decrypted so far."""
         return self._file.decrypted_bytes
 
+    @property
+    def chunks_decrypted(self) -> int:
+        """Chunk openings so far: each cached chunk counts once."""
+        return self._file.chunks_decrypted
+
     def get_tensor(self, name: str) -> Any:
         """Decrypts one tensor (only the chunks covering it) into a new array or tensor."""
         if self._pt:
@@ -178,9 +220,21 @@ class safe_open:
             return _read_tensor(self._file, name, self._device)
         with self._file.naming():
             t = self._file._info(name)
-            arr = np.empty(t.shape, dtype=np_dtype(t.dtype))
-            self._file.read_into(name, memoryview(arr.reshape(-1).view(np.uint8)))
+            arr, view = np_empty(t.dtype, t.shape)
+            self._file.read_into(name, view)
         return arr
+
+    def get_slice(self, name: str) -> SealedSlice:
+        """Tensor ``name`` to slice before decrypting, as safetensors' ``get_slice``:
+        ``get_shape()``, ``get_dtype()`` and ``[rows, ...]`` indexing, which decrypts only
+        the chunks covering the selected rows of the first dimension (see
+        :mod:`tensorseal.slices`)."""
+        with self._file.naming():
+            if self._pt:
+                from .torch import _device_mover, pt_empty
+
+                return SealedSlice(self._file, name, pt_empty, _device_mover(self._device))
+            return SealedSlice(self._file, name, np_empty, lambda a: a)
 
     def close(self) -> None:
         self._file.close()
@@ -191,16 +245,19 @@ def load_file(
     *,
     identities: Identity | Sequence[Identity],
     device: str = "cpu",
+    threads: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Opens a sealed safetensors file into NumPy arrays.
 
-    The data section is decrypted chunk by chunk straight into one preallocated buffer; the
-    arrays are views into it (no further copy).
+    The data section is decrypted chunk by chunk straight into one preallocated buffer, on
+    ``threads`` threads; the arrays are views into it (no further copy).
 
     Args:
         filename: the ``.tseal`` file.
         identities: keys to try.
         device: only ``"cpu"`` for NumPy.
+        threads: decryption threads (default: the usable CPUs, at most 8, with
+            pyca/cryptography >= 50; 1 decrypts on the calling thread).
 
     Returns:
         name -> array.
@@ -210,7 +267,7 @@ def load_file(
     """
     if device != "cpu":
         fail("E_USAGE", "NumPy arrays live on the CPU: use tensorseal.torch.load_file for devices")
-    f = SealedSafetensors(filename, _as_list(identities))
+    f = SealedSafetensors(filename, _as_list(identities), threads=threads)
     try:
         with f.naming():
             return _load_np(f)
@@ -218,16 +275,33 @@ def load_file(
         f.close()
 
 
+def _data_buffer(n: int) -> np.ndarray:
+    """A fresh byte buffer for a whole data section, on ordinary pages.
+
+    ``np.empty`` asks for transparent huge pages on large arrays; where the kernel allocates
+    them on demand (THP ``madvise`` mode) each 2 MiB fault zeroes a huge page, measured 2-3x
+    slower in system time than ordinary faults on a 512 MiB load (docs/BENCHMARKS.md). The
+    plaintext loaders' buffers use ordinary pages; a private anonymous mapping gives the same
+    (``mmap``'s default, shared, would be shared memory: slower faults).
+    """
+    if n < max(_MMAP_AT, 1) or not hasattr(mmap, "MAP_ANONYMOUS"):  # an empty mapping is an error
+        return np.empty(n, dtype=np.uint8)
+    return np.frombuffer(mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), dtype=np.uint8)
+
+
+_MMAP_AT = 4 << 20
+
+
 def _load_np(f: SealedSafetensors) -> dict[str, np.ndarray]:
     dtypes = {n: np_dtype(t.dtype) for n, t in f.layout.tensors.items()}
-    buf = np.empty(f.layout.data_length, dtype=np.uint8)
+    buf = _data_buffer(f.layout.data_length)
     f.read_data(memoryview(buf))
     return {n: _array(buf, t.begin, t.end, dtypes[n], t.shape) for n, t in f.layout.tensors.items()}
 
 
-def load(data: bytes, *, identities: Identity | Sequence[Identity]) -> dict[str, np.ndarray]:
+def load(data: bytes, *, identities: Identity | Sequence[Identity], threads: int | None = None) -> dict[str, np.ndarray]:
     """As :func:`load_file`, from the sealed file's bytes in memory."""
-    f = SealedSafetensors(io.BytesIO(data), _as_list(identities))
+    f = SealedSafetensors(io.BytesIO(data), _as_list(identities), threads=threads)
     try:
         return _load_np(f)
     finally:

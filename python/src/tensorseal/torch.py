@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -58,13 +59,23 @@ def _as_tensor(buf: Any, dtype: Any, shape: tuple[int, ...]) -> Any:
     return buf.view(dtype).reshape(shape)
 
 
+def pt_empty(dtype: str, shape: tuple[int, ...]) -> tuple[Any, memoryview]:
+    """A new CPU tensor and a writable byte view of it."""
+    d = _torch_dtype(dtype)
+    raw = _torch.empty(math.prod(shape) * _torch.empty((), dtype=d).element_size(), dtype=_torch.uint8)
+    return raw.view(d).reshape(shape), memoryview(raw.numpy())
+
+
+def _device_mover(device: Any) -> Any:
+    return (lambda t: t) if str(device) == "cpu" else (lambda t: t.to(device))
+
+
 def _read_tensor(f: SealedSafetensors, name: str, device: str) -> Any:
     with f.naming():
         t = f._info(name)
-        raw = _torch.empty(t.end - t.begin, dtype=_torch.uint8)
-        f.read_into(name, memoryview(raw.numpy()))
-        out = _as_tensor(raw, _torch_dtype(t.dtype), t.shape)
-    return out if device == "cpu" else out.to(device)
+        out, view = pt_empty(t.dtype, t.shape)
+        f.read_into(name, view)
+    return _device_mover(device)(out)
 
 
 def load_file(
@@ -72,16 +83,19 @@ def load_file(
     *,
     identities: Identity | Sequence[Identity],
     device: str | Any = "cpu",
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Opens a sealed safetensors file into torch tensors (as ``safetensors.torch.load_file``).
 
-    The data section is decrypted into one preallocated CPU buffer; the tensors are views
-    into it, moved to ``device`` if it is not the CPU.
+    The data section is decrypted into one preallocated CPU buffer, on ``threads`` threads;
+    the tensors are views into it, moved to ``device`` if it is not the CPU.
 
     Args:
         filename: the ``.tseal`` file.
         identities: keys to try.
         device: target device.
+        threads: decryption threads (default: the usable CPUs, at most 8, with
+            pyca/cryptography >= 50; 1 decrypts on the calling thread).
 
     Returns:
         name -> tensor.
@@ -89,7 +103,7 @@ def load_file(
     Example:
         >>> state = load_file("model.tseal", identities=[ks], device="cuda:0")  # doctest: +SKIP
     """
-    f = SealedSafetensors(filename, _as_list(identities))
+    f = SealedSafetensors(filename, _as_list(identities), threads=threads)
     try:
         with f.naming():
             dtypes = {n: _torch_dtype(t.dtype) for n, t in f.layout.tensors.items()}

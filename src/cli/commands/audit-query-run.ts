@@ -11,8 +11,8 @@ import {
   queryDatabase,
 } from "../../service/index.js";
 import { print } from "../output.js";
+import { serviceDbUrl } from "../service-db.js";
 import { remoteServer } from "./audit-remote.js";
-import { serviceDbUrl } from "./serve.js";
 import { intFlag, withClient } from "./service-shared.js";
 
 const OUTCOMES = ["allowed", "denied", "error", "alert"];

@@ -1,22 +1,22 @@
 import type { Command } from "commander";
-import { withOutputStream } from "../../engine/index.js";
 import { jsonSafe } from "../../format/printable.js";
-import {
-  apiSource,
-  exportAuditLog,
-  newestAnchorLine,
-  openDatabase,
-  type VerifyResult,
-  verifyAuditLog,
-  verifyAuditSource,
-} from "../../service/index.js";
+import type { VerifyResult } from "../../service/index.js";
 import { EXIT } from "../exit-codes.js";
 import { checkOutput, printJson } from "../options.js";
 import { say } from "../output.js";
 import { registerAuditQuery } from "./audit-query.js";
 import { remoteServer } from "./audit-remote.js";
-import { serviceDbUrl } from "./serve.js";
 import { intFlag, withClient } from "./service-shared.js";
+
+/** The key service (Fastify, database drivers, Cedar): loaded only when a subcommand runs. */
+const keyService = () => import("../../service/index.js");
+
+/** The database --db (or the default) names, opened. */
+async function openServiceDb(flag: string | undefined) {
+  const { openDatabase } = await keyService();
+  const { serviceDbUrl } = await import("../service-db.js");
+  return openDatabase(serviceDbUrl(flag));
+}
 
 function printSummary(r: VerifyResult, remote: string | null): void {
   for (const p of r.problems) say(`audit: ${p}`); // problems quote entries: escaped
@@ -73,11 +73,12 @@ export function registerAudit(program: Command): void {
           ? { maxUnsigned: intFlag("--max-unsigned", o.maxUnsigned, 0, 1_000_000) }
           : {}),
       };
+      const { apiSource, verifyAuditLog, verifyAuditSource } = await keyService();
       const remote = remoteServer(cmd, o.db);
       let r: VerifyResult;
       if (remote) r = await withClient(cmd, (c) => verifyAuditSource(apiSource(c), opts));
       else {
-        const d = await openDatabase(serviceDbUrl(o.db));
+        const d = await openServiceDb(o.db);
         r = await verifyAuditLog(d, opts).finally(() => d.close());
       }
       if (remote && !r.pinned)
@@ -102,7 +103,8 @@ export function registerAudit(program: Command): void {
       "\nExample:\n  tensorseal audit checkpoint --public-key KEY >> /mnt/worm/tensorseal-checkpoints.jsonl   # from cron",
     )
     .action(async (o) => {
-      const d = await openDatabase(serviceDbUrl(o.db));
+      const { newestAnchorLine } = await keyService();
+      const d = await openServiceDb(o.db);
       const { line } = await newestAnchorLine(
         d,
         o.publicKey ? { publicKey: o.publicKey } : {},
@@ -122,7 +124,9 @@ export function registerAudit(program: Command): void {
     )
     .action(async (o) => {
       if (o.output !== "-") checkOutput(o.output, o.force);
-      const d = await openDatabase(serviceDbUrl(o.db));
+      const { exportAuditLog } = await keyService();
+      const { withOutputStream } = await import("../../engine/output.js");
+      const d = await openServiceDb(o.db);
       // Entries quote principals and names: jsonSafe escapes bidi and C1 characters in them
       // (the parsed values are unchanged).
       const write = async (out: NodeJS.WritableStream) => {

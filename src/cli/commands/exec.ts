@@ -1,11 +1,8 @@
-import type { Command } from "commander";
-import { inspectFile } from "../../engine/index.js";
-import { fail } from "../../format/errors.js";
-import { ExecError, execWithSealedModels, parseModelSpec } from "../../integrations/exec.js";
-import { identitiesFor } from "../keys-context.js";
+/**
+ * `tensorseal exec`: its flags and help; the implementation (actions/exec.ts) loads when it runs.
+ */
+import type { Command, OptionValues } from "commander";
 import { collect } from "../options.js";
-import { say } from "../output.js";
-import { progressBar } from "../terminal.js";
 import { identityOptions } from "./shared.js";
 
 export function registerExec(program: Command): void {
@@ -39,23 +36,7 @@ export function registerExec(program: Command): void {
       "after",
       "\nThe command gets TENSORSEAL_MODEL (first --model) and TENSORSEAL_MODEL_<NAME>, and only an\nallow-listed environment (PATH, HOME, locale, CUDA_*, HF_*, PYTHON*, ...; docs/INTEGRATIONS.md);\nvariables that unlock keys are never passed. Its exit code is passed through (128+N when\nsignal N killed it; 127: command not found, 126: not executable). If tensorseal is killed,\nthe command's process group is killed and the plaintext wiped.\n\nExamples:\n  tensorseal exec -m llama.gguf.tseal -- llama-server -m {model}\n  tensorseal exec -m Llama-3-8B.sealed:llm --env HF_TOKEN -- vllm serve {llm}\n  tensorseal exec -m w.safetensors.tseal -- python infer.py --weights {model}",
     )
-    .action(async (command: string[], o) => {
-      const grace = Number(o.grace);
-      if (!Number.isFinite(grace) || grace < 0) fail("E_USAGE", "--grace expects seconds >= 0");
-      try {
-        process.exitCode = await execWithSealedModels({
-          models: (o.model as string[]).map(parseModelSpec),
-          command,
-          tmpfs: o.tmpfs,
-          graceMs: grace * 1000,
-          envAllow: (o.env as string[] | undefined) ?? [],
-          identitiesFor: async (file) => identitiesFor(await inspectFile(file), o),
-          progress: progressBar("opening"), // erased before the command starts
-        });
-      } catch (e) {
-        if (!(e instanceof ExecError)) throw e;
-        say(`error: ${e.message}`);
-        process.exitCode = e.exitCode;
-      }
-    });
+    .action(async (command: string[], o: OptionValues) =>
+      (await import("../actions/exec.js")).exec(command, o),
+    );
 }

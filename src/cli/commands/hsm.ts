@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { loadProvider, PKCS11_PROVIDER } from "../../keys/index.js";
 import { printJson } from "../options.js";
 import { print, say } from "../output.js";
 
@@ -17,6 +16,7 @@ export function registerHsm(program: Command): void {
       "\nExample:\n  TENSORSEAL_PKCS11_PIN_FILE=~/.hsm-pin tensorseal hsm create-key prod-hsm/models\n  tensorseal seal model.safetensors -r pkcs11:prod-hsm/models",
     )
     .action(async (ref: string, o) => {
+      const { loadProvider, PKCS11_PROVIDER } = await import("../../keys/provider.js");
       const provider = await loadProvider(PKCS11_PROVIDER);
       const keyRef = await provider.generateKey!(ref);
       const recipient = `${PKCS11_PROVIDER}:${keyRef}`;

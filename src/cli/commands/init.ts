@@ -1,8 +1,7 @@
-import type { Command } from "commander";
-import { Keystore } from "../../keys/index.js";
-import { homeDir, keystoreUnlock } from "../keys-context.js";
-import { printJson } from "../options.js";
-import { say } from "../output.js";
+/**
+ * `tensorseal init`: its flags and help; the implementation (actions/init.ts) loads when it runs.
+ */
+import type { Command, OptionValues } from "commander";
 
 export function registerInit(program: Command): void {
   program
@@ -13,11 +12,5 @@ export function registerInit(program: Command): void {
       "after",
       "\nThe root key is sealed by a passphrase (TENSORSEAL_KEYSTORE_PASSPHRASE or a prompt), or read\nfrom TENSORSEAL_ROOT_KEY_FILE (32 raw bytes or 64 hex characters) for automation.\nThe keystore lives in $TENSORSEAL_HOME (default ~/.tensorseal).\n\nExample:\n  TENSORSEAL_ROOT_KEY_FILE=/run/secrets/root.key tensorseal init",
     )
-    .action(async (o) => {
-      const home = homeDir();
-      const ks = await Keystore.init(home, await keystoreUnlock({ confirm: true }));
-      await ks.createKey("default");
-      if (o.json) printJson({ home, keys: ["default"] });
-      else say(`created keystore in ${home} with key "default"`);
-    });
+    .action(async (o: OptionValues) => (await import("../actions/init.js")).init(o));
 }

@@ -34,7 +34,7 @@ Examples:
   tensorseal inventory --server https://keys.example.com:8443 models/`,
     )
     .action(async (paths: string[], o, cmd: Command) => {
-      const { inventoryCommand } = await import("./inventory-run.js");
+      const { inventoryCommand } = await import("../actions/inventory.js");
       await inventoryCommand(paths, { ...o, server: cmd.optsWithGlobals().server });
     });
 }

@@ -1,8 +1,11 @@
+/**
+ * `tensorseal keys ...`: KEK lifecycle commands. Small enough to keep their actions here; the
+ * keystore (and with it the keys layer) loads only when one runs.
+ */
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
 import { printable } from "../../format/printable.js";
-import type { KeyInfo, KeySettings } from "../../keys/index.js";
-import { openKeystore } from "../keys-context.js";
+import type { KeyInfo, KeySettings, Keystore } from "../../keys/index.js";
 import { printJson } from "../options.js";
 import { print } from "../output.js";
 
@@ -151,7 +154,10 @@ export function registerKeys(program: Command): void {
     });
 }
 
-type Keystore = Awaited<ReturnType<typeof openKeystore>>;
+/** The keystore, loaded with the keys layer only when a subcommand runs (start-up stays light). */
+async function openKeystore(): Promise<Keystore> {
+  return (await import("../keys-context.js")).openKeystore();
+}
 
 function versionCommand(
   keys: Command,

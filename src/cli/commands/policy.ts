@@ -1,13 +1,8 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
-import {
-  Authorizer,
-  type AuthzRequest,
-  type AuthzResource,
-  isSensitivity,
-  SENSITIVITIES,
-} from "../../service/index.js";
+import { isSensitivity, SENSITIVITIES } from "../../service/authz/attributes.js";
+import type { AuthzRequest, AuthzResource } from "../../service/index.js";
 import { printJson } from "../options.js";
 import { print } from "../output.js";
 
@@ -150,6 +145,8 @@ Resources: {"type": "Key", name, labels, sensitivity, artifact?} (artifact = the
 Examples:\n  tensorseal policy test --policy policies/ --request samples.json\n  tensorseal policy test --request samples.json   # the built-in scope policies`,
     )
     .action(async (o: { policy?: string; request: string; json?: boolean }) => {
+      // Cedar (a wasm module) loads only when a policy is evaluated.
+      const { Authorizer } = await import("../../service/authz/cedar.js");
       const authz = o.policy ? await Authorizer.fromDir(o.policy) : Authorizer.default();
       let text: string;
       try {

@@ -1,20 +1,10 @@
-import type { Command } from "commander";
-import { inspectFile, rewrapFile } from "../../engine/index.js";
-import { fail, isTensorSealError } from "../../format/errors.js";
-import {
-  type CampaignResult,
-  DEFAULT_JOURNAL,
-  type FoundFiles,
-  findSealedFiles,
-  rewrapToLatest,
-  ServiceToLatest,
-  type SkippedFile,
-} from "../../keys/index.js";
-import { configuredService, identitiesFor, openKeystore, recipientsFor } from "../keys-context.js";
-import { collect, printJson } from "../options.js";
-import { say } from "../output.js";
-import { planRewrap, rewrapPurpose } from "../rewrap-plan.js";
-import { progressBar } from "../terminal.js";
+/**
+ * `tensorseal rewrap`: its flags and help; the implementation (actions/rewrap.ts) loads when it
+ * runs.
+ */
+import type { Command, OptionValues } from "commander";
+import { DEFAULT_JOURNAL } from "../../keys/campaign-defaults.js";
+import { collect } from "../options.js";
 import { identityOptions } from "./shared.js";
 
 export function registerRewrap(program: Command): void {
@@ -51,95 +41,7 @@ export function registerRewrap(program: Command): void {
       "after",
       "\nExamples:\n  tensorseal rewrap model.tseal --add-recipient tseal1...\n  tensorseal rewrap model.tseal --remove-recipient tseal1... --remove-recipient passphrase\n  tensorseal keys rotate default && tensorseal rewrap --to-latest models/ 'ckpt/**/*.tseal'\n  tensorseal rewrap --to-latest --manifest fleet.txt --journal /var/tmp/rotation.jsonl --json\n\n--to-latest alone runs a campaign: parallel, resumable (rerun the same command after a\ncrash), with a summary `rewrapped N, already current M, failed K`; exit 1 if any failed.\nEvery rewrap first clears a header slot an interrupted rewrap left behind, and says so.",
     )
-    .action(async (paths: string[], o) => {
-      if (!o.addRecipient && !o.removeRecipient && !o.toLatest) {
-        fail("E_USAGE", "nothing to do: pass --add-recipient, --remove-recipient or --to-latest");
-      }
-      if (paths.length === 0 && !o.manifest)
-        fail("E_USAGE", "no file given: pass PATHS or --manifest FILE");
-      const found = await findSealedFiles(paths, o.manifest ?? []);
-      if (o.toLatest && !o.addRecipient && !o.removeRecipient) return campaign(found, o);
-      const add = o.addRecipient ? await recipientsFor({ recipient: o.addRecipient }) : [];
-      const keystore = o.toLatest ? await openKeystore() : null;
-      const client = o.toLatest ? configuredService() : null;
-      const service = client ? new ServiceToLatest(client) : null;
-      const purpose = rewrapPurpose(o);
-      const results: {
-        file: string;
-        ok: boolean;
-        changed?: boolean;
-        generation?: number;
-        cleared?: string | null;
-        error?: string;
-      }[] = [];
-      const { files } = found;
-      const unchangedWhy = o.addRecipient
-        ? "nothing to change"
-        : "nothing to change (no stanza matches what --remove-recipient names: already removed?)";
-      for (const file of files) {
-        try {
-          const identities = await identitiesFor(await inspectFile(file), o, purpose);
-          const edit = planRewrap({ add, remove: o.removeRecipient ?? [], keystore, service });
-          const r = await rewrapFile(file, { identities, edit });
-          results.push({
-            file,
-            ok: true,
-            changed: r.changed,
-            generation: r.generation,
-            cleared: r.cleared,
-          });
-        } catch (e) {
-          if (!isTensorSealError(e) || (files.length === 1 && found.skipped.length === 0)) throw e;
-          results.push({ file, ok: false, error: e.file === file ? e.detail : e.message });
-        }
-      }
-      if (o.json) printJson({ results, skipped: found.skipped });
-      else {
-        printSkipped(found.skipped);
-        for (const r of results) {
-          const what = !r.ok ? "FAILED" : r.changed ? "rewrapped" : "unchanged";
-          const why = r.error ?? (r.changed ? "" : unchangedWhy);
-          say(`${what} ${r.file}${why ? `: ${why}` : ""}`);
-        }
-        if (files.length === 0) say(`no sealed file found (${found.skipped.length} skipped)`);
-      }
-      if (results.some((r) => !r.ok)) process.exitCode = 1;
-    });
-}
-
-function printSkipped(skipped: readonly SkippedFile[]): void {
-  for (const s of skipped) say(`skipped ${s.file}: ${s.reason}`);
-}
-
-async function campaign(found: FoundFiles, o: Record<string, unknown>): Promise<void> {
-  const concurrency = Number(o.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
-    fail("E_USAGE", "--concurrency must be 1..256");
-  }
-  const ks = await openKeystore();
-  const extra = o.identity || o.passphrase || o.passphraseFile ? await identitiesFor(null, o) : [];
-  const bar = progressBar("rewrapping", { unit: "items" });
-  const r: CampaignResult = await rewrapToLatest(ks, {
-    files: found.files,
-    skipped: found.skipped,
-    journal: (o.journal as string | undefined) ?? DEFAULT_JOURNAL,
-    concurrency,
-    // The keystore and the key service are added by the campaign itself.
-    identities: extra.filter((i) => !i.id.startsWith("keystore:") && !i.id.startsWith("service:")),
-    service: configuredService(),
-    onProgress: bar.update,
-  });
-  bar.done();
-  if (o.json) printJson(r);
-  else {
-    printSkipped(r.skippedFiles);
-    for (const f of r.failures) say(`FAILED ${f.file}: ${f.error}`);
-    const n = found.files.length;
-    say(
-      `${n} file${n === 1 ? "" : "s"}: rewrapped ${r.rewrapped}, already current ${r.current}, failed ${r.failed}${r.resumed ? ` (${r.resumed} from the journal of an interrupted run)` : ""}${r.cleared ? `; ${r.cleared} only had a leftover header slot of an interrupted rewrap cleared` : ""}${r.skipped ? `; skipped ${r.skipped}` : ""}`,
+    .action(async (paths: string[], o: OptionValues) =>
+      (await import("../actions/rewrap.js")).rewrap(paths, o),
     );
-    if (r.journalKept)
-      say("the journal is kept: fix the failures and rerun the same command to retry only them");
-  }
-  if (r.failed > 0) process.exitCode = 1;
 }

@@ -1,9 +1,9 @@
-import type { Command } from "commander";
-import { sealModelDir } from "../../integrations/model-dir/index.js";
-import { recipientsFor } from "../keys-context.js";
-import { collect, parsePairs, parseSize, printJson } from "../options.js";
-import { say } from "../output.js";
-import { progressBar } from "../terminal.js";
+/**
+ * `tensorseal seal-dir`: its flags and help; the implementation (actions/seal-dir.ts) loads when
+ * it runs.
+ */
+import type { Command, OptionValues } from "commander";
+import { collect } from "../options.js";
 
 export function registerSealDir(program: Command): void {
   program
@@ -27,19 +27,7 @@ export function registerSealDir(program: Command): void {
       "after",
       "\nEach file becomes OUT/<path>.tseal, bound to its path and to this model by its encryption\ncontext; OUT/tensorseal-manifest.json.tseal lists every path, size and SHA-256.\n\nExamples:\n  tensorseal seal-dir ./Llama-3-8B -o ./Llama-3-8B.sealed\n  tensorseal seal-dir ./Llama-3-8B -o ./Llama-3-8B.sealed -r tseal1... -l team=ml",
     )
-    .action(async (dir: string, o) => {
-      const opts = {
-        recipients: await recipientsFor(o),
-        chunkSize: parseSize(o.chunkSize),
-        context: parsePairs(o.context, "--context"),
-        labels: parsePairs(o.label, "--label"),
-      };
-      const bar = progressBar("sealing");
-      const result = await sealModelDir(dir, o.output, { ...opts, onProgress: bar.update }).finally(
-        () => bar.done(),
-      );
-      if (o.json) printJson({ output: o.output, ...result });
-      else
-        say(`sealed ${result.files.length} files of ${dir} -> ${o.output} (model ${result.model})`);
-    });
+    .action(async (dir: string, o: OptionValues) =>
+      (await import("../actions/seal-dir.js")).sealDir(dir, o),
+    );
 }

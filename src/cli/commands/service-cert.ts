@@ -7,25 +7,20 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
-import {
-  issueClientCert,
-  loadDevCa,
-  normalizeFingerprint,
-  openDatabase,
-  parseSpiffeId,
-  RevokedCertRepo,
-  writeClientCert,
-} from "../../service/index.js";
-import { homeDir } from "../keys-context.js";
+import type { RevokedCertRepo } from "../../service/index.js";
 import { printJson } from "../options.js";
 import { say } from "../output.js";
-import { serviceDbUrl } from "./serve.js";
 import { intFlag, serviceGroup } from "./service-shared.js";
+
+/** The key service (Fastify, database drivers, Cedar): loaded only when a subcommand runs. */
+const keyService = () => import("../../service/index.js");
 
 async function withRevoked<T>(
   db: string | undefined,
   f: (r: RevokedCertRepo) => Promise<T>,
 ): Promise<T> {
+  const { openDatabase, RevokedCertRepo } = await keyService();
+  const { serviceDbUrl } = await import("../service-db.js");
   const d = await openDatabase(serviceDbUrl(db));
   try {
     return await f(new RevokedCertRepo(d));
@@ -51,6 +46,8 @@ export function registerServiceCert(program: Command): void {
       "\nExample:\n  tensorseal service cert issue --spiffe-id spiffe://dev.local/ns/ml/sa/loader -o ./id\n  TENSORSEAL_SERVER_CERT=id/client.pem TENSORSEAL_SERVER_KEY=id/client.key tensorseal open m.tseal",
     )
     .action(async (o) => {
+      const { issueClientCert, loadDevCa, parseSpiffeId, writeClientCert } = await keyService();
+      const { homeDir } = await import("../keys-context.js");
       const id = parseSpiffeId(o.spiffeId);
       if ("invalid" in id) fail("E_USAGE", `--spiffe-id ${o.spiffeId}: ${id.invalid}`);
       const days = intFlag("--days", o.days, 1, 825);
@@ -84,6 +81,7 @@ export function registerServiceCert(program: Command): void {
       "\nThe fingerprint is what `service cert issue` printed, or what openssl prints for the\ncertificate (colons allowed).\n\nExample:\n  tensorseal service cert revoke \"$(openssl x509 -in id/client.pem -noout -fingerprint -sha256 | cut -d= -f2)\" --reason 'laptop lost'",
     )
     .action(async (fingerprint: string, o) => {
+      const { normalizeFingerprint } = await keyService();
       const fp = normalizeFingerprint(fingerprint);
       if (!fp)
         fail("E_USAGE", "a fingerprint is the SHA-256 of the certificate's DER: 64 hex digits");

@@ -5,8 +5,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { formatShare } from "../../keys/root-shares.js";
-import { readServiceRootKey, splitServiceRoot } from "../../service/index.js";
 import { printJson } from "../options.js";
 import { say } from "../output.js";
 import { intFlag, serviceGroup } from "./service-shared.js";
@@ -35,6 +33,8 @@ export function registerServiceRoot(program: Command): void {
         out: string;
         json?: boolean;
       }) => {
+        const { formatShare } = await import("../../keys/root-shares.js");
+        const { readServiceRootKey, splitServiceRoot } = await import("../../service/index.js");
         const n = intFlag("--shares", o.shares, 2, 255);
         const m = intFlag("--threshold", o.threshold, 2, n);
         const root = await readServiceRootKey(o.rootKeyFile);

@@ -1,7 +1,7 @@
 /** What the `service ...` subcommands share: their command group, and the HTTPS client. */
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
-import { type ServiceClient, serviceClientFromEnv } from "../../keys/service/index.js";
+import type { ServiceClient } from "../../keys/service/index.js";
 
 /** The `service` command group, created by whichever subcommand registers first. */
 export function serviceGroup(program: Command): Command {
@@ -11,8 +11,12 @@ export function serviceGroup(program: Command): Command {
   );
 }
 
-/** The service client (--server or TENSORSEAL_SERVER) for `f`, closed afterwards. */
+/**
+ * The service client (--server or TENSORSEAL_SERVER) for `f`, closed afterwards. The client
+ * loads only when a subcommand runs: registering these commands costs no start-up.
+ */
 export async function withClient<T>(cmd: Command, f: (c: ServiceClient) => Promise<T>): Promise<T> {
+  const { serviceClientFromEnv } = await import("../../keys/service/index.js");
   const url = (cmd.optsWithGlobals().server as string | undefined) ?? process.env.TENSORSEAL_SERVER;
   const client = serviceClientFromEnv(url);
   if (!client) return fail("E_USAGE", "no key service: give --server URL or TENSORSEAL_SERVER");

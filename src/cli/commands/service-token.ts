@@ -1,11 +1,16 @@
 import type { Command } from "commander";
 import { fail } from "../../format/errors.js";
-import { openDatabase, parseScopes, SCOPES, TokenRepo } from "../../service/index.js";
+import { SCOPES } from "../../service/auth/principal.js";
+import type { TokenRepo } from "../../service/index.js";
 import { printJson } from "../options.js";
 import { say } from "../output.js";
-import { serviceDbUrl } from "./serve.js";
+
+/** The key service (Fastify, database drivers, Cedar): loaded only when a subcommand runs. */
+const keyService = () => import("../../service/index.js");
 
 async function withTokens<T>(db: string | undefined, f: (t: TokenRepo) => Promise<T>): Promise<T> {
+  const { openDatabase, TokenRepo } = await keyService();
+  const { serviceDbUrl } = await import("../service-db.js");
   const d = await openDatabase(serviceDbUrl(db));
   try {
     return await f(new TokenRepo(d));
@@ -34,6 +39,7 @@ export function registerServiceToken(program: Command): void {
       "\nExamples:\n  tensorseal service token create --scope admin --label ops > admin.token\n  tensorseal service token create --scope wrap,unwrap --label trainer --db postgres://ts@db/tensorseal",
     )
     .action(async (o) => {
+      const { parseScopes } = await keyService();
       let scopes: ReturnType<typeof parseScopes>;
       try {
         scopes = parseScopes(o.scope);

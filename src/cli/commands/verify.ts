@@ -1,24 +1,10 @@
-import type { Command } from "commander";
-import { inspectFile, verifyFile } from "../../engine/index.js";
-import { isTensorSealError, type TensorSealError } from "../../format/errors.js";
-import { leftoverMessage } from "../describe.js";
-import { EXIT, exitCodeFor } from "../exit-codes.js";
-import { identitiesFor } from "../keys-context.js";
-import { checkSealedInput, printJson } from "../options.js";
-import { print } from "../output.js";
-import { progressBar } from "../terminal.js";
+/**
+ * `tensorseal verify`: its flags and help; the implementation (actions/verify.ts) loads when it
+ * runs.
+ */
+import type { Command, OptionValues } from "commander";
+import { EXIT } from "../exit-codes.js";
 import { identityOptions } from "./shared.js";
-
-interface Verdict {
-  file: string;
-  ok: boolean;
-  /** Authentic, but the other header slot holds a leftover of an interrupted rewrap. */
-  leftoverSlot?: "stale" | "damaged";
-  /** What the leftover means and how to clear it. */
-  warning?: string;
-  error?: string;
-  code?: string;
-}
 
 export function registerVerify(program: Command): void {
   identityOptions(
@@ -35,50 +21,7 @@ export function registerVerify(program: Command): void {
       "after",
       `\nExit ${EXIT.ok} when every file is authentic and clean; a failing file's own code (${EXIT.authentication} when it is\nnot authentic, ${EXIT.noKey} without a key...); ${EXIT.leftoverSlot} when all are authentic but one still carries a header\nslot left by an interrupted rewrap (STALE): a rewrap of that file clears it.\n\nExamples:\n  tensorseal verify model.safetensors.tseal\n  tensorseal verify --json ckpt/*.tseal`,
     )
-    .action(async (files: string[], o) => {
-      const results: Verdict[] = [];
-      let failure: TensorSealError | null = null;
-      for (const [i, file] of files.entries()) {
-        const label = files.length > 1 ? `verifying ${i + 1}/${files.length}` : "verifying";
-        const bar = progressBar(label);
-        try {
-          checkSealedInput(file);
-          const header = await inspectFile(file);
-          const identities = await identitiesFor(header, o);
-          await verifyFile(file, { identities, onProgress: (d, t) => bar.update(d, t, file) });
-          const leftover = header.inactiveSlot.kind;
-          results.push({
-            file,
-            ok: true,
-            ...(leftover !== "empty" && {
-              leftoverSlot: leftover,
-              warning: leftoverMessage(header),
-            }),
-          });
-        } catch (e) {
-          // One file alone fails as any command does; in a list, the others are still checked.
-          if (!isTensorSealError(e) || (files.length === 1 && !o.json)) throw e;
-          failure ??= e;
-          results.push({
-            file,
-            ok: false,
-            code: e.code,
-            error: e.file === file ? e.detail : e.message,
-          });
-        } finally {
-          bar.done();
-        }
-      }
-      if (o.json) printJson(results);
-      else for (const r of results) print(line(r));
-      // The first failure's own exit code (5 tampered, 4 no key, 7 unreadable...) wins.
-      if (failure) process.exitCode = exitCodeFor(failure.code);
-      else if (results.some((r) => r.leftoverSlot)) process.exitCode = EXIT.leftoverSlot;
-    });
-}
-
-function line(r: Verdict): string {
-  if (!r.ok) return `FAIL  ${r.file}: ${r.error}`;
-  if (!r.leftoverSlot) return `OK    ${r.file}`;
-  return `STALE ${r.file}: authentic, but ${r.warning}`;
+    .action(async (files: string[], o: OptionValues) =>
+      (await import("../actions/verify.js")).verify(files, o),
+    );
 }

@@ -9,10 +9,9 @@ import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import type { ArtifactsTable, Database } from "../db/schema.js";
 import { ServiceError } from "../errors.js";
+import { ARTIFACT_ID_PATTERN, DIGEST_PATTERN, LABEL_KEY_PATTERN } from "../patterns.js";
 
-export const ARTIFACT_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$";
-export const LABEL_KEY_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$";
-export const DIGEST_PATTERN = "^sha256:[0-9a-f]{64}$";
+export { ARTIFACT_ID_PATTERN, DIGEST_PATTERN, LABEL_KEY_PATTERN };
 /** A value of the reserved `sensitivity` label must name a level (authz/attributes.ts). */
 export const SENSITIVITY_LABEL = "sensitivity";
 export const LIST_MAX = 1000;

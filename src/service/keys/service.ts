@@ -14,11 +14,13 @@ import {
 } from "../../keys/service/index.js";
 import { isSensitivity, SENSITIVITIES } from "../authz/attributes.js";
 import { ServiceError } from "../errors.js";
+import { KEY_NAME_PATTERN } from "../patterns.js";
 import type { ServerState } from "../state.js";
 import type { KeyMeta, KeyMetadata, KeyRepo, KeyRow } from "./repo.js";
 import { openSecret, sealSecret } from "./sealing.js";
 
-export const KEY_NAME_PATTERN = "^[A-Za-z0-9._-]{1,128}$";
+export { KEY_NAME_PATTERN };
+
 const NAME_RE = new RegExp(KEY_NAME_PATTERN);
 
 export interface Unwrapped {

@@ -78,6 +78,12 @@ class ChunkCipher:
         c._base = int.from_bytes(c.base_nonce, "big")
         return c
 
+    def copy(self) -> ChunkCipher:
+        """The same keys in a new AEAD object (one per worker thread, nothing shared)."""
+        c = ChunkCipher.raw(self.aead_key, self.base_nonce)
+        c.commitment = self.commitment
+        return c
+
     def check_commitment(self, stored: bytes) -> None:
         """Constant-time; ``E_COMMITMENT`` on mismatch. Done before any chunk is decrypted."""
         if len(stored) != COMMITMENT_SIZE or not hmac.compare_digest(self.commitment, bytes(stored)):

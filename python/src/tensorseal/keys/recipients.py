@@ -3,13 +3,17 @@ X25519), ``kek:NAME`` (keystore) and ``service:NAME`` (the key service)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import fail
 from ..format.stanza import Recipient
-from .keystore import Keystore
-from .service import ServiceClient, ServiceRecipient
 from .x25519 import RECIPIENT_HRP, X25519Recipient
 from .xwing import RECIPIENT_HRP as PQ_RECIPIENT_HRP
 from .xwing import XWingRecipient
+
+if TYPE_CHECKING:
+    from .keystore import Keystore
+    from .service import ServiceClient
 
 
 def parse_recipient(s: str, keystore: Keystore | None = None, service: ServiceClient | None = None) -> Recipient:
@@ -33,6 +37,8 @@ def parse_recipient(s: str, keystore: Keystore | None = None, service: ServiceCl
             fail("E_USAGE", f"recipient {s} needs the local keystore: pass keystore=Keystore.open(...)")
         return keystore.recipient(s[4:])
     if s.startswith("service:"):
+        from .service import ServiceClient, ServiceRecipient
+
         return ServiceRecipient(service or ServiceClient.from_env(), None, s[8:])
     # tseal1pq1... first: it also starts with the X25519 prefix tseal1.
     if s.lower().startswith(PQ_RECIPIENT_HRP + "1"):

@@ -1,11 +1,11 @@
 /** `serve`'s flags: their definitions and defaults, and their parsed shape. */
 import type { Command } from "commander";
-import {
-  ANOMALY_DEFAULTS,
-  DEFAULT_CHECKPOINT_INTERVAL_S,
-  DEFAULT_NONCE_TTL_MS,
-  DEFAULT_TIMEOUTS,
-} from "../../../service/index.js";
+// Defaults straight from their (dependency-free) modules: the service itself loads only when
+// `serve` runs.
+import { ANOMALY_DEFAULTS } from "../../../service/anomaly/options.js";
+import { DEFAULT_NONCE_TTL_MS } from "../../../service/attest/nonces.js";
+import { DEFAULT_CHECKPOINT_INTERVAL_S } from "../../../service/audit/timed.js";
+import { DEFAULT_TIMEOUTS } from "../../../service/timeouts.js";
 
 /** What commander hands the action: numbers stay strings until each feature checks them. */
 export interface ServeFlags {

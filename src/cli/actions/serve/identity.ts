@@ -9,8 +9,8 @@ import {
   type JwtOptions,
   loadKeySet,
 } from "../../../service/index.js";
-import { intFlag } from "../service-shared.js";
-import type { ServeFlags } from "./flags.js";
+import type { ServeFlags } from "../../commands/serve/flags.js";
+import { intFlag } from "../../commands/service-shared.js";
 
 /** The flag combinations and --nonce-ttl; returns the nonce lifetime in seconds. */
 export function checkIdentityFlags(o: ServeFlags): number {

@@ -8,7 +8,7 @@ import {
   readServiceRootKey,
   recoverServiceRoot,
 } from "../../../service/index.js";
-import type { ServeFlags } from "./flags.js";
+import type { ServeFlags } from "../../commands/serve/flags.js";
 
 export interface RootSettings {
   /** The caller zeroes it once buildServer has derived its keys. */

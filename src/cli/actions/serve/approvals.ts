@@ -5,8 +5,8 @@ import {
   parseApprovalSpec,
   type WebhookOptions,
 } from "../../../service/index.js";
-import { decimalFlag } from "../service-shared.js";
-import type { ServeFlags } from "./flags.js";
+import type { ServeFlags } from "../../commands/serve/flags.js";
+import { decimalFlag } from "../../commands/service-shared.js";
 import { webhookFlags } from "./webhook.js";
 
 export interface ApprovalSettings {

@@ -9,8 +9,8 @@ import {
   SpiffeRoles,
   spiffeTrustDomainOrThrow,
 } from "../../../service/index.js";
+import type { ServeFlags } from "../../commands/serve/flags.js";
 import { homeDir } from "../../keys-context.js";
-import type { ServeFlags } from "./flags.js";
 
 export function parseListen(s: string): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(s);

@@ -7,12 +7,12 @@ import { DEFAULT_ROTATION_SECONDS } from "../../doctor/check-rotation.js";
 import { fail } from "../../format/errors.js";
 import { runInventory, tableRows } from "../../inventory/index.js";
 import { defaultHome } from "../../keys/index.js";
+import { parseDuration } from "../commands/keys.js";
 import { describeStanza } from "../describe.js";
 import { keystoreOptions } from "../keys-context.js";
 import { printJson } from "../options.js";
 import { printRow } from "../output.js";
 import { doctorConfig } from "../project-config.js";
-import { parseDuration } from "./keys.js";
 
 export interface InventoryFlags {
   format: string;

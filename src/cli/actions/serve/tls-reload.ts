@@ -8,7 +8,7 @@
  */
 import { unwatchFile, watchFile } from "node:fs";
 import type { FastifyInstance } from "fastify";
-import type { ServeFlags } from "./flags.js";
+import type { ServeFlags } from "../../commands/serve/flags.js";
 import { tlsSettings } from "./tls.js";
 
 /** How often the files are checked; a change is acted on once the files are quiet. */

@@ -1,8 +1,8 @@
 /** --batch-max and the connection timeouts (--request-timeout, --headers-timeout, ...). */
 import { fail } from "../../../format/errors.js";
 import type { ServerOptions } from "../../../service/index.js";
-import { intFlag } from "../service-shared.js";
-import type { ServeFlags } from "./flags.js";
+import type { ServeFlags } from "../../commands/serve/flags.js";
+import { intFlag } from "../../commands/service-shared.js";
 
 export interface LimitSettings {
   readonly batchMax: number;

@@ -2,8 +2,8 @@
 import { open } from "node:fs/promises";
 import { fail } from "../../../format/errors.js";
 import { type AnchorOptions, checkAnchorUrl } from "../../../service/index.js";
-import { intFlag } from "../service-shared.js";
-import type { ServeFlags } from "./flags.js";
+import type { ServeFlags } from "../../commands/serve/flags.js";
+import { intFlag } from "../../commands/service-shared.js";
 
 export interface CheckpointSettings {
   readonly checkpointIntervalS: number;

@@ -1,8 +1,8 @@
 /** Anomaly detection (--anomaly-*, --no-anomaly) and its alert webhook (--alert-webhook*). */
 import { fail } from "../../../format/errors.js";
 import type { AnomalyOptions } from "../../../service/index.js";
-import { decimalFlag, intFlag } from "../service-shared.js";
-import type { ServeFlags } from "./flags.js";
+import type { ServeFlags } from "../../commands/serve/flags.js";
+import { decimalFlag, intFlag } from "../../commands/service-shared.js";
 import { webhookFlags } from "./webhook.js";
 
 /** The anomaly flags as buildServer options (undefined: off); usage errors before anything listens. */

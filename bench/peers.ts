@@ -1,0 +1,268 @@
+/**
+ * `npm run bench:peers`: whole processes (start-up included) against peers, the table of issue
+ * 11. Each path runs TensorSeal and its peers in alternation (TensorSeal, peer, peer, TensorSeal,
+ * ...), BENCH_RUNS times (default 5, at least 5 for a recorded figure); medians and min–max, and
+ * each peer's ratio to TensorSeal in the same run (peer time / TensorSeal time: above 1x
+ * TensorSeal is faster). Peak RSS of the whole command (GNU time -v's maximum resident set: the
+ * largest process of a pipeline).
+ *   - seal / open to /dev/null through stdout, vs age (and gpg, openssl enc for seal)
+ *   - through pipes (`cat F | ... | cat > /dev/null`), vs age in the same pipe and `cat | cat | cat`
+ *   - file to file with fsync (tensorseal fsyncs its output), vs `cp` + `sync FILE` and age + sync
+ * Installs nothing: `bash scripts/setup-bench-peers.sh` installs age, gnupg, openssl and GNU
+ * time from Debian; a peer that is missing is skipped with a note.
+ * Env: BENCH_SIZE_MIB (default 1024), BENCH_RUNS (default 5).
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const sizeMiB = Number(process.env.BENCH_SIZE_MIB ?? 1024);
+const runs = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
+const dir = resolve(here, "../../.bench-tmp/peers");
+const cli = `${q(process.execPath)} ${q(resolve(here, "../src/cli/main.js"))}`;
+const GNU_TIME = "/usr/bin/time";
+
+function q(s: string): string {
+  return `'${s.replaceAll("'", "'\\''")}'`;
+}
+
+function has(tool: string): boolean {
+  return spawnSync("bash", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status === 0;
+}
+
+const hasGnuTime = spawnSync(GNU_TIME, ["--version"], { stdio: "ignore" }).status === 0;
+
+interface Sample {
+  seconds: number;
+  rssMiB: number | null;
+}
+
+/** One whole command under bash (pipefail), wall clock around it; `prep` runs off the clock. */
+function measure(cmd: string, prep?: string): Sample {
+  if (prep) execFileSync("bash", ["-c", prep], { stdio: "inherit" });
+  const rssFile = join(dir, "rss.txt");
+  const argv = hasGnuTime
+    ? [GNU_TIME, "-f", "%M", "-o", rssFile, "bash", "-o", "pipefail", "-c", cmd]
+    : ["bash", "-o", "pipefail", "-c", cmd];
+  const t = process.hrtime.bigint();
+  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
+  const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+  if (r.status !== 0) throw new Error(`failed (${r.status}): ${cmd}\n${r.stderr}`);
+  const rssMiB = hasGnuTime ? Number(readFileSync(rssFile, "utf8").trim()) / 1024 : null;
+  return { seconds, rssMiB };
+}
+
+interface Contender {
+  name: string;
+  cmd: string;
+  /** Off the clock before each run (removing the previous output). */
+  prep?: string;
+}
+
+interface Row {
+  path: string;
+  results: { name: string; samples: Sample[] }[];
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (s: number) => s.toFixed(2);
+
+function runPath(path: string, contenders: Contender[]): Row {
+  const results = contenders.map((c) => ({ name: c.name, samples: [] as Sample[] }));
+  for (let i = 0; i < runs; i++) {
+    contenders.forEach((c, k) => {
+      results[k]!.samples.push(measure(c.cmd, c.prep));
+    });
+  }
+  const row = { path, results };
+  printRow(row);
+  return row;
+}
+
+function summary(samples: Sample[]) {
+  const secs = samples.map((s) => s.seconds);
+  const rss = samples.map((s) => s.rssMiB).filter((x): x is number => x !== null);
+  return {
+    median: median(secs),
+    min: Math.min(...secs),
+    max: Math.max(...secs),
+    rss: rss.length ? Math.max(...rss) : null,
+  };
+}
+
+function printRow(row: Row): void {
+  const ts = summary(row.results[0]!.samples);
+  console.log(`\n${row.path}`);
+  for (const r of row.results) {
+    const s = summary(r.samples);
+    const rss = s.rss === null ? "RSS n/a" : `peak ${s.rss.toFixed(0)} MiB`;
+    const ratio = r === row.results[0] ? "" : `  ratio ${fmt(s.median / ts.median)}x`;
+    console.log(
+      `  ${r.name.padEnd(22)} ${fmt(s.median)} s (${fmt(s.min)}–${fmt(s.max)})  ${rss}${ratio}`,
+    );
+  }
+}
+
+function markdown(rows: Row[]): string {
+  const lines = [
+    "| path | tensorseal s (min–max), peak RSS | peer s (min–max), peak RSS | peer / tensorseal |",
+    "| --- | --- | --- | --- |",
+  ];
+  for (const row of rows) {
+    const ts = summary(row.results[0]!.samples);
+    const cell = (s: ReturnType<typeof summary>) =>
+      `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)}), ${s.rss === null ? "n/a" : `${s.rss.toFixed(0)} MiB`}`;
+    for (const r of row.results.slice(1)) {
+      const s = summary(r.samples);
+      lines.push(
+        `| ${row.path} | ${cell(ts)} | ${r.name}: ${cell(s)} | ${fmt(s.median / ts.median)}x |`,
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
+function makeInput(path: string): void {
+  const fd = openSync(path, "w");
+  const block = 8 << 20;
+  for (let left = sizeMiB << 20; left > 0; left -= block) {
+    writeSync(fd, randomBytes(Math.min(block, left)));
+  }
+  closeSync(fd);
+}
+
+function main(): void {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const home = join(dir, "home");
+  process.env.TENSORSEAL_HOME = home;
+  const input = join(dir, "input.bin");
+  makeInput(input);
+  const id = join(dir, "id.txt");
+  const keygen = execFileSync("bash", ["-c", `${cli} keygen -o ${q(id)} 2>&1`], {
+    encoding: "utf8",
+  });
+  const recipient = /tseal1[0-9a-z]+/.exec(keygen)?.[0];
+  if (!recipient) throw new Error(`no recipient in keygen output: ${keygen}`);
+  const sealed = join(dir, "input.tseal");
+  execFileSync("bash", ["-c", `${cli} seal ${q(input)} -r ${recipient} -o ${q(sealed)}`]);
+  const out = join(dir, "out");
+  const rmOut = `rm -f ${q(out)}`;
+  const ts = {
+    seal: `${cli} seal ${q(input)} -r ${recipient}`,
+    open: `${cli} open ${q(sealed)} -i ${q(id)}`,
+    sealPipe: `${cli} seal - -r ${recipient} -o -`,
+    openPipe: `${cli} open - -i ${q(id)} -o -`,
+  };
+
+  const notes: string[] = [];
+  const age = has("age") && has("age-keygen");
+  let ageSeal = "";
+  let ageOpen = "";
+  let ageSealed = "";
+  if (age) {
+    const key = join(dir, "age.key");
+    execFileSync("age-keygen", ["-o", key], { stdio: "ignore" });
+    const pub = execFileSync("age-keygen", ["-y", key], { encoding: "utf8" }).trim();
+    ageSeal = `age -r ${pub}`;
+    ageOpen = `age -d -i ${q(key)}`;
+    ageSealed = join(dir, "input.age");
+    execFileSync("bash", ["-c", `${ageSeal} -o ${q(ageSealed)} ${q(input)}`]);
+  } else notes.push("age not installed: no age rows (bash scripts/setup-bench-peers.sh)");
+  const gpg = has("gpg");
+  const gpgHome = join(dir, "gnupg");
+  if (gpg) {
+    mkdirSync(gpgHome, { mode: 0o700 });
+    execFileSync("gpg", [
+      "--homedir",
+      gpgHome,
+      "--batch",
+      "--passphrase",
+      "",
+      "--quick-gen-key",
+      "bench@tensorseal.invalid",
+      "future-default",
+      "default",
+      "never",
+    ]);
+  } else notes.push("gpg not installed: no gpg row");
+  const openssl = has("openssl");
+  if (!openssl) notes.push("openssl not installed: no openssl row");
+  if (!hasGnuTime) notes.push("GNU time not installed (/usr/bin/time): no peak RSS");
+
+  const peer = (ok: boolean, c: Contender) => (ok ? [c] : []);
+  const rows: Row[] = [];
+  console.log(
+    `bench:peers: ${sizeMiB} MiB random input, ${runs} alternating runs per path; seconds are whole processes (start-up included)`,
+  );
+  // The floor under every tensorseal figure: node and the CLI's modules, no work.
+  const startup = summary(Array.from({ length: runs }, () => measure(`${cli} --version`)));
+  console.log(
+    `\nstart-up (tensorseal --version): ${fmt(startup.median)} s (${fmt(startup.min)}–${fmt(startup.max)}), peak ${startup.rss?.toFixed(0) ?? "n/a"} MiB`,
+  );
+  rows.push(
+    runPath("seal -> /dev/null (stdout)", [
+      { name: "tensorseal seal", cmd: `${ts.seal} -o - > /dev/null` },
+      ...peer(age, { name: "age -e", cmd: `${ageSeal} ${q(input)} > /dev/null` }),
+      ...peer(gpg, {
+        name: "gpg -e (no compression)",
+        cmd: `gpg --homedir ${q(gpgHome)} --batch --trust-model always -z 0 -r bench@tensorseal.invalid -e -o - ${q(input)} > /dev/null`,
+      }),
+      ...peer(openssl, {
+        name: "openssl enc aes-256-ctr",
+        cmd: `openssl enc -aes-256-ctr -pbkdf2 -pass pass:bench -in ${q(input)} > /dev/null`,
+      }),
+    ]),
+  );
+  rows.push(
+    runPath("open -> /dev/null (stdout)", [
+      { name: "tensorseal open", cmd: `${ts.open} -o - > /dev/null` },
+      ...peer(age, { name: "age -d", cmd: `${ageOpen} ${q(ageSealed)} > /dev/null` }),
+    ]),
+  );
+  rows.push(
+    runPath("seal through pipes (cat | … | cat)", [
+      { name: "tensorseal seal", cmd: `cat ${q(input)} | ${ts.sealPipe} | cat > /dev/null` },
+      ...peer(age, { name: "age -e", cmd: `cat ${q(input)} | ${ageSeal} | cat > /dev/null` }),
+      { name: "cat | cat | cat", cmd: `cat ${q(input)} | cat | cat > /dev/null` },
+    ]),
+  );
+  rows.push(
+    runPath("open through pipes (cat | … | cat)", [
+      { name: "tensorseal open", cmd: `cat ${q(sealed)} | ${ts.openPipe} | cat > /dev/null` },
+      ...peer(age, { name: "age -d", cmd: `cat ${q(ageSealed)} | ${ageOpen} | cat > /dev/null` }),
+      { name: "cat | cat | cat", cmd: `cat ${q(sealed)} | cat | cat > /dev/null` },
+    ]),
+  );
+  rows.push(
+    runPath("seal file -> file (fsynced)", [
+      { name: "tensorseal seal", cmd: `${ts.seal} -o ${q(out)}`, prep: rmOut },
+      { name: "cp + sync", cmd: `cp ${q(input)} ${q(out)} && sync ${q(out)}`, prep: rmOut },
+      ...peer(age, {
+        name: "age -e + sync",
+        cmd: `${ageSeal} -o ${q(out)} ${q(input)} && sync ${q(out)}`,
+        prep: rmOut,
+      }),
+    ]),
+  );
+  rows.push(
+    runPath("open file -> file (fsynced)", [
+      { name: "tensorseal open", cmd: `${ts.open} -o ${q(out)}`, prep: rmOut },
+      { name: "cp + sync", cmd: `cp ${q(sealed)} ${q(out)} && sync ${q(out)}`, prep: rmOut },
+      ...peer(age, {
+        name: "age -d + sync",
+        cmd: `${ageOpen} -o ${q(out)} ${q(ageSealed)} && sync ${q(out)}`,
+        prep: rmOut,
+      }),
+    ]),
+  );
+  for (const n of notes) console.log(`note: ${n}`);
+  console.log(`\nratio = peer median / tensorseal median (above 1x: tensorseal is faster)\n`);
+  console.log(markdown(rows));
+  rmSync(dir, { recursive: true, force: true });
+}
+
+main();

@@ -1,0 +1,52 @@
+/**
+ * `tensorseal open FILE`: authenticate and decrypt a sealed file or stream (flags:
+ * commands/open.ts).
+ */
+import type { OptionValues } from "commander";
+import { openFile } from "../../engine/open-file.js";
+import type { OpenResult } from "../../engine/options.js";
+import { inspectFile } from "../../engine/sealed-file.js";
+import { openStream } from "../../engine/stream.js";
+import { fail, namingFile } from "../../format/errors.js";
+import { leftoverMessage } from "../describe.js";
+import { identitiesFor } from "../keys-context.js";
+import { checkOutput, checkSealedInput, isStreamInput, parsePairs, printJson } from "../options.js";
+import { say } from "../output.js";
+import { runStream } from "../streams.js";
+import { progressBar } from "../terminal.js";
+
+export async function open(input: string, o: OptionValues): Promise<void> {
+  checkSealedInput(input);
+  const output: string = o.output ?? defaultOutput(input);
+  checkOutput(output, o.force);
+  const expectContext = parsePairs(o.expectContext, "--expect-context");
+  if (output === "-" && o.json) fail("E_USAGE", "--json needs -o FILE: stdout is the plaintext");
+  let result: OpenResult;
+  const header = isStreamInput(input) ? null : await inspectFile(input);
+  if (isStreamInput(input) || output === "-") {
+    const identities = await identitiesFor(header, o);
+    const open = () =>
+      runStream(input, output, (r, w) => openStream(r, w, { identities, expectContext }));
+    result = input === "-" ? await open() : await namingFile(input, open);
+  } else {
+    const identities = await identitiesFor(header, o);
+    const bar = progressBar("opening");
+    result = await openFile(input, output, {
+      identities,
+      expectContext,
+      onProgress: bar.update,
+    }).finally(() => bar.done());
+  }
+  // A reader SHOULD say when a rewrap was interrupted (spec/FORMAT.md §2.3).
+  if (header && header.inactiveSlot.kind !== "empty") {
+    say(`warning: ${input}: ${leftoverMessage(header)}`);
+  }
+  if (o.json) printJson({ output, ...result });
+  else if (output !== "-") say(`opened ${input} -> ${output}`);
+}
+
+function defaultOutput(input: string): string {
+  if (input === "-") return "-";
+  if (input.endsWith(".tseal")) return input.slice(0, -".tseal".length);
+  return fail("E_USAGE", `cannot derive an output name from ${input}: pass -o FILE`);
+}

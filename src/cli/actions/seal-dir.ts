@@ -1,0 +1,25 @@
+/**
+ * `tensorseal seal-dir DIR -o OUT`: seal a model directory with its manifest (flags:
+ * commands/seal-dir.ts).
+ */
+import type { OptionValues } from "commander";
+import { sealModelDir } from "../../integrations/model-dir/index.js";
+import { recipientsFor } from "../keys-context.js";
+import { parsePairs, parseSize, printJson } from "../options.js";
+import { say } from "../output.js";
+import { progressBar } from "../terminal.js";
+
+export async function sealDir(dir: string, o: OptionValues): Promise<void> {
+  const opts = {
+    recipients: await recipientsFor(o),
+    chunkSize: parseSize(o.chunkSize),
+    context: parsePairs(o.context, "--context"),
+    labels: parsePairs(o.label, "--label"),
+  };
+  const bar = progressBar("sealing");
+  const result = await sealModelDir(dir, o.output, { ...opts, onProgress: bar.update }).finally(
+    () => bar.done(),
+  );
+  if (o.json) printJson({ output: o.output, ...result });
+  else say(`sealed ${result.files.length} files of ${dir} -> ${o.output} (model ${result.model})`);
+}

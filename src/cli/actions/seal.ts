@@ -1,0 +1,151 @@
+/**
+ * `tensorseal seal FILE`: encrypt a file or stream for its recipients (flags: commands/seal.ts).
+ */
+import { createHash } from "node:crypto";
+import { createReadStream, statSync } from "node:fs";
+import { resolve } from "node:path";
+import type { Command, OptionValues } from "commander";
+import type { SealResult } from "../../engine/options.js";
+import { sealFile } from "../../engine/seal-file.js";
+import { sealStream } from "../../engine/stream.js";
+import { fail } from "../../format/errors.js";
+import type { Recipient, Stanza } from "../../format/stanza.js";
+import { detectContentType } from "../../integrations/content-type.js";
+import {
+  parseServiceStanza,
+  SERVICE_STANZA,
+  serviceStanzaDigest,
+} from "../../keys/service/stanza.js";
+import { recipientsFor } from "../keys-context.js";
+import { checkOutput, isStreamInput, parsePairs, parseSize, printJson } from "../options.js";
+import { say } from "../output.js";
+import { type SealFlags, withCreationRule } from "../project-config.js";
+import { runStream } from "../streams.js";
+import { progressBar } from "../terminal.js";
+
+export async function seal(input: string, flags: OptionValues, cmd: Command): Promise<void> {
+  // Defaults from the first matching creation rule of .tensorseal.yaml; flags override.
+  const explicitChunk = cmd.getOptionValueSource("chunkSize") !== "default";
+  const o = withCreationRule(input, flags as SealFlags & OptionValues, explicitChunk);
+  const output: string = o.output ?? (input === "-" ? "-" : `${input}.tseal`);
+  checkInput(input);
+  checkOutput(output, o.force);
+  const streaming = isStreamInput(input) || output === "-";
+  if (output === "-" && o.json) fail("E_USAGE", "--json needs -o FILE: stdout is the sealed file");
+  if (o.register) {
+    if (!(o.recipient ?? []).some((r: string) => r.startsWith("service:")))
+      fail("E_USAGE", "--register needs a service:NAME recipient (-r service:NAME)");
+    if (streaming)
+      fail("E_USAGE", "--register needs an input file and an output file (not - or a pipe)");
+  }
+  // The plaintext digest, computed before sealing (the sealing pass does not expose one).
+  const digest = o.register ? await sha256File(input) : null;
+  const stanzas: WrittenStanza[] = [];
+  const recipients = (await recipientsFor(o)).map((r) =>
+    o.register && r.id.startsWith("service:") ? capturing(r, stanzas) : r,
+  );
+  const opts = {
+    recipients,
+    chunkSize: parseSize(o.chunkSize),
+    contentType: o.contentType ?? (streaming ? undefined : await detectContentType(input)),
+    context: parsePairs(o.context, "--context"),
+    labels: parsePairs(o.label, "--label"),
+  };
+  let result: SealResult;
+  if (streaming) result = await runStream(input, output, (r, w) => sealStream(r, w, opts));
+  else {
+    const bar = progressBar("sealing");
+    result = await sealFile(input, output, { ...opts, onProgress: bar.update }).finally(() =>
+      bar.done(),
+    );
+  }
+  // Registered only now that the sealed file is committed (renamed into place).
+  const artifacts = digest
+    ? await register(cmd, digest, stanzas, resolve(output), parsePairs(o.label, "--label"))
+    : undefined;
+  if (o.json)
+    printJson({
+      output,
+      recipients: recipients.map((r) => r.id),
+      ...result,
+      ...(artifacts ? { artifacts } : {}),
+    });
+  else if (output !== "-")
+    say(`sealed ${input} -> ${output} for ${recipients.map((r) => r.id).join(", ")}`);
+}
+
+/** A directory is a model, not a file: say which command seals it. */
+function checkInput(input: string): void {
+  if (input !== "-" && statSync(input, { throwIfNoEntry: false })?.isDirectory()) {
+    fail(
+      "E_USAGE",
+      `${input} is a directory: seal a model directory with \`tensorseal seal-dir ${input}\``,
+    );
+  }
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const c of createReadStream(path)) h.update(c as Buffer);
+  return `sha256:${h.digest("hex")}`;
+}
+
+/** What registration needs of a service stanza this command wrote. */
+interface WrittenStanza {
+  name: string;
+  version: number;
+  /** SHA-256 of its wrapped file key: the service decides unwraps of it with this artifact. */
+  digest: string;
+}
+
+/** A service recipient that also records key name, version and digest of the stanza it made. */
+function capturing(r: Recipient, out: WrittenStanza[]): Recipient {
+  const record = (s: Stanza) => {
+    if (s.type === SERVICE_STANZA) {
+      const p = parseServiceStanza(s);
+      out.push({ name: p.name, version: p.version, digest: serviceStanzaDigest(s) });
+    }
+  };
+  return {
+    id: r.id,
+    matches: (s) => r.matches(s),
+    wrap: async (fk) => {
+      const s = await r.wrap(fk);
+      record(s);
+      return s;
+    },
+  };
+}
+
+async function register(
+  cmd: Command,
+  digest: string,
+  stanzas: WrittenStanza[],
+  location: string,
+  labels: Record<string, string>,
+): Promise<string[]> {
+  const url = (cmd.optsWithGlobals().server as string | undefined) ?? process.env.TENSORSEAL_SERVER;
+  const { serviceClientFromEnv } = await import("../../keys/service/client.js");
+  const client = serviceClientFromEnv(url);
+  if (!client)
+    return fail("E_USAGE", "--register needs the key service: --server URL or TENSORSEAL_SERVER");
+  const ids: string[] = [];
+  try {
+    for (const s of stanzas) {
+      const r = await client.post("/v1/artifacts", {
+        digest,
+        key: s.name,
+        version: s.version,
+        labels,
+        location,
+        stanzaDigest: s.digest,
+      });
+      if (r.status !== 200) client.refused("/v1/artifacts", r);
+      ids.push(String(r.body.id));
+      say(`registered artifact ${String(r.body.id)} (key ${s.name} v${s.version})`);
+    }
+  } finally {
+    client.close();
+  }
+  return ids;
+}
