@@ -50,6 +50,7 @@ const COMMANDS: readonly (readonly [name: string, load: () => Promise<Register>]
   ["audit", async () => (await import("./commands/audit.js")).registerAudit],
   ["policy", async () => (await import("./commands/policy.js")).registerPolicy],
   ["doctor", async () => (await import("./commands/doctor.js")).registerDoctor],
+  ["inventory", async () => (await import("./commands/inventory.js")).registerInventory],
 ];
 
 /** Global options that take a value: the token after them is not a command name. */

@@ -19,24 +19,57 @@ export function checkRotation(
 ): Finding[] {
   const out: Finding[] = [];
   for (const k of keys) {
+    const due = rotationDue(k, defaultPeriod);
+    if (!due) continue;
+    const { period, primaryCreated } = due;
     const own = k.rotationPeriod;
-    const period = own ?? defaultPeriod;
-    if (period === null) continue;
-    const primary = k.versions.find((v) => v.version === k.primaryVersion);
-    if (!primary) continue;
-    const age = (now.getTime() - Date.parse(primary.created)) / 1000;
+    const age = (now.getTime() - Date.parse(primaryCreated)) / 1000;
     if (age < period) continue;
     const source = own !== null ? "its rotation period" : "the default rotation period";
     out.push({
       id: "key.rotation-overdue",
       severity: own !== null ? "warning" : "note",
       message: `key ${k.name}: primary version ${k.primaryVersion} is ${days(age)} old, past ${source} of ${days(period)}`,
-      evidence: `version ${k.primaryVersion} created ${primary.created}; ${own !== null ? "rotation_period" : "doctor.rotation_period default"} ${period}s; checked at ${now.toISOString()}`,
+      evidence: `version ${k.primaryVersion} created ${primaryCreated}; ${own !== null ? "rotation_period" : "doctor.rotation_period default"} ${period}s; checked at ${now.toISOString()}`,
       fix: `tensorseal keys rotate ${k.name} && tensorseal rewrap --to-latest PATHS`,
       file: keystoreFile,
     });
   }
   return out;
+}
+
+export interface RotationDue {
+  /** When the primary version reaches its period (ISO 8601). */
+  readonly due: string;
+  /** Seconds. */
+  readonly period: number;
+  /** "key": the key's own rotation_period; "default": the default period. */
+  readonly source: "key" | "default";
+  readonly primaryCreated: string;
+}
+
+/**
+ * When a key is due for rotation: its primary version's creation plus its own rotation period,
+ * else `defaultPeriod`; null when neither applies or the primary version is not listed. Shared
+ * by doctor (overdue findings) and inventory (the due date it lists).
+ */
+export function rotationDue(
+  k: Pick<KeyInfo, "rotationPeriod" | "primaryVersion"> & {
+    readonly versions: readonly { readonly version: number; readonly created: string }[];
+  },
+  defaultPeriod: number | null,
+): RotationDue | null {
+  const period = k.rotationPeriod ?? defaultPeriod;
+  if (period === null) return null;
+  const primary = k.versions.find((v) => v.version === k.primaryVersion);
+  const created = primary ? Date.parse(primary.created) : Number.NaN;
+  if (!primary || Number.isNaN(created)) return null;
+  return {
+    due: new Date(created + period * 1000).toISOString(),
+    period,
+    source: k.rotationPeriod !== null ? "key" : "default",
+    primaryCreated: primary.created,
+  };
 }
 
 function days(seconds: number): string {
