@@ -165,11 +165,14 @@ async function decide(
 
 /** Remembers the keys and artifacts a decision covers, for the request's audit entry. */
 function touch(req: FastifyRequest, r: AuthzResource): void {
-  req.touched ??= { keys: new Set(), artifacts: new Set() };
+  req.touched ??= { keys: new Set(), artifacts: new Set(), stanzaArtifacts: new Set() };
   const t = req.touched;
   if (r.type === "Key") {
     t.keys.add(r.name);
-    if (r.artifact) t.artifacts.add(r.artifact.id);
+    if (r.artifact) {
+      t.artifacts.add(r.artifact.id);
+      t.stanzaArtifacts.add(r.artifact.id);
+    }
   } else if (r.type === "Artifact") {
     t.keys.add(r.key.name);
     t.artifacts.add(r.id);
@@ -213,8 +216,8 @@ export async function release(
 ): Promise<void> {
   // An unwrap or rewrap of a registered stanza names its artifact, so the audit can answer
   // "who opened this model" (audit query --artifact).
-  const artifacts = req.touched?.artifacts.size
-    ? { artifacts: [...req.touched.artifacts].sort() }
+  const artifacts = req.touched?.stanzaArtifacts.size
+    ? { artifacts: [...req.touched.stanzaArtifacts].sort() }
     : {};
   try {
     await ctx.audit.append(

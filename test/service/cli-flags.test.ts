@@ -46,6 +46,8 @@ const TEXT = new Set([
   "sensitivity",
   "KEY=VALUE",
   "s",
+  "outcome",
+  "time",
 ]);
 
 function program(): Command {
@@ -206,6 +208,8 @@ test("every numeric flag of the service commands refuses a non-number before any
     ["--min-encryption-version", ["service", "keys", "set", "k", "--min-encryption-version"]],
     ["--checkpoint-every", ["audit", "verify", "--checkpoint-every"]],
     ["--max-unsigned", ["audit", "verify", "--max-unsigned"]],
+    ["--after", ["audit", "query", "--after"]],
+    ["--limit", ["audit", "query", "--limit"]],
   ];
   const covered = new Set(cases.map(([flag, argv]) => `${argv.slice(0, -1).join(" ")} |${flag}`));
   // Every numeric flag outside serve has a case (the class, not the instances found so far).

@@ -16,7 +16,7 @@ export function registerAuditQuery(audit: Command): void {
     .option("--outcome <outcome>", "allowed, denied, error or alert")
     .option("--since <time>", "entries at or after this time (ISO 8601: 2026-12-01 or ...T10:00Z)")
     .option("--until <time>", "entries before this time (ISO 8601)")
-    .option("--after <seq>", "entries after this sequence number (to resume paging)", "0")
+    .option("--after <n>", "entries after sequence number n (to resume paging)", "0")
     .option("--limit <n>", "at most n entries (default: all that match)")
     .option("--db <url>", "service database (default: sqlite:$TENSORSEAL_HOME/service.db)")
     .option("--json", "print each entry as a JSON line (its canonical fields and hash)")

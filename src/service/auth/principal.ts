@@ -115,7 +115,12 @@ declare module "fastify" {
      * The keys and artifacts the request's authorization decisions covered, so its audit
      * entry names them even when it was refused (audit query --key/--artifact).
      */
-    touched?: { keys: Set<string>; artifacts: Set<string> };
+    touched?: {
+      keys: Set<string>;
+      artifacts: Set<string>;
+      /** Artifacts registered with a stanza being unwrapped or rewrapped (not otherwise named). */
+      stanzaArtifacts: Set<string>;
+    };
   }
   interface FastifyContextConfig {
     /** Audit action name, e.g. "datakeys.unwrap". */

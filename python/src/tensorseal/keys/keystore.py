@@ -152,7 +152,8 @@ class Keystore:
         self._now = now or (lambda: datetime.now(timezone.utc))
         self._wrap_limit = wrap_limit
         self._leases: dict[str, _Lease] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._seen = _file_stamp(home)
 
     @classmethod
     def open(
@@ -225,6 +226,28 @@ class Keystore:
             return None
         return KekIdentity(self._lookup, self.id).unwrap(s)
 
+    def refresh(self) -> None:
+        """Re-reads ``keystore.json`` (authenticated with the root key) and adopts it.
+
+        Raises:
+            TensorSealError: ``E_KEYSTORE`` when the file is missing, damaged or was edited
+                outside tensorseal; this object keeps its state.
+        """
+        self._check_open()
+        with self._lock:
+            self._adopt_file()
+
+    def _refresh_if_changed(self) -> None:
+        """One stat per wrap or unwrap: re-read only when another process rewrote the file."""
+        with self._lock:
+            if _file_stamp(self.home) != self._seen:
+                self._adopt_file()
+
+    def _adopt_file(self) -> None:
+        stamp = _file_stamp(self.home)
+        body, materials = _load(self.home, _read(self.home), self._root)
+        self._body, self._materials, self._seen = body, materials, stamp
+
     def flush(self) -> None:
         """Gives back reserved but unused wraps (one write). Call it when done sealing."""
         with self._lock:
@@ -261,6 +284,8 @@ class Keystore:
         """One counted wrap of ``name``'s primary: (version, material). From the lease, or
         after reserving a new block durably (the count is on disk before this returns)."""
         with self._lock:
+            self._check_open()
+            self._refresh_if_changed()  # rotated elsewhere: the lease's version is no longer primary
             lease = self._leases.get(name)
             if lease is None or lease.remaining == 0 or lease.version != self._key(self._body, name)["primary"]:
                 lease = self._reserve(name, lease)
@@ -298,7 +323,8 @@ class Keystore:
             purge_due(body, materials, self._now())
             change(body, materials)
             write_keystore_file(self.home, serialise(self._root, body))
-        self._body, self._materials = body, materials
+            stamp = _file_stamp(self.home)
+        self._body, self._materials, self._seen = body, materials, stamp
 
     def _check_open(self) -> None:
         if not self._root:
@@ -311,6 +337,9 @@ class Keystore:
         return k
 
     def _lookup(self, name: str, version: int) -> bytes | None:
+        self._check_open()
+        # A version created or a state changed by another process since this was read.
+        self._refresh_if_changed()
         k = next((x for x in self._body["keys"] if x["name"] == name), None)
         v = k and find_version(k, version)
         if not k or not v:
@@ -354,6 +383,15 @@ class KeystoreRecipient:
     def wrap(self, file_key: bytes) -> Stanza:
         version, material = self._keystore._take_wrap(self.name)
         return wrap_kek(self.name, version, material, file_key)
+
+
+def _file_stamp(home: Path) -> tuple[int, int, int] | None:
+    """What changes when keystore.json is rewritten (an atomic rename: a new inode)."""
+    try:
+        st = os.stat(keystore_path(home))
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _read(home: Path) -> bytes:
