@@ -11,6 +11,7 @@
  * (the file over-counts by at most the unused block).
  */
 import { randomBytes } from "node:crypto";
+import { stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { fail } from "../format/errors.js";
@@ -24,7 +25,13 @@ import {
   MAX_VERSION,
   type VersionState,
 } from "./keystore-doc.js";
-import { ensurePrivateDir, keystoreExists, withLock, writeKeystoreFile } from "./keystore-file.js";
+import {
+  ensurePrivateDir,
+  keystoreExists,
+  keystorePath,
+  withLock,
+  writeKeystoreFile,
+} from "./keystore-file.js";
 import * as lc from "./keystore-lifecycle.js";
 import {
   type Body,
@@ -116,6 +123,9 @@ export class Keystore {
   private readonly wrapLimit: number;
   private readonly leases = new Map<string, Lease>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** keystore.json as last read or written (see refreshIfChanged). */
+  private seen: string | null = null;
+  private closed = false;
 
   private constructor(
     readonly home: string,
@@ -165,8 +175,11 @@ export class Keystore {
     unlock: KeystoreUnlock,
     opts: KeystoreOptions = {},
   ): Promise<Keystore> {
+    const seen = await fileStamp(home);
     const { root, body, materials } = await load(home, null, unlock);
-    return new Keystore(home, root, body, materials, opts);
+    const ks = new Keystore(home, root, body, materials, opts);
+    ks.seen = seen;
+    return ks;
   }
 
   /**
@@ -338,6 +351,8 @@ export class Keystore {
       unwrap: async (s: Stanza) => {
         if (s.type !== KEK_STANZA) return null;
         const ref = parseKekStanza(s);
+        // A version created or a state changed by another process since this was read.
+        await this.serial(() => this.refreshIfChanged());
         const k = this.body.keys.find((x) => x.name === ref.name);
         const v = k && lc.findVersion(k, ref.version);
         if (!k || !v) return null;
@@ -380,6 +395,7 @@ export class Keystore {
 
   /** Wipes the root key and all material from memory; the object is unusable afterwards. */
   close(): void {
+    this.closed = true;
     this.root.fill(0);
     wipe(this.materials);
     this.body = { ...this.body, keys: [] };
@@ -401,8 +417,32 @@ export class Keystore {
     k.primary = version;
   }
 
+  /**
+   * Re-reads keystore.json (authenticated with the root key) and adopts it: a long-running
+   * process then wraps under a primary rotated elsewhere and opens versions created since.
+   */
+  async refresh(): Promise<void> {
+    await this.serial(() => this.adoptFile());
+  }
+
+  /** One stat per wrap or unwrap: re-read only when another process rewrote the file. */
+  private async refreshIfChanged(): Promise<void> {
+    if (this.closed) return; // it holds nothing any more: every unwrap is null, wraps refused
+    if ((await fileStamp(this.home)) !== this.seen) await this.adoptFile();
+  }
+
+  private async adoptFile(): Promise<void> {
+    const seen = await fileStamp(this.home);
+    const fresh = await load(this.home, this.root);
+    wipe(this.materials);
+    this.body = fresh.body;
+    this.materials = fresh.materials;
+    this.seen = seen;
+  }
+
   /** One wrap of the primary: from the lease, or after reserving a new block durably. */
   private async takeWrap(name: string): Promise<{ version: number; material: Buffer }> {
+    await this.refreshIfChanged(); // rotated elsewhere: the lease's version is no longer primary
     let lease = this.leases.get(name);
     if (!lease || lease.remaining === 0 || lease.version !== this.key(name).primary) {
       const old = lease;
@@ -481,6 +521,7 @@ export class Keystore {
           resealAll(root, body, fresh.materials);
         }
         await writeKeystoreFile(this.home, serialise(root, body));
+        this.seen = await fileStamp(this.home);
         if (root !== this.root) {
           this.root.fill(0);
           this.root = root;
@@ -495,4 +536,10 @@ export class Keystore {
       return { purged };
     });
   }
+}
+
+/** What changes when keystore.json is rewritten (an atomic rename: a new inode), or null. */
+async function fileStamp(home: string): Promise<string | null> {
+  const st = await stat(keystorePath(home), { bigint: true }).catch(() => null);
+  return st ? `${st.ino}:${st.mtimeNs}:${st.size}` : null;
 }
