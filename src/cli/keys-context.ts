@@ -172,6 +172,8 @@ export interface KeyOptions {
   addRecipient?: string[];
   passphrase?: boolean;
   passphraseFile?: string;
+  /** Evidence program for attested release of service stanzas (TENSORSEAL_ATTEST_COMMAND). */
+  attest?: string;
 }
 
 /** Recipients for `seal`: explicit ones, else the keystore's `default` key. */
@@ -236,7 +238,14 @@ export async function identitiesFor(
     );
   // Service stanzas go to the configured key service (which answers only for its own).
   const svc = types === null || types.has("service") ? await serviceClient(false) : null;
-  if (svc) out.push((await serviceModule()).serviceIdentity(svc));
+  if (svc) {
+    const m = await serviceModule();
+    const attest = o.attest ?? (process.env.TENSORSEAL_ATTEST_COMMAND || undefined);
+    const evidence = attest
+      ? (await import("../keys/service/evidence-command.js")).commandEvidence(attest)
+      : undefined;
+    out.push(m.serviceIdentity(svc, evidence ? { evidence } : {}));
+  }
   if (out.length === 0) {
     const what = types ? `stanzas: ${[...types].join(", ")}` : "sealed stream";
     fail(

@@ -13,5 +13,9 @@ export function identityOptions(cmd: Command): Command {
       "-p, --passphrase",
       "the file was sealed to a passphrase (TENSORSEAL_PASSPHRASE or prompt)",
     )
-    .option("--passphrase-file <file>", "the file passphrase is the first line of FILE");
+    .option("--passphrase-file <file>", "the file passphrase is the first line of FILE")
+    .option(
+      "--attest <program>",
+      "service stanzas: get the key by attested release, with evidence PROGRAM prints for the challenge (TENSORSEAL_ATTEST_COMMAND)",
+    );
 }

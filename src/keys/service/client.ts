@@ -13,6 +13,7 @@ import http from "node:http";
 import https from "node:https";
 import { fail, TensorSealError } from "../../format/errors.js";
 import type { Identity, Recipient } from "../../format/stanza.js";
+import { type EvidenceProvider, unwrapAttested } from "./attested.js";
 import { type DataKeyCache, dataKeyCacheFromEnv } from "./datakey-cache.js";
 import {
   parseServiceStanza,
@@ -236,21 +237,29 @@ export function serviceRecipient(client: ServiceClient, name: string): Recipient
 
 /**
  * Unwraps `service` stanzas of this client's server; another server's stanza is *not mine*.
+ * With `evidence`, through attested release (attested.ts): the file key comes HPKE-sealed to
+ * a fresh key that the evidence binds, so a policy can require the runtime's attestation.
  * A refusal (401/403) or an unreachable service is E_PROVIDER; a stanza that does not open is
  * E_DECRYPT; both end the unlock (spec §3.6).
  */
 export function serviceIdentity(
   client: ServiceClient,
-  opts: { cache?: DataKeyCache | null } = {},
+  opts: { cache?: DataKeyCache | null; evidence?: EvidenceProvider } = {},
 ): Identity {
-  // Off unless asked for: TENSORSEAL_SERVER_CACHE (or an explicit cache).
-  const cache = opts.cache === undefined ? dataKeyCacheFromEnv() : opts.cache;
+  // Off unless asked for: TENSORSEAL_SERVER_CACHE (or an explicit cache). Never with
+  // attestation: each release must be attested.
+  const cache = opts.evidence
+    ? null
+    : opts.cache === undefined
+      ? dataKeyCacheFromEnv()
+      : opts.cache;
   return {
     id: `service:${client.url}`,
     unwrap: async (s) => {
       if (s.type !== SERVICE_STANZA) return null;
       const p = parseServiceStanza(s);
       if (p.serverId !== (await client.id())) return null;
+      if (opts.evidence) return unwrapAttested(client, s, opts.evidence);
       const hit = cache?.get(s);
       if (hit) return hit;
       const r = await client.post("/v1/datakeys/unwrap", { stanza: stanzaToWire(s) });

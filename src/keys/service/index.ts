@@ -2,5 +2,6 @@
 export * from "./attested.js";
 export * from "./client.js";
 export * from "./datakey-cache.js";
+export * from "./evidence-command.js";
 export * from "./latest.js";
 export * from "./stanza.js";
