@@ -92,7 +92,25 @@ def from_pretrained(
 
             kwargs["generation_config"] = GenerationConfig.from_dict(md.read_json(GENERATION_CONFIG_NAME))
         state = load_model_state_dict(md)
-    model = model_class.from_pretrained(
-        None, config=config, state_dict=state, dtype=dtype, device_map=device_map, **kwargs
-    )
-    return model
+    concrete, config = model_class_for(model_class, config)
+    return concrete.from_pretrained(None, config=config, state_dict=state, dtype=dtype, device_map=device_map, **kwargs)
+
+
+def model_class_for(model_class: Any, config: Any) -> tuple[Any, Any]:
+    """The concrete class an auto class picks for ``config`` (and the config it takes), as
+    the auto class's own ``from_pretrained`` does; which needs a path, and there is none."""
+    mapping = getattr(model_class, "_model_mapping", None)
+    if mapping is None:
+        return model_class, config
+    if type(config) not in mapping:
+        fail("E_UNSUPPORTED", f"{model_class.__name__} has no model for {type(config).__name__}")
+    from transformers.models.auto.auto_factory import _get_model_class
+
+    concrete = _get_model_class(config, mapping)
+    text_config_class = getattr(config, "sub_configs", {}).get("text_config")
+    if text_config_class is not None and getattr(concrete, "config_class", None) == text_config_class:
+        parent = config
+        config = config.get_text_config()
+        if getattr(parent, "quantization_config", None) is not None:
+            config.quantization_config = parent.quantization_config
+    return concrete, config
