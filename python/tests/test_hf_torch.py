@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,8 +25,9 @@ else:
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
 
-from helpers import run_cli
+from helpers import REPO, run_cli
 from tensorseal import TensorSealError, X25519Identity, generate_identity
+from tensorseal.keys.x25519 import format_identity_file
 from tensorseal.hf import from_pretrained, load_state_dict, open_model_dir
 
 SECRET, PUBLIC = generate_identity()
@@ -37,7 +39,7 @@ INPUT = [[5, 17, 42, 99, 0, 63, 8]]
 def tiny_gpt2(seed: int) -> "transformers.GPT2LMHeadModel":
     torch.manual_seed(seed)
     config = transformers.GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=100, n_positions=64,
-                                     tensorseal_marker=MARKER)  # fmt: skip
+                                     bos_token_id=0, eos_token_id=0, tensorseal_marker=MARKER)  # fmt: skip
     return transformers.GPT2LMHeadModel(config).eval()
 
 
@@ -45,6 +47,11 @@ def save_and_seal(model: "transformers.GPT2LMHeadModel", root: Path, name: str) 
     plain = root / f"{name}.plain"
     model.save_pretrained(plain, max_shard_size="60KB")
     assert (plain / "model.safetensors.index.json").exists(), "the test needs a sharded model"
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tok = Tokenizer(models.WordLevel({"[UNK]": 0, "sealed": 1, "weights": 2}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.save(str(plain / "tokenizer.json"))
     sealed = root / f"{name}.sealed"
     run_cli(["seal-dir", str(plain), "-o", str(sealed), "-r", PUBLIC], {"TENSORSEAL_HOME": str(root / "home")})
     return sealed
@@ -54,11 +61,12 @@ def save_and_seal(model: "transformers.GPT2LMHeadModel", root: Path, name: str) 
 def sealed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("hf-torch")
     a, b = tiny_gpt2(1), tiny_gpt2(2)
-    out = {"root": root, "model": a, "a": save_and_seal(a, root, "a"), "b": save_and_seal(b, root, "b")}
+    out = {"root": root, "model": a, "a": save_and_seal(a, root, "tiny-gpt2"), "b": save_and_seal(b, root, "b")}
     # The markers the no-plaintext test looks for are in the plaintext files; then only the
     # sealed directories stay.
-    assert files_holding(root / "a.plain", MARKER.encode()) and files_holding(root / "a.plain", weight_bytes(a))
-    for name in ("a", "b"):
+    plain = root / "tiny-gpt2.plain"
+    assert files_holding(plain, MARKER.encode()) and files_holding(plain, weight_bytes(a))
+    for name in ("tiny-gpt2", "b"):
         shutil.rmtree(root / f"{name}.plain")
     return out
 
@@ -155,3 +163,27 @@ def test_options_that_would_touch_the_disk_are_refused(sealed, kwargs: dict) -> 
     with pytest.raises(TensorSealError) as e:
         from_pretrained(transformers.AutoModelForCausalLM, sealed["a"], identities=IDS, **kwargs)
     assert e.value.code == "E_USAGE"
+
+
+def doc_block(doc: str, heading: str) -> str:
+    """The first ```python block under ``heading`` in ``doc``."""
+    text = (REPO / doc).read_text(encoding="utf-8")
+    m = re.search(rf"^#+ {re.escape(heading)}\n.*?^```python\n(.*?)^```$", text, flags=re.S | re.M)
+    assert m is not None, f"{doc} has no python block under {heading!r} any more"
+    return m.group(1)
+
+
+@pytest.mark.parametrize(("doc", "heading"), [("docs/INTEGRATIONS.md", "Python: in process"),
+                                              ("python/README.md", "Sealed model directories (Hugging Face)")])  # fmt: skip
+def test_the_docs_example_runs_as_written(sealed, doc: str, heading: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    shutil.copytree(sealed["a"], tmp_path / "tiny-gpt2.sealed")
+    (tmp_path / "partner.id").write_text(format_identity_file(SECRET))
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(doc_block(doc, heading), doc, "exec"), namespace)  # noqa: S102 - the docs' own example
+    assert torch.equal(logits(namespace["model"]), logits(sealed["model"]))
+    assert namespace["config"]["tensorseal_marker"] == MARKER
+    assert namespace["tokenizer"].encode("sealed weights").ids == [1, 2]
+    state = sealed["model"].state_dict()
+    assert all(torch.equal(t, state[k]) for k, t in namespace["tensors"].items()) and namespace["tensors"]
+    assert all(torch.equal(t, state[k]) for k, t in namespace["state"].items())
