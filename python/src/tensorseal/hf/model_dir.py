@@ -50,7 +50,8 @@ def read_manifest(sealed_dir: str | os.PathLike[str], identities: Sequence[Ident
     """Opens and authenticates the manifest; its own context must name it and its model id."""
     path = manifest_path(sealed_dir)
     if not os.path.exists(path):
-        fail("E_USAGE", f"{os.fsdecode(sealed_dir)} has no {MANIFEST_NAME}{SEALED_SUFFIX}: not a sealed model directory")
+        where = os.fsdecode(sealed_dir)
+        fail("E_USAGE", f"{where} has no {MANIFEST_NAME}{SEALED_SUFFIX}: not a sealed model directory")
     with SealedFile(path, identities, expect_context={PATH_CONTEXT: MANIFEST_NAME}) as sf, naming(path):
         if sf.plaintext_length > MAX_MANIFEST_BYTES:
             fail("E_MALFORMED", "model manifest is over 64 MiB")
@@ -237,7 +238,8 @@ def _check_listing(root: str, m: Manifest) -> None:
     have = set(present)
     for p in sorted(expected):
         if p not in have:
-            raise error("E_DECRYPT", "missing from the model (listed in the sealed manifest)").naming(os.path.join(root, p))
+            missing = error("E_DECRYPT", "missing from the model (listed in the sealed manifest)")
+            raise missing.naming(os.path.join(root, p))
 
 
 def _open_one(root: str, model: str, entry: ManifestEntry, ids: list[Identity], threads: int | None) -> SealedFile:
@@ -246,7 +248,8 @@ def _open_one(root: str, model: str, entry: ManifestEntry, ids: list[Identity], 
         sf = SealedFile(src, ids, expect_context=context_for(model, entry.path), threads=threads)
     except TensorSealError as e:
         if e.code == "E_CONTEXT":
-            raise error("E_DECRYPT", f"belongs to another path or model (swapped or renamed): {e.message}").naming(src) from None
+            swapped = error("E_DECRYPT", f"belongs to another path or model (swapped or renamed): {e.message}")
+            raise swapped.naming(src) from None
         raise
     if sf.plaintext_length != entry.size:
         sf.close()

@@ -35,7 +35,8 @@ def config_from(md: ModelDir, model_class: Any) -> Any:
     if not isinstance(doc, dict):
         raise error("E_MALFORMED", "config is not a JSON object").naming(where)
     if doc.get("auto_map"):
-        raise error("E_UNSUPPORTED", "the model needs remote code (auto_map), which is not loaded from a sealed model").naming(where)
+        remote = error("E_UNSUPPORTED", "the model needs remote code (auto_map), which a sealed model does not load")
+        raise remote.naming(where)
     config_class = getattr(model_class, "config_class", None)
     if isinstance(config_class, type) and issubclass(config_class, PreTrainedConfig):
         return config_class.from_dict(doc)

@@ -56,7 +56,8 @@ def load_model_state_dict(md: ModelDir, *, device: Any = "cpu", dtype: Any = Non
         tensors = md.load_file(shard, framework="pt", device="cpu")
         if expected is not None and set(tensors) != set(expected):
             odd = sorted(set(tensors) ^ set(expected))[:3]
-            raise error("E_MALFORMED", f"shard and {SAFE_WEIGHTS_INDEX_NAME} disagree about {odd}").naming(md.sealed_path(shard))
+            disagree = error("E_MALFORMED", f"shard and {SAFE_WEIGHTS_INDEX_NAME} disagree about {odd}")
+            raise disagree.naming(md.sealed_path(shard))
         for name, t in tensors.items():
             if name in state:
                 raise error("E_MALFORMED", f"tensor {name!r} is in two shards").naming(md.sealed_path(shard))
