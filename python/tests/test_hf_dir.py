@@ -82,6 +82,9 @@ def test_open_gives_files_as_bytes_and_shards_as_arrays(models) -> None:  # type
         got = md.load_file("model-00002-of-00002.safetensors", framework="np")
         assert sorted(got) == ["layer.1.weight", "layer.2.weight", "layer.3.weight"]
         assert all(np.array_equal(got[n], models["tensors"][n]) for n in got)
+        with pytest.raises(TensorSealError) as e:
+            md.load_file("model-00002-of-00002.safetensors", framework="np")  # a shard loads once
+        assert e.value.code == "E_USAGE"
         with md.safe_open("model-00001-of-00002.safetensors", framework="np") as f:
             assert np.array_equal(f.get_tensor("embed.weight"), models["tensors"]["embed.weight"])
         with pytest.raises(TensorSealError) as e:
@@ -153,17 +156,25 @@ def test_manifest_with_same_context_but_other_digest_is_refused_on_read(models, 
     a = copy_of(models, "a", tmp_path)
     with open_model_dir(a, identities=IDS) as md:
         manifest = md.manifest
+    changed = ("config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors")
     doc = {"version": 1, "model": manifest.model,
-           "files": [{"path": f.path, "size": f.size, "sha256": ("0" * 64 if f.path == "config.json" else f.sha256)}
+           "files": [{"path": f.path, "size": f.size, "sha256": ("0" * 64 if f.path in changed else f.sha256)}
                      for f in manifest.files]}  # fmt: skip
     forged = seal_bytes(json.dumps(doc).encode(), [X25519Recipient(PUBLIC)], content_type=MANIFEST_CONTENT_TYPE,
                         context=context_for(manifest.model, MANIFEST_NAME))  # fmt: skip
     (a / f"{MANIFEST_NAME}.tseal").write_bytes(forged)
     with open_model_dir(a, identities=IDS) as md:
         assert md.read_json("tokenizer/tokenizer.json")["vocab"]["b"] == 1
-        with pytest.raises(TensorSealError) as e:
-            md.read_bytes("config.json")
-        assert e.value.code == "E_DECRYPT" and e.value.file == str(a / "config.json.tseal")
+        for read, name in ((md.read_bytes, "config.json"),
+                           (lambda p: md.load_file(p, framework="np"), "model-00001-of-00002.safetensors"),
+                           (lambda p: md.safe_open(p, framework="np"), "model-00002-of-00002.safetensors")):  # fmt: skip
+            with pytest.raises(TensorSealError) as e:
+                read(name)
+            assert e.value.code == "E_DECRYPT" and e.value.file == str(a / f"{name}.tseal")
+            assert "SHA-256" in e.value.message
+    with pytest.raises(TensorSealError) as e:
+        md.read_bytes("tokenizer/tokenizer.json")  # closed with the with block
+    assert e.value.code == "E_USAGE"
 
 
 def test_manifest_sealed_for_another_path_is_refused(models, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -107,7 +107,10 @@ class ModelDir:
 
     def _file(self, path: str) -> SealedFile:
         self.entry(path)
-        return self._files[path]
+        sf = self._files[path]
+        if sf._f.closed:
+            fail("E_USAGE", f"{path!r} is closed: loaded once already, or the ModelDir was closed")
+        return sf
 
     def sealed_path(self, path: str) -> str:
         """The ``.tseal`` file of ``path`` on disk."""
@@ -133,15 +136,15 @@ class ModelDir:
         ``framework="pt"``, NumPy arrays with ``"np"``), decrypted once into one buffer whose
         SHA-256 (with the safetensors header) is checked against the manifest before any
         tensor is made from it. The file is closed afterwards: a file is loaded once."""
+        pt = framework in ("pt", "torch")
+        if not pt and (framework not in ("np", "numpy") or str(device) != "cpu"):
+            fail("E_USAGE", "framework must be 'pt', or 'np' on device 'cpu'")
         f = SealedSafetensors(self._take(path), [], threads=self._threads)
         check = self._data_check(path, f)
-        if framework in ("pt", "torch"):
+        if pt:
             from ..torch import _load_pt
 
             return _load_pt(f, device, check)
-        if framework not in ("np", "numpy") or str(device) != "cpu":
-            f.close()
-            fail("E_USAGE", "framework must be 'pt', or 'np' on device 'cpu'")
         try:
             with f.naming():
                 return _load_np(f, check)
@@ -161,11 +164,8 @@ class ModelDir:
         return safe_open(self._take(path), framework, device, identities=[])
 
     def _take(self, path: str) -> SealedFile:
-        """Hands the open file over to a reader that closes it (a file is read once)."""
-        sf = self._file(path)
-        if sf._f.closed:
-            fail("E_USAGE", f"{path!r} was already loaded from this ModelDir: open the model again")
-        return sf
+        """Hands the open file over to a reader that closes it (a shard is loaded once)."""
+        return self._file(path)
 
     def _data_check(self, path: str, f: SealedSafetensors) -> Any:
         def check(data: memoryview) -> None:
