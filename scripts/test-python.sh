@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Python package tests (python/tests): installs the package with its test extra into .venv
-# and runs pytest. Torch is installed (pinned: a local wheel, never a multi-GB download) when
-# TENSORSEAL_REQUIRE_ALL=1 or TENSORSEAL_WITH_TORCH=1; with TENSORSEAL_REQUIRE_ALL=1 a missing
-# torch fails the torch tests instead of skipping them. The cross-language tests run the TS
-# CLI from dist/: build it first (`npm run build`).
+# and runs pytest. Torch and transformers are installed (pinned: local wheels, never a
+# multi-GB download; transformers 5.17.0 and its dependencies are all on this machine's local
+# index) when TENSORSEAL_REQUIRE_ALL=1 or TENSORSEAL_WITH_TORCH=1; with
+# TENSORSEAL_REQUIRE_ALL=1 a missing torch or transformers fails their tests instead of
+# skipping them. The cross-language tests run the TS CLI from dist/: build it first
+# (`npm run build`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,6 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install -q -e 'python[test]'
 if [ "${TENSORSEAL_REQUIRE_ALL:-}" = "1" ] || [ "${TENSORSEAL_WITH_TORCH:-}" = "1" ]; then
-  "$venv/bin/python" -m pip install -q torch==2.13.0
+  "$venv/bin/python" -m pip install -q torch==2.13.0 transformers==5.17.0
 fi
 exec "$venv/bin/python" -m pytest python/tests -q "$@"

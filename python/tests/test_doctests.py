@@ -23,6 +23,7 @@ MODULES = [
     "tensorseal.keys.service",
     "tensorseal.st_format",
     "tensorseal.chunk_cache",
+    "tensorseal.hf.manifest",
 ]
 
 

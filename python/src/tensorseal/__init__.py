@@ -2,7 +2,8 @@
 
 This module only re-exports. Submodules: :mod:`tensorseal.safetensors` (NumPy, safetensors
 names), :mod:`tensorseal.torch` (PyTorch, extra ``tensorseal[torch]``), :mod:`tensorseal.format`
-(the container), :mod:`tensorseal.keys` (key types and the keystore).
+(the container), :mod:`tensorseal.keys` (key types and the keystore), :mod:`tensorseal.hf`
+(sealed Hugging Face model directories, ``tensorseal seal-dir``, loaded in memory).
 """
 
 from .errors import (

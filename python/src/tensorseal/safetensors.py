@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import mmap
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, BinaryIO
 
@@ -59,8 +59,9 @@ class SealedSafetensors:
     """A sealed safetensors file opened for random access (shared by NumPy and torch APIs).
 
     Args:
-        source: path or seekable binary file.
-        identities: keys to try.
+        source: path or seekable binary file, or a :class:`~tensorseal.reader.SealedFile`
+            already opened (and checked) by the caller, which this object then owns and closes.
+        identities: keys to try (unused when ``source`` is a SealedFile).
         threads: decryption threads for long reads (see :class:`~tensorseal.reader.SealedFile`).
         cache_bytes: bound on the chunks kept for partial reads.
 
@@ -70,13 +71,16 @@ class SealedSafetensors:
 
     def __init__(
         self,
-        source: str | os.PathLike[str] | BinaryIO,
+        source: str | os.PathLike[str] | BinaryIO | SealedFile,
         identities: Sequence[Identity],
         *,
         threads: int | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
-        self.sealed = SealedFile(source, _as_list(identities), threads=threads, cache_bytes=cache_bytes)
+        if isinstance(source, SealedFile):
+            self.sealed = source
+        else:
+            self.sealed = SealedFile(source, _as_list(identities), threads=threads, cache_bytes=cache_bytes)
         try:
             with naming(self.sealed.name):
                 total = self.sealed.plaintext_length
@@ -144,7 +148,7 @@ class safe_open:
     """Lazy access to a sealed safetensors file, as ``safetensors.safe_open``.
 
     Args:
-        filename: the ``.tseal`` file.
+        filename: the ``.tseal`` file (or a SealedFile opened by the caller, then owned here).
         framework: ``"np"`` (NumPy) or ``"pt"`` (PyTorch).
         device: ``"cpu"``, or a torch device for ``framework="pt"``.
         identities: keys to try (a list, or one identity / keystore).
@@ -167,7 +171,7 @@ class safe_open:
 
     def __init__(
         self,
-        filename: str | os.PathLike[str],
+        filename: str | os.PathLike[str] | SealedFile,
         framework: str = "np",
         device: str = "cpu",
         *,
@@ -292,10 +296,14 @@ def _data_buffer(n: int) -> np.ndarray:
 _MMAP_AT = 4 << 20
 
 
-def _load_np(f: SealedSafetensors) -> dict[str, np.ndarray]:
+def _load_np(f: SealedSafetensors, check: Callable[[memoryview], None] | None = None) -> dict[str, np.ndarray]:
+    """Every tensor of ``f``; ``check`` sees the decrypted data section before any array is
+    made from it (tensorseal.hf checks a model file's digest there)."""
     dtypes = {n: np_dtype(t.dtype) for n, t in f.layout.tensors.items()}
     buf = _data_buffer(f.layout.data_length)
     f.read_data(memoryview(buf))
+    if check is not None:
+        check(memoryview(buf))
     return {n: _array(buf, t.begin, t.end, dtypes[n], t.shape) for n, t in f.layout.tensors.items()}
 
 

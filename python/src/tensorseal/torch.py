@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -103,12 +103,19 @@ def load_file(
     Example:
         >>> state = load_file("model.tseal", identities=[ks], device="cuda:0")  # doctest: +SKIP
     """
-    f = SealedSafetensors(filename, _as_list(identities), threads=threads)
+    return _load_pt(SealedSafetensors(filename, _as_list(identities), threads=threads), device)
+
+
+def _load_pt(f: SealedSafetensors, device: Any, check: Callable[[memoryview], None] | None = None) -> dict[str, Any]:
+    """Every tensor of ``f`` (closed on return); ``check`` sees the decrypted data section
+    before any tensor is made from it (tensorseal.hf checks a model file's digest there)."""
     try:
         with f.naming():
             dtypes = {n: _torch_dtype(t.dtype) for n, t in f.layout.tensors.items()}
             buf = _torch.empty(f.layout.data_length, dtype=_torch.uint8)
             f.read_data(memoryview(buf.numpy()))
+            if check is not None:
+                check(memoryview(buf.numpy()))
     finally:
         f.close()
     out = {n: _as_tensor(buf[t.begin : t.end], dtypes[n], t.shape) for n, t in f.layout.tensors.items()}
