@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { inspectFile } from "../../engine/index.js";
 import { fail } from "../../format/errors.js";
 import { ExecError, execWithSealedModels, parseModelSpec } from "../../integrations/exec.js";
-import { identitiesFor } from "../keys-context.js";
+import { identitiesFor, recipientsFor } from "../keys-context.js";
 import { collect } from "../options.js";
 import { say } from "../output.js";
 import { progressBar } from "../terminal.js";
@@ -33,15 +33,38 @@ export function registerExec(program: Command): void {
         "--grace <seconds>",
         "after forwarding a signal, SIGKILL the command after this long",
         "10",
-      ),
+      )
+      .option(
+        "--seal-outputs <dir>",
+        "give the command a RAM directory for its outputs (TENSORSEAL_OUTPUT_DIR); when it ends, seal them into DIR",
+      )
+      .option(
+        "-k, --key <name>",
+        "with --seal-outputs: keystore KEK to seal to (repeatable)",
+        collect,
+      )
+      .option(
+        "-r, --recipient <r>",
+        "with --seal-outputs: recipient, as for seal: tseal1..., kek:NAME, pkcs11:..., aws-kms:..., service:NAME (repeatable)",
+        collect,
+      )
+      .option("-f, --force", "with --seal-outputs: replace DIR if it holds earlier sealed outputs"),
   )
     .addHelpText(
       "after",
-      "\nThe command gets TENSORSEAL_MODEL (first --model) and TENSORSEAL_MODEL_<NAME>, and only an\nallow-listed environment (PATH, HOME, locale, CUDA_*, HF_*, PYTHON*, ...; docs/INTEGRATIONS.md);\nvariables that unlock keys are never passed. Its exit code is passed through (128+N when\nsignal N killed it; 127: command not found, 126: not executable). If tensorseal is killed,\nthe command's process group is killed and the plaintext wiped.\n\nExamples:\n  tensorseal exec -m llama.gguf.tseal -- llama-server -m {model}\n  tensorseal exec -m Llama-3-8B.sealed:llm --env HF_TOKEN -- vllm serve {llm}\n  tensorseal exec -m w.safetensors.tseal -- python infer.py --weights {model}",
+      "\nThe command gets TENSORSEAL_MODEL (first --model) and TENSORSEAL_MODEL_<NAME>, and only an\nallow-listed environment (PATH, HOME, locale, CUDA_*, HF_*, PYTHON*, ...; docs/INTEGRATIONS.md);\nvariables that unlock keys are never passed. Its exit code is passed through (128+N when\nsignal N killed it; 127: command not found, 126: not executable). If tensorseal is killed,\nthe command's process group is killed and the plaintext wiped.\n\n--seal-outputs DIR: the command writes into TENSORSEAL_OUTPUT_DIR (RAM); when it exits (also\nafter a signal) its regular files are sealed (-r/-k; default: the keystore's default key) into\nDIR, a sealed directory that open-dir opens, and wiped; links and special files are refused.\nIf tensorseal is SIGKILLed the outputs are lost, never left in plaintext.\n\nExamples:\n  tensorseal exec -m llama.gguf.tseal -- llama-server -m {model}\n  tensorseal exec -m Llama-3-8B.sealed:llm --env HF_TOKEN -- vllm serve {llm}\n  tensorseal exec -m w.safetensors.tseal -- python infer.py --weights {model}\n  tensorseal exec -m base.sealed:base --seal-outputs run1.sealed -r tseal1... -- python train.py --base {base}\n  tensorseal open-dir run1.sealed run1",
     )
     .action(async (command: string[], o) => {
       const grace = Number(o.grace);
       if (!Number.isFinite(grace) || grace < 0) fail("E_USAGE", "--grace expects seconds >= 0");
+      if (!o.sealOutputs && (o.key || o.recipient || o.force)) {
+        fail("E_USAGE", "-k, -r and --force of exec go with --seal-outputs DIR");
+      }
+      const outputs = o.sealOutputs && {
+        dir: o.sealOutputs as string,
+        force: o.force === true,
+        recipients: await recipientsFor({ key: o.key, recipient: o.recipient }),
+      };
       try {
         process.exitCode = await execWithSealedModels({
           models: (o.model as string[]).map(parseModelSpec),
@@ -51,6 +74,7 @@ export function registerExec(program: Command): void {
           envAllow: (o.env as string[] | undefined) ?? [],
           identitiesFor: async (file) => identitiesFor(await inspectFile(file), o),
           progress: progressBar("opening"), // erased before the command starts
+          ...(outputs && { outputs }),
         });
       } catch (e) {
         if (!(e instanceof ExecError)) throw e;
