@@ -62,7 +62,7 @@ function unsafeName(path: string): string | null {
 }
 
 function kindOf(st: Stats): string {
-  if (st.isSymbolicLink()) return "a symbolic link (not followed)";
+  if (st.isSymbolicLink()) return "a symbolic link, not followed";
   if (st.isFIFO()) return "a FIFO";
   if (st.isSocket()) return "a socket";
   if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";

@@ -319,7 +319,7 @@ class ExecRun {
     const problems: string[] = [];
     if (r.refused.length > 0) {
       const list = r.refused.map((x) => `${printable(x.path)} (${x.why})`).join(", ");
-      problems.push(`not sealed, removed: ${list}`);
+      problems.push(`outputs refused (not sealed, removed): ${list}`);
     }
     if (r.failed) {
       problems.push(
