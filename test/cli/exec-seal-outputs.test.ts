@@ -29,7 +29,8 @@ const skip = !hasShm && process.env.TENSORSEAL_REQUIRE_ALL !== "1";
  * The command: a training-like node script. It writes a checkpoint and a nested metrics file
  * into $TENSORSEAL_OUTPUT_DIR, then per MODE: exits with CODE ("exit"), waits to be stopped
  * ("wait"), adds a link to /etc/passwd ("link"), creates DIR itself ("appear"), or keeps
- * writing a checkpoint per epoch until killed ("train"). READY gets its pid once it has written.
+ * writing a checkpoint per epoch until killed ("train"). READY gets "PID OUTPUT_DIR" once it
+ * has written.
  * The marker comes in argv, so this file does not contain it.
  */
 const CHILD = `
@@ -42,7 +43,7 @@ fs.mkdirSync(path.join(out, "logs", "epoch-1"), { recursive: true });
 fs.writeFileSync(path.join(out, "logs", "epoch-1", "metrics.json"), JSON.stringify({ marker, loss: 0.5 }));
 if (mode === "link") fs.symlinkSync("/etc/passwd", path.join(out, "passwd"));
 if (mode === "appear") fs.mkdirSync(extra);
-const tellReady = () => fs.writeFileSync(ready, String(process.pid));
+const tellReady = () => fs.writeFileSync(ready, process.pid + " " + out);
 if (mode === "train") {
   let epoch = 0;
   const step = () => {
@@ -62,6 +63,29 @@ if (mode === "train") {
 `;
 
 const alive = (pid: number) => startTimeOf(pid) !== null;
+
+/** The command's pid and output directory, once it has written its outputs. */
+async function readyOf(file: string): Promise<{ pid: number; out: string }> {
+  const text = await waitFor("the command to write its outputs", () =>
+    existsSync(file) ? readFileSync(file, "utf8") || null : null,
+  );
+  const [pid, out] = text.split(" ");
+  return { pid: Number(pid), out: out! };
+}
+
+/** The exec guardian whose arguments name `dir`. */
+function guardianServing(dir: string): number | null {
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const argv = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
+      if (argv[1]?.endsWith("exec-guardian.js") && argv.includes(dir)) return Number(name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return null;
+}
 
 describe("exec --seal-outputs", { skip }, () => {
   let s: Sandbox;
@@ -207,7 +231,7 @@ describe("exec --seal-outputs", { skip }, () => {
   test("exec SIGTERMed while the command runs: outputs sealed, exit 143", async () => {
     const c = fresh();
     const run = startExec(c.dir, "wait", c.marker, c.ready);
-    await waitFor("the command to write its outputs", () => existsSync(c.ready) || null);
+    await readyOf(c.ready);
     run.child.kill("SIGTERM");
     assert.equal(await run.exited, 143, run.stderr());
     assertNoPlaintext(c.marker);
@@ -230,11 +254,7 @@ describe("exec --seal-outputs", { skip }, () => {
   test("a training command killed mid-way: only sealed checkpoints in DIR, no plaintext anywhere", async () => {
     const c = fresh();
     const run = startExec(c.dir, "train", c.marker, c.ready);
-    const pid = Number(
-      await waitFor("three epochs", () =>
-        existsSync(c.ready) ? readFileSync(c.ready, "utf8") || null : null,
-      ),
-    );
+    const { pid } = await readyOf(c.ready); // after three epochs
     process.kill(pid, "SIGKILL"); // as the OOM killer would
     assert.equal(await run.exited, 137, run.stderr());
     assertNoPlaintext(c.marker);
@@ -253,17 +273,35 @@ describe("exec --seal-outputs", { skip }, () => {
   test("SIGKILL of exec: the outputs are lost, never left in plaintext", async () => {
     const c = fresh();
     const run = startExec(c.dir, "wait", c.marker, c.ready);
-    const pid = Number(
-      await waitFor("the command to write", () =>
-        existsSync(c.ready) ? readFileSync(c.ready, "utf8") || null : null,
-      ),
-    );
+    const { pid, out } = await readyOf(c.ready);
     assert.ok(ramDirs().length === 2, "the models' and the outputs' RAM directories");
+    assert.ok(guardianServing(out), "the guardian is told about the outputs' directory");
     run.child.kill("SIGKILL");
     await run.exited;
     // The guardian kills the command and wipes both directories.
     await waitFor("the command to be killed", () => !alive(pid) || null);
     await waitFor("the RAM directories to go", () => ramDirs().length === 0 || null);
+    assert.ok(!existsSync(c.dir));
+    assertNoPlaintext(c.marker);
+  });
+
+  test("exec and guardian both SIGKILLed: the next exec sweeps the outputs' plaintext", async () => {
+    const c = fresh();
+    const run = startExec(c.dir, "wait", c.marker, c.ready);
+    const { pid, out } = await readyOf(c.ready);
+    const guardian = guardianServing(out);
+    assert.ok(guardian);
+    run.child.kill("SIGSTOP"); // it must not see its guardian die: both go at once
+    process.kill(guardian, "SIGKILL");
+    run.child.kill("SIGKILL");
+    process.kill(-pid, "SIGKILL"); // nobody is left to stop the command; the test does
+    await run.exited; // "close": only once the command, which holds exec's stderr, is gone
+    await waitFor("the guardian to go", () => guardianServing(out) === null || null);
+    assert.ok(filesHolding(out, c.marker).length > 0, "precondition: plaintext left behind");
+
+    const r = s.run(["exec", "-m", sealed, "--tmpfs", base, "--", "true"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`removed ${out}, the plaintext of an exec that was killed`));
     assert.ok(!existsSync(c.dir));
     assertNoPlaintext(c.marker);
   });
