@@ -323,7 +323,7 @@ class ExecRun {
     }
     if (r.failed) {
       problems.push(
-        `sealing the outputs into ${dest} failed (${r.failed.message}); these outputs were wiped, not sealed: ${printable(r.failed.lost.join(", "))}`,
+        `sealing the outputs into ${dest} failed (${r.failed.message}); these outputs were wiped, not sealed: ${r.failed.lost.length > 0 ? printable(r.failed.lost.join(", ")) : "all of them (they could not be listed)"}`,
       );
     }
     return problems.length > 0 ? problems.join("; ") : null;
