@@ -3,8 +3,9 @@
  * It starts the command on request, in a session and process group of its own, and holds an IPC
  * channel to exec. When that channel closes (exec finished, crashed, or was killed even with
  * SIGKILL) it SIGKILLs the command's whole process group (children and grandchildren included),
- * wipes the RAM directory and exits. When the command exits first it kills what is left of its
- * group, so no worker keeps reading the plaintext.
+ * wipes the RAM directories (the models', and the outputs' with --seal-outputs: the outputs of a
+ * killed exec are lost, never left in plaintext) and exits. When the command exits first it kills
+ * what is left of its group, so no worker keeps reading the plaintext.
  *
  * It runs with an empty environment and learns the command's environment (already filtered, no
  * secrets) over the channel, so nothing of it shows in /proc/PID/cmdline or environ. Signals sent
@@ -34,7 +35,7 @@ export type GuardianReport =
   | { readonly error: string }
   | { readonly exit: number | null; readonly signal: NodeJS.Signals | null };
 
-function guard(dir: string): void {
+function guard(dirs: readonly string[]): void {
   let child: ChildProcess | null = null;
   let running = false;
   let execGone = false;
@@ -50,7 +51,7 @@ function guard(dir: string): void {
     }
   };
   const finish = (): never => {
-    wipeDirSync(dir); // exec normally wiped already; this is the path for a killed exec
+    for (const dir of dirs) wipeDirSync(dir); // exec normally wiped already: a killed exec's path
     process.exit(0);
   };
 
@@ -98,9 +99,10 @@ function guard(dir: string): void {
   });
 }
 
-const dir = process.argv[2];
-if (dir === undefined || ramDirOwner(basename(dir)) === null || !process.send) {
+// The models' RAM directory, and the outputs' one for --seal-outputs.
+const dirs = process.argv.slice(2);
+if (dirs.length === 0 || dirs.some((d) => ramDirOwner(basename(d)) === null) || !process.send) {
   process.stderr.write("tensorseal: exec-guardian is started by `tensorseal exec` only\n");
   process.exit(2);
 }
-guard(dir);
+guard(dirs);

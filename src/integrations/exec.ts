@@ -11,6 +11,11 @@
  * guardian process (exec-guardian.ts) starts it in its own process group and, should this
  * process die even by SIGKILL, kills that group and wipes the directory; RAM directories left
  * by dead execs are removed by the next one (ram-dir-sweep.ts).
+ *
+ * With `outputs` (--seal-outputs) the command also gets a RAM directory for what it writes
+ * (TENSORSEAL_OUTPUT_DIR); when it ends, however it ends, the models' plaintext is wiped first,
+ * then its outputs are sealed into the target directory and wiped (exec-outputs.ts). Signals
+ * that arrive while sealing are held off by the forwarding handlers; a SIGKILL loses the outputs.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -25,6 +30,12 @@ import type { Identity } from "../format/stanza.js";
 import { commandError, ExecError, resolveCommand } from "./exec-command.js";
 import { childEnv } from "./exec-env.js";
 import type { GuardianReport, GuardianRequest } from "./exec-guardian.js";
+import {
+  checkOutputsTarget,
+  OUTPUT_DIR_ENV,
+  type SealOutputsOptions,
+  sealOutputs,
+} from "./exec-outputs.js";
 import { isSealedModelDir, manifestPath, openModelDir } from "./model-dir/index.js";
 import {
   checkRamFs,
@@ -79,6 +90,8 @@ export interface ExecOptions {
     update(done: number, total: number, path: string): void;
     done(): void;
   };
+  /** --seal-outputs: a RAM directory for the command's outputs, sealed into `dir` at the end. */
+  readonly outputs?: SealOutputsOptions;
 }
 
 /** "path" or "path:NAME" (NAME: letters, digits, underscore). */
@@ -103,7 +116,17 @@ export async function execWithSealedModels(opts: ExecOptions): Promise<number> {
   checkOptions(opts);
   const run = new ExecRun(opts);
   try {
-    return await run.start();
+    let code: number;
+    try {
+      code = await run.start();
+    } catch (e) {
+      await run.finishOutputs(); // the command may have written before its guardian died
+      throw e;
+    }
+    const problem = await run.finishOutputs();
+    // The command's status stays; a success whose outputs were not all sealed is not one.
+    if (problem) throw new ExecError(code === 0 ? 1 : code, problem);
+    return code;
   } finally {
     run.cleanup();
     await run.stopGuardian();
@@ -116,10 +139,12 @@ function checkOptions(opts: ExecOptions): void {
   const names = opts.models.flatMap((m) => (m.name ? [m.name] : []));
   if (names.includes("model")) fail("E_USAGE", "NAME `model` is reserved for the first --model");
   if (new Set(names).size !== names.length) fail("E_USAGE", "a --model NAME is used twice");
+  if (opts.outputs) checkOutputsTarget(opts.outputs.dir, opts.outputs.force);
 }
 
 class ExecRun {
   private dir: string | null = null;
+  private outDir: string | null = null;
   private guardian: ChildProcess | null = null;
   private started = false;
   private killTimer: NodeJS.Timeout | null = null;
@@ -149,7 +174,10 @@ class ExecRun {
       );
     }
     this.dir = await createRamDir(base, modelLabel(this.opts.models[0]!.path));
-    this.guardian = this.startGuardian(this.dir); // from here on, our death wipes the directory
+    if (this.opts.outputs) this.outDir = await createRamDir(base, "outputs");
+    // From here on, our death wipes the directories.
+    this.guardian = this.startGuardian([this.dir, ...(this.outDir ? [this.outDir] : [])]);
+    if (this.outDir) env[OUTPUT_DIR_ENV] = this.outDir;
 
     const paths = new Map<string, string>();
     const slots: [SealedModel, string][] = [];
@@ -210,8 +238,8 @@ class ExecRun {
     }
   }
 
-  private startGuardian(dir: string): ChildProcess {
-    const g = spawn(process.execPath, [GUARDIAN, dir], {
+  private startGuardian(dirs: readonly string[]): ChildProcess {
+    const g = spawn(process.execPath, [GUARDIAN, ...dirs], {
       stdio: ["inherit", "inherit", "inherit", "ipc"],
       env: {}, // it needs nothing; the command's environment travels over the channel
       detached: true, // its own session: a terminal's signals to our group do not reach it
@@ -269,14 +297,52 @@ class ExecRun {
     this.killTimer ??= setTimeout(() => this.send({ kill: true }), this.opts.graceMs ?? 10_000);
   }
 
+  /**
+   * After the command: wipe the models' plaintext, then seal its outputs and wipe them. Returns
+   * a one-line problem (outputs refused or lost) for the caller to report, or null.
+   */
+  async finishOutputs(): Promise<string | null> {
+    const out = this.outDir;
+    const o = this.opts.outputs;
+    if (!out || !o) return null;
+    this.wipe(this.dir);
+    this.dir = null;
+    const r = await sealOutputs(out, o);
+    this.outDir = null;
+    this.wipe(out); // sealOutputs wiped it; this reports what it could not
+    const dest = printable(o.dir);
+    if (r.sealed.length > 0) {
+      this.notify(`sealed ${r.sealed.length} output file(s) into ${dest}`);
+    } else if (!r.failed) {
+      this.notify(`the command wrote no output files: ${dest} left as it was`);
+    }
+    const problems: string[] = [];
+    if (r.refused.length > 0) {
+      const list = r.refused.map((x) => `${printable(x.path)} (${x.why})`).join(", ");
+      problems.push(`outputs refused (not sealed, removed): ${list}`);
+    }
+    if (r.failed) {
+      problems.push(
+        `sealing the outputs into ${dest} failed (${r.failed.message}); these outputs were wiped, not sealed: ${r.failed.lost.length > 0 ? printable(r.failed.lost.join(", ")) : "all of them (they could not be listed)"}`,
+      );
+    }
+    return problems.length > 0 ? problems.join("; ") : null;
+  }
+
   /** Idempotent; also runs from process "exit" if anything escaped the normal path. */
   cleanup(): void {
     for (const s of FORWARDED) process.off(s, this.onSignal);
     process.off("exit", this.onExit);
     if (this.killTimer) clearTimeout(this.killTimer);
-    if (!this.dir) return;
-    const left = wipeDirSync(this.dir);
+    this.wipe(this.dir);
+    this.wipe(this.outDir);
     this.dir = null;
+    this.outDir = null;
+  }
+
+  private wipe(dir: string | null): void {
+    if (!dir) return;
+    const left = wipeDirSync(dir);
     if (left.length > 0) this.notify(`warning: could not wipe ${printable(left.join(", "))}`);
   }
 

@@ -40,6 +40,7 @@ from .keys.x25519 import (
 )
 from .keys.xwing import XWingIdentity, XWingRecipient
 from .reader import SealedFile, open_bytes, open_file, read_header
+from .sealed_outputs import sealed_outputs
 from .writer import Sealer, seal_bytes, seal_file, seal_to_file
 
 __version__ = "0.1.0"
@@ -68,6 +69,7 @@ __all__ = [
     "PassphraseRecipient",
     "Recipient",
     "SealedFile",
+    "sealed_outputs",
     "Sealer",
     "ServiceClient",
     "ServiceIdentity",
