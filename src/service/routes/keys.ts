@@ -1,10 +1,10 @@
 /** KEK management: create (with labels and sensitivity), rotate, list, lifecycle, update (scope `admin`). */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ServiceContext } from "../context.js";
-import type { VersionAction } from "../keys/service.js";
 import { recordFor } from "../context.js";
 import { loggableError } from "../db/unavailable.js";
 import { ServiceError } from "../errors.js";
+import type { VersionAction } from "../keys/service.js";
 import { authorizeAction, release } from "../protected.js";
 import {
   destroyDaysSchema,
