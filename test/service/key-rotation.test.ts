@@ -1,6 +1,6 @@
 /**
  * Rotation periods of service keys (SQLite and PostgreSQL): PATCH sets, clears and validates
- * `rotationPeriod`; listings show it with `rotationDue`; POST /v1/keys/rotate-due rotates exactly
+ * `rotationPeriod`; listings show it with `rotationDue`; POST /v1/rotate-due rotates exactly
  * the keys whose primary has reached its period, each decided as keys:rotate and audited; a
  * non-admin and a policy forbidding one due key are refused (403, audited, nothing rotated).
  */
@@ -91,13 +91,13 @@ describeEachDb("service key rotation periods", (suite) => {
   test("rotate-due rotates exactly the overdue keys, each audited as keys.rotate", async (t) => {
     if (suite.skip) return t.skip(suite.skip);
     // Nothing due now.
-    const none = await req("POST", "/v1/keys/rotate-due", admin);
+    const none = await req("POST", "/v1/rotate-due", admin);
     assert.equal(none.statusCode, 200, none.body);
     assert.deepEqual(none.json().rotated, []);
     // Two days on: daily (1 day) is due, monthly (30 days) and none are not.
     skew = 2 * DAY_S * 1000;
     const before = (await entries()).length;
-    const r = await req("POST", "/v1/keys/rotate-due", admin);
+    const r = await req("POST", "/v1/rotate-due", admin);
     assert.equal(r.statusCode, 200, r.body);
     assert.deepEqual(r.json().rotated, ["daily"]);
     const l = await listed();
@@ -116,15 +116,15 @@ describeEachDb("service key rotation periods", (suite) => {
     assert.equal(rot[0].requestId, `${own.requestId}:daily`);
     // 31 days on: monthly too, and daily's new primary (created now) is 31 days old as well.
     skew = 31 * DAY_S * 1000;
-    const r2 = await req("POST", "/v1/keys/rotate-due", admin);
+    const r2 = await req("POST", "/v1/rotate-due", admin);
     assert.deepEqual(r2.json().rotated, ["daily", "monthly"]);
     skew = 0;
-    assert.deepEqual((await req("POST", "/v1/keys/rotate-due", admin)).json().rotated, []);
+    assert.deepEqual((await req("POST", "/v1/rotate-due", admin)).json().rotated, []);
   });
 
   test("a non-admin is refused (403, audited); a policy forbidding one due key rotates none", async (t) => {
     if (suite.skip) return t.skip(suite.skip);
-    const u = await req("POST", "/v1/keys/rotate-due", user);
+    const u = await req("POST", "/v1/rotate-due", user);
     assert.equal(u.statusCode, 403, u.body);
     const denied = (await entries()).at(-1);
     assert.equal(denied.action, "keys.rotate-due");
@@ -135,7 +135,7 @@ describeEachDb("service key rotation periods", (suite) => {
     });
     skew = 2 * DAY_S * 1000;
     const before = await listed();
-    const r = await req("POST", "/v1/keys/rotate-due", admin);
+    const r = await req("POST", "/v1/rotate-due", admin);
     assert.equal(r.statusCode, 403, r.body);
     assert.match(r.json().message, /no-rotate-frozen/);
     const after = await listed();
@@ -145,7 +145,7 @@ describeEachDb("service key rotation periods", (suite) => {
     assert.deepEqual(e.authz, { decision: "deny", policies: ["no-rotate-frozen"] });
     // Without a period the key is not due, and the others rotate.
     await req("PATCH", "/v1/keys/frozen", admin, { rotationPeriod: null });
-    const ok = await req("POST", "/v1/keys/rotate-due", admin);
+    const ok = await req("POST", "/v1/rotate-due", admin);
     // daily (1 day) is due again; monthly's primary, created by the last test, is not.
     assert.deepEqual(ok.json().rotated, ["daily"]);
     skew = 0;

@@ -249,7 +249,7 @@ export function registerServiceKeys(program: Command): void {
       "\nEach rotation is decided (keys:rotate) and audited as a single `service keys rotate`; a\npolicy refusing one due key refuses the run with nothing rotated (exit 8).\n\nExamples:\n  tensorseal service keys set llm --rotation-period 90d\n  tensorseal service keys rotate-due && tensorseal rewrap --to-latest models/   # daily, from cron",
     )
     .action(async (o: { json?: boolean }, cmd: Command) => {
-      const r = await call(cmd, "post", "/v1/keys/rotate-due");
+      const r = await call(cmd, "post", "/v1/rotate-due");
       const rotated = r.body.rotated as string[];
       const names = rotated.map((n) => printable(n)).join(", ");
       report(o.json, r.body, `rotated ${rotated.length} key(s)${names ? `: ${names}` : ""}`);

@@ -239,7 +239,7 @@ const auditIndex: Migration = {
 
 /**
  * Rotation periods of service keys (`PATCH /v1/keys/:name {rotationPeriod}`): whole seconds,
- * null for none, as `rotation_period` of local keystore keys. `POST /v1/keys/rotate-due`
+ * null for none, as `rotation_period` of local keystore keys. `POST /v1/rotate-due`
  * rotates the keys whose primary version is at least that old.
  */
 const keyRotation: Migration = {

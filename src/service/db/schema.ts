@@ -18,7 +18,7 @@ export interface KeysTable {
   labels: Generated<string>;
   /** A name of authz/attributes.ts SENSITIVITIES (migration 0007). */
   sensitivity: Generated<string>;
-  /** Seconds between rotations (`POST /v1/keys/rotate-due`), null: none (migration 0009). */
+  /** Seconds between rotations (`POST /v1/rotate-due`), null: none (migration 0009). */
   rotation_period: number | null;
 }
 

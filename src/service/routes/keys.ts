@@ -266,7 +266,7 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
   );
 
   app.post(
-    "/v1/keys/rotate-due",
+    "/v1/rotate-due",
     {
       config: {
         action: "keys.rotate-due",
