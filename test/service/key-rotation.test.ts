@@ -80,6 +80,15 @@ describeEachDb("service key rotation periods", (suite) => {
     assert.equal(c.json().rotationPeriod, null);
     assert.equal(c.json().rotationDue, null);
     await req("PATCH", "/v1/keys/monthly", admin, { rotationPeriod: 30 * DAY_S });
+    const one = await req("GET", "/v1/keys/monthly", admin);
+    assert.equal(one.statusCode, 200, one.body);
+    assert.equal(one.json().rotationPeriod, 30 * DAY_S);
+    assert.equal(
+      Date.parse(one.json().rotationDue),
+      Date.parse(one.json().versions[0].created) + 30 * DAY_S * 1000,
+    );
+    assert.equal((await req("GET", "/v1/keys/nosuch", admin)).statusCode, 404);
+    assert.equal((await req("GET", "/v1/keys/monthly", user)).statusCode, 403);
     const l = await listed();
     assert.equal(l.get("monthly")?.rotationPeriod, 30 * DAY_S);
     assert.equal(l.get("none")?.rotationPeriod, null);

@@ -283,6 +283,15 @@ test("set --rotation-period, list shows period and due date, rotate-due rotates 
     );
     assert.deepEqual(rows.get("weekly"), ["rotation 1w", `due ${wk.rotationDue}`]);
     assert.deepEqual(rows.get("never"), ["rotation -", "due -"]);
+    const shown = await go(["show", "weekly"]);
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.deepEqual(shown.stdout.trim().split("\t").slice(-2), [
+      "rotation 1w",
+      `due ${wk.rotationDue}`,
+    ]);
+    const shownJson = JSON.parse((await go(["show", "yearly", "--json"])).stdout) as Key;
+    assert.equal(shownJson.rotationPeriod, 365 * 86_400);
+    assert.equal((await go(["show", "nosuch"])).status, 8);
 
     const idle = await go(["rotate-due"]);
     assert.equal(idle.status, 0, idle.stderr);

@@ -1,5 +1,5 @@
 /**
- * `tensorseal service keys list|create|rotate|rotate-due|set|disable|enable|schedule-destroy|cancel-destroy`:
+ * `tensorseal service keys list|show|create|rotate|rotate-due|set|disable|enable|schedule-destroy|cancel-destroy`:
  * the key service's KEKs over HTTPS with the seal/open service client (TENSORSEAL_SERVER or
  * --server, TENSORSEAL_SERVER_TOKEN[_FILE], TENSORSEAL_SERVER_CA, TENSORSEAL_SERVER_CERT/KEY).
  * Needs an admin token by default. Arguments are checked against the server's own schemas
@@ -193,6 +193,21 @@ export function registerServiceKeys(program: Command): void {
       const list = (await call(cmd, "get", "/v1/keys")).body.keys as Key[];
       if (o.json) return printJson(list);
       for (const k of list) process.stdout.write(`${line(k)}\n`);
+    });
+
+  keys
+    .command("show")
+    .description("one key: the list's fields, or its JSON with versions' creation times")
+    .argument("<name>", "key name")
+    .option("--json", jsonHelp)
+    .addHelpText(
+      "after",
+      "\nExamples:\n  tensorseal service keys show llm   # ... rotation 90d  due 2027-03-04T...\n  tensorseal service keys show llm --json",
+    )
+    .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
+      const k = (await call(cmd, "get", keyPath(keyName(name)))).body as unknown as Key;
+      if (o.json) return printJson(k);
+      process.stdout.write(`${line(k)}\n`);
     });
 
   keys

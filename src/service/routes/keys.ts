@@ -126,6 +126,30 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
     },
   );
 
+  app.get<{ Params: { name: string } }>(
+    "/v1/keys/:name",
+    {
+      config: {
+        action: "keys.show",
+        scope: "admin",
+        // The same permission as the listing (which shows every key's metadata anyway).
+        authz: { action: "keys:list", resources: () => ["service"] },
+      },
+      schema: {
+        summary: "One key and its versions (metadata only), with its rotation period and due date",
+        security,
+        params: { type: "object", required: ["name"], properties: { name: keyNameSchema } },
+        response: { 200: keySchema, ...errorResponses },
+      },
+    },
+    async (req) => {
+      await sweep(ctx);
+      const k = await ctx.keys.show(req.params.name);
+      await release(ctx, req, { key: k.name });
+      return k;
+    },
+  );
+
   const versionParams = {
     type: "object",
     required: ["name", "v"],
