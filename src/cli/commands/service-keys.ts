@@ -265,7 +265,9 @@ export function registerServiceKeys(program: Command): void {
     )
     .action(async (o: { json?: boolean }, cmd: Command) => {
       const r = await call(cmd, "post", "/v1/rotate-due");
-      const rotated = r.body.rotated as string[];
+      const rotated = r.body.rotated;
+      if (!Array.isArray(rotated) || !rotated.every((n) => typeof n === "string"))
+        fail("E_PROVIDER", "the key service answered rotate-due without a list of key names");
       const names = rotated.map((n) => printable(n)).join(", ");
       report(o.json, r.body, `rotated ${rotated.length} key(s)${names ? `: ${names}` : ""}`);
     });
