@@ -7,8 +7,8 @@
  * check was skipped. Plain HTTP to another host is never sent the token (service.plaintext-http).
  */
 import { isTensorSealError } from "../format/errors.js";
+import { rotationDue } from "../keys/rotation-due.js";
 import { serviceClientFromEnv } from "../keys/service/index.js";
-import { rotationDue } from "./check-rotation.js";
 import type { Finding } from "./findings.js";
 
 interface ListedKey {

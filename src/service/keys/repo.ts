@@ -1,5 +1,5 @@
 /** Data access for KEKs and their versions (no crypto here: material stays sealed). */
-import { rotationDue } from "../../doctor/check-rotation.js";
+import { rotationDue } from "../../keys/rotation-due.js";
 import { canonicalLabels } from "../artifacts/repo.js";
 import type { Database } from "../db/schema.js";
 import { writeTransaction } from "../db/write-transaction.js";
