@@ -6,7 +6,10 @@
  * as a note: nobody asked for its rotation, but it has served long.
  */
 import type { KeyInfo } from "../keys/index.js";
+import { rotationDue } from "../keys/rotation-due.js";
 import type { Finding } from "./findings.js";
+
+export { type RotationDue, rotationDue } from "../keys/rotation-due.js";
 
 /** One year, as AWS KMS's default automatic rotation period. */
 export const DEFAULT_ROTATION_SECONDS = 365 * 86400;
@@ -36,40 +39,6 @@ export function checkRotation(
     });
   }
   return out;
-}
-
-export interface RotationDue {
-  /** When the primary version reaches its period (ISO 8601). */
-  readonly due: string;
-  /** Seconds. */
-  readonly period: number;
-  /** "key": the key's own rotation_period; "default": the default period. */
-  readonly source: "key" | "default";
-  readonly primaryCreated: string;
-}
-
-/**
- * When a key is due for rotation: its primary version's creation plus its own rotation period,
- * else `defaultPeriod`; null when neither applies or the primary version is not listed. Shared
- * by doctor (overdue findings) and inventory (the due date it lists).
- */
-export function rotationDue(
-  k: Pick<KeyInfo, "rotationPeriod" | "primaryVersion"> & {
-    readonly versions: readonly { readonly version: number; readonly created: string }[];
-  },
-  defaultPeriod: number | null,
-): RotationDue | null {
-  const period = k.rotationPeriod ?? defaultPeriod;
-  if (period === null) return null;
-  const primary = k.versions.find((v) => v.version === k.primaryVersion);
-  const created = primary ? Date.parse(primary.created) : Number.NaN;
-  if (!primary || Number.isNaN(created)) return null;
-  return {
-    due: new Date(created + period * 1000).toISOString(),
-    period,
-    source: k.rotationPeriod !== null ? "key" : "default",
-    primaryCreated: primary.created,
-  };
 }
 
 function days(seconds: number): string {

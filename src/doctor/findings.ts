@@ -104,6 +104,16 @@ export const RULES = {
     severity: "error",
     help: "A file whose size and SHA-256 match a file of a sealed model directory's manifest: the weights were sealed, but their plaintext is still there.",
   },
+  "service.key-rotation-overdue": {
+    title: "Key service key past its rotation period",
+    severity: "warning",
+    help: "The key's primary version on the key service is older than its rotation period (a note when only the default period applies): `service keys rotate-due` has not run.",
+  },
+  "service.keys-unchecked": {
+    title: "Key service keys not checked",
+    severity: "note",
+    help: "Listing the service's keys (for service.key-rotation-overdue) needs an admin token; none was given or it was refused.",
+  },
   "service.plaintext-http": {
     title: "Key service reached over plain HTTP",
     severity: "error",

@@ -109,7 +109,15 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
       findings.push(...(await checkPlaintextCopies(found.files, others, identities)));
     }
   }
-  if (o.server) findings.push(...(await checkService(o.server, o.now, o.certDays)));
+  if (o.server) {
+    const tls = await checkService(o.server, o.now, o.certDays);
+    findings.push(...tls);
+    // The token goes only where the scheme check passed and the service answered TLS.
+    if (!tls.some((f) => f.id === "service.plaintext-http" || f.id === "service.unreachable")) {
+      const { checkServiceKeys } = await import("./check-service-keys.js");
+      findings.push(...(await checkServiceKeys(o.server, o.now, o.defaultRotation)));
+    }
+  }
   if (o.db) {
     // The service's database layer (kysely, drivers) loads only when a database is checked.
     const { checkTokens } = await import("./check-tokens.js");

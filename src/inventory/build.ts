@@ -87,9 +87,9 @@ export function buildKeys(i: BuildInput): KeyEntry[] {
       scope: i.serverId,
       listed: true,
       primaryVersion: k.primaryVersion,
-      rotationPeriod: null,
-      // The service keeps no rotation period: judged against the default, as doctor would.
-      due: rotationDue({ ...k, rotationPeriod: null }, i.defaultRotation),
+      rotationPeriod: k.rotationPeriod ?? null,
+      // Its own period (`service keys set --rotation-period`), else the default, as doctor.
+      due: rotationDue({ ...k, rotationPeriod: k.rotationPeriod ?? null }, i.defaultRotation),
       versions: new Map(
         k.versions.map((v) => [v.version, { state: v.state, created: v.created, files: 0 }]),
       ),

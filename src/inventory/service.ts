@@ -12,6 +12,8 @@ export interface ServiceKey {
   readonly name: string;
   readonly created: string;
   readonly primaryVersion: number;
+  /** Seconds; null or absent (a service before rotation periods): the default applies. */
+  readonly rotationPeriod?: number | null;
   readonly versions: readonly {
     readonly version: number;
     readonly created: string;

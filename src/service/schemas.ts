@@ -50,6 +50,13 @@ export const x25519RecipientSchema = {
 } as const;
 
 /** The waiting period of a scheduled destruction, in days. */
+/** A key's rotation period in whole seconds (at most 100 years); null removes it. */
+export const rotationPeriodSchema = {
+  type: ["integer", "null"],
+  minimum: 1,
+  maximum: 3_153_600_000,
+} as const;
+
 export const destroyDaysSchema = { type: "integer", minimum: 1, maximum: 365 } as const;
 
 export const sensitivitySchema = {
@@ -78,6 +85,10 @@ export const keySchema = {
     minEncryptionVersion: { type: "integer" },
     labels: { type: "object", additionalProperties: { type: "string" } },
     sensitivity: { type: "string" },
+    /** Seconds, or null: no rotation period. */
+    rotationPeriod: { type: ["integer", "null"] },
+    /** When the primary version reaches the period (ISO 8601), or null. */
+    rotationDue: { type: ["string", "null"] },
     versions: {
       type: "array",
       items: {

@@ -267,6 +267,7 @@ describe("the CLI escapes what it did not write", () => {
       [["service", "approvals", "show", "apr_1"], 0],
       [["service", "policy", "get"], 0],
       [["service", "keys", "rotate", "k"], 8],
+      [["service", "keys", "rotate-due"], 8],
     ];
     for (const [args, status] of runs) {
       const r = await s.runAsync(args, env);

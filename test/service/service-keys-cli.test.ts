@@ -22,7 +22,9 @@ interface Key {
   minEncryptionVersion: number;
   labels: Record<string, string>;
   sensitivity: string;
-  versions: { version: number; state: string; destroyAfter?: string }[];
+  rotationPeriod: number | null;
+  rotationDue: string | null;
+  versions: { version: number; created: string; state: string; destroyAfter?: string }[];
 }
 
 let sb: Sandbox;
@@ -117,6 +119,8 @@ test("create with labels and sensitivity, list, rotate, set, disable/enable, sch
     "confidential",
     "min decrypt v1",
     "min encrypt v1",
+    "rotation -",
+    "due -",
   ]);
 
   for (const want of [2, 3]) {
@@ -225,6 +229,9 @@ test("a token without admin is refused (exit 8) and audited; bad arguments exit 
     ["set", "llm"],
     ["set", "llm", "--min-decryption-version", "0"],
     ["set", "llm", "--min-encryption-version", "x"],
+    ["set", "llm", "--rotation-period", "90y"],
+    ["set", "llm", "--rotation-period", "0.5d"],
+    ["set", "llm", "--rotation-period", "9999999999w"],
     ["disable", "llm", "0"],
     ["enable", "llm", "-1"],
     ["cancel-destroy", "llm", "1.5"],
@@ -243,4 +250,69 @@ test("a token without admin is refused (exit 8) and audited; bad arguments exit 
 
   const v = await verifyAuditLog(db, { publicKey: svc.app.tensorseal.auditPublicKey });
   assert.deepEqual(v.problems, []);
+});
+
+test("set --rotation-period, list shows period and due date, rotate-due rotates the overdue keys", async () => {
+  let skew = 0;
+  const clocked = await cliService(sb, { now: () => Date.now() + skew });
+  const t = await token(clocked.db, "admin");
+  const reader = await token(clocked.db, "reader");
+  const go = (args: string[], tok = t) =>
+    sb.runAsync(["service", "keys", ...args], { ...clocked.env, TENSORSEAL_SERVER_TOKEN: tok });
+  try {
+    for (const name of ["weekly", "yearly", "never"])
+      assert.equal((await go(["create", name])).status, 0);
+    const w = await go(["set", "weekly", "--rotation-period", "1w", "--json"]);
+    assert.equal(w.status, 0, w.stderr);
+    const wk = JSON.parse(w.stdout) as Key;
+    assert.equal(wk.rotationPeriod, 604_800);
+    assert.equal(
+      Date.parse(wk.rotationDue ?? ""),
+      Date.parse(wk.versions[0]?.created ?? "") + 604_800_000,
+    );
+    const y = await go(["set", "yearly", "--rotation-period", "365d"]);
+    assert.equal(y.status, 0, y.stderr);
+    assert.match(y.stdout, /\trotation 365d\tdue \d{4}-/);
+    const table = await go(["list"]);
+    const rows = new Map(
+      table.stdout
+        .trim()
+        .split("\n")
+        .map((l) => l.split("\t"))
+        .map((f) => [f[0], f.slice(-2)]),
+    );
+    assert.deepEqual(rows.get("weekly"), ["rotation 1w", `due ${wk.rotationDue}`]);
+    assert.deepEqual(rows.get("never"), ["rotation -", "due -"]);
+    const shown = await go(["show", "weekly"]);
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.deepEqual(shown.stdout.trim().split("\t").slice(-2), [
+      "rotation 1w",
+      `due ${wk.rotationDue}`,
+    ]);
+    const shownJson = JSON.parse((await go(["show", "yearly", "--json"])).stdout) as Key;
+    assert.equal(shownJson.rotationPeriod, 365 * 86_400);
+    assert.equal((await go(["show", "nosuch"])).status, 8);
+
+    const idle = await go(["rotate-due"]);
+    assert.equal(idle.status, 0, idle.stderr);
+    assert.match(idle.stdout, /rotated 0 key\(s\)/);
+    skew = 8 * 86_400_000;
+    const r = await go(["rotate-due", "--json"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { rotated: ["weekly"] });
+    const e = await lastAuditEntry<AuditEntryView>(clocked.db);
+    assert.equal(e.action, "keys.rotate-due");
+    const after = (await go(["list", "--json"])).stdout;
+    const byName = new Map((JSON.parse(after) as Key[]).map((k) => [k.name, k]));
+    assert.equal(byName.get("weekly")?.primaryVersion, 2);
+    assert.equal(byName.get("yearly")?.primaryVersion, 1);
+    // Cleared with none; a reader token is refused (exit 8), nothing rotated.
+    const c = await go(["set", "weekly", "--rotation-period", "none", "--json"]);
+    assert.equal(JSON.parse(c.stdout).rotationPeriod, null);
+    const denied = await go(["rotate-due"], reader);
+    assert.equal(denied.status, 8, denied.stderr);
+    assert.equal((await lastAuditEntry<AuditEntryView>(clocked.db)).outcome, "denied");
+  } finally {
+    await clocked.close();
+  }
 });

@@ -42,7 +42,8 @@ Checks (ids are stable; docs/DECISIONS.md): key.rotation-overdue, keystore.weak-
 keystore.unverified, file.version-destroyed, file.version-retired, file.version-below-minimum,
 file.version-not-latest, file.leftover-slot, file.weak-passphrase, file.unreadable-header,
 perm.root-key-readable, perm.identity-readable, perm.share-readable, perm.keystore-readable,
-plaintext.sealed-copy, service.plaintext-http, service.tls-cert-expiring, service.token-no-expiry, service.unreachable.
+plaintext.sealed-copy, service.key-rotation-overdue, service.keys-unchecked, service.plaintext-http,
+service.tls-cert-expiring, service.token-no-expiry, service.unreachable.
 
 Exit 0 when no finding reaches --fail-on (default error); otherwise 20 + the worst severity:
 20 note, 21 warning, 22 error, 23 critical. Keys without a rotation period of their own are

@@ -1,5 +1,5 @@
 /**
- * `tensorseal service keys list|create|rotate|set|disable|enable|schedule-destroy|cancel-destroy`:
+ * `tensorseal service keys list|show|create|rotate|rotate-due|set|disable|enable|schedule-destroy|cancel-destroy`:
  * the key service's KEKs over HTTPS with the seal/open service client (TENSORSEAL_SERVER or
  * --server, TENSORSEAL_SERVER_TOKEN[_FILE], TENSORSEAL_SERVER_CA, TENSORSEAL_SERVER_CERT/KEY).
  * Needs an admin token by default. Arguments are checked against the server's own schemas
@@ -13,11 +13,13 @@ import {
   destroyDaysSchema,
   keyNameSchema,
   labelsSchema,
+  rotationPeriodSchema,
   sensitivitySchema,
   VERSION_PATTERN,
 } from "../../service/schemas.js";
 import { collect, printJson } from "../options.js";
 import { print } from "../output.js";
+import { parseDuration } from "./keys.js";
 import { serviceGroup, withClient } from "./service-shared.js";
 
 interface KeyVersion {
@@ -33,6 +35,8 @@ interface Key {
   minEncryptionVersion?: number;
   labels?: Record<string, string>;
   sensitivity?: string;
+  rotationPeriod?: number | null;
+  rotationDue?: string | null;
   versions: KeyVersion[];
 }
 
@@ -60,6 +64,26 @@ function days(v: string): number {
       `--days must be ${destroyDaysSchema.minimum}..${destroyDaysSchema.maximum}, got ${n}`,
     );
   return n;
+}
+
+/** `--rotation-period` as `keys set` reads it (90d, 2w, 12h, 3600s, none) → seconds or null. */
+function rotationPeriod(s: string): number | null {
+  const n = parseDuration(s);
+  if (n !== null && n > rotationPeriodSchema.maximum)
+    fail("E_USAGE", `--rotation-period at most ${rotationPeriodSchema.maximum}s (100 years)`);
+  return n;
+}
+
+/** Seconds as the largest whole unit `--rotation-period` takes (90d, 2w, 12h, 3600s). */
+function durationText(s: number): string {
+  for (const [unit, n] of [
+    ["w", 604_800],
+    ["d", 86_400],
+    ["h", 3600],
+    ["m", 60],
+  ] as const)
+    if (s % n === 0) return `${s / n}${unit}`;
+  return `${s}s`;
 }
 
 function sensitivity(s: string): string {
@@ -118,7 +142,10 @@ function labelText(l: Record<string, string> | undefined): string {
   return s || "-";
 }
 
-/** name, primary, versions with states, labels, sensitivity, minimum versions (tab-separated). */
+/**
+ * name, primary, versions with states, labels, sensitivity, minimum versions, rotation period
+ * and due date (tab-separated; `-` when the key has no period).
+ */
 function line(k: Key): string {
   const versions = k.versions.map((v) => `v${v.version}:${v.state}`).join(",");
   // Each field escaped: the service's answer is data, and a tab inside one would shift columns.
@@ -130,6 +157,8 @@ function line(k: Key): string {
     k.sensitivity ?? "unspecified",
     `min decrypt v${k.minDecryptionVersion ?? 1}`,
     `min encrypt v${k.minEncryptionVersion ?? 1}`,
+    `rotation ${k.rotationPeriod ? durationText(k.rotationPeriod) : "-"}`,
+    `due ${k.rotationDue ?? "-"}`,
   ]
     .map((f) => printable(String(f)))
     .join("\t");
@@ -153,7 +182,7 @@ export function registerServiceKeys(program: Command): void {
   keys
     .command("list")
     .description(
-      "keys (tab-separated: name, primary, versions:states, labels, sensitivity, min decrypt, min encrypt)",
+      "keys (tab-separated: name, primary, versions:states, labels, sensitivity, min decrypt, min encrypt, rotation period, due date)",
     )
     .option("--json", "print JSON (an array of keys)")
     .addHelpText(
@@ -164,6 +193,21 @@ export function registerServiceKeys(program: Command): void {
       const list = (await call(cmd, "get", "/v1/keys")).body.keys as Key[];
       if (o.json) return printJson(list);
       for (const k of list) process.stdout.write(`${line(k)}\n`);
+    });
+
+  keys
+    .command("show")
+    .description("one key: the list's fields, or its JSON with versions' creation times")
+    .argument("<name>", "key name")
+    .option("--json", jsonHelp)
+    .addHelpText(
+      "after",
+      "\nExamples:\n  tensorseal service keys show llm   # ... rotation 90d  due 2027-03-04T...\n  tensorseal service keys show llm --json",
+    )
+    .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
+      const k = (await call(cmd, "get", keyPath(keyName(name)))).body as unknown as Key;
+      if (o.json) return printJson(k);
+      process.stdout.write(`${line(k)}\n`);
     });
 
   keys
@@ -210,17 +254,42 @@ export function registerServiceKeys(program: Command): void {
     });
 
   keys
+    .command("rotate-due")
+    .description(
+      "rotate every key whose primary version has reached its rotation period (run it from cron)",
+    )
+    .option("--json", jsonHelp)
+    .addHelpText(
+      "after",
+      "\nEach rotation is decided (keys:rotate) and audited as a single `service keys rotate`; a\npolicy refusing one due key refuses the run with nothing rotated (exit 8).\n\nExamples:\n  tensorseal service keys set llm --rotation-period 90d\n  tensorseal service keys rotate-due && tensorseal rewrap --to-latest models/   # daily, from cron",
+    )
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const r = await call(cmd, "post", "/v1/rotate-due");
+      const rotated = r.body.rotated;
+      if (!Array.isArray(rotated) || !rotated.every((n) => typeof n === "string"))
+        fail("E_PROVIDER", "the key service answered rotate-due without a list of key names");
+      const names = rotated.map((n) => printable(n)).join(", ");
+      report(o.json, r.body, `rotated ${rotated.length} key(s)${names ? `: ${names}` : ""}`);
+    });
+
+  keys
     .command("set")
-    .description("change minimum versions, labels (replaced as a whole) and sensitivity")
+    .description(
+      "change minimum versions, labels (replaced as a whole), sensitivity and rotation period",
+    )
     .argument("<name>", "key name")
     .option("--min-decryption-version <n>", "versions below it no longer unwrap")
     .option("--min-encryption-version <n>", "the primary must be at least this version")
     .option("-l, --label <k=v>", "label (repeatable; the given set replaces the key's)", collect)
     .option("--sensitivity <s>", `one of ${SENSITIVITIES.join(" < ")}`)
+    .option(
+      "--rotation-period <duration>",
+      "rotate with `service keys rotate-due` once the primary is this old (90d, 2w, 12h, 3600s, or none)",
+    )
     .option("--json", jsonHelp)
     .addHelpText(
       "after",
-      "\nExample:\n  tensorseal service keys set llm --min-decryption-version 2 -l team=ml -l env=prod",
+      "\nExamples:\n  tensorseal service keys set llm --min-decryption-version 2 -l team=ml -l env=prod\n  tensorseal service keys set llm --rotation-period 90d   # then `service keys rotate-due` from cron",
     )
     .action(
       async (
@@ -230,6 +299,7 @@ export function registerServiceKeys(program: Command): void {
           minEncryptionVersion?: string;
           label?: string[];
           sensitivity?: string;
+          rotationPeriod?: string;
           json?: boolean;
         },
         cmd: Command,
@@ -243,6 +313,7 @@ export function registerServiceKeys(program: Command): void {
         const l = labels(o.label);
         if (l !== undefined) body.labels = l;
         if (o.sensitivity !== undefined) body.sensitivity = sensitivity(o.sensitivity);
+        if (o.rotationPeriod !== undefined) body.rotationPeriod = rotationPeriod(o.rotationPeriod);
         if (Object.keys(body).length === 0) fail("E_USAGE", "nothing to set: see --help");
         const k = (await call(cmd, "patch", keyPath(name), body)).body as unknown as Key;
         report(o.json, k, `updated ${k.name}: ${line(k)}`);

@@ -237,6 +237,17 @@ const auditIndex: Migration = {
   },
 };
 
+/**
+ * Rotation periods of service keys (`PATCH /v1/keys/:name {rotationPeriod}`): whole seconds,
+ * null for none, as `rotation_period` of local keystore keys. `POST /v1/rotate-due`
+ * rotates the keys whose primary version is at least that old.
+ */
+const keyRotation: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable("keys").addColumn("rotation_period", "bigint").execute();
+  },
+};
+
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_nonces": nonces,
@@ -246,6 +257,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0006_anomaly": anomaly,
   "0007_key_metadata": keyMetadata,
   "0008_audit_index": auditIndex,
+  "0009_key_rotation": keyRotation,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

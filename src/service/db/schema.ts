@@ -18,6 +18,8 @@ export interface KeysTable {
   labels: Generated<string>;
   /** A name of authz/attributes.ts SENSITIVITIES (migration 0007). */
   sensitivity: Generated<string>;
+  /** Seconds between rotations (`POST /v1/rotate-due`), null: none (migration 0009). */
+  rotation_period: number | null;
 }
 
 /** One KEK version; `sealed` = base64(nonce 12 || AES-256-GCM(material) || tag), see keys/sealing.ts. */

@@ -1,4 +1,5 @@
 /** Data access for KEKs and their versions (no crypto here: material stays sealed). */
+import { rotationDue } from "../../keys/rotation-due.js";
 import { canonicalLabels } from "../artifacts/repo.js";
 import type { Database } from "../db/schema.js";
 import { writeTransaction } from "../db/write-transaction.js";
@@ -18,6 +19,10 @@ export interface KeyRow {
   minEncryptionVersion: number;
   labels: Record<string, string>;
   sensitivity: string;
+  /** Seconds between rotations, or null (none). */
+  rotationPeriod: number | null;
+  /** When the primary version reaches the rotation period (ISO 8601), or null (no period). */
+  rotationDue: string | null;
   versions: VersionRow[];
 }
 
@@ -105,23 +110,29 @@ export class KeyRepo {
     }
     const keys = await kq.execute();
     const versions = await vq.execute();
-    return keys.map((k) => ({
-      name: k.name,
-      created: k.created,
-      primaryVersion: Number(k.primary_version),
-      minDecryptionVersion: Number(k.min_decryption_version),
-      minEncryptionVersion: Number(k.min_encryption_version),
-      labels: JSON.parse(k.labels),
-      sensitivity: k.sensitivity,
-      versions: versions
-        .filter((v) => v.name === k.name)
-        .map((v) => ({
-          version: Number(v.version),
-          created: v.created,
-          state: v.state,
-          ...(v.destroy_after ? { destroyAfter: v.destroy_after } : {}),
-        })),
-    }));
+    return keys.map((k) => {
+      const row = {
+        name: k.name,
+        created: k.created,
+        primaryVersion: Number(k.primary_version),
+        minDecryptionVersion: Number(k.min_decryption_version),
+        minEncryptionVersion: Number(k.min_encryption_version),
+        labels: JSON.parse(k.labels),
+        sensitivity: k.sensitivity,
+        // bigint: PostgreSQL answers a string.
+        rotationPeriod: k.rotation_period === null ? null : Number(k.rotation_period),
+        versions: versions
+          .filter((v) => v.name === k.name)
+          .map((v) => ({
+            version: Number(v.version),
+            created: v.created,
+            state: v.state,
+            ...(v.destroy_after ? { destroyAfter: v.destroy_after } : {}),
+          })),
+      };
+      // The key's own period only: the service has no default (doctor and inventory apply theirs).
+      return { ...row, rotationDue: rotationDue(row, null)?.due ?? null };
+    });
   }
 
   async meta(name: string): Promise<KeyMeta | null> {
@@ -179,6 +190,7 @@ export class KeyRepo {
       min_encryption_version?: number;
       labels?: Record<string, string>;
       sensitivity?: string;
+      rotation_period?: number | null;
     },
   ): Promise<void> {
     const { labels, ...rest } = set;

@@ -85,6 +85,14 @@ export class KeyService {
     return this.repo.list();
   }
 
+  /** Keys whose primary version has reached their rotation period at `now()`, by name. */
+  async rotationDue(): Promise<KeyRow[]> {
+    const now = this.now();
+    return (await this.repo.list()).filter(
+      (k) => k.rotationDue !== null && Date.parse(k.rotationDue) <= now,
+    );
+  }
+
   async show(name: string): Promise<KeyRow> {
     checkName(name);
     const k = (await this.repo.list(name))[0];
@@ -282,6 +290,8 @@ export class KeyService {
       minEncryptionVersion?: number;
       labels?: Record<string, string>;
       sensitivity?: string;
+      /** Seconds; null removes the period. */
+      rotationPeriod?: number | null;
     },
   ): Promise<KeyRow> {
     const k = await this.show(name);
@@ -306,6 +316,7 @@ export class KeyService {
       min_encryption_version: enc,
       ...(l.labels !== undefined ? { labels: l.labels } : {}),
       ...(l.sensitivity !== undefined ? { sensitivity: l.sensitivity } : {}),
+      ...(l.rotationPeriod !== undefined ? { rotation_period: l.rotationPeriod } : {}),
     });
     this.metas.delete(name);
     return this.show(name);

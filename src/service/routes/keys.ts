@@ -1,6 +1,9 @@
 /** KEK management: create (with labels and sensitivity), rotate, list, lifecycle, update (scope `admin`). */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ServiceContext } from "../context.js";
+import { recordFor } from "../context.js";
+import { loggableError } from "../db/unavailable.js";
+import { ServiceError } from "../errors.js";
 import type { VersionAction } from "../keys/service.js";
 import { authorizeAction, release } from "../protected.js";
 import {
@@ -9,6 +12,7 @@ import {
   keyNameSchema,
   keySchema,
   labelsSchema,
+  rotationPeriodSchema,
   sensitivitySchema,
   VERSION_PATTERN,
   versionSchema,
@@ -122,6 +126,30 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
     },
   );
 
+  app.get<{ Params: { name: string } }>(
+    "/v1/keys/:name",
+    {
+      config: {
+        action: "keys.show",
+        scope: "admin",
+        // The same permission as the listing (which shows every key's metadata anyway).
+        authz: { action: "keys:list", resources: () => ["service"] },
+      },
+      schema: {
+        summary: "One key and its versions (metadata only), with its rotation period and due date",
+        security,
+        params: { type: "object", required: ["name"], properties: { name: keyNameSchema } },
+        response: { 200: keySchema, ...errorResponses },
+      },
+    },
+    async (req) => {
+      await sweep(ctx);
+      const k = await ctx.keys.show(req.params.name);
+      await release(ctx, req, { key: k.name });
+      return k;
+    },
+  );
+
   const versionParams = {
     type: "object",
     required: ["name", "v"],
@@ -213,6 +241,7 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
       minEncryptionVersion?: number;
       labels?: Record<string, string>;
       sensitivity?: string;
+      rotationPeriod?: number | null;
     };
   }>(
     "/v1/keys/:name",
@@ -228,7 +257,7 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
       },
       schema: {
         summary:
-          "Set a key's minimum decryption version (older versions stop unwrapping), minimum encryption version, labels (replaced as a whole) and sensitivity",
+          "Set a key's minimum decryption version (older versions stop unwrapping), minimum encryption version, labels (replaced as a whole), sensitivity and rotation period (seconds; null removes it)",
         security,
         params: { type: "object", required: ["name"], properties: { name: keyNameSchema } },
         body: {
@@ -240,6 +269,7 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
             minEncryptionVersion: versionSchema,
             labels: labelsSchema,
             sensitivity: sensitivitySchema,
+            rotationPeriod: rotationPeriodSchema,
           },
         },
         response: { 200: keySchema, ...errorResponses },
@@ -253,10 +283,77 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
         minEncryptionVersion: k.minEncryptionVersion,
         ...(req.body.labels !== undefined ? { labels: k.labels } : {}),
         ...(req.body.sensitivity !== undefined ? { sensitivity: k.sensitivity } : {}),
+        ...(req.body.rotationPeriod !== undefined ? { rotationPeriod: k.rotationPeriod } : {}),
       });
       return k;
     },
   );
+
+  app.post(
+    "/v1/rotate-due",
+    {
+      config: {
+        action: "keys.rotate-due",
+        scope: "admin",
+        // Finding the due keys is a listing; each rotation is then decided as keys:rotate.
+        authz: { action: "keys:list", resources: () => ["service"] },
+      },
+      schema: {
+        summary:
+          "Rotate every key whose primary version has reached its rotation period (each decided and audited as keys:rotate)",
+        security,
+        body: { type: ["object", "null"], additionalProperties: false, properties: {} },
+        response: {
+          200: {
+            type: "object",
+            required: ["rotated"],
+            properties: { rotated: { type: "array", items: { type: "string" } } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (req) => ({ rotated: await rotateDue(ctx, req) }),
+  );
+}
+
+/**
+ * Rotates the due keys. Every rotation is authorised (keys:rotate on that key, as
+ * `POST /v1/keys/:name/rotate`) before the first one runs, so a policy refusing one key
+ * refuses the request with nothing rotated. Each rotation gets its own audit entry (action
+ * keys.rotate, request id `<id>:<key>`) before the next starts; the request's own entry lists
+ * the rotated names. A key rotated meanwhile by another replica is rotated again: harmless.
+ */
+async function rotateDue(ctx: ServiceContext, req: FastifyRequest): Promise<string[]> {
+  const due = await ctx.keys.rotationDue();
+  for (const k of due) await authorizeAction(ctx, req, "keys:rotate", [{ key: k.name }]);
+  const rotated: string[] = [];
+  for (const k of due) {
+    let r: Awaited<ReturnType<typeof ctx.keys.rotate>>;
+    try {
+      r = await ctx.keys.rotate(k.name);
+    } catch (e) {
+      // Deleted meanwhile (keys are never deleted today, but say so rather than fail the rest).
+      if (e instanceof ServiceError && e.status === 404) continue;
+      throw e;
+    }
+    const entry = recordFor(req, "allowed", 200, {
+      resource: { key: r.name, version: r.primaryVersion, due: k.rotationDue },
+    });
+    try {
+      await ctx.audit.append({ ...entry, action: "keys.rotate", requestId: `${req.id}:${r.name}` });
+    } catch (e) {
+      req.log.error({ err: loggableError(e) }, "audit write failed after a rotation");
+      throw new ServiceError(
+        503,
+        "audit_unavailable",
+        `the audit log is unavailable: rotated ${[...rotated, r.name].join(", ")} before it failed`,
+      );
+    }
+    rotated.push(r.name);
+  }
+  await release(ctx, req, { rotated });
+  return rotated;
 }
 
 /**

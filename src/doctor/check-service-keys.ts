@@ -1,0 +1,81 @@
+/**
+ * service.key-rotation-overdue: a key of the key service whose primary version is older than
+ * its rotation period, by the rule local keys follow (check-rotation.ts, rotationDue): its own
+ * period (`service keys set --rotation-period`) overdue is a warning (`service keys rotate-due`
+ * should have rotated it); without one, the default period makes it a note. Listing keys needs
+ * an admin token (TENSORSEAL_SERVER_TOKEN[_FILE]): without one, or refused, a note says the
+ * check was skipped. Plain HTTP to another host is never sent the token (service.plaintext-http).
+ */
+import { isTensorSealError } from "../format/errors.js";
+import { rotationDue } from "../keys/rotation-due.js";
+import { serviceClientFromEnv } from "../keys/service/index.js";
+import type { Finding } from "./findings.js";
+
+interface ListedKey {
+  name: string;
+  primaryVersion: number;
+  rotationPeriod?: number | null;
+  versions: { version: number; created: string }[];
+}
+
+export async function checkServiceKeys(
+  url: string,
+  now: Date,
+  defaultPeriod: number | null,
+): Promise<Finding[]> {
+  const origin = new URL(url).origin;
+  const skipped = (why: string): Finding[] => [
+    {
+      id: "service.keys-unchecked",
+      severity: "note",
+      message: `the key service's key rotation was not checked: ${why}`,
+      evidence: `${origin}: GET /v1/keys`,
+      fix: "give doctor an admin token (TENSORSEAL_SERVER_TOKEN or TENSORSEAL_SERVER_TOKEN_FILE)",
+    },
+  ];
+  if (!process.env.TENSORSEAL_SERVER_TOKEN && !process.env.TENSORSEAL_SERVER_TOKEN_FILE)
+    return skipped("no token in the environment");
+  let keys: ListedKey[];
+  try {
+    const client = serviceClientFromEnv(url);
+    if (!client) return [];
+    try {
+      const r = await client.get("/v1/keys");
+      if (r.status !== 200) {
+        const msg = typeof r.body.message === "string" ? ` ${r.body.message}` : "";
+        return skipped(`HTTP ${r.status}${msg}`);
+      }
+      keys = r.body.keys as ListedKey[];
+    } finally {
+      client.close();
+    }
+  } catch (e) {
+    // Unreachable: service.unreachable (check-tls.ts) already reports it.
+    if (isTensorSealError(e) || e instanceof Error) return skipped(e.message);
+    throw e;
+  }
+  const out: Finding[] = [];
+  for (const k of keys) {
+    const own = k.rotationPeriod ?? null;
+    const due = rotationDue({ ...k, rotationPeriod: own }, defaultPeriod);
+    if (!due || Date.parse(due.due) > now.getTime()) continue;
+    const age = (now.getTime() - Date.parse(due.primaryCreated)) / 1000;
+    const source = own !== null ? "its rotation period" : "the default rotation period";
+    out.push({
+      id: "service.key-rotation-overdue",
+      severity: own !== null ? "warning" : "note",
+      message: `service key ${k.name}: primary version ${k.primaryVersion} is ${days(age)} old, past ${source} of ${days(due.period)}`,
+      evidence: `${origin}: version ${k.primaryVersion} created ${due.primaryCreated}; ${own !== null ? "rotationPeriod" : "doctor.rotation_period default"} ${due.period}s; due ${due.due}; checked at ${now.toISOString()}`,
+      fix:
+        own !== null
+          ? "tensorseal service keys rotate-due (from cron) && tensorseal rewrap --to-latest PATHS"
+          : `tensorseal service keys rotate ${k.name}, or give it a period: tensorseal service keys set ${k.name} --rotation-period 90d`,
+    });
+  }
+  return out;
+}
+
+function days(seconds: number): string {
+  const d = Math.floor(seconds / 86400);
+  return d >= 1 ? `${d} day${d === 1 ? "" : "s"}` : `${Math.floor(seconds)}s`;
+}
