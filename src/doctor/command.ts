@@ -2,14 +2,12 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 
-import { parseDuration } from "../cli/commands/keys.js";
 import { keystoreOptions } from "../cli/keys-context.js";
 import { printJson } from "../cli/options.js";
 import { print } from "../cli/output.js";
-import { doctorConfig } from "../cli/project-config.js";
+import { defaultRotationSeconds } from "../cli/rotation-default.js";
 import { fail } from "../format/errors.js";
 import { defaultHome } from "../keys/index.js";
-import { DEFAULT_ROTATION_SECONDS } from "./check-rotation.js";
 import { exitCodeFor, isSeverity, type Severity, worst } from "./findings.js";
 import { runDoctor } from "./run.js";
 import { toSarif } from "./sarif.js";
@@ -49,11 +47,7 @@ export async function doctorCommand(paths: string[], o: DoctorFlags): Promise<vo
     );
   const ksOpts = keystoreOptions();
   const now = ksOpts.now?.() ?? new Date();
-  const config = doctorConfig();
-  const defaultRotation =
-    config.rotationPeriod === undefined
-      ? DEFAULT_ROTATION_SECONDS
-      : parseDuration(config.rotationPeriod);
+  const defaultRotation = defaultRotationSeconds();
   const server = o.server ?? process.env.TENSORSEAL_SERVER;
   const home = defaultHome();
   const report = await runDoctor({

@@ -3,16 +3,14 @@
  * printed. Loaded by the command's action only (commands/inventory.ts).
  */
 import { randomUUID } from "node:crypto";
-import { DEFAULT_ROTATION_SECONDS } from "../../doctor/check-rotation.js";
 import { fail } from "../../format/errors.js";
 import { runInventory, tableRows } from "../../inventory/index.js";
 import { defaultHome } from "../../keys/index.js";
-import { parseDuration } from "../commands/keys.js";
 import { describeStanza } from "../describe.js";
 import { keystoreOptions } from "../keys-context.js";
 import { printJson } from "../options.js";
 import { printRow } from "../output.js";
-import { doctorConfig } from "../project-config.js";
+import { defaultRotationSeconds } from "../rotation-default.js";
 
 export interface InventoryFlags {
   format: string;
@@ -30,11 +28,7 @@ export async function inventoryCommand(paths: string[], o: InventoryFlags): Prom
     fail("E_USAGE", `--json and --format ${o.format} are contradictory: give one`);
   const ksOpts = keystoreOptions();
   const now = ksOpts.now?.() ?? new Date();
-  const config = doctorConfig();
-  const defaultRotation =
-    config.rotationPeriod === undefined
-      ? DEFAULT_ROTATION_SECONDS
-      : parseDuration(config.rotationPeriod);
+  const defaultRotation = defaultRotationSeconds();
   const server = o.server ?? process.env.TENSORSEAL_SERVER;
   const inv = await runInventory({
     paths,
