@@ -48,6 +48,7 @@ const TEXT = new Set([
   "s",
   "outcome",
   "time",
+  "duration",
 ]);
 
 function program(): Command {
