@@ -6,10 +6,8 @@
 import type { FileHandle } from "node:fs/promises";
 import {
   type ChunkKeys,
-  checkCommitment,
-  deriveChunkKeys,
+  keysForPrefix,
   PAYLOAD_PREFIX_SIZE,
-  SALT_SIZE,
   wipeChunkKeys,
 } from "../format/chunked.js";
 import type { Descriptor } from "../format/descriptor.js";
@@ -94,14 +92,16 @@ export async function unlockFile(
     const plaintextLength = checkPayloadLength(header, size - header.headerLength);
     const prefix = await readExact(fh, PAYLOAD_PREFIX_SIZE, header.headerLength);
     const inputKey = payloadInputKey(fileKey);
-    keys = deriveChunkKeys(
-      inputKey,
-      prefix.subarray(0, SALT_SIZE),
-      payloadContext(header.descriptorBytes),
-      header.descriptor.chunkSize,
-    );
-    inputKey.fill(0);
-    checkCommitment(keys, prefix.subarray(SALT_SIZE));
+    try {
+      keys = keysForPrefix(
+        inputKey,
+        prefix,
+        payloadContext(header.descriptorBytes),
+        header.descriptor.chunkSize,
+      );
+    } finally {
+      inputKey.fill(0);
+    }
     return {
       header,
       plaintextLength,

@@ -11,11 +11,9 @@
  */
 import {
   type ChunkKeys,
-  checkCommitment,
-  deriveChunkKeys,
   KEY_SIZE,
+  keysForPrefix,
   PAYLOAD_PREFIX_SIZE,
-  SALT_SIZE,
   TAG_SIZE,
   wipeChunkKeys,
 } from "../format/chunked.js";
@@ -114,20 +112,11 @@ export class NativeStreamOpener {
   }
 
   private openPrefix(prefix: Buffer): ChunkKeys {
-    const keys = deriveChunkKeys(
-      this.inputKey,
-      prefix.subarray(0, SALT_SIZE),
-      this.context,
-      this.chunkSize,
-    );
-    this.inputKey.fill(0);
     try {
-      checkCommitment(keys, prefix.subarray(SALT_SIZE));
-    } catch (e) {
-      wipeChunkKeys(keys);
-      throw e;
+      return keysForPrefix(this.inputKey, prefix, this.context, this.chunkSize);
+    } finally {
+      this.inputKey.fill(0);
     }
-    return keys;
   }
 
   /**

@@ -74,6 +74,26 @@ export function checkCommitment(keys: ChunkKeys, stored: Uint8Array): void {
   }
 }
 
+/**
+ * The chunk keys of a payload whose prefix (salt || commitment) is `prefix`, after its
+ * commitment is checked; nothing is left in memory when the check fails.
+ */
+export function keysForPrefix(
+  inputKey: Uint8Array,
+  prefix: Uint8Array,
+  context: Uint8Array,
+  chunkSize: number,
+): ChunkKeys {
+  const keys = deriveChunkKeys(inputKey, prefix.subarray(0, SALT_SIZE), context, chunkSize);
+  try {
+    checkCommitment(keys, prefix.subarray(SALT_SIZE));
+  } catch (e) {
+    wipeChunkKeys(keys);
+    throw e;
+  }
+  return keys;
+}
+
 export function wipeChunkKeys(keys: ChunkKeys): void {
   keys.aeadKey.fill(0);
   keys.baseNonce.fill(0);

@@ -5,9 +5,9 @@
 import { randomBytes } from "node:crypto";
 import {
   type ChunkKeys,
-  checkCommitment,
   deriveChunkKeys,
   KEY_SIZE,
+  keysForPrefix,
   openChunk,
   PAYLOAD_PREFIX_SIZE,
   SALT_SIZE,
@@ -148,19 +148,7 @@ export class PayloadOpener {
   }
 
   private openPrefix(prefix: Buffer): ChunkKeys {
-    const keys = deriveChunkKeys(
-      this.inputKey,
-      prefix.subarray(0, SALT_SIZE),
-      this.context,
-      this.chunkSize,
-    );
-    try {
-      checkCommitment(keys, prefix.subarray(SALT_SIZE));
-    } catch (e) {
-      wipeChunkKeys(keys);
-      throw e;
-    }
-    return keys;
+    return keysForPrefix(this.inputKey, prefix, this.context, this.chunkSize);
   }
 
   private open(sealed: Buffer): Buffer {
