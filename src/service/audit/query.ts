@@ -20,58 +20,80 @@ export interface QueriedEntry {
 
 const PAGE = 1000;
 
+/** One page: up to `n` matching entries after `since`, and whether more may follow. */
+type PageReader = (since: number, n: number) => Promise<{ entries: QueriedEntry[]; more: boolean }>;
+
+/** Matching entries after `after`, at most `limit` (Infinity: all), a page at a time. */
+async function* paged(
+  read: PageReader,
+  after: number,
+  limit: number,
+): AsyncGenerator<QueriedEntry> {
+  let left = limit;
+  for (let since = after; left > 0; ) {
+    const { entries, more } = await read(since, Math.min(PAGE, left));
+    for (const e of entries.slice(0, left)) {
+      since = e.seq;
+      left--;
+      yield e;
+    }
+    if (!more || entries.length === 0) return;
+  }
+}
+
 /** Matching entries after `after`, at most `limit` (Infinity: all), from the database. */
-export async function* queryDatabase(
+export function queryDatabase(
   d: Database,
   filter: AuditFilter,
   after = 0,
   limit = Number.POSITIVE_INFINITY,
 ): AsyncGenerator<QueriedEntry> {
-  let left = limit;
-  for (let since = after; left > 0; ) {
-    const rows = await queryAuditPage(d, filter, since, Math.min(PAGE, left));
-    if (rows.length === 0) return;
-    for (const r of rows) {
-      since = Number(r.seq);
-      left--;
-      yield { seq: since, text: r.entry, hash: r.hash };
-    }
-  }
+  return paged(
+    async (since, n) => {
+      const rows = await queryAuditPage(d, filter, since, n);
+      const entries = rows.map((r) => ({ seq: Number(r.seq), text: r.entry, hash: r.hash }));
+      return { entries, more: rows.length === n };
+    },
+    after,
+    limit,
+  );
 }
 
 /** The same over `GET /v1/audit` (a token with the audit scope); each entry's hash checked. */
-export async function* queryApi(
+export function queryApi(
   client: JsonClient,
   filter: AuditFilter,
   after = 0,
   limit = Number.POSITIVE_INFINITY,
 ): AsyncGenerator<QueriedEntry> {
-  let left = limit;
-  for (let since = after; left > 0; ) {
-    const params = new URLSearchParams({
-      since: String(since),
-      limit: String(Math.min(PAGE, left)),
-      canonical: "true",
-    });
-    for (const [k, v] of Object.entries(filter)) if (v !== undefined) params.set(k, v);
-    const r = await client.get(`/v1/audit?${params}`);
-    if (r.status !== 200) client.refused("/v1/audit", r);
-    const { entries, nextSince, more } = r.body as {
-      entries?: unknown;
-      nextSince?: unknown;
-      more?: unknown;
-    };
-    if (!Array.isArray(entries) || typeof nextSince !== "number" || typeof more !== "boolean")
-      fail("E_PROVIDER", "key service /v1/audit: malformed answer");
-    for (const e of entries as Record<string, unknown>[]) {
-      const entry = checked(e, since);
-      since = entry.seq;
-      left--;
-      yield entry;
-      if (left === 0) return;
-    }
-    if (!more) return;
-  }
+  return paged(
+    async (since, n) => {
+      const params = new URLSearchParams({
+        since: String(since),
+        limit: String(n),
+        canonical: "true",
+      });
+      for (const [k, v] of Object.entries(filter)) if (v !== undefined) params.set(k, v);
+      const r = await client.get(`/v1/audit?${params}`);
+      if (r.status !== 200) client.refused("/v1/audit", r);
+      const { entries, nextSince, more } = r.body as {
+        entries?: unknown;
+        nextSince?: unknown;
+        more?: unknown;
+      };
+      if (!Array.isArray(entries) || typeof nextSince !== "number" || typeof more !== "boolean")
+        fail("E_PROVIDER", "key service /v1/audit: malformed answer");
+      let last = since;
+      const out = (entries as Record<string, unknown>[]).map((e) => {
+        const entry = checked(e, last);
+        last = entry.seq;
+        return entry;
+      });
+      return { entries: out, more };
+    },
+    after,
+    limit,
+  );
 }
 
 /** An API entry whose canonical text hashes to its hash and names its seq, else E_PROVIDER. */
