@@ -142,6 +142,14 @@ describe("open --attest: attested release from the CLI", () => {
         /evidence command .*exited 3: agent unavailable/,
       ],
       [script(sb.dir, "garbage.sh", "echo not-a-token"), /printed no JWT/],
+      [
+        script(
+          sb.dir,
+          "leaks.sh",
+          'echo "bad evidence eyJhbGciOiJFZERTQSJ9.eyJub25jZSI6IngifQ.c2lnbmF0dXJl" >&2; exit 4',
+        ),
+        /exited 4: bad evidence \[token\]/,
+      ],
       [join(sb.dir, "missing-program"), /cannot be run \(ENOENT\)/],
     ];
     for (const [program, message] of cases) {

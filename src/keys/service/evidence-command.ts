@@ -14,6 +14,7 @@ import type { EvidenceProvider, EvidenceRequest } from "./attested.js";
 const TIMEOUT_MS = 30_000;
 const MAX_OUTPUT = 64 * 1024;
 const JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const JWT_LIKE = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*)?/g;
 
 export function commandEvidence(program: string): EvidenceProvider {
   if (program.length === 0) fail("E_USAGE", "--attest needs a program");
@@ -56,7 +57,11 @@ function runEvidence(program: string, r: EvidenceRequest): Promise<string> {
             : signal
               ? `died of ${signal}`
               : `exited ${code}`;
-        const first = err.split("\n").find((l) => l.trim() !== "");
+        // A failing agent may print what it got, a token included: JWTs are masked.
+        const first = err
+          .split("\n")
+          .find((l) => l.trim() !== "")
+          ?.replace(JWT_LIKE, "[token]");
         reject(failure(`${what} ${how}${first ? `: ${printable(first.trim())}` : ""}`));
       } else if (!JWS.test(token)) {
         reject(failure(`${what} printed no JWT (expected one compact token on stdout)`));
