@@ -75,7 +75,15 @@ export { CEDAR_SCHEMA, DEFAULT_POLICIES } from "./authz/schema.js";
 export { openDatabase, redactUrl } from "./db/open.js";
 export type { Database, Dialect } from "./db/schema.js";
 export { DEFAULT_BATCH_MAX, type ServerOptions } from "./options.js";
+export { type CustodyRecord, RootCustody } from "./root-custody.js";
 export { devRootKey, readServiceRootKey } from "./root-file.js";
+export {
+  type RootUnseal,
+  SEALED_ROOT_FORMAT,
+  sealServiceRoot,
+  serviceRootId,
+  unsealServiceRoot,
+} from "./root-sealed.js";
 export { type RootRecovery, recoverServiceRoot, splitServiceRoot } from "./root-shares.js";
 export { buildServer, REDACT } from "./server.js";
 export { DEFAULT_TIMEOUTS, type ServerTimeouts } from "./timeouts.js";

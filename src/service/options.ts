@@ -13,6 +13,7 @@ import type { Authenticator } from "./auth/principal.js";
 import type { RefusalLimitOptions } from "./auth/refusals.js";
 import type { Authorizer } from "./authz/cedar.js";
 import type { Database } from "./db/schema.js";
+import type { RootUnseal } from "./root-sealed.js";
 import type { RootRecovery } from "./root-shares.js";
 import type { ServerTimeouts } from "./timeouts.js";
 import type { ServerTls } from "./tls/https.js";
@@ -63,6 +64,11 @@ export interface ServerOptions {
   readonly sweepEveryMs?: number;
   /** The root was rebuilt from shares: a `root.recover` entry is audited before serving. */
   readonly rootRecovery?: RootRecovery;
+  /**
+   * Set when an HSM/KMS unwrapped the root (`serve --root-sealed`): its custody must be on
+   * record in the database (root-custody.ts) or the start fails; audited as root.unseal.
+   */
+  readonly rootUnseal?: RootUnseal;
   /** Where audit entries go; default: the database chain. Tests inject a failing one. */
   readonly auditSink?: AuditSink;
   /**

@@ -22,6 +22,7 @@ import { Metrics } from "./metrics.js";
 import { openapiOptions } from "./openapi.js";
 import type { ServerOptions } from "./options.js";
 import { protectedScope } from "./protected.js";
+import { admitCustody, databaseIsNew } from "./root-custody.js";
 import { sweep } from "./routes/keys.js";
 import { publicRoutes } from "./routes/public.js";
 import { loadServerState } from "./state.js";
@@ -66,6 +67,7 @@ declare module "fastify" {
 }
 
 export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
+  const databaseWasNew = o.rootUnseal ? await databaseIsNew(o.db) : false;
   const state = await loadServerState(o.db, o.rootKey, { checkpointEvery: o.checkpointEvery });
   if ((o.tls?.crl || o.mtls) && !o.tls?.clientCa)
     throw new Error("client CRLs and mTLS options need tls.clientCa");
@@ -80,6 +82,25 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify(fastifyOptions(o)) as unknown as FastifyInstance;
   log = app.log;
   const ctx = buildContext(o, state, { log: app.log, metrics, onSigned });
+  if (o.rootUnseal) {
+    // Fail closed: a custody never approved for this database does not serve, nor one that
+    // cannot be audited.
+    const rec = await admitCustody(
+      o.db,
+      o.rootUnseal,
+      databaseWasNew,
+      new Date(o.now?.() ?? Date.now()),
+    );
+    await ctx.audit.append({
+      action: "root.unseal",
+      outcome: "allowed",
+      status: 200,
+      principal: "system:operator",
+      source: "server",
+      requestId: `root-unseal-${state.serverId}`,
+      resource: { custody: rec.custody, approval: rec.approval },
+    });
+  }
   if (o.rootRecovery) {
     // Fail closed: a recovery that cannot be audited does not serve.
     await ctx.audit.append({

@@ -33,6 +33,7 @@ import { KeyRepo } from "./keys/repo.js";
 import { KeyService } from "./keys/service.js";
 import type { Metrics } from "./metrics.js";
 import { DEFAULT_BATCH_MAX, type ServerOptions } from "./options.js";
+import { RootCustody } from "./root-custody.js";
 import type { ServerState } from "./state.js";
 import { EVENT_ID_HEADER, SignedWebhook } from "./webhook.js";
 
@@ -70,7 +71,7 @@ export function buildContext(o: ServerOptions, state: ServerState, w: Wiring): S
     : null;
   const approvals = new ApprovalService(
     new ApprovalRepo(o.db),
-    { keys, policies },
+    { keys, policies, custody: new RootCustody(o.db) },
     (r) => audit.append(r),
     now,
     o.approvals,

@@ -37,6 +37,7 @@ const TEXT = new Set([
   "base64",
   "state",
   "recipient",
+  "ref",
   "list",
   "text",
   "id",

@@ -73,28 +73,45 @@ export function registerServiceApprovals(program: Command): void {
   approvals
     .command("request")
     .description(
-      "request an operation under dual control: destroy or export (policy: use `service policy propose`)",
+      "request an operation under dual control: destroy, export or custody (policy: use `service policy propose`)",
     )
-    .argument("<operation>", "destroy | export")
+    .argument("<operation>", "destroy | export | custody")
     .option("--key <name>", "the key")
     // Not --version: that is the program's own option.
     .option("--key-version <n>", "the key version")
     .option("--days <n>", "destroy: waiting period before erasure (default 7)")
     // Not <tseal1...>: a placeholder ending in "..." makes commander collect an array.
     .option("--recipient <recipient>", "export: X25519 recipient (tseal1...) the KEK is sealed to")
+    .option(
+      "--custody <ref>",
+      "custody: the HSM/KMS key (pkcs11:TOKEN/KEY, aws-kms:KEY_ARN) that may hold the service root",
+    )
     .option("--json", "print JSON (the output is JSON anyway)")
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal service approvals request destroy --key models --key-version 1\n  tensorseal service approvals request export --key models --key-version 2 --recipient tseal1...",
+      "\nExamples:\n  tensorseal service approvals request destroy --key models --key-version 1\n  tensorseal service approvals request export --key models --key-version 2 --recipient tseal1...\n  tensorseal service approvals request custody --custody pkcs11:prod-hsm/service-root",
     )
     .action(
       async (
         operation: string,
-        o: { key?: string; keyVersion?: string; days?: string; recipient?: string },
+        o: {
+          key?: string;
+          keyVersion?: string;
+          days?: string;
+          recipient?: string;
+          custody?: string;
+        },
         cmd: Command,
       ) => {
+        if (operation === "custody") {
+          if (!o.custody)
+            fail("E_USAGE", "custody needs --custody pkcs11:TOKEN/KEY or aws-kms:KEY_ARN");
+          const body = { operation, custody: o.custody };
+          printJson(await withClient(cmd, (c) => call(c, "post", "/v1/approvals", body)));
+          return;
+        }
         if (operation !== "destroy" && operation !== "export")
-          fail("E_USAGE", `operation must be destroy or export, got ${operation}`);
+          fail("E_USAGE", `operation must be destroy, export or custody, got ${operation}`);
         if (!o.key || !o.keyVersion) fail("E_USAGE", `${operation} needs --key and --key-version`);
         if (operation === "export" && !o.recipient) fail("E_USAGE", "export needs --recipient");
         const body = {

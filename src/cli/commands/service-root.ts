@@ -1,6 +1,7 @@
 /**
  * `tensorseal service root split`: the service root key as M-of-N Shamir shares (files 0600,
- * never printed), for `serve --root-shares FILE,...`. Runs offline on the root key file.
+ * never printed), for `serve --root-shares FILE,...`; `service root seal`: the root wrapped by an
+ * HSM/KMS key, for `serve --root-sealed FILE`. Both run offline on the root key (file or shares).
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -11,9 +12,9 @@ import { intFlag, serviceGroup } from "./service-shared.js";
 
 export function registerServiceRoot(program: Command): void {
   const service = serviceGroup(program);
-  service
-    .command("root")
-    .description("the service root key under M-of-N control")
+  const root = service.command("root").description("custody of the service root key");
+  registerSeal(root);
+  root
     .command("split")
     .description("split the service root key into N share files, any M of which rebuild it")
     .requiredOption("--root-key-file <file>", "the service root key (32 bytes or 64 hex)")
@@ -58,6 +59,56 @@ export function registerServiceRoot(program: Command): void {
             );
         } finally {
           root.fill(0);
+        }
+      },
+    );
+}
+
+/** `service root seal`: from a plain root file (or shares) into an HSM/KMS key's custody. */
+function registerSeal(root: Command): void {
+  root
+    .command("seal")
+    .description(
+      "wrap the service root key with an HSM or KMS key, for `serve --root-sealed` (the custody must be approved on the service)",
+    )
+    .requiredOption("--to <ref>", "the custody key: pkcs11:TOKEN/KEY or aws-kms:KEY")
+    .requiredOption("-o, --out <file>", "the sealed root file to write (0600, atomically)")
+    .option("--root-key-file <file>", "the service root key (32 bytes or 64 hex)")
+    .option("--root-shares <files>", "or M-of-N share files (comma-separated)")
+    .option("--json", "print JSON: {custody, root, file}")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  TENSORSEAL_PKCS11_PIN=... tensorseal service root seal --root-shares a.share,b.share --to pkcs11:prod-hsm/service-root -o root.sealed\n  tensorseal service approvals request custody --custody pkcs11:prod-hsm/service-root\n  tensorseal serve --tls-cert srv.pem --tls-key srv.key --root-sealed root.sealed",
+    )
+    .action(
+      async (o: {
+        to: string;
+        out: string;
+        rootKeyFile?: string;
+        rootShares?: string;
+        json?: boolean;
+      }) => {
+        const { fail } = await import("../../format/errors.js");
+        const { readServiceRootKey, recoverServiceRoot, sealServiceRoot } = await import(
+          "../../service/index.js"
+        );
+        if (Boolean(o.rootKeyFile) === Boolean(o.rootShares))
+          fail("E_USAGE", "give the root as --root-key-file FILE or --root-shares FILE,FILE,...");
+        const key = o.rootKeyFile
+          ? await readServiceRootKey(o.rootKeyFile)
+          : (await recoverServiceRoot(String(o.rootShares).split(",").filter(Boolean))).root;
+        try {
+          const sealed = await sealServiceRoot(key, o.to, o.out);
+          const out = { custody: sealed.custody, root: sealed.root, file: o.out };
+          if (o.json) printJson(out);
+          else {
+            say(`wrote ${o.out}: the root ${sealed.root} in the custody of ${sealed.custody}`);
+            say(
+              `before \`serve --root-sealed ${o.out}\` on an existing database, have the custody approved: tensorseal service approvals request custody --custody ${sealed.custody}`,
+            );
+          }
+        } finally {
+          key.fill(0);
         }
       },
     );

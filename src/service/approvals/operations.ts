@@ -10,13 +10,15 @@ import type { PolicyStore } from "../authz/active.js";
 import { Authorizer } from "../authz/cedar.js";
 import { ServiceError } from "../errors.js";
 import type { KeyService } from "../keys/service.js";
+import { checkCustodyRef, type RootCustody } from "../root-custody.js";
 
-export const OPERATIONS = ["destroy", "export", "policy"] as const;
+export const OPERATIONS = ["destroy", "export", "policy", "custody"] as const;
 export type OperationName = (typeof OPERATIONS)[number];
 
 export interface OperationDeps {
   readonly keys: KeyService;
   readonly policies: PolicyStore;
+  readonly custody: RootCustody;
 }
 
 export type Params = Record<string, unknown>;
@@ -147,8 +149,28 @@ const policy: Operation = {
   }),
 };
 
+/** Adds an HSM/KMS key that may hold the service root (root-custody.ts); no key moves here. */
+const custody: Operation = {
+  action: "root:custody",
+  resources: () => ["service"],
+  async prepare(input) {
+    fields("custody", input, ["custody"]);
+    try {
+      return { custody: checkCustodyRef(String(input.custody)) };
+    } catch (e) {
+      return bad((e as Error).message);
+    }
+  },
+  async execute(p, id, deps) {
+    const rec = await deps.custody.add(String(p.custody), id, new Date().toISOString());
+    return { outcome: { custody: rec.custody, approval: rec.approval } };
+  },
+  summary: (p) => ({ custody: p.custody }),
+};
+
 export const OPERATION: Record<OperationName, Operation> = {
   destroy,
   export: exportOp,
   policy,
+  custody,
 };

@@ -89,7 +89,7 @@ export class ApprovalService {
     /** Hears of requests that need more than one approval (events.ts); must not throw. */
     private readonly notify: ((e: ApprovalEvent) => void) | null = null,
   ) {
-    this.required = { destroy: 1, export: 1, policy: 1 };
+    this.required = { destroy: 1, export: 1, policy: 1, custody: 1 };
     for (const op of OPERATIONS) {
       const n = o.required?.[op] ?? 1;
       if (!Number.isInteger(n) || n < 1 || n > MAX_APPROVALS)

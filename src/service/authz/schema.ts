@@ -82,7 +82,7 @@ export const CEDAR_SCHEMA = `namespace TensorSeal {
   };
   action "keys:list", "attestation:challenge", "audit:read", "principals:read",
     "principals:unblock", "approvals:request", "approvals:approve", "approvals:read",
-    "policies:read", "policies:update" appliesTo {
+    "policies:read", "policies:update", "root:custody" appliesTo {
     principal: [Workload, User],
     resource: [Service],
     context: RequestContext,
@@ -111,6 +111,8 @@ export const ACTION_ROLES: Record<string, string | readonly string[]> = {
   "approvals:read": "admin",
   "policies:read": "admin",
   "policies:update": "admin",
+  // Which HSM/KMS key may hold the service root: an operation under dual control.
+  "root:custody": "admin",
   "attestation:challenge": "unwrap",
   // Registering an artifact (resource: the Artifact, child of its key) is part of writing a file.
   "artifacts:register": ["wrap", "writer"],

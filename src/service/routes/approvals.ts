@@ -11,6 +11,7 @@ import { OPERATIONS } from "../approvals/operations.js";
 import type { Actor, ApprovalView } from "../approvals/service.js";
 import type { ServiceContext } from "../context.js";
 import { authorizeAction, release } from "../protected.js";
+import { CUSTODY_PATTERN, MAX_CUSTODY } from "../root-custody.js";
 import {
   destroyDaysSchema,
   errorResponses,
@@ -57,6 +58,9 @@ const requestBody = {
     key: keyNameSchema,
     version: versionSchema,
     recipient: x25519RecipientSchema,
+  }),
+  custody: operationBody("custody", ["custody"], {
+    custody: { type: "string", minLength: 8, maxLength: MAX_CUSTODY, pattern: CUSTODY_PATTERN },
   }),
   policy: operationBody("policy", ["files"], {
     files: {
@@ -122,7 +126,7 @@ export async function approvalRoutes(app: FastifyInstance, ctx: ServiceContext):
       },
       schema: {
         summary:
-          "Request an operation under dual control (destroy, export, policy); it executes once enough distinct principals approved",
+          "Request an operation under dual control (destroy, export, policy, custody); it executes once enough distinct principals approved",
         security,
         // One shape per operation, so the document says which fields each one takes.
         body: { oneOf: OPERATIONS.map((op) => requestBody[op]) },

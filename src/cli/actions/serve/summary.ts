@@ -1,5 +1,11 @@
 /** The lines `serve` prints on stderr once it listens (tests and operators grep some of them). */
-import type { AnomalyOptions, Authorizer, DevTls, RootRecovery } from "../../../service/index.js";
+import type {
+  AnomalyOptions,
+  Authorizer,
+  DevTls,
+  RootRecovery,
+  RootUnseal,
+} from "../../../service/index.js";
 import { say } from "../../output.js";
 import type { ApprovalSettings } from "./approvals.js";
 import { anchorFileProblem } from "./checkpoints.js";
@@ -13,6 +19,7 @@ export interface Summary {
   readonly authorizer: Authorizer;
   readonly approvals: ApprovalSettings;
   readonly recovery: RootRecovery | null;
+  readonly unseal: RootUnseal | null;
   readonly anomaly: AnomalyOptions | undefined;
   readonly anchorFile: string | undefined;
   readonly dev: DevTls | null;
@@ -34,6 +41,7 @@ export async function printSummary(s: Summary): Promise<void> {
   );
   if (s.approvals.webhook)
     say(`approval events to ${new URL(s.approvals.webhook.url).host} (signed)`);
+  if (s.unseal) say(`root key unsealed by ${s.unseal.custody} (audited as root.unseal)`);
   if (s.recovery)
     say(`root key rebuilt from shares ${s.recovery.shares.join(", ")} (audited as root.recover)`);
   say(

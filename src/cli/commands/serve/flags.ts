@@ -16,6 +16,7 @@ export interface ServeFlags {
   tlsKey?: string;
   rootKeyFile?: string;
   rootShares?: string;
+  rootSealed?: string;
   approvals?: string;
   approvalTtl: string;
   approvalWebhook?: string;
@@ -79,8 +80,12 @@ export function serveFlags(cmd: Command): Command {
       "rebuild the root key in memory from M-of-N share files (comma-separated; see `service root split`)",
     )
     .option(
+      "--root-sealed <file>",
+      "unwrap the root key with the HSM/KMS key that holds it (see `service root seal`); its custody must be approved",
+    )
+    .option(
       "--approvals <OP=M,...>",
-      "dual control: approvals from distinct principals per operation (destroy, export, policy; M 1..10, default 1 = off; recommended 2+)",
+      "dual control: approvals from distinct principals per operation (destroy, export, policy, custody; M 1..10, default 1 = off; recommended 2+)",
     )
     .option("--approval-ttl <hours>", "how long an approval request waits", "24")
     .option(
