@@ -4,6 +4,7 @@
 #   - moto's server mode in a Python venv at .venv-moto: a local AWS KMS for test/keys/aws-kms.test.ts
 #   - Schemathesis in a Python venv at .venv-schemathesis: test/service/schemathesis.test.ts
 #   - strace (Debian package strace): fault injection in test/cli/rewrap-crash.test.ts
+#   - chromium (Debian package): `report --pdf`, browser tests with playwright-core
 # Needs root (or sudo) for apt-get; PyPI for pip. Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,14 @@ if ! command -v softhsm2-util >/dev/null 2>&1 || [ ! -e /usr/lib/softhsm/libsoft
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update
   $SUDO apt-get install -y --no-install-recommends softhsm2
+fi
+
+# Chromium (Debian package): `report --pdf` and the browser tests (playwright-core drives it).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup-test-deps: installing chromium" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update
+  $SUDO apt-get install -y --no-install-recommends chromium
 fi
 
 if ! command -v strace >/dev/null 2>&1; then
