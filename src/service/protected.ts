@@ -17,6 +17,7 @@ import { artifactRoutes } from "./routes/artifacts.js";
 import { attestationRoutes } from "./routes/attestation.js";
 import { auditRoutes } from "./routes/audit.js";
 import { datakeyRoutes } from "./routes/datakeys.js";
+import { inventoryRoutes } from "./routes/inventory.js";
 import { keyRoutes } from "./routes/keys.js";
 import { policyRoutes } from "./routes/policies.js";
 import { principalRoutes } from "./routes/principals.js";
@@ -86,6 +87,7 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
   await app.register(datakeyRoutes, ctx);
   await app.register(attestationRoutes, ctx);
   await app.register(artifactRoutes, ctx);
+  await app.register(inventoryRoutes, ctx);
   await app.register(auditRoutes, ctx);
   await app.register(principalRoutes, ctx);
   await app.register(approvalRoutes, ctx);
@@ -129,6 +131,25 @@ export async function authorizeAction(
   resources: RouteResource[],
 ): Promise<void> {
   await decide(ctx, req, action, resources, {});
+}
+
+/**
+ * Whether the policies would permit `action` on `resources` for this request, without denying
+ * it or changing its recorded decision: for optional parts of an answer (the inventory's keys).
+ */
+export async function permits(
+  ctx: ServiceContext,
+  req: FastifyRequest,
+  action: string,
+  resources: RouteResource[],
+): Promise<boolean> {
+  const base = requestFor(req, action);
+  const { authorizer } = await ctx.policies.active();
+  for (const r of resources) {
+    const d = authorizer.authorize({ ...base, resources: [await resolveResource(ctx, r)] });
+    if (d.decision === "deny") return false;
+  }
+  return true;
 }
 
 /**

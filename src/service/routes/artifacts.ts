@@ -223,7 +223,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
  * attributes through the 1 s key cache; ~0.3 ms per distinct row, memoised). Denied rows are
  * left out, so a page can be shorter than `limit` while `nextCursor` still follows.
  */
-async function readable(
+export async function readable(
   ctx: ServiceContext,
   req: FastifyRequest,
   rows: Artifact[],
