@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import type { ReportData } from "../../src/report/model.js";
 import { type CliService, cliService, token } from "../service/helpers.js";
 import { type Sandbox, sandbox } from "./helpers.js";
 
@@ -66,15 +67,15 @@ after(async () => {
   sb.cleanup();
 });
 
-function checkData(j: Record<string, any>) {
+function checkData(j: ReportData) {
+  assert.ok(j.releases && j.denied && j.approvals && j.chain);
   assert.equal(j.releases.total, 4, "generate + three unwraps");
-  const principals = j.releases.byPrincipal.map((c: { name: string }) => c.name);
-  assert.equal(principals.length, 1);
-  assert.equal(j.releases.byPrincipal[0].count, 4);
-  assert.ok(j.releases.byKey.some((c: { name: string }) => c.name.startsWith("weights@")));
+  assert.equal(j.releases.byPrincipal.length, 1);
+  assert.equal(j.releases.byPrincipal[0]!.count, 4);
+  assert.ok(j.releases.byKey.some((c) => c.name.startsWith("weights@")));
   assert.ok(j.denied.total >= 1);
-  assert.ok(j.denied.shown.some((d: { action: string }) => d.action === "datakeys.unwrap"));
-  const a = j.approvals.find((x: { operation: string }) => x.operation === "destroy");
+  assert.ok(j.denied.shown.some((d) => d.action === "datakeys.unwrap"));
+  const a = j.approvals.find((x) => x.operation === "destroy");
   assert.ok(a, JSON.stringify(j.approvals));
   assert.equal(a.state, "executed");
   assert.equal(a.approvers.length, 2);
@@ -146,7 +147,11 @@ test("the HTML report renders in Chromium with every section, and prints to PDF"
   try {
     const page = await browser.newPage();
     await page.goto(`file://${html}`);
-    const section = (id: string) => page.locator(`#${id}`).innerText();
+    const section = (id: string) =>
+      page
+        .locator(`#${id}`)
+        .textContent()
+        .then((x) => x ?? "");
     assert.match(await section("summary"), /4\s*key releases/);
     assert.match(await section("releases"), /weights@\d/);
     assert.match(await section("denied"), /datakeys\.unwrap/);

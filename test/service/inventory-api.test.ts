@@ -84,7 +84,7 @@ describeEachDb("inventory API", (suite) => {
     const byId = new Map<string, Row>(j.artifacts.map((a: Row) => [a.id, a]));
     assert.deepEqual([...byId.keys()].sort(), ["model-a1", "model-a2", "model-a3", "model-b1"]);
     const a1 = byId.get("model-a1")!.lastRelease;
-    assert.ok(a1 && a1.ts && a1.principal?.startsWith("token:"), JSON.stringify(a1));
+    assert.ok(a1?.ts && a1.principal?.startsWith("token:"), JSON.stringify(a1));
     assert.ok(byId.get("model-b1")!.lastRelease, "a batch unwrap is a release");
     assert.equal(byId.get("model-a2")!.lastRelease, null);
     assert.equal(byId.get("model-a3")!.lastRelease, null);
