@@ -24,13 +24,19 @@ from .format.filekey import payload_input_key
 from .format.header import PREFIX_SIZE, ParsedHeader, check_magic, parse_header, parse_prefix
 from .format.stanza import Identity
 from .format.unlock import unlock_file_key
+from .remote import RangeSource, is_url, open_source
+
+REMOTE_THREADS = 8
+"""Default fetch-and-decrypt threads for a remote source: its reads wait on the network, so
+they overlap even on a machine with fewer cores."""
 
 
-def read_header(f: BinaryIO) -> ParsedHeader:
+def read_header(f: BinaryIO | RangeSource) -> ParsedHeader:
     """Parses the header of an open binary file (no key needed).
 
     Args:
-        f: a seekable binary file positioned anywhere.
+        f: a seekable binary file positioned anywhere, or a remote source
+            (:func:`tensorseal.remote.open_source`): two ranged reads.
 
     Returns:
         The parsed header.
@@ -43,6 +49,12 @@ def read_header(f: BinaryIO) -> ParsedHeader:
         ...     print(read_header(f).descriptor.content_type)
         application/vnd.safetensors
     """
+    if isinstance(f, RangeSource):
+        with naming(f.name):
+            head = f.read(0, min(PREFIX_SIZE, f.size))
+            check_magic(head)
+            prefix = parse_prefix(head)
+            return parse_header(head + f.read(PREFIX_SIZE, min(prefix.header_length, f.size) - PREFIX_SIZE))
     with naming(_name_of(f)):
         try:
             f.seek(0)
@@ -65,7 +77,10 @@ def naming(file: str | None) -> Generator[None, None, None]:
 
 
 def _name_of(source: object) -> str | None:
-    """The path of a file given by path, or of a file object opened from one."""
+    """The path of a file given by path, or of a file object opened from one; a URL without
+    credentials or query string."""
+    if isinstance(source, RangeSource):
+        return source.name
     if isinstance(source, (str, bytes, os.PathLike)):
         return os.fsdecode(source)
     name = getattr(source, "name", None)
@@ -76,12 +91,15 @@ class SealedFile:
     """A sealed file opened for authenticated random access.
 
     Args:
-        source: a path, or a seekable binary file object (not closed by this class unless it
-            was opened from a path).
+        source: a path, a URL (``s3://``, ``https://``, any fsspec URL: see
+            :mod:`tensorseal.remote`), a :class:`~tensorseal.remote.RangeSource`, or a seekable
+            binary file object (a file object or source given here is not closed by this class;
+            one opened here from a path or URL is).
         identities: the keys to try (kek, passphrase, x25519 identities, a keystore...).
         expect_context: entries the descriptor's encryption context must hold exactly.
         threads: threads that decrypt long ranges (default: the usable CPUs, at most 8, when
-            pyca/cryptography releases the GIL; see :mod:`tensorseal.chunk_pool`).
+            pyca/cryptography releases the GIL; see :mod:`tensorseal.chunk_pool`). From a
+            remote source they also fetch the chunks, in parallel (default 8 there).
         cache_bytes: bound on the authenticated chunks kept for partial reads (default
             32 MiB; 0 keeps none): see :mod:`tensorseal.chunk_cache`.
 
@@ -105,20 +123,29 @@ class SealedFile:
 
     def __init__(
         self,
-        source: str | os.PathLike[str] | BinaryIO,
+        source: str | os.PathLike[str] | BinaryIO | RangeSource,
         identities: Sequence[Identity],
         *,
         expect_context: Mapping[str, str] | None = None,
         threads: int | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
-        self.threads = check_threads(threads)
+        remote = is_url(source) or isinstance(source, RangeSource)
+        self.threads = check_threads(REMOTE_THREADS if remote and threads is None else threads)
         self._cache = ChunkCache(cache_bytes)
         self._owns = isinstance(source, (str, os.PathLike))
+        self.source: RangeSource | None = None
+        if is_url(source):
+            source = open_source(source)  # type: ignore[arg-type]
+        if isinstance(source, RangeSource):
+            self.source = source
         self.name = _name_of(source)
         with naming(self.name):
             try:
-                self._f: BinaryIO = open(source, "rb") if self._owns else source  # type: ignore[arg-type]
+                if self.source is not None:
+                    self._f = self.source  # type: ignore[assignment]
+                else:
+                    self._f: BinaryIO = open(source, "rb") if self._owns else source  # type: ignore[arg-type,no-redef]
             except OSError as e:
                 fail("E_IO", f"cannot open the file: {e.strerror}")
         self._lock = threading.Lock()
@@ -140,7 +167,7 @@ class SealedFile:
                 if self.descriptor.context.get(k) != v:
                     fail("E_CONTEXT", f"encryption context {k!r} does not have the expected value")
         file_key = unlock_file_key(self.header, identities)
-        size = self._f.seek(0, io.SEEK_END)
+        size = self.source.size if self.source is not None else self._f.seek(0, io.SEEK_END)
         self._payload_at = self.header.header_length
         self._geo = Geometry(self.descriptor.chunk_size)
         self.plaintext_length = self._check_length(size - self._payload_at)
@@ -180,6 +207,9 @@ class SealedFile:
     def _pread_into(self, offset: int, buf: memoryview) -> None:
         """Fills ``buf`` from ``offset``; safe from several threads (positional reads, or
         seek+read under a lock for file objects without a descriptor)."""
+        if self.source is not None:
+            self.source.read_into(offset, buf)
+            return
         n, got = len(buf), 0
         try:
             fd = self._fd()
