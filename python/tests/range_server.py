@@ -3,7 +3,8 @@
 Objects live in memory (``server.objects[path] = bytes``; replace one to simulate an upload
 landing mid-read). ``server.sent`` counts body bytes sent, ``server.requests`` the requests;
 ``server.fail_next = n`` answers the next n requests with 503 (retries);
-``server.on_request`` runs before each answer (a test replaces an object from there).
+``server.ignore_range = True`` answers 200 with the whole object, as a server without Range
+support; ``server.on_request`` runs before each answer (a test replaces an object from there).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class RangeServer(ThreadingHTTPServer):
         self.sent = 0
         self.requests = 0
         self.fail_next = 0
+        self.ignore_range = False
         self.on_request: Callable[[str, str | None], None] | None = None
         self.ranges: list[tuple[str, str | None]] = []
         self.lock = threading.Lock()
@@ -82,7 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
         if want is not None and want != etag:
             return self._status(412)
         status, lo, hi = 200, 0, len(data) - 1
-        if rng is not None:
+        if rng is not None and not srv.ignore_range:
             m = _RANGE.match(rng)
             if m is None:
                 return self._status(416)

@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .chunk_cache import DEFAULT_CACHE_BYTES, ChunkCache
 from .chunk_pool import check_threads, open_whole_chunks
@@ -102,13 +102,18 @@ class SealedFile:
             remote source they also fetch the chunks, in parallel (default 8 there).
         cache_bytes: bound on the authenticated chunks kept for partial reads (default
             32 MiB; 0 keeps none): see :mod:`tensorseal.chunk_cache`.
+        source_options: options for :func:`tensorseal.remote.open_source` when ``source``
+            is a URL (``client``, ``endpoint_url``, ``headers``, ``retries``...).
 
     Every :class:`~tensorseal.errors.TensorSealError` it raises names the file (``e.file``,
     and in the message) when it has a path: tampering, truncation, a wrong key, a malformed
     header. Messages never hold key bytes or plaintext.
 
     Attributes:
-        name: the file's path, or None for an in-memory or anonymous file object.
+        name: the file's path (a URL without credentials or query string), or None for an
+            in-memory or anonymous file object.
+        source: the remote source read from, or None for a local file or file object (its
+            ``bytes_fetched`` and ``requests`` count the network traffic).
         header: the parsed, authenticated header.
         descriptor: the descriptor.
         plaintext_length: the authenticated plaintext length.
@@ -129,6 +134,7 @@ class SealedFile:
         expect_context: Mapping[str, str] | None = None,
         threads: int | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        source_options: Mapping[str, Any] | None = None,
     ) -> None:
         remote = is_url(source) or isinstance(source, RangeSource)
         self.threads = check_threads(REMOTE_THREADS if remote and threads is None else threads)
@@ -136,7 +142,7 @@ class SealedFile:
         self._owns = isinstance(source, (str, os.PathLike))
         self.source: RangeSource | None = None
         if is_url(source):
-            source = open_source(source)  # type: ignore[arg-type]
+            source = open_source(source, **dict(source_options or {}))  # type: ignore[arg-type]
         if isinstance(source, RangeSource):
             self.source = source
         self.name = _name_of(source)

@@ -82,3 +82,23 @@ class FsspecSource(RangeSource):
             fail("E_IO", "the file disappeared while being read")
         except OSError as e:
             fail("E_IO", f"cannot read the file: {e.strerror or type(e).__name__}")
+
+
+def list_under(root: str, options: dict[str, Any]) -> list[str]:
+    """Relative paths of the files under the directory URL ``root``."""
+    fs = options.get("fs")
+    if fs is None:
+        fs, path = _fsspec().core.url_to_fs(root, **(options.get("storage_options") or {}))
+    else:
+        path = root
+    base = path.rstrip("/")
+    try:
+        found = fs.find(base)
+    except OSError as e:
+        fail("E_IO", f"cannot list the directory: {e.strerror or type(e).__name__}")
+    out = []
+    for p in found:
+        p = p if isinstance(p, str) else str(p)
+        rel = p[len(base) :].lstrip("/") if p.startswith(base) else p.split(base + "/", 1)[-1]
+        out.append(rel)
+    return sorted(out)

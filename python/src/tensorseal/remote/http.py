@@ -9,12 +9,14 @@ ignores ``Range`` is refused rather than downloaded whole.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import re
 import socket
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import fail
 from .base import DEFAULT_RETRIES, Pin, RangeSource, Transient, changed
@@ -47,9 +49,9 @@ class HttpSource(RangeSource):
         backoff_s: float | None = None,
     ) -> None:
         super().__init__(retries=retries, **({} if backoff_s is None else {"backoff_s": backoff_s}))
-        self._url = url
+        self._url, auth = _split_userinfo(url)
         self.name = redact_url(url)
-        self._headers = dict(headers or {})
+        self._headers = {**auth, **dict(headers or {})}
         self._timeout = timeout_s
         self._etag: str | None = None
         self._modified: str | None = None
@@ -135,3 +137,14 @@ def _reason(e: BaseException) -> str:
         r = e.reason
         return type(r).__name__ if not isinstance(r, str) else "connection failed"
     return type(e).__name__
+
+
+def _split_userinfo(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without ``user:password@``, and the Basic ``Authorization`` header it gave."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, {}
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)), {"Authorization": f"Basic {token}"}

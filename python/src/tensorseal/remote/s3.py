@@ -126,3 +126,19 @@ def _client_error(e: Any) -> BaseException:
         return changed("the range is past the end")
     return error("E_IO", f"S3 refused the request ({code or status})")
 
+
+
+def list_keys(client: Any, bucket: str, prefix: str) -> list[str]:
+    """Every key under ``prefix`` (``E_IO`` when the listing is refused)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    keys: list[str] = []
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(o["Key"] for o in page.get("Contents", []))
+    except ClientError as e:
+        err = _client_error(e)
+        raise (err if not isinstance(err, Transient) else error("E_IO", f"cannot list the prefix: {err}")) from None
+    except BotoCoreError as e:
+        fail("E_IO", f"cannot list the prefix: {type(e).__name__}")
+    return keys
