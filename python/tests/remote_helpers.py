@@ -3,8 +3,12 @@ bounds of what a partial read may fetch."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from safetensors.numpy import save_file as save_plain
@@ -17,6 +21,7 @@ from tensorseal.format.header import parse_header
 SECRET, PUBLIC = generate_identity()
 IDS = [X25519Identity(SECRET)]
 CHUNK = 16384
+SHARDS, PER_SHARD = 5, 7
 
 
 def tensors(seed: int = 3) -> dict[str, np.ndarray]:
@@ -61,3 +66,30 @@ def data_range(plain: bytes, name: str) -> tuple[int, int]:
     head = json.loads(plain[8 : 8 + n])
     lo, hi = head[name]["data_offsets"]
     return 8 + n + lo, 8 + n + hi
+
+
+def make_shards(d: Path) -> tuple[dict[str, dict[str, bytes]], list[Path]]:
+    """5 tar shards of 7 samples (a .bin payload of varying size and a .cls label), sealed."""
+    samples: dict[str, dict[str, bytes]] = {}
+    sealed = []
+    for s in range(SHARDS):
+        tar_path = d / f"shard-{s:03d}.tar"
+        with tarfile.open(tar_path, "w") as tar:
+            for i in range(PER_SHARD):
+                key = f"train/{s:03d}{i:03d}"
+                payload = os.urandom(3000 + 9000 * i)
+                label = str((s * 7 + i) % 10).encode()
+                samples[key] = {"bin": payload, "cls": label}
+                for ext, data in (("bin", payload), ("cls", label)):
+                    info = tarfile.TarInfo(f"{key}.{ext}")
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+        sealed.append(d / f"shard-{s:03d}.tar.tseal")
+        cli_seal(tar_path, sealed[-1], d / "home")
+    return samples, sealed
+
+
+def upload_dir(c: Any, local: Path, prefix: str, bucket: str) -> None:
+    for p in sorted(local.rglob("*")):
+        if p.is_file():
+            c.put_object(Bucket=bucket, Key=f"{prefix}/{p.relative_to(local).as_posix()}", Body=p.read_bytes())

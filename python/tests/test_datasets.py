@@ -4,10 +4,7 @@ sample exactly once, equal to the plaintext; a tampered shard fails."""
 
 from __future__ import annotations
 
-import io
 import os
-import tarfile
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,34 +18,12 @@ from torch.utils.data import DataLoader
 
 from moto_s3 import boto3_client, moto_s3, s3_env
 from range_server import range_server
-from remote_helpers import IDS, cli_seal
+from remote_helpers import IDS, SHARDS, make_shards
 from tensorseal import TensorSealError
 from tensorseal.datasets import SealedWebDataset
 from tensorseal.shards import iter_tar_samples, split_shards
 
 BUCKET = "sealed-data"
-SHARDS, PER_SHARD = 5, 7
-
-
-def make_shards(d: Path) -> tuple[dict[str, dict[str, bytes]], list[Path]]:
-    """5 tar shards of 7 samples (a .bin payload of varying size and a .cls label), sealed."""
-    samples: dict[str, dict[str, bytes]] = {}
-    sealed = []
-    for s in range(SHARDS):
-        tar_path = d / f"shard-{s:03d}.tar"
-        with tarfile.open(tar_path, "w") as tar:
-            for i in range(PER_SHARD):
-                key = f"train/{s:03d}{i:03d}"
-                payload = os.urandom(3000 + 9000 * i)
-                label = str((s * 7 + i) % 10).encode()
-                samples[key] = {"bin": payload, "cls": label}
-                for ext, data in (("bin", payload), ("cls", label)):
-                    info = tarfile.TarInfo(f"{key}.{ext}")
-                    info.size = len(data)
-                    tar.addfile(info, io.BytesIO(data))
-        sealed.append(d / f"shard-{s:03d}.tar.tseal")
-        cli_seal(tar_path, sealed[-1], d / "home")
-    return samples, sealed
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from moto_s3 import boto3_client, moto_s3, s3_env
-from remote_helpers import IDS, PUBLIC, open_overhead, sealed_model, tensor_bound
+from remote_helpers import IDS, PUBLIC, open_overhead, sealed_model, tensor_bound, upload_dir
 from helpers import run_cli
 from tensorseal import SealedFile, TensorSealError
 from tensorseal.hf import is_sealed_model_dir, open_model_dir
@@ -20,6 +20,7 @@ from tensorseal.remote import open_source
 from tensorseal.safetensors import load_file, safe_open
 
 BUCKET = "sealed-models"
+
 
 
 @pytest.fixture(scope="module")
@@ -113,12 +114,6 @@ def test_fsspec_filesystem_url(world: dict[str, Any]) -> None:
 # -- sealed Hugging Face directories under an S3 prefix ------------------------------------
 
 
-def _upload_dir(c: Any, local: Path, prefix: str) -> None:
-    for p in sorted(local.rglob("*")):
-        if p.is_file():
-            c.put_object(Bucket=BUCKET, Key=f"{prefix}/{p.relative_to(local).as_posix()}", Body=p.read_bytes())
-
-
 @pytest.fixture(scope="module")
 def hf_model(world: dict[str, Any]) -> dict[str, Any]:
     from test_hf_dir import make_model
@@ -127,7 +122,7 @@ def hf_model(world: dict[str, Any]) -> dict[str, Any]:
     t = make_model(d / "plain-hf", 7)
     run_cli(["seal-dir", str(d / "plain-hf"), "-o", str(d / "hf.sealed"), "-r", PUBLIC, "--chunk-size", "16KiB"],
             {"TENSORSEAL_HOME": str(d / "home")})  # fmt: skip
-    _upload_dir(world["client"], d / "hf.sealed", "models/toy")
+    upload_dir(world["client"], d / "hf.sealed", "models/toy", BUCKET)
     return {"tensors": t, "plain": d / "plain-hf", "sealed": d / "hf.sealed"}
 
 
@@ -158,12 +153,12 @@ def test_sealed_hf_dir_from_s3_as_torch_state_dict(world: dict[str, Any], hf_mod
 
 def test_s3_dir_with_an_added_or_swapped_object_is_refused(world: dict[str, Any], hf_model: dict[str, Any]) -> None:
     c, sealed = world["client"], hf_model["sealed"]
-    _upload_dir(c, sealed, "models/extra")
+    upload_dir(c, sealed, "models/extra", BUCKET)
     c.put_object(Bucket=BUCKET, Key="models/extra/evil.json.tseal", Body=world["sealed"])
     with pytest.raises(TensorSealError) as e:
         open_model_dir(f"s3://{BUCKET}/models/extra", identities=IDS)
     assert e.value.code == "E_DECRYPT" and e.value.file == f"s3://{BUCKET}/models/extra/evil.json.tseal"
-    _upload_dir(c, sealed, "models/swapped")
+    upload_dir(c, sealed, "models/swapped", BUCKET)
     one, two = "model-00001-of-00002.safetensors.tseal", "model-00002-of-00002.safetensors.tseal"
     c.put_object(Bucket=BUCKET, Key=f"models/swapped/{one}", Body=(sealed / two).read_bytes())
     with pytest.raises(TensorSealError) as e:
