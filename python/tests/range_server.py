@@ -32,6 +32,15 @@ class RangeServer(ThreadingHTTPServer):
         self.on_request: Callable[[str, str | None], None] | None = None
         self.ranges: list[tuple[str, str | None]] = []
         self.lock = threading.Lock()
+        self._etags: dict[str, tuple[bytes, str]] = {}
+
+    def etag(self, path: str, data: bytes) -> str:
+        """The object's ETag, hashed once per object version (not per request)."""
+        cached = self._etags.get(path)
+        if cached is None or cached[0] is not data:
+            cached = (data, etag_of(data))
+            self._etags[path] = cached
+        return cached[1]
 
     @property
     def url(self) -> str:
@@ -79,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
         data = srv.objects.get(path)
         if data is None:
             return self._status(404)
-        etag = etag_of(data)
+        etag = srv.etag(path, data)
         want = self.headers.get("If-Match")
         if want is not None and want != etag:
             return self._status(412)
@@ -102,9 +111,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {lo}-{hi}/{len(data)}")
         self.end_headers()
         if body:
-            self.wfile.write(part)
-            with srv.lock:
+            with srv.lock:  # counted before sending: the client may check as soon as it has them
                 srv.sent += len(part)
+            self.wfile.write(part)
 
     def _status(self, code: int, headers: dict[str, str] | None = None) -> None:
         self.send_response(code)
@@ -125,3 +134,24 @@ def range_server() -> Iterator[RangeServer]:
         srv.shutdown()
         srv.server_close()
         t.join(5)
+
+
+def main() -> None:
+    """``python range_server.py DIR``: serves DIR's files (read into memory) on a free port,
+    prints the URL, counts nothing; stops on stdin EOF (the bench's server process)."""
+    import sys
+    from pathlib import Path
+
+    srv = RangeServer()
+    for p in Path(sys.argv[1]).iterdir():
+        if p.is_file():
+            srv.objects["/" + p.name] = p.read_bytes()
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    print(srv.url, flush=True)
+    sys.stdin.read()
+    srv.shutdown()
+
+
+if __name__ == "__main__":
+    main()

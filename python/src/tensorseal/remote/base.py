@@ -79,12 +79,28 @@ class RangeSource:
         be retried, :class:`TensorSealError` to stop)."""
         raise NotImplementedError
 
+    def _fetch_into(self, offset: int, buf: memoryview) -> int:
+        """Fills ``buf`` with bytes from ``offset``; returns the bytes received. Sources
+        that can receive straight into a buffer override it (no copy)."""
+        data = self._fetch(offset, len(buf))
+        n = min(len(data), len(buf))
+        buf[:n] = data[:n]
+        return len(data)
+
     def read(self, offset: int, n: int) -> bytes:
         """Bytes ``[offset, offset + n)``, retried on transient failures."""
+        buf = bytearray(n)
+        self.read_into(offset, memoryview(buf))
+        return bytes(buf)
+
+    def read_into(self, offset: int, buf: memoryview) -> None:
+        """Fills ``buf`` from ``offset``, retried on transient failures (``E_TRUNCATED`` past
+        the end or when the store returns another length)."""
+        n = len(buf)
         if self.closed:
             fail("E_USAGE", "the remote file is closed")
         if n == 0:
-            return b""
+            return
         if offset < 0 or offset + n > self.pin.size:
             fail("E_TRUNCATED", f"range {offset}+{n} is past the end of the object ({self.pin.size} bytes)")
         attempt = 0
@@ -92,7 +108,7 @@ class RangeSource:
             with self._stats:
                 self.requests += 1
             try:
-                data = self._fetch(offset, n)
+                got = self._fetch_into(offset, buf)
             except Transient as e:
                 if attempt >= self._retries:
                     raise error("E_IO", f"cannot read the object after {attempt + 1} attempts: {e}") from None
@@ -102,14 +118,10 @@ class RangeSource:
                 time.sleep(self._backoff * (2 ** (attempt - 1)))
                 continue
             with self._stats:
-                self.bytes_fetched += len(data)
-            if len(data) != n:
-                fail("E_TRUNCATED", f"the store returned {len(data)} bytes for a {n}-byte range: the object changed")
-            return data
-
-    def read_into(self, offset: int, buf: memoryview) -> None:
-        """Fills ``buf`` from ``offset`` (``E_TRUNCATED`` past the end)."""
-        buf[:] = self.read(offset, len(buf))
+                self.bytes_fetched += got
+            if got != n:
+                fail("E_TRUNCATED", f"the store returned {got} bytes for a {n}-byte range: the object changed")
+            return
 
     def close(self) -> None:
         self.closed = True

@@ -61,26 +61,35 @@ class HttpSource(RangeSource):
         self._head = self.read(0, PROBE_BYTES)
         self._probing = False
 
-    def read(self, offset: int, n: int) -> bytes:
+    def read_into(self, offset: int, buf: memoryview) -> None:
+        n = len(buf)
         if not self._probing and offset + n <= len(self._head) and not self.closed:
-            return self._head[offset : offset + n]
-        return super().read(offset, n)
+            buf[:] = self._head[offset : offset + n]
+            return
+        super().read_into(offset, buf)
 
     def _fetch(self, offset: int, n: int) -> bytes:
+        buf = bytearray(n)
+        got = self._fetch_into(offset, memoryview(buf))
+        return bytes(buf[:got])
+
+    def _fetch_into(self, offset: int, buf: memoryview) -> int:
+        n = len(buf)
         headers = {**self._headers, "Range": f"bytes={offset}-{offset + n - 1}", "Accept-Encoding": "identity"}
         if self._etag is not None:
             headers["If-Match"] = self._etag
         req = urllib.request.Request(self._url, headers=headers, method="GET")
         try:
             with urllib.request.urlopen(req, timeout=self._timeout) as resp:
-                return self._answer(resp.status, resp.headers, resp, offset, n)
+                return self._answer(resp.status, resp.headers, resp, offset, buf)
         except urllib.error.HTTPError as e:
             with e:
-                return self._answer(e.code, e.headers, e, offset, n)
+                return self._answer(e.code, e.headers, e, offset, buf)
         except (urllib.error.URLError, ConnectionError, socket.timeout, http.client.HTTPException) as e:
             raise Transient(_reason(e)) from None
 
-    def _answer(self, status: int, headers: object, body: object, offset: int, n: int) -> bytes:
+    def _answer(self, status: int, headers: object, body: object, offset: int, buf: memoryview) -> int:
+        n = len(buf)
         h = headers  # an http.client.HTTPMessage
         if status == 412:
             raise changed("the ETag no longer matches")
@@ -104,17 +113,23 @@ class HttpSource(RangeSource):
         if self._probing:
             self._pin_from(total, etag, modified)
             n = min(n, total)
+            buf = buf[:n]
         else:
             self._check_same(total, etag, modified)
         if lo != offset or hi != offset + n - 1:
             fail("E_IO", f"the server answered bytes {lo}-{hi} for {offset}-{offset + n - 1}")
+        got = 0
         try:
-            data = body.read()  # type: ignore[attr-defined]
+            while got < n:
+                k = body.readinto(buf[got:])  # type: ignore[attr-defined]
+                if not k:
+                    break
+                got += k
         except (ConnectionError, socket.timeout, http.client.HTTPException) as e:
             raise Transient(_reason(e)) from None
-        if len(data) != n:
-            raise Transient(f"short body: {len(data)} of {n} bytes")
-        return data
+        if got != n:
+            raise Transient(f"short body: {got} of {n} bytes")
+        return n
 
     def _pin_from(self, total: int, etag: str | None, modified: str | None) -> None:
         strong = etag is not None and not etag.startswith("W/")
