@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from .chunk_cache import DEFAULT_CACHE_BYTES, ChunkCache
-from .chunk_pool import check_threads, open_whole_chunks
+from .chunk_pool import check_threads, default_threads, open_whole_chunks
 from .errors import TensorSealError, fail
 from .format.chunked import PAYLOAD_PREFIX_SIZE, SALT_SIZE, ChunkCipher, Geometry, payload_context
 from .format.descriptor import Descriptor
@@ -26,9 +26,10 @@ from .format.stanza import Identity
 from .format.unlock import unlock_file_key
 from .remote import RangeSource, is_url, open_source
 
-REMOTE_THREADS = 8
-"""Default fetch-and-decrypt threads for a remote source: its reads wait on the network, so
-they overlap even on a machine with fewer cores."""
+MIN_REMOTE_THREADS = 4
+"""Default fetch-and-decrypt threads for a remote source: the local default (the usable CPUs,
+at most 8) but at least 4, since its reads wait on the network and overlap even on fewer
+cores (more than that on 2 cores measured slower on loopback: python/bench/remote_bench.py)."""
 
 
 def read_header(f: BinaryIO | RangeSource) -> ParsedHeader:
@@ -99,7 +100,7 @@ class SealedFile:
         expect_context: entries the descriptor's encryption context must hold exactly.
         threads: threads that decrypt long ranges (default: the usable CPUs, at most 8, when
             pyca/cryptography releases the GIL; see :mod:`tensorseal.chunk_pool`). From a
-            remote source they also fetch the chunks, in parallel (default 8 there).
+            remote source they also fetch the chunks, in parallel (default: as locally, at least 4).
         cache_bytes: bound on the authenticated chunks kept for partial reads (default
             32 MiB; 0 keeps none): see :mod:`tensorseal.chunk_cache`.
         source_options: options for :func:`tensorseal.remote.open_source` when ``source``
@@ -137,7 +138,9 @@ class SealedFile:
         source_options: Mapping[str, Any] | None = None,
     ) -> None:
         remote = is_url(source) or isinstance(source, RangeSource)
-        self.threads = check_threads(REMOTE_THREADS if remote and threads is None else threads)
+        if remote and threads is None:
+            threads = max(MIN_REMOTE_THREADS, default_threads())
+        self.threads = check_threads(threads)
         self._cache = ChunkCache(cache_bytes)
         self._owns = isinstance(source, (str, os.PathLike))
         self.source: RangeSource | None = None
