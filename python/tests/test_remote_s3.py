@@ -165,3 +165,51 @@ def test_s3_dir_with_an_added_or_swapped_object_is_refused(world: dict[str, Any]
         open_model_dir(f"s3://{BUCKET}/models/swapped/", identities=IDS)
     assert e.value.code == "E_DECRYPT" and "another path or model" in e.value.message
     assert e.value.file == f"s3://{BUCKET}/models/swapped/{one}"
+
+
+def test_versioned_bucket_keeps_reading_the_pinned_version(world: dict[str, Any], tmp_path: Path) -> None:
+    from remote_helpers import cli_seal
+
+    c = world["client"]
+    c.create_bucket(Bucket="versioned-models")
+    c.put_bucket_versioning(Bucket="versioned-models", VersioningConfiguration={"Status": "Enabled"})
+    c.put_object(Bucket="versioned-models", Key="m.tseal", Body=world["sealed"])
+    (tmp_path / "p.safetensors").write_bytes(world["plain"])
+    other = cli_seal(tmp_path / "p.safetensors", tmp_path / "o.tseal", tmp_path / "home")
+    src = open_source("s3://versioned-models/m.tseal")
+    assert src.pin.version
+    with safe_open(SealedFile(src, IDS), identities=[]) as f:
+        f.get_tensor("tiny")
+        c.put_object(Bucket="versioned-models", Key="m.tseal", Body=other)  # a new current version
+        got = f.get_tensor("layer.7.weight")  # still the pinned version, whole and authentic
+    assert np.array_equal(got, world["tensors"]["layer.7.weight"])
+
+
+def test_unreachable_endpoint_is_retried_then_reported() -> None:
+    from moto_s3 import free_port
+
+    with pytest.raises(TensorSealError) as e:
+        open_source(f"s3://{BUCKET}/m.tseal", endpoint_url=f"http://127.0.0.1:{free_port()}", retries=2, backoff_s=0.01)
+    assert e.value.code == "E_IO" and "after 3 attempts" in e.value.message
+    assert "testing" not in str(e.value)  # the access key id of the environment
+
+
+def test_sealed_hf_dir_on_an_fsspec_filesystem(hf_model: dict[str, Any]) -> None:
+    if os.environ.get("TENSORSEAL_REQUIRE_ALL") == "1":
+        import fsspec
+    else:
+        fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    for p in sorted(hf_model["sealed"].rglob("*")):
+        if p.is_file():
+            fs.pipe(f"/hf-test/{p.relative_to(hf_model['sealed']).as_posix()}", p.read_bytes())
+    try:
+        with open_model_dir("memory://hf-test", identities=IDS) as md:
+            got = md.load_file("model-00002-of-00002.safetensors", framework="np")
+        assert all(np.array_equal(got[k], hf_model["tensors"][k]) for k in got) and got
+        fs.pipe("/hf-test/added.bin.tseal", b"x")
+        with pytest.raises(TensorSealError) as e:
+            open_model_dir("memory://hf-test/", identities=IDS)
+        assert e.value.code == "E_DECRYPT" and "not in the sealed manifest" in e.value.message
+    finally:
+        fs.rm("/hf-test", recursive=True)

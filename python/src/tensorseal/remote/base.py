@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..errors import TensorSealError, error, fail
 
+T = TypeVar("T")
 DEFAULT_RETRIES = 4
 """Attempts after the first for a transient failure (so 5 in all)."""
 BACKOFF_S = 0.1
@@ -103,12 +106,21 @@ class RangeSource:
             return
         if offset < 0 or offset + n > self.pin.size:
             fail("E_TRUNCATED", f"range {offset}+{n} is past the end of the object ({self.pin.size} bytes)")
+        got = self.retrying(lambda: self._fetch_into(offset, buf))
+        with self._stats:
+            self.bytes_fetched += got
+        if got != n:
+            fail("E_TRUNCATED", f"the store returned {got} bytes for a {n}-byte range: the object changed")
+
+    def retrying(self, request: Callable[[], T]) -> T:
+        """``request()``, repeated with backoff while it raises :class:`Transient` (at most
+        ``retries`` more times, then ``E_IO``); each attempt counts in :attr:`requests`."""
         attempt = 0
         while True:
             with self._stats:
                 self.requests += 1
             try:
-                got = self._fetch_into(offset, buf)
+                return request()
             except Transient as e:
                 if attempt >= self._retries:
                     raise error("E_IO", f"cannot read the object after {attempt + 1} attempts: {e}") from None
@@ -116,12 +128,6 @@ class RangeSource:
                 with self._stats:
                     self.retries += 1
                 time.sleep(self._backoff * (2 ** (attempt - 1)))
-                continue
-            with self._stats:
-                self.bytes_fetched += got
-            if got != n:
-                fail("E_TRUNCATED", f"the store returned {got} bytes for a {n}-byte range: the object changed")
-            return
 
     def close(self) -> None:
         self.closed = True

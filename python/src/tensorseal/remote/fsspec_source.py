@@ -59,7 +59,7 @@ class FsspecSource(RangeSource):
         self.fs, self.path = fs, path
         self.name = redact_url(url_or_path) if "://" in url_or_path else url_or_path
         try:
-            info = fs.info(path)
+            info = self.retrying(lambda: self._info(path))
         except FileNotFoundError:
             fail("E_IO", "no such file")
         except PermissionError:
@@ -72,6 +72,12 @@ class FsspecSource(RangeSource):
         version = info.get("VersionId") or info.get("version_id") or info.get("generation")
         self.pin = Pin(size=int(info["size"]), etag=None if etag is None else str(etag),
                        version=None if version is None else str(version))  # fmt: skip
+
+    def _info(self, path: str) -> dict[str, Any]:
+        try:
+            return dict(self.fs.info(path))
+        except _TRANSIENT as e:
+            raise Transient(type(e).__name__) from None
 
     def _fetch(self, offset: int, n: int) -> bytes:
         try:

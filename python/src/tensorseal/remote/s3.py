@@ -77,7 +77,7 @@ class S3Source(RangeSource):
         self.name = f"s3://{self.bucket}/{self.key}"
         self._client = s3_client(client, endpoint_url=endpoint_url, region=region)
         extra = {"VersionId": version_id} if version_id else {}
-        head = self._call("head_object", Bucket=self.bucket, Key=self.key, **extra)
+        head = self.retrying(lambda: self._call("head_object", Bucket=self.bucket, Key=self.key, **extra))
         self.pin = Pin(size=int(head["ContentLength"]), etag=head.get("ETag"), version=head.get("VersionId"))
 
     def _fetch(self, offset: int, n: int) -> bytes:
