@@ -213,3 +213,17 @@ def test_sealed_hf_dir_on_an_fsspec_filesystem(hf_model: dict[str, Any]) -> None
         assert e.value.code == "E_DECRYPT" and "not in the sealed manifest" in e.value.message
     finally:
         fs.rm("/hf-test", recursive=True)
+
+
+def test_missing_moto_fails_under_require_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    import moto_s3
+
+    monkeypatch.setattr(moto_s3, "moto_server", lambda: None)
+    monkeypatch.setenv("TENSORSEAL_REQUIRE_ALL", "1")
+    with pytest.raises(pytest.fail.Exception, match="moto_server not found"):
+        with moto_s3.moto_s3():
+            pass
+    monkeypatch.setenv("TENSORSEAL_REQUIRE_ALL", "0")
+    with pytest.raises(pytest.skip.Exception):
+        with moto_s3.moto_s3():
+            pass
