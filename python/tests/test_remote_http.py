@@ -137,3 +137,12 @@ def test_missing_object_and_a_server_without_range_are_refused(srv: RangeServer)
     with pytest.raises(TensorSealError) as e:
         load_file(srv.url + "/m.tseal", identities=IDS)
     assert e.value.code == "E_IO" and "Range" in e.value.message
+
+
+def test_iter_chunks_from_a_url_streams_the_plaintext_in_windows(model, srv: RangeServer) -> None:  # type: ignore[no-untyped-def]
+    with SealedFile(srv.url + "/m.tseal", IDS) as sf:
+        chunks = list(sf.iter_chunks())
+        requests = sf.source.requests  # type: ignore[union-attr]
+    assert b"".join(chunks) == model[1]
+    assert all(len(c) == sf.chunk_size for c in chunks[:-1])
+    assert requests < len(chunks)  # whole windows, not one request per chunk
