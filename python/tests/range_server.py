@@ -3,7 +3,8 @@
 Objects live in memory (``server.objects[path] = bytes``; replace one to simulate an upload
 landing mid-read). ``server.sent`` counts body bytes sent, ``server.requests`` the requests;
 ``server.fail_next = n`` answers the next n requests with 503 (retries);
-``server.ignore_range = True`` answers 200 with the whole object, as a server without Range
+``server.redirects[path] = url`` answers 302; ``server.auth_seen`` lists each request's
+Authorization header; ``server.ignore_range = True`` answers 200 with the whole object, as a server without Range
 support; ``server.on_request`` runs before each answer (a test replaces an object from there).
 """
 
@@ -29,6 +30,8 @@ class RangeServer(ThreadingHTTPServer):
         self.requests = 0
         self.fail_next = 0
         self.ignore_range = False
+        self.redirects: dict[str, str] = {}
+        self.auth_seen: list[str | None] = []
         self.on_request: Callable[[str, str | None], None] | None = None
         self.ranges: list[tuple[str, str | None]] = []
         self.lock = threading.Lock()
@@ -83,8 +86,12 @@ class _Handler(BaseHTTPRequestHandler):
                 srv.fail_next -= 1
         if srv.on_request is not None:
             srv.on_request(path, rng)
+        with srv.lock:
+            srv.auth_seen.append(self.headers.get("Authorization"))
         if failing:
             return self._status(503)
+        if path in srv.redirects:
+            return self._status(302, {"Location": srv.redirects[path]})
         data = srv.objects.get(path)
         if data is None:
             return self._status(404)

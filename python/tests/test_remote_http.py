@@ -146,3 +146,14 @@ def test_iter_chunks_from_a_url_streams_the_plaintext_in_windows(model, srv: Ran
     assert b"".join(chunks) == model[1]
     assert all(len(c) == sf.chunk_size for c in chunks[:-1])
     assert requests < len(chunks)  # whole windows, not one request per chunk
+
+
+def test_credentials_are_not_forwarded_to_a_redirect_target(model, srv: RangeServer) -> None:  # type: ignore[no-untyped-def]
+    with range_server() as cdn:
+        cdn.objects["/blob"] = model[2]
+        srv.redirects["/m.tseal"] = cdn.url + "/blob"
+        src = HttpSource(srv.url + "/m.tseal", headers={"Authorization": "Bearer sekret"})
+        with SealedFile(src, IDS) as sf:
+            assert sf.read_all() == model[1]
+        assert srv.auth_seen and all(a == "Bearer sekret" for a in srv.auth_seen)
+        assert cdn.auth_seen and all(a is None for a in cdn.auth_seen)

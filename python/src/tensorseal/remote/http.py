@@ -25,6 +25,7 @@ from .urls import redact_url
 PROBE_BYTES = 20
 """Bytes asked for at opening: the sealed header's fixed prefix (served from memory after)."""
 TIMEOUT_S = 60.0
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
@@ -34,7 +35,9 @@ class HttpSource(RangeSource):
     Args:
         url: the object's URL (a presigned URL works: its query string is kept for requests
             and left out of every message).
-        headers: extra request headers (``Authorization``...), never shown in messages.
+        headers: extra request headers (``Authorization``...), never shown in messages;
+            ``Authorization`` and ``Cookie`` are sent to the URL's host only, not on to
+            another host it redirects to.
         retries: attempts after the first for a transient failure.
         timeout_s: socket timeout per request.
     """
@@ -51,7 +54,9 @@ class HttpSource(RangeSource):
         super().__init__(retries=retries, **({} if backoff_s is None else {"backoff_s": backoff_s}))
         self._url, auth = _split_userinfo(url)
         self.name = redact_url(url)
-        self._headers = {**auth, **dict(headers or {})}
+        given = {**auth, **dict(headers or {})}
+        self._secret_headers = {k: v for k, v in given.items() if k.lower() in _CREDENTIAL_HEADERS}
+        self._headers = {k: v for k, v in given.items() if k.lower() not in _CREDENTIAL_HEADERS}
         self._timeout = timeout_s
         self._etag: str | None = None
         self._modified: str | None = None
@@ -79,6 +84,8 @@ class HttpSource(RangeSource):
         if self._etag is not None:
             headers["If-Match"] = self._etag
         req = urllib.request.Request(self._url, headers=headers, method="GET")
+        for k, v in self._secret_headers.items():  # not sent on to another host after a redirect
+            req.add_unredirected_header(k, v)
         try:
             with urllib.request.urlopen(req, timeout=self._timeout) as resp:
                 return self._answer(resp.status, resp.headers, resp, offset, buf)
