@@ -5,6 +5,7 @@ sample exactly once, equal to the plaintext; a tampered shard fails."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -91,3 +92,25 @@ def test_two_workers_over_http_with_decode(shards) -> None:  # type: ignore[no-u
 
 def _decode(sample: dict[str, Any]) -> tuple[str, int]:
     return sample["__key__"], int(sample["cls"])
+
+
+def test_spawned_workers_get_keys_from_a_factory(shards, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import functools
+
+    from remote_helpers import SECRET
+    from tensorseal import read_identity_file
+    from tensorseal.keys.x25519 import format_identity_file
+
+    samples, sealed = shards
+    (tmp_path / "partner.id").write_text(format_identity_file(SECRET))
+    with range_server() as srv:
+        for p in sealed:
+            srv.objects[f"/{p.name}"] = p.read_bytes()
+        urls = [f"{srv.url}/{p.name}" for p in sealed]
+        with pytest.raises(TensorSealError) as e:
+            list(DataLoader(SealedWebDataset(urls, identities=IDS), batch_size=None, num_workers=1,
+                            multiprocessing_context="spawn"))  # fmt: skip
+        assert e.value.code == "E_USAGE" and "functools.partial" in e.value.message
+        ds = SealedWebDataset(urls, identities=functools.partial(read_identity_file, tmp_path / "partner.id"))
+        got = list(DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context="spawn"))
+    check_exactly_once(got, samples)

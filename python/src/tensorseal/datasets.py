@@ -39,7 +39,10 @@ class SealedWebDataset(IterableDataset):  # type: ignore[type-arg]
     Args:
         shards: the shards' paths or URLs, or one directory (URL) whose ``*.tseal`` files
             are the shards (``s3://bucket/train/``; listed once, here).
-        identities: keys to try.
+        identities: keys to try, or a function of no arguments that returns them, called
+            once in each worker: DataLoader workers started with ``spawn`` or ``forkserver``
+            (Python 3.14's default on Linux) receive the dataset pickled, and keys do not
+            pickle, so pass e.g. ``functools.partial(read_identity_file, "partner.id")``.
         decode: applied to each sample dict (``{"__key__", "__url__", ext: bytes...}``)
             before it is yielded, in the worker.
         shuffle: shuffle the shard order each epoch (the same order on every worker, from
@@ -56,7 +59,7 @@ class SealedWebDataset(IterableDataset):  # type: ignore[type-arg]
         self,
         shards: str | Sequence[str],
         *,
-        identities: Identity | Sequence[Identity],
+        identities: Identity | Sequence[Identity] | Callable[[], Sequence[Identity]],
         decode: Callable[[Sample], Any] | None = None,
         shuffle: bool = False,
         seed: int = 0,
@@ -69,8 +72,11 @@ class SealedWebDataset(IterableDataset):  # type: ignore[type-arg]
         self.shards = list_shards(shards, source_options) if isinstance(shards, str) else list(shards)
         if not self.shards:
             fail("E_USAGE", "no shards given (or none ending in .tseal under the directory)")
-        self.identities = [identities] if isinstance(identities, Identity) else list(identities)
-        if not self.identities:
+        if isinstance(identities, Identity):
+            identities = [identities]
+        self._keys: Callable[[], Sequence[Identity]] | None = identities if callable(identities) else None
+        self._identities: list[Identity] | None = None if callable(identities) else list(identities)
+        if self._identities is not None and not self._identities:
             fail("E_NO_IDENTITY", "no key given: pass identities=[...]")
         self.decode = decode
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
@@ -92,10 +98,32 @@ class SealedWebDataset(IterableDataset):  # type: ignore[type-arg]
         return split_shards(self.shards, worker=worker, workers=workers, rank=rank, world=world,
                             shuffle=self.shuffle, seed=self.seed, epoch=self.epoch)  # fmt: skip
 
+    @property
+    def identities(self) -> list[Identity]:
+        """The keys (from the factory, called once per process, when one was given)."""
+        if self._identities is None:
+            assert self._keys is not None
+            keys = self._keys()
+            self._identities = [keys] if isinstance(keys, Identity) else list(keys)
+            if not self._identities:
+                fail("E_NO_IDENTITY", "the identities function returned no key")
+        return self._identities
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a ``spawn`` / ``forkserver`` worker receives: keys only as their factory."""
+        if self._keys is None:
+            fail("E_USAGE", "keys cannot be sent to a DataLoader worker process (spawn or forkserver "
+                 "start method): pass identities=functools.partial(read_identity_file, PATH), "
+                 "a function each worker calls, or use the fork start method")  # fmt: skip
+        state = dict(self.__dict__)
+        state["_identities"] = None
+        return state
+
     def __iter__(self) -> Iterator[Any]:
         options = self._worker_options()
+        identities = self.identities
         for shard in self.my_shards():
-            for sample in iter_tar_samples(shard, self.identities, source_options=options,
+            for sample in iter_tar_samples(shard, identities, source_options=options,
                                            threads=self.threads, window=self.window):  # fmt: skip
                 yield sample if self.decode is None else self.decode(sample)
 
