@@ -157,3 +157,27 @@ def test_credentials_are_not_forwarded_to_a_redirect_target(model, srv: RangeSer
             assert sf.read_all() == model[1]
         assert srv.auth_seen and all(a == "Bearer sekret" for a in srv.auth_seen)
         assert cdn.auth_seen and all(a is None for a in cdn.auth_seen)
+
+
+def test_sealed_hf_dir_over_http(tmp_path: Path) -> None:
+    from helpers import run_cli
+    from remote_helpers import PUBLIC
+    from tensorseal.hf import is_sealed_model_dir, open_model_dir
+    from test_hf_dir import make_model
+
+    t = make_model(tmp_path / "plain", 5)
+    run_cli(["seal-dir", str(tmp_path / "plain"), "-o", str(tmp_path / "s"), "-r", PUBLIC], {"TENSORSEAL_HOME": str(tmp_path / "h")})
+    with range_server() as srv:
+        for p in (tmp_path / "s").rglob("*"):
+            if p.is_file():
+                srv.objects[f"/models/toy/{p.relative_to(tmp_path / 's').as_posix()}"] = p.read_bytes()
+        url = srv.url + "/models/toy/"
+        assert is_sealed_model_dir(url) and not is_sealed_model_dir(srv.url + "/models/other/")
+        with open_model_dir(url, identities=IDS) as md:
+            assert md.read_json("config.json")["seed"] == 5
+            got = md.load_file("model-00001-of-00002.safetensors", framework="np")
+        assert got and all(np.array_equal(v, t[k]) for k, v in got.items())
+        del srv.objects["/models/toy/config.json.tseal"]  # no listing over HTTP: fails on opening
+        with pytest.raises(TensorSealError) as e:
+            open_model_dir(url, identities=IDS)
+        assert e.value.code == "E_IO" and e.value.file == srv.url + "/models/toy/config.json.tseal"
