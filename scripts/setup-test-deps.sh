@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real components the provider tests run against (idempotent):
 #   - SoftHSM2 (Debian package softhsm2): a PKCS#11 token for test/keys/pkcs11.test.ts
-#   - moto's server mode in a Python venv at .venv-moto: a local AWS KMS for test/keys/aws-kms.test.ts
+#   - moto's server mode in a Python venv at .venv-moto: a local AWS KMS for test/keys/aws-kms.test.ts,
+#     and a local S3 for the Python object-storage tests (python/tests/moto_s3.py)
 #   - Schemathesis in a Python venv at .venv-schemathesis: test/service/schemathesis.test.ts
 #   - strace (Debian package strace): fault injection in test/cli/rewrap-crash.test.ts
 #   - chromium (Debian package): `report --pdf`, browser tests with playwright-core

@@ -5,7 +5,10 @@
 # index) when TENSORSEAL_REQUIRE_ALL=1 or TENSORSEAL_WITH_TORCH=1; with
 # TENSORSEAL_REQUIRE_ALL=1 a missing torch or transformers fails their tests instead of
 # skipping them. The cross-language tests run the TS CLI from dist/: build it first
-# (`npm run build`).
+# (`npm run build`). The object-storage tests (test_remote_*.py, test_datasets.py) start moto's
+# S3 server from .venv-moto (scripts/setup-test-deps.sh) on loopback and use boto3 / fsspec from
+# the test extra (pinned in python/pyproject.toml); under TENSORSEAL_REQUIRE_ALL=1 a missing
+# moto_server fails them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

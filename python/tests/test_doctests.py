@@ -24,6 +24,9 @@ MODULES = [
     "tensorseal.st_format",
     "tensorseal.chunk_cache",
     "tensorseal.hf.manifest",
+    "tensorseal.remote.urls",
+    "tensorseal.remote.s3",
+    "tensorseal.shards",
 ]
 
 

@@ -13,10 +13,10 @@ import os
 import threading
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .chunk_cache import DEFAULT_CACHE_BYTES, ChunkCache
-from .chunk_pool import check_threads, open_whole_chunks
+from .chunk_pool import check_threads, default_threads, open_whole_chunks
 from .errors import TensorSealError, fail
 from .format.chunked import PAYLOAD_PREFIX_SIZE, SALT_SIZE, ChunkCipher, Geometry, payload_context
 from .format.descriptor import Descriptor
@@ -24,13 +24,20 @@ from .format.filekey import payload_input_key
 from .format.header import PREFIX_SIZE, ParsedHeader, check_magic, parse_header, parse_prefix
 from .format.stanza import Identity
 from .format.unlock import unlock_file_key
+from .remote import RangeSource, is_url, open_source
+
+MIN_REMOTE_THREADS = 4
+"""Default fetch-and-decrypt threads for a remote source: the local default (the usable CPUs,
+at most 8) but at least 4, since its reads wait on the network and overlap even on fewer
+cores (more than that on 2 cores measured slower on loopback: python/bench/remote_bench.py)."""
 
 
-def read_header(f: BinaryIO) -> ParsedHeader:
+def read_header(f: BinaryIO | RangeSource) -> ParsedHeader:
     """Parses the header of an open binary file (no key needed).
 
     Args:
-        f: a seekable binary file positioned anywhere.
+        f: a seekable binary file positioned anywhere, or a remote source
+            (:func:`tensorseal.remote.open_source`): two ranged reads.
 
     Returns:
         The parsed header.
@@ -43,6 +50,12 @@ def read_header(f: BinaryIO) -> ParsedHeader:
         ...     print(read_header(f).descriptor.content_type)
         application/vnd.safetensors
     """
+    if isinstance(f, RangeSource):
+        with naming(f.name):
+            head = f.read(0, min(PREFIX_SIZE, f.size))
+            check_magic(head)
+            prefix = parse_prefix(head)
+            return parse_header(head + f.read(PREFIX_SIZE, min(prefix.header_length, f.size) - PREFIX_SIZE))
     with naming(_name_of(f)):
         try:
             f.seek(0)
@@ -65,7 +78,10 @@ def naming(file: str | None) -> Generator[None, None, None]:
 
 
 def _name_of(source: object) -> str | None:
-    """The path of a file given by path, or of a file object opened from one."""
+    """The path of a file given by path, or of a file object opened from one; a URL without
+    credentials or query string."""
+    if isinstance(source, RangeSource):
+        return source.name
     if isinstance(source, (str, bytes, os.PathLike)):
         return os.fsdecode(source)
     name = getattr(source, "name", None)
@@ -76,21 +92,29 @@ class SealedFile:
     """A sealed file opened for authenticated random access.
 
     Args:
-        source: a path, or a seekable binary file object (not closed by this class unless it
-            was opened from a path).
+        source: a path, a URL (``s3://``, ``https://``, any fsspec URL: see
+            :mod:`tensorseal.remote`), a :class:`~tensorseal.remote.RangeSource`, or a seekable
+            binary file object (a file object or source given here is not closed by this class;
+            one opened here from a path or URL is).
         identities: the keys to try (kek, passphrase, x25519 identities, a keystore...).
         expect_context: entries the descriptor's encryption context must hold exactly.
         threads: threads that decrypt long ranges (default: the usable CPUs, at most 8, when
-            pyca/cryptography releases the GIL; see :mod:`tensorseal.chunk_pool`).
+            pyca/cryptography releases the GIL; see :mod:`tensorseal.chunk_pool`). From a
+            remote source they also fetch the chunks, in parallel (default: as locally, at least 4).
         cache_bytes: bound on the authenticated chunks kept for partial reads (default
             32 MiB; 0 keeps none): see :mod:`tensorseal.chunk_cache`.
+        source_options: options for :func:`tensorseal.remote.open_source` when ``source``
+            is a URL (``client``, ``endpoint_url``, ``headers``, ``retries``...).
 
     Every :class:`~tensorseal.errors.TensorSealError` it raises names the file (``e.file``,
     and in the message) when it has a path: tampering, truncation, a wrong key, a malformed
     header. Messages never hold key bytes or plaintext.
 
     Attributes:
-        name: the file's path, or None for an in-memory or anonymous file object.
+        name: the file's path (a URL without credentials or query string), or None for an
+            in-memory or anonymous file object.
+        source: the remote source read from, or None for a local file or file object (its
+            ``bytes_fetched`` and ``requests`` count the network traffic).
         header: the parsed, authenticated header.
         descriptor: the descriptor.
         plaintext_length: the authenticated plaintext length.
@@ -105,20 +129,32 @@ class SealedFile:
 
     def __init__(
         self,
-        source: str | os.PathLike[str] | BinaryIO,
+        source: str | os.PathLike[str] | BinaryIO | RangeSource,
         identities: Sequence[Identity],
         *,
         expect_context: Mapping[str, str] | None = None,
         threads: int | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        source_options: Mapping[str, Any] | None = None,
     ) -> None:
+        remote = is_url(source) or isinstance(source, RangeSource)
+        if remote and threads is None:
+            threads = max(MIN_REMOTE_THREADS, default_threads())
         self.threads = check_threads(threads)
         self._cache = ChunkCache(cache_bytes)
         self._owns = isinstance(source, (str, os.PathLike))
+        self.source: RangeSource | None = None
+        if is_url(source):
+            source = open_source(source, **dict(source_options or {}))  # type: ignore[arg-type]
+        if isinstance(source, RangeSource):
+            self.source = source
         self.name = _name_of(source)
         with naming(self.name):
             try:
-                self._f: BinaryIO = open(source, "rb") if self._owns else source  # type: ignore[arg-type]
+                if self.source is not None:
+                    self._f = self.source  # type: ignore[assignment]
+                else:
+                    self._f: BinaryIO = open(source, "rb") if self._owns else source  # type: ignore[arg-type,no-redef]
             except OSError as e:
                 fail("E_IO", f"cannot open the file: {e.strerror}")
         self._lock = threading.Lock()
@@ -140,7 +176,7 @@ class SealedFile:
                 if self.descriptor.context.get(k) != v:
                     fail("E_CONTEXT", f"encryption context {k!r} does not have the expected value")
         file_key = unlock_file_key(self.header, identities)
-        size = self._f.seek(0, io.SEEK_END)
+        size = self.source.size if self.source is not None else self._f.seek(0, io.SEEK_END)
         self._payload_at = self.header.header_length
         self._geo = Geometry(self.descriptor.chunk_size)
         self.plaintext_length = self._check_length(size - self._payload_at)
@@ -180,6 +216,9 @@ class SealedFile:
     def _pread_into(self, offset: int, buf: memoryview) -> None:
         """Fills ``buf`` from ``offset``; safe from several threads (positional reads, or
         seek+read under a lock for file objects without a descriptor)."""
+        if self.source is not None:
+            self.source.read_into(offset, buf)
+            return
         n, got = len(buf), 0
         try:
             fd = self._fd()
@@ -298,11 +337,28 @@ class SealedFile:
         return bytes(self.read_range(0, self.plaintext_length))
 
     def iter_chunks(self) -> Iterator[bytes]:
-        """Streams the plaintext, chunk by chunk, each authenticated before it is yielded."""
+        """Streams the plaintext, chunk by chunk, each authenticated before it is yielded.
+
+        From a remote source, chunks are fetched 8 MiB at a time in parallel (one request per
+        chunk would wait on the network for each)."""
+        if self.source is not None and self._last_index > 0:
+            yield from self._iter_windows()
+            return
         for index in range(self._last_index):
             with naming(self.name):
                 chunk = self._plain_chunk(index, keep=False)  # a stream reads each chunk once
             yield chunk
+        yield self._last_plain
+
+    def _iter_windows(self, window: int = 8 << 20) -> Iterator[bytes]:
+        c = self.chunk_size
+        step = max(1, window // c) * c
+        end = self._last_index * c  # the final chunk is already open
+        for at in range(0, end, step):
+            with naming(self.name):
+                buf = self.read_range(at, min(step, end - at))
+            for k in range(0, len(buf), c):
+                yield bytes(buf[k : k + c])
         yield self._last_plain
 
     def close(self) -> None:

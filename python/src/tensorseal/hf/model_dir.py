@@ -22,7 +22,7 @@ from ..errors import TensorSealError, error, fail
 from ..format.stanza import Identity
 from ..reader import SealedFile, naming
 from ..safetensors import SealedSafetensors, _as_list, _load_np, safe_open
-from .listing import list_files
+from .location import Location
 from .manifest import (
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
@@ -36,23 +36,29 @@ from .manifest import (
 )
 
 
+def _location(where: str | os.PathLike[str] | Location) -> Location:
+    return where if isinstance(where, Location) else Location(where)
+
+
 def manifest_path(sealed_dir: str | os.PathLike[str]) -> str:
-    """Where the sealed manifest of ``sealed_dir`` lies."""
-    return os.path.join(os.fsdecode(sealed_dir), MANIFEST_NAME + SEALED_SUFFIX)
+    """Where the sealed manifest of ``sealed_dir`` (a path or a directory URL) lies."""
+    return _location(sealed_dir).join(MANIFEST_NAME + SEALED_SUFFIX)
 
 
 def is_sealed_model_dir(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` holds a sealed manifest (a ``seal-dir`` output)."""
-    return os.path.exists(manifest_path(path))
+    """Whether ``path`` (a directory or a directory URL) holds a sealed manifest (a
+    ``seal-dir`` output)."""
+    return _location(path).exists(MANIFEST_NAME + SEALED_SUFFIX)
 
 
-def read_manifest(sealed_dir: str | os.PathLike[str], identities: Sequence[Identity]) -> Manifest:
+def read_manifest(sealed_dir: str | os.PathLike[str] | Location, identities: Sequence[Identity]) -> Manifest:
     """Opens and authenticates the manifest; its own context must name it and its model id."""
-    path = manifest_path(sealed_dir)
-    if not os.path.exists(path):
-        where = os.fsdecode(sealed_dir)
-        fail("E_USAGE", f"{where} has no {MANIFEST_NAME}{SEALED_SUFFIX}: not a sealed model directory")
-    with SealedFile(path, identities, expect_context={PATH_CONTEXT: MANIFEST_NAME}) as sf, naming(path):
+    loc = _location(sealed_dir)
+    name = MANIFEST_NAME + SEALED_SUFFIX
+    if not loc.exists(name):
+        fail("E_USAGE", f"{loc.shown()} has no {name}: not a sealed model directory")
+    path, expect = loc.join(name), {PATH_CONTEXT: MANIFEST_NAME}
+    with SealedFile(path, identities, expect_context=expect, source_options=loc.options) as sf, naming(sf.name):
         if sf.plaintext_length > MAX_MANIFEST_BYTES:
             fail("E_MALFORMED", "model manifest is over 64 MiB")
         m = parse_manifest(sf.read_all())
@@ -73,8 +79,10 @@ class ModelDir:
         model: the model id (32 hex digits) every file is bound to.
     """
 
-    def __init__(self, path: str, manifest: Manifest, files: dict[str, SealedFile], threads: int | None) -> None:
+    def __init__(self, path: str, manifest: Manifest, files: dict[str, SealedFile], threads: int | None,
+                 location: Location | None = None) -> None:  # fmt: skip
         self.path = path
+        self._loc = location or Location(path)
         self.manifest = manifest
         self.model = manifest.model
         self._files = files
@@ -113,8 +121,8 @@ class ModelDir:
         return sf
 
     def sealed_path(self, path: str) -> str:
-        """The ``.tseal`` file of ``path`` on disk."""
-        return os.path.join(self.path, path + SEALED_SUFFIX)
+        """The ``.tseal`` file of ``path`` on disk (or its URL, without credentials)."""
+        return self._loc.shown(path + SEALED_SUFFIX)
 
     def read_bytes(self, path: str) -> bytes:
         """The whole plaintext of ``path`` (config, tokenizer...), in memory, checked against
@@ -186,6 +194,7 @@ def open_model_dir(
     *,
     identities: Identity | Sequence[Identity],
     threads: int | None = None,
+    source_options: dict[str, Any] | None = None,
 ) -> ModelDir:
     """Opens a sealed model directory (``tensorseal seal-dir`` output) for reading in memory.
 
@@ -202,9 +211,13 @@ def open_model_dir(
     Every error names the file (``e.file``). Each file's SHA-256 is checked when it is read.
 
     Args:
-        path: the sealed directory.
+        path: the sealed directory, or its URL in object storage (``s3://bucket/prefix/``,
+            ``https://host/prefix/``, any fsspec URL): files are then read with ranged
+            requests, without a local copy (see :mod:`tensorseal.remote`).
         identities: keys to try (identity file entries, a keystore, a KEK...).
         threads: decryption threads for large files (see :class:`~tensorseal.reader.SealedFile`).
+        source_options: for remote files (``client``, ``endpoint_url``, ``headers``...): see
+            :func:`tensorseal.remote.open_source`.
 
     Returns:
         A :class:`ModelDir`, to close (or use in ``with``).
@@ -214,44 +227,47 @@ def open_model_dir(
         ...     config = md.read_json("config.json")
         ...     state = md.load_file("model.safetensors")
     """
-    root = os.fsdecode(path)
+    loc = Location(path, source_options)
     ids = _as_list(identities)
-    manifest = read_manifest(root, ids)
-    _check_listing(root, manifest)
+    manifest = read_manifest(loc, ids)
+    _check_listing(loc, manifest)
     files: dict[str, SealedFile] = {}
     try:
         for entry in manifest.files:
-            files[entry.path] = _open_one(root, manifest.model, entry, ids, threads)
+            files[entry.path] = _open_one(loc, manifest.model, entry, ids, threads)
     except BaseException:
         for sf in files.values():
             sf.close()
         raise
-    return ModelDir(root, manifest, files, threads)
+    return ModelDir(loc.shown(), manifest, files, threads, loc)
 
 
-def _check_listing(root: str, m: Manifest) -> None:
+def _check_listing(loc: Location, m: Manifest) -> None:
     expected = {f.path + SEALED_SUFFIX for f in m.files} | {MANIFEST_NAME + SEALED_SUFFIX}
-    present = list_files(root)
+    present = loc.list()
+    if present is None:  # plain HTTP cannot list: a missing file fails when it is opened
+        return
     for p in present:
         if p not in expected:
-            raise error("E_DECRYPT", "not in the sealed manifest (added or renamed)").naming(os.path.join(root, p))
+            raise error("E_DECRYPT", "not in the sealed manifest (added or renamed)").naming(loc.shown(p))
     have = set(present)
     for p in sorted(expected):
         if p not in have:
             missing = error("E_DECRYPT", "missing from the model (listed in the sealed manifest)")
-            raise missing.naming(os.path.join(root, p))
+            raise missing.naming(loc.shown(p))
 
 
-def _open_one(root: str, model: str, entry: ManifestEntry, ids: list[Identity], threads: int | None) -> SealedFile:
-    src = os.path.join(root, entry.path + SEALED_SUFFIX)
+def _open_one(loc: Location, model: str, entry: ManifestEntry, ids: list[Identity], threads: int | None) -> SealedFile:
+    src = loc.join(entry.path + SEALED_SUFFIX)
     try:
-        sf = SealedFile(src, ids, expect_context=context_for(model, entry.path), threads=threads)
+        sf = SealedFile(src, ids, expect_context=context_for(model, entry.path), threads=threads,
+                        source_options=loc.options)  # fmt: skip
     except TensorSealError as e:
         if e.code == "E_CONTEXT":
             swapped = error("E_DECRYPT", f"belongs to another path or model (swapped or renamed): {e.message}")
-            raise swapped.naming(src) from None
+            raise swapped.naming(loc.shown(entry.path + SEALED_SUFFIX)) from None
         raise
     if sf.plaintext_length != entry.size:
         sf.close()
-        raise error("E_DECRYPT", "plaintext size does not match the manifest").naming(src)
+        raise error("E_DECRYPT", "plaintext size does not match the manifest").naming(sf.name)
     return sf

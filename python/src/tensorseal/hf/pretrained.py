@@ -54,6 +54,7 @@ def from_pretrained(
     device: Any = None,
     dtype: Any = None,
     threads: int | None = None,
+    source_options: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> Any:
     """``model_class.from_pretrained`` for a sealed model directory (transformers >= 5).
@@ -61,11 +62,14 @@ def from_pretrained(
     Args:
         model_class: a model class (``GPT2LMHeadModel``) or an auto class
             (``AutoModelForCausalLM``).
-        path: a ``tensorseal seal-dir`` output of a ``save_pretrained`` directory.
+        path: a ``tensorseal seal-dir`` output (a directory, or its ``s3://`` / ``https://``
+            / fsspec URL) of a ``save_pretrained`` directory.
         identities: keys to try.
         device: where the model goes (``"cuda:0"``; passed as ``device_map``), default CPU.
         dtype: torch dtype of the model, or ``"auto"`` / None (the config's or the weights').
         threads: decryption threads per shard.
+        source_options: for a directory URL (``s3://bucket/prefix/``...): see
+            :func:`tensorseal.remote.open_source`.
         **kwargs: passed to transformers' ``from_pretrained`` (``attn_implementation``...);
             ``offload_folder``, ``trust_remote_code``, ``config``, ``state_dict``,
             ``gguf_file`` and ``cache_dir``, and a ``device_map`` with ``"disk"``, are refused
@@ -86,7 +90,7 @@ def from_pretrained(
     device_map = kwargs.pop("device_map", device)
     if isinstance(device_map, dict) and "disk" in {str(v) for v in device_map.values()}:
         fail("E_USAGE", "device_map puts weights on disk: a sealed model's plaintext never goes to disk")
-    with open_model_dir(path, identities=identities, threads=threads) as md:
+    with open_model_dir(path, identities=identities, threads=threads, source_options=source_options) as md:
         config = config_from(md, model_class)
         if GENERATION_CONFIG_NAME in md and "generation_config" not in kwargs:
             from transformers import GenerationConfig

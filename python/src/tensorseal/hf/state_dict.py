@@ -79,15 +79,19 @@ def load_state_dict(
     device: Any = "cpu",
     dtype: Any = None,
     threads: int | None = None,
+    source_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Opens a sealed model directory and returns all its weights as torch tensors.
 
     Args:
-        path: a ``tensorseal seal-dir`` output.
+        path: a ``tensorseal seal-dir`` output (a directory, or its ``s3://`` / ``https://``
+            / fsspec URL).
         identities: keys to try.
         device: where the tensors go (decrypted on the CPU, then moved).
         dtype: a torch dtype for the floating-point tensors (others keep theirs), or None.
         threads: decryption threads per shard.
+        source_options: for a directory URL (``s3://bucket/prefix/``...): see
+            :func:`tensorseal.remote.open_source`.
 
     Returns:
         tensor name -> tensor, every shard verified (see :func:`open_model_dir`).
@@ -95,5 +99,5 @@ def load_state_dict(
     Example:
         >>> state = load_state_dict("gpt2.sealed", identities=ids, dtype=torch.bfloat16)  # doctest: +SKIP
     """
-    with open_model_dir(path, identities=identities, threads=threads) as md:
+    with open_model_dir(path, identities=identities, threads=threads, source_options=source_options) as md:
         return load_model_state_dict(md, device=device, dtype=dtype)
