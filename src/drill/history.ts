@@ -1,42 +1,26 @@
 /**
- * The drill history: one JSON line per scenario run, in `$TENSORSEAL_HOME/drills/history.jsonl`
- * unless TENSORSEAL_DRILL_HISTORY or `--history` says otherwise. `doctor` reads it ("no drill in
- * N days", "the last drill of X failed") and so can an auditor's report. Appends rewrite the
- * file atomically (temp + fsync + rename, under a lock), so a crash leaves the old history or
- * the new one, never half a line. Lines that do not parse are kept and skipped on reading.
+ * Appending to the drill history (format and reader: src/doctor/drill-history.ts, so that
+ * governance reads it without importing this layer). One JSON line per scenario run, in
+ * `$TENSORSEAL_HOME/drills/history.jsonl` unless TENSORSEAL_DRILL_HISTORY or `--history` says
+ * otherwise. Appends rewrite the file atomically (temp + fsync + rename, under a lock), so a
+ * crash leaves the old history or the new one, never half a line.
  */
 import { mkdir, readFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
+import { type DrillRecord, HISTORY_FORMAT } from "../doctor/drill-history.js";
 import { writeFileAtomic } from "../engine/output.js";
-import { defaultHome } from "../keys/keystore.js";
 import { withLock } from "../keys/keystore-file.js";
-import type { DrillResult, ScenarioReport } from "./types.js";
+import type { ScenarioReport } from "./types.js";
 
-export const HISTORY_FORMAT = "tensorseal-drill/1";
+export {
+  type DrillRecord,
+  HISTORY_FORMAT,
+  type History,
+  historyPath,
+  readHistory,
+} from "../doctor/drill-history.js";
+
 export const TOOL_VERSION = "0.1.0";
-
-export interface DrillRecord {
-  readonly format: typeof HISTORY_FORMAT;
-  readonly scenario: string;
-  readonly result: DrillResult;
-  readonly detectMs: number | null;
-  readonly containMs: number | null;
-  readonly durationMs: number;
-  /** ISO time the scenario finished. */
-  readonly time: string;
-  readonly version: string;
-  readonly database: string;
-  /** Checks that held, of all checks. */
-  readonly checks: { readonly passed: number; readonly total: number };
-  /** Names of the checks that did not hold (empty on a pass), and the error if one ended it. */
-  readonly failed: readonly string[];
-  readonly error?: string;
-}
-
-/** --history, else TENSORSEAL_DRILL_HISTORY, else `$TENSORSEAL_HOME/drills/history.jsonl`. */
-export function historyPath(flag?: string): string {
-  return flag || process.env.TENSORSEAL_DRILL_HISTORY || join(defaultHome(), "drills", "history.jsonl");
-}
 
 export function toRecord(r: ScenarioReport, time: Date): DrillRecord {
   return {
@@ -69,40 +53,4 @@ export async function appendHistory(path: string, records: readonly DrillRecord[
     const lines = records.map((r) => `${JSON.stringify(r)}\n`).join("");
     await writeFileAtomic(path, head + lines);
   });
-}
-
-export interface History {
-  readonly records: DrillRecord[];
-  /** Lines that are not drill records (skipped). */
-  readonly skipped: number;
-}
-
-/** The history, oldest first; null when the file does not exist. */
-export async function readHistory(path: string): Promise<History | null> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw e;
-  }
-  const records: DrillRecord[] = [];
-  let skipped = 0;
-  for (const line of text.split("\n")) {
-    if (line.trim() === "") continue;
-    try {
-      const r = JSON.parse(line) as DrillRecord;
-      if (
-        r.format === HISTORY_FORMAT &&
-        typeof r.scenario === "string" &&
-        (r.result === "pass" || r.result === "fail") &&
-        !Number.isNaN(Date.parse(r.time))
-      )
-        records.push(r);
-      else skipped++;
-    } catch {
-      skipped++;
-    }
-  }
-  return { records, skipped };
 }

@@ -2,8 +2,8 @@
 export {
   appendHistory,
   type DrillRecord,
-  type History,
   HISTORY_FORMAT,
+  type History,
   historyPath,
   readHistory,
   toRecord,

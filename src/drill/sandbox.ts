@@ -118,7 +118,9 @@ export class Sandbox {
       this.clients.add(c);
       return c;
     };
-    const admin = client((await tokens.create(["admin", "wrap", "unwrap", "rewrap", "reader", "audit"])).token);
+    const admin = client(
+      (await tokens.create(["admin", "wrap", "unwrap", "rewrap", "reader", "audit"])).token,
+    );
     const svc: DrillService = {
       app,
       db,

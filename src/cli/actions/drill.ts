@@ -22,8 +22,7 @@ interface RunFlags {
 }
 
 export async function drillRun(names: string[], o: RunFlags): Promise<void> {
-  if (o.all && names.length > 0)
-    fail("E_USAGE", "give scenario names or --all, not both");
+  if (o.all && names.length > 0) fail("E_USAGE", "give scenario names or --all, not both");
   if (!o.all && names.length === 0)
     fail("E_USAGE", "name the scenarios to run (tensorseal drill list), or give --all");
   if (o.db !== undefined && !/^postgres(ql)?:\/\//.test(o.db))
@@ -56,7 +55,11 @@ export async function drillRun(names: string[], o: RunFlags): Promise<void> {
     },
   });
   const now = new Date();
-  if (history) await drill.appendHistory(history, reports.map((r) => drill.toRecord(r, now)));
+  if (history)
+    await drill.appendHistory(
+      history,
+      reports.map((r) => drill.toRecord(r, now)),
+    );
   const passed = reports.filter((r) => r.result === "pass").length;
   const failed = reports.length - passed;
   if (o.json) printJson({ passed, failed, reports, history });

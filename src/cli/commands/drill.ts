@@ -14,10 +14,7 @@ export function registerDrill(program: Command): void {
     .command("list")
     .description("list the drill scenarios")
     .option("--json", "print JSON: [{name, summary}]")
-    .addHelpText(
-      "after",
-      "\nExamples:\n  tensorseal drill list\n  tensorseal drill list --json",
-    )
+    .addHelpText("after", "\nExamples:\n  tensorseal drill list\n  tensorseal drill list --json")
     .action(async (o) => {
       const { drillList } = await import("../actions/drill.js");
       await drillList(o);

@@ -22,7 +22,10 @@ export const auditRollback: Scenario = {
     const sb = ctx.sandbox;
     await mkdir(join(sb.dir, "anchor"), { mode: 0o700 });
     const anchor = join(sb.dir, "anchor", "checkpoints.jsonl");
-    const svc = await sb.startService({ checkpointEvery: EVERY, checkpointAnchor: { file: anchor } });
+    const svc = await sb.startService({
+      checkpointEvery: EVERY,
+      checkpointAnchor: { file: anchor },
+    });
     const publicKey = svc.app.tensorseal.auditPublicKey;
     await ok200(svc.admin, "/v1/keys", { name: "ledger" });
     const user = await svc.principal(["unwrap"]);
@@ -55,7 +58,11 @@ export const auditRollback: Scenario = {
         .executeTakeFirstOrThrow();
       ctx.breach();
       const edited = victim.entry.replace(user.id, "token:someone-else");
-      await db.db.updateTable("audit").set({ entry: edited }).where("seq", "=", victim.seq).execute();
+      await db.db
+        .updateTable("audit")
+        .set({ entry: edited })
+        .where("seq", "=", victim.seq)
+        .execute();
       const afterEdit = await verify();
       const editFound =
         !afterEdit.ok && afterEdit.problems.some((p) => p.includes(String(victim.seq)));

@@ -72,7 +72,11 @@ export const leakedFileKey: Scenario = {
           recipients: async () => [ks.recipient("ml")],
           workers: 0,
         });
-        ctx.check("the reseal campaign resealed every exposed file", r.failed === 0, `${r.resealed} resealed`);
+        ctx.check(
+          "the reseal campaign resealed every exposed file",
+          r.failed === 0,
+          `${r.resealed} resealed`,
+        );
       }
       const stillOpen: string[] = [];
       for (const f of files) if (await opens(f, [thief])) stillOpen.push(f);

@@ -72,7 +72,7 @@ export const lostRoot: Scenario = {
       .executeTakeFirst();
     ctx.check("the recovery is audited (root.recover)", recovered !== undefined);
     const got = await serviceIdentity(svc.admin).unwrap(stanza);
-    const same = got !== null && got.equals(fileKey);
+    const same = got?.equals(fileKey) === true;
     got?.fill(0);
     fileKey.fill(0);
     if (same) ctx.contained();

@@ -5,12 +5,11 @@
  * unwrap, and refuse attested release with evidence the verifier did not sign — while the real
  * workload, with genuine evidence, still gets its key (the policy is not simply "deny all").
  */
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
-import { createLocalJWKSet } from "jose";
+import { createLocalJWKSet, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { unwrapAttested } from "../../keys/service/attested.js";
-import { generateX25519KeyPair } from "../../keys/x25519-key.js";
 import { serviceRecipient } from "../../keys/service/client.js";
 import { stanzaToWire } from "../../keys/service/stanza.js";
+import { generateX25519KeyPair } from "../../keys/x25519-key.js";
 import { ephemeralKeyBinding } from "../../service/attest/evidence.js";
 import { Authorizer } from "../../service/authz/cedar.js";
 import { DEFAULT_POLICIES } from "../../service/authz/schema.js";
