@@ -3,14 +3,17 @@
  * service database (SQLite in the directory, or a new schema on a PostgreSQL server the caller
  * names), and key services started in-process on 127.0.0.1:0 with the service's own factory
  * (buildServer). Nothing outside the directory (or the schema) is read or written, and
- * `close()` removes both. The clock the services see is held still unless a scenario moves it,
+ * `close()` removes both (an interrupt removes the directory; a PostgreSQL schema left by a
+ * killed run is named `tensorseal_drill_*` and holds only sandbox data). The clock the services see is held still unless a scenario moves it,
  * so a burst of requests always falls in one anomaly window.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { rmSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
+import { onInterrupt } from "../engine/interrupt.js";
 import { Keystore, type KeystoreUnlock } from "../keys/keystore.js";
 import { ServiceClient } from "../keys/service/client.js";
 import type { Scope } from "../service/auth/principal.js";
@@ -61,16 +64,24 @@ export class Sandbox {
     readonly dbUrl: string,
     readonly database: "sqlite" | "postgres",
     private readonly dropSchema: (() => Promise<void>) | null,
+    /** Unregisters the interrupt cleanup that removes the directory. */
+    private readonly released: () => void,
   ) {}
 
   static async create(o: SandboxOptions = {}): Promise<Sandbox> {
-    const dir = await mkdtemp(join(o.tmp ?? tmpdir(), "tensorseal-drill-"));
-    if (!o.postgres) return new Sandbox(dir, `sqlite:${join(dir, "service.db")}`, "sqlite", null);
+    // The name is chosen, and its removal registered for SIGINT/SIGTERM/SIGHUP or an exit,
+    // before the directory exists: no moment where it exists and nothing would remove it.
+    const dir = join(o.tmp ?? tmpdir(), `tensorseal-drill-${randomBytes(8).toString("hex")}`);
+    const released = onInterrupt(() => rmSync(dir, { recursive: true, force: true }));
     try {
+      await mkdir(dir, { mode: 0o700 });
+      if (!o.postgres)
+        return new Sandbox(dir, `sqlite:${join(dir, "service.db")}`, "sqlite", null, released);
       const { url, drop } = await freshSchema(o.postgres);
-      return new Sandbox(dir, url, "postgres", drop);
+      return new Sandbox(dir, url, "postgres", drop, released);
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
+      released();
       throw e;
     }
   }
@@ -150,6 +161,7 @@ export class Sandbox {
     }
     this.ks?.close();
     await rm(this.dir, { recursive: true, force: true });
+    this.released();
     await this.dropSchema?.();
   }
 }

@@ -2,15 +2,17 @@
  * `tensorseal drill` through the CLI: every scenario passes on SQLite and on PostgreSQL (a fresh
  * schema, dropped afterwards; in CI an unreachable PostgreSQL fails the test, it does not skip),
  * the history gets one record per scenario, `drill history` reads it back, an unreachable
- * database makes the drill FAIL (never a silent pass), and bad arguments are usage errors.
+ * database makes the drill FAIL (never a silent pass), bad arguments are usage errors, and an
+ * interrupt leaves no sandbox behind.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import pg from "pg";
 import { SCENARIOS } from "../../src/drill/index.js";
-import { sandbox } from "../cli/helpers.js";
+import { CLI, sandbox } from "../cli/helpers.js";
 import { PG_URL, pgDb } from "../service/helpers.js";
 
 const sb = sandbox();
@@ -75,12 +77,13 @@ test("drill run --all on SQLite: every scenario passes, timings printed, history
   assert.equal(text.stdout.toString().trim().split("\n").length, 1);
 });
 
-const probe = await pgDb(); // throws in CI (TENSORSEAL_REQUIRE_ALL=1) when unreachable
-if (typeof probe !== "string") await probe.drop();
-
-test("drill run --all on PostgreSQL: every scenario passes in a schema of its own, dropped afterwards", {
-  skip: typeof probe === "string" ? probe : false,
-}, async () => {
+test("drill run --all on PostgreSQL: every scenario passes in a schema of its own, dropped afterwards", async (t) => {
+  const probe = await pgDb(); // throws in CI (TENSORSEAL_REQUIRE_ALL=1) when unreachable
+  if (typeof probe === "string") {
+    t.skip(probe);
+    return;
+  }
+  await probe.drop();
   const schemas = async () => {
     const c = new pg.Client({ connectionString: PG_URL });
     await c.connect();
@@ -164,4 +167,29 @@ test("--no-record leaves the history alone", () => {
   assert.equal(r.status, 0, r.stderr);
   assert.doesNotMatch(r.stdout.toString(), /recorded in/);
   assert.equal(readFileSync(historyFile, "utf8"), before);
+});
+
+test("SIGINT during a drill removes the sandbox directory and exits 130", async () => {
+  const tmp = join(sb.dir, "tmp-int");
+  mkdirSync(tmp);
+  const c = spawn(process.execPath, [CLI, "drill", "run", "--all", "--no-record"], {
+    env: { ...sb.env, TMPDIR: tmp },
+    stdio: "ignore",
+  });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((r) =>
+    c.on("exit", (code, signal) => r({ code, signal })),
+  );
+  const deadline = Date.now() + 60_000;
+  while (readdirSync(tmp).filter((n) => n.startsWith("tensorseal-drill-")).length === 0) {
+    assert.ok(Date.now() < deadline, "no sandbox appeared");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  c.kill("SIGINT");
+  const { code, signal } = await exited;
+  assert.ok(signal === "SIGINT" || code === 130, `exit ${code} ${signal}`);
+  assert.deepEqual(
+    readdirSync(tmp).filter((n) => n.startsWith("tensorseal-drill-")),
+    [],
+    "the sandbox was removed",
+  );
 });
