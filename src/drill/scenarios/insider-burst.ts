@@ -79,6 +79,11 @@ export const insiderBurst: Scenario = {
       `${list.length} blocked`,
     );
     ctx.check(
+      `the insider got at most ${BURST_ANOMALY.minRate} keys in the burst`,
+      released <= (BURST_ANOMALY.minRate ?? 0),
+      `${released} released`,
+    );
+    ctx.check(
       "the burst was stopped: a further unwrap is refused (403)",
       refused && (await unwrap()).status === 403,
       `${released} keys released of ${BURST} asked`,
