@@ -2,7 +2,8 @@
  * Unknown endpoint: a workload's credential is used from an address the service has never seen.
  * The key needs attested release (a Cedar policy forbids a plain unwrap without a verified TEE
  * report). The service must raise a first-seen alert for the new source, refuse the plain
- * unwrap, and refuse attested release with evidence the verifier did not sign — while the real
+ * unwrap, and refuse attested release with evidence the verifier did not sign or evidence
+ * captured from the genuine workload and replayed — while the real
  * workload, with genuine evidence, still gets its key (the policy is not simply "deny all").
  */
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
@@ -68,15 +69,17 @@ export const unknownEndpoint: Scenario = {
     const stanza = await serviceRecipient(svc.admin, "secure").wrap(Buffer.alloc(32, 7));
     const workload = await svc.principal(["unwrap"]);
     // The genuine workload, from its usual address, with evidence the verifier signed.
-    const genuine = await unwrapAttested(workload.client, stanza, (r) =>
-      verifier.sign({
+    let genuineEvidence = "";
+    const genuine = await unwrapAttested(workload.client, stanza, async (r) => {
+      genuineEvidence = await verifier.sign({
         nonce: r.nonce,
         tensorseal_ephemeral_key: r.ephemeralKeyBinding,
         tee: "sev-snp",
         measurement: "drill-good",
         debug: false,
-      }),
-    );
+      });
+      return genuineEvidence;
+    });
     ctx.check("the genuine attested workload gets its key", genuine.equals(Buffer.alloc(32, 7)));
     genuine.fill(0);
 
@@ -135,6 +138,20 @@ export const unknownEndpoint: Scenario = {
       forged.statusCode === 403 && !forged.body.includes("ciphertext"),
       `HTTP ${forged.statusCode}`,
     );
-    if (plain.statusCode === 403 && forged.statusCode === 403) ctx.contained();
+    // The genuine workload's evidence, captured in transit, replayed with the intruder's key.
+    const eph2 = generateX25519KeyPair();
+    const replayed = await fromIntruder("/v1/datakeys/unwrap-attested", {
+      stanza: stanzaToWire(stanza),
+      evidence: genuineEvidence,
+      ephemeralPublicKey: Buffer.from(eph2.publicKey).toString("base64"),
+    });
+    eph2.privateKey.fill(0);
+    ctx.check(
+      "the genuine workload's evidence replayed by the intruder is refused (403)",
+      replayed.statusCode === 403 && !replayed.body.includes("ciphertext"),
+      `HTTP ${replayed.statusCode}`,
+    );
+    if (plain.statusCode === 403 && forged.statusCode === 403 && replayed.statusCode === 403)
+      ctx.contained();
   },
 };
