@@ -52,6 +52,7 @@ const COMMANDS: readonly (readonly [name: string, load: () => Promise<Register>]
   ["doctor", async () => (await import("./commands/doctor.js")).registerDoctor],
   ["inventory", async () => (await import("./commands/inventory.js")).registerInventory],
   ["report", async () => (await import("./commands/report.js")).registerReport],
+  ["drill", async () => (await import("./commands/drill.js")).registerDrill],
 ];
 
 /** Global options that take a value: the token after them is not a command name. */

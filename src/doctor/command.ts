@@ -8,6 +8,7 @@ import { print } from "../cli/output.js";
 import { defaultRotationSeconds } from "../cli/rotation-default.js";
 import { fail } from "../format/errors.js";
 import { defaultHome } from "../keys/index.js";
+import { historyPath } from "./drill-history.js";
 import { exitCodeFor, isSeverity, type Severity, worst } from "./findings.js";
 import { runDoctor } from "./run.js";
 import { toSarif } from "./sarif.js";
@@ -19,6 +20,8 @@ export interface DoctorFlags {
   failOn: string;
   certDays: string;
   tokenDays: string;
+  drillDays?: string;
+  drillHistory?: string;
   db?: string;
   server?: string;
 }
@@ -45,6 +48,11 @@ export async function doctorCommand(paths: string[], o: DoctorFlags): Promise<vo
       "E_USAGE",
       `--token-days must be a whole number of days, not ${JSON.stringify(o.tokenDays)}`,
     );
+  if (o.drillDays !== undefined && !/^\d{1,5}$/.test(o.drillDays))
+    fail(
+      "E_USAGE",
+      `--drill-days must be a whole number of days, not ${JSON.stringify(o.drillDays)}`,
+    );
   const ksOpts = keystoreOptions();
   const now = ksOpts.now?.() ?? new Date();
   const defaultRotation = defaultRotationSeconds();
@@ -60,6 +68,9 @@ export async function doctorCommand(paths: string[], o: DoctorFlags): Promise<vo
     db: serviceDb(o.db, home),
     tokenDays: Number(o.tokenDays),
     keystoreOptions: ksOpts,
+    drillHistory: historyPath(o.drillHistory),
+    ...(o.drillDays !== undefined ? { drillDays: Number(o.drillDays) } : {}),
+    drillRequired: o.drillDays !== undefined,
   });
   const exitCode = exitCodeFor(report.findings, failOn as Severity | "none");
   if (format === "sarif") printJson(toSarif(report.findings));

@@ -129,6 +129,21 @@ export const RULES = {
     severity: "warning",
     help: "A live bootstrap bearer token (they never expire) older than the limit; an error when it holds the admin scope.",
   },
+  "drill.none": {
+    title: "No breach drill recorded",
+    severity: "warning",
+    help: "doctor was asked to check drills (--drill-days) but the drill history holds no drill: run `tensorseal drill run --all`.",
+  },
+  "drill.stale": {
+    title: "No breach drill in the last N days",
+    severity: "warning",
+    help: "The newest drill in the drill history is older than the limit (--drill-days, default 90): the defences have not been exercised recently.",
+  },
+  "drill.failed": {
+    title: "The latest drill of a scenario failed",
+    severity: "error",
+    help: "The most recent run of a drill scenario reported that its defence did not hold (or the drill broke): see `tensorseal drill history` and rerun it after the fix.",
+  },
   "service.unreachable": {
     title: "Key service could not be checked",
     severity: "error",

@@ -35,6 +35,12 @@ export interface DoctorOptions {
   /** Age in days from which a live bootstrap token is reported. */
   readonly tokenDays: number;
   readonly keystoreOptions: KeystoreOptions;
+  /** The breach drill history file (drill.* checks); not checked when absent. */
+  readonly drillHistory?: string;
+  /** Days after which the newest drill is stale. */
+  readonly drillDays?: number;
+  /** Report a missing drill history (the caller asked for drills with --drill-days). */
+  readonly drillRequired?: boolean;
 }
 
 export interface DoctorReport {
@@ -122,6 +128,20 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
     // The service's database layer (kysely, drivers) loads only when a database is checked.
     const { checkTokens } = await import("./check-tokens.js");
     findings.push(...(await checkTokens(o.db, o.now, o.tokenDays)));
+  }
+  if (o.drillHistory) {
+    const { readHistory } = await import("./drill-history.js");
+    const { checkDrills, DEFAULT_DRILL_DAYS } = await import("./check-drills.js");
+    const history = await readHistory(o.drillHistory);
+    findings.push(
+      ...checkDrills(
+        history,
+        o.drillHistory,
+        o.now,
+        o.drillDays ?? DEFAULT_DRILL_DAYS,
+        o.drillRequired ?? false,
+      ),
+    );
   }
   // A keystore under PATHS may be the one in $TENSORSEAL_HOME too: report it once.
   const seen = new Set<string>();

@@ -35,6 +35,14 @@ export function registerDoctor(program: Command): void {
       "report a live bootstrap token (they never expire) this many days old or older",
       "90",
     )
+    .option(
+      "--drill-days <days>",
+      "report when no breach drill ran in this many days, and when none is recorded (default 90, checked only if a drill history exists)",
+    )
+    .option(
+      "--drill-history <file>",
+      "the drill history to check (TENSORSEAL_DRILL_HISTORY; default $TENSORSEAL_HOME/drills/history.jsonl)",
+    )
     .addHelpText(
       "after",
       `
@@ -43,7 +51,8 @@ keystore.unverified, file.version-destroyed, file.version-retired, file.version-
 file.version-not-latest, file.leftover-slot, file.weak-passphrase, file.unreadable-header,
 perm.root-key-readable, perm.identity-readable, perm.share-readable, perm.keystore-readable,
 plaintext.sealed-copy, service.key-rotation-overdue, service.keys-unchecked, service.plaintext-http,
-service.tls-cert-expiring, service.token-no-expiry, service.unreachable.
+service.tls-cert-expiring, service.token-no-expiry, service.unreachable, drill.none,
+drill.stale, drill.failed.
 
 Exit 0 when no finding reaches --fail-on (default error); otherwise 20 + the worst severity:
 20 note, 21 warning, 22 error, 23 critical. Keys without a rotation period of their own are
@@ -54,7 +63,8 @@ Examples:
   tensorseal doctor models/ ~/.config/tensorseal
   tensorseal doctor --format sarif --fail-on warning models/ > doctor.sarif
   tensorseal doctor --json --server https://keys.example.com:8443 models/
-  tensorseal doctor --db postgres://ts@db/tensorseal --token-days 30`,
+  tensorseal doctor --db postgres://ts@db/tensorseal --token-days 30
+  tensorseal doctor --drill-days 30`,
     )
     .action(async (paths: string[], o, cmd: Command) => {
       const { doctorCommand } = await import("../../doctor/command.js");
