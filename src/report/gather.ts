@@ -4,6 +4,7 @@
  * or its API (--server, a token with the audit scope), and the chain verification of the whole
  * log. A part that cannot be read is left out with a note, never invented.
  */
+import { historyPath, readHistory } from "../doctor/drill-history.js";
 import { runDoctor } from "../doctor/run.js";
 import { isTensorSealError } from "../format/errors.js";
 import type { Stanza } from "../format/stanza.js";
@@ -21,7 +22,7 @@ import {
   verifyAuditLog,
   verifyAuditSource,
 } from "../service/index.js";
-import type { ChainStatus, ReportData, RotationLine } from "./model.js";
+import type { ChainStatus, DrillLine, ReportData, RotationLine } from "./model.js";
 import {
   type Entry,
   rotationsByKey,
@@ -97,6 +98,28 @@ async function readAudit(
   }
 }
 
+/** Drills run in the window, from the history `drill run` appends to (null: no history). */
+async function drillsIn(since: string, until: string): Promise<DrillLine[] | null> {
+  const h = await readHistory(historyPath());
+  if (!h) return null;
+  return h.records
+    .filter((r) => r.time >= since && r.time < until)
+    .map((r) => ({
+      scenario: r.scenario,
+      result: r.result,
+      at: r.time,
+      detail: [
+        `checks ${r.checks.passed}/${r.checks.total}`,
+        r.detectMs !== null ? `detected in ${r.detectMs} ms` : "",
+        r.containMs !== null ? `contained in ${r.containMs} ms` : "",
+        r.failed.length ? `failed: ${r.failed.join(", ")}` : "",
+        `database ${r.database}`,
+      ]
+        .filter(Boolean)
+        .join("; "),
+    }));
+}
+
 function why(e: unknown): string {
   return isTensorSealError(e) ? e.message : `${(e as Error)?.name ?? "Error"}`;
 }
@@ -170,7 +193,7 @@ export async function gatherReport(o: ReportOptions): Promise<ReportData> {
     approvals: entries ? summarizeApprovals(entries) : null,
     rotations,
     findings: doctor.findings,
-    drills: null,
+    drills: await drillsIn(o.since, o.until),
     chain,
     notes,
   };

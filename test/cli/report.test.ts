@@ -61,6 +61,9 @@ before(async () => {
   assert.equal(r.statusCode, 202, r.body);
   const ok = await call("admin2", "POST", `/v1/approvals/${r.json().id}/approve`);
   assert.equal(ok.statusCode, 200, ok.body);
+  // A drill in this home's history: the report lists it.
+  const drill = await sb.runAsync(["drill", "run", "leaked-file-key"]);
+  assert.equal(drill.status, 0, drill.stderr);
 });
 after(async () => {
   await svc.close();
@@ -82,6 +85,10 @@ function checkData(j: ReportData) {
   assert.notEqual(a.approvers[0], a.approvers[1]);
   assert.equal(j.chain.ok, true);
   assert.ok(j.chain.checkpoints >= 1);
+  assert.deepEqual(
+    j.drills?.map((d) => [d.scenario, d.result]),
+    [["leaked-file-key", "pass"]],
+  );
   const text = JSON.stringify(j);
   for (const secret of Object.values(t))
     assert.ok(!text.includes(secret), "a token leaked into the report");
@@ -114,6 +121,7 @@ test("a window that excludes the activity reports no releases; bad windows are r
   ]);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(JSON.parse(r.stdout).releases.total, 0);
+  assert.deepEqual(JSON.parse(r.stdout).drills, [], "the drill ran outside the window");
   const bad = await sb.runAsync([
     "report",
     "--since",
@@ -161,6 +169,7 @@ test("the HTML report renders in Chromium with every section, and prints to PDF"
     assert.match(await section("rotations"), /weights/);
     assert.match(await section("chain"), /verify\./);
     assert.match(await section("findings"), /\S/);
+    assert.match(await section("drills"), /leaked-file-key\s*pass/);
   } finally {
     await browser.close();
   }
