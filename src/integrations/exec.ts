@@ -17,7 +17,9 @@
  * then its outputs are sealed into the target directory and wiped (exec-outputs.ts). Signals
  * that arrive while sealing are held off by the forwarding handlers; a SIGKILL loses the outputs.
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
+import type { KeyObject } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { constants } from "node:os";
@@ -92,6 +94,8 @@ export interface ExecOptions {
   };
   /** --seal-outputs: a RAM directory for the command's outputs, sealed into `dir` at the end. */
   readonly outputs?: SealOutputsOptions;
+  /** Refuse a model unless it is a sealed directory signed by this key (provenance/). */
+  readonly requireSigner?: KeyObject;
 }
 
 /** "path" or "path:NAME" (NAME: letters, digits, underscore). */
@@ -224,11 +228,18 @@ class ExecRun {
       const progress = this.opts.progress;
       await openModelDir(m.path, plain, {
         identities,
+        ...(this.opts.requireSigner && { requireSigner: this.opts.requireSigner }),
         ...(progress && { onProgress: (d, t, p) => progress.update(d, t, p) }),
       });
     } else {
       if (!existsSync(m.path)) {
         fail("E_USAGE", `${printable(m.path)}: no such sealed file or directory`);
+      }
+      if (this.opts.requireSigner) {
+        fail(
+          "E_SIGNATURE",
+          `${printable(m.path)}: a signer is required, and only sealed model directories (seal-dir --sign) carry signatures`,
+        );
       }
       const progress = this.opts.progress;
       await openFile(m.path, plain, {
