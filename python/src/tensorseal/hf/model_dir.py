@@ -23,6 +23,7 @@ from ..format.stanza import Identity
 from ..reader import SealedFile, naming
 from ..safetensors import SealedSafetensors, _as_list, _load_np, safe_open
 from .listing import list_files
+from .provenance import SIGNATURE_NAME, SignerKey, check_signed_manifest, verify_sealed_dir
 from .manifest import (
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
@@ -186,6 +187,7 @@ def open_model_dir(
     *,
     identities: Identity | Sequence[Identity],
     threads: int | None = None,
+    require_signer: SignerKey | None = None,
 ) -> ModelDir:
     """Opens a sealed model directory (``tensorseal seal-dir`` output) for reading in memory.
 
@@ -201,10 +203,17 @@ def open_model_dir(
 
     Every error names the file (``e.file``). Each file's SHA-256 is checked when it is read.
 
+    With ``require_signer`` (the producer's ECDSA public key: a PEM path or bytes), the
+    directory's ``model.sig`` (``tensorseal seal-dir --sign``) must be that key's signature and
+    bind exactly the files present, by their sealed digests, before anything is decrypted, and
+    the decrypted manifest must be the signed one: an unsigned model, another signer, or a file
+    replaced, added or removed is ``E_SIGNATURE`` (:mod:`tensorseal.hf.provenance`).
+
     Args:
         path: the sealed directory.
         identities: keys to try (identity file entries, a keystore, a KEK...).
         threads: decryption threads for large files (see :class:`~tensorseal.reader.SealedFile`).
+        require_signer: refuse the model unless signed by this public key (see above).
 
     Returns:
         A :class:`ModelDir`, to close (or use in ``with``).
@@ -216,7 +225,10 @@ def open_model_dir(
     """
     root = os.fsdecode(path)
     ids = _as_list(identities)
+    binding = verify_sealed_dir(root, require_signer) if require_signer is not None else None
     manifest = read_manifest(root, ids)
+    if binding is not None:
+        check_signed_manifest(manifest, binding)
     _check_listing(root, manifest)
     files: dict[str, SealedFile] = {}
     try:
@@ -231,7 +243,8 @@ def open_model_dir(
 
 def _check_listing(root: str, m: Manifest) -> None:
     expected = {f.path + SEALED_SUFFIX for f in m.files} | {MANIFEST_NAME + SEALED_SUFFIX}
-    present = list_files(root)
+    # model.sig is checked by verify_sealed_dir when a signer is required, ignored otherwise.
+    present = [p for p in list_files(root) if p != SIGNATURE_NAME]
     for p in present:
         if p not in expected:
             raise error("E_DECRYPT", "not in the sealed manifest (added or renamed)").naming(os.path.join(root, p))

@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import error, fail
 from ..format.stanza import Identity
 from .model_dir import ModelDir, open_model_dir
+from .provenance import SignerKey
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
@@ -79,6 +80,7 @@ def load_state_dict(
     device: Any = "cpu",
     dtype: Any = None,
     threads: int | None = None,
+    require_signer: SignerKey | None = None,
 ) -> dict[str, Any]:
     """Opens a sealed model directory and returns all its weights as torch tensors.
 
@@ -88,6 +90,8 @@ def load_state_dict(
         device: where the tensors go (decrypted on the CPU, then moved).
         dtype: a torch dtype for the floating-point tensors (others keep theirs), or None.
         threads: decryption threads per shard.
+        require_signer: refuse the model unless its ``model.sig`` is this ECDSA public key's
+            (PEM path or bytes) and covers every file (see :func:`open_model_dir`).
 
     Returns:
         tensor name -> tensor, every shard verified (see :func:`open_model_dir`).
@@ -95,5 +99,5 @@ def load_state_dict(
     Example:
         >>> state = load_state_dict("gpt2.sealed", identities=ids, dtype=torch.bfloat16)  # doctest: +SKIP
     """
-    with open_model_dir(path, identities=identities, threads=threads) as md:
+    with open_model_dir(path, identities=identities, threads=threads, require_signer=require_signer) as md:
         return load_model_state_dict(md, device=device, dtype=dtype)

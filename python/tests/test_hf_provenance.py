@@ -1,0 +1,136 @@
+"""Signed provenance in Python: directories sealed and signed by the TS CLI (``seal-dir --sign``)
+checked by tensorseal.hf with ``require_signer=`` before anything is decrypted; unsigned,
+foreign-signed, swapped and re-signed models refused with ``E_SIGNATURE``.
+
+Needs Node.js and the built CLI, like the cross-language tests.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from safetensors.numpy import save_file as save_plain
+
+from helpers import run_cli
+from tensorseal import SignatureError, TensorSealError, X25519Identity, generate_identity
+from tensorseal.hf import open_model_dir, verify_sealed_dir
+from tensorseal.hf.provenance import key_hint, load_signer
+
+SECRET, PUBLIC = generate_identity()
+IDS = [X25519Identity(SECRET)]
+
+
+def key_pair(d: Path, name: str) -> tuple[Path, Path]:
+    k = ec.generate_private_key(ec.SECP256R1())
+    priv, pub = d / f"{name}.pem", d / f"{name}.pub"
+    priv.write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    pub.write_bytes(k.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return priv, pub
+
+
+def make_model(d: Path, seed: int) -> dict[str, np.ndarray]:
+    d.mkdir(parents=True)
+    g = np.random.default_rng(seed)
+    t = {"w": g.standard_normal((32, 16)).astype(np.float32)}
+    save_plain(t, str(d / "model.safetensors"), {"format": "pt"})
+    (d / "config.json").write_text(json.dumps({"model_type": "toy"}))
+    (d / ".gitattributes").write_text("*.safetensors filter=lfs\n")
+    return t
+
+
+def seal(src: Path, out: Path, home: Path, key: Path | None) -> None:
+    sign = ["--sign", str(key)] if key else []
+    run_cli(["seal-dir", str(src), "-o", str(out), "-r", PUBLIC, "--chunk-size", "16KiB", *sign], {"TENSORSEAL_HOME": str(home)})
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("prov")
+    prod_priv, prod_pub = key_pair(d, "producer")
+    other_priv, other_pub = key_pair(d, "other")
+    make_model(d / "plain", 1)
+    seal(d / "plain", d / "a.sealed", d / "home", prod_priv)
+    seal(d / "plain", d / "b.sealed", d / "home", prod_priv)
+    seal(d / "plain", d / "x.sealed", d / "home", other_priv)
+    seal(d / "plain", d / "u.sealed", d / "home", None)
+    return {"dir": d, "pub": prod_pub, "other_pub": other_pub, "other_priv": other_priv}
+
+
+def copy(env: dict[str, Path], name: str, to: str) -> Path:
+    dst = env["dir"] / to
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(env["dir"] / name, dst)
+    return dst
+
+
+def test_signed_model_opens_with_its_signer(env: dict[str, Path]) -> None:
+    b = verify_sealed_dir(env["dir"] / "a.sealed", env["pub"])
+    assert [f.path for f in b.files] == [".gitattributes", "config.json", "model.safetensors"]
+    for signer in (env["pub"], str(env["pub"]), env["pub"].read_bytes()):
+        with open_model_dir(env["dir"] / "a.sealed", identities=IDS, require_signer=signer) as md:
+            assert md.read_json("config.json") == {"model_type": "toy"}
+            assert md.load_file("model.safetensors", framework="np")["w"].shape == (32, 16)
+
+
+def test_signed_model_opens_without_a_required_signer(env: dict[str, Path]) -> None:
+    with open_model_dir(env["dir"] / "a.sealed", identities=IDS) as md:
+        assert "config.json" in md
+
+
+def test_unsigned_is_refused(env: dict[str, Path]) -> None:
+    with pytest.raises(SignatureError, match="unsigned"):
+        open_model_dir(env["dir"] / "u.sealed", identities=IDS, require_signer=env["pub"])
+
+
+def test_another_signer_is_refused(env: dict[str, Path]) -> None:
+    with pytest.raises(SignatureError, match="another key") as e:
+        open_model_dir(env["dir"] / "x.sealed", identities=IDS, require_signer=env["pub"])
+    assert e.value.code == "E_SIGNATURE"
+    with pytest.raises(SignatureError, match="another key"):
+        open_model_dir(env["dir"] / "a.sealed", identities=IDS, require_signer=env["other_pub"])
+
+
+@pytest.mark.parametrize("name", ["model.safetensors.tseal", "tensorseal-manifest.json.tseal"])
+def test_swapped_file_from_another_signed_sealing_is_refused(env: dict[str, Path], name: str) -> None:
+    d = copy(env, "a.sealed", "swap.sealed")
+    shutil.copyfile(env["dir"] / "b.sealed" / name, d / name)
+    with pytest.raises(SignatureError, match="not the signed file"):
+        open_model_dir(d, identities=IDS, require_signer=env["pub"])
+
+
+def test_added_file_and_modified_statement_are_refused(env: dict[str, Path]) -> None:
+    d = copy(env, "a.sealed", "add.sealed")
+    (d / "evil.py").write_text("import os")
+    with pytest.raises(SignatureError, match="not in the signed model"):
+        verify_sealed_dir(d, env["pub"])
+    (d / "evil.py").unlink()
+    sig = json.loads((d / "model.sig").read_text())
+    import base64
+
+    st = base64.b64decode(sig["dsseEnvelope"]["payload"]).replace(b'"size": ', b'"size": 1', 1)
+    sig["dsseEnvelope"]["payload"] = base64.b64encode(st).decode()
+    (d / "model.sig").write_text(json.dumps(sig))
+    with pytest.raises(SignatureError, match="does not verify"):
+        verify_sealed_dir(d, env["pub"])
+
+
+def test_model_resigned_by_another_key_is_refused(env: dict[str, Path]) -> None:
+    d = copy(env, "a.sealed", "resigned.sealed")
+    shutil.copyfile(env["dir"] / "x.sealed" / "model.sig", d / "model.sig")
+    with pytest.raises(SignatureError):
+        verify_sealed_dir(d, env["pub"])
+
+
+def test_private_key_as_signer_is_refused(env: dict[str, Path]) -> None:
+    with pytest.raises(TensorSealError, match="PUBLIC key") as e:
+        load_signer(env["other_priv"])
+    assert e.value.code == "E_KEY"
+    assert key_hint(load_signer(env["pub"])) == json.loads((env["dir"] / "a.sealed" / "model.sig").read_text())[
+        "verificationMaterial"
+    ]["publicKey"]["hint"]
