@@ -39,6 +39,7 @@ import {
   sealOutputs,
 } from "./exec-outputs.js";
 import { isSealedModelDir, manifestPath, openModelDir } from "./model-dir/index.js";
+import { checkOpenedFile, verifySealedFile } from "./provenance/file.js";
 import {
   checkRamFs,
   createRamDir,
@@ -94,7 +95,7 @@ export interface ExecOptions {
   };
   /** --seal-outputs: a RAM directory for the command's outputs, sealed into `dir` at the end. */
   readonly outputs?: SealOutputsOptions;
-  /** Refuse a model unless it is a sealed directory signed by this key (provenance/). */
+  /** Refuse a model unless it is signed by this key (seal-dir/seal --sign; provenance/). */
   readonly requireSigner?: KeyObject;
 }
 
@@ -235,17 +236,14 @@ class ExecRun {
       if (!existsSync(m.path)) {
         fail("E_USAGE", `${printable(m.path)}: no such sealed file or directory`);
       }
-      if (this.opts.requireSigner) {
-        fail(
-          "E_SIGNATURE",
-          `${printable(m.path)}: a signer is required, and only sealed model directories (seal-dir --sign) carry signatures`,
-        );
-      }
+      const signed =
+        this.opts.requireSigner && (await verifySealedFile(m.path, this.opts.requireSigner));
       const progress = this.opts.progress;
       await openFile(m.path, plain, {
         identities: await this.opts.identitiesFor(m.path),
         ...(progress && { onProgress: (done, total) => progress.update(done, total, m.path) }),
       });
+      if (signed) await checkOpenedFile(plain, signed);
     }
   }
 

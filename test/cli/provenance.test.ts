@@ -101,4 +101,54 @@ describe("CLI: signed sealed model directories", () => {
     assert.match(r.stderr.toString(), /PUBLIC key/);
     assert.doesNotMatch(r.stderr.toString(), /BEGIN/);
   });
+
+  test("seal --sign; open, verify and exec --require-signer on a single sealed file", () => {
+    const plain = join(s.dir, "w.bin");
+    writeFileSync(plain, shard);
+    const sealedFile = join(s.dir, "w.bin.tseal");
+    let r = s.run(["seal", plain, "--sign", producer.priv]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(existsSync(`${sealedFile}.sig`));
+    r = s.run(["verify", "--require-signer", producer.pub, sealedFile]);
+    assert.equal(r.status, 0, r.stderr);
+    r = s.run(["open", sealedFile, "-o", join(s.dir, "w.out"), "--require-signer", producer.pub]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(readFileSync(join(s.dir, "w.out")).equals(shard));
+    const ran = join(s.dir, "ran-w");
+    r = s.run(["exec", "-m", sealedFile, "--require-signer", producer.pub, "--", "touch", ran]);
+    assert.equal(r.status, 0, r.stderr);
+
+    r = s.run(["open", sealedFile, "-o", join(s.dir, "w.out2"), "--require-signer", stranger.pub]);
+    assert.equal(r.status, 5, r.stderr);
+    assert.equal(existsSync(join(s.dir, "w.out2")), false);
+
+    // The same plaintext sealed again (same recipients) is another sealed file: refused.
+    const again = join(s.dir, "again.tseal");
+    assert.equal(s.run(["seal", plain, "-o", again]).status, 0);
+    writeFileSync(sealedFile, readFileSync(again));
+    r = s.run(["open", sealedFile, "-o", join(s.dir, "w.out3"), "--require-signer", producer.pub]);
+    assert.equal(r.status, 5, r.stderr);
+    assert.match(r.stderr.toString(), /not the signed file/);
+    assert.equal(existsSync(join(s.dir, "w.out3")), false);
+    r = s.run([
+      "exec",
+      "-m",
+      sealedFile,
+      "--require-signer",
+      producer.pub,
+      "--",
+      "touch",
+      `${ran}2`,
+    ]);
+    assert.equal(r.status, 5, r.stderr);
+    assert.equal(existsSync(`${ran}2`), false);
+
+    r = s.run(["open", again, "-o", join(s.dir, "w.out4"), "--require-signer", producer.pub]);
+    assert.equal(r.status, 5, r.stderr);
+    assert.match(r.stderr.toString(), /unsigned/);
+    r = s.run(["seal", "-", "-o", join(s.dir, "x.tseal"), "--sign", producer.priv], {
+      input: shard,
+    });
+    assert.equal(r.status, 2, r.stderr);
+  });
 });

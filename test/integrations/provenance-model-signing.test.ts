@@ -12,13 +12,18 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { closeWorkers } from "../../src/engine/index.js";
+import { closeWorkers, openFile, sealFile } from "../../src/engine/index.js";
 import { openModelDir, sealModelDir } from "../../src/integrations/model-dir/index.js";
 import { verifyBundle } from "../../src/integrations/provenance/dsse.js";
 import {
+  checkOpenedFile,
+  digestPlain,
+  fileSignaturePath,
   loadSignerKey,
   loadSigningKey,
   signaturePath,
+  signSealedFile,
+  verifySealedFile,
 } from "../../src/integrations/provenance/index.js";
 import { parseStatement } from "../../src/integrations/provenance/statement.js";
 import { errorOf, makeKey, tempDir } from "./helpers.js";
@@ -146,5 +151,37 @@ describe("model-signing cross-check", { skip }, () => {
     const e = await errorOf(() => parseStatement(payload));
     assert.equal(e.code, "E_SIGNATURE");
     assert.match(e.message, /does not bind sealed files/);
+  });
+
+  test("a single file sealed with --sign verifies with model_signing once opened", async (t) => {
+    const dir = tempDir(t);
+    const producer = keyFiles(dir, "producer");
+    const plain = join(dir, "weights.safetensors");
+    writeFileSync(plain, randomBytes(30_000));
+    const sealedFile = `${plain}.tseal`;
+    await sealFile(plain, sealedFile, { recipients: [key.recipient], chunkSize: 16384 });
+    await signSealedFile(
+      sealedFile,
+      "weights.safetensors",
+      await digestPlain(plain),
+      loadSigningKey(producer.priv),
+    );
+    const binding = await verifySealedFile(sealedFile, loadSignerKey(producer.pub));
+    const opened = join(dir, "opened.safetensors");
+    await openFile(sealedFile, opened, { identities: [key.identity] });
+    await checkOpenedFile(opened, binding);
+    const args = [
+      "verify",
+      "key",
+      "--signature",
+      fileSignaturePath(sealedFile),
+      "--public_key",
+      producer.pub,
+    ];
+    let r = await tool([...args, opened]);
+    assert.equal(r.code, 0, r.out);
+    appendFileSync(opened, "x");
+    r = await tool([...args, opened]);
+    assert.notEqual(r.code, 0, "a modified file must not verify");
   });
 });

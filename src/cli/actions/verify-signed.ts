@@ -1,12 +1,18 @@
 /**
- * `tensorseal verify --require-signer PUBKEY SEALED_DIR...`: check each sealed model directory's
- * model.sig against the signer, its file set and every sealed digest, with no decryption key
+ * `tensorseal verify --require-signer PUBKEY SEALED...`: check each sealed model directory's
+ * model.sig (or sealed file's FILE.sig) against the signer, the file set and every sealed digest,
+ * with no decryption key
  * (integrations/provenance). Plaintext digests are checked when the model is opened.
  */
 import type { OptionValues } from "commander";
-import { fail, isTensorSealError, type TensorSealError } from "../../format/errors.js";
+import { isTensorSealError, type TensorSealError } from "../../format/errors.js";
 import { isSealedModelDir } from "../../integrations/model-dir/index.js";
-import { keyHint, loadSignerKey, verifySealedDir } from "../../integrations/provenance/index.js";
+import {
+  keyHint,
+  loadSignerKey,
+  verifySealedDir,
+  verifySealedFile,
+} from "../../integrations/provenance/index.js";
 import { exitCodeFor } from "../exit-codes.js";
 import { printJson } from "../options.js";
 import { print } from "../output.js";
@@ -26,14 +32,10 @@ export async function verifySigned(dirs: string[], o: OptionValues): Promise<voi
   let failure: TensorSealError | null = null;
   for (const dir of dirs) {
     try {
-      if (!isSealedModelDir(dir)) {
-        fail(
-          "E_SIGNATURE",
-          `${dir}: not a sealed model directory; only seal-dir --sign output carries a signature`,
-        );
-      }
-      const binding = await verifySealedDir(dir, signer);
-      results.push({ file: dir, ok: true, signer: keyHint(signer), files: binding.files.length });
+      let files = 1;
+      if (isSealedModelDir(dir)) files = (await verifySealedDir(dir, signer)).files.length;
+      else await verifySealedFile(dir, signer);
+      results.push({ file: dir, ok: true, signer: keyHint(signer), files });
     } catch (e) {
       if (!isTensorSealError(e) || (dirs.length === 1 && !o.json)) throw e;
       failure ??= e;
@@ -45,7 +47,7 @@ export async function verifySigned(dirs: string[], o: OptionValues): Promise<voi
     for (const r of results) {
       print(
         r.ok
-          ? `OK    ${r.file}: signed by the required key, ${r.files} files bound`
+          ? `OK    ${r.file}: signed by the required key, ${r.files} file(s) bound`
           : `FAIL  ${r.error}`,
       );
     }

@@ -14,6 +14,7 @@ import {
   verify,
 } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
 import { fail } from "../../format/errors.js";
 
 export const BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -146,4 +147,20 @@ export function verifyBundle(doc: unknown, pub: KeyObject): Buffer {
     );
   }
   return payload;
+}
+
+const MAX_SIGNATURE_BYTES = 64 << 20;
+
+/** Reads a bundle file as JSON; a missing file is E_SIGNATURE with `unsigned` as message. */
+export async function readBundle(path: string, unsigned: string): Promise<unknown> {
+  const size = await stat(path).then(
+    (s) => s.size,
+    () => fail("E_SIGNATURE", unsigned),
+  );
+  if (size > MAX_SIGNATURE_BYTES) fail("E_SIGNATURE", `${path} is over 64 MiB`);
+  try {
+    return JSON.parse((await readFile(path)).toString("utf8"));
+  } catch (e) {
+    return fail("E_SIGNATURE", `${path} is not a JSON signature bundle`, e);
+  }
 }

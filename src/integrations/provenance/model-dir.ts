@@ -6,7 +6,7 @@
  */
 
 import type { KeyObject } from "node:crypto";
-import { open, readFile, stat } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { fail } from "../../format/errors.js";
 import {
@@ -16,11 +16,9 @@ import {
   SEALED_SUFFIX,
 } from "../model-dir/manifest.js";
 import { listFiles } from "../model-dir/walk.js";
-import { signBundle, verifyBundle } from "./dsse.js";
+import { readBundle, signBundle, verifyBundle } from "./dsse.js";
 import { sealedDigest } from "./sealed-digest.js";
 import { type Binding, encodeStatement, parseStatement, SIGNATURE_NAME } from "./statement.js";
-
-const MAX_SIGNATURE_BYTES = 64 << 20;
 
 export function signaturePath(sealedDir: string): string {
   return join(sealedDir, SIGNATURE_NAME);
@@ -59,18 +57,12 @@ export async function signSealedDir(
  */
 export async function verifySealedDir(dir: string, signer: KeyObject): Promise<Binding> {
   const sigPath = signaturePath(dir);
-  const size = await stat(sigPath).then(
-    (s) => s.size,
-    () => fail("E_SIGNATURE", `${dir} is unsigned (no ${SIGNATURE_NAME}): a signer is required`),
+  const doc = await readBundle(
+    sigPath,
+    `${dir} is unsigned (no ${SIGNATURE_NAME}): a signer is required`,
   );
-  if (size > MAX_SIGNATURE_BYTES) fail("E_SIGNATURE", `${sigPath} is over 64 MiB`);
-  let doc: unknown;
-  try {
-    doc = JSON.parse((await readFile(sigPath)).toString("utf8"));
-  } catch (e) {
-    return fail("E_SIGNATURE", `${sigPath} is not a JSON signature bundle`, e);
-  }
   const binding = parseStatement(verifyBundle(doc, signer));
+  if ("file" in binding) fail("E_SIGNATURE", `${sigPath} signs a single file, not this directory`);
   const expected = new Map(binding.files.map((f) => [f.path + SEALED_SUFFIX, f.sealed]));
   expected.set(MANIFEST_NAME + SEALED_SUFFIX, binding.manifest);
   const present = (await listFiles(dir)).filter((p) => p !== SIGNATURE_NAME);

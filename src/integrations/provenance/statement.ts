@@ -27,12 +27,21 @@ export interface SignedFile {
   readonly sealed: string;
 }
 
+/** A sealed model directory: its model id, sealed manifest and every file. */
 export interface Binding {
   readonly version: 1;
   readonly model: string;
   readonly manifest: string;
   readonly files: readonly SignedFile[];
 }
+
+/** One sealed file (`seal --sign`): model-signing names a single-file model's resource ".". */
+export interface FileBinding {
+  readonly version: 1;
+  readonly file: { readonly size: number; readonly sha256: string; readonly sealed: string };
+}
+
+export type AnyBinding = Binding | FileBinding;
 
 interface Resource {
   readonly name: string;
@@ -70,16 +79,17 @@ function rootDigest(resources: readonly Resource[]): string {
   return h.digest("hex");
 }
 
-function resourcesOf(files: readonly SignedFile[]): Resource[] {
-  return files
+function resourcesOf(b: AnyBinding): Resource[] {
+  if ("file" in b) return [{ name: ".", digest: b.file.sha256, algorithm: "sha256" }];
+  return b.files
     .filter((f) => !ignoredByModelSigning(f.path))
     .sort((a, b) => comparePaths(a.path, b.path))
     .map((f) => ({ name: f.path, digest: f.sha256, algorithm: "sha256" }));
 }
 
 /** The statement's JSON bytes (indented as model-signing writes them; the bytes are signed). */
-export function encodeStatement(name: string, binding: Binding): Buffer {
-  const resources = resourcesOf(binding.files);
+export function encodeStatement(name: string, binding: AnyBinding): Buffer {
+  const resources = resourcesOf(binding);
   const statement = {
     _type: STATEMENT_TYPE,
     subject: [{ name, digest: { sha256: rootDigest(resources) } }],
@@ -102,7 +112,7 @@ export function encodeStatement(name: string, binding: Binding): Buffer {
  * Parses a verified payload: the statement must be model-signing's v1.0 files statement, its
  * root digest must match its resources, and its `tensorseal` binding must agree with them.
  */
-export function parseStatement(payload: Buffer): Binding {
+export function parseStatement(payload: Buffer): AnyBinding {
   // biome-ignore lint/suspicious/noExplicitAny: untrusted JSON; every field used is checked
   let doc: any;
   try {
@@ -114,7 +124,7 @@ export function parseStatement(payload: Buffer): Binding {
     fail("E_SIGNATURE", `signed payload is not a ${PREDICATE_TYPE} in-toto statement`);
   }
   const binding = parseBinding(doc.predicate?.tensorseal);
-  const resources = resourcesOf(binding.files);
+  const resources = resourcesOf(binding);
   const signed = doc.predicate.resources as Resource[];
   const same =
     Array.isArray(signed) &&
@@ -131,10 +141,11 @@ export function parseStatement(payload: Buffer): Binding {
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: untrusted JSON; every field used is checked
-function parseBinding(b: any): Binding {
+function parseBinding(b: any): AnyBinding {
   if (typeof b !== "object" || b === null) {
     fail("E_SIGNATURE", "the signature does not bind sealed files (made by another tool?)");
   }
+  if (b.file !== undefined) return parseFileBinding(b);
   const hex = (s: unknown, n: number) =>
     typeof s === "string" && new RegExp(`^[0-9a-f]{${n}}$`).test(s);
   if (b.version !== 1 || !hex(b.model, 32) || !hex(b.manifest, 64) || !Array.isArray(b.files)) {
@@ -155,4 +166,20 @@ function parseBinding(b: any): Binding {
     files.push({ path: f.path, size: f.size, sha256: f.sha256, sealed: f.sealed });
   }
   return { version: 1, model: b.model, manifest: b.manifest, files };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: untrusted JSON; every field used is checked
+function parseFileBinding(b: any): FileBinding {
+  const f = b.file;
+  const hex64 = (x: unknown) => typeof x === "string" && /^[0-9a-f]{64}$/.test(x);
+  const ok =
+    b.version === 1 &&
+    typeof f === "object" &&
+    f !== null &&
+    Number.isSafeInteger(f.size) &&
+    f.size >= 0 &&
+    hex64(f.sha256) &&
+    hex64(f.sealed);
+  if (!ok) fail("E_SIGNATURE", "signed TensorSeal file binding is malformed");
+  return { version: 1, file: { size: f.size, sha256: f.sha256, sealed: f.sealed } };
 }
