@@ -8,6 +8,7 @@ Needs Node.js and the built CLI, like the cross-language tests.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from safetensors.numpy import save_file as save_plain
 from helpers import run_cli
 from tensorseal import SignatureError, TensorSealError, X25519Identity, generate_identity
 from tensorseal.hf import open_model_dir, verify_sealed_dir
-from tensorseal.hf.provenance import key_hint, load_signer
+from tensorseal.hf.provenance import key_hint, load_signer, verify_sealed_file
 
 SECRET, PUBLIC = generate_identity()
 IDS = [X25519Identity(SECRET)]
@@ -134,3 +135,52 @@ def test_private_key_as_signer_is_refused(env: dict[str, Path]) -> None:
     assert key_hint(load_signer(env["pub"])) == json.loads((env["dir"] / "a.sealed" / "model.sig").read_text())[
         "verificationMaterial"
     ]["publicKey"]["hint"]
+
+
+@pytest.fixture(scope="module")
+def signed_file(env: dict[str, Path]) -> dict[str, Path]:
+    d = env["dir"]
+    plain = d / "w.safetensors"
+    save_plain({"w": np.arange(600, dtype=np.float32).reshape(20, 30)}, str(plain))
+    home = {"TENSORSEAL_HOME": str(d / "home")}
+    run_cli(["seal", str(plain), "-r", PUBLIC, "--chunk-size", "16KiB", "--sign", str(d / "producer.pem")], home)
+    run_cli(["seal", str(plain), "-o", str(d / "again.tseal"), "-r", PUBLIC], home)
+    return {"sealed": d / "w.safetensors.tseal", "again": d / "again.tseal"}
+
+
+def test_load_file_require_signer(env: dict[str, Path], signed_file: dict[str, Path]) -> None:
+    from tensorseal.safetensors import load_file
+
+    t = load_file(signed_file["sealed"], identities=IDS, require_signer=env["pub"])
+    assert t["w"].shape == (20, 30)
+    with pytest.raises(SignatureError, match="another key"):
+        load_file(signed_file["sealed"], identities=IDS, require_signer=env["other_pub"])
+    with pytest.raises(SignatureError, match="unsigned"):
+        load_file(signed_file["again"], identities=IDS, require_signer=env["pub"])
+    # The same plaintext sealed again is another sealed file: its digest is not the signed one.
+    d = env["dir"] / "swapped.tseal"
+    shutil.copyfile(signed_file["again"], d)
+    shutil.copyfile(str(signed_file["sealed"]) + ".sig", str(d) + ".sig")
+    with pytest.raises(SignatureError, match="not the signed file"):
+        load_file(d, identities=IDS, require_signer=env["pub"])
+
+
+def test_torch_load_file_require_signer(env: dict[str, Path], signed_file: dict[str, Path]) -> None:
+    if os.environ.get("TENSORSEAL_REQUIRE_ALL") != "1":  # in CI a missing torch fails
+        pytest.importorskip("torch")
+    from tensorseal.torch import load_file as torch_load
+
+    t = torch_load(signed_file["sealed"], identities=IDS, require_signer=env["pub"])
+    assert tuple(t["w"].shape) == (20, 30)
+    with pytest.raises(SignatureError):
+        torch_load(signed_file["sealed"], identities=IDS, require_signer=env["other_pub"])
+
+
+def test_plaintext_check_refuses_other_plaintext(env: dict[str, Path], signed_file: dict[str, Path]) -> None:
+    from tensorseal.hf.provenance import FileBinding, plaintext_check
+
+    b = verify_sealed_file(signed_file["sealed"], env["pub"])
+    assert isinstance(b, FileBinding)
+    check = plaintext_check(FileBinding(b.size, "0" * 64, b.sealed), b"")
+    with pytest.raises(SignatureError, match="not the signed one"):
+        check(memoryview(b"x" * (b.size)))

@@ -63,6 +63,15 @@ class Binding:
     files: tuple[SignedFile, ...]
 
 
+@dataclass(frozen=True)
+class FileBinding:
+    """One sealed file (``tensorseal seal --sign``): its signature is ``FILE.sig``."""
+
+    size: int
+    sha256: str
+    sealed: str
+
+
 def load_signer(key: SignerKey) -> ec.EllipticCurvePublicKey:
     """The required signer: a PEM public key (path or bytes) or a loaded EC public key.
 
@@ -142,12 +151,14 @@ def _ignored(path: str) -> bool:
     return any(path == p or path.startswith(p + "/") for p in IGNORE_PATHS)
 
 
-def _resources(files: tuple[SignedFile, ...]) -> list[dict[str, str]]:
-    kept = sorted((f for f in files if not _ignored(f.path)), key=lambda f: f.path.split("/"))
+def _resources(b: Binding | FileBinding) -> list[dict[str, str]]:
+    if isinstance(b, FileBinding):  # model-signing names a single-file model's resource "."
+        return [{"name": ".", "digest": b.sha256, "algorithm": "sha256"}]
+    kept = sorted((f for f in b.files if not _ignored(f.path)), key=lambda f: f.path.split("/"))
     return [{"name": f.path, "digest": f.sha256, "algorithm": "sha256"} for f in kept]
 
 
-def parse_statement(payload: bytes) -> Binding:
+def parse_statement(payload: bytes) -> Binding | FileBinding:
     """The TensorSeal binding of a verified statement, checked against its resources."""
     try:
         doc = json.loads(payload)
@@ -157,7 +168,7 @@ def parse_statement(payload: bytes) -> Binding:
         fail("E_SIGNATURE", f"signed payload is not a {PREDICATE_TYPE} in-toto statement")
     pred = doc.get("predicate")
     binding = _parse_binding(pred.get("tensorseal") if isinstance(pred, dict) else None)
-    resources = _resources(binding.files)
+    resources = _resources(binding)
     signed = pred.get("resources")
     if not isinstance(signed, list) or [
         {k: r.get(k) for k in ("name", "digest", "algorithm")} if isinstance(r, dict) else None for r in signed
@@ -171,12 +182,27 @@ def parse_statement(payload: bytes) -> Binding:
     return binding
 
 
-def _parse_binding(b: Any) -> Binding:
+def _hex(s: Any, pattern: re.Pattern[str]) -> bool:
+    return isinstance(s, str) and pattern.fullmatch(s) is not None
+
+
+def _parse_binding(b: Any) -> Binding | FileBinding:
     if not isinstance(b, dict):
         fail("E_SIGNATURE", "the signature does not bind sealed files (made by another tool?)")
-
-    def hex_(s: Any, pattern: re.Pattern[str]) -> bool:
-        return isinstance(s, str) and pattern.fullmatch(s) is not None
+    if "file" in b:
+        f = b["file"]
+        ok = (
+            b.get("version") == 1
+            and isinstance(f, dict)
+            and type(f.get("size")) is int
+            and 0 <= f["size"] <= 2**53 - 1
+            and _hex(f.get("sha256"), _HEX64)
+            and _hex(f.get("sealed"), _HEX64)
+        )
+        if not ok:
+            fail("E_SIGNATURE", "signed TensorSeal file binding is malformed")
+        return FileBinding(f["size"], f["sha256"], f["sealed"])
+    hex_ = _hex
 
     files_doc = b.get("files")
     if b.get("version") != 1 or not hex_(b.get("model"), _HEX32) or not hex_(b.get("manifest"), _HEX64):
@@ -202,6 +228,48 @@ def _parse_binding(b: Any) -> Binding:
     return Binding(b["model"], b["manifest"], tuple(files))
 
 
+def _read_bundle(sig_path: str, unsigned: str) -> Any:
+    try:
+        size = os.path.getsize(sig_path)
+    except OSError:
+        fail("E_SIGNATURE", unsigned)
+    if size > _MAX_SIGNATURE_BYTES:
+        fail("E_SIGNATURE", f"{sig_path} is over 64 MiB")
+    try:
+        with open(sig_path, "rb") as f:
+            return json.loads(f.read())
+    except ValueError:
+        fail("E_SIGNATURE", f"{sig_path} is not a JSON signature bundle")
+
+
+def verify_sealed_file(path: str | os.PathLike[str], signer: SignerKey) -> FileBinding:
+    """Checks ``FILE.sig`` (``tensorseal seal --sign``) against ``signer`` and the sealed digest of
+    ``path``, without a key. The plaintext is checked by :func:`plaintext_check` when read."""
+    pub = load_signer(signer)
+    sealed = os.fspath(path)
+    sig_path = sealed + ".sig"
+    doc = _read_bundle(sig_path, f"{sealed} is unsigned (no {sig_path}): a signer is required")
+    binding = parse_statement(verify_bundle(doc, pub))
+    if not isinstance(binding, FileBinding):
+        fail("E_SIGNATURE", f"{sig_path} signs a model directory, not one file")
+    if sealed_digest(sealed) != binding.sealed:
+        fail("E_SIGNATURE", f"{sealed} is not the signed file (replaced or re-sealed)")
+    return binding
+
+
+def plaintext_check(binding: FileBinding, header: bytes) -> Any:
+    """A loader ``check`` (see tensorseal.safetensors._load_np): the safetensors header bytes and
+    the decrypted data section must hash to the signed plaintext."""
+
+    def check(data: memoryview) -> None:
+        h = hashlib.sha256(header)
+        h.update(data)
+        if len(header) + len(data) != binding.size or h.hexdigest() != binding.sha256:
+            fail("E_SIGNATURE", "the plaintext is not the signed one")
+
+    return check
+
+
 def sealed_digest(path: str) -> str:
     """SHA-256 over a sealed file's prefix, descriptor, payload salt and commitment (no key)."""
     with open(path, "rb") as f:
@@ -216,19 +284,12 @@ def sealed_digest(path: str) -> str:
 def verify_sealed_dir(root: str, signer: SignerKey) -> Binding:
     """Checks ``root``'s ``model.sig`` against ``signer`` without decrypting (see module doc)."""
     pub = load_signer(signer)
+    root = os.fspath(root)
     sig_path = os.path.join(root, SIGNATURE_NAME)
-    try:
-        size = os.path.getsize(sig_path)
-    except OSError:
-        fail("E_SIGNATURE", f"{root} is unsigned (no {SIGNATURE_NAME}): a signer is required")
-    if size > _MAX_SIGNATURE_BYTES:
-        fail("E_SIGNATURE", f"{sig_path} is over 64 MiB")
-    try:
-        with open(sig_path, "rb") as f:
-            doc = json.loads(f.read())
-    except ValueError:
-        fail("E_SIGNATURE", f"{sig_path} is not a JSON signature bundle")
+    doc = _read_bundle(sig_path, f"{root} is unsigned (no {SIGNATURE_NAME}): a signer is required")
     binding = parse_statement(verify_bundle(doc, pub))
+    if not isinstance(binding, Binding):
+        fail("E_SIGNATURE", f"{sig_path} signs a single file, not this directory")
     expected = {f.path + SEALED_SUFFIX: f.sealed for f in binding.files}
     expected[MANIFEST_NAME + SEALED_SUFFIX] = binding.manifest
     present = [p for p in list_files(root) if p != SIGNATURE_NAME]
