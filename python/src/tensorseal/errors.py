@@ -1,8 +1,8 @@
 """One exception hierarchy for the package, mirroring the TypeScript error codes.
 
 Every failure raised by tensorseal is a :class:`TensorSealError` whose ``code`` is one of the
-stable codes of ``spec/FORMAT.md`` §8 (and ``E_USAGE``, ``E_KEYSTORE``, ``E_IO``). Each code
-also has its own subclass, so callers may catch either the base class and look at ``code``, or
+stable codes of ``spec/FORMAT.md`` §8 (and ``E_USAGE``, ``E_KEYSTORE``, ``E_SIGNATURE``,
+``E_IO``). Each code also has its own subclass, so callers may catch either the base class and look at ``code``, or
 one subclass. Messages say what failed and what to do; they never contain key material,
 passphrases or plaintext.
 """
