@@ -2,9 +2,9 @@
 
 Every failure raised by tensorseal is a :class:`TensorSealError` whose ``code`` is one of the
 stable codes of ``spec/FORMAT.md`` §8 (and ``E_USAGE``, ``E_KEYSTORE``, ``E_SIGNATURE``,
-``E_IO``). Each code also has its own subclass, so callers may catch either the base class and look at ``code``, or
-one subclass. Messages say what failed and what to do; they never contain key material,
-passphrases or plaintext.
+``E_IO``). Each code also has its own subclass, so callers may catch either the base class and
+look at ``code``, or one subclass. Messages say what failed and what to do; they never contain
+key material, passphrases or plaintext.
 """
 
 from __future__ import annotations
