@@ -238,4 +238,14 @@ describe("signed provenance of sealed model directories", () => {
       ["A", "a/b", "a-b", "a.txt", "b"],
     );
   });
+
+  test("P-384 keys sign with SHA-384; other key types are refused", async (t) => {
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "secp384r1" });
+    const { sealed: s } = await sealed(t, privateKey);
+    await verifySealedDir(s, publicKey);
+    const e = await errorOf(verifySealedDir(s, producer.pub));
+    assert.equal(e.code, "E_SIGNATURE");
+    const ed = generateKeyPairSync("ed25519").publicKey.export({ type: "spki", format: "pem" });
+    assert.throws(() => loadSignerKey(Buffer.from(ed)), /not an ECDSA P-256, P-384 or P-521 key/);
+  });
 });

@@ -65,14 +65,14 @@ export async function verifySealedDir(dir: string, signer: KeyObject): Promise<B
   if ("file" in binding) fail("E_SIGNATURE", `${sigPath} signs a single file, not this directory`);
   const expected = new Map(binding.files.map((f) => [f.path + SEALED_SUFFIX, f.sealed]));
   expected.set(MANIFEST_NAME + SEALED_SUFFIX, binding.manifest);
-  const present = (await listFiles(dir)).filter((p) => p !== SIGNATURE_NAME);
+  const present = new Set((await listFiles(dir)).filter((p) => p !== SIGNATURE_NAME));
   for (const p of present) {
     if (!expected.has(p))
       fail("E_SIGNATURE", `${join(dir, p)} is not in the signed model (added or renamed)`);
   }
   for (const [p, digest] of expected) {
     const path = join(dir, p);
-    if (!present.includes(p)) fail("E_SIGNATURE", `${path} is signed but missing`);
+    if (!present.has(p)) fail("E_SIGNATURE", `${path} is signed but missing`);
     if ((await sealedDigest(path)) !== digest) {
       fail("E_SIGNATURE", `${path} is not the signed file (replaced, swapped or re-sealed)`);
     }
