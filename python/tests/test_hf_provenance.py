@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from safetensors.numpy import save_file as save_plain
 
-from helpers import run_cli
+from helpers import REPO, run_cli
 from tensorseal import SignatureError, TensorSealError, X25519Identity, generate_identity
 from tensorseal.hf import open_model_dir, verify_sealed_dir
-from tensorseal.hf.provenance import key_hint, load_signer, verify_sealed_file
+from tensorseal.hf.provenance import key_hint, load_signer, parse_statement, verify_bundle, verify_sealed_file
 
 SECRET, PUBLIC = generate_identity()
 IDS = [X25519Identity(SECRET)]
@@ -184,3 +185,27 @@ def test_plaintext_check_refuses_other_plaintext(env: dict[str, Path], signed_fi
     check = plaintext_check(FileBinding(b.size, "0" * 64, b.sealed), b"")
     with pytest.raises(SignatureError, match="not the signed one"):
         check(memoryview(b"x" * (b.size)))
+
+
+MODEL_SIGNING = REPO / ".venv-model-signing" / "bin" / "model_signing"
+
+
+def test_model_signing_signature_verifies_with_our_dsse_code(env: dict[str, Path]) -> None:
+    """The OpenSSF tool's own key-based signature (scripts/setup-test-deps.sh installs it) passes
+    verify_bundle with the right key only, and binds no sealed files."""
+    if not MODEL_SIGNING.exists():
+        if os.environ.get("TENSORSEAL_REQUIRE_ALL") == "1":
+            pytest.fail(f"{MODEL_SIGNING} is missing (run scripts/setup-test-deps.sh)")
+        pytest.skip(f"{MODEL_SIGNING} is missing")
+    d = env["dir"]
+    sig = d / "plain.sig"
+    args = ["sign", "key", "--private_key", str(d / "producer.pem"), "--signature", str(sig), str(d / "plain")]
+    subprocess.run([str(MODEL_SIGNING), *args], check=True, capture_output=True, timeout=120)
+    doc = json.loads(sig.read_text())
+    payload = verify_bundle(doc, load_signer(env["pub"]))
+    names = [r["name"] for r in json.loads(payload)["predicate"]["resources"]]
+    assert names == ["config.json", "model.safetensors"]
+    with pytest.raises(SignatureError, match="another key"):
+        verify_bundle(doc, load_signer(env["other_pub"]))
+    with pytest.raises(SignatureError, match="does not bind sealed files"):
+        parse_statement(payload)
