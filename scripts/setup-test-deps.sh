@@ -6,6 +6,8 @@
 #   - Schemathesis in a Python venv at .venv-schemathesis: test/service/schemathesis.test.ts
 #   - strace (Debian package strace): fault injection in test/cli/rewrap-crash.test.ts
 #   - chromium (Debian package): `report --pdf`, browser tests with playwright-core
+#   - the OpenSSF model-signing tool in a Python venv at .venv-model-signing: the cross-check of
+#     signed sealed directories in test/integrations/provenance-model-signing.test.ts
 # Needs root (or sudo) for apt-get; PyPI for pip. Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,4 +52,15 @@ if [ "$("$ST_VENV/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}')" 
   "$ST_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
 fi
 
+MS_VENV=".venv-model-signing"
+MS_VERSION="1.1.1"
+if [ "$("$MS_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("model-signing"))' 2>/dev/null)" != "$MS_VERSION" ] \
+  || ! "$MS_VENV/bin/model_signing" --help >/dev/null 2>&1; then
+  echo "setup-test-deps: installing model-signing $MS_VERSION into $MS_VENV" >&2
+  python3 -m venv "$MS_VENV"
+  # pyOpenSSL: model_signing imports it (certificate signing) but 1.1.1 does not declare it.
+  "$MS_VENV/bin/pip" install --quiet --disable-pip-version-check "model-signing==$MS_VERSION" "pyOpenSSL==26.4.0"
+fi
+
+echo "setup-test-deps: model-signing $MS_VERSION in $MS_VENV" >&2
 echo "setup-test-deps: softhsm2 $(softhsm2-util --version), moto $("$VENV/bin/python" -c 'import moto; print(moto.__version__)'), $("$ST_VENV/bin/schemathesis" --version)" >&2

@@ -55,6 +55,12 @@ export {
   type SealDirResult,
   sealModelDir,
 } from "./integrations/model-dir/index.js";
+// Signed provenance of sealed model directories (OpenSSF model-signing format).
+export {
+  loadSignerKey,
+  loadSigningKey,
+  verifySealedDir,
+} from "./integrations/provenance/index.js";
 // safetensors: lazy per-tensor reads, or a whole model at once.
 export {
   type Dtype,

@@ -32,6 +32,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   E_DECRYPT: EXIT.authentication,
   E_TRUNCATED: EXIT.authentication,
   E_TRAILING: EXIT.authentication,
+  E_SIGNATURE: EXIT.authentication,
   E_KEYSTORE: EXIT.keystore,
   E_IO: EXIT.io,
   E_KEY_STATE: EXIT.keyState,

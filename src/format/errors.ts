@@ -19,6 +19,7 @@ export type ErrorCode =
   | "E_KEYSTORE" // keystore missing, locked, corrupt or the key is unusable
   | "E_KEY_STATE" // a key version exists but its lifecycle state forbids this use (policy)
   | "E_PROVIDER" // an HSM or KMS failed or refused (unreachable, wrong PIN, key missing, denied)
+  | "E_SIGNATURE" // a required signer's signature is missing, foreign, or does not cover the files
   | "E_IO"; // file system error
 
 export class TensorSealError extends Error {

@@ -17,7 +17,9 @@
  * then its outputs are sealed into the target directory and wiped (exec-outputs.ts). Signals
  * that arrive while sealing are held off by the forwarding handlers; a SIGKILL loses the outputs.
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
+import type { KeyObject } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { constants } from "node:os";
@@ -37,6 +39,7 @@ import {
   sealOutputs,
 } from "./exec-outputs.js";
 import { isSealedModelDir, manifestPath, openModelDir } from "./model-dir/index.js";
+import { checkOpenedFile, verifySealedFile } from "./provenance/file.js";
 import {
   checkRamFs,
   createRamDir,
@@ -92,6 +95,8 @@ export interface ExecOptions {
   };
   /** --seal-outputs: a RAM directory for the command's outputs, sealed into `dir` at the end. */
   readonly outputs?: SealOutputsOptions;
+  /** Refuse a model unless it is signed by this key (seal-dir/seal --sign; provenance/). */
+  readonly requireSigner?: KeyObject;
 }
 
 /** "path" or "path:NAME" (NAME: letters, digits, underscore). */
@@ -224,17 +229,21 @@ class ExecRun {
       const progress = this.opts.progress;
       await openModelDir(m.path, plain, {
         identities,
+        ...(this.opts.requireSigner && { requireSigner: this.opts.requireSigner }),
         ...(progress && { onProgress: (d, t, p) => progress.update(d, t, p) }),
       });
     } else {
       if (!existsSync(m.path)) {
         fail("E_USAGE", `${printable(m.path)}: no such sealed file or directory`);
       }
+      const signed =
+        this.opts.requireSigner && (await verifySealedFile(m.path, this.opts.requireSigner));
       const progress = this.opts.progress;
       await openFile(m.path, plain, {
         identities: await this.opts.identitiesFor(m.path),
         ...(progress && { onProgress: (done, total) => progress.update(done, total, m.path) }),
       });
+      if (signed) await checkOpenedFile(plain, signed);
     }
   }
 

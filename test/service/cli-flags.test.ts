@@ -23,6 +23,8 @@ import { CLI, type Sandbox, sandbox } from "../cli/helpers.js";
 /** Placeholders of flags that take a number; any other placeholder must be listed as text. */
 const NUMERIC = new Set(["n", "m", "x", "seconds", "minutes", "hours", "days"]);
 const TEXT = new Set([
+  "keyfile", // seal-dir --sign: an ECDSA private key PEM (provenance)
+  "pubkey", // --require-signer: an ECDSA public key PEM (provenance)
   "host:port",
   "url",
   "file",

@@ -1,10 +1,10 @@
 """One exception hierarchy for the package, mirroring the TypeScript error codes.
 
 Every failure raised by tensorseal is a :class:`TensorSealError` whose ``code`` is one of the
-stable codes of ``spec/FORMAT.md`` §8 (and ``E_USAGE``, ``E_KEYSTORE``, ``E_IO``). Each code
-also has its own subclass, so callers may catch either the base class and look at ``code``, or
-one subclass. Messages say what failed and what to do; they never contain key material,
-passphrases or plaintext.
+stable codes of ``spec/FORMAT.md`` §8 (and ``E_USAGE``, ``E_KEYSTORE``, ``E_SIGNATURE``,
+``E_IO``). Each code also has its own subclass, so callers may catch either the base class and
+look at ``code``, or one subclass. Messages say what failed and what to do; they never contain
+key material, passphrases or plaintext.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ ErrorCode = Literal[
     "E_KEYSTORE",
     "E_KEY_STATE",
     "E_PROVIDER",
+    "E_SIGNATURE",
     "E_IO",
 ]
 
@@ -150,6 +151,10 @@ class ProviderError(TensorSealError):
     """An HSM or KMS failed or refused (``E_PROVIDER``)."""
 
 
+class SignatureError(TensorSealError):
+    """A required signer's signature is missing, foreign, or does not cover the files (``E_SIGNATURE``)."""
+
+
 class StorageError(TensorSealError):
     """File system error (``E_IO``)."""
 
@@ -170,6 +175,7 @@ _CLASSES: dict[str, type[TensorSealError]] = {
     "E_KEYSTORE": KeystoreError,
     "E_KEY_STATE": KeyStateError,
     "E_PROVIDER": ProviderError,
+    "E_SIGNATURE": SignatureError,
     "E_IO": StorageError,
 }
 

@@ -250,6 +250,7 @@ def load_file(
     identities: Identity | Sequence[Identity],
     device: str = "cpu",
     threads: int | None = None,
+    require_signer: Any = None,
 ) -> dict[str, np.ndarray]:
     """Opens a sealed safetensors file into NumPy arrays.
 
@@ -262,6 +263,9 @@ def load_file(
         device: only ``"cpu"`` for NumPy.
         threads: decryption threads (default: the usable CPUs, at most 8, with
             pyca/cryptography >= 50; 1 decrypts on the calling thread).
+        require_signer: the producer's ECDSA public key (PEM path or bytes): ``FILE.sig``
+            (``tensorseal seal --sign``) must be its signature of this sealed file, checked
+            before decrypting, and the plaintext the signed one (``E_SIGNATURE`` otherwise).
 
     Returns:
         name -> array.
@@ -271,12 +275,30 @@ def load_file(
     """
     if device != "cpu":
         fail("E_USAGE", "NumPy arrays live on the CPU: use tensorseal.torch.load_file for devices")
+    binding = _signed(filename, require_signer)
     f = SealedSafetensors(filename, _as_list(identities), threads=threads)
     try:
         with f.naming():
-            return _load_np(f)
+            return _load_np(f, _signed_check(binding, f))
     finally:
         f.close()
+
+
+def _signed(filename: str | os.PathLike[str], require_signer: Any) -> Any:
+    """The signed binding of ``filename`` when a signer is required (keyless check), else None."""
+    if require_signer is None:
+        return None
+    from .hf.provenance import verify_sealed_file
+
+    return verify_sealed_file(filename, require_signer)
+
+
+def _signed_check(binding: Any, f: SealedSafetensors) -> Callable[[memoryview], None] | None:
+    if binding is None:
+        return None
+    from .hf.provenance import plaintext_check
+
+    return plaintext_check(binding, f.sealed.read_range(0, f.layout.data_offset))
 
 
 def _data_buffer(n: int) -> np.ndarray:

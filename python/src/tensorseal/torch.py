@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import fail
 from .format.stanza import Identity, Recipient
-from .safetensors import SealedSafetensors, _as_list, _options, _recipients, seal_pieces
+from .safetensors import SealedSafetensors, _as_list, _options, _recipients, _signed, _signed_check, seal_pieces
 from .st_format import build_header
 from .output import atomic_output
 from .writer import DEFAULT_CHUNK_SIZE, Sealer
@@ -84,6 +84,7 @@ def load_file(
     identities: Identity | Sequence[Identity],
     device: str | Any = "cpu",
     threads: int | None = None,
+    require_signer: Any = None,
 ) -> dict[str, Any]:
     """Opens a sealed safetensors file into torch tensors (as ``safetensors.torch.load_file``).
 
@@ -96,6 +97,8 @@ def load_file(
         device: target device.
         threads: decryption threads (default: the usable CPUs, at most 8, with
             pyca/cryptography >= 50; 1 decrypts on the calling thread).
+        require_signer: the producer's ECDSA public key (PEM path or bytes); as for
+            :func:`tensorseal.safetensors.load_file`.
 
     Returns:
         name -> tensor.
@@ -103,7 +106,14 @@ def load_file(
     Example:
         >>> state = load_file("model.tseal", identities=[ks], device="cuda:0")  # doctest: +SKIP
     """
-    return _load_pt(SealedSafetensors(filename, _as_list(identities), threads=threads), device)
+    binding = _signed(filename, require_signer)
+    f = SealedSafetensors(filename, _as_list(identities), threads=threads)
+    try:
+        check = _signed_check(binding, f)
+    except BaseException:
+        f.close()
+        raise
+    return _load_pt(f, device, check)
 
 
 def _load_pt(f: SealedSafetensors, device: Any, check: Callable[[memoryview], None] | None = None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import type { OptionValues } from "commander";
 import { inspectFile } from "../../engine/index.js";
 import { fail } from "../../format/errors.js";
 import { ExecError, execWithSealedModels, parseModelSpec } from "../../integrations/exec.js";
+import { loadSignerKey } from "../../integrations/provenance/dsse.js";
 import { identitiesFor, recipientsFor } from "../keys-context.js";
 import { say } from "../output.js";
 import { progressBar } from "../terminal.js";
@@ -16,6 +17,7 @@ export async function exec(command: string[], o: OptionValues): Promise<void> {
   if (!o.sealOutputs && (o.key || o.recipient || o.force)) {
     fail("E_USAGE", "-k, -r and --force of exec go with --seal-outputs DIR");
   }
+  const requireSigner = o.requireSigner ? loadSignerKey(o.requireSigner) : undefined;
   const outputs = o.sealOutputs && {
     dir: o.sealOutputs as string,
     force: o.force === true,
@@ -31,6 +33,7 @@ export async function exec(command: string[], o: OptionValues): Promise<void> {
       identitiesFor: async (file) => identitiesFor(await inspectFile(file), o),
       progress: progressBar("opening"), // erased before the command starts
       ...(outputs && { outputs }),
+      ...(requireSigner && { requireSigner }),
     });
   } catch (e) {
     if (!(e instanceof ExecError)) throw e;

@@ -21,6 +21,9 @@ export async function open(input: string, o: OptionValues): Promise<void> {
   checkOutput(output, o.force);
   const expectContext = parsePairs(o.expectContext, "--expect-context");
   if (output === "-" && o.json) fail("E_USAGE", "--json needs -o FILE: stdout is the plaintext");
+  const signed = o.requireSigner
+    ? await (await import("./open-signed.js")).checkSigned(o.requireSigner, input, output)
+    : undefined;
   let result: OpenResult;
   const header = isStreamInput(input) ? null : await inspectFile(input);
   if (isStreamInput(input) || output === "-") {
@@ -37,6 +40,7 @@ export async function open(input: string, o: OptionValues): Promise<void> {
       onProgress: bar.update,
     }).finally(() => bar.done());
   }
+  await signed?.();
   // A reader SHOULD say when a rewrap was interrupted (spec/FORMAT.md §2.3).
   if (header && header.inactiveSlot.kind !== "empty") {
     say(`warning: ${input}: ${leftoverMessage(header)}`);

@@ -4,6 +4,7 @@
  */
 import type { OptionValues } from "commander";
 import { sealModelDir } from "../../integrations/model-dir/index.js";
+import { loadSigningKey } from "../../integrations/provenance/dsse.js";
 import { recipientsFor } from "../keys-context.js";
 import { parsePairs, parseSize, printJson } from "../options.js";
 import { say } from "../output.js";
@@ -15,11 +16,15 @@ export async function sealDir(dir: string, o: OptionValues): Promise<void> {
     chunkSize: parseSize(o.chunkSize),
     context: parsePairs(o.context, "--context"),
     labels: parsePairs(o.label, "--label"),
+    ...(o.sign && { signWith: loadSigningKey(o.sign) }),
   };
   const bar = progressBar("sealing");
   const result = await sealModelDir(dir, o.output, { ...opts, onProgress: bar.update }).finally(
     () => bar.done(),
   );
   if (o.json) printJson({ output: o.output, ...result });
-  else say(`sealed ${result.files.length} files of ${dir} -> ${o.output} (model ${result.model})`);
+  else
+    say(
+      `sealed ${result.files.length} files of ${dir} -> ${o.output} (model ${result.model}${o.sign ? ", signed" : ""})`,
+    );
 }

@@ -38,6 +38,9 @@ export async function seal(input: string, flags: OptionValues, cmd: Command): Pr
     if (streaming)
       fail("E_USAGE", "--register needs an input file and an output file (not - or a pipe)");
   }
+  const signed = o.sign
+    ? await (await import("./seal-sign.js")).startSigning(o.sign, input, output, streaming)
+    : undefined;
   // The plaintext digest, computed before sealing (the sealing pass does not expose one).
   const digest = o.register ? await sha256File(input) : null;
   const stanzas: WrittenStanza[] = [];
@@ -59,6 +62,7 @@ export async function seal(input: string, flags: OptionValues, cmd: Command): Pr
       bar.done(),
     );
   }
+  await signed?.();
   // Registered only now that the sealed file is committed (renamed into place).
   const artifacts = digest
     ? await register(cmd, digest, stanzas, resolve(output), parsePairs(o.label, "--label"))

@@ -23,6 +23,7 @@ interface Verdict {
 }
 
 export async function verify(files: string[], o: OptionValues): Promise<void> {
+  if (o.requireSigner) return (await import("./verify-signed.js")).verifySigned(files, o);
   const results: Verdict[] = [];
   let failure: TensorSealError | null = null;
   for (const [i, file] of files.entries()) {

@@ -45,11 +45,15 @@ export function registerExec(program: Command): void {
         "with --seal-outputs: recipient, as for seal: tseal1..., kek:NAME, pkcs11:..., aws-kms:..., service:NAME (repeatable)",
         collect,
       )
-      .option("-f, --force", "with --seal-outputs: replace DIR if it holds earlier sealed outputs"),
+      .option("-f, --force", "with --seal-outputs: replace DIR if it holds earlier sealed outputs")
+      .option(
+        "--require-signer <pubkey>",
+        "refuse any model that is not a sealed directory signed by this ECDSA public key (PEM; seal-dir --sign)",
+      ),
   )
     .addHelpText(
       "after",
-      "\nThe command gets TENSORSEAL_MODEL (first --model) and TENSORSEAL_MODEL_<NAME>, and only an\nallow-listed environment (PATH, HOME, locale, CUDA_*, HF_*, PYTHON*, ...; docs/INTEGRATIONS.md);\nvariables that unlock keys are never passed. Its exit code is passed through (128+N when\nsignal N killed it; 127: command not found, 126: not executable). If tensorseal is killed,\nthe command's process group is killed and the plaintext wiped.\n\n--seal-outputs DIR: the command writes into TENSORSEAL_OUTPUT_DIR (RAM); when it exits (also\nafter a signal) its regular files are sealed (-r/-k; default: the keystore's default key) into\nDIR, a sealed directory that open-dir opens, and wiped; links and special files are refused.\nIf tensorseal is SIGKILLed the outputs are lost, never left in plaintext.\n\nExamples:\n  tensorseal exec -m llama.gguf.tseal -- llama-server -m {model}\n  tensorseal exec -m Llama-3-8B.sealed:llm --env HF_TOKEN -- vllm serve {llm}\n  tensorseal exec -m w.safetensors.tseal -- python infer.py --weights {model}\n  tensorseal exec -m base.sealed:base --seal-outputs run1.sealed -r tseal1... -- python train.py --base {base}\n  tensorseal open-dir run1.sealed -o run1",
+      "\nThe command gets TENSORSEAL_MODEL (first --model) and TENSORSEAL_MODEL_<NAME>, and only an\nallow-listed environment (PATH, HOME, locale, CUDA_*, HF_*, PYTHON*, ...; docs/INTEGRATIONS.md);\nvariables that unlock keys are never passed. Its exit code is passed through (128+N when\nsignal N killed it; 127: command not found, 126: not executable). If tensorseal is killed,\nthe command's process group is killed and the plaintext wiped.\n\n--seal-outputs DIR: the command writes into TENSORSEAL_OUTPUT_DIR (RAM); when it exits (also\nafter a signal) its regular files are sealed (-r/-k; default: the keystore's default key) into\nDIR, a sealed directory that open-dir opens, and wiped; links and special files are refused.\nIf tensorseal is SIGKILLed the outputs are lost, never left in plaintext.\n\nExamples:\n  tensorseal exec -m llama.gguf.tseal -- llama-server -m {model}\n  tensorseal exec -m Llama-3-8B.sealed:llm --env HF_TOKEN -- vllm serve {llm}\n  tensorseal exec -m w.safetensors.tseal -- python infer.py --weights {model}\n  tensorseal exec -m base.sealed:base --seal-outputs run1.sealed -r tseal1... -- python train.py --base {base}\n  tensorseal open-dir run1.sealed -o run1\n  tensorseal exec -m Llama-3-8B.sealed:llm --require-signer producer.pub -- vllm serve {llm}",
     )
     .action(async (command: string[], o: OptionValues) =>
       (await import("../actions/exec.js")).exec(command, o),

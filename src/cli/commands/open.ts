@@ -18,11 +18,15 @@ export function registerOpen(program: Command): void {
         collect,
       )
       .option("-f, --force", "overwrite an existing output")
+      .option(
+        "--require-signer <pubkey>",
+        "refuse the file unless IN.sig (seal --sign) is this ECDSA public key's (PEM) signature of it",
+      )
       .option("--json", "print a JSON result"),
   )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal open model.safetensors.tseal --expect-context tenant=acme   # -> model.safetensors\n  tensorseal open ckpt.tseal -i partner.id -o - | sha256sum\n  tensorseal open ckpt.pt.tseal -o restored.pt -i aws-kms:alias/models   # allow this KMS key for this run",
+      "\nExamples:\n  tensorseal open model.safetensors.tseal --expect-context tenant=acme   # -> model.safetensors\n  tensorseal open ckpt.tseal -i partner.id -o - | sha256sum\n  tensorseal open ckpt.pt.tseal -o restored.pt -i aws-kms:alias/models   # allow this KMS key for this run\n  tensorseal open model.safetensors.tseal --require-signer producer.pub",
     )
     .action(async (input: string, o: OptionValues) =>
       (await import("../actions/open.js")).open(input, o),

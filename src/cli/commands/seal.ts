@@ -31,6 +31,10 @@ export function registerSeal(program: Command): void {
     )
     .option("--chunk-size <size>", "payload chunk size, a power of two from 16KiB to 16MiB", "1MiB")
     .option("-f, --force", "overwrite an existing output")
+    .option(
+      "--sign <keyfile>",
+      "sign the plaintext and the sealed file (OUT.sig, OpenSSF model-signing format) with this ECDSA P-256 private key (PEM)",
+    )
     .option("--json", "print a JSON result")
     .option(
       "--register",
@@ -38,7 +42,7 @@ export function registerSeal(program: Command): void {
     )
     .addHelpText(
       "after",
-      "\nWithout -k, -r or a passphrase, the file is sealed to kek:default (or a .tensorseal.yaml rule).\n\nExamples:\n  tensorseal seal model.safetensors -c tenant=acme -l stage=prod   # -> model.safetensors.tseal\n  tensorseal seal ckpt.pt -r tseal1... -r kek:default              # a partner's public key and yours\n  tensorseal seal ckpt.pt -r aws-kms:alias/models -r pkcs11:backup-hsm/models\n  tensorseal seal ckpt.pt --passphrase-file pass.txt -o ckpt.pw.tseal\n  tensorseal --server https://kms:8443 seal model.safetensors -r service:models --register\n  cat weights.bin | tensorseal seal - -o weights.tseal",
+      "\nWithout -k, -r or a passphrase, the file is sealed to kek:default (or a .tensorseal.yaml rule).\n\nExamples:\n  tensorseal seal model.safetensors -c tenant=acme -l stage=prod   # -> model.safetensors.tseal\n  tensorseal seal ckpt.pt -r tseal1... -r kek:default              # a partner's public key and yours\n  tensorseal seal ckpt.pt -r aws-kms:alias/models -r pkcs11:backup-hsm/models\n  tensorseal seal ckpt.pt --passphrase-file pass.txt -o ckpt.pw.tseal\n  tensorseal --server https://kms:8443 seal model.safetensors -r service:models --register\n  cat weights.bin | tensorseal seal - -o weights.tseal\n  tensorseal seal model.safetensors --sign producer.pem   # also model.safetensors.tseal.sig",
     )
     .action(async (input: string, flags: OptionValues, cmd: Command) =>
       (await import("../actions/seal.js")).seal(input, flags, cmd),

@@ -4,12 +4,15 @@
  * against the manifest's size and SHA-256. Any missing, extra, renamed or swapped file fails
  * the whole open, naming the file, and OUT never appears partially.
  */
+import type { KeyObject } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { openFile, SealedFile } from "../../engine/index.js";
 import { fail, isTensorSealError } from "../../format/errors.js";
 import type { Identity } from "../../format/stanza.js";
+import { checkSignedManifest, verifySealedDir } from "../provenance/model-dir.js";
+import { SIGNATURE_NAME } from "../provenance/statement.js";
 import { withAtomicDir } from "./atomic-dir.js";
 import {
   contextFor,
@@ -28,6 +31,8 @@ export interface OpenDirOptions {
   readonly workers?: number;
   /** Plaintext bytes done of the whole model (the manifest's sizes), and the file at hand. */
   readonly onProgress?: DirProgress;
+  /** Refuse the model unless its model.sig is by this key and covers every file (provenance/). */
+  readonly requireSigner?: KeyObject;
 }
 
 export function manifestPath(sealedDir: string): string {
@@ -65,7 +70,9 @@ export async function openModelDir(
   output: string,
   opts: OpenDirOptions,
 ): Promise<Manifest> {
+  const binding = opts.requireSigner && (await verifySealedDir(sealedDir, opts.requireSigner));
   const manifest = await readManifest(sealedDir, opts.identities);
+  if (binding) checkSignedManifest(manifest, binding);
   await checkListing(sealedDir, manifest);
   const total = manifest.files.reduce((n, f) => n + f.size, 0);
   const progress = dirProgress(opts.onProgress, total);
@@ -82,7 +89,9 @@ export async function openModelDir(
 async function checkListing(sealedDir: string, m: Manifest): Promise<void> {
   const expected = new Set(m.files.map((f) => f.path + SEALED_SUFFIX));
   expected.add(MANIFEST_NAME + SEALED_SUFFIX);
+  expected.add(SIGNATURE_NAME); // checked by verifySealedDir when a signer is required
   const present = new Set(await listFiles(sealedDir));
+  present.add(SIGNATURE_NAME);
   for (const p of present) {
     if (!expected.has(p)) {
       fail("E_DECRYPT", `${join(sealedDir, p)} is not in the sealed manifest (added or renamed)`);

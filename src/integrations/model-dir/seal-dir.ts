@@ -3,13 +3,14 @@
  * encryption context to its relative path and to a random model id, plus a sealed manifest of
  * paths, sizes and plaintext SHA-256 digests. OUT appears atomically.
  */
-import { randomBytes } from "node:crypto";
+import { type KeyObject, randomBytes } from "node:crypto";
 import { mkdir, stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { type SealOptions, sealFile, sealStream, withOutputStream } from "../../engine/index.js";
 import { fail } from "../../format/errors.js";
 import { detectContentType } from "../content-type.js";
+import { signSealedDir } from "../provenance/model-dir.js";
 import { withAtomicDir } from "./atomic-dir.js";
 import {
   contextFor,
@@ -27,6 +28,8 @@ export type SealDirOptions = Omit<
 > & {
   /** Plaintext bytes done of the whole directory, and the file being sealed. */
   readonly onProgress?: DirProgress;
+  /** Sign the result (OUT/model.sig, provenance/) with this ECDSA private key. */
+  readonly signWith?: KeyObject;
 };
 
 export interface SealDirResult {
@@ -44,7 +47,7 @@ export async function sealModelDir(
     fail("E_USAGE", `${input} already has a ${MANIFEST_NAME}: it is reserved for the manifest`);
   }
   const model = randomBytes(16).toString("hex");
-  const { onProgress, ...sealOpts } = opts;
+  const { onProgress, signWith, ...sealOpts } = opts;
   let total = 0;
   if (onProgress) for (const path of paths) total += (await stat(join(input, path))).size;
   const progress = dirProgress(onProgress, total);
@@ -69,6 +72,7 @@ export async function sealModelDir(
       contentType: MANIFEST_CONTENT_TYPE,
       context: { ...opts.context, ...contextFor(model, MANIFEST_NAME) },
     });
+    if (signWith) await signSealedDir(tmp, basename(resolve(input)), model, files, signWith);
     return { model, files };
   });
 }
@@ -79,7 +83,7 @@ async function sealOne(
   dst: string,
   path: string,
   model: string,
-  opts: Omit<SealDirOptions, "onProgress">,
+  opts: Omit<SealDirOptions, "onProgress" | "signWith">,
   progress: FileProgress,
 ): Promise<ManifestEntry> {
   const before = await stat(src);

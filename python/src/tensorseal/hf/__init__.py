@@ -7,12 +7,16 @@
   state dict (needs ``tensorseal[torch]``).
 - :func:`from_pretrained`: a transformers model built from it (needs ``transformers`` >= 5).
 
+- :func:`verify_sealed_dir`: a signed model (``seal-dir --sign``) checked against its producer's
+  public key without decrypting; ``require_signer=`` on the loaders does it first.
+
 Nothing here writes plaintext to disk. See python/README.md, "Sealed model directories".
 """
 
 from .manifest import MANIFEST_NAME, Manifest, ManifestEntry, parse_manifest
 from .model_dir import ModelDir, is_sealed_model_dir, open_model_dir, read_manifest
 from .pretrained import from_pretrained
+from .provenance import verify_sealed_dir
 from .state_dict import load_state_dict
 
 __all__ = [
@@ -26,4 +30,5 @@ __all__ = [
     "open_model_dir",
     "parse_manifest",
     "read_manifest",
+    "verify_sealed_dir",
 ]

@@ -23,6 +23,7 @@ from ..format.stanza import Identity
 from ..reader import SealedFile, naming
 from ..safetensors import SealedSafetensors, _as_list, _load_np, safe_open
 from .location import Location
+from .provenance import SIGNATURE_NAME, SignerKey, check_signed_manifest, verify_sealed_dir
 from .manifest import (
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
@@ -195,6 +196,7 @@ def open_model_dir(
     identities: Identity | Sequence[Identity],
     threads: int | None = None,
     source_options: dict[str, Any] | None = None,
+    require_signer: SignerKey | None = None,
 ) -> ModelDir:
     """Opens a sealed model directory (``tensorseal seal-dir`` output) for reading in memory.
 
@@ -210,6 +212,12 @@ def open_model_dir(
 
     Every error names the file (``e.file``). Each file's SHA-256 is checked when it is read.
 
+    With ``require_signer`` (the producer's ECDSA public key: a PEM path or bytes), the
+    directory's ``model.sig`` (``tensorseal seal-dir --sign``) must be that key's signature and
+    bind exactly the files present, by their sealed digests, before anything is decrypted, and
+    the decrypted manifest must be the signed one: an unsigned model, another signer, or a file
+    replaced, added or removed is ``E_SIGNATURE`` (:mod:`tensorseal.hf.provenance`).
+
     Args:
         path: the sealed directory, or its URL in object storage (``s3://bucket/prefix/``,
             ``https://host/prefix/``, any fsspec URL): files are then read with ranged
@@ -218,6 +226,8 @@ def open_model_dir(
         threads: decryption threads for large files (see :class:`~tensorseal.reader.SealedFile`).
         source_options: for remote files (``client``, ``endpoint_url``, ``headers``...): see
             :func:`tensorseal.remote.open_source`.
+        require_signer: refuse the model unless signed by this public key (see above); a local
+            directory only for now (a URL with a signer is refused, never loaded unchecked).
 
     Returns:
         A :class:`ModelDir`, to close (or use in ``with``).
@@ -229,7 +239,17 @@ def open_model_dir(
     """
     loc = Location(path, source_options)
     ids = _as_list(identities)
+    binding = None
+    if require_signer is not None:
+        if loc.remote:
+            raise error(
+                "E_USAGE",
+                "require_signer needs a local directory: signed models cannot yet be checked from object storage",
+            )
+        binding = verify_sealed_dir(loc.root, require_signer)
     manifest = read_manifest(loc, ids)
+    if binding is not None:
+        check_signed_manifest(manifest, binding)
     _check_listing(loc, manifest)
     files: dict[str, SealedFile] = {}
     try:
@@ -244,9 +264,11 @@ def open_model_dir(
 
 def _check_listing(loc: Location, m: Manifest) -> None:
     expected = {f.path + SEALED_SUFFIX for f in m.files} | {MANIFEST_NAME + SEALED_SUFFIX}
-    present = loc.list()
-    if present is None:  # plain HTTP cannot list: a missing file fails when it is opened
+    listed = loc.list()
+    if listed is None:  # plain HTTP cannot list: a missing file fails when it is opened
         return
+    # model.sig is checked by verify_sealed_dir when a signer is required, ignored otherwise.
+    present = [p for p in listed if p != SIGNATURE_NAME]
     for p in present:
         if p not in expected:
             raise error("E_DECRYPT", "not in the sealed manifest (added or renamed)").naming(loc.shown(p))

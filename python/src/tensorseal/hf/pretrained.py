@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import error, fail
 from ..format.stanza import Identity
 from .model_dir import ModelDir, open_model_dir
+from .provenance import SignerKey
 from .state_dict import load_model_state_dict
 
 CONFIG_NAME = "config.json"
@@ -55,6 +56,7 @@ def from_pretrained(
     dtype: Any = None,
     threads: int | None = None,
     source_options: dict[str, Any] | None = None,
+    require_signer: SignerKey | None = None,
     **kwargs: Any,
 ) -> Any:
     """``model_class.from_pretrained`` for a sealed model directory (transformers >= 5).
@@ -70,6 +72,8 @@ def from_pretrained(
         threads: decryption threads per shard.
         source_options: for a directory URL (``s3://bucket/prefix/``...): see
             :func:`tensorseal.remote.open_source`.
+        require_signer: refuse the model unless its ``model.sig`` is this ECDSA public key's
+            (PEM path or bytes) and covers every file (see :func:`open_model_dir`).
         **kwargs: passed to transformers' ``from_pretrained`` (``attn_implementation``...);
             ``offload_folder``, ``trust_remote_code``, ``config``, ``state_dict``,
             ``gguf_file`` and ``cache_dir``, and a ``device_map`` with ``"disk"``, are refused
@@ -90,7 +94,13 @@ def from_pretrained(
     device_map = kwargs.pop("device_map", device)
     if isinstance(device_map, dict) and "disk" in {str(v) for v in device_map.values()}:
         fail("E_USAGE", "device_map puts weights on disk: a sealed model's plaintext never goes to disk")
-    with open_model_dir(path, identities=identities, threads=threads, source_options=source_options) as md:
+    with open_model_dir(
+        path,
+        identities=identities,
+        threads=threads,
+        source_options=source_options,
+        require_signer=require_signer,
+    ) as md:
         config = config_from(md, model_class)
         if GENERATION_CONFIG_NAME in md and "generation_config" not in kwargs:
             from transformers import GenerationConfig

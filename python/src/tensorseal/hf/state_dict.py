@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import error, fail
 from ..format.stanza import Identity
 from .model_dir import ModelDir, open_model_dir
+from .provenance import SignerKey
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
@@ -80,6 +81,7 @@ def load_state_dict(
     dtype: Any = None,
     threads: int | None = None,
     source_options: dict[str, Any] | None = None,
+    require_signer: SignerKey | None = None,
 ) -> dict[str, Any]:
     """Opens a sealed model directory and returns all its weights as torch tensors.
 
@@ -92,6 +94,8 @@ def load_state_dict(
         threads: decryption threads per shard.
         source_options: for a directory URL (``s3://bucket/prefix/``...): see
             :func:`tensorseal.remote.open_source`.
+        require_signer: refuse the model unless its ``model.sig`` is this ECDSA public key's
+            (PEM path or bytes) and covers every file (see :func:`open_model_dir`).
 
     Returns:
         tensor name -> tensor, every shard verified (see :func:`open_model_dir`).
@@ -99,5 +103,11 @@ def load_state_dict(
     Example:
         >>> state = load_state_dict("gpt2.sealed", identities=ids, dtype=torch.bfloat16)  # doctest: +SKIP
     """
-    with open_model_dir(path, identities=identities, threads=threads, source_options=source_options) as md:
+    with open_model_dir(
+        path,
+        identities=identities,
+        threads=threads,
+        source_options=source_options,
+        require_signer=require_signer,
+    ) as md:
         return load_model_state_dict(md, device=device, dtype=dtype)

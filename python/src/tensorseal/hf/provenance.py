@@ -1,0 +1,314 @@
+"""Signed provenance of sealed model directories (``tensorseal seal-dir --sign``), checked in
+process: the Python side of src/integrations/provenance (see docs/PROVENANCE.md).
+
+``model.sig`` in the sealed directory is an OpenSSF model-signing bundle (Sigstore bundle v0.3,
+DSSE envelope, in-toto statement with the ``https://model_signing/signature/v1.0`` predicate)
+signed with an ECDSA key. Its ``predicate.tensorseal`` field binds the model id, every file's
+plaintext size and SHA-256 and every sealed file's *sealed digest*: SHA-256 over its prefix,
+descriptor, payload salt and key commitment, which ``rewrap`` never changes.
+
+:func:`verify_sealed_dir` checks, with no decryption key and before anything is decrypted:
+the signature against the required signer's public key, that the directory holds exactly the
+signed files, and each sealed digest. :func:`check_signed_manifest` then ties the decrypted
+manifest to the signature. Every failure is ``E_SIGNATURE``. Crypto: pyca/cryptography only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Union
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ..errors import fail
+from ..reader import read_header
+from .listing import list_files
+from .manifest import MANIFEST_NAME, SEALED_SUFFIX, Manifest, _utf16
+
+SIGNATURE_NAME = "model.sig"
+BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://model_signing/signature/v1.0"
+IGNORE_PATHS = (".github", ".gitattributes", ".gitignore", ".git", SIGNATURE_NAME)
+_MAX_SIGNATURE_BYTES = 64 << 20
+_PAYLOAD_IDENTITY = 56  # salt (24) + commitment (32)
+_HASHES = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+SignerKey = Union[str, os.PathLike, bytes, ec.EllipticCurvePublicKey]
+
+
+@dataclass(frozen=True)
+class SignedFile:
+    path: str
+    size: int
+    sha256: str
+    sealed: str
+
+
+@dataclass(frozen=True)
+class Binding:
+    model: str
+    manifest: str
+    files: tuple[SignedFile, ...]
+
+
+@dataclass(frozen=True)
+class FileBinding:
+    """One sealed file (``tensorseal seal --sign``): its signature is ``FILE.sig``."""
+
+    size: int
+    sha256: str
+    sealed: str
+
+
+def load_signer(key: SignerKey) -> ec.EllipticCurvePublicKey:
+    """The required signer: a PEM public key (path or bytes) or a loaded EC public key.
+
+    A private key is refused: verifying needs only the public one.
+    """
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        pub = key
+    else:
+        pem = bytes(key) if isinstance(key, (bytes, bytearray, memoryview)) else _read(os.fspath(key))
+        if b"PRIVATE KEY" in pem:
+            fail("E_KEY", "require_signer: give the signer's PUBLIC key (openssl ec -in KEY -pubout), not the private key")
+        try:
+            loaded = serialization.load_pem_public_key(pem)
+        except ValueError:
+            fail("E_KEY", "require_signer: not a PEM public key")
+        if not isinstance(loaded, ec.EllipticCurvePublicKey):
+            fail("E_KEY", "require_signer: not an ECDSA public key")
+        pub = loaded
+    _hash_for(pub)
+    return pub
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(1 << 20)
+    except OSError as e:
+        fail("E_IO", f"require_signer: cannot read the public key file: {e.strerror}")
+
+
+def _hash_for(pub: ec.EllipticCurvePublicKey) -> hashes.HashAlgorithm:
+    h = _HASHES.get(pub.curve.name)
+    if h is None:
+        fail("E_KEY", "require_signer: not an ECDSA P-256, P-384 or P-521 key")
+    return h()
+
+
+def key_hint(pub: ec.EllipticCurvePublicKey) -> str:
+    """SHA-256 (hex) of the key's SubjectPublicKeyInfo PEM, as model-signing records it."""
+    pem = pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(pem).hexdigest()
+
+
+def pae(payload: bytes) -> bytes:
+    """DSSE v1 pre-authentication encoding of an in-toto payload."""
+    t = IN_TOTO_PAYLOAD_TYPE.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
+
+
+def verify_bundle(doc: Any, pub: ec.EllipticCurvePublicKey) -> bytes:
+    """Checks a model-signing bundle against ``pub``; returns the signed payload bytes."""
+    if not isinstance(doc, dict) or doc.get("mediaType") != BUNDLE_MEDIA_TYPE:
+        fail("E_SIGNATURE", f"signature is not a {BUNDLE_MEDIA_TYPE} bundle")
+    env = doc.get("dsseEnvelope")
+    if not isinstance(env, dict) or env.get("payloadType") != IN_TOTO_PAYLOAD_TYPE:
+        fail("E_SIGNATURE", "signature bundle holds no in-toto DSSE envelope")
+    sigs = env.get("signatures")
+    if not isinstance(sigs, list) or len(sigs) != 1 or not isinstance(sigs[0], dict):
+        fail("E_SIGNATURE", "signature bundle must hold exactly one signature")
+    material = doc.get("verificationMaterial")
+    hint = material.get("publicKey", {}).get("hint") if isinstance(material, dict) else None
+    if isinstance(hint, str) and hint and hint != key_hint(pub):
+        fail("E_SIGNATURE", "the model was signed by another key than require_signer names")
+    try:
+        payload = base64.b64decode(env.get("payload"), validate=True)
+        sig = base64.b64decode(sigs[0].get("sig"), validate=True)
+    except (TypeError, ValueError, binascii.Error):
+        fail("E_SIGNATURE", "signature bundle: payload or signature is not base64 text")
+    try:
+        pub.verify(sig, pae(payload), ec.ECDSA(_hash_for(pub)))
+    except InvalidSignature:
+        fail("E_SIGNATURE", "the signature does not verify with the require_signer key (modified, or signed by another key)")
+    return payload
+
+
+def _ignored(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in IGNORE_PATHS)
+
+
+def _resources(b: Binding | FileBinding) -> list[dict[str, str]]:
+    if isinstance(b, FileBinding):  # model-signing names a single-file model's resource "."
+        return [{"name": ".", "digest": b.sha256, "algorithm": "sha256"}]
+    kept = sorted((f for f in b.files if not _ignored(f.path)), key=lambda f: f.path.split("/"))
+    return [{"name": f.path, "digest": f.sha256, "algorithm": "sha256"} for f in kept]
+
+
+def parse_statement(payload: bytes) -> Binding | FileBinding:
+    """The TensorSeal binding of a verified statement, checked against its resources."""
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        fail("E_SIGNATURE", "signed payload is not JSON")
+    if not isinstance(doc, dict) or doc.get("_type") != STATEMENT_TYPE or doc.get("predicateType") != PREDICATE_TYPE:
+        fail("E_SIGNATURE", f"signed payload is not a {PREDICATE_TYPE} in-toto statement")
+    pred = doc.get("predicate")
+    binding = _parse_binding(pred.get("tensorseal") if isinstance(pred, dict) else None)
+    resources = _resources(binding)
+    signed = pred.get("resources")
+    if not isinstance(signed, list) or [
+        {k: r.get(k) for k in ("name", "digest", "algorithm")} if isinstance(r, dict) else None for r in signed
+    ] != resources:
+        fail("E_SIGNATURE", "signed resources and TensorSeal binding disagree")
+    root = hashlib.sha256(b"".join(bytes.fromhex(r["digest"]) for r in resources)).hexdigest()
+    subject = doc.get("subject")
+    ok = isinstance(subject, list) and len(subject) == 1 and isinstance(subject[0], dict)
+    if not ok or (subject[0].get("digest") or {}).get("sha256") != root:
+        fail("E_SIGNATURE", "signed statement's root digest does not match its resources")
+    return binding
+
+
+def _hex(s: Any, pattern: re.Pattern[str]) -> bool:
+    return isinstance(s, str) and pattern.fullmatch(s) is not None
+
+
+def _parse_binding(b: Any) -> Binding | FileBinding:
+    if not isinstance(b, dict):
+        fail("E_SIGNATURE", "the signature does not bind sealed files (made by another tool?)")
+    if "file" in b:
+        f = b["file"]
+        ok = (
+            b.get("version") == 1
+            and isinstance(f, dict)
+            and type(f.get("size")) is int
+            and 0 <= f["size"] <= 2**53 - 1
+            and _hex(f.get("sha256"), _HEX64)
+            and _hex(f.get("sealed"), _HEX64)
+        )
+        if not ok:
+            fail("E_SIGNATURE", "signed TensorSeal file binding is malformed")
+        return FileBinding(f["size"], f["sha256"], f["sealed"])
+    hex_ = _hex
+
+    files_doc = b.get("files")
+    if b.get("version") != 1 or not hex_(b.get("model"), _HEX32) or not hex_(b.get("manifest"), _HEX64):
+        fail("E_SIGNATURE", "signed TensorSeal binding is malformed")
+    if not isinstance(files_doc, list):
+        fail("E_SIGNATURE", "signed TensorSeal binding is malformed")
+    files: list[SignedFile] = []
+    prev = b""
+    for f in files_doc:
+        ok = (
+            isinstance(f, dict)
+            and isinstance(f.get("path"), str)
+            and _utf16(f["path"]) > prev
+            and type(f.get("size")) is int
+            and 0 <= f["size"] <= 2**53 - 1
+            and hex_(f.get("sha256"), _HEX64)
+            and hex_(f.get("sealed"), _HEX64)
+        )
+        if not ok:
+            fail("E_SIGNATURE", "signed TensorSeal binding: bad or unsorted file entry")
+        prev = _utf16(f["path"])
+        files.append(SignedFile(f["path"], f["size"], f["sha256"], f["sealed"]))
+    return Binding(b["model"], b["manifest"], tuple(files))
+
+
+def _read_bundle(sig_path: str, unsigned: str) -> Any:
+    try:
+        size = os.path.getsize(sig_path)
+    except OSError:
+        fail("E_SIGNATURE", unsigned)
+    if size > _MAX_SIGNATURE_BYTES:
+        fail("E_SIGNATURE", f"{sig_path} is over 64 MiB")
+    try:
+        with open(sig_path, "rb") as f:
+            return json.loads(f.read())
+    except ValueError:
+        fail("E_SIGNATURE", f"{sig_path} is not a JSON signature bundle")
+
+
+def verify_sealed_file(path: str | os.PathLike[str], signer: SignerKey) -> FileBinding:
+    """Checks ``FILE.sig`` (``tensorseal seal --sign``) against ``signer`` and the sealed digest of
+    ``path``, without a key. The plaintext is checked by :func:`plaintext_check` when read."""
+    pub = load_signer(signer)
+    sealed = os.fspath(path)
+    sig_path = sealed + ".sig"
+    doc = _read_bundle(sig_path, f"{sealed} is unsigned (no {sig_path}): a signer is required")
+    binding = parse_statement(verify_bundle(doc, pub))
+    if not isinstance(binding, FileBinding):
+        fail("E_SIGNATURE", f"{sig_path} signs a model directory, not one file")
+    if sealed_digest(sealed) != binding.sealed:
+        fail("E_SIGNATURE", f"{sealed} is not the signed file (replaced or re-sealed)")
+    return binding
+
+
+def plaintext_check(binding: FileBinding, header: bytes) -> Any:
+    """A loader ``check`` (see tensorseal.safetensors._load_np): the safetensors header bytes and
+    the decrypted data section must hash to the signed plaintext."""
+
+    def check(data: memoryview) -> None:
+        h = hashlib.sha256(header)
+        h.update(data)
+        if len(header) + len(data) != binding.size or h.hexdigest() != binding.sha256:
+            fail("E_SIGNATURE", "the plaintext is not the signed one")
+
+    return check
+
+
+def sealed_digest(path: str) -> str:
+    """SHA-256 over a sealed file's prefix, descriptor, payload salt and commitment (no key)."""
+    with open(path, "rb") as f:
+        h = read_header(f)
+        f.seek(h.header_length)
+        ident = f.read(_PAYLOAD_IDENTITY)
+    if len(ident) != _PAYLOAD_IDENTITY:
+        fail("E_TRUNCATED", f"{path}: file ends before its payload salt and commitment")
+    return hashlib.sha256(h.prefix_bytes + h.descriptor_bytes + ident).hexdigest()
+
+
+def verify_sealed_dir(root: str, signer: SignerKey) -> Binding:
+    """Checks ``root``'s ``model.sig`` against ``signer`` without decrypting (see module doc)."""
+    pub = load_signer(signer)
+    root = os.fspath(root)
+    sig_path = os.path.join(root, SIGNATURE_NAME)
+    doc = _read_bundle(sig_path, f"{root} is unsigned (no {SIGNATURE_NAME}): a signer is required")
+    binding = parse_statement(verify_bundle(doc, pub))
+    if not isinstance(binding, Binding):
+        fail("E_SIGNATURE", f"{sig_path} signs a single file, not this directory")
+    expected = {f.path + SEALED_SUFFIX: f.sealed for f in binding.files}
+    expected[MANIFEST_NAME + SEALED_SUFFIX] = binding.manifest
+    present = [p for p in list_files(root) if p != SIGNATURE_NAME]
+    for p in present:
+        if p not in expected:
+            fail("E_SIGNATURE", f"{os.path.join(root, p)} is not in the signed model (added or renamed)")
+    have = set(present)
+    for p, digest in expected.items():
+        full = os.path.join(root, p)
+        if p not in have:
+            fail("E_SIGNATURE", f"{full} is signed but missing")
+        if sealed_digest(full) != digest:
+            fail("E_SIGNATURE", f"{full} is not the signed file (replaced, swapped or re-sealed)")
+    return binding
+
+
+def check_signed_manifest(m: Manifest, binding: Binding) -> None:
+    """The decrypted manifest must list exactly the signed files, model id, sizes and digests."""
+    mine = [(f.path, f.size, f.sha256) for f in m.files]
+    signed = [(f.path, f.size, f.sha256) for f in binding.files]
+    if m.model != binding.model or mine != signed:
+        fail("E_SIGNATURE", "the sealed manifest does not match the signed one")
