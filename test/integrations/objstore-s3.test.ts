@@ -22,7 +22,9 @@ import {
 } from "@aws-sdk/client-s3";
 import { closeWorkers, openSource } from "../../src/engine/index.js";
 import { isTensorSealError } from "../../src/format/errors.js";
-import { openObjectSource, s3Client, sealToS3 } from "../../src/integrations/objstore/index.js";
+import { openObjectSource } from "../../src/integrations/objstore/index.js";
+import { s3Client } from "../../src/integrations/objstore/s3-client.js";
+import { sealToS3 } from "../../src/integrations/objstore/s3-upload.js";
 import { openSealedSafetensors } from "../../src/integrations/safetensors/index.js";
 import { parseIdentityFile, parseRecipient } from "../../src/keys/recipients.js";
 import { generateX25519Identity } from "../../src/keys/x25519.js";
