@@ -59,8 +59,12 @@ export abstract class RangedSource implements RandomSource {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0)
       fail("E_USAGE", `range (${offset}, ${length}) must be whole numbers >= 0`);
     if (offset + length > this.size) fail("E_TRUNCATED", "object ended early while reading");
-    const out = Buffer.allocUnsafe(length);
     const head = this.probe.head;
+    // One request's worth past the probe: its answer is the result (no second copy).
+    if (offset >= head.length && length <= this.partBytes && length > 0) {
+      return this.limited(() => this.fetch(offset, length));
+    }
+    const out = Buffer.allocUnsafe(length);
     let done = 0;
     if (offset < head.length)
       done = head.copy(out, 0, offset, Math.min(head.length, offset + length));
