@@ -4,8 +4,10 @@
  * IfMatch on that ETag (S3 answers 412 if the object was replaced), and the answer's
  * Content-Range and ETag are checked again before its bytes are used.
  */
+
+import { setTimeout as sleep } from "node:timers/promises";
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from "@aws-sdk/client-s3";
-import { fail } from "../../format/errors.js";
+import { fail, isTensorSealError } from "../../format/errors.js";
 import {
   changedError,
   checkContentRange,
@@ -51,7 +53,22 @@ class S3Source extends RangedSource {
     super(name, probe, opts);
   }
 
+  /**
+   * The SDK retries a request until its answer's headers arrive; a body cut off after that
+   * (a dropped connection) is retried here, twice.
+   */
   protected async fetch(start: number, length: number): Promise<Buffer> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.fetchOnce(start, length);
+      } catch (e) {
+        if (isTensorSealError(e) || attempt >= 3) throw s3Error(e, this.name, "GetObject");
+        await sleep(100 * 2 ** attempt);
+      }
+    }
+  }
+
+  private async fetchOnce(start: number, length: number): Promise<Buffer> {
     const range = `bytes=${start}-${start + length - 1}`;
     const etag = this.probe.etag ?? undefined;
     const r = await get(this.client, this.name, this.bucket, this.key, range, etag);
