@@ -17,7 +17,9 @@ import { type ChunkKeys, openChunk, TAG_SIZE, wipeChunkKeys } from "../format/ch
 import { namingFile } from "../format/errors.js";
 import { PayloadGeometry } from "../format/geometry.js";
 import { withAtomicOutput } from "./atomic.js";
+import { authFailed } from "./batch.js";
 import { writeAll } from "./fsutil.js";
+import { nativeGcm } from "./native-gcm.js";
 import type { OpenOptions, OpenResult, VerifyOptions } from "./options.js";
 import { outputKind, withOutputStream } from "./output.js";
 import { Progress } from "./progress.js";
@@ -145,7 +147,11 @@ async function pump(
   }
 }
 
-/** Every chunk of the batch authenticated before any of it is returned. */
+/**
+ * Every chunk of the batch authenticated before any of it is returned: with the native addon
+ * (the same OpenSSL AES-256-GCM, one call per batch into one buffer, as range-job.ts uses),
+ * else format/chunked.ts's openChunk chunk by chunk.
+ */
 function openBatch(
   keys: ChunkKeys,
   g: PayloadGeometry,
@@ -153,6 +159,28 @@ function openBatch(
   total: number,
   sealed: Buffer,
 ): Buffer[] {
+  const count = Math.ceil(sealed.length / g.sealedChunkSize);
+  if (nativeGcm && count > 0) {
+    const ptLen = sealed.length - count * TAG_SIZE;
+    const plain = Buffer.allocUnsafe(ptLen);
+    const r = nativeGcm.openBatch(
+      keys.aeadKey,
+      keys.baseNonce,
+      first,
+      count,
+      g.chunkSize,
+      sealed,
+      0,
+      sealed.length,
+      plain,
+      0,
+    );
+    if (r < 0) {
+      plain.fill(0);
+      authFailed(-1 - r);
+    }
+    return [plain];
+  }
   const out: Buffer[] = [];
   let r = 0;
   try {
