@@ -145,13 +145,29 @@ describe("object storage in S3 (moto server on loopback)", { skip: why ?? false 
         this.push(randomBytes(1 << 20));
       },
     });
-    await assert.rejects(
-      sealToS3(failing, BUCKET, "broken.tseal", {
-        recipients: [parseRecipient(key.recipient)],
-        client: s3,
-      }),
-      /input device failed/,
-    );
+    // A client that records the commands it sends: the upload did start (parts were sent).
+    const client = s3Client();
+    const commands: string[] = [];
+    const send = client.send.bind(client);
+    client.send = ((cmd: { constructor: { name: string } }, ...rest: unknown[]) => {
+      commands.push(cmd.constructor.name);
+      return (send as (...a: unknown[]) => Promise<unknown>)(cmd, ...rest);
+    }) as typeof client.send;
+    try {
+      await assert.rejects(
+        sealToS3(failing, BUCKET, "broken.tseal", {
+          recipients: [parseRecipient(key.recipient)],
+          client,
+        }),
+        /input device failed/,
+      );
+    } finally {
+      client.destroy();
+    }
+    assert.ok(commands.includes("CreateMultipartUploadCommand"), commands.join());
+    assert.ok(commands.includes("UploadPartCommand"), commands.join());
+    assert.ok(commands.includes("AbortMultipartUploadCommand"), commands.join());
+    assert.ok(!commands.includes("CompleteMultipartUploadCommand"), commands.join());
     await assert.rejects(
       s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: "broken.tseal" })),
       (e: { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode === 404,
