@@ -254,6 +254,16 @@ describe("object storage over HTTP Range requests (loopback server)", () => {
     );
   });
 
+  test("a stalled request times out and is retried", async () => {
+    srv.reset();
+    srv.mode.stall = 1;
+    const t0 = Date.now();
+    const src = await openHttpSource(url("/w.bin.tseal"), { backoffMs: 1, timeoutMs: 300 });
+    await src.close();
+    assert.ok(Date.now() - t0 >= 300, "the first attempt waited for its timeout");
+    assert.equal(srv.requests.length, 2, "the stalled probe, then the answered one");
+  });
+
   test("plain http:// to another host and sealing to https:// are refused", async () => {
     await assert.rejects(
       openObjectSource("http://example.com/w.tseal"),

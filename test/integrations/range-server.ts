@@ -18,6 +18,8 @@ export interface RangeServer {
     ignoreRange?: boolean;
     wrongRange?: boolean;
     fail503?: number;
+    /** This many requests get no answer at all (a stalled server). */
+    stall?: number;
     /** After this many requests, the object at `path` is replaced with `data`. */
     replaceAfter?: { requests: number; path: string; data: Buffer };
   };
@@ -52,6 +54,10 @@ export async function rangeServer(): Promise<RangeServer> {
     count++;
     const r = state.mode.replaceAfter;
     if (r && count > r.requests) state.put(r.path, r.data);
+    if ((state.mode.stall ?? 0) > 0) {
+      state.mode.stall!--;
+      return;
+    }
     if ((state.mode.fail503 ?? 0) > 0) {
       state.mode.fail503!--;
       res.writeHead(503, { "retry-after": "0" });
