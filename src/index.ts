@@ -20,9 +20,11 @@ export {
   type OpenResult,
   type OpenToMemoryOptions,
   openFile,
+  openSource,
   openStream,
   openToMemory,
   type ProgressCallback,
+  type RandomSource,
   type RewrapOptions,
   type RewrapResult,
   removeRecipients,
@@ -30,6 +32,7 @@ export {
   SealedFile,
   type SealOptions,
   type SealResult,
+  type SourceOpenOptions,
   type StanzaEdit,
   type StreamOpenOptions,
   type StreamSealOptions,
@@ -37,6 +40,7 @@ export {
   sealStream,
   type VerifyOptions,
   verifyFile,
+  verifySource,
 } from "./engine/index.js";
 export type { Descriptor } from "./format/descriptor.js";
 // Errors: one class, a stable `code` per failure (docs/CLI.md maps codes to exit codes).
@@ -55,6 +59,16 @@ export {
   type SealDirResult,
   sealModelDir,
 } from "./integrations/model-dir/index.js";
+// Object storage: sealed files read from s3:// and https:// URLs by ranged, ETag-pinned
+// reads; sealing straight to s3:// (docs/INTEGRATIONS.md, "Object storage").
+export {
+  type HttpSourceOptions,
+  isObjectUrl,
+  openObjectSource,
+  redactUrl,
+  type S3SealOptions,
+  sealToObject,
+} from "./integrations/objstore/index.js";
 // Signed provenance of sealed model directories (OpenSSF model-signing format).
 export {
   loadSignerKey,

@@ -9,6 +9,13 @@ export { exitBySignal, onInterrupt, uninterruptible } from "./interrupt.js";
 export { onNotice } from "./notices.js";
 export { openFile, verifyFile } from "./open-file.js";
 export { type OpenedInMemory, type OpenToMemoryOptions, openToMemory } from "./open-memory.js";
+export {
+  openSource,
+  SOURCE_BATCH_BYTES,
+  SOURCE_WINDOW,
+  type SourceOpenOptions,
+  verifySource,
+} from "./open-source.js";
 export type {
   OpenOptions,
   OpenResult,
@@ -31,6 +38,7 @@ export {
   type StanzaEdit,
 } from "./rewrap.js";
 export { sealFile } from "./seal-file.js";
-export { type DecryptStats, inspectFile, SealedFile } from "./sealed-file.js";
+export { type DecryptStats, inspectFile, inspectSource, SealedFile } from "./sealed-file.js";
+export { fileSource, type RandomSource } from "./source.js";
 export { removeStaleTemps, tempPathFor, wipeTreeSync } from "./stale-temps.js";
 export { openStream, sealStream } from "./stream.js";

@@ -21,7 +21,13 @@ export interface SealOptions {
   readonly salt?: Uint8Array;
 }
 
-export type StreamSealOptions = Omit<SealOptions, "workers">;
+export type StreamSealOptions = Omit<SealOptions, "workers"> & {
+  /**
+   * The input's exact length, when known: recorded in the header (random access, `inspect`);
+   * an input that turns out longer or shorter fails the seal (E_IO) before the final chunk.
+   */
+  readonly plaintextLength?: number;
+};
 
 export interface OpenOptions {
   readonly identities: readonly Identity[];

@@ -3,15 +3,14 @@
  * final chunk decrypted so the plaintext length is authenticated), then readRange decrypts only
  * the chunks that cover the requested bytes. `inspectFile` reads the header without a key.
  */
-import { type FileHandle, open } from "node:fs/promises";
 import { type ChunkKeys, openChunk, TAG_SIZE, wipeChunkKeys } from "../format/chunked.js";
 import type { Descriptor } from "../format/descriptor.js";
 import { fail, namingFile } from "../format/errors.js";
 import { PayloadGeometry } from "../format/geometry.js";
 import type { ParsedHeader } from "../format/header.js";
 import type { Identity } from "../format/stanza.js";
-import { io, readExact } from "./fsutil.js";
-import { readFileHeader, unlockFile } from "./sealed-header.js";
+import { readSourceHeader, unlockSource } from "./sealed-header.js";
+import { fileSource, type RandomSource } from "./source.js";
 
 export interface DecryptStats {
   /** Chunks authenticated and decrypted since open (including the final chunk at open). */
@@ -27,7 +26,7 @@ export class SealedFile {
 
   private constructor(
     private readonly path: string,
-    private readonly fh: FileHandle,
+    private readonly src: RandomSource,
     readonly header: ParsedHeader,
     readonly plaintextLength: number,
     private readonly chunksOffset: number,
@@ -43,12 +42,24 @@ export class SealedFile {
     identities: readonly Identity[],
     opts: { expectContext?: Readonly<Record<string, string>> } = {},
   ): Promise<SealedFile> {
-    const fh = await io(`open ${path}`, () => open(path, "r"));
+    return SealedFile.openSource(await fileSource(path), identities, opts);
+  }
+
+  /**
+   * The same over any source (a remote object: integrations/objstore); the SealedFile owns it
+   * from here on and closes it, also when opening fails. Errors name `src.name`.
+   */
+  static async openSource(
+    src: RandomSource,
+    identities: readonly Identity[],
+    opts: { expectContext?: Readonly<Record<string, string>> } = {},
+  ): Promise<SealedFile> {
+    const path = src.name;
     try {
       const u = await namingFile(path, () =>
-        unlockFile(fh, path, { identities, expectContext: opts.expectContext }),
+        unlockSource(src, { identities, expectContext: opts.expectContext }),
       );
-      const file = new SealedFile(path, fh, u.header, u.plaintextLength, u.chunksOffset, u.keys);
+      const file = new SealedFile(path, src, u.header, u.plaintextLength, u.chunksOffset, u.keys);
       try {
         // The final chunk authenticates the length; without it a cut file would look shorter.
         await file.decryptChunks(file.geometry.chunkCount(u.plaintextLength) - 1, 1);
@@ -58,7 +69,7 @@ export class SealedFile {
       }
       return file;
     } catch (e) {
-      await fh.close().catch(() => {});
+      await src.close().catch(() => {});
       throw e;
     }
   }
@@ -94,7 +105,7 @@ export class SealedFile {
   async close(): Promise<void> {
     if (this.keys) wipeChunkKeys(this.keys);
     this.keys = null;
-    await this.fh.close().catch(() => {});
+    await this.src.close().catch(() => {});
   }
 
   /** One read for the sealed chunks, then openChunk on each (exactly the format's code). */
@@ -109,7 +120,7 @@ export class SealedFile {
     );
     const sealedLength = sizes.reduce((a, n) => a + n + TAG_SIZE, 0);
     const at = this.chunksOffset + first * g.sealedChunkSize;
-    const sealed = await readExact(this.fh, sealedLength, at);
+    const sealed = await this.src.read(at, sealedLength);
     const keys = this.keys;
     if (!keys) return fail("E_USAGE", "the sealed file is closed");
     const out: Buffer[] = [];
@@ -126,11 +137,15 @@ export class SealedFile {
 
 /** The parsed header, for `inspect`: no key needed, nothing authenticated. */
 export async function inspectFile(path: string): Promise<ParsedHeader> {
-  const fh = await io(`open ${path}`, () => open(path, "r"));
+  const src = await fileSource(path);
   try {
-    const { size } = await io(`stat ${path}`, () => fh.stat());
-    return await namingFile(path, () => readFileHeader(fh, size));
+    return await inspectSource(src);
   } finally {
-    await fh.close().catch(() => {});
+    await src.close();
   }
+}
+
+/** inspectFile over any source (the caller closes it). */
+export function inspectSource(src: RandomSource): Promise<ParsedHeader> {
+  return namingFile(src.name, () => readSourceHeader(src));
 }

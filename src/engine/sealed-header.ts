@@ -24,15 +24,22 @@ import { checkPayloadLength } from "../format/message.js";
 import { payloadContext } from "../format/payload.js";
 import type { Identity } from "../format/stanza.js";
 import { unlockFileKey } from "../format/unlock.js";
-import { io, readExact } from "./fsutil.js";
+import { io } from "./fsutil.js";
+import { handleSource, type RandomSource } from "./source.js";
 
 /** Parses the header of an open file: the prefix first, to learn how long the header is. */
-export async function readFileHeader(fh: FileHandle, size: number): Promise<ParsedHeader> {
-  const head = await readExact(fh, Math.min(size, PREFIX_SIZE), 0);
+export function readFileHeader(fh: FileHandle, size: number): Promise<ParsedHeader> {
+  return readSourceHeader(handleSource(fh, "", size));
+}
+
+/** readFileHeader over any source (a remote object reads the same two ranges). */
+export async function readSourceHeader(src: RandomSource): Promise<ParsedHeader> {
+  const size = src.size;
+  const head = await src.read(0, Math.min(size, PREFIX_SIZE));
   if (head.length < PREFIX_SIZE) return rejectShortHeader(head);
   const prefix = parsePrefix(head);
   if (size < prefix.headerLength) fail("E_TRUNCATED", "file ends inside the header");
-  return parseHeader(await readExact(fh, prefix.headerLength, 0));
+  return parseHeader(await src.read(0, prefix.headerLength));
 }
 
 /** A file shorter than the prefix: not ours if what is there is not the magic. */
@@ -84,13 +91,19 @@ export async function unlockFile(
   opts: UnlockOptions,
 ): Promise<UnlockedFile> {
   const { size } = await io(`stat ${path}`, () => fh.stat());
-  const header = await readFileHeader(fh, size);
+  return unlockSource(handleSource(fh, path, size), opts);
+}
+
+/** unlockFile over any source: the same checks in the same order. */
+export async function unlockSource(src: RandomSource, opts: UnlockOptions): Promise<UnlockedFile> {
+  const size = src.size;
+  const header = await readSourceHeader(src);
   checkExpectedContext(header.descriptor, opts.expectContext);
   const fileKey = await unlockFileKey(header, opts.identities);
   let keys: ChunkKeys | null = null;
   try {
     const plaintextLength = checkPayloadLength(header, size - header.headerLength);
-    const prefix = await readExact(fh, PAYLOAD_PREFIX_SIZE, header.headerLength);
+    const prefix = await src.read(header.headerLength, PAYLOAD_PREFIX_SIZE);
     const inputKey = payloadInputKey(fileKey);
     try {
       keys = keysForPrefix(

@@ -33,7 +33,9 @@ export async function sealStream(
   output: Writable,
   opts: StreamSealOptions,
 ): Promise<SealResult & { plaintextLength: number }> {
-  const descriptor = makeDescriptor(opts, null);
+  // A known length (a regular file sealed as a stream, e.g. to object storage) is recorded,
+  // so readers get random access and `inspect` shows it; the input must then hold exactly it.
+  const descriptor = makeDescriptor(opts, opts.plaintextLength ?? null);
   const descriptorBytes = encodeDescriptor(descriptor);
   const { header, inputKey, salt } = await prepareHeader(opts, descriptorBytes);
   const pool = isNodeWriter(output) ? new BufferPool() : null;
@@ -55,6 +57,13 @@ export async function sealStream(
         if (b.length === 0) break;
         progress.add(b.length);
         await sink.write(sealer.push(b));
+      }
+      if (opts.plaintextLength !== undefined && progress.done !== opts.plaintextLength) {
+        // Checked once at the end: a longer input is caught here too, before the final chunk.
+        fail(
+          "E_IO",
+          `input held ${progress.done} bytes, not the ${opts.plaintextLength} recorded: it changed while being sealed`,
+        );
       }
       finished = true;
       await sink.write(sealer.finish());

@@ -3,33 +3,46 @@
  * commands/inspect.ts).
  */
 import type { OptionValues } from "commander";
-import { inspectFile } from "../../engine/sealed-file.js";
+import { inspectFile, inspectSource } from "../../engine/sealed-file.js";
+import type { RandomSource } from "../../engine/source.js";
 import type { ParsedHeader } from "../../format/header.js";
+import { isObjectUrl, redactUrl } from "../../integrations/objstore/url.js";
 import { describeStanza, leftoverMessage } from "../describe.js";
 import { checkSealedInput, printJson } from "../options.js";
 import { print } from "../output.js";
 import { progressBar } from "../terminal.js";
 
-export async function inspect(file: string, o: OptionValues): Promise<void> {
-  checkSealedInput(file);
-  const header = await inspectFile(file);
+export async function inspect(given: string, o: OptionValues): Promise<void> {
+  if (!isObjectUrl(given)) {
+    checkSealedInput(given);
+    return inspectFrom(given, null, o);
+  }
+  // A URL: ranged reads of the header (and, with a key, of the chunks asked for) only.
+  const { withRemote } = await import("./remote.js");
+  return withRemote(given, (src) => inspectFrom(redactUrl(given), src, o));
+}
+
+async function inspectFrom(file: string, src: RandomSource | null, o: OptionValues) {
+  const header = src ? await inspectSource(src) : await inspectFile(file);
   const info = headerInfo(header);
   const wantsVerify = o.verify || o.identity || o.passphrase || o.passphraseFile;
   const bar = progressBar("verifying");
   // Keys, the verifier and the safetensors reader load only when asked for: a plain inspect
   // reads the public header and nothing else.
   const { identitiesFor } = wantsVerify || o.tensors ? await import("../keys-context.js") : {};
+  const verifyOpts = async () => ({
+    identities: await identitiesFor!(header, o),
+    onProgress: bar.update,
+  });
   const verified = wantsVerify
-    ? await (await import("../../engine/open-file.js"))
-        .verifyFile(file, {
-          identities: await identitiesFor!(header, o),
-          onProgress: bar.update,
-        })
-        .finally(() => bar.done())
+    ? await (src
+        ? (await import("../../engine/open-source.js")).verifySource(src, await verifyOpts())
+        : (await import("../../engine/open-file.js")).verifyFile(file, await verifyOpts())
+      ).finally(() => bar.done())
     : null;
   const tabulate = o.tensors ? await import("./inspect-tensors.js") : null;
   const tensors = tabulate
-    ? await tabulate.tensorRows(file, await identitiesFor!(header, o))
+    ? await tabulate.tensorRows(src ?? file, await identitiesFor!(header, o))
     : null;
   if (o.json)
     return printJson({ ...info, verified: verified !== null, ...(tensors && { tensors }) });

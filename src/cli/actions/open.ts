@@ -8,6 +8,7 @@ import type { OpenResult } from "../../engine/options.js";
 import { inspectFile } from "../../engine/sealed-file.js";
 import { openStream } from "../../engine/stream.js";
 import { fail, namingFile } from "../../format/errors.js";
+import { isObjectUrl } from "../../integrations/objstore/url.js";
 import { leftoverMessage } from "../describe.js";
 import { identitiesFor } from "../keys-context.js";
 import { checkOutput, checkSealedInput, isStreamInput, parsePairs, printJson } from "../options.js";
@@ -16,6 +17,7 @@ import { runStream } from "../streams.js";
 import { progressBar } from "../terminal.js";
 
 export async function open(input: string, o: OptionValues): Promise<void> {
+  if (isObjectUrl(input)) return (await import("./remote.js")).openRemote(input, o);
   checkSealedInput(input);
   const output: string = o.output ?? defaultOutput(input);
   checkOutput(output, o.force);

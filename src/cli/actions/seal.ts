@@ -11,6 +11,7 @@ import { sealStream } from "../../engine/stream.js";
 import { fail } from "../../format/errors.js";
 import type { Recipient, Stanza } from "../../format/stanza.js";
 import { detectContentType } from "../../integrations/content-type.js";
+import { isObjectUrl } from "../../integrations/objstore/url.js";
 import {
   parseServiceStanza,
   SERVICE_STANZA,
@@ -29,7 +30,12 @@ export async function seal(input: string, flags: OptionValues, cmd: Command): Pr
   const o = withCreationRule(input, flags as SealFlags & OptionValues, explicitChunk);
   const output: string = o.output ?? (input === "-" ? "-" : `${input}.tseal`);
   checkInput(input);
-  checkOutput(output, o.force);
+  const toUrl = isObjectUrl(output);
+  // An s3:// output: a multipart upload that appears only complete (objstore/s3-upload.ts).
+  const target = toUrl
+    ? (await import("../../integrations/objstore/index.js")).s3Target(output)
+    : null;
+  if (!toUrl) checkOutput(output, o.force);
   const streaming = isStreamInput(input) || output === "-";
   if (output === "-" && o.json) fail("E_USAGE", "--json needs -o FILE: stdout is the sealed file");
   if (o.register) {
@@ -55,7 +61,8 @@ export async function seal(input: string, flags: OptionValues, cmd: Command): Pr
     labels: parsePairs(o.label, "--label"),
   };
   let result: SealResult;
-  if (streaming) result = await runStream(input, output, (r, w) => sealStream(r, w, opts));
+  if (target) result = await sealToUrl(input, target, { ...opts, force: o.force });
+  else if (streaming) result = await runStream(input, output, (r, w) => sealStream(r, w, opts));
   else {
     const bar = progressBar("sealing");
     result = await sealFile(input, output, { ...opts, onProgress: bar.update }).finally(() =>
@@ -65,7 +72,13 @@ export async function seal(input: string, flags: OptionValues, cmd: Command): Pr
   await signed?.();
   // Registered only now that the sealed file is committed (renamed into place).
   const artifacts = digest
-    ? await register(cmd, digest, stanzas, resolve(output), parsePairs(o.label, "--label"))
+    ? await register(
+        cmd,
+        digest,
+        stanzas,
+        toUrl ? output : resolve(output),
+        parsePairs(o.label, "--label"),
+      )
     : undefined;
   if (o.json)
     printJson({
@@ -76,6 +89,31 @@ export async function seal(input: string, flags: OptionValues, cmd: Command): Pr
     });
   else if (output !== "-")
     say(`sealed ${input} -> ${output} for ${recipients.map((r) => r.id).join(", ")}`);
+}
+
+/**
+ * Seals IN (a file, whose length is recorded for random access, or a stream) straight into an
+ * S3 multipart upload; the upload is aborted on any failure.
+ */
+async function sealToUrl(
+  input: string,
+  target: { bucket: string; key: string },
+  opts: Parameters<typeof sealStream>[2] & { force?: boolean },
+): Promise<SealResult> {
+  const { sealToS3 } = await import("../../integrations/objstore/s3-upload.js");
+  const { open: openFh } = await import("node:fs/promises");
+  const fh = input === "-" ? null : await openFh(input, "r");
+  try {
+    const st = fh ? await fh.stat() : null;
+    const bar = progressBar("sealing");
+    return await sealToS3(fh ? fh.fd : 0, target.bucket, target.key, {
+      ...opts,
+      ...(st?.isFile() ? { plaintextLength: st.size } : {}),
+      onProgress: bar.update,
+    }).finally(() => bar.done());
+  } finally {
+    await fh?.close().catch(() => {});
+  }
 }
 
 /** A directory is a model, not a file: say which command seals it. */

@@ -4,6 +4,7 @@
 import type { OptionValues } from "commander";
 import { inspectFile, verifyFile } from "../../engine/index.js";
 import { isTensorSealError, type TensorSealError } from "../../format/errors.js";
+import { isObjectUrl, redactUrl } from "../../integrations/objstore/url.js";
 import { leftoverMessage } from "../describe.js";
 import { EXIT, exitCodeFor } from "../exit-codes.js";
 import { identitiesFor } from "../keys-context.js";
@@ -26,14 +27,23 @@ export async function verify(files: string[], o: OptionValues): Promise<void> {
   if (o.requireSigner) return (await import("./verify-signed.js")).verifySigned(files, o);
   const results: Verdict[] = [];
   let failure: TensorSealError | null = null;
-  for (const [i, file] of files.entries()) {
+  for (const [i, given] of files.entries()) {
     const label = files.length > 1 ? `verifying ${i + 1}/${files.length}` : "verifying";
     const bar = progressBar(label);
+    // A URL is shown, and named by errors, without credentials or query (objstore/url.ts).
+    const remote = isObjectUrl(given);
+    const file = remote ? redactUrl(given) : given;
     try {
-      checkSealedInput(file);
-      const header = await inspectFile(file);
-      const identities = await identitiesFor(header, o);
-      await verifyFile(file, { identities, onProgress: (d, t) => bar.update(d, t, file) });
+      let header: Awaited<ReturnType<typeof inspectFile>>;
+      if (remote) {
+        const { verifyRemote } = await import("./remote.js");
+        header = await verifyRemote(given, o, (d, t) => bar.update(d, t, file));
+      } else {
+        checkSealedInput(file);
+        header = await inspectFile(file);
+        const identities = await identitiesFor(header, o);
+        await verifyFile(file, { identities, onProgress: (d, t) => bar.update(d, t, file) });
+      }
       const leftover = header.inactiveSlot.kind;
       results.push({
         file,

@@ -5,7 +5,7 @@
  * For a full load, loadSealedSafetensors (load-all.ts) decrypts the payload once, in parallel.
  */
 import { endianness } from "node:os";
-import { type DecryptStats, SealedFile } from "../../engine/index.js";
+import { type DecryptStats, type RandomSource, SealedFile } from "../../engine/index.js";
 import { fail } from "../../format/errors.js";
 import type { Identity } from "../../format/stanza.js";
 import { type Dtype, type TensorArray, toTypedArray } from "./dtypes.js";
@@ -39,19 +39,35 @@ export interface OpenSafetensorsOptions {
   readonly expectContext?: Readonly<Record<string, string>>;
 }
 
+/**
+ * `path`: a local file, an `s3://` or `https://` URL (ranged reads of the header and of each
+ * tensor's chunks only: integrations/objstore), or any RandomSource (owned from here on).
+ */
 export async function openSealedSafetensors(
-  path: string,
+  path: string | RandomSource,
   identities: readonly Identity[],
   opts: OpenSafetensorsOptions = {},
 ): Promise<SealedSafetensors> {
   if (endianness() !== "LE") fail("E_UNSUPPORTED", "safetensors needs a little-endian host");
-  const file = await SealedFile.open(path, identities, opts);
+  const file = await openAny(path, identities, opts);
   try {
     return lazyTensors(file, await readSealedHeader(file));
   } catch (e) {
     await file.close();
     throw e;
   }
+}
+
+async function openAny(
+  path: string | RandomSource,
+  identities: readonly Identity[],
+  opts: OpenSafetensorsOptions,
+): Promise<SealedFile> {
+  if (typeof path !== "string") return SealedFile.openSource(path, identities, opts);
+  const { isObjectUrl } = await import("../objstore/url.js");
+  if (!isObjectUrl(path)) return SealedFile.open(path, identities, opts);
+  const { openObjectSource } = await import("../objstore/index.js");
+  return SealedFile.openSource(await openObjectSource(path), identities, opts);
 }
 
 /** Decrypts and parses the safetensors header at the start of the plaintext. */

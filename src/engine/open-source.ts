@@ -1,0 +1,197 @@
+/**
+ * openSource and verifySource: openFile and verifyFile for a sealed file behind a RandomSource
+ * that worker threads cannot pread (a remote object). The header checks are the same
+ * (sealed-header.ts, unlockSource); then the payload is fetched in batches of whole chunks,
+ * up to `window` batches in flight at once (the network works in parallel while this thread
+ * authenticates), and handed on strictly in order, each batch only after every chunk in it
+ * authenticated with exactly format/chunked.ts's openChunk. Memory stays bounded by about
+ * `window` batches, whatever the file's size.
+ *
+ * A path output is the engine's atomic output (temp file, fsync, rename: nothing appears
+ * unless every chunk authenticated); a device or FIFO is written in place; a Writable (stdout)
+ * receives each authenticated batch as it comes, so, as with openStream, a consumer may have
+ * received earlier batches before a later failure rejects the promise.
+ */
+import type { Writable } from "node:stream";
+import { type ChunkKeys, openChunk, TAG_SIZE, wipeChunkKeys } from "../format/chunked.js";
+import { namingFile } from "../format/errors.js";
+import { PayloadGeometry } from "../format/geometry.js";
+import { withAtomicOutput } from "./atomic.js";
+import { authFailed } from "./batch.js";
+import { writeAll } from "./fsutil.js";
+import { nativeGcm } from "./native-gcm.js";
+import type { OpenOptions, OpenResult, VerifyOptions } from "./options.js";
+import { outputKind, withOutputStream } from "./output.js";
+import { Progress } from "./progress.js";
+import { type UnlockedFile, unlockSource } from "./sealed-header.js";
+import type { RandomSource } from "./source.js";
+import { PushSink } from "./stream-io.js";
+
+/** Sealed bytes per fetch: large enough to amortise a request, small enough to bound memory. */
+export const SOURCE_BATCH_BYTES = 8 << 20;
+/** Batches fetched ahead of the one being authenticated. */
+export const SOURCE_WINDOW = 4;
+
+export interface SourceOpenOptions extends Omit<OpenOptions, "workers"> {
+  /** Batches in flight at once (default SOURCE_WINDOW). */
+  readonly window?: number;
+}
+
+/** Plaintext bytes of one batch, in order, at their plaintext offset. */
+type Emit = (plain: Buffer[], offset: number) => Promise<void>;
+
+/** Opens `src` into `output` (a path, or a Writable such as stdout). The caller closes `src`. */
+export function openSource(
+  src: RandomSource,
+  output: string | Writable,
+  opts: SourceOpenOptions,
+): Promise<OpenResult> {
+  return namingFile(src.name, async () => {
+    if (typeof output !== "string") return run(src, opts, streamEmit(output));
+    if ((await outputKind(output)) === "special") {
+      return withOutputStream(output, (w) => run(src, opts, streamEmit(w)));
+    }
+    return withAtomicOutput(output, (out) =>
+      run(src, opts, async (plain, offset) => {
+        let at = offset;
+        for (const p of plain) {
+          await writeAll(out.fh, p, at);
+          at += p.length;
+          p.fill(0);
+        }
+      }),
+    );
+  });
+}
+
+/** Authenticates every chunk of `src`, writes nothing. The caller closes `src`. */
+export function verifySource(
+  src: RandomSource,
+  opts: VerifyOptions & { readonly window?: number },
+): Promise<OpenResult> {
+  return namingFile(src.name, () =>
+    run(src, opts, async (plain) => {
+      for (const p of plain) p.fill(0);
+    }),
+  );
+}
+
+function streamEmit(out: Writable): Emit & { end(): Promise<void> } {
+  const sink = new PushSink(out, null);
+  const emit = (plain: Buffer[]) => sink.write(plain);
+  return Object.assign(emit, { end: () => sink.end() });
+}
+
+async function run(
+  src: RandomSource,
+  opts: SourceOpenOptions,
+  emit: Emit & { end?(): Promise<void> },
+): Promise<OpenResult> {
+  const file = await unlockSource(src, opts);
+  const progress = new Progress(file.plaintextLength, opts.onProgress);
+  try {
+    await pump(src, file, emit, opts.window ?? SOURCE_WINDOW, progress);
+    progress.stop(true);
+  } finally {
+    progress.stop(false);
+    wipeChunkKeys(file.keys);
+  }
+  return {
+    descriptor: file.header.descriptor,
+    plaintextLength: file.plaintextLength,
+    generation: file.header.generation,
+  };
+}
+
+async function pump(
+  src: RandomSource,
+  file: UnlockedFile,
+  emit: Emit & { end?(): Promise<void> },
+  window: number,
+  progress: Progress,
+): Promise<void> {
+  const cs = file.header.descriptor.chunkSize;
+  const g = new PayloadGeometry(cs);
+  const total = file.plaintextLength;
+  const chunks = g.chunkCount(total);
+  const perBatch = Math.max(1, Math.floor(SOURCE_BATCH_BYTES / g.sealedChunkSize));
+  const batches = Math.ceil(chunks / perBatch);
+  const inFlight = new Map<number, Promise<Buffer>>();
+  const fetch = (b: number) => {
+    const first = b * perBatch;
+    const end = Math.min(chunks, first + perBatch);
+    const ptLen = Math.min(end * cs, total) - first * cs;
+    const p = src.read(
+      file.chunksOffset + first * g.sealedChunkSize,
+      ptLen + (end - first) * TAG_SIZE,
+    );
+    p.catch(() => {}); // awaited in order below; a later batch's failure must not go unhandled
+    inFlight.set(b, p);
+  };
+  try {
+    for (let b = 0; b < batches; b++) {
+      for (let a = b; a < Math.min(batches, b + Math.max(1, window)); a++) {
+        if (!inFlight.has(a)) fetch(a);
+      }
+      const sealed = await inFlight.get(b)!;
+      inFlight.delete(b);
+      const first = b * perBatch;
+      const plain = openBatch(file.keys, g, first, total, sealed);
+      await emit(plain, first * cs);
+      progress.add(plain.reduce((n, p) => n + p.length, 0));
+    }
+    await emit.end?.();
+  } finally {
+    // Nothing may still be fetching for an output about to be removed, or a closed source.
+    await Promise.allSettled(inFlight.values());
+  }
+}
+
+/**
+ * Every chunk of the batch authenticated before any of it is returned: with the native addon
+ * (the same OpenSSL AES-256-GCM, one call per batch into one buffer, as range-job.ts uses),
+ * else format/chunked.ts's openChunk chunk by chunk.
+ */
+function openBatch(
+  keys: ChunkKeys,
+  g: PayloadGeometry,
+  first: number,
+  total: number,
+  sealed: Buffer,
+): Buffer[] {
+  const count = Math.ceil(sealed.length / g.sealedChunkSize);
+  if (nativeGcm && count > 0) {
+    const ptLen = sealed.length - count * TAG_SIZE;
+    const plain = Buffer.allocUnsafe(ptLen);
+    const r = nativeGcm.openBatch(
+      keys.aeadKey,
+      keys.baseNonce,
+      first,
+      count,
+      g.chunkSize,
+      sealed,
+      0,
+      sealed.length,
+      plain,
+      0,
+    );
+    if (r < 0) {
+      plain.fill(0);
+      authFailed(-1 - r);
+    }
+    return [plain];
+  }
+  const out: Buffer[] = [];
+  let r = 0;
+  try {
+    for (let k = first; r < sealed.length; k++) {
+      const n = g.chunkPlaintextLength(k, total) + TAG_SIZE;
+      out.push(openChunk(keys, k, sealed.subarray(r, r + n)));
+      r += n;
+    }
+  } catch (e) {
+    for (const p of out) p.fill(0);
+    throw e;
+  }
+  return out;
+}

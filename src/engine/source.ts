@@ -1,0 +1,44 @@
+/**
+ * A random-access byte source: what a sealed file is read through when it is not a local
+ * descriptor the worker threads can pread (an object in S3, a file behind an HTTP server).
+ * The engine needs only its size and positional reads; the remote implementations (with their
+ * ranges, ETag pinning and retries) live in integrations/objstore. `fileSource` is the local
+ * file behind the same interface, so one code path (sealed-header.ts, sealed-file.ts,
+ * open-source.ts) serves both.
+ */
+import { type FileHandle, open } from "node:fs/promises";
+import { io, readExact } from "./fsutil.js";
+
+export interface RandomSource {
+  /** What errors name: a path, or a URL without credentials or query (never a secret). */
+  readonly name: string;
+  /** Total size in bytes, fixed when the source was opened. */
+  readonly size: number;
+  /**
+   * Exactly `length` bytes from `offset` (inside [0, size]); a fresh buffer the caller owns.
+   * A source that can no longer promise the bytes it was opened on (the object changed) fails.
+   */
+  read(offset: number, length: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+/** A local file as a RandomSource (positional reads on one handle). */
+export async function fileSource(path: string): Promise<RandomSource> {
+  const fh = await io(`open ${path}`, () => open(path, "r"));
+  try {
+    const { size } = await io(`stat ${path}`, () => fh.stat());
+    return handleSource(fh, path, size);
+  } catch (e) {
+    await fh.close().catch(() => {});
+    throw e;
+  }
+}
+
+export function handleSource(fh: FileHandle, name: string, size: number): RandomSource {
+  return {
+    name,
+    size,
+    read: (offset, length) => readExact(fh, length, offset),
+    close: () => fh.close().catch(() => {}),
+  };
+}

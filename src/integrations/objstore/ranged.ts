@@ -1,0 +1,138 @@
+/**
+ * What the HTTP and S3 sources share: a RandomSource over an object that answers ranged reads.
+ * Opening fetches one probe range from offset 0 (size and ETag come with it, and the header of
+ * a sealed file usually lies inside it: no extra round trip); reads inside the probe are served
+ * from it. Larger reads are split into parts fetched in parallel, at most `concurrency`
+ * requests in flight per source, so memory stays bounded by what the caller asked for plus the
+ * parts in flight.
+ */
+
+import type { RandomSource } from "../../engine/source.js";
+import { fail } from "../../format/errors.js";
+
+/** The first range fetched: the .tseal header (two 8 KiB slots by default) and the payload start. */
+export const PROBE_BYTES = 64 << 10;
+/** One request's range when a read is split. */
+export const PART_BYTES = 8 << 20;
+export const DEFAULT_CONCURRENCY = 8;
+
+export interface RangedOptions {
+  /** Requests in flight at once (default 8). */
+  readonly concurrency?: number;
+  /** Bytes per request when a read is split (default 8 MiB). */
+  readonly partBytes?: number;
+}
+
+/** What one ranged fetch learned of the object: its total size and its ETag (if any). */
+export interface Probe {
+  readonly size: number;
+  readonly etag: string | null;
+  readonly head: Buffer;
+}
+
+export abstract class RangedSource implements RandomSource {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly concurrency: number;
+  private readonly partBytes: number;
+  private closed = false;
+
+  protected constructor(
+    readonly name: string,
+    protected readonly probe: Probe,
+    opts: RangedOptions,
+  ) {
+    this.concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
+    this.partBytes = Math.max(1, opts.partBytes ?? PART_BYTES);
+  }
+
+  get size(): number {
+    return this.probe.size;
+  }
+
+  /** Exactly `length` bytes at `start` of the object as it was probed (its ETag), or it fails. */
+  protected abstract fetch(start: number, length: number): Promise<Buffer>;
+  protected abstract release(): void;
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (this.closed) fail("E_USAGE", `${this.name} is closed`);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0)
+      fail("E_USAGE", `range (${offset}, ${length}) must be whole numbers >= 0`);
+    if (offset + length > this.size) fail("E_TRUNCATED", "object ended early while reading");
+    const head = this.probe.head;
+    // One request's worth past the probe: its answer is the result (no second copy).
+    if (offset >= head.length && length <= this.partBytes && length > 0) {
+      return this.limited(() => this.fetch(offset, length));
+    }
+    const out = Buffer.allocUnsafe(length);
+    let done = 0;
+    if (offset < head.length)
+      done = head.copy(out, 0, offset, Math.min(head.length, offset + length));
+    const parts: Promise<void>[] = [];
+    for (let at = done; at < length; at += this.partBytes) {
+      const n = Math.min(this.partBytes, length - at);
+      parts.push(this.limited(() => this.fetch(offset + at, n)).then((b) => void b.copy(out, at)));
+    }
+    const settled = await Promise.allSettled(parts);
+    const failed = settled.find((s) => s.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.release();
+  }
+
+  private async limited<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.active >= this.concurrency) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+/** Parses `bytes START-END/TOTAL`; null when the header is missing or says something else. */
+export function parseContentRange(
+  v: string | undefined,
+): { start: number; end: number; total: number } | null {
+  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(v?.trim() ?? "");
+  if (!m) return null;
+  const [start, end, total] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (![start, end, total].every(Number.isSafeInteger) || end < start || end >= total) return null;
+  return { start, end, total };
+}
+
+/** The check every ranged answer passes: the range asked for, of an object of the probed size. */
+export function checkContentRange(
+  name: string,
+  header: string | undefined,
+  start: number,
+  length: number,
+  size: number | null,
+): number {
+  const r = parseContentRange(header);
+  if (
+    !r ||
+    r.start !== start ||
+    r.end !== start + length - 1 ||
+    (size !== null && r.total !== size)
+  ) {
+    fail(
+      "E_IO",
+      `${name}: the server answered another range than asked (Content-Range ${JSON.stringify(header ?? null)} for bytes ${start}-${start + length - 1}${size === null ? "" : `/${size}`}): the object changed, or the server mishandles ranges`,
+    );
+  }
+  return r.total;
+}
+
+export function changedError(name: string): never {
+  return fail(
+    "E_IO",
+    `${name}: the object changed while it was being read (its ETag no longer matches): open it again`,
+  );
+}

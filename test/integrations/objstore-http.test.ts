@@ -1,0 +1,285 @@
+/**
+ * Sealed files read over HTTP Range requests from a loopback server that counts the bytes it
+ * sends (range-server.ts): full opens equal the plaintext, one tensor fetches only its chunks,
+ * and every way a server or an object can go wrong (a tampered byte, an object replaced
+ * mid-read, a server ignoring ranges or answering the wrong one, 503s) is caught.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { closeWorkers, openSource, sealFile, verifySource } from "../../src/engine/index.js";
+import { TAG_SIZE } from "../../src/format/chunked.js";
+import { isTensorSealError } from "../../src/format/errors.js";
+import {
+  openHttpSource,
+  openObjectSource,
+  PROBE_BYTES,
+} from "../../src/integrations/objstore/index.js";
+import { openSealedSafetensors } from "../../src/integrations/safetensors/index.js";
+import { parseIdentityFile, parseRecipient } from "../../src/keys/recipients.js";
+import { generateX25519Identity } from "../../src/keys/x25519.js";
+import { sandbox } from "../cli/helpers.js";
+import { buildSafetensors } from "./helpers.js";
+import { type RangeServer, rangeServer } from "./range-server.js";
+
+after(() => closeWorkers());
+
+const SECRET = "SIGNATURE0123456789SECRET";
+const rejects = (code: string, pattern: RegExp) => (e: unknown) => {
+  assert.ok(isTensorSealError(e), `expected a TensorSealError, got ${String(e)}`);
+  assert.equal(e.code, code, e.message);
+  assert.match(e.message, pattern);
+  assert.doesNotMatch(e.message, new RegExp(SECRET));
+  return true;
+};
+
+describe("object storage over HTTP Range requests (loopback server)", () => {
+  const sb = sandbox();
+  const key = generateX25519Identity();
+  const idFile = join(sb.dir, "id.txt");
+  const identities = parseIdentityFile(key.identity);
+  const plain = randomBytes(12 * 1024 * 1024 + 12345);
+  const tensors = Array.from({ length: 12 }, (_, i) => ({
+    name: `layer.${i}.weight`,
+    dtype: "F32",
+    shape: [100, 250 + i],
+    data: randomBytes(4 * 100 * (250 + i)),
+  }));
+  const model = buildSafetensors(tensors, { format: "pt" });
+  const CHUNK = 16 << 10;
+  let srv: RangeServer;
+  let sealed: Buffer;
+  let sealedModel: Buffer;
+  const url = (path: string) =>
+    `${srv.base}${path}?X-Amz-Signature=${SECRET}&X-Amz-Credential=AKIA`;
+
+  before(async () => {
+    writeFileSync(idFile, `${key.identity}\n`, { mode: 0o600 });
+    const seal = async (data: Buffer, name: string) => {
+      writeFileSync(join(sb.dir, name), data);
+      await sealFile(join(sb.dir, name), join(sb.dir, `${name}.tseal`), {
+        recipients: [parseRecipient(key.recipient)],
+      });
+      return readFileSync(join(sb.dir, `${name}.tseal`));
+    };
+    sealed = await seal(plain, "w.bin");
+    // The model also to a keystore key: `inspect --tensors` then needs no -i (which would
+    // also verify every chunk).
+    assert.equal(sb.run(["init"]).status, 0);
+    assert.equal(sb.run(["keys", "create", "models"]).status, 0);
+    writeFileSync(join(sb.dir, "m.safetensors"), model);
+    const s = sb.run([
+      "seal",
+      join(sb.dir, "m.safetensors"),
+      "-k",
+      "models",
+      "-r",
+      key.recipient,
+      "--chunk-size",
+      "16KiB",
+    ]);
+    assert.equal(s.status, 0, s.stderr);
+    sealedModel = readFileSync(join(sb.dir, "m.safetensors.tseal"));
+    srv = await rangeServer();
+    srv.put("/w.bin.tseal", sealed);
+    srv.put("/m.safetensors.tseal", sealedModel);
+  });
+  after(async () => {
+    await srv?.close();
+    sb.cleanup();
+  });
+
+  test("a full open and a verify through the engine equal the plaintext, fetched once", async () => {
+    srv.reset();
+    const src = await openObjectSource(url("/w.bin.tseal"));
+    try {
+      const out = join(sb.dir, "w.out");
+      const r = await openSource(src, out, { identities });
+      assert.equal(r.plaintextLength, plain.length);
+      assert.ok(readFileSync(out).equals(plain));
+      // The probe overlaps the first batch by at most PROBE_BYTES: nothing else is fetched twice.
+      assert.ok(srv.bytesServed <= sealed.length + PROBE_BYTES, `${srv.bytesServed}`);
+      assert.ok(
+        srv.requests.every((q, i) => i === 0 || q.ifMatch),
+        "reads are pinned by ETag",
+      );
+      await verifySource(src, { identities });
+    } finally {
+      await src.close();
+    }
+  });
+
+  test("CLI: open URL -o FILE and -o -, verify URL and inspect URL; the query never shows", async () => {
+    const out = join(sb.dir, "cli.out");
+    let r = await sb.runAsync(["open", url("/w.bin.tseal"), "-o", out, "-i", idFile]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(readFileSync(out).equals(plain));
+    assert.match(
+      r.stderr,
+      /opened http:\/\/127\.0\.0\.1:\d+\/w\.bin\.tseal\?\[query redacted\] ->/,
+    );
+    r = await sb.runAsync(["verify", url("/w.bin.tseal"), "-i", idFile]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^OK {4}http:\/\/127\.0\.0\.1:\d+\/w\.bin\.tseal\?\[query redacted\]$/m);
+    srv.reset();
+    r = await sb.runAsync(["inspect", url("/w.bin.tseal")]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`plaintext: +${plain.length} bytes`));
+    assert.ok(srv.bytesServed <= PROBE_BYTES, `inspect fetched ${srv.bytesServed} bytes`);
+    for (const t of [r.stdout, r.stderr]) assert.doesNotMatch(t, new RegExp(SECRET));
+    r = await sb.runAsync(["open", url("/w.bin.tseal"), "-i", idFile]);
+    assert.equal(r.status, 2, "a URL needs -o");
+    assert.match(r.stderr, /needs -o FILE/);
+  });
+
+  test("open -o - streams the plaintext to stdout", async () => {
+    const { spawn } = await import("node:child_process");
+    const { CLI } = await import("../cli/helpers.js");
+    const c = spawn(process.execPath, [CLI, "open", url("/w.bin.tseal"), "-o", "-", "-i", idFile], {
+      env: sb.env,
+      cwd: sb.dir,
+    });
+    const parts: Buffer[] = [];
+    c.stdout.on("data", (d: Buffer) => parts.push(d));
+    const status = await new Promise((r) => c.on("close", r));
+    assert.equal(status, 0);
+    assert.ok(Buffer.concat(parts).equals(plain));
+  });
+
+  test("one tensor fetches its bytes + 2 chunks + the header, and inspect --tensors only the header", async () => {
+    srv.reset();
+    const st = await openSealedSafetensors(url("/m.safetensors.tseal"), identities);
+    try {
+      const atOpen = srv.bytesServed;
+      const sealedChunk = CHUNK + TAG_SIZE;
+      // Opening: the probe (the .tseal header, one 64 KiB range that also holds the start of
+      // the payload with the safetensors header) and the final chunk (it authenticates the
+      // length).
+      const headerBytes = PROBE_BYTES + sealedChunk;
+      assert.ok(atOpen <= headerBytes, `open fetched ${atOpen} > ${headerBytes}`);
+      const t = tensors[6]!;
+      const got = await st.getTensorBytes(t.name);
+      assert.ok(got.equals(t.data));
+      assert.ok(
+        srv.bytesServed <= t.data.length + 2 * sealedChunk + headerBytes,
+        `${srv.bytesServed} bytes fetched for a ${t.data.length}-byte tensor`,
+      );
+      assert.ok(srv.bytesServed < sealedModel.length / 4, "not the whole file");
+    } finally {
+      await st.close();
+    }
+    srv.reset();
+    const r = await sb.runAsync(["inspect", "--tensors", url("/m.safetensors.tseal")]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /tensors: +12/);
+    assert.match(r.stdout, /layer\.11\.weight +F32 +\[100, 261\]/);
+    assert.ok(
+      srv.bytesServed <= PROBE_BYTES + (CHUNK + TAG_SIZE),
+      `${srv.bytesServed} ${JSON.stringify(srv.requests)}`,
+    );
+  });
+
+  test("a tampered byte in the remote object is rejected (E_DECRYPT), the URL named without its query", async () => {
+    const bad = Buffer.from(sealed);
+    bad.writeUInt8(bad[bad.length - 5 * 1024 * 1024]! ^ 1, bad.length - 5 * 1024 * 1024);
+    srv.put("/bad.tseal", bad);
+    const src = await openObjectSource(url("/bad.tseal"));
+    try {
+      await assert.rejects(
+        openSource(src, join(sb.dir, "bad.out"), { identities }),
+        rejects(
+          "E_DECRYPT",
+          /^http:\/\/127\.0\.0\.1:\d+\/bad\.tseal\?\[query redacted\]: chunk \d+ failed/,
+        ),
+      );
+    } finally {
+      await src.close();
+    }
+    assert.throws(() => readFileSync(join(sb.dir, "bad.out")), /ENOENT/, "no output appears");
+    const r = await sb.runAsync(["verify", url("/bad.tseal"), "-i", idFile]);
+    assert.equal(r.status, 5, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, new RegExp(SECRET));
+  });
+
+  test("an object replaced mid-read (its ETag changes) fails instead of mixing versions", async () => {
+    srv.reset();
+    srv.put("/swap.tseal", sealed);
+    const other = Buffer.from(sealed);
+    other.writeUInt8(other[other.length - 1]! ^ 1, other.length - 1); // same size, another ETag
+    const src = await openObjectSource(url("/swap.tseal"));
+    try {
+      srv.mode.replaceAfter = { requests: 2, path: "/swap.tseal", data: other };
+      await assert.rejects(
+        openSource(src, join(sb.dir, "swap.out"), { identities }),
+        rejects("E_IO", /the object changed while it was being read/),
+      );
+    } finally {
+      await src.close();
+    }
+  });
+
+  test("a server that ignores Range (200) or answers another range is refused", async () => {
+    srv.reset();
+    srv.mode.ignoreRange = true;
+    await assert.rejects(
+      openObjectSource(url("/w.bin.tseal")),
+      rejects("E_IO", /ignored the Range request \(200 instead of 206\)/),
+    );
+    assert.ok(srv.bytesServed > 0, "the server did send a whole body");
+    srv.reset();
+    srv.mode.wrongRange = true;
+    await assert.rejects(
+      openObjectSource(url("/w.bin.tseal")),
+      rejects("E_IO", /another range than asked/),
+    );
+  });
+
+  test("503s are retried with backoff; a server that keeps failing is given up on", async () => {
+    srv.reset();
+    srv.mode.fail503 = 2;
+    const src = await openHttpSource(url("/w.bin.tseal"), { backoffMs: 1 });
+    try {
+      await verifySource(src, { identities });
+      assert.equal(srv.requests.length, 2 + 1 + 2, "2 refused probes, the probe, 2 batches");
+    } finally {
+      await src.close();
+    }
+    srv.reset();
+    srv.mode.fail503 = 100;
+    await assert.rejects(
+      openHttpSource(url("/w.bin.tseal"), { backoffMs: 1, attempts: 3 }),
+      rejects("E_IO", /HTTP 503, still after 3 attempts/),
+    );
+  });
+
+  test("a stalled request times out and is retried", async () => {
+    srv.reset();
+    srv.mode.stall = 1;
+    const t0 = Date.now();
+    const src = await openHttpSource(url("/w.bin.tseal"), { backoffMs: 1, timeoutMs: 300 });
+    await src.close();
+    assert.ok(Date.now() - t0 >= 300, "the first attempt waited for its timeout");
+    assert.equal(srv.requests.length, 2, "the stalled probe, then the answered one");
+  });
+
+  test("plain http:// to another host and sealing to https:// are refused", async () => {
+    await assert.rejects(
+      openObjectSource("http://example.com/w.tseal"),
+      rejects("E_USAGE", /only to a loopback host/),
+    );
+    writeFileSync(join(sb.dir, "small.bin"), "x");
+    const r = await sb.runAsync([
+      "seal",
+      join(sb.dir, "small.bin"),
+      "-o",
+      `https://example.com/x.tseal?sig=${SECRET}`,
+      "-r",
+      key.recipient,
+    ]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /sealing writes only to s3:\/\/ URLs/);
+    assert.doesNotMatch(r.stderr, new RegExp(SECRET));
+  });
+});
