@@ -5,7 +5,9 @@
  * that file and whose key version is one of its service stanzas (`seal --register` records the
  * absolute path), then the registry entries not found on disk.
  */
+
 import { rotationDue } from "../doctor/check-rotation.js";
+import { metadataOf, metadataProblem } from "../format/metadata.js";
 import type { KeyInfo } from "../keys/index.js";
 import type { SealedFileFound } from "./files.js";
 import type {
@@ -177,6 +179,7 @@ export function buildArtifacts(
       plaintextLength: d.plaintextLength,
       context: d.context,
       labels: d.labels,
+      ...metadataFields(d.labels),
       headerDigest: f.headerDigest,
       ...release(mine, releases),
     });
@@ -194,6 +197,7 @@ export function buildArtifacts(
       plaintextLength: null,
       context: null,
       labels: r.labels,
+      ...metadataFields(r.labels),
       headerDigest: null,
       ...release([r], releases),
     });
@@ -213,6 +217,14 @@ function release(
     if (r && (!last || r.seq > last.seq)) last = r;
   }
   return { lastRelease: last };
+}
+
+/** Tier, purpose, owner of a labels map (null where absent or, for registry labels, invalid). */
+function metadataFields(labels: Readonly<Record<string, string>>) {
+  const m = metadataOf(labels);
+  const ok = (f: "tier" | "purpose" | "owner") =>
+    m[f] !== undefined && metadataProblem(f, m[f]) === null ? m[f] : null;
+  return { tier: ok("tier"), purpose: ok("purpose"), owner: ok("owner") };
 }
 
 function cmp(a: string, b: string): number {

@@ -242,6 +242,9 @@ export function toCbom(inv: Inventory, toolVersion: string, serial: string): obj
     if (a.plaintextLength !== null)
       properties.push(["tensorseal:plaintext-size", String(a.plaintextLength)]);
     if (a.contentType) properties.push(["tensorseal:content-type", a.contentType]);
+    if (a.tier) properties.push(["tensorseal:tier", a.tier]);
+    if (a.purpose) properties.push(["tensorseal:purpose", a.purpose]);
+    if (a.owner) properties.push(["tensorseal:owner", a.owner]);
     for (const [k, v] of Object.entries(a.context ?? {}))
       properties.push([`tensorseal:context:${k}`, v]);
     for (const [k, v] of Object.entries(a.labels)) properties.push([`tensorseal:label:${k}`, v]);

@@ -84,6 +84,10 @@ export interface ArtifactEntry {
   readonly context: Readonly<Record<string, string>> | null;
   /** The file's public labels, else the registry's. */
   readonly labels: Readonly<Record<string, string>>;
+  /** Tier, purpose and owner from the file's authenticated header (spec §2.2.1), else null. */
+  readonly tier: string | null;
+  readonly purpose: string | null;
+  readonly owner: string | null;
   /** "sha256:<hex>" of the file's whole header (prefix, descriptor, both slots). */
   readonly headerDigest: string | null;
   /** With a server whose audit the token may read: the last release; null if never released. */

@@ -31,6 +31,9 @@ export function tableRows(inv: Inventory): (readonly string[])[] {
     "LABELS",
     "HEADER DIGEST",
     "LAST RELEASE",
+    "TIER",
+    "PURPOSE",
+    "OWNER",
   ]);
   for (const a of inv.artifacts) {
     const ids = a.registry.map((r) => r.id);
@@ -49,6 +52,9 @@ export function tableRows(inv: Inventory): (readonly string[])[] {
         : a.lastRelease === null
           ? "never"
           : `${a.lastRelease.ts} by ${a.lastRelease.principal ?? "?"}`,
+      a.tier ?? "-",
+      a.purpose ?? "-",
+      a.owner ?? "-",
     ]);
   }
   if (inv.skipped.length > 0) {

@@ -5,6 +5,7 @@
 import type { OptionValues } from "commander";
 import { inspectFile } from "../../engine/sealed-file.js";
 import type { ParsedHeader } from "../../format/header.js";
+import { metadataOf } from "../../format/metadata.js";
 import { describeStanza, leftoverMessage } from "../describe.js";
 import { checkSealedInput, printJson } from "../options.js";
 import { print } from "../output.js";
@@ -41,6 +42,9 @@ export async function inspect(file: string, o: OptionValues): Promise<void> {
     `chunk size:    ${info.chunkSize}`,
     `context:       ${JSON.stringify(info.context)}`,
     `labels:        ${JSON.stringify(info.labels)}`,
+    `tier:          ${info.tier ?? "none"}`,
+    ...(info.purpose !== null ? [`purpose:       ${info.purpose}`] : []),
+    ...(info.owner !== null ? [`owner:         ${info.owner}`] : []),
     `header:        generation ${info.generation}, slot ${info.activeSlot}`,
     ...(info.leftoverSlot ? [`WARNING:       ${leftoverMessage(header)}`] : []),
     `recipients:    ${info.stanzas.length}`,
@@ -52,7 +56,12 @@ export async function inspect(file: string, o: OptionValues): Promise<void> {
 }
 
 export function headerInfo(h: ParsedHeader) {
+  const meta = metadataOf(h.descriptor.labels);
   return {
+    // Authenticated with the header (spec §2.2.1); also among the labels.
+    tier: meta.tier ?? null,
+    purpose: meta.purpose ?? null,
+    owner: meta.owner ?? null,
     contentType: h.descriptor.contentType,
     plaintextLength: h.descriptor.plaintextLength,
     chunkSize: h.descriptor.chunkSize,

@@ -22,6 +22,12 @@ import { say } from "../output.js";
 import { type SealFlags, withCreationRule } from "../project-config.js";
 import { runStream } from "../streams.js";
 import { progressBar } from "../terminal.js";
+import {
+  checkRecipientsForTier,
+  keystoreLookup,
+  labelsWithMetadata,
+  tiersHere,
+} from "../tier-check.js";
 
 export async function seal(input: string, flags: OptionValues, cmd: Command): Promise<void> {
   // Defaults from the first matching creation rule of .tensorseal.yaml; flags override.
@@ -44,12 +50,17 @@ export async function seal(input: string, flags: OptionValues, cmd: Command): Pr
   const recipients = (await recipientsFor(o)).map((r) =>
     o.register && r.id.startsWith("service:") ? capturing(r, stanzas) : r,
   );
+  // Tier, purpose and owner go into the authenticated header; the tier's rules are checked first.
+  const tiers = tiersHere();
+  const labels = labelsWithMetadata(parsePairs(o.label, "--label"), o, tiers);
+  const ids = recipients.map((r) => r.id);
+  await checkRecipientsForTier(`sealing ${input}`, labels, ids, tiers, await keystoreLookup());
   const opts = {
     recipients,
     chunkSize: parseSize(o.chunkSize),
     contentType: o.contentType ?? (streaming ? undefined : await detectContentType(input)),
     context: parsePairs(o.context, "--context"),
-    labels: parsePairs(o.label, "--label"),
+    labels,
   };
   let result: SealResult;
   if (streaming) result = await runStream(input, output, (r, w) => sealStream(r, w, opts));

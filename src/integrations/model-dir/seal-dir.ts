@@ -27,6 +27,13 @@ export type SealDirOptions = Omit<
 > & {
   /** Plaintext bytes done of the whole directory, and the file being sealed. */
   readonly onProgress?: DirProgress;
+  /**
+   * Per-file labels (tier, purpose, owner by path pattern), asked once for every path before
+   * anything is written, so that it may refuse; paths it leaves out get `labels`.
+   */
+  readonly labelsFor?: (
+    paths: readonly string[],
+  ) => Promise<ReadonlyMap<string, Readonly<Record<string, string>>>>;
 };
 
 export interface SealDirResult {
@@ -44,7 +51,8 @@ export async function sealModelDir(
     fail("E_USAGE", `${input} already has a ${MANIFEST_NAME}: it is reserved for the manifest`);
   }
   const model = randomBytes(16).toString("hex");
-  const { onProgress, ...sealOpts } = opts;
+  const { onProgress, labelsFor, ...sealOpts } = opts;
+  const perFile = labelsFor ? await labelsFor(paths) : new Map();
   let total = 0;
   if (onProgress) for (const path of paths) total += (await stat(join(input, path))).size;
   const progress = dirProgress(onProgress, total);
@@ -57,7 +65,7 @@ export async function sealModelDir(
         dst,
         path,
         model,
-        sealOpts,
+        { ...sealOpts, labels: perFile.get(path) ?? sealOpts.labels },
         progress.file(path),
       );
       progress.finished(entry.size);
