@@ -58,10 +58,11 @@ export function tiersHere(): TierConfig {
   return projectTiers();
 }
 
-/** Keys the rotation check needs: the local keystore's view of a key (null when absent). */
-export type KeyLookup = (
-  name: string,
-) => Promise<{ name: string; version: number; created: string } | null>;
+/** What the rotation check needs: the local keystore's view of a key, and its clock. */
+export interface KeyLookup {
+  key(name: string): Promise<{ name: string; version: number; created: string } | null>;
+  readonly now: Date;
+}
 
 /**
  * Refuses (E_USAGE) when recipients named as the CLI names them (`tseal1...`, `kek:NAME`,
@@ -81,8 +82,8 @@ export async function checkRecipientsForTier(
   if (tier.rotationPeriod !== null && lookup) {
     for (const id of recipientIds) {
       if (!id.startsWith("kek:")) continue;
-      const key = await lookup(id.slice(4));
-      const why = key ? rotationViolation(tier, key, new Date()) : null;
+      const key = await lookup.key(id.slice(4));
+      const why = key ? rotationViolation(tier, key, lookup.now) : null;
       if (why) violations.push(why);
     }
   }
@@ -103,12 +104,16 @@ export function checkStanzasForTier(
 
 /** The primary version of a local key, for the rotation check. */
 export async function keystoreLookup(): Promise<KeyLookup> {
-  const { keystoreExists, openKeystore } = await import("./keys-context.js");
-  if (!keystoreExists()) return async () => null;
-  return async (name) => {
-    const k = (await openKeystore()).showKey(name);
-    const v = k.versions.find((x) => x.version === k.primaryVersion);
-    return v ? { name, version: v.version, created: v.created } : null;
+  const { keystoreExists, keystoreOptions, openKeystore } = await import("./keys-context.js");
+  const now = keystoreOptions().now?.() ?? new Date();
+  if (!keystoreExists()) return { key: async () => null, now };
+  return {
+    now,
+    key: async (name) => {
+      const k = (await openKeystore()).showKey(name);
+      const v = k.versions.find((x) => x.version === k.primaryVersion);
+      return v ? { name, version: v.version, created: v.created } : null;
+    },
   };
 }
 

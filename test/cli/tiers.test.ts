@@ -32,8 +32,8 @@ describe("tensorseal seal --tier --purpose --owner and tiers (CLI)", () => {
       stanzas: string[];
     };
   };
-  const runIn = (cwd: string, args: string[]) => {
-    const r = spawnSync(process.execPath, [CLI, ...args], { env: s.env, cwd });
+  const runIn = (cwd: string, args: string[], env: NodeJS.ProcessEnv = {}) => {
+    const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...s.env, ...env }, cwd });
     return { status: r.status ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
   };
 
@@ -152,7 +152,7 @@ describe("tensorseal seal --tier --purpose --owner and tiers (CLI)", () => {
     assert.equal(inspect(file).stanzas.length, 2);
   });
 
-  test(".tensorseal.yaml: configured tiers, a default tier, a creation rule's tier and rotation", async () => {
+  test(".tensorseal.yaml: configured tiers, a default tier, a creation rule's tier and rotation", () => {
     const repo = join(s.dir, "repo");
     mkdirSync(join(repo, "cfg"), { recursive: true });
     writeFileSync(
@@ -161,7 +161,7 @@ describe("tensorseal seal --tier --purpose --owner and tiers (CLI)", () => {
         "tiers:",
         "  default: internal",
         "  internal: { allow: [kek, x25519, mlkem768x25519] }",
-        "  lab: { allow: [passphrase, kek], rotation_period: 1s }",
+        "  lab: { allow: [passphrase, kek], rotation_period: 1d }",
         "creation_rules:",
         "  - path_regex: '^cfg/'",
         "    tier: public",
@@ -184,13 +184,13 @@ describe("tensorseal seal --tier --purpose --owner and tiers (CLI)", () => {
     r = runIn(repo, ["seal", "w.bin", "-o", "w2.tseal", "--passphrase-file", plain]);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /tier internal does not allow passphrase/);
-    // lab: keys must be rotated every second; kek:default is older than that.
-    await new Promise((res) => setTimeout(res, 1100));
-    r = runIn(repo, ["seal", "w.bin", "-o", "w3.tseal", "--tier", "lab", "-k", "default"]);
+    // lab: keys must be rotated every day; two days on (the keystore's clock), kek:default is not.
+    const later = { TENSORSEAL_NOW: new Date(Date.now() + 2 * 86400_000).toISOString() };
+    r = runIn(repo, ["seal", "w.bin", "-o", "w3.tseal", "--tier", "lab", "-k", "default"], later);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /tier lab requires keys rotated every 1s: key default v1 is \d+s old/);
-    assert.equal(runIn(repo, ["keys", "rotate", "default"]).status, 0);
-    r = runIn(repo, ["seal", "w.bin", "-o", "w3.tseal", "--tier", "lab", "-k", "default"]);
+    assert.match(r.stderr, /tier lab requires keys rotated every 1d: key default v1 is [12]d old/);
+    assert.equal(runIn(repo, ["keys", "rotate", "default"], later).status, 0);
+    r = runIn(repo, ["seal", "w.bin", "-o", "w3.tseal", "--tier", "lab", "-k", "default"], later);
     assert.equal(r.status, 0, r.stderr);
     // Strict parsing names the line.
     writeFileSync(join(repo, ".tensorseal.yaml"), "tiers:\n  lab: { allow: [floppy] }\n");
