@@ -49,6 +49,7 @@ const TEXT = new Set([
   "outcome",
   "time",
   "duration",
+  "tier",
 ]);
 
 function program(): Command {
