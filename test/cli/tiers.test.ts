@@ -247,4 +247,36 @@ describe("tensorseal seal --tier --purpose --owner and tiers (CLI)", () => {
     assert.match(table, /\tTIER\tPURPOSE\tOWNER$/m);
     assert.match(table, /weights\.bin\.tseal\t.*\trestricted\tweights\t-$/m);
   });
+
+  test("keys set --owner --purpose --tier: stored with the key, shown, removable", () => {
+    const show = () => JSON.parse(s.run(["keys", "show", "default", "--json"]).stdout.toString());
+    let r = s.run([
+      "keys",
+      "set",
+      "default",
+      "--owner",
+      "ml-platform",
+      "--purpose",
+      "prod weights",
+      "--tier",
+      "confidential",
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout.toString(), /tier confidential\towner ml-platform\tpurpose prod weights/);
+    const k = show();
+    assert.deepEqual([k.owner, k.purpose, k.tier], ["ml-platform", "prod weights", "confidential"]);
+    r = s.run(["keys", "set", "default", "--tier", "galactic"]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown tier "galactic"/);
+    r = s.run(["keys", "set", "default", "--owner", "x\u001b[31m"]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /control character/);
+    assert.equal(s.run(["keys", "set", "default", "--owner", ""]).status, 0);
+    assert.equal(show().owner, undefined);
+    assert.equal(show().tier, "confidential");
+    // The keystore still opens files (metadata has no effect on unwrapping).
+    const out = join(s.dir, "after-set.tseal");
+    assert.equal(s.run(["seal", plain, "-o", out, "-k", "default"]).status, 0);
+    assert.equal(s.run(["open", out, "-o", join(s.dir, "after-set.out")]).status, 0);
+  });
 });
