@@ -39,6 +39,17 @@ export interface TierConfig {
 }
 
 const DAY = 86400;
+
+/**
+ * The key service's artifact sensitivity levels (src/service/authz/attributes.ts, which a test
+ * keeps equal): a tier with one of these names is registered as that `sensitivity`.
+ */
+export const SERVICE_LEVELS: readonly string[] = [
+  "public",
+  "internal",
+  "confidential",
+  "restricted",
+];
 const HARDWARE_OR_PQ: readonly RecipientKind[] = ["pkcs11", "aws-kms", "service", "mlkem768x25519"];
 
 /** The built-in tiers; a `.tensorseal.yaml` `tiers:` entry of the same name replaces one. */

@@ -9,6 +9,7 @@ import type { SealResult } from "../../engine/options.js";
 import { sealFile } from "../../engine/seal-file.js";
 import { sealStream } from "../../engine/stream.js";
 import { fail } from "../../format/errors.js";
+import { metadataOf } from "../../format/metadata.js";
 import type { Recipient, Stanza } from "../../format/stanza.js";
 import { detectContentType } from "../../integrations/content-type.js";
 import {
@@ -16,6 +17,7 @@ import {
   SERVICE_STANZA,
   serviceStanzaDigest,
 } from "../../keys/service/stanza.js";
+import { SERVICE_LEVELS } from "../../tiers/policy.js";
 import { recipientsFor } from "../keys-context.js";
 import { checkOutput, isStreamInput, parsePairs, parseSize, printJson } from "../options.js";
 import { say } from "../output.js";
@@ -72,7 +74,7 @@ export async function seal(input: string, flags: OptionValues, cmd: Command): Pr
   }
   // Registered only now that the sealed file is committed (renamed into place).
   const artifacts = digest
-    ? await register(cmd, digest, stanzas, resolve(output), parsePairs(o.label, "--label"))
+    ? await register(cmd, digest, stanzas, resolve(output), registryLabels(o.label, labels))
     : undefined;
   if (o.json)
     printJson({
@@ -83,6 +85,19 @@ export async function seal(input: string, flags: OptionValues, cmd: Command): Pr
     });
   else if (output !== "-")
     say(`sealed ${input} -> ${output} for ${recipients.map((r) => r.id).join(", ")}`);
+}
+
+/**
+ * The registry's labels: the user's, plus the file's tier as the service's `sensitivity` label
+ * when it names one of the service's levels (Cedar policies can then act on it) and the user
+ * gave none.
+ */
+function registryLabels(flags: string[] | undefined, header: Record<string, string>) {
+  const labels = parsePairs(flags, "--label");
+  const tier = metadataOf(header).tier;
+  if (tier && SERVICE_LEVELS.includes(tier) && labels.sensitivity === undefined)
+    labels.sensitivity = tier;
+  return labels;
 }
 
 /** A directory is a model, not a file: say which command seals it. */
