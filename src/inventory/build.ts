@@ -42,7 +42,10 @@ interface KeyAcc {
   due: ReturnType<typeof rotationDue>;
   versions: Map<number | null, { state: string | null; created: string | null; files: number }>;
   files: number;
+  meta: { owner: string | null; purpose: string | null; tier: string | null };
 }
+
+const NO_META = { owner: null, purpose: null, tier: null };
 
 /** The identity of a key across sources: provider, scope (server id, KMS provider), name. */
 export function keyId(
@@ -81,6 +84,7 @@ export function buildKeys(i: BuildInput): KeyEntry[] {
         k.versions.map((v) => [v.version, { state: v.state, created: v.created, files: 0 }]),
       ),
       files: 0,
+      meta: { owner: k.owner ?? null, purpose: k.purpose ?? null, tier: k.tier ?? null },
     });
   for (const k of i.serviceKeys)
     keys.set(mapKey("service", i.serverId, k.name), {
@@ -96,6 +100,10 @@ export function buildKeys(i: BuildInput): KeyEntry[] {
         k.versions.map((v) => [v.version, { state: v.state, created: v.created, files: 0 }]),
       ),
       files: 0,
+      meta: {
+        ...NO_META,
+        tier: k.sensitivity && k.sensitivity !== "unspecified" ? k.sensitivity : null,
+      },
     });
   for (const f of i.files) {
     // A file with two stanzas for one key version counts once for it.
@@ -114,6 +122,7 @@ export function buildKeys(i: BuildInput): KeyEntry[] {
           due: null,
           versions: new Map(),
           files: 0,
+          meta: NO_META,
         };
         keys.set(mk, k);
       }
@@ -141,6 +150,7 @@ export function buildKeys(i: BuildInput): KeyEntry[] {
         versions: [...k.versions]
           .map(([version, v]): KeyVersionEntry => ({ version, ...v }))
           .sort((a, b) => (a.version ?? 0) - (b.version ?? 0)),
+        ...k.meta,
         files: k.files,
       }),
     )

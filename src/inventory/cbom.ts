@@ -213,6 +213,9 @@ export function toCbom(inv: Inventory, toolVersion: string, serial: string): obj
       ["tensorseal:files", String(v.files)],
     ];
     if (k.scope !== null) properties.push(["tensorseal:provider-scope", k.scope]);
+    if (k.tier) properties.push(["tensorseal:tier", k.tier]);
+    if (k.owner) properties.push(["tensorseal:owner", k.owner]);
+    if (k.purpose) properties.push(["tensorseal:purpose", k.purpose]);
     if (v.state !== null) properties.push(["tensorseal:state", v.state]);
     if (!k.listed) properties.push(["tensorseal:listed", "false"]);
     if (v.version !== null && v.version === k.primaryVersion) {

@@ -46,6 +46,13 @@ export interface KeyEntry {
   readonly rotationDueFrom: "key" | "default" | null;
   readonly rotationOverdue: boolean;
   readonly versions: readonly KeyVersionEntry[];
+  /**
+   * Governance metadata: a keystore key's `keys set --owner --purpose --tier`; for a service key
+   * the tier is its sensitivity level (null when unspecified).
+   */
+  readonly owner: string | null;
+  readonly purpose: string | null;
+  readonly tier: string | null;
   /** Sealed files found that have a stanza for this key (any version). */
   readonly files: number;
 }

@@ -244,8 +244,8 @@ describe("tensorseal seal --tier --purpose --owner and tiers (CLI)", () => {
       ["weights.bin.tseal", "restricted"],
     ]);
     const table = runIn(repo, ["inventory", "out2"]).stdout;
-    assert.match(table, /\tTIER\tPURPOSE\tOWNER$/m);
-    assert.match(table, /weights\.bin\.tseal\t.*\trestricted\tweights\t-$/m);
+    assert.match(table, /\tTIER\tPURPOSE\tOWNER\tLAST RELEASE$/m);
+    assert.match(table, /weights\.bin\.tseal\t.*\trestricted\tweights\t-\t-$/m);
   });
 
   test("keys set --owner --purpose --tier: stored with the key, shown, removable", () => {
@@ -271,6 +271,16 @@ describe("tensorseal seal --tier --purpose --owner and tiers (CLI)", () => {
     r = s.run(["keys", "set", "default", "--owner", "x\u001b[31m"]);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /control character/);
+    const inv = JSON.parse(s.run(["inventory", "--json"]).stdout.toString());
+    const entry = inv.keys.find((x: { name: string }) => x.name === "default");
+    assert.deepEqual(
+      [entry.owner, entry.purpose, entry.tier],
+      ["ml-platform", "prod weights", "confidential"],
+    );
+    assert.match(
+      s.run(["inventory"]).stdout.toString(),
+      /^default\tkeystore\t.*\tconfidential\tml-platform\tprod weights$/m,
+    );
     assert.equal(s.run(["keys", "set", "default", "--owner", ""]).status, 0);
     assert.equal(show().owner, undefined);
     assert.equal(show().tier, "confidential");
