@@ -31,7 +31,7 @@ export function checkTiers(
         severity: "warning",
         message: `the file names tier ${name}, which is not defined`,
         evidence: `tensorseal:tier ${name}; tiers defined in ${where}: ${[...tiers.tiers.keys()].join(", ")}`,
-        fix: `define tier ${name} under tiers: in .tensorseal.yaml, or reseal the file with --tier NAME`,
+        fix: `define tier ${name} under tiers: in .tensorseal.yaml, or open the file and seal it again with --tier NAME`,
         file,
       },
     ];
