@@ -46,6 +46,8 @@ export type { Descriptor } from "./format/descriptor.js";
 // Errors: one class, a stable `code` per failure (docs/CLI.md maps codes to exit codes).
 export { type ErrorCode, isTensorSealError, TensorSealError } from "./format/errors.js";
 export type { ParsedHeader as SealedHeader } from "./format/header.js";
+// Governance metadata in the authenticated header (spec/FORMAT.md §2.2.1).
+export { type FileMetadata, metadataOf, withMetadata } from "./format/metadata.js";
 // The two interfaces every key type implements, and what they exchange.
 export type { Identity, Recipient, Stanza } from "./format/stanza.js";
 // Model directories (Hugging Face layout) with a sealed manifest.

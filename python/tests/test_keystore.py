@@ -100,6 +100,9 @@ def test_v2_states(tmp_path: Path) -> None:
         lambda d: d["keys"][0]["versions"][0].update(wraps=1.5),
         lambda d: d["keys"][0].update(name="bad name"),
         lambda d: d["keys"][0]["versions"][0].update(state="lost"),
+        lambda d: d["keys"][0].update(tier="Top Secret"),
+        lambda d: d["keys"][0].update(owner=""),
+        lambda d: d["keys"][0].update(colour="red"),
     ],
 )
 def test_edits_are_refused(tmp_path: Path, edit) -> None:  # type: ignore[no-untyped-def]
@@ -139,3 +142,16 @@ def test_unknown_version_and_junk(tmp_path: Path) -> None:
         with pytest.raises(TensorSealError) as e:
             Keystore.open(home, root_key_file=key_file(tmp_path))
         assert e.value.code == code, text
+
+
+def test_key_metadata_is_read(tmp_path: Path) -> None:
+    """owner, purpose and tier (KEYSTORE.md, set by `keys set`) are optional and exposed."""
+    doc, _ = doc_v2(["enabled"], primary=1)
+    doc["keys"][0].update(owner="ml-platform@example.com", purpose="prod weights", tier="confidential")
+    write(tmp_path / "h", doc)
+    info = Keystore.open(tmp_path / "h", root_key_file=key_file(tmp_path)).list_keys()[0]
+    assert (info.owner, info.purpose, info.tier) == ("ml-platform@example.com", "prod weights", "confidential")
+    doc2, _ = doc_v2(["enabled"], primary=1)
+    write(tmp_path / "h2", doc2)
+    plain = Keystore.open(tmp_path / "h2", root_key_file=key_file(tmp_path)).list_keys()[0]
+    assert (plain.owner, plain.purpose, plain.tier) == (None, None, None)

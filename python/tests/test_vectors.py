@@ -21,7 +21,7 @@ INVALID = sorted(VECTORS.glob("invalid-*.json"))
 
 
 def test_vector_counts() -> None:
-    assert len(VALID) == 15 and len(INVALID) == 41
+    assert len(VALID) == 16 and len(INVALID) == 43
 
 
 def reseal(v: dict[str, Any], recorded: list) -> bytes:  # type: ignore[type-arg]
@@ -131,3 +131,30 @@ def test_invalid_vector_fails_with_recorded_code(path) -> None:  # type: ignore[
         with SealedFile(io.BytesIO(file), ids) as sf:
             sf.read_all()
     assert e2.value.code == v["expectedError"]
+
+
+def test_metadata_vector_exposes_tier_purpose_owner() -> None:
+    """FORMAT.md §2.2.1: the inspect API (read_header) gives tier, purpose and owner."""
+    import io
+
+    from tensorseal import read_header
+
+    h = read_header(io.BytesIO(vector_file("metadata-16k-100")))
+    d = h.descriptor
+    assert (d.tier, d.purpose, d.owner) == (
+        "confidential",
+        "fraud-detection weights, production",
+        "ml-platform@example.com",
+    )
+    assert d.labels["team"] == "ml"
+    plain = read_header(io.BytesIO(vector_file("kek-16k-1"))).descriptor
+    assert (plain.tier, plain.purpose, plain.owner) == (None, None, None)
+
+
+@pytest.mark.parametrize("bad", ["Public", "", "x" * 33, "9lives", "tier_1"])
+def test_writer_refuses_a_bad_tier(bad: str) -> None:
+    with pytest.raises(TensorSealError) as e:
+        encode_descriptor(
+            Descriptor(chunk_size=16384, plaintext_length=0, labels={"tensorseal:tier": bad})
+        )
+    assert e.value.code == "E_MALFORMED"

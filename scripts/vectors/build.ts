@@ -405,6 +405,23 @@ const CASES: Case[] = [
     },
   },
   {
+    name: "metadata-16k-100",
+    description:
+      "governance metadata (spec §2.2.1): tier, purpose and owner as reserved tensorseal: labels next to an ordinary label; authenticated like every descriptor byte",
+    length: 100,
+    chunkSize: K16,
+    recipients: [R_KEK],
+    identities: [I_KEK],
+    init: {
+      labels: {
+        "tensorseal:owner": "ml-platform@example.com",
+        "tensorseal:purpose": "fraud-detection weights, production",
+        "tensorseal:tier": "confidential",
+        team: "ml",
+      },
+    },
+  },
+  {
     name: "rewrap-16k-100",
     description:
       "sealed for kek, then rewrapped for x25519 only: slot 1 holds generation 2, slot 0 is zero",
@@ -931,6 +948,31 @@ const NEGATIVE: NegativeCase[] = [
     mutations: (l) => [{ kind: "flip-bit", offset: l.mac + 3, bit: 4, fixSlotChecksum: 0 }],
     identities: [I_KS_V3_DISABLED],
     expectedError: "E_HEADER_MAC",
+  },
+  {
+    name: "metadata-tier-edited",
+    description:
+      "the tier label edited from confidential to public-files (same length, still well formed): the header MAC catches it",
+    base: "metadata-16k-100",
+    mutations: (l, file) => {
+      const at = file.indexOf(Buffer.from("confidential"), l.descriptor);
+      return [...Buffer.from("public-files")].map((value, i) => ({
+        kind: "set-byte" as const,
+        offset: at + i,
+        value,
+      }));
+    },
+    expectedError: "E_HEADER_MAC",
+  },
+  {
+    name: "metadata-tier-invalid",
+    description:
+      "the tier label's first letter made upper case (Confidential): not a tier name, rejected before any key is used",
+    base: "metadata-16k-100",
+    mutations: (l, file) => [
+      { kind: "flip-bit", offset: file.indexOf(Buffer.from("confidential"), l.descriptor), bit: 5 },
+    ],
+    expectedError: "E_MALFORMED",
   },
   {
     name: "unknown-stanza-only-identity-missing",

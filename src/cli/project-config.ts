@@ -16,6 +16,10 @@
  *     pkcs11: { tokens: [prod-hsm, backup-hsm/models] }
  *   doctor:                             # `tensorseal doctor` settings (docs/CLI.md)
  *     rotation_period: 180d             # for keys without their own rotation period
+ *   tiers:                              # sensitivity tiers (docs/GOVERNANCE.md)
+ *     default: internal                 # tier of files no flag or rule names
+ *     restricted: { allow: [pkcs11, aws-kms, service, mlkem768x25519], rotation_period: 90d }
+ * A creation rule may also set tier, purpose and owner (recorded in the sealed header).
  *
  * Parsing is strict: unknown keys, wrong types and bad regexes are errors naming the line.
  */
@@ -25,7 +29,15 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import type * as Yaml from "yaml";
 import { notice } from "../engine/notices.js";
 import { fail } from "../format/errors.js";
+import { metadataProblem } from "../format/metadata.js";
 import { allowEntryProblem, type ProviderAllowList } from "../keys/provider-allow.js";
+import {
+  BUILTIN_TIERS,
+  RECIPIENT_KINDS,
+  type RecipientKind,
+  type TierConfig,
+  type TierPolicy,
+} from "../tiers/policy.js";
 
 type Node = Yaml.Node;
 
@@ -38,6 +50,9 @@ export interface CreationRule {
   readonly context: Readonly<Record<string, string>>;
   readonly labels: Readonly<Record<string, string>>;
   readonly chunkSize?: string;
+  readonly tier?: string;
+  readonly purpose?: string;
+  readonly owner?: string;
 }
 
 export interface ProjectConfig {
@@ -48,10 +63,24 @@ export interface ProjectConfig {
   readonly providers: ProviderAllowList;
   /** The `doctor` section: `rotation_period` as written (90d, 12h, none), read by doctor. */
   readonly doctor: { readonly rotationPeriod?: string };
+  /** The `tiers` section merged over the built-in tiers. */
+  readonly tiers: TierConfig;
 }
 
-const RULE_KEYS = ["path_regex", "key", "recipients", "context", "labels", "chunk_size"];
-const TOP_KEYS = ["creation_rules", "providers", "doctor"];
+const RULE_KEYS = [
+  "path_regex",
+  "key",
+  "recipients",
+  "context",
+  "labels",
+  "chunk_size",
+  "tier",
+  "purpose",
+  "owner",
+];
+const TOP_KEYS = ["creation_rules", "providers", "doctor", "tiers"];
+const TIER_KEYS = ["allow", "rotation_period", "attestation"];
+const DURATION = /^(\d{1,10})([smhdw]?)$/;
 const DOCTOR_KEYS = ["rotation_period"];
 /** providers: PROVIDER: { FIELD: [entries] } */
 const PROVIDER_FIELDS = { "aws-kms": "keys", pkcs11: "tokens" } as const;
@@ -97,6 +126,8 @@ export function parseConfig(text: string, path: string): ProjectConfig {
   const rules: CreationRule[] = [];
   let providers: ProviderAllowList = {};
   let doctor: { rotationPeriod?: string } = {};
+  const tiers = new Map<string, TierPolicy>(BUILTIN_TIERS.map((t) => [t.name, t]));
+  let defaultTier: { name: string; node: Node } | null = null;
   for (const item of root.items) {
     const name = isScalar(item.key) ? String(item.key.value) : "?";
     if (!TOP_KEYS.includes(name))
@@ -112,10 +143,84 @@ export function parseConfig(text: string, path: string): ProjectConfig {
       doctor = parseDoctor(item.value as Node);
       continue;
     }
+    if (name === "tiers") {
+      defaultTier = parseTiers(item.value as Node, tiers);
+      continue;
+    }
     if (!isSeq(item.value)) bad(item.value as Node, "creation_rules must be a list");
     for (const r of (item.value as { items: unknown[] }).items) rules.push(parseRule(r as Node));
   }
-  return { path, dir: dirname(path), rules, providers, doctor };
+  if (defaultTier && !tiers.has(defaultTier.name))
+    bad(defaultTier.node, `tiers.default: no tier ${JSON.stringify(defaultTier.name)}`);
+  for (const r of rules)
+    if (r.tier && !tiers.has(r.tier))
+      fail(
+        "E_USAGE",
+        `${path}: a creation rule names tier ${JSON.stringify(r.tier)}, which tiers does not define`,
+      );
+  return {
+    path,
+    dir: dirname(path),
+    rules,
+    providers,
+    doctor,
+    tiers: { tiers, defaultTier: defaultTier?.name ?? null, source: path },
+  };
+
+  /** tiers: { default: NAME, NAME: { allow: [kinds], rotation_period: 90d, attestation: bool } } */
+  function parseTiers(n: Node, into: Map<string, TierPolicy>): { name: string; node: Node } | null {
+    if (!isMap(n)) return bad(n, "tiers must be a mapping (default: NAME, NAME: {allow: [...]})");
+    let dflt: { name: string; node: Node } | null = null;
+    for (const item of n.items) {
+      const k = isScalar(item.key) ? String(item.key.value) : "?";
+      const v = item.value as Node;
+      if (k === "default") {
+        dflt = { name: str(v, "tiers.default"), node: v };
+        continue;
+      }
+      const why = metadataProblem("tier", k);
+      if (why) bad(item.key as Node, `tiers: ${JSON.stringify(k)}: ${why}`);
+      if (!isMap(v)) bad(v, `tiers.${k} must be a mapping (allow, rotation_period, attestation)`);
+      let allow: RecipientKind[] | null = null;
+      let rotationPeriod: number | null = null;
+      let attestation = false;
+      for (const f of (v as unknown as { items: { key: Node; value: Node }[] }).items) {
+        const fk = isScalar(f.key) ? String((f.key as { value: unknown }).value) : "?";
+        if (!TIER_KEYS.includes(fk))
+          bad(
+            f.key,
+            `unknown key ${JSON.stringify(fk)} in tiers.${k} (allowed: ${TIER_KEYS.join(", ")})`,
+          );
+        if (fk === "allow") {
+          const kinds = list(f.value, `tiers.${k}.allow`);
+          if (kinds.length === 1 && kinds[0] === "any") allow = null;
+          else {
+            for (const x of kinds)
+              if (!(RECIPIENT_KINDS as readonly string[]).includes(x))
+                bad(
+                  f.value,
+                  `tiers.${k}.allow: unknown recipient kind ${JSON.stringify(x)} (kinds: ${RECIPIENT_KINDS.join(", ")}, or [any])`,
+                );
+            allow = kinds as RecipientKind[];
+          }
+        } else if (fk === "rotation_period") {
+          const text = scalarText(f.value, `tiers.${k}.rotation_period`);
+          const m = DURATION.exec(text);
+          if (!m && text !== "none")
+            bad(f.value, `tiers.${k}.rotation_period must be a duration (90d, 12h, 3600s) or none`);
+          rotationPeriod = m
+            ? Number(m[1]) * { "": 1, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as "s"]
+            : null;
+        } else {
+          if (!isScalar(f.value) || typeof f.value.value !== "boolean")
+            bad(f.value, `tiers.${k}.attestation must be true or false`);
+          attestation = (f.value as unknown as { value: boolean }).value;
+        }
+      }
+      into.set(k, { name: k, allow, rotationPeriod, attestation });
+    }
+    return dflt;
+  }
 
   function parseDoctor(n: Node): { rotationPeriod?: string } {
     if (!isMap(n)) return bad(n, "doctor must be a mapping (rotation_period: 180d)");
@@ -206,7 +311,19 @@ export function parseConfig(text: string, path: string): ProjectConfig {
       context: f.context ? pairs(f.context, "context") : {},
       labels: f.labels ? pairs(f.labels, "labels") : {},
       ...(f.chunk_size ? { chunkSize: scalarText(f.chunk_size, "chunk_size") } : {}),
+      ...metadata(f),
     };
+  }
+  function metadata(f: Record<string, Node>): { tier?: string; purpose?: string; owner?: string } {
+    const out: { tier?: string; purpose?: string; owner?: string } = {};
+    for (const field of ["tier", "purpose", "owner"] as const) {
+      if (!f[field]) continue;
+      const v = str(f[field], field);
+      const why = metadataProblem(field, v);
+      if (why) bad(f[field], `${field}: ${why}`);
+      out[field] = v;
+    }
+    return out;
   }
   function scalarText(n: Node, what: string): string {
     if (!isScalar(n) || (typeof n.value !== "string" && typeof n.value !== "number"))
@@ -250,6 +367,9 @@ export interface SealFlags {
   context?: string[];
   label?: string[];
   chunkSize: string;
+  tier?: string;
+  purpose?: string;
+  owner?: string;
 }
 
 /**
@@ -282,7 +402,21 @@ export function withCreationRule<T extends SealFlags>(
   out.context = merge(flags.context, rule.context);
   out.label = merge(flags.label, rule.labels);
   if (!chunkSizeExplicit && rule.chunkSize) out.chunkSize = rule.chunkSize;
+  for (const field of ["tier", "purpose", "owner"] as const)
+    if (flags[field] === undefined && rule[field] !== undefined) out[field] = rule[field];
   return out;
+}
+
+/** The tiers of the nearest config (merged over the built-ins), or the built-ins alone. */
+export function projectTiers(cwd = process.cwd()): TierConfig {
+  const path = findConfig(cwd);
+  if (!path)
+    return {
+      tiers: new Map(BUILTIN_TIERS.map((t) => [t.name, t])),
+      defaultTier: null,
+      source: null,
+    };
+  return parseConfig(readFileSync(path, "utf8"), path).tiers;
 }
 
 /**

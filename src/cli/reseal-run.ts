@@ -15,6 +15,7 @@ import { printJson } from "./options.js";
 import { say } from "./output.js";
 import { sameRecipients } from "./reseal-recipients.js";
 import { progressBar } from "./terminal.js";
+import { checkRecipientsForTier, keystoreLookup, tiersHere } from "./tier-check.js";
 
 interface ResealFlags {
   manifest?: string[];
@@ -56,6 +57,16 @@ export async function runReseal(paths: string[], o: ResealFlags): Promise<void> 
       passphrase,
     });
   }
+  // A resealed file keeps its descriptor, so its tier: the new recipients must meet it.
+  const tiers = tiersHere();
+  const lookup = await keystoreLookup();
+  const resolve = recipients;
+  recipients = async (header) => {
+    const list = await resolve(header);
+    const ids = list.map((x) => x.id);
+    await checkRecipientsForTier("resealing", header.descriptor.labels, ids, tiers, lookup);
+    return list;
+  };
   const bar = progressBar("resealing", { unit: "items" });
   const r = await resealCampaign({
     files: found.files,

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { keystoreOptions } from "../cli/keys-context.js";
 import { printJson } from "../cli/options.js";
 import { print } from "../cli/output.js";
+import { projectTiers } from "../cli/project-config.js";
 import { defaultRotationSeconds } from "../cli/rotation-default.js";
 import { fail } from "../format/errors.js";
 import { defaultHome } from "../keys/index.js";
@@ -71,6 +72,7 @@ export async function doctorCommand(paths: string[], o: DoctorFlags): Promise<vo
     drillHistory: historyPath(o.drillHistory),
     ...(o.drillDays !== undefined ? { drillDays: Number(o.drillDays) } : {}),
     drillRequired: o.drillDays !== undefined,
+    tiers: projectTiers(),
   });
   const exitCode = exitCodeFor(report.findings, failOn as Severity | "none");
   if (format === "sarif") printJson(toSarif(report.findings));

@@ -74,6 +74,21 @@ export const RULES = {
     severity: "warning",
     help: "The file key is wrapped under a passphrase stretched with a scrypt work factor below the default.",
   },
+  "file.tier-violation": {
+    title: "Sealed file wrapped for a recipient kind its tier does not allow",
+    severity: "error",
+    help: "The file's authenticated header names a sensitivity tier whose allowed recipient kinds (.tensorseal.yaml tiers, or the built-ins) exclude one of its stanzas, e.g. a passphrase on a restricted file: it was sealed before the tier was tightened, or by another tool.",
+  },
+  "file.tier-rotation": {
+    title: "Sealed file on a key version older than its tier's rotation period",
+    severity: "warning",
+    help: "A kek stanza of the file is under a local key version created longer ago than the rotation period of the file's tier.",
+  },
+  "file.tier-unknown": {
+    title: "Sealed file naming a tier the configuration does not define",
+    severity: "warning",
+    help: "The file's header names a tier that neither .tensorseal.yaml nor the built-ins define, so nothing about it can be checked.",
+  },
   "file.unreadable-header": {
     title: "File named or marked as sealed whose header cannot be read",
     severity: "error",

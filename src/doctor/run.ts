@@ -9,11 +9,13 @@ import { isTensorSealError } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
 import { findSealedFiles } from "../keys/campaign-paths.js";
 import type { KeyInfo, KeystoreOptions } from "../keys/index.js";
+import { builtinTierConfig, type TierConfig } from "../tiers/policy.js";
 import { checkKeystoreKdf, checkPassphraseStanzas } from "./check-kdf.js";
 import { checkPermissions } from "./check-permissions.js";
 import { checkPlaintextCopies } from "./check-plaintext.js";
 import { checkRotation } from "./check-rotation.js";
 import { checkLeftoverSlot } from "./check-slot.js";
+import { checkTiers } from "./check-tiers.js";
 import { checkService } from "./check-tls.js";
 import { checkVersions } from "./check-versions.js";
 import { type Finding, rank } from "./findings.js";
@@ -41,6 +43,8 @@ export interface DoctorOptions {
   readonly drillDays?: number;
   /** Report a missing drill history (the caller asked for drills with --drill-days). */
   readonly drillRequired?: boolean;
+  /** The tiers files are judged against (default: the built-ins). */
+  readonly tiers?: TierConfig;
 }
 
 export interface DoctorReport {
@@ -104,6 +108,7 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
         findings.push(...checkVersions(header, file, keys));
         findings.push(...checkLeftoverSlot(header, file));
         findings.push(...checkPassphraseStanzas(header, file));
+        findings.push(...checkTiers(header, file, o.tiers ?? builtinTierConfig(), keys, o.now));
       }
     }
     for (const file of others) {

@@ -5,6 +5,7 @@
 import { ByteReader, ByteWriter } from "./bytes.js";
 import { MAX_CHUNK_LOG2, MIN_CHUNK_LOG2 } from "./chunked.js";
 import { fail } from "./errors.js";
+import { validateMetadataLabels } from "./metadata.js";
 
 export const SUITE_COBBLESTONE_AES256GCM_SHA512 = 1;
 export const MAX_DESCRIPTOR_SIZE = 65536;
@@ -84,6 +85,7 @@ function validateDescriptor(d: Descriptor): void {
       if (k.length === 0) fail("E_MALFORMED", `${name} has an empty key`);
     }
   }
+  validateMetadataLabels(d.labels);
 }
 
 /** Keys sorted by their UTF-8 bytes; strictly ascending on read (canonical, no duplicates). */

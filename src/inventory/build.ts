@@ -5,7 +5,9 @@
  * that file and whose key version is one of its service stanzas (`seal --register` records the
  * absolute path), then the registry entries not found on disk.
  */
+
 import { rotationDue } from "../doctor/check-rotation.js";
+import { metadataOf, metadataProblem } from "../format/metadata.js";
 import type { KeyInfo } from "../keys/index.js";
 import type { SealedFileFound } from "./files.js";
 import type {
@@ -40,7 +42,10 @@ interface KeyAcc {
   due: ReturnType<typeof rotationDue>;
   versions: Map<number | null, { state: string | null; created: string | null; files: number }>;
   files: number;
+  meta: { owner: string | null; purpose: string | null; tier: string | null };
 }
+
+const NO_META = { owner: null, purpose: null, tier: null };
 
 /** The identity of a key across sources: provider, scope (server id, KMS provider), name. */
 export function keyId(
@@ -79,6 +84,7 @@ export function buildKeys(i: BuildInput): KeyEntry[] {
         k.versions.map((v) => [v.version, { state: v.state, created: v.created, files: 0 }]),
       ),
       files: 0,
+      meta: { owner: k.owner ?? null, purpose: k.purpose ?? null, tier: k.tier ?? null },
     });
   for (const k of i.serviceKeys)
     keys.set(mapKey("service", i.serverId, k.name), {
@@ -94,6 +100,10 @@ export function buildKeys(i: BuildInput): KeyEntry[] {
         k.versions.map((v) => [v.version, { state: v.state, created: v.created, files: 0 }]),
       ),
       files: 0,
+      meta: {
+        ...NO_META,
+        tier: k.sensitivity && k.sensitivity !== "unspecified" ? k.sensitivity : null,
+      },
     });
   for (const f of i.files) {
     // A file with two stanzas for one key version counts once for it.
@@ -112,6 +122,7 @@ export function buildKeys(i: BuildInput): KeyEntry[] {
           due: null,
           versions: new Map(),
           files: 0,
+          meta: NO_META,
         };
         keys.set(mk, k);
       }
@@ -139,6 +150,7 @@ export function buildKeys(i: BuildInput): KeyEntry[] {
         versions: [...k.versions]
           .map(([version, v]): KeyVersionEntry => ({ version, ...v }))
           .sort((a, b) => (a.version ?? 0) - (b.version ?? 0)),
+        ...k.meta,
         files: k.files,
       }),
     )
@@ -177,6 +189,7 @@ export function buildArtifacts(
       plaintextLength: d.plaintextLength,
       context: d.context,
       labels: d.labels,
+      ...metadataFields(d.labels),
       headerDigest: f.headerDigest,
       ...release(mine, releases),
     });
@@ -194,6 +207,7 @@ export function buildArtifacts(
       plaintextLength: null,
       context: null,
       labels: r.labels,
+      ...metadataFields(r.labels),
       headerDigest: null,
       ...release([r], releases),
     });
@@ -213,6 +227,14 @@ function release(
     if (r && (!last || r.seq > last.seq)) last = r;
   }
   return { lastRelease: last };
+}
+
+/** Tier, purpose, owner of a labels map (null where absent or, for registry labels, invalid). */
+function metadataFields(labels: Readonly<Record<string, string>>) {
+  const m = metadataOf(labels);
+  const ok = (f: "tier" | "purpose" | "owner") =>
+    m[f] !== undefined && metadataProblem(f, m[f]) === null ? m[f] : null;
+  return { tier: ok("tier"), purpose: ok("purpose"), owner: ok("owner") };
 }
 
 function cmp(a: string, b: string): number {

@@ -213,6 +213,9 @@ export function toCbom(inv: Inventory, toolVersion: string, serial: string): obj
       ["tensorseal:files", String(v.files)],
     ];
     if (k.scope !== null) properties.push(["tensorseal:provider-scope", k.scope]);
+    if (k.tier) properties.push(["tensorseal:tier", k.tier]);
+    if (k.owner) properties.push(["tensorseal:owner", k.owner]);
+    if (k.purpose) properties.push(["tensorseal:purpose", k.purpose]);
     if (v.state !== null) properties.push(["tensorseal:state", v.state]);
     if (!k.listed) properties.push(["tensorseal:listed", "false"]);
     if (v.version !== null && v.version === k.primaryVersion) {
@@ -242,6 +245,9 @@ export function toCbom(inv: Inventory, toolVersion: string, serial: string): obj
     if (a.plaintextLength !== null)
       properties.push(["tensorseal:plaintext-size", String(a.plaintextLength)]);
     if (a.contentType) properties.push(["tensorseal:content-type", a.contentType]);
+    if (a.tier) properties.push(["tensorseal:tier", a.tier]);
+    if (a.purpose) properties.push(["tensorseal:purpose", a.purpose]);
+    if (a.owner) properties.push(["tensorseal:owner", a.owner]);
     for (const [k, v] of Object.entries(a.context ?? {}))
       properties.push([`tensorseal:context:${k}`, v]);
     for (const [k, v] of Object.entries(a.labels)) properties.push([`tensorseal:label:${k}`, v]);

@@ -46,6 +46,13 @@ export interface KeyEntry {
   readonly rotationDueFrom: "key" | "default" | null;
   readonly rotationOverdue: boolean;
   readonly versions: readonly KeyVersionEntry[];
+  /**
+   * Governance metadata: a keystore key's `keys set --owner --purpose --tier`; for a service key
+   * the tier is its sensitivity level (null when unspecified).
+   */
+  readonly owner: string | null;
+  readonly purpose: string | null;
+  readonly tier: string | null;
   /** Sealed files found that have a stanza for this key (any version). */
   readonly files: number;
 }
@@ -84,6 +91,10 @@ export interface ArtifactEntry {
   readonly context: Readonly<Record<string, string>> | null;
   /** The file's public labels, else the registry's. */
   readonly labels: Readonly<Record<string, string>>;
+  /** Tier, purpose and owner from the file's authenticated header (spec §2.2.1), else null. */
+  readonly tier: string | null;
+  readonly purpose: string | null;
+  readonly owner: string | null;
   /** "sha256:<hex>" of the file's whole header (prefix, descriptor, both slots). */
   readonly headerDigest: string | null;
   /** With a server whose audit the token may read: the last release; null if never released. */

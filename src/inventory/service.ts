@@ -14,6 +14,8 @@ export interface ServiceKey {
   readonly primaryVersion: number;
   /** Seconds; null or absent (a service before rotation periods): the default applies. */
   readonly rotationPeriod?: number | null;
+  /** The service's sensitivity level (unspecified, public ... restricted). */
+  readonly sensitivity?: string;
   readonly versions: readonly {
     readonly version: number;
     readonly created: string;

@@ -6,7 +6,18 @@ import type { Inventory, KeyEntry, Protector } from "./model.js";
 
 export function tableRows(inv: Inventory): (readonly string[])[] {
   const rows: (readonly string[])[] = [];
-  rows.push(["KEY", "PROVIDER", "VERSION", "STATE", "CREATED", "FILES", "ROTATION DUE"]);
+  rows.push([
+    "KEY",
+    "PROVIDER",
+    "VERSION",
+    "STATE",
+    "CREATED",
+    "FILES",
+    "ROTATION DUE",
+    "TIER",
+    "OWNER",
+    "PURPOSE",
+  ]);
   for (const k of inv.keys) {
     for (const v of k.versions.length > 0 ? k.versions : [null]) {
       const isPrimary = v !== null && v.version !== null && v.version === k.primaryVersion;
@@ -18,6 +29,9 @@ export function tableRows(inv: Inventory): (readonly string[])[] {
         v?.created ?? "-",
         String(v?.files ?? 0),
         isPrimary || v === null ? due(k) : "",
+        ...(isPrimary || v === null
+          ? [k.tier ?? "-", k.owner ?? "-", k.purpose ?? "-"]
+          : ["", "", ""]),
       ]);
     }
   }
@@ -30,6 +44,9 @@ export function tableRows(inv: Inventory): (readonly string[])[] {
     "CONTEXT",
     "LABELS",
     "HEADER DIGEST",
+    "TIER",
+    "PURPOSE",
+    "OWNER",
     "LAST RELEASE",
   ]);
   for (const a of inv.artifacts) {
@@ -42,6 +59,9 @@ export function tableRows(inv: Inventory): (readonly string[])[] {
       pairs(a.context),
       pairs(a.labels),
       a.headerDigest ?? "-",
+      a.tier ?? "-",
+      a.purpose ?? "-",
+      a.owner ?? "-",
       a.lastRelease === undefined
         ? ids.length > 0
           ? "not read"

@@ -17,8 +17,10 @@
  *   "mac": base64(HMAC-SHA-256(macKey, canonicalJson(document without "mac")))
  * }
  */
+
 import { createHash } from "node:crypto";
 import { fail } from "../format/errors.js";
+import { metadataProblem } from "../format/metadata.js";
 
 export const KEYSTORE_FORMAT = "tensorseal-keystore";
 export const KEYSTORE_VERSION = 2;
@@ -70,6 +72,10 @@ export interface KeyDoc {
   min_decryption_version: number;
   min_encryption_version: number;
   rotation_period?: number;
+  /** Governance metadata (spec/KEYSTORE.md): who answers for the key, why, at which tier. */
+  owner?: string;
+  purpose?: string;
+  tier?: string;
   versions: VersionDoc[];
 }
 
@@ -267,7 +273,7 @@ function parseKey(d: Damaged, v: unknown, what: string): KeyDoc {
     v,
     what,
     ["name", "created", "primary", "min_decryption_version", "min_encryption_version", "versions"],
-    ["rotation_period"],
+    ["rotation_period", "owner", "purpose", "tier"],
   );
   const name = d.str(k.name, `${what}.name`);
   if (!KEY_NAME_PATTERN.test(name)) d.bad(`${what}.name is not a valid key name`);
@@ -308,5 +314,11 @@ function parseKey(d: Damaged, v: unknown, what: string): KeyDoc {
       1,
       MAX_ROTATION_PERIOD,
     );
+  for (const field of ["owner", "purpose", "tier"] as const) {
+    if (!(field in k)) continue;
+    const value = d.str(k[field], `${what}.${field}`);
+    if (metadataProblem(field, value) !== null) d.bad(`${what}.${field} is not valid`);
+    key[field] = value;
+  }
   return key;
 }

@@ -11,7 +11,9 @@
  * recipient is a decryption; only moving a file to the latest versions of its own keys (no
  * recipient added) may read an enabled version below the minimum (spec/KEYSTORE.md §Lifecycle).
  */
+
 import { fail } from "../format/errors.js";
+import { metadataProblem } from "../format/metadata.js";
 import type { KeyDoc, VersionDoc } from "./keystore-doc.js";
 
 export const DAY_SECONDS = 86400;
@@ -155,6 +157,10 @@ export interface KeySettings {
   minEncryptionVersion?: number;
   /** Seconds; null removes the period. */
   rotationPeriod?: number | null;
+  /** Governance metadata; "" removes the field. */
+  owner?: string;
+  purpose?: string;
+  tier?: string;
 }
 
 export function applySettings(k: KeyDoc, s: KeySettings): void {
@@ -174,6 +180,17 @@ export function applySettings(k: KeyDoc, s: KeySettings): void {
       fail("E_USAGE", "rotation period must be a positive whole number of seconds");
     }
     k.rotation_period = s.rotationPeriod;
+  }
+  for (const field of ["owner", "purpose", "tier"] as const) {
+    const value = s[field];
+    if (value === undefined) continue;
+    if (value === "") {
+      delete k[field];
+      continue;
+    }
+    const why = metadataProblem(field, value);
+    if (why) fail("E_USAGE", `--${field}: ${why}`);
+    k[field] = value;
   }
 }
 

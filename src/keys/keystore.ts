@@ -78,6 +78,10 @@ export interface KeyInfo {
   readonly minEncryptionVersion: number;
   /** Seconds, or null without automatic rotation. */
   readonly rotationPeriod: number | null;
+  /** Governance metadata set with `keys set --owner --purpose --tier` (absent when unset). */
+  readonly owner?: string;
+  readonly purpose?: string;
+  readonly tier?: string;
   readonly versions: readonly KeyVersionInfo[];
 }
 
@@ -103,6 +107,9 @@ export function keyInfo(k: KeyDoc): KeyInfo {
     minDecryptionVersion: k.min_decryption_version,
     minEncryptionVersion: k.min_encryption_version,
     rotationPeriod: k.rotation_period ?? null,
+    ...(k.owner !== undefined ? { owner: k.owner } : {}),
+    ...(k.purpose !== undefined ? { purpose: k.purpose } : {}),
+    ...(k.tier !== undefined ? { tier: k.tier } : {}),
     versions: k.versions.map((v) => ({
       version: v.version,
       created: v.created,

@@ -203,6 +203,9 @@ describe("tensorseal inventory", () => {
       "CREATED",
       "FILES",
       "ROTATION DUE",
+      "TIER",
+      "OWNER",
+      "PURPOSE",
     ]);
     const v2 = rows.find((r) => r[0] === "models" && r[2] === "v2 (primary)");
     assert.ok(v2, out);

@@ -17,7 +17,10 @@ import {
   type ValidVector,
   type Vector,
 } from "../../scripts/vectors/build.js";
+import { decodeDescriptor, encodeDescriptor } from "../../src/format/descriptor.js";
 import { isTensorSealError } from "../../src/format/errors.js";
+import { parseHeader } from "../../src/format/header.js";
+import { metadataOf } from "../../src/format/metadata.js";
 
 /** dist/test/format/*.js -> repository root -> spec/vectors. */
 const DIR = new URL("../../../spec/vectors/", import.meta.url);
@@ -51,8 +54,8 @@ describe("spec/vectors", () => {
   const valid = [...vectors.values()].filter((v): v is ValidVector => v.valid);
   const invalid = [...vectors.values()].filter((v) => !v.valid);
   test("vector counts", () => {
-    assert.equal(valid.length, 15);
-    assert.equal(invalid.length, 41);
+    assert.equal(valid.length, 16);
+    assert.equal(invalid.length, 43);
   });
 
   for (const v of valid) {
@@ -91,4 +94,33 @@ describe("spec/vectors", () => {
       });
     });
   }
+
+  test("the metadata vector records tier, purpose and owner (spec §2.2.1)", async () => {
+    const v = vectors.get("valid-metadata-16k-100") as ValidVector;
+    const h = parseHeader(await fileOf(v));
+    assert.deepEqual(metadataOf(h.descriptor.labels), {
+      tier: "confidential",
+      purpose: "fraud-detection weights, production",
+      owner: "ml-platform@example.com",
+    });
+  });
+
+  test("a writer cannot encode a bad tier, purpose or owner; a reader rejects one", () => {
+    const base = { suite: 1, chunkSize: 16384, plaintextLength: 0, contentType: "x", context: {} };
+    for (const labels of <Record<string, string>[]>[
+      { "tensorseal:tier": "Public" },
+      { "tensorseal:tier": "a".repeat(33) },
+      { "tensorseal:owner": "" },
+      { "tensorseal:purpose": "line\nbreak" },
+      { "tensorseal:owner": "é".repeat(128) },
+    ]) {
+      assert.throws(
+        () => encodeDescriptor({ ...base, labels }),
+        (e) => isTensorSealError(e) && e.code === "E_MALFORMED",
+        JSON.stringify(labels),
+      );
+    }
+    const ok = encodeDescriptor({ ...base, labels: { "tensorseal:tier": "restricted" } });
+    assert.equal(metadataOf(decodeDescriptor(ok).labels).tier, "restricted");
+  });
 });

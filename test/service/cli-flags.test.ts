@@ -52,6 +52,7 @@ const TEXT = new Set([
   "outcome",
   "time",
   "duration",
+  "tier",
 ]);
 
 function program(): Command {

@@ -89,6 +89,39 @@ test("seal --register registers the sealed file (plaintext SHA-256, key version,
   assert.equal(row?.id, out.artifacts[0]);
 });
 
+test("seal --register --tier: the tier becomes the registry's sensitivity label (the user's wins)", async () => {
+  const { SENSITIVITIES } = await import("../../src/service/authz/attributes.js");
+  const { SERVICE_LEVELS } = await import("../../src/tiers/policy.js");
+  assert.deepEqual(
+    [...SERVICE_LEVELS],
+    SENSITIVITIES.filter((x) => x !== "unspecified"),
+  );
+  writeFileSync(join(sb.dir, "t.bin"), randomBytes(1000));
+  const labelsOf = async (args: string[]) => {
+    const r = await run([
+      "seal",
+      "t.bin",
+      "-r",
+      "service:weights",
+      "--register",
+      "--json",
+      "-f",
+      ...args,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    const id = JSON.parse(r.stdout).artifacts[0];
+    return (await app.inject({ url: `/v1/artifacts/${id}`, headers: bearer(admin) })).json().labels;
+  };
+  assert.deepEqual(await labelsOf(["--tier", "confidential", "-o", "t1.tseal"]), {
+    sensitivity: "confidential",
+  });
+  assert.deepEqual(
+    await labelsOf(["--tier", "confidential", "-l", "sensitivity=restricted", "-o", "t2.tseal"]),
+    { sensitivity: "restricted" },
+  );
+  assert.deepEqual(await labelsOf(["-o", "t3.tseal"]), {});
+});
+
 test("--register without a service recipient, or with stdin/stdout, is a usage error before sealing", async () => {
   writeFileSync(join(sb.dir, "n.bin"), "x");
   for (const args of [

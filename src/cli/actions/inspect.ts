@@ -6,6 +6,7 @@ import type { OptionValues } from "commander";
 import { inspectFile, inspectSource } from "../../engine/sealed-file.js";
 import type { RandomSource } from "../../engine/source.js";
 import type { ParsedHeader } from "../../format/header.js";
+import { metadataOf } from "../../format/metadata.js";
 import { isObjectUrl, redactUrl } from "../../integrations/objstore/url.js";
 import { describeStanza, leftoverMessage } from "../describe.js";
 import { checkSealedInput, printJson } from "../options.js";
@@ -54,6 +55,9 @@ async function inspectFrom(file: string, src: RandomSource | null, o: OptionValu
     `chunk size:    ${info.chunkSize}`,
     `context:       ${JSON.stringify(info.context)}`,
     `labels:        ${JSON.stringify(info.labels)}`,
+    `tier:          ${info.tier ?? "none"}`,
+    ...(info.purpose !== null ? [`purpose:       ${info.purpose}`] : []),
+    ...(info.owner !== null ? [`owner:         ${info.owner}`] : []),
     `header:        generation ${info.generation}, slot ${info.activeSlot}`,
     ...(info.leftoverSlot ? [`WARNING:       ${leftoverMessage(header)}`] : []),
     `recipients:    ${info.stanzas.length}`,
@@ -65,7 +69,12 @@ async function inspectFrom(file: string, src: RandomSource | null, o: OptionValu
 }
 
 export function headerInfo(h: ParsedHeader) {
+  const meta = metadataOf(h.descriptor.labels);
   return {
+    // Authenticated with the header (spec §2.2.1); also among the labels.
+    tier: meta.tier ?? null,
+    purpose: meta.purpose ?? null,
+    owner: meta.owner ?? null,
     contentType: h.descriptor.contentType,
     plaintextLength: h.descriptor.plaintextLength,
     chunkSize: h.descriptor.chunkSize,

@@ -19,6 +19,7 @@ import { printJson } from "../options.js";
 import { say } from "../output.js";
 import { planRewrap, rewrapPurpose } from "../rewrap-plan.js";
 import { progressBar } from "../terminal.js";
+import { checkStanzasForTier, tiersHere } from "../tier-check.js";
 
 export async function rewrap(paths: string[], o: OptionValues): Promise<void> {
   if (!o.addRecipient && !o.removeRecipient && !o.toLatest) {
@@ -45,10 +46,18 @@ export async function rewrap(paths: string[], o: OptionValues): Promise<void> {
   const unchangedWhy = o.addRecipient
     ? "nothing to change"
     : "nothing to change (no stanza matches what --remove-recipient names: already removed?)";
+  const tiers = tiersHere();
   for (const file of files) {
     try {
-      const identities = await identitiesFor(await inspectFile(file), o, purpose);
-      const edit = planRewrap({ add, remove: o.removeRecipient ?? [], keystore, service });
+      const header = await inspectFile(file);
+      const identities = await identitiesFor(header, o, purpose);
+      const plan = planRewrap({ add, remove: o.removeRecipient ?? [], keystore, service });
+      // The new stanza list must meet the file's tier (its authenticated header names it).
+      const edit: typeof plan = async (stanzas, fileKey) => {
+        const out = await plan(stanzas, fileKey);
+        checkStanzasForTier(`rewrapping ${file}`, header.descriptor.labels, out, tiers);
+        return out;
+      };
       const r = await rewrapFile(file, { identities, edit });
       results.push({
         file,

@@ -9,13 +9,17 @@ import { recipientsFor } from "../keys-context.js";
 import { parsePairs, parseSize, printJson } from "../options.js";
 import { say } from "../output.js";
 import { progressBar } from "../terminal.js";
+import { dirLabels } from "../tier-check.js";
 
 export async function sealDir(dir: string, o: OptionValues): Promise<void> {
+  const recipients = await recipientsFor(o);
+  // Tier, purpose, owner: flags, else the creation rule matching DIR/PATH; checked per file.
+  const tiered = dirLabels(dir, parsePairs(o.label, "--label"), o, recipients);
   const opts = {
-    recipients: await recipientsFor(o),
+    recipients,
     chunkSize: parseSize(o.chunkSize),
     context: parsePairs(o.context, "--context"),
-    labels: parsePairs(o.label, "--label"),
+    ...tiered,
     ...(o.sign && { signWith: loadSigningKey(o.sign) }),
   };
   const bar = progressBar("sealing");

@@ -9,6 +9,7 @@ import type { SealResult } from "../../engine/options.js";
 import { sealFile } from "../../engine/seal-file.js";
 import { sealStream } from "../../engine/stream.js";
 import { fail } from "../../format/errors.js";
+import { metadataOf } from "../../format/metadata.js";
 import type { Recipient, Stanza } from "../../format/stanza.js";
 import { detectContentType } from "../../integrations/content-type.js";
 import { isObjectUrl } from "../../integrations/objstore/url.js";
@@ -17,12 +18,19 @@ import {
   SERVICE_STANZA,
   serviceStanzaDigest,
 } from "../../keys/service/stanza.js";
+import { SERVICE_LEVELS } from "../../tiers/policy.js";
 import { recipientsFor } from "../keys-context.js";
 import { checkOutput, isStreamInput, parsePairs, parseSize, printJson } from "../options.js";
 import { say } from "../output.js";
 import { type SealFlags, withCreationRule } from "../project-config.js";
 import { runStream } from "../streams.js";
 import { progressBar } from "../terminal.js";
+import {
+  checkRecipientsForTier,
+  keystoreLookup,
+  labelsWithMetadata,
+  tiersHere,
+} from "../tier-check.js";
 
 export async function seal(input: string, flags: OptionValues, cmd: Command): Promise<void> {
   // Defaults from the first matching creation rule of .tensorseal.yaml; flags override.
@@ -53,12 +61,17 @@ export async function seal(input: string, flags: OptionValues, cmd: Command): Pr
   const recipients = (await recipientsFor(o)).map((r) =>
     o.register && r.id.startsWith("service:") ? capturing(r, stanzas) : r,
   );
+  // Tier, purpose and owner go into the authenticated header; the tier's rules are checked first.
+  const tiers = tiersHere();
+  const labels = labelsWithMetadata(parsePairs(o.label, "--label"), o, tiers);
+  const ids = recipients.map((r) => r.id);
+  await checkRecipientsForTier(`sealing ${input}`, labels, ids, tiers, await keystoreLookup());
   const opts = {
     recipients,
     chunkSize: parseSize(o.chunkSize),
     contentType: o.contentType ?? (streaming ? undefined : await detectContentType(input)),
     context: parsePairs(o.context, "--context"),
-    labels: parsePairs(o.label, "--label"),
+    labels,
   };
   let result: SealResult;
   if (target) result = await sealToUrl(input, target, { ...opts, force: o.force });
@@ -77,7 +90,7 @@ export async function seal(input: string, flags: OptionValues, cmd: Command): Pr
         digest,
         stanzas,
         toUrl ? output : resolve(output),
-        parsePairs(o.label, "--label"),
+        registryLabels(o.label, labels),
       )
     : undefined;
   if (o.json)
@@ -114,6 +127,19 @@ async function sealToUrl(
   } finally {
     await fh?.close().catch(() => {});
   }
+}
+
+/**
+ * The registry's labels: the user's, plus the file's tier as the service's `sensitivity` label
+ * when it names one of the service's levels (Cedar policies can then act on it) and the user
+ * gave none.
+ */
+function registryLabels(flags: string[] | undefined, header: Record<string, string>) {
+  const labels = parsePairs(flags, "--label");
+  const tier = metadataOf(header).tier;
+  if (tier && SERVICE_LEVELS.includes(tier) && labels.sensitivity === undefined)
+    labels.sensitivity = tier;
+  return labels;
 }
 
 /** A directory is a model, not a file: say which command seals it. */

@@ -48,7 +48,8 @@ export function registerDoctor(program: Command): void {
       `
 Checks (ids are stable; docs/DECISIONS.md): key.rotation-overdue, keystore.weak-kdf,
 keystore.unverified, file.version-destroyed, file.version-retired, file.version-below-minimum,
-file.version-not-latest, file.leftover-slot, file.weak-passphrase, file.unreadable-header,
+file.version-not-latest, file.leftover-slot, file.weak-passphrase, file.tier-violation,
+file.tier-rotation, file.tier-unknown, file.unreadable-header,
 perm.root-key-readable, perm.identity-readable, perm.share-readable, perm.keystore-readable,
 plaintext.sealed-copy, service.key-rotation-overdue, service.keys-unchecked, service.plaintext-http,
 service.tls-cert-expiring, service.token-no-expiry, service.unreachable, drill.none,

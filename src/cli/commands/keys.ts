@@ -75,7 +75,7 @@ export function registerKeys(program: Command): void {
     });
   keys
     .command("set")
-    .description("key policy: minimum versions, automatic rotation period")
+    .description("key policy and metadata: minimum versions, rotation period, owner, purpose, tier")
     .argument("<name>", "key name")
     .option("--min-decryption-version <n>", "versions below it no longer open files", int)
     .option("--min-encryption-version <n>", "the primary must be at least this version", int)
@@ -83,10 +83,16 @@ export function registerKeys(program: Command): void {
       "--rotation-period <duration>",
       "rotate with `keys rotate-due` once this has elapsed (90d, 2w, 12h, 3600s, or none)",
     )
+    .option("--owner <text>", 'who answers for the key (team, mail); "" removes it')
+    .option("--purpose <text>", 'what the key protects; "" removes it')
+    .option(
+      "--tier <tier>",
+      'sensitivity tier of what it protects (.tensorseal.yaml tiers); "" removes it',
+    )
     .option("--json", "print JSON")
     .addHelpText(
       "after",
-      "\nExample:\n  tensorseal keys set default --min-decryption-version 2 --rotation-period 90d   # after a rotation to v2",
+      "\nExamples:\n  tensorseal keys set default --min-decryption-version 2 --rotation-period 90d   # after a rotation to v2\n  tensorseal keys set prod --owner ml-platform@example.com --purpose production-weights --tier confidential",
     )
     .action(async (name: string, o) => {
       const settings: KeySettings = {};
@@ -95,6 +101,16 @@ export function registerKeys(program: Command): void {
       if (o.minEncryptionVersion !== undefined)
         settings.minEncryptionVersion = o.minEncryptionVersion;
       if (o.rotationPeriod !== undefined) settings.rotationPeriod = parseDuration(o.rotationPeriod);
+      for (const field of ["owner", "purpose", "tier"] as const)
+        if (o[field] !== undefined) settings[field] = o[field];
+      if (o.tier) {
+        const { projectTiers } = await import("../project-config.js");
+        const { tierPolicy } = await import("../../tiers/policy.js");
+        const { metadataProblem } = await import("../../format/metadata.js");
+        const why = metadataProblem("tier", o.tier);
+        if (why) fail("E_USAGE", `--tier: ${why}`);
+        tierPolicy(projectTiers(), o.tier);
+      }
       if (Object.keys(settings).length === 0) fail("E_USAGE", "nothing to set: see --help");
       const k = await (await openKeystore()).setKey(name, settings);
       report(o.json, k, `updated ${name}: ${summary(k)}`);
@@ -189,6 +205,9 @@ function summary(k: KeyInfo): string {
     `min decrypt v${k.minDecryptionVersion}`,
     `min encrypt v${k.minEncryptionVersion}`,
     ...(k.rotationPeriod ? [`rotation ${k.rotationPeriod}s`] : []),
+    ...(k.tier ? [`tier ${k.tier}`] : []),
+    ...(k.owner ? [`owner ${k.owner}`] : []),
+    ...(k.purpose ? [`purpose ${k.purpose}`] : []),
     states,
   ]
     .map(printable)

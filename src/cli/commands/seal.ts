@@ -26,6 +26,12 @@ export function registerSeal(program: Command): void {
     )
     .option("-l, --label <k=v>", "public label, readable without a key (repeatable)", collect)
     .option(
+      "--tier <tier>",
+      "sensitivity tier recorded in the authenticated header (.tensorseal.yaml tiers)",
+    )
+    .option("--purpose <text>", "purpose recorded in the authenticated header")
+    .option("--owner <text>", "owner (team, mail) recorded in the authenticated header")
+    .option(
       "--content-type <type>",
       "content type to record in the public header (default: detected from the input)",
     )
@@ -42,7 +48,7 @@ export function registerSeal(program: Command): void {
     )
     .addHelpText(
       "after",
-      "\nWithout -k, -r or a passphrase, the file is sealed to kek:default (or a .tensorseal.yaml rule).\n\nExamples:\n  tensorseal seal model.safetensors -c tenant=acme -l stage=prod   # -> model.safetensors.tseal\n  tensorseal seal ckpt.pt -r tseal1... -r kek:default              # a partner's public key and yours\n  tensorseal seal ckpt.pt -r aws-kms:alias/models -r pkcs11:backup-hsm/models\n  tensorseal seal ckpt.pt --passphrase-file pass.txt -o ckpt.pw.tseal\n  tensorseal --server https://kms:8443 seal model.safetensors -r service:models --register\n  cat weights.bin | tensorseal seal - -o weights.tseal\n  tensorseal seal model.safetensors --sign producer.pem   # also model.safetensors.tseal.sig",
+      "\nWithout -k, -r or a passphrase, the file is sealed to kek:default (or a .tensorseal.yaml rule).\n\nExamples:\n  tensorseal seal model.safetensors -c tenant=acme -l stage=prod   # -> model.safetensors.tseal\n  tensorseal seal ckpt.pt -r tseal1... -r kek:default              # a partner's public key and yours\n  tensorseal seal ckpt.pt -r aws-kms:alias/models -r pkcs11:backup-hsm/models\n  tensorseal seal ckpt.pt --passphrase-file pass.txt -o ckpt.pw.tseal\n  tensorseal seal ckpt.pt -r pkcs11:hsm/models --tier restricted --owner ml-platform --purpose fraud-model\n  tensorseal --server https://kms:8443 seal model.safetensors -r service:models --register\n  cat weights.bin | tensorseal seal - -o weights.tseal\n  tensorseal seal model.safetensors --sign producer.pem   # also model.safetensors.tseal.sig",
     )
     .action(async (input: string, flags: OptionValues, cmd: Command) =>
       (await import("../actions/seal.js")).seal(input, flags, cmd),

@@ -30,6 +30,13 @@ export type SealDirOptions = Omit<
   readonly onProgress?: DirProgress;
   /** Sign the result (OUT/model.sig, provenance/) with this ECDSA private key. */
   readonly signWith?: KeyObject;
+  /**
+   * Per-file labels (tier, purpose, owner by path pattern), asked once for every path before
+   * anything is written, so that it may refuse; paths it leaves out get `labels`.
+   */
+  readonly labelsFor?: (
+    paths: readonly string[],
+  ) => Promise<ReadonlyMap<string, Readonly<Record<string, string>>>>;
 };
 
 export interface SealDirResult {
@@ -47,7 +54,8 @@ export async function sealModelDir(
     fail("E_USAGE", `${input} already has a ${MANIFEST_NAME}: it is reserved for the manifest`);
   }
   const model = randomBytes(16).toString("hex");
-  const { onProgress, signWith, ...sealOpts } = opts;
+  const { onProgress, signWith, labelsFor, ...sealOpts } = opts;
+  const perFile = labelsFor ? await labelsFor(paths) : new Map();
   let total = 0;
   if (onProgress) for (const path of paths) total += (await stat(join(input, path))).size;
   const progress = dirProgress(onProgress, total);
@@ -60,7 +68,7 @@ export async function sealModelDir(
         dst,
         path,
         model,
-        sealOpts,
+        { ...sealOpts, labels: perFile.get(path) ?? sealOpts.labels },
         progress.file(path),
       );
       progress.finished(entry.size);
@@ -83,7 +91,7 @@ async function sealOne(
   dst: string,
   path: string,
   model: string,
-  opts: Omit<SealDirOptions, "onProgress" | "signWith">,
+  opts: Omit<SealDirOptions, "onProgress" | "signWith" | "labelsFor">,
   progress: FileProgress,
 ): Promise<ManifestEntry> {
   const before = await stat(src);

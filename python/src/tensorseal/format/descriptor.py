@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from ..errors import fail
 from .bytes import ByteReader, ByteWriter
+from .metadata import metadata_of, validate_metadata_labels
 
 SUITE_COBBLESTONE_AES256GCM_SHA512 = 1
 MAX_DESCRIPTOR_SIZE = 65536
@@ -31,7 +32,9 @@ class Descriptor:
         plaintext_length: the plaintext length, or None for a stream of unknown length.
         content_type: e.g. ``"application/vnd.safetensors"``.
         context: encryption context, bound into the payload derivation.
-        labels: public labels (informational).
+        labels: public labels (informational, except the reserved ``tensorseal:`` keys).
+        tier, purpose, owner: the governance metadata the labels record (FORMAT.md §2.2.1),
+            or None; authenticated like every descriptor byte.
         suite: always 1 (Cobblestone payload, AES-256-GCM, HKDF-SHA-512).
     """
 
@@ -41,6 +44,21 @@ class Descriptor:
     context: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     suite: int = SUITE_COBBLESTONE_AES256GCM_SHA512
+
+    @property
+    def tier(self) -> str | None:
+        """The sensitivity tier (``tensorseal:tier`` label), or None."""
+        return metadata_of(self.labels).get("tier")
+
+    @property
+    def purpose(self) -> str | None:
+        """The purpose (``tensorseal:purpose`` label), or None."""
+        return metadata_of(self.labels).get("purpose")
+
+    @property
+    def owner(self) -> str | None:
+        """The owner (``tensorseal:owner`` label), or None."""
+        return metadata_of(self.labels).get("owner")
 
 
 def chunk_log2(chunk_size: int) -> int:
@@ -129,6 +147,7 @@ def _validate(d: Descriptor) -> None:
                 fail("E_USAGE", f"{name} keys and values must be strings")
             if k == "":
                 fail("E_MALFORMED", f"{name} has an empty key")
+    validate_metadata_labels(d.labels)
 
 
 def _write_map(w: ByteWriter, m: Mapping[str, str]) -> None:

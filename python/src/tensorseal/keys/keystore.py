@@ -78,6 +78,10 @@ class KeyInfo:
     min_encryption_version: int = 1
     states: tuple[str, ...] = ()
     wraps: tuple[int, ...] = ()
+    #: Governance metadata (KEYSTORE.md; ``tensorseal keys set --owner --purpose --tier``).
+    owner: str | None = None
+    purpose: str | None = None
+    tier: str | None = None
 
 
 def _info(k: dict[str, Any]) -> KeyInfo:
@@ -91,6 +95,9 @@ def _info(k: dict[str, Any]) -> KeyInfo:
         k["min_encryption_version"],
         tuple(v["state"] for v in vs),
         tuple(v["wraps"] for v in vs),
+        k.get("owner"),
+        k.get("purpose"),
+        k.get("tier"),
     )
 
 

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import TensorSealError, fail
 from ..format.hkdf import hkdf_expand
+from ..format.metadata import metadata_problem
 from .canonical_json import canonical_json
 
 KEYSTORE_FORMAT = "tensorseal-keystore"
@@ -216,7 +217,7 @@ def _parse_key(d: Doc, k: Any, what: str, v1: bool, root: bytes, materials: Mate
     else:
         d.obj(
             k, what, {"name", "created", "primary", "min_decryption_version", "min_encryption_version", "versions"},
-            frozenset({"rotation_period"}),
+            frozenset({"rotation_period", "owner", "purpose", "tier"}),
         )
     name = d.str(k["name"], f"{what}.name")
     if not NAME.fullmatch(name):
@@ -237,6 +238,9 @@ def _parse_key(d: Doc, k: Any, what: str, v1: bool, root: bytes, materials: Mate
     d.int(k["min_encryption_version"], f"{what}.min_encryption_version", 1, primary)
     if "rotation_period" in k:
         d.int(k["rotation_period"], f"{what}.rotation_period", 1, MAX_ROTATION_PERIOD)
+    for field in ("owner", "purpose", "tier"):  # governance metadata (KEYSTORE.md)
+        if field in k and metadata_problem(field, d.str(k[field], f"{what}.{field}")) is not None:
+            d.bad(f"{what}.{field} is not valid")
     d.date(k["created"], f"{what}.created")
     return {**k, "versions": versions}
 
