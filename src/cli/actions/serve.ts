@@ -68,6 +68,8 @@ export async function serve(o: ServeFlags): Promise<void> {
     ...identity,
     ...(tls.mtls ? { mtls: tls.mtls } : {}),
     ...(anomaly ? { anomaly } : {}),
+    // The web console (docs/CONSOLE.md): on unless --no-console.
+    ...(o.console ? { console: {} } : {}),
   });
   root.root.fill(0);
 

@@ -52,6 +52,8 @@ export interface ServeFlags {
   checkpointInterval: string;
   checkpointAnchor?: string;
   checkpointAnchorUrl?: string;
+  /** False with --no-console. */
+  console: boolean;
 }
 
 export function serveFlags(cmd: Command): Command {
@@ -182,8 +184,9 @@ export function serveFlags(cmd: Command): Command {
       "--checkpoint-anchor-url <url>",
       "also POST every signed checkpoint here (https://, or http:// to loopback; best effort)",
     )
+    .option("--no-console", "do not serve the web console at /console/ (docs/CONSOLE.md)")
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal serve --dev\n  tensorseal serve --dev --client-ca ~/.tensorseal/service-dev/ca.pem --mtls-roles roles.json\n  tensorseal serve --dev --checkpoint-interval 30 --checkpoint-anchor /var/lib/tensorseal-anchor/checkpoints.jsonl\n  tensorseal serve --listen 0.0.0.0:8443 --db postgres://ts@db/tensorseal --tls-cert srv.pem --tls-key srv.key --root-key-file /run/secrets/root",
+      "\nExamples:\n  tensorseal serve --dev\n  tensorseal serve --dev --no-console\n  tensorseal serve --dev --client-ca ~/.tensorseal/service-dev/ca.pem --mtls-roles roles.json\n  tensorseal serve --dev --checkpoint-interval 30 --checkpoint-anchor /var/lib/tensorseal-anchor/checkpoints.jsonl\n  tensorseal serve --listen 0.0.0.0:8443 --db postgres://ts@db/tensorseal --tls-cert srv.pem --tls-key srv.key --root-key-file /run/secrets/root",
     );
 }
