@@ -8,8 +8,12 @@ import { api } from "../api";
 import type { Approval, SessionInfo } from "../types";
 import { ErrorLine, isAdmin, Status, useLoad, when } from "../ui";
 
+type Msg = { ok: boolean; text: string } | null;
+
 export function ApprovalsView({ session }: { session: SessionInfo }) {
   const [state, setState] = useState("pending");
+  // Kept here: a request that stops being pending leaves the list, its result stays shown.
+  const [msg, setMsg] = useState<Msg>(null);
   const list = useLoad(
     () =>
       api<{ approvals: Approval[] }>(
@@ -33,10 +37,15 @@ export function ApprovalsView({ session }: { session: SessionInfo }) {
         <option value="rejected">rejected</option>
         <option value="expired">expired</option>
       </select>
+      {msg && (
+        <p class={msg.ok ? "ok" : "error"} role={msg.ok ? "status" : "alert"}>
+          {msg.text}
+        </p>
+      )}
       <ErrorLine error={list.error} />
       {list.data && list.data.approvals.length === 0 && <Status>No requests.</Status>}
       {list.data?.approvals.map((a) => (
-        <Request key={a.id} a={a} session={session} done={list.reload} />
+        <Request key={a.id} a={a} session={session} report={setMsg} done={list.reload} />
       ))}
     </>
   );
@@ -50,15 +59,21 @@ function summary(a: Approval): string {
   return parts.join(", ");
 }
 
-function Request({ a, session, done }: { a: Approval; session: SessionInfo; done: () => void }) {
+function Request(props: {
+  a: Approval;
+  session: SessionInfo;
+  report: (m: Msg) => void;
+  done: () => void;
+}) {
+  const { a, session, report: setMsg, done } = props;
   const [comment, setComment] = useState("");
-  const [msg, setMsg] = useState<{ ok: boolean; text: string } | null>(null);
   const mine = a.requester === session.principal;
   const vote = (v: "approve" | "reject") => async () => {
     try {
       const body = comment.trim() ? { comment: comment.trim() } : {};
       const r = await api<Approval>("POST", `/v1/approvals/${a.id}/${v}`, body);
-      setMsg({ ok: true, text: `${v === "approve" ? "Approved" : "Rejected"}: now ${r.state}` });
+      const verb = v === "approve" ? "Approved" : "Rejected";
+      setMsg({ ok: true, text: `${verb} ${a.id}: now ${r.state}` });
       done();
     } catch (e) {
       setMsg({ ok: false, text: (e as Error).message });
@@ -106,11 +121,6 @@ function Request({ a, session, done }: { a: Approval; session: SessionInfo; done
             Reject
           </button>
         </div>
-      )}
-      {msg && (
-        <p class={msg.ok ? "ok" : "error"} role={msg.ok ? "status" : "alert"}>
-          {msg.text}
-        </p>
       )}
     </article>
   );
