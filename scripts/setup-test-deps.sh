@@ -4,6 +4,7 @@
 #   - moto's server mode in a Python venv at .venv-moto: a local AWS KMS for test/keys/aws-kms.test.ts
 #   - Schemathesis in a Python venv at .venv-schemathesis: test/service/schemathesis.test.ts
 #   - strace (Debian package strace): fault injection in test/cli/rewrap-crash.test.ts
+#   - Chromium (Debian package chromium): the web console's browser tests (test/console/)
 # Needs root (or sudo) for apt-get; PyPI for pip. Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,13 @@ if ! command -v strace >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update
   $SUDO apt-get install -y --no-install-recommends strace
+fi
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup-test-deps: installing chromium" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update
+  $SUDO apt-get install -y --no-install-recommends chromium
 fi
 
 VENV=".venv-moto"

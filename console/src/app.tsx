@@ -79,7 +79,9 @@ function view(path: string[], params: URLSearchParams, s: SessionInfo) {
       return <ApprovalsView session={s} />;
     case "alerts":
       return <AlertsView session={s} />;
-    default:
+    case "overview":
       return <OverviewView />;
+    default:
+      return <h1>No such view</h1>;
   }
 }

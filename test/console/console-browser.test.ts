@@ -284,6 +284,8 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
     await page.getByText("No principal is blocked.").waitFor();
     await page.getByRole("link", { name: "Overview" }).click();
     assert.match((await page.getByTestId("alert-count").textContent()) ?? "", /^[1-9]/);
+    await page.getByTestId("checkpoint-seq").waitFor();
+    await screenshot(page, "overview");
   });
 
   test("artifacts: the inventory lists the registered file and links to its audit trail", async () => {

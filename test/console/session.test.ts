@@ -222,3 +222,11 @@ test("without ServerOptions.console there is no console and cookies authenticate
     await t.drop();
   }
 });
+
+test("the session routes are in the OpenAPI document; the static files are not", async () => {
+  const doc = (await app.inject("/openapi.json")).json();
+  assert.deepEqual(Object.keys(doc.paths["/console/session"]).sort(), ["delete", "get", "post"]);
+  assert.ok(
+    !Object.keys(doc.paths).some((p) => p.startsWith("/console/") && p !== "/console/session"),
+  );
+});
