@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import type { Database } from "../../src/service/index.js";
@@ -79,7 +80,7 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
       viewport: { width: 1280, height: 800 },
     });
     contexts.push(ctx);
-    ctx.setDefaultTimeout(10_000);
+    ctx.setDefaultTimeout(20_000);
     const page = await ctx.newPage();
     await page.goto(`${base}/console/`);
     await page.getByLabel("API token").fill(tok);
@@ -123,7 +124,7 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
   test("the sign-in page is accessible, and a wrong token is refused", async () => {
     const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
     contexts.push(ctx);
-    ctx.setDefaultTimeout(10_000);
+    ctx.setDefaultTimeout(20_000);
     const page = await ctx.newPage();
     await page.goto(`${base}/console/`);
     await assertAccessible(page, "sign-in");
@@ -137,7 +138,7 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
   test("CSP and headers are served, inline script is blocked, every script has a src", async () => {
     const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
     contexts.push(ctx);
-    ctx.setDefaultTimeout(10_000);
+    ctx.setDefaultTimeout(20_000);
     const page = await ctx.newPage();
     const res = await page.goto(`${base}/console/`);
     const h = res!.headers();
@@ -234,7 +235,7 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
     assert.equal(key.json().versions[0].state, "scheduled");
   });
 
-  test("audit: filter by key and action finds the approval with its comment", async () => {
+  test("audit: filter by key and action finds the approval with its comment; a page downloads", async () => {
     const page = await signedIn(adminB);
     await page.getByRole("link", { name: "Audit" }).click();
     await page.getByLabel("Key").fill("model-b");
@@ -256,6 +257,15 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
     await table.getByText("missing or wrong CSRF token").first().waitFor();
     const outcomes = await table.locator("tbody tr td:nth-child(4)").allTextContents();
     assert.ok(outcomes.length >= 1 && outcomes.every((x) => x === "denied"), outcomes.join());
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Download this page (JSON Lines)" }).click(),
+    ]);
+    const lines = readFileSync((await download.path())!, "utf8")
+      .trim()
+      .split("\n");
+    assert.equal(lines.length, outcomes.length);
+    assert.ok(lines.every((l) => JSON.parse(l).outcome === "denied"));
     await assertAccessible(page, "audit");
     await screenshot(page, "audit");
   });

@@ -10,6 +10,8 @@ export function ActionButton(props: {
   confirm: string;
   run: () => Promise<string>;
   done?: () => void;
+  /** Where the result goes when this button may disappear with the change (else shown here). */
+  report?: (m: { ok: boolean; text: string }) => void;
   children?: ComponentChildren;
 }) {
   const [asking, setAsking] = useState(false);
@@ -17,11 +19,12 @@ export function ActionButton(props: {
   const [busy, setBusy] = useState(false);
   const go = async () => {
     setBusy(true);
+    const show = props.report ?? setMsg;
     try {
-      setMsg({ ok: true, text: await props.run() });
+      show({ ok: true, text: await props.run() });
       props.done?.();
     } catch (e) {
-      setMsg({ ok: false, text: (e as Error).message });
+      show({ ok: false, text: (e as Error).message });
     } finally {
       setBusy(false);
       setAsking(false);

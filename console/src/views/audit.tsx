@@ -77,6 +77,9 @@ export function AuditView({ params }: { params: URLSearchParams }) {
             >
               Next page
             </button>
+            <button type="button" onClick={() => download(page.data!.entries, since)}>
+              Download this page (JSON Lines)
+            </button>
           </div>
         </>
       )}
@@ -99,6 +102,20 @@ function Row({ e }: { e: AuditEntry }) {
       </td>
     </tr>
   );
+}
+
+/** The page's entries as they came from the API, one JSON object per line. */
+function download(entries: AuditEntry[], since: number): void {
+  const blob = new Blob(
+    entries.map((e) => `${JSON.stringify(e)}\n`),
+    { type: "application/x-ndjson" },
+  );
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = `tensorseal-audit-after-${since}.jsonl`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
 /** Time inputs are local; the API takes ISO 8601 (UTC). */

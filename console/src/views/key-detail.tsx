@@ -10,6 +10,8 @@ import type { Artifact, Key, KeyVersion, SessionInfo } from "../types";
 import { ErrorLine, isAdmin, Section, Status, useLoad, when } from "../ui";
 import { ActionButton } from "./actions";
 
+type Msg = { ok: boolean; text: string } | null;
+
 interface Destroy202 {
   approval: string;
   required: number;
@@ -28,6 +30,8 @@ export function KeyDetailView({ name, session }: { name: string; session: Sessio
     [name],
   );
   const admin = isAdmin(session.roles);
+  // Version actions report here: their buttons change with the version's state.
+  const [msg, setMsg] = useState<Msg>(null);
   const k = key.data;
   const perVersion = new Map<number, number>();
   for (const a of files.data?.artifacts ?? [])
@@ -80,6 +84,11 @@ export function KeyDetailView({ name, session }: { name: string; session: Sessio
           </Section>
           <Section title="Versions">
             <ErrorLine error={files.error} />
+            {msg && (
+              <p class={msg.ok ? "ok" : "error"} role={msg.ok ? "status" : "alert"}>
+                {msg.text}
+              </p>
+            )}
             <table>
               <thead>
                 <tr>
@@ -101,7 +110,7 @@ export function KeyDetailView({ name, session }: { name: string; session: Sessio
                     <td>{files.data ? (perVersion.get(v.version) ?? 0) : "—"}</td>
                     {admin && (
                       <td>
-                        <VersionActions path={path} v={v} done={key.reload} />
+                        <VersionActions path={path} v={v} done={key.reload} report={setMsg} />
                       </td>
                     )}
                   </tr>
@@ -115,7 +124,13 @@ export function KeyDetailView({ name, session }: { name: string; session: Sessio
   );
 }
 
-function VersionActions({ path, v, done }: { path: string; v: KeyVersion; done: () => void }) {
+function VersionActions(props: {
+  path: string;
+  v: KeyVersion;
+  done: () => void;
+  report: (m: Msg) => void;
+}) {
+  const { path, v, done, report } = props;
   const [days, setDays] = useState("7");
   const base = `${path}/versions/${v.version}`;
   const change = (action: string, body?: unknown) => async () => {
@@ -130,6 +145,7 @@ function VersionActions({ path, v, done }: { path: string; v: KeyVersion; done: 
           confirm="Confirm disable"
           run={change("disable")}
           done={done}
+          report={report}
         />
       )}
       {v.state === "disabled" && (
@@ -138,6 +154,7 @@ function VersionActions({ path, v, done }: { path: string; v: KeyVersion; done: 
           confirm="Confirm enable"
           run={change("enable")}
           done={done}
+          report={report}
         />
       )}
       {v.state === "scheduled" && (
@@ -146,6 +163,7 @@ function VersionActions({ path, v, done }: { path: string; v: KeyVersion; done: 
           confirm="Confirm cancel"
           run={change("cancel-destroy")}
           done={done}
+          report={report}
         />
       )}
       {(v.state === "enabled" || v.state === "disabled") && (
@@ -157,6 +175,7 @@ function VersionActions({ path, v, done }: { path: string; v: KeyVersion; done: 
             return r;
           }}
           done={done}
+          report={report}
         >
           <label>
             Days{" "}
