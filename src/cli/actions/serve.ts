@@ -98,6 +98,7 @@ export async function serve(o: ServeFlags): Promise<void> {
     anchorFile: o.checkpointAnchor,
     dev: tls.dev,
     clientCa: tls.mtls ? o.clientCa! : null,
+    console: o.console,
   });
 
   const stopReload = reloadTlsOnChange(app, o, host);
