@@ -38,3 +38,13 @@ test("serve --no-console: no console files and no session routes", async () => {
     assert.equal(await s.stop(), 0);
   }
 });
+
+test("serve --console-oidc without the --oidc-* flags, or with --no-console, is refused", async () => {
+  const base = ["serve", "--dev", "--listen", "127.0.0.1:0"];
+  const alone = await sb.runAsync([...base, "--console-oidc"]);
+  assert.equal(alone.status, 2, alone.stderr);
+  assert.match(alone.stderr, /--console-oidc needs --oidc-issuer/);
+  const secret = await sb.runAsync([...base, "--console-oidc-client-secret-file", "x"]);
+  assert.equal(secret.status, 2, secret.stderr);
+  assert.match(secret.stderr, /needs --console-oidc/);
+});

@@ -1,5 +1,6 @@
 /** Sign-in with an API token: sent once to the server, which answers with a session cookie. */
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
+import { api } from "../api";
 import { signIn } from "../session";
 import type { SessionInfo } from "../types";
 
@@ -7,6 +8,12 @@ export function SignInView({ onSignedIn }: { onSignedIn: (s: SessionInfo) => voi
   const [token, setToken] = useState("");
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
+  const [oidc, setOidc] = useState(false);
+  useEffect(() => {
+    api<{ oidc: boolean }>("GET", "/console/config")
+      .then((c) => setOidc(c.oidc))
+      .catch(() => {});
+  }, []);
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
@@ -44,6 +51,11 @@ export function SignInView({ onSignedIn }: { onSignedIn: (s: SessionInfo) => voi
           </p>
         )}
       </form>
+      {oidc && (
+        <p>
+          <a href="/console/oidc/login">Sign in with your identity provider</a>
+        </p>
+      )}
       <p class="hint">
         The token is sent once; the server keeps the session and this browser gets only an HttpOnly
         cookie. What you can see and do is what the token may do over the API.

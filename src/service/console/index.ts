@@ -7,6 +7,7 @@ import cookie from "@fastify/cookie";
 import type { FastifyInstance } from "fastify";
 import type { ServiceContext } from "../context.js";
 import { cookieName, SessionAuthenticator } from "./authenticator.js";
+import type { ConsoleOidcOptions } from "./oidc.js";
 import { consoleRoutes } from "./routes.js";
 import { type SessionOptions, SessionStore } from "./sessions.js";
 
@@ -14,6 +15,8 @@ export interface ConsoleOptions {
   /** The built UI (default: dist/console next to the compiled service). */
   readonly dir?: string;
   readonly sessions?: SessionOptions;
+  /** OIDC sign-in besides tokens; the service must accept the issuer's ID tokens (`jwt`). */
+  readonly oidc?: ConsoleOidcOptions;
 }
 
 /** Registers the console; returns the context whose authenticators accept its sessions. */
@@ -34,6 +37,7 @@ export async function withConsole(
     cookie: name,
     tls: o.tls,
     ...(o.console.dir ? { dir: o.console.dir } : {}),
+    ...(o.console.oidc ? { oidc: o.console.oidc } : {}),
   });
   return wrapped;
 }

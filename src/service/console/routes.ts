@@ -17,6 +17,7 @@ import { authenticate } from "../protected.js";
 import { errorResponses } from "../schemas.js";
 import { type SessionAuthenticator, withCredential } from "./authenticator.js";
 import { securityHeaders } from "./headers.js";
+import { type ConsoleOidcOptions, OidcSignIn } from "./oidc.js";
 import type { SessionStore } from "./sessions.js";
 
 /** Where `npm run build` puts the bundle: dist/console (from dist/src/service/console/). */
@@ -29,6 +30,8 @@ export interface ConsoleScope {
   readonly cookie: string;
   readonly tls: boolean;
   readonly dir?: string;
+  /** OIDC sign-in (authorization code + PKCE); absent: tokens only. */
+  readonly oidc?: ConsoleOidcOptions;
 }
 
 const sessionSchema = {
@@ -50,6 +53,49 @@ export async function consoleRoutes(app: FastifyInstance, c: ConsoleScope): Prom
   securityHeaders(app, c.tls);
   app.setErrorHandler(async (err, req, reply) => auditedError(ctx, err, req, reply));
 
+  /** Authenticates `credential` as the API would, audits the sign-in, opens the session. */
+  const open = async (req: FastifyRequest, reply: FastifyReply, credential: string) => {
+    const view = withCredential(req, credential);
+    try {
+      await authenticate(ctx, view);
+    } finally {
+      req.subject = view.subject;
+      req.principal = view.principal;
+    }
+    const p = req.principal!;
+    // On record first: no audit entry, no session.
+    await written(ctx, req, { kind: p.kind });
+    const { id, session } = sessions.open(credential, p.id);
+    reply.setCookie(cookie, id, { path: "/", httpOnly: true, sameSite: "strict", secure: c.tls });
+    return view_(p, session.csrf, sessions.expires(session));
+  };
+
+  // What the sign-in page offers (public, not audited: it names no account or key).
+  app.get("/console/config", { schema: { hide: true } }, async (req, reply) => {
+    req.audited = true;
+    return noStore(reply).send({ oidc: c.oidc !== undefined });
+  });
+
+  if (c.oidc) {
+    const oidc = new OidcSignIn(c.oidc, `${c.tls ? "__Secure-" : ""}tensorseal-oidc-state`, c.tls);
+    app.get(
+      "/console/oidc/login",
+      { config: { action: "console.signin" }, schema: { hide: true } },
+      async (req, reply) => {
+        req.audited = true;
+        return oidc.start(req, reply);
+      },
+    );
+    app.get<{ Querystring: { code?: string; state?: string } }>(
+      "/console/oidc/callback",
+      { config: { action: "console.signin" }, schema: { hide: true } },
+      async (req, reply) => {
+        await open(req, reply, await oidc.finish(req, reply));
+        return reply.redirect("/console/", 302);
+      },
+    );
+  }
+
   app.post<{ Body: { token: string } }>(
     "/console/session",
     {
@@ -66,26 +112,7 @@ export async function consoleRoutes(app: FastifyInstance, c: ConsoleScope): Prom
         response: { 200: sessionSchema, ...errorResponses },
       },
     },
-    async (req, reply) => {
-      const view = withCredential(req, req.body.token);
-      try {
-        await authenticate(ctx, view);
-      } finally {
-        req.subject = view.subject;
-        req.principal = view.principal;
-      }
-      const p = req.principal!;
-      // On record first: no audit entry, no session.
-      await written(ctx, req, { kind: p.kind });
-      const { id, session } = sessions.open(req.body.token, p.id);
-      reply.setCookie(cookie, id, {
-        path: "/",
-        httpOnly: true,
-        sameSite: "strict",
-        secure: c.tls,
-      });
-      return noStore(reply).send(view_(p, session.csrf, sessions.expires(session)));
-    },
+    async (req, reply) => noStore(reply).send(await open(req, reply, req.body.token)),
   );
 
   app.get(
@@ -196,7 +223,7 @@ async function auditedError(
   if (pe.status >= 500) req.log.error({ err: loggableError(err) }, "request failed");
   let status = pe.status;
   let body = { error: pe.code, message: pe.message };
-  const audited = req.routeOptions.url?.startsWith("/console/session") && !req.audited;
+  const audited = req.routeOptions.url?.startsWith("/console/") && !req.audited;
   if (audited && status === 401) {
     const single = ctx.refusals.admit(req.ip, pe.message);
     ctx.metrics.authRefusal(single);
