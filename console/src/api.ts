@@ -32,7 +32,12 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   const text = await r.text();
-  const json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  let json: Record<string, unknown> = {};
+  try {
+    json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    if (r.ok) throw new ApiError(r.status, "malformed", "the server's answer is not JSON");
+  }
   if (!r.ok)
     throw new ApiError(
       r.status,

@@ -230,3 +230,13 @@ test("the session routes are in the OpenAPI document; the static files are not",
     !Object.keys(doc.paths).some((p) => p.startsWith("/console/") && p !== "/console/session"),
   );
 });
+
+test("a sign-in posted from another origin is refused (login CSRF); same origin and no Origin pass", async () => {
+  const post = (headers: Record<string, string>) =>
+    app.inject({ method: "POST", url: "/console/session", headers, payload: { token: admin } });
+  const foreign = await post({ origin: "https://evil.example" });
+  assert.equal(foreign.statusCode, 403);
+  assert.equal(foreign.cookies.length, 0);
+  assert.equal((await post({ origin: ORIGIN })).statusCode, 200);
+  assert.equal((await post({})).statusCode, 200);
+});

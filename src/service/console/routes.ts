@@ -15,7 +15,7 @@ import { loggableError } from "../db/unavailable.js";
 import { deny, publicError } from "../errors.js";
 import { authenticate } from "../protected.js";
 import { errorResponses } from "../schemas.js";
-import { type SessionAuthenticator, withCredential } from "./authenticator.js";
+import { type SessionAuthenticator, sameOrigin, withCredential } from "./authenticator.js";
 import { securityHeaders } from "./headers.js";
 import { type ConsoleOidcOptions, OidcSignIn } from "./oidc.js";
 import type { SessionStore } from "./sessions.js";
@@ -112,7 +112,12 @@ export async function consoleRoutes(app: FastifyInstance, c: ConsoleScope): Prom
         response: { 200: sessionSchema, ...errorResponses },
       },
     },
-    async (req, reply) => noStore(reply).send(await open(req, reply, req.body.token)),
+    async (req, reply) => {
+      // Login CSRF: a browser always sends Origin on a POST; another site's is refused.
+      if (req.headers.origin !== undefined && !sameOrigin(req))
+        deny(403, "console sign-in from another origin refused");
+      return noStore(reply).send(await open(req, reply, req.body.token));
+    },
   );
 
   app.get(
