@@ -10,11 +10,11 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { recordFor, type ServiceContext } from "../context.js";
-import { loggableError } from "../db/unavailable.js";
-import { deny, publicError } from "../errors.js";
+import type { ServiceContext } from "../context.js";
+import { deny } from "../errors.js";
 import { authenticate } from "../protected.js";
 import { errorResponses } from "../schemas.js";
+import { auditedError, written } from "./audited.js";
 import { type SessionAuthenticator, sameOrigin, withCredential } from "./authenticator.js";
 import { securityHeaders } from "./headers.js";
 import { type ConsoleOidcOptions, OidcSignIn } from "./oidc.js";
@@ -202,51 +202,4 @@ function view_(
 
 function noStore(reply: FastifyReply): FastifyReply {
   return reply.header("cache-control", "no-store");
-}
-
-/** The allowed request's audit entry (sign-in, sign-out); fail closed like `release`. */
-async function written(
-  ctx: ServiceContext,
-  req: FastifyRequest,
-  resource: Record<string, unknown>,
-): Promise<void> {
-  req.audited = true;
-  await ctx.audit.append(recordFor(req, "allowed", 200, { resource }));
-}
-
-/**
- * As the protected scope answers errors: a refused sign-in is audited (anonymous ones within
- * the source's budget, then summarised), and an audit that cannot be written answers 503.
- */
-async function auditedError(
-  ctx: ServiceContext,
-  err: unknown,
-  req: FastifyRequest,
-  reply: FastifyReply,
-): Promise<FastifyReply> {
-  const pe = publicError(err, req.id);
-  if (pe.status >= 500) req.log.error({ err: loggableError(err) }, "request failed");
-  let status = pe.status;
-  let body = { error: pe.code, message: pe.message };
-  const audited = req.routeOptions.url?.startsWith("/console/") && !req.audited;
-  if (audited && status === 401) {
-    const single = ctx.refusals.admit(req.ip, pe.message);
-    ctx.metrics.authRefusal(single);
-    if (!single) req.audited = true;
-  }
-  if (audited && !req.audited && status < 500) {
-    req.audited = true;
-    const outcome = status === 401 || status === 403 ? "denied" : "error";
-    try {
-      await ctx.audit.append(recordFor(req, outcome, status, { reason: pe.message }));
-    } catch (e) {
-      req.log.error({ err: loggableError(e) }, "audit write failed");
-      status = 503;
-      body = {
-        error: "audit_unavailable",
-        message: "the audit log is unavailable: request refused",
-      };
-    }
-  }
-  return reply.code(status).send(body);
 }
