@@ -70,7 +70,7 @@ function Shell({ session, onSignedOut }: { session: SessionInfo; onSignedOut: ()
 function view(path: string[], params: URLSearchParams, s: SessionInfo) {
   switch (path[0]) {
     case "keys":
-      return path[1] ? <KeyDetailView name={path[1]} session={s} /> : <KeysView />;
+      return path[1] ? <KeyDetailView name={path[1]} session={s} /> : <KeysView session={s} />;
     case "artifacts":
       return <ArtifactsView params={params} />;
     case "audit":

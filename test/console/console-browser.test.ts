@@ -167,9 +167,14 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
     assert.deepEqual(ran, { injected: false, violated: true });
   });
 
-  test("find a key and rotate it", async () => {
+  test("create a key, find a key and rotate it", async () => {
     const page = await signedIn(adminA);
     await page.getByRole("link", { name: "Keys", exact: true }).click();
+    await page.getByLabel("New key name").fill("model-c");
+    await page.getByLabel("Sensitivity").selectOption("confidential");
+    await page.getByRole("button", { name: "Create key" }).click();
+    await page.getByRole("status").filter({ hasText: "Created model-c at v1" }).waitFor();
+    await page.getByRole("link", { name: "model-c" }).first().waitFor();
     await page.getByLabel("Find a key").fill("model-a");
     await assertAccessible(page, "keys");
     await screenshot(page, "keys");
@@ -310,6 +315,17 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
     const page = await signedIn(reader);
     await page.getByRole("link", { name: "Keys", exact: true }).click();
     await page.getByText("Not permitted for your identity").waitFor();
+    assert.equal(await page.getByRole("button", { name: "Create key" }).count(), 0);
+    const create = await page.evaluate(async () => {
+      const s = (await (await fetch("/console/session")).json()) as { csrf: string };
+      const r = await fetch("/v1/keys", {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-csrf-token": s.csrf },
+        body: JSON.stringify({ name: "by-reader" }),
+      });
+      return r.status;
+    });
+    assert.equal(create, 403);
     await page.goto(`${base}/console/#/keys/model-a`);
     await page.getByText("Not permitted for your identity").waitFor();
     assert.equal(await page.getByRole("button", { name: "Rotate" }).count(), 0);

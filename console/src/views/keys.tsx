@@ -2,16 +2,18 @@
 import { useState } from "preact/hooks";
 import { api } from "../api";
 import { href } from "../route";
-import type { Key } from "../types";
-import { ErrorLine, Status, useLoad, when } from "../ui";
+import type { Key, SessionInfo } from "../types";
+import { ErrorLine, isAdmin, Status, useLoad, when } from "../ui";
+import { CreateKey } from "./create-key";
 
-export function KeysView() {
+export function KeysView({ session }: { session: SessionInfo }) {
   const keys = useLoad(() => api<{ keys: Key[] }>("GET", "/v1/keys"), []);
   const [filter, setFilter] = useState("");
   const shown = (keys.data?.keys ?? []).filter((k) => k.name.includes(filter.trim()));
   return (
     <>
       <h1>Keys</h1>
+      {isAdmin(session.roles) && <CreateKey done={keys.reload} />}
       <label for="key-filter">Find a key</label>{" "}
       <input
         id="key-filter"
