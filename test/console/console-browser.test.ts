@@ -313,8 +313,11 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
 
   test("a reader sees no admin actions, and the API refuses them", async () => {
     const page = await signedIn(reader);
+    const denied = () =>
+      page.getByRole("main").getByText("Not permitted for your identity").first();
     await page.getByRole("link", { name: "Keys", exact: true }).click();
-    await page.getByText("Not permitted for your identity").waitFor();
+    await page.getByRole("heading", { level: 1, name: "Keys" }).waitFor();
+    await denied().waitFor();
     assert.equal(await page.getByRole("button", { name: "Create key" }).count(), 0);
     const create = await page.evaluate(async () => {
       const s = (await (await fetch("/console/session")).json()) as { csrf: string };
@@ -327,13 +330,16 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
     });
     assert.equal(create, 403);
     await page.goto(`${base}/console/#/keys/model-a`);
-    await page.getByText("Not permitted for your identity").waitFor();
+    await page.getByRole("heading", { level: 1, name: "Key model-a" }).waitFor();
+    await denied().waitFor();
     assert.equal(await page.getByRole("button", { name: "Rotate" }).count(), 0);
     await page.getByRole("link", { name: "Approvals" }).click();
-    await page.getByText("Not permitted for your identity").waitFor();
+    await page.getByRole("heading", { level: 1, name: "Approvals" }).waitFor();
+    await denied().waitFor();
     assert.equal(await page.getByRole("button", { name: "Approve" }).count(), 0);
     await page.getByRole("link", { name: "Alerts & principals" }).click();
-    await page.getByText("Not permitted for your identity").first().waitFor();
+    await page.getByRole("heading", { level: 1, name: "Alerts and principals" }).waitFor();
+    await denied().waitFor();
     assert.equal(await page.getByRole("button", { name: /^Unblock/ }).count(), 0);
     const rotate = await pageFetch(page, "POST", "/v1/keys/model-a/rotate", true);
     assert.equal(rotate.status, 403, rotate.body);
