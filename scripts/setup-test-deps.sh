@@ -5,7 +5,7 @@
 #     and a local S3 for the Python object-storage tests (python/tests/moto_s3.py)
 #   - Schemathesis in a Python venv at .venv-schemathesis: test/service/schemathesis.test.ts
 #   - strace (Debian package strace): fault injection in test/cli/rewrap-crash.test.ts
-#   - chromium (Debian package): `report --pdf`, browser tests with playwright-core
+#   - chromium (Debian package): `report --pdf` and the browser tests (playwright-core: test/console/, test/cli/report.test.ts)
 #   - the OpenSSF model-signing tool in a Python venv at .venv-model-signing: the cross-check of
 #     signed sealed directories in test/integrations/provenance-model-signing.test.ts
 # Needs root (or sudo) for apt-get; PyPI for pip. Safe to run again: it only installs what is missing.
@@ -36,6 +36,7 @@ if ! command -v strace >/dev/null 2>&1; then
   $SUDO apt-get update
   $SUDO apt-get install -y --no-install-recommends strace
 fi
+
 
 VENV=".venv-moto"
 if [ ! -x "$VENV/bin/moto_server" ]; then

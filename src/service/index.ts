@@ -72,6 +72,7 @@ export {
   type Decision,
 } from "./authz/cedar.js";
 export { CEDAR_SCHEMA, DEFAULT_POLICIES } from "./authz/schema.js";
+export type { ConsoleOptions } from "./console/index.js";
 export { openDatabase, redactUrl } from "./db/open.js";
 export type { Database, Dialect } from "./db/schema.js";
 export { DEFAULT_BATCH_MAX, type ServerOptions } from "./options.js";

@@ -12,6 +12,7 @@ import type { MtlsOptions } from "./auth/mtls.js";
 import type { Authenticator } from "./auth/principal.js";
 import type { RefusalLimitOptions } from "./auth/refusals.js";
 import type { Authorizer } from "./authz/cedar.js";
+import type { ConsoleOptions } from "./console/index.js";
 import type { Database } from "./db/schema.js";
 import type { RootUnseal } from "./root-sealed.js";
 import type { RootRecovery } from "./root-shares.js";
@@ -78,6 +79,8 @@ export interface ServerOptions {
   readonly anomaly?: AnomalyOptions;
   /** The per-source audit budget for unauthenticated refusals (auth/refusals.ts; defaults there). */
   readonly refusalLimit?: Partial<RefusalLimitOptions>;
+  /** The web console at /console/ (sessions, static UI); off when absent. */
+  readonly console?: ConsoleOptions;
   /** How long the blocked set is cached per replica (ms, default 2000). */
   readonly blockCacheMs?: number;
 }

@@ -24,27 +24,7 @@ import { principalRoutes } from "./routes/principals.js";
 
 export async function protectedScope(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
   app.addHook("onRequest", async (req) => {
-    for (const a of ctx.authenticators) {
-      const r = await a.authenticate(req);
-      if (r === null) continue;
-      if ("denied" in r) {
-        req.subject = r.subject;
-        deny(401, r.denied);
-      }
-      req.principal = r;
-      break;
-    }
-    if (!req.principal) deny(401, "no credentials this service accepts");
-    // Anomaly detection: a blocked principal is refused on every route (the error handler
-    // audits it); a reload of the blocked set that fails refuses too (fail closed).
-    if (await ctx.blocks.isBlocked(req.principal.id)) {
-      ctx.metrics.blockedRequest();
-      deny(
-        403,
-        "blocked by anomaly detection: an admin must unblock this principal (POST /v1/principals/ID/unblock)",
-      );
-    }
-    await ctx.anomaly?.observe(req);
+    await authenticate(ctx, req);
   });
 
   // The one authorization call: after body validation, before any handler runs.
@@ -92,6 +72,35 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
   await app.register(principalRoutes, ctx);
   await app.register(approvalRoutes, ctx);
   await app.register(policyRoutes, ctx);
+}
+
+/**
+ * Who is calling: the first authenticator that answers decides (a denial is 401); a principal
+ * blocked by anomaly detection is refused (403), and the request is observed for anomalies.
+ * Sets `req.principal`; also the console's sign-in (console/routes.ts) goes through here.
+ */
+export async function authenticate(ctx: ServiceContext, req: FastifyRequest): Promise<void> {
+  for (const a of ctx.authenticators) {
+    const r = await a.authenticate(req);
+    if (r === null) continue;
+    if ("denied" in r) {
+      req.subject = r.subject;
+      deny(401, r.denied);
+    }
+    req.principal = r;
+    break;
+  }
+  if (!req.principal) deny(401, "no credentials this service accepts");
+  // Anomaly detection: a blocked principal is refused on every route (the error handler
+  // audits it); a reload of the blocked set that fails refuses too (fail closed).
+  if (await ctx.blocks.isBlocked(req.principal.id)) {
+    ctx.metrics.blockedRequest();
+    deny(
+      403,
+      "blocked by anomaly detection: an admin must unblock this principal (POST /v1/principals/ID/unblock)",
+    );
+  }
+  await ctx.anomaly?.observe(req);
 }
 
 /**

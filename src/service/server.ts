@@ -14,6 +14,7 @@ import type { CheckpointAnchors } from "./audit/anchor.js";
 import type { SignedCheckpoint } from "./audit/chain.js";
 import { DEFAULT_CHECKPOINT_INTERVAL_S, startTimedCheckpoints } from "./audit/timed.js";
 import { refusalRecord } from "./auth/refusals.js";
+import { withConsole } from "./console/index.js";
 import type { ServiceContext } from "./context.js";
 import { loggableError } from "./db/unavailable.js";
 import { publicError } from "./errors.js";
@@ -81,7 +82,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   };
   const app = Fastify(fastifyOptions(o)) as unknown as FastifyInstance;
   log = app.log;
-  const ctx = buildContext(o, state, { log: app.log, metrics, onSigned });
+  const built = buildContext(o, state, { log: app.log, metrics, onSigned });
   if (o.rootUnseal) {
     // Fail closed: a custody never approved for this database does not serve, nor one that
     // cannot be audited.
@@ -91,7 +92,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
       databaseWasNew,
       new Date(o.now?.() ?? Date.now()),
     );
-    await ctx.audit.append({
+    await built.audit.append({
       action: "root.unseal",
       outcome: "allowed",
       status: 200,
@@ -103,7 +104,7 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   }
   if (o.rootRecovery) {
     // Fail closed: a recovery that cannot be audited does not serve.
-    await ctx.audit.append({
+    await built.audit.append({
       action: "root.recover",
       outcome: "allowed",
       status: 200,
@@ -120,14 +121,14 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
     serverId: state.serverId,
     auditPublicKey: state.auditPublicKey,
     checkpointEvery: state.checkpointEvery,
-    drainAlerts: async (ms?: number) => (await ctx.anomaly?.drain(ms)) ?? true,
+    drainAlerts: async (ms?: number) => (await built.anomaly?.drain(ms)) ?? true,
     anchored: async () => anchors?.idle(),
     reloadTls: (next: ServerTls) => {
       const run = reloads.then(async () => {
         if (!tls) throw new Error("this server was built without TLS");
         const prepared = tls.prepare(next);
         // Fail closed: a change of trust that cannot be audited is not made.
-        await ctx.audit.append({
+        await built.audit.append({
           action: "tls.reload",
           outcome: "allowed",
           status: 200,
@@ -150,10 +151,18 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   app.decorateRequest("authz", null);
   app.decorateRequest("clientCert", null);
   o.db.onConnectionError = (e) => app.log.warn({ db: e }, "database connection lost");
-  requestHooks(app, ctx);
+  requestHooks(app, built);
   if (tls) staleConnectionHook(app, tls);
   unknownRoutes(app);
   await app.register(swagger, openapiOptions);
+  // The web console (console/): its session cookie authenticates like the credential behind it.
+  const ctx = o.console
+    ? await withConsole(app, built, {
+        console: o.console,
+        tls: !!o.tls,
+        ...(o.now ? { now: o.now } : {}),
+      })
+    : built;
   await app.register(publicRoutes, ctx);
   await app.register(protectedScope, ctx);
   backgroundTasks(app, o, ctx, anchors);

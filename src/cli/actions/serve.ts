@@ -12,6 +12,7 @@ import { serviceDbUrl } from "../service-db.js";
 import { anomalySettings } from "./serve/anomaly.js";
 import { approvalSettings } from "./serve/approvals.js";
 import { checkpointSettings } from "./serve/checkpoints.js";
+import { consoleSettings } from "./serve/console.js";
 import { checkIdentityFlags, identitySettings } from "./serve/identity.js";
 import { limitSettings } from "./serve/limits.js";
 import { rootSettings } from "./serve/root.js";
@@ -53,6 +54,7 @@ export async function serve(o: ServeFlags): Promise<void> {
   const authorizer = o.policy ? await Authorizer.fromDir(o.policy) : Authorizer.default();
   const identity = await identitySettings(o, nonceTtlS);
   const anomaly = await anomalySettings(o);
+  const consoleOpts = await consoleSettings(o);
 
   const db = await openDatabase(serviceDbUrl(o.db));
   const app = await buildServer({
@@ -69,6 +71,8 @@ export async function serve(o: ServeFlags): Promise<void> {
     ...identity,
     ...(tls.mtls ? { mtls: tls.mtls } : {}),
     ...(anomaly ? { anomaly } : {}),
+    // The web console (docs/CONSOLE.md): on unless --no-console.
+    ...(consoleOpts ? { console: consoleOpts } : {}),
   });
   root.root.fill(0);
 
@@ -98,6 +102,7 @@ export async function serve(o: ServeFlags): Promise<void> {
     anchorFile: o.checkpointAnchor,
     dev: tls.dev,
     clientCa: tls.mtls ? o.clientCa! : null,
+    console: o.console,
   });
 
   const stopReload = reloadTlsOnChange(app, o, host);

@@ -210,7 +210,7 @@ export async function approvalRoutes(app: FastifyInstance, ctx: ServiceContext):
   );
 
   for (const vote of ["approve", "reject"] as const) {
-    app.post<{ Params: { id: string } }>(
+    app.post<{ Params: { id: string }; Body: { comment?: string } | null }>(
       `/v1/approvals/:id/${vote}`,
       {
         config: {
@@ -225,7 +225,12 @@ export async function approvalRoutes(app: FastifyInstance, ctx: ServiceContext):
               : "Reject a pending request: it will never execute",
           security,
           params: idParams,
-          body: { type: ["object", "null"], additionalProperties: false, properties: {} },
+          // An optional comment, kept in the vote's audit entry (the console sends it).
+          body: {
+            type: ["object", "null"],
+            additionalProperties: false,
+            properties: { comment: { type: "string", maxLength: 500 } },
+          },
           response: { 200: approvalSchema, ...errorResponses },
         },
       },
@@ -238,9 +243,11 @@ export async function approvalRoutes(app: FastifyInstance, ctx: ServiceContext):
           vote === "approve"
             ? await ctx.approvals.approve(req.params.id, actor(req))
             : await ctx.approvals.reject(req.params.id, actor(req));
+        const comment = req.body?.comment;
         await release(ctx, req, {
           ...auditView(ctx, v),
           ...(v.outcome ? { outcome: v.outcome } : {}),
+          ...(comment ? { comment } : {}),
         });
         return v;
       },

@@ -25,6 +25,8 @@ export interface Summary {
   readonly dev: DevTls | null;
   /** --client-ca when mTLS is on. */
   readonly clientCa: string | null;
+  /** False with --no-console. */
+  readonly console: boolean;
 }
 
 export async function printSummary(s: Summary): Promise<void> {
@@ -48,6 +50,11 @@ export async function printSummary(s: Summary): Promise<void> {
     s.anomaly
       ? `anomaly detection on (auto-block ${s.anomaly.autoBlock ? "on" : "off"}, webhook ${s.anomaly.webhook ? new URL(s.anomaly.webhook.url).host : "none"})`
       : "anomaly detection off",
+  );
+  say(
+    s.console
+      ? `web console: ${new URL("/console/", s.url)} (sign in with an API token; docs/CONSOLE.md)`
+      : "web console off (--no-console)",
   );
   if (s.anchorFile)
     say(`checkpoints anchored to ${s.anchorFile}${await anchorFileProblem(s.anchorFile)}`);

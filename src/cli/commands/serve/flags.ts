@@ -53,6 +53,10 @@ export interface ServeFlags {
   checkpointInterval: string;
   checkpointAnchor?: string;
   checkpointAnchorUrl?: string;
+  /** False with --no-console. */
+  console: boolean;
+  consoleOidc?: boolean;
+  consoleOidcClientSecretFile?: string;
 }
 
 export function serveFlags(cmd: Command): Command {
@@ -187,8 +191,17 @@ export function serveFlags(cmd: Command): Command {
       "--checkpoint-anchor-url <url>",
       "also POST every signed checkpoint here (https://, or http:// to loopback; best effort)",
     )
+    .option("--no-console", "do not serve the web console at /console/ (docs/CONSOLE.md)")
+    .option(
+      "--console-oidc",
+      "console sign-in with OIDC (code + PKCE): issuer --oidc-issuer, client id --oidc-audience",
+    )
+    .option(
+      "--console-oidc-client-secret-file <file>",
+      "the console's OIDC client secret (confidential client; default: public client, PKCE only)",
+    )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal serve --dev\n  tensorseal serve --dev --client-ca ~/.tensorseal/service-dev/ca.pem --mtls-roles roles.json\n  tensorseal serve --dev --checkpoint-interval 30 --checkpoint-anchor /var/lib/tensorseal-anchor/checkpoints.jsonl\n  tensorseal serve --listen 0.0.0.0:8443 --db postgres://ts@db/tensorseal --tls-cert srv.pem --tls-key srv.key --root-key-file /run/secrets/root",
+      "\nExamples:\n  tensorseal serve --dev\n  tensorseal serve --dev --no-console\n  tensorseal serve --dev --client-ca ~/.tensorseal/service-dev/ca.pem --mtls-roles roles.json\n  tensorseal serve --dev --checkpoint-interval 30 --checkpoint-anchor /var/lib/tensorseal-anchor/checkpoints.jsonl\n  tensorseal serve --listen 0.0.0.0:8443 --db postgres://ts@db/tensorseal --tls-cert srv.pem --tls-key srv.key --root-key-file /run/secrets/root",
     );
 }

@@ -1,0 +1,130 @@
+/**
+ * Web console benchmark (issue 15): the first load's compressed size (budget 250 KB of JS+CSS)
+ * and the time each view takes to render in headless Chromium (budget 300 ms) against a key
+ * service over HTTPS on loopback whose audit log holds BENCH_AUDIT_ENTRIES entries (default
+ * 100,000; written as GET /v1/keys requests, each one audited). The audit view reads one page
+ * (server-side paging), so its time does not grow with the log.
+ *
+ *   npm run bench:console            BENCH_AUDIT_ENTRIES=100000, TENSORSEAL_CHROMIUM
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { brotliCompressSync, gzipSync } from "node:zlib";
+import { chromium } from "playwright-core";
+import { CONSOLE_DIR } from "../src/service/console/routes.js";
+import { buildServer, ensureDevTls, openDatabase, TokenRepo } from "../src/service/index.js";
+
+const ENTRIES = Number(process.env.BENCH_AUDIT_ENTRIES ?? 100_000);
+const CHROMIUM = process.env.TENSORSEAL_CHROMIUM ?? "/usr/bin/chromium";
+const SIZE_BUDGET = 250 * 1024;
+const RENDER_BUDGET_MS = 300;
+
+function sizes() {
+  let gzip = 0;
+  let brotli = 0;
+  for (const f of ["app.js", "app.css"]) {
+    const b = readFileSync(join(CONSOLE_DIR, f));
+    gzip += gzipSync(b, { level: 9 }).length;
+    brotli += brotliCompressSync(b).length;
+  }
+  return { gzip, brotli, budget: SIZE_BUDGET, ok: gzip <= SIZE_BUDGET };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "tensorseal-bench-console-"));
+  const db = await openDatabase(`sqlite:${join(dir, "service.db")}`);
+  const tls = await ensureDevTls(join(dir, "tls"));
+  const app = await buildServer({
+    db,
+    rootKey: randomBytes(32),
+    tls,
+    logger: false,
+    console: {},
+    sweepEveryMs: 0,
+    checkpointIntervalS: 0,
+  });
+  const { token } = await new TokenRepo(db).create(["admin"]);
+  const auth = { authorization: `Bearer ${token}` };
+  try {
+    for (const name of ["models", "datasets", "adapters"])
+      await app.inject({ method: "POST", url: "/v1/keys", headers: auth, payload: { name } });
+    const t0 = Date.now();
+    for (let i = 0; i < ENTRIES; i += 64) {
+      const n = Math.min(64, ENTRIES - i);
+      await Promise.all(
+        Array.from({ length: n }, () =>
+          app.inject({ method: "GET", url: "/v1/keys", headers: auth }),
+        ),
+      );
+    }
+    const fillS = (Date.now() - t0) / 1000;
+    const base = await app.listen({ host: "127.0.0.1", port: 0 });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: process.getuid?.() === 0 ? ["--no-sandbox"] : [],
+    });
+    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await ctx.newPage();
+    const load0 = Date.now();
+    await page.goto(`${base}/console/`);
+    await page.getByLabel("API token").fill(token);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByTestId("checkpoint-seq").waitFor();
+    const signInToOverviewMs = Date.now() - load0;
+    const views: Record<string, number> = {};
+    const cases: [string, string, () => Promise<void>][] = [
+      ["keys", "#/keys", () => page.getByRole("link", { name: "models" }).waitFor()],
+      ["key-detail", "#/keys/models", () => page.getByTestId("primary").waitFor()],
+      ["audit", "#/audit", () => page.getByTestId("audit-table").waitFor()],
+      [
+        "audit-filtered",
+        "#/audit?action=keys.create",
+        () => page.getByText("Entries after seq 0 (3 shown)").waitFor(),
+      ],
+      ["approvals", "#/approvals", () => page.getByText("No requests.").waitFor()],
+      ["alerts", "#/alerts", () => page.getByText("No principal is blocked.").waitFor()],
+      ["artifacts", "#/artifacts", () => page.getByText("No artifacts.").waitFor()],
+      ["overview", "#/overview", () => page.getByTestId("checkpoint-seq").waitFor()],
+    ];
+    for (const [name, hash, ready] of cases) {
+      // Away first, so each view mounts (and fetches) from scratch.
+      await page.evaluate("location.hash = '#/blank'");
+      const t = Date.now();
+      await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
+      await ready();
+      views[name] = Date.now() - t;
+    }
+    if (process.env.BENCH_CONSOLE_DEBUG)
+      console.error(
+        await page.evaluate(
+          "JSON.stringify(performance.getEntriesByType('resource').map((e) => [e.name.replace(location.origin, ''), Math.round(e.duration)]))",
+        ),
+      );
+    await browser.close();
+    const worst = Math.max(...Object.values(views));
+    console.log(
+      JSON.stringify(
+        {
+          auditEntries: ENTRIES,
+          fillSeconds: fillS,
+          firstLoad: sizes(),
+          signInToOverviewMs,
+          renderMs: views,
+          renderBudgetMs: RENDER_BUDGET_MS,
+          renderOk: worst <= RENDER_BUDGET_MS,
+        },
+        null,
+        2,
+      ),
+    );
+  } finally {
+    await app.close();
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

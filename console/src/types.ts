@@ -1,0 +1,77 @@
+/** The API shapes the console reads (see the service's OpenAPI document). */
+
+export interface SessionInfo {
+  principal: string;
+  kind: string;
+  roles: string[];
+  csrf: string;
+  expires: string;
+}
+
+export interface KeyVersion {
+  version: number;
+  created: string;
+  state: "enabled" | "disabled" | "scheduled" | "destroyed";
+  destroyAfter?: string;
+}
+
+export interface Key {
+  name: string;
+  created: string;
+  primaryVersion: number;
+  minDecryptionVersion?: number;
+  minEncryptionVersion?: number;
+  labels?: Record<string, string>;
+  sensitivity?: string;
+  rotationPeriod?: number | null;
+  rotationDue?: string | null;
+  versions: KeyVersion[];
+}
+
+export interface Approval {
+  id: string;
+  operation: string;
+  params?: Record<string, unknown>;
+  requester: string;
+  required: number;
+  approvers: string[];
+  state: string;
+  created?: string;
+  expires: string;
+}
+
+export interface AuditEntry {
+  seq: number;
+  ts: string;
+  action: string;
+  outcome: string;
+  status: number;
+  principal: string | null;
+  source: string;
+  requestId: string;
+  resource?: Record<string, unknown>;
+  reason?: string;
+  hash: string;
+}
+
+export interface AuditPage {
+  entries: AuditEntry[];
+  nextSince: number;
+  more: boolean;
+}
+
+export interface Artifact {
+  id: string;
+  digest: string;
+  key: string;
+  version: number;
+  labels: Record<string, string>;
+  location?: string;
+  created: string;
+}
+
+export interface Blocked {
+  principal: string;
+  since: string;
+  reason: string;
+}

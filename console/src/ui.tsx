@@ -1,0 +1,80 @@
+/** Small shared pieces: loading an API resource, error and status lines, time formatting. */
+import type { ComponentChildren } from "preact";
+import { useCallback, useEffect, useState } from "preact/hooks";
+import { ApiError } from "./api";
+
+export interface Loaded<T> {
+  data: T | null;
+  error: ApiError | Error | null;
+  loading: boolean;
+  reload: () => void;
+}
+
+/** Runs `load` when `deps` change (and on reload); keeps the last data while reloading. */
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<Error | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setLoading(true);
+    load()
+      .then((d) => {
+        if (!live) return;
+        setData(d);
+        setError(null);
+      })
+      .catch((e: Error) => {
+        if (!live) return;
+        setError(e);
+        setData(null);
+      })
+      .finally(() => live && setLoading(false));
+    return () => {
+      live = false;
+    };
+  }, [...deps, tick]);
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  return { data, error, loading, reload };
+}
+
+/** An API error as the user should read it; 403 says the caller's rights do not allow it. */
+export function ErrorLine({ error }: { error: Error | null }) {
+  if (!error) return null;
+  const denied = error instanceof ApiError && error.status === 403;
+  return (
+    <p class={denied ? "notice" : "error"} role="alert">
+      {denied ? "Not permitted for your identity: " : "Error: "}
+      {error.message}
+    </p>
+  );
+}
+
+export function Status({ children }: { children: ComponentChildren }) {
+  return (
+    <p class="status" role="status">
+      {children}
+    </p>
+  );
+}
+
+export function when(iso: string | null | undefined): string {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toISOString().replace("T", " ").slice(0, 19);
+}
+
+export function Section({ title, children }: { title: string; children: ComponentChildren }) {
+  const id = `h-${title.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
+  return (
+    <section aria-labelledby={id} class="panel">
+      <h2 id={id}>{title}</h2>
+      {children}
+    </section>
+  );
+}
+
+export function isAdmin(roles: readonly string[]): boolean {
+  return roles.includes("admin");
+}

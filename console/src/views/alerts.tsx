@@ -1,0 +1,109 @@
+/**
+ * Alerts (anomaly detection's `alert` audit entries, newest window first) and the principals
+ * blocked by auto-block, with unblock for admins.
+ */
+import { useState } from "preact/hooks";
+import { api, query } from "../api";
+import { href } from "../route";
+import type { AuditPage, Blocked, SessionInfo } from "../types";
+import { ErrorLine, isAdmin, Section, Status, useLoad, when } from "../ui";
+import { ActionButton } from "./actions";
+
+const WINDOWS: [string, number][] = [
+  ["last hour", 3600_000],
+  ["last 24 hours", 86_400_000],
+  ["last 7 days", 7 * 86_400_000],
+];
+
+export function AlertsView({ session }: { session: SessionInfo }) {
+  const [win, setWin] = useState(1);
+  const from = new Date(Date.now() - (WINDOWS[win]?.[1] ?? 86_400_000)).toISOString();
+  const alerts = useLoad(
+    () => api<AuditPage>("GET", `/v1/audit${query({ outcome: "alert", from, limit: 100 })}`),
+    [win],
+  );
+  const blocked = useLoad(() => api<{ blocked: Blocked[] }>("GET", "/v1/principals/blocked"), []);
+  return (
+    <>
+      <h1>Alerts and principals</h1>
+      <Section title="Blocked principals">
+        <ErrorLine error={blocked.error} />
+        {blocked.data?.blocked.length === 0 && <Status>No principal is blocked.</Status>}
+        <ul>
+          {blocked.data?.blocked.map((b) => (
+            <li key={b.principal} data-testid="blocked">
+              <span class="mono">{b.principal}</span> since {when(b.since)}: {b.reason}{" "}
+              {isAdmin(session.roles) && (
+                <ActionButton
+                  label={`Unblock ${b.principal}`}
+                  confirm="Confirm unblock"
+                  run={async () => {
+                    await api(
+                      "POST",
+                      `/v1/principals/${encodeURIComponent(b.principal)}/unblock`,
+                      {},
+                    );
+                    return "Unblocked";
+                  }}
+                  done={blocked.reload}
+                />
+              )}
+            </li>
+          ))}
+        </ul>
+      </Section>
+      <Section title="Alerts">
+        <label for="alert-window">Window</label>{" "}
+        <select
+          id="alert-window"
+          value={String(win)}
+          onChange={(e) => setWin(Number((e.target as HTMLSelectElement).value))}
+        >
+          {WINDOWS.map(([l], i) => (
+            <option key={l} value={String(i)}>
+              {l}
+            </option>
+          ))}
+        </select>{" "}
+        <button type="button" onClick={alerts.reload}>
+          Refresh
+        </button>
+        <ErrorLine error={alerts.error} />
+        {alerts.data?.entries.length === 0 && <Status>No alerts in this window.</Status>}
+        {alerts.data && alerts.data.entries.length > 0 && (
+          <table data-testid="alerts-table">
+            <thead>
+              <tr>
+                <th scope="col">Time</th>
+                <th scope="col">Kind</th>
+                <th scope="col">Principal</th>
+                <th scope="col">Source</th>
+                <th scope="col">Reason</th>
+              </tr>
+            </thead>
+            <tbody>
+              {alerts.data.entries.map((e) => (
+                <tr key={e.seq}>
+                  <td>{when(e.ts)}</td>
+                  <td>{e.action}</td>
+                  <td class="mono">
+                    {e.principal ? (
+                      <a href={href("audit", { principal: e.principal })}>{e.principal}</a>
+                    ) : (
+                      "—"
+                    )}
+                  </td>
+                  <td class="mono">{e.source}</td>
+                  <td>{e.reason ?? ""}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        {alerts.data?.more && (
+          <Status>More alerts exist in this window: narrow it in the audit view.</Status>
+        )}
+      </Section>
+    </>
+  );
+}

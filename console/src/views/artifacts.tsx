@@ -1,0 +1,102 @@
+/**
+ * The artifact inventory: registered files with their key, version, labels and location,
+ * searchable by key and one label, paged by cursor; each links to its audit trail (who
+ * opened it).
+ */
+import { useState } from "preact/hooks";
+import { api, query } from "../api";
+import { href } from "../route";
+import type { Artifact } from "../types";
+import { ErrorLine, Status, useLoad, when } from "../ui";
+
+export function ArtifactsView({ params }: { params: URLSearchParams }) {
+  const key = params.get("key") ?? "";
+  const label = params.get("label") ?? "";
+  const [cursors, setCursors] = useState<string[]>([""]);
+  const cursor = cursors[cursors.length - 1] ?? "";
+  const list = useLoad(
+    () =>
+      api<{ artifacts: Artifact[]; nextCursor?: string }>(
+        "GET",
+        `/v1/artifacts${query({ key, label, cursor, limit: 50 })}`,
+      ),
+    [key, label, cursor],
+  );
+  const submit = (e: Event) => {
+    e.preventDefault();
+    const d = new FormData(e.target as HTMLFormElement);
+    const out: Record<string, string> = {};
+    for (const f of ["key", "label"]) {
+      const v = String(d.get(f) ?? "").trim();
+      if (v) out[f] = v;
+    }
+    setCursors([""]);
+    location.hash = href("artifacts", out);
+  };
+  return (
+    <>
+      <h1>Artifacts</h1>
+      <form class="filters" onSubmit={submit} aria-label="Artifact search">
+        <div class="field">
+          <label for="art-key">Key</label>
+          <input id="art-key" name="key" type="text" value={key} />
+        </div>
+        <div class="field">
+          <label for="art-label">Label (k=v)</label>
+          <input id="art-label" name="label" type="text" value={label} />
+        </div>
+        <button type="submit">Search</button>
+      </form>
+      <ErrorLine error={list.error} />
+      {list.data?.artifacts.length === 0 && <Status>No artifacts.</Status>}
+      {list.data && list.data.artifacts.length > 0 && (
+        <table data-testid="artifacts-table">
+          <thead>
+            <tr>
+              <th scope="col">Artifact</th>
+              <th scope="col">Key</th>
+              <th scope="col">Version</th>
+              <th scope="col">Labels</th>
+              <th scope="col">Location</th>
+              <th scope="col">Registered</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.data.artifacts.map((a) => (
+              <tr key={a.id}>
+                <th scope="row" class="mono">
+                  <a href={href("audit", { artifact: a.id })}>{a.id}</a>
+                </th>
+                <td>{a.key}</td>
+                <td>v{a.version}</td>
+                <td>
+                  {Object.entries(a.labels)
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(", ")}
+                </td>
+                <td class="mono">{a.location ?? "—"}</td>
+                <td>{when(a.created)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <div class="pager">
+        <button
+          type="button"
+          disabled={cursors.length < 2}
+          onClick={() => setCursors(cursors.slice(0, -1))}
+        >
+          Previous page
+        </button>
+        <button
+          type="button"
+          disabled={!list.data?.nextCursor}
+          onClick={() => list.data?.nextCursor && setCursors([...cursors, list.data.nextCursor])}
+        >
+          Next page
+        </button>
+      </div>
+    </>
+  );
+}
