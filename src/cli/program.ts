@@ -51,6 +51,7 @@ const COMMANDS: readonly (readonly [name: string, load: () => Promise<Register>]
   ["policy", async () => (await import("./commands/policy.js")).registerPolicy],
   ["doctor", async () => (await import("./commands/doctor.js")).registerDoctor],
   ["inventory", async () => (await import("./commands/inventory.js")).registerInventory],
+  ["incident", async () => (await import("./commands/incident.js")).registerIncident],
 ];
 
 /** Global options that take a value: the token after them is not a command name. */
