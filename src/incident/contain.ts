@@ -18,12 +18,16 @@ export async function contain(ctx: IncidentContext, since?: string): Promise<Ste
   if (inc.scope.kind === "key") {
     const control = needControl(ctx);
     for (const c of inc.compromised) {
-      await run.act(`rotate:${c.key}`, `rotate ${c.key} if its primary is compromised`, async () => {
-        const k = await control.key(c.key);
-        if (!c.versions.includes(k.primary))
-          return { detail: { primary: k.primary, rotated: false } };
-        return { detail: { primary: await control.rotate(c.key), rotated: true } };
-      });
+      await run.act(
+        `rotate:${c.key}`,
+        `rotate ${c.key} if its primary is compromised`,
+        async () => {
+          const k = await control.key(c.key);
+          if (!c.versions.includes(k.primary))
+            return { detail: { primary: k.primary, rotated: false } };
+          return { detail: { primary: await control.rotate(c.key), rotated: true } };
+        },
+      );
       for (const v of c.versions) {
         await run.act(`disable:${c.key}@${v}`, `disable ${c.key} v${v}`, async () => {
           await control.disable(c.key, v);

@@ -66,7 +66,8 @@ export async function eradicate(
   } finally {
     if (reopened) await reenable(ctx, run, false);
   }
-  for (const c of keyScope ? inc.compromised : []) {
+  const unreachable = await verifyStep(ctx, run, o.paths);
+  for (const c of keyScope && unreachable.length === 0 ? inc.compromised : []) {
     const min = Math.max(...c.versions) + 1;
     await run.act(
       `min-decryption:${c.key}`,
@@ -77,7 +78,6 @@ export async function eradicate(
       },
     );
   }
-  const unreachable = await verifyStep(ctx, run, o.paths);
   let waiting = false;
   // Nothing is destroyed while a file still needs a compromised version: a rerun decides again.
   for (const c of keyScope && unreachable.length === 0 ? inc.compromised : []) {
@@ -175,7 +175,10 @@ async function resealStep(
           newHeaderDigest: now.get(p.file) ?? "",
         });
     }
-    return { detail: { resealed: r.resealed, failed: r.failed, resumed: r.resumed } };
+    return {
+      detail: { resealed: r.resealed, failed: r.failed, resumed: r.resumed },
+      ...(r.failed > 0 ? { incomplete: `${r.failed} file(s) could not be resealed` } : {}),
+    };
   });
 }
 
@@ -216,7 +219,10 @@ async function rewrapStep(
           : { file: f.file, outcome: "rewrapped", oldHeaderDigest: f.headerDigest },
       );
     }
-    return { detail: { rewrapped: r.rewrapped, current: r.current, failed: r.failed } };
+    return {
+      detail: { rewrapped: r.rewrapped, current: r.current, failed: r.failed },
+      ...(r.failed > 0 ? { incomplete: `${r.failed} file(s) could not be rewrapped` } : {}),
+    };
   });
 }
 

@@ -27,6 +27,8 @@ export interface Outcome {
   /** The action waits for an approval: recorded as waiting, the step stops here. */
   approval?: Action["approval"];
   waiting?: boolean;
+  /** The action ran but left work undone (files it could not reach): recorded as failed, rerun next time. */
+  incomplete?: string;
 }
 
 export class StepRunner {
@@ -77,7 +79,8 @@ export class StepRunner {
       const out = await fn(prior);
       if (out.detail) a.detail = { ...a.detail, ...out.detail };
       if (out.approval) a.approval = out.approval;
-      a.state = out.waiting ? "waiting" : "done";
+      a.state = out.waiting ? "waiting" : out.incomplete ? "failed" : "done";
+      if (out.incomplete) a.error = out.incomplete;
       if (!out.waiting) a.finished = this.now().toISOString();
       await this.save();
       return out;
