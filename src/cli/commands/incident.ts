@@ -97,12 +97,12 @@ export function registerIncident(program: Command): void {
     .option("--format <format>", "md, json or html", "md")
     .option("-o, --output <file>", "write the report to FILE (atomically) instead of stdout")
     .option(
-      "--public-key <b64>",
+      "--public-key <base64>",
       "the audit public key `serve` printed, pinned for the chain check",
     )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal incident report inc-20261205-0a1b2c3d\n  tensorseal incident report inc-20261205-0a1b2c3d --format html -o incident.html --public-key <key>",
+      "\nExamples:\n  tensorseal incident report inc-20261205-0a1b2c3d\n  tensorseal incident report inc-20261205-0a1b2c3d --format html -o incident.html --public-key \"$AUDIT_KEY\"",
     )
     .action((id, o) => run("report", [id, o]));
   incident
