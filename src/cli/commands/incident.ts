@@ -102,7 +102,7 @@ export function registerIncident(program: Command): void {
     )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal incident report inc-20261205-0a1b2c3d\n  tensorseal incident report inc-20261205-0a1b2c3d --format html -o incident.html --public-key \"$AUDIT_KEY\"",
+      '\nExamples:\n  tensorseal incident report inc-20261205-0a1b2c3d\n  tensorseal incident report inc-20261205-0a1b2c3d --format html -o incident.html --public-key "$AUDIT_KEY"',
     )
     .action((id, o) => run("report", [id, o]));
   incident
