@@ -65,6 +65,10 @@ async function block(ctx: IncidentContext, run: StepRunner, principal: string): 
   await run.act(`block:${principal}`, `block ${printable(principal)}`, async () => {
     const path = `/v1/principals/${encodeURIComponent(principal)}/block`;
     const r = await client.post(path, { reason: `incident ${ctx.inc.id}` });
+    // The responder's own principal (an endpoint incident where the responder also worked):
+    // the service refuses a self-block; recorded, and the report shows it.
+    if (r.status === 409)
+      return { detail: { blocked: false, skipped: "the responder's own principal" } };
     if (r.status !== 200) client.refused(path, r);
     return { detail: { blocked: true } };
   });
