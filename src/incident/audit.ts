@@ -16,6 +16,8 @@ export const RELEASE_ACTIONS = [
   "datakeys.wrap",
 ] as const;
 
+const WRITES = new Set(["datakeys.generate", "datakeys.wrap"]);
+
 interface EntryFields {
   ts: string;
   action: string;
@@ -50,6 +52,9 @@ export async function releasesFor(
   for await (const e of queryApi(client, filterFor(scope, since))) {
     const x = JSON.parse(e.text) as EntryFields;
     if (!(RELEASE_ACTIONS as readonly string[]).includes(x.action)) continue;
+    // A writer knows the file keys it made: that matters when the writer is the suspect
+    // (principal, endpoint), not for a key or an artifact (every seal would count).
+    if (WRITES.has(x.action) && (scope.kind === "key" || scope.kind === "artifact")) continue;
     if (scope.kind === "endpoint" && x.source !== scope.value) continue;
     const base = {
       seq: e.seq,

@@ -8,7 +8,7 @@
  *    releases and a verified audit chain. A token that may not block fails closed.
  *  - a compromised key version (key scope): contain rotates and disables it; eradicate without
  *    --reenable leaves the files unreachable and destroys nothing (exit 1); with it, exposed
- *    files are resealed, the rest rewrapped, the minimum raised, and destruction waits for a
+ *    files are resealed, an at-risk one (never opened) rewrapped, the minimum raised, and destruction waits for a
  *    second admin's approval; the rerun after the approval completes, and the report names both
  *    approvers.
  */
@@ -196,6 +196,15 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
 
     test("key version: contain disables, eradicate waits for the second approval, then completes", async (t) => {
       if (skip) return t.skip(skip);
+      // m4: sealed under v1 and never opened: at risk, not exposed.
+      const plain4 = randomBytes(20_000);
+      writeFileSync(join(dir, "m4.bin"), plain4);
+      files.m4 = { path: join(dir, "m4.tseal"), plain: plain4 };
+      await ok(
+        ["seal", join(dir, "m4.bin"), "-r", "service:weights", "-o", files.m4.path],
+        "writer",
+      );
+      const m4Before = readFileSync(files.m4.path);
       const id = (
         await ok([
           "incident",
@@ -217,9 +226,17 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
         };
       assert.equal((await key()).primaryVersion, 2, "the compromised primary was rotated");
       assert.equal((await key()).versions[0]!.state, "disabled");
-      // Every file is on v1; m1..m3 were released (previous test), so all are exposed.
+      // Every file is on v1; m1..m3 were released (previous test): exposed; m4 at risk.
       const a = JSON.parse((await ok(["incident", "assess", id, dir, "--json"])).stdout);
-      assert.equal(a.files.length, 3);
+      const classes = Object.fromEntries(
+        a.files.map((f: { file: string; class: string }) => [f.file, f.class]),
+      );
+      assert.deepEqual(classes, {
+        [files.m1!.path]: "exposed",
+        [files.m2!.path]: "exposed",
+        [files.m3!.path]: "exposed",
+        [files.m4!.path]: "at-risk",
+      });
       assert.ok(a.releases.length >= 3);
 
       const blocked = await cli(["incident", "eradicate", id, dir], "admin");
@@ -235,8 +252,17 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
       assert.equal(destroy.state, "waiting");
       assert.equal((await key()).versions[0]!.state, "disabled", "re-disabled after resealing");
       assert.equal((await key()).minDecryptionVersion, 2);
-      for (const n of ["m1", "m2", "m3"])
+      for (const n of ["m1", "m2", "m3", "m4"])
         assert.equal(parseServiceStanza(serviceStanza(files[n]!.path)).version, 2);
+      const outcomes = Object.fromEntries(
+        r.files.map((f: { file: string; outcome: string }) => [f.file, f.outcome]),
+      );
+      assert.equal(outcomes[files.m4!.path], "rewrapped");
+      assert.equal(outcomes[files.m1!.path], "resealed");
+      // Rewrapped: the payload is the same bytes (same file key), only the header moved.
+      const m4Now = readFileSync(files.m4!.path);
+      const hl = (b: Buffer) => parseHeader(b).headerLength;
+      assert.deepEqual(m4Now.subarray(hl(m4Now)), m4Before.subarray(hl(m4Before)));
 
       await ok(["service", "approvals", "approve", destroy.approval.id], "admin2");
       await ok(["incident", "eradicate", id, dir]);
@@ -248,7 +274,7 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
       assert.equal(rep.approvals[0].state, "executed");
       assert.deepEqual(rep.approvals[0].approvers.sort(), [tok.admin!.id, tok.admin2!.id].sort());
       assert.equal(rep.forensic.chain.ok, true);
-      for (const n of ["m1", "m2", "m3"]) {
+      for (const n of ["m1", "m2", "m3", "m4"]) {
         const out = join(s.dir, `${n}.final`);
         await ok(["open", files[n]!.path, "-o", out], "writer");
         assert.deepEqual(readFileSync(out), files[n]!.plain);
