@@ -288,7 +288,15 @@ describe("incident: local keystore", () => {
     const e = s.run(["incident", "eradicate", id, s.dir]);
     assert.equal(e.status, 2);
     assert.match(e.stderr, /not assessed/);
+    // A live process working on the incident locks it; a dead one's lock is taken over.
+    const lock = join(s.env.TENSORSEAL_HOME!, "incidents", `${id}.lock`);
+    writeFileSync(lock, `${process.pid}\n`);
+    const busy = s.run(["incident", "close", id, "--force"]);
+    assert.equal(busy.status, 2);
+    assert.match(busy.stderr, new RegExp(`being worked on by process ${process.pid}`));
+    writeFileSync(lock, "2147483646\n");
     ok(["incident", "close", id, "--force"]);
+    assert.equal(existsSync(lock), false);
     assert.equal(s.run(["incident", "contain", "inc-bad"]).status, 2);
   });
 });

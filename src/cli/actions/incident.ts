@@ -22,7 +22,9 @@ import {
   renderHtml,
   renderMarkdown,
   serviceControl,
+  withIncidentLock,
 } from "../../incident/index.js";
+import { checkId } from "../../incident/store.js";
 import { parseIdentityFile } from "../../keys/recipients.js";
 import type { ServiceClient } from "../../keys/service/client.js";
 import { isoTime } from "../../service/audit/iso-time.js";
@@ -45,6 +47,15 @@ type Opts = Record<string, unknown>;
 const now = () => new Date();
 
 export async function runIncident(name: string, args: unknown[]): Promise<void> {
+  if (["contain", "assess", "eradicate", "close"].includes(name)) {
+    // The id is checked before it names a lock file.
+    const id = checkId(String(args[0]));
+    return withIncidentLock(homeDir(), id, () => step(name, args));
+  }
+  return step(name, args);
+}
+
+async function step(name: string, args: unknown[]): Promise<void> {
   switch (name) {
     case "open":
       return runOpen(args[0] as Opts);
