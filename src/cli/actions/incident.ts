@@ -15,6 +15,7 @@ import {
   eradicate,
   type Incident,
   type IncidentContext,
+  incidentsFromAlerts,
   listIncidents,
   loadIncident,
   localControl,
@@ -69,6 +70,8 @@ async function step(name: string, args: unknown[]): Promise<void> {
       return runReport(args[0] as string, args[1] as Opts);
     case "list":
       return runList(args[0] as Opts);
+    case "from-alerts":
+      return runFromAlerts(args[0] as Opts);
     case "close":
       return runClose(args[0] as string, args[1] as Opts);
   }
@@ -249,4 +252,25 @@ async function runClose(id: string, o: Opts): Promise<void> {
   });
   if (o.json) return printJson(inc);
   say(`incident ${id} closed at ${inc.times.closed}`);
+}
+
+async function runFromAlerts(o: Opts): Promise<void> {
+  const client = await serviceFor(null);
+  if (!client) return fail("E_USAGE", "incident from-alerts needs the key service: --server URL");
+  const since = time("--since", o.since);
+  const opened = await incidentsFromAlerts({
+    home: homeDir(),
+    client,
+    ...(since ? { since } : {}),
+    kinds: o.firstSeen ? ["alert.rate", "alert.first-seen"] : ["alert.rate"],
+    now,
+  });
+  if (o.contain)
+    for (const inc of opened)
+      await withIncidentLock(homeDir(), inc.id, async () => {
+        await contain(await context(inc));
+      });
+  if (o.json) return printJson(opened);
+  for (const i of opened) printRow([i.id, i.state, i.scopeText, i.reason]);
+  say(`${opened.length} incident(s) opened from alerts`);
 }

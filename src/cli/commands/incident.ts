@@ -106,6 +106,20 @@ export function registerIncident(program: Command): void {
     )
     .action((id, o) => run("report", [id, o]));
   incident
+    .command("from-alerts")
+    .description(
+      "open a principal incident for each anomaly alert of the key service not yet handled",
+    )
+    .option("--since <time>", "alerts from this time (ISO; default: the whole audit)")
+    .option("--first-seen", "also first-seen alerts (default: rate alerts only)")
+    .option("--contain", "contain each new incident at once (default: a responder runs contain)")
+    .option("--json", "print the incidents opened as JSON")
+    .addHelpText(
+      "after",
+      "\nRun it from cron or after an alert webhook fires; an alert whose principal already has an open\nincident opens nothing. Needs a token that may read the audit.\n\nExamples:\n  tensorseal --server https://kms:8443 incident from-alerts --since 2026-12-05\n  tensorseal --server https://kms:8443 incident from-alerts --first-seen --contain --json",
+    )
+    .action((o) => run("from-alerts", [o]));
+  incident
     .command("list")
     .description("incidents in this home (tab-separated: id, state, severity, scope, opened)")
     .option("--json", "print JSON (an array of records)")
