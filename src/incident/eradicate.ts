@@ -249,6 +249,13 @@ async function verifyStep(
             outcome: "unreachable",
             error: "still on a compromised version",
           });
+    // Rewrapped files: their new header digest, as the rescan reads it.
+    const digests = new Map(scan.files.map((f) => [f.file, f.headerDigest]));
+    ctx.inc.files = ctx.inc.files.map((f) =>
+      f.outcome === "rewrapped" && !f.newHeaderDigest && digests.has(f.file)
+        ? { ...f, newHeaderDigest: digests.get(f.file)! }
+        : f,
+    );
     // Earlier verdicts are replaced by this one.
     ctx.inc.files = ctx.inc.files.filter(
       (f) => f.outcome !== "unreachable" || left.some((l) => l.file === f.file),

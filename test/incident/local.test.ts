@@ -141,6 +141,9 @@ describe("incident: local keystore", () => {
       [v2[1]!.path]: "resealed",
       [old.path]: "rewrapped",
     });
+    const rewrapped = after.files.find((f: { file: string }) => f.file === old.path);
+    assert.match(rewrapped.newHeaderDigest, /^sha256:[0-9a-f]{64}$/);
+    assert.notEqual(rewrapped.newHeaderDigest, rewrapped.oldHeaderDigest);
     for (const a of after.actions) {
       assert.equal(a.state, "done", a.id);
       assert.ok(a.actor && a.started && a.finished, a.id);
