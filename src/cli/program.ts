@@ -53,6 +53,7 @@ const COMMANDS: readonly (readonly [name: string, load: () => Promise<Register>]
   ["inventory", async () => (await import("./commands/inventory.js")).registerInventory],
   ["report", async () => (await import("./commands/report.js")).registerReport],
   ["drill", async () => (await import("./commands/drill.js")).registerDrill],
+  ["incident", async () => (await import("./commands/incident.js")).registerIncident],
 ];
 
 /** Global options that take a value: the token after them is not a command name. */

@@ -28,8 +28,10 @@ export const DEFAULT_WRAP_LIMIT = 2 ** 31;
 /**
  * "decrypt": open a file, or release its key to anyone (adding a recipient). "rewrap": only
  * re-wrap it under the primary versions of the file's own keys (--to-latest, campaigns).
+ * "eradicate": `incident eradicate` resealing a file away from a version the incident's
+ * containment disabled (in this process only; the version stays disabled for everyone else).
  */
-export type UsePurpose = "decrypt" | "rewrap";
+export type UsePurpose = "decrypt" | "rewrap" | "eradicate";
 
 export function findVersion(k: KeyDoc, version: number): VersionDoc | undefined {
   return k.versions.find((v) => v.version === version);
@@ -60,6 +62,7 @@ export function refusal(k: KeyDoc, v: VersionDoc, purpose: UsePurpose): string |
     case "scheduled_for_destruction":
       return `${what} is scheduled for destruction after ${v.destroy_after} and cannot be used: cancel with \`tensorseal keys cancel-destroy ${k.name} ${v.version}\`, enable it, and ${rewrapFix}`;
     case "disabled":
+      if (purpose === "eradicate") return null;
       return `${what} is disabled: enable it with \`tensorseal keys enable ${k.name} ${v.version}\`, then ${rewrapFix}`;
     case "enabled":
       if (purpose === "decrypt" && v.version < k.min_decryption_version) {

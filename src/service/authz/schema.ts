@@ -81,8 +81,8 @@ export const CEDAR_SCHEMA = `namespace TensorSeal {
     context: RequestContext,
   };
   action "keys:list", "attestation:challenge", "audit:read", "principals:read",
-    "principals:unblock", "approvals:request", "approvals:approve", "approvals:read",
-    "policies:read", "policies:update", "root:custody" appliesTo {
+    "principals:block", "principals:unblock", "approvals:request", "approvals:approve",
+    "approvals:read", "policies:read", "policies:update", "root:custody" appliesTo {
     principal: [Workload, User],
     resource: [Service],
     context: RequestContext,
@@ -118,8 +118,9 @@ export const ACTION_ROLES: Record<string, string | readonly string[]> = {
   "artifacts:register": ["wrap", "writer"],
   "artifacts:read": ["admin", "reader"],
   "audit:read": ["admin", "audit"],
-  // Anomaly auto-block: who is blocked, and lifting a block.
+  // Anomaly auto-block: who is blocked, blocking one (incident containment), lifting a block.
   "principals:read": "admin",
+  "principals:block": "admin",
   "principals:unblock": "admin",
 };
 

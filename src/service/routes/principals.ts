@@ -1,6 +1,7 @@
 /**
- * Principals blocked by anomaly auto-block: list them, and unblock one (admin by default:
- * Cedar actions `principals:read` and `principals:unblock` on the Service). The principal id
+ * Principals blocked by anomaly auto-block or by a responder (`incident contain`): list them,
+ * block one, unblock one (admin by default: Cedar actions `principals:read`, `principals:block`
+ * and `principals:unblock` on the Service). The principal id
  * is a path segment: clients percent-encode it (ids hold ':' and may hold '/').
  */
 import type { FastifyInstance } from "fastify";
@@ -89,6 +90,49 @@ export async function principalRoutes(app: FastifyInstance, ctx: ServiceContext)
       await ctx.blocks.unblock(id);
       ctx.anomaly?.unblocked(id);
       return { principal: id, unblocked: true };
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { reason?: string } }>(
+    "/v1/principals/:id/block",
+    {
+      config: {
+        action: "principals.block",
+        authz: { action: "principals:block", resources: () => ["service"] },
+      },
+      schema: {
+        summary:
+          "Block a principal (incident containment): its requests are refused on every replica within the block cache window",
+        security,
+        params: {
+          type: "object",
+          required: ["id"],
+          properties: { id: { type: "string", minLength: 1, maxLength: PRINCIPAL_ID_MAX_LENGTH } },
+        },
+        body: {
+          type: "object",
+          additionalProperties: false,
+          properties: { reason: { type: "string", minLength: 1, maxLength: 500 } },
+        },
+        response: {
+          200: {
+            type: "object",
+            required: ["principal", "blocked"],
+            properties: { principal: { type: "string" }, blocked: { type: "boolean" } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (req) => {
+      const id = req.params.id;
+      if (id === req.principal?.id)
+        throw new ServiceError(409, "conflict", "a principal cannot block itself");
+      const reason = req.body?.reason ?? "blocked by an administrator";
+      // On record first, like every change: no audit entry, no block. Idempotent.
+      await release(ctx, req, { principal: id, reason });
+      await ctx.blocks.block(id, reason);
+      return { principal: id, blocked: true };
     },
   );
 }

@@ -1,0 +1,276 @@
+/**
+ * `tensorseal incident ...`: wires the playbook (src/incident/) to the keystore, the key service
+ * named by the record (or --server when opening) and the terminal. No logic of its own.
+ */
+import { readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../../engine/index.js";
+import { fail } from "../../format/errors.js";
+import type { ParsedHeader } from "../../format/header.js";
+import type { Identity } from "../../format/stanza.js";
+import {
+  assess,
+  buildReport,
+  closeIncident,
+  contain,
+  eradicate,
+  type Incident,
+  type IncidentContext,
+  incidentsFromAlerts,
+  listIncidents,
+  loadIncident,
+  localControl,
+  openIncident,
+  renderHtml,
+  renderMarkdown,
+  serviceControl,
+  withIncidentLock,
+} from "../../incident/index.js";
+import { checkId } from "../../incident/store.js";
+import { parseIdentityFile } from "../../keys/recipients.js";
+import type { ServiceClient } from "../../keys/service/client.js";
+import { isoTime } from "../../service/audit/iso-time.js";
+import { intFlag } from "../commands/service-shared.js";
+import {
+  configuredService,
+  filePassphrase,
+  homeDir,
+  identitiesFor,
+  keystoreExists,
+  openKeystore,
+} from "../keys-context.js";
+import { printJson } from "../options.js";
+import { print, printRow, printText, say } from "../output.js";
+import { sameRecipients } from "../reseal-recipients.js";
+import { serverUrlOption, setServerUrl } from "../session.js";
+
+type Opts = Record<string, unknown>;
+
+const now = () => new Date();
+
+export async function runIncident(name: string, args: unknown[]): Promise<void> {
+  if (["contain", "assess", "eradicate", "close"].includes(name)) {
+    // The id is checked before it names a lock file.
+    const id = checkId(String(args[0]));
+    return withIncidentLock(homeDir(), id, () => step(name, args));
+  }
+  return step(name, args);
+}
+
+async function step(name: string, args: unknown[]): Promise<void> {
+  switch (name) {
+    case "open":
+      return runOpen(args[0] as Opts);
+    case "contain":
+      return runContain(args[0] as string, args[1] as Opts);
+    case "assess":
+      return runAssess(args[0] as string, args[1] as string[], args[2] as Opts);
+    case "eradicate":
+      return runEradicate(args[0] as string, args[1] as string[], args[2] as Opts);
+    case "report":
+      return runReport(args[0] as string, args[1] as Opts);
+    case "list":
+      return runList(args[0] as Opts);
+    case "from-alerts":
+      return runFromAlerts(args[0] as Opts);
+    case "close":
+      return runClose(args[0] as string, args[1] as Opts);
+  }
+}
+
+/** The key service the incident was opened against (its id checked), else null. */
+async function serviceFor(inc: Incident | null): Promise<ServiceClient | null> {
+  const url = inc ? inc.server?.url : (serverUrlOption() ?? process.env.TENSORSEAL_SERVER);
+  if (!url) return null;
+  setServerUrl(url);
+  const client = await configuredService();
+  if (!client) return null;
+  if (inc?.server && (await client.id()) !== inc.server.id)
+    fail(
+      "E_PROVIDER",
+      `key service ${url} is not the one incident ${inc.id} was opened against (server id changed)`,
+    );
+  return client;
+}
+
+async function context(inc: Incident): Promise<IncidentContext> {
+  const client = await serviceFor(inc);
+  const control = client
+    ? serviceControl(client, inc.server!.id)
+    : keystoreExists()
+      ? localControl(await openKeystore())
+      : null;
+  return { home: homeDir(), inc, control, client, now };
+}
+
+function time(flag: string, v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  const t = isoTime(String(v));
+  if (t === null)
+    fail(
+      "E_USAGE",
+      `${flag} must be an ISO 8601 date or UTC time, e.g. 2026-12-01 or 2026-12-01T10:00Z`,
+    );
+  return t;
+}
+
+async function runOpen(o: Opts): Promise<void> {
+  const client = await serviceFor(null);
+  const control = client
+    ? serviceControl(client, await client.id())
+    : keystoreExists()
+      ? localControl(await openKeystore())
+      : null;
+  const inc = await openIncident({
+    home: homeDir(),
+    scope: String(o.scope),
+    reason: String(o.reason),
+    ...(o.detected !== undefined ? { detected: String(o.detected) } : {}),
+    control,
+    client,
+    now,
+  });
+  if (o.json) return printJson(inc);
+  print(inc.id);
+  say(
+    `incident ${inc.id} opened: ${inc.scopeText} (${inc.class}, ${inc.severity}); next: tensorseal incident contain ${inc.id}`,
+  );
+}
+
+async function runContain(id: string, o: Opts): Promise<void> {
+  const ctx = await context(await loadIncident(homeDir(), id));
+  await contain(ctx, time("--since", o.since));
+  if (o.json) return printJson(ctx.inc.actions.filter((a) => a.step === "contain"));
+  for (const a of ctx.inc.actions.filter((x) => x.step === "contain")) say(`${a.state}: ${a.what}`);
+  say(
+    `incident ${id} contained at ${ctx.inc.times.contained}; next: tensorseal incident assess ${id} PATHS`,
+  );
+}
+
+async function runAssess(id: string, paths: string[], o: Opts): Promise<void> {
+  const ctx = await context(await loadIncident(homeDir(), id));
+  const since = time("--since", o.since);
+  const a = await assess(ctx, {
+    paths,
+    ...(since ? { since } : {}),
+    resealAll: o.resealAll === true,
+  });
+  if (o.json) return printJson(a);
+  for (const f of a.files)
+    printRow([f.class, f.file, `${f.key} v${f.version}`, f.artifact ?? "-", f.why]);
+  say(
+    `${a.files.filter((f) => f.class === "exposed").length} exposed, ${a.files.filter((f) => f.class === "at-risk").length} at risk; ${a.releases.length} release(s) to ${a.principals.length} principal(s) from ${a.endpoints.length} endpoint(s)`,
+  );
+}
+
+async function runEradicate(id: string, paths: string[], o: Opts): Promise<void> {
+  const ctx = await context(await loadIncident(homeDir(), id));
+  const destroyDays = intFlag("--destroy-days", String(o.destroyDays), 1, 365);
+  const concurrency = intFlag("--concurrency", String(o.concurrency), 1, 64);
+  if (!ctx.inc.assessment)
+    fail(
+      "E_USAGE",
+      `incident ${id} is not assessed: run \`tensorseal incident assess ${id} PATHS\` first`,
+    );
+  const keystore = keystoreExists() ? await openKeystore() : null;
+  const fromFiles: Identity[] = [];
+  for (const p of (o.identity as string[] | undefined) ?? [])
+    fromFiles.push(...parseIdentityFile(await readFile(p, "utf8")));
+  let pass: Promise<string> | null = null;
+  const passphrase = () => {
+    pass ??= filePassphrase({ confirm: false });
+    return pass;
+  };
+  const identities = async (h: ParsedHeader) => [
+    // First: the keystore may read a version this incident disabled (this process only).
+    ...(keystore ? [keystore.identity({ purpose: "eradicate" })] : []),
+    ...(await identitiesFor(h, { identity: (o.identity as string[] | undefined) ?? [] })),
+  ];
+  const r = await eradicate(ctx, {
+    paths,
+    identities,
+    recipients: sameRecipients({
+      known: (o.knownRecipient as string[] | undefined) ?? [],
+      identities: fromFiles,
+      passphrase,
+    }),
+    keystore,
+    destroyDays,
+    reenable: o.reenable === true,
+    concurrency,
+  });
+  if (o.json) printJson({ state: ctx.inc.state, waiting: r.waiting, files: ctx.inc.files });
+  else {
+    for (const f of ctx.inc.files)
+      printRow([f.outcome, f.file, f.newHeaderDigest ?? f.error ?? ""]);
+    for (const a of ctx.inc.actions.filter((x) => x.state === "waiting"))
+      say(
+        `waiting: ${a.what}: approval ${a.approval?.id} (tensorseal service approvals approve ${a.approval?.id}), then rerun this command`,
+      );
+    say(`incident ${id}: ${ctx.inc.state}`);
+  }
+  if (r.unreachable.length > 0) {
+    say(
+      `${r.unreachable.length} file(s) unreachable: still on the compromised key; nothing was destroyed`,
+    );
+    process.exitCode = 1;
+  }
+}
+
+async function runReport(id: string, o: Opts): Promise<void> {
+  const format = String(o.format);
+  if (!["md", "json", "html"].includes(format))
+    fail("E_USAGE", "--format must be md, json or html");
+  const inc = await loadIncident(homeDir(), id);
+  const client = await serviceFor(inc);
+  const report = await buildReport(inc, {
+    client,
+    ...(o.publicKey !== undefined ? { publicKey: String(o.publicKey) } : {}),
+    now,
+  });
+  const text =
+    format === "json"
+      ? `${JSON.stringify(report, null, 2)}\n`
+      : format === "html"
+        ? renderHtml(report)
+        : renderMarkdown(report);
+  if (o.output) await writeFileAtomic(String(o.output), text);
+  else if (format === "json") printJson(report);
+  else printText(text);
+}
+
+async function runList(o: Opts): Promise<void> {
+  const list = await listIncidents(homeDir());
+  if (o.json) return printJson(list);
+  for (const i of list) printRow([i.id, i.state, i.severity, i.scopeText, i.times.opened]);
+}
+
+async function runClose(id: string, o: Opts): Promise<void> {
+  const inc = await closeIncident(homeDir(), await loadIncident(homeDir(), id), {
+    ...(o.note !== undefined ? { note: String(o.note) } : {}),
+    force: o.force === true,
+    now,
+  });
+  if (o.json) return printJson(inc);
+  say(`incident ${id} closed at ${inc.times.closed}`);
+}
+
+async function runFromAlerts(o: Opts): Promise<void> {
+  const client = await serviceFor(null);
+  if (!client) return fail("E_USAGE", "incident from-alerts needs the key service: --server URL");
+  const since = time("--since", o.since);
+  const opened = await incidentsFromAlerts({
+    home: homeDir(),
+    client,
+    ...(since ? { since } : {}),
+    kinds: o.firstSeen ? ["alert.rate", "alert.first-seen"] : ["alert.rate"],
+    now,
+  });
+  if (o.contain)
+    for (const inc of opened)
+      await withIncidentLock(homeDir(), inc.id, async () => {
+        await contain(await context(inc));
+      });
+  if (o.json) return printJson(opened);
+  for (const i of opened) printRow([i.id, i.state, i.scopeText, i.reason]);
+  say(`${opened.length} incident(s) opened from alerts`);
+}
