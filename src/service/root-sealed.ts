@@ -12,7 +12,7 @@
  * provider key, and no identity: which custody a database accepts is recorded in the database
  * under dual control (root-custody.ts).
  */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { writeFileAtomic } from "../engine/output.js";
 import { fail, isTensorSealError } from "../format/errors.js";
 import type { Stanza } from "../format/stanza.js";
@@ -40,6 +40,7 @@ export interface RootUnseal {
   readonly root: string;
 }
 
+/** The root's public id (half its check value): what share files and sealed roots name. */
 export function serviceRootId(root: Uint8Array): string {
   return deriveRootKeys(root).check.slice(0, 32);
 }
@@ -101,11 +102,17 @@ export function parseSealedRoot(text: string, file: string): SealedRoot {
 export async function unsealServiceRoot(
   file: string,
 ): Promise<{ root: Buffer; unseal: RootUnseal }> {
-  const st = await readFile(file).catch(() =>
+  // Sized before it is read: a wrong path (a device, a huge file) is refused, not slurped.
+  const size = await stat(file).then(
+    (s) => (s.isFile() ? s.size : -1),
+    () => fail("E_USAGE", `cannot read the sealed service root ${file}`),
+  );
+  if (size < 0 || size > MAX_SEALED_ROOT_BYTES)
+    malformed(file, "not a regular file of at most 64 KiB");
+  const text = await readFile(file, "utf8").catch(() =>
     fail("E_USAGE", `cannot read the sealed service root ${file}`),
   );
-  if (st.length > MAX_SEALED_ROOT_BYTES) malformed(file, "too large");
-  const sealed = parseSealedRoot(st.toString("utf8"), file);
+  const sealed = parseSealedRoot(text, file);
   const provider = parseKmsStanza(sealed.stanza).provider;
   let root: Buffer | null;
   try {

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -23,7 +23,7 @@ import {
   verifyAuditLog,
 } from "../../src/service/index.js";
 import { freePort, MOTO_REGION, motoServer, startMoto, stopMoto } from "../keys/moto.js";
-import { SOFTHSM_MODULE, softhsmMissing } from "../keys/softhsm.js";
+import { initSoftHsmToken, SOFTHSM_MODULE, softhsmMissing } from "../keys/softhsm.js";
 import { bearer, lastAuditEntry, sqliteDb, type TestDb, token } from "./helpers.js";
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
@@ -78,23 +78,7 @@ describe("root in a PKCS#11 token's custody (SoftHSM2)", { skip: hsmWhy ?? false
     buildServer({ db, rootKey: root, logger: false, sweepEveryMs: 0, ...extra });
 
   before(async () => {
-    const tokens = join(dir, "tokens");
-    mkdirSync(tokens);
-    const conf = join(dir, "softhsm2.conf");
-    writeFileSync(
-      conf,
-      `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`,
-    );
-    // Before the module is first loaded: SoftHSM2 reads its configuration in C_Initialize.
-    process.env.SOFTHSM2_CONF = conf;
-    process.env.TENSORSEAL_PKCS11_MODULE = SOFTHSM_MODULE;
-    process.env.TENSORSEAL_PKCS11_PIN = PIN;
-    const r = spawnSync(
-      "softhsm2-util",
-      ["--init-token", "--free", "--label", TOKEN, "--pin", PIN, "--so-pin", "1357-so"],
-      { encoding: "utf8" },
-    );
-    assert.equal(r.status, 0, r.stderr);
+    initSoftHsmToken(dir, TOKEN, PIN, "1357-so");
     await new Pkcs11Provider({ module: SOFTHSM_MODULE, pin: () => PIN }).generateKey(KEY);
     writeFileSync(rootFile(), `${root.toString("hex")}\n`, { mode: 0o600 });
   });
@@ -228,6 +212,12 @@ describe("root in a PKCS#11 token's custody (SoftHSM2)", { skip: hsmWhy ?? false
   });
 
   test("a sealed root that was edited, or holds another root, does not start", async () => {
+    // Not a regular file, or far too large: refused before anything is read.
+    await assert.rejects(
+      unsealServiceRoot("/dev/zero"),
+      rejectsWith("E_MALFORMED", /regular file/),
+    );
+    await assert.rejects(unsealServiceRoot(dir), rejectsWith("E_MALFORMED", /regular file/));
     const doc = JSON.parse(readFileSync(sealed(), "utf8"));
     const edited = join(dir, "edited.sealed");
     writeFileSync(edited, JSON.stringify({ ...doc, root: "0".repeat(32) }));
