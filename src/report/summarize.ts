@@ -3,6 +3,7 @@
  * principal and artifact; denied attempts; each approval request's latest state; rotations.
  * Pure functions over parsed entries, so the database and the API give the same report.
  */
+import { RELEASE_ACTIONS } from "../service/artifacts/inventory.js";
 import type { ApprovalLine, AuditLine, Count } from "./model.js";
 
 export interface Entry {
@@ -15,13 +16,8 @@ export interface Entry {
   readonly reason?: string;
 }
 
-/** The routes that hand a file key (or a KEK-wrapped one) to a caller. */
-const RELEASES = new Set([
-  "datakeys.unwrap",
-  "datakeys.unwrap-batch",
-  "datakeys.unwrap-attested",
-  "datakeys.generate",
-]);
+/** The routes that hand a file key to a caller: the unwraps, and generate (a new file key). */
+const RELEASES = new Set<string>([...RELEASE_ACTIONS, "datakeys.generate"]);
 export const MAX_DENIED_SHOWN = 500;
 
 class Counter {

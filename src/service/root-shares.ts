@@ -13,17 +13,13 @@ import {
   type RootShare,
   splitRootKey,
 } from "../keys/root-shares.js";
-import { deriveRootKeys } from "./keys/sealing.js";
+import { serviceRootId as rootId } from "./root-sealed.js";
 
 /** What the `root.recover` audit entry names: share indices, never share bytes. */
 export interface RootRecovery {
   readonly split: string;
   readonly shares: number[];
   readonly threshold: number;
-}
-
-function rootId(root: Uint8Array): string {
-  return deriveRootKeys(root).check.slice(0, 32);
 }
 
 export function splitServiceRoot(

@@ -4,9 +4,8 @@
  * TENSORSEAL_REQUIRE_ALL=1 (CI), where a missing component fails the run.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -25,7 +24,7 @@ import {
   providerIdentity,
 } from "../../src/keys/provider.js";
 import { ProviderKeyPolicy } from "../../src/keys/provider-allow.js";
-import { SOFTHSM_MODULE, softhsmMissing } from "./softhsm.js";
+import { initSoftHsmToken, SOFTHSM_MODULE, softhsmMissing } from "./softhsm.js";
 
 const MODULE = SOFTHSM_MODULE;
 const TOKEN = "tseal-test";
@@ -109,23 +108,7 @@ describe("pkcs11 provider (SoftHSM2)", { skip: why ?? false }, () => {
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "tensorseal-hsm-"));
-    const tokens = join(dir, "tokens");
-    mkdirSync(tokens);
-    const conf = join(dir, "softhsm2.conf");
-    writeFileSync(
-      conf,
-      `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`,
-    );
-    // Set before the module is first loaded: SoftHSM2 reads its configuration in C_Initialize.
-    process.env.SOFTHSM2_CONF = conf;
-    process.env.TENSORSEAL_PKCS11_MODULE = MODULE;
-    process.env.TENSORSEAL_PKCS11_PIN = PIN;
-    const r = spawnSync(
-      "softhsm2-util",
-      ["--init-token", "--free", "--label", TOKEN, "--pin", PIN, "--so-pin", SO_PIN],
-      { encoding: "utf8" },
-    );
-    assert.equal(r.status, 0, r.stderr);
+    initSoftHsmToken(dir, TOKEN, PIN, SO_PIN);
     provider = new Pkcs11Provider({ module: MODULE, pin: () => PIN });
     writeFileSync(join(dir, "weights.bin"), data);
   });

@@ -1,7 +1,8 @@
 /** What the PKCS#11 tests need from the machine: pkcs11js, the SoftHSM2 module and its tool. */
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { join } from "node:path";
 import { DEFAULT_PKCS11_MODULE } from "../../src/keys/pkcs11/provider.js";
 
 export const SOFTHSM_MODULE = process.env.TENSORSEAL_PKCS11_MODULE || DEFAULT_PKCS11_MODULE;
@@ -20,4 +21,27 @@ export function softhsmMissing(): string | null {
   if (r.error || r.status !== 0)
     return "softhsm2-util is not on PATH (run scripts/setup-test-deps.sh)";
   return null;
+}
+
+/**
+ * A fresh SoftHSM2 token `label` under `dir`, and the environment pointing this process at it
+ * (set before pkcs11js first loads the module: SoftHSM2 reads its configuration in C_Initialize).
+ */
+export function initSoftHsmToken(dir: string, label: string, pin: string, soPin: string): void {
+  const tokens = join(dir, "tokens");
+  mkdirSync(tokens);
+  const conf = join(dir, "softhsm2.conf");
+  writeFileSync(
+    conf,
+    `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`,
+  );
+  process.env.SOFTHSM2_CONF = conf;
+  process.env.TENSORSEAL_PKCS11_MODULE = SOFTHSM_MODULE;
+  process.env.TENSORSEAL_PKCS11_PIN = pin;
+  const r = spawnSync(
+    "softhsm2-util",
+    ["--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", soPin],
+    { encoding: "utf8" },
+  );
+  if (r.status !== 0) throw new Error(`softhsm2-util --init-token failed: ${r.stderr}`);
 }

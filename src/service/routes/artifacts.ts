@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import {
   ARTIFACT_ID_PATTERN,
   type Artifact,
+  type ArtifactQuery,
   DIGEST_PATTERN,
   decodeCursor,
   LIST_MAX,
@@ -44,6 +45,39 @@ interface RegisterBody {
   labels?: Record<string, string>;
   location?: string;
   stanzaDigest?: string;
+}
+
+/** The registry listing's query (`/v1/artifacts`, `/v1/inventory`): key, one label, paging. */
+export type ListQuery = { key?: string; label?: string; limit?: string; cursor?: string };
+
+export const listQuerySchema = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    key: keyNameSchema,
+    label: { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}=", maxLength: 700 },
+    // Query strings are not coerced (coerceTypes: false): a decimal string, 1..LIST_MAX.
+    limit: {
+      type: "string",
+      pattern: "^([1-9][0-9]{0,2}|1000)$",
+      description: "1..1000, default 100",
+    },
+    cursor: { type: "string", pattern: "^[A-Za-z0-9_-]{1,128}$" },
+  },
+} as const;
+
+export function listQuery(q: ListQuery): ArtifactQuery {
+  const limit = q.limit === undefined ? 100 : Number(q.limit);
+  if (limit > LIST_MAX) throw new ServiceError(400, "bad_request", `limit must be 1..${LIST_MAX}`);
+  const eq = q.label?.indexOf("=") ?? -1;
+  return {
+    ...(q.key !== undefined ? { key: q.key } : {}),
+    ...(q.label !== undefined
+      ? { label: { k: q.label.slice(0, eq), v: q.label.slice(eq + 1) } }
+      : {}),
+    limit,
+    ...(q.cursor !== undefined ? { after: decodeCursor(q.cursor) } : {}),
+  };
 }
 
 export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
@@ -115,7 +149,6 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
     },
   );
 
-  type ListQuery = { key?: string; label?: string; limit?: string; cursor?: string };
   app.get<{ Querystring: ListQuery }>(
     "/v1/artifacts",
     {
@@ -128,25 +161,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
         summary:
           "List artifacts (ordered by id), optionally by key and by one label k=v; paginated",
         security,
-        querystring: {
-          type: "object",
-          additionalProperties: false,
-          properties: {
-            key: keyNameSchema,
-            label: {
-              type: "string",
-              pattern: "^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}=",
-              maxLength: 700,
-            },
-            // Query strings are not coerced (coerceTypes: false): a decimal string, 1..LIST_MAX.
-            limit: {
-              type: "string",
-              pattern: "^([1-9][0-9]{0,2}|1000)$",
-              description: "1..1000, default 100",
-            },
-            cursor: { type: "string", pattern: "^[A-Za-z0-9_-]{1,128}$" },
-          },
-        },
+        querystring: listQuerySchema,
         response: {
           200: {
             type: "object",
@@ -162,20 +177,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
     },
     async (req) => {
       const q = req.query;
-      const limit = q.limit === undefined ? 100 : Number(q.limit);
-      if (limit > LIST_MAX)
-        throw new ServiceError(400, "bad_request", `limit must be 1..${LIST_MAX}`);
-      let label: { k: string; v: string } | undefined;
-      if (q.label !== undefined) {
-        const i = q.label.indexOf("=");
-        label = { k: q.label.slice(0, i), v: q.label.slice(i + 1) };
-      }
-      const r = await ctx.artifacts.list({
-        ...(q.key !== undefined ? { key: q.key } : {}),
-        ...(label ? { label } : {}),
-        limit,
-        ...(q.cursor !== undefined ? { after: decodeCursor(q.cursor) } : {}),
-      });
+      const r = await ctx.artifacts.list(listQuery(q));
       const visible = await readable(ctx, req, r.artifacts);
       await release(ctx, req, {
         count: visible.length,

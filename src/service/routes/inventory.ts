@@ -7,12 +7,16 @@
  */
 import type { FastifyInstance } from "fastify";
 import { artifactsPerVersion, lastReleases } from "../artifacts/inventory.js";
-import { decodeCursor, LIST_MAX } from "../artifacts/repo.js";
 import type { ServiceContext } from "../context.js";
-import { ServiceError } from "../errors.js";
 import { permits, release } from "../protected.js";
-import { errorResponses, keyNameSchema } from "../schemas.js";
-import { artifactSchema, readable } from "./artifacts.js";
+import { errorResponses } from "../schemas.js";
+import {
+  artifactSchema,
+  type ListQuery,
+  listQuery,
+  listQuerySchema,
+  readable,
+} from "./artifacts.js";
 
 const inventoryKeySchema = {
   type: "object",
@@ -50,10 +54,8 @@ const releaseSchema = {
   },
 } as const;
 
-type Query = { key?: string; label?: string; limit?: string; cursor?: string };
-
 export async function inventoryRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
-  app.get<{ Querystring: Query }>(
+  app.get<{ Querystring: ListQuery }>(
     "/v1/inventory",
     {
       config: {
@@ -65,24 +67,7 @@ export async function inventoryRoutes(app: FastifyInstance, ctx: ServiceContext)
         summary:
           "The inventory: registered artifacts (paged, by key and label) with their last release, and the keys with versions, rotation due dates and artifacts per version when the caller may list keys",
         security: [{ bearer: [] }],
-        querystring: {
-          type: "object",
-          additionalProperties: false,
-          properties: {
-            key: keyNameSchema,
-            label: {
-              type: "string",
-              pattern: "^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}=",
-              maxLength: 700,
-            },
-            limit: {
-              type: "string",
-              pattern: "^([1-9][0-9]{0,2}|1000)$",
-              description: "1..1000, default 100",
-            },
-            cursor: { type: "string", pattern: "^[A-Za-z0-9_-]{1,128}$" },
-          },
-        },
+        querystring: listQuerySchema,
         response: {
           200: {
             type: "object",
@@ -106,18 +91,7 @@ export async function inventoryRoutes(app: FastifyInstance, ctx: ServiceContext)
     },
     async (req) => {
       const q = req.query;
-      const limit = q.limit === undefined ? 100 : Number(q.limit);
-      if (limit > LIST_MAX)
-        throw new ServiceError(400, "bad_request", `limit must be 1..${LIST_MAX}`);
-      const eq = q.label?.indexOf("=") ?? -1;
-      const page = await ctx.artifacts.list({
-        ...(q.key !== undefined ? { key: q.key } : {}),
-        ...(q.label !== undefined
-          ? { label: { k: q.label.slice(0, eq), v: q.label.slice(eq + 1) } }
-          : {}),
-        limit,
-        ...(q.cursor !== undefined ? { after: decodeCursor(q.cursor) } : {}),
-      });
+      const page = await ctx.artifacts.list(listQuery(q));
       const visible = await readable(ctx, req, page.artifacts);
       const released = await lastReleases(
         ctx.db,
