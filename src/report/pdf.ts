@@ -4,11 +4,12 @@
  * nothing but the file itself; the PDF is written atomically.
  */
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { onInterrupt } from "../engine/interrupt.js";
 import { writeFileAtomic } from "../engine/output.js";
 import { fail } from "../format/errors.js";
 
@@ -50,6 +51,8 @@ function run(bin: string, args: string[]): Promise<{ code: number | null; stderr
 export async function printPdf(html: string, target: string): Promise<void> {
   const bin = chromiumPath();
   const dir = await mkdtemp(join(tmpdir(), "tensorseal-report-"));
+  // SIGINT/SIGTERM while Chromium prints: the rendered report and its profile go too.
+  const forget = onInterrupt(() => rmSync(dir, { recursive: true, force: true }));
   try {
     const page = join(dir, "report.html");
     const pdf = join(dir, "report.pdf");
@@ -79,6 +82,7 @@ export async function printPdf(html: string, target: string): Promise<void> {
       );
     await writeFileAtomic(target, out);
   } finally {
+    forget();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -6,12 +6,13 @@
  * Without Chromium the browser parts fail under TENSORSEAL_REQUIRE_ALL=1.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { ReportData } from "../../src/report/model.js";
 import { type CliService, cliService, token } from "../service/helpers.js";
-import { type Sandbox, sandbox } from "./helpers.js";
+import { CLI, type Sandbox, sandbox } from "./helpers.js";
 
 const CHROMIUM = process.env.TENSORSEAL_CHROMIUM || "/usr/bin/chromium";
 const chromiumWhy = existsSync(CHROMIUM)
@@ -182,4 +183,33 @@ test("a tampered audit log is reported as broken and the report exits 5", async 
   const j = JSON.parse(r.stdout);
   assert.equal(j.chain.ok, false);
   assert.ok(j.chain.problems.length > 0);
+});
+
+test("SIGINT while Chromium prints leaves no PDF, no HTML and no temporary directory", async () => {
+  const tmp = join(sb.dir, "tmp-sigint");
+  mkdirSync(tmp);
+  const started = join(sb.dir, "chromium-started");
+  // A stand-in for Chromium that says it started, then prints nothing for a while.
+  const fake = join(sb.dir, "slow-chromium");
+  writeFileSync(fake, `#!/bin/sh\ntouch ${started}\nsleep 5\n`, { mode: 0o755 });
+  const out = join(sb.dir, "sigint.html");
+  const pdf = join(sb.dir, "sigint.pdf");
+  const child = spawn(
+    process.execPath,
+    [CLI, "report", "--since", SINCE, "-o", "-", "--pdf", pdf],
+    {
+      env: { ...sb.env, TMPDIR: tmp, TENSORSEAL_CHROMIUM: fake },
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(started) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(existsSync(started), "the stand-in Chromium never started");
+  child.kill("SIGINT");
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) =>
+    child.once("exit", (c, s) => r([c, s])),
+  );
+  assert.ok(signal === "SIGINT" || code === 130, `exit ${code} ${signal}`);
+  assert.deepEqual(readdirSync(tmp), [], "the temporary directory was removed");
+  assert.ok(!existsSync(pdf) && !existsSync(out));
 });
