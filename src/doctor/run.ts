@@ -7,7 +7,7 @@ import { dirname } from "node:path";
 import { inspectFile } from "../engine/index.js";
 import { isTensorSealError } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
-import { findSealedFiles } from "../keys/campaign-paths.js";
+import { type FoundFiles, findSealedFiles } from "../keys/campaign-paths.js";
 import type { KeyInfo, KeystoreOptions } from "../keys/index.js";
 import { builtinTierConfig, type TierConfig } from "../tiers/policy.js";
 import { checkKeystoreKdf, checkPassphraseStanzas } from "./check-kdf.js";
@@ -45,6 +45,8 @@ export interface DoctorOptions {
   readonly drillRequired?: boolean;
   /** The tiers files are judged against (default: the built-ins). */
   readonly tiers?: TierConfig;
+  /** PATHS already walked by the caller (the report shares one walk with the inventory). */
+  readonly found?: FoundFiles;
 }
 
 export interface DoctorReport {
@@ -87,7 +89,7 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
   }
   let filesChecked = 0;
   if (o.paths.length > 0) {
-    const found = await findSealedFiles(o.paths);
+    const found = o.found ?? (await findSealedFiles(o.paths));
     const others = found.skipped
       .filter((s) => s.reason.startsWith("not sealed"))
       .map((s) => s.file);

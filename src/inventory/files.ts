@@ -7,7 +7,7 @@ import { headerDigest, inspectFile } from "../engine/index.js";
 import { fail, isTensorSealError } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
 import type { Stanza } from "../format/stanza.js";
-import { findSealedFiles } from "../keys/campaign-paths.js";
+import { type FoundFiles, findSealedFiles } from "../keys/campaign-paths.js";
 import { KEK_STANZA, parseKekStanza } from "../keys/kek.js";
 import { parseKmsStanza } from "../keys/provider.js";
 import { parseServiceStanza, SERVICE_STANZA } from "../keys/service/stanza.js";
@@ -24,9 +24,10 @@ export interface SealedFileFound {
 export async function scanPaths(
   paths: readonly string[],
   describe: (s: Stanza) => string,
+  walked?: FoundFiles,
 ): Promise<{ files: SealedFileFound[]; skipped: SkippedEntry[] }> {
   if (paths.length === 0) return { files: [], skipped: [] };
-  const found = await findSealedFiles(paths);
+  const found = walked ?? (await findSealedFiles(paths));
   const skipped: SkippedEntry[] = [...found.skipped];
   const files: SealedFileFound[] = [];
   for (const file of found.files) {

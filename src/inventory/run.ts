@@ -2,6 +2,7 @@
 import { readKeystoreView } from "../doctor/keystore-view.js";
 import { fail } from "../format/errors.js";
 import type { Stanza } from "../format/stanza.js";
+import type { FoundFiles } from "../keys/campaign-paths.js";
 import type { KeystoreOptions } from "../keys/index.js";
 import { serviceClientFromEnv } from "../keys/service/index.js";
 import { buildArtifacts, buildKeys } from "./build.js";
@@ -19,6 +20,8 @@ export interface InventoryOptions {
   readonly keystoreOptions: KeystoreOptions;
   /** How a recipient stanza is described (the CLI passes `inspect`'s wording). */
   readonly describe: (s: Stanza) => string;
+  /** PATHS already walked by the caller (the report shares one walk with doctor). */
+  readonly found?: FoundFiles;
 }
 
 export async function runInventory(o: InventoryOptions): Promise<Inventory> {
@@ -29,7 +32,7 @@ export async function runInventory(o: InventoryOptions): Promise<Inventory> {
     notes.push(
       "keystore read without checking its MAC (set TENSORSEAL_ROOT_KEY_FILE or TENSORSEAL_KEYSTORE_PASSPHRASE to verify it)",
     );
-  const { files, skipped } = await scanPaths(o.paths, o.describe);
+  const { files, skipped } = await scanPaths(o.paths, o.describe, o.found);
   let serverId: string | null = null;
   let serviceKeys: readonly ServiceKey[] = [];
   let registry: readonly RegistryEntry[] = [];
@@ -43,11 +46,13 @@ export async function runInventory(o: InventoryOptions): Promise<Inventory> {
       serverId = view.serverId;
       serviceKeys = view.keys ?? [];
       registry = view.artifacts ?? [];
-      releases = await lastReleases(
-        client,
-        registry.map((r) => r.id),
-        notes,
-      );
+      releases =
+        view.releases ??
+        (await lastReleases(
+          client,
+          registry.map((r) => r.id),
+          notes,
+        ));
     } finally {
       client.close();
     }

@@ -9,6 +9,7 @@ import { runDoctor } from "../doctor/run.js";
 import { isTensorSealError } from "../format/errors.js";
 import type { Stanza } from "../format/stanza.js";
 import { runInventory } from "../inventory/index.js";
+import { findSealedFiles } from "../keys/campaign-paths.js";
 import type { KeystoreOptions } from "../keys/index.js";
 import { serviceClientFromEnv } from "../keys/service/index.js";
 import {
@@ -23,13 +24,7 @@ import {
   verifyAuditSource,
 } from "../service/index.js";
 import type { ChainStatus, DrillLine, ReportData, RotationLine } from "./model.js";
-import {
-  type Entry,
-  rotationsByKey,
-  summarizeApprovals,
-  summarizeDenied,
-  summarizeReleases,
-} from "./summarize.js";
+import { AuditSummary, type Entry } from "./summarize.js";
 
 export interface ReportOptions {
   readonly since: string;
@@ -75,15 +70,15 @@ async function readAudit(
   src: Exclude<Source, null>,
   filter: AuditFilter,
   publicKey: string | undefined,
-): Promise<{ entries: Entry[]; chain: ChainStatus }> {
-  const entries: Entry[] = [];
-  const take = (e: QueriedEntry) => entries.push(JSON.parse(e.text) as Entry);
+): Promise<{ summary: AuditSummary; chain: ChainStatus }> {
+  const summary = new AuditSummary();
+  const take = (e: QueriedEntry) => summary.add(JSON.parse(e.text) as Entry);
   const opts = publicKey ? { publicKey } : {};
   if (src.kind === "db") {
     const d = await openDatabase(src.url);
     try {
       for await (const e of queryDatabase(d, filter)) take(e);
-      return { entries, chain: chainStatus(await verifyAuditLog(d, opts)) };
+      return { summary, chain: chainStatus(await verifyAuditLog(d, opts)) };
     } finally {
       await d.close();
     }
@@ -92,7 +87,7 @@ async function readAudit(
   if (!c) throw new Error("no key service client");
   try {
     for await (const e of queryApi(c, filter)) take(e);
-    return { entries, chain: chainStatus(await verifyAuditSource(apiSource(c), opts)) };
+    return { summary, chain: chainStatus(await verifyAuditSource(apiSource(c), opts)) };
   } finally {
     c.close();
   }
@@ -126,7 +121,9 @@ function why(e: unknown): string {
 
 export async function gatherReport(o: ReportOptions): Promise<ReportData> {
   const notes: string[] = [];
+  const found = o.paths.length > 0 ? await findSealedFiles(o.paths) : undefined;
   const inventory = await runInventory({
+    found,
     paths: o.paths,
     home: o.home,
     now: o.now,
@@ -137,6 +134,7 @@ export async function gatherReport(o: ReportOptions): Promise<ReportData> {
   });
   notes.push(...inventory.notes);
   const doctor = await runDoctor({
+    found,
     paths: o.paths,
     home: o.home,
     now: o.now,
@@ -156,11 +154,11 @@ export async function gatherReport(o: ReportOptions): Promise<ReportData> {
     : o.server
       ? { kind: "api", url: o.server }
       : null;
-  let entries: Entry[] | null = null;
+  let summary: AuditSummary | null = null;
   let chain: ChainStatus | null = null;
   if (src) {
     try {
-      ({ entries, chain } = await readAudit(src, { from: o.since, until: o.until }, o.publicKey));
+      ({ summary, chain } = await readAudit(src, { from: o.since, until: o.until }, o.publicKey));
       if (!o.publicKey)
         notes.push(
           "the audit chain's checkpoints were checked under the public key the audit source reports: give --public-key (the key `serve` printed) so a compromised source cannot vouch for itself",
@@ -172,7 +170,7 @@ export async function gatherReport(o: ReportOptions): Promise<ReportData> {
     }
   } else
     notes.push("no audit source (--db or --server): releases, denials and approvals are left out");
-  const rotated = entries ? rotationsByKey(entries) : new Map<string, string[]>();
+  const rotated = summary?.rotations() ?? new Map<string, readonly string[]>();
   const rotations: RotationLine[] = inventory.keys
     .filter((k) => k.listed && k.primaryVersion !== null)
     .map((k) => ({
@@ -181,16 +179,16 @@ export async function gatherReport(o: ReportOptions): Promise<ReportData> {
       primaryVersion: k.primaryVersion,
       due: k.rotationDue,
       overdue: k.rotationOverdue,
-      rotatedInWindow: k.provider === "service" ? (rotated.get(k.name) ?? []) : [],
+      rotatedInWindow: k.provider === "service" ? [...(rotated.get(k.name) ?? [])] : [],
     }));
   return {
     generated: o.now.toISOString(),
     window: { since: o.since, until: o.until },
     auditSource: src ? withoutCredentials(src.url) : null,
     inventory,
-    releases: entries ? summarizeReleases(entries) : null,
-    denied: entries ? summarizeDenied(entries) : null,
-    approvals: entries ? summarizeApprovals(entries) : null,
+    releases: summary?.releases() ?? null,
+    denied: summary?.denied() ?? null,
+    approvals: summary?.approvals() ?? null,
     rotations,
     findings: doctor.findings,
     drills: await drillsIn(o.since, o.until),

@@ -1,7 +1,9 @@
 /**
  * The audit entries of the window, reduced to what the report shows: releases counted by key,
  * principal and artifact; denied attempts; each approval request's latest state; rotations.
- * Pure functions over parsed entries, so the database and the API give the same report.
+ * Entries are folded one at a time as they are read (the window may hold millions), so memory
+ * grows with the distinct keys, principals, artifacts and approvals, not with the entries; the
+ * database and the API feed the same fold, so they give the same report.
  */
 import { RELEASE_ACTIONS } from "../service/artifacts/inventory.js";
 import type { ApprovalLine, AuditLine, Count } from "./model.js";
@@ -55,43 +57,9 @@ function releasedItems(e: Entry): { key: string; artifact: string | null }[] {
   return one(r);
 }
 
-export function summarizeReleases(entries: readonly Entry[]) {
-  const byKey = new Counter();
-  const byPrincipal = new Counter();
-  const byArtifact = new Counter();
-  let total = 0;
-  for (const e of entries) {
-    if (!RELEASES.has(e.action) || e.outcome !== "allowed") continue;
-    for (const item of releasedItems(e)) {
-      total++;
-      byKey.add(item.key, e.ts);
-      byPrincipal.add(e.principal ?? "(none)", e.ts);
-      if (item.artifact) byArtifact.add(item.artifact, e.ts);
-    }
-  }
-  return {
-    total,
-    byKey: byKey.sorted(),
-    byPrincipal: byPrincipal.sorted(),
-    byArtifact: byArtifact.sorted(),
-  };
-}
-
 function detail(e: Entry): string {
   const r = e.resource ? JSON.stringify(e.resource) : "";
   return e.reason ? `${r}${r ? " " : ""}(${e.reason})` : r;
-}
-
-export function summarizeDenied(entries: readonly Entry[]) {
-  const denied = entries.filter((e) => e.outcome === "denied");
-  const shown: AuditLine[] = denied.slice(-MAX_DENIED_SHOWN).map((e) => ({
-    seq: e.seq,
-    ts: e.ts,
-    action: e.action,
-    principal: e.principal,
-    detail: detail(e),
-  }));
-  return { total: denied.length, shown };
 }
 
 const SUMMARY_SKIP = new Set([
@@ -104,19 +72,63 @@ const SUMMARY_SKIP = new Set([
   "outcome",
 ]);
 
-/** Each approval request seen in the window, at its latest recorded state. */
-export function summarizeApprovals(entries: readonly Entry[]): ApprovalLine[] {
-  const out = new Map<string, ApprovalLine>();
-  for (const e of entries) {
+/** Folds a window's entries, in order, into the report's audit sections. */
+export class AuditSummary {
+  private readonly byKey = new Counter();
+  private readonly byPrincipal = new Counter();
+  private readonly byArtifact = new Counter();
+  private released = 0;
+  private deniedTotal = 0;
+  /** The latest denials, oldest first: trimmed to the last MAX_DENIED_SHOWN in batches. */
+  private readonly deniedShown: AuditLine[] = [];
+  private readonly approvalLines = new Map<string, ApprovalLine>();
+  private readonly rotated = new Map<string, string[]>();
+
+  add(e: Entry): void {
+    // An edited entry may lack any field: the chain check reports it, the fold skips it.
+    if (typeof e.action !== "string") return;
+    if (RELEASES.has(e.action) && e.outcome === "allowed") this.addRelease(e);
+    if (e.outcome === "denied") this.addDenied(e);
+    if (e.action.startsWith("approvals.") && e.outcome === "allowed") this.addApproval(e);
+    if (e.action === "keys.rotate" && e.outcome === "allowed") {
+      const key = str(e.resource?.key);
+      if (key) this.rotated.set(key, [...(this.rotated.get(key) ?? []), e.ts]);
+    }
+  }
+
+  private addRelease(e: Entry): void {
+    for (const item of releasedItems(e)) {
+      this.released++;
+      this.byKey.add(item.key, e.ts);
+      this.byPrincipal.add(e.principal ?? "(none)", e.ts);
+      if (item.artifact) this.byArtifact.add(item.artifact, e.ts);
+    }
+  }
+
+  private addDenied(e: Entry): void {
+    this.deniedTotal++;
+    this.deniedShown.push({
+      seq: e.seq,
+      ts: e.ts,
+      action: e.action,
+      principal: e.principal,
+      detail: detail(e),
+    });
+    if (this.deniedShown.length >= 2 * MAX_DENIED_SHOWN)
+      this.deniedShown.splice(0, MAX_DENIED_SHOWN);
+  }
+
+  /** Each approval request seen in the window, at its latest recorded state. */
+  private addApproval(e: Entry): void {
     const r = e.resource ?? {};
     const id = str(r.approval);
-    if (!id || !e.action.startsWith("approvals.") || e.outcome !== "allowed") continue;
-    const prev = out.get(id);
+    if (!id) return;
+    const prev = this.approvalLines.get(id);
     const summary = Object.entries(r)
       .filter(([k]) => !SUMMARY_SKIP.has(k))
       .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
       .join(" ");
-    out.set(id, {
+    this.approvalLines.set(id, {
       id,
       operation: str(r.operation) ?? prev?.operation ?? "?",
       summary: summary || prev?.summary || "",
@@ -127,16 +139,26 @@ export function summarizeApprovals(entries: readonly Entry[]): ApprovalLine[] {
       updated: e.ts,
     });
   }
-  return [...out.values()].sort((a, b) => a.requested.localeCompare(b.requested));
-}
 
-/** key name -> the times it was rotated in the window (`keys.rotate`, allowed). */
-export function rotationsByKey(entries: readonly Entry[]): Map<string, string[]> {
-  const m = new Map<string, string[]>();
-  for (const e of entries) {
-    if (e.action !== "keys.rotate" || e.outcome !== "allowed") continue;
-    const key = str(e.resource?.key);
-    if (key) m.set(key, [...(m.get(key) ?? []), e.ts]);
+  releases() {
+    return {
+      total: this.released,
+      byKey: this.byKey.sorted(),
+      byPrincipal: this.byPrincipal.sorted(),
+      byArtifact: this.byArtifact.sorted(),
+    };
   }
-  return m;
+
+  denied() {
+    return { total: this.deniedTotal, shown: this.deniedShown.slice(-MAX_DENIED_SHOWN) };
+  }
+
+  approvals(): ApprovalLine[] {
+    return [...this.approvalLines.values()].sort((a, b) => a.requested.localeCompare(b.requested));
+  }
+
+  /** key name -> the times it was rotated in the window (`keys.rotate`, allowed). */
+  rotations(): ReadonlyMap<string, readonly string[]> {
+    return this.rotated;
+  }
 }

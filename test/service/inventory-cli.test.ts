@@ -141,6 +141,19 @@ test("inventory --server: service keys, files per version, registry joins, last 
   assert.ok(!table.includes(adminToken));
 });
 
+test("an admin token (one /v1/inventory) and a reader+audit token (audit queries) agree", async () => {
+  const lastOf = (inv: Inventory) => inv.artifacts.find((a) => a.file === file("reg.tseal"))!;
+  const admin = JSON.parse(await inventory("admin", ["--json"])) as Inventory;
+  const other = JSON.parse(await inventory("reader,audit", ["--json"])) as Inventory;
+  assert.deepEqual(admin.notes, []);
+  assert.match(other.notes.join("\n"), /^service keys not listed: HTTP 403/);
+  assert.ok(lastOf(admin).lastRelease, "the open was a release");
+  assert.deepEqual(lastOf(other).lastRelease, lastOf(admin).lastRelease);
+  const never = (inv: Inventory) => inv.artifacts.find((a) => a.registry[0]?.id === "elsewhere-1");
+  assert.equal(never(admin)?.lastRelease, null);
+  assert.equal(never(other)?.lastRelease, null);
+});
+
 test("a token without the admin and audit scopes: keys and releases left out with notes", async () => {
   const inv = JSON.parse(await inventory("reader", ["--json"])) as Inventory;
   assert.equal(inv.notes.length, 2, inv.notes.join("\n"));
