@@ -55,7 +55,8 @@ class Sealer:
     ) -> None:
         if not recipients and not stanzas:
             fail("E_USAGE", "a file needs at least one recipient")
-        fk = generate_file_key() if file_key is None else bytes(file_key)
+        drawn = _draw_file_key(recipients) if file_key is None else None
+        fk = drawn[1] if drawn else generate_file_key() if file_key is None else bytes(file_key)
         if len(fk) != FILE_KEY_SIZE:
             fail("E_KEY", "file key must be 32 bytes")
         descriptor = Descriptor(
@@ -66,7 +67,7 @@ class Sealer:
             labels=dict(labels or {}),
         )
         descriptor_bytes = encode_descriptor(descriptor)
-        all_stanzas = list(stanzas) + [r.wrap(fk) for r in recipients]
+        all_stanzas = list(stanzas) + [drawn[2] if drawn and r is drawn[0] else r.wrap(fk) for r in recipients]
         self.header = encode_header(fk, descriptor_bytes, all_stanzas, slot_capacity)
         self._payload = PayloadSealer(
             payload_input_key(fk), payload_context(descriptor_bytes), chunk_size, salt
@@ -88,6 +89,20 @@ class Sealer:
         if self._expected is not None and self._seen != self._expected:
             fail("E_USAGE", f"plaintext was {self._seen} bytes, {self._expected} were declared")
         return self._payload.finish()
+
+
+def _draw_file_key(recipients: Sequence[Recipient]) -> tuple[Recipient, bytes, Stanza] | None:
+    """The first recipient that can draw the file key (an AWS KMS key: GenerateDataKey) does;
+    the others then wrap it, as the CLI seals (src/engine/seal-header.ts)."""
+    for r in recipients:
+        generate = getattr(r, "generate", None)
+        drawn = generate() if generate is not None else None
+        if drawn is not None:
+            fk, stanza = drawn
+            if len(fk) != FILE_KEY_SIZE:
+                fail("E_KEY", f"{r.id} generated a file key of the wrong size")
+            return r, bytes(fk), stanza
+    return None
 
 
 def seal_bytes(
