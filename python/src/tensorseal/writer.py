@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, BinaryIO, ContextManager
 
 from .errors import fail
 from .format.chunked import payload_context
@@ -137,22 +138,27 @@ def seal_to_file(
     recipients: Sequence[Recipient],
     *,
     plaintext_length: int | None,
+    target_options: Mapping[str, Any] | None = None,
     **options: object,
 ) -> None:
     """Seals plaintext pieces into ``path`` atomically (see :class:`~tensorseal.output.atomic_output`).
 
     Args:
         chunks: the plaintext, in pieces of any size.
-        path: destination; replaced atomically when the seal succeeds.
+        path: destination; replaced atomically when the seal succeeds. An ``s3://bucket/key``
+            URL streams a multipart upload (bounded memory) that appears only complete and is
+            aborted on any failure (:mod:`tensorseal.remote.s3_upload`).
         recipients: who may open it.
         plaintext_length: the total length if known in advance (recorded and checked).
+        target_options: for an ``s3://`` output: ``overwrite`` (an existing object is refused
+            otherwise), ``client`` / ``endpoint_url`` / ``region``, ``part_size``, ``queue``.
         **options: as for :class:`Sealer`.
 
     Example:
         >>> seal_to_file([b"hello"], "out.tseal", [recipient], plaintext_length=5)  # doctest: +SKIP
     """
     s = Sealer(recipients, plaintext_length=plaintext_length, **options)  # type: ignore[arg-type]
-    with atomic_output(path) as out:
+    with _output(path, target_options) as out:
         out.write(s.start())
         for piece in chunks:
             for sealed in s.push(piece):
@@ -164,9 +170,10 @@ def seal_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     recipients: Sequence[Recipient],
+    target_options: Mapping[str, Any] | None = None,
     **options: object,
 ) -> None:
-    """Seals the file ``src`` into ``dst`` (see :func:`seal_to_file`)."""
+    """Seals the file ``src`` into ``dst``: a path or an ``s3://`` URL (see :func:`seal_to_file`)."""
     try:
         f = open(src, "rb")
     except OSError as e:
@@ -174,4 +181,20 @@ def seal_file(
     with f:
         size = os.fstat(f.fileno()).st_size
         pieces = iter(lambda: f.read(_PIECE), b"")
-        seal_to_file(pieces, dst, recipients, plaintext_length=size, **options)
+        seal_to_file(pieces, dst, recipients, plaintext_length=size, target_options=target_options, **options)
+
+
+def _output(path: str | os.PathLike[str], target_options: Mapping[str, Any] | None) -> ContextManager[BinaryIO]:
+    """The destination: an atomic local file, or an S3 multipart upload for ``s3://``."""
+    from .remote.urls import redact_url, url_scheme
+
+    scheme = url_scheme(path)
+    if scheme == "s3":
+        from .remote.s3_upload import s3_output
+
+        return s3_output(os.fspath(path), **dict(target_options or {}))  # type: ignore[return-value]
+    if scheme is not None:
+        fail("E_USAGE", f"cannot seal to {redact_url(os.fspath(path))}: the outputs are local paths and s3:// URLs")
+    if target_options:
+        fail("E_USAGE", "target_options are for s3:// outputs")
+    return atomic_output(path)
