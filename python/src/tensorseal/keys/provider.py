@@ -19,7 +19,7 @@ from typing import NoReturn, Protocol
 
 from ..errors import fail
 from ..format.stanza import Identity, Recipient, Stanza
-from .provider_allow import ProviderAllowList, ProviderKeyPolicy
+from .provider_allow import ProviderAllowList, ProviderKeyPolicy, provider_allow_list_from_env
 
 KMS_STANZA = "kms"
 PKCS11_PROVIDER = "pkcs11"
@@ -251,6 +251,7 @@ __all__ = [
     "PKCS11_PROVIDER",
     "KeyProvider",
     "KmsStanza",
+    "ProviderAllowList",
     "ProviderIdentity",
     "ProviderRecipient",
     "Recipient",
@@ -260,6 +261,7 @@ __all__ = [
     "load_provider",
     "parse_kms_stanza",
     "parse_provider_recipient",
+    "provider_allow_list_from_env",
     "provider_identities",
     "reset_providers",
 ]
