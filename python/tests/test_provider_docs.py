@@ -1,4 +1,5 @@
-"""The python/README.md examples for HSMs and AWS KMS and for sealing to s3:// run as written:
+"""The python/README.md examples for HSMs and AWS KMS and for sealing to s3://, and the Python
+example of docs/PROVIDERS.md, run as written:
 moto's server on loopback (KMS with alias/ml-models, S3 with bucket models) and a SoftHSM2
 token backup-hsm with a key `models`, configured through the environment as the README says."""
 
@@ -22,10 +23,10 @@ DOC = "python/README.md"
 DATA = os.urandom(70_000)
 
 
-def doc_block(heading: str) -> str:
-    text = (REPO / DOC).read_text(encoding="utf-8")
+def doc_block(heading: str, doc: str = DOC) -> str:
+    text = (REPO / doc).read_text(encoding="utf-8")
     m = re.search(rf"^#+ {re.escape(heading)}\n.*?^```python\n(.*?)^```$", text, flags=re.S | re.M)
-    assert m is not None, f"{DOC} has no python block under {heading!r} any more"
+    assert m is not None, f"{doc} has no python block under {heading!r} any more"
     return m.group(1)
 
 
@@ -76,3 +77,10 @@ def test_the_seal_to_s3_example_runs(world: Any) -> None:
     exec(compile(doc_block("Sealing to `s3://`"), DOC, "exec"), ns)  # noqa: S102
     blob = world["s3"].get_object(Bucket="models", Key="model.safetensors.tseal")["Body"].read()
     assert open_bytes(blob, [X25519Identity(secret)]) == DATA
+
+
+def test_the_providers_doc_python_example_runs(world: Any) -> None:
+    ns: dict[str, Any] = {}
+    exec(compile(doc_block("Python", "docs/PROVIDERS.md"), "docs/PROVIDERS.md", "exec"), ns)  # noqa: S102
+    assert ns["data"] == DATA
+    assert open_bytes(Path("model.tseal").read_bytes(), ns["ids"]) == DATA
