@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,42 @@ def test_sealed_here_opens_in_the_cli(kms: Any, tmp_path: Path) -> None:
     env["TENSORSEAL_KMS_KEYS"] = kms["k2"]["Arn"]
     p = run_cli(["open", str(tmp_path / "w.tseal"), "-o", str(tmp_path / "w2.out")], env, check=False)
     assert p.returncode == 9 and "is not allowed" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("DisabledException", r"Decrypt failed: key arn:\S+ is disabled: enable it"),
+    ("KMSInvalidStateException", r"not usable in its state \(pending deletion"),
+    ("AccessDeniedException", r"access to key .* denied: the key policy or IAM must allow kms:Decrypt"),
+    ("UnrecognizedClientException", r"AWS credentials rejected"),
+])  # fmt: skip
+def test_key_state_errors_fail_closed(kms: Any, kind: str, message: str) -> None:
+    """moto does not enforce DisableKey on Decrypt, so (as the TS test) a loopback stub answers
+    every call with KMS's JSON error body; boto3 parses it as from KMS."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Stub(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            body = json.dumps({"__type": kind, "message": f"stub {kind}"}).encode()
+            self.send_response(400)
+            self.send_header("content-type", "application/x-amz-json-1.1")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    s = kms["p"].wrap(bytes(32), kms["k2"]["Arn"])
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        p = AwsKmsProvider(region=REGION, endpoint_url=f"http://127.0.0.1:{srv.server_address[1]}", max_attempts=1)
+        with pytest.raises(TensorSealError) as e:
+            p.unwrap(s)
+        assert e.value.code == "E_PROVIDER" and re.search(message, e.value.message), e.value.message
+    finally:
+        srv.shutdown()
+        srv.server_close()
