@@ -136,3 +136,30 @@ def test_other_urls_and_bad_options_are_refused(s3: dict[str, Any], tmp_path: Pa
             seal_to_file([b"x"], url, [parse_recipient(PUBLIC)], plaintext_length=1, target_options=options)
         assert e.value.code == "E_USAGE", e.value.message
     assert not (tmp_path / "x.tseal").exists()
+
+
+def test_sigterm_mid_upload_aborts_it(s3: dict[str, Any], tmp_path: Path) -> None:
+    """A process killed by SIGTERM (default action) mid-upload aborts it before dying."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import os, signal, boto3
+        from tensorseal import parse_recipient, seal_to_file
+        from tensorseal.remote.s3_upload import MIN_PART_BYTES
+        client = boto3.client("s3", endpoint_url={s3["endpoint"]!r}, region_name="us-east-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        def pieces():
+            for _ in range(3):
+                yield os.urandom(MIN_PART_BYTES)
+            os.kill(os.getpid(), signal.SIGTERM)
+            yield b"never"
+        seal_to_file(pieces(), "s3://out/killed.tseal", [parse_recipient({PUBLIC!r})], plaintext_length=None,
+                     target_options={{"client": client, "part_size": MIN_PART_BYTES}})
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    p = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == -signal.SIGTERM, p.stderr
+    assert leftovers(s3, "killed.tseal") == (False, [])

@@ -8,7 +8,8 @@ no local sealed copy, as the CLI's ``seal -o s3://`` (src/integrations/objstore/
   including KeyboardInterrupt, the parts still uploading are waited for and the upload is
   aborted (AbortMultipartUpload deletes its parts): nothing remains. A process killed outright
   cannot send that abort; its parts stay invisible until a lifecycle rule
-  (AbortIncompleteMultipartUpload) removes them.
+  (AbortIncompleteMultipartUpload) removes them. SIGTERM and SIGHUP with their default action
+  abort the upload before the process dies of them (interrupt.py).
 - An existing object is refused (``E_USAGE``) unless ``overwrite=True``, as the CLI refuses it
   without ``--force``.
 - Transient failures (5xx, throttling, a broken connection) are retried with backoff, as reads are.
@@ -23,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ..errors import TensorSealError, error, fail
+from ..interrupt import on_interrupt
 from .base import BACKOFF_S, DEFAULT_RETRIES, Transient
 from .s3 import _client_error, s3_client, split_s3_url
 
@@ -85,11 +87,12 @@ class S3Upload:
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._done = False
+        self._release: Callable[[], None] = _noop
         self.parts_uploaded = 0
         self.peak_buffered = 0
         """Most bytes held at once (the part being filled plus the parts uploading): for tests."""
         if not overwrite and self._exists():
-            fail("E_USAGE", f"{self.name} exists: pass overwrite=True to replace it")
+            fail("E_USAGE", f"{self.name} exists: pass overwrite=True (seal_file: target_options={{'overwrite': True}}) to replace it")
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Buffers ``data``; each full part is handed to an upload thread (waiting while
@@ -144,16 +147,21 @@ class S3Upload:
             except BaseException:
                 pass
         self._inflight = []
+        self._abort_upload()
+        self._finish()
+
+    def _abort_upload(self) -> None:
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
             try:
                 self._client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
             except Exception:
                 pass  # already aborted (NoSuchUpload), or unreachable: the original error matters
-        self._finish()
 
     def _finish(self) -> None:
         self._done = True
+        self._release()
+        self._release = _noop
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -163,6 +171,9 @@ class S3Upload:
             out = self._retrying("CreateMultipartUpload", lambda: self._client.create_multipart_upload(
                 Bucket=self.bucket, Key=self.key, ContentType=CONTENT_TYPE))  # fmt: skip
             self._upload_id = str(out["UploadId"])
+            # SIGTERM / SIGHUP would kill the process without unwinding: abort the upload first
+            # (interrupt.py runs this, then the process dies of the signal).
+            self._release = on_interrupt(self._abort_upload)
             self._pool = ThreadPoolExecutor(self._queue, thread_name_prefix="tensorseal-s3-upload")
         # Wait for the oldest part while the queue is full (and surface its failure now).
         while len(self._inflight) >= self._queue:
@@ -223,6 +234,10 @@ class S3Upload:
                 time.sleep(self._backoff * (2 ** (attempt - 1)))
             except TensorSealError as e:
                 raise error(e.code, f"{op}: {e.message}").naming(self.name) from None
+
+
+def _noop() -> None:
+    pass
 
 
 class s3_output:
