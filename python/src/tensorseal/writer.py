@@ -170,6 +170,7 @@ def seal_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     recipients: Sequence[Recipient],
+    *,
     target_options: Mapping[str, Any] | None = None,
     **options: object,
 ) -> None:
