@@ -8,7 +8,10 @@
 # (`npm run build`). The object-storage tests (test_remote_*.py, test_datasets.py) start moto's
 # S3 server from .venv-moto (scripts/setup-test-deps.sh) on loopback and use boto3 / fsspec from
 # the test extra (pinned in python/pyproject.toml); under TENSORSEAL_REQUIRE_ALL=1 a missing
-# moto_server fails them.
+# moto_server fails them. The HSM and KMS provider tests (test_provider_*.py) use the same
+# moto_server (its KMS) and a SoftHSM2 token made with softhsm2-util (scripts/setup-test-deps.sh
+# installs SoftHSM2), through boto3 and python-pkcs11 from the test extra; under
+# TENSORSEAL_REQUIRE_ALL=1 a missing SoftHSM2, python-pkcs11 or moto fails them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -27,6 +27,11 @@ MODULES = [
     "tensorseal.remote.urls",
     "tensorseal.remote.s3",
     "tensorseal.shards",
+    "tensorseal.keys.provider",
+    "tensorseal.keys.provider_allow",
+    "tensorseal.keys.aws_kms",
+    "tensorseal.keys.pkcs11",
+    "tensorseal.remote.s3_upload",
 ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, BinaryIO, ContextManager
 
 from .errors import fail
 from .format.chunked import payload_context
@@ -55,7 +56,8 @@ class Sealer:
     ) -> None:
         if not recipients and not stanzas:
             fail("E_USAGE", "a file needs at least one recipient")
-        fk = generate_file_key() if file_key is None else bytes(file_key)
+        drawn = _draw_file_key(recipients) if file_key is None else None
+        fk = drawn[1] if drawn else generate_file_key() if file_key is None else bytes(file_key)
         if len(fk) != FILE_KEY_SIZE:
             fail("E_KEY", "file key must be 32 bytes")
         descriptor = Descriptor(
@@ -66,7 +68,7 @@ class Sealer:
             labels=dict(labels or {}),
         )
         descriptor_bytes = encode_descriptor(descriptor)
-        all_stanzas = list(stanzas) + [r.wrap(fk) for r in recipients]
+        all_stanzas = list(stanzas) + [drawn[2] if drawn and r is drawn[0] else r.wrap(fk) for r in recipients]
         self.header = encode_header(fk, descriptor_bytes, all_stanzas, slot_capacity)
         self._payload = PayloadSealer(
             payload_input_key(fk), payload_context(descriptor_bytes), chunk_size, salt
@@ -88,6 +90,20 @@ class Sealer:
         if self._expected is not None and self._seen != self._expected:
             fail("E_USAGE", f"plaintext was {self._seen} bytes, {self._expected} were declared")
         return self._payload.finish()
+
+
+def _draw_file_key(recipients: Sequence[Recipient]) -> tuple[Recipient, bytes, Stanza] | None:
+    """The first recipient that can draw the file key (an AWS KMS key: GenerateDataKey) does;
+    the others then wrap it, as the CLI seals (src/engine/seal-header.ts)."""
+    for r in recipients:
+        generate = getattr(r, "generate", None)
+        drawn = generate() if generate is not None else None
+        if drawn is not None:
+            fk, stanza = drawn
+            if len(fk) != FILE_KEY_SIZE:
+                fail("E_KEY", f"{r.id} generated a file key of the wrong size")
+            return r, bytes(fk), stanza
+    return None
 
 
 def seal_bytes(
@@ -122,22 +138,27 @@ def seal_to_file(
     recipients: Sequence[Recipient],
     *,
     plaintext_length: int | None,
+    target_options: Mapping[str, Any] | None = None,
     **options: object,
 ) -> None:
     """Seals plaintext pieces into ``path`` atomically (see :class:`~tensorseal.output.atomic_output`).
 
     Args:
         chunks: the plaintext, in pieces of any size.
-        path: destination; replaced atomically when the seal succeeds.
+        path: destination; replaced atomically when the seal succeeds. An ``s3://bucket/key``
+            URL streams a multipart upload (bounded memory) that appears only complete and is
+            aborted on any failure (:mod:`tensorseal.remote.s3_upload`).
         recipients: who may open it.
         plaintext_length: the total length if known in advance (recorded and checked).
+        target_options: for an ``s3://`` output: ``overwrite`` (an existing object is refused
+            otherwise), ``client`` / ``endpoint_url`` / ``region``, ``part_size``, ``queue``.
         **options: as for :class:`Sealer`.
 
     Example:
         >>> seal_to_file([b"hello"], "out.tseal", [recipient], plaintext_length=5)  # doctest: +SKIP
     """
     s = Sealer(recipients, plaintext_length=plaintext_length, **options)  # type: ignore[arg-type]
-    with atomic_output(path) as out:
+    with _output(path, target_options) as out:
         out.write(s.start())
         for piece in chunks:
             for sealed in s.push(piece):
@@ -149,9 +170,11 @@ def seal_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     recipients: Sequence[Recipient],
+    *,
+    target_options: Mapping[str, Any] | None = None,
     **options: object,
 ) -> None:
-    """Seals the file ``src`` into ``dst`` (see :func:`seal_to_file`)."""
+    """Seals the file ``src`` into ``dst``: a path or an ``s3://`` URL (see :func:`seal_to_file`)."""
     try:
         f = open(src, "rb")
     except OSError as e:
@@ -159,4 +182,20 @@ def seal_file(
     with f:
         size = os.fstat(f.fileno()).st_size
         pieces = iter(lambda: f.read(_PIECE), b"")
-        seal_to_file(pieces, dst, recipients, plaintext_length=size, **options)
+        seal_to_file(pieces, dst, recipients, plaintext_length=size, target_options=target_options, **options)
+
+
+def _output(path: str | os.PathLike[str], target_options: Mapping[str, Any] | None) -> ContextManager[BinaryIO]:
+    """The destination: an atomic local file, or an S3 multipart upload for ``s3://``."""
+    from .remote.urls import redact_url, url_scheme
+
+    scheme = url_scheme(path)
+    if scheme == "s3":
+        from .remote.s3_upload import s3_output
+
+        return s3_output(os.fspath(path), **dict(target_options or {}))  # type: ignore[return-value]
+    if scheme is not None:
+        fail("E_USAGE", f"cannot seal to {redact_url(os.fspath(path))}: the outputs are local paths and s3:// URLs")
+    if target_options:
+        fail("E_USAGE", "target_options are for s3:// outputs")
+    return atomic_output(path)
