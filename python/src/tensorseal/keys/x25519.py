@@ -6,38 +6,34 @@ HKDF-SHA256), HKDF-SHA256, AES-256-GCM, from pyca/cryptography's ``hpke`` module
     info   = "tensorseal.dev/v1 x25519\\0" || tag, aad = empty
 
 Key strings: ``tseal1…`` (public, lower case) and ``TSEAL-SECRET-KEY-1…`` (secret, upper case).
+The framing, tags, key strings and wrap/unwrap are shared with ``mlkem768x25519`` (hpke_stanza.py);
+this module says what is X25519's: the suite, the sizes and the key objects.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
-from datetime import datetime, timezone
+from datetime import datetime
 
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from ..errors import TensorSealError, fail
-from ..format.stanza import Stanza, expect_fields
-from . import bech32
+from .hpke_stanza import TAG_SIZE as TAG_SIZE  # public before the shared module existed
+from .hpke_stanza import HpkeIdentity, HpkeKem, HpkeRecipient, identity_file_text
 from .xwing import XWingIdentity
 
 X25519_STANZA = "x25519"
 RECIPIENT_HRP = "tseal"
 IDENTITY_HRP = "tseal-secret-key-"
-TAG_SIZE = 16
-_TAG_LABEL = b"tensorseal.dev/v1 x25519 tag\x00"
-_INFO_LABEL = b"tensorseal.dev/v1 x25519\x00"
-_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+_KEM = HpkeKem(X25519_STANZA, hpke.KEM.X25519, enc_size=32, public_key_size=32, secret_size=32,
+               recipient_hrp=RECIPIENT_HRP, identity_hrp=IDENTITY_HRP, key_name="X25519", secret_name="private key")  # fmt: skip
 
 
 def x25519_tag(public_key: bytes) -> bytes:
     """The 16-byte recipient tag of a raw public key."""
-    if len(public_key) != 32:
-        fail("E_KEY", "X25519 public key must be 32 bytes")
-    return hashlib.sha256(_TAG_LABEL + public_key).digest()[:TAG_SIZE]
+    return _KEM.tag(public_key)
 
 
 def public_key_of(private_key: bytes) -> bytes:
@@ -50,29 +46,25 @@ def public_key_of(private_key: bytes) -> bytes:
 
 def encode_recipient(public_key: bytes) -> str:
     """``tseal1…`` of a raw public key."""
-    if len(public_key) != 32:
-        fail("E_KEY", "X25519 public key must be 32 bytes")
-    return bech32.encode(RECIPIENT_HRP, public_key)
+    return _KEM.encode_recipient(public_key)
 
 
 def encode_identity(private_key: bytes) -> str:
     """``TSEAL-SECRET-KEY-1…`` of a raw private key (a secret)."""
-    if len(private_key) != 32:
-        fail("E_KEY", "X25519 private key must be 32 bytes")
-    return bech32.encode(IDENTITY_HRP, private_key).upper()
+    return _KEM.encode_identity(private_key)
 
 
 def decode_recipient(s: str) -> bytes:
     """Raw public key of a ``tseal1…`` string (``E_KEY`` if invalid)."""
-    return bech32.decode(s, RECIPIENT_HRP, 32, "recipient")
+    return _KEM.decode_recipient(s)
 
 
 def decode_identity(s: str) -> bytes:
     """Raw private key of a ``TSEAL-SECRET-KEY-1…`` string (``E_KEY`` if invalid)."""
-    return bech32.decode(s, IDENTITY_HRP, 32, "identity (secret key)")
+    return _KEM.decode_identity(s)
 
 
-class X25519Recipient:
+class X25519Recipient(HpkeRecipient):
     """Wraps file keys for an X25519 public key.
 
     Args:
@@ -84,23 +76,13 @@ class X25519Recipient:
         'x25519'
     """
 
-    def __init__(self, recipient: str | bytes) -> None:
-        pk = decode_recipient(recipient) if isinstance(recipient, str) else bytes(recipient)
-        self._tag = x25519_tag(pk)
-        self._pk = pk
+    _kem = _KEM
 
-    @property
-    def id(self) -> str:
-        return encode_recipient(self._pk)
-
-    def wrap(self, file_key: bytes) -> Stanza:
-        if len(file_key) != 32:
-            fail("E_KEY", "file key must be 32 bytes")
-        sealed = _SUITE.encrypt(bytes(file_key), X25519PublicKey.from_public_bytes(self._pk), _INFO_LABEL + self._tag)
-        return Stanza(X25519_STANZA, (self._tag, sealed[:32], sealed[32:]))
+    def _public_key(self, public_key: bytes) -> X25519PublicKey:
+        return X25519PublicKey.from_public_bytes(public_key)
 
 
-class X25519Identity:
+class X25519Identity(HpkeIdentity):
     """Opens ``x25519`` stanzas addressed to one private key.
 
     Args:
@@ -112,33 +94,16 @@ class X25519Identity:
         True
     """
 
-    def __init__(self, identity: str | bytes) -> None:
-        sk = decode_identity(identity) if isinstance(identity, str) else bytes(identity)
-        self._pk = public_key_of(sk)
-        self._sk = X25519PrivateKey.from_private_bytes(sk)
-        self._tag = x25519_tag(self._pk)
+    _kem = _KEM
 
-    @property
-    def id(self) -> str:
-        return encode_recipient(self._pk)
+    def _key_pair(self, secret: bytes) -> tuple[X25519PrivateKey, bytes]:
+        pk = public_key_of(secret)  # first: it refuses a wrong length with E_KEY
+        return X25519PrivateKey.from_private_bytes(secret), pk
 
     @property
     def recipient(self) -> X25519Recipient:
         """The matching public recipient."""
         return X25519Recipient(self._pk)
-
-    def unwrap(self, s: Stanza) -> bytes | None:
-        if s.type != X25519_STANZA:
-            return None
-        tag, enc, ct = expect_fields(s, [TAG_SIZE, 32, 48])
-        if not hmac.compare_digest(tag, self._tag):
-            return None
-        try:
-            return _SUITE.decrypt(enc + ct, self._sk, _INFO_LABEL + tag)
-        except TensorSealError:
-            raise
-        except Exception:  # InvalidTag, an all-zero shared secret, a bad enc: one error
-            fail("E_DECRYPT", f"x25519 stanza for {self.id} does not open: the header was modified")
 
 
 def generate_identity() -> tuple[str, str]:
@@ -156,9 +121,7 @@ def generate_identity() -> tuple[str, str]:
 
 def format_identity_file(identity: str, created: datetime | None = None) -> str:
     """An identity file as the TS CLI writes one: two comment lines, then the secret key."""
-    when = (created or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    recipient = encode_recipient(public_key_of(decode_identity(identity)))
-    return f"# created: {when}\n# recipient: {recipient}\n{identity.upper()}\n"
+    return identity_file_text(identity, encode_recipient(public_key_of(decode_identity(identity))), created)
 
 
 def parse_identity_file(text: str) -> list[X25519Identity | XWingIdentity]:

@@ -10,23 +10,23 @@ Key strings: ``tseal1pq1…`` (the 1216-byte public key, lower case) and
 ``TSEAL-SECRET-KEY-PQ-1…`` (the 32-byte X-Wing seed, upper case). pyca builds the hybrid key from
 its two halves, so the seed is expanded as X-Wing specifies (draft-connolly-cfrg-xwing-kem §5.2):
 SHAKE256(seed, 96 bytes) = ML-KEM-768 seed (d || z, 64) || X25519 private key (32); the KEM
-itself (encapsulation, decapsulation, combiner) is pyca's.
+itself (encapsulation, decapsulation, combiner) is pyca's. The framing, tags, key strings and
+wrap/unwrap are shared with ``x25519`` (hpke_stanza.py).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime
 
 from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ..errors import TensorSealError, fail
-from ..format.stanza import Stanza, expect_fields
+from ..errors import fail
 from . import bech32
+from .hpke_stanza import TAG_SIZE as TAG_SIZE  # public before the shared module existed
+from .hpke_stanza import HpkeIdentity, HpkeKem, HpkeRecipient, identity_file_text
 
 XWING_STANZA = "mlkem768x25519"
 RECIPIENT_HRP = "tseal1pq"
@@ -34,19 +34,16 @@ IDENTITY_HRP = "tseal-secret-key-pq-"
 PUBLIC_KEY_SIZE = 1216
 SEED_SIZE = 32
 ENC_SIZE = 1120
-TAG_SIZE = 16
 _MLKEM_PUBLIC_SIZE = 1184
-_TAG_LABEL = b"tensorseal.dev/v1 mlkem768x25519 tag\x00"
-_INFO_LABEL = b"tensorseal.dev/v1 mlkem768x25519\x00"
-_SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 _SHOWN_CHARS = 24
+_KEM = HpkeKem(XWING_STANZA, hpke.KEM.MLKEM768_X25519, enc_size=ENC_SIZE, public_key_size=PUBLIC_KEY_SIZE,
+               secret_size=SEED_SIZE, recipient_hrp=RECIPIENT_HRP, identity_hrp=IDENTITY_HRP,
+               key_name="ML-KEM-768+X25519", secret_name="seed", described="post-quantum ")  # fmt: skip
 
 
 def xwing_tag(public_key: bytes) -> bytes:
     """The 16-byte recipient tag of a raw 1216-byte public key."""
-    if len(public_key) != PUBLIC_KEY_SIZE:
-        fail("E_KEY", f"ML-KEM-768+X25519 public key must be {PUBLIC_KEY_SIZE} bytes")
-    return hashlib.sha256(_TAG_LABEL + public_key).digest()[:TAG_SIZE]
+    return _KEM.tag(public_key)
 
 
 def _expand(seed: bytes) -> tuple[mlkem.MLKEM768PrivateKey, x25519.X25519PrivateKey]:
@@ -71,8 +68,7 @@ def public_key_of(seed: bytes) -> bytes:
 
 
 def _public_key_object(public_key: bytes) -> hpke.MLKEM768X25519PublicKey:
-    if len(public_key) != PUBLIC_KEY_SIZE:
-        fail("E_KEY", f"ML-KEM-768+X25519 public key must be {PUBLIC_KEY_SIZE} bytes")
+    _KEM.check_public(public_key)
     try:
         return hpke.MLKEM768X25519PublicKey(
             mlkem.MLKEM768PublicKey.from_public_bytes(public_key[:_MLKEM_PUBLIC_SIZE]),
@@ -84,26 +80,22 @@ def _public_key_object(public_key: bytes) -> hpke.MLKEM768X25519PublicKey:
 
 def encode_recipient(public_key: bytes) -> str:
     """``tseal1pq1…`` of a raw public key."""
-    if len(public_key) != PUBLIC_KEY_SIZE:
-        fail("E_KEY", f"ML-KEM-768+X25519 public key must be {PUBLIC_KEY_SIZE} bytes")
-    return bech32.encode(RECIPIENT_HRP, public_key)
+    return _KEM.encode_recipient(public_key)
 
 
 def encode_identity(seed: bytes) -> str:
     """``TSEAL-SECRET-KEY-PQ-1…`` of a 32-byte seed (a secret)."""
-    if len(seed) != SEED_SIZE:
-        fail("E_KEY", "ML-KEM-768+X25519 seed must be 32 bytes")
-    return bech32.encode(IDENTITY_HRP, seed).upper()
+    return _KEM.encode_identity(seed)
 
 
 def decode_recipient(s: str) -> bytes:
     """Raw public key of a ``tseal1pq1…`` string (``E_KEY`` if invalid)."""
-    return bech32.decode(s, RECIPIENT_HRP, PUBLIC_KEY_SIZE, "post-quantum recipient")
+    return _KEM.decode_recipient(s)
 
 
 def decode_identity(s: str) -> bytes:
     """Seed of a ``TSEAL-SECRET-KEY-PQ-1…`` string (``E_KEY`` if invalid)."""
-    return bech32.decode(s, IDENTITY_HRP, SEED_SIZE, "post-quantum identity (secret key)")
+    return _KEM.decode_identity(s)
 
 
 def shown_recipient(public_key: bytes) -> str:
@@ -112,7 +104,7 @@ def shown_recipient(public_key: bytes) -> str:
     return f"{full[:_SHOWN_CHARS]}...{full[-8:]}"
 
 
-class XWingRecipient:
+class XWingRecipient(HpkeRecipient):
     """Wraps file keys for an ML-KEM-768 + X25519 (X-Wing) public key.
 
     Args:
@@ -124,24 +116,13 @@ class XWingRecipient:
         'mlkem768x25519'
     """
 
-    def __init__(self, recipient: str | bytes) -> None:
-        pk = decode_recipient(recipient) if isinstance(recipient, str) else bytes(recipient)
-        self._tag = xwing_tag(pk)
-        self._key = _public_key_object(pk)
-        self._pk = pk
+    _kem = _KEM
 
-    @property
-    def id(self) -> str:
-        return encode_recipient(self._pk)
-
-    def wrap(self, file_key: bytes) -> Stanza:
-        if len(file_key) != 32:
-            fail("E_KEY", "file key must be 32 bytes")
-        sealed = _SUITE.encrypt(bytes(file_key), self._key, _INFO_LABEL + self._tag)
-        return Stanza(XWING_STANZA, (self._tag, sealed[:ENC_SIZE], sealed[ENC_SIZE:]))
+    def _public_key(self, public_key: bytes) -> hpke.MLKEM768X25519PublicKey:
+        return _public_key_object(public_key)
 
 
-class XWingIdentity:
+class XWingIdentity(HpkeIdentity):
     """Opens ``mlkem768x25519`` stanzas addressed to one X-Wing seed.
 
     Args:
@@ -153,12 +134,11 @@ class XWingIdentity:
         True
     """
 
-    def __init__(self, identity: str | bytes) -> None:
-        seed = decode_identity(identity) if isinstance(identity, str) else bytes(identity)
-        m, x = _expand(seed)
-        self._sk = hpke.MLKEM768X25519PrivateKey(m, x)
-        self._pk = _public_bytes(m, x)
-        self._tag = xwing_tag(self._pk)
+    _kem = _KEM
+
+    def _key_pair(self, secret: bytes) -> tuple[hpke.MLKEM768X25519PrivateKey, bytes]:
+        m, x = _expand(secret)
+        return hpke.MLKEM768X25519PrivateKey(m, x), _public_bytes(m, x)
 
     @property
     def id(self) -> str:
@@ -169,19 +149,6 @@ class XWingIdentity:
     def recipient(self) -> XWingRecipient:
         """The matching public recipient."""
         return XWingRecipient(self._pk)
-
-    def unwrap(self, s: Stanza) -> bytes | None:
-        if s.type != XWING_STANZA:
-            return None
-        tag, enc, ct = expect_fields(s, [TAG_SIZE, ENC_SIZE, 48])
-        if not hmac.compare_digest(tag, self._tag):
-            return None
-        try:
-            return _SUITE.decrypt(enc + ct, self._sk, _INFO_LABEL + tag)
-        except TensorSealError:
-            raise
-        except Exception:  # InvalidTag or a malformed enc: one error
-            fail("E_DECRYPT", f"{XWING_STANZA} stanza for {self.id} does not open: the header was modified")
 
 
 def generate_identity() -> tuple[str, str]:
@@ -198,6 +165,4 @@ def generate_identity() -> tuple[str, str]:
 
 def format_identity_file(identity: str, created: datetime | None = None) -> str:
     """An identity file as the TS CLI's ``keygen --pq`` writes one."""
-    when = (created or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    recipient = encode_recipient(public_key_of(decode_identity(identity)))
-    return f"# created: {when}\n# recipient: {recipient}\n{identity.upper()}\n"
+    return identity_file_text(identity, encode_recipient(public_key_of(decode_identity(identity))), created)
