@@ -58,6 +58,14 @@ const moduleUrls = {
     b.onLoad({ filter: /\.ts$/ }, async (args) => {
       if (!args.path.startsWith(src + sep)) return undefined;
       const text = await readFile(args.path, "utf8");
+      // import.meta.dirname, .filename and .resolve() would name the bundle's folder, not the
+      // module's: refuse them here rather than ship a path that resolves elsewhere.
+      const other = /import\.meta\.(?!url\b)\w+/.exec(text);
+      if (other) {
+        return {
+          errors: [{ text: `${other[0]}: not supported in the CLI bundle, use import.meta.url` }],
+        };
+      }
       if (!text.includes("import.meta.url")) return undefined;
       const compiled = join(root, "dist", relative(root, args.path)).replace(/\.ts$/, ".js");
       const rel = relative(out, compiled).split(sep).join("/");
