@@ -22,7 +22,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const sizeMiB = Number(process.env.BENCH_SIZE_MIB ?? 1024);
 const runs = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
 const dir = resolve(here, "../../.bench-tmp/peers");
-const cli = `${q(process.execPath)} ${q(resolve(here, "../src/cli/main.js"))}`;
+const cli = `${q(process.execPath)} ${q(resolve(here, "../cli/main.js"))}`;
 const GNU_TIME = "/usr/bin/time";
 
 function q(s: string): string {

@@ -9,7 +9,7 @@ import { request } from "node:https";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 
-export const CLI = resolve("dist/src/cli/main.js");
+export const CLI = resolve("dist/cli/main.js");
 
 /** The part of autocannon's result used here (the package ships no types; no @types dependency added). */
 export interface LoadResult {

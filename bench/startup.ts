@@ -7,6 +7,9 @@
  * each case under /usr/bin/time (its "maximum resident set size"), or, without it, from a
  * preload that reports the child's own process.resourceUsage(). Files loaded come from the
  * test preload test/cli/module-log.ts. `age` joins as a peer when it is on PATH.
+ * Each command runs twice per round: as users run it (package.json "bin", the esbuild bundle in
+ * dist/cli, scripts/build-cli.mjs) and from tsc's one-file-per-module output
+ * (dist/src/cli/main.js, "modules"), so the bundle's gain is measured in the same run.
  * Run: npm run bench:startup [-- ROUNDS]   (default 9, at least 7)
  */
 import { spawnSync } from "node:child_process";
@@ -14,10 +17,16 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const CLI = resolve(here, "../src/cli/main.js");
+const ROOT = resolve(here, "../..");
+const PKG = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+  bin: Record<string, string>;
+};
+/** What users run (package.json "bin"), and the same CLI as tsc's unbundled modules. */
+const CLI = join(ROOT, PKG.bin["tensorseal"]!);
+const MODULES_CLI = resolve(here, "../src/cli/main.js");
 const MODULE_LOG = resolve(here, "../test/cli/module-log.js");
 const RSS_PRELOAD = resolve(here, "startup-rss.js");
 const ROUNDS = Math.max(7, Number(process.argv[2] ?? 9));
@@ -75,8 +84,19 @@ function peakRss(c: Case, env: NodeJS.ProcessEnv, cwd: string, time: string | nu
   return Number(readFileSync(out, "utf8")) / 1024;
 }
 
-/** Distinct files the command loaded (node cases only). */
-function filesLoaded(c: Case, env: NodeJS.ProcessEnv, cwd: string): number | null {
+/** Which source modules each file of the bundle holds (written by scripts/build-cli.mjs). */
+const BUNDLE_META = join(ROOT, "dist", "cli.meta.json");
+const BUNDLE_DIR = pathToFileURL(join(ROOT, "dist", "cli")).href;
+
+/**
+ * Distinct files the command loaded, and the modules in them (a file of the bundle holds
+ * several; any other file is one), node cases only.
+ */
+function filesLoaded(
+  c: Case,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): { files: number; modules: number } | null {
   if (c.cmd !== process.execPath) return null;
   const log = join(cwd, "modules.log");
   rmSync(log, { force: true });
@@ -85,8 +105,16 @@ function filesLoaded(c: Case, env: NodeJS.ProcessEnv, cwd: string): number | nul
     cwd,
     stdio: "ignore",
   });
-  if (!existsSync(log)) return 0;
-  return new Set(readFileSync(log, "utf8").split("\n").filter(Boolean)).size;
+  if (!existsSync(log)) return { files: 0, modules: 0 };
+  const files = new Set(readFileSync(log, "utf8").split("\n").filter(Boolean));
+  const meta = JSON.parse(readFileSync(BUNDLE_META, "utf8")) as Record<string, string[]>;
+  let modules = 0;
+  for (const f of files) {
+    modules += f.startsWith(`${BUNDLE_DIR}/`)
+      ? (meta[f.slice(BUNDLE_DIR.length + 1)]?.length ?? 1)
+      : 1;
+  }
+  return { files: files.size, modules };
 }
 
 const signed = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(1)}`;
@@ -113,6 +141,11 @@ function main(): void {
       cmd: process.execPath,
       args: [CLI, ...args],
     });
+    const modular = (name: string, ...args: string[]): Case => ({
+      name: `${name} (modules)`,
+      cmd: process.execPath,
+      args: [MODULES_CLI, ...args],
+    });
     writeFileSync(join(dir, "small.bin"), randomBytes(1024));
     run(node("init", "init"), env, dir);
     run(node("setup", "seal", "small.bin", "-o", "small.tseal"), env, dir);
@@ -122,6 +155,10 @@ function main(): void {
       node("inspect", "inspect", "small.tseal"),
       node("seal", "seal", "small.bin", "-o", "x.tseal", "--force"),
       node("open", "open", "small.tseal", "-o", "y.bin", "--force"),
+      modular("--version", "--version"),
+      modular("inspect", "inspect", "small.tseal"),
+      modular("seal", "seal", "small.bin", "-o", "x.tseal", "--force"),
+      modular("open", "open", "small.tseal", "-o", "y.bin", "--force"),
     ];
     const age = which("age");
     const ageKeygen = which("age-keygen");
@@ -155,7 +192,7 @@ function main(): void {
       `Start-up, ${ROUNDS} alternating rounds (node ${process.version}; peak RSS via ${time ?? "resourceUsage preload"}${age ? "" : "; age not installed"}):`,
     );
     console.log(
-      "| command | wall ms, median (min–max) | wall / node -e 0 | CPU ms, median (min–max) | CPU / node -e 0 | goal | peak RSS MiB (vs node) | files loaded |",
+      "| command | wall ms, median (min–max) | wall / node -e 0 | CPU ms, median (min–max) | CPU / node -e 0 | goal | peak RSS MiB (vs node) | files loaded (modules in them) |",
     );
     console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
     const range = (xs: number[]) =>
@@ -168,7 +205,7 @@ function main(): void {
       const rss = peakRss(c, env, dir, time);
       const files = filesLoaded(c, env, dir);
       console.log(
-        `| ${c.name} | ${range(wall(c.name))} | ${wallRatio.toFixed(2)}x | ${range(cpu(c.name))} | ${cpuRatio.toFixed(2)}x | ${goal ? `<= ${goal}x: wall ${verdict(wallRatio)}, CPU ${verdict(cpuRatio)}` : ""} | ${rss.toFixed(1)} (${signed(rss - baseRss)}) | ${files ?? ""} |`,
+        `| ${c.name} | ${range(wall(c.name))} | ${wallRatio.toFixed(2)}x | ${range(cpu(c.name))} | ${cpuRatio.toFixed(2)}x | ${goal ? `<= ${goal}x: wall ${verdict(wallRatio)}, CPU ${verdict(cpuRatio)}` : ""} | ${rss.toFixed(1)} (${signed(rss - baseRss)}) | ${files ? `${files.files} (${files.modules})` : ""} |`,
       );
     }
   } finally {

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const cli = resolve(dirname(fileURLToPath(import.meta.url)), "../src/cli/main.js");
+const cli = resolve(dirname(fileURLToPath(import.meta.url)), "../cli/main.js");
 const home = mkdtempSync(join(tmpdir(), "tensorseal-demo-"));
 const env = {
   ...process.env,

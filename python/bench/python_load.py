@@ -3,7 +3,7 @@ safetensors library, and CryptoTensors when it is installed, all in the same run
 
 One command: ``npm run bench:python`` (builds the CLI, runs this with the repository's .venv).
 It writes a synthetic safetensors model (~512 MiB of F32/F16/I64 tensors), seals it with the
-TypeScript CLI (``dist/src/cli/main.js``: keygen, then ``seal -r``), checks that tensorseal
+TypeScript CLI (``dist/cli/main.js``: keygen, then ``seal -r``), checks that tensorseal
 loads exactly the plaintext, warms the page cache, then times each loader in a fresh process
 (``python -c 'load...'``), the loaders alternating round after round; medians of ``--runs``
 (>= 5). Each figure is printed next to its plaintext peer with the ratio.
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-CLI = REPO / "dist" / "src" / "cli" / "main.js"
+CLI = REPO / "dist" / "cli" / "main.js"
 
 # Each loader runs alone in a fresh interpreter: imports first (not timed), then the load.
 # {path} {keys} {threads} are filled in; the child prints seconds, peak RSS and bytes loaded.

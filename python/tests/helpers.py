@@ -24,7 +24,8 @@ from tensorseal.keys.xwing import decode_recipient as decode_pq_recipient
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = REPO / "spec" / "vectors"
 WYCHEPROOF = REPO / "test" / "fixtures" / "wycheproof"
-CLI = REPO / "dist" / "src" / "cli" / "main.js"
+# What users run: package.json's "bin" (the bundled CLI, scripts/build-cli.mjs).
+CLI = REPO / json.loads((REPO / "package.json").read_text(encoding="utf-8"))["bin"]["tensorseal"]
 
 
 def load_json(path: Path) -> Any:

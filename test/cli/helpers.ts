@@ -2,12 +2,23 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+
+/**
+ * What users run: package.json's "bin" (the bundle in dist/cli, scripts/build-cli.mjs), not
+ * tsc's one-file-per-module output in dist/src, so every CLI test exercises the shipped entry
+ * and its chunks.
+ */
+export const CLI = resolve(
+  REPO,
+  (JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { bin: Record<string, string> })
+    .bin["tensorseal"]!,
+);
 
 export interface Sandbox {
   dir: string;

@@ -22,9 +22,9 @@
  *
  * The sandbox: HOME is a fresh directory (so the keystore is ~/.tensorseal, as the README says);
  * TENSORSEAL_KEYSTORE_PASSPHRASE answers `init`'s prompt; inputs model.safetensors, llama/ (a
- * Hugging Face style directory), ckpt.pt; on PATH, `tensorseal` (this build's
- * dist/src/cli/main.js) and a stand-in `vllm` that checks it was given the plaintext model
- * directory in /dev/shm; moto's KMS server with alias/models; a SoftHSM2 token `backup-hsm`
+ * Hugging Face style directory), ckpt.pt; on PATH, `tensorseal` (this build's package.json
+ * "bin", the bundle dist/cli/main.js) and a stand-in `vllm` that checks it was given the
+ * plaintext model directory in /dev/shm; moto's KMS server with alias/models; a SoftHSM2 token `backup-hsm`
  * (module, PIN and AWS settings in the environment, as docs/PROVIDERS.md says). Skipped without
  * moto or SoftHSM2, never with TENSORSEAL_REQUIRE_ALL=1.
  */
@@ -46,12 +46,12 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { CreateAliasCommand, CreateKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 import ts from "typescript";
+import { CLI } from "../cli/helpers.js";
 import { buildSafetensors, floats } from "../integrations/helpers.js";
 import { freePort, MOTO_REGION, motoServer, startMoto, stopMoto } from "../keys/moto.js";
 import { SOFTHSM_MODULE, softhsmMissing } from "../keys/softhsm.js";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const CLI = join(REPO, "dist", "src", "cli", "main.js");
 const DOCS = ["README.md", "docs/CLI.md"] as const;
 /** README sections whose ```sh blocks are not run, and why. */
 const SKIPPED: Record<string, string> = {

@@ -233,7 +233,7 @@ describe("the packed package, as a user installs it", () => {
       "dist/src/index.d.ts",
       "dist/src/onnx.js",
       "dist/src/onnx.d.ts",
-      "dist/src/cli/main.js",
+      "dist/cli/main.js",
       "binding.gyp",
       "native/tseal_gcm.cc",
       "scripts/build-native.mjs",

@@ -3,11 +3,10 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { CLI } from "../cli/helpers.js";
 
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
 let dir: string;
 
 function cli(...args: string[]) {

@@ -9,9 +9,8 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { CreateKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 import { isTensorSealError } from "../../src/format/errors.js";
 import { closeModules } from "../../src/keys/pkcs11/module.js";
@@ -22,11 +21,11 @@ import {
   unsealServiceRoot,
   verifyAuditLog,
 } from "../../src/service/index.js";
+import { CLI } from "../cli/helpers.js";
 import { freePort, MOTO_REGION, motoServer, startMoto, stopMoto } from "../keys/moto.js";
 import { initSoftHsmToken, SOFTHSM_MODULE, softhsmMissing } from "../keys/softhsm.js";
 import { bearer, lastAuditEntry, sqliteDb, type TestDb, token } from "./helpers.js";
 
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
 const requireAll = process.env.TENSORSEAL_REQUIRE_ALL === "1";
 const TOKEN = "tseal-root";
 const PIN = "2468-user";

@@ -4,13 +4,12 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { buildServer, recoverServiceRoot, verifyAuditLog } from "../../src/service/index.js";
+import { CLI } from "../cli/helpers.js";
 import { lastAuditEntry, sqliteDb } from "./helpers.js";
 
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/cli/main.js");
 let dir: string;
 const root = randomBytes(32);
 
