@@ -8,6 +8,7 @@ import { AlertsView } from "./views/alerts";
 import { ApprovalsView } from "./views/approvals";
 import { ArtifactsView } from "./views/artifacts";
 import { AuditView } from "./views/audit";
+import { IncidentsView } from "./views/incidents";
 import { KeyDetailView } from "./views/key-detail";
 import { KeysView } from "./views/keys";
 import { OverviewView } from "./views/overview";
@@ -20,6 +21,7 @@ const NAV: [string, string][] = [
   ["audit", "Audit"],
   ["approvals", "Approvals"],
   ["alerts", "Alerts & principals"],
+  ["incidents", "Incidents & drills"],
 ];
 
 export function App() {
@@ -79,6 +81,8 @@ function view(path: string[], params: URLSearchParams, s: SessionInfo) {
       return <ApprovalsView session={s} />;
     case "alerts":
       return <AlertsView session={s} />;
+    case "incidents":
+      return <IncidentsView />;
     case "overview":
       return <OverviewView />;
     default:

@@ -75,3 +75,21 @@ export interface Blocked {
   since: string;
   reason: string;
 }
+
+export type OverviewSection = "keys" | "approvals" | "alerts" | "blocked" | "chain";
+
+/** GET /v1/overview: the sections the caller may read; the others are named in `omitted`. */
+export interface Overview {
+  at: string;
+  omitted: OverviewSection[];
+  keys?: { total: number; due: { name: string; rotationDue: string }[] };
+  approvals?: { count: number; more: boolean };
+  alerts?: { count: number; more: boolean; from: string };
+  blocked?: { count: number };
+  chain?: {
+    server: string;
+    every: number;
+    head: { seq: number; hash: string } | null;
+    checkpoint: { seq: number; hash: string; ts: string; valid: boolean } | null;
+  };
+}

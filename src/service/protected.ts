@@ -19,6 +19,7 @@ import { auditRoutes } from "./routes/audit.js";
 import { datakeyRoutes } from "./routes/datakeys.js";
 import { inventoryRoutes } from "./routes/inventory.js";
 import { keyRoutes } from "./routes/keys.js";
+import { overviewRoutes } from "./routes/overview.js";
 import { policyRoutes } from "./routes/policies.js";
 import { principalRoutes } from "./routes/principals.js";
 
@@ -72,6 +73,7 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
   await app.register(principalRoutes, ctx);
   await app.register(approvalRoutes, ctx);
   await app.register(policyRoutes, ctx);
+  await app.register(overviewRoutes, ctx);
 }
 
 /**

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import type { Database } from "../../src/service/index.js";
+import { type Database, TokenRepo } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
 import { bearer, type CliService, cliService, token } from "../service/helpers.js";
 import { assertAccessible, chromiumMissing, launch, screenshot } from "./browser.js";
@@ -32,6 +32,7 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
   let adminA: string;
   let adminB: string;
   let reader: string;
+  let auditor: string;
   let unwrapper: string;
   const contexts: BrowserContext[] = [];
 
@@ -48,6 +49,7 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
     adminA = await token(db, "admin");
     adminB = await token(db, "admin");
     reader = await token(db, "reader");
+    auditor = await token(db, "audit");
     unwrapper = await token(db, "wrap,unwrap,writer");
     for (const name of ["model-a", "model-b"]) await post("/v1/keys", adminA, { name });
     await post("/v1/artifacts", unwrapper, {
@@ -303,6 +305,74 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
     await screenshot(page, "overview");
   });
 
+  test("an admin blocks a principal (form and alert row); the incidents view follows the containment", async () => {
+    const v = await new TokenRepo(db).create(["unwrap"]);
+    const victim = `token:${v.id}`;
+    const page = await signedIn(adminA);
+    await page.getByRole("link", { name: "Alerts & principals" }).click();
+    await page.getByTestId("alerts-table").getByText("alert.rate").first().waitFor();
+    await page.getByLabel("Principal id").fill(victim);
+    await page.getByLabel("Reason (kept in the audit)").fill("incident inc-console-1");
+    await page.getByRole("button", { name: "Block principal" }).click();
+    await page.getByRole("button", { name: "Confirm block" }).click();
+    await page.getByTestId("blocked").filter({ hasText: victim }).waitFor();
+    // The service refuses the blocked principal at once.
+    const refused = await svc.app.inject({
+      method: "GET",
+      url: "/v1/keys",
+      headers: bearer(v.token),
+    });
+    assert.equal(refused.statusCode, 403);
+    assert.match(refused.body, /blocked/);
+    const e = JSON.parse(
+      (
+        await db.db
+          .selectFrom("audit")
+          .select("entry")
+          .where("action", "=", "principals.block")
+          .orderBy("seq", "desc")
+          .limit(1)
+          .executeTakeFirstOrThrow()
+      ).entry,
+    );
+    assert.deepEqual(e.resource, { principal: victim, reason: "incident inc-console-1" });
+    // From an alert's row: the principal the alert names (unblocked by the test before).
+    const rowBlock = page
+      .getByTestId("alerts-table")
+      .getByRole("button", { name: /^Block token:/ });
+    const who = ((await rowBlock.first().textContent()) ?? "").replace(/^Block /, "");
+    await rowBlock.first().click();
+    await page.getByRole("button", { name: "Confirm block" }).click();
+    await page.getByTestId("blocked").filter({ hasText: who }).waitFor();
+    assert.equal(await rowBlock.count(), 0, "no block button for a blocked principal");
+    await assertAccessible(page, "alerts with the block form");
+    // The incidents view: the incident the block's reason names, still blocked.
+    await page.getByRole("link", { name: "Incidents & drills" }).click();
+    const inc = page.getByTestId("incident").filter({ hasText: "inc-console-1" });
+    await inc.getByText("still blocked").waitFor();
+    assert.match((await inc.textContent()) ?? "", new RegExp(victim));
+    await page.getByTestId("response-table").getByText("principals.block").first().waitFor();
+    await page.getByText("keeps no drill history").waitFor();
+    await assertAccessible(page, "incidents");
+    await screenshot(page, "incidents");
+    // Lift both blocks; the incident shows the block lifted.
+    await page.getByRole("link", { name: "Alerts & principals" }).click();
+    for (const p of [victim, who]) {
+      await page.getByRole("button", { name: `Unblock ${p}` }).click();
+      await page.getByRole("button", { name: "Confirm unblock" }).click();
+      await page.getByTestId("blocked").filter({ hasText: p }).waitFor({ state: "detached" });
+    }
+    await page.getByRole("link", { name: "Incidents & drills" }).click();
+    await inc.getByText(/block lifted/).waitFor();
+    // An auditor follows the incident too, without any block action.
+    const aud = await signedIn(auditor);
+    await aud.getByRole("link", { name: "Incidents & drills" }).click();
+    await aud.getByTestId("incident").filter({ hasText: "inc-console-1" }).waitFor();
+    await aud.getByRole("link", { name: "Alerts & principals" }).click();
+    await aud.getByTestId("alerts-table").getByText("alert.rate").first().waitFor();
+    assert.equal(await aud.getByRole("button", { name: /^Block/ }).count(), 0);
+  });
+
   test("artifacts: the inventory lists the registered file and links to its audit trail", async () => {
     const page = await signedIn(reader);
     await page.getByRole("link", { name: "Artifacts" }).click();
@@ -345,6 +415,18 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
     assert.equal(rotate.status, 403, rotate.body);
     const unblock = await pageFetch(page, "POST", "/v1/principals/x/unblock", true);
     assert.equal(unblock.status, 403, unblock.body);
+    assert.equal(await page.getByRole("button", { name: /^Block/ }).count(), 0);
+    const block = await pageFetch(page, "POST", "/v1/principals/x/block", true);
+    assert.equal(block.status, 403, block.body);
+    // The summary leaves out every section a reader may not read, and says so.
+    await page.getByRole("link", { name: "Overview" }).click();
+    for (const s of ["keys", "approvals", "alerts", "blocked", "chain"])
+      await page.getByTestId(`omitted-${s}`).waitFor();
+    assert.equal(await page.getByTestId("pending-count").count(), 0);
+    assert.equal(await page.getByTestId("checkpoint-seq").count(), 0);
+    await page.getByRole("link", { name: "Incidents & drills" }).click();
+    await page.getByRole("heading", { level: 1, name: "Incidents and drills" }).waitFor();
+    await denied().waitFor();
   });
 
   test("sign-out ends the session: the cookie no longer reads the API", async () => {

@@ -1,6 +1,6 @@
 /**
- * Alerts (anomaly detection's `alert` audit entries, newest window first) and the principals
- * blocked by auto-block, with unblock for admins.
+ * Alerts (anomaly detection's `alert` audit entries, newest window first) and the blocked
+ * principals (auto-block or by hand), with block and unblock for admins.
  */
 import { useState } from "preact/hooks";
 import { api, query } from "../api";
@@ -8,6 +8,7 @@ import { href } from "../route";
 import type { AuditPage, Blocked, SessionInfo } from "../types";
 import { ErrorLine, isAdmin, Section, Status, useLoad, when } from "../ui";
 import { ActionButton } from "./actions";
+import { BlockButton, BlockForm } from "./block";
 
 const WINDOWS: [string, number][] = [
   ["last hour", 3600_000],
@@ -23,6 +24,8 @@ export function AlertsView({ session }: { session: SessionInfo }) {
     [win],
   );
   const blocked = useLoad(() => api<{ blocked: Blocked[] }>("GET", "/v1/principals/blocked"), []);
+  const admin = isAdmin(session.roles);
+  const isBlocked = new Set(blocked.data?.blocked.map((b) => b.principal) ?? []);
   return (
     <>
       <h1>Alerts and principals</h1>
@@ -33,7 +36,7 @@ export function AlertsView({ session }: { session: SessionInfo }) {
           {blocked.data?.blocked.map((b) => (
             <li key={b.principal} data-testid="blocked">
               <span class="mono">{b.principal}</span> since {when(b.since)}: {b.reason}{" "}
-              {isAdmin(session.roles) && (
+              {admin && (
                 <ActionButton
                   label={`Unblock ${b.principal}`}
                   confirm="Confirm unblock"
@@ -51,6 +54,7 @@ export function AlertsView({ session }: { session: SessionInfo }) {
             </li>
           ))}
         </ul>
+        {admin && <BlockForm done={blocked.reload} />}
       </Section>
       <Section title="Alerts">
         <label for="alert-window">Window</label>{" "}
@@ -79,6 +83,7 @@ export function AlertsView({ session }: { session: SessionInfo }) {
                 <th scope="col">Principal</th>
                 <th scope="col">Source</th>
                 <th scope="col">Reason</th>
+                {admin && <th scope="col">Action</th>}
               </tr>
             </thead>
             <tbody>
@@ -95,6 +100,17 @@ export function AlertsView({ session }: { session: SessionInfo }) {
                   </td>
                   <td class="mono">{e.source}</td>
                   <td>{e.reason ?? ""}</td>
+                  {admin && (
+                    <td>
+                      {e.principal && blocked.data && !isBlocked.has(e.principal) && (
+                        <BlockButton
+                          principal={e.principal}
+                          reason={`${e.action} (audit entry ${e.seq})`}
+                          done={blocked.reload}
+                        />
+                      )}
+                    </td>
+                  )}
                 </tr>
               ))}
             </tbody>

@@ -1,107 +1,134 @@
 /**
  * Overview: keys due for rotation, pending approvals, alerts of the last 24 hours, blocked
- * principals and the audit chain's last signed checkpoint. Each panel is one API call; a panel
- * the caller may not read says so.
+ * principals and the audit chain's head and last signed checkpoint — one request
+ * (GET /v1/overview, audited once). The server leaves out the sections the caller may not read
+ * (decided with the same Cedar actions as the routes behind them); each says so here.
  */
-import { api, query } from "../api";
+import type { ComponentChildren } from "preact";
+import { api } from "../api";
 import { href } from "../route";
-import type { Approval, AuditPage, Blocked, Key } from "../types";
+import type { Overview, OverviewSection } from "../types";
 import { ErrorLine, Section, Status, useLoad, when } from "../ui";
 
-const DAY = 86_400_000;
-
-interface Checkpoints {
-  server: string;
-  checkpoints: { seq: number; hash: string; ts: string }[];
-  every: number;
+/** A section's body, or the notice that the caller's rights leave it out. */
+function Part({
+  o,
+  name,
+  children,
+}: {
+  o: Overview | null;
+  name: OverviewSection;
+  children: ComponentChildren;
+}) {
+  if (!o) return null;
+  if (o.omitted.includes(name))
+    return (
+      <p class="notice" data-testid={`omitted-${name}`}>
+        Not permitted for your identity.
+      </p>
+    );
+  return <>{children}</>;
 }
 
 export function OverviewView() {
-  const keys = useLoad(() => api<{ keys: Key[] }>("GET", "/v1/keys"), []);
-  const approvals = useLoad(
-    () => api<{ approvals: Approval[] }>("GET", "/v1/approvals?state=pending&limit=100"),
-    [],
-  );
-  const since = new Date(Date.now() - DAY).toISOString();
-  const alerts = useLoad(
-    () => api<AuditPage>("GET", `/v1/audit${query({ outcome: "alert", from: since, limit: 100 })}`),
-    [],
-  );
-  const blocked = useLoad(() => api<{ blocked: Blocked[] }>("GET", "/v1/principals/blocked"), []);
-  const chain = useLoad(() => api<Checkpoints>("GET", "/v1/audit/checkpoints?limit=1"), []);
-  const soon = Date.now() + 7 * DAY;
-  const due = (keys.data?.keys ?? []).filter(
-    (k) => k.rotationDue && new Date(k.rotationDue).getTime() <= soon,
-  );
-  const cp = chain.data?.checkpoints[0];
+  const ov = useLoad(() => api<Overview>("GET", "/v1/overview"), []);
+  const o = ov.data;
+  const cp = o?.chain?.checkpoint;
   return (
     <>
       <h1>Overview</h1>
+      <ErrorLine error={ov.error} />
+      {ov.loading && !o && <Status>Loading…</Status>}
       <div class="grid">
         <Section title="Keys due for rotation">
-          <ErrorLine error={keys.error} />
-          {keys.data &&
-            (due.length === 0 ? (
-              <Status>No key is due within 7 days ({keys.data.keys.length} keys).</Status>
-            ) : (
-              <ul data-testid="due-keys">
-                {due.map((k) => (
-                  <li key={k.name}>
-                    <a href={href(`keys/${encodeURIComponent(k.name)}`)}>{k.name}</a> due{" "}
-                    {when(k.rotationDue)}
-                  </li>
-                ))}
-              </ul>
-            ))}
+          <Part o={o} name="keys">
+            {o?.keys &&
+              (o.keys.due.length === 0 ? (
+                <Status>No key is due within 7 days ({o.keys.total} keys).</Status>
+              ) : (
+                <ul data-testid="due-keys">
+                  {o.keys.due.map((k) => (
+                    <li key={k.name}>
+                      <a href={href(`keys/${encodeURIComponent(k.name)}`)}>{k.name}</a> due{" "}
+                      {when(k.rotationDue)}
+                    </li>
+                  ))}
+                </ul>
+              ))}
+          </Part>
         </Section>
         <Section title="Pending approvals">
-          <ErrorLine error={approvals.error} />
-          {approvals.data && (
-            <p>
-              <a href={href("approvals")} data-testid="pending-count">
-                {approvals.data.approvals.length} pending
-              </a>
-            </p>
-          )}
+          <Part o={o} name="approvals">
+            {o?.approvals && (
+              <p>
+                <a href={href("approvals")} data-testid="pending-count">
+                  {o.approvals.count}
+                  {o.approvals.more ? "+" : ""} pending
+                </a>
+              </p>
+            )}
+          </Part>
         </Section>
         <Section title="Alerts (24 hours)">
-          <ErrorLine error={alerts.error} />
-          {alerts.data && (
-            <p>
-              <a href={href("alerts")} data-testid="alert-count">
-                {alerts.data.entries.length}
-                {alerts.data.more ? "+" : ""} alerts
-              </a>
-            </p>
-          )}
+          <Part o={o} name="alerts">
+            {o?.alerts && (
+              <p>
+                <a href={href("alerts")} data-testid="alert-count">
+                  {o.alerts.count}
+                  {o.alerts.more ? "+" : ""} alerts
+                </a>
+              </p>
+            )}
+          </Part>
         </Section>
         <Section title="Blocked principals">
-          <ErrorLine error={blocked.error} />
-          {blocked.data && (
-            <p>
-              <a href={href("alerts")} data-testid="blocked-count">
-                {blocked.data.blocked.length} blocked
-              </a>
-            </p>
-          )}
+          <Part o={o} name="blocked">
+            {o?.blocked && (
+              <p>
+                <a href={href("alerts")} data-testid="blocked-count">
+                  {o.blocked.count} blocked
+                </a>
+              </p>
+            )}
+          </Part>
         </Section>
         <Section title="Audit chain">
-          <ErrorLine error={chain.error} />
-          {chain.data &&
-            (cp ? (
+          <Part o={o} name="chain">
+            {o?.chain && (
               <dl>
-                <dt>Last signed checkpoint</dt>
-                <dd data-testid="checkpoint-seq">seq {cp.seq}</dd>
-                <dt>Signed</dt>
-                <dd>{when(cp.ts)}</dd>
-                <dt>Head hash</dt>
-                <dd class="mono">{cp.hash.slice(0, 16)}…</dd>
+                <dt>Head</dt>
+                <dd data-testid="head-seq">
+                  {o.chain.head ? `seq ${o.chain.head.seq}` : "no entries yet"}
+                </dd>
+                {cp ? (
+                  <>
+                    <dt>Last signed checkpoint</dt>
+                    <dd data-testid="checkpoint-seq">
+                      seq {cp.seq}{" "}
+                      {cp.valid ? (
+                        <span data-testid="checkpoint-valid">(signature and entry match)</span>
+                      ) : (
+                        <strong class="error" data-testid="checkpoint-invalid">
+                          (does NOT match: run audit verify)
+                        </strong>
+                      )}
+                    </dd>
+                    <dt>Signed</dt>
+                    <dd>{when(cp.ts)}</dd>
+                    <dt>Head hash at the checkpoint</dt>
+                    <dd class="mono">{cp.hash.slice(0, 16)}…</dd>
+                  </>
+                ) : (
+                  <>
+                    <dt>Last signed checkpoint</dt>
+                    <dd>none signed yet</dd>
+                  </>
+                )}
                 <dt>Server</dt>
-                <dd class="mono">{chain.data.server}</dd>
+                <dd class="mono">{o.chain.server}</dd>
               </dl>
-            ) : (
-              <Status>No checkpoint signed yet.</Status>
-            ))}
+            )}
+          </Part>
           <p class="hint">
             Verify the whole chain offline with <code>tensorseal audit verify --server</code>.
           </p>

@@ -82,7 +82,7 @@ export const CEDAR_SCHEMA = `namespace TensorSeal {
   };
   action "keys:list", "attestation:challenge", "audit:read", "principals:read",
     "principals:block", "principals:unblock", "approvals:request", "approvals:approve",
-    "approvals:read", "policies:read", "policies:update", "root:custody" appliesTo {
+    "approvals:read", "policies:read", "policies:update", "root:custody", "overview:read" appliesTo {
     principal: [Workload, User],
     resource: [Service],
     context: RequestContext,
@@ -122,6 +122,9 @@ export const ACTION_ROLES: Record<string, string | readonly string[]> = {
   "principals:read": "admin",
   "principals:block": "admin",
   "principals:unblock": "admin",
+  // The console's summary (GET /v1/overview): each of its sections is decided again with the
+  // action of the route that shows it, so this action alone reveals nothing.
+  "overview:read": ["admin", "audit", "reader"],
 };
 
 /** The default policy set: action A is permitted to a principal holding (one of) A's role(s). */

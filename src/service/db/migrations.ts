@@ -248,6 +248,16 @@ const keyRotation: Migration = {
   },
 };
 
+/**
+ * Alerts and outcome filters (`GET /v1/audit?outcome=`, the console's alerts and overview) read
+ * through an index on (outcome, seq) instead of walking the whole log in seq order.
+ */
+const auditOutcomeIndex: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.createIndex("audit_outcome").on("audit").columns(["outcome", "seq"]).execute();
+  },
+};
+
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_nonces": nonces,
@@ -258,6 +268,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0007_key_metadata": keyMetadata,
   "0008_audit_index": auditIndex,
   "0009_key_rotation": keyRotation,
+  "0010_audit_outcome_index": auditOutcomeIndex,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

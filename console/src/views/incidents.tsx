@@ -1,0 +1,193 @@
+/**
+ * Incidents and drills, as far as the key service can see them (read-only). The incident record
+ * itself lives with the responder (`tensorseal incident`, docs/INCIDENTS.md); what reaches the
+ * service is its containment and response actions, each in the audit: blocks (`incident
+ * contain` gives the reason `incident ID`, which groups them here), unblocks, disabled and
+ * scheduled-for-destruction key versions, raised minimum versions. Drills run against throwaway
+ * in-process services, so the service holds no drill history: the view says where it is.
+ * Reads GET /v1/audit with an action filter (the audit index), one request per action, within
+ * the chosen window; needs `audit:read`.
+ */
+import { useState } from "preact/hooks";
+import { api, query } from "../api";
+import { href } from "../route";
+import type { AuditEntry, AuditPage } from "../types";
+import { ErrorLine, Section, Status, useLoad, when } from "../ui";
+
+const WINDOWS: [string, number][] = [
+  ["last 7 days", 7],
+  ["last 30 days", 30],
+  ["last 90 days", 90],
+];
+const ACTIONS = [
+  "principals.block",
+  "principals.unblock",
+  "keys.disable",
+  "keys.schedule-destroy",
+  "keys.update",
+] as const;
+const LIMIT = 200;
+const INCIDENT_REASON = /^incident (\S{1,128})$/;
+
+interface Incident {
+  id: string;
+  opened: string;
+  by: string;
+  principals: { principal: string; blockedAt: string; lifted: string | null }[];
+}
+
+/** Blocks whose reason names an incident, grouped by it; a later unblock lifts a block. */
+export function incidentsFrom(blocks: AuditEntry[], unblocks: AuditEntry[]): Incident[] {
+  const byId = new Map<string, Incident>();
+  for (const b of blocks) {
+    const reason = String(b.resource?.reason ?? "");
+    const m = INCIDENT_REASON.exec(reason);
+    const principal = b.resource?.principal;
+    if (!m?.[1] || typeof principal !== "string" || b.outcome !== "allowed") continue;
+    const inc = byId.get(m[1]) ?? {
+      id: m[1],
+      opened: b.ts,
+      by: b.principal ?? "—",
+      principals: [],
+    };
+    const lift = unblocks.find(
+      (u) => u.outcome === "allowed" && u.seq > b.seq && u.resource?.principal === principal,
+    );
+    inc.principals.push({ principal, blockedAt: b.ts, lifted: lift?.ts ?? null });
+    byId.set(m[1], inc);
+  }
+  return [...byId.values()].sort((a, b) => b.opened.localeCompare(a.opened));
+}
+
+export function IncidentsView() {
+  const [win, setWin] = useState(1);
+  const from = new Date(Date.now() - (WINDOWS[win]?.[1] ?? 30) * 86_400_000).toISOString();
+  const acts = useLoad(
+    () =>
+      Promise.all(
+        ACTIONS.map((action) =>
+          api<AuditPage>("GET", `/v1/audit${query({ action, from, limit: LIMIT })}`),
+        ),
+      ),
+    [win],
+  );
+  const pages = acts.data;
+  const [blocks = [], unblocks = []] = pages?.map((p) => p.entries) ?? [];
+  const incidents = pages ? incidentsFrom(blocks, unblocks) : [];
+  const timeline = (pages ?? [])
+    .flatMap((p) => p.entries)
+    .filter((e) => e.outcome === "allowed")
+    .sort((a, b) => b.seq - a.seq);
+  const truncated = pages?.some((p) => p.more) ?? false;
+  return (
+    <>
+      <h1>Incidents and drills</h1>
+      <p class="hint">
+        What the key service sees of incident response: the containment and response actions in its
+        audit. The incident record itself (scope, assessment, eradication, report) is kept by the
+        responder's <code>tensorseal incident</code> and is not stored here.
+      </p>
+      <label for="incident-window">Window</label>{" "}
+      <select
+        id="incident-window"
+        value={String(win)}
+        onChange={(e) => setWin(Number((e.target as HTMLSelectElement).value))}
+      >
+        {WINDOWS.map(([l], i) => (
+          <option key={l} value={String(i)}>
+            {l}
+          </option>
+        ))}
+      </select>{" "}
+      <button type="button" onClick={acts.reload}>
+        Refresh
+      </button>
+      <ErrorLine error={acts.error} />
+      {acts.loading && !pages && <Status>Loading…</Status>}
+      {pages && (
+        <>
+          <Section title="Incidents with containment on this service">
+            {incidents.length === 0 ? (
+              <Status>No incident blocked a principal in this window.</Status>
+            ) : (
+              <table data-testid="incidents-table">
+                <thead>
+                  <tr>
+                    <th scope="col">Incident</th>
+                    <th scope="col">First block</th>
+                    <th scope="col">Responder</th>
+                    <th scope="col">Principals blocked</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {incidents.map((i) => (
+                    <tr key={i.id} data-testid="incident">
+                      <td class="mono">{i.id}</td>
+                      <td>{when(i.opened)}</td>
+                      <td class="mono">{i.by}</td>
+                      <td>
+                        <ul>
+                          {i.principals.map((p) => (
+                            <li key={`${p.principal}-${p.blockedAt}`}>
+                              <a class="mono" href={href("audit", { principal: p.principal })}>
+                                {p.principal}
+                              </a>{" "}
+                              {p.lifted ? `block lifted ${when(p.lifted)}` : "still blocked"}
+                            </li>
+                          ))}
+                        </ul>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </Section>
+          <Section title="Response actions">
+            {timeline.length === 0 ? (
+              <Status>No block, unblock, disable, destroy or key update in this window.</Status>
+            ) : (
+              <table data-testid="response-table">
+                <thead>
+                  <tr>
+                    <th scope="col">Seq</th>
+                    <th scope="col">Time</th>
+                    <th scope="col">Action</th>
+                    <th scope="col">By</th>
+                    <th scope="col">Details</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {timeline.map((e) => (
+                    <tr key={e.seq}>
+                      <td>{e.seq}</td>
+                      <td>{when(e.ts)}</td>
+                      <td>{e.action}</td>
+                      <td class="mono">{e.principal ?? "—"}</td>
+                      <td class="mono small">{e.resource ? JSON.stringify(e.resource) : ""}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+            {truncated && (
+              <Status>
+                More than {LIMIT} entries of one action in this window: narrow it, or search the
+                audit view.
+              </Status>
+            )}
+          </Section>
+        </>
+      )}
+      <Section title="Drills">
+        <p>
+          Drills run against throwaway key services started by <code>tensorseal drill run</code>,
+          not against this one, so this service keeps no drill history. The history (one line per
+          scenario: outcome, time-to-detect, time-to-contain) is with whoever ran them:{" "}
+          <code>tensorseal drill history</code>, and <code>tensorseal doctor</code> warns when the
+          last drill is old or failed.
+        </p>
+      </Section>
+    </>
+  );
+}

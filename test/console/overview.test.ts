@@ -1,0 +1,243 @@
+/**
+ * `GET /v1/overview` (the console's summary), on SQLite and PostgreSQL: an admin sees every
+ * section; an auditor only the alerts and the chain; a reader none (all named in `omitted`);
+ * a custom policy that forbids one section's action leaves that section out; an unwrap-only
+ * workload is denied. One audit entry per summary. The alerts are counted through the
+ * (outcome, seq) index: EXPLAIN on both databases names it.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { before, test } from "node:test";
+import type { FastifyInstance } from "fastify";
+import { sql } from "kysely";
+import { Authorizer, type Database, DEFAULT_POLICIES } from "../../src/service/index.js";
+import {
+  bearer,
+  describeEachDb,
+  keyAndDataKey,
+  server,
+  sqliteDb,
+  token,
+} from "../service/helpers.js";
+
+const SECTIONS = ["keys", "approvals", "alerts", "blocked", "chain"];
+
+describeEachDb("GET /v1/overview", (suite) => {
+  let app: FastifyInstance;
+  let db: Database;
+  let admin: string;
+  let auditor: string;
+  let reader: string;
+  let unwrapper: string;
+
+  before(async () => {
+    if (suite.skip) return;
+    db = suite.db;
+    app = await server(db, {
+      sweepEveryMs: 0,
+      console: {},
+      approvals: { required: { destroy: 2 } },
+      // Five unwraps in a minute alert and block (no warm-up, no first-seen alerts).
+      anomaly: { warmupMinutes: 0, minRate: 5, rateFactor: 2, firstSeen: false, autoBlock: true },
+    });
+    admin = await token(db, "admin,wrap");
+    auditor = await token(db, "audit");
+    reader = await token(db, "reader");
+    unwrapper = await token(db, "unwrap");
+    const { stanza } = await keyAndDataKey(app, admin, "m");
+    const patch = await app.inject({
+      method: "PATCH",
+      url: "/v1/keys/m",
+      headers: bearer(admin),
+      payload: { rotationPeriod: 86_400 },
+    });
+    assert.equal(patch.statusCode, 200, patch.body);
+    await keyAndDataKey(app, admin, "later");
+    // A pending destroy (dual control): rotate so v1 is not the primary, then request.
+    const rot = await app.inject({
+      method: "POST",
+      url: "/v1/keys/m/rotate",
+      headers: bearer(admin),
+    });
+    assert.equal(rot.statusCode, 200, rot.body);
+    const d = await app.inject({
+      method: "POST",
+      url: "/v1/keys/m/versions/1/schedule-destroy",
+      headers: bearer(admin),
+      payload: { days: 3 },
+    });
+    assert.equal(d.statusCode, 202, d.body);
+    // A burst: one rate alert, and the unwrapper is blocked.
+    for (let i = 0; i < 12; i++)
+      await app.inject({
+        method: "POST",
+        url: "/v1/datakeys/unwrap",
+        headers: bearer(unwrapper),
+        payload: { stanza },
+      });
+  });
+
+  const overview = (tok: string) =>
+    app.inject({ method: "GET", url: "/v1/overview", headers: bearer(tok) });
+
+  test("an admin sees every section, with the figures the API routes give", async (t) => {
+    if (suite.skip) return t.skip(suite.skip);
+    const r = await overview(admin);
+    assert.equal(r.statusCode, 200, r.body);
+    const o = r.json();
+    assert.deepEqual(o.omitted, []);
+    assert.equal(o.keys.total, 2);
+    assert.deepEqual(
+      o.keys.due.map((k: { name: string }) => k.name),
+      ["m"],
+      "m rotates daily; later has no period",
+    );
+    assert.deepEqual(o.approvals, { count: 1, more: false });
+    assert.ok(o.alerts.count >= 1, JSON.stringify(o.alerts));
+    assert.equal(o.alerts.more, false);
+    assert.deepEqual(o.blocked, { count: 1 });
+    const head = await db.db
+      .selectFrom("audit")
+      .select(["seq", "hash"])
+      .orderBy("seq", "desc")
+      .limit(1)
+      .executeTakeFirstOrThrow();
+    // The head as read before the summary's own entry was appended.
+    assert.deepEqual(o.chain.head, { seq: Number(head.seq) - 1, hash: o.chain.head.hash });
+    assert.equal(o.chain.server, app.tensorseal.serverId);
+    assert.ok(o.chain.checkpoint, "checkpoints are signed every 4 entries");
+    assert.equal(o.chain.checkpoint.valid, true);
+  });
+
+  test("one audit entry per summary, naming the sections shown", async (t) => {
+    if (suite.skip) return t.skip(suite.skip);
+    const before = await entryCount(db);
+    assert.equal((await overview(auditor)).statusCode, 200);
+    assert.equal(await entryCount(db), before + 1);
+    const e = await lastEntry(db);
+    assert.equal(e.action, "overview.read");
+    assert.equal(e.outcome, "allowed");
+    assert.deepEqual(e.resource, {
+      shown: ["alerts", "chain"],
+      omitted: ["keys", "approvals", "blocked"],
+    });
+  });
+
+  test("an auditor sees only the alerts and the chain; a reader nothing it may not read", async (t) => {
+    if (suite.skip) return t.skip(suite.skip);
+    const a = (await overview(auditor)).json();
+    assert.deepEqual(a.omitted, ["keys", "approvals", "blocked"]);
+    for (const s of ["keys", "approvals", "blocked"]) assert.equal(a[s], undefined, s);
+    assert.ok(a.alerts && a.chain);
+    // The reader may read artifacts only: no section of the summary.
+    const r = await overview(reader);
+    assert.equal(r.statusCode, 200, r.body);
+    assert.deepEqual(r.json().omitted, SECTIONS);
+    for (const s of SECTIONS) assert.equal(r.json()[s], undefined, s);
+    // The same reader is refused the routes those sections summarise.
+    for (const url of ["/v1/keys", "/v1/approvals", "/v1/audit", "/v1/principals/blocked"]) {
+      const x = await app.inject({ method: "GET", url, headers: bearer(reader) });
+      assert.equal(x.statusCode, 403, url);
+    }
+  });
+
+  test("a workload without overview:read is denied (audited)", async (t) => {
+    if (suite.skip) return t.skip(suite.skip);
+    const w = await token(db, "wrap");
+    const r = await overview(w);
+    assert.equal(r.statusCode, 403);
+    const e = await lastEntry(db);
+    assert.deepEqual([e.action, e.outcome], ["overview.read", "denied"]);
+  });
+
+  test("the alerts are counted through the (outcome, seq) index (EXPLAIN)", async (t) => {
+    if (suite.skip) return t.skip(suite.skip);
+    const q = db.db
+      .selectFrom("audit")
+      .select(["seq", "entry", "hash"])
+      .where("seq", ">", 0)
+      .where("outcome", "=", "alert")
+      .where("ts", ">=", "2026-01-01T00:00:00.000Z")
+      .orderBy("seq")
+      .limit(101)
+      .compile();
+    let plan: string;
+    if (db.dialect === "sqlite") {
+      const r = await db.db.executeQuery<{ detail: string }>({
+        ...q,
+        sql: `explain query plan ${q.sql}`,
+      });
+      plan = r.rows.map((x) => x.detail).join("\n");
+    } else {
+      // A small table may be scanned anyway; with scans priced out, the index must serve it.
+      plan = await db.db.transaction().execute(async (trx) => {
+        await sql`set local enable_seqscan = off`.execute(trx);
+        const r = await trx.executeQuery<Record<string, string>>({
+          ...q,
+          sql: `explain ${q.sql}`,
+        });
+        return r.rows.map((x) => Object.values(x)[0]).join("\n");
+      });
+    }
+    assert.match(plan, /audit_outcome/, plan);
+  });
+});
+
+test("a custom policy that forbids one section's action leaves that section out", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tensorseal-overview-policy-"));
+  writeFileSync(
+    join(dir, "00-default.cedar"),
+    Object.entries(DEFAULT_POLICIES)
+      .map(([id, p]) => `@id("${id}")\n${p}`)
+      .join("\n\n"),
+  );
+  writeFileSync(
+    join(dir, "10-no-blocked-list.cedar"),
+    `@id("no-blocked-list")\nforbid (principal, action == TensorSeal::Action::"principals:read", resource);\n`,
+  );
+  const tdb = sqliteDb();
+  const db = await tdb.open();
+  const app = await server(db, { sweepEveryMs: 0, authorizer: await Authorizer.fromDir(dir) });
+  try {
+    const t = await token(db, "admin");
+    const r = await app.inject({ method: "GET", url: "/v1/overview", headers: bearer(t) });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.deepEqual(r.json().omitted, ["blocked"]);
+    assert.equal(r.json().blocked, undefined);
+    assert.ok(r.json().keys);
+    // The route it summarises is refused the same way.
+    const b = await app.inject({
+      method: "GET",
+      url: "/v1/principals/blocked",
+      headers: bearer(t),
+    });
+    assert.equal(b.statusCode, 403);
+  } finally {
+    await app.close();
+    await db.close();
+    await tdb.drop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+async function entryCount(db: Database): Promise<number> {
+  const r = await db.db
+    .selectFrom("audit")
+    .select("seq")
+    .orderBy("seq", "desc")
+    .limit(1)
+    .executeTakeFirstOrThrow();
+  return Number(r.seq);
+}
+
+async function lastEntry(db: Database): Promise<Record<string, unknown>> {
+  const r = await db.db
+    .selectFrom("audit")
+    .select("entry")
+    .orderBy("seq", "desc")
+    .limit(1)
+    .executeTakeFirstOrThrow();
+  return JSON.parse(r.entry);
+}
