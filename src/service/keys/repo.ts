@@ -44,7 +44,13 @@ export interface KeyMeta {
 export class KeyRepo {
   constructor(private readonly d: Database) {}
 
-  async insertKey(name: string, created: string, sealed: string, m: KeyMetadata): Promise<boolean> {
+  async insertKey(
+    name: string,
+    created: string,
+    sealed: string,
+    m: KeyMetadata,
+    rotationPeriod: number | null = null,
+  ): Promise<boolean> {
     return writeTransaction(this.d, async (trx) => {
       const r = await trx
         .insertInto("keys")
@@ -54,6 +60,7 @@ export class KeyRepo {
           primary_version: 1,
           labels: canonicalLabels(m.labels),
           sensitivity: m.sensitivity,
+          ...(rotationPeriod !== null ? { rotation_period: rotationPeriod } : {}),
         })
         .onConflict((oc) => oc.column("name").doNothing())
         .executeTakeFirst();

@@ -215,7 +215,10 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
       },
       async (req, reply) => {
         const version = Number(req.params.v);
-        if (action === "schedule-destroy" && ctx.approvals.requiredFor("destroy") > 1)
+        if (
+          action === "schedule-destroy" &&
+          (await ctx.approvals.requiredForRequest("destroy", { key: req.params.name })) > 1
+        )
           return reply.code(202).send(await requestDestroy(ctx, req, version));
         await sweep(ctx);
         const r = await ctx.keys.changeVersion(
