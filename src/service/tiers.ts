@@ -165,7 +165,8 @@ export function parseTierPolicy(text: string, source: string): TierPolicy {
         );
     const bool = (k: string): boolean => {
       if (f[k] === undefined) return false;
-      if (typeof f[k] !== "boolean") fail("E_USAGE", `${source}: ${name}.${k} must be true or false`);
+      if (typeof f[k] !== "boolean")
+        fail("E_USAGE", `${source}: ${name}.${k} must be true or false`);
       return f[k] as boolean;
     };
     const rotationPeriod = seconds(f.rotationPeriod ?? null, `${source}: ${name}.rotationPeriod`);

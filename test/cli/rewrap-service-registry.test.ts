@@ -43,7 +43,11 @@ function inventory(): Map<string, number> {
 
 function campaign(extra: string[] = []) {
   const r = sb.run(["rewrap", "--to-latest", "--registry", "--json", ...extra], { env });
-  return { status: r.status, stderr: r.stderr, j: r.stdout.length ? JSON.parse(r.stdout.toString()) : null };
+  return {
+    status: r.status,
+    stderr: r.stderr,
+    j: r.stdout.length ? JSON.parse(r.stdout.toString()) : null,
+  };
 }
 
 before(async () => {
@@ -110,7 +114,15 @@ test("the registry campaign rewraps reachable artifacts, moves registrations, re
   // The unwrap of the moved stanza is decided with its artifact (the audit names it).
   const unwraps = () => {
     const q = sb.run(
-      ["audit", "query", "--artifact", ids.get("a.tseal")!, "--action", "datakeys.unwrap", "--json"],
+      [
+        "audit",
+        "query",
+        "--artifact",
+        ids.get("a.tseal")!,
+        "--action",
+        "datakeys.unwrap",
+        "--json",
+      ],
       { env },
     );
     assert.equal(q.status, 0, q.stderr);
@@ -126,8 +138,14 @@ test("the registry campaign rewraps reachable artifacts, moves registrations, re
   // The text report names what is still old.
   const t = sb.run(["rewrap", "--to-latest", "--registry"], { env });
   assert.equal(t.status, 0, t.stderr);
-  assert.match(t.stdout.toString() + t.stderr, /still on weights v1 \(primary v2\): \S+ at \S+gone\.tseal: no file at/);
-  assert.match(t.stdout.toString() + t.stderr, /1 registered artifact on old versions: rewrapped 0, failed 0; still on old versions: 1/);
+  assert.match(
+    t.stdout.toString() + t.stderr,
+    /still on weights v1 \(primary v2\): \S+ at \S+gone\.tseal: no file at/,
+  );
+  assert.match(
+    t.stdout.toString() + t.stderr,
+    /1 registered artifact on old versions: rewrapped 0, failed 0; still on old versions: 1/,
+  );
 });
 
 test("an interrupted run is finished from the journal; without one the file is reported", () => {
@@ -153,7 +171,10 @@ test("an interrupted run is finished from the journal; without one the file is r
   assert.equal(inv.get(ids.get("a.tseal")!), 3);
   assert.equal(inv.get(ids.get("b.tseal")!), 2, "b: no journal entry, nothing proves the move");
   const b = j.stillOld.find((s: { artifact: string }) => s.artifact === ids.get("b.tseal"));
-  assert.match(b.reason, /the file holds no stanza of weights v2 \(resealed or replaced\? register it again\)/);
+  assert.match(
+    b.reason,
+    /the file holds no stanza of weights v2 \(resealed or replaced\? register it again\)/,
+  );
   assert.equal(
     (() => {
       try {

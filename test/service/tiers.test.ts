@@ -16,11 +16,7 @@ import { openAttestedRelease } from "../../src/keys/service/index.js";
 import { encodeX25519Recipient } from "../../src/keys/x25519.js";
 import { generateX25519KeyPair } from "../../src/keys/x25519-key.js";
 import { ephemeralKeyBinding } from "../../src/service/index.js";
-import {
-  BUILTIN_SERVICE_TIERS,
-  parseTierPolicy,
-  TierPolicy,
-} from "../../src/service/tiers.js";
+import { BUILTIN_SERVICE_TIERS, parseTierPolicy, TierPolicy } from "../../src/service/tiers.js";
 import {
   type AuditEntryView,
   bearer,
@@ -97,7 +93,10 @@ describeEachDb("tiers on the key service", (suite) => {
     assert.equal(both.statusCode, 200, both.body);
     assert.equal(both.json().sensitivity, "confidential");
     // Internal has no maximum: removing the period is fine there.
-    const internal = await req("POST", "/v1/keys", admin, { name: "free", sensitivity: "internal" });
+    const internal = await req("POST", "/v1/keys", admin, {
+      name: "free",
+      sensitivity: "internal",
+    });
     assert.equal(internal.json().rotationPeriod, null);
     const none = await req("PATCH", "/v1/keys/free", admin, { rotationPeriod: null });
     assert.equal(none.statusCode, 200, none.body);

@@ -151,7 +151,8 @@ async function registryCampaign(paths: string[], o: OptionValues): Promise<void>
   bar.done();
   if (o.json) printJson(r);
   else {
-    for (const f of r.failures) say(`FAILED ${f.artifact} (${f.location ?? "no location"}): ${f.error}`);
+    for (const f of r.failures)
+      say(`FAILED ${f.artifact} (${f.location ?? "no location"}): ${f.error}`);
     for (const s of r.stillOld)
       say(
         `still on ${s.key} v${s.version} (primary v${s.primaryVersion}): ${s.artifact}${s.location ? ` at ${s.location}` : ""}: ${s.reason}`,

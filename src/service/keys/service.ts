@@ -74,18 +74,28 @@ export class KeyService {
   }
 
   async rotate(name: string): Promise<KeyRow> {
+    const k = await this.rotateFrom(name);
+    return k!;
+  }
+
+  /**
+   * Rotates `name`; with `ifPrimary`, only while that is still its primary version (null when
+   * another replica rotated it first: `POST /v1/rotate-due` on two replicas makes one version).
+   */
+  async rotateFrom(name: string, ifPrimary?: number): Promise<KeyRow | null> {
     checkName(name);
-    const v = await this.repo.addVersion(name, new Date().toISOString(), (version) => {
+    const seal = (version: number) => {
       const material = randomBytes(32);
       try {
         return sealSecret(this.state.root.sealing, this.serverId, name, version, material);
       } finally {
         material.fill(0);
       }
-    });
+    };
+    const v = await this.repo.addVersion(name, new Date().toISOString(), seal, ifPrimary);
     if (v === null) throw new ServiceError(404, "not_found", `no key named ${name}`);
     this.metas.delete(name);
-    return this.show(name);
+    return v === 0 ? null : this.show(name);
   }
 
   list(): Promise<KeyRow[]> {

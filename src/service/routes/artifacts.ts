@@ -299,7 +299,9 @@ async function restanza(
   } finally {
     a.fileKey.fill(0);
   }
-  if (!(await ctx.artifacts.restanza(id, from.stanza!.digest, to.stanza!.digest, to.stanza!.version)))
+  if (
+    !(await ctx.artifacts.restanza(id, from.stanza!.digest, to.stanza!.digest, to.stanza!.version))
+  )
     throw new ServiceError(409, "conflict", `artifact ${id} moved to another stanza meanwhile`);
   ctx.stanzaArtifacts.forget(to.stanza!.digest);
   const out = await ctx.artifacts.show(id);

@@ -159,7 +159,10 @@ export async function datakeyRoutes(app: FastifyInstance, ctx: ServiceContext): 
         const ttl = await ctx.keys.plainRelease(u);
         await release(ctx, req, { key: u.name, version: u.version });
         ctx.metrics.unwrap("ok", 1, (performance.now() - t0) / 1000);
-        return { fileKey: u.fileKey.toString("base64"), ...(ttl !== null ? { cacheMaxAge: ttl } : {}) };
+        return {
+          fileKey: u.fileKey.toString("base64"),
+          ...(ttl !== null ? { cacheMaxAge: ttl } : {}),
+        };
       } catch (e) {
         ctx.metrics.unwrap("error", 1, (performance.now() - t0) / 1000);
         throw e;
@@ -216,8 +219,12 @@ export async function datakeyRoutes(app: FastifyInstance, ctx: ServiceContext): 
     },
     async (req) => {
       const t0 = performance.now();
-      const results: { fileKey?: string; cacheMaxAge?: number; error?: string; message?: string }[] =
-        [];
+      const results: {
+        fileKey?: string;
+        cacheMaxAge?: number;
+        error?: string;
+        message?: string;
+      }[] = [];
       const items: { key?: string; version?: number; ok: boolean }[] = [];
       for (const w of req.body.stanzas) {
         let s: Stanza | null = null;
