@@ -21,6 +21,7 @@ import { fail, isTensorSealError } from "../format/errors.js";
 import type { Identity, Stanza } from "../format/stanza.js";
 import { DEFAULT_CONCURRENCY } from "./campaign-defaults.js";
 import { Journal, parseLine, pool } from "./campaign-journal.js";
+import type { EvidenceProvider } from "./service/attested.js";
 import { type ServiceClient, serviceIdentity } from "./service/client.js";
 import { ServiceToLatest } from "./service/latest.js";
 import {
@@ -40,6 +41,11 @@ export interface RegistryCampaignOptions {
   readonly key?: string;
   /** Identities for files the service alone cannot open (it always can for its own stanzas). */
   readonly identities?: readonly Identity[];
+  /**
+   * Evidence for attested release (`--attest`): needed for keys whose service tier releases
+   * file keys only with attestation (the header rewrite must open the file key).
+   */
+  readonly evidence?: EvidenceProvider;
   readonly onProgress?: (done: number, total: number) => void;
 }
 
@@ -154,7 +160,10 @@ export async function rewrapRegistry(
   };
   const latest = new ServiceToLatest(client);
   // No data-key cache: each open of a file key is the service's to decide and audit.
-  const identities = [serviceIdentity(client, { cache: null }), ...(opts.identities ?? [])];
+  const identities = [
+    serviceIdentity(client, opts.evidence ? { evidence: opts.evidence } : { cache: null }),
+    ...(opts.identities ?? []),
+  ];
   /** Why an artifact was left alone (reported with it), by id. */
   const leftAlone = new Map<string, string>();
   const ours = (s: Stanza, key: string) => {

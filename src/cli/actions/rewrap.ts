@@ -139,8 +139,15 @@ async function registryCampaign(paths: string[], o: OptionValues): Promise<void>
     "../../keys/campaign-registry.js"
   );
   const extra = o.identity || o.passphrase || o.passphraseFile ? await identitiesFor(null, o) : [];
+  // Keys whose service tier requires attestation open only through attested release.
+  const attest =
+    (o.attest as string | undefined) ?? (process.env.TENSORSEAL_ATTEST_COMMAND || undefined);
+  const evidence = attest
+    ? (await import("../../keys/service/evidence-command.js")).commandEvidence(attest)
+    : undefined;
   const bar = progressBar("rewrapping", { unit: "items" });
   const r = await rewrapRegistry({
+    ...(evidence ? { evidence } : {}),
     client: client!,
     journal: (o.journal as string | undefined) ?? DEFAULT_REGISTRY_JOURNAL,
     concurrency,
