@@ -7,6 +7,7 @@
  * the file and its registration with `--attest`.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -17,7 +18,7 @@ import { parseHeader } from "../../src/format/header.js";
 import { parseServiceStanza } from "../../src/keys/service/stanza.js";
 import { loadKeySet } from "../../src/service/index.js";
 import { BUILTIN_SERVICE_TIERS, TierPolicy } from "../../src/service/tiers.js";
-import { type Sandbox, sandbox } from "../cli/helpers.js";
+import { CLI, type Sandbox, sandbox } from "../cli/helpers.js";
 import { type CliService, cliService, token } from "./helpers.js";
 
 const VERIFIER = "https://verifier.test";
@@ -140,5 +141,48 @@ describe("service tiers from the CLI", () => {
     assert.deepEqual([k.rewrapped, k.failed, k.stillOld.length], [1, 0, 0]);
     assert.deepEqual(versions(), [2]);
     assert.equal(await registered(), 2);
+  });
+});
+
+describe("serve --tier-policy", () => {
+  let sb: Sandbox;
+  before(() => {
+    sb = sandbox();
+  });
+  after(() => sb?.cleanup());
+
+  test("a bad policy file stops serve before it listens (exit 2, the field named)", async () => {
+    writeFileSync(join(sb.dir, "tiers.json"), JSON.stringify({ restricted: { attest: true } }));
+    const r = await sb.runAsync(
+      ["serve", "--dev", "--listen", "127.0.0.1:0", "--tier-policy", "tiers.json"],
+      {},
+    );
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /tiers\.json: unknown field "attest" in restricted/);
+    assert.doesNotMatch(r.stderr, /listening on/);
+  });
+
+  test("builtin: serve says which minimums it enforces", async () => {
+    const srv = spawn(
+      process.execPath,
+      [CLI, "serve", "--dev", "--listen", "127.0.0.1:0", "--tier-policy", "builtin"],
+      { env: sb.env, stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let err = "";
+    try {
+      await new Promise<void>((resolve, reject) => {
+        srv.stderr!.on("data", (d: Buffer) => {
+          err += d.toString();
+          if (/tiers: /.test(err) && /\n/.test(err.slice(err.indexOf("tiers: ")))) resolve();
+        });
+        srv.once("exit", (code) => reject(new Error(`serve exited ${code}: ${err}`)));
+      });
+    } finally {
+      srv.kill("SIGTERM");
+    }
+    assert.match(
+      err,
+      /tiers: confidential \(rotation <= 31536000s, client cache <= 300s\); restricted \(rotation <= 7776000s, attested release, dual control, client cache <= 0s\)/,
+    );
   });
 });

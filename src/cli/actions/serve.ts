@@ -106,6 +106,7 @@ export async function serve(o: ServeFlags): Promise<void> {
     dev: tls.dev,
     clientCa: tls.mtls ? o.clientCa! : null,
     console: o.console,
+    tiers,
   });
 
   const stopReload = reloadTlsOnChange(app, o, host);

@@ -281,6 +281,12 @@ async function restanza(
   if (from.key !== to.key)
     throw new ServiceError(422, "unprocessable", "from and to must be stanzas of the same key");
   const registered = await ctx.artifacts.stanzaOf(id);
+  if (registered === null)
+    throw new ServiceError(
+      409,
+      "conflict",
+      `artifact ${id} was registered without a stanza digest: there is no registration to move`,
+    );
   if (registered !== from.stanza!.digest)
     throw new ServiceError(
       409,
