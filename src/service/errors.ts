@@ -16,6 +16,8 @@ export type ServiceErrorCode =
   | "not_mine"
   | "conflict"
   | "version_unavailable"
+  /** A tier minimum (serve --tier-policy): 409 for key settings, 403 for a release. */
+  | "tier_violation"
   | "does_not_open"
   | "unprocessable"
   | "too_large"

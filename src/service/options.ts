@@ -16,6 +16,7 @@ import type { ConsoleOptions } from "./console/index.js";
 import type { Database } from "./db/schema.js";
 import type { RootUnseal } from "./root-sealed.js";
 import type { RootRecovery } from "./root-shares.js";
+import type { TierPolicy } from "./tiers.js";
 import type { ServerTimeouts } from "./timeouts.js";
 import type { ServerTls } from "./tls/https.js";
 
@@ -59,6 +60,8 @@ export interface ServerOptions {
   readonly approvals?: ApprovalOptions;
   /** Attested release: the verifier's issuer and JWKS; nonce lifetime (default 60 s). */
   readonly attestation?: AttestationVerifierOptions & { nonceTtlMs?: number };
+  /** Tier minimums by key sensitivity (serve --tier-policy; tiers.ts); none when absent. */
+  readonly tiers?: TierPolicy;
   /** The clock (Unix ms) for key lifecycle (destruction waiting periods); default Date.now. */
   readonly now?: () => number;
   /** How often scheduled destructions are carried out (ms, default 60 s; 0 = only on requests). */

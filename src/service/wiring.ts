@@ -59,7 +59,7 @@ export function buildContext(o: ServerOptions, state: ServerState, w: Wiring): S
       onSigned,
     });
   const now = o.now ?? Date.now;
-  const keys = new KeyService(new KeyRepo(o.db), state, 1000, o.now);
+  const keys = new KeyService(new KeyRepo(o.db), state, 1000, o.now, o.tiers);
   const audit = new AuditLog(sink);
   const artifacts = new ArtifactRepo(o.db);
   const blocks = new BlockList(o.db, now, o.blockCacheMs ?? BLOCK_CACHE_MS);

@@ -22,6 +22,7 @@ import { progressBar } from "../terminal.js";
 import { checkStanzasForTier, tiersHere } from "../tier-check.js";
 
 export async function rewrap(paths: string[], o: OptionValues): Promise<void> {
+  if (o.registry || o.key) return registryCampaign(paths, o);
   if (!o.addRecipient && !o.removeRecipient && !o.toLatest) {
     fail("E_USAGE", "nothing to do: pass --add-recipient, --remove-recipient or --to-latest");
   }
@@ -114,6 +115,57 @@ async function campaign(found: FoundFiles, o: Record<string, unknown>): Promise<
     const n = found.files.length;
     say(
       `${n} file${n === 1 ? "" : "s"}: rewrapped ${r.rewrapped}, already current ${r.current}, failed ${r.failed}${r.resumed ? ` (${r.resumed} from the journal of an interrupted run)` : ""}${r.cleared ? `; ${r.cleared} only had a leftover header slot of an interrupted rewrap cleared` : ""}${r.skipped ? `; skipped ${r.skipped}` : ""}`,
+    );
+    if (r.journalKept)
+      say("the journal is kept: fix the failures and rerun the same command to retry only them");
+  }
+  if (r.failed > 0) process.exitCode = 1;
+}
+
+/** `--to-latest --registry`: the campaign over the key service's registered artifacts. */
+async function registryCampaign(paths: string[], o: OptionValues): Promise<void> {
+  if (!o.registry) fail("E_USAGE", "--key selects artifacts for --registry: pass --registry too");
+  if (!o.toLatest || o.addRecipient || o.removeRecipient)
+    fail("E_USAGE", "--registry goes with --to-latest alone (no --add/--remove-recipient)");
+  if (paths.length > 0 || o.manifest)
+    fail("E_USAGE", "--registry takes its files from the registry: pass no PATHS or --manifest");
+  const concurrency = Number(o.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
+    fail("E_USAGE", "--concurrency must be 1..256");
+  const client = await configuredService();
+  if (!client)
+    fail("E_USAGE", "--registry needs the key service: pass --server URL or set TENSORSEAL_SERVER");
+  const { rewrapRegistry, DEFAULT_REGISTRY_JOURNAL } = await import(
+    "../../keys/campaign-registry.js"
+  );
+  const extra = o.identity || o.passphrase || o.passphraseFile ? await identitiesFor(null, o) : [];
+  // Keys whose service tier requires attestation open only through attested release.
+  const attest =
+    (o.attest as string | undefined) ?? (process.env.TENSORSEAL_ATTEST_COMMAND || undefined);
+  const evidence = attest
+    ? (await import("../../keys/service/evidence-command.js")).commandEvidence(attest)
+    : undefined;
+  const bar = progressBar("rewrapping", { unit: "items" });
+  const r = await rewrapRegistry({
+    ...(evidence ? { evidence } : {}),
+    client: client!,
+    journal: (o.journal as string | undefined) ?? DEFAULT_REGISTRY_JOURNAL,
+    concurrency,
+    ...(o.key ? { key: o.key as string } : {}),
+    identities: extra.filter((i) => !i.id.startsWith("service:")),
+    onProgress: bar.update,
+  });
+  bar.done();
+  if (o.json) printJson(r);
+  else {
+    for (const f of r.failures)
+      say(`FAILED ${f.artifact} (${f.location ?? "no location"}): ${f.error}`);
+    for (const s of r.stillOld)
+      say(
+        `still on ${s.key} v${s.version} (primary v${s.primaryVersion}): ${s.artifact}${s.location ? ` at ${s.location}` : ""}: ${s.reason}`,
+      );
+    say(
+      `${r.due} registered artifact${r.due === 1 ? "" : "s"} on old versions: rewrapped ${r.rewrapped}${r.resumed ? `, ${r.resumed} registration${r.resumed === 1 ? "" : "s"} moved from the journal of an interrupted run` : ""}, failed ${r.failed}; still on old versions: ${r.stillOld.length}`,
     );
     if (r.journalKept)
       say("the journal is kept: fix the failures and rerun the same command to retry only them");

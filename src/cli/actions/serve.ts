@@ -7,6 +7,7 @@
 import type { FastifyInstance } from "fastify";
 import { fail } from "../../format/errors.js";
 import { Authorizer, buildServer, openDatabase } from "../../service/index.js";
+import { loadTierPolicy } from "../../service/tiers.js";
 import type { ServeFlags } from "../commands/serve/flags.js";
 import { serviceDbUrl } from "../service-db.js";
 import { anomalySettings } from "./serve/anomaly.js";
@@ -55,6 +56,7 @@ export async function serve(o: ServeFlags): Promise<void> {
   const identity = await identitySettings(o, nonceTtlS);
   const anomaly = await anomalySettings(o);
   const consoleOpts = await consoleSettings(o);
+  const tiers = o.tierPolicy ? loadTierPolicy(o.tierPolicy) : undefined;
 
   const db = await openDatabase(serviceDbUrl(o.db));
   const app = await buildServer({
@@ -66,6 +68,7 @@ export async function serve(o: ServeFlags): Promise<void> {
     authorizer,
     ...checkpoints,
     approvals,
+    ...(tiers ? { tiers } : {}),
     ...(root.recovery ? { rootRecovery: root.recovery } : {}),
     ...(root.unseal ? { rootUnseal: root.unseal } : {}),
     ...identity,
@@ -103,6 +106,7 @@ export async function serve(o: ServeFlags): Promise<void> {
     dev: tls.dev,
     clientCa: tls.mtls ? o.clientCa! : null,
     console: o.console,
+    tiers,
   });
 
   const stopReload = reloadTlsOnChange(app, o, host);

@@ -32,6 +32,11 @@ export function registerRewrap(program: Command): void {
         "--to-latest",
         "rewrap kek and key service stanzas under the primary version of their key",
       )
+      .option(
+        "--registry",
+        "with --to-latest: the files are the key service's registered artifacts on old versions (their recorded locations); moves each registration to the new stanza and reports what is still old",
+      )
+      .option("--key <name>", "with --registry: only artifacts of this service key")
       .option("--manifest <file>", "also rewrap the paths listed in FILE, one per line", collect)
       .option("--journal <file>", `resume journal for --to-latest (default ${DEFAULT_JOURNAL})`)
       .option("--concurrency <n>", "files rewrapped at once with --to-latest (1..256)", "8")
@@ -39,7 +44,7 @@ export function registerRewrap(program: Command): void {
   )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal rewrap model.tseal --add-recipient tseal1...\n  tensorseal rewrap model.tseal --remove-recipient tseal1... --remove-recipient passphrase\n  tensorseal keys rotate default && tensorseal rewrap --to-latest models/ 'ckpt/**/*.tseal'\n  tensorseal rewrap --to-latest --manifest fleet.txt --journal /var/tmp/rotation.jsonl --json\n\n--to-latest alone runs a campaign: parallel, resumable (rerun the same command after a\ncrash), with a summary `rewrapped N, already current M, failed K`; exit 1 if any failed.\nEvery rewrap first clears a header slot an interrupted rewrap left behind, and says so.",
+      "\nExamples:\n  tensorseal rewrap model.tseal --add-recipient tseal1...\n  tensorseal rewrap model.tseal --remove-recipient tseal1... --remove-recipient passphrase\n  tensorseal keys rotate default && tensorseal rewrap --to-latest models/ 'ckpt/**/*.tseal'\n  tensorseal rewrap --to-latest --manifest fleet.txt --journal /var/tmp/rotation.jsonl --json\n  tensorseal --server https://keys.example.com:8443 rewrap --to-latest --registry --key llm\n\n--to-latest alone runs a campaign: parallel, resumable (rerun the same command after a\ncrash), with a summary `rewrapped N, already current M, failed K`; exit 1 if any failed.\nEvery rewrap first clears a header slot an interrupted rewrap left behind, and says so.",
     )
     .action(async (paths: string[], o: OptionValues) =>
       (await import("../actions/rewrap.js")).rewrap(paths, o),

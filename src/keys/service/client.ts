@@ -266,7 +266,9 @@ export function serviceIdentity(
       if (r.status === 200) {
         const fk = Buffer.from(String(r.body.fileKey), "base64");
         if (fk.length !== 32) fail("E_PROVIDER", `key service ${client.url} sent a bad file key`);
-        cache?.put(s, fk);
+        // The key's tier on the service may cap how long it is cached (0: not at all).
+        const cap = r.body.cacheMaxAge;
+        cache?.put(s, fk, typeof cap === "number" && cap >= 0 ? cap * 1000 : undefined);
         return fk;
       }
       if (r.status === 404) return null;

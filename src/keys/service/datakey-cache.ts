@@ -20,7 +20,10 @@ let exitHook = false;
  * the service's audit log and a revocation or disable take effect only after the entry expires.
  */
 export class DataKeyCache {
-  private readonly entries = new Map<string, { key: Buffer; born: number; uses: number }>();
+  private readonly entries = new Map<
+    string,
+    { key: Buffer; born: number; uses: number; maxAgeMs: number }
+  >();
 
   constructor(
     readonly opts: DataKeyCacheOptions,
@@ -58,7 +61,7 @@ export class DataKeyCache {
     const id = DataKeyCache.digest(s);
     const e = this.entries.get(id);
     if (!e) return null;
-    if (this.now() - e.born >= this.opts.maxAgeMs || e.uses >= this.opts.maxUses) {
+    if (this.now() - e.born >= e.maxAgeMs || e.uses >= this.opts.maxUses) {
       this.evict(id);
       return null;
     }
@@ -68,12 +71,18 @@ export class DataKeyCache {
     return copy;
   }
 
-  /** Caches a copy of a freshly unwrapped key (that unwrap is its first use). */
-  put(s: Stanza, fileKey: Uint8Array): void {
+  /**
+   * Caches a copy of a freshly unwrapped key (that unwrap is its first use). `serverMaxAgeMs`,
+   * the key's tier limit the service sent (`cacheMaxAge`), shortens this cache's maxAge for the
+   * entry; 0 means the key may not be cached at all.
+   */
+  put(s: Stanza, fileKey: Uint8Array, serverMaxAgeMs?: number): void {
     if (this.opts.maxUses <= 1) return;
+    const maxAgeMs = Math.min(this.opts.maxAgeMs, serverMaxAgeMs ?? Number.POSITIVE_INFINITY);
     const id = DataKeyCache.digest(s);
     this.evict(id);
-    this.entries.set(id, { key: Buffer.from(fileKey), born: this.now(), uses: 1 });
+    if (!(maxAgeMs > 0)) return;
+    this.entries.set(id, { key: Buffer.from(fileKey), born: this.now(), uses: 1, maxAgeMs });
   }
 
   clear(): void {

@@ -105,6 +105,17 @@ export class ApprovalService {
     return this.required[op];
   }
 
+  /**
+   * Approvals this request needs: the configured M, raised to 2 for a destroy or export of a
+   * key whose tier requires dual control (service/tiers.ts), whatever --approvals says.
+   */
+  async requiredForRequest(op: OperationName, params: Params): Promise<number> {
+    const m = this.required[op];
+    if ((op !== "destroy" && op !== "export") || typeof params.key !== "string") return m;
+    const attrs = await this.deps.keys.attributes(params.key);
+    return this.deps.keys.tiers.dualControl(attrs?.sensitivity) ? Math.max(m, 2) : m;
+  }
+
   operation(op: string) {
     if (!OPERATIONS.includes(op as OperationName))
       throw new ServiceError(400, "bad_request", `unknown operation ${op}`);
@@ -125,7 +136,7 @@ export class ApprovalService {
       operation: op,
       params: JSON.stringify(params),
       requester: who.principal,
-      required: this.required[op],
+      required: await this.requiredForRequest(op, params),
       state: "pending",
       created: at,
       expires: now + this.ttlMs,

@@ -105,6 +105,43 @@ export class ArtifactRepo {
     return fromRow(row);
   }
 
+  /**
+   * Moves a registration from its stanza to the stanza a rewrap made of it (same file key,
+   * checked by the caller): one conditional UPDATE on the current digest, so two campaigns
+   * racing move it once and a registration that moved on meanwhile is not overwritten. False
+   * when the artifact is no longer on `from`; 409 when `to` is registered already.
+   */
+  async restanza(id: string, from: string, to: string, version: number): Promise<boolean> {
+    const taken = async () => {
+      if (await this.byStanza(to))
+        throw new ServiceError(409, "conflict", `the stanza ${to} is already registered`);
+    };
+    await taken();
+    try {
+      const r = await this.d.db
+        .updateTable("artifacts")
+        .set({ stanza_digest: to, key_version: version })
+        .where("id", "=", id)
+        .where("stanza_digest", "=", from)
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    } catch (e) {
+      await taken(); // the unique index: registered by someone else in between
+      throw e;
+    }
+  }
+
+  /** The registered stanza digest of an artifact (null: registered without one). */
+  async stanzaOf(id: string): Promise<string | null> {
+    const r = await this.d.db
+      .selectFrom("artifacts")
+      .select("stanza_digest")
+      .where("id", "=", id)
+      .executeTakeFirst();
+    if (!r) throw new ServiceError(404, "not_found", `no artifact ${id}`);
+    return r.stanza_digest;
+  }
+
   /** The artifact registered with this stanza digest (indexed), or null. */
   async byStanza(stanzaDigest: string): Promise<StanzaArtifact | null> {
     const r = await this.d.db

@@ -44,7 +44,13 @@ export interface KeyMeta {
 export class KeyRepo {
   constructor(private readonly d: Database) {}
 
-  async insertKey(name: string, created: string, sealed: string, m: KeyMetadata): Promise<boolean> {
+  async insertKey(
+    name: string,
+    created: string,
+    sealed: string,
+    m: KeyMetadata,
+    rotationPeriod: number | null = null,
+  ): Promise<boolean> {
     return writeTransaction(this.d, async (trx) => {
       const r = await trx
         .insertInto("keys")
@@ -54,6 +60,7 @@ export class KeyRepo {
           primary_version: 1,
           labels: canonicalLabels(m.labels),
           sensitivity: m.sensitivity,
+          ...(rotationPeriod !== null ? { rotation_period: rotationPeriod } : {}),
         })
         .onConflict((oc) => oc.column("name").doNothing())
         .executeTakeFirst();
@@ -66,17 +73,29 @@ export class KeyRepo {
     });
   }
 
-  /** Adds version primary+1 and makes it primary; `seal` gets the new version number. */
+  /**
+   * Adds version primary+1 and makes it primary; `seal` gets the new version number. With
+   * `ifPrimary`, only while the primary is still that version (checked under the row lock):
+   * 0 when another rotation got there first, so two replicas rotating a due key at once make
+   * one new version.
+   */
   async addVersion(
     name: string,
     created: string,
     seal: (version: number) => string,
+    ifPrimary?: number,
   ): Promise<number | null> {
     return writeTransaction(this.d, async (trx) => {
-      // Lock the key's row (PostgreSQL) so two replicas rotating at once get distinct versions.
-      let lock = trx.selectFrom("keys").select("name").where("name", "=", name);
+      // Lock the key's row (PostgreSQL) so two replicas rotating at once get distinct versions
+      // (SQLite: BEGIN IMMEDIATE already serialises writers).
+      let lock = trx
+        .selectFrom("keys")
+        .select(["name", "primary_version"])
+        .where("name", "=", name);
       if (this.d.dialect === "postgres") lock = lock.forUpdate() as typeof lock;
-      if (!(await lock.executeTakeFirst())) return null;
+      const row = await lock.executeTakeFirst();
+      if (!row) return null;
+      if (ifPrimary !== undefined && Number(row.primary_version) !== ifPrimary) return 0;
       const top = await trx
         .selectFrom("key_versions")
         .select((eb) => eb.fn.max("version").as("v"))

@@ -16,6 +16,7 @@ import { isSensitivity, SENSITIVITIES } from "../authz/attributes.js";
 import { ServiceError } from "../errors.js";
 import { KEY_NAME_PATTERN } from "../patterns.js";
 import type { ServerState } from "../state.js";
+import { NO_TIERS, type TierPolicy } from "../tiers.js";
 import type { KeyMeta, KeyMetadata, KeyRepo, KeyRow } from "./repo.js";
 import { openSecret, sealSecret } from "./sealing.js";
 
@@ -45,6 +46,8 @@ export class KeyService {
     private readonly metaTtlMs = 1000,
     /** The clock (Unix ms); injectable so tests can pass a destruction waiting period. */
     readonly now: () => number = Date.now,
+    /** Tier minimums (serve --tier-policy): rotation periods checked on create and update. */
+    readonly tiers: TierPolicy = NO_TIERS,
   ) {}
 
   get serverId(): string {
@@ -54,31 +57,45 @@ export class KeyService {
   async create(
     name: string,
     m: KeyMetadata = { labels: {}, sensitivity: "unspecified" },
+    rotationPeriod?: number | null,
   ): Promise<KeyRow> {
     checkName(name);
     checkSensitivity(m.sensitivity);
+    // A key created in a tier with a maximum period gets that period unless it asks for less.
+    const period = rotationPeriod ?? this.tiers.of(m.sensitivity)?.rotationPeriod ?? null;
+    this.tiers.checkRotation(name, m.sensitivity, period);
     const material = randomBytes(32);
     const sealed = sealSecret(this.state.root.sealing, this.serverId, name, 1, material);
     material.fill(0);
-    if (!(await this.repo.insertKey(name, new Date().toISOString(), sealed, m))) {
+    if (!(await this.repo.insertKey(name, new Date().toISOString(), sealed, m, period))) {
       throw new ServiceError(409, "conflict", `key ${name} already exists: rotate it instead`);
     }
     return this.show(name);
   }
 
   async rotate(name: string): Promise<KeyRow> {
+    const k = await this.rotateFrom(name);
+    return k!;
+  }
+
+  /**
+   * Rotates `name`; with `ifPrimary`, only while that is still its primary version (null when
+   * another replica rotated it first: `POST /v1/rotate-due` on two replicas makes one version).
+   */
+  async rotateFrom(name: string, ifPrimary?: number): Promise<KeyRow | null> {
     checkName(name);
-    const v = await this.repo.addVersion(name, new Date().toISOString(), (version) => {
+    const seal = (version: number) => {
       const material = randomBytes(32);
       try {
         return sealSecret(this.state.root.sealing, this.serverId, name, version, material);
       } finally {
         material.fill(0);
       }
-    });
+    };
+    const v = await this.repo.addVersion(name, new Date().toISOString(), seal, ifPrimary);
     if (v === null) throw new ServiceError(404, "not_found", `no key named ${name}`);
     this.metas.delete(name);
-    return this.show(name);
+    return v === 0 ? null : this.show(name);
   }
 
   list(): Promise<KeyRow[]> {
@@ -196,6 +213,22 @@ export class KeyService {
   }
 
   /**
+   * A plain release (unwrap, batch unwrap) of `u`'s file key: refused (403 tier_violation, the
+   * key wiped) when the key's tier requires attestation; else the seconds its tier lets a
+   * client cache the key (null: no limit).
+   */
+  async plainRelease(u: Unwrapped): Promise<number | null> {
+    const a = await this.attributes(u.name);
+    try {
+      this.tiers.checkPlainRelease(u.name, a?.sensitivity ?? "unspecified");
+    } catch (e) {
+      u.fileKey.fill(0);
+      throw e;
+    }
+    return this.tiers.cacheTtl(a?.sensitivity);
+  }
+
+  /**
    * A key's labels and sensitivity for authorization (through the 1 s metadata cache, so a
    * change on another replica applies within a second); null for an unknown key.
    */
@@ -296,6 +329,12 @@ export class KeyService {
   ): Promise<KeyRow> {
     const k = await this.show(name);
     if (l.sensitivity !== undefined) checkSensitivity(l.sensitivity);
+    // The key as it would be must meet its (possibly new) tier's maximum rotation period.
+    this.tiers.checkRotation(
+      name,
+      l.sensitivity ?? k.sensitivity,
+      l.rotationPeriod !== undefined ? l.rotationPeriod : k.rotationPeriod,
+    );
     const dec = l.minDecryptionVersion ?? k.minDecryptionVersion;
     // Raising only the decryption floor lifts the encryption floor with it.
     const enc = l.minEncryptionVersion ?? Math.max(k.minEncryptionVersion, dec);

@@ -5,7 +5,9 @@
  * decided on its Artifact and hidden when denied; default: admin or reader). Every request is
  * audited like the key routes.
  */
+import { timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { stanzaFromWire, type WireStanza } from "../../keys/service/index.js";
 import {
   ARTIFACT_ID_PATTERN,
   type Artifact,
@@ -18,8 +20,15 @@ import {
 import { artifactResource, keyAttrs } from "../authz/resolve.js";
 import type { ServiceContext } from "../context.js";
 import { ServiceError } from "../errors.js";
-import { release, requestFor } from "../protected.js";
-import { errorResponses, keyNameSchema, labelsSchema, versionSchema } from "../schemas.js";
+import { authorizeAction, release, requestFor } from "../protected.js";
+import {
+  errorResponses,
+  keyNameSchema,
+  labelsSchema,
+  stanzaSchema,
+  versionSchema,
+} from "../schemas.js";
+import { stanzaKey } from "./datakeys.js";
 
 const security = [{ bearer: [] }];
 
@@ -149,6 +158,39 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
     },
   );
 
+  app.post<{ Params: { id: string }; Body: { from: WireStanza; to: WireStanza } }>(
+    "/v1/artifacts/:id/restanza",
+    {
+      config: {
+        action: "artifacts.restanza",
+        scope: "wrap",
+        // Moving a registration is registering the artifact again (decided on it as it is).
+        authz: {
+          action: "artifacts:register",
+          resources: (req) => [{ artifactId: (req.params as { id: string }).id }],
+        },
+      },
+      schema: {
+        summary:
+          "Move an artifact's registration from its stanza (`from`) to the stanza a rewrap made of it (`to`): both must hold the same file key",
+        security,
+        params: {
+          type: "object",
+          required: ["id"],
+          properties: { id: { type: "string", pattern: ARTIFACT_ID_PATTERN } },
+        },
+        body: {
+          type: "object",
+          required: ["from", "to"],
+          additionalProperties: false,
+          properties: { from: stanzaSchema, to: stanzaSchema },
+        },
+        response: { 200: artifactSchema, ...errorResponses },
+      },
+    },
+    async (req) => restanza(ctx, req),
+  );
+
   app.get<{ Querystring: ListQuery }>(
     "/v1/artifacts",
     {
@@ -218,6 +260,64 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
       return a;
     },
   );
+}
+
+/**
+ * Moves a registration to the stanza a rewrap made (`rewrap --registry`). Sound for the same
+ * reason registration is: the caller must hold both stanzas, `from` must be the registered one,
+ * both must be this service's stanzas of the same key that open to the same file key (compared
+ * in constant time; the keys never leave the service) and the caller must be allowed to rewrap
+ * with that key; `to` must be registered nowhere. So a registration only ever follows its own
+ * file key, and its labels never move to another file's stanza.
+ */
+async function restanza(
+  ctx: ServiceContext,
+  req: FastifyRequest<{ Params: { id: string }; Body: { from: WireStanza; to: WireStanza } }>,
+): Promise<Artifact> {
+  const id = req.params.id;
+  const from = stanzaKey(req.body.from);
+  const to = stanzaKey(req.body.to);
+  await authorizeAction(ctx, req, "rewrap", [from, to]);
+  if (from.key !== to.key)
+    throw new ServiceError(422, "unprocessable", "from and to must be stanzas of the same key");
+  const registered = await ctx.artifacts.stanzaOf(id);
+  if (registered === null)
+    throw new ServiceError(
+      409,
+      "conflict",
+      `artifact ${id} was registered without a stanza digest: there is no registration to move`,
+    );
+  if (registered !== from.stanza!.digest)
+    throw new ServiceError(
+      409,
+      "conflict",
+      `artifact ${id} is not registered with the stanza given as from (it was re-registered or moved already)`,
+    );
+  const a = await ctx.keys.unwrap(stanzaFromWire(req.body.from));
+  try {
+    const b = await ctx.keys.unwrap(stanzaFromWire(req.body.to));
+    try {
+      if (!timingSafeEqual(a.fileKey, b.fileKey))
+        throw new ServiceError(422, "unprocessable", "from and to do not hold the same file key");
+    } finally {
+      b.fileKey.fill(0);
+    }
+  } finally {
+    a.fileKey.fill(0);
+  }
+  if (
+    !(await ctx.artifacts.restanza(id, from.stanza!.digest, to.stanza!.digest, to.stanza!.version))
+  )
+    throw new ServiceError(409, "conflict", `artifact ${id} moved to another stanza meanwhile`);
+  ctx.stanzaArtifacts.forget(to.stanza!.digest);
+  const out = await ctx.artifacts.show(id);
+  await release(ctx, req, {
+    artifact: id,
+    key: to.key,
+    from: { version: from.stanza!.version, stanza: from.stanza!.digest },
+    to: { version: to.stanza!.version, stanza: to.stanza!.digest },
+  });
+  return out;
 }
 
 /**

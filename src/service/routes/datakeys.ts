@@ -40,6 +40,9 @@ export function stanzaKey(w: WireStanza): KeyResource {
 type Body<T> = { body: unknown } & { body: T };
 const body = <T>(req: { body: unknown }): T => (req as Body<T>).body;
 
+/** Seconds the client may keep the file key in its data-key cache (its key's tier; 0: never). */
+const cacheMaxAgeSchema = { type: "integer", minimum: 0 } as const;
+
 function decodeFileKey(b64: string): Buffer {
   return Buffer.from(b64, "base64");
 }
@@ -140,7 +143,11 @@ export async function datakeyRoutes(app: FastifyInstance, ctx: ServiceContext): 
           properties: { stanza: stanzaSchema },
         },
         response: {
-          200: { type: "object", required: ["fileKey"], properties: { fileKey: fileKeySchema } },
+          200: {
+            type: "object",
+            required: ["fileKey"],
+            properties: { fileKey: fileKeySchema, cacheMaxAge: cacheMaxAgeSchema },
+          },
           ...errorResponses,
         },
       },
@@ -149,9 +156,13 @@ export async function datakeyRoutes(app: FastifyInstance, ctx: ServiceContext): 
       const t0 = performance.now();
       try {
         const u = await ctx.keys.unwrap(stanzaFromWire(req.body.stanza));
+        const ttl = await ctx.keys.plainRelease(u);
         await release(ctx, req, { key: u.name, version: u.version });
         ctx.metrics.unwrap("ok", 1, (performance.now() - t0) / 1000);
-        return { fileKey: u.fileKey.toString("base64") };
+        return {
+          fileKey: u.fileKey.toString("base64"),
+          ...(ttl !== null ? { cacheMaxAge: ttl } : {}),
+        };
       } catch (e) {
         ctx.metrics.unwrap("error", 1, (performance.now() - t0) / 1000);
         throw e;
@@ -194,6 +205,7 @@ export async function datakeyRoutes(app: FastifyInstance, ctx: ServiceContext): 
                   type: "object",
                   properties: {
                     fileKey: fileKeySchema,
+                    cacheMaxAge: cacheMaxAgeSchema,
                     error: { type: "string" },
                     message: { type: "string" },
                   },
@@ -207,14 +219,23 @@ export async function datakeyRoutes(app: FastifyInstance, ctx: ServiceContext): 
     },
     async (req) => {
       const t0 = performance.now();
-      const results: { fileKey?: string; error?: string; message?: string }[] = [];
+      const results: {
+        fileKey?: string;
+        cacheMaxAge?: number;
+        error?: string;
+        message?: string;
+      }[] = [];
       const items: { key?: string; version?: number; ok: boolean }[] = [];
       for (const w of req.body.stanzas) {
         let s: Stanza | null = null;
         try {
           s = stanzaFromWire(w);
           const u = await ctx.keys.unwrap(s);
-          results.push({ fileKey: u.fileKey.toString("base64") });
+          const ttl = await ctx.keys.plainRelease(u);
+          results.push({
+            fileKey: u.fileKey.toString("base64"),
+            ...(ttl !== null ? { cacheMaxAge: ttl } : {}),
+          });
           items.push({ key: u.name, version: u.version, ok: true });
         } catch (e) {
           const pe = publicError(e, req.id);

@@ -215,7 +215,10 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
       },
       async (req, reply) => {
         const version = Number(req.params.v);
-        if (action === "schedule-destroy" && ctx.approvals.requiredFor("destroy") > 1)
+        if (
+          action === "schedule-destroy" &&
+          (await ctx.approvals.requiredForRequest("destroy", { key: req.params.name })) > 1
+        )
           return reply.code(202).send(await requestDestroy(ctx, req, version));
         await sweep(ctx);
         const r = await ctx.keys.changeVersion(
@@ -322,21 +325,24 @@ export async function keyRoutes(app: FastifyInstance, ctx: ServiceContext): Prom
  * `POST /v1/keys/:name/rotate`) before the first one runs, so a policy refusing one key
  * refuses the request with nothing rotated. Each rotation gets its own audit entry (action
  * keys.rotate, request id `<id>:<key>`) before the next starts; the request's own entry lists
- * the rotated names. A key rotated meanwhile by another replica is rotated again: harmless.
+ * the rotated names. A key rotated meanwhile (another replica's rotate-due at the same moment)
+ * is left alone: the rotation is conditional on the primary found due, under the key's row lock.
  */
 async function rotateDue(ctx: ServiceContext, req: FastifyRequest): Promise<string[]> {
   const due = await ctx.keys.rotationDue();
   for (const k of due) await authorizeAction(ctx, req, "keys:rotate", [{ key: k.name }]);
   const rotated: string[] = [];
   for (const k of due) {
-    let r: Awaited<ReturnType<typeof ctx.keys.rotate>>;
+    let r: Awaited<ReturnType<typeof ctx.keys.rotateFrom>>;
     try {
-      r = await ctx.keys.rotate(k.name);
+      // Only from the primary found due: a replica that rotated it meanwhile wins (one version).
+      r = await ctx.keys.rotateFrom(k.name, k.primaryVersion);
     } catch (e) {
       // Deleted meanwhile (keys are never deleted today, but say so rather than fail the rest).
       if (e instanceof ServiceError && e.status === 404) continue;
       throw e;
     }
+    if (r === null) continue;
     const entry = recordFor(req, "allowed", 200, {
       resource: { key: r.name, version: r.primaryVersion, due: k.rotationDue },
     });

@@ -6,6 +6,7 @@ import type {
   RootRecovery,
   RootUnseal,
 } from "../../../service/index.js";
+import type { TierPolicy } from "../../../service/tiers.js";
 import { say } from "../../output.js";
 import type { ApprovalSettings } from "./approvals.js";
 import { anchorFileProblem } from "./checkpoints.js";
@@ -27,6 +28,8 @@ export interface Summary {
   readonly clientCa: string | null;
   /** False with --no-console. */
   readonly console: boolean;
+  /** --tier-policy, when given. */
+  readonly tiers?: TierPolicy | undefined;
 }
 
 export async function printSummary(s: Summary): Promise<void> {
@@ -41,6 +44,7 @@ export async function printSummary(s: Summary): Promise<void> {
       ? `dual control: ${dual.map(([op, n]) => `${op} needs ${n} approvals`).join(", ")}`
       : "dual control is off (every --approvals operation at 1): consider --approvals destroy=2,export=2,policy=2",
   );
+  if (s.tiers) say(`tiers: ${tierSummary(s.tiers)}`);
   if (s.approvals.webhook)
     say(`approval events to ${new URL(s.approvals.webhook.url).host} (signed)`);
   if (s.unseal) say(`root key unsealed by ${s.unseal.custody} (audited as root.unseal)`);
@@ -60,4 +64,19 @@ export async function printSummary(s: Summary): Promise<void> {
     say(`checkpoints anchored to ${s.anchorFile}${await anchorFileProblem(s.anchorFile)}`);
   if (s.dev) say(`development CA: ${s.dev.caPath} (clients: TENSORSEAL_SERVER_CA=${s.dev.caPath})`);
   if (s.clientCa) say(`mTLS: client certificates from ${s.clientCa} (SPIFFE ID principals)`);
+}
+
+/** One clause per tier with minimums: `restricted (rotation <= 7776000s, attestation, ...)`. */
+function tierSummary(p: TierPolicy): string {
+  const parts = p.list().map((t) => {
+    const rules = [
+      ...(t.rotationPeriod !== null ? [`rotation <= ${t.rotationPeriod}s`] : []),
+      ...(t.attestation ? ["attested release"] : []),
+      ...(t.dualControl ? ["dual control"] : []),
+      ...(t.cacheTtl !== null ? [`client cache <= ${t.cacheTtl}s`] : []),
+    ];
+    return rules.length > 0 ? `${t.name} (${rules.join(", ")})` : null;
+  });
+  const set = parts.filter((x) => x !== null);
+  return set.length > 0 ? set.join("; ") : "no minimums";
 }

@@ -21,6 +21,7 @@ export interface ServeFlags {
   approvalTtl: string;
   approvalWebhook?: string;
   approvalWebhookSecretFile?: string;
+  tierPolicy?: string;
   batchMax: string;
   requestTimeout: string;
   headersTimeout: string;
@@ -97,6 +98,10 @@ export function serveFlags(cmd: Command): Command {
       "POST approval events here, signed (https://, or http:// to loopback only)",
     )
     .option("--approval-webhook-secret-file <file>", "HMAC-SHA256 key for the approval webhook")
+    .option(
+      "--tier-policy <file>",
+      "enforce tier minimums by key sensitivity (rotation period, attestation, dual control, client cache TTL): `builtin` or a JSON file (docs/GOVERNANCE.md)",
+    )
     .option("--batch-max <n>", "most stanzas per batch unwrap (1..10000)", "100")
     .option(
       "--request-timeout <seconds>",
