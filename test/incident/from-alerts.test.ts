@@ -54,7 +54,7 @@ after(async () => {
   await svc.close();
 });
 
-test("a rate alert opens a principal incident; --contain blocks it; a rerun opens nothing more", async () => {
+test("a rate alert opens a principal incident; --contain blocks it and revokes its token; a rerun opens nothing more", async () => {
   const env = { ...svc.env, TENSORSEAL_SERVER_TOKEN: admin };
   const r = await sb.runAsync(["incident", "from-alerts", "--contain", "--json"], env);
   assert.equal(r.status, 0, r.stderr);
@@ -68,7 +68,11 @@ test("a rate alert opens a principal incident; --contain blocks it; a rerun open
   assert.equal(rec.state, "contained");
   assert.match(rec.reason, /^alert\.rate /);
   assert.ok(Date.parse(rec.times.detected) < Date.parse(rec.times.opened));
+  // Contained: blocked at once (403), and its token revoked for good (the authenticator's
+  // positive cache may still know it for up to 2 s; the block covers that window).
   assert.equal((await unwrap()).statusCode, 403, "contained: the principal is blocked");
+  const row = (await new TokenRepo(db).list()).find((x) => `token:${x.id}` === user.id);
+  assert.ok(row?.revoked, "contained: the principal's token is revoked");
 
   const again = await sb.runAsync(["incident", "from-alerts", "--json"], env);
   assert.equal(again.status, 0, again.stderr);

@@ -81,7 +81,7 @@ export const CEDAR_SCHEMA = `namespace TensorSeal {
     context: RequestContext,
   };
   action "keys:list", "attestation:challenge", "audit:read", "principals:read",
-    "principals:block", "principals:unblock", "approvals:request", "approvals:approve",
+    "principals:block", "principals:unblock", "principals:contain", "approvals:request", "approvals:approve",
     "approvals:read", "policies:read", "policies:update", "root:custody" appliesTo {
     principal: [Workload, User],
     resource: [Service],
@@ -122,6 +122,8 @@ export const ACTION_ROLES: Record<string, string | readonly string[]> = {
   "principals:read": "admin",
   "principals:block": "admin",
   "principals:unblock": "admin",
+  // Incident containment: block and revoke tokens / client certificates (the `contain` approval).
+  "principals:contain": "admin",
 };
 
 /** The default policy set: action A is permitted to a principal holding (one of) A's role(s). */

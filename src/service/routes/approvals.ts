@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { OperationName } from "../approvals/operations.js";
+import { MAX_CONTAIN_CERTS, MAX_CONTAIN_PRINCIPALS } from "../approvals/contain-op.js";
 import { OPERATIONS } from "../approvals/operations.js";
 import type { Actor, ApprovalView } from "../approvals/service.js";
 import type { ServiceContext } from "../context.js";
@@ -61,6 +62,20 @@ const requestBody = {
   }),
   custody: operationBody("custody", ["custody"], {
     custody: { type: "string", minLength: 8, maxLength: MAX_CUSTODY, pattern: CUSTODY_PATTERN },
+  }),
+  contain: operationBody("contain", ["principals"], {
+    principals: {
+      type: "array",
+      minItems: 1,
+      maxItems: MAX_CONTAIN_PRINCIPALS,
+      items: { type: "string", minLength: 1, maxLength: 2048 },
+    },
+    fingerprints: {
+      type: "array",
+      maxItems: MAX_CONTAIN_CERTS,
+      items: { type: "string", minLength: 64, maxLength: 95, pattern: "^[0-9A-Fa-f:]+$" },
+    },
+    reason: { type: "string", minLength: 1, maxLength: 500 },
   }),
   policy: operationBody("policy", ["files"], {
     files: {
@@ -126,7 +141,7 @@ export async function approvalRoutes(app: FastifyInstance, ctx: ServiceContext):
       },
       schema: {
         summary:
-          "Request an operation under dual control (destroy, export, policy, custody); it executes once enough distinct principals approved",
+          "Request an operation under dual control (destroy, export, policy, custody, contain); it executes once enough distinct principals approved",
         security,
         // One shape per operation, so the document says which fields each one takes.
         body: { oneOf: OPERATIONS.map((op) => requestBody[op]) },
@@ -135,7 +150,7 @@ export async function approvalRoutes(app: FastifyInstance, ctx: ServiceContext):
     },
     async (req, reply) => {
       const { operation } = req.body;
-      const params = await ctx.approvals.prepare(operation, req.body);
+      const params = await ctx.approvals.prepare(operation, req.body, req.principal?.id);
       const op = ctx.approvals.operation(operation);
       await authorizeAction(ctx, req, op.action, op.resources(params));
       const v = await ctx.approvals.request(operation, params, actor(req));
