@@ -19,7 +19,7 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import { Sandbox } from "../src/drill/index.js";
 import { registerSealed } from "../src/drill/register.js";
-import { sealFile } from "../src/engine/index.js";
+import { inspectFile, sealFile } from "../src/engine/index.js";
 import {
   assess,
   contain,
@@ -28,7 +28,6 @@ import {
   serviceControl,
 } from "../src/incident/index.js";
 import { serviceIdentity, serviceRecipient } from "../src/keys/service/client.js";
-import { inspectFile } from "../src/engine/index.js";
 
 const N = Number(process.argv[2] ?? 1000);
 const LEAKED = Number(process.argv[3] ?? 50);
@@ -126,7 +125,9 @@ async function main(): Promise<void> {
       `incident bench on ${POSTGRES ? "PostgreSQL" : "SQLite"}: ${N} registered artifacts (set-up ${(setupMs / 1000).toFixed(1)} s), ${LEAKED} released to the partner; load average ${load0} -> ${load1}`,
     );
     console.log(`peer: one service round trip (GET /v1/keys/ml) median ${peer} ms`);
-    console.log("scope\topen ms\tcontain ms\ttime-to-contain ms\tassess ms\texposed\tat risk\treleases");
+    console.log(
+      "scope\topen ms\tcontain ms\ttime-to-contain ms\tassess ms\texposed\tat risk\treleases",
+    );
     for (const r of rows)
       console.log(
         `${r.scope}\t${r.openMs}\t${r.containMs}\t${r.timeToContainMs} (${(r.timeToContainMs / peer).toFixed(0)}x peer)\t${r.assessMs}\t${r.exposed}\t${r.atRisk}\t${r.releases}`,

@@ -30,7 +30,10 @@ export interface ContainResult {
   readonly waiting: boolean;
 }
 
-export async function contain(ctx: IncidentContext, o: ContainOptions = {}): Promise<ContainResult> {
+export async function contain(
+  ctx: IncidentContext,
+  o: ContainOptions = {},
+): Promise<ContainResult> {
   const { inc } = ctx;
   const run = new StepRunner(ctx.home, inc, "contain", ctx.now);
   let waiting = false;

@@ -165,8 +165,7 @@ function residual(inc: Incident): string[] {
     out.push(
       `contained principals (${contained.map((c) => c.principal).join(", ")}): their service tokens and known client certificates are revoked; reissue credentials to the legitimate workloads`,
     );
-  for (const c of contained.filter((x) => x.note))
-    out.push(`${c.principal}: ${c.note}`);
+  for (const c of contained.filter((x) => x.note)) out.push(`${c.principal}: ${c.note}`);
   if (inc.scope.kind !== "key" && a && a.principals.length > 0 && contained.length === 0)
     out.push(
       "revoke or reissue the credentials of the principals that received keys (`tensorseal service token revoke`)",

@@ -98,11 +98,7 @@ export function buildContext(o: ServerOptions, state: ServerState, w: Wiring): S
     audit,
     authenticators: o.authenticators ?? [
       // First: a presented certificate is checked (and a bad one denies) before any token.
-      ...(o.tls?.clientCa
-        ? [
-            new MtlsAuthenticator(revokedCerts, o.mtls ?? {}),
-          ]
-        : []),
+      ...(o.tls?.clientCa ? [new MtlsAuthenticator(revokedCerts, o.mtls ?? {})] : []),
       new StaticTokenAuthenticator(tokenRepo, state.root.auditHmac),
       ...(o.jwt ? [new JwtAuthenticator(o.jwt, state.root.auditHmac)] : []),
     ],

@@ -48,7 +48,9 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
     const record = (id: string) =>
       JSON.parse(readFileSync(join(s.env.TENSORSEAL_HOME!, "incidents", `${id}.json`), "utf8"));
     const revoked = async (who: string) =>
-      Boolean((await new TokenRepo(db).list()).find((x) => `token:${x.id}` === tok[who]!.id)?.revoked);
+      Boolean(
+        (await new TokenRepo(db).list()).find((x) => `token:${x.id}` === tok[who]!.id)?.revoked,
+      );
 
     before(async () => {
       const t = kind === "SQLite" ? sqliteDb() : await pgDb();
@@ -61,7 +63,11 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
       s = sandbox();
       assert.equal(s.run(["init"]).status, 0);
       const dev = await ensureDevTls(join(s.dir, "srv"));
-      app = await server(db, { sweepEveryMs: 0, tls: dev, approvals: { required: { contain: 2 } } });
+      app = await server(db, {
+        sweepEveryMs: 0,
+        tls: dev,
+        approvals: { required: { contain: 2 } },
+      });
       const url = await app.listen({ host: "127.0.0.1", port: 0 });
       base = { TENSORSEAL_SERVER: url, TENSORSEAL_SERVER_CA: dev.caPath };
       const repo = new TokenRepo(db);
@@ -133,7 +139,9 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
           first_seen: new Date().toISOString(),
         })
         .execute();
-      const named = fp("thief-cert-named").toUpperCase().replace(/(..)(?!$)/g, "$1:");
+      const named = fp("thief-cert-named")
+        .toUpperCase()
+        .replace(/(..)(?!$)/g, "$1:");
 
       // Command 1.
       const opened = await ok([
@@ -148,7 +156,10 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
         named,
       ]);
       const id = opened.stdout.trim();
-      assert.match(opened.stderr, /waits for a second approval: tensorseal service approvals approve apr_/);
+      assert.match(
+        opened.stderr,
+        /waits for a second approval: tensorseal service approvals approve apr_/,
+      );
       let rec = record(id);
       assert.equal(rec.state, "open");
       const act = rec.actions.find((a: { id: string }) => a.id === "contain:principals");
@@ -169,7 +180,10 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
       await ok(["incident", "contain", id]);
       rec = record(id);
       assert.equal(rec.state, "open");
-      assert.equal(rec.actions.find((a: { id: string }) => a.id === "contain:principals").approval.id, apr);
+      assert.equal(
+        rec.actions.find((a: { id: string }) => a.id === "contain:principals").approval.id,
+        apr,
+      );
       await ok(["open", files.m2!.path, "-o", join(s.dir, "m2.stolen2")], "thief");
 
       // The second admin approves: the service contains at once.

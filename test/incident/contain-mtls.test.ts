@@ -7,7 +7,7 @@
  * not contain (403, nothing blocked): containment fails closed.
  */
 import assert from "node:assert/strict";
-import { X509Certificate, createHash } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";

@@ -144,7 +144,9 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
       await ok(["incident", "contain", id]);
       assert.equal(record(id).state, "contained");
       // Blocked and its token revoked for good (not only blocked).
-      const revoked = (await new TokenRepo(db).list()).find((x) => `token:${x.id}` === tok.thief!.id);
+      const revoked = (await new TokenRepo(db).list()).find(
+        (x) => `token:${x.id}` === tok.thief!.id,
+      );
       assert.ok(revoked?.revoked, "the leaked token is revoked");
       const after = await cli(["open", files.m1!.path, "-o", join(s.dir, "m1.y")], "thief");
       assert.equal(after.status, 8, "contained: the leaked token is refused");
@@ -194,7 +196,11 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
         ),
         "the containment is in the audit",
       );
-      assert.ok(rep.residualRisk.some((x: string) => /tokens and known client certificates are revoked; reissue/.test(x)));
+      assert.ok(
+        rep.residualRisk.some((x: string) =>
+          /tokens and known client certificates are revoked; reissue/.test(x),
+        ),
+      );
       const md = (await ok(["incident", "report", id])).stdout;
       assert.match(md, /## Forensic appendix\n\n- Audit chain: verified/);
       assert.ok(md.includes(tok.thief!.id));

@@ -100,7 +100,10 @@ export const leakedFileKey: Scenario = {
       // 2. contain.
       if (!ctx.weakened.has("no-contain")) {
         const c = await contain(ictx);
-        ctx.check("contain completed (no approval pending)", !c.waiting && inc.state === "contained");
+        ctx.check(
+          "contain completed (no approval pending)",
+          !c.waiting && inc.state === "contained",
+        );
       }
       // Asked for the file it already had: a refusal of that is the containment, and no other
       // file's key is released to it (which would widen the exposure the assessment finds).

@@ -11,8 +11,8 @@ import type { PolicyStore } from "../authz/active.js";
 import { Authorizer } from "../authz/cedar.js";
 import { ServiceError } from "../errors.js";
 import type { KeyService } from "../keys/service.js";
-import { containOp } from "./contain-op.js";
 import { checkCustodyRef, type RootCustody } from "../root-custody.js";
+import { containOp } from "./contain-op.js";
 
 export const OPERATIONS = ["destroy", "export", "policy", "custody", "contain"] as const;
 export type OperationName = (typeof OPERATIONS)[number];

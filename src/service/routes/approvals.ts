@@ -6,8 +6,8 @@
  * request id, the operation and its approvers (never policy text or export ciphertext).
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { OperationName } from "../approvals/operations.js";
 import { MAX_CONTAIN_CERTS, MAX_CONTAIN_PRINCIPALS } from "../approvals/contain-op.js";
+import type { OperationName } from "../approvals/operations.js";
 import { OPERATIONS } from "../approvals/operations.js";
 import type { Actor, ApprovalView } from "../approvals/service.js";
 import type { ServiceContext } from "../context.js";
