@@ -73,7 +73,11 @@ const requestBody = {
     fingerprints: {
       type: "array",
       maxItems: MAX_CONTAIN_CERTS,
-      items: { type: "string", minLength: 64, maxLength: 95, pattern: "^[0-9A-Fa-f:]+$" },
+      // SHA-256 of the certificate's DER: 64 hex digits, or as openssl prints it (AB:CD:...).
+      items: {
+        type: "string",
+        pattern: "^(?:[0-9A-Fa-f]{64}|[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){31})$",
+      },
     },
     reason: { type: "string", minLength: 1, maxLength: 500 },
   }),
