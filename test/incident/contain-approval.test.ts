@@ -186,6 +186,13 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
       );
       await ok(["open", files.m2!.path, "-o", join(s.dir, "m2.stolen2")], "thief");
 
+      // The second command before the approval stops there: nothing is eradicated.
+      const early = await ok(["incident", "eradicate", id, dir]);
+      assert.match(early.stderr, /waits for a second approval/);
+      rec = record(id);
+      assert.equal(rec.state, "open");
+      assert.ok(!rec.actions.some((a: { step: string }) => a.step !== "contain"));
+
       // The second admin approves: the service contains at once.
       await ok(["service", "approvals", "approve", apr], "admin2");
       const refused = await cli(["open", files.m1!.path, "-o", join(s.dir, "m1.again")], "thief");
