@@ -3,18 +3,40 @@
  * the incident stays "open"; the failed action is in the record).
  *   key        rotate when the primary is compromised, then disable each compromised version
  *              (local keystore or key service)
- *   principal  block it on the key service (every replica refuses it within its cache window)
- *   endpoint   block every principal that received a file key from that address
+ *   principal  the service's `contain` operation: block it (every replica refuses it within its
+ *              cache window), revoke its token and the client certificates it used
+ *   endpoint   the same for every principal that received a file key from that address
  *   artifact   nothing can take back a file key already released: recorded; eradicate reseals
+ * Under dual control (`serve --approvals contain=2`) the containment is an approval request: the
+ * step records it as waiting and stops; a second principal approves it on the service, and the
+ * rerun sees it executed and marks the incident contained. Nothing is contained before that.
  */
 import { printable } from "../format/printable.js";
 import { releasesFor } from "./audit.js";
 import { type IncidentContext, needControl, needService } from "./context.js";
-import { StepRunner } from "./journal.js";
+import { approvalOutcome } from "./controls.js";
+import { type Outcome, StepRunner } from "./journal.js";
 
-export async function contain(ctx: IncidentContext, since?: string): Promise<StepRunner> {
+export interface ContainOptions {
+  /** endpoint scope: look for principals from this time (ISO). */
+  readonly since?: string;
+  /** Client certificate fingerprints to revoke besides those the service saw the principal use. */
+  readonly fingerprints?: readonly string[];
+}
+
+export interface ContainResult {
+  readonly run: StepRunner;
+  /** The containment waits for an approval (the incident stays open). */
+  readonly waiting: boolean;
+}
+
+export async function contain(
+  ctx: IncidentContext,
+  o: ContainOptions = {},
+): Promise<ContainResult> {
   const { inc } = ctx;
   const run = new StepRunner(ctx.home, inc, "contain", ctx.now);
+  let waiting = false;
   if (inc.scope.kind === "key") {
     const control = needControl(ctx);
     for (const c of inc.compromised) {
@@ -37,39 +59,78 @@ export async function contain(ctx: IncidentContext, since?: string): Promise<Ste
       }
     }
   } else if (inc.scope.kind === "principal") {
-    await block(ctx, run, inc.scope.value);
+    waiting = await containPrincipals(ctx, run, [inc.scope.value], o.fingerprints ?? []);
   } else if (inc.scope.kind === "endpoint") {
     const client = needService(ctx, "an endpoint incident");
     const found = await run.act(
       "find-principals",
       `find principals served at ${inc.scope.value}`,
       async () => {
-        const rel = await releasesFor(client, inc.scope, [], since);
+        const rel = await releasesFor(client, inc.scope, [], o.since);
         return { detail: { principals: [...new Set(rel.map((r) => r.principal))].sort() } };
       },
     );
-    for (const p of (found.detail?.principals as string[]) ?? []) await block(ctx, run, p);
+    const principals = (found.detail?.principals as string[]) ?? [];
+    if (principals.length > 0)
+      waiting = await containPrincipals(ctx, run, principals, o.fingerprints ?? []);
   } else {
     await run.act("note", "record: a released file key cannot be revoked", async () => ({
       detail: { note: "no service control blocks one artifact; eradicate reseals it" },
     }));
   }
-  if (inc.state === "open") inc.state = "contained";
-  inc.times.contained ??= ctx.now().toISOString();
+  if (!waiting) {
+    if (inc.state === "open") inc.state = "contained";
+    inc.times.contained ??= ctx.now().toISOString();
+  }
   await run.save();
-  return run;
+  return { run, waiting };
 }
 
-async function block(ctx: IncidentContext, run: StepRunner, principal: string): Promise<void> {
+/**
+ * One `contain` request on the key service for all the principals (one approval covers them):
+ * executed at once, or waiting for a second principal's approval; a rerun asks for the state of
+ * the request it made instead of making another.
+ */
+async function containPrincipals(
+  ctx: IncidentContext,
+  run: StepRunner,
+  principals: string[],
+  fingerprints: readonly string[],
+): Promise<boolean> {
   const client = needService(ctx, "a principal incident");
-  await run.act(`block:${principal}`, `block ${printable(principal)}`, async () => {
-    const path = `/v1/principals/${encodeURIComponent(principal)}/block`;
-    const r = await client.post(path, { reason: `incident ${ctx.inc.id}` });
-    // The responder's own principal (an endpoint incident where the responder also worked):
-    // the service refuses a self-block; recorded, and the report shows it.
-    if (r.status === 409)
-      return { detail: { blocked: false, skipped: "the responder's own principal" } };
-    if (r.status !== 200) client.refused(path, r);
-    return { detail: { blocked: true } };
-  });
+  const out = await run.act(
+    "contain:principals",
+    `block and revoke the credentials of ${principals.map(printable).join(", ")}`,
+    async (prior): Promise<Outcome> => {
+      let body: Record<string, unknown>;
+      if (prior?.approval && prior.state !== "failed") {
+        const p = `/v1/approvals/${encodeURIComponent(prior.approval.id)}`;
+        const r = await client.get(p);
+        if (r.status !== 200) client.refused(p, r);
+        body = r.body;
+      } else {
+        const r = await client.post("/v1/approvals", {
+          operation: "contain",
+          principals,
+          ...(fingerprints.length ? { fingerprints: [...fingerprints] } : {}),
+          reason: `incident ${ctx.inc.id}`,
+        });
+        if (r.status !== 200 && r.status !== 202) client.refused("/v1/approvals", r);
+        body = r.body;
+      }
+      const o = approvalOutcome(body);
+      const outcome = body.outcome as
+        | { contained?: Record<string, unknown>[]; skipped?: string[] }
+        | undefined;
+      return {
+        ...o,
+        detail: {
+          principals,
+          ...(outcome?.contained ? { contained: outcome.contained } : {}),
+          ...(outcome?.skipped ? { skipped: outcome.skipped } : {}),
+        },
+      };
+    },
+  );
+  return out.waiting === true;
 }

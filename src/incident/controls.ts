@@ -67,6 +67,23 @@ export function localControl(ks: Keystore): KeyControl {
   };
 }
 
+/** An approval request's state as a step outcome: executed, waiting, or a failure. */
+export function approvalOutcome(b: Record<string, unknown>): Outcome {
+  const approval = {
+    id: String(b.id ?? b.approval),
+    state: String(b.state),
+    ...(typeof b.required === "number" ? { required: b.required } : {}),
+    ...(Array.isArray(b.approvers) ? { approvers: b.approvers.map(String) } : {}),
+  };
+  if (approval.state === "executed") return { approval };
+  if (approval.state === "pending" || approval.state === "executing")
+    return { approval, waiting: true };
+  return fail(
+    "E_PROVIDER",
+    `approval ${approval.id} ended ${approval.state}: nothing was done; rerun the step to ask again`,
+  );
+}
+
 export function serviceControl(c: ServiceClient, serverId: string): KeyControl {
   const path = (name: string) => `/v1/keys/${encodeURIComponent(name)}`;
   const ok = async (
@@ -90,21 +107,6 @@ export function serviceControl(c: ServiceClient, serverId: string): KeyControl {
       minDecryption: Number(b.minDecryptionVersion ?? 1),
       versions: (b.versions ?? []).map((v) => ({ version: v.version, state: v.state })),
     };
-  };
-  const approvalOutcome = (b: Record<string, unknown>): Outcome => {
-    const approval = {
-      id: String(b.id ?? b.approval),
-      state: String(b.state),
-      ...(typeof b.required === "number" ? { required: b.required } : {}),
-      ...(Array.isArray(b.approvers) ? { approvers: b.approvers.map(String) } : {}),
-    };
-    if (approval.state === "executed") return { approval };
-    if (approval.state === "pending" || approval.state === "executing")
-      return { approval, waiting: true };
-    return fail(
-      "E_PROVIDER",
-      `approval ${approval.id} ended ${approval.state}: nothing was done; rerun the step to ask again`,
-    );
   };
   return {
     type: "service",

@@ -158,9 +158,17 @@ function residual(inc: Incident): string[] {
   const failed = inc.actions.filter((x) => x.state === "failed").map((x) => x.id);
   if (failed.length) out.push(`failed actions: ${failed.join(", ")}`);
   if (!a) out.push("not assessed: run `tensorseal incident assess`");
-  if (inc.scope.kind !== "key" && a && a.principals.length > 0)
+  const contained = inc.actions
+    .filter((x) => x.id === "contain:principals" && x.state === "done")
+    .flatMap((x) => (x.detail?.contained as { principal: string; note?: string }[]) ?? []);
+  if (contained.length > 0)
     out.push(
-      "revoke or reissue the credentials of blocked principals (`tensorseal service token revoke`)",
+      `contained principals (${contained.map((c) => c.principal).join(", ")}): their service tokens and known client certificates are revoked; reissue credentials to the legitimate workloads`,
+    );
+  for (const c of contained.filter((x) => x.note)) out.push(`${c.principal}: ${c.note}`);
+  if (inc.scope.kind !== "key" && a && a.principals.length > 0 && contained.length === 0)
+    out.push(
+      "revoke or reissue the credentials of the principals that received keys (`tensorseal service token revoke`)",
     );
   return out;
 }

@@ -21,6 +21,7 @@ import { CheckpointAnchors } from "./audit/anchor.js";
 import type { SignedCheckpoint } from "./audit/chain.js";
 import { AuditLog } from "./audit/log.js";
 import { AuditStore } from "./audit/store.js";
+import { PrincipalContainment } from "./auth/containment.js";
 import { JwtAuthenticator } from "./auth/jwt.js";
 import { MtlsAuthenticator } from "./auth/mtls.js";
 import { REFUSAL_LIMIT_DEFAULTS, RefusalLimiter } from "./auth/refusals.js";
@@ -69,9 +70,16 @@ export function buildContext(o: ServerOptions, state: ServerState, w: Wiring): S
         if (outcome !== "ok") log.warn({ outcome, why }, "approval webhook delivery failed");
       })
     : null;
+  const tokenRepo = new TokenRepo(o.db);
+  const revokedCerts = new RevokedCertRepo(o.db, o.mtls?.revocationCacheMs);
   const approvals = new ApprovalService(
     new ApprovalRepo(o.db),
-    { keys, policies, custody: new RootCustody(o.db) },
+    {
+      keys,
+      policies,
+      custody: new RootCustody(o.db),
+      contain: new PrincipalContainment(o.db, blocks, tokenRepo, revokedCerts),
+    },
     (r) => audit.append(r),
     now,
     o.approvals,
@@ -90,15 +98,8 @@ export function buildContext(o: ServerOptions, state: ServerState, w: Wiring): S
     audit,
     authenticators: o.authenticators ?? [
       // First: a presented certificate is checked (and a bad one denies) before any token.
-      ...(o.tls?.clientCa
-        ? [
-            new MtlsAuthenticator(
-              new RevokedCertRepo(o.db, o.mtls?.revocationCacheMs),
-              o.mtls ?? {},
-            ),
-          ]
-        : []),
-      new StaticTokenAuthenticator(new TokenRepo(o.db), state.root.auditHmac),
+      ...(o.tls?.clientCa ? [new MtlsAuthenticator(revokedCerts, o.mtls ?? {})] : []),
+      new StaticTokenAuthenticator(tokenRepo, state.root.auditHmac),
       ...(o.jwt ? [new JwtAuthenticator(o.jwt, state.root.auditHmac)] : []),
     ],
     policies,

@@ -16,6 +16,11 @@ const CASES: [scenario: string, weakening: string, failing: RegExp][] = [
   ["unknown-endpoint", "no-first-seen", /^a first-seen alert/],
   ["audit-rollback", "no-anchor", /^the rollback from entry \d+ to \d+ is reported$/],
   ["leaked-file-key", "rewrap-instead", /^the leaked file key opens no current file$/],
+  [
+    "leaked-file-key",
+    "no-contain",
+    /^the compromised partner.s token is refused after containment$/,
+  ],
 ];
 
 test("every weakening a scenario declares is covered here", () => {

@@ -54,7 +54,7 @@ after(async () => {
   await svc.close();
 });
 
-test("a rate alert opens a principal incident; --contain blocks it; a rerun opens nothing more", async () => {
+test("a rate alert opens a principal incident; --contain blocks it and revokes its token; a rerun opens nothing more", async () => {
   const env = { ...svc.env, TENSORSEAL_SERVER_TOKEN: admin };
   const r = await sb.runAsync(["incident", "from-alerts", "--contain", "--json"], env);
   assert.equal(r.status, 0, r.stderr);
@@ -68,7 +68,12 @@ test("a rate alert opens a principal incident; --contain blocks it; a rerun open
   assert.equal(rec.state, "contained");
   assert.match(rec.reason, /^alert\.rate /);
   assert.ok(Date.parse(rec.times.detected) < Date.parse(rec.times.opened));
-  assert.equal((await unwrap()).statusCode, 403, "contained: the principal is blocked");
+  // Contained: refused — 401 once the token's revocation is seen, 403 (the block) while the
+  // authenticator's positive cache still knows the token (up to 2 s).
+  const refused = (await unwrap()).statusCode;
+  assert.ok(refused === 401 || refused === 403, `contained: refused, got ${refused}`);
+  const row = (await new TokenRepo(db).list()).find((x) => `token:${x.id}` === user.id);
+  assert.ok(row?.revoked, "contained: the principal's token is revoked");
 
   const again = await sb.runAsync(["incident", "from-alerts", "--json"], env);
   assert.equal(again.status, 0, again.stderr);

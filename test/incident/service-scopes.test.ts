@@ -107,17 +107,18 @@ test("endpoint scope: every principal that got keys from the address is blocked"
     await ok(["incident", "open", "--scope", "endpoint:127.0.0.1", "--reason", "host compromised"])
   ).stdout.trim();
   await ok(["incident", "contain", id]);
-  const blocked = record(id)
-    .actions.filter((x: { id: string }) => x.id.startsWith("block:"))
-    .map((x: { id: string; detail: { blocked: boolean } }) => [x.id, x.detail.blocked]);
+  const act = record(id).actions.find((x: { id: string }) => x.id === "contain:principals");
   // The writer received keys from there; the responder (admin) resealed `a` from there too,
-  // and cannot block itself: recorded, not a failure.
+  // and cannot contain itself: left out and named, not a failure.
+  assert.equal(act.state, "done");
+  assert.deepEqual(act.detail.principals.sort(), [tok.admin!.id, tok.writer!.id].sort());
+  assert.deepEqual(act.detail.skipped, [tok.admin!.id]);
   assert.deepEqual(
-    blocked.sort(),
-    [
-      [`block:${tok.admin!.id}`, false],
-      [`block:${tok.writer!.id}`, true],
-    ].sort(),
+    act.detail.contained.map((c: { principal: string; tokenRevoked: boolean }) => [
+      c.principal,
+      c.tokenRevoked,
+    ]),
+    [[tok.writer!.id, true]],
   );
   const refused = await cli(["open", files.b!, "-o", join(s.dir, "b2.out")], "writer");
   assert.equal(refused.status, 8);

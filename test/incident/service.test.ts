@@ -143,6 +143,11 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
 
       await ok(["incident", "contain", id]);
       assert.equal(record(id).state, "contained");
+      // Blocked and its token revoked for good (not only blocked).
+      const revoked = (await new TokenRepo(db).list()).find(
+        (x) => `token:${x.id}` === tok.thief!.id,
+      );
+      assert.ok(revoked?.revoked, "the leaked token is revoked");
       const after = await cli(["open", files.m1!.path, "-o", join(s.dir, "m1.y")], "thief");
       assert.equal(after.status, 8, "contained: the leaked token is refused");
 
@@ -183,12 +188,19 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
       );
       assert.ok(
         rep.forensic.entries.some(
-          (e: { action: string; outcome: string }) =>
-            e.action === "principals.block" && e.outcome === "allowed",
+          (e: { action: string; outcome: string; resource?: Record<string, unknown> }) =>
+            e.action === "approvals.execute" &&
+            e.outcome === "allowed" &&
+            e.resource?.operation === "contain" &&
+            JSON.stringify(e.resource?.principals) === JSON.stringify([tok.thief!.id]),
         ),
         "the containment is in the audit",
       );
-      assert.ok(rep.residualRisk.some((x: string) => /revoke or reissue/.test(x)));
+      assert.ok(
+        rep.residualRisk.some((x: string) =>
+          /tokens and known client certificates are revoked; reissue/.test(x),
+        ),
+      );
       const md = (await ok(["incident", "report", id])).stdout;
       assert.match(md, /## Forensic appendix\n\n- Audit chain: verified/);
       assert.ok(md.includes(tok.thief!.id));

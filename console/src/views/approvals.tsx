@@ -53,7 +53,7 @@ export function ApprovalsView({ session }: { session: SessionInfo }) {
 
 function summary(a: Approval): string {
   const p = a.params ?? {};
-  const parts = ["key", "version", "days", "recipient"]
+  const parts = ["key", "version", "days", "recipient", "principals", "reason"]
     .filter((k) => p[k] !== undefined)
     .map((k) => `${k} ${String(p[k])}`);
   return parts.join(", ");

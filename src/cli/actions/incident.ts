@@ -129,21 +129,54 @@ async function runOpen(o: Opts): Promise<void> {
     client,
     now,
   });
-  if (o.json) return printJson(inc);
+  if (!o.contain) {
+    if (o.json) return printJson(inc);
+    print(inc.id);
+    say(
+      `incident ${inc.id} opened: ${inc.scopeText} (${inc.class}, ${inc.severity}); next: tensorseal incident contain ${inc.id}`,
+    );
+    return;
+  }
+  // `open --contain`: the first of the responder's two commands (docs/INCIDENTS.md).
   print(inc.id);
+  say(`incident ${inc.id} opened: ${inc.scopeText} (${inc.class}, ${inc.severity})`);
+  await withIncidentLock(homeDir(), inc.id, async () => {
+    const ctx = await context(inc);
+    const r = await contain(ctx, containOptions(o));
+    reportContain(ctx, r.waiting, o);
+  });
+}
+
+function containOptions(o: Opts) {
+  const since = time("--since", o.since);
+  return {
+    ...(since ? { since } : {}),
+    fingerprints: (o.fingerprint as string[] | undefined) ?? [],
+  };
+}
+
+/** Prints the contain actions; a containment waiting for an approval says how to finish it. */
+function reportContain(ctx: IncidentContext, waiting: boolean, o: Opts): void {
+  const id = ctx.inc.id;
+  const actions = ctx.inc.actions.filter((a) => a.step === "contain");
+  if (o.json) printJson(o.contain ? { incident: ctx.inc, waiting } : actions);
+  else for (const a of actions) say(`${a.state}: ${a.what}`);
+  if (waiting) {
+    const a = actions.find((x) => x.state === "waiting");
+    say(
+      `containment waits for a second approval: tensorseal service approvals approve ${a?.approval?.id} (another admin), then rerun tensorseal incident contain ${id} (or go on with eradicate: it finishes the containment first)`,
+    );
+    return;
+  }
   say(
-    `incident ${inc.id} opened: ${inc.scopeText} (${inc.class}, ${inc.severity}); next: tensorseal incident contain ${inc.id}`,
+    `incident ${id} contained at ${ctx.inc.times.contained}; next: tensorseal incident eradicate ${id} PATHS --report report.md`,
   );
 }
 
 async function runContain(id: string, o: Opts): Promise<void> {
   const ctx = await context(await loadIncident(homeDir(), id));
-  await contain(ctx, time("--since", o.since));
-  if (o.json) return printJson(ctx.inc.actions.filter((a) => a.step === "contain"));
-  for (const a of ctx.inc.actions.filter((x) => x.step === "contain")) say(`${a.state}: ${a.what}`);
-  say(
-    `incident ${id} contained at ${ctx.inc.times.contained}; next: tensorseal incident assess ${id} PATHS`,
-  );
+  const r = await contain(ctx, containOptions(o));
+  reportContain(ctx, r.waiting, o);
 }
 
 async function runAssess(id: string, paths: string[], o: Opts): Promise<void> {
@@ -166,11 +199,19 @@ async function runEradicate(id: string, paths: string[], o: Opts): Promise<void>
   const ctx = await context(await loadIncident(homeDir(), id));
   const destroyDays = intFlag("--destroy-days", String(o.destroyDays), 1, 365);
   const concurrency = intFlag("--concurrency", String(o.concurrency), 1, 64);
-  if (!ctx.inc.assessment)
-    fail(
-      "E_USAGE",
-      `incident ${id} is not assessed: run \`tensorseal incident assess ${id} PATHS\` first`,
-    );
+  // The responder's second command: a containment still waiting for its approval is finished
+  // first (nothing is eradicated before the scope is contained), then the assessment if none.
+  if (ctx.inc.state === "open") {
+    const c = await contain(ctx, containOptions(o));
+    if (c.waiting) {
+      reportContain(ctx, true, o);
+      return;
+    }
+  }
+  if (!ctx.inc.assessment) {
+    const since = time("--since", o.since);
+    await assess(ctx, { paths, ...(since ? { since } : {}), resealAll: o.resealAll === true });
+  }
   const keystore = keystoreExists() ? await openKeystore() : null;
   const fromFiles: Identity[] = [];
   for (const p of (o.identity as string[] | undefined) ?? [])
@@ -208,6 +249,10 @@ async function runEradicate(id: string, paths: string[], o: Opts): Promise<void>
       );
     say(`incident ${id}: ${ctx.inc.state}`);
   }
+  if (o.report !== undefined) {
+    await writeReport(ctx.inc, String(o.report), reportFormat(String(o.report)), o.publicKey);
+    say(`report written to ${String(o.report)}`);
+  }
   if (r.unreachable.length > 0) {
     say(
       `${r.unreachable.length} file(s) unreachable: still on the compromised key; nothing was destroyed`,
@@ -216,25 +261,46 @@ async function runEradicate(id: string, paths: string[], o: Opts): Promise<void>
   }
 }
 
+/** The report format a file name asks for: .json, .html, else Markdown. */
+function reportFormat(file: string): "md" | "json" | "html" {
+  return file.endsWith(".json") ? "json" : /\.html?$/.test(file) ? "html" : "md";
+}
+
+async function renderReport(
+  inc: Incident,
+  format: "md" | "json" | "html",
+  publicKey: unknown,
+): Promise<string> {
+  const client = await serviceFor(inc);
+  const report = await buildReport(inc, {
+    client,
+    ...(publicKey !== undefined ? { publicKey: String(publicKey) } : {}),
+    now,
+  });
+  return format === "json"
+    ? `${JSON.stringify(report, null, 2)}\n`
+    : format === "html"
+      ? renderHtml(report)
+      : renderMarkdown(report);
+}
+
+async function writeReport(
+  inc: Incident,
+  file: string,
+  format: "md" | "json" | "html",
+  publicKey: unknown,
+): Promise<void> {
+  await writeFileAtomic(file, await renderReport(inc, format, publicKey));
+}
+
 async function runReport(id: string, o: Opts): Promise<void> {
   const format = String(o.format);
   if (!["md", "json", "html"].includes(format))
     fail("E_USAGE", "--format must be md, json or html");
   const inc = await loadIncident(homeDir(), id);
-  const client = await serviceFor(inc);
-  const report = await buildReport(inc, {
-    client,
-    ...(o.publicKey !== undefined ? { publicKey: String(o.publicKey) } : {}),
-    now,
-  });
-  const text =
-    format === "json"
-      ? `${JSON.stringify(report, null, 2)}\n`
-      : format === "html"
-        ? renderHtml(report)
-        : renderMarkdown(report);
+  const text = await renderReport(inc, format as "md" | "json" | "html", o.publicKey);
   if (o.output) await writeFileAtomic(String(o.output), text);
-  else if (format === "json") printJson(report);
+  else if (format === "json") printJson(JSON.parse(text));
   else printText(text);
 }
 

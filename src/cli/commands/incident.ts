@@ -30,10 +30,17 @@ export function registerIncident(program: Command): void {
     )
     .requiredOption("--reason <text>", "what happened (kept in the record and the report)")
     .option("--detected <time>", "when the compromise was detected (ISO time; default now)")
+    .option("--contain", "contain at once (the first of the responder's two commands)")
+    .option("--since <time>", "with --contain, endpoint scope: principals from this time (ISO)")
+    .option(
+      "--fingerprint <sha256>",
+      "with --contain: a client certificate to revoke as well (repeatable)",
+      collect,
+    )
     .option("--json", "print the incident record as JSON")
     .addHelpText(
       "after",
-      "\nKey scopes act on the local keystore, or on the key service with --server; the other scopes\nneed the key service (its audit and controls).\n\nExamples:\n  tensorseal incident open --scope key:default@1 --reason 'keystore copied'\n  tensorseal --server https://kms:8443 incident open --scope principal:token:3f9c2b7a1d4e8f60 --reason 'token in a public repo'\n  tensorseal --server https://kms:8443 incident open --scope endpoint:10.0.0.7 --reason 'host compromised'",
+      "\nKey scopes act on the local keystore, or on the key service with --server; the other scopes\nneed the key service (its audit and controls).\n\nExamples:\n  tensorseal incident open --scope key:default@1 --reason 'keystore copied'\n  tensorseal --server https://kms:8443 incident open --scope principal:token:3f9c2b7a1d4e8f60 --reason 'token in a public repo'\n  tensorseal --server https://kms:8443 incident open --scope endpoint:10.0.0.7 --reason 'host compromised'\n  tensorseal --server https://kms:8443 incident open --scope principal:token:3f9c2b7a1d4e8f60 --reason 'token leaked' --contain",
     )
     .action((o) => run("open", [o]));
   incident
@@ -41,10 +48,15 @@ export function registerIncident(program: Command): void {
     .description("block releases for the scope at once (fail closed)")
     .argument("<id>", "incident id")
     .option("--since <time>", "endpoint scope: look for principals from this time (ISO)")
+    .option(
+      "--fingerprint <sha256>",
+      "a client certificate to revoke besides those the service saw (repeatable)",
+      collect,
+    )
     .option("--json", "print the recorded actions as JSON")
     .addHelpText(
       "after",
-      "\nkey: rotate if the primary is compromised, disable each compromised version; principal:\nblocked on the key service; endpoint: every principal that received keys from it blocked;\nartifact: recorded (a released file key cannot be taken back: eradicate reseals).\n\nExamples:\n  tensorseal incident contain inc-20261205-0a1b2c3d\n  tensorseal incident contain inc-20261205-0a1b2c3d --since 2026-12-01",
+      "\nkey: rotate if the primary is compromised, disable each compromised version; principal:\nblocked, its token and client certificates revoked on the key service; endpoint: the same for\nevery principal that received keys from it; artifact: recorded (eradicate reseals). Under\n`serve --approvals contain=2` a second admin approves first: rerun contain after that.\n\nExamples:\n  tensorseal incident contain inc-20261205-0a1b2c3d\n  tensorseal incident contain inc-20261205-0a1b2c3d --since 2026-12-01",
     )
     .action((id, o) => run("contain", [id, o]));
   incident
@@ -84,10 +96,14 @@ export function registerIncident(program: Command): void {
     )
     .option("--reenable", "key service key scope: enable the compromised versions while resealing")
     .option("--concurrency <n>", "files resealed at once (1..64)", "2")
+    .option("--since <time>", "when it assesses: start of the window (ISO time)")
+    .option("--reseal-all", "when it assesses: count at-risk files as exposed")
+    .option("--report <file>", "then write the report to FILE (.json, .html, else Markdown)")
+    .option("--public-key <base64>", "with --report: the audit public key, pinned")
     .option("--json", "print the files and the state as JSON")
     .addHelpText(
       "after",
-      "\nAssess first. After a crash, rerun the same command: resealed files are not resealed again.\nUnder dual control the destruction is an approval request: approve it, then rerun.\nExit 1 while a file is unreachable (still on the compromised key).\n\nExamples:\n  tensorseal incident eradicate inc-20261205-0a1b2c3d models/\n  tensorseal incident eradicate inc-20261205-0a1b2c3d models/ -i partner.key --destroy-days 30",
+      "\nA containment waiting for its approval is finished first, and PATHS assessed when the incident\nis not. After a crash, rerun the same command: resealed files are not resealed again.\nUnder dual control the destruction is an approval request: approve it, then rerun.\nExit 1 while a file is unreachable (still on the compromised key).\n\nExamples:\n  tensorseal incident eradicate inc-20261205-0a1b2c3d models/\n  tensorseal incident eradicate inc-20261205-0a1b2c3d models/ -i partner.key --destroy-days 30\n  tensorseal incident eradicate inc-20261205-0a1b2c3d models/ --report incident.md",
     )
     .action((id, paths, o) => run("eradicate", [id, paths, o]));
   incident

@@ -5,20 +5,24 @@
  * policy set may have moved on) — an approval is consent to an action, not a snapshot of state.
  */
 import { decodeX25519Recipient, wrapX25519 } from "../../keys/x25519.js";
+import type { PrincipalContainment } from "../auth/containment.js";
 import type { RouteResource } from "../auth/principal.js";
 import type { PolicyStore } from "../authz/active.js";
 import { Authorizer } from "../authz/cedar.js";
 import { ServiceError } from "../errors.js";
 import type { KeyService } from "../keys/service.js";
 import { checkCustodyRef, type RootCustody } from "../root-custody.js";
+import { containOp } from "./contain-op.js";
 
-export const OPERATIONS = ["destroy", "export", "policy", "custody"] as const;
+export const OPERATIONS = ["destroy", "export", "policy", "custody", "contain"] as const;
 export type OperationName = (typeof OPERATIONS)[number];
 
 export interface OperationDeps {
   readonly keys: KeyService;
   readonly policies: PolicyStore;
   readonly custody: RootCustody;
+  /** Block and revoke a compromised principal (the `contain` operation); absent: 503. */
+  readonly contain?: PrincipalContainment;
 }
 
 export type Params = Record<string, unknown>;
@@ -33,8 +37,8 @@ export interface Executed {
 export interface Operation {
   readonly action: string;
   resources(p: Params): RouteResource[];
-  /** Validates and normalises what was requested (400 on anything wrong). */
-  prepare(input: Params, deps: OperationDeps): Promise<Params>;
+  /** Validates and normalises what was requested (400 on anything wrong); `requester`: who asks. */
+  prepare(input: Params, deps: OperationDeps, requester?: string): Promise<Params>;
   execute(p: Params, approvalId: string, deps: OperationDeps): Promise<Executed>;
   /** The parameters an audit entry names (no policy text, nothing secret). */
   summary(p: Params): Params;
@@ -173,4 +177,5 @@ export const OPERATION: Record<OperationName, Operation> = {
   export: exportOp,
   policy,
   custody,
+  contain: containOp,
 };

@@ -89,7 +89,7 @@ export class ApprovalService {
     /** Hears of requests that need more than one approval (events.ts); must not throw. */
     private readonly notify: ((e: ApprovalEvent) => void) | null = null,
   ) {
-    this.required = { destroy: 1, export: 1, policy: 1, custody: 1 };
+    this.required = { destroy: 1, export: 1, policy: 1, custody: 1, contain: 1 };
     for (const op of OPERATIONS) {
       const n = o.required?.[op] ?? 1;
       if (!Number.isInteger(n) || n < 1 || n > MAX_APPROVALS)
@@ -123,8 +123,8 @@ export class ApprovalService {
   }
 
   /** Validates what is asked; the caller authorizes the operation's action on the result. */
-  prepare(op: OperationName, input: Params): Promise<Params> {
-    return this.operation(op).prepare(input, this.deps);
+  prepare(op: OperationName, input: Params, requester?: string): Promise<Params> {
+    return this.operation(op).prepare(input, this.deps, requester);
   }
 
   /** Records a pending request (the requester's approval included); with M = 1 it executes now. */

@@ -81,8 +81,9 @@ export const CEDAR_SCHEMA = `namespace TensorSeal {
     context: RequestContext,
   };
   action "keys:list", "attestation:challenge", "audit:read", "principals:read",
-    "principals:block", "principals:unblock", "approvals:request", "approvals:approve",
-    "approvals:read", "policies:read", "policies:update", "root:custody", "overview:read" appliesTo {
+    "principals:block", "principals:unblock", "principals:contain", "approvals:request",
+    "approvals:approve", "approvals:read", "policies:read", "policies:update", "root:custody",
+    "overview:read" appliesTo {
     principal: [Workload, User],
     resource: [Service],
     context: RequestContext,
@@ -125,6 +126,8 @@ export const ACTION_ROLES: Record<string, string | readonly string[]> = {
   // The console's summary (GET /v1/overview): each of its sections is decided again with the
   // action of the route that shows it, so this action alone reveals nothing.
   "overview:read": ["admin", "audit", "reader"],
+  // Incident containment: block and revoke tokens / client certificates (the `contain` approval).
+  "principals:contain": "admin",
 };
 
 /** The default policy set: action A is permitted to a principal holding (one of) A's role(s). */

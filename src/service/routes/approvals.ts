@@ -6,6 +6,7 @@
  * request id, the operation and its approvers (never policy text or export ciphertext).
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { MAX_CONTAIN_CERTS, MAX_CONTAIN_PRINCIPALS } from "../approvals/contain-op.js";
 import type { OperationName } from "../approvals/operations.js";
 import { OPERATIONS } from "../approvals/operations.js";
 import type { Actor, ApprovalView } from "../approvals/service.js";
@@ -61,6 +62,24 @@ const requestBody = {
   }),
   custody: operationBody("custody", ["custody"], {
     custody: { type: "string", minLength: 8, maxLength: MAX_CUSTODY, pattern: CUSTODY_PATTERN },
+  }),
+  contain: operationBody("contain", ["principals"], {
+    principals: {
+      type: "array",
+      minItems: 1,
+      maxItems: MAX_CONTAIN_PRINCIPALS,
+      items: { type: "string", minLength: 1, maxLength: 2048 },
+    },
+    fingerprints: {
+      type: "array",
+      maxItems: MAX_CONTAIN_CERTS,
+      // SHA-256 of the certificate's DER: 64 hex digits, or as openssl prints it (AB:CD:...).
+      items: {
+        type: "string",
+        pattern: "^(?:[0-9A-Fa-f]{64}|[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){31})$",
+      },
+    },
+    reason: { type: "string", minLength: 1, maxLength: 500 },
   }),
   policy: operationBody("policy", ["files"], {
     files: {
@@ -126,7 +145,7 @@ export async function approvalRoutes(app: FastifyInstance, ctx: ServiceContext):
       },
       schema: {
         summary:
-          "Request an operation under dual control (destroy, export, policy, custody); it executes once enough distinct principals approved",
+          "Request an operation under dual control (destroy, export, policy, custody, contain); it executes once enough distinct principals approved",
         security,
         // One shape per operation, so the document says which fields each one takes.
         body: { oneOf: OPERATIONS.map((op) => requestBody[op]) },
@@ -135,7 +154,7 @@ export async function approvalRoutes(app: FastifyInstance, ctx: ServiceContext):
     },
     async (req, reply) => {
       const { operation } = req.body;
-      const params = await ctx.approvals.prepare(operation, req.body);
+      const params = await ctx.approvals.prepare(operation, req.body, req.principal?.id);
       const op = ctx.approvals.operation(operation);
       await authorizeAction(ctx, req, op.action, op.resources(params));
       const v = await ctx.approvals.request(operation, params, actor(req));

@@ -90,7 +90,7 @@ export function serveFlags(cmd: Command): Command {
     )
     .option(
       "--approvals <OP=M,...>",
-      "dual control: approvals from distinct principals per operation (destroy, export, policy, custody; M 1..10, default 1 = off; recommended 2+)",
+      "dual control: approvals from distinct principals per operation (destroy, export, policy, custody, contain; M 1..10, default 1 = off; recommended 2+)",
     )
     .option("--approval-ttl <hours>", "how long an approval request waits", "24")
     .option(
