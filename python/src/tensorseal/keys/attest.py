@@ -96,7 +96,7 @@ def command_evidence(program: str | os.PathLike[str]) -> EvidenceProvider:
         >>> command_evidence("")
         Traceback (most recent call last):
         ...
-        tensorseal.errors.TensorSealError: E_USAGE: --attest needs a program
+        tensorseal.errors.UsageError: E_USAGE: --attest needs a program
     """
     prog = os.fspath(program)
     if not prog:
