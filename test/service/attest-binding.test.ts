@@ -13,8 +13,8 @@ import { after, before, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import {
   openAttestedRelease,
-  sealAttestedRelease,
   ServiceClient,
+  sealAttestedRelease,
   stanzaFromWire,
   unwrapAttested,
 } from "../../src/keys/service/index.js";
@@ -162,7 +162,11 @@ describe("attested release: nonce binding modes", () => {
     });
     try {
       const url = await tlsApp.listen({ host: "127.0.0.1", port: 0 });
-      const client = new ServiceClient({ url, token: unwrapper, ca: readFileSync(dev.caPath, "utf8") });
+      const client = new ServiceClient({
+        url,
+        token: unwrapper,
+        ca: readFileSync(dev.caPath, "utf8"),
+      });
       try {
         const fk = await unwrapAttested(client, stanzaFromWire(secure.stanza), async (q) =>
           verifier.issue({ nonce: q.nonce, tensorseal_ephemeral_key: q.ephemeralKeyBinding }),
