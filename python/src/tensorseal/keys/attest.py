@@ -35,7 +35,7 @@ import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -43,6 +43,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ..errors import TensorSealError, fail, printable
 from ..format.stanza import Stanza
+
+if TYPE_CHECKING:
+    from .service import ServiceClient
 
 ATTESTED_RELEASE_INFO = b"tensorseal.dev/v1 attested-release"
 #: The request field ``binding`` this client asks for (docs/SERVICE.md).
@@ -170,13 +173,12 @@ def open_attested_release(private_key: X25519PrivateKey, enc: bytes, ciphertext:
     return fk
 
 
-def unwrap_attested(client: object, stanza: Stanza, provider: EvidenceProvider) -> bytes:
+def unwrap_attested(client: ServiceClient, stanza: Stanza, provider: EvidenceProvider) -> bytes:
     """The file key of ``stanza`` released to this attested runtime (``client`` a
     :class:`~tensorseal.keys.service.ServiceClient`). ``E_PROVIDER`` on a refusal, a provider
     failure or a release that does not open; ``E_DECRYPT`` if the stanza does not open (422)."""
-    from .service import ServiceClient, stanza_to_wire
+    from .service import stanza_to_wire
 
-    assert isinstance(client, ServiceClient)
     path = "/v1/attestation/challenge"
     status, body = client.call("POST", path, {})
     nonce = body.get("nonce")
