@@ -138,6 +138,12 @@ describe("attested release: nonce binding modes", () => {
       assert.match(r.json().message, /binding/);
       assert.ok(!r.body.includes("ciphertext"));
       assert.ok(!r.body.includes(secure.fileKey));
+      // Refused by the route's schema before any evidence or key is looked at, and audited.
+      const e = await lastAuditEntry(db);
+      assert.equal(e.action, "datakeys.unwrap-attested");
+      assert.equal(e.outcome, "error");
+      assert.equal(e.status, 400);
+      assert.match(String(e.reason), /binding must be equal to one of the allowed values/);
     }
   });
 
