@@ -107,12 +107,12 @@ describe("attested release: nonce binding modes", () => {
     const fk = await openAttestedRelease(eph.privateKey, sealed, nonce, "info");
     assert.equal(fk.toString("base64"), secure.fileKey);
     // The nonce is really bound: another nonce, or the aad reading, does not open it.
+    const other = `${nonce.slice(0, -1)}${nonce.endsWith("A") ? "B" : "A"}`;
     await assert.rejects(
-      () => openAttestedRelease(eph.privateKey, sealed, `${nonce.slice(0, -1)}A`, "info"),
+      () => openAttestedRelease(eph.privateKey, sealed, other, "info"),
       /does not open/,
     );
-    if (!nonce.endsWith("A"))
-      await assert.rejects(() => openAttestedRelease(eph.privateKey, sealed, nonce, "aad"));
+    await assert.rejects(() => openAttestedRelease(eph.privateKey, sealed, nonce, "aad"));
     const e = await lastAuditEntry(db);
     assert.equal(e.outcome, "allowed");
     assert.equal(e.action, "datakeys.unwrap-attested");
@@ -143,7 +143,7 @@ describe("attested release: nonce binding modes", () => {
       assert.equal(e.action, "datakeys.unwrap-attested");
       assert.equal(e.outcome, "error");
       assert.equal(e.status, 400);
-      assert.match(String(e.reason), /binding must be equal to one of the allowed values/);
+      assert.match(String(e.reason), /^body\/binding must be /);
     }
   });
 
