@@ -293,3 +293,29 @@ def test_release_opens_only_under_its_nonce(env: dict[str, Any]) -> None:
     finally:
         attest_mod.open_attested_release = real  # type: ignore[assignment]
     assert fk == got["fk"] and len(fk) == 32
+
+
+def test_no_frame_of_a_failed_open_keeps_the_ephemeral_key(env: dict[str, Any]) -> None:
+    """A release that does not open: the error's traceback holds no frame with the private key."""
+    client: ServiceClient = env["client"]
+    stanza = _stanza(env)
+    real = attest_mod.open_attested_release
+
+    def tampered(key: X25519PrivateKey, enc: bytes, ct: bytes, nonce: str) -> bytes:
+        return real(key, enc, ct[:-1] + bytes([ct[-1] ^ 1]), nonce)
+
+    attest_mod.open_attested_release = tampered  # type: ignore[assignment]
+    try:
+        with pytest.raises(TensorSealError, match="does not open") as e:
+            unwrap_attested(client, stanza, env["verifier"].provider())
+    finally:
+        attest_mod.open_attested_release = real  # type: ignore[assignment]
+    tb = e.value.__traceback__
+    seen = set()
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == attest_mod.__file__:  # the library's frames (not the test's wrapper)
+            seen.add(code.co_name)
+            assert not any(isinstance(v, X25519PrivateKey) for v in tb.tb_frame.f_locals.values()), code.co_name
+        tb = tb.tb_next
+    assert {"unwrap_attested", "open_attested_release"} <= seen, seen

@@ -164,9 +164,14 @@ def _evidence(provider: EvidenceProvider, r: EvidenceRequest) -> str:
 def open_attested_release(private_key: X25519PrivateKey, enc: bytes, ciphertext: bytes, nonce: str) -> bytes:
     """Opens an ``"info"``-bound release; ``E_PROVIDER`` if it does not open or is not 32 bytes."""
     suite = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+    fk: bytes | None = None
     try:
         fk = suite.decrypt(enc + ciphertext, private_key, ATTESTED_RELEASE_INFO + b"\x00" + nonce.encode("utf-8"))
     except Exception:  # InvalidTag, a bad enc: one error, no detail about the key
+        pass
+    # Not in this frame when the error's traceback is kept: the key lives no longer than the unwrap.
+    del private_key
+    if fk is None:
         fail("E_PROVIDER", "attested release: the sealed file key does not open")
     if len(fk) != 32:
         fail("E_PROVIDER", "attested release: the sealed file key is not 32 bytes")
