@@ -21,6 +21,7 @@ MODULES = [
     "tensorseal.keys.xwing",
     "tensorseal.keys.passphrase",
     "tensorseal.keys.service",
+    "tensorseal.keys.attest",
     "tensorseal.st_format",
     "tensorseal.chunk_cache",
     "tensorseal.hf.manifest",

@@ -7,8 +7,33 @@ import type { Stanza } from "../../format/stanza.js";
 import { generateX25519KeyPair } from "../x25519-key.js";
 import type { ServiceClient } from "./client.js";
 import { stanzaToWire } from "./stanza.js";
-/** HPKE info of attested releases; aad = the challenge nonce (UTF-8). */
+/** HPKE info label of attested releases (docs/SERVICE.md "Attested release"). */
 export const ATTESTED_RELEASE_INFO = "tensorseal.dev/v1 attested-release";
+
+/**
+ * How the challenge nonce is bound into the HPKE seal of a release (request field `binding`):
+ * - `"aad"` (the original mode, and the default when a request names none): info = the label,
+ *   aad = the nonce (UTF-8);
+ * - `"info"`: info = label || 0x00 || nonce (UTF-8), empty aad. Equally binding (info enters
+ *   HPKE's key schedule, so another nonce derives another key) and what HPKE libraries without
+ *   an aad parameter in single-shot mode can open (pyca `cryptography`'s `hpke.Suite`).
+ * This client asks for `"info"`, as the Python client does.
+ */
+export type AttestedBinding = "aad" | "info";
+export const ATTESTED_BINDINGS: readonly AttestedBinding[] = ["aad", "info"];
+
+/** The (info, aad) pair of a release's HPKE seal in binding mode `binding`. */
+export function attestedContext(
+  binding: AttestedBinding,
+  nonce: string,
+): { info: ArrayBuffer; aad: ArrayBuffer } {
+  const label = Buffer.from(ATTESTED_RELEASE_INFO, "ascii");
+  const n = Buffer.from(nonce, "utf8");
+  if (binding === "info")
+    return { info: ab(Buffer.concat([label, Buffer.of(0), n])), aad: new ArrayBuffer(0) };
+  if (binding === "aad") return { info: ab(label), aad: ab(n) };
+  return fail("E_USAGE", "attested release: unknown nonce binding mode");
+}
 
 let attestedSuite: CipherSuite | null = null;
 function hpke(): CipherSuite {
@@ -29,14 +54,12 @@ export async function sealAttestedRelease(
   ephemeralPublicKey: Uint8Array,
   fileKey: Uint8Array,
   nonce: string,
+  binding: AttestedBinding = "aad",
 ): Promise<{ enc: string; ciphertext: string }> {
   const s = hpke();
+  const { info, aad } = attestedContext(binding, nonce);
   const recipientPublicKey = await s.kem.importKey("raw", ab(ephemeralPublicKey), true);
-  const r = await s.seal(
-    { recipientPublicKey, info: ab(Buffer.from(ATTESTED_RELEASE_INFO, "ascii")) },
-    ab(fileKey),
-    ab(Buffer.from(nonce, "utf8")),
-  );
+  const r = await s.seal({ recipientPublicKey, info }, ab(fileKey), aad);
   return {
     enc: Buffer.from(r.enc).toString("base64"),
     ciphertext: Buffer.from(r.ct).toString("base64"),
@@ -48,18 +71,16 @@ export async function openAttestedRelease(
   ephemeralPrivateKey: Uint8Array,
   sealed: { enc: string; ciphertext: string },
   nonce: string,
+  binding: AttestedBinding = "aad",
 ): Promise<Buffer> {
   const s = hpke();
+  const { info, aad } = attestedContext(binding, nonce);
   const recipientKey = await s.kem.importKey("raw", ab(ephemeralPrivateKey), false);
   try {
     const pt = await s.open(
-      {
-        recipientKey,
-        enc: ab(Buffer.from(sealed.enc, "base64")),
-        info: ab(Buffer.from(ATTESTED_RELEASE_INFO, "ascii")),
-      },
+      { recipientKey, enc: ab(Buffer.from(sealed.enc, "base64")), info },
       ab(Buffer.from(sealed.ciphertext, "base64")),
-      ab(Buffer.from(nonce, "utf8")),
+      aad,
     );
     const fk = Buffer.from(pt);
     if (fk.length !== 32)
@@ -84,7 +105,8 @@ export type EvidenceProvider = (r: EvidenceRequest) => Promise<string>;
 
 /**
  * Attested unwrap: fetch a nonce, get evidence bound to it and to a fresh ephemeral X25519
- * key, present both, and open the HPKE-sealed file key. The ephemeral private key is wiped.
+ * key, present both, and open the HPKE-sealed file key (binding mode "info"). The ephemeral
+ * private key is wiped.
  */
 export async function unwrapAttested(
   client: ServiceClient,
@@ -106,6 +128,7 @@ export async function unwrapAttested(
       stanza: stanzaToWire(stanza),
       evidence: token,
       ephemeralPublicKey: Buffer.from(publicKey).toString("base64"),
+      binding: "info",
     });
     if (r.status === 422) fail("E_DECRYPT", "service stanza does not open");
     if (r.status !== 200) client.refused("/v1/datakeys/unwrap-attested", r);
@@ -113,6 +136,7 @@ export async function unwrapAttested(
       privateKey,
       { enc: String(r.body.enc), ciphertext: String(r.body.ciphertext) },
       nonce,
+      "info",
     );
   } finally {
     privateKey.fill(0);

@@ -3,11 +3,17 @@
  * verifies the evidence JWT (signature, issuer, freshness, nonce, binding to the ephemeral
  * X25519 key), consumes the nonce, hands the attestation claims to Cedar as
  * `context.attestation`, and answers with the file key HPKE-sealed to the ephemeral key
- * (info "tensorseal.dev/v1 attested-release", aad = the nonce), so a TLS terminator or proxy
- * in between never sees it.
+ * (the nonce bound as aad or, with `binding: "info"`, inside the HPKE info: attested.ts), so a
+ * TLS terminator or proxy in between never sees it.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { sealAttestedRelease, stanzaFromWire, type WireStanza } from "../../keys/service/index.js";
+import {
+  ATTESTED_BINDINGS,
+  type AttestedBinding,
+  sealAttestedRelease,
+  stanzaFromWire,
+  type WireStanza,
+} from "../../keys/service/index.js";
 import { EvidenceError } from "../attest/evidence.js";
 import type { ServiceContext } from "../context.js";
 import { deny, ServiceError } from "../errors.js";
@@ -26,6 +32,8 @@ interface AttestedBody {
   stanza: WireStanza;
   evidence: string;
   ephemeralPublicKey: string;
+  /** Nonce binding of the HPKE seal; absent = "aad" (clients before the mode existed). */
+  binding?: AttestedBinding;
 }
 
 /** The nonce a request consumed, for the response's HPKE aad. */
@@ -125,6 +133,12 @@ export async function attestationRoutes(app: FastifyInstance, ctx: ServiceContex
               pattern: "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*\\.[A-Za-z0-9_-]*$",
             },
             ephemeralPublicKey: key32Schema,
+            binding: {
+              type: "string",
+              enum: [...ATTESTED_BINDINGS],
+              description:
+                'how the nonce is bound into the HPKE seal: "aad" (default; aad = nonce) or "info" (info = label || 0x00 || nonce, empty aad)',
+            },
           },
         },
         response: {
@@ -144,10 +158,11 @@ export async function attestationRoutes(app: FastifyInstance, ctx: ServiceContex
       const nonce = consumed.get(req);
       if (!nonce) deny(403, "no verified attestation for this request");
       const pub = decodeKey(req.body.ephemeralPublicKey);
+      const binding = req.body.binding ?? "aad";
       const u = await ctx.keys.unwrap(stanzaFromWire(req.body.stanza));
       try {
-        const sealed = await sealAttestedRelease(pub, u.fileKey, nonce);
-        await release(ctx, req, { key: u.name, version: u.version, attested: true });
+        const sealed = await sealAttestedRelease(pub, u.fileKey, nonce, binding);
+        await release(ctx, req, { key: u.name, version: u.version, attested: true, binding });
         return sealed;
       } finally {
         u.fileKey.fill(0);

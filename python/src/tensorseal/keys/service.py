@@ -328,6 +328,11 @@ class ServiceIdentity:
         token: bearer token with the ``unwrap`` role; None with a client certificate alone.
         ca_file: PEM file of the CA to trust (e.g. ``$TENSORSEAL_HOME/service-dev/ca.pem``).
         cert_file, key_file: PEM client certificate and key (mTLS), both or neither.
+        attest: attested release (:mod:`tensorseal.keys.attest`): an evidence provider, a
+            callable ``(EvidenceRequest) -> JWT`` or an evidence program (path), as the CLI's
+            ``open --attest PROGRAM``. Every stanza then goes to
+            ``POST /v1/datakeys/unwrap-attested`` with fresh evidence and comes back
+            HPKE-sealed to an ephemeral key; None (default) uses ``/v1/datakeys/unwrap``.
 
     Raises (from :meth:`unwrap`):
         TensorSealError: ``E_PROVIDER`` (unreachable, refused, bad answer), ``E_DECRYPT``
@@ -347,13 +352,20 @@ class ServiceIdentity:
         *,
         cert_file: str | os.PathLike[str] | None = None,
         key_file: str | os.PathLike[str] | None = None,
+        attest: Any = None,
     ) -> None:
         self.client = _client(server_url, token, ca_file, cert_file, key_file)
+        self._evidence = None
+        if attest is not None:
+            from .attest import evidence_provider
+
+            self._evidence = evidence_provider(attest)
 
     @classmethod
-    def from_env(cls, server_url: str | None = None) -> ServiceIdentity:
-        """Configured as the CLI is (:meth:`ServiceClient.from_env`)."""
-        return cls(ServiceClient.from_env(server_url))
+    def from_env(cls, server_url: str | None = None, *, attest: Any = None) -> ServiceIdentity:
+        """Configured as the CLI is (:meth:`ServiceClient.from_env`); ``attest`` defaults to
+        the program in ``TENSORSEAL_ATTEST_COMMAND``, as for the CLI's reading commands."""
+        return cls(ServiceClient.from_env(server_url), attest=attest or os.environ.get("TENSORSEAL_ATTEST_COMMAND") or None)
 
     @property
     def id(self) -> str:
@@ -368,6 +380,10 @@ class ServiceIdentity:
         server_id, name, version = parse_service_stanza(s)
         if server_id != self.client.server_id():
             return None
+        if self._evidence is not None:
+            from .attest import unwrap_attested
+
+            return unwrap_attested(self.client, s, self._evidence)
         path = "/v1/datakeys/unwrap"
         status, body = self.client.call("POST", path, {"stanza": stanza_to_wire(s)})
         if status == 200:
