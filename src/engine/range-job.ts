@@ -109,8 +109,7 @@ export function* processRange(
         // size (256 MiB sealed on the main thread alone peaked at 317 MiB).
         gcm!.unmap(mapped.buffer);
         mapped = null;
-      }
-      else if (gcm) nativeBatch(gcm, key, base, b, inFd, sink, bufs);
+      } else if (gcm) nativeBatch(gcm, key, base, b, inFd, sink, bufs);
       else jsBatch(key, base, b, inFd, sink, bufs);
       yield ptLen;
     }

@@ -11,8 +11,8 @@
  */
 
 import { fstatSync, read, WriteStream } from "node:fs";
-import { nativeGcm } from "./native-gcm.js";
 import { Socket, type SocketConstructorOpts } from "node:net";
+import { nativeGcm } from "./native-gcm.js";
 
 type SocketOptions = SocketConstructorOpts & { onread: unknown };
 

@@ -20,7 +20,7 @@ import {
 import { fail } from "../format/errors.js";
 import { authFailed } from "./batch.js";
 import { batchAsync, type NativeGcm } from "./native-gcm.js";
-import { splitChunks, StagingRing } from "./stream-sealer.js";
+import { StagingRing, splitChunks } from "./stream-sealer.js";
 
 export class NativeStreamOpener {
   private keys: ChunkKeys | null = null;
@@ -135,7 +135,19 @@ export class NativeStreamOpener {
         const k = this.keys;
         const run = (src: Buffer, from: number, count: number, outAt: number) => {
           work.push(
-            batchAsync(openAsync, k.aeadKey, k.baseNonce, this.index, count, cs, src, from, count * sc, out, outAt),
+            batchAsync(
+              openAsync,
+              k.aeadKey,
+              k.baseNonce,
+              this.index,
+              count,
+              cs,
+              src,
+              from,
+              count * sc,
+              out,
+              outAt,
+            ),
           );
           this.index += count;
         };

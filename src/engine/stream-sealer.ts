@@ -149,7 +149,19 @@ export class NativeStreamSealer {
     const k = this.keys;
     const run = (src: Buffer, from: number, count: number, length: number, outAt: number) => {
       work.push(
-        batchAsync(sealAsync, k.aeadKey, k.baseNonce, this.index, count, cs, src, from, length, out, outAt),
+        batchAsync(
+          sealAsync,
+          k.aeadKey,
+          k.baseNonce,
+          this.index,
+          count,
+          cs,
+          src,
+          from,
+          length,
+          out,
+          outAt,
+        ),
       );
       this.index += count;
     };
