@@ -19,6 +19,14 @@ import { PayloadSealer } from "../../src/format/payload.js";
 import { tempDir } from "./helpers.js";
 
 const skip = nativeGcm?.sealBatchAsync ? false : "native addon without the async batch calls";
+
+test("CI has the async batch calls and setPipeSize (rebuild with npm run build:native)", (t) => {
+  if (process.env["TENSORSEAL_REQUIRE_ALL"] !== "1" || process.env["TENSORSEAL_NATIVE"] === "0")
+    return t.skip("only required in CI");
+  for (const f of ["sealBatchAsync", "openBatchAsync", "setPipeSize"] as const) {
+    assert.equal(typeof nativeGcm?.[f], "function", `the addon lacks ${f}: an older build`);
+  }
+});
 const inputKey = randomBytes(32);
 const salt = randomBytes(SALT_SIZE);
 const context = Buffer.from("stream async test context");
