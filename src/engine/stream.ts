@@ -1,7 +1,9 @@
 /**
- * Streaming seal and open for pipes (stdin/stdout): single-threaded, bounded memory (one read
- * buffer, a partial chunk, the output of one read, up to OUTPUT_AHEAD_BYTES of output waiting
- * for a slow consumer: engine/stream-io.ts). A read asks for at least the bytes that complete
+ * Streaming seal and open for pipes (stdin/stdout). With the native addon the cipher work runs
+ * on libuv pool threads (each input's whole chunks split across two) while this thread reads
+ * the next input and writes the previous output (InFlight below); without it, on this thread.
+ * Bounded memory: two read buffers, up to three partial chunks, the output of two reads, up to
+ * OUTPUT_AHEAD_BYTES of output waiting for a slow consumer (engine/stream-io.ts). A read asks for at least the bytes that complete
  * the next chunk, so whole chunks go out as they arrive. A sealed stream records no plaintext
  * length (the final short chunk still authenticates where it ends).
  * openStream releases each chunk's plaintext only after that chunk authenticated, but a consumer
