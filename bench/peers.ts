@@ -10,7 +10,9 @@
  *   - file to file with fsync (tensorseal fsyncs its output), vs `cp` + `sync FILE` and age + sync
  * Installs nothing: `bash scripts/setup-bench-peers.sh` installs age, gnupg, openssl and GNU
  * time from Debian; a peer that is missing is skipped with a note.
- * Env: BENCH_SIZE_MIB (default 1024), BENCH_RUNS (default 5).
+ * Env: BENCH_SIZE_MIB (default 1024), BENCH_RUNS (default 5), BENCH_BASELINE_CLI (another
+ * build's dist/src/cli/main.js, e.g. the branch point's: timed as one more contender of every
+ * tensorseal row, so before and after come from the same run).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -24,6 +26,8 @@ const runs = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
 const dir = resolve(here, "../../.bench-tmp/peers");
 const cli = `${q(process.execPath)} ${q(resolve(here, "../cli/main.js"))}`;
 const GNU_TIME = "/usr/bin/time";
+const baselineMain = process.env.BENCH_BASELINE_CLI;
+const baseCli = baselineMain ? `${q(process.execPath)} ${q(resolve(baselineMain))}` : null;
 
 function q(s: string): string {
   return `'${s.replaceAll("'", "'\\''")}'`;
@@ -38,6 +42,8 @@ const hasGnuTime = spawnSync(GNU_TIME, ["--version"], { stdio: "ignore" }).statu
 interface Sample {
   seconds: number;
   rssMiB: number | null;
+  /** CPU seconds (user + sys) of the whole command: steadier than wall time on a busy machine. */
+  cpu: number | null;
 }
 
 /** One whole command under bash (pipefail), wall clock around it; `prep` runs off the clock. */
@@ -45,14 +51,20 @@ function measure(cmd: string, prep?: string): Sample {
   if (prep) execFileSync("bash", ["-c", prep], { stdio: "inherit" });
   const rssFile = join(dir, "rss.txt");
   const argv = hasGnuTime
-    ? [GNU_TIME, "-f", "%M", "-o", rssFile, "bash", "-o", "pipefail", "-c", cmd]
+    ? [GNU_TIME, "-f", "%M %U %S", "-o", rssFile, "bash", "-o", "pipefail", "-c", cmd]
     : ["bash", "-o", "pipefail", "-c", cmd];
   const t = process.hrtime.bigint();
   const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
   const seconds = Number(process.hrtime.bigint() - t) / 1e9;
   if (r.status !== 0) throw new Error(`failed (${r.status}): ${cmd}\n${r.stderr}`);
-  const rssMiB = hasGnuTime ? Number(readFileSync(rssFile, "utf8").trim()) / 1024 : null;
-  return { seconds, rssMiB };
+  const [rss, user, sys] = hasGnuTime
+    ? readFileSync(rssFile, "utf8").trim().split("\n").at(-1)!.split(" ").map(Number)
+    : [];
+  return {
+    seconds,
+    rssMiB: rss === undefined ? null : rss / 1024,
+    cpu: user === undefined || sys === undefined ? null : user + sys,
+  };
 }
 
 interface Contender {
@@ -85,7 +97,9 @@ function runPath(path: string, contenders: Contender[]): Row {
 function summary(samples: Sample[]) {
   const secs = samples.map((s) => s.seconds);
   const rss = samples.map((s) => s.rssMiB).filter((x): x is number => x !== null);
+  const cpu = samples.map((s) => s.cpu).filter((x): x is number => x !== null);
   return {
+    cpu: cpu.length ? median(cpu) : null,
     median: median(secs),
     min: Math.min(...secs),
     max: Math.max(...secs),
@@ -99,9 +113,10 @@ function printRow(row: Row): void {
   for (const r of row.results) {
     const s = summary(r.samples);
     const rss = s.rss === null ? "RSS n/a" : `peak ${s.rss.toFixed(0)} MiB`;
+    const cpu = s.cpu === null ? "" : `  cpu ${fmt(s.cpu)} s`;
     const ratio = r === row.results[0] ? "" : `  ratio ${fmt(s.median / ts.median)}x`;
     console.log(
-      `  ${r.name.padEnd(22)} ${fmt(s.median)} s (${fmt(s.min)}–${fmt(s.max)})  ${rss}${ratio}`,
+      `  ${r.name.padEnd(30)} ${fmt(s.median)} s (${fmt(s.min)}–${fmt(s.max)})${cpu}  ${rss}${ratio}`,
     );
   }
 }
@@ -151,12 +166,17 @@ function main(): void {
   execFileSync("bash", ["-c", `${cli} seal ${q(input)} -r ${recipient} -o ${q(sealed)}`]);
   const out = join(dir, "out");
   const rmOut = `rm -f ${q(out)}`;
-  const ts = {
-    seal: `${cli} seal ${q(input)} -r ${recipient}`,
-    open: `${cli} open ${q(sealed)} -i ${q(id)}`,
-    sealPipe: `${cli} seal - -r ${recipient} -o -`,
-    openPipe: `${cli} open - -i ${q(id)} -o -`,
-  };
+  const commands = (c: string) => ({
+    seal: `${c} seal ${q(input)} -r ${recipient}`,
+    open: `${c} open ${q(sealed)} -i ${q(id)}`,
+    sealPipe: `${c} seal - -r ${recipient} -o -`,
+    openPipe: `${c} open - -i ${q(id)} -o -`,
+  });
+  const ts = commands(cli);
+  const tb = commands(baseCli ?? cli);
+  /** The same command with the baseline build, as one more contender (BENCH_BASELINE_CLI). */
+  const base = (name: string, cmd: (t: typeof ts) => string, prep?: string): Contender[] =>
+    baseCli ? [{ name: `${name} (baseline)`, cmd: cmd(tb), ...(prep && { prep }) }] : [];
 
   const notes: string[] = [];
   const age = has("age") && has("age-keygen");
@@ -206,6 +226,7 @@ function main(): void {
   rows.push(
     runPath("seal -> /dev/null (stdout)", [
       { name: "tensorseal seal", cmd: `${ts.seal} -o - > /dev/null` },
+      ...base("tensorseal seal", (t) => `${t.seal} -o - > /dev/null`),
       ...peer(age, { name: "age -e", cmd: `${ageSeal} ${q(input)} > /dev/null` }),
       ...peer(gpg, {
         name: "gpg -e (no compression)",
@@ -220,12 +241,14 @@ function main(): void {
   rows.push(
     runPath("open -> /dev/null (stdout)", [
       { name: "tensorseal open", cmd: `${ts.open} -o - > /dev/null` },
+      ...base("tensorseal open", (t) => `${t.open} -o - > /dev/null`),
       ...peer(age, { name: "age -d", cmd: `${ageOpen} ${q(ageSealed)} > /dev/null` }),
     ]),
   );
   rows.push(
     runPath("seal through pipes (cat | … | cat)", [
       { name: "tensorseal seal", cmd: `cat ${q(input)} | ${ts.sealPipe} | cat > /dev/null` },
+      ...base("tensorseal seal", (t) => `cat ${q(input)} | ${t.sealPipe} | cat > /dev/null`),
       ...peer(age, { name: "age -e", cmd: `cat ${q(input)} | ${ageSeal} | cat > /dev/null` }),
       { name: "cat | cat | cat", cmd: `cat ${q(input)} | cat | cat > /dev/null` },
     ]),
@@ -233,6 +256,7 @@ function main(): void {
   rows.push(
     runPath("open through pipes (cat | … | cat)", [
       { name: "tensorseal open", cmd: `cat ${q(sealed)} | ${ts.openPipe} | cat > /dev/null` },
+      ...base("tensorseal open", (t) => `cat ${q(sealed)} | ${t.openPipe} | cat > /dev/null`),
       ...peer(age, { name: "age -d", cmd: `cat ${q(ageSealed)} | ${ageOpen} | cat > /dev/null` }),
       { name: "cat | cat | cat", cmd: `cat ${q(sealed)} | cat | cat > /dev/null` },
     ]),
@@ -240,6 +264,7 @@ function main(): void {
   rows.push(
     runPath("seal file -> file (fsynced)", [
       { name: "tensorseal seal", cmd: `${ts.seal} -o ${q(out)}`, prep: rmOut },
+      ...base("tensorseal seal", (t) => `${t.seal} -o ${q(out)}`, rmOut),
       { name: "cp + sync", cmd: `cp ${q(input)} ${q(out)} && sync ${q(out)}`, prep: rmOut },
       ...peer(age, {
         name: "age -e + sync",
@@ -251,6 +276,7 @@ function main(): void {
   rows.push(
     runPath("open file -> file (fsynced)", [
       { name: "tensorseal open", cmd: `${ts.open} -o ${q(out)}`, prep: rmOut },
+      ...base("tensorseal open", (t) => `${t.open} -o ${q(out)}`, rmOut),
       { name: "cp + sync", cmd: `cp ${q(sealed)} ${q(out)} && sync ${q(out)}`, prep: rmOut },
       ...peer(age, {
         name: "age -d + sync",

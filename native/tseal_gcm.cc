@@ -35,6 +35,12 @@
 //             on), then munmaps. false if it was already unmapped/detached; TypeError for an
 //             ArrayBuffer that mapFile did not make.
 //   linkFd(fd, path) -> names an O_TMPFILE output (native/tseal_fs.cc).
+//   sealBatchAsync(...sealBatch's ten arguments, callback)
+//   openBatchAsync(...openBatch's ten arguments, callback)
+//             the same work on a libuv pool thread; callback(error, result) on the JS thread.
+//             Arguments are validated (and thrown) at the call; src and dst must then be left
+//             alone until the callback.
+//   setPipeSize(fd, bytes) -> the pipe's new capacity, or -1 (not a pipe, or refused).
 // A file that shrinks under a mapping raises SIGBUS on access. sealBatch/openBatch catch a SIGBUS
 // that hits their src range (a handler is installed on the first mapFile) and throw an Error
 // with code ERR_TSEAL_INPUT_CHANGED instead; openBatch wipes the output it had written. JS code
@@ -49,6 +55,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -242,12 +249,18 @@ bool Overlaps(const uint8_t* a, uint64_t an, const uint8_t* b, uint64_t bn) {
 
 // Parses and validates the arguments: ten, or eight in place (no dst, dstOffset). `sealing`
 // picks which side carries the tags; in place, the buffer is in the sealed layout both ways.
+bool ParseBatchArgs(napi_env env, napi_value* argv, bool sealing, bool inPlace, Batch* b);
+
 bool ParseBatch(napi_env env, napi_callback_info info, bool sealing, bool inPlace, Batch* b) {
   const size_t want = inPlace ? 8 : 10;
   size_t argc = 10;
   napi_value argv[10];
   if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return false;
   if (argc != want) return Throw(env, false, inPlace ? "expected 8 arguments" : "expected 10 arguments");
+  return ParseBatchArgs(env, argv, sealing, inPlace, b);
+}
+
+bool ParseBatchArgs(napi_env env, napi_value* argv, bool sealing, bool inPlace, Batch* b) {
   b->inPlace = inPlace;
   const bool srcTagged = !sealing || inPlace;
   if (!GetBytes(env, argv[0], "key", &b->key) || !GetBytes(env, argv[1], "baseNonce", &b->base))
@@ -353,15 +366,18 @@ __attribute__((noinline)) bool Guarded(bool on, const uint8_t* lo, uint64_t n, c
   return true;
 }
 
-napi_value Seal(napi_env env, napi_callback_info info, bool inPlace) {
-  Batch b;
-  if (!ParseBatch(env, info, true, inPlace, &b)) return nullptr;
+// The cipher work of a parsed batch, on whichever thread calls it (the JS thread for sealBatch,
+// a libuv pool thread for sealBatchAsync). Touches no JS value.
+enum RunStatus { kRunOk = 0, kRunSetupFailed, kRunCipherFailed, kRunInputChanged };
+
+RunStatus SealRun(const Batch& b) {
+  const bool inPlace = b.inPlace;
   Ctx c;
   if (c.ctx == nullptr ||
       EVP_EncryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
       EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) != 1 ||
       EVP_EncryptInit_ex(c.ctx, nullptr, nullptr, b.key.data, nullptr) != 1)
-    return ThrowOpenSsl(env, "AES-256-GCM setup failed");
+    return kRunSetupFailed;
   uint8_t nonce[kNonceSize];
   bool ok = true;
   const bool whole = Guarded(!inPlace, b.src.data + b.srcOffset, b.srcLength, [&] {
@@ -380,24 +396,42 @@ napi_value Seal(napi_env env, napi_callback_info info, bool inPlace) {
     }
   });
   OPENSSL_cleanse(nonce, sizeof nonce);
-  if (!whole) return ThrowInputChanged(env);
-  if (!ok) return ThrowOpenSsl(env, "AES-256-GCM encryption failed");
-  return Number(env, static_cast<double>(inPlace ? b.srcLength : b.srcLength + b.count * kTagSize));
+  if (!whole) return kRunInputChanged;
+  return ok ? kRunOk : kRunCipherFailed;
 }
 
-napi_value Open(napi_env env, napi_callback_info info, bool inPlace) {
+double SealResult(const Batch& b) {
+  return static_cast<double>(b.inPlace ? b.srcLength : b.srcLength + b.count * kTagSize);
+}
+
+napi_value Seal(napi_env env, napi_callback_info info, bool inPlace) {
   Batch b;
-  if (!ParseBatch(env, info, false, inPlace, &b)) return nullptr;
+  if (!ParseBatch(env, info, true, inPlace, &b)) return nullptr;
+  switch (SealRun(b)) {
+    case kRunSetupFailed:
+      return ThrowOpenSsl(env, "AES-256-GCM setup failed");
+    case kRunInputChanged:
+      return ThrowInputChanged(env);
+    case kRunCipherFailed:
+      return ThrowOpenSsl(env, "AES-256-GCM encryption failed");
+    default:
+      return Number(env, SealResult(b));
+  }
+}
+
+// Opening's cipher work (see SealRun); *result is openBatch's return value when kRunOk.
+RunStatus OpenRun(const Batch& b, double* result) {
+  const bool inPlace = b.inPlace;
   Ctx c;
   if (c.ctx == nullptr ||
       EVP_DecryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
       EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) != 1 ||
       EVP_DecryptInit_ex(c.ctx, nullptr, nullptr, b.key.data, nullptr) != 1)
-    return ThrowOpenSsl(env, "AES-256-GCM setup failed");
+    return kRunSetupFailed;
   alignas(64) static thread_local uint8_t scratch[kScratch];
   uint8_t nonce[kNonceSize];
   const uint64_t plainLength = b.srcLength - b.count * kTagSize;
-  double result = static_cast<double>(plainLength);
+  *result = static_cast<double>(plainLength);
   const bool whole = Guarded(!inPlace, b.src.data + b.srcOffset, b.srcLength, [&] {
     const uint8_t* in = b.src.data + b.srcOffset;
     uint8_t* out = b.hasDst ? b.dst.data + b.dstOffset : nullptr;
@@ -421,7 +455,7 @@ napi_value Open(napi_env env, napi_callback_info info, bool inPlace) {
       if (!ok || EVP_DecryptFinal_ex(c.ctx, finOut, &fin) != 1 || fin != 0) {
         // Authentication failed (or OpenSSL refused): unauthenticated plaintext is wiped.
         if (out != nullptr) OPENSSL_cleanse(out, n);
-        result = -1.0 - static_cast<double>(b.first + i);
+        *result = -1.0 - static_cast<double>(b.first + i);
         break;
       }
       in += n + kTagSize;
@@ -433,9 +467,156 @@ napi_value Open(napi_env env, napi_callback_info info, bool inPlace) {
   if (!whole) {
     // Cut short by a shrinking input: everything decrypted is unauthenticated; wipe it all.
     if (b.hasDst) OPENSSL_cleanse(b.dst.data + b.dstOffset, plainLength);
-    return ThrowInputChanged(env);
+    return kRunInputChanged;
   }
-  return Number(env, result);
+  return kRunOk;
+}
+
+napi_value Open(napi_env env, napi_callback_info info, bool inPlace) {
+  Batch b;
+  if (!ParseBatch(env, info, false, inPlace, &b)) return nullptr;
+  double result = 0;
+  switch (OpenRun(b, &result)) {
+    case kRunSetupFailed:
+      return ThrowOpenSsl(env, "AES-256-GCM setup failed");
+    case kRunInputChanged:
+      return ThrowInputChanged(env);
+    default:
+      return Number(env, result);
+  }
+}
+
+// --- sealBatchAsync / openBatchAsync -----------------------------------------------------------
+// sealBatch / openBatch on a libuv pool thread, so the JS thread reads and writes while the
+// cipher runs (and two calls run on two threads). The last argument is a callback
+// (error, result). The key and base nonce are copied (small typed arrays may live on the JS
+// heap, which moves) and wiped when the call completes; src and dst are held by references
+// until then, and the caller must not touch them before the callback.
+struct AsyncBatch {
+  napi_async_work work = nullptr;
+  napi_ref callback = nullptr;
+  napi_ref src = nullptr;
+  napi_ref dst = nullptr;
+  Batch b;
+  bool sealing = false;
+  uint8_t key[kKeySize];
+  uint8_t base[kNonceSize];
+  RunStatus status = kRunOk;
+  double result = 0;
+};
+
+void ExecuteAsync(napi_env, void* data) {
+  AsyncBatch* a = static_cast<AsyncBatch*>(data);
+  if (a->sealing) {
+    a->status = SealRun(a->b);
+    a->result = SealResult(a->b);
+  } else {
+    a->status = OpenRun(a->b, &a->result);
+  }
+}
+
+napi_value MakeError(napi_env env, const char* code, const char* msg) {
+  napi_value c = nullptr, m = nullptr, e = nullptr;
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, c, m, &e);
+  return e;
+}
+
+void CompleteAsync(napi_env env, napi_status st, void* data) {
+  AsyncBatch* a = static_cast<AsyncBatch*>(data);
+  OPENSSL_cleanse(a->key, sizeof a->key);
+  OPENSSL_cleanse(a->base, sizeof a->base);
+  napi_value argv[2] = {nullptr, nullptr};
+  napi_get_undefined(env, &argv[0]);
+  napi_get_undefined(env, &argv[1]);
+  if (st != napi_ok) {
+    argv[0] = MakeError(env, "ERR_CRYPTO_OPERATION_FAILED", "the batch did not run");
+  } else if (a->status == kRunSetupFailed) {
+    argv[0] = MakeError(env, "ERR_CRYPTO_OPERATION_FAILED", "AES-256-GCM setup failed");
+  } else if (a->status == kRunCipherFailed) {
+    argv[0] = MakeError(env, "ERR_CRYPTO_OPERATION_FAILED", "AES-256-GCM encryption failed");
+  } else if (a->status == kRunInputChanged) {
+    argv[0] = MakeError(env, "ERR_TSEAL_INPUT_CHANGED",
+                        "input ended early: the file changed while it was being read");
+  } else {
+    argv[1] = Number(env, a->result);
+  }
+  napi_value cb = nullptr, global = nullptr;
+  napi_get_reference_value(env, a->callback, &cb);
+  napi_get_global(env, &global);
+  napi_delete_reference(env, a->callback);
+  if (a->src != nullptr) napi_delete_reference(env, a->src);
+  if (a->dst != nullptr) napi_delete_reference(env, a->dst);
+  napi_delete_async_work(env, a->work);
+  delete a;
+  if (cb != nullptr) napi_call_function(env, global, cb, 2, argv, nullptr);
+}
+
+napi_value StartAsync(napi_env env, napi_callback_info info, bool sealing) {
+  size_t argc = 11;
+  napi_value argv[11];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  if (argc != 11) return ThrowValue(env, false, "expected 11 arguments");
+  napi_valuetype t;
+  if (napi_typeof(env, argv[10], &t) != napi_ok || t != napi_function)
+    return ThrowValue(env, false, "callback must be a function");
+  AsyncBatch* a = new AsyncBatch();
+  a->sealing = sealing;
+  if (!ParseBatchArgs(env, argv, sealing, false, &a->b)) {
+    delete a;
+    return nullptr;
+  }
+  memcpy(a->key, a->b.key.data, kKeySize);
+  memcpy(a->base, a->b.base.data, kNonceSize);
+  a->b.key.data = a->key;
+  a->b.base.data = a->base;
+  napi_value name = nullptr;
+  bool ok = napi_create_reference(env, argv[10], 1, &a->callback) == napi_ok &&
+            napi_create_reference(env, argv[5], 1, &a->src) == napi_ok &&
+            (!a->b.hasDst || napi_create_reference(env, argv[8], 1, &a->dst) == napi_ok) &&
+            napi_create_string_utf8(env, "tseal.batch", NAPI_AUTO_LENGTH, &name) == napi_ok &&
+            napi_create_async_work(env, nullptr, name, ExecuteAsync, CompleteAsync, a, &a->work) ==
+                napi_ok &&
+            napi_queue_async_work(env, a->work) == napi_ok;
+  if (!ok) {
+    OPENSSL_cleanse(a->key, sizeof a->key);
+    if (a->callback != nullptr) napi_delete_reference(env, a->callback);
+    if (a->src != nullptr) napi_delete_reference(env, a->src);
+    if (a->dst != nullptr) napi_delete_reference(env, a->dst);
+    if (a->work != nullptr) napi_delete_async_work(env, a->work);
+    delete a;
+    return ThrowOpenSsl(env, "cannot queue the batch");
+  }
+  napi_value undefined = nullptr;
+  napi_get_undefined(env, &undefined);
+  return undefined;
+}
+
+napi_value SealBatchAsync(napi_env env, napi_callback_info info) {
+  return StartAsync(env, info, true);
+}
+napi_value OpenBatchAsync(napi_env env, napi_callback_info info) {
+  return StartAsync(env, info, false);
+}
+
+// setPipeSize(fd, bytes) -> the pipe's new capacity (fcntl F_SETPIPE_SZ), or -1 when fd is not
+// a pipe or the size is refused. A stream seal or open through 64 KiB pipes switches processes
+// every 64 KiB; larger pipes let both sides move more per turn.
+napi_value SetPipeSize(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  uint64_t fd = 0, size = 0;
+  if (argc != 2 || !GetIndex(env, argv[0], "fd", INT_MAX, &fd) ||
+      !GetIndex(env, argv[1], "bytes", INT_MAX, &size))
+    return nullptr;
+#ifdef F_SETPIPE_SZ
+  const int r = fcntl(static_cast<int>(fd), F_SETPIPE_SZ, static_cast<int>(size));
+  return Number(env, r < 0 ? -1.0 : static_cast<double>(r));
+#else
+  return Number(env, -1.0);
+#endif
 }
 
 // --- mapFile / unmap ---------------------------------------------------------------------------
@@ -591,7 +772,12 @@ NAPI_MODULE_INIT() {
       {"mapFile", nullptr, MapFile, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"unmap", nullptr, Unmap, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"linkFd", nullptr, TsealLinkFd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"sealBatchAsync", nullptr, SealBatchAsync, nullptr, nullptr, nullptr, napi_enumerable,
+       nullptr},
+      {"openBatchAsync", nullptr, OpenBatchAsync, nullptr, nullptr, nullptr, napi_enumerable,
+       nullptr},
+      {"setPipeSize", nullptr, SetPipeSize, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
-  if (napi_define_properties(env, exports, 7, props) != napi_ok) return nullptr;
+  if (napi_define_properties(env, exports, 10, props) != napi_ok) return nullptr;
   return exports;
 }

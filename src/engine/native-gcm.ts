@@ -92,6 +92,39 @@ export interface NativeGcm {
    * an existing path: an Error with code EEXIST (other errno names likewise).
    */
   linkFd(fd: number, path: string): void;
+  /**
+   * sealBatch / openBatch on a libuv pool thread: arguments are validated (and thrown) at the
+   * call; `callback(error, result)` runs on the JS thread. `src` and `dst` must be left alone
+   * until then. Optional: an older build lacks them (the stream paths then stay synchronous).
+   */
+  sealBatchAsync?(...args: [...BatchArgs, AsyncCallback]): void;
+  openBatchAsync?(...args: [...BatchArgs, AsyncCallback]): void;
+  /** The pipe `fd`'s new capacity (F_SETPIPE_SZ), or -1 (not a pipe, refused). Optional. */
+  setPipeSize?(fd: number, bytes: number): number;
+}
+
+type BatchArgs = [
+  key: Uint8Array,
+  baseNonce: Uint8Array,
+  firstIndex: number,
+  chunkCount: number,
+  chunkSize: number,
+  src: Uint8Array,
+  srcOffset: number,
+  length: number,
+  dst: Uint8Array | null,
+  dstOffset: number,
+];
+type AsyncCallback = (error: (Error & { code?: string }) | null, result: number) => void;
+
+/** sealBatchAsync / openBatchAsync as a promise of the addon's result. */
+export function batchAsync(
+  fn: (...args: [...BatchArgs, AsyncCallback]) => void,
+  ...args: BatchArgs
+): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fn(...args, (error, result) => (error ? reject(error) : resolve(result))),
+  );
 }
 
 /** dist/src/engine/native-gcm.js -> <package root>/build/Release/tseal_gcm.node */

@@ -13,7 +13,7 @@ import { io } from "./fsutil.js";
 import type { OpenOptions, OpenResult, VerifyOptions } from "./options.js";
 import { outputKind, withOutputStream } from "./output.js";
 import { Progress } from "./progress.js";
-import { PARALLEL_THRESHOLD, prewarmWorkers, runRanges } from "./run-ranges.js";
+import { fileThreads, PARALLEL_THRESHOLD, prewarmWorkers, runRanges } from "./run-ranges.js";
 import { unlockFile } from "./sealed-header.js";
 import { fdSink } from "./sink.js";
 import { openStream } from "./stream.js";
@@ -42,7 +42,8 @@ async function openOrVerify(
   const src = await io(`open ${input}`, () => open(input, "r"));
   try {
     const { size } = await io(`stat ${input}`, () => src.stat());
-    void prewarmWorkers(size, opts.workers); // not awaited: start-up overlaps unlocking
+    const threads = fileThreads(opts.workers);
+    void prewarmWorkers(size, threads.workers); // not awaited: start-up overlaps unlocking
     const file = await unlockFile(src, input, opts);
     const progress = new Progress(file.plaintextLength, opts.onProgress);
     try {
@@ -55,7 +56,7 @@ async function openOrVerify(
           chunkSize: file.header.descriptor.chunkSize,
           plaintextLength: file.plaintextLength,
           chunksOffset: file.chunksOffset,
-          workers: opts.workers,
+          ...threads,
           progress,
         });
       if (output === null) await run(null);

@@ -19,13 +19,14 @@ import { PayloadGeometry } from "../format/geometry.js";
 import { withAtomicOutput } from "./atomic.js";
 import { authFailed } from "./batch.js";
 import { writeAll } from "./fsutil.js";
-import { nativeGcm } from "./native-gcm.js";
+import { batchAsync, nativeGcm } from "./native-gcm.js";
 import type { OpenOptions, OpenResult, VerifyOptions } from "./options.js";
 import { outputKind, withOutputStream } from "./output.js";
 import { Progress } from "./progress.js";
 import { type UnlockedFile, unlockSource } from "./sealed-header.js";
 import type { RandomSource } from "./source.js";
 import { PushSink } from "./stream-io.js";
+import { splitChunks } from "./stream-sealer.js";
 
 /** Sealed bytes per fetch: large enough to amortise a request, small enough to bound memory. */
 export const SOURCE_BATCH_BYTES = 8 << 20;
@@ -136,7 +137,7 @@ async function pump(
       const sealed = await inFlight.get(b)!;
       inFlight.delete(b);
       const first = b * perBatch;
-      const plain = openBatch(file.keys, g, first, total, sealed);
+      const plain = await openBatchOffThread(file.keys, g, first, total, sealed);
       await emit(plain, first * cs);
       progress.add(plain.reduce((n, p) => n + p.length, 0));
     }
@@ -145,6 +146,57 @@ async function pump(
     // Nothing may still be fetching for an output about to be removed, or a closed source.
     await Promise.allSettled(inFlight.values());
   }
+}
+
+/**
+ * openBatch on libuv pool threads (the addon's openBatchAsync, the chunks split across two),
+ * so this thread goes on receiving the batches in flight while a batch is authenticated: done
+ * here, an 8 MiB batch held the event loop (and with it the downloads) for several
+ * milliseconds per batch. The same rule: nothing of the batch is returned unless every chunk
+ * authenticated; a failing batch's output is wiped.
+ */
+async function openBatchOffThread(
+  keys: ChunkKeys,
+  g: PayloadGeometry,
+  first: number,
+  total: number,
+  sealed: Buffer,
+): Promise<Buffer[]> {
+  const openAsync = nativeGcm?.openBatchAsync;
+  const count = Math.ceil(sealed.length / g.sealedChunkSize);
+  if (!openAsync || count === 0) return openBatch(keys, g, first, total, sealed);
+  const plain = Buffer.allocUnsafe(sealed.length - count * TAG_SIZE);
+  const sc = g.sealedChunkSize;
+  const work = splitChunks(count).map(([at, n]) => {
+    const length = at + n === count ? sealed.length - at * sc : n * sc;
+    return batchAsync(
+      openAsync,
+      keys.aeadKey,
+      keys.baseNonce,
+      first + at,
+      n,
+      g.chunkSize,
+      sealed,
+      at * sc,
+      length,
+      plain,
+      at * g.chunkSize,
+    );
+  });
+  let results: number[];
+  try {
+    results = await Promise.all(work);
+  } catch (e) {
+    await Promise.allSettled(work);
+    plain.fill(0);
+    throw e;
+  }
+  const bad = results.filter((r) => r < 0);
+  if (bad.length > 0) {
+    plain.fill(0);
+    authFailed(-1 - Math.max(...bad));
+  }
+  return [plain];
 }
 
 /**

@@ -13,7 +13,7 @@ export interface SealOptions {
   /** Public labels, readable without a key. */
   readonly labels?: Record<string, string>;
   readonly slotCapacity?: number;
-  /** Worker threads; 0 = main thread only. Default os.availableParallelism(). */
+  /** Worker threads; 0 = main thread only. Default: one fewer than cores, the main thread joining. */
   readonly workers?: number;
   readonly onProgress?: ProgressCallback;
   /** Tests and vectors only: a fixed file key and payload salt (never reuse them). */

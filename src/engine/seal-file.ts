@@ -11,7 +11,7 @@ import { io, writeAll } from "./fsutil.js";
 import type { SealOptions, SealResult } from "./options.js";
 import { outputKind, withOutputStream } from "./output.js";
 import { Progress } from "./progress.js";
-import { PARALLEL_THRESHOLD, prewarmWorkers, runRanges } from "./run-ranges.js";
+import { fileThreads, PARALLEL_THRESHOLD, prewarmWorkers, runRanges } from "./run-ranges.js";
 import { prepareHeader } from "./seal-header.js";
 import { sealStream } from "./stream.js";
 
@@ -29,7 +29,8 @@ export async function sealFile(
     const st = await io(`stat ${input}`, () => src.stat());
     if (!st.isFile()) fail("E_USAGE", `${input} is not a regular file: seal it as a stream`);
     const length = st.size;
-    void prewarmWorkers(length, opts.workers); // not awaited: start-up overlaps key wrapping
+    const threads = fileThreads(opts.workers);
+    void prewarmWorkers(length, threads.workers); // not awaited: start-up overlaps key wrapping
     const descriptor = makeDescriptor(opts, length);
     const descriptorBytes = encodeDescriptor(descriptor);
     const payloadLength = new PayloadGeometry(descriptor.chunkSize).payloadLength(length);
@@ -59,7 +60,7 @@ export async function sealFile(
             chunkSize: descriptor.chunkSize,
             plaintextLength: length,
             chunksOffset,
-            workers: opts.workers,
+            ...threads,
             progress,
           });
         await (length < PARALLEL_THRESHOLD ? run() : out.whileFlushing(run));

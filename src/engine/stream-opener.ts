@@ -19,13 +19,17 @@ import {
 } from "../format/chunked.js";
 import { fail } from "../format/errors.js";
 import { authFailed } from "./batch.js";
-import type { NativeGcm } from "./native-gcm.js";
+import { batchAsync, type NativeGcm } from "./native-gcm.js";
+import { StagingRing, splitChunks } from "./stream-sealer.js";
 
 export class NativeStreamOpener {
   private keys: ChunkKeys | null = null;
   private readonly inputKey: Buffer;
   private prefix = Buffer.alloc(0);
-  private readonly staging: Buffer;
+  private readonly ring: StagingRing;
+  private get staging(): Buffer {
+    return this.ring.current;
+  }
   private readonly sealedChunk: number;
   private filled = 0;
   private index = 0;
@@ -45,7 +49,7 @@ export class NativeStreamOpener {
       fail("E_KEY", `payload key must be ${KEY_SIZE} bytes, got ${inputKey.length}`);
     this.inputKey = Buffer.from(inputKey);
     this.sealedChunk = chunkSize + TAG_SIZE;
-    this.staging = Buffer.allocUnsafeSlow(this.sealedChunk);
+    this.ring = new StagingRing(this.sealedChunk);
   }
 
   /** Where push() puts its output (a caller may hand out buffers it reuses once written). */
@@ -94,6 +98,98 @@ export class NativeStreamOpener {
       this.filled = ciphertext.copy(this.staging, 0, at);
       return this.release(plaintext);
     });
+  }
+
+  /**
+   * push() with the cipher work on libuv pool threads (the addon's openBatchAsync), the whole
+   * chunks split across ASYNC_SPLIT of them, so the caller reads and writes meanwhile. The same
+   * plaintext and errors as push(): nothing of an input is released unless all of its chunks
+   * authenticated (a failing input's output is wiped), and after a failure the opener refuses
+   * everything. Contract as NativeStreamSealer.pushAsync: `ciphertext` is left alone until the
+   * promise settles, at most two pushes are in flight, finish() only after they settled.
+   */
+  pushAsync(ciphertext: Buffer): Promise<Buffer[]> {
+    const openAsync = this.gcm.openBatchAsync;
+    if (!openAsync) return new Promise((resolve) => resolve(this.push(ciphertext)));
+    let plaintext: Buffer | null = null;
+    const work: Promise<number>[] = [];
+    try {
+      this.guard(() => {
+        if (this.done) fail("E_TRAILING", "data after the end of the payload");
+        let at = 0;
+        if (!this.keys) {
+          at = Math.min(ciphertext.length, PAYLOAD_PREFIX_SIZE - this.prefix.length);
+          this.prefix = Buffer.concat([this.prefix, ciphertext.subarray(0, at)]);
+          if (this.prefix.length < PAYLOAD_PREFIX_SIZE) return;
+          this.keys = this.openPrefix(this.prefix);
+        }
+        const sc = this.sealedChunk;
+        const cs = this.chunkSize;
+        const whole = Math.floor((this.filled + ciphertext.length - at) / sc);
+        if (whole === 0) {
+          this.filled += ciphertext.copy(this.staging, this.filled, at);
+          return;
+        }
+        const out = this.alloc(whole * cs);
+        plaintext = out;
+        const k = this.keys;
+        const run = (src: Buffer, from: number, count: number, outAt: number) => {
+          work.push(
+            batchAsync(
+              openAsync,
+              k.aeadKey,
+              k.baseNonce,
+              this.index,
+              count,
+              cs,
+              src,
+              from,
+              count * sc,
+              out,
+              outAt,
+            ),
+          );
+          this.index += count;
+        };
+        let opened = 0;
+        if (this.filled > 0) {
+          const need = sc - this.filled;
+          ciphertext.copy(this.staging, this.filled, at, at + need);
+          at += need;
+          run(this.staging, 0, 1, 0);
+          this.ring.next(); // that buffer is in use until the work settles
+          opened = 1;
+        }
+        for (const [first, count] of splitChunks(whole - opened)) {
+          run(ciphertext, at + first * sc, count, (opened + first) * cs);
+        }
+        at += (whole - opened) * sc;
+        this.filled = ciphertext.copy(this.staging, 0, at);
+        this.released += out.length;
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const out = plaintext as Buffer | null;
+    if (out === null) return Promise.resolve([]);
+    const failed = (e: unknown): never => {
+      out.fill(0);
+      this.error ??= e;
+      this.wipe();
+      throw this.error;
+    };
+    return Promise.all(work).then((results) => {
+      // The first chunk that failed: results are -1-k, so the largest negative one.
+      const bad = results.filter((r) => r < 0);
+      if (bad.length > 0) {
+        try {
+          authFailed(-1 - Math.max(...bad));
+        } catch (e) {
+          failed(e);
+        }
+      }
+      return this.views(out);
+    }, failed);
   }
 
   /** Opens what is staged, ending with the short final chunk; wipes the keys. */
@@ -154,6 +250,10 @@ export class NativeStreamOpener {
   /** Authenticated plaintext, one view per chunk. */
   private release(plaintext: Buffer): Buffer[] {
     this.released += plaintext.length;
+    return this.views(plaintext);
+  }
+
+  private views(plaintext: Buffer): Buffer[] {
     const views: Buffer[] = [];
     for (let at = 0; at < plaintext.length; at += this.chunkSize) {
       views.push(plaintext.subarray(at, Math.min(plaintext.length, at + this.chunkSize)));
@@ -163,7 +263,7 @@ export class NativeStreamOpener {
 
   private wipe(): void {
     this.inputKey.fill(0);
-    this.staging.fill(0);
+    this.ring.wipe();
     if (this.keys) wipeChunkKeys(this.keys);
   }
 

@@ -15,12 +15,59 @@ import {
   wipeChunkKeys,
 } from "../format/chunked.js";
 import { fail } from "../format/errors.js";
-import type { NativeGcm } from "./native-gcm.js";
+import { batchAsync, type NativeGcm } from "./native-gcm.js";
+
+/**
+ * How many pool threads one input's whole chunks are split across (pushAsync). Two: the machines
+ * this is tuned on have two cores, and the JS thread meanwhile reads and writes.
+ */
+export const ASYNC_SPLIT = 2;
+
+/**
+ * Staging buffers for a partial chunk, taken in turn. With pushAsync up to two inputs are in
+ * flight (the caller submits the next before awaiting the previous), and a staged chunk is
+ * sealed or opened from its buffer on a pool thread while the next partial chunk is copied
+ * aside: three buffers keep the one being filled apart from the two that may be in use.
+ */
+export class StagingRing {
+  private readonly bufs: Buffer[] = [];
+  private at = 0;
+  constructor(private readonly size: number) {
+    this.bufs.push(Buffer.allocUnsafeSlow(size));
+  }
+  get current(): Buffer {
+    return this.bufs[this.at]!;
+  }
+  /** Moves on to the next buffer (allocated on first use). */
+  next(): void {
+    this.at = (this.at + 1) % 3;
+    if (this.bufs.length <= this.at) this.bufs.push(Buffer.allocUnsafeSlow(this.size));
+  }
+  wipe(): void {
+    for (const b of this.bufs) b.fill(0);
+  }
+}
+
+/** `count` chunks as at most ASYNC_SPLIT runs of consecutive chunks: [first chunk, count][]. */
+export function splitChunks(count: number): [number, number][] {
+  const parts = Math.min(count, ASYNC_SPLIT);
+  const out: [number, number][] = [];
+  let first = 0;
+  for (let p = 0; p < parts; p++) {
+    const n = Math.floor(count / parts) + (p < count % parts ? 1 : 0);
+    out.push([first, n]);
+    first += n;
+  }
+  return out;
+}
 
 export class NativeStreamSealer {
   private readonly keys: ChunkKeys;
   /** The plaintext of the chunk not yet complete (never a whole chunk between calls). */
-  private readonly staging: Buffer;
+  private readonly ring: StagingRing;
+  private get staging(): Buffer {
+    return this.ring.current;
+  }
   private filled = 0;
   private index = 0;
   private done = false;
@@ -35,7 +82,7 @@ export class NativeStreamSealer {
   ) {
     this.keys = deriveChunkKeys(inputKey, salt, context, chunkSize);
     this.prefix = Buffer.concat([salt, this.keys.commitment]);
-    this.staging = Buffer.allocUnsafeSlow(chunkSize);
+    this.ring = new StagingRing(chunkSize);
   }
 
   /** Where push() puts its output (a caller may hand out buffers it reuses once written). */
@@ -78,6 +125,63 @@ export class NativeStreamSealer {
     return this.chunks(out);
   }
 
+  /**
+   * push() with the cipher work on libuv pool threads (the addon's sealBatchAsync), the whole
+   * chunks split across ASYNC_SPLIT of them, so the caller reads the next input and writes the
+   * previous output meanwhile. The same bytes as push(). Contract: `plaintext` is left alone
+   * until the promise settles, at most two pushes are in flight (submit the next, then await
+   * the previous), and finish() waits for every push to settle.
+   */
+  pushAsync(plaintext: Buffer): Promise<Buffer[]> {
+    if (this.done) fail("E_USAGE", "sealer already finished");
+    const sealAsync = this.gcm.sealBatchAsync;
+    if (!sealAsync) return Promise.resolve(this.push(plaintext));
+    const cs = this.chunkSize;
+    const stride = cs + TAG_SIZE;
+    const whole = Math.floor((this.filled + plaintext.length) / cs);
+    if (whole === 0) {
+      plaintext.copy(this.staging, this.filled);
+      this.filled += plaintext.length;
+      return Promise.resolve([]);
+    }
+    const out = this.alloc(whole * stride);
+    const work: Promise<number>[] = [];
+    const k = this.keys;
+    const run = (src: Buffer, from: number, count: number, length: number, outAt: number) => {
+      work.push(
+        batchAsync(
+          sealAsync,
+          k.aeadKey,
+          k.baseNonce,
+          this.index,
+          count,
+          cs,
+          src,
+          from,
+          length,
+          out,
+          outAt,
+        ),
+      );
+      this.index += count;
+    };
+    let at = 0;
+    let sealed = 0;
+    if (this.filled > 0) {
+      at = cs - this.filled;
+      plaintext.copy(this.staging, this.filled, 0, at);
+      run(this.staging, 0, 1, cs, 0);
+      this.ring.next(); // that buffer is in use until the work settles
+      sealed = 1;
+    }
+    for (const [first, count] of splitChunks(whole - sealed)) {
+      run(plaintext, at + first * cs, count, count * cs, (sealed + first) * stride);
+    }
+    at += (whole - sealed) * cs;
+    this.filled = plaintext.copy(this.staging, 0, at);
+    return Promise.all(work).then(() => this.chunks(out));
+  }
+
   /** Seals what is staged as the short (possibly empty) final chunk; wipes the keys. */
   finish(): Buffer[] {
     if (this.done) fail("E_USAGE", "sealer already finished");
@@ -87,7 +191,7 @@ export class NativeStreamSealer {
       this.seal(this.staging, 0, 1, this.filled, out, 0);
       return [out];
     } finally {
-      this.staging.fill(0);
+      this.ring.wipe();
       wipeChunkKeys(this.keys);
     }
   }

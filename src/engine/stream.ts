@@ -1,7 +1,9 @@
 /**
- * Streaming seal and open for pipes (stdin/stdout): single-threaded, bounded memory (one read
- * buffer, a partial chunk, the output of one read, up to OUTPUT_AHEAD_BYTES of output waiting
- * for a slow consumer: engine/stream-io.ts). A read asks for at least the bytes that complete
+ * Streaming seal and open for pipes (stdin/stdout). With the native addon the cipher work runs
+ * on libuv pool threads (each input's whole chunks split across two) while this thread reads
+ * the next input and writes the previous output (InFlight below); without it, on this thread.
+ * Bounded memory: two read buffers, up to three partial chunks, the output of two reads, up to
+ * OUTPUT_AHEAD_BYTES of output waiting for a slow consumer (engine/stream-io.ts). A read asks for at least the bytes that complete
  * the next chunk, so whole chunks go out as they arrive. A sealed stream records no plaintext
  * length (the final short chunk still authenticates where it ends).
  * openStream releases each chunk's plaintext only after that chunk authenticated, but a consumer
@@ -50,14 +52,17 @@ export async function sealStream(
   const progress = new Progress(0, opts.onProgress);
   let finished = false;
   await run(input, output, pool, async (source, sink) => {
+    const work = new InFlight();
     try {
       await sink.write([Buffer.concat([header, sealer.prefix])]);
       for (;;) {
+        // The next input is read, and the previous output written, while the cipher works.
         const b = await source.read(sealer.wanted);
         if (b.length === 0) break;
         progress.add(b.length);
-        await sink.write(sealer.push(b));
+        await work.submit(sealer.push(b), (out) => sink.write(out));
       }
+      await work.drain((out) => sink.write(out));
       if (opts.plaintextLength !== undefined && progress.done !== opts.plaintextLength) {
         // Checked once at the end: a longer input is caught here too, before the final chunk.
         fail(
@@ -69,6 +74,7 @@ export async function sealStream(
       await sink.write(sealer.finish());
     } finally {
       progress.stop(false);
+      await work.settle(); // nothing still works on the buffers wiped below
       // finish() is what wipes the sealer's keys; after a failure call it for that alone.
       if (!finished) quietly(() => sealer.finish());
     }
@@ -99,6 +105,7 @@ export async function openStream(
       for (const p of parts) progress.add(p.length);
       await sink.write(parts);
     };
+    const work = new InFlight();
     try {
       // The header: read until the prefix says how long it is, then until it is complete.
       const pending: Buffer[] = [];
@@ -114,13 +121,15 @@ export async function openStream(
         const all = Buffer.concat(pending);
         header = parseHeader(all.subarray(0, need));
         opener = await makeOpener(header, opts, pool);
-        await release(opener.push(all.subarray(need)));
+        await work.submit(opener.push(all.subarray(need)), release);
       }
       for (;;) {
+        // The next input is read, and the previous plaintext written, while the cipher works.
         const b = await source.read(opener.wanted);
         if (b.length === 0) break;
-        await release(opener.push(b));
+        await work.submit(opener.push(b), release);
       }
+      await work.drain(release);
       const last = opener.finish();
       finished = true;
       checkReleased(header!, opener.released, true);
@@ -128,6 +137,7 @@ export async function openStream(
       await sink.write(last);
     } finally {
       progress.stop(false);
+      await work.settle(); // nothing still works on the buffers wiped below
       // An unfinished opener wipes its keys when finish() fails; call it for that alone.
       if (opener && !finished) quietly(() => (opener as StreamOpener).finish());
     }
@@ -168,7 +178,8 @@ interface StreamSealer {
   readonly prefix: Buffer;
   /** Input bytes that complete the next chunk. */
   readonly wanted: number;
-  push(plaintext: Buffer): Buffer[];
+  /** The sealed chunks this input completes; see InFlight for how many may be pending. */
+  push(plaintext: Buffer): Promise<Buffer[]>;
   finish(): Buffer[];
 }
 
@@ -182,7 +193,14 @@ function streamSealer(
   if (nativeGcm) {
     const s = new NativeStreamSealer(nativeGcm, inputKey, context, chunkSize, salt);
     if (pool) s.alloc = (n) => pool.take(n);
-    return s;
+    return {
+      prefix: s.prefix,
+      get wanted() {
+        return s.wanted;
+      },
+      push: (b) => s.pushAsync(b),
+      finish: () => s.finish(),
+    };
   }
   const s = new PayloadSealer(inputKey, context, chunkSize, salt);
   let staged = 0;
@@ -191,7 +209,7 @@ function streamSealer(
     get wanted() {
       return chunkSize - staged;
     },
-    push: (b) => {
+    push: async (b) => {
       staged = (staged + b.length) % chunkSize;
       return s.push(Buffer.from(b)); // it may keep the piece; the source reuses its buffer
     },
@@ -224,7 +242,8 @@ function headerLengthIfKnown(pending: Buffer[]): number | null {
 interface StreamOpener {
   /** Sealed bytes that complete the next chunk. */
   readonly wanted: number;
-  push(sealed: Buffer): Buffer[];
+  /** Authenticated plaintext this input completes; see InFlight for how many may be pending. */
+  push(sealed: Buffer): Promise<Buffer[]>;
   finish(): Buffer[];
   readonly released: number;
 }
@@ -245,7 +264,16 @@ async function makeOpener(
     if (nativeGcm) {
       const o = new NativeStreamOpener(nativeGcm, inputKey, context, chunkSize);
       if (pool) o.alloc = (n) => pool.take(n);
-      return o;
+      return {
+        get wanted() {
+          return o.wanted;
+        },
+        push: (b) => o.pushAsync(b),
+        finish: () => o.finish(),
+        get released() {
+          return o.released;
+        },
+      };
     }
     const o = new PayloadOpener(inputKey, context, chunkSize);
     const sealedChunk = chunkSize + TAG_SIZE;
@@ -255,7 +283,7 @@ async function makeOpener(
         const after = fed - PAYLOAD_PREFIX_SIZE;
         return after < 0 ? sealedChunk - after : sealedChunk - (after % sealedChunk);
       },
-      push: (b) => {
+      push: async (b) => {
         fed += b.length;
         return o.push(Buffer.from(b)); // it may keep the piece; the source reuses its buffer
       },
@@ -266,6 +294,33 @@ async function makeOpener(
     };
   } finally {
     inputKey.fill(0);
+  }
+}
+
+/**
+ * The one input whose cipher work may still run while the next is read: submit() hands the
+ * previous input's output on (in order) once the new input's work is under way, so at most two
+ * are in flight at once and the source's two buffers are never both in use (stream-io.ts).
+ */
+class InFlight {
+  private pending: Promise<Buffer[]> | null = null;
+
+  async submit(next: Promise<Buffer[]>, hand: (out: Buffer[]) => Promise<void>): Promise<void> {
+    next.catch(() => {}); // awaited below or on the next call; never an unhandled rejection
+    const previous = this.pending;
+    this.pending = next;
+    if (previous) await hand(await previous);
+  }
+
+  async drain(hand: (out: Buffer[]) => Promise<void>): Promise<void> {
+    const last = this.pending;
+    if (last) await hand(await last);
+    this.pending = null;
+  }
+
+  /** After a failure: waits until no work still uses the buffers. */
+  async settle(): Promise<void> {
+    await this.pending?.catch(() => {});
   }
 }
 
