@@ -12,106 +12,53 @@
  * A rejected containment fails closed: the rerun exits 8 and the incident stays open.
  */
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { FastifyInstance } from "fastify";
 import { parseHeader, verifyHeader } from "../../src/format/header.js";
 import { SERVICE_STANZA, stanzaToWire } from "../../src/keys/service/stanza.js";
 import { RevokedCertRepo } from "../../src/service/auth/revoked-certs.js";
-import { type Database, ensureDevTls, TokenRepo } from "../../src/service/index.js";
-import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { bearer, pgDb, server, sqliteDb, type TestDb } from "../service/helpers.js";
+import { TokenRepo } from "../../src/service/index.js";
+import { bearer } from "../service/helpers.js";
+import { type IncidentService, startIncidentService } from "./fixture.js";
 
 const fp = (s: string) => createHash("sha256").update(s).digest("hex");
 
 for (const kind of ["SQLite", "PostgreSQL"] as const) {
   describe(`incident containment under dual control on ${kind}`, () => {
-    let tdb: TestDb;
-    let db: Database;
-    let app: FastifyInstance;
-    let s: Sandbox;
-    let base: NodeJS.ProcessEnv;
+    let fx: IncidentService;
     let skip: string | false = false;
-    const tok: Record<string, { token: string; id: string }> = {};
-    let dir: string;
-    const files: Record<string, { path: string; plain: Buffer }> = {};
-
-    const cli = (args: string[], who: string) =>
-      s.runAsync(args, { ...base, TENSORSEAL_SERVER_TOKEN: tok[who]!.token });
-    const ok = async (args: string[], who = "admin") => {
-      const r = await cli(args, who);
-      assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`);
-      return r;
-    };
-    const record = (id: string) =>
-      JSON.parse(readFileSync(join(s.env.TENSORSEAL_HOME!, "incidents", `${id}.json`), "utf8"));
+    before(async () => {
+      const r = await startIncidentService({
+        db: kind,
+        approvals: { contain: 2 },
+        tokens: {
+          admin: ["admin", "wrap", "unwrap", "rewrap", "audit", "reader"],
+          admin2: ["admin"],
+          writer: ["wrap", "unwrap"],
+          thief: ["unwrap"],
+          other: ["unwrap"],
+        },
+        key: "weights",
+        models: ["m1", "m2"],
+        modelBytes: 50_000,
+      });
+      if (typeof r === "string") skip = r;
+      else fx = r;
+    });
+    after(async () => {
+      if (!skip) await fx.close();
+    });
     const revoked = async (who: string) =>
       Boolean(
-        (await new TokenRepo(db).list()).find((x) => `token:${x.id}` === tok[who]!.id)?.revoked,
+        (await new TokenRepo(fx.db).list()).find((x) => `token:${x.id}` === fx.tok[who]!.id)
+          ?.revoked,
       );
-
-    before(async () => {
-      const t = kind === "SQLite" ? sqliteDb() : await pgDb();
-      if (typeof t === "string") {
-        skip = t;
-        return;
-      }
-      tdb = t;
-      db = await tdb.open();
-      s = sandbox();
-      assert.equal(s.run(["init"]).status, 0);
-      const dev = await ensureDevTls(join(s.dir, "srv"));
-      app = await server(db, {
-        sweepEveryMs: 0,
-        tls: dev,
-        approvals: { required: { contain: 2 } },
-      });
-      const url = await app.listen({ host: "127.0.0.1", port: 0 });
-      base = { TENSORSEAL_SERVER: url, TENSORSEAL_SERVER_CA: dev.caPath };
-      const repo = new TokenRepo(db);
-      for (const [name, scopes] of [
-        ["admin", ["admin", "wrap", "unwrap", "rewrap", "audit", "reader"]],
-        ["admin2", ["admin"]],
-        ["writer", ["wrap", "unwrap"]],
-        ["thief", ["unwrap"]],
-        ["other", ["unwrap"]],
-      ] as const) {
-        const c = await repo.create([...scopes]);
-        tok[name] = { token: c.token, id: `token:${c.id}` };
-      }
-      const k = await app.inject({
-        method: "POST",
-        url: "/v1/keys",
-        headers: bearer(tok.admin!.token),
-        payload: { name: "weights" },
-      });
-      assert.equal(k.statusCode, 200, k.body);
-      dir = join(s.dir, "models");
-      mkdirSync(dir);
-      for (const n of ["m1", "m2"]) {
-        const plain = randomBytes(50_000);
-        writeFileSync(join(dir, `${n}.bin`), plain);
-        const path = join(dir, `${n}.tseal`);
-        await ok(
-          ["seal", join(dir, `${n}.bin`), "-r", "service:weights", "-o", path, "--register"],
-          "writer",
-        );
-        files[n] = { path, plain };
-      }
-    });
-
-    after(async () => {
-      if (skip) return;
-      s.cleanup();
-      await app.close();
-      await db.close();
-      await tdb.drop();
-    });
 
     test("open --contain waits for a second admin; then eradicate --report finishes it", async (t) => {
       if (skip) return t.skip(skip);
+      const { tok, files, s, db, app, dir, ok, cli, record } = fx;
       // The thief opens m1 with the leaked token (its file key is now known to it).
       await ok(["open", files.m1!.path, "-o", join(s.dir, "m1.stolen")], "thief");
       const st = parseHeader(readFileSync(files.m1!.path)).stanzas.find(
@@ -232,6 +179,7 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
 
     test("a rejected containment fails closed: the rerun exits 8, the incident stays open", async (t) => {
       if (skip) return t.skip(skip);
+      const { tok, dir, ok, cli, record } = fx;
       const id = (
         await ok([
           "incident",

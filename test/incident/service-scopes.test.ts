@@ -5,83 +5,38 @@
  * artifact and leaves the others alone.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import type { FastifyInstance } from "fastify";
-import { type Database, ensureDevTls, TokenRepo } from "../../src/service/index.js";
-import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { bearer, server, sqliteDb, type TestDb } from "../service/helpers.js";
+import { type IncidentService, startIncidentService } from "./fixture.js";
 
-let tdb: TestDb;
-let db: Database;
-let app: FastifyInstance;
-let s: Sandbox;
-let base: NodeJS.ProcessEnv;
-const tok: Record<string, { token: string; id: string }> = {};
-let dir: string;
-const files: Record<string, string> = {};
-const artifacts: Record<string, string> = {};
-
-const cli = (args: string[], who: string) =>
-  s.runAsync(args, { ...base, TENSORSEAL_SERVER_TOKEN: tok[who]!.token });
-const ok = async (args: string[], who = "admin") => {
-  const r = await cli(args, who);
-  assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`);
-  return r;
-};
-const record = (id: string) =>
-  JSON.parse(readFileSync(join(s.env.TENSORSEAL_HOME!, "incidents", `${id}.json`), "utf8"));
+let fx: IncidentService;
 
 before(async () => {
-  tdb = sqliteDb();
-  db = await tdb.open();
-  s = sandbox();
-  assert.equal(s.run(["init"]).status, 0);
-  const dev = await ensureDevTls(join(s.dir, "srv"));
-  app = await server(db, { sweepEveryMs: 0, tls: dev });
-  base = {
-    TENSORSEAL_SERVER: await app.listen({ host: "127.0.0.1", port: 0 }),
-    TENSORSEAL_SERVER_CA: dev.caPath,
-  };
-  const repo = new TokenRepo(db);
-  for (const [name, scopes] of [
-    ["admin", ["admin", "wrap", "unwrap", "rewrap", "audit"]],
-    ["writer", ["wrap", "unwrap"]],
-  ] as const) {
-    const c = await repo.create([...scopes]);
-    tok[name] = { token: c.token, id: `token:${c.id}` };
-  }
-  await app.inject({
-    method: "POST",
-    url: "/v1/keys",
-    headers: bearer(tok.admin!.token),
-    payload: { name: "w" },
+  const r = await startIncidentService({
+    db: "SQLite",
+    tokens: { admin: ["admin", "wrap", "unwrap", "rewrap", "audit"], writer: ["wrap", "unwrap"] },
+    key: "w",
+    models: ["a", "b"],
+    modelBytes: 30_000,
   });
-  dir = join(s.dir, "m");
-  mkdirSync(dir);
-  for (const n of ["a", "b"]) {
-    writeFileSync(join(dir, `${n}.bin`), randomBytes(30_000));
-    files[n] = join(dir, `${n}.tseal`);
-    const r = await ok(
-      ["seal", join(dir, `${n}.bin`), "-r", "service:w", "-o", files[n]!, "--register", "--json"],
-      "writer",
-    );
-    artifacts[n] = JSON.parse(r.stdout).artifacts[0];
-  }
+  assert.equal(typeof r, "object", String(r));
+  fx = r as IncidentService;
 });
 
-after(async () => {
-  s.cleanup();
-  await app.close();
-  await db.close();
-  await tdb.drop();
-});
+after(() => fx.close());
 
 test("artifact scope: only that artifact is resealed", async () => {
+  const { files, dir, ok, record } = fx;
   const id = (
-    await ok(["incident", "open", "--scope", `artifact:${artifacts.a}`, "--reason", "key in a log"])
+    await ok([
+      "incident",
+      "open",
+      "--scope",
+      `artifact:${files.a!.artifact}`,
+      "--reason",
+      "key in a log",
+    ])
   ).stdout.trim();
   assert.equal(record(id).severity, "medium");
   await ok(["incident", "contain", id]);
@@ -89,20 +44,21 @@ test("artifact scope: only that artifact is resealed", async () => {
   const a = JSON.parse((await ok(["incident", "assess", id, dir, "--json"])).stdout);
   assert.deepEqual(
     a.files.map((f: { file: string; class: string }) => [f.file, f.class]),
-    [[files.a, "exposed"]],
+    [[files.a!.path, "exposed"]],
   );
-  const bBefore = readFileSync(files.b!);
+  const bBefore = readFileSync(files.b!.path);
   await ok(["incident", "eradicate", id, dir]);
   assert.deepEqual(
     record(id).files.map((f: { file: string; outcome: string }) => [f.file, f.outcome]),
-    [[files.a, "resealed"]],
+    [[files.a!.path, "resealed"]],
   );
-  assert.deepEqual(readFileSync(files.b!), bBefore, "the other artifact is untouched");
+  assert.deepEqual(readFileSync(files.b!.path), bBefore, "the other artifact is untouched");
   assert.equal(record(id).state, "eradicated");
 });
 
 test("endpoint scope: every principal that got keys from the address is blocked", async () => {
-  await ok(["open", files.b!, "-o", join(s.dir, "b.out")], "writer");
+  const { tok, files, s, dir, ok, cli, record } = fx;
+  await ok(["open", files.b!.path, "-o", join(s.dir, "b.out")], "writer");
   const id = (
     await ok(["incident", "open", "--scope", "endpoint:127.0.0.1", "--reason", "host compromised"])
   ).stdout.trim();
@@ -120,7 +76,7 @@ test("endpoint scope: every principal that got keys from the address is blocked"
     ]),
     [[tok.writer!.id, true]],
   );
-  const refused = await cli(["open", files.b!, "-o", join(s.dir, "b2.out")], "writer");
+  const refused = await cli(["open", files.b!.path, "-o", join(s.dir, "b2.out")], "writer");
   assert.equal(refused.status, 8);
   const a = JSON.parse((await ok(["incident", "assess", id, dir, "--json"])).stdout);
   assert.ok(a.principals.includes(tok.writer!.id));

@@ -14,101 +14,47 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { FastifyInstance } from "fastify";
 import { parseHeader, verifyHeader } from "../../src/format/header.js";
 import { openMessage } from "../../src/format/message.js";
 import { parseServiceStanza, SERVICE_STANZA, stanzaToWire } from "../../src/keys/service/stanza.js";
-import { type Database, ensureDevTls, TokenRepo } from "../../src/service/index.js";
-import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { bearer, pgDb, server, sqliteDb, type TestDb } from "../service/helpers.js";
+import { TokenRepo } from "../../src/service/index.js";
+import { bearer } from "../service/helpers.js";
+import { type IncidentService, startIncidentService } from "./fixture.js";
 
 for (const kind of ["SQLite", "PostgreSQL"] as const) {
   describe(`incident against the key service on ${kind}`, () => {
-    let tdb: TestDb;
-    let db: Database;
-    let app: FastifyInstance;
-    let s: Sandbox;
-    let base: NodeJS.ProcessEnv;
+    let fx: IncidentService;
     let skip: string | false = false;
-    const tok: Record<string, { token: string; id: string }> = {};
-    let dir: string;
-    const files: Record<string, { path: string; plain: Buffer }> = {};
-
-    const cli = (args: string[], who: string) =>
-      s.runAsync(args, { ...base, TENSORSEAL_SERVER_TOKEN: tok[who]!.token });
-    const ok = async (args: string[], who = "admin") => {
-      const r = await cli(args, who);
-      assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`);
-      return r;
-    };
-    const record = (id: string) =>
-      JSON.parse(readFileSync(join(s.env.TENSORSEAL_HOME!, "incidents", `${id}.json`), "utf8"));
+    before(async () => {
+      const r = await startIncidentService({
+        db: kind,
+        approvals: { destroy: 2 },
+        tokens: {
+          admin: ["admin", "wrap", "unwrap", "rewrap", "audit"],
+          admin2: ["admin"],
+          writer: ["wrap", "unwrap"],
+          thief: ["unwrap"],
+          reader: ["reader"],
+        },
+        key: "weights",
+        models: ["m1", "m2", "m3"],
+        modelBytes: 100_000,
+      });
+      if (typeof r === "string") skip = r;
+      else fx = r;
+    });
+    after(async () => {
+      if (!skip) await fx.close();
+    });
     const serviceStanza = (path: string) =>
       parseHeader(readFileSync(path)).stanzas.find((st) => st.type === SERVICE_STANZA)!;
 
-    before(async () => {
-      const t = kind === "SQLite" ? sqliteDb() : await pgDb();
-      if (typeof t === "string") {
-        skip = t;
-        return;
-      }
-      tdb = t;
-      db = await tdb.open();
-      s = sandbox();
-      assert.equal(s.run(["init"]).status, 0);
-      const dev = await ensureDevTls(join(s.dir, "srv"));
-      app = await server(db, {
-        sweepEveryMs: 0,
-        tls: dev,
-        approvals: { required: { destroy: 2 } },
-      });
-      const url = await app.listen({ host: "127.0.0.1", port: 0 });
-      base = { TENSORSEAL_SERVER: url, TENSORSEAL_SERVER_CA: dev.caPath };
-      const repo = new TokenRepo(db);
-      for (const [name, scopes] of [
-        ["admin", ["admin", "wrap", "unwrap", "rewrap", "audit"]],
-        ["admin2", ["admin"]],
-        ["writer", ["wrap", "unwrap"]],
-        ["thief", ["unwrap"]],
-        ["reader", ["reader"]],
-      ] as const) {
-        const c = await repo.create([...scopes]);
-        tok[name] = { token: c.token, id: `token:${c.id}` };
-      }
-      const k = await app.inject({
-        method: "POST",
-        url: "/v1/keys",
-        headers: bearer(tok.admin!.token),
-        payload: { name: "weights" },
-      });
-      assert.equal(k.statusCode, 200, k.body);
-      dir = join(s.dir, "models");
-      mkdirSync(dir);
-      for (const n of ["m1", "m2", "m3"]) {
-        const plain = randomBytes(100_000);
-        writeFileSync(join(dir, `${n}.bin`), plain);
-        const path = join(dir, `${n}.tseal`);
-        await ok(
-          ["seal", join(dir, `${n}.bin`), "-r", "service:weights", "-o", path, "--register"],
-          "writer",
-        );
-        files[n] = { path, plain };
-      }
-    });
-
-    after(async () => {
-      if (skip) return;
-      s.cleanup();
-      await app.close();
-      await db.close();
-      await tdb.drop();
-    });
-
     test("leaked token: contain blocks it, assess finds what it opened, eradicate reseals exactly that", async (t) => {
       if (skip) return t.skip(skip);
+      const { tok, files, s, db, app, dir, ok, cli, record } = fx;
       // The thief opens m1 and m2, and keeps m1's file key (as the service released it).
       for (const n of ["m1", "m2"])
         await ok(["open", files[n]!.path, "-o", join(s.dir, `${n}.stolen`)], "thief");
@@ -208,15 +154,13 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
 
     test("key version: contain disables, eradicate waits for the second approval, then completes", async (t) => {
       if (skip) return t.skip(skip);
+      const { tok, files, s, app, dir, ok, cli, record } = fx;
       // m4: sealed under v1 and never opened: at risk, not exposed.
       const plain4 = randomBytes(20_000);
       writeFileSync(join(dir, "m4.bin"), plain4);
-      files.m4 = { path: join(dir, "m4.tseal"), plain: plain4 };
-      await ok(
-        ["seal", join(dir, "m4.bin"), "-r", "service:weights", "-o", files.m4.path],
-        "writer",
-      );
-      const m4Before = readFileSync(files.m4.path);
+      const m4 = { path: join(dir, "m4.tseal"), plain: plain4 };
+      await ok(["seal", join(dir, "m4.bin"), "-r", "service:weights", "-o", m4.path], "writer");
+      const m4Before = readFileSync(m4.path);
       const id = (
         await ok([
           "incident",
@@ -247,7 +191,7 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
         [files.m1!.path]: "exposed",
         [files.m2!.path]: "exposed",
         [files.m3!.path]: "exposed",
-        [files.m4!.path]: "at-risk",
+        [m4.path]: "at-risk",
       });
       assert.ok(a.releases.length >= 3);
 
@@ -269,10 +213,10 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
       const outcomes = Object.fromEntries(
         r.files.map((f: { file: string; outcome: string }) => [f.file, f.outcome]),
       );
-      assert.equal(outcomes[files.m4!.path], "rewrapped");
+      assert.equal(outcomes[m4.path], "rewrapped");
       assert.equal(outcomes[files.m1!.path], "resealed");
       // Rewrapped: the payload is the same bytes (same file key), only the header moved.
-      const m4Now = readFileSync(files.m4!.path);
+      const m4Now = readFileSync(m4.path);
       const hl = (b: Buffer) => parseHeader(b).headerLength;
       assert.deepEqual(m4Now.subarray(hl(m4Now)), m4Before.subarray(hl(m4Before)));
 
