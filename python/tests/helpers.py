@@ -80,6 +80,10 @@ def stanza(spec: dict[str, Any], file_key: bytes, recorded: list[Stanza]) -> Sta
         return r.wrap(file_key)
     if t == "raw":
         return Stanza(spec["stanzaType"], tuple(bytes.fromhex(f) for f in spec["fields"]))
+    if t == "public":
+        from tensorseal.format.public import public_stanza
+
+        return public_stanza(file_key)
     if t == "x25519":
         tag = x25519_tag(decode_recipient(spec["recipient"]))
         enc = public_key_of(bytes.fromhex(spec["ephemeralPrivateKey"]))

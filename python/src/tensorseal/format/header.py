@@ -15,6 +15,7 @@ from ..errors import fail
 from .bytes import ByteReader, ByteWriter
 from .descriptor import MAX_DESCRIPTOR_SIZE, Descriptor, decode_descriptor
 from .filekey import HEADER_MAC_SIZE, check_header_mac, compute_header_mac
+from .public import check_suite_stanzas
 from .stanza import MAX_STANZAS, Stanza, decode_stanza, encode_stanza
 
 MAGIC = b"\x89TSEAL\r\n"
@@ -203,6 +204,9 @@ def parse_header(buf: bytes) -> ParsedHeader:
         fail("E_MALFORMED", "no intact header slot (the header is damaged)")
     if len(slots) == 2 and slots[0][1][1] == slots[1][1][1]:
         fail("E_MALFORMED", "both header slots claim the same generation")
+    # Both intact slots follow the suite's stanza rules (§2.5): a stale slot can become active.
+    for i, state in slots:
+        check_suite_stanzas(descriptor.suite, state[2], f"header slot {i}")
     index, (_, generation, stanzas, body, mac) = max(slots, key=lambda s: s[1][1])
     return ParsedHeader(
         prefix=prefix,
@@ -230,6 +234,7 @@ def encode_header(
     slot_capacity: int = DEFAULT_SLOT_CAPACITY,
 ) -> bytes:
     """A new header: prefix, descriptor, slot 0 at generation 1, slot 1 all zero."""
+    check_suite_stanzas(decode_descriptor(descriptor_bytes).suite, stanzas, "sealing", "E_USAGE")
     prefix = encode_prefix(len(descriptor_bytes), slot_capacity)
     slot0 = encode_slot(file_key, prefix, descriptor_bytes, 1, stanzas, slot_capacity)
     return prefix + descriptor_bytes + slot0 + bytes(slot_capacity)
