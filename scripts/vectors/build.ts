@@ -20,8 +20,8 @@ import {
   sealMessage,
 } from "../../src/format/message.js";
 import { payloadContext } from "../../src/format/payload.js";
-import type { Identity, Stanza } from "../../src/format/stanza.js";
 import { publicRecipient } from "../../src/format/public.js";
+import type { Identity, Stanza } from "../../src/format/stanza.js";
 import { unlockFileKey } from "../../src/format/unlock.js";
 import { kekIdentity, wrapKek } from "../../src/keys/kek.js";
 import { passphraseIdentity, wrapPassphrase } from "../../src/keys/passphrase.js";
@@ -1011,7 +1011,8 @@ const NEGATIVE: NegativeCase[] = [
   },
   {
     name: "public-chunk-bit-flip",
-    description: "public file: one plaintext bit flipped in chunk 0 (a full chunk): its GMAC tag fails",
+    description:
+      "public file: one plaintext bit flipped in chunk 0 (a full chunk): its GMAC tag fails",
     base: "public-16k-49157",
     mutations: (l) => [{ kind: "flip-bit", offset: l.chunk0 + 100, bit: 2 }],
     expectedError: "E_DECRYPT",
@@ -1027,9 +1028,7 @@ const NEGATIVE: NegativeCase[] = [
     name: "public-chunk-duplicated",
     description: "public file: chunk 1 (plaintext and tag) copied over chunk 0 (reordering)",
     base: "public-16k-49157",
-    mutations: (l) => [
-      { kind: "copy", from: l.chunk0 + K16 + 16, to: l.chunk0, length: K16 + 16 },
-    ],
+    mutations: (l) => [{ kind: "copy", from: l.chunk0 + K16 + 16, to: l.chunk0, length: K16 + 16 }],
     expectedError: "E_DECRYPT",
   },
   {
@@ -1056,7 +1055,8 @@ const NEGATIVE: NegativeCase[] = [
   },
   {
     name: "public-descriptor-bit-flip",
-    description: "public file: one bit of the content type flipped (still well formed): the header MAC fails",
+    description:
+      "public file: one bit of the content type flipped (still well formed): the header MAC fails",
     base: "public-16k-100",
     mutations: (l) => [{ kind: "flip-bit", offset: l.descriptor + 16, bit: 0 }],
     expectedError: "E_HEADER_MAC",

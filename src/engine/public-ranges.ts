@@ -30,8 +30,7 @@ export async function runPublicRanges(run: RangeRun): Promise<void> {
   const g = new PayloadGeometry(run.chunkSize);
   const chunks = g.chunkCount(run.plaintextLength);
   const sealing = run.mode === "seal";
-  const memory =
-    run.sink.kind === "memory" ? Buffer.from(run.sink.buffer as ArrayBuffer) : null;
+  const memory = run.sink.kind === "memory" ? Buffer.from(run.sink.buffer as ArrayBuffer) : null;
   if (sealing && memory) fail("E_USAGE", "sealing writes to a file or nowhere");
   for (let k = 0; k < chunks; k++) {
     const n = g.chunkPlaintextLength(k, run.plaintextLength);

@@ -71,7 +71,7 @@ export function refuseUnencrypted(suite: number, why = "encryption is required")
   if (isPublicSuite(suite)) {
     fail(
       "E_NOT_ENCRYPTED",
-      `this is a public (integrity-only, not encrypted) file, and ${why}: it was not sealed for your keys, so its content proves nothing about who wrote it`,
+      `a public (integrity-only, not encrypted) file where ${why}: it was not sealed for your keys, so its content proves nothing about who wrote it`,
     );
   }
 }

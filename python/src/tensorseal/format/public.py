@@ -51,6 +51,6 @@ def refuse_unencrypted(suite: int) -> None:
     if is_public_suite(suite):
         fail(
             "E_NOT_ENCRYPTED",
-            "this is a public (integrity-only, not encrypted) file, and encryption is required: "
+            "a public (integrity-only, not encrypted) file where encryption is required: "
             "it was not sealed for your keys, so its content proves nothing about who wrote it",
         )
