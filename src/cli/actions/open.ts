@@ -32,7 +32,7 @@ export async function open(input: string, o: OptionValues): Promise<void> {
   const requireEncrypted = Boolean(o.requireEncrypted);
   // Refused from the header alone, before any key is asked for (spec/FORMAT.md §2.5).
   if (header && requireEncrypted)
-    namingFile(input, () =>
+    await namingFile(input, async () =>
       refuseUnencrypted(header.descriptor.suite, "--require-encrypted asks for an encrypted one"),
     );
   if (isStreamInput(input) || output === "-") {
