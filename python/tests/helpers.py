@@ -168,11 +168,13 @@ def require_cli() -> Path:
     return CLI
 
 
-def run_cli(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], env: dict[str, str], check: bool = True, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
     exe = node()
     cli = require_cli()
     full_env = {**os.environ, **env}
-    p = subprocess.run([exe, str(cli), *args], env=full_env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    p = subprocess.run([exe, str(cli), *args], env=full_env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=cwd)
     if check and p.returncode != 0:
         raise AssertionError(f"tensorseal {' '.join(args[:1])} failed ({p.returncode}): {p.stderr}")
     return p

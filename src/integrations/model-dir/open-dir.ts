@@ -114,12 +114,18 @@ async function openOne(
   const dst = join(tmp, entry.path);
   await mkdir(dirname(dst), { recursive: true, mode: 0o700 });
   try {
-    await openFile(src, dst, {
+    const opened = await openFile(src, dst, {
       identities: opts.identities,
       expectContext: contextFor(model, entry.path),
+      // The manifest (sealed for the recipients) says which files are public: any other must
+      // be encrypted, so a public file put in its place is refused (spec/FORMAT.md §2.5).
+      requireEncrypted: entry.encrypted !== false,
       workers: opts.workers,
       onProgress: progress.crypto,
     });
+    if (entry.encrypted === false && opened.encrypted !== false) {
+      fail("E_DECRYPT", `${src}: the manifest lists a public file, but this one is encrypted`);
+    }
   } catch (e) {
     if (isTensorSealError(e, "E_CONTEXT")) {
       fail(

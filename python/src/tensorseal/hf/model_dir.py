@@ -282,8 +282,9 @@ def _check_listing(loc: Location, m: Manifest) -> None:
 def _open_one(loc: Location, model: str, entry: ManifestEntry, ids: list[Identity], threads: int | None) -> SealedFile:
     src = loc.join(entry.path + SEALED_SUFFIX)
     try:
+        # The manifest says which files are public; any other must be encrypted (FORMAT.md §2.5).
         sf = SealedFile(src, ids, expect_context=context_for(model, entry.path), threads=threads,
-                        source_options=loc.options)  # fmt: skip
+                        require_encrypted=entry.encrypted, source_options=loc.options)  # fmt: skip
     except TensorSealError as e:
         if e.code == "E_CONTEXT":
             swapped = error("E_DECRYPT", f"belongs to another path or model (swapped or renamed): {e.message}")
@@ -292,4 +293,7 @@ def _open_one(loc: Location, model: str, entry: ManifestEntry, ids: list[Identit
     if sf.plaintext_length != entry.size:
         sf.close()
         raise error("E_DECRYPT", "plaintext size does not match the manifest").naming(sf.name)
+    if not entry.encrypted and sf.descriptor.encrypted:
+        sf.close()
+        raise error("E_DECRYPT", "the manifest lists a public file, but this one is encrypted").naming(sf.name)
     return sf
