@@ -126,6 +126,10 @@ export function encodeSlot(
   content: SlotContent,
   capacity: number,
 ): Buffer {
+  // Seal, rewrap and reseal alike: a public file's only stanza is its published key, and an
+  // encrypted file never publishes its key (spec §2.5).
+  const { suite } = decodeDescriptor(descriptor);
+  checkSuiteStanzas(suite, content.stanzas, "writing the header", "E_USAGE");
   const body = encodeSlotBody(content);
   if (body.length + SLOT_OVERHEAD > capacity) {
     fail("E_USAGE", `header slot is full (${body.length} bytes of stanzas, capacity ${capacity})`);
@@ -232,7 +236,6 @@ export function encodeHeader(
   stanzas: readonly Stanza[],
   slotCapacity = DEFAULT_SLOT_CAPACITY,
 ): Buffer {
-  checkSuiteStanzas(decodeDescriptor(descriptorBytes).suite, stanzas, "sealing", "E_USAGE");
   const prefix = encodePrefix(descriptorBytes.length, slotCapacity);
   const slot0 = encodeSlot(
     fileKey,

@@ -75,3 +75,13 @@ export function refuseUnencrypted(suite: number, why = "encryption is required")
     );
   }
 }
+
+/** Rewrap and reseal: a public file has no recipients to change (E_USAGE, nothing written). */
+export function refuseRecipientChange(suite: number, what: string): void {
+  if (isPublicSuite(suite)) {
+    fail(
+      "E_USAGE",
+      `cannot ${what} a public (integrity-only, not encrypted) file: it has no recipients; to encrypt it, seal its plaintext again with another tier`,
+    );
+  }
+}

@@ -141,6 +141,8 @@ def encode_slot(
     capacity: int,
 ) -> bytes:
     """A full slot: bodyLength, body, MAC, checksum, zero padding to ``capacity``."""
+    # Seal and rewrap alike: only a public file publishes its key, as its only stanza (§2.5).
+    check_suite_stanzas(decode_descriptor(descriptor).suite, stanzas, "writing the header", "E_USAGE")
     body = encode_slot_body(generation, stanzas)
     if len(body) + _SLOT_OVERHEAD > capacity:
         fail("E_USAGE", f"header slot is full ({len(body)} bytes of stanzas, capacity {capacity})")
@@ -234,7 +236,6 @@ def encode_header(
     slot_capacity: int = DEFAULT_SLOT_CAPACITY,
 ) -> bytes:
     """A new header: prefix, descriptor, slot 0 at generation 1, slot 1 all zero."""
-    check_suite_stanzas(decode_descriptor(descriptor_bytes).suite, stanzas, "sealing", "E_USAGE")
     prefix = encode_prefix(len(descriptor_bytes), slot_capacity)
     slot0 = encode_slot(file_key, prefix, descriptor_bytes, 1, stanzas, slot_capacity)
     return prefix + descriptor_bytes + slot0 + bytes(slot_capacity)
