@@ -32,6 +32,8 @@ const MIN_BYTES_PER_THREAD = 32 << 20;
 export interface OpenToMemoryOptions {
   readonly identities: readonly Identity[];
   readonly expectContext?: Readonly<Record<string, string>>;
+  /** Refuse a public (integrity-only) file: E_NOT_ENCRYPTED (spec/FORMAT.md §2.5). */
+  readonly requireEncrypted?: boolean;
   /** Threads decrypting, the main thread included (default: availableParallelism()). */
   readonly threads?: number;
 }
