@@ -160,7 +160,8 @@ function openBatch(
   sealed: Buffer,
 ): Buffer[] {
   const count = Math.ceil(sealed.length / g.sealedChunkSize);
-  if (nativeGcm && count > 0) {
+  // A public (suite 2) payload is plaintext with GMAC tags: openChunk, never the AEAD batch.
+  if (nativeGcm && !keys.integrityOnly && count > 0) {
     const ptLen = sealed.length - count * TAG_SIZE;
     const plain = Buffer.allocUnsafe(ptLen);
     const r = nativeGcm.openBatch(

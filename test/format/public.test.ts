@@ -14,7 +14,9 @@ import { after, describe, test } from "node:test";
 import {
   addRecipients,
   closeWorkers,
+  fileSource,
   openFile,
+  openSource,
   openStream,
   openToMemory,
   resealFile,
@@ -23,6 +25,7 @@ import {
   sealFile,
   sealStream,
   verifyFile,
+  verifySource,
 } from "../../src/engine/index.js";
 import { encodeDescriptor } from "../../src/format/descriptor.js";
 import { isTensorSealError } from "../../src/format/errors.js";
@@ -89,6 +92,20 @@ describe("public (integrity-only) files through the engine", () => {
     sink.on("data", (c: Buffer) => parts.push(c));
     await openStream(createReadStream(sealed), sink, { identities: [] });
     assert.equal(sha(Buffer.concat(parts)), sha(data));
+    // A ranged source (what S3 and HTTP objects are read through) takes the same path.
+    const src = await fileSource(sealed);
+    try {
+      const remoteOut = join(dir, "big.remote");
+      await openSource(src, remoteOut, { identities: [] });
+      assert.equal(sha(readFileSync(remoteOut)), sha(data));
+      await verifySource(src, { identities: [] });
+      await assert.rejects(
+        verifySource(src, { identities: [], requireEncrypted: true }),
+        code("E_NOT_ENCRYPTED"),
+      );
+    } finally {
+      await src.close();
+    }
     const ra = await SealedFile.open(sealed, []);
     try {
       assert.deepEqual(await ra.readRange(3_000_000, 70_000), data.subarray(3_000_000, 3_070_000));
