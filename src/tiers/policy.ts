@@ -7,6 +7,7 @@
  */
 import { fail } from "../format/errors.js";
 import { TIER_LABEL } from "../format/metadata.js";
+import { PUBLIC_STANZA_TYPE } from "../format/public.js";
 import type { Stanza } from "../format/stanza.js";
 
 /** What kind of holder a recipient (or the stanza written for it) is. */
@@ -116,7 +117,8 @@ export function tierPolicy(config: TierConfig, name: string): TierPolicy {
 export function kindViolations(tier: TierPolicy, kinds: readonly string[]): string[] {
   if (tier.allow === null) return [];
   const allowed = new Set<string>(tier.allow);
-  const bad = [...new Set(kinds.filter((k) => !allowed.has(k)))];
+  // The `public` stanza of an integrity-only file publishes its key: it is not a recipient.
+  const bad = [...new Set(kinds.filter((k) => !allowed.has(k) && k !== PUBLIC_STANZA_TYPE))];
   return bad.map(
     (k) =>
       `tier ${tier.name} does not allow ${k} recipients (allowed: ${tier.allow!.join(", ")})${k === "x25519" && allowed.has("mlkem768x25519") ? "; use a post-quantum tseal1pq1... recipient (`tensorseal keygen --pq`)" : ""}`,

@@ -93,6 +93,8 @@ test("only the public tier is sealed unencrypted (spec/FORMAT.md §2.5), and onl
     assert.equal(tierEncrypts(config, { "tensorseal:tier": t }), true, t);
   }
   assert.equal(tierEncrypts(config, {}), true, "no tier: encrypted");
+  // The public stanza is a published key, not a recipient: no tier's allow list judges it.
+  assert.deepEqual(kindViolations(tier("restricted"), ["public"]), []);
   const encryptedPublic = new Map(config.tiers);
   encryptedPublic.set("public", { ...config.tiers.get("public")!, encrypt: true });
   assert.equal(
