@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -360,6 +361,35 @@ describe("tensorseal seal --tier --purpose --owner and tiers (CLI)", () => {
       /config\.json\.tseal: plaintext size or SHA-256 does not match the manifest/,
     );
     assert.equal(existsSync(join(repo, "opened2")), false);
+    // Signed provenance covers public files too: the swapped config is refused by the signature
+    // before anything is decrypted, and also by verify --require-signer with no key at all.
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const priv = join(repo, "producer.pem");
+    const pub = join(repo, "producer.pub");
+    writeFileSync(priv, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
+    writeFileSync(pub, publicKey.export({ type: "spki", format: "pem" }));
+    r = runIn(repo, ["seal-dir", "model", "-o", "signed", "-r", classic, "--sign", priv]);
+    assert.equal(r.status, 0, r.stderr);
+    r = runIn(repo, ["verify", "--require-signer", pub, "signed"]);
+    assert.equal(r.status, 0, r.stderr);
+    const signedCtx = ctx(join(repo, "signed", "config.json.tseal"));
+    r = runIn(repo, [
+      "seal",
+      forged,
+      "-o",
+      join(repo, "signed", "config.json.tseal"),
+      "-f",
+      "--tier",
+      "public",
+      ...signedCtx,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    r = runIn(repo, ["verify", "--require-signer", pub, "signed"]);
+    assert.equal(r.status, 5);
+    assert.match(r.stderr + r.stdout, /config\.json\.tseal is not the signed file/);
+    r = runIn(repo, ["open-dir", "signed", "-o", "opened4", "-i", id, "--require-signer", pub]);
+    assert.equal(r.status, 5);
+    assert.match(r.stderr, /config\.json\.tseal is not the signed file/);
     // A public file in place of the encrypted weights: refused as not encrypted.
     r = runIn(repo, ["seal-dir", "model", "-o", "out3", "-r", classic]);
     assert.equal(r.status, 0, r.stderr);
