@@ -281,3 +281,29 @@ def test_a_public_file_in_place_of_an_encrypted_shard_is_refused(public_model, t
     (d / f"{name}.tseal").write_bytes(_public_file_like(d, name, plain))
     e = refused(d, "E_NOT_ENCRYPTED")
     assert name in str(e)
+
+
+def test_a_public_manifest_is_refused(public_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The manifest is the root of authenticity: anyone can write a public one listing forged
+    digests, so a reader requires the manifest to be encrypted (for the directory's keys)."""
+    import hashlib
+
+    d = tmp_path / "forged-manifest"
+    shutil.copytree(public_model["sealed"], d)
+    forged = json.dumps({"model_type": "bad", "seed": 3}).encode()
+    (d / "config.json.tseal").write_bytes(_public_file_like(d, "config.json", forged))
+    with open_model_dir(public_model["sealed"], identities=IDS) as md:
+        entries = [
+            {"path": e.path, "size": e.size, "sha256": e.sha256, **({} if e.encrypted else {"encrypted": False})}
+            for e in md.manifest.files
+        ]
+        model = md.manifest.model
+    for e in entries:
+        if e["path"] == "config.json":
+            e["sha256"] = hashlib.sha256(forged).hexdigest()
+    doc = json.dumps({"version": 1, "model": model, "files": entries}).encode()
+    (d / f"{MANIFEST_NAME}.tseal").write_bytes(
+        seal_bytes(doc, [], public=True, content_type=MANIFEST_CONTENT_TYPE, context=context_for(model, MANIFEST_NAME))
+    )
+    e = refused(d, "E_NOT_ENCRYPTED")
+    assert MANIFEST_NAME in str(e)

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
+import { createHash, generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -361,6 +361,48 @@ describe("tensorseal seal --tier --purpose --owner and tiers (CLI)", () => {
       /config\.json\.tseal: plaintext size or SHA-256 does not match the manifest/,
     );
     assert.equal(existsSync(join(repo, "opened2")), false);
+    // The manifest is the root of authenticity: a public one (anyone can write it, listing the
+    // forged config's digest) is refused before any file is opened.
+    const modelId = JSON.parse(
+      s.run(["inspect", join(out, "weights.bin.tseal"), "--json"]).stdout.toString(),
+    ).context["tensorseal.model"] as string;
+    const digest = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
+    const weights = readFileSync(join(model, "weights.bin"));
+    const forgedManifest = join(repo, "tensorseal-manifest.json");
+    writeFileSync(
+      forgedManifest,
+      JSON.stringify({
+        version: 1,
+        model: modelId,
+        files: [
+          {
+            path: "config.json",
+            size: 20,
+            sha256: digest('{"model_type":"bad"}'),
+            encrypted: false,
+          },
+          { path: "weights.bin", size: weights.length, sha256: digest(weights) },
+        ],
+      }),
+    );
+    r = runIn(repo, [
+      "seal",
+      forgedManifest,
+      "-o",
+      join(out, "tensorseal-manifest.json.tseal"),
+      "-f",
+      "--tier",
+      "public",
+      "--context",
+      "tensorseal.path=tensorseal-manifest.json",
+      "--context",
+      `tensorseal.model=${modelId}`,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    r = runIn(repo, ["open-dir", "out", "-o", "opened5", "-i", id]);
+    assert.equal(r.status, 5, r.stderr);
+    assert.match(r.stderr, /tensorseal-manifest\.json\.tseal: a public \(integrity-only/);
+    assert.equal(existsSync(join(repo, "opened5")), false);
     // Signed provenance covers public files too: the swapped config is refused by the signature
     // before anything is decrypted, and also by verify --require-signer with no key at all.
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });

@@ -52,6 +52,9 @@ export async function readManifest(
   if (!existsSync(path)) fail("E_USAGE", `${sealedDir} has no ${MANIFEST_NAME}${SEALED_SUFFIX}`);
   const file = await SealedFile.open(path, identities, {
     expectContext: { [PATH_CONTEXT]: MANIFEST_NAME },
+    // The manifest is the directory's root of authenticity: only its recipients can write it.
+    // A public manifest (anyone can write one, listing anything) is refused (spec §2.5).
+    requireEncrypted: true,
   });
   try {
     if (file.plaintextLength > 64 << 20) fail("E_MALFORMED", "model manifest is over 64 MiB");

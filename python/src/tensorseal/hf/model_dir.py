@@ -59,7 +59,10 @@ def read_manifest(sealed_dir: str | os.PathLike[str] | Location, identities: Seq
     if not loc.exists(name):
         fail("E_USAGE", f"{loc.shown()} has no {name}: not a sealed model directory")
     path, expect = loc.join(name), {PATH_CONTEXT: MANIFEST_NAME}
-    with SealedFile(path, identities, expect_context=expect, source_options=loc.options) as sf, naming(sf.name):
+    # The manifest is the directory's root of authenticity: only its recipients can write it, so
+    # a public one (anyone can write it, listing anything) is refused (FORMAT.md §2.5).
+    with SealedFile(path, identities, expect_context=expect, require_encrypted=True,
+                    source_options=loc.options) as sf, naming(sf.name):  # fmt: skip
         if sf.plaintext_length > MAX_MANIFEST_BYTES:
             fail("E_MALFORMED", "model manifest is over 64 MiB")
         m = parse_manifest(sf.read_all())
