@@ -48,6 +48,8 @@ export { type ErrorCode, isTensorSealError, TensorSealError } from "./format/err
 export type { ParsedHeader as SealedHeader } from "./format/header.js";
 // Governance metadata in the authenticated header (spec/FORMAT.md §2.2.1).
 export { type FileMetadata, metadataOf, withMetadata } from "./format/metadata.js";
+// Public (integrity-only) files, the `public` tier (spec/FORMAT.md §2.5).
+export { publicRecipient, SUITE_PUBLIC } from "./format/public.js";
 // The two interfaces every key type implements, and what they exchange.
 export type { Identity, Recipient, Stanza } from "./format/stanza.js";
 // Model directories (Hugging Face layout) with a sealed manifest.

@@ -81,6 +81,10 @@ def stanza(spec: dict[str, Any], file_key: bytes, recorded: list[Stanza]) -> Sta
         return r.wrap(file_key)
     if t == "raw":
         return Stanza(spec["stanzaType"], tuple(bytes.fromhex(f) for f in spec["fields"]))
+    if t == "public":
+        from tensorseal.format.public import public_stanza
+
+        return public_stanza(file_key)
     if t == "x25519":
         tag = x25519_tag(decode_recipient(spec["recipient"]))
         enc = public_key_of(bytes.fromhex(spec["ephemeralPrivateKey"]))
@@ -165,11 +169,13 @@ def require_cli() -> Path:
     return CLI
 
 
-def run_cli(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], env: dict[str, str], check: bool = True, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
     exe = node()
     cli = require_cli()
     full_env = {**os.environ, **env}
-    p = subprocess.run([exe, str(cli), *args], env=full_env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    p = subprocess.run([exe, str(cli), *args], env=full_env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=cwd)
     if check and p.returncode != 0:
         raise AssertionError(f"tensorseal {' '.join(args[:1])} failed ({p.returncode}): {p.stderr}")
     return p

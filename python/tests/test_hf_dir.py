@@ -209,3 +209,101 @@ def test_a_symlink_to_a_directory_is_refused(models, tmp_path: Path) -> None:  #
     e = refused(a, "E_USAGE")
     assert e.file == str(a / "loop")
 
+
+
+# -- the public tier (FORMAT.md §2.5): config and tokenizer readable by anyone, bound by the manifest
+
+
+@pytest.fixture(scope="module")
+def public_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A model sealed by seal-dir with a creation rule making every .json file public."""
+    d = tmp_path_factory.mktemp("hfpub")
+    repo = d / "repo"
+    make_model(repo / "plain", 3)
+    (repo / ".tensorseal.yaml").write_text("creation_rules:\n  - path_regex: '\\.json$'\n    tier: public\n")
+    run_cli(["seal-dir", "plain", "-o", "sealed", "-r", PUBLIC, "--chunk-size", "16KiB"],
+            {"TENSORSEAL_HOME": str(d / "home")}, cwd=str(repo))  # fmt: skip
+    return {"plain": repo / "plain", "sealed": repo / "sealed"}
+
+
+def test_public_files_are_readable_without_a_key_and_listed_in_the_manifest(public_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from tensorseal import SealedFile, read_header
+
+    sealed, plain = public_model["sealed"], public_model["plain"]
+    config = sealed / "config.json.tseal"
+    d = read_header(io.BytesIO(config.read_bytes())).descriptor
+    assert (d.encrypted, d.tier, d.suite) == (False, "public", 2)
+    shard = sealed / "model-00001-of-00002.safetensors.tseal"
+    assert read_header(io.BytesIO(shard.read_bytes())).descriptor.encrypted
+    with SealedFile(config) as sf:  # no identity at all
+        assert sf.read_all() == (plain / "config.json").read_bytes()
+    with pytest.raises(TensorSealError) as e:
+        SealedFile(shard)
+    assert e.value.code == "E_NO_IDENTITY"
+    with open_model_dir(sealed, identities=IDS) as md:
+        assert not md.entry("config.json").encrypted
+        assert not md.entry("tokenizer/tokenizer.json").encrypted
+        assert md.entry("model-00001-of-00002.safetensors").encrypted
+        assert md.read_json("config.json") == json.loads((plain / "config.json").read_text())
+        assert md.read_bytes("tokenizer/tokenizer.json") == (plain / "tokenizer" / "tokenizer.json").read_bytes()
+
+
+def _public_file_like(sealed: Path, path: str, data: bytes) -> bytes:
+    """What an attacker with write access can make: a valid public file with the right context."""
+    import io
+
+    from tensorseal import read_header
+
+    ctx = read_header(io.BytesIO((sealed / "config.json.tseal").read_bytes())).descriptor.context
+    model = ctx["tensorseal.model"]
+    return seal_bytes(data, [], public=True, context=context_for(model, path))
+
+
+def test_a_swapped_public_config_is_refused(public_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    d = tmp_path / "swapped"
+    shutil.copytree(public_model["sealed"], d)
+    forged = json.dumps({"model_type": "bad", "seed": 3}).encode()  # same size as the original
+    assert len(forged) == len((public_model["plain"] / "config.json").read_bytes())
+    (d / "config.json.tseal").write_bytes(_public_file_like(d, "config.json", forged))
+    with open_model_dir(d, identities=IDS) as md:
+        with pytest.raises(TensorSealError) as e:
+            md.read_bytes("config.json")
+    assert e.value.code == "E_DECRYPT" and "SHA-256" in str(e.value)
+
+
+def test_a_public_file_in_place_of_an_encrypted_shard_is_refused(public_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    d = tmp_path / "downgraded"
+    shutil.copytree(public_model["sealed"], d)
+    name = "model-00001-of-00002.safetensors"
+    plain = (public_model["plain"] / name).read_bytes()
+    (d / f"{name}.tseal").write_bytes(_public_file_like(d, name, plain))
+    e = refused(d, "E_NOT_ENCRYPTED")
+    assert name in str(e)
+
+
+def test_a_public_manifest_is_refused(public_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The manifest is the root of authenticity: anyone can write a public one listing forged
+    digests, so a reader requires the manifest to be encrypted (for the directory's keys)."""
+    import hashlib
+
+    d = tmp_path / "forged-manifest"
+    shutil.copytree(public_model["sealed"], d)
+    forged = json.dumps({"model_type": "bad", "seed": 3}).encode()
+    (d / "config.json.tseal").write_bytes(_public_file_like(d, "config.json", forged))
+    with open_model_dir(public_model["sealed"], identities=IDS) as md:
+        entries = [
+            {"path": e.path, "size": e.size, "sha256": e.sha256, **({} if e.encrypted else {"encrypted": False})}
+            for e in md.manifest.files
+        ]
+        model = md.manifest.model
+    for e in entries:
+        if e["path"] == "config.json":
+            e["sha256"] = hashlib.sha256(forged).hexdigest()
+    doc = json.dumps({"version": 1, "model": model, "files": entries}).encode()
+    (d / f"{MANIFEST_NAME}.tseal").write_bytes(
+        seal_bytes(doc, [], public=True, content_type=MANIFEST_CONTENT_TYPE, context=context_for(model, MANIFEST_NAME))
+    )
+    e = refused(d, "E_NOT_ENCRYPTED")
+    assert MANIFEST_NAME in str(e)

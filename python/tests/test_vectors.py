@@ -21,7 +21,7 @@ INVALID = sorted(VECTORS.glob("invalid-*.json"))
 
 
 def test_vector_counts() -> None:
-    assert len(VALID) == 16 and len(INVALID) == 43
+    assert len(VALID) == 20 and len(INVALID) == 54
 
 
 def reseal(v: dict[str, Any], recorded: list) -> bytes:  # type: ignore[type-arg]
@@ -36,6 +36,7 @@ def reseal(v: dict[str, Any], recorded: list) -> bytes:  # type: ignore[type-arg
         content_type=d["contentType"],
         context=d["context"],
         labels=d["labels"],
+        suite=d.get("suite", 1),
         file_key=fk,
         salt=bytes.fromhex(v["payloadSalt"]),
         stanzas=stanzas,
@@ -83,7 +84,9 @@ def test_valid_vector_intermediates(path) -> None:  # type: ignore[no-untyped-de
     inter = v["intermediate"]
     d = v["descriptor"]
     descriptor = encode_descriptor(
-        Descriptor(d["chunkSize"], v["plaintext"]["length"], d["contentType"], d["context"], d["labels"])
+        Descriptor(
+            d["chunkSize"], v["plaintext"]["length"], d["contentType"], d["context"], d["labels"], d.get("suite", 1)
+        )
     )
     assert descriptor.hex() == inter["descriptor"]
     fk = bytes.fromhex(v["fileKey"])
@@ -105,6 +108,11 @@ def test_valid_vector_intermediates(path) -> None:  # type: ignore[no-untyped-de
 def test_valid_vector_opens_with_each_identity(path) -> None:  # type: ignore[no-untyped-def]
     v = load_json(path)
     file = vector_file(v["name"])
+    # A public (suite 2) vector opens with no identity at all; every other needs one.
+    assert (not v["identities"]) == (v["descriptor"].get("suite") == 2)
+    if not v["identities"]:
+        plaintext = open_bytes(file, [])
+        assert hashlib.sha256(plaintext).hexdigest() == v["plaintext"]["sha256"]
     for spec in v["identities"]:
         plaintext = open_bytes(file, [identity(spec)])
         assert len(plaintext) == v["plaintext"]["length"]
@@ -158,3 +166,44 @@ def test_writer_refuses_a_bad_tier(bad: str) -> None:
             Descriptor(chunk_size=16384, plaintext_length=0, labels={"tensorseal:tier": bad})
         )
     assert e.value.code == "E_MALFORMED"
+
+
+def test_public_vector_is_readable_plaintext_and_refused_where_encryption_is_required() -> None:
+    """FORMAT.md §2.5: suite 2 keeps the plaintext in the file (readable by anyone); a reader that
+    requires encryption refuses it before reading the payload; the descriptor says which it is."""
+    import io
+
+    from tensorseal import read_header
+
+    file = vector_file("public-16k-100")
+    plaintext = mod251(100)
+    assert plaintext in file
+    h = read_header(io.BytesIO(file))
+    assert (h.descriptor.suite, h.descriptor.encrypted, h.descriptor.tier) == (2, False, "public")
+    assert read_header(io.BytesIO(vector_file("kek-public-tier-16k-100"))).descriptor.encrypted
+    kek = load_json(VECTORS / "valid-kek-16k-1.json")["identities"]
+    # Identities given are ignored for a public file...
+    assert open_bytes(file, [identity(kek[0])]) == plaintext
+    # ...unless the caller requires encryption.
+    with pytest.raises(TensorSealError) as e:
+        open_bytes(file, [identity(kek[0])], require_encrypted=True)
+    assert e.value.code == "E_NOT_ENCRYPTED"
+    assert open_bytes(vector_file("kek-public-tier-16k-100"), [identity(kek[0])], require_encrypted=True) == plaintext
+
+
+def test_public_writer_round_trip_and_stanza_rules() -> None:
+    from tensorseal.format.public import public_stanza
+    from tensorseal.keys.kek import KekRecipient
+    from tensorseal.writer import seal_bytes
+
+    data = bytes(range(256)) * 300
+    sealed = seal_bytes(data, [], public=True, chunk_size=16384)
+    assert data[:16384] in sealed
+    assert open_bytes(sealed) == data
+    # A public file takes no recipients; a published key next to a real recipient is refused.
+    with pytest.raises(TensorSealError) as e:
+        seal_bytes(data, [KekRecipient("k", 1, bytes(32))], public=True)
+    assert e.value.code == "E_USAGE"
+    with pytest.raises(TensorSealError) as e:
+        seal_bytes(data, [KekRecipient("k", 1, bytes(32))], stanzas=[public_stanza(bytes(32))])
+    assert e.value.code == "E_USAGE"

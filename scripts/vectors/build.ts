@@ -20,6 +20,7 @@ import {
   sealMessage,
 } from "../../src/format/message.js";
 import { payloadContext } from "../../src/format/payload.js";
+import { publicRecipient } from "../../src/format/public.js";
 import type { Identity, Stanza } from "../../src/format/stanza.js";
 import { unlockFileKey } from "../../src/format/unlock.js";
 import { kekIdentity, wrapKek } from "../../src/keys/kek.js";
@@ -94,7 +95,9 @@ export type RecipientSpec =
   | { type: "passphrase"; passphrase: string; salt: string; logN: number }
   | { type: "x25519"; recipient: string; ephemeralPrivateKey: string }
   | { type: "mlkem768x25519"; recipient: string; eseed: string }
-  | { type: "raw"; stanzaType: string; fields: string[] };
+  | { type: "raw"; stanzaType: string; fields: string[] }
+  /** Suite 2 (spec §2.5): the `public` stanza publishing the file key itself. */
+  | { type: "public" };
 
 /** A keystore version's lifecycle state (spec/KEYSTORE.md); only `enabled` may unwrap. */
 export type VersionStateSpec = "enabled" | "disabled" | "scheduled_for_destruction" | "destroyed";
@@ -122,7 +125,8 @@ export interface ValidVector {
   valid: true;
   fileKey: string;
   payloadSalt: string;
-  descriptor: Required<DescriptorInit>;
+  /** `suite` appears only when it is 2 (integrity only, spec §2.5). */
+  descriptor: Required<Omit<DescriptorInit, "suite">> & { suite?: number };
   recipients: RecipientSpec[];
   /** Present when slot 1 was rewritten (generation 2) after sealing with `recipients`. */
   rewrap?: { generation: 2; slot: 1; recipients: RecipientSpec[]; keepOldSlot: boolean };
@@ -272,6 +276,8 @@ async function stanzaFor(spec: RecipientSpec, fileKey: Buffer): Promise<Stanza> 
       });
     case "raw":
       return { type: spec.stanzaType, fields: spec.fields.map((f) => Buffer.from(f, "hex")) };
+    case "public":
+      return publicRecipient().wrap(fileKey);
   }
 }
 
@@ -348,6 +354,14 @@ interface Case {
 }
 
 const K16 = 16384;
+/** Public-tier vectors (spec §2.5): the published key is the shared test file key, on purpose,
+ * so that a public header on an encrypted payload of the same key shows the suite binding. */
+const PUBLIC_INIT = {
+  suite: 2,
+  contentType: "application/json",
+  context: { "tensorseal.path": "config.json" },
+  labels: { "tensorseal:tier": "public", model: "demo" },
+};
 const CASES: Case[] = [
   ...[0, 1, K16 - 1, K16, K16 + 1, 3 * K16 + 5].map((length) => ({
     name: `kek-16k-${length}`,
@@ -453,6 +467,25 @@ const CASES: Case[] = [
       { type: "kek", name: KS_NAME, version: 4, kek: KS_V4.kek.toString("hex") },
     ],
   },
+  ...[0, 100, 3 * K16 + 5].map((length) => ({
+    name: `public-16k-${length}`,
+    description: `public tier (suite 2, integrity only): the plaintext stands in the file with a GMAC tag per chunk, the file key is published in the only stanza; opens with no identity (and ignores any given); ${length}-byte plaintext`,
+    length,
+    chunkSize: K16,
+    recipients: [{ type: "public" } as RecipientSpec],
+    identities: [],
+    init: PUBLIC_INIT,
+  })),
+  {
+    name: "kek-public-tier-16k-100",
+    description:
+      "an encrypted (suite 1) kek file whose tier label is public: a writer may encrypt a public-tier file; the base of the downgrade vectors",
+    length: 100,
+    chunkSize: K16,
+    recipients: [R_KEK],
+    identities: [I_KEK],
+    init: { ...PUBLIC_INIT, suite: 1 },
+  },
   {
     name: "unknown-stanza-16k-1",
     description: "an unknown stanza type (future-kms) before a kek stanza: readers skip it",
@@ -502,6 +535,7 @@ async function buildValid(c: Case): Promise<{ vector: ValidVector; file: Buffer 
       contentType: c.init?.contentType ?? "application/octet-stream",
       context: c.init?.context ?? {},
       labels: c.init?.labels ?? {},
+      ...(c.init?.suite !== undefined ? { suite: c.init.suite } : {}),
     },
     recipients: c.recipients,
     ...(c.rewrap ? { rewrap: { generation: 2 as const, slot: 1 as const, ...c.rewrap } } : {}),
@@ -530,6 +564,7 @@ async function buildValid(c: Case): Promise<{ vector: ValidVector; file: Buffer 
       contentType: d.contentType,
       context: { ...d.context },
       labels: { ...d.labels },
+      ...(d.suite !== 1 ? { suite: d.suite } : {}),
     },
     identities: c.identities,
     plaintext: {
@@ -975,6 +1010,93 @@ const NEGATIVE: NegativeCase[] = [
     expectedError: "E_MALFORMED",
   },
   {
+    name: "public-chunk-bit-flip",
+    description:
+      "public file: one plaintext bit flipped in chunk 0 (a full chunk): its GMAC tag fails",
+    base: "public-16k-49157",
+    mutations: (l) => [{ kind: "flip-bit", offset: l.chunk0 + 100, bit: 2 }],
+    expectedError: "E_DECRYPT",
+  },
+  {
+    name: "public-final-chunk-bit-flip",
+    description: "public file: one plaintext bit flipped in the final (5-byte) chunk",
+    base: "public-16k-49157",
+    mutations: (l) => [{ kind: "flip-bit", offset: l.chunk0 + 3 * (K16 + 16), bit: 0 }],
+    expectedError: "E_DECRYPT",
+  },
+  {
+    name: "public-chunk-duplicated",
+    description: "public file: chunk 1 (plaintext and tag) copied over chunk 0 (reordering)",
+    base: "public-16k-49157",
+    mutations: (l) => [{ kind: "copy", from: l.chunk0 + K16 + 16, to: l.chunk0, length: K16 + 16 }],
+    expectedError: "E_DECRYPT",
+  },
+  {
+    name: "public-truncated-final-chunk",
+    description: "public file: the final chunk removed (the payload ends at a chunk boundary)",
+    base: "public-16k-49157",
+    mutations: (l) => [{ kind: "truncate", length: l.chunk0 + 3 * (K16 + 16) }],
+    expectedError: "E_TRUNCATED",
+  },
+  {
+    name: "public-truncated-last-byte",
+    description: "public file: last byte removed",
+    base: "public-16k-100",
+    mutations: (_l, file) => [{ kind: "truncate", length: file.length - 1 }],
+    expectedError: "E_TRUNCATED",
+  },
+  {
+    name: "public-published-key-bit-flip",
+    description:
+      "public file: one bit of the published file key flipped, slot checksum recomputed: the header MAC (keyed by it) fails",
+    base: "public-16k-100",
+    mutations: (l) => [{ kind: "flip-bit", offset: l.fields[0]![0]!, bit: 0, fixSlotChecksum: 0 }],
+    expectedError: "E_HEADER_MAC",
+  },
+  {
+    name: "public-descriptor-bit-flip",
+    description:
+      "public file: one bit of the content type flipped (still well formed): the header MAC fails",
+    base: "public-16k-100",
+    mutations: (l) => [{ kind: "flip-bit", offset: l.descriptor + 16, bit: 0 }],
+    expectedError: "E_HEADER_MAC",
+  },
+  {
+    name: "public-suite-on-kek-file",
+    description:
+      "downgrade: the suite of an encrypted kek file set to 2 (public); its tier is not public: rejected before any key is used",
+    base: "kek-16k-16385",
+    mutations: (l) => [{ kind: "set-byte", offset: l.descriptor + 1, value: 2 }],
+    expectedError: "E_MALFORMED",
+  },
+  {
+    name: "public-suite-on-encrypted-public-tier",
+    description:
+      "downgrade: the suite of an encrypted file of tier public set to 2: its slot holds a kek stanza, not the public stanza a suite-2 file needs",
+    base: "kek-public-tier-16k-100",
+    mutations: (l) => [{ kind: "set-byte", offset: l.descriptor + 1, value: 2 }],
+    expectedError: "E_MALFORMED",
+  },
+  {
+    name: "public-suite-cleared",
+    description:
+      "a public file's suite set to 1 (encrypted): an encrypted file must not hold a public stanza",
+    base: "public-16k-100",
+    mutations: (l) => [{ kind: "set-byte", offset: l.descriptor + 1, value: 1 }],
+    expectedError: "E_MALFORMED",
+  },
+  {
+    name: "public-header-on-encrypted-payload",
+    description:
+      "the header of a public file spliced onto the payload of an encrypted file with the same file key and length: the commitment binds the payload to the suite",
+    base: "public-16k-100",
+    mutations: (l, file) => [
+      { kind: "truncate", length: l.payload },
+      { kind: "append", hex: encryptedPayloadHex(file.length - l.payload) },
+    ],
+    expectedError: "E_COMMITMENT",
+  },
+  {
     name: "unknown-stanza-only-identity-missing",
     description: "a file with an unknown stanza and a kek stanza, opened with an x25519 identity",
     base: "unknown-stanza-16k-1",
@@ -984,6 +1106,15 @@ const NEGATIVE: NegativeCase[] = [
   },
 ];
 
+/** The payload (salt, commitment, chunks) of kek-public-tier-16k-100, sealed again here. */
+let encryptedPayload: Buffer | null = null;
+function encryptedPayloadHex(length: number): string {
+  if (!encryptedPayload || encryptedPayload.length !== length) {
+    throw new Error("kek-public-tier-16k-100 payload not built or of another length");
+  }
+  return encryptedPayload.toString("hex");
+}
+
 export async function buildVectors(): Promise<Map<string, Vector>> {
   const out = new Map<string, Vector>();
   const files = new Map<string, Buffer>();
@@ -991,6 +1122,9 @@ export async function buildVectors(): Promise<Map<string, Vector>> {
     const { vector, file } = await buildValid(c);
     out.set(`valid-${c.name}`, vector);
     files.set(c.name, file);
+    if (c.name === "kek-public-tier-16k-100") {
+      encryptedPayload = file.subarray(readHeader(file).headerLength);
+    }
   }
   for (const n of NEGATIVE) {
     const base = files.get(n.base);

@@ -25,6 +25,8 @@ export function describeStanza(s: Stanza): string {
         const p = parseServiceStanza(s);
         return `service key ${p.name} version ${p.version} (key service ${p.serverId})`;
       }
+      case "public":
+        return "public (the file key is published: anyone can read and check this file)";
       case "passphrase":
         return `passphrase (scrypt work factor 2^${s.fields[1]?.[0] ?? "?"})`;
       default:

@@ -30,6 +30,8 @@ const BY_CODE: Record<ErrorCode, number> = {
   // Not usage: the file is genuine but not the one expected (another tenant's, a swapped file).
   E_CONTEXT: EXIT.authentication,
   E_DECRYPT: EXIT.authentication,
+  // A public file where encryption was required (a downgrade attempt or a wrong file).
+  E_NOT_ENCRYPTED: EXIT.authentication,
   E_TRUNCATED: EXIT.authentication,
   E_TRAILING: EXIT.authentication,
   E_SIGNATURE: EXIT.authentication,

@@ -10,6 +10,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fail } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
+import { isPublicSuite } from "../format/public.js";
 import type { Identity, Recipient } from "../format/stanza.js";
 // Each from its own module, not the keys/index.js barrel: X25519 (HPKE) and the key service
 // client (HTTPS) load only for a file or recipient that needs them (start-up is measured).
@@ -214,6 +215,8 @@ export async function identitiesFor(
   o: KeyOptions,
   purpose: UsePurpose = "decrypt",
 ): Promise<Identity[]> {
+  // A public (integrity-only) file publishes its key: no keystore, prompt or provider is asked.
+  if (header && isPublicSuite(header.descriptor.suite)) return [];
   const out: Identity[] = [];
   const named = namedProviderKeys([...(o.identity ?? []), ...(o.addRecipient ?? [])]);
   for (const path of o.identity ?? []) {

@@ -30,6 +30,7 @@ import type * as Yaml from "yaml";
 import { notice } from "../engine/notices.js";
 import { fail } from "../format/errors.js";
 import { metadataProblem } from "../format/metadata.js";
+import { PUBLIC_TIER } from "../format/public.js";
 import { allowEntryProblem, type ProviderAllowList } from "../keys/provider-allow.js";
 import {
   BUILTIN_TIERS,
@@ -79,7 +80,7 @@ const RULE_KEYS = [
   "owner",
 ];
 const TOP_KEYS = ["creation_rules", "providers", "doctor", "tiers"];
-const TIER_KEYS = ["allow", "rotation_period", "attestation"];
+const TIER_KEYS = ["allow", "rotation_period", "attestation", "encrypt"];
 const DURATION = /^(\d{1,10})([smhdw]?)$/;
 const DOCTOR_KEYS = ["rotation_period"];
 /** providers: PROVIDER: { FIELD: [entries] } */
@@ -184,6 +185,8 @@ export function parseConfig(text: string, path: string): ProjectConfig {
       let allow: RecipientKind[] | null = null;
       let rotationPeriod: number | null = null;
       let attestation = false;
+      // Only the tier named public may be unencrypted (spec/FORMAT.md §2.5), and is by default.
+      let encrypt = k !== PUBLIC_TIER;
       for (const f of (v as unknown as { items: { key: Node; value: Node }[] }).items) {
         const fk = isScalar(f.key) ? String((f.key as { value: unknown }).value) : "?";
         if (!TIER_KEYS.includes(fk))
@@ -213,11 +216,15 @@ export function parseConfig(text: string, path: string): ProjectConfig {
             : null;
         } else {
           if (!isScalar(f.value) || typeof f.value.value !== "boolean")
-            bad(f.value, `tiers.${k}.attestation must be true or false`);
-          attestation = (f.value as unknown as { value: boolean }).value;
+            bad(f.value, `tiers.${k}.${fk} must be true or false`);
+          const flag = (f.value as unknown as { value: boolean }).value;
+          if (fk === "attestation") attestation = flag;
+          else if (!flag && k !== PUBLIC_TIER)
+            bad(f.value, `tiers.${k}.encrypt: only the public tier may be unencrypted`);
+          else encrypt = flag;
         }
       }
-      into.set(k, { name: k, allow, rotationPeriod, attestation });
+      into.set(k, { name: k, allow, rotationPeriod, attestation, encrypt });
     }
     return dflt;
   }

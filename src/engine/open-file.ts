@@ -8,12 +8,14 @@ import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { wipeChunkKeys } from "../format/chunked.js";
 import { namingFile } from "../format/errors.js";
+import { isPublicSuite } from "../format/public.js";
 import { type AtomicOutput, withAtomicOutput } from "./atomic.js";
 import { io } from "./fsutil.js";
 import type { OpenOptions, OpenResult, VerifyOptions } from "./options.js";
 import { outputKind, withOutputStream } from "./output.js";
 import { Progress } from "./progress.js";
-import { fileThreads, PARALLEL_THRESHOLD, prewarmWorkers, runRanges } from "./run-ranges.js";
+import { runRangesFor } from "./public-ranges.js";
+import { fileThreads, PARALLEL_THRESHOLD, prewarmWorkers } from "./run-ranges.js";
 import { unlockFile } from "./sealed-header.js";
 import { fdSink } from "./sink.js";
 import { openStream } from "./stream.js";
@@ -48,7 +50,7 @@ async function openOrVerify(
     const progress = new Progress(file.plaintextLength, opts.onProgress);
     try {
       const run = (outFd: number | null) =>
-        runRanges({
+        runRangesFor({
           mode: outFd === null ? "verify" : "open",
           inFd: src.fd,
           sink: fdSink(outFd),
@@ -70,6 +72,7 @@ async function openOrVerify(
       descriptor: file.header.descriptor,
       plaintextLength: file.plaintextLength,
       generation: file.header.generation,
+      encrypted: !isPublicSuite(file.header.descriptor.suite),
     };
   } finally {
     await src.close().catch(() => {});

@@ -18,7 +18,8 @@ import type { ParsedHeader } from "../format/header.js";
 import type { Identity } from "../format/stanza.js";
 import { io } from "./fsutil.js";
 import { Progress } from "./progress.js";
-import { prewarmWorkers, runRanges, runsInParallel } from "./run-ranges.js";
+import { runRangesFor } from "./public-ranges.js";
+import { prewarmWorkers, runsInParallel } from "./run-ranges.js";
 import { unlockFile } from "./sealed-header.js";
 
 /**
@@ -31,6 +32,8 @@ const MIN_BYTES_PER_THREAD = 32 << 20;
 export interface OpenToMemoryOptions {
   readonly identities: readonly Identity[];
   readonly expectContext?: Readonly<Record<string, string>>;
+  /** Refuse a public (integrity-only) file: E_NOT_ENCRYPTED (spec/FORMAT.md §2.5). */
+  readonly requireEncrypted?: boolean;
   /** Threads decrypting, the main thread included (default: availableParallelism()). */
   readonly threads?: number;
 }
@@ -62,7 +65,7 @@ async function openInto(path: string, opts: OpenToMemoryOptions): Promise<Opened
       const workers = poolThreads(total, threads);
       const buffer = allocate(total, runsInParallel(total, workers));
       try {
-        await runRanges({
+        await runRangesFor({
           mode: "open",
           inFd: fh.fd,
           sink: { kind: "memory", buffer },

@@ -164,7 +164,10 @@ async function openBatchOffThread(
 ): Promise<Buffer[]> {
   const openAsync = nativeGcm?.openBatchAsync;
   const count = Math.ceil(sealed.length / g.sealedChunkSize);
-  if (!openAsync || count === 0) return openBatch(keys, g, first, total, sealed);
+  // A public (suite 2) payload is plaintext with GMAC tags: openBatch's chunk-by-chunk path.
+  if (!openAsync || count === 0 || keys.integrityOnly) {
+    return openBatch(keys, g, first, total, sealed);
+  }
   const plain = Buffer.allocUnsafe(sealed.length - count * TAG_SIZE);
   const sc = g.sealedChunkSize;
   const work = splitChunks(count).map(([at, n]) => {
@@ -212,7 +215,8 @@ function openBatch(
   sealed: Buffer,
 ): Buffer[] {
   const count = Math.ceil(sealed.length / g.sealedChunkSize);
-  if (nativeGcm && count > 0) {
+  // A public (suite 2) payload is plaintext with GMAC tags: openChunk, never the AEAD batch.
+  if (nativeGcm && !keys.integrityOnly && count > 0) {
     const ptLen = sealed.length - count * TAG_SIZE;
     const plain = Buffer.allocUnsafe(ptLen);
     const r = nativeGcm.openBatch(

@@ -12,6 +12,8 @@ export interface SealOptions {
   readonly context?: Record<string, string>;
   /** Public labels, readable without a key. */
   readonly labels?: Record<string, string>;
+  /** 2: a public (integrity-only) file, recipients [publicRecipient()] (spec/FORMAT.md §2.5). */
+  readonly suite?: number;
   readonly slotCapacity?: number;
   /** Worker threads; 0 = main thread only. Default: one fewer than cores, the main thread joining. */
   readonly workers?: number;
@@ -33,6 +35,8 @@ export interface OpenOptions {
   readonly identities: readonly Identity[];
   /** Each key must be present in the file's encryption context with exactly this value. */
   readonly expectContext?: Readonly<Record<string, string>>;
+  /** Refuse a public (integrity-only) file: E_NOT_ENCRYPTED (spec/FORMAT.md §2.5). */
+  readonly requireEncrypted?: boolean;
   readonly workers?: number;
   readonly onProgress?: ProgressCallback;
 }
@@ -54,4 +58,6 @@ export interface OpenResult {
   readonly plaintextLength: number;
   /** Generation of the header slot that unlocked the file. */
   readonly generation: number;
+  /** False for a public (integrity-only) file: readable by anyone, not a secret. */
+  readonly encrypted?: boolean;
 }

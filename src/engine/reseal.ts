@@ -20,6 +20,7 @@ import { deriveChunkKeys, PAYLOAD_PREFIX_SIZE, wipeChunkKeys } from "../format/c
 import { fail, namingFile } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
 import { payloadContext } from "../format/payload.js";
+import { refuseRecipientChange } from "../format/public.js";
 import type { Identity, Recipient } from "../format/stanza.js";
 import { withAtomicOutput } from "./atomic.js";
 import { io, readExact, writeAll } from "./fsutil.js";
@@ -75,6 +76,7 @@ async function resealInPlace(path: string, opts: ResealOptions): Promise<ResealR
     void prewarmWorkers(st.size, opts.workers); // not awaited: start-up overlaps unlocking
     const old = await unlockFile(src, path, opts);
     try {
+      refuseRecipientChange(old.header.descriptor.suite, "reseal"); // before anything is written
       const { header, plaintextLength } = old;
       const oldHeaderDigest = headerDigest(await readExact(src, header.headerLength, 0));
       const recipients = await opts.recipients(header);

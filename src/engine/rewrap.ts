@@ -22,6 +22,7 @@ import { open } from "node:fs/promises";
 import { fail, namingFile } from "../format/errors.js";
 import { encodeSlot, encodeSlotBody, slotOffset } from "../format/header.js";
 import { printable } from "../format/printable.js";
+import { refuseRecipientChange } from "../format/public.js";
 import type { Identity, Recipient, Stanza } from "../format/stanza.js";
 import { unlockFileKey } from "../format/unlock.js";
 import { io, writeAll } from "./fsutil.js";
@@ -56,6 +57,7 @@ async function rewrapInPlace(path: string, opts: RewrapOptions): Promise<RewrapR
   try {
     const { size } = await io(`stat ${path}`, () => fh.stat());
     const header = await readFileHeader(fh, size);
+    refuseRecipientChange(header.descriptor.suite, "rewrap");
     const fileKey = await unlockFileKey(header, opts.identities);
     try {
       const inactive = header.activeSlot === 0 ? 1 : 0;

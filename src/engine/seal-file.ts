@@ -11,7 +11,8 @@ import { io, writeAll } from "./fsutil.js";
 import type { SealOptions, SealResult } from "./options.js";
 import { outputKind, withOutputStream } from "./output.js";
 import { Progress } from "./progress.js";
-import { fileThreads, PARALLEL_THRESHOLD, prewarmWorkers, runRanges } from "./run-ranges.js";
+import { runRangesFor } from "./public-ranges.js";
+import { fileThreads, PARALLEL_THRESHOLD, prewarmWorkers } from "./run-ranges.js";
 import { prepareHeader } from "./seal-header.js";
 import { sealStream } from "./stream.js";
 
@@ -52,7 +53,7 @@ export async function sealFile(
           await out.fh.truncate(sealedLength);
         });
         const run = () =>
-          runRanges({
+          runRangesFor({
             mode: "seal",
             inFd: src.fd,
             sink: { kind: "fd", fd: out.fd },

@@ -19,6 +19,12 @@ export interface DecryptStats {
   bytes: number;
 }
 
+export interface SealedFileOptions {
+  readonly expectContext?: Readonly<Record<string, string>>;
+  /** Refuse a public (integrity-only) file: E_NOT_ENCRYPTED (spec/FORMAT.md §2.5). */
+  readonly requireEncrypted?: boolean;
+}
+
 export class SealedFile {
   readonly stats: DecryptStats = { chunks: 0, bytes: 0 };
   private keys: ChunkKeys | null;
@@ -40,7 +46,7 @@ export class SealedFile {
   static async open(
     path: string,
     identities: readonly Identity[],
-    opts: { expectContext?: Readonly<Record<string, string>> } = {},
+    opts: SealedFileOptions = {},
   ): Promise<SealedFile> {
     return SealedFile.openSource(await fileSource(path), identities, opts);
   }
@@ -52,12 +58,16 @@ export class SealedFile {
   static async openSource(
     src: RandomSource,
     identities: readonly Identity[],
-    opts: { expectContext?: Readonly<Record<string, string>> } = {},
+    opts: SealedFileOptions = {},
   ): Promise<SealedFile> {
     const path = src.name;
     try {
       const u = await namingFile(path, () =>
-        unlockSource(src, { identities, expectContext: opts.expectContext }),
+        unlockSource(src, {
+          identities,
+          expectContext: opts.expectContext,
+          requireEncrypted: opts.requireEncrypted,
+        }),
       );
       const file = new SealedFile(path, src, u.header, u.plaintextLength, u.chunksOffset, u.keys);
       try {

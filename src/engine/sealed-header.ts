@@ -83,6 +83,8 @@ export interface UnlockedFile {
 export interface UnlockOptions {
   readonly identities: readonly Identity[];
   readonly expectContext?: Readonly<Record<string, string>> | undefined;
+  /** Refuse a public (integrity-only) file (E_NOT_ENCRYPTED, spec/FORMAT.md §2.5). */
+  readonly requireEncrypted?: boolean | undefined;
 }
 
 export async function unlockFile(
@@ -99,7 +101,7 @@ export async function unlockSource(src: RandomSource, opts: UnlockOptions): Prom
   const size = src.size;
   const header = await readSourceHeader(src);
   checkExpectedContext(header.descriptor, opts.expectContext);
-  const fileKey = await unlockFileKey(header, opts.identities);
+  const fileKey = await unlockFileKey(header, opts.identities, opts);
   let keys: ChunkKeys | null = null;
   try {
     const plaintextLength = checkPayloadLength(header, size - header.headerLength);

@@ -12,7 +12,7 @@
  * The input is a Readable, or a descriptor the caller owns (read with fs.read, not closed).
  */
 import type { Readable, Writable } from "node:stream";
-import { PAYLOAD_PREFIX_SIZE, TAG_SIZE } from "../format/chunked.js";
+import { contextIsIntegrityOnly, PAYLOAD_PREFIX_SIZE, TAG_SIZE } from "../format/chunked.js";
 import { encodeDescriptor } from "../format/descriptor.js";
 import { fail } from "../format/errors.js";
 import { payloadInputKey } from "../format/filekey.js";
@@ -190,7 +190,7 @@ function streamSealer(
   salt: Uint8Array,
   pool: BufferPool | null,
 ): StreamSealer {
-  if (nativeGcm) {
+  if (nativeGcm && !contextIsIntegrityOnly(context)) {
     const s = new NativeStreamSealer(nativeGcm, inputKey, context, chunkSize, salt);
     if (pool) s.alloc = (n) => pool.take(n);
     return {
@@ -254,14 +254,14 @@ async function makeOpener(
   pool: BufferPool | null,
 ): Promise<StreamOpener> {
   checkExpectedContext(header.descriptor, opts.expectContext);
-  const fileKey = await unlockFileKey(header, opts.identities);
+  const fileKey = await unlockFileKey(header, opts.identities, opts);
   const inputKey = payloadInputKey(fileKey);
   fileKey.fill(0);
   const context = payloadContext(header.descriptorBytes);
   const { chunkSize } = header.descriptor;
   try {
     // Each opener keeps its own copy of the input key.
-    if (nativeGcm) {
+    if (nativeGcm && !contextIsIntegrityOnly(context)) {
       const o = new NativeStreamOpener(nativeGcm, inputKey, context, chunkSize);
       if (pool) o.alloc = (n) => pool.take(n);
       return {

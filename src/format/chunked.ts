@@ -25,6 +25,27 @@ export interface ChunkKeys {
   readonly aeadKey: Buffer;
   readonly baseNonce: Buffer;
   readonly commitment: Buffer;
+  /**
+   * Suite 2 (spec §2.5): chunks are plaintext || GMAC tag, not ciphertext. Read from the
+   * descriptor bound in the context, so every caller of deriveChunkKeys gets the right mode.
+   */
+  readonly integrityOnly?: boolean;
+}
+
+const DESCRIPTOR_CONTEXT_LABEL = Buffer.from("tensorseal.dev/v1 descriptor\0", "ascii");
+
+/**
+ * Whether a payload context (payloadContext: label || descriptor bytes) names suite 2. The
+ * descriptor's first field is its u16 suite; contexts of other shapes (the Cobblestone
+ * Wycheproof vectors) are plain chunked encryption.
+ */
+export function contextIsIntegrityOnly(context: Uint8Array): boolean {
+  const n = DESCRIPTOR_CONTEXT_LABEL.length;
+  if (context.length < n + 2) return false;
+  if (!Buffer.from(context.buffer, context.byteOffset, n).equals(DESCRIPTOR_CONTEXT_LABEL)) {
+    return false;
+  }
+  return context[n] === 0 && context[n + 1] === 2;
 }
 
 /** The derivation label; 16 KiB keeps C2SP's own label so the Wycheproof vectors apply. */
@@ -64,6 +85,7 @@ export function deriveChunkKeys(
     aeadKey: okm.subarray(0, KEY_SIZE),
     baseNonce: okm.subarray(KEY_SIZE, KEY_SIZE + NONCE_SIZE),
     commitment: okm.subarray(KEY_SIZE + NONCE_SIZE),
+    ...(contextIsIntegrityOnly(context) ? { integrityOnly: true } : {}),
   };
 }
 
@@ -116,8 +138,9 @@ export function chunkNonce(
   return out;
 }
 
-/** Seals one chunk; returns ciphertext || tag. */
+/** Seals one chunk; returns ciphertext || tag (suite 2: plaintext || GMAC tag). */
 export function sealChunk(keys: ChunkKeys, index: number, plaintext: Uint8Array): Buffer {
+  if (keys.integrityOnly) return tagChunk(keys, index, plaintext);
   const cipher = createCipheriv("aes-256-gcm", keys.aeadKey, chunkNonce(keys.baseNonce, index));
   const head = cipher.update(plaintext);
   const tail = cipher.final();
@@ -127,6 +150,7 @@ export function sealChunk(keys: ChunkKeys, index: number, plaintext: Uint8Array)
 /** Opens one chunk (ciphertext || tag). Every failure is the same error: no oracle. */
 export function openChunk(keys: ChunkKeys, index: number, sealed: Uint8Array): Buffer {
   if (sealed.length < TAG_SIZE) fail("E_TRUNCATED", `chunk ${index} is shorter than its tag`);
+  if (keys.integrityOnly) return checkChunk(keys, index, sealed);
   const ctLen = sealed.length - TAG_SIZE;
   const decipher = createDecipheriv("aes-256-gcm", keys.aeadKey, chunkNonce(keys.baseNonce, index));
   decipher.setAuthTag(sealed.subarray(ctLen));
@@ -137,4 +161,34 @@ export function openChunk(keys: ChunkKeys, index: number, sealed: Uint8Array): B
   } catch {
     return fail("E_DECRYPT", `chunk ${index} failed authentication: the file was modified`);
   }
+}
+
+/**
+ * Suite 2: tag_k = GMAC = AES-256-GCM(aeadKey, nonce_k, P = empty, A = plaintext_k); the chunk
+ * is plaintext_k || tag_k (same length as a suite-1 chunk, so geometry and length rules hold).
+ */
+export function chunkTag(keys: ChunkKeys, index: number, plaintext: Uint8Array): Buffer {
+  const mac = createCipheriv("aes-256-gcm", keys.aeadKey, chunkNonce(keys.baseNonce, index));
+  mac.setAAD(plaintext);
+  mac.final();
+  return mac.getAuthTag();
+}
+
+function tagChunk(keys: ChunkKeys, index: number, plaintext: Uint8Array): Buffer {
+  return Buffer.concat([plaintext, chunkTag(keys, index, plaintext)]);
+}
+
+/** Verifies a suite-2 chunk (constant time) and returns its plaintext (a view of `sealed`). */
+function checkChunk(keys: ChunkKeys, index: number, sealed: Uint8Array): Buffer {
+  const n = sealed.length - TAG_SIZE;
+  const body = Buffer.from(sealed.buffer, sealed.byteOffset, n);
+  const check = createDecipheriv("aes-256-gcm", keys.aeadKey, chunkNonce(keys.baseNonce, index));
+  check.setAAD(body);
+  check.setAuthTag(Buffer.from(sealed.buffer, sealed.byteOffset + n, TAG_SIZE));
+  try {
+    check.final();
+  } catch {
+    return fail("E_DECRYPT", `chunk ${index} failed its integrity check: the file was modified`);
+  }
+  return body;
 }

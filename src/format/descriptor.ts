@@ -5,9 +5,12 @@
 import { ByteReader, ByteWriter } from "./bytes.js";
 import { MAX_CHUNK_LOG2, MIN_CHUNK_LOG2 } from "./chunked.js";
 import { fail } from "./errors.js";
-import { validateMetadataLabels } from "./metadata.js";
+import { TIER_LABEL, validateMetadataLabels } from "./metadata.js";
+import { PUBLIC_TIER, SUITE_PUBLIC } from "./public.js";
 
 export const SUITE_COBBLESTONE_AES256GCM_SHA512 = 1;
+/** Integrity only (the `public` tier, spec §2.5): the same construction with GMAC chunk tags. */
+export const SUITE_PUBLIC_INTEGRITY = SUITE_PUBLIC;
 export const MAX_DESCRIPTOR_SIZE = 65536;
 export const MAX_MAP_ENTRIES = 64;
 export const MAX_CONTENT_TYPE = 255;
@@ -45,8 +48,8 @@ export function encodeDescriptor(d: Descriptor): Buffer {
 export function decodeDescriptor(buf: Buffer): Descriptor {
   const r = new ByteReader(buf, "descriptor");
   const suite = r.u16();
-  if (suite !== SUITE_COBBLESTONE_AES256GCM_SHA512) {
-    fail("E_UNSUPPORTED", `suite ${suite} is not supported (this reader knows suite 1)`);
+  if (suite !== SUITE_COBBLESTONE_AES256GCM_SHA512 && suite !== SUITE_PUBLIC_INTEGRITY) {
+    fail("E_UNSUPPORTED", `suite ${suite} is not supported (this reader knows suites 1 and 2)`);
   }
   const log2 = r.u8();
   if (log2 < MIN_CHUNK_LOG2 || log2 > MAX_CHUNK_LOG2) r.bad(`chunk size 2^${log2} out of range`);
@@ -71,6 +74,9 @@ export function decodeDescriptor(buf: Buffer): Descriptor {
 }
 
 function validateDescriptor(d: Descriptor): void {
+  if (d.suite !== SUITE_COBBLESTONE_AES256GCM_SHA512 && d.suite !== SUITE_PUBLIC_INTEGRITY) {
+    fail("E_UNSUPPORTED", `suite ${d.suite} is not supported`);
+  }
   if (Buffer.byteLength(d.contentType) > MAX_CONTENT_TYPE) {
     fail("E_MALFORMED", `content type exceeds ${MAX_CONTENT_TYPE} bytes`);
   }
@@ -86,6 +92,11 @@ function validateDescriptor(d: Descriptor): void {
     }
   }
   validateMetadataLabels(d.labels);
+  // An unencrypted file always says so in its tier too (spec §2.5): a reader or an inventory
+  // that only looks at tiers never mistakes it for an encrypted one.
+  if (d.suite === SUITE_PUBLIC_INTEGRITY && d.labels[TIER_LABEL] !== PUBLIC_TIER) {
+    fail("E_MALFORMED", `a suite-2 (integrity-only) file must carry ${TIER_LABEL} = public`);
+  }
 }
 
 /** Keys sorted by their UTF-8 bytes; strictly ascending on read (canonical, no duplicates). */

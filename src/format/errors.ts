@@ -13,6 +13,7 @@ export type ErrorCode =
   | "E_COMMITMENT" // key commitment mismatch: wrong key or context
   | "E_CONTEXT" // the encryption context lacks an expected entry or holds another value
   | "E_DECRYPT" // a chunk failed authentication (tampered, reordered, spliced)
+  | "E_NOT_ENCRYPTED" // a public (integrity-only) file where the caller requires encryption
   | "E_TRUNCATED" // ciphertext ends before the final chunk
   | "E_TRAILING" // data after the final chunk
   | "E_KEY" // a key has the wrong size or type
@@ -49,6 +50,7 @@ const ABOUT_THE_FILE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "E_COMMITMENT",
   "E_CONTEXT",
   "E_DECRYPT",
+  "E_NOT_ENCRYPTED",
   "E_TRUNCATED",
   "E_TRAILING",
   "E_KEY",

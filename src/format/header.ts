@@ -8,6 +8,7 @@ import { ByteReader, ByteWriter } from "./bytes.js";
 import { type Descriptor, decodeDescriptor, MAX_DESCRIPTOR_SIZE } from "./descriptor.js";
 import { fail } from "./errors.js";
 import { checkHeaderMac, computeHeaderMac, HEADER_MAC_SIZE } from "./filekey.js";
+import { checkSuiteStanzas } from "./public.js";
 import { decodeStanza, encodeStanza, MAX_STANZAS, type Stanza } from "./stanza.js";
 
 export const MAGIC = Buffer.from([0x89, 0x54, 0x53, 0x45, 0x41, 0x4c, 0x0d, 0x0a]); // \x89TSEAL\r\n
@@ -125,6 +126,10 @@ export function encodeSlot(
   content: SlotContent,
   capacity: number,
 ): Buffer {
+  // Seal, rewrap and reseal alike: a public file's only stanza is its published key, and an
+  // encrypted file never publishes its key (spec §2.5).
+  const { suite } = decodeDescriptor(descriptor);
+  checkSuiteStanzas(suite, content.stanzas, "writing the header", "E_USAGE");
   const body = encodeSlotBody(content);
   if (body.length + SLOT_OVERHEAD > capacity) {
     fail("E_USAGE", `header slot is full (${body.length} bytes of stanzas, capacity ${capacity})`);
@@ -197,6 +202,8 @@ export function parseHeader(buf: Buffer): ParsedHeader {
   if (intact.length === 2 && intact[0]!.generation === intact[1]!.generation) {
     fail("E_MALFORMED", "both header slots claim the same generation");
   }
+  // Both intact slots follow the suite's stanza rules (§2.5): a stale slot can become active.
+  for (const s of intact) checkSuiteStanzas(descriptor.suite, s.stanzas, `header slot ${s.index}`);
   intact.sort((a, b) => b.generation - a.generation);
   const active = intact[0]!;
   const other = slots[active.index === 0 ? 1 : 0]!;

@@ -24,6 +24,8 @@ import type { Stanza } from "./stanza.js";
 export const DEFAULT_CHUNK_SIZE = 1 << 20;
 
 export interface DescriptorInit {
+  /** 1 (default): encrypted; 2: integrity only, the `public` tier (spec §2.5). */
+  suite?: number;
   chunkSize?: number;
   contentType?: string;
   context?: Record<string, string>;
@@ -32,7 +34,7 @@ export interface DescriptorInit {
 
 export function makeDescriptor(init: DescriptorInit, plaintextLength: number | null): Descriptor {
   return {
-    suite: SUITE_COBBLESTONE_AES256GCM_SHA512,
+    suite: init.suite ?? SUITE_COBBLESTONE_AES256GCM_SHA512,
     chunkSize: init.chunkSize ?? DEFAULT_CHUNK_SIZE,
     plaintextLength,
     contentType: init.contentType ?? "application/octet-stream",

@@ -11,12 +11,32 @@
  */
 import { fail, isTensorSealError, type TensorSealError } from "./errors.js";
 import { type ParsedHeader, verifyHeader } from "./header.js";
+import { isPublicSuite, publishedFileKey, refuseUnencrypted } from "./public.js";
 import type { Identity, Stanza } from "./stanza.js";
+
+export interface UnlockPolicy {
+  /** Refuse a public (integrity-only) file with E_NOT_ENCRYPTED (spec §2.5). */
+  readonly requireEncrypted?: boolean | undefined;
+}
 
 export async function unlockFileKey(
   header: ParsedHeader,
   identities: readonly Identity[],
+  policy: UnlockPolicy = {},
 ): Promise<Buffer> {
+  if (isPublicSuite(header.descriptor.suite)) {
+    // Suite 2: the key is published; no identity is asked. The header MAC still has to check,
+    // so a damaged header (or a key edited in it) fails here, before the payload is read.
+    if (policy.requireEncrypted) refuseUnencrypted(header.descriptor.suite);
+    const fileKey = publishedFileKey(header.stanzas);
+    try {
+      verifyHeader(header, fileKey);
+    } catch (e) {
+      fileKey.fill(0);
+      throw e;
+    }
+    return fileKey;
+  }
   if (identities.length === 0)
     fail("E_NO_IDENTITY", "no key given: pass a key, identity or passphrase");
   const refused: TensorSealError[] = [];

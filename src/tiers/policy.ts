@@ -6,6 +6,8 @@
  * write, and by `tensorseal doctor` for files already written.
  */
 import { fail } from "../format/errors.js";
+import { TIER_LABEL } from "../format/metadata.js";
+import { PUBLIC_STANZA_TYPE } from "../format/public.js";
 import type { Stanza } from "../format/stanza.js";
 
 /** What kind of holder a recipient (or the stanza written for it) is. */
@@ -28,6 +30,11 @@ export interface TierPolicy {
   readonly rotationPeriod: number | null;
   /** Release needs attestation: enforced by the key service (recorded here, see GOVERNANCE). */
   readonly attestation: boolean;
+  /**
+   * False: files of this tier are sealed integrity-only (suite 2, spec/FORMAT.md §2.5), readable
+   * by anyone with no key. Only the tier named `public` may be unencrypted; it is by default.
+   */
+  readonly encrypt: boolean;
 }
 
 export interface TierConfig {
@@ -54,15 +61,22 @@ const HARDWARE_OR_PQ: readonly RecipientKind[] = ["pkcs11", "aws-kms", "service"
 
 /** The built-in tiers; a `.tensorseal.yaml` `tiers:` entry of the same name replaces one. */
 export const BUILTIN_TIERS: readonly TierPolicy[] = [
-  { name: "public", allow: null, rotationPeriod: null, attestation: false },
-  { name: "internal", allow: null, rotationPeriod: null, attestation: false },
+  { name: "public", allow: null, rotationPeriod: null, attestation: false, encrypt: false },
+  { name: "internal", allow: null, rotationPeriod: null, attestation: false, encrypt: true },
   {
     name: "confidential",
     allow: ["kek", "pkcs11", "aws-kms", "service", "x25519", "mlkem768x25519"],
     rotationPeriod: 365 * DAY,
     attestation: false,
+    encrypt: true,
   },
-  { name: "restricted", allow: HARDWARE_OR_PQ, rotationPeriod: 90 * DAY, attestation: true },
+  {
+    name: "restricted",
+    allow: HARDWARE_OR_PQ,
+    rotationPeriod: 90 * DAY,
+    attestation: true,
+    encrypt: true,
+  },
 ];
 
 export function builtinTierConfig(): TierConfig {
@@ -103,7 +117,8 @@ export function tierPolicy(config: TierConfig, name: string): TierPolicy {
 export function kindViolations(tier: TierPolicy, kinds: readonly string[]): string[] {
   if (tier.allow === null) return [];
   const allowed = new Set<string>(tier.allow);
-  const bad = [...new Set(kinds.filter((k) => !allowed.has(k)))];
+  // The `public` stanza of an integrity-only file publishes its key: it is not a recipient.
+  const bad = [...new Set(kinds.filter((k) => !allowed.has(k) && k !== PUBLIC_STANZA_TYPE))];
   return bad.map(
     (k) =>
       `tier ${tier.name} does not allow ${k} recipients (allowed: ${tier.allow!.join(", ")})${k === "x25519" && allowed.has("mlkem768x25519") ? "; use a post-quantum tseal1pq1... recipient (`tensorseal keygen --pq`)" : ""}`,
@@ -134,5 +149,26 @@ export function refuseViolations(what: string, violations: readonly string[]): v
   fail(
     "E_USAGE",
     `${what} breaks its tier: ${violations.join("; ")} (tiers: .tensorseal.yaml, docs/GOVERNANCE.md)`,
+  );
+}
+
+/**
+ * Whether files recording `labels` are sealed encrypted: true unless their tier is configured
+ * unencrypted (the built-in `public` tier, spec/FORMAT.md §2.5). Files without a tier are.
+ */
+export function tierEncrypts(
+  config: TierConfig,
+  labels: Readonly<Record<string, string>>,
+): boolean {
+  const name = labels[TIER_LABEL];
+  if (name === undefined) return true;
+  return config.tiers.get(name)?.encrypt ?? true;
+}
+
+/** Refuses explicit recipients for an unencrypted tier: giving keys means expecting secrecy. */
+export function refuseRecipientsForPublic(what: string, tier: string): never {
+  return fail(
+    "E_USAGE",
+    `${what}: tier ${tier} is sealed without encryption (integrity only, readable by anyone), so it takes no recipients: drop -r/-k/--passphrase, or set \`encrypt: true\` for tier ${tier} in .tensorseal.yaml`,
   );
 }

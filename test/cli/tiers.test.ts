@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { createHash, generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -176,10 +177,17 @@ describe("tensorseal seal --tier --purpose --owner and tiers (CLI)", () => {
     let r = runIn(repo, ["seal", "w.bin"]);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(inspect(join(repo, "w.bin.tseal")).tier, "internal", "the default tier");
+    // The public tier is sealed integrity-only: a key given for it is refused (exit 2), since
+    // giving keys means expecting secrecy; without one the file is public (spec §2.5).
     r = runIn(repo, ["seal", "cfg/config.json", "-k", "default"]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /tier public is sealed without encryption .* takes no recipients/);
+    r = runIn(repo, ["seal", "cfg/config.json"]);
     assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /public \(integrity only, not encrypted; readable by anyone\)/);
     const cfg = inspect(join(repo, "cfg", "config.json.tseal"));
     assert.deepEqual([cfg.tier, cfg.owner], ["public", "platform"]);
+    assert.equal((cfg as unknown as { encrypted: boolean }).encrypted, false);
     // The configured internal tier no longer allows passphrases.
     r = runIn(repo, ["seal", "w.bin", "-o", "w2.tseal", "--passphrase-file", plain]);
     assert.equal(r.status, 2);
@@ -246,6 +254,202 @@ describe("tensorseal seal --tier --purpose --owner and tiers (CLI)", () => {
     const table = runIn(repo, ["inventory", "out2"]).stdout;
     assert.match(table, /\tTIER\tPURPOSE\tOWNER\tLAST RELEASE$/m);
     assert.match(table, /weights\.bin\.tseal\t.*\trestricted\tweights\t-\t-$/m);
+  });
+
+  test("public tier: readable with no key, tamper-evident, and never a downgrade of an encrypted file", () => {
+    const dir = join(s.dir, "pub");
+    mkdirSync(dir, { recursive: true });
+    const src = join(dir, "card.md");
+    writeFileSync(src, "# model card\n".repeat(5000)); // 65 KB: several 16 KiB chunks
+    const sealed = join(dir, "card.md.tseal");
+    let r = s.run(["seal", src, "-o", sealed, "--tier", "public", "--chunk-size", "16KiB"]);
+    assert.equal(r.status, 0, r.stderr.toString());
+    const bytes = readFileSync(sealed);
+    assert.ok(bytes.includes(readFileSync(src).subarray(0, 16384)), "the plaintext is in the file");
+    // No keystore, no identity: HOME points nowhere.
+    const nokey = { ...s.env, TENSORSEAL_HOME: join(dir, "empty-home") };
+    const run = (args: string[]) => {
+      const p = spawnSync(process.execPath, [CLI, ...args], { env: nokey, cwd: dir });
+      return { status: p.status ?? -1, stderr: p.stderr.toString(), stdout: p.stdout };
+    };
+    r = run(["open", sealed, "-o", join(dir, "out.md")]) as never;
+    assert.equal((r as unknown as { status: number }).status, 0);
+    assert.deepEqual(readFileSync(join(dir, "out.md")), readFileSync(src));
+    assert.equal(run(["verify", sealed]).status, 0);
+    assert.deepEqual(run(["open", sealed, "-o", "-"]).stdout, readFileSync(src));
+    // --require-encrypted refuses it from the header, with the authentication exit code.
+    let o = run(["open", sealed, "-o", join(dir, "x"), "--require-encrypted"]);
+    assert.equal(o.status, 5);
+    assert.match(o.stderr, /public \(integrity-only, not encrypted\) file/);
+    assert.equal(existsSync(join(dir, "x")), false);
+    // Tampering: a flipped plaintext byte, a truncation, a chunk moved: refused, nothing written.
+    const header = bytes.length - (65000 + 56 + 16 * 4);
+    const flipped = Buffer.from(bytes);
+    flipped.writeUInt8(flipped.readUInt8(header + 56 + 16400 + 3) ^ 1, header + 56 + 16400 + 3);
+    const moved = Buffer.from(bytes);
+    bytes.copy(moved, header + 56, header + 56 + 16400, header + 56 + 2 * 16400);
+    const cases: [string, Buffer, RegExp][] = [
+      ["flip", flipped, /chunk 1 failed its integrity check/],
+      ["trunc", bytes.subarray(0, bytes.length - 1), /truncated|records/],
+      ["move", moved, /failed its integrity check/],
+    ];
+    for (const [name, b, why] of cases) {
+      const f = join(dir, `${name}.tseal`);
+      writeFileSync(f, b);
+      o = run(["open", f, "-o", join(dir, `${name}.out`)]);
+      assert.equal(o.status, 5, `${name}: ${o.stderr}`);
+      assert.match(o.stderr, why, name);
+      assert.equal(existsSync(join(dir, `${name}.out`)), false, name);
+    }
+    // Downgrade: the suite of an encrypted file set to 2 is refused before any key is used.
+    const enc = join(dir, "enc.tseal");
+    assert.equal(s.run(["seal", plain, "-o", enc]).status, 0);
+    const e = readFileSync(enc);
+    e[21] = 2;
+    writeFileSync(enc, e);
+    o = run(["open", enc, "-o", join(dir, "enc.out")]);
+    assert.equal(o.status, 3, o.stderr);
+    assert.match(o.stderr, /must carry tensorseal:tier = public/);
+  });
+
+  test("seal-dir: public files by pattern; a swapped public config or a public shard is refused", () => {
+    const repo = join(s.dir, "pubrepo");
+    const model = join(repo, "model");
+    mkdirSync(model, { recursive: true });
+    writeFileSync(join(model, "config.json"), '{"model_type":"toy"}');
+    writeFileSync(join(model, "weights.bin"), "w".repeat(5000));
+    writeFileSync(
+      join(repo, ".tensorseal.yaml"),
+      "creation_rules:\n  - path_regex: '\\.json$'\n    tier: public\n",
+    );
+    const id = join(s.dir, "x.key");
+    let r = runIn(repo, ["seal-dir", "model", "-o", "out", "-r", classic]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /1 public: integrity only, not encrypted/);
+    const out = join(repo, "out");
+    assert.equal(inspect(join(out, "config.json.tseal")).tier, "public");
+    r = runIn(repo, ["open-dir", "out", "-o", "opened", "-i", id]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(join(repo, "opened", "config.json"), "utf8"), '{"model_type":"toy"}');
+    // An attacker's public file with the right path and model (both public) in place of the
+    // config: the manifest's SHA-256, sealed for the recipients, refuses it.
+    const ctx = (f: string) => {
+      const i = JSON.parse(s.run(["inspect", f, "--json"]).stdout.toString());
+      return Object.entries(i.context as Record<string, string>).flatMap(([k, v]) => [
+        "--context",
+        `${k}=${v}`,
+      ]);
+    };
+    const forged = join(repo, "forged.json");
+    writeFileSync(forged, '{"model_type":"bad"}');
+    const cfgCtx = ctx(join(out, "config.json.tseal"));
+    r = runIn(repo, [
+      "seal",
+      forged,
+      "-o",
+      join(out, "config.json.tseal"),
+      "-f",
+      "--tier",
+      "public",
+      ...cfgCtx,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    r = runIn(repo, ["open-dir", "out", "-o", "opened2", "-i", id]);
+    assert.equal(r.status, 5);
+    assert.match(
+      r.stderr,
+      /config\.json\.tseal: plaintext size or SHA-256 does not match the manifest/,
+    );
+    assert.equal(existsSync(join(repo, "opened2")), false);
+    // The manifest is the root of authenticity: a public one (anyone can write it, listing the
+    // forged config's digest) is refused before any file is opened.
+    const modelId = JSON.parse(
+      s.run(["inspect", join(out, "weights.bin.tseal"), "--json"]).stdout.toString(),
+    ).context["tensorseal.model"] as string;
+    const digest = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
+    const weights = readFileSync(join(model, "weights.bin"));
+    const forgedManifest = join(repo, "tensorseal-manifest.json");
+    writeFileSync(
+      forgedManifest,
+      JSON.stringify({
+        version: 1,
+        model: modelId,
+        files: [
+          {
+            path: "config.json",
+            size: 20,
+            sha256: digest('{"model_type":"bad"}'),
+            encrypted: false,
+          },
+          { path: "weights.bin", size: weights.length, sha256: digest(weights) },
+        ],
+      }),
+    );
+    r = runIn(repo, [
+      "seal",
+      forgedManifest,
+      "-o",
+      join(out, "tensorseal-manifest.json.tseal"),
+      "-f",
+      "--tier",
+      "public",
+      "--context",
+      "tensorseal.path=tensorseal-manifest.json",
+      "--context",
+      `tensorseal.model=${modelId}`,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    r = runIn(repo, ["open-dir", "out", "-o", "opened5", "-i", id]);
+    assert.equal(r.status, 5, r.stderr);
+    assert.match(r.stderr, /tensorseal-manifest\.json\.tseal: a public \(integrity-only/);
+    assert.equal(existsSync(join(repo, "opened5")), false);
+    // Signed provenance covers public files too: the swapped config is refused by the signature
+    // before anything is decrypted, and also by verify --require-signer with no key at all.
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const priv = join(repo, "producer.pem");
+    const pub = join(repo, "producer.pub");
+    writeFileSync(priv, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
+    writeFileSync(pub, publicKey.export({ type: "spki", format: "pem" }));
+    r = runIn(repo, ["seal-dir", "model", "-o", "signed", "-r", classic, "--sign", priv]);
+    assert.equal(r.status, 0, r.stderr);
+    r = runIn(repo, ["verify", "--require-signer", pub, "signed"]);
+    assert.equal(r.status, 0, r.stderr);
+    const signedCtx = ctx(join(repo, "signed", "config.json.tseal"));
+    r = runIn(repo, [
+      "seal",
+      forged,
+      "-o",
+      join(repo, "signed", "config.json.tseal"),
+      "-f",
+      "--tier",
+      "public",
+      ...signedCtx,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    r = runIn(repo, ["verify", "--require-signer", pub, "signed"]);
+    assert.equal(r.status, 5);
+    assert.match(r.stderr + r.stdout, /config\.json\.tseal is not the signed file/);
+    r = runIn(repo, ["open-dir", "signed", "-o", "opened4", "-i", id, "--require-signer", pub]);
+    assert.equal(r.status, 5);
+    assert.match(r.stderr, /config\.json\.tseal is not the signed file/);
+    // A public file in place of the encrypted weights: refused as not encrypted.
+    r = runIn(repo, ["seal-dir", "model", "-o", "out3", "-r", classic]);
+    assert.equal(r.status, 0, r.stderr);
+    const wCtx = ctx(join(repo, "out3", "weights.bin.tseal"));
+    r = runIn(repo, [
+      "seal",
+      join(model, "weights.bin"),
+      "-o",
+      join(repo, "out3", "weights.bin.tseal"),
+      "-f",
+      "--tier",
+      "public",
+      ...wCtx,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    r = runIn(repo, ["open-dir", "out3", "-o", "opened3", "-i", id]);
+    assert.equal(r.status, 5, r.stderr);
+    assert.match(r.stderr, /weights\.bin\.tseal: a public \(integrity-only, not encrypted\) file/);
   });
 
   test("keys set --owner --purpose --tier: stored with the key, shown, removable", () => {

@@ -14,6 +14,7 @@ import {
   refuseViolations,
   rotationViolation,
   stanzaKind,
+  tierEncrypts,
   tierPolicy,
 } from "../../src/tiers/policy.js";
 
@@ -82,5 +83,22 @@ test("refuseViolations: nothing to refuse, or one E_USAGE naming them all", () =
       isTensorSealError(e) &&
       e.code === "E_USAGE" &&
       /sealing x breaks its tier: a; b/.test(e.message),
+  );
+});
+
+test("only the public tier is sealed unencrypted (spec/FORMAT.md §2.5), and only by its tier", () => {
+  const config = builtinTierConfig();
+  assert.equal(tierEncrypts(config, { "tensorseal:tier": "public" }), false);
+  for (const t of ["internal", "confidential", "restricted", "unknown-tier"]) {
+    assert.equal(tierEncrypts(config, { "tensorseal:tier": t }), true, t);
+  }
+  assert.equal(tierEncrypts(config, {}), true, "no tier: encrypted");
+  // The public stanza is a published key, not a recipient: no tier's allow list judges it.
+  assert.deepEqual(kindViolations(tier("restricted"), ["public"]), []);
+  const encryptedPublic = new Map(config.tiers);
+  encryptedPublic.set("public", { ...config.tiers.get("public")!, encrypt: true });
+  assert.equal(
+    tierEncrypts({ ...config, tiers: encryptedPublic }, { "tensorseal:tier": "public" }),
+    true,
   );
 });

@@ -22,6 +22,7 @@ ErrorCode = Literal[
     "E_COMMITMENT",
     "E_CONTEXT",
     "E_DECRYPT",
+    "E_NOT_ENCRYPTED",
     "E_TRUNCATED",
     "E_TRAILING",
     "E_KEY",
@@ -127,6 +128,10 @@ class DecryptError(TensorSealError):
     """A stanza or chunk failed authentication (``E_DECRYPT``)."""
 
 
+class NotEncryptedError(TensorSealError):
+    """A public (integrity-only) file where the caller requires encryption (``E_NOT_ENCRYPTED``)."""
+
+
 class TruncatedError(TensorSealError):
     """The ciphertext ends before the final chunk (``E_TRUNCATED``)."""
 
@@ -169,6 +174,7 @@ _CLASSES: dict[str, type[TensorSealError]] = {
     "E_COMMITMENT": CommitmentError,
     "E_CONTEXT": ContextError,
     "E_DECRYPT": DecryptError,
+    "E_NOT_ENCRYPTED": NotEncryptedError,
     "E_TRUNCATED": TruncatedError,
     "E_TRAILING": TrailingError,
     "E_KEY": InvalidKeyError,

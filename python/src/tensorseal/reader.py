@@ -96,8 +96,12 @@ class SealedFile:
             :mod:`tensorseal.remote`), a :class:`~tensorseal.remote.RangeSource`, or a seekable
             binary file object (a file object or source given here is not closed by this class;
             one opened here from a path or URL is).
-        identities: the keys to try (kek, passphrase, x25519 identities, a keystore...).
+        identities: the keys to try (kek, passphrase, x25519 identities, a keystore...);
+            none are needed for a public (integrity-only) file (FORMAT.md §2.5).
         expect_context: entries the descriptor's encryption context must hold exactly.
+        require_encrypted: refuse a public (integrity-only) file with ``E_NOT_ENCRYPTED``
+            before reading its payload (a reader that expects ciphertext; see
+            ``descriptor.encrypted``).
         threads: threads that decrypt long ranges (default: the usable CPUs, at most 8, when
             pyca/cryptography releases the GIL; see :mod:`tensorseal.chunk_pool`). From a
             remote source they also fetch the chunks, in parallel (default: as locally, at least 4).
@@ -130,9 +134,10 @@ class SealedFile:
     def __init__(
         self,
         source: str | os.PathLike[str] | BinaryIO | RangeSource,
-        identities: Sequence[Identity],
+        identities: Sequence[Identity] = (),
         *,
         expect_context: Mapping[str, str] | None = None,
+        require_encrypted: bool = False,
         threads: int | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         source_options: Mapping[str, Any] | None = None,
@@ -163,19 +168,21 @@ class SealedFile:
         self.chunks_decrypted = 0
         try:
             with naming(self.name):
-                self._open(identities, expect_context)
+                self._open(identities, expect_context, require_encrypted)
         except BaseException:
             self.close()
             raise
 
-    def _open(self, identities: Sequence[Identity], expect: Mapping[str, str] | None) -> None:
+    def _open(
+        self, identities: Sequence[Identity], expect: Mapping[str, str] | None, require_encrypted: bool = False
+    ) -> None:
         self.header = read_header(self._f)
         self.descriptor: Descriptor = self.header.descriptor
         if expect:
             for k, v in expect.items():
                 if self.descriptor.context.get(k) != v:
                     fail("E_CONTEXT", f"encryption context {k!r} does not have the expected value")
-        file_key = unlock_file_key(self.header, identities)
+        file_key = unlock_file_key(self.header, identities, require_encrypted=require_encrypted)
         size = self.source.size if self.source is not None else self._f.seek(0, io.SEEK_END)
         self._payload_at = self.header.header_length
         self._geo = Geometry(self.descriptor.chunk_size)
@@ -373,12 +380,13 @@ class SealedFile:
         self.close()
 
 
-def open_bytes(data: bytes, identities: Sequence[Identity]) -> bytes:
+def open_bytes(data: bytes, identities: Sequence[Identity] = (), *, require_encrypted: bool = False) -> bytes:
     """Opens a whole sealed file held in memory.
 
     Args:
         data: the sealed file.
-        identities: the keys to try.
+        identities: the keys to try (none for a public file).
+        require_encrypted: refuse a public (integrity-only) file (``E_NOT_ENCRYPTED``).
 
     Returns:
         The authenticated plaintext.
@@ -387,13 +395,15 @@ def open_bytes(data: bytes, identities: Sequence[Identity]) -> bytes:
         >>> open_bytes(seal_bytes(b"hi", [recipient]), [identity])  # doctest: +SKIP
         b'hi'
     """
-    with SealedFile(io.BytesIO(data), identities) as sf:
+    with SealedFile(io.BytesIO(data), identities, require_encrypted=require_encrypted) as sf:
         return sf.read_all()
 
 
-def open_file(path: str | os.PathLike[str], identities: Sequence[Identity]) -> bytes:
+def open_file(
+    path: str | os.PathLike[str], identities: Sequence[Identity] = (), *, require_encrypted: bool = False
+) -> bytes:
     """Opens a sealed file on disk and returns its whole plaintext (see :class:`SealedFile`)."""
-    with SealedFile(path, identities) as sf:
+    with SealedFile(path, identities, require_encrypted=require_encrypted) as sf:
         return sf.read_all()
 
 

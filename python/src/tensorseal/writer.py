@@ -13,10 +13,17 @@ from typing import Any, BinaryIO, ContextManager
 
 from .errors import fail
 from .format.chunked import payload_context
-from .format.descriptor import DEFAULT_CONTENT_TYPE, Descriptor, encode_descriptor
+from .format.descriptor import (
+    DEFAULT_CONTENT_TYPE,
+    SUITE_COBBLESTONE_AES256GCM_SHA512,
+    SUITE_PUBLIC_INTEGRITY,
+    Descriptor,
+    encode_descriptor,
+)
 from .format.filekey import FILE_KEY_SIZE, generate_file_key, payload_input_key
 from .format.header import DEFAULT_SLOT_CAPACITY, encode_header
 from .format.payload import PayloadSealer
+from .format.public import public_stanza
 from .format.stanza import Recipient, Stanza
 from .output import atomic_output
 
@@ -38,6 +45,10 @@ class Sealer:
         salt: fixed 24-byte payload salt, for deterministic test vectors only.
         stanzas: extra pre-built stanzas placed before the recipients' (test vectors only).
         slot_capacity: header slot size (default 8192).
+        public: seal a public (integrity-only, not encrypted) file of tier ``public``
+            (FORMAT.md §2.5): readable by anyone with no key, tamper-evident; takes no
+            recipients.
+        suite: the descriptor suite (2 is ``public=True``; for test vectors).
     """
 
     def __init__(
@@ -53,19 +64,29 @@ class Sealer:
         salt: bytes | None = None,
         stanzas: Sequence[Stanza] = (),
         slot_capacity: int = DEFAULT_SLOT_CAPACITY,
+        public: bool = False,
+        suite: int = SUITE_COBBLESTONE_AES256GCM_SHA512,
     ) -> None:
-        if not recipients and not stanzas:
-            fail("E_USAGE", "a file needs at least one recipient")
+        if public:
+            if recipients:
+                fail("E_USAGE", "a public file is not encrypted: it takes no recipients")
+            suite = SUITE_PUBLIC_INTEGRITY
+            labels = {**dict(labels or {}), "tensorseal:tier": "public"}
         drawn = _draw_file_key(recipients) if file_key is None else None
         fk = drawn[1] if drawn else generate_file_key() if file_key is None else bytes(file_key)
         if len(fk) != FILE_KEY_SIZE:
             fail("E_KEY", "file key must be 32 bytes")
+        if suite == SUITE_PUBLIC_INTEGRITY and not recipients and not stanzas:
+            stanzas = [public_stanza(fk)]
+        if not recipients and not stanzas:
+            fail("E_USAGE", "a file needs at least one recipient")
         descriptor = Descriptor(
             chunk_size=chunk_size,
             plaintext_length=plaintext_length,
             content_type=content_type,
             context=dict(context or {}),
             labels=dict(labels or {}),
+            suite=suite,
         )
         descriptor_bytes = encode_descriptor(descriptor)
         all_stanzas = list(stanzas) + [drawn[2] if drawn and r is drawn[0] else r.wrap(fk) for r in recipients]

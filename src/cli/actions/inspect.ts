@@ -2,11 +2,13 @@
  * `tensorseal inspect FILE`: the public header, and with a key a verification (flags:
  * commands/inspect.ts).
  */
+
 import type { OptionValues } from "commander";
 import { inspectFile, inspectSource } from "../../engine/sealed-file.js";
 import type { RandomSource } from "../../engine/source.js";
 import type { ParsedHeader } from "../../format/header.js";
 import { metadataOf } from "../../format/metadata.js";
+import { isPublicSuite } from "../../format/public.js";
 import { isObjectUrl, redactUrl } from "../../integrations/objstore/url.js";
 import { describeStanza, leftoverMessage } from "../describe.js";
 import { checkSealedInput, printJson } from "../options.js";
@@ -46,10 +48,17 @@ async function inspectFrom(file: string, src: RandomSource | null, o: OptionValu
     ? await tabulate.tensorRows(src ?? file, await identitiesFor!(header, o))
     : null;
   if (o.json)
-    return printJson({ ...info, verified: verified !== null, ...(tensors && { tensors }) });
+    return printJson({
+      ...info,
+      encrypted: !isPublicSuite(header.descriptor.suite),
+      verified: verified !== null,
+      ...(tensors && { tensors }),
+    });
   const lines = [
     `file:          ${file}`,
-    `format:        tseal v1, suite ${header.descriptor.suite} (AES-256-GCM chunked, HKDF-SHA-512)`,
+    isPublicSuite(header.descriptor.suite)
+      ? `format:        tseal v1, suite 2 (public: integrity only, NOT encrypted; GMAC chunk tags, key published)`
+      : `format:        tseal v1, suite ${header.descriptor.suite} (AES-256-GCM chunked, HKDF-SHA-512)`,
     `content type:  ${info.contentType}`,
     `plaintext:     ${info.plaintextLength ?? "unknown (sealed from a stream)"} bytes`,
     `chunk size:    ${info.chunkSize}`,

@@ -7,7 +7,8 @@ import { openFile } from "../../engine/open-file.js";
 import type { OpenResult } from "../../engine/options.js";
 import { inspectFile } from "../../engine/sealed-file.js";
 import { openStream } from "../../engine/stream.js";
-import { fail, namingFile } from "../../format/errors.js";
+import { fail, isTensorSealError, namingFile } from "../../format/errors.js";
+import { refuseUnencrypted, SUITE_PUBLIC } from "../../format/public.js";
 import { isObjectUrl } from "../../integrations/objstore/url.js";
 import { leftoverMessage } from "../describe.js";
 import { identitiesFor } from "../keys-context.js";
@@ -28,10 +29,22 @@ export async function open(input: string, o: OptionValues): Promise<void> {
     : undefined;
   let result: OpenResult;
   const header = isStreamInput(input) ? null : await inspectFile(input);
+  const requireEncrypted = Boolean(o.requireEncrypted);
+  // Refused from the header alone, before any key is asked for (spec/FORMAT.md §2.5).
+  if (header && requireEncrypted)
+    await namingFile(input, async () =>
+      refuseUnencrypted(header.descriptor.suite, "--require-encrypted asks for an encrypted one"),
+    );
   if (isStreamInput(input) || output === "-") {
-    const identities = await identitiesFor(header, o);
+    // A stream's header is not known yet: with no key configured it may still be a public one.
+    const identities = await identitiesFor(header, o).catch((e) => {
+      if (header === null && !requireEncrypted && isTensorSealError(e, "E_NO_IDENTITY")) return [];
+      throw e;
+    });
     const open = () =>
-      runStream(input, output, (r, w) => openStream(r, w, { identities, expectContext }));
+      runStream(input, output, (r, w) =>
+        openStream(r, w, { identities, expectContext, requireEncrypted }),
+      );
     result = input === "-" ? await open() : await namingFile(input, open);
   } else {
     const identities = await identitiesFor(header, o);
@@ -39,6 +52,7 @@ export async function open(input: string, o: OptionValues): Promise<void> {
     result = await openFile(input, output, {
       identities,
       expectContext,
+      requireEncrypted,
       onProgress: bar.update,
     }).finally(() => bar.done());
   }
@@ -46,6 +60,12 @@ export async function open(input: string, o: OptionValues): Promise<void> {
   // A reader SHOULD say when a rewrap was interrupted (spec/FORMAT.md §2.3).
   if (header && header.inactiveSlot.kind !== "empty") {
     say(`warning: ${input}: ${leftoverMessage(header)}`);
+  }
+  // Say so when what was opened was never a secret (the header says it; spec/FORMAT.md §2.5).
+  if (result.descriptor.suite === SUITE_PUBLIC && !o.json) {
+    say(
+      `note: ${input === "-" ? "the stream" : input} is a public file: integrity-checked, not encrypted (anyone can read or rewrite it; check its signature or directory manifest for authenticity)`,
+    );
   }
   if (o.json) printJson({ output, ...result });
   else if (output !== "-") say(`opened ${input} -> ${output}`);

@@ -9,7 +9,8 @@ import type { SealResult } from "../../engine/options.js";
 import { sealFile } from "../../engine/seal-file.js";
 import { sealStream } from "../../engine/stream.js";
 import { fail } from "../../format/errors.js";
-import { metadataOf } from "../../format/metadata.js";
+import { metadataOf, TIER_LABEL } from "../../format/metadata.js";
+import { publicRecipient, SUITE_PUBLIC } from "../../format/public.js";
 import type { Recipient, Stanza } from "../../format/stanza.js";
 import { detectContentType } from "../../integrations/content-type.js";
 import { isObjectUrl } from "../../integrations/objstore/url.js";
@@ -18,7 +19,7 @@ import {
   SERVICE_STANZA,
   serviceStanzaDigest,
 } from "../../keys/service/stanza.js";
-import { SERVICE_LEVELS } from "../../tiers/policy.js";
+import { refuseRecipientsForPublic, SERVICE_LEVELS, tierEncrypts } from "../../tiers/policy.js";
 import { recipientsFor } from "../keys-context.js";
 import { checkOutput, isStreamInput, parsePairs, parseSize, printJson } from "../options.js";
 import { say } from "../output.js";
@@ -58,15 +59,25 @@ export async function seal(input: string, flags: OptionValues, cmd: Command): Pr
   // The plaintext digest, computed before sealing (the sealing pass does not expose one).
   const digest = o.register ? await sha256File(input) : null;
   const stanzas: WrittenStanza[] = [];
-  const recipients = (await recipientsFor(o)).map((r) =>
-    o.register && r.id.startsWith("service:") ? capturing(r, stanzas) : r,
-  );
   // Tier, purpose and owner go into the authenticated header; the tier's rules are checked first.
   const tiers = tiersHere();
   const labels = labelsWithMetadata(parsePairs(o.label, "--label"), o, tiers);
+  // An unencrypted tier (public, spec/FORMAT.md §2.5): integrity only, the key published.
+  const encrypted = tierEncrypts(tiers, labels);
+  if (!encrypted && (o.key?.length || o.recipient?.length || o.passphrase || o.passphraseFile)) {
+    refuseRecipientsForPublic(`sealing ${input}`, labels[TIER_LABEL]!);
+  }
+  const recipients = encrypted
+    ? (await recipientsFor(o)).map((r) =>
+        o.register && r.id.startsWith("service:") ? capturing(r, stanzas) : r,
+      )
+    : [publicRecipient()];
   const ids = recipients.map((r) => r.id);
-  await checkRecipientsForTier(`sealing ${input}`, labels, ids, tiers, await keystoreLookup());
+  if (encrypted) {
+    await checkRecipientsForTier(`sealing ${input}`, labels, ids, tiers, await keystoreLookup());
+  }
   const opts = {
+    ...(encrypted ? {} : { suite: SUITE_PUBLIC }),
     recipients,
     chunkSize: parseSize(o.chunkSize),
     contentType: o.contentType ?? (streaming ? undefined : await detectContentType(input)),
@@ -100,6 +111,8 @@ export async function seal(input: string, flags: OptionValues, cmd: Command): Pr
       ...result,
       ...(artifacts ? { artifacts } : {}),
     });
+  else if (output !== "-" && !encrypted)
+    say(`sealed ${input} -> ${output}: public (integrity only, not encrypted; readable by anyone)`);
   else if (output !== "-")
     say(`sealed ${input} -> ${output} for ${recipients.map((r) => r.id).join(", ")}`);
 }

@@ -19,6 +19,10 @@ export function registerOpen(program: Command): void {
       )
       .option("-f, --force", "overwrite an existing output")
       .option(
+        "--require-encrypted",
+        "refuse a public (integrity-only, not encrypted) file (exit 5, E_NOT_ENCRYPTED)",
+      )
+      .option(
         "--require-signer <pubkey>",
         "refuse the file unless IN.sig (seal --sign) is this ECDSA public key's (PEM) signature of it",
       )
@@ -26,7 +30,7 @@ export function registerOpen(program: Command): void {
   )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal open model.safetensors.tseal --expect-context tenant=acme   # -> model.safetensors\n  tensorseal open ckpt.tseal -i partner.id -o - | sha256sum\n  tensorseal open ckpt.pt.tseal -o restored.pt -i aws-kms:alias/models   # allow this KMS key for this run\n  tensorseal open model.safetensors.tseal --require-signer producer.pub",
+      "\nExamples:\n  tensorseal open model.safetensors.tseal --expect-context tenant=acme   # -> model.safetensors\n  tensorseal open ckpt.tseal -i partner.id -o - | sha256sum\n  tensorseal open ckpt.pt.tseal -o restored.pt -i aws-kms:alias/models   # allow this KMS key for this run\n  tensorseal open model.safetensors.tseal --require-signer producer.pub\n  tensorseal open config.json.tseal   # a public-tier file: no key needed\n  tensorseal open weights.tseal --require-encrypted   # refuse a public (unencrypted) file",
     )
     .action(async (input: string, o: OptionValues) =>
       (await import("../actions/open.js")).open(input, o),

@@ -16,6 +16,12 @@ export interface ManifestEntry {
   readonly path: string;
   readonly size: number;
   readonly sha256: string;
+  /**
+   * Present (and false) only for a public file (tier public, integrity only: spec/FORMAT.md
+   * §2.5). Readers open every other entry requiring encryption, so a public file put in place of
+   * an encrypted one is refused (E_NOT_ENCRYPTED), and a public entry must be a public file.
+   */
+  readonly encrypted?: false;
 }
 
 export interface Manifest {
@@ -71,7 +77,19 @@ export function parseManifest(bytes: Buffer): Manifest {
     if (!Number.isSafeInteger(f.size) || f.size < 0 || !/^[0-9a-f]{64}$/.test(f.sha256)) {
       fail("E_MALFORMED", `model manifest: bad size or sha256 for ${f.path}`);
     }
+    if (f.encrypted !== undefined && f.encrypted !== false) {
+      fail("E_MALFORMED", `model manifest: encrypted of ${f.path} must be false or absent`);
+    }
     prev = f.path;
   }
-  return { version: 1, model: m.model, files: m.files.map((f) => ({ ...f })) };
+  return {
+    version: 1,
+    model: m.model,
+    files: m.files.map((f) => ({
+      path: f.path,
+      size: f.size,
+      sha256: f.sha256,
+      ...(f.encrypted === false ? { encrypted: false as const } : {}),
+    })),
+  };
 }

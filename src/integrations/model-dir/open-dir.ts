@@ -52,6 +52,9 @@ export async function readManifest(
   if (!existsSync(path)) fail("E_USAGE", `${sealedDir} has no ${MANIFEST_NAME}${SEALED_SUFFIX}`);
   const file = await SealedFile.open(path, identities, {
     expectContext: { [PATH_CONTEXT]: MANIFEST_NAME },
+    // The manifest is the directory's root of authenticity: only its recipients can write it.
+    // A public manifest (anyone can write one, listing anything) is refused (spec §2.5).
+    requireEncrypted: true,
   });
   try {
     if (file.plaintextLength > 64 << 20) fail("E_MALFORMED", "model manifest is over 64 MiB");
@@ -114,12 +117,18 @@ async function openOne(
   const dst = join(tmp, entry.path);
   await mkdir(dirname(dst), { recursive: true, mode: 0o700 });
   try {
-    await openFile(src, dst, {
+    const opened = await openFile(src, dst, {
       identities: opts.identities,
       expectContext: contextFor(model, entry.path),
+      // The manifest (sealed for the recipients) says which files are public: any other must
+      // be encrypted, so a public file put in its place is refused (spec/FORMAT.md §2.5).
+      requireEncrypted: entry.encrypted !== false,
       workers: opts.workers,
       onProgress: progress.crypto,
     });
+    if (entry.encrypted === false && opened.encrypted !== false) {
+      fail("E_DECRYPT", `${src}: the manifest lists a public file, but this one is encrypted`);
+    }
   } catch (e) {
     if (isTensorSealError(e, "E_CONTEXT")) {
       fail(

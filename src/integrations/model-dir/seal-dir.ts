@@ -9,6 +9,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { type SealOptions, sealFile, sealStream, withOutputStream } from "../../engine/index.js";
 import { fail } from "../../format/errors.js";
+import { publicRecipient, SUITE_PUBLIC } from "../../format/public.js";
 import { detectContentType } from "../content-type.js";
 import { signSealedDir } from "../provenance/model-dir.js";
 import { withAtomicDir } from "./atomic-dir.js";
@@ -37,6 +38,12 @@ export type SealDirOptions = Omit<
   readonly labelsFor?: (
     paths: readonly string[],
   ) => Promise<ReadonlyMap<string, Readonly<Record<string, string>>>>;
+  /**
+   * Whether a file with these labels is encrypted (default: always). False seals it public:
+   * integrity only, readable by anyone (its tier must be public: spec/FORMAT.md §2.5). The
+   * manifest, sealed for the recipients, records which files are public.
+   */
+  readonly encryptsLabels?: (labels: Readonly<Record<string, string>>) => boolean;
 };
 
 export interface SealDirResult {
@@ -54,7 +61,7 @@ export async function sealModelDir(
     fail("E_USAGE", `${input} already has a ${MANIFEST_NAME}: it is reserved for the manifest`);
   }
   const model = randomBytes(16).toString("hex");
-  const { onProgress, signWith, labelsFor, ...sealOpts } = opts;
+  const { onProgress, signWith, labelsFor, encryptsLabels, ...sealOpts } = opts;
   const perFile = labelsFor ? await labelsFor(paths) : new Map();
   let total = 0;
   if (onProgress) for (const path of paths) total += (await stat(join(input, path))).size;
@@ -63,12 +70,16 @@ export async function sealModelDir(
     const files: ManifestEntry[] = [];
     for (const path of paths) {
       const dst = join(tmp, path + SEALED_SUFFIX);
+      const labels = perFile.get(path) ?? sealOpts.labels ?? {};
+      const encrypted = encryptsLabels ? encryptsLabels(labels) : true;
       const entry = await sealOne(
         join(input, path),
         dst,
         path,
         model,
-        { ...sealOpts, labels: perFile.get(path) ?? sealOpts.labels },
+        encrypted
+          ? { ...sealOpts, labels }
+          : { ...sealOpts, labels, recipients: [publicRecipient()], suite: SUITE_PUBLIC },
         progress.file(path),
       );
       progress.finished(entry.size);
@@ -107,7 +118,12 @@ async function sealOne(
   if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
     fail("E_IO", `${src} changed while it was being sealed: seal the directory again`);
   }
-  return { path, size: before.size, sha256: hash };
+  return {
+    path,
+    size: before.size,
+    sha256: hash,
+    ...(opts.suite === SUITE_PUBLIC ? { encrypted: false as const } : {}),
+  };
 }
 
 /** Seals a small in-memory plaintext (the manifest never touches the disk unsealed). */

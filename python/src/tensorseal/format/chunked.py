@@ -68,6 +68,9 @@ class ChunkCipher:
         self.commitment = okm[KEY_SIZE + NONCE_SIZE :]
         self._aead = AESGCM(self.aead_key)
         self._base = int.from_bytes(self.base_nonce, "big")
+        #: Suite 2 (FORMAT.md §2.5): chunks are plaintext || GMAC tag, read from the descriptor
+        #: bound in the context, so every caller gets the right mode.
+        self.integrity_only = context_is_integrity_only(bytes(context))
 
     @classmethod
     def raw(cls, aead_key: bytes, base_nonce: bytes) -> ChunkCipher:
@@ -76,12 +79,14 @@ class ChunkCipher:
         c.aead_key, c.base_nonce, c.commitment = bytes(aead_key), bytes(base_nonce), bytes(32)
         c._aead = AESGCM(c.aead_key)
         c._base = int.from_bytes(c.base_nonce, "big")
+        c.integrity_only = False
         return c
 
     def copy(self) -> ChunkCipher:
         """The same keys in a new AEAD object (one per worker thread, nothing shared)."""
         c = ChunkCipher.raw(self.aead_key, self.base_nonce)
         c.commitment = self.commitment
+        c.integrity_only = self.integrity_only
         return c
 
     def check_commitment(self, stored: bytes) -> None:
@@ -96,13 +101,20 @@ class ChunkCipher:
         return (self._base ^ index).to_bytes(NONCE_SIZE, "big")
 
     def seal(self, index: int, plaintext: bytes | memoryview) -> bytes:
-        """AES-256-GCM of one chunk with its own nonce; returns ciphertext || tag."""
+        """AES-256-GCM of one chunk with its own nonce; returns ciphertext || tag.
+
+        Suite 2: plaintext || GMAC tag (AES-GCM of an empty plaintext with the chunk as AAD).
+        """
+        if self.integrity_only:
+            return bytes(plaintext) + self._aead.encrypt(self.nonce(index), b"", bytes(plaintext))
         return self._aead.encrypt(self.nonce(index), plaintext, None)
 
     def open(self, index: int, sealed: bytes | memoryview) -> bytes:
         """Opens one chunk; every failure is the same ``E_DECRYPT`` (no oracle)."""
         if len(sealed) < TAG_SIZE:
             fail("E_TRUNCATED", f"chunk {index} is shorter than its tag")
+        if self.integrity_only:
+            return self._check(index, sealed)
         try:
             return self._aead.decrypt(self.nonce(index), sealed, None)
         except InvalidTag:
@@ -116,11 +128,34 @@ class ChunkCipher:
         """
         if len(sealed) < TAG_SIZE:
             fail("E_TRUNCATED", f"chunk {index} is shorter than its tag")
+        if self.integrity_only:
+            out[:] = self._check(index, sealed)
+            return
         try:
             self._aead.decrypt_into(self.nonce(index), sealed, None, out)
         except InvalidTag:
             out[:] = bytes(len(out))
             fail("E_DECRYPT", f"chunk {index} failed authentication: the file was modified")
+
+
+    def _check(self, index: int, sealed: bytes | memoryview) -> bytes:
+        """Suite 2: verifies the GMAC tag of plaintext || tag and returns the plaintext."""
+        body = bytes(sealed[: len(sealed) - TAG_SIZE])
+        try:
+            self._aead.decrypt(self.nonce(index), bytes(sealed[len(sealed) - TAG_SIZE :]), body)
+        except InvalidTag:
+            fail("E_DECRYPT", f"chunk {index} failed its integrity check: the file was modified")
+        return body
+
+
+def context_is_integrity_only(context: bytes) -> bool:
+    """Whether a payload context (label || descriptor bytes) names suite 2 (FORMAT.md §2.5).
+
+    The descriptor's first field is its u16 suite; contexts of other shapes (the Cobblestone
+    Wycheproof vectors) are plain chunked encryption.
+    """
+    n = len(_CONTEXT_LABEL)
+    return context[:n] == _CONTEXT_LABEL and context[n : n + 2] == b"\x00\x02"
 
 
 class Geometry:

@@ -14,6 +14,8 @@ from .bytes import ByteReader, ByteWriter
 from .metadata import metadata_of, validate_metadata_labels
 
 SUITE_COBBLESTONE_AES256GCM_SHA512 = 1
+#: Integrity only (the ``public`` tier, FORMAT.md §2.5): GMAC chunk tags, plaintext in the file.
+SUITE_PUBLIC_INTEGRITY = 2
 MAX_DESCRIPTOR_SIZE = 65536
 MAX_MAP_ENTRIES = 64
 MAX_CONTENT_TYPE = 255
@@ -35,7 +37,8 @@ class Descriptor:
         labels: public labels (informational, except the reserved ``tensorseal:`` keys).
         tier, purpose, owner: the governance metadata the labels record (FORMAT.md §2.2.1),
             or None; authenticated like every descriptor byte.
-        suite: always 1 (Cobblestone payload, AES-256-GCM, HKDF-SHA-512).
+        suite: 1 (Cobblestone payload, AES-256-GCM, HKDF-SHA-512), or 2 for a public
+            (integrity-only, not encrypted) file of tier ``public`` (FORMAT.md §2.5).
     """
 
     chunk_size: int
@@ -59,6 +62,11 @@ class Descriptor:
     def owner(self) -> str | None:
         """The owner (``tensorseal:owner`` label), or None."""
         return metadata_of(self.labels).get("owner")
+
+    @property
+    def encrypted(self) -> bool:
+        """False for a public (suite 2, integrity-only) file: readable by anyone."""
+        return self.suite != SUITE_PUBLIC_INTEGRITY
 
 
 def chunk_log2(chunk_size: int) -> int:
@@ -109,8 +117,8 @@ def decode_descriptor(buf: bytes) -> Descriptor:
     """
     r = ByteReader(buf, "descriptor")
     suite = r.u16()
-    if suite != SUITE_COBBLESTONE_AES256GCM_SHA512:
-        fail("E_UNSUPPORTED", f"suite {suite} is not supported (this reader knows suite 1)")
+    if suite not in (SUITE_COBBLESTONE_AES256GCM_SHA512, SUITE_PUBLIC_INTEGRITY):
+        fail("E_UNSUPPORTED", f"suite {suite} is not supported (this reader knows suites 1 and 2)")
     log2 = r.u8()
     if not MIN_CHUNK_LOG2 <= log2 <= MAX_CHUNK_LOG2:
         r.bad(f"chunk size 2^{log2} out of range")
@@ -137,6 +145,8 @@ def decode_descriptor(buf: bytes) -> Descriptor:
 
 
 def _validate(d: Descriptor) -> None:
+    if d.suite not in (SUITE_COBBLESTONE_AES256GCM_SHA512, SUITE_PUBLIC_INTEGRITY):
+        fail("E_UNSUPPORTED", f"suite {d.suite} is not supported")
     if len(d.content_type.encode("utf-8")) > MAX_CONTENT_TYPE:
         fail("E_MALFORMED", f"content type exceeds {MAX_CONTENT_TYPE} bytes")
     for name, m in (("context", d.context), ("labels", d.labels)):
@@ -148,6 +158,9 @@ def _validate(d: Descriptor) -> None:
             if k == "":
                 fail("E_MALFORMED", f"{name} has an empty key")
     validate_metadata_labels(d.labels)
+    # An unencrypted file always says so in its tier too (FORMAT.md §2.5).
+    if d.suite == SUITE_PUBLIC_INTEGRITY and d.labels.get("tensorseal:tier") != "public":
+        fail("E_MALFORMED", "a suite-2 (integrity-only) file must carry tensorseal:tier = public")
 
 
 def _write_map(w: ByteWriter, m: Mapping[str, str]) -> None:

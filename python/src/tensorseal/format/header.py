@@ -15,6 +15,7 @@ from ..errors import fail
 from .bytes import ByteReader, ByteWriter
 from .descriptor import MAX_DESCRIPTOR_SIZE, Descriptor, decode_descriptor
 from .filekey import HEADER_MAC_SIZE, check_header_mac, compute_header_mac
+from .public import check_suite_stanzas
 from .stanza import MAX_STANZAS, Stanza, decode_stanza, encode_stanza
 
 MAGIC = b"\x89TSEAL\r\n"
@@ -140,6 +141,8 @@ def encode_slot(
     capacity: int,
 ) -> bytes:
     """A full slot: bodyLength, body, MAC, checksum, zero padding to ``capacity``."""
+    # Seal and rewrap alike: only a public file publishes its key, as its only stanza (§2.5).
+    check_suite_stanzas(decode_descriptor(descriptor).suite, stanzas, "writing the header", "E_USAGE")
     body = encode_slot_body(generation, stanzas)
     if len(body) + _SLOT_OVERHEAD > capacity:
         fail("E_USAGE", f"header slot is full ({len(body)} bytes of stanzas, capacity {capacity})")
@@ -203,6 +206,9 @@ def parse_header(buf: bytes) -> ParsedHeader:
         fail("E_MALFORMED", "no intact header slot (the header is damaged)")
     if len(slots) == 2 and slots[0][1][1] == slots[1][1][1]:
         fail("E_MALFORMED", "both header slots claim the same generation")
+    # Both intact slots follow the suite's stanza rules (§2.5): a stale slot can become active.
+    for i, state in slots:
+        check_suite_stanzas(descriptor.suite, state[2], f"header slot {i}")
     index, (_, generation, stanzas, body, mac) = max(slots, key=lambda s: s[1][1])
     return ParsedHeader(
         prefix=prefix,

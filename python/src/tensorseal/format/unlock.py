@@ -16,15 +16,19 @@ from collections.abc import Sequence
 
 from ..errors import TensorSealError, fail
 from .header import ParsedHeader, verify_header
+from .public import is_public_suite, refuse_unencrypted
 from .stanza import Identity, Stanza
 
 
-def unlock_file_key(header: ParsedHeader, identities: Sequence[Identity]) -> bytes:
+def unlock_file_key(
+    header: ParsedHeader, identities: Sequence[Identity], *, require_encrypted: bool = False
+) -> bytes:
     """The header-MAC-verified file key.
 
     Args:
         header: the parsed header.
-        identities: tried in order for each stanza in order.
+        identities: tried in order for each stanza in order (not asked for a public file).
+        require_encrypted: refuse a public (integrity-only) file with ``E_NOT_ENCRYPTED``.
 
     Returns:
         The 32-byte file key.
@@ -34,6 +38,13 @@ def unlock_file_key(header: ParsedHeader, identities: Sequence[Identity]) -> byt
             stanza an identity held was refused by its lifecycle state, ``E_HEADER_MAC`` when
             the first key found does not authenticate the header, or the identity's own error.
     """
+    if is_public_suite(header.descriptor.suite):
+        # Suite 2 (§2.5): the key is published in the only stanza; the header MAC still checks.
+        if require_encrypted:
+            refuse_unencrypted(header.descriptor.suite)
+        file_key = bytes(header.stanzas[0].fields[0])
+        verify_header(header, file_key)
+        return file_key
     if not identities:
         fail("E_NO_IDENTITY", "no key given: pass a key, identity or passphrase")
     refused: list[TensorSealError] = []

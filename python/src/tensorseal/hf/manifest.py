@@ -40,6 +40,9 @@ class ManifestEntry:
     path: str
     size: int
     sha256: str
+    #: False only for a public (integrity-only) file (FORMAT.md §2.5); every other entry must be
+    #: an encrypted file, so a public file put in its place is refused (``E_NOT_ENCRYPTED``).
+    encrypted: bool = True
 
 
 @dataclass(frozen=True)
@@ -114,8 +117,11 @@ def parse_manifest(data: bytes) -> Manifest:
         ok_size = isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= _MAX_SAFE_INTEGER
         if not ok_size or not isinstance(digest, str) or not _SHA256.fullmatch(digest):
             fail("E_MALFORMED", f"model manifest: bad size or sha256 for {shown}")
+        encrypted = f.get("encrypted", True)
+        if "encrypted" in f and encrypted is not False:
+            fail("E_MALFORMED", f"model manifest: encrypted of {shown} must be false or absent")
         prev = _utf16(path)
-        out.append(ManifestEntry(path, size, digest))
+        out.append(ManifestEntry(path, size, digest, encrypted))
     return Manifest(model, tuple(out))
 
 

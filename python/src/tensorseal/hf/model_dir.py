@@ -59,7 +59,10 @@ def read_manifest(sealed_dir: str | os.PathLike[str] | Location, identities: Seq
     if not loc.exists(name):
         fail("E_USAGE", f"{loc.shown()} has no {name}: not a sealed model directory")
     path, expect = loc.join(name), {PATH_CONTEXT: MANIFEST_NAME}
-    with SealedFile(path, identities, expect_context=expect, source_options=loc.options) as sf, naming(sf.name):
+    # The manifest is the directory's root of authenticity: only its recipients can write it, so
+    # a public one (anyone can write it, listing anything) is refused (FORMAT.md §2.5).
+    with SealedFile(path, identities, expect_context=expect, require_encrypted=True,
+                    source_options=loc.options) as sf, naming(sf.name):  # fmt: skip
         if sf.plaintext_length > MAX_MANIFEST_BYTES:
             fail("E_MALFORMED", "model manifest is over 64 MiB")
         m = parse_manifest(sf.read_all())
@@ -282,8 +285,9 @@ def _check_listing(loc: Location, m: Manifest) -> None:
 def _open_one(loc: Location, model: str, entry: ManifestEntry, ids: list[Identity], threads: int | None) -> SealedFile:
     src = loc.join(entry.path + SEALED_SUFFIX)
     try:
+        # The manifest says which files are public; any other must be encrypted (FORMAT.md §2.5).
         sf = SealedFile(src, ids, expect_context=context_for(model, entry.path), threads=threads,
-                        source_options=loc.options)  # fmt: skip
+                        require_encrypted=entry.encrypted, source_options=loc.options)  # fmt: skip
     except TensorSealError as e:
         if e.code == "E_CONTEXT":
             swapped = error("E_DECRYPT", f"belongs to another path or model (swapped or renamed): {e.message}")
@@ -292,4 +296,7 @@ def _open_one(loc: Location, model: str, entry: ManifestEntry, ids: list[Identit
     if sf.plaintext_length != entry.size:
         sf.close()
         raise error("E_DECRYPT", "plaintext size does not match the manifest").naming(sf.name)
+    if not entry.encrypted and sf.descriptor.encrypted:
+        sf.close()
+        raise error("E_DECRYPT", "the manifest lists a public file, but this one is encrypted").naming(sf.name)
     return sf
