@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -28,9 +29,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..errors import fail
-from ..reader import read_header
-from .listing import list_files
+from ..errors import TensorSealError, fail
+from ..reader import naming, read_header
+from ..remote import RangeSource, open_source
+from .location import Location
 from .manifest import MANIFEST_NAME, SEALED_SUFFIX, Manifest, _utf16
 
 SIGNATURE_NAME = "model.sig"
@@ -237,9 +239,35 @@ def _read_bundle(sig_path: str, unsigned: str) -> Any:
         fail("E_SIGNATURE", f"{sig_path} is over 64 MiB")
     try:
         with open(sig_path, "rb") as f:
-            return json.loads(f.read())
+            return _parse_bundle(f.read(_MAX_SIGNATURE_BYTES + 1), sig_path)
+    except OSError as e:
+        fail("E_IO", f"cannot read {sig_path}: {e.strerror}")
+
+
+def _parse_bundle(data: bytes, shown: str) -> Any:
+    # Re-checked on the bytes read: a file or object grown since its size was taken is refused.
+    if len(data) > _MAX_SIGNATURE_BYTES:
+        fail("E_SIGNATURE", f"{shown} is over 64 MiB")
+    try:
+        return json.loads(data)
     except ValueError:
-        fail("E_SIGNATURE", f"{sig_path} is not a JSON signature bundle")
+        fail("E_SIGNATURE", f"{shown} is not a JSON signature bundle")
+
+
+def _read_remote_bundle(loc: Location, unsigned: str) -> Any:
+    """``model.sig`` of a remote directory through the same ranged sources as the sealed files
+    (its size is known before a byte is fetched, so an oversized one is never downloaded)."""
+    shown = loc.shown(SIGNATURE_NAME)
+    try:
+        src = open_source(loc.join(SIGNATURE_NAME), **loc.options)
+    except TensorSealError as e:
+        if e.code == "E_IO" and "no such" in e.message:
+            fail("E_SIGNATURE", unsigned)
+        raise
+    with src:
+        if src.size > _MAX_SIGNATURE_BYTES:
+            fail("E_SIGNATURE", f"{shown} is over 64 MiB")
+        return _parse_bundle(src.read(0, src.size), shown)
 
 
 def verify_sealed_file(path: str | os.PathLike[str], signer: SignerKey) -> FileBinding:
@@ -270,39 +298,73 @@ def plaintext_check(binding: FileBinding, header: bytes) -> Any:
     return check
 
 
-def sealed_digest(path: str) -> str:
-    """SHA-256 over a sealed file's prefix, descriptor, payload salt and commitment (no key)."""
-    with open(path, "rb") as f:
-        h = read_header(f)
-        f.seek(h.header_length)
-        ident = f.read(_PAYLOAD_IDENTITY)
-    if len(ident) != _PAYLOAD_IDENTITY:
-        fail("E_TRUNCATED", f"{path}: file ends before its payload salt and commitment")
+def sealed_digest(path: str | RangeSource) -> str:
+    """SHA-256 over a sealed file's prefix, descriptor, payload salt and commitment (no key).
+
+    ``path`` is a local file or a remote source (:func:`tensorseal.remote.open_source`): then
+    only the header and the 56 bytes after it are fetched, with ranged reads."""
+    if isinstance(path, RangeSource):
+        h = read_header(path)
+        with naming(path.name):
+            if path.size < h.header_length + _PAYLOAD_IDENTITY:
+                fail("E_TRUNCATED", "file ends before its payload salt and commitment")
+            ident = path.read(h.header_length, _PAYLOAD_IDENTITY)
+    else:
+        with open(path, "rb") as f:
+            h = read_header(f)
+            f.seek(h.header_length)
+            ident = f.read(_PAYLOAD_IDENTITY)
+        if len(ident) != _PAYLOAD_IDENTITY:
+            fail("E_TRUNCATED", f"{path}: file ends before its payload salt and commitment")
     return hashlib.sha256(h.prefix_bytes + h.descriptor_bytes + ident).hexdigest()
 
 
-def verify_sealed_dir(root: str, signer: SignerKey) -> Binding:
-    """Checks ``root``'s ``model.sig`` against ``signer`` without decrypting (see module doc)."""
+def _digest_at(loc: Location, rel: str) -> str:
+    if not loc.remote:
+        return sealed_digest(loc.join(rel))
+    try:
+        src = open_source(loc.join(rel), **loc.options)
+    except TensorSealError as e:
+        if e.code == "E_IO" and "no such" in e.message:
+            fail("E_SIGNATURE", f"{loc.shown(rel)} is signed but missing")
+        raise
+    with src:
+        return sealed_digest(src)
+
+
+def verify_sealed_dir(
+    root: str | os.PathLike[str] | Location, signer: SignerKey, *, source_options: dict[str, Any] | None = None
+) -> Binding:
+    """Checks ``root``'s ``model.sig`` against ``signer`` without decrypting (see module doc).
+
+    ``root`` is a local directory or a directory URL (``s3://``, ``https://``, any fsspec URL;
+    ``source_options`` as for :func:`tensorseal.remote.open_source`): the same checks, with
+    ``model.sig`` (at most 64 MiB) and each file's header fetched by ranged reads. Over plain
+    HTTP, which cannot list, files added beside the signed ones cannot be seen; they are never
+    read either (only the signed manifest's files are opened)."""
     pub = load_signer(signer)
-    root = os.fspath(root)
-    sig_path = os.path.join(root, SIGNATURE_NAME)
-    doc = _read_bundle(sig_path, f"{root} is unsigned (no {SIGNATURE_NAME}): a signer is required")
+    loc = root if isinstance(root, Location) else Location(root, source_options)
+    sig_shown = loc.shown(SIGNATURE_NAME)
+    unsigned = f"{loc.shown()} is unsigned (no {SIGNATURE_NAME}): a signer is required"
+    doc = _read_remote_bundle(loc, unsigned) if loc.remote else _read_bundle(sig_shown, unsigned)
     binding = parse_statement(verify_bundle(doc, pub))
     if not isinstance(binding, Binding):
-        fail("E_SIGNATURE", f"{sig_path} signs a single file, not this directory")
+        fail("E_SIGNATURE", f"{sig_shown} signs a single file, not this directory")
     expected = {f.path + SEALED_SUFFIX: f.sealed for f in binding.files}
     expected[MANIFEST_NAME + SEALED_SUFFIX] = binding.manifest
-    present = [p for p in list_files(root) if p != SIGNATURE_NAME]
-    for p in present:
-        if p not in expected:
-            fail("E_SIGNATURE", f"{os.path.join(root, p)} is not in the signed model (added or renamed)")
-    have = set(present)
+    listed = loc.list()
+    if listed is not None:  # None: plain HTTP, no listing (see above)
+        present = [p for p in listed if p != SIGNATURE_NAME]
+        for p in present:
+            if p not in expected:
+                fail("E_SIGNATURE", f"{loc.shown(p)} is not in the signed model (added or renamed)")
+        have = set(present)
+        for p in expected:
+            if p not in have:
+                fail("E_SIGNATURE", f"{loc.shown(p)} is signed but missing")
     for p, digest in expected.items():
-        full = os.path.join(root, p)
-        if p not in have:
-            fail("E_SIGNATURE", f"{full} is signed but missing")
-        if sealed_digest(full) != digest:
-            fail("E_SIGNATURE", f"{full} is not the signed file (replaced, swapped or re-sealed)")
+        if not hmac.compare_digest(_digest_at(loc, p), digest):
+            fail("E_SIGNATURE", f"{loc.shown(p)} is not the signed file (replaced, swapped or re-sealed)")
     return binding
 
 
