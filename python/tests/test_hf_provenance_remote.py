@@ -7,6 +7,7 @@ replaced config are refused with ``E_SIGNATURE``. Also over an fsspec store and 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -174,7 +175,9 @@ def test_oversized_signature_is_refused_before_download(world: dict[str, Any], m
 def test_garbage_signature_is_refused(world: dict[str, Any]) -> None:
     refused(variant(world, "garbage", {"model.sig": b"\x00not json"}), world["pub"], "not a JSON signature bundle")
     doc = json.loads((world["dir"] / "a.sealed" / "model.sig").read_bytes())
-    doc["dsseEnvelope"]["signatures"][0]["sig"] = doc["dsseEnvelope"]["signatures"][0]["sig"][::-1]
+    sig = bytearray(base64.b64decode(doc["dsseEnvelope"]["signatures"][0]["sig"]))
+    sig[-1] ^= 1
+    doc["dsseEnvelope"]["signatures"][0]["sig"] = base64.b64encode(bytes(sig)).decode()
     refused(variant(world, "badsig", {"model.sig": json.dumps(doc).encode()}), world["pub"], "does not verify")
 
 
