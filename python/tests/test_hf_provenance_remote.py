@@ -195,6 +195,8 @@ def test_signed_model_on_fsspec_store(world: dict[str, Any]) -> None:
             assert md.read_json("config.json") == {"model_type": "toy"}
         fs.pipe(f"/prov-test/{SHARD}", (world["dir"] / "b.sealed" / SHARD).read_bytes())
         refused("memory://prov-test", world["pub"], "not the signed file")
+        fs.rm("/prov-test/model.sig")
+        refused("memory://prov-test", world["pub"], "unsigned")
     finally:
         fs.rm("/prov-test", recursive=True)
 

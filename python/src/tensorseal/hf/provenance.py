@@ -22,6 +22,8 @@ import hmac
 import json
 import os
 import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -43,6 +45,7 @@ PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 IGNORE_PATHS = (".github", ".gitattributes", ".gitignore", ".git", SIGNATURE_NAME)
 _MAX_SIGNATURE_BYTES = 64 << 20
 _PAYLOAD_IDENTITY = 56  # salt (24) + commitment (32)
+_REMOTE_PARALLEL = 8  # header fetches in flight while checking a remote directory
 _HASHES = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -362,10 +365,23 @@ def verify_sealed_dir(
         for p in expected:
             if p not in have:
                 fail("E_SIGNATURE", f"{loc.shown(p)} is signed but missing")
-    for p, digest in expected.items():
-        if not hmac.compare_digest(_digest_at(loc, p), digest):
+    for p, got in zip(expected, _digests(loc, list(expected))):
+        if not hmac.compare_digest(got, expected[p]):
             fail("E_SIGNATURE", f"{loc.shown(p)} is not the signed file (replaced, swapped or re-sealed)")
     return binding
+
+
+def _digests(loc: Location, rels: list[str]) -> Iterator[str]:
+    """Sealed digests in ``rels`` order. Remote headers are fetched a few at a time (each is a
+    few round trips; a many-shard model would otherwise wait for them one by one); the first
+    failure in order is the one raised, as locally."""
+    if not loc.remote or len(rels) < 2:
+        return (_digest_at(loc, p) for p in rels)
+    pool = ThreadPoolExecutor(max_workers=min(_REMOTE_PARALLEL, len(rels)), thread_name_prefix="tensorseal-sig")
+    try:
+        return iter(list(pool.map(lambda p: _digest_at(loc, p), rels)))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def check_signed_manifest(m: Manifest, binding: Binding) -> None:
