@@ -223,3 +223,59 @@ def test_local_and_remote_share_the_verification(world: dict[str, Any]) -> None:
     assert verify_sealed_dir(f"s3://{BUCKET}/a", world["pub"]) == local
     with pytest.raises(TensorSealError):
         verify_sealed_dir(f"s3://{BUCKET}/a", world["other_pub"])
+
+
+# -- one sealed file (``seal --sign``) in S3: load_file(URL, require_signer=) --------------
+
+
+@pytest.fixture(scope="module")
+def signed_file(world: dict[str, Any]) -> dict[str, Any]:
+    from safetensors.numpy import save_file as save_plain
+
+    from helpers import run_cli
+    from test_hf_provenance import PUBLIC
+
+    d = world["dir"]
+    w = {"w": np.arange(600, dtype=np.float32).reshape(20, 30)}
+    save_plain(w, str(d / "w.safetensors"))
+    home = {"TENSORSEAL_HOME": str(d / "home")}
+    run_cli(["seal", str(d / "w.safetensors"), "-r", PUBLIC, "--chunk-size", "16KiB", "--sign", str(d / "producer.pem")], home)
+    run_cli(["seal", str(d / "w.safetensors"), "-o", str(d / "again.tseal"), "-r", PUBLIC], home)
+    c = world["client"]
+    sealed, sig = (d / "w.safetensors.tseal").read_bytes(), (d / "w.safetensors.tseal.sig").read_bytes()
+    c.put_object(Bucket=BUCKET, Key="f/w.tseal", Body=sealed)
+    c.put_object(Bucket=BUCKET, Key="f/w.tseal.sig", Body=sig)
+    c.put_object(Bucket=BUCKET, Key="f/unsigned.tseal", Body=sealed)
+    c.put_object(Bucket=BUCKET, Key="f/swapped.tseal", Body=(d / "again.tseal").read_bytes())
+    c.put_object(Bucket=BUCKET, Key="f/swapped.tseal.sig", Body=sig)
+    return {"tensors": w}
+
+
+def test_signed_file_in_s3_loads_with_its_signer(world: dict[str, Any], signed_file: dict[str, Any]) -> None:
+    from tensorseal.safetensors import load_file
+
+    t = load_file(f"s3://{BUCKET}/f/w.tseal", identities=IDS, require_signer=world["pub"])
+    assert np.array_equal(t["w"], signed_file["tensors"]["w"])
+
+
+@pytest.mark.parametrize(
+    ("key", "signer", "match"),
+    [("w.tseal", "other_pub", "another key"), ("unsigned.tseal", "pub", "unsigned"),
+     ("swapped.tseal", "pub", "not the signed file")],
+)  # fmt: skip
+def test_signed_file_in_s3_refusals(world: dict[str, Any], signed_file: dict[str, Any], key: str, signer: str,
+                                    match: str) -> None:  # fmt: skip
+    from tensorseal.safetensors import load_file
+
+    ident = counting()
+    with pytest.raises(SignatureError, match=match):
+        load_file(f"s3://{BUCKET}/f/{key}", identities=[ident], require_signer=world[signer])
+    assert ident.unwraps == 0
+
+
+def test_presigned_url_with_a_signer_is_refused_clearly(world: dict[str, Any]) -> None:
+    from tensorseal.safetensors import load_file
+
+    with pytest.raises(TensorSealError, match="presigned URL") as e:
+        load_file("https://127.0.0.1:9/w.tseal?X-Amz-Signature=secret", identities=IDS, require_signer=world["pub"])
+    assert e.value.code == "E_USAGE" and "secret" not in str(e.value)

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..errors import TensorSealError, fail
 from ..reader import naming, read_header
-from ..remote import RangeSource, open_source
+from ..remote import RangeSource, is_url, open_source, redact_url
 from .location import Location
 from .manifest import MANIFEST_NAME, SEALED_SUFFIX, Manifest, _utf16
 
@@ -257,12 +257,12 @@ def _parse_bundle(data: bytes, shown: str) -> Any:
         fail("E_SIGNATURE", f"{shown} is not a JSON signature bundle")
 
 
-def _read_remote_bundle(loc: Location, unsigned: str) -> Any:
-    """``model.sig`` of a remote directory through the same ranged sources as the sealed files
-    (its size is known before a byte is fetched, so an oversized one is never downloaded)."""
-    shown = loc.shown(SIGNATURE_NAME)
+def _read_remote_bundle(url: str, options: dict[str, Any], unsigned: str) -> Any:
+    """A remote signature bundle through the same ranged sources as the sealed files (its size
+    is known before a byte is fetched, so an oversized one is never downloaded)."""
+    shown = redact_url(url)
     try:
-        src = open_source(loc.join(SIGNATURE_NAME), **loc.options)
+        src = open_source(url, **options)
     except TensorSealError as e:
         if e.code == "E_IO" and "no such" in e.message:
             fail("E_SIGNATURE", unsigned)
@@ -273,18 +273,35 @@ def _read_remote_bundle(loc: Location, unsigned: str) -> Any:
         return _parse_bundle(src.read(0, src.size), shown)
 
 
-def verify_sealed_file(path: str | os.PathLike[str], signer: SignerKey) -> FileBinding:
+def verify_sealed_file(
+    path: str | os.PathLike[str], signer: SignerKey, *, source_options: dict[str, Any] | None = None
+) -> FileBinding:
     """Checks ``FILE.sig`` (``tensorseal seal --sign``) against ``signer`` and the sealed digest of
-    ``path``, without a key. The plaintext is checked by :func:`plaintext_check` when read."""
+    ``path``, without a key. The plaintext is checked by :func:`plaintext_check` when read.
+
+    ``path`` may be a URL (``s3://``, ``https://``, fsspec): ``URL.sig`` and the header are then
+    fetched by ranged reads (``source_options`` as for :func:`tensorseal.remote.open_source`);
+    a URL with a query string (a presigned URL) cannot name its ``.sig`` and is refused."""
     pub = load_signer(signer)
     sealed = os.fspath(path)
-    sig_path = sealed + ".sig"
-    doc = _read_bundle(sig_path, f"{sealed} is unsigned (no {sig_path}): a signer is required")
+    remote = is_url(sealed)
+    if remote and "?" in sealed:
+        fail("E_USAGE", "require_signer: a presigned URL cannot name its .sig; verify the file where it is stored")
+    shown = redact_url(sealed) if remote else sealed
+    sig_path, sig_shown = sealed + ".sig", shown + ".sig"
+    unsigned = f"{shown} is unsigned (no {sig_shown}): a signer is required"
+    options = dict(source_options or {})
+    doc = _read_remote_bundle(sig_path, options, unsigned) if remote else _read_bundle(sig_path, unsigned)
     binding = parse_statement(verify_bundle(doc, pub))
     if not isinstance(binding, FileBinding):
-        fail("E_SIGNATURE", f"{sig_path} signs a model directory, not one file")
-    if sealed_digest(sealed) != binding.sealed:
-        fail("E_SIGNATURE", f"{sealed} is not the signed file (replaced or re-sealed)")
+        fail("E_SIGNATURE", f"{sig_shown} signs a model directory, not one file")
+    if remote:
+        with open_source(sealed, **options) as src:
+            digest = sealed_digest(src)
+    else:
+        digest = sealed_digest(sealed)
+    if not hmac.compare_digest(digest, binding.sealed):
+        fail("E_SIGNATURE", f"{shown} is not the signed file (replaced or re-sealed)")
     return binding
 
 
@@ -349,7 +366,10 @@ def verify_sealed_dir(
     loc = root if isinstance(root, Location) else Location(root, source_options)
     sig_shown = loc.shown(SIGNATURE_NAME)
     unsigned = f"{loc.shown()} is unsigned (no {SIGNATURE_NAME}): a signer is required"
-    doc = _read_remote_bundle(loc, unsigned) if loc.remote else _read_bundle(sig_shown, unsigned)
+    if loc.remote:
+        doc = _read_remote_bundle(loc.join(SIGNATURE_NAME), loc.options, unsigned)
+    else:
+        doc = _read_bundle(sig_shown, unsigned)
     binding = parse_statement(verify_bundle(doc, pub))
     if not isinstance(binding, Binding):
         fail("E_SIGNATURE", f"{sig_shown} signs a single file, not this directory")
