@@ -129,6 +129,21 @@ def test_remote_verification_reads_headers_only(world: dict[str, Any], monkeypat
     assert fetched[f"s3://{BUCKET}/a/model.sig"] == (world["dir"] / "a.sealed" / "model.sig").stat().st_size
 
 
+def test_load_state_dict_from_s3_with_a_signer(world: dict[str, Any]) -> None:
+    if os.environ.get("TENSORSEAL_REQUIRE_ALL") == "1":
+        import torch  # noqa: F401
+    else:
+        pytest.importorskip("torch")
+    from tensorseal.hf import load_state_dict
+
+    state = load_state_dict(f"s3://{BUCKET}/a", identities=IDS, require_signer=world["pub"])
+    assert np.array_equal(state["w"].numpy(), world["tensors"]["w"])
+    ident = counting()
+    with pytest.raises(SignatureError, match="another key"):
+        load_state_dict(f"s3://{BUCKET}/a", identities=[ident], require_signer=world["other_pub"])
+    assert ident.unwraps == 0
+
+
 def test_another_signer_is_refused(world: dict[str, Any]) -> None:
     refused(f"s3://{BUCKET}/x", world["pub"], "another key")
     refused(f"s3://{BUCKET}/a", world["other_pub"], "another key")
