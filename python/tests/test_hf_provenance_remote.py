@@ -227,10 +227,13 @@ def test_signed_model_over_plain_http(world: dict[str, Any]) -> None:
             for p in sorted(src.rglob("*")):
                 srv.objects[f"/{name}/{p.relative_to(src).as_posix()}"] = p.read_bytes()
         srv.objects[f"/s/{SHARD}"] = (d / "b.sealed" / SHARD).read_bytes()
+        srv.objects.update({k.replace("/a/", "/m/", 1): v for k, v in srv.objects.items() if k.startswith("/a/")})
+        del srv.objects["/m/config.json.tseal"]
         with open_model_dir(f"{srv.url}/a/", identities=IDS, require_signer=world["pub"]) as md:
             assert np.array_equal(md.load_file("model.safetensors", framework="np")["w"], world["tensors"]["w"])
         refused(f"{srv.url}/s/", world["pub"], "not the signed file")
         refused(f"{srv.url}/u/", world["pub"], "unsigned")
+        refused(f"{srv.url}/m/", world["pub"], "signed but missing")
 
 
 def test_local_and_remote_share_the_verification(world: dict[str, Any]) -> None:
