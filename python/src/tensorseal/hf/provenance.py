@@ -11,6 +11,10 @@ descriptor, payload salt and key commitment, which ``rewrap`` never changes.
 the signature against the required signer's public key, that the directory holds exactly the
 signed files, and each sealed digest. :func:`check_signed_manifest` then ties the decrypted
 manifest to the signature. Every failure is ``E_SIGNATURE``. Crypto: pyca/cryptography only.
+
+A directory (or one file) in object storage is checked by the same functions: the signature
+and each file's header are read through :mod:`tensorseal.remote` with ranged reads, the
+signature refused over 64 MiB before it is fetched, and never a payload byte.
 """
 
 from __future__ import annotations
