@@ -8,7 +8,7 @@
 - :func:`from_pretrained`: a transformers model built from it (needs ``transformers`` >= 5).
 
 - :func:`verify_sealed_dir`: a signed model (``seal-dir --sign``) checked against its producer's
-  public key without decrypting; ``require_signer=`` on the loaders does it first.
+  public key without decrypting (local or remote); ``require_signer=`` on the loaders does it first.
 
 Nothing here writes plaintext to disk. See python/README.md, "Sealed model directories".
 """

@@ -229,8 +229,9 @@ def open_model_dir(
         threads: decryption threads for large files (see :class:`~tensorseal.reader.SealedFile`).
         source_options: for remote files (``client``, ``endpoint_url``, ``headers``...): see
             :func:`tensorseal.remote.open_source`.
-        require_signer: refuse the model unless signed by this public key (see above); a local
-            directory only for now (a URL with a signer is refused, never loaded unchecked).
+        require_signer: refuse the model unless signed by this public key (see above), from a
+            local directory or a URL alike (``model.sig`` and each file's header are then
+            fetched with ranged reads).
 
     Returns:
         A :class:`ModelDir`, to close (or use in ``with``).
@@ -243,13 +244,8 @@ def open_model_dir(
     loc = Location(path, source_options)
     ids = _as_list(identities)
     binding = None
-    if require_signer is not None:
-        if loc.remote:
-            raise error(
-                "E_USAGE",
-                "require_signer needs a local directory: signed models cannot yet be checked from object storage",
-            )
-        binding = verify_sealed_dir(loc.root, require_signer)
+    if require_signer is not None:  # local or remote alike: nothing is decrypted before this
+        binding = verify_sealed_dir(loc, require_signer)
     manifest = read_manifest(loc, ids)
     if binding is not None:
         check_signed_manifest(manifest, binding)

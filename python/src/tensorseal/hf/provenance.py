@@ -11,6 +11,10 @@ descriptor, payload salt and key commitment, which ``rewrap`` never changes.
 the signature against the required signer's public key, that the directory holds exactly the
 signed files, and each sealed digest. :func:`check_signed_manifest` then ties the decrypted
 manifest to the signature. Every failure is ``E_SIGNATURE``. Crypto: pyca/cryptography only.
+
+A directory (or one file) in object storage is checked by the same functions: the signature
+and each file's header are read through :mod:`tensorseal.remote` with ranged reads, the
+signature refused over 64 MiB before it is fetched, and never a payload byte.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import os
 import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -28,9 +35,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..errors import fail
-from ..reader import read_header
-from .listing import list_files
+from ..errors import TensorSealError, fail
+from ..reader import naming, read_header
+from ..remote import RangeSource, is_url, open_source, redact_url
+from .location import Location
 from .manifest import MANIFEST_NAME, SEALED_SUFFIX, Manifest, _utf16
 
 SIGNATURE_NAME = "model.sig"
@@ -41,6 +49,7 @@ PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 IGNORE_PATHS = (".github", ".gitattributes", ".gitignore", ".git", SIGNATURE_NAME)
 _MAX_SIGNATURE_BYTES = 64 << 20
 _PAYLOAD_IDENTITY = 56  # salt (24) + commitment (32)
+_REMOTE_PARALLEL = 8  # header fetches in flight while checking a remote directory
 _HASHES = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -237,23 +246,66 @@ def _read_bundle(sig_path: str, unsigned: str) -> Any:
         fail("E_SIGNATURE", f"{sig_path} is over 64 MiB")
     try:
         with open(sig_path, "rb") as f:
-            return json.loads(f.read())
+            return _parse_bundle(f.read(_MAX_SIGNATURE_BYTES + 1), sig_path)
+    except OSError as e:
+        fail("E_IO", f"cannot read {sig_path}: {e.strerror}")
+
+
+def _parse_bundle(data: bytes, shown: str) -> Any:
+    # Re-checked on the bytes read: a file or object grown since its size was taken is refused.
+    if len(data) > _MAX_SIGNATURE_BYTES:
+        fail("E_SIGNATURE", f"{shown} is over 64 MiB")
+    try:
+        return json.loads(data)
     except ValueError:
-        fail("E_SIGNATURE", f"{sig_path} is not a JSON signature bundle")
+        fail("E_SIGNATURE", f"{shown} is not a JSON signature bundle")
 
 
-def verify_sealed_file(path: str | os.PathLike[str], signer: SignerKey) -> FileBinding:
+def _read_remote_bundle(url: str, options: dict[str, Any], unsigned: str) -> Any:
+    """A remote signature bundle through the same ranged sources as the sealed files (its size
+    is known before a byte is fetched, so an oversized one is never downloaded)."""
+    shown = redact_url(url)
+    try:
+        src = open_source(url, **options)
+    except TensorSealError as e:
+        if e.code == "E_IO" and "no such" in e.message:
+            fail("E_SIGNATURE", unsigned)
+        raise
+    with src:
+        if src.size > _MAX_SIGNATURE_BYTES:
+            fail("E_SIGNATURE", f"{shown} is over 64 MiB")
+        return _parse_bundle(src.read(0, src.size), shown)
+
+
+def verify_sealed_file(
+    path: str | os.PathLike[str], signer: SignerKey, *, source_options: dict[str, Any] | None = None
+) -> FileBinding:
     """Checks ``FILE.sig`` (``tensorseal seal --sign``) against ``signer`` and the sealed digest of
-    ``path``, without a key. The plaintext is checked by :func:`plaintext_check` when read."""
+    ``path``, without a key. The plaintext is checked by :func:`plaintext_check` when read.
+
+    ``path`` may be a URL (``s3://``, ``https://``, fsspec): ``URL.sig`` and the header are then
+    fetched by ranged reads (``source_options`` as for :func:`tensorseal.remote.open_source`);
+    a URL with a query string (a presigned URL) cannot name its ``.sig`` and is refused."""
     pub = load_signer(signer)
     sealed = os.fspath(path)
-    sig_path = sealed + ".sig"
-    doc = _read_bundle(sig_path, f"{sealed} is unsigned (no {sig_path}): a signer is required")
+    remote = is_url(sealed)
+    if remote and "?" in sealed:
+        fail("E_USAGE", "require_signer: a presigned URL cannot name its .sig; verify the file where it is stored")
+    shown = redact_url(sealed) if remote else sealed
+    sig_path, sig_shown = sealed + ".sig", shown + ".sig"
+    unsigned = f"{shown} is unsigned (no {sig_shown}): a signer is required"
+    options = dict(source_options or {})
+    doc = _read_remote_bundle(sig_path, options, unsigned) if remote else _read_bundle(sig_path, unsigned)
     binding = parse_statement(verify_bundle(doc, pub))
     if not isinstance(binding, FileBinding):
-        fail("E_SIGNATURE", f"{sig_path} signs a model directory, not one file")
-    if sealed_digest(sealed) != binding.sealed:
-        fail("E_SIGNATURE", f"{sealed} is not the signed file (replaced or re-sealed)")
+        fail("E_SIGNATURE", f"{sig_shown} signs a model directory, not one file")
+    if remote:
+        with open_source(sealed, **options) as src:
+            digest = sealed_digest(src)
+    else:
+        digest = sealed_digest(sealed)
+    if not hmac.compare_digest(digest, binding.sealed):
+        fail("E_SIGNATURE", f"{shown} is not the signed file (replaced or re-sealed)")
     return binding
 
 
@@ -270,40 +322,90 @@ def plaintext_check(binding: FileBinding, header: bytes) -> Any:
     return check
 
 
-def sealed_digest(path: str) -> str:
-    """SHA-256 over a sealed file's prefix, descriptor, payload salt and commitment (no key)."""
-    with open(path, "rb") as f:
-        h = read_header(f)
-        f.seek(h.header_length)
-        ident = f.read(_PAYLOAD_IDENTITY)
-    if len(ident) != _PAYLOAD_IDENTITY:
-        fail("E_TRUNCATED", f"{path}: file ends before its payload salt and commitment")
+def sealed_digest(path: str | RangeSource) -> str:
+    """SHA-256 over a sealed file's prefix, descriptor, payload salt and commitment (no key).
+
+    ``path`` is a local file or a remote source (:func:`tensorseal.remote.open_source`): then
+    only the header and the 56 bytes after it are fetched, with ranged reads."""
+    if isinstance(path, RangeSource):
+        h = read_header(path)
+        with naming(path.name):
+            if path.size < h.header_length + _PAYLOAD_IDENTITY:
+                fail("E_TRUNCATED", "file ends before its payload salt and commitment")
+            ident = path.read(h.header_length, _PAYLOAD_IDENTITY)
+    else:
+        with open(path, "rb") as f:
+            h = read_header(f)
+            f.seek(h.header_length)
+            ident = f.read(_PAYLOAD_IDENTITY)
+        if len(ident) != _PAYLOAD_IDENTITY:
+            fail("E_TRUNCATED", f"{path}: file ends before its payload salt and commitment")
     return hashlib.sha256(h.prefix_bytes + h.descriptor_bytes + ident).hexdigest()
 
 
-def verify_sealed_dir(root: str, signer: SignerKey) -> Binding:
-    """Checks ``root``'s ``model.sig`` against ``signer`` without decrypting (see module doc)."""
+def _digest_at(loc: Location, rel: str) -> str:
+    if not loc.remote:
+        return sealed_digest(loc.join(rel))
+    try:
+        src = open_source(loc.join(rel), **loc.options)
+    except TensorSealError as e:
+        if e.code == "E_IO" and "no such" in e.message:
+            fail("E_SIGNATURE", f"{loc.shown(rel)} is signed but missing")
+        raise
+    with src:
+        return sealed_digest(src)
+
+
+def verify_sealed_dir(
+    root: str | os.PathLike[str] | Location, signer: SignerKey, *, source_options: dict[str, Any] | None = None
+) -> Binding:
+    """Checks ``root``'s ``model.sig`` against ``signer`` without decrypting (see module doc).
+
+    ``root`` is a local directory or a directory URL (``s3://``, ``https://``, any fsspec URL;
+    ``source_options`` as for :func:`tensorseal.remote.open_source`): the same checks, with
+    ``model.sig`` (at most 64 MiB) and each file's header fetched by ranged reads. Over plain
+    HTTP, which cannot list, files added beside the signed ones cannot be seen; they are never
+    read either (only the signed manifest's files are opened)."""
     pub = load_signer(signer)
-    root = os.fspath(root)
-    sig_path = os.path.join(root, SIGNATURE_NAME)
-    doc = _read_bundle(sig_path, f"{root} is unsigned (no {SIGNATURE_NAME}): a signer is required")
+    loc = root if isinstance(root, Location) else Location(root, source_options)
+    sig_shown = loc.shown(SIGNATURE_NAME)
+    unsigned = f"{loc.shown()} is unsigned (no {SIGNATURE_NAME}): a signer is required"
+    if loc.remote:
+        doc = _read_remote_bundle(loc.join(SIGNATURE_NAME), loc.options, unsigned)
+    else:
+        doc = _read_bundle(sig_shown, unsigned)
     binding = parse_statement(verify_bundle(doc, pub))
     if not isinstance(binding, Binding):
-        fail("E_SIGNATURE", f"{sig_path} signs a single file, not this directory")
+        fail("E_SIGNATURE", f"{sig_shown} signs a single file, not this directory")
     expected = {f.path + SEALED_SUFFIX: f.sealed for f in binding.files}
     expected[MANIFEST_NAME + SEALED_SUFFIX] = binding.manifest
-    present = [p for p in list_files(root) if p != SIGNATURE_NAME]
-    for p in present:
-        if p not in expected:
-            fail("E_SIGNATURE", f"{os.path.join(root, p)} is not in the signed model (added or renamed)")
-    have = set(present)
-    for p, digest in expected.items():
-        full = os.path.join(root, p)
-        if p not in have:
-            fail("E_SIGNATURE", f"{full} is signed but missing")
-        if sealed_digest(full) != digest:
-            fail("E_SIGNATURE", f"{full} is not the signed file (replaced, swapped or re-sealed)")
+    listed = loc.list()
+    if listed is not None:  # None: plain HTTP, no listing (see above)
+        present = [p for p in listed if p != SIGNATURE_NAME]
+        for p in present:
+            if p not in expected:
+                fail("E_SIGNATURE", f"{loc.shown(p)} is not in the signed model (added or renamed)")
+        have = set(present)
+        for p in expected:
+            if p not in have:
+                fail("E_SIGNATURE", f"{loc.shown(p)} is signed but missing")
+    for p, got in zip(expected, _digests(loc, list(expected))):
+        if not hmac.compare_digest(got, expected[p]):
+            fail("E_SIGNATURE", f"{loc.shown(p)} is not the signed file (replaced, swapped or re-sealed)")
     return binding
+
+
+def _digests(loc: Location, rels: list[str]) -> Iterator[str]:
+    """Sealed digests in ``rels`` order. Remote headers are fetched a few at a time (each is a
+    few round trips; a many-shard model would otherwise wait for them one by one); the first
+    failure in order is the one raised, as locally."""
+    if not loc.remote or len(rels) < 2:
+        return (_digest_at(loc, p) for p in rels)
+    pool = ThreadPoolExecutor(max_workers=min(_REMOTE_PARALLEL, len(rels)), thread_name_prefix="tensorseal-sig")
+    try:
+        return iter(list(pool.map(lambda p: _digest_at(loc, p), rels)))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def check_signed_manifest(m: Manifest, binding: Binding) -> None:
