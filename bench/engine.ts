@@ -130,7 +130,13 @@ function toMemory(input: string): void {
   }
 }
 
-type Ceiling = { gcmCache: number; gcmDram: number; memcpy1: number; memcpyN: number };
+type Ceiling = {
+  gcmCache: number;
+  gcmSliced: number;
+  gcmDram: number;
+  memcpy1: number;
+  memcpyN: number;
+};
 
 /**
  * The engine against the runtime it runs on, at the default chunk size: each round measures
@@ -163,15 +169,16 @@ function versusRuntime(input: string): void {
   };
   const loadavg = execFileSync("cat", ["/proc/loadavg"], { encoding: "utf8" }).trim();
   say(
-    `\nagainst the runtime, ${chunk / 1024} KiB chunks, Node ${process.versions.node} (OpenSSL ${process.versions.openssl}), native ${nativeState()}, load ${loadavg} (GB/s, medians of ${rounds} alternating rounds; node GCM = createCipheriv aes-256-gcm on 2 worker_threads at the chunk size, in cache / over 128 MiB buffers, a fresh output Buffer per update() as node:crypto gives; openssl = the system's \`openssl speed -multi ${cores}\` at the chunk size, in place; goal: engine >= 0.8x of node GCM in cache):\n`,
+    `\nagainst the runtime, ${chunk / 1024} KiB chunks, Node ${process.versions.node} (OpenSSL ${process.versions.openssl}), native ${nativeState()}, load ${loadavg} (GB/s, medians of ${rounds} alternating rounds; node GCM = createCipheriv aes-256-gcm on 2 worker_threads at the chunk size, in cache / over 128 MiB buffers, a fresh output Buffer per update() as node:crypto gives; sliced = the same chunk fed to update() in 64 KiB slices, no chunk-sized output allocation, the stricter ceiling; openssl = the system's \`openssl speed -multi ${cores}\` at the chunk size, in place; goal: engine >= 0.8x of node GCM; ratios to the larger of node GCM in cache and sliced):\n`,
   );
   say(
-    "| node GCM x2 (cache) | node GCM x2 (DRAM) | openssl | memcpy x1 | memcpy x2 | seal (warm) | verify (warm) | seal / node GCM | verify / node GCM | seal / openssl | verify / openssl | seal / memcpy x2 | verify / memcpy x2 |",
+    "| node GCM x2 (cache) | node GCM x2 (sliced) | node GCM x2 (DRAM) | openssl | memcpy x1 | memcpy x2 | seal (warm) | verify (warm) | seal / node GCM | verify / node GCM | seal / openssl | verify / openssl | seal / memcpy x2 | verify / memcpy x2 |",
   );
-  say("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+  say("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
   const f = (g: (r: Row) => number) => med(g).toFixed(2);
+  const nodeGcm = (r: Row) => Math.max(r.gcmCache, r.gcmSliced);
   say(
-    `| ${f((r) => r.gcmCache)} | ${f((r) => r.gcmDram)} | ${f((r) => r.openssl)} | ${f((r) => r.memcpy1)} | ${f((r) => r.memcpyN)} | ${f((r) => r.seal)} | ${f((r) => r.verify)} | ${ratio((r) => r.seal / r.gcmCache)} | ${ratio((r) => r.verify / r.gcmCache)} | ${ratio((r) => r.seal / r.openssl)} | ${ratio((r) => r.verify / r.openssl)} | ${ratio((r) => r.seal / r.memcpyN)} | ${ratio((r) => r.verify / r.memcpyN)} |`,
+    `| ${f((r) => r.gcmCache)} | ${f((r) => r.gcmSliced)} | ${f((r) => r.gcmDram)} | ${f((r) => r.openssl)} | ${f((r) => r.memcpy1)} | ${f((r) => r.memcpyN)} | ${f((r) => r.seal)} | ${f((r) => r.verify)} | ${ratio((r) => r.seal / nodeGcm(r))} | ${ratio((r) => r.verify / nodeGcm(r))} | ${ratio((r) => r.seal / r.openssl)} | ${ratio((r) => r.verify / r.openssl)} | ${ratio((r) => r.seal / r.memcpyN)} | ${ratio((r) => r.verify / r.memcpyN)} |`,
   );
 }
 
