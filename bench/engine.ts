@@ -12,7 +12,11 @@
  *     kernel 0.4 s or more of freeing pages, which is not the tool's work)
  *   - through pipes (stdin to stdout): the streaming path vs `cat | cat` and a Node passthrough
  *   - peak RSS of each operation (run in its own process)
- * Env: BENCH_SIZE_MIB (default 2048), BENCH_CHUNKS (default "1048576,262144,16384").
+ *   - against the runtime (issue 11's Node 24 goal): seal/verify to memory with default settings
+ *     vs this node binary's own AES-256-GCM on two worker_threads at the chunk size
+ *     (bench/runtime-ceiling.ts), next to memcpy bandwidth, in alternating rounds
+ * Env: BENCH_SIZE_MIB (default 2048), BENCH_CHUNKS (default "1048576,262144,16384"),
+ * BENCH_ONLY=runtime (only the runtime comparison), BENCH_RT_ROUNDS (default 5).
  * Whole processes (start-up included) against age, gpg, openssl, `cat` pipes and `cp` + fsync:
  * bench/peers.ts (`npm run bench:peers`).
  */
@@ -124,6 +128,73 @@ function toMemory(input: string): void {
       `| ${chunk / 1024} KiB | ${limit.toFixed(2)} | ${dram.toFixed(2)} | ${read.toFixed(2)} | ${rates.map(rate).join(" | ")} |`,
     );
   }
+}
+
+type Ceiling = {
+  gcmCache: number;
+  gcmSliced: number;
+  gcmDram: number;
+  memcpy1: number;
+  memcpyN: number;
+};
+
+/**
+ * The engine against the runtime it runs on, at the default chunk size: each round measures
+ * the runtime's limits (bench/runtime-ceiling.ts, a child of the same node binary) and then the
+ * engine's seal and verify to memory (warm pool, default settings), so a loaded stretch of this
+ * shared machine weighs on both sides of a round's ratio; the medians of the per-round figures
+ * and ratios are printed, the ratio range in brackets.
+ */
+function versusRuntime(input: string): void {
+  const rounds = Number(process.env.BENCH_RT_ROUNDS ?? 5);
+  const chunk = chunks[0]!;
+  const sealed = join(dir, "sealed-rt.tseal");
+  op("seal", input, sealed, chunk);
+  const ceilingJs = join(here, "runtime-ceiling.js");
+  const rows = Array.from({ length: rounds }, () => {
+    const out = execFileSync(process.execPath, [ceilingJs, String(chunk), "2", "2"], {
+      encoding: "utf8",
+    });
+    const c = JSON.parse(out.trim().split("\n").pop()!) as Ceiling;
+    const seal = bytes / op("seal-mem", input, "", chunk, true).seconds / GB;
+    const verify = bytes / op("verify", sealed, "", chunk, true).seconds / GB;
+    return { ...c, seal, verify, openssl: opensslLimit(chunk) };
+  });
+  rmSync(sealed, { force: true });
+  type Row = (typeof rows)[number];
+  const med = (f: (r: Row) => number) => median(rows.map(f));
+  const ratio = (f: (r: Row) => number) => {
+    const v = rows.map(f);
+    return `${med(f).toFixed(2)}x (${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)})`;
+  };
+  const loadavg = execFileSync("cat", ["/proc/loadavg"], { encoding: "utf8" }).trim();
+  say(
+    `\nagainst the runtime, ${chunk / 1024} KiB chunks, Node ${process.versions.node} (OpenSSL ${process.versions.openssl}), native ${nativeState()}, load ${loadavg} (GB/s, medians of ${rounds} alternating rounds; node GCM = createCipheriv aes-256-gcm on 2 worker_threads at the chunk size, in cache / over 128 MiB buffers, a fresh output Buffer per update() as node:crypto gives; sliced = the same chunk fed to update() in 64 KiB slices, no chunk-sized output allocation, the stricter ceiling; openssl = the system's \`openssl speed -multi ${cores}\` at the chunk size, in place; goal: engine >= 0.8x of node GCM; ratios to the larger of node GCM in cache and sliced):\n`,
+  );
+  say(
+    "| node GCM x2 (cache) | node GCM x2 (sliced) | node GCM x2 (DRAM) | openssl | memcpy x1 | memcpy x2 | seal (warm) | verify (warm) | seal / node GCM | verify / node GCM | seal / openssl | verify / openssl | seal / memcpy x2 | verify / memcpy x2 |",
+  );
+  say("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+  const f = (g: (r: Row) => number) => med(g).toFixed(2);
+  const nodeGcm = (r: Row) => Math.max(r.gcmCache, r.gcmSliced);
+  say(
+    `| ${f((r) => r.gcmCache)} | ${f((r) => r.gcmSliced)} | ${f((r) => r.gcmDram)} | ${f((r) => r.openssl)} | ${f((r) => r.memcpy1)} | ${f((r) => r.memcpyN)} | ${f((r) => r.seal)} | ${f((r) => r.verify)} | ${ratio((r) => r.seal / nodeGcm(r))} | ${ratio((r) => r.verify / nodeGcm(r))} | ${ratio((r) => r.seal / r.openssl)} | ${ratio((r) => r.verify / r.openssl)} | ${ratio((r) => r.seal / r.memcpyN)} | ${ratio((r) => r.verify / r.memcpyN)} |`,
+  );
+}
+
+/** Whether the engine's bench processes will load the addon (they run the same dist/). */
+function nativeState(): string {
+  if (process.env.TENSORSEAL_NATIVE === "0") return "off";
+  const probe = spawnSync(
+    process.execPath,
+    [
+      "--input-type=module",
+      "-e",
+      `import { nativeGcm } from ${JSON.stringify(join(here, "../src/engine/native-gcm.js"))}; process.stdout.write(nativeGcm ? "loaded" : "NOT loaded (node:crypto path)")`,
+    ],
+    { encoding: "utf8" },
+  );
+  return probe.stdout || "unknown";
 }
 
 /** Rounds of the file-to-file comparison: this VM's page-cache and disk speed drift between runs. */
@@ -249,6 +320,10 @@ function main(): void {
   try {
     writeInput(input);
     execFileSync("cat", [input], { stdio: ["ignore", "ignore", "inherit"] }); // into page cache
+    if (process.env.BENCH_ONLY === "runtime") {
+      versusRuntime(input);
+      return;
+    }
     const native = process.env.TENSORSEAL_NATIVE === "0" ? "off" : "auto";
     const mmap = process.env.TENSORSEAL_MMAP === "0" ? "off" : "auto";
     say(
@@ -265,6 +340,7 @@ function main(): void {
     const ours = fileToFile(input);
     streams(input);
     versusAge(input, ours);
+    versusRuntime(input);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
