@@ -218,7 +218,10 @@ describe("attested release: KEM", () => {
           stanzaFromWire(secure.stanza),
           async (q) => {
             seen.push({ kem: q.kem, size: q.ephemeralPublicKey.length });
-            return verifier.issue({ nonce: q.nonce, tensorseal_ephemeral_key: q.ephemeralKeyBinding });
+            return verifier.issue({
+              nonce: q.nonce,
+              tensorseal_ephemeral_key: q.ephemeralKeyBinding,
+            });
           },
           kem ? { kem } : {},
         );

@@ -65,7 +65,8 @@ async function hpke(kem: AttestedKem): Promise<CipherSuite> {
   if (kem === "mlkem768x25519") {
     // Loaded on first use, as src/keys/xwing.ts does: ML-KEM stays out of start-up.
     xwingSuite ??= import("@hpke/hybridkem-x-wing").then(
-      ({ XWing }) => new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() }),
+      ({ XWing }) =>
+        new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() }),
     );
     xwingSuite.catch(() => {
       xwingSuite = null;
