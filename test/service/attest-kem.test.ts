@@ -196,6 +196,27 @@ describe("attested release: KEM", () => {
     assert.match(reverse.json().message, /32 bytes/);
   });
 
+  test("a 1216-byte X-Wing key that fails ML-KEM's key check: 400, nothing released", async () => {
+    const nonce = await challenge();
+    // All-0xFF: every ML-KEM coefficient is out of range (FIPS 203 §7.2 modulus check).
+    const bad = Buffer.alloc(1216, 0xff);
+    const evidence = await verifier.issue({
+      nonce,
+      tensorseal_ephemeral_key: ephemeralKeyBinding(bad),
+    });
+    const r = await post({
+      evidence,
+      ephemeralPublicKey: bad.toString("base64"),
+      kem: "mlkem768x25519",
+    });
+    assert.equal(r.statusCode, 400, r.body);
+    assert.match(r.json().message, /not a valid mlkem768x25519 key/);
+    assert.ok(!r.body.includes("ciphertext"));
+    const e = await lastAuditEntry(db);
+    assert.equal(e.action, "datakeys.unwrap-attested");
+    assert.notEqual(e.outcome, "allowed");
+  });
+
   test("sealAttestedRelease refuses a key of the other KEM; round-trips per KEM", async () => {
     const fk = Buffer.alloc(32, 9);
     for (const kem of ["x25519", "mlkem768x25519"] as const) {

@@ -113,8 +113,14 @@ export async function sealAttestedRelease(
   if (ephemeralPublicKey.length !== ATTESTED_KEM_PUBLIC_KEY_SIZE[kem])
     fail("E_KEY", `attested release: the ephemeral public key is not a ${kem} key`);
   const s = await hpke(kem);
-  const recipientPublicKey = await s.kem.importKey("raw", ab(ephemeralPublicKey), true);
-  const r = await s.seal({ recipientPublicKey, info }, ab(fileKey), aad);
+  let r: { enc: ArrayBuffer; ct: ArrayBuffer };
+  try {
+    const recipientPublicKey = await s.kem.importKey("raw", ab(ephemeralPublicKey), true);
+    r = await s.seal({ recipientPublicKey, info }, ab(fileKey), aad);
+  } catch {
+    // X-Wing: ML-KEM's encapsulation key check (FIPS 203 §7.2) failed; not a usable key.
+    return fail("E_KEY", `attested release: the ephemeral public key is not a valid ${kem} key`);
+  }
   return {
     enc: Buffer.from(r.enc).toString("base64"),
     ciphertext: Buffer.from(r.ct).toString("base64"),

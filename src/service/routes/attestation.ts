@@ -7,6 +7,7 @@
  * HPKE info: attested.ts), so a TLS terminator or proxy in between never sees it.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { TensorSealError } from "../../format/errors.js";
 import {
   ATTESTED_BINDINGS,
   ATTESTED_KEM_PUBLIC_KEY_SIZE,
@@ -186,7 +187,15 @@ export async function attestationRoutes(app: FastifyInstance, ctx: ServiceContex
       const binding = req.body.binding ?? "aad";
       const u = await ctx.keys.unwrap(stanzaFromWire(req.body.stanza));
       try {
-        const sealed = await sealAttestedRelease(pub, u.fileKey, nonce, binding, kem);
+        let sealed: Awaited<ReturnType<typeof sealAttestedRelease>>;
+        try {
+          sealed = await sealAttestedRelease(pub, u.fileKey, nonce, binding, kem);
+        } catch (e) {
+          // Only a malformed key gets here (its size was checked): the client's fault, a 400.
+          if (e instanceof TensorSealError && e.code === "E_KEY")
+            throw new ServiceError(400, "bad_request", e.message);
+          throw e;
+        }
         await release(ctx, req, {
           key: u.name,
           version: u.version,
