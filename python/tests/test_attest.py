@@ -6,7 +6,9 @@ test verifier (an Ed25519 key whose JWKS the service trusts) signs evidence JWTs
 file with valid evidence (a callable provider and an evidence program with the CLI's contract);
 it is refused without evidence, with a replayed nonce, with evidence bound to another ephemeral
 key, with a wrong issuer, and from a failing program; no token appears in any error. A request
-naming an unknown binding mode is refused by the service. Skipped only when node or dist/ is
+naming an unknown binding mode or KEM is refused by the service. The client uses X-Wing
+(ML-KEM-768 + X25519) by default and X25519 when asked; an X-Wing release opens only with its
+ephemeral key, under its nonce and as X-Wing. Skipped only when node or dist/ is
 missing and TENSORSEAL_REQUIRE_ALL is not "1".
 """
 
@@ -24,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric import mlkem
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
@@ -281,10 +285,10 @@ def test_release_opens_only_under_its_nonce(env: dict[str, Any]) -> None:
     got: dict[str, Any] = {}
     real = attest_mod.open_attested_release
 
-    def spy(key: X25519PrivateKey, enc: bytes, ct: bytes, nonce: str) -> bytes:
+    def spy(key: Any, enc: bytes, ct: bytes, nonce: str, kem: str) -> bytes:
         with pytest.raises(TensorSealError, match="does not open"):
-            real(key, enc, ct, nonce + "x")
-        got["fk"] = real(key, enc, ct, nonce)
+            real(key, enc, ct, nonce + "x", kem)
+        got["fk"] = real(key, enc, ct, nonce, kem)
         return got["fk"]
 
     attest_mod.open_attested_release = spy  # type: ignore[assignment]
@@ -301,8 +305,8 @@ def test_no_frame_of_a_failed_open_keeps_the_ephemeral_key(env: dict[str, Any]) 
     stanza = _stanza(env)
     real = attest_mod.open_attested_release
 
-    def tampered(key: X25519PrivateKey, enc: bytes, ct: bytes, nonce: str) -> bytes:
-        return real(key, enc, ct[:-1] + bytes([ct[-1] ^ 1]), nonce)
+    def tampered(key: Any, enc: bytes, ct: bytes, nonce: str, kem: str) -> bytes:
+        return real(key, enc, ct[:-1] + bytes([ct[-1] ^ 1]), nonce, kem)
 
     attest_mod.open_attested_release = tampered  # type: ignore[assignment]
     try:
@@ -316,6 +320,77 @@ def test_no_frame_of_a_failed_open_keeps_the_ephemeral_key(env: dict[str, Any]) 
         code = tb.tb_frame.f_code
         if code.co_filename == attest_mod.__file__:  # the library's frames (not the test's wrapper)
             seen.add(code.co_name)
-            assert not any(isinstance(v, X25519PrivateKey) for v in tb.tb_frame.f_locals.values()), code.co_name
+            keys = (X25519PrivateKey, hpke.MLKEM768X25519PrivateKey, mlkem.MLKEM768PrivateKey)
+            assert not any(isinstance(v, keys) for v in tb.tb_frame.f_locals.values()), code.co_name
         tb = tb.tb_next
     assert {"unwrap_attested", "open_attested_release"} <= seen, seen
+
+
+def _xwing_request(env: dict[str, Any]) -> tuple[str, Any, bytes, dict[str, Any]]:
+    """A challenge, a fresh X-Wing key pair and the request body with evidence bound to it."""
+    client: ServiceClient = env["client"]
+    status, c = client.call("POST", "/v1/attestation/challenge", {})
+    assert status == 200, c
+    key, pub = attest_mod._generate("mlkem768x25519")
+    token = env["verifier"].sign({"nonce": c["nonce"], "tensorseal_ephemeral_key": key_binding(pub), "tee": "sev-snp"})
+    body = {
+        "stanza": stanza_to_wire(_stanza(env)),
+        "evidence": token,
+        "ephemeralPublicKey": base64.b64encode(pub).decode(),
+        "binding": "info",
+        "kem": "mlkem768x25519",
+    }
+    return c["nonce"], key, pub, body
+
+
+def test_xwing_is_the_default_and_x25519_on_request(env: dict[str, Any]) -> None:
+    """The provider sees the KEM and a key of its size; both KEMs open the file key."""
+    fks = []
+    for kem, size in ((None, 1216), ("mlkem768x25519", 1216), ("x25519", 32)):
+        seen: list[tuple[str, int]] = []
+        give = env["verifier"].provider()
+
+        def provider(r: EvidenceRequest, give: Any = give, seen: list[tuple[str, int]] = seen) -> str:
+            seen.append((r.kem, len(r.ephemeral_public_key)))
+            return give(r)
+
+        args = () if kem is None else (kem,)
+        fks.append(unwrap_attested(env["client"], _stanza(env), provider, *args))
+        assert seen == [(kem or "mlkem768x25519", size)]
+    assert len(set(fks)) == 1 and len(fks[0]) == 32
+    with pytest.raises(TensorSealError) as e:
+        unwrap_attested(env["client"], _stanza(env), env["verifier"].provider(), "xwing")
+    assert e.value.code == "E_USAGE"
+
+
+def test_xwing_release_opens_only_with_its_key_nonce_and_kem(env: dict[str, Any]) -> None:
+    nonce, key, _pub, body = _xwing_request(env)
+    status, r = env["client"].call("POST", "/v1/datakeys/unwrap-attested", body)
+    assert status == 200, r
+    enc, ct = base64.b64decode(r["enc"]), base64.b64decode(r["ciphertext"])
+    assert len(enc) == 1120  # an X-Wing encapsulation, not a 32-byte X25519 one
+    fk = attest_mod.open_attested_release(key, enc, ct, nonce, "mlkem768x25519")
+    assert len(fk) == 32
+    stranger, _ = attest_mod._generate("mlkem768x25519")
+    for k, n, kem in ((key, nonce + "x", "mlkem768x25519"), (stranger, nonce, "mlkem768x25519"), (key, nonce, "x25519")):
+        with pytest.raises(TensorSealError, match="does not open"):
+            attest_mod.open_attested_release(k, enc, ct, n, kem)
+
+
+def test_unknown_kem_and_mismatched_key_are_refused(env: dict[str, Any]) -> None:
+    client: ServiceClient = env["client"]
+    for kem in ("X-Wing", "mlkem768", "", "x448"):
+        _n, _k, _p, body = _xwing_request(env)
+        status, r = client.call("POST", "/v1/datakeys/unwrap-attested", {**body, "kem": kem})
+        assert status == 400 and "kem" in r.get("message", ""), (kem, status, r)
+        assert "ciphertext" not in r
+    # Evidence bound to an X25519 key, presented with an X-Wing key: the binding hash differs.
+    _n, _k, _p, body = _xwing_request(env)
+    x = X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    c = client.call("POST", "/v1/attestation/challenge", {})[1]
+    body["evidence"] = env["verifier"].sign({"nonce": c["nonce"], "tensorseal_ephemeral_key": key_binding(x), "tee": "sev-snp"})
+    status, r = client.call("POST", "/v1/datakeys/unwrap-attested", body)
+    assert status == 403 and "not bound to the presented ephemeral key" in r["message"], r
+    # The X25519 key itself under kem "mlkem768x25519": not an X-Wing key (400).
+    status, r = client.call("POST", "/v1/datakeys/unwrap-attested", {**body, "ephemeralPublicKey": base64.b64encode(x).decode()})
+    assert status == 400 and "1216 bytes" in r["message"], r

@@ -11,6 +11,28 @@ import { stanzaToWire } from "./stanza.js";
 export const ATTESTED_RELEASE_INFO = "tensorseal.dev/v1 attested-release";
 
 /**
+ * The KEM a release is sealed with (request field `kem`):
+ * - `"x25519"` (the default when a request names none): DHKEM(X25519, HKDF-SHA256), a 32-byte
+ *   ephemeral public key, info label {@link ATTESTED_RELEASE_INFO};
+ * - `"mlkem768x25519"`: X-Wing (ML-KEM-768 + X25519, KEM id 0x647a; the KEM of the
+ *   `mlkem768x25519` recipient), a 1216-byte ephemeral public key, info label
+ *   `ATTESTED_RELEASE_INFO + " mlkem768x25519"`: the KEM is named in what is sealed as well as
+ *   by the distinct suite (docs/DECISIONS.md).
+ * Both with HKDF-SHA256 and AES-256-GCM.
+ */
+export type AttestedKem = "x25519" | "mlkem768x25519";
+export const ATTESTED_KEMS: readonly AttestedKem[] = ["x25519", "mlkem768x25519"];
+/** Ephemeral public key size of each KEM (the evidence binds SHA-256 of exactly these bytes). */
+export const ATTESTED_KEM_PUBLIC_KEY_SIZE: Readonly<Record<AttestedKem, number>> = {
+  x25519: 32,
+  mlkem768x25519: 1216,
+};
+
+function infoLabel(kem: AttestedKem): string {
+  return kem === "x25519" ? ATTESTED_RELEASE_INFO : `${ATTESTED_RELEASE_INFO} ${kem}`;
+}
+
+/**
  * How the challenge nonce is bound into the HPKE seal of a release (request field `binding`):
  * - `"aad"` (the original mode, and the default when a request names none): info = the label,
  *   aad = the nonce (UTF-8);
@@ -26,8 +48,10 @@ export const ATTESTED_BINDINGS: readonly AttestedBinding[] = ["aad", "info"];
 export function attestedContext(
   binding: AttestedBinding,
   nonce: string,
+  kem: AttestedKem = "x25519",
 ): { info: ArrayBuffer; aad: ArrayBuffer } {
-  const label = Buffer.from(ATTESTED_RELEASE_INFO, "ascii");
+  if (!ATTESTED_KEMS.includes(kem)) fail("E_USAGE", "attested release: unknown KEM");
+  const label = Buffer.from(infoLabel(kem), "ascii");
   const n = Buffer.from(nonce, "utf8");
   if (binding === "info")
     return { info: ab(Buffer.concat([label, Buffer.of(0), n])), aad: new ArrayBuffer(0) };
@@ -36,13 +60,41 @@ export function attestedContext(
 }
 
 let attestedSuite: CipherSuite | null = null;
-function hpke(): CipherSuite {
+let xwingSuite: Promise<CipherSuite> | null = null;
+async function hpke(kem: AttestedKem): Promise<CipherSuite> {
+  if (kem === "mlkem768x25519") {
+    // Loaded on first use, as src/keys/xwing.ts does: ML-KEM stays out of start-up.
+    xwingSuite ??= import("@hpke/hybridkem-x-wing").then(
+      ({ XWing }) =>
+        new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() }),
+    );
+    xwingSuite.catch(() => {
+      xwingSuite = null;
+    });
+    return xwingSuite;
+  }
   attestedSuite ??= new CipherSuite({
     kem: new DhkemX25519HkdfSha256(),
     kdf: new HkdfSha256(),
     aead: new Aes256Gcm(),
   });
   return attestedSuite;
+}
+
+/** A fresh ephemeral key pair for `kem`: raw private key (X25519) or 32-byte seed (X-Wing). */
+export async function generateAttestedKeyPair(
+  kem: AttestedKem,
+): Promise<{ privateKey: Buffer; publicKey: Buffer }> {
+  if (kem === "x25519") {
+    const kp = generateX25519KeyPair();
+    return { privateKey: Buffer.from(kp.privateKey), publicKey: Buffer.from(kp.publicKey) };
+  }
+  const s = await hpke(kem);
+  const kp = await s.kem.generateKeyPair();
+  const view = new Uint8Array(await s.kem.serializePrivateKey(kp.privateKey));
+  const privateKey = Buffer.from(view); // a copy: Buffer.from(ArrayBuffer) would share memory
+  view.fill(0);
+  return { privateKey, publicKey: Buffer.from(await s.kem.serializePublicKey(kp.publicKey)) };
 }
 
 function ab(b: Uint8Array): ArrayBuffer {
@@ -55,11 +107,20 @@ export async function sealAttestedRelease(
   fileKey: Uint8Array,
   nonce: string,
   binding: AttestedBinding = "aad",
+  kem: AttestedKem = "x25519",
 ): Promise<{ enc: string; ciphertext: string }> {
-  const s = hpke();
-  const { info, aad } = attestedContext(binding, nonce);
-  const recipientPublicKey = await s.kem.importKey("raw", ab(ephemeralPublicKey), true);
-  const r = await s.seal({ recipientPublicKey, info }, ab(fileKey), aad);
+  const { info, aad } = attestedContext(binding, nonce, kem);
+  if (ephemeralPublicKey.length !== ATTESTED_KEM_PUBLIC_KEY_SIZE[kem])
+    fail("E_KEY", `attested release: the ephemeral public key is not a ${kem} key`);
+  const s = await hpke(kem);
+  let r: { enc: ArrayBuffer; ct: ArrayBuffer };
+  try {
+    const recipientPublicKey = await s.kem.importKey("raw", ab(ephemeralPublicKey), true);
+    r = await s.seal({ recipientPublicKey, info }, ab(fileKey), aad);
+  } catch {
+    // X-Wing: ML-KEM's encapsulation key check (FIPS 203 §7.2) failed; not a usable key.
+    return fail("E_KEY", `attested release: the ephemeral public key is not a valid ${kem} key`);
+  }
   return {
     enc: Buffer.from(r.enc).toString("base64"),
     ciphertext: Buffer.from(r.ct).toString("base64"),
@@ -72,17 +133,20 @@ export async function openAttestedRelease(
   sealed: { enc: string; ciphertext: string },
   nonce: string,
   binding: AttestedBinding = "aad",
+  kem: AttestedKem = "x25519",
 ): Promise<Buffer> {
-  const s = hpke();
-  const { info, aad } = attestedContext(binding, nonce);
-  const recipientKey = await s.kem.importKey("raw", ab(ephemeralPrivateKey), false);
+  const { info, aad } = attestedContext(binding, nonce, kem);
+  const s = await hpke(kem);
   try {
+    const recipientKey = await s.kem.importKey("raw", ab(ephemeralPrivateKey), false);
     const pt = await s.open(
       { recipientKey, enc: ab(Buffer.from(sealed.enc, "base64")), info },
       ab(Buffer.from(sealed.ciphertext, "base64")),
       aad,
     );
-    const fk = Buffer.from(pt);
+    const view = new Uint8Array(pt);
+    const fk = Buffer.from(view); // a copy: Buffer.from(ArrayBuffer) would share memory
+    view.fill(0);
     if (fk.length !== 32)
       fail("E_PROVIDER", "attested release: the sealed file key is not 32 bytes");
     return fk;
@@ -95,40 +159,58 @@ export async function openAttestedRelease(
 /** What an evidence provider is asked to attest: the nonce and the ephemeral key binding. */
 export interface EvidenceRequest {
   readonly nonce: string;
-  /** base64url(SHA-256(ephemeral X25519 public key)): claim `tensorseal_ephemeral_key`. */
+  /** base64url(SHA-256(ephemeral public key)): claim `tensorseal_ephemeral_key`. */
   readonly ephemeralKeyBinding: string;
+  /** 32 bytes (X25519) or 1216 bytes (X-Wing), per `kem`. */
   readonly ephemeralPublicKey: Buffer;
+  /** The KEM of the ephemeral key (absent in providers written before X-Wing: X25519). */
+  readonly kem?: AttestedKem;
 }
 
 /** Returns an attestation verifier's JWT for the request (e.g. from a TEE's attestation agent). */
 export type EvidenceProvider = (r: EvidenceRequest) => Promise<string>;
 
+export interface UnwrapAttestedOptions {
+  /**
+   * KEM of the ephemeral key; default `"mlkem768x25519"` (X-Wing: a recorded release stays
+   * closed to a future quantum adversary). `"x25519"` for services that predate the `kem` field
+   * (they refuse it: 400).
+   */
+  readonly kem?: AttestedKem;
+}
+
 /**
- * Attested unwrap: fetch a nonce, get evidence bound to it and to a fresh ephemeral X25519
- * key, present both, and open the HPKE-sealed file key (binding mode "info"). The ephemeral
- * private key is wiped.
+ * Attested unwrap: fetch a nonce, get evidence bound to it and to a fresh ephemeral key (X-Wing
+ * unless `opts.kem` says otherwise), present both, and open the HPKE-sealed file key (binding
+ * mode "info"). The ephemeral private key (X-Wing: its seed) is wiped.
  */
 export async function unwrapAttested(
   client: ServiceClient,
   stanza: Stanza,
   evidence: EvidenceProvider,
+  opts: UnwrapAttestedOptions = {},
 ): Promise<Buffer> {
+  const kem = opts.kem ?? "mlkem768x25519";
+  if (!ATTESTED_KEMS.includes(kem)) fail("E_USAGE", "attested release: unknown KEM");
   const c = await client.post("/v1/attestation/challenge", {});
   if (c.status !== 200 || typeof c.body.nonce !== "string")
     client.refused("/v1/attestation/challenge", c);
   const nonce = c.body.nonce as string;
-  const { privateKey, publicKey } = generateX25519KeyPair();
+  const { privateKey, publicKey } = await generateAttestedKeyPair(kem);
   try {
     const token = await evidence({
       nonce,
       ephemeralKeyBinding: createHash("sha256").update(publicKey).digest("base64url"),
       ephemeralPublicKey: Buffer.from(publicKey),
+      kem,
     });
     const r = await client.post("/v1/datakeys/unwrap-attested", {
       stanza: stanzaToWire(stanza),
       evidence: token,
       ephemeralPublicKey: Buffer.from(publicKey).toString("base64"),
       binding: "info",
+      // Named only when not the default, so an X25519 client still talks to older services.
+      ...(kem === "x25519" ? {} : { kem }),
     });
     if (r.status === 422) fail("E_DECRYPT", "service stanza does not open");
     if (r.status !== 200) client.refused("/v1/datakeys/unwrap-attested", r);
@@ -137,6 +219,7 @@ export async function unwrapAttested(
       { enc: String(r.body.enc), ciphertext: String(r.body.ciphertext) },
       nonce,
       "info",
+      kem,
     );
   } finally {
     privateKey.fill(0);

@@ -3,9 +3,12 @@
  * Authority, a Trustee EAR token, or the tests' local verifier). Checked: signature against the
  * verifier's JWKS, `iss`, freshness (`iat` required and at most `maxAgeS` old, `exp` required),
  * the challenge nonce (claim `nonce`, or `eat_nonce`) and the binding to the caller's ephemeral
- * X25519 key:
+ * key:
  *
- *   tensorseal_ephemeral_key = base64url(SHA-256(ephemeral public key, 32 raw bytes))
+ *   tensorseal_ephemeral_key = base64url(SHA-256(ephemeral public key, raw bytes))
+ *
+ * (32 bytes for kem "x25519", the 1216-byte X-Wing public key for kem "mlkem768x25519": evidence
+ * bound to a key of one KEM never matches a key of the other)
  *
  * (the verifier puts it in the evidence's runtime/report data and copies it into the token).
  * Claims passed to policy as `context.attestation` (first claim present wins):

@@ -2,14 +2,17 @@
 ``src/keys/service/attested.ts`` and ``evidence-command.ts`` do on the TypeScript side.
 
 The client asks ``POST /v1/attestation/challenge`` for a single-use nonce, makes a fresh
-ephemeral X25519 key, has an *evidence provider* (the runtime's attestation agent, a verifier
+ephemeral key (``kem``: X-Wing, ML-KEM-768 + X25519, by default; X25519 on request), has an
+*evidence provider* (the runtime's attestation agent, a verifier
 client, a test stub) issue a JWT carrying the nonce and
 ``tensorseal_ephemeral_key = base64url(SHA-256(ephemeral public key))``, and posts stanza,
 evidence and the ephemeral public key to ``POST /v1/datakeys/unwrap-attested`` with
-``binding: "info"``. The service answers the file key HPKE-sealed to the ephemeral key
-(DHKEM-X25519, HKDF-SHA256, AES-256-GCM) with the nonce bound through the HPKE ``info``
-(``"tensorseal.dev/v1 attested-release" || 0x00 || nonce``, empty aad): pyca's ``hpke.Suite``
-has no aad parameter, and info, which enters the key schedule, binds the nonce as firmly.
+``binding: "info"`` (and ``kem: "mlkem768x25519"`` for X-Wing). The service answers the file
+key HPKE-sealed to the ephemeral key (X-Wing, KEM id 0x647a, or DHKEM-X25519; HKDF-SHA256,
+AES-256-GCM) with the nonce bound through the HPKE ``info``
+(``"tensorseal.dev/v1 attested-release" [|| " mlkem768x25519"] || 0x00 || nonce``, empty aad):
+pyca's ``hpke.Suite`` has no aad parameter, and info, which enters the key schedule, binds the
+nonce as firmly.
 
 An evidence provider is either a callable ``(EvidenceRequest) -> str`` or a program (path or
 name, :func:`command_evidence`) with the CLI's contract (``open --attest PROGRAM``,
@@ -20,8 +23,9 @@ name, :func:`command_evidence`) with the CLI's contract (``open --attest PROGRAM
 The token is a credential and the ephemeral private key a secret: neither appears in an error
 message; a failing program is named with its exit status and the first line of its stderr,
 JWT-like strings masked. The ephemeral private key exists only as a pyca key object held by
-:func:`unwrap_attested` and is dropped when it returns or fails (OpenSSL clears an X25519 key's
-memory when the object is freed); no copy of its bytes is ever made.
+:func:`unwrap_attested` and is dropped when it returns or fails (OpenSSL clears a key's memory
+when the object is freed); no copy of its bytes is ever made. An X-Wing key is generated as its
+two halves (ML-KEM-768 and X25519 pyca keys), so no seed exists in Python memory either.
 """
 
 from __future__ import annotations
@@ -35,9 +39,10 @@ import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric import mlkem
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -50,6 +55,12 @@ if TYPE_CHECKING:
 ATTESTED_RELEASE_INFO = b"tensorseal.dev/v1 attested-release"
 #: The request field ``binding`` this client asks for (docs/SERVICE.md).
 BINDING = "info"
+#: Request field ``kem``: X25519 (the service's default) or X-Wing (ML-KEM-768 + X25519).
+KEM_X25519 = "x25519"
+KEM_XWING = "mlkem768x25519"
+#: The KEM this client uses unless told otherwise.
+DEFAULT_KEM = KEM_XWING
+_PUBLIC_KEY_SIZE = {KEM_X25519: 32, KEM_XWING: 1216}
 _TIMEOUT_S = 30.0
 _MAX_OUTPUT = 64 * 1024
 _JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
@@ -64,12 +75,14 @@ class EvidenceRequest:
         nonce: the service's challenge nonce (claim ``nonce`` or ``eat_nonce``).
         ephemeral_key_binding: base64url(SHA-256(ephemeral public key)), unpadded: claim
             ``tensorseal_ephemeral_key`` (a verifier puts it in the report's runtime data).
-        ephemeral_public_key: the 32-byte X25519 public key itself.
+        ephemeral_public_key: the public key itself: 1216 bytes (X-Wing) or 32 (X25519).
+        kem: ``"mlkem768x25519"`` or ``"x25519"``.
     """
 
     nonce: str
     ephemeral_key_binding: str
     ephemeral_public_key: bytes
+    kem: str = KEM_X25519
 
 
 #: A callable returning the verifier's compact JWT for a request.
@@ -161,12 +174,39 @@ def _evidence(provider: EvidenceProvider, r: EvidenceRequest) -> str:
     return token.strip()
 
 
-def open_attested_release(private_key: X25519PrivateKey, enc: bytes, ciphertext: bytes, nonce: str) -> bytes:
-    """Opens an ``"info"``-bound release; ``E_PROVIDER`` if it does not open or is not 32 bytes."""
-    suite = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+def _check_kem(kem: str) -> None:
+    if kem not in _PUBLIC_KEY_SIZE:
+        fail("E_USAGE", f"attested release: unknown KEM (use {KEM_XWING!r} or {KEM_X25519!r})")
+
+
+def _info(kem: str, nonce: str) -> bytes:
+    label = ATTESTED_RELEASE_INFO if kem == KEM_X25519 else ATTESTED_RELEASE_INFO + b" " + kem.encode("ascii")
+    return label + b"\x00" + nonce.encode("utf-8")
+
+
+def _generate(kem: str) -> tuple[Any, bytes]:
+    """A fresh ephemeral pyca private key for ``kem`` and its raw public key."""
+    x = X25519PrivateKey.generate()
+    xpub = x.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    if kem == KEM_X25519:
+        return x, xpub
+    m = mlkem.MLKEM768PrivateKey.generate()
+    # X-Wing public key = ML-KEM-768 encapsulation key (1184) || X25519 public key (32).
+    return hpke.MLKEM768X25519PrivateKey(m, x), m.public_key().public_bytes_raw() + xpub
+
+
+def open_attested_release(
+    private_key: Any, enc: bytes, ciphertext: bytes, nonce: str, kem: str = KEM_X25519
+) -> bytes:
+    """Opens an ``"info"``-bound release sealed with ``kem`` (``private_key`` a pyca
+    ``X25519PrivateKey`` or ``hpke.MLKEM768X25519PrivateKey``); ``E_PROVIDER`` if it does not
+    open or is not 32 bytes."""
+    _check_kem(kem)
+    suite_kem = hpke.KEM.X25519 if kem == KEM_X25519 else hpke.KEM.MLKEM768_X25519
+    suite = hpke.Suite(suite_kem, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
     fk: bytes | None = None
     try:
-        fk = suite.decrypt(enc + ciphertext, private_key, ATTESTED_RELEASE_INFO + b"\x00" + nonce.encode("utf-8"))
+        fk = suite.decrypt(enc + ciphertext, private_key, _info(kem, nonce))
     except Exception:  # InvalidTag, a bad enc: one error, no detail about the key
         pass
     # Not in this frame when the error's traceback is kept: the key lives no longer than the unwrap.
@@ -178,21 +218,25 @@ def open_attested_release(private_key: X25519PrivateKey, enc: bytes, ciphertext:
     return fk
 
 
-def unwrap_attested(client: ServiceClient, stanza: Stanza, provider: EvidenceProvider) -> bytes:
+def unwrap_attested(
+    client: ServiceClient, stanza: Stanza, provider: EvidenceProvider, kem: str = DEFAULT_KEM
+) -> bytes:
     """The file key of ``stanza`` released to this attested runtime (``client`` a
-    :class:`~tensorseal.keys.service.ServiceClient`). ``E_PROVIDER`` on a refusal, a provider
-    failure or a release that does not open; ``E_DECRYPT`` if the stanza does not open (422)."""
+    :class:`~tensorseal.keys.service.ServiceClient`), sealed to a fresh ephemeral key of ``kem``
+    (default X-Wing; ``"x25519"`` for services that predate the ``kem`` field). ``E_PROVIDER``
+    on a refusal, a provider failure or a release that does not open; ``E_DECRYPT`` if the
+    stanza does not open (422)."""
     from .service import stanza_to_wire
 
+    _check_kem(kem)
     path = "/v1/attestation/challenge"
     status, body = client.call("POST", path, {})
     nonce = body.get("nonce")
     if status != 200 or not isinstance(nonce, str):
         client.refused(path, status, body)
-    private_key = X25519PrivateKey.generate()
+    private_key, public = _generate(kem)
     try:
-        public = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        token = _evidence(provider, EvidenceRequest(nonce, key_binding(public), public))
+        token = _evidence(provider, EvidenceRequest(nonce, key_binding(public), public, kem))
         path = "/v1/datakeys/unwrap-attested"
         status, body = client.call(
             "POST",
@@ -202,6 +246,8 @@ def unwrap_attested(client: ServiceClient, stanza: Stanza, provider: EvidencePro
                 "evidence": token,
                 "ephemeralPublicKey": base64.b64encode(public).decode("ascii"),
                 "binding": BINDING,
+                # Named only when not the service's default: X25519 still talks to older services.
+                **({} if kem == KEM_X25519 else {"kem": kem}),
             },
         )
         if status == 422:
@@ -216,7 +262,7 @@ def unwrap_attested(client: ServiceClient, stanza: Stanza, provider: EvidencePro
             ct = base64.b64decode(body.get("ciphertext", ""), validate=True)
         except (TypeError, ValueError, binascii.Error):
             fail("E_PROVIDER", f"key service {client.url} sent a malformed attested release")
-        return open_attested_release(private_key, enc, ct, nonce)
+        return open_attested_release(private_key, enc, ct, nonce, kem)
     finally:
         # The only reference: freeing it has OpenSSL clear the key (module docstring).
         del private_key
