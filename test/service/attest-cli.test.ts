@@ -34,6 +34,8 @@ let input = "";
 for await (const c of process.stdin) input += c;
 const req = JSON.parse(input);
 if (req.nonce !== process.env.TENSORSEAL_ATTEST_NONCE) process.exit(9);
+// The CLI asks for an X-Wing release and says so (the key size agrees).
+if (req.kem !== "mlkem768x25519" || Buffer.from(req.ephemeralPublicKey, "base64").length !== 1216) process.exit(10);
 const key = await importJWK(JSON.parse(readFileSync(${JSON.stringify(jwkPath)}, "utf8")), "EdDSA");
 const now = Math.floor(Date.now() / 1000);
 const jwt = await new SignJWT({ nonce: req.nonce, tensorseal_ephemeral_key: ${

@@ -1,7 +1,7 @@
 /**
  * Attestation evidence from a program (`open --attest PROGRAM`, TENSORSEAL_ATTEST_COMMAND): the
  * runtime's own agent or a wrapper around it. It is run without a shell, given the request as
- * one JSON line on stdin ({nonce, ephemeralKeyBinding, ephemeralPublicKey (base64)}) and in
+ * one JSON line on stdin ({nonce, ephemeralKeyBinding, ephemeralPublicKey (base64), kem}) and in
  * TENSORSEAL_ATTEST_NONCE / TENSORSEAL_ATTEST_KEY_BINDING, and prints the verifier's JWT on
  * stdout. The token is a credential: it is never echoed, and a failure names the program and
  * its exit status only (with the first line of its stderr, escaped).
@@ -72,6 +72,7 @@ function runEvidence(program: string, r: EvidenceRequest): Promise<string> {
         nonce: r.nonce,
         ephemeralKeyBinding: r.ephemeralKeyBinding,
         ephemeralPublicKey: r.ephemeralPublicKey.toString("base64"),
+        kem: r.kem,
       })}\n`,
     );
   });

@@ -17,7 +17,7 @@ nonce as firmly.
 An evidence provider is either a callable ``(EvidenceRequest) -> str`` or a program (path or
 name, :func:`command_evidence`) with the CLI's contract (``open --attest PROGRAM``,
 ``TENSORSEAL_ATTEST_COMMAND``): run without a shell, the request as one JSON line on stdin
-(``{nonce, ephemeralKeyBinding, ephemeralPublicKey}``, the key in base64) and in
+(``{nonce, ephemeralKeyBinding, ephemeralPublicKey, kem}``, the key in base64) and in
 ``TENSORSEAL_ATTEST_NONCE`` / ``TENSORSEAL_ATTEST_KEY_BINDING``; it prints the JWT on stdout.
 
 The token is a credential and the ephemeral private key a secret: neither appears in an error
@@ -125,6 +125,7 @@ def command_evidence(program: str | os.PathLike[str]) -> EvidenceProvider:
                 "nonce": r.nonce,
                 "ephemeralKeyBinding": r.ephemeral_key_binding,
                 "ephemeralPublicKey": base64.b64encode(r.ephemeral_public_key).decode("ascii"),
+                "kem": r.kem,
             }
         )
         env = {**os.environ, "TENSORSEAL_ATTEST_NONCE": r.nonce, "TENSORSEAL_ATTEST_KEY_BINDING": r.ephemeral_key_binding}
