@@ -29,11 +29,7 @@ export async function checkTokens(dbUrl: string, now: Date, maxDays: number): Pr
  * The rule itself, on listed tokens (id, scopes, label, dates: never the hash): shared by
  * `doctor --db` and the key service's overview (GET /v1/overview, `findings`).
  */
-export function judgeTokens(
-  tokens: readonly ListedToken[],
-  now: Date,
-  maxDays: number,
-): Finding[] {
+export function judgeTokens(tokens: readonly ListedToken[], now: Date, maxDays: number): Finding[] {
   const out: Finding[] = [];
   for (const t of tokens) {
     if (t.revoked) continue;

@@ -139,7 +139,9 @@ export function OverviewView() {
             {o?.findings &&
               (o.findings.length === 0 ? (
                 <Status>
-                  <span data-testid="no-findings">No finding on the service's keys and tokens.</span>
+                  <span data-testid="no-findings">
+                    No finding on the service's keys and tokens.
+                  </span>
                 </Status>
               ) : (
                 <ul data-testid="findings">

@@ -13,13 +13,13 @@
  * the last 24 hours through the audit index (outcome, seq), at most ALERT_CAP of them counted.
  */
 import type { FastifyInstance } from "fastify";
+import { judgeServiceKeys } from "../../doctor/check-service-keys.js";
+import { DEFAULT_TOKEN_DAYS, judgeTokens } from "../../doctor/check-tokens.js";
+import { type Finding, rank } from "../../doctor/findings.js";
 import { checkCheckpoint } from "../audit/chain.js";
 import { queryAuditPage } from "../audit/index-store.js";
 import { newestCheckpoint } from "../audit/store.js";
 import { ed25519FromRaw } from "../audit/verify.js";
-import { judgeServiceKeys } from "../../doctor/check-service-keys.js";
-import { DEFAULT_TOKEN_DAYS, judgeTokens } from "../../doctor/check-tokens.js";
-import { type Finding, rank } from "../../doctor/findings.js";
 import { TokenRepo } from "../auth/tokens.js";
 import type { ServiceContext } from "../context.js";
 import { permits, release } from "../protected.js";
@@ -215,7 +215,9 @@ async function findings(ctx: ServiceContext, now: Date): Promise<Finding[]> {
     ...judgeTokens(tokens, now, DEFAULT_TOKEN_DAYS),
   ];
   // Worst first, as doctor prints them.
-  return out.sort((a, b) => rank(b.severity) - rank(a.severity) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return out.sort(
+    (a, b) => rank(b.severity) - rank(a.severity) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+  );
 }
 
 /** The chain's head and newest checkpoint, the checkpoint checked against its signature and entry. */
