@@ -86,11 +86,11 @@ describe("Overview doctor findings in Chromium", { skip: missing ?? false }, () 
     await list.waitFor();
     const tok = list.locator('[data-finding="service.token-no-expiry"]');
     const key = list.locator('[data-finding="service.key-rotation-overdue"]');
-    const tokText = await tok.innerText();
+    const tokText = (await tok.textContent()) ?? "";
     assert.match(tokText, /^error/);
     assert.match(tokText, new RegExp(`bootstrap token ${old.id} \\(ci-bot\\)`));
     assert.match(tokText, new RegExp(`Fix: .*token revoke ${old.id}`));
-    const keyText = await key.innerText();
+    const keyText = (await key.textContent()) ?? "";
     assert.match(keyText, /^warning/);
     assert.match(keyText, /service key weights: primary version 1 is 3 days old/);
     assert.match(keyText, /Fix: tensorseal service keys rotate-due/);
