@@ -1,7 +1,7 @@
 /**
  * The Overview's doctor findings in headless Chromium against a real key service over HTTPS on
  * loopback: an admin bootstrap token 100 days old and a key past its rotation period show up
- * with their severity, message and fix (axe-core on the view); no bearer token is on the page;
+ * (and, served without --approvals, dual control off) with their severity, message and fix (axe-core on the view); no bearer token is on the page;
  * a reader's Overview says the section is not permitted.
  */
 import assert from "node:assert/strict";
@@ -94,6 +94,9 @@ describe("Overview doctor findings in Chromium", { skip: missing ?? false }, () 
     assert.match(keyText, /^warning/);
     assert.match(keyText, /service key weights: primary version 1 is 3 days old/);
     assert.match(keyText, /Fix: tensorseal service keys rotate-due/);
+    // Served without --approvals: destroy and export run on one admin's word.
+    const dual = list.locator('[data-finding="service.dual-control-off"]');
+    assert.match((await dual.textContent()) ?? "", /^warning.*destroy and export.*--approvals/);
     const html = await page.content();
     for (const secret of [old.token, admin])
       assert.ok(!html.includes(secret), "no bearer token on the page");

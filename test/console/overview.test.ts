@@ -41,7 +41,8 @@ describeEachDb("GET /v1/overview", (suite) => {
     app = await server(db, {
       sweepEveryMs: 0,
       console: {},
-      approvals: { required: { destroy: 2 } },
+      // Dual control on for destroy and export: no service.dual-control-off finding.
+      approvals: { required: { destroy: 2, export: 2 } },
       // Five unwraps in a minute alert and block (no warm-up, no first-seen alerts).
       anomaly: { warmupMinutes: 0, minRate: 5, rateFactor: 2, firstSeen: false, autoBlock: true },
     });
@@ -230,7 +231,10 @@ test("a custom policy that forbids one section's action leaves that section out"
 test("findings: a key past its rotation period and an old bootstrap token, never a token", async () => {
   const tdb = sqliteDb();
   const db = await tdb.open();
-  const app = await server(db, { sweepEveryMs: 0 });
+  const app = await server(db, {
+    sweepEveryMs: 0,
+    approvals: { required: { destroy: 2, export: 2 } },
+  });
   try {
     const admin = await token(db, "admin,wrap");
     const auditor = await token(db, "audit");
@@ -294,6 +298,21 @@ test("findings: a key past its rotation period and an old bootstrap token, never
     const r = await get(reader);
     assert.ok(r.omitted.includes("findings"));
     assert.equal(r.findings, undefined);
+    // The same database served without dual control for export: one more finding.
+    const lax = await server(db, { sweepEveryMs: 0, approvals: { required: { destroy: 2 } } });
+    try {
+      const o = await lax.inject({ method: "GET", url: "/v1/overview", headers: bearer(admin) });
+      const dual = (o.json().findings as Record<string, string>[]).filter(
+        (x) => x.id === "service.dual-control-off",
+      );
+      assert.equal(dual.length, 1, o.body);
+      assert.equal(dual[0]?.severity, "warning");
+      assert.match(dual[0]?.message ?? "", /dual control is off for export:/);
+      assert.match(dual[0]?.evidence ?? "", /destroy=2, export=1/);
+      assert.match(dual[0]?.fix ?? "", /--approvals destroy=2,export=2/);
+    } finally {
+      await lax.close();
+    }
   } finally {
     await app.close();
     await db.close();

@@ -7,12 +7,14 @@
  * same policies: a section the caller may not read is left out (named in `omitted`), so the
  * summary shows nothing the caller's API rights would not. `findings` are the doctor's checks
  * that need only what the service holds (its keys past their rotation period, its bootstrap
- * tokens without expiry long in use), judged by the same functions as `doctor --server/--db`;
+ * tokens without expiry long in use, destroy/export without dual control), judged by the
+ * doctor's rule functions (the first two the same as `doctor --server/--db`);
  * they need `audit:read` (admin and auditor): they judge the service's posture, which is what an
  * auditor reviews, and name nothing the audit log does not (token ids are its principals). Every read is bounded: the alerts of
  * the last 24 hours through the audit index (outcome, seq), at most ALERT_CAP of them counted.
  */
 import type { FastifyInstance } from "fastify";
+import { judgeDualControl } from "../../doctor/check-dual-control.js";
 import { judgeServiceKeys } from "../../doctor/check-service-keys.js";
 import { DEFAULT_TOKEN_DAYS, judgeTokens } from "../../doctor/check-tokens.js";
 import { type Finding, rank } from "../../doctor/findings.js";
@@ -123,7 +125,7 @@ const overviewSchema = {
     findings: {
       type: "array",
       description:
-        "doctor findings the service can judge itself (service.key-rotation-overdue, service.token-no-expiry), worst first; never a token or key",
+        "doctor findings the service can judge itself (service.key-rotation-overdue, service.token-no-expiry, service.dual-control-off), worst first; never a token or key",
       items: {
         type: "object",
         required: ["id", "severity", "message", "evidence", "fix"],
@@ -213,6 +215,13 @@ async function findings(ctx: ServiceContext, now: Date): Promise<Finding[]> {
   const out = [
     ...judgeServiceKeys(keys, now, null, `service ${ctx.serverId}`),
     ...judgeTokens(tokens, now, DEFAULT_TOKEN_DAYS),
+    ...judgeDualControl(
+      {
+        destroy: ctx.approvals.requiredFor("destroy"),
+        export: ctx.approvals.requiredFor("export"),
+      },
+      `service ${ctx.serverId}`,
+    ),
   ];
   // Worst first, as doctor prints them.
   return out.sort(
