@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import { sql } from "kysely";
+import { judgeDualControl } from "../../src/doctor/check-dual-control.js";
 import { TokenRepo } from "../../src/service/auth/tokens.js";
 import { Authorizer, type Database, DEFAULT_POLICIES } from "../../src/service/index.js";
 import {
@@ -308,7 +309,7 @@ test("findings: a key past its rotation period and an old bootstrap token, never
       assert.equal(dual.length, 1, o.body);
       assert.equal(dual[0]?.severity, "warning");
       assert.match(dual[0]?.message ?? "", /dual control is off for export:/);
-      assert.match(dual[0]?.evidence ?? "", /destroy=2, export=1/);
+      assert.match(dual[0]?.evidence ?? "", /destroy=2, export=1; 2 of 2 keys not in a tier/);
       assert.match(dual[0]?.fix ?? "", /--approvals destroy=2,export=2/);
     } finally {
       await lax.close();
@@ -318,6 +319,17 @@ test("findings: a key past its rotation period and an old bootstrap token, never
     await db.close();
     await tdb.drop();
   }
+});
+
+test("dual control: off only while some key is not under a dual-control tier", () => {
+  const off = { destroy: 1, export: 2 };
+  assert.deepEqual(judgeDualControl(off, { total: 3, exposed: 0 }, "s"), [], "all keys covered");
+  assert.deepEqual(judgeDualControl({ destroy: 2, export: 3 }, { total: 3, exposed: 3 }, "s"), []);
+  const [f, ...rest] = judgeDualControl(off, { total: 3, exposed: 1 }, "s");
+  assert.equal(rest.length, 0);
+  assert.match(f?.message ?? "", /off for destroy: one admin/);
+  // No key yet: the next one created would run on one word.
+  assert.equal(judgeDualControl(off, { total: 0, exposed: 0 }, "s").length, 1);
 });
 
 async function entryCount(db: Database): Promise<number> {

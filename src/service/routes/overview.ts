@@ -220,6 +220,10 @@ async function findings(ctx: ServiceContext, now: Date): Promise<Finding[]> {
         destroy: ctx.approvals.requiredFor("destroy"),
         export: ctx.approvals.requiredFor("export"),
       },
+      {
+        total: keys.length,
+        exposed: keys.filter((k) => !ctx.keys.tiers.dualControl(k.sensitivity)).length,
+      },
       `service ${ctx.serverId}`,
     ),
   ];
