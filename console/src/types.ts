@@ -76,7 +76,16 @@ export interface Blocked {
   reason: string;
 }
 
-export type OverviewSection = "keys" | "approvals" | "alerts" | "blocked" | "chain";
+export type OverviewSection = "keys" | "approvals" | "alerts" | "blocked" | "chain" | "findings";
+
+/** A doctor finding the service judged about itself (never a token or key). */
+export interface OverviewFinding {
+  id: string;
+  severity: "note" | "warning" | "error" | "critical";
+  message: string;
+  evidence: string;
+  fix: string;
+}
 
 /** GET /v1/overview: the sections the caller may read; the others are named in `omitted`. */
 export interface Overview {
@@ -92,4 +101,5 @@ export interface Overview {
     head: { seq: number; hash: string } | null;
     checkpoint: { seq: number; hash: string; ts: string; valid: boolean } | null;
   };
+  findings?: OverviewFinding[];
 }

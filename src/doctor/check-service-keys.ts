@@ -11,7 +11,7 @@ import { rotationDue } from "../keys/rotation-due.js";
 import { serviceClientFromEnv } from "../keys/service/index.js";
 import type { Finding } from "./findings.js";
 
-interface ListedKey {
+export interface ListedKey {
   name: string;
   primaryVersion: number;
   rotationPeriod?: number | null;
@@ -54,6 +54,20 @@ export async function checkServiceKeys(
     if (isTensorSealError(e) || e instanceof Error) return skipped(e.message);
     throw e;
   }
+  return judgeServiceKeys(keys, now, defaultPeriod, origin);
+}
+
+/**
+ * The rule itself, on listed keys (names, versions, dates: never material): shared by
+ * `doctor --server` and the key service's overview (GET /v1/overview, `findings`), which
+ * judges its own keys with `where` naming itself.
+ */
+export function judgeServiceKeys(
+  keys: readonly ListedKey[],
+  now: Date,
+  defaultPeriod: number | null,
+  where: string,
+): Finding[] {
   const out: Finding[] = [];
   for (const k of keys) {
     const own = k.rotationPeriod ?? null;
@@ -65,7 +79,7 @@ export async function checkServiceKeys(
       id: "service.key-rotation-overdue",
       severity: own !== null ? "warning" : "note",
       message: `service key ${k.name}: primary version ${k.primaryVersion} is ${days(age)} old, past ${source} of ${days(due.period)}`,
-      evidence: `${origin}: version ${k.primaryVersion} created ${due.primaryCreated}; ${own !== null ? "rotationPeriod" : "doctor.rotation_period default"} ${due.period}s; due ${due.due}; checked at ${now.toISOString()}`,
+      evidence: `${where}: version ${k.primaryVersion} created ${due.primaryCreated}; ${own !== null ? "rotationPeriod" : "doctor.rotation_period default"} ${due.period}s; due ${due.due}; checked at ${now.toISOString()}`,
       fix:
         own !== null
           ? "tensorseal service keys rotate-due (from cron) && tensorseal rewrap --to-latest PATHS"

@@ -5,17 +5,31 @@
  * (opening it applies pending schema migrations, as every command that opens it does); the
  * tokens themselves are stored hashed and never read.
  */
-import { openDatabase, TokenRepo } from "../service/index.js";
+import type { TokenRepo } from "../service/auth/tokens.js";
 import type { Finding } from "./findings.js";
 
+/** The default of `doctor --token-days` and the limit the service's overview applies. */
+export const DEFAULT_TOKEN_DAYS = 90;
+
+type ListedToken = Awaited<ReturnType<TokenRepo["list"]>>[number];
+
 export async function checkTokens(dbUrl: string, now: Date, maxDays: number): Promise<Finding[]> {
+  const { openDatabase, TokenRepo } = await import("../service/index.js");
   const db = await openDatabase(dbUrl, { poolSize: 1 });
-  let tokens: Awaited<ReturnType<TokenRepo["list"]>>;
+  let tokens: ListedToken[];
   try {
     tokens = await new TokenRepo(db).list();
   } finally {
     await db.close();
   }
+  return judgeTokens(tokens, now, maxDays);
+}
+
+/**
+ * The rule itself, on listed tokens (id, scopes, label, dates: never the hash): shared by
+ * `doctor --db` and the key service's overview (GET /v1/overview, `findings`).
+ */
+export function judgeTokens(tokens: readonly ListedToken[], now: Date, maxDays: number): Finding[] {
   const out: Finding[] = [];
   for (const t of tokens) {
     if (t.revoked) continue;

@@ -144,6 +144,11 @@ export const RULES = {
     severity: "warning",
     help: "A live bootstrap bearer token (they never expire) older than the limit; an error when it holds the admin scope.",
   },
+  "service.dual-control-off": {
+    title: "Key service runs destroy or export without dual control",
+    severity: "warning",
+    help: "The key service needs fewer than 2 approvals for destroy or export (serve --approvals): one stolen admin credential destroys a key version or exports key material. Reported by the service itself (GET /v1/overview, findings).",
+  },
   "drill.none": {
     title: "No breach drill recorded",
     severity: "warning",

@@ -420,7 +420,7 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
     assert.equal(block.status, 403, block.body);
     // The summary leaves out every section a reader may not read, and says so.
     await page.getByRole("link", { name: "Overview" }).click();
-    for (const s of ["keys", "approvals", "alerts", "blocked", "chain"])
+    for (const s of ["keys", "approvals", "alerts", "blocked", "chain", "findings"])
       await page.getByTestId(`omitted-${s}`).waitFor();
     assert.equal(await page.getByTestId("pending-count").count(), 0);
     assert.equal(await page.getByTestId("checkpoint-seq").count(), 0);

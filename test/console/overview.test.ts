@@ -1,9 +1,11 @@
 /**
  * `GET /v1/overview` (the console's summary), on SQLite and PostgreSQL: an admin sees every
- * section; an auditor only the alerts and the chain; a reader none (all named in `omitted`);
+ * section; an auditor only the alerts, the chain and the doctor findings; a reader none (all named in `omitted`);
  * a custom policy that forbids one section's action leaves that section out; an unwrap-only
  * workload is denied. One audit entry per summary. The alerts are counted through the
- * (outcome, seq) index: EXPLAIN on both databases names it.
+ * (outcome, seq) index: EXPLAIN on both databases names it. The findings (the doctor's
+ * service checks) appear for a key past its rotation period and an old bootstrap token, and
+ * are empty on a clean service.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -12,6 +14,8 @@ import { join } from "node:path";
 import { before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import { sql } from "kysely";
+import { judgeDualControl } from "../../src/doctor/check-dual-control.js";
+import { TokenRepo } from "../../src/service/auth/tokens.js";
 import { Authorizer, type Database, DEFAULT_POLICIES } from "../../src/service/index.js";
 import {
   bearer,
@@ -22,7 +26,7 @@ import {
   token,
 } from "../service/helpers.js";
 
-const SECTIONS = ["keys", "approvals", "alerts", "blocked", "chain"];
+const SECTIONS = ["keys", "approvals", "alerts", "blocked", "chain", "findings"];
 
 describeEachDb("GET /v1/overview", (suite) => {
   let app: FastifyInstance;
@@ -38,7 +42,8 @@ describeEachDb("GET /v1/overview", (suite) => {
     app = await server(db, {
       sweepEveryMs: 0,
       console: {},
-      approvals: { required: { destroy: 2 } },
+      // Dual control on for destroy and export: no service.dual-control-off finding.
+      approvals: { required: { destroy: 2, export: 2 } },
       // Five unwraps in a minute alert and block (no warm-up, no first-seen alerts).
       anomaly: { warmupMinutes: 0, minRate: 5, rateFactor: 2, firstSeen: false, autoBlock: true },
     });
@@ -109,6 +114,8 @@ describeEachDb("GET /v1/overview", (suite) => {
     assert.equal(o.chain.server, app.tensorseal.serverId);
     assert.ok(o.chain.checkpoint, "checkpoints are signed every 4 entries");
     assert.equal(o.chain.checkpoint.valid, true);
+    // Clean: m's primary version is new, every token was made today.
+    assert.deepEqual(o.findings, [], JSON.stringify(o.findings));
   });
 
   test("one audit entry per summary, naming the sections shown", async (t) => {
@@ -120,17 +127,17 @@ describeEachDb("GET /v1/overview", (suite) => {
     assert.equal(e.action, "overview.read");
     assert.equal(e.outcome, "allowed");
     assert.deepEqual(e.resource, {
-      shown: ["alerts", "chain"],
+      shown: ["alerts", "chain", "findings"],
       omitted: ["keys", "approvals", "blocked"],
     });
   });
 
-  test("an auditor sees only the alerts and the chain; a reader nothing it may not read", async (t) => {
+  test("an auditor sees only the alerts, the chain and the findings; a reader nothing it may not read", async (t) => {
     if (suite.skip) return t.skip(suite.skip);
     const a = (await overview(auditor)).json();
     assert.deepEqual(a.omitted, ["keys", "approvals", "blocked"]);
     for (const s of ["keys", "approvals", "blocked"]) assert.equal(a[s], undefined, s);
-    assert.ok(a.alerts && a.chain);
+    assert.ok(a.alerts && a.chain && Array.isArray(a.findings));
     // The reader may read artifacts only: no section of the summary.
     const r = await overview(reader);
     assert.equal(r.statusCode, 200, r.body);
@@ -220,6 +227,109 @@ test("a custom policy that forbids one section's action leaves that section out"
     await tdb.drop();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("findings: a key past its rotation period and an old bootstrap token, never a token", async () => {
+  const tdb = sqliteDb();
+  const db = await tdb.open();
+  const app = await server(db, {
+    sweepEveryMs: 0,
+    approvals: { required: { destroy: 2, export: 2 } },
+  });
+  try {
+    const admin = await token(db, "admin,wrap");
+    const auditor = await token(db, "audit");
+    const reader = await token(db, "reader");
+    await keyAndDataKey(app, admin, "daily");
+    await keyAndDataKey(app, admin, "unperiodic");
+    const patch = await app.inject({
+      method: "PATCH",
+      url: "/v1/keys/daily",
+      headers: bearer(admin),
+      payload: { rotationPeriod: 86_400 },
+    });
+    assert.equal(patch.statusCode, 200, patch.body);
+    const get = async (t: string) => {
+      const r = await app.inject({ method: "GET", url: "/v1/overview", headers: bearer(t) });
+      assert.equal(r.statusCode, 200, r.body);
+      return r.json();
+    };
+    assert.deepEqual((await get(admin)).findings, [], "clean: nothing overdue, tokens new");
+    // The bad state: daily's primary version two days old, a labelled admin token 100 days
+    // old, and an old token already revoked (not reported).
+    const old = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
+    await db.db
+      .updateTable("key_versions")
+      .set({ created: old(2) })
+      .where("name", "in", ["daily", "unperiodic"])
+      .execute();
+    const repo = new TokenRepo(db);
+    const ci = await repo.create(["admin"], "ci-bot");
+    const gone = await repo.create(["reader"], "gone");
+    await repo.revoke(gone.id);
+    await db.db
+      .updateTable("tokens")
+      .set({ created: old(100) })
+      .where("id", "in", [ci.id, gone.id])
+      .execute();
+    for (const who of [admin, auditor]) {
+      const f = (await get(who)).findings as Record<string, string>[];
+      assert.deepEqual(
+        f.map((x) => [x.id, x.severity]),
+        [
+          ["service.token-no-expiry", "error"],
+          ["service.key-rotation-overdue", "warning"],
+        ],
+        JSON.stringify(f),
+      );
+      assert.match(
+        f[0]?.message ?? "",
+        new RegExp(`bootstrap token ${ci.id} \\(ci-bot\\).*100 days old`),
+      );
+      assert.match(f[0]?.fix ?? "", new RegExp(`token revoke ${ci.id}`));
+      assert.match(f[1]?.message ?? "", /service key daily: primary version 1 is 2 days old/);
+      for (const x of f) {
+        assert.deepEqual(Object.keys(x).sort(), ["evidence", "fix", "id", "message", "severity"]);
+        // Never a token: neither the new one's secret nor the caller's.
+        for (const secret of [ci.token, admin, auditor])
+          assert.ok(!JSON.stringify(x).includes(secret), "no bearer token in a finding");
+      }
+    }
+    // A reader never sees them, though they exist.
+    const r = await get(reader);
+    assert.ok(r.omitted.includes("findings"));
+    assert.equal(r.findings, undefined);
+    // The same database served without dual control for export: one more finding.
+    const lax = await server(db, { sweepEveryMs: 0, approvals: { required: { destroy: 2 } } });
+    try {
+      const o = await lax.inject({ method: "GET", url: "/v1/overview", headers: bearer(admin) });
+      const dual = (o.json().findings as Record<string, string>[]).filter(
+        (x) => x.id === "service.dual-control-off",
+      );
+      assert.equal(dual.length, 1, o.body);
+      assert.equal(dual[0]?.severity, "warning");
+      assert.match(dual[0]?.message ?? "", /dual control is off for export:/);
+      assert.match(dual[0]?.evidence ?? "", /destroy=2, export=1; 2 of 2 keys not in a tier/);
+      assert.match(dual[0]?.fix ?? "", /--approvals destroy=2,export=2/);
+    } finally {
+      await lax.close();
+    }
+  } finally {
+    await app.close();
+    await db.close();
+    await tdb.drop();
+  }
+});
+
+test("dual control: off only while some key is not under a dual-control tier", () => {
+  const off = { destroy: 1, export: 2 };
+  assert.deepEqual(judgeDualControl(off, { total: 3, exposed: 0 }, "s"), [], "all keys covered");
+  assert.deepEqual(judgeDualControl({ destroy: 2, export: 3 }, { total: 3, exposed: 3 }, "s"), []);
+  const [f, ...rest] = judgeDualControl(off, { total: 3, exposed: 1 }, "s");
+  assert.equal(rest.length, 0);
+  assert.match(f?.message ?? "", /off for destroy: one admin/);
+  // No key yet: the next one created would run on one word.
+  assert.equal(judgeDualControl(off, { total: 0, exposed: 0 }, "s").length, 1);
 });
 
 async function entryCount(db: Database): Promise<number> {

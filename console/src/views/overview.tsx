@@ -1,6 +1,7 @@
 /**
  * Overview: keys due for rotation, pending approvals, alerts of the last 24 hours, blocked
- * principals and the audit chain's head and last signed checkpoint — one request
+ * principals, the audit chain's head and last signed checkpoint, and the doctor findings the
+ * service judges about itself (keys past their rotation period, old bootstrap tokens) — one request
  * (GET /v1/overview, audited once). The server leaves out the sections the caller may not read
  * (decided with the same Cedar actions as the routes behind them); each says so here.
  */
@@ -131,6 +132,34 @@ export function OverviewView() {
           </Part>
           <p class="hint">
             Verify the whole chain offline with <code>tensorseal audit verify --server</code>.
+          </p>
+        </Section>
+        <Section title="Doctor findings">
+          <Part o={o} name="findings">
+            {o?.findings &&
+              (o.findings.length === 0 ? (
+                <Status>
+                  <span data-testid="no-findings">
+                    No finding on the service's keys and tokens.
+                  </span>
+                </Status>
+              ) : (
+                <ul data-testid="findings">
+                  {o.findings.map((f) => (
+                    <li key={`${f.id} ${f.message}`} data-finding={f.id}>
+                      <strong class={f.severity === "note" ? undefined : "error"}>
+                        {f.severity}
+                      </strong>{" "}
+                      {f.message}
+                      <br />
+                      Fix: <code>{f.fix}</code>
+                    </li>
+                  ))}
+                </ul>
+              ))}
+          </Part>
+          <p class="hint">
+            The rest (TLS, files, keystores) is checked by <code>tensorseal doctor</code>.
           </p>
         </Section>
       </div>

@@ -5,14 +5,24 @@
  * that would show the same thing (keys `keys:list`, approvals `approvals:read`, alerts and the
  * chain `audit:read`, blocked principals `principals:read`), decided for this request with the
  * same policies: a section the caller may not read is left out (named in `omitted`), so the
- * summary shows nothing the caller's API rights would not. Every read is bounded: the alerts of
+ * summary shows nothing the caller's API rights would not. `findings` are the doctor's checks
+ * that need only what the service holds (its keys past their rotation period, its bootstrap
+ * tokens without expiry long in use, destroy/export without dual control), judged by the
+ * doctor's rule functions (the first two the same as `doctor --server/--db`);
+ * they need `audit:read` (admin and auditor): they judge the service's posture, which is what an
+ * auditor reviews, and name nothing the audit log does not (token ids are its principals). Every read is bounded: the alerts of
  * the last 24 hours through the audit index (outcome, seq), at most ALERT_CAP of them counted.
  */
 import type { FastifyInstance } from "fastify";
+import { judgeDualControl } from "../../doctor/check-dual-control.js";
+import { judgeServiceKeys } from "../../doctor/check-service-keys.js";
+import { DEFAULT_TOKEN_DAYS, judgeTokens } from "../../doctor/check-tokens.js";
+import { type Finding, rank } from "../../doctor/findings.js";
 import { checkCheckpoint } from "../audit/chain.js";
 import { queryAuditPage } from "../audit/index-store.js";
 import { newestCheckpoint } from "../audit/store.js";
 import { ed25519FromRaw } from "../audit/verify.js";
+import { TokenRepo } from "../auth/tokens.js";
 import type { ServiceContext } from "../context.js";
 import { permits, release } from "../protected.js";
 import { errorResponses } from "../schemas.js";
@@ -34,6 +44,7 @@ export const OVERVIEW_SECTIONS = {
   alerts: "audit:read",
   blocked: "principals:read",
   chain: "audit:read",
+  findings: "audit:read",
 } as const;
 type Section = keyof typeof OVERVIEW_SECTIONS;
 
@@ -111,6 +122,22 @@ const overviewSchema = {
         },
       },
     },
+    findings: {
+      type: "array",
+      description:
+        "doctor findings the service can judge itself (service.key-rotation-overdue, service.token-no-expiry, service.dual-control-off), worst first; never a token or key",
+      items: {
+        type: "object",
+        required: ["id", "severity", "message", "evidence", "fix"],
+        properties: {
+          id: { type: "string" },
+          severity: { type: "string", enum: ["note", "warning", "error", "critical"] },
+          message: { type: "string" },
+          evidence: { type: "string" },
+          fix: { type: "string" },
+        },
+      },
+    },
   },
 } as const;
 
@@ -168,11 +195,41 @@ export async function overviewRoutes(app: FastifyInstance, ctx: ServiceContext):
       }
       if (allowed.has("blocked")) out.blocked = { count: (await ctx.blocks.list()).length };
       if (allowed.has("chain")) out.chain = await chain(app, ctx);
+      if (allowed.has("findings")) out.findings = await findings(ctx, new Date(now));
       const omitted = (Object.keys(OVERVIEW_SECTIONS) as Section[]).filter((s) => !allowed.has(s));
       out.omitted = omitted;
       await release(ctx, req, { shown: [...allowed], omitted });
       return out;
     },
+  );
+}
+
+/**
+ * The doctor's service checks on the service's own state. Keys are judged only against their
+ * own rotation period (the service has no default period: doctor's is a .tensorseal.yaml
+ * setting of the client); tokens against doctor's default --token-days.
+ */
+async function findings(ctx: ServiceContext, now: Date): Promise<Finding[]> {
+  const keys = await ctx.keys.list();
+  const tokens = await new TokenRepo(ctx.db).list();
+  const out = [
+    ...judgeServiceKeys(keys, now, null, `service ${ctx.serverId}`),
+    ...judgeTokens(tokens, now, DEFAULT_TOKEN_DAYS),
+    ...judgeDualControl(
+      {
+        destroy: ctx.approvals.requiredFor("destroy"),
+        export: ctx.approvals.requiredFor("export"),
+      },
+      {
+        total: keys.length,
+        exposed: keys.filter((k) => !ctx.keys.tiers.dualControl(k.sensitivity)).length,
+      },
+      `service ${ctx.serverId}`,
+    ),
+  ];
+  // Worst first, as doctor prints them.
+  return out.sort(
+    (a, b) => rank(b.severity) - rank(a.severity) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
   );
 }
 

@@ -1,0 +1,112 @@
+/**
+ * The Overview's doctor findings in headless Chromium against a real key service over HTTPS on
+ * loopback: an admin bootstrap token 100 days old and a key past its rotation period show up
+ * (and, served without --approvals, dual control off) with their severity, message and fix (axe-core on the view); no bearer token is on the page;
+ * a reader's Overview says the section is not permitted.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { type Database, TokenRepo } from "../../src/service/index.js";
+import { type Sandbox, sandbox } from "../cli/helpers.js";
+import { bearer, type CliService, cliService, token } from "../service/helpers.js";
+import { assertAccessible, chromiumMissing, launch, screenshot } from "./browser.js";
+
+const missing = chromiumMissing();
+
+if (missing && process.env.TENSORSEAL_REQUIRE_ALL === "1") {
+  test("Chromium is available for the overview findings test (TENSORSEAL_REQUIRE_ALL=1)", () =>
+    assert.fail(missing));
+}
+
+describe("Overview doctor findings in Chromium", { skip: missing ?? false }, () => {
+  let sb: Sandbox;
+  let svc: CliService;
+  let db: Database;
+  let browser: Browser;
+  let base: string;
+  let admin: string;
+  let reader: string;
+  let old: { id: string; token: string };
+  const contexts: BrowserContext[] = [];
+
+  before(async () => {
+    sb = sandbox();
+    svc = await cliService(sb, { console: {} });
+    db = svc.db;
+    base = svc.env.TENSORSEAL_SERVER!;
+    admin = await token(db, "admin");
+    reader = await token(db, "reader");
+    for (const [method, url, payload] of [
+      ["POST", "/v1/keys", { name: "weights" }],
+      ["PATCH", "/v1/keys/weights", { rotationPeriod: 86_400 }],
+    ] as const) {
+      const r = await svc.app.inject({ method, url, headers: bearer(admin), payload });
+      assert.ok(r.statusCode < 300, r.body);
+    }
+    const ago = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
+    await db.db
+      .updateTable("key_versions")
+      .set({ created: ago(3) })
+      .execute();
+    old = await new TokenRepo(db).create(["admin"], "ci-bot");
+    await db.db
+      .updateTable("tokens")
+      .set({ created: ago(100) })
+      .where("id", "=", old.id)
+      .execute();
+    browser = await launch();
+  });
+
+  after(async () => {
+    for (const c of contexts) await c.close();
+    await browser?.close();
+    await svc?.close();
+    sb?.cleanup();
+  });
+
+  async function signedIn(tok: string): Promise<Page> {
+    const ctx = await browser.newContext({
+      ignoreHTTPSErrors: true,
+      viewport: { width: 1280, height: 800 },
+    });
+    contexts.push(ctx);
+    ctx.setDefaultTimeout(20_000);
+    const page = await ctx.newPage();
+    await page.goto(`${base}/console/`);
+    await page.getByLabel("API token").fill(tok);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByTestId("principal").waitFor();
+    return page;
+  }
+
+  test("an admin sees each finding's severity, message and fix; the view is accessible", async () => {
+    const page = await signedIn(admin);
+    const list = page.getByTestId("findings");
+    await list.waitFor();
+    const tok = list.locator('[data-finding="service.token-no-expiry"]');
+    const key = list.locator('[data-finding="service.key-rotation-overdue"]');
+    const tokText = (await tok.textContent()) ?? "";
+    assert.match(tokText, /^error/);
+    assert.match(tokText, new RegExp(`bootstrap token ${old.id} \\(ci-bot\\)`));
+    assert.match(tokText, new RegExp(`Fix: .*token revoke ${old.id}`));
+    const keyText = (await key.textContent()) ?? "";
+    assert.match(keyText, /^warning/);
+    assert.match(keyText, /service key weights: primary version 1 is 3 days old/);
+    assert.match(keyText, /Fix: tensorseal service keys rotate-due/);
+    // Served without --approvals: destroy and export run on one admin's word.
+    const dual = list.locator('[data-finding="service.dual-control-off"]');
+    assert.match((await dual.textContent()) ?? "", /^warning.*destroy and export.*--approvals/);
+    const html = await page.content();
+    for (const secret of [old.token, admin])
+      assert.ok(!html.includes(secret), "no bearer token on the page");
+    await assertAccessible(page, "overview with findings");
+    await screenshot(page, "overview-findings");
+  });
+
+  test("a reader's Overview says the findings are not permitted", async () => {
+    const page = await signedIn(reader);
+    await page.getByTestId("omitted-findings").waitFor();
+    assert.equal(await page.getByTestId("findings").count(), 0);
+  });
+});
