@@ -11,7 +11,10 @@
  * - `dualControl`: destroy and export of its versions need two approvals even where
  *   `--approvals` leaves them at one;
  * - `cacheTtl`: the longest a client may keep one of its file keys in its data-key cache
- *   (seconds, 0 = never), sent with every unwrap as `cacheMaxAge`.
+ *   (seconds, 0 = never), sent with every unwrap as `cacheMaxAge`;
+ * - `postQuantum`: its attested releases are sealed with the hybrid post-quantum KEM
+ *   (`kem: "mlkem768x25519"`, X-Wing), as its files' public-key recipients must be; an X25519
+ *   attested release is refused (403 tier_violation, audited as a denial).
  * Without --tier-policy nothing is enforced (as before tiers existed).
  */
 import { readFileSync } from "node:fs";
@@ -28,19 +31,29 @@ export interface ServiceTier {
   readonly dualControl: boolean;
   /** Seconds a client may cache a released file key; null: no limit from the service. */
   readonly cacheTtl: number | null;
+  /** Attested releases only with the X-Wing KEM. */
+  readonly postQuantum: boolean;
 }
 
 const DAY = 86_400;
 
 /** `serve --tier-policy builtin`: the client's built-in tiers (src/tiers) plus service minimums. */
 export const BUILTIN_SERVICE_TIERS: readonly ServiceTier[] = [
-  { name: "public", rotationPeriod: null, attestation: false, dualControl: false, cacheTtl: null },
+  {
+    name: "public",
+    rotationPeriod: null,
+    attestation: false,
+    dualControl: false,
+    cacheTtl: null,
+    postQuantum: false,
+  },
   {
     name: "internal",
     rotationPeriod: null,
     attestation: false,
     dualControl: false,
     cacheTtl: null,
+    postQuantum: false,
   },
   {
     name: "confidential",
@@ -48,6 +61,7 @@ export const BUILTIN_SERVICE_TIERS: readonly ServiceTier[] = [
     attestation: false,
     dualControl: false,
     cacheTtl: 300,
+    postQuantum: false,
   },
   {
     name: "restricted",
@@ -55,10 +69,11 @@ export const BUILTIN_SERVICE_TIERS: readonly ServiceTier[] = [
     attestation: true,
     dualControl: true,
     cacheTtl: 0,
+    postQuantum: true,
   },
 ];
 
-const FIELDS = ["rotationPeriod", "attestation", "dualControl", "cacheTtl"];
+const FIELDS = ["rotationPeriod", "attestation", "dualControl", "cacheTtl", "postQuantum"];
 const DURATION = /^([0-9]{1,10})([smhdw])$/;
 const UNIT: Record<string, number> = { s: 1, m: 60, h: 3600, d: DAY, w: 7 * DAY };
 
@@ -105,6 +120,17 @@ export class TierPolicy {
     );
   }
 
+  /** Refuses (403 tier_violation) an attested release with a classical KEM where the tier is post-quantum. */
+  checkAttestedKem(key: string, sensitivity: string, kem: string): void {
+    const t = this.of(sensitivity);
+    if (!t?.postQuantum || kem === "mlkem768x25519") return;
+    throw new ServiceError(
+      403,
+      "tier_violation",
+      `tier ${t.name} releases the file keys of key ${key} only sealed with the post-quantum KEM: ask with kem "mlkem768x25519" (the CLI and the Python client do by default)`,
+    );
+  }
+
   dualControl(sensitivity: string | undefined): boolean {
     return this.of(sensitivity)?.dualControl === true;
   }
@@ -135,7 +161,7 @@ function seconds(v: unknown, what: string): number | null {
 
 /**
  * Parses a tier policy file: a JSON object by tier name (one of SERVICE_TIERS), each with any of
- * rotationPeriod, attestation, dualControl, cacheTtl; tiers it leaves out have no minimums.
+ * rotationPeriod, attestation, dualControl, cacheTtl, postQuantum; tiers it leaves out have no minimums.
  * Strict: an unknown tier or field is a usage error naming it.
  */
 export function parseTierPolicy(text: string, source: string): TierPolicy {
@@ -177,6 +203,7 @@ export function parseTierPolicy(text: string, source: string): TierPolicy {
       attestation: bool("attestation"),
       dualControl: bool("dualControl"),
       cacheTtl: seconds(f.cacheTtl ?? null, `${source}: ${name}.cacheTtl`),
+      postQuantum: bool("postQuantum"),
     });
   }
   return new TierPolicy(out);

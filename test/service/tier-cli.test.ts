@@ -182,7 +182,7 @@ describe("serve --tier-policy", () => {
     }
     assert.match(
       err,
-      /tiers: confidential \(rotation <= 31536000s, client cache <= 300s\); restricted \(rotation <= 7776000s, attested release, dual control, client cache <= 0s\)/,
+      /tiers: confidential \(rotation <= 31536000s, client cache <= 300s\); restricted \(rotation <= 7776000s, attested release, dual control, client cache <= 0s, post-quantum KEM\)/,
     );
   });
 });

@@ -11,8 +11,12 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import { isTensorSealError } from "../../src/format/errors.js";
+import {
+  type AttestedKem,
+  generateAttestedKeyPair,
+  openAttestedRelease,
+} from "../../src/keys/service/attested.js";
 import { DataKeyCache } from "../../src/keys/service/datakey-cache.js";
-import { openAttestedRelease } from "../../src/keys/service/index.js";
 import { encodeX25519Recipient } from "../../src/keys/x25519.js";
 import { generateX25519KeyPair } from "../../src/keys/x25519-key.js";
 import { ephemeralKeyBinding } from "../../src/service/index.js";
@@ -122,24 +126,45 @@ describeEachDb("tiers on the key service", (suite) => {
     assert.equal(b.json().results[0].error, "tier_violation");
     assert.ok(!b.body.includes(fileKey));
 
-    // The attested path releases it (sealed to the ephemeral key the evidence binds).
-    const c = await req("POST", "/v1/attestation/challenge", user, {});
-    assert.equal(c.statusCode, 200, c.body);
-    const eph = generateX25519KeyPair();
-    const evidence = await verifier.issue({
-      nonce: c.json().nonce,
-      tensorseal_ephemeral_key: ephemeralKeyBinding(eph.publicKey),
-      tee: "sev-snp",
-      measurement: "m-good",
-      debug: false,
-    });
-    const a = await req("POST", "/v1/datakeys/unwrap-attested", user, {
-      stanza,
-      evidence,
-      ephemeralPublicKey: Buffer.from(eph.publicKey).toString("base64"),
-    });
-    assert.equal(a.statusCode, 200, a.body);
-    const opened = await openAttestedRelease(eph.privateKey, a.json(), c.json().nonce);
+    // The attested path releases it (sealed to the ephemeral key the evidence binds), and only
+    // with the post-quantum KEM: the tier is postQuantum.
+    const attested = async (kem: AttestedKem) => {
+      const c = await req("POST", "/v1/attestation/challenge", user, {});
+      assert.equal(c.statusCode, 200, c.body);
+      const eph = await generateAttestedKeyPair(kem);
+      const evidence = await verifier.issue({
+        nonce: c.json().nonce,
+        tensorseal_ephemeral_key: ephemeralKeyBinding(eph.publicKey),
+        tee: "sev-snp",
+        measurement: "m-good",
+        debug: false,
+      });
+      const a = await req("POST", "/v1/datakeys/unwrap-attested", user, {
+        stanza,
+        evidence,
+        ephemeralPublicKey: eph.publicKey.toString("base64"),
+        ...(kem === "x25519" ? {} : { kem }),
+      });
+      return { a, eph, nonce: c.json().nonce as string };
+    };
+    const classical = await attested("x25519");
+    assert.equal(classical.a.statusCode, 403, classical.a.body);
+    assert.equal(classical.a.json().error, "tier_violation");
+    assert.match(classical.a.json().message, /post-quantum KEM/);
+    assert.ok(!classical.a.body.includes(fileKey));
+    const refusal = await last();
+    assert.equal(refusal.action, "datakeys.unwrap-attested");
+    assert.equal(refusal.outcome, "denied");
+
+    const pq = await attested("mlkem768x25519");
+    assert.equal(pq.a.statusCode, 200, pq.a.body);
+    const opened = await openAttestedRelease(
+      pq.eph.privateKey,
+      pq.a.json(),
+      pq.nonce,
+      "aad",
+      "mlkem768x25519",
+    );
     assert.equal(opened.toString("base64"), fileKey);
   });
 
@@ -202,6 +227,7 @@ test("tier policy files: strict, durations, unknown tiers and fields refused", (
     attestation: true,
     dualControl: true,
     cacheTtl: 0,
+    postQuantum: false,
   });
   assert.equal(p.cacheTtl("confidential"), 300);
   assert.equal(p.of("internal"), null, "a tier left out has no minimums");
@@ -213,6 +239,11 @@ test("tier policy files: strict, durations, unknown tiers and fields refused", (
     );
   refused(`{"secret": {}}`, /unknown tier "secret"/);
   refused(`{"restricted": {"attest": true}}`, /unknown field "attest" in restricted/);
+  refused(`{"restricted": {"postQuantum": 1}}`, /restricted.postQuantum must be true or false/);
+  assert.equal(
+    parseTierPolicy(`{"restricted": {"postQuantum": true}}`, "t").of("restricted")?.postQuantum,
+    true,
+  );
   refused(`{"restricted": {"attestation": "yes"}}`, /restricted.attestation must be true or false/);
   refused(`{"restricted": {"rotationPeriod": "ninety"}}`, /rotationPeriod must be a duration/);
   refused(`[1]`, /a JSON object by tier name/);

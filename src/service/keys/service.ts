@@ -228,6 +228,17 @@ export class KeyService {
     return this.tiers.cacheTtl(a?.sensitivity);
   }
 
+  /** An attested release of `u`'s file key with `kem`: refused (the key wiped) where the tier says post-quantum. */
+  async attestedRelease(u: Unwrapped, kem: string): Promise<void> {
+    const a = await this.attributes(u.name);
+    try {
+      this.tiers.checkAttestedKem(u.name, a?.sensitivity ?? "unspecified", kem);
+    } catch (e) {
+      u.fileKey.fill(0);
+      throw e;
+    }
+  }
+
   /**
    * A key's labels and sensitivity for authorization (through the 1 s metadata cache, so a
    * change on another replica applies within a second); null for an unknown key.

@@ -186,6 +186,7 @@ export async function attestationRoutes(app: FastifyInstance, ctx: ServiceContex
       const pub = decodeKey(req.body.ephemeralPublicKey, kem);
       const binding = req.body.binding ?? "aad";
       const u = await ctx.keys.unwrap(stanzaFromWire(req.body.stanza));
+      await ctx.keys.attestedRelease(u, kem);
       try {
         let sealed: Awaited<ReturnType<typeof sealAttestedRelease>>;
         try {

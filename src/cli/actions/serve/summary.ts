@@ -74,6 +74,7 @@ function tierSummary(p: TierPolicy): string {
       ...(t.attestation ? ["attested release"] : []),
       ...(t.dualControl ? ["dual control"] : []),
       ...(t.cacheTtl !== null ? [`client cache <= ${t.cacheTtl}s`] : []),
+      ...(t.postQuantum ? ["post-quantum KEM"] : []),
     ];
     return rules.length > 0 ? `${t.name} (${rules.join(", ")})` : null;
   });
