@@ -108,3 +108,40 @@ def test_usage_errors(tmp_path: Path) -> None:
         load_file(tmp_path / "a.tseal", identities=[])
     assert e.value.code == "E_NO_IDENTITY"
     assert SealedFile(tmp_path / "a.tseal", [I]).descriptor.content_type == "application/vnd.safetensors"
+
+
+def test_require_encrypted_refuses_a_public_file_in_place_of_weights(tmp_path: Path) -> None:
+    # A public (integrity-only) file opens with no key; where weights are expected to be secret,
+    # require_encrypted=True refuses it before any key is tried.
+    t = sample()
+    st_save_file(t, str(tmp_path / "m.safetensors"))
+    seal_file(tmp_path / "m.safetensors", tmp_path / "pub.tseal", [], public=True, chunk_size=C)
+    assert same(load_file(tmp_path / "pub.tseal", identities=[]), t)
+
+    class Spy:
+        id = "spy"
+        tried = 0
+
+        def unwrap(self, stanza):  # type: ignore[no-untyped-def]
+            Spy.tried += 1
+            return I.unwrap(stanza)
+
+    spy = Spy()
+    for loader in (load_file, torch_load_file()):
+        if loader is None:
+            continue
+        with pytest.raises(TensorSealError) as e:
+            loader(tmp_path / "pub.tseal", identities=[spy], require_encrypted=True)
+        assert e.value.code == "E_NOT_ENCRYPTED"
+    assert Spy.tried == 0
+    seal_file(tmp_path / "m.safetensors", tmp_path / "enc.tseal", [R], chunk_size=C)
+    assert same(load_file(tmp_path / "enc.tseal", identities=[I], require_encrypted=True), t)
+
+
+def torch_load_file():  # type: ignore[no-untyped-def]
+    """tensorseal.torch.load_file when torch is installed, else None."""
+    try:
+        from tensorseal.torch import load_file as pt_load_file
+    except ImportError:
+        return None
+    return pt_load_file

@@ -25,9 +25,10 @@ import { mkdir } from "node:fs/promises";
 import { constants } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { exitBySignal, openFile } from "../engine/index.js";
-import { fail } from "../format/errors.js";
+import { exitBySignal, inspectFile, openFile } from "../engine/index.js";
+import { fail, namingFile } from "../format/errors.js";
 import { printable } from "../format/printable.js";
+import { refuseUnencrypted } from "../format/public.js";
 import type { Identity } from "../format/stanza.js";
 import { commandError, ExecError, resolveCommand } from "./exec-command.js";
 import { childEnv } from "./exec-env.js";
@@ -97,6 +98,11 @@ export interface ExecOptions {
   readonly outputs?: SealOutputsOptions;
   /** Refuse a model unless it is signed by this key (seal-dir/seal --sign; provenance/). */
   readonly requireSigner?: KeyObject;
+  /**
+   * Refuse a sealed file model that is public (integrity only, spec/FORMAT.md §2.5), before its
+   * key is asked for. A directory's files are always held to what its manifest records.
+   */
+  readonly requireEncrypted?: boolean;
 }
 
 /** "path" or "path:NAME" (NAME: letters, digits, underscore). */
@@ -239,7 +245,15 @@ class ExecRun {
       const signed =
         this.opts.requireSigner && (await verifySealedFile(m.path, this.opts.requireSigner));
       const progress = this.opts.progress;
+      if (this.opts.requireEncrypted)
+        await namingFile(m.path, async () =>
+          refuseUnencrypted(
+            (await inspectFile(m.path)).descriptor.suite,
+            "--require-encrypted asks for an encrypted one",
+          ),
+        );
       await openFile(m.path, plain, {
+        requireEncrypted: this.opts.requireEncrypted === true,
         identities: await this.opts.identitiesFor(m.path),
         ...(progress && { onProgress: (done, total) => progress.update(done, total, m.path) }),
       });

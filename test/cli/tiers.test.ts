@@ -282,6 +282,26 @@ describe("tensorseal seal --tier --purpose --owner and tiers (CLI)", () => {
     assert.equal(o.status, 5);
     assert.match(o.stderr, /public \(integrity-only, not encrypted\) file/);
     assert.equal(existsSync(join(dir, "x")), false);
+    // verify and exec say the same, without asking for a key; verify lists the others' verdicts.
+    const v = run(["verify", "--require-encrypted", sealed]);
+    assert.equal(v.status, 5);
+    assert.match(v.stderr, /E_NOT_ENCRYPTED|public \(integrity-only, not encrypted\) file/);
+    const enc0 = join(dir, "enc0.tseal");
+    assert.equal(s.run(["seal", plain, "-o", enc0]).status, 0);
+    const vj = s.run(["verify", "--require-encrypted", "--json", sealed, enc0]);
+    assert.equal(vj.status, 5, vj.stderr.toString());
+    assert.deepEqual(
+      JSON.parse(vj.stdout.toString()).map((x: { ok: boolean; code?: string }) => [x.ok, x.code]),
+      [
+        [false, "E_NOT_ENCRYPTED"],
+        [true, undefined],
+      ],
+    );
+    const ran = join(dir, "ran");
+    const x = run(["exec", "-m", sealed, "--require-encrypted", "--", "touch", ran]);
+    assert.equal(x.status, 5, x.stderr);
+    assert.match(x.stderr, /public \(integrity-only, not encrypted\) file/);
+    assert.equal(existsSync(ran), false, "the command never ran");
     // Tampering: a flipped plaintext byte, a truncation, a chunk moved: refused, nothing written.
     const header = bytes.length - (65000 + 56 + 16 * 4);
     const flipped = Buffer.from(bytes);

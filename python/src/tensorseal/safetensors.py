@@ -64,6 +64,8 @@ class SealedSafetensors:
         identities: keys to try (unused when ``source`` is a SealedFile).
         threads: decryption threads for long reads (see :class:`~tensorseal.reader.SealedFile`).
         cache_bytes: bound on the chunks kept for partial reads.
+        require_encrypted: refuse a public (integrity-only, not encrypted) file with
+            ``E_NOT_ENCRYPTED`` before any key is asked for.
 
     Attributes:
         layout: the parsed safetensors header.
@@ -76,11 +78,18 @@ class SealedSafetensors:
         *,
         threads: int | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        require_encrypted: bool = False,
     ) -> None:
         if isinstance(source, SealedFile):
             self.sealed = source
         else:
-            self.sealed = SealedFile(source, _as_list(identities), threads=threads, cache_bytes=cache_bytes)
+            self.sealed = SealedFile(
+                source,
+                _as_list(identities),
+                threads=threads,
+                cache_bytes=cache_bytes,
+                require_encrypted=require_encrypted,
+            )
         try:
             with naming(self.sealed.name):
                 total = self.sealed.plaintext_length
@@ -251,6 +260,7 @@ def load_file(
     device: str = "cpu",
     threads: int | None = None,
     require_signer: Any = None,
+    require_encrypted: bool = False,
 ) -> dict[str, np.ndarray]:
     """Opens a sealed safetensors file into NumPy arrays.
 
@@ -266,6 +276,9 @@ def load_file(
         require_signer: the producer's ECDSA public key (PEM path or bytes): ``FILE.sig``
             (``tensorseal seal --sign``) must be its signature of this sealed file, checked
             before decrypting, and the plaintext the signed one (``E_SIGNATURE`` otherwise).
+        require_encrypted: refuse a public (integrity-only, not encrypted) file with
+            ``E_NOT_ENCRYPTED`` (spec/FORMAT.md §2.5): where weights are expected to be secret,
+            a public file put in their place is an attack, not a model.
 
     Returns:
         name -> array.
@@ -276,7 +289,7 @@ def load_file(
     if device != "cpu":
         fail("E_USAGE", "NumPy arrays live on the CPU: use tensorseal.torch.load_file for devices")
     binding = _signed(filename, require_signer)
-    f = SealedSafetensors(filename, _as_list(identities), threads=threads)
+    f = SealedSafetensors(filename, _as_list(identities), threads=threads, require_encrypted=require_encrypted)
     try:
         with f.naming():
             return _load_np(f, _signed_check(binding, f))

@@ -85,6 +85,7 @@ def load_file(
     device: str | Any = "cpu",
     threads: int | None = None,
     require_signer: Any = None,
+    require_encrypted: bool = False,
 ) -> dict[str, Any]:
     """Opens a sealed safetensors file into torch tensors (as ``safetensors.torch.load_file``).
 
@@ -99,6 +100,8 @@ def load_file(
             pyca/cryptography >= 50; 1 decrypts on the calling thread).
         require_signer: the producer's ECDSA public key (PEM path or bytes); as for
             :func:`tensorseal.safetensors.load_file`.
+        require_encrypted: refuse a public (integrity-only) file with ``E_NOT_ENCRYPTED``; as
+            for :func:`tensorseal.safetensors.load_file`.
 
     Returns:
         name -> tensor.
@@ -107,7 +110,7 @@ def load_file(
         >>> state = load_file("model.tseal", identities=[ks], device="cuda:0")  # doctest: +SKIP
     """
     binding = _signed(filename, require_signer)
-    f = SealedSafetensors(filename, _as_list(identities), threads=threads)
+    f = SealedSafetensors(filename, _as_list(identities), threads=threads, require_encrypted=require_encrypted)
     try:
         check = _signed_check(binding, f)
     except BaseException:

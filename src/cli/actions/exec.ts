@@ -34,6 +34,7 @@ export async function exec(command: string[], o: OptionValues): Promise<void> {
       progress: progressBar("opening"), // erased before the command starts
       ...(outputs && { outputs }),
       ...(requireSigner && { requireSigner }),
+      requireEncrypted: Boolean(o.requireEncrypted),
     });
   } catch (e) {
     if (!(e instanceof ExecError)) throw e;

@@ -10,6 +10,7 @@ import { inspectSource } from "../../engine/sealed-file.js";
 import type { RandomSource } from "../../engine/source.js";
 import { fail } from "../../format/errors.js";
 import type { ParsedHeader } from "../../format/header.js";
+import { refuseUnencrypted } from "../../format/public.js";
 import { openObjectSource } from "../../integrations/objstore/index.js";
 import { leftoverMessage } from "../describe.js";
 import { identitiesFor } from "../keys-context.js";
@@ -59,6 +60,8 @@ export function verifyRemote(
 ): Promise<ParsedHeader> {
   return withRemote(url, async (src) => {
     const header = await inspectSource(src);
+    if (o.requireEncrypted)
+      refuseUnencrypted(header.descriptor.suite, "--require-encrypted asks for an encrypted one");
     await verifySource(src, { identities: await identitiesFor(header, o), onProgress });
     return header;
   });

@@ -3,7 +3,8 @@
  */
 import type { OptionValues } from "commander";
 import { inspectFile, verifyFile } from "../../engine/index.js";
-import { isTensorSealError, type TensorSealError } from "../../format/errors.js";
+import { isTensorSealError, namingFile, type TensorSealError } from "../../format/errors.js";
+import { refuseUnencrypted } from "../../format/public.js";
 import { isObjectUrl, redactUrl } from "../../integrations/objstore/url.js";
 import { leftoverMessage } from "../describe.js";
 import { EXIT, exitCodeFor } from "../exit-codes.js";
@@ -41,6 +42,15 @@ export async function verify(files: string[], o: OptionValues): Promise<void> {
       } else {
         checkSealedInput(file);
         header = await inspectFile(file);
+        const parsed = header;
+        // Refused from the header alone, before any key is asked for (spec/FORMAT.md §2.5).
+        if (o.requireEncrypted)
+          await namingFile(file, async () =>
+            refuseUnencrypted(
+              parsed.descriptor.suite,
+              "--require-encrypted asks for an encrypted one",
+            ),
+          );
         const identities = await identitiesFor(header, o);
         await verifyFile(file, { identities, onProgress: (d, t) => bar.update(d, t, file) });
       }

@@ -49,6 +49,10 @@ export function registerExec(program: Command): void {
       .option(
         "--require-signer <pubkey>",
         "refuse any model that is not a sealed directory signed by this ECDSA public key (PEM; seal-dir --sign)",
+      )
+      .option(
+        "--require-encrypted",
+        "refuse a sealed file model that is public (integrity-only, not encrypted): exit 5 (a directory's files are held to its manifest)",
       ),
   )
     .addHelpText(
