@@ -8,6 +8,7 @@
 
 import { rotationDue } from "../doctor/check-rotation.js";
 import { metadataOf, metadataProblem } from "../format/metadata.js";
+import { SUITE_PUBLIC } from "../format/public.js";
 import type { KeyInfo } from "../keys/index.js";
 import type { SealedFileFound } from "./files.js";
 import type {
@@ -191,6 +192,7 @@ export function buildArtifacts(
       labels: d.labels,
       ...metadataFields(d.labels),
       headerDigest: f.headerDigest,
+      encrypted: d.suite !== SUITE_PUBLIC,
       ...release(mine, releases),
     });
   }
@@ -209,6 +211,7 @@ export function buildArtifacts(
       labels: r.labels,
       ...metadataFields(r.labels),
       headerDigest: null,
+      encrypted: null,
       ...release([r], releases),
     });
   }

@@ -245,6 +245,8 @@ export function toCbom(inv: Inventory, toolVersion: string, serial: string): obj
     if (a.plaintextLength !== null)
       properties.push(["tensorseal:plaintext-size", String(a.plaintextLength)]);
     if (a.contentType) properties.push(["tensorseal:content-type", a.contentType]);
+    // A public-tier file: AES-256-GCM only authenticates it (GMAC tags), the bytes are plain.
+    if (a.encrypted === false) properties.push(["tensorseal:encrypted", "false"]);
     if (a.tier) properties.push(["tensorseal:tier", a.tier]);
     if (a.purpose) properties.push(["tensorseal:purpose", a.purpose]);
     if (a.owner) properties.push(["tensorseal:owner", a.owner]);
@@ -262,7 +264,7 @@ export function toCbom(inv: Inventory, toolVersion: string, serial: string): obj
         `${a.lastRelease.ts} ${a.lastRelease.principal ?? ""}`.trim(),
       ]);
     for (const p of a.protectors)
-      if (p.kind !== "passphrase" && !keyId(p))
+      if (p.kind !== "passphrase" && !keyId(p) && !(p.kind === "other" && p.type === "public"))
         properties.push(["tensorseal:unknown-recipient", protector(p)]);
     const c = add(
       ref,

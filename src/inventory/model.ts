@@ -97,6 +97,11 @@ export interface ArtifactEntry {
   readonly owner: string | null;
   /** "sha256:<hex>" of the file's whole header (prefix, descriptor, both slots). */
   readonly headerDigest: string | null;
+  /**
+   * False for a public-tier file (integrity only, spec/FORMAT.md §2.5: anyone can read it);
+   * null for a registry entry not found on disk.
+   */
+  readonly encrypted: boolean | null;
   /** With a server whose audit the token may read: the last release; null if never released. */
   readonly lastRelease?: Release | null;
 }

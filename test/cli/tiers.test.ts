@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash, generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { CLI, type Sandbox, sandbox } from "./helpers.js";
 
@@ -348,6 +348,31 @@ describe("tensorseal seal --tier --purpose --owner and tiers (CLI)", () => {
     assert.match(r.stderr, /1 public: integrity only, not encrypted/);
     const out = join(repo, "out");
     assert.equal(inspect(join(out, "config.json.tseal")).tier, "public");
+    // The inventory tells a public file from the encrypted ones, and so does its CBOM.
+    const inv = JSON.parse(runIn(repo, ["inventory", "out", "--json"]).stdout);
+    assert.deepEqual(
+      inv.artifacts
+        .map((a: { file: string; encrypted: boolean }) => [basename(a.file), a.encrypted])
+        .sort(),
+      [
+        ["config.json.tseal", false],
+        ["tensorseal-manifest.json.tseal", true],
+        ["weights.bin.tseal", true],
+      ],
+    );
+    const bom = runIn(repo, ["inventory", "out", "--format", "cyclonedx"]).stdout;
+    const cfg = JSON.parse(bom).components.find((c: { name: string }) =>
+      c.name.endsWith("config.json.tseal"),
+    );
+    assert.ok(cfg, bom.slice(0, 300));
+    assert.deepEqual(
+      cfg.properties.filter((p: { name: string }) => p.name === "tensorseal:encrypted"),
+      [{ name: "tensorseal:encrypted", value: "false" }],
+    );
+    assert.equal(
+      cfg.properties.some((p: { name: string }) => p.name === "tensorseal:unknown-recipient"),
+      false,
+    );
     r = runIn(repo, ["open-dir", "out", "-o", "opened", "-i", id]);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(readFileSync(join(repo, "opened", "config.json"), "utf8"), '{"model_type":"toy"}');
