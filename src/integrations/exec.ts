@@ -297,8 +297,14 @@ class ExecRun {
       });
       g.once("exit", () => {
         if (settled) return;
-        if (pid !== null) killGroup(pid); // its command is an orphan now: stop it ourselves
-        reject(guardianDied());
+        const orphaned = () => {
+          if (pid !== null) killGroup(pid); // its command is an orphan now: stop it ourselves
+          reject(guardianDied());
+        };
+        // "exit" can come before the channel's last messages (the command's pid among them)
+        // are read: those are all delivered by "disconnect".
+        if (g.connected) g.once("disconnect", orphaned);
+        else orphaned();
       });
       this.send({ run: request });
       this.started = true;
