@@ -66,6 +66,9 @@ function guardianOf(ramDir: string): number | null {
 
 /** Every exec a test started, so a failed test does not leave one running. */
 const spawned: ChildProcess[] = [];
+/** Every command (and its child) the sleepers started: a failed test must not leave them running
+ * either (they hold the test's pipes open, and the test file would never end). */
+const commands: { pid: number; start: string | null }[] = [];
 
 interface Started {
   proc: ChildProcess;
@@ -102,6 +105,8 @@ function startSleeper(s: Sandbox, args: string[], env: NodeJS.ProcessEnv = {}): 
         out += d;
         const m = /READY (\S+) (\d+) (\d+)/.exec(out);
         if (m) {
+          for (const pid of [Number(m[2]), Number(m[3])])
+            commands.push({ pid, start: startTimeOf(pid) });
           resolve({
             ramDir: dirname(dirname(m[1]!)),
             pid: Number(m[2]),
@@ -155,6 +160,15 @@ describe("exec edges", { skip }, () => {
       const exited = new Promise((resolve) => p.once("exit", resolve));
       p.kill("SIGTERM");
       await exited;
+    }
+    // Only a process that is still the one recorded (same start time): a pid may be reused.
+    for (const c of commands) {
+      if (c.start === null || startTimeOf(c.pid) !== c.start) continue;
+      try {
+        process.kill(c.pid, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
     }
     s.cleanup();
     rmSync(base, { recursive: true, force: true });
