@@ -19,32 +19,17 @@ import {
   unwrapAttested,
 } from "../../src/keys/service/index.js";
 import { generateX25519KeyPair } from "../../src/keys/x25519-key.js";
-import {
-  type Database,
-  ensureDevTls,
-  ephemeralKeyBinding,
-  loadKeySet,
-} from "../../src/service/index.js";
-import {
-  bearer,
-  keyAndDataKey,
-  lastAuditEntry,
-  server,
-  sqliteDb,
-  type TestDb,
-  token,
-} from "./helpers.js";
-import { TestIssuer } from "./verifier.js";
+import { type Database, ensureDevTls, ephemeralKeyBinding } from "../../src/service/index.js";
+import { type AttestedService, startAttestedService, VERIFIER } from "./attested-fixture.js";
+import { bearer, lastAuditEntry, server } from "./helpers.js";
+import type { TestIssuer } from "./verifier.js";
 
-const VERIFIER = "https://verifier.test";
-
-let dir: string;
-let tdb: TestDb;
+let fx: AttestedService;
 let db: Database;
 let app: FastifyInstance;
 let verifier: TestIssuer;
 let unwrapper: string;
-let secure: { stanza: { type: string; fields: string[] }; fileKey: string };
+let secure: AttestedService["secure"];
 
 async function request(binding?: unknown) {
   const c = await app.inject({
@@ -76,28 +61,11 @@ async function request(binding?: unknown) {
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "tensorseal-attest-binding-"));
-  verifier = await TestIssuer.create(VERIFIER, "EdDSA");
-  tdb = sqliteDb();
-  db = await tdb.open();
-  app = await server(db, {
-    attestation: {
-      issuer: VERIFIER,
-      keys: await loadKeySet(verifier.writeJwks(dir, "verifier.json"), "--attestation-jwks"),
-      nonceTtlMs: 30_000,
-    },
-  });
-  const admin = await token(db, "admin,wrap");
-  unwrapper = await token(db, "unwrap");
-  secure = await keyAndDataKey(app, admin, "secure");
+  fx = await startAttestedService("attest-binding");
+  ({ db, app, verifier, unwrapper, secure } = fx);
 });
 
-after(async () => {
-  await app.close();
-  await db.close();
-  await tdb.drop();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => fx.close());
 
 describe("attested release: nonce binding modes", () => {
   test('binding "info": opens only as info-bound, under its own nonce; audited with the mode', async () => {

@@ -6,9 +6,6 @@
  * KEM; the TS client uses X-Wing by default and X25519 when asked.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import {
@@ -19,38 +16,17 @@ import {
   stanzaFromWire,
   unwrapAttested,
 } from "../../src/keys/service/index.js";
-import { type Database, ephemeralKeyBinding, loadKeySet } from "../../src/service/index.js";
-import {
-  bearer,
-  keyAndDataKey,
-  lastAuditEntry,
-  server,
-  sqliteDb,
-  type TestDb,
-  token,
-} from "./helpers.js";
-import { TestIssuer } from "./verifier.js";
+import { type Database, ephemeralKeyBinding } from "../../src/service/index.js";
+import { type AttestedService, startAttestedService } from "./attested-fixture.js";
+import { bearer, lastAuditEntry } from "./helpers.js";
+import type { TestIssuer } from "./verifier.js";
 
-const VERIFIER = "https://verifier.test";
-
-let dir: string;
-let tdb: TestDb;
+let fx: AttestedService;
 let db: Database;
 let app: FastifyInstance;
 let verifier: TestIssuer;
 let unwrapper: string;
-let secure: { stanza: { type: string; fields: string[] }; fileKey: string };
-
-async function challenge(): Promise<string> {
-  const c = await app.inject({
-    method: "POST",
-    url: "/v1/attestation/challenge",
-    headers: bearer(unwrapper),
-    payload: {},
-  });
-  assert.equal(c.statusCode, 200, c.body);
-  return c.json().nonce;
-}
+let secure: AttestedService["secure"];
 
 async function post(payload: Record<string, unknown>) {
   return app.inject({
@@ -62,32 +38,15 @@ async function post(payload: Record<string, unknown>) {
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "tensorseal-attest-kem-"));
-  verifier = await TestIssuer.create(VERIFIER, "EdDSA");
-  tdb = sqliteDb();
-  db = await tdb.open();
-  app = await server(db, {
-    attestation: {
-      issuer: VERIFIER,
-      keys: await loadKeySet(verifier.writeJwks(dir, "verifier.json"), "--attestation-jwks"),
-      nonceTtlMs: 30_000,
-    },
-  });
-  const admin = await token(db, "admin,wrap");
-  unwrapper = await token(db, "unwrap");
-  secure = await keyAndDataKey(app, admin, "secure");
+  fx = await startAttestedService("attest-kem");
+  ({ db, app, verifier, unwrapper, secure } = fx);
 });
 
-after(async () => {
-  await app.close();
-  await db.close();
-  await tdb.drop();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => fx.close());
 
 describe("attested release: KEM", () => {
   test("X-Wing: opens only with its ephemeral seed and nonce, not as X25519; audited with the KEM", async () => {
-    const nonce = await challenge();
+    const nonce = await fx.challenge();
     const eph = await generateAttestedKeyPair("mlkem768x25519");
     assert.equal(eph.publicKey.length, 1216);
     const evidence = await verifier.issue({
@@ -124,7 +83,7 @@ describe("attested release: KEM", () => {
   });
 
   test("no kem field is X25519 (audited as such)", async () => {
-    const nonce = await challenge();
+    const nonce = await fx.challenge();
     const eph = await generateAttestedKeyPair("x25519");
     const evidence = await verifier.issue({
       nonce,
@@ -139,7 +98,7 @@ describe("attested release: KEM", () => {
   });
 
   test("an unknown KEM is refused by the schema (400, audited), nothing released", async () => {
-    const nonce = await challenge();
+    const nonce = await fx.challenge();
     const eph = await generateAttestedKeyPair("x25519");
     const evidence = await verifier.issue({
       nonce,
@@ -162,7 +121,7 @@ describe("attested release: KEM", () => {
   });
 
   test("evidence bound to an X25519 key cannot be used with an X-Wing request", async () => {
-    const nonce = await challenge();
+    const nonce = await fx.challenge();
     const x = await generateAttestedKeyPair("x25519");
     const xw = await generateAttestedKeyPair("mlkem768x25519");
     const bound = await verifier.issue({
@@ -197,7 +156,7 @@ describe("attested release: KEM", () => {
   });
 
   test("a 1216-byte X-Wing key that fails ML-KEM's key check: 400, nothing released", async () => {
-    const nonce = await challenge();
+    const nonce = await fx.challenge();
     // All-0xFF: every ML-KEM coefficient is out of range (FIPS 203 §7.2 modulus check).
     const bad = Buffer.alloc(1216, 0xff);
     const evidence = await verifier.issue({
