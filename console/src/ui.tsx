@@ -78,3 +78,38 @@ export function Section({ title, children }: { title: string; children: Componen
 export function isAdmin(roles: readonly string[]): boolean {
   return roles.includes("admin");
 }
+
+/** A time window (label, milliseconds back from now) chosen from a list, with a Refresh button. */
+export function WindowPicker({
+  id,
+  windows,
+  value,
+  onChange,
+  onRefresh,
+}: {
+  id: string;
+  windows: readonly (readonly [string, number])[];
+  value: number;
+  onChange: (i: number) => void;
+  onRefresh: () => void;
+}) {
+  return (
+    <>
+      <label for={id}>Window</label>{" "}
+      <select
+        id={id}
+        value={String(value)}
+        onChange={(e) => onChange(Number((e.target as HTMLSelectElement).value))}
+      >
+        {windows.map(([l], i) => (
+          <option key={l} value={String(i)}>
+            {l}
+          </option>
+        ))}
+      </select>{" "}
+      <button type="button" onClick={onRefresh}>
+        Refresh
+      </button>
+    </>
+  );
+}

@@ -6,7 +6,7 @@ import { useState } from "preact/hooks";
 import { api, query } from "../api";
 import { href } from "../route";
 import type { AuditPage, Blocked, SessionInfo } from "../types";
-import { ErrorLine, isAdmin, Section, Status, useLoad, when } from "../ui";
+import { ErrorLine, isAdmin, Section, Status, useLoad, WindowPicker, when } from "../ui";
 import { ActionButton } from "./actions";
 import { BlockButton, BlockForm } from "./block";
 
@@ -57,21 +57,13 @@ export function AlertsView({ session }: { session: SessionInfo }) {
         {admin && <BlockForm done={blocked.reload} />}
       </Section>
       <Section title="Alerts">
-        <label for="alert-window">Window</label>{" "}
-        <select
+        <WindowPicker
           id="alert-window"
-          value={String(win)}
-          onChange={(e) => setWin(Number((e.target as HTMLSelectElement).value))}
-        >
-          {WINDOWS.map(([l], i) => (
-            <option key={l} value={String(i)}>
-              {l}
-            </option>
-          ))}
-        </select>{" "}
-        <button type="button" onClick={alerts.reload}>
-          Refresh
-        </button>
+          windows={WINDOWS}
+          value={win}
+          onChange={setWin}
+          onRefresh={alerts.reload}
+        />
         <ErrorLine error={alerts.error} />
         {alerts.data?.entries.length === 0 && <Status>No alerts in this window.</Status>}
         {alerts.data && alerts.data.entries.length > 0 && (

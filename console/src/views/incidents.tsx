@@ -12,12 +12,13 @@ import { useState } from "preact/hooks";
 import { api, query } from "../api";
 import { href } from "../route";
 import type { AuditEntry, AuditPage } from "../types";
-import { ErrorLine, Section, Status, useLoad, when } from "../ui";
+import { ErrorLine, Section, Status, useLoad, WindowPicker, when } from "../ui";
 
+const DAY = 86_400_000;
 const WINDOWS: [string, number][] = [
-  ["last 7 days", 7],
-  ["last 30 days", 30],
-  ["last 90 days", 90],
+  ["last 7 days", 7 * DAY],
+  ["last 30 days", 30 * DAY],
+  ["last 90 days", 90 * DAY],
 ];
 const ACTIONS = [
   "principals.block",
@@ -61,7 +62,7 @@ export function incidentsFrom(blocks: AuditEntry[], unblocks: AuditEntry[]): Inc
 
 export function IncidentsView() {
   const [win, setWin] = useState(1);
-  const from = new Date(Date.now() - (WINDOWS[win]?.[1] ?? 30) * 86_400_000).toISOString();
+  const from = new Date(Date.now() - (WINDOWS[win]?.[1] ?? 30 * DAY)).toISOString();
   const acts = useLoad(
     () =>
       Promise.all(
@@ -87,21 +88,13 @@ export function IncidentsView() {
         audit. The incident record itself (scope, assessment, eradication, report) is kept by the
         responder's <code>tensorseal incident</code> and is not stored here.
       </p>
-      <label for="incident-window">Window</label>{" "}
-      <select
+      <WindowPicker
         id="incident-window"
-        value={String(win)}
-        onChange={(e) => setWin(Number((e.target as HTMLSelectElement).value))}
-      >
-        {WINDOWS.map(([l], i) => (
-          <option key={l} value={String(i)}>
-            {l}
-          </option>
-        ))}
-      </select>{" "}
-      <button type="button" onClick={acts.reload}>
-        Refresh
-      </button>
+        windows={WINDOWS}
+        value={win}
+        onChange={setWin}
+        onRefresh={acts.reload}
+      />
       <ErrorLine error={acts.error} />
       {acts.loading && !pages && <Status>Loading…</Status>}
       {pages && (
