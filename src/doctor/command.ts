@@ -25,6 +25,8 @@ export interface DoctorFlags {
   drillHistory?: string;
   db?: string;
   server?: string;
+  policy?: string;
+  shareDays?: string;
 }
 
 export async function doctorCommand(paths: string[], o: DoctorFlags): Promise<void> {
@@ -54,6 +56,11 @@ export async function doctorCommand(paths: string[], o: DoctorFlags): Promise<vo
       "E_USAGE",
       `--drill-days must be a whole number of days, not ${JSON.stringify(o.drillDays)}`,
     );
+  if (o.shareDays !== undefined && !/^\d{1,5}$/.test(o.shareDays))
+    fail(
+      "E_USAGE",
+      `--share-days must be a whole number of days, not ${JSON.stringify(o.shareDays)}`,
+    );
   const ksOpts = keystoreOptions();
   const now = ksOpts.now?.() ?? new Date();
   const defaultRotation = defaultRotationSeconds();
@@ -73,6 +80,8 @@ export async function doctorCommand(paths: string[], o: DoctorFlags): Promise<vo
     ...(o.drillDays !== undefined ? { drillDays: Number(o.drillDays) } : {}),
     drillRequired: o.drillDays !== undefined,
     tiers: projectTiers(),
+    policy: o.policy,
+    ...(o.shareDays !== undefined ? { shareDays: Number(o.shareDays) } : {}),
   });
   const exitCode = exitCodeFor(report.findings, failOn as Severity | "none");
   if (format === "sarif") printJson(toSarif(report.findings));

@@ -169,6 +169,21 @@ export const RULES = {
     severity: "error",
     help: "The TLS handshake with the service failed, so its certificate could not be checked.",
   },
+  "service.policy-overbroad": {
+    title: "Over-broad Cedar permit policy",
+    severity: "error",
+    help: 'A permit with no when/unless condition whose scope is any principal, any action and any resource (error); or, a warning, any principal on a key-release action (unwrap, keys:export) or any action on any key. Judged on Cedar\'s own JSON form of the policy (docs/DECISIONS.md, "doctor: over-broad Cedar policies").',
+  },
+  "service.policies-unchecked": {
+    title: "Key service policies not checked",
+    severity: "note",
+    help: "Reading the service's active Cedar policy set (GET /v1/policies, policies:read) needs an admin token; none was given or it was refused.",
+  },
+  "root.shares-untested": {
+    title: "Root key share older than the test-recovery limit",
+    severity: "warning",
+    help: "A root key share file (keystore or service root) written longer ago than --share-days (default 180): TensorSeal records no test recovery of a split, so nothing shows its custodians can still rebuild the root.",
+  },
 } as const satisfies Record<string, Rule>;
 
 export type RuleId = keyof typeof RULES;

@@ -47,6 +47,10 @@ export interface DoctorOptions {
   readonly tiers?: TierConfig;
   /** PATHS already walked by the caller (the report shares one walk with the inventory). */
   readonly found?: FoundFiles;
+  /** Local Cedar policy file or directory of *.cedar files (service.policy-overbroad). */
+  readonly policy?: string | undefined;
+  /** Days after which a root share file is reported (root.shares-untested; default 180). */
+  readonly shareDays?: number;
 }
 
 export interface DoctorReport {
@@ -113,9 +117,15 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
         findings.push(...checkTiers(header, file, o.tiers ?? builtinTierConfig(), keys, o.now));
       }
     }
+    const shares: string[] = [];
     for (const file of others) {
       const kind = await secretKind(file);
       if (kind) findings.push(...(await checkPermissions(file, kind)));
+      if (kind === "share") shares.push(file);
+    }
+    if (shares.length > 0) {
+      const { checkShares, DEFAULT_SHARE_DAYS } = await import("./check-shares.js");
+      findings.push(...(await checkShares(shares, o.now, o.shareDays ?? DEFAULT_SHARE_DAYS)));
     }
     if (ks?.keystore) {
       const identities = [ks.keystore.identity()];
@@ -129,7 +139,14 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
     if (!tls.some((f) => f.id === "service.plaintext-http" || f.id === "service.unreachable")) {
       const { checkServiceKeys } = await import("./check-service-keys.js");
       findings.push(...(await checkServiceKeys(o.server, o.now, o.defaultRotation)));
+      // Cedar (wasm) loads only when policies are checked.
+      const { checkServicePolicies } = await import("./check-policy.js");
+      findings.push(...(await checkServicePolicies(o.server)));
     }
+  }
+  if (o.policy) {
+    const { checkPolicyFiles } = await import("./check-policy.js");
+    findings.push(...(await checkPolicyFiles(o.policy)));
   }
   if (o.db) {
     // The service's database layer (kysely, drivers) loads only when a database is checked.

@@ -43,6 +43,15 @@ export function registerDoctor(program: Command): void {
       "--drill-history <file>",
       "the drill history to check (TENSORSEAL_DRILL_HISTORY; default $TENSORSEAL_HOME/drills/history.jsonl)",
     )
+    .option(
+      "--policy <path>",
+      "a Cedar policy file, or a directory of *.cedar files (as serve --policy reads them), checked for over-broad permits",
+    )
+    .option(
+      "--share-days <days>",
+      "report a root key share file under PATHS written this many days ago or more (no test recovery is recorded)",
+      "180",
+    )
     .addHelpText(
       "after",
       `
@@ -53,7 +62,8 @@ file.tier-rotation, file.tier-unknown, file.unreadable-header,
 perm.root-key-readable, perm.identity-readable, perm.share-readable, perm.keystore-readable,
 plaintext.sealed-copy, service.key-rotation-overdue, service.keys-unchecked, service.plaintext-http,
 service.tls-cert-expiring, service.token-no-expiry, service.unreachable, drill.none,
-drill.stale, drill.failed.
+drill.stale, drill.failed, service.policy-overbroad, service.policies-unchecked,
+root.shares-untested.
 
 Exit 0 when no finding reaches --fail-on (default error); otherwise 20 + the worst severity:
 20 note, 21 warning, 22 error, 23 critical. Keys without a rotation period of their own are
@@ -65,7 +75,8 @@ Examples:
   tensorseal doctor --format sarif --fail-on warning models/ > doctor.sarif
   tensorseal doctor --json --server https://keys.example.com:8443 models/
   tensorseal doctor --db postgres://ts@db/tensorseal --token-days 30
-  tensorseal doctor --drill-days 30`,
+  tensorseal doctor --drill-days 30
+  tensorseal doctor --policy policies/`,
     )
     .action(async (paths: string[], o, cmd: Command) => {
       const { doctorCommand } = await import("../../doctor/command.js");

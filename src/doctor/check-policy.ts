@@ -1,0 +1,174 @@
+/**
+ * service.policy-overbroad: a Cedar `permit` that grants too much (docs/DECISIONS.md, "doctor:
+ * over-broad Cedar policies"). Each policy is turned into Cedar's JSON form by Cedar itself
+ * (`policyToJson`, @cedar-policy/cedar-wasm) and its scope judged:
+ *
+ * - error: principal, action and resource all unconstrained and no `when`/`unless` condition
+ *   (`permit (principal, action, resource);`): anyone authenticated may do anything to anything;
+ * - warning: no condition and either any principal on a key-release action (unwrap,
+ *   keys:export), or any action on any key (resource unconstrained or only `is Key`).
+ *
+ * `principal is T` / `resource is T` without `in` counts as unconstrained (any entity of the
+ * type). A policy with any condition is not judged: Cedar's wasm build offers no analysis that
+ * decides what a condition admits, so `when { true }` escapes this check (documented). Forbids
+ * never widen access and are skipped. The policy text is not secret; the finding names the id.
+ *
+ * Sources: the active set of a key service (GET /v1/policies, `policies:read`, an admin token)
+ * and local policy files (`doctor --policy FILE|DIR`, *.cedar as `serve --policy` reads them).
+ */
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
+import { fail, isTensorSealError } from "../format/errors.js";
+import { serviceClientFromEnv } from "../keys/service/index.js";
+import type { Finding, Severity } from "./findings.js";
+
+/** Actions that release key material to the caller. */
+export const KEY_RELEASE_ACTIONS = ["unwrap", "keys:export"] as const;
+
+type Scope = { op: string; entity?: { type: string; id: string }; entities?: { id: string }[] } & {
+  entity_type?: string;
+};
+
+interface Verdict {
+  readonly severity: Severity;
+  readonly why: string;
+  readonly scope: string;
+}
+
+/** The verdict on one policy's text, or null when it is not over-broad. */
+export function judgePolicy(text: string): Verdict | null {
+  const r = cedar.policyToJson(text);
+  if (r.type !== "success") return null; // a set that does not parse never loads (cedar.ts)
+  const j = r.json as unknown as {
+    effect: string;
+    principal: Scope;
+    action: Scope;
+    resource: Scope;
+    conditions: unknown[];
+  };
+  if (j.effect !== "permit" || j.conditions.length > 0) return null;
+  // `is T` alone still admits every entity of the type.
+  const anyPrincipal = j.principal.op === "All" || j.principal.op === "is";
+  const anyResource = j.resource.op === "All" || j.resource.op === "is";
+  const anyAction = j.action.op === "All";
+  const scope = `principal ${show(j.principal)}, action ${show(j.action)}, resource ${show(j.resource)}, no condition`;
+  if (anyPrincipal && anyAction && anyResource)
+    return { severity: "error", why: "any principal may do any action on any resource", scope };
+  const actions =
+    j.action.op === "=="
+      ? [j.action.entity?.id]
+      : j.action.op === "in"
+        ? (j.action.entities ?? []).map((e) => e.id)
+        : [];
+  const releases = anyAction || actions.some((a) => KEY_RELEASE_ACTIONS.includes(a as never));
+  if (anyPrincipal && releases) {
+    const which = anyAction
+      ? "any action"
+      : actions.filter((a) => KEY_RELEASE_ACTIONS.includes(a as never)).join(", ");
+    return { severity: "warning", why: `any principal may release key material (${which})`, scope };
+  }
+  const keyResource =
+    j.resource.op === "All" ||
+    (j.resource.op === "is" && j.resource.entity_type === "TensorSeal::Key");
+  if (anyAction && keyResource)
+    return { severity: "warning", why: "the principal may do any action on any key", scope };
+  return null;
+}
+
+function show(s: Scope): string {
+  if (s.op === "All") return "any";
+  if (s.op === "is") return `any ${s.entity_type ?? "entity"}`;
+  if (s.entity) return `${s.op} ${s.entity.type}::"${s.entity.id}"`;
+  if (s.entities) return `${s.op} [${s.entities.map((e) => e.id).join(", ")}]`;
+  return s.op;
+}
+
+/** Findings for a policy set (ids to text); `where` names the source in the evidence. */
+export function judgePolicies(
+  policies: Readonly<Record<string, string>>,
+  where: string,
+  file?: string,
+): Finding[] {
+  const out: Finding[] = [];
+  for (const id of Object.keys(policies).sort()) {
+    const v = judgePolicy(policies[id]!);
+    if (!v) continue;
+    out.push({
+      id: "service.policy-overbroad",
+      severity: v.severity,
+      message: `Cedar policy ${id} is over-broad: ${v.why}`,
+      evidence: `${where}: ${id}: ${v.scope}`,
+      fix: 'narrow the policy\'s scope (principal in TensorSeal::Role::"...", action == ..., resource in ...) or add a when condition; on a service, propose the change with `tensorseal service policy propose` (dual control)',
+      ...(file ? { file } : {}),
+    });
+  }
+  return out;
+}
+
+/** The active set of the service at `url` (an admin token in the environment). */
+export async function checkServicePolicies(url: string): Promise<Finding[]> {
+  const origin = new URL(url).origin;
+  const skipped = (why: string): Finding[] => [
+    {
+      id: "service.policies-unchecked",
+      severity: "note",
+      message: `the key service's Cedar policies were not checked: ${why}`,
+      evidence: `${origin}: GET /v1/policies`,
+      fix: "give doctor a token allowed policies:read (admin; TENSORSEAL_SERVER_TOKEN or TENSORSEAL_SERVER_TOKEN_FILE)",
+    },
+  ];
+  if (!process.env.TENSORSEAL_SERVER_TOKEN && !process.env.TENSORSEAL_SERVER_TOKEN_FILE)
+    return skipped("no token in the environment");
+  let body: { version?: number; digest?: string; policies?: Record<string, string> };
+  try {
+    const client = serviceClientFromEnv(url);
+    if (!client) return [];
+    try {
+      const r = await client.get("/v1/policies");
+      if (r.status !== 200) {
+        const msg = typeof r.body.message === "string" ? ` ${r.body.message}` : "";
+        return skipped(`HTTP ${r.status}${msg}`);
+      }
+      body = r.body as typeof body;
+    } finally {
+      client.close();
+    }
+  } catch (e) {
+    if (isTensorSealError(e) || e instanceof Error) return skipped(e.message);
+    throw e;
+  }
+  const where = `${origin} policy set version ${body.version ?? "?"} (digest ${String(body.digest ?? "?").slice(0, 16)})`;
+  return judgePolicies(body.policies ?? {}, where);
+}
+
+/** A local policy file, or every *.cedar file of a directory (ids as cedar.ts gives them). */
+export async function checkPolicyFiles(path: string): Promise<Finding[]> {
+  const abs = resolve(path);
+  let files: string[];
+  try {
+    files = (await stat(abs)).isDirectory()
+      ? (await readdir(abs))
+          .filter((n) => n.endsWith(".cedar"))
+          .sort()
+          .map((n) => join(abs, n))
+      : [abs];
+  } catch (e) {
+    return fail("E_USAGE", `--policy ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  const out: Finding[] = [];
+  for (const f of files) {
+    const text = await readFile(f, "utf8");
+    const parts = cedar.policySetTextToParts(text);
+    if (parts.type !== "success")
+      fail("E_USAGE", `policy file ${f}: ${parts.errors.map((e) => e.message).join("; ")}`);
+    const name = f.slice(f.lastIndexOf("/") + 1);
+    const policies: Record<string, string> = {};
+    parts.policies.forEach((p, i) => {
+      const m = /@id\(\s*"([^"]+)"\s*\)/.exec(p);
+      policies[m ? m[1]! : `${name}#${i}`] = p;
+    });
+    out.push(...judgePolicies(policies, f, f));
+  }
+  return out;
+}

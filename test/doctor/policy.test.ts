@@ -1,0 +1,164 @@
+/**
+ * service.policy-overbroad: Cedar permits judged on Cedar's own JSON form, from a real key
+ * service on loopback (GET /v1/policies, admin token) and from local files (`doctor --policy`);
+ * root.shares-untested: share files older than --share-days.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { judgePolicy } from "../../src/doctor/check-policy.js";
+import { Authorizer } from "../../src/service/authz/cedar.js";
+import { DEFAULT_POLICIES } from "../../src/service/authz/schema.js";
+import { type Sandbox, sandbox } from "../cli/helpers.js";
+import { type CliService, cliService, token } from "../service/helpers.js";
+import { doctorJson, of } from "./helpers.js";
+
+const PERMIT_ALL = "permit (principal, action, resource);";
+const ANY_UNWRAP = 'permit (principal, action == TensorSeal::Action::"unwrap", resource);';
+const ANY_ON_KEYS =
+  'permit (principal in TensorSeal::Role::"ops", action, resource is TensorSeal::Key);';
+
+test("judgePolicy: permit-all is an error; the partial cases a warning; the rest clean", () => {
+  assert.equal(judgePolicy(PERMIT_ALL)?.severity, "error");
+  assert.equal(
+    judgePolicy("permit (principal is TensorSeal::User, action, resource);")?.severity,
+    "error",
+  );
+  assert.equal(judgePolicy(ANY_UNWRAP)?.severity, "warning");
+  assert.match(judgePolicy(ANY_UNWRAP)!.why, /any principal may release key material \(unwrap\)/);
+  assert.equal(
+    judgePolicy(
+      'permit (principal, action in [TensorSeal::Action::"wrap", TensorSeal::Action::"keys:export"], resource);',
+    )?.severity,
+    "warning",
+  );
+  assert.equal(judgePolicy(ANY_ON_KEYS)?.severity, "warning");
+  assert.match(judgePolicy(ANY_ON_KEYS)!.why, /any action on any key/);
+  // A condition, a constrained scope or a forbid: not judged over-broad.
+  assert.equal(
+    judgePolicy("permit (principal, action, resource) when { context.time > 0 };"),
+    null,
+  );
+  assert.equal(judgePolicy("forbid (principal, action, resource);"), null);
+  assert.equal(
+    judgePolicy('permit (principal, action == TensorSeal::Action::"wrap", resource);'),
+    null,
+  );
+  for (const [id, text] of Object.entries(DEFAULT_POLICIES))
+    assert.equal(judgePolicy(text), null, `${id} is clean`);
+});
+
+describe("doctor --policy FILE|DIR", () => {
+  let s: Sandbox;
+  before(() => {
+    s = sandbox();
+  });
+  after(() => s.cleanup());
+
+  test("a permit-all file is an error, a scoped broad one a warning, ids as serve reads them", () => {
+    const dir = join(s.dir, "pol");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "a.cedar"), `${PERMIT_ALL}\n@id("ops-keys")\n${ANY_ON_KEYS}\n`);
+    writeFileSync(
+      join(dir, "b.cedar"),
+      'permit (principal in TensorSeal::Role::"wrap", action == TensorSeal::Action::"wrap", resource);\n',
+    );
+    const r = doctorJson(s, ["--policy", dir]);
+    const found = of(r, "service.policy-overbroad").map((f) => [f.severity, f.message, f.file]);
+    assert.deepEqual(found, [
+      [
+        "error",
+        "Cedar policy a.cedar#0 is over-broad: any principal may do any action on any resource",
+        join(dir, "a.cedar"),
+      ],
+      [
+        "warning",
+        "Cedar policy ops-keys is over-broad: the principal may do any action on any key",
+        join(dir, "a.cedar"),
+      ],
+    ]);
+    const one = doctorJson(s, ["--policy", join(dir, "b.cedar")]);
+    assert.deepEqual(of(one, "service.policy-overbroad"), []);
+  });
+
+  test("--share-days: a share file older than the limit is reported; a fresh one is not", () => {
+    const dir = join(s.dir, "shares");
+    mkdirSync(dir);
+    assert.equal(s.run(["init"]).status, 0);
+    const split = s.run(["root", "split", "--shares", "2", "--threshold", "2", "-o", dir]);
+    assert.equal(split.status, 0, split.stderr.toString());
+    const old = join(dir, "root-share-1-of-2.txt");
+    const past = new Date(Date.now() - 200 * 86400_000);
+    utimesSync(old, past, past);
+    const r = doctorJson(s, [dir]);
+    const found = of(r, "root.shares-untested");
+    assert.equal(found.length, 1);
+    assert.equal(found[0]!.severity, "warning");
+    assert.equal(found[0]!.file, old);
+    assert.match(
+      found[0]!.message,
+      /^root key share 1 of 2 \(split [0-9a-f]{16}\) was written 200 days ago/,
+    );
+    assert.doesNotMatch(JSON.stringify(found), /share=/, "never the share bytes");
+    assert.equal(of(doctorJson(s, [dir, "--share-days", "365"]), "root.shares-untested").length, 0);
+    assert.equal(of(doctorJson(s, [dir, "--share-days", "0"]), "root.shares-untested").length, 2);
+  });
+});
+
+describe("doctor --server: the service's active policy set", () => {
+  let s: Sandbox;
+  let clean: CliService;
+  let broad: CliService;
+  before(async () => {
+    s = sandbox();
+    clean = await cliService(s);
+    broad = await cliService(s, {
+      authorizer: Authorizer.fromPolicies({ ...DEFAULT_POLICIES, "open-door": PERMIT_ALL }, "test"),
+    });
+  });
+  after(async () => {
+    await clean?.close();
+    await broad?.close();
+    s.cleanup();
+  });
+
+  async function doctor(env: NodeJS.ProcessEnv) {
+    const r = await s.runAsync(["doctor", "--json", "--fail-on", "none"], env);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  }
+
+  test("the default policies are clean; a permit-all set is an error", async () => {
+    const c = await doctor({
+      ...clean.env,
+      TENSORSEAL_SERVER_TOKEN: await token(clean.db, "admin"),
+    });
+    assert.deepEqual(of(c, "service.policy-overbroad"), []);
+    assert.deepEqual(of(c, "service.policies-unchecked"), []);
+    const b = await doctor({
+      ...broad.env,
+      TENSORSEAL_SERVER_TOKEN: await token(broad.db, "admin"),
+    });
+    const found = of(b, "service.policy-overbroad");
+    assert.equal(found.length, 1);
+    assert.equal(found[0]!.severity, "error");
+    assert.match(found[0]!.message, /^Cedar policy open-door is over-broad/);
+    assert.match(
+      found[0]!.evidence,
+      /policy set version 0 \(digest [0-9a-f]{16}\): open-door: principal any, action any, resource any, no condition$/,
+    );
+  });
+
+  test("without a token allowed policies:read, a note says it was not checked", async () => {
+    const r = await doctor({
+      ...clean.env,
+      TENSORSEAL_SERVER_TOKEN: await token(clean.db, "unwrap"),
+    });
+    const note = of(r, "service.policies-unchecked");
+    assert.equal(note.length, 1);
+    assert.match(note[0]!.message, /HTTP 403/);
+    const none = await doctor(clean.env);
+    assert.match(of(none, "service.policies-unchecked")[0]!.message, /no token in the environment/);
+  });
+});
