@@ -80,6 +80,10 @@ describe("doctor --policy FILE|DIR", () => {
     ]);
     const one = doctorJson(s, ["--policy", join(dir, "b.cedar")]);
     assert.deepEqual(of(one, "service.policy-overbroad"), []);
+    writeFileSync(join(s.dir, "bad.cedar"), "permit (principal, ");
+    const bad = s.run(["doctor", "--policy", join(s.dir, "bad.cedar")]);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr.toString(), /policy file .*bad\.cedar: /);
   });
 
   test("--share-days: a share file older than the limit is reported; a fresh one is not", () => {
