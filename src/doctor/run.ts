@@ -36,6 +36,8 @@ export interface DoctorOptions {
   readonly db?: string | undefined;
   /** Age in days from which a live bootstrap token is reported. */
   readonly tokenDays: number;
+  /** Days audit entries may wait for a signed checkpoint (default 1). */
+  readonly checkpointDays?: number;
   readonly keystoreOptions: KeystoreOptions;
   /** The breach drill history file (drill.* checks); not checked when absent. */
   readonly drillHistory?: string;
@@ -129,12 +131,22 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
     if (!tls.some((f) => f.id === "service.plaintext-http" || f.id === "service.unreachable")) {
       const { checkServiceKeys } = await import("./check-service-keys.js");
       findings.push(...(await checkServiceKeys(o.server, o.now, o.defaultRotation)));
+      // Over the API only when no database is checked: the same log, read once.
+      if (!o.db) {
+        const { checkAuditServer, DEFAULT_CHECKPOINT_DAYS } = await import("./check-audit.js");
+        const days = o.checkpointDays ?? DEFAULT_CHECKPOINT_DAYS;
+        findings.push(...(await checkAuditServer(o.server, o.now, days)));
+      }
     }
   }
   if (o.db) {
     // The service's database layer (kysely, drivers) loads only when a database is checked.
     const { checkTokens } = await import("./check-tokens.js");
     findings.push(...(await checkTokens(o.db, o.now, o.tokenDays)));
+    const { checkAuditDb, DEFAULT_CHECKPOINT_DAYS } = await import("./check-audit.js");
+    findings.push(
+      ...(await checkAuditDb(o.db, o.now, o.checkpointDays ?? DEFAULT_CHECKPOINT_DAYS)),
+    );
   }
   if (o.drillHistory) {
     const { readHistory } = await import("./drill-history.js");
