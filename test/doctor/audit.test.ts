@@ -38,6 +38,7 @@ before(async () => {
     payload: { name: "w" },
   });
   assert.equal(k.statusCode, 200, k.body);
+  assert.equal((await call("/v1/keys/w/rotate")).statusCode, 200);
 });
 after(async () => {
   await svc.close();
