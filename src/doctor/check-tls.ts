@@ -2,7 +2,11 @@
  * Service checks that need no token: the URL's scheme (plain HTTP to a host other than
  * loopback is service.plaintext-http) and the certificate the service presents
  * (service.tls-cert-expiring: a warning within `warnDays` of its notAfter, an error once past).
- * The handshake trusts nothing and sends nothing: it only reads the certificate.
+ * The handshake trusts nothing and sends nothing: it only reads the certificate, and notes
+ * whether its chain verifies against the trust store the clients use (TENSORSEAL_SERVER_CA when
+ * set, else the system's): service.tls-untrusted (an error) when it does not, self-signed or
+ * not. A certificate the caller pins through TENSORSEAL_SERVER_CA (a private CA, or a
+ * self-signed certificate given as its own CA) verifies and is not reported (docs/DECISIONS.md).
  */
 import { readFileSync } from "node:fs";
 import { connect } from "node:tls";
@@ -27,8 +31,11 @@ export async function checkService(url: string, now: Date, warnDays: number): Pr
   }
   const port = Number(u.port || 443);
   let notAfter: Date;
+  const out: Finding[] = [];
   try {
-    notAfter = await peerNotAfter(host, port);
+    const peer = await peerCertificate(host, port);
+    notAfter = peer.notAfter;
+    if (peer.untrusted) out.push(untrustedFinding(u.origin, peer.untrusted, peer.selfSigned));
   } catch (e) {
     return [
       {
@@ -41,9 +48,10 @@ export async function checkService(url: string, now: Date, warnDays: number): Pr
     ];
   }
   const daysLeft = (notAfter.getTime() - now.getTime()) / 86400_000;
-  if (daysLeft > warnDays) return [];
+  if (daysLeft > warnDays) return out;
   const expired = daysLeft <= 0;
   return [
+    ...out,
     {
       id: "service.tls-cert-expiring",
       severity: expired ? "error" : "warning",
@@ -60,7 +68,29 @@ function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
 
-function peerNotAfter(host: string, port: number): Promise<Date> {
+function untrustedFinding(origin: string, why: string, selfSigned: boolean): Finding {
+  const store = process.env.TENSORSEAL_SERVER_CA
+    ? "TENSORSEAL_SERVER_CA"
+    : "the system trust store (TENSORSEAL_SERVER_CA is not set)";
+  return {
+    id: "service.tls-untrusted",
+    severity: "error",
+    message: selfSigned
+      ? `the key service ${origin} presents a self-signed certificate its clients do not trust`
+      : `the key service ${origin} presents a certificate chain that does not verify`,
+    evidence: `${origin}: ${why}; checked against ${store}`,
+    fix: "serve a certificate from a CA the clients trust (or a private CA whose certificate they are given in TENSORSEAL_SERVER_CA), for the host name they use",
+  };
+}
+
+interface Peer {
+  notAfter: Date;
+  /** Why the chain does not verify (null: it does). */
+  untrusted: string | null;
+  selfSigned: boolean;
+}
+
+function peerCertificate(host: string, port: number): Promise<Peer> {
   const caFile = process.env.TENSORSEAL_SERVER_CA;
   return new Promise((resolve, reject) => {
     const socket = connect({
@@ -76,10 +106,21 @@ function peerNotAfter(host: string, port: number): Promise<Date> {
     );
     socket.once("secureConnect", () => {
       const cert = socket.getPeerCertificate();
+      const authorized = socket.authorized;
+      const error = socket.authorizationError;
       socket.end();
       const t = new Date(cert?.valid_to ?? "");
       if (Number.isNaN(t.getTime())) reject(new Error("the service presented no certificate"));
-      else resolve(t);
+      else
+        resolve({
+          notAfter: t,
+          untrusted: authorized ? null : String(error ?? "not authorized"),
+          selfSigned:
+            String(error).includes("SELF_SIGNED") ||
+            (cert.subject !== undefined &&
+              cert.issuer !== undefined &&
+              JSON.stringify(cert.subject) === JSON.stringify(cert.issuer)),
+        });
     });
     socket.once("error", (e) => reject(e));
   });

@@ -21,6 +21,7 @@ export interface DoctorFlags {
   failOn: string;
   certDays: string;
   tokenDays: string;
+  checkpointDays?: string;
   drillDays?: string;
   drillHistory?: string;
   db?: string;
@@ -51,6 +52,11 @@ export async function doctorCommand(paths: string[], o: DoctorFlags): Promise<vo
       "E_USAGE",
       `--token-days must be a whole number of days, not ${JSON.stringify(o.tokenDays)}`,
     );
+  if (o.checkpointDays !== undefined && !/^\d{1,5}$/.test(o.checkpointDays))
+    fail(
+      "E_USAGE",
+      `--checkpoint-days must be a whole number of days, not ${JSON.stringify(o.checkpointDays)}`,
+    );
   if (o.drillDays !== undefined && !/^\d{1,5}$/.test(o.drillDays))
     fail(
       "E_USAGE",
@@ -75,6 +81,7 @@ export async function doctorCommand(paths: string[], o: DoctorFlags): Promise<vo
     certDays: Number(o.certDays),
     db: serviceDb(o.db, home),
     tokenDays: Number(o.tokenDays),
+    ...(o.checkpointDays !== undefined ? { checkpointDays: Number(o.checkpointDays) } : {}),
     keystoreOptions: ksOpts,
     drillHistory: historyPath(o.drillHistory),
     ...(o.drillDays !== undefined ? { drillDays: Number(o.drillDays) } : {}),

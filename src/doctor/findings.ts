@@ -184,6 +184,21 @@ export const RULES = {
     severity: "warning",
     help: "A root key share file (keystore or service root) written longer ago than --share-days (default 180): TensorSeal records no test recovery of a split, so nothing shows its custodians can still rebuild the root.",
   },
+  "service.audit-chain-broken": {
+    title: "Key service audit chain does not verify",
+    severity: "critical",
+    help: "The service's hash-chained, Ed25519-checkpointed audit log (read from --db, or over the API with a token holding the audit scope) fails verification: an entry edited, deleted or reordered, a checkpoint missing or badly signed, or a rollback (tensorseal audit verify lists every problem).",
+  },
+  "service.audit-checkpoint-stale": {
+    title: "Key service audit entries left unsigned too long",
+    severity: "warning",
+    help: "Entries after the newest signed checkpoint have waited longer than --checkpoint-days (default 1) for one: the unsigned tail can be rewritten undetected. Checkpoints are signed every N entries, on time (serve --checkpoint-interval) and at a clean shutdown.",
+  },
+  "service.tls-untrusted": {
+    title: "Key service TLS certificate not trusted by its clients",
+    severity: "error",
+    help: "The certificate chain the service presents does not verify against the trust store the clients use (TENSORSEAL_SERVER_CA when set, else the system's): self-signed, an unknown CA, or a host name it does not cover. A certificate pinned through TENSORSEAL_SERVER_CA verifies and is not reported.",
+  },
 } as const satisfies Record<string, Rule>;
 
 export type RuleId = keyof typeof RULES;

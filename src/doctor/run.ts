@@ -36,6 +36,8 @@ export interface DoctorOptions {
   readonly db?: string | undefined;
   /** Age in days from which a live bootstrap token is reported. */
   readonly tokenDays: number;
+  /** Days audit entries may wait for a signed checkpoint (default 1). */
+  readonly checkpointDays?: number;
   readonly keystoreOptions: KeystoreOptions;
   /** The breach drill history file (drill.* checks); not checked when absent. */
   readonly drillHistory?: string;
@@ -142,6 +144,12 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
       // Cedar (wasm) loads only when policies are checked.
       const { checkServicePolicies } = await import("./check-policy.js");
       findings.push(...(await checkServicePolicies(o.server)));
+      // Over the API only when no database is checked: the same log, read once.
+      if (!o.db) {
+        const { checkAuditServer, DEFAULT_CHECKPOINT_DAYS } = await import("./check-audit.js");
+        const days = o.checkpointDays ?? DEFAULT_CHECKPOINT_DAYS;
+        findings.push(...(await checkAuditServer(o.server, o.now, days)));
+      }
     }
   }
   if (o.policy) {
@@ -152,6 +160,10 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
     // The service's database layer (kysely, drivers) loads only when a database is checked.
     const { checkTokens } = await import("./check-tokens.js");
     findings.push(...(await checkTokens(o.db, o.now, o.tokenDays)));
+    const { checkAuditDb, DEFAULT_CHECKPOINT_DAYS } = await import("./check-audit.js");
+    findings.push(
+      ...(await checkAuditDb(o.db, o.now, o.checkpointDays ?? DEFAULT_CHECKPOINT_DAYS)),
+    );
   }
   if (o.drillHistory) {
     const { readHistory } = await import("./drill-history.js");

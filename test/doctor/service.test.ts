@@ -1,11 +1,14 @@
 /**
  * `doctor --server`: the certificate a TLS service presents, read from a real loopback TLS
- * server whose certificate expires in 20 days; plain HTTP to a host that is not loopback; and a
- * service nobody answers for.
+ * server whose self-signed certificate expires in 20 days (untrusted unless pinned through
+ * TENSORSEAL_SERVER_CA); plain HTTP to a host that is not loopback; and a service nobody
+ * answers for.
  */
 import assert from "node:assert/strict";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { createServer as createNetServer } from "node:net";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { createServer, type Server } from "node:tls";
 import { certificate, pem } from "../../src/service/tls/der.js";
@@ -16,6 +19,7 @@ const DAY = 86400_000;
 let s: Sandbox;
 let server: Server;
 let url: string;
+let caFile: string;
 const notAfter = new Date(Date.now() + 20 * DAY);
 
 before(async () => {
@@ -35,6 +39,8 @@ before(async () => {
     dns: ["localhost"],
     ips: [Buffer.from([127, 0, 0, 1])],
   });
+  caFile = join(s.dir, "self-signed.pem");
+  writeFileSync(caFile, pem("CERTIFICATE", der));
   server = createServer(
     {
       cert: pem("CERTIFICATE", der),
@@ -85,6 +91,21 @@ test("an expired certificate is an error (the clock moved past notAfter)", async
     ["error"],
   );
   assert.match(f[0]!.message, /expired on/);
+});
+
+test("a self-signed certificate the client does not trust is service.tls-untrusted; pinned, nothing", async () => {
+  const f = of(await doctor(["--server", url]), "service.tls-untrusted");
+  assert.deepEqual(
+    f.map((x) => x.severity),
+    ["error"],
+  );
+  assert.match(f[0]!.message, /self-signed certificate/);
+  assert.match(f[0]!.evidence, /SELF_SIGNED/);
+  assert.match(f[0]!.evidence, /system trust store/);
+  // The caller trusts it explicitly (TENSORSEAL_SERVER_CA): it verifies, no finding.
+  const pinned = await doctor(["--server", url], { TENSORSEAL_SERVER_CA: caFile });
+  assert.deepEqual(of(pinned, "service.tls-untrusted"), []);
+  assert.equal(of(pinned, "service.tls-cert-expiring").length, 1);
 });
 
 test("plain HTTP: an error for a remote host, nothing for loopback", async () => {

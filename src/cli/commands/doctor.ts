@@ -36,6 +36,10 @@ export function registerDoctor(program: Command): void {
       "90",
     )
     .option(
+      "--checkpoint-days <days>",
+      "with --db, or --server and a token with the audit scope: report audit entries left this many days without a signed checkpoint (default 1)",
+    )
+    .option(
       "--drill-days <days>",
       "report when no breach drill ran in this many days, and when none is recorded (default 90, checked only if a drill history exists)",
     )
@@ -61,9 +65,9 @@ file.version-not-latest, file.leftover-slot, file.weak-passphrase, file.tier-vio
 file.tier-rotation, file.tier-unknown, file.unreadable-header,
 perm.root-key-readable, perm.identity-readable, perm.share-readable, perm.keystore-readable,
 plaintext.sealed-copy, service.key-rotation-overdue, service.keys-unchecked, service.plaintext-http,
-service.tls-cert-expiring, service.token-no-expiry, service.unreachable, drill.none,
-drill.stale, drill.failed, service.policy-overbroad, service.policies-unchecked,
-root.shares-untested.
+service.tls-cert-expiring, service.tls-untrusted, service.token-no-expiry, service.unreachable,
+service.audit-chain-broken, service.audit-checkpoint-stale, drill.none, drill.stale, drill.failed,
+service.policy-overbroad, service.policies-unchecked, root.shares-untested.
 
 Exit 0 when no finding reaches --fail-on (default error); otherwise 20 + the worst severity:
 20 note, 21 warning, 22 error, 23 critical. Keys without a rotation period of their own are
