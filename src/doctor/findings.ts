@@ -199,6 +199,11 @@ export const RULES = {
     severity: "error",
     help: "The certificate chain the service presents does not verify against the trust store the clients use (TENSORSEAL_SERVER_CA when set, else the system's): self-signed, an unknown CA, or a host name it does not cover. A certificate pinned through TENSORSEAL_SERVER_CA verifies and is not reported.",
   },
+  "service.audit-anchor-missing": {
+    title: "Key service audit checkpoints not anchored outside its database",
+    severity: "warning",
+    help: "The service signs checkpoints of its audit chain but publishes them nowhere else (serve --checkpoint-anchor / --checkpoint-anchor-url): whoever can write its database can roll the log back to an earlier signed checkpoint undetected. Judged by the service itself (GET /v1/overview findings; doctor --server relays it).",
+  },
 } as const satisfies Record<string, Rule>;
 
 export type RuleId = keyof typeof RULES;

@@ -141,6 +141,8 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
     if (!tls.some((f) => f.id === "service.plaintext-http" || f.id === "service.unreachable")) {
       const { checkServiceKeys } = await import("./check-service-keys.js");
       findings.push(...(await checkServiceKeys(o.server, o.now, o.defaultRotation)));
+      const { checkServiceSettings } = await import("./check-service-settings.js");
+      findings.push(...(await checkServiceSettings(o.server)));
       // Cedar (wasm) loads only when policies are checked.
       const { checkServicePolicies } = await import("./check-policy.js");
       findings.push(...(await checkServicePolicies(o.server)));

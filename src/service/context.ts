@@ -51,6 +51,8 @@ export interface ServiceContext {
   readonly refusals: RefusalLimiter;
   /** Most stanzas per batch unwrap. */
   readonly batchMax: number;
+  /** Whether signed checkpoints are also published outside the database (serve --checkpoint-anchor). */
+  readonly anchored: boolean;
   readonly serverId: string;
 }
 

@@ -116,6 +116,7 @@ export function buildContext(o: ServerOptions, state: ServerState, w: Wiring): S
     anomaly: o.anomaly ? detector(o, o.anomaly, { now, audit, metrics, blocks, log, state }) : null,
     refusals: new RefusalLimiter({ ...REFUSAL_LIMIT_DEFAULTS, ...o.refusalLimit }, now),
     batchMax,
+    anchored: Boolean(o.checkpointAnchor?.file || o.checkpointAnchor?.url),
     serverId: state.serverId,
   };
 }

@@ -28,6 +28,9 @@ import {
 
 const SECTIONS = ["keys", "approvals", "alerts", "blocked", "chain", "findings"];
 
+/** A checkpoint anchor file in a fresh directory (the OS removes tmp; the tests write little). */
+const anchorFile = () => join(mkdtempSync(join(tmpdir(), "tensorseal-anchor-")), "checkpoints.jsonl");
+
 describeEachDb("GET /v1/overview", (suite) => {
   let app: FastifyInstance;
   let db: Database;
@@ -44,6 +47,8 @@ describeEachDb("GET /v1/overview", (suite) => {
       console: {},
       // Dual control on for destroy and export: no service.dual-control-off finding.
       approvals: { required: { destroy: 2, export: 2 } },
+      // Checkpoints anchored outside the database: no service.audit-anchor-missing finding.
+      checkpointAnchor: { file: anchorFile() },
       // Five unwraps in a minute alert and block (no warm-up, no first-seen alerts).
       anomaly: { warmupMinutes: 0, minRate: 5, rateFactor: 2, firstSeen: false, autoBlock: true },
     });
@@ -235,6 +240,7 @@ test("findings: a key past its rotation period and an old bootstrap token, never
   const app = await server(db, {
     sweepEveryMs: 0,
     approvals: { required: { destroy: 2, export: 2 } },
+    checkpointAnchor: { file: anchorFile() },
   });
   try {
     const admin = await token(db, "admin,wrap");
@@ -299,10 +305,16 @@ test("findings: a key past its rotation period and an old bootstrap token, never
     const r = await get(reader);
     assert.ok(r.omitted.includes("findings"));
     assert.equal(r.findings, undefined);
-    // The same database served without dual control for export: one more finding.
+    // The same database served without dual control for export and without an anchor: two
+    // more findings, judged from the service's own settings.
     const lax = await server(db, { sweepEveryMs: 0, approvals: { required: { destroy: 2 } } });
     try {
       const o = await lax.inject({ method: "GET", url: "/v1/overview", headers: bearer(admin) });
+      const anchor = (o.json().findings as Record<string, string>[]).filter(
+        (x) => x.id === "service.audit-anchor-missing",
+      );
+      assert.equal(anchor.length, 1, o.body);
+      assert.match(anchor[0]?.fix ?? "", /--checkpoint-anchor FILE/);
       const dual = (o.json().findings as Record<string, string>[]).filter(
         (x) => x.id === "service.dual-control-off",
       );

@@ -111,3 +111,26 @@ test("a tampered audit row: service.audit-chain-broken (critical), from --db and
   const r = await sb.runAsync(["doctor", "--db", svc.dbUrl]);
   assert.equal(r.status, 23, r.stderr);
 });
+
+test("doctor --server relays what only the service can judge: dual control off, no anchor", async () => {
+  const RELAYED = ["service.dual-control-off", "service.audit-anchor-missing"] as const;
+  // This suite's service runs with neither: both reported, from the service's own overview.
+  const lax = await doctor([], api());
+  for (const id of RELAYED) assert.equal(of(lax, id).length, 1, id);
+  assert.match(of(lax, "service.audit-anchor-missing")[0]?.fix ?? "", /--checkpoint-anchor/);
+  // Without a token that may read the findings: left out, no error.
+  const none = await doctor([], { ...svc.env, TENSORSEAL_SERVER_TOKEN: "" });
+  for (const id of RELAYED) assert.deepEqual(of(none, id), [], id);
+  // A service with dual control and an anchor: neither.
+  const strict = await cliService(sb, {
+    approvals: { required: { destroy: 2, export: 2 } },
+    checkpointAnchor: { file: `${sb.dir}/anchor.jsonl` },
+  });
+  try {
+    const t = await token(strict.db, "audit");
+    const j = await doctor([], { ...strict.env, TENSORSEAL_SERVER_TOKEN: t });
+    for (const id of RELAYED) assert.deepEqual(of(j, id), [], id);
+  } finally {
+    await strict.close();
+  }
+});

@@ -14,6 +14,7 @@
  * the last 24 hours through the audit index (outcome, seq), at most ALERT_CAP of them counted.
  */
 import type { FastifyInstance } from "fastify";
+import { judgeAnchor } from "../../doctor/check-anchor.js";
 import { judgeDualControl } from "../../doctor/check-dual-control.js";
 import { judgeServiceKeys } from "../../doctor/check-service-keys.js";
 import { DEFAULT_TOKEN_DAYS, judgeTokens } from "../../doctor/check-tokens.js";
@@ -125,7 +126,7 @@ const overviewSchema = {
     findings: {
       type: "array",
       description:
-        "doctor findings the service can judge itself (service.key-rotation-overdue, service.token-no-expiry, service.dual-control-off), worst first; never a token or key",
+        "doctor findings the service can judge itself (service.key-rotation-overdue, service.token-no-expiry, service.dual-control-off, service.audit-anchor-missing), worst first; never a token or key",
       items: {
         type: "object",
         required: ["id", "severity", "message", "evidence", "fix"],
@@ -226,6 +227,7 @@ async function findings(ctx: ServiceContext, now: Date): Promise<Finding[]> {
       },
       `service ${ctx.serverId}`,
     ),
+    ...judgeAnchor(ctx.anchored, `service ${ctx.serverId}`),
   ];
   // Worst first, as doctor prints them.
   return out.sort(
