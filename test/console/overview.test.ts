@@ -29,7 +29,8 @@ import {
 const SECTIONS = ["keys", "approvals", "alerts", "blocked", "chain", "findings"];
 
 /** A checkpoint anchor file in a fresh directory (the OS removes tmp; the tests write little). */
-const anchorFile = () => join(mkdtempSync(join(tmpdir(), "tensorseal-anchor-")), "checkpoints.jsonl");
+const anchorFile = () =>
+  join(mkdtempSync(join(tmpdir(), "tensorseal-anchor-")), "checkpoints.jsonl");
 
 describeEachDb("GET /v1/overview", (suite) => {
   let app: FastifyInstance;
