@@ -8,17 +8,17 @@
  * a file is reported, not guessed.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parseHeader } from "../../src/format/header.js";
 import { parseServiceStanza, stanzaToWire } from "../../src/keys/service/stanza.js";
-import { CLI, type Sandbox, sandbox } from "./helpers.js";
+import { type ServeProcess, startServe } from "../service/serve-process.js";
+import { type Sandbox, sandbox } from "./helpers.js";
 
 let sb: Sandbox;
-let srv: ChildProcess;
+let srv: ServeProcess;
 let env: NodeJS.ProcessEnv;
 const plain = randomBytes(40_000);
 /** Artifact id by file name. */
@@ -53,23 +53,10 @@ function campaign(extra: string[] = []) {
 before(async () => {
   sb = sandbox();
   assert.equal(sb.run(["init"]).status, 0);
-  srv = spawn(
-    process.execPath,
-    [CLI, "serve", "--dev", "--listen", "127.0.0.1:0", "--log-level", "warn"],
-    { env: sb.env, stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let err = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    srv.stderr!.on("data", (d: Buffer) => {
-      err += d.toString();
-      const m = /listening on (https:\/\/\S+)/.exec(err);
-      if (m && /development CA/.test(err)) resolve(m[1]!);
-    });
-    srv.once("exit", (code) => reject(new Error(`serve exited ${code}: ${err}`)));
-  });
+  srv = await startServe(sb);
   env = {
-    TENSORSEAL_SERVER: url,
-    TENSORSEAL_SERVER_CA: join(sb.env.TENSORSEAL_HOME!, "service-dev", "ca.pem"),
+    TENSORSEAL_SERVER: srv.url,
+    TENSORSEAL_SERVER_CA: srv.caPath,
     TENSORSEAL_SERVER_TOKEN: token("admin,wrap,unwrap,rewrap"),
   };
   for (const k of ["weights", "other"])
@@ -88,8 +75,8 @@ before(async () => {
   rmSync(join(sb.dir, "gone.tseal"));
 });
 
-after(() => {
-  srv?.kill("SIGTERM");
+after(async () => {
+  await srv?.stop();
   sb?.cleanup();
 });
 
