@@ -113,3 +113,23 @@ export function WindowPicker({
     </>
   );
 }
+
+/** The outcome of an action: a status line when it worked, an alert when it did not. */
+export function Outcome({
+  msg,
+  as = "span",
+  children,
+}: {
+  msg: { ok: boolean; text: string } | null;
+  as?: "span" | "p";
+  children?: ComponentChildren;
+}) {
+  if (!msg) return null;
+  const Tag = as;
+  return (
+    <Tag class={msg.ok ? "ok" : "error"} role={msg.ok ? "status" : "alert"}>
+      {msg.text}
+      {children}
+    </Tag>
+  );
+}

@@ -4,6 +4,7 @@
  */
 import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
+import { Outcome } from "../ui";
 
 export function ActionButton(props: {
   label: string;
@@ -47,11 +48,7 @@ export function ActionButton(props: {
           </button>
         </span>
       )}
-      {msg && (
-        <span class={msg.ok ? "ok" : "error"} role={msg.ok ? "status" : "alert"}>
-          {msg.text}
-        </span>
-      )}
+      <Outcome msg={msg} />
     </span>
   );
 }

@@ -6,7 +6,7 @@
 import { useState } from "preact/hooks";
 import { api } from "../api";
 import type { Approval, SessionInfo } from "../types";
-import { ErrorLine, isAdmin, Status, useLoad, when } from "../ui";
+import { ErrorLine, isAdmin, Outcome, Status, useLoad, when } from "../ui";
 
 type Msg = { ok: boolean; text: string } | null;
 
@@ -37,11 +37,7 @@ export function ApprovalsView({ session }: { session: SessionInfo }) {
         <option value="rejected">rejected</option>
         <option value="expired">expired</option>
       </select>
-      {msg && (
-        <p class={msg.ok ? "ok" : "error"} role={msg.ok ? "status" : "alert"}>
-          {msg.text}
-        </p>
-      )}
+      <Outcome msg={msg} as="p" />
       <ErrorLine error={list.error} />
       {list.data && list.data.approvals.length === 0 && <Status>No requests.</Status>}
       {list.data?.approvals.map((a) => (

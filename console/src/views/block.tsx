@@ -6,6 +6,7 @@
  */
 import { useState } from "preact/hooks";
 import { api } from "../api";
+import { Outcome } from "../ui";
 import { ActionButton } from "./actions";
 
 export async function blockPrincipal(principal: string, reason: string): Promise<string> {
@@ -79,11 +80,7 @@ export function BlockForm({ done }: { done: () => void }) {
           </button>
         </span>
       )}
-      {msg && (
-        <span class={msg.ok ? "ok" : "error"} role={msg.ok ? "status" : "alert"}>
-          {msg.text}
-        </span>
-      )}
+      <Outcome msg={msg} />
     </form>
   );
 }

@@ -7,7 +7,7 @@ import { useState } from "preact/hooks";
 import { api } from "../api";
 import { href } from "../route";
 import type { Artifact, Key, KeyVersion, SessionInfo } from "../types";
-import { ErrorLine, isAdmin, Section, Status, useLoad, when } from "../ui";
+import { ErrorLine, isAdmin, Outcome, Section, Status, useLoad, when } from "../ui";
 import { ActionButton } from "./actions";
 
 type Msg = { ok: boolean; text: string } | null;
@@ -84,11 +84,7 @@ export function KeyDetailView({ name, session }: { name: string; session: Sessio
           </Section>
           <Section title="Versions">
             <ErrorLine error={files.error} />
-            {msg && (
-              <p class={msg.ok ? "ok" : "error"} role={msg.ok ? "status" : "alert"}>
-                {msg.text}
-              </p>
-            )}
+            <Outcome msg={msg} as="p" />
             <table>
               <thead>
                 <tr>

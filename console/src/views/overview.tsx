@@ -61,25 +61,13 @@ export function OverviewView() {
         <Section title="Pending approvals">
           <Part o={o} name="approvals">
             {o?.approvals && (
-              <p>
-                <a href={href("approvals")} data-testid="pending-count">
-                  {o.approvals.count}
-                  {o.approvals.more ? "+" : ""} pending
-                </a>
-              </p>
+              <CountLink to="approvals" id="pending-count" count={o.approvals} noun="pending" />
             )}
           </Part>
         </Section>
         <Section title="Alerts (24 hours)">
           <Part o={o} name="alerts">
-            {o?.alerts && (
-              <p>
-                <a href={href("alerts")} data-testid="alert-count">
-                  {o.alerts.count}
-                  {o.alerts.more ? "+" : ""} alerts
-                </a>
-              </p>
-            )}
+            {o?.alerts && <CountLink to="alerts" id="alert-count" count={o.alerts} noun="alerts" />}
           </Part>
         </Section>
         <Section title="Blocked principals">
@@ -164,5 +152,22 @@ export function OverviewView() {
         </Section>
       </div>
     </>
+  );
+}
+
+/** A capped count ("100+ pending") linking to the view that lists them. */
+function CountLink(p: {
+  to: Parameters<typeof href>[0];
+  id: string;
+  count: { count: number; more: boolean };
+  noun: string;
+}) {
+  return (
+    <p>
+      <a href={href(p.to)} data-testid={p.id}>
+        {p.count.count}
+        {p.count.more ? "+" : ""} {p.noun}
+      </a>
+    </p>
   );
 }
