@@ -304,6 +304,18 @@ describe("tensorseal doctor", () => {
     assert.match(f[0]!.evidence, /^E_NOT_TSEAL|^E_MALFORMED/);
   });
 
+  test("the text report escapes a hostile file name instead of letting it drive the terminal", () => {
+    const dir = join(s.dir, "hostile");
+    mkdirSync(dir, { recursive: true });
+    const name = "evil\x1b[2J\x1b]0;owned\x07.tseal";
+    writeFileSync(join(dir, name), Buffer.concat([MAGIC, Buffer.alloc(40, 0xff)]));
+    const r = s.run(["doctor", "--fail-on", "none", dir], { env: at(T0) });
+    assert.equal(r.status, 0, r.stderr.toString());
+    const out = r.stdout.toString("utf8");
+    assert.match(out, /file\.unreadable-header .*evil/);
+    assert.ok(!out.includes("\x1b") && !out.includes("\x07"), JSON.stringify(out));
+  });
+
   test("plaintext.sealed-copy: a plaintext model file left beside its sealed directory", () => {
     const model = join(s.dir, "proj", "llama");
     mkdirSync(model, { recursive: true });
