@@ -35,11 +35,7 @@ test("judgePolicy: permit-all is an error; the partial cases a warning; the rest
   );
   assert.equal(judgePolicy(ANY_ON_KEYS)?.severity, "warning");
   assert.match(judgePolicy(ANY_ON_KEYS)!.why, /any action on any key/);
-  // A condition, a constrained scope or a forbid: not judged over-broad.
-  assert.equal(
-    judgePolicy("permit (principal, action, resource) when { context.time > 0 };"),
-    null,
-  );
+  // A constrained scope or a forbid: not judged over-broad.
   assert.equal(judgePolicy("forbid (principal, action, resource);"), null);
   assert.equal(
     judgePolicy('permit (principal, action == TensorSeal::Action::"wrap", resource);'),
@@ -47,6 +43,45 @@ test("judgePolicy: permit-all is an error; the partial cases a warning; the rest
   );
   for (const [id, text] of Object.entries(DEFAULT_POLICIES))
     assert.equal(judgePolicy(text), null, `${id} is clean`);
+});
+
+test("judgePolicy: a condition that admits a principal with no role is judged like none", () => {
+  // Conditions every request meets: Cedar permits the probe, so the scope's verdict stands.
+  const always = judgePolicy("permit (principal, action, resource) when { context.time > 0 };");
+  assert.equal(always?.severity, "error");
+  assert.match(always!.scope, /its condition admits a principal holding no role/);
+  assert.equal(
+    judgePolicy("permit (principal, action, resource) when { true };")?.severity,
+    "error",
+  );
+  const unlessBlocked = judgePolicy(
+    'permit (principal, action == TensorSeal::Action::"unwrap", resource) unless { principal.roles.contains("blocked") };',
+  );
+  assert.equal(unlessBlocked?.severity, "warning");
+  assert.match(unlessBlocked!.why, /any principal may release key material \(unwrap\)/);
+  // Low-sensitivity keys to anyone is still key material to anyone.
+  assert.equal(
+    judgePolicy(
+      'permit (principal, action == TensorSeal::Action::"unwrap", resource) when { resource.sensitivityLevel <= 2 };',
+    )?.severity,
+    "warning",
+  );
+  assert.equal(
+    judgePolicy(
+      'permit (principal in TensorSeal::Role::"ops", action, resource) when { principal.kind != "nobody" };',
+    )?.severity,
+    "warning",
+  );
+  // Conditions a role-less principal or a bare request cannot meet: not over-broad.
+  for (const text of [
+    'permit (principal, action, resource) when { principal.roles.contains("admin") };',
+    'permit (principal, action == TensorSeal::Action::"unwrap", resource) when { principal in TensorSeal::Role::"unwrap" };',
+    'permit (principal, action == TensorSeal::Action::"unwrap", resource) when { context has attestation && !context.attestation.debug };',
+    'permit (principal, action == TensorSeal::Action::"unwrap", resource) when { context.attestation.debug == false };',
+    "permit (principal, action, resource) when { resource.sensitivityLevel > 4 };",
+    'permit (principal in TensorSeal::Role::"ops", action, resource) when { context.principalKind == "nobody" };',
+  ])
+    assert.equal(judgePolicy(text), null, text);
 });
 
 describe("doctor --policy FILE|DIR", () => {
