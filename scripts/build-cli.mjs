@@ -29,6 +29,7 @@
 // Writes dist/cli.meta.json (outside the package): which source modules each output file holds,
 // for test/cli/startup-modules.test.ts to count what a run loads. Run by `npm run build` after
 // tsc. Builds into a temp dir, then swaps it in.
+import { readFileSync } from "node:fs";
 import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join, relative, sep } from "node:path";
@@ -63,7 +64,8 @@ function externals(inline, { commonjs = false } = {}) {
         if (args.path.startsWith("node:")) return { path: args.path, external: true };
         if (inline.has(packageOf(args.path))) return undefined;
         // In a CommonJS file a static import becomes require(): the package must have a
-        // CommonJS entry (Node 20 cannot require() an ES module without a flag).
+        // CommonJS entry. require() of an ES module works on Node >= 20.19 but fails for one
+        // with top-level await, and is not what the package's authors ship for require().
         if (commonjs && args.kind === "import-statement" && !requirable(requireFromRoot, args.path))
           return {
             errors: [{ text: `${args.path} has no CommonJS entry: add it to CJS_INLINE` }],
@@ -86,9 +88,7 @@ function requirable(req, spec) {
   if (file.endsWith(".mjs")) return false;
   for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
     try {
-      return (
-        JSON.parse(req("node:fs").readFileSync(join(dir, "package.json"), "utf8")).type !== "module"
-      );
+      return JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).type !== "module";
     } catch (e) {
       if (e.code !== "ENOENT") throw e;
     }
