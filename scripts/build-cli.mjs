@@ -17,21 +17,36 @@
 // its `import.meta.url` is rewritten to the URL of its own tsc output in dist/src, which ships
 // beside the bundle (the library entry), so those paths resolve exactly as they did.
 //
+// The commands users run most (src/cli/fast-commands.ts) also ship as one CommonJS file each,
+// dist/cli/NAME.cjs from src/cli/fast/NAME.ts, everything that command can reach inlined (a
+// lazily loaded module stays lazy: esbuild wraps it in a function called on first use): one file
+// to read and compile, and no ES module loader, which on Node 20 costs more than all of it.
+// `tensorseal` is dist/cli/tensorseal.cjs (src/cli/bin.ts): it loads one of those, or the split
+// ES module bundle above (dist/cli/main.js) for every other command line. Packages stay
+// external there too, loaded by require() when the code that imports them first runs; one that
+// has no CommonJS entry must be bundled instead (CJS_INLINE), or the build fails.
+//
 // Writes dist/cli.meta.json (outside the package): which source modules each output file holds,
 // for test/cli/startup-modules.test.ts to count what a run loads. Run by `npm run build` after
 // tsc. Builds into a temp dir, then swaps it in.
-import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { dirname, join, relative, sep } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "dist", "cli");
 const tmp = `${out}.tmp-${process.pid}`;
 const src = join(root, "src");
+/** The entry users run (package.json "bin"): picks a one-command bundle or the whole CLI. */
+const BIN = join(src, "cli", "bin.ts");
 
 /** Packages bundled into the CLI: pure JS, no files found by path, on the start-up paths. */
 const INLINE = new Set(["commander", "shamir-secret-sharing"]);
+/** Also bundled into the CommonJS files: pure JS with no CommonJS entry to require(). */
+const CJS_INLINE = new Set([...INLINE, "@scure/base"]);
 
 /** The package a bare specifier names ("@scope/name/sub" -> "@scope/name"). */
 function packageOf(spec) {
@@ -39,24 +54,55 @@ function packageOf(spec) {
   return spec.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
 }
 
-/** Every package but INLINE stays an import of node_modules, resolved at run time. */
-const externals = {
-  name: "tensorseal-externals",
-  setup(b) {
-    b.onResolve({ filter: /^[^./]/ }, (args) => {
-      if (args.path.startsWith("node:")) return { path: args.path, external: true };
-      if (INLINE.has(packageOf(args.path))) return undefined;
-      return { path: args.path, external: true };
-    });
-  },
-};
+/** Every package but `inline` stays an import of node_modules, resolved at run time. */
+function externals(inline, { commonjs = false } = {}) {
+  const requireFromRoot = createRequire(join(root, "package.json"));
+  return {
+    name: "tensorseal-externals",
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (args.path.startsWith("node:")) return { path: args.path, external: true };
+        if (inline.has(packageOf(args.path))) return undefined;
+        // In a CommonJS file a static import becomes require(): the package must have a
+        // CommonJS entry. require() of an ES module works on Node >= 20.19 but fails for one
+        // with top-level await, and is not what the package's authors ship for require().
+        if (commonjs && args.kind === "import-statement" && !requirable(requireFromRoot, args.path))
+          return {
+            errors: [{ text: `${args.path} has no CommonJS entry: add it to CJS_INLINE` }],
+          };
+        return { path: args.path, external: true };
+      });
+    },
+  };
+}
+
+/** Whether `spec` resolves to a CommonJS file through require(). */
+function requirable(req, spec) {
+  let file;
+  try {
+    file = req.resolve(spec);
+  } catch {
+    return false;
+  }
+  if (file.endsWith(".cjs") || file.endsWith(".node") || file.endsWith(".json")) return true;
+  if (file.endsWith(".mjs")) return false;
+  for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
+    try {
+      return JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).type !== "module";
+    } catch (e) {
+      if (e.code !== "ENOENT") throw e;
+    }
+  }
+  return true;
+}
 
 /** `import.meta.url` in src/X/Y.ts -> the URL of dist/src/X/Y.js (see above). */
 const moduleUrls = {
   name: "tensorseal-module-urls",
   setup(b) {
     b.onLoad({ filter: /\.ts$/ }, async (args) => {
-      if (!args.path.startsWith(src + sep)) return undefined;
+      // bin.ts finds the other bundles beside itself: its import.meta.url stays its own.
+      if (!args.path.startsWith(src + sep) || args.path === BIN) return undefined;
       const text = await readFile(args.path, "utf8");
       // import.meta.dirname, .filename and .resolve() would name the bundle's folder, not the
       // module's: refuse them here rather than ship a path that resolves elsewhere.
@@ -112,15 +158,66 @@ const result = await build({
   banner: {
     js: 'import { createRequire as __tsealCreateRequire } from "node:module";\nconst require = __tsealCreateRequire(import.meta.url);',
   },
-  plugins: [lazyChildProcess, externals, moduleUrls],
+  plugins: [lazyChildProcess, externals(INLINE), moduleUrls],
   absWorkingDir: root,
   metafile: true,
   legalComments: "none",
   logLevel: "warning",
 });
 await chmod(join(tmp, "main.js"), 0o755);
+
+// The one-command CommonJS bundles (src/cli/fast-commands.ts), and bin.ts that picks one.
+const { FAST_COMMANDS } = await import(
+  pathToFileURL(join(root, "dist", "src", "cli", "fast-commands.js")).href
+);
+const fast = [...FAST_COMMANDS, "version"];
+const fastSources = (await readdir(join(src, "cli", "fast"))).map((f) => f.replace(/\.ts$/, ""));
+const unlisted = fastSources.filter((f) => !fast.includes(f));
+const missing = fast.filter((f) => !fastSources.includes(f));
+if (unlisted.length > 0 || missing.length > 0)
+  throw new Error(
+    `src/cli/fast/ and FAST_COMMANDS differ: unlisted ${unlisted}, missing ${missing}`,
+  );
+/** bin.ts's import of the whole CLI stays an import of dist/cli/main.js (built above). */
+const wholeCli = {
+  name: "tensorseal-whole-cli",
+  setup(b) {
+    b.onResolve({ filter: /^\.\/main\.js$/ }, (args) =>
+      args.importer === BIN ? { path: args.path, external: true } : undefined,
+    );
+  },
+};
+const commonjs = await build({
+  entryPoints: {
+    tensorseal: BIN,
+    ...Object.fromEntries(fast.map((f) => [f, join(src, "cli", "fast", `${f}.ts`)])),
+  },
+  outdir: tmp,
+  outExtension: { ".js": ".cjs" },
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node20",
+  // import.meta.url (rewritten above to a URL relative to it) is the bundle file's own URL.
+  define: { "import.meta.url": "__tsealModuleUrl" },
+  // Strict mode first (as ES modules are): a banner before esbuild's own "use strict" would end
+  // the directive prologue and leave the whole file sloppy.
+  banner: {
+    js: '"use strict";\nvar __tsealModuleUrl = require("node:url").pathToFileURL(__filename).href;',
+  },
+  plugins: [wholeCli, lazyChildProcess, externals(CJS_INLINE, { commonjs: true }), moduleUrls],
+  absWorkingDir: root,
+  metafile: true,
+  legalComments: "none",
+  logLevel: "warning",
+});
+await chmod(join(tmp, "tensorseal.cjs"), 0o755);
+
 const modules = {};
-for (const [file, o] of Object.entries(result.metafile.outputs)) {
+for (const [file, o] of Object.entries({
+  ...result.metafile.outputs,
+  ...commonjs.metafile.outputs,
+})) {
   modules[relative(tmp, join(root, file)).split(sep).join("/")] = Object.keys(o.inputs);
 }
 await rm(out, { recursive: true, force: true });

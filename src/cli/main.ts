@@ -1,66 +1,11 @@
 #!/usr/bin/env node
 /**
- * The `tensorseal` command: a thin shell over the library. Each command's flags and help live in
+ * The whole `tensorseal` CLI: a thin shell over the library. Each command's flags and help live in
  * commands/*.ts, its implementation in actions/*.ts (loaded only when it runs); errors become
- * exit codes only here (exit-codes.ts).
+ * exit codes in run.ts. Users reach it through bin.ts, which runs the most used commands from
+ * one-file bundles of their own (fast/*.ts) and everything else from here.
  */
-import { CommanderError } from "commander";
-import { isTensorSealError } from "../format/errors.js";
-import { printable } from "../format/printable.js";
-import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { buildProgram } from "./program.js";
-import { endCommand } from "./session.js";
+import { runCli } from "./run.js";
 
-export async function main(argv: string[]): Promise<number> {
-  try {
-    await (await buildProgram(argv)).parseAsync(argv, { from: "user" });
-    await endCommand(); // keys' usage counters: give back unused reserved wraps
-    return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
-  } catch (e) {
-    await endCommand().catch(() => {}); // failing to give back only over-counts
-    if (e instanceof CommanderError) {
-      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    }
-    return report(e);
-  }
-}
-
-/**
- * One line on stderr for any error, and its exit code: never a stack trace. Messages are
- * escaped as the last line of defence (they may quote a header, a name, a path).
- */
-function report(e: unknown): number {
-  if (isTensorSealError(e)) {
-    process.stderr.write(`tensorseal: error: ${printable(e.message)}\n`);
-    return exitCodeFor(e.code);
-  }
-  const err = e as NodeJS.ErrnoException;
-  if (err?.code === "EPIPE") return EXIT.brokenPipe; // the reader stopped reading: say nothing
-  if (err?.code && typeof err.code === "string" && err.syscall) {
-    const what = `${err.syscall}${err.path ? ` ${err.path}` : ""}`;
-    process.stderr.write(`tensorseal: error: cannot ${printable(what)}: ${printable(err.code)}\n`);
-    return EXIT.io;
-  }
-  process.stderr.write(
-    `tensorseal: internal error: ${printable(String(err?.message ?? e))} (please report it)\n`,
-  );
-  return EXIT.internal;
-}
-
-/** Errors outside the command's promise (a stream's "error" event, a closed stdout). */
-function reportAndExit(e: unknown): void {
-  process.exitCode = report(e);
-  process.exit();
-}
-
-process.on("uncaughtException", reportAndExit);
-process.on("unhandledRejection", reportAndExit);
-// A failed write to stdout (EPIPE, ENOSPC). A stream command's pipeline also destroys stdout
-// with its own error: that one the command's promise reports, with the file's name.
-process.stdout.on("error", (e) => {
-  if (!isTensorSealError(e)) reportAndExit(e);
-});
-
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});
+runCli(buildProgram);

@@ -3,11 +3,9 @@
  * (which runs it and turns errors into exit codes) so tests can walk the tree without running
  * anything.
  */
-import { Command } from "commander";
-import { printableText } from "../format/printable.js";
-import { setServerUrl } from "./session.js";
-
-type Register = (program: Command) => void;
+import type { Command } from "commander";
+import { firstOperand, versionOnly } from "./argv.js";
+import { newProgram, type Register } from "./program-root.js";
 
 /**
  * Every top-level command, in help order, with the module that registers it. Loaded on demand:
@@ -56,23 +54,10 @@ const COMMANDS: readonly (readonly [name: string, load: () => Promise<Register>]
   ["incident", async () => (await import("./commands/incident.js")).registerIncident],
 ];
 
-/** Global options that take a value: the token after them is not a command name. */
-const GLOBAL_WITH_VALUE = new Set(["--server"]);
-
 /** The command `argv` names (its first operand), or null for none or one we do not know. */
 export function commandNamed(argv: readonly string[]): string | null {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--") return null;
-    if (GLOBAL_WITH_VALUE.has(a)) i++;
-    else if (!a.startsWith("-")) return COMMANDS.some(([n]) => n === a) ? a : null;
-  }
-  return null;
-}
-
-/** `tensorseal --version` alone: commander prints the version before it looks at any command. */
-function versionOnly(argv: readonly string[]): boolean {
-  return argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V");
+  const name = firstOperand(argv);
+  return COMMANDS.some(([n]) => n === name) ? name : null;
 }
 
 /**
@@ -85,29 +70,5 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   const wanted =
     argv && versionOnly(argv) ? [] : COMMANDS.filter(([n]) => name === null || n === name);
   const registers = await Promise.all(wanted.map(([, load]) => load()));
-  const program = new Command("tensorseal")
-    .description(
-      "Seal model weights and ML artifacts: encrypted at rest and in transit, opened only with a key.",
-    )
-    .version("0.1.0")
-    .exitOverride()
-    // Commander quotes the arguments it refuses: escaped like every other message.
-    .configureOutput({ outputError: (text, write) => write(printableText(text)) })
-    .showHelpAfterError("(run with --help for usage)")
-    .option(
-      "--server <url>",
-      "key service for service:NAME recipients and service stanzas (TENSORSEAL_SERVER)",
-    )
-    .hook("preAction", (cmd) => setServerUrl(cmd.opts().server));
-  for (const register of registers) register(program);
-  overrideExits(program);
-  return program;
-}
-
-/** Commander exits the process by default; we want its errors back as exit codes. */
-function overrideExits(cmd: Command): void {
-  for (const c of cmd.commands) {
-    c.exitOverride();
-    overrideExits(c);
-  }
+  return newProgram(registers);
 }

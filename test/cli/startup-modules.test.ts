@@ -5,15 +5,19 @@
  * CLI users run (package.json "bin": the esbuild bundle, scripts/build-cli.mjs) as a real process
  * under the module-log.ts preload, which lists every file it loaded; a file of the bundle holds
  * several source modules, listed by dist/cli.meta.json (written by the build), so what a run
- * loads is counted in modules as well as files.
+ * loads is counted in modules as well as files. The most used commands run from one CommonJS
+ * file each (src/cli/fast-commands.ts) that holds everything the command can reach, lazily
+ * loaded modules included (esbuild wraps each in a function run on first use): of those, a run
+ * counts the modules it ran, seen by V8's coverage of those functions (NODE_V8_COVERAGE).
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { FAST_COMMANDS } from "../../src/cli/fast-commands.js";
 import { buildProgram, commandNamed } from "../../src/cli/program.js";
 import { CLI, type Sandbox, sandbox } from "./helpers.js";
 
@@ -44,11 +48,12 @@ const HEAVY = [
 
 /**
  * `--version` loaded 14 files before the bundle (commander's 8 and the CLI's entry modules; no
- * command's registration), 835 before issue #11; bundled, 6 files holding those 14 modules.
+ * command's registration), 835 before issue #11; bundled, 6 files holding those 14 modules; with
+ * bin.ts, 2 CommonJS files (tensorseal.cjs, version.cjs).
  * `--help` loads every command's registration. The bounds leave room for growth, not for a
  * heavy import.
  */
-const VERSION_MAX_FILES = 12;
+const VERSION_MAX_FILES = 4;
 const VERSION_MAX_MODULES = 30;
 const HELP_MAX_MODULES = 100;
 /**
@@ -88,11 +93,38 @@ function moduleName(path: string): string {
   return i >= 0 ? path.slice(i) : path;
 }
 
-function modulesIn(url: string): string[] {
+/**
+ * Modules of the CommonJS bundles that a run never ran, by bundle file (relative to dist/cli):
+ * each wrapped module is a function named by its path, which V8's coverage reports as called or
+ * not. A module not wrapped runs when its file loads.
+ */
+function notRun(coverageDir: string): Map<string, Set<string>> {
+  const skipped = new Map<string, Set<string>>();
+  if (!existsSync(coverageDir)) return skipped;
+  for (const f of readdirSync(coverageDir)) {
+    const report = JSON.parse(readFileSync(join(coverageDir, f), "utf8")) as {
+      result: { url: string; functions: { functionName: string; ranges: { count: number }[] }[] }[];
+    };
+    for (const script of report.result) {
+      if (!script.url.startsWith(`${BUNDLE}/`) || !script.url.endsWith(".cjs")) continue;
+      const file = script.url.slice(BUNDLE.length + 1);
+      const inputs = new Set(META[file] ?? []);
+      const never = skipped.get(file) ?? new Set<string>();
+      for (const fn of script.functions) {
+        if (inputs.has(fn.functionName) && fn.ranges[0]?.count === 0) never.add(fn.functionName);
+      }
+      skipped.set(file, never);
+    }
+  }
+  return skipped;
+}
+
+function modulesIn(url: string, skipped: Map<string, Set<string>>): string[] {
   if (url.startsWith(`${BUNDLE}/`)) {
-    const inputs = META[url.slice(BUNDLE.length + 1)];
+    const file = url.slice(BUNDLE.length + 1);
+    const inputs = META[file];
     assert.ok(inputs, `${url} is not in dist/cli.meta.json: rebuild (npm run build)`);
-    return inputs.map(moduleName);
+    return inputs.filter((m) => !skipped.get(file)?.has(m)).map(moduleName);
   }
   if (url.startsWith(`${DIST_SRC}/`)) return [`src/${url.slice(DIST_SRC.length + 1, -3)}`];
   return [moduleName(url)];
@@ -100,9 +132,11 @@ function modulesIn(url: string): string[] {
 
 function loadedBy(args: string[]): Loaded {
   const log = join(box.dir, "modules.log");
+  const coverage = join(box.dir, "coverage");
   rmSync(log, { force: true });
+  rmSync(coverage, { recursive: true, force: true });
   const r = spawnSync(process.execPath, ["--import", PRELOAD, CLI, ...args], {
-    env: { ...box.env, TENSORSEAL_MODULE_LOG: log },
+    env: { ...box.env, TENSORSEAL_MODULE_LOG: log, NODE_V8_COVERAGE: coverage },
     cwd: box.dir,
     encoding: "utf8",
   });
@@ -110,7 +144,8 @@ function loadedBy(args: string[]): Loaded {
   const files = [...new Set(readFileSync(log, "utf8").split("\n").filter(Boolean))].filter(
     (f) => !f.startsWith(pathToFileURL(HERE).href), // the preload itself
   );
-  const modules = [...new Set(files.flatMap(modulesIn))];
+  const skipped = notRun(coverage);
+  const modules = [...new Set(files.flatMap((f) => modulesIn(f, skipped)))];
   const packages = new Set<string>();
   for (const m of modules) {
     const p = /^node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(m);
@@ -132,8 +167,15 @@ function assertLight(args: string[]): Loaded {
 const ALL_MODULES = new Set(Object.values(META).flat().map(moduleName));
 
 test("the tests run what users run: package.json's bin, the bundle", () => {
-  assert.equal(fileURLToPath(`${BUNDLE}/main.js`), CLI);
+  assert.equal(fileURLToPath(`${BUNDLE}/tensorseal.cjs`), CLI);
+  assert.ok(
+    META["tensorseal.cjs"]?.includes("src/cli/bin.ts"),
+    "dist/cli/tensorseal.cjs is bin.ts",
+  );
   assert.ok(META["main.js"]?.includes("src/cli/main.ts"), "dist/cli/main.js is the CLI's bundle");
+  for (const name of FAST_COMMANDS) {
+    assert.ok(META[`${name}.cjs`]?.includes(`src/cli/fast/${name}.ts`), `dist/cli/${name}.cjs`);
+  }
   // A test spawning tsc's dist/src/cli/main.js would test another start-up than users get.
   const stale: string[] = [];
   const walk = (dir: string) => {
@@ -209,6 +251,14 @@ function assertShare(args: string[], l: Loaded): void {
 test("inspect FILE loads no heavy package, no keystore and no engine workers", () => {
   const args = ["inspect", "small.tseal"];
   const l = assertLight(args);
+  // Its own CommonJS file, not the whole CLI's ES modules (bin.ts).
+  assert.deepEqual(
+    l.files
+      .filter((f) => f.startsWith(`${BUNDLE}/`))
+      .map((f) => f.slice(BUNDLE.length + 1))
+      .sort(),
+    ["inspect.cjs", "tensorseal.cjs"],
+  );
   const keys = l.modules.filter((m) =>
     /^src\/(cli\/keys-context|keys\/keystore|engine\/pool)$/.test(m),
   );
@@ -250,4 +300,35 @@ test("a run that names a command builds that command exactly as the whole tree d
     whole.commands.length,
   );
   assert.equal((await buildProgram(["--version"])).commands.length, 0);
+});
+
+test("a command run from its own bundle behaves as in the whole CLI: help, errors, exit codes", () => {
+  // dist/cli/main.js is the whole CLI (ES modules); the bin runs FAST_COMMANDS from NAME.cjs.
+  const whole = join(dirname(CLI), "main.js");
+  const run = (cli: string, args: string[]) => {
+    const r = spawnSync(process.execPath, [cli, ...args], {
+      env: box.env,
+      cwd: box.dir,
+      encoding: "utf8",
+    });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const lines: string[][] = [["--version"], ["-V"]];
+  for (const name of FAST_COMMANDS) {
+    lines.push(
+      [name, "--help"],
+      [name],
+      [name, "--no-such-flag", "small.tseal"],
+      ["--server", "https://127.0.0.1:1", name, "--help"],
+      [name, "missing.tseal"],
+    );
+  }
+  lines.push(["inspect", "small.tseal", "--json"], ["verify", "small.tseal"]);
+  for (const args of lines) {
+    const fast = run(CLI, args);
+    assert.deepEqual(fast, run(whole, args), args.join(" "));
+    if (args[0] !== "--server") assert.notEqual(fast.stdout + fast.stderr, "", args.join(" "));
+  }
+  assert.equal(run(CLI, ["inspect", "small.tseal", "--json"]).status, 0);
+  assert.equal(run(CLI, ["verify"]).status, 2);
 });

@@ -23,7 +23,7 @@
  * The sandbox: HOME is a fresh directory (so the keystore is ~/.tensorseal, as the README says);
  * TENSORSEAL_KEYSTORE_PASSPHRASE answers `init`'s prompt; inputs model.safetensors, llama/ (a
  * Hugging Face style directory), ckpt.pt; on PATH, `tensorseal` (this build's package.json
- * "bin", the bundle dist/cli/main.js) and a stand-in `vllm` that checks it was given the
+ * "bin", dist/cli/tensorseal.cjs) and a stand-in `vllm` that checks it was given the
  * plaintext model directory in /dev/shm; moto's KMS server with alias/models; a SoftHSM2 token `backup-hsm`
  * (module, PIN and AWS settings in the environment, as docs/PROVIDERS.md says). Skipped without
  * moto or SoftHSM2, never with TENSORSEAL_REQUIRE_ALL=1.

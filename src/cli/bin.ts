@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+/**
+ * `tensorseal` (package.json "bin", bundled to dist/cli/tensorseal.cjs). Picks what to load from
+ * the command line alone: the most used commands each run from a CommonJS bundle of their own
+ * (fast-commands.ts), everything else from the whole CLI (main.ts, ES modules code-split per
+ * command). Both run the same command definitions (commands/*.ts) through the same run.ts, so a
+ * command behaves the same either way; only the cost of loading it differs (issue #11: Node 20's
+ * ES module loader costs about 5 ms before any of our code, CommonJS files much less).
+ *
+ * Only meaningful bundled: this file's import.meta.url is then the bundle's own (dist/cli),
+ * where the other bundles lie (scripts/build-cli.mjs).
+ */
+import { createRequire } from "node:module";
+import { fastBundleFor } from "./fast-commands.js";
+
+const fast = fastBundleFor(process.argv.slice(2));
+if (fast) createRequire(import.meta.url)(`./${fast}.cjs`);
+else void import("./main.js");
