@@ -5,7 +5,9 @@ pyca/cryptography releases the GIL inside AES-GCM from release 50 on (48 held it
 ``os.preadv`` releases it while the kernel copies, so worker threads decrypt in parallel.
 Each worker reads a few sealed chunks into its own scratch buffer, reused from read to read
 (no allocation per chunk), and opens each one with ``decrypt_into`` into its place in the
-destination: the plaintext is written once, where the caller wants it.
+destination: the plaintext is written once, where the caller wants it. Before each read the
+worker faults in the destination pages that read will fill, in one call
+(:mod:`tensorseal.prefault`).
 
 Every worker finishes (or stops at its next chunk once another failed) before
 :func:`open_whole_chunks` returns or raises, so no thread writes into the destination after
@@ -21,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from .errors import fail
 from .format.chunked import TAG_SIZE, ChunkCipher
+from .prefault import populator
 
 TASK_BYTES = 8 << 20
 """Plaintext per task: large enough to amortise the task's overhead, small enough that the
@@ -94,6 +97,7 @@ def open_whole_chunks(
     per_read = max(1, min(READ_BYTES // sealed, stop - first))
     local = threading.local()
     failed = threading.Event()
+    populate = populator(out)
 
     def run(lo: int, hi: int) -> None:
         if failed.is_set():
@@ -107,6 +111,7 @@ def open_whole_chunks(
         try:
             for at in range(lo, hi, per_read):
                 n = min(per_read, hi - at)
+                populate((at - first) * chunk_size, (at - first + n) * chunk_size)
                 read_at(base + at * sealed, scratch[: n * sealed])
                 for k in range(n):
                     i = at + k - first
