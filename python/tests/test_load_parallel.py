@@ -273,3 +273,30 @@ def test_torch_tensors_have_storages_of_their_own(tmp_path: Path) -> None:
     got["small"].fill_(-1)
     assert got["big"].equal(torch.ones(3000, 100)) and got["ids"].equal(torch.arange(7))
     st_torch_save(got, str(tmp_path / "again.safetensors"))  # the library accepts them as its own
+
+
+def test_interrupt_waits_for_the_workers(tmp_path: Path, small_tasks: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ctrl-C while the caller waits on the pool: the workers stop at their next read and have
+    # all finished when KeyboardInterrupt reaches the caller (no thread writes afterwards).
+    import signal
+    import time
+
+    real = ChunkCipher.open_into
+    calls: list[int] = []
+
+    def open_into(self: ChunkCipher, index: int, sealed: Any, out: Any) -> None:
+        calls.append(index)
+        if len(calls) == 1:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # the caller, in join
+        time.sleep(0.05)
+        real(self, index, sealed, out)
+
+    monkeypatch.setattr(ChunkCipher, "open_into", open_into)
+    _, sealed = sealed_model(tmp_path, np_sample())
+    with pytest.raises(KeyboardInterrupt):
+        load_file(sealed, identities=[I], threads=2)
+    assert not [t for t in threading.enumerate() if t.name.startswith("tensorseal-open")]
+    done = len(calls)
+    time.sleep(0.3)
+    assert len(calls) == done  # nothing opened after the call returned
+    assert done < sealed.stat().st_size // C  # stopped early, not after every chunk

@@ -154,15 +154,18 @@ def open_whole_chunks(
         threading.Thread(target=worker, name=f"tensorseal-open_{n}", daemon=True)
         for n in range(min(threads, len(tasks)))
     ]
-    for w in workers:
-        w.start()
     try:
         for w in workers:
-            w.join()
-    except BaseException:  # an interrupt while waiting: stop the workers and wait for them
-        failed.set()
+            w.start()
         for w in workers:
             w.join()
+    except BaseException:  # an interrupt while starting or waiting: stop the workers, wait for them
+        failed.set()
+        for w in workers:
+            try:
+                w.join()
+            except RuntimeError:  # not started yet: it will find `failed` set and take no task
+                pass
         raise
     if errors:
         raise errors[min(errors)]
