@@ -265,7 +265,8 @@ def load_file(
     """Opens a sealed safetensors file into NumPy arrays.
 
     The data section is decrypted chunk by chunk straight into one preallocated buffer, on
-    ``threads`` threads; the arrays are views into it (no further copy).
+    ``threads`` threads; the arrays are views into it (no further copy). If any chunk fails to
+    authenticate, nothing is returned and the buffer is wiped before the error propagates.
 
     Args:
         filename: the ``.tseal`` file.
