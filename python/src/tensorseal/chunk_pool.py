@@ -5,11 +5,15 @@ pyca/cryptography releases the GIL inside AES-GCM from release 50 on (48 held it
 ``os.preadv`` releases it while the kernel copies, so worker threads decrypt in parallel.
 Each worker reads a few sealed chunks into its own scratch buffer, reused from read to read
 (no allocation per chunk), and opens each one with ``decrypt_into`` into its place in the
-destination: the plaintext is written once, where the caller wants it.
+destination: the plaintext is written once, where the caller wants it. Before each read the
+worker faults in the destination pages that read will fill, in one call
+(:mod:`tensorseal.prefault`).
 
-Every worker finishes (or stops at its next chunk once another failed) before
-:func:`open_whole_chunks` returns or raises, so no thread writes into the destination after
-the call; the error raised is the one of the lowest failing chunk.
+The workers are plain threads taking tasks in turn (``concurrent.futures`` would import
+``logging`` into every model load). Every worker finishes (or stops at its next read once
+another failed, or the caller was interrupted) before :func:`open_whole_chunks` returns or
+raises, so no thread writes into the destination after the call; the error raised is the one
+of the lowest failing task that ran.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from .errors import fail
 from .format.chunked import TAG_SIZE, ChunkCipher
+from .prefault import populator
 
 TASK_BYTES = 8 << 20
 """Plaintext per task: large enough to amortise the task's overhead, small enough that the
@@ -94,6 +98,7 @@ def open_whole_chunks(
     per_read = max(1, min(READ_BYTES // sealed, stop - first))
     local = threading.local()
     failed = threading.Event()
+    populate = populator(out)
 
     def run(lo: int, hi: int) -> None:
         if failed.is_set():
@@ -106,7 +111,10 @@ def open_whole_chunks(
         opened = 0
         try:
             for at in range(lo, hi, per_read):
+                if failed.is_set():
+                    return
                 n = min(per_read, hi - at)
+                populate((at - first) * chunk_size, (at - first + n) * chunk_size)
                 read_at(base + at * sealed, scratch[: n * sealed])
                 for k in range(n):
                     i = at + k - first
@@ -125,14 +133,39 @@ def open_whole_chunks(
         for lo, hi in tasks:
             run(lo, hi)
         return
-    futures: list[Future[None]] = []
+    errors: dict[int, BaseException] = {}
+    todo = iter(enumerate(tasks))
+    take = threading.Lock()
+
+    def worker() -> None:
+        while not failed.is_set():
+            with take:
+                item = next(todo, None)
+            if item is None:
+                return
+            k, (lo, hi) = item
+            try:
+                run(lo, hi)
+            except BaseException as e:  # run has set `failed`: the others stop at their next read
+                errors[k] = e
+                return
+
+    workers = [
+        threading.Thread(target=worker, name=f"tensorseal-open_{n}", daemon=True)
+        for n in range(min(threads, len(tasks)))
+    ]
     try:
-        with ThreadPoolExecutor(max_workers=min(threads, len(tasks)), thread_name_prefix="tensorseal-open") as pool:
-            futures = [pool.submit(run, lo, hi) for lo, hi in tasks]
-    except BaseException:  # an interrupt while waiting: stop the workers at their next task
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    except BaseException:  # an interrupt while starting or waiting: stop the workers, wait for them
         failed.set()
+        for w in workers:
+            try:
+                w.join()
+            except RuntimeError:  # not started yet: it will find `failed` set and take no task
+                pass
         raise
-    for f in futures:
-        e = f.exception()
-        if e is not None:
-            raise e
+    if errors:
+        raise errors[min(errors)]

@@ -11,7 +11,6 @@ read, and a handle keeps the chunks that tensors share (:mod:`tensorseal.chunk_c
 from __future__ import annotations
 
 import io
-import mmap
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -22,6 +21,7 @@ import numpy as np
 from .errors import error, fail
 from .format.stanza import Identity, Recipient
 from .chunk_cache import DEFAULT_CACHE_BYTES
+from .data_buffer import DataBuffer
 from .reader import SealedFile, naming
 from .slices import SealedSlice
 from .st_format import CONTENT_TYPE, Layout, build_header, header_size, parse_header
@@ -265,7 +265,8 @@ def load_file(
     """Opens a sealed safetensors file into NumPy arrays.
 
     The data section is decrypted chunk by chunk straight into one preallocated buffer, on
-    ``threads`` threads; the arrays are views into it (no further copy).
+    ``threads`` threads; the arrays are views into it (no further copy). If any chunk fails to
+    authenticate, nothing is returned and the buffer is wiped before the error propagates.
 
     Args:
         filename: the ``.tseal`` file.
@@ -314,32 +315,26 @@ def _signed_check(binding: Any, f: SealedSafetensors) -> Callable[[memoryview], 
     return plaintext_check(binding, f.sealed.read_range(0, f.layout.data_offset))
 
 
-def _data_buffer(n: int) -> np.ndarray:
-    """A fresh byte buffer for a whole data section, on ordinary pages.
-
-    ``np.empty`` asks for transparent huge pages on large arrays; where the kernel allocates
-    them on demand (THP ``madvise`` mode) each 2 MiB fault zeroes a huge page, measured 2-3x
-    slower in system time than ordinary faults on a 512 MiB load (docs/BENCHMARKS.md). The
-    plaintext loaders' buffers use ordinary pages; a private anonymous mapping gives the same
-    (``mmap``'s default, shared, would be shared memory: slower faults).
-    """
-    if n < max(_MMAP_AT, 1) or not hasattr(mmap, "MAP_ANONYMOUS"):  # an empty mapping is an error
-        return np.empty(n, dtype=np.uint8)
-    return np.frombuffer(mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), dtype=np.uint8)
-
-
-_MMAP_AT = 4 << 20
-
-
 def _load_np(f: SealedSafetensors, check: Callable[[memoryview], None] | None = None) -> dict[str, np.ndarray]:
     """Every tensor of ``f``; ``check`` sees the decrypted data section before any array is
     made from it (tensorseal.hf checks a model file's digest there)."""
     dtypes = {n: np_dtype(t.dtype) for n, t in f.layout.tensors.items()}
-    buf = _data_buffer(f.layout.data_length)
-    f.read_data(memoryview(buf))
-    if check is not None:
-        check(memoryview(buf))
+    data = DataBuffer(f.layout.data_length)
+    fill_data(f, data, check)
+    buf = data.array
     return {n: _array(buf, t.begin, t.end, dtypes[n], t.shape) for n, t in f.layout.tensors.items()}
+
+
+def fill_data(f: SealedSafetensors, data: DataBuffer, check: Callable[[memoryview], None] | None) -> None:
+    """Decrypts ``f``'s data section into ``data`` and runs ``check`` on it; on any failure
+    the buffer is wiped (:meth:`DataBuffer.discard`) before the error propagates."""
+    try:
+        f.read_data(memoryview(data.array))
+        if check is not None:
+            check(memoryview(data.array))
+    except BaseException:
+        data.discard()
+        raise
 
 
 def load(data: bytes, *, identities: Identity | Sequence[Identity], threads: int | None = None) -> dict[str, np.ndarray]:

@@ -16,7 +16,6 @@ user's entries are touched. Without /proc nothing is ever judged dead.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import re
 import stat
@@ -28,8 +27,6 @@ MARK = ".tseal-tmp-"
 TEMP_PATTERN = re.compile(r"\.tseal-tmp-(\d+)-(\d+)-(\d+)-[0-9a-f]{16}$")
 # Room for the mark, stamp and random part within a 255-byte file name.
 MAX_BASE_BYTES = 170
-
-log = logging.getLogger("tensorseal")
 
 
 def start_time_of(pid: int) -> str | None:
@@ -116,7 +113,9 @@ def remove_stale_temps(directory: str) -> None:
     if removed:
         entries = "entry" if len(removed) == 1 else "entries"
         names_text = ", ".join(printable(n) for n in removed)
-        log.warning(
+        import logging  # only here: every `import tensorseal` (and model load) would pay for it
+
+        logging.getLogger("tensorseal").warning(
             "removed %d temporary %s left in %s by an interrupted tensorseal run: %s",
             len(removed),
             entries,

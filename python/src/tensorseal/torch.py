@@ -19,7 +19,8 @@ import numpy as np
 
 from .errors import fail
 from .format.stanza import Identity, Recipient
-from .safetensors import SealedSafetensors, _as_list, _options, _recipients, _signed, _signed_check, seal_pieces
+from .data_buffer import DataBuffer
+from .safetensors import SealedSafetensors, _as_list, _options, _recipients, _signed, _signed_check, fill_data, seal_pieces
 from .st_format import build_header
 from .output import atomic_output
 from .writer import DEFAULT_CHUNK_SIZE, Sealer
@@ -49,14 +50,6 @@ def _torch_dtype(name: str) -> Any:
     if d is None:
         fail("E_UNSUPPORTED", f"dtype {name} is not supported by this PyTorch")
     return d
-
-
-def _as_tensor(buf: Any, dtype: Any, shape: tuple[int, ...]) -> Any:
-    """A uint8 byte tensor seen as ``dtype`` with ``shape`` (copied only when misaligned)."""
-    size = _torch.empty((), dtype=dtype).element_size()
-    if buf.storage_offset() % size:
-        buf = buf.clone()
-    return buf.view(dtype).reshape(shape)
 
 
 def pt_empty(dtype: str, shape: tuple[int, ...]) -> tuple[Any, memoryview]:
@@ -90,7 +83,9 @@ def load_file(
     """Opens a sealed safetensors file into torch tensors (as ``safetensors.torch.load_file``).
 
     The data section is decrypted into one preallocated CPU buffer, on ``threads`` threads;
-    the tensors are views into it, moved to ``device`` if it is not the CPU.
+    each tensor is a storage of its own bytes in it (no copy), as the plaintext library's,
+    moved to ``device`` if it is not the CPU. If any chunk fails to authenticate, nothing is
+    returned and the buffer is wiped before the error propagates.
 
     Args:
         filename: the ``.tseal`` file.
@@ -121,20 +116,32 @@ def load_file(
 
 def _load_pt(f: SealedSafetensors, device: Any, check: Callable[[memoryview], None] | None = None) -> dict[str, Any]:
     """Every tensor of ``f`` (closed on return); ``check`` sees the decrypted data section
-    before any tensor is made from it (tensorseal.hf checks a model file's digest there)."""
+    before any tensor is made from it (tensorseal.hf checks a model file's digest there).
+
+    One buffer holds the data section (as for NumPy), but each tensor gets a storage of its
+    own bytes over it, as ``safetensors.torch.load_file`` returns them: ``torch.save`` of one
+    tensor writes that tensor, not the whole model (a view would carry the shared storage)."""
     try:
         with f.naming():
             dtypes = {n: _torch_dtype(t.dtype) for n, t in f.layout.tensors.items()}
-            buf = _torch.empty(f.layout.data_length, dtype=_torch.uint8)
-            f.read_data(memoryview(buf.numpy()))
-            if check is not None:
-                check(memoryview(buf.numpy()))
+            data = DataBuffer(f.layout.data_length)
+            fill_data(f, data, check)
     finally:
         f.close()
-    out = {n: _as_tensor(buf[t.begin : t.end], dtypes[n], t.shape) for n, t in f.layout.tensors.items()}
+    out = {n: _own_storage(data.array[t.begin : t.end], dtypes[n], t.shape) for n, t in f.layout.tensors.items()}
     if str(device) != "cpu":
         out = {n: t.to(device) for n, t in out.items()}
     return out
+
+
+def _own_storage(raw: np.ndarray, dtype: Any, shape: tuple[int, ...]) -> Any:
+    """A tensor whose storage is exactly ``raw``'s bytes (``from_numpy`` keeps ``raw``, and so
+    the buffer, alive); copied when ``raw`` does not start at a multiple of the element size
+    (safetensors does not require alignment; the buffer itself is page-aligned)."""
+    t = _torch.from_numpy(raw)
+    if raw.ctypes.data % _torch.empty((), dtype=dtype).element_size():
+        t = t.clone()
+    return t.view(dtype).reshape(shape)
 
 
 def _pieces(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None) -> tuple[int, Iterator[Any]]:
@@ -261,5 +268,3 @@ def load(
         sf.read_range(0, sf.plaintext_length, buf)
     return _torch.load(io.BytesIO(buf), map_location=map_location, weights_only=weights_only)
 
-
-_ = np  # numpy is used through tensor.numpy() views
