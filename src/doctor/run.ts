@@ -94,6 +94,7 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
     if (file) findings.push(...(await checkPermissions(file, "root-key")));
   }
   let filesChecked = 0;
+  const shares: string[] = [];
   if (o.paths.length > 0) {
     const found = o.found ?? (await findSealedFiles(o.paths));
     const others = found.skipped
@@ -119,20 +120,27 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
         findings.push(...checkTiers(header, file, o.tiers ?? builtinTierConfig(), keys, o.now));
       }
     }
-    const shares: string[] = [];
     for (const file of others) {
       const kind = await secretKind(file);
       if (kind) findings.push(...(await checkPermissions(file, kind)));
       if (kind === "share") shares.push(file);
     }
-    if (shares.length > 0) {
-      const { checkShares, DEFAULT_SHARE_DAYS } = await import("./check-shares.js");
-      findings.push(...(await checkShares(shares, o.now, o.shareDays ?? DEFAULT_SHARE_DAYS)));
-    }
     if (ks?.keystore) {
       const identities = [ks.keystore.identity()];
       findings.push(...(await checkPlaintextCopies(found.files, others, identities)));
     }
+  }
+  if (shares.length > 0 || ks) {
+    const { checkShares, DEFAULT_SHARE_DAYS } = await import("./check-shares.js");
+    findings.push(
+      ...(await checkShares({
+        files: shares,
+        home: o.home,
+        keystoreId: ks?.id ?? null,
+        now: o.now,
+        maxDays: o.shareDays ?? DEFAULT_SHARE_DAYS,
+      })),
+    );
   }
   if (o.server) {
     const tls = await checkService(o.server, o.now, o.certDays);
