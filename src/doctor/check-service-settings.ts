@@ -6,32 +6,27 @@
  * chain check does (the keys check already says which token doctor wants).
  */
 import { isTensorSealError } from "../format/errors.js";
-import { serviceClientFromEnv } from "../keys/service/index.js";
 import { type Finding, type RuleId, SEVERITIES } from "./findings.js";
+import type { ServiceAccess } from "./service-access.js";
 
 /** The service's findings that doctor cannot judge from outside. */
 const RELAYED: readonly RuleId[] = ["service.dual-control-off", "service.audit-anchor-missing"];
 
-export async function checkServiceSettings(url: string): Promise<Finding[]> {
-  if (!process.env.TENSORSEAL_SERVER_TOKEN && !process.env.TENSORSEAL_SERVER_TOKEN_FILE) return [];
+export async function checkServiceSettings(access: ServiceAccess): Promise<Finding[]> {
+  const { client } = access;
+  if (!client) return [];
   try {
-    const client = serviceClientFromEnv(url);
-    if (!client) return [];
-    try {
-      const r = await client.get("/v1/overview");
-      if (r.status !== 200 || !Array.isArray(r.body.findings)) return [];
-      return (r.body.findings as Finding[])
-        .filter((f) => RELAYED.includes(f.id) && SEVERITIES.includes(f.severity))
-        .map((f) => ({
-          id: f.id,
-          severity: f.severity,
-          message: String(f.message),
-          evidence: String(f.evidence),
-          fix: String(f.fix),
-        }));
-    } finally {
-      client.close();
-    }
+    const r = await client.get("/v1/overview");
+    if (r.status !== 200 || !Array.isArray(r.body.findings)) return [];
+    return (r.body.findings as Finding[])
+      .filter((f) => RELAYED.includes(f.id) && SEVERITIES.includes(f.severity))
+      .map((f) => ({
+        id: f.id,
+        severity: f.severity,
+        message: String(f.message),
+        evidence: String(f.evidence),
+        fix: String(f.fix),
+      }));
   } catch (e) {
     // Unreachable: service.unreachable (check-tls.ts) already reports it.
     if (isTensorSealError(e) || e instanceof Error) return [];

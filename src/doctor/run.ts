@@ -21,6 +21,7 @@ import { checkVersions } from "./check-versions.js";
 import { type Finding, rank } from "./findings.js";
 import { type KeystoreView, readKeystoreView } from "./keystore-view.js";
 import { secretKind } from "./secret-files.js";
+import type { ServiceAccess } from "./service-access.js";
 
 export interface DoctorOptions {
   readonly paths: readonly string[];
@@ -147,18 +148,13 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
     findings.push(...tls);
     // The token goes only where the scheme check passed and the service answered TLS.
     if (!tls.some((f) => f.id === "service.plaintext-http" || f.id === "service.unreachable")) {
-      const { checkServiceKeys } = await import("./check-service-keys.js");
-      findings.push(...(await checkServiceKeys(o.server, o.now, o.defaultRotation)));
-      const { checkServiceSettings } = await import("./check-service-settings.js");
-      findings.push(...(await checkServiceSettings(o.server)));
-      // Cedar (wasm) loads only when policies are checked.
-      const { checkServicePolicies } = await import("./check-policy.js");
-      findings.push(...(await checkServicePolicies(o.server)));
-      // Over the API only when no database is checked: the same log, read once.
-      if (!o.db) {
-        const { checkAuditServer, DEFAULT_CHECKPOINT_DAYS } = await import("./check-audit.js");
-        const days = o.checkpointDays ?? DEFAULT_CHECKPOINT_DAYS;
-        findings.push(...(await checkAuditServer(o.server, o.now, days)));
+      // One client for every API check: one TLS session and keep-alive connection per run.
+      const { openServiceAccess } = await import("./service-access.js");
+      const access = openServiceAccess(o.server);
+      try {
+        findings.push(...(await serviceApiChecks(access, o)));
+      } finally {
+        access.client?.close();
       }
     }
   }
@@ -205,6 +201,29 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
       cmp(a.message, b.message),
   );
   return { findings: unique, filesChecked, keystoreVerified: ks ? ks.verified : null };
+}
+
+/** The checks that ask the service's API, all through `access`'s one client. */
+export async function serviceApiChecks(
+  access: ServiceAccess,
+  o: DoctorOptions,
+): Promise<Finding[]> {
+  const out: Finding[] = [];
+  const { checkServiceKeys } = await import("./check-service-keys.js");
+  out.push(...(await checkServiceKeys(access, o.now, o.defaultRotation)));
+  const { checkServiceSettings } = await import("./check-service-settings.js");
+  out.push(...(await checkServiceSettings(access)));
+  // Cedar (wasm) loads only when policies are checked.
+  const { checkServicePolicies } = await import("./check-policy.js");
+  out.push(...(await checkServicePolicies(access)));
+  // Over the API only when no database is checked: the same log, read once.
+  if (!o.db) {
+    const { checkAuditServer, DEFAULT_CHECKPOINT_DAYS } = await import("./check-audit.js");
+    out.push(
+      ...(await checkAuditServer(access, o.now, o.checkpointDays ?? DEFAULT_CHECKPOINT_DAYS)),
+    );
+  }
+  return out;
 }
 
 function cmp(a: string, b: string): number {
