@@ -1,6 +1,7 @@
 /**
  * What only the key service can judge of itself — its dual control settings and whether its
- * checkpoints are anchored (start-time options no client can see) — relayed from its own
+ * checkpoints are anchored (start-time options no client can see), and whether its root's shares
+ * were test-recovered (its audit log, check-service-shares.ts) — relayed from its own
  * `GET /v1/overview` findings to `doctor --server`. Needs a token that may read the findings
  * (audit:read: admin or audit); without one the checks are left out silently, as the audit
  * chain check does (the keys check already says which token doctor wants).
@@ -10,7 +11,12 @@ import { type Finding, type RuleId, SEVERITIES } from "./findings.js";
 import type { ServiceAccess } from "./service-access.js";
 
 /** The service's findings that doctor cannot judge from outside. */
-const RELAYED: readonly RuleId[] = ["service.dual-control-off", "service.audit-anchor-missing"];
+const RELAYED: readonly RuleId[] = [
+  "service.dual-control-off",
+  "service.audit-anchor-missing",
+  // The service root's test recoveries are in its audit log, judged by the service.
+  "root.shares-untested",
+];
 
 export async function checkServiceSettings(access: ServiceAccess): Promise<Finding[]> {
   const { client } = access;
