@@ -144,10 +144,18 @@ test("shares of another root, of two splits, or tampered: exit 6, each audited a
   const t = await verify([write("a1", split[0]!), join(s.dir, "shares", "t3")]);
   assert.equal(t.status, 6);
   assert.match(t.stderr, /do not rebuild this service's root/);
+  // Index 2 carrying share 1's x-coordinate: the library refuses it; a 422, never a 500.
+  const sameX = Buffer.from(split[1]!.share);
+  sameX[32] = split[0]!.share[32]!;
+  writeFileSync(join(s.dir, "shares", "x2"), formatShare({ ...split[1]!, share: sameX }));
+  secrets.push(sameX.toString("base64"));
+  const x = await verify([write("a1", split[0]!), join(s.dir, "shares", "x2")]);
+  assert.equal(x.status, 6, x.stderr);
+  assert.match(x.stderr, /the shares cannot be combined/);
   const e = await lastAuditEntry<{ outcome: string; resource: { result: string } }>(svc.db);
   assert.equal(e.outcome, "error");
   assert.equal(e.resource.result, "failed");
-  assertNoSecret([await auditText(), f.stderr, mixed.stderr, t.stderr, t.stdout]);
+  assertNoSecret([await auditText(), f.stderr, mixed.stderr, t.stderr, t.stdout, x.stderr]);
 });
 
 test("a successful test recovery: exit 0, audited without a secret; the finding is gone", async () => {
