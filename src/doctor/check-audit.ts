@@ -17,6 +17,7 @@
 import { isTensorSealError } from "../format/errors.js";
 import type { AuditSource, SignedCheckpoint, VerifyResult } from "../service/index.js";
 import type { Finding } from "./findings.js";
+import type { ServiceAccess } from "./service-access.js";
 
 /** The default of `doctor --checkpoint-days`. */
 export const DEFAULT_CHECKPOINT_DAYS = 1;
@@ -93,27 +94,20 @@ export async function checkAuditDb(dbUrl: string, now: Date, maxDays: number): P
 
 /** `doctor --server`: the log over the API, when the token in the environment may read it. */
 export async function checkAuditServer(
-  url: string,
+  access: ServiceAccess,
   now: Date,
   maxDays: number,
 ): Promise<Finding[]> {
-  if (!process.env.TENSORSEAL_SERVER_TOKEN && !process.env.TENSORSEAL_SERVER_TOKEN_FILE) return [];
-  const { serviceClientFromEnv } = await import("../keys/service/index.js");
+  const { origin, client } = access;
+  if (!client) return [];
   const { apiSource, verifyAuditSource } = await import("../service/index.js");
-  const origin = new URL(url).origin;
   try {
-    const client = serviceClientFromEnv(url);
-    if (!client) return [];
-    try {
-      // A token without the audit scope is refused on the first page: nothing to judge.
-      const probe = await client.get("/v1/audit/checkpoints?limit=1");
-      if (probe.status !== 200) return [];
-      const w = watch(apiSource(client));
-      const obs = w.observe(await verifyAuditSource(w.source));
-      return judgeAudit(obs, origin, now, maxDays);
-    } finally {
-      client.close();
-    }
+    // A token without the audit scope is refused on the first page: nothing to judge.
+    const probe = await client.get("/v1/audit/checkpoints?limit=1");
+    if (probe.status !== 200) return [];
+    const w = watch(apiSource(client));
+    const obs = w.observe(await verifyAuditSource(w.source));
+    return judgeAudit(obs, origin, now, maxDays);
   } catch (e) {
     // Unreachable or refused mid-read: service.unreachable (check-tls.ts) or nothing to judge.
     if (isTensorSealError(e) || e instanceof Error) return [];

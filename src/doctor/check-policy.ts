@@ -25,10 +25,10 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import { fail, isTensorSealError } from "../format/errors.js";
-import { serviceClientFromEnv } from "../keys/service/index.js";
 import { SENSITIVITIES } from "../service/authz/attributes.js";
 import { CEDAR_SCHEMA, CEDAR_NAMESPACE as NS } from "../service/authz/schema.js";
 import type { Finding, Severity } from "./findings.js";
+import type { ServiceAccess } from "./service-access.js";
 
 /** Actions that release key material to the caller. */
 export const KEY_RELEASE_ACTIONS = ["unwrap", "keys:export"] as const;
@@ -207,8 +207,8 @@ export function judgePolicies(
 }
 
 /** The active set of the service at `url` (an admin token in the environment). */
-export async function checkServicePolicies(url: string): Promise<Finding[]> {
-  const origin = new URL(url).origin;
+export async function checkServicePolicies(access: ServiceAccess): Promise<Finding[]> {
+  const { origin, client } = access;
   const skipped = (why: string): Finding[] => [
     {
       id: "service.policies-unchecked",
@@ -218,22 +218,15 @@ export async function checkServicePolicies(url: string): Promise<Finding[]> {
       fix: "give doctor a token allowed policies:read (admin; TENSORSEAL_SERVER_TOKEN or TENSORSEAL_SERVER_TOKEN_FILE)",
     },
   ];
-  if (!process.env.TENSORSEAL_SERVER_TOKEN && !process.env.TENSORSEAL_SERVER_TOKEN_FILE)
-    return skipped("no token in the environment");
+  if (!client) return skipped(access.why);
   let body: { version?: number; digest?: string; policies?: Record<string, string> };
   try {
-    const client = serviceClientFromEnv(url);
-    if (!client) return [];
-    try {
-      const r = await client.get("/v1/policies");
-      if (r.status !== 200) {
-        const msg = typeof r.body.message === "string" ? ` ${r.body.message}` : "";
-        return skipped(`HTTP ${r.status}${msg}`);
-      }
-      body = r.body as typeof body;
-    } finally {
-      client.close();
+    const r = await client.get("/v1/policies");
+    if (r.status !== 200) {
+      const msg = typeof r.body.message === "string" ? ` ${r.body.message}` : "";
+      return skipped(`HTTP ${r.status}${msg}`);
     }
+    body = r.body as typeof body;
   } catch (e) {
     if (isTensorSealError(e) || e instanceof Error) return skipped(e.message);
     throw e;

@@ -8,8 +8,8 @@
  */
 import { isTensorSealError } from "../format/errors.js";
 import { rotationDue } from "../keys/rotation-due.js";
-import { serviceClientFromEnv } from "../keys/service/index.js";
 import type { Finding } from "./findings.js";
+import type { ServiceAccess } from "./service-access.js";
 
 export interface ListedKey {
   name: string;
@@ -19,11 +19,11 @@ export interface ListedKey {
 }
 
 export async function checkServiceKeys(
-  url: string,
+  access: ServiceAccess,
   now: Date,
   defaultPeriod: number | null,
 ): Promise<Finding[]> {
-  const origin = new URL(url).origin;
+  const { origin, client } = access;
   const skipped = (why: string): Finding[] => [
     {
       id: "service.keys-unchecked",
@@ -33,22 +33,15 @@ export async function checkServiceKeys(
       fix: "give doctor an admin token (TENSORSEAL_SERVER_TOKEN or TENSORSEAL_SERVER_TOKEN_FILE)",
     },
   ];
-  if (!process.env.TENSORSEAL_SERVER_TOKEN && !process.env.TENSORSEAL_SERVER_TOKEN_FILE)
-    return skipped("no token in the environment");
+  if (!client) return skipped(access.why);
   let keys: ListedKey[];
   try {
-    const client = serviceClientFromEnv(url);
-    if (!client) return [];
-    try {
-      const r = await client.get("/v1/keys");
-      if (r.status !== 200) {
-        const msg = typeof r.body.message === "string" ? ` ${r.body.message}` : "";
-        return skipped(`HTTP ${r.status}${msg}`);
-      }
-      keys = r.body.keys as ListedKey[];
-    } finally {
-      client.close();
+    const r = await client.get("/v1/keys");
+    if (r.status !== 200) {
+      const msg = typeof r.body.message === "string" ? ` ${r.body.message}` : "";
+      return skipped(`HTTP ${r.status}${msg}`);
     }
+    keys = r.body.keys as ListedKey[];
   } catch (e) {
     // Unreachable: service.unreachable (check-tls.ts) already reports it.
     if (isTensorSealError(e) || e instanceof Error) return skipped(e.message);

@@ -180,9 +180,9 @@ export const RULES = {
     help: "Reading the service's active Cedar policy set (GET /v1/policies, policies:read) needs an admin token; none was given or it was refused.",
   },
   "root.shares-untested": {
-    title: "Root key share older than the test-recovery limit",
+    title: "Root key shares never test-recovered, or not within the limit",
     severity: "warning",
-    help: "A root key share file (keystore or service root) written longer ago than --share-days (default 180): TensorSeal records no test recovery of a split, so nothing shows its custodians can still rebuild the root.",
+    help: "A split of the root key (keystore or service root) never test-recovered (`root shares verify`, `service root shares verify`), last test-recovered longer ago than --share-days (default 180; the service's own limit is 180), or whose last test recovery failed: nothing shows its custodians can still rebuild the root. For a share file of another root under PATHS, which no local record can name, the file's age is the evidence.",
   },
   "service.audit-chain-broken": {
     title: "Key service audit chain does not verify",

@@ -11,6 +11,8 @@ import { keystorePath, readKeystoreFile } from "../keys/keystore-file.js";
 
 export interface KeystoreView {
   readonly path: string;
+  /** The keystore's id (named in its root shares). */
+  readonly id: string;
   readonly root: RootDoc;
   readonly keys: readonly KeyInfo[];
   /** True when the MAC was checked (the keystore was unlocked). */
@@ -33,8 +35,15 @@ export async function readKeystoreView(
   if (keyFile || passphrase) {
     const unlock = keyFile ? { rootKeyFile: keyFile } : { passphrase: passphrase! };
     const ks = await Keystore.open(home, unlock, opts);
-    return { path, root: env.root, keys: ks.listKeys(), verified: true, keystore: ks };
+    return { path, id: ks.id, root: env.root, keys: ks.listKeys(), verified: true, keystore: ks };
   }
   const doc = parseDocument(env, path);
-  return { path, root: env.root, keys: doc.keys.map(keyInfo), verified: false, keystore: null };
+  return {
+    path,
+    id: doc.id,
+    root: env.root,
+    keys: doc.keys.map(keyInfo),
+    verified: false,
+    keystore: null,
+  };
 }

@@ -21,6 +21,7 @@ import { checkVersions } from "./check-versions.js";
 import { type Finding, rank } from "./findings.js";
 import { type KeystoreView, readKeystoreView } from "./keystore-view.js";
 import { secretKind } from "./secret-files.js";
+import type { ServiceAccess } from "./service-access.js";
 
 export interface DoctorOptions {
   readonly paths: readonly string[];
@@ -94,6 +95,7 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
     if (file) findings.push(...(await checkPermissions(file, "root-key")));
   }
   let filesChecked = 0;
+  const shares: string[] = [];
   if (o.paths.length > 0) {
     const found = o.found ?? (await findSealedFiles(o.paths));
     const others = found.skipped
@@ -119,38 +121,40 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
         findings.push(...checkTiers(header, file, o.tiers ?? builtinTierConfig(), keys, o.now));
       }
     }
-    const shares: string[] = [];
     for (const file of others) {
       const kind = await secretKind(file);
       if (kind) findings.push(...(await checkPermissions(file, kind)));
       if (kind === "share") shares.push(file);
-    }
-    if (shares.length > 0) {
-      const { checkShares, DEFAULT_SHARE_DAYS } = await import("./check-shares.js");
-      findings.push(...(await checkShares(shares, o.now, o.shareDays ?? DEFAULT_SHARE_DAYS)));
     }
     if (ks?.keystore) {
       const identities = [ks.keystore.identity()];
       findings.push(...(await checkPlaintextCopies(found.files, others, identities)));
     }
   }
+  if (shares.length > 0 || ks) {
+    const { checkShares, DEFAULT_SHARE_DAYS } = await import("./check-shares.js");
+    findings.push(
+      ...(await checkShares({
+        files: shares,
+        home: o.home,
+        keystoreId: ks?.id ?? null,
+        now: o.now,
+        maxDays: o.shareDays ?? DEFAULT_SHARE_DAYS,
+      })),
+    );
+  }
   if (o.server) {
     const tls = await checkService(o.server, o.now, o.certDays);
     findings.push(...tls);
     // The token goes only where the scheme check passed and the service answered TLS.
     if (!tls.some((f) => f.id === "service.plaintext-http" || f.id === "service.unreachable")) {
-      const { checkServiceKeys } = await import("./check-service-keys.js");
-      findings.push(...(await checkServiceKeys(o.server, o.now, o.defaultRotation)));
-      const { checkServiceSettings } = await import("./check-service-settings.js");
-      findings.push(...(await checkServiceSettings(o.server)));
-      // Cedar (wasm) loads only when policies are checked.
-      const { checkServicePolicies } = await import("./check-policy.js");
-      findings.push(...(await checkServicePolicies(o.server)));
-      // Over the API only when no database is checked: the same log, read once.
-      if (!o.db) {
-        const { checkAuditServer, DEFAULT_CHECKPOINT_DAYS } = await import("./check-audit.js");
-        const days = o.checkpointDays ?? DEFAULT_CHECKPOINT_DAYS;
-        findings.push(...(await checkAuditServer(o.server, o.now, days)));
+      // One client for every API check: one TLS session and keep-alive connection per run.
+      const { openServiceAccess } = await import("./service-access.js");
+      const access = openServiceAccess(o.server);
+      try {
+        findings.push(...(await serviceApiChecks(access, o)));
+      } finally {
+        access.client?.close();
       }
     }
   }
@@ -197,6 +201,29 @@ async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<Doct
       cmp(a.message, b.message),
   );
   return { findings: unique, filesChecked, keystoreVerified: ks ? ks.verified : null };
+}
+
+/** The checks that ask the service's API, all through `access`'s one client. */
+export async function serviceApiChecks(
+  access: ServiceAccess,
+  o: DoctorOptions,
+): Promise<Finding[]> {
+  const out: Finding[] = [];
+  const { checkServiceKeys } = await import("./check-service-keys.js");
+  out.push(...(await checkServiceKeys(access, o.now, o.defaultRotation)));
+  const { checkServiceSettings } = await import("./check-service-settings.js");
+  out.push(...(await checkServiceSettings(access)));
+  // Cedar (wasm) loads only when policies are checked.
+  const { checkServicePolicies } = await import("./check-policy.js");
+  out.push(...(await checkServicePolicies(access)));
+  // Over the API only when no database is checked: the same log, read once.
+  if (!o.db) {
+    const { checkAuditServer, DEFAULT_CHECKPOINT_DAYS } = await import("./check-audit.js");
+    out.push(
+      ...(await checkAuditServer(access, o.now, o.checkpointDays ?? DEFAULT_CHECKPOINT_DAYS)),
+    );
+  }
+  return out;
 }
 
 function cmp(a: string, b: string): number {

@@ -193,6 +193,27 @@ export async function load(
   return { root: key, body, materials };
 }
 
+/**
+ * Whether `root` is the root the keystore in `home` is sealed under: the document MAC
+ * recomputed with it, compared in constant time. Nothing is decrypted or written (a rehearsal
+ * of the root shares needs neither the passphrase nor the KEKs).
+ */
+export async function rootOpensKeystore(
+  home: string,
+  root: Buffer,
+): Promise<{ matches: boolean; id: unknown }> {
+  const bytes = (await readKeystoreFile(home)) ?? missing(home);
+  const env = parseEnvelope(bytes, keystorePath(home));
+  const { mac: _mac, ...rawBody } = env.raw;
+  let expected: Buffer | null = null;
+  try {
+    expected = computeMac(root, rawBody);
+  } catch {
+    expected = null;
+  }
+  return { matches: expected !== null && timingSafeEqual(expected, env.mac), id: env.raw.id };
+}
+
 export function wipe(materials: Materials): void {
   for (const m of materials.values()) for (const b of m.values()) b.fill(0);
   materials.clear();

@@ -128,6 +128,21 @@ export async function combineRootShares(shares: readonly RootShare[]): Promise<B
       `${shares.length} share(s) given, but this split needs ${first.threshold} of ${first.shares}`,
     );
   }
-  const root = await combine(shares.map((s) => new Uint8Array(s.share)));
-  return Buffer.from(root);
+  // The copies handed to the library are zeroed too: only the returned Buffer holds the root.
+  const parts = shares.map((s) => new Uint8Array(s.share));
+  let root: Uint8Array;
+  try {
+    root = await combine(parts);
+  } catch (e) {
+    // Two shares with one x-coordinate under different indices: an edited file, not a bug.
+    return fail(
+      "E_KEY",
+      `the shares cannot be combined (${(e as Error).message}): check the share files`,
+    );
+  } finally {
+    for (const p of parts) p.fill(0);
+  }
+  const out = Buffer.from(root);
+  root.fill(0);
+  return out;
 }

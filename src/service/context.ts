@@ -54,6 +54,8 @@ export interface ServiceContext {
   /** Whether signed checkpoints are also published outside the database (serve --checkpoint-anchor). */
   readonly anchored: boolean;
   readonly serverId: string;
+  /** The root's public check value (hex; meta.root_check): what a share rehearsal must rebuild. */
+  readonly rootCheck: string;
 }
 
 /** The audit record of a request: its action, principal, source, id and the Cedar decision. */

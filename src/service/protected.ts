@@ -22,6 +22,7 @@ import { keyRoutes } from "./routes/keys.js";
 import { overviewRoutes } from "./routes/overview.js";
 import { policyRoutes } from "./routes/policies.js";
 import { principalRoutes } from "./routes/principals.js";
+import { rootRoutes } from "./routes/root.js";
 
 export async function protectedScope(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
   app.addHook("onRequest", async (req) => {
@@ -74,6 +75,7 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
   await app.register(approvalRoutes, ctx);
   await app.register(policyRoutes, ctx);
   await app.register(overviewRoutes, ctx);
+  await app.register(rootRoutes, ctx);
 }
 
 /**

@@ -118,6 +118,7 @@ export function buildContext(o: ServerOptions, state: ServerState, w: Wiring): S
     batchMax,
     anchored: Boolean(o.checkpointAnchor?.file || o.checkpointAnchor?.url),
     serverId: state.serverId,
+    rootCheck: state.root.check,
   };
 }
 

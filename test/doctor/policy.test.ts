@@ -1,10 +1,10 @@
 /**
  * service.policy-overbroad: Cedar permits judged on Cedar's own JSON form, from a real key
- * service on loopback (GET /v1/policies, admin token) and from local files (`doctor --policy`);
- * root.shares-untested: share files older than --share-days.
+ * service on loopback (GET /v1/policies, admin token) and from local files (`doctor --policy`).
+ * (root.shares-untested: shares.test.ts.)
  */
 import assert from "node:assert/strict";
-import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { judgePolicy } from "../../src/doctor/check-policy.js";
@@ -119,29 +119,6 @@ describe("doctor --policy FILE|DIR", () => {
     const bad = s.run(["doctor", "--policy", join(s.dir, "bad.cedar")]);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr.toString(), /policy file .*bad\.cedar: /);
-  });
-
-  test("--share-days: a share file older than the limit is reported; a fresh one is not", () => {
-    const dir = join(s.dir, "shares");
-    mkdirSync(dir);
-    assert.equal(s.run(["init"]).status, 0);
-    const split = s.run(["root", "split", "--shares", "2", "--threshold", "2", "-o", dir]);
-    assert.equal(split.status, 0, split.stderr.toString());
-    const old = join(dir, "root-share-1-of-2.txt");
-    const past = new Date(Date.now() - 200 * 86400_000);
-    utimesSync(old, past, past);
-    const r = doctorJson(s, [dir]);
-    const found = of(r, "root.shares-untested");
-    assert.equal(found.length, 1);
-    assert.equal(found[0]!.severity, "warning");
-    assert.equal(found[0]!.file, old);
-    assert.match(
-      found[0]!.message,
-      /^root key share 1 of 2 \(split [0-9a-f]{16}\) was written 200 days ago/,
-    );
-    assert.doesNotMatch(JSON.stringify(found), /share=/, "never the share bytes");
-    assert.equal(of(doctorJson(s, [dir, "--share-days", "365"]), "root.shares-untested").length, 0);
-    assert.equal(of(doctorJson(s, [dir, "--share-days", "0"]), "root.shares-untested").length, 2);
   });
 });
 

@@ -12,6 +12,8 @@ import {
   type NewRoot,
   parseShare,
 } from "../../keys/index.js";
+import { forgetSplits, recordSplit, rehearsalsPath } from "../../keys/root-rehearsals.js";
+import { verifyRootShares } from "../../keys/root-verify.js";
 import {
   homeDir,
   keystoreOptions,
@@ -33,6 +35,12 @@ export async function splitRoot(o: OptionValues): Promise<void> {
     await writeFileAtomic(path, formatShare(s), { exclusive: true });
     files.push(path);
   }
+  await recordSplit(homeDir(), {
+    split: shares[0]!.splitId,
+    at: clock().toISOString(),
+    shares: shares.length,
+    threshold: o.threshold,
+  });
   if (o.json) printJson({ keystore: ks.id, threshold: o.threshold, files });
   else {
     say(`wrote ${files.length} shares (any ${o.threshold} recover the root key):`);
@@ -65,11 +73,29 @@ export async function rotateRoot(o: OptionValues): Promise<void> {
     to = process.env.TENSORSEAL_NEW_KEYSTORE_PASSPHRASE ? await newPassphrase() : unlock;
   }
   await ks.rotateRoot(to);
+  // The shares of earlier splits no longer rebuild the root: doctor stops asking for them.
+  await forgetSplits(homeDir());
   if (o.json) printJson({ rotated: true, rootKeyFile: o.output ?? null });
   else
     say(
       `rotated the root key${o.output ? `; the new key is in ${o.output} (point TENSORSEAL_ROOT_KEY_FILE at it)` : ""}; earlier root shares no longer work: split again`,
     );
+}
+
+/** `root shares verify`: a test recovery, recorded; the root itself is never shown or kept. */
+export async function verifyShares(paths: string[], o: OptionValues): Promise<void> {
+  const home = homeDir();
+  const v = await verifyRootShares(home, paths, clock());
+  const record = rehearsalsPath(home);
+  if (o.json) printJson({ verified: true, ...v, record });
+  else
+    say(
+      `shares ${v.shares.join(", ")} of split ${v.split} (any ${v.threshold} of ${v.total}) rebuild the current root key; the test recovery is recorded in ${record}`,
+    );
+}
+
+function clock(): Date {
+  return keystoreOptions().now?.() ?? new Date();
 }
 
 async function readText(path: string): Promise<string> {

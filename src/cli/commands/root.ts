@@ -33,6 +33,22 @@ export function registerRoot(program: Command): void {
       (await import("../actions/root.js")).recoverRoot(paths, o),
     );
   root
+    .command("shares")
+    .description("the root key's shares: test recoveries")
+    .command("verify")
+    .description(
+      "test-recover the root from shares in memory: check they rebuild the current root, record the rehearsal (never the key)",
+    )
+    .argument("<shares...>", "share files (at least the split's threshold)")
+    .option("--json", "print JSON: {verified, split, shares, threshold, total, record}")
+    .addHelpText(
+      "after",
+      "\nNeeds no passphrase: the rebuilt key is checked against keystore.json's MAC, then wiped.\nThe outcome (split, share indices, time; success or failure) goes to root-rehearsals.json\nnext to the keystore; `doctor` reports splits never test-recovered or not for --share-days.\n\nExample:\n  tensorseal root shares verify root-share-1-of-5.txt root-share-3-of-5.txt root-share-4-of-5.txt",
+    )
+    .action(async (paths: string[], o: OptionValues) =>
+      (await import("../actions/root.js")).verifyShares(paths, o),
+    );
+  root
     .command("rotate")
     .description("new root key; all KEK material re-sealed under it (artifacts untouched)")
     .option("-o, --output <file>", "for a key-file keystore: write the new root key here")

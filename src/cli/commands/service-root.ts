@@ -8,12 +8,13 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { printJson } from "../options.js";
 import { say } from "../output.js";
-import { intFlag, serviceGroup } from "./service-shared.js";
+import { intFlag, serviceGroup, withClient } from "./service-shared.js";
 
 export function registerServiceRoot(program: Command): void {
   const service = serviceGroup(program);
   const root = service.command("root").description("custody of the service root key");
   registerSeal(root);
+  registerVerify(root);
   root
     .command("split")
     .description("split the service root key into N share files, any M of which rebuild it")
@@ -112,4 +113,45 @@ function registerSeal(root: Command): void {
         }
       },
     );
+}
+
+/** `service root shares verify`: a test recovery on the running service, audited there. */
+function registerVerify(root: Command): void {
+  root
+    .command("shares")
+    .description("the service root's shares: test recoveries")
+    .command("verify")
+    .description(
+      "test-recover the service root: the service checks in memory that the shares rebuild its root and audits root.shares-verified",
+    )
+    .argument("<shares...>", "share files from `service root split` (at least the threshold)")
+    .option("--json", "print JSON: {verified, split, shares, threshold, total}")
+    .addHelpText(
+      "after",
+      "\nNeeds an admin token (Cedar action root:verify-shares). The shares travel to the service over\nTLS, as Vault's unseal keys do; the answer and the audit name the split and share indices only.\nA failed rehearsal is audited too and exits 6; `doctor --server` reports root.shares-untested.\n\nExample:\n  TENSORSEAL_SERVER_TOKEN_FILE=admin.token tensorseal service root shares verify shares/share-1.share shares/share-3.share",
+    )
+    .action(async (files: string[], o: { json?: boolean }, cmd: Command) => {
+      const { readFile } = await import("node:fs/promises");
+      const { fail } = await import("../../format/errors.js");
+      const shares: string[] = [];
+      for (const f of files)
+        shares.push(
+          await readFile(f, "utf8").catch((e: NodeJS.ErrnoException) =>
+            fail("E_IO", `cannot read the root share file ${f} (${e.code})`),
+          ),
+        );
+      await withClient(cmd, async (c) => {
+        const r = await c.post("/v1/root/shares/verify", { shares });
+        // 422: the service tried and the shares did not rebuild its root (audited as failed).
+        if (r.status === 422)
+          fail("E_KEYSTORE", `test recovery failed on ${c.url}: ${String(r.body.message)}`);
+        if (r.status !== 200) c.refused("/v1/root/shares/verify", r);
+        const b = r.body as { split: string; shares: number[]; threshold: number; total: number };
+        if (o.json) printJson(r.body);
+        else
+          say(
+            `shares ${b.shares.join(", ")} of split ${b.split} (any ${b.threshold} of ${b.total}) rebuild the service root of ${c.url}; audited as root.shares-verified`,
+          );
+      });
+    });
 }

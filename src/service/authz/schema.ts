@@ -83,7 +83,7 @@ export const CEDAR_SCHEMA = `namespace TensorSeal {
   action "keys:list", "attestation:challenge", "audit:read", "principals:read",
     "principals:block", "principals:unblock", "principals:contain", "approvals:request",
     "approvals:approve", "approvals:read", "policies:read", "policies:update", "root:custody",
-    "overview:read" appliesTo {
+    "overview:read", "root:verify-shares" appliesTo {
     principal: [Workload, User],
     resource: [Service],
     context: RequestContext,
@@ -114,6 +114,8 @@ export const ACTION_ROLES: Record<string, string | readonly string[]> = {
   "policies:update": "admin",
   // Which HSM/KMS key may hold the service root: an operation under dual control.
   "root:custody": "admin",
+  // A test recovery of the root shares (POST /v1/root/shares/verify): reveals only yes or no.
+  "root:verify-shares": "admin",
   "attestation:challenge": "unwrap",
   // Registering an artifact (resource: the Artifact, child of its key) is part of writing a file.
   "artifacts:register": ["wrap", "writer"],

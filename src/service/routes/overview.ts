@@ -17,6 +17,8 @@ import type { FastifyInstance } from "fastify";
 import { judgeAnchor } from "../../doctor/check-anchor.js";
 import { judgeDualControl } from "../../doctor/check-dual-control.js";
 import { judgeServiceKeys } from "../../doctor/check-service-keys.js";
+import { judgeServiceShares } from "../../doctor/check-service-shares.js";
+import { DEFAULT_SHARE_DAYS } from "../../doctor/check-shares.js";
 import { DEFAULT_TOKEN_DAYS, judgeTokens } from "../../doctor/check-tokens.js";
 import { type Finding, rank } from "../../doctor/findings.js";
 import { checkCheckpoint } from "../audit/chain.js";
@@ -27,6 +29,7 @@ import { TokenRepo } from "../auth/tokens.js";
 import type { ServiceContext } from "../context.js";
 import { permits, release } from "../protected.js";
 import { errorResponses } from "../schemas.js";
+import { shareEvents } from "./root.js";
 
 const security = [{ bearer: [] }];
 
@@ -126,7 +129,7 @@ const overviewSchema = {
     findings: {
       type: "array",
       description:
-        "doctor findings the service can judge itself (service.key-rotation-overdue, service.token-no-expiry, service.dual-control-off, service.audit-anchor-missing), worst first; never a token or key",
+        "doctor findings the service can judge itself (service.key-rotation-overdue, service.token-no-expiry, service.dual-control-off, service.audit-anchor-missing, root.shares-untested), worst first; never a token or key",
       items: {
         type: "object",
         required: ["id", "severity", "message", "evidence", "fix"],
@@ -228,6 +231,12 @@ async function findings(ctx: ServiceContext, now: Date): Promise<Finding[]> {
       `service ${ctx.serverId}`,
     ),
     ...judgeAnchor(ctx.anchored, `service ${ctx.serverId}`),
+    ...judgeServiceShares(
+      await shareEvents(ctx),
+      now,
+      DEFAULT_SHARE_DAYS,
+      `service ${ctx.serverId}`,
+    ),
   ];
   // Worst first, as doctor prints them.
   return out.sort(

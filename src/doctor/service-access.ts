@@ -1,0 +1,28 @@
+/**
+ * The one service client a `doctor --server` run uses for every API check (keys, policies,
+ * overview findings, audit): one keep-alive agent, so one TLS handshake and one token read per
+ * run instead of one per check. Without a token in the environment there is no client, and
+ * each check says so (or stays silent) as before.
+ */
+import { type ServiceClient, serviceClientFromEnv } from "../keys/service/index.js";
+
+export interface ServiceAccess {
+  /** The service's origin, for the evidence. */
+  readonly origin: string;
+  /** Null without a token, or when the client could not be set up (`why` says which). */
+  readonly client: ServiceClient | null;
+  readonly why: string;
+}
+
+export function openServiceAccess(url: string): ServiceAccess {
+  const origin = new URL(url).origin;
+  if (!process.env.TENSORSEAL_SERVER_TOKEN && !process.env.TENSORSEAL_SERVER_TOKEN_FILE)
+    return { origin, client: null, why: "no token in the environment" };
+  try {
+    return { origin, client: serviceClientFromEnv(url), why: "" };
+  } catch (e) {
+    // A bad CA/cert path or a malformed token: named by the variable, never the token.
+    if (e instanceof Error) return { origin, client: null, why: e.message };
+    throw e;
+  }
+}
