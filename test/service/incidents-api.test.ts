@@ -162,6 +162,13 @@ describeEachDb("incidents and drills on the service", (suite) => {
       summary: "x",
     });
     assert.equal(blank.statusCode, 400, "a title of blanks only is refused");
+    const nul = await call("POST", "/v1/incidents", admin, {
+      title: "a\u0000b",
+      severity: "high",
+      scope: [],
+      summary: "x",
+    });
+    assert.equal(nul.statusCode, 400, "a NUL (which PostgreSQL cannot store) is a bad request");
     const dup = await call("POST", "/v1/incidents", admin, {
       id: ids[0],
       title: "dup",

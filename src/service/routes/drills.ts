@@ -13,6 +13,8 @@ import { errorResponses } from "../schemas.js";
 
 const security = [{ bearer: [] }];
 const SCENARIO_PATTERN = "^[a-z0-9][a-z0-9-]{0,63}$";
+/** No NUL: PostgreSQL text cannot hold it (a bad request on both databases, not a 500 on one). */
+const NO_NUL = "^[^\\u0000]*$";
 const msSchema = { type: ["number", "null"], minimum: 0, maximum: 1e12 } as const;
 
 const drillFields = {
@@ -22,7 +24,7 @@ const drillFields = {
   containMs: msSchema,
   durationMs: { type: "number", minimum: 0, maximum: 1e12 },
   time: { type: "string", pattern: ISO_TIME_PATTERN },
-  version: { type: "string", minLength: 1, maxLength: 32 },
+  version: { type: "string", minLength: 1, maxLength: 32, pattern: NO_NUL },
   database: { type: "string", enum: ["sqlite", "postgres"] },
   checks: {
     type: "object",
@@ -33,8 +35,12 @@ const drillFields = {
       total: { type: "integer", minimum: 0, maximum: 10_000 },
     },
   },
-  failed: { type: "array", maxItems: 1000, items: { type: "string", maxLength: 200 } },
-  error: { type: "string", maxLength: 2000 },
+  failed: {
+    type: "array",
+    maxItems: 1000,
+    items: { type: "string", maxLength: 200, pattern: NO_NUL },
+  },
+  error: { type: "string", maxLength: 2000, pattern: NO_NUL },
 } as const;
 
 const required = [

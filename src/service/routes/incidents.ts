@@ -31,7 +31,7 @@ const scopeSchema = {
   additionalProperties: false,
   properties: {
     kind: { type: "string", enum: ["key", "principal", "endpoint", "artifact"] },
-    value: { type: "string", minLength: 1, maxLength: 2048 },
+    value: { type: "string", minLength: 1, maxLength: 2048, pattern: "^[^\\u0000]+$" },
     version: { type: "integer", minimum: 1, maximum: 999_999_999 },
   },
 } as const;
@@ -67,8 +67,16 @@ const noteSchema = {
   },
 } as const;
 
-/** Free text a person types: at least one visible character. */
-const text = (max: number) => ({ type: "string", minLength: 1, maxLength: max, pattern: "\\S" });
+/**
+ * Free text a person types: at least one visible character, and no NUL (which PostgreSQL text
+ * cannot hold: refused as a bad request on both databases, never a 500 on one).
+ */
+const text = (max: number) => ({
+  type: "string",
+  minLength: 1,
+  maxLength: max,
+  pattern: "^[^\\u0000]*[^\\u0000\\s][^\\u0000]*$",
+});
 
 async function exists(ctx: ServiceContext, id: string, forChange: boolean) {
   const inc = await ctx.incidents.get(id);
