@@ -27,7 +27,7 @@ describeEachDb("incidents and drills on the service", (suite) => {
   let app: FastifyInstance;
   let admin: string;
   let reader: string;
-  let clock = Date.parse("2026-12-05T09:00:00Z");
+  let clock = Date.parse("2026-11-30T09:00:00Z");
   const call = (method: "GET" | "POST", url: string, tok: string, payload?: object) =>
     app.inject({ method, url, headers: bearer(tok), ...(payload ? { payload } : {}) });
   const open = (tok: string, title = "leaked CI token") =>
@@ -57,7 +57,7 @@ describeEachDb("incidents and drills on the service", (suite) => {
     const o = await open(admin);
     assert.equal(o.statusCode, 200, o.body);
     const inc = o.json();
-    assert.match(inc.id, /^inc-20261205-[0-9a-f]{8}$/);
+    assert.match(inc.id, /^inc-20261130-[0-9a-f]{8}$/);
     assert.equal(inc.state, "open");
     assert.deepEqual(inc.scope[1], { kind: "key", value: "models", version: 2 });
     const opened = await lastAuditEntry<{ action: string; resource: Record<string, unknown> }>(
@@ -71,7 +71,7 @@ describeEachDb("incidents and drills on the service", (suite) => {
       text: "token revoked; rotating models",
     });
     assert.equal(n.statusCode, 200, n.body);
-    assert.equal(n.json().at, "2026-12-05T09:01:00.000Z");
+    assert.equal(n.json().at, "2026-11-30T09:01:00.000Z");
     assert.equal((await lastAuditEntry<{ action: string }>(suite.db)).action, "incidents.note");
 
     clock += 60_000;
@@ -80,7 +80,7 @@ describeEachDb("incidents and drills on the service", (suite) => {
     });
     assert.equal(cl.statusCode, 200, cl.body);
     assert.equal(cl.json().state, "closed");
-    assert.equal(cl.json().closed, "2026-12-05T09:02:00.000Z");
+    assert.equal(cl.json().closed, "2026-11-30T09:02:00.000Z");
     assert.equal((await lastAuditEntry<{ action: string }>(suite.db)).action, "incidents.close");
 
     const show = await call("GET", `/v1/incidents/${inc.id}`, reader);

@@ -364,10 +364,13 @@ async function runFromAlerts(o: Opts): Promise<void> {
     kinds: o.firstSeen ? ["alert.rate", "alert.first-seen"] : ["alert.rate"],
     now,
   });
+  for (const inc of opened) warnUnmirrored(await mirrorOpen(client, inc));
   if (o.contain)
     for (const inc of opened)
       await withIncidentLock(homeDir(), inc.id, async () => {
-        await contain(await context(inc));
+        const ctx = await context(inc);
+        const r = await contain(ctx);
+        await noteStep(ctx, containNote(ctx, r.waiting));
       });
   if (o.json) return printJson(opened);
   for (const i of opened) printRow([i.id, i.state, i.scopeText, i.reason]);

@@ -65,6 +65,11 @@ export class IncidentRepo {
     private readonly now: () => number,
   ) {}
 
+  /** A new id on this service's clock (the date in it is the day it is opened). */
+  newId(): string {
+    return newServiceIncidentId(new Date(this.now()));
+  }
+
   /** Opens an incident; null when one with the same id exists already. */
   async open(o: OpenIncident, by: string): Promise<ServiceIncident | null> {
     const at = new Date(this.now());

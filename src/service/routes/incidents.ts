@@ -8,7 +8,7 @@
 import type { FastifyInstance } from "fastify";
 import type { ServiceContext } from "../context.js";
 import { ServiceError } from "../errors.js";
-import { newServiceIncidentId, type OpenIncident } from "../incidents/repo.js";
+import type { OpenIncident } from "../incidents/repo.js";
 import { release } from "../protected.js";
 import { errorResponses } from "../schemas.js";
 
@@ -197,7 +197,7 @@ export async function incidentRoutes(app: FastifyInstance, ctx: ServiceContext):
       const by = req.principal!.id;
       // On record first, like every change: no audit entry, no incident. The id is chosen
       // before, so the entry names it.
-      const id = b.id ?? newServiceIncidentId(new Date());
+      const id = b.id ?? ctx.incidents.newId();
       await release(ctx, req, { incident: id, severity: b.severity });
       const inc = await ctx.incidents.open({ ...b, id }, by);
       if (!inc) throw new ServiceError(409, "conflict", `incident ${id} exists already`);
