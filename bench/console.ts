@@ -54,6 +54,21 @@ async function main(): Promise<void> {
   try {
     for (const name of ["models", "datasets", "adapters"])
       await app.inject({ method: "POST", url: "/v1/keys", headers: auth, payload: { name } });
+    // One incident with a note, to time its detail view (the list shows it too).
+    const inc = (
+      await app.inject({
+        method: "POST",
+        url: "/v1/incidents",
+        headers: auth,
+        payload: { title: "bench", severity: "high", scope: [], summary: "bench incident" },
+      })
+    ).json() as { id: string };
+    await app.inject({
+      method: "POST",
+      url: `/v1/incidents/${inc.id}/notes`,
+      headers: auth,
+      payload: { text: "bench note" },
+    });
     const t0 = Date.now();
     for (let i = 0; i < ENTRIES; i += 64) {
       const n = Math.min(64, ENTRIES - i);
@@ -94,8 +109,14 @@ async function main(): Promise<void> {
       [
         "incidents",
         "#/incidents",
-        () => page.getByText("No incident blocked a principal in this window.").waitFor(),
+        // Every section loaded: the service's incidents, the audit's containment, the drills.
+        async () => {
+          await page.getByTestId("service-incident").waitFor();
+          await page.getByText("No incident blocked a principal in this window.").waitFor();
+          await page.getByText("No drill recorded on this service.").waitFor();
+        },
       ],
+      ["incident-detail", `#/incidents/${inc.id}`, () => page.getByTestId("note").waitFor()],
       ["overview", "#/overview", () => page.getByTestId("checkpoint-seq").waitFor()],
     ];
     // Each view ROUNDS times, the median kept: on a shared machine one sample is noise.

@@ -8,6 +8,7 @@ import { AlertsView } from "./views/alerts";
 import { ApprovalsView } from "./views/approvals";
 import { ArtifactsView } from "./views/artifacts";
 import { AuditView } from "./views/audit";
+import { IncidentDetailView } from "./views/incident-detail";
 import { IncidentsView } from "./views/incidents";
 import { KeyDetailView } from "./views/key-detail";
 import { KeysView } from "./views/keys";
@@ -82,7 +83,11 @@ function view(path: string[], params: URLSearchParams, s: SessionInfo) {
     case "alerts":
       return <AlertsView session={s} />;
     case "incidents":
-      return <IncidentsView />;
+      return path[1] ? (
+        <IncidentDetailView id={path[1]} session={s} />
+      ) : (
+        <IncidentsView session={s} />
+      );
     case "overview":
       return <OverviewView />;
     default:

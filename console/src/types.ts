@@ -103,3 +103,47 @@ export interface Overview {
   };
   findings?: OverviewFinding[];
 }
+
+/** What an incident is about (src/incident/types.ts Scope). */
+export interface IncidentScope {
+  kind: "key" | "principal" | "endpoint" | "artifact";
+  value: string;
+  version?: number;
+}
+
+/** GET /v1/incidents, /v1/incidents/:id (the service's incident record). */
+export interface ServiceIncident {
+  id: string;
+  title: string;
+  severity: "critical" | "high" | "medium";
+  state: "open" | "closed";
+  scope: IncidentScope[];
+  summary: string;
+  opened: string;
+  openedBy: string;
+  closed?: string;
+  closedBy?: string;
+  resolution?: string;
+}
+
+export interface IncidentNote {
+  id: string;
+  at: string;
+  author: string;
+  text: string;
+}
+
+/** GET /v1/drills: one scenario run recorded by `drill run --server`. */
+export interface DrillRun {
+  id: string;
+  scenario: string;
+  result: "pass" | "fail";
+  detectMs: number | null;
+  containMs: number | null;
+  durationMs: number;
+  time: string;
+  database: string;
+  checks: { passed: number; total: number };
+  failed: string[];
+  recordedBy: string;
+}

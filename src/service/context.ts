@@ -17,6 +17,8 @@ import type { Authenticator } from "./auth/principal.js";
 import type { RefusalLimiter } from "./auth/refusals.js";
 import type { PolicyStore } from "./authz/active.js";
 import type { Database } from "./db/schema.js";
+import type { DrillRepo } from "./incidents/drills.js";
+import type { IncidentRepo } from "./incidents/repo.js";
 import type { KeyService } from "./keys/service.js";
 import type { Metrics } from "./metrics.js";
 import type { SignedWebhook } from "./webhook.js";
@@ -43,6 +45,10 @@ export interface ServiceContext {
   /** Attested release: absent when no attestation verifier is configured (routes answer 404). */
   readonly attestation: { verifier: AttestationVerifier; nonces: NonceStore } | null;
   readonly metrics: Metrics;
+  /** Incidents opened on this service (the console) or mirrored by `incident open --server`. */
+  readonly incidents: IncidentRepo;
+  /** Drill results sent by `drill run --server`. */
+  readonly drills: DrillRepo;
   /** Principals blocked by anomaly auto-block: enforced even where detection is off. */
   readonly blocks: BlockList;
   /** Anomaly detection; null when off. */

@@ -17,6 +17,8 @@ import { artifactRoutes } from "./routes/artifacts.js";
 import { attestationRoutes } from "./routes/attestation.js";
 import { auditRoutes } from "./routes/audit.js";
 import { datakeyRoutes } from "./routes/datakeys.js";
+import { drillRoutes } from "./routes/drills.js";
+import { incidentRoutes } from "./routes/incidents.js";
 import { inventoryRoutes } from "./routes/inventory.js";
 import { keyRoutes } from "./routes/keys.js";
 import { overviewRoutes } from "./routes/overview.js";
@@ -76,6 +78,8 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
   await app.register(policyRoutes, ctx);
   await app.register(overviewRoutes, ctx);
   await app.register(rootRoutes, ctx);
+  await app.register(incidentRoutes, ctx);
+  await app.register(drillRoutes, ctx);
 }
 
 /**

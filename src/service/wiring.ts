@@ -30,6 +30,8 @@ import { StaticTokenAuthenticator, TokenRepo } from "./auth/tokens.js";
 import { PolicyStore } from "./authz/active.js";
 import { Authorizer } from "./authz/cedar.js";
 import type { ServiceContext } from "./context.js";
+import { DrillRepo } from "./incidents/drills.js";
+import { IncidentRepo } from "./incidents/repo.js";
 import { KeyRepo } from "./keys/repo.js";
 import { KeyService } from "./keys/service.js";
 import type { Metrics } from "./metrics.js";
@@ -112,6 +114,8 @@ export function buildContext(o: ServerOptions, state: ServerState, w: Wiring): S
         }
       : null,
     metrics,
+    incidents: new IncidentRepo(o.db, now),
+    drills: new DrillRepo(o.db, now),
     blocks,
     anomaly: o.anomaly ? detector(o, o.anomaly, { now, audit, metrics, blocks, log, state }) : null,
     refusals: new RefusalLimiter({ ...REFUSAL_LIMIT_DEFAULTS, ...o.refusalLimit }, now),

@@ -352,7 +352,7 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
     await inc.getByText("still blocked").waitFor();
     assert.match((await inc.textContent()) ?? "", new RegExp(victim));
     await page.getByTestId("response-table").getByText("principals.block").first().waitFor();
-    await page.getByText("keeps no drill history").waitFor();
+    await page.getByText("No drill recorded on this service.").waitFor();
     await assertAccessible(page, "incidents");
     await screenshot(page, "incidents");
     // Lift both blocks; the incident shows the block lifted.

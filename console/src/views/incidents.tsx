@@ -1,18 +1,18 @@
 /**
- * Incidents and drills, as far as the key service can see them (read-only). The incident record
- * itself lives with the responder (`tensorseal incident`, docs/INCIDENTS.md); what reaches the
- * service is its containment and response actions, each in the audit: blocks (`incident
- * contain` gives the reason `incident ID`, which groups them here), unblocks, disabled and
- * scheduled-for-destruction key versions, raised minimum versions. Drills run against throwaway
- * in-process services, so the service holds no drill history: the view says where it is.
- * Reads GET /v1/audit with an action filter (the audit index), one request per action, within
- * the chosen window; needs `audit:read`.
+ * Incidents and drills. First the incidents recorded on the service (incident-list.tsx: opened
+ * here or by `tensorseal incident open --server`; open, follow, close), then what the audit
+ * shows of the response: blocks (`incident contain` gives the reason `incident ID`, which
+ * groups them here), unblocks, disabled and scheduled-for-destruction key versions, raised
+ * minimum versions — GET /v1/audit with an action filter, one request per action, within the
+ * chosen window (needs `audit:read`) — and the drill history (drills.tsx).
  */
 import { useState } from "preact/hooks";
 import { api, query } from "../api";
 import { href } from "../route";
-import type { AuditEntry, AuditPage } from "../types";
+import type { AuditEntry, AuditPage, SessionInfo } from "../types";
 import { ErrorLine, Section, Status, useLoad, WindowPicker, when } from "../ui";
+import { DrillHistory } from "./drills";
+import { IncidentList } from "./incident-list";
 
 const DAY = 86_400_000;
 const WINDOWS: [string, number][] = [
@@ -60,7 +60,7 @@ export function incidentsFrom(blocks: AuditEntry[], unblocks: AuditEntry[]): Inc
   return [...byId.values()].sort((a, b) => b.opened.localeCompare(a.opened));
 }
 
-export function IncidentsView() {
+export function IncidentsView({ session }: { session: SessionInfo }) {
   const [win, setWin] = useState(1);
   const from = new Date(Date.now() - (WINDOWS[win]?.[1] ?? 30 * DAY)).toISOString();
   const acts = useLoad(
@@ -84,10 +84,13 @@ export function IncidentsView() {
     <>
       <h1>Incidents and drills</h1>
       <p class="hint">
-        What the key service sees of incident response: the containment and response actions in its
-        audit. The incident record itself (scope, assessment, eradication, report) is kept by the
-        responder's <code>tensorseal incident</code> and is not stored here.
+        Incidents opened here or by <code>tensorseal incident open</code> with <code>--server</code>
+        , with their timeline. The playbook's own journal (assessment, eradication, report) stays
+        with the responder's <code>tensorseal incident</code>; its containment and response actions
+        are in the audit, below.
       </p>
+      <IncidentList session={session} />
+      <h2>Response actions in the audit</h2>
       <WindowPicker
         id="incident-window"
         windows={WINDOWS}
@@ -172,15 +175,7 @@ export function IncidentsView() {
           </Section>
         </>
       )}
-      <Section title="Drills">
-        <p>
-          Drills run against throwaway key services started by <code>tensorseal drill run</code>,
-          not against this one, so this service keeps no drill history. The history (one line per
-          scenario: outcome, time-to-detect, time-to-contain) is with whoever ran them:{" "}
-          <code>tensorseal drill history</code>, and <code>tensorseal doctor</code> warns when the
-          last drill is old or failed.
-        </p>
-      </Section>
+      <DrillHistory />
     </>
   );
 }

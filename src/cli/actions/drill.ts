@@ -1,4 +1,5 @@
 /** `drill list | run | history`: the work behind src/cli/commands/drill.ts. */
+import type { DrillRecord } from "../../doctor/drill-history.js";
 import { fail } from "../../format/errors.js";
 import { printJson } from "../options.js";
 import { print } from "../output.js";
@@ -60,14 +61,33 @@ export async function drillRun(names: string[], o: RunFlags): Promise<void> {
       history,
       reports.map((r) => drill.toRecord(r, now)),
     );
+  const recorded = o.record
+    ? await recordOnService(reports.map((r) => drill.toRecord(r, now)))
+    : null;
   const passed = reports.filter((r) => r.result === "pass").length;
   const failed = reports.length - passed;
-  if (o.json) printJson({ passed, failed, reports, history });
+  if (o.json)
+    printJson({ passed, failed, reports, history, ...(recorded ? { server: recorded } : {}) });
   else
     print(
-      `${reports.length} drill${reports.length === 1 ? "" : "s"}: ${passed} passed, ${failed} failed${history ? `; recorded in ${history}` : ""}`,
+      `${reports.length} drill${reports.length === 1 ? "" : "s"}: ${passed} passed, ${failed} failed${history ? `; recorded in ${history}` : ""}${recorded ? `; recorded on ${recorded}` : ""}`,
     );
   if (failed > 0) process.exitCode = 1;
+}
+
+/**
+ * With --server (or TENSORSEAL_SERVER): the results go to the key service too (POST
+ * /v1/drills, `drills:record`), for the console's drill history. After the local history is
+ * written, so a refusal (an error: the caller asked for it) loses nothing. The service URL, or
+ * null when none is configured.
+ */
+async function recordOnService(records: DrillRecord[]): Promise<string | null> {
+  const { configuredService } = await import("../keys-context.js");
+  const client = await configuredService();
+  if (!client || records.length === 0) return null;
+  const r = await client.post("/v1/drills", { records });
+  if (r.status !== 200) client.refused("/v1/drills", r);
+  return client.url;
 }
 
 interface HistoryFlags {

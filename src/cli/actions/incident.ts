@@ -4,7 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../../engine/index.js";
-import { fail } from "../../format/errors.js";
+import { fail, isTensorSealError } from "../../format/errors.js";
 import type { ParsedHeader } from "../../format/header.js";
 import type { Identity } from "../../format/stanza.js";
 import {
@@ -25,6 +25,7 @@ import {
   serviceControl,
   withIncidentLock,
 } from "../../incident/index.js";
+import { mirrorClose, mirrorNote, mirrorOpen } from "../../incident/mirror.js";
 import { checkId } from "../../incident/store.js";
 import { parseIdentityFile } from "../../keys/recipients.js";
 import type { ServiceClient } from "../../keys/service/client.js";
@@ -129,6 +130,7 @@ async function runOpen(o: Opts): Promise<void> {
     client,
     now,
   });
+  if (client) warnUnmirrored(await mirrorOpen(client, inc));
   if (!o.contain) {
     if (o.json) return printJson(inc);
     print(inc.id);
@@ -144,6 +146,7 @@ async function runOpen(o: Opts): Promise<void> {
     const ctx = await context(inc);
     const r = await contain(ctx, containOptions(o));
     reportContain(ctx, r.waiting, o);
+    await noteStep(ctx, containNote(ctx, r.waiting));
   });
 }
 
@@ -153,6 +156,16 @@ function containOptions(o: Opts) {
     ...(since ? { since } : {}),
     fingerprints: (o.fingerprint as string[] | undefined) ?? [],
   };
+}
+
+/** The service did not take the incident's change: said, the response goes on (mirror.ts). */
+function warnUnmirrored(why: string | null): void {
+  if (why !== null) say(`warning: not recorded on the key service (the local record is): ${why}`);
+}
+
+/** A step's result on the service incident's timeline (incidents opened with --server). */
+async function noteStep(ctx: IncidentContext, text: string): Promise<void> {
+  if (ctx.client && ctx.inc.server) warnUnmirrored(await mirrorNote(ctx.client, ctx.inc, text));
 }
 
 /** Prints the contain actions; a containment waiting for an approval says how to finish it. */
@@ -177,6 +190,12 @@ async function runContain(id: string, o: Opts): Promise<void> {
   const ctx = await context(await loadIncident(homeDir(), id));
   const r = await contain(ctx, containOptions(o));
   reportContain(ctx, r.waiting, o);
+  await noteStep(ctx, containNote(ctx, r.waiting));
+}
+
+function containNote(ctx: IncidentContext, waiting: boolean): string {
+  const done = ctx.inc.actions.filter((a) => a.step === "contain" && a.state === "done");
+  return `${waiting ? "containment waits for an approval" : `contained at ${ctx.inc.times.contained}`} (tensorseal incident contain by ${done.at(-1)?.actor ?? "the responder"}): ${done.map((a) => a.what).join("; ") || "no action done yet"}`;
 }
 
 async function runAssess(id: string, paths: string[], o: Opts): Promise<void> {
@@ -249,6 +268,12 @@ async function runEradicate(id: string, paths: string[], o: Opts): Promise<void>
       );
     say(`incident ${id}: ${ctx.inc.state}`);
   }
+  const counts = new Map<string, number>();
+  for (const f of ctx.inc.files) counts.set(f.outcome, (counts.get(f.outcome) ?? 0) + 1);
+  await noteStep(
+    ctx,
+    `eradicate (tensorseal incident eradicate): ${ctx.inc.state}; files ${[...counts].map(([k, n]) => `${n} ${k}`).join(", ") || "none"}${r.waiting ? "; waiting for an approval" : ""}`,
+  );
   if (o.report !== undefined) {
     await writeReport(ctx.inc, String(o.report), reportFormat(String(o.report)), o.publicKey);
     say(`report written to ${String(o.report)}`);
@@ -316,6 +341,14 @@ async function runClose(id: string, o: Opts): Promise<void> {
     force: o.force === true,
     now,
   });
+  // Closed on disk whatever the service says: a service that cannot be reached is a warning.
+  const client = inc.server
+    ? await serviceFor(inc).catch((e: unknown) => {
+        warnUnmirrored(isTensorSealError(e) ? e.message : "the key service could not be reached");
+        return null;
+      })
+    : null;
+  if (client) warnUnmirrored(await mirrorClose(client, inc));
   if (o.json) return printJson(inc);
   say(`incident ${id} closed at ${inc.times.closed}`);
 }
@@ -331,10 +364,13 @@ async function runFromAlerts(o: Opts): Promise<void> {
     kinds: o.firstSeen ? ["alert.rate", "alert.first-seen"] : ["alert.rate"],
     now,
   });
+  for (const inc of opened) warnUnmirrored(await mirrorOpen(client, inc));
   if (o.contain)
     for (const inc of opened)
       await withIncidentLock(homeDir(), inc.id, async () => {
-        await contain(await context(inc));
+        const ctx = await context(inc);
+        const r = await contain(ctx);
+        await noteStep(ctx, containNote(ctx, r.waiting));
       });
   if (o.json) return printJson(opened);
   for (const i of opened) printRow([i.id, i.state, i.scopeText, i.reason]);

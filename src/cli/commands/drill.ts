@@ -42,14 +42,17 @@ export function registerDrill(program: Command): void {
 Each scenario plays one breach against its own sandbox (temporary directory, keystore, service
 database and a key service on 127.0.0.1) and checks that the defence held; nothing outside the
 sandbox is touched and the sandbox is removed afterwards. Times are in milliseconds from the
-breach. Exit 0 when every scenario passed, 1 when any failed.
+breach. With --server (TENSORSEAL_SERVER) the results are also recorded on the key service
+(POST /v1/drills: the console's drill history). Exit 0 when every scenario passed, 1 when any
+failed (or the service refused the record).
 
 Examples:
   tensorseal drill run --all
   tensorseal drill run insider-burst leaked-file-key
   tensorseal drill run --all --db postgres://ts@127.0.0.1/test --json
   tensorseal drill run stolen-version --history /var/lib/tensorseal/drills.jsonl
-  tensorseal drill run --all --no-record`,
+  tensorseal drill run --all --no-record
+  tensorseal --server https://kms:8443 drill run --all   # also recorded on the key service (console)`,
     )
     .action(async (names: string[], o) => {
       const { drillRun } = await import("../actions/drill.js");

@@ -40,7 +40,7 @@ export function registerIncident(program: Command): void {
     .option("--json", "print the incident record as JSON")
     .addHelpText(
       "after",
-      "\nKey scopes act on the local keystore, or on the key service with --server; the other scopes\nneed the key service (its audit and controls).\n\nExamples:\n  tensorseal incident open --scope key:default@1 --reason 'keystore copied'\n  tensorseal --server https://kms:8443 incident open --scope principal:token:3f9c2b7a1d4e8f60 --reason 'token in a public repo'\n  tensorseal --server https://kms:8443 incident open --scope endpoint:10.0.0.7 --reason 'host compromised'\n  tensorseal --server https://kms:8443 incident open --scope principal:token:3f9c2b7a1d4e8f60 --reason 'token leaked' --contain",
+      "\nKey scopes act on the local keystore, or on the key service with --server; the other scopes\nneed the key service (its audit and controls). With --server the incident is also recorded on\nthe key service under the same id (the console shows it; contain, eradicate and close follow it\nthere); a refusal there is a warning.\n\nExamples:\n  tensorseal incident open --scope key:default@1 --reason 'keystore copied'\n  tensorseal --server https://kms:8443 incident open --scope principal:token:3f9c2b7a1d4e8f60 --reason 'token in a public repo'\n  tensorseal --server https://kms:8443 incident open --scope endpoint:10.0.0.7 --reason 'host compromised'\n  tensorseal --server https://kms:8443 incident open --scope principal:token:3f9c2b7a1d4e8f60 --reason 'token leaked' --contain",
     )
     .action((o) => run("open", [o]));
   incident

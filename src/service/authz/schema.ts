@@ -83,7 +83,8 @@ export const CEDAR_SCHEMA = `namespace TensorSeal {
   action "keys:list", "attestation:challenge", "audit:read", "principals:read",
     "principals:block", "principals:unblock", "principals:contain", "approvals:request",
     "approvals:approve", "approvals:read", "policies:read", "policies:update", "root:custody",
-    "overview:read", "root:verify-shares" appliesTo {
+    "overview:read", "root:verify-shares", "incidents:read", "incidents:open", "incidents:note",
+    "incidents:close", "drills:read", "drills:record" appliesTo {
     principal: [Workload, User],
     resource: [Service],
     context: RequestContext,
@@ -130,6 +131,14 @@ export const ACTION_ROLES: Record<string, string | readonly string[]> = {
   "overview:read": ["admin", "audit", "reader"],
   // Incident containment: block and revoke tokens / client certificates (the `contain` approval).
   "principals:contain": "admin",
+  // Incidents and drills on the service (the console): everyone who reads the service sees
+  // them; opening, following, closing and recording a drill are the responder's (admin).
+  "incidents:read": ["admin", "audit", "reader"],
+  "incidents:open": "admin",
+  "incidents:note": "admin",
+  "incidents:close": "admin",
+  "drills:read": ["admin", "audit", "reader"],
+  "drills:record": "admin",
 };
 
 /** The default policy set: action A is permitted to a principal holding (one of) A's role(s). */

@@ -258,6 +258,67 @@ const auditOutcomeIndex: Migration = {
   },
 };
 
+/**
+ * Incidents and drills on the service (the console's "open, follow and close an incident; drill
+ * history"): the incident record, its timeline notes, and drill results sent by
+ * `drill run --server`. Listed newest first, hence the indexes on time.
+ */
+const incidentsAndDrills: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("incidents")
+      .addColumn("id", "varchar(40)", (c) => c.primaryKey())
+      .addColumn("title", "text", (c) => c.notNull())
+      .addColumn("severity", "varchar(16)", (c) => c.notNull())
+      .addColumn("state", "varchar(16)", (c) => c.notNull())
+      .addColumn("scope", "text", (c) => c.notNull())
+      .addColumn("summary", "text", (c) => c.notNull())
+      .addColumn("opened", "varchar(32)", (c) => c.notNull())
+      .addColumn("opened_by", "varchar(512)", (c) => c.notNull())
+      .addColumn("closed", "varchar(32)")
+      .addColumn("closed_by", "varchar(512)")
+      .addColumn("resolution", "text")
+      .execute();
+    await db.schema
+      .createIndex("incidents_opened")
+      .on("incidents")
+      .columns(["opened", "id"])
+      .execute();
+    await db.schema
+      .createTable("incident_notes")
+      .addColumn("id", "varchar(40)", (c) => c.primaryKey())
+      .addColumn("incident_id", "varchar(40)", (c) => c.notNull().references("incidents.id"))
+      .addColumn("at", "varchar(32)", (c) => c.notNull())
+      .addColumn("author", "varchar(512)", (c) => c.notNull())
+      .addColumn("text", "text", (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex("incident_notes_incident")
+      .on("incident_notes")
+      .columns(["incident_id", "at"])
+      .execute();
+    await db.schema
+      .createTable("drills")
+      .addColumn("id", "varchar(40)", (c) => c.primaryKey())
+      .addColumn("scenario", "varchar(64)", (c) => c.notNull())
+      .addColumn("result", "varchar(8)", (c) => c.notNull())
+      .addColumn("detect_ms", "double precision")
+      .addColumn("contain_ms", "double precision")
+      .addColumn("duration_ms", "double precision", (c) => c.notNull())
+      .addColumn("time", "varchar(32)", (c) => c.notNull())
+      .addColumn("version", "varchar(32)", (c) => c.notNull())
+      .addColumn("database", "varchar(16)", (c) => c.notNull())
+      .addColumn("checks_passed", "integer", (c) => c.notNull())
+      .addColumn("checks_total", "integer", (c) => c.notNull())
+      .addColumn("failed", "text", (c) => c.notNull())
+      .addColumn("error", "text")
+      .addColumn("recorded", "varchar(32)", (c) => c.notNull())
+      .addColumn("recorded_by", "varchar(512)", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("drills_time").on("drills").columns(["time", "id"]).execute();
+  },
+};
+
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_nonces": nonces,
@@ -269,6 +330,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0008_audit_index": auditIndex,
   "0009_key_rotation": keyRotation,
   "0010_audit_outcome_index": auditOutcomeIndex,
+  "0011_incidents_drills": incidentsAndDrills,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -153,6 +153,57 @@ export interface PoliciesTable {
   created: string;
 }
 
+/**
+ * An incident as the service records it (migration 0011, routes/incidents.ts): opened from the
+ * console or mirrored by `tensorseal incident open --server`. `scope` is JSON of
+ * src/incident/types.ts `Scope[]`; state: open | closed.
+ */
+export interface IncidentsTable {
+  id: string;
+  title: string;
+  severity: string;
+  state: string;
+  scope: string;
+  summary: string;
+  opened: string;
+  opened_by: string;
+  closed: string | null;
+  closed_by: string | null;
+  resolution: string | null;
+}
+
+/** One timeline entry of an incident (kind: note; opening and closing are the incident's own). */
+export interface IncidentNotesTable {
+  id: string;
+  incident_id: string;
+  at: string;
+  author: string;
+  text: string;
+}
+
+/**
+ * One drill scenario run recorded on the service (`drill run --server`, routes/drills.ts): the
+ * fields of a drill history line (doctor/drill-history.ts) plus who recorded it and when.
+ */
+export interface DrillsTable {
+  id: string;
+  scenario: string;
+  result: string;
+  detect_ms: number | null;
+  contain_ms: number | null;
+  duration_ms: number;
+  time: string;
+  version: string;
+  database: string;
+  checks_passed: number;
+  checks_total: number;
+  /** JSON array of the names of the checks that did not hold. */
+  failed: string;
+  error: string | null;
+  recorded: string;
+  recorded_by: string;
+}
+
 export interface Schema {
   meta: MetaTable;
   keys: KeysTable;
@@ -169,6 +220,9 @@ export interface Schema {
   approvals: ApprovalsTable;
   approval_votes: ApprovalVotesTable;
   policies: PoliciesTable;
+  incidents: IncidentsTable;
+  incident_notes: IncidentNotesTable;
+  drills: DrillsTable;
 }
 
 export type Dialect = "sqlite" | "postgres";
