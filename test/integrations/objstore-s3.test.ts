@@ -20,7 +20,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import { closeWorkers, openSource } from "../../src/engine/index.js";
+import { closeWorkers, openSource, openSourceToMemory } from "../../src/engine/index.js";
 import { isTensorSealError } from "../../src/format/errors.js";
 import { openObjectSource } from "../../src/integrations/objstore/index.js";
 import { s3Client } from "../../src/integrations/objstore/s3-client.js";
@@ -104,6 +104,34 @@ describe("object storage in S3 (moto server on loopback)", { skip: why ?? false 
     r = await sb.runAsync(["seal", join(sb.dir, "w.bin"), "-o", url, "-r", key.recipient], env);
     assert.equal(r.status, 2, "an existing object needs --force");
     assert.match(r.stderr, /exists: pass --force/);
+  });
+
+  test("a whole read from s3:// is the probe and one streamed GetObject, pinned by IfMatch", async () => {
+    const client = s3Client();
+    const sent: { name: string; range?: string; ifMatch?: string }[] = [];
+    const send = client.send.bind(client);
+    client.send = ((
+      cmd: { constructor: { name: string }; input: Record<string, string> },
+      ...rest: unknown[]
+    ) => {
+      sent.push({ name: cmd.constructor.name, range: cmd.input.Range, ifMatch: cmd.input.IfMatch });
+      return (send as (...a: unknown[]) => Promise<unknown>)(cmd, ...rest);
+    }) as typeof client.send;
+    try {
+      const { openS3Source } = await import("../../src/integrations/objstore/s3-source.js");
+      const src = await openS3Source(BUCKET, "models/w.bin.tseal", { client });
+      try {
+        const loaded = await openSourceToMemory(src, { identities });
+        assert.ok(loaded.buffer.equals(plain));
+        assert.equal(sent.length, 2, JSON.stringify(sent));
+        assert.match(sent[1]!.range ?? "", /^bytes=65536-\d+$/);
+        assert.ok(sent[1]!.ifMatch, "the body GET is pinned to the probed ETag");
+      } finally {
+        await src.close();
+      }
+    } finally {
+      client.destroy();
+    }
   });
 
   test("the lazy tensor API reads one tensor from s3://", async () => {
