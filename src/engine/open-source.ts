@@ -101,7 +101,8 @@ export function openSourceToMemory(
     });
     try {
       const result = await run(src, opts, emit, (plaintextLength) => {
-        buffer = Buffer.allocUnsafe(plaintextLength);
+        // Its own ArrayBuffer (never a pool slice): callers view tensors over `buffer.buffer`.
+        buffer = Buffer.allocUnsafeSlow(plaintextLength);
       });
       return { ...result, buffer: buffer! };
     } catch (e) {

@@ -25,7 +25,10 @@ import {
   openObjectSource,
   PROBE_BYTES,
 } from "../../src/integrations/objstore/index.js";
-import { openSealedSafetensors } from "../../src/integrations/safetensors/index.js";
+import {
+  loadSealedSafetensors,
+  openSealedSafetensors,
+} from "../../src/integrations/safetensors/index.js";
 import { parseIdentityFile, parseRecipient } from "../../src/keys/recipients.js";
 import { generateX25519Identity } from "../../src/keys/x25519.js";
 import { sandbox } from "../cli/helpers.js";
@@ -221,6 +224,24 @@ describe("object storage over HTTP Range requests (loopback server)", () => {
     } finally {
       await src.close();
     }
+  });
+
+  test("a full load of a sealed safetensors URL (one streamed GET) equals every tensor; a tampered one loads nothing", async () => {
+    srv.reset();
+    const loaded = await loadSealedSafetensors(url("/m.safetensors.tseal"), identities);
+    for (const t of tensors) {
+      const a = loaded.arrays.get(t.name)!;
+      assert.ok(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(t.data), t.name);
+    }
+    assert.equal(srv.requests.length, 2, "the probe and one body GET");
+    assert.equal(srv.bytesServed, sealedModel.length, "every byte once");
+    const bad = Buffer.from(sealedModel);
+    bad.writeUInt8(bad[bad.length - 40]! ^ 1, bad.length - 40);
+    srv.put("/m-bad.safetensors.tseal", bad);
+    await assert.rejects(
+      loadSealedSafetensors(url("/m-bad.safetensors.tseal"), identities),
+      rejects("E_DECRYPT", /chunk \d+ failed/),
+    );
   });
 
   test("CLI: open URL -o FILE and -o -, verify URL and inspect URL; the query never shows", async () => {

@@ -78,7 +78,7 @@ class S3Source extends RangedSource {
   /** A streamed whole read: the SDK's answer body, read by RangedSource.stream as it arrives. */
   protected async body(start: number, length: number): Promise<Body> {
     const r = await this.getChecked(start, length);
-    const stream = r.Body as (Readable & AsyncIterable<Uint8Array>) | undefined;
+    const stream = r.Body as Readable | undefined;
     if (!stream) return fail("E_IO", `${this.name}: S3 answered without a body`);
     if (r.ContentLength !== undefined && r.ContentLength !== length) {
       stream.destroy();
