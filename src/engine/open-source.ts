@@ -150,7 +150,7 @@ function batchChunks(g: PayloadGeometry): number {
 
 /**
  * The streamed path: the payload as one sequential read, in batches of whole chunks, read
- * ahead up to `window` batches while pool threads authenticate the current one.
+ * ahead about `window` batches while pool threads authenticate the current one.
  */
 async function pumpStream(
   src: RandomSource,
@@ -165,9 +165,11 @@ async function pumpStream(
   const chunks = g.chunkCount(total);
   const perBatch = batchChunks(g);
   const sealedLength = total + chunks * TAG_SIZE;
+  // The source holds a couple of pieces itself once its consumer is busy (ranged.ts): half
+  // the window here keeps about `window` batches ahead in all.
   const batches = readAhead(
     src.stream!(file.chunksOffset, sealedLength, perBatch * g.sealedChunkSize),
-    window,
+    Math.max(1, Math.ceil(window / 2)),
   );
   let first = 0;
   for await (const sealed of batches) {
