@@ -167,13 +167,15 @@ async function pumpStream(
   const sealedLength = total + chunks * TAG_SIZE;
   // The source holds a couple of pieces itself once its consumer is busy (ranged.ts): half
   // the window here keeps about `window` batches ahead in all.
+  const spare: Buffer[] = [];
   const batches = readAhead(
-    src.stream!(file.chunksOffset, sealedLength, perBatch * g.sealedChunkSize),
+    src.stream!(file.chunksOffset, sealedLength, perBatch * g.sealedChunkSize, spare),
     Math.max(1, Math.ceil(window / 2)),
   );
   let first = 0;
   for await (const sealed of batches) {
     const plain = await openBatchOffThread(file.keys, g, first, total, sealed, emit.into);
+    spare.push(sealed); // ciphertext, done with: the source refills it
     await emit(plain, first * cs);
     progress.add(plain.reduce((n, p) => n + p.length, 0));
     first += perBatch;

@@ -25,8 +25,15 @@ export interface RandomSource {
    * if the connection drops), yielded in order as fresh buffers of `pieceBytes` (the last one
    * shorter). Pulled: the source reads ahead only as far as its transport buffers, so the
    * consumer bounds memory. A source without it is read with `read` in parallel ranges.
+   * `spare`: pieces the consumer is done with (it pushes them); the source may fill them again
+   * instead of allocating (8 MiB buffers dropped per batch kept the garbage collector busy).
    */
-  stream?(offset: number, length: number, pieceBytes: number): AsyncIterable<Buffer>;
+  stream?(
+    offset: number,
+    length: number,
+    pieceBytes: number,
+    spare?: Buffer[],
+  ): AsyncIterable<Buffer>;
   close(): Promise<void>;
 }
 

@@ -89,7 +89,12 @@ export abstract class RangedSource implements RandomSource {
    * the consumer, and a replaced object fails the pin. `attempts` in a row without progress,
    * then E_IO. A consumer that stops early (return) destroys the request.
    */
-  async *stream(offset: number, length: number, pieceBytes: number): AsyncGenerator<Buffer> {
+  async *stream(
+    offset: number,
+    length: number,
+    pieceBytes: number,
+    spare: Buffer[] = [],
+  ): AsyncGenerator<Buffer> {
     if (this.closed) fail("E_USAGE", `${this.name} is closed`);
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0)
       fail("E_USAGE", `range (${offset}, ${length}) must be whole numbers >= 0`);
@@ -98,7 +103,11 @@ export abstract class RangedSource implements RandomSource {
     if (offset + length > this.size) fail("E_TRUNCATED", "object ended early while reading");
     const end = offset + length;
     let pos = offset;
-    let piece = Buffer.allocUnsafe(Math.min(pieceBytes, length));
+    const alloc = (n: number) => {
+      const b = spare.pop();
+      return b?.length === n ? b : Buffer.allocUnsafe(n);
+    };
+    let piece = alloc(Math.min(pieceBytes, length));
     let filled = 0;
     const full: Buffer[] = [];
     const add = (c: Uint8Array) => {
@@ -111,7 +120,7 @@ export abstract class RangedSource implements RandomSource {
         pos += n;
         if (filled === piece.length) {
           full.push(piece);
-          piece = Buffer.allocUnsafe(Math.min(pieceBytes, end - pos));
+          piece = alloc(Math.min(pieceBytes, end - pos));
           filled = 0;
         }
       }
