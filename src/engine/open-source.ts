@@ -38,6 +38,12 @@ export const SOURCE_WINDOW = 4;
 export interface SourceOpenOptions extends Omit<OpenOptions, "workers"> {
   /** Batches in flight at once (default SOURCE_WINDOW). */
   readonly window?: number;
+  /**
+   * Fetch `window` ranged batches in parallel even where the source streams: for a store that
+   * caps one connection's throughput below the link's (one streamed GET is faster on a fast
+   * link: docs/BENCHMARKS.md). Default false.
+   */
+  readonly ranges?: boolean;
 }
 
 /** Plaintext bytes of one batch, in order, at their plaintext offset. */
@@ -74,7 +80,7 @@ export function openSource(
 /** Authenticates every chunk of `src`, writes nothing. The caller closes `src`. */
 export function verifySource(
   src: RandomSource,
-  opts: VerifyOptions & { readonly window?: number },
+  opts: VerifyOptions & Pick<SourceOpenOptions, "window" | "ranges">,
 ): Promise<OpenResult> {
   return namingFile(src.name, () =>
     run(src, opts, async (plain) => {
@@ -129,7 +135,7 @@ async function run(
   try {
     unlocked?.(file.plaintextLength);
     const window = Math.max(1, opts.window ?? SOURCE_WINDOW);
-    if (src.stream) await pumpStream(src, file, emit, window, progress);
+    if (src.stream && !opts.ranges) await pumpStream(src, file, emit, window, progress);
     else await pump(src, file, emit, window, progress);
     progress.stop(true);
   } finally {
