@@ -30,6 +30,7 @@ import { parseIdentityFile, parseRecipient } from "../../src/keys/recipients.js"
 import { generateX25519Identity } from "../../src/keys/x25519.js";
 import { sandbox } from "../cli/helpers.js";
 import { freePort, MOTO_REGION, motoServer, startMoto, stopMoto } from "../keys/moto.js";
+import { droppingProxy } from "./dropping-proxy.js";
 import { buildSafetensors } from "./helpers.js";
 
 after(() => closeWorkers());
@@ -131,6 +132,34 @@ describe("object storage in S3 (moto server on loopback)", { skip: why ?? false 
       }
     } finally {
       client.destroy();
+    }
+  });
+
+  test("a GetObject body dropped mid-stream resumes with a Range from the first byte not received", async () => {
+    const proxy = await droppingProxy(env.TENSORSEAL_S3_ENDPOINT!);
+    const client = s3Client({ region: MOTO_REGION, endpoint: proxy.base });
+    try {
+      const { openS3Source } = await import("../../src/integrations/objstore/s3-source.js");
+      const src = await openS3Source(BUCKET, "models/w.bin.tseal", { client, backoffMs: 1 });
+      try {
+        proxy.drop(2, 5 << 20);
+        const loaded = await openSourceToMemory(src, { identities });
+        assert.ok(loaded.buffer.equals(plain));
+        assert.equal(proxy.seen.dropped, 2);
+        const starts = proxy.seen.ranges
+          .slice(1)
+          .map((r) => Number(/^bytes=(\d+)-/.exec(r ?? "")?.[1]));
+        assert.deepEqual(
+          starts,
+          [65536, 65536 + (5 << 20), 65536 + (10 << 20)],
+          JSON.stringify(proxy.seen.ranges),
+        );
+      } finally {
+        await src.close();
+      }
+    } finally {
+      client.destroy();
+      await proxy.close();
     }
   });
 
