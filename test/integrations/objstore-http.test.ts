@@ -160,6 +160,26 @@ describe("object storage over HTTP Range requests (loopback server)", () => {
     }
   });
 
+  test("an object inside the probe (tiny or empty plaintext) is read whole from it: one request", async () => {
+    for (const size of [0, 1000]) {
+      const data = randomBytes(size);
+      writeFileSync(join(sb.dir, `tiny${size}`), data);
+      await sealFile(join(sb.dir, `tiny${size}`), join(sb.dir, `tiny${size}.tseal`), {
+        recipients: [parseRecipient(key.recipient)],
+      });
+      srv.put(`/tiny${size}.tseal`, readFileSync(join(sb.dir, `tiny${size}.tseal`)));
+      srv.reset();
+      const src = await openObjectSource(url(`/tiny${size}.tseal`));
+      try {
+        assert.ok((await openSourceToMemory(src, { identities })).buffer.equals(data));
+        await verifySource(src, { identities });
+        assert.equal(srv.requests.length, 1, "the probe only");
+      } finally {
+        await src.close();
+      }
+    }
+  });
+
   test("a body cut at the same byte every time (a truncated answer) fails with E_IO and releases nothing", async () => {
     srv.reset();
     srv.mode.cutAt = sealed.length - 1000;
