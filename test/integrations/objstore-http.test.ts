@@ -20,6 +20,7 @@ import {
 } from "../../src/engine/index.js";
 import { TAG_SIZE } from "../../src/format/chunked.js";
 import { isTensorSealError } from "../../src/format/errors.js";
+import { publicRecipient, SUITE_PUBLIC } from "../../src/format/public.js";
 import {
   openHttpSource,
   openObjectSource,
@@ -177,6 +178,37 @@ describe("object storage over HTTP Range requests (loopback server)", () => {
       } finally {
         await src.close();
       }
+    }
+  });
+
+  test("a public (integrity-only) file streams too: into memory equal, one flipped byte rejected", async () => {
+    writeFileSync(join(sb.dir, "pub.bin"), plain);
+    await sealFile(join(sb.dir, "pub.bin"), join(sb.dir, "pub.bin.tseal"), {
+      recipients: [publicRecipient()],
+      suite: SUITE_PUBLIC,
+      labels: { "tensorseal:tier": "public" },
+    });
+    const pub = readFileSync(join(sb.dir, "pub.bin.tseal"));
+    srv.put("/pub.tseal", pub);
+    const bad = Buffer.from(pub);
+    bad.writeUInt8(bad[bad.length - 3000]! ^ 1, bad.length - 3000);
+    srv.put("/pub-bad.tseal", bad);
+    srv.reset();
+    const src = await openObjectSource(url("/pub.tseal"));
+    try {
+      assert.ok((await openSourceToMemory(src, { identities: [] })).buffer.equals(plain));
+      assert.equal(srv.requests.length, 2, "the probe and one body GET");
+    } finally {
+      await src.close();
+    }
+    const badSrc = await openObjectSource(url("/pub-bad.tseal"));
+    try {
+      await assert.rejects(
+        openSourceToMemory(badSrc, { identities: [] }),
+        rejects("E_DECRYPT", /chunk \d+ failed/),
+      );
+    } finally {
+      await badSrc.close();
     }
   });
 
