@@ -21,6 +21,7 @@ export {
   type OpenToMemoryOptions,
   openFile,
   openSource,
+  openSourceToMemory,
   openStream,
   openToMemory,
   type ProgressCallback,

@@ -11,6 +11,7 @@ export { openFile, verifyFile } from "./open-file.js";
 export { type OpenedInMemory, type OpenToMemoryOptions, openToMemory } from "./open-memory.js";
 export {
   openSource,
+  openSourceToMemory,
   SOURCE_BATCH_BYTES,
   SOURCE_WINDOW,
   type SourceOpenOptions,

@@ -1,9 +1,11 @@
 /**
  * openSource and verifySource: openFile and verifyFile for a sealed file behind a RandomSource
  * that worker threads cannot pread (a remote object). The header checks are the same
- * (sealed-header.ts, unlockSource); then the payload is fetched in batches of whole chunks,
- * up to `window` batches in flight at once (the network works in parallel while this thread
- * authenticates), and handed on strictly in order, each batch only after every chunk in it
+ * (sealed-header.ts, unlockSource); then the payload arrives in batches of whole chunks:
+ * from a source that streams (src.stream: one GET of the whole payload, cut into batches as
+ * it arrives, up to `window` batches read ahead), else fetched as ranges, up to `window`
+ * batches in flight at once. Either way the network works while pool threads authenticate,
+ * and batches are handed on strictly in order, each only after every chunk in it
  * authenticated with exactly format/chunked.ts's openChunk. Memory stays bounded by about
  * `window` batches, whatever the file's size.
  *
@@ -36,10 +38,20 @@ export const SOURCE_WINDOW = 4;
 export interface SourceOpenOptions extends Omit<OpenOptions, "workers"> {
   /** Batches in flight at once (default SOURCE_WINDOW). */
   readonly window?: number;
+  /**
+   * Fetch `window` ranged batches in parallel even where the source streams: for a store that
+   * caps one connection's throughput below the link's (one streamed GET is faster on a fast
+   * link: docs/BENCHMARKS.md). Default false.
+   */
+  readonly ranges?: boolean;
 }
 
 /** Plaintext bytes of one batch, in order, at their plaintext offset. */
-type Emit = (plain: Buffer[], offset: number) => Promise<void>;
+type Emit = ((plain: Buffer[], offset: number) => Promise<void>) & {
+  end?(): Promise<void>;
+  /** Where a batch decrypts to, if the output is memory: no copy after decryption. */
+  into?(offset: number, length: number): Buffer;
+};
 
 /** Opens `src` into `output` (a path, or a Writable such as stdout). The caller closes `src`. */
 export function openSource(
@@ -68,13 +80,42 @@ export function openSource(
 /** Authenticates every chunk of `src`, writes nothing. The caller closes `src`. */
 export function verifySource(
   src: RandomSource,
-  opts: VerifyOptions & { readonly window?: number },
+  opts: VerifyOptions & Pick<SourceOpenOptions, "window" | "ranges">,
 ): Promise<OpenResult> {
   return namingFile(src.name, () =>
     run(src, opts, async (plain) => {
       for (const p of plain) p.fill(0);
     }),
   );
+}
+
+/**
+ * Opens `src` into one buffer of the plaintext's length (a full load from object storage),
+ * each batch decrypted straight into its place. On any failure the buffer is wiped and never
+ * returned. The caller closes `src`.
+ */
+export function openSourceToMemory(
+  src: RandomSource,
+  opts: SourceOpenOptions,
+): Promise<OpenResult & { buffer: Buffer }> {
+  return namingFile(src.name, async () => {
+    let buffer: Buffer | null = null;
+    const emit: Emit = Object.assign(async () => {}, {
+      into(offset: number, length: number) {
+        return buffer!.subarray(offset, offset + length);
+      },
+    });
+    try {
+      const result = await run(src, opts, emit, (plaintextLength) => {
+        // Its own ArrayBuffer (never a pool slice): callers view tensors over `buffer.buffer`.
+        buffer = Buffer.allocUnsafeSlow(plaintextLength);
+      });
+      return { ...result, buffer: buffer! };
+    } catch (e) {
+      (buffer as Buffer | null)?.fill(0);
+      throw e;
+    }
+  });
 }
 
 function streamEmit(out: Writable): Emit & { end(): Promise<void> } {
@@ -86,12 +127,16 @@ function streamEmit(out: Writable): Emit & { end(): Promise<void> } {
 async function run(
   src: RandomSource,
   opts: SourceOpenOptions,
-  emit: Emit & { end?(): Promise<void> },
+  emit: Emit,
+  unlocked?: (plaintextLength: number) => void,
 ): Promise<OpenResult> {
   const file = await unlockSource(src, opts);
   const progress = new Progress(file.plaintextLength, opts.onProgress);
   try {
-    await pump(src, file, emit, opts.window ?? SOURCE_WINDOW, progress);
+    unlocked?.(file.plaintextLength);
+    const window = Math.max(1, opts.window ?? SOURCE_WINDOW);
+    if (src.stream && !opts.ranges) await pumpStream(src, file, emit, window, progress);
+    else await pump(src, file, emit, window, progress);
     progress.stop(true);
   } finally {
     progress.stop(false);
@@ -104,10 +149,19 @@ async function run(
   };
 }
 
-async function pump(
+/** Chunks per batch: whole chunks, about SOURCE_BATCH_BYTES sealed. */
+function batchChunks(g: PayloadGeometry): number {
+  return Math.max(1, Math.floor(SOURCE_BATCH_BYTES / g.sealedChunkSize));
+}
+
+/**
+ * The streamed path: the payload as one sequential read, in batches of whole chunks, read
+ * ahead about `window` batches while pool threads authenticate the current one.
+ */
+async function pumpStream(
   src: RandomSource,
   file: UnlockedFile,
-  emit: Emit & { end?(): Promise<void> },
+  emit: Emit,
   window: number,
   progress: Progress,
 ): Promise<void> {
@@ -115,7 +169,69 @@ async function pump(
   const g = new PayloadGeometry(cs);
   const total = file.plaintextLength;
   const chunks = g.chunkCount(total);
-  const perBatch = Math.max(1, Math.floor(SOURCE_BATCH_BYTES / g.sealedChunkSize));
+  const perBatch = batchChunks(g);
+  const sealedLength = total + chunks * TAG_SIZE;
+  // The source holds a couple of pieces itself once its consumer is busy (ranged.ts): half
+  // the window here keeps about `window` batches ahead in all.
+  const spare: Buffer[] = [];
+  const batches = readAhead(
+    src.stream!(file.chunksOffset, sealedLength, perBatch * g.sealedChunkSize, spare),
+    Math.max(1, Math.ceil(window / 2)),
+  );
+  let first = 0;
+  for await (const sealed of batches) {
+    const plain = await openBatchOffThread(file.keys, g, first, total, sealed, emit.into);
+    spare.push(sealed); // ciphertext, done with: the source refills it
+    await emit(plain, first * cs);
+    progress.add(plain.reduce((n, p) => n + p.length, 0));
+    first += perBatch;
+  }
+  await emit.end?.();
+}
+
+/**
+ * Pulls `src` up to `depth` items ahead of the consumer (so the network keeps receiving while
+ * the consumer works). Stopping early (a failure) waits for the pulls already asked for, then
+ * ends `src`: nothing is still receiving when the caller closes the source.
+ */
+export async function* readAhead<T>(src: AsyncIterable<T>, depth: number): AsyncGenerator<T> {
+  const it = src[Symbol.asyncIterator]();
+  const queue: Promise<IteratorResult<T>>[] = [];
+  let finished = false;
+  try {
+    for (;;) {
+      while (queue.length < depth) {
+        const p = it.next();
+        p.catch(() => {}); // awaited in order below
+        queue.push(p);
+      }
+      const r = await queue.shift()!;
+      if (r.done) {
+        finished = true;
+        return;
+      }
+      yield r.value;
+    }
+  } finally {
+    if (!finished) {
+      await Promise.allSettled(queue);
+      await it.return?.(undefined);
+    }
+  }
+}
+
+async function pump(
+  src: RandomSource,
+  file: UnlockedFile,
+  emit: Emit,
+  window: number,
+  progress: Progress,
+): Promise<void> {
+  const cs = file.header.descriptor.chunkSize;
+  const g = new PayloadGeometry(cs);
+  const total = file.plaintextLength;
+  const chunks = g.chunkCount(total);
+  const perBatch = batchChunks(g);
   const batches = Math.ceil(chunks / perBatch);
   const inFlight = new Map<number, Promise<Buffer>>();
   const fetch = (b: number) => {
@@ -137,7 +253,7 @@ async function pump(
       const sealed = await inFlight.get(b)!;
       inFlight.delete(b);
       const first = b * perBatch;
-      const plain = await openBatchOffThread(file.keys, g, first, total, sealed);
+      const plain = await openBatchOffThread(file.keys, g, first, total, sealed, emit.into);
       await emit(plain, first * cs);
       progress.add(plain.reduce((n, p) => n + p.length, 0));
     }
@@ -161,14 +277,24 @@ async function openBatchOffThread(
   first: number,
   total: number,
   sealed: Buffer,
+  into?: (offset: number, length: number) => Buffer,
 ): Promise<Buffer[]> {
   const openAsync = nativeGcm?.openBatchAsync;
   const count = Math.ceil(sealed.length / g.sealedChunkSize);
+  const ptLength = sealed.length - count * TAG_SIZE;
   // A public (suite 2) payload is plaintext with GMAC tags: openBatch's chunk-by-chunk path.
   if (!openAsync || count === 0 || keys.integrityOnly) {
-    return openBatch(keys, g, first, total, sealed);
+    const plain = openBatch(keys, g, first, total, sealed);
+    if (!into) return plain;
+    const target = into(first * g.chunkSize, ptLength);
+    let at = 0;
+    for (const p of plain) {
+      at += p.copy(target, at);
+      p.fill(0);
+    }
+    return [target];
   }
-  const plain = Buffer.allocUnsafe(sealed.length - count * TAG_SIZE);
+  const plain = into ? into(first * g.chunkSize, ptLength) : Buffer.allocUnsafe(ptLength);
   const sc = g.sealedChunkSize;
   const work = splitChunks(count).map(([at, n]) => {
     const length = at + n === count ? sealed.length - at * sc : n * sc;

@@ -19,6 +19,21 @@ export interface RandomSource {
    * A source that can no longer promise the bytes it was opened on (the object changed) fails.
    */
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Optional, for whole-file reads (open, verify, a full load): the `length` bytes from
+   * `offset` as one sequential stream (a remote object's single GET, resumed where it stopped
+   * if the connection drops), yielded in order as fresh buffers of `pieceBytes` (the last one
+   * shorter). Pulled: the source reads ahead only as far as its transport buffers, so the
+   * consumer bounds memory. A source without it is read with `read` in parallel ranges.
+   * `spare`: pieces the consumer is done with (it pushes them); the source may fill them again
+   * instead of allocating (8 MiB buffers dropped per batch kept the garbage collector busy).
+   */
+  stream?(
+    offset: number,
+    length: number,
+    pieceBytes: number,
+    spare?: Buffer[],
+  ): AsyncIterable<Buffer>;
   close(): Promise<void>;
 }
 

@@ -6,18 +6,30 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
-import { closeWorkers, openSource, sealFile, verifySource } from "../../src/engine/index.js";
+import {
+  closeWorkers,
+  openSource,
+  openSourceToMemory,
+  SOURCE_BATCH_BYTES,
+  sealFile,
+  verifySource,
+} from "../../src/engine/index.js";
 import { TAG_SIZE } from "../../src/format/chunked.js";
 import { isTensorSealError } from "../../src/format/errors.js";
+import { publicRecipient, SUITE_PUBLIC } from "../../src/format/public.js";
 import {
   openHttpSource,
   openObjectSource,
   PROBE_BYTES,
 } from "../../src/integrations/objstore/index.js";
-import { openSealedSafetensors } from "../../src/integrations/safetensors/index.js";
+import {
+  loadSealedSafetensors,
+  openSealedSafetensors,
+} from "../../src/integrations/safetensors/index.js";
 import { parseIdentityFile, parseRecipient } from "../../src/keys/recipients.js";
 import { generateX25519Identity } from "../../src/keys/x25519.js";
 import { sandbox } from "../cli/helpers.js";
@@ -109,6 +121,185 @@ describe("object storage over HTTP Range requests (loopback server)", () => {
     } finally {
       await src.close();
     }
+  });
+
+  test("a whole read is one streamed GET; a connection dropped mid-body resumes from the first byte not received, pinned by If-Match", async () => {
+    srv.reset();
+    srv.mode.dropAfter = { bytes: 3 << 20, times: 2 };
+    const src = await openHttpSource(url("/w.bin.tseal"), { backoffMs: 1 });
+    try {
+      const out = join(sb.dir, "resumed.out");
+      await openSource(src, out, { identities });
+      assert.ok(readFileSync(out).equals(plain));
+      const ranges = srv.requests.map((q) => q.range);
+      const end = sealed.length - 1;
+      assert.deepEqual(ranges, [
+        `bytes=0-${PROBE_BYTES - 1}`,
+        `bytes=${PROBE_BYTES}-${end}`,
+        `bytes=${PROBE_BYTES + (3 << 20)}-${end}`,
+        `bytes=${PROBE_BYTES + (6 << 20)}-${end}`,
+      ]);
+      assert.ok(
+        srv.requests.slice(1).every((q) => q.ifMatch),
+        "every body GET is pinned",
+      );
+      assert.equal(srv.bytesServed, sealed.length, "no byte fetched twice");
+      // The same into memory (a full load): decrypted in place, equal to the plaintext.
+      srv.reset();
+      srv.mode.dropAfter = { bytes: 5 << 20, times: 1 };
+      const loaded = await openSourceToMemory(src, { identities });
+      assert.ok(loaded.buffer.equals(plain));
+      assert.equal(srv.requests.length, 2, "the body GET and its resumption");
+      // ranges: true fetches 8 MiB batches in parallel instead (a store that caps a connection).
+      srv.reset();
+      const ranged = await openSourceToMemory(src, { identities, ranges: true });
+      assert.ok(ranged.buffer.equals(plain));
+      assert.ok(srv.requests.length >= 2, `${srv.requests.length} ranged GETs`);
+      assert.ok(srv.requests.every((q) => q.ifMatch && /^bytes=\d+-\d+$/.test(q.range ?? "")));
+    } finally {
+      await src.close();
+    }
+  });
+
+  test("an object inside the probe (tiny or empty plaintext) is read whole from it: one request", async () => {
+    for (const size of [0, 1000]) {
+      const data = randomBytes(size);
+      writeFileSync(join(sb.dir, `tiny${size}`), data);
+      await sealFile(join(sb.dir, `tiny${size}`), join(sb.dir, `tiny${size}.tseal`), {
+        recipients: [parseRecipient(key.recipient)],
+      });
+      srv.put(`/tiny${size}.tseal`, readFileSync(join(sb.dir, `tiny${size}.tseal`)));
+      srv.reset();
+      const src = await openObjectSource(url(`/tiny${size}.tseal`));
+      try {
+        assert.ok((await openSourceToMemory(src, { identities })).buffer.equals(data));
+        await verifySource(src, { identities });
+        assert.equal(srv.requests.length, 1, "the probe only");
+      } finally {
+        await src.close();
+      }
+    }
+  });
+
+  test("a public (integrity-only) file streams too: into memory equal, one flipped byte rejected", async () => {
+    writeFileSync(join(sb.dir, "pub.bin"), plain);
+    await sealFile(join(sb.dir, "pub.bin"), join(sb.dir, "pub.bin.tseal"), {
+      recipients: [publicRecipient()],
+      suite: SUITE_PUBLIC,
+      labels: { "tensorseal:tier": "public" },
+    });
+    const pub = readFileSync(join(sb.dir, "pub.bin.tseal"));
+    srv.put("/pub.tseal", pub);
+    const bad = Buffer.from(pub);
+    bad.writeUInt8(bad[bad.length - 3000]! ^ 1, bad.length - 3000);
+    srv.put("/pub-bad.tseal", bad);
+    srv.reset();
+    const src = await openObjectSource(url("/pub.tseal"));
+    try {
+      assert.ok((await openSourceToMemory(src, { identities: [] })).buffer.equals(plain));
+      assert.equal(srv.requests.length, 2, "the probe and one body GET");
+    } finally {
+      await src.close();
+    }
+    const badSrc = await openObjectSource(url("/pub-bad.tseal"));
+    try {
+      await assert.rejects(
+        openSourceToMemory(badSrc, { identities: [] }),
+        rejects("E_DECRYPT", /chunk \d+ failed/),
+      );
+    } finally {
+      await badSrc.close();
+    }
+  });
+
+  test("a body cut at the same byte every time (a truncated answer) fails with E_IO and releases nothing", async () => {
+    srv.reset();
+    srv.mode.cutAt = sealed.length - 1000;
+    const src = await openHttpSource(url("/w.bin.tseal"), { backoffMs: 1, attempts: 3 });
+    try {
+      const out = join(sb.dir, "cut.out");
+      await assert.rejects(
+        openSource(src, out, { identities }),
+        rejects("E_IO", /the download kept breaking off .*still after 3 attempts/),
+      );
+      assert.ok(!existsSync(out), "no output appears");
+      await assert.rejects(
+        openSourceToMemory(src, { identities }),
+        rejects("E_IO", /breaking off/),
+      );
+    } finally {
+      await src.close();
+      srv.reset();
+    }
+  });
+
+  test("a truncated object is rejected before any plaintext; a tampered one over the stream releases only authenticated batches", async () => {
+    srv.reset();
+    const CS = (1 << 20) + TAG_SIZE;
+    for (const cut of [17, CS, 3 * CS]) {
+      srv.put("/short.tseal", sealed.subarray(0, sealed.length - cut));
+      const src = await openObjectSource(url("/short.tseal"));
+      try {
+        await assert.rejects(
+          openSourceToMemory(src, { identities }),
+          rejects("E_TRUNCATED", /payload holds \d+ bytes but the descriptor records/),
+        );
+      } finally {
+        await src.close();
+      }
+    }
+    // One flipped byte in chunk 10, in the second batch (7 chunks of 1 MiB each): the first
+    // batch (authenticated) may reach a stream consumer, nothing of the second does, and a
+    // load into memory returns nothing.
+    const at = sealed.length - 2 * (1 << 20);
+    const bad = Buffer.from(sealed);
+    bad.writeUInt8(bad[at]! ^ 1, at);
+    srv.put("/bad-stream.tseal", bad);
+    const src = await openObjectSource(url("/bad-stream.tseal"));
+    try {
+      const got: Buffer[] = [];
+      const sink = new Writable({
+        write(c: Buffer, _e, cb) {
+          got.push(Buffer.from(c));
+          cb();
+        },
+      });
+      await assert.rejects(
+        openSource(src, sink, { identities }),
+        rejects("E_DECRYPT", /chunk 10 failed/),
+      );
+      const received = Buffer.concat(got);
+      const batchPlain = Math.floor(SOURCE_BATCH_BYTES / CS) * (1 << 20);
+      assert.ok(received.length <= batchPlain, `${received.length} bytes released`);
+      assert.ok(
+        received.equals(plain.subarray(0, received.length)),
+        "only authenticated plaintext",
+      );
+      await assert.rejects(
+        openSourceToMemory(src, { identities }),
+        rejects("E_DECRYPT", /chunk 10 failed/),
+      );
+    } finally {
+      await src.close();
+    }
+  });
+
+  test("a full load of a sealed safetensors URL (one streamed GET) equals every tensor; a tampered one loads nothing", async () => {
+    srv.reset();
+    const loaded = await loadSealedSafetensors(url("/m.safetensors.tseal"), identities);
+    for (const t of tensors) {
+      const a = loaded.arrays.get(t.name)!;
+      assert.ok(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(t.data), t.name);
+    }
+    assert.equal(srv.requests.length, 2, "the probe and one body GET");
+    assert.equal(srv.bytesServed, sealedModel.length, "every byte once");
+    const bad = Buffer.from(sealedModel);
+    bad.writeUInt8(bad[bad.length - 40]! ^ 1, bad.length - 40);
+    srv.put("/m-bad.safetensors.tseal", bad);
+    await assert.rejects(
+      loadSealedSafetensors(url("/m-bad.safetensors.tseal"), identities),
+      rejects("E_DECRYPT", /chunk \d+ failed/),
+    );
   });
 
   test("CLI: open URL -o FILE and -o -, verify URL and inspect URL; the query never shows", async () => {
@@ -210,9 +401,14 @@ describe("object storage over HTTP Range requests (loopback server)", () => {
     other.writeUInt8(other[other.length - 1]! ^ 1, other.length - 1); // same size, another ETag
     const src = await openObjectSource(url("/swap.tseal"));
     try {
-      srv.mode.replaceAfter = { requests: 2, path: "/swap.tseal", data: other };
+      // Replaced after the probe: the streamed body (If-Match) and a ranged read both refuse.
+      srv.mode.replaceAfter = { requests: 1, path: "/swap.tseal", data: other };
       await assert.rejects(
         openSource(src, join(sb.dir, "swap.out"), { identities }),
+        rejects("E_IO", /the object changed while it was being read/),
+      );
+      await assert.rejects(
+        src.read(PROBE_BYTES, 1 << 20),
         rejects("E_IO", /the object changed while it was being read/),
       );
     } finally {
@@ -242,7 +438,7 @@ describe("object storage over HTTP Range requests (loopback server)", () => {
     const src = await openHttpSource(url("/w.bin.tseal"), { backoffMs: 1 });
     try {
       await verifySource(src, { identities });
-      assert.equal(srv.requests.length, 2 + 1 + 2, "2 refused probes, the probe, 2 batches");
+      assert.equal(srv.requests.length, 2 + 1 + 1, "2 refused probes, the probe, one streamed GET");
     } finally {
       await src.close();
     }

@@ -20,7 +20,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import { closeWorkers, openSource } from "../../src/engine/index.js";
+import { closeWorkers, openSource, openSourceToMemory } from "../../src/engine/index.js";
 import { isTensorSealError } from "../../src/format/errors.js";
 import { openObjectSource } from "../../src/integrations/objstore/index.js";
 import { s3Client } from "../../src/integrations/objstore/s3-client.js";
@@ -30,6 +30,7 @@ import { parseIdentityFile, parseRecipient } from "../../src/keys/recipients.js"
 import { generateX25519Identity } from "../../src/keys/x25519.js";
 import { sandbox } from "../cli/helpers.js";
 import { freePort, MOTO_REGION, motoServer, startMoto, stopMoto } from "../keys/moto.js";
+import { droppingProxy } from "./dropping-proxy.js";
 import { buildSafetensors } from "./helpers.js";
 
 after(() => closeWorkers());
@@ -104,6 +105,62 @@ describe("object storage in S3 (moto server on loopback)", { skip: why ?? false 
     r = await sb.runAsync(["seal", join(sb.dir, "w.bin"), "-o", url, "-r", key.recipient], env);
     assert.equal(r.status, 2, "an existing object needs --force");
     assert.match(r.stderr, /exists: pass --force/);
+  });
+
+  test("a whole read from s3:// is the probe and one streamed GetObject, pinned by IfMatch", async () => {
+    const client = s3Client();
+    const sent: { name: string; range?: string; ifMatch?: string }[] = [];
+    const send = client.send.bind(client);
+    client.send = ((
+      cmd: { constructor: { name: string }; input: Record<string, string> },
+      ...rest: unknown[]
+    ) => {
+      sent.push({ name: cmd.constructor.name, range: cmd.input.Range, ifMatch: cmd.input.IfMatch });
+      return (send as (...a: unknown[]) => Promise<unknown>)(cmd, ...rest);
+    }) as typeof client.send;
+    try {
+      const { openS3Source } = await import("../../src/integrations/objstore/s3-source.js");
+      const src = await openS3Source(BUCKET, "models/w.bin.tseal", { client });
+      try {
+        const loaded = await openSourceToMemory(src, { identities });
+        assert.ok(loaded.buffer.equals(plain));
+        assert.equal(sent.length, 2, JSON.stringify(sent));
+        assert.match(sent[1]!.range ?? "", /^bytes=65536-\d+$/);
+        assert.ok(sent[1]!.ifMatch, "the body GET is pinned to the probed ETag");
+      } finally {
+        await src.close();
+      }
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test("a GetObject body dropped mid-stream resumes with a Range from the first byte not received", async () => {
+    const proxy = await droppingProxy(env.TENSORSEAL_S3_ENDPOINT!);
+    const client = s3Client({ region: MOTO_REGION, endpoint: proxy.base });
+    try {
+      const { openS3Source } = await import("../../src/integrations/objstore/s3-source.js");
+      const src = await openS3Source(BUCKET, "models/w.bin.tseal", { client, backoffMs: 1 });
+      try {
+        proxy.drop(2, 5 << 20);
+        const loaded = await openSourceToMemory(src, { identities });
+        assert.ok(loaded.buffer.equals(plain));
+        assert.equal(proxy.seen.dropped, 2);
+        const starts = proxy.seen.ranges
+          .slice(1)
+          .map((r) => Number(/^bytes=(\d+)-/.exec(r ?? "")?.[1]));
+        assert.deepEqual(
+          starts,
+          [65536, 65536 + (5 << 20), 65536 + (10 << 20)],
+          JSON.stringify(proxy.seen.ranges),
+        );
+      } finally {
+        await src.close();
+      }
+    } finally {
+      client.destroy();
+      await proxy.close();
+    }
   });
 
   test("the lazy tensor API reads one tensor from s3://", async () => {

@@ -2,7 +2,7 @@
  * A loopback HTTP server with Range support for the object-storage tests: it serves in-memory
  * objects with strong ETags, honours If-Match (412), counts the body bytes it sends, and can be
  * told to misbehave (ignore ranges, answer a wrong Content-Range, fail with 503 a few times,
- * replace an object after some requests).
+ * replace an object after some requests, drop the connection mid-body).
  */
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -22,6 +22,13 @@ export interface RangeServer {
     stall?: number;
     /** After this many requests, the object at `path` is replaced with `data`. */
     replaceAfter?: { requests: number; path: string; data: Buffer };
+    /**
+     * The next `times` answers longer than `bytes` send their full headers, then only `bytes`
+     * of the body, and the connection is dropped.
+     */
+    dropAfter?: { bytes: number; times: number };
+    /** Every answer that reaches this offset of the object is cut there (connection dropped). */
+    cutAt?: number;
   };
   reset(): void;
   close(): Promise<void>;
@@ -70,10 +77,19 @@ export async function rangeServer(): Promise<RangeServer> {
       res.end();
       return;
     }
-    const send = (status: number, headers: Record<string, string>, body: Buffer) => {
-      state.bytesServed += body.length;
+    const send = (status: number, headers: Record<string, string>, body: Buffer, start = 0) => {
       res.writeHead(status, { etag: obj.etag, "content-length": String(body.length), ...headers });
-      res.end(body);
+      const drop = state.mode.dropAfter;
+      const cut = state.mode.cutAt;
+      let keep = body.length;
+      if (drop && drop.times > 0 && body.length > drop.bytes) {
+        drop.times--;
+        keep = drop.bytes;
+      }
+      if (cut !== undefined && start + body.length > cut) keep = Math.min(keep, cut - start);
+      state.bytesServed += keep;
+      if (keep === body.length) return void res.end(body);
+      res.write(body.subarray(0, keep), () => res.socket?.destroy());
     };
     if (ifMatch && ifMatch !== obj.etag) {
       res.writeHead(412);
@@ -94,6 +110,7 @@ export async function rangeServer(): Promise<RangeServer> {
       206,
       { "content-range": `${shown}/${obj.data.length}` },
       obj.data.subarray(start, end + 1),
+      start,
     );
   });
   await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));

@@ -6,7 +6,9 @@
  * saw, and the answer's own ETag compared, so a file replaced mid-read fails (412 or a
  * different ETag) instead of mixing two versions. Without an ETag, Last-Modified is pinned the
  * same way (If-Unmodified-Since). 5xx, 429, timeouts and dropped connections are retried with
- * exponential backoff (Retry-After honoured up to a cap); other answers fail at once.
+ * exponential backoff (Retry-After honoured up to a cap); other answers fail at once. A
+ * whole-file read is one such GET streamed (ranged.ts, stream), resumed by another from where
+ * its body broke off.
  * Chunk authentication does not rely on any of this: it only turns a changed or misbehaving
  * server into a clear error rather than E_DECRYPT.
  */
@@ -15,6 +17,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fail, isTensorSealError } from "../../format/errors.js";
 import {
+  type Body,
   changedError,
   checkContentRange,
   DEFAULT_CONCURRENCY,
@@ -26,10 +29,6 @@ import {
 import { redactUrl } from "./url.js";
 
 export interface HttpSourceOptions extends RangedOptions {
-  /** Attempts per request, the first included (default 5). */
-  readonly attempts?: number;
-  /** First backoff in ms, doubled per retry with jitter (default 200). */
-  readonly backoffMs?: number;
   /** A socket idle this long (connect included) fails the attempt (default 30 s). */
   readonly timeoutMs?: number;
 }
@@ -85,6 +84,10 @@ class HttpSource extends RangedSource {
     return this.client.range(start, length, this.size);
   }
 
+  protected body(start: number, length: number): Promise<Body> {
+    return this.client.body(start, length, this.size);
+  }
+
   protected release(): void {
     this.agent.destroy();
   }
@@ -119,6 +122,11 @@ class HttpClient {
     return (await this.withRetries(() => this.get(start, length, size, false))).body;
   }
 
+  /** The answer to one ranged GET, its headers checked, its body not yet read (a stream). */
+  body(start: number, length: number, size: number): Promise<Body> {
+    return this.withRetries(() => this.request(start, length, size, false, async (res) => res));
+  }
+
   private async withRetries<T>(attempt: () => Promise<T>): Promise<T> {
     for (let i = 1; ; i++) {
       try {
@@ -145,6 +153,21 @@ class HttpClient {
     size: number | null,
     probing: boolean,
   ): Promise<{ body: Buffer; total: number; pin: Pin }> {
+    return this.request(start, length, size, probing, async (res, want, total, pin) => ({
+      body: await readBody(res, want, this.name),
+      total,
+      pin,
+    }));
+  }
+
+  /** Sends the GET, checks the answer's headers, then hands the answer to `then`. */
+  private request<T>(
+    start: number,
+    length: number,
+    size: number | null,
+    probing: boolean,
+    then: (res: IncomingMessage, want: number, total: number, pin: Pin) => Promise<T>,
+  ): Promise<T> {
     const headers: Record<string, string> = {
       range: `bytes=${start}-${start + length - 1}`,
       "accept-encoding": "identity",
@@ -155,7 +178,7 @@ class HttpClient {
     const request = this.url.protocol === "https:" ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const req = request(this.url, { method: "GET", headers, agent: this.agent }, (res) => {
-        this.answer(res, start, length, size, probing).then(resolve, (e) => {
+        this.answer(res, start, length, size, probing, then).then(resolve, (e) => {
           res.destroy();
           reject(e);
         });
@@ -166,13 +189,14 @@ class HttpClient {
     });
   }
 
-  private async answer(
+  private async answer<T>(
     res: IncomingMessage,
     start: number,
     length: number,
     size: number | null,
     probing: boolean,
-  ): Promise<{ body: Buffer; total: number; pin: Pin }> {
+    then: (res: IncomingMessage, want: number, total: number, pin: Pin) => Promise<T>,
+  ): Promise<T> {
     const status = res.statusCode ?? 0;
     if (status !== 206) {
       res.resume();
@@ -188,8 +212,8 @@ class HttpClient {
     const total = probing ? checkProbeRange(this.name, cr, length) : size!;
     const want = probing ? Math.min(length, total) : length;
     if (!probing) checkContentRange(this.name, cr, start, want, size);
-    const body = await readBody(res, want, this.name);
-    return { body, total, pin };
+    checkLength(res, want, this.name);
+    return then(res, want, total, pin);
   }
 
   private refuse(status: number, retryAfter: string | string[] | undefined): never {
@@ -243,12 +267,15 @@ function checkProbeRange(name: string, cr: string | undefined, asked: number): n
   return total;
 }
 
-function readBody(res: IncomingMessage, want: number, name: string): Promise<Buffer> {
+function checkLength(res: IncomingMessage, want: number, name: string): void {
   const declared = Number(res.headers["content-length"] ?? want);
   if (declared !== want) {
     res.resume();
     fail("E_IO", `${name}: the server sent ${declared} bytes for a range of ${want}`);
   }
+}
+
+function readBody(res: IncomingMessage, want: number, name: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const out = Buffer.allocUnsafe(want);
     let got = 0;

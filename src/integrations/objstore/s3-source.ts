@@ -2,13 +2,16 @@
  * A sealed file in S3 (or an S3-compatible store) as a RandomSource: a probe GetObject of the
  * first range learns the size and the ETag; every later GetObject asks for its range with
  * IfMatch on that ETag (S3 answers 412 if the object was replaced), and the answer's
- * Content-Range and ETag are checked again before its bytes are used.
+ * Content-Range and ETag are checked again before its bytes are used. A whole-file read is one
+ * such GetObject streamed (ranged.ts, stream).
  */
 
+import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from "@aws-sdk/client-s3";
 import { fail, isTensorSealError } from "../../format/errors.js";
 import {
+  type Body,
   changedError,
   checkContentRange,
   PROBE_BYTES,
@@ -69,12 +72,34 @@ class S3Source extends RangedSource {
   }
 
   private async fetchOnce(start: number, length: number): Promise<Buffer> {
+    return body(await this.getChecked(start, length), length, this.name);
+  }
+
+  /** A streamed whole read: the SDK's answer body, read by RangedSource.stream as it arrives. */
+  protected async body(start: number, length: number): Promise<Body> {
+    const r = await this.getChecked(start, length);
+    const stream = r.Body as Readable | undefined;
+    if (!stream) return fail("E_IO", `${this.name}: S3 answered without a body`);
+    if (r.ContentLength !== undefined && r.ContentLength !== length) {
+      stream.destroy();
+      fail("E_IO", `${this.name}: S3 sent ${r.ContentLength} bytes for a range of ${length}`);
+    }
+    return stream;
+  }
+
+  /** One GetObject of the range, IfMatch the probed ETag; its ETag and Content-Range checked. */
+  private async getChecked(start: number, length: number): Promise<GetObjectCommandOutput> {
     const range = `bytes=${start}-${start + length - 1}`;
     const etag = this.probe.etag ?? undefined;
     const r = await get(this.client, this.name, this.bucket, this.key, range, etag);
-    if ((r.ETag ?? null) !== this.probe.etag) changedError(this.name);
-    checkContentRange(this.name, r.ContentRange, start, length, this.size);
-    return body(r, length, this.name);
+    try {
+      if ((r.ETag ?? null) !== this.probe.etag) changedError(this.name);
+      checkContentRange(this.name, r.ContentRange, start, length, this.size);
+    } catch (e) {
+      (r.Body as Readable | undefined)?.destroy?.();
+      throw e;
+    }
+    return r;
   }
 
   protected release(): void {

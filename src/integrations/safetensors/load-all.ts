@@ -7,9 +7,13 @@
  * Every chunk, the final one included (which authenticates the length), is authenticated
  * before the buffer is handed out; on any failure the buffer is wiped and the first error is
  * thrown. For one tensor at a time use openSealedSafetensors (random access).
+ *
+ * From an `s3://` or `https://` URL the payload comes as one streamed GET (after the probe of
+ * the header), each 8 MiB batch decrypted on pool threads straight into the buffer as it
+ * arrives (engine/open-source.ts, openSourceToMemory): no local copy, no second buffer.
  */
 import { endianness } from "node:os";
-import { openToMemory } from "../../engine/index.js";
+import { openSourceToMemory, openToMemory } from "../../engine/index.js";
 import { fail } from "../../format/errors.js";
 import type { Identity } from "../../format/stanza.js";
 import { type TensorArray, toTypedArray, viewTypedArray } from "./dtypes.js";
@@ -18,7 +22,10 @@ import type { TensorMeta } from "./sealed.js";
 
 export interface LoadSafetensorsOptions {
   readonly expectContext?: Readonly<Record<string, string>>;
-  /** Threads decrypting, the main thread included (default: availableParallelism()). */
+  /**
+   * Threads decrypting, the main thread included (default: availableParallelism()); a local
+   * file only (from a URL, batches are decrypted on the libuv pool as they arrive).
+   */
   readonly threads?: number;
 }
 
@@ -37,24 +44,51 @@ export interface LoadedSafetensors {
   readonly decryptedBytes: number;
 }
 
-/** Decrypts the whole sealed safetensors file into one buffer and returns tensor views. */
+/**
+ * Decrypts the whole sealed safetensors file (a local path, or an s3:// / https:// URL) into
+ * one buffer and returns tensor views.
+ */
 export async function loadSealedSafetensors(
   path: string,
   identities: readonly Identity[],
   opts: LoadSafetensorsOptions = {},
 ): Promise<LoadedSafetensors> {
   if (endianness() !== "LE") fail("E_UNSUPPORTED", "safetensors needs a little-endian host");
-  const { buffer } = await openToMemory(path, {
-    identities,
-    expectContext: opts.expectContext,
-    threads: opts.threads,
-  });
+  const { buffer } = (await isUrl(path))
+    ? await loadRemote(path, identities, opts)
+    : await openToMemory(path, {
+        identities,
+        expectContext: opts.expectContext,
+        threads: opts.threads,
+      });
   const out = new Uint8Array(buffer);
   try {
     return views(buffer, out, out.length);
   } catch (e) {
     out.fill(0);
     throw e;
+  }
+}
+
+async function isUrl(path: string): Promise<boolean> {
+  return (await import("../objstore/url.js")).isObjectUrl(path);
+}
+
+async function loadRemote(
+  url: string,
+  identities: readonly Identity[],
+  opts: LoadSafetensorsOptions,
+): Promise<{ buffer: ArrayBuffer }> {
+  const { openObjectSource } = await import("../objstore/index.js");
+  const src = await openObjectSource(url);
+  try {
+    const { buffer } = await openSourceToMemory(src, {
+      identities,
+      expectContext: opts.expectContext,
+    });
+    return { buffer: buffer.buffer as ArrayBuffer };
+  } finally {
+    await src.close();
   }
 }
 
