@@ -258,6 +258,24 @@ const auditOutcomeIndex: Migration = {
   },
 };
 
+/**
+ * Artifact lineage: a reseal registers the new file as the successor of the old artifact
+ * (`POST /v1/artifacts/successors`): the new row names the old in `supersedes`, the old row
+ * gets `superseded_by` (its newest successor) and `superseded_at`; nothing is deleted.
+ */
+const artifactLineage: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable("artifacts").addColumn("supersedes", "varchar(64)").execute();
+    await db.schema.alterTable("artifacts").addColumn("superseded_by", "varchar(64)").execute();
+    await db.schema.alterTable("artifacts").addColumn("superseded_at", "varchar(32)").execute();
+    await db.schema
+      .createIndex("artifacts_supersedes")
+      .on("artifacts")
+      .column("supersedes")
+      .execute();
+  },
+};
+
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_nonces": nonces,
@@ -269,6 +287,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0008_audit_index": auditIndex,
   "0009_key_rotation": keyRotation,
   "0010_audit_outcome_index": auditOutcomeIndex,
+  "0012_artifact_lineage": artifactLineage,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
