@@ -179,6 +179,13 @@ describeEachDb("registrations carry the header; reseals register successors", (s
     assert.equal(next.digest, old.digest, "the plaintext digest is inherited");
     assert.deepEqual(next.labels, { team: "ml" });
     assert.equal(next.key, "m");
+    const h2 = Buffer.from(v2.header, "base64");
+    const { createHash } = await import("node:crypto");
+    assert.equal(
+      next.headerDigest,
+      `sha256:${createHash("sha256").update(h2).digest("hex")}`,
+      "the new header's digest, as reseal reports it",
+    );
     const e = await last();
     assert.equal(e.action, "artifacts.succeed");
     assert.equal(e.outcome, "allowed");

@@ -30,6 +30,8 @@ export interface Artifact {
   /** The newest artifact that replaced this one (its file is gone), and when. */
   supersededBy?: string;
   superseded?: string;
+  /** SHA-256 of the header bytes the registration carried (as `reseal` reports it). */
+  headerDigest?: string;
 }
 
 /** What a stanza lookup returns (the row's authorization attributes). */
@@ -266,6 +268,7 @@ function rowOf(
     supersedes: a.supersedes ?? null,
     superseded_by: null,
     superseded_at: null,
+    header_digest: a.headerDigest ?? null,
   };
 }
 
@@ -281,5 +284,6 @@ function fromRow(r: Omit<ArtifactsTable, "stanza_digest">): Artifact {
     ...(r.supersedes !== null ? { supersedes: r.supersedes } : {}),
     ...(r.superseded_by !== null ? { supersededBy: r.superseded_by } : {}),
     ...(r.superseded_at !== null ? { superseded: r.superseded_at } : {}),
+    ...(r.header_digest !== null ? { headerDigest: r.header_digest } : {}),
   };
 }

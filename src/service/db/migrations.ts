@@ -261,13 +261,16 @@ const auditOutcomeIndex: Migration = {
 /**
  * Artifact lineage: a reseal registers the new file as the successor of the old artifact
  * (`POST /v1/artifacts/successors`): the new row names the old in `supersedes`, the old row
- * gets `superseded_by` (its newest successor) and `superseded_at`; nothing is deleted.
+ * gets `superseded_by` (its newest successor) and `superseded_at`; nothing is deleted. A
+ * registration that carried the header records its digest (`header_digest`), so an incident's
+ * assessment can tell a resealed file from the released one at the same location.
  */
 const artifactLineage: Migration = {
   async up(db: Kysely<unknown>) {
     await db.schema.alterTable("artifacts").addColumn("supersedes", "varchar(64)").execute();
     await db.schema.alterTable("artifacts").addColumn("superseded_by", "varchar(64)").execute();
     await db.schema.alterTable("artifacts").addColumn("superseded_at", "varchar(32)").execute();
+    await db.schema.alterTable("artifacts").addColumn("header_digest", "varchar(80)").execute();
     await db.schema
       .createIndex("artifacts_supersedes")
       .on("artifacts")

@@ -89,6 +89,8 @@ export interface ArtifactsTable {
   /** The newest artifact that replaced this one, and when; null while it is current. */
   superseded_by: string | null;
   superseded_at: string | null;
+  /** "sha256:<hex>" of the header bytes the registration carried (migration 0012), or null. */
+  header_digest: string | null;
 }
 
 /** Attestation challenge nonces; `expires` in Unix milliseconds. */

@@ -55,6 +55,10 @@ export const artifactSchema = {
       description: "the newest artifact that replaced this one: its file was resealed",
     },
     superseded: { type: "string", description: "when it was superseded" },
+    headerDigest: {
+      type: "string",
+      description: "sha256:<hex> of the header bytes the registration carried",
+    },
   },
 } as const;
 
@@ -190,6 +194,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
         labels: b.labels ?? {},
         ...(b.location !== undefined ? { location: b.location } : {}),
         ...(b.stanzaDigest !== undefined ? { stanzaDigest: b.stanzaDigest } : {}),
+        ...(h ? { headerDigest: h.headerDigest } : {}),
       });
       if (b.stanzaDigest !== undefined) ctx.stanzaArtifacts.forget(b.stanzaDigest);
       await release(ctx, req, {
@@ -431,6 +436,7 @@ async function succeed(
     labels: old.labels,
     ...(location !== undefined ? { location } : {}),
     stanzaDigest: h.stanza.digest,
+    headerDigest: h.headerDigest,
   };
   await authorizeAction(ctx, req, "artifacts:register", [
     { artifactId: old.id },
