@@ -39,10 +39,10 @@ export function successorRegistrar(
   client: ServiceClient,
 ): (file: string, commit: ResealCommit) => Promise<readonly string[]> {
   return async (file, commit) => {
+    const services = commit.oldHeader.stanzas.filter((s) => s.type === SERVICE_STANZA);
+    if (services.length === 0) return []; // nothing a key service registered: no request
     const serverId = await client.id();
-    const mine = commit.oldHeader.stanzas.filter(
-      (s) => s.type === SERVICE_STANZA && parseServiceStanza(s).serverId === serverId,
-    );
+    const mine = services.filter((s) => parseServiceStanza(s).serverId === serverId);
     const ids: string[] = [];
     for (const s of mine) {
       const path = "/v1/artifacts/successors";
