@@ -10,7 +10,7 @@ import {
   resealCampaign,
 } from "../keys/reseal-campaign.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
-import { filePassphrase, identitiesFor, recipientsFor } from "./keys-context.js";
+import { configuredService, filePassphrase, identitiesFor, recipientsFor } from "./keys-context.js";
 import { printJson } from "./options.js";
 import { say } from "./output.js";
 import { sameRecipients } from "./reseal-recipients.js";
@@ -28,6 +28,8 @@ interface ResealFlags {
   journal?: string;
   concurrency: string;
   json?: boolean;
+  /** False with --no-registry: the key service's registry is not told of the new files. */
+  registry?: boolean;
 }
 
 export async function runReseal(paths: string[], o: ResealFlags): Promise<void> {
@@ -67,6 +69,12 @@ export async function runReseal(paths: string[], o: ResealFlags): Promise<void> 
     await checkRecipientsForTier("resealing", header.descriptor.labels, ids, tiers, lookup);
     return list;
   };
+  // The key service's registry follows its artifacts: each registered one gets its successor
+  // before the new file replaces it (a refusal keeps the old file).
+  const service = o.registry === false ? null : await configuredService();
+  const beforeCommit = service
+    ? (await import("../keys/service/registry.js")).successorRegistrar(service)
+    : undefined;
   const bar = progressBar("resealing", { unit: "items" });
   const r = await resealCampaign({
     files: found.files,
@@ -80,6 +88,7 @@ export async function runReseal(paths: string[], o: ResealFlags): Promise<void> 
     identities,
     recipients,
     onProgress: bar.update,
+    ...(beforeCommit ? { beforeCommit } : {}),
   }).finally(() => bar.done());
   if (o.json) printJson(r);
   else report(r);
@@ -133,7 +142,8 @@ function report(r: ResealCampaignResult): void {
 function line(f: ResealedFile): string {
   if (f.outcome === "failed") return `FAILED ${f.file}: ${f.error}`;
   const how = f.resumed ? " (by an interrupted run)" : "";
-  return `resealed ${f.file}${how}: ${f.oldHeaderDigest} -> ${f.newHeaderDigest}`;
+  const reg = f.registered?.length ? `; registered as ${f.registered.join(", ")}` : "";
+  return `resealed ${f.file}${how}: ${f.oldHeaderDigest} -> ${f.newHeaderDigest}${reg}`;
 }
 
 /** One file: its own error's code (as `rewrap FILE`); several: 1 if any failed. */

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { inspectFile } from "../engine/index.js";
 import type { ServiceClient } from "../keys/service/client.js";
+import { headerBase64 } from "../keys/service/registry.js";
 import { parseServiceStanza, SERVICE_STANZA, serviceStanzaDigest } from "../keys/service/stanza.js";
 
 /** Registers one sealed file (its service stanza); the artifact id. */
@@ -26,6 +27,7 @@ export async function registerSealed(
     version: p.version,
     location: resolve(file),
     stanzaDigest: serviceStanzaDigest(s),
+    header: await headerBase64(file),
   });
   if (r.status !== 200) client.refused("/v1/artifacts", r);
   return String(r.body.id);

@@ -29,7 +29,13 @@ export type {
 export { type OutputKind, outputKind, withOutputStream, writeFileAtomic } from "./output.js";
 export { closeWorkers } from "./pool.js";
 export type { ProgressCallback } from "./progress.js";
-export { headerDigest, type ResealOptions, type ResealResult, resealFile } from "./reseal.js";
+export {
+  headerDigest,
+  type ResealCommit,
+  type ResealOptions,
+  type ResealResult,
+  resealFile,
+} from "./reseal.js";
 export {
   addRecipients,
   type RewrapOptions,

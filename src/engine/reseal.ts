@@ -39,9 +39,19 @@ export interface ResealOptions {
   /**
    * Called once the new file is complete, just before it is synced and replaces the old one, with
    * both header digests (a campaign journals the new one: a crash right after the rename then
-   * finds the file already done).
+   * finds the file already done), the new header's bytes and the old (authenticated) header (a
+   * key service's registry learns of the new file here). A throw leaves the old file in place.
    */
-  readonly beforeCommit?: (digests: { old: string; new: string }) => Promise<void>;
+  readonly beforeCommit?: (commit: ResealCommit) => Promise<void>;
+}
+
+export interface ResealCommit {
+  readonly old: string;
+  readonly new: string;
+  /** The new file's header bytes (public metadata and wrapped file keys only). */
+  readonly header: Uint8Array;
+  /** The old file's header, authenticated. */
+  readonly oldHeader: ParsedHeader;
 }
 
 export interface ResealResult {
@@ -117,7 +127,12 @@ async function resealInPlace(path: string, opts: ResealOptions): Promise<ResealR
               progress,
             });
           await (plaintextLength < PARALLEL_THRESHOLD ? run() : out.whileFlushing(run));
-          await opts.beforeCommit?.({ old: oldHeaderDigest, new: newHeaderDigest });
+          await opts.beforeCommit?.({
+            old: oldHeaderDigest,
+            new: newHeaderDigest,
+            header: fresh.header,
+            oldHeader: header,
+          });
         });
         progress.stop(true);
       } finally {

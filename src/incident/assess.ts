@@ -36,7 +36,7 @@ export async function assess(ctx: IncidentContext, o: AssessOptions): Promise<As
         : [];
       const locations = ctx.client
         ? await artifactLocations(ctx, releases)
-        : new Map<string, string>();
+        : new Map<string, Located>();
       const scan = await scanPaths(o.paths);
       const files: AssessedFile[] = [];
       for (const f of scan.files) {
@@ -73,11 +73,14 @@ export async function assess(ctx: IncidentContext, o: AssessOptions): Promise<As
 function classify(
   ctx: IncidentContext,
   f: ScannedFile,
-  locations: Map<string, string>,
+  locations: Map<string, Located>,
   resealAll: boolean,
 ): AssessedFile | null {
   const { inc } = ctx;
-  const released = locations.get(f.real) ?? locations.get(f.file);
+  const at = locations.get(f.real) ?? locations.get(f.file);
+  // A file resealed since (registered as a successor with this very header) is not the one
+  // whose key was released: the lineage says so.
+  const released = at && !at.resealedAs.has(f.headerDigest) ? at.id : undefined;
   const base = { file: f.file, headerDigest: f.headerDigest };
   if (inc.scope.kind === "key") {
     const type = ctx.control?.type ?? "kek";
@@ -126,21 +129,43 @@ function classify(
   };
 }
 
+/** A released artifact at a location, and the header digests of the reseals that replaced it. */
+interface Located {
+  readonly id: string;
+  readonly resealedAs: ReadonlySet<string>;
+}
+
+/** Most successors followed from one artifact (a reseal per incident is the usual count). */
+const LINEAGE_MAX = 16;
+
 /** Real path -> artifact id, for the artifacts released (and an artifact incident's own). */
 async function artifactLocations(
   ctx: IncidentContext,
   releases: readonly Release[],
-): Promise<Map<string, string>> {
+): Promise<Map<string, Located>> {
   const client = needService(ctx, "assessing releases");
   const ids = new Set(releases.flatMap((r) => (r.artifact ? [r.artifact] : [])));
   if (ctx.inc.scope.kind === "artifact") ids.add(ctx.inc.scope.value);
-  const out = new Map<string, string>();
-  for (const id of ids) {
+  const show = async (id: string) => {
     const path = `/v1/artifacts/${encodeURIComponent(id)}`;
     const r = await client.get(path);
-    if (r.status === 404) continue;
+    if (r.status === 404) return null;
     if (r.status !== 200) client.refused(path, r);
-    if (typeof r.body.location === "string") out.set(r.body.location, id);
+    return r.body as { location?: unknown; supersededBy?: unknown; headerDigest?: unknown };
+  };
+  const out = new Map<string, Located>();
+  for (const id of ids) {
+    const a = await show(id);
+    if (typeof a?.location !== "string") continue;
+    // Follow the lineage (`reseal` registers successors): their headers are not exposed.
+    const resealedAs = new Set<string>();
+    let next = a.supersededBy;
+    for (let i = 0; typeof next === "string" && i < LINEAGE_MAX; i++) {
+      const s = await show(next);
+      if (typeof s?.headerDigest === "string") resealedAs.add(s.headerDigest);
+      next = s?.supersededBy;
+    }
+    out.set(a.location, { id, resealedAs });
   }
   return out;
 }

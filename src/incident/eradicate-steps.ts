@@ -6,6 +6,7 @@
  */
 import { rewrapToLatest } from "../keys/campaign.js";
 import { resealCampaign } from "../keys/reseal-campaign.js";
+import { successorRegistrar } from "../keys/service/registry.js";
 import { type IncidentContext, needControl } from "./context.js";
 import type { EradicateOptions } from "./eradicate.js";
 import { type ScannedFile, scanPaths } from "./files.js";
@@ -64,6 +65,8 @@ export async function resealStep(
       identities: o.identities,
       recipients: o.recipients,
       ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+      // The registry follows: each registered artifact gets the resealed file as its successor.
+      ...(ctx.client ? { beforeCommit: successorRegistrar(ctx.client) } : {}),
     });
     const now = new Map(scan.files.map((f) => [f.file, f.headerDigest]));
     for (const p of plan) {

@@ -168,8 +168,10 @@ export function buildArtifacts(
   const used = new Set<string>();
   const out: ArtifactEntry[] = [];
   for (const f of i.files) {
+    // A superseded entry's file was resealed: it stays listed on its own, not joined.
     const mine = i.registry.filter(
       (r) =>
+        !r.supersededBy &&
         r.location === f.file &&
         f.protectors.some(
           (p) =>

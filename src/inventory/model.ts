@@ -67,6 +67,11 @@ export interface RegistryEntry {
   readonly labels: Readonly<Record<string, string>>;
   readonly location?: string;
   readonly created: string;
+  /** Lineage (a reseal registered by `reseal`): the artifact this one replaced. */
+  readonly supersedes?: string;
+  /** The newest artifact that replaced this one (its file was resealed), and when. */
+  readonly supersededBy?: string;
+  readonly superseded?: string;
 }
 
 /** The last allowed `datakeys.unwrap` of an artifact's stanza, from the audit. */

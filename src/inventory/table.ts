@@ -51,8 +51,11 @@ export function tableRows(inv: Inventory): (readonly string[])[] {
   ]);
   for (const a of inv.artifacts) {
     const ids = a.registry.map((r) => r.id);
+    // A resealed file's old registration: kept for the audit trail, named as replaced.
+    const gone = a.registry.flatMap((r) => (r.supersededBy ? [r.supersededBy] : []));
     rows.push([
-      a.file ?? `registry ${ids.join(",")}`,
+      (a.file ?? `registry ${ids.join(",")}`) +
+        (gone.length > 0 ? ` (superseded by ${gone.join(",")})` : ""),
       a.protectors.map(protector).join(", ") || "-",
       a.recipients.length > 0 ? a.recipients.join("; ") : "-",
       a.plaintextLength === null ? "-" : `${a.plaintextLength} bytes`,

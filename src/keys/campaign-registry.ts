@@ -78,6 +78,8 @@ interface RegisteredArtifact {
   key: string;
   version: number;
   location?: string;
+  /** Resealed: its file is gone, its successor is the artifact to rotate. */
+  supersededBy?: string;
 }
 
 interface Registry {
@@ -143,7 +145,9 @@ export async function rewrapRegistry(
   const journalPath = opts.journal ?? DEFAULT_REGISTRY_JOURNAL;
   const serverId = await client.id();
   const start = await readRegistry(client, opts.key);
-  const due = start.artifacts.filter((a) => a.version < (start.primaries.get(a.key) ?? 0));
+  const due = start.artifacts.filter(
+    (a) => !a.supersededBy && a.version < (start.primaries.get(a.key) ?? 0),
+  );
   const pending = await readJournal(journalPath);
   const journal = await Journal.open(
     journalPath,
@@ -257,7 +261,7 @@ export async function rewrapRegistry(
   const failedWhy = new Map(result.failures.map((f) => [f.artifact, f.error]));
   for (const a of end.artifacts) {
     const primary = end.primaries.get(a.key) ?? 0;
-    if (a.version >= primary) continue;
+    if (a.version >= primary || a.supersededBy) continue;
     result.stillOld.push({
       artifact: a.id,
       key: a.key,

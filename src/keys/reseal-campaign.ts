@@ -11,7 +11,7 @@
  * The journal is deleted when a campaign ends without failures.
  */
 import { open, readFile, rm } from "node:fs/promises";
-import { headerDigest, inspectFile, resealFile } from "../engine/index.js";
+import { headerDigest, inspectFile, type ResealCommit, resealFile } from "../engine/index.js";
 import { isTensorSealError } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
 import type { Identity, Recipient } from "../format/stanza.js";
@@ -35,6 +35,12 @@ export interface ResealCampaignOptions {
   /** Worker threads per file (engine default when absent). */
   readonly workers?: number;
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Called for each file once its new version is complete and before it replaces the old one
+   * (before the journal line): a key service's registry registers the successor here. A throw
+   * fails the file and leaves the old one in place. What it returns is reported with the file.
+   */
+  readonly beforeCommit?: (file: string, commit: ResealCommit) => Promise<readonly string[]>;
 }
 
 export type ResealOutcome = "resealed" | "failed";
@@ -49,6 +55,8 @@ export interface ResealedFile {
   readonly recipients?: readonly string[];
   /** True when an interrupted run of this campaign had already resealed it. */
   readonly resumed?: boolean;
+  /** What `beforeCommit` reported (the key service artifacts registered as successors). */
+  readonly registered?: readonly string[];
   readonly error?: string;
   readonly code?: string;
 }
@@ -84,11 +92,15 @@ export async function resealCampaign(opts: ResealCampaignOptions): Promise<Resea
           resumed: true,
         });
       } else {
+        let registered: readonly string[] | undefined;
         const r = await resealFile(file, {
           identities: await opts.identities(await inspectFile(file)),
           recipients: opts.recipients,
           ...(opts.workers !== undefined && { workers: opts.workers }),
-          beforeCommit: (d) => journal.append({ file, old: d.old, new: d.new }),
+          beforeCommit: async (d) => {
+            if (opts.beforeCommit) registered = await opts.beforeCommit(file, d);
+            await journal.append({ file, old: d.old, new: d.new });
+          },
         });
         files.push({
           file,
@@ -96,6 +108,7 @@ export async function resealCampaign(opts: ResealCampaignOptions): Promise<Resea
           oldHeaderDigest: r.oldHeaderDigest,
           newHeaderDigest: r.newHeaderDigest,
           recipients: r.recipients,
+          ...(registered && registered.length > 0 ? { registered } : {}),
         });
       }
     } catch (e) {

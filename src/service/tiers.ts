@@ -14,11 +14,16 @@
  *   (seconds, 0 = never), sent with every unwrap as `cacheMaxAge`;
  * - `postQuantum`: its attested releases are sealed with the hybrid post-quantum KEM
  *   (`kem: "mlkem768x25519"`, X-Wing), as its files' public-key recipients must be; an X25519
- *   attested release is refused (403 tier_violation, audited as a denial).
+ *   attested release is refused (403 tier_violation, audited as a denial);
+ * - `recipients`: the recipient kinds its files may be sealed to (as `.tensorseal.yaml` tiers'
+ *   `allow`; postQuantum also refuses x25519), checked on the header a registration carries:
+ *   a registration of such a tier must carry it (artifacts/header.ts; 403 tier_violation).
  * Without --tier-policy nothing is enforced (as before tiers existed).
  */
 import { readFileSync } from "node:fs";
 import { fail } from "../format/errors.js";
+import { PUBLIC_STANZA_TYPE } from "../format/public.js";
+import { BUILTIN_TIERS, RECIPIENT_KINDS } from "../tiers/policy.js";
 import { ServiceError } from "./errors.js";
 
 export const SERVICE_TIERS = ["public", "internal", "confidential", "restricted"] as const;
@@ -31,9 +36,15 @@ export interface ServiceTier {
   readonly dualControl: boolean;
   /** Seconds a client may cache a released file key; null: no limit from the service. */
   readonly cacheTtl: number | null;
-  /** Attested releases only with the X-Wing KEM. */
+  /** Attested releases only with the X-Wing KEM (and no x25519 recipients in its files). */
   readonly postQuantum: boolean;
+  /** Recipient kinds its registered files may have (src/tiers RECIPIENT_KINDS); null: any. */
+  readonly recipients: readonly string[] | null;
 }
+
+/** The client's built-in allowed kinds of a tier (src/tiers), so both sides say the same. */
+const allowOf = (name: string): readonly string[] | null =>
+  BUILTIN_TIERS.find((t) => t.name === name)?.allow ?? null;
 
 const DAY = 86_400;
 
@@ -46,6 +57,7 @@ export const BUILTIN_SERVICE_TIERS: readonly ServiceTier[] = [
     dualControl: false,
     cacheTtl: null,
     postQuantum: false,
+    recipients: allowOf("public"),
   },
   {
     name: "internal",
@@ -54,6 +66,7 @@ export const BUILTIN_SERVICE_TIERS: readonly ServiceTier[] = [
     dualControl: false,
     cacheTtl: null,
     postQuantum: false,
+    recipients: allowOf("internal"),
   },
   {
     name: "confidential",
@@ -62,6 +75,7 @@ export const BUILTIN_SERVICE_TIERS: readonly ServiceTier[] = [
     dualControl: false,
     cacheTtl: 300,
     postQuantum: false,
+    recipients: allowOf("confidential"),
   },
   {
     name: "restricted",
@@ -70,10 +84,18 @@ export const BUILTIN_SERVICE_TIERS: readonly ServiceTier[] = [
     dualControl: true,
     cacheTtl: 0,
     postQuantum: true,
+    recipients: allowOf("restricted"),
   },
 ];
 
-const FIELDS = ["rotationPeriod", "attestation", "dualControl", "cacheTtl", "postQuantum"];
+const FIELDS = [
+  "rotationPeriod",
+  "attestation",
+  "dualControl",
+  "cacheTtl",
+  "postQuantum",
+  "recipients",
+];
 const DURATION = /^([0-9]{1,10})([smhdw])$/;
 const UNIT: Record<string, number> = { s: 1, m: 60, h: 3600, d: DAY, w: 7 * DAY };
 
@@ -128,6 +150,40 @@ export class TierPolicy {
       403,
       "tier_violation",
       `tier ${t.name} releases the file keys of key ${key} only sealed with the post-quantum KEM: ask with kem "mlkem768x25519" (the CLI and the Python client do by default)`,
+    );
+  }
+
+  /**
+   * Whether a registration in `sensitivity`'s tier must carry the file's header: the tier
+   * restricts recipient kinds, which only the header shows.
+   */
+  needsHeader(sensitivity: string | undefined): boolean {
+    const t = this.of(sensitivity);
+    return t !== null && (t.recipients !== null || t.postQuantum);
+  }
+
+  /**
+   * Refuses (403 tier_violation) a registered file whose stanza kinds (tiers/policy.ts
+   * stanzaKind) the tier does not allow: `recipients`, and x25519 where it is post-quantum.
+   */
+  checkRecipientKinds(what: string, sensitivity: string, kinds: readonly string[]): void {
+    const t = this.of(sensitivity);
+    if (!t) return;
+    const bad = [
+      ...new Set(
+        kinds.filter(
+          (k) =>
+            k !== PUBLIC_STANZA_TYPE &&
+            ((t.recipients !== null && !t.recipients.includes(k)) ||
+              (t.postQuantum && k === "x25519")),
+        ),
+      ),
+    ];
+    if (bad.length === 0) return;
+    throw new ServiceError(
+      403,
+      "tier_violation",
+      `tier ${t.name} does not allow ${bad.join(", ")} recipients in ${what} (allowed: ${(t.recipients ?? RECIPIENT_KINDS).filter((k) => !(t.postQuantum && k === "x25519")).join(", ")}): reseal or rewrap the file to allowed recipients, then register it`,
     );
   }
 
@@ -204,9 +260,19 @@ export function parseTierPolicy(text: string, source: string): TierPolicy {
       dualControl: bool("dualControl"),
       cacheTtl: seconds(f.cacheTtl ?? null, `${source}: ${name}.cacheTtl`),
       postQuantum: bool("postQuantum"),
+      recipients: kindList(f.recipients, `${source}: ${name}.recipients`),
     });
   }
   return new TierPolicy(out);
+}
+
+/** `recipients`: a list of recipient kinds (src/tiers RECIPIENT_KINDS), or absent/null for any. */
+function kindList(v: unknown, what: string): readonly string[] | null {
+  if (v === undefined || v === null) return null;
+  const kinds: readonly string[] = RECIPIENT_KINDS;
+  if (!Array.isArray(v) || v.some((k) => typeof k !== "string" || !kinds.includes(k)))
+    return fail("E_USAGE", `${what} must be a list of recipient kinds (${kinds.join(", ")})`);
+  return [...new Set(v as string[])];
 }
 
 /** `serve --tier-policy`: `builtin`, or a file path. */

@@ -54,6 +54,18 @@ test("artifact scope: only that artifact is resealed", async () => {
   );
   assert.deepEqual(readFileSync(files.b!.path), bBefore, "the other artifact is untouched");
   assert.equal(record(id).state, "eradicated");
+  // The registry followed the reseal: the artifact is kept, superseded by the resealed file,
+  // and a new assessment of it finds that file resealed since, not exposed.
+  const shown = JSON.parse(
+    (await ok(["service", "artifacts", "show", files.a!.artifact, "--json"])).stdout,
+  );
+  assert.ok(shown.supersededBy, "superseded by the resealed file");
+  const again = (
+    await ok(["incident", "open", "--scope", `artifact:${files.a!.artifact}`, "--reason", "again"])
+  ).stdout.trim();
+  await ok(["incident", "contain", again]);
+  const a2 = JSON.parse((await ok(["incident", "assess", again, dir, "--json"])).stdout);
+  assert.deepEqual(a2.files, [], "the resealed file is not the one whose key was released");
 });
 
 test("endpoint scope: every principal that got keys from the address is blocked", async () => {

@@ -182,7 +182,7 @@ describe("serve --tier-policy", () => {
     }
     assert.match(
       err,
-      /tiers: confidential \(rotation <= 31536000s, client cache <= 300s\); restricted \(rotation <= 7776000s, attested release, dual control, client cache <= 0s, post-quantum KEM\)/,
+      /tiers: confidential \(rotation <= 31536000s, client cache <= 300s, recipients kek\/pkcs11\/aws-kms\/service\/x25519\/mlkem768x25519\); restricted \(rotation <= 7776000s, attested release, dual control, client cache <= 0s, post-quantum KEM, recipients pkcs11\/aws-kms\/service\/mlkem768x25519\)/,
     );
   });
 });

@@ -228,6 +228,7 @@ test("tier policy files: strict, durations, unknown tiers and fields refused", (
     dualControl: true,
     cacheTtl: 0,
     postQuantum: false,
+    recipients: null,
   });
   assert.equal(p.cacheTtl("confidential"), 300);
   assert.equal(p.of("internal"), null, "a tier left out has no minimums");
@@ -247,6 +248,15 @@ test("tier policy files: strict, durations, unknown tiers and fields refused", (
   refused(`{"restricted": {"attestation": "yes"}}`, /restricted.attestation must be true or false/);
   refused(`{"restricted": {"rotationPeriod": "ninety"}}`, /rotationPeriod must be a duration/);
   refused(`[1]`, /a JSON object by tier name/);
+  assert.deepEqual(
+    parseTierPolicy(`{"restricted": {"recipients": ["service", "pkcs11"]}}`, "t").of("restricted")
+      ?.recipients,
+    ["service", "pkcs11"],
+  );
+  refused(
+    `{"restricted": {"recipients": ["hsm"]}}`,
+    /restricted.recipients must be a list of recipient kinds/,
+  );
   refused(`{`, /not JSON/);
 });
 

@@ -212,6 +212,11 @@ async function register(
     return fail("E_USAGE", "--register needs the key service: --server URL or TENSORSEAL_SERVER");
   const ids: string[] = [];
   try {
+    // The header lets the service check the recipient kinds against the key's tier; an
+    // object-store output is not read back (a tier that restricts kinds then refuses it).
+    const header = isObjectUrl(location)
+      ? undefined
+      : await (await import("../../keys/service/registry.js")).headerBase64(location);
     for (const s of stanzas) {
       const r = await client.post("/v1/artifacts", {
         digest,
@@ -220,6 +225,7 @@ async function register(
         labels,
         location,
         stanzaDigest: s.digest,
+        ...(header !== undefined ? { header } : {}),
       });
       if (r.status !== 200) client.refused("/v1/artifacts", r);
       ids.push(String(r.body.id));

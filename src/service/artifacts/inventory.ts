@@ -18,11 +18,12 @@ export interface LastRelease {
   readonly principal: string | null;
 }
 
-/** "key\0version" -> registered artifacts on it. */
+/** "key\0version" -> registered artifacts on it (not counting superseded ones: their files are gone). */
 export async function artifactsPerVersion(d: Database): Promise<Map<string, number>> {
   const rows = await d.db
     .selectFrom("artifacts")
     .select(["key_name", "key_version", (eb) => eb.fn.countAll<string>().as("n")])
+    .where("superseded_by", "is", null)
     .groupBy(["key_name", "key_version"])
     .execute();
   return new Map(rows.map((r) => [`${r.key_name}\0${Number(r.key_version)}`, Number(r.n)]));

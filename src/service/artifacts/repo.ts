@@ -8,6 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import type { ArtifactsTable, Database } from "../db/schema.js";
+import { writeTransaction } from "../db/write-transaction.js";
 import { ServiceError } from "../errors.js";
 import { ARTIFACT_ID_PATTERN, DIGEST_PATTERN, LABEL_KEY_PATTERN } from "../patterns.js";
 
@@ -24,6 +25,13 @@ export interface Artifact {
   labels: Record<string, string>;
   location?: string;
   created: string;
+  /** Lineage (a reseal): the artifact this one replaced. */
+  supersedes?: string;
+  /** The newest artifact that replaced this one (its file is gone), and when. */
+  supersededBy?: string;
+  superseded?: string;
+  /** SHA-256 of the header bytes the registration carried (as `reseal` reports it). */
+  headerDigest?: string;
 }
 
 /** What a stanza lookup returns (the row's authorization attributes). */
@@ -70,18 +78,12 @@ export class ArtifactRepo {
   constructor(private readonly d: Database) {}
 
   async register(
-    a: Omit<Artifact, "id" | "created"> & { id?: string; stanzaDigest?: string },
+    a: Omit<Artifact, "id" | "created" | "supersededBy" | "superseded"> & {
+      id?: string;
+      stanzaDigest?: string;
+    },
   ): Promise<Artifact> {
-    const row = {
-      id: a.id ?? newArtifactId(),
-      digest: a.digest,
-      key_name: a.key,
-      key_version: a.version,
-      labels: canonicalLabels(a.labels),
-      location: a.location ?? null,
-      created: new Date().toISOString(),
-      stanza_digest: a.stanzaDigest ?? null,
-    };
+    const row = rowOf(a);
     // No conflict target: a taken id and a taken stanza digest (unique index) both do nothing.
     const r = await this.d.db
       .insertInto("artifacts")
@@ -89,20 +91,77 @@ export class ArtifactRepo {
       .onConflict((oc) => oc.doNothing())
       .executeTakeFirst();
     if (Number(r.numInsertedOrUpdatedRows ?? 0n) !== 1) {
-      const taken = await this.d.db
-        .selectFrom("artifacts")
-        .select("id")
-        .where("id", "=", row.id)
-        .executeTakeFirst();
+      await this.conflict(row);
       throw new ServiceError(
         409,
         "conflict",
-        taken
-          ? `an artifact with id ${row.id} is already registered`
-          : `the stanza ${row.stanza_digest} is already registered with another artifact (the first registration of a stanza wins)`,
+        `artifact ${row.id} was not registered (taken meanwhile)`,
       );
     }
     return fromRow(row);
+  }
+
+  /**
+   * Registers `next` as the successor of artifact `old` (a reseal): in one transaction the new
+   * row (naming `old` in `supersedes`) is inserted and `old` marked superseded by it, only while
+   * `old` is still registered with the stanza `from` the caller holds. A second successor of the
+   * same artifact (a rerun after a crash between registration and rename) becomes its newest
+   * successor; the earlier one stays, naming `old`, for the audit trail. Null when `old` left
+   * `from` meanwhile.
+   */
+  async succeed(
+    old: string,
+    from: string,
+    next: Omit<Artifact, "id" | "created" | "supersedes" | "supersededBy" | "superseded"> & {
+      stanzaDigest: string;
+    },
+  ): Promise<Artifact | null> {
+    const row = rowOf({ ...next, supersedes: old });
+    try {
+      return await writeTransaction(this.d, async (trx) => {
+        const moved = await trx
+          .updateTable("artifacts")
+          .set({ superseded_by: row.id, superseded_at: row.created })
+          .where("id", "=", old)
+          .where("stanza_digest", "=", from)
+          .executeTakeFirst();
+        if (Number(moved.numUpdatedRows) !== 1) return null;
+        await trx.insertInto("artifacts").values(row).execute();
+        return fromRow(row);
+      });
+    } catch (e) {
+      await this.conflict(row); // the unique index: the new stanza is registered already
+      throw e;
+    }
+  }
+
+  /** The 409 for a row that could not be inserted (its id or stanza digest is taken). */
+  private async conflict(row: ArtifactsTable): Promise<void> {
+    const taken = await this.d.db
+      .selectFrom("artifacts")
+      .select("id")
+      .where("id", "=", row.id)
+      .executeTakeFirst();
+    if (!taken && row.stanza_digest !== null && !(await this.byStanza(row.stanza_digest))) return;
+    throw new ServiceError(
+      409,
+      "conflict",
+      taken
+        ? `an artifact with id ${row.id} is already registered`
+        : `the stanza ${row.stanza_digest} is already registered with another artifact (the first registration of a stanza wins)`,
+    );
+  }
+
+  /** The artifacts that replaced `id` (reseals of it), oldest first. */
+  async successors(id: string): Promise<Artifact[]> {
+    const rows = await this.d.db
+      .selectFrom("artifacts")
+      .selectAll()
+      .where("supersedes", "=", id)
+      .orderBy("created")
+      .orderBy("id")
+      .execute();
+    return rows.map(fromRow);
   }
 
   /**
@@ -191,6 +250,28 @@ export class ArtifactRepo {
   }
 }
 
+function rowOf(
+  a: Omit<Artifact, "id" | "created" | "supersededBy" | "superseded"> & {
+    id?: string;
+    stanzaDigest?: string;
+  },
+): ArtifactsTable {
+  return {
+    id: a.id ?? newArtifactId(),
+    digest: a.digest,
+    key_name: a.key,
+    key_version: a.version,
+    labels: canonicalLabels(a.labels),
+    location: a.location ?? null,
+    created: new Date().toISOString(),
+    stanza_digest: a.stanzaDigest ?? null,
+    supersedes: a.supersedes ?? null,
+    superseded_by: null,
+    superseded_at: null,
+    header_digest: a.headerDigest ?? null,
+  };
+}
+
 function fromRow(r: Omit<ArtifactsTable, "stanza_digest">): Artifact {
   return {
     id: r.id,
@@ -200,5 +281,9 @@ function fromRow(r: Omit<ArtifactsTable, "stanza_digest">): Artifact {
     labels: JSON.parse(r.labels),
     ...(r.location !== null ? { location: r.location } : {}),
     created: r.created,
+    ...(r.supersedes !== null ? { supersedes: r.supersedes } : {}),
+    ...(r.superseded_by !== null ? { supersededBy: r.superseded_by } : {}),
+    ...(r.superseded_at !== null ? { superseded: r.superseded_at } : {}),
+    ...(r.header_digest !== null ? { headerDigest: r.header_digest } : {}),
   };
 }

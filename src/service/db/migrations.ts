@@ -319,6 +319,27 @@ const incidentsAndDrills: Migration = {
   },
 };
 
+/**
+ * Artifact lineage: a reseal registers the new file as the successor of the old artifact
+ * (`POST /v1/artifacts/successors`): the new row names the old in `supersedes`, the old row
+ * gets `superseded_by` (its newest successor) and `superseded_at`; nothing is deleted. A
+ * registration that carried the header records its digest (`header_digest`), so an incident's
+ * assessment can tell a resealed file from the released one at the same location.
+ */
+const artifactLineage: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable("artifacts").addColumn("supersedes", "varchar(64)").execute();
+    await db.schema.alterTable("artifacts").addColumn("superseded_by", "varchar(64)").execute();
+    await db.schema.alterTable("artifacts").addColumn("superseded_at", "varchar(32)").execute();
+    await db.schema.alterTable("artifacts").addColumn("header_digest", "varchar(80)").execute();
+    await db.schema
+      .createIndex("artifacts_supersedes")
+      .on("artifacts")
+      .column("supersedes")
+      .execute();
+  },
+};
+
 const MIGRATIONS: Record<string, Migration> = {
   "0001_initial": initial,
   "0002_nonces": nonces,
@@ -331,6 +352,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0009_key_rotation": keyRotation,
   "0010_audit_outcome_index": auditOutcomeIndex,
   "0011_incidents_drills": incidentsAndDrills,
+  "0012_artifact_lineage": artifactLineage,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -84,6 +84,13 @@ export interface ArtifactsTable {
   created: string;
   /** "sha256:<hex>" of the wrapped file key of its service stanza (migration 0007), or null. */
   stanza_digest: string | null;
+  /** Lineage (migration 0012): the artifact this one replaced (a reseal), or null. */
+  supersedes: string | null;
+  /** The newest artifact that replaced this one, and when; null while it is current. */
+  superseded_by: string | null;
+  superseded_at: string | null;
+  /** "sha256:<hex>" of the header bytes the registration carried (migration 0012), or null. */
+  header_digest: string | null;
 }
 
 /** Attestation challenge nonces; `expires` in Unix milliseconds. */

@@ -9,6 +9,12 @@ import { timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { stanzaFromWire, type WireStanza } from "../../keys/service/index.js";
 import {
+  checkRegistrationTier,
+  HEADER_MAX_BASE64,
+  type RegisteredHeader,
+  readRegisteredHeader,
+} from "../artifacts/header.js";
+import {
   ARTIFACT_ID_PATTERN,
   type Artifact,
   type ArtifactQuery,
@@ -43,7 +49,26 @@ export const artifactSchema = {
     labels: { type: "object", additionalProperties: { type: "string" } },
     location: { type: "string" },
     created: { type: "string" },
+    supersedes: { type: "string", description: "the artifact this one replaced (a reseal)" },
+    supersededBy: {
+      type: "string",
+      description: "the newest artifact that replaced this one: its file was resealed",
+    },
+    superseded: { type: "string", description: "when it was superseded" },
+    headerDigest: {
+      type: "string",
+      description: "sha256:<hex> of the header bytes the registration carried",
+    },
   },
+} as const;
+
+/** A file's header bytes, base64 (public metadata and wrapped file keys; no key, no plaintext). */
+const headerSchema = {
+  type: "string",
+  pattern: "^[A-Za-z0-9+/]+={0,2}$",
+  maxLength: HEADER_MAX_BASE64,
+  description:
+    "base64 of the sealed file's header bytes (prefix, descriptor, both slots: wrapped file keys and public labels only): the service checks its MAC under the registered stanza's file key and the recipient kinds against the tier",
 } as const;
 
 interface RegisterBody {
@@ -54,6 +79,13 @@ interface RegisterBody {
   labels?: Record<string, string>;
   location?: string;
   stanzaDigest?: string;
+  header?: string;
+}
+
+interface SuccessorBody {
+  from: WireStanza;
+  header: string;
+  location?: string;
 }
 
 /** The registry listing's query (`/v1/artifacts`, `/v1/inventory`): key, one label, paging. */
@@ -128,6 +160,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
               description:
                 "sha256:<hex> of the wrapped file key of the service stanza sealed into the file: unwraps of that stanza are decided with this artifact",
             },
+            header: headerSchema,
           },
         },
         response: { 200: artifactSchema, ...errorResponses },
@@ -138,6 +171,21 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
       const k = await ctx.keys.show(b.key);
       if (!k.versions.some((v) => v.version === b.version))
         throw new ServiceError(404, "not_found", `key ${b.key} has no version ${b.version}`);
+      let h: RegisteredHeader | null = null;
+      if (b.header !== undefined) {
+        h = await readRegisteredHeader(ctx.keys, ctx.serverId, b.header, {
+          key: b.key,
+          ...(b.stanzaDigest !== undefined ? { stanzaDigest: b.stanzaDigest } : {}),
+        });
+        if (h.stanza.key !== b.key || h.stanza.version !== b.version)
+          throw new ServiceError(
+            422,
+            "unprocessable",
+            `header: its stanza is of ${h.stanza.key} v${h.stanza.version}, not ${b.key} v${b.version}`,
+          );
+        b.stanzaDigest ??= h.stanza.digest;
+      }
+      await checkRegistrationTier(ctx.keys, { key: b.key, labels: b.labels ?? {}, header: h });
       const a = await ctx.artifacts.register({
         ...(b.id !== undefined ? { id: b.id } : {}),
         digest: b.digest,
@@ -146,6 +194,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
         labels: b.labels ?? {},
         ...(b.location !== undefined ? { location: b.location } : {}),
         ...(b.stanzaDigest !== undefined ? { stanzaDigest: b.stanzaDigest } : {}),
+        ...(h ? { headerDigest: h.headerDigest } : {}),
       });
       if (b.stanzaDigest !== undefined) ctx.stanzaArtifacts.forget(b.stanzaDigest);
       await release(ctx, req, {
@@ -153,9 +202,43 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
         key: a.key,
         version: a.version,
         ...(b.stanzaDigest !== undefined ? { stanza: b.stanzaDigest } : {}),
+        ...(h ? { header: h.headerDigest, recipientKinds: [...new Set(h.kinds)] } : {}),
       });
       return a;
     },
+  );
+
+  app.post<{ Body: SuccessorBody }>(
+    "/v1/artifacts/successors",
+    {
+      config: {
+        action: "artifacts.succeed",
+        scope: "wrap",
+        // Whoever registers a reseal's result opened the old file: decided on its stanza (with
+        // its artifact), then artifacts:register on the old and the new artifact (handler).
+        authz: {
+          action: "unwrap",
+          resources: (req) => [stanzaKey((req.body as SuccessorBody).from)],
+        },
+      },
+      schema: {
+        summary:
+          "Register a resealed file as the successor of the artifact registered with its old stanza (`from`): the new artifact (key, version and stanza from `header`) inherits digest and labels and names the old in `supersedes`; the old is marked superseded, not deleted",
+        security,
+        body: {
+          type: "object",
+          required: ["from", "header"],
+          additionalProperties: false,
+          properties: {
+            from: stanzaSchema,
+            header: headerSchema,
+            location: { type: "string", minLength: 1, maxLength: 2048 },
+          },
+        },
+        response: { 200: artifactSchema, ...errorResponses },
+      },
+    },
+    async (req) => succeed(ctx, req),
   );
 
   app.post<{ Params: { id: string }; Body: { from: WireStanza; to: WireStanza } }>(
@@ -318,6 +401,70 @@ async function restanza(
     to: { version: to.stanza!.version, stanza: to.stanza!.digest },
   });
   return out;
+}
+
+/**
+ * A reseal's registration (`reseal` calls it before renaming the new file into place). The
+ * caller must hold the old artifact's registered stanza (`from`, by digest: a copy of the old
+ * file's header) and be allowed to open it and to register both artifacts; the new header must
+ * carry a stanza of this service (of the old key when it has one) whose file key its MAC
+ * verifies under, and meet the tiers. The service cannot compare plaintexts (a reseal changes
+ * the file key): the digest is inherited on the caller's word, as every registration's is.
+ */
+async function succeed(
+  ctx: ServiceContext,
+  req: FastifyRequest<{ Body: SuccessorBody }>,
+): Promise<Artifact> {
+  const from = stanzaKey(req.body.from);
+  const found = await ctx.artifacts.byStanza(from.stanza!.digest);
+  if (!found || found.key !== from.key || found.version !== from.stanza!.version)
+    throw new ServiceError(
+      404,
+      "not_found",
+      "no artifact is registered with the stanza given as from",
+    );
+  const old = await ctx.artifacts.show(found.id);
+  const h = await readRegisteredHeader(ctx.keys, ctx.serverId, req.body.header, {
+    preferKey: old.key,
+  });
+  const location = req.body.location ?? old.location;
+  const next = {
+    id: newArtifactId(),
+    digest: old.digest,
+    key: h.stanza.key,
+    version: h.stanza.version,
+    labels: old.labels,
+    ...(location !== undefined ? { location } : {}),
+    stanzaDigest: h.stanza.digest,
+    headerDigest: h.headerDigest,
+  };
+  await authorizeAction(ctx, req, "artifacts:register", [
+    { artifactId: old.id },
+    {
+      artifact: {
+        id: next.id,
+        key: next.key,
+        version: next.version,
+        digest: next.digest,
+        labels: next.labels,
+      },
+    },
+  ]);
+  await checkRegistrationTier(ctx.keys, { key: next.key, labels: next.labels, header: h });
+  const a = await ctx.artifacts.succeed(old.id, from.stanza!.digest, next);
+  if (!a)
+    throw new ServiceError(409, "conflict", `artifact ${old.id} moved to another stanza meanwhile`);
+  ctx.stanzaArtifacts.forget(h.stanza.digest);
+  await release(ctx, req, {
+    artifact: a.id,
+    supersedes: old.id,
+    key: a.key,
+    version: a.version,
+    stanza: h.stanza.digest,
+    header: h.headerDigest,
+    recipientKinds: [...new Set(h.kinds)],
+  });
+  return a;
 }
 
 /**

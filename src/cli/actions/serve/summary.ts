@@ -75,6 +75,7 @@ function tierSummary(p: TierPolicy): string {
       ...(t.dualControl ? ["dual control"] : []),
       ...(t.cacheTtl !== null ? [`client cache <= ${t.cacheTtl}s`] : []),
       ...(t.postQuantum ? ["post-quantum KEM"] : []),
+      ...(t.recipients !== null ? [`recipients ${t.recipients.join("/")}`] : []),
     ];
     return rules.length > 0 ? `${t.name} (${rules.join(", ")})` : null;
   });

@@ -100,7 +100,7 @@ export function serveFlags(cmd: Command): Command {
     .option("--approval-webhook-secret-file <file>", "HMAC-SHA256 key for the approval webhook")
     .option(
       "--tier-policy <file>",
-      "enforce tier minimums by key sensitivity (rotation period, attestation, dual control, client cache TTL): `builtin` or a JSON file (docs/GOVERNANCE.md)",
+      "enforce tier minimums by key sensitivity (rotation period, attestation, dual control, client cache TTL, post-quantum KEM, recipient kinds of registered files): `builtin` or a JSON file (docs/GOVERNANCE.md)",
     )
     .option("--batch-max <n>", "most stanzas per batch unwrap (1..10000)", "100")
     .option(

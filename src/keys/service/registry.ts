@@ -1,0 +1,68 @@
+/**
+ * Keeping the key service's artifact registry current from the client: registrations carry the
+ * file's header (public metadata and wrapped file keys, never a key: the service checks the
+ * recipient kinds against its tiers), and a reseal registers each registered artifact's
+ * successor before the new file replaces the old one (POST /v1/artifacts/successors).
+ */
+import { open } from "node:fs/promises";
+import { resolve } from "node:path";
+import type { ResealCommit } from "../../engine/index.js";
+import { fail, isTensorSealError } from "../../format/errors.js";
+import { PREFIX_SIZE, parsePrefix } from "../../format/header.js";
+import type { ServiceClient } from "./client.js";
+import { parseServiceStanza, SERVICE_STANZA, stanzaToWire } from "./stanza.js";
+
+/** The header bytes of a sealed file (prefix, descriptor, both slots), base64 for the wire. */
+export async function headerBase64(path: string): Promise<string> {
+  const fh = await open(path, "r");
+  try {
+    const prefix = Buffer.alloc(PREFIX_SIZE);
+    await fh.read(prefix, 0, PREFIX_SIZE, 0);
+    const { headerLength } = parsePrefix(prefix);
+    const buf = Buffer.alloc(headerLength);
+    const { bytesRead } = await fh.read(buf, 0, headerLength, 0);
+    if (bytesRead !== headerLength) fail("E_TRUNCATED", `${path}: file ends inside the header`);
+    return buf.toString("base64");
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * A reseal campaign's `beforeCommit`: for each stanza of this service in the old header, asks
+ * the service to register the new file as the successor of the artifact registered with it
+ * (404 not_found: that stanza was never registered, nothing to do). Any other refusal throws,
+ * so the new file is discarded and the old one stays, registered as before. Returns the new
+ * artifact ids.
+ */
+export function successorRegistrar(
+  client: ServiceClient,
+): (file: string, commit: ResealCommit) => Promise<readonly string[]> {
+  return async (file, commit) => {
+    const services = commit.oldHeader.stanzas.filter((s) => s.type === SERVICE_STANZA);
+    if (services.length === 0) return []; // nothing a key service registered: no request
+    const serverId = await client.id();
+    const mine = services.filter((s) => parseServiceStanza(s).serverId === serverId);
+    const ids: string[] = [];
+    for (const s of mine) {
+      const path = "/v1/artifacts/successors";
+      const r = await client.post(path, {
+        from: stanzaToWire(s),
+        header: Buffer.from(commit.header).toString("base64"),
+        location: resolve(file),
+      });
+      if (r.status === 404 && r.body.error === "not_found") continue;
+      try {
+        if (r.status !== 200) client.refused(path, r);
+      } catch (e) {
+        if (!isTensorSealError(e)) throw e;
+        fail(
+          "E_PROVIDER",
+          `${e.message}: the resealed file was not registered, so the old file is left in place (fix the refusal, or pass --no-registry to reseal without telling the registry)`,
+        );
+      }
+      ids.push(String(r.body.id));
+    }
+    return ids;
+  };
+}
