@@ -6,9 +6,16 @@
 import { readvSync, writevSync } from "node:fs";
 import { TAG_SIZE } from "../format/chunked.js";
 import { authFailed, type Batch, type BatchBuffers, inputChanged } from "./batch.js";
+import { DIRECT_ALIGN, writeDirect } from "./direct-write.js";
 import { readExactSync, writeAllSync } from "./fsutil.js";
 import type { NativeGcm } from "./native-gcm.js";
 import type { RangeSink } from "./sink.js";
+
+/**
+ * Whether this thread still writes around the page cache: off for good once a file system
+ * refused an aligned O_DIRECT write (the bytes then went through the cache).
+ */
+const direct = { on: true };
 
 /** A job's input range, mapped: `view[i]` is the input file's byte `start + i`. */
 export interface MappedInput {
@@ -35,6 +42,25 @@ export function mappedBatch(
   let r: number;
   try {
     if (b.sealing) {
+      if (sink.kind === "fd" && sink.directFd !== undefined && direct.on) {
+        // Placed at the file offset's remainder, so its aligned middle can go around the cache.
+        const out = bufs.aligned(b.sealedLen, false);
+        const at = b.sealedStart % DIRECT_ALIGN;
+        gcm.sealBatch(
+          key,
+          base,
+          b.first,
+          count,
+          b.cs,
+          m.view,
+          b.ptStart - m.start,
+          b.ptLen,
+          out,
+          at,
+        );
+        direct.on = writeDirect(sink.fd, sink.directFd, out, at, b.sealedLen, b.sealedStart);
+        return;
+      }
       const out = bufs.sealedOutput(b.sealedLen);
       gcm.sealBatch(key, base, b.first, count, b.cs, m.view, b.ptStart - m.start, b.ptLen, out, 0);
       if (sink.kind === "fd") writeAllSync(sink.fd, out, b.sealedStart);
@@ -77,6 +103,16 @@ export function nativeBatch(
   }
   readExactSync(inFd, buf, b.sealedStart);
   let r: number;
+  if (sink.kind === "fd" && sink.directFd !== undefined && direct.on) {
+    // Opened into aligned memory at the plaintext offset's remainder; written only once every
+    // chunk of the batch authenticated (openBatch wipes a failing chunk; the job end wipes all).
+    const out = bufs.aligned(b.ptLen, true);
+    const at = b.ptStart % DIRECT_ALIGN;
+    r = gcm.openBatch(key, base, b.first, count, b.cs, buf, 0, b.sealedLen, out, at);
+    if (r < 0) authFailed(-1 - r);
+    direct.on = writeDirect(sink.fd, sink.directFd, out, at, b.ptLen, b.ptStart);
+    return;
+  }
   if (sink.kind === "fd") {
     r = gcm.openInPlace(key, base, b.first, count, b.cs, buf, 0, b.sealedLen);
   } else {

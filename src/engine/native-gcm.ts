@@ -101,6 +101,8 @@ export interface NativeGcm {
   openBatchAsync?(...args: [...BatchArgs, AsyncCallback]): void;
   /** The pipe `fd`'s new capacity (F_SETPIPE_SZ), or -1 (not a pipe, refused). Optional. */
   setPipeSize?(fd: number, bytes: number): number;
+  /** `length` bytes of memory starting on a 4096-byte boundary (O_DIRECT writes). Optional. */
+  alignedBuffer?(length: number): ArrayBuffer;
 }
 
 type BatchArgs = [

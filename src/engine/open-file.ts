@@ -10,6 +10,7 @@ import { wipeChunkKeys } from "../format/chunked.js";
 import { namingFile } from "../format/errors.js";
 import { isPublicSuite } from "../format/public.js";
 import { type AtomicOutput, withAtomicOutput } from "./atomic.js";
+import { closeDirect, openDirect } from "./direct-write.js";
 import { io } from "./fsutil.js";
 import type { OpenOptions, OpenResult, VerifyOptions } from "./options.js";
 import { outputKind, withOutputStream } from "./output.js";
@@ -49,11 +50,11 @@ async function openOrVerify(
     const file = await unlockFile(src, input, opts);
     const progress = new Progress(file.plaintextLength, opts.onProgress);
     try {
-      const run = (outFd: number | null) =>
+      const run = (outFd: number | null, directFd: number | null = null) =>
         runRangesFor({
           mode: outFd === null ? "verify" : "open",
           inFd: src.fd,
-          sink: fdSink(outFd),
+          sink: fdSink(outFd, directFd),
           keys: file.keys,
           chunkSize: file.header.descriptor.chunkSize,
           plaintextLength: file.plaintextLength,
@@ -82,8 +83,16 @@ async function openOrVerify(
 async function presize(
   out: AtomicOutput,
   length: number,
-  run: (fd: number) => Promise<void>,
+  run: (fd: number, directFd: number | null) => Promise<void>,
 ): Promise<void> {
   await io("size the output", () => out.fh.truncate(length));
-  await (length < PARALLEL_THRESHOLD ? run(out.fd) : out.whileFlushing(() => run(out.fd)));
+  if (length < PARALLEL_THRESHOLD) return run(out.fd, null);
+  // Around the page cache where the file system allows (direct-write.ts); otherwise flushed in
+  // the background while the CPUs decrypt.
+  const directFd = openDirect(out.fd);
+  try {
+    await (directFd !== null ? run(out.fd, directFd) : out.whileFlushing(() => run(out.fd, null)));
+  } finally {
+    closeDirect(directFd);
+  }
 }

@@ -7,6 +7,7 @@ import { PayloadGeometry } from "../format/geometry.js";
 import { makeDescriptor } from "../format/message.js";
 import { payloadContext } from "../format/payload.js";
 import { withAtomicOutput } from "./atomic.js";
+import { closeDirect, openDirect } from "./direct-write.js";
 import { io, writeAll } from "./fsutil.js";
 import type { SealOptions, SealResult } from "./options.js";
 import { outputKind, withOutputStream } from "./output.js";
@@ -14,6 +15,7 @@ import { Progress } from "./progress.js";
 import { runRangesFor } from "./public-ranges.js";
 import { fileThreads, PARALLEL_THRESHOLD, prewarmWorkers } from "./run-ranges.js";
 import { prepareHeader } from "./seal-header.js";
+import { fdSink } from "./sink.js";
 import { sealStream } from "./stream.js";
 
 export async function sealFile(
@@ -52,11 +54,14 @@ export async function sealFile(
           await writeAll(out.fh, Buffer.concat([header, salt, keys.commitment]), 0);
           await out.fh.truncate(sealedLength);
         });
+        // Large outputs go around the page cache where the file system allows (direct-write.ts);
+        // otherwise they are flushed in the background while the CPUs encrypt.
+        const directFd = length < PARALLEL_THRESHOLD ? null : openDirect(out.fd);
         const run = () =>
           runRangesFor({
             mode: "seal",
             inFd: src.fd,
-            sink: { kind: "fd", fd: out.fd },
+            sink: fdSink(out.fd, directFd),
             keys,
             chunkSize: descriptor.chunkSize,
             plaintextLength: length,
@@ -64,7 +69,11 @@ export async function sealFile(
             ...threads,
             progress,
           });
-        await (length < PARALLEL_THRESHOLD ? run() : out.whileFlushing(run));
+        try {
+          await (length < PARALLEL_THRESHOLD || directFd !== null ? run() : out.whileFlushing(run));
+        } finally {
+          closeDirect(directFd);
+        }
       });
       progress.stop(true);
     } finally {

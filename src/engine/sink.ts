@@ -11,7 +11,15 @@
  * - `discard`: nothing kept (verifying, or sealing for a throughput measurement).
  */
 export type RangeSink =
-  | { readonly kind: "fd"; readonly fd: number }
+  | {
+      readonly kind: "fd";
+      readonly fd: number;
+      /**
+       * The same file opened with O_DIRECT (direct-write.ts), when the caller could: the
+       * aligned part of each batch's output goes through it, around the page cache.
+       */
+      readonly directFd?: number;
+    }
   | { readonly kind: "memory"; readonly buffer: ArrayBuffer | SharedArrayBuffer }
   | { readonly kind: "discard" };
 
@@ -25,8 +33,9 @@ export type SharedSink =
 
 export const DISCARD: RangeSink = { kind: "discard" };
 
-export function fdSink(fd: number | null): RangeSink {
-  return fd === null ? DISCARD : { kind: "fd", fd };
+export function fdSink(fd: number | null, directFd: number | null = null): RangeSink {
+  if (fd === null) return DISCARD;
+  return directFd === null ? { kind: "fd", fd } : { kind: "fd", fd, directFd };
 }
 
 export function isShareable(sink: RangeSink): sink is SharedSink {

@@ -29,10 +29,13 @@ export const READ_BYTES = 1 << 20;
 export const OUTPUT_AHEAD_BYTES = 4 << 20;
 
 /**
- * What a read of a regular file (or a FIFO read with fs.read) asks for at most: four default
- * (1 MiB) chunks, which the stream paths split across two pool threads.
+ * What a descriptor read (a regular file, or a FIFO read with fs.read) asks for at most: room for
+ * two default sealed chunks (1 MiB + 16 bytes each) and a payload prefix, so a read of whole
+ * chunks (read's `step`) gives each of the two pool threads one and nothing is staged. (Reads of
+ * 2 MiB left every other sealed chunk split across two reads, copied aside; 4 MiB reads were no
+ * faster and cost 8-10 MiB more peak RSS.)
  */
-export const FILE_READ_BYTES = 2 << 20;
+export const FILE_READ_BYTES = (2 << 20) + (64 << 10);
 
 /** The capacity asked for the pipes on stdin and stdout (Linux's default limit for anyone). */
 export const PIPE_BYTES = 1 << 20;
@@ -42,9 +45,11 @@ export interface PullSource {
    * At least `min` bytes (fewer only at the end of the input; empty at the end). A source reads
    * into two buffers in turn: the view stays as it is through the next read and may be reused
    * by the one after (a consumer may work on one input while the next is read; it copies what
-   * it keeps longer).
+   * it keeps longer). With `step` (the consumer's unit, a sealed or plaintext chunk) a read that
+   * can take more asks for `min` plus whole steps, so the input ends on a chunk boundary and the
+   * consumer stages (copies aside) nothing.
    */
-  read(min: number): Promise<Buffer>;
+  read(min: number, step?: number): Promise<Buffer>;
   /** Releases what the source holds (a Readable is destroyed, a descriptor is left open). */
   close(): void;
 }
@@ -82,37 +87,52 @@ function isPipe(fd: number): boolean {
   return st.isFIFO() || st.isSocket();
 }
 
-/** What one read of a pipe can return at most (Linux pipes hold 64 KiB by default). */
-const PIPE_READ_BYTES = 256 << 10;
+/**
+ * What one request of a pipe may ask for: a default sealed chunk (1 MiB + 16 bytes) and a
+ * payload prefix or what is left of a header, so a whole chunk arrives as one piece.
+ */
+const PIPE_REQUEST_BYTES = (2 << 20) + (64 << 10);
 
 /**
  * A pipe read by libuv as data arrives (up to 32 reads per event-loop turn, no thread-pool
- * round trip per 64 KiB read), every read into one reused buffer (net.Socket's `onread`: no
- * buffer allocated per read) and copied on into the request's buffer. Reading pauses once a
- * request is met.
+ * round trip per read), each read straight into the request's buffer and no further than the
+ * request asks (net.Socket's `onread` with a buffer function: no buffer allocated per read and
+ * no copy; a request that ends on a chunk boundary gets exactly that, so nothing is staged).
+ * Reading pauses once a request is met; the next read lands at the start of the other buffer,
+ * which the next request fills. (Reads into one landing buffer copied every byte once more, and
+ * the overshoot past a chunk boundary was copied aside again by the sealer or opener.)
  */
 class PipeSource implements PullSource {
-  /** A request (at most READ_BYTES) plus one read's overshoot: never overflows. Two, in turn. */
+  /** Two, in turn: the consumer may still use the last one handed out while the next fills. */
   private readonly bufs = [
-    Buffer.allocUnsafeSlow(READ_BYTES + PIPE_READ_BYTES),
-    Buffer.allocUnsafeSlow(READ_BYTES + PIPE_READ_BYTES),
+    Buffer.allocUnsafeSlow(PIPE_REQUEST_BYTES),
+    Buffer.allocUnsafeSlow(PIPE_REQUEST_BYTES),
   ];
-  private buf = this.bufs[0]!;
-  private readonly landing = Buffer.allocUnsafeSlow(PIPE_READ_BYTES);
+  /** As if bufs[1] had been handed out: the first request fills bufs[0], where reads start. */
+  private buf = this.bufs[1]!;
   private readonly socket: Socket;
   private filled = 0;
-  private want = 1;
-  /** The bytes before `filled` were handed out: the next read starts the buffer over. */
-  private handedOut = false;
+  private want = 0;
+  /** The bytes before `filled` were handed out: the next request starts the other buffer. */
+  private handedOut = true;
   private ended = false;
   private error: Error | null = null;
   private wake: (() => void) | null = null;
 
   constructor(fd: number) {
     const onread = {
-      buffer: this.landing,
-      callback: (n: number) => {
-        this.filled += this.landing.copy(this.buf, this.filled, 0, n);
+      buffer: () => this.landing(),
+      callback: (n: number, into: Buffer) => {
+        if (
+          into.buffer !== this.buf.buffer ||
+          into.byteOffset !== this.buf.byteOffset + this.filled
+        ) {
+          // Never expected (a read lands only where landing() said); fail rather than misplace.
+          this.error ??= new Error("stdin: a read landed outside the request");
+          this.wake?.();
+          return false;
+        }
+        this.filled += n;
         if (this.filled < this.want) return true;
         this.wake?.();
         return false; // paused until the next read()
@@ -130,13 +150,27 @@ class PipeSource implements PullSource {
     });
   }
 
+  /** Where libuv's next read lands: Node asks after every read, and once at the start. */
+  private landing(): Buffer {
+    if (!this.handedOut && this.filled < this.want) {
+      return this.buf.subarray(this.filled, this.want);
+    }
+    // Met (about to be handed out) or not started: the next request starts the other buffer.
+    // Its size is not known yet; a default chunk's worth (a request may get more than it asks).
+    return this.other().subarray(0, READ_BYTES);
+  }
+
+  private other(): Buffer<ArrayBuffer> {
+    return this.buf === this.bufs[0] ? this.bufs[1]! : this.bufs[0]!;
+  }
+
   async read(min: number): Promise<Buffer> {
     if (this.handedOut) {
+      this.buf = this.other();
       this.filled = 0;
       this.handedOut = false;
-      this.buf = this.buf === this.bufs[0] ? this.bufs[1]! : this.bufs[0]!;
     }
-    this.want = Math.max(1, Math.min(min, READ_BYTES));
+    this.want = Math.max(1, Math.min(min, PIPE_REQUEST_BYTES));
     while (this.filled < this.want && !this.ended && !this.error) {
       await new Promise<void>((resolve) => {
         this.wake = resolve;
@@ -151,7 +185,6 @@ class PipeSource implements PullSource {
 
   close(): void {
     for (const b of this.bufs) b.fill(0); // a sealing run's plaintext
-    this.landing.fill(0);
     this.socket.destroy();
   }
 }
@@ -202,12 +235,13 @@ class FdSource implements PullSource {
 
   constructor(private readonly fd: number) {}
 
-  async read(min: number): Promise<Buffer> {
+  async read(min: number, step?: number): Promise<Buffer> {
     this.buf = this.buf === this.bufs[0] ? this.bufs[1]! : this.bufs[0]!;
     const want = Math.max(1, Math.min(min, this.buf.length));
+    const ask = askFor(want, step, this.buf.length);
     let filled = 0;
     while (filled < want) {
-      const n = await this.readOnce(filled);
+      const n = await this.readOnce(filled, ask);
       if (n === 0) break;
       filled += n;
     }
@@ -219,10 +253,11 @@ class FdSource implements PullSource {
     this.socket?.close();
   }
 
-  private async readOnce(at: number): Promise<number> {
+  /** One read into the buffer at `at`, up to `end`. */
+  private async readOnce(at: number, end: number): Promise<number> {
     if (!this.socket) {
       try {
-        return await readFd(this.fd, this.buf, at, this.buf.length - at);
+        return await readFd(this.fd, this.buf, at, end - at);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
         this.socket = new ReadableSource(
@@ -231,10 +266,19 @@ class FdSource implements PullSource {
       }
     }
     const piece = this.spare ?? (await this.socket.read(1));
-    const n = piece.copy(this.buf, at);
+    const n = piece.copy(this.buf, at, 0, Math.min(piece.length, end - at));
     this.spare = n < piece.length ? piece.subarray(n) : null;
     return n;
   }
+}
+
+/**
+ * How much a read that needs `want` bytes asks for: `want` plus as many whole `step`s as fit in
+ * `room` (without a step, all of it), so the input ends where a chunk ends.
+ */
+export function askFor(want: number, step: number | undefined, room: number): number {
+  if (!step || step <= 0) return room;
+  return want + Math.floor((room - want) / step) * step;
 }
 
 function readFd(fd: number, buf: Buffer, at: number, length: number): Promise<number> {

@@ -57,7 +57,8 @@ export async function sealStream(
       await sink.write([Buffer.concat([header, sealer.prefix])]);
       for (;;) {
         // The next input is read, and the previous output written, while the cipher works.
-        const b = await source.read(sealer.wanted);
+        // Whole chunks where the source can give more: nothing is staged (copied aside).
+        const b = await source.read(sealer.wanted, descriptor.chunkSize);
         if (b.length === 0) break;
         progress.add(b.length);
         await work.submit(sealer.push(b), (out) => sink.write(out));
@@ -123,9 +124,10 @@ export async function openStream(
         opener = await makeOpener(header, opts, pool);
         await work.submit(opener.push(all.subarray(need)), release);
       }
+      const sealedChunk = (header as ParsedHeader).descriptor.chunkSize + TAG_SIZE;
       for (;;) {
         // The next input is read, and the previous plaintext written, while the cipher works.
-        const b = await source.read(opener.wanted);
+        const b = await source.read(opener.wanted, sealedChunk);
         if (b.length === 0) break;
         await work.submit(opener.push(b), release);
       }

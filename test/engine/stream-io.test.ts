@@ -5,15 +5,15 @@
  * was given still holds the right bytes; stdin as a pipe (a child's fd 0) round-trips.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { after, test } from "node:test";
 import { closeWorkers, openStream, sealStream } from "../../src/engine/index.js";
-import { isNodeWriter, pullSource } from "../../src/engine/stream-io.js";
+import { askFor, FILE_READ_BYTES, isNodeWriter, pullSource } from "../../src/engine/stream-io.js";
 import { makeKey, tempDir } from "./helpers.js";
 
 after(() => closeWorkers());
@@ -94,4 +94,74 @@ test("stdin as a pipe: a child seals fd 0 to stdout and opens it back", () => {
   };
   const sealed = run("seal", plain);
   assert.ok(run("open", sealed).equals(plain));
+});
+
+test("stdin as a pipe written in odd pieces with pauses: every request met, bytes in order", async () => {
+  const plain = randomBytes((1 << 20) + 5 * 7777 + 3);
+  const url = JSON.stringify(new URL("../../src/engine/stream-io.js", import.meta.url).href);
+  // The child asks for 100,000 bytes at a time, as a sealer asks for what completes a chunk.
+  const script = `
+    const { pullSource } = await import(${url});
+    const { createHash } = await import("node:crypto");
+    const s = pullSource(0);
+    const h = createHash("sha256");
+    const lens = [];
+    for (;;) {
+      const b = await s.read(100000);
+      if (b.length === 0) break;
+      lens.push(b.length);
+      h.update(b);
+    }
+    s.close();
+    process.stdout.write(JSON.stringify({ lens, digest: h.digest("hex") }));
+  `;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const out: Buffer[] = [];
+  child.stdout.on("data", (d: Buffer) => out.push(d));
+  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+  for (let at = 0; at < plain.length; at += 7777) {
+    const piece = plain.subarray(at, at + 7777);
+    if (!child.stdin.write(piece)) await new Promise((r) => child.stdin.once("drain", r));
+    if (at % (20 * 7777) === 0) await new Promise((r) => setTimeout(r, 5));
+  }
+  child.stdin.end();
+  assert.equal(await exited, 0);
+  const { lens, digest } = JSON.parse(Buffer.concat(out).toString()) as {
+    lens: number[];
+    digest: string;
+  };
+  assert.equal(digest, createHash("sha256").update(plain).digest("hex"));
+  assert.equal(
+    lens.reduce((a, b) => a + b, 0),
+    plain.length,
+  );
+  // Fewer bytes only at the end of the input.
+  for (const n of lens.slice(0, -1)) assert.ok(n >= 100000, `a read returned ${n} bytes`);
+});
+
+test("a file read with a step ends on a step boundary (nothing left to stage)", async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, "in");
+  const plain = randomBytes(3 * FILE_READ_BYTES + 12345);
+  const w = openSync(path, "w");
+  writeSync(w, plain);
+  closeSync(w);
+  const fh = await open(path, "r");
+  try {
+    const src = pullSource(fh.fd);
+    const step = (1 << 20) + 16;
+    const first = await src.read(100, step);
+    assert.equal(first.length, askFor(100, step, FILE_READ_BYTES));
+    assert.equal((first.length - 100) % step, 0);
+    assert.ok(first.length > FILE_READ_BYTES - step, "as many whole steps as fit");
+    assert.ok(first.equals(plain.subarray(0, first.length)));
+    const second = await src.read(step, step);
+    assert.equal(second.length % step, 0);
+    assert.ok(second.equals(plain.subarray(first.length, first.length + second.length)));
+    src.close();
+  } finally {
+    await fh.close();
+  }
 });

@@ -1,0 +1,99 @@
+/**
+ * File outputs around the page cache (engine/direct-write.ts): the bytes land where they
+ * belong whatever the alignment of offset and length, sealed and opened files are the same
+ * with and without O_DIRECT, and a tampered chunk still leaves no output behind.
+ */
+import assert from "node:assert/strict";
+import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import {
+  alignedBuffer,
+  closeDirect,
+  DIRECT_ALIGN,
+  openDirect,
+  writeDirect,
+} from "../../src/engine/direct-write.js";
+import { closeWorkers, openFile, sealFile } from "../../src/engine/index.js";
+import { nativeGcm } from "../../src/engine/native-gcm.js";
+import { assertNoOutput, codeOf, data, makeKey, tempDir } from "./helpers.js";
+
+after(() => closeWorkers());
+
+const alice = makeKey("alice");
+const ci = process.env.CI === "true" || process.env.TENSORSEAL_REQUIRE_ALL === "1";
+
+test("writeDirect puts every byte at its offset: aligned middle, unaligned edges", (t) => {
+  if (!nativeGcm?.alignedBuffer) {
+    assert.ok(!ci, "CI builds the addon (npm run build:native)");
+    return t.skip("native addon not built");
+  }
+  const dir = tempDir(t);
+  const path = join(dir, "out");
+  const size = 5 * DIRECT_ALIGN * 4 + 123;
+  writeFileSync(path, Buffer.alloc(size));
+  const fd = openSync(path, "r+");
+  const directFd = openDirect(fd);
+  const expected = Buffer.alloc(size);
+  try {
+    const cases: [number, number][] = [
+      [0, DIRECT_ALIGN * 2], // aligned both ends
+      [DIRECT_ALIGN * 2 + 5, 10], // inside one block
+      [DIRECT_ALIGN * 3 - 7, DIRECT_ALIGN * 5 + 11], // both edges unaligned
+      [DIRECT_ALIGN * 9, DIRECT_ALIGN * 6 + 3], // aligned start, short tail
+      [size - 100, 100], // the file's unaligned end
+    ];
+    for (const [position, length] of cases) {
+      const bytes = data(length);
+      bytes.copy(expected, position);
+      const buf = alignedBuffer(length);
+      const at = position % DIRECT_ALIGN;
+      bytes.copy(buf, at);
+      // Without O_DIRECT (a file system that refuses it) both paths must still be exact.
+      writeDirect(fd, directFd ?? fd, buf, at, length, position);
+    }
+  } finally {
+    closeDirect(directFd);
+    closeSync(fd);
+  }
+  assert.deepEqual(readFileSync(path), expected);
+});
+
+for (const direct of ["1", "0"]) {
+  test(`sealFile/openFile round trip above the parallel threshold, direct I/O ${direct}`, async (t) => {
+    const saved = process.env.TENSORSEAL_DIRECT_IO;
+    process.env.TENSORSEAL_DIRECT_IO = direct;
+    t.after(() => {
+      if (saved === undefined) delete process.env.TENSORSEAL_DIRECT_IO;
+      else process.env.TENSORSEAL_DIRECT_IO = saved;
+    });
+    const dir = tempDir(t);
+    // Sealed batches start at unaligned offsets (header, tags); the total is unaligned too.
+    for (const chunkSize of [1 << 20, 16384]) {
+      const plain = data(9 * (1 << 20) + 4097);
+      const input = join(dir, "in");
+      writeFileSync(input, plain);
+      const sealed = join(dir, `s${chunkSize}.tseal`);
+      const out = join(dir, `o${chunkSize}`);
+      const r = await sealFile(input, sealed, { recipients: [alice.recipient], chunkSize });
+      assert.equal(readFileSync(sealed).length, r.sealedLength);
+      await openFile(sealed, out, { identities: [alice.identity] });
+      assert.deepEqual(readFileSync(out), plain, `chunk size ${chunkSize}`);
+    }
+  });
+}
+
+test("a tampered chunk in a large file: open fails and leaves no output (direct I/O)", async (t) => {
+  const dir = tempDir(t);
+  const plain = data(12 * (1 << 20) + 77);
+  const input = join(dir, "in");
+  writeFileSync(input, plain);
+  const sealed = join(dir, "s.tseal");
+  await sealFile(input, sealed, { recipients: [alice.recipient] });
+  const bytes = readFileSync(sealed);
+  bytes[bytes.length - 5 * (1 << 20)]! ^= 1; // inside a chunk near the end
+  writeFileSync(sealed, bytes);
+  const out = join(dir, "out");
+  assert.equal(await codeOf(openFile(sealed, out, { identities: [alice.identity] })), "E_DECRYPT");
+  assertNoOutput(dir, out);
+});
