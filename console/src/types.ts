@@ -68,6 +68,11 @@ export interface Artifact {
   labels: Record<string, string>;
   location?: string;
   created: string;
+  /** Lineage of a reseal: the artifact this one replaced, */
+  supersedes?: string;
+  /** the newest one that replaced this one, and when. */
+  supersededBy?: string;
+  superseded?: string;
 }
 
 export interface Blocked {
@@ -76,7 +81,14 @@ export interface Blocked {
   reason: string;
 }
 
-export type OverviewSection = "keys" | "approvals" | "alerts" | "blocked" | "chain" | "findings";
+export type OverviewSection =
+  | "keys"
+  | "approvals"
+  | "alerts"
+  | "blocked"
+  | "chain"
+  | "findings"
+  | "incidents";
 
 /** A doctor finding the service judged about itself (never a token or key). */
 export interface OverviewFinding {
@@ -93,6 +105,7 @@ export interface Overview {
   omitted: OverviewSection[];
   keys?: { total: number; due: { name: string; rotationDue: string }[] };
   approvals?: { count: number; more: boolean };
+  incidents?: { count: number; more: boolean };
   alerts?: { count: number; more: boolean; from: string };
   blocked?: { count: number };
   chain?: {

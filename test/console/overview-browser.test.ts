@@ -2,7 +2,8 @@
  * The Overview's doctor findings in headless Chromium against a real key service over HTTPS on
  * loopback: an admin bootstrap token 100 days old and a key past its rotation period show up
  * (and, served without --approvals, dual control off) with their severity, message and fix (axe-core on the view); no bearer token is on the page;
- * a reader's Overview says the section is not permitted.
+ * a reader's Overview says the section is not permitted. The open incidents (one of two; the
+ * other closed) are counted and link to the Incidents view, for the admin and the reader.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -43,6 +44,29 @@ describe("Overview doctor findings in Chromium", { skip: missing ?? false }, () 
     ] as const) {
       const r = await svc.app.inject({ method, url, headers: bearer(admin), payload });
       assert.ok(r.statusCode < 300, r.body);
+    }
+    for (const title of ["leaked token", "lost laptop"]) {
+      const r = await svc.app.inject({
+        method: "POST",
+        url: "/v1/incidents",
+        headers: bearer(admin),
+        payload: {
+          title,
+          severity: "high",
+          scope: [{ kind: "key", value: "weights" }],
+          summary: "s",
+        },
+      });
+      assert.equal(r.statusCode, 200, r.body);
+      if (title === "lost laptop") {
+        const c = await svc.app.inject({
+          method: "POST",
+          url: `/v1/incidents/${r.json().id}/close`,
+          headers: bearer(admin),
+          payload: { resolution: "found" },
+        });
+        assert.equal(c.statusCode, 200, c.body);
+      }
     }
     const ago = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
     await db.db
@@ -102,6 +126,20 @@ describe("Overview doctor findings in Chromium", { skip: missing ?? false }, () 
       assert.ok(!html.includes(secret), "no bearer token on the page");
     await assertAccessible(page, "overview with findings");
     await screenshot(page, "overview-findings");
+  });
+
+  test("the open incidents are counted and link to the Incidents view", async () => {
+    for (const tok of [admin, reader]) {
+      const page = await signedIn(tok);
+      const link = page.getByTestId("incident-count");
+      await link.waitFor();
+      assert.equal((await link.textContent())?.trim(), "1 open", "two opened, one closed");
+      assert.equal(await link.getAttribute("href"), "#/incidents");
+      await link.click();
+      await page.getByTestId("service-incidents").waitFor();
+      const rows = page.getByTestId("service-incident");
+      assert.match((await rows.first().textContent()) ?? "", /lost laptop|leaked token/);
+    }
   });
 
   test("a reader's Overview says the findings are not permitted", async () => {

@@ -1,7 +1,8 @@
 /**
  * `GET /v1/overview` (the console's summary), on SQLite and PostgreSQL: an admin sees every
- * section; an auditor only the alerts, the chain and the doctor findings; a reader none (all named in `omitted`);
- * a custom policy that forbids one section's action leaves that section out; an unwrap-only
+ * section; an auditor only the alerts, the chain, the doctor findings and the open incidents; a
+ * reader only the open incidents (the rest named in `omitted`); a custom policy that forbids one
+ * section's action leaves that section out (principals:read, incidents:read); an unwrap-only
  * workload is denied. One audit entry per summary. The alerts are counted through the
  * (outcome, seq) index: EXPLAIN on both databases names it. The findings (the doctor's
  * service checks) appear for a key past its rotation period and an old bootstrap token, and
@@ -26,7 +27,7 @@ import {
   token,
 } from "../service/helpers.js";
 
-const SECTIONS = ["keys", "approvals", "alerts", "blocked", "chain", "findings"];
+const SECTIONS = ["keys", "approvals", "alerts", "blocked", "chain", "findings", "incidents"];
 
 /** A checkpoint anchor file in a fresh directory (the OS removes tmp; the tests write little). */
 const anchorFile = () =>
@@ -80,6 +81,25 @@ describeEachDb("GET /v1/overview", (suite) => {
       payload: { days: 3 },
     });
     assert.equal(d.statusCode, 202, d.body);
+    // Two incidents opened, one of them closed: one open.
+    const ids: string[] = [];
+    for (const title of ["leaked token", "lost laptop"]) {
+      const i = await app.inject({
+        method: "POST",
+        url: "/v1/incidents",
+        headers: bearer(admin),
+        payload: { title, severity: "high", scope: [{ kind: "key", value: "m" }], summary: "s" },
+      });
+      assert.equal(i.statusCode, 200, i.body);
+      ids.push(i.json().id);
+    }
+    const cl = await app.inject({
+      method: "POST",
+      url: `/v1/incidents/${ids[1]}/close`,
+      headers: bearer(admin),
+      payload: { resolution: "found" },
+    });
+    assert.equal(cl.statusCode, 200, cl.body);
     // A burst: one rate alert, and the unwrapper is blocked.
     for (let i = 0; i < 12; i++)
       await app.inject({
@@ -106,6 +126,7 @@ describeEachDb("GET /v1/overview", (suite) => {
       "m rotates daily; later has no period",
     );
     assert.deepEqual(o.approvals, { count: 1, more: false });
+    assert.deepEqual(o.incidents, { count: 1, more: false }, "two opened, one closed");
     assert.ok(o.alerts.count >= 1, JSON.stringify(o.alerts));
     assert.equal(o.alerts.more, false);
     assert.deepEqual(o.blocked, { count: 1 });
@@ -133,22 +154,25 @@ describeEachDb("GET /v1/overview", (suite) => {
     assert.equal(e.action, "overview.read");
     assert.equal(e.outcome, "allowed");
     assert.deepEqual(e.resource, {
-      shown: ["alerts", "chain", "findings"],
+      shown: ["alerts", "chain", "findings", "incidents"],
       omitted: ["keys", "approvals", "blocked"],
     });
   });
 
-  test("an auditor sees only the alerts, the chain and the findings; a reader nothing it may not read", async (t) => {
+  test("an auditor sees only the alerts, the chain, the findings and incidents; a reader only the incidents", async (t) => {
     if (suite.skip) return t.skip(suite.skip);
     const a = (await overview(auditor)).json();
     assert.deepEqual(a.omitted, ["keys", "approvals", "blocked"]);
     for (const s of ["keys", "approvals", "blocked"]) assert.equal(a[s], undefined, s);
     assert.ok(a.alerts && a.chain && Array.isArray(a.findings));
-    // The reader may read artifacts only: no section of the summary.
+    assert.deepEqual(a.incidents, { count: 1, more: false });
+    // The reader may read artifacts and incidents only: of the summary, the open incidents.
     const r = await overview(reader);
     assert.equal(r.statusCode, 200, r.body);
-    assert.deepEqual(r.json().omitted, SECTIONS);
-    for (const s of SECTIONS) assert.equal(r.json()[s], undefined, s);
+    const hidden = SECTIONS.filter((s) => s !== "incidents");
+    assert.deepEqual(r.json().omitted, hidden);
+    for (const s of hidden) assert.equal(r.json()[s], undefined, s);
+    assert.deepEqual(r.json().incidents, { count: 1, more: false });
     // The same reader is refused the routes those sections summarise.
     for (const url of ["/v1/keys", "/v1/approvals", "/v1/audit", "/v1/principals/blocked"]) {
       const x = await app.inject({ method: "GET", url, headers: bearer(reader) });
@@ -227,6 +251,58 @@ test("a custom policy that forbids one section's action leaves that section out"
       headers: bearer(t),
     });
     assert.equal(b.statusCode, 403);
+  } finally {
+    await app.close();
+    await db.close();
+    await tdb.drop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a reader whose policy forbids incidents:read sees no incidents section, and the list is refused", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tensorseal-overview-policy-"));
+  writeFileSync(
+    join(dir, "00-default.cedar"),
+    Object.entries(DEFAULT_POLICIES)
+      .map(([id, p]) => `@id("${id}")\n${p}`)
+      .join("\n\n"),
+  );
+  writeFileSync(
+    join(dir, "10-readers-no-incidents.cedar"),
+    `@id("readers-no-incidents")\nforbid (principal in TensorSeal::Role::"reader", action == TensorSeal::Action::"incidents:read", resource);\n`,
+  );
+  const tdb = sqliteDb();
+  const db = await tdb.open();
+  const app = await server(db, { sweepEveryMs: 0, authorizer: await Authorizer.fromDir(dir) });
+  try {
+    const admin = await token(db, "admin");
+    const reader = await token(db, "reader");
+    const i = await app.inject({
+      method: "POST",
+      url: "/v1/incidents",
+      headers: bearer(admin),
+      payload: {
+        title: "t",
+        severity: "medium",
+        scope: [{ kind: "key", value: "k" }],
+        summary: "s",
+      },
+    });
+    assert.equal(i.statusCode, 200, i.body);
+    const get = (t: string) =>
+      app.inject({ method: "GET", url: "/v1/overview", headers: bearer(t) });
+    // The admin still sees the open incident: the forbid names readers only.
+    assert.deepEqual((await get(admin)).json().incidents, { count: 1, more: false });
+    const r = await get(reader);
+    assert.equal(r.statusCode, 200, r.body);
+    assert.deepEqual(r.json().omitted, SECTIONS);
+    assert.equal(r.json().incidents, undefined);
+    const l = await app.inject({
+      method: "GET",
+      url: "/v1/incidents?state=open",
+      headers: bearer(reader),
+    });
+    assert.equal(l.statusCode, 403, l.body);
   } finally {
     await app.close();
     await db.close();

@@ -1,7 +1,9 @@
 /**
  * The artifact inventory: registered files with their key, version, labels and location,
  * searchable by key and one label, paged by cursor; each links to its audit trail (who
- * opened it).
+ * opened it). A resealed file's lineage is marked: the old artifact "superseded by" the new one
+ * (kept, not deleted, so its audit trail stays), the new one "supersedes" the old, so someone
+ * following a release finds the current file.
  */
 import { useState } from "preact/hooks";
 import { api, query } from "../api";
@@ -59,11 +61,12 @@ export function ArtifactsView({ params }: { params: URLSearchParams }) {
               <th scope="col">Labels</th>
               <th scope="col">Location</th>
               <th scope="col">Registered</th>
+              <th scope="col">Lineage</th>
             </tr>
           </thead>
           <tbody>
             {list.data.artifacts.map((a) => (
-              <tr key={a.id}>
+              <tr key={a.id} class={a.supersededBy ? "superseded" : undefined}>
                 <th scope="row" class="mono">
                   <a href={href("audit", { artifact: a.id })}>{a.id}</a>
                 </th>
@@ -76,6 +79,9 @@ export function ArtifactsView({ params }: { params: URLSearchParams }) {
                 </td>
                 <td class="mono">{a.location ?? "—"}</td>
                 <td>{when(a.created)}</td>
+                <td>
+                  <Lineage a={a} />
+                </td>
               </tr>
             ))}
           </tbody>
@@ -97,6 +103,33 @@ export function ArtifactsView({ params }: { params: URLSearchParams }) {
           Next page
         </button>
       </div>
+    </>
+  );
+}
+
+/** The reseal lineage: each id links to that artifact's audit trail (its registration, its location). */
+function Lineage({ a }: { a: Artifact }) {
+  if (!a.supersedes && !a.supersededBy) return <>—</>;
+  return (
+    <>
+      {a.supersededBy && (
+        <span class="notice" data-testid="superseded-by">
+          superseded by{" "}
+          <a class="mono" href={href("audit", { artifact: a.supersededBy })}>
+            {a.supersededBy}
+          </a>
+          {a.superseded ? ` (${when(a.superseded)})` : ""}
+        </span>
+      )}
+      {a.supersedes && a.supersededBy && <br />}
+      {a.supersedes && (
+        <span data-testid="supersedes">
+          supersedes{" "}
+          <a class="mono" href={href("audit", { artifact: a.supersedes })}>
+            {a.supersedes}
+          </a>
+        </span>
+      )}
     </>
   );
 }

@@ -1,5 +1,5 @@
 /**
- * Overview: keys due for rotation, pending approvals, alerts of the last 24 hours, blocked
+ * Overview: keys due for rotation, pending approvals, open incidents, alerts of the last 24 hours, blocked
  * principals, the audit chain's head and last signed checkpoint, and the doctor findings the
  * service judges about itself (keys past their rotation period, old bootstrap tokens) — one request
  * (GET /v1/overview, audited once). The server leaves out the sections the caller may not read
@@ -62,6 +62,13 @@ export function OverviewView() {
           <Part o={o} name="approvals">
             {o?.approvals && (
               <CountLink to="approvals" id="pending-count" count={o.approvals} noun="pending" />
+            )}
+          </Part>
+        </Section>
+        <Section title="Open incidents">
+          <Part o={o} name="incidents">
+            {o?.incidents && (
+              <CountLink to="incidents" id="incident-count" count={o.incidents} noun="open" />
             )}
           </Part>
         </Section>

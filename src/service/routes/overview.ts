@@ -3,7 +3,7 @@
  * instead of five reads (each of which is itself a durable audit append). The route needs the
  * Cedar action `overview:read` on the Service; each section then needs the action of the route
  * that would show the same thing (keys `keys:list`, approvals `approvals:read`, alerts and the
- * chain `audit:read`, blocked principals `principals:read`), decided for this request with the
+ * chain `audit:read`, blocked principals `principals:read`, open incidents `incidents:read`), decided for this request with the
  * same policies: a section the caller may not read is left out (named in `omitted`), so the
  * summary shows nothing the caller's API rights would not. `findings` are the doctor's checks
  * that need only what the service holds (its keys past their rotation period, its bootstrap
@@ -40,6 +40,8 @@ export const OVERVIEW_DUE_DAYS = 7;
 export const OVERVIEW_ALERT_CAP = 100;
 /** Pending approvals are counted up to this many (then `more`). */
 const PENDING_CAP = 100;
+/** Open incidents are counted up to this many (then `more`). */
+const INCIDENT_CAP = 100;
 
 /** Each section and the action of the route that shows the same information. */
 export const OVERVIEW_SECTIONS = {
@@ -49,6 +51,7 @@ export const OVERVIEW_SECTIONS = {
   blocked: "principals:read",
   chain: "audit:read",
   findings: "audit:read",
+  incidents: "incidents:read",
 } as const;
 type Section = keyof typeof OVERVIEW_SECTIONS;
 
@@ -88,6 +91,7 @@ const overviewSchema = {
       },
     },
     approvals: { ...count, description: "pending approval requests" },
+    incidents: { ...count, description: "open incidents (GET /v1/incidents?state=open)" },
     alerts: {
       ...count,
       required: [...count.required, "from"],
@@ -155,7 +159,7 @@ export async function overviewRoutes(app: FastifyInstance, ctx: ServiceContext):
       },
       schema: {
         summary:
-          "The console's summary: keys due for rotation, pending approvals, alerts of the last 24 hours, blocked principals, the audit chain's head and last checkpoint — each section only if the caller may read it",
+          "The console's summary: keys due for rotation, pending approvals, open incidents, alerts of the last 24 hours, blocked principals, the audit chain's head and last checkpoint — each section only if the caller may read it",
         security,
         response: { 200: overviewSchema, ...errorResponses },
       },
@@ -196,6 +200,10 @@ export async function overviewRoutes(app: FastifyInstance, ctx: ServiceContext):
           more: rows.length > OVERVIEW_ALERT_CAP,
           from,
         };
+      }
+      if (allowed.has("incidents")) {
+        const open = await ctx.incidents.list({ state: "open", limit: INCIDENT_CAP });
+        out.incidents = { count: open.incidents.length, more: open.next !== undefined };
       }
       if (allowed.has("blocked")) out.blocked = { count: (await ctx.blocks.list()).length };
       if (allowed.has("chain")) out.chain = await chain(app, ctx);
