@@ -8,6 +8,7 @@ import { open } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { ResealCommit } from "../../engine/index.js";
 import { fail, isTensorSealError } from "../../format/errors.js";
+import type { Stanza } from "../../format/stanza.js";
 import { PREFIX_SIZE, parsePrefix } from "../../format/header.js";
 import type { ServiceClient } from "./client.js";
 import { parseServiceStanza, SERVICE_STANZA, stanzaToWire } from "./stanza.js";
@@ -64,5 +65,48 @@ export function successorRegistrar(
       ids.push(String(r.body.id));
     }
     return ids;
+  };
+}
+
+/**
+ * A rewrap's registry (engine RewrapRegistry): for each stanza of this service that `from` has
+ * and `to` does not, the new stanza of the same key in `to` (a re-wrap to another version, or a
+ * recipient replaced) takes over its registration: POST /v1/artifacts/restanza {from, to}, which
+ * finds the artifact by its registered stanza and checks that both open to the same file key
+ * (404 not_found: that stanza was never registered, nothing to do). A service stanza removed
+ * with none of its key in its place has nothing to move to and is left alone (its registration
+ * keeps naming it). Any other refusal throws: the engine then restores the old header.
+ */
+export function restanzaRegistrar(
+  client: ServiceClient,
+): (from: readonly Stanza[], to: readonly Stanza[]) => Promise<void> {
+  return async (from, to) => {
+    const services = from.filter((s) => s.type === SERVICE_STANZA);
+    if (services.length === 0) return; // nothing a key service registered: no request
+    const serverId = await client.id();
+    const same = (a: Stanza, b: Stanza) =>
+      a.type === b.type &&
+      a.fields.length === b.fields.length &&
+      a.fields.every((f, i) => f.equals(b.fields[i]!));
+    const mine = (s: Stanza) =>
+      s.type === SERVICE_STANZA && parseServiceStanza(s).serverId === serverId;
+    const added = to.filter((t) => mine(t) && !from.some((f) => same(f, t)));
+    for (const s of services.filter((f) => mine(f) && !to.some((t) => same(f, t)))) {
+      const key = parseServiceStanza(s).name;
+      const next = added.find((t) => parseServiceStanza(t).name === key);
+      if (!next) continue;
+      const path = "/v1/artifacts/restanza";
+      const r = await client.post(path, { from: stanzaToWire(s), to: stanzaToWire(next) });
+      if (r.status === 404 && r.body.error === "not_found") continue;
+      try {
+        if (r.status !== 200) client.refused(path, r);
+      } catch (e) {
+        if (!isTensorSealError(e)) throw e;
+        fail(
+          "E_PROVIDER",
+          `${e.message}: the registry still names the old stanza, so the file is left as it was (fix the refusal, or pass --no-registry to rewrap without telling the registry)`,
+        );
+      }
+    }
   };
 }
