@@ -8,8 +8,8 @@ import { open } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { ResealCommit } from "../../engine/index.js";
 import { fail, isTensorSealError } from "../../format/errors.js";
-import type { Stanza } from "../../format/stanza.js";
 import { PREFIX_SIZE, parsePrefix } from "../../format/header.js";
+import type { Stanza } from "../../format/stanza.js";
 import type { ServiceClient } from "./client.js";
 import { parseServiceStanza, SERVICE_STANZA, stanzaToWire } from "./stanza.js";
 
