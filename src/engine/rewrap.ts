@@ -40,7 +40,12 @@ export type StanzaEdit = (stanzas: readonly Stanza[], fileKey: Buffer) => Promis
  * with a leftover slot's stanzas (`from`) and the active ones (`to`) before the leftover is
  * cleared: an interrupted rewrap's leftover is the record of a move the registry may not know.
  */
-export type RewrapRegistry = (from: readonly Stanza[], to: readonly Stanza[]) => Promise<void>;
+export type RewrapRegistry = (
+  from: readonly Stanza[],
+  to: readonly Stanza[],
+  /** "commit": a refusal restores the old header; "leftover": a refusal keeps the leftover. */
+  phase: "commit" | "leftover",
+) => Promise<void>;
 
 export interface RewrapOptions {
   readonly identities: readonly Identity[];
@@ -74,7 +79,8 @@ async function rewrapInPlace(path: string, opts: RewrapOptions): Promise<RewrapR
       const leftover = header.inactiveSlot;
       const cleared = leftover.kind === "empty" ? null : leftover.kind;
       const zeros = Buffer.alloc(header.slotCapacity);
-      if (leftover.kind === "stale") await opts.registry?.(leftover.stanzas, header.stanzas);
+      if (leftover.kind === "stale")
+        await opts.registry?.(leftover.stanzas, header.stanzas, "leftover");
       if (cleared) {
         await io(`clear the leftover header slot of ${path}`, async () => {
           await writeAll(fh, zeros, slotOffset(header, inactive));
@@ -107,7 +113,7 @@ async function rewrapInPlace(path: string, opts: RewrapOptions): Promise<RewrapR
           // Both slots are intact here: a refusal zeroes the new one (the old wins again, the
           // file is byte for byte as before); a crash leaves the old one as a leftover, which
           // the next rewrap reports to the registry before clearing it.
-          await opts.registry(header.stanzas, stanzas).catch(async (e) => {
+          await opts.registry(header.stanzas, stanzas, "commit").catch(async (e) => {
             await io(`restore the header of ${path}`, async () => {
               await writeAll(fh, zeros, slotOffset(header, inactive));
               await fh.sync();

@@ -124,6 +124,13 @@ test("--no-registry sends no request; a crash's leftover slot is reported on the
   old.copy(crashed, at, at, at + h.slotCapacity);
   writeFileSync(join(sb.dir, "c.tseal"), crashed);
   assert.equal(parseHeader(crashed).inactiveSlot.kind, "stale");
+  // Refused on the rerun: the leftover (the record of the move) is kept, the registry as it was.
+  const narrow = { ...env, TENSORSEAL_SERVER_TOKEN: token("unwrap,rewrap") };
+  const refused = sb.run(["rewrap", "--to-latest", "c.tseal"], { env: narrow });
+  assert.notEqual(refused.status, 0);
+  assert.match(refused.stderr + refused.stdout.toString(), /left \(the old stanzas\) is kept/);
+  assert.ok(readFileSync(join(sb.dir, "c.tseal")).equals(crashed), "the file, byte for byte");
+  assert.equal(registered(id), 3);
   const rerun = sb.run(["rewrap", "--to-latest", "c.tseal"], { env });
   assert.equal(rerun.status, 0, rerun.stderr);
   assert.equal(registered(id), 4, "the rerun converged: the registry names the file's stanza");

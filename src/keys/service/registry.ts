@@ -6,7 +6,7 @@
  */
 import { open } from "node:fs/promises";
 import { resolve } from "node:path";
-import type { ResealCommit } from "../../engine/index.js";
+import type { ResealCommit, RewrapRegistry } from "../../engine/index.js";
 import { fail, isTensorSealError } from "../../format/errors.js";
 import { PREFIX_SIZE, parsePrefix } from "../../format/header.js";
 import type { Stanza } from "../../format/stanza.js";
@@ -77,21 +77,20 @@ export function successorRegistrar(
  * with none of its key in its place has nothing to move to and is left alone (its registration
  * keeps naming it). Any other refusal throws: the engine then restores the old header.
  */
-export function restanzaRegistrar(
-  client: ServiceClient,
-): (from: readonly Stanza[], to: readonly Stanza[]) => Promise<void> {
-  return async (from, to) => {
-    const services = from.filter((s) => s.type === SERVICE_STANZA);
-    if (services.length === 0) return; // nothing a key service registered: no request
-    const serverId = await client.id();
+export function restanzaRegistrar(client: ServiceClient): RewrapRegistry {
+  return async (from, to, phase) => {
     const same = (a: Stanza, b: Stanza) =>
       a.type === b.type &&
       a.fields.length === b.fields.length &&
       a.fields.every((f, i) => f.equals(b.fields[i]!));
+    // Service stanzas the rewrap replaced; none (no service stanza, or all kept): no request.
+    const replaced = from.filter((f) => f.type === SERVICE_STANZA && !to.some((t) => same(f, t)));
+    if (replaced.length === 0) return;
+    const serverId = await client.id();
     const mine = (s: Stanza) =>
       s.type === SERVICE_STANZA && parseServiceStanza(s).serverId === serverId;
     const added = to.filter((t) => mine(t) && !from.some((f) => same(f, t)));
-    for (const s of services.filter((f) => mine(f) && !to.some((t) => same(f, t)))) {
+    for (const s of replaced.filter(mine)) {
       const key = parseServiceStanza(s).name;
       const next = added.find((t) => parseServiceStanza(t).name === key);
       if (!next) continue;
@@ -104,7 +103,7 @@ export function restanzaRegistrar(
         if (!isTensorSealError(e)) throw e;
         fail(
           "E_PROVIDER",
-          `${e.message}: the registry still names the old stanza, so the file is left as it was (fix the refusal, or pass --no-registry to rewrap without telling the registry)`,
+          `${e.message}: the registry still names the old stanza, so ${phase === "commit" ? "the file is left as it was" : "the header slot an interrupted rewrap left (the old stanzas) is kept"} (fix the refusal, or pass --no-registry to rewrap without telling the registry)`,
         );
       }
     }
