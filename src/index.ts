@@ -27,6 +27,7 @@ export {
   type ProgressCallback,
   type RandomSource,
   type RewrapOptions,
+  type RewrapRegistry,
   type RewrapResult,
   removeRecipients,
   rewrapFile,

@@ -39,6 +39,7 @@ export {
 export {
   addRecipients,
   type RewrapOptions,
+  type RewrapRegistry,
   type RewrapResult,
   removeRecipients,
   rewrapFile,

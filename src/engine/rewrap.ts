@@ -33,9 +33,24 @@ import { readFileHeader } from "./sealed-header.js";
 /** Returns the new stanza list; returning the same stanzas (byte for byte) writes no new slot. */
 export type StanzaEdit = (stanzas: readonly Stanza[], fileKey: Buffer) => Promise<Stanza[]>;
 
+/**
+ * Told that the file's stanzas move from `from` to `to` (the key service's registry follows
+ * its stanzas: keys/service/registry.ts). Called after the new slot is synced and before the
+ * old one is zeroed; a throw zeroes the new slot again, so the file is as it was. Also called
+ * with a leftover slot's stanzas (`from`) and the active ones (`to`) before the leftover is
+ * cleared: an interrupted rewrap's leftover is the record of a move the registry may not know.
+ */
+export type RewrapRegistry = (
+  from: readonly Stanza[],
+  to: readonly Stanza[],
+  /** "commit": a refusal restores the old header; "leftover": a refusal keeps the leftover. */
+  phase: "commit" | "leftover",
+) => Promise<void>;
+
 export interface RewrapOptions {
   readonly identities: readonly Identity[];
   readonly edit: StanzaEdit;
+  readonly registry?: RewrapRegistry;
 }
 
 export interface RewrapResult {
@@ -64,6 +79,8 @@ async function rewrapInPlace(path: string, opts: RewrapOptions): Promise<RewrapR
       const leftover = header.inactiveSlot;
       const cleared = leftover.kind === "empty" ? null : leftover.kind;
       const zeros = Buffer.alloc(header.slotCapacity);
+      if (leftover.kind === "stale")
+        await opts.registry?.(leftover.stanzas, header.stanzas, "leftover");
       if (cleared) {
         await io(`clear the leftover header slot of ${path}`, async () => {
           await writeAll(fh, zeros, slotOffset(header, inactive));
@@ -92,6 +109,18 @@ async function rewrapInPlace(path: string, opts: RewrapOptions): Promise<RewrapR
           await writeAll(fh, slot, slotOffset(header, inactive));
           await fh.sync();
         });
+        if (opts.registry) {
+          // Both slots are intact here: a refusal zeroes the new one (the old wins again, the
+          // file is byte for byte as before); a crash leaves the old one as a leftover, which
+          // the next rewrap reports to the registry before clearing it.
+          await opts.registry(header.stanzas, stanzas, "commit").catch(async (e) => {
+            await io(`restore the header of ${path}`, async () => {
+              await writeAll(fh, zeros, slotOffset(header, inactive));
+              await fh.sync();
+            });
+            throw e;
+          });
+        }
         await io(`clear the old header slot of ${path}`, async () => {
           await writeAll(fh, zeros, slotOffset(header, header.activeSlot));
           await fh.sync();

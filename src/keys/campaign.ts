@@ -15,7 +15,7 @@
  * failures.
  */
 import { readFile, rm } from "node:fs/promises";
-import { inspectFile, rewrapFile, type StanzaEdit } from "../engine/index.js";
+import { inspectFile, type RewrapRegistry, rewrapFile, type StanzaEdit } from "../engine/index.js";
 import { fail, isTensorSealError } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
 import { printable } from "../format/printable.js";
@@ -51,6 +51,8 @@ export interface CampaignOptions {
    * one, a file with service stanzas fails: nothing could tell whether they are current.
    */
   readonly service?: ServiceClient | null;
+  /** Told when a file's service stanzas move, so their registrations follow (engine rewrap). */
+  readonly registry?: RewrapRegistry | null;
   /** Files the path expansion found and left alone (findSealedFiles), carried into the result. */
   readonly skipped?: readonly SkippedFile[];
   readonly onProgress?: (done: number, total: number) => void;
@@ -168,7 +170,8 @@ export async function rewrapToLatest(ks: Keystore, opts: CampaignOptions): Promi
           outcome = "skipped";
           skippedFiles.push({ file, reason: plan.skip });
         } else if (plan.work) {
-          const r = await rewrapFile(file, { identities, edit }).catch((e) => {
+          const registry = opts.registry ?? undefined;
+          const r = await rewrapFile(file, { identities, edit, registry }).catch((e) => {
             if (plan.ours || !isTensorSealError(e, "E_NO_IDENTITY")) throw e;
             return fail(
               "E_NO_IDENTITY",

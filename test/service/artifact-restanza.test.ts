@@ -3,7 +3,8 @@
  * stanza holding the same file key as the registered one (a rewrap of it); a `from` that is not
  * the registered stanza, a `to` registered elsewhere, another file's stanza, a token without
  * the wrap scope and a second move are refused, the registry unchanged; an allowed move is
- * audited and the new stanza's unwraps are decided with the artifact.
+ * audited and the new stanza's unwraps are decided with the artifact. POST
+ * /v1/artifacts/restanza finds the artifact by its registered stanza (404 when none).
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -106,5 +107,43 @@ describeEachDb("artifact registrations follow a rewrap", (suite) => {
     });
     assert.equal(q.statusCode, 200, q.body);
     assert.equal(q.json().entries.length, 1, q.body);
+  });
+
+  test("by stanza (a plain rewrap knows no id): 404 unregistered, refusals, then the move", async (t) => {
+    if (suite.skip) return t.skip(suite.skip);
+    const s3 = (await post("/v1/datakeys/generate", { key: "m" })).json().stanza;
+    const loose = (await post("/v1/datakeys/generate", { key: "m" })).json().stanza;
+    const r0 = await post("/v1/artifacts", {
+      id: "bystanza",
+      digest: `sha256:${"b".repeat(64)}`,
+      key: "m",
+      version: 2,
+      stanzaDigest: digest(s3),
+    });
+    assert.equal(r0.statusCode, 200, r0.body);
+    assert.equal((await post("/v1/keys/m/rotate", {})).statusCode, 200);
+    const s4 = (await post("/v1/datakeys/rewrap", { stanza: s3 })).json().stanza;
+    const cases: [object, number, RegExp, string?][] = [
+      [{ from: loose, to: s4 }, 404, /no artifact is registered with the stanza given as from/],
+      [{ from: s3, to: loose }, 422, /do not hold the same file key/],
+      [{ from: s3, to: s4 }, 403, /./, await token(suite.db, "unwrap,rewrap")],
+    ];
+    for (const [body, status, re, tok] of cases) {
+      const r = await post("/v1/artifacts/restanza", body, tok);
+      assert.equal(r.statusCode, status, r.body);
+      assert.match(r.json().message, re);
+      const e = await lastAuditEntry<AuditEntryView>(suite.db);
+      assert.equal(e.action, "artifacts.restanza");
+      assert.equal(await version("bystanza"), 2);
+    }
+    const r = await post("/v1/artifacts/restanza", { from: s3, to: s4 });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.equal(r.json().id, "bystanza");
+    assert.equal(r.json().version, 3);
+    const e = await lastAuditEntry<AuditEntryView>(suite.db);
+    assert.equal(e.action, "artifacts.restanza");
+    assert.equal(e.outcome, "allowed");
+    // Moved: the old stanza is registered nowhere now.
+    assert.equal((await post("/v1/artifacts/restanza", { from: s3, to: s4 })).statusCode, 404);
   });
 });

@@ -3,7 +3,7 @@
  * versions (flags: commands/rewrap.ts).
  */
 import type { OptionValues } from "commander";
-import { inspectFile, rewrapFile } from "../../engine/index.js";
+import { inspectFile, type RewrapRegistry, rewrapFile } from "../../engine/index.js";
 import { fail, isTensorSealError } from "../../format/errors.js";
 import {
   type CampaignResult,
@@ -32,8 +32,9 @@ export async function rewrap(paths: string[], o: OptionValues): Promise<void> {
   if (o.toLatest && !o.addRecipient && !o.removeRecipient) return campaign(found, o);
   const add = o.addRecipient ? await recipientsFor({ recipient: o.addRecipient }) : [];
   const keystore = o.toLatest ? await openKeystore() : null;
-  const client = o.toLatest ? await configuredService() : null;
-  const service = client ? new ServiceToLatest(client) : null;
+  const client = await configuredService();
+  const service = client && o.toLatest ? new ServiceToLatest(client) : null;
+  const registry = await registryFor(o, client);
   const purpose = rewrapPurpose(o);
   const results: {
     file: string;
@@ -59,7 +60,7 @@ export async function rewrap(paths: string[], o: OptionValues): Promise<void> {
         checkStanzasForTier(`rewrapping ${file}`, header.descriptor.labels, out, tiers);
         return out;
       };
-      const r = await rewrapFile(file, { identities, edit });
+      const r = await rewrapFile(file, { identities, edit, ...(registry ? { registry } : {}) });
       results.push({
         file,
         ok: true,
@@ -85,6 +86,15 @@ export async function rewrap(paths: string[], o: OptionValues): Promise<void> {
   if (results.some((r) => !r.ok)) process.exitCode = 1;
 }
 
+/** The key service's registry follows the rewrap's service stanzas unless --no-registry. */
+async function registryFor(
+  o: OptionValues,
+  client: Awaited<ReturnType<typeof configuredService>>,
+): Promise<RewrapRegistry | null> {
+  if (o.registry === false || !client) return null;
+  return (await import("../../keys/service/registry.js")).restanzaRegistrar(client);
+}
+
 function printSkipped(skipped: readonly SkippedFile[]): void {
   for (const s of skipped) say(`skipped ${s.file}: ${s.reason}`);
 }
@@ -96,6 +106,7 @@ async function campaign(found: FoundFiles, o: Record<string, unknown>): Promise<
   }
   const ks = await openKeystore();
   const extra = o.identity || o.passphrase || o.passphraseFile ? await identitiesFor(null, o) : [];
+  const service = await configuredService();
   const bar = progressBar("rewrapping", { unit: "items" });
   const r: CampaignResult = await rewrapToLatest(ks, {
     files: found.files,
@@ -104,7 +115,8 @@ async function campaign(found: FoundFiles, o: Record<string, unknown>): Promise<
     concurrency,
     // The keystore and the key service are added by the campaign itself.
     identities: extra.filter((i) => !i.id.startsWith("keystore:") && !i.id.startsWith("service:")),
-    service: await configuredService(),
+    service,
+    registry: await registryFor(o, service),
     onProgress: bar.update,
   });
   bar.done();

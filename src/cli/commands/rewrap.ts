@@ -37,6 +37,10 @@ export function registerRewrap(program: Command): void {
         "with --to-latest: the files are the key service's registered artifacts on old versions (their recorded locations); moves each registration to the new stanza and reports what is still old",
       )
       .option("--key <name>", "with --registry: only artifacts of this service key")
+      .option(
+        "--no-registry",
+        "do not move the key service's registrations to the stanzas this rewrap makes (by default a registered service stanza re-wrapped or replaced is followed before the old header slot is cleared)",
+      )
       .option("--manifest <file>", "also rewrap the paths listed in FILE, one per line", collect)
       .option("--journal <file>", `resume journal for --to-latest (default ${DEFAULT_JOURNAL})`)
       .option("--concurrency <n>", "files rewrapped at once with --to-latest (1..256)", "8")
@@ -44,7 +48,7 @@ export function registerRewrap(program: Command): void {
   )
     .addHelpText(
       "after",
-      "\nExamples:\n  tensorseal rewrap model.tseal --add-recipient tseal1...\n  tensorseal rewrap model.tseal --remove-recipient tseal1... --remove-recipient passphrase\n  tensorseal keys rotate default && tensorseal rewrap --to-latest models/ 'ckpt/**/*.tseal'\n  tensorseal rewrap --to-latest --manifest fleet.txt --journal /var/tmp/rotation.jsonl --json\n  tensorseal --server https://keys.example.com:8443 rewrap --to-latest --registry --key llm\n\n--to-latest alone runs a campaign: parallel, resumable (rerun the same command after a\ncrash), with a summary `rewrapped N, already current M, failed K`; exit 1 if any failed.\nEvery rewrap first clears a header slot an interrupted rewrap left behind, and says so.",
+      "\nExamples:\n  tensorseal rewrap model.tseal --add-recipient tseal1...\n  tensorseal rewrap model.tseal --remove-recipient tseal1... --remove-recipient passphrase\n  tensorseal keys rotate default && tensorseal rewrap --to-latest models/ 'ckpt/**/*.tseal'\n  tensorseal rewrap --to-latest --manifest fleet.txt --journal /var/tmp/rotation.jsonl --json\n  tensorseal --server https://keys.example.com:8443 rewrap --to-latest --registry --key llm\n  tensorseal --server https://keys.example.com:8443 rewrap --to-latest model.tseal   # its registration follows\n  tensorseal rewrap --to-latest model.tseal --no-registry   # leaves the registry naming the old stanza\n\n--to-latest alone runs a campaign: parallel, resumable (rerun the same command after a\ncrash), with a summary `rewrapped N, already current M, failed K`; exit 1 if any failed.\nEvery rewrap first clears a header slot an interrupted rewrap left behind, and says so.\nWith a key service, an artifact registered with a service stanza the rewrap replaces moves\nto the new stanza (POST /v1/artifacts/restanza) before the old header slot is cleared; a\nrefusal restores the old header and fails the file.",
     )
     .action(async (paths: string[], o: OptionValues) =>
       (await import("../actions/rewrap.js")).rewrap(paths, o),

@@ -6,9 +6,10 @@
  */
 import { open } from "node:fs/promises";
 import { resolve } from "node:path";
-import type { ResealCommit } from "../../engine/index.js";
+import type { ResealCommit, RewrapRegistry } from "../../engine/index.js";
 import { fail, isTensorSealError } from "../../format/errors.js";
 import { PREFIX_SIZE, parsePrefix } from "../../format/header.js";
+import type { Stanza } from "../../format/stanza.js";
 import type { ServiceClient } from "./client.js";
 import { parseServiceStanza, SERVICE_STANZA, stanzaToWire } from "./stanza.js";
 
@@ -64,5 +65,47 @@ export function successorRegistrar(
       ids.push(String(r.body.id));
     }
     return ids;
+  };
+}
+
+/**
+ * A rewrap's registry (engine RewrapRegistry): for each stanza of this service that `from` has
+ * and `to` does not, the new stanza of the same key in `to` (a re-wrap to another version, or a
+ * recipient replaced) takes over its registration: POST /v1/artifacts/restanza {from, to}, which
+ * finds the artifact by its registered stanza and checks that both open to the same file key
+ * (404 not_found: that stanza was never registered, nothing to do). A service stanza removed
+ * with none of its key in its place has nothing to move to and is left alone (its registration
+ * keeps naming it). Any other refusal throws: the engine then restores the old header.
+ */
+export function restanzaRegistrar(client: ServiceClient): RewrapRegistry {
+  return async (from, to, phase) => {
+    const same = (a: Stanza, b: Stanza) =>
+      a.type === b.type &&
+      a.fields.length === b.fields.length &&
+      a.fields.every((f, i) => f.equals(b.fields[i]!));
+    // Service stanzas the rewrap replaced; none (no service stanza, or all kept): no request.
+    const replaced = from.filter((f) => f.type === SERVICE_STANZA && !to.some((t) => same(f, t)));
+    if (replaced.length === 0) return;
+    const serverId = await client.id();
+    const mine = (s: Stanza) =>
+      s.type === SERVICE_STANZA && parseServiceStanza(s).serverId === serverId;
+    const added = to.filter((t) => mine(t) && !from.some((f) => same(f, t)));
+    for (const s of replaced.filter(mine)) {
+      const key = parseServiceStanza(s).name;
+      const next = added.find((t) => parseServiceStanza(t).name === key);
+      if (!next) continue;
+      const path = "/v1/artifacts/restanza";
+      const r = await client.post(path, { from: stanzaToWire(s), to: stanzaToWire(next) });
+      if (r.status === 404 && r.body.error === "not_found") continue;
+      try {
+        if (r.status !== 200) client.refused(path, r);
+      } catch (e) {
+        if (!isTensorSealError(e)) throw e;
+        fail(
+          "E_PROVIDER",
+          `${e.message}: the registry still names the old stanza, so ${phase === "commit" ? "the file is left as it was" : "the header slot an interrupted rewrap left (the old stanzas) is kept"} (fix the refusal, or pass --no-registry to rewrap without telling the registry)`,
+        );
+      }
+    }
   };
 }

@@ -271,7 +271,50 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
         response: { 200: artifactSchema, ...errorResponses },
       },
     },
-    async (req) => restanza(ctx, req),
+    async (req) => restanzaArtifact(ctx, req, req.params.id, req.body),
+  );
+
+  app.post<{ Body: { from: WireStanza; to: WireStanza } }>(
+    "/v1/artifacts/restanza",
+    {
+      config: {
+        action: "artifacts.restanza",
+        scope: "wrap",
+        // As the route by id, found by its registered stanza (a plain `rewrap` knows no id):
+        // rewrap on both stanzas here, artifacts:register on the artifact found (handler).
+        authz: {
+          action: "rewrap",
+          resources: (req) => {
+            const b = req.body as { from: WireStanza; to: WireStanza };
+            return [stanzaKey(b.from), stanzaKey(b.to)];
+          },
+        },
+      },
+      schema: {
+        summary:
+          "Move the registration of the artifact registered with the stanza `from` to the stanza a rewrap made of it (`to`); 404 when `from` is registered nowhere",
+        security,
+        body: {
+          type: "object",
+          required: ["from", "to"],
+          additionalProperties: false,
+          properties: { from: stanzaSchema, to: stanzaSchema },
+        },
+        response: { 200: artifactSchema, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const from = stanzaKey(req.body.from);
+      const found = await ctx.artifacts.byStanza(from.stanza!.digest);
+      if (!found || found.key !== from.key || found.version !== from.stanza!.version)
+        throw new ServiceError(
+          404,
+          "not_found",
+          "no artifact is registered with the stanza given as from",
+        );
+      await authorizeAction(ctx, req, "artifacts:register", [{ artifactId: found.id }]);
+      return restanzaArtifact(ctx, req, found.id, req.body);
+    },
   );
 
   app.get<{ Querystring: ListQuery }>(
@@ -346,20 +389,22 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
 }
 
 /**
- * Moves a registration to the stanza a rewrap made (`rewrap --registry`). Sound for the same
+ * Moves a registration to the stanza a rewrap made (`rewrap --registry`, and `rewrap` of a
+ * registered file by the route keyed on the stanza). Sound for the same
  * reason registration is: the caller must hold both stanzas, `from` must be the registered one,
  * both must be this service's stanzas of the same key that open to the same file key (compared
  * in constant time; the keys never leave the service) and the caller must be allowed to rewrap
  * with that key; `to` must be registered nowhere. So a registration only ever follows its own
  * file key, and its labels never move to another file's stanza.
  */
-async function restanza(
+async function restanzaArtifact(
   ctx: ServiceContext,
-  req: FastifyRequest<{ Params: { id: string }; Body: { from: WireStanza; to: WireStanza } }>,
+  req: FastifyRequest,
+  id: string,
+  body: { from: WireStanza; to: WireStanza },
 ): Promise<Artifact> {
-  const id = req.params.id;
-  const from = stanzaKey(req.body.from);
-  const to = stanzaKey(req.body.to);
+  const from = stanzaKey(body.from);
+  const to = stanzaKey(body.to);
   await authorizeAction(ctx, req, "rewrap", [from, to]);
   if (from.key !== to.key)
     throw new ServiceError(422, "unprocessable", "from and to must be stanzas of the same key");
@@ -376,9 +421,9 @@ async function restanza(
       "conflict",
       `artifact ${id} is not registered with the stanza given as from (it was re-registered or moved already)`,
     );
-  const a = await ctx.keys.unwrap(stanzaFromWire(req.body.from));
+  const a = await ctx.keys.unwrap(stanzaFromWire(body.from));
   try {
-    const b = await ctx.keys.unwrap(stanzaFromWire(req.body.to));
+    const b = await ctx.keys.unwrap(stanzaFromWire(body.to));
     try {
       if (!timingSafeEqual(a.fileKey, b.fileKey))
         throw new ServiceError(422, "unprocessable", "from and to do not hold the same file key");
