@@ -12,7 +12,8 @@
  * time from Debian; a peer that is missing is skipped with a note.
  * Env: BENCH_SIZE_MIB (default 1024), BENCH_RUNS (default 5), BENCH_BASELINE_CLI (another
  * build's dist/src/cli/main.js, e.g. the branch point's: timed as one more contender of every
- * tensorseal row, so before and after come from the same run).
+ * tensorseal row, so before and after come from the same run), BENCH_ONLY (run only the paths
+ * whose title contains it, e.g. "file -> file").
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -27,6 +28,7 @@ const dir = resolve(here, "../../.bench-tmp/peers");
 const cli = `${q(process.execPath)} ${q(resolve(here, "../cli/main.js"))}`;
 const GNU_TIME = "/usr/bin/time";
 const baselineMain = process.env.BENCH_BASELINE_CLI;
+const only = process.env.BENCH_ONLY ?? "";
 const baseCli = baselineMain ? `${q(process.execPath)} ${q(resolve(baselineMain))}` : null;
 
 function q(s: string): string {
@@ -215,6 +217,9 @@ function main(): void {
 
   const peer = (ok: boolean, c: Contender) => (ok ? [c] : []);
   const rows: Row[] = [];
+  const addPath = (path: string, contenders: Contender[]) => {
+    if (path.includes(only)) rows.push(runPath(path, contenders));
+  };
   console.log(
     `bench:peers: ${sizeMiB} MiB random input, ${runs} alternating runs per path; seconds are whole processes (start-up included)`,
   );
@@ -223,68 +228,56 @@ function main(): void {
   console.log(
     `\nstart-up (tensorseal --version): ${fmt(startup.median)} s (${fmt(startup.min)}–${fmt(startup.max)}), peak ${startup.rss?.toFixed(0) ?? "n/a"} MiB`,
   );
-  rows.push(
-    runPath("seal -> /dev/null (stdout)", [
-      { name: "tensorseal seal", cmd: `${ts.seal} -o - > /dev/null` },
-      ...base("tensorseal seal", (t) => `${t.seal} -o - > /dev/null`),
-      ...peer(age, { name: "age -e", cmd: `${ageSeal} ${q(input)} > /dev/null` }),
-      ...peer(gpg, {
-        name: "gpg -e (no compression)",
-        cmd: `gpg --homedir ${q(gpgHome)} --batch --trust-model always -z 0 -r bench@tensorseal.invalid -e -o - ${q(input)} > /dev/null`,
-      }),
-      ...peer(openssl, {
-        name: "openssl enc aes-256-ctr",
-        cmd: `openssl enc -aes-256-ctr -pbkdf2 -pass pass:bench -in ${q(input)} > /dev/null`,
-      }),
-    ]),
-  );
-  rows.push(
-    runPath("open -> /dev/null (stdout)", [
-      { name: "tensorseal open", cmd: `${ts.open} -o - > /dev/null` },
-      ...base("tensorseal open", (t) => `${t.open} -o - > /dev/null`),
-      ...peer(age, { name: "age -d", cmd: `${ageOpen} ${q(ageSealed)} > /dev/null` }),
-    ]),
-  );
-  rows.push(
-    runPath("seal through pipes (cat | … | cat)", [
-      { name: "tensorseal seal", cmd: `cat ${q(input)} | ${ts.sealPipe} | cat > /dev/null` },
-      ...base("tensorseal seal", (t) => `cat ${q(input)} | ${t.sealPipe} | cat > /dev/null`),
-      ...peer(age, { name: "age -e", cmd: `cat ${q(input)} | ${ageSeal} | cat > /dev/null` }),
-      { name: "cat | cat | cat", cmd: `cat ${q(input)} | cat | cat > /dev/null` },
-    ]),
-  );
-  rows.push(
-    runPath("open through pipes (cat | … | cat)", [
-      { name: "tensorseal open", cmd: `cat ${q(sealed)} | ${ts.openPipe} | cat > /dev/null` },
-      ...base("tensorseal open", (t) => `cat ${q(sealed)} | ${t.openPipe} | cat > /dev/null`),
-      ...peer(age, { name: "age -d", cmd: `cat ${q(ageSealed)} | ${ageOpen} | cat > /dev/null` }),
-      { name: "cat | cat | cat", cmd: `cat ${q(sealed)} | cat | cat > /dev/null` },
-    ]),
-  );
-  rows.push(
-    runPath("seal file -> file (fsynced)", [
-      { name: "tensorseal seal", cmd: `${ts.seal} -o ${q(out)}`, prep: rmOut },
-      ...base("tensorseal seal", (t) => `${t.seal} -o ${q(out)}`, rmOut),
-      { name: "cp + sync", cmd: `cp ${q(input)} ${q(out)} && sync ${q(out)}`, prep: rmOut },
-      ...peer(age, {
-        name: "age -e + sync",
-        cmd: `${ageSeal} -o ${q(out)} ${q(input)} && sync ${q(out)}`,
-        prep: rmOut,
-      }),
-    ]),
-  );
-  rows.push(
-    runPath("open file -> file (fsynced)", [
-      { name: "tensorseal open", cmd: `${ts.open} -o ${q(out)}`, prep: rmOut },
-      ...base("tensorseal open", (t) => `${t.open} -o ${q(out)}`, rmOut),
-      { name: "cp + sync", cmd: `cp ${q(sealed)} ${q(out)} && sync ${q(out)}`, prep: rmOut },
-      ...peer(age, {
-        name: "age -d + sync",
-        cmd: `${ageOpen} -o ${q(out)} ${q(ageSealed)} && sync ${q(out)}`,
-        prep: rmOut,
-      }),
-    ]),
-  );
+  addPath("seal -> /dev/null (stdout)", [
+    { name: "tensorseal seal", cmd: `${ts.seal} -o - > /dev/null` },
+    ...base("tensorseal seal", (t) => `${t.seal} -o - > /dev/null`),
+    ...peer(age, { name: "age -e", cmd: `${ageSeal} ${q(input)} > /dev/null` }),
+    ...peer(gpg, {
+      name: "gpg -e (no compression)",
+      cmd: `gpg --homedir ${q(gpgHome)} --batch --trust-model always -z 0 -r bench@tensorseal.invalid -e -o - ${q(input)} > /dev/null`,
+    }),
+    ...peer(openssl, {
+      name: "openssl enc aes-256-ctr",
+      cmd: `openssl enc -aes-256-ctr -pbkdf2 -pass pass:bench -in ${q(input)} > /dev/null`,
+    }),
+  ]);
+  addPath("open -> /dev/null (stdout)", [
+    { name: "tensorseal open", cmd: `${ts.open} -o - > /dev/null` },
+    ...base("tensorseal open", (t) => `${t.open} -o - > /dev/null`),
+    ...peer(age, { name: "age -d", cmd: `${ageOpen} ${q(ageSealed)} > /dev/null` }),
+  ]);
+  addPath("seal through pipes (cat | … | cat)", [
+    { name: "tensorseal seal", cmd: `cat ${q(input)} | ${ts.sealPipe} | cat > /dev/null` },
+    ...base("tensorseal seal", (t) => `cat ${q(input)} | ${t.sealPipe} | cat > /dev/null`),
+    ...peer(age, { name: "age -e", cmd: `cat ${q(input)} | ${ageSeal} | cat > /dev/null` }),
+    { name: "cat | cat | cat", cmd: `cat ${q(input)} | cat | cat > /dev/null` },
+  ]);
+  addPath("open through pipes (cat | … | cat)", [
+    { name: "tensorseal open", cmd: `cat ${q(sealed)} | ${ts.openPipe} | cat > /dev/null` },
+    ...base("tensorseal open", (t) => `cat ${q(sealed)} | ${t.openPipe} | cat > /dev/null`),
+    ...peer(age, { name: "age -d", cmd: `cat ${q(ageSealed)} | ${ageOpen} | cat > /dev/null` }),
+    { name: "cat | cat | cat", cmd: `cat ${q(sealed)} | cat | cat > /dev/null` },
+  ]);
+  addPath("seal file -> file (fsynced)", [
+    { name: "tensorseal seal", cmd: `${ts.seal} -o ${q(out)}`, prep: rmOut },
+    ...base("tensorseal seal", (t) => `${t.seal} -o ${q(out)}`, rmOut),
+    { name: "cp + sync", cmd: `cp ${q(input)} ${q(out)} && sync ${q(out)}`, prep: rmOut },
+    ...peer(age, {
+      name: "age -e + sync",
+      cmd: `${ageSeal} -o ${q(out)} ${q(input)} && sync ${q(out)}`,
+      prep: rmOut,
+    }),
+  ]);
+  addPath("open file -> file (fsynced)", [
+    { name: "tensorseal open", cmd: `${ts.open} -o ${q(out)}`, prep: rmOut },
+    ...base("tensorseal open", (t) => `${t.open} -o ${q(out)}`, rmOut),
+    { name: "cp + sync", cmd: `cp ${q(sealed)} ${q(out)} && sync ${q(out)}`, prep: rmOut },
+    ...peer(age, {
+      name: "age -d + sync",
+      cmd: `${ageOpen} -o ${q(out)} ${q(ageSealed)} && sync ${q(out)}`,
+      prep: rmOut,
+    }),
+  ]);
   for (const n of notes) console.log(`note: ${n}`);
   console.log(`\nratio = peer median / tensorseal median (above 1x: tensorseal is faster)\n`);
   console.log(markdown(rows));

@@ -6,7 +6,7 @@
 import { readvSync, writevSync } from "node:fs";
 import { TAG_SIZE } from "../format/chunked.js";
 import { authFailed, type Batch, type BatchBuffers, inputChanged } from "./batch.js";
-import { DIRECT_ALIGN, writeDirect } from "./direct-write.js";
+import { DIRECT_ALIGN, writeDirectAsync } from "./direct-write.js";
 import { readExactSync, writeAllSync } from "./fsutil.js";
 import type { NativeGcm } from "./native-gcm.js";
 import type { RangeSink } from "./sink.js";
@@ -16,6 +16,19 @@ import type { RangeSink } from "./sink.js";
  * refused an aligned O_DIRECT write (the bytes then went through the cache).
  */
 const direct = { on: true };
+
+/**
+ * The batch's write goes on while the thread does its next batch (into the ring's other buffer);
+ * the range loop's caller waits for it (BatchBuffers.ready/settle) before reusing the buffer and
+ * before the job reports done.
+ */
+function writeBehind(bufs: BatchBuffers, write: Promise<boolean>): void {
+  bufs.writing(
+    write.then((ok) => {
+      if (!ok) direct.on = false;
+    }),
+  );
+}
 
 /** A job's input range, mapped: `view[i]` is the input file's byte `start + i`. */
 export interface MappedInput {
@@ -58,7 +71,10 @@ export function mappedBatch(
           out,
           at,
         );
-        direct.on = writeDirect(sink.fd, sink.directFd, out, at, b.sealedLen, b.sealedStart);
+        writeBehind(
+          bufs,
+          writeDirectAsync(sink.fd, sink.directFd, out, at, b.sealedLen, b.sealedStart),
+        );
         return;
       }
       const out = bufs.sealedOutput(b.sealedLen);
@@ -110,7 +126,7 @@ export function nativeBatch(
     const at = b.ptStart % DIRECT_ALIGN;
     r = gcm.openBatch(key, base, b.first, count, b.cs, buf, 0, b.sealedLen, out, at);
     if (r < 0) authFailed(-1 - r);
-    direct.on = writeDirect(sink.fd, sink.directFd, out, at, b.ptLen, b.ptStart);
+    writeBehind(bufs, writeDirectAsync(sink.fd, sink.directFd, out, at, b.ptLen, b.ptStart));
     return;
   }
   if (sink.kind === "fd") {

@@ -19,11 +19,21 @@ export interface Batch {
   readonly sealedLen: number;
 }
 
-/** Reusable I/O buffers (one pair per thread); grown on demand, never shrunk. */
+/**
+ * Aligned output buffers a thread rotates through when writing around the page cache: one is
+ * filled (encrypted or opened into) while the writes of the others are in flight on the libuv
+ * pool. One thread waiting for each of its direct writes left the disk idle between them.
+ */
+const DIRECT_BUFFERS = 3;
+
+/** Reusable I/O buffers (one set per thread); grown on demand, never shrunk. */
 export class BatchBuffers {
   private a = Buffer.alloc(0);
   private b = Buffer.alloc(0);
-  private c: Buffer | null = null;
+  private readonly ring: (Buffer | null)[] = Array(DIRECT_BUFFERS).fill(null);
+  /** Per ring buffer: its write in flight, settling to that write's error or null. */
+  private readonly pending: (Promise<unknown> | null)[] = Array(DIRECT_BUFFERS).fill(null);
+  private turn = 0;
   private dirtyA = false;
   private dirtyB = false;
   private dirtyC = false;
@@ -43,19 +53,56 @@ export class BatchBuffers {
     return this.b.subarray(0, n);
   }
   /**
-   * Aligned memory (direct-write.ts) for `n` bytes placed at any offset below DIRECT_ALIGN;
-   * `plaintext`: it will hold plaintext (opening), so it is wiped when the job ends.
+   * Aligned memory (direct-write.ts) for `n` bytes placed at any offset below DIRECT_ALIGN: the
+   * ring's current buffer, free once `ready()` resolved. `plaintext`: it will hold plaintext
+   * (opening), so it is wiped when the job ends.
    */
   aligned(n: number, plaintext: boolean): Buffer {
-    if (this.c === null || this.c.length < n + DIRECT_ALIGN) this.c = alignedBuffer(n);
+    if (this.pending[this.turn] !== null) throw new Error("aligned buffer still being written");
+    let c = this.ring[this.turn] ?? null;
+    if (c === null || c.length < n + DIRECT_ALIGN) c = this.ring[this.turn] = alignedBuffer(n);
     if (plaintext) this.dirtyC = true;
-    return this.c;
+    return c;
   }
-  /** The buffers may have held plaintext: clear them when a job ends. */
+  /**
+   * Hands the buffer `aligned()` returned last to an asynchronous write: the next `aligned()`
+   * returns the ring's next buffer. A failure is kept (no unhandled rejection) and thrown by
+   * `ready()` or `settle()`.
+   */
+  writing(write: Promise<unknown>): void {
+    this.pending[this.turn] = write.then(
+      () => null,
+      (e: unknown) => e ?? new Error("write failed"),
+    );
+    this.turn = (this.turn + 1) % DIRECT_BUFFERS;
+  }
+  /** Waits until the buffer `aligned()` returns next is free; throws if its write failed. */
+  async ready(): Promise<void> {
+    const p = this.pending[this.turn];
+    if (!p) return;
+    this.pending[this.turn] = null;
+    const e = await p;
+    if (e) throw e;
+  }
+  /**
+   * Waits for every write in flight and throws the first failure: before a job reports done
+   * (the caller fsyncs and renames next) and before its buffers are wiped.
+   */
+  async settle(): Promise<void> {
+    let first: unknown = null;
+    for (let i = 0; i < DIRECT_BUFFERS; i++) {
+      const p = this.pending[i];
+      if (!p) continue;
+      this.pending[i] = null;
+      first ??= await p;
+    }
+    if (first) throw first;
+  }
+  /** The buffers may have held plaintext: clear them when a job ends (after settle()). */
   wipe(): void {
     if (this.dirtyA) this.a.fill(0);
     if (this.dirtyB) this.b.fill(0);
-    if (this.dirtyC) this.c?.fill(0);
+    if (this.dirtyC) for (const c of this.ring) c?.fill(0);
     this.dirtyA = false;
     this.dirtyB = false;
     this.dirtyC = false;

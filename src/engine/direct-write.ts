@@ -10,7 +10,7 @@
  * through the page cache on the ordinary descriptor. Durability is unchanged: the output is
  * still fsynced (which also flushes the device's cache) before it is renamed into place.
  */
-import { closeSync, constants, openSync, writeSync } from "node:fs";
+import { closeSync, constants, openSync, write, writeSync } from "node:fs";
 import { writeAllSync } from "./fsutil.js";
 import { nativeGcm } from "./native-gcm.js";
 
@@ -89,4 +89,46 @@ export function writeDirect(
   if (done < midEnd) writeAllSync(fd, view(done, midEnd), done);
   if (end > midEnd) writeAllSync(fd, view(midEnd, end), midEnd);
   return ok;
+}
+
+/**
+ * writeDirect with the aligned middle handed to the libuv pool, so the calling thread encrypts
+ * its next batch while the device takes this one (one thread's writes alone left the disk idle
+ * between them). The edges (under 4 KiB each) are written now, through the cache. `buf` must
+ * not be touched until the promise settles; it resolves false as writeDirect returns false.
+ */
+export function writeDirectAsync(
+  fd: number,
+  directFd: number,
+  buf: Buffer,
+  at: number,
+  length: number,
+  position: number,
+): Promise<boolean> {
+  const end = position + length;
+  const midStart = Math.min(end, Math.ceil(position / DIRECT_ALIGN) * DIRECT_ALIGN);
+  const midEnd = Math.max(midStart, Math.floor(end / DIRECT_ALIGN) * DIRECT_ALIGN);
+  const view = (from: number, to: number) => buf.subarray(at + from - position, at + to - position);
+  if (midStart > position) writeAllSync(fd, view(position, midStart), position);
+  if (end > midEnd) writeAllSync(fd, view(midEnd, end), midEnd);
+  return new Promise<boolean>((resolve, reject) => {
+    // Through the cache from `done` (a refused or odd direct write), then settled.
+    const finish = (done: number, ok: boolean) => {
+      try {
+        if (done < midEnd) writeAllSync(fd, view(done, midEnd), done);
+        resolve(ok);
+      } catch (e) {
+        reject(e);
+      }
+    };
+    const next = (done: number) => {
+      if (done >= midEnd) return resolve(true);
+      write(directFd, view(done, midEnd), 0, midEnd - done, done, (e, n) => {
+        if (e) return e.code === "EINVAL" ? finish(done, false) : reject(e);
+        if (n <= 0 || n % DIRECT_ALIGN !== 0) return finish(done + Math.max(0, n), false);
+        next(done + n);
+      });
+    };
+    next(midStart);
+  });
 }

@@ -164,10 +164,15 @@ async function runHere(
     for (const done of processRange(spec, run.keys, run.inFd, run.sink, bufs)) {
       run.progress.add(done);
       if (abort !== null && Atomics.load(abort, 0) !== 0) return "aborted";
+      await bufs.ready(); // the buffer the next batch fills: its earlier write is done
       await yieldToLoop();
     }
+    await bufs.settle(); // on the file before the caller fsyncs
     return "done";
   } catch (e) {
     throw ioError("process the payload", e);
+  } finally {
+    // Nothing may still write from these buffers once the job returned (or while they are wiped).
+    await bufs.settle().catch(() => {});
   }
 }

@@ -13,18 +13,22 @@ import type { JobMessage, JobReply } from "./worker-protocol.js";
 
 const bufs = new BatchBuffers();
 
-function run(msg: JobMessage): JobReply {
+async function run(msg: JobMessage): Promise<JobReply> {
   try {
     for (const done of processRange(msg.spec, msg, msg.inFd, msg.sink, bufs)) {
       Atomics.add(msg.progress, 0, BigInt(done));
       if (Atomics.load(msg.abort, 0) !== 0) return { id: msg.id, ok: false, aborted: true };
+      await bufs.ready(); // the buffer the next batch fills: its earlier write is done
     }
+    await bufs.settle(); // "done" means on the file: the caller fsyncs and renames next
     return { id: msg.id, ok: true };
   } catch (e) {
     if (isTensorSealError(e)) return { id: msg.id, ok: false, code: e.code, message: e.message };
     const code = (e as NodeJS.ErrnoException)?.code ?? "unknown error";
     return { id: msg.id, ok: false, code: "E_IO", message: `worker I/O failed: ${code}` };
   } finally {
+    // Nothing may still write from these buffers once the job replied (or while they are wiped).
+    await bufs.settle().catch(() => {});
     msg.aeadKey.fill(0);
     msg.baseNonce.fill(0);
     msg.resealKeys?.aeadKey.fill(0);
@@ -33,8 +37,8 @@ function run(msg: JobMessage): JobReply {
   }
 }
 
-parentPort?.on("message", (msg: JobMessage) => {
-  const reply = run(msg);
+parentPort?.on("message", async (msg: JobMessage) => {
+  const reply = await run(msg);
   // Tell the others to stop early on failure; the main thread also sets it.
   if (!reply.ok && !reply.aborted) Atomics.store(msg.abort, 0, 1);
   parentPort?.postMessage(reply);

@@ -7,12 +7,14 @@ import assert from "node:assert/strict";
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { BatchBuffers } from "../../src/engine/batch.js";
 import {
   alignedBuffer,
   closeDirect,
   DIRECT_ALIGN,
   openDirect,
   writeDirect,
+  writeDirectAsync,
 } from "../../src/engine/direct-write.js";
 import { closeWorkers, openFile, sealFile } from "../../src/engine/index.js";
 import { nativeGcm } from "../../src/engine/native-gcm.js";
@@ -23,40 +25,89 @@ after(() => closeWorkers());
 const alice = makeKey("alice");
 const ci = process.env.CI === "true" || process.env.TENSORSEAL_REQUIRE_ALL === "1";
 
-test("writeDirect puts every byte at its offset: aligned middle, unaligned edges", (t) => {
+const cases = (size: number): [number, number][] => [
+  [0, DIRECT_ALIGN * 2], // aligned both ends
+  [DIRECT_ALIGN * 2 + 5, 10], // inside one block
+  [DIRECT_ALIGN * 3 - 7, DIRECT_ALIGN * 5 + 11], // both edges unaligned
+  [DIRECT_ALIGN * 9, DIRECT_ALIGN * 6 + 3], // aligned start, short tail
+  [size - 100, 100], // the file's unaligned end
+];
+
+for (const mode of ["sync", "async"] as const) {
+  test(`writeDirect (${mode}) puts every byte at its offset: aligned middle, unaligned edges`, async (t) => {
+    if (!nativeGcm?.alignedBuffer) {
+      assert.ok(!ci, "CI builds the addon (npm run build:native)");
+      return t.skip("native addon not built");
+    }
+    const dir = tempDir(t);
+    const path = join(dir, "out");
+    const size = 5 * DIRECT_ALIGN * 4 + 123;
+    writeFileSync(path, Buffer.alloc(size));
+    const fd = openSync(path, "r+");
+    const directFd = openDirect(fd);
+    const expected = Buffer.alloc(size);
+    try {
+      for (const [position, length] of cases(size)) {
+        const bytes = data(length);
+        bytes.copy(expected, position);
+        const buf = alignedBuffer(length);
+        const at = position % DIRECT_ALIGN;
+        bytes.copy(buf, at);
+        // Without O_DIRECT (a file system that refuses it) both paths must still be exact.
+        if (mode === "sync") writeDirect(fd, directFd ?? fd, buf, at, length, position);
+        else await writeDirectAsync(fd, directFd ?? fd, buf, at, length, position);
+      }
+    } finally {
+      closeDirect(directFd);
+      closeSync(fd);
+    }
+    assert.deepEqual(readFileSync(path), expected);
+  });
+}
+
+test("a write in flight that fails is thrown by settle(), not lost", async (t) => {
   if (!nativeGcm?.alignedBuffer) {
     assert.ok(!ci, "CI builds the addon (npm run build:native)");
     return t.skip("native addon not built");
   }
   const dir = tempDir(t);
   const path = join(dir, "out");
-  const size = 5 * DIRECT_ALIGN * 4 + 123;
-  writeFileSync(path, Buffer.alloc(size));
+  writeFileSync(path, Buffer.alloc(4 * DIRECT_ALIGN));
   const fd = openSync(path, "r+");
-  const directFd = openDirect(fd);
-  const expected = Buffer.alloc(size);
+  const readOnly = openSync(path, "r"); // the aligned middle's write fails: EBADF
   try {
-    const cases: [number, number][] = [
-      [0, DIRECT_ALIGN * 2], // aligned both ends
-      [DIRECT_ALIGN * 2 + 5, 10], // inside one block
-      [DIRECT_ALIGN * 3 - 7, DIRECT_ALIGN * 5 + 11], // both edges unaligned
-      [DIRECT_ALIGN * 9, DIRECT_ALIGN * 6 + 3], // aligned start, short tail
-      [size - 100, 100], // the file's unaligned end
-    ];
-    for (const [position, length] of cases) {
-      const bytes = data(length);
-      bytes.copy(expected, position);
-      const buf = alignedBuffer(length);
-      const at = position % DIRECT_ALIGN;
-      bytes.copy(buf, at);
-      // Without O_DIRECT (a file system that refuses it) both paths must still be exact.
-      writeDirect(fd, directFd ?? fd, buf, at, length, position);
-    }
+    const bufs = new BatchBuffers();
+    const buf = bufs.aligned(2 * DIRECT_ALIGN, false);
+    bufs.writing(writeDirectAsync(fd, readOnly, buf, 0, 2 * DIRECT_ALIGN, 0));
+    await assert.rejects(bufs.settle(), { code: "EBADF" });
+    await bufs.settle(); // reported once; nothing is left in flight
+    bufs.wipe();
   } finally {
-    closeDirect(directFd);
+    closeSync(readOnly);
     closeSync(fd);
   }
-  assert.deepEqual(readFileSync(path), expected);
+});
+
+test("ready() waits for the write of the buffer it hands out next", async (t) => {
+  if (!nativeGcm?.alignedBuffer) {
+    assert.ok(!ci, "CI builds the addon (npm run build:native)");
+    return t.skip("native addon not built");
+  }
+  const bufs = new BatchBuffers();
+  const seen = new Set<ArrayBufferLike>();
+  let finished = 0;
+  for (let i = 0; i < 6; i++) {
+    const buf = bufs.aligned(DIRECT_ALIGN, true);
+    // Buffer i % 3 is handed out again only once batch i - 3's write (and those before) finished.
+    assert.ok(finished >= i - 2, `buffer ${i}: ${finished} writes finished`);
+    seen.add(buf.buffer);
+    bufs.writing(new Promise((r) => setTimeout(r, 5)).then(() => finished++));
+    await bufs.ready();
+  }
+  await bufs.settle();
+  assert.equal(finished, 6);
+  assert.equal(seen.size, 3, "three buffers in rotation");
+  bufs.wipe();
 });
 
 for (const direct of ["1", "0"]) {
