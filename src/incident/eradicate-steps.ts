@@ -6,7 +6,7 @@
  */
 import { rewrapToLatest } from "../keys/campaign.js";
 import { resealCampaign } from "../keys/reseal-campaign.js";
-import { successorRegistrar } from "../keys/service/registry.js";
+import { restanzaRegistrar, successorRegistrar } from "../keys/service/registry.js";
 import { type IncidentContext, needControl } from "./context.js";
 import type { EradicateOptions } from "./eradicate.js";
 import { type ScannedFile, scanPaths } from "./files.js";
@@ -122,6 +122,8 @@ export async function rewrapStep(
       files: stale.map((f) => f.file),
       journal: incidentPath(ctx.home, ctx.inc.id, ".rewrap.jsonl"),
       service: control.type === "service" ? ctx.client : null,
+      // The registry follows each rewrapped service stanza (as a plain `rewrap` does).
+      registry: control.type === "service" && ctx.client ? restanzaRegistrar(ctx.client) : null,
     });
     const failed = new Map(r.failures.map((f) => [f.file, f.error]));
     for (const f of stale) {

@@ -159,7 +159,20 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
       const plain4 = randomBytes(20_000);
       writeFileSync(join(dir, "m4.bin"), plain4);
       const m4 = { path: join(dir, "m4.tseal"), plain: plain4 };
-      await ok(["seal", join(dir, "m4.bin"), "-r", "service:weights", "-o", m4.path], "writer");
+      const sealed4 = await ok(
+        [
+          "seal",
+          join(dir, "m4.bin"),
+          "-r",
+          "service:weights",
+          "-o",
+          m4.path,
+          "--register",
+          "--json",
+        ],
+        "writer",
+      );
+      const m4Artifact: string = JSON.parse(sealed4.stdout).artifacts[0];
       const m4Before = readFileSync(m4.path);
       const id = (
         await ok([
@@ -220,6 +233,11 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
       const m4Now = readFileSync(m4.path);
       const hl = (b: Buffer) => parseHeader(b).headerLength;
       assert.deepEqual(m4Now.subarray(hl(m4Now)), m4Before.subarray(hl(m4Before)));
+      // The registry followed the rewrap: m4's artifact names the rewrapped stanza's version.
+      const shown = (
+        await app.inject({ url: `/v1/artifacts/${m4Artifact}`, headers: bearer(tok.admin!.token) })
+      ).json() as { version: number };
+      assert.equal(shown.version, 2, "the registration moved with the rewrapped stanza");
 
       await ok(["service", "approvals", "approve", destroy.approval.id], "admin2");
       await ok(["incident", "eradicate", id, dir]);
