@@ -27,11 +27,19 @@ import { outputKind, withOutputStream } from "./output.js";
 import { Progress } from "./progress.js";
 import { type UnlockedFile, unlockSource } from "./sealed-header.js";
 import type { RandomSource } from "./source.js";
-import { PushSink } from "./stream-io.js";
+import { BufferPool, isNodeWriter, PushSink } from "./stream-io.js";
 import { splitChunks } from "./stream-sealer.js";
 
 /** Sealed bytes per fetch: large enough to amortise a request, small enough to bound memory. */
 export const SOURCE_BATCH_BYTES = 8 << 20;
+/**
+ * Sealed bytes per batch of a streamed read: no request to amortise, so only enough to keep
+ * both pool threads busy (two 1 MiB chunks). About five batches are alive at once (three
+ * sealed pieces: receiving, ready, authenticating; two plaintext ones: decrypting, being
+ * written), so this sets the memory: 8 MiB batches peaked about 14 MiB higher for a 512 MiB open to
+ * stdout (docs/BENCHMARKS.md).
+ */
+export const STREAM_BATCH_BYTES = 3 << 20;
 /** Batches fetched ahead of the one being authenticated. */
 export const SOURCE_WINDOW = 4;
 
@@ -64,16 +72,19 @@ export function openSource(
     if ((await outputKind(output)) === "special") {
       return withOutputStream(output, (w) => run(src, opts, streamEmit(w)));
     }
-    return withAtomicOutput(output, (out) =>
-      run(src, opts, async (plain, offset) => {
+    // Each batch is written before the next one decrypts: one plaintext buffer, reused.
+    const scratch = new Scratch();
+    return withAtomicOutput(output, (out) => {
+      const write = async (plain: Buffer[], offset: number) => {
         let at = offset;
         for (const p of plain) {
           await writeAll(out.fh, p, at);
           at += p.length;
           p.fill(0);
         }
-      }),
-    );
+      };
+      return run(src, opts, Object.assign(write, { into: scratch.take }));
+    });
   });
 }
 
@@ -118,10 +129,28 @@ export function openSourceToMemory(
   });
 }
 
+/**
+ * A Writable's batches: for Node's own writers (stdout, a file stream) decrypted into pooled
+ * buffers, each used again once its write completed (a fresh 8 MiB buffer per batch waited
+ * for the garbage collector: docs/BENCHMARKS.md); any other Writable may keep what it was
+ * given, so it gets fresh ones.
+ */
 function streamEmit(out: Writable): Emit & { end(): Promise<void> } {
-  const sink = new PushSink(out, null);
+  const pool = isNodeWriter(out) ? new BufferPool() : null;
+  const sink = new PushSink(out, pool);
   const emit = (plain: Buffer[]) => sink.write(plain);
-  return Object.assign(emit, { end: () => sink.end() });
+  const into = pool ? (_offset: number, length: number) => pool.take(length) : undefined;
+  return Object.assign(emit, { end: () => sink.end(), ...(into ? { into } : {}) });
+}
+
+/** One buffer handed out again and again (its user is done with it before asking again). */
+class Scratch {
+  private buf: Buffer | null = null;
+
+  readonly take = (_offset: number, length: number): Buffer => {
+    if (!this.buf || this.buf.length < length) this.buf = Buffer.allocUnsafeSlow(length);
+    return this.buf.subarray(0, length);
+  };
 }
 
 async function run(
@@ -149,9 +178,9 @@ async function run(
   };
 }
 
-/** Chunks per batch: whole chunks, about SOURCE_BATCH_BYTES sealed. */
-function batchChunks(g: PayloadGeometry): number {
-  return Math.max(1, Math.floor(SOURCE_BATCH_BYTES / g.sealedChunkSize));
+/** Chunks per batch: whole chunks, about `bytes` sealed (at least one chunk). */
+function batchChunks(g: PayloadGeometry, bytes = SOURCE_BATCH_BYTES): number {
+  return Math.max(1, Math.floor(bytes / g.sealedChunkSize));
 }
 
 /**
@@ -169,7 +198,7 @@ async function pumpStream(
   const g = new PayloadGeometry(cs);
   const total = file.plaintextLength;
   const chunks = g.chunkCount(total);
-  const perBatch = batchChunks(g);
+  const perBatch = batchChunks(g, STREAM_BATCH_BYTES);
   const sealedLength = total + chunks * TAG_SIZE;
   // The source holds a couple of pieces itself once its consumer is busy (ranged.ts): half
   // the window here keeps about `window` batches ahead in all.
