@@ -14,6 +14,7 @@
  * receives each authenticated batch as it comes, so, as with openStream, a consumer may have
  * received earlier batches before a later failure rejects the promise.
  */
+import type { FileHandle } from "node:fs/promises";
 import type { Writable } from "node:stream";
 import { type ChunkKeys, openChunk, TAG_SIZE, wipeChunkKeys } from "../format/chunked.js";
 import { namingFile } from "../format/errors.js";
@@ -72,19 +73,7 @@ export function openSource(
     if ((await outputKind(output)) === "special") {
       return withOutputStream(output, (w) => run(src, opts, streamEmit(w)));
     }
-    // Each batch is written before the next one decrypts: one plaintext buffer, reused.
-    const scratch = new Scratch();
-    return withAtomicOutput(output, (out) => {
-      const write = async (plain: Buffer[], offset: number) => {
-        let at = offset;
-        for (const p of plain) {
-          await writeAll(out.fh, p, at);
-          at += p.length;
-          p.fill(0);
-        }
-      };
-      return run(src, opts, Object.assign(write, { into: scratch.take }));
-    });
+    return withAtomicOutput(output, (out) => fileWriter(out.fh, (emit) => run(src, opts, emit)));
   });
 }
 
@@ -143,14 +132,43 @@ function streamEmit(out: Writable): Emit & { end(): Promise<void> } {
   return Object.assign(emit, { end: () => sink.end(), ...(into ? { into } : {}) });
 }
 
-/** One buffer handed out again and again (its user is done with it before asking again). */
-class Scratch {
-  private buf: Buffer | null = null;
-
-  readonly take = (_offset: number, length: number): Buffer => {
-    if (!this.buf || this.buf.length < length) this.buf = Buffer.allocUnsafeSlow(length);
-    return this.buf.subarray(0, length);
+/**
+ * A file's batches: each written while the next one decrypts (one write in flight: waiting
+ * for every write before decrypting on, small batches made a 512 MiB open ~20% slower), into
+ * two plaintext buffers used in turn, each wiped once written. `fn` is run with the emit; a
+ * write still in flight when it fails is waited for (the output is removed after).
+ */
+async function fileWriter<T>(fh: FileHandle, fn: (emit: Emit) => Promise<T>): Promise<T> {
+  const buffers: (Buffer | null)[] = [null, null];
+  let turn = 0;
+  let writing: Promise<void> | null = null;
+  const into = (_offset: number, length: number): Buffer => {
+    turn ^= 1;
+    const b = buffers[turn];
+    if (b && b.length >= length) return b.subarray(0, length);
+    return (buffers[turn] = Buffer.allocUnsafeSlow(length)).subarray(0, length);
   };
+  const write = async (plain: Buffer[], offset: number) => {
+    let at = offset;
+    for (const p of plain) {
+      await writeAll(fh, p, at);
+      at += p.length;
+      p.fill(0);
+    }
+  };
+  const emit: Emit = Object.assign(
+    async (plain: Buffer[], offset: number) => {
+      await writing; // the buffer `into` hands out next must be written
+      writing = write(plain, offset);
+      writing.catch(() => {}); // surfaces at the next emit or at end
+    },
+    { into, end: async () => void (await writing) },
+  );
+  try {
+    return await fn(emit);
+  } finally {
+    await (writing as Promise<void> | null)?.catch(() => {});
+  }
 }
 
 async function run(
