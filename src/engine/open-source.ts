@@ -144,9 +144,12 @@ async function fileWriter<T>(fh: FileHandle, fn: (emit: Emit) => Promise<T>): Pr
   let writing: Promise<void> | null = null;
   const into = (_offset: number, length: number): Buffer => {
     turn ^= 1;
-    const b = buffers[turn];
-    if (b && b.length >= length) return b.subarray(0, length);
-    return (buffers[turn] = Buffer.allocUnsafeSlow(length)).subarray(0, length);
+    let b = buffers[turn];
+    if (!b || b.length < length) {
+      b = Buffer.allocUnsafeSlow(length);
+      buffers[turn] = b;
+    }
+    return b.subarray(0, length);
   };
   const write = async (plain: Buffer[], offset: number) => {
     let at = offset;
