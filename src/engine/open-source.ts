@@ -38,7 +38,7 @@ export const SOURCE_BATCH_BYTES = 8 << 20;
  * both pool threads busy (two 1 MiB chunks). About five batches are alive at once (three
  * sealed pieces: receiving, ready, authenticating; two plaintext ones: decrypting, being
  * written), so this sets the memory: 8 MiB batches peaked about 14 MiB higher for a 512 MiB open to
- * stdout (docs/BENCHMARKS.md).
+ * stdout (docs/BENCHMARKS.md). A load into memory keeps SOURCE_BATCH_BYTES.
  */
 export const STREAM_BATCH_BYTES = 3 << 20;
 /** Batches fetched ahead of the one being authenticated. */
@@ -60,6 +60,8 @@ type Emit = ((plain: Buffer[], offset: number) => Promise<void>) & {
   end?(): Promise<void>;
   /** Where a batch decrypts to, if the output is memory: no copy after decryption. */
   into?(offset: number, length: number): Buffer;
+  /** Sealed bytes per streamed batch (default STREAM_BATCH_BYTES). */
+  streamBatchBytes?: number;
 };
 
 /** Opens `src` into `output` (a path, or a Writable such as stdout). The caller closes `src`. */
@@ -104,6 +106,9 @@ export function openSourceToMemory(
       into(offset: number, length: number) {
         return buffer!.subarray(offset, offset + length);
       },
+      // No plaintext batches here, and the sealed ones are small beside the result: the
+      // larger batches (pool threads get 3-4 chunks each per call) cost nothing to memory.
+      streamBatchBytes: SOURCE_BATCH_BYTES,
     });
     try {
       const result = await run(src, opts, emit, (plaintextLength) => {
@@ -219,7 +224,7 @@ async function pumpStream(
   const g = new PayloadGeometry(cs);
   const total = file.plaintextLength;
   const chunks = g.chunkCount(total);
-  const perBatch = batchChunks(g, STREAM_BATCH_BYTES);
+  const perBatch = batchChunks(g, emit.streamBatchBytes ?? STREAM_BATCH_BYTES);
   const sealedLength = total + chunks * TAG_SIZE;
   // The source holds a couple of pieces itself once its consumer is busy (ranged.ts): half
   // the window here keeps about `window` batches ahead in all.
