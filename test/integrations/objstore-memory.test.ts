@@ -30,7 +30,7 @@ const SIZE = 256 * MiB;
  * the garbage collector (docs/BENCHMARKS.md).
  */
 const CLI_BOUND_KIB = 150 * 1024;
-/** What a load may hold besides the plaintext (about 58 MiB measured): far below a second copy. */
+/** A load's peak beyond the plaintext (about 72 MiB measured at 512 MiB): far below a copy. */
 const LOAD_EXTRA_KIB = 96 * 1024;
 
 describe("peak memory of whole reads from a URL (loopback server)", () => {
