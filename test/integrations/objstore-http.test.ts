@@ -282,6 +282,14 @@ describe("object storage over HTTP Range requests (loopback server)", () => {
         openSourceToMemory(src, { identities }),
         rejects("E_DECRYPT", /chunk 10 failed/),
       );
+      // To a file, earlier batches' writes are still in flight when chunk 10 fails: waited
+      // for, then the temporary output removed.
+      const out = join(sb.dir, "bad-stream.out");
+      await assert.rejects(
+        openSource(src, out, { identities }),
+        rejects("E_DECRYPT", /chunk 10 failed/),
+      );
+      assert.ok(!existsSync(out), "no output appears");
     } finally {
       await src.close();
     }
