@@ -15,6 +15,7 @@ export {
   SOURCE_BATCH_BYTES,
   SOURCE_WINDOW,
   type SourceOpenOptions,
+  STREAM_BATCH_BYTES,
   verifySource,
 } from "./open-source.js";
 export type {

@@ -14,6 +14,7 @@
  * receives each authenticated batch as it comes, so, as with openStream, a consumer may have
  * received earlier batches before a later failure rejects the promise.
  */
+import type { FileHandle } from "node:fs/promises";
 import type { Writable } from "node:stream";
 import { type ChunkKeys, openChunk, TAG_SIZE, wipeChunkKeys } from "../format/chunked.js";
 import { namingFile } from "../format/errors.js";
@@ -27,11 +28,19 @@ import { outputKind, withOutputStream } from "./output.js";
 import { Progress } from "./progress.js";
 import { type UnlockedFile, unlockSource } from "./sealed-header.js";
 import type { RandomSource } from "./source.js";
-import { PushSink } from "./stream-io.js";
+import { BufferPool, isNodeWriter, PushSink } from "./stream-io.js";
 import { splitChunks } from "./stream-sealer.js";
 
 /** Sealed bytes per fetch: large enough to amortise a request, small enough to bound memory. */
 export const SOURCE_BATCH_BYTES = 8 << 20;
+/**
+ * Sealed bytes per batch of a streamed read: no request to amortise, so only enough to keep
+ * both pool threads busy (two 1 MiB chunks). About five batches are alive at once (three
+ * sealed pieces: receiving, ready, authenticating; two plaintext ones: decrypting, being
+ * written), so this sets the memory: 8 MiB batches peaked about 14 MiB higher for a 512 MiB open to
+ * stdout (docs/BENCHMARKS.md). A load into memory keeps SOURCE_BATCH_BYTES.
+ */
+export const STREAM_BATCH_BYTES = 3 << 20;
 /** Batches fetched ahead of the one being authenticated. */
 export const SOURCE_WINDOW = 4;
 
@@ -51,6 +60,8 @@ type Emit = ((plain: Buffer[], offset: number) => Promise<void>) & {
   end?(): Promise<void>;
   /** Where a batch decrypts to, if the output is memory: no copy after decryption. */
   into?(offset: number, length: number): Buffer;
+  /** Sealed bytes per streamed batch (default STREAM_BATCH_BYTES). */
+  streamBatchBytes?: number;
 };
 
 /** Opens `src` into `output` (a path, or a Writable such as stdout). The caller closes `src`. */
@@ -64,16 +75,7 @@ export function openSource(
     if ((await outputKind(output)) === "special") {
       return withOutputStream(output, (w) => run(src, opts, streamEmit(w)));
     }
-    return withAtomicOutput(output, (out) =>
-      run(src, opts, async (plain, offset) => {
-        let at = offset;
-        for (const p of plain) {
-          await writeAll(out.fh, p, at);
-          at += p.length;
-          p.fill(0);
-        }
-      }),
-    );
+    return withAtomicOutput(output, (out) => fileWriter(out.fh, (emit) => run(src, opts, emit)));
   });
 }
 
@@ -104,6 +106,9 @@ export function openSourceToMemory(
       into(offset: number, length: number) {
         return buffer!.subarray(offset, offset + length);
       },
+      // No plaintext batches here, and the sealed ones are small beside the result: the
+      // larger batches (pool threads get 3-4 chunks each per call) cost nothing to memory.
+      streamBatchBytes: SOURCE_BATCH_BYTES,
     });
     try {
       const result = await run(src, opts, emit, (plaintextLength) => {
@@ -118,10 +123,60 @@ export function openSourceToMemory(
   });
 }
 
+/**
+ * A Writable's batches: for Node's own writers (stdout, a file stream) decrypted into pooled
+ * buffers, each used again once its write completed (a fresh 8 MiB buffer per batch waited
+ * for the garbage collector: docs/BENCHMARKS.md); any other Writable may keep what it was
+ * given, so it gets fresh ones.
+ */
 function streamEmit(out: Writable): Emit & { end(): Promise<void> } {
-  const sink = new PushSink(out, null);
+  const pool = isNodeWriter(out) ? new BufferPool() : null;
+  const sink = new PushSink(out, pool);
   const emit = (plain: Buffer[]) => sink.write(plain);
-  return Object.assign(emit, { end: () => sink.end() });
+  const into = pool ? (_offset: number, length: number) => pool.take(length) : undefined;
+  return Object.assign(emit, { end: () => sink.end(), ...(into ? { into } : {}) });
+}
+
+/**
+ * A file's batches: each written while the next one decrypts (one write in flight: waiting
+ * for every write before decrypting on, small batches made a 512 MiB open ~20% slower), into
+ * two plaintext buffers used in turn, each wiped once written. `fn` is run with the emit; a
+ * write still in flight when it fails is waited for (the output is removed after).
+ */
+async function fileWriter<T>(fh: FileHandle, fn: (emit: Emit) => Promise<T>): Promise<T> {
+  const buffers: (Buffer | null)[] = [null, null];
+  let turn = 0;
+  let writing: Promise<void> | null = null;
+  const into = (_offset: number, length: number): Buffer => {
+    turn ^= 1;
+    let b = buffers[turn];
+    if (!b || b.length < length) {
+      b = Buffer.allocUnsafeSlow(length);
+      buffers[turn] = b;
+    }
+    return b.subarray(0, length);
+  };
+  const write = async (plain: Buffer[], offset: number) => {
+    let at = offset;
+    for (const p of plain) {
+      await writeAll(fh, p, at);
+      at += p.length;
+      p.fill(0);
+    }
+  };
+  const emit: Emit = Object.assign(
+    async (plain: Buffer[], offset: number) => {
+      await writing; // the buffer `into` hands out next must be written
+      writing = write(plain, offset);
+      writing.catch(() => {}); // surfaces at the next emit or at end
+    },
+    { into, end: async () => void (await writing) },
+  );
+  try {
+    return await fn(emit);
+  } finally {
+    await (writing as Promise<void> | null)?.catch(() => {});
+  }
 }
 
 async function run(
@@ -149,9 +204,9 @@ async function run(
   };
 }
 
-/** Chunks per batch: whole chunks, about SOURCE_BATCH_BYTES sealed. */
-function batchChunks(g: PayloadGeometry): number {
-  return Math.max(1, Math.floor(SOURCE_BATCH_BYTES / g.sealedChunkSize));
+/** Chunks per batch: whole chunks, about `bytes` sealed (at least one chunk). */
+function batchChunks(g: PayloadGeometry, bytes = SOURCE_BATCH_BYTES): number {
+  return Math.max(1, Math.floor(bytes / g.sealedChunkSize));
 }
 
 /**
@@ -169,7 +224,7 @@ async function pumpStream(
   const g = new PayloadGeometry(cs);
   const total = file.plaintextLength;
   const chunks = g.chunkCount(total);
-  const perBatch = batchChunks(g);
+  const perBatch = batchChunks(g, emit.streamBatchBytes ?? STREAM_BATCH_BYTES);
   const sealedLength = total + chunks * TAG_SIZE;
   // The source holds a couple of pieces itself once its consumer is busy (ranged.ts): half
   // the window here keeps about `window` batches ahead in all.

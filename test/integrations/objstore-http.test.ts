@@ -14,7 +14,7 @@ import {
   closeWorkers,
   openSource,
   openSourceToMemory,
-  SOURCE_BATCH_BYTES,
+  STREAM_BATCH_BYTES,
   sealFile,
   verifySource,
 } from "../../src/engine/index.js";
@@ -248,9 +248,9 @@ describe("object storage over HTTP Range requests (loopback server)", () => {
         await src.close();
       }
     }
-    // One flipped byte in chunk 10, in the second batch (7 chunks of 1 MiB each): the first
-    // batch (authenticated) may reach a stream consumer, nothing of the second does, and a
-    // load into memory returns nothing.
+    // One flipped byte in chunk 10 (streamed batches of 2 chunks of 1 MiB: the sixth batch):
+    // the batches before it (authenticated) may reach a stream consumer, nothing of chunk
+    // 10's batch does, and a load into memory returns nothing.
     const at = sealed.length - 2 * (1 << 20);
     const bad = Buffer.from(sealed);
     bad.writeUInt8(bad[at]! ^ 1, at);
@@ -269,8 +269,11 @@ describe("object storage over HTTP Range requests (loopback server)", () => {
         rejects("E_DECRYPT", /chunk 10 failed/),
       );
       const received = Buffer.concat(got);
-      const batchPlain = Math.floor(SOURCE_BATCH_BYTES / CS) * (1 << 20);
-      assert.ok(received.length <= batchPlain, `${received.length} bytes released`);
+      const batchPlain = Math.floor(STREAM_BATCH_BYTES / CS) * (1 << 20);
+      assert.ok(
+        received.length <= 10 * (1 << 20) && received.length % batchPlain === 0,
+        `${received.length} bytes released`,
+      );
       assert.ok(
         received.equals(plain.subarray(0, received.length)),
         "only authenticated plaintext",
@@ -279,6 +282,14 @@ describe("object storage over HTTP Range requests (loopback server)", () => {
         openSourceToMemory(src, { identities }),
         rejects("E_DECRYPT", /chunk 10 failed/),
       );
+      // To a file, earlier batches' writes are still in flight when chunk 10 fails: waited
+      // for, then the temporary output removed.
+      const out = join(sb.dir, "bad-stream.out");
+      await assert.rejects(
+        openSource(src, out, { identities }),
+        rejects("E_DECRYPT", /chunk 10 failed/),
+      );
+      assert.ok(!existsSync(out), "no output appears");
     } finally {
       await src.close();
     }

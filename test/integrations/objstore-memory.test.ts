@@ -1,0 +1,99 @@
+/**
+ * Peak memory of whole reads from a URL (issue 11, issue 14 §2): a 256 MiB sealed object opened
+ * by the CLI from the loopback Range server to /dev/null stays under a fixed bound whatever its
+ * size (one streamed GET, a few small batches alive, plaintext buffers reused), and a full load
+ * into memory costs the plaintext's buffer plus a fixed bound, never a second copy.
+ * Measured as the child's own peak RSS (VmHWM: test/cli/max-rss-reporter.ts).
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { closeWorkers, sealFile } from "../../src/engine/index.js";
+import { parseRecipient } from "../../src/keys/recipients.js";
+import { generateX25519Identity } from "../../src/keys/x25519.js";
+import { sandbox } from "../cli/helpers.js";
+import { type RangeServer, rangeServer } from "./range-server.js";
+
+after(() => closeWorkers());
+
+const here = dirname(fileURLToPath(import.meta.url));
+const MiB = 1 << 20;
+const SIZE = 256 * MiB;
+/**
+ * Measured 2026-12-05 on a loaded 2-core machine: 108-122 MiB typically, 144 MiB at worst, for
+ * 256 or 512 MiB (it does not grow with the size); 167 MiB before (fresh 8 MiB plaintext
+ * batches, 8 MiB sealed pieces). About 35 MiB of it is node:http's socket reads waiting for
+ * the garbage collector (docs/BENCHMARKS.md).
+ */
+const CLI_BOUND_KIB = 150 * 1024;
+/** A load's peak beyond the plaintext (about 72 MiB measured at 512 MiB): far below a copy. */
+const LOAD_EXTRA_KIB = 96 * 1024;
+
+describe("peak memory of whole reads from a URL (loopback server)", () => {
+  const sb = sandbox();
+  const key = generateX25519Identity();
+  const idFile = join(sb.dir, "id.txt");
+  let server: RangeServer;
+  let url = "";
+
+  before(async () => {
+    writeFileSync(idFile, `${key.identity}\n`, { mode: 0o600 });
+    const plainPath = join(sb.dir, "big.bin");
+    const fd = openSync(plainPath, "w");
+    const block = randomBytes(8 * MiB);
+    for (let at = 0; at < SIZE; at += block.length) writeSync(fd, block);
+    closeSync(fd);
+    await sealFile(plainPath, `${plainPath}.tseal`, {
+      recipients: [parseRecipient(key.recipient)],
+    });
+    server = await rangeServer();
+    server.put("/big.bin.tseal", readFileSync(`${plainPath}.tseal`));
+    url = `${server.base}/big.bin.tseal`;
+  });
+  after(async () => {
+    await server?.close();
+    sb.cleanup();
+  });
+
+  test(`tensorseal open URL -o /dev/null of ${SIZE / MiB} MiB peaks under ${CLI_BOUND_KIB / 1024} MiB`, async () => {
+    const rssFile = join(sb.dir, "rss.txt");
+    const r = await sb.runAsync(["open", url, "-i", idFile, "-o", "/dev/null"], {
+      NODE_OPTIONS: `--import=${pathToFileURL(join(here, "../cli/max-rss-reporter.js")).href}`,
+      TENSORSEAL_TEST_MAX_RSS_FILE: rssFile,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const peak = Number(readFileSync(rssFile, "utf8"));
+    assert.ok(peak > 0, "the child reported its peak RSS");
+    assert.ok(
+      peak <= CLI_BOUND_KIB,
+      `peak RSS ${Math.round(peak / 1024)} MiB over the bound ${CLI_BOUND_KIB / 1024} MiB`,
+    );
+  });
+
+  test("a full load into memory costs the plaintext plus a fixed bound (no second copy)", async () => {
+    const child = spawn(process.execPath, [join(here, "load-url-child.js"), url, idFile], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const status = await new Promise<number | null>((r) => child.on("close", r));
+    assert.equal(status, 0, stderr);
+    const m = JSON.parse(stdout) as { before: number; after: number; plaintext: number };
+    assert.equal(m.plaintext, SIZE);
+    const grew = m.after - m.before;
+    assert.ok(
+      grew <= SIZE / 1024 + LOAD_EXTRA_KIB,
+      `peak RSS grew ${Math.round(grew / 1024)} MiB for ${SIZE / MiB} MiB of plaintext (bound: plus ${LOAD_EXTRA_KIB / 1024} MiB)`,
+    );
+  });
+});
