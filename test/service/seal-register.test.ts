@@ -5,8 +5,10 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
+import { headerDigest } from "../../src/engine/reseal.js";
 import { readHeader } from "../../src/format/message.js";
 import { SERVICE_STANZA, serviceStanzaDigest } from "../../src/keys/service/index.js";
+import { headerBase64 } from "../../src/keys/service/registry.js";
 import { ArtifactRepo } from "../../src/service/artifacts/repo.js";
 import type { Database } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
@@ -78,6 +80,10 @@ test("seal --register registers the sealed file (plaintext SHA-256, key version,
       version: 1,
       labels: { team: "ml" },
       location: join(sb.dir, "m.tseal"),
+      // The header the client sent (tier checks), named by its digest.
+      headerDigest: headerDigest(
+        Buffer.from(await headerBase64(join(sb.dir, "m.tseal")), "base64"),
+      ),
     },
   );
   // The SHA-256 of the file's service stanza is recorded, so unwraps of it find this artifact.
