@@ -22,7 +22,7 @@ import {
 import { headerBase64 } from "../../src/keys/service/registry.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
 import { bearer, type CliService, cliService, token } from "../service/helpers.js";
-import { assertAccessible, chromiumMissing, launch, screenshot } from "./browser.js";
+import { assertAccessible, chromiumMissing, launch, screenshot, signedIn } from "./browser.js";
 
 const missing = chromiumMissing();
 
@@ -106,17 +106,7 @@ describe("Artifact lineage in Chromium", { skip: missing ?? false }, () => {
   });
 
   test("the old artifact is marked superseded by the new one, the new one supersedes it", async () => {
-    const ctx = await browser.newContext({
-      ignoreHTTPSErrors: true,
-      viewport: { width: 1280, height: 800 },
-    });
-    contexts.push(ctx);
-    ctx.setDefaultTimeout(20_000);
-    const page = await ctx.newPage();
-    await page.goto(`${svc.env.TENSORSEAL_SERVER}/console/`);
-    await page.getByLabel("API token").fill(admin);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByTestId("principal").waitFor();
+    const page = await signedIn(browser, contexts, svc.env.TENSORSEAL_SERVER!, admin);
     await page.getByRole("link", { name: "Artifacts" }).click();
     const table = page.getByTestId("artifacts-table");
     await table.waitFor();

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 
 export const CHROMIUM = process.env.TENSORSEAL_CHROMIUM ?? "/usr/bin/chromium";
 
@@ -69,4 +69,26 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   if (!dir) return;
   mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+}
+
+/**
+ * A page of a fresh browser context signed in to the console at `base` with an API token (the
+ * sign-in form, as a person uses it); the context goes on `contexts` for the caller to close.
+ */
+export async function signedIn(
+  browser: Browser,
+  contexts: BrowserContext[],
+  base: string,
+  token: string,
+  viewport = { width: 1280, height: 800 },
+): Promise<Page> {
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport });
+  contexts.push(ctx);
+  ctx.setDefaultTimeout(20_000);
+  const page = await ctx.newPage();
+  await page.goto(`${base}/console/`);
+  await page.getByLabel("API token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByTestId("principal").waitFor();
+  return page;
 }

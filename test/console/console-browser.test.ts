@@ -13,7 +13,13 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { type Database, TokenRepo } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
 import { bearer, type CliService, cliService, token } from "../service/helpers.js";
-import { assertAccessible, chromiumMissing, launch, screenshot } from "./browser.js";
+import {
+  assertAccessible,
+  chromiumMissing,
+  launch,
+  screenshot,
+  signedIn as signInPage,
+} from "./browser.js";
 
 const missing = chromiumMissing();
 const requireAll = process.env.TENSORSEAL_REQUIRE_ALL === "1";
@@ -76,20 +82,7 @@ describe("web console in Chromium", { skip: missing ?? false }, () => {
     return r.json();
   }
 
-  async function signedIn(tok: string): Promise<Page> {
-    const ctx = await browser.newContext({
-      ignoreHTTPSErrors: true,
-      viewport: { width: 1280, height: 800 },
-    });
-    contexts.push(ctx);
-    ctx.setDefaultTimeout(20_000);
-    const page = await ctx.newPage();
-    await page.goto(`${base}/console/`);
-    await page.getByLabel("API token").fill(tok);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByTestId("principal").waitFor();
-    return page;
-  }
+  const signedIn = (tok: string): Promise<Page> => signInPage(browser, contexts, base, tok);
 
   /** A fetch from the page itself (same origin, the session cookie; CSRF only if asked). */
   async function pageFetch(page: Page, method: string, path: string, withCsrf: boolean) {

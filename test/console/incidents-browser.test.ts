@@ -10,7 +10,13 @@ import { after, before, describe, test } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
 import { bearer, type CliService, cliService, token } from "../service/helpers.js";
-import { assertAccessible, chromiumMissing, launch, screenshot } from "./browser.js";
+import {
+  assertAccessible,
+  chromiumMissing,
+  launch,
+  screenshot,
+  signedIn as signInPage,
+} from "./browser.js";
 
 const missing = chromiumMissing();
 if (missing && process.env.TENSORSEAL_REQUIRE_ALL === "1") {
@@ -70,20 +76,8 @@ describe("incidents and drills in the console (Chromium)", { skip: missing ?? fa
     sb?.cleanup();
   });
 
-  async function signedIn(tok: string): Promise<Page> {
-    const ctx = await browser.newContext({
-      ignoreHTTPSErrors: true,
-      viewport: { width: 1280, height: 900 },
-    });
-    contexts.push(ctx);
-    ctx.setDefaultTimeout(20_000);
-    const page = await ctx.newPage();
-    await page.goto(`${base}/console/`);
-    await page.getByLabel("API token").fill(tok);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByTestId("principal").waitFor();
-    return page;
-  }
+  const signedIn = (tok: string): Promise<Page> =>
+    signInPage(browser, contexts, base, tok, { width: 1280, height: 900 });
 
   /** A POST from the page itself (same origin, the session cookie; the CSRF token if asked). */
   function pagePost(page: Page, path: string, body: object, withCsrf: boolean) {

@@ -11,7 +11,13 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { type Database, TokenRepo } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
 import { bearer, type CliService, cliService, token } from "../service/helpers.js";
-import { assertAccessible, chromiumMissing, launch, screenshot } from "./browser.js";
+import {
+  assertAccessible,
+  chromiumMissing,
+  launch,
+  screenshot,
+  signedIn as signInPage,
+} from "./browser.js";
 
 const missing = chromiumMissing();
 
@@ -89,20 +95,7 @@ describe("Overview doctor findings in Chromium", { skip: missing ?? false }, () 
     sb?.cleanup();
   });
 
-  async function signedIn(tok: string): Promise<Page> {
-    const ctx = await browser.newContext({
-      ignoreHTTPSErrors: true,
-      viewport: { width: 1280, height: 800 },
-    });
-    contexts.push(ctx);
-    ctx.setDefaultTimeout(20_000);
-    const page = await ctx.newPage();
-    await page.goto(`${base}/console/`);
-    await page.getByLabel("API token").fill(tok);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByTestId("principal").waitFor();
-    return page;
-  }
+  const signedIn = (tok: string): Promise<Page> => signInPage(browser, contexts, base, tok);
 
   test("an admin sees each finding's severity, message and fix; the view is accessible", async () => {
     const page = await signedIn(admin);
