@@ -46,23 +46,17 @@ export function successorRegistrar(
     const mine = services.filter((s) => parseServiceStanza(s).serverId === serverId);
     const ids: string[] = [];
     for (const s of mine) {
-      const path = "/v1/artifacts/successors";
-      const r = await client.post(path, {
-        from: stanzaToWire(s),
-        header: Buffer.from(commit.header).toString("base64"),
-        location: resolve(file),
-      });
-      if (r.status === 404 && r.body.error === "not_found") continue;
-      try {
-        if (r.status !== 200) client.refused(path, r);
-      } catch (e) {
-        if (!isTensorSealError(e)) throw e;
-        fail(
-          "E_PROVIDER",
-          `${e.message}: the resealed file was not registered, so the old file is left in place (fix the refusal, or pass --no-registry to reseal without telling the registry)`,
-        );
-      }
-      ids.push(String(r.body.id));
+      const body = await postRegistry(
+        client,
+        "/v1/artifacts/successors",
+        {
+          from: stanzaToWire(s),
+          header: Buffer.from(commit.header).toString("base64"),
+          location: resolve(file),
+        },
+        "the resealed file was not registered, so the old file is left in place (fix the refusal, or pass --no-registry to reseal without telling the registry)",
+      );
+      if (body) ids.push(String(body.id));
     }
     return ids;
   };
@@ -94,18 +88,33 @@ export function restanzaRegistrar(client: ServiceClient): RewrapRegistry {
       const key = parseServiceStanza(s).name;
       const next = added.find((t) => parseServiceStanza(t).name === key);
       if (!next) continue;
-      const path = "/v1/artifacts/restanza";
-      const r = await client.post(path, { from: stanzaToWire(s), to: stanzaToWire(next) });
-      if (r.status === 404 && r.body.error === "not_found") continue;
-      try {
-        if (r.status !== 200) client.refused(path, r);
-      } catch (e) {
-        if (!isTensorSealError(e)) throw e;
-        fail(
-          "E_PROVIDER",
-          `${e.message}: the registry still names the old stanza, so ${phase === "commit" ? "the file is left as it was" : "the header slot an interrupted rewrap left (the old stanzas) is kept"} (fix the refusal, or pass --no-registry to rewrap without telling the registry)`,
-        );
-      }
+      await postRegistry(
+        client,
+        "/v1/artifacts/restanza",
+        { from: stanzaToWire(s), to: stanzaToWire(next) },
+        `the registry still names the old stanza, so ${phase === "commit" ? "the file is left as it was" : "the header slot an interrupted rewrap left (the old stanzas) is kept"} (fix the refusal, or pass --no-registry to rewrap without telling the registry)`,
+      );
     }
   };
+}
+
+/**
+ * POST to a registry route: the answer's body, or null for 404 not_found (the stanza was never
+ * registered: nothing to follow). Any other refusal is E_PROVIDER saying what was kept.
+ */
+async function postRegistry(
+  client: ServiceClient,
+  path: string,
+  body: object,
+  kept: string,
+): Promise<Record<string, unknown> | null> {
+  const r = await client.post(path, body);
+  if (r.status === 404 && r.body.error === "not_found") return null;
+  try {
+    if (r.status !== 200) client.refused(path, r);
+  } catch (e) {
+    if (!isTensorSealError(e)) throw e;
+    fail("E_PROVIDER", `${e.message}: ${kept}`);
+  }
+  return r.body;
 }
