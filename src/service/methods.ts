@@ -7,6 +7,8 @@ import type { FastifyInstance } from "fastify";
 
 interface KnownPath {
   readonly pattern: RegExp;
+  /** Parameter segments: a path served by a static route is that route's, not `:id`'s. */
+  readonly params: number;
   readonly methods: Set<string>;
 }
 
@@ -22,7 +24,11 @@ function pathPattern(url: string): RegExp {
 export function unknownRoutes(app: FastifyInstance): void {
   const known = new Map<string, KnownPath>();
   app.addHook("onRoute", (r) => {
-    const entry = known.get(r.url) ?? { pattern: pathPattern(r.url), methods: new Set() };
+    const entry = known.get(r.url) ?? {
+      pattern: pathPattern(r.url),
+      params: r.url.split("/").filter((seg) => seg.startsWith(":")).length,
+      methods: new Set(),
+    };
     for (const m of [r.method].flat()) entry.methods.add(m);
     if (entry.methods.has("GET")) entry.methods.add("HEAD");
     known.set(r.url, entry);
@@ -30,9 +36,12 @@ export function unknownRoutes(app: FastifyInstance): void {
   app.addHook("onRequest", async (req, reply) => {
     if (!req.is404) return;
     const path = req.url.split("?")[0] ?? "";
+    // The most specific routes that match (fewest parameters), as the documented API lists
+    // them: `/v1/artifacts/restanza` allows POST, though GET `/v1/artifacts/:id` also matches.
+    const matches = [...known.values()].filter((k) => k.pattern.test(path));
+    const fewest = Math.min(...matches.map((k) => k.params));
     const allowed = new Set<string>();
-    for (const k of known.values())
-      if (k.pattern.test(path)) for (const m of k.methods) allowed.add(m);
+    for (const k of matches) if (k.params === fewest) for (const m of k.methods) allowed.add(m);
     if (allowed.size > 0) {
       const allow = [...allowed].sort().join(", ");
       return reply

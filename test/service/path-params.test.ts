@@ -95,6 +95,12 @@ test("a known path with another method is 405 with Allow; an unknown one a JSON 
   assert.equal(r.json().error, "method_not_allowed");
   const g = await app.inject({ method: "PUT", url: "/v1/keys" });
   assert.equal(g.headers.allow, "GET, HEAD, POST");
+  // A static route's path lists its own methods, not those of the `:id` route it also matches.
+  for (const url of ["/v1/artifacts/restanza", "/v1/artifacts/successors"]) {
+    const o = await app.inject({ method: "OPTIONS", url });
+    assert.equal(o.statusCode, 405, url);
+    assert.equal(o.headers.allow, "POST", url);
+  }
   const n = await app.inject({ method: "GET", url: "/v1/nothing" });
   assert.equal(n.statusCode, 404);
   assert.equal(n.json().error, "not_found");
