@@ -22,16 +22,11 @@ import {
 import { headerBase64 } from "../../src/keys/service/registry.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
 import { bearer, type CliService, cliService, token } from "../service/helpers.js";
-import { assertAccessible, chromiumMissing, launch, screenshot, signedIn } from "./browser.js";
+import { assertAccessible, chromiumSkip, launch, screenshot, signedIn } from "./browser.js";
 
-const missing = chromiumMissing();
+const skip = chromiumSkip("the artifact lineage test");
 
-if (missing && process.env.TENSORSEAL_REQUIRE_ALL === "1") {
-  test("Chromium is available for the artifact lineage test (TENSORSEAL_REQUIRE_ALL=1)", () =>
-    assert.fail(missing));
-}
-
-describe("Artifact lineage in Chromium", { skip: missing ?? false }, () => {
+describe("Artifact lineage in Chromium", { skip }, () => {
   let sb: Sandbox;
   let svc: CliService;
   let browser: Browser;

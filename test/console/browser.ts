@@ -8,9 +8,23 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { test } from "node:test";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 
 export const CHROMIUM = process.env.TENSORSEAL_CHROMIUM ?? "/usr/bin/chromium";
+
+/**
+ * The `skip` of a browser suite: false where Chromium is here, else why not. Under
+ * TENSORSEAL_REQUIRE_ALL=1 (CI) a missing Chromium also registers a failing test, so a suite
+ * that would be skipped fails loudly instead.
+ */
+export function chromiumSkip(suite: string): string | false {
+  const missing = chromiumMissing();
+  if (missing && process.env.TENSORSEAL_REQUIRE_ALL === "1")
+    test(`Chromium is available for ${suite} (TENSORSEAL_REQUIRE_ALL=1)`, () =>
+      assert.fail(missing));
+  return missing ?? false;
+}
 
 /** Why the browser tests cannot run here, or null. */
 export function chromiumMissing(): string | null {

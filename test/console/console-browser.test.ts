@@ -15,21 +15,15 @@ import { type Sandbox, sandbox } from "../cli/helpers.js";
 import { bearer, type CliService, cliService, token } from "../service/helpers.js";
 import {
   assertAccessible,
-  chromiumMissing,
+  chromiumSkip,
   launch,
   screenshot,
   signedIn as signInPage,
 } from "./browser.js";
 
-const missing = chromiumMissing();
-const requireAll = process.env.TENSORSEAL_REQUIRE_ALL === "1";
+const skip = chromiumSkip("the console tests");
 
-if (missing && requireAll) {
-  test("Chromium is available for the console tests (TENSORSEAL_REQUIRE_ALL=1)", () =>
-    assert.fail(missing));
-}
-
-describe("web console in Chromium", { skip: missing ?? false }, () => {
+describe("web console in Chromium", { skip }, () => {
   let sb: Sandbox;
   let svc: CliService;
   let db: Database;

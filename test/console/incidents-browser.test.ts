@@ -12,19 +12,15 @@ import { type Sandbox, sandbox } from "../cli/helpers.js";
 import { bearer, type CliService, cliService, token } from "../service/helpers.js";
 import {
   assertAccessible,
-  chromiumMissing,
+  chromiumSkip,
   launch,
   screenshot,
   signedIn as signInPage,
 } from "./browser.js";
 
-const missing = chromiumMissing();
-if (missing && process.env.TENSORSEAL_REQUIRE_ALL === "1") {
-  test("Chromium is available for the console tests (TENSORSEAL_REQUIRE_ALL=1)", () =>
-    assert.fail(missing));
-}
+const skip = chromiumSkip("the console tests");
 
-describe("incidents and drills in the console (Chromium)", { skip: missing ?? false }, () => {
+describe("incidents and drills in the console (Chromium)", { skip }, () => {
   let sb: Sandbox;
   let svc: CliService;
   let browser: Browser;

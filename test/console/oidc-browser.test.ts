@@ -13,11 +13,11 @@ import Provider from "oidc-provider";
 import type { Browser } from "playwright-core";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
 import { type CliService, cliService } from "../service/helpers.js";
-import { chromiumMissing, launch } from "./browser.js";
+import { chromiumSkip, launch } from "./browser.js";
 
-const missing = chromiumMissing();
+const skip = chromiumSkip("the OIDC sign-in test");
 
-describe("console OIDC sign-in in Chromium", { skip: missing ?? false }, () => {
+describe("console OIDC sign-in in Chromium", { skip }, () => {
   let sb: Sandbox;
   let svc: CliService;
   let idp: Server;

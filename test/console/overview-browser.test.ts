@@ -13,20 +13,15 @@ import { type Sandbox, sandbox } from "../cli/helpers.js";
 import { bearer, type CliService, cliService, token } from "../service/helpers.js";
 import {
   assertAccessible,
-  chromiumMissing,
+  chromiumSkip,
   launch,
   screenshot,
   signedIn as signInPage,
 } from "./browser.js";
 
-const missing = chromiumMissing();
+const skip = chromiumSkip("the overview findings test");
 
-if (missing && process.env.TENSORSEAL_REQUIRE_ALL === "1") {
-  test("Chromium is available for the overview findings test (TENSORSEAL_REQUIRE_ALL=1)", () =>
-    assert.fail(missing));
-}
-
-describe("Overview doctor findings in Chromium", { skip: missing ?? false }, () => {
+describe("Overview doctor findings in Chromium", { skip }, () => {
   let sb: Sandbox;
   let svc: CliService;
   let db: Database;
