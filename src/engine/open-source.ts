@@ -204,9 +204,13 @@ async function run(
   };
 }
 
-/** Chunks per batch: whole chunks, about `bytes` sealed (at least one chunk). */
-function batchChunks(g: PayloadGeometry, bytes = SOURCE_BATCH_BYTES): number {
-  return Math.max(1, Math.floor(bytes / g.sealedChunkSize));
+/** The payload's chunking, and chunks per batch: whole chunks, about `bytes` sealed (>= 1). */
+function batchLayout(file: UnlockedFile, bytes: number) {
+  const cs = file.header.descriptor.chunkSize;
+  const g = new PayloadGeometry(cs);
+  const total = file.plaintextLength;
+  const perBatch = Math.max(1, Math.floor(bytes / g.sealedChunkSize));
+  return { cs, g, total, chunks: g.chunkCount(total), perBatch };
 }
 
 /**
@@ -220,11 +224,10 @@ async function pumpStream(
   window: number,
   progress: Progress,
 ): Promise<void> {
-  const cs = file.header.descriptor.chunkSize;
-  const g = new PayloadGeometry(cs);
-  const total = file.plaintextLength;
-  const chunks = g.chunkCount(total);
-  const perBatch = batchChunks(g, emit.streamBatchBytes ?? STREAM_BATCH_BYTES);
+  const { cs, g, total, chunks, perBatch } = batchLayout(
+    file,
+    emit.streamBatchBytes ?? STREAM_BATCH_BYTES,
+  );
   const sealedLength = total + chunks * TAG_SIZE;
   // The source holds a couple of pieces itself once its consumer is busy (ranged.ts): half
   // the window here keeps about `window` batches ahead in all.
@@ -282,11 +285,7 @@ async function pump(
   window: number,
   progress: Progress,
 ): Promise<void> {
-  const cs = file.header.descriptor.chunkSize;
-  const g = new PayloadGeometry(cs);
-  const total = file.plaintextLength;
-  const chunks = g.chunkCount(total);
-  const perBatch = batchChunks(g);
+  const { cs, g, total, chunks, perBatch } = batchLayout(file, SOURCE_BATCH_BYTES);
   const batches = Math.ceil(chunks / perBatch);
   const inFlight = new Map<number, Promise<Buffer>>();
   const fetch = (b: number) => {
