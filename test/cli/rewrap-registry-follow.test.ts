@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parseHeader, slotOffset } from "../../src/format/header.js";
 import { parseServiceStanza } from "../../src/keys/service/stanza.js";
-import { type ServeProcess, startServe } from "../service/serve-process.js";
+import { cliToken, type ServeProcess, startServe } from "../service/serve-process.js";
 import { type Sandbox, sandbox } from "./helpers.js";
 
 let sb: Sandbox;
@@ -22,11 +22,7 @@ let srv: ServeProcess;
 let env: NodeJS.ProcessEnv;
 const plain = randomBytes(30_000);
 
-function token(scopes: string): string {
-  const r = sb.run(["service", "token", "create", "--scope", scopes]);
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout.toString().trim();
-}
+const token = (scopes: string) => cliToken(sb, scopes);
 
 const versions = (name: string) =>
   parseHeader(readFileSync(join(sb.dir, name)))

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parseHeader } from "../../src/format/header.js";
 import { parseServiceStanza, stanzaToWire } from "../../src/keys/service/stanza.js";
-import { type ServeProcess, startServe } from "../service/serve-process.js";
+import { cliToken, type ServeProcess, startServe } from "../service/serve-process.js";
 import { type Sandbox, sandbox } from "./helpers.js";
 
 let sb: Sandbox;
@@ -24,11 +24,7 @@ const plain = randomBytes(40_000);
 /** Artifact id by file name. */
 const ids = new Map<string, string>();
 
-function token(scopes: string): string {
-  const r = sb.run(["service", "token", "create", "--scope", scopes]);
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout.toString().trim();
-}
+const token = (scopes: string) => cliToken(sb, scopes);
 
 const serviceStanzas = (name: string) =>
   parseHeader(readFileSync(join(sb.dir, name))).stanzas.filter((s) => s.type === "service");

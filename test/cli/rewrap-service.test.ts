@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parseHeader } from "../../src/format/header.js";
 import { parseServiceStanza } from "../../src/keys/service/stanza.js";
-import { type ServeProcess, startServe } from "../service/serve-process.js";
+import { cliToken, type ServeProcess, startServe } from "../service/serve-process.js";
 import { type Sandbox, sandbox } from "./helpers.js";
 
 let sb: Sandbox;
@@ -19,11 +19,7 @@ let srv: ServeProcess;
 let env: NodeJS.ProcessEnv;
 const plain = randomBytes(50_000);
 
-function token(scopes: string): string {
-  const r = sb.run(["service", "token", "create", "--scope", scopes]);
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout.toString().trim();
-}
+const token = (scopes: string) => cliToken(sb, scopes);
 
 before(async () => {
   sb = sandbox();

@@ -1,4 +1,5 @@
 /** `tensorseal serve --dev` as a real process on loopback, for tests of the CLI's server. */
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request } from "node:https";
@@ -71,4 +72,11 @@ export function httpsStatus(
     req.on("error", reject);
     req.end(body);
   });
+}
+
+/** A bearer token with `scopes` ("admin,wrap") from the sandbox's service database (CLI). */
+export function cliToken(sb: Sandbox, scopes: string): string {
+  const r = sb.run(["service", "token", "create", "--scope", scopes]);
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.toString().trim();
 }
