@@ -10,7 +10,9 @@
  * Each command runs twice per round: as users run it (package.json "bin": dist/cli/tensorseal.cjs,
  * which runs inspect, seal, open and a lone --version from one CommonJS file each,
  * scripts/build-cli.mjs) and from the whole CLI's ES module bundle (dist/cli/main.js, "ESM
- * bundle": what the bin was before those files), so their gain is measured in the same run.
+ * bundle": what the bin was before those files), so their gain is measured in the same run,
+ * and each one-command file run directly by Node ("no code cache": what the bin ran before it
+ * compiled them with their V8 code cache, src/cli/code-cache.ts).
  * Run: npm run bench:startup [-- ROUNDS]   (default 9, at least 7)
  */
 import { spawnSync } from "node:child_process";
@@ -142,6 +144,13 @@ function main(): void {
       cmd: process.execPath,
       args: [CLI, ...args],
     });
+    // The bin's one-command file run by Node's own loader: what the bin ran before it used the
+    // V8 code cache (src/cli/code-cache.ts).
+    const noCache = (name: string, bundle: string, ...args: string[]): Case => ({
+      name: `${name} (no code cache)`,
+      cmd: process.execPath,
+      args: [join(dirname(CLI), `${bundle}.cjs`), ...args],
+    });
     const esm = (name: string, ...args: string[]): Case => ({
       name: `${name} (ESM bundle)`,
       cmd: process.execPath,
@@ -156,6 +165,10 @@ function main(): void {
       node("inspect", "inspect", "small.tseal"),
       node("seal", "seal", "small.bin", "-o", "x.tseal", "--force"),
       node("open", "open", "small.tseal", "-o", "y.bin", "--force"),
+      noCache("--version", "version", "--version"),
+      noCache("inspect", "inspect", "inspect", "small.tseal"),
+      noCache("seal", "seal", "seal", "small.bin", "-o", "x.tseal", "--force"),
+      noCache("open", "open", "open", "small.tseal", "-o", "y.bin", "--force"),
       esm("--version", "--version"),
       esm("inspect", "inspect", "small.tseal"),
       esm("seal", "seal", "small.bin", "-o", "x.tseal", "--force"),

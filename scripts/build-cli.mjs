@@ -96,30 +96,48 @@ function requirable(req, spec) {
   return true;
 }
 
-/** `import.meta.url` in src/X/Y.ts -> the URL of dist/src/X/Y.js (see above). */
-const moduleUrls = {
-  name: "tensorseal-module-urls",
-  setup(b) {
-    b.onLoad({ filter: /\.ts$/ }, async (args) => {
-      // bin.ts finds the other bundles beside itself: its import.meta.url stays its own.
-      if (!args.path.startsWith(src + sep) || args.path === BIN) return undefined;
-      const text = await readFile(args.path, "utf8");
-      // import.meta.dirname, .filename and .resolve() would name the bundle's folder, not the
-      // module's: refuse them here rather than ship a path that resolves elsewhere.
-      const other = /import\.meta\.(?!url\b)\w+/.exec(text);
-      if (other) {
-        return {
-          errors: [{ text: `${other[0]}: not supported in the CLI bundle, use import.meta.url` }],
-        };
-      }
-      if (!text.includes("import.meta.url")) return undefined;
-      const compiled = join(root, "dist", relative(root, args.path)).replace(/\.ts$/, ".js");
-      const rel = relative(out, compiled).split(sep).join("/");
-      const url = `new URL(${JSON.stringify(rel)}, import.meta.url).href`;
-      return { contents: text.replaceAll("import.meta.url", url), loader: "ts" };
-    });
-  },
-};
+/**
+ * `import.meta.url` in src/X/Y.ts -> the URL of dist/src/X/Y.js (see above). In the CommonJS
+ * files (`commonjs`) also `import("pkg")` of a package or built-in left external ->
+ * `__tsealImport("pkg")` (the banner below): bin.ts runs those files as vm scripts with their V8
+ * code cache (src/cli/code-cache.ts), where a bare `import()` throws without a Node flag, and
+ * passes its own `import()` in, which resolves from the same folder.
+ */
+function sourceRewrites({ commonjs = false } = {}) {
+  const dynamicImport = /\bimport\(\s*(["'])([^"'./][^"']*)\1\s*\)/g;
+  return {
+    name: "tensorseal-source-rewrites",
+    setup(b) {
+      b.onLoad({ filter: /\.ts$/ }, async (args) => {
+        // bin.ts finds the other bundles beside itself: its import.meta.url stays its own.
+        if (!args.path.startsWith(src + sep) || args.path === BIN) return undefined;
+        const text = await readFile(args.path, "utf8");
+        // import.meta.dirname, .filename and .resolve() would name the bundle's folder, not the
+        // module's: refuse them here rather than ship a path that resolves elsewhere.
+        const other = /import\.meta\.(?!url\b)\w+/.exec(text);
+        if (other) {
+          return {
+            errors: [{ text: `${other[0]}: not supported in the CLI bundle, use import.meta.url` }],
+          };
+        }
+        let code = text;
+        if (code.includes("import.meta.url")) {
+          const compiled = join(root, "dist", relative(root, args.path)).replace(/\.ts$/, ".js");
+          const rel = relative(out, compiled).split(sep).join("/");
+          code = code.replaceAll(
+            "import.meta.url",
+            `new URL(${JSON.stringify(rel)}, import.meta.url).href`,
+          );
+        }
+        if (commonjs)
+          code = code.replace(dynamicImport, (call, q, spec) =>
+            CJS_INLINE.has(packageOf(spec)) ? call : `__tsealImport(${q}${spec}${q})`,
+          );
+        return code === text ? undefined : { contents: code, loader: "ts" };
+      });
+    },
+  };
+}
 
 /**
  * Commander requires node:child_process at load, for executable subcommands (a command run as
@@ -158,7 +176,7 @@ const result = await build({
   banner: {
     js: 'import { createRequire as __tsealCreateRequire } from "node:module";\nconst require = __tsealCreateRequire(import.meta.url);',
   },
-  plugins: [lazyChildProcess, externals(INLINE), moduleUrls],
+  plugins: [lazyChildProcess, externals(INLINE), sourceRewrites()],
   absWorkingDir: root,
   metafile: true,
   legalComments: "none",
@@ -203,9 +221,19 @@ const commonjs = await build({
   // Strict mode first (as ES modules are): a banner before esbuild's own "use strict" would end
   // the directive prologue and leave the whole file sloppy.
   banner: {
-    js: '"use strict";\nvar __tsealModuleUrl = require("node:url").pathToFileURL(__filename).href;',
+    js: [
+      '"use strict";',
+      'var __tsealModuleUrl = require("node:url").pathToFileURL(__filename).href;',
+      // bin.ts's import() when it runs this file (code-cache.ts), else this file's own.
+      'var __tsealImport = typeof __tsealDynamicImport === "function" ? __tsealDynamicImport : (s) => import(s);',
+    ].join("\n"),
   },
-  plugins: [wholeCli, lazyChildProcess, externals(CJS_INLINE, { commonjs: true }), moduleUrls],
+  plugins: [
+    wholeCli,
+    lazyChildProcess,
+    externals(CJS_INLINE, { commonjs: true }),
+    sourceRewrites({ commonjs: true }),
+  ],
   absWorkingDir: root,
   metafile: true,
   legalComments: "none",

@@ -10,9 +10,12 @@
  * Only meaningful bundled: this file's import.meta.url is then the bundle's own (dist/cli),
  * where the other bundles lie (scripts/build-cli.mjs).
  */
-import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import { runBundle } from "./code-cache.js";
 import { fastBundleFor } from "./fast-commands.js";
 
 const fast = fastBundleFor(process.argv.slice(2));
-if (fast) createRequire(import.meta.url)(`./${fast}.cjs`);
+// With the V8 code cache the build wrote beside it (code-cache.ts); the bundle's import() of a
+// package is this file's, which resolves from the same folder.
+if (fast) runBundle(fileURLToPath(new URL(`./${fast}.cjs`, import.meta.url)), (s) => import(s));
 else void import("./main.js");

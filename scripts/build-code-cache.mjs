@@ -1,0 +1,76 @@
+// Writes the V8 code cache of each one-command bundle (dist/cli/NAME.cjs -> NAME.cjs.v8cache,
+// read by src/cli/code-cache.ts), issue #11. Each cache is made by running `tensorseal` on a
+// representative command in a child process (a throwaway keystore, a 1 KiB file) and saving
+// what V8 compiled by the end, the lazily compiled functions included. A cache holds only for
+// the Node build and the exact file that made it (code-cache.ts checks both), so `npm run
+// build` makes them for the building Node and the package's install script again for the
+// user's. Run with --install: never fails (prints one line and leaves no cache instead; the
+// CLI is then correct, only slower to start).
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const cli = join(root, "dist", "cli");
+const install = process.argv.includes("--install");
+
+/** Bundle (src/cli/fast-commands.ts) -> the command line whose run makes its cache. */
+const RUNS = {
+  version: ["--version"],
+  inspect: ["inspect", "small.tseal"],
+  seal: ["seal", "small.bin", "-o", "x.tseal"],
+  open: ["open", "small.tseal", "-o", "y.bin"],
+  verify: ["verify", "small.tseal"],
+};
+
+function main() {
+  if (!existsSync(join(cli, "tensorseal.cjs"))) {
+    if (install) return; // a source checkout before its first build
+    throw new Error("dist/cli is not built: run scripts/build-cli.mjs first");
+  }
+  const dir = mkdtempSync(join(tmpdir(), "tseal-code-cache-"));
+  try {
+    const rootKey = join(dir, "root.key");
+    writeFileSync(rootKey, randomBytes(32).toString("hex"), { mode: 0o600 });
+    writeFileSync(join(dir, "small.bin"), randomBytes(1024));
+    const env = {
+      PATH: process.env.PATH,
+      HOME: dir,
+      TENSORSEAL_HOME: join(dir, "home"),
+      TENSORSEAL_ROOT_KEY_FILE: rootKey,
+    };
+    const run = (args, extra = {}) => {
+      const r = spawnSync(process.execPath, [join(cli, "tensorseal.cjs"), ...args], {
+        cwd: dir,
+        env: { ...env, ...extra },
+        encoding: "utf8",
+      });
+      if (r.status !== 0) throw new Error(`tensorseal ${args.join(" ")}: ${r.stderr}`);
+    };
+    run(["init"]);
+    run(["seal", "small.bin", "-o", "small.tseal"]);
+    for (const [name, args] of Object.entries(RUNS)) {
+      const cache = join(cli, `${name}.cjs.v8cache`);
+      const tmp = join(dir, `${name}.v8cache`);
+      rmSync(cache, { force: true });
+      run(args, { TENSORSEAL_CODE_CACHE_OUT: tmp });
+      // Same file system? dist/cli and tmpdir may differ: copy in beside it, then rename.
+      writeFileSync(`${cache}.tmp`, readFileSync(tmp));
+      renameSync(`${cache}.tmp`, cache);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+try {
+  main();
+} catch (e) {
+  if (!install) throw e;
+  console.log(
+    `tensorseal: no start-up code cache (${e.message.split("\n")[0]}); the CLI works without`,
+  );
+}

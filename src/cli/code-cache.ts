@@ -1,0 +1,102 @@
+/**
+ * Runs a one-command CommonJS bundle (dist/cli/NAME.cjs) with the V8 code cache the build wrote
+ * beside it (NAME.cjs.v8cache, scripts/build-code-cache.mjs), issue #11: compiling a 450 KB file
+ * is the largest part of a short command's start-up. The cache is only read here; it is written
+ * only when TENSORSEAL_CODE_CACHE_OUT names a file (the build's and install's own runs).
+ *
+ * The bundle runs as Node's CommonJS loader would run it: the same wrapper parameters, a Module
+ * in require.cache, `require` resolved from the bundle's path, line numbers in stack traces those
+ * of the file (the wrapper sits on a line of its own, lineOffset -1). Dynamic `import()` cannot
+ * run from a vm script without a flag, so the build routes the bundles' few `import()` of
+ * packages through `__tsealDynamicImport` (scripts/build-cli.mjs), passed in here: bin.ts's own
+ * `import()`, which resolves from the same folder.
+ *
+ * A cache is used only for the file it was made from: its header names the Node build, and the
+ * bundle's size, mtime and inode as the build saw them. V8 itself checks only the source's
+ * length; hashing 450 KB on every run would cost more than the module loads it saves (3–7 ms
+ * here), while any rewrite, copy or rebuild of the bundle changes its stat. A cache that does not
+ * match, or that V8 rejects, is ignored: the bundle compiles as without one, only slower.
+ */
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import Module, { createRequire } from "node:module";
+import { dirname } from "node:path";
+import { Script } from "node:vm";
+
+const MAGIC = "tensorseal-v8-cache 1";
+
+const WRAPPER =
+  "(function (exports, require, module, __filename, __dirname, __tsealDynamicImport) {\n";
+
+/** What the cache was made for: this Node and this exact file. */
+function identity(file: string): string {
+  const s = statSync(file, { bigint: true });
+  return [
+    MAGIC,
+    process.version,
+    process.arch,
+    process.versions.v8,
+    s.size,
+    s.mtimeNs,
+    s.ino,
+    s.dev,
+  ].join(" ");
+}
+
+export function cacheFile(bundle: string): string {
+  return `${bundle}.v8cache`;
+}
+
+/** The cache's V8 data if its header names this Node and this file, else undefined. */
+function readCache(bundle: string): Buffer | undefined {
+  let data: Buffer;
+  try {
+    data = readFileSync(cacheFile(bundle));
+  } catch {
+    return undefined;
+  }
+  const nl = data.indexOf(10);
+  if (nl < 0 || data.toString("latin1", 0, nl) !== identity(bundle)) return undefined;
+  return data.subarray(nl + 1);
+}
+
+export type CacheUse = "accepted" | "rejected" | "none";
+
+/** Compiles `bundle` (not run), with its cache where one matches. */
+export function compileBundle(bundle: string): { script: Script; cache: CacheUse } {
+  const cachedData = readCache(bundle);
+  const script = new Script(`${WRAPPER}${readFileSync(bundle, "utf8")}\n})`, {
+    filename: bundle,
+    lineOffset: -1,
+    ...(cachedData ? { cachedData } : {}),
+  });
+  const cache = !cachedData ? "none" : script.cachedDataRejected ? "rejected" : "accepted";
+  return { script, cache };
+}
+
+/**
+ * Runs `bundle` as its command. `dynamicImport` is the caller's `import()`, for a file in the
+ * bundle's folder.
+ */
+export function runBundle(bundle: string, dynamicImport: (spec: string) => Promise<unknown>): void {
+  const { script } = compileBundle(bundle);
+  const out = process.env.TENSORSEAL_CODE_CACHE_OUT;
+  // After the command ran: the cache then holds the functions it compiled lazily too.
+  if (out) process.on("exit", () => writeCache(bundle, script, out));
+  const mod = new Module(bundle);
+  mod.filename = bundle;
+  mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(
+    dirname(bundle),
+  );
+  const require = createRequire(bundle);
+  require.cache[bundle] = mod;
+  const fn = script.runInThisContext() as (...args: unknown[]) => void;
+  fn.call(mod.exports, mod.exports, require, mod, bundle, dirname(bundle), dynamicImport);
+  mod.loaded = true;
+}
+
+function writeCache(bundle: string, script: Script, out: string): void {
+  writeFileSync(
+    out,
+    Buffer.concat([Buffer.from(`${identity(bundle)}\n`), script.createCachedData()]),
+  );
+}
