@@ -160,6 +160,58 @@ const lazyChildProcess = {
   },
 };
 
+/**
+ * Node's built-ins that cost a short command most to load (crypto alone is ~36 of Node's internal
+ * modules, fs/promises brings readline, stream a dozen more) and that are not loaded already when
+ * Node starts: in the CommonJS files each becomes an object whose properties require() it on
+ * first use, so a run loads only the built-ins its code calls. A static import would load them
+ * all when the module that names them initializes, whether or not the command uses them.
+ * The export names are those of the building Node; one the running Node lacks reads as
+ * undefined, as a require() of it would.
+ */
+const LAZY_BUILTINS = [
+  "child_process",
+  "crypto",
+  "fs/promises",
+  "http",
+  "https",
+  "net",
+  "os",
+  "perf_hooks",
+  "stream",
+  "stream/promises",
+  "timers/promises",
+  "tls",
+  "tty",
+  "worker_threads",
+];
+const lazyBuiltins = {
+  name: "tensorseal-lazy-builtins",
+  setup(b) {
+    const names = new Set(LAZY_BUILTINS.flatMap((n) => [n, `node:${n}`]));
+    const requireHere = createRequire(import.meta.url);
+    b.onResolve({ filter: /^[a-z]/ }, (args) =>
+      names.has(args.path) && args.namespace !== "lazy-builtin"
+        ? { path: args.path.replace(/^node:/, ""), namespace: "lazy-builtin" }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, (args) => {
+      const spec = JSON.stringify(`node:${args.path}`);
+      const getters = Object.keys(requireHere(`node:${args.path}`))
+        .filter((k) => k !== "default")
+        .map((k) => `  get ${JSON.stringify(k)}() { return load()[${JSON.stringify(k)}]; },`);
+      return {
+        contents: [
+          "let m;",
+          `const load = () => (m ??= require(${spec}));`,
+          `module.exports = {\n${getters.join("\n")}\n};`,
+        ].join("\n"),
+        loader: "js",
+      };
+    });
+  },
+};
+
 await rm(tmp, { recursive: true, force: true });
 await mkdir(tmp, { recursive: true });
 const result = await build({
@@ -231,6 +283,7 @@ const commonjs = await build({
   plugins: [
     wholeCli,
     lazyChildProcess,
+    lazyBuiltins,
     externals(CJS_INLINE, { commonjs: true }),
     sourceRewrites({ commonjs: true }),
   ],
