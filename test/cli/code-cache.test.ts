@@ -1,0 +1,164 @@
+/**
+ * The one-command bundles run with the V8 code cache the build wrote beside them
+ * (src/cli/code-cache.ts, scripts/build-code-cache.mjs), issue #11. V8 accepts it on the Node
+ * that built it; a cache is used only for the exact file it was made from (V8 itself checks only
+ * the source's length), and a missing, foreign or stale cache leaves the command's behaviour
+ * as it is without one. Also: Node's heavier built-ins load only when a command calls them
+ * (scripts/build-cli.mjs, lazyBuiltins).
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { cacheFile } from "../../src/cli/code-cache.js";
+import { FAST_COMMANDS } from "../../src/cli/fast-commands.js";
+import { CLI, type Sandbox, sandbox } from "./helpers.js";
+
+const DIST_CLI = dirname(CLI);
+/** A copy of the bin and two bundles beside dist/cli, so their relative paths resolve alike. */
+const COPY = join(DIST_CLI, "..", `cli-cache-test-${process.pid}`);
+
+let box: Sandbox;
+
+before(() => {
+  box = sandbox();
+  assert.equal(box.run(["init"]).status, 0);
+  writeFileSync(join(box.dir, "small.bin"), randomBytes(1024));
+  assert.equal(box.run(["seal", "small.bin", "-o", "small.tseal"]).status, 0);
+  mkdirSync(COPY);
+  for (const f of ["tensorseal.cjs", "inspect.cjs", "seal.cjs"])
+    copyFileSync(join(DIST_CLI, f), join(COPY, f));
+});
+after(() => {
+  box.cleanup();
+  rmSync(COPY, { recursive: true, force: true });
+});
+
+function run(cli: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [cli, ...args], {
+    env: { ...box.env, ...env },
+    cwd: box.dir,
+    encoding: "utf8",
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const LOADER = fileURLToPath(new URL("../../src/cli/code-cache.js", import.meta.url));
+
+/**
+ * What V8 made of `bundle`'s cache, in a fresh process: one that compiled the same source
+ * before takes it from V8's in-memory compilation cache and never looks at the cached data.
+ */
+function cacheUse(bundle: string): string {
+  const r = spawnSync(
+    process.execPath,
+    [
+      "--input-type=module",
+      "-e",
+      `const { compileBundle } = await import(${JSON.stringify(LOADER)});
+       process.stdout.write(compileBundle(${JSON.stringify(bundle)}).cache);`,
+    ],
+    { encoding: "utf8" },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+}
+
+const copied = (name: string) => join(COPY, `${name}.cjs`);
+const inspectLine = ["inspect", "small.tseal"];
+
+test("the build's code cache is accepted by the Node running the tests", () => {
+  for (const name of [...FAST_COMMANDS, "version"]) {
+    assert.equal(cacheUse(join(DIST_CLI, `${name}.cjs`)), "accepted", name);
+  }
+});
+
+test("no cache: the command runs as with one", () => {
+  // A copy is a new file: the build's cache (for dist/cli) is not beside it.
+  assert.equal(cacheUse(copied("inspect")), "none");
+  const r = run(join(COPY, "tensorseal.cjs"), inspectLine);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r, run(CLI, inspectLine));
+});
+
+test("a cache is made for its file and ignored once the file changes, even at the same length", () => {
+  const bundle = copied("inspect");
+  const made = run(join(COPY, "tensorseal.cjs"), inspectLine, {
+    TENSORSEAL_CODE_CACHE_OUT: cacheFile(bundle),
+  });
+  assert.equal(made.status, 0, made.stderr);
+  assert.equal(cacheUse(bundle), "accepted");
+  // Same length, other code: a label inspect prints. A cache tied to the length alone
+  // (all V8 checks) would run the compiled code of the old text.
+  const text = readFileSync(bundle, "utf8");
+  const edited = text.replace("`content type:  ", "`CONTENT TYPE:  ");
+  assert.notEqual(edited, text, "the bundle prints the label this test edits");
+  assert.equal(edited.length, text.length);
+  writeFileSync(bundle, edited);
+  assert.equal(cacheUse(bundle), "none");
+  const r = run(join(COPY, "tensorseal.cjs"), inspectLine);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(
+    r.stdout,
+    run(CLI, inspectLine).stdout.replace("content type:  ", "CONTENT TYPE:  "),
+  );
+});
+
+test("another bundle's cache under this file's header is rejected by V8, and ignored", () => {
+  const bundle = copied("inspect");
+  copyFileSync(join(DIST_CLI, "inspect.cjs"), bundle); // as built, whatever a test before did
+  const other = copied("seal");
+  run(join(COPY, "tensorseal.cjs"), ["seal", "small.bin", "-o", "x.tseal", "--force"], {
+    TENSORSEAL_CODE_CACHE_OUT: cacheFile(other),
+  });
+  run(join(COPY, "tensorseal.cjs"), inspectLine, { TENSORSEAL_CODE_CACHE_OUT: cacheFile(bundle) });
+  const own = readFileSync(cacheFile(bundle));
+  const header = own.subarray(0, own.indexOf(10) + 1);
+  const foreign = readFileSync(cacheFile(other));
+  writeFileSync(
+    cacheFile(bundle),
+    Buffer.concat([header, foreign.subarray(foreign.indexOf(10) + 1)]),
+  );
+  assert.equal(cacheUse(bundle), "rejected");
+  const r = run(join(COPY, "tensorseal.cjs"), inspectLine);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r, run(CLI, inspectLine));
+  // A cache whose header names another Node build is not handed to V8 at all.
+  writeFileSync(
+    cacheFile(bundle),
+    Buffer.from(own.toString("latin1").replace(process.version, "v0.0.0"), "latin1"),
+  );
+  assert.equal(cacheUse(bundle), "none");
+  assert.deepEqual(run(join(COPY, "tensorseal.cjs"), inspectLine), run(CLI, inspectLine));
+});
+
+test("a command loads only the Node built-ins it calls", () => {
+  const preload = join(box.dir, "builtins.cjs");
+  const out = join(box.dir, "builtins.txt");
+  writeFileSync(
+    preload,
+    `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(out)}, process.moduleLoadList.join("\\n")));`,
+  );
+  const loaded = (args: string[]) => {
+    const r = spawnSync(process.execPath, ["-r", preload, CLI, ...args], {
+      env: box.env,
+      cwd: box.dir,
+      stdio: "ignore",
+    });
+    assert.equal(r.status, 0, args.join(" "));
+    return new Set(readFileSync(out, "utf8").split("\n"));
+  };
+  // inspect reads the header (fs/promises) and checks its slots (crypto); nothing else.
+  const inspect = loaded(inspectLine);
+  for (const m of ["os", "tty", "http", "https", "tls", "worker_threads", "child_process"]) {
+    assert.ok(!inspect.has(`NativeModule ${m}`), `inspect loaded node:${m}`);
+  }
+  assert.ok(inspect.has("NativeModule crypto"), "the probe sees built-ins a run loads");
+  const version = loaded(["--version"]);
+  for (const m of ["crypto", "fs/promises", "os", "worker_threads"]) {
+    assert.ok(!version.has(`NativeModule ${m}`), `--version loaded node:${m}`);
+  }
+});
