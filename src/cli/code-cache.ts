@@ -17,7 +17,15 @@
  * here), while any rewrite, copy or rebuild of the bundle changes its stat. A cache that does not
  * match, or that V8 rejects, is ignored: the bundle compiles as without one, only slower.
  */
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  type BigIntStats,
+  closeSync,
+  fstatSync,
+  openSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import Module, { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { Script } from "node:vm";
@@ -28,8 +36,7 @@ const WRAPPER =
   "(function (exports, require, module, __filename, __dirname, __tsealDynamicImport) {\n";
 
 /** What the cache was made for: this Node and this exact file. */
-function identity(file: string): string {
-  const s = statSync(file, { bigint: true });
+function identity(s: BigIntStats): string {
   return [
     MAGIC,
     process.version,
@@ -46,17 +53,29 @@ export function cacheFile(bundle: string): string {
   return `${bundle}.v8cache`;
 }
 
-/** The cache's V8 data if its header names this Node and this file, else undefined. */
+/**
+ * The cache's V8 data if its header names this Node and this file, else undefined. A cache is
+ * code (docs/DECISIONS.md): it is used only where no one could write it who could not write the
+ * bundle, i.e. owned by the bundle's owner and not group- or world-writable.
+ */
 function readCache(bundle: string): Buffer | undefined {
-  let data: Buffer;
+  let fd: number;
   try {
-    data = readFileSync(cacheFile(bundle));
+    fd = openSync(cacheFile(bundle), "r");
   } catch {
     return undefined;
   }
-  const nl = data.indexOf(10);
-  if (nl < 0 || data.toString("latin1", 0, nl) !== identity(bundle)) return undefined;
-  return data.subarray(nl + 1);
+  try {
+    const own = statSync(bundle, { bigint: true });
+    const st = fstatSync(fd, { bigint: true });
+    if (!st.isFile() || st.uid !== own.uid || (st.mode & 0o022n) !== 0n) return undefined;
+    const data = readFileSync(fd);
+    const nl = data.indexOf(10);
+    if (nl < 0 || data.toString("latin1", 0, nl) !== identity(own)) return undefined;
+    return data.subarray(nl + 1);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export type CacheUse = "accepted" | "rejected" | "none";
@@ -95,8 +114,6 @@ export function runBundle(bundle: string, dynamicImport: (spec: string) => Promi
 }
 
 function writeCache(bundle: string, script: Script, out: string): void {
-  writeFileSync(
-    out,
-    Buffer.concat([Buffer.from(`${identity(bundle)}\n`), script.createCachedData()]),
-  );
+  const header = Buffer.from(`${identity(statSync(bundle, { bigint: true }))}\n`);
+  writeFileSync(out, Buffer.concat([header, script.createCachedData()]), { mode: 0o644 });
 }

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -161,4 +161,14 @@ test("a command loads only the Node built-ins it calls", () => {
   for (const m of ["crypto", "fs/promises", "os", "worker_threads"]) {
     assert.ok(!version.has(`NativeModule ${m}`), `--version loaded node:${m}`);
   }
+});
+
+test("a cache that others than the bundle's owner could write is not used", () => {
+  const bundle = copied("inspect");
+  copyFileSync(join(DIST_CLI, "inspect.cjs"), bundle);
+  run(join(COPY, "tensorseal.cjs"), inspectLine, { TENSORSEAL_CODE_CACHE_OUT: cacheFile(bundle) });
+  assert.equal(cacheUse(bundle), "accepted");
+  chmodSync(cacheFile(bundle), 0o664);
+  assert.equal(cacheUse(bundle), "none");
+  assert.deepEqual(run(join(COPY, "tensorseal.cjs"), inspectLine), run(CLI, inspectLine));
 });
