@@ -57,8 +57,10 @@ function main() {
       const tmp = join(dir, `${name}.v8cache`);
       rmSync(cache, { force: true });
       run(args, { TENSORSEAL_CODE_CACHE_OUT: tmp });
-      // Same file system? dist/cli and tmpdir may differ: copy in beside it, then rename.
-      writeFileSync(`${cache}.tmp`, readFileSync(tmp));
+      // dist/cli and tmpdir may be different file systems: copy in beside it, then rename.
+      // 0644 whatever the umask: code-cache.ts ignores a cache its group could write.
+      rmSync(`${cache}.tmp`, { force: true });
+      writeFileSync(`${cache}.tmp`, readFileSync(tmp), { mode: 0o644 });
       renameSync(`${cache}.tmp`, cache);
     }
   } finally {
