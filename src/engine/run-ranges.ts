@@ -30,7 +30,7 @@ const JOB_BYTES = 8 << 20;
 /**
  * Guided self-scheduling: each piece takes 1/(2 x threads) of the chunks still unclaimed, never
  * fewer than a job's worth (or than an even split of the whole, for runs under threads jobs).
- * 1 GiB on 2 threads is ~17 pieces (256 MiB first, 8 MiB last) instead of 128 of 8 MiB: with
+ * 1 GiB on 2 threads is 16 pieces (256 MiB first, 8 MiB last) instead of 128 of 8 MiB: with
  * direct writes each 8 MiB job ended by draining its writes in flight, and a worker then waited
  * for the main thread to hand it the next job between two batches of its own (a 1 GiB open:
  * ~40% of the worker's time; docs/BENCHMARKS.md, 2026-12-05 files).
