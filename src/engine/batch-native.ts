@@ -73,7 +73,7 @@ export function mappedBatch(
         );
         writeBehind(
           bufs,
-          writeDirectAsync(sink.fd, sink.directFd, out, at, b.sealedLen, b.sealedStart),
+          writeDirectAsync(sink.fd, sink.directFd, out, at, b.sealedLen, b.sealedStart, bufs.carry),
         );
         return;
       }
@@ -126,7 +126,10 @@ export function nativeBatch(
     const at = b.ptStart % DIRECT_ALIGN;
     r = gcm.openBatch(key, base, b.first, count, b.cs, buf, 0, b.sealedLen, out, at);
     if (r < 0) authFailed(-1 - r);
-    writeBehind(bufs, writeDirectAsync(sink.fd, sink.directFd, out, at, b.ptLen, b.ptStart));
+    writeBehind(
+      bufs,
+      writeDirectAsync(sink.fd, sink.directFd, out, at, b.ptLen, b.ptStart, bufs.carry),
+    );
     return;
   }
   if (sink.kind === "fd") {

@@ -4,7 +4,7 @@
  * errors they raise, worded the same on every path.
  */
 import { fail } from "../format/errors.js";
-import { alignedBuffer, DIRECT_ALIGN } from "./direct-write.js";
+import { alignedBuffer, DIRECT_ALIGN, EdgeCarry } from "./direct-write.js";
 
 /** One batch of chunks [first, end) of a `total`-byte message, and where it lies. */
 export interface Batch {
@@ -34,6 +34,8 @@ export class BatchBuffers {
   /** Per ring buffer: its write in flight, settling to that write's error or null. */
   private readonly pending: (Promise<unknown> | null)[] = Array(DIRECT_BUFFERS).fill(null);
   private turn = 0;
+  /** The last direct batch's unaligned tail, written by the next batch or by settle(). */
+  readonly carry = new EdgeCarry();
   private dirtyA = false;
   private dirtyB = false;
   private dirtyC = false;
@@ -85,8 +87,9 @@ export class BatchBuffers {
     if (e) throw e;
   }
   /**
-   * Waits for every write in flight and throws the first failure: before a job reports done
-   * (the caller fsyncs and renames next) and before its buffers are wiped.
+   * Waits for every write in flight and throws the first failure, then writes the edge still
+   * carried (through the cache): before a job reports done (the caller fsyncs and renames
+   * next) and before its buffers are wiped.
    */
   async settle(): Promise<void> {
     let first: unknown = null;
@@ -96,13 +99,18 @@ export class BatchBuffers {
       this.pending[i] = null;
       first ??= await p;
     }
-    if (first) throw first;
+    if (first) {
+      this.carry.clear(); // the job fails: its output is discarded
+      throw first;
+    }
+    this.carry.flush();
   }
   /** The buffers may have held plaintext: clear them when a job ends (after settle()). */
   wipe(): void {
     if (this.dirtyA) this.a.fill(0);
     if (this.dirtyB) this.b.fill(0);
     if (this.dirtyC) for (const c of this.ring) c?.fill(0);
+    this.carry.clear();
     this.dirtyA = false;
     this.dirtyB = false;
     this.dirtyC = false;

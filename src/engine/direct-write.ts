@@ -92,10 +92,75 @@ export function writeDirect(
 }
 
 /**
+ * The unaligned tail of a thread's last batch written around the cache, held back instead of
+ * written: the batch that follows it in the file (the same thread's next batch of a piece)
+ * copies it into the room its aligned buffer keeps below its first byte, so the block the two
+ * share goes around the cache with the rest, and only the two ends of a piece go through the
+ * page cache. Why: ext4 holds the inode lock for the whole of an O_DIRECT write into blocks not
+ * yet allocated, and a buffered write needs that lock, so the two edge writes per 2 MiB batch
+ * blocked the encrypting thread behind the other thread's device writes (strace of a 1 GiB seal
+ * on 2 threads: 0.65 s of the main thread and 0.61 s of the worker's 1.85 s).
+ * It may hold plaintext (opening): wipe() clears it, flush() too once written.
+ */
+export class EdgeCarry {
+  private readonly bytes = Buffer.alloc(DIRECT_ALIGN);
+  private length = 0;
+  /** File offset of bytes[0] (a block boundary); meaningful while length > 0. */
+  private position = 0;
+  private fd = -1;
+
+  /** Takes a copy of `src` (under one block, starting on a block boundary) to write later. */
+  hold(fd: number, src: Uint8Array, position: number): void {
+    if (this.length > 0) this.flush();
+    if (src.length >= DIRECT_ALIGN || position % DIRECT_ALIGN !== 0) {
+      throw new RangeError("an edge carry holds less than one block from a block boundary");
+    }
+    this.bytes.set(src);
+    this.length = src.length;
+    this.position = position;
+    this.fd = fd;
+  }
+
+  /**
+   * Copies what is held into `buf` just below `at` when it ends exactly at `position` (where
+   * `buf[at]` goes) in the same file, and lets go of it: true when it did.
+   */
+  takeInto(fd: number, buf: Buffer, at: number, position: number): boolean {
+    if (this.length === 0 || fd !== this.fd || this.position + this.length !== position) {
+      return false;
+    }
+    if (this.length !== at) return false; // not the same block remainder: cannot happen, be safe
+    this.bytes.copy(buf, 0, 0, this.length);
+    this.clear();
+    return true;
+  }
+
+  /** Writes what is held through the page cache (synchronously), then clears it. */
+  flush(): void {
+    if (this.length === 0) return;
+    const n = this.length;
+    this.length = 0;
+    try {
+      writeAllSync(this.fd, this.bytes.subarray(0, n), this.position);
+    } finally {
+      this.bytes.fill(0, 0, n);
+    }
+  }
+
+  /** Drops what is held without writing it (its output is being discarded). */
+  clear(): void {
+    this.bytes.fill(0, 0, this.length);
+    this.length = 0;
+  }
+}
+
+/**
  * writeDirect with the aligned middle handed to the libuv pool, so the calling thread encrypts
  * its next batch while the device takes this one (one thread's writes alone left the disk idle
- * between them). The edges (under 4 KiB each) are written now, through the cache. `buf` must
- * not be touched until the promise settles; it resolves false as writeDirect returns false.
+ * between them). The edges (under 4 KiB each) are written now, through the cache; with a
+ * `carry` the head edge comes from the carry where the previous batch ended right there, and
+ * the tail edge goes into it (EdgeCarry), so neither is written now. `buf` must not be touched
+ * until the promise settles; it resolves false as writeDirect returns false.
  */
 export function writeDirectAsync(
   fd: number,
@@ -104,13 +169,23 @@ export function writeDirectAsync(
   at: number,
   length: number,
   position: number,
+  carry?: EdgeCarry,
 ): Promise<boolean> {
   const end = position + length;
-  const midStart = Math.min(end, Math.ceil(position / DIRECT_ALIGN) * DIRECT_ALIGN);
+  // Carried bytes of the block this batch starts in go in front of it, from buf[0].
+  const start = carry?.takeInto(fd, buf, at, position) ? position - at : position;
+  const midStart = Math.min(end, Math.ceil(start / DIRECT_ALIGN) * DIRECT_ALIGN);
   const midEnd = Math.max(midStart, Math.floor(end / DIRECT_ALIGN) * DIRECT_ALIGN);
   const view = (from: number, to: number) => buf.subarray(at + from - position, at + to - position);
-  if (midStart > position) writeAllSync(fd, view(position, midStart), position);
-  if (end > midEnd) writeAllSync(fd, view(midEnd, end), midEnd);
+  if (midStart > start) {
+    carry?.flush(); // bytes held from elsewhere in the file: written before their place is lost
+    writeAllSync(fd, view(start, midStart), start);
+  }
+  if (end > midEnd) {
+    // midEnd is a block boundary here: a tail exists only past a block boundary.
+    if (carry) carry.hold(fd, view(midEnd, end), midEnd);
+    else writeAllSync(fd, view(midEnd, end), midEnd);
+  }
   return new Promise<boolean>((resolve, reject) => {
     // Through the cache from `done` (a refused or odd direct write), then settled.
     const finish = (done: number, ok: boolean) => {

@@ -20,10 +20,33 @@ import { isShareable, type RangeSink } from "./sink.js";
 /** Below this much plaintext the main thread does the work itself. */
 export const PARALLEL_THRESHOLD = 4 << 20;
 /**
- * Target size of one job: small enough to balance load and to stop soon after an abort (a job
- * maps its input a batch at a time: mapped page-cache pages count toward the process's RSS).
+ * The smallest job: the last pieces of a run are this size, so the threads finish within about
+ * one such job of each other. Earlier pieces are larger (nextPiece): every job ends by waiting
+ * for its writes still in flight and, on a worker, for the main thread to post the next one.
+ * A job maps its input a batch at a time, so its size does not raise the RSS.
  */
 const JOB_BYTES = 8 << 20;
+
+/**
+ * Guided self-scheduling: each piece takes 1/(2 x threads) of the chunks still unclaimed, never
+ * fewer than a job's worth (or than an even split of the whole, for runs under threads jobs).
+ * 1 GiB on 2 threads is 16 pieces (256 MiB first, 8 MiB last) instead of 128 of 8 MiB: with
+ * direct writes each 8 MiB job ended by draining its writes in flight, and a worker then waited
+ * for the main thread to hand it the next job between two batches of its own (a 1 GiB open:
+ * ~40% of the worker's time; docs/BENCHMARKS.md, 2026-12-05 files).
+ */
+export function nextPiece(
+  claimed: number,
+  chunks: number,
+  threads: number,
+  chunkSize: number,
+): number {
+  const remaining = chunks - claimed;
+  if (remaining <= 0) return 0;
+  const jobChunks = Math.max(1, Math.floor(JOB_BYTES / chunkSize));
+  const least = Math.max(1, Math.min(jobChunks, Math.ceil(chunks / threads)));
+  return Math.min(remaining, Math.max(least, Math.ceil(remaining / (2 * threads))));
+}
 
 export interface RangeRun {
   readonly mode: RangeMode;
@@ -102,17 +125,16 @@ export async function runRanges(run: RangeRun): Promise<void> {
   const sink = run.sink;
   if (!isShareable(sink)) throw new TypeError("a parallel run into memory needs shared memory");
   const threads = workers + (run.mainThreadJoins ? 1 : 0);
-  const pieces = Math.min(chunks, Math.max(threads, Math.ceil(run.plaintextLength / JOB_BYTES)));
-  const bounds = Array.from({ length: pieces + 1 }, (_, i) => Math.round((chunks * i) / pieces));
   const abort = new Int32Array(new SharedArrayBuffer(4));
-  let next = 0;
+  let claimed = 0;
   let firstError: unknown = null;
   const runner = async (job: (spec: RangeSpec) => Promise<JobOutcome>) => {
-    while (next < pieces && Atomics.load(abort, 0) === 0) {
-      const p = next++;
+    while (claimed < chunks && Atomics.load(abort, 0) === 0) {
+      const firstChunk = claimed;
+      claimed += nextPiece(claimed, chunks, threads, run.chunkSize);
       let outcome: JobOutcome;
       try {
-        outcome = await job({ ...specOf(run), firstChunk: bounds[p]!, endChunk: bounds[p + 1]! });
+        outcome = await job({ ...specOf(run), firstChunk, endChunk: claimed });
       } catch (e) {
         Atomics.store(abort, 0, 1);
         firstError ??= e;
@@ -133,7 +155,7 @@ export async function runRanges(run: RangeRun): Promise<void> {
       abort,
     });
   // Pool runners first: their jobs are posted before the main thread starts computing.
-  const runners = Array.from({ length: Math.min(workers, pieces) }, () => runner(inPool));
+  const runners = Array.from({ length: Math.min(workers, chunks) }, () => runner(inPool));
   if (run.mainThreadJoins) {
     const bufs = new BatchBuffers();
     runners.push(runner((spec) => runHere(run, spec, bufs, abort)).finally(() => bufs.wipe()));

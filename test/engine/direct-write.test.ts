@@ -65,6 +65,94 @@ for (const mode of ["sync", "async"] as const) {
   });
 }
 
+test("consecutive batches with an edge carry: only the two ends of the run go through the cache", async (t) => {
+  if (!nativeGcm?.alignedBuffer) {
+    assert.ok(!ci, "CI builds the addon (npm run build:native)");
+    return t.skip("native addon not built");
+  }
+  // The ordinary and the direct descriptor on two different files, to see which bytes went
+  // which way; both overlaid must be the whole run.
+  const dir = tempDir(t);
+  const cachePath = join(dir, "cache");
+  const directPath = join(dir, "direct");
+  const start = 3 * DIRECT_ALIGN + 1000; // unaligned, like a header before the chunks
+  // Batch lengths that end unaligned, one inside a single block, one ending on a boundary.
+  const lengths = [5 * DIRECT_ALIGN + 17, 300, 2 * DIRECT_ALIGN, DIRECT_ALIGN * 4 - 1317, 999];
+  const end = lengths.reduce((a, n) => a + n, start);
+  const size = Math.ceil(end / DIRECT_ALIGN) * DIRECT_ALIGN + DIRECT_ALIGN;
+  writeFileSync(cachePath, Buffer.alloc(size));
+  writeFileSync(directPath, Buffer.alloc(size));
+  const fd = openSync(cachePath, "r+");
+  const plainDirect = openSync(directPath, "r+");
+  const directFd = openDirect(plainDirect);
+  const expected = Buffer.alloc(size);
+  const bufs = new BatchBuffers();
+  try {
+    let position = start;
+    for (const length of lengths) {
+      const bytes = data(length);
+      bytes.copy(expected, position);
+      const buf = bufs.aligned(length, true);
+      const at = position % DIRECT_ALIGN;
+      bytes.copy(buf, at);
+      bufs.writing(
+        writeDirectAsync(fd, directFd ?? plainDirect, buf, at, length, position, bufs.carry),
+      );
+      await bufs.ready();
+      position += length;
+    }
+    await bufs.settle(); // writes the last tail, still carried
+  } finally {
+    bufs.wipe();
+    closeDirect(directFd);
+    closeSync(plainDirect);
+    closeSync(fd);
+  }
+  const viaCache = readFileSync(cachePath);
+  const viaDirect = readFileSync(directPath);
+  const headEnd = Math.ceil(start / DIRECT_ALIGN) * DIRECT_ALIGN;
+  const tailStart = Math.floor(end / DIRECT_ALIGN) * DIRECT_ALIGN;
+  // Through the cache: the run's unaligned head and tail, nothing in between.
+  assert.deepEqual(viaCache.subarray(start, headEnd), expected.subarray(start, headEnd));
+  assert.deepEqual(viaCache.subarray(tailStart, end), expected.subarray(tailStart, end));
+  assert.ok(
+    viaCache.subarray(headEnd, tailStart).every((b) => b === 0),
+    "no edge in between",
+  );
+  // Around it: every whole block in between, the blocks batches share included.
+  assert.deepEqual(viaDirect.subarray(headEnd, tailStart), expected.subarray(headEnd, tailStart));
+  assert.ok(viaDirect.subarray(0, headEnd).every((b) => b === 0));
+  assert.ok(viaDirect.subarray(tailStart).every((b) => b === 0));
+});
+
+test("a carried edge is dropped, not written, when a write in flight failed", async (t) => {
+  if (!nativeGcm?.alignedBuffer) {
+    assert.ok(!ci, "CI builds the addon (npm run build:native)");
+    return t.skip("native addon not built");
+  }
+  const dir = tempDir(t);
+  const path = join(dir, "out");
+  writeFileSync(path, Buffer.alloc(4 * DIRECT_ALIGN));
+  const fd = openSync(path, "r+");
+  const readOnly = openSync(path, "r"); // the aligned middle's write fails: EBADF
+  try {
+    const bufs = new BatchBuffers();
+    const buf = bufs.aligned(2 * DIRECT_ALIGN + 10, true);
+    buf.fill(0xaa);
+    const w = writeDirectAsync(fd, readOnly, buf, 0, 2 * DIRECT_ALIGN + 10, 0, bufs.carry);
+    bufs.writing(w);
+    await assert.rejects(bufs.settle(), { code: "EBADF" });
+    bufs.wipe();
+  } finally {
+    closeSync(readOnly);
+    closeSync(fd);
+  }
+  assert.ok(
+    readFileSync(path).every((b) => b === 0),
+    "the carried tail was not written",
+  );
+});
+
 test("a write in flight that fails is thrown by settle(), not lost", async (t) => {
   if (!nativeGcm?.alignedBuffer) {
     assert.ok(!ci, "CI builds the addon (npm run build:native)");
