@@ -12,7 +12,6 @@
  * (docs/BENCHMARKS.md); random access (one tensor, inspect) keeps `read`.
  */
 
-import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { RandomSource } from "../../engine/source.js";
 import { fail, isTensorSealError } from "../../format/errors.js";
@@ -34,8 +33,18 @@ export interface RangedOptions {
   readonly backoffMs?: number;
 }
 
-/** An answer's body, its headers already checked: the bytes of the range asked for. */
-export type Body = Readable;
+/**
+ * An answer's body, its headers already checked: the bytes of the range asked for. A Readable
+ * (the AWS SDK's), or http1.ts's RawResponse, whose 'data' views are reused after the call.
+ */
+export interface Body {
+  on(event: "data", fn: (c: Uint8Array) => void): unknown;
+  on(event: "end" | "close", fn: () => void): unknown;
+  on(event: "error", fn: (e: Error) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(): unknown;
+}
 
 /** Whole pieces a streamed body may hold for a consumer that is busy before it pauses. */
 const PIECES_AHEAD = 2;
@@ -198,13 +207,14 @@ export abstract class RangedSource implements RandomSource {
 
 /**
  * Reads `body` in flowing mode ('data' events: an async iterator over a 256 MiB loopback body
- * took 12-17% more wall time and 10-14% more CPU, medians of 7), handing each chunk to `add`,
+ * took 12-17% more wall time and 10-14% more CPU, medians of 7), handing each chunk to `add`
+ * (which copies it at once: a RawResponse reuses its buffer),
  * which completes pieces into `full`; yields them, pausing the body only while PIECES_AHEAD
  * whole pieces wait for the consumer. Ends when the body ends or closes (the caller checks
  * that every byte came), throws what the body or `add` threw.
  */
 async function* flowing(
-  body: Readable,
+  body: Body,
   add: (c: Uint8Array) => void,
   full: Buffer[],
 ): AsyncGenerator<Buffer> {
@@ -239,6 +249,7 @@ async function* flowing(
     error ??= e;
     poke();
   });
+  body.resume(); // a RawResponse waits for this; a Readable already flows
   for (;;) {
     while (full.length > 0) {
       const p = full.shift()!;
