@@ -15,7 +15,7 @@
  * (NODE_EXTRA_CA_CERTS included), the URL's host name as SNI and as the name checked.
  */
 import { EventEmitter } from "node:events";
-import { connect as netConnect, isIP, type Socket } from "node:net";
+import { isIP, connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { fail } from "../../format/errors.js";
 
@@ -221,7 +221,8 @@ class Parser {
       this.res.complete();
       return false;
     }
-    return this.res.reading;
+    // Until the head is whole there is no consumer to wait for.
+    return this.state === "head" || this.res.reading;
   }
 
   private step(b: Buffer, at: number): number {
@@ -273,7 +274,7 @@ class Parser {
   /** The status line and fields; an interim (1xx) answer is skipped (the real one follows). */
   private parseHead(text: string): void {
     const lines = text.split("\r\n");
-    const m = /^HTTP\/1\.[01] ([1-5]\d\d)(?: [^\0]*)?$/.exec(lines[0] ?? "");
+    const m = /^HTTP\/1\.[01] ([1-5]\d\d)(?: [^\r\n\0]*)?$/.exec(lines[0] ?? "");
     if (!m) malformed("a malformed status line");
     const status = Number(m[1]);
     if (lines.length - 1 > FIELDS_MAX) malformed(`more than ${FIELDS_MAX} header fields`);
