@@ -55,6 +55,8 @@ export class RawResponse extends EventEmitter {
   private paused = true;
   private finished = false;
   private feed: ((b: Buffer) => boolean) | null = null;
+  /** Where the consumer wants the next body bytes (see into()). */
+  target: (() => Uint8Array) | null = null;
 
   constructor(private readonly socket: Socket) {
     super();
@@ -63,6 +65,15 @@ export class RawResponse extends EventEmitter {
   /** The reader's parser, fed what was held once the consumer resumes. */
   attach(feed: (b: Buffer) => boolean): void {
     this.feed = feed;
+  }
+
+  /**
+   * Body bytes of a Content-Length (or until-close) answer are read by the socket straight
+   * into `target()` (the consumer's own buffer, called before each read), not into this
+   * reader's buffer: the 'data' view is then that memory, and the consumer copies nothing.
+   */
+  into(target: () => Uint8Array): void {
+    this.target = target;
   }
 
   pause(): void {
@@ -133,48 +144,56 @@ export function rawGet(
     lines.push(`${k}: ${v}`);
   }
   const request = Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1");
-  const buffer = Buffer.allocUnsafe(RAW_READ_BYTES);
+  const scratch = Buffer.allocUnsafe(RAW_READ_BYTES);
   let parser: Parser | null = null;
+  let res: RawResponse | null = null;
   const onread = {
-    buffer,
-    callback: (n: number, b: Buffer) => parser?.feed(b.subarray(0, n)) ?? true,
+    // Called before every read: the consumer's memory once the body is plain bytes.
+    buffer: () => {
+      const room = parser?.direct ?? 0;
+      const t = room > 0 && res?.started ? res.target?.() : undefined;
+      return t && t.length > 0 ? t.subarray(0, Math.min(t.length, room)) : scratch;
+    },
+    callback: (n: number, b: Uint8Array) =>
+      parser?.feed(Buffer.from(b.buffer, b.byteOffset, n)) ?? true,
   };
   return new Promise((resolve, reject) => {
     // The options node:https gives tls.connect by default (CA store, SNI, name check).
     const socket: Socket = https
       ? tlsConnect({ host, port, servername: isIP(host) ? undefined : host, onread } as never)
       : netConnect({ host, port, onread } as never);
-    const res = new RawResponse(socket);
+    const answer = new RawResponse(socket);
+    res = answer;
     let settled = false;
     const settle = (e: Error | null) => {
       if (settled) return;
       settled = true;
       if (e) reject(e);
-      else resolve(res);
+      else resolve(answer);
     };
-    parser = new Parser(res, (e) => {
+    parser = new Parser(answer, (e) => {
       if (e) socket.destroy();
       settle(e);
     });
-    res.attach((b) => parser!.feed(b));
+    answer.attach((b) => parser!.feed(b));
     socket.setTimeout(opts.timeoutMs, () =>
       socket.destroy(Object.assign(new Error("no answer in time"), { code: "ETIMEDOUT" })),
     );
     socket.once(https ? "secureConnect" : "connect", () => socket.write(request));
-    socket.on("error", (e) => (settled ? res.fault(e) : settle(e)));
+    socket.on("error", (e) => (settled ? answer.fault(e) : settle(e)));
     socket.on("end", () => socket.destroy());
     socket.on("close", () => {
       if (!settled) {
         settle(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }));
         return;
       }
-      if (!res.started) {
-        res.closedEarly = true;
+      if (!answer.started) {
+        answer.closedEarly = true;
         return;
       }
       // Without a length the body ends with the connection: the caller counts its bytes.
-      if (parser!.untilClose && !socket.errored) res.complete();
-      res.emit("close");
+      if (parser!.untilClose && !socket.errored) answer.complete();
+      answer.emit("close");
     });
   });
 }
@@ -196,6 +215,12 @@ class Parser {
 
   get untilClose(): boolean {
     return this.state === "close";
+  }
+
+  /** Body bytes the next read may put straight into the consumer's memory (0: none). */
+  get direct(): number {
+    if (this.state === "length") return this.remaining;
+    return this.state === "close" ? Number.MAX_SAFE_INTEGER : 0;
   }
 
   /** One socket read; returns whether to go on reading. */

@@ -44,6 +44,8 @@ export interface Body {
   pause(): unknown;
   resume(): unknown;
   destroy(): unknown;
+  /** Where the next bytes should land, if the body can read into the consumer's memory. */
+  into?(target: () => Uint8Array): void;
 }
 
 /** Whole pieces a streamed body may hold for a consumer that is busy before it pauses. */
@@ -121,9 +123,11 @@ export abstract class RangedSource implements RandomSource {
     const full: Buffer[] = [];
     const add = (c: Uint8Array) => {
       if (pos + c.length > end) fail("E_IO", `${this.name}: the server sent more than asked`);
+      // Read by the socket straight into the piece (Body.into): already in place.
+      const inPlace = c.buffer === piece.buffer && c.byteOffset === piece.byteOffset + filled;
       for (let at = 0; at < c.length; ) {
         const n = Math.min(c.length - at, piece.length - filled);
-        piece.set(c.subarray(at, at + n), filled);
+        if (!inPlace) piece.set(c.subarray(at, at + n), filled);
         filled += n;
         at += n;
         pos += n;
@@ -143,6 +147,7 @@ export abstract class RangedSource implements RandomSource {
       let body: Body | null = null;
       try {
         body = await this.body(pos, end - pos);
+        body.into?.(() => piece.subarray(filled));
         yield* flowing(body, add, full);
         if (pos < end)
           throw new Error(`the answer ended after ${pos - from} of ${end - from} bytes`);
