@@ -8,7 +8,8 @@
  * same way (If-Unmodified-Since). 5xx, 429, timeouts and dropped connections are retried with
  * exponential backoff (Retry-After honoured up to a cap); other answers fail at once. A
  * whole-file read is one such GET streamed (ranged.ts, stream), resumed by another from where
- * its body broke off.
+ * its body broke off; its body is read off the socket by http1.ts, straight into the stream's
+ * pieces (node:http's fresh buffer per read cost 35-85 MiB of peak RSS: docs/BENCHMARKS.md).
  * Chunk authentication does not rely on any of this: it only turns a changed or misbehaving
  * server into a clear error rather than E_DECRYPT.
  */

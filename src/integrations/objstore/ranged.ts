@@ -7,8 +7,8 @@
  * parts in flight.
  *
  * Whole-file reads (open, verify, a full load) use `stream` instead: one request for
- * everything past the probe, pinned to the probed ETag like every range, copied into pieces as
- * it arrives. Ranged parts cost a request each and, on a fast link, measured 0.71x of one GET
+ * everything past the probe, pinned to the probed ETag like every range, its bytes landing in
+ * pieces as they arrive (read into them by the socket where the body can: Body.into). Ranged parts cost a request each and, on a fast link, measured 0.71x of one GET
  * (docs/BENCHMARKS.md); random access (one tensor, inspect) keeps `read`.
  */
 
