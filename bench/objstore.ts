@@ -17,7 +17,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { get } from "node:http";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -41,6 +41,14 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const say = (s: string) => process.stdout.write(`${s}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
+/** This process's CPU seconds (user + system, every thread: the pool's decryption included). */
+const cpuSince = (c0: NodeJS.CpuUsage) => {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
+};
+const load = () => loadavg()[0]!.toFixed(1);
+const range = (xs: number[], d = 2) =>
+  `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}-${Math.max(...xs).toFixed(d)})`;
 
 function writeModel(path: string): string[] {
   const n = Math.max(1, Math.floor(MODEL_MIB / TENSOR_MIB));
@@ -131,10 +139,14 @@ async function main() {
       sealed: [] as number[],
       sealedRanged: [] as number[],
     };
+    const cpu = { whole: [] as number[], sealed: [] as number[] };
+    const loadBefore = load();
     for (let run = 0; run < RUNS; run++) {
       let t0 = process.hrtime.bigint();
+      let c0 = process.cpuUsage();
       parsePlain(await downloadWhole(plainUrl));
       t.whole.push(seconds(t0));
+      cpu.whole.push(cpuSince(c0));
 
       t0 = process.hrtime.bigint();
       const p = await openObjectSource(plainUrl);
@@ -143,8 +155,10 @@ async function main() {
       t.ranged.push(seconds(t0));
 
       t0 = process.hrtime.bigint();
+      c0 = process.cpuUsage();
       const loaded = await loadSealedSafetensors(sealedUrl, identities);
       t.sealed.push(seconds(t0));
+      cpu.sealed.push(cpuSince(c0));
       if (loaded.arrays.size !== names.length) throw new Error("not every tensor loaded");
       new Uint8Array(loaded.buffer).fill(0); // after use, as a caller wipes: not the load's time
 
@@ -178,6 +192,13 @@ async function main() {
     );
     say(
       `sealed, ranged batches + authenticated:   ${median(t.sealedRanged).toFixed(3)} s  (${gbps(median(t.sealedRanged))} GB/s)`,
+    );
+    const pairs = t.whole.map((w, i) => w / t.sealed[i]!);
+    say(
+      `per pair (one GET / sealed load, same round): ${range(pairs)}x over ${pairs.length} pairs; load average ${loadBefore} -> ${load()}`,
+    );
+    say(
+      `client CPU s (this process, all threads): one GET ${range(cpu.whole, 3)}, sealed load ${range(cpu.sealed, 3)}`,
     );
     say(
       `sealed load vs plaintext download: ${(best / median(t.sealed)).toFixed(2)}x of the faster (goal >= 0.8x), ${(median(t.whole) / median(t.sealed)).toFixed(2)}x of one GET; ranged batches ${(best / median(t.sealedRanged)).toFixed(2)}x`,

@@ -5,13 +5,21 @@
  * replace an object after some requests, drop the connection mid-body).
  */
 import { createHash } from "node:crypto";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
+import type { TLSSocket } from "node:tls";
 
 export interface RangeServer {
   readonly base: string;
   /** Body bytes sent since the last reset. */
   bytesServed: number;
-  requests: { path: string; range: string | undefined; ifMatch: string | undefined }[];
+  requests: {
+    path: string;
+    range: string | undefined;
+    ifMatch: string | undefined;
+    /** The SNI name the client sent (TLS only). */
+    servername?: string | false | null;
+  }[];
   put(path: string, data: Buffer): void;
   /** Misbehaviours, cleared by reset(). */
   mode: {
@@ -29,6 +37,11 @@ export interface RangeServer {
     dropAfter?: { bytes: number; times: number };
     /** Every answer that reaches this offset of the object is cut there (connection dropped). */
     cutAt?: number;
+    /**
+     * Answers to ranges that do not start at 0 (past the probe) are these raw bytes on the
+     * socket instead, given the body they should carry; the connection is then closed.
+     */
+    raw?: (body: Buffer, contentRange: string, etag: string) => Buffer;
   };
   reset(): void;
   close(): Promise<void>;
@@ -36,7 +49,14 @@ export interface RangeServer {
 
 const etagOf = (b: Buffer) => `"${createHash("sha256").update(b).digest("hex").slice(0, 32)}"`;
 
-export async function rangeServer(): Promise<RangeServer> {
+export interface RangeServerOptions {
+  /** Serve HTTPS with this key and certificate. */
+  readonly tls?: { key: string; cert: string };
+  /** The loopback address to listen on (default 127.0.0.1). */
+  readonly host?: string;
+}
+
+export async function rangeServer(opts: RangeServerOptions = {}): Promise<RangeServer> {
   const objects = new Map<string, { data: Buffer; etag: string }>();
   let count = 0;
   const state: RangeServer = {
@@ -53,11 +73,12 @@ export async function rangeServer(): Promise<RangeServer> {
     },
     close: async () => {},
   };
-  const srv: Server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     const range = req.headers.range;
     const ifMatch = req.headers["if-match"];
-    state.requests.push({ path, range, ifMatch });
+    const servername = opts.tls ? (req.socket as TLSSocket).servername : undefined;
+    state.requests.push({ path, range, ifMatch, ...(opts.tls ? { servername } : {}) });
     count++;
     const r = state.mode.replaceAfter;
     if (r && count > r.requests) state.put(r.path, r.data);
@@ -106,17 +127,24 @@ export async function rangeServer(): Promise<RangeServer> {
       return;
     }
     const shown = state.mode.wrongRange ? `bytes ${start + 1}-${end + 1}` : `bytes ${start}-${end}`;
+    if (state.mode.raw && start > 0) {
+      const body = obj.data.subarray(start, end + 1);
+      res.socket?.end(state.mode.raw(body, `${shown}/${obj.data.length}`, obj.etag));
+      return;
+    }
     send(
       206,
       { "content-range": `${shown}/${obj.data.length}` },
       obj.data.subarray(start, end + 1),
       start,
     );
-  });
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  };
+  const srv: Server = opts.tls ? createTlsServer(opts.tls, handler) : createServer(handler);
+  const host = opts.host ?? "127.0.0.1";
+  await new Promise<void>((r) => srv.listen(0, host, r));
   const port = (srv.address() as { port: number }).port;
   return Object.assign(state, {
-    base: `http://127.0.0.1:${port}`,
+    base: `${opts.tls ? "https" : "http"}://${host}:${port}`,
     close: () =>
       new Promise<void>((r) => {
         srv.closeAllConnections();

@@ -8,7 +8,8 @@
  * same way (If-Unmodified-Since). 5xx, 429, timeouts and dropped connections are retried with
  * exponential backoff (Retry-After honoured up to a cap); other answers fail at once. A
  * whole-file read is one such GET streamed (ranged.ts, stream), resumed by another from where
- * its body broke off.
+ * its body broke off; its body is read off the socket by http1.ts, straight into the stream's
+ * pieces (node:http's fresh buffer per read cost 35-85 MiB of peak RSS: docs/BENCHMARKS.md).
  * Chunk authentication does not rely on any of this: it only turns a changed or misbehaving
  * server into a clear error rather than E_DECRYPT.
  */
@@ -16,6 +17,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fail, isTensorSealError } from "../../format/errors.js";
+import { rawGet } from "./http1.js";
 import {
   type Body,
   changedError,
@@ -122,9 +124,23 @@ class HttpClient {
     return (await this.withRetries(() => this.get(start, length, size, false))).body;
   }
 
-  /** The answer to one ranged GET, its headers checked, its body not yet read (a stream). */
+  /**
+   * The answer to one ranged GET, its headers checked, its body not yet read: read off the
+   * socket into one reused buffer (http1.ts), not through node:http's fresh buffer per read.
+   */
   body(start: number, length: number, size: number): Promise<Body> {
-    return this.withRetries(() => this.request(start, length, size, false, async (res) => res));
+    return this.withRetries(async () => {
+      const opts = { timeoutMs: this.timeoutMs };
+      const res = await rawGet(this.url, this.headers(start, length), opts).catch((e) => {
+        throw isRetryableNetwork(e) ? new Retryable(netWhy(e)) : e;
+      });
+      try {
+        return await this.answer(res, start, length, size, false, async (r) => r);
+      } catch (e) {
+        res.destroy();
+        throw e;
+      }
+    });
   }
 
   private async withRetries<T>(attempt: () => Promise<T>): Promise<T> {
@@ -160,6 +176,18 @@ class HttpClient {
     }));
   }
 
+  /** A ranged GET's request headers, pinned to what the probe saw. */
+  private headers(start: number, length: number): Record<string, string> {
+    const headers: Record<string, string> = {
+      range: `bytes=${start}-${start + length - 1}`,
+      "accept-encoding": "identity",
+    };
+    const strong = this.pin.etag && !this.pin.etag.startsWith("W/") ? this.pin.etag : null;
+    if (strong) headers["if-match"] = strong;
+    else if (this.pin.lastModified) headers["if-unmodified-since"] = this.pin.lastModified;
+    return headers;
+  }
+
   /** Sends the GET, checks the answer's headers, then hands the answer to `then`. */
   private request<T>(
     start: number,
@@ -168,13 +196,7 @@ class HttpClient {
     probing: boolean,
     then: (res: IncomingMessage, want: number, total: number, pin: Pin) => Promise<T>,
   ): Promise<T> {
-    const headers: Record<string, string> = {
-      range: `bytes=${start}-${start + length - 1}`,
-      "accept-encoding": "identity",
-    };
-    const strong = this.pin.etag && !this.pin.etag.startsWith("W/") ? this.pin.etag : null;
-    if (strong) headers["if-match"] = strong;
-    else if (this.pin.lastModified) headers["if-unmodified-since"] = this.pin.lastModified;
+    const headers = this.headers(start, length);
     const request = this.url.protocol === "https:" ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const req = request(this.url, { method: "GET", headers, agent: this.agent }, (res) => {
@@ -189,13 +211,13 @@ class HttpClient {
     });
   }
 
-  private async answer<T>(
-    res: IncomingMessage,
+  private async answer<R extends Answer, T>(
+    res: R,
     start: number,
     length: number,
     size: number | null,
     probing: boolean,
-    then: (res: IncomingMessage, want: number, total: number, pin: Pin) => Promise<T>,
+    then: (res: R, want: number, total: number, pin: Pin) => Promise<T>,
   ): Promise<T> {
     const status = res.statusCode ?? 0;
     if (status !== 206) {
@@ -246,7 +268,15 @@ class HttpClient {
   }
 }
 
-function header(res: IncomingMessage, name: string): string | null {
+/** What is checked of an answer: node:http's IncomingMessage or http1.ts's RawResponse. */
+interface Answer {
+  readonly statusCode?: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  resume(): unknown;
+  destroy(): unknown;
+}
+
+function header(res: Answer, name: string): string | null {
   const v = res.headers[name];
   return typeof v === "string" ? v : null;
 }
@@ -267,7 +297,7 @@ function checkProbeRange(name: string, cr: string | undefined, asked: number): n
   return total;
 }
 
-function checkLength(res: IncomingMessage, want: number, name: string): void {
+function checkLength(res: Answer, want: number, name: string): void {
   const declared = Number(res.headers["content-length"] ?? want);
   if (declared !== want) {
     res.resume();

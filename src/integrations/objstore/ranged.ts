@@ -7,12 +7,11 @@
  * parts in flight.
  *
  * Whole-file reads (open, verify, a full load) use `stream` instead: one request for
- * everything past the probe, pinned to the probed ETag like every range, copied into pieces as
- * it arrives. Ranged parts cost a request each and, on a fast link, measured 0.71x of one GET
+ * everything past the probe, pinned to the probed ETag like every range, its bytes landing in
+ * pieces as they arrive (read into them by the socket where the body can: Body.into). Ranged parts cost a request each and, on a fast link, measured 0.71x of one GET
  * (docs/BENCHMARKS.md); random access (one tensor, inspect) keeps `read`.
  */
 
-import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { RandomSource } from "../../engine/source.js";
 import { fail, isTensorSealError } from "../../format/errors.js";
@@ -34,8 +33,20 @@ export interface RangedOptions {
   readonly backoffMs?: number;
 }
 
-/** An answer's body, its headers already checked: the bytes of the range asked for. */
-export type Body = Readable;
+/**
+ * An answer's body, its headers already checked: the bytes of the range asked for. A Readable
+ * (the AWS SDK's), or http1.ts's RawResponse, whose 'data' views are reused after the call.
+ */
+export interface Body {
+  on(event: "data", fn: (c: Uint8Array) => void): unknown;
+  on(event: "end" | "close", fn: () => void): unknown;
+  on(event: "error", fn: (e: Error) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(): unknown;
+  /** Where the next bytes should land, if the body can read into the consumer's memory. */
+  into?(target: () => Uint8Array): void;
+}
 
 /** Whole pieces a streamed body may hold for a consumer that is busy before it pauses. */
 const PIECES_AHEAD = 2;
@@ -112,9 +123,11 @@ export abstract class RangedSource implements RandomSource {
     const full: Buffer[] = [];
     const add = (c: Uint8Array) => {
       if (pos + c.length > end) fail("E_IO", `${this.name}: the server sent more than asked`);
+      // Read by the socket straight into the piece (Body.into): already in place.
+      const inPlace = c.buffer === piece.buffer && c.byteOffset === piece.byteOffset + filled;
       for (let at = 0; at < c.length; ) {
         const n = Math.min(c.length - at, piece.length - filled);
-        piece.set(c.subarray(at, at + n), filled);
+        if (!inPlace) piece.set(c.subarray(at, at + n), filled);
         filled += n;
         at += n;
         pos += n;
@@ -134,6 +147,7 @@ export abstract class RangedSource implements RandomSource {
       let body: Body | null = null;
       try {
         body = await this.body(pos, end - pos);
+        body.into?.(() => piece.subarray(filled));
         yield* flowing(body, add, full);
         if (pos < end)
           throw new Error(`the answer ended after ${pos - from} of ${end - from} bytes`);
@@ -198,13 +212,14 @@ export abstract class RangedSource implements RandomSource {
 
 /**
  * Reads `body` in flowing mode ('data' events: an async iterator over a 256 MiB loopback body
- * took 12-17% more wall time and 10-14% more CPU, medians of 7), handing each chunk to `add`,
+ * took 12-17% more wall time and 10-14% more CPU, medians of 7), handing each chunk to `add`
+ * (which copies it at once: a RawResponse reuses its buffer),
  * which completes pieces into `full`; yields them, pausing the body only while PIECES_AHEAD
  * whole pieces wait for the consumer. Ends when the body ends or closes (the caller checks
  * that every byte came), throws what the body or `add` threw.
  */
 async function* flowing(
-  body: Readable,
+  body: Body,
   add: (c: Uint8Array) => void,
   full: Buffer[],
 ): AsyncGenerator<Buffer> {
@@ -239,6 +254,7 @@ async function* flowing(
     error ??= e;
     poke();
   });
+  body.resume(); // a RawResponse waits for this; a Readable already flows
   for (;;) {
     while (full.length > 0) {
       const p = full.shift()!;
