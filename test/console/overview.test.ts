@@ -27,6 +27,7 @@ import {
   bearer,
   describeEachDb,
   keyAndDataKey,
+  lastAuditEntry,
   server,
   sqliteDb,
   token,
@@ -155,7 +156,7 @@ describeEachDb("GET /v1/overview", (suite) => {
     const before = await entryCount(db);
     assert.equal((await overview(auditor)).statusCode, 200);
     assert.equal(await entryCount(db), before + 1);
-    const e = await lastEntry(db);
+    const e = await lastAuditEntry(db);
     assert.equal(e.action, "overview.read");
     assert.equal(e.outcome, "allowed");
     assert.deepEqual(e.resource, {
@@ -190,7 +191,7 @@ describeEachDb("GET /v1/overview", (suite) => {
     const w = await token(db, "wrap");
     const r = await overview(w);
     assert.equal(r.statusCode, 403);
-    const e = await lastEntry(db);
+    const e = await lastAuditEntry(db);
     assert.deepEqual([e.action, e.outcome], ["overview.read", "denied"]);
   });
 
@@ -430,14 +431,4 @@ async function entryCount(db: Database): Promise<number> {
     .limit(1)
     .executeTakeFirstOrThrow();
   return Number(r.seq);
-}
-
-async function lastEntry(db: Database): Promise<Record<string, unknown>> {
-  const r = await db.db
-    .selectFrom("audit")
-    .select("entry")
-    .orderBy("seq", "desc")
-    .limit(1)
-    .executeTakeFirstOrThrow();
-  return JSON.parse(r.entry);
 }
