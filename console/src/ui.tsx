@@ -39,6 +39,31 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
   return { data, error, loading, reload };
 }
 
+/** A load's error line, and "Loading…" until its first data arrives. */
+export function LoadStatus({ r }: { r: Loaded<unknown> }) {
+  return (
+    <>
+      <ErrorLine error={r.error} />
+      {r.loading && !r.data && <Status>Loading…</Status>}
+    </>
+  );
+}
+
+/** A table's column headings (each `scope="col"`). */
+export function ColumnHeads({ names }: { names: readonly string[] }) {
+  return (
+    <thead>
+      <tr>
+        {names.map((n) => (
+          <th key={n} scope="col">
+            {n}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
 /** An API error as the user should read it; 403 says the caller's rights do not allow it. */
 export function ErrorLine({ error }: { error: Error | null }) {
   if (!error) return null;

@@ -626,6 +626,16 @@ function layout(file: Buffer) {
   };
 }
 
+/** One set-byte mutation per byte of `bytes`, from `offset` on (each with `fixSlotChecksum`, if given). */
+function setBytes(offset: number, bytes: Iterable<number>, fixSlotChecksum?: 0 | 1): Mutation[] {
+  return [...bytes].map((value, i) => ({
+    kind: "set-byte",
+    offset: offset + i,
+    value,
+    ...(fixSlotChecksum === undefined ? {} : { fixSlotChecksum }),
+  }));
+}
+
 interface NegativeCase {
   name: string;
   description: string;
@@ -922,26 +932,14 @@ const NEGATIVE: NegativeCase[] = [
     description:
       "the kek name holds an encoded UTF-16 surrogate (ED A0 80, checksum recomputed): not UTF-8",
     base: "kek-16k-16385",
-    mutations: (l) =>
-      [0xed, 0xa0, 0x80].map((value, i) => ({
-        kind: "set-byte" as const,
-        offset: l.fields[0]![0]! + 6 + i,
-        value,
-        fixSlotChecksum: 0 as const,
-      })),
+    mutations: (l) => setBytes(l.fields[0]![0]! + 6, [0xed, 0xa0, 0x80], 0),
     expectedError: "E_MALFORMED",
   },
   {
     name: "kek-name-overlong",
     description: "the kek name holds an overlong encoding of '/' (C0 AF, checksum recomputed)",
     base: "kek-16k-16385",
-    mutations: (l) =>
-      [0xc0, 0xaf].map((value, i) => ({
-        kind: "set-byte" as const,
-        offset: l.fields[0]![0]! + 6 + i,
-        value,
-        fixSlotChecksum: 0 as const,
-      })),
+    mutations: (l) => setBytes(l.fields[0]![0]! + 6, [0xc0, 0xaf], 0),
     expectedError: "E_MALFORMED",
   },
   {
@@ -989,14 +987,11 @@ const NEGATIVE: NegativeCase[] = [
     description:
       "the tier label edited from confidential to public-files (same length, still well formed): the header MAC catches it",
     base: "metadata-16k-100",
-    mutations: (l, file) => {
-      const at = file.indexOf(Buffer.from("confidential"), l.descriptor);
-      return [...Buffer.from("public-files")].map((value, i) => ({
-        kind: "set-byte" as const,
-        offset: at + i,
-        value,
-      }));
-    },
+    mutations: (l, file) =>
+      setBytes(
+        file.indexOf(Buffer.from("confidential"), l.descriptor),
+        Buffer.from("public-files"),
+      ),
     expectedError: "E_HEADER_MAC",
   },
   {

@@ -9,6 +9,12 @@ export function encodeBech32(hrp: string, data: Uint8Array): string {
   return bech32.encode(hrp, bech32.toWords(data), false);
 }
 
+/** Encodes a key after checking its size: `what` names it in the error ("X25519 public key"). */
+export function encodeBech32Key(hrp: string, key: Uint8Array, size: number, what: string): string {
+  if (key.length !== size) fail("E_KEY", `${what} must be ${size} bytes`);
+  return encodeBech32(hrp, key);
+}
+
 /** Decodes `s` (all lower or all upper case) and checks the HRP and the payload length. */
 export function decodeBech32(s: string, hrp: string, size: number, what: string): Buffer {
   let prefix: string;

@@ -9,20 +9,19 @@
  * The tag lets an identity skip other recipients' stanzas without a trial decryption; it is
  * also bound into the HPKE info, so a stanza cannot be re-tagged for another recipient.
  */
-import { timingSafeEqual } from "node:crypto";
-import { Aes256Gcm, CipherSuite, HkdfSha256, type SenderContextParams } from "@hpke/core";
+import { Aes256Gcm, CipherSuite, HkdfSha256 } from "@hpke/core";
 import { DhkemX25519HkdfSha256 } from "@hpke/dhkem-x25519";
 import { fail } from "../format/errors.js";
-import { FILE_KEY_SIZE } from "../format/filekey.js";
-import { expectFields, type Identity, type Recipient, type Stanza } from "../format/stanza.js";
-import { decodeBech32, encodeBech32 } from "./bech32.js";
+import type { Identity, Recipient, Stanza } from "../format/stanza.js";
+import { decodeBech32, encodeBech32Key } from "./bech32.js";
 import {
   ab,
-  HPKE_CT_SIZE,
   HPKE_TAG_SIZE,
-  matchesTag,
-  openFileKey,
-  stanzaInfo,
+  type HpkeStanzaKind,
+  hpkeRecipient,
+  identityFileText,
+  openStanza,
+  sealStanza,
   stanzaTag,
 } from "./hpke-stanza.js";
 import { generateX25519KeyPair, X25519_KEY_SIZE, x25519PublicKey } from "./x25519-key.js";
@@ -33,7 +32,6 @@ export const X25519_IDENTITY_HRP = "tseal-secret-key-";
 export const X25519_TAG_SIZE = HPKE_TAG_SIZE;
 const TAG_LABEL = "tensorseal.dev/v1 x25519 tag\0";
 const INFO_LABEL = "tensorseal.dev/v1 x25519\0";
-const ENC_SIZE = 32;
 
 let cachedSuite: CipherSuite | null = null;
 function suite(): CipherSuite {
@@ -50,9 +48,14 @@ export function x25519Tag(publicKey: Uint8Array): Buffer {
   return stanzaTag(TAG_LABEL, publicKey);
 }
 
-function info(tag: Buffer): Buffer {
-  return stanzaInfo(INFO_LABEL, tag);
-}
+const X25519: HpkeStanzaKind = {
+  type: X25519_STANZA,
+  infoLabel: INFO_LABEL,
+  encSize: 32,
+  suite,
+  tag: x25519Tag,
+  shown: encodeX25519Recipient,
+};
 
 export interface WrapX25519Options {
   /** Fixed ephemeral private key, for deterministic test vectors only. */
@@ -64,24 +67,13 @@ export async function wrapX25519(
   fileKey: Uint8Array,
   opts: WrapX25519Options = {},
 ): Promise<Stanza> {
-  if (fileKey.length !== FILE_KEY_SIZE) fail("E_KEY", "file key must be 32 bytes");
-  const tag = x25519Tag(recipientPublicKey);
-  const s = suite();
-  const recipientKey = await s.kem.importKey("raw", ab(recipientPublicKey), true);
-  const params: SenderContextParams = { recipientPublicKey: recipientKey, info: ab(info(tag)) };
-  if (opts.ephemeralPrivateKey) {
-    // @hpke's `ekm` takes a ready key pair (raw bytes would go through DeriveKeyPair instead).
-    const eph = opts.ephemeralPrivateKey;
-    params.ekm = {
-      privateKey: await s.kem.importKey("raw", ab(eph), false),
-      publicKey: await s.kem.importKey("raw", ab(x25519PublicKey(eph)), true),
-    };
-  }
-  const sealed = await s.seal(params, ab(fileKey));
-  return {
-    type: X25519_STANZA,
-    fields: [Buffer.from(tag), Buffer.from(sealed.enc), Buffer.from(sealed.ct)],
-  };
+  const eph = opts.ephemeralPrivateKey;
+  if (!eph) return sealStanza(X25519, recipientPublicKey, fileKey);
+  // @hpke's `ekm` takes a ready key pair (raw bytes would go through DeriveKeyPair instead).
+  return sealStanza(X25519, recipientPublicKey, fileKey, async (s) => ({
+    privateKey: await s.kem.importKey("raw", ab(eph), false),
+    publicKey: await s.kem.importKey("raw", ab(x25519PublicKey(eph)), true),
+  }));
 }
 
 /** Null when the stanza is not for this key (other type or tag); throws when it does not open. */
@@ -90,26 +82,17 @@ export async function unwrapX25519(
   privateKey: Uint8Array,
   publicKey: Uint8Array = x25519PublicKey(privateKey),
 ): Promise<Buffer | null> {
-  if (stanza.type !== X25519_STANZA) return null;
-  const [tag, enc, ct] = expectFields(stanza, [X25519_TAG_SIZE, ENC_SIZE, HPKE_CT_SIZE]) as [
-    Buffer,
-    Buffer,
-    Buffer,
-  ];
-  if (!timingSafeEqual(tag, x25519Tag(publicKey))) return null;
-  const who = `x25519 stanza for ${encodeX25519Recipient(publicKey)}`;
-  return openFileKey(suite(), privateKey, enc, info(tag), ct, who);
+  return openStanza(X25519, stanza, privateKey, () => publicKey);
 }
 
 export function encodeX25519Recipient(publicKey: Uint8Array): string {
-  if (publicKey.length !== X25519_KEY_SIZE) fail("E_KEY", "X25519 public key must be 32 bytes");
-  return encodeBech32(X25519_RECIPIENT_HRP, publicKey);
+  return encodeBech32Key(X25519_RECIPIENT_HRP, publicKey, X25519_KEY_SIZE, "X25519 public key");
 }
 
 /** Identity strings are printed in upper case, like age's AGE-SECRET-KEY-1. */
 export function encodeX25519Identity(privateKey: Uint8Array): string {
-  if (privateKey.length !== X25519_KEY_SIZE) fail("E_KEY", "X25519 private key must be 32 bytes");
-  return encodeBech32(X25519_IDENTITY_HRP, privateKey).toUpperCase();
+  const what = "X25519 private key";
+  return encodeBech32Key(X25519_IDENTITY_HRP, privateKey, X25519_KEY_SIZE, what).toUpperCase();
 }
 
 export function decodeX25519Recipient(s: string): Buffer {
@@ -122,12 +105,7 @@ export function decodeX25519Identity(s: string): Buffer {
 
 export function x25519Recipient(publicKey: Uint8Array): Recipient {
   const pk = Buffer.from(publicKey);
-  const tag = x25519Tag(pk);
-  return {
-    id: encodeX25519Recipient(pk),
-    wrap: (fileKey) => wrapX25519(pk, fileKey),
-    matches: matchesTag(X25519_STANZA, tag),
-  };
+  return hpkeRecipient(X25519, encodeX25519Recipient(pk), pk, wrapX25519);
 }
 
 /** The identity's id is its public recipient string: safe to show, never the secret. */
@@ -173,5 +151,5 @@ export function formatIdentityFile(identity: string, created: Date = new Date())
   const sk = decodeX25519Identity(identity);
   const recipient = encodeX25519Recipient(x25519PublicKey(sk));
   sk.fill(0);
-  return `# created: ${created.toISOString()}\n# recipient: ${recipient}\n${identity.toUpperCase()}\n`;
+  return identityFileText(identity, recipient, created);
 }

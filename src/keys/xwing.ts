@@ -12,21 +12,21 @@
  * `import "tensorseal"` stays light. An identity is the 32-byte X-Wing seed; its public key
  * (1216 bytes) takes an ML-KEM key generation, so it is derived once, when first needed.
  */
-import { timingSafeEqual } from "node:crypto";
-import type { CipherSuite, KemInterface, SenderContextParams } from "@hpke/core";
+import type { CipherSuite, KemInterface } from "@hpke/core";
 import { fail } from "../format/errors.js";
-import { FILE_KEY_SIZE } from "../format/filekey.js";
-import { expectFields, type Identity, type Recipient, type Stanza } from "../format/stanza.js";
-import { decodeBech32, encodeBech32 } from "./bech32.js";
+import type { Identity, Recipient, Stanza } from "../format/stanza.js";
+import { decodeBech32, encodeBech32, encodeBech32Key } from "./bech32.js";
 import {
   ab,
-  HPKE_CT_SIZE,
   HPKE_TAG_SIZE,
-  matchesTag,
-  openFileKey,
-  stanzaInfo,
+  type HpkeStanzaKind,
+  hpkeRecipient,
+  identityFileText,
+  openStanza,
+  sealStanza,
   stanzaTag,
 } from "./hpke-stanza.js";
+import type { GeneratedIdentity } from "./x25519.js";
 
 export const XWING_STANZA = "mlkem768x25519";
 /** Bech32 HRPs: `tseal1pq1...` and `TSEAL-SECRET-KEY-PQ-1...` (as age's `age1pq1...`). */
@@ -63,9 +63,15 @@ export function xwingTag(publicKey: Uint8Array): Buffer {
   return stanzaTag(TAG_LABEL, publicKey);
 }
 
-function info(tag: Buffer): Buffer {
-  return stanzaInfo(INFO_LABEL, tag);
-}
+const XWING: HpkeStanzaKind = {
+  type: XWING_STANZA,
+  infoLabel: INFO_LABEL,
+  encSize: XWING_ENC_SIZE,
+  suite,
+  tag: xwingTag,
+  shown: shownXWingRecipient,
+  checksKeyOnSeal: true, // ML-KEM's encapsulation key check (FIPS 203 §7.2)
+};
 
 /** The 1216-byte X-Wing public key of a 32-byte seed (draft-connolly-cfrg-xwing-kem §5.2). */
 export async function xwingPublicKey(seed: Uint8Array): Promise<Buffer> {
@@ -96,26 +102,12 @@ export async function wrapXWing(
   fileKey: Uint8Array,
   opts: WrapXWingOptions = {},
 ): Promise<Stanza> {
-  if (fileKey.length !== FILE_KEY_SIZE) fail("E_KEY", "file key must be 32 bytes");
-  const tag = xwingTag(recipientPublicKey);
-  const s = await suite();
-  const recipientKey = await s.kem.importKey("raw", ab(recipientPublicKey), true);
-  const params: SenderContextParams = { recipientPublicKey: recipientKey, info: ab(info(tag)) };
-  if (opts.eseed) {
-    if (opts.eseed.length !== 64) fail("E_KEY", "X-Wing eseed must be 64 bytes");
-    params.ekm = ab(opts.eseed);
-  }
-  let sealed: { enc: ArrayBuffer; ct: ArrayBuffer };
-  try {
-    sealed = await s.seal(params, ab(fileKey));
-  } catch {
-    // ML-KEM's encapsulation key check (FIPS 203 §7.2) failed: not a valid public key.
-    return fail("E_KEY", `${shownXWingRecipient(recipientPublicKey)} is not a valid public key`);
-  }
-  return {
-    type: XWING_STANZA,
-    fields: [Buffer.from(tag), Buffer.from(sealed.enc), Buffer.from(sealed.ct)],
-  };
+  const eseed = opts.eseed;
+  if (!eseed) return sealStanza(XWING, recipientPublicKey, fileKey);
+  return sealStanza(XWING, recipientPublicKey, fileKey, () => {
+    if (eseed.length !== 64) fail("E_KEY", "X-Wing eseed must be 64 bytes");
+    return ab(eseed);
+  });
 }
 
 /** Null when the stanza is not for this key (other type or tag); throws when it does not open. */
@@ -124,29 +116,18 @@ export async function unwrapXWing(
   seed: Uint8Array,
   publicKey?: Uint8Array,
 ): Promise<Buffer | null> {
-  if (stanza.type !== XWING_STANZA) return null;
-  const [tag, enc, ct] = expectFields(stanza, [XWING_TAG_SIZE, XWING_ENC_SIZE, HPKE_CT_SIZE]) as [
-    Buffer,
-    Buffer,
-    Buffer,
-  ];
-  const pk = publicKey ?? (await xwingPublicKey(seed));
-  if (!timingSafeEqual(tag, xwingTag(pk))) return null;
-  const who = `${XWING_STANZA} stanza for ${shownXWingRecipient(pk)}`;
-  return openFileKey(await suite(), seed, enc, info(tag), ct, who);
+  return openStanza(XWING, stanza, seed, () => publicKey ?? xwingPublicKey(seed));
 }
 
 export function encodeXWingRecipient(publicKey: Uint8Array): string {
-  if (publicKey.length !== XWING_PUBLIC_KEY_SIZE) {
-    fail("E_KEY", `ML-KEM-768+X25519 public key must be ${XWING_PUBLIC_KEY_SIZE} bytes`);
-  }
-  return encodeBech32(XWING_RECIPIENT_HRP, publicKey);
+  const what = "ML-KEM-768+X25519 public key";
+  return encodeBech32Key(XWING_RECIPIENT_HRP, publicKey, XWING_PUBLIC_KEY_SIZE, what);
 }
 
 /** Identity strings are printed in upper case, like age's AGE-SECRET-KEY-PQ-1. */
 export function encodeXWingIdentity(seed: Uint8Array): string {
-  if (seed.length !== XWING_SEED_SIZE) fail("E_KEY", "ML-KEM-768+X25519 seed must be 32 bytes");
-  return encodeBech32(XWING_IDENTITY_HRP, seed).toUpperCase();
+  const what = "ML-KEM-768+X25519 seed";
+  return encodeBech32Key(XWING_IDENTITY_HRP, seed, XWING_SEED_SIZE, what).toUpperCase();
 }
 
 export function decodeXWingRecipient(s: string): Buffer {
@@ -165,12 +146,7 @@ export function shownXWingRecipient(publicKey: Uint8Array): string {
 
 export function xwingRecipient(publicKey: Uint8Array): Recipient {
   const pk = Buffer.from(publicKey);
-  const tag = xwingTag(pk);
-  return {
-    id: encodeXWingRecipient(pk),
-    wrap: (fileKey) => wrapXWing(pk, fileKey),
-    matches: matchesTag(XWING_STANZA, tag),
-  };
+  return hpkeRecipient(XWING, encodeXWingRecipient(pk), pk, wrapXWing);
 }
 
 /**
@@ -208,12 +184,8 @@ export function parseXWingIdentity(s: string): Identity {
   return id;
 }
 
-export interface GeneratedXWingIdentity {
-  /** TSEAL-SECRET-KEY-PQ-1...: the secret; store it like a password. */
-  readonly identity: string;
-  /** tseal1pq1...: the public recipient to share. */
-  readonly recipient: string;
-}
+/** As GeneratedIdentity: identity TSEAL-SECRET-KEY-PQ-1... (the secret), recipient tseal1pq1... */
+export type GeneratedXWingIdentity = GeneratedIdentity;
 
 export async function generateXWingIdentity(): Promise<GeneratedXWingIdentity> {
   const s = await suite();
@@ -233,5 +205,5 @@ export async function formatXWingIdentityFile(
   const sk = decodeXWingIdentity(identity);
   const recipient = encodeXWingRecipient(await xwingPublicKey(sk));
   sk.fill(0);
-  return `# created: ${created.toISOString()}\n# recipient: ${recipient}\n${identity.toUpperCase()}\n`;
+  return identityFileText(identity, recipient, created);
 }

@@ -4,15 +4,13 @@
  * wrong PIN (exit 8). Skipped without SoftHSM2 unless TENSORSEAL_REQUIRE_ALL=1.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { SOFTHSM_MODULE, softhsmMissing } from "../keys/softhsm.js";
+import { initToken, softHsmEnv, softhsmMissing } from "../keys/softhsm.js";
 import { type Sandbox, sandbox } from "./helpers.js";
 
-const MODULE = SOFTHSM_MODULE;
 const PIN = "2468-cli";
 
 const why = softhsmMissing();
@@ -27,26 +25,9 @@ describe("tensorseal CLI with a PKCS#11 recipient", { skip: why ?? false }, () =
 
   before(() => {
     s = sandbox();
-    const tokens = join(s.dir, "tokens");
-    mkdirSync(tokens);
-    const conf = join(s.dir, "softhsm2.conf");
-    writeFileSync(
-      conf,
-      `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`,
-    );
     // The token is allowed for unwrapping (docs/PROVIDERS.md, "Allowed keys").
-    hsmEnv = {
-      SOFTHSM2_CONF: conf,
-      TENSORSEAL_PKCS11_MODULE: MODULE,
-      TENSORSEAL_PKCS11_PIN: PIN,
-      TENSORSEAL_PKCS11_TOKENS: "cli-token",
-    };
-    const r = spawnSync(
-      "softhsm2-util",
-      ["--init-token", "--free", "--label", "cli-token", "--pin", PIN, "--so-pin", "1357-so"],
-      { env: { ...process.env, ...hsmEnv }, encoding: "utf8" },
-    );
-    assert.equal(r.status, 0, r.stderr);
+    hsmEnv = { ...softHsmEnv(s.dir, PIN), TENSORSEAL_PKCS11_TOKENS: "cli-token" };
+    initToken(hsmEnv, "cli-token", PIN, "1357-so");
     writeFileSync(join(s.dir, "weights.bin"), data);
   });
   after(() => s?.cleanup());

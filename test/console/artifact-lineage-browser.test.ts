@@ -8,8 +8,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import type { Browser, BrowserContext } from "playwright-core";
+import { before, describe, test } from "node:test";
 import { sealFile } from "../../src/engine/index.js";
 import { parseHeader } from "../../src/format/header.js";
 import type { Recipient } from "../../src/format/stanza.js";
@@ -20,23 +19,19 @@ import {
   stanzaToWire,
 } from "../../src/keys/service/index.js";
 import { headerBase64 } from "../../src/keys/service/registry.js";
-import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { bearer, type CliService, cliService, token } from "../service/helpers.js";
-import { assertAccessible, chromiumSkip, launch, screenshot, signedIn } from "./browser.js";
+import { bearer, token } from "../service/helpers.js";
+import { assertAccessible, chromiumSkip, consoleSuite, screenshot } from "./browser.js";
 
 const skip = chromiumSkip("the artifact lineage test");
 
 describe("Artifact lineage in Chromium", { skip }, () => {
-  let sb: Sandbox;
-  let svc: CliService;
-  let browser: Browser;
+  const web = consoleSuite();
   let admin: string;
   let oldId: string;
   let newId: string;
-  const contexts: BrowserContext[] = [];
 
   const post = async (url: string, payload: object) => {
-    const r = await svc.app.inject({ method: "POST", url, headers: bearer(admin), payload });
+    const r = await web.svc.app.inject({ method: "POST", url, headers: bearer(admin), payload });
     assert.equal(r.statusCode, 200, r.body);
     return r.json();
   };
@@ -56,7 +51,7 @@ describe("Artifact lineage in Chromium", { skip }, () => {
           ).stanza,
         ),
     };
-    const input = join(sb.dir, name);
+    const input = join(web.sb.dir, name);
     writeFileSync(input, randomBytes(1000));
     await sealFile(input, `${input}.tseal`, { recipients: [service] });
     const header = await headerBase64(`${input}.tseal`);
@@ -67,9 +62,7 @@ describe("Artifact lineage in Chromium", { skip }, () => {
   }
 
   before(async () => {
-    sb = sandbox();
-    svc = await cliService(sb, { console: {} });
-    admin = await token(svc.db, "admin,wrap,unwrap");
+    admin = await token(web.svc.db, "admin,wrap,unwrap");
     await post("/v1/keys", { name: "m" });
     const v1 = await sealed("model-v1");
     oldId = (
@@ -90,18 +83,10 @@ describe("Artifact lineage in Chromium", { skip }, () => {
     });
     assert.equal(next.supersedes, oldId);
     newId = next.id;
-    browser = await launch();
-  });
-
-  after(async () => {
-    for (const c of contexts) await c.close();
-    await browser?.close();
-    await svc?.close();
-    sb?.cleanup();
   });
 
   test("the old artifact is marked superseded by the new one, the new one supersedes it", async () => {
-    const page = await signedIn(browser, contexts, svc.env.TENSORSEAL_SERVER!, admin);
+    const page = await web.signedIn(admin);
     await page.getByRole("link", { name: "Artifacts" }).click();
     const table = page.getByTestId("artifacts-table");
     await table.waitFor();

@@ -8,44 +8,29 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { after, before, describe, test } from "node:test";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import { before, describe, test } from "node:test";
+import type { Page } from "playwright-core";
 import { type Database, TokenRepo } from "../../src/service/index.js";
-import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { bearer, type CliService, cliService, token } from "../service/helpers.js";
-import {
-  assertAccessible,
-  chromiumSkip,
-  launch,
-  screenshot,
-  signedIn as signInPage,
-} from "./browser.js";
+import { bearer, token } from "../service/helpers.js";
+import { assertAccessible, chromiumSkip, consoleSuite, screenshot } from "./browser.js";
 
 const skip = chromiumSkip("the console tests");
 
 describe("web console in Chromium", { skip }, () => {
-  let sb: Sandbox;
-  let svc: CliService;
+  const web = consoleSuite({
+    approvals: { required: { destroy: 2 } },
+    // A burst of 5 keys in a minute alerts and blocks (no warm-up, no first-seen alerts).
+    anomaly: { warmupMinutes: 0, minRate: 5, rateFactor: 2, firstSeen: false, autoBlock: true },
+  });
   let db: Database;
-  let browser: Browser;
-  let base: string;
   let adminA: string;
   let adminB: string;
   let reader: string;
   let auditor: string;
   let unwrapper: string;
-  const contexts: BrowserContext[] = [];
 
   before(async () => {
-    sb = sandbox();
-    svc = await cliService(sb, {
-      console: {},
-      approvals: { required: { destroy: 2 } },
-      // A burst of 5 keys in a minute alerts and blocks (no warm-up, no first-seen alerts).
-      anomaly: { warmupMinutes: 0, minRate: 5, rateFactor: 2, firstSeen: false, autoBlock: true },
-    });
-    db = svc.db;
-    base = svc.env.TENSORSEAL_SERVER!;
+    db = web.svc.db;
     adminA = await token(db, "admin");
     adminB = await token(db, "admin");
     reader = await token(db, "reader");
@@ -60,23 +45,11 @@ describe("web console in Chromium", { skip }, () => {
       labels: { team: "ml" },
       location: "s3://models/llama-7b.tseal",
     });
-    browser = await launch();
   });
 
-  after(async () => {
-    for (const c of contexts) await c.close();
-    await browser?.close();
-    await svc?.close();
-    sb?.cleanup();
-  });
-
-  async function post(url: string, tok: string, payload: object = {}) {
-    const r = await svc.app.inject({ method: "POST", url, headers: bearer(tok), payload });
-    assert.ok(r.statusCode < 300, `${url}: ${r.statusCode} ${r.body}`);
-    return r.json();
-  }
-
-  const signedIn = (tok: string): Promise<Page> => signInPage(browser, contexts, base, tok);
+  const post = (url: string, tok: string, payload: object = {}) =>
+    web.api("POST", url, tok, payload);
+  const signedIn = (tok: string) => web.signedIn(tok);
 
   /** A fetch from the page itself (same origin, the session cookie; CSRF only if asked). */
   async function pageFetch(page: Page, method: string, path: string, withCsrf: boolean) {
@@ -111,25 +84,19 @@ describe("web console in Chromium", { skip }, () => {
   });
 
   test("the sign-in page is accessible, and a wrong token is refused", async () => {
-    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-    contexts.push(ctx);
-    ctx.setDefaultTimeout(20_000);
-    const page = await ctx.newPage();
-    await page.goto(`${base}/console/`);
+    const page = await web.page();
+    await page.goto(`${web.base}/console/`);
     await assertAccessible(page, "sign-in");
     await screenshot(page, "signin");
     await page.getByLabel("API token").fill(`tsk_${"B".repeat(43)}`);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("alert").filter({ hasText: "unknown or revoked token" }).waitFor();
-    assert.deepEqual(await ctx.cookies(), []);
+    assert.deepEqual(await page.context().cookies(), []);
   });
 
   test("CSP and headers are served, inline script is blocked, every script has a src", async () => {
-    const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
-    contexts.push(ctx);
-    ctx.setDefaultTimeout(20_000);
-    const page = await ctx.newPage();
-    const res = await page.goto(`${base}/console/`);
+    const page = await web.page();
+    const res = await page.goto(`${web.base}/console/`);
     const h = res!.headers();
     assert.match(h["content-security-policy"] ?? "", /default-src 'self'.*frame-ancestors 'none'/);
     assert.equal(h["x-frame-options"], "DENY");
@@ -193,7 +160,7 @@ describe("web console in Chromium", { skip }, () => {
 
   test("destroy under dual control: A requests, A's own approval is refused, B approves with a comment", async () => {
     const a = await signedIn(adminA);
-    await a.goto(`${base}/console/#/keys/model-b`);
+    await a.goto(`${web.base}/console/#/keys/model-b`);
     await a.getByRole("button", { name: "Schedule destroy v1" }).click();
     await a.getByRole("button", { name: "Confirm destroy" }).click();
     const msg = await a.getByRole("status").filter({ hasText: "Approval request" }).textContent();
@@ -221,7 +188,7 @@ describe("web console in Chromium", { skip }, () => {
       .getByRole("status")
       .filter({ hasText: `Approved ${id}: now executed` })
       .waitFor();
-    const key = await svc.app.inject({
+    const key = await web.svc.app.inject({
       method: "GET",
       url: "/v1/keys/model-b",
       headers: bearer(adminA),
@@ -267,7 +234,7 @@ describe("web console in Chromium", { skip }, () => {
   test("an unwrap burst raises an alert and blocks the principal; an admin unblocks it", async () => {
     const g = await post("/v1/datakeys/generate", unwrapper, { key: "model-a" });
     for (let i = 0; i < 6; i++) {
-      const r = await svc.app.inject({
+      const r = await web.svc.app.inject({
         method: "POST",
         url: "/v1/datakeys/unwrap",
         headers: bearer(unwrapper),
@@ -275,7 +242,7 @@ describe("web console in Chromium", { skip }, () => {
       });
       if (r.statusCode === 403) break; // blocked by the alert
     }
-    assert.ok(await svc.app.tensorseal.drainAlerts(5000));
+    assert.ok(await web.svc.app.tensorseal.drainAlerts(5000));
     const page = await signedIn(adminA);
     await page.getByRole("link", { name: "Alerts & principals" }).click();
     await page.getByTestId("alerts-table").getByText("alert.rate").waitFor();
@@ -304,7 +271,7 @@ describe("web console in Chromium", { skip }, () => {
     await page.getByRole("button", { name: "Confirm block" }).click();
     await page.getByTestId("blocked").filter({ hasText: victim }).waitFor();
     // The service refuses the blocked principal at once.
-    const refused = await svc.app.inject({
+    const refused = await web.svc.app.inject({
       method: "GET",
       url: "/v1/keys",
       headers: bearer(v.token),
@@ -386,7 +353,7 @@ describe("web console in Chromium", { skip }, () => {
       return r.status;
     });
     assert.equal(create, 403);
-    await page.goto(`${base}/console/#/keys/model-a`);
+    await page.goto(`${web.base}/console/#/keys/model-a`);
     await page.getByRole("heading", { level: 1, name: "Key model-a" }).waitFor();
     await denied().waitFor();
     assert.equal(await page.getByRole("button", { name: "Rotate" }).count(), 0);

@@ -6,47 +6,22 @@
  * and a change without the CSRF token (nothing changed). axe-core on the list and the detail.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { bearer, type CliService, cliService, token } from "../service/helpers.js";
-import {
-  assertAccessible,
-  chromiumSkip,
-  launch,
-  screenshot,
-  signedIn as signInPage,
-} from "./browser.js";
+import { before, describe, test } from "node:test";
+import type { Page } from "playwright-core";
+import { token } from "../service/helpers.js";
+import { assertAccessible, chromiumSkip, consoleSuite, screenshot } from "./browser.js";
 
 const skip = chromiumSkip("the console tests");
 
 describe("incidents and drills in the console (Chromium)", { skip }, () => {
-  let sb: Sandbox;
-  let svc: CliService;
-  let browser: Browser;
-  let base: string;
+  const web = consoleSuite();
   let admin: string;
   let reader: string;
-  const contexts: BrowserContext[] = [];
-
-  const inject = async (method: "GET" | "POST", url: string, tok: string, payload?: object) => {
-    const r = await svc.app.inject({
-      method,
-      url,
-      headers: bearer(tok),
-      ...(payload ? { payload } : {}),
-    });
-    assert.ok(r.statusCode < 300, `${url}: ${r.statusCode} ${r.body}`);
-    return r.json();
-  };
 
   before(async () => {
-    sb = sandbox();
-    svc = await cliService(sb, { console: {} });
-    base = svc.env.TENSORSEAL_SERVER!;
-    admin = await token(svc.db, "admin");
-    reader = await token(svc.db, "reader");
-    await inject("POST", "/v1/drills", admin, {
+    admin = await token(web.svc.db, "admin");
+    reader = await token(web.svc.db, "reader");
+    await web.api("POST", "/v1/drills", admin, {
       records: [
         {
           scenario: "insider-burst",
@@ -62,18 +37,9 @@ describe("incidents and drills in the console (Chromium)", { skip }, () => {
         },
       ],
     });
-    browser = await launch();
   });
 
-  after(async () => {
-    for (const c of contexts) await c.close();
-    await browser?.close();
-    await svc?.close();
-    sb?.cleanup();
-  });
-
-  const signedIn = (tok: string): Promise<Page> =>
-    signInPage(browser, contexts, base, tok, { width: 1280, height: 900 });
+  const signedIn = (tok: string) => web.signedIn(tok, { width: 1280, height: 900 });
 
   /** A POST from the page itself (same origin, the session cookie; the CSRF token if asked). */
   function pagePost(page: Page, path: string, body: object, withCsrf: boolean) {
@@ -125,7 +91,7 @@ describe("incidents and drills in the console (Chromium)", { skip }, () => {
     await screenshot(page, "incident-detail");
 
     // On the service, as the API tells it: the record, the note, who did what.
-    const shown = await inject("GET", `/v1/incidents/${id}`, reader);
+    const shown = await web.api("GET", `/v1/incidents/${id}`, reader);
     assert.equal(shown.incident.state, "closed");
     assert.equal(shown.incident.severity, "critical");
     assert.deepEqual(shown.incident.scope, [
@@ -141,7 +107,7 @@ describe("incidents and drills in the console (Chromium)", { skip }, () => {
     await screenshot(page, "incidents-service");
 
     // A change without the CSRF token is refused, and changes nothing.
-    const open = await inject("POST", "/v1/incidents", admin, {
+    const open = await web.api("POST", "/v1/incidents", admin, {
       title: "second",
       severity: "medium",
       scope: [],
@@ -150,11 +116,11 @@ describe("incidents and drills in the console (Chromium)", { skip }, () => {
     const noCsrf = await pagePost(page, `/v1/incidents/${open.id}/notes`, { text: "x" }, false);
     assert.equal(noCsrf.status, 403, noCsrf.body);
     assert.match(noCsrf.body, /CSRF/);
-    assert.equal((await inject("GET", `/v1/incidents/${open.id}`, admin)).notes.length, 0);
+    assert.equal((await web.api("GET", `/v1/incidents/${open.id}`, admin)).notes.length, 0);
   });
 
   test("a reader sees incidents and drills but no Open, Add note or Close; the API refuses them", async () => {
-    const open = await inject("POST", "/v1/incidents", admin, {
+    const open = await web.api("POST", "/v1/incidents", admin, {
       title: "for the reader",
       severity: "high",
       scope: [{ kind: "key", value: "model-b" }],
@@ -181,7 +147,7 @@ describe("incidents and drills in the console (Chromium)", { skip }, () => {
       await post(`/v1/incidents/${open.id}/close`, { resolution: "reader" }),
     ];
     for (const r of refused) assert.equal(r.status, 403, r.body);
-    const after_ = await inject("GET", `/v1/incidents/${open.id}`, admin);
+    const after_ = await web.api("GET", `/v1/incidents/${open.id}`, admin);
     assert.equal(after_.incident.state, "open");
     assert.equal(after_.notes.length, 0);
   });

@@ -6,48 +6,33 @@
  * other closed) are counted and link to the Incidents view, for the admin and the reader.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import { before, describe, test } from "node:test";
 import { type Database, TokenRepo } from "../../src/service/index.js";
-import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { bearer, type CliService, cliService, token } from "../service/helpers.js";
-import {
-  assertAccessible,
-  chromiumSkip,
-  launch,
-  screenshot,
-  signedIn as signInPage,
-} from "./browser.js";
+import { bearer, token } from "../service/helpers.js";
+import { assertAccessible, chromiumSkip, consoleSuite, screenshot } from "./browser.js";
 
 const skip = chromiumSkip("the overview findings test");
 
 describe("Overview doctor findings in Chromium", { skip }, () => {
-  let sb: Sandbox;
-  let svc: CliService;
+  const web = consoleSuite();
   let db: Database;
-  let browser: Browser;
-  let base: string;
   let admin: string;
   let reader: string;
   let old: { id: string; token: string };
-  const contexts: BrowserContext[] = [];
 
   before(async () => {
-    sb = sandbox();
-    svc = await cliService(sb, { console: {} });
-    db = svc.db;
-    base = svc.env.TENSORSEAL_SERVER!;
+    db = web.svc.db;
     admin = await token(db, "admin");
     reader = await token(db, "reader");
     for (const [method, url, payload] of [
       ["POST", "/v1/keys", { name: "weights" }],
       ["PATCH", "/v1/keys/weights", { rotationPeriod: 86_400 }],
     ] as const) {
-      const r = await svc.app.inject({ method, url, headers: bearer(admin), payload });
+      const r = await web.svc.app.inject({ method, url, headers: bearer(admin), payload });
       assert.ok(r.statusCode < 300, r.body);
     }
     for (const title of ["leaked token", "lost laptop"]) {
-      const r = await svc.app.inject({
+      const r = await web.svc.app.inject({
         method: "POST",
         url: "/v1/incidents",
         headers: bearer(admin),
@@ -60,7 +45,7 @@ describe("Overview doctor findings in Chromium", { skip }, () => {
       });
       assert.equal(r.statusCode, 200, r.body);
       if (title === "lost laptop") {
-        const c = await svc.app.inject({
+        const c = await web.svc.app.inject({
           method: "POST",
           url: `/v1/incidents/${r.json().id}/close`,
           headers: bearer(admin),
@@ -80,17 +65,9 @@ describe("Overview doctor findings in Chromium", { skip }, () => {
       .set({ created: ago(100) })
       .where("id", "=", old.id)
       .execute();
-    browser = await launch();
   });
 
-  after(async () => {
-    for (const c of contexts) await c.close();
-    await browser?.close();
-    await svc?.close();
-    sb?.cleanup();
-  });
-
-  const signedIn = (tok: string): Promise<Page> => signInPage(browser, contexts, base, tok);
+  const signedIn = (tok: string) => web.signedIn(tok);
 
   test("an admin sees each finding's severity, message and fix; the view is accessible", async () => {
     const page = await signedIn(admin);

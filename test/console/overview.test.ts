@@ -17,11 +17,17 @@ import type { FastifyInstance } from "fastify";
 import { sql } from "kysely";
 import { judgeDualControl } from "../../src/doctor/check-dual-control.js";
 import { TokenRepo } from "../../src/service/auth/tokens.js";
-import { Authorizer, type Database, DEFAULT_POLICIES } from "../../src/service/index.js";
+import {
+  Authorizer,
+  type Database,
+  DEFAULT_POLICIES,
+  type ServerOptions,
+} from "../../src/service/index.js";
 import {
   bearer,
   describeEachDb,
   keyAndDataKey,
+  lastAuditEntry,
   server,
   sqliteDb,
   token,
@@ -150,7 +156,7 @@ describeEachDb("GET /v1/overview", (suite) => {
     const before = await entryCount(db);
     assert.equal((await overview(auditor)).statusCode, 200);
     assert.equal(await entryCount(db), before + 1);
-    const e = await lastEntry(db);
+    const e = await lastAuditEntry(db);
     assert.equal(e.action, "overview.read");
     assert.equal(e.outcome, "allowed");
     assert.deepEqual(e.resource, {
@@ -185,7 +191,7 @@ describeEachDb("GET /v1/overview", (suite) => {
     const w = await token(db, "wrap");
     const r = await overview(w);
     assert.equal(r.statusCode, 403);
-    const e = await lastEntry(db);
+    const e = await lastAuditEntry(db);
     assert.deepEqual([e.action, e.outcome], ["overview.read", "denied"]);
   });
 
@@ -222,22 +228,47 @@ describeEachDb("GET /v1/overview", (suite) => {
   });
 });
 
-test("a custom policy that forbids one section's action leaves that section out", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "tensorseal-overview-policy-"));
-  writeFileSync(
-    join(dir, "00-default.cedar"),
-    Object.entries(DEFAULT_POLICIES)
-      .map(([id, p]) => `@id("${id}")\n${p}`)
-      .join("\n\n"),
-  );
-  writeFileSync(
-    join(dir, "10-no-blocked-list.cedar"),
-    `@id("no-blocked-list")\nforbid (principal, action == TensorSeal::Action::"principals:read", resource);\n`,
-  );
+/** Runs `fn` against a server on a fresh SQLite database; closed and dropped after. */
+async function withServer(
+  opts: Partial<ServerOptions>,
+  fn: (app: FastifyInstance, db: Database) => Promise<void>,
+): Promise<void> {
   const tdb = sqliteDb();
   const db = await tdb.open();
-  const app = await server(db, { sweepEveryMs: 0, authorizer: await Authorizer.fromDir(dir) });
+  const app = await server(db, { sweepEveryMs: 0, ...opts });
   try {
+    await fn(app, db);
+  } finally {
+    await app.close();
+    await db.close();
+    await tdb.drop();
+  }
+}
+
+/** withServer under the default Cedar policies plus one more, `@id(policyId)` with `text`. */
+async function withPolicy(
+  policyId: string,
+  text: string,
+  fn: (app: FastifyInstance, db: Database) => Promise<void>,
+): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "tensorseal-overview-policy-"));
+  try {
+    writeFileSync(
+      join(dir, "00-default.cedar"),
+      Object.entries(DEFAULT_POLICIES)
+        .map(([id, p]) => `@id("${id}")\n${p}`)
+        .join("\n\n"),
+    );
+    writeFileSync(join(dir, `10-${policyId}.cedar`), `@id("${policyId}")\n${text}\n`);
+    await withServer({ authorizer: await Authorizer.fromDir(dir) }, fn);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("a custom policy that forbids one section's action leaves that section out", async () => {
+  const forbid = `forbid (principal, action == TensorSeal::Action::"principals:read", resource);`;
+  await withPolicy("no-blocked-list", forbid, async (app, db) => {
     const t = await token(db, "admin");
     const r = await app.inject({ method: "GET", url: "/v1/overview", headers: bearer(t) });
     assert.equal(r.statusCode, 200, r.body);
@@ -251,30 +282,12 @@ test("a custom policy that forbids one section's action leaves that section out"
       headers: bearer(t),
     });
     assert.equal(b.statusCode, 403);
-  } finally {
-    await app.close();
-    await db.close();
-    await tdb.drop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("a reader whose policy forbids incidents:read sees no incidents section, and the list is refused", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "tensorseal-overview-policy-"));
-  writeFileSync(
-    join(dir, "00-default.cedar"),
-    Object.entries(DEFAULT_POLICIES)
-      .map(([id, p]) => `@id("${id}")\n${p}`)
-      .join("\n\n"),
-  );
-  writeFileSync(
-    join(dir, "10-readers-no-incidents.cedar"),
-    `@id("readers-no-incidents")\nforbid (principal in TensorSeal::Role::"reader", action == TensorSeal::Action::"incidents:read", resource);\n`,
-  );
-  const tdb = sqliteDb();
-  const db = await tdb.open();
-  const app = await server(db, { sweepEveryMs: 0, authorizer: await Authorizer.fromDir(dir) });
-  try {
+  const forbid = `forbid (principal in TensorSeal::Role::"reader", action == TensorSeal::Action::"incidents:read", resource);`;
+  await withPolicy("readers-no-incidents", forbid, async (app, db) => {
     const admin = await token(db, "admin");
     const reader = await token(db, "reader");
     const i = await app.inject({
@@ -303,23 +316,16 @@ test("a reader whose policy forbids incidents:read sees no incidents section, an
       headers: bearer(reader),
     });
     assert.equal(l.statusCode, 403, l.body);
-  } finally {
-    await app.close();
-    await db.close();
-    await tdb.drop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("findings: a key past its rotation period and an old bootstrap token, never a token", async () => {
-  const tdb = sqliteDb();
-  const db = await tdb.open();
-  const app = await server(db, {
-    sweepEveryMs: 0,
+  // Dual control on and checkpoints anchored: only the findings the test sets up appear.
+  const opts = {
     approvals: { required: { destroy: 2, export: 2 } },
     checkpointAnchor: { file: anchorFile() },
-  });
-  try {
+  };
+  await withServer(opts, async (app, db) => {
     const admin = await token(db, "admin,wrap");
     const auditor = await token(db, "audit");
     const reader = await token(db, "reader");
@@ -403,11 +409,7 @@ test("findings: a key past its rotation period and an old bootstrap token, never
     } finally {
       await lax.close();
     }
-  } finally {
-    await app.close();
-    await db.close();
-    await tdb.drop();
-  }
+  });
 });
 
 test("dual control: off only while some key is not under a dual-control tier", () => {
@@ -429,14 +431,4 @@ async function entryCount(db: Database): Promise<number> {
     .limit(1)
     .executeTakeFirstOrThrow();
   return Number(r.seq);
-}
-
-async function lastEntry(db: Database): Promise<Record<string, unknown>> {
-  const r = await db.db
-    .selectFrom("audit")
-    .select("entry")
-    .orderBy("seq", "desc")
-    .limit(1)
-    .executeTakeFirstOrThrow();
-  return JSON.parse(r.entry);
 }

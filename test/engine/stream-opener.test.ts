@@ -11,26 +11,16 @@ import { nativeGcm } from "../../src/engine/native-gcm.js";
 import { NativeStreamOpener } from "../../src/engine/stream-opener.js";
 import { SALT_SIZE } from "../../src/format/chunked.js";
 import { isTensorSealError } from "../../src/format/errors.js";
-import { PayloadOpener, PayloadSealer } from "../../src/format/payload.js";
+import { PayloadOpener } from "../../src/format/payload.js";
+import { boundaryLengths, pieces, referencePayload } from "./stream-fixtures.js";
 
 const BATCH = 8 << 20;
 const inputKey = randomBytes(32);
 const salt = randomBytes(SALT_SIZE);
 const context = Buffer.from("stream opener test context");
 
-function* pieces(buf: Buffer, seed: number): Generator<Buffer> {
-  let step = seed;
-  for (let i = 0; i < buf.length; ) {
-    step = (step * 7 + 13) % 300_001 || 1;
-    yield buf.subarray(i, i + step);
-    i += step;
-  }
-}
-
-function sealed(plain: Buffer, chunkSize: number): Buffer {
-  const s = new PayloadSealer(inputKey, context, chunkSize, salt);
-  return Buffer.concat([s.prefix, ...s.push(plain), s.finish()]);
-}
+const sealed = (plain: Buffer, chunkSize: number): Buffer =>
+  referencePayload(inputKey, context, chunkSize, salt, plain);
 
 type Opener = { push(b: Buffer): Buffer[]; finish(): Buffer[] | Buffer };
 
@@ -55,9 +45,7 @@ test("the native stream opener releases exactly the plaintext around chunk and b
   if (!nativeGcm) return t.skip("native addon not built (CI requires it)");
   const gcm = nativeGcm;
   for (const chunkSize of [16384, 1 << 20]) {
-    const batch = Math.floor(BATCH / chunkSize) * chunkSize;
-    const lengths = [0, 1, chunkSize - 1, chunkSize, chunkSize + 1, batch - 1, batch, batch + 1];
-    lengths.push(2 * batch + chunkSize + 3);
+    const lengths = boundaryLengths(chunkSize, BATCH);
     const plain = randomBytes(Math.max(...lengths));
     for (const n of lengths) {
       const input = plain.subarray(0, n);

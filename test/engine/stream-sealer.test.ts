@@ -9,36 +9,21 @@ import { test } from "node:test";
 import { nativeGcm } from "../../src/engine/native-gcm.js";
 import { NativeStreamSealer } from "../../src/engine/stream-sealer.js";
 import { type ChunkKeys, SALT_SIZE } from "../../src/format/chunked.js";
-import { PayloadSealer } from "../../src/format/payload.js";
+import { boundaryLengths, pieces, referencePayload } from "./stream-fixtures.js";
 
 const BATCH = 8 << 20;
 const inputKey = randomBytes(32);
 const salt = randomBytes(SALT_SIZE);
 const context = Buffer.from("stream sealer test context");
 
-/** `buf` in pieces of varying sizes (a fixed stepper, so a failure repeats). */
-function* pieces(buf: Buffer, seed: number): Generator<Buffer> {
-  let step = seed;
-  for (let i = 0; i < buf.length; ) {
-    step = (step * 7 + 13) % 300_001 || 1;
-    yield buf.subarray(i, i + step);
-    i += step;
-  }
-}
-
-function reference(plain: Buffer, chunkSize: number): Buffer {
-  const s = new PayloadSealer(inputKey, context, chunkSize, salt);
-  const out = [s.prefix, ...s.push(plain), s.finish()];
-  return Buffer.concat(out);
-}
+const reference = (plain: Buffer, chunkSize: number): Buffer =>
+  referencePayload(inputKey, context, chunkSize, salt, plain);
 
 test("the native stream sealer writes exactly the reference bytes around chunk and batch boundaries", (t) => {
   if (!nativeGcm) return t.skip("native addon not built (CI requires it)");
   const gcm = nativeGcm;
   for (const chunkSize of [16384, 65536, 1 << 20]) {
-    const batch = Math.floor(BATCH / chunkSize) * chunkSize;
-    const lengths = [0, 1, chunkSize - 1, chunkSize, chunkSize + 1, batch - 1, batch, batch + 1];
-    lengths.push(2 * batch + chunkSize + 3);
+    const lengths = boundaryLengths(chunkSize, BATCH);
     const plain = randomBytes(Math.max(...lengths));
     for (const n of lengths) {
       const input = plain.subarray(0, n);

@@ -5,9 +5,8 @@
  * Skipped without SoftHSM2 unless TENSORSEAL_REQUIRE_ALL=1.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { openFile, sealFile } from "../../src/engine/index.js";
@@ -16,7 +15,7 @@ import { closeModules, loadModule } from "../../src/keys/pkcs11/module.js";
 import { Pkcs11Provider } from "../../src/keys/pkcs11/provider.js";
 import { parseProviderRecipient, providerIdentities } from "../../src/keys/provider.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { SOFTHSM_MODULE, softhsmMissing } from "./softhsm.js";
+import { initToken, SOFTHSM_MODULE, softHsmEnv, softhsmMissing } from "./softhsm.js";
 
 const PIN = "1234-allow";
 const why = softhsmMissing();
@@ -33,27 +32,9 @@ describe("allowed PKCS#11 tokens (SoftHSM2)", { skip: why ?? false }, () => {
 
   before(async () => {
     sb = sandbox();
-    const tokens = join(sb.dir, "tokens");
-    mkdirSync(tokens);
-    const conf = join(sb.dir, "softhsm2.conf");
-    writeFileSync(
-      conf,
-      `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`,
-    );
-    env = {
-      SOFTHSM2_CONF: conf,
-      TENSORSEAL_PKCS11_MODULE: SOFTHSM_MODULE,
-      TENSORSEAL_PKCS11_PIN: PIN,
-    };
+    env = softHsmEnv(sb.dir, PIN);
     Object.assign(process.env, env); // before the module is loaded: SoftHSM2 reads it then
-    for (const label of ["prod", "lab"]) {
-      const r = spawnSync(
-        "softhsm2-util",
-        ["--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", "9876-so"],
-        { encoding: "utf8" },
-      );
-      assert.equal(r.status, 0, r.stderr);
-    }
+    for (const label of ["prod", "lab"]) initToken(env, label, PIN, "9876-so");
     const api = loadModule(SOFTHSM_MODULE);
     const open = api.C_OpenSession.bind(api);
     const login = api.C_Login.bind(api);

@@ -24,10 +24,11 @@ export function softhsmMissing(): string | null {
 }
 
 /**
- * A fresh SoftHSM2 token `label` under `dir`, and the environment pointing this process at it
- * (set before pkcs11js first loads the module: SoftHSM2 reads its configuration in C_Initialize).
+ * A SoftHSM2 configuration with an empty token directory under `dir`, and the environment that
+ * points SoftHSM2 and TensorSeal at it with `pin` (for a child process, or for this one before
+ * pkcs11js first loads the module: SoftHSM2 reads its configuration in C_Initialize).
  */
-export function initSoftHsmToken(dir: string, label: string, pin: string, soPin: string): void {
+export function softHsmEnv(dir: string, pin: string): NodeJS.ProcessEnv {
   const tokens = join(dir, "tokens");
   mkdirSync(tokens);
   const conf = join(dir, "softhsm2.conf");
@@ -35,13 +36,26 @@ export function initSoftHsmToken(dir: string, label: string, pin: string, soPin:
     conf,
     `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\n`,
   );
-  process.env.SOFTHSM2_CONF = conf;
-  process.env.TENSORSEAL_PKCS11_MODULE = SOFTHSM_MODULE;
-  process.env.TENSORSEAL_PKCS11_PIN = pin;
+  return {
+    SOFTHSM2_CONF: conf,
+    TENSORSEAL_PKCS11_MODULE: SOFTHSM_MODULE,
+    TENSORSEAL_PKCS11_PIN: pin,
+  };
+}
+
+/** Initialises a fresh token `label` in the SoftHSM2 that `env` (softHsmEnv's) points at. */
+export function initToken(env: NodeJS.ProcessEnv, label: string, pin: string, soPin: string): void {
   const r = spawnSync(
     "softhsm2-util",
     ["--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", soPin],
-    { encoding: "utf8" },
+    { env: { ...process.env, ...env }, encoding: "utf8" },
   );
   if (r.status !== 0) throw new Error(`softhsm2-util --init-token failed: ${r.stderr}`);
+}
+
+/** A fresh SoftHSM2 token `label` under `dir`, with this process's environment pointing at it. */
+export function initSoftHsmToken(dir: string, label: string, pin: string, soPin: string): void {
+  const env = softHsmEnv(dir, pin);
+  Object.assign(process.env, env);
+  initToken(env, label, pin, soPin);
 }

@@ -19,7 +19,7 @@ import {
   TokenRepo,
   verifyAuditLog,
 } from "../../src/service/index.js";
-import { bearer, pgDb, server, sqliteDb, type TestDb, token } from "./helpers.js";
+import { auditEntries, bearer, pgDb, server, sqliteDb, type TestDb, token } from "./helpers.js";
 
 const SECRET = randomBytes(32);
 const T0 = Date.UTC(2030, 0, 1, 0, 0, 0);
@@ -127,13 +127,8 @@ function unwrap(e: Env, t = e.user, remoteAddress = "127.0.0.1") {
   });
 }
 
-async function entries(db: Database): Promise<Record<string, unknown>[]> {
-  const rows = await db.db.selectFrom("audit").select("entry").orderBy("seq").execute();
-  return rows.map((r) => JSON.parse(r.entry));
-}
-
 async function alerts(db: Database, action: string, principal?: string) {
-  return (await entries(db)).filter(
+  return (await auditEntries(db)).filter(
     (x) => x.action === action && (principal === undefined || x.principal === principal),
   );
 }
@@ -272,7 +267,7 @@ describe("anomaly detection (sqlite)", () => {
     assert.equal((await as("wl-2", "10.0.0.1")).statusCode, 200);
     assert.equal((await fs()).length, 3);
     // The alert entry precedes the request's own entry.
-    const all = await entries(db);
+    const all = await auditEntries(db);
     const i = all.findIndex((x) => x.action === "alert.first-seen" && x.principal === "jwt:alice");
     assert.equal(all[i + 1]!.action, "datakeys.unwrap");
     assert.equal(all[i + 1]!.requestId, all[i]!.requestId);
@@ -325,7 +320,7 @@ describe("anomaly detection (sqlite)", () => {
     const ids = hook.got.map((d) => String(d.headers["x-tensorseal-alert-id"]));
     assert.equal(ids.length, 4, "3 attempts for the first alert, 1 for the second");
     assert.equal(new Set(ids.slice(0, 3)).size, 1);
-    const audited = (await entries(e.db)).filter((x) => x.outcome === "alert");
+    const audited = (await auditEntries(e.db)).filter((x) => x.outcome === "alert");
     assert.deepEqual(
       [...new Set(ids)],
       audited.map((x) => (x.resource as { alert: string }).alert),
@@ -359,7 +354,7 @@ describe("anomaly detection (sqlite)", () => {
     const rate = await alerts(e.db, "alert.rate");
     assert.equal(rate.length, 1);
     assert.equal((rate[0]!.resource as { blocked?: boolean }).blocked, true);
-    const last = (await entries(e.db)).at(-1)!;
+    const last = (await auditEntries(e.db)).at(-1)!;
     assert.equal(last.action, "datakeys.unwrap");
     assert.equal(last.outcome, "denied");
     assert.equal(last.principal, e.userId);
@@ -388,7 +383,7 @@ describe("anomaly detection (sqlite)", () => {
     const other = await token(e.db, "unwrap,wrap,audit");
     const denied = await unblock(other);
     assert.equal(denied.statusCode, 403);
-    const d = (await entries(e.db)).at(-1)!;
+    const d = (await auditEntries(e.db)).at(-1)!;
     assert.equal(d.action, "principals.unblock");
     assert.equal(d.outcome, "denied");
     assert.equal((d.authz as { decision: string }).decision, "deny");
@@ -397,7 +392,7 @@ describe("anomaly detection (sqlite)", () => {
     const ok = await unblock(e.admin);
     assert.equal(ok.statusCode, 200, ok.body);
     assert.deepEqual(ok.json(), { principal: e.userId, unblocked: true });
-    const u = (await entries(e.db)).at(-1)!;
+    const u = (await auditEntries(e.db)).at(-1)!;
     assert.equal(u.action, "principals.unblock");
     assert.equal(u.outcome, "allowed");
     assert.deepEqual(u.resource, { principal: e.userId });
@@ -413,7 +408,7 @@ describe("anomaly detection (sqlite)", () => {
     const db = await fresh();
     const e = await started(db, undefined);
     assert.equal((await unwrap(e)).statusCode, 200);
-    assert.equal((await entries(db)).filter((x) => x.outcome === "alert").length, 0);
+    assert.equal((await auditEntries(db)).filter((x) => x.outcome === "alert").length, 0);
     await db.db
       .insertInto("anomaly_blocks")
       .values({ principal: e.userId, since: new Date(T0).toISOString(), reason: "test" })

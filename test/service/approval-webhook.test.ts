@@ -21,7 +21,7 @@ import {
   signBody,
 } from "../../src/service/index.js";
 import { assertServeRefuses } from "../cli/helpers.js";
-import { bearer, server, sqliteDb, type TestDb, token } from "./helpers.js";
+import { bearer, inject, server, sqliteDb, type TestDb, token } from "./helpers.js";
 
 const SECRET = Buffer.from("approval-webhook-secret-0123456789");
 const HOUR = 3_600_000;
@@ -42,12 +42,7 @@ let clock = Date.parse("2030-01-01T00:00:00Z");
 const tok: Record<"a1" | "a2" | "a3", string> = { a1: "", a2: "", a3: "" };
 
 const req = (method: "POST" | "GET", url: string, who: keyof typeof tok, payload?: unknown) =>
-  app.inject({
-    method,
-    url,
-    headers: bearer(tok[who]),
-    ...(payload === undefined ? {} : { payload: payload as object }),
-  });
+  inject(app, method, url, tok[who], payload);
 
 async function newKey(name: string): Promise<void> {
   assert.equal((await req("POST", "/v1/keys", "a1", { name })).statusCode, 200);

@@ -15,7 +15,15 @@ import { encodeX25519Recipient, unwrapX25519 } from "../../src/keys/x25519.js";
 import { generateX25519KeyPair } from "../../src/keys/x25519-key.js";
 import type { Database } from "../../src/service/index.js";
 import { DEFAULT_POLICIES, verifyAuditLog } from "../../src/service/index.js";
-import { bearer, describeEachDb, server, sqliteDb, token } from "./helpers.js";
+import {
+  auditEntries,
+  bearer,
+  describeEachDb,
+  inject,
+  server,
+  sqliteDb,
+  token,
+} from "./helpers.js";
 
 const HOUR = 3_600_000;
 
@@ -47,17 +55,8 @@ describeEachDb("dual control", (suite) => {
     who: keyof typeof t,
     payload?: unknown,
     on = app,
-  ) =>
-    on.inject({
-      method,
-      url,
-      headers: bearer(t[who]),
-      ...(payload === undefined ? {} : { payload: payload as object }),
-    });
-  const entries = async (): Promise<Entry[]> =>
-    (await suite.db.db.selectFrom("audit").select("entry").orderBy("seq").execute()).map((r) =>
-      JSON.parse(r.entry),
-    );
+  ) => inject(on, method, url, t[who], payload);
+  const entries = () => auditEntries<Entry>(suite.db);
   const versionState = async (key: string, v: number) => {
     const k = (await req("GET", "/v1/keys", "a1"))
       .json()

@@ -6,8 +6,8 @@ import type { FastifyInstance } from "fastify";
 import { verifyAuditLog } from "../../src/service/index.js";
 import {
   type AuditEntryView,
-  bearer,
   describeEachDb,
+  inject,
   lastAuditEntry,
   server,
   token,
@@ -23,12 +23,7 @@ describeEachDb("artifact inventory", (suite) => {
   let unwrapOnly: string;
 
   const req = (method: "POST" | "GET", url: string, t: string, payload?: unknown) =>
-    app.inject({
-      method,
-      url,
-      headers: bearer(t),
-      ...(payload === undefined ? {} : { payload: payload as object }),
-    });
+    inject(app, method, url, t, payload);
   const lastEntry = () => lastAuditEntry<AuditEntryView>(suite.db);
 
   before(async () => {

@@ -6,8 +6,7 @@
  * KEM; the TS client uses X-Wing by default and X25519 when asked.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import type { FastifyInstance } from "fastify";
+import { describe, test } from "node:test";
 import {
   generateAttestedKeyPair,
   openAttestedRelease,
@@ -16,45 +15,24 @@ import {
   stanzaFromWire,
   unwrapAttested,
 } from "../../src/keys/service/index.js";
-import { type Database, ephemeralKeyBinding } from "../../src/service/index.js";
-import { type AttestedService, startAttestedService } from "./attested-fixture.js";
-import { bearer, lastAuditEntry } from "./helpers.js";
-import type { TestIssuer } from "./verifier.js";
+import { ephemeralKeyBinding } from "../../src/service/index.js";
+import { assertSchemaRefusal, attestedServiceForFile } from "./attested-fixture.js";
+import { lastAuditEntry } from "./helpers.js";
 
-let fx: AttestedService;
-let db: Database;
-let app: FastifyInstance;
-let verifier: TestIssuer;
-let unwrapper: string;
-let secure: AttestedService["secure"];
-
-async function post(payload: Record<string, unknown>) {
-  return app.inject({
-    method: "POST",
-    url: "/v1/datakeys/unwrap-attested",
-    headers: bearer(unwrapper),
-    payload: { stanza: secure.stanza, binding: "info", ...payload },
-  });
-}
-
-before(async () => {
-  fx = await startAttestedService("attest-kem");
-  ({ db, app, verifier, unwrapper, secure } = fx);
-});
-
-after(() => fx.close());
+const fx = attestedServiceForFile("attest-kem");
+const release = (payload: Record<string, unknown>) => fx.release({ binding: "info", ...payload });
 
 describe("attested release: KEM", () => {
   test("X-Wing: opens only with its ephemeral seed and nonce, not as X25519; audited with the KEM", async () => {
     const nonce = await fx.challenge();
     const eph = await generateAttestedKeyPair("mlkem768x25519");
     assert.equal(eph.publicKey.length, 1216);
-    const evidence = await verifier.issue({
+    const evidence = await fx.verifier.issue({
       nonce,
       tensorseal_ephemeral_key: ephemeralKeyBinding(eph.publicKey),
       tee: "sev-snp",
     });
-    const r = await post({
+    const r = await release({
       evidence,
       ephemeralPublicKey: eph.publicKey.toString("base64"),
       kem: "mlkem768x25519",
@@ -63,8 +41,8 @@ describe("attested release: KEM", () => {
     const sealed = r.json();
     assert.equal(Buffer.from(sealed.enc, "base64").length, 1120); // an X-Wing encapsulation
     const fk = await openAttestedRelease(eph.privateKey, sealed, nonce, "info", "mlkem768x25519");
-    assert.equal(fk.toString("base64"), secure.fileKey);
-    const e = await lastAuditEntry(db);
+    assert.equal(fk.toString("base64"), fx.secure.fileKey);
+    const e = await lastAuditEntry(fx.db);
     assert.equal(e.outcome, "allowed");
     const res = e.resource as { kem?: string; binding?: string };
     assert.equal(res.kem, "mlkem768x25519");
@@ -85,38 +63,38 @@ describe("attested release: KEM", () => {
   test("no kem field is X25519 (audited as such)", async () => {
     const nonce = await fx.challenge();
     const eph = await generateAttestedKeyPair("x25519");
-    const evidence = await verifier.issue({
+    const evidence = await fx.verifier.issue({
       nonce,
       tensorseal_ephemeral_key: ephemeralKeyBinding(eph.publicKey),
     });
-    const r = await post({ evidence, ephemeralPublicKey: eph.publicKey.toString("base64") });
+    const r = await release({ evidence, ephemeralPublicKey: eph.publicKey.toString("base64") });
     assert.equal(r.statusCode, 200, r.body);
     assert.equal(Buffer.from(r.json().enc, "base64").length, 32);
     const fk = await openAttestedRelease(eph.privateKey, r.json(), nonce, "info", "x25519");
-    assert.equal(fk.toString("base64"), secure.fileKey);
-    assert.equal(((await lastAuditEntry(db)).resource as { kem?: string }).kem, "x25519");
+    assert.equal(fk.toString("base64"), fx.secure.fileKey);
+    assert.equal(((await lastAuditEntry(fx.db)).resource as { kem?: string }).kem, "x25519");
   });
 
   test("an unknown KEM is refused by the schema (400, audited), nothing released", async () => {
     const nonce = await fx.challenge();
     const eph = await generateAttestedKeyPair("x25519");
-    const evidence = await verifier.issue({
+    const evidence = await fx.verifier.issue({
       nonce,
       tensorseal_ephemeral_key: ephemeralKeyBinding(eph.publicKey),
     });
     for (const kem of ["X25519", "mlkem768", "xwing", "", 1, null]) {
-      const r = await post({ evidence, ephemeralPublicKey: eph.publicKey.toString("base64"), kem });
+      const r = await release({
+        evidence,
+        ephemeralPublicKey: eph.publicKey.toString("base64"),
+        kem,
+      });
       assert.equal(r.statusCode, 400, `${JSON.stringify(kem)}: ${r.body}`);
       assert.match(r.json().message, /kem/);
       assert.ok(!r.body.includes("ciphertext"));
-      const e = await lastAuditEntry(db);
-      assert.equal(e.action, "datakeys.unwrap-attested");
-      assert.equal(e.outcome, "error");
-      assert.equal(e.status, 400);
-      assert.match(String(e.reason), /^body\/kem must be /);
+      await assertSchemaRefusal(fx.db, "kem");
     }
     // The nonce was never consumed (refused before the evidence): it still releases once.
-    const ok = await post({ evidence, ephemeralPublicKey: eph.publicKey.toString("base64") });
+    const ok = await release({ evidence, ephemeralPublicKey: eph.publicKey.toString("base64") });
     assert.equal(ok.statusCode, 200, ok.body);
   });
 
@@ -124,13 +102,13 @@ describe("attested release: KEM", () => {
     const nonce = await fx.challenge();
     const x = await generateAttestedKeyPair("x25519");
     const xw = await generateAttestedKeyPair("mlkem768x25519");
-    const bound = await verifier.issue({
+    const bound = await fx.verifier.issue({
       nonce,
       tensorseal_ephemeral_key: ephemeralKeyBinding(x.publicKey),
       tee: "sev-snp",
     });
     // The X-Wing key presented with X25519-bound evidence: binding hash mismatch, 403.
-    const r = await post({
+    const r = await release({
       evidence: bound,
       ephemeralPublicKey: xw.publicKey.toString("base64"),
       kem: "mlkem768x25519",
@@ -139,14 +117,14 @@ describe("attested release: KEM", () => {
     assert.match(r.json().message, /not bound to the presented ephemeral key/);
     assert.ok(!r.body.includes("ciphertext"));
     // The X25519 key itself under kem "mlkem768x25519" (and the reverse): wrong size, 400.
-    const wrong = await post({
+    const wrong = await release({
       evidence: bound,
       ephemeralPublicKey: x.publicKey.toString("base64"),
       kem: "mlkem768x25519",
     });
     assert.equal(wrong.statusCode, 400, wrong.body);
     assert.match(wrong.json().message, /1216 bytes/);
-    const reverse = await post({
+    const reverse = await release({
       evidence: bound,
       ephemeralPublicKey: xw.publicKey.toString("base64"),
       kem: "x25519",
@@ -159,11 +137,11 @@ describe("attested release: KEM", () => {
     const nonce = await fx.challenge();
     // All-0xFF: every ML-KEM coefficient is out of range (FIPS 203 §7.2 modulus check).
     const bad = Buffer.alloc(1216, 0xff);
-    const evidence = await verifier.issue({
+    const evidence = await fx.verifier.issue({
       nonce,
       tensorseal_ephemeral_key: ephemeralKeyBinding(bad),
     });
-    const r = await post({
+    const r = await release({
       evidence,
       ephemeralPublicKey: bad.toString("base64"),
       kem: "mlkem768x25519",
@@ -171,7 +149,7 @@ describe("attested release: KEM", () => {
     assert.equal(r.statusCode, 400, r.body);
     assert.match(r.json().message, /not a valid mlkem768x25519 key/);
     assert.ok(!r.body.includes("ciphertext"));
-    const e = await lastAuditEntry(db);
+    const e = await lastAuditEntry(fx.db);
     assert.equal(e.action, "datakeys.unwrap-attested");
     assert.notEqual(e.outcome, "allowed");
   });
@@ -188,27 +166,27 @@ describe("attested release: KEM", () => {
   });
 
   test("unwrapAttested: X-Wing by default, X25519 when asked; the provider sees the KEM", async () => {
-    const url = await app.listen({ host: "127.0.0.1", port: 0 });
-    const client = new ServiceClient({ url, token: unwrapper });
+    const url = await fx.app.listen({ host: "127.0.0.1", port: 0 });
+    const client = new ServiceClient({ url, token: fx.unwrapper });
     try {
       for (const kem of [undefined, "x25519", "mlkem768x25519"] as const) {
         const seen: { kem?: string; size: number }[] = [];
         const fk = await unwrapAttested(
           client,
-          stanzaFromWire(secure.stanza),
+          stanzaFromWire(fx.secure.stanza),
           async (q) => {
             seen.push({ kem: q.kem, size: q.ephemeralPublicKey.length });
-            return verifier.issue({
+            return fx.verifier.issue({
               nonce: q.nonce,
               tensorseal_ephemeral_key: q.ephemeralKeyBinding,
             });
           },
           kem ? { kem } : {},
         );
-        assert.equal(fk.toString("base64"), secure.fileKey);
+        assert.equal(fk.toString("base64"), fx.secure.fileKey);
         const want = kem ?? "mlkem768x25519";
         assert.deepEqual(seen, [{ kem: want, size: want === "x25519" ? 32 : 1216 }]);
-        assert.equal(((await lastAuditEntry(db)).resource as { kem?: string }).kem, want);
+        assert.equal(((await lastAuditEntry(fx.db)).resource as { kem?: string }).kem, want);
       }
     } finally {
       client.close();

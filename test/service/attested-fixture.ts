@@ -7,9 +7,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { FastifyInstance } from "fastify";
+import { after, before } from "node:test";
+import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { type Database, loadKeySet } from "../../src/service/index.js";
-import { bearer, keyAndDataKey, server, sqliteDb, token } from "./helpers.js";
+import { bearer, keyAndDataKey, lastAuditEntry, server, sqliteDb, token } from "./helpers.js";
 import { TestIssuer } from "./verifier.js";
 
 export const VERIFIER = "https://verifier.test";
@@ -25,6 +26,8 @@ export interface AttestedService {
   readonly secure: { stanza: { type: string; fields: string[] }; fileKey: string };
   /** A fresh nonce from `POST /v1/attestation/challenge`. */
   challenge(): Promise<string>;
+  /** `POST /v1/datakeys/unwrap-attested` of secure's stanza as the unwrapper, `payload` added. */
+  release(payload: Record<string, unknown>): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
 
@@ -60,6 +63,14 @@ export async function startAttestedService(name: string): Promise<AttestedServic
       assert.equal(c.statusCode, 200, c.body);
       return c.json().nonce as string;
     },
+    release(payload) {
+      return app.inject({
+        method: "POST",
+        url: "/v1/datakeys/unwrap-attested",
+        headers: bearer(unwrapper),
+        payload: { stanza: secure.stanza, ...payload },
+      });
+    },
     async close() {
       await app.close();
       await db.close();
@@ -67,4 +78,52 @@ export async function startAttestedService(name: string): Promise<AttestedServic
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * startAttestedService in the test file's `before` hook, closed in its `after`: what it
+ * returns is read through once `before` has run.
+ */
+export function attestedServiceForFile(name: string): AttestedService {
+  let fx: AttestedService | undefined;
+  before(async () => {
+    fx = await startAttestedService(name);
+  });
+  after(() => fx?.close());
+  const get = (): AttestedService => {
+    assert.ok(fx, "the attested service starts in before()");
+    return fx;
+  };
+  return {
+    get dir() {
+      return get().dir;
+    },
+    get db() {
+      return get().db;
+    },
+    get app() {
+      return get().app;
+    },
+    get verifier() {
+      return get().verifier;
+    },
+    get unwrapper() {
+      return get().unwrapper;
+    },
+    get secure() {
+      return get().secure;
+    },
+    challenge: () => get().challenge(),
+    release: (payload) => get().release(payload),
+    close: () => get().close(),
+  };
+}
+
+/** The last audit entry is an unwrap-attested refused by the route's schema on `field` (400). */
+export async function assertSchemaRefusal(db: Database, field: string): Promise<void> {
+  const e = await lastAuditEntry(db);
+  assert.equal(e.action, "datakeys.unwrap-attested");
+  assert.equal(e.outcome, "error");
+  assert.equal(e.status, 400);
+  assert.match(String(e.reason), new RegExp(`^body/${field} must be `));
 }

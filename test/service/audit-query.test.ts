@@ -13,7 +13,7 @@ import { serviceStanzaDigest, stanzaFromWire } from "../../src/keys/service/inde
 import { backfillAuditIndex } from "../../src/service/audit/index-store.js";
 import { type AuditFilter, queryDatabase } from "../../src/service/index.js";
 import { sandbox } from "../cli/helpers.js";
-import { bearer, cliService, describeEachDb, server, token } from "./helpers.js";
+import { auditEntries, bearer, cliService, describeEachDb, server, token } from "./helpers.js";
 
 const FK = Buffer.alloc(32, 9).toString("base64");
 const digest = (s: string) => `sha256:${createHash("sha256").update(s).digest("hex")}`;
@@ -33,10 +33,7 @@ describeEachDb("audit query", (suite) => {
   const call = (method: "GET" | "POST", url: string, t: string, payload?: object) =>
     app.inject({ method, url, headers: bearer(t), ...(payload ? { payload } : {}) });
   /** Every entry, parsed, straight from the table (what the filters must agree with). */
-  const all = async (): Promise<Entry[]> =>
-    (await suite.db.db.selectFrom("audit").select("entry").orderBy("seq").execute()).map(
-      (r) => JSON.parse(r.entry) as Entry,
-    );
+  const all = () => auditEntries<Entry>(suite.db);
   const query = async (f: AuditFilter, after = 0, limit?: number): Promise<Entry[]> => {
     const out: Entry[] = [];
     for await (const e of queryDatabase(suite.db, f, after, limit))

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import pg from "pg";
 import {
   buildServer,
@@ -215,6 +215,28 @@ export interface AuditEntryView {
   readonly status: number;
   readonly authz: { readonly decision: string; readonly policies?: string[] };
   readonly [field: string]: unknown;
+}
+
+/** `app.inject` with `token` as bearer, and `payload` as the JSON body when one is given. */
+export function inject(
+  app: FastifyInstance,
+  method: "GET" | "POST" | "PATCH",
+  url: string,
+  token: string,
+  payload?: unknown,
+): Promise<LightMyRequestResponse> {
+  return app.inject({
+    method,
+    url,
+    headers: bearer(token),
+    ...(payload === undefined ? {} : { payload: payload as object }),
+  });
+}
+
+/** Every audit entry, parsed, in seq order (straight from the table). */
+export async function auditEntries<T = Record<string, unknown>>(db: Database): Promise<T[]> {
+  const rows = await db.db.selectFrom("audit").select("entry").orderBy("seq").execute();
+  return rows.map((r) => JSON.parse(r.entry) as T);
 }
 
 /** The newest audit entry, parsed (what the last request recorded). */

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import { Authorizer, DEFAULT_POLICIES } from "../../src/service/index.js";
-import { bearer, describeEachDb, server, token } from "./helpers.js";
+import { describeEachDb, inject, server, token } from "./helpers.js";
 
 const DAY_S = 86_400;
 
@@ -20,12 +20,7 @@ describeEachDb("service key rotation periods", (suite) => {
   let skew = 0;
 
   const req = (method: "POST" | "PATCH" | "GET", url: string, t: string, payload?: unknown) =>
-    app.inject({
-      method,
-      url,
-      headers: bearer(t),
-      ...(payload === undefined ? {} : { payload: payload as object }),
-    });
+    inject(app, method, url, t, payload);
   const entries = async () =>
     (await suite.db.db.selectFrom("audit").select("entry").orderBy("seq").execute()).map((r) =>
       JSON.parse(r.entry),

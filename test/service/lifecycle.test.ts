@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import { verifyAuditLog } from "../../src/service/index.js";
-import { bearer, describeEachDb, server, token } from "./helpers.js";
+import { describeEachDb, inject, server, token } from "./helpers.js";
 
 const DAY = 86_400_000;
 
@@ -14,12 +14,7 @@ describeEachDb("key lifecycle", (suite) => {
   let clock = Date.parse("2030-01-01T00:00:00Z");
 
   const req = (method: "POST" | "PATCH" | "GET", url: string, t: string, payload?: unknown) =>
-    app.inject({
-      method,
-      url,
-      headers: bearer(t),
-      ...(payload === undefined ? {} : { payload: payload as object }),
-    });
+    inject(app, method, url, t, payload);
   const entries = async () =>
     (await suite.db.db.selectFrom("audit").select("entry").orderBy("seq").execute()).map((r) =>
       JSON.parse(r.entry),

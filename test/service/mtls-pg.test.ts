@@ -24,7 +24,7 @@ import {
   verifyAuditLog,
 } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { keyAndDataKey, pgDb, server, type TestDb, token } from "./helpers.js";
+import { auditEntries, keyAndDataKey, pgDb, server, type TestDb, token } from "./helpers.js";
 import { auditRequestIds } from "./load.js";
 
 const TD = "prod.example";
@@ -91,8 +91,7 @@ describe("mTLS on PostgreSQL, two replicas", { skip: typeof t === "string" ? t :
 
   /** The audit entries carrying `requestId`, parsed. */
   async function entriesOf(requestId: string): Promise<Record<string, unknown>[]> {
-    const rows = await dbB.db.selectFrom("audit").select("entry").orderBy("seq").execute();
-    return rows.map((r) => JSON.parse(r.entry)).filter((e) => e.requestId === requestId);
+    return (await auditEntries(dbB)).filter((e) => e.requestId === requestId);
   }
 
   async function assertRevoked(url: string, c: IssuedCert, why: string) {

@@ -67,6 +67,27 @@ async function auditText(): Promise<string> {
   return rows.map((r) => r.entry).join("\n");
 }
 
+/**
+ * The newest audit entry is a root.shares-verified of `split` with these share indices:
+ * allowed when the root was recovered, an error when it failed.
+ */
+async function assertSharesAudit(result: "recovered" | "failed", shares: number[]): Promise<void> {
+  const e = await lastAuditEntry<{
+    action: string;
+    outcome: string;
+    resource: Record<string, unknown>;
+  }>(svc.db);
+  assert.equal(e.action, "root.shares-verified");
+  assert.equal(e.outcome, result === "recovered" ? "allowed" : "error");
+  assert.deepEqual(e.resource, {
+    result,
+    split: split[0]!.splitId,
+    shares,
+    threshold: 2,
+    total: 3,
+  });
+}
+
 function assertNoSecret(texts: string[]): void {
   for (const t of texts) for (const sec of secrets) assert.ok(!t.includes(sec), "a secret leaked");
 }
@@ -92,20 +113,7 @@ test("too few shares: exit 6, audited as failed; the overview says never test-re
     r.stderr,
     /test recovery failed on .*1 share\(s\) given, but this split needs 2 of 3/,
   );
-  const e = await lastAuditEntry<{
-    action: string;
-    outcome: string;
-    resource: Record<string, unknown>;
-  }>(svc.db);
-  assert.equal(e.action, "root.shares-verified");
-  assert.equal(e.outcome, "error");
-  assert.deepEqual(e.resource, {
-    result: "failed",
-    split: split[0]!.splitId,
-    shares: [1],
-    threshold: 2,
-    total: 3,
-  });
+  await assertSharesAudit("failed", [1]);
   const f = await overviewFindings();
   assert.equal(f.length, 1);
   assert.equal(
@@ -168,20 +176,7 @@ test("a successful test recovery: exit 0, audited without a secret; the finding 
     threshold: 2,
     total: 3,
   });
-  const e = await lastAuditEntry<{
-    action: string;
-    outcome: string;
-    resource: Record<string, unknown>;
-  }>(svc.db);
-  assert.equal(e.action, "root.shares-verified");
-  assert.equal(e.outcome, "allowed");
-  assert.deepEqual(e.resource, {
-    result: "recovered",
-    split: split[0]!.splitId,
-    shares: [1, 3],
-    threshold: 2,
-    total: 3,
-  });
+  await assertSharesAudit("recovered", [1, 3]);
   assert.deepEqual(await overviewFindings(), []);
   assertNoSecret([await auditText(), r.stdout, r.stderr]);
 });

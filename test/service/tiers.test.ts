@@ -23,8 +23,8 @@ import { ephemeralKeyBinding } from "../../src/service/index.js";
 import { BUILTIN_SERVICE_TIERS, parseTierPolicy, TierPolicy } from "../../src/service/tiers.js";
 import {
   type AuditEntryView,
-  bearer,
   describeEachDb,
+  inject,
   lastAuditEntry,
   server,
   token,
@@ -41,12 +41,7 @@ describeEachDb("tiers on the key service", (suite) => {
   let verifier: TestIssuer;
 
   const req = (method: "POST" | "PATCH" | "GET", url: string, t: string, payload?: unknown) =>
-    app.inject({
-      method,
-      url,
-      headers: bearer(t),
-      ...(payload === undefined ? {} : { payload: payload as object }),
-    });
+    inject(app, method, url, t, payload);
   const last = () => lastAuditEntry<AuditEntryView>(suite.db);
 
   before(async () => {

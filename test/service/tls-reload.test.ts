@@ -28,7 +28,7 @@ import {
   SpiffeRoles,
 } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { server, sqliteDb, type TestDb } from "./helpers.js";
+import { auditEntries, server, sqliteDb, type TestDb } from "./helpers.js";
 
 const ID = "spiffe://prod.example/ns/ml/sa/loader";
 const DAY = 86_400_000;
@@ -113,12 +113,7 @@ function newCrl(revoked: IssuedCert[]): string {
   );
 }
 
-async function auditEntries(): Promise<Record<string, unknown>[]> {
-  const rows = await db.db.selectFrom("audit").select("entry").orderBy("seq").execute();
-  return rows.map((r) => JSON.parse(r.entry));
-}
-
-const reloads = async () => (await auditEntries()).filter((e) => e.action === "tls.reload");
+const reloads = async () => (await auditEntries(db)).filter((e) => e.action === "tls.reload");
 
 before(async () => {
   sb = sandbox();
@@ -181,7 +176,7 @@ test("a new CRL revokes a certificate on new and on kept-alive connections (421,
     assert.equal(stale.status, 421);
     assert.ok(stale.reused);
     assert.equal(stale.connection, "close");
-    const entries = await auditEntries();
+    const entries = await auditEntries(db);
     assert.ok(
       !entries.some((e) => e.requestId === stale.requestId),
       "a 421 is answered before anything is authenticated or audited",
@@ -191,7 +186,7 @@ test("a new CRL revokes a certificate on new and on kept-alive connections (421,
     const revoked = await get(v, "/v1/keys");
     assert.deepEqual([revoked.reused, revoked.resumed], [false, false]);
     assert.equal(revoked.status, 401);
-    const denied = (await auditEntries()).at(-1)!;
+    const denied = (await auditEntries(db)).at(-1)!;
     assert.equal(denied.outcome, "denied");
     assert.match(String(denied.reason), /CERT_REVOKED/);
     // A certificate the new CRL does not name goes on (after one 421 of its own).
@@ -201,7 +196,7 @@ test("a new CRL revokes a certificate on new and on kept-alive connections (421,
     const audited = (await reloads()).at(-1)!;
     assert.equal(audited.principal, "system:operator");
     assert.deepEqual(audited.resource, { ...summary });
-    assert.ok(!JSON.stringify(await auditEntries()).includes("BEGIN"), "no PEM in the audit");
+    assert.ok(!JSON.stringify(await auditEntries(db)).includes("BEGIN"), "no PEM in the audit");
     assert.ok(!logLines.join("\n").includes("PRIVATE KEY"), "no key in the log");
   } finally {
     v.destroy();

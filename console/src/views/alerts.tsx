@@ -6,7 +6,16 @@ import { useState } from "preact/hooks";
 import { api, query } from "../api";
 import { href } from "../route";
 import type { AuditPage, Blocked, SessionInfo } from "../types";
-import { ErrorLine, isAdmin, Section, Status, useLoad, WindowPicker, when } from "../ui";
+import {
+  ColumnHeads,
+  ErrorLine,
+  isAdmin,
+  Section,
+  Status,
+  useLoad,
+  WindowPicker,
+  when,
+} from "../ui";
 import { ActionButton } from "./actions";
 import { BlockButton, BlockForm } from "./block";
 
@@ -68,16 +77,16 @@ export function AlertsView({ session }: { session: SessionInfo }) {
         {alerts.data?.entries.length === 0 && <Status>No alerts in this window.</Status>}
         {alerts.data && alerts.data.entries.length > 0 && (
           <table data-testid="alerts-table">
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Principal</th>
-                <th scope="col">Source</th>
-                <th scope="col">Reason</th>
-                {admin && <th scope="col">Action</th>}
-              </tr>
-            </thead>
+            <ColumnHeads
+              names={[
+                "Time",
+                "Kind",
+                "Principal",
+                "Source",
+                "Reason",
+                ...(admin ? ["Action"] : []),
+              ]}
+            />
             <tbody>
               {alerts.data.entries.map((e) => (
                 <tr key={e.seq}>

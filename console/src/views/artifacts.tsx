@@ -9,7 +9,7 @@ import { useState } from "preact/hooks";
 import { api, query } from "../api";
 import { href } from "../route";
 import type { Artifact } from "../types";
-import { ErrorLine, Status, useLoad, when } from "../ui";
+import { ColumnHeads, ErrorLine, Status, useLoad, when } from "../ui";
 
 export function ArtifactsView({ params }: { params: URLSearchParams }) {
   const key = params.get("key") ?? "";
@@ -53,17 +53,9 @@ export function ArtifactsView({ params }: { params: URLSearchParams }) {
       {list.data?.artifacts.length === 0 && <Status>No artifacts.</Status>}
       {list.data && list.data.artifacts.length > 0 && (
         <table data-testid="artifacts-table">
-          <thead>
-            <tr>
-              <th scope="col">Artifact</th>
-              <th scope="col">Key</th>
-              <th scope="col">Version</th>
-              <th scope="col">Labels</th>
-              <th scope="col">Location</th>
-              <th scope="col">Registered</th>
-              <th scope="col">Lineage</th>
-            </tr>
-          </thead>
+          <ColumnHeads
+            names={["Artifact", "Key", "Version", "Labels", "Location", "Registered", "Lineage"]}
+          />
           <tbody>
             {list.data.artifacts.map((a) => (
               <tr key={a.id} class={a.supersededBy ? "superseded" : undefined}>

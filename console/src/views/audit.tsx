@@ -7,7 +7,7 @@ import { useState } from "preact/hooks";
 import { api, query } from "../api";
 import { href } from "../route";
 import type { AuditEntry, AuditPage } from "../types";
-import { ErrorLine, Status, useLoad, when } from "../ui";
+import { ColumnHeads, LoadStatus, useLoad, when } from "../ui";
 
 const FIELDS = ["key", "principal", "artifact", "action", "outcome", "from", "until"] as const;
 type Field = (typeof FIELDS)[number];
@@ -36,8 +36,7 @@ export function AuditView({ params }: { params: URLSearchParams }) {
     <>
       <h1>Audit</h1>
       <FilterForm filter={filter} />
-      <ErrorLine error={page.error} />
-      {page.loading && !page.data && <Status>Loading…</Status>}
+      <LoadStatus r={page} />
       {page.data && (
         <>
           <table data-testid="audit-table">
@@ -45,17 +44,9 @@ export function AuditView({ params }: { params: URLSearchParams }) {
               Entries after seq {since} ({page.data.entries.length} shown
               {page.data.more ? ", more after" : ""})
             </caption>
-            <thead>
-              <tr>
-                <th scope="col">Seq</th>
-                <th scope="col">Time</th>
-                <th scope="col">Action</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">Principal</th>
-                <th scope="col">Source</th>
-                <th scope="col">Details</th>
-              </tr>
-            </thead>
+            <ColumnHeads
+              names={["Seq", "Time", "Action", "Outcome", "Principal", "Source", "Details"]}
+            />
             <tbody>
               {page.data.entries.map((e) => (
                 <Row key={e.seq} e={e} />

@@ -5,7 +5,7 @@
 import { useState } from "preact/hooks";
 import { api, query } from "../api";
 import type { DrillRun } from "../types";
-import { ErrorLine, Section, Status, useLoad, when } from "../ui";
+import { ColumnHeads, LoadStatus, Section, Status, useLoad, when } from "../ui";
 
 const PAGE = 50;
 
@@ -31,24 +31,23 @@ export function DrillHistory() {
         time-to-contain); runs without <code>--server</code> stay in the runner's own{" "}
         <code>tensorseal drill history</code>.
       </p>
-      <ErrorLine error={r.error} />
-      {r.loading && !r.data && <Status>Loading…</Status>}
+      <LoadStatus r={r} />
       {r.data &&
         (drills.length === 0 ? (
           <Status>No drill recorded on this service.</Status>
         ) : (
           <table data-testid="drills-table">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Scenario</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">Time to detect</th>
-                <th scope="col">Time to contain</th>
-                <th scope="col">Checks</th>
-                <th scope="col">Run by</th>
-              </tr>
-            </thead>
+            <ColumnHeads
+              names={[
+                "When",
+                "Scenario",
+                "Outcome",
+                "Time to detect",
+                "Time to contain",
+                "Checks",
+                "Run by",
+              ]}
+            />
             <tbody>
               {drills.map((d) => (
                 <tr key={d.id} data-testid="drill">

@@ -8,7 +8,7 @@ import { useState } from "preact/hooks";
 import { api } from "../api";
 import { href } from "../route";
 import type { IncidentNote, IncidentScope, ServiceIncident, SessionInfo } from "../types";
-import { ErrorLine, isAdmin, Outcome, Section, Status, useLoad, when } from "../ui";
+import { isAdmin, LoadStatus, Outcome, Section, useLoad, when } from "../ui";
 
 export function scopeLabel(s: IncidentScope): string {
   return `${s.kind}:${s.value}${s.version !== undefined ? `@${s.version}` : ""}`;
@@ -31,8 +31,7 @@ export function IncidentDetailView({ id, session }: { id: string; session: Sessi
         <a href={href("incidents")}>← Incidents and drills</a>
       </p>
       <h1>Incident {id}</h1>
-      <ErrorLine error={r.error} />
-      {r.loading && !r.data && <Status>Loading…</Status>}
+      <LoadStatus r={r} />
       {inc && r.data && (
         <>
           <dl class="facts">

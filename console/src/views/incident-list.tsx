@@ -6,7 +6,7 @@ import { useState } from "preact/hooks";
 import { api, query } from "../api";
 import { href } from "../route";
 import type { ServiceIncident, SessionInfo } from "../types";
-import { ErrorLine, isAdmin, Section, Status, useLoad, when } from "../ui";
+import { ColumnHeads, isAdmin, LoadStatus, Section, Status, useLoad, when } from "../ui";
 import { scopeLabel } from "./incident-detail";
 import { OpenIncident } from "./incident-open";
 
@@ -32,24 +32,15 @@ export function IncidentList({ session }: { session: SessionInfo }) {
         </Section>
       )}
       <Section title="Incidents">
-        <ErrorLine error={r.error} />
-        {r.loading && !r.data && <Status>Loading…</Status>}
+        <LoadStatus r={r} />
         {r.data &&
           (list.length === 0 ? (
             <Status>No incident recorded on this service.</Status>
           ) : (
             <table data-testid="service-incidents">
-              <thead>
-                <tr>
-                  <th scope="col">Incident</th>
-                  <th scope="col">Title</th>
-                  <th scope="col">Severity</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Scope</th>
-                  <th scope="col">Opened</th>
-                  <th scope="col">Closed</th>
-                </tr>
-              </thead>
+              <ColumnHeads
+                names={["Incident", "Title", "Severity", "State", "Scope", "Opened", "Closed"]}
+              />
               <tbody>
                 {list.map((i) => (
                   <tr key={i.id} data-testid="service-incident">

@@ -10,7 +10,7 @@ import { useState } from "preact/hooks";
 import { api, query } from "../api";
 import { href } from "../route";
 import type { AuditEntry, AuditPage, SessionInfo } from "../types";
-import { ErrorLine, Section, Status, useLoad, WindowPicker, when } from "../ui";
+import { ColumnHeads, LoadStatus, Section, Status, useLoad, WindowPicker, when } from "../ui";
 import { DrillHistory } from "./drills";
 import { IncidentList } from "./incident-list";
 
@@ -98,8 +98,7 @@ export function IncidentsView({ session }: { session: SessionInfo }) {
         onChange={setWin}
         onRefresh={acts.reload}
       />
-      <ErrorLine error={acts.error} />
-      {acts.loading && !pages && <Status>Loading…</Status>}
+      <LoadStatus r={acts} />
       {pages && (
         <>
           <Section title="Incidents with containment on this service">
@@ -107,14 +106,9 @@ export function IncidentsView({ session }: { session: SessionInfo }) {
               <Status>No incident blocked a principal in this window.</Status>
             ) : (
               <table data-testid="incidents-table">
-                <thead>
-                  <tr>
-                    <th scope="col">Incident</th>
-                    <th scope="col">First block</th>
-                    <th scope="col">Responder</th>
-                    <th scope="col">Principals blocked</th>
-                  </tr>
-                </thead>
+                <ColumnHeads
+                  names={["Incident", "First block", "Responder", "Principals blocked"]}
+                />
                 <tbody>
                   {incidents.map((i) => (
                     <tr key={i.id} data-testid="incident">
@@ -144,15 +138,7 @@ export function IncidentsView({ session }: { session: SessionInfo }) {
               <Status>No block, unblock, disable, destroy or key update in this window.</Status>
             ) : (
               <table data-testid="response-table">
-                <thead>
-                  <tr>
-                    <th scope="col">Seq</th>
-                    <th scope="col">Time</th>
-                    <th scope="col">Action</th>
-                    <th scope="col">By</th>
-                    <th scope="col">Details</th>
-                  </tr>
-                </thead>
+                <ColumnHeads names={["Seq", "Time", "Action", "By", "Details"]} />
                 <tbody>
                   {timeline.map((e) => (
                     <tr key={e.seq}>

@@ -7,7 +7,16 @@ import { useState } from "preact/hooks";
 import { api } from "../api";
 import { href } from "../route";
 import type { Artifact, Key, KeyVersion, SessionInfo } from "../types";
-import { ErrorLine, isAdmin, Outcome, Section, Status, useLoad, when } from "../ui";
+import {
+  ColumnHeads,
+  ErrorLine,
+  isAdmin,
+  LoadStatus,
+  Outcome,
+  Section,
+  useLoad,
+  when,
+} from "../ui";
 import { ActionButton } from "./actions";
 
 type Msg = { ok: boolean; text: string } | null;
@@ -43,8 +52,7 @@ export function KeyDetailView({ name, session }: { name: string; session: Sessio
         <a href={href("keys")}>All keys</a> ·{" "}
         <a href={href("audit", { key: name })}>Audit entries for this key</a>
       </p>
-      <ErrorLine error={key.error} />
-      {key.loading && !k && <Status>Loading…</Status>}
+      <LoadStatus r={key} />
       {k && (
         <>
           <Section title="Properties">
@@ -86,16 +94,16 @@ export function KeyDetailView({ name, session }: { name: string; session: Sessio
             <ErrorLine error={files.error} />
             <Outcome msg={msg} as="p" />
             <table>
-              <thead>
-                <tr>
-                  <th scope="col">Version</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Destroy after</th>
-                  <th scope="col">Registered files</th>
-                  {admin && <th scope="col">Actions</th>}
-                </tr>
-              </thead>
+              <ColumnHeads
+                names={[
+                  "Version",
+                  "State",
+                  "Created",
+                  "Destroy after",
+                  "Registered files",
+                  ...(admin ? ["Actions"] : []),
+                ]}
+              />
               <tbody>
                 {k.versions.map((v) => (
                   <tr key={v.version} data-testid={`version-${v.version}`}>

@@ -3,7 +3,7 @@ import { useState } from "preact/hooks";
 import { api } from "../api";
 import { href } from "../route";
 import type { Key, SessionInfo } from "../types";
-import { ErrorLine, isAdmin, Status, useLoad, when } from "../ui";
+import { ColumnHeads, isAdmin, LoadStatus, useLoad, when } from "../ui";
 import { CreateKey } from "./create-key";
 
 export function KeysView({ session }: { session: SessionInfo }) {
@@ -21,20 +21,11 @@ export function KeysView({ session }: { session: SessionInfo }) {
         value={filter}
         onInput={(e) => setFilter((e.target as HTMLInputElement).value)}
       />
-      <ErrorLine error={keys.error} />
-      {keys.loading && !keys.data && <Status>Loading…</Status>}
+      <LoadStatus r={keys} />
       {keys.data && (
         <table>
           <caption>{shown.length} keys</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Primary</th>
-              <th scope="col">Versions</th>
-              <th scope="col">Sensitivity</th>
-              <th scope="col">Rotation due</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={["Name", "Primary", "Versions", "Sensitivity", "Rotation due"]} />
           <tbody>
             {shown.map((k) => (
               <tr key={k.name}>

@@ -9,7 +9,7 @@ import type { ComponentChildren } from "preact";
 import { api } from "../api";
 import { href } from "../route";
 import type { Overview, OverviewSection } from "../types";
-import { ErrorLine, Section, Status, useLoad, when } from "../ui";
+import { LoadStatus, Section, Status, useLoad, when } from "../ui";
 
 /** A section's body, or the notice that the caller's rights leave it out. */
 function Part({
@@ -38,8 +38,7 @@ export function OverviewView() {
   return (
     <>
       <h1>Overview</h1>
-      <ErrorLine error={ov.error} />
-      {ov.loading && !o && <Status>Loading…</Status>}
+      <LoadStatus r={ov} />
       <div class="grid">
         <Section title="Keys due for rotation">
           <Part o={o} name="keys">
@@ -58,25 +57,27 @@ export function OverviewView() {
               ))}
           </Part>
         </Section>
-        <Section title="Pending approvals">
-          <Part o={o} name="approvals">
-            {o?.approvals && (
-              <CountLink to="approvals" id="pending-count" count={o.approvals} noun="pending" />
-            )}
-          </Part>
-        </Section>
-        <Section title="Open incidents">
-          <Part o={o} name="incidents">
-            {o?.incidents && (
-              <CountLink to="incidents" id="incident-count" count={o.incidents} noun="open" />
-            )}
-          </Part>
-        </Section>
-        <Section title="Alerts (24 hours)">
-          <Part o={o} name="alerts">
-            {o?.alerts && <CountLink to="alerts" id="alert-count" count={o.alerts} noun="alerts" />}
-          </Part>
-        </Section>
+        <CountSection
+          o={o}
+          name="approvals"
+          title="Pending approvals"
+          id="pending-count"
+          noun="pending"
+        />
+        <CountSection
+          o={o}
+          name="incidents"
+          title="Open incidents"
+          id="incident-count"
+          noun="open"
+        />
+        <CountSection
+          o={o}
+          name="alerts"
+          title="Alerts (24 hours)"
+          id="alert-count"
+          noun="alerts"
+        />
         <Section title="Blocked principals">
           <Part o={o} name="blocked">
             {o?.blocked && (
@@ -162,19 +163,33 @@ export function OverviewView() {
   );
 }
 
-/** A capped count ("100+ pending") linking to the view that lists them. */
-function CountLink(p: {
-  to: Parameters<typeof href>[0];
+/** A section holding one capped count ("100+ pending") that links to the view listing them. */
+function CountSection({
+  o,
+  name,
+  title,
+  id,
+  noun,
+}: {
+  o: Overview | null;
+  name: "approvals" | "incidents" | "alerts";
+  title: string;
   id: string;
-  count: { count: number; more: boolean };
   noun: string;
 }) {
+  const count = o?.[name];
   return (
-    <p>
-      <a href={href(p.to)} data-testid={p.id}>
-        {p.count.count}
-        {p.count.more ? "+" : ""} {p.noun}
-      </a>
-    </p>
+    <Section title={title}>
+      <Part o={o} name={name}>
+        {count && (
+          <p>
+            <a href={href(name)} data-testid={id}>
+              {count.count}
+              {count.more ? "+" : ""} {noun}
+            </a>
+          </p>
+        )}
+      </Part>
+    </Section>
   );
 }
