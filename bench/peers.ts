@@ -13,11 +13,25 @@
  * Env: BENCH_SIZE_MIB (default 1024), BENCH_RUNS (default 5), BENCH_BASELINE_CLI (another
  * build's dist/src/cli/main.js, e.g. the branch point's: timed as one more contender of every
  * tensorseal row, so before and after come from the same run), BENCH_ONLY (run only the paths
- * whose title contains it, e.g. "file -> file").
+ * whose title contains it, e.g. "file -> file"; several separated by commas, e.g.
+ * "/dev/null,pipes" for the stream rows), BENCH_NODE2 (a second node binary, e.g. Node 24's,
+ * with BENCH_NODE2_ROOT: a package root whose node_modules and build/ were built for it): this
+ * build's dist runs on it as one more contender of every tensorseal row, labelled by runtime,
+ * so both runtimes' ratios to the same peers come from one run.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  cpSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeSync,
+} from "node:fs";
+import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -28,8 +42,28 @@ const dir = resolve(here, "../../.bench-tmp/peers");
 const cli = `${q(process.execPath)} ${q(resolve(here, "../cli/main.js"))}`;
 const GNU_TIME = "/usr/bin/time";
 const baselineMain = process.env.BENCH_BASELINE_CLI;
-const only = process.env.BENCH_ONLY ?? "";
+const only = (process.env.BENCH_ONLY ?? "").split(",");
 const baseCli = baselineMain ? `${q(process.execPath)} ${q(resolve(baselineMain))}` : null;
+const node2 = process.env.BENCH_NODE2;
+const node2Root = process.env.BENCH_NODE2_ROOT;
+const runtime = (node: string) =>
+  execFileSync(node, ["-p", "'node ' + process.versions.node"], { encoding: "utf8" }).trim();
+
+/**
+ * This build's dist in a package root for the second runtime: a copy (the bundle finds the
+ * addon relative to its own real path, so a symlinked dist would load this runtime's build/),
+ * beside links to that runtime's node_modules and build/.
+ */
+function secondRuntimeCli(): string | null {
+  if (!node2) return null;
+  if (!node2Root) throw new Error("BENCH_NODE2 needs BENCH_NODE2_ROOT (its node_modules, build/)");
+  const root = join(dir, "node2");
+  mkdirSync(root, { recursive: true });
+  cpSync(resolve(here, "../../package.json"), join(root, "package.json"));
+  cpSync(resolve(here, ".."), join(root, "dist"), { recursive: true });
+  for (const d of ["node_modules", "build"]) symlinkSync(resolve(node2Root, d), join(root, d));
+  return `${q(node2)} ${q(join(root, "dist/cli/main.js"))}`;
+}
 
 function q(s: string): string {
   return `'${s.replaceAll("'", "'\\''")}'`;
@@ -79,6 +113,10 @@ interface Contender {
 interface Row {
   path: string;
   results: { name: string; samples: Sample[] }[];
+  /** The first `subjects` results are tensorseal builds or runtimes; each peer is set against each. */
+  subjects: number;
+  /** The 1-minute load average before and after the row's runs. */
+  load: [number, number];
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -86,12 +124,14 @@ const fmt = (s: number) => s.toFixed(2);
 
 function runPath(path: string, contenders: Contender[]): Row {
   const results = contenders.map((c) => ({ name: c.name, samples: [] as Sample[] }));
+  const before = loadavg()[0]!;
   for (let i = 0; i < runs; i++) {
     contenders.forEach((c, k) => {
       results[k]!.samples.push(measure(c.cmd, c.prep));
     });
   }
-  const row = { path, results };
+  const subjects = contenders.filter((c) => c.name.startsWith("tensorseal")).length;
+  const row: Row = { path, results, subjects, load: [before, loadavg()[0]!] };
   printRow(row);
   return row;
 }
@@ -110,33 +150,43 @@ function summary(samples: Sample[]) {
 }
 
 function printRow(row: Row): void {
-  const ts = summary(row.results[0]!.samples);
-  console.log(`\n${row.path}`);
-  for (const r of row.results) {
+  const subjects = row.results.slice(0, row.subjects).map((r) => summary(r.samples).median);
+  console.log(`\n${row.path}  (load average ${row.load.map((l) => l.toFixed(2)).join(" -> ")})`);
+  for (const [k, r] of row.results.entries()) {
     const s = summary(r.samples);
     const rss = s.rss === null ? "RSS n/a" : `peak ${s.rss.toFixed(0)} MiB`;
     const cpu = s.cpu === null ? "" : `  cpu ${fmt(s.cpu)} s`;
-    const ratio = r === row.results[0] ? "" : `  ratio ${fmt(s.median / ts.median)}x`;
+    // A peer's ratio to each tensorseal subject; a later subject's to the first.
+    const against = k < row.subjects ? subjects.slice(0, k === 0 ? 0 : 1) : subjects;
+    const ratio = against.length
+      ? `  ratio ${against.map((t) => `${fmt(s.median / t)}x`).join(" / ")}`
+      : "";
     console.log(
-      `  ${r.name.padEnd(30)} ${fmt(s.median)} s (${fmt(s.min)}–${fmt(s.max)})${cpu}  ${rss}${ratio}`,
+      `  ${r.name.padEnd(34)} ${fmt(s.median)} s (${fmt(s.min)}–${fmt(s.max)})${cpu}  ${rss}${ratio}`,
     );
   }
 }
 
 function markdown(rows: Row[]): string {
   const lines = [
-    "| path | tensorseal s (min–max), peak RSS | peer s (min–max), peak RSS | peer / tensorseal |",
+    "| path | tensorseal s (min–max), CPU s, peak RSS | peer s (min–max), CPU s, peak RSS | peer / tensorseal |",
     "| --- | --- | --- | --- |",
   ];
+  const cell = (name: string, s: ReturnType<typeof summary>) =>
+    `${name}: ${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)}), ${s.cpu === null ? "n/a" : fmt(s.cpu)}, ${s.rss === null ? "n/a" : `${s.rss.toFixed(0)} MiB`}`;
   for (const row of rows) {
-    const ts = summary(row.results[0]!.samples);
-    const cell = (s: ReturnType<typeof summary>) =>
-      `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)}), ${s.rss === null ? "n/a" : `${s.rss.toFixed(0)} MiB`}`;
-    for (const r of row.results.slice(1)) {
-      const s = summary(r.samples);
-      lines.push(
-        `| ${row.path} | ${cell(ts)} | ${r.name}: ${cell(s)} | ${fmt(s.median / ts.median)}x |`,
-      );
+    for (const t of row.results.slice(0, row.subjects)) {
+      const ts = summary(t.samples);
+      for (const r of row.results.slice(row.subjects)) {
+        const s = summary(r.samples);
+        const cells = [
+          row.path,
+          cell(t.name, ts),
+          cell(r.name, s),
+          `${fmt(s.median / ts.median)}x`,
+        ];
+        lines.push(`| ${cells.map((c) => c.replaceAll("|", "\\|")).join(" | ")} |`);
+      }
     }
   }
   return lines.join("\n");
@@ -176,9 +226,19 @@ function main(): void {
   });
   const ts = commands(cli);
   const tb = commands(baseCli ?? cli);
-  /** The same command with the baseline build, as one more contender (BENCH_BASELINE_CLI). */
-  const base = (name: string, cmd: (t: typeof ts) => string, prep?: string): Contender[] =>
-    baseCli ? [{ name: `${name} (baseline)`, cmd: cmd(tb), ...(prep && { prep }) }] : [];
+  const cli2 = secondRuntimeCli();
+  const t2 = commands(cli2 ?? cli);
+  const label = (node: string) => ` (${runtime(node)})`;
+  const rt1 = cli2 ? label(process.execPath) : "";
+  const rt2 = node2 ? label(node2) : "";
+  /**
+   * The same command with the baseline build (BENCH_BASELINE_CLI) and on the second runtime
+   * (BENCH_NODE2), as more contenders.
+   */
+  const base = (name: string, cmd: (t: typeof ts) => string, prep?: string): Contender[] => [
+    ...(baseCli ? [{ name: `${name} (baseline)`, cmd: cmd(tb), ...(prep && { prep }) }] : []),
+    ...(cli2 ? [{ name: `${name}${rt2}`, cmd: cmd(t2), ...(prep && { prep }) }] : []),
+  ];
 
   const notes: string[] = [];
   const age = has("age") && has("age-keygen");
@@ -218,18 +278,20 @@ function main(): void {
   const peer = (ok: boolean, c: Contender) => (ok ? [c] : []);
   const rows: Row[] = [];
   const addPath = (path: string, contenders: Contender[]) => {
-    if (path.includes(only)) rows.push(runPath(path, contenders));
+    if (only.some((o) => path.includes(o))) rows.push(runPath(path, contenders));
   };
   console.log(
     `bench:peers: ${sizeMiB} MiB random input, ${runs} alternating runs per path; seconds are whole processes (start-up included)`,
   );
   // The floor under every tensorseal figure: node and the CLI's modules, no work.
-  const startup = summary(Array.from({ length: runs }, () => measure(`${cli} --version`)));
-  console.log(
-    `\nstart-up (tensorseal --version): ${fmt(startup.median)} s (${fmt(startup.min)}–${fmt(startup.max)}), peak ${startup.rss?.toFixed(0) ?? "n/a"} MiB`,
-  );
+  for (const [c, rt] of cli2 ? [[cli, rt1] as const, [cli2, rt2] as const] : [[cli, ""] as const]) {
+    const startup = summary(Array.from({ length: runs }, () => measure(`${c} --version`)));
+    console.log(
+      `\nstart-up (tensorseal --version${rt}): ${fmt(startup.median)} s (${fmt(startup.min)}–${fmt(startup.max)}), peak ${startup.rss?.toFixed(0) ?? "n/a"} MiB`,
+    );
+  }
   addPath("seal -> /dev/null (stdout)", [
-    { name: "tensorseal seal", cmd: `${ts.seal} -o - > /dev/null` },
+    { name: `tensorseal seal${rt1}`, cmd: `${ts.seal} -o - > /dev/null` },
     ...base("tensorseal seal", (t) => `${t.seal} -o - > /dev/null`),
     ...peer(age, { name: "age -e", cmd: `${ageSeal} ${q(input)} > /dev/null` }),
     ...peer(gpg, {
@@ -242,24 +304,24 @@ function main(): void {
     }),
   ]);
   addPath("open -> /dev/null (stdout)", [
-    { name: "tensorseal open", cmd: `${ts.open} -o - > /dev/null` },
+    { name: `tensorseal open${rt1}`, cmd: `${ts.open} -o - > /dev/null` },
     ...base("tensorseal open", (t) => `${t.open} -o - > /dev/null`),
     ...peer(age, { name: "age -d", cmd: `${ageOpen} ${q(ageSealed)} > /dev/null` }),
   ]);
   addPath("seal through pipes (cat | … | cat)", [
-    { name: "tensorseal seal", cmd: `cat ${q(input)} | ${ts.sealPipe} | cat > /dev/null` },
+    { name: `tensorseal seal${rt1}`, cmd: `cat ${q(input)} | ${ts.sealPipe} | cat > /dev/null` },
     ...base("tensorseal seal", (t) => `cat ${q(input)} | ${t.sealPipe} | cat > /dev/null`),
     ...peer(age, { name: "age -e", cmd: `cat ${q(input)} | ${ageSeal} | cat > /dev/null` }),
     { name: "cat | cat | cat", cmd: `cat ${q(input)} | cat | cat > /dev/null` },
   ]);
   addPath("open through pipes (cat | … | cat)", [
-    { name: "tensorseal open", cmd: `cat ${q(sealed)} | ${ts.openPipe} | cat > /dev/null` },
+    { name: `tensorseal open${rt1}`, cmd: `cat ${q(sealed)} | ${ts.openPipe} | cat > /dev/null` },
     ...base("tensorseal open", (t) => `cat ${q(sealed)} | ${t.openPipe} | cat > /dev/null`),
     ...peer(age, { name: "age -d", cmd: `cat ${q(ageSealed)} | ${ageOpen} | cat > /dev/null` }),
     { name: "cat | cat | cat", cmd: `cat ${q(sealed)} | cat | cat > /dev/null` },
   ]);
   addPath("seal file -> file (fsynced)", [
-    { name: "tensorseal seal", cmd: `${ts.seal} -o ${q(out)}`, prep: rmOut },
+    { name: `tensorseal seal${rt1}`, cmd: `${ts.seal} -o ${q(out)}`, prep: rmOut },
     ...base("tensorseal seal", (t) => `${t.seal} -o ${q(out)}`, rmOut),
     { name: "cp + sync", cmd: `cp ${q(input)} ${q(out)} && sync ${q(out)}`, prep: rmOut },
     ...peer(age, {
@@ -269,7 +331,7 @@ function main(): void {
     }),
   ]);
   addPath("open file -> file (fsynced)", [
-    { name: "tensorseal open", cmd: `${ts.open} -o ${q(out)}`, prep: rmOut },
+    { name: `tensorseal open${rt1}`, cmd: `${ts.open} -o ${q(out)}`, prep: rmOut },
     ...base("tensorseal open", (t) => `${t.open} -o ${q(out)}`, rmOut),
     { name: "cp + sync", cmd: `cp ${q(sealed)} ${q(out)} && sync ${q(out)}`, prep: rmOut },
     ...peer(age, {

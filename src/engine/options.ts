@@ -29,7 +29,17 @@ export type StreamSealOptions = Omit<SealOptions, "workers"> & {
    * an input that turns out longer or shorter fails the seal (E_IO) before the final chunk.
    */
   readonly plaintextLength?: number;
-};
+} & StreamInputOptions;
+
+export interface StreamInputOptions {
+  /**
+   * The input descriptor is read at explicit offsets from here (its own position is left
+   * alone): a regular file's reads are then split across two pool threads, and a seal takes
+   * whole chunks straight from a mapping of it (engine/stream-file.ts). Unset: read from the
+   * descriptor's position, as a pipe is.
+   */
+  readonly inputOffset?: number;
+}
 
 export interface OpenOptions {
   readonly identities: readonly Identity[];
@@ -41,7 +51,7 @@ export interface OpenOptions {
   readonly onProgress?: ProgressCallback;
 }
 
-export type StreamOpenOptions = Omit<OpenOptions, "workers">;
+export type StreamOpenOptions = Omit<OpenOptions, "workers"> & StreamInputOptions;
 export type VerifyOptions = Omit<OpenOptions, "onProgress"> & {
   readonly onProgress?: ProgressCallback;
 };

@@ -47,9 +47,11 @@ export interface PullSource {
    * by the one after (a consumer may work on one input while the next is read; it copies what
    * it keeps longer). With `step` (the consumer's unit, a sealed or plaintext chunk) a read that
    * can take more asks for `min` plus whole steps, so the input ends on a chunk boundary and the
-   * consumer stages (copies aside) nothing.
+   * consumer stages (copies aside) nothing. `map`: the consumer reads the bytes only through
+   * the addon's batch calls (which survive a file shrinking under a mapping), so a source may
+   * hand out a mapping of the file (stream-file.ts); others ignore it.
    */
-  read(min: number, step?: number): Promise<Buffer>;
+  read(min: number, step?: number, map?: boolean): Promise<Buffer>;
   /** Releases what the source holds (a Readable is destroyed, a descriptor is left open). */
   close(): void;
 }
@@ -321,8 +323,12 @@ export class BufferPool {
   }
 }
 
+/** Marks a Writable whose write callback means the bytes left (stream-stdout.ts). */
+export const REUSES_BUFFERS = Symbol("tensorseal.reusesBuffers");
+
 /** Writers whose write callback means the bytes were handed on (their buffers can be reused). */
 export function isNodeWriter(out: Writable): boolean {
+  if ((out as { [REUSES_BUFFERS]?: boolean })[REUSES_BUFFERS] === true) return true;
   return out instanceof WriteStream || out === process.stdout || out === process.stderr;
 }
 

@@ -21,11 +21,13 @@ import { type ParsedHeader, PREFIX_SIZE, parseHeader, parsePrefix } from "../for
 import { makeDescriptor } from "../format/message.js";
 import { PayloadOpener, PayloadSealer, payloadContext } from "../format/payload.js";
 import { unlockFileKey } from "../format/unlock.js";
+import { inputChanged } from "./batch.js";
 import { nativeGcm } from "./native-gcm.js";
 import type { OpenResult, SealResult, StreamOpenOptions, StreamSealOptions } from "./options.js";
 import { Progress } from "./progress.js";
 import { prepareHeader } from "./seal-header.js";
 import { checkExpectedContext, checkMagicSoFar, rejectShortHeader } from "./sealed-header.js";
+import { fileSource } from "./stream-file.js";
 import { BufferPool, isNodeWriter, type PullSource, PushSink, pullSource } from "./stream-io.js";
 import { NativeStreamOpener } from "./stream-opener.js";
 import { NativeStreamSealer } from "./stream-sealer.js";
@@ -51,14 +53,14 @@ export async function sealStream(
   inputKey.fill(0);
   const progress = new Progress(0, opts.onProgress);
   let finished = false;
-  await run(input, output, pool, async (source, sink) => {
+  await run(input, opts.inputOffset, output, pool, async (source, sink) => {
     const work = new InFlight();
     try {
       await sink.write([Buffer.concat([header, sealer.prefix])]);
       for (;;) {
         // The next input is read, and the previous output written, while the cipher works.
         // Whole chunks where the source can give more: nothing is staged (copied aside).
-        const b = await source.read(sealer.wanted, descriptor.chunkSize);
+        const b = await source.read(sealer.wanted, descriptor.chunkSize, sealer.mappable);
         if (b.length === 0) break;
         progress.add(b.length);
         await work.submit(sealer.push(b), (out) => sink.write(out));
@@ -100,7 +102,7 @@ export async function openStream(
   let finished = false;
   const progress = new Progress(0, opts.onProgress);
   const pool = isNodeWriter(output) ? new BufferPool() : null;
-  await run(input, output, pool, async (source, sink) => {
+  await run(input, opts.inputOffset, output, pool, async (source, sink) => {
     const release = async (parts: Buffer[]) => {
       checkReleased(header!, opener!.released, false);
       for (const p of parts) progress.add(p.length);
@@ -157,11 +159,13 @@ export async function openStream(
  */
 async function run(
   input: Readable | number,
+  inputOffset: number | undefined,
   output: Writable,
   pool: BufferPool | null,
   body: (source: PullSource, sink: PushSink) => Promise<void>,
 ): Promise<void> {
-  const source = pullSource(input);
+  const file = typeof input === "number" && inputOffset !== undefined;
+  const source = (file && fileSource(input, inputOffset)) || pullSource(input);
   const sink = new PushSink(output, pool);
   try {
     await body(source, sink);
@@ -180,6 +184,8 @@ interface StreamSealer {
   readonly prefix: Buffer;
   /** Input bytes that complete the next chunk. */
   readonly wanted: number;
+  /** It reads whole chunks only through the addon, so they may come from a mapping. */
+  readonly mappable: boolean;
   /** The sealed chunks this input completes; see InFlight for how many may be pending. */
   push(plaintext: Buffer): Promise<Buffer[]>;
   finish(): Buffer[];
@@ -200,7 +206,9 @@ function streamSealer(
       get wanted() {
         return s.wanted;
       },
-      push: (b) => s.pushAsync(b),
+      mappable: true,
+      // A mapped input that shrank under the mapping: the addon's error, as the file paths say it.
+      push: (b) => s.pushAsync(b).catch(mappedInputError),
       finish: () => s.finish(),
     };
   }
@@ -208,6 +216,7 @@ function streamSealer(
   let staged = 0;
   return {
     prefix: s.prefix,
+    mappable: false,
     get wanted() {
       return chunkSize - staged;
     },
@@ -324,6 +333,11 @@ class InFlight {
   async settle(): Promise<void> {
     await this.pending?.catch(() => {});
   }
+}
+
+function mappedInputError(e: unknown): never {
+  if ((e as NodeJS.ErrnoException)?.code === "ERR_TSEAL_INPUT_CHANGED") inputChanged();
+  throw e;
 }
 
 function quietly(fn: () => unknown): void {

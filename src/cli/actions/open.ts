@@ -42,8 +42,8 @@ export async function open(input: string, o: OptionValues): Promise<void> {
       throw e;
     });
     const open = () =>
-      runStream(input, output, (r, w) =>
-        openStream(r, w, { identities, expectContext, requireEncrypted }),
+      runStream(input, output, (r, w, inputOffset) =>
+        openStream(r, w, { identities, expectContext, requireEncrypted, inputOffset }),
       );
     result = input === "-" ? await open() : await namingFile(input, open);
   } else {

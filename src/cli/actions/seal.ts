@@ -86,7 +86,10 @@ export async function seal(input: string, flags: OptionValues, cmd: Command): Pr
   };
   let result: SealResult;
   if (target) result = await sealToUrl(input, target, { ...opts, force: o.force });
-  else if (streaming) result = await runStream(input, output, (r, w) => sealStream(r, w, opts));
+  else if (streaming)
+    result = await runStream(input, output, (r, w, inputOffset) =>
+      sealStream(r, w, { ...opts, inputOffset }),
+    );
   else {
     const bar = progressBar("sealing");
     result = await sealFile(input, output, { ...opts, onProgress: bar.update }).finally(() =>

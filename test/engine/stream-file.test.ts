@@ -1,0 +1,240 @@
+/**
+ * A regular file as a stream's input (engine/stream-file.ts) and stdout written on the thread
+ * pool (engine/stream-stdout.ts): the bytes round-trip at every chunk boundary, a seal takes
+ * whole chunks from mappings (and unmaps them as it goes), an open never maps (a writer could
+ * change the ciphertext between GCM's tag check and its decryption), the descriptor's own
+ * position is left alone, and a non-blocking stdout still gets every byte, in order.
+ */
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, constants, openSync, readFileSync, readSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { after, test } from "node:test";
+import { closeWorkers, openStream, sealStream } from "../../src/engine/index.js";
+import { nativeGcm } from "../../src/engine/native-gcm.js";
+import { FileSource, fileSource } from "../../src/engine/stream-file.js";
+import { FILE_READ_BYTES } from "../../src/engine/stream-io.js";
+import { makeKey, tempDir } from "./helpers.js";
+
+after(() => closeWorkers());
+const alice = makeKey("alice");
+const CHUNK = 64 << 10;
+
+function collector(): { out: Writable; bytes: () => Buffer } {
+  const parts: Buffer[] = [];
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      parts.push(Buffer.from(chunk));
+      cb();
+    },
+  });
+  return { out, bytes: () => Buffer.concat(parts) };
+}
+
+function fileWith(t: { after: (fn: () => void) => void }, bytes: Buffer): string {
+  const path = join(tempDir(t), "in");
+  const fd = openSync(path, "w");
+  writeSync(fd, bytes);
+  closeSync(fd);
+  return path;
+}
+
+/** How many mappings of `path` the process holds now (/proc/self/maps). */
+function mappingsOf(path: string): number {
+  return readFileSync("/proc/self/maps", "utf8")
+    .split("\n")
+    .filter((l) => l.endsWith(` ${path}`)).length;
+}
+
+/** A collector that notes, at each write, whether `path` was mapped. */
+function watching(path: () => string): { out: Writable; bytes: () => Buffer; mapped: number } {
+  const c = collector();
+  const r = { out: c.out, bytes: c.bytes, mapped: 0 };
+  const write = c.out._write.bind(c.out);
+  c.out._write = (chunk, enc, cb) => {
+    if (mappingsOf(path()) > 0) r.mapped++;
+    write(chunk, enc, cb);
+  };
+  return r;
+}
+
+for (const size of [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 5 * CHUNK, 3 * FILE_READ_BYTES + 777]) {
+  test(`a ${size}-byte file sealed and opened through FileSource round-trips`, async (t) => {
+    const plain = randomBytes(size);
+    const path = fileWith(t, plain);
+    const fd = openSync(path, "r");
+    const sealed = watching(() => path);
+    try {
+      await sealStream(fd, sealed.out, {
+        recipients: [alice.recipient],
+        chunkSize: CHUNK,
+        inputOffset: 0,
+      });
+      // The descriptor's own position was never moved: a read from it starts at 0.
+      const first = Buffer.alloc(1);
+      assert.equal(readSync(fd, first, 0, 1, null), size > 0 ? 1 : 0);
+      if (size > 0) assert.equal(first[0], plain[0]);
+    } finally {
+      closeSync(fd);
+    }
+    // Whole chunks after the first read came from mappings, every one unmapped at the end.
+    if (nativeGcm && size >= 3 * CHUNK) assert.ok(sealed.mapped > 0, "no mapped read");
+    assert.equal(mappingsOf(path), 0, "a mapping outlived the seal");
+    const sealedPath = fileWith(t, sealed.bytes());
+    const sfd = openSync(sealedPath, "r");
+    const opened = watching(() => sealedPath);
+    try {
+      await openStream(sfd, opened.out, { identities: [alice.identity], inputOffset: 0 });
+    } finally {
+      closeSync(sfd);
+    }
+    assert.equal(opened.mapped, 0, "an open never reads ciphertext from a mapping");
+    assert.ok(opened.bytes().equals(plain));
+  });
+}
+
+test("inputOffset: the stream starts there, whatever the descriptor's position", async (t) => {
+  const head = Buffer.from("not part of it");
+  const plain = randomBytes(4 * CHUNK + 5);
+  const path = fileWith(t, Buffer.concat([head, plain]));
+  const fd = openSync(path, "r");
+  const sealed = collector();
+  try {
+    await sealStream(fd, sealed.out, {
+      recipients: [alice.recipient],
+      chunkSize: CHUNK,
+      inputOffset: head.length,
+    });
+  } finally {
+    closeSync(fd);
+  }
+  const sfd = openSync(fileWith(t, sealed.bytes()), "r");
+  const opened = collector();
+  try {
+    await openStream(sfd, opened.out, { identities: [alice.identity], inputOffset: 0 });
+  } finally {
+    closeSync(sfd);
+  }
+  assert.ok(opened.bytes().equals(plain));
+});
+
+test("a tampered chunk read through FileSource fails and releases nothing of its batch", async (t) => {
+  const plain = randomBytes(8 * CHUNK);
+  const sealed = collector();
+  const ifd = openSync(fileWith(t, plain), "r");
+  try {
+    await sealStream(ifd, sealed.out, {
+      recipients: [alice.recipient],
+      chunkSize: CHUNK,
+      inputOffset: 0,
+    });
+  } finally {
+    closeSync(ifd);
+  }
+  const bytes = sealed.bytes();
+  const at = bytes.length - 3 * CHUNK;
+  bytes[at] = bytes[at]! ^ 1; // inside one of the last whole chunks
+  const sfd = openSync(fileWith(t, bytes), "r");
+  const opened = collector();
+  try {
+    await assert.rejects(
+      openStream(sfd, opened.out, { identities: [alice.identity], inputOffset: 0 }),
+      (e: Error & { code?: string }) => e.code === "E_DECRYPT",
+    );
+  } finally {
+    closeSync(sfd);
+  }
+  // Only whole authenticated chunks before the bad one, never the plaintext around it.
+  const got = opened.bytes();
+  assert.ok(got.length < plain.length - 3 * CHUNK);
+  assert.ok(got.equals(plain.subarray(0, got.length)));
+});
+
+test("fileSource: a pipe or device is not a FileSource (the caller reads it as before)", () => {
+  const fd = openSync("/dev/null", "r");
+  try {
+    assert.equal(fileSource(fd, 0), null);
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test("a mapped read is whole steps, a read that is not is a copy, and the file's end is seen", async (t) => {
+  const step = 4096 + 16;
+  const plain = randomBytes(3 * FILE_READ_BYTES + 100);
+  const fd = openSync(fileWith(t, plain), "r");
+  const src = new FileSource(fd, 0, nativeGcm);
+  try {
+    let at = 0;
+    const first = await src.read(100, step, true); // not a whole step: a pread
+    assert.ok(first.equals(plain.subarray(0, first.length)));
+    at += first.length;
+    for (;;) {
+      const b = await src.read(step, step, true);
+      if (b.length === 0) break;
+      assert.ok(b.equals(plain.subarray(at, at + b.length)), `bytes at ${at}`);
+      at += b.length;
+    }
+    assert.equal(at, plain.length);
+  } finally {
+    src.close();
+    closeSync(fd);
+  }
+});
+
+test("a non-blocking stdout: the pool writer's EAGAIN falls back to process.stdout, every byte in order", async (t) => {
+  const url = JSON.stringify(new URL("../../src/engine/stream-stdout.js", import.meta.url).href);
+  const script = `
+    const { StdoutWriter } = await import(${url});
+    const w = new StdoutWriter(null);
+    for (let i = 0; i < 24; i++) {
+      const b = Buffer.alloc(1 << 20, i);
+      if (!w.write(b)) await new Promise((r) => w.once("drain", r));
+    }
+    await new Promise((r) => w.end(r));
+  `;
+  // The child's fd 1 is a FIFO opened O_NONBLOCK here; nobody reads it for a while, so it
+  // fills and fs.write answers EAGAIN partway through.
+  const fifo = join(tempDir(t), "out.fifo");
+  assert.equal(spawnSync("mkfifo", [fifo]).status, 0);
+  const rfd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const wfd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+    stdio: ["ignore", wfd, "inherit"],
+  });
+  closeSync(wfd);
+  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+  await new Promise((r) => setTimeout(r, 300));
+  const hash = createHash("sha256");
+  let length = 0;
+  const buf = Buffer.alloc(1 << 20);
+  let code: number | null | undefined;
+  void exited.then((c) => {
+    code = c;
+  });
+  for (;;) {
+    let n = 0;
+    try {
+      n = readSync(rfd, buf, 0, buf.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+      await new Promise((r) => setTimeout(r, 2));
+      continue;
+    }
+    if (n === 0 && code !== undefined) break;
+    if (n === 0) {
+      await new Promise((r) => setTimeout(r, 2));
+      continue;
+    }
+    hash.update(buf.subarray(0, n));
+    length += n;
+  }
+  closeSync(rfd);
+  assert.equal(code, 0);
+  assert.equal(length, 24 << 20);
+  const expected = createHash("sha256");
+  for (let i = 0; i < 24; i++) expected.update(Buffer.alloc(1 << 20, i));
+  assert.equal(hash.digest("hex"), expected.digest("hex"), "bytes out of order or lost");
+});
