@@ -8,7 +8,6 @@
 import { open } from "node:fs/promises";
 import type { Writable } from "node:stream";
 import { withOutputStream } from "../engine/output.js";
-import { streamStdout } from "../engine/stream-stdout.js";
 
 export async function runStream<T>(
   input: string,
@@ -31,6 +30,6 @@ function withOutput<T>(
   output: string,
   fn: (input: number, output: Writable) => Promise<T>,
 ): Promise<T> {
-  if (output === "-") return fn(fd, streamStdout());
+  if (output === "-") return fn(fd, process.stdout);
   return withOutputStream(output, (sink) => fn(fd, sink));
 }

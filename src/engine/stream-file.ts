@@ -2,19 +2,17 @@
  * A regular file as a stream's source, read at explicit offsets from where the caller says it
  * starts (the descriptor's own position is left alone). Measured on 1 GiB of page-cached input
  * (docs/BENCHMARKS.md, streams on Node 20 and 24): read()'s copy out of the page cache cost as
- * much CPU as AES-GCM itself, and one pool thread doing it was the critical path.
+ * much CPU as AES-GCM itself.
  *  - A read whose bytes the consumer takes only through the addon's batch calls (`map`: the
  *    native sealer; never for opening, see docs/DECISIONS.md "Reseal": a writer changing the
  *    file between GCM's tag check and its decryption) of whole chunks comes from a mapping of
  *    the file: no copy. The addon turns the SIGBUS of a file that shrank into an error.
- *  - Any other read is a pread into one of two buffers, split across two pool threads.
+ *  - Any other read is a pread into one of two buffers (an open's always: splitting large
+ *    preads across two pool threads measured no faster, docs/DECISIONS.md).
  */
 import { fstatSync, read } from "node:fs";
 import { mapInputs, type NativeGcm, nativeGcm } from "./native-gcm.js";
 import { askFor, FILE_READ_BYTES, type PullSource } from "./stream-io.js";
-
-/** A pread at least this large is split across two pool threads. */
-const SPLIT_BYTES = 512 << 10;
 
 /**
  * How much a mapped read covers at most: the same two default chunks as a pread (larger
@@ -105,17 +103,7 @@ export class FileSource implements PullSource {
 
   /** One pread of up to `length` bytes into the buffer at `offset`, in two halves when large. */
   private async readAt(offset: number, length: number): Promise<number> {
-    let n: number;
-    if (length < SPLIT_BYTES) n = await pread(this.fd, this.buf, offset, length, this.at);
-    else {
-      const h = length >> 1;
-      const [a, b] = await Promise.all([
-        pread(this.fd, this.buf, offset, h, this.at),
-        pread(this.fd, this.buf, offset + h, length - h, this.at + h),
-      ]);
-      // A short first half (the end of the file) leaves the second's bytes out of place.
-      n = a < h ? a : a + b;
-    }
+    const n = await pread(this.fd, this.buf, offset, length, this.at);
     this.at += n;
     return n;
   }

@@ -323,12 +323,8 @@ export class BufferPool {
   }
 }
 
-/** Marks a Writable whose write callback means the bytes left (stream-stdout.ts). */
-export const REUSES_BUFFERS = Symbol("tensorseal.reusesBuffers");
-
 /** Writers whose write callback means the bytes were handed on (their buffers can be reused). */
 export function isNodeWriter(out: Writable): boolean {
-  if ((out as { [REUSES_BUFFERS]?: boolean })[REUSES_BUFFERS] === true) return true;
   return out instanceof WriteStream || out === process.stdout || out === process.stderr;
 }
 

@@ -1,14 +1,13 @@
 /**
- * A regular file as a stream's input (engine/stream-file.ts) and stdout written on the thread
- * pool (engine/stream-stdout.ts): the bytes round-trip at every chunk boundary, a seal takes
+ * A regular file as a stream's input (engine/stream-file.ts): the bytes round-trip at every
+ * chunk boundary, a seal takes
  * whole chunks from mappings (and unmaps them as it goes), an open never maps (a writer could
  * change the ciphertext between GCM's tag check and its decryption), the descriptor's own
- * position is left alone, and a non-blocking stdout still gets every byte, in order.
+ * position is left alone.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
-import { closeSync, constants, openSync, readFileSync, readSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { after, test } from "node:test";
@@ -182,59 +181,4 @@ test("a mapped read is whole steps, a read that is not is a copy, and the file's
     src.close();
     closeSync(fd);
   }
-});
-
-test("a non-blocking stdout: the pool writer's EAGAIN falls back to process.stdout, every byte in order", async (t) => {
-  const url = JSON.stringify(new URL("../../src/engine/stream-stdout.js", import.meta.url).href);
-  const script = `
-    const { StdoutWriter } = await import(${url});
-    const w = new StdoutWriter(null);
-    for (let i = 0; i < 24; i++) {
-      const b = Buffer.alloc(1 << 20, i);
-      if (!w.write(b)) await new Promise((r) => w.once("drain", r));
-    }
-    await new Promise((r) => w.end(r));
-  `;
-  // The child's fd 1 is a FIFO opened O_NONBLOCK here; nobody reads it for a while, so it
-  // fills and fs.write answers EAGAIN partway through.
-  const fifo = join(tempDir(t), "out.fifo");
-  assert.equal(spawnSync("mkfifo", [fifo]).status, 0);
-  const rfd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-  const wfd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
-  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
-    stdio: ["ignore", wfd, "inherit"],
-  });
-  closeSync(wfd);
-  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
-  await new Promise((r) => setTimeout(r, 300));
-  const hash = createHash("sha256");
-  let length = 0;
-  const buf = Buffer.alloc(1 << 20);
-  let code: number | null | undefined;
-  void exited.then((c) => {
-    code = c;
-  });
-  for (;;) {
-    let n = 0;
-    try {
-      n = readSync(rfd, buf, 0, buf.length, null);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
-      await new Promise((r) => setTimeout(r, 2));
-      continue;
-    }
-    if (n === 0 && code !== undefined) break;
-    if (n === 0) {
-      await new Promise((r) => setTimeout(r, 2));
-      continue;
-    }
-    hash.update(buf.subarray(0, n));
-    length += n;
-  }
-  closeSync(rfd);
-  assert.equal(code, 0);
-  assert.equal(length, 24 << 20);
-  const expected = createHash("sha256");
-  for (let i = 0; i < 24; i++) expected.update(Buffer.alloc(1 << 20, i));
-  assert.equal(hash.digest("hex"), expected.digest("hex"), "bytes out of order or lost");
 });
