@@ -46,7 +46,7 @@ const BIN = join(src, "cli", "bin.ts");
 /** Packages bundled into the CLI: pure JS, no files found by path, on the start-up paths. */
 const INLINE = new Set(["commander", "shamir-secret-sharing"]);
 /** Also bundled into the CommonJS files: pure JS with no CommonJS entry to require(). */
-const CJS_INLINE = new Set([...INLINE, "@scure/base"]);
+const CJS_INLINE = new Set([...INLINE, "@scure/base", "@noble/hashes"]);
 
 /** The package a bare specifier names ("@scope/name/sub" -> "@scope/name"). */
 function packageOf(spec) {

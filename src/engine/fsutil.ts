@@ -4,7 +4,7 @@
  * E_IO errors that name the operation and the path.
  */
 
-import { readSync, writeSync } from "node:fs";
+import { read, readSync, writeSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { fail, isTensorSealError } from "../format/errors.js";
 
@@ -51,6 +51,24 @@ export function readExact(fh: FileHandle, length: number, position: number): Pro
       const { bytesRead } = await fh.read(buf, off, length - off, position + off);
       if (bytesRead === 0) fail("E_TRUNCATED", "file ended early while reading");
       off += bytesRead;
+    }
+    return buf;
+  });
+}
+
+/** readExact on a descriptor, with node:fs's callbacks (no fs/promises: see source.ts). */
+export function readExactFd(fd: number, length: number, position: number): Promise<Buffer> {
+  return io("read the input", async () => {
+    const buf = Buffer.alloc(length);
+    let off = 0;
+    while (off < length) {
+      const n = await new Promise<number>((resolve, reject) =>
+        read(fd, buf, off, length - off, position + off, (e, got) =>
+          e ? reject(e) : resolve(got),
+        ),
+      );
+      if (n === 0) fail("E_TRUNCATED", "file ended early while reading");
+      off += n;
     }
     return buf;
   });

@@ -6,8 +6,9 @@
  * file behind the same interface, so one code path (sealed-header.ts, sealed-file.ts,
  * open-source.ts) serves both.
  */
-import { type FileHandle, open } from "node:fs/promises";
-import { io, readExact } from "./fsutil.js";
+import { close, fstat, open, type Stats } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
+import { io, readExact, readExactFd } from "./fsutil.js";
 
 export interface RandomSource {
   /** What errors name: a path, or a URL without credentials or query (never a secret). */
@@ -37,16 +38,32 @@ export interface RandomSource {
   close(): Promise<void>;
 }
 
-/** A local file as a RandomSource (positional reads on one handle). */
+/**
+ * A local file as a RandomSource (positional reads on one descriptor). node:fs's callbacks, not
+ * fs/promises: `inspect` and `open` read a header through this, and loading fs/promises (which
+ * brings readline) was a tenth of a short command's start-up (issue 11).
+ */
 export async function fileSource(path: string): Promise<RandomSource> {
-  const fh = await io(`open ${path}`, () => open(path, "r"));
+  const fd = await io(`open ${path}`, () => callback<number>((done) => open(path, "r", done)));
+  const release = () => callback<void>((done) => close(fd, done)).catch(() => {});
   try {
-    const { size } = await io(`stat ${path}`, () => fh.stat());
-    return handleSource(fh, path, size);
+    const { size } = await io(`stat ${path}`, () => callback<Stats>((done) => fstat(fd, done)));
+    return {
+      name: path,
+      size,
+      read: (offset, length) => readExactFd(fd, length, offset),
+      close: release,
+    };
   } catch (e) {
-    await fh.close().catch(() => {});
+    await release();
     throw e;
   }
+}
+
+function callback<T>(
+  start: (done: (e: NodeJS.ErrnoException | null, value: T) => void) => void,
+): Promise<T> {
+  return new Promise((resolve, reject) => start((e, v) => (e ? reject(e) : resolve(v))));
 }
 
 export function handleSource(fh: FileHandle, name: string, size: number): RandomSource {

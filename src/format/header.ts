@@ -3,7 +3,7 @@
  * header slots. Rewrap writes the inactive slot with a higher generation, syncs, then wipes the
  * old slot, so a crash leaves one intact slot and the payload is never rewritten.
  */
-import { createHash } from "node:crypto";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { ByteReader, ByteWriter } from "./bytes.js";
 import { type Descriptor, decodeDescriptor, MAX_DESCRIPTOR_SIZE } from "./descriptor.js";
 import { fail } from "./errors.js";
@@ -143,11 +143,14 @@ export function encodeSlot(
   return slot;
 }
 
-/** SHA-256 detects torn writes without a key; the MAC is what authenticates. */
+/**
+ * SHA-256 detects torn writes without a key; the MAC is what authenticates. noble's, not
+ * node:crypto's: a slot is a few KiB, and `inspect` needs nothing else from node:crypto, whose
+ * loading was about a fifth of that command's start-up (issue 11).
+ */
 function slotChecksum(slot: Buffer, bodyLength: number): Buffer {
-  return createHash("sha256")
-    .update(slot.subarray(0, 4 + bodyLength + HEADER_MAC_SIZE))
-    .digest();
+  const digest = sha256(slot.subarray(0, 4 + bodyLength + HEADER_MAC_SIZE));
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.length);
 }
 
 type SlotState =

@@ -163,10 +163,14 @@ test("a command loads only the Node built-ins it calls", () => {
     const seen = loaded([CLI, ...args]);
     return builtins.filter((m) => seen.has(`NativeModule ${m}`) && !node.has(`NativeModule ${m}`));
   };
-  // inspect reads the header (fs/promises) and checks its slots (crypto); nothing else.
+  // inspect reads the header (node:fs) and checks its slots (noble's SHA-256): no node:crypto,
+  // no fs/promises, nothing heavy (issue 11: each was milliseconds of its start-up).
   const heavy = ["os", "tty", "http", "https", "tls", "worker_threads", "child_process"];
   assert.deepEqual(extra(inspectLine, heavy, "needs.cjs"), [], "inspect");
-  assert.deepEqual(extra(inspectLine, ["crypto"]), ["crypto"], "the probe sees what a run loads");
+  assert.deepEqual(extra(inspectLine, ["crypto", "fs/promises"]), [], "inspect: crypto");
+  // A seal encrypts: the probe sees node:crypto loaded when a run does load it.
+  const seal = ["seal", "small.bin", "-o", "probe.tseal", "--force"];
+  assert.deepEqual(extra(seal, ["crypto"]), ["crypto"], "the probe sees what a run loads");
   assert.deepEqual(extra(["--version"], ["crypto", "fs/promises", ...heavy]), [], "--version");
 });
 
