@@ -53,14 +53,14 @@ class S3Source extends RangedSource {
   constructor(
     name: string,
     probe: Probe,
-    opts: RangedOptions,
+    opts: RangedOptions & { timeoutMs?: number },
     private readonly client: S3Client,
     private readonly bucket: string,
     private readonly key: string,
     private readonly owned: boolean,
   ) {
     super(name, probe, opts);
-    this.timeoutMs = (opts as { timeoutMs?: number }).timeoutMs ?? STREAM_TIMEOUT_MS;
+    this.timeoutMs = opts.timeoutMs ?? STREAM_TIMEOUT_MS;
   }
 
   private readonly timeoutMs: number;

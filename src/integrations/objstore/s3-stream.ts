@@ -62,7 +62,10 @@ export async function s3StreamBody(g: S3Get, start: number, length: number): Pro
       Range: range,
       IfMatch: ifMatch,
     });
-    url = new URL(await getSignedUrl(g.client, cmd, { expiresIn: PRESIGN_SECONDS }));
+    // Signed at the client's clock as corrected by S3's answers (the probe's), like its requests.
+    const offset = (g.client.config as { systemClockOffset?: number }).systemClockOffset ?? 0;
+    const signingDate = new Date(Date.now() + offset);
+    url = new URL(await getSignedUrl(g.client, cmd, { expiresIn: PRESIGN_SECONDS, signingDate }));
   } catch (e) {
     throw s3Error(e, g.name, "GetObject");
   }
