@@ -1,7 +1,7 @@
 /**
  * One HTTP/1.1 GET read straight off a net/tls socket into one reused buffer (`onread`), for
- * the streamed whole-file read only (http-source.ts). node:http hands every socket read over in
- * a fresh 64 KiB buffer, and those wait for the garbage collector: a streamed remote open
+ * the streamed whole-file read only (http-source.ts; S3's presigned GET, s3-stream.ts). node:http
+ * hands every socket read over in a fresh 64 KiB buffer, and those wait for the garbage collector: a streamed remote open
  * peaked at 108-171 MiB of RSS with them (docs/BENCHMARKS.md). Ranged reads and the probe keep
  * node:http.
  *
