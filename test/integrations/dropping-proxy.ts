@@ -8,8 +8,13 @@ import { createServer, request } from "node:http";
 
 export interface DroppingProxy {
   readonly base: string;
-  /** Answers cut off so far, and the Range header of every request. */
-  readonly seen: { ranges: (string | undefined)[]; dropped: number };
+  /** Answers cut off so far, and the Range and If-Match headers and path of every request. */
+  readonly seen: {
+    ranges: (string | undefined)[];
+    ifMatches: (string | undefined)[];
+    urls: string[];
+    dropped: number;
+  };
   drop(drops: number, afterBytes: number): void;
   close(): Promise<void>;
 }
@@ -18,9 +23,16 @@ export async function droppingProxy(target: string): Promise<DroppingProxy> {
   const to = new URL(target);
   let drops = 0;
   let afterBytes = 0;
-  const seen = { ranges: [] as (string | undefined)[], dropped: 0 };
+  const seen = {
+    ranges: [] as (string | undefined)[],
+    ifMatches: [] as (string | undefined)[],
+    urls: [] as string[],
+    dropped: 0,
+  };
   const srv = createServer((req, res) => {
     seen.ranges.push(req.headers.range);
+    seen.ifMatches.push(req.headers["if-match"]);
+    seen.urls.push(req.url ?? "");
     const up = request(
       { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
       (answer) => {

@@ -9,9 +9,11 @@ import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
+import { createServer, request } from "node:http";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
+import { inspect } from "node:util";
 import {
   CreateBucketCommand,
   GetObjectCommand,
@@ -107,15 +109,13 @@ describe("object storage in S3 (moto server on loopback)", { skip: why ?? false 
     assert.match(r.stderr, /exists: pass --force/);
   });
 
-  test("a whole read from s3:// is the probe and one streamed GetObject, pinned by IfMatch", async () => {
-    const client = s3Client();
-    const sent: { name: string; range?: string; ifMatch?: string }[] = [];
+  test("a whole read from s3:// is the probe and one presigned streamed GET, pinned by If-Match", async () => {
+    const proxy = await droppingProxy(env.TENSORSEAL_S3_ENDPOINT!);
+    const client = s3Client({ region: MOTO_REGION, endpoint: proxy.base });
+    const sent: string[] = [];
     const send = client.send.bind(client);
-    client.send = ((
-      cmd: { constructor: { name: string }; input: Record<string, string> },
-      ...rest: unknown[]
-    ) => {
-      sent.push({ name: cmd.constructor.name, range: cmd.input.Range, ifMatch: cmd.input.IfMatch });
+    client.send = ((cmd: { constructor: { name: string } }, ...rest: unknown[]) => {
+      sent.push(cmd.constructor.name);
       return (send as (...a: unknown[]) => Promise<unknown>)(cmd, ...rest);
     }) as typeof client.send;
     try {
@@ -124,14 +124,102 @@ describe("object storage in S3 (moto server on loopback)", { skip: why ?? false 
       try {
         const loaded = await openSourceToMemory(src, { identities });
         assert.ok(loaded.buffer.equals(plain));
-        assert.equal(sent.length, 2, JSON.stringify(sent));
-        assert.match(sent[1]!.range ?? "", /^bytes=65536-\d+$/);
-        assert.ok(sent[1]!.ifMatch, "the body GET is pinned to the probed ETag");
+        assert.deepEqual(sent, ["GetObjectCommand"], "only the probe goes through the SDK");
+        const { ranges, ifMatches, urls } = proxy.seen;
+        assert.equal(ranges.length, 2, JSON.stringify(ranges));
+        assert.match(ranges[1] ?? "", /^bytes=65536-\d+$/);
+        assert.ok(ifMatches[1], "the body GET is pinned to the probed ETag");
+        const q = new URL(urls[1]!, proxy.base).searchParams;
+        assert.match(
+          q.get("X-Amz-SignedHeaders") ?? "",
+          /(^|;)if-match(;|$)/,
+          "If-Match is signed",
+        );
+        assert.match(q.get("X-Amz-SignedHeaders") ?? "", /(^|;)range(;|$)/, "Range is signed");
+        assert.ok(Number(q.get("X-Amz-Expires")) <= 900, "a short expiry");
       } finally {
         await src.close();
       }
     } finally {
       client.destroy();
+      await proxy.close();
+    }
+  });
+
+  test("a presigned GET's failures name the s3:// URL, never its signature, credential or token", async () => {
+    // After the probe, every request gets `mode`'s answer; the 403 echoes the query string as
+    // S3's SignatureDoesNotMatch does (CanonicalRequest, StringToSign).
+    let mode: "403" | "malformed" | "drop" = "403";
+    let requests = 0;
+    let signed = "";
+    const up = new URL(env.TENSORSEAL_S3_ENDPOINT!);
+    const hostile = createServer((req, res) => {
+      if (requests++ === 0) {
+        const fwd = request(
+          {
+            host: up.hostname,
+            port: up.port,
+            method: req.method,
+            path: req.url,
+            headers: req.headers,
+          },
+          (a) => {
+            res.writeHead(a.statusCode ?? 502, a.headers);
+            a.pipe(res);
+          },
+        );
+        req.pipe(fwd);
+        return;
+      }
+      signed = req.url ?? "";
+      if (mode === "drop") return void req.socket.destroy();
+      if (mode === "malformed") {
+        req.socket.end(`HTTP/1.1 206 Partial\r\nContent-Length: 1${req.url}\r\n\r\n`);
+        return;
+      }
+      const body = `<?xml version="1.0"?><Error><Code>SignatureDoesNotMatch</Code><CanonicalRequest>GET ${req.url}</CanonicalRequest></Error>`;
+      res.writeHead(403, {
+        "content-type": "application/xml",
+        "content-length": Buffer.byteLength(body),
+      });
+      res.end(body);
+    });
+    await new Promise<void>((r) => hostile.listen(0, "127.0.0.1", r));
+    const base = `http://127.0.0.1:${(hostile.address() as { port: number }).port}`;
+    process.env.AWS_SESSION_TOKEN = "SESSIONTOKENSECRET";
+    const client = s3Client({ region: MOTO_REGION, endpoint: base });
+    const secret = /X-Amz-(Signature|Credential|Security-Token)|SESSIONTOKENSECRET|testing%2F/i;
+    const { openS3Source } = await import("../../src/integrations/objstore/s3-source.js");
+    try {
+      for (const [m, pattern] of [
+        ["403", /GetObject failed: AWS credentials rejected/],
+        ["malformed", /GetObject failed: the server's answer is malformed HTTP\/1\.1/],
+        ["drop", /the download kept breaking off \(connection failed \(ECONNRESET\)\)/],
+      ] as const) {
+        mode = m;
+        requests = 0;
+        const src = await openS3Source(BUCKET, "models/w.bin.tseal", { client, backoffMs: 1 });
+        try {
+          await assert.rejects(openSourceToMemory(src, { identities }), (e: unknown) => {
+            assert.ok(isTensorSealError(e), String(e));
+            assert.match(e.message, /^s3:\/\/tseal-models\/models\/w\.bin\.tseal: /);
+            assert.match(e.message, pattern);
+            const all = `${e.message}\n${e.stack}\n${inspect(e, { depth: 8 })}`;
+            assert.doesNotMatch(all, secret, `${m}: ${all}`);
+            return true;
+          });
+          assert.ok(requests >= 2, `${m}: the body GET reached the server`);
+          // The secrets were there to leak: the URL carried them.
+          assert.match(signed, /X-Amz-Signature=[0-9a-f]{64}/);
+          assert.match(signed, /X-Amz-Security-Token=SESSIONTOKENSECRET/);
+        } finally {
+          await src.close();
+        }
+      }
+    } finally {
+      delete process.env.AWS_SESSION_TOKEN;
+      client.destroy();
+      await new Promise<void>((r) => hostile.close(() => r()));
     }
   });
 

@@ -1,9 +1,9 @@
 /**
  * One HTTP/1.1 GET read straight off a net/tls socket into one reused buffer (`onread`), for
- * the streamed whole-file read only (http-source.ts). node:http hands every socket read over in
- * a fresh 64 KiB buffer, and those wait for the garbage collector: a streamed remote open
- * peaked at 108-171 MiB of RSS with them (docs/BENCHMARKS.md). Ranged reads and the probe keep
- * node:http.
+ * the streamed whole-file read only (http-source.ts; S3's presigned GET, s3-stream.ts).
+ * node:http hands every socket read over in a fresh 64 KiB buffer, and those wait for the
+ * garbage collector: a streamed remote open peaked at 108-171 MiB of RSS with them
+ * (docs/BENCHMARKS.md). Ranged reads and the probe keep node:http (S3's: the SDK).
  *
  * Deliberately small and strict: a status line, header fields (no folding, no CR/LF or NUL in
  * values, at most HEAD_MAX bytes and FIELDS_MAX fields), then a body delimited by

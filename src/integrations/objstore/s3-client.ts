@@ -21,8 +21,19 @@ export function s3ConfigFromEnv(env: NodeJS.ProcessEnv = process.env): S3Config 
   return { region, ...(endpoint ? { endpoint } : {}) };
 }
 
+/**
+ * Clients built here: their requests go through node:http with default TLS and no proxy, so a
+ * presigned GET sent by http1.ts reaches the same server the same way (s3-stream.ts). A client
+ * built elsewhere may carry its own requestHandler (agents, CA, proxy): it keeps the SDK path.
+ */
+const OWN = new WeakSet<S3Client>();
+
+export function isOwnS3Client(client: S3Client): boolean {
+  return OWN.has(client);
+}
+
 export function s3Client(config: S3Config = s3ConfigFromEnv(), maxSockets = 8): S3Client {
-  return new S3Client({
+  const client = new S3Client({
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
     maxAttempts: 5,
@@ -36,6 +47,8 @@ export function s3Client(config: S3Config = s3ConfigFromEnv(), maxSockets = 8): 
       httpAgent: { maxSockets },
     },
   });
+  OWN.add(client);
+  return client;
 }
 
 /** An SDK error as a TensorSealError that names the object (never a credential). */

@@ -3,7 +3,8 @@
  * first range learns the size and the ETag; every later GetObject asks for its range with
  * IfMatch on that ETag (S3 answers 412 if the object was replaced), and the answer's
  * Content-Range and ETag are checked again before its bytes are used. A whole-file read is one
- * such GetObject streamed (ranged.ts, stream).
+ * such GetObject streamed (ranged.ts, stream): presigned and read off the socket by http1.ts
+ * when the client is one of ours (s3-stream.ts), through the SDK otherwise.
  */
 
 import type { Readable } from "node:stream";
@@ -19,12 +20,16 @@ import {
   type RangedOptions,
   RangedSource,
 } from "./ranged.js";
-import { s3Client, s3Error } from "./s3-client.js";
+import { isOwnS3Client, s3Client, s3Error } from "./s3-client.js";
+import { s3StreamBody } from "./s3-stream.js";
+
+/** A streamed GET's socket idle this long (connect included) is a break, resumed (as the SDK's). */
+const STREAM_TIMEOUT_MS = 60_000;
 
 export async function openS3Source(
   bucket: string,
   key: string,
-  opts: RangedOptions & { client?: S3Client } = {},
+  opts: RangedOptions & { client?: S3Client; timeoutMs?: number } = {},
 ): Promise<RangedSource> {
   const name = `s3://${bucket}/${key}`;
   const client = opts.client ?? s3Client(undefined, opts.concurrency);
@@ -36,7 +41,8 @@ export async function openS3Source(
     checkContentRange(name, r.ContentRange, 0, want, total);
     const head = await body(r, want, name);
     const probe: Probe = { size: total, etag: r.ETag ?? null, head };
-    return new S3Source(name, probe, opts, client, bucket, key, opts.client === undefined);
+    const owned = opts.client === undefined;
+    return new S3Source(name, probe, opts, client, bucket, key, owned);
   } catch (e) {
     if (opts.client === undefined) client.destroy();
     throw e;
@@ -47,14 +53,17 @@ class S3Source extends RangedSource {
   constructor(
     name: string,
     probe: Probe,
-    opts: RangedOptions,
+    opts: RangedOptions & { timeoutMs?: number },
     private readonly client: S3Client,
     private readonly bucket: string,
     private readonly key: string,
     private readonly owned: boolean,
   ) {
     super(name, probe, opts);
+    this.timeoutMs = opts.timeoutMs ?? STREAM_TIMEOUT_MS;
   }
+
+  private readonly timeoutMs: number;
 
   /**
    * The SDK retries a request until its answer's headers arrive; a body cut off after that
@@ -75,8 +84,16 @@ class S3Source extends RangedSource {
     return body(await this.getChecked(start, length), length, this.name);
   }
 
-  /** A streamed whole read: the SDK's answer body, read by RangedSource.stream as it arrives. */
+  /**
+   * A streamed whole read, read by RangedSource.stream as it arrives: a presigned GET read by
+   * http1.ts into the stream's pieces, or (a client built elsewhere) the SDK's answer body.
+   */
   protected async body(start: number, length: number): Promise<Body> {
+    if (isOwnS3Client(this.client)) {
+      const { client, name, bucket, key, size, timeoutMs } = this;
+      const etag = this.probe.etag;
+      return s3StreamBody({ client, name, bucket, key, size, etag, timeoutMs }, start, length);
+    }
     const r = await this.getChecked(start, length);
     const stream = r.Body as Readable | undefined;
     if (!stream) return fail("E_IO", `${this.name}: S3 answered without a body`);
