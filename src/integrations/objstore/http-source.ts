@@ -17,7 +17,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fail, isTensorSealError } from "../../format/errors.js";
-import { rawGet } from "./http1.js";
+import { NETWORK_CODES, rawGet } from "./http1.js";
 import {
   type Body,
   changedError,
@@ -335,18 +335,6 @@ function fail_(code: "E_IO", message: string): Error {
     return e as Error;
   }
 }
-
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ECONNABORTED",
-  "UND_ERR_SOCKET",
-]);
 
 function isRetryableNetwork(e: unknown): boolean {
   if (e instanceof Retryable) return true;

@@ -34,6 +34,18 @@ const SINGLE = new Set([
   "transfer-encoding",
   "retry-after",
 ]);
+/** Connection failures a whole-file read retries (node:http's, ours, and undici's for fetch). */
+export const NETWORK_CODES: ReadonlySet<string> = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ECONNABORTED",
+  "UND_ERR_SOCKET",
+]);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const CRLF = Buffer.from("\r\n");
 const EMPTY = Buffer.alloc(0);

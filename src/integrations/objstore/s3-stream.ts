@@ -13,7 +13,7 @@
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { fail, isTensorSealError } from "../../format/errors.js";
-import { type RawResponse, rawGet } from "./http1.js";
+import { NETWORK_CODES, type RawResponse, rawGet } from "./http1.js";
 import { type Body, changedError, checkContentRange } from "./ranged.js";
 import { s3Error } from "./s3-client.js";
 
@@ -22,16 +22,6 @@ export const PRESIGN_SECONDS = 600;
 /** Bytes of an error answer read for its <Code>. */
 const ERROR_BODY_MAX = 8 << 10;
 const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ECONNABORTED",
-]);
 
 export interface S3Get {
   readonly client: S3Client;
