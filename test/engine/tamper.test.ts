@@ -105,6 +105,12 @@ test("every single-bit flip in the header, prefix, tags and data is rejected", a
   for (let pos = slot0 + slotUsed; pos < slot0 + f.h.slotCapacity; pos += 61, flips++) {
     await expectFlip(pos, pos % 8, ["E_MALFORMED"], "slot padding");
   }
+  // Its first and last padding bytes: the ends of the all-zero check.
+  for (const pos of [slot0 + slotUsed, slot0 + f.h.slotCapacity - 1]) {
+    for (let bit = 0; bit < 8; bit++, flips++) {
+      await expectFlip(pos, bit, ["E_MALFORMED"], "slot padding ends");
+    }
+  }
   for (let pos = f.h.headerLength; pos < f.chunksOffset; pos++) {
     for (let bit = 0; bit < 8; bit++, flips++) {
       await expectFlip(pos, bit, ["E_COMMITMENT"], "salt/commitment");
