@@ -19,6 +19,7 @@ const ALLOWED = [
   "@hpke/common",
   "@hpke/core",
   "@hpke/dhkem-x25519",
+  "@noble/hashes",
   "@scure/base",
   "shamir-secret-sharing",
 ];
