@@ -11,7 +11,7 @@
  * Installs nothing: `bash scripts/setup-bench-peers.sh` installs age, gnupg, openssl and GNU
  * time from Debian; a peer that is missing is skipped with a note.
  * Env: BENCH_SIZE_MIB (default 1024), BENCH_RUNS (default 5), BENCH_BASELINE_CLI (another
- * build's dist/src/cli/main.js, e.g. the branch point's: timed as one more contender of every
+ * build's dist/cli/tensorseal.cjs or main.js, e.g. the branch point's: timed as one more contender of every
  * tensorseal row, so before and after come from the same run), BENCH_ONLY (run only the paths
  * whose title contains it, e.g. "file -> file"; several separated by commas, e.g.
  * "/dev/null,pipes" for the stream rows), BENCH_NODE2 (a second node binary, e.g. Node 24's,
@@ -39,7 +39,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const sizeMiB = Number(process.env.BENCH_SIZE_MIB ?? 1024);
 const runs = Math.max(1, Number(process.env.BENCH_RUNS ?? 5));
 const dir = resolve(here, "../../.bench-tmp/peers");
-const cli = `${q(process.execPath)} ${q(resolve(here, "../cli/main.js"))}`;
+/** What users run: package.json's bin (one-command bundles with their V8 code cache). */
+const cli = `${q(process.execPath)} ${q(resolve(here, "../cli/tensorseal.cjs"))}`;
 const GNU_TIME = "/usr/bin/time";
 const baselineMain = process.env.BENCH_BASELINE_CLI;
 const only = (process.env.BENCH_ONLY ?? "").split(",");
@@ -62,7 +63,14 @@ function secondRuntimeCli(): string | null {
   cpSync(resolve(here, "../../package.json"), join(root, "package.json"));
   cpSync(resolve(here, ".."), join(root, "dist"), { recursive: true });
   for (const d of ["node_modules", "build"]) symlinkSync(resolve(node2Root, d), join(root, d));
-  return `${q(node2)} ${q(join(root, "dist/cli/main.js"))}`;
+  // The copied code caches belong to this runtime's build of other files: made again by node2.
+  mkdirSync(join(root, "scripts"), { recursive: true });
+  cpSync(
+    resolve(here, "../../scripts/build-code-cache.mjs"),
+    join(root, "scripts/build-code-cache.mjs"),
+  );
+  execFileSync(node2, [join(root, "scripts/build-code-cache.mjs")], { stdio: "inherit" });
+  return `${q(node2)} ${q(join(root, "dist/cli/tensorseal.cjs"))}`;
 }
 
 function q(s: string): string {
