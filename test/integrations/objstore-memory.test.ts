@@ -37,6 +37,24 @@ const SIZE = 256 * MiB;
  * copy, or node:http's per-read garbage coming back.
  */
 const CLI_BOUND_KIB = 96 * 1024;
+
+/** The peak RSS (KiB) of one successful CLI run, as the child reports it. */
+async function openPeakKib(
+  sb: ReturnType<typeof sandbox>,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<number> {
+  const rssFile = join(sb.dir, "rss.txt");
+  const r = await sb.runAsync(args, {
+    ...env,
+    NODE_OPTIONS: `--import=${pathToFileURL(join(here, "../cli/max-rss-reporter.js")).href}`,
+    TENSORSEAL_TEST_MAX_RSS_FILE: rssFile,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const peak = Number(readFileSync(rssFile, "utf8"));
+  assert.ok(peak > 0, "the child reported its peak RSS");
+  return peak;
+}
 /** A load's peak beyond the plaintext: 22-36 MiB measured on both runtimes (57-104 before). */
 const LOAD_EXTRA_KIB = 64 * 1024;
 
@@ -67,14 +85,7 @@ describe("peak memory of whole reads from a URL (loopback server)", () => {
   });
 
   test(`tensorseal open URL -o /dev/null of ${SIZE / MiB} MiB peaks under ${CLI_BOUND_KIB / 1024} MiB`, async () => {
-    const rssFile = join(sb.dir, "rss.txt");
-    const r = await sb.runAsync(["open", url, "-i", idFile, "-o", "/dev/null"], {
-      NODE_OPTIONS: `--import=${pathToFileURL(join(here, "../cli/max-rss-reporter.js")).href}`,
-      TENSORSEAL_TEST_MAX_RSS_FILE: rssFile,
-    });
-    assert.equal(r.status, 0, r.stderr);
-    const peak = Number(readFileSync(rssFile, "utf8"));
-    assert.ok(peak > 0, "the child reported its peak RSS");
+    const peak = await openPeakKib(sb, ["open", url, "-i", idFile, "-o", "/dev/null"]);
     assert.ok(
       peak <= CLI_BOUND_KIB,
       `peak RSS ${Math.round(peak / 1024)} MiB over the bound ${CLI_BOUND_KIB / 1024} MiB`,
@@ -169,18 +180,8 @@ describe("peak memory of a whole read from s3:// (moto server)", { skip: noMoto 
   });
 
   test(`tensorseal open s3://... -o /dev/null of ${SIZE / MiB} MiB peaks under ${S3_CLI_BOUND_KIB / 1024} MiB`, async () => {
-    const rssFile = join(sb.dir, "rss.txt");
-    const r = await sb.runAsync(
-      ["open", "s3://mem/big.bin.tseal", "-i", idFile, "-o", "/dev/null"],
-      {
-        ...env,
-        NODE_OPTIONS: `--import=${pathToFileURL(join(here, "../cli/max-rss-reporter.js")).href}`,
-        TENSORSEAL_TEST_MAX_RSS_FILE: rssFile,
-      },
-    );
-    assert.equal(r.status, 0, r.stderr);
-    const peak = Number(readFileSync(rssFile, "utf8"));
-    assert.ok(peak > 0, "the child reported its peak RSS");
+    const args = ["open", "s3://mem/big.bin.tseal", "-i", idFile, "-o", "/dev/null"];
+    const peak = await openPeakKib(sb, args, env);
     assert.ok(
       peak <= S3_CLI_BOUND_KIB,
       `peak RSS ${Math.round(peak / 1024)} MiB over the bound ${S3_CLI_BOUND_KIB / 1024} MiB`,
