@@ -8,14 +8,13 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { cacheFile } from "../../src/cli/code-cache.js";
 import { FAST_COMMANDS } from "../../src/cli/fast-commands.js";
-import { CLI, type Sandbox, sandbox } from "./helpers.js";
+import { CLI, type Sandbox, sandboxWithSmallSeal } from "./helpers.js";
 
 const DIST_CLI = dirname(CLI);
 /** A copy of the bin and two bundles beside dist/cli, so their relative paths resolve alike. */
@@ -24,10 +23,7 @@ const COPY = join(DIST_CLI, "..", `cli-cache-test-${process.pid}`);
 let box: Sandbox;
 
 before(() => {
-  box = sandbox();
-  assert.equal(box.run(["init"]).status, 0);
-  writeFileSync(join(box.dir, "small.bin"), randomBytes(1024));
-  assert.equal(box.run(["seal", "small.bin", "-o", "small.tseal"]).status, 0);
+  box = sandboxWithSmallSeal();
   mkdirSync(COPY);
   for (const f of ["tensorseal.cjs", "inspect.cjs", "seal.cjs"])
     copyFileSync(join(DIST_CLI, f), join(COPY, f));

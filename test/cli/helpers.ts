@@ -104,3 +104,12 @@ export function assertServeRefuses(
     assert.match(r.stderr, why);
   }
 }
+
+/** A sandbox with a keystore, a 1 KiB small.bin and its small.tseal: the short commands' fixture. */
+export function sandboxWithSmallSeal(): Sandbox {
+  const box = sandbox();
+  assert.equal(box.run(["init"]).status, 0);
+  writeFileSync(join(box.dir, "small.bin"), randomBytes(1024));
+  assert.equal(box.run(["seal", "small.bin", "-o", "small.tseal"]).status, 0);
+  return box;
+}

@@ -12,14 +12,13 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { FAST_COMMANDS } from "../../src/cli/fast-commands.js";
 import { buildProgram, commandNamed } from "../../src/cli/program.js";
-import { CLI, type Sandbox, sandbox } from "./helpers.js";
+import { CLI, type Sandbox, sandboxWithSmallSeal } from "./helpers.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PRELOAD = join(HERE, "module-log.js");
@@ -66,10 +65,7 @@ const COMMAND_MAX_SHARE = 1 / 3;
 let box: Sandbox;
 
 before(() => {
-  box = sandbox();
-  assert.equal(box.run(["init"]).status, 0);
-  writeFileSync(join(box.dir, "small.bin"), randomBytes(1024));
-  assert.equal(box.run(["seal", "small.bin", "-o", "small.tseal"]).status, 0);
+  box = sandboxWithSmallSeal();
 });
 after(() => box.cleanup());
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { after, type TestContext, test } from "node:test";
 import { BatchBuffers } from "../../src/engine/batch.js";
 import {
   alignedBuffer,
@@ -25,6 +25,14 @@ after(() => closeWorkers());
 const alice = makeKey("alice");
 const ci = process.env.CI === "true" || process.env.TENSORSEAL_REQUIRE_ALL === "1";
 
+/** Skips `t` where the addon (and so aligned buffers) is missing; in CI that fails instead. */
+function noAlignedBuffers(t: TestContext): boolean {
+  if (nativeGcm?.alignedBuffer) return false;
+  assert.ok(!ci, "CI builds the addon (npm run build:native)");
+  t.skip("native addon not built");
+  return true;
+}
+
 const cases = (size: number): [number, number][] => [
   [0, DIRECT_ALIGN * 2], // aligned both ends
   [DIRECT_ALIGN * 2 + 5, 10], // inside one block
@@ -35,10 +43,7 @@ const cases = (size: number): [number, number][] => [
 
 for (const mode of ["sync", "async"] as const) {
   test(`writeDirect (${mode}) puts every byte at its offset: aligned middle, unaligned edges`, async (t) => {
-    if (!nativeGcm?.alignedBuffer) {
-      assert.ok(!ci, "CI builds the addon (npm run build:native)");
-      return t.skip("native addon not built");
-    }
+    if (noAlignedBuffers(t)) return;
     const dir = tempDir(t);
     const path = join(dir, "out");
     const size = 5 * DIRECT_ALIGN * 4 + 123;
@@ -66,10 +71,7 @@ for (const mode of ["sync", "async"] as const) {
 }
 
 test("consecutive batches with an edge carry: only the two ends of the run go through the cache", async (t) => {
-  if (!nativeGcm?.alignedBuffer) {
-    assert.ok(!ci, "CI builds the addon (npm run build:native)");
-    return t.skip("native addon not built");
-  }
+  if (noAlignedBuffers(t)) return;
   // The ordinary and the direct descriptor on two different files, to see which bytes went
   // which way; both overlaid must be the whole run.
   const dir = tempDir(t);
@@ -126,10 +128,7 @@ test("consecutive batches with an edge carry: only the two ends of the run go th
 });
 
 test("a carried edge is dropped, not written, when a write in flight failed", async (t) => {
-  if (!nativeGcm?.alignedBuffer) {
-    assert.ok(!ci, "CI builds the addon (npm run build:native)");
-    return t.skip("native addon not built");
-  }
+  if (noAlignedBuffers(t)) return;
   const dir = tempDir(t);
   const path = join(dir, "out");
   writeFileSync(path, Buffer.alloc(4 * DIRECT_ALIGN));
@@ -154,10 +153,7 @@ test("a carried edge is dropped, not written, when a write in flight failed", as
 });
 
 test("a write in flight that fails is thrown by settle(), not lost", async (t) => {
-  if (!nativeGcm?.alignedBuffer) {
-    assert.ok(!ci, "CI builds the addon (npm run build:native)");
-    return t.skip("native addon not built");
-  }
+  if (noAlignedBuffers(t)) return;
   const dir = tempDir(t);
   const path = join(dir, "out");
   writeFileSync(path, Buffer.alloc(4 * DIRECT_ALIGN));
@@ -177,10 +173,7 @@ test("a write in flight that fails is thrown by settle(), not lost", async (t) =
 });
 
 test("ready() waits for the write of the buffer it hands out next", async (t) => {
-  if (!nativeGcm?.alignedBuffer) {
-    assert.ok(!ci, "CI builds the addon (npm run build:native)");
-    return t.skip("native addon not built");
-  }
+  if (noAlignedBuffers(t)) return;
   const bufs = new BatchBuffers();
   const seen = new Set<ArrayBufferLike>();
   let finished = 0;
