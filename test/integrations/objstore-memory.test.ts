@@ -21,7 +21,7 @@ import { s3Client } from "../../src/integrations/objstore/s3-client.js";
 import { parseRecipient } from "../../src/keys/recipients.js";
 import { generateX25519Identity } from "../../src/keys/x25519.js";
 import { sandbox } from "../cli/helpers.js";
-import { freePort, MOTO_REGION, motoServer, startMoto, stopMoto } from "../keys/moto.js";
+import { freePort, MOTO_REGION, motoEnv, motoServer, startMoto, stopMoto } from "../keys/moto.js";
 import { type RangeServer, rangeServer } from "./range-server.js";
 
 after(() => closeWorkers());
@@ -148,14 +148,7 @@ describe("peak memory of a whole read from s3:// (moto server)", { skip: noMoto 
       recipients: [parseRecipient(key.recipient)],
     });
     const port = await freePort();
-    env = {
-      AWS_ACCESS_KEY_ID: "testing",
-      AWS_SECRET_ACCESS_KEY: "testing",
-      AWS_REGION: MOTO_REGION,
-      AWS_EC2_METADATA_DISABLED: "true",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      TENSORSEAL_S3_ENDPOINT: `http://127.0.0.1:${port}`,
-    };
+    env = motoEnv({ TENSORSEAL_S3_ENDPOINT: `http://127.0.0.1:${port}` });
     server = await startMoto(MOTO!, port);
     const s3 = s3Client({ region: MOTO_REGION, endpoint: env.TENSORSEAL_S3_ENDPOINT! });
     const saved = { ...process.env };

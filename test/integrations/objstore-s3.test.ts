@@ -31,7 +31,7 @@ import { openSealedSafetensors } from "../../src/integrations/safetensors/index.
 import { parseIdentityFile, parseRecipient } from "../../src/keys/recipients.js";
 import { generateX25519Identity } from "../../src/keys/x25519.js";
 import { sandbox } from "../cli/helpers.js";
-import { freePort, MOTO_REGION, motoServer, startMoto, stopMoto } from "../keys/moto.js";
+import { freePort, MOTO_REGION, motoEnv, motoServer, startMoto, stopMoto } from "../keys/moto.js";
 import { droppingProxy } from "./dropping-proxy.js";
 import { buildSafetensors } from "./helpers.js";
 
@@ -63,14 +63,7 @@ describe("object storage in S3 (moto server on loopback)", { skip: why ?? false 
 
   before(async () => {
     const port = await freePort();
-    env = {
-      AWS_ACCESS_KEY_ID: "testing",
-      AWS_SECRET_ACCESS_KEY: "testing",
-      AWS_REGION: MOTO_REGION,
-      AWS_EC2_METADATA_DISABLED: "true",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      TENSORSEAL_S3_ENDPOINT: `http://127.0.0.1:${port}`,
-    };
+    env = motoEnv({ TENSORSEAL_S3_ENDPOINT: `http://127.0.0.1:${port}` });
     Object.assign(process.env, env);
     server = await startMoto(MOTO!, port);
     s3 = s3Client();

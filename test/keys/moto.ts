@@ -15,6 +15,18 @@ import { fileURLToPath } from "node:url";
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const MOTO_REGION = "us-east-1";
 
+/** The fake credentials and quiet SDK settings every moto-backed test runs with, plus `extra`. */
+export function motoEnv(extra: Record<string, string>): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: "testing",
+    AWS_SECRET_ACCESS_KEY: "testing",
+    AWS_REGION: MOTO_REGION,
+    AWS_EC2_METADATA_DISABLED: "true",
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    ...extra,
+  };
+}
+
 export function motoServer(): string | null {
   const candidates = [
     process.env.TENSORSEAL_MOTO_SERVER,

@@ -23,6 +23,7 @@ import {
   type KmsRecorder,
   kmsRecorder,
   MOTO_REGION,
+  motoEnv,
   motoServer,
   startMoto,
   stopMoto,
@@ -55,14 +56,7 @@ describe("allowed KMS keys (moto behind a recording proxy)", { skip: why ?? fals
     const port = await freePort();
     moto = await startMoto(MOTO!, port);
     rec = await kmsRecorder(`http://127.0.0.1:${port}`);
-    env = {
-      AWS_ACCESS_KEY_ID: "testing",
-      AWS_SECRET_ACCESS_KEY: "testing",
-      AWS_REGION: MOTO_REGION,
-      AWS_EC2_METADATA_DISABLED: "true",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      TENSORSEAL_KMS_ENDPOINT: rec.endpoint,
-    };
+    env = motoEnv({ TENSORSEAL_KMS_ENDPOINT: rec.endpoint });
     Object.assign(process.env, env);
     sdk = new KMSClient({ region: MOTO_REGION, endpoint: `http://127.0.0.1:${port}` });
     const key = async (d: string) =>

@@ -22,7 +22,7 @@ import {
   verifyAuditLog,
 } from "../../src/service/index.js";
 import { CLI } from "../cli/helpers.js";
-import { freePort, MOTO_REGION, motoServer, startMoto, stopMoto } from "../keys/moto.js";
+import { freePort, MOTO_REGION, motoEnv, motoServer, startMoto, stopMoto } from "../keys/moto.js";
 import { initSoftHsmToken, SOFTHSM_MODULE, softhsmMissing } from "../keys/softhsm.js";
 import { bearer, lastAuditEntry, sqliteDb, type TestDb, token } from "./helpers.js";
 
@@ -274,14 +274,7 @@ describe("root in AWS KMS custody (moto on loopback)", { skip: motoWhy ?? false 
   before(async () => {
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}`;
-    Object.assign(process.env, {
-      AWS_ACCESS_KEY_ID: "testing",
-      AWS_SECRET_ACCESS_KEY: "testing",
-      AWS_REGION: MOTO_REGION,
-      AWS_EC2_METADATA_DISABLED: "true",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      TENSORSEAL_KMS_ENDPOINT: endpoint,
-    });
+    Object.assign(process.env, motoEnv({ TENSORSEAL_KMS_ENDPOINT: endpoint }));
     moto = await startMoto(motoBin!, port);
     const sdk = new KMSClient({ region: MOTO_REGION, endpoint });
     arn = (await sdk.send(new CreateKeyCommand({ Description: "service root" }))).KeyMetadata!.Arn!;
