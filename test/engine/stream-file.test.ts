@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { closeSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
+import { closeSync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { after, test } from "node:test";
@@ -15,6 +15,7 @@ import { closeWorkers, openStream, sealStream } from "../../src/engine/index.js"
 import { nativeGcm } from "../../src/engine/native-gcm.js";
 import { FileSource, fileSource } from "../../src/engine/stream-file.js";
 import { FILE_READ_BYTES } from "../../src/engine/stream-io.js";
+import { NativeStreamSealer } from "../../src/engine/stream-sealer.js";
 import { makeKey, tempDir } from "./helpers.js";
 
 after(() => closeWorkers());
@@ -182,3 +183,42 @@ test("a mapped read is whole steps, a read that is not is a copy, and the file's
     closeSync(fd);
   }
 });
+
+test("a file cut short after a stream seal mapped it fails on the pool thread, not with SIGBUS", async (t) => {
+  // What sealStream does with a named file (FileSource's mapped read, then the native sealer's
+  // batches on libuv pool threads), with the file cut to nothing in between: the batch's pages
+  // lie past the end, and the addon's guard must turn the fault into ERR_TSEAL_INPUT_CHANGED
+  // (which sealStream reports as E_IO). Without the guard the process dies here.
+  if (!nativeGcm?.sealBatchAsync) {
+    if (process.env["TENSORSEAL_REQUIRE_ALL"] === "1") assert.fail("no native async batches");
+    return t.skip("the native addon is not built");
+  }
+  const cs = 1 << 20;
+  const path = fileWith(t, randomBytes(3 * FILE_READ_BYTES));
+  const fd = openSync(path, "r+");
+  const src = new FileSource(fd, 0, nativeGcm);
+  const sealer = new NativeStreamSealer(nativeGcm, randomBytes(32), Buffer.from("ctx"), cs);
+  try {
+    const view = await src.read(cs, cs, true);
+    assert.equal(view.length, 2 * cs, "not a mapped read of two whole chunks");
+    assert.equal(mappingsOf(path), 1);
+    ftruncateSync(fd, 0);
+    await assert.rejects(
+      sealer.pushAsync(view),
+      (e: Error & { code?: string }) => e.code === "ERR_TSEAL_INPUT_CHANGED",
+    );
+  } finally {
+    quietly(() => sealer.finish());
+    src.close();
+    closeSync(fd);
+  }
+  assert.equal(mappingsOf(path), 0, "a mapping outlived the failed seal");
+});
+
+function quietly(fn: () => unknown): void {
+  try {
+    fn();
+  } catch {
+    // only the keys' wipe matters here
+  }
+}
