@@ -5,11 +5,14 @@
  * each peer's ratio to TensorSeal in the same run (peer time / TensorSeal time: above 1x
  * TensorSeal is faster). Peak RSS of the whole command (GNU time -v's maximum resident set: the
  * largest process of a pipeline).
- *   - seal / open to /dev/null through stdout, vs age (and gpg, openssl enc for seal)
+ *   - seal / open to /dev/null through stdout, vs age and the AWS Encryption SDK for JavaScript
+ *     (and gpg, openssl enc for seal)
  *   - through pipes (`cat F | ... | cat > /dev/null`), vs age in the same pipe and `cat | cat | cat`
- *   - file to file with fsync (tensorseal fsyncs its output), vs `cp` + `sync FILE` and age + sync
+ *   - file to file with fsync (tensorseal fsyncs its output), vs `cp` + `sync FILE`, age + sync
+ *     and the AWS Encryption SDK (which fsyncs its output)
  * Installs nothing: `bash scripts/setup-bench-peers.sh` installs age, gnupg, openssl and GNU
- * time from Debian; a peer that is missing is skipped with a note.
+ * time from Debian and the AWS Encryption SDK from npm (bench/esdk, its own lockfile); a peer
+ * that is missing is skipped with a note.
  * Env: BENCH_SIZE_MIB (default 1024), BENCH_RUNS (default 5), BENCH_BASELINE_CLI (another
  * build's dist/cli/tensorseal.cjs or main.js, e.g. the branch point's: timed as one more contender of every
  * tensorseal row, so before and after come from the same run), BENCH_ONLY (run only the paths
@@ -24,11 +27,13 @@ import { randomBytes } from "node:crypto";
 import {
   closeSync,
   cpSync,
+  existsSync,
   mkdirSync,
   openSync,
   readFileSync,
   rmSync,
   symlinkSync,
+  writeFileSync,
   writeSync,
 } from "node:fs";
 import { loadavg } from "node:os";
@@ -209,6 +214,25 @@ function makeInput(path: string): void {
   closeSync(fd);
 }
 
+const ESDK = "AWS Encryption SDK JS (1 MiB frames)";
+
+/**
+ * The AWS Encryption SDK for JavaScript (bench/esdk/esdk.mjs: raw AES-256 keyring, 1 MiB
+ * frames, committing suite without a signature; it fsyncs a file output itself), with a fresh
+ * wrapping key and the input encrypted once for the decrypt rows; null when
+ * scripts/setup-bench-peers.sh has not installed it.
+ */
+function esdkPeer(keyFile: string, input: string, sealed: string) {
+  const script = resolve(here, "../../bench/esdk/esdk.mjs");
+  if (!existsSync(resolve(here, "../../bench/esdk/node_modules/@aws-crypto/client-node"))) {
+    return null;
+  }
+  writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
+  const run = (mode: string) => `${q(process.execPath)} ${q(script)} ${mode} ${q(keyFile)}`;
+  execFileSync("bash", ["-c", `${run("encrypt")} ${q(input)} ${q(sealed)}`]);
+  return { encrypt: run("encrypt"), decrypt: run("decrypt"), sealed };
+}
+
 function main(): void {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -281,6 +305,11 @@ function main(): void {
   } else notes.push("gpg not installed: no gpg row");
   const openssl = has("openssl");
   if (!openssl) notes.push("openssl not installed: no openssl row");
+  const esdk = esdkPeer(join(dir, "esdk.key"), input, join(dir, "input.esdk"));
+  if (!esdk)
+    notes.push(
+      "AWS Encryption SDK not installed: no ESDK rows (bash scripts/setup-bench-peers.sh)",
+    );
   if (!hasGnuTime) notes.push("GNU time not installed (/usr/bin/time): no peak RSS");
 
   const peer = (ok: boolean, c: Contender) => (ok ? [c] : []);
@@ -310,11 +339,13 @@ function main(): void {
       name: "openssl enc aes-256-ctr",
       cmd: `openssl enc -aes-256-ctr -pbkdf2 -pass pass:bench -in ${q(input)} > /dev/null`,
     }),
+    ...peer(!!esdk, { name: ESDK, cmd: `${esdk?.encrypt} ${q(input)} > /dev/null` }),
   ]);
   addPath("open -> /dev/null (stdout)", [
     { name: `tensorseal open${rt1}`, cmd: `${ts.open} -o - > /dev/null` },
     ...base("tensorseal open", (t) => `${t.open} -o - > /dev/null`),
     ...peer(age, { name: "age -d", cmd: `${ageOpen} ${q(ageSealed)} > /dev/null` }),
+    ...peer(!!esdk, { name: ESDK, cmd: `${esdk?.decrypt} ${q(esdk?.sealed ?? "")} > /dev/null` }),
   ]);
   addPath("seal through pipes (cat | … | cat)", [
     { name: `tensorseal seal${rt1}`, cmd: `cat ${q(input)} | ${ts.sealPipe} | cat > /dev/null` },
@@ -337,6 +368,7 @@ function main(): void {
       cmd: `${ageSeal} -o ${q(out)} ${q(input)} && sync ${q(out)}`,
       prep: rmOut,
     }),
+    ...peer(!!esdk, { name: ESDK, cmd: `${esdk?.encrypt} ${q(input)} ${q(out)}`, prep: rmOut }),
   ]);
   addPath("open file -> file (fsynced)", [
     { name: `tensorseal open${rt1}`, cmd: `${ts.open} -o ${q(out)}`, prep: rmOut },
@@ -345,6 +377,11 @@ function main(): void {
     ...peer(age, {
       name: "age -d + sync",
       cmd: `${ageOpen} -o ${q(out)} ${q(ageSealed)} && sync ${q(out)}`,
+      prep: rmOut,
+    }),
+    ...peer(!!esdk, {
+      name: ESDK,
+      cmd: `${esdk?.decrypt} ${q(esdk?.sealed ?? "")} ${q(out)}`,
       prep: rmOut,
     }),
   ]);
