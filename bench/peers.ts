@@ -7,7 +7,8 @@
  * largest process of a pipeline).
  *   - seal / open to /dev/null through stdout, vs age and the AWS Encryption SDK for JavaScript
  *     (and gpg, openssl enc for seal)
- *   - through pipes (`cat F | ... | cat > /dev/null`), vs age in the same pipe and `cat | cat | cat`
+ *   - through pipes (`cat F | ... | cat > /dev/null`), vs age and the ESDK in the same pipe and
+ *     `cat | cat | cat`
  *   - file to file with fsync (tensorseal fsyncs its output), vs `cp` + `sync FILE`, age + sync
  *     and the AWS Encryption SDK (which fsyncs its output)
  * Installs nothing: `bash scripts/setup-bench-peers.sh` installs age, gnupg, openssl and GNU
@@ -351,12 +352,17 @@ function main(): void {
     { name: `tensorseal seal${rt1}`, cmd: `cat ${q(input)} | ${ts.sealPipe} | cat > /dev/null` },
     ...base("tensorseal seal", (t) => `cat ${q(input)} | ${t.sealPipe} | cat > /dev/null`),
     ...peer(age, { name: "age -e", cmd: `cat ${q(input)} | ${ageSeal} | cat > /dev/null` }),
+    ...peer(!!esdk, { name: ESDK, cmd: `cat ${q(input)} | ${esdk?.encrypt} - | cat > /dev/null` }),
     { name: "cat | cat | cat", cmd: `cat ${q(input)} | cat | cat > /dev/null` },
   ]);
   addPath("open through pipes (cat | … | cat)", [
     { name: `tensorseal open${rt1}`, cmd: `cat ${q(sealed)} | ${ts.openPipe} | cat > /dev/null` },
     ...base("tensorseal open", (t) => `cat ${q(sealed)} | ${t.openPipe} | cat > /dev/null`),
     ...peer(age, { name: "age -d", cmd: `cat ${q(ageSealed)} | ${ageOpen} | cat > /dev/null` }),
+    ...peer(!!esdk, {
+      name: ESDK,
+      cmd: `cat ${q(esdk?.sealed ?? "")} | ${esdk?.decrypt} - | cat > /dev/null`,
+    }),
     { name: "cat | cat | cat", cmd: `cat ${q(sealed)} | cat | cat > /dev/null` },
   ]);
   addPath("seal file -> file (fsynced)", [

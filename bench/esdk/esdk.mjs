@@ -1,5 +1,5 @@
 // The AWS Encryption SDK for JavaScript as a whole-process peer of `npm run bench:peers`:
-//   node esdk.mjs encrypt|decrypt KEYFILE INPUT [OUTPUT]   (no OUTPUT: stdout)
+//   node esdk.mjs encrypt|decrypt KEYFILE INPUT|- [OUTPUT]   (-: stdin; no OUTPUT: stdout)
 // What a user of the SDK would write for a file: its streaming API with a raw AES-256 keyring
 // (a local 32-byte wrapping key, no KMS call), 1 MiB frames (issue 11), and the committing
 // suite without an ECDSA signature (ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY): key
@@ -46,7 +46,7 @@ const transform =
         frameLength: 1 << 20,
       })
     : client.decryptUnsignedMessageStream(keyring);
-const source = createReadStream(input, { highWaterMark: 1 << 20 });
+const source = input === "-" ? process.stdin : createReadStream(input, { highWaterMark: 1 << 20 });
 if (output) {
   const sink = createWriteStream(output, { highWaterMark: 1 << 20 });
   await pipeline(source, transform, sink);
