@@ -35,6 +35,7 @@ import compileall
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,46 +50,55 @@ REPO = Path(__file__).resolve().parents[2]
 CLI = REPO / "dist" / "cli" / "main.js"
 
 # Each loader runs alone in a fresh interpreter: imports first (not timed), then the load.
-# {path} {keys} {threads} are filled in; the child prints seconds, peak RSS and bytes loaded.
+# {path} {keys} {threads} are filled in; the child prints seconds, CPU seconds (user + system,
+# all its threads: less distorted than wall time when other work shares the CPUs), peak RSS and
+# bytes loaded.
 PRELUDE = """
-import json, sys, time
+import json, resource, sys, time
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+def clock():
+    global c0
+    c0 = cpu()
+    return time.perf_counter()
 def peak():
     for line in open('/proc/self/status'):
         if line.startswith('VmHWM:'): return int(line.split()[1]) * 1024
     return 0
 def done(t0, out):
-    dt = time.perf_counter() - t0
+    dt, dc = time.perf_counter() - t0, cpu() - c0
     n = sum(v.nbytes if hasattr(v, 'nbytes') else v.numel() * v.element_size() for v in out.values())
-    print(json.dumps({'seconds': dt, 'rss': peak(), 'bytes': n}))
+    print(json.dumps({'seconds': dt, 'cpu': dc, 'rss': peak(), 'bytes': n}))
 """
 LOADERS = {
-    "plain-torch": "import torch\nfrom safetensors.torch import load_file\nt0 = time.perf_counter()\ndone(t0, load_file({path!r}))",
-    "plain-numpy": "from safetensors.numpy import load_file\nt0 = time.perf_counter()\ndone(t0, load_file({path!r}))",
+    "plain-torch": "import torch\nfrom safetensors.torch import load_file\nt0 = clock()\ndone(t0, load_file({path!r}))",
+    "plain-numpy": "from safetensors.numpy import load_file\nt0 = clock()\ndone(t0, load_file({path!r}))",
     "tseal-torch": (
         "import torch\nfrom tensorseal import read_identity_file\nfrom tensorseal.torch import load_file\n"
-        "ids = read_identity_file({keys!r})\nt0 = time.perf_counter()\ndone(t0, load_file({path!r}, identities=ids, threads={threads}))"
+        "ids = read_identity_file({keys!r})\nt0 = clock()\ndone(t0, load_file({path!r}, identities=ids, threads={threads}))"
     ),
     "tseal-numpy": (
         "from tensorseal import read_identity_file\nfrom tensorseal.safetensors import load_file\n"
-        "ids = read_identity_file({keys!r})\nt0 = time.perf_counter()\ndone(t0, load_file({path!r}, identities=ids, threads={threads}))"
+        "ids = read_identity_file({keys!r})\nt0 = clock()\ndone(t0, load_file({path!r}, identities=ids, threads={threads}))"
     ),
     "ctensors-torch": (
         "import torch, cryptotensors\nfrom cryptotensors.torch import load_file\n"
-        "cryptotensors.register_direct_key_provider(files=[{keys!r}])\nt0 = time.perf_counter()\ndone(t0, load_file({path!r}))"
+        "cryptotensors.register_direct_key_provider(files=[{keys!r}])\nt0 = clock()\ndone(t0, load_file({path!r}))"
     ),
     "ctensors-numpy": (
         "import cryptotensors\nfrom cryptotensors.numpy import load_file\n"
-        "cryptotensors.register_direct_key_provider(files=[{keys!r}])\nt0 = time.perf_counter()\ndone(t0, load_file({path!r}))"
+        "cryptotensors.register_direct_key_provider(files=[{keys!r}])\nt0 = clock()\ndone(t0, load_file({path!r}))"
     ),
     # lazy_load=False: the constructor reads (and decrypts) every tensor into memory, as load_file
     # does; dict() only collects the loaded tensors. The key file is read before the clock starts.
     "tensorizer-enc-torch": (
         "import torch\nfrom tensorizer import DecryptionParams, TensorDeserializer\n"
-        "key = DecryptionParams.from_key(open({keys!r}, 'rb').read())\nt0 = time.perf_counter()\n"
+        "key = DecryptionParams.from_key(open({keys!r}, 'rb').read())\nt0 = clock()\n"
         "done(t0, dict(TensorDeserializer({path!r}, device='cpu', encryption=key, lazy_load=False)))"
     ),
     "tensorizer-plain-torch": (
-        "import torch\nfrom tensorizer import TensorDeserializer\nt0 = time.perf_counter()\n"
+        "import torch\nfrom tensorizer import TensorDeserializer\nt0 = clock()\n"
         "done(t0, dict(TensorDeserializer({path!r}, device='cpu', lazy_load=False)))"
     ),
 }
@@ -225,13 +235,16 @@ def compiled_package(site: Path) -> dict[str, str]:
 
 def run_child(kind: str, path: Path, keys: Path | None, threads: str, env: dict[str, str]) -> dict[str, float]:
     code = PRELUDE + LOADERS[kind].format(path=str(path), keys=str(keys), threads=threads)
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         sys.exit(f"{kind} failed:\n{p.stderr[-2000:]}")
     r = json.loads(p.stdout.strip().splitlines()[-1])
     r["wall"] = wall
+    r["proc_cpu"] = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime
     return r
 
 
@@ -305,20 +318,24 @@ def main() -> None:
         print(f"tensorizer peers skipped: {why_no_tz}")
     print(f"each loader in a fresh process, alternating, median of {args.runs} (min); ratio = median / median of the plaintext")
     print("loader of the same framework; 'process' is the whole `python -c` run (interpreter, imports, load, exit)")
-    print(f"{'loader':<22} {'load s':>8} {'(min)':>8} {'GiB/s':>6} {'ratio':>6} {'process s':>9} {'ratio':>6} {'peak RSS/model':>14}")
+    print("'CPU' is user + system seconds of the load (in the child) and of the whole child (by the parent)")
+    print(f"{'loader':<22} {'load s':>8} {'(min)':>8} {'GiB/s':>6} {'ratio':>6} {'CPU s':>6} {'process s':>9} {'ratio':>6} {'CPU s':>6} {'peak RSS/model':>14}")  # fmt: skip
     med = {k: statistics.median(x["seconds"] for x in v) for k, v in results.items()}
     proc = {k: statistics.median(x["wall"] for x in v) for k, v in results.items()}
+    cpu = {k: statistics.median(x["cpu"] for x in v) for k, v in results.items()}
+    pcpu = {k: statistics.median(x["proc_cpu"] for x in v) for k, v in results.items()}
     for kind, runs in results.items():
         m, lo, peer = med[kind], min(x["seconds"] for x in runs), PEER[kind]
         rss = max(x["rss"] for x in runs) / size
-        print(f"{kind:<22} {m:8.3f} {lo:8.3f} {size / 2**30 / m:6.2f} {m / med[peer]:5.2f}x {proc[kind]:9.3f} {proc[kind] / proc[peer]:5.2f}x {rss:13.2f}x")
+        print(f"{kind:<22} {m:8.3f} {lo:8.3f} {size / 2**30 / m:6.2f} {m / med[peer]:5.2f}x {cpu[kind]:6.2f} {proc[kind]:9.3f} {proc[kind] / proc[peer]:5.2f}x {pcpu[kind]:6.2f} {rss:13.2f}x")  # fmt: skip
     for fw in ("torch", "numpy"):
         if f"ctensors-{fw}" in med:
             t, c = f"tseal-{fw}", f"ctensors-{fw}"
             print(f"tensorseal / CryptoTensors, {fw}: load {med[t] / med[c]:.2f}x, process {proc[t] / proc[c]:.2f}x")
     for z, what in (("tensorizer-enc-torch", "tensorizer encrypted"), ("tensorizer-plain-torch", "tensorizer plaintext")):
         if z in med:
-            print(f"tensorseal / {what}, torch: load {med['tseal-torch'] / med[z]:.2f}x, process {proc['tseal-torch'] / proc[z]:.2f}x")
+            t = "tseal-torch"
+            print(f"tensorseal / {what}, torch: load {med[t] / med[z]:.2f}x (CPU {cpu[t] / cpu[z]:.2f}x), process {proc[t] / proc[z]:.2f}x (CPU {pcpu[t] / pcpu[z]:.2f}x)")  # fmt: skip
     if "tensorizer-enc-torch" in med:
         print("(below 1 = tensorseal faster)")
     print("plain-torch maps the file and reads no tensor byte during load_file (pages come in on first")
