@@ -28,6 +28,7 @@ import {
 } from "node:fs";
 import Module, { createRequire } from "node:module";
 import { dirname } from "node:path";
+import { setFlagsFromString } from "node:v8";
 import { Script } from "node:vm";
 
 const MAGIC = "tensorseal-v8-cache 1";
@@ -80,8 +81,24 @@ function readCache(bundle: string): Buffer | undefined {
 
 export type CacheUse = "accepted" | "rejected" | "none";
 
-/** Compiles `bundle` (not run), with its cache where one matches. */
+/**
+ * V8 flags a bundle's process runs under, set before it compiles (V8 accepts a code cache only
+ * under the flags it was made with, and the build makes each cache through here too). They are
+ * process-wide, so the engine's worker threads run under them as well: no optimizing compilers,
+ * Maglev and Turbofan. The fast commands are one-shot processes whose bulk work runs in OpenSSL
+ * and the native addon; the JS that got hot enough to be optimized was start-up's (the module
+ * loader's path functions, the HPKE library's X25519 field arithmetic), and compiling it faulted
+ * in the compilers' pages of the node binary and filled their zones: issue 11's 1 GiB
+ * file -> file seal and open peaked at 100-101 MiB on Node 24 (84-85 on Node 20) with them,
+ * 91-92 without (80 on Node 20), at the same CPU time; the s3:// open of 256 MiB 98-102 -> 92
+ * (docs/BENCHMARKS.md, 2026-12-05). Ignition and Sparkplug (the baseline compiler) still run.
+ * The whole CLI (main.js: serve and the other long-lived commands) keeps the compilers.
+ */
+export const BUNDLE_V8_FLAGS = ["--no-turbofan", "--no-maglev"] as const;
+
+/** Compiles `bundle` (not run), with its cache where one matches, under BUNDLE_V8_FLAGS. */
 export function compileBundle(bundle: string): { script: Script; cache: CacheUse } {
+  for (const flag of BUNDLE_V8_FLAGS) setFlagsFromString(flag);
   const cachedData = readCache(bundle);
   const script = new Script(`${WRAPPER}${readFileSync(bundle, "utf8")}\n})`, {
     filename: bundle,

@@ -5,7 +5,7 @@
  */
 
 import { read, readSync, writeSync } from "node:fs";
-import type { FileHandle } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import { fail, isTensorSealError } from "../format/errors.js";
 
 /** Runs an fs operation; a Node error becomes E_IO naming what was being done (never data). */
@@ -14,6 +14,16 @@ export async function io<T>(what: string, fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (e) {
     throw ioError(what, e);
+  }
+}
+
+/** Runs `fn` on `path` opened for reading, closed afterwards whatever happens. */
+export async function withFileInput<T>(path: string, fn: (fd: number) => Promise<T>): Promise<T> {
+  const fh = await io(`open ${path}`, () => open(path, "r"));
+  try {
+    return await fn(fh.fd);
+  } finally {
+    await fh.close().catch(() => {});
   }
 }
 

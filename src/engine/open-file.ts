@@ -4,14 +4,13 @@
  * authenticated chunks into a temporary output that replaces the target only if every chunk
  * authenticated; verifyFile writes nothing.
  */
-import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { wipeChunkKeys } from "../format/chunked.js";
 import { namingFile } from "../format/errors.js";
 import { isPublicSuite } from "../format/public.js";
 import { type AtomicOutput, withAtomicOutput } from "./atomic.js";
 import { closeDirect, openDirect } from "./direct-write.js";
-import { io } from "./fsutil.js";
+import { io, withFileInput } from "./fsutil.js";
 import type { OpenOptions, OpenResult, VerifyOptions } from "./options.js";
 import { outputKind, withOutputStream } from "./output.js";
 import { Progress } from "./progress.js";
@@ -26,8 +25,12 @@ export function openFile(input: string, output: string, opts: OpenOptions): Prom
   return namingFile(input, async () => {
     if ((await outputKind(output)) === "special") {
       // A device or FIFO is written in place as a stream (output.ts): like stdout, it receives
-      // each chunk once that chunk authenticated.
-      return withOutputStream(output, (w) => openStream(createReadStream(input), w, opts));
+      // each chunk once that chunk authenticated. The file is read as `open FILE -o -` reads it
+      // (stream-file.ts: preads from offset 0 into reused buffers), not through a ReadStream's
+      // fresh 64 KiB buffer per read.
+      return withFileInput(input, (fd) =>
+        withOutputStream(output, (w) => openStream(fd, w, { ...opts, inputOffset: 0 })),
+      );
     }
     return openOrVerify(input, output, opts);
   });

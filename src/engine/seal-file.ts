@@ -1,4 +1,3 @@
-import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { deriveChunkKeys, wipeChunkKeys } from "../format/chunked.js";
 import { encodeDescriptor } from "../format/descriptor.js";
@@ -8,7 +7,7 @@ import { makeDescriptor } from "../format/message.js";
 import { payloadContext } from "../format/payload.js";
 import { withAtomicOutput } from "./atomic.js";
 import { closeDirect, openDirect } from "./direct-write.js";
-import { io, writeAll } from "./fsutil.js";
+import { io, withFileInput, writeAll } from "./fsutil.js";
 import type { SealOptions, SealResult } from "./options.js";
 import { outputKind, withOutputStream } from "./output.js";
 import { Progress } from "./progress.js";
@@ -24,8 +23,11 @@ export async function sealFile(
   opts: SealOptions,
 ): Promise<SealResult> {
   if ((await outputKind(output)) === "special") {
-    // A device or FIFO takes a stream in place (output.ts); the input is still a file.
-    return withOutputStream(output, (w) => sealStream(createReadStream(input), w, opts));
+    // A device or FIFO takes a stream in place (output.ts); the input is still a file, read as
+    // `seal FILE -o -` reads it (stream-file.ts), not through a ReadStream.
+    return withFileInput(input, (fd) =>
+      withOutputStream(output, (w) => sealStream(fd, w, { ...opts, inputOffset: 0 })),
+    );
   }
   const src = await io(`open ${input}`, () => open(input, "r"));
   try {
