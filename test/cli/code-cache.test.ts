@@ -72,6 +72,16 @@ test("the build's code cache is accepted by the Node running the tests", () => {
   }
 });
 
+test("the one-command bundles are ASCII: code-cache.ts reads them as latin1", () => {
+  for (const name of [...FAST_COMMANDS, "version"]) {
+    const bytes = readFileSync(join(DIST_CLI, `${name}.cjs`));
+    const at = bytes.findIndex((b) => b > 0x7f);
+    assert.equal(at, -1, `${name}.cjs has a non-ASCII byte at ${at}`);
+    // What the bin compiles is what a UTF-8 read gives (the latin1 read changes nothing).
+    assert.equal(bytes.toString("latin1"), bytes.toString("utf8"), name);
+  }
+});
+
 test("no cache: the command runs as with one", () => {
   // A copy is a new file: the build's cache (for dist/cli) is not beside it.
   assert.equal(cacheUse(copied("inspect")), "none");
