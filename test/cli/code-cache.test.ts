@@ -180,6 +180,43 @@ test("a command loads only the Node built-ins it calls", () => {
   assert.deepEqual(extra(["--version"], ["crypto", "fs/promises", ...heavy]), [], "--version");
 });
 
+test("seal and open to a file never create process.stdout; a full stdout still fails with one line", () => {
+  const preload = join(box.dir, "stdout-probe.cjs");
+  const out = join(box.dir, "stdout-probe.txt");
+  // Wraps Node's lazy getter before the CLI runs: the CLI's own hook (run.ts) keeps it.
+  writeFileSync(
+    preload,
+    `const d = Object.getOwnPropertyDescriptor(process, "stdout");
+     let used = false;
+     Object.defineProperty(process, "stdout", { ...d, get() { used = true; return d.get.call(process); } });
+     process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(out)}, String(used)));`,
+  );
+  const used = (args: string[]) => {
+    const r = spawnSync(process.execPath, ["-r", preload, CLI, ...args], {
+      env: box.env,
+      cwd: box.dir,
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`);
+    return readFileSync(out, "utf8");
+  };
+  assert.equal(used(["seal", "small.bin", "-o", "probe.tseal", "--force"]), "false", "seal");
+  assert.equal(used(["open", "small.tseal", "-o", "probe.bin", "--force"]), "false", "open");
+  assert.equal(used(inspectLine), "true", "the probe sees a command that prints");
+  // The error handler is attached when stdout is created: ENOSPC is one line and exit 7 (EXIT.io).
+  const full = spawnSync(
+    "sh",
+    ["-c", '"$0" "$1" inspect small.tseal >/dev/full', process.execPath, CLI],
+    {
+      env: box.env,
+      cwd: box.dir,
+      encoding: "utf8",
+    },
+  );
+  assert.equal(full.status, 7, full.stderr);
+  assert.equal(full.stderr, "tensorseal: error: cannot write: ENOSPC\n");
+});
+
 test("a cache that others than the bundle's owner could write is not used", () => {
   const bundle = copied("inspect");
   copyFileSync(join(DIST_CLI, "inspect.cjs"), bundle);
