@@ -8,6 +8,7 @@ import { isTensorSealError } from "../format/errors.js";
 import { printable } from "../format/printable.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { endCommand } from "./session.js";
+import { watchStderr, whenCreated } from "./stdio.js";
 
 /** The command tree for a command line (program.ts's buildProgram, or one command's). */
 export type Build = (argv: readonly string[]) => Command | Promise<Command>;
@@ -61,40 +62,16 @@ function reportAndExit(e: unknown): void {
 export function runCli(build: Build): void {
   process.on("uncaughtException", reportAndExit);
   process.on("unhandledRejection", reportAndExit);
+  // The stdio streams are created only when used (stdio.ts): seal -o and open -o need neither.
+  watchStderr();
   // A failed write to stdout (EPIPE, ENOSPC). A stream command's pipeline also destroys stdout
   // with its own error: that one the command's promise reports, with the file's name.
-  whenStdoutCreated((stdout) =>
+  whenCreated("stdout", (stdout) =>
     stdout.on("error", (e) => {
       if (!isTensorSealError(e)) reportAndExit(e);
     }),
   );
   main(process.argv.slice(2), build).then((code) => {
     process.exitCode = code;
-  });
-}
-
-/**
- * Runs `fn` with process.stdout when something first uses it, not before: Node creates the
- * stream on first access (a SyncWriteStream for a file, a socket for a pipe, a tty.WriteStream
- * with tty and net for a terminal), and `seal X -o Y` or `open X -o Y` never write to stdout
- * (issue 11: start-up). Where process.stdout is not Node's lazy getter, at once.
- */
-export function whenStdoutCreated(fn: (stdout: NodeJS.WriteStream) => void): void {
-  const own = Object.getOwnPropertyDescriptor(process, "stdout");
-  if (!own?.get || !own.configurable) {
-    fn(process.stdout);
-    return;
-  }
-  const get = own.get;
-  Object.defineProperty(process, "stdout", {
-    configurable: true,
-    enumerable: own.enumerable ?? true,
-    get() {
-      // Node's own getter again from now on: it returns the same stream every time.
-      Object.defineProperty(process, "stdout", own);
-      const stdout = get.call(process) as NodeJS.WriteStream;
-      fn(stdout);
-      return stdout;
-    },
   });
 }

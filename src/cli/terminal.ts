@@ -5,6 +5,7 @@ import { isatty, ReadStream } from "node:tty";
 import { exitBySignal } from "../engine/interrupt.js";
 import { fail } from "../format/errors.js";
 import { printable } from "../format/printable.js";
+import { stderrIsTerminal } from "./stdio.js";
 
 /** Where each prompt's answer can come from instead, for the message when there is no terminal. */
 const INSTEAD: Record<string, string> = {
@@ -140,7 +141,7 @@ export function progressBar(
   label: string,
   opts: { unit?: "bytes" | "items"; enabled?: boolean } = {},
 ): ProgressLine {
-  const enabled = opts.enabled ?? process.stderr.isTTY === true;
+  const enabled = opts.enabled ?? stderrIsTerminal();
   const unit = opts.unit ?? "bytes";
   let started = Date.now();
   let last = 0;

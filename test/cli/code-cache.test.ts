@@ -180,30 +180,55 @@ test("a command loads only the Node built-ins it calls", () => {
   assert.deepEqual(extra(["--version"], ["crypto", "fs/promises", ...heavy]), [], "--version");
 });
 
-test("seal and open to a file never create process.stdout; a full stdout still fails with one line", () => {
-  const preload = join(box.dir, "stdout-probe.cjs");
-  const out = join(box.dir, "stdout-probe.txt");
-  // Wraps Node's lazy getter before the CLI runs: the CLI's own hook (run.ts) keeps it.
+test("seal and open to a file create neither process.stdout nor process.stderr", () => {
+  const preload = join(box.dir, "stdio-probe.cjs");
+  const out = join(box.dir, "stdio-probe.txt");
+  // Wraps Node's lazy getters before the CLI runs: the CLI's own hooks (stdio.ts) keep them.
   writeFileSync(
     preload,
-    `const d = Object.getOwnPropertyDescriptor(process, "stdout");
-     let used = false;
-     Object.defineProperty(process, "stdout", { ...d, get() { used = true; return d.get.call(process); } });
-     process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(out)}, String(used)));`,
+    `const used = [];
+     for (const name of ["stdout", "stderr"]) {
+       const d = Object.getOwnPropertyDescriptor(process, name);
+       Object.defineProperty(process, name, { ...d, get() { used.push(name); return d.get.call(process); } });
+     }
+     process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(out)}, [...new Set(used)].join(",")));`,
   );
-  const used = (args: string[]) => {
-    const r = spawnSync(process.execPath, ["-r", preload, CLI, ...args], {
-      env: box.env,
-      cwd: box.dir,
-      encoding: "utf8",
-    });
+  const probe = (args: string[], stdio: "pipe" | "file") => {
+    const err = join(box.dir, "stdio-probe.err");
+    const r = spawnSync(
+      "sh",
+      [
+        "-c",
+        stdio === "file" ? '"$@" 2>"$E"' : '"$@"',
+        "sh",
+        process.execPath,
+        "-r",
+        preload,
+        CLI,
+        ...args,
+      ],
+      { env: { ...box.env, E: err }, cwd: box.dir, encoding: "utf8" },
+    );
     assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`);
-    return readFileSync(out, "utf8");
+    return {
+      used: readFileSync(out, "utf8"),
+      stderr: stdio === "file" ? readFileSync(err, "utf8") : r.stderr,
+    };
   };
-  assert.equal(used(["seal", "small.bin", "-o", "probe.tseal", "--force"]), "false", "seal");
-  assert.equal(used(["open", "small.tseal", "-o", "probe.bin", "--force"]), "false", "open");
-  assert.equal(used(inspectLine), "true", "the probe sees a command that prints");
-  // The error handler is attached when stdout is created: ENOSPC is one line and exit 7 (EXIT.io).
+  const seal = ["seal", "small.bin", "-o", "probe.tseal", "--force"];
+  const open = ["open", "small.tseal", "-o", "probe.bin", "--force"];
+  for (const stdio of ["file", "pipe"] as const) {
+    assert.deepEqual(probe(seal, stdio), {
+      used: "",
+      stderr: "tensorseal: sealed small.bin -> probe.tseal for kek:default\n",
+    });
+    assert.deepEqual(probe(open, stdio), {
+      used: "",
+      stderr: "tensorseal: opened small.tseal -> probe.bin\n",
+    });
+  }
+  assert.equal(probe(inspectLine, "pipe").used, "stdout", "the probe sees a command that prints");
+  // stdout's error handler is attached when it is created: ENOSPC is one line and exit 7.
   const full = spawnSync(
     "sh",
     ["-c", '"$0" "$1" inspect small.tseal >/dev/full', process.execPath, CLI],
