@@ -126,6 +126,11 @@ export async function readFirstLine(path: string): Promise<string> {
 }
 
 export interface ProgressLine {
+  /**
+   * Whether the line is drawn (stderr is a terminal). When it is not, `update` does nothing and
+   * a caller need not report progress at all (the engine's timer costs start-up, issue 11).
+   */
+  readonly shown: boolean;
   /** `done` of `total` (0 while unknown); `detail` (a file name) is escaped before printing. */
   update(done: number, total: number, detail?: string): void;
   /** Erases the line (it was only ever progress); a later update starts afresh. */
@@ -147,6 +152,7 @@ export function progressBar(
   let last = 0;
   let drawn = 0;
   return {
+    shown: enabled,
     update(done, total, detail) {
       if (!enabled) return;
       const now = Date.now();

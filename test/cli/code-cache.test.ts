@@ -177,16 +177,26 @@ test("a command loads only the Node built-ins it calls", () => {
   // A seal encrypts: the probe sees node:crypto loaded when a run does load it.
   const seal = ["seal", "small.bin", "-o", "probe.tseal", "--force"];
   assert.deepEqual(extra(seal, ["crypto"]), ["crypto"], "the probe sees what a run loads");
+  // A small file runs on the main thread alone: no node:os to count the cores.
+  assert.deepEqual(extra(seal, ["os"]), [], "seal: os");
+  assert.deepEqual(
+    extra(["open", "small.tseal", "-o", "probe.bin", "--force"], ["os"]),
+    [],
+    "open: os",
+  );
   assert.deepEqual(extra(["--version"], ["crypto", "fs/promises", ...heavy]), [], "--version");
 });
 
-test("seal and open to a file create neither process.stdout nor process.stderr", () => {
+test("seal and open to a file create neither process.stdout nor process.stderr, nor a timer", () => {
   const preload = join(box.dir, "stdio-probe.cjs");
   const out = join(box.dir, "stdio-probe.txt");
   // Wraps Node's lazy getters before the CLI runs: the CLI's own hooks (stdio.ts) keep them.
   writeFileSync(
     preload,
     `const used = [];
+     // The engine's progress timer runs only for a progress line someone sees.
+     const setInterval0 = global.setInterval;
+     global.setInterval = (...a) => { used.push("setInterval"); return setInterval0(...a); };
      for (const name of ["stdout", "stderr"]) {
        const d = Object.getOwnPropertyDescriptor(process, name);
        Object.defineProperty(process, name, { ...d, get() { used.push(name); return d.get.call(process); } });

@@ -53,7 +53,7 @@ export async function open(input: string, o: OptionValues): Promise<void> {
       identities,
       expectContext,
       requireEncrypted,
-      onProgress: bar.update,
+      ...(bar.shown && { onProgress: bar.update }),
     }).finally(() => bar.done());
   }
   await signed?.();
