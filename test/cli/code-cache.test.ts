@@ -179,6 +179,8 @@ test("a command loads only the Node built-ins it calls", () => {
   assert.deepEqual(extra(seal, ["crypto"]), ["crypto"], "the probe sees what a run loads");
   // A small file runs on the main thread alone: no node:os to count the cores.
   assert.deepEqual(extra(seal, ["os"]), [], "seal: os");
+  // The keystore's lock files go by unlink, not rm(), whose first call loads Node's rimraf.
+  assert.deepEqual(extra(seal, ["internal/fs/rimraf"]), [], "seal: rimraf");
   assert.deepEqual(
     extra(["open", "small.tseal", "-o", "probe.bin", "--force"], ["os"]),
     [],
