@@ -295,6 +295,20 @@ const commonjs = await build({
   logLevel: "warning",
 });
 await chmod(join(tmp, "tensorseal.cjs"), 0o755);
+// src/cli/code-cache.ts reads the one-command files as latin1 (no UTF-8 decoding, a one-byte
+// source string): they must be ASCII. esbuild escapes non-ASCII in code (charset "ascii"), but
+// copies the comments it keeps as they are.
+for (const f of fast) {
+  const text = await readFile(join(tmp, `${f}.cjs`), "utf8");
+  const at = text.search(/[^\x00-\x7f]/);
+  if (at >= 0) {
+    const line = text.slice(0, at).split("\n").length;
+    throw new Error(
+      `dist/cli/${f}.cjs:${line}: a non-ASCII character (in a comment of the source?): ` +
+        `write it in ASCII (the CLI reads this file as latin1): ${text.split("\n")[line - 1].trim()}`,
+    );
+  }
+}
 
 const modules = {};
 for (const [file, o] of Object.entries({

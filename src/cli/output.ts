@@ -4,10 +4,11 @@
  * whoever wrote a file, a header or a database row, and none of them reaches the terminal raw.
  */
 import { printable, printableText } from "../format/printable.js";
+import { writeStderr } from "./stdio.js";
 
 /** A one-line message on stderr, prefixed `tensorseal: `. */
 export function say(message: string): void {
-  process.stderr.write(`tensorseal: ${printable(message)}\n`);
+  writeStderr(`tensorseal: ${printable(message)}\n`);
 }
 
 /** One line of output on stdout: tabs kept (columns), everything else escaped. */

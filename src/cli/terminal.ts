@@ -5,6 +5,7 @@ import { isatty, ReadStream } from "node:tty";
 import { exitBySignal } from "../engine/interrupt.js";
 import { fail } from "../format/errors.js";
 import { printable } from "../format/printable.js";
+import { stderrIsTerminal } from "./stdio.js";
 
 /** Where each prompt's answer can come from instead, for the message when there is no terminal. */
 const INSTEAD: Record<string, string> = {
@@ -125,6 +126,11 @@ export async function readFirstLine(path: string): Promise<string> {
 }
 
 export interface ProgressLine {
+  /**
+   * Whether the line is drawn (stderr is a terminal). When it is not, `update` does nothing and
+   * a caller need not report progress at all (the engine's timer costs start-up, issue 11).
+   */
+  readonly shown: boolean;
   /** `done` of `total` (0 while unknown); `detail` (a file name) is escaped before printing. */
   update(done: number, total: number, detail?: string): void;
   /** Erases the line (it was only ever progress); a later update starts afresh. */
@@ -140,12 +146,13 @@ export function progressBar(
   label: string,
   opts: { unit?: "bytes" | "items"; enabled?: boolean } = {},
 ): ProgressLine {
-  const enabled = opts.enabled ?? process.stderr.isTTY === true;
+  const enabled = opts.enabled ?? stderrIsTerminal();
   const unit = opts.unit ?? "bytes";
   let started = Date.now();
   let last = 0;
   let drawn = 0;
   return {
+    shown: enabled,
     update(done, total, detail) {
       if (!enabled) return;
       const now = Date.now();

@@ -48,7 +48,7 @@ async function openOrVerify(
   const src = await io(`open ${input}`, () => open(input, "r"));
   try {
     const { size } = await io(`stat ${input}`, () => src.stat());
-    const threads = fileThreads(opts.workers);
+    const threads = fileThreads(opts.workers, size); // the sealed size bounds the plaintext's
     void prewarmWorkers(size, threads.workers); // not awaited: start-up overlaps unlocking
     const file = await unlockFile(src, input, opts);
     const progress = new Progress(file.plaintextLength, opts.onProgress);

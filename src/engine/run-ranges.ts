@@ -80,11 +80,18 @@ export function defaultWorkers(): number {
  * start-up (30-50 ms of CPU) and 15-20 MiB of RSS; the main thread of a CLI only waited for
  * them (256 MiB sealed file -> file: 105 MiB peak with two workers, 80 MiB with one).
  */
-export function fileThreads(workers: number | undefined): {
+export function fileThreads(
+  workers: number | undefined,
+  /** The plaintext's length, or more (a sealed file's size). */
+  plaintextBound: number,
+): {
   workers: number;
   mainThreadJoins: boolean;
 } {
   if (workers !== undefined) return { workers, mainThreadJoins: false };
+  // Below PARALLEL_THRESHOLD the run stays on the main thread whatever the cores
+  // (runsInParallel): no need to load node:os to count them (issue 11: start-up).
+  if (plaintextBound < PARALLEL_THRESHOLD) return { workers: 0, mainThreadJoins: false };
   const cores = defaultWorkers();
   return { workers: Math.max(0, cores - 1), mainThreadJoins: cores > 1 };
 }

@@ -34,7 +34,7 @@ export async function sealFile(
     const st = await io(`stat ${input}`, () => src.stat());
     if (!st.isFile()) fail("E_USAGE", `${input} is not a regular file: seal it as a stream`);
     const length = st.size;
-    const threads = fileThreads(opts.workers);
+    const threads = fileThreads(opts.workers, length);
     void prewarmWorkers(length, threads.workers); // not awaited: start-up overlaps key wrapping
     const descriptor = makeDescriptor(opts, length);
     const descriptorBytes = encodeDescriptor(descriptor);

@@ -70,7 +70,7 @@ const XWING: HpkeStanzaKind = {
   suite,
   tag: xwingTag,
   shown: shownXWingRecipient,
-  checksKeyOnSeal: true, // ML-KEM's encapsulation key check (FIPS 203 §7.2)
+  checksKeyOnSeal: true, // ML-KEM's encapsulation key check (FIPS 203 section 7.2)
 };
 
 /** The 1216-byte X-Wing public key of a 32-byte seed (draft-connolly-cfrg-xwing-kem §5.2). */

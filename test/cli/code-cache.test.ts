@@ -72,6 +72,16 @@ test("the build's code cache is accepted by the Node running the tests", () => {
   }
 });
 
+test("the one-command bundles are ASCII: code-cache.ts reads them as latin1", () => {
+  for (const name of [...FAST_COMMANDS, "version"]) {
+    const bytes = readFileSync(join(DIST_CLI, `${name}.cjs`));
+    const at = bytes.findIndex((b) => b > 0x7f);
+    assert.equal(at, -1, `${name}.cjs has a non-ASCII byte at ${at}`);
+    // What the bin compiles is what a UTF-8 read gives (the latin1 read changes nothing).
+    assert.equal(bytes.toString("latin1"), bytes.toString("utf8"), name);
+  }
+});
+
 test("no cache: the command runs as with one", () => {
   // A copy is a new file: the build's cache (for dist/cli) is not beside it.
   assert.equal(cacheUse(copied("inspect")), "none");
@@ -167,7 +177,81 @@ test("a command loads only the Node built-ins it calls", () => {
   // A seal encrypts: the probe sees node:crypto loaded when a run does load it.
   const seal = ["seal", "small.bin", "-o", "probe.tseal", "--force"];
   assert.deepEqual(extra(seal, ["crypto"]), ["crypto"], "the probe sees what a run loads");
+  // A small file runs on the main thread alone: no node:os to count the cores.
+  assert.deepEqual(extra(seal, ["os"]), [], "seal: os");
+  // The keystore's lock files go by unlink, not rm(), whose first call loads Node's rimraf.
+  assert.deepEqual(extra(seal, ["internal/fs/rimraf"]), [], "seal: rimraf");
+  assert.deepEqual(
+    extra(["open", "small.tseal", "-o", "probe.bin", "--force"], ["os"]),
+    [],
+    "open: os",
+  );
   assert.deepEqual(extra(["--version"], ["crypto", "fs/promises", ...heavy]), [], "--version");
+});
+
+test("seal and open to a file create neither process.stdout nor process.stderr, nor a timer", () => {
+  const preload = join(box.dir, "stdio-probe.cjs");
+  const out = join(box.dir, "stdio-probe.txt");
+  // Wraps Node's lazy getters before the CLI runs: the CLI's own hooks (stdio.ts) keep them.
+  writeFileSync(
+    preload,
+    `const used = [];
+     // The engine's progress timer runs only for a progress line someone sees.
+     const setInterval0 = global.setInterval;
+     global.setInterval = (...a) => { used.push("setInterval"); return setInterval0(...a); };
+     for (const name of ["stdout", "stderr"]) {
+       const d = Object.getOwnPropertyDescriptor(process, name);
+       Object.defineProperty(process, name, { ...d, get() { used.push(name); return d.get.call(process); } });
+     }
+     process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(out)}, [...new Set(used)].join(",")));`,
+  );
+  const probe = (args: string[], stdio: "pipe" | "file") => {
+    const err = join(box.dir, "stdio-probe.err");
+    const r = spawnSync(
+      "sh",
+      [
+        "-c",
+        stdio === "file" ? '"$@" 2>"$E"' : '"$@"',
+        "sh",
+        process.execPath,
+        "-r",
+        preload,
+        CLI,
+        ...args,
+      ],
+      { env: { ...box.env, E: err }, cwd: box.dir, encoding: "utf8" },
+    );
+    assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`);
+    return {
+      used: readFileSync(out, "utf8"),
+      stderr: stdio === "file" ? readFileSync(err, "utf8") : r.stderr,
+    };
+  };
+  const seal = ["seal", "small.bin", "-o", "probe.tseal", "--force"];
+  const open = ["open", "small.tseal", "-o", "probe.bin", "--force"];
+  for (const stdio of ["file", "pipe"] as const) {
+    assert.deepEqual(probe(seal, stdio), {
+      used: "",
+      stderr: "tensorseal: sealed small.bin -> probe.tseal for kek:default\n",
+    });
+    assert.deepEqual(probe(open, stdio), {
+      used: "",
+      stderr: "tensorseal: opened small.tseal -> probe.bin\n",
+    });
+  }
+  assert.equal(probe(inspectLine, "pipe").used, "stdout", "the probe sees a command that prints");
+  // stdout's error handler is attached when it is created: ENOSPC is one line and exit 7.
+  const full = spawnSync(
+    "sh",
+    ["-c", '"$0" "$1" inspect small.tseal >/dev/full', process.execPath, CLI],
+    {
+      env: box.env,
+      cwd: box.dir,
+      encoding: "utf8",
+    },
+  );
+  assert.equal(full.status, 7, full.stderr);
+  assert.equal(full.stderr, "tensorseal: error: cannot write: ENOSPC\n");
 });
 
 test("a cache that others than the bundle's owner could write is not used", () => {

@@ -80,7 +80,7 @@ async function inspectFrom(file: string, src: RandomSource | null, o: OptionValu
 export function headerInfo(h: ParsedHeader) {
   const meta = metadataOf(h.descriptor.labels);
   return {
-    // Authenticated with the header (spec §2.2.1); also among the labels.
+    // Authenticated with the header (spec section 2.2.1); also among the labels.
     tier: meta.tier ?? null,
     purpose: meta.purpose ?? null,
     owner: meta.owner ?? null,

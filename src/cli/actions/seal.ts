@@ -92,9 +92,10 @@ export async function seal(input: string, flags: OptionValues, cmd: Command): Pr
     );
   else {
     const bar = progressBar("sealing");
-    result = await sealFile(input, output, { ...opts, onProgress: bar.update }).finally(() =>
-      bar.done(),
-    );
+    result = await sealFile(input, output, {
+      ...opts,
+      ...(bar.shown && { onProgress: bar.update }),
+    }).finally(() => bar.done());
   }
   await signed?.();
   // Registered only now that the sealed file is committed (renamed into place).

@@ -110,7 +110,7 @@ export class ServiceClient {
   /**
    * One request; retried when the service answers 421: it replaced its TLS trust (client CAs or
    * CRL) after this pooled connection's handshake and closes that connection (RFC 9110
-   * §15.5.20). The other idle pooled connections predate the change too, so they are dropped
+   * section 15.5.20). The other idle pooled connections predate the change too, so they are dropped
    * and the retry goes over a new connection, verified under the new trust.
    */
   private async call(method: string, path: string, body?: unknown): Promise<Reply> {
