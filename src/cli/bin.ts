@@ -12,10 +12,12 @@
  */
 import { fileURLToPath } from "node:url";
 import { runBundle } from "./code-cache.js";
-import { fastBundleFor } from "./fast-commands.js";
+import { fastBundleFor, longRun } from "./fast-commands.js";
 
 const fast = fastBundleFor(process.argv.slice(2));
-// With the V8 code cache the build wrote beside it (code-cache.ts); the bundle's import() of a
-// package is this file's, which resolves from the same folder.
-if (fast) runBundle(fileURLToPath(new URL(`./${fast}.cjs`, import.meta.url)), (s) => import(s));
-else void import("./main.js");
+// With the V8 code cache the build wrote beside it (code-cache.ts), or lean for a long run; the
+// bundle's import() of a package is this file's, which resolves from the same folder.
+if (fast) {
+  const lean = fast !== "version" && fast !== "inspect" && longRun(process.argv.slice(2));
+  runBundle(fileURLToPath(new URL(`./${fast}.cjs`, import.meta.url)), (s) => import(s), lean);
+} else void import("./main.js");

@@ -87,24 +87,27 @@ function readCache(bundle: string): Buffer | undefined {
 export type CacheUse = "accepted" | "rejected" | "none";
 
 /**
- * V8 flags a bundle's process runs under, set before it compiles (V8 accepts a code cache only
- * under the flags it was made with, and the build makes each cache through here too). They are
- * process-wide, so the engine's worker threads run under them as well: no optimizing compilers,
- * Maglev and Turbofan. The fast commands are one-shot processes whose bulk work runs in OpenSSL
- * and the native addon; the JS that got hot enough to be optimized was start-up's (the module
- * loader's path functions, the HPKE library's X25519 field arithmetic), and compiling it faulted
- * in the compilers' pages of the node binary and filled their zones: issue 11's 1 GiB
- * file -> file seal and open peaked at 100-101 MiB on Node 24 (84-85 on Node 20) with them,
- * 91-92 without (80 on Node 20), at the same CPU time; the s3:// open of 256 MiB 98-102 -> 92
- * (docs/BENCHMARKS.md, 2026-12-05). Ignition and Sparkplug (the baseline compiler) still run.
- * The whole CLI (main.js: serve and the other long-lived commands) keeps the compilers.
+ * V8 flags for a long run (`lean`, fast-commands.ts longRun: an input of 64 MiB or more, or a
+ * URL): no optimizing compilers, Maglev and Turbofan. They are process-wide, so the engine's
+ * worker threads run under them as well. Such a run's bulk work is OpenSSL's and the native
+ * addon's; what got hot enough to be optimized was start-up's JS (the module loader's path
+ * functions, the HPKE library's X25519 field arithmetic), and compiling it faulted in the
+ * compilers' pages of the node binary and filled their zones: a 1 GiB file -> file seal or open
+ * peaked at 100-101 MiB on Node 24 with them, 91-92 without (84-85 -> 80 on Node 20); the s3://
+ * open of 256 MiB 98-102 -> 92 (docs/BENCHMARKS.md, 2026-12-05). They must be set before the
+ * work's JS first runs (set once the input's size is known, they saved nothing). A short run
+ * keeps the compilers: without Turbofan a 1 KiB seal or open took 3.5 ms more CPU (about a fifth
+ * of `node -e 0`). V8 accepts a code cache only under the flags it was made with, and the build
+ * makes the caches with short runs, so a lean run skips its cache (compiling lazily costs ~10
+ * ms, nothing next to 64 MiB of work). The whole CLI (main.js: serve and the other long-lived
+ * commands) always keeps the compilers.
  */
-export const BUNDLE_V8_FLAGS = ["--no-turbofan", "--no-maglev"] as const;
+export const LEAN_V8_FLAGS = ["--no-turbofan", "--no-maglev"] as const;
 
-/** Compiles `bundle` (not run), with its cache where one matches, under BUNDLE_V8_FLAGS. */
-export function compileBundle(bundle: string): { script: Script; cache: CacheUse } {
-  for (const flag of BUNDLE_V8_FLAGS) setFlagsFromString(flag);
-  const cachedData = readCache(bundle);
+/** Compiles `bundle` (not run): with its cache where one matches, or lean (LEAN_V8_FLAGS). */
+export function compileBundle(bundle: string, lean = false): { script: Script; cache: CacheUse } {
+  if (lean) for (const flag of LEAN_V8_FLAGS) setFlagsFromString(flag);
+  const cachedData = lean ? undefined : readCache(bundle);
   const script = new Script(`${WRAPPER}${readFileSync(bundle, "latin1")}\n})`, {
     filename: bundle,
     lineOffset: -1,
@@ -116,13 +119,17 @@ export function compileBundle(bundle: string): { script: Script; cache: CacheUse
 
 /**
  * Runs `bundle` as its command. `dynamicImport` is the caller's `import()`, for a file in the
- * bundle's folder.
+ * bundle's folder; `lean`: a long run (compileBundle).
  */
-export function runBundle(bundle: string, dynamicImport: (spec: string) => Promise<unknown>): void {
-  const { script } = compileBundle(bundle);
+export function runBundle(
+  bundle: string,
+  dynamicImport: (spec: string) => Promise<unknown>,
+  lean = false,
+): void {
+  const { script } = compileBundle(bundle, lean);
   const out = process.env.TENSORSEAL_CODE_CACHE_OUT;
   // After the command ran: the cache then holds the functions it compiled lazily too.
-  if (out) process.on("exit", () => writeCache(bundle, script, out));
+  if (out && !lean) process.on("exit", () => writeCache(bundle, script, out));
   const mod = new Module(bundle);
   mod.filename = bundle;
   mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(

@@ -3,17 +3,26 @@
  * (src/cli/code-cache.ts, scripts/build-code-cache.mjs), issue #11. V8 accepts it on the Node
  * that built it; a cache is used only for the exact file it was made from (V8 itself checks only
  * the source's length), and a missing, foreign or stale cache leaves the command's behaviour
- * as it is without one. Also: Node's heavier built-ins load only when a command calls them
- * (scripts/build-cli.mjs, lazyBuiltins).
+ * as it is without one. A long run (a URL, or 64 MiB or more) compiles lean, without it. Also:
+ * Node's heavier built-ins load only when a command calls them (scripts/build-cli.mjs,
+ * lazyBuiltins).
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { cacheFile } from "../../src/cli/code-cache.js";
-import { FAST_COMMANDS } from "../../src/cli/fast-commands.js";
+import { FAST_COMMANDS, LONG_RUN_BYTES, longRun } from "../../src/cli/fast-commands.js";
 import { CLI, type Sandbox, sandboxWithSmallSeal } from "./helpers.js";
 
 const DIST_CLI = dirname(CLI);
@@ -48,14 +57,14 @@ const LOADER = fileURLToPath(new URL("../../src/cli/code-cache.js", import.meta.
  * What V8 made of `bundle`'s cache, in a fresh process: one that compiled the same source
  * before takes it from V8's in-memory compilation cache and never looks at the cached data.
  */
-function cacheUse(bundle: string): string {
+function cacheUse(bundle: string, lean = false): string {
   const r = spawnSync(
     process.execPath,
     [
       "--input-type=module",
       "-e",
       `const { compileBundle } = await import(${JSON.stringify(LOADER)});
-       process.stdout.write(compileBundle(${JSON.stringify(bundle)}).cache);`,
+       process.stdout.write(compileBundle(${JSON.stringify(bundle)}, ${lean}).cache);`,
     ],
     { encoding: "utf8" },
   );
@@ -70,6 +79,29 @@ test("the build's code cache is accepted by the Node running the tests", () => {
   for (const name of [...FAST_COMMANDS, "version"]) {
     assert.equal(cacheUse(join(DIST_CLI, `${name}.cjs`)), "accepted", name);
   }
+});
+
+test("a long run is lean: it names a URL or a file of 64 MiB or more, and compiles without the cache", (t) => {
+  const dir = join(box.dir, "long-run");
+  mkdirSync(dir, { recursive: true });
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const big = join(dir, "big.bin");
+  writeFileSync(big, "");
+  truncateSync(big, LONG_RUN_BYTES); // sparse: no 64 MiB written
+  const justUnder = join(dir, "under.bin");
+  writeFileSync(justUnder, "");
+  truncateSync(justUnder, LONG_RUN_BYTES - 1);
+  assert.equal(longRun(["seal", big, "-o", join(dir, "out")]), true);
+  assert.equal(longRun(["open", "s3://bucket/model.tseal", "-o", "-"]), true);
+  assert.equal(longRun(["open", "https://example.invalid/m.tseal"]), true);
+  assert.equal(longRun(["seal", justUnder, "-o", join(dir, "out")]), false);
+  assert.equal(longRun(["seal", join(box.dir, "small.tseal")]), false);
+  assert.equal(longRun(["seal", join(dir, "missing"), "-"]), false);
+  assert.equal(longRun(["seal", dir]), false, "a directory is not an input's length");
+  assert.equal(longRun(["seal", `--recipient=${big}`]), false, "an option token is not stat'ed");
+  // A lean compile never reads the cache, which was made under the other flags.
+  assert.equal(cacheUse(join(DIST_CLI, "seal.cjs"), true), "none");
+  assert.equal(cacheUse(join(DIST_CLI, "seal.cjs")), "accepted");
 });
 
 test("the one-command bundles are ASCII: code-cache.ts reads them as latin1", () => {

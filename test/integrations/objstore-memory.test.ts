@@ -121,9 +121,9 @@ describe("peak memory of whole reads from a URL (loopback server)", () => {
  * 100-102 MiB on Node 24 (2026-12-05, 256 MiB from moto; 120-150 and 176-231 MiB through the
  * SDK's node:http handler: docs/BENCHMARKS.md), most of Node 24's excess over the https:// open
  * being the AWS SDK's own code (require("@aws-sdk/client-s3") alone: +34 MiB of RSS on Node 24,
- * +22 on Node 20). With the fast commands' V8 flags (no optimizing compilers, code-cache.ts
- * BUNDLE_V8_FLAGS): 81-82 MiB on Node 20 and 92-94 on Node 24 measured as here (the reporter's
- * preload included), so issue 11's 96 MiB holds on both.
+ * +22 on Node 20). With a long run's V8 flags (no optimizing compilers, code-cache.ts
+ * LEAN_V8_FLAGS, which a URL input gets): 81-82 MiB on Node 20 and 92-94 on Node 24 measured
+ * as here (the reporter's preload included), so issue 11's 96 MiB holds on both.
  */
 const S3_CLI_BOUND_KIB = 96 * 1024;
 const MOTO = motoServer();
