@@ -80,3 +80,12 @@ export function cliToken(sb: Sandbox, scopes: string): string {
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.toString().trim();
 }
+
+/** The CLI's environment for `s`: its URL, its dev CA and a token with `scopes` (cliToken). */
+export function serveEnv(sb: Sandbox, s: ServeProcess, scopes: string): NodeJS.ProcessEnv {
+  return {
+    TENSORSEAL_SERVER: s.url,
+    TENSORSEAL_SERVER_CA: s.caPath,
+    TENSORSEAL_SERVER_TOKEN: cliToken(sb, scopes),
+  };
+}
