@@ -62,6 +62,21 @@ export const artifactSchema = {
   },
 } as const;
 
+/** `:id`, an artifact id. */
+const artifactIdParams = {
+  type: "object",
+  required: ["id"],
+  properties: { id: { type: "string", pattern: ARTIFACT_ID_PATTERN } },
+};
+
+/** The two restanza routes' body: the registered stanza and the one a rewrap made of it. */
+const restanzaBody = {
+  type: "object",
+  required: ["from", "to"],
+  additionalProperties: false,
+  properties: { from: stanzaSchema, to: stanzaSchema },
+};
+
 /** A file's header bytes, base64 (public metadata and wrapped file keys; no key, no plaintext). */
 const headerSchema = {
   type: "string",
@@ -257,17 +272,8 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
         summary:
           "Move an artifact's registration from its stanza (`from`) to the stanza a rewrap made of it (`to`): both must hold the same file key",
         security,
-        params: {
-          type: "object",
-          required: ["id"],
-          properties: { id: { type: "string", pattern: ARTIFACT_ID_PATTERN } },
-        },
-        body: {
-          type: "object",
-          required: ["from", "to"],
-          additionalProperties: false,
-          properties: { from: stanzaSchema, to: stanzaSchema },
-        },
+        params: artifactIdParams,
+        body: restanzaBody,
         response: { 200: artifactSchema, ...errorResponses },
       },
     },
@@ -294,12 +300,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
         summary:
           "Move the registration of the artifact registered with the stanza `from` to the stanza a rewrap made of it (`to`); 404 when `from` is registered nowhere",
         security,
-        body: {
-          type: "object",
-          required: ["from", "to"],
-          additionalProperties: false,
-          properties: { from: stanzaSchema, to: stanzaSchema },
-        },
+        body: restanzaBody,
         response: { 200: artifactSchema, ...errorResponses },
       },
     },
@@ -372,11 +373,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
       schema: {
         summary: "One artifact",
         security,
-        params: {
-          type: "object",
-          required: ["id"],
-          properties: { id: { type: "string", pattern: ARTIFACT_ID_PATTERN } },
-        },
+        params: artifactIdParams,
         response: { 200: artifactSchema, ...errorResponses },
       },
     },
