@@ -45,19 +45,22 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
     }),
   );
 
-  await app.register(keyRoutes, ctx);
-  await app.register(datakeyRoutes, ctx);
-  await app.register(attestationRoutes, ctx);
-  await app.register(artifactRoutes, ctx);
-  await app.register(inventoryRoutes, ctx);
-  await app.register(auditRoutes, ctx);
-  await app.register(principalRoutes, ctx);
-  await app.register(approvalRoutes, ctx);
-  await app.register(policyRoutes, ctx);
-  await app.register(overviewRoutes, ctx);
-  await app.register(rootRoutes, ctx);
-  await app.register(incidentRoutes, ctx);
-  await app.register(drillRoutes, ctx);
+  for (const routes of [
+    keyRoutes,
+    datakeyRoutes,
+    attestationRoutes,
+    artifactRoutes,
+    inventoryRoutes,
+    auditRoutes,
+    principalRoutes,
+    approvalRoutes,
+    policyRoutes,
+    overviewRoutes,
+    rootRoutes,
+    incidentRoutes,
+    drillRoutes,
+  ])
+    await app.register(routes, ctx);
 }
 
 /**
