@@ -34,6 +34,27 @@ export function useConfirmStep(report?: (m: ChangeMessage) => void) {
   return { asking, setAsking, busy, msg, setMsg, go };
 }
 
+/** The second step: what the change does (`children`), the confirm button and Cancel. */
+export function ConfirmButtons(props: {
+  confirm: string;
+  busy: boolean;
+  onConfirm: () => void;
+  onCancel: () => void;
+  children?: ComponentChildren;
+}) {
+  return (
+    <span>
+      {props.children}
+      <button type="button" class="danger" disabled={props.busy} onClick={props.onConfirm}>
+        {props.confirm}
+      </button>
+      <button type="button" onClick={props.onCancel}>
+        Cancel
+      </button>
+    </span>
+  );
+}
+
 export function ActionButton(props: {
   label: string;
   confirm: string;
@@ -51,20 +72,14 @@ export function ActionButton(props: {
           {props.label}
         </button>
       ) : (
-        <span>
+        <ConfirmButtons
+          confirm={props.confirm}
+          busy={busy}
+          onConfirm={() => go(props.run, props.done)}
+          onCancel={() => setAsking(false)}
+        >
           {props.children}
-          <button
-            type="button"
-            class="danger"
-            disabled={busy}
-            onClick={() => go(props.run, props.done)}
-          >
-            {props.confirm}
-          </button>
-          <button type="button" onClick={() => setAsking(false)}>
-            Cancel
-          </button>
-        </span>
+        </ConfirmButtons>
       )}
       <Outcome msg={msg} />
     </span>

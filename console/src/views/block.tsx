@@ -7,7 +7,7 @@
 import { useState } from "preact/hooks";
 import { api } from "../api";
 import { Outcome } from "../ui";
-import { ActionButton, useConfirmStep } from "./actions";
+import { ActionButton, ConfirmButtons, useConfirmStep } from "./actions";
 
 export async function blockPrincipal(principal: string, reason: string): Promise<string> {
   await api("POST", `/v1/principals/${encodeURIComponent(principal)}/block`, {
@@ -63,15 +63,14 @@ export function BlockForm({ done }: { done: () => void }) {
       {!asking ? (
         <button type="submit">Block principal</button>
       ) : (
-        <span>
+        <ConfirmButtons
+          confirm="Confirm block"
+          busy={busy}
+          onConfirm={confirm}
+          onCancel={() => setAsking(false)}
+        >
           <span>Its requests are refused at once, on every replica. </span>
-          <button type="button" class="danger" disabled={busy} onClick={confirm}>
-            Confirm block
-          </button>
-          <button type="button" onClick={() => setAsking(false)}>
-            Cancel
-          </button>
-        </span>
+        </ConfirmButtons>
       )}
       <Outcome msg={msg} />
     </form>
