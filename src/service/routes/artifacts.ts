@@ -22,7 +22,9 @@ import {
   decodeCursor,
   LIST_MAX,
   newArtifactId,
+  type StanzaArtifact,
 } from "../artifacts/repo.js";
+import type { KeyResource } from "../auth/principal.js";
 import { artifactResource, keyAttrs } from "../authz/resolve.js";
 import type { ServiceContext } from "../context.js";
 import { ServiceError } from "../errors.js";
@@ -305,14 +307,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
       },
     },
     async (req) => {
-      const from = stanzaKey(req.body.from);
-      const found = await ctx.artifacts.byStanza(from.stanza!.digest);
-      if (!found || found.key !== from.key || found.version !== from.stanza!.version)
-        throw new ServiceError(
-          404,
-          "not_found",
-          "no artifact is registered with the stanza given as from",
-        );
+      const found = await registeredWith(ctx, stanzaKey(req.body.from));
       await authorizeAction(ctx, req, "artifacts:register", [{ artifactId: found.id }]);
       return restanzaArtifact(ctx, req, found.id, req.body);
     },
@@ -445,6 +440,18 @@ async function restanzaArtifact(
   return out;
 }
 
+/** The artifact registered with the stanza `from` (as its key and version say); 404 when none. */
+async function registeredWith(ctx: ServiceContext, from: KeyResource): Promise<StanzaArtifact> {
+  const found = await ctx.artifacts.byStanza(from.stanza!.digest);
+  if (!found || found.key !== from.key || found.version !== from.stanza!.version)
+    throw new ServiceError(
+      404,
+      "not_found",
+      "no artifact is registered with the stanza given as from",
+    );
+  return found;
+}
+
 /**
  * A reseal's registration (`reseal` calls it before renaming the new file into place). The
  * caller must hold the old artifact's registered stanza (`from`, by digest: a copy of the old
@@ -458,13 +465,7 @@ async function succeed(
   req: FastifyRequest<{ Body: SuccessorBody }>,
 ): Promise<Artifact> {
   const from = stanzaKey(req.body.from);
-  const found = await ctx.artifacts.byStanza(from.stanza!.digest);
-  if (!found || found.key !== from.key || found.version !== from.stanza!.version)
-    throw new ServiceError(
-      404,
-      "not_found",
-      "no artifact is registered with the stanza given as from",
-    );
+  const found = await registeredWith(ctx, from);
   const old = await ctx.artifacts.show(found.id);
   const h = await readRegisteredHeader(ctx.keys, ctx.serverId, req.body.header, {
     preferKey: old.key,
