@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parseHeader } from "../../src/format/header.js";
 import { parseServiceStanza, stanzaToWire } from "../../src/keys/service/stanza.js";
-import { cliToken, type ServeProcess, serveEnv, startServe } from "../service/serve-process.js";
+import { cliToken, type ServeProcess, servedKeystore } from "../service/serve-process.js";
 import { type Sandbox, sandbox } from "./helpers.js";
 
 let sb: Sandbox;
@@ -48,9 +48,7 @@ const token = (scopes: string) => cliToken(sb, scopes);
 
 before(async () => {
   sb = sandbox();
-  assert.equal(sb.run(["init"]).status, 0);
-  srv = await startServe(sb);
-  env = serveEnv(sb, srv, "admin,wrap,unwrap,rewrap");
+  ({ srv, env } = await servedKeystore(sb, "admin,wrap,unwrap,rewrap"));
   for (const k of ["weights", "other"])
     assert.equal(sb.run(["service", "keys", "create", k], { env }).status, 0);
   writeFileSync(join(sb.dir, "m.bin"), plain);

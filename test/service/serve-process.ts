@@ -89,3 +89,17 @@ export function serveEnv(sb: Sandbox, s: ServeProcess, scopes: string): NodeJS.P
     TENSORSEAL_SERVER_TOKEN: cliToken(sb, scopes),
   };
 }
+
+/**
+ * A keystore (`init`) in `sb` and `serve --dev` over it (`args` added): the server, and the
+ * CLI's environment for it with a token of `scopes`.
+ */
+export async function servedKeystore(
+  sb: Sandbox,
+  scopes: string,
+  args: string[] = [],
+): Promise<{ srv: ServeProcess; env: NodeJS.ProcessEnv }> {
+  assert.equal(sb.run(["init"]).status, 0);
+  const srv = await startServe(sb, args);
+  return { srv, env: serveEnv(sb, srv, scopes) };
+}
