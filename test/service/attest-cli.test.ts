@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Authorizer, DEFAULT_POLICIES } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { evidenceProgram, testVerifier } from "./evidence.js";
+import { evidenceProgram, type TestVerifier, testVerifier } from "./evidence.js";
 import { bearer, type CliService, cliService, token } from "./helpers.js";
 
 const POLICY = `@id("secure-needs-snp")
@@ -38,13 +38,12 @@ describe("open --attest: attested release from the CLI", () => {
   let env: NodeJS.ProcessEnv;
   let sealed: string;
   let good: string;
-  let jwkPath: string;
+  let verifier: TestVerifier;
   const plain = randomBytes(100_000);
 
   before(async () => {
     sb = sandbox();
-    const verifier = await testVerifier(sb.dir);
-    jwkPath = verifier.jwkPath;
+    verifier = await testVerifier(sb.dir);
     const policies = {
       ...DEFAULT_POLICIES,
       "secure-needs-snp": POLICY.split("\n").slice(1).join("\n"),
@@ -72,7 +71,7 @@ describe("open --attest: attested release from the CLI", () => {
     );
     assert.equal(s.status, 0, s.stderr);
     env = { ...svc.env, TENSORSEAL_SERVER_TOKEN: await token(svc.db, "unwrap") };
-    good = evidenceProgram(sb.dir, "evidence.mjs", jwkPath, { checks: CHECKS });
+    good = evidenceProgram(sb.dir, "evidence.mjs", verifier, { checks: CHECKS });
   });
   after(async () => {
     await svc.close();
@@ -101,7 +100,7 @@ describe("open --attest: attested release from the CLI", () => {
   test("evidence bound to another key, a failing program or no token: refused, nothing opens", async () => {
     const cases: [string, RegExp][] = [
       [
-        evidenceProgram(sb.dir, "other-key.mjs", jwkPath, {
+        evidenceProgram(sb.dir, "other-key.mjs", verifier, {
           checks: CHECKS,
           bindTo: "A".repeat(43),
         }),

@@ -1,39 +1,34 @@
 /**
- * An attestation verifier for the CLI's `--attest` tests: an EdDSA key pair (the private JWK in
- * a file an evidence program reads, the public one as the service's verifier key set), and the
- * evidence program that signs the service's challenge as that verifier would.
+ * An attestation verifier for the CLI's `--attest` tests: a TestIssuer (Ed25519) whose private
+ * key an evidence program reads from a file and whose JWKS the service trusts, and the evidence
+ * program that signs the service's challenge as that verifier would.
  */
 import { chmodSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { exportJWK, generateKeyPair } from "jose";
 import { loadKeySet, type ServerOptions } from "../../src/service/index.js";
+import { VERIFIER } from "./attested-fixture.js";
+import { TestIssuer } from "./verifier.js";
 
-export const VERIFIER = "https://verifier.test";
 const JOSE = createRequire(import.meta.url).resolve("jose");
 
 export interface TestVerifier {
-  /** The verifier's private key (JWK), for evidenceProgram. */
+  /** The verifier's private key (JWK file) and key id, for evidenceProgram. */
   readonly jwkPath: string;
+  readonly kid: string;
   /** The service's `attestation` option trusting this verifier. */
   readonly attestation: NonNullable<ServerOptions["attestation"]>;
 }
 
 /** A new verifier key in `dir` (verifier.jwk, verifier-jwks.json). */
 export async function testVerifier(dir: string): Promise<TestVerifier> {
-  const { privateKey, publicKey } = await generateKeyPair("EdDSA", { extractable: true });
-  const jwkPath = join(dir, "verifier.jwk");
-  writeFileSync(jwkPath, JSON.stringify(await exportJWK(privateKey)), { mode: 0o600 });
-  const jwks = join(dir, "verifier-jwks.json");
-  writeFileSync(
-    jwks,
-    JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "v1", alg: "EdDSA" }] }),
-  );
+  const issuer = await TestIssuer.create(VERIFIER, "EdDSA");
   return {
-    jwkPath,
+    jwkPath: await issuer.writePrivateJwk(dir, "verifier.jwk"),
+    kid: issuer.kid,
     attestation: {
       issuer: VERIFIER,
-      keys: await loadKeySet(jwks, "--attestation-jwks"),
+      keys: await loadKeySet(issuer.writeJwks(dir, "verifier-jwks.json"), "--attestation-jwks"),
       nonceTtlMs: 30_000,
     },
   };
@@ -48,12 +43,12 @@ export interface EvidenceOptions {
 
 /**
  * An evidence program `dir/name`: reads the challenge on stdin, signs its nonce and key binding
- * (or `bindTo`) as the verifier of `jwkPath`, prints the JWT.
+ * (or `bindTo`) as `verifier`, prints the JWT.
  */
 export function evidenceProgram(
   dir: string,
   name: string,
-  jwkPath: string,
+  verifier: TestVerifier,
   opts: EvidenceOptions = {},
 ): string {
   const path = join(dir, name);
@@ -66,10 +61,10 @@ const { readFileSync } = await import("node:fs");
 let input = "";
 for await (const c of process.stdin) input += c;
 const req = JSON.parse(input);
-${opts.checks ? `${opts.checks}\n` : ""}const key = await importJWK(JSON.parse(readFileSync(${JSON.stringify(jwkPath)}, "utf8")), "EdDSA");
+${opts.checks ? `${opts.checks}\n` : ""}const key = await importJWK(JSON.parse(readFileSync(${JSON.stringify(verifier.jwkPath)}, "utf8")), "EdDSA");
 const now = Math.floor(Date.now() / 1000);
 const jwt = await new SignJWT({ nonce: req.nonce, tensorseal_ephemeral_key: ${binding}, tee: "sev-snp", measurement: "m", debug: false })
-  .setProtectedHeader({ alg: "EdDSA", kid: "v1" }).setIssuer(${JSON.stringify(VERIFIER)})
+  .setProtectedHeader({ alg: "EdDSA", kid: ${JSON.stringify(verifier.kid)} }).setIssuer(${JSON.stringify(VERIFIER)})
   .setIssuedAt(now).setExpirationTime(now + 60).sign(key);
 process.stdout.write(jwt + "\\n");
 `,

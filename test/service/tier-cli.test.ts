@@ -45,7 +45,7 @@ describe("service tiers from the CLI", () => {
       ...svc.env,
       TENSORSEAL_SERVER_TOKEN: await token(svc.db, "admin,wrap,unwrap,rewrap"),
     };
-    program = evidenceProgram(sb.dir, "evidence.mjs", verifier.jwkPath);
+    program = evidenceProgram(sb.dir, "evidence.mjs", verifier);
     writeFileSync(join(sb.dir, "m.bin"), plain);
   });
   after(async () => {
