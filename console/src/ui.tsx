@@ -158,3 +158,26 @@ export function Outcome({
     </Tag>
   );
 }
+
+/** Previous and next page buttons (a missing handler disables its button), then `children`. */
+export function Pager({
+  previous,
+  next,
+  children,
+}: {
+  previous?: () => void;
+  next?: () => void;
+  children?: ComponentChildren;
+}) {
+  return (
+    <div class="pager">
+      <button type="button" disabled={!previous} onClick={previous}>
+        Previous page
+      </button>
+      <button type="button" disabled={!next} onClick={next}>
+        Next page
+      </button>
+      {children}
+    </div>
+  );
+}

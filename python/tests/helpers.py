@@ -179,3 +179,14 @@ def run_cli(
     if check and p.returncode != 0:
         raise AssertionError(f"tensorseal {' '.join(args[:1])} failed ({p.returncode}): {p.stderr}")
     return p
+
+
+def ts_keystore(d: Path, root_key: bytes) -> dict[str, Any]:
+    """A keystore created by the TS CLI (``init``: key ``default``, version 1) in ``d/home``, its
+    root key file ``d/root.hex``: ``{"dir", "home", "root", "env"}``, ``env`` for run_cli."""
+    root = d / "root.hex"
+    root.write_text(root_key.hex() + "\n")
+    home = d / "home"
+    env = {"TENSORSEAL_HOME": str(home), "TENSORSEAL_ROOT_KEY_FILE": str(root)}
+    run_cli(["init"], env)
+    return {"dir": d, "home": home, "root": root, "env": env}

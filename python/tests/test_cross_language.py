@@ -13,19 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import run_cli
+from helpers import run_cli, ts_keystore
 from tensorseal import Keystore, TensorSealError, X25519Recipient, open_file, read_identity_file, seal_bytes
 from tensorseal.safetensors import load_file, save_file
 
 
 @pytest.fixture(scope="module")
 def ts_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("ts")
-    root = d / "root.hex"
-    root.write_text(os.urandom(32).hex() + "\n")
-    env = {"TENSORSEAL_HOME": str(d / "home"), "TENSORSEAL_ROOT_KEY_FILE": str(root)}
-    run_cli(["init"], env)
-    return {"dir": d, "home": d / "home", "root": root, "env": env}  # type: ignore[dict-item]
+    return ts_keystore(tmp_path_factory.mktemp("ts"), os.urandom(32))
 
 
 def test_python_opens_ts_sealed_file_with_ts_keystore(ts_home) -> None:  # type: ignore[no-untyped-def]

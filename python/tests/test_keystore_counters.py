@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import tensorseal.keys.keystore_file as keystore_file
-from helpers import run_cli
+from helpers import run_cli, ts_keystore
 from tensorseal import Keystore, TensorSealError, open_bytes, open_file, seal_bytes
 from tensorseal.keys.keystore_file import keystore_lock
 
@@ -29,12 +29,7 @@ ROOT = bytes(range(1, 33))
 @pytest.fixture()
 def ts(tmp_path: Path) -> dict[str, Any]:
     """A keystore created by the TS CLI (key ``default``, version 1), with a root key file."""
-    root = tmp_path / "root.hex"
-    root.write_text(ROOT.hex() + "\n")
-    home = tmp_path / "home"
-    env = {"TENSORSEAL_HOME": str(home), "TENSORSEAL_ROOT_KEY_FILE": str(root)}
-    run_cli(["init"], env)
-    return {"dir": tmp_path, "home": home, "root": root, "env": env}
+    return ts_keystore(tmp_path, ROOT)
 
 
 def ts_key(ts: dict[str, Any], name: str = "default") -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from helpers import run_cli
+from helpers import run_cli, ts_keystore
 from tensorseal import Keystore, TensorSealError, open_file, seal_bytes
 
 ROOT = bytes(range(7, 39))
@@ -22,12 +22,7 @@ ROOT = bytes(range(7, 39))
 
 @pytest.fixture()
 def ts(tmp_path: Path) -> dict[str, Any]:
-    root = tmp_path / "root.hex"
-    root.write_text(ROOT.hex() + "\n")
-    home = tmp_path / "home"
-    env = {"TENSORSEAL_HOME": str(home), "TENSORSEAL_ROOT_KEY_FILE": str(root)}
-    run_cli(["init"], env)
-    return {"dir": tmp_path, "home": home, "root": root, "env": env}
+    return ts_keystore(tmp_path, ROOT)
 
 
 def kek_versions(path: Path, ts: dict[str, Any]) -> list[int]:

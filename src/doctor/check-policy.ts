@@ -24,11 +24,11 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
-import { fail, isTensorSealError } from "../format/errors.js";
+import { fail } from "../format/errors.js";
 import { SENSITIVITIES } from "../service/authz/attributes.js";
 import { CEDAR_SCHEMA, CEDAR_NAMESPACE as NS } from "../service/authz/schema.js";
 import type { Finding, Severity } from "./findings.js";
-import type { ServiceAccess } from "./service-access.js";
+import { getForCheck, type ServiceAccess } from "./service-access.js";
 
 /** Actions that release key material to the caller. */
 export const KEY_RELEASE_ACTIONS = ["unwrap", "keys:export"] as const;
@@ -208,7 +208,7 @@ export function judgePolicies(
 
 /** The active set of the service at `url` (an admin token in the environment). */
 export async function checkServicePolicies(access: ServiceAccess): Promise<Finding[]> {
-  const { origin, client } = access;
+  const { origin } = access;
   const skipped = (why: string): Finding[] => [
     {
       id: "service.policies-unchecked",
@@ -218,19 +218,9 @@ export async function checkServicePolicies(access: ServiceAccess): Promise<Findi
       fix: "give doctor a token allowed policies:read (admin; TENSORSEAL_SERVER_TOKEN or TENSORSEAL_SERVER_TOKEN_FILE)",
     },
   ];
-  if (!client) return skipped(access.why);
-  let body: { version?: number; digest?: string; policies?: Record<string, string> };
-  try {
-    const r = await client.get("/v1/policies");
-    if (r.status !== 200) {
-      const msg = typeof r.body.message === "string" ? ` ${r.body.message}` : "";
-      return skipped(`HTTP ${r.status}${msg}`);
-    }
-    body = r.body as typeof body;
-  } catch (e) {
-    if (isTensorSealError(e) || e instanceof Error) return skipped(e.message);
-    throw e;
-  }
+  const got = await getForCheck(access, "/v1/policies");
+  if ("why" in got) return skipped(got.why);
+  const body = got.body as { version?: number; digest?: string; policies?: Record<string, string> };
   const where = `${origin} policy set version ${body.version ?? "?"} (digest ${String(body.digest ?? "?").slice(0, 16)})`;
   return judgePolicies(body.policies ?? {}, where);
 }

@@ -6,10 +6,9 @@
  * an admin token (TENSORSEAL_SERVER_TOKEN[_FILE]): without one, or refused, a note says the
  * check was skipped. Plain HTTP to another host is never sent the token (service.plaintext-http).
  */
-import { isTensorSealError } from "../format/errors.js";
 import { rotationDue } from "../keys/rotation-due.js";
 import type { Finding } from "./findings.js";
-import type { ServiceAccess } from "./service-access.js";
+import { getForCheck, type ServiceAccess } from "./service-access.js";
 
 export interface ListedKey {
   name: string;
@@ -23,7 +22,7 @@ export async function checkServiceKeys(
   now: Date,
   defaultPeriod: number | null,
 ): Promise<Finding[]> {
-  const { origin, client } = access;
+  const { origin } = access;
   const skipped = (why: string): Finding[] => [
     {
       id: "service.keys-unchecked",
@@ -33,21 +32,10 @@ export async function checkServiceKeys(
       fix: "give doctor an admin token (TENSORSEAL_SERVER_TOKEN or TENSORSEAL_SERVER_TOKEN_FILE)",
     },
   ];
-  if (!client) return skipped(access.why);
-  let keys: ListedKey[];
-  try {
-    const r = await client.get("/v1/keys");
-    if (r.status !== 200) {
-      const msg = typeof r.body.message === "string" ? ` ${r.body.message}` : "";
-      return skipped(`HTTP ${r.status}${msg}`);
-    }
-    keys = r.body.keys as ListedKey[];
-  } catch (e) {
-    // Unreachable: service.unreachable (check-tls.ts) already reports it.
-    if (isTensorSealError(e) || e instanceof Error) return skipped(e.message);
-    throw e;
-  }
-  return judgeServiceKeys(keys, now, defaultPeriod, origin);
+  // Unreachable: service.unreachable (check-tls.ts) reports it as well.
+  const got = await getForCheck(access, "/v1/keys");
+  if ("why" in got) return skipped(got.why);
+  return judgeServiceKeys(got.body.keys as ListedKey[], now, defaultPeriod, origin);
 }
 
 /**

@@ -42,31 +42,16 @@ export async function doctorCommand(paths: string[], o: DoctorFlags): Promise<vo
       "E_USAGE",
       `--fail-on must be note, warning, error, critical or none, not ${JSON.stringify(failOn)}`,
     );
-  if (!/^\d{1,5}$/.test(o.certDays))
-    fail(
-      "E_USAGE",
-      `--cert-days must be a whole number of days, not ${JSON.stringify(o.certDays)}`,
-    );
-  if (!/^\d{1,5}$/.test(o.tokenDays))
-    fail(
-      "E_USAGE",
-      `--token-days must be a whole number of days, not ${JSON.stringify(o.tokenDays)}`,
-    );
-  if (o.checkpointDays !== undefined && !/^\d{1,5}$/.test(o.checkpointDays))
-    fail(
-      "E_USAGE",
-      `--checkpoint-days must be a whole number of days, not ${JSON.stringify(o.checkpointDays)}`,
-    );
-  if (o.drillDays !== undefined && !/^\d{1,5}$/.test(o.drillDays))
-    fail(
-      "E_USAGE",
-      `--drill-days must be a whole number of days, not ${JSON.stringify(o.drillDays)}`,
-    );
-  if (o.shareDays !== undefined && !/^\d{1,5}$/.test(o.shareDays))
-    fail(
-      "E_USAGE",
-      `--share-days must be a whole number of days, not ${JSON.stringify(o.shareDays)}`,
-    );
+  const days = {
+    "--cert-days": o.certDays,
+    "--token-days": o.tokenDays,
+    "--checkpoint-days": o.checkpointDays,
+    "--drill-days": o.drillDays,
+    "--share-days": o.shareDays,
+  };
+  for (const [flag, v] of Object.entries(days))
+    if (v !== undefined && !/^\d{1,5}$/.test(v))
+      fail("E_USAGE", `${flag} must be a whole number of days, not ${JSON.stringify(v)}`);
   const ksOpts = keystoreOptions();
   const now = ksOpts.now?.() ?? new Date();
   const defaultRotation = defaultRotationSeconds();

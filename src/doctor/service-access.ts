@@ -4,6 +4,7 @@
  * run instead of one per check. Without a token in the environment there is no client, and
  * each check says so (or stays silent) as before.
  */
+import { isTensorSealError } from "../format/errors.js";
 import { type ServiceClient, serviceClientFromEnv } from "../keys/service/index.js";
 
 export interface ServiceAccess {
@@ -23,6 +24,29 @@ export function openServiceAccess(url: string): ServiceAccess {
   } catch (e) {
     // A bad CA/cert path or a malformed token: named by the variable, never the token.
     if (e instanceof Error) return { origin, client: null, why: e.message };
+    throw e;
+  }
+}
+
+/**
+ * GET `path` for a check: the body of a 200, or why there is none (no client, the status and
+ * the service's message, or the error that stopped the request) for the check's "unchecked"
+ * finding.
+ */
+export async function getForCheck(
+  access: ServiceAccess,
+  path: string,
+): Promise<{ body: Record<string, unknown> } | { why: string }> {
+  if (!access.client) return { why: access.why };
+  try {
+    const r = await access.client.get(path);
+    if (r.status !== 200) {
+      const msg = typeof r.body.message === "string" ? ` ${r.body.message}` : "";
+      return { why: `HTTP ${r.status}${msg}` };
+    }
+    return { body: r.body };
+  } catch (e) {
+    if (isTensorSealError(e) || e instanceof Error) return { why: e.message };
     throw e;
   }
 }

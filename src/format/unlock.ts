@@ -28,14 +28,7 @@ export async function unlockFileKey(
     // Suite 2: the key is published; no identity is asked. The header MAC still has to check,
     // so a damaged header (or a key edited in it) fails here, before the payload is read.
     if (policy.requireEncrypted) refuseUnencrypted(header.descriptor.suite);
-    const fileKey = publishedFileKey(header.stanzas);
-    try {
-      verifyHeader(header, fileKey);
-    } catch (e) {
-      fileKey.fill(0);
-      throw e;
-    }
-    return fileKey;
+    return verified(header, publishedFileKey(header.stanzas));
   }
   if (identities.length === 0)
     fail("E_NO_IDENTITY", "no key given: pass a key, identity or passphrase");
@@ -43,14 +36,7 @@ export async function unlockFileKey(
   for (const stanza of header.stanzas) {
     for (const identity of identities) {
       const fileKey = await offer(identity, stanza, refused);
-      if (fileKey === null) continue;
-      try {
-        verifyHeader(header, fileKey);
-      } catch (e) {
-        fileKey.fill(0);
-        throw e;
-      }
-      return fileKey;
+      if (fileKey !== null) return verified(header, fileKey);
     }
   }
   if (refused.length > 0) {
@@ -65,6 +51,17 @@ export async function unlockFileKey(
       .map((i) => i.id)
       .join(", ")})`,
   );
+}
+
+/** `fileKey` once the header's MAC checks under it; otherwise it is wiped and the error thrown. */
+function verified(header: ParsedHeader, fileKey: Buffer): Buffer {
+  try {
+    verifyHeader(header, fileKey);
+  } catch (e) {
+    fileKey.fill(0);
+    throw e;
+  }
+  return fileKey;
 }
 
 /** The identity's answer; a policy refusal is recorded and counts as no key. */

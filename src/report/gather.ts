@@ -122,7 +122,8 @@ function why(e: unknown): string {
 export async function gatherReport(o: ReportOptions): Promise<ReportData> {
   const notes: string[] = [];
   const found = o.paths.length > 0 ? await findSealedFiles(o.paths) : undefined;
-  const inventory = await runInventory({
+  // What the inventory and the doctor both look at: the same files, keystore and service.
+  const scope = {
     found,
     paths: o.paths,
     home: o.home,
@@ -130,21 +131,10 @@ export async function gatherReport(o: ReportOptions): Promise<ReportData> {
     defaultRotation: o.defaultRotation,
     server: o.server,
     keystoreOptions: o.keystoreOptions,
-    describe: o.describe,
-  });
+  };
+  const inventory = await runInventory({ ...scope, describe: o.describe });
   notes.push(...inventory.notes);
-  const doctor = await runDoctor({
-    found,
-    paths: o.paths,
-    home: o.home,
-    now: o.now,
-    defaultRotation: o.defaultRotation,
-    server: o.server,
-    certDays: 30,
-    db: o.db,
-    tokenDays: 90,
-    keystoreOptions: o.keystoreOptions,
-  });
+  const doctor = await runDoctor({ ...scope, certDays: 30, db: o.db, tokenDays: 90 });
   if (o.db && !o.server)
     notes.push(
       "the audit was read from the database: service keys, their rotation schedule and the artifact registry are listed only over the API (--server)",

@@ -6,12 +6,13 @@
  * `release`, before the response, so no key leaves without a durable audit entry.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { auditedErrorReply } from "./audited-error.js";
 import type { RouteResource } from "./auth/principal.js";
 import type { AuthzRequest, AuthzResource, Decision } from "./authz/cedar.js";
 import { resolveResource } from "./authz/resolve.js";
 import { recordFor, type ServiceContext } from "./context.js";
 import { loggableError } from "./db/unavailable.js";
-import { deny, publicError, ServiceError } from "./errors.js";
+import { deny, ServiceError } from "./errors.js";
 import { approvalRoutes } from "./routes/approvals.js";
 import { artifactRoutes } from "./routes/artifacts.js";
 import { attestationRoutes } from "./routes/attestation.js";
@@ -36,50 +37,30 @@ export async function protectedScope(app: FastifyInstance, ctx: ServiceContext):
     await authorize(ctx, req);
   });
 
-  app.setErrorHandler(async (err, req, reply) => {
-    const pe = publicError(err, req.id);
-    if (pe.status >= 500) req.log.error({ err: loggableError(err) }, "request failed");
-    let status = pe.status;
-    let body = { error: pe.code, message: pe.message };
-    // Anonymous refusals beyond the source's budget are counted for a summary entry instead.
-    if (status === 401 && !req.audited) {
-      const single = ctx.refusals.admit(req.ip, pe.message);
-      ctx.metrics.authRefusal(single);
-      if (!single) req.audited = true;
-    }
-    if (!req.audited) {
-      req.audited = true;
-      const outcome = status === 401 || status === 403 ? "denied" : "error";
-      try {
-        const resource = touchedResource(req);
-        await ctx.audit.append(
-          recordFor(req, outcome, status, { reason: pe.message, ...(resource && { resource }) }),
-        );
-      } catch (e) {
-        req.log.error({ err: loggableError(e) }, "audit write failed");
-        status = 503;
-        body = {
-          error: "audit_unavailable",
-          message: "the audit log is unavailable: request refused",
-        };
-      }
-    }
-    return reply.code(status).send(body);
-  });
+  app.setErrorHandler((err, req, reply) =>
+    auditedErrorReply(ctx, err, req, reply, {
+      audits: true,
+      serverErrors: true,
+      resource: touchedResource(req),
+    }),
+  );
 
-  await app.register(keyRoutes, ctx);
-  await app.register(datakeyRoutes, ctx);
-  await app.register(attestationRoutes, ctx);
-  await app.register(artifactRoutes, ctx);
-  await app.register(inventoryRoutes, ctx);
-  await app.register(auditRoutes, ctx);
-  await app.register(principalRoutes, ctx);
-  await app.register(approvalRoutes, ctx);
-  await app.register(policyRoutes, ctx);
-  await app.register(overviewRoutes, ctx);
-  await app.register(rootRoutes, ctx);
-  await app.register(incidentRoutes, ctx);
-  await app.register(drillRoutes, ctx);
+  for (const routes of [
+    keyRoutes,
+    datakeyRoutes,
+    attestationRoutes,
+    artifactRoutes,
+    inventoryRoutes,
+    auditRoutes,
+    principalRoutes,
+    approvalRoutes,
+    policyRoutes,
+    overviewRoutes,
+    rootRoutes,
+    incidentRoutes,
+    drillRoutes,
+  ])
+    await app.register(routes, ctx);
 }
 
 /**

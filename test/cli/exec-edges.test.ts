@@ -22,13 +22,11 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startTimeOf } from "../../src/engine/process-stamp.js";
 import { CLI, type Sandbox, sandbox } from "./helpers.js";
-import { openPaths, start } from "./interrupt-helpers.js";
+import { alive, execGuardian, openPaths, start } from "./interrupt-helpers.js";
 
 const hasShm = existsSync("/dev/shm");
 const requireAll = process.env.TENSORSEAL_REQUIRE_ALL === "1";
 const skip = !hasShm && !requireAll;
-
-const alive = (pid: number) => startTimeOf(pid) !== null; // a zombie counts as gone
 
 /** Polls until `cond` holds; fails after `ms` (a generous bound, not a speed requirement). */
 async function until(cond: () => boolean, what: string, ms = 20_000, every = 50): Promise<void> {
@@ -51,18 +49,7 @@ function holdsBytes(dir: string): boolean {
 }
 
 /** The exec guardian serving `ramDir`: the process whose argv is [node, exec-guardian.js, ramDir]. */
-function guardianOf(ramDir: string): number | null {
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const argv = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
-      if (argv[1]?.endsWith("exec-guardian.js") && argv[2] === ramDir) return Number(name);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return null;
-}
+const guardianOf = (ramDir: string) => execGuardian((argv) => argv[2] === ramDir);
 
 /** Every exec a test started, so a failed test does not leave one running. */
 const spawned: ChildProcess[] = [];

@@ -18,9 +18,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { startTimeOf } from "../../src/engine/process-stamp.js";
 import { type Sandbox, sandbox } from "./helpers.js";
-import { type Running, start, waitFor } from "./interrupt-helpers.js";
+import { alive, execGuardian, type Running, start, waitFor } from "./interrupt-helpers.js";
 
 const hasShm = existsSync("/dev/shm");
 const skip = !hasShm && process.env.TENSORSEAL_REQUIRE_ALL !== "1";
@@ -62,8 +61,6 @@ if (mode === "train") {
 }
 `;
 
-const alive = (pid: number) => startTimeOf(pid) !== null;
-
 /** The command's pid and output directory, once it has written its outputs. */
 async function readyOf(file: string): Promise<{ pid: number; out: string }> {
   const text = await waitFor("the command to write its outputs", () =>
@@ -74,18 +71,7 @@ async function readyOf(file: string): Promise<{ pid: number; out: string }> {
 }
 
 /** The exec guardian whose arguments name `dir`. */
-function guardianServing(dir: string): number | null {
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const argv = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
-      if (argv[1]?.endsWith("exec-guardian.js") && argv.includes(dir)) return Number(name);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return null;
-}
+const guardianServing = (dir: string) => execGuardian((argv) => argv.includes(dir));
 
 describe("exec --seal-outputs", { skip }, () => {
   let s: Sandbox;

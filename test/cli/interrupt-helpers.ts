@@ -5,8 +5,9 @@
  * really being written before it interrupts, without guessing a delay.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readlinkSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { setTimeout as delay } from "node:timers/promises";
+import { startTimeOf } from "../../src/engine/process-stamp.js";
 import { CLI, type Sandbox } from "./helpers.js";
 
 export interface Running {
@@ -69,4 +70,24 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await delay(5);
   }
+}
+
+/** Whether `pid` still runs (a zombie counts as gone). */
+export const alive = (pid: number): boolean => startTimeOf(pid) !== null;
+
+/**
+ * The exec guardian (argv [node, exec-guardian.js, ...]) whose argv `matches`, or null: found
+ * through /proc, as a test sees it whatever became of the exec that started it.
+ */
+export function execGuardian(matches: (argv: readonly string[]) => boolean): number | null {
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const argv = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
+      if (argv[1]?.endsWith("exec-guardian.js") && matches(argv)) return Number(name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return null;
 }

@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { type ServeProcess, startServe } from "../service/serve-process.js";
+import { type ServeProcess, servedKeystore } from "../service/serve-process.js";
 import { type Sandbox, sandbox } from "./helpers.js";
 
 let sb: Sandbox;
@@ -36,15 +36,7 @@ function registry(): Map<string, Entry> {
 
 before(async () => {
   sb = sandbox();
-  assert.equal(sb.run(["init"]).status, 0);
-  srv = await startServe(sb, ["--tier-policy", "builtin"]);
-  const t = sb.run(["service", "token", "create", "--scope", "admin,wrap,unwrap"]);
-  assert.equal(t.status, 0, t.stderr);
-  env = {
-    TENSORSEAL_SERVER: srv.url,
-    TENSORSEAL_SERVER_CA: srv.caPath,
-    TENSORSEAL_SERVER_TOKEN: t.stdout.toString().trim(),
-  };
+  ({ srv, env } = await servedKeystore(sb, "admin,wrap,unwrap", ["--tier-policy", "builtin"]));
   assert.equal(sb.run(["service", "keys", "create", "weights"], { env }).status, 0);
   const c = sb.run(["service", "keys", "create", "conf", "--sensitivity", "confidential"], { env });
   assert.equal(c.status, 0, c.stderr);

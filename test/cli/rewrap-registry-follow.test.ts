@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parseHeader, slotOffset } from "../../src/format/header.js";
 import { parseServiceStanza } from "../../src/keys/service/stanza.js";
-import { cliToken, type ServeProcess, startServe } from "../service/serve-process.js";
+import { cliToken, type ServeProcess, servedKeystore } from "../service/serve-process.js";
 import { type Sandbox, sandbox } from "./helpers.js";
 
 let sb: Sandbox;
@@ -51,13 +51,7 @@ function seal(name: string, args: string[]): string {
 
 before(async () => {
   sb = sandbox();
-  assert.equal(sb.run(["init"]).status, 0);
-  srv = await startServe(sb);
-  env = {
-    TENSORSEAL_SERVER: srv.url,
-    TENSORSEAL_SERVER_CA: srv.caPath,
-    TENSORSEAL_SERVER_TOKEN: token("admin,wrap,unwrap,rewrap"),
-  };
+  ({ srv, env } = await servedKeystore(sb, "admin,wrap,unwrap,rewrap"));
   assert.equal(sb.run(["service", "keys", "create", "weights"], { env }).status, 0);
   writeFileSync(join(sb.dir, "m.bin"), plain);
 });

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parseHeader } from "../../src/format/header.js";
 import { parseServiceStanza, stanzaToWire } from "../../src/keys/service/stanza.js";
-import { cliToken, type ServeProcess, startServe } from "../service/serve-process.js";
+import { cliToken, type ServeProcess, servedKeystore } from "../service/serve-process.js";
 import { type Sandbox, sandbox } from "./helpers.js";
 
 let sb: Sandbox;
@@ -23,8 +23,6 @@ let env: NodeJS.ProcessEnv;
 const plain = randomBytes(40_000);
 /** Artifact id by file name. */
 const ids = new Map<string, string>();
-
-const token = (scopes: string) => cliToken(sb, scopes);
 
 const serviceStanzas = (name: string) =>
   parseHeader(readFileSync(join(sb.dir, name))).stanzas.filter((s) => s.type === "service");
@@ -46,15 +44,11 @@ function campaign(extra: string[] = []) {
   };
 }
 
+const token = (scopes: string) => cliToken(sb, scopes);
+
 before(async () => {
   sb = sandbox();
-  assert.equal(sb.run(["init"]).status, 0);
-  srv = await startServe(sb);
-  env = {
-    TENSORSEAL_SERVER: srv.url,
-    TENSORSEAL_SERVER_CA: srv.caPath,
-    TENSORSEAL_SERVER_TOKEN: token("admin,wrap,unwrap,rewrap"),
-  };
+  ({ srv, env } = await servedKeystore(sb, "admin,wrap,unwrap,rewrap"));
   for (const k of ["weights", "other"])
     assert.equal(sb.run(["service", "keys", "create", k], { env }).status, 0);
   writeFileSync(join(sb.dir, "m.bin"), plain);

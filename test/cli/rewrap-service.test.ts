@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parseHeader } from "../../src/format/header.js";
 import { parseServiceStanza } from "../../src/keys/service/stanza.js";
-import { cliToken, type ServeProcess, startServe } from "../service/serve-process.js";
+import { cliToken, type ServeProcess, servedKeystore } from "../service/serve-process.js";
 import { type Sandbox, sandbox } from "./helpers.js";
 
 let sb: Sandbox;
@@ -23,13 +23,7 @@ const token = (scopes: string) => cliToken(sb, scopes);
 
 before(async () => {
   sb = sandbox();
-  assert.equal(sb.run(["init"]).status, 0);
-  srv = await startServe(sb);
-  env = {
-    TENSORSEAL_SERVER: srv.url,
-    TENSORSEAL_SERVER_CA: srv.caPath,
-    TENSORSEAL_SERVER_TOKEN: token("admin,wrap,unwrap,rewrap"),
-  };
+  ({ srv, env } = await servedKeystore(sb, "admin,wrap,unwrap,rewrap"));
   const r = sb.run(["service", "keys", "create", "weights"], { env });
   assert.equal(r.status, 0, r.stderr);
   writeFileSync(join(sb.dir, "m.bin"), plain);

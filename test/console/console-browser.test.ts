@@ -231,6 +231,24 @@ describe("web console in Chromium", { skip }, () => {
     await screenshot(page, "audit");
   });
 
+  test("audit: the pager goes to the next page of 50 and back", async () => {
+    // More than a page of entries, whatever came before: each key listing is audited.
+    for (let i = 0; i < 50; i++) await web.api("GET", "/v1/keys", adminB);
+    const page = await signedIn(adminB);
+    await page.getByRole("link", { name: "Audit" }).click();
+    const caption = page.getByTestId("audit-table").locator("caption");
+    const previous = page.getByRole("button", { name: "Previous page" });
+    const next = page.getByRole("button", { name: "Next page" });
+    await caption.getByText("Entries after seq 0 (50 shown, more after)").waitFor();
+    assert.equal(await previous.isDisabled(), true);
+    await next.click();
+    await caption.getByText(/^Entries after seq [1-9]\d* \(/).waitFor();
+    assert.equal(await previous.isDisabled(), false);
+    await previous.click();
+    await caption.getByText("Entries after seq 0 (50 shown, more after)").waitFor();
+    assert.equal(await previous.isDisabled(), true);
+  });
+
   test("an unwrap burst raises an alert and blocks the principal; an admin unblocks it", async () => {
     const g = await post("/v1/datakeys/generate", unwrapper, { key: "model-a" });
     for (let i = 0; i < 6; i++) {

@@ -26,6 +26,7 @@ import {
 import {
   bearer,
   describeEachDb,
+  inject,
   keyAndDataKey,
   lastAuditEntry,
   server,
@@ -65,55 +66,38 @@ describeEachDb("GET /v1/overview", (suite) => {
     reader = await token(db, "reader");
     unwrapper = await token(db, "unwrap");
     const { stanza } = await keyAndDataKey(app, admin, "m");
-    const patch = await app.inject({
-      method: "PATCH",
-      url: "/v1/keys/m",
-      headers: bearer(admin),
-      payload: { rotationPeriod: 86_400 },
-    });
-    assert.equal(patch.statusCode, 200, patch.body);
+    /** A request of the admin's that must answer `status`. */
+    const asAdmin = async (
+      method: "POST" | "PATCH",
+      url: string,
+      status: number,
+      payload?: object,
+    ) => {
+      const r = await inject(app, method, url, admin, payload);
+      assert.equal(r.statusCode, status, r.body);
+      return r;
+    };
+    await asAdmin("PATCH", "/v1/keys/m", 200, { rotationPeriod: 86_400 });
     await keyAndDataKey(app, admin, "later");
     // A pending destroy (dual control): rotate so v1 is not the primary, then request.
-    const rot = await app.inject({
-      method: "POST",
-      url: "/v1/keys/m/rotate",
-      headers: bearer(admin),
-    });
-    assert.equal(rot.statusCode, 200, rot.body);
-    const d = await app.inject({
-      method: "POST",
-      url: "/v1/keys/m/versions/1/schedule-destroy",
-      headers: bearer(admin),
-      payload: { days: 3 },
-    });
-    assert.equal(d.statusCode, 202, d.body);
+    await asAdmin("POST", "/v1/keys/m/rotate", 200);
+    await asAdmin("POST", "/v1/keys/m/versions/1/schedule-destroy", 202, { days: 3 });
     // Two incidents opened, one of them closed: one open.
     const ids: string[] = [];
     for (const title of ["leaked token", "lost laptop"]) {
-      const i = await app.inject({
-        method: "POST",
-        url: "/v1/incidents",
-        headers: bearer(admin),
-        payload: { title, severity: "high", scope: [{ kind: "key", value: "m" }], summary: "s" },
+      const scope = [{ kind: "key", value: "m" }];
+      const i = await asAdmin("POST", "/v1/incidents", 200, {
+        title,
+        severity: "high",
+        scope,
+        summary: "s",
       });
-      assert.equal(i.statusCode, 200, i.body);
       ids.push(i.json().id);
     }
-    const cl = await app.inject({
-      method: "POST",
-      url: `/v1/incidents/${ids[1]}/close`,
-      headers: bearer(admin),
-      payload: { resolution: "found" },
-    });
-    assert.equal(cl.statusCode, 200, cl.body);
+    await asAdmin("POST", `/v1/incidents/${ids[1]}/close`, 200, { resolution: "found" });
     // A burst: one rate alert, and the unwrapper is blocked.
     for (let i = 0; i < 12; i++)
-      await app.inject({
-        method: "POST",
-        url: "/v1/datakeys/unwrap",
-        headers: bearer(unwrapper),
-        payload: { stanza },
-      });
+      await inject(app, "POST", "/v1/datakeys/unwrap", unwrapper, { stanza });
   });
 
   const overview = (tok: string) =>

@@ -48,7 +48,7 @@ import { CreateAliasCommand, CreateKeyCommand, KMSClient } from "@aws-sdk/client
 import ts from "typescript";
 import { CLI } from "../cli/helpers.js";
 import { buildSafetensors, floats } from "../integrations/helpers.js";
-import { freePort, MOTO_REGION, motoServer, startMoto, stopMoto } from "../keys/moto.js";
+import { freePort, MOTO_REGION, motoEnv, motoServer, startMoto, stopMoto } from "../keys/moto.js";
 import { SOFTHSM_MODULE, softhsmMissing } from "../keys/softhsm.js";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -245,12 +245,7 @@ printf '%s\\n' "$2" > '${join(tmp, "vllm-ran")}'
       SOFTHSM2_CONF: join(tmp, "softhsm2.conf"),
       TENSORSEAL_PKCS11_MODULE: SOFTHSM_MODULE,
       TENSORSEAL_PKCS11_PIN: "2468-readme",
-      AWS_ACCESS_KEY_ID: "testing",
-      AWS_SECRET_ACCESS_KEY: "testing",
-      AWS_REGION: MOTO_REGION,
-      AWS_EC2_METADATA_DISABLED: "true",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      TENSORSEAL_KMS_ENDPOINT: endpoint,
+      ...motoEnv({ TENSORSEAL_KMS_ENDPOINT: endpoint }),
     };
     const token = await run(
       "softhsm2-util",

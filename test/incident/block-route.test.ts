@@ -10,6 +10,7 @@ import type { FastifyInstance } from "fastify";
 import { type Database, TokenRepo, verifyAuditLog } from "../../src/service/index.js";
 import {
   bearer,
+  inject,
   keyAndDataKey,
   lastAuditEntry,
   server,
@@ -25,19 +26,8 @@ let user: { token: string; id: string };
 let stanza: unknown;
 
 const block = (who: string, id: string, payload: object = { reason: "incident inc-1" }) =>
-  app.inject({
-    method: "POST",
-    url: `/v1/principals/${encodeURIComponent(id)}/block`,
-    headers: bearer(who),
-    payload,
-  });
-const unwrap = () =>
-  app.inject({
-    method: "POST",
-    url: "/v1/datakeys/unwrap",
-    headers: bearer(user.token),
-    payload: { stanza },
-  });
+  inject(app, "POST", `/v1/principals/${encodeURIComponent(id)}/block`, who, payload);
+const unwrap = () => inject(app, "POST", "/v1/datakeys/unwrap", user.token, { stanza });
 
 before(async () => {
   tdb = sqliteDb();

@@ -15,50 +15,42 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { parseHeader, verifyHeader } from "../../src/format/header.js";
 import { SERVICE_STANZA, stanzaToWire } from "../../src/keys/service/stanza.js";
 import { RevokedCertRepo } from "../../src/service/auth/revoked-certs.js";
 import { TokenRepo } from "../../src/service/index.js";
 import { bearer } from "../service/helpers.js";
-import { type IncidentService, startIncidentService } from "./fixture.js";
+import { incidentSuite } from "./fixture.js";
 
 const fp = (s: string) => createHash("sha256").update(s).digest("hex");
 
 for (const kind of ["SQLite", "PostgreSQL"] as const) {
   describe(`incident containment under dual control on ${kind}`, () => {
-    let fx: IncidentService;
-    let skip: string | false = false;
-    before(async () => {
-      const r = await startIncidentService({
-        db: kind,
-        approvals: { contain: 2 },
-        tokens: {
-          admin: ["admin", "wrap", "unwrap", "rewrap", "audit", "reader"],
-          admin2: ["admin"],
-          writer: ["wrap", "unwrap"],
-          thief: ["unwrap"],
-          other: ["unwrap"],
-        },
-        key: "weights",
-        models: ["m1", "m2"],
-        modelBytes: 50_000,
-      });
-      if (typeof r === "string") skip = r;
-      else fx = r;
-    });
-    after(async () => {
-      if (!skip) await fx.close();
+    const suite = incidentSuite({
+      db: kind,
+      approvals: { contain: 2 },
+      tokens: {
+        admin: ["admin", "wrap", "unwrap", "rewrap", "audit", "reader"],
+        admin2: ["admin"],
+        writer: ["wrap", "unwrap"],
+        thief: ["unwrap"],
+        other: ["unwrap"],
+      },
+      key: "weights",
+      models: ["m1", "m2"],
+      modelBytes: 50_000,
     });
     const revoked = async (who: string) =>
       Boolean(
-        (await new TokenRepo(fx.db).list()).find((x) => `token:${x.id}` === fx.tok[who]!.id)
-          ?.revoked,
+        (await new TokenRepo(suite.fx.db).list()).find(
+          (x) => `token:${x.id}` === suite.fx.tok[who]!.id,
+        )?.revoked,
       );
 
     test("open --contain waits for a second admin; then eradicate --report finishes it", async (t) => {
-      if (skip) return t.skip(skip);
-      const { tok, files, s, db, app, dir, ok, cli, record } = fx;
+      if (suite.skip) return t.skip(suite.skip);
+      const { tok, files, s, db, app, dir, ok, cli, record } = suite.fx;
       // The thief opens m1 with the leaked token (its file key is now known to it).
       await ok(["open", files.m1!.path, "-o", join(s.dir, "m1.stolen")], "thief");
       const st = parseHeader(readFileSync(files.m1!.path)).stanzas.find(
@@ -178,8 +170,8 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
     });
 
     test("a rejected containment fails closed: the rerun exits 8, the incident stays open", async (t) => {
-      if (skip) return t.skip(skip);
-      const { tok, dir, ok, cli, record } = fx;
+      if (suite.skip) return t.skip(suite.skip);
+      const { tok, dir, ok, cli, record } = suite.fx;
       const id = (
         await ok([
           "incident",

@@ -8,20 +8,25 @@
  */
 import assert from "node:assert/strict";
 import { createHash, X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import { ServiceClient } from "../../src/keys/index.js";
 import {
   type Database,
-  ensureDevTls,
   type IssuedCert,
   issueClientCert,
-  loadDevCa,
   SpiffeRoles,
 } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { bearer, keyAndDataKey, server, sqliteDb, type TestDb, token } from "../service/helpers.js";
+import {
+  bearer,
+  devMtls,
+  keyAndDataKey,
+  server,
+  sqliteDb,
+  type TestDb,
+  token,
+} from "../service/helpers.js";
 
 const TD = "prod.example";
 const LOADER = `spiffe://${TD}/ns/ml/sa/loader`;
@@ -51,10 +56,8 @@ async function unwrap(c: IssuedCert) {
 
 before(async () => {
   sb = sandbox();
-  const home = sb.env.TENSORSEAL_HOME!;
-  const dev = await ensureDevTls(home);
-  caPem = readFileSync(dev.caPath, "utf8");
-  const ca = await loadDevCa(home);
+  const { dev, ca, caPem: pem } = await devMtls(sb.env.TENSORSEAL_HOME!);
+  caPem = pem;
   certs.loader = issueClientCert(ca, { uris: [LOADER] });
   certs.loader2 = issueClientCert(ca, { uris: [LOADER] });
   certs.other = issueClientCert(ca, { uris: [OTHER] });

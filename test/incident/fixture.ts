@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import type { FastifyInstance } from "fastify";
 import type { Scope } from "../../src/service/auth/principal.js";
 import { type Database, ensureDevTls, TokenRepo } from "../../src/service/index.js";
@@ -117,6 +118,38 @@ export async function startIncidentService(
       await app.close();
       await db.close();
       await t.drop();
+    },
+  };
+}
+
+/** The fixture of a suite: `fx` once `before` ran, or `skip`: why it cannot run. */
+export interface IncidentSuite {
+  readonly fx: IncidentService;
+  readonly skip: string | false;
+}
+
+/**
+ * startIncidentService as `before`/`after` hooks of the calling `describe`: a test starts with
+ * `if (suite.skip) return t.skip(suite.skip)`, then uses `suite.fx`; closed after the suite.
+ */
+export function incidentSuite(o: IncidentServiceOptions): IncidentSuite {
+  let fx: IncidentService | undefined;
+  let skip: string | false = false;
+  before(async () => {
+    const r = await startIncidentService(o);
+    if (typeof r === "string") skip = r;
+    else fx = r;
+  });
+  after(async () => {
+    if (!skip) await fx?.close();
+  });
+  return {
+    get fx() {
+      assert.ok(fx, "the incident service did not start");
+      return fx;
+    },
+    get skip() {
+      return skip;
     },
   };
 }

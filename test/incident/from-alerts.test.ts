@@ -11,7 +11,7 @@ import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import { type Database, TokenRepo } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { bearer, type CliService, cliService, keyAndDataKey, token } from "../service/helpers.js";
+import { type CliService, cliService, inject, keyAndDataKey, token } from "../service/helpers.js";
 
 // An hour ago: the alert's time is the incident's detection time, which may not be in the future.
 const clock = { t: Date.now() - 3_600_000 };
@@ -23,13 +23,7 @@ let admin: string;
 let user: { token: string; id: string };
 let stanza: unknown;
 
-const unwrap = () =>
-  app.inject({
-    method: "POST",
-    url: "/v1/datakeys/unwrap",
-    headers: bearer(user.token),
-    payload: { stanza },
-  });
+const unwrap = () => inject(app, "POST", "/v1/datakeys/unwrap", user.token, { stanza });
 
 before(async () => {
   sb = sandbox();

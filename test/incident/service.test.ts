@@ -16,45 +16,36 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { parseHeader, verifyHeader } from "../../src/format/header.js";
 import { openMessage } from "../../src/format/message.js";
 import { parseServiceStanza, SERVICE_STANZA, stanzaToWire } from "../../src/keys/service/stanza.js";
 import { TokenRepo } from "../../src/service/index.js";
 import { bearer } from "../service/helpers.js";
-import { type IncidentService, startIncidentService } from "./fixture.js";
+import { incidentSuite } from "./fixture.js";
 
 for (const kind of ["SQLite", "PostgreSQL"] as const) {
   describe(`incident against the key service on ${kind}`, () => {
-    let fx: IncidentService;
-    let skip: string | false = false;
-    before(async () => {
-      const r = await startIncidentService({
-        db: kind,
-        approvals: { destroy: 2 },
-        tokens: {
-          admin: ["admin", "wrap", "unwrap", "rewrap", "audit"],
-          admin2: ["admin"],
-          writer: ["wrap", "unwrap"],
-          thief: ["unwrap"],
-          reader: ["reader"],
-        },
-        key: "weights",
-        models: ["m1", "m2", "m3"],
-        modelBytes: 100_000,
-      });
-      if (typeof r === "string") skip = r;
-      else fx = r;
-    });
-    after(async () => {
-      if (!skip) await fx.close();
+    const suite = incidentSuite({
+      db: kind,
+      approvals: { destroy: 2 },
+      tokens: {
+        admin: ["admin", "wrap", "unwrap", "rewrap", "audit"],
+        admin2: ["admin"],
+        writer: ["wrap", "unwrap"],
+        thief: ["unwrap"],
+        reader: ["reader"],
+      },
+      key: "weights",
+      models: ["m1", "m2", "m3"],
+      modelBytes: 100_000,
     });
     const serviceStanza = (path: string) =>
       parseHeader(readFileSync(path)).stanzas.find((st) => st.type === SERVICE_STANZA)!;
 
     test("leaked token: contain blocks it, assess finds what it opened, eradicate reseals exactly that", async (t) => {
-      if (skip) return t.skip(skip);
-      const { tok, files, s, db, app, dir, ok, cli, record } = fx;
+      if (suite.skip) return t.skip(suite.skip);
+      const { tok, files, s, db, app, dir, ok, cli, record } = suite.fx;
       // The thief opens m1 and m2, and keeps m1's file key (as the service released it).
       for (const n of ["m1", "m2"])
         await ok(["open", files[n]!.path, "-o", join(s.dir, `${n}.stolen`)], "thief");
@@ -153,8 +144,8 @@ for (const kind of ["SQLite", "PostgreSQL"] as const) {
     });
 
     test("key version: contain disables, eradicate waits for the second approval, then completes", async (t) => {
-      if (skip) return t.skip(skip);
-      const { tok, files, s, app, dir, ok, cli, record } = fx;
+      if (suite.skip) return t.skip(suite.skip);
+      const { tok, files, s, app, dir, ok, cli, record } = suite.fx;
       // m4: sealed under v1 and never opened: at risk, not exposed.
       const plain4 = randomBytes(20_000);
       writeFileSync(join(dir, "m4.bin"), plain4);

@@ -30,7 +30,14 @@ import {
 import { parseIdentityFile, parseRecipient } from "../../src/keys/recipients.js";
 import { generateX25519Identity } from "../../src/keys/x25519.js";
 import { sandbox } from "../cli/helpers.js";
-import { freePort, MOTO_REGION, motoServer, startMoto as startMotoAt, stopMoto } from "./moto.js";
+import {
+  freePort,
+  MOTO_REGION,
+  motoEnv,
+  motoServer,
+  startMoto as startMotoAt,
+  stopMoto,
+} from "./moto.js";
 
 const REGION = MOTO_REGION;
 const MOTO = motoServer();
@@ -88,14 +95,7 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
     const port = await freePort();
     endpoint = `http://127.0.0.1:${port}`;
     // moto accepts any credentials; setting them also keeps the SDK off the metadata service.
-    Object.assign(process.env, {
-      AWS_ACCESS_KEY_ID: "testing",
-      AWS_SECRET_ACCESS_KEY: "testing",
-      AWS_REGION: REGION,
-      AWS_EC2_METADATA_DISABLED: "true",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-      TENSORSEAL_KMS_ENDPOINT: endpoint,
-    });
+    Object.assign(process.env, motoEnv({ TENSORSEAL_KMS_ENDPOINT: endpoint }));
     server = await startMoto(port);
     sdk = new KMSClient({ region: REGION, endpoint });
     provider = new AwsKmsProvider({ region: REGION, endpoint });
@@ -248,14 +248,7 @@ describe("aws-kms provider (moto server on loopback)", { skip: why ?? false }, (
     const s = sandbox();
     try {
       writeFileSync(join(s.dir, "m.bin"), data);
-      const env = {
-        AWS_ACCESS_KEY_ID: "testing",
-        AWS_SECRET_ACCESS_KEY: "testing",
-        AWS_REGION: REGION,
-        AWS_EC2_METADATA_DISABLED: "true",
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-        TENSORSEAL_KMS_ENDPOINT: endpoint,
-      };
+      const env = motoEnv({ TENSORSEAL_KMS_ENDPOINT: endpoint });
       let r = s.run(["seal", "m.bin", "-r", "aws-kms:alias/tseal-models"], { env });
       assert.equal(r.status, 0, r.stderr);
       r = s.run(["open", "m.bin.tseal", "-o", "m0.out"], { env });

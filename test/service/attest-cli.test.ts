@@ -8,47 +8,22 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { exportJWK, generateKeyPair } from "jose";
-import { Authorizer, DEFAULT_POLICIES, loadKeySet } from "../../src/service/index.js";
+import { Authorizer, DEFAULT_POLICIES } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
+import { evidenceProgram, type TestVerifier, testVerifier } from "./evidence.js";
 import { bearer, type CliService, cliService, token } from "./helpers.js";
 
-const VERIFIER = "https://verifier.test";
 const POLICY = `@id("secure-needs-snp")
 forbid (principal, action == TensorSeal::Action::"unwrap", resource == TensorSeal::Key::"secure")
 unless { context has attestation && context.attestation.tee == "sev-snp" };`;
-const JOSE = createRequire(import.meta.url).resolve("jose");
-
-/** An evidence program: signs the challenge's nonce and key binding (or `bindTo`) as the verifier. */
-function evidenceProgram(dir: string, name: string, jwkPath: string, bindTo?: string): string {
-  const path = join(dir, name);
-  writeFileSync(
-    path,
-    `#!${process.execPath}
-const { SignJWT, importJWK } = await import(${JSON.stringify(JOSE)});
-const { readFileSync } = await import("node:fs");
-let input = "";
-for await (const c of process.stdin) input += c;
-const req = JSON.parse(input);
-if (req.nonce !== process.env.TENSORSEAL_ATTEST_NONCE) process.exit(9);
-// The CLI asks for an X-Wing release and says so (the key size agrees).
-if (req.kem !== "mlkem768x25519" || Buffer.from(req.ephemeralPublicKey, "base64").length !== 1216) process.exit(10);
-const key = await importJWK(JSON.parse(readFileSync(${JSON.stringify(jwkPath)}, "utf8")), "EdDSA");
-const now = Math.floor(Date.now() / 1000);
-const jwt = await new SignJWT({ nonce: req.nonce, tensorseal_ephemeral_key: ${
-      bindTo ? JSON.stringify(bindTo) : "req.ephemeralKeyBinding"
-    }, tee: "sev-snp", measurement: "m", debug: false })
-  .setProtectedHeader({ alg: "EdDSA", kid: "v1" }).setIssuer(${JSON.stringify(VERIFIER)})
-  .setIssuedAt(now).setExpirationTime(now + 60).sign(key);
-process.stdout.write(jwt + "\\n");
-`,
-  );
-  chmodSync(path, 0o755);
-  return path;
-}
+/**
+ * The evidence program's checks of the challenge: its nonce is the one in the environment, and the
+ * CLI asks for an X-Wing release and says so (the key size agrees).
+ */
+const CHECKS = `if (req.nonce !== process.env.TENSORSEAL_ATTEST_NONCE) process.exit(9);
+if (req.kem !== "mlkem768x25519" || Buffer.from(req.ephemeralPublicKey, "base64").length !== 1216) process.exit(10);`;
 
 function script(dir: string, name: string, body: string): string {
   const path = join(dir, name);
@@ -63,30 +38,19 @@ describe("open --attest: attested release from the CLI", () => {
   let env: NodeJS.ProcessEnv;
   let sealed: string;
   let good: string;
-  let jwkPath: string;
+  let verifier: TestVerifier;
   const plain = randomBytes(100_000);
 
   before(async () => {
     sb = sandbox();
-    const { privateKey, publicKey } = await generateKeyPair("EdDSA", { extractable: true });
-    jwkPath = join(sb.dir, "verifier.jwk");
-    writeFileSync(jwkPath, JSON.stringify(await exportJWK(privateKey)), { mode: 0o600 });
-    const jwks = join(sb.dir, "verifier-jwks.json");
-    writeFileSync(
-      jwks,
-      JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "v1", alg: "EdDSA" }] }),
-    );
+    verifier = await testVerifier(sb.dir);
     const policies = {
       ...DEFAULT_POLICIES,
       "secure-needs-snp": POLICY.split("\n").slice(1).join("\n"),
     };
     svc = await cliService(sb, {
       authorizer: Authorizer.fromPolicies(policies, "test"),
-      attestation: {
-        issuer: VERIFIER,
-        keys: await loadKeySet(jwks, "--attestation-jwks"),
-        nonceTtlMs: 30_000,
-      },
+      attestation: verifier.attestation,
     });
     const admin = await token(svc.db, "admin,wrap");
     const created = await svc.app.inject({
@@ -107,7 +71,7 @@ describe("open --attest: attested release from the CLI", () => {
     );
     assert.equal(s.status, 0, s.stderr);
     env = { ...svc.env, TENSORSEAL_SERVER_TOKEN: await token(svc.db, "unwrap") };
-    good = evidenceProgram(sb.dir, "evidence.mjs", jwkPath);
+    good = evidenceProgram(sb.dir, "evidence.mjs", verifier, { checks: CHECKS });
   });
   after(async () => {
     await svc.close();
@@ -136,7 +100,10 @@ describe("open --attest: attested release from the CLI", () => {
   test("evidence bound to another key, a failing program or no token: refused, nothing opens", async () => {
     const cases: [string, RegExp][] = [
       [
-        evidenceProgram(sb.dir, "other-key.mjs", jwkPath, "A".repeat(43)),
+        evidenceProgram(sb.dir, "other-key.mjs", verifier, {
+          checks: CHECKS,
+          bindTo: "A".repeat(43),
+        }),
         /not bound to the presented ephemeral key/,
       ],
       [

@@ -1,6 +1,6 @@
 /** Databases and servers for the key service tests: SQLite in a temp dir, PostgreSQL in a fresh schema. */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
@@ -9,7 +9,10 @@ import pg from "pg";
 import {
   buildServer,
   type Database,
+  type DevCa,
+  type DevTls,
   ensureDevTls,
+  loadDevCa,
   openDatabase,
   type ServerOptions,
   TokenRepo,
@@ -141,6 +144,15 @@ export async function keyAndDataKey(
   const g = await post(via, "/v1/datakeys/generate", { key: name });
   if (g.statusCode !== 200) throw new Error(`generating under ${name}: ${g.statusCode} ${g.body}`);
   return g.json();
+}
+
+/**
+ * The dev TLS of `home` (ensureDevTls), its CA certificate as PEM (the clients' trust and the
+ * server's `clientCa`), and the CA itself, to issue client certificates with (mTLS tests).
+ */
+export async function devMtls(home: string): Promise<{ dev: DevTls; caPem: string; ca: DevCa }> {
+  const dev = await ensureDevTls(home);
+  return { dev, caPem: readFileSync(dev.caPath, "utf8"), ca: await loadDevCa(home) };
 }
 
 /** A key service for CLI tests: its app and database, and the client environment for it. */

@@ -7,7 +7,6 @@
  * passed; the chain verifies. mtls.test.ts has the full refusal table on SQLite.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import { after, before, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
@@ -16,15 +15,21 @@ import {
   type Database,
   DEFAULT_POLICIES,
   type DevCa,
-  ensureDevTls,
   type IssuedCert,
   issueClientCert,
-  loadDevCa,
   RevokedCertRepo,
   verifyAuditLog,
 } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { auditEntries, keyAndDataKey, pgDb, server, type TestDb, token } from "./helpers.js";
+import {
+  auditEntries,
+  devMtls,
+  keyAndDataKey,
+  pgDb,
+  server,
+  type TestDb,
+  token,
+} from "./helpers.js";
 import { auditRequestIds } from "./load.js";
 
 const TD = "prod.example";
@@ -107,10 +112,9 @@ describe("mTLS on PostgreSQL, two replicas", { skip: typeof t === "string" ? t :
 
   before(async () => {
     sb = sandbox();
-    const home = sb.env.TENSORSEAL_HOME!;
-    const dev = await ensureDevTls(home);
-    caPem = readFileSync(dev.caPath, "utf8");
-    ca = await loadDevCa(home);
+    const m = await devMtls(sb.env.TENSORSEAL_HOME!);
+    const dev = m.dev;
+    ({ ca, caPem } = m);
     const opts = {
       tls: { ...dev, clientCa: caPem },
       mtls: { trustDomains: [TD], revocationCacheMs: CACHE_MS },

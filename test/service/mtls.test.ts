@@ -27,6 +27,7 @@ import {
 import { type Sandbox, sandbox } from "../cli/helpers.js";
 import {
   type AuditEntryView,
+  devMtls,
   keyAndDataKey,
   lastAuditEntry,
   server,
@@ -85,10 +86,9 @@ async function unwrap(url: string, c?: IssuedCert, tok?: string) {
 
 before(async () => {
   sb = sandbox();
-  const home = sb.env.TENSORSEAL_HOME!;
-  const dev = await ensureDevTls(home);
-  caPem = readFileSync(dev.caPath, "utf8");
-  ca = await loadDevCa(home);
+  const m = await devMtls(sb.env.TENSORSEAL_HOME!);
+  const dev = m.dev;
+  ({ ca, caPem } = m);
   const otherHome = join(sb.dir, "other");
   await ensureDevTls(otherHome);
   const otherCa = await loadDevCa(otherHome);

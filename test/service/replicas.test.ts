@@ -18,14 +18,16 @@ test("two replicas, concurrent unwraps, rotation seen by both, chain verifies", 
     const tok = await token(dbA, "admin,wrap,unwrap");
     const h = bearer(tok);
     await a.inject({ method: "POST", url: "/v1/keys", headers: h, payload: { name: "shared" } });
-    const g = (
-      await a.inject({
-        method: "POST",
-        url: "/v1/datakeys/generate",
-        headers: h,
-        payload: { key: "shared" },
-      })
-    ).json();
+    const generate = async () =>
+      (
+        await a.inject({
+          method: "POST",
+          url: "/v1/datakeys/generate",
+          headers: h,
+          payload: { key: "shared" },
+        })
+      ).json();
+    const g = await generate();
     const N = 150;
     const results = await Promise.all(
       Array.from({ length: 2 * N }, (_, i) =>
@@ -41,14 +43,7 @@ test("two replicas, concurrent unwraps, rotation seen by both, chain verifies", 
     // A rotation through B; A wraps under v2 once its primary cache (1 s) expires.
     await b.inject({ method: "POST", url: "/v1/keys/shared/rotate", headers: h });
     await new Promise((r) => setTimeout(r, 1100));
-    const g2 = (
-      await a.inject({
-        method: "POST",
-        url: "/v1/datakeys/generate",
-        headers: h,
-        payload: { key: "shared" },
-      })
-    ).json();
+    const g2 = await generate();
     assert.equal(g2.version, 2);
     assert.equal(
       (

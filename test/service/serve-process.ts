@@ -80,3 +80,26 @@ export function cliToken(sb: Sandbox, scopes: string): string {
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.toString().trim();
 }
+
+/** The CLI's environment for `s`: its URL, its dev CA and a token with `scopes` (cliToken). */
+export function serveEnv(sb: Sandbox, s: ServeProcess, scopes: string): NodeJS.ProcessEnv {
+  return {
+    TENSORSEAL_SERVER: s.url,
+    TENSORSEAL_SERVER_CA: s.caPath,
+    TENSORSEAL_SERVER_TOKEN: cliToken(sb, scopes),
+  };
+}
+
+/**
+ * A keystore (`init`) in `sb` and `serve --dev` over it (`args` added): the server, and the
+ * CLI's environment for it with a token of `scopes`.
+ */
+export async function servedKeystore(
+  sb: Sandbox,
+  scopes: string,
+  args: string[] = [],
+): Promise<{ srv: ServeProcess; env: NodeJS.ProcessEnv }> {
+  assert.equal(sb.run(["init"]).status, 0);
+  const srv = await startServe(sb, args);
+  return { srv, env: serveEnv(sb, srv, scopes) };
+}

@@ -11,15 +11,9 @@ import https from "node:https";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  type DevCa,
-  devCrl,
-  ensureDevTls,
-  type IssuedCert,
-  issueClientCert,
-  loadDevCa,
-} from "../../src/service/index.js";
+import { type DevCa, devCrl, type IssuedCert, issueClientCert } from "../../src/service/index.js";
 import { CLI, type Sandbox, sandbox } from "../cli/helpers.js";
+import { devMtls } from "./helpers.js";
 
 const ID = "spiffe://prod.example/ns/ml/sa/loader";
 
@@ -69,10 +63,9 @@ async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10
 
 before(async () => {
   sb = sandbox();
-  const home = sb.env.TENSORSEAL_HOME!;
-  const dev = await ensureDevTls(home);
-  ca = await loadDevCa(home);
-  caPem = readFileSync(dev.caPath, "utf8");
+  const m = await devMtls(sb.env.TENSORSEAL_HOME!);
+  const dev = m.dev;
+  ({ ca, caPem } = m);
   keeper = issueClientCert(ca, { uris: [ID] });
   victim = issueClientCert(ca, { uris: [ID] });
   Object.assign(files, {

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { type Database, verifyAuditLog } from "../../src/service/index.js";
+import type { KeyRow as Key } from "../../src/service/keys/repo.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
 import {
   type AuditEntryView,
@@ -14,18 +15,6 @@ import {
   lastAuditEntry,
   token,
 } from "./helpers.js";
-
-interface Key {
-  name: string;
-  primaryVersion: number;
-  minDecryptionVersion: number;
-  minEncryptionVersion: number;
-  labels: Record<string, string>;
-  sensitivity: string;
-  rotationPeriod: number | null;
-  rotationDue: string | null;
-  versions: { version: number; created: string; state: string; destroyAfter?: string }[];
-}
 
 let sb: Sandbox;
 let svc: CliService;

@@ -9,43 +9,15 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { exportJWK, generateKeyPair } from "jose";
 import { parseHeader } from "../../src/format/header.js";
 import { parseServiceStanza } from "../../src/keys/service/stanza.js";
-import { loadKeySet } from "../../src/service/index.js";
 import { BUILTIN_SERVICE_TIERS, TierPolicy } from "../../src/service/tiers.js";
 import { CLI, type Sandbox, sandbox } from "../cli/helpers.js";
+import { evidenceProgram, testVerifier } from "./evidence.js";
 import { type CliService, cliService, token } from "./helpers.js";
-
-const VERIFIER = "https://verifier.test";
-const JOSE = createRequire(import.meta.url).resolve("jose");
-
-/** An evidence program signing the challenge's nonce and key binding as the verifier. */
-function evidenceProgram(dir: string, jwkPath: string): string {
-  const path = join(dir, "evidence.mjs");
-  writeFileSync(
-    path,
-    `#!${process.execPath}
-const { SignJWT, importJWK } = await import(${JSON.stringify(JOSE)});
-const { readFileSync } = await import("node:fs");
-let input = "";
-for await (const c of process.stdin) input += c;
-const req = JSON.parse(input);
-const key = await importJWK(JSON.parse(readFileSync(${JSON.stringify(jwkPath)}, "utf8")), "EdDSA");
-const now = Math.floor(Date.now() / 1000);
-const jwt = await new SignJWT({ nonce: req.nonce, tensorseal_ephemeral_key: req.ephemeralKeyBinding, tee: "sev-snp", measurement: "m", debug: false })
-  .setProtectedHeader({ alg: "EdDSA", kid: "v1" }).setIssuer(${JSON.stringify(VERIFIER)})
-  .setIssuedAt(now).setExpirationTime(now + 60).sign(key);
-process.stdout.write(jwt + "\\n");
-`,
-  );
-  chmodSync(path, 0o755);
-  return path;
-}
 
 describe("service tiers from the CLI", () => {
   let sb: Sandbox;
@@ -64,27 +36,16 @@ describe("service tiers from the CLI", () => {
 
   before(async () => {
     sb = sandbox();
-    const { privateKey, publicKey } = await generateKeyPair("EdDSA", { extractable: true });
-    const jwkPath = join(sb.dir, "verifier.jwk");
-    writeFileSync(jwkPath, JSON.stringify(await exportJWK(privateKey)), { mode: 0o600 });
-    const jwks = join(sb.dir, "verifier-jwks.json");
-    writeFileSync(
-      jwks,
-      JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "v1", alg: "EdDSA" }] }),
-    );
+    const verifier = await testVerifier(sb.dir);
     svc = await cliService(sb, {
       tiers: new TierPolicy(BUILTIN_SERVICE_TIERS),
-      attestation: {
-        issuer: VERIFIER,
-        keys: await loadKeySet(jwks, "--attestation-jwks"),
-        nonceTtlMs: 30_000,
-      },
+      attestation: verifier.attestation,
     });
     env = {
       ...svc.env,
       TENSORSEAL_SERVER_TOKEN: await token(svc.db, "admin,wrap,unwrap,rewrap"),
     };
-    program = evidenceProgram(sb.dir, jwkPath);
+    program = evidenceProgram(sb.dir, "evidence.mjs", verifier);
     writeFileSync(join(sb.dir, "m.bin"), plain);
   });
   after(async () => {

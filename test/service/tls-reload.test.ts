@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash, X509Certificate } from "node:crypto";
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import https from "node:https";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -23,12 +23,11 @@ import {
   ensureDevTls,
   type IssuedCert,
   issueClientCert,
-  loadDevCa,
   type ServerTls,
   SpiffeRoles,
 } from "../../src/service/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { auditEntries, server, sqliteDb, type TestDb } from "./helpers.js";
+import { auditEntries, devMtls, server, sqliteDb, type TestDb } from "./helpers.js";
 
 const ID = "spiffe://prod.example/ns/ml/sa/loader";
 const DAY = 86_400_000;
@@ -118,9 +117,7 @@ const reloads = async () => (await auditEntries(db)).filter((e) => e.action === 
 before(async () => {
   sb = sandbox();
   home = sb.env.TENSORSEAL_HOME!;
-  dev = await ensureDevTls(home);
-  caPem = readFileSync(dev.caPath, "utf8");
-  ca = await loadDevCa(home);
+  ({ dev, caPem, ca } = await devMtls(home));
   keeper = issueClientCert(ca, { uris: [ID] });
   victim = issueClientCert(ca, { uris: [ID] });
   served = material({ crl: devCrl(ca, [], 7, crlNumber) });

@@ -56,6 +56,19 @@ export class TestIssuer {
     return p;
   }
 
+  /** The private key as a JWK file (mode 0600), for a child process that signs as this issuer. */
+  async writePrivateJwk(dir: string, name: string): Promise<string> {
+    const p = join(dir, name);
+    writeFileSync(
+      p,
+      JSON.stringify(await exportJWK(this.privateKey as Parameters<typeof exportJWK>[0])),
+      {
+        mode: 0o600,
+      },
+    );
+    return p;
+  }
+
   async issue(claims: JWTPayload, o: IssueOptions = {}): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
     let j = new SignJWT(claims)

@@ -9,7 +9,7 @@ import { useState } from "preact/hooks";
 import { api, query } from "../api";
 import { href } from "../route";
 import type { Artifact } from "../types";
-import { ColumnHeads, ErrorLine, Status, useLoad, when } from "../ui";
+import { ColumnHeads, ErrorLine, Pager, Status, useLoad, when } from "../ui";
 
 export function ArtifactsView({ params }: { params: URLSearchParams }) {
   const key = params.get("key") ?? "";
@@ -24,6 +24,7 @@ export function ArtifactsView({ params }: { params: URLSearchParams }) {
       ),
     [key, label, cursor],
   );
+  const nextCursor = list.data?.nextCursor;
   const submit = (e: Event) => {
     e.preventDefault();
     const d = new FormData(e.target as HTMLFormElement);
@@ -79,22 +80,10 @@ export function ArtifactsView({ params }: { params: URLSearchParams }) {
           </tbody>
         </table>
       )}
-      <div class="pager">
-        <button
-          type="button"
-          disabled={cursors.length < 2}
-          onClick={() => setCursors(cursors.slice(0, -1))}
-        >
-          Previous page
-        </button>
-        <button
-          type="button"
-          disabled={!list.data?.nextCursor}
-          onClick={() => list.data?.nextCursor && setCursors([...cursors, list.data.nextCursor])}
-        >
-          Next page
-        </button>
-      </div>
+      <Pager
+        previous={cursors.length < 2 ? undefined : () => setCursors(cursors.slice(0, -1))}
+        next={nextCursor ? () => setCursors([...cursors, nextCursor]) : undefined}
+      />
     </>
   );
 }

@@ -7,7 +7,7 @@ import { useState } from "preact/hooks";
 import { api, query } from "../api";
 import { href } from "../route";
 import type { AuditEntry, AuditPage } from "../types";
-import { ColumnHeads, LoadStatus, useLoad, when } from "../ui";
+import { ColumnHeads, LoadStatus, Pager, useLoad, when } from "../ui";
 
 const FIELDS = ["key", "principal", "artifact", "action", "outcome", "from", "until"] as const;
 type Field = (typeof FIELDS)[number];
@@ -53,25 +53,14 @@ export function AuditView({ params }: { params: URLSearchParams }) {
               ))}
             </tbody>
           </table>
-          <div class="pager">
-            <button
-              type="button"
-              disabled={starts.length < 2}
-              onClick={() => setStarts(starts.slice(0, -1))}
-            >
-              Previous page
-            </button>
-            <button
-              type="button"
-              disabled={!page.data.more}
-              onClick={() => setStarts([...starts, page.data!.nextSince])}
-            >
-              Next page
-            </button>
+          <Pager
+            previous={starts.length < 2 ? undefined : () => setStarts(starts.slice(0, -1))}
+            next={page.data.more ? () => setStarts([...starts, page.data!.nextSince]) : undefined}
+          >
             <button type="button" onClick={() => download(page.data!.entries, since)}>
               Download this page (JSON Lines)
             </button>
-          </div>
+          </Pager>
         </>
       )}
     </>

@@ -7,7 +7,7 @@
 import { useState } from "preact/hooks";
 import { api } from "../api";
 import { Outcome } from "../ui";
-import { ActionButton } from "./actions";
+import { ActionButton, ConfirmButtons, useConfirmStep } from "./actions";
 
 export async function blockPrincipal(principal: string, reason: string): Promise<string> {
   await api("POST", `/v1/principals/${encodeURIComponent(principal)}/block`, {
@@ -20,23 +20,16 @@ export async function blockPrincipal(principal: string, reason: string): Promise
 export function BlockForm({ done }: { done: () => void }) {
   const [principal, setPrincipal] = useState("");
   const [reason, setReason] = useState("");
-  const [asking, setAsking] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [msg, setMsg] = useState<{ ok: boolean; text: string } | null>(null);
-  const confirm = async () => {
-    setBusy(true);
-    try {
-      setMsg({ ok: true, text: await blockPrincipal(principal, reason) });
-      setPrincipal("");
-      setReason("");
-      done();
-    } catch (e) {
-      setMsg({ ok: false, text: (e as Error).message });
-    } finally {
-      setBusy(false);
-      setAsking(false);
-    }
-  };
+  const { asking, setAsking, busy, msg, setMsg, go } = useConfirmStep();
+  const confirm = () =>
+    go(
+      () => blockPrincipal(principal, reason),
+      () => {
+        setPrincipal("");
+        setReason("");
+        done();
+      },
+    );
   return (
     <form
       class="filters"
@@ -70,15 +63,14 @@ export function BlockForm({ done }: { done: () => void }) {
       {!asking ? (
         <button type="submit">Block principal</button>
       ) : (
-        <span>
+        <ConfirmButtons
+          confirm="Confirm block"
+          busy={busy}
+          onConfirm={confirm}
+          onCancel={() => setAsking(false)}
+        >
           <span>Its requests are refused at once, on every replica. </span>
-          <button type="button" class="danger" disabled={busy} onClick={confirm}>
-            Confirm block
-          </button>
-          <button type="button" onClick={() => setAsking(false)}>
-            Cancel
-          </button>
-        </span>
+        </ConfirmButtons>
       )}
       <Outcome msg={msg} />
     </form>

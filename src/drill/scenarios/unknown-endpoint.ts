@@ -120,37 +120,38 @@ export const unknownEndpoint: Scenario = {
     // Attested release with evidence the intruder signed itself.
     const challenge = await fromIntruder("/v1/attestation/challenge", {});
     const nonce = String(challenge.json().nonce ?? "");
-    const eph = generateX25519KeyPair();
-    const forged = await fromIntruder("/v1/datakeys/unwrap-attested", {
-      stanza: stanzaToWire(stanza),
-      evidence: await forger.sign({
+    /** An attested release asked for with a fresh ephemeral key and the evidence made for it. */
+    const attestedFromIntruder = async (evidenceFor: (eph: Uint8Array) => Promise<string>) => {
+      const eph = generateX25519KeyPair();
+      try {
+        return await fromIntruder("/v1/datakeys/unwrap-attested", {
+          stanza: stanzaToWire(stanza),
+          evidence: await evidenceFor(eph.publicKey),
+          ephemeralPublicKey: Buffer.from(eph.publicKey).toString("base64"),
+        });
+      } finally {
+        eph.privateKey.fill(0);
+      }
+    };
+    const refused = (what: string, r: { statusCode: number; body: string }) =>
+      ctx.check(
+        what,
+        r.statusCode === 403 && !r.body.includes("ciphertext"),
+        `HTTP ${r.statusCode}`,
+      );
+    const forged = await attestedFromIntruder((eph) =>
+      forger.sign({
         nonce,
-        tensorseal_ephemeral_key: ephemeralKeyBinding(eph.publicKey),
+        tensorseal_ephemeral_key: ephemeralKeyBinding(eph),
         tee: "sev-snp",
         measurement: "drill-good",
         debug: false,
       }),
-      ephemeralPublicKey: Buffer.from(eph.publicKey).toString("base64"),
-    });
-    eph.privateKey.fill(0);
-    ctx.check(
-      "attested release with forged evidence is refused (403)",
-      forged.statusCode === 403 && !forged.body.includes("ciphertext"),
-      `HTTP ${forged.statusCode}`,
     );
+    refused("attested release with forged evidence is refused (403)", forged);
     // The genuine workload's evidence, captured in transit, replayed with the intruder's key.
-    const eph2 = generateX25519KeyPair();
-    const replayed = await fromIntruder("/v1/datakeys/unwrap-attested", {
-      stanza: stanzaToWire(stanza),
-      evidence: genuineEvidence,
-      ephemeralPublicKey: Buffer.from(eph2.publicKey).toString("base64"),
-    });
-    eph2.privateKey.fill(0);
-    ctx.check(
-      "the genuine workload's evidence replayed by the intruder is refused (403)",
-      replayed.statusCode === 403 && !replayed.body.includes("ciphertext"),
-      `HTTP ${replayed.statusCode}`,
-    );
+    const replayed = await attestedFromIntruder(async () => genuineEvidence);
+    refused("the genuine workload's evidence replayed by the intruder is refused (403)", replayed);
     if (plain.statusCode === 403 && forged.statusCode === 403 && replayed.statusCode === 403)
       ctx.contained();
   },

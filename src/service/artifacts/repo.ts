@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
+import { pageOf } from "../db/page.js";
 import type { ArtifactsTable, Database } from "../db/schema.js";
 import { writeTransaction } from "../db/write-transaction.js";
 import { ServiceError } from "../errors.js";
@@ -242,11 +243,7 @@ export class ArtifactRepo {
       .orderBy("id")
       .limit(q.limit + 1)
       .execute();
-    const page = rows.slice(0, q.limit).map(fromRow);
-    const last = page.at(-1);
-    return rows.length > q.limit && last
-      ? { artifacts: page, next: encodeCursor(last.id) }
-      : { artifacts: page };
+    return pageOf("artifacts", rows, q.limit, fromRow, (a) => encodeCursor(a.id));
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { DrillRecord } from "../../doctor/drill-history.js";
+import { pageOf } from "../db/page.js";
 import type { Database, DrillsTable } from "../db/schema.js";
 
 export interface ServiceDrill extends Omit<DrillRecord, "format"> {
@@ -67,9 +68,7 @@ export class DrillRepo {
       .orderBy("id", "desc")
       .limit(q.limit + 1)
       .execute();
-    const page = rows.slice(0, q.limit).map(fromRow);
-    const last = page[page.length - 1];
-    return rows.length > q.limit && last ? { drills: page, next: last.id } : { drills: page };
+    return pageOf("drills", rows, q.limit, fromRow, (d) => d.id);
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Scope, Severity } from "../../incident/types.js";
+import { pageOf } from "../db/page.js";
 import type { Database, IncidentsTable } from "../db/schema.js";
 import { writeTransaction } from "../db/write-transaction.js";
 
@@ -183,11 +184,7 @@ export class IncidentRepo {
       .orderBy("id", "desc")
       .limit(q.limit + 1)
       .execute();
-    const page = rows.slice(0, q.limit).map(fromRow);
-    const last = page[page.length - 1];
-    return rows.length > q.limit && last
-      ? { incidents: page, next: encodeCursor(last.opened, last.id) }
-      : { incidents: page };
+    return pageOf("incidents", rows, q.limit, fromRow, (i) => encodeCursor(i.opened, i.id));
   }
 }
 

@@ -22,7 +22,9 @@ import {
   decodeCursor,
   LIST_MAX,
   newArtifactId,
+  type StanzaArtifact,
 } from "../artifacts/repo.js";
+import type { KeyResource } from "../auth/principal.js";
 import { artifactResource, keyAttrs } from "../authz/resolve.js";
 import type { ServiceContext } from "../context.js";
 import { ServiceError } from "../errors.js";
@@ -61,6 +63,21 @@ export const artifactSchema = {
     },
   },
 } as const;
+
+/** `:id`, an artifact id. */
+const artifactIdParams = {
+  type: "object",
+  required: ["id"],
+  properties: { id: { type: "string", pattern: ARTIFACT_ID_PATTERN } },
+};
+
+/** The two restanza routes' body: the registered stanza and the one a rewrap made of it. */
+const restanzaBody = {
+  type: "object",
+  required: ["from", "to"],
+  additionalProperties: false,
+  properties: { from: stanzaSchema, to: stanzaSchema },
+};
 
 /** A file's header bytes, base64 (public metadata and wrapped file keys; no key, no plaintext). */
 const headerSchema = {
@@ -257,17 +274,8 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
         summary:
           "Move an artifact's registration from its stanza (`from`) to the stanza a rewrap made of it (`to`): both must hold the same file key",
         security,
-        params: {
-          type: "object",
-          required: ["id"],
-          properties: { id: { type: "string", pattern: ARTIFACT_ID_PATTERN } },
-        },
-        body: {
-          type: "object",
-          required: ["from", "to"],
-          additionalProperties: false,
-          properties: { from: stanzaSchema, to: stanzaSchema },
-        },
+        params: artifactIdParams,
+        body: restanzaBody,
         response: { 200: artifactSchema, ...errorResponses },
       },
     },
@@ -294,24 +302,12 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
         summary:
           "Move the registration of the artifact registered with the stanza `from` to the stanza a rewrap made of it (`to`); 404 when `from` is registered nowhere",
         security,
-        body: {
-          type: "object",
-          required: ["from", "to"],
-          additionalProperties: false,
-          properties: { from: stanzaSchema, to: stanzaSchema },
-        },
+        body: restanzaBody,
         response: { 200: artifactSchema, ...errorResponses },
       },
     },
     async (req) => {
-      const from = stanzaKey(req.body.from);
-      const found = await ctx.artifacts.byStanza(from.stanza!.digest);
-      if (!found || found.key !== from.key || found.version !== from.stanza!.version)
-        throw new ServiceError(
-          404,
-          "not_found",
-          "no artifact is registered with the stanza given as from",
-        );
+      const found = await registeredWith(ctx, stanzaKey(req.body.from));
       await authorizeAction(ctx, req, "artifacts:register", [{ artifactId: found.id }]);
       return restanzaArtifact(ctx, req, found.id, req.body);
     },
@@ -372,11 +368,7 @@ export async function artifactRoutes(app: FastifyInstance, ctx: ServiceContext):
       schema: {
         summary: "One artifact",
         security,
-        params: {
-          type: "object",
-          required: ["id"],
-          properties: { id: { type: "string", pattern: ARTIFACT_ID_PATTERN } },
-        },
+        params: artifactIdParams,
         response: { 200: artifactSchema, ...errorResponses },
       },
     },
@@ -448,6 +440,18 @@ async function restanzaArtifact(
   return out;
 }
 
+/** The artifact registered with the stanza `from` (as its key and version say); 404 when none. */
+async function registeredWith(ctx: ServiceContext, from: KeyResource): Promise<StanzaArtifact> {
+  const found = await ctx.artifacts.byStanza(from.stanza!.digest);
+  if (!found || found.key !== from.key || found.version !== from.stanza!.version)
+    throw new ServiceError(
+      404,
+      "not_found",
+      "no artifact is registered with the stanza given as from",
+    );
+  return found;
+}
+
 /**
  * A reseal's registration (`reseal` calls it before renaming the new file into place). The
  * caller must hold the old artifact's registered stanza (`from`, by digest: a copy of the old
@@ -461,13 +465,7 @@ async function succeed(
   req: FastifyRequest<{ Body: SuccessorBody }>,
 ): Promise<Artifact> {
   const from = stanzaKey(req.body.from);
-  const found = await ctx.artifacts.byStanza(from.stanza!.digest);
-  if (!found || found.key !== from.key || found.version !== from.stanza!.version)
-    throw new ServiceError(
-      404,
-      "not_found",
-      "no artifact is registered with the stanza given as from",
-    );
+  const found = await registeredWith(ctx, from);
   const old = await ctx.artifacts.show(found.id);
   const h = await readRegisteredHeader(ctx.keys, ctx.serverId, req.body.header, {
     preferKey: old.key,

@@ -195,20 +195,22 @@ def _hex(s: Any, pattern: re.Pattern[str]) -> bool:
     return isinstance(s, str) and pattern.fullmatch(s) is not None
 
 
+def _file_fields_ok(f: dict[str, Any]) -> bool:
+    """A signed file's size (a safe integer) and its plaintext and sealed SHA-256 are well formed."""
+    return (
+        type(f.get("size")) is int
+        and 0 <= f["size"] <= 2**53 - 1
+        and _hex(f.get("sha256"), _HEX64)
+        and _hex(f.get("sealed"), _HEX64)
+    )
+
+
 def _parse_binding(b: Any) -> Binding | FileBinding:
     if not isinstance(b, dict):
         fail("E_SIGNATURE", "the signature does not bind sealed files (made by another tool?)")
     if "file" in b:
         f = b["file"]
-        ok = (
-            b.get("version") == 1
-            and isinstance(f, dict)
-            and type(f.get("size")) is int
-            and 0 <= f["size"] <= 2**53 - 1
-            and _hex(f.get("sha256"), _HEX64)
-            and _hex(f.get("sealed"), _HEX64)
-        )
-        if not ok:
+        if not (b.get("version") == 1 and isinstance(f, dict) and _file_fields_ok(f)):
             fail("E_SIGNATURE", "signed TensorSeal file binding is malformed")
         return FileBinding(f["size"], f["sha256"], f["sealed"])
     hex_ = _hex
@@ -225,10 +227,7 @@ def _parse_binding(b: Any) -> Binding | FileBinding:
             isinstance(f, dict)
             and isinstance(f.get("path"), str)
             and _utf16(f["path"]) > prev
-            and type(f.get("size")) is int
-            and 0 <= f["size"] <= 2**53 - 1
-            and hex_(f.get("sha256"), _HEX64)
-            and hex_(f.get("sealed"), _HEX64)
+            and _file_fields_ok(f)
         )
         if not ok:
             fail("E_SIGNATURE", "signed TensorSeal binding: bad or unsorted file entry")
