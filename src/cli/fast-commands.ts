@@ -21,15 +21,35 @@ export function fastBundleFor(argv: readonly string[]): string | null {
 export const LONG_RUN_BYTES = 64 << 20;
 
 /**
- * Whether `argv` (a seal, open or verify) is a long run: one of its operands is a URL, or names
- * a regular file of LONG_RUN_BYTES or more. Any token not starting with "-" counts, option values
- * included: an existing large file named as an output only costs that run its code cache.
+ * Whether `argv` (a seal, open or verify) is a long run that takes the engine's worker threads
+ * or the object-store client, where V8's optimizing compilers cost memory (code-cache.ts
+ * LEAN_V8_FLAGS): one of its operands is a URL, or it writes a file (not stdout, a device or a
+ * FIFO: those run on one thread and stay well under the memory goal) and one of its operands
+ * names a regular file of LONG_RUN_BYTES or more. Any token not starting with "-" counts, option
+ * values included: an existing large file named as an output only costs that run its cache.
  */
 export function longRun(argv: readonly string[]): boolean {
+  if (argv.some((a) => !a.startsWith("-") && a.includes("://"))) return true;
+  if (streamOutput(argv)) return false;
   return argv.some((a) => {
     if (a.startsWith("-")) return false;
-    if (a.includes("://")) return true;
     const st = statSync(a, { throwIfNoEntry: false });
     return st?.isFile() === true && st.size >= LONG_RUN_BYTES;
   });
+}
+
+/** `-o -`, or `-o` naming an existing device or FIFO (the last -o counts, as commander's). */
+function streamOutput(argv: readonly string[]): boolean {
+  let output: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") break;
+    if ((a === "-o" || a === "--output") && i + 1 < argv.length) output = argv[++i];
+    else if (a.startsWith("--output=")) output = a.slice("--output=".length);
+    else if (a.startsWith("-o") && a.length > 2 && !a.startsWith("--")) output = a.slice(2);
+  }
+  if (output === undefined) return false;
+  if (output === "-") return true;
+  const st = statSync(output, { throwIfNoEntry: false });
+  return st !== undefined && (st.isCharacterDevice() || st.isFIFO());
 }

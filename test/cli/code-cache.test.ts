@@ -81,7 +81,7 @@ test("the build's code cache is accepted by the Node running the tests", () => {
   }
 });
 
-test("a long run is lean: it names a URL or a file of 64 MiB or more, and compiles without the cache", (t) => {
+test("a long run is lean: a URL, or 64 MiB or more into a file; it compiles without the cache", (t) => {
   const dir = join(box.dir, "long-run");
   mkdirSync(dir, { recursive: true });
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -92,6 +92,13 @@ test("a long run is lean: it names a URL or a file of 64 MiB or more, and compil
   writeFileSync(justUnder, "");
   truncateSync(justUnder, LONG_RUN_BYTES - 1);
   assert.equal(longRun(["seal", big, "-o", join(dir, "out")]), true);
+  assert.equal(longRun(["seal", big]), true, "the default output is a file");
+  assert.equal(longRun(["open", big, `--output=${join(dir, "out")}`]), true);
+  assert.equal(longRun(["verify", big]), true);
+  // Streamed outputs run on one thread: no workers, whose compilers cost the memory.
+  assert.equal(longRun(["seal", big, "-o", "-"]), false);
+  assert.equal(longRun(["open", big, "--output", "/dev/null"]), false);
+  assert.equal(longRun(["open", big, "-o-"]), false);
   assert.equal(longRun(["open", "s3://bucket/model.tseal", "-o", "-"]), true);
   assert.equal(longRun(["open", "https://example.invalid/m.tseal"]), true);
   assert.equal(longRun(["seal", justUnder, "-o", join(dir, "out")]), false);
