@@ -222,3 +222,44 @@ function quietly(fn: () => unknown): void {
     // only the keys' wipe matters here
   }
 }
+
+test("reads ahead only for whole steps at the same place, and drops what the consumer did not ask for", async (t) => {
+  const step = (1 << 20) + 16;
+  const plain = randomBytes(4 * FILE_READ_BYTES + 12345);
+  const fd = openSync(fileWith(t, plain), "r");
+  const src = new FileSource(fd, 0, null); // no mappings: every read a pread
+  const got: Buffer[] = [];
+  const take = async (min: number, s?: number) => {
+    const b = await src.read(min, s);
+    got.push(Buffer.from(b)); // the source reuses its buffers
+    return b.length;
+  };
+  try {
+    assert.equal(await take(step, step), 2 * step); // whole steps: the next read starts now
+    assert.equal(await take(step, step), 2 * step); // taken from the read ahead
+    assert.equal(await take(100), FILE_READ_BYTES); // not whole steps: the read ahead is dropped
+    assert.equal(await take(step - 5, step), step - 5 + step); // other steps: no read ahead used
+    for (;;) if ((await take(step, step)) === 0) break;
+    assert.ok(Buffer.concat(got).equals(plain), "bytes lost, repeated or out of place");
+  } finally {
+    src.close();
+    closeSync(fd);
+  }
+});
+
+test("closing with a read ahead in flight wipes its buffer once it lands", async (t) => {
+  const step = (1 << 20) + 16;
+  const fd = openSync(fileWith(t, randomBytes(3 * FILE_READ_BYTES)), "r");
+  const src = new FileSource(fd, 0, null);
+  await src.read(step, step); // starts a read ahead
+  const ahead = (src as unknown as { ahead: { buf: Buffer; filled: Promise<number> } }).ahead;
+  assert.ok(ahead, "no read ahead after a whole-step read");
+  src.close();
+  await ahead.filled.catch(() => {});
+  await new Promise((r) => setImmediate(r));
+  closeSync(fd);
+  assert.ok(
+    ahead.buf.every((b) => b === 0),
+    "the read-ahead buffer kept file bytes after close",
+  );
+});
