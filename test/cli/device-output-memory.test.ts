@@ -11,14 +11,13 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { generateX25519Identity } from "../../src/keys/x25519.js";
 import { sandbox } from "./helpers.js";
+import { cliPeakKib } from "./peak-rss.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
 const MiB = 1 << 20;
 const SIZE = 256 * MiB;
 /** Issue 11's goal, on Node 20 and 24 alike. */
@@ -42,25 +41,12 @@ describe("peak memory of a file sealed or opened into a device", () => {
   });
   after(() => sb.cleanup());
 
-  /** The peak RSS (KiB) of one successful CLI run, as the child reports it. */
-  async function peakKib(args: string[]): Promise<number> {
-    const rssFile = join(sb.dir, "rss.txt");
-    const r = await sb.runAsync(args, {
-      NODE_OPTIONS: `--import=${pathToFileURL(join(here, "max-rss-reporter.js")).href}`,
-      TENSORSEAL_TEST_MAX_RSS_FILE: rssFile,
-    });
-    assert.equal(r.status, 0, r.stderr);
-    const peak = Number(readFileSync(rssFile, "utf8"));
-    assert.ok(peak > 0, "the child reported its peak RSS");
-    return peak;
-  }
-
   for (const [what, args] of [
     ["seal", () => ["seal", plain, "-r", key.recipient, "-o", "/dev/null"]],
     ["open", () => ["open", sealed, "-i", idFile, "-o", "/dev/null"]],
   ] as const) {
     test(`tensorseal ${what} FILE -o /dev/null of ${SIZE / MiB} MiB peaks under ${BOUND_KIB / 1024} MiB`, async () => {
-      const peak = await peakKib(args());
+      const peak = await cliPeakKib(sb, args());
       assert.ok(
         peak <= BOUND_KIB,
         `peak RSS ${Math.round(peak / 1024)} MiB over the bound ${BOUND_KIB / 1024} MiB`,

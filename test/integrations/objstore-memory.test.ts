@@ -14,13 +14,14 @@ import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { closeWorkers, sealFile } from "../../src/engine/index.js";
 import { s3Client } from "../../src/integrations/objstore/s3-client.js";
 import { parseRecipient } from "../../src/keys/recipients.js";
 import { generateX25519Identity } from "../../src/keys/x25519.js";
 import { sandbox } from "../cli/helpers.js";
+import { cliPeakKib } from "../cli/peak-rss.js";
 import { freePort, MOTO_REGION, motoEnv, motoServer, startMoto, stopMoto } from "../keys/moto.js";
 import { type RangeServer, rangeServer } from "./range-server.js";
 
@@ -38,23 +39,6 @@ const SIZE = 256 * MiB;
  */
 const CLI_BOUND_KIB = 96 * 1024;
 
-/** The peak RSS (KiB) of one successful CLI run, as the child reports it. */
-async function openPeakKib(
-  sb: ReturnType<typeof sandbox>,
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<number> {
-  const rssFile = join(sb.dir, "rss.txt");
-  const r = await sb.runAsync(args, {
-    ...env,
-    NODE_OPTIONS: `--import=${pathToFileURL(join(here, "../cli/max-rss-reporter.js")).href}`,
-    TENSORSEAL_TEST_MAX_RSS_FILE: rssFile,
-  });
-  assert.equal(r.status, 0, r.stderr);
-  const peak = Number(readFileSync(rssFile, "utf8"));
-  assert.ok(peak > 0, "the child reported its peak RSS");
-  return peak;
-}
 /** A load's peak beyond the plaintext: 22-36 MiB measured on both runtimes (57-104 before). */
 const LOAD_EXTRA_KIB = 64 * 1024;
 
@@ -85,7 +69,7 @@ describe("peak memory of whole reads from a URL (loopback server)", () => {
   });
 
   test(`tensorseal open URL -o /dev/null of ${SIZE / MiB} MiB peaks under ${CLI_BOUND_KIB / 1024} MiB`, async () => {
-    const peak = await openPeakKib(sb, ["open", url, "-i", idFile, "-o", "/dev/null"]);
+    const peak = await cliPeakKib(sb, ["open", url, "-i", idFile, "-o", "/dev/null"]);
     assert.ok(
       peak <= CLI_BOUND_KIB,
       `peak RSS ${Math.round(peak / 1024)} MiB over the bound ${CLI_BOUND_KIB / 1024} MiB`,
@@ -176,7 +160,7 @@ describe("peak memory of a whole read from s3:// (moto server)", { skip: noMoto 
 
   test(`tensorseal open s3://... -o /dev/null of ${SIZE / MiB} MiB peaks under ${S3_CLI_BOUND_KIB / 1024} MiB`, async () => {
     const args = ["open", "s3://mem/big.bin.tseal", "-i", idFile, "-o", "/dev/null"];
-    const peak = await openPeakKib(sb, args, env);
+    const peak = await cliPeakKib(sb, args, env);
     assert.ok(
       peak <= S3_CLI_BOUND_KIB,
       `peak RSS ${Math.round(peak / 1024)} MiB over the bound ${S3_CLI_BOUND_KIB / 1024} MiB`,
