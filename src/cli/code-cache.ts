@@ -33,7 +33,7 @@ import {
 } from "node:fs";
 import Module, { createRequire } from "node:module";
 import { dirname } from "node:path";
-import { setFlagsFromString } from "node:v8";
+import type * as V8 from "node:v8";
 import { Script } from "node:vm";
 
 const MAGIC = "tensorseal-v8-cache 1";
@@ -104,9 +104,18 @@ export type CacheUse = "accepted" | "rejected" | "none";
  */
 export const LEAN_V8_FLAGS = ["--no-turbofan", "--no-maglev"] as const;
 
+/**
+ * node:v8 is loaded only here: it brings Node's whole stream stack with it (internal/heap_utils),
+ * about 20 internal modules that a short run does not otherwise load.
+ */
+function setLeanFlags(): void {
+  const v8: typeof V8 = createRequire(import.meta.url)("node:v8");
+  for (const flag of LEAN_V8_FLAGS) v8.setFlagsFromString(flag);
+}
+
 /** Compiles `bundle` (not run): with its cache where one matches, or lean (LEAN_V8_FLAGS). */
 export function compileBundle(bundle: string, lean = false): { script: Script; cache: CacheUse } {
-  if (lean) for (const flag of LEAN_V8_FLAGS) setFlagsFromString(flag);
+  if (lean) setLeanFlags();
   const cachedData = lean ? undefined : readCache(bundle);
   const script = new Script(`${WRAPPER}${readFileSync(bundle, "latin1")}\n})`, {
     filename: bundle,
