@@ -5,7 +5,7 @@
  * `--version`. Every other command line runs the whole CLI (main.ts). Imports only argv.ts and
  * node:fs: bin.ts, which every run loads first, holds it.
  */
-import { statSync } from "node:fs";
+import { type Stats, statSync } from "node:fs";
 import { firstOperand, versionOnly } from "./argv.js";
 
 export const FAST_COMMANDS = ["inspect", "seal", "open", "verify"] as const;
@@ -33,9 +33,21 @@ export function longRun(argv: readonly string[]): boolean {
   if (streamOutput(argv)) return false;
   return argv.some((a) => {
     if (a.startsWith("-")) return false;
-    const st = statSync(a, { throwIfNoEntry: false });
+    const st = statOf(a);
     return st?.isFile() === true && st.size >= LONG_RUN_BYTES;
   });
+}
+
+/**
+ * `path`'s stat, or undefined for anything that cannot be stat'ed: a recipient, a name too long
+ * or under a file (ENAMETOOLONG, ENOTDIR), no permission. The command itself reports those.
+ */
+function statOf(path: string): Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }
 
 /** `-o -`, or `-o` naming an existing device or FIFO (the last -o counts, as commander's). */
@@ -50,6 +62,6 @@ function streamOutput(argv: readonly string[]): boolean {
   }
   if (output === undefined) return false;
   if (output === "-") return true;
-  const st = statSync(output, { throwIfNoEntry: false });
+  const st = statOf(output);
   return st !== undefined && (st.isCharacterDevice() || st.isFIFO());
 }

@@ -106,6 +106,12 @@ test("a long run is lean: a URL, or 64 MiB or more into a file; it compiles with
   assert.equal(longRun(["seal", join(dir, "missing"), "-"]), false);
   assert.equal(longRun(["seal", dir]), false, "a directory is not an input's length");
   assert.equal(longRun(["seal", `--recipient=${big}`]), false, "an option token is not stat'ed");
+  // Operands that cannot be stat'ed (a recipient string, a name too long, a path under a file,
+  // no permission) are not long runs, and never an error here: the command reports them.
+  assert.equal(longRun(["seal", big, "-r", `tseal1pq1${"q".repeat(5000)}`, "-o", "-"]), false);
+  assert.equal(longRun(["seal", `tseal1pq1${"q".repeat(5000)}`]), false);
+  assert.equal(longRun(["seal", join(big, "under-a-file")]), false);
+  assert.equal(longRun(["open", big, "-o", `${"x".repeat(5000)}`]), true);
   // A lean compile never reads the cache, which was made under the other flags.
   assert.equal(cacheUse(join(DIST_CLI, "seal.cjs"), true), "none");
   assert.equal(cacheUse(join(DIST_CLI, "seal.cjs")), "accepted");
