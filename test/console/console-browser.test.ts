@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { before, describe, test } from "node:test";
-import type { Page } from "playwright-core";
+import type { Locator, Page } from "playwright-core";
 import { type Database, TokenRepo } from "../../src/service/index.js";
 import { bearer, token } from "../service/helpers.js";
 import { assertAccessible, chromiumSkip, consoleSuite, screenshot } from "./browser.js";
@@ -203,21 +203,16 @@ describe("web console in Chromium", { skip }, () => {
     await page.getByLabel("Action").fill("approvals.approve");
     await page.getByRole("button", { name: "Search" }).click();
     const table = page.getByTestId("audit-table");
+    // The unfiltered table may already show the comment: wait for the search's own rows.
+    await settledColumn(table, 3, (x) => x === "approvals.approve");
     await table.getByText("checked with the model owner").waitFor();
-    const actions = await table.locator("tbody tr td:nth-child(3)").allTextContents();
-    assert.ok(actions.length >= 1);
-    assert.ok(
-      actions.every((x) => x === "approvals.approve"),
-      actions.join(),
-    );
     await page.getByLabel("Outcome").selectOption("denied");
     await page.getByLabel("Action").fill("");
     await page.getByLabel("Key").fill("");
     await page.getByRole("button", { name: "Search" }).click();
+    const outcomes = await settledColumn(table, 4, (x) => x === "denied");
     // The CSRF refusal of an earlier test is on record as denied.
     await table.getByText("missing or wrong CSRF token").first().waitFor();
-    const outcomes = await table.locator("tbody tr td:nth-child(4)").allTextContents();
-    assert.ok(outcomes.length >= 1 && outcomes.every((x) => x === "denied"), outcomes.join());
     const [download] = await Promise.all([
       page.waitForEvent("download"),
       page.getByRole("button", { name: "Download this page (JSON Lines)" }).click(),
@@ -409,3 +404,21 @@ describe("web console in Chromium", { skip }, () => {
     assert.equal(r, 401);
   });
 });
+
+/**
+ * Column `col`'s texts once the table has rows and every one passes `ok` (a search's results
+ * replaced what was shown), failing with what it showed if that does not happen in 10 s.
+ */
+async function settledColumn(
+  table: Locator,
+  col: number,
+  ok: (text: string) => boolean,
+): Promise<string[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const texts = await table.locator(`tbody tr td:nth-child(${col})`).allTextContents();
+    if (texts.length >= 1 && texts.every(ok)) return texts;
+    if (Date.now() > deadline) assert.fail(`column ${col} never settled: ${texts.join()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
