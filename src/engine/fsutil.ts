@@ -18,10 +18,13 @@ export async function io<T>(what: string, fn: () => Promise<T>): Promise<T> {
 }
 
 /** Runs `fn` on `path` opened for reading, closed afterwards whatever happens. */
-export async function withFileInput<T>(path: string, fn: (fd: number) => Promise<T>): Promise<T> {
+export async function withFileInput<T>(
+  path: string,
+  fn: (fh: FileHandle) => Promise<T>,
+): Promise<T> {
   const fh = await io(`open ${path}`, () => open(path, "r"));
   try {
-    return await fn(fh.fd);
+    return await fn(fh);
   } finally {
     await fh.close().catch(() => {});
   }

@@ -1,10 +1,3 @@
-/**
- * openFile and verifyFile: every check that needs no decryption happens first (see
- * sealed-header.ts), then the chunks are opened in parallel ranges. openFile writes only
- * authenticated chunks into a temporary output that replaces the target only if every chunk
- * authenticated; verifyFile writes nothing.
- */
-import { open } from "node:fs/promises";
 import { wipeChunkKeys } from "../format/chunked.js";
 import { namingFile } from "../format/errors.js";
 import { isPublicSuite } from "../format/public.js";
@@ -28,7 +21,7 @@ export function openFile(input: string, output: string, opts: OpenOptions): Prom
       // each chunk once that chunk authenticated. The file is read as `open FILE -o -` reads it
       // (stream-file.ts: preads from offset 0 into reused buffers), not through a ReadStream's
       // fresh 64 KiB buffer per read.
-      return withFileInput(input, (fd) =>
+      return withFileInput(input, ({ fd }) =>
         withOutputStream(output, (w) => openStream(fd, w, { ...opts, inputOffset: 0 })),
       );
     }
@@ -45,8 +38,7 @@ async function openOrVerify(
   output: string | null,
   opts: OpenOptions,
 ): Promise<OpenResult> {
-  const src = await io(`open ${input}`, () => open(input, "r"));
-  try {
+  return withFileInput(input, async (src) => {
     const { size } = await io(`stat ${input}`, () => src.stat());
     const threads = fileThreads(opts.workers, size); // the sealed size bounds the plaintext's
     void prewarmWorkers(size, threads.workers); // not awaited: start-up overlaps unlocking
@@ -78,9 +70,7 @@ async function openOrVerify(
       generation: file.header.generation,
       encrypted: !isPublicSuite(file.header.descriptor.suite),
     };
-  } finally {
-    await src.close().catch(() => {});
-  }
+  });
 }
 
 async function presize(

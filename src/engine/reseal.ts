@@ -15,7 +15,6 @@
  * leave the old version, which the old file key opens, under the other names.
  */
 import { createHash } from "node:crypto";
-import { open } from "node:fs/promises";
 import { deriveChunkKeys, PAYLOAD_PREFIX_SIZE, wipeChunkKeys } from "../format/chunked.js";
 import { fail, namingFile } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
@@ -23,7 +22,7 @@ import { payloadContext } from "../format/payload.js";
 import { refuseRecipientChange } from "../format/public.js";
 import type { Identity, Recipient } from "../format/stanza.js";
 import { withAtomicOutput } from "./atomic.js";
-import { io, readExact, writeAll } from "./fsutil.js";
+import { io, readExact, withFileInput, writeAll } from "./fsutil.js";
 import type { ProgressCallback } from "./progress.js";
 import { Progress } from "./progress.js";
 import { PARALLEL_THRESHOLD, prewarmWorkers, runRanges } from "./run-ranges.js";
@@ -75,8 +74,7 @@ export function resealFile(path: string, opts: ResealOptions): Promise<ResealRes
 }
 
 async function resealInPlace(path: string, opts: ResealOptions): Promise<ResealResult> {
-  const src = await io(`open ${path}`, () => open(path, "r"));
-  try {
+  return withFileInput(path, async (src) => {
     const st = await io(`stat ${path}`, () => src.stat());
     if (st.nlink > 1)
       fail(
@@ -149,7 +147,5 @@ async function resealInPlace(path: string, opts: ResealOptions): Promise<ResealR
     } finally {
       wipeChunkKeys(old.keys);
     }
-  } finally {
-    await src.close().catch(() => {});
-  }
+  });
 }

@@ -1,4 +1,3 @@
-import { open } from "node:fs/promises";
 import { deriveChunkKeys, wipeChunkKeys } from "../format/chunked.js";
 import { encodeDescriptor } from "../format/descriptor.js";
 import { fail } from "../format/errors.js";
@@ -25,12 +24,11 @@ export async function sealFile(
   if ((await outputKind(output)) === "special") {
     // A device or FIFO takes a stream in place (output.ts); the input is still a file, read as
     // `seal FILE -o -` reads it (stream-file.ts), not through a ReadStream.
-    return withFileInput(input, (fd) =>
+    return withFileInput(input, ({ fd }) =>
       withOutputStream(output, (w) => sealStream(fd, w, { ...opts, inputOffset: 0 })),
     );
   }
-  const src = await io(`open ${input}`, () => open(input, "r"));
-  try {
+  return withFileInput(input, async (src) => {
     const st = await io(`stat ${input}`, () => src.stat());
     if (!st.isFile()) fail("E_USAGE", `${input} is not a regular file: seal it as a stream`);
     const length = st.size;
@@ -83,7 +81,5 @@ export async function sealFile(
       wipeChunkKeys(keys);
     }
     return { descriptor, headerLength: header.length, sealedLength };
-  } finally {
-    await src.close().catch(() => {});
-  }
+  });
 }
