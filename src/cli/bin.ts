@@ -18,6 +18,6 @@ const fast = fastBundleFor(process.argv.slice(2));
 // With the V8 code cache the build wrote beside it (code-cache.ts), or lean for a long run; the
 // bundle's import() of a package is this file's, which resolves from the same folder.
 if (fast) {
-  const lean = fast !== "version" && fast !== "inspect" && longRun(process.argv.slice(2));
-  runBundle(fileURLToPath(new URL(`./${fast}.cjs`, import.meta.url)), (s) => import(s), lean);
+  const url = new URL(`./${fast}.cjs`, import.meta.url);
+  runBundle(fileURLToPath(url), (s) => import(s), longRun(process.argv.slice(2)));
 } else void import("./main.js");

@@ -17,18 +17,22 @@ export function fastBundleFor(argv: readonly string[]): string | null {
   return (FAST_COMMANDS as readonly (string | null)[]).includes(name) ? name : null;
 }
 
+/** The commands that may run lean: inspect and --version read a header at most. */
+const LEAN_COMMANDS = new Set<string | null>(["seal", "open", "verify"]);
+
 /** From this much input on, a command is a long run (code-cache.ts LEAN_V8_FLAGS). */
 export const LONG_RUN_BYTES = 64 << 20;
 
 /**
- * Whether `argv` (a seal, open or verify) is a long run that takes the engine's worker threads
- * or the object-store client, where V8's optimizing compilers cost memory (code-cache.ts
+ * Whether `argv` is a seal, open or verify long enough to take the engine's worker threads or
+ * the object-store client, where V8's optimizing compilers cost memory (code-cache.ts
  * LEAN_V8_FLAGS): one of its operands is a URL, or it writes a file (not stdout, a device or a
  * FIFO: those run on one thread and stay well under the memory goal) and one of its operands
  * names a regular file of LONG_RUN_BYTES or more. Any token not starting with "-" counts, option
  * values included: an existing large file named as an output only costs that run its cache.
  */
 export function longRun(argv: readonly string[]): boolean {
+  if (!LEAN_COMMANDS.has(firstOperand(argv))) return false;
   if (argv.some((a) => !a.startsWith("-") && a.includes("://"))) return true;
   if (streamOutput(argv)) return false;
   return argv.some((a) => {

@@ -95,6 +95,8 @@ test("a long run is lean: a URL, or 64 MiB or more into a file; it compiles with
   assert.equal(longRun(["seal", big]), true, "the default output is a file");
   assert.equal(longRun(["open", big, `--output=${join(dir, "out")}`]), true);
   assert.equal(longRun(["verify", big]), true);
+  assert.equal(longRun(["inspect", big]), false, "inspect reads a header at most");
+  assert.equal(longRun(["--version"]), false);
   // Streamed outputs run on one thread: no workers, whose compilers cost the memory.
   assert.equal(longRun(["seal", big, "-o", "-"]), false);
   assert.equal(longRun(["open", big, "--output", "/dev/null"]), false);
