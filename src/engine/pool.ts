@@ -153,12 +153,6 @@ class RangeWorkerPool {
 }
 
 /**
- * A worker inherits the parent's flags, which Node filters itself (process-wide ones such as
- * --secure-heap are dropped). Only --input-type (`node --input-type=module -e ...`) must go,
- * and an explicit list is validated strictly: should it hold a process-wide flag too, the
- * worker starts without flags rather than fail the whole seal or open.
- */
-/**
  * A range worker's young generation is kept small: its JS allocates a few small objects per
  * batch (the bytes live in reused or shared buffers), so V8's default semi-spaces only grew
  * RSS: 1 GiB file -> file seal/open peaked 1.5 MiB lower on Node 24.22 (0.5 on Node 20.20), at
@@ -166,6 +160,12 @@ class RangeWorkerPool {
  */
 const LIMITS = { resourceLimits: { maxYoungGenerationSizeMb: 1 } };
 
+/**
+ * A worker inherits the parent's flags, which Node filters itself (process-wide ones such as
+ * --secure-heap are dropped). Only --input-type (`node --input-type=module -e ...`) must go,
+ * and an explicit list is validated strictly: should it hold a process-wide flag too, the
+ * worker starts without flags rather than fail the whole seal or open.
+ */
 function startWorker(): Worker {
   const args = process.execArgv;
   if (!args.some((a) => a === "--input-type" || a.startsWith("--input-type="))) {
