@@ -1,5 +1,5 @@
 /** Hash routing: #/keys, #/keys/NAME, #/audit?key=..., ... (no server round trip, no history API). */
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 
 export interface Route {
   path: string[];
@@ -14,13 +14,16 @@ function parse(hash: string): Route {
 }
 
 export function useRoute(): Route {
-  const [r, setR] = useState(() => parse(location.hash));
+  const [hash, setHash] = useState(location.hash);
   useEffect(() => {
-    const on = () => setR(parse(location.hash));
+    const on = () => setHash(location.hash);
     addEventListener("hashchange", on);
+    // Effects run after paint: a change made before the listener existed (a link followed the
+    // moment the shell appeared) would otherwise go unseen. Same hash: no render.
+    on();
     return () => removeEventListener("hashchange", on);
   }, []);
-  return r;
+  return useMemo(() => parse(hash), [hash]);
 }
 
 export function href(path: string, params?: Record<string, string>): string {

@@ -94,6 +94,23 @@ describe("web console in Chromium", { skip }, () => {
     assert.deepEqual(await page.context().cookies(), []);
   });
 
+  test("a link followed the moment the shell appears is not lost (before the route listens)", async () => {
+    const page = await web.page();
+    // Runs as a microtask right after the render that shows the shell: before Preact's effects,
+    // where the router used to attach its hashchange listener, so the change went unseen.
+    await page.addInitScript(`
+      new MutationObserver((_, obs) => {
+        if (!document.querySelector('[data-testid="principal"]')) return;
+        obs.disconnect();
+        location.hash = "#/keys/model-a";
+      }).observe(document, { childList: true, subtree: true });
+    `);
+    await page.goto(`${web.base}/console/`);
+    await page.getByLabel("API token").fill(adminA);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { level: 1, name: "Key model-a" }).waitFor({ timeout: 5000 });
+  });
+
   test("CSP and headers are served, inline script is blocked, every script has a src", async () => {
     const page = await web.page();
     const res = await page.goto(`${web.base}/console/`);
