@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import {
   chmodSync,
   existsSync,
@@ -194,25 +195,29 @@ describe("tensorseal rewrap --to-latest campaigns (CLI)", () => {
     const files = sealMany(s, dir, 60);
     const payloads = files.map(payload);
     const journal = join(s.dir, "crash-journal.jsonl");
-    let kills = 0;
-    let rounds = 0;
-    // Until 20 runs were killed mid-way (a run that finishes first counts as a round only).
-    while (kills < 20) {
-      assert.ok(rounds++ < 80, `only ${kills} kills in 80 rounds`);
-      if (rounds % 2 === 1) assert.equal(s.run(["keys", "rotate", "default"]).status, 0);
-      const child = spawn(
+    const rewrap = () =>
+      spawn(
         process.execPath,
         [CLI, "rewrap", "--to-latest", dir, "--journal", journal, "--concurrency", "4"],
         { env: s.env, cwd: s.dir, stdio: "ignore" },
       );
-      const delay = 80 + Math.floor(Math.random() * 300);
-      const code = await new Promise<number | null>((resolve) => {
-        const t = setTimeout(() => child.kill("SIGKILL"), delay);
-        child.on("exit", (c) => {
-          clearTimeout(t);
-          resolve(c);
-        });
-      });
+    // Kill moments fall inside a whole campaign's run time, measured here: a fixed range went
+    // stale whenever start-up or the machine's load changed, and most runs finished first.
+    assert.equal(s.run(["keys", "rotate", "default"]).status, 0);
+    const t0 = Date.now();
+    assert.equal((await once(rewrap(), "exit"))[0], 0);
+    const whole = Date.now() - t0;
+    let kills = 0;
+    let rounds = 0;
+    // Until 20 runs were killed mid-way (a run that finishes first counts as a round only).
+    while (kills < 20) {
+      assert.ok(rounds++ < 80, `only ${kills} kills in 80 rounds (a whole run: ${whole} ms)`);
+      // Every round has the whole campaign to do (or finish, after a killed one).
+      assert.equal(s.run(["keys", "rotate", "default"]).status, 0);
+      const child = rewrap();
+      const t = setTimeout(() => child.kill("SIGKILL"), Math.floor(Math.random() * whole * 0.9));
+      const [code] = await once(child, "exit");
+      clearTimeout(t);
       if (code === null) kills++;
       else assert.equal(code, 0, `round ${rounds} exited ${code}`);
     }
