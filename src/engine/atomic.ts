@@ -13,12 +13,24 @@
  * which is replaced, not followed); devices, FIFOs and sockets are written in place instead
  * (output.ts), and a directory is refused.
  */
-import { constants, ftruncateSync, unlinkSync } from "node:fs";
-import { type FileHandle, link, lstat, open, rename, unlink } from "node:fs/promises";
+import {
+  closeSync,
+  constants,
+  fdatasync,
+  fsync,
+  fsyncSync,
+  ftruncateSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { fail } from "../format/errors.js";
-import { io } from "./fsutil.js";
+import { io, ioError, ioSync } from "./fsutil.js";
 import { onInterrupt } from "./interrupt.js";
 import { nativeGcm } from "./native-gcm.js";
 import { removeStaleTemps, tempPathFor } from "./stale-temps.js";
@@ -34,12 +46,17 @@ export interface CommitOptions {
   readonly exclusive?: boolean;
 }
 
+/**
+ * The output's descriptor comes from synchronous calls, as do its name changes (link, rename,
+ * close): metadata calls, cheaper than a trip to the thread pool each (issue 11). Only the
+ * fsyncs, which may wait for a large file's data to reach the disk, stay off the main thread.
+ */
 export class AtomicOutput {
   private closed = false;
 
   private constructor(
     readonly target: string,
-    readonly fh: FileHandle,
+    readonly fd: number,
     /** The temporary file's name; null while it is anonymous (O_TMPFILE). */
     private tmpName: string | null,
     private readonly release: () => void,
@@ -48,8 +65,8 @@ export class AtomicOutput {
   static async create(target: string): Promise<AtomicOutput> {
     const dir = dirname(target);
     removeStaleTemps(dir);
-    const anonymous = nativeGcm ? await openAnonymous(dir, target) : null;
-    if (anonymous) {
+    const anonymous = nativeGcm ? openAnonymous(dir, target) : null;
+    if (anonymous !== null) {
       let out: AtomicOutput | null = null;
       const release = onInterrupt(() => out?.discardSync());
       out = new AtomicOutput(target, anonymous, null, release);
@@ -63,19 +80,15 @@ export class AtomicOutput {
     );
     const flags = constants.O_CREAT | constants.O_EXCL | constants.O_RDWR;
     try {
-      const fh = await io(`create a temporary file next to ${target}`, () =>
-        open(tmpName, flags, 0o600),
+      const fd = ioSync(`create a temporary file next to ${target}`, () =>
+        openSync(tmpName, flags, 0o600),
       );
-      out = new AtomicOutput(target, fh, tmpName, release);
+      out = new AtomicOutput(target, fd, tmpName, release);
       return out;
     } catch (e) {
       release();
       throw e;
     }
-  }
-
-  get fd(): number {
-    return this.fh.fd;
   }
 
   /** True when a crash at this moment would leave nothing behind (no name yet). */
@@ -95,7 +108,7 @@ export class AtomicOutput {
     const flusher = (async () => {
       while (!done.signal.aborted) {
         try {
-          await this.fh.datasync();
+          await syncData(this.fd, fdatasync);
         } catch (e) {
           flushError ??= e;
           return;
@@ -115,40 +128,23 @@ export class AtomicOutput {
   }
 
   async commit(opts: CommitOptions = {}): Promise<void> {
-    await io(`flush the output for ${this.target}`, () => this.fh.sync());
+    await io(`flush the output for ${this.target}`, () => syncData(this.fd, fsync));
     if (this.tmpName === null) {
       // Straight to the target's name when it is free: nothing named exists before it is whole.
-      if (await this.linkAnonymous(this.target, opts.exclusive === true)) {
-        await this.closeAndRelease();
-        await syncDirectory(dirname(this.target));
+      if (linkFdAs(this.fd, this.target, opts.exclusive === true)) {
+        this.closeAndRelease();
+        syncDirectory(dirname(this.target));
         return;
       }
       const named = tempPathFor(this.target);
-      await this.linkAnonymous(named, true);
+      linkFdAs(this.fd, named, true);
       this.tmpName = named;
     }
-    await io(`close the output for ${this.target}`, () => this.closeFile());
-    if (opts.exclusive) {
-      await io(`create ${this.target}`, async () => {
-        try {
-          await link(this.tmpName!, this.target); // EEXIST instead of replacing, atomically
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === "EEXIST") {
-            fail("E_USAGE", `${this.target} exists: not replacing it`);
-          }
-          throw e;
-        }
-        await unlink(this.tmpName!);
-      });
-    } else {
-      await refuseSpecialTarget(this.target);
-      await io(`rename the output into place as ${this.target}`, () =>
-        rename(this.tmpName!, this.target),
-      );
-    }
+    ioSync(`close the output for ${this.target}`, () => this.closeFile());
+    publishTemp(this.tmpName, this.target, opts.exclusive === true);
     this.tmpName = null;
     this.release();
-    await syncDirectory(dirname(this.target));
+    syncDirectory(dirname(this.target));
   }
 
   /** Best effort: the original error matters more than a failing cleanup. */
@@ -157,30 +153,14 @@ export class AtomicOutput {
     this.release();
   }
 
-  /**
-   * Links the anonymous file as `name`. False when `name` exists and may be replaced (the
-   * caller then links a temporary name and renames); EEXIST with `exclusive` is E_USAGE.
-   */
-  private async linkAnonymous(name: string, exclusive: boolean): Promise<boolean> {
-    try {
-      nativeGcm!.linkFd(this.fh.fd, name);
-      return true;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EEXIST" && !exclusive) return false;
-      if (code === "EEXIST") return fail("E_USAGE", `${name} exists: not replacing it`);
-      return fail("E_IO", `cannot create ${name}: ${code ?? "error"}`, e);
-    }
-  }
-
-  private async closeFile(): Promise<void> {
+  private closeFile(): void {
     if (this.closed) return;
     this.closed = true;
-    await this.fh.close();
+    closeSync(this.fd);
   }
 
-  private async closeAndRelease(): Promise<void> {
-    await io(`close the output for ${this.target}`, () => this.closeFile());
+  private closeAndRelease(): void {
+    ioSync(`close the output for ${this.target}`, () => this.closeFile());
     this.release();
   }
 
@@ -188,9 +168,9 @@ export class AtomicOutput {
   private discardSync(): void {
     if (!this.closed) {
       // Truncating first frees plaintext blocks even if something still holds the file open.
-      if (this.tmpName !== null) quietly(() => ftruncateSync(this.fh.fd, 0));
+      if (this.tmpName !== null) quietly(() => ftruncateSync(this.fd, 0));
       this.closed = true;
-      void this.fh.close().catch(() => {});
+      quietly(() => closeSync(this.fd));
     }
     if (this.tmpName !== null) quietly(() => unlinkSync(this.tmpName!));
     this.tmpName = null;
@@ -205,37 +185,136 @@ function quietly(fn: () => void): void {
   }
 }
 
-/** An unnamed file in `dir`, or null where the file system has no O_TMPFILE. */
-async function openAnonymous(dir: string, target: string): Promise<FileHandle | null> {
+/** fsync or fdatasync of `fd` on the thread pool (node:fs's callback, no fs/promises). */
+function syncData(
+  fd: number,
+  call: (fd: number, done: (e: NodeJS.ErrnoException | null) => void) => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => call(fd, (e) => (e ? reject(e) : resolve())));
+}
+
+/**
+ * Links the anonymous file `fd` as `name`. False when `name` exists and may be replaced (the
+ * caller then links a temporary name and renames); EEXIST with `exclusive` is E_USAGE.
+ */
+function linkFdAs(fd: number, name: string, exclusive: boolean): boolean {
   try {
-    return await open(dir, O_TMPFILE | constants.O_RDWR, 0o600);
+    nativeGcm!.linkFd(fd, name);
+    return true;
   } catch (e) {
-    if (NO_TMPFILE.has((e as NodeJS.ErrnoException).code ?? "")) return null;
-    return io(`create a temporary file next to ${target}`, () => Promise.reject(e));
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EEXIST" && !exclusive) return false;
+    if (code === "EEXIST") return fail("E_USAGE", `${name} exists: not replacing it`);
+    return fail("E_IO", `cannot create ${name}: ${code ?? "error"}`, e);
+  }
+}
+
+/** Gives the closed temporary file `tmp` the name `target`: link (exclusive) or rename. */
+function publishTemp(tmp: string, target: string, exclusive: boolean): void {
+  if (exclusive) {
+    ioSync(`create ${target}`, () => {
+      try {
+        linkSync(tmp, target); // EEXIST instead of replacing, atomically
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EEXIST") {
+          fail("E_USAGE", `${target} exists: not replacing it`);
+        }
+        throw e;
+      }
+      unlinkSync(tmp);
+    });
+  } else {
+    refuseSpecialTarget(target);
+    ioSync(`rename the output into place as ${target}`, () => renameSync(tmp, target));
   }
 }
 
 /** rename(2) would replace a device, FIFO or socket with a regular file: refuse. */
-async function refuseSpecialTarget(target: string): Promise<void> {
-  const st = await lstat(target).catch(() => null);
+function refuseSpecialTarget(target: string): void {
+  const st = lstatSync(target, { throwIfNoEntry: false });
   if (st && !st.isFile() && !st.isSymbolicLink()) {
     fail("E_USAGE", `${target} is not a regular file: not replacing it`);
   }
 }
 
 /** Makes the rename durable; some file systems refuse fsync on directories, which is harmless. */
-export async function syncDirectory(dir: string): Promise<void> {
-  let fh: FileHandle | undefined;
+export function syncDirectory(dir: string): void {
+  let fd: number | undefined;
   try {
-    fh = await open(dir, "r");
-    await fh.sync();
+    fd = openSync(dir, "r");
+    fsyncSync(fd);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== "EINVAL" && code !== "EISDIR" && code !== "EPERM") {
-      await io(`flush directory ${dir}`, () => Promise.reject(e));
+      throw ioError(`flush directory ${dir}`, e);
     }
   } finally {
-    await fh?.close().catch(() => {});
+    const open = fd;
+    if (open !== undefined) quietly(() => closeSync(open));
+  }
+}
+
+/**
+ * Writes a small `data` (a keystore, a key, a report) to `target` with AtomicOutput's steps —
+ * an anonymous or named temporary file, fsync, link or rename, the directory's fsync — in
+ * synchronous calls: each fs/promises call costs ~0.1 ms of CPU on the thread pool, and a
+ * seal's keystore update alone made a dozen (issue 11). No signal handler is needed: none runs
+ * before this returns, and it returns with the temporary file committed or removed.
+ */
+export function writeFileAtomicSync(
+  target: string,
+  data: Uint8Array | string,
+  opts: CommitOptions = {},
+): void {
+  const dir = dirname(target);
+  removeStaleTemps(dir);
+  let fd: number | null = nativeGcm ? openAnonymous(dir, target) : null;
+  let tmpName: string | null = null;
+  try {
+    if (fd === null) {
+      const named = tempPathFor(target);
+      const flags = constants.O_CREAT | constants.O_EXCL | constants.O_RDWR;
+      fd = ioSync(`create a temporary file next to ${target}`, () => openSync(named, flags, 0o600));
+      tmpName = named;
+    }
+    const out = fd;
+    ioSync(`write ${target}`, () => {
+      writeFileSync(out, data);
+      fsyncSync(out);
+    });
+    if (tmpName === null) {
+      if (linkFdAs(out, target, opts.exclusive === true)) {
+        fd = null;
+        closeSync(out);
+        syncDirectory(dir);
+        return;
+      }
+      const named = tempPathFor(target);
+      linkFdAs(out, named, true);
+      tmpName = named;
+    }
+    fd = null;
+    ioSync(`close the output for ${target}`, () => closeSync(out));
+    publishTemp(tmpName, target, opts.exclusive === true);
+    tmpName = null;
+    syncDirectory(dir);
+  } finally {
+    const left = fd;
+    if (left !== null) {
+      if (tmpName !== null) quietly(() => ftruncateSync(left, 0)); // frees its blocks at once
+      quietly(() => closeSync(left));
+    }
+    if (tmpName !== null) quietly(() => unlinkSync(tmpName!));
+  }
+}
+
+/** An unnamed file in `dir`, or null where the file system has no O_TMPFILE. */
+function openAnonymous(dir: string, target: string): number | null {
+  try {
+    return openSync(dir, O_TMPFILE | constants.O_RDWR, 0o600);
+  } catch (e) {
+    if (NO_TMPFILE.has((e as NodeJS.ErrnoException).code ?? "")) return null;
+    throw ioError(`create a temporary file next to ${target}`, e);
   }
 }
 

@@ -1,9 +1,10 @@
+import { fstatSync, ftruncateSync } from "node:fs";
 import { wipeChunkKeys } from "../format/chunked.js";
 import { namingFile } from "../format/errors.js";
 import { isPublicSuite } from "../format/public.js";
 import { type AtomicOutput, withAtomicOutput } from "./atomic.js";
 import { closeDirect, openDirect } from "./direct-write.js";
-import { io, withFileInput } from "./fsutil.js";
+import { ioSync, withFileInput } from "./fsutil.js";
 import type { OpenOptions, OpenResult, VerifyOptions } from "./options.js";
 import { outputKind, withOutputStream } from "./output.js";
 import { Progress } from "./progress.js";
@@ -21,7 +22,7 @@ export function openFile(input: string, output: string, opts: OpenOptions): Prom
       // each chunk once that chunk authenticated. The file is read as `open FILE -o -` reads it
       // (stream-file.ts: preads from offset 0 into reused buffers), not through a ReadStream's
       // fresh 64 KiB buffer per read.
-      return withFileInput(input, ({ fd }) =>
+      return withFileInput(input, (fd) =>
         withOutputStream(output, (w) => openStream(fd, w, { ...opts, inputOffset: 0 })),
       );
     }
@@ -38,17 +39,17 @@ async function openOrVerify(
   output: string | null,
   opts: OpenOptions,
 ): Promise<OpenResult> {
-  return withFileInput(input, async (src) => {
-    const { size } = await io(`stat ${input}`, () => src.stat());
+  return withFileInput(input, async (inFd) => {
+    const { size } = ioSync(`stat ${input}`, () => fstatSync(inFd));
     const threads = fileThreads(opts.workers, size); // the sealed size bounds the plaintext's
     void prewarmWorkers(size, threads.workers); // not awaited: start-up overlaps unlocking
-    const file = await unlockFile(src, input, opts);
+    const file = await unlockFile(inFd, input, opts);
     const progress = new Progress(file.plaintextLength, opts.onProgress);
     try {
       const run = (outFd: number | null, directFd: number | null = null) =>
         runRangesFor({
           mode: outFd === null ? "verify" : "open",
-          inFd: src.fd,
+          inFd,
           sink: fdSink(outFd, directFd),
           keys: file.keys,
           chunkSize: file.header.descriptor.chunkSize,
@@ -78,7 +79,7 @@ async function presize(
   length: number,
   run: (fd: number, directFd: number | null) => Promise<void>,
 ): Promise<void> {
-  await io("size the output", () => out.fh.truncate(length));
+  ioSync("size the output", () => ftruncateSync(out.fd, length));
   if (length < PARALLEL_THRESHOLD) return run(out.fd, null);
   // Around the page cache where the file system allows (direct-write.ts); otherwise flushed in
   // the background while the CPUs decrypt.

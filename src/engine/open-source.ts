@@ -14,7 +14,6 @@
  * receives each authenticated batch as it comes, so, as with openStream, a consumer may have
  * received earlier batches before a later failure rejects the promise.
  */
-import type { FileHandle } from "node:fs/promises";
 import type { Writable } from "node:stream";
 import { type ChunkKeys, openChunk, TAG_SIZE, wipeChunkKeys } from "../format/chunked.js";
 import { namingFile } from "../format/errors.js";
@@ -75,7 +74,7 @@ export function openSource(
     if ((await outputKind(output)) === "special") {
       return withOutputStream(output, (w) => run(src, opts, streamEmit(w)));
     }
-    return withAtomicOutput(output, (out) => fileWriter(out.fh, (emit) => run(src, opts, emit)));
+    return withAtomicOutput(output, (out) => fileWriter(out.fd, (emit) => run(src, opts, emit)));
   });
 }
 
@@ -143,7 +142,7 @@ function streamEmit(out: Writable): Emit & { end(): Promise<void> } {
  * two plaintext buffers used in turn, each wiped once written. `fn` is run with the emit; a
  * write still in flight when it fails is waited for (the output is removed after).
  */
-async function fileWriter<T>(fh: FileHandle, fn: (emit: Emit) => Promise<T>): Promise<T> {
+async function fileWriter<T>(fd: number, fn: (emit: Emit) => Promise<T>): Promise<T> {
   const buffers: (Buffer | null)[] = [null, null];
   let turn = 0;
   let writing: Promise<void> | null = null;
@@ -159,7 +158,7 @@ async function fileWriter<T>(fh: FileHandle, fn: (emit: Emit) => Promise<T>): Pr
   const write = async (plain: Buffer[], offset: number) => {
     let at = offset;
     for (const p of plain) {
-      await writeAll(fh, p, at);
+      await writeAll(fd, p, at);
       at += p.length;
       p.fill(0);
     }

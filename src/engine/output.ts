@@ -5,22 +5,31 @@
  * output behaves like stdout, it receives authenticated plaintext progressively and a failure
  * part way leaves what was already written there. A directory is refused.
  */
-import { constants, createWriteStream } from "node:fs";
-import { type FileHandle, open, stat } from "node:fs/promises";
+import { constants, createWriteStream, type Stats, statSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import type { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { fail } from "../format/errors.js";
-import { type CommitOptions, withAtomicOutput } from "./atomic.js";
+import { type CommitOptions, withAtomicOutput, writeFileAtomicSync } from "./atomic.js";
 import { io } from "./fsutil.js";
 
 export type OutputKind = "file" | "special";
 
 /** "special" for an existing device, FIFO or socket (following symbolic links); else "file". */
 export async function outputKind(path: string): Promise<OutputKind> {
-  const st = await stat(path).catch(() => null);
+  const st = statOrNull(path);
   if (!st || st.isFile()) return "file";
   if (st.isDirectory()) return fail("E_USAGE", `${path} is a directory: give a file name`);
   return "special";
+}
+
+/** A stat of `path`, or null when it cannot be had (a synchronous call: no thread pool trip). */
+function statOrNull(path: string): Stats | null {
+  try {
+    return statSync(path, { throwIfNoEntry: false }) ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** Opens an existing special file for writing, without creating or truncating anything. */
@@ -98,5 +107,5 @@ export async function writeFileAtomic(
     }
     return;
   }
-  await withAtomicOutput(target, (out) => out.fh.writeFile(data), opts);
+  writeFileAtomicSync(target, data, opts);
 }

@@ -15,6 +15,7 @@
  * leave the old version, which the old file key opens, under the other names.
  */
 import { createHash } from "node:crypto";
+import { fchmodSync, fstatSync, ftruncateSync } from "node:fs";
 import { deriveChunkKeys, PAYLOAD_PREFIX_SIZE, wipeChunkKeys } from "../format/chunked.js";
 import { fail, namingFile } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
@@ -22,7 +23,7 @@ import { payloadContext } from "../format/payload.js";
 import { refuseRecipientChange } from "../format/public.js";
 import type { Identity, Recipient } from "../format/stanza.js";
 import { withAtomicOutput } from "./atomic.js";
-import { io, readExact, withFileInput, writeAll } from "./fsutil.js";
+import { ioSync, readExactFd, withFileInput, writeAllSync } from "./fsutil.js";
 import type { ProgressCallback } from "./progress.js";
 import { Progress } from "./progress.js";
 import { PARALLEL_THRESHOLD, prewarmWorkers, runRanges } from "./run-ranges.js";
@@ -74,19 +75,19 @@ export function resealFile(path: string, opts: ResealOptions): Promise<ResealRes
 }
 
 async function resealInPlace(path: string, opts: ResealOptions): Promise<ResealResult> {
-  return withFileInput(path, async (src) => {
-    const st = await io(`stat ${path}`, () => src.stat());
+  return withFileInput(path, async (inFd) => {
+    const st = ioSync(`stat ${path}`, () => fstatSync(inFd));
     if (st.nlink > 1)
       fail(
         "E_USAGE",
         `it has ${st.nlink} hard links: the new file replaces only this name, and the others would keep the version the old file key opens (remove them, or reseal a copy)`,
       );
     void prewarmWorkers(st.size, opts.workers); // not awaited: start-up overlaps unlocking
-    const old = await unlockFile(src, path, opts);
+    const old = await unlockFile(inFd, path, opts);
     try {
       refuseRecipientChange(old.header.descriptor.suite, "reseal"); // before anything is written
       const { header, plaintextLength } = old;
-      const oldHeaderDigest = headerDigest(await readExact(src, header.headerLength, 0));
+      const oldHeaderDigest = headerDigest(await readExactFd(inFd, header.headerLength, 0));
       const recipients = await opts.recipients(header);
       const descriptorBytes = header.descriptorBytes;
       const fresh = await prepareHeader(
@@ -106,15 +107,15 @@ async function resealInPlace(path: string, opts: ResealOptions): Promise<ResealR
       const progress = new Progress(plaintextLength, opts.onProgress);
       try {
         await withAtomicOutput(path, async (out) => {
-          await io("write the header", async () => {
-            await writeAll(out.fh, Buffer.concat([fresh.header, fresh.salt, next.commitment]), 0);
-            await out.fh.truncate(sealedLength);
-            await out.fh.chmod(st.mode & 0o777);
+          ioSync("write the header", () => {
+            writeAllSync(out.fd, Buffer.concat([fresh.header, fresh.salt, next.commitment]), 0);
+            ftruncateSync(out.fd, sealedLength);
+            fchmodSync(out.fd, st.mode & 0o777);
           });
           const run = () =>
             runRanges({
               mode: "reseal",
-              inFd: src.fd,
+              inFd,
               sink: { kind: "fd", fd: out.fd },
               keys: { ...old.keys, resealKeys: next },
               chunkSize: header.descriptor.chunkSize,

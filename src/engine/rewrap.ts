@@ -71,7 +71,7 @@ async function rewrapInPlace(path: string, opts: RewrapOptions): Promise<RewrapR
   const fh = await io(`open ${path} for update`, () => open(path, "r+"));
   try {
     const { size } = await io(`stat ${path}`, () => fh.stat());
-    const header = await readFileHeader(fh, size);
+    const header = await readFileHeader(fh.fd, size);
     refuseRecipientChange(header.descriptor.suite, "rewrap");
     const fileKey = await unlockFileKey(header, opts.identities);
     try {
@@ -83,7 +83,7 @@ async function rewrapInPlace(path: string, opts: RewrapOptions): Promise<RewrapR
         await opts.registry?.(leftover.stanzas, header.stanzas, "leftover");
       if (cleared) {
         await io(`clear the leftover header slot of ${path}`, async () => {
-          await writeAll(fh, zeros, slotOffset(header, inactive));
+          await writeAll(fh.fd, zeros, slotOffset(header, inactive));
           await fh.sync();
         });
         notice(
@@ -106,7 +106,7 @@ async function rewrapInPlace(path: string, opts: RewrapOptions): Promise<RewrapR
       // One critical section: SIGINT/SIGTERM wait until the old slot is gone too.
       await uninterruptible(async () => {
         await io(`write the new header slot of ${path}`, async () => {
-          await writeAll(fh, slot, slotOffset(header, inactive));
+          await writeAll(fh.fd, slot, slotOffset(header, inactive));
           await fh.sync();
         });
         if (opts.registry) {
@@ -115,14 +115,14 @@ async function rewrapInPlace(path: string, opts: RewrapOptions): Promise<RewrapR
           // the next rewrap reports to the registry before clearing it.
           await opts.registry(header.stanzas, stanzas, "commit").catch(async (e) => {
             await io(`restore the header of ${path}`, async () => {
-              await writeAll(fh, zeros, slotOffset(header, inactive));
+              await writeAll(fh.fd, zeros, slotOffset(header, inactive));
               await fh.sync();
             });
             throw e;
           });
         }
         await io(`clear the old header slot of ${path}`, async () => {
-          await writeAll(fh, zeros, slotOffset(header, header.activeSlot));
+          await writeAll(fh.fd, zeros, slotOffset(header, header.activeSlot));
           await fh.sync();
         });
       });

@@ -1,3 +1,4 @@
+import { fstatSync, ftruncateSync } from "node:fs";
 import { deriveChunkKeys, wipeChunkKeys } from "../format/chunked.js";
 import { encodeDescriptor } from "../format/descriptor.js";
 import { fail } from "../format/errors.js";
@@ -6,7 +7,7 @@ import { makeDescriptor } from "../format/message.js";
 import { payloadContext } from "../format/payload.js";
 import { withAtomicOutput } from "./atomic.js";
 import { closeDirect, openDirect } from "./direct-write.js";
-import { io, withFileInput, writeAll } from "./fsutil.js";
+import { ioSync, withFileInput, writeAllSync } from "./fsutil.js";
 import type { SealOptions, SealResult } from "./options.js";
 import { outputKind, withOutputStream } from "./output.js";
 import { Progress } from "./progress.js";
@@ -24,12 +25,12 @@ export async function sealFile(
   if ((await outputKind(output)) === "special") {
     // A device or FIFO takes a stream in place (output.ts); the input is still a file, read as
     // `seal FILE -o -` reads it (stream-file.ts), not through a ReadStream.
-    return withFileInput(input, ({ fd }) =>
+    return withFileInput(input, (fd) =>
       withOutputStream(output, (w) => sealStream(fd, w, { ...opts, inputOffset: 0 })),
     );
   }
-  return withFileInput(input, async (src) => {
-    const st = await io(`stat ${input}`, () => src.stat());
+  return withFileInput(input, async (inFd) => {
+    const st = ioSync(`stat ${input}`, () => fstatSync(inFd));
     if (!st.isFile()) fail("E_USAGE", `${input} is not a regular file: seal it as a stream`);
     const length = st.size;
     const threads = fileThreads(opts.workers, length);
@@ -50,9 +51,9 @@ export async function sealFile(
     const progress = new Progress(length, opts.onProgress);
     try {
       await withAtomicOutput(output, async (out) => {
-        await io("write the header", async () => {
-          await writeAll(out.fh, Buffer.concat([header, salt, keys.commitment]), 0);
-          await out.fh.truncate(sealedLength);
+        ioSync("write the header", () => {
+          writeAllSync(out.fd, Buffer.concat([header, salt, keys.commitment]), 0);
+          ftruncateSync(out.fd, sealedLength);
         });
         // Large outputs go around the page cache where the file system allows (direct-write.ts);
         // otherwise they are flushed in the background while the CPUs encrypt.
@@ -60,7 +61,7 @@ export async function sealFile(
         const run = () =>
           runRangesFor({
             mode: "seal",
-            inFd: src.fd,
+            inFd,
             sink: fdSink(out.fd, directFd),
             keys,
             chunkSize: descriptor.chunkSize,

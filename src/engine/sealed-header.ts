@@ -3,7 +3,7 @@
  * parse (no key) → required context → unlock (header MAC) → payload length against the
  * geometry and the recorded length → key commitment. Only then may a chunk be decrypted.
  */
-import type { FileHandle } from "node:fs/promises";
+import { fstatSync } from "node:fs";
 import {
   type ChunkKeys,
   keysForPrefix,
@@ -24,12 +24,12 @@ import { checkPayloadLength } from "../format/message.js";
 import { payloadContext } from "../format/payload.js";
 import type { Identity } from "../format/stanza.js";
 import { unlockFileKey } from "../format/unlock.js";
-import { io } from "./fsutil.js";
-import { handleSource, type RandomSource } from "./source.js";
+import { ioSync } from "./fsutil.js";
+import { descriptorSource, type RandomSource } from "./source.js";
 
 /** Parses the header of an open file: the prefix first, to learn how long the header is. */
-export function readFileHeader(fh: FileHandle, size: number): Promise<ParsedHeader> {
-  return readSourceHeader(handleSource(fh, "", size));
+export function readFileHeader(fd: number, size: number): Promise<ParsedHeader> {
+  return readSourceHeader(descriptorSource(fd, "", size));
 }
 
 /** readFileHeader over any source (a remote object reads the same two ranges). */
@@ -88,12 +88,12 @@ export interface UnlockOptions {
 }
 
 export async function unlockFile(
-  fh: FileHandle,
+  fd: number,
   path: string,
   opts: UnlockOptions,
 ): Promise<UnlockedFile> {
-  const { size } = await io(`stat ${path}`, () => fh.stat());
-  return unlockSource(handleSource(fh, path, size), opts);
+  const { size } = ioSync(`stat ${path}`, () => fstatSync(fd));
+  return unlockSource(descriptorSource(fd, path, size), opts);
 }
 
 /** unlockFile over any source: the same checks in the same order. */

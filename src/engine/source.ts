@@ -7,8 +7,7 @@
  * open-source.ts) serves both.
  */
 import { close, fstat, open, type Stats } from "node:fs";
-import type { FileHandle } from "node:fs/promises";
-import { io, readExact, readExactFd } from "./fsutil.js";
+import { io, readExactFd } from "./fsutil.js";
 
 export interface RandomSource {
   /** What errors name: a path, or a URL without credentials or query (never a secret). */
@@ -66,11 +65,12 @@ function callback<T>(
   return new Promise((resolve, reject) => start((e, v) => (e ? reject(e) : resolve(v))));
 }
 
-export function handleSource(fh: FileHandle, name: string, size: number): RandomSource {
+/** A descriptor its caller owns (and closes) as a RandomSource: close() leaves it open. */
+export function descriptorSource(fd: number, name: string, size: number): RandomSource {
   return {
     name,
     size,
-    read: (offset, length) => readExact(fh, length, offset),
-    close: () => fh.close().catch(() => {}),
+    read: (offset, length) => readExactFd(fd, length, offset),
+    close: async () => {},
   };
 }

@@ -11,7 +11,7 @@
  * (the file over-counts by at most the unused block).
  */
 import { randomBytes } from "node:crypto";
-import { stat } from "node:fs/promises";
+import { type BigIntStats, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { fail } from "../format/errors.js";
@@ -547,6 +547,11 @@ export class Keystore {
 
 /** What changes when keystore.json is rewritten (an atomic rename: a new inode), or null. */
 async function fileStamp(home: string): Promise<string | null> {
-  const st = await stat(keystorePath(home), { bigint: true }).catch(() => null);
+  let st: BigIntStats | undefined;
+  try {
+    st = statSync(keystorePath(home), { bigint: true, throwIfNoEntry: false });
+  } catch {
+    st = undefined;
+  }
   return st ? `${st.ino}:${st.mtimeNs}:${st.size}` : null;
 }

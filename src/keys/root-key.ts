@@ -13,7 +13,7 @@ import {
   randomBytes,
   timingSafeEqual,
 } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { writeFileAtomic } from "../engine/output.js";
 import { fail, isTensorSealError } from "../format/errors.js";
 import { hkdfExpand } from "../format/hkdf.js";
@@ -100,7 +100,7 @@ export async function openRootWithPassphrase(
 export async function readRootKeyFile(path: string): Promise<Buffer> {
   let data: Buffer;
   try {
-    data = await readFile(path);
+    data = readFileSync(path); // synchronous: no thread pool trip for 32 bytes (issue 11)
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? "error";
     return fail(
