@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { fail } from "../format/errors.js";
 import { jsonText } from "../format/printable.js";
 import { MANIFEST_NAME, SEALED_SUFFIX } from "../integrations/model-dir/manifest.js";
+import { writeStdout } from "./stdio.js";
 
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -68,5 +69,5 @@ export function isStreamInput(path: string): boolean {
 
 /** JSON on stdout; controls and bidi characters inside strings as \u escapes (jsonText). */
 export function printJson(value: unknown): void {
-  process.stdout.write(`${jsonText(value, 2)}\n`);
+  writeStdout(`${jsonText(value, 2)}\n`);
 }

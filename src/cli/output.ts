@@ -4,7 +4,7 @@
  * whoever wrote a file, a header or a database row, and none of them reaches the terminal raw.
  */
 import { printable, printableText } from "../format/printable.js";
-import { writeStderr } from "./stdio.js";
+import { writeStderr, writeStdout } from "./stdio.js";
 
 /** A one-line message on stderr, prefixed `tensorseal: `. */
 export function say(message: string): void {
@@ -13,15 +13,15 @@ export function say(message: string): void {
 
 /** One line of output on stdout: tabs kept (columns), everything else escaped. */
 export function print(line: string): void {
-  process.stdout.write(`${printableText(line).replaceAll("\n", "\\n")}\n`);
+  writeStdout(`${printableText(line).replaceAll("\n", "\\n")}\n`);
 }
 
 /** One tab-separated row on stdout; each field escaped (a tab inside a field too). */
 export function printRow(fields: readonly (string | number)[]): void {
-  process.stdout.write(`${fields.map((f) => printable(String(f))).join("\t")}\n`);
+  writeStdout(`${fields.map((f) => printable(String(f))).join("\t")}\n`);
 }
 
 /** Several lines (a table, a policy text) on stdout: tabs and newlines kept, the rest escaped. */
 export function printText(text: string): void {
-  process.stdout.write(`${printableText(text)}${text.endsWith("\n") ? "" : "\n"}`);
+  writeStdout(`${printableText(text)}${text.endsWith("\n") ? "" : "\n"}`);
 }

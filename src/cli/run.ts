@@ -8,7 +8,7 @@ import { isTensorSealError } from "../format/errors.js";
 import { printable } from "../format/printable.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { endCommand } from "./session.js";
-import { watchStderr, whenCreated } from "./stdio.js";
+import { watchStdio, whenCreated } from "./stdio.js";
 
 /** The command tree for a command line (program.ts's buildProgram, or one command's). */
 export type Build = (argv: readonly string[]) => Command | Promise<Command>;
@@ -62,8 +62,9 @@ function reportAndExit(e: unknown): void {
 export function runCli(build: Build): void {
   process.on("uncaughtException", reportAndExit);
   process.on("unhandledRejection", reportAndExit);
-  // The stdio streams are created only when used (stdio.ts): seal -o and open -o need neither.
-  watchStderr();
+  // The stdio streams are created only when used (stdio.ts): seal -o and open -o need neither,
+  // and lines printed to a file, pipe or /dev/null go without them.
+  watchStdio();
   // A failed write to stdout (EPIPE, ENOSPC). A stream command's pipeline also destroys stdout
   // with its own error: that one the command's promise reports, with the file's name.
   whenCreated("stdout", (stdout) =>

@@ -272,6 +272,7 @@ test("seal and open to a file create neither process.stdout nor process.stderr, 
     assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`);
     return {
       used: readFileSync(out, "utf8"),
+      stdout: r.stdout,
       stderr: stdio === "file" ? readFileSync(err, "utf8") : r.stderr,
     };
   };
@@ -280,14 +281,21 @@ test("seal and open to a file create neither process.stdout nor process.stderr, 
   for (const stdio of ["file", "pipe"] as const) {
     assert.deepEqual(probe(seal, stdio), {
       used: "",
+      stdout: "",
       stderr: "tensorseal: sealed small.bin -> probe.tseal for kek:default\n",
     });
     assert.deepEqual(probe(open, stdio), {
       used: "",
+      stdout: "",
       stderr: "tensorseal: opened small.tseal -> probe.bin\n",
     });
   }
-  assert.equal(probe(inspectLine, "pipe").used, "stdout", "the probe sees a command that prints");
+  // Printed lines go to the descriptor without the stream too, all of them, in order.
+  const printed = probe(inspectLine, "pipe");
+  assert.equal(printed.used, "", "inspect to a pipe");
+  assert.match(printed.stdout, /^file: +small\.tseal\nformat: +tseal v1, [^\n]+\n/);
+  const streamed = probe(["seal", "small.bin", "-o", "-"], "pipe");
+  assert.equal(streamed.used, "stdout", "the probe sees a command that creates the stream");
   // stdout's error handler is attached when it is created: ENOSPC is one line and exit 7.
   const full = spawnSync(
     "sh",
