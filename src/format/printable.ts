@@ -12,12 +12,22 @@
  * Python package prints them.
  */
 
+// The \p{...} classes cost ~0.3 ms to build on every start (issue 11), and most text is plain
+// ASCII, which none of them matches: each is built on first use, after a plain-ASCII test.
+const lazy = (make: () => RegExp) => {
+  let made: RegExp | undefined;
+  return () => (made ??= make());
+};
 /** What printable() escapes. */
-const UNSAFE = /[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029]/gu;
+const UNSAFE = lazy(() => /[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029]/gu);
 /** The same without tab and newline, for multi-line text (policies, tables). */
-const UNSAFE_IN_TEXT = /[\0-\x08\x0b-\x1f\x7f-\x9f\p{Cf}\p{Cs}\u2028\u2029]/gu;
+const UNSAFE_IN_TEXT = lazy(() => /[\0-\x08\x0b-\x1f\x7f-\x9f\p{Cf}\p{Cs}\u2028\u2029]/gu);
 /** In JSON text: what JSON.stringify leaves raw but a terminal would act on. */
-const UNSAFE_IN_JSON = /[\x7f-\x9f\p{Cf}\u2028\u2029]/gu;
+const UNSAFE_IN_JSON = lazy(() => /[\x7f-\x9f\p{Cf}\u2028\u2029]/gu);
+/** Text none of those matches: printable ASCII; with tab and newline; anything below DEL. */
+const PLAIN = /^[\x20-\x7e]*$/;
+const PLAIN_TEXT = /^[\t\n\x20-\x7e]*$/;
+const PLAIN_JSON = /^[\0-\x7e]*$/;
 
 const SHORT: Record<string, string> = { "\t": "\\t", "\n": "\\n", "\r": "\\r" };
 
@@ -32,12 +42,12 @@ function escapeChar(c: string): string {
 
 /** One line of untrusted text, safe to print: every control and format character escaped. */
 export function printable(text: string): string {
-  return text.replace(UNSAFE, escapeChar);
+  return PLAIN.test(text) ? text : text.replace(UNSAFE(), escapeChar);
 }
 
 /** Untrusted multi-line text: like printable(), but newlines and tabs are kept. */
 export function printableText(text: string): string {
-  return text.replace(UNSAFE_IN_TEXT, escapeChar);
+  return PLAIN_TEXT.test(text) ? text : text.replace(UNSAFE_IN_TEXT(), escapeChar);
 }
 
 /**
@@ -51,7 +61,8 @@ export function jsonText(value: unknown, indent?: number): string {
 
 /** JSON text (from JSON.stringify) with those characters escaped; the value is unchanged. */
 export function jsonSafe(json: string): string {
-  return json.replace(UNSAFE_IN_JSON, (c) => {
+  if (PLAIN_JSON.test(json)) return json;
+  return json.replace(UNSAFE_IN_JSON(), (c) => {
     const cp = c.codePointAt(0)!;
     if (cp <= 0xffff) return `\\u${cp.toString(16).padStart(4, "0")}`;
     const s = cp - 0x10000; // a surrogate pair, as JSON spells characters beyond the BMP
