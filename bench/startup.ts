@@ -33,7 +33,13 @@ const ESM_CLI = join(ROOT, "dist", "cli", "main.js");
 const MODULE_LOG = resolve(here, "../test/cli/module-log.js");
 const RSS_PRELOAD = resolve(here, "startup-rss.js");
 const ROUNDS = Math.max(7, Number(process.argv[2] ?? 9));
-const GOALS: Record<string, number> = { inspect: 1.5, seal: 2, open: 2 };
+const GOALS: Record<string, number> = {
+  inspect: 1.5,
+  seal: 2,
+  open: 2,
+  "seal -r (X25519)": 2,
+  "open -i (X25519)": 2,
+};
 
 interface Case {
   name: string;
@@ -159,12 +165,18 @@ function main(): void {
     writeFileSync(join(dir, "small.bin"), randomBytes(1024));
     run(node("init", "init"), env, dir);
     run(node("setup", "seal", "small.bin", "-o", "small.tseal"), env, dir);
+    // A recipient's X25519 key (HPKE) instead of the keystore: what `seal -r` and `open -i` add.
+    run(node("keygen", "keygen", "-o", "id.key"), env, dir);
+    const recipient = /^# recipient: (\S+)$/m.exec(readFileSync(join(dir, "id.key"), "utf8"))![1]!;
+    run(node("setup -r", "seal", "small.bin", "-r", recipient, "-o", "r.tseal"), env, dir);
     const cases: Case[] = [
       { name: "node -e 0", cmd: process.execPath, args: ["-e", "0"] },
       node("--version", "--version"),
       node("inspect", "inspect", "small.tseal"),
       node("seal", "seal", "small.bin", "-o", "x.tseal", "--force"),
       node("open", "open", "small.tseal", "-o", "y.bin", "--force"),
+      node("seal -r (X25519)", "seal", "small.bin", "-r", recipient, "-o", "xr.tseal", "--force"),
+      node("open -i (X25519)", "open", "r.tseal", "-i", "id.key", "-o", "yr.bin", "--force"),
       noCache("--version", "version", "--version"),
       noCache("inspect", "inspect", "inspect", "small.tseal"),
       noCache("seal", "seal", "seal", "small.bin", "-o", "x.tseal", "--force"),
