@@ -58,7 +58,6 @@ const CJS_INLINE = new Set([
   "@noble/curves",
   "@hpke/common",
   "@hpke/core",
-  "@hpke/dhkem-x25519",
 ]);
 
 /** The package a bare specifier names ("@scope/name/sub" -> "@scope/name"). */

@@ -18,7 +18,6 @@ const DIST_SRC = join(REPO, "dist", "src") + sep;
 const ALLOWED = [
   "@hpke/common",
   "@hpke/core",
-  "@hpke/dhkem-x25519",
   "@noble/hashes",
   "@scure/base",
   "shamir-secret-sharing",

@@ -1,7 +1,6 @@
 /** Attested release (issue #4 §5): the file key HPKE-sealed to a client's ephemeral key. */
 import { createHash } from "node:crypto";
-import { Aes256Gcm, CipherSuite, HkdfSha256 } from "@hpke/core";
-import { DhkemX25519HkdfSha256 } from "@hpke/dhkem-x25519";
+import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from "@hpke/core";
 import { fail, TensorSealError } from "../../format/errors.js";
 import type { Stanza } from "../../format/stanza.js";
 import { generateX25519KeyPair } from "../x25519-key.js";
