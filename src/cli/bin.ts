@@ -13,7 +13,9 @@
 import { fileURLToPath } from "node:url";
 import { runBundle } from "./code-cache.js";
 import { fastBundleFor, longRun } from "./fast-commands.js";
+import { sizeThreadPool } from "./pool-size.js";
 
+sizeThreadPool(); // before anything uses the pool
 const fast = fastBundleFor(process.argv.slice(2));
 // With the V8 code cache the build wrote beside it (code-cache.ts), or lean for a long run; the
 // bundle's import() of a package is this file's, which resolves from the same folder.
