@@ -24,6 +24,7 @@ import {
   lstatSync,
   openSync,
   renameSync,
+  type Stats,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -231,7 +232,12 @@ function publishTemp(tmp: string, target: string, exclusive: boolean): void {
 
 /** rename(2) would replace a device, FIFO or socket with a regular file: refuse. */
 function refuseSpecialTarget(target: string): void {
-  const st = lstatSync(target, { throwIfNoEntry: false });
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(target, { throwIfNoEntry: false });
+  } catch {
+    st = undefined; // unreadable: the rename that follows reports what is wrong
+  }
   if (st && !st.isFile() && !st.isSymbolicLink()) {
     fail("E_USAGE", `${target} is not a regular file: not replacing it`);
   }
@@ -285,7 +291,7 @@ export function writeFileAtomicSync(
     if (tmpName === null) {
       if (linkFdAs(out, target, opts.exclusive === true)) {
         fd = null;
-        closeSync(out);
+        ioSync(`close the output for ${target}`, () => closeSync(out));
         syncDirectory(dir);
         return;
       }
