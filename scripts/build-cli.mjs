@@ -55,7 +55,6 @@ const CJS_INLINE = new Set([
   ...INLINE,
   "@scure/base",
   "@noble/hashes",
-  "@noble/curves",
   "@hpke/common",
   "@hpke/core",
 ]);
