@@ -1,3 +1,9 @@
+/**
+ * openFile and verifyFile: every check that needs no decryption happens first (see
+ * sealed-header.ts), then the chunks are opened in parallel ranges. openFile writes only
+ * authenticated chunks into a temporary output that replaces the target only if every chunk
+ * authenticated; verifyFile writes nothing.
+ */
 import { fstatSync, ftruncateSync } from "node:fs";
 import { wipeChunkKeys } from "../format/chunked.js";
 import { namingFile } from "../format/errors.js";
