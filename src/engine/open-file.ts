@@ -49,7 +49,7 @@ async function openOrVerify(
     const { size } = ioSync(`stat ${input}`, () => fstatSync(inFd));
     const threads = fileThreads(opts.workers, size); // the sealed size bounds the plaintext's
     void prewarmWorkers(size, threads.workers); // not awaited: start-up overlaps unlocking
-    const file = await unlockFile(inFd, input, opts);
+    const file = await unlockFile(inFd, input, size, opts);
     const progress = new Progress(file.plaintextLength, opts.onProgress);
     try {
       const run = (outFd: number | null, directFd: number | null = null) =>

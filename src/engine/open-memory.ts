@@ -59,7 +59,7 @@ async function openInto(path: string, opts: OpenToMemoryOptions): Promise<Opened
     const { size } = await io(`stat ${path}`, () => fh.stat());
     // Not awaited: thread start-up overlaps unlocking (the file size bounds the plaintext's).
     void prewarmWorkers(size, poolThreads(size, threads));
-    const u = await unlockFile(fh.fd, path, opts);
+    const u = await unlockFile(fh.fd, path, size, opts);
     try {
       const total = u.plaintextLength;
       const workers = poolThreads(total, threads);

@@ -83,7 +83,7 @@ async function resealInPlace(path: string, opts: ResealOptions): Promise<ResealR
         `it has ${st.nlink} hard links: the new file replaces only this name, and the others would keep the version the old file key opens (remove them, or reseal a copy)`,
       );
     void prewarmWorkers(st.size, opts.workers); // not awaited: start-up overlaps unlocking
-    const old = await unlockFile(inFd, path, opts);
+    const old = await unlockFile(inFd, path, st.size, opts);
     try {
       refuseRecipientChange(old.header.descriptor.suite, "reseal"); // before anything is written
       const { header, plaintextLength } = old;

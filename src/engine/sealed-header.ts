@@ -1,9 +1,3 @@
-/**
- * Reading and unlocking the header of a sealed file on disk, in the order that fails closed:
- * parse (no key) → required context → unlock (header MAC) → payload length against the
- * geometry and the recorded length → key commitment. Only then may a chunk be decrypted.
- */
-import { fstatSync } from "node:fs";
 import {
   type ChunkKeys,
   keysForPrefix,
@@ -24,7 +18,6 @@ import { checkPayloadLength } from "../format/message.js";
 import { payloadContext } from "../format/payload.js";
 import type { Identity } from "../format/stanza.js";
 import { unlockFileKey } from "../format/unlock.js";
-import { ioSync } from "./fsutil.js";
 import { descriptorSource, type RandomSource } from "./source.js";
 
 /** Parses the header of an open file: the prefix first, to learn how long the header is. */
@@ -87,12 +80,13 @@ export interface UnlockOptions {
   readonly requireEncrypted?: boolean | undefined;
 }
 
+/** A local file's descriptor (its caller stats it once, for its size, and closes it). */
 export async function unlockFile(
   fd: number,
   path: string,
+  size: number,
   opts: UnlockOptions,
 ): Promise<UnlockedFile> {
-  const { size } = ioSync(`stat ${path}`, () => fstatSync(fd));
   return unlockSource(descriptorSource(fd, path, size), opts);
 }
 
