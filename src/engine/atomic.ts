@@ -64,32 +64,12 @@ export class AtomicOutput {
   ) {}
 
   static async create(target: string): Promise<AtomicOutput> {
-    const dir = dirname(target);
-    removeStaleTemps(dir);
-    const anonymous = nativeGcm ? openAnonymous(dir, target) : null;
-    if (anonymous !== null) {
-      let out: AtomicOutput | null = null;
-      const release = onInterrupt(() => out?.discardSync());
-      out = new AtomicOutput(target, anonymous, null, release);
-      return out;
-    }
-    const tmpName = tempPathFor(target);
-    // Registered before the file exists: a signal right after open() must still remove it.
+    const { fd, tmpName } = openTemp(target);
+    // Registered right after the synchronous open: no signal handler could run in between.
     let out: AtomicOutput | null = null;
-    const release = onInterrupt(() =>
-      out ? out.discardSync() : quietly(() => unlinkSync(tmpName)),
-    );
-    const flags = constants.O_CREAT | constants.O_EXCL | constants.O_RDWR;
-    try {
-      const fd = ioSync(`create a temporary file next to ${target}`, () =>
-        openSync(tmpName, flags, 0o600),
-      );
-      out = new AtomicOutput(target, fd, tmpName, release);
-      return out;
-    } catch (e) {
-      release();
-      throw e;
-    }
+    const release = onInterrupt(() => out?.discardSync());
+    out = new AtomicOutput(target, fd, tmpName, release);
+    return out;
   }
 
   /** True when a crash at this moment would leave nothing behind (no name yet). */
@@ -273,17 +253,11 @@ export function writeFileAtomicSync(
   opts: CommitOptions = {},
 ): void {
   const dir = dirname(target);
-  removeStaleTemps(dir);
-  let fd: number | null = nativeGcm ? openAnonymous(dir, target) : null;
-  let tmpName: string | null = null;
+  const temp = openTemp(target);
+  let fd: number | null = temp.fd;
+  let tmpName = temp.tmpName;
   try {
-    if (fd === null) {
-      const named = tempPathFor(target);
-      const flags = constants.O_CREAT | constants.O_EXCL | constants.O_RDWR;
-      fd = ioSync(`create a temporary file next to ${target}`, () => openSync(named, flags, 0o600));
-      tmpName = named;
-    }
-    const out = fd;
+    const out = temp.fd;
     ioSync(`write ${target}`, () => {
       writeFileSync(out, data);
       fsyncSync(out);
@@ -312,6 +286,23 @@ export function writeFileAtomicSync(
     }
     if (tmpName !== null) quietly(() => unlinkSync(tmpName!));
   }
+}
+
+/**
+ * A temporary file next to `target` (stale ones of dead writers removed first): anonymous where
+ * the file system allows it (tmpName null), else `<target>.tseal-tmp-…` (mode 0600).
+ */
+function openTemp(target: string): { fd: number; tmpName: string | null } {
+  const dir = dirname(target);
+  removeStaleTemps(dir);
+  const anonymous = nativeGcm ? openAnonymous(dir, target) : null;
+  if (anonymous !== null) return { fd: anonymous, tmpName: null };
+  const tmpName = tempPathFor(target);
+  const flags = constants.O_CREAT | constants.O_EXCL | constants.O_RDWR;
+  const fd = ioSync(`create a temporary file next to ${target}`, () =>
+    openSync(tmpName, flags, 0o600),
+  );
+  return { fd, tmpName };
 }
 
 /** An unnamed file in `dir`, or null where the file system has no O_TMPFILE. */
