@@ -47,14 +47,15 @@ const BIN = join(src, "cli", "bin.ts");
 const INLINE = new Set(["commander", "shamir-secret-sharing"]);
 /**
  * Also bundled into the CommonJS files: pure JS with no CommonJS entry to require(), and the
- * HPKE stack of an X25519 recipient or identity (seal -r, open -i): required from node_modules
- * it was ~70 files and ~25 ms of a 1 KiB seal's start-up. A bundled module that is only
- * imported lazily stays lazy (compiled only when it runs).
+ * HPKE stacks of a recipient or identity (seal -r, open -i): required from node_modules they
+ * were ~70 files and ~25 ms of a 1 KiB seal's start-up. A bundled module that is only imported
+ * lazily stays lazy (compiled only when it runs): X-Wing's @hpke stack.
  */
 const CJS_INLINE = new Set([
   ...INLINE,
   "@scure/base",
   "@noble/hashes",
+  "hpke",
   "@hpke/common",
   "@hpke/core",
 ]);

@@ -1,5 +1,6 @@
-// Writes the V8 code cache of each one-command bundle (dist/cli/NAME.cjs -> NAME.cjs.v8cache,
-// read by src/cli/code-cache.ts), issue #11. Each cache is made by running `tensorseal` on a
+// Writes the V8 code cache of each one-command bundle (dist/cli/NAME.cjs -> NAME.cjs.v8cache, and
+// NAME.cjs.VARIANT.v8cache for a kind of run that compiles other code: a seal to a recipient, an
+// open with an identity; read by src/cli/code-cache.ts), issue #11. Each cache is made by running `tensorseal` on a
 // representative command in a child process (a throwaway keystore, a 1 KiB file) and saving
 // what V8 compiled by the end, the lazily compiled functions included. A cache holds only for
 // the Node build and the exact file that made it (code-cache.ts checks both), so `npm run
@@ -17,14 +18,23 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const cli = join(root, "dist", "cli");
 const install = process.argv.includes("--install");
 
-/** Bundle (src/cli/fast-commands.ts) -> the command line whose run makes its cache. */
-const RUNS = {
-  version: ["--version"],
-  inspect: ["inspect", "small.tseal"],
-  seal: ["seal", "small.bin", "-o", "x.tseal"],
-  open: ["open", "small.tseal", "-o", "y.bin"],
-  verify: ["verify", "small.tseal"],
-};
+/**
+ * Each cache: its bundle (src/cli/fast-commands.ts), the kind of run it is for (fast-commands.ts
+ * cacheVariant; none: the default), and the command line whose run makes it. RECIPIENT is
+ * replaced by the recipient of id.key. The variants run first: a run without its variant's cache
+ * reads the default one, and would save that one's functions into its own too.
+ */
+const RUNS = [
+  ["seal", "recipient", ["seal", "small.bin", "-r", "RECIPIENT", "-o", "xr.tseal"]],
+  ["open", "identity", ["open", "r.tseal", "-i", "id.key", "-o", "yr.bin"]],
+  ["version", undefined, ["--version"]],
+  ["inspect", undefined, ["inspect", "small.tseal"]],
+  ["seal", undefined, ["seal", "small.bin", "-o", "x.tseal"]],
+  ["open", undefined, ["open", "small.tseal", "-o", "y.bin"]],
+  ["verify", undefined, ["verify", "small.tseal"]],
+];
+const cacheName = (name, variant) =>
+  variant ? `${name}.cjs.${variant}.v8cache` : `${name}.cjs.v8cache`;
 
 function main() {
   if (!existsSync(join(cli, "tensorseal.cjs"))) {
@@ -52,11 +62,17 @@ function main() {
     };
     run(["init"]);
     run(["seal", "small.bin", "-o", "small.tseal"]);
-    for (const [name, args] of Object.entries(RUNS)) {
-      const cache = join(cli, `${name}.cjs.v8cache`);
-      const tmp = join(dir, `${name}.v8cache`);
-      rmSync(cache, { force: true });
-      run(args, { TENSORSEAL_CODE_CACHE_OUT: tmp });
+    run(["keygen", "-o", "id.key"]);
+    const recipient = /^# recipient: (\S+)$/m.exec(readFileSync(join(dir, "id.key"), "utf8"))[1];
+    run(["seal", "small.bin", "-r", recipient, "-o", "r.tseal"]);
+    for (const [name, variant] of RUNS)
+      rmSync(join(cli, cacheName(name, variant)), { force: true });
+    for (const [name, variant, args] of RUNS) {
+      const file = cacheName(name, variant);
+      const cache = join(cli, file);
+      const tmp = join(dir, file);
+      const line = args.map((a) => (a === "RECIPIENT" ? recipient : a));
+      run(line, { TENSORSEAL_CODE_CACHE_OUT: tmp });
       // dist/cli and tmpdir may be different file systems: copy in beside it, then rename.
       // 0644 whatever the umask: code-cache.ts ignores a cache its group could write.
       rmSync(`${cache}.tmp`, { force: true });

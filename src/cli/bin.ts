@@ -12,14 +12,16 @@
  */
 import { fileURLToPath } from "node:url";
 import { runBundle } from "./code-cache.js";
-import { fastBundleFor, longRun } from "./fast-commands.js";
+import { cacheVariant, fastBundleFor, longRun } from "./fast-commands.js";
 import { sizeThreadPool } from "./pool-size.js";
 
 sizeThreadPool(); // before anything uses the pool
 const fast = fastBundleFor(process.argv.slice(2));
-// With the V8 code cache the build wrote beside it (code-cache.ts), or lean for a long run; the
-// bundle's import() of a package is this file's, which resolves from the same folder.
+// With the V8 code cache the build wrote beside it for this kind of run (code-cache.ts), or lean
+// for a long run; the bundle's import() of a package is this file's, which resolves from the
+// same folder.
 if (fast) {
+  const argv = process.argv.slice(2);
   const url = new URL(`./${fast}.cjs`, import.meta.url);
-  runBundle(fileURLToPath(url), (s) => import(s), longRun(process.argv.slice(2)));
+  runBundle(fileURLToPath(url), (s) => import(s), longRun(argv), cacheVariant(argv));
 } else void import("./main.js");

@@ -55,8 +55,13 @@ function identity(s: BigIntStats): string {
   ].join(" ");
 }
 
-export function cacheFile(bundle: string): string {
-  return `${bundle}.v8cache`;
+/**
+ * The cache of `bundle` for one kind of run (`variant`, fast-commands.ts cacheVariant), else its
+ * default one: V8 caches the functions a run compiled, and a seal to a recipient or an open
+ * with an identity runs HPKE code a keystore run never does.
+ */
+export function cacheFile(bundle: string, variant?: string): string {
+  return variant ? `${bundle}.${variant}.v8cache` : `${bundle}.v8cache`;
 }
 
 /**
@@ -64,12 +69,13 @@ export function cacheFile(bundle: string): string {
  * code (docs/DECISIONS.md): it is used only where no one could write it who could not write the
  * bundle, i.e. owned by the bundle's owner and not group- or world-writable.
  */
-function readCache(bundle: string): Buffer | undefined {
+function readCache(bundle: string, variant?: string): Buffer | undefined {
   let fd: number;
   try {
-    fd = openSync(cacheFile(bundle), "r");
+    fd = openSync(cacheFile(bundle, variant), "r");
   } catch {
-    return undefined;
+    // No cache for this kind of run (an install that made only some): the default one.
+    return variant ? readCache(bundle) : undefined;
   }
   try {
     const own = statSync(bundle, { bigint: true });
@@ -113,10 +119,17 @@ function setLeanFlags(): void {
   for (const flag of LEAN_V8_FLAGS) v8.setFlagsFromString(flag);
 }
 
-/** Compiles `bundle` (not run): with its cache where one matches, or lean (LEAN_V8_FLAGS). */
-export function compileBundle(bundle: string, lean = false): { script: Script; cache: CacheUse } {
+/**
+ * Compiles `bundle` (not run): with its cache (for `variant`) where one matches, or lean
+ * (LEAN_V8_FLAGS).
+ */
+export function compileBundle(
+  bundle: string,
+  lean = false,
+  variant?: string,
+): { script: Script; cache: CacheUse } {
   if (lean) setLeanFlags();
-  const cachedData = lean ? undefined : readCache(bundle);
+  const cachedData = lean ? undefined : readCache(bundle, variant);
   const script = new Script(`${WRAPPER}${readFileSync(bundle, "latin1")}\n})`, {
     filename: bundle,
     lineOffset: -1,
@@ -128,14 +141,15 @@ export function compileBundle(bundle: string, lean = false): { script: Script; c
 
 /**
  * Runs `bundle` as its command. `dynamicImport` is the caller's `import()`, for a file in the
- * bundle's folder; `lean`: a long run (compileBundle).
+ * bundle's folder; `lean`: a long run, `variant`: the kind of run (compileBundle).
  */
 export function runBundle(
   bundle: string,
   dynamicImport: (spec: string) => Promise<unknown>,
   lean = false,
+  variant?: string,
 ): void {
-  const { script } = compileBundle(bundle, lean);
+  const { script } = compileBundle(bundle, lean, variant);
   const out = process.env.TENSORSEAL_CODE_CACHE_OUT;
   // After the command ran: the cache then holds the functions it compiled lazily too.
   if (out && !lean) process.on("exit", () => writeCache(bundle, script, out));

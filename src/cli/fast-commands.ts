@@ -17,6 +17,21 @@ export function fastBundleFor(argv: readonly string[]): string | null {
   return (FAST_COMMANDS as readonly (string | null)[]).includes(name) ? name : null;
 }
 
+/**
+ * Which of its bundle's code caches suits `argv` (code-cache.ts cacheFile): "recipient" for a
+ * seal to a public key (a tseal1... operand, X25519 or post-quantum), "identity" for an open or
+ * verify with -i; else the default cache, made by a keystore run. One cache made from both
+ * kinds of run made the keystore seal ~2 ms slower (more to deserialize); a wrong guess only
+ * costs that run some compiling.
+ */
+export function cacheVariant(argv: readonly string[]): string | undefined {
+  const name = firstOperand(argv);
+  if (name === "seal" && argv.some((a) => /^(-r|--recipient=)?tseal1/.test(a))) return "recipient";
+  const identity = (a: string) => a.startsWith("-i") || a.startsWith("--identity");
+  if ((name === "open" || name === "verify") && argv.some(identity)) return "identity";
+  return undefined;
+}
+
 /** The commands that may run lean: inspect and --version read a header at most. */
 const LEAN_COMMANDS = new Set<string | null>(["seal", "open", "verify"]);
 

@@ -5,8 +5,7 @@
  * configured from the environment for `kms` stanzas, limited to the keys the user allowed
  * (docs/PROVIDERS.md, "Allowed keys").
  */
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fail } from "../format/errors.js";
 import type { ParsedHeader } from "../format/header.js";
@@ -222,7 +221,8 @@ export async function identitiesFor(
   for (const path of o.identity ?? []) {
     if (providerKeyPrefix(path)) continue;
     const { parseIdentityFile } = await import("../keys/recipients.js");
-    out.push(...parseIdentityFile(await readFile(path, "utf8")));
+    // Synchronous: a small file, and fs/promises stays out of a small open (issue 11).
+    out.push(...parseIdentityFile(readFileSync(path, "utf8")));
   }
   const types = header ? new Set(header.stanzas.map((s) => s.type)) : null;
   const wantsPassphrase = types

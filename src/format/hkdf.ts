@@ -1,13 +1,26 @@
 /**
- * HKDF-Expand (RFC 5869 §2.3) over node:crypto's HMAC. Cobblestone expands a 32-byte input key
- * with SHA-512; @noble/hashes 2.x refuses a PRK shorter than HashLen and node:crypto only
- * offers extract-then-expand, so this is the RFC's loop, checked against Wycheproof's HKDF
+ * HKDF's two steps (RFC 5869 §2.2, §2.3) over node:crypto's HMAC. Cobblestone expands a 32-byte
+ * input key with SHA-512, and HPKE's key schedule calls the steps apart (src/keys/hpke-node.ts);
+ * @noble/hashes 2.x refuses a PRK shorter than HashLen and node:crypto only offers
+ * extract-then-expand, so these are the RFC's definitions, checked against Wycheproof's HKDF
  * vectors in test/format/wycheproof-primitives.test.ts.
  */
 import { createHmac } from "node:crypto";
 import { fail } from "./errors.js";
 
 const HASH_LEN = { sha256: 32, sha512: 64 } as const;
+
+/**
+ * HKDF-Extract: HMAC(salt, ikm). An empty salt stands for HashLen zero bytes, which HMAC's key
+ * padding makes the same key.
+ */
+export function hkdfExtract(
+  hash: keyof typeof HASH_LEN,
+  salt: Uint8Array,
+  ikm: Uint8Array,
+): Buffer {
+  return createHmac(hash, salt).update(ikm).digest();
+}
 
 export function hkdfExpand(
   hash: keyof typeof HASH_LEN,

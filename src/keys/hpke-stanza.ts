@@ -5,7 +5,6 @@
  * file key into a copy whose HPKE buffer is wiped. Only the KEM differs between them.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { CipherSuite, SenderContextParams } from "@hpke/core";
 import { fail } from "../format/errors.js";
 import { FILE_KEY_SIZE } from "../format/filekey.js";
 import { expectFields, type Recipient, type Stanza } from "../format/stanza.js";
@@ -13,14 +12,6 @@ import { expectFields, type Recipient, type Stanza } from "../format/stanza.js";
 export const HPKE_TAG_SIZE = 16;
 /** HPKE's AES-256-GCM seal of the 32-byte file key: key and tag. */
 export const HPKE_CT_SIZE = FILE_KEY_SIZE + 16;
-
-/**
- * A fresh ArrayBuffer copy: @hpke wants ArrayBuffers, and some KEMs read `key.buffer`, so a
- * pooled Node Buffer (a view into 8 KiB) would be taken whole.
- */
-export function ab(b: Uint8Array): ArrayBuffer {
-  return new Uint8Array(b).buffer;
-}
 
 export function stanzaTag(label: string, publicKey: Uint8Array): Buffer {
   const h = createHash("sha256").update(Buffer.from(label, "ascii")).update(publicKey);
@@ -41,72 +32,69 @@ export function matchesTag(type: string, tag: Buffer): (s: Stanza) => boolean {
 }
 
 /**
- * The file key sealed in `ct` for the private key (raw, as the KEM imports it), else
- * E_DECRYPT naming the stanza and its recipient (`who`, a public string).
+ * What one HPKE stanza type brings to the shared framing: its name, KEM and key handling. `SK`
+ * is the private key as its `open` takes it (raw bytes, or keys already imported).
  */
-export async function openFileKey(
-  s: CipherSuite,
-  privateKey: Uint8Array,
-  enc: Buffer,
-  info: Buffer,
-  ct: Buffer,
-  what: string,
-): Promise<Buffer> {
-  try {
-    const recipientKey = await s.kem.importKey("raw", ab(privateKey), false);
-    const pt = await s.open({ recipientKey, enc: ab(enc), info: ab(info) }, ab(ct));
-    const view = new Uint8Array(pt);
-    const fileKey = Buffer.from(view); // a copy: Buffer.from(ArrayBuffer) would share memory
-    view.fill(0);
-    return fileKey;
-  } catch {
-    return fail("E_DECRYPT", `${what} does not open: the header was modified`);
-  }
-}
-
-/** What one HPKE stanza type brings to the shared framing: its name, KEM and key handling. */
-export interface HpkeStanzaKind {
+export interface HpkeStanzaKind<SK = Uint8Array> {
   readonly type: string;
   readonly infoLabel: string;
   /** The size of the KEM's `enc` field. */
   readonly encSize: number;
-  readonly suite: () => CipherSuite | Promise<CipherSuite>;
+  /**
+   * HPKE base-mode seal of `pt` to a raw public key, with `info` and an empty aad; E_KEY when
+   * the KEM finds the public key unusable.
+   */
+  readonly seal: (publicKey: Uint8Array, info: Uint8Array, pt: Uint8Array) => Promise<HpkeSealed>;
+  /** HPKE base-mode open; throws when it does not open. */
+  readonly open: (
+    privateKey: SK,
+    enc: Uint8Array,
+    info: Uint8Array,
+    ct: Uint8Array,
+  ) => Promise<Uint8Array>;
   /** The recipient tag of a public key; E_KEY on a key of the wrong size. */
   readonly tag: (publicKey: Uint8Array) => Buffer;
   /** The public recipient string as messages show it. */
   readonly shown: (publicKey: Uint8Array) => string;
-  /** The KEM checks public keys when sealing (ML-KEM): a failed seal is then E_KEY. */
-  readonly checksKeyOnSeal?: boolean;
 }
 
-type Ekm = SenderContextParams["ekm"];
+export interface HpkeSealed {
+  readonly enc: Uint8Array;
+  readonly ct: Uint8Array;
+}
 
 /**
- * The `[tag, enc, ct]` stanza sealing `fileKey` to the recipient. `ekm` fixes the ephemeral
- * (deterministic test vectors only); it is made from the suite once the recipient key imports.
+ * The file key sealed in `ct` for the private key, else E_DECRYPT naming the stanza and its
+ * recipient (`who`, a public string).
  */
-export async function sealStanza(
-  kind: HpkeStanzaKind,
+async function openFileKey<SK>(
+  kind: HpkeStanzaKind<SK>,
+  privateKey: SK,
+  enc: Buffer,
+  info: Buffer,
+  ct: Buffer,
+  who: string,
+): Promise<Buffer> {
+  let pt: Uint8Array;
+  try {
+    pt = await kind.open(privateKey, enc, info, ct);
+  } catch {
+    return fail("E_DECRYPT", `${who} does not open: the header was modified`);
+  }
+  const fileKey = Buffer.from(pt); // a copy, so the HPKE library's buffer can be wiped
+  pt.fill(0);
+  return fileKey;
+}
+
+/** The `[tag, enc, ct]` stanza sealing `fileKey` to the recipient. */
+export async function sealStanza<SK>(
+  kind: HpkeStanzaKind<SK>,
   recipientPublicKey: Uint8Array,
   fileKey: Uint8Array,
-  ekm?: (s: CipherSuite) => Ekm | Promise<Ekm>,
 ): Promise<Stanza> {
   if (fileKey.length !== FILE_KEY_SIZE) fail("E_KEY", "file key must be 32 bytes");
   const tag = kind.tag(recipientPublicKey);
-  const s = await kind.suite();
-  const recipientKey = await s.kem.importKey("raw", ab(recipientPublicKey), true);
-  const params: SenderContextParams = {
-    recipientPublicKey: recipientKey,
-    info: ab(stanzaInfo(kind.infoLabel, tag)),
-  };
-  if (ekm) params.ekm = await ekm(s);
-  let sealed: { enc: ArrayBuffer; ct: ArrayBuffer };
-  try {
-    sealed = await s.seal(params, ab(fileKey));
-  } catch (err) {
-    if (!kind.checksKeyOnSeal) throw err;
-    return fail("E_KEY", `${kind.shown(recipientPublicKey)} is not a valid public key`);
-  }
+  const sealed = await kind.seal(recipientPublicKey, stanzaInfo(kind.infoLabel, tag), fileKey);
   return {
     type: kind.type,
     fields: [Buffer.from(tag), Buffer.from(sealed.enc), Buffer.from(sealed.ct)],
@@ -118,10 +106,10 @@ export async function sealStanza(
  * type or tag); throws when its fields are malformed or it does not open. The public key is
  * asked for only once the stanza's type and fields check out.
  */
-export async function openStanza(
-  kind: HpkeStanzaKind,
+export async function openStanza<SK>(
+  kind: HpkeStanzaKind<SK>,
   stanza: Stanza,
-  privateKey: Uint8Array,
+  privateKey: SK,
   publicKey: () => Uint8Array | Promise<Uint8Array>,
 ): Promise<Buffer | null> {
   if (stanza.type !== kind.type) return null;
@@ -133,12 +121,12 @@ export async function openStanza(
   const pk = await publicKey();
   if (!timingSafeEqual(tag, kind.tag(pk))) return null;
   const who = `${kind.type} stanza for ${kind.shown(pk)}`;
-  return openFileKey(await kind.suite(), privateKey, enc, stanzaInfo(kind.infoLabel, tag), ct, who);
+  return openFileKey(kind, privateKey, enc, stanzaInfo(kind.infoLabel, tag), ct, who);
 }
 
 /** A recipient that wraps with `wrap` and knows its stanzas by tag. */
-export function hpkeRecipient(
-  kind: HpkeStanzaKind,
+export function hpkeRecipient<SK>(
+  kind: HpkeStanzaKind<SK>,
   id: string,
   publicKey: Buffer,
   wrap: (publicKey: Buffer, fileKey: Uint8Array) => Promise<Stanza>,

@@ -9,15 +9,21 @@
  * The tag lets an identity skip other recipients' stanzas without a trial decryption; it is
  * also bound into the HPKE info, so a stanza cannot be re-tagged for another recipient.
  */
-// @hpke/core's own DHKEM(X25519): X25519 from the runtime's WebCrypto (OpenSSL), not a pure-JS
-// curve (@hpke/dhkem-x25519, which this used before) — ~7 ms less CPU per `seal -r` or `open -i`
-// of a small file (issue 11).
-import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from "@hpke/core";
+// The `hpke` library's CipherSuite with its primitives from node:crypto (hpke-node.ts): no
+// WebCrypto, so no thread-pool job per step — ~8 ms less CPU per `seal -r` or `open -i` of a
+// small file than @hpke/core's WebCrypto suite (issue 11).
+import { CipherSuite, type KeyPair } from "hpke";
 import { fail } from "../format/errors.js";
 import type { Identity, Recipient, Stanza } from "../format/stanza.js";
 import { decodeBech32, encodeBech32Key } from "./bech32.js";
 import {
-  ab,
+  AEAD_AES_256_GCM,
+  KDF_HKDF_SHA256,
+  kemX25519,
+  x25519KeyPair,
+  x25519PublicKeyBytes,
+} from "./hpke-node.js";
+import {
   HPKE_TAG_SIZE,
   type HpkeStanzaKind,
   hpkeRecipient,
@@ -26,7 +32,12 @@ import {
   sealStanza,
   stanzaTag,
 } from "./hpke-stanza.js";
-import { generateX25519KeyPair, X25519_KEY_SIZE, x25519PublicKey } from "./x25519-key.js";
+import {
+  generateX25519KeyPair,
+  X25519_KEY_SIZE,
+  x25519PrivateKeyObject,
+  x25519PublicKey,
+} from "./x25519-key.js";
 
 export const X25519_STANZA = "x25519";
 export const X25519_RECIPIENT_HRP = "tseal";
@@ -36,13 +47,32 @@ const TAG_LABEL = "tensorseal.dev/v1 x25519 tag\0";
 const INFO_LABEL = "tensorseal.dev/v1 x25519\0";
 
 let cachedSuite: CipherSuite | null = null;
-function suite(): CipherSuite {
-  cachedSuite ??= new CipherSuite({
-    kem: new DhkemX25519HkdfSha256(),
-    kdf: new HkdfSha256(),
-    aead: new Aes256Gcm(),
-  });
+function suite(ephemeralPrivateKey?: Uint8Array): CipherSuite {
+  if (ephemeralPrivateKey) {
+    return new CipherSuite(kemX25519({ ephemeralPrivateKey }), KDF_HKDF_SHA256, AEAD_AES_256_GCM);
+  }
+  cachedSuite ??= new CipherSuite(kemX25519(), KDF_HKDF_SHA256, AEAD_AES_256_GCM);
   return cachedSuite;
+}
+
+/**
+ * The `seal` of the x25519 kind; a fixed ephemeral key makes it deterministic (vectors). A
+ * public key of low order (all-zero DH output, RFC 9180 §7.1.4) is E_KEY.
+ */
+function sealWith(ephemeralPrivateKey?: Uint8Array): HpkeStanzaKind<KeyPair>["seal"] {
+  return async (publicKey, info, pt) => {
+    const s = suite(ephemeralPrivateKey);
+    try {
+      const sealed = await s.Seal(await s.DeserializePublicKey(publicKey), pt, { info });
+      return { enc: sealed.encapsulatedSecret, ct: sealed.ciphertext };
+    } catch {
+      return fail("E_KEY", `${encodeX25519Recipient(publicKey)} is not a valid public key`);
+    }
+  };
+}
+
+async function open(keys: KeyPair, enc: Uint8Array, info: Uint8Array, ct: Uint8Array) {
+  return suite().Open(keys, enc, ct, { info });
 }
 
 export function x25519Tag(publicKey: Uint8Array): Buffer {
@@ -50,11 +80,12 @@ export function x25519Tag(publicKey: Uint8Array): Buffer {
   return stanzaTag(TAG_LABEL, publicKey);
 }
 
-const X25519: HpkeStanzaKind = {
+const X25519: HpkeStanzaKind<KeyPair> = {
   type: X25519_STANZA,
   infoLabel: INFO_LABEL,
   encSize: 32,
-  suite,
+  seal: sealWith(),
+  open,
   tag: x25519Tag,
   shown: encodeX25519Recipient,
 };
@@ -70,21 +101,13 @@ export async function wrapX25519(
   opts: WrapX25519Options = {},
 ): Promise<Stanza> {
   const eph = opts.ephemeralPrivateKey;
-  if (!eph) return sealStanza(X25519, recipientPublicKey, fileKey);
-  // @hpke's `ekm` takes a ready key pair (raw bytes would go through DeriveKeyPair instead).
-  return sealStanza(X25519, recipientPublicKey, fileKey, async (s) => ({
-    privateKey: await s.kem.importKey("raw", ab(eph), false),
-    publicKey: await s.kem.importKey("raw", ab(x25519PublicKey(eph)), true),
-  }));
+  const kind = eph ? { ...X25519, seal: sealWith(eph) } : X25519;
+  return sealStanza(kind, recipientPublicKey, fileKey);
 }
 
 /** Null when the stanza is not for this key (other type or tag); throws when it does not open. */
-export async function unwrapX25519(
-  stanza: Stanza,
-  privateKey: Uint8Array,
-  publicKey: Uint8Array = x25519PublicKey(privateKey),
-): Promise<Buffer | null> {
-  return openStanza(X25519, stanza, privateKey, () => publicKey);
+export async function unwrapX25519(stanza: Stanza, privateKey: Uint8Array): Promise<Buffer | null> {
+  return x25519Identity(privateKey).unwrap(stanza);
 }
 
 export function encodeX25519Recipient(publicKey: Uint8Array): string {
@@ -112,11 +135,11 @@ export function x25519Recipient(publicKey: Uint8Array): Recipient {
 
 /** The identity's id is its public recipient string: safe to show, never the secret. */
 export function x25519Identity(privateKey: Uint8Array): Identity {
-  const sk = Buffer.from(privateKey);
-  const pk = x25519PublicKey(sk);
+  const keys = x25519KeyPair(x25519PrivateKeyObject(privateKey));
+  const pk = x25519PublicKeyBytes(keys.publicKey);
   return {
     id: encodeX25519Recipient(pk),
-    unwrap: (s) => unwrapX25519(s, sk, pk),
+    unwrap: (s) => openStanza(X25519, s, keys, () => pk),
   };
 }
 

@@ -12,12 +12,11 @@
  * `import "tensorseal"` stays light. An identity is the 32-byte X-Wing seed; its public key
  * (1216 bytes) takes an ML-KEM key generation, so it is derived once, when first needed.
  */
-import type { CipherSuite, KemInterface } from "@hpke/core";
+import type { CipherSuite, KemInterface, SenderContextParams } from "@hpke/core";
 import { fail } from "../format/errors.js";
 import type { Identity, Recipient, Stanza } from "../format/stanza.js";
 import { decodeBech32, encodeBech32, encodeBech32Key } from "./bech32.js";
 import {
-  ab,
   HPKE_TAG_SIZE,
   type HpkeStanzaKind,
   hpkeRecipient,
@@ -63,14 +62,43 @@ export function xwingTag(publicKey: Uint8Array): Buffer {
   return stanzaTag(TAG_LABEL, publicKey);
 }
 
+/** A fresh ArrayBuffer copy: @hpke wants ArrayBuffers, and would take a pooled Buffer's whole. */
+function ab(b: Uint8Array): ArrayBuffer {
+  return new Uint8Array(b).buffer;
+}
+
+/** The `seal` of the X-Wing kind; a fixed `eseed` makes it deterministic (vectors). */
+function sealWith(eseed?: Uint8Array): HpkeStanzaKind["seal"] {
+  return async (publicKey, info, pt) => {
+    const s = await suite();
+    const recipientPublicKey = await s.kem.importKey("raw", ab(publicKey), true);
+    const params: SenderContextParams = { recipientPublicKey, info: ab(info) };
+    if (eseed) params.ekm = ab(eseed);
+    let sealed: { enc: ArrayBuffer; ct: ArrayBuffer };
+    try {
+      sealed = await s.seal(params, ab(pt));
+    } catch {
+      // ML-KEM's encapsulation key check (FIPS 203 §7.2) failed.
+      return fail("E_KEY", `${shownXWingRecipient(publicKey)} is not a valid public key`);
+    }
+    return { enc: new Uint8Array(sealed.enc), ct: new Uint8Array(sealed.ct) };
+  };
+}
+
+async function open(seed: Uint8Array, enc: Uint8Array, info: Uint8Array, ct: Uint8Array) {
+  const s = await suite();
+  const recipientKey = await s.kem.importKey("raw", ab(seed), false);
+  return new Uint8Array(await s.open({ recipientKey, enc: ab(enc), info: ab(info) }, ab(ct)));
+}
+
 const XWING: HpkeStanzaKind = {
   type: XWING_STANZA,
   infoLabel: INFO_LABEL,
   encSize: XWING_ENC_SIZE,
-  suite,
+  seal: sealWith(),
+  open,
   tag: xwingTag,
   shown: shownXWingRecipient,
-  checksKeyOnSeal: true, // ML-KEM's encapsulation key check (FIPS 203 section 7.2)
 };
 
 /** The 1216-byte X-Wing public key of a 32-byte seed (draft-connolly-cfrg-xwing-kem §5.2). */
@@ -103,11 +131,9 @@ export async function wrapXWing(
   opts: WrapXWingOptions = {},
 ): Promise<Stanza> {
   const eseed = opts.eseed;
-  if (!eseed) return sealStanza(XWING, recipientPublicKey, fileKey);
-  return sealStanza(XWING, recipientPublicKey, fileKey, () => {
-    if (eseed.length !== 64) fail("E_KEY", "X-Wing eseed must be 64 bytes");
-    return ab(eseed);
-  });
+  if (eseed && eseed.length !== 64) fail("E_KEY", "X-Wing eseed must be 64 bytes");
+  const kind = eseed ? { ...XWING, seal: sealWith(eseed) } : XWING;
+  return sealStanza(kind, recipientPublicKey, fileKey);
 }
 
 /** Null when the stanza is not for this key (other type or tag); throws when it does not open. */

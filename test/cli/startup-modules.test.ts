@@ -42,6 +42,7 @@ const HEAVY = [
   "pkcs11js",
   "jose",
   "yaml",
+  // X-Wing's HPKE (post-quantum recipients load it when one is used).
   "@hpke/core",
 ];
 

@@ -15,13 +15,7 @@ const REPO = resolve(HERE, "../../..");
 const DIST_SRC = join(REPO, "dist", "src") + sep;
 
 /** The only third-party packages the entry may load at import time. */
-const ALLOWED = [
-  "@hpke/common",
-  "@hpke/core",
-  "@noble/hashes",
-  "@scure/base",
-  "shamir-secret-sharing",
-];
+const ALLOWED = ["hpke", "@noble/hashes", "@scure/base", "shamir-secret-sharing"];
 
 interface Loaded {
   files: string[];

@@ -1,8 +1,9 @@
 /** Attested release (issue #4 §5): the file key HPKE-sealed to a client's ephemeral key. */
 import { createHash } from "node:crypto";
-import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from "@hpke/core";
+import { CipherSuite } from "hpke";
 import { fail, TensorSealError } from "../../format/errors.js";
 import type { Stanza } from "../../format/stanza.js";
+import { AEAD_AES_256_GCM, KDF_HKDF_SHA256, kemX25519 } from "../hpke-node.js";
 import { generateX25519KeyPair } from "../x25519-key.js";
 import type { ServiceClient } from "./client.js";
 import { stanzaToWire } from "./stanza.js";
@@ -48,52 +49,98 @@ export function attestedContext(
   binding: AttestedBinding,
   nonce: string,
   kem: AttestedKem = "x25519",
-): { info: ArrayBuffer; aad: ArrayBuffer } {
+): { info: Buffer; aad: Buffer } {
   if (!ATTESTED_KEMS.includes(kem)) fail("E_USAGE", "attested release: unknown KEM");
   const label = Buffer.from(infoLabel(kem), "ascii");
   const n = Buffer.from(nonce, "utf8");
   if (binding === "info")
-    return { info: ab(Buffer.concat([label, Buffer.of(0), n])), aad: new ArrayBuffer(0) };
-  if (binding === "aad") return { info: ab(label), aad: ab(n) };
+    return { info: Buffer.concat([label, Buffer.of(0), n]), aad: Buffer.alloc(0) };
+  if (binding === "aad") return { info: label, aad: n };
   return fail("E_USAGE", "attested release: unknown nonce binding mode");
 }
 
-let attestedSuite: CipherSuite | null = null;
-let xwingSuite: Promise<CipherSuite> | null = null;
-async function hpke(kem: AttestedKem): Promise<CipherSuite> {
+/** One KEM's HPKE base mode with HKDF-SHA256 and AES-256-GCM, on raw keys. */
+interface AttestedSuite {
+  seal(publicKey: Uint8Array, pt: Uint8Array, info: Buffer, aad: Buffer): Promise<HpkeOut>;
+  open(
+    privateKey: Uint8Array,
+    enc: Buffer,
+    ct: Buffer,
+    info: Buffer,
+    aad: Buffer,
+  ): Promise<Uint8Array>;
+  generateKeyPair(): Promise<{ privateKey: Uint8Array; publicKey: Uint8Array }>;
+}
+type HpkeOut = { enc: Uint8Array; ct: Uint8Array };
+
+/** X25519: the `hpke` library over node:crypto, as the x25519 stanza (src/keys/x25519.ts). */
+function x25519Suite(): AttestedSuite {
+  const s = new CipherSuite(kemX25519(), KDF_HKDF_SHA256, AEAD_AES_256_GCM);
+  return {
+    async seal(publicKey, pt, info, aad) {
+      const r = await s.Seal(await s.DeserializePublicKey(publicKey), pt, { info, aad });
+      return { enc: r.encapsulatedSecret, ct: r.ciphertext };
+    },
+    async open(privateKey, enc, ct, info, aad) {
+      return s.Open(await s.DeserializePrivateKey(privateKey, false), enc, ct, { info, aad });
+    },
+    async generateKeyPair() {
+      return generateX25519KeyPair();
+    },
+  };
+}
+
+/** X-Wing: @hpke's KEM (src/keys/xwing.ts), loaded on first use: ML-KEM stays out of start-up. */
+async function xwingSuite(): Promise<AttestedSuite> {
+  const [{ Aes256Gcm, CipherSuite, HkdfSha256 }, { XWing }] = await Promise.all([
+    import("@hpke/core"),
+    import("@hpke/hybridkem-x-wing"),
+  ]);
+  const s = new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
+  return {
+    async seal(publicKey, pt, info, aad) {
+      const recipientPublicKey = await s.kem.importKey("raw", ab(publicKey), true);
+      const r = await s.seal({ recipientPublicKey, info: ab(info) }, ab(pt), ab(aad));
+      return { enc: new Uint8Array(r.enc), ct: new Uint8Array(r.ct) };
+    },
+    async open(privateKey, enc, ct, info, aad) {
+      const recipientKey = await s.kem.importKey("raw", ab(privateKey), false);
+      return new Uint8Array(
+        await s.open({ recipientKey, enc: ab(enc), info: ab(info) }, ab(ct), ab(aad)),
+      );
+    },
+    async generateKeyPair() {
+      const kp = await s.kem.generateKeyPair();
+      return {
+        privateKey: new Uint8Array(await s.kem.serializePrivateKey(kp.privateKey)),
+        publicKey: new Uint8Array(await s.kem.serializePublicKey(kp.publicKey)),
+      };
+    },
+  };
+}
+
+let attestedX25519: AttestedSuite | null = null;
+let attestedXWing: Promise<AttestedSuite> | null = null;
+async function hpke(kem: AttestedKem): Promise<AttestedSuite> {
   if (kem === "mlkem768x25519") {
-    // Loaded on first use, as src/keys/xwing.ts does: ML-KEM stays out of start-up.
-    xwingSuite ??= import("@hpke/hybridkem-x-wing").then(
-      ({ XWing }) =>
-        new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() }),
-    );
-    xwingSuite.catch(() => {
-      xwingSuite = null;
+    attestedXWing ??= xwingSuite();
+    attestedXWing.catch(() => {
+      attestedXWing = null;
     });
-    return xwingSuite;
+    return attestedXWing;
   }
-  attestedSuite ??= new CipherSuite({
-    kem: new DhkemX25519HkdfSha256(),
-    kdf: new HkdfSha256(),
-    aead: new Aes256Gcm(),
-  });
-  return attestedSuite;
+  attestedX25519 ??= x25519Suite();
+  return attestedX25519;
 }
 
 /** A fresh ephemeral key pair for `kem`: raw private key (X25519) or 32-byte seed (X-Wing). */
 export async function generateAttestedKeyPair(
   kem: AttestedKem,
 ): Promise<{ privateKey: Buffer; publicKey: Buffer }> {
-  if (kem === "x25519") {
-    const kp = generateX25519KeyPair();
-    return { privateKey: Buffer.from(kp.privateKey), publicKey: Buffer.from(kp.publicKey) };
-  }
-  const s = await hpke(kem);
-  const kp = await s.kem.generateKeyPair();
-  const view = new Uint8Array(await s.kem.serializePrivateKey(kp.privateKey));
-  const privateKey = Buffer.from(view); // a copy: Buffer.from(ArrayBuffer) would share memory
-  view.fill(0);
-  return { privateKey, publicKey: Buffer.from(await s.kem.serializePublicKey(kp.publicKey)) };
+  const kp = await (await hpke(kem)).generateKeyPair();
+  const privateKey = Buffer.from(kp.privateKey); // a copy, so the KEM's buffer can be wiped
+  kp.privateKey.fill(0);
+  return { privateKey, publicKey: Buffer.from(kp.publicKey) };
 }
 
 function ab(b: Uint8Array): ArrayBuffer {
@@ -112,10 +159,9 @@ export async function sealAttestedRelease(
   if (ephemeralPublicKey.length !== ATTESTED_KEM_PUBLIC_KEY_SIZE[kem])
     fail("E_KEY", `attested release: the ephemeral public key is not a ${kem} key`);
   const s = await hpke(kem);
-  let r: { enc: ArrayBuffer; ct: ArrayBuffer };
+  let r: HpkeOut;
   try {
-    const recipientPublicKey = await s.kem.importKey("raw", ab(ephemeralPublicKey), true);
-    r = await s.seal({ recipientPublicKey, info }, ab(fileKey), aad);
+    r = await s.seal(ephemeralPublicKey, fileKey, info, aad);
   } catch {
     // X-Wing: ML-KEM's encapsulation key check (FIPS 203 §7.2) failed; not a usable key.
     return fail("E_KEY", `attested release: the ephemeral public key is not a valid ${kem} key`);
@@ -137,15 +183,16 @@ export async function openAttestedRelease(
   const { info, aad } = attestedContext(binding, nonce, kem);
   const s = await hpke(kem);
   try {
-    const recipientKey = await s.kem.importKey("raw", ab(ephemeralPrivateKey), false);
+    const enc = Buffer.from(sealed.enc, "base64");
     const pt = await s.open(
-      { recipientKey, enc: ab(Buffer.from(sealed.enc, "base64")), info },
-      ab(Buffer.from(sealed.ciphertext, "base64")),
+      ephemeralPrivateKey,
+      enc,
+      Buffer.from(sealed.ciphertext, "base64"),
+      info,
       aad,
     );
-    const view = new Uint8Array(pt);
-    const fk = Buffer.from(view); // a copy: Buffer.from(ArrayBuffer) would share memory
-    view.fill(0);
+    const fk = Buffer.from(pt); // a copy, so the HPKE library's buffer can be wiped
+    pt.fill(0);
     if (fk.length !== 32)
       fail("E_PROVIDER", "attested release: the sealed file key is not 32 bytes");
     return fk;
