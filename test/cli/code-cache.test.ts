@@ -22,7 +22,12 @@ import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { cacheFile } from "../../src/cli/code-cache.js";
-import { FAST_COMMANDS, LONG_RUN_BYTES, longRun } from "../../src/cli/fast-commands.js";
+import {
+  cacheVariant,
+  FAST_COMMANDS,
+  LONG_RUN_BYTES,
+  longRun,
+} from "../../src/cli/fast-commands.js";
 import { CLI, type Sandbox, sandboxWithSmallSeal } from "./helpers.js";
 
 const DIST_CLI = dirname(CLI);
@@ -75,10 +80,62 @@ function cacheUse(bundle: string, lean = false): string {
 const copied = (name: string) => join(COPY, `${name}.cjs`);
 const inspectLine = ["inspect", "small.tseal"];
 
+/** What V8 made of `bundle`'s cache for one kind of run (cacheVariant), in a fresh process. */
+function variantCacheUse(bundle: string, variant: string): string {
+  const r = spawnSync(
+    process.execPath,
+    [
+      "--input-type=module",
+      "-e",
+      `const { compileBundle } = await import(${JSON.stringify(LOADER)});
+       process.stdout.write(compileBundle(${JSON.stringify(bundle)}, false, ${JSON.stringify(variant)}).cache);`,
+    ],
+    { encoding: "utf8" },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+}
+
 test("the build's code cache is accepted by the Node running the tests", () => {
   for (const name of [...FAST_COMMANDS, "version"]) {
     assert.equal(cacheUse(join(DIST_CLI, `${name}.cjs`)), "accepted", name);
   }
+  // A cache of its own for a seal to a recipient and an open with an identity.
+  for (const [name, variant] of [
+    ["seal", "recipient"],
+    ["open", "identity"],
+  ] as const) {
+    const bundle = join(DIST_CLI, `${name}.cjs`);
+    assert.equal(variantCacheUse(bundle, variant), "accepted", `${name} ${variant}`);
+    assert.notDeepEqual(readFileSync(cacheFile(bundle, variant)), readFileSync(cacheFile(bundle)));
+  }
+});
+
+test("a run's kind picks its cache: a tseal1 recipient, an identity file, else the default", () => {
+  const r = "tseal1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq";
+  assert.equal(cacheVariant(["seal", "f.bin", "-r", r]), "recipient");
+  assert.equal(cacheVariant(["seal", `--recipient=${r}`, "f.bin"]), "recipient");
+  assert.equal(cacheVariant(["seal", `-r${r}`, "f.bin"]), "recipient");
+  assert.equal(cacheVariant(["seal", "f.bin", "-r", "tseal1pq1qqqq"]), "recipient");
+  assert.equal(cacheVariant(["seal", "f.bin", "-r", "kek:default"]), undefined);
+  assert.equal(cacheVariant(["seal", "f.bin"]), undefined);
+  assert.equal(cacheVariant(["open", "f.tseal", "-i", "id.key"]), "identity");
+  assert.equal(cacheVariant(["open", "f.tseal", "--identity=id.key"]), "identity");
+  assert.equal(cacheVariant(["verify", "f.tseal", "-iid.key"]), "identity");
+  assert.equal(cacheVariant(["open", "f.tseal"]), undefined);
+  assert.equal(cacheVariant(["inspect", "f.tseal", "-i", "x"]), undefined);
+  assert.equal(cacheVariant(["open", "f.tseal", "-r", r]), undefined, "open has no recipients");
+});
+
+test("a kind of run with no cache of its own uses the default cache", () => {
+  const bundle = copied("seal");
+  copyFileSync(join(DIST_CLI, "seal.cjs"), bundle);
+  const made = run(join(COPY, "tensorseal.cjs"), ["seal", "small.bin", "-o", "c.tseal"], {
+    TENSORSEAL_CODE_CACHE_OUT: cacheFile(bundle),
+  });
+  assert.equal(made.status, 0, made.stderr);
+  rmSync(cacheFile(bundle, "recipient"), { force: true });
+  assert.equal(variantCacheUse(bundle, "recipient"), "accepted");
 });
 
 test("a long run is lean: a URL, or 64 MiB or more into a file; it compiles without the cache", (t) => {
