@@ -80,3 +80,33 @@ test("a keystore.json edited outside tensorseal fails closed on the next wrap an
   await assert.rejects(job.identity().unwrap(v1), code("E_KEYSTORE"));
   await assert.rejects(job.recipient("default").wrap(fileKey), code("E_KEYSTORE"));
 });
+
+// A locked update reads keystore.json again under the lock: an edit outside tensorseal since this
+// process read it stops the update before anything is written, and another process's change is
+// kept, not overwritten by this process's older copy.
+test("an update re-authenticates a keystore.json edited since this process read it", async () => {
+  const { home, job } = await twoHandles();
+  const path = join(home, "keystore.json");
+  const doc = JSON.parse(await readFile(path, "utf8"));
+  doc.keys[0].created = "2020-01-01T00:00:00.000Z";
+  const edited = JSON.stringify(doc);
+  await writeFile(path, edited);
+  await assert.rejects(job.rotateKey("default"), code("E_KEYSTORE"));
+  assert.equal(await readFile(path, "utf8"), edited, "nothing written");
+});
+
+test("an update keeps another process's change, and its own earlier ones, with their keys", async () => {
+  const { job, operator } = await twoHandles();
+  const fileKey = randomBytes(32);
+  const atV1 = await job.recipient("default").wrap(fileKey);
+  await operator.rotateKey("default"); // v2, written by the other handle
+  assert.equal((await job.rotateKey("default")).primaryVersion, 3, "v2 was read, not overwritten");
+  assert.equal((await job.rotateKey("default")).primaryVersion, 4, "after its own write: reused");
+  const atV4 = await job.recipient("default").wrap(fileKey);
+  const reopened = await Keystore.open(job.home, { passphrase: PW.passphrase });
+  assert.equal(reopened.primaryVersion("default"), 4);
+  for (const ks of [job, operator, reopened]) {
+    assert.deepEqual(await ks.identity().unwrap(atV1), fileKey);
+    assert.deepEqual(await ks.identity().unwrap(atV4), fileKey);
+  }
+});
