@@ -5,7 +5,8 @@
  * nonces, sequence numbers, error mapping) stays the library's.
  *
  * Why not the library's own: they go through WebCrypto, where every call is a thread-pool job
- * and a promise; a `seal -r` of 1 KiB spent ~9 ms of CPU in them, these take ~1 (issue 11).
+ * and a promise; an HPKE seal cost 10.5-11.8 ms of a process's CPU that way (as @hpke/core's
+ * suite, which this replaced), 2.4 ms this way (issue 11, docs/BENCHMARKS.md).
  */
 import {
   createCipheriv,
@@ -17,6 +18,7 @@ import {
 } from "node:crypto";
 import {
   type AEADFactory,
+  CipherSuite,
   concat,
   encode,
   I2OSP,
@@ -220,4 +222,9 @@ export function kemX25519(opts: X25519KemOptions = {}): KEMFactory {
     },
   };
   return () => kem;
+}
+
+/** HPKE's DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM: the x25519 stanza's suite. */
+export function x25519Suite(opts: X25519KemOptions = {}): CipherSuite {
+  return new CipherSuite(kemX25519(opts), KDF_HKDF_SHA256, AEAD_AES_256_GCM);
 }

@@ -2,7 +2,8 @@
  * What the HPKE recipient stanzas (`x25519`, `mlkem768x25519`) share: the framing
  * `[tag, enc, ct]` with tag = SHA-256(tag label || public key)[0:16] and info = info label ||
  * tag, a recipient that recognises its stanzas by tag in constant time, and opening the sealed
- * file key into a copy whose HPKE buffer is wiped. Only the KEM differs between them.
+ * file key into a copy whose HPKE buffer is wiped. Only the KEM (and the HPKE library under it:
+ * each kind brings its own seal and open) differs between them.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { fail } from "../format/errors.js";

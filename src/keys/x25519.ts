@@ -12,17 +12,11 @@
 // The `hpke` library's CipherSuite with its primitives from node:crypto (hpke-node.ts): no
 // WebCrypto, so no thread-pool job per step — ~8 ms less CPU per `seal -r` or `open -i` of a
 // small file than @hpke/core's WebCrypto suite (issue 11).
-import { CipherSuite, type KeyPair } from "hpke";
+import type { CipherSuite, KeyPair } from "hpke";
 import { fail } from "../format/errors.js";
 import type { Identity, Recipient, Stanza } from "../format/stanza.js";
 import { decodeBech32, encodeBech32Key } from "./bech32.js";
-import {
-  AEAD_AES_256_GCM,
-  KDF_HKDF_SHA256,
-  kemX25519,
-  x25519KeyPair,
-  x25519PublicKeyBytes,
-} from "./hpke-node.js";
+import { x25519KeyPair, x25519PublicKeyBytes, x25519Suite } from "./hpke-node.js";
 import {
   HPKE_TAG_SIZE,
   type HpkeStanzaKind,
@@ -48,10 +42,8 @@ const INFO_LABEL = "tensorseal.dev/v1 x25519\0";
 
 let cachedSuite: CipherSuite | null = null;
 function suite(ephemeralPrivateKey?: Uint8Array): CipherSuite {
-  if (ephemeralPrivateKey) {
-    return new CipherSuite(kemX25519({ ephemeralPrivateKey }), KDF_HKDF_SHA256, AEAD_AES_256_GCM);
-  }
-  cachedSuite ??= new CipherSuite(kemX25519(), KDF_HKDF_SHA256, AEAD_AES_256_GCM);
+  if (ephemeralPrivateKey) return x25519Suite({ ephemeralPrivateKey });
+  cachedSuite ??= x25519Suite();
   return cachedSuite;
 }
 

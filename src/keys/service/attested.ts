@@ -1,9 +1,8 @@
 /** Attested release (issue #4 §5): the file key HPKE-sealed to a client's ephemeral key. */
 import { createHash } from "node:crypto";
-import { CipherSuite } from "hpke";
 import { fail, TensorSealError } from "../../format/errors.js";
 import type { Stanza } from "../../format/stanza.js";
-import { AEAD_AES_256_GCM, KDF_HKDF_SHA256, kemX25519 } from "../hpke-node.js";
+import { x25519Suite } from "../hpke-node.js";
 import { generateX25519KeyPair } from "../x25519-key.js";
 import type { ServiceClient } from "./client.js";
 import { stanzaToWire } from "./stanza.js";
@@ -74,8 +73,8 @@ interface AttestedSuite {
 type HpkeOut = { enc: Uint8Array; ct: Uint8Array };
 
 /** X25519: the `hpke` library over node:crypto, as the x25519 stanza (src/keys/x25519.ts). */
-function x25519Suite(): AttestedSuite {
-  const s = new CipherSuite(kemX25519(), KDF_HKDF_SHA256, AEAD_AES_256_GCM);
+function attestedX25519Suite(): AttestedSuite {
+  const s = x25519Suite();
   return {
     async seal(publicKey, pt, info, aad) {
       const r = await s.Seal(await s.DeserializePublicKey(publicKey), pt, { info, aad });
@@ -129,7 +128,7 @@ async function hpke(kem: AttestedKem): Promise<AttestedSuite> {
     });
     return attestedXWing;
   }
-  attestedX25519 ??= x25519Suite();
+  attestedX25519 ??= attestedX25519Suite();
   return attestedX25519;
 }
 
