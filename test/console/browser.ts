@@ -115,7 +115,7 @@ export async function signedIn(
 ): Promise<Page> {
   const page = await freshPage(browser, contexts, viewport);
   await page.goto(`${base}/console/`);
-  await page.getByLabel("API token").fill(token);
+  await page.getByLabel("API token", { exact: true }).fill(token);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByTestId("principal").waitFor();
   return page;

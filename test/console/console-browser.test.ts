@@ -88,7 +88,7 @@ describe("web console in Chromium", { skip }, () => {
     await page.goto(`${web.base}/console/`);
     await assertAccessible(page, "sign-in");
     await screenshot(page, "signin");
-    await page.getByLabel("API token").fill(`tsk_${"B".repeat(43)}`);
+    await page.getByLabel("API token", { exact: true }).fill(`tsk_${"B".repeat(43)}`);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("alert").filter({ hasText: "unknown or revoked token" }).waitFor();
     assert.deepEqual(await page.context().cookies(), []);
@@ -106,7 +106,7 @@ describe("web console in Chromium", { skip }, () => {
       }).observe(document, { childList: true, subtree: true });
     `);
     await page.goto(`${web.base}/console/`);
-    await page.getByLabel("API token").fill(adminA);
+    await page.getByLabel("API token", { exact: true }).fill(adminA);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("heading", { level: 1, name: "Key model-a" }).waitFor({ timeout: 5000 });
   });
@@ -143,12 +143,12 @@ describe("web console in Chromium", { skip }, () => {
   test("create a key, find a key and rotate it", async () => {
     const page = await signedIn(adminA);
     await page.getByRole("link", { name: "Keys", exact: true }).click();
-    await page.getByLabel("New key name").fill("model-c");
-    await page.getByLabel("Sensitivity").selectOption("confidential");
+    await page.getByLabel("New key name", { exact: true }).fill("model-c");
+    await page.getByLabel("Sensitivity", { exact: true }).selectOption("confidential");
     await page.getByRole("button", { name: "Create key" }).click();
     await page.getByRole("status").filter({ hasText: "Created model-c at v1" }).waitFor();
     await page.getByRole("link", { name: "model-c" }).first().waitFor();
-    await page.getByLabel("Find a key").fill("model-a");
+    await page.getByLabel("Find a key", { exact: true }).fill("model-a");
     await assertAccessible(page, "keys");
     await screenshot(page, "keys");
     await page.getByRole("link", { name: "model-a" }).click();
@@ -199,7 +199,9 @@ describe("web console in Chromium", { skip }, () => {
     assert.equal(await bc.getByTestId("requester").textContent(), aPrincipal);
     await assertAccessible(b, "approvals");
     await screenshot(b, "approvals");
-    await bc.getByLabel("Comment (recorded in the audit log)").fill("checked with the model owner");
+    await bc
+      .getByLabel("Comment (recorded in the audit log)", { exact: true })
+      .fill("checked with the model owner");
     await bc.getByRole("button", { name: "Approve" }).click();
     await b
       .getByRole("status")
@@ -216,16 +218,19 @@ describe("web console in Chromium", { skip }, () => {
   test("audit: filter by key and action finds the approval with its comment; a page downloads", async () => {
     const page = await signedIn(adminB);
     await page.getByRole("link", { name: "Audit" }).click();
-    await page.getByLabel("Key").fill("model-b");
-    await page.getByLabel("Action").fill("approvals.approve");
+    // Exact labels, here and in every console test: right after the click the overview may
+    // still be shown, and a substring "Key" matched its "Keys due for rotation" section (failed
+    // once in CI: fill() on a <section>). An exact label waits for the audit form's field.
+    await page.getByLabel("Key", { exact: true }).fill("model-b");
+    await page.getByLabel("Action", { exact: true }).fill("approvals.approve");
     await page.getByRole("button", { name: "Search" }).click();
     const table = page.getByTestId("audit-table");
     // The unfiltered table may already show the comment: wait for the search's own rows.
     await settledColumn(table, 3, (x) => x === "approvals.approve");
     await table.getByText("checked with the model owner").waitFor();
-    await page.getByLabel("Outcome").selectOption("denied");
-    await page.getByLabel("Action").fill("");
-    await page.getByLabel("Key").fill("");
+    await page.getByLabel("Outcome", { exact: true }).selectOption("denied");
+    await page.getByLabel("Action", { exact: true }).fill("");
+    await page.getByLabel("Key", { exact: true }).fill("");
     await page.getByRole("button", { name: "Search" }).click();
     const outcomes = await settledColumn(table, 4, (x) => x === "denied");
     // The CSRF refusal of an earlier test is on record as denied.
@@ -295,8 +300,10 @@ describe("web console in Chromium", { skip }, () => {
     const page = await signedIn(adminA);
     await page.getByRole("link", { name: "Alerts & principals" }).click();
     await page.getByTestId("alerts-table").getByText("alert.rate").first().waitFor();
-    await page.getByLabel("Principal id").fill(victim);
-    await page.getByLabel("Reason (kept in the audit)").fill("incident inc-console-1");
+    await page.getByLabel("Principal id", { exact: true }).fill(victim);
+    await page
+      .getByLabel("Reason (kept in the audit)", { exact: true })
+      .fill("incident inc-console-1");
     await page.getByRole("button", { name: "Block principal" }).click();
     await page.getByRole("button", { name: "Confirm block" }).click();
     await page.getByTestId("blocked").filter({ hasText: victim }).waitFor();
@@ -416,7 +423,7 @@ describe("web console in Chromium", { skip }, () => {
   test("sign-out ends the session: the cookie no longer reads the API", async () => {
     const page = await signedIn(adminA);
     await page.getByRole("button", { name: "Sign out" }).click();
-    await page.getByLabel("API token").waitFor();
+    await page.getByLabel("API token", { exact: true }).waitFor();
     const r = await page.evaluate(async () => (await fetch("/v1/keys")).status);
     assert.equal(r, 401);
   });
