@@ -1,3 +1,8 @@
+/**
+ * Reading and unlocking the header of a sealed file on disk, in the order that fails closed:
+ * parse (no key) → required context → unlock (header MAC) → payload length against the
+ * geometry and the recorded length → key commitment. Only then may a chunk be decrypted.
+ */
 import {
   type ChunkKeys,
   keysForPrefix,
