@@ -73,8 +73,7 @@ function aesGcm(id: number, keySize: 16 | 32): AEADFactory {
     async Seal(key, nonce, aad, pt) {
       const c = createCipheriv(cipher, key, nonce, { authTagLength: GCM_TAG_SIZE });
       c.setAAD(aad);
-      const ct = Buffer.concat([c.update(pt), c.final()]);
-      return Buffer.concat([ct, c.getAuthTag()]);
+      return Buffer.concat([c.update(pt), c.final(), c.getAuthTag()]); // the tag after final()
     },
     async Open(key, nonce, aad, ct) {
       if (ct.length < GCM_TAG_SIZE) throw new RangeError("ciphertext shorter than its tag");
