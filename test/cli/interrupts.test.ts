@@ -117,6 +117,48 @@ describe("interrupted and killed commands leave nothing behind", () => {
     });
   }
 
+  // Key files are read synchronously (small files, issue 11): one that is a FIFO whose writer
+  // never writes holds the read, and a signal must still end the run, leaving nothing.
+  for (const [what, key] of [
+    ["an identity file (-i)", "identity"],
+    ["the root key file", "root"],
+  ] as const) {
+    test(`${what} that is a FIFO never written: SIGINT ends the run, nothing left`, async () => {
+      const dir = workDir(`key-fifo-${key}`);
+      const fifo = join(dir, "key.fifo");
+      mkfifo(fifo);
+      const out = join(dir, "out.bin");
+      let args = ["open", smallSealed, "-o", out];
+      let env: NodeJS.ProcessEnv = {};
+      if (key === "identity") {
+        const id = join(dir, "id.key");
+        assert.equal(s.run(["keygen", "-o", id]).status, 0);
+        const recipient = /^# recipient: (\S+)$/m.exec(readFileSync(id, "utf8"))![1]!;
+        const sealed = join(dir, "r.tseal");
+        assert.equal(
+          s.run(["seal", join(s.dir, "small.bin"), "-r", recipient, "-o", sealed]).status,
+          0,
+        );
+        args = ["open", sealed, "-i", fifo, "-o", out];
+      } else {
+        env = { TENSORSEAL_ROOT_KEY_FILE: fifo };
+      }
+      const home = s.env.TENSORSEAL_HOME!;
+      const [before, homeBefore] = [readdirSync(dir), readdirSync(home)];
+      const run = start(s, args, env);
+      const writer = await open(fifo, "w"); // resolves once the command opened it to read
+      await waitFor(
+        "the command reading the key file",
+        () => openPaths(run.child.pid!, dir).find((p) => p.path.endsWith("key.fifo")) ?? null,
+      );
+      run.child.kill("SIGINT");
+      assert.equal(await run.exited, 130, run.stderr());
+      await writer.close();
+      assert.deepEqual(newEntries(dir, before), []);
+      assert.deepEqual(newEntries(home, homeBefore), [], "no lock or temporary file left");
+    });
+  }
+
   test("SIGKILL during open: an anonymous temp leaves nothing at all", async () => {
     const dir = workDir("kill-anon");
     const run = start(s, ["open", bigSealed, "-o", join(dir, "out.bin")]);
