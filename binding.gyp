@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "tseal_gcm",
-      "sources": ["native/tseal_gcm.cc", "native/tseal_fs.cc"],
+      "sources": ["native/tseal_gcm.cc", "native/tseal_fs.cc", "native/tseal_prim.cc"],
       "defines": ["NAPI_VERSION=8"],
       "cflags_cc": ["-O2", "-fvisibility=hidden"],
       "xcode_settings": { "OTHER_CFLAGS": ["-O2", "-fvisibility=hidden"] }

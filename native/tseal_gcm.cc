@@ -72,6 +72,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "tseal_napi.h"
+
 namespace {
 
 constexpr size_t kKeySize = 32;
@@ -81,48 +83,6 @@ constexpr double kMaxChunks = 274877906944.0;  // 2^38: the nonce XOR covers 38 
 constexpr double kMaxSafe = 9007199254740991.0;
 constexpr size_t kMaxChunkSize = 1u << 30;  // one EVP update per chunk: must fit an int
 constexpr size_t kScratch = 64 * 1024;      // verify-only decrypts into this, piece by piece
-
-struct Bytes {
-  uint8_t* data = nullptr;
-  size_t length = 0;
-  napi_value arraybuffer = nullptr;
-  size_t byteOffset = 0;
-};
-
-// Throws (sets a pending JS exception) and returns false, so callers can `return nullptr`.
-bool Throw(napi_env env, bool range, const char* msg) {
-  if (range) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
-  } else {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-  }
-  return false;
-}
-
-bool GetBytes(napi_env env, napi_value v, const char* name, Bytes* out) {
-  bool is = false;
-  char msg[128];
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) {
-    snprintf(msg, sizeof msg, "%s must be a Uint8Array", name);
-    return Throw(env, false, msg);
-  }
-  napi_typedarray_type type;
-  void* data = nullptr;
-  if (napi_get_typedarray_info(env, v, &type, &out->length, &data, &out->arraybuffer,
-                               &out->byteOffset) != napi_ok ||
-      type != napi_uint8_array) {
-    snprintf(msg, sizeof msg, "%s must be a Uint8Array", name);
-    return Throw(env, false, msg);
-  }
-  out->data = static_cast<uint8_t*>(data);
-  if (out->data == nullptr && out->length != 0) return Throw(env, false, "detached buffer");
-  return true;
-}
-
-napi_value ThrowValue(napi_env env, bool range, const char* msg) {
-  Throw(env, range, msg);
-  return nullptr;
-}
 
 // A non-negative whole number no larger than `max`.
 bool GetIndex(napi_env env, napi_value v, const char* name, double max, uint64_t* out) {
@@ -325,20 +285,6 @@ void ChunkNonce(const uint8_t* base, uint64_t index, uint8_t out[kNonceSize]) {
   out[9] ^= static_cast<uint8_t>(index >> 16);
   out[10] ^= static_cast<uint8_t>(index >> 8);
   out[11] ^= static_cast<uint8_t>(index);
-}
-
-// Owns the cipher context for one call; the key schedule it holds is wiped by the free.
-struct Ctx {
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  ~Ctx() {
-    EVP_CIPHER_CTX_free(ctx);
-    ERR_clear_error();  // leave node's OpenSSL error queue as we found it
-  }
-};
-
-napi_value ThrowOpenSsl(napi_env env, const char* what) {
-  napi_throw_error(env, "ERR_CRYPTO_OPERATION_FAILED", what);
-  return nullptr;
 }
 
 napi_value Number(napi_env env, double v) {
@@ -800,6 +746,7 @@ napi_value OpenInPlace(napi_env env, napi_callback_info info) { return Open(env,
 }  // namespace
 
 napi_value TsealLinkFd(napi_env env, napi_callback_info info);  // tseal_fs.cc
+bool TsealDefinePrimitives(napi_env env, napi_value exports);     // tseal_prim.cc
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
@@ -819,5 +766,6 @@ NAPI_MODULE_INIT() {
        nullptr},
   };
   if (napi_define_properties(env, exports, 11, props) != napi_ok) return nullptr;
+  if (!TsealDefinePrimitives(env, exports)) return nullptr;
   return exports;
 }

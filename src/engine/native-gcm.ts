@@ -7,10 +7,12 @@
  * It can also map a regular input file (mapFile), so the engine seals and verifies straight out
  * of the page cache instead of copying every byte out with pread first.
  *
- * TENSORSEAL_NATIVE=0 forces the node:crypto path. TENSORSEAL_REQUIRE_ALL=1 (CI) makes a missing
- * addon an error at load time, so CI never silently tests only the fallback.
+ * TENSORSEAL_NATIVE=0 forces the node:crypto path (the addon is loaded in
+ * src/format/native-addon.ts, which says how CI refuses a missing one).
  */
-import { fileURLToPath } from "node:url";
+import { missing, nativeAddon } from "../format/native-addon.js";
+
+export { NATIVE_ADDON_PATH } from "../format/native-addon.js";
 
 export interface NativeGcm {
   /**
@@ -128,41 +130,20 @@ export function batchAsync(
   );
 }
 
-/** dist/src/engine/native-gcm.js -> <package root>/build/Release/tseal_gcm.node */
-export const NATIVE_ADDON_PATH = fileURLToPath(
-  new URL("../../../build/Release/tseal_gcm.node", import.meta.url),
-);
-
 function load(): NativeGcm | null {
-  if (process.env["TENSORSEAL_NATIVE"] === "0") return null;
-  try {
-    // process.dlopen, as require() does for a .node file, without require()'s resolution (which
-    // reads the package's package.json first): ~0.6 ms less start-up for every seal and open
-    // (issue 11). Nothing else loads this addon by path; a second dlopen would only init it again.
-    const mod = { exports: {} as Partial<NativeGcm> };
-    process.dlopen(mod, NATIVE_ADDON_PATH);
-    const m = mod.exports;
-    const fns = [
-      "sealBatch",
-      "openBatch",
-      "sealInPlace",
-      "openInPlace",
-      "mapFile",
-      "unmap",
-      "linkFd",
-    ] as const;
-    if (fns.every((f) => typeof m[f] === "function")) return m as NativeGcm;
-    throw new Error("it is an older build without sealInPlace/openInPlace/mapFile/linkFd");
-  } catch (e) {
-    if (process.env["TENSORSEAL_REQUIRE_ALL"] === "1") {
-      const why = e instanceof Error ? e.message.split("\n")[0] : String(e);
-      throw new Error(
-        `TENSORSEAL_REQUIRE_ALL=1 but the native AES-GCM addon did not load from ` +
-          `${NATIVE_ADDON_PATH} (${why}); run \`npm run build:native\``,
-      );
-    }
-    return null;
-  }
+  const m = nativeAddon as Partial<NativeGcm> | null;
+  if (!m) return null;
+  const fns = [
+    "sealBatch",
+    "openBatch",
+    "sealInPlace",
+    "openInPlace",
+    "mapFile",
+    "unmap",
+    "linkFd",
+  ] as const;
+  if (fns.every((f) => typeof m[f] === "function")) return m as NativeGcm;
+  return missing("it is an older build without sealInPlace/openInPlace/mapFile/linkFd");
 }
 
 export const nativeGcm: NativeGcm | null = load();

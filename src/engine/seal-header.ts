@@ -2,11 +2,12 @@
  * The header of a new sealed file: a fresh file key (drawn by a KMS recipient where one comes
  * first), wrapped for every recipient, encoded with the descriptor. Shared by files and streams.
  */
-import { randomBytes } from "node:crypto";
+
 import { SALT_SIZE } from "../format/chunked.js";
 import { fail } from "../format/errors.js";
 import { generateFileKey, payloadInputKey } from "../format/filekey.js";
 import { DEFAULT_SLOT_CAPACITY, encodeHeader } from "../format/header.js";
+import { randomBytes } from "../format/primitives.js";
 import type { Recipient } from "../format/stanza.js";
 import type { SealOptions } from "./options.js";
 

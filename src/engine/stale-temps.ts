@@ -10,7 +10,7 @@
  * truncated first, directories wiped the same way) and says so through `notice`. Only the
  * current user's entries are touched. Without /proc nothing is ever judged dead.
  */
-import { randomBytes } from "node:crypto";
+
 import {
   closeSync,
   constants,
@@ -22,6 +22,7 @@ import {
   unlinkSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { randomBytes } from "../format/primitives.js";
 import { notice } from "./notices.js";
 import { mayBeAlive, type ProcessStamp, selfStamp } from "./process-stamp.js";
 

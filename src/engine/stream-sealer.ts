@@ -6,7 +6,7 @@
  * and a concatenation per chunk. The output is handed on a chunk at a time (views of that one
  * buffer, which a writer can join back into one write).
  */
-import { randomBytes } from "node:crypto";
+
 import {
   type ChunkKeys,
   deriveChunkKeys,
@@ -15,6 +15,7 @@ import {
   wipeChunkKeys,
 } from "../format/chunked.js";
 import { fail } from "../format/errors.js";
+import { randomBytes } from "../format/primitives.js";
 import { batchAsync, type NativeGcm } from "./native-gcm.js";
 
 /**

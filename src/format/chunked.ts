@@ -3,14 +3,15 @@
  * HKDF-Expand-SHA-512 (spec/FORMAT.md §4). With 16 KiB chunks this is Cobblestone-256 byte for
  * byte; any other chunk size is a distinct variant whose size is part of the derivation label.
  */
-import { createCipheriv, createDecipheriv, timingSafeEqual } from "node:crypto";
 import { fail } from "./errors.js";
 import { hkdfExpand } from "./hkdf.js";
+import { constantTimeEqual, gcmOpen, gcmSeal } from "./primitives.js";
 
 export const AEAD_NAME = "AEAD_AES_256_GCM";
 export const KEY_SIZE = 32;
 export const NONCE_SIZE = 12;
 export const TAG_SIZE = 16;
+const EMPTY = new Uint8Array(0);
 export const SALT_SIZE = 24;
 export const COMMITMENT_SIZE = 32;
 /** salt || commitment, prepended to the chunk ciphertexts. */
@@ -91,7 +92,7 @@ export function deriveChunkKeys(
 
 /** Constant-time check of the commitment; done before any chunk is decrypted. */
 export function checkCommitment(keys: ChunkKeys, stored: Uint8Array): void {
-  if (stored.length !== COMMITMENT_SIZE || !timingSafeEqual(keys.commitment, stored)) {
+  if (stored.length !== COMMITMENT_SIZE || !constantTimeEqual(keys.commitment, stored)) {
     fail("E_COMMITMENT", "key commitment mismatch: wrong key or encryption context");
   }
 }
@@ -141,26 +142,17 @@ export function chunkNonce(
 /** Seals one chunk; returns ciphertext || tag (suite 2: plaintext || GMAC tag). */
 export function sealChunk(keys: ChunkKeys, index: number, plaintext: Uint8Array): Buffer {
   if (keys.integrityOnly) return tagChunk(keys, index, plaintext);
-  const cipher = createCipheriv("aes-256-gcm", keys.aeadKey, chunkNonce(keys.baseNonce, index));
-  const head = cipher.update(plaintext);
-  const tail = cipher.final();
-  return Buffer.concat([head, tail, cipher.getAuthTag()]);
+  return gcmSeal(keys.aeadKey, chunkNonce(keys.baseNonce, index), plaintext);
 }
 
 /** Opens one chunk (ciphertext || tag). Every failure is the same error: no oracle. */
 export function openChunk(keys: ChunkKeys, index: number, sealed: Uint8Array): Buffer {
   if (sealed.length < TAG_SIZE) fail("E_TRUNCATED", `chunk ${index} is shorter than its tag`);
   if (keys.integrityOnly) return checkChunk(keys, index, sealed);
-  const ctLen = sealed.length - TAG_SIZE;
-  const decipher = createDecipheriv("aes-256-gcm", keys.aeadKey, chunkNonce(keys.baseNonce, index));
-  decipher.setAuthTag(sealed.subarray(ctLen));
-  try {
-    const head = decipher.update(sealed.subarray(0, ctLen));
-    const tail = decipher.final();
-    return tail.length === 0 ? head : Buffer.concat([head, tail]);
-  } catch {
-    return fail("E_DECRYPT", `chunk ${index} failed authentication: the file was modified`);
-  }
+  return (
+    gcmOpen(keys.aeadKey, chunkNonce(keys.baseNonce, index), sealed) ??
+    fail("E_DECRYPT", `chunk ${index} failed authentication: the file was modified`)
+  );
 }
 
 /**
@@ -168,10 +160,7 @@ export function openChunk(keys: ChunkKeys, index: number, sealed: Uint8Array): B
  * is plaintext_k || tag_k (same length as a suite-1 chunk, so geometry and length rules hold).
  */
 export function chunkTag(keys: ChunkKeys, index: number, plaintext: Uint8Array): Buffer {
-  const mac = createCipheriv("aes-256-gcm", keys.aeadKey, chunkNonce(keys.baseNonce, index));
-  mac.setAAD(plaintext);
-  mac.final();
-  return mac.getAuthTag();
+  return gcmSeal(keys.aeadKey, chunkNonce(keys.baseNonce, index), EMPTY, plaintext);
 }
 
 function tagChunk(keys: ChunkKeys, index: number, plaintext: Uint8Array): Buffer {
@@ -182,12 +171,8 @@ function tagChunk(keys: ChunkKeys, index: number, plaintext: Uint8Array): Buffer
 function checkChunk(keys: ChunkKeys, index: number, sealed: Uint8Array): Buffer {
   const n = sealed.length - TAG_SIZE;
   const body = Buffer.from(sealed.buffer, sealed.byteOffset, n);
-  const check = createDecipheriv("aes-256-gcm", keys.aeadKey, chunkNonce(keys.baseNonce, index));
-  check.setAAD(body);
-  check.setAuthTag(Buffer.from(sealed.buffer, sealed.byteOffset + n, TAG_SIZE));
-  try {
-    check.final();
-  } catch {
+  const tag = sealed.subarray(n);
+  if (!gcmOpen(keys.aeadKey, chunkNonce(keys.baseNonce, index), tag, body)) {
     return fail("E_DECRYPT", `chunk ${index} failed its integrity check: the file was modified`);
   }
   return body;

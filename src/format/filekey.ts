@@ -2,9 +2,9 @@
  * Keys derived from the 256-bit file key (spec/FORMAT.md §1.3). Separate labels keep the header
  * MAC key and the payload input key independent.
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { fail } from "./errors.js";
 import { hkdfExpand } from "./hkdf.js";
+import { constantTimeEqual, hmac, randomBytes } from "./primitives.js";
 
 export const FILE_KEY_SIZE = 32;
 export const HEADER_MAC_SIZE = 32;
@@ -28,10 +28,11 @@ export function payloadInputKey(fileKey: Uint8Array): Buffer {
 
 export function computeHeaderMac(fileKey: Uint8Array, authenticated: readonly Buffer[]): Buffer {
   const key = headerMacKey(fileKey);
-  const h = createHmac("sha256", key);
-  for (const part of authenticated) h.update(part);
-  key.fill(0);
-  return h.digest();
+  try {
+    return hmac("sha256", key, ...authenticated);
+  } finally {
+    key.fill(0);
+  }
 }
 
 export function checkHeaderMac(
@@ -40,7 +41,7 @@ export function checkHeaderMac(
   stored: Buffer,
 ): void {
   const mac = computeHeaderMac(fileKey, authenticated);
-  if (stored.length !== HEADER_MAC_SIZE || !timingSafeEqual(mac, stored)) {
+  if (stored.length !== HEADER_MAC_SIZE || !constantTimeEqual(mac, stored)) {
     fail(
       "E_HEADER_MAC",
       "header MAC mismatch: the header was modified or a stanza was copied from another file",

@@ -3,12 +3,12 @@
  * header slots. Rewrap writes the inactive slot with a higher generation, syncs, then wipes the
  * old slot, so a crash leaves one intact slot and the payload is never rewritten.
  */
-import type { Hash } from "node:crypto";
-import { sha256 } from "@noble/hashes/sha2.js";
+import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
 import { ByteReader, ByteWriter } from "./bytes.js";
 import { type Descriptor, decodeDescriptor, MAX_DESCRIPTOR_SIZE } from "./descriptor.js";
 import { fail } from "./errors.js";
 import { checkHeaderMac, computeHeaderMac, HEADER_MAC_SIZE } from "./filekey.js";
+import { primitivesBackend, sha256 } from "./primitives.js";
 import { checkSuiteStanzas } from "./public.js";
 import { decodeStanza, encodeStanza, MAX_STANZAS, type Stanza } from "./stanza.js";
 
@@ -144,23 +144,15 @@ export function encodeSlot(
   return slot;
 }
 
-/** SHA-256 of a slot's covered bytes (slotChecksum). */
-let slotSha256: (data: Uint8Array) => Uint8Array = sha256;
-
 /**
- * Has slot checksums computed with node:crypto's SHA-256 (its `createHash`, passed in) rather
- * than noble's, for a caller that loads node:crypto anyway: `open` decrypts, and noble's code,
- * run cold, then costs it ~1 ms of start-up (issue 11). The same digest either way.
+ * SHA-256 of a slot's covered bytes (slotChecksum): the native addon's OpenSSL (primitives.ts),
+ * else noble's rather than node:crypto's: a slot is a few KiB, and `inspect` needs nothing else
+ * from node:crypto, whose loading was about a fifth of that command's start-up (issue 11).
  */
-export function slotChecksumsWith(createHash: (algorithm: "sha256") => Hash): void {
-  slotSha256 = (data) => createHash("sha256").update(data).digest();
-}
+const slotSha256: (data: Uint8Array) => Uint8Array =
+  primitivesBackend === "native" ? sha256 : nobleSha256;
 
-/**
- * SHA-256 detects torn writes without a key; the MAC is what authenticates. noble's by default,
- * not node:crypto's: a slot is a few KiB, and `inspect` needs nothing else from node:crypto,
- * whose loading was about a fifth of that command's start-up (issue 11).
- */
+/** SHA-256 detects torn writes without a key; the MAC is what authenticates. */
 function slotChecksum(slot: Buffer, bodyLength: number): Buffer {
   const digest = slotSha256(slot.subarray(0, 4 + bodyLength + HEADER_MAC_SIZE));
   return Buffer.from(digest.buffer, digest.byteOffset, digest.length);

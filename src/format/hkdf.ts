@@ -1,12 +1,12 @@
 /**
- * HKDF's two steps (RFC 5869 §2.2, §2.3) over node:crypto's HMAC. Cobblestone expands a 32-byte
+ * HKDF's two steps (RFC 5869 §2.2, §2.3) over OpenSSL's HMAC (./primitives.ts). Cobblestone expands a 32-byte
  * input key with SHA-512, and HPKE's key schedule calls the steps apart (src/keys/hpke-node.ts);
  * @noble/hashes 2.x refuses a PRK shorter than HashLen and node:crypto only offers
  * extract-then-expand, so these are the RFC's definitions, checked against Wycheproof's HKDF
  * vectors in test/format/wycheproof-primitives.test.ts.
  */
-import { createHmac } from "node:crypto";
 import { fail } from "./errors.js";
+import { hmac } from "./primitives.js";
 
 const HASH_LEN = { sha256: 32, sha512: 64 } as const;
 
@@ -19,7 +19,7 @@ export function hkdfExtract(
   salt: Uint8Array,
   ikm: Uint8Array,
 ): Buffer {
-  return createHmac(hash, salt).update(ikm).digest();
+  return hmac(hash, salt, ikm);
 }
 
 export function hkdfExpand(
@@ -31,13 +31,9 @@ export function hkdfExpand(
   const n = Math.ceil(length / HASH_LEN[hash]);
   if (n > 255) fail("E_USAGE", `HKDF-Expand length ${length} too large`);
   const blocks: Buffer[] = [];
-  let prev = Buffer.alloc(0);
+  let prev: Buffer = Buffer.alloc(0);
   for (let i = 1; i <= n; i++) {
-    prev = createHmac(hash, prk)
-      .update(prev)
-      .update(info)
-      .update(Buffer.from([i]))
-      .digest();
+    prev = hmac(hash, prk, prev, info, Buffer.from([i]));
     blocks.push(prev);
   }
   const okm = Buffer.concat(blocks);

@@ -2,7 +2,7 @@
  * Push-based streaming sealer and opener for the payload (spec/FORMAT.md §4). Both are state
  * machines that remember their first error: after a failure every call fails the same way.
  */
-import { randomBytes } from "node:crypto";
+
 import {
   type ChunkKeys,
   deriveChunkKeys,
@@ -16,6 +16,7 @@ import {
   wipeChunkKeys,
 } from "./chunked.js";
 import { fail } from "./errors.js";
+import { randomBytes } from "./primitives.js";
 
 /** The chunked-encryption context: a fixed label, then the canonical descriptor bytes. */
 export function payloadContext(descriptorBytes: Buffer): Buffer {

@@ -3,9 +3,9 @@
  * of a named key-encryption key; name and version are bound as AAD so a stanza cannot be
  * relabelled to another key or version.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { ByteWriter } from "../format/bytes.js";
 import { fail } from "../format/errors.js";
+import { gcmOpen, gcmSeal, randomBytes } from "../format/primitives.js";
 import { expectFields, type Identity, type Recipient, type Stanza } from "../format/stanza.js";
 
 export const KEK_STANZA = "kek";
@@ -40,8 +40,7 @@ export function wrapKek(
     fail("E_USAGE", `KEK version ${ref.version} must be an integer from 1 to 2^32-1`);
   }
   // Random 96-bit nonce: each KEK version wraps far fewer than 2^32 keys (issue #3 caps usage).
-  const c = createCipheriv("aes-256-gcm", kek, nonce).setAAD(aad(ref));
-  const ct = Buffer.concat([c.update(fileKey), c.final(), c.getAuthTag()]);
+  const ct = gcmSeal(kek, nonce, fileKey, aad(ref));
   const version = Buffer.alloc(4);
   version.writeUInt32BE(ref.version);
   return { type: KEK_STANZA, fields: [name, version, nonce, ct] };
@@ -65,16 +64,13 @@ export function parseKekStanza(s: Stanza): KekRef & { nonce: Buffer; wrapped: Bu
 
 export function unwrapKek(s: Stanza, kek: Uint8Array): Buffer {
   const p = parseKekStanza(s);
-  const d = createDecipheriv("aes-256-gcm", kek, p.nonce).setAAD(aad(p));
-  d.setAuthTag(p.wrapped.subarray(32));
-  try {
-    return Buffer.concat([d.update(p.wrapped.subarray(0, 32)), d.final()]);
-  } catch {
-    return fail(
+  return (
+    gcmOpen(kek, p.nonce, p.wrapped, aad(p)) ??
+    fail(
       "E_DECRYPT",
       `kek stanza for ${p.name} v${p.version} does not open with this key (another keystore, or a modified header)`,
-    );
-  }
+    )
+  );
 }
 
 /** A recipient for one KEK version held in memory (the keystore supplies the material). */

@@ -8,7 +8,7 @@
  * cost ~0.1 ms of CPU on the thread pool — a seal's locked counter update made ~30 of them,
  * a sixth of its start-up (issue 11). The functions keep their async signatures for callers.
  */
-import { randomBytes } from "node:crypto";
+
 import {
   chmodSync,
   linkSync,
@@ -21,6 +21,7 @@ import {
 import { join } from "node:path";
 import { writeFileAtomicSync } from "../engine/atomic.js";
 import { fail } from "../format/errors.js";
+import { randomBytes } from "../format/primitives.js";
 
 export const KEYSTORE_FILE = "keystore.json";
 const LOCK_FILE = "keystore.lock";

@@ -8,14 +8,8 @@
  *   mac: HMAC-SHA-256(HKDF-Expand-SHA-512(root, "tensorseal.dev/v1 keystore mac", 32),
  *                     canonicalJson(document without "mac"))
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHmac,
-  randomBytes,
-  timingSafeEqual,
-} from "node:crypto";
 import { fail } from "../format/errors.js";
+import { constantTimeEqual, gcmOpen, gcmSeal, hmac, randomBytes } from "../format/primitives.js";
 import { canonicalJson } from "./canonical-json.js";
 import {
   b64,
@@ -50,31 +44,30 @@ function kekAad(name: string, version: number): Buffer {
 export function sealMaterial(root: Buffer, name: string, version: number, material: Buffer) {
   // Random 96-bit nonce: one per version and per root rotation, far below GCM's 2^32 bound.
   const nonce = randomBytes(12);
-  const c = createCipheriv("aes-256-gcm", root, nonce).setAAD(kekAad(name, version));
-  const ct = Buffer.concat([c.update(material), c.final(), c.getAuthTag()]);
+  const ct = gcmSeal(root, nonce, material, kekAad(name, version));
   return { nonce: b64(nonce), material: b64(ct) };
 }
 
 function openMaterial(root: Buffer, name: string, version: number, nonce: string, sealed: string) {
   const ct = Buffer.from(sealed, "base64");
-  const d = createDecipheriv("aes-256-gcm", root, Buffer.from(nonce, "base64"));
-  d.setAAD(kekAad(name, version)).setAuthTag(ct.subarray(32));
-  try {
-    return Buffer.concat([d.update(ct.subarray(0, 32)), d.final()]);
-  } catch {
-    // Unreachable unless the MAC check was passed by a forged file: fail closed anyway.
-    return fail(
+  const material = gcmOpen(root, Buffer.from(nonce, "base64"), ct, kekAad(name, version));
+  // Null only if the MAC check was passed by a forged file: fail closed anyway.
+  return (
+    material ??
+    fail(
       "E_KEYSTORE",
       `key ${name} v${version} does not decrypt: restore the keystore from a backup`,
-    );
-  }
+    )
+  );
 }
 
 function computeMac(root: Buffer, body: unknown): Buffer {
   const key = keystoreMacKey(root);
-  const mac = createHmac("sha256", key).update(canonicalJson(body), "utf8").digest();
-  key.fill(0);
-  return mac;
+  try {
+    return hmac("sha256", key, Buffer.from(canonicalJson(body), "utf8"));
+  } finally {
+    key.fill(0);
+  }
 }
 
 export function serialise(root: Buffer, body: Body): Buffer {
@@ -171,7 +164,7 @@ export async function load(
   } catch {
     expected = null; // not canonicalisable: cannot have been written by tensorseal
   }
-  if (!expected || !timingSafeEqual(expected, env.mac)) {
+  if (!expected || !constantTimeEqual(expected, env.mac)) {
     if (!root) key.fill(0);
     onBadMac?.();
     fail(
@@ -211,7 +204,7 @@ export async function rootOpensKeystore(
   } catch {
     expected = null;
   }
-  return { matches: expected !== null && timingSafeEqual(expected, env.mac), id: env.raw.id };
+  return { matches: expected !== null && constantTimeEqual(expected, env.mac), id: env.raw.id };
 }
 
 export function wipe(materials: Materials): void {

@@ -10,11 +10,12 @@
  * hands them out from memory; `flush()` gives back what it did not use. A crash loses no count
  * (the file over-counts by at most the unused block).
  */
-import { randomBytes } from "node:crypto";
+
 import { type BigIntStats, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { fail } from "../format/errors.js";
+import { randomBytes } from "../format/primitives.js";
 import type { Identity, Recipient, Stanza } from "../format/stanza.js";
 import { KEK_STANZA, parseKekStanza, unwrapKek, wrapKek } from "./kek.js";
 import {

@@ -6,17 +6,11 @@
  *  - key file: the root itself comes from a file (32 raw bytes or 64 hex characters); the
  *    keystore keeps only check = HMAC-SHA-256(root, "tensorseal.dev/v1 keystore check").
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHmac,
-  randomBytes,
-  timingSafeEqual,
-} from "node:crypto";
 import { readFileSync } from "node:fs";
 import { writeFileAtomic } from "../engine/output.js";
 import { fail, isTensorSealError } from "../format/errors.js";
 import { hkdfExpand } from "../format/hkdf.js";
+import { constantTimeEqual, gcmOpen, gcmSeal, hmac, randomBytes } from "../format/primitives.js";
 import { MAX_WORK_FACTOR, MIN_WORK_FACTOR } from "./passphrase.js";
 import { passphraseKey } from "./scrypt.js";
 
@@ -60,8 +54,7 @@ export async function sealRootWithPassphrase(
   const salt = randomBytes(16);
   const nonce = randomBytes(12);
   const key = await rootWrapKey(passphrase, salt, logN, SCRYPT_R, SCRYPT_P);
-  const c = createCipheriv("aes-256-gcm", key, nonce).setAAD(ROOT_AAD);
-  const sealed = Buffer.concat([c.update(root), c.final(), c.getAuthTag()]);
+  const sealed = gcmSeal(key, nonce, root, ROOT_AAD);
   key.fill(0);
   return { logN, r: SCRYPT_R, p: SCRYPT_P, salt, nonce, sealed };
 }
@@ -85,12 +78,8 @@ export async function openRootWithPassphrase(
     );
   }
   const key = await rootWrapKey(passphrase, seal.salt, seal.logN, seal.r, seal.p);
-  const d = createDecipheriv("aes-256-gcm", key, seal.nonce).setAAD(ROOT_AAD);
-  d.setAuthTag(seal.sealed.subarray(ROOT_KEY_SIZE));
   try {
-    return Buffer.concat([d.update(seal.sealed.subarray(0, ROOT_KEY_SIZE)), d.final()]);
-  } catch {
-    return null;
+    return gcmOpen(key, seal.nonce, seal.sealed, ROOT_AAD);
   } finally {
     key.fill(0);
   }
@@ -124,12 +113,12 @@ export async function readRootKeyFile(path: string): Promise<Buffer> {
 }
 
 export function keyCheckValue(root: Uint8Array): Buffer {
-  return createHmac("sha256", root).update(CHECK_LABEL, "ascii").digest();
+  return hmac("sha256", root, Buffer.from(CHECK_LABEL, "ascii"));
 }
 
 export function checkMatches(root: Uint8Array, stored: Buffer): boolean {
   const kcv = keyCheckValue(root);
-  return stored.length === kcv.length && timingSafeEqual(kcv, stored);
+  return constantTimeEqual(kcv, stored);
 }
 
 /** The key of the keystore file's MAC, separate from the root by HKDF. */

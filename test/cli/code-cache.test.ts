@@ -28,6 +28,7 @@ import {
   LONG_RUN_BYTES,
   longRun,
 } from "../../src/cli/fast-commands.js";
+import { primitivesBackend } from "../../src/format/primitives.js";
 import { CLI, type Sandbox, sandboxWithSmallSeal } from "./helpers.js";
 
 const DIST_CLI = dirname(CLI);
@@ -252,9 +253,9 @@ test("a command loads only the Node built-ins it calls", () => {
     preload,
     `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(out)}, process.moduleLoadList.join("\\n")));`,
   );
-  const loaded = (args: string[]) => {
+  const loaded = (args: string[], env: NodeJS.ProcessEnv = {}) => {
     const r = spawnSync(process.execPath, ["-r", preload, ...args], {
-      env: box.env,
+      env: { ...box.env, ...env },
       cwd: box.dir,
       stdio: "ignore",
     });
@@ -268,9 +269,14 @@ test("a command loads only the Node built-ins it calls", () => {
     join(box.dir, "needs.cjs"),
     'require("node:crypto"); require("node:fs/promises"); process.stdout.write("");',
   );
-  const extra = (args: string[], builtins: string[], base = "empty.cjs") => {
+  const extra = (
+    args: string[],
+    builtins: string[],
+    base = "empty.cjs",
+    env: NodeJS.ProcessEnv = {},
+  ) => {
     const node = loaded([base]);
-    const seen = loaded([CLI, ...args]);
+    const seen = loaded([CLI, ...args], env);
     return builtins.filter((m) => seen.has(`NativeModule ${m}`) && !node.has(`NativeModule ${m}`));
   };
   // inspect reads the header (node:fs) and checks its slots (noble's SHA-256): no node:crypto,
@@ -279,9 +285,20 @@ test("a command loads only the Node built-ins it calls", () => {
   const heavy = ["tty", "http", "https", "tls", "worker_threads", "child_process"];
   assert.deepEqual(extra(inspectLine, heavy, "needs.cjs"), [], "inspect");
   assert.deepEqual(extra(inspectLine, ["crypto", "fs/promises"]), [], "inspect: crypto");
-  // A seal encrypts: the probe sees node:crypto loaded when a run does load it.
+  // Without the native addon a seal encrypts with node:crypto: the probe sees it loaded.
   const seal = ["seal", "small.bin", "-o", "probe.tseal", "--force"];
-  assert.deepEqual(extra(seal, ["crypto"]), ["crypto"], "the probe sees what a run loads");
+  const noAddon = { TENSORSEAL_NATIVE: "0", TENSORSEAL_REQUIRE_ALL: "0" };
+  assert.deepEqual(extra(seal, ["crypto"], "empty.cjs", noAddon), ["crypto"], "the probe works");
+  // With it, a keystore seal, open and verify of a small file take every primitive from the
+  // addon (src/format/primitives.ts): node:crypto is never loaded, 41 internal modules on
+  // Node 24 (issue 11). CI builds the addon (TENSORSEAL_REQUIRE_ALL=1), so this runs there.
+  if (primitivesBackend === "native") {
+    const verify = ["verify", "small.tseal"];
+    const opened = ["open", "small.tseal", "-o", "probe2.bin", "--force"];
+    for (const args of [seal, opened, verify]) {
+      assert.deepEqual(extra(args, ["crypto"]), [], `${args[0]}: node:crypto`);
+    }
+  }
   // The keystore's lock files go by unlink, not rm(), whose first call loads Node's rimraf.
   assert.deepEqual(extra(seal, ["internal/fs/rimraf"]), [], "seal: rimraf");
   // Small files' calls are synchronous or node:fs callbacks (docs/DECISIONS.md): no fs/promises.

@@ -2,14 +2,12 @@
  * `tensorseal open FILE`: authenticate and decrypt a sealed file or stream (flags:
  * commands/open.ts).
  */
-import { createHash } from "node:crypto";
 import type { OptionValues } from "commander";
 import { openFile } from "../../engine/open-file.js";
 import type { OpenResult } from "../../engine/options.js";
 import { inspectFile } from "../../engine/sealed-file.js";
 import { openStream } from "../../engine/stream.js";
 import { fail, isTensorSealError, namingFile } from "../../format/errors.js";
-import { slotChecksumsWith } from "../../format/header.js";
 import { refuseUnencrypted, SUITE_PUBLIC } from "../../format/public.js";
 import { isObjectUrl } from "../../integrations/objstore/url.js";
 import { leftoverMessage } from "../describe.js";
@@ -21,7 +19,6 @@ import { progressBar } from "../terminal.js";
 
 export async function open(input: string, o: OptionValues): Promise<void> {
   if (isObjectUrl(input)) return (await import("./remote.js")).openRemote(input, o);
-  slotChecksumsWith(createHash); // an open loads node:crypto anyway (header.ts)
   checkSealedInput(input);
   const output: string = o.output ?? defaultOutput(input);
   checkOutput(output, o.force);
