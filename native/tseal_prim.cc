@@ -1,5 +1,5 @@
 // One-shot primitives for the key and header work of every seal and open: HMAC, SHA-256, one
-// AES-256-GCM message, random bytes and a constant-time compare. They call the OpenSSL inside the
+// AES-256-GCM message, random bytes, a constant-time compare and X25519. They call the OpenSSL inside the
 // node binary, the one node:crypto wraps, with the same functions node:crypto calls for them; they
 // exist so that a short command need not load node:crypto at all (41 of Node 24's internal
 // modules and its stream stack: ~6 ms of a 1 KiB seal's CPU there, ~2.6 ms on Node 20; issue 11).
@@ -8,12 +8,17 @@
 //
 //   hmac(bits, key, data) -> Buffer: HMAC-SHA-256 (bits 256) or HMAC-SHA-512 (bits 512)
 //   sha256(data) -> Buffer(32)
-//   gcmSeal(key, nonce, aad, plaintext) -> Buffer(ciphertext || 16-byte tag)
+//   gcmSeal(key, nonce, aad, plaintext) -> Buffer(ciphertext || 16-byte tag), AES-256-GCM (or
+//             AES-128-GCM for a 16-byte key: HPKE's RFC 9180 test vectors use it)
 //   gcmOpen(key, nonce, aad, sealed) -> Buffer(plaintext), or null when the tag does not verify
 //             (the output written so far is wiped first). sealed is ciphertext || tag.
 //   randomFill(buf) -> undefined: buf filled from OpenSSL's DRBG (RAND_bytes, as randomBytes)
 //   equal(a, b) -> boolean: CRYPTO_memcmp over equal lengths; false when the lengths differ
-// key: 32 bytes, nonce: 12 bytes; every argument a Uint8Array, else TypeError / RangeError.
+//   x25519(privateKey, publicKey) -> Buffer(32): the X25519 shared secret (RFC 7748), or null
+//             when OpenSSL refuses it (an all-zero result: a low-order public key, §6.1)
+//   x25519PublicKey(privateKey) -> Buffer(32): the public key of a 32-byte private key
+// key: 32 (or 16) bytes, nonce: 12 bytes; every argument a Uint8Array, else TypeError /
+// RangeError.
 #include <node_api.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -28,7 +33,6 @@
 
 namespace {
 
-constexpr size_t kPrimKeySize = 32;
 constexpr size_t kPrimNonceSize = 12;
 constexpr size_t kPrimTagSize = 16;
 // One EVP update takes an int length; larger inputs go through in pieces of this size.
@@ -54,7 +58,7 @@ napi_value NewBuffer(napi_env env, size_t length, uint8_t** data) {
 
 bool GetKeyNonce(napi_env env, napi_value* argv, Bytes* key, Bytes* nonce) {
   if (!GetBytes(env, argv[0], "key", key) || !GetBytes(env, argv[1], "nonce", nonce)) return false;
-  if (key->length != kPrimKeySize) return Throw(env, true, "key must be 32 bytes");
+  if (key->length != 32 && key->length != 16) return Throw(env, true, "key must be 32 bytes");
   if (nonce->length != kPrimNonceSize) return Throw(env, true, "nonce must be 12 bytes");
   return true;
 }
@@ -78,7 +82,8 @@ bool Update(EVP_CIPHER_CTX* ctx, uint8_t* out, const uint8_t* in, size_t n) {
 bool Start(EVP_CIPHER_CTX* ctx, int encrypt, const Bytes& key, const Bytes& nonce,
            const Bytes& aad) {
   return ctx != nullptr &&
-         EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), nullptr, nullptr, nullptr, encrypt) == 1 &&
+         EVP_CipherInit_ex(ctx, key.length == 32 ? EVP_aes_256_gcm() : EVP_aes_128_gcm(), nullptr,
+                           nullptr, nullptr, encrypt) == 1 &&
          EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, kPrimNonceSize, nullptr) == 1 &&
          EVP_CipherInit_ex(ctx, nullptr, nullptr, key.data, nonce.data, encrypt) == 1 &&
          Update(ctx, nullptr, aad.data, aad.length);
@@ -209,6 +214,72 @@ napi_value Equal(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// An X25519 key from 32 raw bytes (private or public), freed with the object.
+struct X25519Key {
+  EVP_PKEY* pkey = nullptr;
+  X25519Key(const Bytes& raw, bool isPrivate) {
+    pkey = isPrivate ? EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, raw.data, 32)
+                     : EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, raw.data, 32);
+  }
+  ~X25519Key() {
+    EVP_PKEY_free(pkey);
+    ERR_clear_error();
+  }
+};
+
+bool GetX25519Bytes(napi_env env, napi_value v, const char* name, Bytes* out) {
+  if (!GetBytes(env, v, name, out)) return false;
+  if (out->length != 32) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s must be 32 bytes", name);
+    return Throw(env, true, msg);
+  }
+  return true;
+}
+
+napi_value X25519(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!Args(env, info, 2, argv)) return nullptr;
+  Bytes sk, pk;
+  if (!GetX25519Bytes(env, argv[0], "privateKey", &sk) ||
+      !GetX25519Bytes(env, argv[1], "publicKey", &pk)) {
+    return nullptr;
+  }
+  X25519Key mine(sk, true), theirs(pk, false);
+  if (mine.pkey == nullptr || theirs.pkey == nullptr) return ThrowOpenSsl(env, "X25519 key");
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(mine.pkey, nullptr);
+  uint8_t* out = nullptr;
+  napi_value result = NewBuffer(env, 32, &out);
+  size_t length = 32;
+  const bool ok = ctx != nullptr && result != nullptr && EVP_PKEY_derive_init(ctx) == 1 &&
+                  EVP_PKEY_derive_set_peer(ctx, theirs.pkey) == 1 &&
+                  EVP_PKEY_derive(ctx, out, &length) == 1 && length == 32;
+  EVP_PKEY_CTX_free(ctx);
+  if (result == nullptr) return nullptr;
+  if (ok) return result;
+  OPENSSL_cleanse(out, 32);
+  napi_value null = nullptr;
+  napi_get_null(env, &null);
+  return null;
+}
+
+napi_value X25519PublicKey(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!Args(env, info, 1, argv)) return nullptr;
+  Bytes sk;
+  if (!GetX25519Bytes(env, argv[0], "privateKey", &sk)) return nullptr;
+  X25519Key key(sk, true);
+  uint8_t* out = nullptr;
+  napi_value result = NewBuffer(env, 32, &out);
+  if (result == nullptr) return nullptr;
+  size_t length = 32;
+  if (key.pkey == nullptr || EVP_PKEY_get_raw_public_key(key.pkey, out, &length) != 1 ||
+      length != 32) {
+    return ThrowOpenSsl(env, "X25519 public key");
+  }
+  return result;
+}
+
 }  // namespace
 
 // Adds the functions above to the addon's exports (tseal_gcm.cc's module init).
@@ -220,6 +291,9 @@ bool TsealDefinePrimitives(napi_env env, napi_value exports) {
       {"gcmOpen", nullptr, GcmOpen, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"randomFill", nullptr, RandomFill, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"equal", nullptr, Equal, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"x25519", nullptr, X25519, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"x25519PublicKey", nullptr, X25519PublicKey, nullptr, nullptr, nullptr, napi_enumerable,
+       nullptr},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props) == napi_ok;
 }

@@ -1,6 +1,6 @@
 /**
- * The one-shot primitives of the format and the keys: HMAC-SHA-256/-512, SHA-256, AES-256-GCM of
- * one message, random bytes and a constant-time comparison. They come from the native addon
+ * The one-shot primitives of the format and the keys: HMAC-SHA-256/-512, SHA-256, AES-GCM of one
+ * message, random bytes, a constant-time comparison and X25519. They come from the native addon
  * (native/tseal_prim.cc) when it loaded, else from node:crypto: the same OpenSSL, the one inside
  * the node binary, either way. The addon's are used so that a short seal or open never loads
  * node:crypto, whose 41 internal modules (and, on Node 24, Node's whole stream stack) cost about
@@ -12,6 +12,10 @@ import {
   createDecipheriv,
   createHash,
   createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  type KeyObject,
   randomBytes as nodeRandomBytes,
   timingSafeEqual,
 } from "node:crypto";
@@ -24,7 +28,10 @@ export interface Primitives {
   /** HMAC(key, parts[0] || parts[1] || ...) with SHA-256 or SHA-512. */
   hmac(hash: "sha256" | "sha512", key: Uint8Array, ...parts: Uint8Array[]): Buffer;
   sha256(...parts: Uint8Array[]): Buffer;
-  /** AES-256-GCM (32-byte key, 12-byte nonce): ciphertext || 16-byte tag. */
+  /**
+   * AES-256-GCM (32-byte key; AES-128-GCM for a 16-byte one, which only HPKE's test vectors use),
+   * 12-byte nonce: ciphertext || 16-byte tag.
+   */
   gcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer;
   /**
    * Opens gcmSeal's output: the plaintext, or null when it does not authenticate (wrong key,
@@ -35,7 +42,35 @@ export interface Primitives {
   randomBytes(n: number): Buffer;
   /** Constant-time equality of two byte strings; false (at once) when their lengths differ. */
   constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean;
+  /**
+   * X25519 (RFC 7748) of a 32-byte private and public key: the shared secret, or null when
+   * OpenSSL refuses an all-zero one (a low-order public key, §6.1).
+   */
+  x25519(privateKey: Uint8Array, publicKey: Uint8Array): Buffer | null;
+  /** The public key of a 32-byte X25519 private key. */
+  x25519PublicKey(privateKey: Uint8Array): Buffer;
 }
+
+/** RangeError unless `key` is 32 bytes (as the addon checks). */
+function x25519Size(key: Uint8Array, name: string): void {
+  if (key.length !== 32) throw new RangeError(`${name} must be 32 bytes`);
+}
+
+// SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.110 }, OCTET STRING { OCTET STRING (32) } }:
+// node:crypto imports a raw X25519 private key only inside PKCS#8 (RFC 8410).
+const X25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
+
+function x25519PrivateKeyObject(privateKey: Uint8Array): KeyObject {
+  x25519Size(privateKey, "privateKey");
+  const der = Buffer.concat([X25519_PKCS8_PREFIX, privateKey]);
+  try {
+    return createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+  } finally {
+    der.fill(0);
+  }
+}
+
+const gcmName = (key: Uint8Array) => (key.length === 16 ? "aes-128-gcm" : "aes-256-gcm");
 
 /** node:crypto's. */
 export const nodeCryptoPrimitives: Primitives = {
@@ -50,7 +85,7 @@ export const nodeCryptoPrimitives: Primitives = {
     return h.digest();
   },
   gcmSeal(key, nonce, plaintext, aad = EMPTY) {
-    const c = createCipheriv("aes-256-gcm", key, nonce);
+    const c = createCipheriv(gcmName(key), key, nonce);
     if (aad.length > 0) c.setAAD(aad);
     const head = c.update(plaintext);
     const tail = c.final();
@@ -59,7 +94,7 @@ export const nodeCryptoPrimitives: Primitives = {
   gcmOpen(key, nonce, sealed, aad = EMPTY) {
     if (sealed.length < GCM_TAG_SIZE) return null;
     const n = sealed.length - GCM_TAG_SIZE;
-    const d = createDecipheriv("aes-256-gcm", key, nonce);
+    const d = createDecipheriv(gcmName(key), key, nonce);
     if (aad.length > 0) d.setAAD(aad);
     d.setAuthTag(sealed.subarray(n));
     const head = d.update(sealed.subarray(0, n));
@@ -73,6 +108,22 @@ export const nodeCryptoPrimitives: Primitives = {
   },
   randomBytes: (n) => nodeRandomBytes(n),
   constantTimeEqual: (a, b) => a.length === b.length && timingSafeEqual(a, b),
+  x25519(privateKey, publicKey) {
+    x25519Size(publicKey, "publicKey");
+    const mine = x25519PrivateKeyObject(privateKey);
+    // Public keys go in as JWK: it skips OpenSSL's DER decoder (~0.5 ms on first use).
+    const x = Buffer.from(publicKey).toString("base64url");
+    const theirs = createPublicKey({ key: { kty: "OKP", crv: "X25519", x }, format: "jwk" });
+    try {
+      return diffieHellman({ privateKey: mine, publicKey: theirs });
+    } catch {
+      return null; // OpenSSL refuses an all-zero result
+    }
+  },
+  x25519PublicKey(privateKey) {
+    const jwk = createPublicKey(x25519PrivateKeyObject(privateKey)).export({ format: "jwk" });
+    return Buffer.from(jwk.x as string, "base64url");
+  },
 };
 
 /** The addon's functions (native/tseal_prim.cc). */
@@ -83,9 +134,20 @@ interface Addon {
   gcmOpen(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Buffer | null;
   randomFill(buf: Uint8Array): void;
   equal(a: Uint8Array, b: Uint8Array): boolean;
+  x25519(privateKey: Uint8Array, publicKey: Uint8Array): Buffer | null;
+  x25519PublicKey(privateKey: Uint8Array): Buffer;
 }
 
-const ADDON_NAMES = ["hmac", "sha256", "gcmSeal", "gcmOpen", "randomFill", "equal"] as const;
+const ADDON_NAMES = [
+  "hmac",
+  "sha256",
+  "gcmSeal",
+  "gcmOpen",
+  "randomFill",
+  "equal",
+  "x25519",
+  "x25519PublicKey",
+] as const;
 
 /** `parts` as one buffer; the caller wipes it when it is not parts[0] itself. */
 function joined(parts: readonly Uint8Array[]): Uint8Array {
@@ -114,6 +176,8 @@ function addonPrimitivesOf(a: Addon): Primitives {
       return out;
     },
     constantTimeEqual: (x, y) => a.equal(x, y),
+    x25519: (privateKey, publicKey) => a.x25519(privateKey, publicKey),
+    x25519PublicKey: (privateKey) => a.x25519PublicKey(privateKey),
   };
 }
 
@@ -131,4 +195,13 @@ export const primitivesBackend: "native" | "node:crypto" = addonPrimitives
   : "node:crypto";
 
 const chosen = addonPrimitives ?? nodeCryptoPrimitives;
-export const { hmac, sha256, gcmSeal, gcmOpen, randomBytes, constantTimeEqual } = chosen;
+export const {
+  hmac,
+  sha256,
+  gcmSeal,
+  gcmOpen,
+  randomBytes,
+  constantTimeEqual,
+  x25519,
+  x25519PublicKey,
+} = chosen;

@@ -1,21 +1,14 @@
 /**
- * HPKE's primitives from node:crypto (OpenSSL) for the `hpke` library's CipherSuite:
+ * HPKE's primitives from OpenSSL, synchronously, for the `hpke` library's CipherSuite:
  * DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and AES-GCM, through the KEM, KDF and AEAD interfaces
  * the library documents for outside implementations. The protocol itself (key schedule, labels,
- * nonces, sequence numbers, error mapping) stays the library's.
+ * nonces, sequence numbers, error mapping) stays the library's. OpenSSL is reached through
+ * src/format/primitives.ts: the native addon's calls, else node:crypto's.
  *
  * Why not the library's own: they go through WebCrypto, where every call is a thread-pool job
  * and a promise; an HPKE seal cost 10.5-11.8 ms of a process's CPU that way (as @hpke/core's
  * suite, which this replaced), 2.4 ms this way (issue 11, docs/BENCHMARKS.md).
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  createPublicKey,
-  diffieHellman,
-  generateKeyPairSync,
-  type KeyObject,
-} from "node:crypto";
 import {
   type AEADFactory,
   CipherSuite,
@@ -33,17 +26,17 @@ import {
   ValidationError,
 } from "hpke";
 import { hkdfExpand, hkdfExtract } from "../format/hkdf.js";
+import { GCM_TAG_SIZE, gcmOpen, gcmSeal, randomBytes } from "../format/primitives.js";
 import {
-  rawX25519PublicKey,
+  generateX25519KeyPair,
   X25519_KEY_SIZE,
-  x25519PrivateKeyObject,
-  x25519PublicKeyObject,
+  x25519PublicKey,
+  x25519SharedSecret,
 } from "./x25519-key.js";
 
 const SHA256_SIZE = 32;
-const GCM_TAG_SIZE = 16;
 
-/** HKDF-SHA256 (RFC 5869) over node:crypto's HMAC: src/format/hkdf.ts, the format's own. */
+/** HKDF-SHA256 (RFC 5869) over OpenSSL's HMAC: src/format/hkdf.ts, the format's own. */
 export const KDF_HKDF_SHA256: KDFFactory = (): KDF => ({
   id: 0x0001,
   type: "KDF",
@@ -62,7 +55,6 @@ export const KDF_HKDF_SHA256: KDFFactory = (): KDF => ({
 });
 
 function aesGcm(id: number, keySize: 16 | 32): AEADFactory {
-  const cipher = keySize === 16 ? "aes-128-gcm" : "aes-256-gcm";
   return () => ({
     id,
     type: "AEAD",
@@ -71,17 +63,15 @@ function aesGcm(id: number, keySize: 16 | 32): AEADFactory {
     Nn: 12,
     Nt: GCM_TAG_SIZE,
     async Seal(key, nonce, aad, pt) {
-      const c = createCipheriv(cipher, key, nonce, { authTagLength: GCM_TAG_SIZE });
-      c.setAAD(aad);
-      return Buffer.concat([c.update(pt), c.final(), c.getAuthTag()]); // the tag after final()
+      if (key.length !== keySize) throw new RangeError(`AES-${keySize * 8}-GCM key size`);
+      return gcmSeal(key, nonce, pt, aad);
     },
     async Open(key, nonce, aad, ct) {
+      if (key.length !== keySize) throw new RangeError(`AES-${keySize * 8}-GCM key size`);
       if (ct.length < GCM_TAG_SIZE) throw new RangeError("ciphertext shorter than its tag");
-      const d = createDecipheriv(cipher, key, nonce, { authTagLength: GCM_TAG_SIZE });
-      d.setAAD(aad);
-      d.setAuthTag(ct.subarray(ct.length - GCM_TAG_SIZE));
-      const pt = d.update(ct.subarray(0, ct.length - GCM_TAG_SIZE));
-      d.final(); // throws on a bad tag: the plaintext is returned only once it authenticates
+      // The plaintext is returned only once the tag authenticates it.
+      const pt = gcmOpen(key, nonce, ct, aad);
+      if (!pt) throw new Error("AES-GCM: the ciphertext does not authenticate");
       return pt;
     },
   });
@@ -93,17 +83,23 @@ export const AEAD_AES_256_GCM = aesGcm(0x0002, 32);
 const X25519 = "X25519";
 
 /**
- * A key of this KEM as the suite sees it: a KeyObject, and for public keys their 32 raw bytes
- * (the KEM context needs them). Made only here; the suite rejects any other key.
+ * A key of this KEM as the suite sees it: its 32 raw bytes, a copy of its own (a private key's
+ * are as secret as the identity file they came from). Made only here; the suite rejects any
+ * other key.
  */
 class X25519Key implements Key {
   readonly algorithm = { name: X25519 };
+  readonly #raw: Buffer;
   constructor(
     readonly type: "public" | "private",
     readonly extractable: boolean,
-    readonly object: KeyObject,
-    readonly raw: Buffer | null,
-  ) {}
+    raw: Uint8Array,
+  ) {
+    this.#raw = Buffer.from(raw);
+  }
+  get raw(): Buffer {
+    return this.#raw;
+  }
 }
 
 function ours(key: Key, type: "public" | "private"): X25519Key {
@@ -113,24 +109,28 @@ function ours(key: Key, type: "public" | "private"): X25519Key {
   return key;
 }
 
-function publicKey(object: KeyObject): X25519Key {
-  return new X25519Key("public", true, object, rawX25519PublicKey(object));
+function publicKey(raw: Uint8Array): X25519Key {
+  if (raw.length !== X25519_KEY_SIZE) throw new RangeError("X25519 public key must be 32 bytes");
+  return new X25519Key("public", true, raw);
+}
+
+function privateKey(raw: Uint8Array, extractable: boolean): X25519Key {
+  if (raw.length !== X25519_KEY_SIZE) throw new RangeError("X25519 private key must be 32 bytes");
+  return new X25519Key("private", extractable, raw);
 }
 
 /**
- * The suite's (non-extractable) key pair of an X25519 private KeyObject: an identity imports its
- * key once and opens with the pair, so no open derives the public key again.
+ * The suite's (non-extractable) key pair of a raw X25519 private key: an identity makes it once
+ * and opens with the pair, so no open derives the public key again.
  */
-export function x25519KeyPair(privateKey: KeyObject): KeyPair {
-  return {
-    privateKey: new X25519Key("private", false, privateKey, null),
-    publicKey: publicKey(createPublicKey(privateKey)),
-  };
+export function x25519KeyPair(raw: Uint8Array): KeyPair {
+  const pk = publicKey(x25519PublicKey(raw)); // E_KEY for a key of the wrong size
+  return { privateKey: privateKey(raw, false), publicKey: pk };
 }
 
 /** The 32 raw bytes of a public key of this KEM. */
 export function x25519PublicKeyBytes(key: Key): Buffer {
-  return Buffer.from(ours(key, "public").raw!);
+  return Buffer.from(ours(key, "public").raw);
 }
 
 export interface X25519KemOptions {
@@ -145,19 +145,20 @@ export function kemX25519(opts: X25519KemOptions = {}): KEMFactory {
   const suiteId = concat(encode("KEM"), I2OSP(id, 2));
 
   // ExtractAndExpand (RFC 9180 §4.1), with the library's labeled KDF calls.
-  async function sharedSecret(dh: Buffer, enc: Uint8Array, pkRm: Uint8Array): Promise<Uint8Array> {
-    // An all-zero DH output means a low-order public key (RFC 9180 §7.1.4): refuse it.
-    // Every byte is read, so the time taken says nothing about the secret.
+  async function sharedSecret(
+    dh: Buffer | null,
+    enc: Uint8Array,
+    pkRm: Uint8Array,
+  ): Promise<Uint8Array> {
+    // An all-zero DH output means a low-order public key (RFC 9180 §7.1.4): refuse it. OpenSSL
+    // refuses it already (null); checked again here, reading every byte, so the time taken says
+    // nothing about the secret.
     let any = 0;
-    for (const b of dh) any |= b;
-    if (any === 0) throw new ValidationError("DH shared secret is all zero");
+    for (const b of dh ?? []) any |= b;
+    if (!dh || any === 0) throw new ValidationError("DH shared secret is all zero");
     const eaePrk = await LabeledExtract(kdf, suiteId, new Uint8Array(0), encode("eae_prk"), dh);
     const kemContext = concat(enc, pkRm);
     return LabeledExpand(kdf, suiteId, eaePrk, encode("shared_secret"), kemContext, 32);
-  }
-
-  function privateKey(object: KeyObject, extractable: boolean): X25519Key {
-    return new X25519Key("private", extractable, object, null);
   }
 
   const kem: KEM = {
@@ -171,52 +172,63 @@ export function kemX25519(opts: X25519KemOptions = {}): KEMFactory {
     async DeriveKeyPair(ikm, extractable) {
       const prk = await LabeledExtract(kdf, suiteId, new Uint8Array(0), encode("dkp_prk"), ikm);
       const sk = await LabeledExpand(kdf, suiteId, prk, encode("sk"), new Uint8Array(0), 32);
-      const object = x25519PrivateKeyObject(sk);
-      sk.fill(0);
-      return { privateKey: privateKey(object, extractable), publicKey: publicKey(object) };
+      try {
+        return {
+          privateKey: privateKey(sk, extractable),
+          publicKey: publicKey(x25519PublicKey(sk)),
+        };
+      } finally {
+        sk.fill(0);
+      }
     },
     async GenerateKeyPair(extractable) {
-      const pair = generateKeyPairSync("x25519");
-      return {
-        privateKey: privateKey(pair.privateKey, extractable),
-        publicKey: publicKey(pair.publicKey),
-      };
+      const pair = generateX25519KeyPair();
+      try {
+        return {
+          privateKey: privateKey(pair.privateKey, extractable),
+          publicKey: publicKey(pair.publicKey),
+        };
+      } finally {
+        pair.privateKey.fill(0);
+      }
     },
     async SerializePublicKey(key) {
       return x25519PublicKeyBytes(key);
     },
     async DeserializePublicKey(key) {
-      return publicKey(x25519PublicKeyObject(key));
+      return publicKey(key);
     },
     async SerializePrivateKey(key) {
       const k = ours(key, "private");
       if (!k.extractable) throw new TypeError("the private key is not extractable");
-      return Buffer.from(k.object.export({ format: "jwk" }).d as string, "base64url");
+      return Buffer.from(k.raw);
     },
     async DeserializePrivateKey(key, extractable) {
-      return privateKey(x25519PrivateKeyObject(key), extractable);
+      return privateKey(key, extractable);
     },
     async Encap(pkR) {
       const recipient = ours(pkR, "public");
-      const eph = opts.ephemeralPrivateKey;
-      const pair = eph ? null : generateKeyPairSync("x25519");
-      const skE = pair ? pair.privateKey : x25519PrivateKeyObject(eph!);
-      const enc = rawX25519PublicKey(pair ? pair.publicKey : skE);
-      const dh = diffieHellman({ privateKey: skE, publicKey: recipient.object });
+      const skE = opts.ephemeralPrivateKey ?? randomBytes(X25519_KEY_SIZE);
       try {
-        return { shared_secret: await sharedSecret(dh, enc, recipient.raw!), enc };
+        const enc = x25519PublicKey(skE);
+        const dh = x25519SharedSecret(skE, recipient.raw);
+        try {
+          return { shared_secret: await sharedSecret(dh, enc, recipient.raw), enc };
+        } finally {
+          dh?.fill(0);
+        }
       } finally {
-        dh.fill(0);
+        if (skE !== opts.ephemeralPrivateKey) skE.fill(0);
       }
     },
     async Decap(enc, skR, pkR) {
       const sk = ours(skR, "private");
-      const pkRm = pkR ? ours(pkR, "public").raw! : rawX25519PublicKey(sk.object);
-      const dh = diffieHellman({ privateKey: sk.object, publicKey: x25519PublicKeyObject(enc) });
+      const pkRm = pkR ? ours(pkR, "public").raw : x25519PublicKey(sk.raw);
+      const dh = x25519SharedSecret(sk.raw, enc);
       try {
         return await sharedSecret(dh, enc, pkRm);
       } finally {
-        dh.fill(0);
+        dh?.fill(0);
       }
     },
   };

@@ -5,9 +5,9 @@
  * file key into a copy whose HPKE buffer is wiped. Only the KEM (and the HPKE library under it:
  * each kind brings its own seal and open) differs between them.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import { fail } from "../format/errors.js";
 import { FILE_KEY_SIZE } from "../format/filekey.js";
+import { constantTimeEqual, sha256 } from "../format/primitives.js";
 import { expectFields, type Recipient, type Stanza } from "../format/stanza.js";
 
 export const HPKE_TAG_SIZE = 16;
@@ -15,8 +15,7 @@ export const HPKE_TAG_SIZE = 16;
 export const HPKE_CT_SIZE = FILE_KEY_SIZE + 16;
 
 export function stanzaTag(label: string, publicKey: Uint8Array): Buffer {
-  const h = createHash("sha256").update(Buffer.from(label, "ascii")).update(publicKey);
-  return h.digest().subarray(0, HPKE_TAG_SIZE);
+  return sha256(Buffer.from(label, "ascii"), publicKey).subarray(0, HPKE_TAG_SIZE);
 }
 
 export function stanzaInfo(label: string, tag: Buffer): Buffer {
@@ -25,11 +24,7 @@ export function stanzaInfo(label: string, tag: Buffer): Buffer {
 
 /** Whether `s` is a stanza of `type` carrying `tag` (compared in constant time). */
 export function matchesTag(type: string, tag: Buffer): (s: Stanza) => boolean {
-  return (s) =>
-    s.type === type &&
-    s.fields.length === 3 &&
-    s.fields[0]!.length === HPKE_TAG_SIZE &&
-    timingSafeEqual(s.fields[0]!, tag);
+  return (s) => s.type === type && s.fields.length === 3 && constantTimeEqual(s.fields[0]!, tag);
 }
 
 /**
@@ -120,7 +115,7 @@ export async function openStanza<SK>(
     Buffer,
   ];
   const pk = await publicKey();
-  if (!timingSafeEqual(tag, kind.tag(pk))) return null;
+  if (!constantTimeEqual(tag, kind.tag(pk))) return null;
   const who = `${kind.type} stanza for ${kind.shown(pk)}`;
   return openFileKey(kind, privateKey, enc, stanzaInfo(kind.infoLabel, tag), ct, who);
 }

@@ -9,7 +9,7 @@
  * The tag lets an identity skip other recipients' stanzas without a trial decryption; it is
  * also bound into the HPKE info, so a stanza cannot be re-tagged for another recipient.
  */
-// The `hpke` library's CipherSuite with its primitives from node:crypto (hpke-node.ts): no
+// The `hpke` library's CipherSuite with its primitives from OpenSSL (hpke-node.ts): no
 // WebCrypto, so no thread-pool job per step — ~8 ms less CPU per `seal -r` or `open -i` of a
 // small file than @hpke/core's WebCrypto suite (issue 11).
 import type { CipherSuite, KeyPair } from "hpke";
@@ -26,12 +26,7 @@ import {
   sealStanza,
   stanzaTag,
 } from "./hpke-stanza.js";
-import {
-  generateX25519KeyPair,
-  X25519_KEY_SIZE,
-  x25519PrivateKeyObject,
-  x25519PublicKey,
-} from "./x25519-key.js";
+import { generateX25519KeyPair, X25519_KEY_SIZE, x25519PublicKey } from "./x25519-key.js";
 
 export const X25519_STANZA = "x25519";
 export const X25519_RECIPIENT_HRP = "tseal";
@@ -127,7 +122,7 @@ export function x25519Recipient(publicKey: Uint8Array): Recipient {
 
 /** The identity's id is its public recipient string: safe to show, never the secret. */
 export function x25519Identity(privateKey: Uint8Array): Identity {
-  const keys = x25519KeyPair(x25519PrivateKeyObject(privateKey));
+  const keys = x25519KeyPair(privateKey);
   const pk = x25519PublicKeyBytes(keys.publicKey);
   return {
     id: encodeX25519Recipient(pk),

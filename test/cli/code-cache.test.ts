@@ -292,12 +292,25 @@ test("a command loads only the Node built-ins it calls", () => {
   // With it, a keystore seal, open and verify of a small file take every primitive from the
   // addon (src/format/primitives.ts): node:crypto is never loaded, 41 internal modules on
   // Node 24 (issue 11). CI builds the addon (TENSORSEAL_REQUIRE_ALL=1), so this runs there.
+  // So do a seal to an X25519 recipient and an open with its identity (HPKE, hpke-node.ts).
   if (primitivesBackend === "native") {
-    const verify = ["verify", "small.tseal"];
-    const opened = ["open", "small.tseal", "-o", "probe2.bin", "--force"];
-    for (const args of [seal, opened, verify]) {
-      assert.deepEqual(extra(args, ["crypto"]), [], `${args[0]}: node:crypto`);
+    assert.equal(box.run(["keygen", "-o", "probe.key"]).status, 0);
+    const key = readFileSync(join(box.dir, "probe.key"), "utf8");
+    const recipient = /^# recipient: (\S+)$/m.exec(key)![1]!;
+    const runs = [
+      seal,
+      ["open", "small.tseal", "-o", "probe2.bin", "--force"],
+      ["verify", "small.tseal"],
+      ["seal", "small.bin", "-r", recipient, "-o", "probe-r.tseal", "--force"],
+      ["open", "probe-r.tseal", "-i", "probe.key", "-o", "probe-r.bin", "--force"],
+    ];
+    for (const args of runs) {
+      assert.deepEqual(extra(args, ["crypto"]), [], `${args.join(" ")}: node:crypto`);
     }
+    assert.deepEqual(
+      readFileSync(join(box.dir, "probe-r.bin")),
+      readFileSync(join(box.dir, "small.bin")),
+    );
   }
   // The keystore's lock files go by unlink, not rm(), whose first call loads Node's rimraf.
   assert.deepEqual(extra(seal, ["internal/fs/rimraf"]), [], "seal: rimraf");

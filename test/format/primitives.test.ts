@@ -1,13 +1,19 @@
 /**
  * The one-shot primitives (src/format/primitives.ts): the native addon's (native/tseal_prim.cc,
- * OpenSSL through N-API) and node:crypto's, each held to Wycheproof's AES-256-GCM and
- * HMAC-SHA-256 vectors, to known SHA-256 digests, and to the other set on random inputs of every
+ * OpenSSL through N-API) and node:crypto's, each held to Wycheproof's AES-256-GCM, HMAC-SHA-256
+ * and X25519 vectors, to known SHA-256 digests, and to the other set on random inputs of every
  * awkward length; forged and truncated inputs are refused by both. The addon is required under
  * TENSORSEAL_REQUIRE_ALL=1 (CI), so there both sets run; HKDF's vectors (which take HMAC-SHA-512
  * through these) run in wycheproof-primitives.test.ts.
  */
 import assert from "node:assert/strict";
-import { createCipheriv, createHash, createHmac, randomBytes } from "node:crypto";
+import {
+  createCipheriv,
+  createHash,
+  createHmac,
+  generateKeyPairSync,
+  randomBytes,
+} from "node:crypto";
 import { describe, test } from "node:test";
 import {
   addonPrimitives,
@@ -34,6 +40,11 @@ interface AesGcmTest extends WycheproofTest {
   msg: string;
   ct: string;
   tag: string;
+}
+interface XdhTest extends WycheproofTest {
+  public: string;
+  private: string;
+  shared: string;
 }
 interface MacTest extends WycheproofTest {
   key: string;
@@ -147,7 +158,41 @@ for (const [name, p] of SETS) {
       for (const n of [0, 1, 15]) assert.equal(p.gcmOpen(key, nonce, randomBytes(n)), null);
       assert.throws(() => p.gcmSeal(randomBytes(31), nonce, randomBytes(4)));
       assert.throws(() => p.gcmSeal(key, randomBytes(0), randomBytes(4)));
-      assert.throws(() => p.gcmOpen(randomBytes(16), nonce, randomBytes(20)));
+      assert.throws(() => p.gcmOpen(randomBytes(24), nonce, randomBytes(20)));
+    });
+
+    test("Wycheproof X25519: every non-zero secret computed; the 31 all-zero ones refused (null)", () => {
+      const file = loadWycheproof<XdhTest>("x25519_test.json");
+      let computed = 0;
+      let refused = 0;
+      for (const g of file.testGroups) {
+        for (const t of g.tests) {
+          const shared = p.x25519(hex(t.private), hex(t.public));
+          if (/^(00)+$/.test(t.shared)) {
+            assert.equal(shared, null, `tcId ${t.tcId}: a low-order point must be refused`);
+            refused++;
+          } else {
+            assert.equal(shared?.toString("hex"), t.shared, `tcId ${t.tcId}`);
+            computed++;
+          }
+        }
+      }
+      assert.deepEqual([computed, refused], [487, 31]);
+    });
+
+    test("X25519 public keys equal node:crypto's; both sides of an exchange agree", () => {
+      for (let i = 0; i < 20; i++) {
+        const pair = generateKeyPairSync("x25519");
+        const jwk = pair.privateKey.export({ format: "jwk" });
+        const sk = Buffer.from(jwk.d as string, "base64url");
+        assert.equal(p.x25519PublicKey(sk).toString("base64url"), jwk.x);
+        const other = randomBytes(32);
+        const mine = p.x25519(sk, p.x25519PublicKey(other));
+        assert.ok(mine);
+        assert.deepEqual(p.x25519(other, p.x25519PublicKey(sk)), mine);
+      }
+      assert.throws(() => p.x25519PublicKey(randomBytes(31)), RangeError);
+      assert.throws(() => p.x25519(randomBytes(32), randomBytes(33)), RangeError);
     });
 
     test("randomBytes: the length asked for, memory of its own, never the same twice", () => {

@@ -1,6 +1,6 @@
 /**
- * HPKE's primitives from node:crypto (src/keys/hpke-node.ts) under the `hpke` library's
- * CipherSuite: RFC 9180's own vectors (A.1.1), interoperation both ways with the library's
+ * HPKE's primitives from OpenSSL (src/keys/hpke-node.ts, through src/format/primitives.ts)
+ * under the `hpke` library's CipherSuite: RFC 9180's own vectors (A.1.1), interoperation both ways with the library's
  * WebCrypto suite, and the attacks a KEM must refuse (low-order points from Wycheproof, keys
  * it did not make, modified ciphertexts). The KDF's steps are src/format/hkdf.ts, checked
  * against Wycheproof in test/format/wycheproof-primitives.test.ts.
@@ -60,7 +60,7 @@ const webCrypto = (): HPKE.CipherSuite =>
   ) as unknown as HPKE.CipherSuite;
 const hexOf = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
-describe("RFC 9180 A.1.1 with node:crypto's X25519, HMAC and AES-GCM", () => {
+describe("RFC 9180 A.1.1 with OpenSSL's X25519, HMAC and AES-GCM", () => {
   it("derives the vector's key pairs from their ikm", async () => {
     const s = ours(kemX25519(), AEAD_AES_128_GCM);
     for (const [ikm, sk, pk] of [
