@@ -2,7 +2,8 @@
  * HPKE's primitives from node:crypto (OpenSSL) for the `hpke` library's CipherSuite:
  * DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and AES-GCM, through the KEM, KDF and AEAD interfaces
  * the library documents for outside implementations. The protocol itself (key schedule, labels,
- * nonces, sequence numbers, error mapping) stays the library's.
+ * nonces, sequence numbers, error mapping) stays the library's. The KDF and AEAD also serve the
+ * X-Wing suite (hpke-xwing.ts).
  *
  * Why not the library's own: they go through WebCrypto, where every call is a thread-pool job
  * and a promise; an HPKE seal cost 10.5-11.8 ms of a process's CPU that way (as @hpke/core's
