@@ -49,15 +49,16 @@ const INLINE = new Set(["commander", "shamir-secret-sharing"]);
  * Also bundled into the CommonJS files: pure JS with no CommonJS entry to require(), and the
  * HPKE stacks of a recipient or identity (seal -r, open -i): required from node_modules they
  * were ~70 files and ~25 ms of a 1 KiB seal's start-up. A bundled module that is only imported
- * lazily stays lazy (compiled only when it runs): X-Wing's @hpke stack.
+ * lazily stays lazy (compiled only when it runs): X-Wing's KEM (src/keys/hpke-xwing.ts), with
+ * @noble/post-quantum and its @noble/curves, ES modules only.
  */
 const CJS_INLINE = new Set([
   ...INLINE,
   "@scure/base",
   "@noble/hashes",
   "hpke",
-  "@hpke/common",
-  "@hpke/core",
+  "@noble/post-quantum",
+  "@noble/curves",
 ]);
 
 /** The package a bare specifier names ("@scope/name/sub" -> "@scope/name"). */

@@ -3,7 +3,8 @@
  * DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and AES-GCM, through the KEM, KDF and AEAD interfaces
  * the library documents for outside implementations. The protocol itself (key schedule, labels,
  * nonces, sequence numbers, error mapping) stays the library's. OpenSSL is reached through
- * src/format/primitives.ts: the native addon's calls, else node:crypto's.
+ * src/format/primitives.ts: the native addon's calls, else node:crypto's. The KDF and AEAD also
+ * serve the X-Wing suite (hpke-xwing.ts).
  *
  * Why not the library's own: they go through WebCrypto, where every call is a thread-pool job
  * and a promise; an HPKE seal cost 10.5-11.8 ms of a process's CPU that way (as @hpke/core's

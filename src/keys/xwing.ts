@@ -8,11 +8,10 @@
  *   tag    = SHA-256("tensorseal.dev/v1 mlkem768x25519 tag\0" || recipient public key)[0:16]
  *   info   = "tensorseal.dev/v1 mlkem768x25519\0" || tag, aad = empty
  *
- * The X-Wing module (and ML-KEM under it) is loaded on first use, not with the package:
- * `import "tensorseal"` stays light. An identity is the 32-byte X-Wing seed; its public key
- * (1216 bytes) takes an ML-KEM key generation, so it is derived once, when first needed.
+ * The X-Wing KEM (hpke-xwing.ts, and ML-KEM under it) is loaded on first use, not with the
+ * package: `import "tensorseal"` stays light. An identity is the 32-byte X-Wing seed; its public
+ * key (1216 bytes) takes an ML-KEM key generation, so it is derived once, when first needed.
  */
-import type { CipherSuite, KemInterface, SenderContextParams } from "@hpke/core";
 import { fail } from "../format/errors.js";
 import type { Identity, Recipient, Stanza } from "../format/stanza.js";
 import { decodeBech32, encodeBech32, encodeBech32Key } from "./bech32.js";
@@ -40,19 +39,14 @@ const INFO_LABEL = "tensorseal.dev/v1 mlkem768x25519\0";
 /** Shown in place of a 1960-character recipient in messages. */
 const SHOWN_CHARS = 24;
 
-let cachedSuite: Promise<CipherSuite> | null = null;
-function suite(): Promise<CipherSuite> {
-  cachedSuite ??= (async () => {
-    const [{ Aes256Gcm, CipherSuite, HkdfSha256 }, { XWing }] = await Promise.all([
-      import("@hpke/core"),
-      import("@hpke/hybridkem-x-wing"),
-    ]);
-    return new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
-  })();
-  cachedSuite.catch(() => {
-    cachedSuite = null;
+type XWingModule = typeof import("./hpke-xwing.js");
+let loaded: Promise<XWingModule> | null = null;
+function xwing(): Promise<XWingModule> {
+  loaded ??= import("./hpke-xwing.js");
+  loaded.catch(() => {
+    loaded = null;
   });
-  return cachedSuite;
+  return loaded;
 }
 
 export function xwingTag(publicKey: Uint8Array): Buffer {
@@ -62,33 +56,21 @@ export function xwingTag(publicKey: Uint8Array): Buffer {
   return stanzaTag(TAG_LABEL, publicKey);
 }
 
-/** A fresh ArrayBuffer copy: @hpke wants ArrayBuffers, and would take a pooled Buffer's whole. */
-function ab(b: Uint8Array): ArrayBuffer {
-  return new Uint8Array(b).buffer;
-}
-
 /** The `seal` of the X-Wing kind; a fixed `eseed` makes it deterministic (vectors). */
 function sealWith(eseed?: Uint8Array): HpkeStanzaKind["seal"] {
   return async (publicKey, info, pt) => {
-    const s = await suite();
-    const recipientPublicKey = await s.kem.importKey("raw", ab(publicKey), true);
-    const params: SenderContextParams = { recipientPublicKey, info: ab(info) };
-    if (eseed) params.ekm = ab(eseed);
-    let sealed: { enc: ArrayBuffer; ct: ArrayBuffer };
+    const { sealXWing } = await xwing();
     try {
-      sealed = await s.seal(params, ab(pt));
+      return await sealXWing(publicKey, pt, { info, eseed });
     } catch {
-      // ML-KEM's encapsulation key check (FIPS 203 §7.2) failed.
+      // ML-KEM's encapsulation key check (FIPS 203 §7.2) failed, or the X25519 key is low-order.
       return fail("E_KEY", `${shownXWingRecipient(publicKey)} is not a valid public key`);
     }
-    return { enc: new Uint8Array(sealed.enc), ct: new Uint8Array(sealed.ct) };
   };
 }
 
 async function open(seed: Uint8Array, enc: Uint8Array, info: Uint8Array, ct: Uint8Array) {
-  const s = await suite();
-  const recipientKey = await s.kem.importKey("raw", ab(seed), false);
-  return new Uint8Array(await s.open({ recipientKey, enc: ab(enc), info: ab(info) }, ab(ct)));
+  return (await xwing()).openXWing(seed, enc, ct, { info });
 }
 
 const XWING: HpkeStanzaKind = {
@@ -104,20 +86,7 @@ const XWING: HpkeStanzaKind = {
 /** The 1216-byte X-Wing public key of a 32-byte seed (draft-connolly-cfrg-xwing-kem §5.2). */
 export async function xwingPublicKey(seed: Uint8Array): Promise<Buffer> {
   if (seed.length !== XWING_SEED_SIZE) fail("E_KEY", "ML-KEM-768+X25519 seed must be 32 bytes");
-  const s = await suite();
-  const sk = new Uint8Array(seed);
-  try {
-    const kp = await (s.kem as unknown as XWingKem).generateKeyPairDerand(sk);
-    return Buffer.from(await s.kem.serializePublicKey(kp.publicKey));
-  } finally {
-    sk.fill(0);
-  }
-}
-
-/** The part of @hpke/hybridkem-x-wing's XWing used here beyond the KEM interface. */
-interface XWingKem {
-  generateKeyPairDerand(sk: Uint8Array): ReturnType<KemInterface["generateKeyPair"]>;
-  generateKeyPair(): ReturnType<KemInterface["generateKeyPair"]>;
+  return Buffer.from((await xwing()).xwingPublicKeyOf(seed));
 }
 
 export interface WrapXWingOptions {
@@ -214,11 +183,8 @@ export function parseXWingIdentity(s: string): Identity {
 export type GeneratedXWingIdentity = GeneratedIdentity;
 
 export async function generateXWingIdentity(): Promise<GeneratedXWingIdentity> {
-  const s = await suite();
-  const kp = await (s.kem as unknown as XWingKem).generateKeyPair();
-  const seed = new Uint8Array(await s.kem.serializePrivateKey(kp.privateKey));
-  const pk = Buffer.from(await s.kem.serializePublicKey(kp.publicKey));
-  const out = { identity: encodeXWingIdentity(seed), recipient: encodeXWingRecipient(pk) };
+  const { seed, publicKey } = (await xwing()).xwingKeyPair();
+  const out = { identity: encodeXWingIdentity(seed), recipient: encodeXWingRecipient(publicKey) };
   seed.fill(0);
   return out;
 }

@@ -18,6 +18,8 @@ import { after, before, test } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { FAST_COMMANDS } from "../../src/cli/fast-commands.js";
 import { buildProgram, commandNamed } from "../../src/cli/program.js";
+import { generateX25519Identity } from "../../src/keys/x25519.js";
+import { generateXWingIdentity } from "../../src/keys/xwing.js";
 import { CLI, type Sandbox, sandboxWithSmallSeal } from "./helpers.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -42,8 +44,9 @@ const HEAVY = [
   "pkcs11js",
   "jose",
   "yaml",
-  // X-Wing's HPKE (post-quantum recipients load it when one is used).
-  "@hpke/core",
+  // X-Wing's ML-KEM (post-quantum recipients load it when one is used).
+  "@noble/post-quantum",
+  "@noble/curves",
 ];
 
 /**
@@ -269,6 +272,14 @@ test("seal and open of a small file load no heavy package and a bounded part of 
   assertShare(seal, assertLight(seal));
   assertShare(open, assertLight(open));
   assert.deepEqual(readFileSync(join(box.dir, "y.bin")), readFileSync(join(box.dir, "small.bin")));
+});
+
+test("X-Wing's ML-KEM loads for a post-quantum recipient only (the probe sees it then)", async () => {
+  const pq = await generateXWingIdentity();
+  const x = generateX25519Identity();
+  const pqRun = loadedBy(["seal", "small.bin", "-o", "pq-recipient.tseal", "-r", pq.recipient]);
+  assert.ok(pqRun.packages.has("@noble/post-quantum"), [...pqRun.packages].join(", "));
+  assertLight(["seal", "small.bin", "-o", "x25519-recipient.tseal", "-r", x.recipient]);
 });
 
 test("a run that names a command builds that command exactly as the whole tree does", async () => {

@@ -1,21 +1,24 @@
 /**
- * The mlkem768x25519 (X-Wing) recipient: the KEM against the published X-Wing vectors, the
- * stanza and key strings, and the attacks it must reject (other identity, modified stanza,
- * wrong lengths, mixed-up key strings).
+ * The mlkem768x25519 (X-Wing) recipient: the KEM (src/keys/hpke-xwing.ts) against the published
+ * X-Wing vectors, what the @hpke/* implementation it replaced sealed, the stanza and key strings,
+ * and the attacks it must reject (other identity, modified stanza, wrong lengths, invalid keys,
+ * keys of another suite, mixed-up key strings).
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { XWing } from "@hpke/hybridkem-x-wing";
 import { bech32 } from "@scure/base";
 import { isTensorSealError } from "../../src/format/errors.js";
 import { openMessage, readHeader, sealMessage } from "../../src/format/message.js";
 import type { Stanza } from "../../src/format/stanza.js";
 import { unlockFileKey } from "../../src/format/unlock.js";
+import { x25519Suite } from "../../src/keys/hpke-node.js";
+import { kemXWing, openXWing, sealXWing, xwingSuite } from "../../src/keys/hpke-xwing.js";
 import { parseIdentityFile, parseRecipient } from "../../src/keys/recipients.js";
+import { openAttestedRelease, sealAttestedRelease } from "../../src/keys/service/attested.js";
 import { generateX25519Identity, parseX25519Identity } from "../../src/keys/x25519.js";
 import {
   decodeXWingIdentity,
@@ -35,7 +38,9 @@ import {
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const code = (c: string) => (e: unknown) => isTensorSealError(e) && e.code === c;
-const u8 = (b: Uint8Array) => new Uint8Array(b); // an unpooled copy, as @hpke wants
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+/** An error of the `hpke` library by its class name (EncapError, OpenError, ...). */
+const named = (name: string) => (e: unknown) => e instanceof Error && e.name === name;
 
 interface KemVector {
   seed: Buffer;
@@ -84,7 +89,14 @@ function flip(s: Stanza, field: number, byte = 0): Stanza {
   return { type: s.type, fields };
 }
 
-describe("X-Wing KEM (@hpke/hybridkem-x-wing) against draft-connolly-cfrg-xwing-kem-10", () => {
+/** A public key whose ML-KEM half fails FIPS 203's modulus check (coefficients >= q). */
+function invalidEncapsulationKey(pk: Uint8Array): Buffer {
+  const bad = Buffer.from(pk);
+  bad.fill(0xff, 0, 384);
+  return bad;
+}
+
+describe("X-Wing KEM (src/keys/hpke-xwing.ts) against draft-connolly-cfrg-xwing-kem-10", () => {
   const vectors = publishedVectors();
   it("reads all three published vectors at the sizes the draft gives", () => {
     assert.equal(vectors.length, 3);
@@ -97,30 +109,187 @@ describe("X-Wing KEM (@hpke/hybridkem-x-wing) against draft-connolly-cfrg-xwing-
   });
 
   for (const [i, v] of vectors.entries()) {
-    it(`vector ${i}: seed -> pk, EncapsulateDerand -> (ct, ss), Decapsulate -> ss`, async () => {
+    it(`vector ${i}: seed -> pk, Encap with eseed -> (ct, ss), Decap -> ss`, async () => {
       assert.deepEqual(await xwingPublicKey(v.seed), v.pk, "xwingPublicKey");
-      const kem = new XWing();
-      const kp = await kem.generateKeyPairDerand(u8(v.seed));
-      assert.deepEqual(Buffer.from(await kem.serializePublicKey(kp.publicKey)), v.pk);
-      const { enc, sharedSecret } = await kem.encap({
-        recipientPublicKey: kp.publicKey,
-        ekm: u8(v.eseed).buffer,
-      });
-      assert.deepEqual(Buffer.from(enc), v.ct);
-      assert.deepEqual(Buffer.from(sharedSecret), v.ss);
-      const ss = await kem.decap({ recipientKey: kp.privateKey, enc: u8(v.ct).buffer });
-      assert.deepEqual(Buffer.from(ss), v.ss);
+      const kem = kemXWing({ eseed: v.eseed })();
+      const pk = await kem.DeserializePublicKey(v.pk);
+      assert.equal(hex(await kem.SerializePublicKey(pk)), hex(v.pk));
+      const { enc, shared_secret } = await kem.Encap(pk);
+      assert.equal(hex(enc), hex(v.ct));
+      assert.equal(hex(shared_secret), hex(v.ss));
+      const sk = await kem.DeserializePrivateKey(v.seed, false);
+      assert.equal(hex(await kem.Decap(v.ct, sk, undefined)), hex(v.ss));
+    });
+
+    it(`vector ${i}: a whole HPKE seal with the eseed carries ct as enc and opens with the seed`, async () => {
+      const pt = randomBytes(32);
+      const info = Buffer.from(`vector ${i}`);
+      const eseed = Buffer.from(v.eseed);
+      const s = xwingSuite({ eseed });
+      const sealed = await s.Seal(await s.DeserializePublicKey(v.pk), pt, { info });
+      assert.equal(hex(sealed.encapsulatedSecret), hex(v.ct));
+      assert.deepEqual(eseed, v.eseed, "the caller's eseed is left as it was");
+      const again = await sealXWing(v.pk, pt, { info, eseed });
+      assert.equal(hex(again.ct), hex(sealed.ciphertext), "same eseed, same seal");
+      const sk = await s.DeserializePrivateKey(v.seed, false);
+      assert.equal(
+        hex(await s.Open(sk, sealed.encapsulatedSecret, sealed.ciphertext, { info })),
+        hex(pt),
+      );
+      const seed = Buffer.from(v.seed);
+      assert.equal(hex(await openXWing(seed, again.enc, again.ct, { info })), hex(pt));
+      assert.deepEqual(seed, v.seed, "openXWing wipes its own copy of the seed, not the caller's");
+      await assert.rejects(
+        openXWing(v.seed, again.enc, again.ct, { info: Buffer.from("other") }),
+        named("OpenError"),
+      );
     });
   }
 
   it("a modified ciphertext decapsulates to another secret (ML-KEM implicit rejection)", async () => {
     const v = vectors[0]!;
-    const kem = new XWing();
-    const kp = await kem.generateKeyPairDerand(u8(v.seed));
-    const ct = u8(v.ct);
+    const kem = kemXWing()();
+    const ct = Buffer.from(v.ct);
     ct[10]! ^= 1;
-    const ss = await kem.decap({ recipientKey: kp.privateKey, enc: ct.buffer });
-    assert.notDeepEqual(Buffer.from(ss), v.ss);
+    const ss = await kem.Decap(ct, await kem.DeserializePrivateKey(v.seed, false), undefined);
+    assert.equal(ss.length, 32);
+    assert.notEqual(hex(ss), hex(v.ss));
+  });
+
+  it("random encapsulations differ, and each opens", async () => {
+    const v = vectors[1]!;
+    const info = Buffer.from("random");
+    const a = await sealXWing(v.pk, Buffer.alloc(32, 1), { info });
+    const b = await sealXWing(v.pk, Buffer.alloc(32, 1), { info });
+    assert.notEqual(hex(a.enc), hex(b.enc));
+    for (const r of [a, b]) {
+      assert.deepEqual(
+        Buffer.from(await openXWing(v.seed, r.enc, r.ct, { info })),
+        Buffer.alloc(32, 1),
+      );
+    }
+  });
+
+  it("refuses an encapsulation key failing FIPS 203's modulus check, and a low-order X25519 key", async () => {
+    const pk = vectors[0]!.pk;
+    const lowOrder = Buffer.from(pk);
+    lowOrder.fill(0, 1184); // the X25519 half: the all-zero point
+    const refused = async (bad: Uint8Array, why: RegExp) =>
+      assert.rejects(sealXWing(bad, randomBytes(32), { info: Buffer.alloc(0) }), (e: unknown) => {
+        assert.ok(named("EncapError")(e));
+        assert.match(String((e as Error).cause), why);
+        return true;
+      });
+    // @noble/post-quantum 0.5.x let this key through (its check was a no-op): docs/DECISIONS.md.
+    await refused(invalidEncapsulationKey(pk), /modulus/);
+    await refused(lowOrder, /invalid private or public key/);
+    const s = xwingSuite();
+    await assert.rejects(s.DeserializePublicKey(pk.subarray(0, 1215)), named("DeserializeError"));
+  });
+
+  it("keys of another suite or look-alikes are refused, not used; a non-extractable seed stays in", async () => {
+    const s = xwingSuite();
+    const x = x25519Suite();
+    const theirs = await x.GenerateKeyPair(true);
+    const refused = (e: unknown) =>
+      e instanceof Error &&
+      /not an X-Wing (public|private) key of this suite/.test(String(e.cause));
+    await assert.rejects(s.Seal(theirs.publicKey, randomBytes(32)), refused);
+    const lookAlike = {
+      algorithm: { name: "X-Wing" },
+      type: "public",
+      extractable: true,
+      bytes: vectors[0]!.pk,
+    };
+    await assert.rejects(s.Seal(lookAlike, randomBytes(32)), refused);
+    const kp = await s.GenerateKeyPair(false);
+    const sealed = await s.Seal(kp.publicKey, randomBytes(32));
+    await assert.rejects(
+      s.Open(theirs.privateKey, sealed.encapsulatedSecret, sealed.ciphertext),
+      refused,
+    );
+    // And an X-Wing key is no key of the X25519 suite.
+    await assert.rejects(x.Seal(kp.publicKey, randomBytes(32)), (e: unknown) =>
+      /not an X25519 public key of this suite/.test(String((e as Error).cause)),
+    );
+    await assert.rejects(s.SerializePrivateKey(kp.privateKey), /must be extractable/);
+    await assert.rejects(kemXWing()().SerializePrivateKey(kp.privateKey), /not extractable/);
+    const ex = await s.GenerateKeyPair(true);
+    const seed = await s.SerializePrivateKey(ex.privateKey);
+    assert.equal(seed.length, 32);
+    assert.equal(hex(await xwingPublicKey(seed)), hex(await s.SerializePublicKey(ex.publicKey)));
+  });
+});
+
+/** test/fixtures/xwing/hpke-core-sealed.json: sealed by the @hpke/* code this replaced. */
+const OLD = JSON.parse(
+  readFileSync(join(REPO, "test/fixtures/xwing/hpke-core-sealed.json"), "utf8"),
+) as {
+  seed: string;
+  fileKey: string;
+  stanza: { type: string; fields: string[] };
+  attested: {
+    nonce: string;
+    releases: { binding: "aad" | "info"; enc: string; ciphertext: string }[];
+  };
+  deriveKeyPair: { ikm: string; seed: string; publicKeySha256: string };
+};
+
+describe("X-Wing: what @hpke/core + @hpke/hybridkem-x-wing sealed still opens", () => {
+  const seed = Buffer.from(OLD.seed, "hex");
+  it("an mlkem768x25519 stanza (random eseed)", async () => {
+    const stanza = {
+      type: OLD.stanza.type,
+      fields: OLD.stanza.fields.map((f) => Buffer.from(f, "hex")),
+    };
+    assert.equal((await unwrapXWing(stanza, seed))?.toString("hex"), OLD.fileKey);
+    await assert.rejects(unwrapXWing(flip(stanza, 1, 1100), seed), code("E_DECRYPT"));
+  });
+
+  it("attested X-Wing releases, in both nonce-binding modes", async () => {
+    assert.deepEqual(
+      OLD.attested.releases.map((r) => r.binding),
+      ["aad", "info"],
+    );
+    for (const r of OLD.attested.releases) {
+      const fk = await openAttestedRelease(
+        seed,
+        r,
+        OLD.attested.nonce,
+        r.binding,
+        "mlkem768x25519",
+      );
+      assert.equal(fk.toString("hex"), OLD.fileKey, r.binding);
+      await assert.rejects(
+        openAttestedRelease(seed, r, `${OLD.attested.nonce}x`, r.binding, "mlkem768x25519"),
+        code("E_PROVIDER"),
+      );
+    }
+  });
+
+  it("DeriveKeyPair gives the key pair XWing.deriveKeyPair gave for the same ikm", async () => {
+    const s = xwingSuite();
+    const kp = await s.DeriveKeyPair(Buffer.from(OLD.deriveKeyPair.ikm, "hex"), true);
+    assert.equal(hex(await s.SerializePrivateKey(kp.privateKey)), OLD.deriveKeyPair.seed);
+    const pk = await s.SerializePublicKey(kp.publicKey);
+    assert.equal(createHash("sha256").update(pk).digest("hex"), OLD.deriveKeyPair.publicKeySha256);
+  });
+});
+
+describe("attested X-Wing release", () => {
+  it("round-trips; an invalid or wrong-size ephemeral key is E_KEY", async () => {
+    const v = publishedVectors()[2]!;
+    const fk = randomBytes(32);
+    const sealed = await sealAttestedRelease(v.pk, fk, "n0nce", "info", "mlkem768x25519");
+    assert.equal(Buffer.from(sealed.enc, "base64").length, 1120);
+    const opened = await openAttestedRelease(v.seed, sealed, "n0nce", "info", "mlkem768x25519");
+    assert.deepEqual(opened, fk);
+    for (const bad of [invalidEncapsulationKey(v.pk), v.pk.subarray(0, 1215)]) {
+      await assert.rejects(
+        sealAttestedRelease(bad, fk, "n0nce", "info", "mlkem768x25519"),
+        code("E_KEY"),
+      );
+    }
   });
 });
 
@@ -213,11 +382,15 @@ describe("mlkem768x25519 stanza", () => {
     }
   });
 
-  it("refuses a public key that fails ML-KEM's encapsulation key check", async () => {
+  it("refuses a public key that fails ML-KEM's encapsulation key check, or of the wrong size", async () => {
     const { pk } = await keyPair();
-    const bad = Buffer.from(pk);
-    bad.fill(0xff, 0, 384); // coefficients >= q: not a valid ML-KEM-768 encapsulation key
-    await assert.rejects(wrapXWing(bad, randomBytes(32)), code("E_KEY"));
+    await assert.rejects(wrapXWing(invalidEncapsulationKey(pk), randomBytes(32)), (e: unknown) => {
+      assert.ok(code("E_KEY")(e));
+      assert.match((e as Error).message, /is not a valid public key/);
+      return true;
+    });
+    await assert.rejects(wrapXWing(pk.subarray(0, 1215), randomBytes(32)), code("E_KEY"));
+    await assert.rejects(wrapXWing(pk, randomBytes(32), { eseed: randomBytes(63) }), code("E_KEY"));
   });
 
   it("opens a whole sealed file; the error names the identity by its public key only", async () => {

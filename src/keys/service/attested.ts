@@ -89,31 +89,19 @@ function attestedX25519Suite(): AttestedSuite {
   };
 }
 
-/** X-Wing: @hpke's KEM (src/keys/xwing.ts), loaded on first use: ML-KEM stays out of start-up. */
+/** X-Wing: the `hpke` library with hpke-xwing.ts's KEM, loaded on first use (as xwing.ts). */
 async function xwingSuite(): Promise<AttestedSuite> {
-  const [{ Aes256Gcm, CipherSuite, HkdfSha256 }, { XWing }] = await Promise.all([
-    import("@hpke/core"),
-    import("@hpke/hybridkem-x-wing"),
-  ]);
-  const s = new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() });
+  const { openXWing, sealXWing, xwingKeyPair } = await import("../hpke-xwing.js");
   return {
     async seal(publicKey, pt, info, aad) {
-      const recipientPublicKey = await s.kem.importKey("raw", ab(publicKey), true);
-      const r = await s.seal({ recipientPublicKey, info: ab(info) }, ab(pt), ab(aad));
-      return { enc: new Uint8Array(r.enc), ct: new Uint8Array(r.ct) };
+      return sealXWing(publicKey, pt, { info, aad });
     },
     async open(privateKey, enc, ct, info, aad) {
-      const recipientKey = await s.kem.importKey("raw", ab(privateKey), false);
-      return new Uint8Array(
-        await s.open({ recipientKey, enc: ab(enc), info: ab(info) }, ab(ct), ab(aad)),
-      );
+      return openXWing(privateKey, enc, ct, { info, aad });
     },
     async generateKeyPair() {
-      const kp = await s.kem.generateKeyPair();
-      return {
-        privateKey: new Uint8Array(await s.kem.serializePrivateKey(kp.privateKey)),
-        publicKey: new Uint8Array(await s.kem.serializePublicKey(kp.publicKey)),
-      };
+      const { seed, publicKey } = xwingKeyPair();
+      return { privateKey: seed, publicKey };
     },
   };
 }
@@ -140,10 +128,6 @@ export async function generateAttestedKeyPair(
   const privateKey = Buffer.from(kp.privateKey); // a copy, so the KEM's buffer can be wiped
   kp.privateKey.fill(0);
   return { privateKey, publicKey: Buffer.from(kp.publicKey) };
-}
-
-function ab(b: Uint8Array): ArrayBuffer {
-  return new Uint8Array(b).buffer;
 }
 
 /** Server side: seals the file key to the caller's ephemeral X25519 public key. */
