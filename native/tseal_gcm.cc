@@ -749,23 +749,22 @@ napi_value TsealLinkFd(napi_env env, napi_callback_info info);  // tseal_fs.cc
 bool TsealDefinePrimitives(napi_env env, napi_value exports);     // tseal_prim.cc
 
 NAPI_MODULE_INIT() {
-  napi_property_descriptor props[] = {
-      {"sealBatch", nullptr, SealBatch, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"openBatch", nullptr, OpenBatch, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"sealInPlace", nullptr, SealInPlace, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"openInPlace", nullptr, OpenInPlace, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"mapFile", nullptr, MapFile, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"unmap", nullptr, Unmap, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"linkFd", nullptr, TsealLinkFd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"sealBatchAsync", nullptr, SealBatchAsync, nullptr, nullptr, nullptr, napi_enumerable,
-       nullptr},
-      {"openBatchAsync", nullptr, OpenBatchAsync, nullptr, nullptr, nullptr, napi_enumerable,
-       nullptr},
-      {"setPipeSize", nullptr, SetPipeSize, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"alignedBuffer", nullptr, AlignedBuffer, nullptr, nullptr, nullptr, napi_enumerable,
-       nullptr},
+  const napi_property_descriptor props[] = {
+      Method("sealBatch", SealBatch),
+      Method("openBatch", OpenBatch),
+      Method("sealInPlace", SealInPlace),
+      Method("openInPlace", OpenInPlace),
+      Method("mapFile", MapFile),
+      Method("unmap", Unmap),
+      Method("linkFd", TsealLinkFd),
+      Method("sealBatchAsync", SealBatchAsync),
+      Method("openBatchAsync", OpenBatchAsync),
+      Method("setPipeSize", SetPipeSize),
+      Method("alignedBuffer", AlignedBuffer),
   };
-  if (napi_define_properties(env, exports, 11, props) != napi_ok) return nullptr;
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {
+    return nullptr;
+  }
   if (!TsealDefinePrimitives(env, exports)) return nullptr;
   return exports;
 }

@@ -64,6 +64,11 @@ struct Ctx {
   }
 };
 
+// One exported function of the addon, for napi_define_properties.
+inline napi_property_descriptor Method(const char* name, napi_callback fn) {
+  return {name, nullptr, fn, nullptr, nullptr, nullptr, napi_enumerable, nullptr};
+}
+
 inline napi_value ThrowOpenSsl(napi_env env, const char* what) {
   napi_throw_error(env, "ERR_CRYPTO_OPERATION_FAILED", what);
   return nullptr;

@@ -1,7 +1,7 @@
 // One-shot primitives for the key and header work of every seal and open: HMAC, SHA-256, one
-// AES-256-GCM message, random bytes, a constant-time compare and X25519. They call the OpenSSL inside the
-// node binary, the one node:crypto wraps, with the same functions node:crypto calls for them; they
-// exist so that a short command need not load node:crypto at all (41 of Node 24's internal
+// AES-256-GCM message, random bytes, a constant-time compare and X25519. They call the OpenSSL
+// inside the node binary, the one node:crypto wraps, with the same functions node:crypto calls
+// for them; they exist so that a short command need not load node:crypto at all (41 of Node 24's internal
 // modules and its stream stack: ~6 ms of a 1 KiB seal's CPU there, ~2.6 ms on Node 20; issue 11).
 // src/format/primitives.ts uses them when the addon loaded and node:crypto otherwise; the tests
 // hold each one to node:crypto and to Wycheproof's vectors.
@@ -56,11 +56,12 @@ napi_value NewBuffer(napi_env env, size_t length, uint8_t** data) {
   return out;
 }
 
-bool GetKeyNonce(napi_env env, napi_value* argv, Bytes* key, Bytes* nonce) {
-  if (!GetBytes(env, argv[0], "key", key) || !GetBytes(env, argv[1], "nonce", nonce)) return false;
-  if (key->length != 32 && key->length != 16) return Throw(env, true, "key must be 32 bytes");
-  if (nonce->length != kPrimNonceSize) return Throw(env, true, "nonce must be 12 bytes");
-  return true;
+// A refused result: the `n` bytes written so far at `out` wiped, and JS null returned.
+napi_value WipedNull(napi_env env, uint8_t* out, size_t n) {
+  OPENSSL_cleanse(out, n);
+  napi_value null = nullptr;
+  napi_get_null(env, &null);
+  return null;
 }
 
 // Feeds `in` (to `out`, or as AAD when out is null) through EVP_CipherUpdate in int-sized pieces.
@@ -78,7 +79,8 @@ bool Update(EVP_CIPHER_CTX* ctx, uint8_t* out, const uint8_t* in, size_t n) {
   return true;
 }
 
-// Sets up ctx for AES-256-GCM under key/nonce (encrypting or decrypting) and feeds the AAD.
+// Sets up ctx for AES-GCM (256 or 128 by the key's size) under key/nonce, encrypting or
+// decrypting, and feeds the AAD.
 bool Start(EVP_CIPHER_CTX* ctx, int encrypt, const Bytes& key, const Bytes& nonce,
            const Bytes& aad) {
   return ctx != nullptr &&
@@ -135,14 +137,20 @@ napi_value Sha256(napi_env env, napi_callback_info info) {
   return result;
 }
 
-napi_value GcmSeal(napi_env env, napi_callback_info info) {
+// gcmSeal's and gcmOpen's four arguments: key, nonce, aad and the message, named `what`.
+bool GcmArgs(napi_env env, napi_callback_info info, const char* what, Bytes* key, Bytes* nonce,
+             Bytes* aad, Bytes* message) {
   napi_value argv[4];
-  if (!Args(env, info, 4, argv)) return nullptr;
+  if (!Args(env, info, 4, argv)) return false;
+  if (!GetBytes(env, argv[0], "key", key) || !GetBytes(env, argv[1], "nonce", nonce)) return false;
+  if (key->length != 32 && key->length != 16) return Throw(env, true, "key must be 32 (or 16) bytes");
+  if (nonce->length != kPrimNonceSize) return Throw(env, true, "nonce must be 12 bytes");
+  return GetBytes(env, argv[2], "aad", aad) && GetBytes(env, argv[3], what, message);
+}
+
+napi_value GcmSeal(napi_env env, napi_callback_info info) {
   Bytes key, nonce, aad, plaintext;
-  if (!GetKeyNonce(env, argv, &key, &nonce) || !GetBytes(env, argv[2], "aad", &aad) ||
-      !GetBytes(env, argv[3], "plaintext", &plaintext)) {
-    return nullptr;
-  }
+  if (!GcmArgs(env, info, "plaintext", &key, &nonce, &aad, &plaintext)) return nullptr;
   uint8_t* out = nullptr;
   napi_value result = NewBuffer(env, plaintext.length + kPrimTagSize, &out);
   if (result == nullptr) return nullptr;
@@ -158,13 +166,8 @@ napi_value GcmSeal(napi_env env, napi_callback_info info) {
 }
 
 napi_value GcmOpen(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  if (!Args(env, info, 4, argv)) return nullptr;
   Bytes key, nonce, aad, sealed;
-  if (!GetKeyNonce(env, argv, &key, &nonce) || !GetBytes(env, argv[2], "aad", &aad) ||
-      !GetBytes(env, argv[3], "sealed", &sealed)) {
-    return nullptr;
-  }
+  if (!GcmArgs(env, info, "sealed", &key, &nonce, &aad, &sealed)) return nullptr;
   if (sealed.length < kPrimTagSize) return ThrowValue(env, true, "sealed is shorter than its tag");
   const size_t n = sealed.length - kPrimTagSize;
   uint8_t tag[kPrimTagSize];
@@ -178,11 +181,7 @@ napi_value GcmOpen(napi_env env, napi_callback_info info) {
   const bool ok = Start(c.ctx, 0, key, nonce, aad) && Update(c.ctx, out, sealed.data, n) &&
                   EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, kPrimTagSize, tag) == 1 &&
                   EVP_CipherFinal_ex(c.ctx, none, &fin) == 1 && fin == 0;
-  if (ok) return result;
-  OPENSSL_cleanse(out, n);
-  napi_value null = nullptr;
-  napi_get_null(env, &null);
-  return null;
+  return ok ? result : WipedNull(env, out, n);
 }
 
 napi_value RandomFill(napi_env env, napi_callback_info info) {
@@ -256,11 +255,7 @@ napi_value X25519(napi_env env, napi_callback_info info) {
                   EVP_PKEY_derive(ctx, out, &length) == 1 && length == 32;
   EVP_PKEY_CTX_free(ctx);
   if (result == nullptr) return nullptr;
-  if (ok) return result;
-  OPENSSL_cleanse(out, 32);
-  napi_value null = nullptr;
-  napi_get_null(env, &null);
-  return null;
+  return ok ? result : WipedNull(env, out, 32);
 }
 
 napi_value X25519PublicKey(napi_env env, napi_callback_info info) {
@@ -284,16 +279,15 @@ napi_value X25519PublicKey(napi_env env, napi_callback_info info) {
 
 // Adds the functions above to the addon's exports (tseal_gcm.cc's module init).
 bool TsealDefinePrimitives(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-      {"hmac", nullptr, Hmac, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"sha256", nullptr, Sha256, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"gcmSeal", nullptr, GcmSeal, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"gcmOpen", nullptr, GcmOpen, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"randomFill", nullptr, RandomFill, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"equal", nullptr, Equal, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"x25519", nullptr, X25519, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"x25519PublicKey", nullptr, X25519PublicKey, nullptr, nullptr, nullptr, napi_enumerable,
-       nullptr},
+  const napi_property_descriptor props[] = {
+      Method("hmac", Hmac),
+      Method("sha256", Sha256),
+      Method("gcmSeal", GcmSeal),
+      Method("gcmOpen", GcmOpen),
+      Method("randomFill", RandomFill),
+      Method("equal", Equal),
+      Method("x25519", X25519),
+      Method("x25519PublicKey", X25519PublicKey),
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props) == napi_ok;
 }

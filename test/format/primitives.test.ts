@@ -21,7 +21,7 @@ import {
   type Primitives,
   primitivesBackend,
 } from "../../src/format/primitives.js";
-import { hex, loadWycheproof, type WycheproofTest } from "./wycheproof.js";
+import { type AesGcmTest, hex, loadWycheproof, type MacTest, type XdhTest } from "./wycheproof.js";
 
 const REQUIRE_ALL = process.env["TENSORSEAL_REQUIRE_ALL"] === "1";
 
@@ -32,25 +32,6 @@ test("the addon's primitives serve this process whenever the addon loaded", () =
 
 const SETS: [string, Primitives][] = [["node:crypto", nodeCryptoPrimitives]];
 if (addonPrimitives) SETS.push(["addon", addonPrimitives]);
-
-interface AesGcmTest extends WycheproofTest {
-  key: string;
-  iv: string;
-  aad: string;
-  msg: string;
-  ct: string;
-  tag: string;
-}
-interface XdhTest extends WycheproofTest {
-  public: string;
-  private: string;
-  shared: string;
-}
-interface MacTest extends WycheproofTest {
-  key: string;
-  msg: string;
-  tag: string;
-}
 
 /** Lengths around AES's block, GCM's tag and the addon's int-sized pieces' small cases. */
 const LENGTHS = [0, 1, 15, 16, 17, 31, 32, 33, 255, 4096, 65_537];

@@ -19,16 +19,14 @@ import {
 import { describe, test } from "node:test";
 import { isTensorSealError } from "../../src/format/errors.js";
 import { hkdfExpand, hkdfExtract } from "../../src/format/hkdf.js";
-import { hex, loadWycheproof, type WycheproofTest } from "./wycheproof.js";
-
-interface AesGcmTest extends WycheproofTest {
-  key: string;
-  iv: string;
-  aad: string;
-  msg: string;
-  ct: string;
-  tag: string;
-}
+import {
+  type AesGcmTest,
+  hex,
+  loadWycheproof,
+  type MacTest,
+  type WycheproofTest,
+  type XdhTest,
+} from "./wycheproof.js";
 
 describe("wycheproof aes_gcm_test.json (node:crypto aes-*-gcm)", () => {
   const file = loadWycheproof<AesGcmTest>("aes_gcm_test.json");
@@ -121,12 +119,6 @@ for (const [name, hash, hashLen, count] of [
   });
 }
 
-interface MacTest extends WycheproofTest {
-  key: string;
-  msg: string;
-  tag: string;
-}
-
 describe("wycheproof hmac_sha256_test.json (node:crypto createHmac, truncated tags)", () => {
   const file = loadWycheproof<MacTest>("hmac_sha256_test.json");
   let ran = 0;
@@ -153,12 +145,6 @@ describe("wycheproof hmac_sha256_test.json (node:crypto createHmac, truncated ta
     assert.equal(ran, file.numberOfTests);
   });
 });
-
-interface XdhTest extends WycheproofTest {
-  public: string;
-  private: string;
-  shared: string;
-}
 
 /** RFC 8410 PKCS#8 prefix for a raw X25519 private key (as src/keys/x25519-key.ts does). */
 const PKCS8_X25519 = hex("302e020100300506032b656e04220420");

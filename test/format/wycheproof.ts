@@ -17,6 +17,30 @@ export interface WycheproofTest {
 /** dist/test/format/*.js -> repository root -> test/fixtures/wycheproof. */
 const DIR = new URL("../../../test/fixtures/wycheproof/", import.meta.url);
 
+/** aes_gcm_test.json */
+export interface AesGcmTest extends WycheproofTest {
+  key: string;
+  iv: string;
+  aad: string;
+  msg: string;
+  ct: string;
+  tag: string;
+}
+
+/** hmac_sha*_test.json */
+export interface MacTest extends WycheproofTest {
+  key: string;
+  msg: string;
+  tag: string;
+}
+
+/** x25519_test.json */
+export interface XdhTest extends WycheproofTest {
+  public: string;
+  private: string;
+  shared: string;
+}
+
 export function loadWycheproof<T extends WycheproofTest>(name: string): WycheproofFile<T> {
   const file = JSON.parse(readFileSync(new URL(name, DIR), "utf8")) as WycheproofFile<T>;
   const total = file.testGroups.reduce((n, g) => n + g.tests.length, 0);
