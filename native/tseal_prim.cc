@@ -1,8 +1,9 @@
 // One-shot primitives for the key and header work of every seal and open: HMAC, SHA-256, one
 // AES-256-GCM message, random bytes, a constant-time compare and X25519. They call the OpenSSL
 // inside the node binary, the one node:crypto wraps, with the same functions node:crypto calls
-// for them; they exist so that a short command need not load node:crypto at all (41 of Node 24's internal
-// modules and its stream stack: ~6 ms of a 1 KiB seal's CPU there, ~2.6 ms on Node 20; issue 11).
+// for them; they exist so that a short command need not load node:crypto at all (41 of Node
+// 24's internal modules and its stream stack: ~6 ms of a 1 KiB seal's CPU there, ~2.6 ms on
+// Node 20; issue 11).
 // src/format/primitives.ts uses them when the addon loaded and node:crypto otherwise; the tests
 // hold each one to node:crypto and to Wycheproof's vectors.
 //
@@ -143,7 +144,9 @@ bool GcmArgs(napi_env env, napi_callback_info info, const char* what, Bytes* key
   napi_value argv[4];
   if (!Args(env, info, 4, argv)) return false;
   if (!GetBytes(env, argv[0], "key", key) || !GetBytes(env, argv[1], "nonce", nonce)) return false;
-  if (key->length != 32 && key->length != 16) return Throw(env, true, "key must be 32 (or 16) bytes");
+  if (key->length != 32 && key->length != 16) {
+    return Throw(env, true, "key must be 32 (or 16) bytes");
+  }
   if (nonce->length != kPrimNonceSize) return Throw(env, true, "nonce must be 12 bytes");
   return GetBytes(env, argv[2], "aad", aad) && GetBytes(env, argv[3], what, message);
 }
