@@ -49,17 +49,11 @@ const INLINE = new Set(["commander", "shamir-secret-sharing"]);
  * Also bundled into the CommonJS files: pure JS with no CommonJS entry to require(), and the
  * HPKE stacks of a recipient or identity (seal -r, open -i): required from node_modules they
  * were ~70 files and ~25 ms of a 1 KiB seal's start-up. A bundled module that is only imported
- * lazily stays lazy (compiled only when it runs): X-Wing's KEM (src/keys/hpke-xwing.ts), with
- * @noble/post-quantum and its @noble/curves, ES modules only.
+ * lazily stays lazy (compiled only when it runs): X-Wing's KEM (src/keys/hpke-xwing.ts). The
+ * ML-KEM under it (@noble/post-quantum, @noble/curves) is imported dynamically and stays in
+ * node_modules: its ~63 KB would be read at every start of every command (issue 11).
  */
-const CJS_INLINE = new Set([
-  ...INLINE,
-  "@scure/base",
-  "@noble/hashes",
-  "hpke",
-  "@noble/post-quantum",
-  "@noble/curves",
-]);
+const CJS_INLINE = new Set([...INLINE, "@scure/base", "@noble/hashes", "hpke"]);
 
 /** The package a bare specifier names ("@scope/name/sub" -> "@scope/name"). */
 function packageOf(spec) {

@@ -11,9 +11,26 @@
  * of `import "tensorseal"` and of CLI start-up.
  */
 import { createHash } from "node:crypto";
-import { ml_kem768_x25519 as XWing } from "@noble/post-quantum/hybrid.js";
+import type { ml_kem768_x25519 } from "@noble/post-quantum/hybrid.js";
 import { CipherSuite, type KEM, type KEMFactory, type Key } from "hpke";
 import { AEAD_AES_256_GCM, KDF_HKDF_SHA256 } from "./hpke-node.js";
+
+let XWing: typeof ml_kem768_x25519 | null = null;
+
+/**
+ * Loads @noble/post-quantum's X-Wing (ML-KEM in pure JS, with @noble/curves) once; every other
+ * export here needs it loaded. A dynamic import, so the CLI's one-command bundles leave the
+ * package in node_modules and load it only for a post-quantum run (scripts/build-cli.mjs): it was
+ * ~63 KB of every bundle's source that no other command runs (~0.5 ms of each start, issue 11).
+ */
+export async function loadXWing(): Promise<void> {
+  XWing ??= (await import("@noble/post-quantum/hybrid.js")).ml_kem768_x25519;
+}
+
+function xwingImpl(): typeof ml_kem768_x25519 {
+  if (!XWing) throw new Error("X-Wing is not loaded: await loadXWing() first");
+  return XWing;
+}
 
 const NAME = "X-Wing";
 const SEED_SIZE = 32;
@@ -43,13 +60,13 @@ function ours(key: Key, type: "public" | "private"): XWingKey {
 
 /** A fresh random X-Wing key pair: the seed (the secret) and the public key. */
 export function xwingKeyPair(): { seed: Uint8Array; publicKey: Uint8Array } {
-  const { secretKey, publicKey } = XWing.keygen();
+  const { secretKey, publicKey } = xwingImpl().keygen();
   return { seed: secretKey, publicKey };
 }
 
 /** The 1216-byte public key of a 32-byte seed (the draft's GenerateKeyPairDerand). */
 export function xwingPublicKeyOf(seed: Uint8Array): Uint8Array {
-  return XWing.keygen(seed).publicKey;
+  return xwingImpl().keygen(seed).publicKey;
 }
 
 export interface XWingKemOptions {
@@ -95,11 +112,11 @@ export function kemXWing(opts: XWingKemOptions = {}): KEMFactory {
     async Encap(pkR) {
       // noble checks the ML-KEM encapsulation key (FIPS 203 §7.2) and refuses a low-order X25519
       // key; either throws, which the suite reports as an EncapError.
-      const r = XWing.encapsulate(ours(pkR, "public").bytes, opts.eseed);
+      const r = xwingImpl().encapsulate(ours(pkR, "public").bytes, opts.eseed);
       return { shared_secret: r.sharedSecret, enc: r.cipherText };
     },
     async Decap(enc, skR) {
-      return XWing.decapsulate(enc, ours(skR, "private").bytes);
+      return xwingImpl().decapsulate(enc, ours(skR, "private").bytes);
     },
   };
   return () => kem;

@@ -42,7 +42,10 @@ const SHOWN_CHARS = 24;
 type XWingModule = typeof import("./hpke-xwing.js");
 let loaded: Promise<XWingModule> | null = null;
 function xwing(): Promise<XWingModule> {
-  loaded ??= import("./hpke-xwing.js");
+  loaded ??= import("./hpke-xwing.js").then(async (m) => {
+    await m.loadXWing();
+    return m;
+  });
   loaded.catch(() => {
     loaded = null;
   });

@@ -91,7 +91,8 @@ function attestedX25519Suite(): AttestedSuite {
 
 /** X-Wing: the `hpke` library with hpke-xwing.ts's KEM, loaded on first use (as xwing.ts). */
 async function xwingSuite(): Promise<AttestedSuite> {
-  const { openXWing, sealXWing, xwingKeyPair } = await import("../hpke-xwing.js");
+  const { loadXWing, openXWing, sealXWing, xwingKeyPair } = await import("../hpke-xwing.js");
+  await loadXWing();
   return {
     async seal(publicKey, pt, info, aad) {
       return sealXWing(publicKey, pt, { info, aad });
