@@ -18,8 +18,9 @@ import { AEAD_AES_256_GCM, KDF_HKDF_SHA256 } from "./hpke-node.js";
 let XWing: typeof ml_kem768_x25519 | null = null;
 
 /**
- * Loads @noble/post-quantum's X-Wing (ML-KEM in pure JS, with @noble/curves) once; every other
- * export here needs it loaded. A dynamic import, so the CLI's one-command bundles leave the
+ * Loads @noble/post-quantum's X-Wing (ML-KEM in pure JS, with @noble/curves) once. The async
+ * exports below load it themselves; the suite's own (kemXWing, xwingSuite) need it loaded first.
+ * A dynamic import, so the CLI's one-command bundles leave the
  * package in node_modules and load it only for a post-quantum run (scripts/build-cli.mjs): it was
  * ~63 KB of every bundle's source that no other command runs (~0.5 ms of each start, issue 11).
  */
@@ -59,13 +60,15 @@ function ours(key: Key, type: "public" | "private"): XWingKey {
 }
 
 /** A fresh random X-Wing key pair: the seed (the secret) and the public key. */
-export function xwingKeyPair(): { seed: Uint8Array; publicKey: Uint8Array } {
+export async function xwingKeyPair(): Promise<{ seed: Uint8Array; publicKey: Uint8Array }> {
+  await loadXWing();
   const { secretKey, publicKey } = xwingImpl().keygen();
   return { seed: secretKey, publicKey };
 }
 
 /** The 1216-byte public key of a 32-byte seed (the draft's GenerateKeyPairDerand). */
-export function xwingPublicKeyOf(seed: Uint8Array): Uint8Array {
+export async function xwingPublicKeyOf(seed: Uint8Array): Promise<Uint8Array> {
+  await loadXWing();
   return xwingImpl().keygen(seed).publicKey;
 }
 
@@ -89,10 +92,10 @@ export function kemXWing(opts: XWingKemOptions = {}): KEMFactory {
       const seed = createHash("shake256", { outputLength: SEED_SIZE }).update(ikm).digest();
       const privateKey = new XWingKey("private", extractable, new Uint8Array(seed));
       seed.fill(0);
-      return { privateKey, publicKey: pub(xwingPublicKeyOf(privateKey.bytes)) };
+      return { privateKey, publicKey: pub(await xwingPublicKeyOf(privateKey.bytes)) };
     },
     async GenerateKeyPair(extractable) {
-      const { seed, publicKey } = xwingKeyPair();
+      const { seed, publicKey } = await xwingKeyPair();
       return { privateKey: new XWingKey("private", extractable, seed), publicKey: pub(publicKey) };
     },
     async SerializePublicKey(key) {
@@ -147,6 +150,7 @@ export async function sealXWing(
   if (opts.eseed && opts.eseed.length !== XWING_ESEED_SIZE) {
     throw new RangeError(`the X-Wing eseed must be ${XWING_ESEED_SIZE} bytes`);
   }
+  await loadXWing();
   const s = xwingSuite({ eseed: opts.eseed });
   const { info, aad } = opts;
   const r = await s.Seal(await s.DeserializePublicKey(publicKey), pt, { info, aad });
@@ -160,6 +164,7 @@ export async function openXWing(
   ct: Uint8Array,
   opts: { readonly info: Uint8Array; readonly aad?: Uint8Array },
 ): Promise<Uint8Array> {
+  await loadXWing();
   const s = xwingSuite();
   const key = ours(await s.DeserializePrivateKey(seed, false), "private");
   try {

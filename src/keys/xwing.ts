@@ -42,10 +42,7 @@ const SHOWN_CHARS = 24;
 type XWingModule = typeof import("./hpke-xwing.js");
 let loaded: Promise<XWingModule> | null = null;
 function xwing(): Promise<XWingModule> {
-  loaded ??= import("./hpke-xwing.js").then(async (m) => {
-    await m.loadXWing();
-    return m;
-  });
+  loaded ??= import("./hpke-xwing.js");
   loaded.catch(() => {
     loaded = null;
   });
@@ -89,7 +86,7 @@ const XWING: HpkeStanzaKind = {
 /** The 1216-byte X-Wing public key of a 32-byte seed (draft-connolly-cfrg-xwing-kem §5.2). */
 export async function xwingPublicKey(seed: Uint8Array): Promise<Buffer> {
   if (seed.length !== XWING_SEED_SIZE) fail("E_KEY", "ML-KEM-768+X25519 seed must be 32 bytes");
-  return Buffer.from((await xwing()).xwingPublicKeyOf(seed));
+  return Buffer.from(await (await xwing()).xwingPublicKeyOf(seed));
 }
 
 export interface WrapXWingOptions {
@@ -186,7 +183,7 @@ export function parseXWingIdentity(s: string): Identity {
 export type GeneratedXWingIdentity = GeneratedIdentity;
 
 export async function generateXWingIdentity(): Promise<GeneratedXWingIdentity> {
-  const { seed, publicKey } = (await xwing()).xwingKeyPair();
+  const { seed, publicKey } = await (await xwing()).xwingKeyPair();
   const out = { identity: encodeXWingIdentity(seed), recipient: encodeXWingRecipient(publicKey) };
   seed.fill(0);
   return out;
