@@ -90,16 +90,13 @@ const X25519 = "X25519";
  */
 class X25519Key implements Key {
   readonly algorithm = { name: X25519 };
-  readonly #raw: Buffer;
+  readonly raw: Buffer;
   constructor(
     readonly type: "public" | "private",
     readonly extractable: boolean,
     raw: Uint8Array,
   ) {
-    this.#raw = Buffer.from(raw);
-  }
-  get raw(): Buffer {
-    return this.#raw;
+    this.raw = Buffer.from(raw);
   }
 }
 

@@ -19,15 +19,20 @@ export function generateX25519KeyPair(): RawKeyPair {
   return { privateKey, publicKey: publicKeyOf(privateKey) };
 }
 
+/** E_KEY unless `key` is 32 bytes. */
+function checkSize(key: Uint8Array, what: "private" | "public"): void {
+  if (key.length !== X25519_KEY_SIZE) fail("E_KEY", `X25519 ${what} key must be 32 bytes`);
+}
+
 /** The public key of a raw private key. */
 export function x25519PublicKey(privateKey: Uint8Array): Buffer {
-  if (privateKey.length !== X25519_KEY_SIZE) fail("E_KEY", "X25519 private key must be 32 bytes");
+  checkSize(privateKey, "private");
   return publicKeyOf(privateKey);
 }
 
 /** X25519(privateKey, publicKey), or null for a low-order public key (an all-zero secret). */
 export function x25519SharedSecret(privateKey: Uint8Array, publicKey: Uint8Array): Buffer | null {
-  if (privateKey.length !== X25519_KEY_SIZE) fail("E_KEY", "X25519 private key must be 32 bytes");
-  if (publicKey.length !== X25519_KEY_SIZE) fail("E_KEY", "X25519 public key must be 32 bytes");
+  checkSize(privateKey, "private");
+  checkSize(publicKey, "public");
   return x25519(privateKey, publicKey);
 }

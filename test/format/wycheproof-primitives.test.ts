@@ -146,7 +146,7 @@ describe("wycheproof hmac_sha256_test.json (node:crypto createHmac, truncated ta
   });
 });
 
-/** RFC 8410 PKCS#8 prefix for a raw X25519 private key (as src/keys/x25519-key.ts does). */
+/** RFC 8410 PKCS#8 prefix of a raw X25519 private key (as primitives.ts's node:crypto set). */
 const PKCS8_X25519 = hex("302e020100300506032b656e04220420");
 
 /**
