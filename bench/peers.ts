@@ -8,7 +8,8 @@
  *   - seal / open to /dev/null through stdout, vs age and the AWS Encryption SDK for JavaScript
  *     (and gpg, openssl enc for seal)
  *   - through pipes (`cat F | ... | cat > /dev/null`), vs age and the ESDK in the same pipe and
- *     `cat | cat | cat`
+ *     `cat | cat | cat`, with the floor under each tensorseal runtime's pipe figure on this
+ *     machine's cores (bench/pipe-floor.ts)
  *   - file to file with fsync (tensorseal fsyncs its output), vs `cp` + `sync FILE`, age + sync
  *     and the AWS Encryption SDK (which fsyncs its output)
  * Installs nothing: `bash scripts/setup-bench-peers.sh` installs age, gnupg, openssl and GNU
@@ -40,6 +41,7 @@ import {
 import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { cipherSeconds, pipeFloorLines } from "./pipe-floor.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const sizeMiB = Number(process.env.BENCH_SIZE_MIB ?? 1024);
@@ -216,6 +218,7 @@ function makeInput(path: string): void {
 }
 
 const ESDK = "AWS Encryption SDK JS (1 MiB frames)";
+const CAT_PIPE = "cat | cat | cat";
 
 /**
  * The AWS Encryption SDK for JavaScript (bench/esdk/esdk.mjs: raw AES-256 keyring, 1 MiB
@@ -316,7 +319,28 @@ function main(): void {
   const peer = (ok: boolean, c: Contender) => (ok ? [c] : []);
   const rows: Row[] = [];
   const addPath = (path: string, contenders: Contender[]) => {
-    if (only.some((o) => path.includes(o))) rows.push(runPath(path, contenders));
+    if (!only.some((o) => path.includes(o))) return;
+    const row = runPath(path, contenders);
+    rows.push(row);
+    if (path.includes("through pipes")) for (const l of pipeFloor(row)) console.log(l);
+  };
+  // Each runtime's cipher CPU for the input (pipe-floor.ts), measured once, when first needed.
+  const cipherCache = new Map<string, number>();
+  const cipherOf = (node: string, script: string) => {
+    if (!cipherCache.has(node)) cipherCache.set(node, cipherSeconds(node, script, sizeMiB));
+    return cipherCache.get(node)!;
+  };
+  const pipeFloor = (row: Row) => {
+    const cat = row.results.find((r) => r.name === CAT_PIPE);
+    if (!cat) return [];
+    const subjects = row.results.slice(0, row.subjects).map((r) => ({
+      ...r,
+      cipherSeconds:
+        node2 && rt2 && r.name.endsWith(rt2)
+          ? cipherOf(node2, join(dir, "node2/dist/bench/cipher-cpu.js"))
+          : cipherOf(process.execPath, join(here, "cipher-cpu.js")),
+    }));
+    return pipeFloorLines(cat.samples, subjects);
   };
   console.log(
     `bench:peers: ${sizeMiB} MiB random input, ${runs} alternating runs per path; seconds are whole processes (start-up included)`,
@@ -353,7 +377,7 @@ function main(): void {
     ...base("tensorseal seal", (t) => `cat ${q(input)} | ${t.sealPipe} | cat > /dev/null`),
     ...peer(age, { name: "age -e", cmd: `cat ${q(input)} | ${ageSeal} | cat > /dev/null` }),
     ...peer(!!esdk, { name: ESDK, cmd: `cat ${q(input)} | ${esdk?.encrypt} - | cat > /dev/null` }),
-    { name: "cat | cat | cat", cmd: `cat ${q(input)} | cat | cat > /dev/null` },
+    { name: CAT_PIPE, cmd: `cat ${q(input)} | cat | cat > /dev/null` },
   ]);
   addPath("open through pipes (cat | … | cat)", [
     { name: `tensorseal open${rt1}`, cmd: `cat ${q(sealed)} | ${ts.openPipe} | cat > /dev/null` },
@@ -363,7 +387,7 @@ function main(): void {
       name: ESDK,
       cmd: `cat ${q(esdk?.sealed ?? "")} | ${esdk?.decrypt} - | cat > /dev/null`,
     }),
-    { name: "cat | cat | cat", cmd: `cat ${q(sealed)} | cat | cat > /dev/null` },
+    { name: CAT_PIPE, cmd: `cat ${q(sealed)} | cat | cat > /dev/null` },
   ]);
   addPath("seal file -> file (fsynced)", [
     { name: `tensorseal seal${rt1}`, cmd: `${ts.seal} -o ${q(out)}`, prep: rmOut },
