@@ -179,6 +179,11 @@ export const RULES = {
     severity: "note",
     help: "Reading the service's active Cedar policy set (GET /v1/policies, policies:read) needs an admin token; none was given or it was refused.",
   },
+  "runtime.end-of-life": {
+    title: "tensorseal runs on a Node.js line past its end of life",
+    severity: "warning",
+    help: "All of tensorseal's cryptography is the OpenSSL inside the Node.js that runs it; a line past its end of life (Node.js 20 since 2026-04-30) gets no more security fixes, for that OpenSSL either.",
+  },
   "root.shares-untested": {
     title: "Root key shares never test-recovered, or not within the limit",
     severity: "warning",

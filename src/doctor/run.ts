@@ -14,6 +14,7 @@ import { checkKeystoreKdf, checkPassphraseStanzas } from "./check-kdf.js";
 import { checkPermissions } from "./check-permissions.js";
 import { checkPlaintextCopies } from "./check-plaintext.js";
 import { checkRotation } from "./check-rotation.js";
+import { checkRuntime } from "./check-runtime.js";
 import { checkLeftoverSlot } from "./check-slot.js";
 import { checkTiers } from "./check-tiers.js";
 import { checkService } from "./check-tls.js";
@@ -73,7 +74,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
 }
 
 async function checkAll(o: DoctorOptions, ks: KeystoreView | null): Promise<DoctorReport> {
-  const findings: Finding[] = [];
+  const findings: Finding[] = checkRuntime(process.versions.node, process.versions.openssl, o.now);
   const keys: readonly KeyInfo[] = ks?.keys ?? [];
   if (ks) {
     if (!ks.verified)

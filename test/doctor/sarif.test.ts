@@ -13,7 +13,7 @@ import AjvModule from "ajv";
 import formatsModule from "ajv-formats";
 import { RULES } from "../../src/doctor/index.js";
 import { type Sandbox, sandbox } from "../cli/helpers.js";
-import { sealOne } from "./helpers.js";
+import { notRuntime, sealOne } from "./helpers.js";
 
 const REPO = new URL("../../../", import.meta.url);
 const Ajv = AjvModule.default;
@@ -83,7 +83,8 @@ test("a report with findings and an empty one both validate; rules, levels and f
     Object.keys(RULES),
   );
   const byRule = Object.fromEntries(run.results.map((x) => [x.ruleId, x]));
-  assert.deepEqual(Object.keys(byRule).sort(), [
+  // runtime.end-of-life depends on the Node.js running the test: runtime.test.ts.
+  assert.deepEqual(Object.keys(byRule).filter(notRuntime).sort(), [
     "file.unreadable-header",
     "file.weak-passphrase",
     "perm.root-key-readable",
@@ -111,5 +112,8 @@ test("a report with findings and an empty one both validate; rules, levels and f
   assert.equal(clean.status, 0, clean.stderr);
   const cleanLog = JSON.parse(clean.stdout.toString("utf8"));
   assert.equal(validate(cleanLog), true, JSON.stringify(validate.errors, null, 2));
-  assert.deepEqual(cleanLog.runs[0].results, []);
+  assert.deepEqual(
+    cleanLog.runs[0].results.map((x: { ruleId: string }) => x.ruleId).filter(notRuntime),
+    [],
+  );
 });

@@ -68,7 +68,8 @@ plaintext.sealed-copy, service.key-rotation-overdue, service.keys-unchecked, ser
 service.tls-cert-expiring, service.tls-untrusted, service.token-no-expiry, service.unreachable,
 service.audit-chain-broken, service.audit-checkpoint-stale, drill.none, drill.stale, drill.failed,
 service.policy-overbroad, service.policies-unchecked, root.shares-untested,
-service.dual-control-off, service.audit-anchor-missing (judged by the service, relayed).
+service.dual-control-off, service.audit-anchor-missing (judged by the service, relayed),
+runtime.end-of-life.
 
 Exit 0 when no finding reaches --fail-on (default error); otherwise 20 + the worst severity:
 20 note, 21 warning, 22 error, 23 critical. Keys without a rotation period of their own are
