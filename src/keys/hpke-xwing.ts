@@ -18,18 +18,14 @@ import { AEAD_AES_256_GCM, KDF_HKDF_SHA256 } from "./hpke-node.js";
 let XWing: typeof ml_kem768_x25519 | null = null;
 
 /**
- * Loads @noble/post-quantum's X-Wing (ML-KEM in pure JS, with @noble/curves) once. The async
- * exports below load it themselves; the suite's own (kemXWing, xwingSuite) need it loaded first.
- * A dynamic import, so the CLI's one-command bundles leave the
- * package in node_modules and load it only for a post-quantum run (scripts/build-cli.mjs): it was
- * ~63 KB of every bundle's source that no other command runs (~0.5 ms of each start, issue 11).
+ * @noble/post-quantum's X-Wing (ML-KEM in pure JS, with @noble/curves), imported on first use by
+ * whichever function of this module needs it. A dynamic import, so the CLI's one-command bundles
+ * leave the package in node_modules and load it only for a post-quantum run
+ * (scripts/build-cli.mjs): it was ~63 KB of every bundle's source that no other command runs
+ * (~0.5 ms of each start, issue 11).
  */
-export async function loadXWing(): Promise<void> {
+async function xwing(): Promise<typeof ml_kem768_x25519> {
   XWing ??= (await import("@noble/post-quantum/hybrid.js")).ml_kem768_x25519;
-}
-
-function xwingImpl(): typeof ml_kem768_x25519 {
-  if (!XWing) throw new Error("X-Wing is not loaded: await loadXWing() first");
   return XWing;
 }
 
@@ -61,15 +57,13 @@ function ours(key: Key, type: "public" | "private"): XWingKey {
 
 /** A fresh random X-Wing key pair: the seed (the secret) and the public key. */
 export async function xwingKeyPair(): Promise<{ seed: Uint8Array; publicKey: Uint8Array }> {
-  await loadXWing();
-  const { secretKey, publicKey } = xwingImpl().keygen();
+  const { secretKey, publicKey } = (await xwing()).keygen();
   return { seed: secretKey, publicKey };
 }
 
 /** The 1216-byte public key of a 32-byte seed (the draft's GenerateKeyPairDerand). */
 export async function xwingPublicKeyOf(seed: Uint8Array): Promise<Uint8Array> {
-  await loadXWing();
-  return xwingImpl().keygen(seed).publicKey;
+  return (await xwing()).keygen(seed).publicKey;
 }
 
 export interface XWingKemOptions {
@@ -115,11 +109,11 @@ export function kemXWing(opts: XWingKemOptions = {}): KEMFactory {
     async Encap(pkR) {
       // noble checks the ML-KEM encapsulation key (FIPS 203 §7.2) and refuses a low-order X25519
       // key; either throws, which the suite reports as an EncapError.
-      const r = xwingImpl().encapsulate(ours(pkR, "public").bytes, opts.eseed);
+      const r = (await xwing()).encapsulate(ours(pkR, "public").bytes, opts.eseed);
       return { shared_secret: r.sharedSecret, enc: r.cipherText };
     },
     async Decap(enc, skR) {
-      return xwingImpl().decapsulate(enc, ours(skR, "private").bytes);
+      return (await xwing()).decapsulate(enc, ours(skR, "private").bytes);
     },
   };
   return () => kem;
@@ -150,7 +144,6 @@ export async function sealXWing(
   if (opts.eseed && opts.eseed.length !== XWING_ESEED_SIZE) {
     throw new RangeError(`the X-Wing eseed must be ${XWING_ESEED_SIZE} bytes`);
   }
-  await loadXWing();
   const s = xwingSuite({ eseed: opts.eseed });
   const { info, aad } = opts;
   const r = await s.Seal(await s.DeserializePublicKey(publicKey), pt, { info, aad });
@@ -164,7 +157,6 @@ export async function openXWing(
   ct: Uint8Array,
   opts: { readonly info: Uint8Array; readonly aad?: Uint8Array },
 ): Promise<Uint8Array> {
-  await loadXWing();
   const s = xwingSuite();
   const key = ours(await s.DeserializePrivateKey(seed, false), "private");
   try {

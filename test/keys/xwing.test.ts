@@ -16,13 +16,7 @@ import { openMessage, readHeader, sealMessage } from "../../src/format/message.j
 import type { Stanza } from "../../src/format/stanza.js";
 import { unlockFileKey } from "../../src/format/unlock.js";
 import { x25519Suite } from "../../src/keys/hpke-node.js";
-import {
-  kemXWing,
-  loadXWing,
-  openXWing,
-  sealXWing,
-  xwingSuite,
-} from "../../src/keys/hpke-xwing.js";
+import { kemXWing, openXWing, sealXWing, xwingSuite } from "../../src/keys/hpke-xwing.js";
 import { parseIdentityFile, parseRecipient } from "../../src/keys/recipients.js";
 import { openAttestedRelease, sealAttestedRelease } from "../../src/keys/service/attested.js";
 import { generateX25519Identity, parseX25519Identity } from "../../src/keys/x25519.js";
@@ -41,9 +35,6 @@ import {
   xwingPublicKey,
   xwingTag,
 } from "../../src/keys/xwing.js";
-
-// The KEM module's own functions run once ML-KEM is loaded (xwing.ts and attested.ts do this).
-await loadXWing();
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const code = (c: string) => (e: unknown) => isTensorSealError(e) && e.code === c;
