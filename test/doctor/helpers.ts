@@ -30,13 +30,9 @@ export function of(report: { findings: Finding[] }, id: string): Finding[] {
 }
 
 /**
- * The findings apart from runtime.end-of-life, which depends on the Node.js running the test
- * (reported on CI's Node 20, not on 24) and has its own test (runtime.test.ts).
+ * False for runtime.end-of-life, which depends on the Node.js running the test (reported on
+ * CI's Node 20, not on 24) and has its own test (runtime.test.ts).
  */
-export function withoutRuntime<F extends { id: string }>(findings: F[]): F[] {
-  return findings.filter((f) => notRuntime(f.id));
-}
-
 export const notRuntime = (id: string) => id !== "runtime.end-of-life";
 
 /** Seals a fresh random file under `dir` to `args` (e.g. ["-k", "default"]); returns its path. */
