@@ -179,11 +179,6 @@ export const RULES = {
     severity: "note",
     help: "Reading the service's active Cedar policy set (GET /v1/policies, policies:read) needs an admin token; none was given or it was refused.",
   },
-  "runtime.end-of-life": {
-    title: "tensorseal runs on a Node.js line past its end of life",
-    severity: "warning",
-    help: "All of tensorseal's cryptography is the OpenSSL inside the Node.js that runs it; a line past its end of life (Node.js 20 since 2026-04-30) gets no more security fixes, for that OpenSSL either.",
-  },
   "root.shares-untested": {
     title: "Root key shares never test-recovered, or not within the limit",
     severity: "warning",
@@ -208,6 +203,11 @@ export const RULES = {
     title: "Key service audit checkpoints not anchored outside its database",
     severity: "warning",
     help: "The service signs checkpoints of its audit chain but publishes them nowhere else (serve --checkpoint-anchor / --checkpoint-anchor-url): whoever can write its database can roll the log back to an earlier signed checkpoint undetected. Judged by the service itself (GET /v1/overview findings; doctor --server relays it).",
+  },
+  "runtime.end-of-life": {
+    title: "tensorseal runs on a Node.js line past its end of life",
+    severity: "warning",
+    help: "All of tensorseal's cryptography is the OpenSSL inside the Node.js that runs it; a line past its end of life (Node.js 20 since 2026-04-30) gets no more security fixes, for that OpenSSL either.",
   },
 } as const satisfies Record<string, Rule>;
 
